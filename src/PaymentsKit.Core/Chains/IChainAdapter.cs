@@ -1,0 +1,58 @@
+using System.Numerics;
+
+namespace PaymentsKit.Chains;
+
+/// <summary>
+/// Everything PaymentsKit asks of one blockchain: address validation, exact unit conversion, reading
+/// a transaction, fee estimates, health, and broadcasting a transaction the host already signed.
+/// Implementations: <c>SimulatedChain</c> (embedded default) and the
+/// <c>PaymentsKit.Chains.*</c> packages.
+/// </summary>
+/// <remarks>
+/// RPC failures surface as <see cref="PaymentsKitException"/> with
+/// <see cref="PaymentsKitErrorCodes.ChainUnavailable"/> and <see cref="PaymentsKitException.IsTransient"/>
+/// true; a transaction the chain refuses is <see cref="PaymentsKitErrorCodes.TransactionRejected"/>.
+/// </remarks>
+public interface IChainAdapter
+{
+    /// <summary>The chain this adapter speaks to.</summary>
+    ChainId Chain { get; }
+
+    /// <summary>Validates an address and returns its canonical form.</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_address</c> naming the value and the chain.</exception>
+    ChainAddress ParseAddress(string? text);
+
+    /// <summary>Validates an address without throwing.</summary>
+    bool TryParseAddress(string? text, out ChainAddress address);
+
+    /// <summary>Converts an amount to the chain's base units (stroops, wei, lamports, tinybars, token units).</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> when the asset is not on this chain.</exception>
+    BigInteger ToBaseUnits(Money amount);
+
+    /// <summary>Converts base units back to an amount of <paramref name="asset"/>, exactly.</summary>
+    /// <exception cref="PaymentsKitException"><c>arithmetic_overflow</c> when the value does not fit the amount type.</exception>
+    Money FromBaseUnits(BigInteger units, Asset asset);
+
+    /// <summary>Reads a transaction by hash; null when the chain does not know it (yet).</summary>
+    ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default);
+
+    /// <summary>Estimates what sending <paramref name="asset"/> costs now.</summary>
+    ValueTask<FeeEstimate> EstimateFeeAsync(Asset asset, CancellationToken cancellationToken = default);
+
+    /// <summary>Measures the chain's health now (latency, errors, fees, congestion).</summary>
+    ValueTask<ChainHealthSample> ProbeHealthAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Submits an already-signed transaction.</summary>
+    /// <returns>The transaction hash the chain knows it by.</returns>
+    ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Signs transfers with the host's custody (HSM, KMS, wallet service). PaymentsKit never holds keys:
+/// it asks the signer and broadcasts what comes back.
+/// </summary>
+public interface ITransactionSigner
+{
+    /// <summary>Signs a transfer for broadcast on <see cref="TransferRequest.Chain"/>.</summary>
+    ValueTask<SignedTransaction> SignAsync(TransferRequest request, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,47 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit;
+using PaymentsKit.DependencyInjection;
+using PaymentsKit.Json;
+using PaymentsKit.Storage;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers PaymentsKit in a host's service collection.</summary>
+public static class PaymentsKitServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds PaymentsKit on its embedded defaults: the in-memory store and the system clock. Options are
+    /// validated when the host starts (<c>ValidateOnStart</c>), reporting every problem at once.
+    /// </summary>
+    /// <param name="services">The host's services.</param>
+    /// <param name="configure">Sets options; may be null.</param>
+    /// <returns>A builder for further configuration, e.g. <c>.UsePostgreSql(...)</c>.</returns>
+    public static PaymentsKitBuilder AddPaymentsKit(this IServiceCollection services, Action<PaymentsKitOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.AddOptions<PaymentsKitOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaymentsKitOptions>, PaymentsKitOptionsValidator>());
+        services.TryAddSingleton<IClock>(SystemClock.Instance);
+        services.TryAddSingleton(provider =>
+        {
+            var registry = new AssetRegistry();
+            foreach (var definition in provider.GetRequiredService<IOptions<PaymentsKitOptions>>().Value.Assets)
+            {
+                registry.Register(definition.ToAsset());
+            }
+
+            return registry;
+        });
+        services.TryAddSingleton(provider => new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(provider.GetRequiredService<AssetRegistry>())));
+        services.TryAddSingleton<IPaymentsStore, InMemoryStore>();
+        return new PaymentsKitBuilder(services);
+    }
+}

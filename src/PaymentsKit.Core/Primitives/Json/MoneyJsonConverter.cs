@@ -1,0 +1,53 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace PaymentsKit.Json;
+
+/// <summary>
+/// Writes <see cref="Money"/> as <c>{"amount":"12.50","asset":"USD"}</c>: the amount as a string so no
+/// JSON reader turns it into a binary float, the asset by code, resolved on read in a registry.
+/// </summary>
+/// <param name="registry">Resolves asset codes when reading.</param>
+public sealed class MoneyJsonConverter(AssetRegistry registry) : JsonConverter<Money>
+{
+    /// <inheritdoc />
+    public override Money Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("Expected an object for Money.");
+        }
+
+        string? amount = null;
+        string? asset = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString();
+            reader.Read();
+            switch (name)
+            {
+                case "amount":
+                    amount = reader.GetString();
+                    break;
+                case "asset":
+                    asset = reader.GetString();
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+
+        return Money.Of(Money.ParseAmount(amount, "amount"), registry.Get(asset));
+    }
+
+    /// <inheritdoc />
+    public override void Write(Utf8JsonWriter writer, Money value, JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteStartObject();
+        writer.WriteString("amount", value.FormatAmount());
+        writer.WriteString("asset", value.Asset.Code);
+        writer.WriteEndObject();
+    }
+}

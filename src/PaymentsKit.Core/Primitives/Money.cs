@@ -1,0 +1,263 @@
+using System.Globalization;
+
+namespace PaymentsKit;
+
+/// <summary>
+/// An exact amount of one <see cref="PaymentsKit.Asset"/>. The amount never has more decimal places
+/// than the asset's scale: constructing one that would is <see cref="PaymentsKitErrorCodes.AmountPrecision"/>,
+/// and nothing is rounded unless the caller asks for it with <see cref="Round"/> or <see cref="Truncate"/>.
+/// Arithmetic is checked: combining assets is <see cref="PaymentsKitErrorCodes.AssetMismatch"/> and
+/// overflow is <see cref="PaymentsKitErrorCodes.ArithmeticOverflow"/>.
+/// </summary>
+/// <remarks>
+/// <c>default(Money)</c> has no asset and is not a valid amount; every operation on it fails.
+/// Text form (invariant culture): the amount with exactly the asset's scale, a space, the code —
+/// <c>"12.50 USD"</c>, <c>"-0.0000001 XLM"</c>, <c>"1500 JPY"</c>.
+/// </remarks>
+public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattable
+{
+    private readonly Asset? _asset;
+
+    private Money(decimal amount, Asset asset)
+    {
+        // Stored at exactly the asset's scale so equal amounts print and compare identically.
+        Amount = Rescale(amount, asset.Scale);
+        _asset = asset;
+    }
+
+    /// <summary>The amount, with exactly <see cref="Asset.Scale"/> decimal places.</summary>
+    public decimal Amount { get; }
+
+    /// <summary>The asset the amount is counted in.</summary>
+    /// <exception cref="InvalidOperationException">On <c>default(Money)</c>.</exception>
+    public Asset Asset => _asset ?? throw new InvalidOperationException("default(Money) has no asset.");
+
+    /// <summary>Whether the amount is zero.</summary>
+    public bool IsZero => Amount == 0m;
+
+    /// <summary>Whether the amount is greater than zero.</summary>
+    public bool IsPositive => Amount > 0m;
+
+    /// <summary>Whether the amount is less than zero.</summary>
+    public bool IsNegative => Amount < 0m;
+
+    /// <summary>The amount in the asset's smallest unit (cents, stroops, wei …).</summary>
+    public System.Numerics.BigInteger MinorUnits =>
+        new System.Numerics.BigInteger(Amount * Pow10(Asset.Scale));
+
+    /// <summary>Creates an amount, rejecting more decimal places than the asset allows.</summary>
+    /// <exception cref="PaymentsKitException"><c>amount_precision</c> when <paramref name="amount"/> has too many decimals.</exception>
+    public static Money Of(decimal amount, Asset asset)
+    {
+        ArgumentNullException.ThrowIfNull(asset);
+        if (decimal.Round(amount, asset.Scale, MidpointRounding.ToZero) != amount)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AmountPrecision,
+                string.Create(CultureInfo.InvariantCulture, $"Amount {amount} has more than {asset.Scale} decimal places allowed for {asset.Code}."),
+                new Dictionary<string, object?> { ["amount"] = amount, ["asset"] = asset.Code, ["scale"] = asset.Scale });
+        }
+
+        return new Money(amount, asset);
+    }
+
+    /// <summary>Zero of an asset.</summary>
+    public static Money Zero(Asset asset) => Of(0m, asset);
+
+    /// <summary>Creates an amount from the asset's smallest unit (e.g. 1250 cents → 12.50 USD).</summary>
+    /// <exception cref="PaymentsKitException"><c>arithmetic_overflow</c> when the value does not fit a <see cref="decimal"/>.</exception>
+    public static Money FromMinorUnits(System.Numerics.BigInteger minorUnits, Asset asset)
+    {
+        ArgumentNullException.ThrowIfNull(asset);
+        decimal units;
+        try
+        {
+            units = (decimal)minorUnits;
+        }
+        catch (OverflowException ex)
+        {
+            throw Overflow(ex, minorUnits.ToString(CultureInfo.InvariantCulture), asset);
+        }
+
+        return new Money(units / Pow10(asset.Scale), asset);
+    }
+
+    /// <summary>Rounds a raw decimal to the asset's scale with an explicit rounding rule.</summary>
+    /// <param name="value">The raw value, e.g. a product or quotient.</param>
+    /// <param name="asset">The asset whose scale applies.</param>
+    /// <param name="mode">How to round; <see cref="MidpointRounding.ToZero"/> truncates.</param>
+    public static Money Round(decimal value, Asset asset, MidpointRounding mode)
+    {
+        ArgumentNullException.ThrowIfNull(asset);
+        return new Money(decimal.Round(value, asset.Scale, mode), asset);
+    }
+
+    /// <summary>Cuts a raw decimal down to the asset's scale, toward zero (never rounds up what is owed).</summary>
+    public static Money Truncate(decimal value, Asset asset) => Round(value, asset, MidpointRounding.ToZero);
+
+    /// <summary>Parses the text form <c>"12.50 USD"</c>, resolving the code in <paramref name="registry"/>.</summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>invalid_argument</c> for malformed text, <c>unknown_asset</c>, or <c>amount_precision</c>.
+    /// </exception>
+    public static Money Parse(string? text, AssetRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        Guard.Text(text, "money", 80);
+        var space = text!.IndexOf(' ', StringComparison.Ordinal);
+        if (space <= 0 || space != text.LastIndexOf(' '))
+        {
+            throw PaymentsKitException.InvalidArgument("money", text, "must be '<amount> <asset>', e.g. '12.50 USD'");
+        }
+
+        return Of(ParseAmount(text[..space], "money"), registry.Get(text[(space + 1)..]));
+    }
+
+    /// <summary>Parses an invariant-culture decimal amount (digits, optional '-' and '.', no exponent or grouping).</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> naming <paramref name="field"/>.</exception>
+    public static decimal ParseAmount(string? text, string field)
+    {
+        Guard.Text(text, field, 64);
+        if (!decimal.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount))
+        {
+            throw PaymentsKitException.InvalidArgument(field, text, "is not a decimal number");
+        }
+
+        return amount;
+    }
+
+    /// <summary>Adds two amounts of the same asset.</summary>
+    public static Money operator +(Money left, Money right)
+    {
+        var asset = SameAsset(left, right);
+        try
+        {
+            return new Money(left.Amount + right.Amount, asset);
+        }
+        catch (OverflowException ex)
+        {
+            throw Overflow(ex, $"{left} + {right}", asset);
+        }
+    }
+
+    /// <summary>Subtracts two amounts of the same asset.</summary>
+    public static Money operator -(Money left, Money right)
+    {
+        var asset = SameAsset(left, right);
+        try
+        {
+            return new Money(left.Amount - right.Amount, asset);
+        }
+        catch (OverflowException ex)
+        {
+            throw Overflow(ex, $"{left} - {right}", asset);
+        }
+    }
+
+    /// <summary>Negates an amount.</summary>
+    public static Money operator -(Money value) => new(-value.Amount, value.Asset);
+
+    /// <summary>Compares two amounts of the same asset.</summary>
+    public static bool operator <(Money left, Money right) => left.CompareTo(right) < 0;
+
+    /// <summary>Compares two amounts of the same asset.</summary>
+    public static bool operator >(Money left, Money right) => left.CompareTo(right) > 0;
+
+    /// <summary>Compares two amounts of the same asset.</summary>
+    public static bool operator <=(Money left, Money right) => left.CompareTo(right) <= 0;
+
+    /// <summary>Compares two amounts of the same asset.</summary>
+    public static bool operator >=(Money left, Money right) => left.CompareTo(right) >= 0;
+
+    /// <summary>Equality of amount and asset.</summary>
+    public static bool operator ==(Money left, Money right) => left.Equals(right);
+
+    /// <summary>Inequality of amount or asset.</summary>
+    public static bool operator !=(Money left, Money right) => !left.Equals(right);
+
+    /// <summary>Multiplies by a factor and rounds the product to the asset's scale with <paramref name="mode"/>.</summary>
+    public Money Multiply(decimal factor, MidpointRounding mode)
+    {
+        try
+        {
+            return Round(Amount * factor, Asset, mode);
+        }
+        catch (OverflowException ex)
+        {
+            throw Overflow(ex, $"{this} * {factor}", Asset);
+        }
+    }
+
+    /// <summary>The absolute value.</summary>
+    public Money Abs() => new(Math.Abs(Amount), Asset);
+
+    /// <summary>The smaller of two amounts of the same asset.</summary>
+    public static Money Min(Money left, Money right) => left <= right ? left : right;
+
+    /// <summary>The larger of two amounts of the same asset.</summary>
+    public static Money Max(Money left, Money right) => left >= right ? left : right;
+
+    /// <inheritdoc />
+    public int CompareTo(Money other)
+    {
+        SameAsset(this, other);
+        return Amount.CompareTo(other.Amount);
+    }
+
+    /// <inheritdoc />
+    public bool Equals(Money other) => Amount == other.Amount && Equals(_asset, other._asset);
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is Money other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => HashCode.Combine(Amount, _asset);
+
+    /// <summary>The text form, e.g. <c>"12.50 USD"</c>.</summary>
+    public override string ToString() => _asset is null ? "(no asset)" : FormatAmount() + " " + _asset.Code;
+
+    /// <summary>The amount alone with exactly the asset's scale, invariant culture.</summary>
+    public string FormatAmount() => Amount.ToString("F" + Asset.Scale.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+
+    /// <summary>Formats with the text form; the format and provider are ignored (money is always invariant).</summary>
+    string IFormattable.ToString(string? format, IFormatProvider? formatProvider) => ToString();
+
+    private static Asset SameAsset(Money left, Money right)
+    {
+        var asset = left.Asset;
+        if (!asset.Equals(right.Asset))
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AssetMismatch,
+                $"Cannot combine {asset.Code} with {right.Asset.Code}.",
+                new Dictionary<string, object?> { ["left"] = asset.Code, ["right"] = right.Asset.Code });
+        }
+
+        return asset;
+    }
+
+    private static PaymentsKitException Overflow(OverflowException ex, string expression, Asset asset) =>
+        new(PaymentsKitErrorCodes.ArithmeticOverflow,
+            $"Arithmetic overflow computing {expression} in {asset.Code}.",
+            new Dictionary<string, object?> { ["expression"] = expression, ["asset"] = asset.Code },
+            innerException: ex);
+
+    private static decimal Rescale(decimal value, int scale)
+    {
+        // decimal keeps trailing zeros; normalise to exactly `scale` fractional digits.
+        var rounded = decimal.Round(value, scale);
+        var bits = decimal.GetBits(rounded);
+        var currentScale = (bits[3] >> 16) & 0xFF;
+        return currentScale == scale ? rounded : rounded + new decimal(0, 0, 0, false, (byte)scale);
+    }
+
+    private static decimal Pow10(int exponent)
+    {
+        var result = 1m;
+        for (var i = 0; i < exponent; i++)
+        {
+            result *= 10m;
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,69 @@
+namespace PaymentsKit;
+
+/// <summary>
+/// The stable error codes carried by <see cref="PaymentsKitException.Code"/>. Codes are part of the
+/// public contract: hosts may switch on them and map them to HTTP responses, so a code is never
+/// renamed once released.
+/// </summary>
+public static class PaymentsKitErrorCodes
+{
+    /// <summary>An argument was null, empty, too long, malformed or out of range.</summary>
+    public const string InvalidArgument = "invalid_argument";
+
+    /// <summary>An amount has more decimal places than its asset's scale allows.</summary>
+    public const string AmountPrecision = "amount_precision";
+
+    /// <summary>An amount is outside the range the operation accepts (zero, negative or too large).</summary>
+    public const string AmountOutOfRange = "amount_out_of_range";
+
+    /// <summary>Arithmetic overflowed the range of the amount type.</summary>
+    public const string ArithmeticOverflow = "arithmetic_overflow";
+
+    /// <summary>Two amounts in different assets were combined.</summary>
+    public const string AssetMismatch = "asset_mismatch";
+
+    /// <summary>An asset code is not registered.</summary>
+    public const string UnknownAsset = "unknown_asset";
+
+    /// <summary>An asset with the same code but a different definition is already registered.</summary>
+    public const string AssetConflict = "asset_conflict";
+
+    /// <summary>A typed identifier could not be parsed.</summary>
+    public const string MalformedId = "malformed_id";
+
+    /// <summary>A state machine was asked for a transition its table does not allow.</summary>
+    public const string InvalidTransition = "invalid_transition";
+
+    /// <summary>A record changed between read and write (optimistic concurrency lost the race).</summary>
+    public const string ConcurrencyConflict = "concurrency_conflict";
+
+    /// <summary>A unique key (idempotency key, transaction hash, email …) is already taken.</summary>
+    public const string DuplicateKey = "duplicate_key";
+
+    /// <summary>A record that was expected to exist does not (or belongs to another tenant).</summary>
+    public const string NotFound = "not_found";
+
+    /// <summary>An idempotency key was reused with different parameters.</summary>
+    public const string IdempotencyConflict = "idempotency_conflict";
+
+    /// <summary>There are not enough funds for the operation.</summary>
+    public const string InsufficientFunds = "insufficient_funds";
+
+    /// <summary>The object (quote, invoice, link, reservation …) has expired.</summary>
+    public const string Expired = "expired";
+
+    /// <summary>An address is not valid for the chain.</summary>
+    public const string InvalidAddress = "invalid_address";
+
+    /// <summary>A chain's RPC endpoint failed; see <see cref="PaymentsKitException.IsTransient"/>.</summary>
+    public const string ChainUnavailable = "chain_unavailable";
+
+    /// <summary>A transaction was rejected by the chain.</summary>
+    public const string TransactionRejected = "transaction_rejected";
+
+    /// <summary>The storage backend failed; see <see cref="PaymentsKitException.IsTransient"/>.</summary>
+    public const string StorageFailure = "storage_failure";
+
+    /// <summary>The unit of work was used after it was committed, rolled back or disposed.</summary>
+    public const string UnitOfWorkClosed = "unit_of_work_closed";
+}

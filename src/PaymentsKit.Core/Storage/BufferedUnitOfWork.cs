@@ -1,0 +1,234 @@
+using System.Globalization;
+
+namespace PaymentsKit.Storage;
+
+/// <summary>
+/// The part of a unit of work every store shares: argument checks, the write buffer, and the overlay
+/// that lets reads see this unit's own pending writes. A store supplies the committed reads and the
+/// atomic apply.
+/// </summary>
+public abstract class BufferedUnitOfWork : IUnitOfWork
+{
+    /// <summary>The largest page <see cref="ListAsync{T}"/> returns.</summary>
+    public const int MaxPageSize = 1000;
+
+    private readonly Dictionary<(string Collection, Guid Id), PendingWrite> _writes = [];
+    private readonly List<PendingWrite> _order = [];
+    private bool _closed;
+
+    /// <summary>The buffered writes in the order they were first made.</summary>
+    protected IReadOnlyList<PendingWrite> Writes => _order;
+
+    /// <inheritdoc />
+    public async ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ThrowIfClosed();
+        if (_writes.TryGetValue((collection.Name, id), out var pending))
+        {
+            return pending.TenantId == tenantId ? new Versioned<T>((T)pending.Record, pending.NewVersion) : null;
+        }
+
+        var stored = await ReadAsync(collection, id, cancellationToken).ConfigureAwait(false);
+        return stored is not null && collection.TenantOf(stored.Value) == tenantId ? stored : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ArgumentNullException.ThrowIfNull(value);
+        ThrowIfClosed();
+        collection.Key(uniqueKey);
+        foreach (var pending in _order)
+        {
+            if (pending.Collection == collection.Name && pending.UniqueKeys.Contains(new(uniqueKey, value)))
+            {
+                return pending.TenantId == tenantId ? new Versioned<T>((T)pending.Record, pending.NewVersion) : null;
+            }
+        }
+
+        var id = await FindIdAsync(collection, uniqueKey, value, cancellationToken).ConfigureAwait(false);
+        if (id is null || _writes.ContainsKey((collection.Name, id.Value)))
+        {
+            // A record this unit rewrote no longer carries the value (the loop above would have found it).
+            return null;
+        }
+
+        return await GetAsync(collection, tenantId, id.Value, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ThrowIfClosed();
+        if (limit is < 1 or > MaxPageSize)
+        {
+            throw PaymentsKitException.InvalidArgument(
+                "limit", limit, string.Create(CultureInfo.InvariantCulture, $"must be between 1 and {MaxPageSize}"));
+        }
+
+        Guid? after = null;
+        if (cursor is not null)
+        {
+            after = Guid.TryParseExact(cursor, "N", out var parsed)
+                ? parsed
+                : throw PaymentsKitException.InvalidArgument("cursor", cursor, "is not a cursor returned by a previous page");
+        }
+
+        return ListCommittedAsync(collection, tenantId, after, limit, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public void Insert<T>(RecordCollection<T> collection, T record)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ArgumentNullException.ThrowIfNull(record);
+        ThrowIfClosed();
+        var id = collection.IdOf(record);
+        if (id == Guid.Empty)
+        {
+            throw PaymentsKitException.InvalidArgument($"{collection.Name}.id", id, "must not be empty");
+        }
+
+        if (_writes.ContainsKey((collection.Name, id)))
+        {
+            throw DuplicateId(collection.Name, id);
+        }
+
+        Buffer(collection, record, id, 0);
+    }
+
+    /// <inheritdoc />
+    public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ArgumentNullException.ThrowIfNull(record);
+        ThrowIfClosed();
+        if (expectedVersion < 1)
+        {
+            throw PaymentsKitException.InvalidArgument("expectedVersion", expectedVersion, "must be at least 1");
+        }
+
+        var id = collection.IdOf(record);
+        if (_writes.TryGetValue((collection.Name, id), out var pending))
+        {
+            if (pending.NewVersion != expectedVersion)
+            {
+                throw Conflict(collection.Name, id, expectedVersion);
+            }
+
+            if (pending.TenantId != collection.TenantOf(record))
+            {
+                throw PaymentsKitException.InvalidArgument($"{collection.Name}.tenant", collection.TenantOf(record), "cannot change");
+            }
+
+            // Two writes of one record in one unit collapse into one, still checked against the first read.
+            Buffer(collection, record, id, pending.ExpectedVersion);
+            return;
+        }
+
+        Buffer(collection, record, id, expectedVersion);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask CommitAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfClosed();
+        _closed = true;
+        if (_order.Count > 0)
+        {
+            await ApplyAsync(_order, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _closed = true;
+        await DisposeCoreAsync().ConfigureAwait(false);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Reads one committed record by id, whatever its tenant.</summary>
+    protected abstract ValueTask<Versioned<T>?> ReadAsync<T>(RecordCollection<T> collection, Guid id, CancellationToken cancellationToken)
+        where T : class;
+
+    /// <summary>Finds the id of the committed record holding a unique key value.</summary>
+    protected abstract ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)
+        where T : class;
+
+    /// <summary>Lists a tenant's committed records with ids after <paramref name="after"/> in <see cref="GuidOrder"/>.</summary>
+    protected abstract ValueTask<Page<Versioned<T>>> ListCommittedAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken)
+        where T : class;
+
+    /// <summary>Applies the writes atomically or throws with nothing written.</summary>
+    protected abstract ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken);
+
+    /// <summary>Releases store resources.</summary>
+    protected virtual ValueTask DisposeCoreAsync() => ValueTask.CompletedTask;
+
+    /// <summary>The page cursor that continues after <paramref name="lastId"/>.</summary>
+    protected static string CursorAfter(Guid lastId) => lastId.ToString("N", CultureInfo.InvariantCulture);
+
+    /// <summary>The error for a lost optimistic-concurrency race.</summary>
+    public static PaymentsKitException Conflict(string collection, Guid id, long expectedVersion) =>
+        new(PaymentsKitErrorCodes.ConcurrencyConflict,
+            $"The {collection} record {id} changed since version {expectedVersion} was read; re-read and retry.",
+            new Dictionary<string, object?> { ["collection"] = collection, ["id"] = id, ["expectedVersion"] = expectedVersion },
+            isTransient: true);
+
+    /// <summary>The error for an id that is already taken.</summary>
+    public static PaymentsKitException DuplicateId(string collection, Guid id) =>
+        new(PaymentsKitErrorCodes.DuplicateKey,
+            $"A {collection} record with id {id} already exists.",
+            new Dictionary<string, object?> { ["collection"] = collection, ["key"] = "id", ["value"] = id });
+
+    /// <summary>The error for a unique key value that is already taken.</summary>
+    public static PaymentsKitException DuplicateKey(string collection, string key, string value) =>
+        new(PaymentsKitErrorCodes.DuplicateKey,
+            $"A {collection} record with {key} '{value}' already exists.",
+            new Dictionary<string, object?> { ["collection"] = collection, ["key"] = key, ["value"] = value });
+
+    private void Buffer<T>(RecordCollection<T> collection, T record, Guid id, long expectedVersion)
+        where T : class
+    {
+        var keys = new List<KeyValuePair<string, string>>(collection.UniqueKeys.Count);
+        foreach (var key in collection.UniqueKeys)
+        {
+            if (key.ValueOf(record) is { } value)
+            {
+                keys.Add(new(key.Name, value));
+            }
+        }
+
+        var write = new PendingWrite(collection.Name, collection.Table, id, collection.TenantOf(record), record, typeof(T), expectedVersion, keys);
+        var slot = (collection.Name, id);
+        if (_writes.TryGetValue(slot, out var previous))
+        {
+            _order[_order.IndexOf(previous)] = write;
+        }
+        else
+        {
+            _order.Add(write);
+        }
+
+        _writes[slot] = write;
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.UnitOfWorkClosed,
+                "This unit of work was already committed or disposed; begin a new one.");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+namespace PaymentsKit.Storage;
+
+/// <summary>
+/// A place PaymentsKit keeps its records: the embedded in-memory store by default, PostgreSQL with
+/// <c>UsePostgreSql</c>. A store only persists and enforces ids, versions and unique keys; all
+/// business rules live in the services, so every store behaves the same.
+/// </summary>
+public interface IPaymentsStore
+{
+    /// <summary>Starts a unit of work. Dispose it; without <see cref="IUnitOfWork.CommitAsync"/> nothing is written.</summary>
+    ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// One business operation's reads and writes. Reads see the committed state plus this unit's own
+/// pending writes; writes are buffered and applied together, all or nothing, by
+/// <see cref="CommitAsync"/>, which fails with <see cref="PaymentsKitErrorCodes.ConcurrencyConflict"/>
+/// when a record changed since it was read (a lost update is impossible) and with
+/// <see cref="PaymentsKitErrorCodes.DuplicateKey"/> when an id or unique key is taken.
+/// </summary>
+/// <remarks>
+/// Reads of records that are not written are not locked: write every record whose state a
+/// decision depends on (bump its version) when a concurrent change to it must abort the operation.
+/// </remarks>
+public interface IUnitOfWork : IAsyncDisposable
+{
+    /// <summary>Reads a record of a tenant by id; null if absent or owned by another tenant.</summary>
+    ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
+        where T : class;
+
+    /// <summary>Reads the record holding a unique key value; null if none, or if it belongs to another tenant.</summary>
+    ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
+        where T : class;
+
+    /// <summary>Lists a tenant's records in id order (creation order for UUIDv7 ids), a page at a time.</summary>
+    /// <param name="collection">The collection.</param>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="cursor">The previous page's <see cref="Page{T}.NextCursor"/>, or null for the first page.</param>
+    /// <param name="limit">1–1000 items.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+        where T : class;
+
+    /// <summary>Buffers the insert of a new record (version 1).</summary>
+    void Insert<T>(RecordCollection<T> collection, T record)
+        where T : class;
+
+    /// <summary>Buffers the replacement of a record that must still be at <paramref name="expectedVersion"/>.</summary>
+    void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
+        where T : class;
+
+    /// <summary>Applies every buffered write atomically.</summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>concurrency_conflict</c> (transient: re-read and retry), <c>duplicate_key</c>, or
+    /// <c>storage_failure</c>; nothing is written in any of these cases.
+    /// </exception>
+    ValueTask CommitAsync(CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,27 @@
+namespace PaymentsKit.Storage;
+
+/// <summary>One buffered write of a unit of work, as a store applies it at commit.</summary>
+/// <param name="Collection">The collection's name.</param>
+/// <param name="Table">The table (PostgreSQL) that holds the collection.</param>
+/// <param name="Id">The record id.</param>
+/// <param name="TenantId">The record's tenant.</param>
+/// <param name="Record">The new record instance.</param>
+/// <param name="RecordType">The record's declared type (for serialization).</param>
+/// <param name="ExpectedVersion">The version the stored record must have; 0 for an insert.</param>
+/// <param name="UniqueKeys">The record's unique key values (key name → value), nulls omitted.</param>
+public sealed record PendingWrite(
+    string Collection,
+    string Table,
+    Guid Id,
+    Guid TenantId,
+    object Record,
+    Type RecordType,
+    long ExpectedVersion,
+    IReadOnlyList<KeyValuePair<string, string>> UniqueKeys)
+{
+    /// <summary>Whether the write creates the record.</summary>
+    public bool IsInsert => ExpectedVersion == 0;
+
+    /// <summary>The version the record has once the write is applied.</summary>
+    public long NewVersion => ExpectedVersion + 1;
+}

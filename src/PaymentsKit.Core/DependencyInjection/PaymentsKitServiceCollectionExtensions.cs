@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit;
+using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.Storage;
@@ -42,6 +43,7 @@ public static class PaymentsKitServiceCollectionExtensions
         });
         services.TryAddSingleton(provider => new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(provider.GetRequiredService<AssetRegistry>())));
         services.TryAddSingleton<IPaymentsStore, InMemoryStore>();
+        services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         return new PaymentsKitBuilder(services);
     }
 }

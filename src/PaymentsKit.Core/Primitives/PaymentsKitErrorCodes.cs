@@ -64,6 +64,45 @@ public static class PaymentsKitErrorCodes
     /// <summary>No chain adapter is registered for the chain asked for.</summary>
     public const string UnknownChain = "unknown_chain";
 
+    /// <summary>A presented API key is malformed, unknown, revoked or does not match its stored hash.</summary>
+    public const string InvalidApiKey = "invalid_api_key";
+
+    /// <summary>An asset cannot be paid on the chain the merchant's wallet is on.</summary>
+    public const string UnsupportedAsset = "unsupported_asset";
+
+    /// <summary>The chain does not know the transaction hash (yet).</summary>
+    public const string TransactionNotFound = "transaction_not_found";
+
+    /// <summary>The transaction is not final on its chain yet; retry later (transient).</summary>
+    public const string TransactionNotFinal = "transaction_not_final";
+
+    /// <summary>The transaction failed on its chain and moved no value.</summary>
+    public const string TransactionFailed = "transaction_failed";
+
+    /// <summary>The transaction did not pay the merchant's wallet.</summary>
+    public const string DestinationMismatch = "destination_mismatch";
+
+    /// <summary>A payment's amount is less than what it was for (a payment link's price).</summary>
+    public const string AmountMismatch = "amount_mismatch";
+
+    /// <summary>A payment's memo differs from the memo of the invoice it was submitted for.</summary>
+    public const string MemoMismatch = "memo_mismatch";
+
+    /// <summary>A payment's memo matches no invoice of the merchant; it is kept for review.</summary>
+    public const string UnmatchedPayment = "unmatched_payment";
+
+    /// <summary>A payment arrived after its invoice expired; it is kept for review (BTCPay's "paid late").</summary>
+    public const string PaidLate = "paid_late";
+
+    /// <summary>A payment arrived for a cancelled invoice; it is kept for review.</summary>
+    public const string InvoiceCancelled = "invoice_cancelled";
+
+    /// <summary>A payment link is deactivated.</summary>
+    public const string LinkInactive = "link_inactive";
+
+    /// <summary>A payment link has reached its maximum number of uses.</summary>
+    public const string LinkUsedUp = "link_used_up";
+
     /// <summary>The storage backend failed; see <see cref="PaymentsKitException.IsTransient"/>.</summary>
     public const string StorageFailure = "storage_failure";
 

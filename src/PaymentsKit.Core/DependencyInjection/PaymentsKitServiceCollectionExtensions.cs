@@ -4,6 +4,7 @@ using NodaTime;
 using PaymentsKit;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
+using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -42,6 +43,7 @@ public static class PaymentsKitServiceCollectionExtensions
         });
         services.TryAddSingleton(provider => new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(provider.GetRequiredService<AssetRegistry>())));
         services.TryAddSingleton<IPaymentsStore, InMemoryStore>();
+        services.TryAddSingleton<ILedger, LedgerService>();
         return new PaymentsKitBuilder(services);
     }
 }

@@ -7,6 +7,7 @@ using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
+using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -51,6 +52,7 @@ public static class PaymentsKitServiceCollectionExtensions
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
+        services.TryAddSingleton<ILedger, LedgerService>();
         return new PaymentsKitBuilder(services);
     }
 }

@@ -4,6 +4,7 @@ using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
@@ -53,6 +54,16 @@ public static class PaymentsKitServiceCollectionExtensions
         });
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         services.TryAddSingleton<ILedger, LedgerService>();
+        services.AddOptions<InvoicingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvoicingOptions>, InvoicingOptionsValidator>());
+        services.TryAddSingleton<InvoicingContext>();
+        services.TryAddSingleton<InvoicingLedger>();
+        services.TryAddSingleton<IInvoicingQueries, InMemoryInvoicingQueries>();
+        services.TryAddSingleton<IMerchantService, MerchantService>();
+        services.TryAddSingleton<IApiKeyService, ApiKeyService>();
+        services.TryAddSingleton<IInvoiceService, InvoiceService>();
+        services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
+        services.TryAddSingleton<IPaymentService, PaymentService>();
         return new PaymentsKitBuilder(services);
     }
 }

@@ -31,7 +31,7 @@ public abstract class InvoicingConcurrencyTests : IDisposable
 
         var hashes = Enumerable.Range(0, 64).Select(i => _kit.Send(merchant.WalletAddress, 5m, from: $"payer-{i}")).ToList();
         _kit.Clock.Advance(InvoicingHarness.ToFinality);
-        var results = await Task.WhenAll(hashes.Select(hash => Task.Run(() => _kit.SubmitAsync(merchant, hash, slug: link.Slug))));
+        var results = await RaceAsync(hashes.Select<string, Func<Task<PaymentResult>>>(hash => () => _kit.SubmitAsync(merchant, hash, slug: link.Slug)));
 
         Assert.All(results, r => Assert.True(r.Created));
         Assert.Equal(10, results.Count(r => r.Payment.Status == PaymentStatus.Confirmed));
@@ -56,8 +56,8 @@ public abstract class InvoicingConcurrencyTests : IDisposable
         var invoice = await _kit.InvoiceAsync(merchant, 50m);
         var hash = _kit.Pay(merchant.WalletAddress, 50m, memo: invoice.Memo);
 
-        var results = await Task.WhenAll(Enumerable.Range(0, 32).Select(i =>
-            Task.Run(() => i % 2 == 0 ? _kit.SubmitAsync(merchant, hash) : _kit.SubmitAsync(merchant, hash, invoice.Id))));
+        var results = await RaceAsync(Enumerable.Range(0, 32).Select<int, Func<Task<PaymentResult>>>(i =>
+            () => i % 2 == 0 ? _kit.SubmitAsync(merchant, hash) : _kit.SubmitAsync(merchant, hash, invoice.Id)));
 
         Assert.Single(results, r => r.Created);
         Assert.Single(results.Select(r => r.Payment.Id).Distinct());
@@ -75,7 +75,7 @@ public abstract class InvoicingConcurrencyTests : IDisposable
         var second = await _kit.InvoiceAsync(merchant, 10m);
         var hash = _kit.Pay(merchant.WalletAddress, 10m);
 
-        var outcomes = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => Task.Run(async () =>
+        var outcomes = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<InvoiceId?>>>(i => async () =>
         {
             try
             {
@@ -85,7 +85,7 @@ public abstract class InvoicingConcurrencyTests : IDisposable
             {
                 return null;
             }
-        })));
+        }));
 
         var winner = Assert.Single(outcomes.Where(o => o is not null).Distinct());
         var paid = new[] { first, second }.Count(i => i.Id == winner);
@@ -105,7 +105,7 @@ public abstract class InvoicingConcurrencyTests : IDisposable
         var invoice = await _kit.InvoiceAsync(merchant, 100m);
         var hashes = Enumerable.Range(1, 24).Select(i => _kit.Send(merchant.WalletAddress, i * 0.5m, memo: invoice.Memo, from: $"payer-{i}")).ToList();
         _kit.Clock.Advance(InvoicingHarness.ToFinality);
-        var results = await Task.WhenAll(hashes.Select(hash => Task.Run(() => _kit.SubmitAsync(merchant, hash))));
+        var results = await RaceAsync(hashes.Select<string, Func<Task<PaymentResult>>>(hash => () => _kit.SubmitAsync(merchant, hash)));
 
         // 0.5 + 1.0 + … + 12.0 = 150: all confirmed, the total paid, the excess beyond 100 recorded once.
         Assert.All(results, r => Assert.Equal(PaymentStatus.Confirmed, r.Payment.Status));
@@ -115,6 +115,19 @@ public abstract class InvoicingConcurrencyTests : IDisposable
         Assert.Single(paid.Transitions);
         Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
         Assert.Equal(Money.Of(50m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+    }
+
+    /// <summary>Starts every call on the thread pool, released together, and waits for all.</summary>
+    private static async Task<T[]> RaceAsync<T>(IEnumerable<Func<Task<T>>> calls)
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = calls.Select(call => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await call();
+        })).ToArray();
+        gate.SetResult();
+        return await Task.WhenAll(running);
     }
 }
 

@@ -57,14 +57,7 @@ public sealed class SimulatedChain : IChainAdapter
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(clock);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.InvalidArgument,
-                string.Join(" ", errors),
-                new Dictionary<string, object?> { ["field"] = "options", ["errors"] = errors });
-        }
+        ChainErrors.ThrowIfInvalid(options.Validate());
 
         _clock = clock;
         Chain = options.Chain;
@@ -538,10 +531,7 @@ public sealed class SimulatedChain : IChainAdapter
         }
     }
 
-    private PaymentsKitException Rejected(string hash, string reason) =>
-        new(PaymentsKitErrorCodes.TransactionRejected,
-            $"{Chain} rejected transaction {hash}: {reason}.",
-            new Dictionary<string, object?> { ["chain"] = Chain.Value, ["hash"] = hash, ["reason"] = reason });
+    private PaymentsKitException Rejected(string hash, string reason) => ChainErrors.TransactionRejected(Chain, hash, reason);
 
     private enum Fate
     {

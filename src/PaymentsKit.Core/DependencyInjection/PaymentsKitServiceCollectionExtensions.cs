@@ -5,6 +5,8 @@ using PaymentsKit;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.Ledger;
+using PaymentsKit.Security;
+using System.Security.Cryptography;
 using PaymentsKit.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -43,6 +45,11 @@ public static class PaymentsKitServiceCollectionExtensions
         });
         services.TryAddSingleton(provider => new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(provider.GetRequiredService<AssetRegistry>())));
         services.TryAddSingleton<IPaymentsStore, InMemoryStore>();
+        services.TryAddSingleton(provider =>
+        {
+            var secret = provider.GetRequiredService<IOptions<PaymentsKitOptions>>().Value.ApiKeyHashingSecret;
+            return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
+        });
         services.TryAddSingleton<ILedger, LedgerService>();
         return new PaymentsKitBuilder(services);
     }

@@ -35,66 +35,16 @@ public sealed class InMemoryLedgerTests : LedgerSpecification
 public sealed class LedgerRegistrationTests
 {
     [Fact]
-    public void AddPaymentsKit_Registers_The_Ledger_Unless_The_Host_Did()
+    public void AddPaymentsKit_Registers_A_Resolvable_Ledger_Unless_The_Host_Did()
     {
-        var services = new ServiceCollection();
-        services.AddSingleton<ILedger, FakeLedger>();
-        services.AddPaymentsKit();
-        var fresh = new ServiceCollection().AddPaymentsKit().Services;
+        using var provider = new ServiceCollection().AddPaymentsKit().Services.BuildServiceProvider();
+        var hostChosen = new ServiceCollection();
+        hostChosen.AddSingleton<ILedger>(_ => null!);
+        hostChosen.AddPaymentsKit();
 
-        var registered = Assert.Single(fresh, d => d.ServiceType == typeof(ILedger));
-        Assert.Equal(typeof(LedgerService), registered.ImplementationType);
-        Assert.Equal(ServiceLifetime.Singleton, registered.Lifetime);
-        Assert.Equal(typeof(FakeLedger), Assert.Single(services, d => d.ServiceType == typeof(ILedger)).ImplementationType);
-    }
-
-    private abstract class FakeLedger : ILedger
-    {
-        public abstract ValueTask<LedgerAccount> CreateAccountAsync(MerchantId tenantId, CreateLedgerAccountRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerAccount> CreateAccountAsync(IUnitOfWork unit, MerchantId tenantId, CreateLedgerAccountRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerAccount> GetAccountAsync(MerchantId tenantId, LedgerAccountId accountId, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerAccount?> FindAccountByCodeAsync(MerchantId tenantId, string code, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<Page<LedgerAccount>> ListAccountsAsync(MerchantId tenantId, string? cursor, int limit, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerBalance> GetBalanceAsync(MerchantId tenantId, LedgerAccountId accountId, Instant? at = null, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<Page<LedgerEntry>> ListEntriesAsync(MerchantId tenantId, LedgerAccountId accountId, string? cursor, int limit, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransaction> PostTransactionAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransaction> PostTransactionAsync(IUnitOfWork unit, MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransaction> ReverseTransactionAsync(MerchantId tenantId, ReverseLedgerTransactionRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransaction> ReverseTransactionAsync(IUnitOfWork unit, MerchantId tenantId, ReverseLedgerTransactionRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransaction> GetTransactionAsync(MerchantId tenantId, LedgerTransactionId transactionId, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<Page<LedgerTransaction>> ListTransactionsByReferenceAsync(MerchantId tenantId, string reference, string? cursor, int limit, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> ReserveAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> ReserveAsync(IUnitOfWork unit, MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> PostTransferAsync(MerchantId tenantId, LedgerTransferId transferId, Money? amount = null, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> PostTransferAsync(IUnitOfWork unit, MerchantId tenantId, LedgerTransferId transferId, Money? amount = null, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> VoidTransferAsync(MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> VoidTransferAsync(IUnitOfWork unit, MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerTransfer> GetTransferAsync(MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<IReadOnlyList<LedgerTransfer>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<LedgerReconciliationReport> ReconcileAsync(MerchantId tenantId, CancellationToken cancellationToken = default);
-
-        public abstract ValueTask<TreasuryWallet> GetTreasuryWalletAsync(MerchantId tenantId, LedgerAccountId accountId, CancellationToken cancellationToken = default);
+        Assert.IsType<LedgerService>(provider.GetRequiredService<ILedger>());
+        Assert.Same(provider.GetRequiredService<ILedger>(), provider.GetRequiredService<ILedger>());
+        Assert.Null(Assert.Single(hostChosen, d => d.ServiceType == typeof(ILedger)).ImplementationType);
     }
 }
 

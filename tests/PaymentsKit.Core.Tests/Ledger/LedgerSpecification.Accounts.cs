@@ -25,6 +25,7 @@ public abstract partial class LedgerSpecification
         Assert.Null(await Ledger.FindAccountByCodeAsync(Tenant, "nope"));
         Assert.Null(await Ledger.FindAccountByCodeAsync(OtherTenant, "treasury:usd"));
 
+        Clock.Advance(NodaTime.Duration.FromSeconds(1));
         var second = await OpenAsync("fees");
         var first = await Ledger.ListAccountsAsync(Tenant, null, 1);
         Assert.Equal([account.Id], first.Items.Select(a => a.Id));

@@ -30,10 +30,10 @@ public abstract partial class LedgerSpecification
     protected MerchantId OtherTenant { get; } = MerchantId.FromGuid(Guid.CreateVersion7());
 
     /// <summary>How many random operation sequences a single-threaded property tries.</summary>
-    protected virtual int PropertyIterations => 60;
+    protected virtual int PropertyIterations => 150;
 
     /// <summary>How many random concurrent runs the interleaving property tries.</summary>
-    protected virtual int ConcurrentPropertyIterations => 12;
+    protected virtual int ConcurrentPropertyIterations => 30;
 
     /// <summary>The store under test; a new one (or one shared by this class only) per call.</summary>
     protected abstract IPaymentsStore CreateStore();

@@ -1,3 +1,5 @@
+using FsCheck;
+using FsCheck.Fluent;
 using NodaTime;
 using PaymentsKit.Storage;
 
@@ -741,6 +743,33 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         Assert.Equal(winner.Counter, (await GetAsync(winner))?.Value.Counter);
     }
 
+    [Fact]
+    public void Random_Commit_Sequences_Meet_Specification()
+    {
+        // A model of the contract (ids, versions, unique keys, all-or-nothing) run side by side with
+        // the store: every commit must succeed exactly when the model says, fail with the model's
+        // code, and leave the store in the model's state.
+        const int Slots = 4;
+        var op =
+            from insert in Gen.Frequency((1, Gen.Constant(true)), (2, Gen.Constant(false)))
+            from skew in Gen.Frequency((6, Gen.Constant(0)), (1, Gen.Elements(-1, 1)))
+            from sku in Gen.Frequency((1, Gen.Constant<int?>(null)), (3, Gen.Choose(0, 2).Select(i => (int?)i)))
+            select (Insert: insert, Skew: skew, Sku: sku);
+        var commit =
+            from count in Gen.Choose(1, 3)
+            from slots in Gen.Shuffle(Enumerable.Range(0, Slots))
+            from ops in Gen.CollectToArray(slots.Take(count), slot => op.Select(o => new ModelOp(slot, o.Insert, o.Skew, o.Sku)))
+            select ops;
+        var scenario =
+            from length in Gen.Choose(1, 8)
+            from commits in Gen.ListOf(commit, length)
+            select commits.ToArray();
+
+        Check.One(
+            Config.QuickThrowOnFailure.WithMaxTest(40),
+            Prop.ForAll(scenario.ToArbitrary(), commits => Task.Run(() => RunScenarioAsync(Slots, commits)).GetAwaiter().GetResult()));
+    }
+
     /// <summary>A new tenant id.</summary>
     protected static MerchantId NewTenant() => new(Guid.NewGuid());
 
@@ -823,6 +852,87 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         Assert.All(errors, e => Assert.Equal(PaymentsKitErrorCodes.UnitOfWorkClosed, e.Code));
     }
 
+    private async Task RunScenarioAsync(int slots, ModelOp[][] commits)
+    {
+        var tenant = NewTenant();
+        var ids = Enumerable.Range(0, slots).Select(_ => NewId()).ToArray();
+        var skuPrefix = NewSku();
+        string? Sku(int? value) => value is null ? null : $"{skuPrefix}-{value}";
+        var versions = new long[slots];
+        var skus = new int?[slots];
+        var counters = new long[slots];
+        for (var c = 0; c < commits.Length; c++)
+        {
+            var ops = commits[c];
+            var touched = ops.Select(o => o.Slot).ToHashSet();
+            var conflict = false;
+            var duplicate = false;
+            var claimed = new HashSet<int>(Enumerable.Range(0, slots).Where(s => versions[s] > 0 && !touched.Contains(s) && skus[s] is not null).Select(s => skus[s]!.Value));
+            await using (var unit = await Store.BeginAsync())
+            {
+                foreach (var o in ops)
+                {
+                    var widget = NewWidget(tenant, Sku(o.Sku)) with { Id = ids[o.Slot], Counter = c };
+                    duplicate |= o.Sku is { } sku && !claimed.Add(sku);
+                    if (o.Insert)
+                    {
+                        duplicate |= versions[o.Slot] > 0;
+                        unit.Insert(Widgets, widget);
+                    }
+                    else
+                    {
+                        var expected = Math.Max(1, versions[o.Slot] + o.Skew);
+                        conflict |= versions[o.Slot] != expected;
+                        unit.Update(Widgets, widget, expected);
+                    }
+                }
+
+                if (!conflict && !duplicate)
+                {
+                    await unit.CommitAsync();
+                    foreach (var o in ops)
+                    {
+                        versions[o.Slot] = o.Insert ? 1 : versions[o.Slot] + 1;
+                        skus[o.Slot] = o.Sku;
+                        counters[o.Slot] = c;
+                    }
+                }
+                else
+                {
+                    var error = await Assert.ThrowsAsync<PaymentsKitException>(() => unit.CommitAsync().AsTask());
+                    string[] allowed = conflict && duplicate
+                        ? [PaymentsKitErrorCodes.ConcurrencyConflict, PaymentsKitErrorCodes.DuplicateKey]
+                        : [conflict ? PaymentsKitErrorCodes.ConcurrencyConflict : PaymentsKitErrorCodes.DuplicateKey];
+                    Assert.Contains(error.Code, allowed);
+                }
+            }
+
+            await using var check = await Store.BeginAsync();
+            var stored = (await check.ListAsync(Widgets, tenant.Value, null, 100)).Items.ToDictionary(v => v.Value.Id);
+            for (var s = 0; s < slots; s++)
+            {
+                if (versions[s] == 0)
+                {
+                    Assert.False(stored.ContainsKey(ids[s]));
+                    continue;
+                }
+
+                var record = stored[ids[s]];
+                Assert.Equal(versions[s], record.Version);
+                Assert.Equal(Sku(skus[s]), record.Value.Sku);
+                Assert.Equal(counters[s], record.Value.Counter);
+            }
+
+            Assert.Equal(versions.Count(v => v > 0), stored.Count);
+            for (var value = 0; value <= 2; value++)
+            {
+                var holder = Array.FindIndex(skus, k => k == value);
+                var found = await check.FindAsync(Widgets, tenant.Value, "sku", Sku(value)!);
+                Assert.Equal(holder < 0 || versions[holder] == 0 ? null : ids[holder], found?.Value.Id);
+            }
+        }
+    }
+
     private async Task<bool> TryIncrementAsync(Widget counter, AsyncBarrier barrier)
     {
         await using var unit = await Store.BeginAsync();
@@ -858,3 +968,6 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         }
     }
 }
+
+/// <summary>One write of a generated commit: insert or update (with a version skew) of a slot, with a SKU from a small pool.</summary>
+public sealed record ModelOp(int Slot, bool Insert, int Skew, int? Sku);

@@ -8,6 +8,13 @@ public sealed class PaymentsKitOptions
 
     /// <summary>The default page size for list operations (1–1000). Default 50.</summary>
     public int DefaultPageSize { get; set; } = 50;
+
+    /// <summary>
+    /// The secret API key hashes are keyed with, base64 (at least 32 bytes). Set it for any durable
+    /// store: keys issued under one secret do not verify under another. When null, a random secret is
+    /// made per process, which suits only the in-memory store.
+    /// </summary>
+    public string? ApiKeyHashingSecret { get; set; }
 }
 
 /// <summary>A host-defined asset, as options carry it.</summary>

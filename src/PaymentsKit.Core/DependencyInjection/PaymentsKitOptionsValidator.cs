@@ -17,6 +17,11 @@ internal sealed class PaymentsKitOptionsValidator : IValidateOptions<PaymentsKit
                 $"PaymentsKit:DefaultPageSize must be between 1 and {BufferedUnitOfWork.MaxPageSize} (value: {options.DefaultPageSize})."));
         }
 
+        if (options.ApiKeyHashingSecret is { } secret && DecodedLength(secret) < 32)
+        {
+            errors.Add("PaymentsKit:ApiKeyHashingSecret must be base64 of at least 32 bytes.");
+        }
+
         var registry = new AssetRegistry();
         for (var i = 0; i < options.Assets.Count; i++)
         {
@@ -31,5 +36,11 @@ internal sealed class PaymentsKitOptionsValidator : IValidateOptions<PaymentsKit
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static int DecodedLength(string base64)
+    {
+        var buffer = new byte[base64.Length];
+        return Convert.TryFromBase64String(base64, buffer, out var written) ? written : 0;
     }
 }

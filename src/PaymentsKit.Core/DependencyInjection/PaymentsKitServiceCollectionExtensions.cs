@@ -4,6 +4,8 @@ using NodaTime;
 using PaymentsKit;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
+using PaymentsKit.Security;
+using System.Security.Cryptography;
 using PaymentsKit.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -42,6 +44,11 @@ public static class PaymentsKitServiceCollectionExtensions
         });
         services.TryAddSingleton(provider => new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(provider.GetRequiredService<AssetRegistry>())));
         services.TryAddSingleton<IPaymentsStore, InMemoryStore>();
+        services.TryAddSingleton(provider =>
+        {
+            var secret = provider.GetRequiredService<IOptions<PaymentsKitOptions>>().Value.ApiKeyHashingSecret;
+            return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
+        });
         return new PaymentsKitBuilder(services);
     }
 }

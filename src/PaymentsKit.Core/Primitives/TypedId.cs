@@ -119,8 +119,9 @@ public static class TypedId
             value = (value << 5) | (uint)digit;
         }
 
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, (ulong)(value >> 64));
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes[8..], (ulong)value);
+        // Splitting 128 bits into two halves truncates by design.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, unchecked((ulong)(value >> 64)));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes[8..], unchecked((ulong)value));
         return true;
     }
 

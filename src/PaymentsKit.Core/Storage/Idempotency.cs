@@ -1,0 +1,86 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace PaymentsKit.Storage;
+
+/// <summary>
+/// Stripe-style idempotency on top of a unique key: the same key with the same request returns the
+/// record the first call created; the same key with a different request is
+/// <see cref="PaymentsKitErrorCodes.IdempotencyConflict"/>; concurrent first calls create exactly one.
+/// </summary>
+public static class Idempotency
+{
+    /// <summary>The longest idempotency key accepted.</summary>
+    public const int MaxKeyLength = 255;
+
+    /// <summary>A stable fingerprint of a request: SHA-256 of its JSON, as hex.</summary>
+    public static string Fingerprint<TRequest>(TRequest request, JsonSerializerOptions options) =>
+        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, options)));
+
+    /// <summary>The unique-key value of an idempotency key within a tenant.</summary>
+    public static string ScopedKey(Guid tenantId, string? idempotencyKey) =>
+        $"{tenantId:N}:{Guard.Text(idempotencyKey, "idempotency_key", MaxKeyLength)}";
+
+    /// <summary>
+    /// Returns the record holding <paramref name="idempotencyKey"/> in the tenant if its fingerprint
+    /// matches, throws <c>idempotency_conflict</c> if it does not, and otherwise runs
+    /// <paramref name="create"/> (which inserts the record in the unit of work) and commits. A lost
+    /// race for the key re-reads and returns the winner's record.
+    /// </summary>
+    /// <typeparam name="T">The record type.</typeparam>
+    /// <param name="store">The store.</param>
+    /// <param name="collection">The collection whose unique key <paramref name="uniqueKeyName"/> holds <see cref="ScopedKey"/>.</param>
+    /// <param name="uniqueKeyName">The unique key's name.</param>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="idempotencyKey">The caller's key.</param>
+    /// <param name="fingerprint">The request's <see cref="Fingerprint{TRequest}"/>.</param>
+    /// <param name="fingerprintOf">Reads the fingerprint stored on a record.</param>
+    /// <param name="create">Builds and inserts the record (and anything else the operation writes).</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <returns>The record and whether this call created it.</returns>
+    public static async ValueTask<(T Record, bool Created)> CreateOnceAsync<T>(
+        IPaymentsStore store,
+        RecordCollection<T> collection,
+        string uniqueKeyName,
+        Guid tenantId,
+        string idempotencyKey,
+        string fingerprint,
+        Func<T, string> fingerprintOf,
+        Func<IUnitOfWork, CancellationToken, ValueTask<T>> create,
+        CancellationToken cancellationToken = default)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(fingerprintOf);
+        ArgumentNullException.ThrowIfNull(create);
+        var scoped = ScopedKey(tenantId, idempotencyKey);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await store.ExecuteAsync(
+                    async (unit, ct) =>
+                    {
+                        var existing = await unit.FindAsync(collection, tenantId, uniqueKeyName, scoped, ct).ConfigureAwait(false);
+                        if (existing is not null)
+                        {
+                            return fingerprintOf(existing.Value) == fingerprint
+                                ? (existing.Value, false)
+                                : throw new PaymentsKitException(
+                                    PaymentsKitErrorCodes.IdempotencyConflict,
+                                    $"Idempotency key '{idempotencyKey}' was already used with different parameters.",
+                                    new Dictionary<string, object?> { ["idempotency_key"] = idempotencyKey });
+                        }
+
+                        return (await create(unit, ct).ConfigureAwait(false), true);
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey
+                && ex.Context.TryGetValue("key", out var key) && Equals(key, uniqueKeyName) && attempt == 0)
+            {
+                // A concurrent first call won the key; the next attempt finds its record.
+            }
+        }
+    }
+}

@@ -1,0 +1,204 @@
+using System.Numerics;
+using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+using PaymentsKit.Json;
+using static PaymentsKit.Tests.Primitives.Assertions;
+
+namespace PaymentsKit.Tests.Primitives;
+
+public sealed class MoneyTests
+{
+    private static readonly AssetRegistry Registry = new();
+    private static readonly Asset Usd = AssetRegistry.Usd;
+
+    private static Gen<Asset> Assets => Gen.Elements(AssetRegistry.BuiltIn.ToArray());
+
+    private static Gen<Money> Amounts =>
+        from asset in Assets
+        from units in Gen.Choose(int.MinValue, int.MaxValue)
+        from scaleUp in Gen.Choose(0, 3)
+        select Money.FromMinorUnits(new BigInteger(units) * BigInteger.Pow(10, scaleUp), asset);
+
+    [Theory]
+    [InlineData("1.23", "1.23 USD")]
+    [InlineData("1.230", "1.23 USD")]
+    [InlineData("12.5", "12.50 USD")]
+    [InlineData("-0.01", "-0.01 USD")]
+    [InlineData("0", "0.00 USD")]
+    public void Of_AcceptsAmountsWithinScale_AndFormatsAtExactScale(string amount, string expected)
+    {
+        Assert.Equal(expected, Money.Of(decimal.Parse(amount, System.Globalization.CultureInfo.InvariantCulture), Usd).ToString());
+    }
+
+    [Fact]
+    public void Of_RejectsMoreDecimalsThanTheAssetScale()
+    {
+        var ex = ThrowsCode(PaymentsKitErrorCodes.AmountPrecision, () => Money.Of(1.234m, Usd));
+        Assert.Equal(1.234m, ex.Context["amount"]);
+        Assert.Equal("USD", ex.Context["asset"]);
+        Assert.Contains("1.234", ex.Message, StringComparison.Ordinal);
+        ThrowsCode(PaymentsKitErrorCodes.AmountPrecision, () => Money.Of(0.5m, AssetRegistry.Jpy));
+        ThrowsCode(PaymentsKitErrorCodes.AmountPrecision, () => Money.Of(0.00000001m, AssetRegistry.Xlm));
+    }
+
+    [Fact]
+    public void Formats_EveryScale_InvariantCulture()
+    {
+        Assert.Equal("1500 JPY", Money.Of(1500m, AssetRegistry.Jpy).ToString());
+        Assert.Equal("-0.0000001 XLM", Money.Of(-0.0000001m, AssetRegistry.Xlm).ToString());
+        Assert.Equal("1.000000000000000001 ETH", Money.Of(1.000000000000000001m, AssetRegistry.Eth).ToString());
+        Assert.Equal("0.00000000 HBAR", Money.Zero(AssetRegistry.Hbar).ToString());
+    }
+
+    [Fact]
+    public void Parse_ReadsTheTextForm()
+    {
+        var money = Money.Parse("12.50 USD", Registry);
+        Assert.Equal(12.5m, money.Amount);
+        Assert.Same(Usd, money.Asset);
+    }
+
+    [Theory]
+    [InlineData(null, PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("   ", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("12.50", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("12.50  USD", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("12,50 USD", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("1e5 USD", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("1,000.00 USD", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("ten USD", PaymentsKitErrorCodes.InvalidArgument)]
+    [InlineData("12.50 XXX", PaymentsKitErrorCodes.UnknownAsset)]
+    [InlineData("12.505 USD", PaymentsKitErrorCodes.AmountPrecision)]
+    public void Parse_RejectsBadText(string? text, string code)
+    {
+        ThrowsCode(code, () => Money.Parse(text, Registry));
+    }
+
+    [Fact]
+    public void Parse_RejectsOversizedText()
+    {
+        var ex = ThrowsCode(PaymentsKitErrorCodes.InvalidArgument, () => Money.Parse(new string('1', 500) + " USD", Registry));
+        Assert.Equal("money", ex.Context["field"]);
+    }
+
+    [Fact]
+    public void Arithmetic_RejectsMixedAssets()
+    {
+        var usd = Money.Of(1m, Usd);
+        var eur = Money.Of(1m, AssetRegistry.Eur);
+        ThrowsCode(PaymentsKitErrorCodes.AssetMismatch, () => _ = usd + eur);
+        ThrowsCode(PaymentsKitErrorCodes.AssetMismatch, () => _ = usd - eur);
+        ThrowsCode(PaymentsKitErrorCodes.AssetMismatch, () => _ = usd < eur);
+        Assert.NotEqual(usd, eur);
+    }
+
+    [Fact]
+    public void Arithmetic_ReportsOverflow()
+    {
+        var max = Money.Of(decimal.MaxValue, AssetRegistry.Jpy);
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => _ = max + Money.Of(1m, AssetRegistry.Jpy));
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => _ = -max - Money.Of(1m, AssetRegistry.Jpy));
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => max.Multiply(2m, MidpointRounding.ToEven));
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => Money.FromMinorUnits(BigInteger.Pow(10, 40), Usd));
+    }
+
+    [Fact]
+    public void Round_And_Truncate_AreExplicit()
+    {
+        Assert.Equal(Money.Of(1.23m, Usd), Money.Truncate(1.239m, Usd));
+        Assert.Equal(Money.Of(-1.23m, Usd), Money.Truncate(-1.239m, Usd));
+        Assert.Equal(Money.Of(1.24m, Usd), Money.Round(1.235m, Usd, MidpointRounding.AwayFromZero));
+        Assert.Equal(Money.Of(1.24m, Usd), Money.Round(1.235m, Usd, MidpointRounding.ToEven));
+        Assert.Equal(Money.Of(1.22m, Usd), Money.Round(1.225m, Usd, MidpointRounding.ToEven));
+        Assert.Equal(Money.Of(0.33m, Usd), Money.Of(1m, Usd).Multiply(1m / 3m, MidpointRounding.ToZero));
+    }
+
+    [Fact]
+    public void MinorUnits_RoundTrip()
+    {
+        Assert.Equal(new BigInteger(1250), Money.Of(12.5m, Usd).MinorUnits);
+        Assert.Equal(BigInteger.One, Money.Of(0.000000000000000001m, AssetRegistry.Eth).MinorUnits);
+        Assert.Equal(Money.Of(12.5m, Usd), Money.FromMinorUnits(1250, Usd));
+    }
+
+    [Fact]
+    public void Default_HasNoAsset()
+    {
+        Assert.Throws<InvalidOperationException>(() => default(Money).Asset);
+        Assert.Equal("(no asset)", default(Money).ToString());
+    }
+
+    [Fact]
+    public void Json_RoundTripsAsStringAmountAndAssetCode()
+    {
+        var options = PaymentsKitJson.CreateOptions(Registry);
+        var json = JsonSerializer.Serialize(Money.Of(12.5m, Usd), options);
+        Assert.Equal("""{"amount":"12.50","asset":"USD"}""", json);
+        Assert.Equal(Money.Of(12.5m, Usd), JsonSerializer.Deserialize<Money>(json, options));
+        ThrowsCode(PaymentsKitErrorCodes.AmountPrecision, () => JsonSerializer.Deserialize<Money>("""{"amount":"1.001","asset":"USD"}""", options));
+        ThrowsCode(PaymentsKitErrorCodes.UnknownAsset, () => JsonSerializer.Deserialize<Money>("""{"amount":"1","asset":"NOPE"}""", options));
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<Money>("12.5", options));
+    }
+
+    [Fact]
+    public void FormatThenParse_Meets_Specification()
+    {
+        Prop.ForAll(Amounts.ToArbitrary(), money =>
+            Money.Parse(money.ToString(), Registry) == money).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void AdditionLaws_Meets_Specification()
+    {
+        var sameAssetTriples =
+            from asset in Assets
+            from a in Gen.Choose(-1_000_000, 1_000_000)
+            from b in Gen.Choose(-1_000_000, 1_000_000)
+            from c in Gen.Choose(-1_000_000, 1_000_000)
+            select (Money.FromMinorUnits(a, asset), Money.FromMinorUnits(b, asset), Money.FromMinorUnits(c, asset));
+        Prop.ForAll(sameAssetTriples.ToArbitrary(), t =>
+        {
+            var (a, b, c) = t;
+            return a + b == b + a
+                && (a + b) + c == a + (b + c)
+                && a + b - b == a
+                && a + Money.Zero(a.Asset) == a
+                && a + -a == Money.Zero(a.Asset)
+                && (a + b).MinorUnits == a.MinorUnits + b.MinorUnits;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void PrecisionRejection_Meets_Specification()
+    {
+        var excess =
+            from asset in Gen.Elements(AssetRegistry.BuiltIn.Where(a => a.Scale < 18).ToArray())
+            from units in Gen.Choose(-1_000_000, 1_000_000)
+            from extra in Gen.Choose(1, 9)
+            select (asset, value: (units * 10m + extra) / (decimal)Math.Pow(10, asset.Scale + 1));
+        Prop.ForAll(excess.ToArbitrary(), t =>
+        {
+            var ex = Assert.Throws<PaymentsKitException>(() => Money.Of(t.value, t.asset));
+            return ex.Code == PaymentsKitErrorCodes.AmountPrecision;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void Truncation_Meets_Specification()
+    {
+        var raw =
+            from asset in Assets.Where(a => a.Scale <= 9)
+            from whole in Gen.Choose(-1_000_000, 1_000_000)
+            from fraction in Gen.Choose(0, int.MaxValue)
+            select (asset, value: whole + fraction / 2147483648m);
+        Prop.ForAll(raw.ToArbitrary(), t =>
+        {
+            var truncated = Money.Truncate(t.value, t.asset).Amount;
+            return Math.Abs(truncated) <= Math.Abs(t.value)
+                && Math.Abs(t.value - truncated) < t.asset.MinorUnit
+                && Math.Sign(truncated) * Math.Sign(t.value) >= 0;
+        }).QuickCheckThrowOnFailure();
+    }
+}

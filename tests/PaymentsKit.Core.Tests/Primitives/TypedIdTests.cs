@@ -1,0 +1,97 @@
+using System.Text.Json;
+using FsCheck;
+using FsCheck.Fluent;
+using NodaTime;
+using PaymentsKit.Testing;
+using static PaymentsKit.Tests.Primitives.Assertions;
+
+namespace PaymentsKit.Tests.Primitives;
+
+public sealed class TypedIdTests
+{
+    [Fact]
+    public void New_IsPrefixedUuidV7_StampedWithTheClock()
+    {
+        var clock = new ManualClock(Instant.FromUtc(2026, 11, 22, 10, 0));
+        var id = MerchantId.New(clock);
+        Assert.Equal(7, id.Value.Version);
+        var text = id.ToString();
+        Assert.StartsWith("mer_", text, StringComparison.Ordinal);
+        Assert.Equal(30, text.Length);
+        Assert.Matches("^mer_[0-7][0-9a-hjkmnp-tv-z]{25}$", text);
+
+        Span<byte> bytes = stackalloc byte[16];
+        id.Value.TryWriteBytes(bytes, bigEndian: true, out _);
+        var millis = 0L;
+        for (var i = 0; i < 6; i++)
+        {
+            millis = (millis << 8) | bytes[i];
+        }
+
+        Assert.Equal(clock.GetCurrentInstant().ToUnixTimeMilliseconds(), millis);
+    }
+
+    [Fact]
+    public void Ids_SortByCreationTime_AsText()
+    {
+        var clock = new ManualClock();
+        var ids = new List<MerchantId>();
+        for (var i = 0; i < 50; i++)
+        {
+            ids.Add(MerchantId.New(clock));
+            clock.Advance(Duration.FromMilliseconds(1));
+        }
+
+        Assert.Equal(ids.Select(i => i.ToString()), ids.Select(i => i.ToString()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void FormatThenParse_Meets_Specification()
+    {
+        Prop.ForAll(ArbMap.Default.ArbFor<Guid>(), guid =>
+        {
+            var id = new MerchantId(guid);
+            return MerchantId.Parse(id.ToString()) == id;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void KnownEncoding_MatchesTypeIdLayout()
+    {
+        // The all-ones UUID is the largest value: '7' then 25 'z' in TypeID's base32.
+        Assert.Equal("mer_7zzzzzzzzzzzzzzzzzzzzzzzzz", new MerchantId(Guid.AllBitsSet).ToString());
+        Assert.Equal("mer_00000000000000000000000000", new MerchantId(Guid.Empty).ToString());
+        Assert.Equal(new MerchantId(Guid.AllBitsSet), MerchantId.Parse("mer_7zzzzzzzzzzzzzzzzzzzzzzzzz"));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    [InlineData("mer_")]
+    [InlineData("inv_00000000000000000000000000")]
+    [InlineData("mer-00000000000000000000000000")]
+    [InlineData("MER_00000000000000000000000000")]
+    [InlineData("mer_0000000000000000000000000")]
+    [InlineData("mer_000000000000000000000000000")]
+    [InlineData("mer_80000000000000000000000000")]
+    [InlineData("mer_0000000000000000000000000u")]
+    [InlineData("mer_0000000000000000000000000I")]
+    [InlineData("mer_000000000000000000000000é0")]
+    public void Parse_RejectsMalformedText(string? text)
+    {
+        var ex = ThrowsCode(PaymentsKitErrorCodes.MalformedId, () => MerchantId.Parse(text));
+        Assert.Equal(nameof(MerchantId), ex.Context["type"]);
+        Assert.False(TypedId.TryParse<MerchantId>(text, out _));
+    }
+
+    [Fact]
+    public void Json_WritesTheTextForm_AndRejectsBadIds()
+    {
+        var id = MerchantId.New(new ManualClock());
+        var json = JsonSerializer.Serialize(new { merchant = id, byId = new Dictionary<MerchantId, int> { [id] = 1 } });
+        Assert.Equal("{\"merchant\":\"" + id + "\",\"byId\":{\"" + id + "\":1}}", json);
+        Assert.Equal(id, JsonSerializer.Deserialize<MerchantId>($"\"{id}\""));
+        ThrowsCode(PaymentsKitErrorCodes.MalformedId, () => JsonSerializer.Deserialize<MerchantId>("\"inv_00000000000000000000000000\""));
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<MerchantId>("42"));
+    }
+}

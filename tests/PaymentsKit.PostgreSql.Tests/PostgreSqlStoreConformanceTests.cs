@@ -1,0 +1,20 @@
+using PaymentsKit.Storage;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.PostgreSql.Tests;
+
+/// <summary>The storage conformance suite against PostgreSQL in the default schema (one database for the class).</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlStoreConformanceTests(PostgresServerFixture postgres) : StoreConformanceTests
+{
+    protected override async Task<IPaymentsStore> CreateStoreAsync() =>
+        TestStores.Create(await postgres.DatabaseForClassAsync(GetType()));
+}
+
+/// <summary>The storage conformance suite against PostgreSQL in a schema of its own, created by the migrations.</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlStoreInCustomSchemaConformanceTests(PostgresServerFixture postgres) : StoreConformanceTests
+{
+    protected override async Task<IPaymentsStore> CreateStoreAsync() =>
+        TestStores.Create(await postgres.DatabaseForClassAsync(GetType()), o => o.Schema = "payments_kit");
+}

@@ -60,12 +60,7 @@ internal sealed partial class PostgreSqlMigrator : IPaymentsKitMigrator
         }
         catch (NpgsqlException ex)
         {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.StorageFailure,
-                $"Applying PaymentsKit migrations to schema '{_schema}' failed: {ex.Message}",
-                new Dictionary<string, object?> { ["schema"] = _schema, ["sqlState"] = (ex as PostgresException)?.SqlState },
-                isTransient: ex.IsTransient,
-                innerException: ex);
+            throw PostgreSqlStore.StorageFailure(ex, $"applying PaymentsKit migrations to schema '{_schema}'");
         }
     }
 

@@ -236,6 +236,16 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
                     LogRetry(_logger, ex.SqlState, attempt + 1, _maxRetries);
                     await Task.Delay(Random.Shared.Next(1, 10 << attempt), cancellationToken).ConfigureAwait(false);
                 }
+                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
+                {
+                    // Still losing after the retries: a lost race like a stale version, so the caller re-reads and retries.
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.ConcurrencyConflict,
+                        $"The commit of {writes.Count} write(s) kept losing to concurrent transactions (SQLSTATE {ex.SqlState}) after {_maxRetries} retries; re-read and retry.",
+                        new Dictionary<string, object?> { ["sqlState"] = ex.SqlState, ["retries"] = _maxRetries },
+                        isTransient: true,
+                        innerException: ex);
+                }
                 catch (PostgresException ex)
                 {
                     throw Translate(ex, ex.BatchCommand is { } failed ? statements.GetValueOrDefault(failed) : null);
@@ -327,7 +337,11 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     private static PaymentsKitException Wrapped(PaymentsKitException error, PostgresException cause) =>
         new(error.Code, error.Message, error.Context, error.IsTransient, cause);
 
-    private static PaymentsKitException StorageFailure(NpgsqlException ex, string what) =>
+    /// <summary>
+    /// The error for a failure of the database itself. Anything that is not an error reported by the
+    /// server (refused or dropped connections, timeouts, an exhausted pool) may pass on retry.
+    /// </summary>
+    internal static PaymentsKitException StorageFailure(NpgsqlException ex, string what) =>
         new(PaymentsKitErrorCodes.StorageFailure,
             $"PostgreSQL failed while {what}: {ex.Message}",
             new Dictionary<string, object?> { ["sqlState"] = (ex as PostgresException)?.SqlState },

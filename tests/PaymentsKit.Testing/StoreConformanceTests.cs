@@ -31,7 +31,19 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     /// <inheritdoc />
     public async Task DisposeAsync()
     {
-        switch (_store)
+        if (_store is not null)
+        {
+            await ReleaseStoreAsync(_store);
+        }
+    }
+
+    /// <summary>Creates (or hands out a shared) store for the next test (called before each test).</summary>
+    protected abstract Task<IPaymentsStore> CreateStoreAsync();
+
+    /// <summary>Called after each test with its store; disposes it unless a subclass shares stores between tests.</summary>
+    protected virtual async Task ReleaseStoreAsync(IPaymentsStore store)
+    {
+        switch (store)
         {
             case IAsyncDisposable asyncDisposable:
                 await asyncDisposable.DisposeAsync();
@@ -41,9 +53,6 @@ public abstract class StoreConformanceTests : IAsyncLifetime
                 break;
         }
     }
-
-    /// <summary>Creates the store the tests run against (called before each test).</summary>
-    protected abstract Task<IPaymentsStore> CreateStoreAsync();
 
     [Fact]
     public async Task Insert_Then_Get_Returns_The_Record_At_Version_1()

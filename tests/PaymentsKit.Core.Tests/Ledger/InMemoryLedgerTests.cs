@@ -10,7 +10,7 @@ namespace PaymentsKit.Tests.Ledger;
 /// <summary>The ledger specification on the embedded in-memory store.</summary>
 public sealed class InMemoryLedgerTests : LedgerSpecification
 {
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 
     [Fact]
     public async Task ExpireDue_Skips_Settled_Deadlines_Yet_Finds_New_Ones()
@@ -22,12 +22,12 @@ public sealed class InMemoryLedgerTests : LedgerSpecification
         }
 
         Clock.Advance(Duration.FromHours(1));
-        Assert.Equal(600, (await Ledger.ExpireDueAsync(Clock.GetCurrentInstant(), 10_000)).Count);
-        Assert.Empty(await Ledger.ExpireDueAsync(Clock.GetCurrentInstant()));
+        Assert.Equal(600, (await ExpireDueAsync(Clock.GetCurrentInstant(), 10_000)).Count);
+        Assert.Empty(await ExpireDueAsync(Clock.GetCurrentInstant()));
 
         var late = await ReserveAsync(customer, merchant, Usd(1), Duration.FromMilliseconds(1));
         Clock.Advance(Duration.FromSeconds(1));
-        Assert.Equal(late.Id, Assert.Single(await Ledger.ExpireDueAsync(Clock.GetCurrentInstant())).Id);
+        Assert.Equal(late.Id, Assert.Single(await ExpireDueAsync(Clock.GetCurrentInstant())).Id);
         Assert.Equal(Usd(0), (await ReloadAsync(customer)).DebitsPending);
     }
 }

@@ -193,6 +193,7 @@ public abstract partial class LedgerSpecification
     [Fact]
     public async Task A_Reservation_Expires_When_Its_Timeout_Passes_And_The_Sweep_Releases_It()
     {
+        await DrainDeadlinesAsync();
         var (customer, _, merchant) = await FundedCustomerAsync(100);
         var start = Clock.GetCurrentInstant();
         var expiring = await ReserveAsync(customer, merchant, Usd(30), Duration.FromSeconds(30));
@@ -200,12 +201,12 @@ public abstract partial class LedgerSpecification
         var endless = await ReserveAsync(customer, merchant, Usd(10));
         Assert.Equal(start + Duration.FromSeconds(30), expiring.ExpiresAt);
 
-        Assert.Empty(await Ledger.ExpireDueAsync(start + Duration.FromSeconds(29)));
+        Assert.Empty(await ExpireDueAsync(start + Duration.FromSeconds(29)));
 
         Clock.Advance(Duration.FromSeconds(31));
         await FailsAsync(PaymentsKitErrorCodes.Expired, () => Ledger.PostTransferAsync(Tenant, expiring.Id).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.Expired, () => Ledger.VoidTransferAsync(Tenant, expiring.Id).AsTask());
-        var swept = await Ledger.ExpireDueAsync(Clock.GetCurrentInstant());
+        var swept = await ExpireDueAsync(Clock.GetCurrentInstant());
 
         var expired = Assert.Single(swept);
         Assert.Equal(expiring.Id, expired.Id);
@@ -214,12 +215,12 @@ public abstract partial class LedgerSpecification
         Assert.Equal(LedgerTransactionKind.ExpirePending, (await Ledger.GetTransactionAsync(Tenant, expired.ResolvingTransactionId!.Value)).Kind);
         Assert.Equal(Usd(70), (await ReloadAsync(customer)).Balance.Available);
         await FailsAsync(PaymentsKitErrorCodes.Expired, () => Ledger.PostTransferAsync(Tenant, expiring.Id).AsTask());
-        Assert.Empty(await Ledger.ExpireDueAsync(Clock.GetCurrentInstant()));
+        Assert.Empty(await ExpireDueAsync(Clock.GetCurrentInstant()));
 
         // A transfer resolved before its deadline is not expired later.
         await Ledger.PostTransferAsync(Tenant, lasting.Id, Usd(5));
         Clock.Advance(Duration.FromDays(2));
-        Assert.Empty(await Ledger.ExpireDueAsync(Clock.GetCurrentInstant()));
+        Assert.Empty(await ExpireDueAsync(Clock.GetCurrentInstant()));
         Assert.Equal(LedgerTransferState.Pending, (await Ledger.GetTransferAsync(Tenant, endless.Id)).State);
         Assert.Equal(Usd(85), (await ReloadAsync(customer)).Balance.Available);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
@@ -228,6 +229,7 @@ public abstract partial class LedgerSpecification
     [Fact]
     public async Task ExpireDue_Honours_Its_Limit_And_Picks_Up_The_Rest_Later()
     {
+        await DrainDeadlinesAsync();
         var (customer, _, merchant) = await FundedCustomerAsync(100);
         for (var i = 0; i < 5; i++)
         {
@@ -235,8 +237,8 @@ public abstract partial class LedgerSpecification
         }
 
         Clock.Advance(Duration.FromMinutes(10));
-        var first = await Ledger.ExpireDueAsync(Clock.GetCurrentInstant(), limit: 2);
-        var rest = await Ledger.ExpireDueAsync(Clock.GetCurrentInstant());
+        var first = await ExpireDueAsync(Clock.GetCurrentInstant(), limit: 2);
+        var rest = await ExpireDueAsync(Clock.GetCurrentInstant());
 
         Assert.Equal(2, first.Count);
         Assert.Equal(3, rest.Count);
@@ -246,12 +248,13 @@ public abstract partial class LedgerSpecification
         // A sweep that skipped settled deadlines still finds reservations made afterwards.
         var late = await ReserveAsync(customer, merchant, Usd(1), Duration.FromSeconds(1));
         Clock.Advance(Duration.FromSeconds(2));
-        Assert.Equal(late.Id, Assert.Single(await Ledger.ExpireDueAsync(Clock.GetCurrentInstant())).Id);
+        Assert.Equal(late.Id, Assert.Single(await ExpireDueAsync(Clock.GetCurrentInstant())).Id);
     }
 
     [Fact]
     public async Task Concurrent_Sweeps_Expire_Each_Reservation_Once()
     {
+        await DrainDeadlinesAsync();
         var (customer, _, merchant) = await FundedCustomerAsync(100);
         for (var i = 0; i < 10; i++)
         {
@@ -259,7 +262,7 @@ public abstract partial class LedgerSpecification
         }
 
         Clock.Advance(Duration.FromSeconds(5));
-        var sweeps = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => Ledger.ExpireDueAsync(Clock.GetCurrentInstant()).AsTask())));
+        var sweeps = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => ExpireDueAsync(Clock.GetCurrentInstant()))));
 
         Assert.Equal(10, sweeps.SelectMany(s => s).Select(t => t.Id).Distinct().Count());
         Assert.Equal(10, sweeps.Sum(s => s.Count));
@@ -280,6 +283,6 @@ public abstract partial class LedgerSpecification
 
         await AssertUnchangedAsync(customer, cash, merchant);
         Clock.Advance(Duration.FromMinutes(1));
-        Assert.Empty(await Ledger.ExpireDueAsync(Clock.GetCurrentInstant()));
+        Assert.Empty(await ExpireDueAsync(Clock.GetCurrentInstant()));
     }
 }

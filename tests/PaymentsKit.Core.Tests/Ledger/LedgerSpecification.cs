@@ -6,9 +6,11 @@ namespace PaymentsKit.Tests.Ledger;
 
 /// <summary>
 /// The ledger's behaviour, written once against <see cref="IPaymentsStore"/>: each store runs it by
-/// deriving a class that supplies the store. Every test works in its own fresh tenant.
+/// deriving a class that supplies the store. Every test works in its own fresh tenant, so a store
+/// may be shared by the tests of a class (the expiry sweep, which spans tenants, is drained first
+/// where a test counts what it expires).
 /// </summary>
-public abstract partial class LedgerSpecification
+public abstract partial class LedgerSpecification : IAsyncLifetime
 {
     private IPaymentsStore? _store;
     private LedgerService? _ledger;
@@ -21,7 +23,7 @@ public abstract partial class LedgerSpecification
 
     protected ManualClock Clock { get; } = new();
 
-    protected IPaymentsStore Store => _store ??= CreateStore();
+    protected IPaymentsStore Store => _store ?? throw new InvalidOperationException("The store is created in InitializeAsync.");
 
     protected LedgerService Ledger => _ledger ??= new LedgerService(Store, Clock, Assets);
 
@@ -35,8 +37,20 @@ public abstract partial class LedgerSpecification
     /// <summary>How many random concurrent runs the interleaving property tries.</summary>
     protected virtual int ConcurrentPropertyIterations => 30;
 
-    /// <summary>The store under test; a new one (or one shared by this class only) per call.</summary>
-    protected abstract IPaymentsStore CreateStore();
+    public async Task InitializeAsync() => _store = await CreateStoreAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    /// <summary>The store under test: a new one, or one shared by this class's tests only.</summary>
+    protected abstract Task<IPaymentsStore> CreateStoreAsync();
+
+    /// <summary>Expires whatever earlier tests sharing the store left due, so a test counts only its own.</summary>
+    protected async Task DrainDeadlinesAsync() =>
+        await new LedgerService(Store, Clock, Assets).ExpireDueAsync(Clock.GetCurrentInstant() + NodaTime.Duration.FromDays(400), 10_000);
+
+    /// <summary>This tenant's transfers expired by a sweep at <paramref name="now"/>.</summary>
+    protected async Task<List<LedgerTransfer>> ExpireDueAsync(NodaTime.Instant now, int limit = 1000) =>
+        [.. (await Ledger.ExpireDueAsync(now, limit)).Where(t => t.TenantId == Tenant)];
 
     protected static Money Usd(decimal amount) => Money.Of(amount, AssetRegistry.Usd);
 

@@ -8,9 +8,9 @@ namespace PaymentsKit.PostgreSql.Tests;
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlLedgerTests(PostgresServerFixture postgres, ClassStore shared) : LedgerSpecification, IClassFixture<ClassStore>
 {
-    protected override int PropertyIterations => 12;
+    protected override int PropertyIterations => 30;
 
-    protected override int ConcurrentPropertyIterations => 4;
+    protected override int ConcurrentPropertyIterations => 8;
 
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await postgres.DatabaseForClassAsync(GetType())));

@@ -183,12 +183,16 @@ public sealed partial class LedgerService
         foreach (var posting in postings)
         {
             var asset = posting.Amount.Asset;
-            var index = totals.FindIndex(t => t.Asset.Equals(asset));
-            if (index < 0)
+            var index = 0;
+            while (index < totals.Count && !totals[index].Asset.Equals(asset))
+            {
+                index++;
+            }
+
+            if (index == totals.Count)
             {
                 var zero = Money.Zero(asset);
                 totals.Add((asset, zero, zero));
-                index = totals.Count - 1;
             }
 
             var (_, debits, credits) = totals[index];

@@ -61,6 +61,14 @@ public abstract class InvoiceServiceTests : IDisposable
         Assert.Equal(JsonSerializer.Serialize(link, json), JsonSerializer.Serialize(linkBack, json));
         Assert.Equal(payment, JsonSerializer.Deserialize<Payment>(JsonSerializer.Serialize(payment, json), json));
         Assert.DoesNotContain("amount_due", JsonSerializer.Serialize(invoice, json), StringComparison.Ordinal);
+
+        var client = await _kit.Merchants.CreateClientAsync(merchant.Id, new CreateClientRequest("Ada") { Email = "ada@example.com", Metadata = new Dictionary<string, string> { ["k"] = "v" } });
+        var clientBack = JsonSerializer.Deserialize<Client>(JsonSerializer.Serialize(client, json), json)!;
+        Assert.Equal(JsonSerializer.Serialize(client, json), JsonSerializer.Serialize(clientBack, json));
+        var key = (await _kit.ApiKeys.CreateApiKeyAsync(merchant.Id, new CreateApiKeyRequest("k") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromDays(1) })).ApiKey;
+        Assert.Equal(key, JsonSerializer.Deserialize<ApiKey>(JsonSerializer.Serialize(key, json), json));
+        var prefix = new ApiKeyPrefix(key.Id, key.Prefix, merchant.Id);
+        Assert.Equal(prefix, JsonSerializer.Deserialize<ApiKeyPrefix>(JsonSerializer.Serialize(prefix, json), json));
     }
 
     public static TheoryData<decimal, string, string> BadAmounts() => new()

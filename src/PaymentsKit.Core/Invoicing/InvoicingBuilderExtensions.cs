@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using PaymentsKit.Invoicing;
 
 namespace PaymentsKit.DependencyInjection;
@@ -10,7 +11,7 @@ public static class InvoicingBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        Microsoft.Extensions.DependencyInjection.OptionsServiceCollectionExtensions.Configure(builder.Services, configure);
+        builder.Services.Configure(configure);
         return builder;
     }
 }

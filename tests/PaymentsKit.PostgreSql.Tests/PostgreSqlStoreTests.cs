@@ -160,8 +160,9 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
         var b = NewWidget(null);
         await InsertAsync(store, a, b);
 
-        await using var blocker = new NpgsqlConnection(connectionString);
-        await blocker.OpenAsync();
+        // A data source of its own, so the connection is closed (not pooled) when the test ends.
+        await using var blockerSource = NpgsqlDataSource.Create(connectionString);
+        await using var blocker = await blockerSource.OpenConnectionAsync();
         await using var transaction = await blocker.BeginTransactionAsync();
         await LockAsync(blocker, b);
         var blockerPid = blocker.ProcessID;

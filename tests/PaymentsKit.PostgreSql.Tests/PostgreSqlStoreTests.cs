@@ -152,7 +152,9 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
 
     /// <summary>
     /// Makes a commit of updates to records A then B deadlock with another transaction that holds B
-    /// and then asks for A. PostgreSQL aborts the transaction that waited first: the commit.
+    /// and then asks for A. Each waiter checks for a deadlock once, deadlock_timeout (1 s by default)
+    /// after it starts waiting, and the first to find the cycle aborts itself: the commit, which
+    /// started waiting first and checks after the cycle formed.
     /// </summary>
     private async Task DeadlockAsync(PostgreSqlStore store, string connectionString, Func<Task, Widget, Widget, Task> verify)
     {

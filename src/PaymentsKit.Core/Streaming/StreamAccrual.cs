@@ -42,6 +42,8 @@ public readonly record struct StreamBalance(decimal Accrued, decimal Unsettled, 
 /// </remarks>
 public static class StreamAccrual
 {
+    private static readonly long MaxMicros = StreamTerms.ToMicros(Instant.MaxValue);
+
     /// <summary>The amount accrued at <paramref name="at"/>.</summary>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for malformed pauses.</exception>
     public static decimal Accrued(StreamTerms terms, ReadOnlySpan<PauseInterval> pauses, Instant at)
@@ -183,8 +185,6 @@ public static class StreamAccrual
         };
         return completion is { } c ? StreamTerms.FromMicros(c) : null;
     }
-
-    private static readonly long MaxMicros = StreamTerms.ToMicros(Instant.MaxValue);
 
     private static UInt128 AccruedMinor(StreamTerms terms, ReadOnlySpan<PauseInterval> pauses, Instant at)
     {

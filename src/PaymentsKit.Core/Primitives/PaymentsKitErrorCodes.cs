@@ -66,4 +66,16 @@ public static class PaymentsKitErrorCodes
 
     /// <summary>The unit of work was used after it was committed, rolled back or disposed.</summary>
     public const string UnitOfWorkClosed = "unit_of_work_closed";
+
+    /// <summary>
+    /// A received webhook failed Standard Webhooks verification: a header is missing, the timestamp is malformed
+    /// or outside the tolerance, or no signature matches the raw body.
+    /// </summary>
+    public const string WebhookVerificationFailed = "webhook_verification_failed";
+
+    /// <summary>
+    /// A webhook endpoint URL is not allowed: not HTTPS, or it resolves to a loopback, private, link-local or
+    /// otherwise non-public address (SSRF guard).
+    /// </summary>
+    public const string WebhookEndpointRejected = "webhook_endpoint_rejected";
 }

@@ -10,7 +10,7 @@ var paymentsKit = services.AddPaymentsKit(options =>
     options.Assets.Add(new() { Code = "GOLD", Scale = 4 }));
 if (postgres is not null)
 {
-    throw new NotSupportedException("--postgres arrives with the PostgreSQL store.");
+    paymentsKit.UsePostgreSql(postgres);
 }
 
 await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });

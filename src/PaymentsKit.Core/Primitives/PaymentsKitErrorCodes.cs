@@ -120,4 +120,16 @@ public static class PaymentsKitErrorCodes
 
     /// <summary>A ledger transaction was already reversed; it reverses only once.</summary>
     public const string AlreadyReversed = "already_reversed";
+
+    /// <summary>
+    /// A received webhook failed Standard Webhooks verification: a header is missing, the timestamp is malformed
+    /// or outside the tolerance, or no signature matches the raw body.
+    /// </summary>
+    public const string WebhookVerificationFailed = "webhook_verification_failed";
+
+    /// <summary>
+    /// A webhook endpoint URL is not allowed: not HTTPS, or it resolves to a loopback, private, link-local or
+    /// otherwise non-public address (SSRF guard).
+    /// </summary>
+    public const string WebhookEndpointRejected = "webhook_endpoint_rejected";
 }

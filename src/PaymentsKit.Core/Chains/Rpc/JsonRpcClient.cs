@@ -35,9 +35,19 @@ public sealed class JsonRpcClient
     /// <summary>Calls <paramref name="method"/> and returns its <c>result</c> (a detached element; JSON null when the node answered null).</summary>
     /// <exception cref="JsonRpcException">For an error object that is not transient.</exception>
     /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every endpoint failed.</exception>
-    public Task<JsonElement> CallAsync(string method, JsonArray? parameters, CancellationToken cancellationToken)
+    public Task<JsonElement> CallAsync(string method, JsonArray? parameters, CancellationToken cancellationToken) =>
+        CallAsync(method, parameters, static result => result.Clone(), cancellationToken);
+
+    /// <summary>
+    /// Calls <paramref name="method"/> and reads its <c>result</c> with <paramref name="read"/> inside the transport, so a
+    /// result that cannot be read (a <see cref="FormatException"/>, a missing member) fails over to the next endpoint.
+    /// </summary>
+    /// <exception cref="JsonRpcException">For an error object that is not transient.</exception>
+    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every endpoint failed.</exception>
+    public Task<T> CallAsync<T>(string method, JsonArray? parameters, Func<JsonElement, T> read, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(method);
+        ArgumentNullException.ThrowIfNull(read);
         return _transport.SendAsync(
             method,
             endpoint =>
@@ -54,11 +64,11 @@ public sealed class JsonRpcClient
                 content.Headers.ContentType = JsonMediaType;
                 return new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
             },
-            Interpret,
+            response => Interpret(response, read),
             cancellationToken);
     }
 
-    private JsonElement Interpret(RpcResponse response)
+    private T Interpret<T>(RpcResponse response, Func<JsonElement, T> read)
     {
         JsonDocument document;
         try
@@ -102,7 +112,7 @@ public sealed class JsonRpcClient
                 throw new TransientRpcException("the response has neither result nor error");
             }
 
-            return result.Clone();
+            return read(result);
         }
     }
 }

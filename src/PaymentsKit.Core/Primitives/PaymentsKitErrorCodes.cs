@@ -99,4 +99,16 @@ public static class PaymentsKitErrorCodes
 
     /// <summary>The unit of work was used after it was committed, rolled back or disposed.</summary>
     public const string UnitOfWorkClosed = "unit_of_work_closed";
+
+    /// <summary>A ledger transaction's debits and credits differ for some asset.</summary>
+    public const string UnbalancedTransaction = "unbalanced_transaction";
+
+    /// <summary>A pending transfer was posted for more than it reserved.</summary>
+    public const string ExceedsPendingAmount = "exceeds_pending_amount";
+
+    /// <summary>A pending transfer was already posted or voided; it resolves only once.</summary>
+    public const string AlreadyResolved = "already_resolved";
+
+    /// <summary>A ledger transaction was already reversed; it reverses only once.</summary>
+    public const string AlreadyReversed = "already_reversed";
 }

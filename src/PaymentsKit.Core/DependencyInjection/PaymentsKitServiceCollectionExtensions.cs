@@ -51,6 +51,7 @@ public static class PaymentsKitServiceCollectionExtensions
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
         services.TryAddSingleton<ILedger, LedgerService>();
+        PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
         return new PaymentsKitBuilder(services);
     }
 }

@@ -64,7 +64,7 @@ internal sealed partial class OrchestrationOptionsValidator(AssetRegistry regist
                 continue;
             }
 
-            if (!codes.Add(currency.Code))
+            if (!codes.Add(currency.Code!))
             {
                 Fail($"Currencies[{i}].Code '{currency.Code}' is listed twice.");
             }
@@ -94,7 +94,7 @@ internal sealed partial class OrchestrationOptionsValidator(AssetRegistry regist
                 continue;
             }
 
-            if (!methods.Add(method.Code))
+            if (!methods.Add(method.Code!))
             {
                 Fail($"PaymentMethods[{i}].Code '{method.Code}' is listed twice.");
             }

@@ -32,7 +32,7 @@ public interface IPartnerService
     /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>partner_deleted</c>.</exception>
     ValueTask<Partner> DeleteAsync(PartnerId partnerId, RequestContext context, CancellationToken cancellationToken = default);
 
-    /// <summary>The partner's audit log, oldest first, a page at a time.</summary>
+    /// <summary>The partner's audit log in id order (creation order to the millisecond; UUIDv7), a page at a time.</summary>
     ValueTask<Page<AuditLogEntry>> ListAuditLogAsync(PartnerId partnerId, string? cursor, int limit, CancellationToken cancellationToken = default);
 }
 

@@ -12,7 +12,7 @@ internal sealed partial class TransactionService
             Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(partnerId), context, null);
 
         var tx = call is null
-            ? await store.ExecuteAsync(
+            ? await ExecuteAsync(
                 async (unit, ct) => Start(unit, await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false)),
                 cancellationToken).ConfigureAwait(false)
             : await MutateAsync(call, partnerId, transactionId, Start, cancellationToken).ConfigureAwait(false);
@@ -39,7 +39,7 @@ internal sealed partial class TransactionService
         AuditCall? call,
         bool isPoll,
         CancellationToken cancellationToken) =>
-        store.ExecuteAsync(
+        ExecuteAsync(
             async (unit, ct) =>
             {
                 var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);

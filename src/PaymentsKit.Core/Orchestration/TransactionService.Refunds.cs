@@ -68,11 +68,11 @@ internal sealed partial class TransactionService
                     CreatedAt = now,
                     UpdatedAt = now,
                 };
-                unit.Insert(Refunds, created);
-                unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, transactionId));
 
                 // Writing the transaction (version bump) is what serializes concurrent refunds of it.
                 Write(unit, current, tx with { ReservedRefundAmount = tx.ReservedRefundAmount + amount, RefundCount = created.Sequence }, Actor(partnerId), context, null);
+                unit.Insert(Refunds, created);
+                unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, transactionId));
                 audit.Write(unit, call, created.Id.ToString(), null, created);
                 return created;
             }
@@ -80,12 +80,12 @@ internal sealed partial class TransactionService
             bool isNew;
             if (request.IdempotencyKey is null)
             {
-                (refund, isNew) = (await store.ExecuteAsync(Reserve, cancellationToken).ConfigureAwait(false), true);
+                (refund, isNew) = (await ExecuteAsync(Reserve, cancellationToken).ConfigureAwait(false), true);
             }
             else
             {
-                (refund, isNew) = await Idempotency.CreateOnceAsync(
-                    store, Refunds, IdempotencyKey, partnerId.Value, request.IdempotencyKey, fingerprint, r => r.RequestFingerprint, Reserve, cancellationToken).ConfigureAwait(false);
+                (refund, isNew) = await RetryOnSequenceRaceAsync(() => Idempotency.CreateOnceAsync(
+                    store, Refunds, IdempotencyKey, partnerId.Value, request.IdempotencyKey, fingerprint, r => r.RequestFingerprint, Reserve, cancellationToken)).ConfigureAwait(false);
             }
 
             if (!isNew)
@@ -158,7 +158,7 @@ internal sealed partial class TransactionService
         RequestContext context,
         AuditCall? call,
         CancellationToken cancellationToken) =>
-        store.ExecuteAsync(
+        ExecuteAsync(
             async (unit, ct) =>
             {
                 var current = await LoadRefundAsync(unit, partnerId, refundId, ct).ConfigureAwait(false);

@@ -294,7 +294,7 @@ internal sealed partial class TransactionService(
         try
         {
             await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
-            return await store.ExecuteAsync(
+            return await ExecuteAsync(
                 async (unit, ct) =>
                 {
                     var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
@@ -318,15 +318,46 @@ internal sealed partial class TransactionService(
     private PaymentTransaction Write(IUnitOfWork unit, Versioned<PaymentTransaction> current, PaymentTransaction next, string actor, RequestContext context, ProviderResult? provider)
     {
         next = next with { UpdatedAt = clock.GetCurrentInstant() };
-        if (next.Status != current.Value.Status)
+        var changed = next.Status != current.Value.Status;
+        if (changed)
         {
             TransactionLifecycle.Machine.Transition(current.Value.Status, next.Status);
             next = next with { EventCount = current.Value.EventCount + 1 };
+        }
+
+        // The versioned update goes first so a lost race reports as a conflict (and is retried) rather than as a taken event number.
+        unit.Update(Transactions, next, current.Version);
+        if (changed)
+        {
             unit.Insert(Events, NewEvent(next, next.EventCount, current.Value.Status, actor, context, provider));
         }
 
-        unit.Update(Transactions, next, current.Version);
         return next;
+    }
+
+    /// <summary>Runs one unit of work with <see cref="PaymentsStoreExtensions.ExecuteAsync"/>'s conflict retries and <see cref="RetryOnSequenceRaceAsync"/>.</summary>
+    private ValueTask<T> ExecuteAsync<T>(Func<IUnitOfWork, CancellationToken, ValueTask<T>> operation, CancellationToken cancellationToken) =>
+        RetryOnSequenceRaceAsync(() => store.ExecuteAsync(operation, cancellationToken));
+
+    /// <summary>
+    /// Reruns an operation that lost the race for a transaction's next event or refund number. The
+    /// transaction's version check normally reports that race first, but a store may find the taken
+    /// number before the stale version.
+    /// </summary>
+    private static async ValueTask<T> RetryOnSequenceRaceAsync<T>(Func<ValueTask<T>> run)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await run().ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey && attempt < PaymentsStoreExtensions.MaxAttempts
+                && ex.Context.TryGetValue("key", out var key) && Equals(key, SequenceKey))
+            {
+                // The winner's commit is visible now; the rerun reads it.
+            }
+        }
     }
 
     private TransactionEvent NewEvent(PaymentTransaction tx, long sequence, TransactionStatus? from, string actor, RequestContext context, ProviderResult? provider) => new()

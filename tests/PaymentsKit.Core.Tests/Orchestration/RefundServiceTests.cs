@@ -7,6 +7,8 @@ namespace PaymentsKit.Tests.Orchestration;
 public abstract class RefundServiceTests : OrchestrationStoreTests
 {
     /// <summary>A refund's reason picks the simulated provider's answer, so tests can script each refund.</summary>
+    internal static SimulatedProviderOptions ScriptedRefundsForProperties => ScriptedRefunds;
+
     protected static SimulatedProviderOptions ScriptedRefunds => new()
     {
         Refunds = request => request.Reason switch

@@ -25,6 +25,21 @@ public sealed class OrchestrationOptionsTests
     }
 
     [Fact]
+    public void AddPaymentsKit_RegistersTheOrchestrationServicesOnce()
+    {
+        var services = new ServiceCollection();
+        services.AddPaymentsKit();
+        services.AddPaymentsKit();
+        Assert.Single(services, d => d.ServiceType == typeof(ITransactionService));
+        Assert.Single(services, d => d.ServiceType == typeof(IPaymentProvider));
+        using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+        Assert.NotNull(provider.GetRequiredService<IPartnerService>());
+        Assert.NotNull(provider.GetRequiredService<IPartnerRateLimiter>());
+        Assert.Same(provider.GetRequiredService<ITransactionService>(), provider.GetRequiredService<IRefundService>());
+        Assert.Equal(PaymentProvider.Manual, Assert.Single(provider.GetServices<IPaymentProvider>()).Name);
+    }
+
+    [Fact]
     public void InvalidOptions_ReportEveryErrorAtOnce()
     {
         using var provider = new ServiceCollection().AddPaymentsKit()

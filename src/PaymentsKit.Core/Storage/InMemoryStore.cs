@@ -34,7 +34,8 @@ public sealed class InMemoryStore : IPaymentsStore
                 {
                     foreach (var (key, value) in previous.UniqueKeys)
                     {
-                        _uniqueKeys.TryRemove((write.Collection, key, value), out _);
+                        // Only while still ours: an earlier write of this commit may have taken the value over (a swap).
+                        _uniqueKeys.TryRemove(KeyValuePair.Create((write.Collection, key, value), write.Id));
                     }
                 }
                 else

@@ -1,0 +1,46 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit.DependencyInjection;
+using PaymentsKit.Json;
+using PaymentsKit.PostgreSql;
+using PaymentsKit.Storage;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Moves PaymentsKit's storage to PostgreSQL.</summary>
+public static class PaymentsKitPostgreSqlBuilderExtensions
+{
+    /// <summary>Stores everything in PostgreSQL at <paramref name="connectionString"/>, in the <c>public</c> schema.</summary>
+    /// <param name="builder">The builder from <c>AddPaymentsKit</c>.</param>
+    /// <param name="connectionString">An Npgsql connection string.</param>
+    /// <returns>The same builder.</returns>
+    public static PaymentsKitBuilder UsePostgreSql(this PaymentsKitBuilder builder, string connectionString) =>
+        builder.UsePostgreSql(options => options.ConnectionString = connectionString);
+
+    /// <summary>
+    /// Stores everything in PostgreSQL, replacing the in-memory store. Registers <see cref="PostgreSqlStore"/>
+    /// as <see cref="IPaymentsStore"/> and its <see cref="IPaymentsKitMigrator"/>. The options are
+    /// validated when the host starts, reporting every problem at once.
+    /// </summary>
+    /// <param name="builder">The builder from <c>AddPaymentsKit</c>.</param>
+    /// <param name="configure">Sets the connection string and the other options.</param>
+    /// <returns>The same builder.</returns>
+    public static PaymentsKitBuilder UsePostgreSql(this PaymentsKitBuilder builder, Action<PostgreSqlStoreOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        var services = builder.Services;
+        services.AddOptions<PostgreSqlStoreOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgreSqlStoreOptions>, PostgreSqlStoreOptionsValidator>());
+        services.TryAddSingleton(provider => new PostgreSqlStore(
+            provider.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value,
+            provider.GetRequiredService<PaymentsKitJsonOptions>(),
+            provider.GetRequiredService<IClock>(),
+            provider.GetService<ILoggerFactory>()));
+        services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(provider => provider.GetRequiredService<PostgreSqlStore>()));
+        services.TryAddSingleton(provider => provider.GetRequiredService<PostgreSqlStore>().Migrator);
+        return builder;
+    }
+}

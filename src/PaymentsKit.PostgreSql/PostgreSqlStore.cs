@@ -1,0 +1,414 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodaTime;
+using Npgsql;
+using NpgsqlTypes;
+using PaymentsKit.Json;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.PostgreSql;
+
+/// <summary>
+/// The PostgreSQL store. Records live as jsonb rows in their collection's table
+/// (<see cref="RecordCollection{T}.Table"/>), unique key values in <c>paymentskit_unique_keys</c>.
+/// A commit is one round trip: a single <see cref="NpgsqlBatch"/> in one implicit transaction, in
+/// which a stale version raises inside the database, so a commit is all or nothing. Serialization
+/// failures and deadlocks are retried <see cref="PostgreSqlStoreOptions.MaxRetries"/> times.
+/// </summary>
+public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, IDisposable
+{
+    /// <summary>The SQLSTATE <c>paymentskit_expect_version</c> raises for a stale version.</summary>
+    internal const string VersionConflictState = "PKV01";
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly JsonSerializerOptions _json;
+    private readonly IClock _clock;
+    private readonly ILogger _logger;
+    private readonly int _maxRetries;
+    private readonly bool _migrateOnFirstUse;
+    private readonly SemaphoreSlim _migrationGate = new(1, 1);
+    private readonly ConcurrentDictionary<string, TableSql> _sql = new(StringComparer.Ordinal);
+    private volatile bool _migrated;
+    private int _disposed;
+
+    /// <summary>Creates a store with its own connection pool; dispose it to close the pool.</summary>
+    /// <param name="options">Connection string, schema, retries; validated here.</param>
+    /// <param name="json">The serializer settings records are stored with.</param>
+    /// <param name="clock">Stamps <c>created_at</c> / <c>updated_at</c>.</param>
+    /// <param name="loggerFactory">Logs retries and applied migrations; optional.</param>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
+    public PostgreSqlStore(PostgreSqlStoreOptions options, PaymentsKitJsonOptions json, IClock clock, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(clock);
+        var problems = PostgreSqlStoreOptionsValidator.Problems(options);
+        if (problems.Count > 0)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidArgument,
+                "Invalid PostgreSQL store options: " + string.Join(" ", problems),
+                new Dictionary<string, object?> { ["field"] = "PostgreSqlStoreOptions", ["problems"] = problems });
+        }
+
+        var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
+        builder.ConnectionStringBuilder.SearchPath = options.Schema;
+
+        // Without it PostgresException.BatchCommand is null and a failure could not be traced to its write.
+        builder.ConnectionStringBuilder.IncludeFailedBatchedCommand = true;
+        if (loggerFactory is not null)
+        {
+            builder.UseLoggerFactory(loggerFactory);
+        }
+
+        _dataSource = builder.Build();
+        _json = json.Options;
+        _clock = clock;
+        _logger = (ILogger?)loggerFactory?.CreateLogger<PostgreSqlStore>() ?? NullLogger.Instance;
+        _maxRetries = options.MaxRetries;
+        _migrateOnFirstUse = options.ApplyMigrationsOnStartup;
+        Migrator = new PostgreSqlMigrator(_dataSource, options.Schema, PostgreSqlMigrator.Embedded, _logger);
+    }
+
+    /// <summary>Applies or prints this store's schema.</summary>
+    public IPaymentsKitMigrator Migrator { get; }
+
+    /// <inheritdoc />
+    public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_migrateOnFirstUse && !_migrated)
+        {
+            await MigrateOnceAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new UnitOfWork(this);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _dataSource.DisposeAsync().ConfigureAwait(false);
+            _migrationGate.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _dataSource.Dispose();
+            _migrationGate.Dispose();
+        }
+    }
+
+    private async ValueTask MigrateOnceAsync(CancellationToken cancellationToken)
+    {
+        await _migrationGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // A failed attempt leaves _migrated false so the next unit of work tries again.
+            if (!_migrated)
+            {
+                await Migrator.MigrateAsync(cancellationToken).ConfigureAwait(false);
+                _migrated = true;
+            }
+        }
+        finally
+        {
+            _migrationGate.Release();
+        }
+    }
+
+    private TableSql SqlFor(string table) => _sql.GetOrAdd(table, static t => new TableSql(t));
+
+    private async ValueTask<Versioned<T>?> ReadAsync<T>(RecordCollection<T> collection, Guid id, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            var command = _dataSource.CreateCommand(SqlFor(collection.Table).Select);
+            await using (command.ConfigureAwait(false))
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = collection.Name });
+                command.Parameters.Add(new NpgsqlParameter { Value = id });
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                        ? new Versioned<T>(Deserialize<T>(collection, reader.GetString(1)), reader.GetInt64(0))
+                        : null;
+                }
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw StorageFailure(ex, $"reading {collection.Name} record {id}");
+        }
+    }
+
+    private async ValueTask<Guid?> FindIdAsync(string collection, string uniqueKey, string value, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var command = _dataSource.CreateCommand(TableSql.FindKey);
+            await using (command.ConfigureAwait(false))
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = collection });
+                command.Parameters.Add(new NpgsqlParameter { Value = uniqueKey });
+                command.Parameters.Add(new NpgsqlParameter { Value = value });
+                return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as Guid?;
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw StorageFailure(ex, $"finding the {collection} record with {uniqueKey} '{value}'");
+        }
+    }
+
+    private async ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            var sql = SqlFor(collection.Table);
+            var command = _dataSource.CreateCommand(after is null ? sql.ListFirst : sql.ListAfter);
+            await using (command.ConfigureAwait(false))
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = collection.Name });
+                command.Parameters.Add(new NpgsqlParameter { Value = tenantId });
+
+                // One extra row tells whether another page follows.
+                command.Parameters.Add(new NpgsqlParameter { Value = limit + 1 });
+                if (after is not null)
+                {
+                    command.Parameters.Add(new NpgsqlParameter { Value = after.Value });
+                }
+
+                var items = new List<Versioned<T>>(limit);
+                var more = false;
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        if (items.Count == limit)
+                        {
+                            more = true;
+                            break;
+                        }
+
+                        items.Add(new Versioned<T>(Deserialize<T>(collection, reader.GetString(1)), reader.GetInt64(0)));
+                    }
+                }
+
+                return new Page<Versioned<T>>(items, more ? UnitOfWork.Cursor(collection.IdOf(items[^1].Value)) : null);
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw StorageFailure(ex, $"listing {collection.Name} records of tenant {tenantId}");
+        }
+    }
+
+    private async ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken)
+    {
+        var batch = _dataSource.CreateBatch();
+        await using (batch.ConfigureAwait(false))
+        {
+            var statements = Build(batch, writes);
+            for (var attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+                                                   && attempt < _maxRetries)
+                {
+                    // The whole implicit transaction rolled back, so running the batch again is safe.
+                    LogRetry(_logger, ex.SqlState, attempt + 1, _maxRetries);
+                    await Task.Delay(Random.Shared.Next(1, 10 << attempt), cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
+                {
+                    // Still losing after the retries: a lost race like a stale version, so the caller re-reads and retries.
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.ConcurrencyConflict,
+                        $"The commit of {writes.Count} write(s) kept losing to concurrent transactions (SQLSTATE {ex.SqlState}) after {_maxRetries} retries; re-read and retry.",
+                        new Dictionary<string, object?> { ["sqlState"] = ex.SqlState, ["retries"] = _maxRetries },
+                        isTransient: true,
+                        innerException: ex);
+                }
+                catch (PostgresException ex)
+                {
+                    throw Translate(ex, ex.BatchCommand is { } failed ? statements.GetValueOrDefault(failed) : null);
+                }
+                catch (NpgsqlException ex)
+                {
+                    throw StorageFailure(ex, $"committing {writes.Count} write(s)");
+                }
+            }
+        }
+    }
+
+    private Dictionary<NpgsqlBatchCommand, Statement> Build(NpgsqlBatch batch, IReadOnlyList<PendingWrite> writes)
+    {
+        var now = _clock.GetCurrentInstant().ToDateTimeUtc();
+        var statements = new Dictionary<NpgsqlBatchCommand, Statement>(ReferenceEqualityComparer.Instance);
+
+        // Records first: each UPDATE takes the row lock that keeps the record's key rows ours until commit.
+        foreach (var write in writes)
+        {
+            var sql = SqlFor(write.Table);
+            var data = JsonSerializer.Serialize(write.Record, write.RecordType, _json);
+            var command = Add(batch, write.IsInsert ? sql.Insert : sql.Update, write.Collection, write.Id, write.TenantId, Jsonb(data), now);
+            if (!write.IsInsert)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = write.ExpectedVersion });
+            }
+
+            statements[command] = new Statement(write, null, null);
+        }
+
+        // Then every release before any claim, so a value can move between records in one commit.
+        foreach (var write in writes)
+        {
+            if (!write.IsInsert)
+            {
+                var names = write.UniqueKeys.Select(k => k.Key).ToArray();
+                var values = write.UniqueKeys.Select(k => k.Value).ToArray();
+                statements[Add(batch, TableSql.ReleaseKeys, write.Collection, write.Id, names, values)] = new Statement(write, null, null);
+            }
+        }
+
+        foreach (var write in writes)
+        {
+            foreach (var (key, value) in write.UniqueKeys)
+            {
+                var command = Add(batch, write.IsInsert ? TableSql.ClaimKey : TableSql.KeepOrClaimKey, write.Collection, key, value, write.Id);
+                statements[command] = new Statement(write, key, value);
+            }
+        }
+
+        return statements;
+    }
+
+    private static NpgsqlBatchCommand Add(NpgsqlBatch batch, string sql, params object[] parameters)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        foreach (var parameter in parameters)
+        {
+            command.Parameters.Add(parameter as NpgsqlParameter ?? new NpgsqlParameter { Value = parameter });
+        }
+
+        batch.BatchCommands.Add(command);
+        return command;
+    }
+
+    private static NpgsqlParameter Jsonb(string json) => new() { Value = json, NpgsqlDbType = NpgsqlDbType.Jsonb };
+
+    private static PaymentsKitException Translate(PostgresException ex, Statement? statement)
+    {
+        if (statement is { } s)
+        {
+            if (ex.SqlState == VersionConflictState)
+            {
+                return Wrapped(BufferedUnitOfWork.Conflict(s.Write.Collection, s.Write.Id, s.Write.ExpectedVersion), ex);
+            }
+
+            if (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                return Wrapped(
+                    s.Key is null ? BufferedUnitOfWork.DuplicateId(s.Write.Collection, s.Write.Id) : BufferedUnitOfWork.DuplicateKey(s.Write.Collection, s.Key, s.Value!),
+                    ex);
+            }
+        }
+
+        return StorageFailure(ex, "committing");
+    }
+
+    private static PaymentsKitException Wrapped(PaymentsKitException error, PostgresException cause) =>
+        new(error.Code, error.Message, error.Context, error.IsTransient, cause);
+
+    /// <summary>
+    /// The error for a failure of the database itself. Anything that is not an error reported by the
+    /// server (refused or dropped connections, timeouts, an exhausted pool) may pass on retry.
+    /// </summary>
+    internal static PaymentsKitException StorageFailure(NpgsqlException ex, string what) =>
+        new(PaymentsKitErrorCodes.StorageFailure,
+            $"PostgreSQL failed while {what}: {ex.Message}",
+            new Dictionary<string, object?> { ["sqlState"] = (ex as PostgresException)?.SqlState },
+            isTransient: ex.IsTransient || ex is not PostgresException,
+            innerException: ex);
+
+    private T Deserialize<T>(RecordCollection<T> collection, string json)
+        where T : class =>
+        JsonSerializer.Deserialize<T>(json, _json)
+        ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, $"A stored {collection.Name} record is JSON null.");
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "PaymentsKit commit hit {SqlState}; retry {Attempt} of {MaxRetries}")]
+    private static partial void LogRetry(ILogger logger, string sqlState, int attempt, int maxRetries);
+
+    /// <summary>What a batch statement writes, to name it when it fails.</summary>
+    private sealed record Statement(PendingWrite Write, string? Key, string? Value);
+
+    /// <summary>The statements for one records table.</summary>
+    private sealed class TableSql(string table)
+    {
+        public const string FindKey =
+            "SELECT record_id FROM paymentskit_unique_keys WHERE collection = $1 AND key_name = $2 AND key_value = $3";
+
+        public const string ReleaseKeys =
+            "DELETE FROM paymentskit_unique_keys WHERE collection = $1 AND record_id = $2 "
+            + "AND (key_name, key_value) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))";
+
+        public const string ClaimKey =
+            "INSERT INTO paymentskit_unique_keys (collection, key_name, key_value, record_id) VALUES ($1, $2, $3, $4)";
+
+        // A value the record already holds is kept; any other holder makes the insert a unique violation.
+        public const string KeepOrClaimKey =
+            "INSERT INTO paymentskit_unique_keys (collection, key_name, key_value, record_id) SELECT $1, $2, $3, $4 "
+            + "WHERE NOT EXISTS (SELECT 1 FROM paymentskit_unique_keys WHERE collection = $1 AND key_name = $2 AND key_value = $3 AND record_id = $4)";
+
+        public string Select { get; } = $"SELECT version, data FROM {table} WHERE collection = $1 AND id = $2";
+
+        public string ListFirst { get; } =
+            $"SELECT version, data FROM {table} WHERE collection = $1 AND tenant_id = $2 ORDER BY id LIMIT $3";
+
+        public string ListAfter { get; } =
+            $"SELECT version, data FROM {table} WHERE collection = $1 AND tenant_id = $2 AND id > $4 ORDER BY id LIMIT $3";
+
+        public string Insert { get; } =
+            $"INSERT INTO {table} (collection, id, tenant_id, version, data, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $5, $5)";
+
+        // The tenant is part of the match: a record cannot be moved to, or written by, another tenant.
+        public string Update { get; } =
+            $"WITH updated AS (UPDATE {table} SET version = version + 1, data = $4, updated_at = $5 "
+            + "WHERE collection = $1 AND id = $2 AND tenant_id = $3 AND version = $6 RETURNING 1) "
+            + "SELECT paymentskit_expect_version((SELECT count(*) FROM updated), $1, $2, $6)";
+    }
+
+    private sealed class UnitOfWork(PostgreSqlStore store) : BufferedUnitOfWork
+    {
+        public static string Cursor(Guid lastId) => CursorAfter(lastId);
+
+        protected override ValueTask<Versioned<T>?> ReadAsync<T>(RecordCollection<T> collection, Guid id, CancellationToken cancellationToken) =>
+            store.ReadAsync(collection, id, cancellationToken);
+
+        protected override ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken) =>
+            store.FindIdAsync(collection.Name, uniqueKey, value, cancellationToken);
+
+        protected override ValueTask<Page<Versioned<T>>> ListCommittedAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken) =>
+            store.ListAsync(collection, tenantId, after, limit, cancellationToken);
+
+        protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken) =>
+            store.ApplyAsync(writes, cancellationToken);
+    }
+}

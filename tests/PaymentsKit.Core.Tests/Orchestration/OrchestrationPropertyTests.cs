@@ -26,12 +26,12 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
     public void RefundsNeverExceedTheAmount_UnderAnyInterleaving_Meets_Specification()
     {
         Prop.ForAll(RefundScenarios.ToArbitrary(), scenario => Task.Run(() => RunRefundScenarioAsync(scenario.TotalCents, scenario.Batches)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(40));
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations));
     }
 
     private async Task<bool> RunRefundScenarioAsync(int totalCents, (int Kind, int Cents, string Behavior)[][] batches)
     {
-        using var h = Harness(stripe: RefundServiceTests.ScriptedRefundsForProperties);
+        using var h = await HarnessAsync(stripe: RefundServiceTests.ScriptedRefundsForProperties);
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner, totalCents / 100m);
         foreach (var batch in batches)
@@ -101,12 +101,12 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
     public void EveryStatusChange_HasExactlyOneEvent_Meets_Specification()
     {
         Prop.ForAll(LifecycleScenarios.ToArbitrary(), scenario => Task.Run(() => RunLifecycleScenarioAsync(scenario.Setups, scenario.Steps)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(40));
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations));
     }
 
     private async Task<bool> RunLifecycleScenarioAsync((int Email, bool Manual, bool Confirm)[] setups, (int Kind, int Target, int Cents)[] steps)
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var ids = new List<TransactionId>();
         var seen = new Dictionary<TransactionId, List<TransactionStatus>>();
@@ -191,7 +191,7 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
     [Fact]
     public async Task EverySeededCurrency_KeepsItsPrecision_Meets_Specification()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var cases =
             from currency in Gen.Elements(Currency.Seeded.ToArray())
@@ -212,11 +212,11 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
             var ex = await Assert.ThrowsAsync<PaymentsKitException>(() =>
                 h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request(key + "-x", c.excess, c.currency.Code, provider: "manual"), Context).AsTask());
             return ex.Code == PaymentsKitErrorCodes.AmountPrecision;
-        }).GetAwaiter().GetResult()).Check(Config.QuickThrowOnFailure.WithMaxTest(60));
+        }).GetAwaiter().GetResult()).Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations * 3 / 2));
     }
 }
 
 public sealed class InMemoryOrchestrationPropertyTests : OrchestrationPropertyTests
 {
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 }

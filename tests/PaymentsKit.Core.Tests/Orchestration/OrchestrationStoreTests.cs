@@ -11,10 +11,19 @@ public abstract class OrchestrationStoreTests
 {
     protected static RequestContext Context => OrchestrationHarness.Context;
 
-    protected abstract IPaymentsStore CreateStore();
+    /// <summary>How many cases each property runs (fewer on slower stores).</summary>
+    protected virtual int PropertyIterations => 40;
 
-    protected OrchestrationHarness Harness(Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null) =>
-        OrchestrationHarness.Create(CreateStore(), configure, stripe);
+    /// <summary>
+    /// The store a test runs on. It may be shared by the tests of a class: every test works in
+    /// partners of its own and never assumes an empty store.
+    /// </summary>
+    protected abstract Task<IPaymentsStore> CreateStoreAsync();
+
+    protected async Task<OrchestrationHarness> HarnessAsync(Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null) =>
+        OrchestrationHarness.Create(await CreateStoreAsync(), configure, stripe);
+
+    protected static string UniqueEmail(string local = "ops") => $"{local}+{Guid.NewGuid():N}@acme.example";
 
     protected static async Task<PaymentsKitException> ThrowsCodeAsync(string code, Func<Task> call)
     {

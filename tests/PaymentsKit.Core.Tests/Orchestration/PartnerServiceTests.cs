@@ -8,9 +8,10 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Create_ReturnsAKeyOnce_StoresOnlyItsHash_AndTheKeyAuthenticates()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
+        var email = UniqueEmail();
         var created = await h.Partners.CreateAsync(
-            new CreatePartnerRequest("Acme", "ops@acme.example") { WebhookUrl = "https://acme.example/hooks", RateLimitPerMinute = 7 }, Context);
+            new CreatePartnerRequest("Acme", email) { WebhookUrl = "https://acme.example/hooks", RateLimitPerMinute = 7 }, Context);
         var partner = created.Partner;
         Assert.StartsWith("ptn_", created.ApiKey, StringComparison.Ordinal);
         Assert.StartsWith(partner.ApiKeyPrefix, created.ApiKey, StringComparison.Ordinal);
@@ -31,14 +32,14 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
         var after = audit.Changes!.After!.Value.GetRawText();
         Assert.DoesNotContain("api_key_hash", after, StringComparison.Ordinal);
         Assert.DoesNotContain("webhook_secret", after, StringComparison.Ordinal);
-        Assert.Contains("ops@acme.example", after, StringComparison.Ordinal);
+        Assert.Equal(email, audit.Changes.After.Value.GetProperty("email").GetString());
     }
 
     [Fact]
     public async Task Authenticate_RejectsWrongMalformedAndUnknownKeys()
     {
-        using var h = Harness();
-        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", "ops@acme.example"), Context);
+        using var h = await HarnessAsync();
+        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()), Context);
         var key = created.ApiKey;
         var tampered = key[..^1] + (key[^1] == 'A' ? 'B' : 'A');
         await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidApiKey, () => h.Partners.AuthenticateAsync(tampered).AsTask());
@@ -50,11 +51,13 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Emails_AreUniqueCaseInsensitively_AndTheRejectionIsAudited()
     {
-        using var h = Harness();
-        await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", "ops@acme.example"), Context);
-        var ex = await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => h.Partners.CreateAsync(new CreatePartnerRequest("Other", "OPS@acme.example"), Context).AsTask());
+        using var h = await HarnessAsync();
+        var email = UniqueEmail();
+        await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", email), Context);
+        var before = (await AnonymousAuditAsync(h)).Select(a => a.Id).ToHashSet();
+        var ex = await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => h.Partners.CreateAsync(new CreatePartnerRequest("Other", email.ToUpperInvariant()), Context).AsTask());
         Assert.Contains("email", ex.Message, StringComparison.Ordinal);
-        var rejected = Assert.Single(await AnonymousAuditAsync(h));
+        var rejected = Assert.Single(await AnonymousAuditAsync(h), a => !before.Contains(a.Id));
         Assert.Equal(("partner.create", AuditOutcome.Rejected, PaymentsKitErrorCodes.DuplicateKey), (rejected.Action, rejected.Outcome, rejected.ErrorCode));
     }
 
@@ -67,18 +70,19 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
     [InlineData("Acme", "a@b.example", null, "not a url")]
     public async Task BadPartnerInput_IsInvalidArgument(string name, string email, int? rateLimit, string? webhookUrl)
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
+        var before = (await AnonymousAuditAsync(h)).Select(a => a.Id).ToHashSet();
         await ThrowsCodeAsync(
             PaymentsKitErrorCodes.InvalidArgument,
             () => h.Partners.CreateAsync(new CreatePartnerRequest(name, email) { RateLimitPerMinute = rateLimit, WebhookUrl = webhookUrl }, Context).AsTask());
-        Assert.Equal(AuditOutcome.Rejected, Assert.Single(await AnonymousAuditAsync(h)).Outcome);
+        Assert.Equal(AuditOutcome.Rejected, Assert.Single(await AnonymousAuditAsync(h), a => !before.Contains(a.Id)).Outcome);
     }
 
     [Fact]
     public async Task InactiveAndDeletedPartners_CannotAuthenticate()
     {
-        using var h = Harness();
-        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", "ops@acme.example"), Context);
+        using var h = await HarnessAsync();
+        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()), Context);
         var id = created.Partner.Id;
         await h.Partners.UpdateAsync(id, new UpdatePartnerRequest { IsActive = false }, Context);
         await ThrowsCodeAsync(PaymentsKitErrorCodes.PartnerInactive, () => h.Partners.AuthenticateAsync(created.ApiKey).AsTask());
@@ -97,8 +101,8 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task RotatingTheKey_RetiresTheOldOne()
     {
-        using var h = Harness();
-        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", "ops@acme.example"), Context);
+        using var h = await HarnessAsync();
+        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()), Context);
         var rotated = await h.Partners.RotateApiKeyAsync(created.Partner.Id, Context);
         Assert.NotEqual(created.ApiKey, rotated.ApiKey);
         await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidApiKey, () => h.Partners.AuthenticateAsync(created.ApiKey).AsTask());
@@ -109,8 +113,8 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Update_ChangesOnlyWhatItNames_AndAuditsBeforeAndAfter()
     {
-        using var h = Harness();
-        var partner = (await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", "ops@acme.example"), Context)).Partner;
+        using var h = await HarnessAsync();
+        var partner = (await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()), Context)).Partner;
         var updated = await h.Partners.UpdateAsync(
             partner.Id, new UpdatePartnerRequest { Name = "Acme Ltd", WebhookUrl = "https://acme.example/h", Metadata = new Dictionary<string, string> { ["tier"] = "gold" } }, Context);
         Assert.Equal("Acme Ltd", updated.Name);
@@ -126,12 +130,21 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
 
     private static async Task<IReadOnlyList<AuditLogEntry>> AnonymousAuditAsync(OrchestrationHarness h)
     {
+        var entries = new List<AuditLogEntry>();
         await using var unit = await h.Store.BeginAsync();
-        return [.. (await unit.ListAsync(OrchestrationCollections.AuditLogs, Guid.Empty, null, 100)).Items.Select(v => v.Value)];
+        string? cursor = null;
+        do
+        {
+            var page = await unit.ListAsync(OrchestrationCollections.AuditLogs, Guid.Empty, cursor, 1000);
+            entries.AddRange(page.Items.Select(v => v.Value));
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+        return entries;
     }
 }
 
 public sealed class InMemoryPartnerServiceTests : PartnerServiceTests
 {
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 }

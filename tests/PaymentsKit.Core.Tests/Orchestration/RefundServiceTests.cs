@@ -23,7 +23,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task PartialThenFinalRefunds_MoveTheStatus_WriteEvents_AndPostToTheLedger()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
 
@@ -56,7 +56,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task AFullRefund_GoesStraightToRefunded()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner, 5000m, "JPY");
         await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(5000m, "cancelled order"), Context);
@@ -68,7 +68,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task RefundIdempotency_ReplaysTheRefund_AndConflictsOnADifferentRequest()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         var request = new CreateRefundRequest(10m, "r") { IdempotencyKey = "refund-1" };
@@ -83,7 +83,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task BadRefunds_AreRejectedWithAClearCode_AndWriteNothingButTheAudit()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         var pending = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("pending") with { Confirm = false }, Context);
@@ -110,7 +110,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task ThirtyTwoConcurrentRefundsOf60_OnA100Transaction_SucceedAtMostOnce()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         var outcomes = await Task.WhenAll(Enumerable.Range(0, 32).Select(i => Task.Run(async () =>
@@ -137,7 +137,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task InFlightRefunds_HoldTheirAmount_UntilAWebhookSettlesThem()
     {
-        using var h = Harness(stripe: ScriptedRefunds);
+        using var h = await HarnessAsync(stripe: ScriptedRefunds);
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         var slow = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(60m, "timeout"), Context);
@@ -160,7 +160,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task DeclinedRefunds_ReleaseTheirReservation_AndPollsSettleTimedOutOnes()
     {
-        using var h = Harness(stripe: ScriptedRefunds);
+        using var h = await HarnessAsync(stripe: ScriptedRefunds);
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         var declined = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(100m, "decline"), Context);
@@ -182,5 +182,5 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
 
 public sealed class InMemoryRefundServiceTests : RefundServiceTests
 {
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 }

@@ -9,7 +9,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Create_ChargesThroughTheProvider_WritesOneEventPerStatus_AndPostsToTheLedger()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("order-1", 100m), Context);
 
@@ -37,7 +37,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task IdempotentReplays_ReturnTheSameTransaction_AndADifferentRequestConflicts()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var first = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("order-1"), Context);
         var calls = h.Stripe.CallCount;
@@ -57,7 +57,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task ConcurrentFirstCalls_WithOneKey_CreateAndChargeExactlyOnce()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ =>
             Task.Run(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("race"), Context).AsTask())));
@@ -70,7 +70,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Declines_FailTheTransaction_WithTheProvidersCode()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("d", email: "bob+decline@example.com"), Context);
         Assert.Equal(TransactionStatus.Failed, tx.Status);
@@ -85,7 +85,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task ATimeout_LeavesProcessing_AndTheLateWebhookResolvesItExactlyOnce()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "carol+timeout@example.com"), Context);
         Assert.Equal(TransactionStatus.Processing, tx.Status);
@@ -113,7 +113,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task ATimeout_IsResolvedByAStatusPoll_AndTheLaterWebhookIsANoOp()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "dave+timeout_decline@example.com"), Context);
         Assert.Equal(TransactionStatus.Processing, tx.Status);
@@ -128,7 +128,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task WebhookAndPollRacing_CompleteTheTransactionOnce()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "erin+timeout@example.com"), Context);
         h.Clock.Advance(Duration.FromMinutes(1));
@@ -152,7 +152,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task BadWebhooks_AreRejected_AndAudited()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "erin+timeout@example.com"), Context);
         h.Clock.Advance(Duration.FromMinutes(1));
@@ -173,7 +173,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task AuthorizeOnly_ThenCapture_OrCancel()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("a") with { CaptureMethod = CaptureMethod.Manual }, Context);
         Assert.Equal(TransactionStatus.Processing, authorized.Status);
@@ -196,7 +196,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task PaymentsInFlight_CannotBeCapturedCancelledOrDeleted()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "f+timeout@example.com"), Context);
         await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CaptureAsync(partner.Id, tx.Id, Context).AsTask());
@@ -207,7 +207,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Unconfirmed_StaysPending_UntilConfirmedOrCancelled()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var pending = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("p") with { Confirm = false }, Context);
         Assert.Equal(TransactionStatus.Pending, pending.Status);
@@ -225,7 +225,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task TheManualProvider_CompletesAtOnce()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("m", provider: "manual") with { }, Context);
         Assert.Equal(TransactionStatus.Completed, tx.Status);
@@ -236,7 +236,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task SoftDeleted_TransactionsBehaveAsAbsent()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         var deleted = await h.Transactions.DeleteAsync(partner.Id, tx.Id, Context);
@@ -250,7 +250,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task Partners_CannotSeeOrTouchEachOthersTransactions()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var a = await h.NewPartnerAsync();
         var b = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(a);
@@ -293,7 +293,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [MemberData(nameof(BadRequests))]
     public async Task BadInput_IsRejectedWithAClearCode_NothingIsWritten_AndTheRejectionIsAudited(string code, CreateTransactionRequest request)
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
         await AssertRejectedAsync(h, partner.Id, code, () => h.Transactions.CreateAsync(partner.Id, request, Context).AsTask());
         Assert.Equal(0, h.Stripe.CallCount);
@@ -304,7 +304,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task InactiveDeletedAndUnknownPartners_CannotCreateTransactions()
     {
-        using var h = Harness();
+        using var h = await HarnessAsync();
         var inactive = await h.NewPartnerAsync();
         await h.Partners.UpdateAsync(inactive.Id, new UpdatePartnerRequest { IsActive = false }, Context);
         await AssertRejectedAsync(h, inactive.Id, PaymentsKitErrorCodes.PartnerInactive,
@@ -326,7 +326,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     [Fact]
     public async Task AmountBounds_AreConfigurable()
     {
-        using var h = Harness(o => (o.MinAmount, o.MaxAmount) = (5m, 500m));
+        using var h = await HarnessAsync(o => (o.MinAmount, o.MaxAmount) = (5m, 500m));
         var partner = await h.NewPartnerAsync();
         await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.AmountOutOfRange,
             () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("a", 4.99m), Context).AsTask());
@@ -338,5 +338,5 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
 
 public sealed class InMemoryTransactionServiceTests : TransactionServiceTests
 {
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 }

@@ -215,8 +215,3 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
         }).GetAwaiter().GetResult()).Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations * 3 / 2));
     }
 }
-
-public sealed class InMemoryOrchestrationPropertyTests : OrchestrationPropertyTests
-{
-    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
-}

@@ -143,8 +143,3 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
         return entries;
     }
 }
-
-public sealed class InMemoryPartnerServiceTests : PartnerServiceTests
-{
-    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
-}

@@ -179,8 +179,3 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
         Assert.Equal(3, (await h.Transactions.GetEventsAsync(partner.Id, tx.Id)).Count);
     }
 }
-
-public sealed class InMemoryRefundServiceTests : RefundServiceTests
-{
-    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
-}

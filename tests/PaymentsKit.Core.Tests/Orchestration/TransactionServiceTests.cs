@@ -335,8 +335,3 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("c", 500m), Context)).Status);
     }
 }
-
-public sealed class InMemoryTransactionServiceTests : TransactionServiceTests
-{
-    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
-}

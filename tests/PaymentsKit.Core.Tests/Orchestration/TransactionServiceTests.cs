@@ -117,9 +117,13 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         var partner = await h.NewPartnerAsync();
         var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "dave+timeout_decline@example.com"), Context);
         Assert.Equal(TransactionStatus.Processing, tx.Status);
-        var synced = await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+        var synced = await h.Transactions.SyncAsync(partner.Id, tx.Id, RequestContext.Internal);
         Assert.Equal(TransactionStatus.Failed, synced.Status);
         Assert.Equal(1, synced.RetryCount);
+        var sync = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal(("127.0.0.1", "PaymentsKit"), (sync.IpAddress, sync.UserAgent));
+        Assert.Equal("processing", sync.Changes!.Before!.Value.GetProperty("status").GetString());
+        Assert.Equal("failed", sync.Changes.After!.Value.GetProperty("status").GetString());
         Assert.Equal(1, await h.DeliverWebhooksAsync(h.Stripe));
         Assert.Equal(synced with { UpdatedAt = synced.UpdatedAt }, await h.Transactions.GetAsync(partner.Id, tx.Id));
         Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, tx.Id), e => e.Status == TransactionStatus.Failed);

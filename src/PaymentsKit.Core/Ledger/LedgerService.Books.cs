@@ -13,12 +13,16 @@ public sealed partial class LedgerService
         for (var i = 0; i < postings.Count; i++)
         {
             var accountId = postings[i].AccountId;
-            if (!accounts.ContainsKey(accountId))
+            if (!accounts.TryGetValue(accountId, out var account))
             {
-                accounts[accountId] = await GetAccountAsync(unit, tenantId, accountId, $"postings[{i}].account_id", cancellationToken).ConfigureAwait(false);
+                account = await GetAccountAsync(unit, tenantId, accountId, "account_id", cancellationToken).ConfigureAwait(false);
+                accounts[accountId] = account;
             }
 
-            LedgerValidation.SameAsset(postings[i].Amount, accounts[accountId].Value.Asset, $"postings[{i}].amount", accountId);
+            if (!postings[i].Amount.Asset.Equals(account.Value.Asset))
+            {
+                LedgerValidation.SameAsset(postings[i].Amount, account.Value.Asset, $"postings[{i}].amount", accountId);
+            }
         }
 
         return accounts;
@@ -183,12 +187,16 @@ public sealed partial class LedgerService
         foreach (var posting in postings)
         {
             var asset = posting.Amount.Asset;
-            var index = totals.FindIndex(t => t.Asset.Equals(asset));
-            if (index < 0)
+            var index = 0;
+            while (index < totals.Count && !totals[index].Asset.Equals(asset))
+            {
+                index++;
+            }
+
+            if (index == totals.Count)
             {
                 var zero = Money.Zero(asset);
                 totals.Add((asset, zero, zero));
-                index = totals.Count - 1;
             }
 
             var (_, debits, credits) = totals[index];

@@ -102,6 +102,17 @@ public sealed class LedgerRecordTests
         Assert.NotEqual(LedgerCollections.EntryId(account, 1), LedgerCollections.EntryId(account, 2));
         Assert.NotEqual(LedgerCollections.EntryId(account, 1), LedgerCollections.EntryId(other, 1));
         Assert.Equal(8, LedgerCollections.EntryId(account, 1).Version);
+
+        var clock = new PaymentsKit.Testing.ManualClock();
+        var ids = new HashSet<Guid>();
+        for (var a = 0; a < 500; a++)
+        {
+            var id = LedgerAccountId.New(clock);
+            for (var sequence = 1; sequence <= 500; sequence++)
+            {
+                Assert.True(ids.Add(LedgerCollections.EntryId(id, sequence)));
+            }
+        }
     }
 
     [Fact]

@@ -64,6 +64,8 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<IInvoiceService, InvoiceService>();
         services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
         services.TryAddSingleton<IPaymentService, PaymentService>();
+
+        PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
         return new PaymentsKitBuilder(services);
     }
 }

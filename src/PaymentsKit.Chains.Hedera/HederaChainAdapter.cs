@@ -228,30 +228,8 @@ public sealed partial class HederaChainAdapter : IChainAdapter
         return result;
     }
 
-    /// <summary>Pairs debits with credits in list order; amounts that find no counterpart are not reported.</summary>
-    private List<ChainTransfer> Pair(List<(string Account, BigInteger Amount)> changes, Asset asset)
-    {
-        var senders = changes.Where(c => c.Amount < 0).Select(c => (c.Account, Left: -c.Amount)).ToList();
-        var transfers = new List<ChainTransfer>();
-        var next = 0;
-        foreach (var (recipient, credit) in changes.Where(c => c.Amount > 0))
-        {
-            var left = credit;
-            while (left > 0 && next < senders.Count)
-            {
-                var moved = BigInteger.Min(left, senders[next].Left);
-                transfers.Add(new ChainTransfer(ChainUnits.FromBaseUnits(moved, asset, Chain), Canonical(senders[next].Account), Canonical(recipient)));
-                left -= moved;
-                senders[next] = (senders[next].Account, senders[next].Left - moved);
-                if (senders[next].Left == 0)
-                {
-                    next++;
-                }
-            }
-        }
-
-        return transfers;
-    }
+    private List<ChainTransfer> Pair(List<(string Account, BigInteger Amount)> changes, Asset asset) =>
+        NetChanges.Pair([.. changes.Select(c => (Canonical(c.Account), c.Amount))], units => ChainUnits.FromBaseUnits(units, asset, Chain));
 
     private string Canonical(string account) =>
         _codec.TryNormalize(account, out var canonical, out var problem) ? canonical : throw new FormatException("account " + account + ": " + problem);

@@ -19,7 +19,7 @@ public sealed class HederaChainAdapterTests
 
     private HederaChainAdapter Create(Action<HederaOptions>? configure, params LoopbackHttpServer[] servers)
     {
-        var options = new HederaOptions { RequestTimeout = Duration.FromMilliseconds(500), RetryDelay = Duration.FromMilliseconds(1) };
+        var options = new HederaOptions { RequestTimeout = Duration.FromSeconds(3), RetryDelay = Duration.FromMilliseconds(1) };
         foreach (var server in servers)
         {
             options.Endpoints.Add(server.BaseAddress);

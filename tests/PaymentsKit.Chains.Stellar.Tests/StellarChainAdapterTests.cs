@@ -217,6 +217,21 @@ public sealed class StellarChainAdapterTests
     }
 
     [Fact]
+    public async Task Unreachable_Probe_Keeps_The_Last_Seen_Ledger_And_Fee()
+    {
+        var down = false;
+        await using var horizon = new LoopbackHttpServer(_ => Volatile.Read(ref down) ? LoopbackResponse.WithStatus(503) : LoopbackResponse.Json(FeeStats));
+        var adapter = Create(horizon);
+        Assert.Equal(ChainHealthStatus.Degraded, (await adapter.ProbeHealthAsync()).Status);
+        Volatile.Write(ref down, true);
+        var sample = await adapter.ProbeHealthAsync();
+        Assert.Equal(ChainHealthStatus.Unhealthy, sample.Status);
+        Assert.Equal(52429020, sample.LatestBlock);
+        Assert.Equal(Money.Of(0.000025m, AssetRegistry.Xlm), sample.FeeEstimate);
+        Assert.Equal(0.75m, sample.RpcErrorRate); // 3 failed attempts after 1 success
+    }
+
+    [Fact]
     public async Task Broadcast_Posts_The_Envelope_As_A_Form_And_Returns_The_Hash()
     {
         byte[] envelope = [0, 0, 0, 2, 1, 2, 3, 250];

@@ -229,7 +229,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
                     await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                     return;
                 }
-                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+                catch (PostgresException ex) when ((ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
                                                    && attempt < _maxRetries)
                 {
                     // The whole implicit transaction rolled back, so running the batch again is safe.

@@ -173,10 +173,10 @@ public sealed class MigrationTests(PostgresServerFixture postgres)
     {
         var connectionString = await postgres.CreateDatabaseAsync("migrate_locked");
         await using var store = TestStores.Create(connectionString, o => o.ApplyMigrationsOnStartup = false);
-        var holder = new NpgsqlConnection(connectionString);
+        await using var holderSource = NpgsqlDataSource.Create(connectionString);
+        var holder = await holderSource.OpenConnectionAsync();
         await using (holder)
         {
-            await holder.OpenAsync();
             var key = LockKeyOf(store);
             await using (var command = new NpgsqlCommand("SELECT pg_advisory_lock($1)", holder) { Parameters = { new() { Value = key } } })
             {

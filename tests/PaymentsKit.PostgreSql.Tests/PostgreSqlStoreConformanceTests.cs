@@ -7,7 +7,7 @@ namespace PaymentsKit.PostgreSql.Tests;
 /// One store per test class, disposed with the class: a new store per test would pay for a new pool
 /// and Npgsql's type loading every time. The tests' fresh tenants and keys keep them independent.
 /// </summary>
-public sealed class ClassStore : IAsyncDisposable
+public sealed class ClassStore : IAsyncLifetime
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private PostgreSqlStore? _store;
@@ -25,7 +25,10 @@ public sealed class ClassStore : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // IAsyncLifetime rather than IAsyncDisposable: xunit 2 only calls the former on fixtures.
+    public async Task DisposeAsync()
     {
         if (_store is not null)
         {

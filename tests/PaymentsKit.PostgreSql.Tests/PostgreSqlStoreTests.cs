@@ -152,7 +152,9 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
 
     /// <summary>
     /// Makes a commit of updates to records A then B deadlock with another transaction that holds B
-    /// and then asks for A. PostgreSQL aborts the transaction that waited first: the commit.
+    /// and then asks for A. Each waiter checks for a deadlock once, deadlock_timeout (1 s by default)
+    /// after it starts waiting, and the first to find the cycle aborts itself: the commit, which
+    /// started waiting first and checks after the cycle formed.
     /// </summary>
     private async Task DeadlockAsync(PostgreSqlStore store, string connectionString, Func<Task, Widget, Widget, Task> verify)
     {
@@ -160,8 +162,9 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
         var b = NewWidget(null);
         await InsertAsync(store, a, b);
 
-        await using var blocker = new NpgsqlConnection(connectionString);
-        await blocker.OpenAsync();
+        // A data source of its own, so the connection is closed (not pooled) when the test ends.
+        await using var blockerSource = NpgsqlDataSource.Create(connectionString);
+        await using var blocker = await blockerSource.OpenConnectionAsync();
         await using var transaction = await blocker.BeginTransactionAsync();
         await LockAsync(blocker, b);
         var blockerPid = blocker.ProcessID;

@@ -33,9 +33,11 @@ public sealed class PostgresServerFixture : IAsyncLifetime
         }
         catch (PostgresUnavailableException ex)
         {
-            var advice = string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)
-                ? "CI=true: the CI script must install PostgreSQL (e.g. apt-get install -y postgresql) before running the tests."
-                : $"Install PostgreSQL (e.g. apt-get install -y postgresql) or set {ThrowawayPostgres.ConnectionStringVariable} to a connection string of a server the tests may create databases on.";
+            var advice = !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(ThrowawayPostgres.ConnectionStringVariable))
+                ? $"{ThrowawayPostgres.ConnectionStringVariable} is set: start that server, fix the connection string, or unset it to let the tests start their own."
+                : string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase)
+                    ? "CI=true: the CI script must install PostgreSQL (e.g. apt-get install -y postgresql) before running the tests."
+                    : $"Install PostgreSQL (e.g. apt-get install -y postgresql) or set {ThrowawayPostgres.ConnectionStringVariable} to a connection string of a server the tests may create databases on.";
             throw new PostgresUnavailableException($"PostgreSQL tests cannot run: {ex.Message}\n{advice}", ex);
         }
     }

@@ -161,14 +161,13 @@ public sealed class ThrowawayPostgres : IAsyncDisposable
             Path.Combine(data, "postgresql.conf"),
             $"""
 
-            # Throwaway test cluster: durability traded for speed, deadlocks found fast.
+            # Throwaway test cluster: durability traded for speed.
             listen_addresses = '127.0.0.1'
             unix_socket_directories = '{sockets}'
             fsync = off
             synchronous_commit = off
             full_page_writes = off
             max_connections = 200
-            deadlock_timeout = 100ms
             """,
             cancellationToken).ConfigureAwait(false);
 

@@ -9,6 +9,7 @@ using PaymentsKit.Ledger;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Storage;
+using PaymentsKit.Streaming;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -52,6 +53,7 @@ public static class PaymentsKitServiceCollectionExtensions
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
         services.TryAddSingleton<ILedger, LedgerService>();
+        services.TryAddSingleton<IStreamService, StreamService>();
 
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         return new PaymentsKitBuilder(services);

@@ -268,7 +268,7 @@ public sealed partial class StreamService
             zero,
             zero,
             zero,
-            at,
+            terms.Start < at ? terms.Start : at,
             [],
             draft.ChainId,
             draft.ContractAddress,

@@ -40,10 +40,11 @@ public sealed partial class StreamService
     public ValueTask<StreamOperationResult> PauseAsync(MerchantId tenantId, StreamId streamId, StreamAction action, CancellationToken cancellationToken = default)
     {
         var (actor, reason) = ValidateAction(tenantId, action);
-        return _store.ExecuteAsync(
-            async (unit, ct) =>
+        return MutateAsync(
+            tenantId,
+            streamId,
+            async (unit, change, ct) =>
             {
-                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
                 await CatchUpAsync(unit, change, "pause", ct).ConfigureAwait(false);
                 var from = change.Stream.Status;
                 var to = Transition(change, StreamState.Paused, "paused");
@@ -62,10 +63,11 @@ public sealed partial class StreamService
     public ValueTask<StreamOperationResult> ResumeAsync(MerchantId tenantId, StreamId streamId, StreamAction action, CancellationToken cancellationToken = default)
     {
         var (actor, reason) = ValidateAction(tenantId, action);
-        return _store.ExecuteAsync(
-            async (unit, ct) =>
+        return MutateAsync(
+            tenantId,
+            streamId,
+            async (unit, change, ct) =>
             {
-                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
                 await CatchUpAsync(unit, change, "resumption", ct).ConfigureAwait(false);
                 var stream = change.Stream;
                 var from = stream.Status;
@@ -97,10 +99,11 @@ public sealed partial class StreamService
     public ValueTask<StreamOperationResult> SettleAsync(MerchantId tenantId, StreamId streamId, StreamAction action, CancellationToken cancellationToken = default)
     {
         var (actor, reason) = ValidateAction(tenantId, action);
-        return _store.ExecuteAsync(
-            async (unit, ct) =>
+        return MutateAsync(
+            tenantId,
+            streamId,
+            async (unit, change, ct) =>
             {
-                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
                 await CatchUpAsync(unit, change, "settlement", ct).ConfigureAwait(false);
                 if (change.CompletedAutomatically)
                 {
@@ -136,10 +139,11 @@ public sealed partial class StreamService
             LedgerValidation.PositiveAmount(requested, "amount");
         }
 
-        return _store.ExecuteAsync(
-            async (unit, ct) =>
+        return MutateAsync(
+            tenantId,
+            streamId,
+            async (unit, change, ct) =>
             {
-                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
                 await CatchUpAsync(unit, change, "withdrawal", ct).ConfigureAwait(false);
                 var status = change.Stream.Status;
                 if (request.Amount is { } amount)
@@ -181,10 +185,11 @@ public sealed partial class StreamService
     public ValueTask<StreamOperationResult> CancelAsync(MerchantId tenantId, StreamId streamId, StreamAction action, CancellationToken cancellationToken = default)
     {
         var (actor, reason) = ValidateAction(tenantId, action);
-        return _store.ExecuteAsync(
-            async (unit, ct) =>
+        return MutateAsync(
+            tenantId,
+            streamId,
+            async (unit, change, ct) =>
             {
-                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
                 await CatchUpAsync(unit, change, "cancellation", ct).ConfigureAwait(false);
                 var from = change.Stream.Status;
                 var to = Transition(change, StreamState.Cancelled, "cancelled");
@@ -300,6 +305,45 @@ public sealed partial class StreamService
         LedgerValidation.Tenant(tenantId);
         Guard.NotNull(action, "action");
         return (Actor(action!.Actor), Reason(action.Reason));
+    }
+
+    /// <summary>
+    /// Runs an operation on an existing stream in a unit of work, rerun on lost races. A unit's reads are not
+    /// a snapshot: a stream read just before a concurrent commit can meet accounts read just after it, and a
+    /// refusal decided on such a view (a ledger flag, a transition) is a lost race, retried on fresh reads.
+    /// </summary>
+    private ValueTask<StreamOperationResult> MutateAsync(
+        MerchantId tenantId, StreamId streamId, Func<IUnitOfWork, Change, CancellationToken, ValueTask<StreamOperationResult>> operation, CancellationToken cancellationToken) =>
+        _store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
+                return await GuardedAsync(unit, change, c => operation(unit, c, ct), ct).ConfigureAwait(false);
+            },
+            cancellationToken);
+
+    private static async ValueTask<T> GuardedAsync<T>(IUnitOfWork unit, Change change, Func<Change, ValueTask<T>> operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await operation(change).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (ex.Code is PaymentsKitErrorCodes.InsufficientFunds or PaymentsKitErrorCodes.InvalidTransition)
+        {
+            var stream = change.Original;
+            var current = await unit.GetAsync(StreamCollections.Streams, stream.TenantId.Value, stream.Id.Value, cancellationToken).ConfigureAwait(false);
+            if (current is null || current.Version != change.ReadVersion)
+            {
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.ConcurrencyConflict,
+                    $"Stream {stream.Id} changed while this operation read it (version {change.ReadVersion}); re-read and retry.",
+                    new Dictionary<string, object?> { ["stream"] = stream.Id.ToString(), ["expectedVersion"] = change.ReadVersion },
+                    isTransient: true,
+                    innerException: ex);
+            }
+
+            throw;
+        }
     }
 
     private async ValueTask<Change> BeginChangeAsync(IUnitOfWork unit, MerchantId tenantId, StreamId streamId, CancellationToken cancellationToken)
@@ -484,6 +528,9 @@ public sealed partial class StreamService
     /// <summary>One operation's working copy of a stream and the events it records.</summary>
     private sealed class Change(PaymentStream stream, long readVersion, Instant at, StreamTerms terms)
     {
+        /// <summary>The stream as read.</summary>
+        public PaymentStream Original { get; } = stream;
+
         public PaymentStream Stream { get; set; } = stream;
 
         /// <summary>The version read; 0 for a stream this operation creates.</summary>

@@ -122,7 +122,14 @@ public sealed partial class StreamService
         var stream = stored.Value with { Version = stored.Version };
         var clockNow = Floor(_clock.GetCurrentInstant());
         var change = new Change(stream, stored.Version, clockNow > stream.UpdatedAt ? clockNow : stream.UpdatedAt, stream.ToTerms());
-        await CompleteStepAsync(unit, change, SystemActor, "completion sweep", cancellationToken).ConfigureAwait(false);
-        return Finish(unit, change).Stream;
+        return await GuardedAsync(
+            unit,
+            change,
+            async c =>
+            {
+                await CompleteStepAsync(unit, c, SystemActor, "completion sweep", cancellationToken).ConfigureAwait(false);
+                return Finish(unit, c).Stream;
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 }

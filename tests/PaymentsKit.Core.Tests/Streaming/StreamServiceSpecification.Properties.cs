@@ -258,12 +258,12 @@ public abstract partial class StreamServiceSpecification
             partial = partial == 0 ? new decimal(1, 0, 0, false, (byte)scale) : partial;
             return kind switch
             {
-                StepKind.Pause when !StreamLifecycle.Machine.CanTransition(status, StreamState.Paused) => (PaymentsKitErrorCodes.InvalidTransition, 0),
-                StepKind.Resume when !StreamLifecycle.Machine.CanTransition(status, StreamState.Active) => (PaymentsKitErrorCodes.InvalidTransition, 0),
-                StepKind.Cancel when !StreamLifecycle.Machine.CanTransition(status, StreamState.Cancelled) => (PaymentsKitErrorCodes.InvalidTransition, 0),
-                StepKind.Settle when closed && !Due(at) => (PaymentsKitErrorCodes.InvalidTransition, 0),
-                StepKind.WithdrawAll when withdrawable == 0 => (PaymentsKitErrorCodes.InsufficientFunds, 0),
-                StepKind.Withdraw when partial > withdrawable => (PaymentsKitErrorCodes.InsufficientFunds, 0),
+                StepKind.Pause when !StreamLifecycle.Machine.CanTransition(status, StreamState.Paused) => (PaymentsKitErrorCodes.InvalidTransition, partial),
+                StepKind.Resume when !StreamLifecycle.Machine.CanTransition(status, StreamState.Active) => (PaymentsKitErrorCodes.InvalidTransition, partial),
+                StepKind.Cancel when !StreamLifecycle.Machine.CanTransition(status, StreamState.Cancelled) => (PaymentsKitErrorCodes.InvalidTransition, partial),
+                StepKind.Settle when closed && !Due(at) => (PaymentsKitErrorCodes.InvalidTransition, partial),
+                StepKind.WithdrawAll when withdrawable == 0 => (PaymentsKitErrorCodes.InsufficientFunds, partial),
+                StepKind.Withdraw when partial > withdrawable => (PaymentsKitErrorCodes.InsufficientFunds, partial),
                 _ => (null, partial),
             };
         }

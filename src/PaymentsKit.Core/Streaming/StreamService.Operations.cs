@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using NodaTime;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
@@ -207,7 +208,11 @@ public sealed partial class StreamService
                 var stream = change.Stream;
                 change.Stream = stream with { Status = to, ClosedAt = change.At, CompletesAt = null };
                 change.Record(StreamEventKind.Cancelled, from, to, actor, reason, change.At, amount, refund.Amount, Transactions(settlement, refund.Transaction));
-                LogCancelled(_logger, stream.Id.ToString(), stream.TenantId.ToString(), stream.SettledAmount.ToString(), refund.Amount.ToString());
+                if (_logger.IsEnabled(LogLevel.Information))
+                {
+                    LogCancelled(_logger, stream.Id.ToString(), stream.TenantId.ToString(), stream.SettledAmount.ToString(), refund.Amount.ToString());
+                }
+
                 return Finish(unit, change);
             },
             cancellationToken);
@@ -382,7 +387,10 @@ public sealed partial class StreamService
         var stream = change.Stream;
         change.Stream = stream with { Status = to, ClosedAt = completesAt, CompletesAt = null };
         change.Record(StreamEventKind.Completed, from, to, actor, reason, completesAt, amount, refund.Amount, Transactions(settlement, refund.Transaction));
-        LogCompleted(_logger, stream.Id.ToString(), stream.TenantId.ToString(), completesAt, stream.SettledAmount.ToString(), refund.Amount.ToString());
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            LogCompleted(_logger, stream.Id.ToString(), stream.TenantId.ToString(), completesAt, stream.SettledAmount.ToString(), refund.Amount.ToString());
+        }
     }
 
     /// <summary>Moves accrued − settled at <paramref name="at"/> from escrow to the recipient's balance.</summary>

@@ -10,6 +10,7 @@ using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
+using PaymentsKit.Streaming;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -54,6 +55,7 @@ public static class PaymentsKitServiceCollectionExtensions
         });
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         services.TryAddSingleton<ILedger, LedgerService>();
+        services.TryAddSingleton<IStreamService, StreamService>();
         services.AddOptions<InvoicingOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvoicingOptions>, InvoicingOptionsValidator>());
         services.TryAddSingleton<InvoicingContext>();

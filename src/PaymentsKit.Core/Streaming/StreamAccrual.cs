@@ -194,7 +194,9 @@ public static class StreamAccrual
             return 0;
         }
 
-        var product = terms.RateNanos * (UInt128)active;
+        // rate ≤ 10^20 (< 2^67) and active time ≤ the NodaTime range (< 2^59 µs): the product stays below 2^126,
+        // so the overflow check the project's checked arithmetic would add can never fire.
+        var product = unchecked(terms.RateNanos * (UInt128)active);
         if (product >= terms.CapProduct)
         {
             return terms.TotalMinor;
@@ -206,21 +208,42 @@ public static class StreamAccrual
             : product / terms.Divisor;
     }
 
+    /// <summary>Active time up to <paramref name="atMicros"/>; validates the pauses in the same pass that subtracts them.</summary>
     private static long ActiveMicros(StreamTerms terms, ReadOnlySpan<PauseInterval> pauses, long atMicros)
     {
-        ValidatePauses(pauses);
         var from = terms.StartMicros;
         var to = Math.Min(atMicros, terms.EndMicros);
         if (to <= from)
         {
+            ValidatePauses(pauses);
             return 0;
         }
 
         var active = to - from;
-        foreach (var pause in pauses)
+        for (var i = 0; i < pauses.Length; i++)
         {
+            ref readonly var pause = ref pauses[i];
+            long resumedAt;
+            if (pause.ResumedAt is { } resumed)
+            {
+                if (resumed < pause.PausedAt)
+                {
+                    throw PauseError(i, pause, "is resumed before it was paused");
+                }
+
+                resumedAt = Math.Min(StreamTerms.ToMicros(resumed), to);
+            }
+            else
+            {
+                resumedAt = to;
+            }
+
+            if (i > 0)
+            {
+                CheckOrder(pauses, i);
+            }
+
             var pausedAt = Math.Max(StreamTerms.ToMicros(pause.PausedAt), from);
-            var resumedAt = pause.ResumedAt is { } r ? Math.Min(StreamTerms.ToMicros(r), to) : to;
             if (resumedAt > pausedAt)
             {
                 active -= resumedAt - pausedAt;
@@ -234,7 +257,7 @@ public static class StreamAccrual
     {
         for (var i = 0; i < pauses.Length; i++)
         {
-            var pause = pauses[i];
+            ref readonly var pause = ref pauses[i];
             if (pause.ResumedAt is { } resumed && resumed < pause.PausedAt)
             {
                 throw PauseError(i, pause, "is resumed before it was paused");
@@ -242,17 +265,23 @@ public static class StreamAccrual
 
             if (i > 0)
             {
-                var previous = pauses[i - 1];
-                if (previous.ResumedAt is null)
-                {
-                    throw PauseError(i - 1, previous, "is still open but is not the last pause");
-                }
-
-                if (pause.PausedAt < previous.ResumedAt.Value)
-                {
-                    throw PauseError(i, pause, "starts before the previous pause ended (pauses must be ordered and must not overlap)");
-                }
+                CheckOrder(pauses, i);
             }
+        }
+    }
+
+    /// <summary>Pause <paramref name="index"/> must follow a closed pause, no earlier than it ended.</summary>
+    private static void CheckOrder(ReadOnlySpan<PauseInterval> pauses, int index)
+    {
+        ref readonly var previous = ref pauses[index - 1];
+        if (previous.ResumedAt is not { } previousResumed)
+        {
+            throw PauseError(index - 1, previous, "is still open but is not the last pause");
+        }
+
+        if (pauses[index].PausedAt < previousResumed)
+        {
+            throw PauseError(index, pauses[index], "starts before the previous pause ended (pauses must be ordered and must not overlap)");
         }
     }
 

@@ -24,6 +24,8 @@ public sealed class StreamTerms
     // rate (9 decimals) × elapsed microseconds = units × 10^(9 + 6).
     private const int ProductScale = MaxScale + 6;
 
+    private static readonly UInt128[] PowersOf10 = BuildPowersOf10();
+
     private StreamTerms(Asset asset, decimal ratePerSecond, decimal total, Instant start, Instant? end, int amountScale)
     {
         Asset = asset;
@@ -133,17 +135,28 @@ public sealed class StreamTerms
     }
 
     /// <summary>An amount as a count of minor units, rejecting negatives and excess decimals.</summary>
+    /// <remarks>Read straight from the decimal's mantissa and scale: no decimal arithmetic on the settlement path.</remarks>
     internal UInt128 ToMinor(decimal amount, string field)
     {
-        if (amount < 0m || amount > Total || decimal.Round(amount, AmountScale, MidpointRounding.ToZero) != amount)
+        Span<int> bits = stackalloc int[4];
+        decimal.GetBits(amount, bits);
+        var scale = (bits[3] >> 16) & 0xFF;
+        var negative = bits[3] < 0;
+        var mantissa = unchecked(new UInt128((uint)bits[2], ((ulong)(uint)bits[1] << 32) | (uint)bits[0]));
+
+        // A mantissa below 2^96 times at most 10^9 stays below 2^126: no overflow.
+        var (minor, excess) = scale <= AmountScale
+            ? (mantissa * Pow10(AmountScale - scale), UInt128.Zero)
+            : UInt128.DivRem(mantissa, Pow10(scale - AmountScale));
+        if ((!negative || mantissa == 0) && excess == 0 && minor <= TotalMinor)
         {
-            throw PaymentsKitException.InvalidArgument(
-                field,
-                amount,
-                string.Create(CultureInfo.InvariantCulture, $"must be between 0 and the stream total {Total} with at most {AmountScale} decimals"));
+            return minor;
         }
 
-        return ToScaledInteger(amount, AmountScale);
+        throw PaymentsKitException.InvalidArgument(
+            field,
+            amount,
+            string.Create(CultureInfo.InvariantCulture, $"must be between 0 and the stream total {Total} with at most {AmountScale} decimals"));
     }
 
     /// <summary>Whole microseconds since the Unix epoch, rounded toward the start of time.</summary>
@@ -181,14 +194,18 @@ public sealed class StreamTerms
         return (UInt128)scaled;
     }
 
-    private static UInt128 Pow10(int exponent)
+    private static UInt128 Pow10(int exponent) => PowersOf10[exponent];
+
+    private static UInt128[] BuildPowersOf10()
     {
-        UInt128 result = 1;
-        for (var i = 0; i < exponent; i++)
+        // A decimal's scale is at most 28, and the products here scale by at most 10^15.
+        var powers = new UInt128[29];
+        powers[0] = 1;
+        for (var i = 1; i < powers.Length; i++)
         {
-            result *= 10;
+            powers[i] = powers[i - 1] * 10;
         }
 
-        return result;
+        return powers;
     }
 }

@@ -6,6 +6,7 @@ using PaymentsKit.Chains.Stellar;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
 using PaymentsKit.Orchestration;
+using PaymentsKit.Streaming;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Sample;
@@ -19,6 +20,7 @@ internal sealed class Demo(IServiceProvider services, DemoClock clock, TextWrite
         ShowMoney();
         await PayAnInvoiceOnSimulatedStellarAsync(cancellationToken).ConfigureAwait(false);
         await ChargeAndRefundAsync(cancellationToken).ConfigureAwait(false);
+        await StreamAsync(cancellationToken).ConfigureAwait(false);
         output.WriteLine("Demo complete.");
     }
 
@@ -115,6 +117,43 @@ internal sealed class Demo(IServiceProvider services, DemoClock clock, TextWrite
         await refunds.RefundAsync(partner.Partner.Id, charged.Id, new CreateRefundRequest(60m, "rest"), request, cancellationToken).ConfigureAwait(false);
         var events = await transactions.GetEventsAsync(partner.Partner.Id, charged.Id, cancellationToken).ConfigureAwait(false);
         output.WriteLine($"after refunding the remaining 60.00 the transaction is {events[0].Status}; history: {string.Join(" <- ", events.Select(e => e.Status))}");
+    }
+
+    private async Task StreamAsync(CancellationToken cancellationToken)
+    {
+        Section("Stream: 0.1 USDC a second, paused, settled and cancelled");
+        var ledger = services.GetRequiredService<ILedger>();
+        var streams = services.GetRequiredService<IStreamService>();
+        var tenant = MerchantId.New(clock);
+        var funding = await ledger.CreateAccountAsync(tenant, new CreateLedgerAccountRequest("payer:usdc", "Payer balance", AssetRegistry.Usdc, LedgerSide.Credit), cancellationToken).ConfigureAwait(false);
+        var payout = await ledger.CreateAccountAsync(tenant, new CreateLedgerAccountRequest("recipient:usdc", "Recipient payouts", AssetRegistry.Usdc, LedgerSide.Credit), cancellationToken).ConfigureAwait(false);
+        var actor = new StreamAction("demo");
+
+        var created = await streams.CreateAsync(
+            tenant,
+            new CreateStreamRequest(funding.Id, payout.Id, NewStellarAccount(), NewStellarAccount(), Money.Of(100m, AssetRegistry.Usdc), 0.1m),
+            cancellationToken).ConfigureAwait(false);
+        var id = created.Stream.Id;
+        output.WriteLine($"stream {id}: {created.Stream.TotalAmount} at {created.Stream.RatePerSecond}/s, {created.Stream.Status}, completes {created.Stream.CompletesAt}");
+
+        clock.Advance(Duration.FromSeconds(250));
+        var settled = await streams.SettleAsync(tenant, id, actor, cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"after 250 s: settled {settled.Stream.SettledAmount} to the recipient");
+
+        await streams.PauseAsync(tenant, id, actor, cancellationToken).ConfigureAwait(false);
+        clock.Advance(Duration.FromSeconds(100));
+        var paused = await streams.GetStatementAsync(tenant, id, cancellationToken: cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"paused for 100 s: accrued still {paused.Accrued}");
+
+        await streams.ResumeAsync(tenant, id, actor, cancellationToken).ConfigureAwait(false);
+        clock.Advance(Duration.FromSeconds(150));
+        var cancelled = await streams.CancelAsync(tenant, id, actor with { Reason = "contract ended" }, cancellationToken).ConfigureAwait(false);
+        var stream = cancelled.Stream;
+        output.WriteLine($"cancelled after 150 s more: recipient got {stream.SettledAmount}, payer refunded {stream.RefundedAmount} (sum {stream.SettledAmount + stream.RefundedAmount})");
+
+        var withdrawn = await streams.WithdrawAsync(tenant, id, new WithdrawStreamRequest("recipient"), cancellationToken).ConfigureAwait(false);
+        var reconciliation = await ledger.ReconcileAsync(tenant, cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"recipient withdrew {withdrawn.Stream.WithdrawnAmount}; ledger reconciliation differences: {reconciliation.Discrepancies.Count}");
     }
 
     private static string NewStellarAccount() => StellarAddressCodec.EncodeAccount(RandomNumberGenerator.GetBytes(32));

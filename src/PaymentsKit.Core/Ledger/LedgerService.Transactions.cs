@@ -92,18 +92,14 @@ public sealed partial class LedgerService
         var copy = new LedgerPosting[postings.Count];
         for (var i = 0; i < copy.Length; i++)
         {
-            var posting = Guard.NotNull(postings[i], $"postings[{i}]");
-            LedgerValidation.Account(posting.AccountId, $"postings[{i}].account_id");
-            LedgerValidation.Side(posting.Side, $"postings[{i}].side");
-            LedgerValidation.PositiveAmount(posting.Amount, $"postings[{i}].amount");
-            copy[i] = posting;
+            copy[i] = LedgerValidation.Posting(postings[i], i);
         }
 
         EnsureBalanced(copy);
         LedgerValidation.EntryType(request.EntryType, "entry_type");
         return request with
         {
-            Postings = copy,
+            Postings = Array.AsReadOnly(copy),
             Reference = LedgerValidation.OptionalText(request.Reference, "reference", LedgerValidation.MaxReferenceLength),
             IdempotencyKey = LedgerValidation.OptionalText(request.IdempotencyKey, "idempotency_key", LedgerValidation.MaxIdempotencyKeyLength),
             Description = LedgerValidation.OptionalText(request.Description, "description", LedgerValidation.MaxDescriptionLength),
@@ -182,7 +178,7 @@ public sealed partial class LedgerService
         return await PostBalancedAsync(
             unit,
             tenantId,
-            postings,
+            Array.AsReadOnly(postings),
             request.EntryType ?? original.EntryType,
             original.Reference,
             null,

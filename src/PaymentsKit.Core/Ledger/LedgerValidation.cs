@@ -18,7 +18,7 @@ internal static partial class LedgerValidation
     public const int MaxNameLength = 200;
     public static readonly Duration MaxTimeout = Duration.FromDays(366);
 
-    private static readonly IReadOnlyDictionary<string, string> EmptyMetadata = new Dictionary<string, string>();
+    private static readonly IReadOnlyDictionary<string, string> EmptyMetadata = System.Collections.ObjectModel.ReadOnlyDictionary<string, string>.Empty;
 
     public static void Tenant(MerchantId tenantId)
     {
@@ -50,6 +50,21 @@ internal static partial class LedgerValidation
         {
             throw PaymentsKitException.InvalidArgument(field, type, "is not a ledger entry type");
         }
+    }
+
+    /// <summary>A complete posting; field names are only formatted for an error.</summary>
+    public static LedgerPosting Posting(LedgerPosting? posting, int index)
+    {
+        if (posting is null || posting.AccountId.Value == Guid.Empty || posting.Side is not (LedgerSide.Debit or LedgerSide.Credit) || !(posting.Amount.IsPositive && posting.Amount != default))
+        {
+            var field = string.Create(CultureInfo.InvariantCulture, $"postings[{index}]");
+            Guard.NotNull(posting, field);
+            Account(posting!.AccountId, field + ".account_id");
+            Side(posting.Side, field + ".side");
+            PositiveAmount(posting.Amount, field + ".amount");
+        }
+
+        return posting;
     }
 
     public static string Code(string? code)
@@ -127,7 +142,7 @@ internal static partial class LedgerValidation
             copy[key] = value;
         }
 
-        return copy;
+        return new System.Collections.ObjectModel.ReadOnlyDictionary<string, string>(copy);
     }
 
     public static void Timeout(Duration? timeout)

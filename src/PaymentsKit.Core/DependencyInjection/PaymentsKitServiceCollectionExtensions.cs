@@ -6,6 +6,7 @@ using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.Ledger;
+using PaymentsKit.Payouts;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Storage;
@@ -52,6 +53,24 @@ public static class PaymentsKitServiceCollectionExtensions
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
         services.TryAddSingleton<ILedger, LedgerService>();
+
+        services.AddOptions<PayoutOptions>();
+        services.TryAddSingleton<IHolderSnapshotStore, InMemoryHolderSnapshotStore>();
+        services.TryAddSingleton<IDueDistributionIndex>(provider => new StoreScanDueDistributionIndex(provider.GetRequiredService<IPaymentsStore>()));
+        services.TryAddSingleton<IPayoutExecutor>(provider => new SimulatedPayoutExecutor(provider.GetRequiredService<IClock>()));
+        services.TryAddSingleton<IDistributionService>(provider => new DistributionService(
+            provider.GetRequiredService<IPaymentsStore>(),
+            provider.GetRequiredService<IHolderSnapshotStore>(),
+            provider.GetRequiredService<IDueDistributionIndex>(),
+            provider.GetRequiredService<IPayoutExecutor>(),
+            provider.GetRequiredService<ILedger>(),
+            provider.GetRequiredService<IClock>(),
+            provider.GetRequiredService<AssetRegistry>(),
+            provider.GetRequiredService<IOptions<PayoutOptions>>().Value,
+            provider.GetService<IHolderSnapshotSource>(),
+            provider.GetService<Microsoft.Extensions.Logging.ILogger<DistributionService>>()));
+        services.TryAddSingleton<IEventListenerService>(provider => new EventListenerService(
+            provider.GetRequiredService<IPaymentsStore>(), provider.GetRequiredService<IClock>()));
 
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         return new PaymentsKitBuilder(services);

@@ -93,4 +93,13 @@ public static class PaymentsKitErrorCodes
 
     /// <summary>A ledger transaction was already reversed; it reverses only once.</summary>
     public const string AlreadyReversed = "already_reversed";
+
+    /// <summary>A distribution cannot run yet: no holder snapshot was imported for it and no snapshot source is registered.</summary>
+    public const string SnapshotRequired = "snapshot_required";
+
+    /// <summary>A SCHEDULED or RECURRING distribution was asked to run before its scheduled time.</summary>
+    public const string NotDue = "not_due";
+
+    /// <summary>A payout executor reported a result that does not match the batch it was given (unknown or repeated accounts).</summary>
+    public const string PayoutResultInvalid = "payout_result_invalid";
 }

@@ -49,12 +49,14 @@ public sealed partial class DistributionService
             await RunBatchAsync(distribution, asset, paymentAsset, batch, run, cancellationToken).ConfigureAwait(false);
         }
 
-        // Then passes over the holders in account order; a pass after the first picks up failed holders with attempts left.
+        // Then passes over the holders in account order. Passes after the first retry failed holders with attempts
+        // left one per batch, so a holder that failed an atomic batch cannot fail its neighbours a second time.
         string? after = null;
+        var limit = MaxHoldersPerBatch;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = await _holders.ClaimBatchAsync(key, after, MaxHoldersPerBatch, _options.MaxAttemptsPerHolder, _clock.GetCurrentInstant(), cancellationToken)
+            var batch = await _holders.ClaimBatchAsync(key, after, limit, _options.MaxAttemptsPerHolder, _clock.GetCurrentInstant(), cancellationToken)
                 .ConfigureAwait(false);
             if (batch is null)
             {
@@ -64,6 +66,7 @@ public sealed partial class DistributionService
                 }
 
                 after = null;
+                limit = 1;
                 continue;
             }
 

@@ -146,7 +146,7 @@ public abstract partial class DistributionSpecification
         var failed = Assert.Single(holders, h => h.State == HolderPaymentState.Failed);
         Assert.Equal(Account(2), failed.AccountId);
         Assert.Equal(3, failed.Attempts);
-        Assert.Equal("TOKEN_NOT_ASSOCIATED_TO_ACCOUNT", failed.Error);
+        Assert.Equal($"batch rejected: TOKEN_NOT_ASSOCIATED_TO_ACCOUNT for {Account(2)}", failed.Error);
         Assert.All(holders.Where(h => h.AccountId != Account(2)), h => Assert.True(h.Paid));
         Assert.Equal(5, executor.Payments.Count);
         Assert.Equal(5, executor.Payments.Select(p => p.AccountId).Distinct().Count());

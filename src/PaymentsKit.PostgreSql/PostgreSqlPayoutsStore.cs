@@ -74,14 +74,20 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
                 var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (transaction.ConfigureAwait(false))
                 {
-                    // Serialises imports of one distribution, so the check below cannot race another import.
-                    await using (var lockCommand = new NpgsqlCommand(
-                        "SELECT pg_advisory_xact_lock($1); SELECT EXISTS (SELECT 1 FROM holder WHERE asset_id = $2 AND distribution_id = $3)", connection, transaction))
+                    // Serialises imports of one distribution. The check runs after the lock is held, in a statement
+                    // of its own, so its snapshot sees an import that committed while this one waited.
+                    await using (var lockCommand = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
                     {
                         lockCommand.Parameters.Add(new NpgsqlParameter { Value = LockKey(key.DistributionId.Value) });
-                        lockCommand.Parameters.Add(new NpgsqlParameter { Value = key.AssetId.Value });
-                        lockCommand.Parameters.Add(new NpgsqlParameter { Value = key.DistributionId.Value });
-                        if (await lockCommand.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
+                        await lockCommand.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await using (var existsCommand = new NpgsqlCommand(
+                        "SELECT EXISTS (SELECT 1 FROM holder WHERE asset_id = $1 AND distribution_id = $2)", connection, transaction))
+                    {
+                        existsCommand.Parameters.Add(new NpgsqlParameter { Value = key.AssetId.Value });
+                        existsCommand.Parameters.Add(new NpgsqlParameter { Value = key.DistributionId.Value });
+                        if (await existsCommand.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is true)
                         {
                             throw SnapshotExists(key, null);
                         }

@@ -121,7 +121,7 @@ public abstract partial class DistributionSpecification
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
 
         // Running it again changes nothing.
-        Assert.Equal(done, await service.ExecuteAsync(Tenant, distribution.Id));
+        AssertSameDistribution(done, await service.ExecuteAsync(Tenant, distribution.Id));
         Assert.Equal(payable.Count, executor.Payments.Count);
         await FailsAsync(PaymentsKitErrorCodes.NotFound, () => service.ExecuteAsync(OtherTenant, distribution.Id).AsTask());
     }
@@ -209,6 +209,33 @@ public abstract partial class DistributionSpecification
         Assert.Equal(DistributionStatus.Completed, adopted.Status);
         Assert.Equal(Usd6(3m), adopted.Snapshot!.Allocated);
         Assert.Equal(Usd6(3m), adopted.Result!.Paid);
+    }
+
+    [Fact]
+    public async Task Concurrent_Runners_Of_One_Distribution_Pay_Each_Holder_Once()
+    {
+        var executor = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 3, TransientFailurePercent = 20 });
+        var asset = await AssetAsync(Service(executor));
+        var (treasury, payouts) = await LedgerAccountsAsync(100m);
+        var distribution = await Service(executor).CreateDistributionAsync(Tenant, Fixed(asset, 50m) with { FundingAccountId = treasury.Id, PayoutAccountId = payouts.Id });
+        await Service(executor).ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders([.. Enumerable.Range(1, 40).Select(i => (long)i)]));
+
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var runners = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await Service(executor).ExecuteAsync(Tenant, distribution.Id);
+        })).ToArray();
+        gate.SetResult();
+        await Task.WhenAll(runners);
+
+        var done = await Service(executor).GetDistributionAsync(Tenant, distribution.Id);
+        Assert.True(DistributionLifecycle.Machine.IsTerminal(done.Status));
+        Assert.Equal(executor.Payments.Count, executor.Payments.Select(p => p.AccountId).Distinct().Count());
+        var rows = await AllHoldersAsync(Service(executor), Tenant, distribution.Id);
+        Assert.Equal(rows.Where(r => r.Paid).Select(r => r.AccountId).Order(StringComparer.Ordinal), executor.Payments.Select(p => p.AccountId).Order(StringComparer.Ordinal));
+        Assert.Equal(done.Result!.Paid, (await Ledger.GetAccountAsync(Tenant, payouts.Id)).Balance.Posted);
+        Assert.Equal(Money.FromMinorUnits(executor.Payments.Sum(p => p.Amount), Usdc), done.Result.Paid);
     }
 
     private static async IAsyncEnumerable<HolderBalance> ToAsync(IEnumerable<HolderBalance> holders)

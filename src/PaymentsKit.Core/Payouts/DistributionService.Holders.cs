@@ -47,7 +47,14 @@ public sealed partial class DistributionService
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<PayoutBatch>> PlanBatchesAsync(MerchantId tenantId, DistributionId distributionId, CancellationToken cancellationToken = default)
     {
-        var totals = await GetHolderTotalsAsync(tenantId, distributionId, cancellationToken).ConfigureAwait(false);
+        var (distribution, _) = await LoadAsync(tenantId, distributionId, cancellationToken).ConfigureAwait(false);
+        if (distribution is { Status: DistributionStatus.Pending, Snapshot: { } snapshot })
+        {
+            // Nothing is claimed before the run starts, so the snapshot's count is the count to pay: no need to read a million rows.
+            return PayoutBatchPlanner.Plan(snapshot.PayableHolders, MaxHoldersPerBatch);
+        }
+
+        var totals = await _holders.GetTotalsAsync(KeyOf(distribution), _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
         var plan = PayoutBatchPlanner.Plan(totals.Pending + totals.Retryable, MaxHoldersPerBatch);
         return totals.LastBatchNumber == 0
             ? plan

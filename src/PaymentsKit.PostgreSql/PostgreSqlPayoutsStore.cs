@@ -334,9 +334,13 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
         var tenant = key.TenantId.Value;
         var asset = key.AssetId.Value;
         var distribution = key.DistributionId.Value;
-        for (var i = 0; i < holders.Length; i++)
+
+        // In account order every index on the account (idx_holder_unique, idx_holder_account) grows at its right
+        // edge instead of splitting pages all over: far less work for the server than rows in snapshot order.
+        var order = AccountOrder(holders.Span);
+        for (var i = 0; i < order.Length; i++)
         {
-            var holder = holders.Span[i];
+            var holder = holders.Span[order[i]];
             await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(RowId(timestamp, i), NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(tenant, NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
@@ -344,7 +348,7 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
             await writer.WriteAsync(distribution, NpgsqlDbType.Uuid, cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(holder.AccountId, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(holder.Balance, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(amounts.Span[i], NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(amounts.Span[order[i]], NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(stamp, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(stamp, NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
             if ((i + 1) % ProgressEvery == 0)
@@ -352,6 +356,20 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
                 progress?.Report(new HolderImportProgress(i + 1, holders.Length));
             }
         }
+    }
+
+    private static int[] AccountOrder(ReadOnlySpan<HolderBalance> holders)
+    {
+        var accounts = new string[holders.Length];
+        var order = new int[holders.Length];
+        for (var i = 0; i < holders.Length; i++)
+        {
+            accounts[i] = holders[i].AccountId;
+            order[i] = i;
+        }
+
+        Array.Sort(accounts, order, StringComparer.Ordinal);
+        return order;
     }
 
     /// <summary>

@@ -84,7 +84,7 @@ public interface IDistributionService
 
     /// <summary>
     /// Runs (or resumes) the distribution: PENDING → PROCESSING, re-executes batches a previous run left
-    /// unresolved, pays the remaining holders in batches, retries failed holders up to
+    /// unresolved, pays the remaining holders in batches, retries failed holders (one per batch) up to
     /// <see cref="PayoutOptions.MaxAttemptsPerHolder"/> attempts, posts each batch's payouts to the ledger, and
     /// finishes COMPLETED (everyone paid) or FAILED (someone left unpaid). A finished RECURRING distribution
     /// schedules its next occurrence as a new PENDING distribution. Running a finished distribution returns it.

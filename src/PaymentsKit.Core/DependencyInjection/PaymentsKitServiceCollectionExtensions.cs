@@ -4,11 +4,12 @@ using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
-using PaymentsKit.Ledger;
 using PaymentsKit.Payouts;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
+using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -52,17 +53,29 @@ public static class PaymentsKitServiceCollectionExtensions
             var secret = provider.GetRequiredService<IOptions<PaymentsKitOptions>>().Value.ApiKeyHashingSecret;
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
+        services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         services.TryAddSingleton<ILedger, LedgerService>();
+        services.AddOptions<InvoicingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvoicingOptions>, InvoicingOptionsValidator>());
+        services.TryAddSingleton<InvoicingContext>();
+        services.TryAddSingleton<InvoicingLedger>();
+        services.TryAddSingleton<IInvoicingQueries, InMemoryInvoicingQueries>();
+        services.TryAddSingleton<IMerchantService, MerchantService>();
+        services.TryAddSingleton<IApiKeyService, ApiKeyService>();
+        services.TryAddSingleton<IInvoiceService, InvoiceService>();
+        services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
+        services.TryAddSingleton<IPaymentService, PaymentService>();
+
+        PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
 
         services.AddOptions<PayoutOptions>();
         services.TryAddSingleton<IHolderSnapshotStore, InMemoryHolderSnapshotStore>();
         services.TryAddSingleton<IDueDistributionIndex>(provider => new StoreScanDueDistributionIndex(provider.GetRequiredService<IPaymentsStore>()));
-        services.TryAddSingleton<IPayoutExecutor>(provider => new SimulatedPayoutExecutor(provider.GetRequiredService<IClock>()));
         services.TryAddSingleton<IDistributionService>(provider => new DistributionService(
             provider.GetRequiredService<IPaymentsStore>(),
             provider.GetRequiredService<IHolderSnapshotStore>(),
             provider.GetRequiredService<IDueDistributionIndex>(),
-            provider.GetRequiredService<IPayoutExecutor>(),
+            provider.GetService<IPayoutExecutor>() ?? new UnregisteredPayoutExecutor(),
             provider.GetRequiredService<ILedger>(),
             provider.GetRequiredService<IClock>(),
             provider.GetRequiredService<AssetRegistry>(),
@@ -71,8 +84,6 @@ public static class PaymentsKitServiceCollectionExtensions
             provider.GetService<Microsoft.Extensions.Logging.ILogger<DistributionService>>()));
         services.TryAddSingleton<IEventListenerService>(provider => new EventListenerService(
             provider.GetRequiredService<IPaymentsStore>(), provider.GetRequiredService<IClock>()));
-
-        services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         return new PaymentsKitBuilder(services);
     }
 }

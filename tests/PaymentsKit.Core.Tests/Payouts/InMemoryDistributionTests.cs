@@ -17,9 +17,9 @@ public sealed class InMemoryDistributionTests : DistributionSpecification
 public sealed class PayoutRegistrationTests
 {
     [Fact]
-    public void AddPaymentsKit_Registers_Payouts_On_The_Embedded_Stores()
+    public async Task AddPaymentsKit_Registers_Payouts_On_The_Embedded_Stores_But_Never_Pays_Without_An_Executor()
     {
-        using var provider = new ServiceCollection().AddPaymentsKit(o => { }).Services
+        await using var provider = new ServiceCollection().AddPaymentsKit().Services
             .Configure<PayoutOptions>(o => o.MaxHoldersPerBatch = 5)
             .BuildServiceProvider();
 
@@ -28,9 +28,35 @@ public sealed class PayoutRegistrationTests
         Assert.Equal(5, service.MaxHoldersPerBatch);
         Assert.IsType<InMemoryHolderSnapshotStore>(provider.GetRequiredService<IHolderSnapshotStore>());
         Assert.IsType<StoreScanDueDistributionIndex>(provider.GetRequiredService<IDueDistributionIndex>());
-        Assert.IsType<SimulatedPayoutExecutor>(provider.GetRequiredService<IPayoutExecutor>());
         Assert.IsType<EventListenerService>(provider.GetRequiredService<IEventListenerService>());
         Assert.Same(service, provider.GetRequiredService<IDistributionService>());
+        Assert.Null(provider.GetService<IPayoutExecutor>());
+
+        var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+        var asset = await service.CreateAssetAsync(tenant, new CreateTokenAssetRequest("0.0.7", "Acme", "ACME", 100, 0, AssetRegistry.Usdc));
+        var distribution = await service.CreateDistributionAsync(
+            tenant, new CreateDistributionRequest(asset.Id, DistributionType.Dividend, DistributionExecution.Manual) { Payout = DistributionPayout.Fixed, Amount = Money.Of(1m, AssetRegistry.Usdc) });
+        await service.ImportHolderSnapshotAsync(tenant, distribution.Id, [new HolderBalance("0.0.8", 1)]);
+        var ex = await Assert.ThrowsAsync<PaymentsKitException>(() => service.ExecuteAsync(tenant, distribution.Id).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.UnknownChain, ex.Code);
+        Assert.Equal(HolderPaymentState.Submitted, Assert.Single(await service.ListHoldersAsync(tenant, distribution.Id, null, 10)).State);
+    }
+
+    [Fact]
+    public async Task AddSimulatedPayouts_Pays_Through_The_Simulated_Executor()
+    {
+        await using var provider = new ServiceCollection().AddPaymentsKit().AddSimulatedPayouts(o => o.Chain = ChainId.Solana).Services.BuildServiceProvider();
+
+        var executor = Assert.IsType<SimulatedPayoutExecutor>(provider.GetRequiredService<IPayoutExecutor>());
+        var service = provider.GetRequiredService<IDistributionService>();
+        Assert.Equal(100, service.MaxHoldersPerBatch);
+        var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+        var asset = await service.CreateAssetAsync(tenant, new CreateTokenAssetRequest("0.0.7", "Acme", "ACME", 100, 0, AssetRegistry.Usdc));
+        var distribution = await service.CreateDistributionAsync(
+            tenant, new CreateDistributionRequest(asset.Id, DistributionType.Dividend, DistributionExecution.Manual) { Payout = DistributionPayout.Fixed, Amount = Money.Of(1m, AssetRegistry.Usdc) });
+        await service.ImportHolderSnapshotAsync(tenant, distribution.Id, [new HolderBalance("0.0.8", 1)]);
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(tenant, distribution.Id)).Status);
+        Assert.Equal(1_000_000L, Assert.Single(executor.Payments).Amount);
     }
 
     [Fact]

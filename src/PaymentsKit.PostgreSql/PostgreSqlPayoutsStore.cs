@@ -149,7 +149,7 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<HolderPayment>> ListAsync(HolderSnapshotKey key, string? afterAccount, int limit, CancellationToken cancellationToken = default)
     {
-        PayoutValidationLimit(limit);
+        PayoutValidation.Limit(limit);
         await ReadyAsync(cancellationToken).ConfigureAwait(false);
         const string sql =
             "SELECT account_id, balance, payment_amount, state, batch_number, attempts, transaction_id, error_message FROM holder WHERE "
@@ -454,14 +454,6 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
         "FAILED" => HolderPaymentState.Failed,
         _ => throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, $"A holder row has the unknown state '{state}'."),
     };
-
-    private static void PayoutValidationLimit(int limit)
-    {
-        if (limit is < 1 or > Storage.BufferedUnitOfWork.MaxPageSize)
-        {
-            throw PaymentsKitException.InvalidArgument("limit", limit, "must be between 1 and 1000");
-        }
-    }
 
     private static PaymentsKitException SnapshotExists(HolderSnapshotKey key, Exception? cause) =>
         new(PaymentsKitErrorCodes.DuplicateKey,

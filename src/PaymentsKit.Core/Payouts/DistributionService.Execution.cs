@@ -20,6 +20,12 @@ public sealed partial class DistributionService
             return distribution;
         }
 
+        if (_executor is UnregisteredPayoutExecutor)
+        {
+            // Fail before anything moves: no holder is claimed for an executor that cannot pay.
+            throw UnregisteredPayoutExecutor.Error();
+        }
+
         if (distribution.Status == DistributionStatus.Pending && distribution.DueAt is { } dueAt && dueAt > _clock.GetCurrentInstant())
         {
             throw new PaymentsKitException(

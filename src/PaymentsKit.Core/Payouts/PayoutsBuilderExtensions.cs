@@ -31,9 +31,11 @@ internal sealed class UnregisteredPayoutExecutor : IPayoutExecutor
 {
     public int MaxTransfersPerBatch => PayoutBatchPlanner.DefaultBatchSize;
 
-    public ValueTask<PayoutBatchResult> ExecuteAsync(PayoutBatchRequest request, CancellationToken cancellationToken = default) =>
-        throw new PaymentsKitException(
+    public static PaymentsKitException Error() =>
+        new(
             PaymentsKitErrorCodes.UnknownChain,
             "No IPayoutExecutor is registered: register the host's executor for its chain (or AddSimulatedPayouts for a demo) before running distributions.",
             new Dictionary<string, object?> { ["field"] = "payout_executor" });
+
+    public ValueTask<PayoutBatchResult> ExecuteAsync(PayoutBatchRequest request, CancellationToken cancellationToken = default) => throw Error();
 }

@@ -39,7 +39,8 @@ public sealed class PayoutRegistrationTests
         await service.ImportHolderSnapshotAsync(tenant, distribution.Id, [new HolderBalance("0.0.8", 1)]);
         var ex = await Assert.ThrowsAsync<PaymentsKitException>(() => service.ExecuteAsync(tenant, distribution.Id).AsTask());
         Assert.Equal(PaymentsKitErrorCodes.UnknownChain, ex.Code);
-        Assert.Equal(HolderPaymentState.Submitted, Assert.Single(await service.ListHoldersAsync(tenant, distribution.Id, null, 10)).State);
+        Assert.Equal(HolderPaymentState.Pending, Assert.Single(await service.ListHoldersAsync(tenant, distribution.Id, null, 10)).State);
+        Assert.Equal(DistributionStatus.Pending, (await service.GetDistributionAsync(tenant, distribution.Id)).Status);
     }
 
     [Fact]

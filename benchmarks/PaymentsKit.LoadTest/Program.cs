@@ -8,6 +8,8 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["ledger-memory"] = LedgerScenarios.InMemoryAsync,
     ["ledger"] = LedgerScenarios.PostgreSqlAsync,
     ["accrual"] = StreamingScenarios.AccrualAsync,
+
+    ["payouts"] = PayoutScenarios.PostgreSqlAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

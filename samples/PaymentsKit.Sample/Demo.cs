@@ -12,7 +12,7 @@ using PaymentsKit.Storage;
 namespace PaymentsKit.Sample;
 
 /// <summary>Drives one tour through PaymentsKit and prints what happened.</summary>
-internal sealed class Demo(IServiceProvider services, DemoClock clock, TextWriter output)
+internal sealed partial class Demo(IServiceProvider services, DemoClock clock, TextWriter output)
 {
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -21,6 +21,8 @@ internal sealed class Demo(IServiceProvider services, DemoClock clock, TextWrite
         await PayAnInvoiceOnSimulatedStellarAsync(cancellationToken).ConfigureAwait(false);
         await ChargeAndRefundAsync(cancellationToken).ConfigureAwait(false);
         await StreamAsync(cancellationToken).ConfigureAwait(false);
+
+        await PayADividendAsync(cancellationToken).ConfigureAwait(false);
         output.WriteLine("Demo complete.");
     }
 

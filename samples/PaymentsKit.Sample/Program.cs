@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using PaymentsKit;
 using PaymentsKit.Chains.Stellar;
 using PaymentsKit.Orchestration;
+using PaymentsKit.Payouts;
 using PaymentsKit.Sample;
 
 // The PaymentsKit sample host. With no arguments (or --demo) it runs on the embedded defaults:
@@ -19,7 +20,8 @@ var paymentsKit = services
         chain.AddressCodec = StellarAddressCodec.Instance;
         chain.BlockTime = NodaTime.Duration.FromSeconds(5);
     })
-    .AddPaymentProvider(new SimulatedPaymentProvider(PaymentProvider.Stripe, clock));
+    .AddPaymentProvider(new SimulatedPaymentProvider(PaymentProvider.Stripe, clock))
+    .AddSimulatedPayouts(payouts => payouts.FailingAccounts.Add("0.0.700013"));
 if (postgres is not null)
 {
     paymentsKit.UsePostgreSql(postgres);

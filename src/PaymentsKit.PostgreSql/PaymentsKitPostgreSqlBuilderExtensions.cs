@@ -21,7 +21,8 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
 
     /// <summary>
     /// Stores everything in PostgreSQL, replacing the in-memory store. Registers <see cref="PostgreSqlStore"/>
-    /// as <see cref="IPaymentsStore"/> and its <see cref="IPaymentsKitMigrator"/>. The options are
+    /// as <see cref="IPaymentsStore"/> and its <see cref="IPaymentsKitMigrator"/>, and
+    /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index. The options are
     /// validated when the host starts, reporting every problem at once.
     /// </summary>
     /// <param name="builder">The builder from <c>AddPaymentsKit</c>.</param>
@@ -41,6 +42,7 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
             provider.GetService<ILoggerFactory>()));
         services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(provider => provider.GetRequiredService<PostgreSqlStore>()));
         services.TryAddSingleton(provider => provider.GetRequiredService<PostgreSqlStore>().Migrator);
+        PostgreSqlPayoutsRegistration.AddPostgreSqlPayouts(services);
         return builder;
     }
 }

@@ -6,6 +6,7 @@ using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
+using PaymentsKit.Payouts;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Ledger;
@@ -68,6 +69,24 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<IPaymentService, PaymentService>();
 
         PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
+
+
+        services.AddOptions<PayoutOptions>();
+        services.TryAddSingleton<IHolderSnapshotStore, InMemoryHolderSnapshotStore>();
+        services.TryAddSingleton<IDueDistributionIndex>(provider => new StoreScanDueDistributionIndex(provider.GetRequiredService<IPaymentsStore>()));
+        services.TryAddSingleton<IDistributionService>(provider => new DistributionService(
+            provider.GetRequiredService<IPaymentsStore>(),
+            provider.GetRequiredService<IHolderSnapshotStore>(),
+            provider.GetRequiredService<IDueDistributionIndex>(),
+            provider.GetService<IPayoutExecutor>() ?? new UnregisteredPayoutExecutor(),
+            provider.GetRequiredService<ILedger>(),
+            provider.GetRequiredService<IClock>(),
+            provider.GetRequiredService<AssetRegistry>(),
+            provider.GetRequiredService<IOptions<PayoutOptions>>().Value,
+            provider.GetService<IHolderSnapshotSource>(),
+            provider.GetService<Microsoft.Extensions.Logging.ILogger<DistributionService>>()));
+        services.TryAddSingleton<IEventListenerService>(provider => new EventListenerService(
+            provider.GetRequiredService<IPaymentsStore>(), provider.GetRequiredService<IClock>()));
         return new PaymentsKitBuilder(services);
     }
 }

@@ -37,6 +37,9 @@ public enum DistributionPayout
 
     /// <summary>A percentage of a stated pool split pro rata to holdings.</summary>
     Percentage,
+
+    /// <summary>A stated amount per whole share (dividends declared per share), truncated toward the payer.</summary>
+    PerShare,
 }
 
 /// <summary>How often a recurring distribution runs (seed 004 <c>distribution.frequency</c>).</summary>
@@ -82,4 +85,36 @@ public static class DistributionLifecycle
             new(DistributionStatus.Processing, DistributionStatus.Completed),
             new(DistributionStatus.Processing, DistributionStatus.Failed),
         ]);
+}
+
+/// <summary>Where a token asset's on-chain sync stands (seed 004 <c>asset.sync_status</c>).</summary>
+public enum TokenSyncStatus
+{
+    /// <summary>In step with the chain as of <see cref="TokenAsset.LastSyncedAt"/>.</summary>
+    Synced,
+
+    /// <summary>A sync is running.</summary>
+    Syncing,
+
+    /// <summary>The last sync failed.</summary>
+    Failed,
+}
+
+/// <summary>Where one holder's payment of one distribution stands.</summary>
+public enum HolderPaymentState
+{
+    /// <summary>Not yet in a batch (or nothing is due: an amount of zero is never paid).</summary>
+    Pending,
+
+    /// <summary>
+    /// Claimed by a batch that was handed, or is about to be handed, to the payout executor; the outcome is not
+    /// recorded yet. A resumed run re-executes the batch under the same idempotency key, never in a new batch.
+    /// </summary>
+    Submitted,
+
+    /// <summary>Paid; never paid again.</summary>
+    Paid,
+
+    /// <summary>The executor reported the payment as not made; retried in a later batch until the attempts run out.</summary>
+    Failed,
 }

@@ -162,4 +162,14 @@ public static class PaymentsKitErrorCodes
     /// otherwise non-public address (SSRF guard).
     /// </summary>
     public const string WebhookEndpointRejected = "webhook_endpoint_rejected";
+
+
+    /// <summary>A distribution cannot run yet: no holder snapshot was imported for it and no snapshot source is registered.</summary>
+    public const string SnapshotRequired = "snapshot_required";
+
+    /// <summary>A SCHEDULED or RECURRING distribution was asked to run before its scheduled time.</summary>
+    public const string NotDue = "not_due";
+
+    /// <summary>A payout executor reported a result that does not match the batch it was given (unknown or repeated accounts).</summary>
+    public const string PayoutResultInvalid = "payout_result_invalid";
 }

@@ -1,0 +1,474 @@
+using System.Globalization;
+using NodaTime;
+using PaymentsKit.Ledger;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Payouts;
+
+public sealed partial class DistributionService
+{
+    private const int MaxTransactionIdLength = 200;
+    private const int MaxErrorLength = 1000;
+
+    /// <inheritdoc />
+    public async ValueTask<Distribution> ExecuteAsync(
+        MerchantId tenantId, DistributionId distributionId, IProgress<PayoutProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var (distribution, asset) = await LoadAsync(tenantId, distributionId, cancellationToken).ConfigureAwait(false);
+        if (DistributionLifecycle.Machine.IsTerminal(distribution.Status))
+        {
+            return distribution;
+        }
+
+        if (_executor is UnregisteredPayoutExecutor)
+        {
+            // Fail before anything moves: no holder is claimed for an executor that cannot pay.
+            throw UnregisteredPayoutExecutor.Error();
+        }
+
+        if (distribution.Status == DistributionStatus.Pending && distribution.DueAt is { } dueAt && dueAt > _clock.GetCurrentInstant())
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.NotDue,
+                $"Distribution {distribution.Id} is due at {dueAt}; a {distribution.Execution} distribution does not run earlier.",
+                new Dictionary<string, object?> { ["field"] = "due_at", ["value"] = dueAt.ToString() });
+        }
+
+        distribution = await EnsureSnapshotAsync(distribution, asset, cancellationToken).ConfigureAwait(false);
+        var key = KeyOf(distribution);
+        var paymentAsset = _assets.Get(asset.PaymentAsset);
+        if (distribution.Status == DistributionStatus.Pending)
+        {
+            await CheckFundingAsync(distribution, key, paymentAsset, cancellationToken).ConfigureAwait(false);
+            distribution = await StartAsync(distribution, cancellationToken).ConfigureAwait(false);
+            if (DistributionLifecycle.Machine.IsTerminal(distribution.Status))
+            {
+                return distribution;
+            }
+        }
+
+        var run = new RunState(progress);
+
+        // First the batches a run that died left with an unknown outcome: same holders, same key.
+        foreach (var batch in await _holders.ListSubmittedAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            await RunBatchAsync(distribution, asset, paymentAsset, batch, run, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Then passes over the holders in account order. Passes after the first retry failed holders with attempts
+        // left one per batch, so a holder that failed an atomic batch cannot fail its neighbours a second time.
+        string? after = null;
+        var limit = MaxHoldersPerBatch;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = await _holders.ClaimBatchAsync(key, after, limit, _options.MaxAttemptsPerHolder, _clock.GetCurrentInstant(), cancellationToken)
+                .ConfigureAwait(false);
+            if (batch is null)
+            {
+                if (after is null)
+                {
+                    break;
+                }
+
+                after = null;
+                limit = 1;
+                continue;
+            }
+
+            after = batch.Transfers[^1].AccountId;
+            await RunBatchAsync(distribution, asset, paymentAsset, batch, run, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await FinishAsync(distribution, key, paymentAsset, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<PayoutBatchRecord>> ListBatchesAsync(MerchantId tenantId, DistributionId distributionId, CancellationToken cancellationToken = default)
+    {
+        var (distribution, _) = await LoadAsync(tenantId, distributionId, cancellationToken).ConfigureAwait(false);
+        var totals = await _holders.GetTotalsAsync(KeyOf(distribution), _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
+        var records = new List<PayoutBatchRecord>(totals.LastBatchNumber);
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            for (var number = 1; number <= totals.LastBatchNumber; number++)
+            {
+                var found = await FindBatchAsync(unit, distribution, number, cancellationToken).ConfigureAwait(false);
+                if (found is not null)
+                {
+                    records.Add(found.Value);
+                }
+            }
+        }
+
+        return records;
+    }
+
+    /// <summary>Makes sure the allocation is fixed: adopts a snapshot the holder store has but the record does not note, or imports one from the source.</summary>
+    private async ValueTask<Distribution> EnsureSnapshotAsync(Distribution distribution, TokenAsset asset, CancellationToken cancellationToken)
+    {
+        if (distribution.Snapshot is not null)
+        {
+            return distribution;
+        }
+
+        var totals = await _holders.GetTotalsAsync(KeyOf(distribution), _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
+        if (totals.Holders > 0)
+        {
+            // A run (or an import) died between writing the holders and noting them on the distribution.
+            var info = new HolderSnapshotInfo(
+                totals.Holders, totals.Holders - totals.NothingDue, totals.TotalBalance, Money.FromMinorUnits(totals.AllocatedUnits, _assets.Get(asset.PaymentAsset)), _clock.GetCurrentInstant());
+            await RecordSnapshotAsync(distribution, info, cancellationToken).ConfigureAwait(false);
+        }
+        else if (_source is not null)
+        {
+            var holders = new List<HolderBalance>();
+            await foreach (var holder in _source.ReadHoldersAsync(asset, _clock.GetCurrentInstant(), cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                holders.Add(holder);
+            }
+
+            await ImportCoreAsync(distribution.TenantId, distribution.Id, [.. holders], null, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.SnapshotRequired,
+                $"Distribution {distribution.Id} has no holder snapshot; import one (or register an IHolderSnapshotSource) before running it.",
+                new Dictionary<string, object?> { ["field"] = "holders", ["value"] = distribution.Id.ToString() });
+        }
+
+        return (await LoadAsync(distribution.TenantId, distribution.Id, cancellationToken).ConfigureAwait(false)).Distribution;
+    }
+
+    /// <summary>Refuses to start when the funding account could not take what is still to be paid.</summary>
+    private async ValueTask CheckFundingAsync(Distribution distribution, HolderSnapshotKey key, Asset paymentAsset, CancellationToken cancellationToken)
+    {
+        if (distribution.FundingAccountId is not { } fundingId)
+        {
+            return;
+        }
+
+        var funding = await _ledger.GetAccountAsync(distribution.TenantId, fundingId, cancellationToken).ConfigureAwait(false);
+        if (funding.Flags != LedgerAccountFlags.CreditsMustNotExceedDebits)
+        {
+            return;
+        }
+
+        var totals = await _holders.GetTotalsAsync(key, _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
+        var due = Money.FromMinorUnits(totals.AllocatedUnits - totals.PaidUnits, paymentAsset);
+        var room = funding.DebitsPosted - funding.CreditsPosted - funding.CreditsPending;
+        if (room < due)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InsufficientFunds,
+                $"Funding account {fundingId} can give {room} but distribution {distribution.Id} still has {due} to pay.",
+                new Dictionary<string, object?> { ["field"] = "funding_account_id", ["value"] = fundingId.ToString(), ["available"] = room.Amount, ["required"] = due.Amount });
+        }
+    }
+
+    private ValueTask<Distribution> StartAsync(Distribution distribution, CancellationToken cancellationToken) =>
+        RunAsync(
+            async (unit, ct) =>
+            {
+                var current = await RequireDistributionAsync(unit, distribution.TenantId, distribution.Id, ct).ConfigureAwait(false);
+                if (current.Value.Status != DistributionStatus.Pending)
+                {
+                    // Another runner started it first; this one joins.
+                    return current.Value;
+                }
+
+                var started = Transition(current.Value, DistributionStatus.Processing, "execution started", _clock.GetCurrentInstant());
+                unit.Update(PayoutCollections.Distributions, started, current.Version);
+                return started;
+            },
+            cancellationToken);
+
+    private async ValueTask RunBatchAsync(Distribution distribution, TokenAsset asset, Asset paymentAsset, ClaimedBatch batch, RunState run, CancellationToken cancellationToken)
+    {
+        var key = KeyOf(distribution);
+        var idempotencyKey = PayoutCollections.BatchKey(distribution.Id, batch.BatchNumber);
+        var recorded = await OpenBatchRecordAsync(distribution, batch, idempotencyKey, paymentAsset, cancellationToken).ConfigureAwait(false);
+        var request = new PayoutBatchRequest(
+            idempotencyKey, distribution.TenantId, distribution.Id, batch.BatchNumber, asset.TokenId, asset.PaymentTokenId, paymentAsset, batch.Transfers);
+        PayoutBatchResult result;
+        try
+        {
+            result = await _executor.ExecuteAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogUnknownOutcome(_logger, ex, batch.BatchNumber, distribution.Id.ToString());
+            await NoteUnknownOutcomeAsync(distribution, batch.BatchNumber, ex).ConfigureAwait(false);
+            throw;
+        }
+
+        var outcomes = Outcomes(request, result);
+        var paidUnits = 0L;
+        var paid = 0;
+        foreach (var (outcome, transfer) in outcomes.Zip(batch.Transfers))
+        {
+            if (outcome.Error is null)
+            {
+                paidUnits = checked(paidUnits + transfer.Amount);
+                paid++;
+            }
+        }
+
+        if (!recorded)
+        {
+            await CloseBatchRecordAsync(distribution, batch, result, paid, paidUnits, paymentAsset, cancellationToken).ConfigureAwait(false);
+        }
+
+        await _holders.RecordOutcomesAsync(key, batch.BatchNumber, result.TransactionId, outcomes, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false);
+        LogBatch(_logger, batch.BatchNumber, distribution.Id.ToString(), paid, outcomes.Count - paid, result.TransactionId);
+        run.Report(batch.BatchNumber, paid, outcomes.Count - paid);
+    }
+
+    /// <summary>Writes the PROCESSING batch record unless it exists; returns whether its outcome is already recorded.</summary>
+    private async ValueTask<bool> OpenBatchRecordAsync(Distribution distribution, ClaimedBatch batch, string idempotencyKey, Asset paymentAsset, CancellationToken cancellationToken) =>
+        await RunAsync(
+            async (unit, ct) =>
+            {
+                var existing = await FindBatchAsync(unit, distribution, batch.BatchNumber, ct).ConfigureAwait(false);
+                if (existing is not null)
+                {
+                    return existing.Value.Status != DistributionStatus.Processing;
+                }
+
+                var now = _clock.GetCurrentInstant();
+                unit.Insert(
+                    PayoutCollections.Batches,
+                    new PayoutBatchRecord(
+                        PayoutBatchId.New(_clock), distribution.TenantId, distribution.Id, batch.BatchNumber, idempotencyKey, batch.Transfers.Count, 0, 0,
+                        Money.Zero(paymentAsset), null, DistributionStatus.Processing, null, null, null, now, now));
+                return false;
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Records the batch's outcome and posts what it paid to the ledger in one unit of work. A record already
+    /// closed means an earlier run got this far before dying: nothing is written twice.
+    /// </summary>
+    private async ValueTask CloseBatchRecordAsync(
+        Distribution distribution, ClaimedBatch batch, PayoutBatchResult result, int paid, long paidUnits, Asset paymentAsset, CancellationToken cancellationToken) =>
+        await RunAsync(
+            async (unit, ct) =>
+            {
+                var current = await FindBatchAsync(unit, distribution, batch.BatchNumber, ct).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException($"Batch record {batch.BatchNumber} of {distribution.Id} vanished.");
+                if (current.Value.Status != DistributionStatus.Processing)
+                {
+                    return 0;
+                }
+
+                var amount = Money.FromMinorUnits(paidUnits, paymentAsset);
+                LedgerTransactionId? posted = null;
+                if (paidUnits > 0 && distribution.FundingAccountId is { } funding && distribution.PayoutAccountId is { } payout)
+                {
+                    var transaction = await _ledger.PostTransactionAsync(
+                        unit,
+                        distribution.TenantId,
+                        new PostLedgerTransactionRequest([LedgerPosting.Debit(payout, amount), LedgerPosting.Credit(funding, amount)])
+                        {
+                            EntryType = LedgerEntryType.Debit,
+                            Reference = distribution.Id.ToString(),
+                            IdempotencyKey = "payout:" + current.Value.IdempotencyKey,
+                            Description = string.Create(CultureInfo.InvariantCulture, $"Payout batch {batch.BatchNumber}: {paid} holder(s)"),
+                        },
+                        ct).ConfigureAwait(false);
+                    posted = transaction.Id;
+                }
+
+                var failed = batch.Transfers.Count - paid;
+                var now = _clock.GetCurrentInstant();
+                unit.Update(
+                    PayoutCollections.Batches,
+                    current.Value with
+                    {
+                        SuccessfulPayments = paid,
+                        FailedPayments = failed,
+                        Paid = amount,
+                        TransactionId = result.TransactionId,
+                        Status = failed == 0 ? DistributionStatus.Completed : DistributionStatus.Failed,
+                        ErrorMessage = failed == 0 ? null : Truncate(string.Join("; ", result.FailedAccounts.OrderBy(f => f.Key, StringComparer.Ordinal).Take(10).Select(f => $"{f.Key}: {f.Value}"))),
+                        LedgerTransactionId = posted,
+                        ExecutedAt = now,
+                        UpdatedAt = now,
+                    },
+                    current.Version);
+                return 0;
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Notes on the batch record that its outcome is unknown. Best effort: the holders' state already says so.</summary>
+    private async ValueTask NoteUnknownOutcomeAsync(Distribution distribution, int batchNumber, Exception cause)
+    {
+        try
+        {
+            await _store.ExecuteAsync(
+                async (unit, ct) =>
+                {
+                    var current = await FindBatchAsync(unit, distribution, batchNumber, ct).ConfigureAwait(false);
+                    if (current is { Value.Status: DistributionStatus.Processing })
+                    {
+                        unit.Update(
+                            PayoutCollections.Batches,
+                            current.Value with { ErrorMessage = Truncate("outcome unknown, re-executed on the next run: " + cause.Message), UpdatedAt = _clock.GetCurrentInstant() },
+                            current.Version);
+                    }
+
+                    return 0;
+                },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException)
+        {
+            // The store may be what failed; the submitted holders carry the state that matters.
+        }
+    }
+
+    private async ValueTask<Distribution> FinishAsync(Distribution distribution, HolderSnapshotKey key, Asset paymentAsset, CancellationToken cancellationToken)
+    {
+        var totals = await _holders.GetTotalsAsync(key, _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
+        if (totals.Submitted > 0 || totals.Pending > 0 || totals.Retryable > 0)
+        {
+            // Another runner still has batches in flight; it finishes the distribution.
+            return (await LoadAsync(distribution.TenantId, distribution.Id, cancellationToken).ConfigureAwait(false)).Distribution;
+        }
+
+        var status = totals.Failed == 0 ? DistributionStatus.Completed : DistributionStatus.Failed;
+        var result = new DistributionResult(
+            totals.Paid,
+            totals.Failed,
+            Money.FromMinorUnits(totals.PaidUnits, paymentAsset),
+            Money.FromMinorUnits(totals.AllocatedUnits - totals.PaidUnits, paymentAsset),
+            totals.LastBatchNumber);
+        var finished = await RunAsync(
+            async (unit, ct) =>
+            {
+                var current = await RequireDistributionAsync(unit, distribution.TenantId, distribution.Id, ct).ConfigureAwait(false);
+                if (current.Value.Status != DistributionStatus.Processing)
+                {
+                    return current.Value;
+                }
+
+                var now = _clock.GetCurrentInstant();
+                var reason = status == DistributionStatus.Completed
+                    ? "every holder paid"
+                    : string.Create(CultureInfo.InvariantCulture, $"{totals.Failed} holder(s) unpaid after {_options.MaxAttemptsPerHolder} attempt(s)");
+                var done = Transition(current.Value, status, reason, now) with { Result = result, ExecutedAt = now };
+                unit.Update(PayoutCollections.Distributions, done, current.Version);
+                if (NextOccurrence(done, now) is { } next)
+                {
+                    unit.Insert(PayoutCollections.Distributions, next);
+                }
+
+                return done;
+            },
+            cancellationToken).ConfigureAwait(false);
+        LogFinished(_logger, finished.Id.ToString(), finished.Status, totals.Paid, totals.Failed);
+        return finished;
+    }
+
+    /// <summary>The next run of a recurring series: missed occurrences coalesce into the first one after now.</summary>
+    private Distribution? NextOccurrence(Distribution finished, Instant now)
+    {
+        if (finished.Execution != DistributionExecution.Recurring || finished.StartTime is not { } start || finished.Frequency is not { } frequency)
+        {
+            return null;
+        }
+
+        var schedule = DistributionSchedule.Recurring(start, frequency, DateTimeZoneProviders.Tzdb[finished.TimeZone!]);
+        var after = finished.DueAt is { } due && due > now ? due : now;
+        if (schedule.NextAfter(after) is not { } nextDue)
+        {
+            return null;
+        }
+
+        return finished with
+        {
+            Id = DistributionId.New(_clock),
+            Status = DistributionStatus.Pending,
+            DueAt = nextDue,
+            Occurrence = checked(finished.Occurrence + 1),
+            SeriesId = finished.SeriesId ?? finished.Id,
+            Snapshot = null,
+            Result = null,
+            Transitions = [],
+            ExecutedAt = null,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+    }
+
+    /// <summary>Checks the executor's verdict against the batch and lists each holder's outcome in batch order.</summary>
+    private static List<HolderOutcome> Outcomes(PayoutBatchRequest request, PayoutBatchResult? result)
+    {
+        if (result?.FailedAccounts is null)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.PayoutResultInvalid,
+                $"The payout executor returned no result for batch {request.IdempotencyKey}.",
+                new Dictionary<string, object?> { ["batch"] = request.IdempotencyKey });
+        }
+
+        if (result.TransactionId is { Length: > MaxTransactionIdLength })
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.PayoutResultInvalid,
+                string.Create(CultureInfo.InvariantCulture, $"The payout executor reported a transaction id of {result.TransactionId.Length} characters for batch {request.IdempotencyKey}; at most {MaxTransactionIdLength} are kept."),
+                new Dictionary<string, object?> { ["batch"] = request.IdempotencyKey });
+        }
+
+        var outcomes = new List<HolderOutcome>(request.Transfers.Count);
+        var matched = 0;
+        foreach (var transfer in request.Transfers)
+        {
+            if (result.FailedAccounts.TryGetValue(transfer.AccountId, out var error))
+            {
+                matched++;
+                outcomes.Add(new HolderOutcome(transfer.AccountId, Truncate(string.IsNullOrWhiteSpace(error) ? "failed" : error)));
+            }
+            else
+            {
+                outcomes.Add(new HolderOutcome(transfer.AccountId, null));
+            }
+        }
+
+        if (matched != result.FailedAccounts.Count)
+        {
+            var stranger = result.FailedAccounts.Keys.First(k => !request.Transfers.Any(t => t.AccountId == k));
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.PayoutResultInvalid,
+                $"The payout executor reported account '{stranger}' as failed, but batch {request.IdempotencyKey} does not pay it.",
+                new Dictionary<string, object?> { ["batch"] = request.IdempotencyKey, ["value"] = stranger });
+        }
+
+        return outcomes;
+    }
+
+    private static async ValueTask<Versioned<PayoutBatchRecord>?> FindBatchAsync(IUnitOfWork unit, Distribution distribution, int batchNumber, CancellationToken cancellationToken) =>
+        await unit.FindAsync(
+            PayoutCollections.Batches, distribution.TenantId.Value, PayoutCollections.BatchNumberKey, PayoutCollections.BatchKey(distribution.Id, batchNumber), cancellationToken)
+            .ConfigureAwait(false);
+
+    private static string Truncate(string text) => text.Length <= MaxErrorLength ? text : text[..MaxErrorLength];
+
+    /// <summary>Counts what one run did, for progress reports.</summary>
+    private sealed class RunState(IProgress<PayoutProgress>? progress)
+    {
+        private int _batches;
+        private long _paid;
+        private long _failed;
+
+        public void Report(int batchNumber, int paid, int failed)
+        {
+            _batches++;
+            _paid += paid;
+            _failed += failed;
+            progress?.Report(new PayoutProgress(batchNumber, _batches, _paid, _failed));
+        }
+    }
+}

@@ -1,0 +1,213 @@
+using NodaTime;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Payouts;
+
+/// <summary>Names one distribution's holder snapshot in an <see cref="IHolderSnapshotStore"/>.</summary>
+/// <param name="TenantId">The issuer.</param>
+/// <param name="AssetId">The token asset.</param>
+/// <param name="DistributionId">The distribution.</param>
+public readonly record struct HolderSnapshotKey(MerchantId TenantId, TokenAssetId AssetId, DistributionId DistributionId);
+
+/// <summary>One holder's row: the snapshot balance, the allocated amount and where its payment stands (seed 004 <c>holder</c>).</summary>
+/// <param name="AccountId">The holder's account.</param>
+/// <param name="Balance">The snapshot balance, in the asset token's smallest unit.</param>
+/// <param name="Amount">The allocated payment, in the payment asset's smallest unit; 0 means nothing is due.</param>
+/// <param name="State">Where the payment stands.</param>
+/// <param name="BatchNumber">The last batch that included the holder; null before the first.</param>
+/// <param name="Attempts">How many batches included the holder.</param>
+/// <param name="TransactionId">The transaction that paid it (or, failed, the last one tried), if reported.</param>
+/// <param name="Error">Why the last attempt failed.</param>
+public sealed record HolderPayment(
+    string AccountId,
+    long Balance,
+    long Amount,
+    HolderPaymentState State,
+    int? BatchNumber,
+    int Attempts,
+    string? TransactionId,
+    string? Error)
+{
+    /// <summary>Whether the holder has been paid (seed 004 <c>holder.paid</c>).</summary>
+    public bool Paid => State == HolderPaymentState.Paid;
+}
+
+/// <summary>One holder handed to a batch: who, and how much in the payment asset's smallest unit.</summary>
+/// <param name="AccountId">The holder's account.</param>
+/// <param name="Amount">A positive amount.</param>
+public readonly record struct PayoutTransfer(string AccountId, long Amount);
+
+/// <summary>Holders claimed for one batch.</summary>
+/// <param name="BatchNumber">The batch's number within the distribution, from 1, without gaps.</param>
+/// <param name="Transfers">The claimed holders in account order (ordinal).</param>
+public sealed record ClaimedBatch(int BatchNumber, IReadOnlyList<PayoutTransfer> Transfers);
+
+/// <summary>The executor's verdict on one holder of a batch.</summary>
+/// <param name="AccountId">The holder.</param>
+/// <param name="Error">Null when paid; otherwise why not.</param>
+public readonly record struct HolderOutcome(string AccountId, string? Error);
+
+/// <summary>Counts and sums over one distribution's holders.</summary>
+/// <param name="Holders">All rows.</param>
+/// <param name="NothingDue">Rows with an amount of zero.</param>
+/// <param name="Pending">Payable rows not yet in a batch.</param>
+/// <param name="Submitted">Rows in a batch whose outcome is not recorded.</param>
+/// <param name="Paid">Paid rows.</param>
+/// <param name="Failed">Rows whose last attempt failed.</param>
+/// <param name="Retryable">Failed rows with attempts left under the limit asked for.</param>
+/// <param name="TotalBalance">Balances summed.</param>
+/// <param name="AllocatedUnits">Amounts summed.</param>
+/// <param name="PaidUnits">Amounts of paid rows summed.</param>
+/// <param name="LastBatchNumber">The highest batch number claimed; 0 before the first claim.</param>
+public sealed record HolderSnapshotTotals(
+    int Holders,
+    int NothingDue,
+    int Pending,
+    int Submitted,
+    int Paid,
+    int Failed,
+    int Retryable,
+    long TotalBalance,
+    long AllocatedUnits,
+    long PaidUnits,
+    int LastBatchNumber)
+{
+    /// <summary>Totals of a distribution without holders.</summary>
+    public static HolderSnapshotTotals Empty { get; } = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
+
+/// <summary>How far a holder snapshot import has come.</summary>
+/// <param name="Written">Rows written so far.</param>
+/// <param name="Total">Rows in the snapshot.</param>
+public readonly record struct HolderImportProgress(long Written, long Total);
+
+/// <summary>
+/// Where holder snapshots and per-holder payment records live: a dedicated table on PostgreSQL (imported
+/// with binary <c>COPY</c>), arrays in memory by default. It is the source of truth for which batch holds
+/// which holder; a holder row is unique per (asset, distribution, account), and its state only moves
+/// Pending/Failed → Submitted (by a claim) → Paid/Failed (by the claiming batch's outcome), so no holder
+/// is ever in two unresolved batches.
+/// </summary>
+/// <remarks>
+/// Every operation is atomic on its own. Reads and changes of another tenant's snapshot behave as if it
+/// were absent. Account order is ordinal (PostgreSQL: <c>COLLATE "C"</c>), which is why account ids are
+/// printable ASCII.
+/// </remarks>
+public interface IHolderSnapshotStore
+{
+    /// <summary>
+    /// Writes a distribution's whole snapshot with its allocation, all rows or none, in state
+    /// <see cref="HolderPaymentState.Pending"/>.
+    /// </summary>
+    /// <param name="key">The distribution.</param>
+    /// <param name="holders">The rows; account ids unique.</param>
+    /// <param name="amounts">Each row's allocated amount, in the same order.</param>
+    /// <param name="now">Stamps the rows.</param>
+    /// <param name="progress">Told about written rows now and then.</param>
+    /// <param name="cancellationToken">Cancels the import; nothing is written then.</param>
+    /// <exception cref="PaymentsKitException"><c>duplicate_key</c> when the distribution already has holders or an account repeats.</exception>
+    ValueTask ImportAsync(
+        HolderSnapshotKey key,
+        ReadOnlyMemory<HolderBalance> holders,
+        ReadOnlyMemory<long> amounts,
+        Instant now,
+        IProgress<HolderImportProgress>? progress,
+        CancellationToken cancellationToken = default);
+
+    /// <summary>Counts and sums the distribution's holders; <paramref name="maxAttempts"/> decides which failed rows are retryable.</summary>
+    ValueTask<HolderSnapshotTotals> GetTotalsAsync(HolderSnapshotKey key, int maxAttempts, CancellationToken cancellationToken = default);
+
+    /// <summary>Pages through the holders in account order.</summary>
+    /// <param name="key">The distribution.</param>
+    /// <param name="afterAccount">The last account of the previous page, or null for the first.</param>
+    /// <param name="limit">1–1000 rows.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    ValueTask<IReadOnlyList<HolderPayment>> ListAsync(HolderSnapshotKey key, string? afterAccount, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Claims the next batch: up to <paramref name="limit"/> holders with a positive amount after
+    /// <paramref name="afterAccount"/> in account order that are pending, or failed with fewer than
+    /// <paramref name="maxAttempts"/> attempts; marks them submitted under the next batch number and counts
+    /// the attempt. Concurrent claims never take the same holder or number.
+    /// </summary>
+    /// <returns>The batch, or null when no holder qualifies (no number is used up then).</returns>
+    ValueTask<ClaimedBatch?> ClaimBatchAsync(
+        HolderSnapshotKey key, string? afterAccount, int limit, int maxAttempts, Instant now, CancellationToken cancellationToken = default);
+
+    /// <summary>The batches with submitted holders (outcome not recorded), by batch number: what a resumed run re-executes.</summary>
+    ValueTask<IReadOnlyList<ClaimedBatch>> ListSubmittedAsync(HolderSnapshotKey key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records a batch's outcome on its holders that are still submitted under <paramref name="batchNumber"/>
+    /// (so repeating it changes nothing): paid, or failed with the error.
+    /// </summary>
+    ValueTask RecordOutcomesAsync(
+        HolderSnapshotKey key, int batchNumber, string? transactionId, IReadOnlyList<HolderOutcome> outcomes, Instant now, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Supplies a holder snapshot when a due distribution has none (e.g. from a mirror node); optional.</summary>
+public interface IHolderSnapshotSource
+{
+    /// <summary>The holders of <paramref name="asset"/> as of <paramref name="asOf"/>.</summary>
+    IAsyncEnumerable<HolderBalance> ReadHoldersAsync(TokenAsset asset, Instant asOf, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A distribution due to run, as the due index reports it.</summary>
+/// <param name="TenantId">The issuer.</param>
+/// <param name="Id">The distribution.</param>
+/// <param name="DueAt">When it became due.</param>
+public readonly record struct DueDistribution(MerchantId TenantId, DistributionId Id, Instant DueAt);
+
+/// <summary>
+/// Finds PENDING distributions whose due time has come, across tenants, oldest first. On PostgreSQL it reads
+/// the <c>distribution</c> table through the <c>idx_distribution_scheduled</c> partial index; the default scans
+/// the records of every tenant with distributions.
+/// </summary>
+public interface IDueDistributionIndex
+{
+    /// <summary>Up to <paramref name="limit"/> distributions due at or before <paramref name="now"/>, by due time.</summary>
+    ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default);
+}
+
+/// <summary>The default <see cref="IDueDistributionIndex"/>: reads every tenant's distributions through <see cref="IPaymentsStore"/>.</summary>
+/// <param name="store">The store the distributions are kept in.</param>
+public sealed class StoreScanDueDistributionIndex(IPaymentsStore store) : IDueDistributionIndex
+{
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default)
+    {
+        var due = new List<DueDistribution>();
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            string? tenantCursor = null;
+            do
+            {
+                var tenants = await unit.ListAsync(PayoutCollections.Tenants, Guid.Empty, tenantCursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+                foreach (var tenant in tenants.Items)
+                {
+                    string? cursor = null;
+                    do
+                    {
+                        var page = await unit.ListAsync(PayoutCollections.Distributions, tenant.Value.Id, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+                        foreach (var item in page.Items)
+                        {
+                            if (item.Value is { Status: DistributionStatus.Pending, DueAt: { } dueAt } d && dueAt <= now)
+                            {
+                                due.Add(new DueDistribution(d.TenantId, d.Id, dueAt));
+                            }
+                        }
+
+                        cursor = page.NextCursor;
+                    }
+                    while (cursor is not null);
+                }
+
+                tenantCursor = tenants.NextCursor;
+            }
+            while (tenantCursor is not null);
+        }
+
+        return [.. due.OrderBy(d => d.DueAt).ThenBy(d => d.Id.Value, GuidOrder.Instance).Take(limit)];
+    }
+}

@@ -1,0 +1,82 @@
+using NodaTime;
+using PaymentsKit.Payouts;
+
+namespace PaymentsKit.Tests.Payouts;
+
+public abstract partial class DistributionSpecification
+{
+    [Fact]
+    public async Task GetDue_Returns_Pending_Scheduled_And_Recurring_Distributions_Once_Due_Oldest_First()
+    {
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var otherAsset = await AssetAsync(service, tenant: OtherTenant);
+        var march = await service.CreateDistributionAsync(
+            Tenant, Fixed(asset, 5m, DistributionExecution.Scheduled) with { ScheduledTime = new LocalDateTime(2026, 3, 1, 9, 0), TimeZone = "Europe/Madrid" });
+        var february = await service.CreateDistributionAsync(
+            OtherTenant,
+            Fixed(otherAsset, 5m, DistributionExecution.Recurring) with { StartTime = new LocalDateTime(2026, 2, 1, 0, 0), Frequency = DistributionFrequency.Weekly });
+        var manual = await service.CreateDistributionAsync(Tenant, Fixed(asset, 5m));
+        var automatic = await service.CreateDistributionAsync(Tenant, Fixed(asset, 5m, DistributionExecution.Automatic) with { TriggerCondition = "coupon date" });
+
+        async Task<List<DistributionId>> DueAsync(Instant now) =>
+            [.. (await service.GetDueAsync(now, 1000)).Where(d => d.TenantId == Tenant || d.TenantId == OtherTenant).Select(d => d.Id)];
+
+        Assert.Empty(await DueAsync(Instant.FromUtc(2026, 1, 31, 23, 59)));
+        Assert.Equal([february.Id], await DueAsync(Instant.FromUtc(2026, 2, 1, 0, 0)));
+
+        // 09:00 in Madrid is 08:00 UTC in winter.
+        Assert.Equal([february.Id], await DueAsync(Instant.FromUtc(2026, 3, 1, 7, 59)));
+        Assert.Equal([february.Id, march.Id], await DueAsync(Instant.FromUtc(2026, 3, 1, 8, 0)));
+        Assert.DoesNotContain(manual.Id, await DueAsync(Instant.FromUtc(2030, 1, 1, 0, 0)));
+        Assert.DoesNotContain(automatic.Id, await DueAsync(Instant.FromUtc(2030, 1, 1, 0, 0)));
+
+        // Once it runs it is no longer due.
+        Clock.Set(Instant.FromUtc(2026, 3, 1, 8, 0));
+        await service.ImportHolderSnapshotAsync(Tenant, march.Id, Holders(1));
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, march.Id)).Status);
+        Assert.Equal([february.Id], await DueAsync(Instant.FromUtc(2026, 3, 1, 8, 0)));
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => service.GetDueAsync(Clock.GetCurrentInstant(), 0).AsTask());
+    }
+
+    [Fact]
+    public async Task A_Recurring_Distribution_Schedules_Its_Next_Occurrence_On_The_Anchored_Day_When_It_Finishes()
+    {
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var first = await service.CreateDistributionAsync(
+            Tenant,
+            Fixed(asset, 10m, DistributionExecution.Recurring) with { StartTime = new LocalDateTime(2026, 1, 31, 9, 0), Frequency = DistributionFrequency.Monthly });
+
+        async Task<Distribution> RunDueAsync(Instant at)
+        {
+            Clock.Set(at);
+            var due = Assert.Single(await service.GetDueAsync(at, 1000), d => d.TenantId == Tenant);
+            await service.ImportHolderSnapshotAsync(Tenant, due.Id, Holders(1, 1));
+            var done = await service.ExecuteAsync(Tenant, due.Id);
+            Assert.Equal(DistributionStatus.Completed, done.Status);
+            return done;
+        }
+
+        Clock.Set(Instant.FromUtc(2026, 1, 31, 8, 59));
+        Assert.DoesNotContain(await service.GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.TenantId == Tenant);
+        var january = await RunDueAsync(Instant.FromUtc(2026, 1, 31, 9, 0));
+        Assert.Equal(first.Id, january.Id);
+
+        var next = (await service.ListDistributionsAsync(Tenant, null, 100)).Items.Single(d => d.Status == DistributionStatus.Pending);
+        Assert.Equal(Instant.FromUtc(2026, 2, 28, 9, 0), next.DueAt);
+        Assert.Equal((1, first.Id), (next.Occurrence, next.SeriesId));
+        Assert.Null(next.Snapshot);
+        Assert.Equal(first.Amount, next.Amount);
+
+        var february = await RunDueAsync(Instant.FromUtc(2026, 2, 28, 9, 0));
+        Assert.Equal(next.Id, february.Id);
+
+        // March runs late (the worker was down until mid April): the missed occurrence coalesces into April 30.
+        var march = await RunDueAsync(Instant.FromUtc(2026, 4, 15, 0, 0));
+        Assert.Equal(Instant.FromUtc(2026, 3, 31, 9, 0), march.DueAt);
+        var april = (await service.ListDistributionsAsync(Tenant, null, 100)).Items.Single(d => d.Status == DistributionStatus.Pending);
+        Assert.Equal(Instant.FromUtc(2026, 4, 30, 9, 0), april.DueAt);
+        Assert.Equal(3, april.Occurrence);
+    }
+}

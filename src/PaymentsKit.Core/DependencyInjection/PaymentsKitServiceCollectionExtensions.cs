@@ -4,6 +4,7 @@ using NodaTime;
 using PaymentsKit;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
+using PaymentsKit.Ledger;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Storage;
@@ -49,6 +50,7 @@ public static class PaymentsKitServiceCollectionExtensions
             var secret = provider.GetRequiredService<IOptions<PaymentsKitOptions>>().Value.ApiKeyHashingSecret;
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
+        services.TryAddSingleton<ILedger, LedgerService>();
         return new PaymentsKitBuilder(services);
     }
 }

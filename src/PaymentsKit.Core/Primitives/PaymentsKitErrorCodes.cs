@@ -78,4 +78,16 @@ public static class PaymentsKitErrorCodes
     /// otherwise non-public address (SSRF guard).
     /// </summary>
     public const string WebhookEndpointRejected = "webhook_endpoint_rejected";
+
+    /// <summary>A ledger transaction's debits and credits differ for some asset.</summary>
+    public const string UnbalancedTransaction = "unbalanced_transaction";
+
+    /// <summary>A pending transfer was posted for more than it reserved.</summary>
+    public const string ExceedsPendingAmount = "exceeds_pending_amount";
+
+    /// <summary>A pending transfer was already posted or voided; it resolves only once.</summary>
+    public const string AlreadyResolved = "already_resolved";
+
+    /// <summary>A ledger transaction was already reversed; it reverses only once.</summary>
+    public const string AlreadyReversed = "already_reversed";
 }

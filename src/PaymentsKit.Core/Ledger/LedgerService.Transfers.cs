@@ -1,0 +1,406 @@
+using NodaTime;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Ledger;
+
+public sealed partial class LedgerService
+{
+    private const int SweepPageSize = 256;
+
+    // The expiry sweep skips over deadlines at least this far behind the clock that were all resolved;
+    // a reservation made by a host whose clock lags by more than this could land behind the skip.
+    private static readonly Duration SweepSkipMargin = Duration.FromMinutes(1);
+
+    private readonly Lock _sweepLock = new();
+    private string? _sweepCursor;
+
+    private enum Resolution
+    {
+        Post,
+        Void,
+        Expire,
+    }
+
+    /// <inheritdoc />
+    public ValueTask<LedgerTransfer> ReserveAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken = default)
+    {
+        var validated = ValidateReservation(tenantId, request);
+        return RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, validated, ct), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<LedgerTransfer> ReserveAsync(IUnitOfWork unit, MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(unit);
+        var validated = ValidateReservation(tenantId, request);
+        return ReserveCoreAsync(unit, tenantId, validated, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<LedgerTransfer> PostTransferAsync(MerchantId tenantId, LedgerTransferId transferId, Money? amount = null, CancellationToken cancellationToken = default)
+    {
+        ValidateResolution(tenantId, transferId, amount);
+        return RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Post, amount, null, ct).ConfigureAwait(false))!, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<LedgerTransfer> PostTransferAsync(IUnitOfWork unit, MerchantId tenantId, LedgerTransferId transferId, Money? amount = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(unit);
+        ValidateResolution(tenantId, transferId, amount);
+        return (await ResolveAsync(unit, tenantId, transferId, Resolution.Post, amount, null, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<LedgerTransfer> VoidTransferAsync(MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default)
+    {
+        ValidateResolution(tenantId, transferId, null);
+        return RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Void, null, null, ct).ConfigureAwait(false))!, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<LedgerTransfer> VoidTransferAsync(IUnitOfWork unit, MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(unit);
+        ValidateResolution(tenantId, transferId, null);
+        return (await ResolveAsync(unit, tenantId, transferId, Resolution.Void, null, null, cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<LedgerTransfer> GetTransferAsync(MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default)
+    {
+        ValidateResolution(tenantId, transferId, null);
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return (await GetTransferAsync(unit, tenantId, transferId, cancellationToken).ConfigureAwait(false)).Value;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<LedgerTransfer>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        LedgerValidation.Limit(limit, 10_000);
+        var clockNow = _clock.GetCurrentInstant();
+        var skipBefore = (now < clockNow ? now : clockNow) - SweepSkipMargin;
+        var nowMilliseconds = now.ToUnixTimeMilliseconds();
+        var expired = new List<LedgerTransfer>();
+        string? cursor;
+        lock (_sweepLock)
+        {
+            cursor = _sweepCursor;
+        }
+
+        string? skipTo = null;
+        var skipping = true;
+        for (var done = false; !done;)
+        {
+            Page<Versioned<LedgerTransferTimeout>> page;
+            var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+            await using (unit.ConfigureAwait(false))
+            {
+                page = await unit.ListAsync(LedgerCollections.TransferTimeouts, Guid.Empty, cursor, SweepPageSize, cancellationToken).ConfigureAwait(false);
+            }
+
+            var settled = true;
+            foreach (var item in page.Items)
+            {
+                var deadline = item.Value;
+                settled &= deadline.ExpiresAt < skipBefore;
+                if (deadline.Closed)
+                {
+                    continue;
+                }
+
+                if (deadline.ExpiresAt > now)
+                {
+                    settled = false;
+
+                    // Ids order deadlines to the millisecond: past now's millisecond nothing more is due.
+                    done = deadline.ExpiresAt.ToUnixTimeMilliseconds() > nowMilliseconds;
+                    if (done)
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                if (expired.Count == limit)
+                {
+                    settled = false;
+                    done = true;
+                    break;
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                var transfer = await _store.ExecuteAsync((u, ct) => ExpireOneAsync(u, item.Value, now, ct), cancellationToken).ConfigureAwait(false);
+                if (transfer is not null)
+                {
+                    expired.Add(transfer);
+                }
+            }
+
+            skipping &= settled && page.NextCursor is not null;
+            if (skipping)
+            {
+                skipTo = page.NextCursor;
+            }
+
+            done |= page.NextCursor is null;
+            cursor = page.NextCursor;
+        }
+
+        if (skipTo is not null)
+        {
+            lock (_sweepLock)
+            {
+                _sweepCursor = skipTo;
+            }
+        }
+
+        return expired;
+    }
+
+    private static void ValidateResolution(MerchantId tenantId, LedgerTransferId transferId, Money? amount)
+    {
+        LedgerValidation.Tenant(tenantId);
+        if (transferId.Value == Guid.Empty)
+        {
+            throw PaymentsKitException.InvalidArgument("transfer_id", transferId, "must not be empty");
+        }
+
+        if (amount is { } value)
+        {
+            LedgerValidation.PositiveAmount(value, "amount");
+        }
+    }
+
+    private static ReserveLedgerTransferRequest ValidateReservation(MerchantId tenantId, ReserveLedgerTransferRequest? request)
+    {
+        LedgerValidation.Tenant(tenantId);
+        Guard.NotNull(request, "request");
+        LedgerValidation.Account(request!.DebitAccountId, "debit_account_id");
+        LedgerValidation.Account(request.CreditAccountId, "credit_account_id");
+        if (request.DebitAccountId == request.CreditAccountId)
+        {
+            throw PaymentsKitException.InvalidArgument("credit_account_id", request.CreditAccountId, "must differ from debit_account_id");
+        }
+
+        LedgerValidation.PositiveAmount(request.Amount, "amount");
+        LedgerValidation.Timeout(request.Timeout);
+        LedgerValidation.EntryType(request.EntryType, "entry_type");
+        return request with
+        {
+            EntryType = request.EntryType ?? LedgerEntryType.Reserve,
+            Reference = LedgerValidation.OptionalText(request.Reference, "reference", LedgerValidation.MaxReferenceLength),
+            IdempotencyKey = LedgerValidation.OptionalText(request.IdempotencyKey, "idempotency_key", LedgerValidation.MaxIdempotencyKeyLength),
+            Description = LedgerValidation.OptionalText(request.Description, "description", LedgerValidation.MaxDescriptionLength),
+            Metadata = LedgerValidation.Metadata(request.Metadata),
+        };
+    }
+
+    private async ValueTask<LedgerTransfer> ReserveCoreAsync(IUnitOfWork unit, MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken)
+    {
+        if (request.IdempotencyKey is { } key
+            && await FindByIdempotencyKeyAsync(unit, tenantId, key, cancellationToken).ConfigureAwait(false) is { } original)
+        {
+            if (original.Kind == LedgerTransactionKind.Pending && original.TransferId is { } originalTransferId)
+            {
+                var transfer = (await GetTransferAsync(unit, tenantId, originalTransferId, cancellationToken).ConfigureAwait(false)).Value;
+                if (transfer.DebitAccountId == request.DebitAccountId
+                    && transfer.CreditAccountId == request.CreditAccountId
+                    && transfer.Amount == request.Amount
+                    && transfer.Timeout == request.Timeout
+                    && transfer.EntryType == request.EntryType
+                    && transfer.Reference == request.Reference)
+                {
+                    return transfer;
+                }
+            }
+
+            throw IdempotencyConflict(key, original);
+        }
+
+        LedgerPosting[] postings = [LedgerPosting.Debit(request.DebitAccountId, request.Amount), LedgerPosting.Credit(request.CreditAccountId, request.Amount)];
+        var accounts = await LoadAccountsAsync(unit, tenantId, postings, cancellationToken).ConfigureAwait(false);
+        var slot = await ReserveReferenceAsync(unit, tenantId, request.Reference, cancellationToken).ConfigureAwait(false);
+        var at = Timestamp(accounts);
+        var transferId = LedgerTransferId.New(_clock);
+        var transaction = new LedgerTransaction(
+            LedgerTransactionId.New(_clock),
+            tenantId,
+            LedgerTransactionKind.Pending,
+            postings,
+            request.EntryType,
+            request.Reference,
+            request.IdempotencyKey,
+            request.Description,
+            request.Metadata!,
+            null,
+            transferId,
+            slot?.Sequence ?? 0,
+            at);
+        var zero = Money.Zero(request.Amount.Asset);
+        var books = Apply(
+            accounts,
+            [
+                new BalanceChange(request.DebitAccountId, LedgerSide.Debit, zero, request.Amount),
+                new BalanceChange(request.CreditAccountId, LedgerSide.Credit, zero, request.Amount),
+            ],
+            transaction);
+        var expiresAt = request.Timeout is { } timeout ? at + timeout : (Instant?)null;
+        var reserved = new LedgerTransfer(
+            transferId,
+            tenantId,
+            request.DebitAccountId,
+            request.CreditAccountId,
+            request.Amount,
+            LedgerTransferState.Pending,
+            zero,
+            zero,
+            request.Timeout,
+            expiresAt,
+            request.EntryType,
+            request.Reference,
+            transaction.Id,
+            null,
+            at,
+            null);
+        Write(unit, books, transaction, slot);
+        unit.Insert(LedgerCollections.Transfers, reserved);
+        if (expiresAt is { } deadline)
+        {
+            unit.Insert(
+                LedgerCollections.TransferTimeouts,
+                new LedgerTransferTimeout(Guid.CreateVersion7(deadline.ToDateTimeOffset()), tenantId, transferId, deadline, false));
+        }
+
+        return reserved;
+    }
+
+    /// <summary>Posts, voids or expires a pending transfer; null when an expiry finds it resolved or not yet due.</summary>
+    private async ValueTask<LedgerTransfer?> ResolveAsync(
+        IUnitOfWork unit, MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, Instant? sweepNow, CancellationToken cancellationToken)
+    {
+        var stored = await GetTransferAsync(unit, tenantId, transferId, cancellationToken).ConfigureAwait(false);
+        var transfer = stored.Value;
+        if (resolution == Resolution.Expire)
+        {
+            if (transfer.State != LedgerTransferState.Pending || !(transfer.ExpiresAt <= sweepNow))
+            {
+                return null;
+            }
+        }
+        else
+        {
+            EnsureResolvable(transfer);
+        }
+
+        var reserved = transfer.Amount;
+        var posted = Money.Zero(reserved.Asset);
+        if (resolution == Resolution.Post)
+        {
+            posted = amount ?? reserved;
+            LedgerValidation.SameAsset(posted, reserved.Asset, "amount", transfer.Id);
+            if (posted > reserved)
+            {
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.ExceedsPendingAmount,
+                    $"Cannot post {posted} of transfer {transfer.Id}: it reserved only {reserved}.",
+                    new Dictionary<string, object?> { ["transfer"] = transfer.Id.ToString(), ["amount"] = posted.ToString(), ["reserved"] = reserved.ToString() });
+            }
+        }
+
+        var moved = resolution == Resolution.Post ? posted : reserved;
+        LedgerPosting[] postings = [LedgerPosting.Debit(transfer.DebitAccountId, moved), LedgerPosting.Credit(transfer.CreditAccountId, moved)];
+        var accounts = await LoadAccountsAsync(unit, tenantId, postings, cancellationToken).ConfigureAwait(false);
+        var slot = await ReserveReferenceAsync(unit, tenantId, transfer.Reference, cancellationToken).ConfigureAwait(false);
+        var at = Timestamp(accounts);
+        var (kind, type, state) = resolution switch
+        {
+            Resolution.Post => (LedgerTransactionKind.PostPending, LedgerEntryType.Debit, LedgerTransferState.Posted),
+            Resolution.Void => (LedgerTransactionKind.VoidPending, LedgerEntryType.Release, LedgerTransferState.Voided),
+            _ => (LedgerTransactionKind.ExpirePending, LedgerEntryType.Release, LedgerTransferState.Expired),
+        };
+        var transaction = new LedgerTransaction(
+            LedgerTransactionId.New(_clock),
+            tenantId,
+            kind,
+            postings,
+            type,
+            transfer.Reference,
+            null,
+            null,
+            LedgerValidation.Metadata(null),
+            null,
+            transfer.Id,
+            slot?.Sequence ?? 0,
+            at);
+        var release = -reserved;
+        var books = Apply(
+            accounts,
+            [
+                new BalanceChange(transfer.DebitAccountId, LedgerSide.Debit, posted, release),
+                new BalanceChange(transfer.CreditAccountId, LedgerSide.Credit, posted, release),
+            ],
+            transaction);
+        var resolved = transfer with
+        {
+            State = state,
+            PostedAmount = posted,
+            ReleasedAmount = reserved - posted,
+            ResolvingTransactionId = transaction.Id,
+            ResolvedAt = at,
+        };
+        Write(unit, books, transaction, slot);
+        unit.Update(LedgerCollections.Transfers, resolved, stored.Version);
+        return resolved;
+    }
+
+    private void EnsureResolvable(LedgerTransfer transfer)
+    {
+        switch (transfer.State)
+        {
+            case LedgerTransferState.Posted or LedgerTransferState.Voided:
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.AlreadyResolved,
+                    $"Transfer {transfer.Id} was already {(transfer.State == LedgerTransferState.Posted ? "posted" : "voided")} at {transfer.ResolvedAt}; a transfer resolves once.",
+                    new Dictionary<string, object?> { ["transfer"] = transfer.Id.ToString(), ["state"] = transfer.State.ToString() });
+            case LedgerTransferState.Expired:
+                throw Expired(transfer);
+            case LedgerTransferState.Pending when transfer.ExpiresAt is { } deadline && _clock.GetCurrentInstant() >= deadline:
+                throw Expired(transfer);
+        }
+    }
+
+    private static PaymentsKitException Expired(LedgerTransfer transfer) =>
+        new(PaymentsKitErrorCodes.Expired,
+            $"Transfer {transfer.Id} expired at {transfer.ExpiresAt}; its reservation is (or is about to be) released.",
+            new Dictionary<string, object?> { ["transfer"] = transfer.Id.ToString(), ["expires_at"] = transfer.ExpiresAt?.ToString() });
+
+    private async ValueTask<LedgerTransfer?> ExpireOneAsync(IUnitOfWork unit, LedgerTransferTimeout deadline, Instant now, CancellationToken cancellationToken)
+    {
+        var timeout = await unit.GetAsync(LedgerCollections.TransferTimeouts, Guid.Empty, deadline.Id, cancellationToken).ConfigureAwait(false);
+        if (timeout is null || timeout.Value.Closed)
+        {
+            return null;
+        }
+
+        var transfer = await unit.GetAsync(LedgerCollections.Transfers, deadline.TenantId.Value, deadline.TransferId.Value, cancellationToken).ConfigureAwait(false);
+        var expired = transfer is { Value.State: LedgerTransferState.Pending }
+            ? await ResolveAsync(unit, deadline.TenantId, deadline.TransferId, Resolution.Expire, null, now, cancellationToken).ConfigureAwait(false)
+            : null;
+        if (expired is not null || transfer is null || transfer.Value.State != LedgerTransferState.Pending)
+        {
+            unit.Update(LedgerCollections.TransferTimeouts, timeout.Value with { Closed = true }, timeout.Version);
+        }
+
+        return expired;
+    }
+
+    private static async ValueTask<Versioned<LedgerTransfer>> GetTransferAsync(
+        IUnitOfWork unit, MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken) =>
+        await unit.GetAsync(LedgerCollections.Transfers, tenantId.Value, transferId.Value, cancellationToken).ConfigureAwait(false)
+            ?? throw LedgerValidation.NotFound("ledger transfer", transferId);
+}

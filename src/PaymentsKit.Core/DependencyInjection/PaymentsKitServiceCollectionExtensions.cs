@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit;
+using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.Ledger;
@@ -51,6 +52,8 @@ public static class PaymentsKitServiceCollectionExtensions
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
         services.TryAddSingleton<ILedger, LedgerService>();
+
+        services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         return new PaymentsKitBuilder(services);
     }
 }

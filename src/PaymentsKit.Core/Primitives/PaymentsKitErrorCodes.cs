@@ -61,6 +61,9 @@ public static class PaymentsKitErrorCodes
     /// <summary>A transaction was rejected by the chain.</summary>
     public const string TransactionRejected = "transaction_rejected";
 
+    /// <summary>No chain adapter is registered for the chain asked for.</summary>
+    public const string UnknownChain = "unknown_chain";
+
     /// <summary>The storage backend failed; see <see cref="PaymentsKitException.IsTransient"/>.</summary>
     public const string StorageFailure = "storage_failure";
 

@@ -1,0 +1,377 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using NodaTime;
+using PaymentsKit.Chains.Rpc;
+
+namespace PaymentsKit.Chains.Ethereum;
+
+/// <summary>
+/// Ethereum (and EVM networks) over JSON-RPC: EIP-55 addresses, wei and ERC-20 unit conversion,
+/// transactions with their ether value and ERC-20 <c>Transfer</c> logs, EIP-1559 fee history for fees and
+/// congestion, and <c>eth_sendRawTransaction</c> for transactions the host signed.
+/// </summary>
+/// <remarks>
+/// ERC-20 tokens are matched through the <see cref="AssetRegistry"/> by <see cref="Asset.Identifier"/> = the token
+/// contract address (any case); transfers of tokens it does not hold are left out, since their decimals are unknown.
+/// A transaction counts as final after <see cref="EthereumOptions.FinalityConfirmations"/> confirmations.
+/// </remarks>
+public sealed partial class EthereumChainAdapter : IChainAdapter
+{
+    /// <summary>topic0 of <c>Transfer(address,address,uint256)</c>.</summary>
+    internal const string TransferTopic = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
+
+    private const string TransferSelector = "a9059cbb";
+    private readonly JsonRpcClient _rpc;
+    private readonly RpcHealthProbe _probe;
+    private readonly AssetRegistry _assets;
+    private readonly EthereumAddressCodec _codec;
+    private readonly ILogger _logger;
+    private readonly int _finality;
+    private readonly Duration _blockTime;
+    private readonly long _nativeGas;
+    private readonly long _tokenGas;
+    private readonly int _feeHistoryBlocks;
+
+    /// <summary>Creates the adapter.</summary>
+    /// <param name="options">Validated options.</param>
+    /// <param name="httpClient">The client to reach the nodes with.</param>
+    /// <param name="assets">Resolves ERC-20 tokens by contract address.</param>
+    /// <param name="clock">Stamps health samples.</param>
+    /// <param name="logger">Receives failover warnings and skipped transfers.</param>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
+    public EthereumChainAdapter(EthereumOptions options, HttpClient httpClient, AssetRegistry assets, IClock clock, ILogger<EthereumChainAdapter> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ChainErrors.ThrowIfInvalid(options.Validate("Ethereum"));
+        _assets = assets ?? throw new ArgumentNullException(nameof(assets));
+        _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _codec = options.RequireChecksum ? EthereumAddressCodec.Strict : EthereumAddressCodec.Lenient;
+        _finality = options.FinalityConfirmations;
+        _blockTime = options.BlockTime;
+        _nativeGas = options.NativeTransferGas;
+        _tokenGas = options.TokenTransferGas;
+        _feeHistoryBlocks = options.FeeHistoryBlocks;
+        var transport = new RpcTransport(Chain, httpClient, options, logger);
+        _rpc = new JsonRpcClient(transport);
+        _probe = new RpcHealthProbe(Chain, clock, transport, options.HealthThresholds);
+    }
+
+    /// <inheritdoc />
+    public ChainId Chain => ChainId.Ethereum;
+
+    /// <summary>The transport, for its statistics.</summary>
+    public RpcTransport Transport => _rpc.Transport;
+
+    /// <inheritdoc />
+    public ChainAddress ParseAddress(string? text) => _codec.Parse(Chain, text);
+
+    /// <inheritdoc />
+    public bool TryParseAddress(string? text, out ChainAddress address) => _codec.TryParse(Chain, text, out address);
+
+    /// <inheritdoc />
+    public BigInteger ToBaseUnits(Money amount) => ChainUnits.ToBaseUnits(amount, Chain);
+
+    /// <inheritdoc />
+    public Money FromBaseUnits(BigInteger units, Asset asset) => ChainUnits.FromBaseUnits(units, asset, Chain);
+
+    /// <inheritdoc />
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> unless the hash is <c>0x</c> and 64 hex digits.</exception>
+    public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
+    {
+        var hash = NormalizeHash(transactionHash);
+        var receiptTask = CallAsync("eth_getTransactionReceipt", [hash], ReadReceipt, cancellationToken);
+        var transactionTask = CallAsync("eth_getTransactionByHash", [hash], ReadTransaction, cancellationToken);
+        await Task.WhenAll(receiptTask, transactionTask).ConfigureAwait(false);
+        var transaction = await transactionTask.ConfigureAwait(false);
+        var receipt = await receiptTask.ConfigureAwait(false);
+        if (transaction is null)
+        {
+            return null;
+        }
+
+        if (receipt is null)
+        {
+            return new ChainTransaction(hash, Chain, ChainTransactionStatus.Pending, 0, false, null, null, null, transaction.PendingTransfers);
+        }
+
+        var latestTask = CallAsync("eth_blockNumber", [], ReadLong, cancellationToken);
+        var timestampTask = CallAsync("eth_getBlockByNumber", [EthHex.FormatQuantity(receipt.Block), false], ReadTimestamp, cancellationToken);
+        await Task.WhenAll(latestTask, timestampTask).ConfigureAwait(false);
+        var latest = await latestTask.ConfigureAwait(false);
+
+        var fee = FromWei(receipt.GasUsed * (receipt.EffectiveGasPrice ?? transaction.GasPrice));
+        var transfers = new List<ChainTransfer>();
+        if (receipt.Succeeded)
+        {
+            if (transaction.Value > 0 && transaction.To is not null)
+            {
+                transfers.Add(new ChainTransfer(FromWei(transaction.Value), transaction.From, transaction.To));
+            }
+
+            transfers.AddRange(receipt.TokenTransfers);
+        }
+
+        var confirmations = Math.Max(latest - receipt.Block + 1, 1);
+        return new ChainTransaction(
+            hash,
+            Chain,
+            receipt.Succeeded ? ChainTransactionStatus.Succeeded : ChainTransactionStatus.Failed,
+            confirmations,
+            confirmations >= _finality,
+            null,
+            fee,
+            await timestampTask.ConfigureAwait(false),
+            transfers);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>(next base fee + median priority fee) × the transfer's gas; <c>eth_gasPrice</c> where fee history is not served.</remarks>
+    public async ValueTask<FeeEstimate> EstimateFeeAsync(Asset asset, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(asset);
+        ChainUnits.EnsureOnChain(asset, Chain, "asset");
+        var status = await GetFeeStatusAsync(cancellationToken).ConfigureAwait(false);
+        var gas = asset == AssetRegistry.Eth ? _nativeGas : _tokenGas;
+        return new FeeEstimate(FromWei(status.GasPrice * gas), _blockTime);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<ChainHealthSample> ProbeHealthAsync(CancellationToken cancellationToken = default) =>
+        _probe.ProbeAsync(
+            async ct =>
+            {
+                var status = await GetFeeStatusAsync(ct).ConfigureAwait(false);
+                return new ChainStatus(status.LatestBlock, FromWei(status.GasPrice * _nativeGas), status.Congestion);
+            },
+            _blockTime * _finality,
+            Money.Zero(AssetRegistry.Eth),
+            cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The payload is the signed transaction as RLP / EIP-2718 bytes; its hash is their Keccak-256. A node that already
+    /// has it ("already known"), or has already mined it ("nonce too low" for a hash it knows), gives <c>AlreadyKnown</c>.
+    /// </remarks>
+    /// <exception cref="PaymentsKitException">
+    /// <c>transaction_rejected</c> with the node's reason (transient for underpriced, fee cap below base fee, nonce too
+    /// high, full pool); <c>chain_unavailable</c> (transient) when no node can be reached.
+    /// </exception>
+    public async ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(transaction);
+        var hash = "0x" + Convert.ToHexStringLower(Keccak256.Hash(transaction.Payload.Span));
+        if (transaction.Chain != Chain)
+        {
+            throw ChainErrors.TransactionRejected(Chain, hash, string.Create(CultureInfo.InvariantCulture, $"it was signed for {transaction.Chain}, not {Chain}"));
+        }
+
+        if (transaction.Payload.IsEmpty)
+        {
+            throw ChainErrors.TransactionRejected(Chain, null, "the transaction is empty");
+        }
+
+        try
+        {
+            var result = await _rpc.CallAsync("eth_sendRawTransaction", ["0x" + Convert.ToHexStringLower(transaction.Payload.Span)], cancellationToken).ConfigureAwait(false);
+            return new BroadcastResult(result.ValueKind == JsonValueKind.String ? result.GetString()!.ToLowerInvariant() : hash, AlreadyKnown: false);
+        }
+        catch (JsonRpcException ex)
+        {
+            var message = ex.RpcMessage.ToLowerInvariant();
+            if (message.Contains("already known", StringComparison.Ordinal) || message.Contains("known transaction", StringComparison.Ordinal)
+                || message.Contains("already imported", StringComparison.Ordinal) || message.Contains("alreadyknown", StringComparison.Ordinal)
+                || message.Contains("already exists", StringComparison.Ordinal))
+            {
+                return new BroadcastResult(hash, AlreadyKnown: true);
+            }
+
+            if (message.Contains("nonce too low", StringComparison.Ordinal)
+                && await CallAsync("eth_getTransactionByHash", [hash], r => r.ValueKind == JsonValueKind.Object, cancellationToken).ConfigureAwait(false))
+            {
+                return new BroadcastResult(hash, AlreadyKnown: true);
+            }
+
+            var transient = message.Contains("underpriced", StringComparison.Ordinal)
+                || message.Contains("less than block base fee", StringComparison.Ordinal)
+                || message.Contains("nonce too high", StringComparison.Ordinal)
+                || message.Contains("txpool is full", StringComparison.Ordinal);
+            throw ChainErrors.TransactionRejected(Chain, hash, ex.RpcMessage, transient);
+        }
+    }
+
+    private async Task<FeeStatus> GetFeeStatusAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _rpc.CallAsync(
+                "eth_feeHistory",
+                [EthHex.FormatQuantity(_feeHistoryBlocks), "latest", new JsonArray(50)],
+                ReadFeeHistory,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonRpcException ex) when (ex.Code == -32601)
+        {
+            // Pre-London networks and some providers do not serve fee history.
+            var gasPriceTask = CallAsync("eth_gasPrice", [], r => EthHex.ParseQuantity(r.GetString()), cancellationToken);
+            var latestTask = CallAsync("eth_blockNumber", [], ReadLong, cancellationToken);
+            await Task.WhenAll(gasPriceTask, latestTask).ConfigureAwait(false);
+            return new FeeStatus(await latestTask.ConfigureAwait(false), await gasPriceTask.ConfigureAwait(false), 0m);
+        }
+        catch (JsonRpcException ex)
+        {
+            throw ChainErrors.Unavailable(Chain, "eth_feeHistory", ex.Message, transient: false);
+        }
+    }
+
+    private static FeeStatus ReadFeeHistory(JsonElement history)
+    {
+        var oldest = EthHex.ParseLong(RpcJson.GetString(history, "oldestBlock"));
+        var baseFees = RpcJson.GetProperty(history, "baseFeePerGas", JsonValueKind.Array);
+        var ratios = RpcJson.GetProperty(history, "gasUsedRatio", JsonValueKind.Array);
+        var blocks = ratios.GetArrayLength();
+        if (blocks == 0 || baseFees.GetArrayLength() != blocks + 1)
+        {
+            throw new FormatException("fee history has no blocks or mismatched arrays");
+        }
+
+        var nextBaseFee = EthHex.ParseQuantity(baseFees[blocks].GetString());
+        var tips = history.TryGetProperty("reward", out var reward) && reward.ValueKind == JsonValueKind.Array
+            ? reward.EnumerateArray().Select(r => EthHex.ParseQuantity(r[0].GetString())).Order().ToList()
+            : [];
+        var tip = tips.Count == 0 ? BigInteger.Zero : tips[tips.Count / 2];
+        var congestion = ratios.EnumerateArray()
+            .Select(r => decimal.Parse(r.GetRawText(), NumberStyles.Float, CultureInfo.InvariantCulture))
+            .Average();
+        return new FeeStatus(oldest + blocks - 1, nextBaseFee + tip, Math.Clamp(congestion, 0m, 1m));
+    }
+
+    private Receipt? ReadReceipt(JsonElement receipt)
+    {
+        if (receipt.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var succeeded = RpcJson.GetOptionalString(receipt, "status") is { } status
+            ? EthHex.ParseQuantity(status) == BigInteger.One
+            : receipt.TryGetProperty("root", out _); // pre-Byzantium receipts carry a state root instead of a status
+        var transfers = new List<ChainTransfer>();
+        foreach (var log in RpcJson.GetProperty(receipt, "logs", JsonValueKind.Array).EnumerateArray())
+        {
+            var topics = RpcJson.GetProperty(log, "topics", JsonValueKind.Array);
+            if (topics.GetArrayLength() != 3
+                || !string.Equals(topics[0].GetString(), TransferTopic, StringComparison.OrdinalIgnoreCase)
+                || (log.TryGetProperty("removed", out var removed) && removed.ValueKind == JsonValueKind.True))
+            {
+                continue;
+            }
+
+            if (Token(RpcJson.GetString(log, "address")) is { } asset)
+            {
+                var amount = new BigInteger(EthHex.ParseData(RpcJson.GetString(log, "data")), isUnsigned: true, isBigEndian: true);
+                transfers.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), TopicAddress(topics[1]), TopicAddress(topics[2])));
+            }
+        }
+
+        return new Receipt(
+            EthHex.ParseLong(RpcJson.GetString(receipt, "blockNumber")),
+            succeeded,
+            EthHex.Quantity(receipt, "gasUsed"),
+            RpcJson.GetOptionalString(receipt, "effectiveGasPrice") is { } price ? EthHex.ParseQuantity(price) : null,
+            transfers);
+    }
+
+    private TransactionInfo? ReadTransaction(JsonElement transaction)
+    {
+        if (transaction.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var from = Address(RpcJson.GetString(transaction, "from"));
+        var to = RpcJson.GetOptionalString(transaction, "to") is { } recipient ? Address(recipient) : null;
+        var value = EthHex.Quantity(transaction, "value");
+        var gasPrice = RpcJson.GetOptionalString(transaction, "gasPrice") is { } price ? EthHex.ParseQuantity(price) : BigInteger.Zero;
+        var pending = new List<ChainTransfer>();
+        if (to is not null)
+        {
+            if (value > 0)
+            {
+                pending.Add(new ChainTransfer(FromWei(value), from, to));
+            }
+
+            // An ERC-20 transfer(address,uint256) call: the intended token movement is in the calldata.
+            var input = RpcJson.GetOptionalString(transaction, "input") ?? string.Empty;
+            if (input.Length == 2 + 8 + 64 + 64 && input.AsSpan(2, 8).Equals(TransferSelector, StringComparison.OrdinalIgnoreCase) && Token(to) is { } asset)
+            {
+                var data = EthHex.ParseData(input);
+                var amount = new BigInteger(data.AsSpan(36, 32), isUnsigned: true, isBigEndian: true);
+                pending.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), from, EthereumAddressCodec.Encode(data.AsSpan(4 + 12, 20))));
+            }
+        }
+
+        return new TransactionInfo(from, to, value, gasPrice, pending);
+    }
+
+    private static long ReadLong(JsonElement result) => EthHex.ParseLong(result.GetString());
+
+    private static Instant? ReadTimestamp(JsonElement block) =>
+        block.ValueKind == JsonValueKind.Object ? Instant.FromUnixTimeSeconds(EthHex.ParseLong(RpcJson.GetString(block, "timestamp"))) : null;
+
+    private Asset? Token(string contract)
+    {
+        var asset = _assets.All.FirstOrDefault(a => a.Chain == Chain && string.Equals(a.Identifier, contract, StringComparison.OrdinalIgnoreCase));
+        if (asset is null)
+        {
+            LogUnknownToken(_logger, contract);
+        }
+
+        return asset;
+    }
+
+    private static string TopicAddress(JsonElement topic)
+    {
+        var bytes = EthHex.ParseData(topic.GetString());
+        return bytes.Length == 32 ? EthereumAddressCodec.Encode(bytes.AsSpan(12)) : throw new FormatException("an address topic is not 32 bytes");
+    }
+
+    private static string Address(string text) =>
+        EthereumAddressCodec.Lenient.TryNormalize(text, out var canonical, out var problem) ? canonical : throw new FormatException("node returned address " + problem);
+
+    private Money FromWei(BigInteger wei) => ChainUnits.FromBaseUnits(wei, AssetRegistry.Eth, Chain);
+
+    private async Task<T> CallAsync<T>(string method, JsonArray parameters, Func<JsonElement, T> read, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _rpc.CallAsync(method, parameters, read, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonRpcException ex)
+        {
+            throw ChainErrors.Unavailable(Chain, method, ex.Message, transient: false);
+        }
+    }
+
+    private static string NormalizeHash(string? hash)
+    {
+        Guard.Text(hash, "transactionHash", 66);
+        if (hash!.Length != 66 || !hash.StartsWith("0x", StringComparison.OrdinalIgnoreCase) || hash.AsSpan(2).ContainsAnyExcept("0123456789abcdefABCDEF"))
+        {
+            throw ChainErrors.InvalidArgument("transactionHash", hash, "must be 0x followed by 64 hexadecimal digits");
+        }
+
+        return hash.ToLowerInvariant();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Skipping an ERC-20 transfer of {Contract}: no registered asset has that contract")]
+    private static partial void LogUnknownToken(ILogger logger, string contract);
+
+    private readonly record struct FeeStatus(long LatestBlock, BigInteger GasPrice, decimal Congestion);
+
+    private sealed record Receipt(long Block, bool Succeeded, BigInteger GasUsed, BigInteger? EffectiveGasPrice, IReadOnlyList<ChainTransfer> TokenTransfers);
+
+    private sealed record TransactionInfo(string From, string? To, BigInteger Value, BigInteger GasPrice, IReadOnlyList<ChainTransfer> PendingTransfers);
+}

@@ -1,0 +1,241 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using NodaTime;
+
+namespace PaymentsKit.Chains.Rpc;
+
+/// <summary>What one endpoint answered.</summary>
+/// <param name="Status">The HTTP status.</param>
+/// <param name="Body">The response body.</param>
+/// <param name="Endpoint">The endpoint that answered, for messages (redacted to scheme and host).</param>
+public sealed record RpcResponse(HttpStatusCode Status, ReadOnlyMemory<byte> Body, string Endpoint)
+{
+    /// <summary>Whether the status is 2xx.</summary>
+    public bool IsSuccess => (int)Status is >= 200 and < 300;
+
+    /// <summary>Parses the body as JSON; a body that is not JSON is a <see cref="JsonException"/>, which the transport treats as a bad endpoint.</summary>
+    public JsonDocument ParseJson() => JsonDocument.Parse(Body);
+}
+
+/// <summary>
+/// The one place chain adapters send HTTP requests through: it tries the configured endpoints in turn,
+/// gives each attempt its own timeout, fails over on transient failures (network errors, timeouts, 408,
+/// 429, 5xx, unparseable or oversized bodies, and whatever the interpreter marks with
+/// <see cref="TransientRpcException"/>), pauses with exponential backoff (honouring Retry-After) before
+/// going round again, and reports exhaustion as a transient <c>chain_unavailable</c>. The endpoint that
+/// last worked is tried first next time. Every attempt is recorded in <see cref="Statistics"/>.
+/// </summary>
+/// <remarks>
+/// Only idempotent requests may be sent through it: a request may reach more than one endpoint.
+/// Broadcasting a signed transaction is idempotent on every supported chain (the same bytes, the same hash).
+/// </remarks>
+public sealed partial class RpcTransport
+{
+    private readonly ChainId _chain;
+    private readonly HttpClient _httpClient;
+    private readonly Uri[] _endpoints;
+    private readonly TimeSpan _timeout;
+    private readonly int _maxAttempts;
+    private readonly TimeSpan _retryDelay;
+    private readonly TimeSpan _maxRetryDelay;
+    private readonly int _maxResponseBytes;
+    private readonly ILogger _logger;
+    private int _preferred;
+
+    /// <summary>Creates a transport.</summary>
+    /// <param name="chain">The chain, for errors and logs.</param>
+    /// <param name="httpClient">The client to send with; its own timeout should be infinite or longer than <see cref="ChainRpcOptions.RequestTimeout"/>.</param>
+    /// <param name="options">Endpoints, timeouts and retry bounds; must be valid.</param>
+    /// <param name="logger">Receives failover warnings.</param>
+    public RpcTransport(ChainId chain, HttpClient httpClient, ChainRpcOptions options, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(logger);
+        if (options.Endpoints.Count == 0)
+        {
+            throw new ArgumentException("At least one endpoint is required.", nameof(options));
+        }
+
+        _chain = chain;
+        _httpClient = httpClient;
+
+        // A base address without a trailing slash would lose its last segment when resolving relative paths.
+        _endpoints = [.. options.Endpoints.Select(e => e.AbsolutePath.EndsWith('/') ? e : new UriBuilder(e) { Path = e.AbsolutePath + "/" }.Uri)];
+        _timeout = options.RequestTimeout.ToTimeSpan();
+        _maxAttempts = options.MaxAttempts;
+        _retryDelay = options.RetryDelay.ToTimeSpan();
+        _maxRetryDelay = options.MaxRetryDelay.ToTimeSpan();
+        _maxResponseBytes = options.MaxResponseBytes;
+        _logger = logger;
+        Statistics = new RpcCallStatistics(options.HealthWindow);
+    }
+
+    /// <summary>Outcomes and latencies of recent attempts.</summary>
+    public RpcCallStatistics Statistics { get; }
+
+    /// <summary>The endpoints, each ending in '/'.</summary>
+    public IReadOnlyList<Uri> Endpoints => _endpoints;
+
+    /// <summary>An endpoint as it may be logged: scheme and authority only, since paths and queries often hold API keys.</summary>
+    public static string Redact(Uri endpoint)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        return endpoint.IsAbsoluteUri ? endpoint.Scheme + "://" + endpoint.Authority : "(relative uri)";
+    }
+
+    /// <summary>Sends a request, failing over between endpoints until <paramref name="interpret"/> accepts an answer.</summary>
+    /// <typeparam name="T">What the interpreter makes of the answer.</typeparam>
+    /// <param name="operation">The operation's name, for errors and logs.</param>
+    /// <param name="createRequest">Builds a fresh request against the given endpoint base address (ending in '/').</param>
+    /// <param name="interpret">
+    /// Turns a response that is not 408/429/5xx into a result. It may throw <see cref="TransientRpcException"/> or a
+    /// JSON error to fail over, or any other exception (e.g. a <see cref="PaymentsKitException"/>) to stop.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the whole call.</param>
+    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every attempt failed.</exception>
+    public async Task<T> SendAsync<T>(
+        string operation,
+        Func<Uri, HttpRequestMessage> createRequest,
+        Func<RpcResponse, T> interpret,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(createRequest);
+        ArgumentNullException.ThrowIfNull(interpret);
+        var start = Volatile.Read(ref _preferred);
+        string lastError = "no attempt was made";
+        TimeSpan? retryAfter = null;
+        for (var attempt = 0; attempt < _maxAttempts; attempt++)
+        {
+            var index = (start + attempt) % _endpoints.Length;
+            if (attempt > 0 && index == start % _endpoints.Length)
+            {
+                await PauseAsync(attempt / _endpoints.Length, retryAfter, cancellationToken).ConfigureAwait(false);
+                retryAfter = null;
+            }
+
+            var endpoint = _endpoints[index];
+            var began = Stopwatch.GetTimestamp();
+            var failure = await TryOnceAsync(endpoint, createRequest, interpret, cancellationToken).ConfigureAwait(false);
+            var latency = Duration.FromTimeSpan(Stopwatch.GetElapsedTime(began));
+            Statistics.Record(failure.Error is null, latency);
+            if (failure.Error is null)
+            {
+                Volatile.Write(ref _preferred, index);
+                return failure.Result!;
+            }
+
+            lastError = failure.Error;
+            retryAfter = failure.RetryAfter ?? retryAfter;
+            var next = (index + 1) % _endpoints.Length;
+            Interlocked.CompareExchange(ref _preferred, next, index);
+            LogAttemptFailed(_logger, _chain.Value, operation, Redact(endpoint), attempt + 1, _maxAttempts, failure.Error);
+        }
+
+        throw new PaymentsKitException(
+            PaymentsKitErrorCodes.ChainUnavailable,
+            string.Create(CultureInfo.InvariantCulture, $"{_chain} RPC '{operation}' failed after {_maxAttempts} attempt(s) over {_endpoints.Length} endpoint(s); last error: {lastError}"),
+            new Dictionary<string, object?> { ["chain"] = _chain.Value, ["operation"] = operation, ["attempts"] = _maxAttempts, ["lastError"] = lastError },
+            isTransient: true);
+    }
+
+    private async Task<Attempt<T>> TryOnceAsync<T>(
+        Uri endpoint,
+        Func<Uri, HttpRequestMessage> createRequest,
+        Func<RpcResponse, T> interpret,
+        CancellationToken cancellationToken)
+    {
+        var shown = Redact(endpoint);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_timeout);
+        try
+        {
+            using var request = createRequest(endpoint);
+            using var response = await _httpClient.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            if (status is 408 or 425 or 429 or >= 500)
+            {
+                return Attempt<T>.Failed(
+                    string.Create(CultureInfo.InvariantCulture, $"{shown} answered HTTP {status}"),
+                    response.Headers.RetryAfter?.Delta);
+            }
+
+            var body = await ReadBodyAsync(response, timeout.Token).ConfigureAwait(false);
+            if (body is null)
+            {
+                return Attempt<T>.Failed(string.Create(CultureInfo.InvariantCulture, $"{shown} sent a body over {_maxResponseBytes} bytes"), null);
+            }
+
+            return Attempt<T>.Succeeded(interpret(new RpcResponse(response.StatusCode, body, shown)));
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return Attempt<T>.Failed(string.Create(CultureInfo.InvariantCulture, $"{shown} did not answer within {_timeout.TotalMilliseconds} ms"), null);
+        }
+        catch (HttpRequestException ex)
+        {
+            return Attempt<T>.Failed($"{shown} could not be reached ({ex.HttpRequestError})", null);
+        }
+        catch (TransientRpcException ex)
+        {
+            return Attempt<T>.Failed($"{shown}: {ex.Message}", null);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        {
+            // A node that answers 2xx with something we cannot read is broken; another endpoint may be fine.
+            return Attempt<T>.Failed($"{shown} sent a malformed response ({ex.GetType().Name}: {ex.Message})", null);
+        }
+    }
+
+    private async Task<byte[]?> ReadBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength > _maxResponseBytes)
+        {
+            return null;
+        }
+
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + read > _maxResponseBytes)
+                {
+                    return null;
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            return buffer.ToArray();
+        }
+    }
+
+    private Task PauseAsync(int round, TimeSpan? retryAfter, CancellationToken cancellationToken)
+    {
+        var backoff = _retryDelay * (1 << Math.Clamp(round - 1, 0, 16));
+        var delay = retryAfter is { } serverDelay && serverDelay > backoff ? serverDelay : backoff;
+        if (delay > _maxRetryDelay)
+        {
+            delay = _maxRetryDelay;
+        }
+
+        return delay > TimeSpan.Zero ? Task.Delay(delay, cancellationToken) : Task.CompletedTask;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Chain} RPC {Operation} attempt {Attempt}/{MaxAttempts} at {Endpoint} failed: {Error}")]
+    private static partial void LogAttemptFailed(ILogger logger, string chain, string operation, string endpoint, int attempt, int maxAttempts, string error);
+
+    private readonly record struct Attempt<T>(T? Result, string? Error, TimeSpan? RetryAfter)
+    {
+        public static Attempt<T> Succeeded(T result) => new(result, null, null);
+
+        public static Attempt<T> Failed(string error, TimeSpan? retryAfter) => new(default, error, retryAfter);
+    }
+}

@@ -1,0 +1,318 @@
+using System.Numerics;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit.Chains.Ethereum;
+using PaymentsKit.Testing;
+using static PaymentsKit.Chains.Ethereum.Tests.EthereumFixtures;
+
+namespace PaymentsKit.Chains.Ethereum.Tests;
+
+public sealed class EthereumChainAdapterTests
+{
+    private static readonly Asset Usdc = Asset.Create("USDC.ETH", 6, ChainId.Ethereum, "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48");
+    private static readonly string SenderChecksummed = EthereumAddressCodec.Lenient.Parse(ChainId.Ethereum, Sender).Value;
+    private static readonly string RecipientChecksummed = EthereumAddressCodec.Lenient.Parse(ChainId.Ethereum, Recipient).Value;
+    private readonly ManualClock _clock = new();
+
+    private EthereumChainAdapter Create(Action<EthereumOptions>? configure, params LoopbackHttpServer[] nodes)
+    {
+        var options = new EthereumOptions { RequestTimeout = Duration.FromMilliseconds(500), RetryDelay = Duration.FromMilliseconds(1) };
+        foreach (var node in nodes)
+        {
+            options.Endpoints.Add(node.BaseAddress);
+        }
+
+        configure?.Invoke(options);
+        var assets = new AssetRegistry();
+        assets.Register(Usdc);
+        return new EthereumChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<EthereumChainAdapter>.Instance);
+    }
+
+    private static LoopbackHttpServer Node(Func<string, JsonElement, JsonRpcAnswer?>? overrides = null) =>
+        JsonRpcLoopback.Start((method, parameters) => overrides?.Invoke(method, parameters) ?? Standard(method, parameters));
+
+    [Fact]
+    public async Task Reads_An_Ether_Transfer()
+    {
+        await using var node = Node();
+        var tx = await Create(null, node).GetTransactionAsync(EtherHash.ToUpperInvariant().Replace("0X", "0x", StringComparison.Ordinal));
+        Assert.NotNull(tx);
+        Assert.Equal(EtherHash, tx.Hash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx.Status);
+        Assert.Equal(12, tx.Confirmations); // 0x5daf46 - 0x5daf3b + 1
+        Assert.True(tx.IsFinal);
+        Assert.Null(tx.Memo);
+        Assert.Equal(Money.Of(0.00042m, AssetRegistry.Eth), tx.Fee); // 21000 × 20 gwei
+        Assert.Equal(Instant.FromUnixTimeSeconds(0x55ba467c), tx.Timestamp);
+        Assert.Equal([new ChainTransfer(Money.Of(0.00429m, AssetRegistry.Eth), SenderChecksummed, RecipientChecksummed)], tx.Transfers);
+        Assert.Contains(node.Requests, r => r.Body.Contains("\"eth_getBlockByNumber\"", StringComparison.Ordinal) && r.Body.Contains("[\"0x5daf3b\",false]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Reads_Erc20_Transfer_Logs_Of_Known_Tokens_Only()
+    {
+        await using var node = Node();
+        var tx = await Create(o => o.FinalityConfirmations = 64, node).GetTransactionAsync(TokenHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.Equal(7, tx.Confirmations);
+        Assert.False(tx.IsFinal);
+        Assert.Equal(Money.Of(0.000065m, AssetRegistry.Eth), tx.Fee); // 65000 × 1 gwei
+        Assert.Equal([new ChainTransfer(Money.Of(25m, Usdc), SenderChecksummed, RecipientChecksummed)], tx.Transfers);
+    }
+
+    [Fact]
+    public async Task Reverted_Transaction_Is_Failed_And_Moves_Nothing()
+    {
+        await using var node = Node();
+        var tx = await Create(null, node).GetTransactionAsync(FailedHash);
+        Assert.Equal(ChainTransactionStatus.Failed, tx!.Status);
+        Assert.Empty(tx.Transfers);
+        Assert.Equal(Money.Of(0.000065m, AssetRegistry.Eth), tx.Fee);
+    }
+
+    [Fact]
+    public async Task Pending_Transaction_Reports_Its_Intended_Token_Transfer()
+    {
+        await using var node = Node();
+        var tx = await Create(null, node).GetTransactionAsync(PendingHash);
+        Assert.Equal(ChainTransactionStatus.Pending, tx!.Status);
+        Assert.Equal(0, tx.Confirmations);
+        Assert.False(tx.IsFinal);
+        Assert.Null(tx.Fee);
+        Assert.Null(tx.Timestamp);
+        Assert.Equal([new ChainTransfer(Money.Of(25m, Usdc), SenderChecksummed, RecipientChecksummed)], tx.Transfers);
+    }
+
+    [Fact]
+    public async Task Unknown_Transaction_Is_Null()
+    {
+        await using var node = Node();
+        Assert.Null(await Create(null, node).GetTransactionAsync("0x" + new string('0', 64)));
+    }
+
+    [Theory]
+    [InlineData("88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b")]
+    [InlineData("0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944")]
+    [InlineData("0xz8df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b")]
+    public async Task Malformed_Hash_Is_Invalid_Argument(string hash)
+    {
+        await using var node = Node();
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, (await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, node).GetTransactionAsync(hash).AsTask())).Code);
+        Assert.Empty(node.Requests);
+    }
+
+    [Fact]
+    public async Task Fee_Estimate_From_Fee_History()
+    {
+        await using var node = Node();
+        var adapter = Create(null, node);
+        var native = await adapter.EstimateFeeAsync(AssetRegistry.Eth);
+        Assert.Equal(Money.Of(0.000441m, AssetRegistry.Eth), native.Fee); // 21000 × (20 gwei base + 1 gwei median tip)
+        Assert.Equal(Duration.FromSeconds(12), native.ExpectedConfirmation);
+        var token = await adapter.EstimateFeeAsync(Usdc);
+        Assert.Equal(Money.Of(0.001365m, AssetRegistry.Eth), token.Fee); // 65000 × 21 gwei
+        Assert.Contains(node.Requests, r => r.Body.Contains("\"params\":[\"0x5\",\"latest\",[50]]", StringComparison.Ordinal));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, (await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.EstimateFeeAsync(AssetRegistry.Sol).AsTask())).Code);
+    }
+
+    [Fact]
+    public async Task Fee_Estimate_Falls_Back_To_Gas_Price_Without_Fee_History()
+    {
+        await using var node = Node((method, _) => method == "eth_feeHistory" ? JsonRpcAnswer.Error(-32601, "the method eth_feeHistory does not exist/is not available") : null);
+        var adapter = Create(null, node);
+        Assert.Equal(Money.Of(0.00042m, AssetRegistry.Eth), (await adapter.EstimateFeeAsync(AssetRegistry.Eth)).Fee);
+        var health = await adapter.ProbeHealthAsync();
+        Assert.Equal(0x5daf46, health.LatestBlock);
+        Assert.Equal(0m, health.Congestion);
+    }
+
+    [Fact]
+    public async Task Health_Reports_Block_Fee_Congestion()
+    {
+        await using var node = Node();
+        var sample = await Create(null, node).ProbeHealthAsync();
+        Assert.Equal(0x5daf46, sample.LatestBlock);
+        Assert.Equal(0.7m, sample.Congestion);
+        Assert.Equal(Money.Of(0.000441m, AssetRegistry.Eth), sample.FeeEstimate);
+        Assert.Equal(ChainHealthStatus.Healthy, sample.Status);
+        Assert.Equal(0m, sample.RpcErrorRate);
+        Assert.Equal(Duration.FromSeconds(144), sample.ConfirmationTime);
+    }
+
+    [Fact]
+    public async Task Rate_Limits_Fail_Over_Between_Nodes()
+    {
+        await using var limited = JsonRpcLoopback.Start((_, _) => JsonRpcAnswer.Http(LoopbackResponse.WithStatus(429, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32005,\"message\":\"rate limit exceeded\"}}")));
+        await using var node = Node();
+        var adapter = Create(null, limited, node);
+        var tx = await adapter.GetTransactionAsync(EtherHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.NotEmpty(limited.Requests);
+    }
+
+    [Fact]
+    public async Task Limit_Exceeded_Error_Objects_Fail_Over()
+    {
+        await using var limited = JsonRpcLoopback.Start((_, _) => JsonRpcAnswer.Error(-32005, "daily request count exceeded, request rate limited"));
+        await using var node = Node();
+        Assert.Equal(0x5daf46, (await Create(null, limited, node).ProbeHealthAsync()).LatestBlock);
+    }
+
+    [Fact]
+    public async Task Malformed_Results_Fail_Over()
+    {
+        await using var broken = Node((method, _) => method == "eth_feeHistory" ? JsonRpcAnswer.Result("{\"oldestBlock\":\"0xzz\",\"baseFeePerGas\":[],\"gasUsedRatio\":[]}") : null);
+        await using var node = Node();
+        var fee = await Create(null, broken, node).EstimateFeeAsync(AssetRegistry.Eth);
+        Assert.Equal(Money.Of(0.000441m, AssetRegistry.Eth), fee.Fee);
+        Assert.Single(broken.Requests);
+    }
+
+    [Fact]
+    public async Task All_Nodes_Down_Is_Transient_And_Health_Is_Unhealthy()
+    {
+        await using var down = JsonRpcLoopback.Start((_, _) => JsonRpcAnswer.Http(LoopbackResponse.WithStatus(503, "upstream unavailable")));
+        var adapter = Create(null, down);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.EstimateFeeAsync(AssetRegistry.Eth).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+        var sample = await adapter.ProbeHealthAsync();
+        Assert.Equal(ChainHealthStatus.Unhealthy, sample.Status);
+        Assert.Equal(1m, sample.RpcErrorRate);
+    }
+
+    [Fact]
+    public async Task Permanent_Rpc_Errors_On_Reads_Are_Not_Transient()
+    {
+        await using var node = Node((method, _) => method == "eth_getTransactionReceipt" ? JsonRpcAnswer.Error(-32602, "invalid argument 0: hex string has length 62, want 64 for common.Hash") : null);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, node).GetTransactionAsync(EtherHash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.False(error.IsTransient);
+    }
+
+    private static readonly byte[] RawTransaction = Convert.FromHexString("f86c0a8502540be400825208944bbeeb066ed09b7aed07bf39eee0460dfa261520880de0b6b3a7640000801ca0f3ae52c1ef3300f44df0bcfd1341c232ed6134672b16e35699ae3f5fe2493379a023d23d2955a239dd6f61c4e8b2678d174356ff424eac53da53e17706c43ef871");
+
+    [Fact]
+    public async Task Broadcast_Sends_The_Raw_Transaction_And_Returns_Its_Keccak_Hash()
+    {
+        var expected = "0x" + Convert.ToHexStringLower(Keccak256.Hash(RawTransaction));
+        await using var node = Node((method, parameters) => method == "eth_sendRawTransaction" ? JsonRpcAnswer.Result("\"" + expected + "\"") : null);
+        var result = await Create(null, node).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null));
+        Assert.Equal(new BroadcastResult(expected, AlreadyKnown: false), result);
+        using var sent = JsonDocument.Parse(node.Requests.Single().Body);
+        Assert.Equal("0x" + Convert.ToHexStringLower(RawTransaction), sent.RootElement.GetProperty("params")[0].GetString());
+    }
+
+    [Theory]
+    [InlineData("already known")]
+    [InlineData("known transaction: 0x1234")]
+    [InlineData("Transaction with the same hash was already imported.")]
+    public async Task Rebroadcast_Is_Already_Known(string message)
+    {
+        await using var node = Node((method, _) => method == "eth_sendRawTransaction" ? JsonRpcAnswer.Error(-32000, message) : null);
+        var result = await Create(null, node).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null));
+        Assert.True(result.AlreadyKnown);
+        Assert.Equal("0x" + Convert.ToHexStringLower(Keccak256.Hash(RawTransaction)), result.Hash);
+    }
+
+    [Fact]
+    public async Task Nonce_Too_Low_For_A_Mined_Transaction_Is_Already_Known()
+    {
+        var hash = "0x" + Convert.ToHexStringLower(Keccak256.Hash(RawTransaction));
+        await using var node = Node((method, parameters) => method switch
+        {
+            "eth_sendRawTransaction" => JsonRpcAnswer.Error(-32000, "nonce too low: next nonce 11, tx nonce 10"),
+            "eth_getTransactionByHash" when parameters[0].GetString() == hash => JsonRpcAnswer.Result(EtherTransaction),
+            _ => null,
+        });
+        Assert.True((await Create(null, node).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null))).AlreadyKnown);
+    }
+
+    [Theory]
+    [InlineData("nonce too low: next nonce 11, tx nonce 10", false)]
+    [InlineData("insufficient funds for gas * price + value: balance 0, tx cost 1000000000000000000", false)]
+    [InlineData("intrinsic gas too low", false)]
+    [InlineData("invalid sender", false)]
+    [InlineData("replacement transaction underpriced", true)]
+    [InlineData("transaction underpriced", true)]
+    [InlineData("max fee per gas less than block base fee: address 0x1, maxFeePerGas: 1 baseFee: 2", true)]
+    [InlineData("nonce too high", true)]
+    public async Task Node_Rejections_Map_To_Transient_Or_Permanent(string message, bool transient)
+    {
+        await using var node = Node((method, _) => method == "eth_sendRawTransaction" ? JsonRpcAnswer.Error(-32000, message) : null);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, node).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, error.Code);
+        Assert.Equal(transient, error.IsTransient);
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broadcast_Rejects_Other_Chains_And_Empty_Payloads_Locally()
+    {
+        await using var node = Node();
+        var adapter = Create(null, node);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.BroadcastAsync(new SignedTransaction(ChainId.Stellar, RawTransaction, null)).AsTask())).Code);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.BroadcastAsync(new SignedTransaction(ChainId.Ethereum, ReadOnlyMemory<byte>.Empty, null)).AsTask())).Code);
+        Assert.Empty(node.Requests);
+    }
+
+    [Fact]
+    public async Task Addresses_Follow_The_Checksum_Option()
+    {
+        await using var node = Node();
+        var lenient = Create(null, node);
+        Assert.Equal(SenderChecksummed, lenient.ParseAddress(Sender).Value);
+        var strict = Create(o => o.RequireChecksum = true, node);
+        Assert.False(strict.TryParseAddress(Sender, out _));
+        Assert.Equal(SenderChecksummed, strict.ParseAddress(SenderChecksummed).Value);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidAddress, Assert.Throws<PaymentsKitException>(() => strict.ParseAddress(Sender)).Code);
+    }
+
+    [Fact]
+    public async Task Wei_And_Token_Units()
+    {
+        await using var node = Node();
+        var adapter = Create(null, node);
+        Assert.Equal(BigInteger.Parse("1500000000000000000", System.Globalization.CultureInfo.InvariantCulture), adapter.ToBaseUnits(Money.Of(1.5m, AssetRegistry.Eth)));
+        Assert.Equal(Money.Of(0.000000000000000001m, AssetRegistry.Eth), adapter.FromBaseUnits(BigInteger.One, AssetRegistry.Eth));
+        Assert.Equal(new BigInteger(25_000_000), adapter.ToBaseUnits(Money.Of(25m, Usdc)));
+        Assert.Equal(PaymentsKitErrorCodes.ArithmeticOverflow, Assert.Throws<PaymentsKitException>(() => adapter.FromBaseUnits(BigInteger.Pow(2, 100), AssetRegistry.Eth)).Code);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => adapter.ToBaseUnits(Money.Of(1m, AssetRegistry.Xlm))).Code);
+    }
+
+    [Fact]
+    public void Options_Are_Validated()
+    {
+        var options = new EthereumOptions { FinalityConfirmations = 0, BlockTime = Duration.Zero, NativeTransferGas = 1, TokenTransferGas = 1, FeeHistoryBlocks = 0 };
+        var errors = string.Join("\n", options.Validate("Ethereum"));
+        foreach (var name in new[] { "Ethereum:Endpoints", "Ethereum:FinalityConfirmations", "Ethereum:BlockTime", "Ethereum:NativeTransferGas", "Ethereum:TokenTransferGas", "Ethereum:FeeHistoryBlocks" })
+        {
+            Assert.Contains(name, errors, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() =>
+            new EthereumChainAdapter(options, new HttpClient(), new AssetRegistry(), _clock, NullLogger<EthereumChainAdapter>.Instance)).Code);
+    }
+
+    [Fact]
+    public async Task AddEthereum_Registers_A_Validated_Adapter()
+    {
+        await using var node = Node();
+        var services = new ServiceCollection();
+        services.AddPaymentsKit().AddEthereum(o => o.Endpoints.Add(node.BaseAddress));
+        await using (var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true }))
+        {
+            var adapter = Assert.IsType<EthereumChainAdapter>(provider.GetRequiredService<IChainAdapterRegistry>().Get(ChainId.Ethereum));
+            Assert.Equal(0x5daf46, (await adapter.ProbeHealthAsync()).LatestBlock);
+        }
+
+        var invalid = new ServiceCollection();
+        invalid.AddPaymentsKit().AddEthereum(o => o.FinalityConfirmations = 0);
+        await using var invalidProvider = invalid.BuildServiceProvider();
+        var error = Assert.Throws<OptionsValidationException>(() => invalidProvider.GetRequiredService<IOptions<EthereumOptions>>().Value);
+        Assert.Contains(error.Failures, f => f.Contains("Ethereum:FinalityConfirmations", StringComparison.Ordinal));
+    }
+}

@@ -1,0 +1,321 @@
+using System.Numerics;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodaTime;
+using PaymentsKit.Chains.Stellar;
+using PaymentsKit.Testing;
+using static PaymentsKit.Chains.Stellar.Tests.HorizonFixtures;
+
+namespace PaymentsKit.Chains.Stellar.Tests;
+
+public sealed class StellarChainAdapterTests
+{
+    private static readonly Asset StellarUsdc = Asset.Create("USDC.XLM", 7, ChainId.Stellar, "USDC:" + Issuer);
+    private readonly ManualClock _clock = new();
+
+    private StellarChainAdapter Create(params LoopbackHttpServer[] servers)
+    {
+        var options = new StellarOptions { RequestTimeout = Duration.FromMilliseconds(500), RetryDelay = Duration.FromMilliseconds(1), MaxAttempts = 3 };
+        foreach (var server in servers)
+        {
+            options.Endpoints.Add(server.BaseAddress);
+        }
+
+        var assets = new AssetRegistry();
+        assets.Register(StellarUsdc);
+        return new StellarChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<StellarChainAdapter>.Instance);
+    }
+
+    private static LoopbackHttpServer Horizon(Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>? extra = null)
+    {
+        var routes = new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /"] = _ => LoopbackResponse.Json(Root),
+            ["GET /transactions/" + Hash] = _ => LoopbackResponse.Json(Transaction),
+            ["GET /transactions/" + Hash + "/payments"] = _ => LoopbackResponse.Json(Payments),
+            ["GET /transactions/" + FailedHash] = _ => LoopbackResponse.Json(FailedTransaction),
+            ["GET /fee_stats"] = _ => LoopbackResponse.Json(FeeStats),
+        };
+        foreach (var (key, value) in extra ?? [])
+        {
+            routes[key] = value;
+        }
+
+        return LoopbackHttpServer.WithRoutes(routes);
+    }
+
+    [Fact]
+    public async Task Reads_A_Transaction_With_Its_Payments_And_Memo()
+    {
+        await using var horizon = Horizon();
+        var adapter = Create(horizon);
+        var tx = await adapter.GetTransactionAsync(Hash.ToUpperInvariant());
+
+        Assert.NotNull(tx);
+        Assert.Equal(Hash, tx.Hash);
+        Assert.Equal(ChainId.Stellar, tx.Chain);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx.Status);
+        Assert.Equal(10, tx.Confirmations); // 52429020 - 52429011 + 1
+        Assert.True(tx.IsFinal);
+        Assert.Equal("INV-2024-0042", tx.Memo);
+        Assert.Equal(Money.Of(0.00003m, AssetRegistry.Xlm), tx.Fee);
+        Assert.Equal(Instant.FromUtc(2024, 6, 27, 10, 42, 19), tx.Timestamp);
+        Assert.Equal(
+            [
+                new ChainTransfer(Money.Of(12.5m, AssetRegistry.Xlm), Sender, Recipient),
+                new ChainTransfer(Money.Of(100m, StellarUsdc), Sender, MuxedRecipient),
+                new ChainTransfer(Money.Of(2m, AssetRegistry.Xlm), Sender, UnknownIssuer),
+            ],
+            tx.Transfers);
+        Assert.Contains(horizon.Requests, r => r.Path == "/transactions/" + Hash + "/payments?limit=200");
+    }
+
+    [Fact]
+    public async Task A_Failed_Transaction_Moves_Nothing_And_Its_Payments_Are_Not_Read()
+    {
+        await using var horizon = Horizon();
+        var tx = await Create(horizon).GetTransactionAsync(FailedHash);
+        Assert.Equal(ChainTransactionStatus.Failed, tx!.Status);
+        Assert.Empty(tx.Transfers);
+        Assert.Null(tx.Memo);
+        Assert.Equal(Money.Of(0.00001m, AssetRegistry.Xlm), tx.Fee);
+        Assert.Equal(6, tx.Confirmations);
+        Assert.DoesNotContain(horizon.Requests, r => r.Path.Contains("/payments", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Unknown_Transaction_Is_Null()
+    {
+        await using var horizon = Horizon();
+        Assert.Null(await Create(horizon).GetTransactionAsync(new string('a', 64)));
+    }
+
+    [Theory]
+    [InlineData("abc")]
+    [InlineData("zz89e9f0f1a65f19736cacf544c2e825313e8447f569233bb8db39aa607c8889")]
+    [InlineData("")]
+    public async Task Malformed_Hash_Is_Invalid_Argument(string hash)
+    {
+        await using var horizon = Horizon();
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(horizon).GetTransactionAsync(hash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, error.Code);
+        Assert.Empty(horizon.Requests);
+    }
+
+    [Fact]
+    public async Task Rate_Limited_Endpoint_Fails_Over_To_The_Next_And_Stays_There()
+    {
+        await using var limited = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /fee_stats"] = _ => new LoopbackResponse(429, RateLimited, Headers: new Dictionary<string, string> { ["Retry-After"] = "1" }),
+        });
+        await using var healthy = Horizon();
+        var adapter = Create(limited, healthy);
+
+        var estimate = await adapter.EstimateFeeAsync(AssetRegistry.Xlm);
+        Assert.Equal(Money.Of(0.000025m, AssetRegistry.Xlm), estimate.Fee);
+        Assert.Single(limited.Requests);
+
+        await adapter.EstimateFeeAsync(StellarUsdc);
+        Assert.Single(limited.Requests); // the healthy endpoint is now preferred
+        Assert.Equal(2, healthy.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Malformed_Response_Fails_Over()
+    {
+        await using var broken = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /transactions/" + Hash] = _ => LoopbackResponse.Json("{\"successful\": tru"),
+        });
+        await using var healthy = Horizon();
+        var tx = await Create(broken, healthy).GetTransactionAsync(Hash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.Single(broken.Requests);
+    }
+
+    [Fact]
+    public async Task Response_Missing_Fields_Fails_Over()
+    {
+        await using var broken = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /fee_stats"] = _ => LoopbackResponse.Json("{\"last_ledger\": \"1\"}"),
+        });
+        await using var healthy = Horizon();
+        var sample = await Create(broken, healthy).ProbeHealthAsync();
+        Assert.Equal(52429020, sample.LatestBlock);
+    }
+
+    [Fact]
+    public async Task Every_Endpoint_Failing_Is_Transient_Chain_Unavailable()
+    {
+        await using var down = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /transactions/" + Hash] = _ => LoopbackResponse.WithStatus(503, "{\"status\":503}"),
+        });
+        await using var dropping = new LoopbackHttpServer(_ => LoopbackResponse.Drop());
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(down, dropping).GetTransactionAsync(Hash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+        Assert.Equal(2, down.Requests.Count); // attempts 1 and 3
+        Assert.NotEmpty(dropping.Requests);
+        Assert.DoesNotContain(down.BaseAddress.AbsolutePath + "transactions", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Slow_Endpoint_Times_Out_And_Fails_Over()
+    {
+        await using var slow = new LoopbackHttpServer(_ => new LoopbackResponse(200, FeeStats, Delay: TimeSpan.FromSeconds(5)));
+        await using var healthy = Horizon();
+        var fee = await Create(slow, healthy).EstimateFeeAsync(AssetRegistry.Xlm);
+        Assert.Equal(Money.Of(0.000025m, AssetRegistry.Xlm), fee.Fee);
+    }
+
+    [Fact]
+    public async Task Fee_Estimate_Rejects_Assets_Of_Other_Chains()
+    {
+        await using var horizon = Horizon();
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(horizon).EstimateFeeAsync(AssetRegistry.Eth).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, error.Code);
+    }
+
+    [Fact]
+    public async Task Health_Reports_Ledger_Fee_Congestion_And_Errors()
+    {
+        await using var limited = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(429, RateLimited));
+        await using var healthy = Horizon();
+        var adapter = Create(limited, healthy);
+        var sample = await adapter.ProbeHealthAsync();
+        Assert.Equal(ChainId.Stellar, sample.Chain);
+        Assert.Equal(52429020, sample.LatestBlock);
+        Assert.Equal(0.97m, sample.Congestion);
+        Assert.Equal(Money.Of(0.000025m, AssetRegistry.Xlm), sample.FeeEstimate);
+        Assert.Equal(0.5m, sample.RpcErrorRate);
+        Assert.Equal(ChainHealthStatus.Unhealthy, sample.Status); // half the calls failed
+        Assert.Equal(_clock.GetCurrentInstant(), sample.MeasuredAt);
+        Assert.Equal(Duration.FromSeconds(6), sample.ConfirmationTime);
+        Assert.True(sample.P95Latency > Duration.Zero);
+
+        for (var i = 0; i < 20; i++)
+        {
+            await adapter.ProbeHealthAsync();
+        }
+
+        var later = await adapter.ProbeHealthAsync();
+        Assert.Equal(1m / 23m, later.RpcErrorRate);
+        Assert.Equal(ChainHealthStatus.Degraded, later.Status); // congestion 0.97
+    }
+
+    [Fact]
+    public async Task Health_Probe_Of_An_Unreachable_Chain_Is_Unhealthy_Not_An_Exception()
+    {
+        await using var down = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(500));
+        var sample = await Create(down).ProbeHealthAsync();
+        Assert.Equal(ChainHealthStatus.Unhealthy, sample.Status);
+        Assert.Equal(1m, sample.RpcErrorRate);
+    }
+
+    [Fact]
+    public async Task Broadcast_Posts_The_Envelope_As_A_Form_And_Returns_The_Hash()
+    {
+        byte[] envelope = [0, 0, 0, 2, 1, 2, 3, 250];
+        await using var horizon = Horizon(new() { ["POST /transactions"] = _ => LoopbackResponse.Json(Transaction) });
+        var result = await Create(horizon).BroadcastAsync(new SignedTransaction(ChainId.Stellar, envelope, null));
+        Assert.Equal(new BroadcastResult(Hash, AlreadyKnown: false), result);
+        var post = Assert.Single(horizon.Requests, r => r.Method == "POST");
+        Assert.Equal("application/x-www-form-urlencoded", post.Headers["content-type"]);
+        Assert.Equal("tx=" + Uri.EscapeDataString(Convert.ToBase64String(envelope)), post.Body);
+    }
+
+    [Fact]
+    public async Task Rebroadcast_Of_A_Known_Transaction_Is_Already_Known_Without_Resubmitting()
+    {
+        await using var horizon = Horizon(new() { ["POST /transactions"] = _ => LoopbackResponse.Json(Transaction) });
+        var result = await Create(horizon).BroadcastAsync(new SignedTransaction(ChainId.Stellar, new byte[] { 1 }, Hash));
+        Assert.Equal(new BroadcastResult(Hash, AlreadyKnown: true), result);
+        Assert.DoesNotContain(horizon.Requests, r => r.Method == "POST");
+    }
+
+    [Fact]
+    public async Task Submission_Timeout_Is_Retried_On_Another_Endpoint()
+    {
+        await using var timingOut = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(504, SubmitTimeout));
+        await using var horizon = Horizon(new() { ["POST /transactions"] = _ => LoopbackResponse.Json(Transaction) });
+        var result = await Create(timingOut, horizon).BroadcastAsync(new SignedTransaction(ChainId.Stellar, new byte[] { 1 }, null));
+        Assert.Equal(Hash, result.Hash);
+    }
+
+    [Theory]
+    [InlineData("tx_failed", false, "op_underfunded")]
+    [InlineData("tx_bad_seq", false)]
+    [InlineData("tx_bad_auth", false)]
+    [InlineData("tx_insufficient_fee", true)]
+    [InlineData("tx_too_early", true)]
+    public async Task Rejections_Carry_Result_Codes_And_Their_Transience(string code, bool transient, params string[] operations)
+    {
+        await using var horizon = Horizon(new() { ["POST /transactions"] = _ => LoopbackResponse.WithStatus(400, TransactionFailed(code, operations)) });
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            Create(horizon).BroadcastAsync(new SignedTransaction(ChainId.Stellar, new byte[] { 1 }, null)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, error.Code);
+        Assert.Equal(transient, error.IsTransient);
+        Assert.Contains(code, error.Message, StringComparison.Ordinal);
+        foreach (var operation in operations)
+        {
+            Assert.Contains(operation, error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Single(horizon.Requests, r => r.Method == "POST"); // a rejection is not retried
+    }
+
+    [Fact]
+    public async Task Malformed_Envelope_Is_A_Permanent_Rejection()
+    {
+        await using var horizon = Horizon(new() { ["POST /transactions"] = _ => LoopbackResponse.WithStatus(400, Malformed) });
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            Create(horizon).BroadcastAsync(new SignedTransaction(ChainId.Stellar, new byte[] { 1 }, null)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, error.Code);
+        Assert.False(error.IsTransient);
+        Assert.Contains("Transaction Malformed", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broadcast_Rejects_Other_Chains_And_Empty_Payloads_Locally()
+    {
+        await using var horizon = Horizon();
+        var adapter = Create(horizon);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            adapter.BroadcastAsync(new SignedTransaction(ChainId.Solana, new byte[] { 1 }, null)).AsTask())).Code);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            adapter.BroadcastAsync(new SignedTransaction(ChainId.Stellar, ReadOnlyMemory<byte>.Empty, null)).AsTask())).Code);
+        Assert.Empty(horizon.Requests);
+    }
+
+    [Fact]
+    public async Task Addresses_And_Units()
+    {
+        await using var horizon = Horizon();
+        var adapter = Create(horizon);
+        Assert.Equal(new ChainAddress(ChainId.Stellar, Sender), adapter.ParseAddress(Sender));
+        Assert.True(adapter.TryParseAddress(MuxedRecipient, out _));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidAddress, Assert.Throws<PaymentsKitException>(() => adapter.ParseAddress("GABC")).Code);
+        Assert.Equal(new BigInteger(125_000_000), adapter.ToBaseUnits(Money.Of(12.5m, AssetRegistry.Xlm)));
+        Assert.Equal(Money.Of(0.0000001m, AssetRegistry.Xlm), adapter.FromBaseUnits(BigInteger.One, AssetRegistry.Xlm));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => adapter.ToBaseUnits(Money.Of(1m, AssetRegistry.Eth))).Code);
+        Assert.Equal(PaymentsKitErrorCodes.ArithmeticOverflow, Assert.Throws<PaymentsKitException>(() => adapter.FromBaseUnits(BigInteger.Pow(10, 30), AssetRegistry.Xlm)).Code);
+    }
+
+    [Fact]
+    public void Invalid_Options_Are_Rejected_With_Every_Problem()
+    {
+        var options = new StellarOptions { MaxAttempts = 0, LedgerTime = Duration.Zero, RequestTimeout = Duration.FromMinutes(10) };
+        options.Endpoints.Add(new Uri("ftp://horizon.example/"));
+        var error = Assert.Throws<PaymentsKitException>(() =>
+            new StellarChainAdapter(options, new HttpClient(), new AssetRegistry(), _clock, NullLogger<StellarChainAdapter>.Instance));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, error.Code);
+        foreach (var name in new[] { "Stellar:Endpoints[0]", "Stellar:MaxAttempts", "Stellar:LedgerTime", "Stellar:RequestTimeout" })
+        {
+            Assert.Contains(name, error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Stellar:Endpoints must list", string.Join(" ", new StellarOptions().Validate("Stellar")), StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Chains.Rpc;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Core.Tests.Chains.Rpc;
+
+public sealed class RpcTransportTests
+{
+    private static readonly ChainId Sim = ChainId.Of("sim");
+
+    private sealed class TestOptions : ChainRpcOptions;
+
+    private static RpcTransport Create(Action<TestOptions>? configure, params Uri[] endpoints)
+    {
+        var options = new TestOptions { RetryDelay = Duration.FromMilliseconds(1), RequestTimeout = Duration.FromMilliseconds(500) };
+        foreach (var endpoint in endpoints)
+        {
+            options.Endpoints.Add(endpoint);
+        }
+
+        configure?.Invoke(options);
+        Assert.Empty(options.Validate("Test"));
+        return new RpcTransport(Sim, new HttpClient(), options, NullLogger.Instance);
+    }
+
+    private static Task<string> GetText(RpcTransport transport, string path, CancellationToken cancellationToken = default) =>
+        transport.SendAsync(
+            "get",
+            endpoint => new HttpRequestMessage(HttpMethod.Get, new Uri(endpoint, path)),
+            response => response.IsSuccess ? System.Text.Encoding.UTF8.GetString(response.Body.Span) : throw new TransientRpcException("not 2xx"),
+            cancellationToken);
+
+    [Fact]
+    public async Task Relative_Paths_Keep_The_Endpoint_Path()
+    {
+        await using var server = new LoopbackHttpServer(r => LoopbackResponse.Json("\"" + r.Path + "\""));
+        var transport = Create(null, new Uri(server.BaseAddress, "api/v1?key=secret"));
+        Assert.Equal("\"/api/v1/transactions/1\"", await GetText(transport, "transactions/1"));
+    }
+
+    [Fact]
+    public async Task Retry_After_Is_Honoured_Up_To_The_Cap()
+    {
+        var calls = 0;
+        await using var server = new LoopbackHttpServer(_ => Interlocked.Increment(ref calls) == 1
+            ? new LoopbackResponse(429, "{}", Headers: new Dictionary<string, string> { ["Retry-After"] = "30" })
+            : LoopbackResponse.Json("ok"));
+        var transport = Create(o => o.MaxRetryDelay = Duration.FromMilliseconds(150), server.BaseAddress);
+        var watch = Stopwatch.StartNew();
+        Assert.Equal("ok", await GetText(transport, "x"));
+        Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
+    }
+
+    [Fact]
+    public async Task Oversized_Bodies_Are_A_Failed_Attempt()
+    {
+        await using var big = new LoopbackHttpServer(_ => LoopbackResponse.Json(new string('x', 5000)));
+        var transport = Create(o => { o.MaxResponseBytes = 1024; o.MaxAttempts = 1; }, big.BaseAddress);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => GetText(transport, "x"));
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.Contains("1024 bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Caller_Cancellation_Is_Not_Retried_Or_Wrapped()
+    {
+        await using var slow = new LoopbackHttpServer(_ => new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(5)));
+        var transport = Create(o => o.RequestTimeout = Duration.FromSeconds(30), slow.BaseAddress);
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => GetText(transport, "x", cancel.Token));
+        Assert.Single(slow.Requests);
+    }
+
+    [Fact]
+    public async Task Permanent_Errors_From_The_Interpreter_Stop_At_Once()
+    {
+        await using var server = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(400));
+        var transport = Create(null, server.BaseAddress);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => transport.SendAsync<int>(
+            "op",
+            e => new HttpRequestMessage(HttpMethod.Get, e),
+            _ => throw ChainErrors.TransactionRejected(Sim, "h", "nope"),
+            CancellationToken.None));
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, error.Code);
+        Assert.Single(server.Requests);
+        Assert.Equal(0m, transport.Statistics.Summarize().ErrorRate);
+    }
+
+    [Fact]
+    public async Task Exhaustion_Names_The_Attempts_But_Not_The_Endpoint_Path()
+    {
+        await using var server = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(502));
+        var transport = Create(o => o.MaxAttempts = 4, new Uri(server.BaseAddress, "secret-api-key/"));
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => GetText(transport, "x"));
+        Assert.True(error.IsTransient);
+        Assert.Equal(4, server.Requests.Count);
+        Assert.Contains("4 attempt", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-api-key", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(1m, transport.Statistics.Summarize().ErrorRate);
+    }
+
+    [Fact]
+    public void Redact_Keeps_Scheme_And_Host_Only() =>
+        Assert.Equal("https://rpc.example:8545", RpcTransport.Redact(new Uri("https://rpc.example:8545/v3/0123456789abcdef?token=x")));
+
+    [Fact]
+    public void Options_Validation_Names_Every_Problem()
+    {
+        var options = new TestOptions
+        {
+            RequestTimeout = Duration.Zero,
+            MaxAttempts = 21,
+            RetryDelay = Duration.FromMinutes(2),
+            MaxRetryDelay = Duration.FromMinutes(6),
+            MaxResponseBytes = 10,
+            HealthWindow = 0,
+            HealthThresholds = null!,
+        };
+        options.Endpoints.Add(new Uri("/relative", UriKind.Relative));
+        var errors = string.Join("\n", options.Validate("X"));
+        foreach (var name in new[] { "X:Endpoints[0]", "X:RequestTimeout", "X:MaxAttempts", "X:RetryDelay", "X:MaxRetryDelay", "X:MaxResponseBytes", "X:HealthWindow", "X:HealthThresholds" })
+        {
+            Assert.Contains(name, errors, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Json_Rpc_Sends_A_2_0_Request_And_Returns_The_Result()
+    {
+        await using var node = new LoopbackHttpServer(r =>
+        {
+            using var request = JsonDocument.Parse(r.Body);
+            var id = request.RootElement.GetProperty("id").GetInt64();
+            return LoopbackResponse.Json($"{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":\"0x10\"}}");
+        });
+        var client = new JsonRpcClient(Create(null, node.BaseAddress));
+        var result = await client.CallAsync("eth_blockNumber", [], CancellationToken.None);
+        Assert.Equal("0x10", result.GetString());
+        using var sent = JsonDocument.Parse(node.Requests[0].Body);
+        Assert.Equal("2.0", sent.RootElement.GetProperty("jsonrpc").GetString());
+        Assert.Equal("eth_blockNumber", sent.RootElement.GetProperty("method").GetString());
+        Assert.Equal(JsonValueKind.Array, sent.RootElement.GetProperty("params").ValueKind);
+        Assert.Equal("application/json", node.Requests[0].Headers["content-type"].Split(';')[0]);
+    }
+
+    [Fact]
+    public async Task Json_Rpc_Transient_Errors_Fail_Over_And_Others_Surface()
+    {
+        await using var limited = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32005,\"message\":\"daily request count exceeded, request rate limited\"}}"));
+        await using var refusing = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32000,\"message\":\"already known\",\"data\":{\"x\":1}}}"));
+        var client = new JsonRpcClient(Create(null, limited.BaseAddress, refusing.BaseAddress));
+        var error = await Assert.ThrowsAsync<JsonRpcException>(() => client.CallAsync("eth_sendRawTransaction", ["0x00"], CancellationToken.None));
+        Assert.Equal(-32000, error.Code);
+        Assert.Equal("already known", error.RpcMessage);
+        Assert.Equal("{\"x\":1}", error.Data);
+        Assert.Single(limited.Requests);
+    }
+
+    [Fact]
+    public async Task Json_Rpc_Custom_Transience_And_Http_Errors()
+    {
+        await using var behind = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32004,\"message\":\"Block not available for slot 1\"}}"));
+        await using var unauthorized = new LoopbackHttpServer(_ => new LoopbackResponse(401, "Unauthorized", "text/plain"));
+        await using var http400 = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(400, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32602,\"message\":\"invalid params\"}}"));
+        var client = new JsonRpcClient(Create(null, behind.BaseAddress, unauthorized.BaseAddress, http400.BaseAddress), e => e.Code == -32004);
+        var error = await Assert.ThrowsAsync<JsonRpcException>(() => client.CallAsync("getBlock", [1], CancellationToken.None));
+        Assert.Equal(-32602, error.Code);
+        Assert.Single(behind.Requests);
+        Assert.Single(unauthorized.Requests);
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("[1,2]")]
+    [InlineData("{\"jsonrpc\":\"2.0\",\"id\":1}")]
+    public async Task Json_Rpc_Malformed_Answers_Fail_Over(string body)
+    {
+        await using var broken = new LoopbackHttpServer(_ => LoopbackResponse.Json(body));
+        await using var healthy = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":null}"));
+        var client = new JsonRpcClient(Create(null, broken.BaseAddress, healthy.BaseAddress));
+        var result = await client.CallAsync("getSlot", new JsonArray(), CancellationToken.None);
+        Assert.Equal(JsonValueKind.Null, result.ValueKind);
+        Assert.Single(broken.Requests);
+    }
+}

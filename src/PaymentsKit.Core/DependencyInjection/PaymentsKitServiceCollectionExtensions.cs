@@ -6,9 +6,11 @@ using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.Ledger;
+using PaymentsKit.Routing;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Storage;
+using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -54,6 +56,20 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<ILedger, LedgerService>();
 
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
+
+        services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
+
+        services.AddOptions<RoutingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>());
+        services.TryAddSingleton<IFeePriceSource, ConfiguredFeePriceSource>();
+        services.TryAddSingleton<IRoutingRpcProviders>(provider =>
+            new RoutingRpcProviders(provider.GetRequiredService<IChainAdapterRegistry>(), provider.GetServices<RoutingRpcProvider>()));
+        services.TryAddSingleton<IRoutingMerchantService, RoutingMerchantService>();
+        services.TryAddSingleton<IChainHealthService, ChainHealthService>();
+        services.TryAddSingleton<TreasuryService>();
+        services.TryAddSingleton<ITreasury>(provider => provider.GetRequiredService<TreasuryService>());
+        services.TryAddSingleton<IQuoteService, QuoteService>();
+        services.TryAddSingleton<IPaymentIntentService, PaymentIntentService>();
         return new PaymentsKitBuilder(services);
     }
 }

@@ -93,4 +93,10 @@ public static class PaymentsKitErrorCodes
 
     /// <summary>A ledger transaction was already reversed; it reverses only once.</summary>
     public const string AlreadyReversed = "already_reversed";
+
+    /// <summary>
+    /// No chain can carry a payment: every candidate of a quote is unhealthy, short of treasury funds or without
+    /// recent health data (the exception's context lists each chain's reason).
+    /// </summary>
+    public const string NoRoute = "no_route";
 }

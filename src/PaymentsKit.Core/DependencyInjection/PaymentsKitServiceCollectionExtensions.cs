@@ -4,11 +4,12 @@ using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
-using PaymentsKit.Ledger;
 using PaymentsKit.Routing;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
+using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Webhooks;
 
@@ -53,9 +54,20 @@ public static class PaymentsKitServiceCollectionExtensions
             var secret = provider.GetRequiredService<IOptions<PaymentsKitOptions>>().Value.ApiKeyHashingSecret;
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
-        services.TryAddSingleton<ILedger, LedgerService>();
-
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
+        services.TryAddSingleton<ILedger, LedgerService>();
+        services.AddOptions<InvoicingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvoicingOptions>, InvoicingOptionsValidator>());
+        services.TryAddSingleton<InvoicingContext>();
+        services.TryAddSingleton<InvoicingLedger>();
+        services.TryAddSingleton<IInvoicingQueries, InMemoryInvoicingQueries>();
+        services.TryAddSingleton<IMerchantService, MerchantService>();
+        services.TryAddSingleton<IApiKeyService, ApiKeyService>();
+        services.TryAddSingleton<IInvoiceService, InvoiceService>();
+        services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
+        services.TryAddSingleton<IPaymentService, PaymentService>();
+
+        PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
 
         services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
 

@@ -188,15 +188,13 @@ CREATE INDEX idx_webhooks_undelivered ON webhook_events (created_at, id) WHERE N
 -- balances are the ledger's, so they always equal what the postings say.
 CREATE VIEW treasury_wallets AS
 SELECT
-    data->>'id'                                   AS id,
-    tenant_id                                     AS treasury_tenant_id,
-    data->'metadata'->>'chain'                    AS chain,
-    data->'metadata'->>'address'                  AS address,
-    data->'debits_posted'->>'asset'               AS asset,
-    (data->'debits_posted'->>'amount')::numeric
-        - (data->'credits_posted'->>'amount')::numeric
-        - (data->'credits_pending'->>'amount')::numeric AS available_balance,
-    (data->'credits_pending'->>'amount')::numeric AS reserved_balance,
+    data->>'id'                                  AS id,
+    tenant_id                                    AS treasury_tenant_id,
+    data->'metadata'->>'chain'                   AS chain,
+    data->'metadata'->>'address'                 AS address,
+    asset,
+    debits_posted - credits_posted - credits_pending AS available_balance,
+    credits_pending                              AS reserved_balance,
     updated_at
-FROM paymentskit_records
-WHERE collection = 'ledger_account' AND data->'metadata'->>'treasury_role' = 'wallet';
+FROM ledger_accounts
+WHERE data->'metadata'->>'treasury_role' = 'wallet';

@@ -1,0 +1,174 @@
+using NodaTime;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>
+/// Merchants and their clients. Every call that takes a <see cref="MerchantId"/> acts within that
+/// merchant only: another merchant's records behave as if absent (<c>not_found</c>).
+/// </summary>
+/// <remarks>
+/// Errors: <c>invalid_argument</c>, <c>unknown_chain</c>, <c>invalid_address</c> (a wallet that is not
+/// valid on the chain), <c>duplicate_key</c> (a wallet, merchant email or client email already in use),
+/// <c>not_found</c>.
+/// </remarks>
+public interface IMerchantService
+{
+    /// <summary>Registers a merchant with its receiving wallet, validated by the chain's adapter.</summary>
+    ValueTask<Merchant> RegisterMerchantAsync(RegisterMerchantRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a merchant.</summary>
+    ValueTask<Merchant> GetMerchantAsync(MerchantId merchant, CancellationToken cancellationToken = default);
+
+    /// <summary>Finds the merchant owning a wallet (wallet sign-in); null if none.</summary>
+    ValueTask<Merchant?> FindMerchantByWalletAsync(string chain, string walletAddress, CancellationToken cancellationToken = default);
+
+    /// <summary>Records that the host verified the merchant's email.</summary>
+    ValueTask<Merchant> MarkEmailVerifiedAsync(MerchantId merchant, CancellationToken cancellationToken = default);
+
+    /// <summary>Creates a client; its email, if any, must be new within the merchant.</summary>
+    ValueTask<Client> CreateClientAsync(MerchantId merchant, CreateClientRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a client.</summary>
+    ValueTask<Client> GetClientAsync(MerchantId merchant, ClientId client, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists clients in creation order, a page at a time (limit 1–1000, default from options).</summary>
+    ValueTask<Page<Client>> ListClientsAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Merchant API keys: generated with a visible prefix, stored only as a keyed hash, verified in
+/// constant time, with expiry, revocation and last-used tracking. The full key is returned once, by
+/// <see cref="CreateApiKeyAsync"/>, and never stored or logged.
+/// </summary>
+/// <remarks>Errors: <c>invalid_argument</c>, <c>not_found</c>, <c>invalid_api_key</c>, <c>expired</c>.</remarks>
+public interface IApiKeyService
+{
+    /// <summary>Creates a key; the result's <see cref="CreatedApiKey.Key"/> is the only time the key is shown.</summary>
+    ValueTask<CreatedApiKey> CreateApiKeyAsync(MerchantId merchant, CreateApiKeyRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Checks a presented key and returns its record (whose <see cref="ApiKey.MerchantId"/> is the caller).
+    /// Fails with <c>invalid_api_key</c> for a malformed, unknown, revoked or non-matching key and with
+    /// <c>expired</c> for an expired one.
+    /// </summary>
+    ValueTask<ApiKey> AuthenticateAsync(string? presentedKey, CancellationToken cancellationToken = default);
+
+    /// <summary>Revokes a key at once; revoking a revoked key changes nothing.</summary>
+    ValueTask<ApiKey> RevokeApiKeyAsync(MerchantId merchant, ApiKeyId apiKey, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists keys (prefixes, never secrets) in creation order, a page at a time.</summary>
+    ValueTask<Page<ApiKey>> ListApiKeysAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Invoices: creation, cancellation, the expiry sweep and the seed's invoice queries.</summary>
+/// <remarks>
+/// Errors: <c>invalid_argument</c>, <c>unknown_asset</c>, <c>unsupported_asset</c> (not payable on the
+/// merchant's chain), <c>amount_precision</c>, <c>amount_out_of_range</c>, <c>duplicate_key</c> (number or
+/// memo in use), <c>idempotency_conflict</c>, <c>not_found</c>, <c>invalid_transition</c>, <c>expired</c>.
+/// </remarks>
+public interface IInvoiceService
+{
+    /// <summary>Creates a pending invoice.</summary>
+    ValueTask<Invoice> CreateInvoiceAsync(MerchantId merchant, CreateInvoiceRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads an invoice.</summary>
+    ValueTask<Invoice> GetInvoiceAsync(MerchantId merchant, InvoiceId invoice, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads an invoice with its merchant, client and full payment history (newest first).</summary>
+    ValueTask<InvoiceDetails> GetInvoiceDetailsAsync(MerchantId merchant, InvoiceId invoice, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists invoices in creation order, a page at a time.</summary>
+    ValueTask<Page<Invoice>> ListInvoicesAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Pending invoices that have not expired, newest first, with client and confirmed payments.</summary>
+    ValueTask<Page<PendingInvoice>> ListPendingInvoicesAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Pending invoices expiring within <paramref name="window"/> from now (not yet expired), soonest first,
+    /// with the merchant to notify: of one merchant, or of every merchant when <paramref name="merchant"/> is
+    /// null (the host's scheduled notifier).
+    /// </summary>
+    ValueTask<Page<ExpiringInvoice>> ListExpiringInvoicesAsync(
+        Duration window, MerchantId? merchant = null, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels a pending invoice (<c>invalid_transition</c> otherwise; <c>expired</c> once it is past its expiry).</summary>
+    ValueTask<Invoice> CancelInvoiceAsync(MerchantId merchant, InvoiceId invoice, string? reason = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Moves every pending invoice past its expiry, of every merchant, to expired, each in its own unit of
+    /// work. Safe to run concurrently and repeatedly: each invoice expires exactly once.
+    /// </summary>
+    /// <returns>How many invoices this call expired.</returns>
+    ValueTask<int> ExpireDueAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>Reusable payment links with an optional, atomically enforced use limit.</summary>
+/// <remarks>
+/// Errors: <c>invalid_argument</c>, <c>unknown_asset</c>, <c>unsupported_asset</c>, <c>amount_precision</c>,
+/// <c>amount_out_of_range</c>, <c>duplicate_key</c> (slug in use), <c>idempotency_conflict</c>, <c>not_found</c>.
+/// </remarks>
+public interface IPaymentLinkService
+{
+    /// <summary>Creates an active payment link.</summary>
+    ValueTask<PaymentLink> CreatePaymentLinkAsync(MerchantId merchant, CreatePaymentLinkRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a link.</summary>
+    ValueTask<PaymentLink> GetPaymentLinkAsync(MerchantId merchant, PaymentLinkId link, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a link by slug.</summary>
+    ValueTask<PaymentLink> GetPaymentLinkBySlugAsync(MerchantId merchant, string slug, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists links in creation order, a page at a time.</summary>
+    ValueTask<Page<PaymentLink>> ListPaymentLinksAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Activates or deactivates a link.</summary>
+    ValueTask<PaymentLink> SetPaymentLinkActiveAsync(MerchantId merchant, PaymentLinkId link, bool active, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Received payments: verified on the merchant's chain, recorded once per transaction, applied to an
+/// invoice or payment link, posted to the ledger, and the seed's payment and revenue queries.
+/// </summary>
+/// <remarks>
+/// <para>A submitted transaction is read through the chain adapter and must be final and pay the
+/// merchant's wallet; otherwise nothing is recorded (<c>transaction_not_found</c>,
+/// <c>transaction_not_final</c> (transient), <c>transaction_failed</c>, <c>destination_mismatch</c>). Once
+/// money reached the merchant it is always recorded: applied (<see cref="PaymentStatus.Confirmed"/>), or
+/// kept for review (<see cref="PaymentStatus.NeedsReview"/>) with a stable
+/// <see cref="Payment.ReviewCode"/>: <c>asset_mismatch</c>, <c>memo_mismatch</c>, <c>amount_mismatch</c>,
+/// <c>unmatched_payment</c>, <c>paid_late</c>, <c>invoice_cancelled</c>, <c>link_inactive</c>,
+/// <c>link_used_up</c>, <c>expired</c> (link), <c>unknown_asset</c>.</para>
+/// <para>Other errors: <c>invalid_argument</c>, <c>not_found</c> (an invoice or link that is not the
+/// merchant's: nothing is recorded, so the transaction can be resubmitted correctly),
+/// <c>duplicate_key</c> (the transaction is already recorded for another target or merchant).</para>
+/// </remarks>
+public interface IPaymentService
+{
+    /// <summary>Verifies and records a transaction that paid the merchant.</summary>
+    ValueTask<PaymentResult> SubmitPaymentAsync(MerchantId merchant, SubmitPaymentRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a payment.</summary>
+    ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default);
+
+    /// <summary>Finds the merchant's payment for a transaction hash on its chain; null if none.</summary>
+    ValueTask<Payment?> FindPaymentByTransactionAsync(MerchantId merchant, string transactionHash, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists every payment (confirmed and kept for review) in creation order, a page at a time.</summary>
+    ValueTask<Page<Payment>> ListPaymentsAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>The merchant's confirmed payments, newest first, with the invoice, link and client they belong to.</summary>
+    ValueTask<Page<PaymentHistoryItem>> ListPaymentHistoryAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Total confirmed revenue per asset (invoices and links), by asset code.</summary>
+    ValueTask<IReadOnlyList<AssetRevenue>> GetRevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Confirmed revenue per calendar month and asset over the last 12 months (this month and the 11
+    /// before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code.
+    /// </summary>
+    ValueTask<IReadOnlyList<MonthlyRevenue>> GetMonthlyRevenueAsync(MerchantId merchant, DateTimeZone? zone = null, CancellationToken cancellationToken = default);
+
+    /// <summary>The clients with the largest confirmed volume in <paramref name="asset"/>, largest first (limit 1–100, default 10).</summary>
+    ValueTask<IReadOnlyList<ClientVolume>> GetTopClientsAsync(MerchantId merchant, string asset, int? limit = null, CancellationToken cancellationToken = default);
+}

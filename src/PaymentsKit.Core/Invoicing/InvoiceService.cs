@@ -1,0 +1,205 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodaTime;
+using PaymentsKit.Storage;
+using static PaymentsKit.Invoicing.InvoicingCollections;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>The store-backed <see cref="IInvoiceService"/>.</summary>
+internal sealed partial class InvoiceService(InvoicingContext context, IInvoicingQueries queries, ILogger<InvoiceService>? logger = null) : IInvoiceService
+{
+    /// <summary>Who the expiry sweep's transitions name as their actor.</summary>
+    public const string SweepActor = "expiry_sweep";
+
+    /// <summary>Who a merchant's own transitions name as their actor.</summary>
+    public const string MerchantActor = "merchant";
+
+    // Pages of the expiry scan; each invoice then expires in its own unit of work.
+    private const int SweepPageSize = 500;
+
+    private readonly ILogger _logger = logger ?? NullLogger<InvoiceService>.Instance;
+
+    public async ValueTask<Invoice> CreateInvoiceAsync(MerchantId merchant, CreateInvoiceRequest request, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNull(request, "request");
+        var description = Guard.Text(request.Description, "description", 1000);
+        var number = Guard.OptionalText(request.Number, "number", 64);
+        var memo = request.Memo is null ? null : InvoicingValidation.Memo(request.Memo);
+        var metadata = InvoicingValidation.Metadata(request.Metadata);
+        Invoice? attempted = null;
+        try
+        {
+            return await context.CreateAsync(
+                Invoices,
+                merchant,
+                request,
+                request.IdempotencyKey,
+                i => i.RequestFingerprint,
+                async (unit, idempotencyKey, fingerprint, ct) =>
+                {
+                    var owner = await InvoicingContext.RequireMerchantAsync(unit, merchant, ct).ConfigureAwait(false);
+                    var amount = InvoicingValidation.Amount(request.Amount, context.PayableAsset(owner, request.Asset), "amount");
+                    var now = context.Clock.GetCurrentInstant();
+                    var expiresAt = context.InvoiceExpiry(request.ExpiresAt, now);
+                    if (request.ClientId is { } clientId
+                        && await unit.GetAsync(Clients, merchant.Value, clientId.Value, ct).ConfigureAwait(false) is null)
+                    {
+                        throw InvoicingValidation.NotFound("client", clientId);
+                    }
+
+                    var id = InvoiceId.New(context.Clock);
+                    var invoice = new Invoice(
+                        id,
+                        merchant,
+                        request.ClientId,
+                        number ?? id.ToString(),
+                        amount,
+                        description,
+                        memo ?? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6)),
+                        InvoiceStatus.Pending,
+                        expiresAt,
+                        PaidAt: null,
+                        AmountPaid: Money.Zero(amount.Asset),
+                        Overpaid: Money.Zero(amount.Asset),
+                        PaidLate: false,
+                        metadata,
+                        [],
+                        idempotencyKey,
+                        fingerprint,
+                        now,
+                        now);
+                    if (await unit.FindAsync(Invoices, merchant.Value, NumberKey, Scoped(merchant, invoice.Number), ct).ConfigureAwait(false) is not null)
+                    {
+                        throw DuplicateNumber(invoice.Number);
+                    }
+
+                    if (await unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, invoice.Memo), ct).ConfigureAwait(false) is not null)
+                    {
+                        throw DuplicateMemo(invoice.Memo);
+                    }
+
+                    unit.Insert(Invoices, invoice);
+                    attempted = invoice;
+                    return invoice;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (InvoicingContext.DuplicateKeyOf(ex) is NumberKey or MemoKey)
+        {
+            // A concurrent creation took the number or memo between the check and the commit.
+            throw InvoicingContext.DuplicateKeyOf(ex) == NumberKey ? DuplicateNumber(attempted!.Number) : DuplicateMemo(attempted!.Memo);
+        }
+    }
+
+    public ValueTask<Invoice> GetInvoiceAsync(MerchantId merchant, InvoiceId invoice, CancellationToken cancellationToken = default) =>
+        context.GetAsync(Invoices, merchant, invoice.Value, "invoice", invoice, cancellationToken);
+
+    public async ValueTask<InvoiceDetails> GetInvoiceDetailsAsync(MerchantId merchant, InvoiceId invoice, CancellationToken cancellationToken = default) =>
+        await queries.InvoiceDetailsAsync(merchant, invoice, cancellationToken).ConfigureAwait(false)
+            ?? throw InvoicingValidation.NotFound("invoice", invoice);
+
+    public ValueTask<Page<Invoice>> ListInvoicesAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        context.ListAsync(Invoices, merchant, cursor, limit, cancellationToken);
+
+    public ValueTask<Page<PendingInvoice>> ListPendingInvoicesAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        queries.PendingInvoicesAsync(merchant, context.Clock.GetCurrentInstant(), cursor, context.PageSize(limit), cancellationToken);
+
+    public ValueTask<Page<ExpiringInvoice>> ListExpiringInvoicesAsync(
+        Duration window, MerchantId? merchant = null, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        if (window <= Duration.Zero)
+        {
+            throw PaymentsKitException.InvalidArgument("window", window, "must be positive");
+        }
+
+        var now = context.Clock.GetCurrentInstant();
+        return queries.ExpiringInvoicesAsync(merchant, now, now + window, cursor, context.PageSize(limit), cancellationToken);
+    }
+
+    public async ValueTask<Invoice> CancelInvoiceAsync(MerchantId merchant, InvoiceId invoice, string? reason = null, CancellationToken cancellationToken = default)
+    {
+        var why = Guard.OptionalText(reason, "reason", 500) ?? "cancelled by the merchant";
+        var cancelled = await context.Store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var stored = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, ct).ConfigureAwait(false)
+                    ?? throw InvoicingValidation.NotFound("invoice", invoice);
+                var now = context.Clock.GetCurrentInstant();
+                var current = stored.Value;
+                InvoiceLifecycle.Machine.Transition(current.Status, InvoiceStatus.Cancelled);
+                if (current.ExpiresAt <= now)
+                {
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.Expired,
+                        $"Invoice {invoice} expired at {current.ExpiresAt} and can no longer be cancelled.",
+                        new Dictionary<string, object?> { ["invoice"] = invoice.ToString(), ["expiresAt"] = current.ExpiresAt });
+                }
+
+                var updated = Move(current, InvoiceStatus.Cancelled, now, MerchantActor, why);
+                unit.Update(Invoices, updated, stored.Version);
+                return updated;
+            },
+            cancellationToken).ConfigureAwait(false);
+        LogTransition(merchant, invoice, InvoiceStatus.Pending, InvoiceStatus.Cancelled, MerchantActor);
+        return cancelled;
+    }
+
+    public async ValueTask<int> ExpireDueAsync(CancellationToken cancellationToken = default)
+    {
+        var now = context.Clock.GetCurrentInstant();
+        var expired = 0;
+        string? cursor = null;
+        do
+        {
+            var page = await queries.ExpiringInvoicesAsync(null, null, now, cursor, SweepPageSize, cancellationToken).ConfigureAwait(false);
+            foreach (var due in page.Items)
+            {
+                if (await ExpireOneAsync(due.Invoice.MerchantId, due.Invoice.Id, now, cancellationToken).ConfigureAwait(false))
+                {
+                    expired++;
+                    LogTransition(due.Invoice.MerchantId, due.Invoice.Id, InvoiceStatus.Pending, InvoiceStatus.Expired, SweepActor);
+                }
+            }
+
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+        return expired;
+    }
+
+    /// <summary>Applies a transition, recording who, when, from, to and why.</summary>
+    internal static Invoice Move(Invoice invoice, InvoiceStatus to, Instant at, string actor, string reason) =>
+        invoice with
+        {
+            Status = InvoiceLifecycle.Machine.Transition(invoice.Status, to),
+            Transitions = [.. invoice.Transitions, new InvoiceTransition(invoice.Status, to, at, actor, reason)],
+            UpdatedAt = at,
+        };
+
+    private ValueTask<bool> ExpireOneAsync(MerchantId merchant, InvoiceId invoice, Instant now, CancellationToken cancellationToken) =>
+        context.Store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                // Re-read: a payment, a cancellation or another sweep may have moved it since the scan.
+                var stored = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, ct).ConfigureAwait(false);
+                if (stored is null || stored.Value.Status != InvoiceStatus.Pending || stored.Value.ExpiresAt > now)
+                {
+                    return false;
+                }
+
+                unit.Update(Invoices, Move(stored.Value, InvoiceStatus.Expired, now, SweepActor, $"not paid by {stored.Value.ExpiresAt}"), stored.Version);
+                return true;
+            },
+            cancellationToken);
+
+    private static PaymentsKitException DuplicateNumber(string number) =>
+        InvoicingValidation.Duplicate("number", number, "by another invoice of this merchant");
+
+    private static PaymentsKitException DuplicateMemo(string memo) =>
+        InvoicingValidation.Duplicate("memo", memo, "by another invoice of this merchant");
+
+    [LoggerMessage(EventId = 4111, Level = LogLevel.Information, Message = "Invoice {InvoiceId} of merchant {MerchantId} moved from {From} to {To} by {Actor}")]
+    private partial void LogTransition(MerchantId merchantId, InvoiceId invoiceId, InvoiceStatus from, InvoiceStatus to, string actor);
+}

@@ -1,0 +1,86 @@
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>
+/// The record collections of the invoicing module. Merchants and API key prefixes are platform
+/// records (tenant <see cref="Guid.Empty"/>) because they are looked up before a tenant is known
+/// (by wallet, by presented key); everything else is keyed by its merchant.
+/// </summary>
+internal static class InvoicingCollections
+{
+    public const string WalletKey = "wallet";
+    public const string EmailKey = "email";
+    public const string PrefixKey = "prefix";
+    public const string NumberKey = "number";
+    public const string MemoKey = "memo";
+    public const string SlugKey = "slug";
+    public const string IdempotencyKey = "idempotency";
+    public const string TransactionKey = "transaction";
+
+    public static readonly RecordCollection<Merchant> Merchants = new(
+        "invoicing_merchant",
+        m => m.Id.Value,
+        _ => Guid.Empty,
+        [
+            new(WalletKey, m => Wallet(m.Chain, m.WalletAddress)),
+            new(EmailKey, m => m.Email is null ? null : NormalizeEmail(m.Email)),
+        ]);
+
+    public static readonly RecordCollection<Client> Clients = new(
+        "invoicing_client",
+        c => c.Id.Value,
+        c => c.MerchantId.Value,
+        [new(EmailKey, c => c.Email is null ? null : Scoped(c.MerchantId, NormalizeEmail(c.Email)))]);
+
+    public static readonly RecordCollection<ApiKey> ApiKeys = new(
+        "invoicing_api_key",
+        k => k.Id.Value,
+        k => k.MerchantId.Value);
+
+    public static readonly RecordCollection<ApiKeyPrefix> ApiKeyPrefixes = new(
+        "invoicing_api_key_prefix",
+        p => p.Id.Value,
+        _ => Guid.Empty,
+        [new(PrefixKey, p => p.Prefix)]);
+
+    public static readonly RecordCollection<Invoice> Invoices = new(
+        "invoicing_invoice",
+        i => i.Id.Value,
+        i => i.MerchantId.Value,
+        [
+            new(NumberKey, i => Scoped(i.MerchantId, i.Number)),
+            new(MemoKey, i => Scoped(i.MerchantId, i.Memo)),
+            new(IdempotencyKey, i => i.IdempotencyKey),
+        ]);
+
+    public static readonly RecordCollection<PaymentLink> PaymentLinks = new(
+        "invoicing_payment_link",
+        l => l.Id.Value,
+        l => l.MerchantId.Value,
+        [
+            new(SlugKey, l => l.Slug),
+            new(IdempotencyKey, l => l.IdempotencyKey),
+        ]);
+
+    public static readonly RecordCollection<Payment> Payments = new(
+        "invoicing_payment",
+        p => p.Id.Value,
+        p => p.MerchantId.Value,
+        [new(TransactionKey, p => Transaction(p.Chain, p.TransactionHash))]);
+
+    public static string Wallet(ChainId chain, string address) => $"{chain.Value}:{address}";
+
+    public static string Transaction(ChainId chain, string hash) => $"{chain.Value}:{hash}";
+
+    public static string Scoped(MerchantId merchant, string value) => $"{merchant.Value:N}:{value}";
+
+    // Emails compare case-insensitively (domains always do; virtually every mailbox does too).
+    public static string NormalizeEmail(string email) => email.ToUpperInvariant();
+}
+
+/// <summary>Finds an API key's merchant from the key's visible prefix before the tenant is known.</summary>
+/// <param name="Id">The API key id.</param>
+/// <param name="Prefix">The visible prefix, globally unique.</param>
+/// <param name="MerchantId">The merchant owning the key.</param>
+internal sealed record ApiKeyPrefix(ApiKeyId Id, string Prefix, MerchantId MerchantId);

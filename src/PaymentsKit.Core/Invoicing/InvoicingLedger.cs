@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using PaymentsKit.Ledger;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>
+/// The ledger accounts invoicing posts received payments to, per merchant and asset. A confirmed
+/// payment debits <see cref="Wallet"/> and credits <see cref="Revenue"/> (the part that was due) and
+/// <see cref="Overpayments"/> (any excess); a payment kept for review debits <see cref="Wallet"/> and
+/// credits <see cref="Unapplied"/> until the merchant resolves it.
+/// </summary>
+public static class InvoicingLedgerAccounts
+{
+    /// <summary>The merchant's receiving wallet (debit-normal): everything that arrived.</summary>
+    public static string Wallet(Asset asset) => Code("wallet", asset);
+
+    /// <summary>Payments applied to invoices and payment links (credit-normal).</summary>
+    public static string Revenue(Asset asset) => Code("revenue", asset);
+
+    /// <summary>What payers paid beyond what was due (credit-normal): owed back or kept by the merchant's policy.</summary>
+    public static string Overpayments(Asset asset) => Code("overpayments", asset);
+
+    /// <summary>Payments kept for review, not applied to anything yet (credit-normal).</summary>
+    public static string Unapplied(Asset asset) => Code("unapplied", asset);
+
+    private static string Code(string kind, Asset asset)
+    {
+        ArgumentNullException.ThrowIfNull(asset);
+        return $"invoicing:{kind}:{asset.Code}";
+    }
+}
+
+/// <summary>Posts every received payment to the merchant's ledger in the payment's own unit of work.</summary>
+internal sealed class InvoicingLedger(ILedger ledger)
+{
+    private readonly ConcurrentDictionary<(MerchantId Merchant, string Code), LedgerAccountId> _accounts = new();
+
+    /// <summary>Opens (once) the accounts a payment in <paramref name="asset"/> may post to.</summary>
+    /// <remarks>Runs before the payment's unit of work: empty accounts are harmless if the payment then fails.</remarks>
+    public async ValueTask<ReceiptAccounts> EnsureAccountsAsync(MerchantId merchant, Asset asset, CancellationToken cancellationToken) =>
+        new(
+            await EnsureAsync(merchant, InvoicingLedgerAccounts.Wallet(asset), "Invoicing wallet", asset, LedgerSide.Debit, cancellationToken).ConfigureAwait(false),
+            await EnsureAsync(merchant, InvoicingLedgerAccounts.Revenue(asset), "Invoicing revenue", asset, LedgerSide.Credit, cancellationToken).ConfigureAwait(false),
+            await EnsureAsync(merchant, InvoicingLedgerAccounts.Overpayments(asset), "Invoicing overpayments", asset, LedgerSide.Credit, cancellationToken).ConfigureAwait(false),
+            await EnsureAsync(merchant, InvoicingLedgerAccounts.Unapplied(asset), "Invoicing unapplied payments", asset, LedgerSide.Credit, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Buffers the payment's ledger transaction into <paramref name="unit"/>.</summary>
+    public async ValueTask PostReceiptAsync(IUnitOfWork unit, ReceiptAccounts accounts, Payment payment, CancellationToken cancellationToken)
+    {
+        var postings = new List<LedgerPosting>(3) { LedgerPosting.Debit(accounts.Wallet, payment.Amount) };
+        if (payment.Status == PaymentStatus.Confirmed)
+        {
+            var excess = payment.Excess ?? Money.Zero(payment.Asset);
+            var applied = payment.Amount - excess;
+            if (applied.IsPositive)
+            {
+                postings.Add(LedgerPosting.Credit(accounts.Revenue, applied));
+            }
+
+            if (excess.IsPositive)
+            {
+                postings.Add(LedgerPosting.Credit(accounts.Overpayments, excess));
+            }
+        }
+        else
+        {
+            postings.Add(LedgerPosting.Credit(accounts.Unapplied, payment.Amount));
+        }
+
+        var request = new PostLedgerTransactionRequest(postings)
+        {
+            EntryType = LedgerEntryType.Debit,
+            Reference = payment.Id.ToString(),
+            IdempotencyKey = $"invoicing:{payment.Id}",
+            Description = $"Payment {payment.TransactionHash} on {payment.Chain.Value}",
+        };
+        await ledger.PostTransactionAsync(unit, payment.MerchantId, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<LedgerAccountId> EnsureAsync(
+        MerchantId merchant, string code, string name, Asset asset, LedgerSide side, CancellationToken cancellationToken)
+    {
+        if (_accounts.TryGetValue((merchant, code), out var cached))
+        {
+            return cached;
+        }
+
+        var account = await ledger.FindAccountByCodeAsync(merchant, code, cancellationToken).ConfigureAwait(false);
+        if (account is null)
+        {
+            try
+            {
+                account = await ledger.CreateAccountAsync(merchant, new CreateLedgerAccountRequest(code, name, asset, side), cancellationToken).ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey)
+            {
+                // A concurrent first payment opened it.
+                account = await ledger.FindAccountByCodeAsync(merchant, code, cancellationToken).ConfigureAwait(false);
+                if (account is null)
+                {
+                    throw;
+                }
+            }
+        }
+
+        _accounts[(merchant, code)] = account.Id;
+        return account.Id;
+    }
+}
+
+/// <summary>The ledger accounts of one merchant and asset.</summary>
+internal sealed record ReceiptAccounts(LedgerAccountId Wallet, LedgerAccountId Revenue, LedgerAccountId Overpayments, LedgerAccountId Unapplied);

@@ -1,0 +1,271 @@
+using System.Text.Json.Serialization;
+using NodaTime;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>
+/// A merchant using invoicing (the seed's <c>User</c>): identified by the wallet that receives its
+/// payments, with an optional unique email.
+/// </summary>
+/// <param name="Id">The merchant id; the tenant of every invoicing record it owns.</param>
+/// <param name="Chain">The chain the wallet is on; invoices and links are paid there.</param>
+/// <param name="WalletAddress">The receiving wallet, in the chain's canonical form; unique per chain.</param>
+/// <param name="Email">An optional contact email, unique across merchants (compared case-insensitively).</param>
+/// <param name="Name">An optional display name.</param>
+/// <param name="EmailVerified">Whether the host verified the email.</param>
+/// <param name="CreatedAt">When the merchant registered.</param>
+/// <param name="UpdatedAt">When the record last changed.</param>
+public sealed record Merchant(
+    MerchantId Id,
+    [property: JsonConverter(typeof(ChainIdJsonConverter))] ChainId Chain,
+    string WalletAddress,
+    string? Email,
+    string? Name,
+    bool EmailVerified,
+    Instant CreatedAt,
+    Instant UpdatedAt);
+
+/// <summary>A merchant's customer (payer); unique per merchant by email.</summary>
+/// <param name="Id">The client id.</param>
+/// <param name="MerchantId">The merchant the client belongs to.</param>
+/// <param name="Name">The client's name.</param>
+/// <param name="Email">An optional email, unique within the merchant (compared case-insensitively).</param>
+/// <param name="WalletAddress">An optional wallet on the merchant's chain, canonical form.</param>
+/// <param name="Metadata">Host-defined key/value pairs.</param>
+/// <param name="CreatedAt">When the client was created.</param>
+/// <param name="UpdatedAt">When the record last changed.</param>
+public sealed record Client(
+    ClientId Id,
+    MerchantId MerchantId,
+    string Name,
+    string? Email,
+    string? WalletAddress,
+    IReadOnlyDictionary<string, string> Metadata,
+    Instant CreatedAt,
+    Instant UpdatedAt);
+
+/// <summary>
+/// A merchant API key as stored: only its visible prefix and keyed hash, never the key itself.
+/// </summary>
+/// <param name="Id">The key id.</param>
+/// <param name="MerchantId">The merchant the key acts for.</param>
+/// <param name="Name">What the merchant calls the key.</param>
+/// <param name="Prefix">The visible, non-secret prefix (e.g. <c>sk_Ab3dE6gH</c>) used to find the key.</param>
+/// <param name="Hash">The keyed hash of the full key.</param>
+/// <param name="ExpiresAt">When the key stops working, if ever.</param>
+/// <param name="LastUsedAt">When the key last authenticated a call, to the resolution of <see cref="InvoicingOptions.ApiKeyLastUsedResolution"/>.</param>
+/// <param name="RevokedAt">When the key was revoked, if it was.</param>
+/// <param name="CreatedAt">When the key was created.</param>
+public sealed record ApiKey(
+    ApiKeyId Id,
+    MerchantId MerchantId,
+    string Name,
+    string Prefix,
+    string Hash,
+    Instant? ExpiresAt,
+    Instant? LastUsedAt,
+    Instant? RevokedAt,
+    Instant CreatedAt)
+{
+    /// <summary>Whether the key authenticates at <paramref name="now"/>.</summary>
+    public bool IsUsableAt(Instant now) => RevokedAt is null && (ExpiresAt is null || now < ExpiresAt);
+
+    /// <summary>Shows the prefix only.</summary>
+    public override string ToString() => $"ApiKey {Id} {Prefix}…";
+}
+
+/// <summary>A freshly created API key. <see cref="Key"/> is shown to the merchant once and cannot be read again.</summary>
+/// <param name="ApiKey">The stored record.</param>
+/// <param name="Key">The full secret key.</param>
+public sealed record CreatedApiKey(ApiKey ApiKey, string Key)
+{
+    /// <summary>Never prints the key itself.</summary>
+    public override string ToString() => ApiKey.ToString();
+}
+
+/// <summary>Where an invoice is in its lifecycle (see <see cref="InvoiceLifecycle"/>).</summary>
+public enum InvoiceStatus
+{
+    /// <summary>Awaiting payment; may be partially paid.</summary>
+    Pending = 1,
+
+    /// <summary>Paid in full (or within the configured tolerance), possibly overpaid.</summary>
+    Paid = 2,
+
+    /// <summary>Expired before being paid; later payments are kept for review as paid late.</summary>
+    Expired = 3,
+
+    /// <summary>Cancelled by the merchant.</summary>
+    Cancelled = 4,
+}
+
+/// <summary>One accepted transition of an invoice: who moved it, when, from where to where, and why.</summary>
+/// <param name="From">The status before.</param>
+/// <param name="To">The status after.</param>
+/// <param name="At">When it happened.</param>
+/// <param name="Actor">Who did it: <c>merchant</c>, <c>expiry_sweep</c> or the payment id.</param>
+/// <param name="Reason">Why.</param>
+public sealed record InvoiceTransition(InvoiceStatus From, InvoiceStatus To, Instant At, string Actor, string Reason);
+
+/// <summary>
+/// A payment request. Payments are matched to it by its <see cref="Memo"/> or by its id. Partial
+/// payments keep it <see cref="InvoiceStatus.Pending"/> with <see cref="AmountPaid"/> growing; a
+/// payment that covers it marks it <see cref="InvoiceStatus.Paid"/> and records any excess in
+/// <see cref="Overpaid"/>.
+/// </summary>
+/// <param name="Id">The invoice id.</param>
+/// <param name="MerchantId">The merchant the invoice is payable to.</param>
+/// <param name="ClientId">The client billed, if any.</param>
+/// <param name="Number">The invoice number, unique per merchant.</param>
+/// <param name="Amount">The amount due, in the asset to pay with.</param>
+/// <param name="Description">What the invoice is for.</param>
+/// <param name="Memo">The payment memo, unique per merchant; payers put it on the transaction.</param>
+/// <param name="Status">The lifecycle status.</param>
+/// <param name="ExpiresAt">The first instant at which the invoice is no longer payable.</param>
+/// <param name="PaidAt">When it became paid.</param>
+/// <param name="AmountPaid">The sum of its confirmed payments.</param>
+/// <param name="Overpaid">What was paid beyond <paramref name="Amount"/>.</param>
+/// <param name="PaidLate">Whether a payment arrived after it expired (kept for review).</param>
+/// <param name="Metadata">Host-defined key/value pairs.</param>
+/// <param name="Transitions">Every accepted status change, oldest first.</param>
+/// <param name="IdempotencyKey">The creating request's scoped idempotency key, if it had one.</param>
+/// <param name="RequestFingerprint">The creating request's fingerprint, if it had an idempotency key.</param>
+/// <param name="CreatedAt">When the invoice was created.</param>
+/// <param name="UpdatedAt">When the record last changed.</param>
+public sealed record Invoice(
+    InvoiceId Id,
+    MerchantId MerchantId,
+    ClientId? ClientId,
+    string Number,
+    Money Amount,
+    string Description,
+    string Memo,
+    InvoiceStatus Status,
+    Instant ExpiresAt,
+    Instant? PaidAt,
+    Money AmountPaid,
+    Money Overpaid,
+    bool PaidLate,
+    IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyList<InvoiceTransition> Transitions,
+    string? IdempotencyKey,
+    string? RequestFingerprint,
+    Instant CreatedAt,
+    Instant UpdatedAt)
+{
+    /// <summary>The asset the invoice is paid in.</summary>
+    [JsonIgnore]
+    public Asset Asset => Amount.Asset;
+
+    /// <summary>What is still owed (zero once paid or overpaid).</summary>
+    [JsonIgnore]
+    public Money AmountDue => Money.Max(Amount - AmountPaid, Money.Zero(Amount.Asset));
+
+    /// <summary>Whether it is pending with some payment received (BTCPay's "paid partial").</summary>
+    [JsonIgnore]
+    public bool IsPartiallyPaid => Status == InvoiceStatus.Pending && AmountPaid.IsPositive;
+}
+
+/// <summary>A reusable payment link (like Stripe Payment Links) with an optional use limit.</summary>
+/// <param name="Id">The link id.</param>
+/// <param name="MerchantId">The merchant the link pays.</param>
+/// <param name="Slug">The URL-friendly identifier, globally unique.</param>
+/// <param name="Title">The title shown to payers.</param>
+/// <param name="Description">An optional description.</param>
+/// <param name="Amount">The price of one use.</param>
+/// <param name="Active">Whether the link accepts payments.</param>
+/// <param name="ExpiresAt">The first instant at which the link no longer accepts payments, if any.</param>
+/// <param name="MaxUses">The most payments the link accepts, if limited.</param>
+/// <param name="CurrentUses">How many confirmed payments it accepted; never exceeds <paramref name="MaxUses"/>.</param>
+/// <param name="Metadata">Host-defined key/value pairs.</param>
+/// <param name="IdempotencyKey">The creating request's scoped idempotency key, if it had one.</param>
+/// <param name="RequestFingerprint">The creating request's fingerprint, if it had an idempotency key.</param>
+/// <param name="CreatedAt">When the link was created.</param>
+/// <param name="UpdatedAt">When the record last changed.</param>
+public sealed record PaymentLink(
+    PaymentLinkId Id,
+    MerchantId MerchantId,
+    string Slug,
+    string Title,
+    string? Description,
+    Money Amount,
+    bool Active,
+    Instant? ExpiresAt,
+    int? MaxUses,
+    int CurrentUses,
+    IReadOnlyDictionary<string, string> Metadata,
+    string? IdempotencyKey,
+    string? RequestFingerprint,
+    Instant CreatedAt,
+    Instant UpdatedAt)
+{
+    /// <summary>The asset the link is paid in.</summary>
+    [JsonIgnore]
+    public Asset Asset => Amount.Asset;
+
+    /// <summary>How many uses are left; null when unlimited.</summary>
+    [JsonIgnore]
+    public int? RemainingUses => MaxUses is { } max ? max - CurrentUses : null;
+}
+
+/// <summary>What became of a recorded payment.</summary>
+public enum PaymentStatus
+{
+    /// <summary>Verified on chain and applied to its invoice or link.</summary>
+    Confirmed = 1,
+
+    /// <summary>
+    /// Verified on chain (the money reached the merchant) but not applied: see
+    /// <see cref="Payment.ReviewCode"/>. Kept so the merchant can refund or apply it by hand.
+    /// </summary>
+    NeedsReview = 2,
+}
+
+/// <summary>A transaction that paid a merchant, as verified on its chain.</summary>
+/// <param name="Id">The payment id.</param>
+/// <param name="MerchantId">The merchant whose wallet received it.</param>
+/// <param name="Chain">The chain.</param>
+/// <param name="TransactionHash">The transaction hash as the chain reports it; unique per chain (double-spend guard).</param>
+/// <param name="InvoiceId">The invoice it is attached to, if any (never together with <paramref name="LinkId"/>).</param>
+/// <param name="LinkId">The payment link it is attached to, if any.</param>
+/// <param name="ClientId">The paying client, when known from the invoice.</param>
+/// <param name="Amount">What reached the merchant's wallet.</param>
+/// <param name="From">The paying address.</param>
+/// <param name="To">The merchant's receiving address.</param>
+/// <param name="Memo">The transaction's memo, if any.</param>
+/// <param name="Confirmations">Confirmations when it was verified.</param>
+/// <param name="ChainTimestamp">When the chain included it, if reported.</param>
+/// <param name="Status">Confirmed, or kept for review.</param>
+/// <param name="ReviewCode">Why it needs review: a stable code from <see cref="PaymentsKitErrorCodes"/>.</param>
+/// <param name="ReviewReason">A sentence explaining <paramref name="ReviewCode"/>.</param>
+/// <param name="Excess">The part of this payment beyond what was due, if any.</param>
+/// <param name="CreatedAt">When it was recorded.</param>
+public sealed record Payment(
+    PaymentId Id,
+    MerchantId MerchantId,
+    [property: JsonConverter(typeof(ChainIdJsonConverter))] ChainId Chain,
+    string TransactionHash,
+    InvoiceId? InvoiceId,
+    PaymentLinkId? LinkId,
+    ClientId? ClientId,
+    Money Amount,
+    string From,
+    string To,
+    string? Memo,
+    long Confirmations,
+    Instant? ChainTimestamp,
+    PaymentStatus Status,
+    string? ReviewCode,
+    string? ReviewReason,
+    Money? Excess,
+    Instant CreatedAt)
+{
+    /// <summary>The asset paid.</summary>
+    [JsonIgnore]
+    public Asset Asset => Amount.Asset;
+}
+
+/// <summary>The outcome of submitting a transaction.</summary>
+/// <param name="Payment">The payment as recorded.</param>
+/// <param name="Created">False when the same transaction was already recorded for the same target.</param>
+public sealed record PaymentResult(Payment Payment, bool Created);

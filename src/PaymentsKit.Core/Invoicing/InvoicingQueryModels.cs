@@ -1,0 +1,65 @@
+using NodaTime;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>A client's name and email, as lists show them.</summary>
+/// <param name="Id">The client.</param>
+/// <param name="Name">The name.</param>
+/// <param name="Email">The email, if any.</param>
+public sealed record ClientSummary(ClientId Id, string Name, string? Email)
+{
+    internal static ClientSummary Of(Client client) => new(client.Id, client.Name, client.Email);
+}
+
+/// <summary>A merchant's public face, as invoice details and expiry notices show it.</summary>
+/// <param name="Id">The merchant.</param>
+/// <param name="WalletAddress">The receiving wallet.</param>
+/// <param name="Name">The display name, if any.</param>
+/// <param name="Email">The contact email, if any.</param>
+public sealed record MerchantSummary(MerchantId Id, string WalletAddress, string? Name, string? Email)
+{
+    internal static MerchantSummary Of(Merchant merchant) => new(merchant.Id, merchant.WalletAddress, merchant.Name, merchant.Email);
+}
+
+/// <summary>A pending, unexpired invoice with its client and confirmed (partial) payments.</summary>
+/// <param name="Invoice">The invoice.</param>
+/// <param name="Client">Its client, if any.</param>
+/// <param name="ConfirmedPayments">Its confirmed payments, newest first.</param>
+public sealed record PendingInvoice(Invoice Invoice, ClientSummary? Client, IReadOnlyList<Payment> ConfirmedPayments);
+
+/// <summary>An invoice with its merchant, client and full payment history.</summary>
+/// <param name="Invoice">The invoice.</param>
+/// <param name="Merchant">The merchant it is payable to.</param>
+/// <param name="Client">Its client, if any.</param>
+/// <param name="Payments">Every payment attached to it (confirmed and kept for review), newest first.</param>
+public sealed record InvoiceDetails(Invoice Invoice, MerchantSummary Merchant, Client? Client, IReadOnlyList<Payment> Payments);
+
+/// <summary>A pending invoice about to expire, with the merchant to notify.</summary>
+/// <param name="Invoice">The invoice.</param>
+/// <param name="Merchant">Its merchant.</param>
+public sealed record ExpiringInvoice(Invoice Invoice, MerchantSummary Merchant);
+
+/// <summary>One confirmed payment of a merchant's history with what it paid for.</summary>
+/// <param name="Payment">The payment.</param>
+/// <param name="InvoiceNumber">The invoice's number, for an invoice payment.</param>
+/// <param name="InvoiceDescription">The invoice's description, for an invoice payment.</param>
+/// <param name="LinkTitle">The payment link's title, for a link payment.</param>
+/// <param name="Client">The paying client, if known.</param>
+public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, string? InvoiceDescription, string? LinkTitle, ClientSummary? Client);
+
+/// <summary>Confirmed revenue in one asset.</summary>
+/// <param name="Total">The sum of confirmed payments.</param>
+/// <param name="PaymentCount">How many payments.</param>
+public sealed record AssetRevenue(Money Total, int PaymentCount);
+
+/// <summary>Confirmed revenue in one asset in one calendar month.</summary>
+/// <param name="Month">The month, in the time zone asked for.</param>
+/// <param name="Total">The sum of confirmed payments recorded in the month.</param>
+/// <param name="PaymentCount">How many payments.</param>
+public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount);
+
+/// <summary>A client's confirmed payment volume in one asset.</summary>
+/// <param name="Client">The client.</param>
+/// <param name="Total">The sum of the client's confirmed payments in the asset.</param>
+/// <param name="PaymentCount">How many payments.</param>
+public sealed record ClientVolume(Client Client, Money Total, int PaymentCount);

@@ -1,0 +1,98 @@
+using System.Security.Cryptography;
+using PaymentsKit.Storage;
+using static PaymentsKit.Invoicing.InvoicingCollections;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>The store-backed <see cref="IPaymentLinkService"/>.</summary>
+internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLinkService
+{
+    private const string SlugAlphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+    private const int GeneratedSlugLength = 12;
+
+    public async ValueTask<PaymentLink> CreatePaymentLinkAsync(MerchantId merchant, CreatePaymentLinkRequest request, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNull(request, "request");
+        var title = Guard.Text(request.Title, "title", 200);
+        var description = Guard.OptionalText(request.Description, "description", 1000);
+        var slug = request.Slug is null ? RandomSlug() : InvoicingValidation.Slug(request.Slug);
+        var metadata = InvoicingValidation.Metadata(request.Metadata);
+        if (request.MaxUses is < 1)
+        {
+            throw PaymentsKitException.InvalidArgument("maxUses", request.MaxUses, "must be at least 1 (or null for unlimited)");
+        }
+
+        try
+        {
+            return await context.CreateAsync(
+                PaymentLinks,
+                merchant,
+                request,
+                request.IdempotencyKey,
+                l => l.RequestFingerprint,
+                async (unit, idempotencyKey, fingerprint, ct) =>
+                {
+                    var owner = await InvoicingContext.RequireMerchantAsync(unit, merchant, ct).ConfigureAwait(false);
+                    var amount = InvoicingValidation.Amount(request.Amount, context.PayableAsset(owner, request.Asset), "amount");
+                    var now = context.Clock.GetCurrentInstant();
+                    var expiresAt = InvoicingValidation.Future(request.ExpiresAt, now, "expiresAt");
+
+                    // The slug is global, so the check cannot see another merchant's link; the commit's key check can.
+                    if (await unit.FindAsync(PaymentLinks, merchant.Value, SlugKey, slug, ct).ConfigureAwait(false) is not null)
+                    {
+                        throw DuplicateSlug(slug);
+                    }
+
+                    var link = new PaymentLink(
+                        PaymentLinkId.New(context.Clock), merchant, slug, title, description, amount, Active: true, expiresAt,
+                        request.MaxUses, CurrentUses: 0, metadata, idempotencyKey, fingerprint, now, now);
+                    unit.Insert(PaymentLinks, link);
+                    return link;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (InvoicingContext.DuplicateKeyOf(ex) == SlugKey)
+        {
+            throw DuplicateSlug(slug);
+        }
+    }
+
+    public ValueTask<PaymentLink> GetPaymentLinkAsync(MerchantId merchant, PaymentLinkId link, CancellationToken cancellationToken = default) =>
+        context.GetAsync(PaymentLinks, merchant, link.Value, "payment link", link, cancellationToken);
+
+    public async ValueTask<PaymentLink> GetPaymentLinkBySlugAsync(MerchantId merchant, string slug, CancellationToken cancellationToken = default)
+    {
+        InvoicingValidation.Slug(slug);
+        var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return (await unit.FindAsync(PaymentLinks, merchant.Value, SlugKey, slug, cancellationToken).ConfigureAwait(false))?.Value
+                ?? throw InvoicingValidation.NotFound("payment link", slug);
+        }
+    }
+
+    public ValueTask<Page<PaymentLink>> ListPaymentLinksAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        context.ListAsync(PaymentLinks, merchant, cursor, limit, cancellationToken);
+
+    public ValueTask<PaymentLink> SetPaymentLinkActiveAsync(MerchantId merchant, PaymentLinkId link, bool active, CancellationToken cancellationToken = default) =>
+        context.Store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var stored = await unit.GetAsync(PaymentLinks, merchant.Value, link.Value, ct).ConfigureAwait(false)
+                    ?? throw InvoicingValidation.NotFound("payment link", link);
+                if (stored.Value.Active == active)
+                {
+                    return stored.Value;
+                }
+
+                var updated = stored.Value with { Active = active, UpdatedAt = context.Clock.GetCurrentInstant() };
+                unit.Update(PaymentLinks, updated, stored.Version);
+                return updated;
+            },
+            cancellationToken);
+
+    private static string RandomSlug() => RandomNumberGenerator.GetString(SlugAlphabet, GeneratedSlugLength);
+
+    private static PaymentsKitException DuplicateSlug(string slug) =>
+        InvoicingValidation.Duplicate("slug", slug, "by another payment link");
+}

@@ -1,0 +1,384 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Storage;
+using static PaymentsKit.Invoicing.InvoicingCollections;
+
+namespace PaymentsKit.Invoicing;
+
+/// <summary>
+/// The store-backed <see cref="IPaymentService"/>. A submission reads the transaction from the chain
+/// first (outside any unit of work, as it may be retried), then records the payment, applies it to its
+/// invoice or link (whose version it bumps, so concurrent payments serialise) and posts it to the
+/// ledger in one unit of work. The transaction's unique key makes a replay impossible.
+/// </summary>
+internal sealed partial class PaymentService(
+    InvoicingContext context,
+    IInvoicingQueries queries,
+    InvoicingLedger ledger,
+    ILogger<PaymentService>? logger = null) : IPaymentService
+{
+    public const int DefaultTopClients = 10;
+    public const int MaxTopClients = 100;
+
+    private readonly ILogger _logger = logger ?? NullLogger<PaymentService>.Instance;
+
+    public async ValueTask<PaymentResult> SubmitPaymentAsync(MerchantId merchant, SubmitPaymentRequest request, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNull(request, "request");
+        Guard.Text(request.TransactionHash, "transactionHash", 256);
+        if (request.InvoiceId is not null && request.LinkSlug is not null)
+        {
+            throw PaymentsKitException.InvalidArgument("linkSlug", request.LinkSlug, "cannot be given together with invoiceId");
+        }
+
+        if (request.LinkSlug is not null)
+        {
+            InvoicingValidation.Slug(request.LinkSlug);
+        }
+
+        var owner = await context.RequireMerchantAsync(merchant, cancellationToken).ConfigureAwait(false);
+        var adapter = context.Chains.Get(owner.Chain);
+        var transaction = await VerifiedAsync(adapter, owner, request.TransactionHash, cancellationToken).ConfigureAwait(false);
+        var received = ReceivedBy(adapter, owner, transaction);
+        var accounts = new Dictionary<Asset, ReceiptAccounts>();
+        foreach (var group in received)
+        {
+            if (IsRegistered(group.Asset))
+            {
+                accounts[group.Asset] = await ledger.EnsureAccountsAsync(merchant, group.Asset, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        PaymentResult result;
+        try
+        {
+            result = await context.Store.ExecuteAsync(
+                (unit, ct) => RecordAsync(unit, owner, transaction, received, accounts, request, ct),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (InvoicingContext.DuplicateKeyOf(ex) == TransactionKey)
+        {
+            // A concurrent submission of the same transaction committed first: answer as a replay would.
+            var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
+            await using (unit.ConfigureAwait(false))
+            {
+                result = await ExistingAsync(unit, owner, transaction.Hash, request, cancellationToken).ConfigureAwait(false)
+                    ?? throw AlreadyRecorded(transaction.Hash, "by another merchant");
+            }
+        }
+
+        if (result.Created)
+        {
+            var payment = result.Payment;
+            LogRecorded(merchant, payment.Id, payment.TransactionHash, payment.Amount, payment.Status, payment.ReviewCode);
+        }
+
+        return result;
+    }
+
+    public ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default) =>
+        context.GetAsync(Payments, merchant, payment.Value, "payment", payment, cancellationToken);
+
+    public async ValueTask<Payment?> FindPaymentByTransactionAsync(MerchantId merchant, string transactionHash, CancellationToken cancellationToken = default)
+    {
+        Guard.Text(transactionHash, "transactionHash", 256);
+        var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var owner = await InvoicingContext.RequireMerchantAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
+            return (await unit.FindAsync(Payments, merchant.Value, TransactionKey, Transaction(owner.Chain, transactionHash), cancellationToken).ConfigureAwait(false))?.Value;
+        }
+    }
+
+    public ValueTask<Page<Payment>> ListPaymentsAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        context.ListAsync(Payments, merchant, cursor, limit, cancellationToken);
+
+    public ValueTask<Page<PaymentHistoryItem>> ListPaymentHistoryAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        queries.PaymentHistoryAsync(merchant, cursor, context.PageSize(limit), cancellationToken);
+
+    public ValueTask<IReadOnlyList<AssetRevenue>> GetRevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken = default) =>
+        queries.RevenueByAssetAsync(merchant, cancellationToken);
+
+    public ValueTask<IReadOnlyList<MonthlyRevenue>> GetMonthlyRevenueAsync(MerchantId merchant, DateTimeZone? zone = null, CancellationToken cancellationToken = default)
+    {
+        var inZone = zone ?? DateTimeZone.Utc;
+        var today = context.Clock.GetCurrentInstant().InZone(inZone).Date;
+        var since = new LocalDate(today.Year, today.Month, 1).PlusMonths(-11).AtStartOfDayInZone(inZone).ToInstant();
+        return queries.MonthlyRevenueAsync(merchant, since, inZone, cancellationToken);
+    }
+
+    public ValueTask<IReadOnlyList<ClientVolume>> GetTopClientsAsync(MerchantId merchant, string asset, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        var resolved = context.Assets.Get(asset);
+        var size = InvoicingValidation.Limit(limit, DefaultTopClients, MaxTopClients);
+        return queries.TopClientsAsync(merchant, resolved, size, cancellationToken);
+    }
+
+    /// <summary>Reads the transaction and requires it to be final and successful.</summary>
+    private static async ValueTask<ChainTransaction> VerifiedAsync(IChainAdapter adapter, Merchant owner, string hash, CancellationToken cancellationToken)
+    {
+        var transaction = await adapter.GetTransactionAsync(hash, cancellationToken).ConfigureAwait(false)
+            ?? throw new PaymentsKitException(
+                PaymentsKitErrorCodes.TransactionNotFound,
+                $"Transaction {hash} is not known on {owner.Chain}.",
+                new Dictionary<string, object?> { ["transactionHash"] = hash, ["chain"] = owner.Chain.Value });
+        if (transaction.Status == ChainTransactionStatus.Failed)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.TransactionFailed,
+                $"Transaction {hash} failed on {owner.Chain} and moved no value.",
+                new Dictionary<string, object?> { ["transactionHash"] = hash, ["chain"] = owner.Chain.Value });
+        }
+
+        if (transaction.Status != ChainTransactionStatus.Succeeded || !transaction.IsFinal)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.TransactionNotFinal,
+                string.Create(CultureInfo.InvariantCulture, $"Transaction {hash} is not final on {owner.Chain} yet ({transaction.Confirmations} confirmations); submit it again later."),
+                new Dictionary<string, object?> { ["transactionHash"] = hash, ["chain"] = owner.Chain.Value, ["confirmations"] = transaction.Confirmations },
+                isTransient: true);
+        }
+
+        return transaction;
+    }
+
+    /// <summary>What the transaction paid into the merchant's wallet, per asset, in transfer order.</summary>
+    private static List<Received> ReceivedBy(IChainAdapter adapter, Merchant owner, ChainTransaction transaction)
+    {
+        var groups = new List<Received>();
+        foreach (var transfer in transaction.Transfers)
+        {
+            if (!adapter.TryParseAddress(transfer.To, out var to) || to.Value != owner.WalletAddress)
+            {
+                continue;
+            }
+
+            var index = groups.FindIndex(g => g.Asset.Equals(transfer.Amount.Asset));
+            if (index < 0)
+            {
+                groups.Add(new Received(transfer.Amount.Asset, transfer.Amount, transfer.From));
+            }
+            else
+            {
+                groups[index] = groups[index] with { Amount = groups[index].Amount + transfer.Amount };
+            }
+        }
+
+        var recipients = string.Join(", ", transaction.Transfers.Select(t => t.To).Distinct());
+        return groups.Count > 0
+            ? groups
+            : throw new PaymentsKitException(
+                PaymentsKitErrorCodes.DestinationMismatch,
+                $"Transaction {transaction.Hash} paid {(recipients.Length > 0 ? recipients : "nobody")}, not merchant wallet {owner.WalletAddress}.",
+                new Dictionary<string, object?> { ["transactionHash"] = transaction.Hash, ["expected"] = owner.WalletAddress });
+    }
+
+    private async ValueTask<PaymentResult> RecordAsync(
+        IUnitOfWork unit,
+        Merchant owner,
+        ChainTransaction transaction,
+        List<Received> received,
+        Dictionary<Asset, ReceiptAccounts> accounts,
+        SubmitPaymentRequest request,
+        CancellationToken cancellationToken)
+    {
+        if (await ExistingAsync(unit, owner, transaction.Hash, request, cancellationToken).ConfigureAwait(false) is { } replay)
+        {
+            return replay;
+        }
+
+        var merchant = owner.Id;
+        Versioned<Invoice>? invoice = null;
+        Versioned<PaymentLink>? link = null;
+        if (request.InvoiceId is { } invoiceId)
+        {
+            invoice = await unit.GetAsync(Invoices, merchant.Value, invoiceId.Value, cancellationToken).ConfigureAwait(false)
+                ?? throw InvoicingValidation.NotFound("invoice", invoiceId);
+        }
+        else if (request.LinkSlug is { } slug)
+        {
+            link = await unit.FindAsync(PaymentLinks, merchant.Value, SlugKey, slug, cancellationToken).ConfigureAwait(false)
+                ?? throw InvoicingValidation.NotFound("payment link", slug);
+        }
+        else if (transaction.Memo is { } memo)
+        {
+            invoice = await unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, memo), cancellationToken).ConfigureAwait(false);
+        }
+
+        var expected = invoice?.Value.Asset ?? link?.Value.Asset;
+        var paid = received.Find(g => g.Asset.Equals(expected)) ?? received[0];
+        var now = context.Clock.GetCurrentInstant();
+        var payment = new Payment(
+            PaymentId.New(context.Clock),
+            merchant,
+            owner.Chain,
+            transaction.Hash,
+            invoice?.Value.Id,
+            link?.Value.Id,
+            invoice?.Value.ClientId,
+            paid.Amount,
+            paid.From,
+            owner.WalletAddress,
+            transaction.Memo,
+            transaction.Confirmations,
+            transaction.Timestamp,
+            PaymentStatus.Confirmed,
+            ReviewCode: null,
+            ReviewReason: null,
+            Excess: null,
+            now);
+        var paidAt = transaction.Timestamp ?? now;
+        if (!IsRegistered(paid.Asset))
+        {
+            payment = Review(payment, PaymentsKitErrorCodes.UnknownAsset, $"Asset {paid.Asset.Code} is not registered with this host, so it cannot be applied or booked.");
+        }
+        else if (invoice is not null)
+        {
+            payment = ApplyToInvoice(unit, invoice, payment, paidAt, now);
+        }
+        else if (link is not null)
+        {
+            payment = ApplyToLink(unit, link, payment, paidAt, now);
+        }
+        else
+        {
+            payment = Review(
+                payment,
+                PaymentsKitErrorCodes.UnmatchedPayment,
+                transaction.Memo is null ? "The transaction has no memo and named no invoice or payment link." : $"Memo '{transaction.Memo}' matches no invoice of this merchant.");
+        }
+
+        unit.Insert(Payments, payment);
+        if (accounts.TryGetValue(payment.Asset, out var books))
+        {
+            await ledger.PostReceiptAsync(unit, books, payment, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new PaymentResult(payment, Created: true);
+    }
+
+    private Payment ApplyToInvoice(IUnitOfWork unit, Versioned<Invoice> stored, Payment payment, Instant paidAt, Instant now)
+    {
+        var invoice = stored.Value;
+        if (!payment.Asset.Equals(invoice.Asset))
+        {
+            return Review(payment, PaymentsKitErrorCodes.AssetMismatch, $"Paid {payment.Amount}, but invoice {invoice.Number} is payable in {invoice.Asset.Code}.");
+        }
+
+        if (payment.Memo is { } memo && memo != invoice.Memo)
+        {
+            return Review(payment, PaymentsKitErrorCodes.MemoMismatch, $"The transaction's memo '{memo}' is not invoice {invoice.Number}'s memo '{invoice.Memo}'.");
+        }
+
+        switch (invoice.Status)
+        {
+            case InvoiceStatus.Cancelled:
+                return Review(payment, PaymentsKitErrorCodes.InvoiceCancelled, $"Invoice {invoice.Number} was cancelled.");
+            case InvoiceStatus.Expired:
+                unit.Update(Invoices, invoice with { PaidLate = true, UpdatedAt = now }, stored.Version);
+                return Review(payment, PaymentsKitErrorCodes.PaidLate, $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
+            case InvoiceStatus.Pending when paidAt >= invoice.ExpiresAt:
+                var expired = InvoiceService.Move(invoice, InvoiceStatus.Expired, now, payment.Id.ToString(), $"payment {payment.TransactionHash} arrived at {paidAt}, after the expiry at {invoice.ExpiresAt}");
+                unit.Update(Invoices, expired with { PaidLate = true }, stored.Version);
+                return Review(payment, PaymentsKitErrorCodes.PaidLate, $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
+            case InvoiceStatus.Paid:
+                // BTCPay treats money arriving after settlement as overpayment: applied, all of it excess.
+                unit.Update(Invoices, invoice with { AmountPaid = invoice.AmountPaid + payment.Amount, Overpaid = invoice.Overpaid + payment.Amount, UpdatedAt = now }, stored.Version);
+                return payment with { Excess = payment.Amount };
+            default:
+                var amountPaid = invoice.AmountPaid + payment.Amount;
+                var updated = invoice with { AmountPaid = amountPaid, UpdatedAt = now };
+                Money? excess = null;
+                if (amountPaid >= context.Required(invoice.Amount))
+                {
+                    var overpaid = Money.Max(amountPaid - invoice.Amount, Money.Zero(invoice.Asset));
+                    updated = InvoiceService.Move(updated, InvoiceStatus.Paid, now, payment.Id.ToString(), $"paid {amountPaid} of {invoice.Amount}") with
+                    {
+                        PaidAt = now,
+                        Overpaid = overpaid,
+                    };
+                    excess = overpaid.IsPositive ? overpaid : null;
+                }
+
+                unit.Update(Invoices, updated, stored.Version);
+                return payment with { Excess = excess };
+        }
+    }
+
+    private Payment ApplyToLink(IUnitOfWork unit, Versioned<PaymentLink> stored, Payment payment, Instant paidAt, Instant now)
+    {
+        var link = stored.Value;
+        if (!payment.Asset.Equals(link.Asset))
+        {
+            return Review(payment, PaymentsKitErrorCodes.AssetMismatch, $"Paid {payment.Amount}, but payment link {link.Slug} is payable in {link.Asset.Code}.");
+        }
+
+        if (!link.Active)
+        {
+            return Review(payment, PaymentsKitErrorCodes.LinkInactive, $"Payment link {link.Slug} is not active.");
+        }
+
+        if (link.ExpiresAt is { } expiresAt && paidAt >= expiresAt)
+        {
+            return Review(payment, PaymentsKitErrorCodes.Expired, $"Payment link {link.Slug} expired at {expiresAt}; the payment arrived at {paidAt}.");
+        }
+
+        if (link.MaxUses is { } maxUses && link.CurrentUses >= maxUses)
+        {
+            return Review(payment, PaymentsKitErrorCodes.LinkUsedUp, string.Create(CultureInfo.InvariantCulture, $"Payment link {link.Slug} has been used {link.CurrentUses} of {maxUses} times."));
+        }
+
+        if (payment.Amount < context.Required(link.Amount))
+        {
+            return Review(payment, PaymentsKitErrorCodes.AmountMismatch, $"Paid {payment.Amount}, but payment link {link.Slug} costs {link.Amount}.");
+        }
+
+        // Writing the link (a new version) in the payment's unit is what makes the use count exact under concurrency.
+        unit.Update(PaymentLinks, link with { CurrentUses = checked(link.CurrentUses + 1), UpdatedAt = now }, stored.Version);
+        var excess = payment.Amount - link.Amount;
+        return payment with { Excess = excess.IsPositive ? excess : null };
+    }
+
+    /// <summary>
+    /// The result for a transaction the merchant already recorded: a replay when it was for the same
+    /// target, <c>duplicate_key</c> when it is now claimed for another. Null when the merchant has none.
+    /// </summary>
+    private static async ValueTask<PaymentResult?> ExistingAsync(IUnitOfWork unit, Merchant owner, string hash, SubmitPaymentRequest request, CancellationToken cancellationToken)
+    {
+        var existing = (await unit.FindAsync(Payments, owner.Id.Value, TransactionKey, Transaction(owner.Chain, hash), cancellationToken).ConfigureAwait(false))?.Value;
+        if (existing is null)
+        {
+            return null;
+        }
+
+        var sameTarget = request switch
+        {
+            { InvoiceId: { } invoice } => existing.InvoiceId == invoice,
+            { LinkSlug: { } slug } => existing.LinkId is { } linkId
+                && (await unit.GetAsync(PaymentLinks, owner.Id.Value, linkId.Value, cancellationToken).ConfigureAwait(false))?.Value.Slug == slug,
+            _ => true,
+        };
+        return sameTarget
+            ? new PaymentResult(existing, Created: false)
+            : throw AlreadyRecorded(hash, existing.InvoiceId is { } i ? $"for invoice {i}" : existing.LinkId is { } l ? $"for payment link {l}" : "unmatched, for review");
+    }
+
+    private bool IsRegistered(Asset asset) => context.Assets.TryGet(asset.Code, out var known) && known.Equals(asset);
+
+    private static Payment Review(Payment payment, string code, string reason) =>
+        payment with { Status = PaymentStatus.NeedsReview, ReviewCode = code, ReviewReason = reason, Excess = null };
+
+    private static PaymentsKitException AlreadyRecorded(string hash, string where) =>
+        new(PaymentsKitErrorCodes.DuplicateKey,
+            $"Transaction {hash} is already recorded {where}; a transaction pays once.",
+            new Dictionary<string, object?> { ["field"] = "transactionHash", ["value"] = hash });
+
+    [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Payment {PaymentId} ({TransactionHash}, {Amount}) recorded for merchant {MerchantId}: {Status} {ReviewCode}")]
+    private partial void LogRecorded(MerchantId merchantId, PaymentId paymentId, string transactionHash, Money amount, PaymentStatus status, string? reviewCode);
+
+    /// <summary>What one transaction paid the merchant in one asset.</summary>
+    private sealed record Received(Asset Asset, Money Amount, string From);
+}

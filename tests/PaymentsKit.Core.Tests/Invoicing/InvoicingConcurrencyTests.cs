@@ -1,0 +1,137 @@
+using PaymentsKit.Invoicing;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Tests.Invoicing;
+
+/// <summary>Races on use limits, transaction hashes and invoice totals (subclass per store).</summary>
+public abstract class InvoicingConcurrencyTests : IDisposable
+{
+    private static readonly Asset Xlm = InvoicingHarness.Xlm;
+
+    private readonly InvoicingHarness _kit;
+
+    protected InvoicingConcurrencyTests() => _kit = new InvoicingHarness(CreateStore());
+
+    protected abstract IPaymentsStore CreateStore();
+
+    public void Dispose()
+    {
+        _kit.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public async Task SixtyFourConcurrentPayments_OnALinkWithTenUsesLeft_ApplyExactlyTen()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 5m, maxUses: 12);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 5m), slug: link.Slug);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 5m), slug: link.Slug);
+        Assert.Equal(10, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).RemainingUses);
+
+        var hashes = Enumerable.Range(0, 64).Select(i => _kit.Send(merchant.WalletAddress, 5m, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+        var results = await RaceAsync(hashes.Select<string, Func<Task<PaymentResult>>>(hash => () => _kit.SubmitAsync(merchant, hash, slug: link.Slug)));
+
+        Assert.All(results, r => Assert.True(r.Created));
+        Assert.Equal(10, results.Count(r => r.Payment.Status == PaymentStatus.Confirmed));
+        Assert.All(results.Where(r => r.Payment.Status != PaymentStatus.Confirmed), r => Assert.Equal(PaymentsKitErrorCodes.LinkUsedUp, r.Payment.ReviewCode));
+        var used = await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+        Assert.Equal((12, 0), (used.CurrentUses, used.RemainingUses!.Value));
+
+        // Every one of the 66 payments is recorded and booked: none lost, none twice.
+        var payments = await _kit.AllPaymentsAsync(merchant);
+        Assert.Equal(66, payments.Count);
+        Assert.Equal(66, payments.Select(p => p.TransactionHash).Distinct().Count());
+        Assert.Equal(12, payments.Count(p => p.Status == PaymentStatus.Confirmed));
+        Assert.Equal(Money.Of(330m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Of(60m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(270m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task TheSameHash_SubmittedThirtyTwoTimesConcurrently_IsRecordedOnce()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 50m);
+        var hash = _kit.Pay(merchant.WalletAddress, 50m, memo: invoice.Memo);
+
+        var results = await RaceAsync(Enumerable.Range(0, 32).Select<int, Func<Task<PaymentResult>>>(i =>
+            () => i % 2 == 0 ? _kit.SubmitAsync(merchant, hash) : _kit.SubmitAsync(merchant, hash, invoice.Id)));
+
+        Assert.Single(results, r => r.Created);
+        Assert.Single(results.Select(r => r.Payment.Id).Distinct());
+        Assert.Single(await _kit.AllPaymentsAsync(merchant));
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Paid, Money.Of(50m, Xlm), Money.Zero(Xlm)), (paid.Status, paid.AmountPaid, paid.Overpaid));
+        Assert.Equal(Money.Of(50m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task TheSameHash_RacedForTwoInvoices_PaysOnlyOne()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var first = await _kit.InvoiceAsync(merchant, 10m);
+        var second = await _kit.InvoiceAsync(merchant, 10m);
+        var hash = _kit.Pay(merchant.WalletAddress, 10m);
+
+        var outcomes = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<InvoiceId?>>>(i => async () =>
+        {
+            try
+            {
+                return (await _kit.SubmitAsync(merchant, hash, i % 2 == 0 ? first.Id : second.Id)).Payment.InvoiceId;
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey)
+            {
+                return null;
+            }
+        }));
+
+        var winner = Assert.Single(outcomes.Where(o => o is not null).Distinct());
+        var paid = new[] { first, second }.Count(i => i.Id == winner);
+        Assert.Equal(1, paid);
+        var amounts = new[]
+        {
+            (await _kit.Invoices.GetInvoiceAsync(merchant.Id, first.Id)).AmountPaid.Amount,
+            (await _kit.Invoices.GetInvoiceAsync(merchant.Id, second.Id)).AmountPaid.Amount,
+        };
+        Assert.Equal([0m, 10m], amounts.Order());
+    }
+
+    [Fact]
+    public async Task ConcurrentPartialPayments_AddUpExactly()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        var hashes = Enumerable.Range(1, 24).Select(i => _kit.Send(merchant.WalletAddress, i * 0.5m, memo: invoice.Memo, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+        var results = await RaceAsync(hashes.Select<string, Func<Task<PaymentResult>>>(hash => () => _kit.SubmitAsync(merchant, hash)));
+
+        // 0.5 + 1.0 + … + 12.0 = 150: all confirmed, the total paid, the excess beyond 100 recorded once.
+        Assert.All(results, r => Assert.Equal(PaymentStatus.Confirmed, r.Payment.Status));
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Paid, Money.Of(150m, Xlm), Money.Of(50m, Xlm)), (paid.Status, paid.AmountPaid, paid.Overpaid));
+        Assert.Equal(Money.Of(50m, Xlm), results.Select(r => r.Payment.Excess).OfType<Money>().Aggregate(Money.Zero(Xlm), (a, b) => a + b));
+        Assert.Single(paid.Transitions);
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(50m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+    }
+
+    /// <summary>Starts every call on the thread pool, released together, and waits for all.</summary>
+    private static async Task<T[]> RaceAsync<T>(IEnumerable<Func<Task<T>>> calls)
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = calls.Select(call => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await call();
+        })).ToArray();
+        gate.SetResult();
+        return await Task.WhenAll(running);
+    }
+}
+
+public sealed class InMemoryInvoicingConcurrencyTests : InvoicingConcurrencyTests
+{
+    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+}

@@ -1,0 +1,122 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
+using PaymentsKit.Ledger;
+using PaymentsKit.Storage;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Tests.Invoicing;
+
+/// <summary>
+/// PaymentsKit wired for invoicing tests: a given store, a manual clock and a simulated Stellar chain
+/// (block every 5 s, final after 3 confirmations).
+/// </summary>
+internal sealed class InvoicingHarness : IDisposable
+{
+    public static readonly Asset Xlm = AssetRegistry.Xlm;
+    public static readonly Asset Usdc = AssetRegistry.Usdc;
+
+    /// <summary>Long enough for a transaction sent now to be final.</summary>
+    public static readonly Duration ToFinality = Duration.FromSeconds(20);
+
+    private static int _wallets;
+
+    private readonly ServiceProvider _provider;
+
+    public InvoicingHarness(IPaymentsStore store, Action<InvoicingOptions>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton(store);
+        services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)))
+            .UseClock(Clock)
+            .AddSimulatedChain(ChainId.Stellar)
+            .ConfigureInvoicing(o => configure?.Invoke(o));
+        _provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        Chain = (SimulatedChain)_provider.GetRequiredService<IChainAdapterRegistry>().Get(ChainId.Stellar);
+    }
+
+    public ManualClock Clock { get; } = new();
+
+    public SimulatedChain Chain { get; }
+
+    public IServiceProvider Services => _provider;
+
+    public IPaymentsStore Store => _provider.GetRequiredService<IPaymentsStore>();
+
+    public IMerchantService Merchants => _provider.GetRequiredService<IMerchantService>();
+
+    public IApiKeyService ApiKeys => _provider.GetRequiredService<IApiKeyService>();
+
+    public IInvoiceService Invoices => _provider.GetRequiredService<IInvoiceService>();
+
+    public IPaymentLinkService Links => _provider.GetRequiredService<IPaymentLinkService>();
+
+    public IPaymentService Payments => _provider.GetRequiredService<IPaymentService>();
+
+    public ILedger Ledger => _provider.GetRequiredService<ILedger>();
+
+    public static string NewWallet(string prefix = "wallet") => $"{prefix}-{Interlocked.Increment(ref _wallets)}";
+
+    public async Task<Merchant> MerchantAsync(string? email = null) =>
+        await Merchants.RegisterMerchantAsync(new RegisterMerchantRequest("stellar", NewWallet("merchant")) { Email = email });
+
+    public async Task<Invoice> InvoiceAsync(Merchant merchant, decimal amount = 100m, Asset? asset = null, ClientId? client = null, string? memo = null) =>
+        await Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(amount, (asset ?? Xlm).Code, "Consulting") { ClientId = client, Memo = memo });
+
+    public async Task<PaymentLink> LinkAsync(Merchant merchant, decimal amount = 10m, int? maxUses = null, Instant? expiresAt = null) =>
+        await Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("Ticket", amount, Xlm.Code) { MaxUses = maxUses, ExpiresAt = expiresAt });
+
+    /// <summary>Sends a payment on the simulated chain without waiting for it to be final.</summary>
+    public string Send(string to, decimal amount, Asset? asset = null, string? memo = null, string from = "payer-1") =>
+        Chain.SimulateIncomingPayment(from, to, Money.Of(amount, asset ?? Xlm), memo);
+
+    /// <summary>Sends a payment on the simulated chain and moves the clock until it is final.</summary>
+    public string Pay(string to, decimal amount, Asset? asset = null, string? memo = null, string from = "payer-1")
+    {
+        var hash = Send(to, amount, asset, memo, from);
+        Clock.Advance(ToFinality);
+        return hash;
+    }
+
+    public async Task<PaymentResult> SubmitAsync(Merchant merchant, string hash, InvoiceId? invoice = null, string? slug = null) =>
+        await Payments.SubmitPaymentAsync(merchant.Id, new SubmitPaymentRequest(hash) { InvoiceId = invoice, LinkSlug = slug });
+
+    /// <summary>The posted balance of one of the merchant's invoicing ledger accounts (zero if never opened).</summary>
+    public async Task<Money> BalanceAsync(Merchant merchant, string code, Asset asset)
+    {
+        var account = await Ledger.FindAccountByCodeAsync(merchant.Id, code);
+        return account is null ? Money.Zero(asset) : (await Ledger.GetBalanceAsync(merchant.Id, account.Id)).Posted;
+    }
+
+    /// <summary>Every payment of the merchant, in creation order.</summary>
+    public async Task<List<Payment>> AllPaymentsAsync(Merchant merchant)
+    {
+        var all = new List<Payment>();
+        string? cursor = null;
+        do
+        {
+            var page = await Payments.ListPaymentsAsync(merchant.Id, cursor, 1000);
+            all.AddRange(page.Items);
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+        return all;
+    }
+
+    public void Dispose() => _provider.Dispose();
+}
+
+/// <summary>Assertions on error codes of async calls.</summary>
+internal static class AsyncAssert
+{
+    public static async Task<PaymentsKitException> ThrowsCodeAsync(string code, Func<Task> action)
+    {
+        var ex = await Assert.ThrowsAsync<PaymentsKitException>(action);
+        Assert.Equal(code, ex.Code);
+        return ex;
+    }
+}

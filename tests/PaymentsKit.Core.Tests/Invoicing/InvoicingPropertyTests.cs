@@ -1,0 +1,227 @@
+using FsCheck;
+using FsCheck.Fluent;
+using PaymentsKit.Invoicing;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Tests.Invoicing;
+
+/// <summary>FsCheck properties of invoicing, run against any store (subclass per store).</summary>
+public abstract class InvoicingPropertyTests
+{
+    private const int Iterations = 40;
+
+    private static readonly Asset Xlm = InvoicingHarness.Xlm;
+
+    public enum Route
+    {
+        /// <summary>Matched by the invoice's memo.</summary>
+        Memo,
+
+        /// <summary>Submitted with the invoice id and no memo.</summary>
+        Reference,
+
+        /// <summary>Paid in USDC: kept for review.</summary>
+        WrongAsset,
+
+        /// <summary>Submitted with the invoice id but another memo: kept for review.</summary>
+        WrongMemo,
+    }
+
+    public enum Target
+    {
+        FirstInvoice,
+        SecondInvoice,
+        FirstLink,
+        SecondLink,
+        UnknownMemo,
+    }
+
+    public enum LinkAction
+    {
+        Pay,
+        Underpay,
+        Deactivate,
+        Activate,
+    }
+
+    protected abstract IPaymentsStore CreateStore();
+
+    [Fact]
+    public void AmountPaid_IsTheSumOfConfirmedPayments_Meets_Specification()
+    {
+        var gen =
+            from price in Gen.Choose(1, 20_000)
+            from payments in Gen.ListOf(
+                from route in Gen.Elements(Enum.GetValues<Route>())
+                from cents in Gen.Choose(1, 12_000)
+                select (route, cents))
+            from cancelAt in Gen.Choose(-1, 6)
+            select (price, payments, cancelAt);
+        Prop.ForAll(Arb.From(gen), input => Blocking(() => AmountPaidAsync(input.price, input.payments, input.cancelAt)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(Iterations).WithEndSize(12));
+    }
+
+    [Fact]
+    public void A_Payment_Is_Attached_To_At_Most_One_Invoice_Or_Link_Meets_Specification()
+    {
+        var gen = Gen.ListOf(
+            from target in Gen.Elements(Enum.GetValues<Target>())
+            from resubmit in Gen.Frequency((4, Gen.Constant(false)), (1, Gen.Constant(true)))
+            from pick in Gen.Choose(0, 1000)
+            select (target, resubmit, pick));
+        Prop.ForAll(Arb.From(gen), steps => Blocking(() => AttachmentAsync(steps)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(Iterations).WithEndSize(16));
+    }
+
+    [Fact]
+    public void Link_Uses_Never_Exceed_MaxUses_And_Follow_The_Model_Meets_Specification()
+    {
+        var gen =
+            from maxUses in Gen.Choose(1, 5)
+            from actions in Gen.ListOf(Gen.Frequency(
+                (6, Gen.Constant(LinkAction.Pay)),
+                (1, Gen.Constant(LinkAction.Underpay)),
+                (1, Gen.Constant(LinkAction.Deactivate)),
+                (1, Gen.Constant(LinkAction.Activate))))
+            select (maxUses, actions);
+        Prop.ForAll(Arb.From(gen), input => Blocking(() => LinkUsesAsync(input.maxUses, input.actions)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(Iterations).WithEndSize(16));
+    }
+
+    private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
+
+    private async Task AmountPaidAsync(int priceCents, List<(Route Route, int Cents)> payments, int cancelAt)
+    {
+        using var kit = new InvoicingHarness(CreateStore());
+        var merchant = await kit.MerchantAsync();
+        var invoice = await kit.InvoiceAsync(merchant, priceCents / 100m);
+        var cancelled = false;
+        for (var i = 0; i < payments.Count; i++)
+        {
+            if (i == cancelAt && (await kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status == InvoiceStatus.Pending)
+            {
+                await kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id);
+                cancelled = true;
+            }
+
+            var (route, cents) = payments[i];
+            var amount = cents / 100m;
+            var hash = route switch
+            {
+                Route.Memo => kit.Pay(merchant.WalletAddress, amount, memo: invoice.Memo),
+                Route.WrongAsset => kit.Pay(merchant.WalletAddress, amount, InvoicingHarness.Usdc, invoice.Memo),
+                Route.WrongMemo => kit.Pay(merchant.WalletAddress, amount, memo: "other-memo"),
+                _ => kit.Pay(merchant.WalletAddress, amount),
+            };
+            await kit.SubmitAsync(merchant, hash, route == Route.Memo ? null : invoice.Id);
+        }
+
+        var stored = await kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        var attached = (await kit.AllPaymentsAsync(merchant)).Where(p => p.InvoiceId == invoice.Id).ToList();
+        Assert.Equal(payments.Count, attached.Count);
+        var confirmed = attached.Where(p => p.Status == PaymentStatus.Confirmed).Aggregate(Money.Zero(Xlm), (sum, p) => sum + p.Amount);
+        Assert.Equal(confirmed, stored.AmountPaid);
+        Assert.Equal(stored.Status == InvoiceStatus.Paid ? Money.Max(confirmed - stored.Amount, Money.Zero(Xlm)) : Money.Zero(Xlm), stored.Overpaid);
+        Assert.Equal(stored.Overpaid, attached.Select(p => p.Excess).OfType<Money>().Aggregate(Money.Zero(Xlm), (sum, e) => sum + e));
+        Assert.Equal(cancelled ? InvoiceStatus.Cancelled : confirmed >= stored.Amount ? InvoiceStatus.Paid : InvoiceStatus.Pending, stored.Status);
+        Assert.Equal(confirmed, await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm) + await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.All(attached.Where(p => p.Status == PaymentStatus.NeedsReview), p => Assert.NotNull(p.ReviewCode));
+    }
+
+    private async Task AttachmentAsync(List<(Target Target, bool Resubmit, int Pick)> steps)
+    {
+        using var kit = new InvoicingHarness(CreateStore());
+        var merchant = await kit.MerchantAsync();
+        Invoice[] invoices = [await kit.InvoiceAsync(merchant, 30m), await kit.InvoiceAsync(merchant, 30m)];
+        PaymentLink[] links = [await kit.LinkAsync(merchant, 10m, maxUses: 3), await kit.LinkAsync(merchant, 10m)];
+        var submitted = new List<(string Hash, Target Target)>();
+        foreach (var (target, resubmit, pick) in steps)
+        {
+            var hash = resubmit && submitted.Count > 0
+                ? submitted[pick % submitted.Count].Hash
+                : kit.Pay(merchant.WalletAddress, 10m, memo: target switch
+                {
+                    Target.FirstInvoice => invoices[0].Memo,
+                    Target.UnknownMemo => "nobody",
+                    _ => null,
+                });
+            try
+            {
+                await (target switch
+                {
+                    Target.FirstInvoice or Target.UnknownMemo => kit.SubmitAsync(merchant, hash),
+                    Target.SecondInvoice => kit.SubmitAsync(merchant, hash, invoices[1].Id),
+                    Target.FirstLink => kit.SubmitAsync(merchant, hash, slug: links[0].Slug),
+                    _ => kit.SubmitAsync(merchant, hash, slug: links[1].Slug),
+                });
+                submitted.Add((hash, target));
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey && resubmit)
+            {
+                // Claiming a recorded transaction for another target is refused: exactly what is checked below.
+            }
+        }
+
+        var payments = await kit.AllPaymentsAsync(merchant);
+        Assert.Equal(payments.Count, payments.Select(p => p.TransactionHash).Distinct().Count());
+        Assert.Equal(submitted.Select(s => s.Hash).Distinct().Count(), payments.Count);
+        Assert.All(payments, p => Assert.False(p.InvoiceId is not null && p.LinkId is not null));
+        foreach (var invoice in invoices)
+        {
+            var details = await kit.Invoices.GetInvoiceDetailsAsync(merchant.Id, invoice.Id);
+            Assert.Equal(payments.Where(p => p.InvoiceId == invoice.Id).Select(p => p.Id.ToString()).Order(StringComparer.Ordinal), details.Payments.Select(p => p.Id.ToString()).Order(StringComparer.Ordinal));
+            Assert.Equal(
+                payments.Where(p => p.InvoiceId == invoice.Id && p.Status == PaymentStatus.Confirmed).Aggregate(Money.Zero(Xlm), (sum, p) => sum + p.Amount),
+                details.Invoice.AmountPaid);
+        }
+
+        foreach (var link in links)
+        {
+            var stored = await kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+            Assert.Equal(payments.Count(p => p.LinkId == link.Id && p.Status == PaymentStatus.Confirmed), stored.CurrentUses);
+        }
+
+        // The ledger saw each recorded payment once.
+        Assert.Equal(Money.Of(10m * payments.Count, Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+    }
+
+    private async Task LinkUsesAsync(int maxUses, List<LinkAction> actions)
+    {
+        using var kit = new InvoicingHarness(CreateStore());
+        var merchant = await kit.MerchantAsync();
+        var link = await kit.LinkAsync(merchant, 10m, maxUses);
+        var (active, uses) = (true, 0);
+        foreach (var action in actions)
+        {
+            switch (action)
+            {
+                case LinkAction.Deactivate or LinkAction.Activate:
+                    active = action == LinkAction.Activate;
+                    await kit.Links.SetPaymentLinkActiveAsync(merchant.Id, link.Id, active);
+                    break;
+                default:
+                    var underpaid = action == LinkAction.Underpay;
+                    var payment = (await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, underpaid ? 9.99m : 10m), slug: link.Slug)).Payment;
+                    var expected = !active ? PaymentsKitErrorCodes.LinkInactive
+                        : uses >= maxUses ? PaymentsKitErrorCodes.LinkUsedUp
+                        : underpaid ? PaymentsKitErrorCodes.AmountMismatch
+                        : null;
+                    Assert.Equal(expected, payment.ReviewCode);
+                    if (expected is null)
+                    {
+                        uses++;
+                    }
+
+                    var now = await kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+                    Assert.Equal(uses, now.CurrentUses);
+                    Assert.True(now.CurrentUses <= now.MaxUses);
+                    break;
+            }
+        }
+    }
+}
+
+public sealed class InMemoryInvoicingPropertyTests : InvoicingPropertyTests
+{
+    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+}

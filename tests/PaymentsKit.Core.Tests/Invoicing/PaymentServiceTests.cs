@@ -1,0 +1,396 @@
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Invoicing;
+using PaymentsKit.Storage;
+using static PaymentsKit.Tests.Invoicing.AsyncAssert;
+
+namespace PaymentsKit.Tests.Invoicing;
+
+/// <summary>Payment verification, matching, BTCPay-style settlement, review codes and ledger postings (subclass per store).</summary>
+public abstract class PaymentServiceTests : IDisposable
+{
+    private static readonly Asset Xlm = InvoicingHarness.Xlm;
+    private static readonly Asset Usdc = InvoicingHarness.Usdc;
+
+    private InvoicingHarness _kit;
+
+    protected PaymentServiceTests() => _kit = new InvoicingHarness(CreateStore());
+
+    protected abstract IPaymentsStore CreateStore();
+
+    public void Dispose()
+    {
+        _kit.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    [Fact]
+    public async Task FullPayment_MatchedByMemo_PaysTheInvoice_AndPostsToTheLedger()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var client = await _kit.Merchants.CreateClientAsync(merchant.Id, new CreateClientRequest("Ada"));
+        var invoice = await _kit.InvoiceAsync(merchant, 100m, client: client.Id);
+        var hash = _kit.Pay(merchant.WalletAddress, 100m, memo: invoice.Memo, from: "ada-wallet");
+
+        var result = await _kit.SubmitAsync(merchant, hash);
+        Assert.True(result.Created);
+        var payment = result.Payment;
+        Assert.Equal(PaymentStatus.Confirmed, payment.Status);
+        Assert.Null(payment.ReviewCode);
+        Assert.Equal((invoice.Id, (PaymentLinkId?)null, client.Id), (payment.InvoiceId!.Value, payment.LinkId, payment.ClientId!.Value));
+        Assert.Equal((Money.Of(100m, Xlm), "ada-wallet", merchant.WalletAddress, invoice.Memo, hash), (payment.Amount, payment.From, payment.To, payment.Memo, payment.TransactionHash));
+        Assert.True(payment.Confirmations >= 3);
+        Assert.NotNull(payment.ChainTimestamp);
+        Assert.Null(payment.Excess);
+
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(InvoiceStatus.Paid, paid.Status);
+        Assert.Equal(_kit.Clock.GetCurrentInstant(), paid.PaidAt);
+        Assert.Equal(Money.Of(100m, Xlm), paid.AmountPaid);
+        Assert.Equal(Money.Zero(Xlm), paid.Overpaid);
+        var transition = Assert.Single(paid.Transitions);
+        Assert.Equal((InvoiceStatus.Pending, InvoiceStatus.Paid, payment.Id.ToString()), (transition.From, transition.To, transition.Actor));
+
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(payment, await _kit.Payments.FindPaymentByTransactionAsync(merchant.Id, hash));
+        Assert.Equal(payment, await _kit.Payments.GetPaymentAsync(merchant.Id, payment.Id));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task PaymentWithoutMemo_IsMatchedByInvoiceReference()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 20m, Usdc);
+        var result = await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m, Usdc), invoice.Id);
+        Assert.Equal(PaymentStatus.Confirmed, result.Payment.Status);
+        Assert.Null(result.Payment.Memo);
+        Assert.Equal(InvoiceStatus.Paid, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+    }
+
+    [Fact]
+    public async Task PartialPayments_KeepItPending_UntilTheSumCoversIt()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m, memo: invoice.Memo));
+        var partial = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(InvoiceStatus.Pending, partial.Status);
+        Assert.True(partial.IsPartiallyPaid);
+        Assert.Equal(Money.Of(30m, Xlm), partial.AmountPaid);
+        Assert.Equal(Money.Of(70m, Xlm), partial.AmountDue);
+        Assert.Empty(partial.Transitions);
+
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 69.9999999m, memo: invoice.Memo));
+        Assert.Equal(InvoiceStatus.Pending, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 0.0000001m, memo: invoice.Memo));
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(InvoiceStatus.Paid, paid.Status);
+        Assert.Equal(Money.Of(100m, Xlm), paid.AmountPaid);
+        Assert.Equal(Money.Zero(Xlm), paid.AmountDue);
+    }
+
+    [Fact]
+    public async Task Overpayment_PaysTheInvoice_AndRecordsTheExcess_OnInvoicePaymentAndLedger()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 60m, memo: invoice.Memo));
+        var over = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 55m, memo: invoice.Memo))).Payment;
+        Assert.Equal(Money.Of(15m, Xlm), over.Excess);
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Paid, Money.Of(115m, Xlm), Money.Of(15m, Xlm)), (paid.Status, paid.AmountPaid, paid.Overpaid));
+
+        // Money arriving after settlement is applied too, all of it excess (BTCPay's "paid over").
+        var after = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 5m, memo: invoice.Memo))).Payment;
+        Assert.Equal((PaymentStatus.Confirmed, Money.Of(5m, Xlm)), (after.Status, after.Excess!.Value));
+        paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((Money.Of(120m, Xlm), Money.Of(20m, Xlm)), (paid.AmountPaid, paid.Overpaid));
+        Assert.Single(paid.Transitions);
+
+        Assert.Equal(Money.Of(120m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task Tolerance_SettlesTinyShortfalls_TruncatedInThePayersFavour()
+    {
+        _kit.Dispose();
+        _kit = new InvoicingHarness(CreateStore(), o => o.UnderpaymentTolerancePercent = 0.5m);
+        var merchant = await _kit.MerchantAsync();
+
+        // 0.5% of 33.333333 USDC is 0.16666666…: anything from 33.166666 (truncated) settles it.
+        var invoice = await _kit.InvoiceAsync(merchant, 33.333333m, Usdc);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 33.166665m, Usdc, invoice.Memo));
+        Assert.Equal(InvoiceStatus.Pending, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+        var other = await _kit.InvoiceAsync(merchant, 33.333333m, Usdc);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 33.166666m, Usdc, other.Memo));
+        var settled = await _kit.Invoices.GetInvoiceAsync(merchant.Id, other.Id);
+        Assert.Equal(InvoiceStatus.Paid, settled.Status);
+        Assert.Equal(Money.Of(0.166667m, Usdc), settled.AmountDue);
+        Assert.Equal(Money.Zero(Usdc), settled.Overpaid);
+
+        var link = await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("Tip", 10m, "USDC"));
+        Assert.Equal(PaymentStatus.Confirmed, (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 9.95m, Usdc), slug: link.Slug)).Payment.Status);
+        Assert.Equal(PaymentsKitErrorCodes.AmountMismatch, (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 9.949999m, Usdc), slug: link.Slug)).Payment.ReviewCode);
+    }
+
+    [Fact]
+    public async Task PaymentAfterExpiry_IsKeptAsPaidLate_AndExpiresTheInvoice()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1) });
+        _kit.Clock.Advance(Duration.FromMinutes(2));
+
+        // Not swept yet: the payment itself expires the invoice and is kept for review.
+        var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m, memo: invoice.Memo))).Payment;
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.PaidLate, (InvoiceId?)invoice.Id), (late.Status, late.ReviewCode, late.InvoiceId));
+        var expired = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(InvoiceStatus.Expired, expired.Status);
+        Assert.True(expired.PaidLate);
+        Assert.Equal(Money.Zero(Xlm), expired.AmountPaid);
+        Assert.Equal(late.Id.ToString(), Assert.Single(expired.Transitions).Actor);
+        Assert.Equal(0, await _kit.Invoices.ExpireDueAsync());
+
+        // Swept first: still kept, still flagged.
+        var swept = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1) });
+        _kit.Clock.Advance(Duration.FromMinutes(2));
+        Assert.Equal(1, await _kit.Invoices.ExpireDueAsync());
+        Assert.Equal(PaymentsKitErrorCodes.PaidLate, (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), swept.Id)).Payment.ReviewCode);
+        Assert.True((await _kit.Invoices.GetInvoiceAsync(merchant.Id, swept.Id)).PaidLate);
+
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task PaymentIncludedBeforeExpiry_ButSubmittedAfter_StillPays()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromSeconds(30) });
+        var hash = _kit.Send(merchant.WalletAddress, 10m, memo: invoice.Memo);
+        _kit.Clock.Advance(Duration.FromMinutes(5));
+        Assert.Equal(PaymentStatus.Confirmed, (await _kit.SubmitAsync(merchant, hash)).Payment.Status);
+        Assert.Equal(InvoiceStatus.Paid, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+    }
+
+    [Fact]
+    public async Task MismatchesWhereMoneyMoved_AreKeptForReview_WithStableCodes()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 10m);
+        var cancelled = await _kit.InvoiceAsync(merchant, 10m);
+        await _kit.Invoices.CancelInvoiceAsync(merchant.Id, cancelled.Id);
+
+        async Task<Payment> Review(string code, string hash, InvoiceId? target = null)
+        {
+            var payment = (await _kit.SubmitAsync(merchant, hash, target)).Payment;
+            Assert.Equal((PaymentStatus.NeedsReview, code), (payment.Status, payment.ReviewCode));
+            Assert.False(string.IsNullOrWhiteSpace(payment.ReviewReason));
+            Assert.Null(payment.Excess);
+            return payment;
+        }
+
+        var wrongAsset = await Review(PaymentsKitErrorCodes.AssetMismatch, _kit.Pay(merchant.WalletAddress, 10m, Usdc, invoice.Memo));
+        Assert.Equal((InvoiceId?)invoice.Id, wrongAsset.InvoiceId);
+        await Review(PaymentsKitErrorCodes.MemoMismatch, _kit.Pay(merchant.WalletAddress, 10m, memo: "someone-else"), invoice.Id);
+        await Review(PaymentsKitErrorCodes.InvoiceCancelled, _kit.Pay(merchant.WalletAddress, 10m, memo: cancelled.Memo));
+        var unknownMemo = await Review(PaymentsKitErrorCodes.UnmatchedPayment, _kit.Pay(merchant.WalletAddress, 10m, memo: "no-such-memo"));
+        Assert.Null(unknownMemo.InvoiceId);
+        Assert.Null(unknownMemo.LinkId);
+        await Review(PaymentsKitErrorCodes.UnmatchedPayment, _kit.Pay(merchant.WalletAddress, 10m));
+        await Review(PaymentsKitErrorCodes.UnknownAsset, _kit.Pay(merchant.WalletAddress, 10m, Asset.Create("GOLD", 4), invoice.Memo));
+
+        var untouched = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Pending, Money.Zero(Xlm)), (untouched.Status, untouched.AmountPaid));
+        Assert.Equal(6, (await _kit.AllPaymentsAsync(merchant)).Count);
+
+        // Every payment in a known asset reached the books: XLM 40 unapplied, USDC 10 unapplied; GOLD cannot be booked.
+        Assert.Equal(Money.Of(40m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of(10m, Usdc), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Usdc), Usdc));
+    }
+
+    [Fact]
+    public async Task TransactionsThatMovedNoMoneyToTheMerchant_AreRefused_AndNothingIsRecorded()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 10m);
+
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.TransactionNotFound, () => _kit.SubmitAsync(merchant, "no-such-hash"));
+        var elsewhere = _kit.Pay("someone-else", 10m, memo: invoice.Memo);
+        var mismatch = await ThrowsCodeAsync(PaymentsKitErrorCodes.DestinationMismatch, () => _kit.SubmitAsync(merchant, elsewhere));
+        Assert.Equal(merchant.WalletAddress, mismatch.Context["expected"]);
+
+        var pending = _kit.Send(merchant.WalletAddress, 10m, memo: invoice.Memo);
+        var notFinal = await ThrowsCodeAsync(PaymentsKitErrorCodes.TransactionNotFinal, () => _kit.SubmitAsync(merchant, pending));
+        Assert.True(notFinal.IsTransient);
+        _kit.Clock.Advance(Duration.FromSeconds(5));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.TransactionNotFinal, () => _kit.SubmitAsync(merchant, pending));
+
+        var signer = new SimulatedTransactionSigner();
+        _kit.Chain.Fund("payer-2", Money.Of(100m, Xlm));
+        var signed = await signer.SignAsync(new TransferRequest(ChainId.Stellar, "payer-2", merchant.WalletAddress, Money.Of(10m, Xlm), invoice.Memo, Money.Of(1m, Xlm)));
+        _kit.Chain.FailNextBroadcast();
+        var failed = (await _kit.Chain.BroadcastAsync(signed)).Hash;
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.TransactionFailed, () => _kit.SubmitAsync(merchant, failed));
+
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.SubmitAsync(merchant, " "));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.SubmitAsync(merchant, pending, invoice.Id, "some-link"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.SubmitAsync(merchant, pending, InvoiceId.New(_kit.Clock)));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.SubmitAsync(merchant, pending, slug: "no-such-link"));
+
+        Assert.Empty(await _kit.AllPaymentsAsync(merchant));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+
+        // The pending one, once final, is accepted.
+        Assert.Equal(PaymentStatus.Confirmed, (await _kit.SubmitAsync(merchant, pending)).Payment.Status);
+    }
+
+    [Fact]
+    public async Task ResubmittingATransaction_ReplaysForTheSameTarget_AndIsRefusedForAnother()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var first = await _kit.InvoiceAsync(merchant, 10m);
+        var second = await _kit.InvoiceAsync(merchant, 10m);
+        var hash = _kit.Pay(merchant.WalletAddress, 10m, memo: first.Memo);
+        var original = await _kit.SubmitAsync(merchant, hash);
+
+        var byMemo = await _kit.SubmitAsync(merchant, hash);
+        var byReference = await _kit.SubmitAsync(merchant, hash, first.Id);
+        Assert.False(byMemo.Created);
+        Assert.Equal(original.Payment, byMemo.Payment);
+        Assert.Equal(original.Payment, byReference.Payment);
+        var reuse = await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => _kit.SubmitAsync(merchant, hash, second.Id));
+        Assert.Equal("transactionHash", reuse.Context["field"]);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => _kit.SubmitAsync(merchant, hash, slug: "some-link"));
+
+        Assert.Single(await _kit.AllPaymentsAsync(merchant));
+        Assert.Equal(Money.Of(10m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, first.Id)).AmountPaid);
+        Assert.Equal(Money.Zero(Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, second.Id)).AmountPaid);
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task LinkPayments_CountUses_AndRecordExcess()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 10m, maxUses: 2);
+        var exact = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+        var generous = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 12.5m), slug: link.Slug)).Payment;
+        Assert.Equal((PaymentStatus.Confirmed, (PaymentLinkId?)link.Id, (InvoiceId?)null), (exact.Status, exact.LinkId, exact.InvoiceId));
+        Assert.Null(exact.Excess);
+        Assert.Equal(Money.Of(2.5m, Xlm), generous.Excess);
+        var used = await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+        Assert.Equal((2, 0), (used.CurrentUses, used.RemainingUses!.Value));
+
+        var third = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.LinkUsedUp, (PaymentLinkId?)link.Id), (third.Status, third.ReviewCode, third.LinkId));
+        Assert.Equal(2, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).CurrentUses);
+        Assert.Equal(Money.Of(32.5m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(2.5m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task LinkPayments_ToInactiveExpiredUnderpaidOrWrongAssetLinks_AreKeptForReview()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var inactive = await _kit.LinkAsync(merchant, 10m);
+        await _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, inactive.Id, false);
+        var expiring = await _kit.LinkAsync(merchant, 10m, expiresAt: _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
+        var open = await _kit.LinkAsync(merchant, 10m, maxUses: 5);
+
+        async Task Review(string code, string hash, PaymentLink link)
+        {
+            var payment = (await _kit.SubmitAsync(merchant, hash, slug: link.Slug)).Payment;
+            Assert.Equal((PaymentStatus.NeedsReview, code, (PaymentLinkId?)link.Id), (payment.Status, payment.ReviewCode, payment.LinkId));
+        }
+
+        await Review(PaymentsKitErrorCodes.LinkInactive, _kit.Pay(merchant.WalletAddress, 10m), inactive);
+        await Review(PaymentsKitErrorCodes.AmountMismatch, _kit.Pay(merchant.WalletAddress, 9.9999999m), open);
+        await Review(PaymentsKitErrorCodes.AssetMismatch, _kit.Pay(merchant.WalletAddress, 10m, Usdc), open);
+        _kit.Clock.Advance(Duration.FromMinutes(1));
+        await Review(PaymentsKitErrorCodes.Expired, _kit.Pay(merchant.WalletAddress, 10m), expiring);
+        Assert.Equal(0, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, open.Id)).CurrentUses);
+        Assert.Equal(0, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, inactive.Id)).CurrentUses);
+    }
+
+    [Fact]
+    public async Task PaymentHistoryAndRevenueQueries_CountConfirmedPaymentsOnly()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var ada = await _kit.Merchants.CreateClientAsync(merchant.Id, new CreateClientRequest("Ada") { Email = "ada@example.com" });
+        var bob = await _kit.Merchants.CreateClientAsync(merchant.Id, new CreateClientRequest("Bob"));
+        var adaInvoice = await _kit.InvoiceAsync(merchant, 100m, client: ada.Id);
+        var bobInvoice = await _kit.InvoiceAsync(merchant, 30m, client: bob.Id);
+        var bobUsdc = await _kit.InvoiceAsync(merchant, 500m, Usdc, bob.Id);
+        var link = await _kit.LinkAsync(merchant, 10m);
+
+        var p1 = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 100m, memo: adaInvoice.Memo))).Payment;
+        var p2 = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m, memo: bobInvoice.Memo))).Payment;
+        var p3 = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 500m, Usdc, bobUsdc.Memo))).Payment;
+        var p4 = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 999m, memo: "unknown"));
+
+        var first = await _kit.Payments.ListPaymentHistoryAsync(merchant.Id, limit: 3);
+        var rest = await _kit.Payments.ListPaymentHistoryAsync(merchant.Id, first.NextCursor, 3);
+        Assert.Null(rest.NextCursor);
+        var history = first.Items.Concat(rest.Items).ToList();
+        Assert.Equal([p4.Id, p3.Id, p2.Id, p1.Id], history.Select(h => h.Payment.Id));
+        Assert.Equal(("Ticket", (string?)null), (history[0].LinkTitle, history[0].InvoiceNumber));
+        Assert.Equal((adaInvoice.Number, "Consulting", new ClientSummary(ada.Id, "Ada", "ada@example.com")), (history[3].InvoiceNumber!, history[3].InvoiceDescription!, history[3].Client!));
+
+        Assert.Equal(
+            [new AssetRevenue(Money.Of(500m, Usdc), 1), new AssetRevenue(Money.Of(130m, Xlm), 3)],
+            await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+
+        var top = await _kit.Payments.GetTopClientsAsync(merchant.Id, "XLM");
+        Assert.Equal([(ada.Id, Money.Of(100m, Xlm), 1), (bob.Id, Money.Of(20m, Xlm), 1)], top.Select(c => (c.Client.Id, c.Total, c.PaymentCount)));
+        Assert.Equal(bob.Id, Assert.Single(await _kit.Payments.GetTopClientsAsync(merchant.Id, "USDC", 1)).Client.Id);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.GetTopClientsAsync(merchant.Id, "XLM", 101).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.UnknownAsset, () => _kit.Payments.GetTopClientsAsync(merchant.Id, "DOGE").AsTask());
+    }
+
+    [Fact]
+    public async Task MonthlyRevenue_CoversThisMonthAndTheElevenBefore_ByAsset_NewestFirst()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2025, 1, 15, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        async Task PayOn(Instant at, decimal amount, Asset asset)
+        {
+            _kit.Clock.Set(at);
+            var link = await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", amount, asset.Code));
+            await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, amount, asset), slug: link.Slug);
+        }
+
+        await PayOn(Instant.FromUtc(2025, 2, 27, 23, 0), 1m, Xlm);          // 13 months before "now": outside
+        await PayOn(Instant.FromUtc(2025, 3, 2, 0, 0), 2m, Xlm);             // first month of the window
+        await PayOn(Instant.FromUtc(2025, 3, 20, 0, 0), 3m, Xlm);
+        await PayOn(Instant.FromUtc(2025, 3, 21, 0, 0), 7m, Usdc);
+        await PayOn(Instant.FromUtc(2026, 2, 28, 23, 59), 4m, Xlm);          // this month
+
+        _kit.Clock.Set(Instant.FromUtc(2026, 2, 28, 23, 59, 30));
+        var monthly = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id);
+        Assert.Equal(
+            [
+                new MonthlyRevenue(new YearMonth(2026, 2), Money.Of(4m, Xlm), 1),
+                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(7m, Usdc), 1),
+                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(5m, Xlm), 2),
+            ],
+            monthly);
+
+        // In Tokyo (UTC+9) the last payment already fell on 1 March 2026, and "this month" is March.
+        var tokyo = DateTimeZoneProviders.Tzdb["Asia/Tokyo"];
+        var inTokyo = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id, tokyo);
+        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1)], inTokyo);
+    }
+}
+
+public sealed class InMemoryPaymentServiceTests : PaymentServiceTests
+{
+    protected override IPaymentsStore CreateStore() => new InMemoryStore();
+}

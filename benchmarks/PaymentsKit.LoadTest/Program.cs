@@ -7,6 +7,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
 {
     ["ledger-memory"] = LedgerScenarios.InMemoryAsync,
     ["ledger"] = LedgerScenarios.PostgreSqlAsync,
+    ["intents-memory"] = IntentScenarios.InMemoryAsync,
     ["intents"] = IntentScenarios.PostgreSqlAsync,
 };
 

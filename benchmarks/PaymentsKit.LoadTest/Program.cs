@@ -10,6 +10,9 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["accrual"] = StreamingScenarios.AccrualAsync,
 
     ["payouts"] = PayoutScenarios.PostgreSqlAsync,
+
+    ["intents-memory"] = IntentScenarios.InMemoryAsync,
+    ["intents"] = IntentScenarios.PostgreSqlAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

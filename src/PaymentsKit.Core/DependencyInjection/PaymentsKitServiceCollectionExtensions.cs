@@ -7,11 +7,15 @@ using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
 using PaymentsKit.Payouts;
+
+using PaymentsKit.Routing;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Streaming;
+
+using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -87,6 +91,20 @@ public static class PaymentsKitServiceCollectionExtensions
             provider.GetService<Microsoft.Extensions.Logging.ILogger<DistributionService>>()));
         services.TryAddSingleton<IEventListenerService>(provider => new EventListenerService(
             provider.GetRequiredService<IPaymentsStore>(), provider.GetRequiredService<IClock>()));
+
+        services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
+
+        services.AddOptions<RoutingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>());
+        services.TryAddSingleton<IFeePriceSource, ConfiguredFeePriceSource>();
+        services.TryAddSingleton<IRoutingRpcProviders>(provider =>
+            new RoutingRpcProviders(provider.GetRequiredService<IChainAdapterRegistry>(), provider.GetServices<RoutingRpcProvider>()));
+        services.TryAddSingleton<IRoutingMerchantService, RoutingMerchantService>();
+        services.TryAddSingleton<IChainHealthService, ChainHealthService>();
+        services.TryAddSingleton<TreasuryService>();
+        services.TryAddSingleton<ITreasury>(provider => provider.GetRequiredService<TreasuryService>());
+        services.TryAddSingleton<IQuoteService, QuoteService>();
+        services.TryAddSingleton<IPaymentIntentService, PaymentIntentService>();
         return new PaymentsKitBuilder(services);
     }
 }

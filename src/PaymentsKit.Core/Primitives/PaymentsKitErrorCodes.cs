@@ -172,4 +172,10 @@ public static class PaymentsKitErrorCodes
 
     /// <summary>A payout executor reported a result that does not match the batch it was given (unknown or repeated accounts).</summary>
     public const string PayoutResultInvalid = "payout_result_invalid";
+
+    /// <summary>
+    /// No chain can carry a payment: every candidate of a quote is unhealthy, short of treasury funds or without
+    /// recent health data (the exception's context lists each chain's reason).
+    /// </summary>
+    public const string NoRoute = "no_route";
 }

@@ -6,10 +6,12 @@ using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
+using PaymentsKit.Routing;
 using PaymentsKit.Security;
 using System.Security.Cryptography;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
+using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -64,6 +66,19 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<IInvoiceService, InvoiceService>();
         services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
         services.TryAddSingleton<IPaymentService, PaymentService>();
+        services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
+
+        services.AddOptions<RoutingOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>());
+        services.TryAddSingleton<IFeePriceSource, ConfiguredFeePriceSource>();
+        services.TryAddSingleton<IRoutingRpcProviders>(provider =>
+            new RoutingRpcProviders(provider.GetRequiredService<IChainAdapterRegistry>(), provider.GetServices<RoutingRpcProvider>()));
+        services.TryAddSingleton<IRoutingMerchantService, RoutingMerchantService>();
+        services.TryAddSingleton<IChainHealthService, ChainHealthService>();
+        services.TryAddSingleton<TreasuryService>();
+        services.TryAddSingleton<ITreasury>(provider => provider.GetRequiredService<TreasuryService>());
+        services.TryAddSingleton<IQuoteService, QuoteService>();
+        services.TryAddSingleton<IPaymentIntentService, PaymentIntentService>();
         return new PaymentsKitBuilder(services);
     }
 }

@@ -13,12 +13,16 @@ public sealed partial class LedgerService
         for (var i = 0; i < postings.Count; i++)
         {
             var accountId = postings[i].AccountId;
-            if (!accounts.ContainsKey(accountId))
+            if (!accounts.TryGetValue(accountId, out var account))
             {
-                accounts[accountId] = await GetAccountAsync(unit, tenantId, accountId, $"postings[{i}].account_id", cancellationToken).ConfigureAwait(false);
+                account = await GetAccountAsync(unit, tenantId, accountId, "account_id", cancellationToken).ConfigureAwait(false);
+                accounts[accountId] = account;
             }
 
-            LedgerValidation.SameAsset(postings[i].Amount, accounts[accountId].Value.Asset, $"postings[{i}].amount", accountId);
+            if (!postings[i].Amount.Asset.Equals(account.Value.Asset))
+            {
+                LedgerValidation.SameAsset(postings[i].Amount, account.Value.Asset, $"postings[{i}].amount", accountId);
+            }
         }
 
         return accounts;

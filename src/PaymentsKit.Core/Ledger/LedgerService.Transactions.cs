@@ -92,11 +92,7 @@ public sealed partial class LedgerService
         var copy = new LedgerPosting[postings.Count];
         for (var i = 0; i < copy.Length; i++)
         {
-            var posting = Guard.NotNull(postings[i], $"postings[{i}]");
-            LedgerValidation.Account(posting.AccountId, $"postings[{i}].account_id");
-            LedgerValidation.Side(posting.Side, $"postings[{i}].side");
-            LedgerValidation.PositiveAmount(posting.Amount, $"postings[{i}].amount");
-            copy[i] = posting;
+            copy[i] = LedgerValidation.Posting(postings[i], i);
         }
 
         EnsureBalanced(copy);

@@ -52,6 +52,21 @@ internal static partial class LedgerValidation
         }
     }
 
+    /// <summary>A complete posting; field names are only formatted for an error.</summary>
+    public static LedgerPosting Posting(LedgerPosting? posting, int index)
+    {
+        if (posting is null || posting.AccountId.Value == Guid.Empty || posting.Side is not (LedgerSide.Debit or LedgerSide.Credit) || !(posting.Amount.IsPositive && posting.Amount != default))
+        {
+            var field = string.Create(CultureInfo.InvariantCulture, $"postings[{index}]");
+            Guard.NotNull(posting, field);
+            Account(posting!.AccountId, field + ".account_id");
+            Side(posting.Side, field + ".side");
+            PositiveAmount(posting.Amount, field + ".amount");
+        }
+
+        return posting;
+    }
+
     public static string Code(string? code)
     {
         Guard.Text(code, "code", MaxCodeLength);

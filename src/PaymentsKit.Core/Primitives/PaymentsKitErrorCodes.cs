@@ -132,4 +132,10 @@ public static class PaymentsKitErrorCodes
     /// otherwise non-public address (SSRF guard).
     /// </summary>
     public const string WebhookEndpointRejected = "webhook_endpoint_rejected";
+
+    /// <summary>
+    /// No chain can carry a payment: every candidate of a quote is unhealthy, short of treasury funds or without
+    /// recent health data (the exception's context lists each chain's reason).
+    /// </summary>
+    public const string NoRoute = "no_route";
 }

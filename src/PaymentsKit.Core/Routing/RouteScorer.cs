@@ -27,6 +27,12 @@ public enum RouteExclusion
 
     /// <summary>The treasury's available balance on the chain cannot cover amount + fee.</summary>
     InsufficientTreasury,
+
+    /// <summary>
+    /// The chain has no health snapshot recent enough to score (<see cref="RoutingOptions.HealthMaxAge"/>); set by
+    /// the quote service, never by the scorer, which only sees chains with health.
+    /// </summary>
+    NoRecentHealth,
 }
 
 /// <summary>One chain to consider for a payment.</summary>
@@ -212,6 +218,16 @@ public static class RouteScorer
         RoutePriority.Fast => "fast",
         RoutePriority.Reliable => "reliable",
         _ => throw PaymentsKitException.InvalidArgument("priority", (int)priority, "is not a route priority"),
+    };
+
+    /// <summary>The stored text of an exclusion: <c>none</c>, <c>unhealthy</c>, <c>insufficient_treasury</c>, <c>no_recent_health</c>.</summary>
+    public static string ToWireName(this RouteExclusion exclusion) => exclusion switch
+    {
+        RouteExclusion.None => "none",
+        RouteExclusion.Unhealthy => "unhealthy",
+        RouteExclusion.InsufficientTreasury => "insufficient_treasury",
+        RouteExclusion.NoRecentHealth => "no_recent_health",
+        _ => throw PaymentsKitException.InvalidArgument("exclusion", (int)exclusion, "is not a route exclusion"),
     };
 
     /// <summary>Parses <c>low_fee</c>, <c>fast</c> or <c>reliable</c>.</summary>

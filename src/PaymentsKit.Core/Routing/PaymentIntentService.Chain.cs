@@ -1,0 +1,382 @@
+using System.Globalization;
+using PaymentsKit.Chains;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Routing;
+
+public sealed partial class PaymentIntentService
+{
+    /// <summary>
+    /// Starts an attempt: signs (or reuses <paramref name="resend"/>'s signed transaction), records the attempt and
+    /// <c>broadcasting</c>, then broadcasts and records the chain's answer.
+    /// </summary>
+    private async ValueTask<PaymentIntent> BroadcastAsync(Versioned<PaymentIntent> current, PaymentAttempt? resend, CancellationToken cancellationToken)
+    {
+        var intent = current.Value;
+        var reservation = intent.Reservation
+            ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, $"Payment intent {intent.Id} is {intent.Status.ToWireName()} without a reservation.");
+        var providers = _providers.For(intent.SelectedChain);
+        var provider = providers[intent.AttemptIds.Count % providers.Count];
+        SignedTransaction signed;
+        if (resend is not null && resend.Chain == intent.SelectedChain)
+        {
+            // The last try may have reached the chain before the RPC failed: resending the same transaction cannot pay twice.
+            signed = new SignedTransaction(resend.Chain, Convert.FromBase64String(resend.SignedTransaction), resend.TxId);
+        }
+        else
+        {
+            var signer = _signer ?? throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidArgument,
+                "No ITransactionSigner is registered: register the host's custody signer to broadcast payment intents.",
+                new Dictionary<string, object?> { ["field"] = "ITransactionSigner" });
+            var from = await _treasury.WalletAddressAsync(intent.SelectedChain, cancellationToken).ConfigureAwait(false);
+            signed = await signer.SignAsync(
+                new TransferRequest(intent.SelectedChain, from, intent.DestinationAddress, intent.Amount, intent.Id.ToString(), reservation.MaxFeeNative),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        var now = _clock.GetCurrentInstant();
+        var attempt = new PaymentAttempt(
+            PaymentAttemptId.New(_clock),
+            intent.MerchantId,
+            intent.Id,
+            intent.AttemptIds.Count + 1,
+            intent.SelectedChain,
+            provider.Name,
+            reservation.ReservedFee,
+            reservation.MaxFeeNative,
+            signed.Hash,
+            Convert.ToBase64String(signed.Payload.Span),
+            ActualFeeNative: null,
+            ActualFee: null,
+            Confirmations: 0,
+            PaymentAttemptStatus.Pending,
+            Failure: null,
+            FailureReason: null,
+            CreatedAt: now,
+            BroadcastAt: null,
+            ConfirmedAt: null,
+            UpdatedAt: now);
+        var started = await CommitAsync(
+            current,
+            (unit, v, _) =>
+            {
+                unit.Insert(RoutingCollections.Attempts, attempt);
+                return ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.Broadcasting, i => i with { AttemptIds = [.. i.AttemptIds, attempt.Id], NextAttemptAt = null }, null));
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (started.Status != PaymentIntentStatus.Broadcasting || started.AttemptIds.Count == 0 || started.AttemptIds[^1] != attempt.Id)
+        {
+            // Another worker advanced the intent first; the transaction signed here was never sent.
+            return started;
+        }
+
+        return await SendAsync(started, attempt, provider, signed, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Takes over an attempt stuck in <c>broadcasting</c> (its worker died or stalled) by resending its transaction.</summary>
+    private async ValueTask<PaymentIntent> RecoverBroadcastAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    {
+        var attempt = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        if (_clock.GetCurrentInstant() - attempt.CreatedAt < _options.BroadcastTimeout)
+        {
+            return current.Value;
+        }
+
+        var providers = _providers.For(attempt.Chain);
+        var provider = providers.FirstOrDefault(p => p.Name == attempt.RpcProvider) ?? providers[0];
+        var signed = new SignedTransaction(attempt.Chain, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId);
+        return await SendAsync(current.Value, attempt, provider, signed, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<PaymentIntent> SendAsync(
+        PaymentIntent intent, PaymentAttempt attempt, RoutingRpcProvider provider, SignedTransaction signed, CancellationToken cancellationToken)
+    {
+        string? hash = null;
+        string? error = null;
+        var transient = false;
+        try
+        {
+            hash = (await provider.Adapter.BroadcastAsync(signed, cancellationToken).ConfigureAwait(false)).Hash;
+        }
+        catch (PaymentsKitException ex) when (ex.Code is PaymentsKitErrorCodes.ChainUnavailable or PaymentsKitErrorCodes.TransactionRejected)
+        {
+            error = ex.Message;
+            transient = ex.Code == PaymentsKitErrorCodes.ChainUnavailable || ex.IsTransient;
+        }
+
+        return await _store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, intent.MerchantId, intent.Id, ct).ConfigureAwait(false);
+                if (current.Value.Status != PaymentIntentStatus.Broadcasting || current.Value.AttemptIds[^1] != attempt.Id)
+                {
+                    return current.Value;
+                }
+
+                var stored = await LoadAttemptAsync(unit, current.Value, attempt.Id, ct).ConfigureAwait(false);
+                var now = _clock.GetCurrentInstant();
+                if (hash is not null)
+                {
+                    unit.Update(RoutingCollections.Attempts, stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }, stored.Version);
+                    return Move(unit, current, PaymentIntentStatus.Broadcasted, null, null);
+                }
+
+                var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
+                unit.Update(RoutingCollections.Attempts, Failed(stored.Value, failure, error!, now), stored.Version);
+                if (transient)
+                {
+                    return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
+                }
+
+                await _treasury.VoidAsync(unit, current.Value.Reservation!, ct).ConfigureAwait(false);
+                return Move(unit, current, PaymentIntentStatus.Failed, i => i with { Reservation = null }, Reason(failure, error!));
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Polls the chain for the current attempt and records what it says.</summary>
+    private async ValueTask<PaymentIntent> PollAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    {
+        var attempt = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+        var now = _clock.GetCurrentInstant();
+        if (!reachable)
+        {
+            return current.Value;
+        }
+
+        if (transaction is null)
+        {
+            // Unknown to the chain: not yet propagated, dropped from the mempool, or lost in a reorg.
+            if (attempt.BroadcastAt is not { } broadcastAt || now - broadcastAt < _options.DropTimeout)
+            {
+                return current.Value;
+            }
+
+            return await CommitAsync(
+                current,
+                async (unit, v, ct) =>
+                {
+                    var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
+                    var reason = string.Create(CultureInfo.InvariantCulture, $"transaction {attempt.TxId} unknown to {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
+                    unit.Update(RoutingCollections.Attempts, Failed(stored.Value, AttemptFailure.Dropped, reason, now), stored.Version);
+                    return Move(unit, v, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(AttemptFailure.Dropped, reason));
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        switch (transaction.Status)
+        {
+            case ChainTransactionStatus.Failed:
+                return await CommitAsync(
+                    current,
+                    async (unit, v, ct) =>
+                    {
+                        var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
+                        var reservation = v.Value.Reservation!;
+                        var (native, fee) = ActualFee(v.Value, reservation, transaction.Fee);
+                        var reason = $"transaction {transaction.Hash} failed on {attempt.Chain}";
+                        unit.Update(
+                            RoutingCollections.Attempts,
+                            Failed(stored.Value, AttemptFailure.Reverted, reason, now) with { ActualFeeNative = native, ActualFee = fee, Confirmations = transaction.Confirmations },
+                            stored.Version);
+                        await _treasury.ReleasePaymentChargeFeeAsync(unit, reservation, fee, ct).ConfigureAwait(false);
+                        return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null, ActualFee = fee }, Reason(AttemptFailure.Reverted, reason));
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            case ChainTransactionStatus.Succeeded when transaction.IsFinal:
+                return await CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, attempt, transaction, ct), cancellationToken).ConfigureAwait(false);
+            case ChainTransactionStatus.Succeeded when current.Value.Status == PaymentIntentStatus.Broadcasted:
+                return await CommitAsync(
+                    current,
+                    async (unit, v, ct) =>
+                    {
+                        var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
+                        unit.Update(RoutingCollections.Attempts, stored.Value with { Confirmations = transaction.Confirmations, UpdatedAt = now }, stored.Version);
+                        return Move(unit, v, PaymentIntentStatus.PendingConfirmation, null, null);
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            default:
+                return current.Value;
+        }
+    }
+
+    /// <summary>Settles on a final transaction: posts the payment and the actual fee, releases the rest of the fee hold.</summary>
+    private async ValueTask<PaymentIntent> SettleAsync(
+        IUnitOfWork unit, Versioned<PaymentIntent> current, PaymentAttempt attempt, ChainTransaction transaction, CancellationToken cancellationToken)
+    {
+        var stored = await LoadAttemptAsync(unit, current.Value, attempt.Id, cancellationToken).ConfigureAwait(false);
+        var reservation = current.Value.Reservation!;
+        var (native, fee) = ActualFee(current.Value, reservation, transaction.Fee);
+        var now = _clock.GetCurrentInstant();
+        unit.Update(
+            RoutingCollections.Attempts,
+            stored.Value with
+            {
+                Status = PaymentAttemptStatus.Confirmed,
+                TxId = transaction.Hash,
+                ActualFeeNative = native,
+                ActualFee = fee,
+                Confirmations = transaction.Confirmations,
+                BroadcastAt = stored.Value.BroadcastAt ?? now,
+                ConfirmedAt = now,
+                UpdatedAt = now,
+            },
+            stored.Version);
+        await _treasury.SettleAsync(unit, reservation, fee, cancellationToken).ConfigureAwait(false);
+        return Move(unit, current, PaymentIntentStatus.Settled, i => i with { Reservation = null, TxId = transaction.Hash, ActualFee = fee }, null);
+    }
+
+    /// <summary>
+    /// A due retry: manual review once the budget is spent; otherwise the next-best chain when this one is unhealthy
+    /// and the last transaction is known not to have landed, else the chain's next provider.
+    /// </summary>
+    private async ValueTask<PaymentIntent> RetryAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    {
+        var intent = current.Value;
+        var now = _clock.GetCurrentInstant();
+        if (intent.NextAttemptAt is { } due && now < due)
+        {
+            return intent;
+        }
+
+        if (intent.AttemptIds.Count >= intent.AttemptBudget)
+        {
+            var reason = string.Create(CultureInfo.InvariantCulture, $"retry budget of {intent.AttemptBudget} attempt(s) spent; last error: {intent.LastError}");
+            return await CommitAsync(current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, reason)), cancellationToken)
+                .ConfigureAwait(false);
+        }
+
+        var last = await LastAttemptAsync(intent, cancellationToken).ConfigureAwait(false);
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        ChainHealthSnapshot? health;
+        Quote quote;
+        await using (unit.ConfigureAwait(false))
+        {
+            health = await ChainHealthService.LatestAsync(unit, intent.SelectedChain, cancellationToken).ConfigureAwait(false);
+            quote = await QuoteService.LoadAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (health?.HealthStatus == ChainHealthStatus.Unhealthy && await LandedNowhereAsync(last, cancellationToken).ConfigureAwait(false))
+        {
+            var rerouted = await RerouteAsync(current, quote, cancellationToken).ConfigureAwait(false);
+            if (rerouted is not null)
+            {
+                return rerouted;
+            }
+        }
+
+        return await BroadcastAsync(current, last.Failure == AttemptFailure.RpcError ? last : null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Moves the intent to the quote's best other usable chain, swapping the reservation; null when none can take it.</summary>
+    private async ValueTask<PaymentIntent?> RerouteAsync(Versioned<PaymentIntent> current, Quote quote, CancellationToken cancellationToken)
+    {
+        var now = _clock.GetCurrentInstant();
+        var result = await CommitAsync(
+            current,
+            async (unit, v, ct) =>
+            {
+                foreach (var candidate in quote.CandidateRoutes.Where(c => c.IsEligible && c.Chain != v.Value.SelectedChain).OrderBy(c => c.Rank))
+                {
+                    var health = await ChainHealthService.LatestAsync(unit, candidate.Chain, ct).ConfigureAwait(false);
+                    if (health is null || health.HealthStatus == ChainHealthStatus.Unhealthy || now - health.Timestamp > _options.HealthMaxAge
+                        || await TryReserveAsync(unit, v.Value, candidate, ct).ConfigureAwait(false) is not { } reservation)
+                    {
+                        continue;
+                    }
+
+                    await _treasury.VoidAsync(unit, v.Value.Reservation!, ct).ConfigureAwait(false);
+                    var destination = quote.Destinations.First(d => d.Chain == candidate.Chain).Address;
+                    return Move(
+                        unit,
+                        v,
+                        PaymentIntentStatus.RouteSelected,
+                        i => i with { SelectedChain = candidate.Chain, DestinationAddress = destination, Reservation = reservation, NextAttemptAt = null },
+                        $"{v.Value.SelectedChain} is unhealthy; re-routed to {candidate.Chain}");
+                }
+
+                return v.Value;
+            },
+            cancellationToken).ConfigureAwait(false);
+
+        // Anything but a re-route (no chain could take it, or another worker moved the intent) falls back to a same-chain
+        // attempt, whose own version check stops it if the intent moved.
+        return result.Status == PaymentIntentStatus.RouteSelected ? result : null;
+    }
+
+    /// <summary>Whether the attempt's transaction is known not to be on its chain, so leaving the chain cannot pay twice.</summary>
+    private async ValueTask<bool> LandedNowhereAsync(PaymentAttempt attempt, CancellationToken cancellationToken)
+    {
+        if (attempt.Failure == AttemptFailure.Dropped)
+        {
+            return true;
+        }
+
+        if (attempt.Failure != AttemptFailure.RpcError || attempt.TxId is null)
+        {
+            return false;
+        }
+
+        var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId, cancellationToken).ConfigureAwait(false);
+        return reachable && transaction is null;
+    }
+
+    /// <summary>Reads a transaction through the named provider, failing over to the chain's others; unreachable when all fail.</summary>
+    private async ValueTask<(ChainTransaction? Transaction, bool Reachable)> QueryAsync(ChainId chain, string providerName, string hash, CancellationToken cancellationToken)
+    {
+        var providers = _providers.For(chain);
+        foreach (var provider in providers.OrderBy(p => p.Name == providerName ? 0 : 1))
+        {
+            try
+            {
+                return (await provider.Adapter.GetTransactionAsync(hash, cancellationToken).ConfigureAwait(false), true);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ChainUnavailable)
+            {
+                // Try the next provider.
+            }
+        }
+
+        return (null, false);
+    }
+
+    private async ValueTask<PaymentAttempt> LastAttemptAsync(PaymentIntent intent, CancellationToken cancellationToken)
+    {
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return (await LoadAttemptAsync(unit, intent, intent.AttemptIds[^1], cancellationToken).ConfigureAwait(false)).Value;
+        }
+    }
+
+    /// <summary>
+    /// The fee the chain charged, in its asset and (valued at the reservation's price, rounded up) in the settlement
+    /// asset. It cannot exceed the hold, as the signer caps the fee at it; were a chain to report more, only the hold is
+    /// booked and the difference is logged for reconciliation.
+    /// </summary>
+    private (Money Native, Money Settlement) ActualFee(PaymentIntent intent, TreasuryReservation reservation, Money? reported)
+    {
+        var native = reported is { } fee && fee.Asset == reservation.MaxFeeNative.Asset ? fee : reservation.MaxFeeNative;
+        var value = FeeMath.ToSettlement(native, reservation.FeePrice, reservation.ReservedFee.Asset);
+        if (value > reservation.ReservedFee)
+        {
+            LogFeeAboveHold(_logger, intent.Id.ToString(), native.ToString(), reservation.MaxFeeNative.ToString());
+            value = reservation.ReservedFee;
+        }
+
+        return (native, value);
+    }
+
+    private static PaymentAttempt Failed(PaymentAttempt attempt, AttemptFailure failure, string reason, NodaTime.Instant now) =>
+        attempt with { Status = PaymentAttemptStatus.Failed, Failure = failure, FailureReason = reason, UpdatedAt = now };
+
+    private static string Reason(AttemptFailure failure, string detail) => failure switch
+    {
+        AttemptFailure.RpcError => "rpc_error: " + detail,
+        AttemptFailure.Rejected => "rejected: " + detail,
+        AttemptFailure.Dropped => "dropped: " + detail,
+        _ => "reverted: " + detail,
+    };
+}

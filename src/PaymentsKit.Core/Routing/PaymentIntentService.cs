@@ -1,0 +1,478 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Storage;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.Routing;
+
+/// <summary>
+/// The <see cref="IPaymentIntentService"/> over the <see cref="IPaymentsStore"/>, the treasury's ledger and the
+/// chains' RPC providers. Every status change commits in one unit of work with its attempt, its ledger postings
+/// and its <c>payment_intent.&lt;status&gt;</c> outbox event. Chain I/O (signing, broadcasting, polling) happens
+/// between units of work, never inside one, and each commit re-checks that the intent is still as read, so
+/// concurrent workers advancing one intent apply each step once.
+/// </summary>
+public sealed partial class PaymentIntentService : IPaymentIntentService
+{
+    private const string ResourceType = "payment_intent";
+
+    private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
+
+    private readonly IPaymentsStore _store;
+    private readonly IClock _clock;
+    private readonly TreasuryService _treasury;
+    private readonly IRoutingRpcProviders _providers;
+    private readonly IWebhookOutbox _outbox;
+    private readonly ITransactionSigner? _signer;
+    private readonly RoutingOptions _options;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the service.</summary>
+    /// <param name="store">Where intents, attempts and events are kept.</param>
+    /// <param name="clock">Stamps changes and decides expiry and retry times.</param>
+    /// <param name="treasury">Holds, settles and releases funds.</param>
+    /// <param name="providers">The chains' RPC providers.</param>
+    /// <param name="outbox">Receives a webhook event per status change.</param>
+    /// <param name="options">Routing settings.</param>
+    /// <param name="signer">The host's custody; needed once an intent broadcasts.</param>
+    /// <param name="logger">Logs transitions and anomalies.</param>
+    public PaymentIntentService(
+        IPaymentsStore store,
+        IClock clock,
+        TreasuryService treasury,
+        IRoutingRpcProviders providers,
+        IWebhookOutbox outbox,
+        IOptions<RoutingOptions> options,
+        ITransactionSigner? signer = null,
+        ILogger<PaymentIntentService>? logger = null)
+    {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _clock = clock ?? throw new ArgumentNullException(nameof(clock));
+        _treasury = treasury ?? throw new ArgumentNullException(nameof(treasury));
+        _providers = providers ?? throw new ArgumentNullException(nameof(providers));
+        _outbox = outbox ?? throw new ArgumentNullException(nameof(outbox));
+        _options = (options ?? throw new ArgumentNullException(nameof(options))).Value;
+        _signer = signer;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    private enum Selection
+    {
+        Unchanged,
+        Selected,
+        Expired,
+        NoFunds,
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentIntent> CreateAsync(MerchantId merchantId, CreatePaymentIntentRequest request, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNull(request, "request");
+        var key = Guard.Text(request.IdempotencyKey, "idempotency_key", Idempotency.MaxKeyLength);
+        if (merchantId.Value == Guid.Empty)
+        {
+            throw NotFound("merchant_id", merchantId.ToString());
+        }
+
+        var fingerprint = Idempotency.Fingerprint(new CreateFingerprint(request.QuoteId.ToString(), request.Chain?.Value), FingerprintJson);
+        var (intent, _) = await Idempotency.CreateOnceAsync(
+            _store,
+            RoutingCollections.Intents,
+            RoutingCollections.IdempotencyKey,
+            merchantId.Value,
+            key,
+            fingerprint,
+            i => i.RequestFingerprint,
+            async (unit, ct) =>
+            {
+                await RoutingMerchantService.LoadAsync(unit, merchantId, ct).ConfigureAwait(false);
+                var quote = await QuoteService.LoadAsync(unit, merchantId, request.QuoteId, ct).ConfigureAwait(false);
+                var now = _clock.GetCurrentInstant();
+                ThrowIfExpired(quote, now);
+                var (chain, destination) = Route(quote, request.Chain ?? quote.RecommendedChain);
+                var intent = new PaymentIntent(
+                    PaymentIntentId.New(_clock),
+                    merchantId,
+                    quote.Id,
+                    key,
+                    fingerprint,
+                    quote.Amount,
+                    chain,
+                    destination,
+                    PaymentIntentStatus.Created,
+                    Reservation: null,
+                    AttemptIds: [],
+                    AttemptBudget: _options.MaxAttempts,
+                    NextAttemptAt: null,
+                    LastError: null,
+                    TxId: null,
+                    ActualFee: null,
+                    CreatedAt: now,
+                    UpdatedAt: now);
+                unit.Insert(RoutingCollections.Intents, intent);
+                unit.Insert(RoutingCollections.Locators, new PaymentIntentLocator(intent.Id.Value, merchantId));
+                Emit(unit, intent, null, null);
+                return intent;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return intent;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentIntent> GetAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default) =>
+        (await ReadAsync(merchantId, intentId, cancellationToken).ConfigureAwait(false)).Value;
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<PaymentAttempt>> ListAttemptsAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default)
+    {
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var intent = (await LoadAsync(unit, merchantId, intentId, cancellationToken).ConfigureAwait(false)).Value;
+            var attempts = new List<PaymentAttempt>(intent.AttemptIds.Count);
+            foreach (var id in intent.AttemptIds)
+            {
+                attempts.Add((await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false)).Value);
+            }
+
+            return attempts;
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<PaymentIntent> RequoteAsync(MerchantId merchantId, PaymentIntentId intentId, QuoteId quoteId, CancellationToken cancellationToken = default) =>
+        _store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
+                var quote = await QuoteService.LoadAsync(unit, merchantId, quoteId, ct).ConfigureAwait(false);
+                ThrowIfExpired(quote, _clock.GetCurrentInstant());
+                if (quote.Amount != current.Value.Amount)
+                {
+                    throw PaymentsKitException.InvalidArgument("quote_id", quoteId.ToString(), $"prices {quote.Amount}, not the intent's {current.Value.Amount}");
+                }
+
+                var (chain, destination) = Route(quote, quote.RecommendedChain);
+                PaymentIntent Repriced(PaymentIntent i) => i with { QuoteId = quote.Id, SelectedChain = chain, DestinationAddress = destination };
+                if (current.Value.Status == PaymentIntentStatus.Quoted)
+                {
+                    // Already quoted: a new price is not a status change, so no event.
+                    var repriced = Repriced(current.Value) with { UpdatedAt = _clock.GetCurrentInstant() };
+                    unit.Update(RoutingCollections.Intents, repriced, current.Version);
+                    return repriced;
+                }
+
+                return Move(unit, current, PaymentIntentStatus.Quoted, Repriced, null);
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentIntent> SelectRouteAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default)
+    {
+        var (intent, outcome) = await SelectAsync(merchantId, intentId, explicitly: true, cancellationToken).ConfigureAwait(false);
+        return outcome switch
+        {
+            Selection.Expired => throw new PaymentsKitException(
+                PaymentsKitErrorCodes.Expired,
+                $"Quote {intent.QuoteId} of payment intent {intent.Id} expired; the intent is now expired.",
+                new Dictionary<string, object?> { ["field"] = "quote_id", ["value"] = intent.QuoteId.ToString() }),
+            Selection.NoFunds => throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InsufficientFunds,
+                $"No treasury wallet of a usable chain can cover {intent.Amount} plus its fee for payment intent {intent.Id}.",
+                new Dictionary<string, object?> { ["field"] = "amount", ["value"] = intent.Amount.ToString() }),
+            _ => intent,
+        };
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentIntent> AdvanceAsync(PaymentIntentId intentId, CancellationToken cancellationToken = default)
+    {
+        var merchantId = await LocateAsync(intentId, cancellationToken).ConfigureAwait(false);
+        var current = await ReadAsync(merchantId, intentId, cancellationToken).ConfigureAwait(false);
+        return current.Value.Status switch
+        {
+            PaymentIntentStatus.Created or PaymentIntentStatus.Quoted =>
+                (await SelectAsync(merchantId, intentId, explicitly: false, cancellationToken).ConfigureAwait(false)).Intent,
+            PaymentIntentStatus.RouteSelected => await BroadcastAsync(current, null, cancellationToken).ConfigureAwait(false),
+            PaymentIntentStatus.Broadcasting => await RecoverBroadcastAsync(current, cancellationToken).ConfigureAwait(false),
+            PaymentIntentStatus.Broadcasted or PaymentIntentStatus.PendingConfirmation => await PollAsync(current, cancellationToken).ConfigureAwait(false),
+            PaymentIntentStatus.Retrying => await RetryAsync(current, cancellationToken).ConfigureAwait(false),
+            _ => current.Value,
+        };
+    }
+
+    /// <inheritdoc />
+    public ValueTask<PaymentIntent> CancelAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default) =>
+        _store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
+                PaymentIntentLifecycle.Machine.Transition(current.Value.Status, PaymentIntentStatus.Cancelled);
+                if (current.Value.Reservation is { } reservation)
+                {
+                    await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);
+                }
+
+                return Move(unit, current, PaymentIntentStatus.Cancelled, i => i with { Reservation = null }, "cancelled by the merchant");
+            },
+            cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentIntent> ResolveManualReviewAsync(PaymentIntentId intentId, ManualReviewResolution resolution, CancellationToken cancellationToken = default)
+    {
+        var merchantId = await LocateAsync(intentId, cancellationToken).ConfigureAwait(false);
+        var current = await ReadAsync(merchantId, intentId, cancellationToken).ConfigureAwait(false);
+        if (current.Value.Status != PaymentIntentStatus.ManualReview)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidTransition,
+                $"Payment intent {intentId} is {current.Value.Status.ToWireName()}, not in manual_review.",
+                new Dictionary<string, object?> { ["lifecycle"] = "payment intent", ["from"] = current.Value.Status.ToString(), ["to"] = resolution.ToString() });
+        }
+
+        switch (resolution)
+        {
+            case ManualReviewResolution.Retry:
+                return await CommitAsync(
+                    current,
+                    (unit, v, _) => ValueTask.FromResult(Move(
+                        unit,
+                        v,
+                        PaymentIntentStatus.Retrying,
+                        i => i with { AttemptBudget = i.AttemptIds.Count + _options.MaxAttempts, NextAttemptAt = _clock.GetCurrentInstant() },
+                        "an operator asked for another attempt")),
+                    cancellationToken).ConfigureAwait(false);
+            case ManualReviewResolution.Fail:
+                return await CommitAsync(
+                    current,
+                    async (unit, v, ct) =>
+                    {
+                        if (v.Value.Reservation is { } reservation)
+                        {
+                            await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);
+                        }
+
+                        return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null }, "an operator confirmed nothing moved");
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            case ManualReviewResolution.Settle:
+                return await SettleFromReviewAsync(current, cancellationToken).ConfigureAwait(false);
+            default:
+                throw PaymentsKitException.InvalidArgument("resolution", (int)resolution, "is not a manual review resolution");
+        }
+    }
+
+    private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    {
+        var intent = current.Value;
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        List<PaymentAttempt> attempts = [];
+        await using (unit.ConfigureAwait(false))
+        {
+            foreach (var id in intent.AttemptIds.Reverse())
+            {
+                attempts.Add((await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false)).Value);
+            }
+        }
+
+        foreach (var attempt in attempts.Where(a => a.TxId is not null))
+        {
+            var (transaction, _) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+            if (transaction is { Status: ChainTransactionStatus.Succeeded, IsFinal: true })
+            {
+                return await CommitAsync(current, (u, v, ct) => SettleAsync(u, v, attempt, transaction, ct), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        throw PaymentsKitException.InvalidArgument(
+            "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
+    }
+
+    private async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectAsync(
+        MerchantId merchantId, PaymentIntentId intentId, bool explicitly, CancellationToken cancellationToken) =>
+        await _store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
+                if (current.Value.Status is not (PaymentIntentStatus.Created or PaymentIntentStatus.Quoted))
+                {
+                    if (explicitly)
+                    {
+                        PaymentIntentLifecycle.Machine.Transition(current.Value.Status, PaymentIntentStatus.RouteSelected);
+                    }
+
+                    return (current.Value, Selection.Unchanged);
+                }
+
+                var quote = await QuoteService.LoadAsync(unit, merchantId, current.Value.QuoteId, ct).ConfigureAwait(false);
+                if (quote.IsExpiredAt(_clock.GetCurrentInstant()))
+                {
+                    var reason = string.Create(CultureInfo.InvariantCulture, $"quote {quote.Id} expired at {quote.ExpiresAt}");
+                    return (Move(unit, current, PaymentIntentStatus.Expired, null, reason), Selection.Expired);
+                }
+
+                var first = quote.CandidateRoutes.First(c => c.Chain == current.Value.SelectedChain);
+                var order = quote.CandidateRoutes.Where(c => c.IsEligible && c.Chain != first.Chain).OrderBy(c => c.Rank).Prepend(first);
+                foreach (var candidate in order)
+                {
+                    var health = await ChainHealthService.LatestAsync(unit, candidate.Chain, ct).ConfigureAwait(false);
+                    if (health?.HealthStatus == ChainHealthStatus.Unhealthy
+                        || await TryReserveAsync(unit, current.Value, candidate, ct).ConfigureAwait(false) is not { } reservation)
+                    {
+                        continue;
+                    }
+
+                    var destination = quote.Destinations.First(d => d.Chain == candidate.Chain).Address;
+                    var selected = Move(
+                        unit,
+                        current,
+                        PaymentIntentStatus.RouteSelected,
+                        i => i with { SelectedChain = candidate.Chain, DestinationAddress = destination, Reservation = reservation },
+                        candidate.Chain == first.Chain ? null : $"{first.Chain} could not take it; routed to {candidate.Chain}");
+                    return (selected, Selection.Selected);
+                }
+
+                return (current.Value, Selection.NoFunds);
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Holds amount + the candidate's fee on its wallet if the wallet can cover both; null (unit untouched) if not.</summary>
+    private async ValueTask<TreasuryReservation?> TryReserveAsync(IUnitOfWork unit, PaymentIntent intent, QuoteCandidate candidate, CancellationToken cancellationToken)
+    {
+        if (!candidate.IsEligible || candidate.EstimatedFeeNative is not { } maxFeeNative)
+        {
+            return null;
+        }
+
+        // Both holds come from the same wallet in this unit, so checking their sum first keeps a half-made hold out of the unit.
+        var available = await _treasury.AvailableAsync(unit, candidate.Chain, cancellationToken).ConfigureAwait(false);
+        if (available < intent.Amount + candidate.EstimatedFee)
+        {
+            return null;
+        }
+
+        return await _treasury.ReserveAsync(
+            unit, candidate.Chain, intent.Amount, candidate.EstimatedFee, maxFeeNative, candidate.FeePrice, intent.Id.ToString(), cancellationToken).ConfigureAwait(false);
+    }
+
+    private (ChainId Chain, string Destination) Route(Quote quote, ChainId chain)
+    {
+        var candidate = quote.CandidateRoutes.FirstOrDefault(c => c.Chain == chain);
+        if (candidate is null || !candidate.IsEligible)
+        {
+            throw PaymentsKitException.InvalidArgument(
+                "chain",
+                chain.Value,
+                candidate is null ? $"is not a destination of quote {quote.Id}" : $"was excluded from quote {quote.Id} ({candidate.Exclusion.ToWireName()})");
+        }
+
+        return (chain, quote.Destinations.First(d => d.Chain == chain).Address);
+    }
+
+    private static void ThrowIfExpired(Quote quote, Instant now)
+    {
+        if (quote.IsExpiredAt(now))
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.Expired,
+                string.Create(CultureInfo.InvariantCulture, $"Quote {quote.Id} expired at {quote.ExpiresAt}; request a new quote."),
+                new Dictionary<string, object?> { ["field"] = "quote_id", ["value"] = quote.Id.ToString(), ["expiresAt"] = quote.ExpiresAt.ToString() });
+        }
+    }
+
+    /// <summary>Applies a status change: checks the table, writes the intent and its outbox event.</summary>
+    private PaymentIntent Move(IUnitOfWork unit, Versioned<PaymentIntent> current, PaymentIntentStatus to, Func<PaymentIntent, PaymentIntent>? change, string? reason)
+    {
+        var from = current.Value.Status;
+        PaymentIntentLifecycle.Machine.Transition(from, to);
+        var changed = change is null ? current.Value : change(current.Value);
+        var next = changed with { Status = to, UpdatedAt = _clock.GetCurrentInstant(), LastError = reason ?? changed.LastError };
+        unit.Update(RoutingCollections.Intents, next, current.Version);
+        Emit(unit, next, from, reason);
+        LogTransition(_logger, next.Id.ToString(), from.ToWireName(), to.ToWireName(), reason);
+        return next;
+    }
+
+    private void Emit(IUnitOfWork unit, PaymentIntent intent, PaymentIntentStatus? from, string? reason) =>
+        _outbox.Enqueue(
+            unit,
+            intent.MerchantId.Value,
+            ResourceType,
+            intent.Id.ToString(),
+            ResourceType + "." + intent.Status.ToWireName(),
+            new PaymentIntentEventData(
+                intent.Id,
+                intent.QuoteId,
+                intent.Amount,
+                intent.SelectedChain,
+                intent.DestinationAddress,
+                intent.Status.ToWireName(),
+                from?.ToWireName(),
+                reason,
+                intent.TxId,
+                intent.ActualFee,
+                intent.AttemptIds.Count,
+                intent.UpdatedAt));
+
+    /// <summary>Runs a change on the intent if it is still at the version read; otherwise returns it as it now is.</summary>
+    private ValueTask<PaymentIntent> CommitAsync(
+        Versioned<PaymentIntent> read,
+        Func<IUnitOfWork, Versioned<PaymentIntent>, CancellationToken, ValueTask<PaymentIntent>> change,
+        CancellationToken cancellationToken) =>
+        _store.ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, read.Value.MerchantId, read.Value.Id, ct).ConfigureAwait(false);
+                return current.Version == read.Version ? await change(unit, current, ct).ConfigureAwait(false) : current.Value;
+            },
+            cancellationToken);
+
+    private async ValueTask<MerchantId> LocateAsync(PaymentIntentId intentId, CancellationToken cancellationToken)
+    {
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var locator = await unit.GetAsync(RoutingCollections.Locators, Guid.Empty, intentId.Value, cancellationToken).ConfigureAwait(false);
+            return locator?.Value.MerchantId ?? throw NotFound("payment_intent_id", intentId.ToString());
+        }
+    }
+
+    private async ValueTask<Versioned<PaymentIntent>> ReadAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken)
+    {
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return await LoadAsync(unit, merchantId, intentId, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static async ValueTask<Versioned<PaymentIntent>> LoadAsync(IUnitOfWork unit, MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken) =>
+        (merchantId.Value == Guid.Empty
+            ? null
+            : await unit.GetAsync(RoutingCollections.Intents, merchantId.Value, intentId.Value, cancellationToken).ConfigureAwait(false))
+        ?? throw NotFound("payment_intent_id", intentId.ToString());
+
+    private static async ValueTask<Versioned<PaymentAttempt>> LoadAttemptAsync(IUnitOfWork unit, PaymentIntent intent, PaymentAttemptId attemptId, CancellationToken cancellationToken) =>
+        await unit.GetAsync(RoutingCollections.Attempts, intent.MerchantId.Value, attemptId.Value, cancellationToken).ConfigureAwait(false)
+        ?? throw new PaymentsKitException(
+            PaymentsKitErrorCodes.StorageFailure,
+            $"Attempt {attemptId} of payment intent {intent.Id} is missing from the store.",
+            new Dictionary<string, object?> { ["attempt_id"] = attemptId.ToString() });
+
+    private static PaymentsKitException NotFound(string field, string value) =>
+        new(PaymentsKitErrorCodes.NotFound, $"{field} '{value}' does not exist.", new Dictionary<string, object?> { ["field"] = field, ["value"] = value });
+
+    [LoggerMessage(EventId = 510, Level = LogLevel.Information, Message = "Payment intent {IntentId} moved from {From} to {To} ({Reason})")]
+    private static partial void LogTransition(ILogger logger, string intentId, string from, string to, string? reason);
+
+    [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Payment intent {IntentId}: the chain reports a fee of {Fee}, above the {Reserved} held; only the held amount is booked")]
+    private static partial void LogFeeAboveHold(ILogger logger, string intentId, string fee, string reserved);
+
+    /// <summary>What an intent's creating request is fingerprinted by.</summary>
+    private sealed record CreateFingerprint(string QuoteId, string? Chain);
+}

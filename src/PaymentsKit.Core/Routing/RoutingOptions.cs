@@ -1,0 +1,150 @@
+using System.Globalization;
+using NodaTime;
+
+namespace PaymentsKit.Routing;
+
+/// <summary>
+/// Settings of the multi-chain router (quotes, payment intents, treasury). Validated when the host
+/// starts; every problem is reported at once.
+/// </summary>
+public sealed class RoutingOptions
+{
+    /// <summary>The treasury's ledger tenant when none is set: a fixed id, so every process of a host finds the same books.</summary>
+    public static MerchantId DefaultTreasuryTenant { get; } = MerchantId.FromGuid(new Guid("01900000-0000-7000-8000-7472656173ff"));
+
+    /// <summary>
+    /// The asset payments are quoted, reserved and settled in; every treasury wallet holds it. An
+    /// off-chain asset (same on every chain) such as <c>USDC</c> (default) or <c>USD.6</c>.
+    /// </summary>
+    public string SettlementAsset { get; set; } = "USDC";
+
+    /// <summary>How long a quote can be used (1 s – 1 day). Default 5 minutes.</summary>
+    public Duration QuoteTtl { get; set; } = Duration.FromMinutes(5);
+
+    /// <summary>The oldest health snapshot a quote or a re-route still trusts (1 s – 1 day). Default 5 minutes.</summary>
+    public Duration HealthMaxAge { get; set; } = Duration.FromMinutes(5);
+
+    /// <summary>
+    /// The price of one unit of each chain's native (fee) asset in <see cref="SettlementAsset"/>, by asset code,
+    /// e.g. <c>["ETH"] = 3000</c>. Fees are converted with it; a chain whose fee asset has no price cannot be routed.
+    /// </summary>
+    public IDictionary<string, decimal> NativeAssetPrices { get; } = new Dictionary<string, decimal>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The most a transaction may pay in fees, as a multiple of the health estimate (1–10); reserved in the
+    /// treasury and given to the signer as the max fee. Default 1.5.
+    /// </summary>
+    public decimal FeeHeadroom { get; set; } = 1.5m;
+
+    /// <summary>Broadcast attempts per payment intent before it goes to manual review (1–100). Default 5.</summary>
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>The wait before the first retry, doubled for each further one (0 – 1 hour). Default 2 s.</summary>
+    public Duration RetryBaseDelay { get; set; } = Duration.FromSeconds(2);
+
+    /// <summary>The longest wait between retries (0 – 1 day, not below <see cref="RetryBaseDelay"/>). Default 1 minute.</summary>
+    public Duration RetryMaxDelay { get; set; } = Duration.FromMinutes(1);
+
+    /// <summary>
+    /// How long an attempt may stay in <c>broadcasting</c> before another worker takes it over and
+    /// rebroadcasts the same signed transaction (1 s – 1 hour). Default 1 minute.
+    /// </summary>
+    public Duration BroadcastTimeout { get; set; } = Duration.FromMinutes(1);
+
+    /// <summary>
+    /// How long after its broadcast a transaction the chain does not know is considered dropped
+    /// (1 s – 1 day). Default 2 minutes.
+    /// </summary>
+    public Duration DropTimeout { get; set; } = Duration.FromMinutes(2);
+
+    /// <summary>The ledger tenant holding the treasury's books. Default <see cref="DefaultTreasuryTenant"/>.</summary>
+    public MerchantId TreasuryTenant { get; set; } = DefaultTreasuryTenant;
+
+    /// <summary>The route scoring scales. Default <see cref="RouteScoringOptions.Default"/>.</summary>
+    public RouteScoringOptions Scoring { get; set; } = RouteScoringOptions.Default;
+
+    /// <summary>Every problem with these options, each naming the option and its value; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        void Add(FormattableString message) => errors.Add(message.ToString(CultureInfo.InvariantCulture));
+        static bool Within(Duration value, Duration min, Duration max) => value >= min && value <= max;
+
+        if (string.IsNullOrWhiteSpace(SettlementAsset))
+        {
+            Add($"Routing:SettlementAsset is required.");
+        }
+
+        if (!Within(QuoteTtl, Duration.FromSeconds(1), Duration.FromDays(1)))
+        {
+            Add($"Routing:QuoteTtl must be between 1 second and 1 day (value: {QuoteTtl}).");
+        }
+
+        if (!Within(HealthMaxAge, Duration.FromSeconds(1), Duration.FromDays(1)))
+        {
+            Add($"Routing:HealthMaxAge must be between 1 second and 1 day (value: {HealthMaxAge}).");
+        }
+
+        foreach (var (code, price) in NativeAssetPrices)
+        {
+            if (price <= 0m)
+            {
+                Add($"Routing:NativeAssetPrices[{code}] must be positive (value: {price}).");
+            }
+        }
+
+        if (FeeHeadroom is < 1m or > 10m)
+        {
+            Add($"Routing:FeeHeadroom must be between 1 and 10 (value: {FeeHeadroom}).");
+        }
+
+        if (MaxAttempts is < 1 or > 100)
+        {
+            Add($"Routing:MaxAttempts must be between 1 and 100 (value: {MaxAttempts}).");
+        }
+
+        if (!Within(RetryBaseDelay, Duration.Zero, Duration.FromHours(1)))
+        {
+            Add($"Routing:RetryBaseDelay must be between 0 and 1 hour (value: {RetryBaseDelay}).");
+        }
+
+        if (!Within(RetryMaxDelay, RetryBaseDelay, Duration.FromDays(1)))
+        {
+            Add($"Routing:RetryMaxDelay must be between RetryBaseDelay and 1 day (value: {RetryMaxDelay}).");
+        }
+
+        if (!Within(BroadcastTimeout, Duration.FromSeconds(1), Duration.FromHours(1)))
+        {
+            Add($"Routing:BroadcastTimeout must be between 1 second and 1 hour (value: {BroadcastTimeout}).");
+        }
+
+        if (!Within(DropTimeout, Duration.FromSeconds(1), Duration.FromDays(1)))
+        {
+            Add($"Routing:DropTimeout must be between 1 second and 1 day (value: {DropTimeout}).");
+        }
+
+        if (TreasuryTenant.Value == Guid.Empty)
+        {
+            Add($"Routing:TreasuryTenant must not be empty.");
+        }
+
+        if (Scoring is null)
+        {
+            Add($"Routing:Scoring is required.");
+        }
+
+        return errors;
+    }
+
+    /// <summary>The wait before retry number <paramref name="retry"/> (1 for the first): base × 2^(retry − 1), capped.</summary>
+    public Duration RetryDelay(int retry)
+    {
+        var delay = RetryBaseDelay;
+        for (var i = 1; i < retry && delay < RetryMaxDelay; i++)
+        {
+            delay += delay;
+        }
+
+        return delay < RetryMaxDelay ? delay : RetryMaxDelay;
+    }
+}

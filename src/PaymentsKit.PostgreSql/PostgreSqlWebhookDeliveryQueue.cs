@@ -51,7 +51,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + 1, 'last_attempt_at', $14::jsonb,"
         + " 'delivered', $3 = 'delivered' AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.event_id = done.event_id AND x.id <> done.id AND x.status <> 'delivered'))"
         + " FROM done WHERE e.collection = 'webhook_event' AND e.id = done.event_id RETURNING 1)"
-        + " SELECT (SELECT count(*) FROM done) + 0 * (SELECT count(*) FROM logged) + 0 * (SELECT count(*) FROM summary)";
+        + " SELECT count(*) FROM done";
 
     private const string ReplaySql =
         "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $3, completed_at = NULL, lease_token = NULL, lease_expires_at = NULL"

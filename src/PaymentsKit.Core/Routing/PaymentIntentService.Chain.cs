@@ -146,9 +146,10 @@ public sealed partial class PaymentIntentService
             return current.Value;
         }
 
-        if (transaction is null)
+        if (transaction is null || transaction.Status == ChainTransactionStatus.Pending)
         {
-            // Unknown to the chain: not yet propagated, dropped from the mempool, or lost in a reorg.
+            // Unknown to the chain or never included: not yet propagated, dropped from the mempool, stuck, or lost in a
+            // reorg. Past the drop timeout it is treated as dropped and replaced by a new attempt.
             if (attempt.BroadcastAt is not { } broadcastAt || now - broadcastAt < _options.DropTimeout)
             {
                 return current.Value;
@@ -159,7 +160,9 @@ public sealed partial class PaymentIntentService
                 async (unit, v, ct) =>
                 {
                     var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
-                    var reason = string.Create(CultureInfo.InvariantCulture, $"transaction {attempt.TxId} unknown to {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
+                    var reason = string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"transaction {attempt.TxId} {(transaction is null ? "unknown to" : "not included by")} {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
                     unit.Update(RoutingCollections.Attempts, Failed(stored.Value, AttemptFailure.Dropped, reason, now), stored.Version);
                     return Move(unit, v, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(AttemptFailure.Dropped, reason));
                 },

@@ -52,9 +52,14 @@ public sealed partial class WebhookOutbox : IWebhookOutbox
 {
     private const int MaxResourceIdLength = 128;
 
+    private const int SequenceBits = 74;
+
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
     private readonly JsonSerializerOptions _json;
+    private readonly Lock _idLock = new();
+    private long _lastMilliseconds = long.MinValue;
+    private UInt128 _sequence;
 
     /// <summary>Creates the outbox.</summary>
     public WebhookOutbox(IPaymentsStore store, IClock clock, PaymentsKitJsonOptions json)
@@ -88,7 +93,7 @@ public sealed partial class WebhookOutbox : IWebhookOutbox
         var now = _clock.GetCurrentInstant();
         var payload = new WebhookPayload<TData>(eventType, now, data);
         var record = new WebhookEvent(
-            WebhookEventId.New(_clock),
+            NextId(now),
             tenantId,
             resourceType,
             resourceId,
@@ -125,6 +130,43 @@ public sealed partial class WebhookOutbox : IWebhookOutbox
             var page = await unit.ListAsync(WebhookCollections.Events, tenantId, cursor, limit, cancellationToken).ConfigureAwait(false);
             return new Page<WebhookEvent>([.. page.Items.Select(i => i.Value)], page.NextCursor);
         }
+    }
+
+    /// <summary>
+    /// A UUIDv7 strictly greater than every earlier one of this outbox (RFC 9562 §6.2, method 2: the 74 random bits
+    /// count up within a millisecond), so events of one process list in the order they were enqueued even when the
+    /// clock has not moved between them.
+    /// </summary>
+    private WebhookEventId NextId(Instant now)
+    {
+        long milliseconds;
+        UInt128 sequence;
+        lock (_idLock)
+        {
+            var current = now.ToUnixTimeMilliseconds();
+            if (current > _lastMilliseconds)
+            {
+                // A fresh random start with the top bit clear leaves room to count up within the millisecond.
+                _lastMilliseconds = current;
+                _sequence = ((UInt128)(ulong)Random.Shared.NextInt64(1L << 11) << 62) | ((ulong)Random.Shared.NextInt64() & ((1UL << 62) - 1));
+            }
+            else if (++_sequence >> SequenceBits != 0)
+            {
+                _lastMilliseconds++;
+                _sequence = 0;
+            }
+
+            milliseconds = _lastMilliseconds;
+            sequence = _sequence;
+        }
+
+        Span<byte> bytes = stackalloc byte[16];
+        var randA = (ushort)((sequence >> 62) & 0xFFF);
+        var randB = (ulong)(sequence & ((UInt128.One << 62) - 1));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, unchecked((ulong)milliseconds << 16));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes[8..], randB | (2UL << 62));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(bytes[6..], (ushort)(0x7000 | randA));
+        return WebhookEventId.FromGuid(new Guid(bytes, bigEndian: true));
     }
 
     [GeneratedRegex("^[a-z][a-z0-9_]{0,63}$", RegexOptions.CultureInvariant)]

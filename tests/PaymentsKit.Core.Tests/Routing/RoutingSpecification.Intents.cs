@@ -1,0 +1,425 @@
+using System.Text.Json;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Ledger;
+using PaymentsKit.Routing;
+
+namespace PaymentsKit.Tests.Routing;
+
+public abstract partial class RoutingSpecification
+{
+    [Fact]
+    public async Task An_Intent_Goes_From_Quote_To_Settlement_Posting_The_Payment_And_The_Actual_Fee()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.IntentAsync(merchant, 100m, Ethereum);
+        Assert.Equal(PaymentIntentStatus.Created, intent.Status);
+        Assert.Equal("payee-ethereum", intent.DestinationAddress);
+
+        intent = await Router.Intents.SelectRouteAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.RouteSelected, intent.Status);
+        var reservation = Assert.IsType<TreasuryReservation>(intent.Reservation);
+        Assert.Equal(Usdc(0.03m), reservation.ReservedFee);
+        var held = await BalancedBookAsync(Router, Ethereum);
+        Assert.Equal(Usdc(100.03m), held.Reserved);
+        Assert.Equal(Usdc(899.97m), held.Available);
+
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        AssertUnchanged(intent, await Router.Intents.AdvanceAsync(intent.Id));
+
+        Clock.Advance(Duration.FromSeconds(12));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, intent.Status);
+
+        Clock.Advance(Duration.FromSeconds(24));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Null(intent.Reservation);
+        Assert.Equal(Usdc(0.02m), intent.ActualFee);
+
+        var book = await BalancedBookAsync(Router, Ethereum);
+        Assert.Equal(Usdc(100m), book.Spent);
+        Assert.Equal(Usdc(0.02m), book.Fees);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(899.98m), book.Available);
+        Assert.Equal(Usdc(100m), Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+
+        var attempt = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(PaymentAttemptStatus.Confirmed, attempt.Status);
+        Assert.Equal(intent.TxId, attempt.TxId);
+        Assert.Equal(RoutingRpcProviders.PrimaryName, attempt.RpcProvider);
+        Assert.Equal(Money.Of(0.00001m, AssetRegistry.Eth), attempt.ActualFeeNative);
+        Assert.Equal(Usdc(0.03m), attempt.EstimatedFee);
+        Assert.True(attempt.Confirmations >= 3);
+        Assert.NotNull(attempt.BroadcastAt);
+        Assert.NotNull(attempt.ConfirmedAt);
+
+        var transfers = await Router.Ledger.ListTransactionsByReferenceAsync(Router.Treasury.Tenant, intent.Id.ToString(), null, 100);
+        Assert.Equal(4, transfers.Items.Count);
+    }
+
+    [Fact]
+    public async Task Every_Status_Change_Writes_One_Outbox_Event_With_The_Intent()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.RunToEndAsync(await Router.IntentAsync(merchant, 5m, Ethereum));
+
+        var events = await Router.EventsAsync(merchant, intent.Id);
+        Assert.Equal(
+            ["created", "route_selected", "broadcasting", "broadcasted", "pending_confirmation", "settled"],
+            events.Select(e => e.EventType["payment_intent.".Length..]));
+        Assert.All(events, e =>
+        {
+            Assert.Equal(merchant.Value, e.TenantId);
+            Assert.Equal("payment_intent", e.ResourceType);
+            Assert.False(e.Delivered);
+            Assert.Equal(0, e.Attempts);
+            Assert.Null(e.LastAttemptAt);
+            Assert.Equal(e.EventType, e.Payload.GetProperty("type").GetString());
+        });
+        var settled = events[^1].Payload.GetProperty("data");
+        Assert.Equal(intent.Id.ToString(), settled.GetProperty("id").GetString());
+        Assert.Equal("settled", settled.GetProperty("status").GetString());
+        Assert.Equal("pending_confirmation", settled.GetProperty("previous_status").GetString());
+        Assert.Equal(intent.TxId, settled.GetProperty("tx_id").GetString());
+        Assert.Equal("5.000000", settled.GetProperty("amount").GetProperty("amount").GetString());
+        Assert.Equal(JsonValueKind.Null, events[0].Payload.GetProperty("data").GetProperty("previous_status").ValueKind);
+        Assert.Equal(events[^1].EventType, (await Router.Outbox.GetAsync(merchant.Value, events[^1].Id)).EventType);
+        await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Outbox.GetAsync(Guid.CreateVersion7(), events[^1].Id).AsTask());
+    }
+
+    [Fact]
+    public async Task The_Same_Key_Returns_The_Same_Intent_And_Another_Request_Conflicts()
+    {
+        var merchant = await Router.MerchantAsync();
+        var quote = await Router.QuoteAsync(merchant, 10m);
+        var first = await Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "order-17"));
+
+        Assert.Equal(first.Id, (await Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "order-17"))).Id);
+        await FailsAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "order-17") { Chain = Ethereum }).AsTask());
+        var other = await Router.QuoteAsync(merchant, 10m);
+        await FailsAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(other.Id, "order-17")).AsTask());
+
+        // Keys are per merchant: another merchant's "order-17" is its own.
+        var stranger = await Router.MerchantAsync();
+        var theirs = await Router.Intents.CreateAsync(stranger, new CreatePaymentIntentRequest((await Router.QuoteAsync(stranger, 10m)).Id, "order-17"));
+        Assert.NotEqual(first.Id, theirs.Id);
+        Assert.Single(await Router.EventsAsync(merchant, first.Id));
+
+        // Another merchant's quote or intent is invisible.
+        await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Intents.CreateAsync(stranger, new CreatePaymentIntentRequest(quote.Id, "k")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Intents.GetAsync(stranger, first.Id).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Intents.CancelAsync(stranger, first.Id).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Intents.SelectRouteAsync(stranger, first.Id).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Intents.AdvanceAsync(PaymentIntentId.New(Clock)).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, " ")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, new string('k', 256))).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "k2") { Chain = ChainId.Of("hedera") }).AsTask());
+    }
+
+    [Fact]
+    public async Task Using_An_Expired_Quote_Is_Expired()
+    {
+        var merchant = await Router.MerchantAsync();
+        var quote = await Router.QuoteAsync(merchant, 10m);
+        var waiting = await Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "a"));
+        var advanced = await Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "b"));
+
+        Clock.Advance(Duration.FromMinutes(5));
+        await FailsAsync(PaymentsKitErrorCodes.Expired, () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "c")).AsTask());
+        Assert.Equal(waiting.Id, (await Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "a"))).Id);
+
+        await FailsAsync(PaymentsKitErrorCodes.Expired, () => Router.Intents.SelectRouteAsync(merchant, waiting.Id).AsTask());
+        Assert.Equal(PaymentIntentStatus.Expired, (await Router.Intents.GetAsync(merchant, waiting.Id)).Status);
+        Assert.Equal(PaymentIntentStatus.Expired, (await Router.Intents.AdvanceAsync(advanced.Id)).Status);
+        Assert.Equal("expired", (await Router.EventsAsync(merchant, advanced.Id))[^1].EventType["payment_intent.".Length..]);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.SelectRouteAsync(merchant, waiting.Id).AsTask());
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Solana)).Reserved);
+
+        var fresh = await Router.QuoteAsync(merchant, 10m);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.RequoteAsync(merchant, waiting.Id, fresh.Id).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.Expired, () => Router.Intents.RequoteAsync(merchant, waiting.Id, quote.Id).AsTask());
+    }
+
+    [Fact]
+    public async Task An_Intent_Not_Yet_Routed_Can_Be_Requoted_With_A_Fresh_Quote_Of_The_Same_Amount()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.IntentAsync(merchant, 10m, Ethereum);
+        Clock.Advance(Duration.FromMinutes(4));
+        await Router.SampleAsync();
+        var fresh = await Router.QuoteAsync(merchant, 10m);
+
+        var requoted = await Router.Intents.RequoteAsync(merchant, intent.Id, fresh.Id);
+        Assert.Equal(PaymentIntentStatus.Quoted, requoted.Status);
+        Assert.Equal(fresh.Id, requoted.QuoteId);
+        Assert.Equal(Solana, requoted.SelectedChain);
+        var other = await Router.QuoteAsync(merchant, 11m);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.RequoteAsync(merchant, intent.Id, other.Id).AsTask());
+
+        Clock.Advance(Duration.FromMinutes(2));
+        var selected = await Router.Intents.SelectRouteAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.RouteSelected, selected.Status);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.RequoteAsync(merchant, intent.Id, fresh.Id).AsTask());
+    }
+
+    [Fact]
+    public async Task Cancelling_Before_Broadcast_Releases_The_Reservation_And_After_Is_An_Invalid_Transition()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 40m, Ethereum)).Id);
+        Assert.Equal(Usdc(40.03m), (await BalancedBookAsync(Router, Ethereum)).Reserved);
+
+        var cancelled = await Router.Intents.CancelAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.Cancelled, cancelled.Status);
+        Assert.Null(cancelled.Reservation);
+        var book = await BalancedBookAsync(Router, Ethereum);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(1000m), book.Available);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.CancelAsync(merchant, intent.Id).AsTask());
+
+        var created = await Router.IntentAsync(merchant, 1m);
+        Assert.Equal(PaymentIntentStatus.Cancelled, (await Router.Intents.CancelAsync(merchant, created.Id)).Status);
+
+        var sent = await Router.Intents.AdvanceAsync((await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 1m)).Id)).Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, sent.Status);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.CancelAsync(merchant, sent.Id).AsTask());
+        Assert.Equal(PaymentIntentStatus.Settled, (await Router.RunToEndAsync(sent)).Status);
+    }
+
+    [Fact]
+    public async Task An_Rpc_Error_Retries_The_Same_Transaction_Through_The_Next_Provider()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Ethereum)).Id);
+
+        Router.EthereumChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        Assert.StartsWith("rpc_error", intent.LastError, StringComparison.Ordinal);
+        Assert.Equal(Clock.GetCurrentInstant() + Duration.FromSeconds(2), intent.NextAttemptAt);
+        AssertUnchanged(intent, await Router.Intents.AdvanceAsync(intent.Id));
+
+        Clock.Advance(Duration.FromSeconds(2));
+        intent = await Router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal([RoutingRpcProviders.PrimaryName, "backup"], attempts.Select(a => a.RpcProvider));
+        Assert.Equal([PaymentAttemptStatus.Failed, PaymentAttemptStatus.Confirmed], attempts.Select(a => a.Status));
+        Assert.Equal(AttemptFailure.RpcError, attempts[0].Failure);
+        Assert.Equal(attempts[0].TxId, attempts[1].TxId);
+        Assert.Equal(attempts[0].SignedTransaction, attempts[1].SignedTransaction);
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Ethereum)).Spent);
+        Assert.Equal(Usdc(10m), Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+    }
+
+    [Fact]
+    public async Task A_Dropped_Transaction_Is_Replaced_After_The_Drop_Timeout()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+
+        Router.SolanaChain.DropNextBroadcast();
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        Clock.Advance(Duration.FromMinutes(1));
+        Assert.Equal(PaymentIntentStatus.Broadcasted, (await Router.Intents.AdvanceAsync(intent.Id)).Status);
+        Clock.Advance(Duration.FromMinutes(1));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        Assert.StartsWith("dropped", intent.LastError, StringComparison.Ordinal);
+
+        intent = await Router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(AttemptFailure.Dropped, attempts[0].Failure);
+        Assert.NotEqual(attempts[0].TxId, attempts[1].TxId);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+    }
+
+    [Fact]
+    public async Task A_Rejected_Transaction_Fails_The_Intent_And_Releases_Everything()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(2));
+        Router.SolanaBackup.RejectBroadcasts(1);
+
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.Failed, intent.Status);
+        Assert.StartsWith("rejected", intent.LastError, StringComparison.Ordinal);
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(0m), book.Fees);
+        Assert.Equal(Usdc(1000m), book.Available);
+        Assert.Equal(AttemptFailure.Rejected, (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1].Failure);
+    }
+
+    [Fact]
+    public async Task A_Reverted_Transaction_Fails_The_Intent_Charging_Only_The_Fee()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Ethereum)).Id);
+        Router.EthereumChain.FailNextBroadcast();
+
+        intent = await Router.RunToEndAsync(intent);
+
+        Assert.Equal(PaymentIntentStatus.Failed, intent.Status);
+        Assert.Equal(Usdc(0.02m), intent.ActualFee);
+        var book = await BalancedBookAsync(Router, Ethereum);
+        Assert.Equal(Usdc(0m), book.Spent);
+        Assert.Equal(Usdc(0.02m), book.Fees);
+        Assert.Equal(Usdc(999.98m), book.Available);
+        Assert.Equal(Usdc(0m), Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        var attempt = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(AttemptFailure.Reverted, attempt.Failure);
+        Assert.Equal(Money.Of(0.00001m, AssetRegistry.Eth), attempt.ActualFeeNative);
+    }
+
+    [Fact]
+    public async Task When_The_Chain_Turns_Unhealthy_A_Retry_Moves_To_The_Next_Best_Chain()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        Clock.Advance(Duration.FromSeconds(2));
+
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.RouteSelected, intent.Status);
+        Assert.Equal(Ethereum, intent.SelectedChain);
+        Assert.Equal("payee-ethereum", intent.DestinationAddress);
+        Assert.Contains("re-routed to ethereum", intent.LastError, StringComparison.Ordinal);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Solana)).Reserved);
+        Assert.Equal(Usdc(10.03m), (await BalancedBookAsync(Router, Ethereum)).Reserved);
+
+        intent = await Router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Equal(Usdc(10m), Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(0m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(1000m), (await BalancedBookAsync(Router, Solana)).Available);
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal([Solana, Ethereum], attempts.Select(a => a.Chain));
+    }
+
+    [Fact]
+    public async Task After_The_Retry_Budget_An_Intent_Waits_In_Manual_Review_Holding_Its_Reservation()
+    {
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Ethereum)).Id);
+
+        router.EthereumChain.FailNextRpcCalls(1);
+        router.EthereumBackup.FailBroadcasts(1);
+        intent = await router.RunToEndAsync(intent);
+
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        Assert.Contains("retry budget of 2", intent.LastError, StringComparison.Ordinal);
+        Assert.Equal(Usdc(10.03m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+        AssertUnchanged(intent, await router.Intents.AdvanceAsync(intent.Id));
+        await AssertEveryIntentAccountedAsync(router, [intent]);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => router.Intents.CancelAsync(merchant, intent.Id).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle).AsTask());
+
+        var retried = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
+        Assert.Equal(PaymentIntentStatus.Retrying, retried.Status);
+        Assert.Equal(PaymentIntentStatus.Settled, (await router.RunToEndAsync(retried)).Status);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+
+        var second = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 5m, Ethereum)).Id);
+        router.EthereumChain.FailNextRpcCalls(1);
+        router.EthereumBackup.FailBroadcasts(1);
+        second = await router.RunToEndAsync(second);
+        var failed = await router.Intents.ResolveManualReviewAsync(second.Id, ManualReviewResolution.Fail);
+        Assert.Equal(PaymentIntentStatus.Failed, failed.Status);
+        var book = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(10m), book.Spent);
+    }
+
+    [Fact]
+    public async Task An_Operator_Can_Settle_A_Reviewed_Intent_Whose_Transaction_Is_Final_On_Chain()
+    {
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 1);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Ethereum)).Id);
+
+        // The RPC failed, yet the transaction reached the chain by another route; the one allowed attempt is spent.
+        router.EthereumChain.FailNextRpcCalls(1);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        var attempt = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        await router.EthereumChain.BroadcastAsync(new SignedTransaction(Ethereum, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        var settled = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle);
+        Assert.Equal(PaymentIntentStatus.Settled, settled.Status);
+        Assert.Equal(attempt.TxId, settled.TxId);
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(router, Ethereum)).Spent);
+        Assert.Equal(Usdc(10m), router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+    }
+
+    [Fact]
+    public async Task A_Broadcast_Whose_Worker_Crashed_Is_Taken_Over_With_The_Same_Transaction()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(2));
+
+        // The worker records the attempt, then dies inside the broadcast: the intent stays in broadcasting.
+        Router.SolanaBackup.CrashBroadcasts(1);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Router.Intents.AdvanceAsync(intent.Id).AsTask());
+        intent = await Router.Intents.GetAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasting, intent.Status);
+        AssertUnchanged(intent, await Router.Intents.AdvanceAsync(intent.Id));
+
+        Clock.Advance(Duration.FromMinutes(1));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        intent = await Router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(attempts[0].TxId, attempts[1].TxId);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+    }
+
+    [Fact]
+    public async Task Selection_Falls_Back_To_The_Next_Chain_And_Refuses_When_No_Wallet_Covers_The_Payment()
+    {
+        var router = await NewRouterAsync(ethereum: 1000m, solana: 30m);
+        var merchant = await router.MerchantAsync();
+        var first = await router.IntentAsync(merchant, 20m);
+        var second = await router.IntentAsync(merchant, 20m);
+        Assert.Equal(Solana, first.SelectedChain);
+        Assert.Equal(Solana, second.SelectedChain);
+
+        Assert.Equal(Solana, (await router.Intents.SelectRouteAsync(merchant, first.Id)).SelectedChain);
+        var moved = await router.Intents.SelectRouteAsync(merchant, second.Id);
+        Assert.Equal(Ethereum, moved.SelectedChain);
+        Assert.Equal("payee-ethereum", moved.DestinationAddress);
+
+        var only = await router.IntentAsync(merchant, 9m, Solana);
+        var big = await router.IntentAsync(merchant, 9m, Solana);
+        await router.Intents.SelectRouteAsync(merchant, only.Id);
+        await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => router.Intents.SelectRouteAsync(merchant, big.Id).AsTask());
+        Assert.Equal(PaymentIntentStatus.Created, (await router.Intents.AdvanceAsync(big.Id)).Status);
+        await AssertEveryIntentAccountedAsync(router, [first, second, only, big]);
+    }
+}

@@ -1,0 +1,286 @@
+using FsCheck;
+using FsCheck.Fluent;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Routing;
+
+namespace PaymentsKit.Tests.Routing;
+
+public abstract partial class RoutingSpecification
+{
+    private static readonly HashSet<string> RoutingRefusals =
+    [
+        PaymentsKitErrorCodes.InsufficientFunds,
+        PaymentsKitErrorCodes.InvalidTransition,
+        PaymentsKitErrorCodes.Expired,
+        PaymentsKitErrorCodes.NoRoute,
+    ];
+
+    private static Gen<RoutingStep> StepGen { get; } =
+        from kind in Gen.Frequency(
+            (5, Gen.Constant(StepKind.Create)),
+            (4, Gen.Constant(StepKind.Select)),
+            (4, Gen.Constant(StepKind.Broadcast)),
+            (4, Gen.Constant(StepKind.Confirm)),
+            (1, Gen.Constant(StepKind.Fail)),
+            (1, Gen.Constant(StepKind.Drop)),
+            (1, Gen.Constant(StepKind.RpcError)),
+            (2, Gen.Constant(StepKind.Retry)),
+            (2, Gen.Constant(StepKind.Cancel)))
+        from target in Gen.Choose(0, 1_000)
+        from cents in Gen.Choose(1, 3_000)
+        from chain in Gen.Choose(0, 2)
+        select new RoutingStep(kind, target, cents, chain);
+
+    public enum StepKind
+    {
+        Create,
+        Select,
+        Broadcast,
+        Confirm,
+        Fail,
+        Drop,
+        RpcError,
+        Retry,
+        Cancel,
+    }
+
+    [Fact]
+    public async Task Thirty_Two_Concurrent_Creates_With_One_Key_Make_One_Intent()
+    {
+        var merchant = await Router.MerchantAsync();
+        var quote = await Router.QuoteAsync(merchant, 12m);
+        var gate = new AsyncGate();
+
+        var creates = Enumerable.Range(0, 32).Select(_ => Task.Run(async () =>
+        {
+            await gate.Task;
+            return (await Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "same-key"))).Id;
+        })).ToArray();
+        gate.Open();
+        var ids = await Task.WhenAll(creates);
+
+        Assert.Single(ids.Distinct());
+        Assert.Single(await Router.EventsAsync(merchant, ids[0]));
+    }
+
+    [Fact]
+    public async Task Sixty_Four_Concurrent_Intents_Never_Overdraw_One_Wallet()
+    {
+        var router = await NewRouterAsync(ethereum: 1000m, solana: 0m);
+        var merchant = await router.MerchantAsync();
+        var intents = new List<PaymentIntent>();
+        for (var i = 0; i < 64; i++)
+        {
+            intents.Add(await router.IntentAsync(merchant, 20m, Ethereum));
+        }
+
+        var gate = new AsyncGate();
+        var selections = intents.Select(intent => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await WithRetriesAsync(() => router.Intents.SelectRouteAsync(merchant, intent.Id).AsTask());
+        })).ToArray();
+        gate.Open();
+        var selected = (await Task.WhenAll(selections)).OfType<PaymentIntent>().ToList();
+
+        // 20 + 0.03 held each: 49 fit in 1,000, the 50th does not.
+        Assert.Equal(49, selected.Count);
+        var held = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal(Usdc(49 * 20.03m), held.Reserved);
+        await AssertEveryIntentAccountedAsync(router, intents);
+
+        var settled = await Task.WhenAll(selected.Select(intent => Task.Run(() => WithRetriesAsync(() => router.RunToEndAsync(intent)))));
+        Assert.All(settled, o => Assert.Equal(PaymentIntentStatus.Settled, o!.Status));
+        var book = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal(Usdc(980m), book.Spent);
+        Assert.Equal(Usdc(0.98m), book.Fees);
+        Assert.Equal(Usdc(19.02m), book.Available);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(980m), router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.True((await router.Ledger.ReconcileAsync(router.Treasury.Tenant)).IsClean);
+        await AssertEveryIntentAccountedAsync(router, intents);
+    }
+
+    [Fact]
+    public void Any_Intent_Operation_Sequence_Keeps_The_Treasury_Balanced_And_Every_Intent_Accounted_Meets_Specification()
+    {
+        Prop.ForAll(Arb.From(Gen.ListOf(StepGen)), steps => Blocking(() => RunStepsAsync(steps)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(50));
+    }
+
+    [Fact]
+    public async Task Simulated_Chains_With_Rpc_Errors_And_Drops_End_Every_Intent_Settled_Or_In_Review_With_All_Money_Accounted()
+    {
+        var router = await NewRouterAsync(
+            ethereum: 1000m,
+            solana: 1000m,
+            chains: o =>
+            {
+                o.RpcErrorRate = 0.2m;
+                o.DropRate = 0.1m;
+            });
+        foreach (var snapshot in await router.Health.GetLatestAsync())
+        {
+            // The probes themselves may have hit an injected error; routing starts from a healthy reading.
+            await router.Health.RecordAsync(snapshot.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Healthy, RpcErrorRate = 0m });
+        }
+
+        var merchant = await router.MerchantAsync();
+        var random = new Random(5);
+        var intents = new List<PaymentIntent>();
+        for (var i = 0; i < SimulatedRunIntents; i++)
+        {
+            var chain = (i % 3) switch { 0 => Ethereum, 1 => Solana, _ => (ChainId?)null };
+            intents.Add(await router.IntentAsync(merchant, random.Next(100, 2_000) / 100m, chain));
+        }
+
+        for (var round = 0; round < 400 && intents.Any(i => i.Status is not (PaymentIntentStatus.Settled or PaymentIntentStatus.ManualReview)); round++)
+        {
+            for (var i = 0; i < intents.Count; i++)
+            {
+                intents[i] = await router.Intents.AdvanceAsync(intents[i].Id);
+            }
+
+            Clock.Advance(Duration.FromSeconds(5));
+        }
+
+        Assert.All(intents, i => Assert.Contains(i.Status, new[] { PaymentIntentStatus.Settled, PaymentIntentStatus.ManualReview }));
+        Assert.Contains(intents, i => i.Status == PaymentIntentStatus.Settled);
+        await AssertEveryIntentAccountedAsync(router, intents);
+        foreach (var chain in new[] { Ethereum, Solana })
+        {
+            var book = await BalancedBookAsync(router, chain);
+            var settled = intents.Where(i => i.Status == PaymentIntentStatus.Settled && i.SelectedChain == chain).ToList();
+            Assert.Equal(Usdc(settled.Sum(i => i.Amount.Amount)), book.Spent);
+            Assert.Equal(Usdc(settled.Sum(i => i.ActualFee!.Value.Amount)), book.Fees);
+            Assert.Equal(book.Spent, router.OnChain(chain, "payee-" + chain, AssetRegistry.Usdc));
+            Assert.Equal(book.Funded - book.Spent, router.OnChain(chain, router.WalletAddress(chain), AssetRegistry.Usdc));
+        }
+
+        var attempts = new List<PaymentAttempt>();
+        foreach (var intent in intents)
+        {
+            attempts.AddRange(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        }
+
+        Assert.Contains(attempts, a => a.Failure == AttemptFailure.RpcError);
+        Assert.Contains(attempts, a => a.Failure == AttemptFailure.Dropped);
+        Assert.All(attempts, a => Assert.NotEqual(AttemptFailure.Reverted, a.Failure));
+    }
+
+    /// <summary>Runs an operation as a client would: retrying transient races, treating a refusal as null.</summary>
+    private static async Task<T?> WithRetriesAsync<T>(Func<Task<T>> operation)
+        where T : class
+    {
+        while (true)
+        {
+            try
+            {
+                return await operation();
+            }
+            catch (PaymentsKitException ex) when (ex.IsTransient)
+            {
+                await Task.Yield();
+            }
+            catch (PaymentsKitException ex) when (RoutingRefusals.Contains(ex.Code))
+            {
+                return null;
+            }
+        }
+    }
+
+    private static bool Blocking(Func<Task> run)
+    {
+        run().GetAwaiter().GetResult();
+        return true;
+    }
+
+    private async Task RunStepsAsync(IReadOnlyList<RoutingStep> steps)
+    {
+        var router = await NewRouterAsync(ethereum: 60m, solana: 60m);
+        var merchant = await router.MerchantAsync();
+        var intents = new List<PaymentIntent>();
+        foreach (var step in steps)
+        {
+            var target = intents.Count == 0 ? null : intents[step.Target % intents.Count];
+            var chain = target is null ? Ethereum : target.SelectedChain;
+            try
+            {
+                switch (step.Kind)
+                {
+                    case StepKind.Create:
+                        var only = step.Chain switch { 0 => Ethereum, 1 => Solana, _ => (ChainId?)null };
+                        intents.Add(await router.IntentAsync(merchant, step.Cents / 100m, only));
+                        break;
+                    case StepKind.Select when target is not null:
+                        await router.Intents.SelectRouteAsync(merchant, target.Id);
+                        break;
+                    case StepKind.Broadcast when target is not null:
+                        await router.Intents.AdvanceAsync(target.Id);
+                        break;
+                    case StepKind.Confirm when target is not null:
+                        Clock.Advance(Duration.FromSeconds(15));
+                        await router.Intents.AdvanceAsync(target.Id);
+                        break;
+                    case StepKind.Fail when target is not null:
+                        router.Chain(chain).FailNextBroadcast();
+                        await router.Intents.AdvanceAsync(target.Id);
+                        break;
+                    case StepKind.Drop when target is not null:
+                        router.Chain(chain).DropNextBroadcast();
+                        await router.Intents.AdvanceAsync(target.Id);
+                        break;
+                    case StepKind.RpcError when target is not null:
+                        router.Chain(chain).FailNextRpcCalls(1);
+                        await router.Intents.AdvanceAsync(target.Id);
+                        break;
+                    case StepKind.Retry when target is not null:
+                        Clock.Advance(Duration.FromMinutes(step.Cents % 2 == 0 ? 1 : 3));
+                        await router.SampleAsync();
+                        await router.Intents.AdvanceAsync(target.Id);
+                        break;
+                    case StepKind.Cancel when target is not null:
+                        await router.Intents.CancelAsync(merchant, target.Id);
+                        break;
+                }
+            }
+            catch (PaymentsKitException ex) when (RoutingRefusals.Contains(ex.Code))
+            {
+                // A refused step changes nothing; the checks below still hold.
+            }
+
+            await BalancedBookAsync(router, Ethereum);
+            await BalancedBookAsync(router, Solana);
+        }
+
+        await AssertEveryIntentAccountedAsync(router, intents);
+
+        // Transactions may have landed for intents not yet polled; once every intent has run its course, what the
+        // chain moved is exactly what the books say was spent.
+        foreach (var intent in intents)
+        {
+            await router.RunToEndAsync(await router.Intents.GetAsync(merchant, intent.Id));
+        }
+
+        await AssertEveryIntentAccountedAsync(router, intents);
+        foreach (var chain in new[] { Ethereum, Solana })
+        {
+            var book = await BalancedBookAsync(router, chain);
+            Assert.Equal(book.Spent, router.OnChain(chain, "payee-" + chain, AssetRegistry.Usdc));
+            Assert.Equal(book.Funded - book.Spent, router.OnChain(chain, router.WalletAddress(chain), AssetRegistry.Usdc));
+        }
+    }
+
+    public sealed record RoutingStep(StepKind Kind, int Target, int Cents, int Chain);
+
+    /// <summary>Releases every waiting task at once.</summary>
+    private sealed class AsyncGate
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Task => _open.Task;
+
+        public void Open() => _open.TrySetResult();
+    }
+}

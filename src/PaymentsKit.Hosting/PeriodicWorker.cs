@@ -50,9 +50,20 @@ public abstract partial class PeriodicWorker : BackgroundService
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         // The host's shutdown timeout is the in-flight run's deadline.
-        await using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _runCancellation).ConfigureAwait(false))
+        var registration = cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _runCancellation);
+        try
         {
             await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // base.StopAsync may return on the timeout before the registration's callback ran; disposing it would drop the callback.
+            if (cancellationToken.IsCancellationRequested)
+            {
+                await _runCancellation.CancelAsync().ConfigureAwait(false);
+            }
+
+            await registration.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -1,16 +1,19 @@
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NodaTime;
+using PaymentsKit.DependencyInjection;
 using PaymentsKit.Storage;
 using PaymentsKit.Webhooks;
 
-namespace PaymentsKit.DependencyInjection;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Adds webhook delivery to a <see cref="PaymentsKitBuilder"/>.</summary>
 public static class WebhooksBuilderExtensions
 {
+    /// <summary>The service key of the <see cref="HttpClient"/> the dispatcher sends with (replace it to use <c>IHttpClientFactory</c>).</summary>
+    public const string WebhookHttpClientKey = "PaymentsKit.Webhooks";
+
     /// <summary>
     /// Registers endpoint management (<see cref="IWebhookEndpointService"/>), delivery (<see cref="IWebhookDispatcher"/>,
     /// with the in-memory <see cref="IWebhookDeliveryQueue"/> unless a store package registered its own), the operator
@@ -55,7 +58,4 @@ public static class WebhooksBuilderExtensions
             provider.GetService<ILogger<WebhookDispatcher>>()));
         return builder;
     }
-
-    /// <summary>The service key of the <see cref="HttpClient"/> the dispatcher sends with (replace it to use <c>IHttpClientFactory</c>).</summary>
-    public const string WebhookHttpClientKey = "PaymentsKit.Webhooks";
 }

@@ -7,6 +7,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
 {
     ["ledger-memory"] = LedgerScenarios.InMemoryAsync,
     ["ledger"] = LedgerScenarios.PostgreSqlAsync,
+    ["webhooks"] = WebhookScenarios.PostgreSqlAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

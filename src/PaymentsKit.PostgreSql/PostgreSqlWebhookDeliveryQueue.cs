@@ -34,24 +34,30 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " RETURNING " + DeliveryColumns + ", d.lease_token,"
         + " (SELECT (e.data -> 'payload')::text FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = d.event_id)";
 
-    private const string LockEventSql =
-        "SELECT 1 FROM webhook_events WHERE collection = 'webhook_event' AND id = $1 FOR UPDATE";
+    // Locks the events first, in id order, so completions of deliveries of one event serialise (the last sees the
+    // others' states) and concurrent batches cannot deadlock.
+    private const string LockEventsSql =
+        "SELECT 1 FROM webhook_events WHERE collection = 'webhook_event' AND id = ANY($1) ORDER BY id FOR UPDATE";
 
-    // $1 id, $2 token, $3 status, $4 next, $5 code, $6 error, $7 completed, $8 attempt id, $9 number, $10 started,
-    // $11 duration, $12 outcome, $13 excerpt, $14 last_attempt_at json, $15 now
     private const string CompleteSql =
-        "WITH done AS ("
-        + " UPDATE webhook_deliveries SET status = $3, next_attempt_at = COALESCE($4, next_attempt_at), last_status_code = $5, last_error = $6,"
-        + " completed_at = $7, lease_token = NULL, lease_expires_at = NULL"
-        + " WHERE id = $1 AND lease_token = $2 RETURNING id, tenant_id, event_id, endpoint_id),"
+        "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
+        + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[])"
+        + " AS i(id, token, status, next_at, code, error, completed_at, attempt_id, number, started_at, duration, outcome, excerpt, last_json)),"
+        + " done AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
+        + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
+        + " FROM input i WHERE d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
         + " logged AS (INSERT INTO webhook_delivery_attempts"
         + " (id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error)"
-        + " SELECT $8, tenant_id, id, event_id, endpoint_id, $9, $10, $11, $12, $5, $13, $6 FROM done RETURNING 1),"
+        + " SELECT i.attempt_id, done.tenant_id, done.id, done.event_id, done.endpoint_id, i.number, i.started_at, i.duration, i.outcome, i.code, i.excerpt, i.error"
+        + " FROM done JOIN input i ON i.id = done.id),"
         + " summary AS (UPDATE webhook_events e SET version = e.version + 1, updated_at = $15, data = e.data || jsonb_build_object("
-        + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + 1, 'last_attempt_at', $14::jsonb,"
-        + " 'delivered', $3 = 'delivered' AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.event_id = done.event_id AND x.id <> done.id AND x.status <> 'delivered'))"
-        + " FROM done WHERE e.collection = 'webhook_event' AND e.id = done.event_id RETURNING 1)"
-        + " SELECT count(*) FROM done";
+        + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + s.n, 'last_attempt_at', s.last_json::jsonb,"
+        + " 'delivered', s.all_delivered AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
+        + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids))))"
+        + " FROM (SELECT done.event_id, count(*)::integer AS n, max(i.last_json) AS last_json, bool_and(i.status = 'delivered') AS all_delivered,"
+        + "  array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
+        + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
+        + " SELECT id FROM done";
 
     private const string ReplaySql =
         "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $3, completed_at = NULL, lease_token = NULL, lease_expires_at = NULL"
@@ -204,50 +210,66 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public async ValueTask<bool> CompleteAsync(WebhookClaim claim, WebhookDeliveryCompletion completion, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(claim);
-        ArgumentNullException.ThrowIfNull(completion);
-        var attempt = completion.Attempt;
-        var completedAt = completion.Status == WebhookDeliveryStatus.Pending ? (DateTime?)null : (attempt.StartedAt + attempt.Duration).ToDateTimeUtc();
+        ArgumentNullException.ThrowIfNull(completions);
+        var completed = new HashSet<WebhookDeliveryId>();
+        if (completions.Count == 0)
+        {
+            return completed;
+        }
+
+        T[] Column<T>(Func<WebhookDeliveryCompletion, T> select) => [.. completions.Select(select)];
         try
         {
             var batch = _store.DataSource.CreateBatch();
             await using (batch.ConfigureAwait(false))
             {
-                // Locking the event first serialises completions of its deliveries, so the last one sees the others' states.
-                var lockEvent = new NpgsqlBatchCommand(LockEventSql);
-                lockEvent.Parameters.Add(new NpgsqlParameter { Value = claim.Delivery.EventId.Value });
-                batch.BatchCommands.Add(lockEvent);
+                var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
+                lockEvents.Parameters.Add(new NpgsqlParameter { Value = completions.Select(c => c.Claim.Delivery.EventId.Value).Distinct().ToArray() });
+                batch.BatchCommands.Add(lockEvents);
                 var complete = new NpgsqlBatchCommand(CompleteSql);
-                complete.Parameters.Add(new NpgsqlParameter { Value = claim.Delivery.Id.Value });
-                complete.Parameters.Add(new NpgsqlParameter { Value = claim.LeaseToken });
-                complete.Parameters.Add(new NpgsqlParameter { Value = StatusText(completion.Status) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = (object?)completion.NextAttemptAt?.ToDateTimeUtc() ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                complete.Parameters.Add(new NpgsqlParameter { Value = (object?)attempt.StatusCode ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
-                complete.Parameters.Add(new NpgsqlParameter { Value = (object?)attempt.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                complete.Parameters.Add(new NpgsqlParameter { Value = (object?)completedAt ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-                complete.Parameters.Add(new NpgsqlParameter { Value = attempt.Id });
-                complete.Parameters.Add(new NpgsqlParameter { Value = attempt.Number });
-                complete.Parameters.Add(new NpgsqlParameter { Value = attempt.StartedAt.ToDateTimeUtc() });
-                complete.Parameters.Add(new NpgsqlParameter { Value = attempt.Duration.ToTimeSpan() });
-                complete.Parameters.Add(new NpgsqlParameter { Value = JsonNamingPolicy.SnakeCaseLower.ConvertName(attempt.Outcome.ToString()) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = (object?)attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-                complete.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(attempt.StartedAt, _json), NpgsqlDbType = NpgsqlDbType.Text });
-                complete.Parameters.Add(new NpgsqlParameter { Value = attempt.StartedAt.ToDateTimeUtc() });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.Id.Value) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.LeaseToken) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => StatusText(c.Status)) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.NextAttemptAt?.ToDateTimeUtc()), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StatusCode), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Error), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                complete.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = Column(c => c.Status == WebhookDeliveryStatus.Pending ? (DateTime?)null : (c.Attempt.StartedAt + c.Attempt.Duration).ToDateTimeUtc()),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+                });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Id) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Number) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StartedAt.ToDateTimeUtc()) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Duration.ToTimeSpan()) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => JsonNamingPolicy.SnakeCaseLower.ConvertName(c.Attempt.Outcome.ToString())) });
+                complete.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = Column(c => c.Attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal)),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+                });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => JsonSerializer.Serialize(c.Attempt.StartedAt, _json)) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = completions.Max(c => c.Attempt.StartedAt).ToDateTimeUtc() });
                 batch.BatchCommands.Add(complete);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
                     await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                    return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetInt64(0) == 1;
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        completed.Add(new WebhookDeliveryId(reader.GetGuid(0)));
+                    }
                 }
             }
         }
         catch (NpgsqlException ex)
         {
-            throw PostgreSqlStore.StorageFailure(ex, $"completing webhook delivery {claim.Delivery.Id}");
+            throw PostgreSqlStore.StorageFailure(ex, $"completing {completions.Count} webhook deliveries");
         }
+
+        return completed;
     }
 
     /// <inheritdoc />

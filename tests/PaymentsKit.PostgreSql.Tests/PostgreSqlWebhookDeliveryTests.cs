@@ -57,7 +57,7 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
         // The first leases are gone: completing under them writes nothing.
         var stale = claims.SelectMany(c => c).First();
         var attempt = new WebhookDeliveryAttempt(Guid.CreateVersion7(), tenant, stale.Delivery.Id, stale.Delivery.EventId, stale.Delivery.EndpointId, 1, now, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, null, null);
-        Assert.False(await Kit.Queue.CompleteAsync(stale, new WebhookDeliveryCompletion(WebhookDeliveryStatus.Delivered, null, attempt)));
+        Assert.Empty(await Kit.Queue.CompleteAsync([new WebhookDeliveryCompletion(stale, WebhookDeliveryStatus.Delivered, null, attempt)]));
         Assert.Empty(await Kit.Queue.ListAttemptsAsync(tenant, stale.Delivery.Id));
     }
 

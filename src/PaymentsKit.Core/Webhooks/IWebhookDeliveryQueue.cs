@@ -35,11 +35,13 @@ public interface IWebhookDeliveryQueue
     ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Records a claimed attempt's outcome and the delivery's next state, and updates the outbox event's
-    /// <c>attempts</c>, <c>last_attempt_at</c> and <c>delivered</c> (true once all its deliveries are delivered).
+    /// Records claimed attempts' outcomes and their deliveries' next states, and updates each outbox event's
+    /// <c>attempts</c>, <c>last_attempt_at</c> and <c>delivered</c> (true once all its deliveries are delivered);
+    /// all in one round trip where the store allows. A completion whose lease was lost (expired, and perhaps claimed
+    /// by another dispatcher) writes nothing.
     /// </summary>
-    /// <returns>False, writing nothing, when the lease was lost (expired and claimed by another dispatcher).</returns>
-    ValueTask<bool> CompleteAsync(WebhookClaim claim, WebhookDeliveryCompletion completion, CancellationToken cancellationToken = default);
+    /// <returns>The deliveries whose completion was recorded.</returns>
+    ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a delivery of a tenant; null if absent or another tenant's.</summary>
     ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default);

@@ -147,41 +147,60 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public async ValueTask<bool> CompleteAsync(WebhookClaim claim, WebhookDeliveryCompletion completion, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(claim);
-        ArgumentNullException.ThrowIfNull(completion);
-        bool delivered;
+        ArgumentNullException.ThrowIfNull(completions);
+        var completed = new HashSet<WebhookDeliveryId>();
+        var summaries = new Dictionary<(Guid Tenant, WebhookEventId Event), (int Attempts, Instant Last, bool Delivered)>();
         lock (_lock)
         {
-            if (!_byId.TryGetValue(claim.Delivery.Id.Value, out var entry) || entry.LeaseToken != claim.LeaseToken)
+            foreach (var completion in completions)
             {
-                return false;
-            }
-
-            entry.LeaseToken = null;
-            entry.LeaseUntil = null;
-            entry.Attempts.Add(completion.Attempt);
-            entry.Delivery = Apply(entry.Delivery, completion);
-            delivered = _entries.Where(e => e.Delivery.EventId == claim.Delivery.EventId).All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered);
-        }
-
-        await _store.ExecuteAsync(
-            async (unit, ct) =>
-            {
-                var stored = await unit.GetAsync(WebhookCollections.Events, claim.Delivery.TenantId, claim.Delivery.EventId.Value, ct).ConfigureAwait(false);
-                if (stored is not null)
+                var claim = completion.Claim;
+                if (!_byId.TryGetValue(claim.Delivery.Id.Value, out var entry) || entry.LeaseToken != claim.LeaseToken)
                 {
-                    unit.Update(
-                        WebhookCollections.Events,
-                        stored.Value with { Attempts = stored.Value.Attempts + 1, LastAttemptAt = completion.Attempt.StartedAt, Delivered = delivered },
-                        stored.Version);
+                    continue;
                 }
 
-                return true;
-            },
-            cancellationToken).ConfigureAwait(false);
-        return true;
+                entry.LeaseToken = null;
+                entry.LeaseUntil = null;
+                entry.Attempts.Add(completion.Attempt);
+                entry.Delivery = Apply(entry.Delivery, completion);
+                completed.Add(claim.Delivery.Id);
+                var key = (claim.Delivery.TenantId, claim.Delivery.EventId);
+                var previous = summaries.GetValueOrDefault(key);
+                summaries[key] = (previous.Attempts + 1, Instant.Max(previous.Last, completion.Attempt.StartedAt), false);
+            }
+
+            foreach (var key in summaries.Keys.ToList())
+            {
+                summaries[key] = summaries[key] with
+                {
+                    Delivered = _entries.Where(e => e.Delivery.EventId == key.Event).All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered),
+                };
+            }
+        }
+
+        foreach (var ((tenant, eventId), summary) in summaries)
+        {
+            await _store.ExecuteAsync(
+                async (unit, ct) =>
+                {
+                    var stored = await unit.GetAsync(WebhookCollections.Events, tenant, eventId.Value, ct).ConfigureAwait(false);
+                    if (stored is not null)
+                    {
+                        unit.Update(
+                            WebhookCollections.Events,
+                            stored.Value with { Attempts = stored.Value.Attempts + summary.Attempts, LastAttemptAt = summary.Last, Delivered = summary.Delivered },
+                            stored.Version);
+                    }
+
+                    return true;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        return completed;
     }
 
     /// <inheritdoc />

@@ -133,10 +133,11 @@ public sealed record WebhookDeliveryPlan(WebhookEventId EventId, Guid TenantId, 
 public sealed record WebhookClaim(WebhookDelivery Delivery, ReadOnlyMemory<byte> Payload, Guid LeaseToken, Instant LeaseExpiresAt);
 
 /// <summary>How a claimed attempt ended and what happens next.</summary>
+/// <param name="Claim">The claim the attempt was made under.</param>
 /// <param name="Status">Delivered, pending (to retry at <paramref name="NextAttemptAt"/>) or dead-lettered.</param>
 /// <param name="NextAttemptAt">When to retry (pending only).</param>
 /// <param name="Attempt">The attempt's log.</param>
-public sealed record WebhookDeliveryCompletion(WebhookDeliveryStatus Status, Instant? NextAttemptAt, WebhookDeliveryAttempt Attempt);
+public sealed record WebhookDeliveryCompletion(WebhookClaim Claim, WebhookDeliveryStatus Status, Instant? NextAttemptAt, WebhookDeliveryAttempt Attempt);
 
 /// <summary>Narrows a delivery listing; null fields match everything.</summary>
 /// <param name="Status">Only deliveries in this status.</param>

@@ -100,18 +100,26 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         var scheduled = await _queue.ScheduleAsync(PlanAsync, _clock.GetCurrentInstant(), _options.BatchSize, cancellationToken).ConfigureAwait(false);
         var claims = await _queue.ClaimAsync(_clock.GetCurrentInstant(), _options.Lease, _options.BatchSize, cancellationToken).ConfigureAwait(false);
         var endpoints = await LoadEndpointsAsync(claims, cancellationToken).ConfigureAwait(false);
-        var outcomes = new WebhookDeliveryStatus?[claims.Count];
+        var attempts = new WebhookDeliveryCompletion[claims.Count];
         await Parallel.ForEachAsync(
             Enumerable.Range(0, claims.Count),
             new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrency, CancellationToken = cancellationToken },
-            async (i, ct) => outcomes[i] = await DeliverAsync(claims[i], endpoints.GetValueOrDefault(claims[i].Delivery.EndpointId), ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (i, ct) => attempts[i] = await AttemptAsync(claims[i], endpoints.GetValueOrDefault(claims[i].Delivery.EndpointId), ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+        // One round trip records the whole pass.
+        var recorded = claims.Count == 0 ? new HashSet<WebhookDeliveryId>() : await _queue.CompleteAsync(attempts, cancellationToken).ConfigureAwait(false);
+        foreach (var attempt in attempts)
+        {
+            Report(attempt, recorded.Contains(attempt.Claim.Delivery.Id));
+        }
+
         var result = new WebhookDispatchResult(
             scheduled,
             claims.Count,
-            outcomes.Count(o => o == WebhookDeliveryStatus.Delivered),
-            outcomes.Count(o => o == WebhookDeliveryStatus.Pending),
-            outcomes.Count(o => o == WebhookDeliveryStatus.DeadLettered),
-            outcomes.Count(o => o is null))
+            attempts.Count(a => recorded.Contains(a.Claim.Delivery.Id) && a.Status == WebhookDeliveryStatus.Delivered),
+            attempts.Count(a => recorded.Contains(a.Claim.Delivery.Id) && a.Status == WebhookDeliveryStatus.Pending),
+            attempts.Count(a => recorded.Contains(a.Claim.Delivery.Id) && a.Status == WebhookDeliveryStatus.DeadLettered),
+            attempts.Count(a => !recorded.Contains(a.Claim.Delivery.Id)))
         {
             MoreWork = scheduled == _options.BatchSize || claims.Count == _options.BatchSize,
         };
@@ -182,7 +190,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         return endpoints;
     }
 
-    private async ValueTask<WebhookDeliveryStatus?> DeliverAsync(WebhookClaim claim, WebhookEndpoint? endpoint, CancellationToken cancellationToken)
+    private async ValueTask<WebhookDeliveryCompletion> AttemptAsync(WebhookClaim claim, WebhookEndpoint? endpoint, CancellationToken cancellationToken)
     {
         var delivery = claim.Delivery;
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.deliver", ActivityKind.Client);
@@ -193,43 +201,46 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         var attempt = endpoint is null || endpoint.Status != WebhookEndpointStatus.Enabled
             ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, endpoint is null ? "the endpoint no longer exists" : $"the endpoint is disabled: {endpoint.DisabledReason}")
             : await SendAsync(claim, endpoint, startedAt, cancellationToken).ConfigureAwait(false);
-
-        var (status, next) = Decide(delivery, attempt.Outcome, attempt.RetryAfter);
-        if (attempt.Log.Outcome == WebhookAttemptOutcome.Gone)
+        if (attempt.Outcome == WebhookAttemptOutcome.Gone)
         {
             await DisableGoneAsync(delivery, cancellationToken).ConfigureAwait(false);
         }
 
-        var completed = await _queue.CompleteAsync(claim, new WebhookDeliveryCompletion(status, next, attempt.Log), cancellationToken).ConfigureAwait(false);
-        var outcomeTag = !completed ? "lost_lease"
-            : status switch
+        var (status, next) = Decide(delivery, attempt.Outcome, attempt.RetryAfter);
+        activity?.SetTag("paymentskit.webhooks.outcome", attempt.Outcome.ToString());
+        return new WebhookDeliveryCompletion(claim, status, next, attempt.Log);
+    }
+
+    private void Report(WebhookDeliveryCompletion completion, bool recorded)
+    {
+        var delivery = completion.Claim.Delivery;
+        var attempt = completion.Attempt;
+        var outcomeTag = !recorded ? "lost_lease"
+            : completion.Status switch
             {
                 WebhookDeliveryStatus.Delivered => "delivered",
                 WebhookDeliveryStatus.Pending => "retry",
-                _ => attempt.Log.Outcome == WebhookAttemptOutcome.Gone ? "endpoint_gone" : "dead_lettered",
+                _ => attempt.Outcome == WebhookAttemptOutcome.Gone ? "endpoint_gone" : "dead_lettered",
             };
         PaymentsKitTelemetry.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcomeTag));
-        PaymentsKitTelemetry.WebhookAttemptDuration.Record(attempt.Log.Duration.TotalSeconds, new KeyValuePair<string, object?>("outcome", attempt.Log.Outcome.ToString()));
-        activity?.SetTag("paymentskit.webhooks.outcome", outcomeTag);
-        if (!completed)
+        PaymentsKitTelemetry.WebhookAttemptDuration.Record(attempt.Duration.TotalSeconds, new KeyValuePair<string, object?>("outcome", attempt.Outcome.ToString()));
+        if (!recorded)
         {
             LogLostLease(_logger, delivery.Id, delivery.EventId);
-            return null;
+            return;
         }
 
-        switch (status)
+        switch (completion.Status)
         {
             case WebhookDeliveryStatus.Pending:
                 PaymentsKitTelemetry.WebhookRetries.Add(1);
-                LogRetry(_logger, delivery.Id, delivery.EventId, delivery.Attempts, attempt.Log.Outcome, attempt.Log.StatusCode, next);
+                LogRetry(_logger, delivery.Id, delivery.EventId, delivery.Attempts, attempt.Outcome, attempt.StatusCode, completion.NextAttemptAt);
                 break;
             case WebhookDeliveryStatus.DeadLettered:
                 PaymentsKitTelemetry.WebhookDeadLetters.Add(1);
-                LogDeadLettered(_logger, delivery.Id, delivery.EventId, delivery.Attempts, attempt.Log.Outcome, attempt.Log.StatusCode);
+                LogDeadLettered(_logger, delivery.Id, delivery.EventId, delivery.Attempts, attempt.Outcome, attempt.StatusCode);
                 break;
         }
-
-        return status;
     }
 
     private (WebhookDeliveryStatus Status, Instant? Next) Decide(WebhookDelivery delivery, WebhookAttemptOutcome outcome, Duration? retryAfter)

@@ -61,7 +61,7 @@ internal static class WebhookScenarios
                         ct).ConfigureAwait(false)).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"outbox: {events} events written in {enqueueWatch.Elapsed.TotalSeconds:0.00} s = {events / enqueueWatch.Elapsed.TotalSeconds:0} events/s"));
 
-                var deliveryOptions = new WebhookDeliveryOptions { AllowLoopback = true, BatchSize = 500, MaxConcurrency = clients };
+                var deliveryOptions = new WebhookDeliveryOptions { AllowLoopback = true, BatchSize = 100, MaxConcurrency = clients };
                 var before = receiver.Count;
                 var watch = Stopwatch.StartNew();
                 var deadline = TimeSpan.FromSeconds(seconds * 6);

@@ -155,7 +155,7 @@ internal static partial class LedgerScenarios
         return (ledger, tenant, pairs);
     }
 
-    private static async Task<double> RunPgbenchAsync(string connectionString, int clients, int seconds)
+    internal static async Task<double> RunPgbenchAsync(string connectionString, int clients, int seconds)
     {
         var target = new NpgsqlConnectionStringBuilder(connectionString);
         var connection = string.Create(

@@ -8,6 +8,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["ledger-memory"] = LedgerScenarios.InMemoryAsync,
     ["ledger"] = LedgerScenarios.PostgreSqlAsync,
     ["webhooks"] = WebhookScenarios.PostgreSqlAsync,
+    ["intents"] = IntentScenarios.PostgreSqlAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

@@ -5,6 +5,7 @@ using PaymentsKit.Chains;
 using PaymentsKit.Chains.Stellar;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Sample;
@@ -17,6 +18,7 @@ internal sealed class Demo(IServiceProvider services, DemoClock clock, TextWrite
         output.WriteLine($"PaymentsKit demo on {services.GetRequiredService<IPaymentsStore>().GetType().Name}, simulated time {clock.GetCurrentInstant()}");
         ShowMoney();
         await PayAnInvoiceOnSimulatedStellarAsync(cancellationToken).ConfigureAwait(false);
+        await ChargeAndRefundAsync(cancellationToken).ConfigureAwait(false);
         output.WriteLine("Demo complete.");
     }
 
@@ -78,6 +80,41 @@ internal sealed class Demo(IServiceProvider services, DemoClock clock, TextWrite
         var balance = await ledger.GetBalanceAsync(merchant.Id, wallet!.Id, cancellationToken: cancellationToken).ConfigureAwait(false);
         var reconciliation = await ledger.ReconcileAsync(merchant.Id, cancellationToken).ConfigureAwait(false);
         output.WriteLine($"ledger: invoicing wallet debits posted {balance.DebitsPosted}; reconciliation differences: {reconciliation.Discrepancies.Count}");
+    }
+
+    private async Task ChargeAndRefundAsync(CancellationToken cancellationToken)
+    {
+        Section("Partner charge and refunds (simulated Stripe)");
+        var partners = services.GetRequiredService<IPartnerService>();
+        var transactions = services.GetRequiredService<ITransactionService>();
+        var refunds = services.GetRequiredService<IRefundService>();
+        var request = new RequestContext("203.0.113.7", "paymentskit-sample/1.0", Guid.CreateVersion7());
+
+        var partner = await partners.CreateAsync(
+            new CreatePartnerRequest("Globex", $"ops+{Guid.NewGuid():N}@globex.example"), request, cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"partner {partner.Partner.Id}, API key {partner.Partner.ApiKeyPrefix}… (shown once, stored as a keyed hash)");
+
+        var charged = await transactions.CreateAsync(
+            partner.Partner.Id,
+            new CreateTransactionRequest($"order-{Guid.NewGuid():N}", 100m, "USD", "card", "stripe", "jane@example.com"),
+            request,
+            cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"transaction {charged.Id}: {charged.Amount} via {charged.Provider}, {charged.Status}");
+
+        var first = await refunds.RefundAsync(partner.Partner.Id, charged.Id, new CreateRefundRequest(40m, "damaged item"), request, cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"refund {first.Id}: {first.Amount} {first.Status}; transaction {(await transactions.GetAsync(partner.Partner.Id, charged.Id, cancellationToken).ConfigureAwait(false)).Status}");
+        try
+        {
+            await refunds.RefundAsync(partner.Partner.Id, charged.Id, new CreateRefundRequest(70m, "too much"), request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex)
+        {
+            output.WriteLine($"refund of 70.00 rejected: {ex.Code}");
+        }
+
+        await refunds.RefundAsync(partner.Partner.Id, charged.Id, new CreateRefundRequest(60m, "rest"), request, cancellationToken).ConfigureAwait(false);
+        var events = await transactions.GetEventsAsync(partner.Partner.Id, charged.Id, cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"after refunding the remaining 60.00 the transaction is {events[0].Status}; history: {string.Join(" <- ", events.Select(e => e.Status))}");
     }
 
     private static string NewStellarAccount() => StellarAddressCodec.EncodeAccount(RandomNumberGenerator.GetBytes(32));

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using PaymentsKit;
 using PaymentsKit.Chains.Stellar;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Sample;
 
 // The PaymentsKit sample host. With no arguments (or --demo) it runs on the embedded defaults:
@@ -17,7 +18,8 @@ var paymentsKit = services
     {
         chain.AddressCodec = StellarAddressCodec.Instance;
         chain.BlockTime = NodaTime.Duration.FromSeconds(5);
-    });
+    })
+    .AddPaymentProvider(new SimulatedPaymentProvider(PaymentProvider.Stripe, clock));
 if (postgres is not null)
 {
     paymentsKit.UsePostgreSql(postgres);

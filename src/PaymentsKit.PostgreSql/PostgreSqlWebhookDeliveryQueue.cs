@@ -8,7 +8,7 @@ using PaymentsKit.Webhooks;
 namespace PaymentsKit.PostgreSql;
 
 /// <summary>
-/// The <see cref="IWebhookDeliveryQueue"/> on PostgreSQL (migration <c>0002_webhook_delivery</c>). Scheduling reads
+/// The <see cref="IWebhookDeliveryQueue"/> on PostgreSQL (migration <c>0004_webhook_delivery</c>). Scheduling reads
 /// unscheduled outbox rows in insert order under a transaction-scoped advisory lock (one scheduler at a time, so
 /// events of one resource reach ordered endpoints in order) and inserts their deliveries idempotently. Claiming is
 /// one statement: <c>FOR UPDATE SKIP LOCKED</c> over due, unleased pending deliveries, each leased with a fresh

@@ -19,7 +19,7 @@ public sealed class EthereumChainAdapterTests
 
     private EthereumChainAdapter Create(Action<EthereumOptions>? configure, params LoopbackHttpServer[] nodes)
     {
-        var options = new EthereumOptions { RequestTimeout = Duration.FromMilliseconds(500), RetryDelay = Duration.FromMilliseconds(1) };
+        var options = new EthereumOptions { RequestTimeout = Duration.FromSeconds(3), RetryDelay = Duration.FromMilliseconds(1) };
         foreach (var node in nodes)
         {
             options.Endpoints.Add(node.BaseAddress);

@@ -12,9 +12,11 @@ public sealed class StellarChainAdapterTests
     private static readonly Asset StellarUsdc = Asset.Create("USDC.XLM", 7, ChainId.Stellar, "USDC:" + Issuer);
     private readonly ManualClock _clock = new();
 
-    private StellarChainAdapter Create(params LoopbackHttpServer[] servers)
+    private StellarChainAdapter Create(params LoopbackHttpServer[] servers) => Create(Duration.FromSeconds(3), servers);
+
+    private StellarChainAdapter Create(Duration timeout, params LoopbackHttpServer[] servers)
     {
-        var options = new StellarOptions { RequestTimeout = Duration.FromMilliseconds(500), RetryDelay = Duration.FromMilliseconds(1), MaxAttempts = 3 };
+        var options = new StellarOptions { RequestTimeout = timeout, RetryDelay = Duration.FromMilliseconds(1), MaxAttempts = 3 };
         foreach (var server in servers)
         {
             options.Endpoints.Add(server.BaseAddress);
@@ -166,7 +168,7 @@ public sealed class StellarChainAdapterTests
     {
         await using var slow = new LoopbackHttpServer(_ => new LoopbackResponse(200, FeeStats, Delay: TimeSpan.FromSeconds(5)));
         await using var healthy = Horizon();
-        var fee = await Create(slow, healthy).EstimateFeeAsync(AssetRegistry.Xlm);
+        var fee = await Create(Duration.FromMilliseconds(300), slow, healthy).EstimateFeeAsync(AssetRegistry.Xlm);
         Assert.Equal(Money.Of(0.000025m, AssetRegistry.Xlm), fee.Fee);
     }
 
@@ -212,6 +214,21 @@ public sealed class StellarChainAdapterTests
         var sample = await Create(down).ProbeHealthAsync();
         Assert.Equal(ChainHealthStatus.Unhealthy, sample.Status);
         Assert.Equal(1m, sample.RpcErrorRate);
+    }
+
+    [Fact]
+    public async Task Unreachable_Probe_Keeps_The_Last_Seen_Ledger_And_Fee()
+    {
+        var down = false;
+        await using var horizon = new LoopbackHttpServer(_ => Volatile.Read(ref down) ? LoopbackResponse.WithStatus(503) : LoopbackResponse.Json(FeeStats));
+        var adapter = Create(horizon);
+        Assert.Equal(ChainHealthStatus.Degraded, (await adapter.ProbeHealthAsync()).Status);
+        Volatile.Write(ref down, true);
+        var sample = await adapter.ProbeHealthAsync();
+        Assert.Equal(ChainHealthStatus.Unhealthy, sample.Status);
+        Assert.Equal(52429020, sample.LatestBlock);
+        Assert.Equal(Money.Of(0.000025m, AssetRegistry.Xlm), sample.FeeEstimate);
+        Assert.Equal(0.75m, sample.RpcErrorRate); // 3 failed attempts after 1 success
     }
 
     [Fact]

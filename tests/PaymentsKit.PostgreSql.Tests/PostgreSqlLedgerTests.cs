@@ -1,3 +1,5 @@
+using Npgsql;
+using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
 using PaymentsKit.Tests.Ledger;
@@ -11,6 +13,69 @@ public sealed class PostgreSqlLedgerTests(PostgresServerFixture postgres, ClassS
     protected override int PropertyIterations => 30;
 
     protected override int ConcurrentPropertyIterations => 8;
+
+    [Fact]
+    public async Task The_Seed_Columns_And_Indexes_Describe_The_Entries()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var hold = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(30)) { Reference = "pi_seed" });
+        await Ledger.PostTransferAsync(Tenant, hold.Id, Usd(25));
+
+        await using var connection = new NpgsqlConnection(await postgres.DatabaseForClassAsync(GetType()));
+        await connection.OpenAsync();
+        await using var indexes = new NpgsqlCommand("SELECT indexname FROM pg_indexes WHERE tablename = 'ledger_entries'", connection);
+        var names = new List<string>();
+        await using (var reader = await indexes.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                names.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Contains("idx_ledger_pi", names);
+        Assert.Contains("idx_ledger_chain", names);
+        Assert.Contains("idx_ledger_type", names);
+
+        await using var rows = new NpgsqlCommand(
+            "SELECT type, amount, currency, side FROM ledger_entries WHERE payment_intent_id = 'pi_seed' AND account_id = $1 ORDER BY sequence", connection);
+        rows.Parameters.Add(new NpgsqlParameter { Value = customer.Id.ToString() });
+        var seen = new List<(string, decimal, string, string)>();
+        await using (var reader = await rows.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                seen.Add((reader.GetString(0), reader.GetDecimal(1), reader.GetString(2), reader.GetString(3)));
+            }
+        }
+
+        Assert.Equal([("reserve", 30m, "USD", "debit"), ("debit", 25m, "USD", "debit")], seen);
+    }
+
+    [Fact]
+    public async Task The_Ledger_Tables_Refuse_Rewritten_Transactions_And_Overdrawn_Accounts()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var payment = await MoveAsync(customer, merchant, Usd(10));
+
+        var unit = await Store.BeginAsync();
+        await using (unit)
+        {
+            var stored = await unit.GetAsync(LedgerCollections.Transactions, Tenant.Value, payment.Id.Value);
+            unit.Update(LedgerCollections.Transactions, stored!.Value with { Description = "rewritten" }, stored.Version);
+            await FailsAsync(PaymentsKitErrorCodes.StorageFailure, () => unit.CommitAsync().AsTask());
+        }
+
+        unit = await Store.BeginAsync();
+        await using (unit)
+        {
+            var stored = await unit.GetAsync(LedgerCollections.Accounts, Tenant.Value, customer.Id.Value);
+            unit.Update(LedgerCollections.Accounts, stored!.Value with { DebitsPosted = Usd(100.01m) }, stored.Version);
+            await FailsAsync(PaymentsKitErrorCodes.StorageFailure, () => unit.CommitAsync().AsTask());
+        }
+
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await postgres.DatabaseForClassAsync(GetType())));

@@ -4,16 +4,16 @@ using System.Text.Json;
 namespace PaymentsKit.Testing;
 
 /// <summary>What a fake JSON-RPC node answers to one call.</summary>
-public sealed record JsonRpcAnswer(string? ResultJson, long ErrorCode, string? ErrorMessage, LoopbackResponse? Raw)
+public sealed record JsonRpcAnswer(string? ResultJson, long ErrorCode, string? ErrorMessage, string? ErrorDataJson, LoopbackResponse? Raw)
 {
     /// <summary>A <c>result</c> member holding <paramref name="json"/> (raw JSON: an object, a quoted string, <c>null</c> …).</summary>
-    public static JsonRpcAnswer Result(string json) => new(json, 0, null, null);
+    public static JsonRpcAnswer Result(string json) => new(json, 0, null, null, null);
 
-    /// <summary>An <c>error</c> object.</summary>
-    public static JsonRpcAnswer Error(long code, string message) => new(null, code, message, null);
+    /// <summary>An <c>error</c> object, with an optional raw JSON <c>data</c> member.</summary>
+    public static JsonRpcAnswer Error(long code, string message, string? dataJson = null) => new(null, code, message, dataJson, null);
 
     /// <summary>A raw HTTP answer (rate limits, outages, garbage).</summary>
-    public static JsonRpcAnswer Http(LoopbackResponse response) => new(null, 0, null, response);
+    public static JsonRpcAnswer Http(LoopbackResponse response) => new(null, 0, null, null, response);
 }
 
 /// <summary>A <see cref="LoopbackHttpServer"/> speaking JSON-RPC 2.0: it reads each request's method and params and echoes its id.</summary>
@@ -38,7 +38,7 @@ public static class JsonRpcLoopback
                 ? $"{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{reply.ResultJson}}}"
                 : string.Create(
                     CultureInfo.InvariantCulture,
-                    $"{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{{\"code\":{reply.ErrorCode},\"message\":{JsonSerializer.Serialize(reply.ErrorMessage)}}}}}"));
+                    $"{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{{\"code\":{reply.ErrorCode},\"message\":{JsonSerializer.Serialize(reply.ErrorMessage)}{(reply.ErrorDataJson is null ? string.Empty : ",\"data\":" + reply.ErrorDataJson)}}}}}"));
         });
     }
 

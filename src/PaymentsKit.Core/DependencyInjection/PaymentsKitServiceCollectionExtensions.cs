@@ -66,6 +66,9 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<IInvoiceService, InvoiceService>();
         services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
         services.TryAddSingleton<IPaymentService, PaymentService>();
+
+        PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
+
         services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
 
         services.AddOptions<RoutingOptions>().ValidateOnStart();

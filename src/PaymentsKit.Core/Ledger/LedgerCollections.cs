@@ -7,7 +7,10 @@ using PaymentsKit.Storage;
 
 namespace PaymentsKit.Ledger;
 
-/// <summary>The record collections the ledger keeps in an <see cref="IPaymentsStore"/>.</summary>
+/// <summary>
+/// The record collections the ledger keeps in an <see cref="IPaymentsStore"/>. On PostgreSQL the
+/// accounts, transactions, entries and transfers have tables of their own (migration 0002_ledger).
+/// </summary>
 public static class LedgerCollections
 {
     /// <summary>The unique key holding an account's tenant-scoped code.</summary>
@@ -27,7 +30,8 @@ public static class LedgerCollections
         "ledger_account",
         a => a.Id.Value,
         a => a.TenantId.Value,
-        [new UniqueKey<LedgerAccount>(CodeKey, a => AccountCodeKey(a.TenantId, a.Code))]);
+        [new UniqueKey<LedgerAccount>(CodeKey, a => AccountCodeKey(a.TenantId, a.Code))],
+        "ledger_accounts");
 
     /// <summary>Transactions (immutable).</summary>
     public static RecordCollection<LedgerTransaction> Transactions { get; } = new(
@@ -38,19 +42,22 @@ public static class LedgerCollections
             new UniqueKey<LedgerTransaction>(IdempotencyKey, t => t.IdempotencyKey is null ? null : TransactionIdempotencyKey(t.TenantId, t.IdempotencyKey)),
             new UniqueKey<LedgerTransaction>(ReversesKey, t => t.Reverses?.Value.ToString("N", CultureInfo.InvariantCulture)),
             new UniqueKey<LedgerTransaction>(ReferenceKey, t => t.Reference is null ? null : ReferenceSequenceKey(t.TenantId, t.Reference, t.ReferenceSequence)),
-        ]);
+        ],
+        "ledger_transactions");
 
     /// <summary>Account entries (immutable), with ids derived from account and sequence.</summary>
     public static RecordCollection<LedgerEntry> Entries { get; } = new(
         "ledger_entry",
         e => e.Id,
-        e => e.TenantId.Value);
+        e => e.TenantId.Value,
+        table: "ledger_entries");
 
     /// <summary>Two-phase transfers.</summary>
     public static RecordCollection<LedgerTransfer> Transfers { get; } = new(
         "ledger_transfer",
         t => t.Id.Value,
-        t => t.TenantId.Value);
+        t => t.TenantId.Value,
+        table: "ledger_transfers");
 
     /// <summary>How many transactions carry each reference (one record per tenant and reference).</summary>
     internal static RecordCollection<LedgerReferenceCounter> ReferenceCounters { get; } = new(

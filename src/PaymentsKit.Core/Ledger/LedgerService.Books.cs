@@ -98,7 +98,8 @@ public sealed partial class LedgerService
                 after.DebitsPosted,
                 after.CreditsPosted,
                 after.DebitsPending,
-                after.CreditsPending);
+                after.CreditsPending,
+                after.Asset.Chain?.Value ?? after.Metadata.GetValueOrDefault(TreasuryWallet.ChainMetadataKey));
         }
 
         var updates = new (LedgerAccount Account, long Version)[loaded.Count];
@@ -106,6 +107,13 @@ public sealed partial class LedgerService
         foreach (var (id, account) in loaded)
         {
             var after = current[id];
+            if (after.DebitsPending.IsNegative || after.CreditsPending.IsNegative)
+            {
+                // Releasing more than is held means the transfer and the account were read either side
+                // of a concurrent resolution: a lost race, so rerun on fresh reads.
+                throw BufferedUnitOfWork.Conflict(LedgerCollections.Accounts.Name, id.Value, account.Version);
+            }
+
             CheckFlags(after);
             updates[index++] = (after, account.Version);
         }

@@ -99,7 +99,7 @@ public sealed partial class LedgerService
         LedgerValidation.EntryType(request.EntryType, "entry_type");
         return request with
         {
-            Postings = copy,
+            Postings = Array.AsReadOnly(copy),
             Reference = LedgerValidation.OptionalText(request.Reference, "reference", LedgerValidation.MaxReferenceLength),
             IdempotencyKey = LedgerValidation.OptionalText(request.IdempotencyKey, "idempotency_key", LedgerValidation.MaxIdempotencyKeyLength),
             Description = LedgerValidation.OptionalText(request.Description, "description", LedgerValidation.MaxDescriptionLength),
@@ -178,7 +178,7 @@ public sealed partial class LedgerService
         return await PostBalancedAsync(
             unit,
             tenantId,
-            postings,
+            Array.AsReadOnly(postings),
             request.EntryType ?? original.EntryType,
             original.Reference,
             null,

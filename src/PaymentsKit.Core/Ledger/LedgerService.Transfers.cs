@@ -231,7 +231,7 @@ public sealed partial class LedgerService
             LedgerTransactionId.New(_clock),
             tenantId,
             LedgerTransactionKind.Pending,
-            postings,
+            Array.AsReadOnly(postings),
             request.EntryType,
             request.Reference,
             request.IdempotencyKey,
@@ -327,7 +327,7 @@ public sealed partial class LedgerService
             LedgerTransactionId.New(_clock),
             tenantId,
             kind,
-            postings,
+            Array.AsReadOnly(postings),
             type,
             transfer.Reference,
             null,
@@ -353,8 +353,9 @@ public sealed partial class LedgerService
             ResolvingTransactionId = transaction.Id,
             ResolvedAt = at,
         };
-        Write(unit, books, transaction, slot);
+        // The transfer first: a store applying writes in order then reports a lost race on it as such.
         unit.Update(LedgerCollections.Transfers, resolved, stored.Version);
+        Write(unit, books, transaction, slot);
         return resolved;
     }
 

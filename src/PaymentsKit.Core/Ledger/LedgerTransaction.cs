@@ -105,6 +105,7 @@ public sealed record ReverseLedgerTransactionRequest(LedgerTransactionId Transac
 /// <param name="CreditsPosted">The account's posted credits after this entry.</param>
 /// <param name="DebitsPending">The account's pending debits after this entry.</param>
 /// <param name="CreditsPending">The account's pending credits after this entry.</param>
+/// <param name="Chain">The chain of the account's asset, else the account's <see cref="TreasuryWallet.ChainMetadataKey"/> metadata, if any.</param>
 public sealed record LedgerEntry(
     Guid Id,
     MerchantId TenantId,
@@ -122,4 +123,5 @@ public sealed record LedgerEntry(
     Money DebitsPosted,
     Money CreditsPosted,
     Money DebitsPending,
-    Money CreditsPending);
+    Money CreditsPending,
+    string? Chain);

@@ -18,7 +18,7 @@ internal static partial class LedgerValidation
     public const int MaxNameLength = 200;
     public static readonly Duration MaxTimeout = Duration.FromDays(366);
 
-    private static readonly IReadOnlyDictionary<string, string> EmptyMetadata = new Dictionary<string, string>();
+    private static readonly IReadOnlyDictionary<string, string> EmptyMetadata = System.Collections.ObjectModel.ReadOnlyDictionary<string, string>.Empty;
 
     public static void Tenant(MerchantId tenantId)
     {
@@ -142,7 +142,7 @@ internal static partial class LedgerValidation
             copy[key] = value;
         }
 
-        return copy;
+        return new System.Collections.ObjectModel.ReadOnlyDictionary<string, string>(copy);
     }
 
     public static void Timeout(Duration? timeout)

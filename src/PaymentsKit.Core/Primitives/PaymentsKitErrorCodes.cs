@@ -46,6 +46,36 @@ public static class PaymentsKitErrorCodes
     /// <summary>An idempotency key was reused with different parameters.</summary>
     public const string IdempotencyConflict = "idempotency_conflict";
 
+    /// <summary>The partner is deactivated (<c>is_active = false</c>) and may not make calls.</summary>
+    public const string PartnerInactive = "partner_inactive";
+
+    /// <summary>The partner is soft-deleted and may not make calls.</summary>
+    public const string PartnerDeleted = "partner_deleted";
+
+    /// <summary>The caller exceeded its request rate; see the <c>retry_after_ms</c> context value.</summary>
+    public const string RateLimited = "rate_limited";
+
+    /// <summary>A currency code is not in the currencies lookup, or is inactive.</summary>
+    public const string UnknownCurrency = "unknown_currency";
+
+    /// <summary>A payment method code is not in the payment methods lookup, or is inactive.</summary>
+    public const string UnknownPaymentMethod = "unknown_payment_method";
+
+    /// <summary>A payment provider name is not one of the known providers, or no provider of that name is configured.</summary>
+    public const string UnknownProvider = "unknown_provider";
+
+    /// <summary>A refund was asked for a transaction that is not completed or partially refunded.</summary>
+    public const string NotRefundable = "not_refundable";
+
+    /// <summary>A refund is larger than what remains of the transaction after completed and in-flight refunds.</summary>
+    public const string RefundExceedsRemaining = "refund_exceeds_remaining";
+
+    /// <summary>The operation needs a settled provider outcome, but a provider call for the record is still in flight.</summary>
+    public const string TransactionInFlight = "transaction_in_flight";
+
+    /// <summary>A provider webhook's signature is missing, stale or does not verify.</summary>
+    public const string InvalidSignature = "invalid_signature";
+
     /// <summary>There are not enough funds for the operation.</summary>
     public const string InsufficientFunds = "insufficient_funds";
 

@@ -218,6 +218,10 @@ public sealed partial class PaymentIntentService
             stored.Value with
             {
                 Status = PaymentAttemptStatus.Confirmed,
+
+                // An attempt whose RPC call failed may still have landed (found in review): it is confirmed, not failed.
+                Failure = null,
+                FailureReason = null,
                 TxId = transaction.Hash,
                 ActualFeeNative = native,
                 ActualFee = fee,

@@ -12,6 +12,29 @@ public sealed class InMemoryLedgerTests : LedgerSpecification
 {
     protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 
+    // Only possible in memory: PostgreSQL's ledger tables refuse to rewrite a transaction.
+    [Fact]
+    public async Task Reconcile_Reports_Unbalanced_Transactions_And_Orphan_Entries()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var payment = await MoveAsync(customer, merchant, Usd(10));
+
+        var unit = await Store.BeginAsync();
+        await using (unit)
+        {
+            var stored = await unit.GetAsync(LedgerCollections.Transactions, Tenant.Value, payment.Id.Value);
+            unit.Update(
+                LedgerCollections.Transactions,
+                stored!.Value with { Postings = [LedgerPosting.Debit(customer.Id, Usd(10)), LedgerPosting.Credit(customer.Id, Usd(9))] },
+                stored.Version);
+            await unit.CommitAsync();
+        }
+
+        var report = await Ledger.ReconcileAsync(Tenant);
+        Assert.Contains(report.Discrepancies, d => d.Kind == LedgerDiscrepancy.UnbalancedTransaction && d.TransactionId == payment.Id);
+        Assert.Contains(report.Discrepancies, d => d.Kind == LedgerDiscrepancy.OrphanEntry && d.AccountId == merchant.Id && d.TransactionId == payment.Id);
+    }
+
     [Fact]
     public async Task ExpireDue_Skips_Settled_Deadlines_Yet_Finds_New_Ones()
     {

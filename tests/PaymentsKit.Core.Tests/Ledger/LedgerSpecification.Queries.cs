@@ -1,5 +1,6 @@
 using NodaTime;
 using PaymentsKit.Ledger;
+using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Ledger;
 
@@ -108,25 +109,33 @@ public abstract partial class LedgerSpecification
     }
 
     [Fact]
-    public async Task Reconcile_Reports_Unbalanced_Transactions_And_Orphan_Entries()
+    public async Task Reconcile_Stays_Clean_While_Writes_Run_Concurrently()
     {
-        var (customer, _, merchant) = await FundedCustomerAsync(100);
-        var payment = await MoveAsync(customer, merchant, Usd(10));
-
-        var unit = await Store.BeginAsync();
-        await using (unit)
+        var (customer, _, merchant) = await FundedCustomerAsync(10_000);
+        var writers = Enumerable.Range(0, 3).Select(w => Task.Run(async () =>
         {
-            var stored = await unit.GetAsync(LedgerCollections.Transactions, Tenant.Value, payment.Id.Value);
-            unit.Update(
-                LedgerCollections.Transactions,
-                stored!.Value with { Postings = [LedgerPosting.Debit(customer.Id, Usd(10)), LedgerPosting.Credit(customer.Id, Usd(9))] },
-                stored.Version);
-            await unit.CommitAsync();
+            for (var i = 0; i < 40; i++)
+            {
+                var hold = await WithRetriesAsync(() => ReserveAsync(customer, merchant, Usd(1)));
+                await WithRetriesAsync(() => w == 0 ? Ledger.VoidTransferAsync(Tenant, hold!.Id).AsTask() : Ledger.PostTransferAsync(Tenant, hold!.Id).AsTask());
+                await WithRetriesAsync(() => MoveAsync(merchant, customer, Usd(0.5m)));
+            }
+        })).ToArray();
+
+        // Pausing after every page read lets the writers commit between the reconciliation's reads.
+        var reconciler = new LedgerService(new PausingStore(Store), Clock, Assets);
+        var reconciled = 0;
+        var duringWrites = Task.WhenAll(writers);
+        while (!duringWrites.IsCompleted || reconciled == 0)
+        {
+            var report = await reconciler.ReconcileAsync(Tenant);
+            Assert.True(report.IsClean, string.Join("; ", report.Discrepancies));
+            reconciled++;
         }
 
-        var report = await Ledger.ReconcileAsync(Tenant);
-        Assert.Contains(report.Discrepancies, d => d.Kind == LedgerDiscrepancy.UnbalancedTransaction && d.TransactionId == payment.Id);
-        Assert.Contains(report.Discrepancies, d => d.Kind == LedgerDiscrepancy.OrphanEntry && d.AccountId == merchant.Id && d.TransactionId == payment.Id);
+        await duringWrites;
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+        Assert.Equal(1 + (3 * 40 * 3), (await ReloadAsync(customer)).EntryCount);
     }
 
     [Fact]
@@ -158,5 +167,39 @@ public abstract partial class LedgerSpecification
         Assert.Equal(ChainId.Stellar, xlmWallet.Chain);
         Assert.Null(xlmWallet.Address);
         await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Ledger.GetTreasuryWalletAsync(OtherTenant, wallet.Id).AsTask());
+    }
+
+    /// <summary>A store whose list reads pause before returning, widening the windows between reads.</summary>
+    private sealed class PausingStore(IPaymentsStore inner) : IPaymentsStore
+    {
+        public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
+            new Pausing(await inner.BeginAsync(cancellationToken));
+
+        private sealed class Pausing(IUnitOfWork unit) : IUnitOfWork
+        {
+            public ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
+                where T : class => unit.GetAsync(collection, tenantId, id, cancellationToken);
+
+            public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
+                where T : class => unit.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
+
+            public async ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+                where T : class
+            {
+                var page = await unit.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
+                await Task.Delay(5, cancellationToken);
+                return page;
+            }
+
+            public void Insert<T>(RecordCollection<T> collection, T record)
+                where T : class => unit.Insert(collection, record);
+
+            public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
+                where T : class => unit.Update(collection, record, expectedVersion);
+
+            public ValueTask CommitAsync(CancellationToken cancellationToken = default) => unit.CommitAsync(cancellationToken);
+
+            public ValueTask DisposeAsync() => unit.DisposeAsync();
+        }
     }
 }

@@ -371,6 +371,10 @@ public abstract partial class RoutingSpecification
         Assert.Equal(attempt.TxId, settled.TxId);
         Assert.Equal(Usdc(10m), (await BalancedBookAsync(router, Ethereum)).Spent);
         Assert.Equal(Usdc(10m), router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        var confirmed = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(PaymentAttemptStatus.Confirmed, confirmed.Status);
+        Assert.Null(confirmed.Failure);
+        Assert.Null(confirmed.FailureReason);
     }
 
     [Fact]

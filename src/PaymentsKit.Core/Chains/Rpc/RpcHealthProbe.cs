@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using NodaTime;
 
 namespace PaymentsKit.Chains.Rpc;
@@ -19,7 +20,7 @@ public sealed class RpcHealthProbe
     private readonly IClock _clock;
     private readonly RpcTransport _transport;
     private readonly ChainHealthThresholds _thresholds;
-    private ChainStatus? _lastStatus;
+    private StrongBox<ChainStatus>? _lastStatus;
 
     /// <summary>Creates a probe.</summary>
     public RpcHealthProbe(ChainId chain, IClock clock, RpcTransport transport, ChainHealthThresholds thresholds)
@@ -47,12 +48,12 @@ public sealed class RpcHealthProbe
         try
         {
             status = await measure(cancellationToken).ConfigureAwait(false);
-            _lastStatus = status;
+            Volatile.Write(ref _lastStatus, new StrongBox<ChainStatus>(status));
         }
         catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ChainUnavailable)
         {
             reachable = false;
-            status = _lastStatus ?? new ChainStatus(0, fallbackFee, 0m);
+            status = Volatile.Read(ref _lastStatus)?.Value ?? new ChainStatus(0, fallbackFee, 0m);
         }
 
         var summary = _transport.Statistics.Summarize();

@@ -17,7 +17,7 @@ public sealed class RpcTransportTests
 
     private static RpcTransport Create(Action<TestOptions>? configure, params Uri[] endpoints)
     {
-        var options = new TestOptions { RetryDelay = Duration.FromMilliseconds(1), RequestTimeout = Duration.FromMilliseconds(500) };
+        var options = new TestOptions { RetryDelay = Duration.FromMilliseconds(1), RequestTimeout = Duration.FromSeconds(30) };
         foreach (var endpoint in endpoints)
         {
             options.Endpoints.Add(endpoint);

@@ -1,24 +1,10 @@
--- Webhook delivery (issue 10). The outbox (seed 001 webhook_events) holds records like every other
--- collection; it is created here only if no earlier migration did, and gains two columns the
+-- Webhook delivery (issue 10). The outbox (webhook_events, 0003_routing) gains two columns the
 -- generic store never writes: dispatch_seq numbers events in insert order (for per-resource
 -- ordering) and scheduled_at marks events already fanned out to their endpoints' deliveries.
-CREATE TABLE IF NOT EXISTS webhook_events (
-    collection text        NOT NULL,
-    id         uuid        NOT NULL,
-    tenant_id  uuid        NOT NULL,
-    version    bigint      NOT NULL CHECK (version >= 1),
-    data       jsonb       NOT NULL,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    CONSTRAINT webhook_events_pkey PRIMARY KEY (collection, id)
-);
+ALTER TABLE webhook_events ADD COLUMN dispatch_seq bigserial;
+ALTER TABLE webhook_events ADD COLUMN scheduled_at timestamptz;
 
-CREATE INDEX IF NOT EXISTS idx_webhooks_merchant ON webhook_events (collection, tenant_id, id);
-
-ALTER TABLE webhook_events ADD COLUMN IF NOT EXISTS dispatch_seq bigserial;
-ALTER TABLE webhook_events ADD COLUMN IF NOT EXISTS scheduled_at timestamptz;
-
-CREATE INDEX IF NOT EXISTS webhook_events_unscheduled_idx ON webhook_events (dispatch_seq) WHERE scheduled_at IS NULL;
+CREATE INDEX webhook_events_unscheduled_idx ON webhook_events (dispatch_seq) WHERE scheduled_at IS NULL;
 
 -- One row per (event, endpoint). seq is the event's dispatch_seq; a pending row is due at
 -- next_attempt_at and free when its lease (lease_token, lease_expires_at) is absent or expired.

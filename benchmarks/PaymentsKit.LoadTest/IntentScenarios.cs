@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit.Chains;
+using PaymentsKit.Json;
+using PaymentsKit.Ledger;
+using PaymentsKit.PostgreSql;
+using PaymentsKit.Routing;
+using PaymentsKit.Security;
+using PaymentsKit.Storage;
+using PaymentsKit.Testing;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.LoadTest;
+
+/// <summary>The router's load scenario.</summary>
+internal static class IntentScenarios
+{
+    private static readonly Money Funding = Money.Of(1_000_000_000m, AssetRegistry.Usdc);
+    private static readonly Money Payment = Money.Of(1.25m, AssetRegistry.Usdc);
+
+    /// <summary>
+    /// pgbench (TPC-B) and then complete payment intent flows on one throwaway PostgreSQL server, with the
+    /// same client count and duration. A flow is quote → create → select route (treasury reservation) →
+    /// broadcast (sign + send an attempt) → poll → settle (post payment and fee), on simulated Ethereum and
+    /// Solana chains with 1 ms blocks and 1 confirmation, each client a merchant of its own, alternating
+    /// chains (one treasury wallet per chain, shared by all clients). Ratio: flows per second ÷ pgbench tps.
+    /// </summary>
+    public static async Task<double> PostgreSqlAsync(LoadTestOptions options)
+    {
+        var seconds = options.Seconds ?? 10;
+        var clients = options.Clients ?? 8;
+        var server = await ThrowawayPostgres.StartAsync().ConfigureAwait(false);
+        await using (server.ConfigureAwait(false))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: intents (PostgreSQL {(server.IsExternal ? "from " + ThrowawayPostgres.ConnectionStringVariable : "throwaway server")}, {clients} clients, {seconds} s per phase)"));
+            var pgbenchTps = await LedgerScenarios.RunPgbenchAsync(await server.CreateDatabaseAsync("pgbench").ConfigureAwait(false), clients, seconds).ConfigureAwait(false);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pgbench (TPC-B, scale {clients}): {pgbenchTps:0.0} tps"));
+
+            var connectionString = await server.CreateDatabaseAsync("intents").ConfigureAwait(false);
+            var store = new PostgreSqlStore(
+                new PostgreSqlStoreOptions { ConnectionString = connectionString + ";Maximum Pool Size=" + (clients + 4).ToString(CultureInfo.InvariantCulture) },
+                new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
+                SystemClock.Instance);
+            await using (store.ConfigureAwait(false))
+            {
+                var router = await Router.CreateAsync(store, clients).ConfigureAwait(false);
+                await RunClientsAsync(router, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                var measured = Stopwatch.StartNew();
+                var (flows, retries) = await RunClientsAsync(router, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
+                var flowsPerSecond = flows / measured.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"intent flows (quote → create → select → broadcast → settle): {flows} in {measured.Elapsed.TotalSeconds:0.00} s = {flowsPerSecond:0.0} flows/s ({retries} lost races retried)"));
+                foreach (var chain in router.Chains)
+                {
+                    var book = await router.Treasury.GetBookAsync(chain).ConfigureAwait(false);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"treasury {chain}: spent {book.Spent}, fees {book.Fees}, reserved {book.Reserved}, balanced: {book.Balances}"));
+                }
+
+                return flowsPerSecond / pgbenchTps;
+            }
+        }
+    }
+
+    private static async Task<(long Flows, long Retries)> RunClientsAsync(Router router, TimeSpan duration)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        var results = await Task.WhenAll(router.Merchants.Select((merchant, client) => Task.Run(async () =>
+        {
+            long done = 0;
+            long retries = 0;
+            var chain = router.Chains[client % router.Chains.Count];
+            while (stopwatch.Elapsed < duration)
+            {
+                retries += await router.FlowAsync(merchant, chain).ConfigureAwait(false);
+                done++;
+            }
+
+            return (done, retries);
+        }))).ConfigureAwait(false);
+        return (results.Sum(r => r.done), results.Sum(r => r.retries));
+    }
+
+    /// <summary>The routing services over a store, with simulated chains that settle at the next millisecond.</summary>
+    private sealed class Router
+    {
+        private Router(IPaymentsStore store)
+        {
+            var clock = SystemClock.Instance;
+            var assets = new AssetRegistry();
+            var settings = new RoutingOptions { DropTimeout = Duration.FromMinutes(1) };
+            settings.NativeAssetPrices["ETH"] = 2000m;
+            settings.NativeAssetPrices["SOL"] = 100m;
+            var options = Options.Create(settings);
+            ChainAdapters = [
+                new SimulatedChain(new SimulatedChainOptions { Chain = ChainId.Ethereum, BlockTime = Duration.FromMilliseconds(1), FinalityConfirmations = 1 }, clock),
+                new SimulatedChain(new SimulatedChainOptions { Chain = ChainId.Solana, BlockTime = Duration.FromMilliseconds(1), FinalityConfirmations = 1 }, clock),
+            ];
+            var providers = new RoutingRpcProviders(new ChainAdapterRegistry(ChainAdapters), []);
+            var ledger = new LedgerService(store, clock, assets);
+            var prices = new ConfiguredFeePriceSource(options);
+            MerchantService = new RoutingMerchantService(store, clock, new ApiKeyHasher(new byte[32]));
+            Health = new ChainHealthService(store, clock, providers, prices, assets, options);
+            Treasury = new TreasuryService(store, ledger, providers, assets, options);
+            Quotes = new QuoteService(store, clock, providers, prices, Treasury, options);
+            Intents = new PaymentIntentService(
+                store, clock, Treasury, providers, new WebhookOutbox(store, clock, new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(assets))), options, new SimulatedTransactionSigner());
+        }
+
+        public List<SimulatedChain> ChainAdapters { get; }
+
+        public IReadOnlyList<ChainId> Chains => [.. ChainAdapters.Select(c => c.Chain)];
+
+        public List<MerchantId> Merchants { get; } = [];
+
+        public RoutingMerchantService MerchantService { get; }
+
+        public ChainHealthService Health { get; }
+
+        public TreasuryService Treasury { get; }
+
+        public QuoteService Quotes { get; }
+
+        public PaymentIntentService Intents { get; }
+
+        public static async Task<Router> CreateAsync(IPaymentsStore store, int clients)
+        {
+            var router = new Router(store);
+            await router.Health.SampleHealthAsync().ConfigureAwait(false);
+            foreach (var chain in router.ChainAdapters)
+            {
+                await router.Treasury.OpenWalletAsync(chain.Chain, "treasury").ConfigureAwait(false);
+                await router.Treasury.FundAsync(chain.Chain, Funding).ConfigureAwait(false);
+                chain.Fund("treasury", Funding);
+                chain.Fund("treasury", Money.Of(1_000_000m, chain.NativeAsset));
+            }
+
+            for (var i = 0; i < clients; i++)
+            {
+                router.Merchants.Add((await router.MerchantService.CreateAsync(new CreateRoutingMerchantRequest($"Load merchant {i}")).ConfigureAwait(false)).Merchant.Id);
+            }
+
+            return router;
+        }
+
+        /// <summary>Runs one payment from quote to settlement; returns how many advances lost a race and were repeated.</summary>
+        public async Task<int> FlowAsync(MerchantId merchant, ChainId chain)
+        {
+            var quote = await Quotes.CreateAsync(
+                merchant,
+                new CreateQuoteRequest(Payment, RoutePriority.LowFee, [new QuoteDestination(ChainId.Ethereum, "payee-eth"), new QuoteDestination(ChainId.Solana, "payee-sol")])).ConfigureAwait(false);
+            var intent = await Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, Guid.NewGuid().ToString("N")) { Chain = chain }).ConfigureAwait(false);
+            var retries = 0;
+            while (intent.Status != PaymentIntentStatus.Settled)
+            {
+                if (PaymentIntentLifecycle.Machine.IsTerminal(intent.Status) || intent.Status == PaymentIntentStatus.ManualReview)
+                {
+                    throw new InvalidOperationException($"Intent {intent.Id} ended {intent.Status.ToWireName()}: {intent.LastError}");
+                }
+
+                try
+                {
+                    intent = await Intents.AdvanceAsync(intent.Id).ConfigureAwait(false);
+                }
+                catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict)
+                {
+                    retries++;
+                }
+            }
+
+            return retries;
+        }
+    }
+}

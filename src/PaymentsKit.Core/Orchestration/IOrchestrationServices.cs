@@ -1,0 +1,127 @@
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Orchestration;
+
+/// <summary>
+/// Manages partners: creation with a one-time API key, authentication by API key, updates, key
+/// rotation and soft deletion. Every mutating call is audited, rejected ones included.
+/// </summary>
+public interface IPartnerService
+{
+    /// <summary>Creates a partner and its API key (returned once, stored only as a keyed hash).</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c>; <c>duplicate_key</c> for a taken email.</exception>
+    ValueTask<PartnerWithApiKey> CreateAsync(CreatePartnerRequest request, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Finds the partner an API key belongs to (by its prefix, verified in constant time) and checks it may make calls.</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_api_key</c>, <c>partner_inactive</c>, <c>partner_deleted</c>.</exception>
+    ValueTask<Partner> AuthenticateAsync(string? apiKey, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a partner, deleted or not.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>.</exception>
+    ValueTask<Partner> GetAsync(PartnerId partnerId, CancellationToken cancellationToken = default);
+
+    /// <summary>Changes a partner's name, active flag, rate limit, webhook URL or metadata.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>partner_deleted</c>, <c>invalid_argument</c>.</exception>
+    ValueTask<Partner> UpdateAsync(PartnerId partnerId, UpdatePartnerRequest request, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Replaces the partner's API key; the old one stops working at once.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>partner_deleted</c>.</exception>
+    ValueTask<PartnerWithApiKey> RotateApiKeyAsync(PartnerId partnerId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Soft-deletes the partner: it can no longer authenticate or make calls; its records stay.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>partner_deleted</c>.</exception>
+    ValueTask<Partner> DeleteAsync(PartnerId partnerId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>The partner's audit log in id order (creation order to the millisecond; UUIDv7), a page at a time.</summary>
+    ValueTask<Page<AuditLogEntry>> ListAuditLogAsync(PartnerId partnerId, string? cursor, int limit, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Orchestrates payments for partners: creation (idempotent per partner and key), provider calls,
+/// capture, cancellation, provider webhooks and status polls, history. Every call is scoped to the
+/// partner: another partner's transactions behave as if absent.
+/// </summary>
+public interface ITransactionService
+{
+    /// <summary>
+    /// Creates a transaction, or returns the one an earlier call with the same idempotency key created
+    /// (its current state). Unless <see cref="CreateTransactionRequest.Confirm"/> is false the payment
+    /// is sent to the provider at once: the result is completed, failed, or processing (authorized, or
+    /// the provider's answer did not arrive — a webhook or <see cref="SyncAsync"/> resolves it).
+    /// </summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>partner_inactive</c>, <c>partner_deleted</c>, <c>not_found</c> (partner), <c>amount_out_of_range</c>,
+    /// <c>amount_precision</c>, <c>unknown_currency</c>, <c>unknown_payment_method</c>, <c>unknown_provider</c>,
+    /// <c>invalid_argument</c>, <c>idempotency_conflict</c>. Nothing but the audit entry is written.
+    /// </exception>
+    ValueTask<PaymentTransaction> CreateAsync(PartnerId partnerId, CreateTransactionRequest request, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a pending transaction to its provider.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>invalid_transition</c> unless pending.</exception>
+    ValueTask<PaymentTransaction> ConfirmAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Captures an authorized (authorize-only) transaction in full.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>invalid_transition</c>, <c>transaction_in_flight</c>.</exception>
+    ValueTask<PaymentTransaction> CaptureAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Cancels a pending transaction, or voids an authorized one at the provider.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>invalid_transition</c>, <c>transaction_in_flight</c>.</exception>
+    ValueTask<PaymentTransaction> CancelAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Soft-deletes a transaction with no provider call in flight; it then behaves as absent.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>transaction_in_flight</c>.</exception>
+    ValueTask<PaymentTransaction> DeleteAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Polls the provider for a processing payment and for refunds whose outcome is unknown, and
+    /// applies what it reports (each outcome exactly once, however often this and webhooks race).
+    /// </summary>
+    ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Verifies and applies a provider webhook (payment or refund outcome); repeated deliveries change nothing.</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_signature</c>, <c>invalid_argument</c>, <c>unknown_provider</c>, <c>not_found</c>.</exception>
+    ValueTask<ProviderWebhookResult> HandleProviderWebhookAsync(
+        PaymentProvider provider, string payload, IReadOnlyDictionary<string, string> headers, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a transaction.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c> (also for deleted and other partners' transactions).</exception>
+    ValueTask<PaymentTransaction> GetAsync(PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the partner's transactions in creation order, a page at a time (deleted ones omitted).</summary>
+    ValueTask<Page<PaymentTransaction>> ListAsync(PartnerId partnerId, string? cursor, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>The transaction's events, newest first.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>.</exception>
+    ValueTask<IReadOnlyList<TransactionEvent>> GetEventsAsync(PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Refunds transactions, partially or fully. The sum of completed and in-flight refunds never
+/// exceeds the transaction's amount, under any concurrency: each refund reserves its amount on the
+/// transaction record in the unit of work that creates it.
+/// </summary>
+public interface IRefundService
+{
+    /// <summary>Refunds (part of) a completed or partially refunded transaction.</summary>
+    /// <returns>The refund: completed, failed, or processing when the provider's answer did not arrive.</returns>
+    /// <exception cref="PaymentsKitException">
+    /// <c>not_found</c>, <c>not_refundable</c>, <c>refund_exceeds_remaining</c>, <c>amount_out_of_range</c>,
+    /// <c>amount_precision</c>, <c>invalid_argument</c>, <c>idempotency_conflict</c>, <c>partner_inactive</c>,
+    /// <c>partner_deleted</c>. Nothing but the audit entry is written.
+    /// </exception>
+    ValueTask<Refund> RefundAsync(PartnerId partnerId, TransactionId transactionId, CreateRefundRequest request, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a refund.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>.</exception>
+    ValueTask<Refund> GetRefundAsync(PartnerId partnerId, RefundId refundId, CancellationToken cancellationToken = default);
+
+    /// <summary>A transaction's refunds, newest first.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>.</exception>
+    ValueTask<IReadOnlyList<Refund>> ListRefundsAsync(PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>What a provider webhook changed.</summary>
+/// <param name="Event">The verified webhook.</param>
+/// <param name="Transaction">The transaction it concerns, as it is now.</param>
+/// <param name="Refund">The refund it concerns, as it is now, for a refund webhook.</param>
+public sealed record ProviderWebhookResult(ProviderWebhookEvent Event, PaymentTransaction Transaction, Refund? Refund);

@@ -1,0 +1,69 @@
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Orchestration;
+
+/// <summary>The record collections of the orchestration module and their unique keys.</summary>
+internal static class OrchestrationCollections
+{
+    public const string EmailKey = "email";
+    public const string ApiKeyPrefixKey = "api_key_prefix";
+    public const string ApiKeyHashKey = "api_key_hash";
+    public const string IdempotencyKey = "idempotency";
+    public const string SequenceKey = "sequence";
+
+    /// <summary>Partners are looked up before their tenant is known (by API key prefix), so they share the empty tenant.</summary>
+    public static readonly RecordCollection<Partner> Partners = new(
+        "orch_partner",
+        p => p.Id.Value,
+        _ => Guid.Empty,
+        [
+            new UniqueKey<Partner>(EmailKey, p => p.Email.ToUpperInvariant()),
+            new UniqueKey<Partner>(ApiKeyPrefixKey, p => p.ApiKeyPrefix),
+            new UniqueKey<Partner>(ApiKeyHashKey, p => p.ApiKeyHash),
+        ]);
+
+    public static readonly RecordCollection<PaymentTransaction> Transactions = new(
+        "orch_transaction",
+        t => t.Id.Value,
+        t => t.PartnerId.Value,
+        [new UniqueKey<PaymentTransaction>(IdempotencyKey, t => Idempotency.ScopedKey(t.PartnerId.Value, t.IdempotencyKey))]);
+
+    public static readonly RecordCollection<Refund> Refunds = new(
+        "orch_refund",
+        r => r.Id.Value,
+        r => r.PartnerId.Value,
+        [
+            new UniqueKey<Refund>(IdempotencyKey, r => r.IdempotencyKey is null ? null : Idempotency.ScopedKey(r.PartnerId.Value, r.IdempotencyKey)),
+            new UniqueKey<Refund>(SequenceKey, r => SequenceValue(r.TransactionId, r.Sequence)),
+        ]);
+
+    public static readonly RecordCollection<TransactionEvent> Events = new(
+        "orch_transaction_event",
+        e => e.Id.Value,
+        e => e.PartnerId.Value,
+        [new UniqueKey<TransactionEvent>(SequenceKey, e => SequenceValue(e.TransactionId, e.Sequence))]);
+
+    /// <summary>Audit entries without an identified partner share the empty tenant.</summary>
+    public static readonly RecordCollection<AuditLogEntry> AuditLogs = new(
+        "orch_audit_log",
+        a => a.Id.Value,
+        a => a.PartnerId?.Value ?? Guid.Empty);
+
+    /// <summary>
+    /// Maps the references providers echo back (transaction and refund ids) to their partner, so a
+    /// provider webhook — which names no partner — can be routed to the right tenant.
+    /// </summary>
+    public static readonly RecordCollection<ProviderReference> References = new(
+        "orch_provider_reference",
+        r => r.Id,
+        _ => Guid.Empty);
+
+    public static string SequenceValue(TransactionId transaction, long sequence) =>
+        FormattableString.Invariant($"{transaction.Value:N}:{sequence}");
+}
+
+/// <summary>Routes a provider reference (a transaction or refund id) to its partner.</summary>
+/// <param name="Id">The transaction's or refund's UUID.</param>
+/// <param name="PartnerId">The owning partner.</param>
+/// <param name="TransactionId">The transaction (for a refund, the refunded one).</param>
+internal sealed record ProviderReference(Guid Id, PartnerId PartnerId, TransactionId TransactionId);

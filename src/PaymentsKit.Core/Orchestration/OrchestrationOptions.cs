@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Options;
+
+namespace PaymentsKit.Orchestration;
+
+/// <summary>
+/// Options of the orchestration module (configure with <c>ConfigureOrchestration</c>). Validated
+/// when the host starts; every problem is reported at once.
+/// </summary>
+public sealed class OrchestrationOptions
+{
+    /// <summary>The smallest transaction amount, in any currency. Default 0.01 (the seed's <c>check_amount_positive</c>).</summary>
+    public decimal MinAmount { get; set; } = 0.01m;
+
+    /// <summary>The largest transaction amount, in any currency. Default 100,000.00 (the seed's <c>check_amount_max</c>).</summary>
+    public decimal MaxAmount { get; set; } = 100_000.00m;
+
+    /// <summary>The rate limit a new partner gets when its request names none. Default 100 per minute.</summary>
+    public int DefaultRateLimitPerMinute { get; set; } = 100;
+
+    /// <summary>The currencies lookup; starts with <see cref="Currency.Seeded"/>.</summary>
+    public IList<Currency> Currencies { get; } = [.. Currency.Seeded];
+
+    /// <summary>The payment methods lookup; starts with <see cref="PaymentMethod.Seeded"/>.</summary>
+    public IList<PaymentMethod> PaymentMethods { get; } = [.. PaymentMethod.Seeded];
+}
+
+/// <summary>Checks <see cref="OrchestrationOptions"/> and reports every problem in one result.</summary>
+internal sealed partial class OrchestrationOptionsValidator(AssetRegistry registry) : IValidateOptions<OrchestrationOptions>
+{
+    /// <summary>The seed stores amounts as <c>DECIMAL(19, 4)</c>.</summary>
+    internal const int MaxScale = 4;
+
+    internal const decimal MaxStorableAmount = 999_999_999_999_999.9999m;
+
+    public ValidateOptionsResult Validate(string? name, OrchestrationOptions options)
+    {
+        var errors = new List<string>();
+        void Fail(FormattableString message) => errors.Add("PaymentsKit:Orchestration:" + message.ToString(CultureInfo.InvariantCulture));
+
+        if (options.MinAmount <= 0m || options.MinAmount.Scale > MaxScale)
+        {
+            Fail($"MinAmount must be positive with at most {MaxScale} decimals (value: {options.MinAmount}).");
+        }
+
+        if (options.MaxAmount < options.MinAmount || options.MaxAmount > MaxStorableAmount || options.MaxAmount.Scale > MaxScale)
+        {
+            Fail($"MaxAmount must be at least MinAmount ({options.MinAmount}) and at most {MaxStorableAmount} with at most {MaxScale} decimals (value: {options.MaxAmount}).");
+        }
+
+        if (options.DefaultRateLimitPerMinute is < 1 or > OrchestrationRules.MaxRateLimitPerMinute)
+        {
+            Fail($"DefaultRateLimitPerMinute must be between 1 and {OrchestrationRules.MaxRateLimitPerMinute} (value: {options.DefaultRateLimitPerMinute}).");
+        }
+
+        var codes = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Currencies.Count; i++)
+        {
+            var currency = options.Currencies[i];
+            if (currency is null || !CurrencyCode().IsMatch(currency.Code ?? string.Empty))
+            {
+                Fail($"Currencies[{i}].Code must be three upper-case letters (value: '{currency?.Code}').");
+                continue;
+            }
+
+            if (!codes.Add(currency.Code!))
+            {
+                Fail($"Currencies[{i}].Code '{currency.Code}' is listed twice.");
+            }
+
+            if (currency.DecimalPlaces is < 0 or > MaxScale)
+            {
+                Fail($"Currencies[{i}].DecimalPlaces must be between 0 and {MaxScale} (value: {currency.DecimalPlaces}).");
+            }
+            else if (registry.TryGet(currency.Code, out var asset) && (asset.Scale != currency.DecimalPlaces || asset.Chain is not null))
+            {
+                Fail($"Currencies[{i}] '{currency.Code}' has {currency.DecimalPlaces} decimal places but the registered asset has scale {asset.Scale}.");
+            }
+
+            if (string.IsNullOrWhiteSpace(currency.Name) || currency.Name.Length > 100)
+            {
+                Fail($"Currencies[{i}].Name must be 1–100 characters (value: '{currency.Name}').");
+            }
+        }
+
+        var methods = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.PaymentMethods.Count; i++)
+        {
+            var method = options.PaymentMethods[i];
+            if (method is null || !MethodCode().IsMatch(method.Code ?? string.Empty))
+            {
+                Fail($"PaymentMethods[{i}].Code must be 1–50 lower-case letters, digits or underscores (value: '{method?.Code}').");
+                continue;
+            }
+
+            if (!methods.Add(method.Code!))
+            {
+                Fail($"PaymentMethods[{i}].Code '{method.Code}' is listed twice.");
+            }
+
+            if (string.IsNullOrWhiteSpace(method.Name) || method.Name.Length > 100)
+            {
+                Fail($"PaymentMethods[{i}].Name must be 1–100 characters (value: '{method.Name}').");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    [GeneratedRegex("^[A-Z]{3}$", RegexOptions.CultureInvariant)]
+    private static partial Regex CurrencyCode();
+
+    [GeneratedRegex("^[a-z][a-z0-9_]{0,49}$", RegexOptions.CultureInvariant)]
+    private static partial Regex MethodCode();
+}

@@ -1,0 +1,331 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using NodaTime;
+
+namespace PaymentsKit.Orchestration;
+
+/// <summary>How the simulated provider answers one call.</summary>
+/// <param name="Succeeds">Whether the provider accepts (otherwise it declines with <paramref name="DeclineCode"/>).</param>
+/// <param name="TimesOut">Whether the caller's call times out; the provider still settles the operation, and its webhook and status polls tell the outcome.</param>
+/// <param name="DeclineCode">The decline code when it declines.</param>
+public sealed record SimulatedBehavior(bool Succeeds, bool TimesOut = false, string DeclineCode = "card_declined")
+{
+    /// <summary>Accept at once.</summary>
+    public static SimulatedBehavior Succeed { get; } = new(true);
+
+    /// <summary>Decline at once with <c>card_declined</c>.</summary>
+    public static SimulatedBehavior Decline { get; } = new(false);
+
+    /// <summary>
+    /// The default rule for payments: a customer email whose local part contains <c>+decline</c>
+    /// is declined, <c>+timeout</c> times out and then succeeds, <c>+timeout_decline</c> times out and
+    /// is then declined; anything else succeeds.
+    /// </summary>
+    public static SimulatedBehavior ForEmail(string customerEmail)
+    {
+        ArgumentNullException.ThrowIfNull(customerEmail);
+        var local = customerEmail.Split('@')[0];
+        return local.Contains("+timeout_decline", StringComparison.OrdinalIgnoreCase) ? new(false, TimesOut: true)
+            : local.Contains("+timeout", StringComparison.OrdinalIgnoreCase) ? new(true, TimesOut: true)
+            : local.Contains("+decline", StringComparison.OrdinalIgnoreCase) ? Decline
+            : Succeed;
+    }
+}
+
+/// <summary>Configures a <see cref="SimulatedPaymentProvider"/>.</summary>
+public sealed class SimulatedProviderOptions
+{
+    /// <summary>Decides each charge or authorization; default <see cref="SimulatedBehavior.ForEmail"/>.</summary>
+    public Func<ProviderPaymentRequest, SimulatedBehavior> Payments { get; set; } = request => SimulatedBehavior.ForEmail(request.CustomerEmail);
+
+    /// <summary>Decides each refund; default: succeed.</summary>
+    public Func<ProviderRefundRequest, SimulatedBehavior> Refunds { get; set; } = _ => SimulatedBehavior.Succeed;
+
+    /// <summary>How long after an operation settles its webhook becomes due. Default 5 seconds.</summary>
+    public Duration WebhookDelay { get; set; } = Duration.FromSeconds(5);
+
+    /// <summary>The secret webhooks are signed with (HMAC-SHA256).</summary>
+    public string WebhookSecret { get; set; } = "whsec_simulated_provider_secret";
+
+    /// <summary>How old a webhook signature may be. Default 5 minutes.</summary>
+    public Duration SignatureTolerance { get; set; } = Duration.FromMinutes(5);
+}
+
+/// <summary>A webhook the simulated provider has ready to send.</summary>
+/// <param name="Payload">The JSON body.</param>
+/// <param name="Headers">The headers, including the signature.</param>
+/// <param name="DueAt">When it became due.</param>
+public sealed record SimulatedWebhook(string Payload, IReadOnlyDictionary<string, string> Headers, Instant DueAt);
+
+/// <summary>
+/// A deterministic, in-memory stand-in for a card provider, used by the tests and the sample. It
+/// keeps each payment and refund by PaymentsKit's reference (so repeated calls are idempotent),
+/// declines or times out as <see cref="SimulatedProviderOptions"/> decides, derives its ids from the
+/// reference, and queues one signed webhook per settled operation, due after a delay on the clock;
+/// <see cref="TakeDueWebhooks"/> hands them over for delivery.
+/// </summary>
+public sealed class SimulatedPaymentProvider : IPaymentProvider
+{
+    /// <summary>The header carrying <c>t=unix-seconds,v1=hex(HMAC-SHA256(secret, t + "." + body))</c>.</summary>
+    public const string SignatureHeader = "sim-signature";
+
+    private readonly IClock _clock;
+    private readonly SimulatedProviderOptions _options;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, ProviderResult> _payments = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ProviderResult> _refunds = new(StringComparer.Ordinal);
+    private readonly List<SimulatedWebhook> _webhooks = [];
+    private long _eventCounter;
+
+    /// <summary>Creates a simulated provider answering as <paramref name="name"/>.</summary>
+    public SimulatedPaymentProvider(PaymentProvider name, IClock clock, SimulatedProviderOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(clock);
+        Name = name;
+        _clock = clock;
+        _options = options ?? new SimulatedProviderOptions();
+    }
+
+    /// <inheritdoc />
+    public PaymentProvider Name { get; }
+
+    /// <summary>How many provider calls were made (charges, authorizations, captures, cancels, refunds, polls).</summary>
+    public int CallCount { get; private set; }
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> ChargeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
+        Pay(request, ProviderOutcome.Succeeded, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> AuthorizeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
+        Pay(request, ProviderOutcome.Authorized, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> CaptureAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default) =>
+        Move(payment, ProviderOutcome.Succeeded, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> CancelAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default) =>
+        Move(payment, ProviderOutcome.Cancelled, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> RefundAsync(ProviderRefundRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            CallCount++;
+            if (_refunds.TryGetValue(request.Reference, out var known))
+            {
+                return ValueTask.FromResult(known);
+            }
+
+            var paid = _payments.TryGetValue(request.Payment.Reference, out var payment) && payment.Outcome == ProviderOutcome.Succeeded;
+            var behavior = paid ? _options.Refunds(request) : new SimulatedBehavior(false, DeclineCode: "charge_not_captured");
+            var result = Settle(_refunds, ProviderWebhookSubject.Refund, request.Reference, "re_sim_", behavior.Succeeds ? ProviderOutcome.Succeeded : ProviderOutcome.Declined, behavior.DeclineCode);
+            return behavior.TimesOut ? throw Timeout(request.Reference) : ValueTask.FromResult(result);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(payment);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            CallCount++;
+            return ValueTask.FromResult(_payments.GetValueOrDefault(payment.Reference) ?? new ProviderResult(ProviderOutcome.Unknown));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            CallCount++;
+            return ValueTask.FromResult(_refunds.GetValueOrDefault(reference) ?? new ProviderResult(ProviderOutcome.Unknown));
+        }
+    }
+
+    /// <summary>Removes and returns the webhooks due by now, oldest first.</summary>
+    public IReadOnlyList<SimulatedWebhook> TakeDueWebhooks()
+    {
+        var now = _clock.GetCurrentInstant();
+        lock (_lock)
+        {
+            var due = _webhooks.Where(w => w.DueAt <= now).ToList();
+            _webhooks.RemoveAll(w => w.DueAt <= now);
+            return due;
+        }
+    }
+
+    /// <summary>Signs a body as the provider would, at the clock's current time.</summary>
+    public IReadOnlyDictionary<string, string> Sign(string payload)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        var timestamp = _clock.GetCurrentInstant().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        return new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            [SignatureHeader] = $"t={timestamp},v1={Mac(timestamp, payload)}",
+        };
+    }
+
+    /// <inheritdoc />
+    public ProviderWebhookEvent ParseWebhook(string payload, IReadOnlyDictionary<string, string> headers)
+    {
+        ArgumentNullException.ThrowIfNull(payload);
+        ArgumentNullException.ThrowIfNull(headers);
+        var signature = headers.FirstOrDefault(h => string.Equals(h.Key, SignatureHeader, StringComparison.OrdinalIgnoreCase)).Value;
+        var parts = (signature ?? string.Empty).Split(',').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        if (!parts.TryGetValue("t", out var timestamp) || !parts.TryGetValue("v1", out var mac)
+            || !long.TryParse(timestamp, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+        {
+            throw InvalidSignature("the sim-signature header is missing or malformed");
+        }
+
+        var age = _clock.GetCurrentInstant() - Instant.FromUnixTimeSeconds(Math.Clamp(seconds, -62135596800L, 253402300799L));
+        if (age > _options.SignatureTolerance || age < -_options.SignatureTolerance)
+        {
+            throw InvalidSignature("the signature timestamp is outside the tolerance");
+        }
+
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Mac(timestamp, payload)), Encoding.ASCII.GetBytes(mac)))
+        {
+            throw InvalidSignature("the signature does not match the body");
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(payload);
+            var root = document.RootElement;
+            var type = root.GetProperty("type").GetString();
+            var data = root.GetProperty("data");
+            var (subject, outcome) = type switch
+            {
+                "payment.succeeded" => (ProviderWebhookSubject.Payment, ProviderOutcome.Succeeded),
+                "payment.authorized" => (ProviderWebhookSubject.Payment, ProviderOutcome.Authorized),
+                "payment.failed" => (ProviderWebhookSubject.Payment, ProviderOutcome.Declined),
+                "payment.cancelled" => (ProviderWebhookSubject.Payment, ProviderOutcome.Cancelled),
+                "refund.succeeded" => (ProviderWebhookSubject.Refund, ProviderOutcome.Succeeded),
+                "refund.failed" => (ProviderWebhookSubject.Refund, ProviderOutcome.Declined),
+                _ => throw PaymentsKitException.InvalidArgument("webhook.type", type, "is not a known event type"),
+            };
+            var result = new ProviderResult(
+                outcome,
+                data.GetProperty("id").GetString(),
+                data.TryGetProperty("error_code", out var code) ? code.GetString() : null,
+                data.TryGetProperty("error_message", out var message) ? message.GetString() : null,
+                data.Clone());
+            return new ProviderWebhookEvent(root.GetProperty("id").GetString()!, subject, data.GetProperty("reference").GetString()!, result);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidArgument,
+                $"webhook body is not a simulated provider event: {ex.Message}",
+                new Dictionary<string, object?> { ["field"] = "webhook" },
+                innerException: ex);
+        }
+    }
+
+    private static TimeoutException Timeout(string reference) => new($"The simulated provider did not answer in time for {reference}.");
+
+    private static PaymentsKitException InvalidSignature(string problem) =>
+        new(PaymentsKitErrorCodes.InvalidSignature, $"Webhook rejected: {problem}.", new Dictionary<string, object?> { ["header"] = SignatureHeader });
+
+    private static string IdFor(string prefix, string reference) =>
+        prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(reference)))[..24];
+
+    private ValueTask<ProviderResult> Pay(ProviderPaymentRequest request, ProviderOutcome success, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            CallCount++;
+            if (_payments.TryGetValue(request.Reference, out var known))
+            {
+                return ValueTask.FromResult(known);
+            }
+
+            var behavior = _options.Payments(request);
+            var result = Settle(_payments, ProviderWebhookSubject.Payment, request.Reference, "pi_sim_", behavior.Succeeds ? success : ProviderOutcome.Declined, behavior.DeclineCode);
+            return behavior.TimesOut ? throw Timeout(request.Reference) : ValueTask.FromResult(result);
+        }
+    }
+
+    private ValueTask<ProviderResult> Move(ProviderPaymentReference payment, ProviderOutcome to, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(payment);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            CallCount++;
+            if (!_payments.TryGetValue(payment.Reference, out var current) || current.Outcome is not (ProviderOutcome.Authorized or ProviderOutcome.Succeeded or ProviderOutcome.Cancelled))
+            {
+                return ValueTask.FromResult(new ProviderResult(ProviderOutcome.Declined, ErrorCode: "payment_not_authorized", ErrorMessage: "No authorization to move."));
+            }
+
+            // Repeating a capture or cancel returns the settled state, as an idempotent provider does.
+            return ValueTask.FromResult(current.Outcome == ProviderOutcome.Authorized
+                ? Settle(_payments, ProviderWebhookSubject.Payment, payment.Reference, "pi_sim_", to, null)
+                : current);
+        }
+    }
+
+    private ProviderResult Settle(
+        Dictionary<string, ProviderResult> book, ProviderWebhookSubject subject, string reference, string idPrefix, ProviderOutcome outcome, string? declineCode)
+    {
+        var id = IdFor(idPrefix, reference);
+        var failed = outcome == ProviderOutcome.Declined;
+        var type = (subject, outcome) switch
+        {
+            (ProviderWebhookSubject.Payment, ProviderOutcome.Succeeded) => "payment.succeeded",
+            (ProviderWebhookSubject.Payment, ProviderOutcome.Authorized) => "payment.authorized",
+            (ProviderWebhookSubject.Payment, ProviderOutcome.Cancelled) => "payment.cancelled",
+            (ProviderWebhookSubject.Payment, _) => "payment.failed",
+            (ProviderWebhookSubject.Refund, ProviderOutcome.Succeeded) => "refund.succeeded",
+            _ => "refund.failed",
+        };
+        var data = new JsonObject
+        {
+            ["id"] = id,
+            ["reference"] = reference,
+            ["status"] = type[(type.IndexOf('.', StringComparison.Ordinal) + 1)..],
+        };
+        if (failed)
+        {
+            data["error_code"] = declineCode;
+            data["error_message"] = $"The simulated provider declined {reference} ({declineCode}).";
+        }
+
+        var response = JsonSerializer.SerializeToElement(data);
+        var result = new ProviderResult(outcome, id, failed ? declineCode : null, failed ? data["error_message"]!.GetValue<string>() : null, response);
+        book[reference] = result;
+
+        _eventCounter++;
+        var payload = new JsonObject
+        {
+            ["id"] = IdFor("evt_sim_", FormattableString.Invariant($"{reference}:{_eventCounter}")),
+            ["type"] = type,
+            ["data"] = data.DeepClone(),
+        }.ToJsonString();
+        var dueAt = _clock.GetCurrentInstant() + _options.WebhookDelay;
+        var timestamp = dueAt.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        _webhooks.Add(new SimulatedWebhook(
+            payload,
+            new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase) { [SignatureHeader] = $"t={timestamp},v1={Mac(timestamp, payload)}" },
+            dueAt));
+        return result;
+    }
+
+    private string Mac(string timestamp, string payload) =>
+        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_options.WebhookSecret), Encoding.UTF8.GetBytes(timestamp + "." + payload)));
+}

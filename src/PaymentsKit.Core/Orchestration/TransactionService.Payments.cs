@@ -1,0 +1,228 @@
+using PaymentsKit.Storage;
+using static PaymentsKit.Orchestration.OrchestrationCollections;
+
+namespace PaymentsKit.Orchestration;
+
+internal sealed partial class TransactionService
+{
+    /// <summary>Moves a pending transaction to processing, calls the provider, and applies its answer.</summary>
+    private async ValueTask<PaymentTransaction> SendPaymentAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, AuditCall? call, CancellationToken cancellationToken)
+    {
+        PaymentTransaction Start(IUnitOfWork unit, Versioned<PaymentTransaction> current) =>
+            Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(partnerId), context, null);
+
+        var tx = call is null
+            ? await ExecuteAsync(
+                async (unit, ct) => Start(unit, await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false)),
+                cancellationToken).ConfigureAwait(false)
+            : await MutateAsync(call, partnerId, transactionId, Start, cancellationToken).ConfigureAwait(false);
+
+        var provider = providers.Get(tx.Provider);
+        var request = new ProviderPaymentRequest(tx.Id.ToString(), tx.Amount, tx.PaymentMethod, tx.CustomerEmail, tx.ProviderCustomerId, tx.Description);
+        var result = await CallProviderAsync(
+            ct => tx.CaptureMethod == CaptureMethod.Automatic ? provider.ChargeAsync(request, ct) : provider.AuthorizeAsync(request, ct),
+            cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Applies a provider's answer about a payment (call response, webhook or poll) in one unit of
+    /// work. Only a processing transaction changes, so whichever delivery commits first wins and the
+    /// others find nothing left to do; a completed charge posts to the ledger in the same unit.
+    /// </summary>
+    private ValueTask<PaymentTransaction> ApplyPaymentResultAsync(
+        PartnerId partnerId,
+        TransactionId transactionId,
+        ProviderResult result,
+        string actor,
+        RequestContext context,
+        AuditCall? call,
+        bool isPoll,
+        CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
+                var next = Resolve(current.Value, result, isPoll);
+                var written = next is null ? current.Value : Write(unit, current, next, actor, context, result);
+                if (written.Status == TransactionStatus.Completed && current.Value.Status != TransactionStatus.Completed)
+                {
+                    await ledger.PostChargeAsync(unit, written, ct).ConfigureAwait(false);
+                }
+
+                if (call is not null)
+                {
+                    audit.Write(unit, call, transactionId.ToString(), current.Value, written);
+                }
+
+                return written;
+            },
+            cancellationToken);
+
+    /// <summary>The transaction after a provider answer, or null when the answer changes nothing.</summary>
+    private PaymentTransaction? Resolve(PaymentTransaction tx, ProviderResult result, bool isPoll)
+    {
+        if (tx.Status != TransactionStatus.Processing)
+        {
+            return null;
+        }
+
+        var now = clock.GetCurrentInstant();
+        var retries = isPoll ? tx.RetryCount + 1 : tx.RetryCount;
+        var providerId = tx.ProviderTransactionId ?? result.ProviderReference;
+        switch (result.Outcome)
+        {
+            case ProviderOutcome.Succeeded:
+                return tx with
+                {
+                    Status = TransactionStatus.Completed,
+                    ProcessedAt = now,
+                    ProviderTransactionId = providerId,
+                    InFlightAction = null,
+                    ErrorCode = null,
+                    ErrorMessage = null,
+                    RetryCount = retries,
+                };
+            case ProviderOutcome.Authorized when tx.AuthorizedAt is null:
+                return tx with
+                {
+                    AuthorizedAt = now,
+                    ProviderTransactionId = providerId,
+                    InFlightAction = null,
+                    ErrorCode = null,
+                    ErrorMessage = null,
+                    RetryCount = retries,
+                };
+            case ProviderOutcome.Authorized:
+                // A poll saying "still authorized" proves an in-flight capture or cancel never landed, so it may be retried.
+                return isPoll ? tx with { InFlightAction = null, RetryCount = retries } : null;
+            case ProviderOutcome.Cancelled:
+                return tx with { Status = TransactionStatus.Cancelled, ProviderTransactionId = providerId, InFlightAction = null, RetryCount = retries };
+            case ProviderOutcome.Declined when tx.InFlightAction is ProviderAction.Capture or ProviderAction.Cancel:
+                // The capture or cancel was refused; the authorization stands.
+                return tx with { InFlightAction = null, ErrorCode = result.ErrorCode, ErrorMessage = result.ErrorMessage, RetryCount = retries };
+            case ProviderOutcome.Declined:
+                return tx with
+                {
+                    Status = TransactionStatus.Failed,
+                    FailedAt = now,
+                    ProviderTransactionId = providerId,
+                    InFlightAction = null,
+                    ErrorCode = result.ErrorCode ?? "provider_declined",
+                    ErrorMessage = result.ErrorMessage ?? "The provider declined the payment.",
+                    RetryCount = retries,
+                };
+            default:
+                return tx with
+                {
+                    ErrorCode = result.ErrorCode ?? OutcomeUnknownCode,
+                    ErrorMessage = result.ErrorMessage ?? "The provider has not reported an outcome yet.",
+                    RetryCount = retries,
+                };
+        }
+    }
+
+    public async ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(partnerId, "transaction.sync", ResourceType, context);
+        PaymentTransaction before;
+        try
+        {
+            await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
+            before = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
+            var provider = providers.Get(before.Provider);
+            if (before.Status == TransactionStatus.Processing)
+            {
+                var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(before), ct), cancellationToken).ConfigureAwait(false);
+                await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, true, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))
+            {
+                if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
+                {
+                    // A pending refund may never have reached the provider; resending is safe because the refund id is its idempotency key.
+                    var result = await CallProviderAsync(
+                        ct => refund.Status == RefundStatus.Pending
+                            ? provider.RefundAsync(RefundRequest(before, refund), ct)
+                            : provider.GetRefundAsync(refund.Id.ToString(), ct),
+                        cancellationToken).ConfigureAwait(false);
+                    await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId), context, null, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (PaymentsKitException ex)
+        {
+            await audit.WriteRejectedAsync(call, transactionId.ToString(), ex, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        var after = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
+        await store.ExecuteAsync(
+            (unit, _) =>
+            {
+                audit.Write(unit, call, transactionId.ToString(), before, after);
+                return ValueTask.FromResult(after);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return after;
+    }
+
+    public async ValueTask<ProviderWebhookResult> HandleProviderWebhookAsync(
+        PaymentProvider provider, string payload, IReadOnlyDictionary<string, string> headers, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(null, "provider.webhook", ResourceType, context);
+        string? resourceId = null;
+        try
+        {
+            var webhook = providers.Get(provider).ParseWebhook(Guard.NotNull(payload, "payload"), Guard.NotNull(headers, "headers"));
+            resourceId = webhook.Reference;
+            var id = webhook.Subject == ProviderWebhookSubject.Payment
+                ? (TypedId.TryParse<TransactionId>(webhook.Reference, out var txId) ? txId.Value : (Guid?)null)
+                : (TypedId.TryParse<RefundId>(webhook.Reference, out var refundId) ? refundId.Value : null);
+            var route = id is null ? null : await FindReferenceAsync(id.Value, cancellationToken).ConfigureAwait(false);
+            if (route is null)
+            {
+                throw OrchestrationRules.NotFound(webhook.Subject == ProviderWebhookSubject.Payment ? ResourceType : "refund", webhook.Reference);
+            }
+
+            call = call with
+            {
+                PartnerId = route.PartnerId,
+                Action = webhook.Subject == ProviderWebhookSubject.Payment ? "transaction.provider_webhook" : "refund.provider_webhook",
+                ResourceType = webhook.Subject == ProviderWebhookSubject.Payment ? ResourceType : "refund",
+            };
+            var owner = await GetAsync(route.PartnerId, route.TransactionId, cancellationToken).ConfigureAwait(false);
+            if (owner.Provider != provider)
+            {
+                // Only the provider that holds the payment may report on it.
+                throw OrchestrationRules.NotFound(call.ResourceType, webhook.Reference);
+            }
+
+            if (webhook.Subject == ProviderWebhookSubject.Payment)
+            {
+                var tx = await ApplyPaymentResultAsync(route.PartnerId, route.TransactionId, webhook.Result, Actor(provider), context, call, false, cancellationToken).ConfigureAwait(false);
+                return new ProviderWebhookResult(webhook, tx, null);
+            }
+
+            var refund = await ApplyRefundResultAsync(route.PartnerId, RefundId.FromGuid(id!.Value), webhook.Result, Actor(provider), context, call, cancellationToken).ConfigureAwait(false);
+            return new ProviderWebhookResult(webhook, await GetAsync(route.PartnerId, route.TransactionId, cancellationToken).ConfigureAwait(false), refund);
+        }
+        catch (PaymentsKitException ex)
+        {
+            await audit.WriteRejectedAsync(call, resourceId, ex, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async ValueTask<ProviderReference?> FindReferenceAsync(Guid id, CancellationToken cancellationToken)
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return (await unit.GetAsync(References, Guid.Empty, id, cancellationToken).ConfigureAwait(false))?.Value;
+        }
+    }
+}

@@ -1,0 +1,233 @@
+using System.Globalization;
+using PaymentsKit.Storage;
+using static PaymentsKit.Orchestration.OrchestrationCollections;
+
+namespace PaymentsKit.Orchestration;
+
+internal sealed partial class TransactionService
+{
+    private const string RefundResource = "refund";
+
+    public async ValueTask<Refund> RefundAsync(PartnerId partnerId, TransactionId transactionId, CreateRefundRequest request, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(partnerId, "refund.create", RefundResource, context);
+        Refund refund;
+        PaymentTransaction transaction;
+        try
+        {
+            Guard.NotNull(request, "request");
+            await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
+            var reason = Guard.Text(request.Reason, "reason", 255);
+            var fingerprint = Idempotency.Fingerprint(new { transaction_id = transactionId, request.Amount, reason }, json.Options);
+
+            async ValueTask<Refund> Reserve(IUnitOfWork unit, CancellationToken ct)
+            {
+                var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
+                var tx = current.Value;
+                if (tx.Status is not (TransactionStatus.Completed or TransactionStatus.PartiallyRefunded))
+                {
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.NotRefundable,
+                        $"Transaction {tx.Id} is {tx.Status}; only completed or partially refunded transactions can be refunded.",
+                        new Dictionary<string, object?> { ["transaction"] = tx.Id.ToString(), ["status"] = tx.Status.ToString() });
+                }
+
+                var amount = Money.Of(request.Amount, tx.Amount.Asset);
+                if (!amount.IsPositive)
+                {
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.AmountOutOfRange,
+                        string.Create(CultureInfo.InvariantCulture, $"refund amount {request.Amount} must be positive."),
+                        new Dictionary<string, object?> { ["field"] = "amount", ["value"] = request.Amount });
+                }
+
+                if (amount > tx.RefundableAmount)
+                {
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.RefundExceedsRemaining,
+                        $"refund amount {amount} exceeds the {tx.RefundableAmount} that remains of transaction {tx.Id} ({tx.RefundedAmount} refunded, {tx.ReservedRefundAmount} in flight).",
+                        new Dictionary<string, object?>
+                        {
+                            ["field"] = "amount", ["value"] = request.Amount, ["remaining"] = tx.RefundableAmount.Amount, ["transaction"] = tx.Id.ToString(),
+                        });
+                }
+
+                var now = clock.GetCurrentInstant();
+                var created = new Refund
+                {
+                    Id = RefundId.New(clock),
+                    PartnerId = partnerId,
+                    TransactionId = transactionId,
+                    Sequence = tx.RefundCount + 1,
+                    IdempotencyKey = request.IdempotencyKey,
+                    RequestFingerprint = fingerprint,
+                    Amount = amount,
+                    Reason = reason,
+                    Status = RefundStatus.Pending,
+                    CreatedAt = now,
+                    UpdatedAt = now,
+                };
+
+                // Writing the transaction (version bump) is what serializes concurrent refunds of it.
+                Write(unit, current, tx with { ReservedRefundAmount = tx.ReservedRefundAmount + amount, RefundCount = created.Sequence }, Actor(partnerId), context, null);
+                unit.Insert(Refunds, created);
+                unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, transactionId));
+                audit.Write(unit, call, created.Id.ToString(), null, created);
+                return created;
+            }
+
+            bool isNew;
+            if (request.IdempotencyKey is null)
+            {
+                (refund, isNew) = (await ExecuteAsync(Reserve, cancellationToken).ConfigureAwait(false), true);
+            }
+            else
+            {
+                (refund, isNew) = await RetryOnSequenceRaceAsync(() => Idempotency.CreateOnceAsync(
+                    store, Refunds, IdempotencyKey, partnerId.Value, request.IdempotencyKey, fingerprint, r => r.RequestFingerprint, Reserve, cancellationToken)).ConfigureAwait(false);
+            }
+
+            if (!isNew)
+            {
+                await audit.WriteReplayedAsync(call, refund.Id.ToString(), refund, cancellationToken).ConfigureAwait(false);
+                return refund;
+            }
+
+            transaction = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex)
+        {
+            await audit.WriteRejectedAsync(call, null, ex, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        var provider = providers.Get(transaction.Provider);
+        var result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(transaction, refund), ct), cancellationToken).ConfigureAwait(false);
+        return await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId), context, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<Refund> GetRefundAsync(PartnerId partnerId, RefundId refundId, CancellationToken cancellationToken = default)
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return (await LoadRefundAsync(unit, partnerId, refundId, cancellationToken).ConfigureAwait(false)).Value;
+        }
+    }
+
+    public async ValueTask<IReadOnlyList<Refund>> ListRefundsAsync(PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken = default)
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var tx = (await LoadAsync(unit, partnerId, transactionId, cancellationToken).ConfigureAwait(false)).Value;
+            var refunds = new List<Refund>(tx.RefundCount);
+            for (var sequence = tx.RefundCount; sequence >= 1; sequence--)
+            {
+                // Refunds commit with the transaction record that counts them, so every number up to the count exists.
+                var found = await unit.FindAsync(Refunds, partnerId.Value, SequenceKey, SequenceValue(transactionId, sequence), cancellationToken).ConfigureAwait(false)
+                    ?? throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.StorageFailure,
+                        string.Create(CultureInfo.InvariantCulture, $"Refund {sequence} of transaction {transactionId} is missing."));
+                refunds.Add(found.Value);
+            }
+
+            return refunds;
+        }
+    }
+
+    private static ProviderRefundRequest RefundRequest(PaymentTransaction tx, Refund refund) =>
+        new(refund.Id.ToString(), PaymentReference(tx), refund.Amount, refund.Reason);
+
+    private static async ValueTask<Versioned<Refund>> LoadRefundAsync(IUnitOfWork unit, PartnerId partnerId, RefundId refundId, CancellationToken cancellationToken) =>
+        await unit.GetAsync(Refunds, partnerId.Value, refundId.Value, cancellationToken).ConfigureAwait(false) is { Value.DeletedAt: null } found
+            ? found
+            : throw OrchestrationRules.NotFound(RefundResource, refundId.ToString());
+
+    /// <summary>
+    /// Applies a provider's answer about a refund in one unit of work: the refund settles once, its
+    /// reservation on the transaction is released or turned into a refunded amount, the transaction's
+    /// status follows (with its event), and a completed refund posts to the ledger.
+    /// </summary>
+    private ValueTask<Refund> ApplyRefundResultAsync(
+        PartnerId partnerId,
+        RefundId refundId,
+        ProviderResult result,
+        string actor,
+        RequestContext context,
+        AuditCall? call,
+        CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadRefundAsync(unit, partnerId, refundId, ct).ConfigureAwait(false);
+                var refund = current.Value;
+                var settled = refund;
+                if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
+                {
+                    var now = clock.GetCurrentInstant();
+                    settled = result.Outcome switch
+                    {
+                        ProviderOutcome.Succeeded => refund with
+                        {
+                            Status = RefundStatus.Completed, ProviderRefundId = result.ProviderReference, ProcessedAt = now, ErrorCode = null, ErrorMessage = null,
+                        },
+                        ProviderOutcome.Declined => refund with
+                        {
+                            Status = RefundStatus.Failed,
+                            ProviderRefundId = result.ProviderReference,
+                            ProcessedAt = now,
+                            ErrorCode = result.ErrorCode ?? "provider_declined",
+                            ErrorMessage = result.ErrorMessage ?? "The provider declined the refund.",
+                        },
+                        _ => refund with
+                        {
+                            Status = RefundStatus.Processing,
+                            ErrorCode = result.ErrorCode ?? OutcomeUnknownCode,
+                            ErrorMessage = result.ErrorMessage ?? "The provider has not reported an outcome yet.",
+                        },
+                    };
+                }
+
+                if (settled != refund)
+                {
+                    if (settled.Status != refund.Status)
+                    {
+                        RefundLifecycle.Machine.Transition(refund.Status, settled.Status);
+                    }
+
+                    unit.Update(Refunds, settled with { UpdatedAt = clock.GetCurrentInstant() }, current.Version);
+                    if (settled.Status is RefundStatus.Completed or RefundStatus.Failed)
+                    {
+                        var txCurrent = await unit.GetAsync(Transactions, partnerId.Value, refund.TransactionId.Value, ct).ConfigureAwait(false)
+                            ?? throw OrchestrationRules.NotFound(ResourceType, refund.TransactionId.ToString());
+                        var tx = txCurrent.Value;
+                        var next = tx with { ReservedRefundAmount = tx.ReservedRefundAmount - refund.Amount };
+                        if (settled.Status == RefundStatus.Completed)
+                        {
+                            var refunded = tx.RefundedAmount + refund.Amount;
+                            next = next with
+                            {
+                                RefundedAmount = refunded,
+                                Status = refunded == tx.Amount ? TransactionStatus.Refunded : TransactionStatus.PartiallyRefunded,
+                            };
+                        }
+
+                        var written = Write(unit, txCurrent, next, actor, context, result);
+                        if (settled.Status == RefundStatus.Completed)
+                        {
+                            await ledger.PostRefundAsync(unit, written, settled, ct).ConfigureAwait(false);
+                        }
+                    }
+                }
+
+                if (call is not null)
+                {
+                    audit.Write(unit, call, refundId.ToString(), refund, settled);
+                }
+
+                return settled;
+            },
+            cancellationToken);
+}

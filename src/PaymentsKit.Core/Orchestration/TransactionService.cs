@@ -1,0 +1,385 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit.Json;
+using PaymentsKit.Storage;
+using static PaymentsKit.Orchestration.OrchestrationCollections;
+
+namespace PaymentsKit.Orchestration;
+
+/// <summary>
+/// Transactions and refunds. Each state change is one unit of work holding the transaction record
+/// (version bumped), its event, any refund record, the ledger posting and the audit entry; provider
+/// calls happen between units, never inside one, and their outcomes are applied by a unit that
+/// first re-checks the state, so a result delivered twice (response, webhook, poll) applies once.
+/// </summary>
+internal sealed partial class TransactionService(
+    IPaymentsStore store,
+    IClock clock,
+    OrchestrationCatalog catalog,
+    IOptions<OrchestrationOptions> options,
+    PaymentProviderRegistry providers,
+    IOrchestrationLedger ledger,
+    AuditTrail audit,
+    PaymentsKitJsonOptions json) : ITransactionService, IRefundService
+{
+    private const string ResourceType = "transaction";
+    private const string OutcomeUnknownCode = "provider_outcome_unknown";
+
+    public async ValueTask<PaymentTransaction> CreateAsync(PartnerId partnerId, CreateTransactionRequest request, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(partnerId, "transaction.create", ResourceType, context);
+        PaymentTransaction transaction;
+        try
+        {
+            Guard.NotNull(request, "request");
+            await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
+            var amount = ValidateAmount(request.Amount, request.Currency);
+            var method = catalog.GetPaymentMethod(request.PaymentMethod);
+            var provider = OrchestrationRules.Provider(request.Provider);
+            providers.Get(provider);
+            var email = OrchestrationRules.Email(request.CustomerEmail, "customer_email");
+            var name = Guard.OptionalText(request.CustomerName, "customer_name", 255);
+            var phone = Guard.OptionalText(request.CustomerPhone, "customer_phone", 50);
+            var customerId = Guard.OptionalText(request.ProviderCustomerId, "provider_customer_id", 255);
+            var description = Guard.OptionalText(request.Description, "description", 5000);
+            var metadata = OrchestrationRules.Metadata(request.Metadata, "metadata");
+            if (!Enum.IsDefined(request.CaptureMethod))
+            {
+                throw PaymentsKitException.InvalidArgument("capture_method", request.CaptureMethod, "is not automatic or manual");
+            }
+
+            var fingerprint = Idempotency.Fingerprint(request, json.Options);
+            var (record, created) = await Idempotency.CreateOnceAsync(
+                store,
+                Transactions,
+                IdempotencyKey,
+                partnerId.Value,
+                request.IdempotencyKey,
+                fingerprint,
+                t => t.RequestFingerprint,
+                (unit, _) =>
+                {
+                    var now = clock.GetCurrentInstant();
+                    var zero = Money.Zero(amount.Asset);
+                    var created = new PaymentTransaction
+                    {
+                        Id = TransactionId.New(clock),
+                        PartnerId = partnerId,
+                        IdempotencyKey = request.IdempotencyKey,
+                        RequestFingerprint = fingerprint,
+                        Amount = amount,
+                        PaymentMethod = method.Code,
+                        Provider = provider,
+                        CaptureMethod = request.CaptureMethod,
+                        ProviderCustomerId = customerId,
+                        Status = TransactionStatus.Pending,
+                        CustomerEmail = email,
+                        CustomerName = name,
+                        CustomerPhone = phone,
+                        Description = description,
+                        Metadata = metadata,
+                        IpAddress = context.IpAddress,
+                        UserAgent = context.UserAgent,
+                        RequestId = context.RequestId,
+                        RefundedAmount = zero,
+                        ReservedRefundAmount = zero,
+                        EventCount = 1,
+                        RefundCount = 0,
+                        CreatedAt = now,
+                        UpdatedAt = now,
+                    };
+                    unit.Insert(Transactions, created);
+                    unit.Insert(Events, NewEvent(created, 1, null, Actor(partnerId), context, null));
+                    unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, created.Id));
+                    audit.Write(unit, call, created.Id.ToString(), null, created);
+                    return ValueTask.FromResult(created);
+                },
+                cancellationToken).ConfigureAwait(false);
+            if (!created)
+            {
+                await audit.WriteReplayedAsync(call, record.Id.ToString(), record, cancellationToken).ConfigureAwait(false);
+                return record;
+            }
+
+            transaction = record;
+        }
+        catch (PaymentsKitException ex)
+        {
+            await audit.WriteRejectedAsync(call, null, ex, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        return request.Confirm
+            ? await SendPaymentAsync(partnerId, transaction.Id, context, null, cancellationToken).ConfigureAwait(false)
+            : transaction;
+    }
+
+    public ValueTask<PaymentTransaction> ConfirmAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return SendPaymentAsync(partnerId, transactionId, context, new AuditCall(partnerId, "transaction.confirm", ResourceType, context), cancellationToken);
+    }
+
+    public async ValueTask<PaymentTransaction> CaptureAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(partnerId, "transaction.capture", ResourceType, context);
+        var transaction = await MutateAsync(call, partnerId, transactionId, (unit, current) =>
+        {
+            var tx = current.Value;
+            TransactionLifecycle.Machine.Transition(tx.Status, TransactionStatus.Completed);
+            RequireAuthorized(tx, "capture");
+            return Write(unit, current, tx with { InFlightAction = ProviderAction.Capture }, Actor(partnerId), context, null);
+        }, cancellationToken).ConfigureAwait(false);
+
+        var provider = providers.Get(transaction.Provider);
+        var result = await CallProviderAsync(ct => provider.CaptureAsync(PaymentReference(transaction), ct), cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<PaymentTransaction> CancelAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(partnerId, "transaction.cancel", ResourceType, context);
+        var transaction = await MutateAsync(call, partnerId, transactionId, (unit, current) =>
+        {
+            var tx = current.Value;
+            TransactionLifecycle.Machine.Transition(tx.Status, TransactionStatus.Cancelled);
+            if (tx.Status == TransactionStatus.Pending)
+            {
+                return Write(unit, current, tx with { Status = TransactionStatus.Cancelled }, Actor(partnerId), context, null);
+            }
+
+            RequireAuthorized(tx, "cancel");
+            return Write(unit, current, tx with { InFlightAction = ProviderAction.Cancel }, Actor(partnerId), context, null);
+        }, cancellationToken).ConfigureAwait(false);
+        if (transaction.Status == TransactionStatus.Cancelled)
+        {
+            return transaction;
+        }
+
+        var provider = providers.Get(transaction.Provider);
+        var result = await CallProviderAsync(ct => provider.CancelAsync(PaymentReference(transaction), ct), cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask<PaymentTransaction> DeleteAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var call = new AuditCall(partnerId, "transaction.delete", ResourceType, context);
+        return MutateAsync(call, partnerId, transactionId, (unit, current) =>
+        {
+            var tx = current.Value;
+            if (tx.Status == TransactionStatus.Processing || !tx.ReservedRefundAmount.IsZero)
+            {
+                throw InFlight(tx, "delete");
+            }
+
+            return Write(unit, current, tx with { DeletedAt = clock.GetCurrentInstant() }, Actor(partnerId), context, null);
+        }, cancellationToken);
+    }
+
+    public async ValueTask<PaymentTransaction> GetAsync(PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken = default)
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return (await LoadAsync(unit, partnerId, transactionId, cancellationToken).ConfigureAwait(false)).Value;
+        }
+    }
+
+    public async ValueTask<Page<PaymentTransaction>> ListAsync(PartnerId partnerId, string? cursor, int limit, CancellationToken cancellationToken = default)
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var page = await unit.ListAsync(Transactions, partnerId.Value, cursor, limit, cancellationToken).ConfigureAwait(false);
+            return new Page<PaymentTransaction>([.. page.Items.Select(v => v.Value).Where(t => t.DeletedAt is null)], page.NextCursor);
+        }
+    }
+
+    public async ValueTask<IReadOnlyList<TransactionEvent>> GetEventsAsync(PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken = default)
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var tx = (await LoadAsync(unit, partnerId, transactionId, cancellationToken).ConfigureAwait(false)).Value;
+            var events = new List<TransactionEvent>((int)tx.EventCount);
+            for (var sequence = tx.EventCount; sequence >= 1; sequence--)
+            {
+                // Events commit with the transaction record that counts them, so every number up to the count exists.
+                var found = await unit.FindAsync(Events, partnerId.Value, SequenceKey, SequenceValue(transactionId, sequence), cancellationToken).ConfigureAwait(false)
+                    ?? throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.StorageFailure,
+                        string.Create(CultureInfo.InvariantCulture, $"Event {sequence} of transaction {transactionId} is missing."));
+                events.Add(found.Value);
+            }
+
+            return events;
+        }
+    }
+
+    private static string Actor(PartnerId partnerId) => "partner:" + partnerId;
+
+    private static string Actor(PaymentProvider provider) => "provider:" + OrchestrationRules.Name(provider);
+
+    private static ProviderPaymentReference PaymentReference(PaymentTransaction tx) =>
+        new(tx.Id.ToString(), tx.ProviderTransactionId, tx.Amount);
+
+    private static PaymentsKitException InFlight(PaymentTransaction tx, string operation) =>
+        new(PaymentsKitErrorCodes.TransactionInFlight,
+            $"Cannot {operation} transaction {tx.Id}: a provider call for it ({tx.InFlightAction?.ToString() ?? (tx.Status == TransactionStatus.Processing ? "payment" : "refund")}) is still awaiting its outcome.",
+            new Dictionary<string, object?> { ["transaction"] = tx.Id.ToString(), ["status"] = tx.Status.ToString() });
+
+    private static void RequireAuthorized(PaymentTransaction tx, string operation)
+    {
+        if (tx.AuthorizedAt is null || tx.InFlightAction is not null)
+        {
+            throw InFlight(tx, operation);
+        }
+    }
+
+    private static async ValueTask<Versioned<PaymentTransaction>> LoadAsync(IUnitOfWork unit, PartnerId partnerId, TransactionId transactionId, CancellationToken cancellationToken) =>
+        await unit.GetAsync(Transactions, partnerId.Value, transactionId.Value, cancellationToken).ConfigureAwait(false) is { Value.DeletedAt: null } found
+            ? found
+            : throw OrchestrationRules.NotFound(ResourceType, transactionId.ToString());
+
+    private static async ValueTask<ProviderResult> CallProviderAsync(Func<CancellationToken, ValueTask<ProviderResult>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            return Unknown(ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            return Unknown(ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return Unknown(ex);
+        }
+
+        static ProviderResult Unknown(Exception ex) => new(ProviderOutcome.Unknown, ErrorCode: OutcomeUnknownCode, ErrorMessage: ex.Message);
+    }
+
+    private Money ValidateAmount(decimal value, string? currency)
+    {
+        var amount = Money.Of(value, catalog.GetCurrencyAsset(currency));
+        var settings = options.Value;
+        if (value < settings.MinAmount || value > settings.MaxAmount)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AmountOutOfRange,
+                string.Create(CultureInfo.InvariantCulture, $"amount {value} {currency} is outside {settings.MinAmount}–{settings.MaxAmount}."),
+                new Dictionary<string, object?> { ["field"] = "amount", ["value"] = value, ["min"] = settings.MinAmount, ["max"] = settings.MaxAmount });
+        }
+
+        return amount;
+    }
+
+    /// <summary>Runs a partner's mutating call on one transaction, auditing it in the same unit or, if rejected, alone.</summary>
+    private async ValueTask<PaymentTransaction> MutateAsync(
+        AuditCall call,
+        PartnerId partnerId,
+        TransactionId transactionId,
+        Func<IUnitOfWork, Versioned<PaymentTransaction>, PaymentTransaction> change,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
+            return await ExecuteAsync(
+                async (unit, ct) =>
+                {
+                    var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
+                    var next = change(unit, current);
+                    audit.Write(unit, call, transactionId.ToString(), current.Value, next);
+                    return next;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex)
+        {
+            await audit.WriteRejectedAsync(call, transactionId.ToString(), ex, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Buffers the new state of a transaction; a status change is checked against the lifecycle and
+    /// gets exactly one event, numbered after the transaction's last.
+    /// </summary>
+    private PaymentTransaction Write(IUnitOfWork unit, Versioned<PaymentTransaction> current, PaymentTransaction next, string actor, RequestContext context, ProviderResult? provider)
+    {
+        next = next with { UpdatedAt = clock.GetCurrentInstant() };
+        var changed = next.Status != current.Value.Status;
+        if (changed)
+        {
+            TransactionLifecycle.Machine.Transition(current.Value.Status, next.Status);
+            next = next with { EventCount = current.Value.EventCount + 1 };
+        }
+
+        // The versioned update goes first so a lost race reports as a conflict (and is retried) rather than as a taken event number.
+        unit.Update(Transactions, next, current.Version);
+        if (changed)
+        {
+            unit.Insert(Events, NewEvent(next, next.EventCount, current.Value.Status, actor, context, provider));
+        }
+
+        return next;
+    }
+
+    /// <summary>Runs one unit of work with <see cref="PaymentsStoreExtensions.ExecuteAsync"/>'s conflict retries and <see cref="RetryOnSequenceRaceAsync"/>.</summary>
+    private ValueTask<T> ExecuteAsync<T>(Func<IUnitOfWork, CancellationToken, ValueTask<T>> operation, CancellationToken cancellationToken) =>
+        RetryOnSequenceRaceAsync(() => store.ExecuteAsync(operation, cancellationToken));
+
+    /// <summary>
+    /// Reruns an operation that lost the race for a transaction's next event or refund number. The
+    /// transaction's version check normally reports that race first, but a store may find the taken
+    /// number before the stale version.
+    /// </summary>
+    private static async ValueTask<T> RetryOnSequenceRaceAsync<T>(Func<ValueTask<T>> run)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await run().ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey && attempt < PaymentsStoreExtensions.MaxAttempts
+                && ex.Context.TryGetValue("key", out var key) && Equals(key, SequenceKey))
+            {
+                // The winner's commit is visible now; the rerun reads it.
+            }
+        }
+    }
+
+    private TransactionEvent NewEvent(PaymentTransaction tx, long sequence, TransactionStatus? from, string actor, RequestContext context, ProviderResult? provider) => new()
+    {
+        Id = TransactionEventId.New(clock),
+        PartnerId = tx.PartnerId,
+        TransactionId = tx.Id,
+        Sequence = sequence,
+        EventType = from is null ? TransactionEventType.Created : tx.Status switch
+        {
+            TransactionStatus.Processing => TransactionEventType.PaymentProcessing,
+            TransactionStatus.Completed => TransactionEventType.PaymentCompleted,
+            TransactionStatus.Failed => TransactionEventType.PaymentFailed,
+            TransactionStatus.PartiallyRefunded or TransactionStatus.Refunded => TransactionEventType.RefundCompleted,
+            _ => TransactionEventType.StatusChanged,
+        },
+        FromStatus = from,
+        Status = tx.Status,
+        ProviderResponse = provider?.Response,
+        ErrorMessage = tx.Status == TransactionStatus.Failed ? tx.ErrorMessage : null,
+        CreatedBy = actor,
+        IpAddress = context.IpAddress,
+        CreatedAt = clock.GetCurrentInstant(),
+    };
+}

@@ -1,0 +1,247 @@
+using System.Numerics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using NodaTime;
+using PaymentsKit.Chains.Hedera;
+using PaymentsKit.Testing;
+using static PaymentsKit.Chains.Hedera.Tests.MirrorNodeFixtures;
+
+namespace PaymentsKit.Chains.Hedera.Tests;
+
+public sealed class HederaChainAdapterTests
+{
+    private static readonly Asset HederaUsdc = Asset.Create("USDC.HBAR", 6, ChainId.Hedera, "0.0.456858");
+    private static readonly string Payer = HederaAddressCodec.Mainnet.Format(new HederaEntityId(0, 0, 1234));
+    private static readonly string Merchant = HederaAddressCodec.Mainnet.Format(new HederaEntityId(0, 0, 5678));
+    private static readonly string Other = HederaAddressCodec.Mainnet.Format(new HederaEntityId(0, 0, 9012));
+    private readonly ManualClock _clock = new();
+
+    private HederaChainAdapter Create(Action<HederaOptions>? configure, params LoopbackHttpServer[] servers)
+    {
+        var options = new HederaOptions { RequestTimeout = Duration.FromSeconds(3), RetryDelay = Duration.FromMilliseconds(1) };
+        foreach (var server in servers)
+        {
+            options.Endpoints.Add(server.BaseAddress);
+        }
+
+        configure?.Invoke(options);
+        var assets = new AssetRegistry();
+        assets.Register(HederaUsdc);
+        return new HederaChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<HederaChainAdapter>.Instance);
+    }
+
+    private static LoopbackHttpServer Mirror(Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>? extra = null)
+    {
+        var routes = new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /api/v1/transactions/" + TransactionId] = _ => LoopbackResponse.Json(Transaction),
+            ["GET /api/v1/transactions/" + FailedId] = _ => LoopbackResponse.Json(FailedTransaction),
+            ["GET /api/v1/network/exchangerate"] = _ => LoopbackResponse.Json(ExchangeRate),
+            ["GET /api/v1/blocks?limit=1&order=desc"] = _ => LoopbackResponse.Json(Blocks),
+        };
+        foreach (var (key, value) in extra ?? [])
+        {
+            routes[key] = value;
+        }
+
+        return LoopbackHttpServer.WithRoutes(routes);
+    }
+
+    [Theory]
+    [InlineData("0.0.1234@1615422161.673238162")]
+    [InlineData("0.0.1234-1615422161-673238162")]
+    public async Task Reads_Hbar_And_Token_Transfers_With_Memo(string id)
+    {
+        await using var mirror = Mirror();
+        var tx = await Create(null, mirror).GetTransactionAsync(id);
+        Assert.NotNull(tx);
+        Assert.Equal(TransactionId, tx.Hash);
+        Assert.Equal(ChainId.Hedera, tx.Chain);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx.Status);
+        Assert.Equal(1, tx.Confirmations);
+        Assert.True(tx.IsFinal);
+        Assert.Equal("INV-0042", tx.Memo);
+        Assert.Equal(Money.Of(0.0008465m, AssetRegistry.Hbar), tx.Fee);
+        Assert.Equal(Instant.FromUnixTimeSeconds(1615422170).PlusNanoseconds(123456789), tx.Timestamp);
+        Assert.Equal(
+            [
+                new ChainTransfer(Money.Of(0.6m, AssetRegistry.Hbar), Payer, Merchant),
+                new ChainTransfer(Money.Of(0.4m, AssetRegistry.Hbar), Payer, Other),
+                new ChainTransfer(Money.Of(2.5m, HederaUsdc), Payer, Merchant),
+            ],
+            tx.Transfers);
+    }
+
+    [Fact]
+    public async Task Sdk_Transaction_Ids_Are_Sent_In_Mirror_Form_With_Padded_Nanos()
+    {
+        await using var mirror = Mirror(new() { ["GET /api/v1/transactions/0.0.1234-1615422200-000000005"] = _ => LoopbackResponse.Json(FailedTransaction) });
+        var tx = await Create(null, mirror).GetTransactionAsync("0.0.1234@1615422200.5");
+        Assert.Equal(FailedId, tx!.Hash);
+    }
+
+    [Fact]
+    public async Task Failed_Transaction_Moves_Nothing_But_Pays_Its_Fee()
+    {
+        await using var mirror = Mirror();
+        var tx = await Create(null, mirror).GetTransactionAsync(FailedId);
+        Assert.Equal(ChainTransactionStatus.Failed, tx!.Status);
+        Assert.Empty(tx.Transfers);
+        Assert.Null(tx.Memo);
+        Assert.Equal(Money.Of(0.0008465m, AssetRegistry.Hbar), tx.Fee);
+    }
+
+    [Fact]
+    public async Task Unknown_Transaction_Is_Null()
+    {
+        await using var mirror = Mirror();
+        Assert.Null(await Create(null, mirror).GetTransactionAsync("0.0.1-1-1"));
+    }
+
+    [Theory]
+    [InlineData("0.0.1234")]
+    [InlineData("0.0.1234@1615422161")]
+    [InlineData("0.0.01234@1615422161.1")]
+    [InlineData("0.0.1234@1615422161.1234567890")]
+    [InlineData("0x1234")]
+    public async Task Malformed_Transaction_Ids_Are_Invalid_Arguments(string id)
+    {
+        await using var mirror = Mirror();
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, (await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, mirror).GetTransactionAsync(id).AsTask())).Code);
+        Assert.Empty(mirror.Requests);
+    }
+
+    [Fact]
+    public async Task Fee_Estimate_Converts_The_Usd_Fee_At_The_Exchange_Rate()
+    {
+        await using var mirror = Mirror();
+        var adapter = Create(null, mirror);
+        // 0.01 cent × 30000 HBAR / 596987 cents = 0.000502523…, rounded up to a tinybar.
+        Assert.Equal(Money.Of(0.00050253m, AssetRegistry.Hbar), (await adapter.EstimateFeeAsync(AssetRegistry.Hbar)).Fee);
+        Assert.Equal(Money.Of(0.00502524m, AssetRegistry.Hbar), (await adapter.EstimateFeeAsync(HederaUsdc)).Fee);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, (await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.EstimateFeeAsync(AssetRegistry.Xlm).AsTask())).Code);
+    }
+
+    [Fact]
+    public async Task Health_Reports_The_Latest_Block_And_Fee()
+    {
+        await using var mirror = Mirror();
+        var sample = await Create(null, mirror).ProbeHealthAsync();
+        Assert.Equal(61234567, sample.LatestBlock);
+        Assert.Equal(Money.Of(0.00050253m, AssetRegistry.Hbar), sample.FeeEstimate);
+        Assert.Equal(0m, sample.Congestion);
+        Assert.Equal(ChainHealthStatus.Healthy, sample.Status);
+    }
+
+    [Fact]
+    public async Task Rate_Limited_Mirror_Fails_Over()
+    {
+        await using var limited = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(429, TooManyRequests));
+        await using var mirror = Mirror();
+        var tx = await Create(null, limited, mirror).GetTransactionAsync(TransactionId);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.Single(limited.Requests);
+    }
+
+    [Fact]
+    public async Task Malformed_Mirror_Answer_Fails_Over()
+    {
+        await using var broken = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"transactions\": {}}"));
+        await using var mirror = Mirror();
+        Assert.NotNull(await Create(null, broken, mirror).GetTransactionAsync(TransactionId));
+    }
+
+    [Fact]
+    public async Task Every_Mirror_Down_Is_Transient_Unavailable_And_Unhealthy()
+    {
+        await using var down = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(503));
+        var adapter = Create(null, down);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.GetTransactionAsync(TransactionId).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+        Assert.Equal(ChainHealthStatus.Unhealthy, (await adapter.ProbeHealthAsync()).Status);
+    }
+
+    [Fact]
+    public async Task Broadcast_Without_A_Submitter_Says_What_Is_Missing()
+    {
+        await using var mirror = Mirror();
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            Create(null, mirror).BroadcastAsync(new SignedTransaction(ChainId.Hedera, new byte[] { 1 }, TransactionId)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.False(error.IsTransient);
+        Assert.Contains("HederaOptions.Submitter", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Broadcast_Goes_Through_The_Host_Submitter()
+    {
+        await using var mirror = Mirror();
+        SignedTransaction? submitted = null;
+        var adapter = Create(o => o.Submitter = (tx, _) =>
+        {
+            submitted = tx;
+            return ValueTask.FromResult(new BroadcastResult(tx.Hash!, AlreadyKnown: true));
+        }, mirror);
+        var signed = new SignedTransaction(ChainId.Hedera, new byte[] { 1, 2 }, TransactionId);
+        Assert.Equal(new BroadcastResult(TransactionId, true), await adapter.BroadcastAsync(signed));
+        Assert.Same(signed, submitted);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            adapter.BroadcastAsync(signed with { Chain = ChainId.Solana }).AsTask())).Code);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            adapter.BroadcastAsync(signed with { Payload = ReadOnlyMemory<byte>.Empty }).AsTask())).Code);
+    }
+
+    [Fact]
+    public async Task Addresses_Use_The_Configured_Ledger()
+    {
+        await using var mirror = Mirror();
+        var testnet = Create(o => o.Network = HederaNetwork.Testnet, mirror);
+        var address = testnet.ParseAddress("0.0.1234");
+        Assert.Equal(HederaAddressCodec.Testnet.Format(new HederaEntityId(0, 0, 1234)), address.Value);
+        Assert.False(testnet.TryParseAddress(Payer, out _)); // mainnet checksum
+        Assert.Equal(PaymentsKitErrorCodes.InvalidAddress, Assert.Throws<PaymentsKitException>(() => testnet.ParseAddress(Payer)).Code);
+    }
+
+    [Fact]
+    public async Task Tinybar_And_Token_Units()
+    {
+        await using var mirror = Mirror();
+        var adapter = Create(null, mirror);
+        Assert.Equal(new BigInteger(150_000_000), adapter.ToBaseUnits(Money.Of(1.5m, AssetRegistry.Hbar)));
+        Assert.Equal(Money.Of(0.00000001m, AssetRegistry.Hbar), adapter.FromBaseUnits(1, AssetRegistry.Hbar));
+        Assert.Equal(new BigInteger(2_500_000), adapter.ToBaseUnits(Money.Of(2.5m, HederaUsdc)));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => adapter.ToBaseUnits(Money.Of(1m, AssetRegistry.Sol))).Code);
+    }
+
+    [Fact]
+    public void Options_Are_Validated()
+    {
+        var options = new HederaOptions { Network = (HederaNetwork)7, TransferFeeUsdCents = 0m, TokenTransferFeeUsdCents = 1000m };
+        var errors = string.Join("\n", options.Validate("Hedera"));
+        foreach (var name in new[] { "Hedera:Endpoints", "Hedera:Network", "Hedera:TransferFeeUsdCents", "Hedera:TokenTransferFeeUsdCents" })
+        {
+            Assert.Contains(name, errors, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task AddHedera_Registers_A_Validated_Adapter()
+    {
+        await using var mirror = Mirror();
+        var services = new ServiceCollection();
+        services.AddPaymentsKit().AddHedera(o => o.Endpoints.Add(mirror.BaseAddress));
+        await using (var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true }))
+        {
+            var adapter = Assert.IsType<HederaChainAdapter>(provider.GetRequiredService<IChainAdapterRegistry>().Get(ChainId.Hedera));
+            Assert.Equal(61234567, (await adapter.ProbeHealthAsync()).LatestBlock);
+        }
+
+        var invalid = new ServiceCollection();
+        invalid.AddPaymentsKit().AddHedera(o => o.TransferFeeUsdCents = -1m);
+        await using var invalidProvider = invalid.BuildServiceProvider();
+        var error = Assert.Throws<OptionsValidationException>(() => invalidProvider.GetRequiredService<IOptions<HederaOptions>>().Value);
+        Assert.Contains(error.Failures, f => f.Contains("Hedera:TransferFeeUsdCents", StringComparison.Ordinal));
+    }
+}

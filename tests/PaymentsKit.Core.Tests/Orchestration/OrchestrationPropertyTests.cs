@@ -1,0 +1,217 @@
+using FsCheck;
+using FsCheck.Fluent;
+using PaymentsKit.Orchestration;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Tests.Orchestration;
+
+public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
+{
+    private static readonly string[] RefundBehaviors = ["succeed", "decline", "timeout", "timeout_decline"];
+    private static readonly string[] EmailKinds = ["", "+decline", "+timeout", "+timeout_decline"];
+
+    /// <summary>A refund step (kind 0) or a settling step (1: deliver webhooks, 2: poll) with its refund amount in cents and behaviour.</summary>
+    private static Gen<(int Kind, int Cents, string Behavior)> RefundStep(int totalCents) =>
+        from kind in Gen.Frequency((6, Gen.Constant(0)), (1, Gen.Constant(1)), (1, Gen.Constant(2)))
+        from cents in Gen.Choose(1, totalCents + totalCents / 4)
+        from behavior in Gen.Elements(RefundBehaviors)
+        select (kind, cents, behavior);
+
+    private static Gen<(int TotalCents, (int Kind, int Cents, string Behavior)[][] Batches)> RefundScenarios =>
+        from total in Gen.Choose(1, 20_000)
+        from batches in Gen.Choose(1, 4).SelectMany(size => RefundStep(total).ArrayOf().Select(a => a.Take(size).ToArray())).ArrayOf()
+        select (total, batches.Take(6).ToArray());
+
+    [Fact]
+    public void RefundsNeverExceedTheAmount_UnderAnyInterleaving_Meets_Specification()
+    {
+        Prop.ForAll(RefundScenarios.ToArbitrary(), scenario => Task.Run(() => RunRefundScenarioAsync(scenario.TotalCents, scenario.Batches)).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations));
+    }
+
+    private async Task<bool> RunRefundScenarioAsync(int totalCents, (int Kind, int Cents, string Behavior)[][] batches)
+    {
+        using var h = await HarnessAsync(stripe: RefundServiceTests.ScriptedRefundsForProperties);
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner, totalCents / 100m);
+        foreach (var batch in batches)
+        {
+            // Every step of a batch runs at once, so refunds, webhooks and polls interleave freely.
+            await Task.WhenAll(batch.Select(step => Task.Run(async () =>
+            {
+                try
+                {
+                    switch (step.Kind)
+                    {
+                        case 0:
+                            await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(step.Cents / 100m, step.Behavior), Context);
+                            break;
+                        case 1:
+                            await h.DeliverWebhooksAsync(h.Stripe);
+                            break;
+                        default:
+                            await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+                            break;
+                    }
+                }
+                catch (PaymentsKitException ex) when (ex.Code is PaymentsKitErrorCodes.RefundExceedsRemaining or PaymentsKitErrorCodes.NotRefundable or PaymentsKitErrorCodes.ConcurrencyConflict)
+                {
+                    // Refused refunds are part of the scenario.
+                }
+            })));
+            await AssertRefundBooksAsync(h, partner.Id, tx.Id, settled: false);
+        }
+
+        await h.DeliverWebhooksAsync(h.Stripe);
+        await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+        await AssertRefundBooksAsync(h, partner.Id, tx.Id, settled: true);
+        return true;
+    }
+
+    private static async Task AssertRefundBooksAsync(OrchestrationHarness h, PartnerId partner, TransactionId id, bool settled)
+    {
+        var tx = await h.Transactions.GetAsync(partner, id);
+        var refunds = await h.Refunds.ListRefundsAsync(partner, id);
+        var completed = refunds.Where(r => r.Status == RefundStatus.Completed).Sum(r => r.Amount.Amount);
+        var inFlight = refunds.Where(r => r.Status is RefundStatus.Pending or RefundStatus.Processing).Sum(r => r.Amount.Amount);
+        Assert.True(completed + inFlight <= tx.Amount.Amount, $"refunds {completed} + {inFlight} exceed {tx.Amount}");
+        Assert.Equal(completed, tx.RefundedAmount.Amount);
+        Assert.Equal(inFlight, tx.ReservedRefundAmount.Amount);
+        Assert.Equal(completed, await h.BalanceAsync(partner, "orch:refunds:USD"));
+        var expected = completed == 0m ? TransactionStatus.Completed : completed == tx.Amount.Amount ? TransactionStatus.Refunded : TransactionStatus.PartiallyRefunded;
+        Assert.Equal(expected, tx.Status);
+        if (settled)
+        {
+            Assert.Equal(0m, inFlight);
+        }
+    }
+
+    private static Gen<(int Email, bool Manual, bool Confirm)> TransactionSetups =>
+        from email in Gen.Choose(0, EmailKinds.Length - 1)
+        from manual in Gen.Frequency((3, Gen.Constant(false)), (1, Gen.Constant(true)))
+        from confirm in Gen.Frequency((4, Gen.Constant(true)), (1, Gen.Constant(false)))
+        select (email, manual, confirm);
+
+    private static Gen<((int Email, bool Manual, bool Confirm)[] Setups, (int Kind, int Target, int Cents)[] Steps)> LifecycleScenarios =>
+        from setups in Gen.Choose(1, 5).SelectMany(n => TransactionSetups.ArrayOf().Select(a => a.Take(n).Append((0, false, true)).ToArray()))
+        from steps in (from kind in Gen.Choose(0, 5) from target in Gen.Choose(0, 5) from cents in Gen.Choose(1, 12_000) select (kind, target, cents)).ArrayOf()
+        select (setups, steps.Take(12).ToArray());
+
+    [Fact]
+    public void EveryStatusChange_HasExactlyOneEvent_Meets_Specification()
+    {
+        Prop.ForAll(LifecycleScenarios.ToArbitrary(), scenario => Task.Run(() => RunLifecycleScenarioAsync(scenario.Setups, scenario.Steps)).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations));
+    }
+
+    private async Task<bool> RunLifecycleScenarioAsync((int Email, bool Manual, bool Confirm)[] setups, (int Kind, int Target, int Cents)[] steps)
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var ids = new List<TransactionId>();
+        var seen = new Dictionary<TransactionId, List<TransactionStatus>>();
+        void Observe(PaymentTransaction tx)
+        {
+            if (!seen.TryGetValue(tx.Id, out var list))
+            {
+                seen[tx.Id] = list = [];
+            }
+
+            list.Add(tx.Status);
+        }
+
+        for (var i = 0; i < setups.Length; i++)
+        {
+            var (email, manual, confirm) = setups[i];
+            var request = OrchestrationHarness.Request($"tx-{i}", email: $"c{EmailKinds[email]}@example.com") with
+            {
+                CaptureMethod = manual ? CaptureMethod.Manual : CaptureMethod.Automatic,
+                Confirm = confirm,
+            };
+            var tx = await h.Transactions.CreateAsync(partner.Id, request, Context);
+            ids.Add(tx.Id);
+            Observe(tx);
+        }
+
+        foreach (var (kind, target, cents) in steps)
+        {
+            var id = ids[target % ids.Count];
+            try
+            {
+                switch (kind)
+                {
+                    case 0:
+                        Observe(await h.Transactions.SyncAsync(partner.Id, id, Context));
+                        break;
+                    case 1:
+                        await h.DeliverWebhooksAsync(h.Stripe);
+                        break;
+                    case 2:
+                        Observe(await h.Transactions.CaptureAsync(partner.Id, id, Context));
+                        break;
+                    case 3:
+                        Observe(await h.Transactions.CancelAsync(partner.Id, id, Context));
+                        break;
+                    case 4:
+                        Observe(await h.Transactions.ConfirmAsync(partner.Id, id, Context));
+                        break;
+                    default:
+                        await h.Refunds.RefundAsync(partner.Id, id, new CreateRefundRequest(cents / 100m, "r"), Context);
+                        Observe(await h.Transactions.GetAsync(partner.Id, id));
+                        break;
+                }
+            }
+            catch (PaymentsKitException ex) when (ex.Code is PaymentsKitErrorCodes.InvalidTransition or PaymentsKitErrorCodes.TransactionInFlight
+                or PaymentsKitErrorCodes.NotRefundable or PaymentsKitErrorCodes.RefundExceedsRemaining)
+            {
+                // Operations the lifecycle refuses are part of the scenario.
+            }
+        }
+
+        foreach (var id in ids)
+        {
+            var tx = await h.Transactions.GetAsync(partner.Id, id);
+            var history = (await h.Transactions.GetEventsAsync(partner.Id, id)).Reverse().ToList();
+            Assert.Equal(tx.EventCount, history.Count);
+            Assert.Equal(Enumerable.Range(1, history.Count).Select(i => (long)i), history.Select(e => e.Sequence));
+            Assert.Equal((TransactionEventType.Created, null, TransactionStatus.Pending), (history[0].EventType, history[0].FromStatus, history[0].Status));
+            for (var i = 1; i < history.Count; i++)
+            {
+                Assert.Equal(history[i - 1].Status, history[i].FromStatus);
+                Assert.True(TransactionLifecycle.Machine.CanTransition(history[i].FromStatus!.Value, history[i].Status));
+            }
+
+            Assert.Equal(tx.Status, history[^1].Status);
+            Assert.All(seen[id], status => Assert.Contains(status, history.Select(e => e.Status)));
+        }
+
+        return true;
+    }
+
+    [Fact]
+    public async Task EverySeededCurrency_KeepsItsPrecision_Meets_Specification()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var cases =
+            from currency in Gen.Elements(Currency.Seeded.ToArray())
+            let unit = Money.Of(1m, Asset.Create("X", currency.DecimalPlaces)).Asset.MinorUnit
+            let minUnits = (int)Math.Ceiling(0.01m / unit)
+            let maxUnits = (long)(100_000m / unit)
+            from units in Gen.Choose(minUnits, (int)Math.Min(maxUnits, int.MaxValue))
+            from extra in Gen.Choose(1, 9)
+            select (currency, exact: units * unit, excess: (units * 10 + extra) * unit / 10);
+        var run = 0;
+        Prop.ForAll(cases.ToArbitrary(), c => Task.Run(async () =>
+        {
+            var key = $"precision-{Interlocked.Increment(ref run)}";
+            var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request(key, c.exact, c.currency.Code, provider: "manual"), Context);
+            Assert.Equal(c.exact, tx.Amount.Amount);
+            Assert.Equal(c.currency.DecimalPlaces, tx.Amount.Asset.Scale);
+            Assert.Equal(c.currency.Code, tx.Amount.Asset.Code);
+            var ex = await Assert.ThrowsAsync<PaymentsKitException>(() =>
+                h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request(key + "-x", c.excess, c.currency.Code, provider: "manual"), Context).AsTask());
+            return ex.Code == PaymentsKitErrorCodes.AmountPrecision;
+        }).GetAwaiter().GetResult()).Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations * 3 / 2));
+    }
+}

@@ -1,0 +1,181 @@
+using NodaTime;
+using PaymentsKit.Orchestration;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Tests.Orchestration;
+
+public abstract class RefundServiceTests : OrchestrationStoreTests
+{
+    /// <summary>A refund's reason picks the simulated provider's answer, so tests can script each refund.</summary>
+    internal static SimulatedProviderOptions ScriptedRefundsForProperties => ScriptedRefunds;
+
+    protected static SimulatedProviderOptions ScriptedRefunds => new()
+    {
+        Refunds = request => request.Reason switch
+        {
+            "decline" => SimulatedBehavior.Decline,
+            "timeout" => new SimulatedBehavior(true, TimesOut: true),
+            "timeout_decline" => new SimulatedBehavior(false, TimesOut: true),
+            _ => SimulatedBehavior.Succeed,
+        },
+    };
+
+    [Fact]
+    public async Task PartialThenFinalRefunds_MoveTheStatus_WriteEvents_AndPostToTheLedger()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+
+        var first = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(30m, "damaged"), Context);
+        Assert.Equal(RefundStatus.Completed, first.Status);
+        Assert.StartsWith("re_sim_", first.ProviderRefundId, StringComparison.Ordinal);
+        var afterFirst = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.PartiallyRefunded, 30m, 0m), (afterFirst.Status, afterFirst.RefundedAmount.Amount, afterFirst.ReservedRefundAmount.Amount));
+
+        await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(30m, "again"), Context);
+        Assert.Equal(TransactionStatus.PartiallyRefunded, (await h.Transactions.GetAsync(partner.Id, tx.Id)).Status);
+        await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(40m, "rest"), Context);
+        var final = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.Refunded, 100m), (final.Status, final.RefundedAmount.Amount));
+
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.Equal(
+            [TransactionStatus.Refunded, TransactionStatus.PartiallyRefunded, TransactionStatus.Completed, TransactionStatus.Processing, TransactionStatus.Pending],
+            events.Select(e => e.Status));
+        Assert.Equal(TransactionEventType.RefundCompleted, events[0].EventType);
+        Assert.Equal([40m, 30m, 30m], (await h.Refunds.ListRefundsAsync(partner.Id, tx.Id)).Select(r => r.Amount.Amount));
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:stripe:clearing:USD"));
+        Assert.Equal(3, (await h.AuditAsync(partner.Id)).Count(a => a.Action == "refund.create" && a.Outcome == AuditOutcome.Succeeded));
+
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotRefundable,
+            () => h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(1m, "more"), Context).AsTask());
+    }
+
+    [Fact]
+    public async Task AFullRefund_GoesStraightToRefunded()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner, 5000m, "JPY");
+        await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(5000m, "cancelled order"), Context);
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.Completed, TransactionStatus.Refunded), (events[0].FromStatus, events[0].Status));
+        Assert.Equal(5000m, await h.BalanceAsync(partner.Id, "orch:refunds:JPY"));
+    }
+
+    [Fact]
+    public async Task RefundIdempotency_ReplaysTheRefund_AndConflictsOnADifferentRequest()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var request = new CreateRefundRequest(10m, "r") { IdempotencyKey = "refund-1" };
+        var first = await h.Refunds.RefundAsync(partner.Id, tx.Id, request, Context);
+        var replay = await h.Refunds.RefundAsync(partner.Id, tx.Id, request, Context);
+        Assert.Equal(first, replay);
+        Assert.Equal(10m, (await h.Transactions.GetAsync(partner.Id, tx.Id)).RefundedAmount.Amount);
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.IdempotencyConflict,
+            () => h.Refunds.RefundAsync(partner.Id, tx.Id, request with { Amount = 11m }, Context).AsTask());
+    }
+
+    [Fact]
+    public async Task BadRefunds_AreRejectedWithAClearCode_AndWriteNothingButTheAudit()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var pending = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("pending") with { Confirm = false }, Context);
+        var failed = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("failed", email: "x+decline@example.com"), Context);
+        var processing = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("processing", email: "x+timeout@example.com"), Context);
+
+        Task Refund(TransactionId id, decimal amount, string reason = "r") => h.Refunds.RefundAsync(partner.Id, id, new CreateRefundRequest(amount, reason), Context).AsTask();
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotRefundable, () => Refund(pending.Id, 1m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotRefundable, () => Refund(failed.Id, 1m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotRefundable, () => Refund(processing.Id, 1m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.RefundExceedsRemaining, () => Refund(tx.Id, 100.01m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.AmountPrecision, () => Refund(tx.Id, 0.005m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(tx.Id, 0m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(tx.Id, -1m));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidArgument, () => Refund(tx.Id, 1m, " "));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotFound, () => Refund(TransactionId.New(h.Clock), 1m));
+
+        await Refund(tx.Id, 70m);
+        var ex = await Assert.ThrowsAsync<PaymentsKitException>(() => Refund(tx.Id, 30.01m));
+        Assert.Equal(PaymentsKitErrorCodes.RefundExceedsRemaining, ex.Code);
+        Assert.Equal(30m, ex.Context["remaining"]);
+    }
+
+    [Fact]
+    public async Task ThirtyTwoConcurrentRefundsOf60_OnA100Transaction_SucceedAtMostOnce()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 32).Select(i => Task.Run(async () =>
+        {
+            try
+            {
+                await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(60m, "race " + i), Context);
+                return "ok";
+            }
+            catch (PaymentsKitException ex)
+            {
+                return ex.Code;
+            }
+        })));
+        Assert.Equal(1, outcomes.Count(o => o == "ok"));
+        Assert.All(outcomes.Where(o => o != "ok"), o => Assert.Contains(o, new[] { PaymentsKitErrorCodes.RefundExceedsRemaining, PaymentsKitErrorCodes.ConcurrencyConflict }));
+        var after = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((60m, 0m, TransactionStatus.PartiallyRefunded), (after.RefundedAmount.Amount, after.ReservedRefundAmount.Amount, after.Status));
+        Assert.Single(await h.Refunds.ListRefundsAsync(partner.Id, tx.Id));
+        Assert.Equal(60m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        Assert.Equal(31, (await h.AuditAsync(partner.Id)).Count(a => a.Action == "refund.create" && a.Outcome == AuditOutcome.Rejected));
+    }
+
+    [Fact]
+    public async Task InFlightRefunds_HoldTheirAmount_UntilAWebhookSettlesThem()
+    {
+        using var h = await HarnessAsync(stripe: ScriptedRefunds);
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var slow = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(60m, "timeout"), Context);
+        Assert.Equal(RefundStatus.Processing, slow.Status);
+        var held = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.Completed, 0m, 60m), (held.Status, held.RefundedAmount.Amount, held.ReservedRefundAmount.Amount));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.RefundExceedsRemaining,
+            () => h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(41m, "r"), Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight,
+            () => h.Transactions.DeleteAsync(partner.Id, tx.Id, Context).AsTask());
+
+        // The charge's own webhook arrives too, and changes nothing.
+        Assert.Equal(2, await h.DeliverWebhooksAsync(h.Stripe));
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.GetRefundAsync(partner.Id, slow.Id)).Status);
+        var settled = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.PartiallyRefunded, 60m, 0m), (settled.Status, settled.RefundedAmount.Amount, settled.ReservedRefundAmount.Amount));
+        Assert.Equal("provider:stripe", (await h.Transactions.GetEventsAsync(partner.Id, tx.Id))[0].CreatedBy);
+    }
+
+    [Fact]
+    public async Task DeclinedRefunds_ReleaseTheirReservation_AndPollsSettleTimedOutOnes()
+    {
+        using var h = await HarnessAsync(stripe: ScriptedRefunds);
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var declined = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(100m, "decline"), Context);
+        Assert.Equal((RefundStatus.Failed, "card_declined"), (declined.Status, declined.ErrorCode));
+        var afterDecline = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.Completed, 0m, 0m), (afterDecline.Status, afterDecline.RefundedAmount.Amount, afterDecline.ReservedRefundAmount.Amount));
+
+        var slow = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(100m, "timeout_decline"), Context);
+        Assert.Equal(RefundStatus.Processing, slow.Status);
+        await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+        Assert.Equal(RefundStatus.Failed, (await h.Refunds.GetRefundAsync(partner.Id, slow.Id)).Status);
+        Assert.Equal(0m, (await h.Transactions.GetAsync(partner.Id, tx.Id)).ReservedRefundAmount.Amount);
+        await h.DeliverWebhooksAsync(h.Stripe);
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, tx.Id)).Status);
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        Assert.Equal(3, (await h.Transactions.GetEventsAsync(partner.Id, tx.Id)).Count);
+    }
+}

@@ -1,0 +1,341 @@
+using NodaTime;
+using PaymentsKit.Orchestration;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Tests.Orchestration;
+
+public abstract class TransactionServiceTests : OrchestrationStoreTests
+{
+    [Fact]
+    public async Task Create_ChargesThroughTheProvider_WritesOneEventPerStatus_AndPostsToTheLedger()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("order-1", 100m), Context);
+
+        Assert.Equal(TransactionStatus.Completed, tx.Status);
+        Assert.Equal(Money.Of(100m, AssetRegistry.Usd), tx.Amount);
+        Assert.StartsWith("pi_sim_", tx.ProviderTransactionId, StringComparison.Ordinal);
+        Assert.Equal((Context.IpAddress, Context.UserAgent, Context.RequestId), (tx.IpAddress, tx.UserAgent, tx.RequestId));
+        Assert.NotNull(tx.ProcessedAt);
+        Assert.Equal(tx, await h.Transactions.GetAsync(partner.Id, tx.Id));
+
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.Equal([TransactionStatus.Completed, TransactionStatus.Processing, TransactionStatus.Pending], events.Select(e => e.Status));
+        Assert.Equal([TransactionEventType.PaymentCompleted, TransactionEventType.PaymentProcessing, TransactionEventType.Created], events.Select(e => e.EventType));
+        Assert.Equal([3L, 2L, 1L], events.Select(e => e.Sequence));
+        Assert.All(events, e => Assert.Equal("partner:" + partner.Id, e.CreatedBy));
+        Assert.NotNull(events[0].ProviderResponse);
+
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:stripe:clearing:USD"));
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        var audit = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.create");
+        Assert.Equal((AuditOutcome.Succeeded, tx.Id.ToString()), (audit.Outcome, audit.ResourceId));
+        Assert.DoesNotContain("request_fingerprint", audit.Changes!.After!.Value.GetRawText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IdempotentReplays_ReturnTheSameTransaction_AndADifferentRequestConflicts()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var first = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("order-1"), Context);
+        var calls = h.Stripe.CallCount;
+        var replay = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("order-1"), Context);
+        Assert.Equal(first, replay);
+        Assert.Equal(calls, h.Stripe.CallCount);
+        Assert.Contains(await h.AuditAsync(partner.Id), a => a.Outcome == AuditOutcome.Replayed && a.ResourceId == first.Id.ToString());
+
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.IdempotencyConflict,
+            () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("order-1", 101m), Context).AsTask());
+
+        var other = await h.NewPartnerAsync();
+        var theirs = await h.Transactions.CreateAsync(other.Id, OrchestrationHarness.Request("order-1"), Context);
+        Assert.NotEqual(first.Id, theirs.Id);
+    }
+
+    [Fact]
+    public async Task ConcurrentFirstCalls_WithOneKey_CreateAndChargeExactlyOnce()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var results = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ =>
+            Task.Run(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("race"), Context).AsTask())));
+        Assert.Single(results.Select(r => r.Id).Distinct());
+        Assert.Equal(1, (await h.CountAsync(partner.Id)).Transactions);
+        Assert.Equal(3, (await h.CountAsync(partner.Id)).Events);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
+    [Fact]
+    public async Task Declines_FailTheTransaction_WithTheProvidersCode()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("d", email: "bob+decline@example.com"), Context);
+        Assert.Equal(TransactionStatus.Failed, tx.Status);
+        Assert.Equal("card_declined", tx.ErrorCode);
+        Assert.NotNull(tx.FailedAt);
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.Equal(TransactionEventType.PaymentFailed, events[0].EventType);
+        Assert.Equal(tx.ErrorMessage, events[0].ErrorMessage);
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
+    [Fact]
+    public async Task ATimeout_LeavesProcessing_AndTheLateWebhookResolvesItExactlyOnce()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "carol+timeout@example.com"), Context);
+        Assert.Equal(TransactionStatus.Processing, tx.Status);
+        Assert.Equal("provider_outcome_unknown", tx.ErrorCode);
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+
+        h.Clock.Advance(Duration.FromMinutes(1));
+        var webhook = Assert.Single(h.Stripe.TakeDueWebhooks());
+        var handled = await h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, webhook.Payload, webhook.Headers, Context);
+        Assert.Equal(TransactionStatus.Completed, handled.Transaction.Status);
+        Assert.Null(handled.Transaction.ErrorCode);
+
+        // Redelivery, a poll and a second redelivery change nothing.
+        await h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, webhook.Payload, webhook.Headers, Context);
+        var synced = await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+        Assert.Equal(TransactionStatus.Completed, synced.Status);
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.Single(events, e => e.Status == TransactionStatus.Completed);
+        Assert.Equal("provider:stripe", events[0].CreatedBy);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        var webhookAudits = (await h.AuditAsync(partner.Id)).Where(a => a.Action == "transaction.provider_webhook").ToList();
+        Assert.Equal(2, webhookAudits.Count);
+    }
+
+    [Fact]
+    public async Task ATimeout_IsResolvedByAStatusPoll_AndTheLaterWebhookIsANoOp()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "dave+timeout_decline@example.com"), Context);
+        Assert.Equal(TransactionStatus.Processing, tx.Status);
+        var synced = await h.Transactions.SyncAsync(partner.Id, tx.Id, RequestContext.Internal);
+        Assert.Equal(TransactionStatus.Failed, synced.Status);
+        Assert.Equal(1, synced.RetryCount);
+        var sync = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal(("127.0.0.1", "PaymentsKit"), (sync.IpAddress, sync.UserAgent));
+        Assert.Equal("processing", sync.Changes!.Before!.Value.GetProperty("status").GetString());
+        Assert.Equal("failed", sync.Changes.After!.Value.GetProperty("status").GetString());
+        Assert.Equal(1, await h.DeliverWebhooksAsync(h.Stripe));
+        Assert.Equal(synced with { UpdatedAt = synced.UpdatedAt }, await h.Transactions.GetAsync(partner.Id, tx.Id));
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, tx.Id), e => e.Status == TransactionStatus.Failed);
+    }
+
+    [Fact]
+    public async Task WebhookAndPollRacing_CompleteTheTransactionOnce()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "erin+timeout@example.com"), Context);
+        h.Clock.Advance(Duration.FromMinutes(1));
+        var webhook = Assert.Single(h.Stripe.TakeDueWebhooks());
+        var tasks = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            if (i % 2 == 0)
+            {
+                await h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, webhook.Payload, webhook.Headers, Context);
+            }
+            else
+            {
+                await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+            }
+        }));
+        await Task.WhenAll(tasks);
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, tx.Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
+    [Fact]
+    public async Task BadWebhooks_AreRejected_AndAudited()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "erin+timeout@example.com"), Context);
+        h.Clock.Advance(Duration.FromMinutes(1));
+        var webhook = Assert.Single(h.Stripe.TakeDueWebhooks());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidSignature,
+            () => h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, webhook.Payload + " ", webhook.Headers, Context).AsTask());
+
+        // PayPal's signature over the same body is valid, but PayPal does not hold this payment.
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotFound,
+            () => h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Paypal, webhook.Payload, h.Paypal.Sign(webhook.Payload), Context).AsTask());
+        var unknown = webhook.Payload.Replace("txn_", "txn_0", StringComparison.Ordinal);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound,
+            () => h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, unknown, h.Stripe.Sign(unknown), Context).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.UnknownProvider,
+            () => h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Adyen, webhook.Payload, webhook.Headers, Context).AsTask());
+    }
+
+    [Fact]
+    public async Task AuthorizeOnly_ThenCapture_OrCancel()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("a") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        Assert.Equal(TransactionStatus.Processing, authorized.Status);
+        Assert.NotNull(authorized.AuthorizedAt);
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        var captured = await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context);
+        Assert.Equal(TransactionStatus.Completed, captured.Status);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context).AsTask());
+
+        var second = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("b") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        var cancelled = await h.Transactions.CancelAsync(partner.Id, second.Id, Context);
+        Assert.Equal(TransactionStatus.Cancelled, cancelled.Status);
+        Assert.Equal(
+            [TransactionStatus.Cancelled, TransactionStatus.Processing, TransactionStatus.Pending],
+            (await h.Transactions.GetEventsAsync(partner.Id, second.Id)).Select(e => e.Status));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.CaptureAsync(partner.Id, second.Id, Context).AsTask());
+    }
+
+    [Fact]
+    public async Task PaymentsInFlight_CannotBeCapturedCancelledOrDeleted()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "f+timeout@example.com"), Context);
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CaptureAsync(partner.Id, tx.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CancelAsync(partner.Id, tx.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.DeleteAsync(partner.Id, tx.Id, Context).AsTask());
+    }
+
+    [Fact]
+    public async Task Unconfirmed_StaysPending_UntilConfirmedOrCancelled()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var pending = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("p") with { Confirm = false }, Context);
+        Assert.Equal(TransactionStatus.Pending, pending.Status);
+        Assert.Equal(0, h.Stripe.CallCount);
+        var confirmed = await h.Transactions.ConfirmAsync(partner.Id, pending.Id, Context);
+        Assert.Equal(TransactionStatus.Completed, confirmed.Status);
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.ConfirmAsync(partner.Id, pending.Id, Context).AsTask());
+
+        var other = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("q") with { Confirm = false }, Context);
+        Assert.Equal(TransactionStatus.Cancelled, (await h.Transactions.CancelAsync(partner.Id, other.Id, Context)).Status);
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.ConfirmAsync(partner.Id, other.Id, Context).AsTask());
+        Assert.Contains(await h.AuditAsync(partner.Id), a => a.Action == "transaction.cancel" && a.Outcome == AuditOutcome.Succeeded);
+    }
+
+    [Fact]
+    public async Task TheManualProvider_CompletesAtOnce()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("m", provider: "manual") with { }, Context);
+        Assert.Equal(TransactionStatus.Completed, tx.Status);
+        Assert.Equal(PaymentProvider.Manual, tx.Provider);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:manual:clearing:USD"));
+    }
+
+    [Fact]
+    public async Task SoftDeleted_TransactionsBehaveAsAbsent()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var deleted = await h.Transactions.DeleteAsync(partner.Id, tx.Id, Context);
+        Assert.NotNull(deleted.DeletedAt);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Transactions.GetAsync(partner.Id, tx.Id).AsTask());
+        Assert.Empty((await h.Transactions.ListAsync(partner.Id, null, 10)).Items);
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotFound,
+            () => h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(1m, "late"), Context).AsTask());
+    }
+
+    [Fact]
+    public async Task Partners_CannotSeeOrTouchEachOthersTransactions()
+    {
+        using var h = await HarnessAsync();
+        var a = await h.NewPartnerAsync();
+        var b = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(a);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Transactions.GetAsync(b.Id, tx.Id).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Transactions.GetEventsAsync(b.Id, tx.Id).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Refunds.ListRefundsAsync(b.Id, tx.Id).AsTask());
+        await AssertRejectedAsync(h, b.Id, PaymentsKitErrorCodes.NotFound, () => h.Refunds.RefundAsync(b.Id, tx.Id, new CreateRefundRequest(10m, "steal"), Context).AsTask());
+        await AssertRejectedAsync(h, b.Id, PaymentsKitErrorCodes.NotFound, () => h.Transactions.CancelAsync(b.Id, tx.Id, Context).AsTask());
+        await AssertRejectedAsync(h, b.Id, PaymentsKitErrorCodes.NotFound, () => h.Transactions.SyncAsync(b.Id, tx.Id, Context).AsTask());
+        await AssertRejectedAsync(h, b.Id, PaymentsKitErrorCodes.NotFound, () => h.Transactions.DeleteAsync(b.Id, tx.Id, Context).AsTask());
+        Assert.Empty((await h.Transactions.ListAsync(b.Id, null, 10)).Items);
+        Assert.Equal([tx.Id], (await h.Transactions.ListAsync(a.Id, null, 10)).Items.Select(t => t.Id));
+        var refund = await h.Refunds.RefundAsync(a.Id, tx.Id, new CreateRefundRequest(10m, "ok"), Context);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Refunds.GetRefundAsync(b.Id, refund.Id).AsTask());
+        Assert.Equal(0m, await h.BalanceAsync(b.Id, "orch:sales:USD"));
+        Assert.Equal(100m, (await h.Transactions.GetAsync(a.Id, tx.Id)).Amount.Amount);
+    }
+
+    public static TheoryData<string, CreateTransactionRequest> BadRequests() => new()
+    {
+        { PaymentsKitErrorCodes.AmountOutOfRange, OrchestrationHarness.Request("k", 0m) },
+        { PaymentsKitErrorCodes.AmountOutOfRange, OrchestrationHarness.Request("k", -5m) },
+        { PaymentsKitErrorCodes.AmountOutOfRange, OrchestrationHarness.Request("k", 100_000.01m) },
+        { PaymentsKitErrorCodes.AmountOutOfRange, OrchestrationHarness.Request("k", 100_001m, "JPY") },
+        { PaymentsKitErrorCodes.AmountPrecision, OrchestrationHarness.Request("k", 0.001m) },
+        { PaymentsKitErrorCodes.AmountPrecision, OrchestrationHarness.Request("k", 10.5m, "JPY") },
+        { PaymentsKitErrorCodes.UnknownCurrency, OrchestrationHarness.Request("k", 10m, "XYZ") },
+        { PaymentsKitErrorCodes.UnknownCurrency, OrchestrationHarness.Request("k", 10m, "usd") },
+        { PaymentsKitErrorCodes.UnknownPaymentMethod, OrchestrationHarness.Request("k") with { PaymentMethod = "cheque" } },
+        { PaymentsKitErrorCodes.UnknownProvider, OrchestrationHarness.Request("k", provider: "square") },
+        { PaymentsKitErrorCodes.UnknownProvider, OrchestrationHarness.Request("k", provider: "adyen") },
+        { PaymentsKitErrorCodes.InvalidArgument, OrchestrationHarness.Request("k", email: "not-an-email") },
+        { PaymentsKitErrorCodes.InvalidArgument, OrchestrationHarness.Request("") },
+        { PaymentsKitErrorCodes.InvalidArgument, OrchestrationHarness.Request(new string('k', 256)) },
+        { PaymentsKitErrorCodes.InvalidArgument, OrchestrationHarness.Request("k") with { CustomerPhone = new string('1', 51) } },
+        { PaymentsKitErrorCodes.InvalidArgument, OrchestrationHarness.Request("k") with { Metadata = Enumerable.Range(0, 51).ToDictionary(i => $"k{i}", i => "v") } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task BadInput_IsRejectedWithAClearCode_NothingIsWritten_AndTheRejectionIsAudited(string code, CreateTransactionRequest request)
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        await AssertRejectedAsync(h, partner.Id, code, () => h.Transactions.CreateAsync(partner.Id, request, Context).AsTask());
+        Assert.Equal(0, h.Stripe.CallCount);
+        var entry = Assert.Single(await h.AuditAsync(partner.Id), a => a.Outcome == AuditOutcome.Rejected);
+        Assert.Equal(("transaction.create", "transaction"), (entry.Action, entry.ResourceType));
+    }
+
+    [Fact]
+    public async Task InactiveDeletedAndUnknownPartners_CannotCreateTransactions()
+    {
+        using var h = await HarnessAsync();
+        var inactive = await h.NewPartnerAsync();
+        await h.Partners.UpdateAsync(inactive.Id, new UpdatePartnerRequest { IsActive = false }, Context);
+        await AssertRejectedAsync(h, inactive.Id, PaymentsKitErrorCodes.PartnerInactive,
+            () => h.Transactions.CreateAsync(inactive.Id, OrchestrationHarness.Request("k"), Context).AsTask());
+
+        var deleted = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(deleted);
+        await h.Partners.DeleteAsync(deleted.Id, Context);
+        await AssertRejectedAsync(h, deleted.Id, PaymentsKitErrorCodes.PartnerDeleted,
+            () => h.Transactions.CreateAsync(deleted.Id, OrchestrationHarness.Request("k"), Context).AsTask());
+        await AssertRejectedAsync(h, deleted.Id, PaymentsKitErrorCodes.PartnerDeleted,
+            () => h.Refunds.RefundAsync(deleted.Id, tx.Id, new CreateRefundRequest(1m, "r"), Context).AsTask());
+
+        var ghost = PartnerId.New(h.Clock);
+        await AssertRejectedAsync(h, ghost, PaymentsKitErrorCodes.NotFound,
+            () => h.Transactions.CreateAsync(ghost, OrchestrationHarness.Request("k"), Context).AsTask());
+    }
+
+    [Fact]
+    public async Task AmountBounds_AreConfigurable()
+    {
+        using var h = await HarnessAsync(o => (o.MinAmount, o.MaxAmount) = (5m, 500m));
+        var partner = await h.NewPartnerAsync();
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.AmountOutOfRange,
+            () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("a", 4.99m), Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.AmountOutOfRange,
+            () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("b", 500.01m), Context).AsTask());
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("c", 500m), Context)).Status);
+    }
+}

@@ -6,6 +6,7 @@ using PaymentsKit.Hosting;
 using PaymentsKit.Hosting.Jobs;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Routing;
 using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -19,7 +20,7 @@ public static class PaymentsKitHostingBuilderExtensions
     /// <summary>
     /// Registers the background services: webhook dispatch (adding webhook delivery with its defaults if the host has
     /// not, and sending through the named <see cref="IHttpClientFactory"/> client <see cref="WebhookHttpClientName"/>
-    /// whose primary handler is the SSRF-guarded one), invoice expiry and ledger transfer expiry, plus every other
+    /// whose primary handler is the SSRF-guarded one), invoice expiry, ledger transfer expiry and chain health sampling, plus every other
     /// registered <see cref="IPaymentsKitJob"/>. Each job runs in its own background service at the interval in
     /// <see cref="PaymentsKitHostingOptions"/> (validated when the host starts) and stops gracefully. Any number of
     /// host instances may run them against one PostgreSQL database.
@@ -54,6 +55,11 @@ public static class PaymentsKitHostingBuilderExtensions
         if (services.Any(d => d.ServiceType == typeof(ILedger)))
         {
             services.AddPaymentsKitJob<LedgerTransferExpiryJob>();
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(IChainHealthService)))
+        {
+            services.AddPaymentsKitJob<ChainHealthSamplingJob>();
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PaymentsKitJobHost>());

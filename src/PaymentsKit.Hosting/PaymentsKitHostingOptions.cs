@@ -24,6 +24,9 @@ public sealed class PaymentsKitHostingOptions
     /// <summary>How often pending ledger transfers past their deadline are expired. Default 30 s.</summary>
     public TimeSpan LedgerTransferExpiryInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often every routable chain's health is sampled. Default 30 s.</summary>
+    public TimeSpan ChainHealthSamplingInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Interval overrides by job name, for any job (including other modules' jobs).</summary>
     public IDictionary<string, TimeSpan> Intervals { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
 
@@ -43,6 +46,7 @@ public sealed class PaymentsKitHostingOptions
         CheckInterval(errors, "PaymentsKitHosting:WebhookDispatchInterval", WebhookDispatchInterval);
         CheckInterval(errors, "PaymentsKitHosting:InvoiceExpiryInterval", InvoiceExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:LedgerTransferExpiryInterval", LedgerTransferExpiryInterval);
+        CheckInterval(errors, "PaymentsKitHosting:ChainHealthSamplingInterval", ChainHealthSamplingInterval);
         CheckInterval(errors, "PaymentsKitHosting:MaxFailureBackoff", MaxFailureBackoff);
         foreach (var (name, interval) in Intervals)
         {

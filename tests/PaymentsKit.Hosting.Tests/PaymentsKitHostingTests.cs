@@ -46,7 +46,7 @@ public class PaymentsKitHostingTests
     {
         using var host = BuildHost();
         var jobs = host.Services.GetServices<IPaymentsKitJob>().Select(j => j.Name).ToList();
-        Assert.Equal([WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName], jobs);
+        Assert.Equal([WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName], jobs);
         Assert.Single(host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>());
         var options = host.Services.GetRequiredService<IOptions<PaymentsKitHostingOptions>>().Value;
         Assert.Equal(TimeSpan.FromMilliseconds(20), host.Services.GetServices<IPaymentsKitJob>().First().DefaultInterval);
@@ -187,7 +187,7 @@ public class PaymentsKitHostingTests
     }
 
     [Fact]
-    public async Task The_expiry_jobs_run_against_the_real_services()
+    public async Task The_sweep_jobs_run_against_the_real_services()
     {
         using var host = BuildHost();
         foreach (var job in host.Services.GetServices<IPaymentsKitJob>().Where(j => j.Name != WebhookDispatchJob.JobName))

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Routing;
 using PaymentsKit.Webhooks;
 
 namespace PaymentsKit.Hosting.Jobs;
@@ -71,4 +72,23 @@ public sealed class LedgerTransferExpiryJob(ILedger ledger, IClock clock, IOptio
         var expired = await ledger.ExpireDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
         return new PaymentsKitJobResult(expired.Count, expired.Count == BatchSize);
     }
+}
+
+/// <summary>Probes every routable chain and stores a health snapshot (<see cref="IChainHealthService.SampleHealthAsync"/>).</summary>
+/// <param name="health">The chain health service.</param>
+/// <param name="options">Supplies the interval.</param>
+public sealed class ChainHealthSamplingJob(IChainHealthService health, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+{
+    /// <summary>The job's name.</summary>
+    public const string JobName = "chains.sample_health";
+
+    /// <inheritdoc />
+    public string Name => JobName;
+
+    /// <inheritdoc />
+    public TimeSpan DefaultInterval => options.Value.ChainHealthSamplingInterval;
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken) =>
+        new((await health.SampleHealthAsync(cancellationToken).ConfigureAwait(false)).Count);
 }

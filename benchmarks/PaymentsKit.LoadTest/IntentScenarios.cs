@@ -62,6 +62,23 @@ internal static class IntentScenarios
         }
     }
 
+    /// <summary>
+    /// The same flows on the in-memory store from one thread: what a flow costs in PaymentsKit itself, without
+    /// the database. Ratio: flows per second ÷ 1,000,000 (as ledger-memory).
+    /// </summary>
+    public static async Task<double> InMemoryAsync(LoadTestOptions options)
+    {
+        var seconds = options.Seconds ?? 5;
+        var router = await Router.CreateAsync(new InMemoryStore(), 1).ConfigureAwait(false);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: intents-memory (in-memory store, 1 thread, {seconds} s)"));
+        await RunClientsAsync(router, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+        var measured = Stopwatch.StartNew();
+        var (flows, _) = await RunClientsAsync(router, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
+        var flowsPerSecond = flows / measured.Elapsed.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"intent flows (quote → create → select → broadcast → settle): {flows} in {measured.Elapsed.TotalSeconds:0.00} s = {flowsPerSecond:0} flows/s"));
+        return flowsPerSecond / 1_000_000d;
+    }
+
     private static async Task<(long Flows, long Retries)> RunClientsAsync(Router router, TimeSpan duration)
     {
         var stopwatch = Stopwatch.StartNew();

@@ -8,6 +8,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["ledger-memory"] = LedgerScenarios.InMemoryAsync,
     ["ledger"] = LedgerScenarios.PostgreSqlAsync,
     ["webhooks"] = WebhookScenarios.PostgreSqlAsync,
+    ["intents-memory"] = IntentScenarios.InMemoryAsync,
     ["intents"] = IntentScenarios.PostgreSqlAsync,
 };
 

@@ -184,7 +184,7 @@ public sealed partial class PaymentIntentService
                             RoutingCollections.Attempts,
                             Failed(stored.Value, AttemptFailure.Reverted, reason, now) with { ActualFeeNative = native, ActualFee = fee, Confirmations = transaction.Confirmations },
                             stored.Version);
-                        await _treasury.ReleasePaymentChargeFeeAsync(unit, reservation, fee, ct).ConfigureAwait(false);
+                        await _treasury.ChargeFeeOnlyAsync(unit, reservation, fee, v.Value.Id.ToString(), ct).ConfigureAwait(false);
                         return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null, ActualFee = fee }, Reason(AttemptFailure.Reverted, reason));
                     },
                     cancellationToken).ConfigureAwait(false);
@@ -231,7 +231,7 @@ public sealed partial class PaymentIntentService
                 UpdatedAt = now,
             },
             stored.Version);
-        await _treasury.SettleAsync(unit, reservation, fee, cancellationToken).ConfigureAwait(false);
+        await _treasury.SettleAsync(unit, reservation, fee, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false);
         return Move(unit, current, PaymentIntentStatus.Settled, i => i with { Reservation = null, TxId = transaction.Hash, ActualFee = fee }, null);
     }
 

@@ -21,7 +21,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 {
     private const string ResourceType = "payment_intent";
 
+    private const int LocatorCacheSize = 65_536;
+
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
+
+    // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -90,7 +95,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             i => i.RequestFingerprint,
             async (unit, ct) =>
             {
-                await RoutingMerchantService.LoadAsync(unit, merchantId, ct).ConfigureAwait(false);
+                // The merchant's quote proves the merchant: a quote is only ever made for an existing merchant.
                 var quote = await QuoteService.LoadAsync(unit, merchantId, request.QuoteId, ct).ConfigureAwait(false);
                 var now = _clock.GetCurrentInstant();
                 ThrowIfExpired(quote, now);
@@ -341,7 +346,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             },
             cancellationToken).ConfigureAwait(false);
 
-    /// <summary>Holds amount + the candidate's fee on its wallet if the wallet can cover both; null (unit untouched) if not.</summary>
+    /// <summary>Holds amount + the candidate's fee on its wallet; null, with the unit untouched, when the wallet cannot cover it or does not exist.</summary>
     private async ValueTask<TreasuryReservation?> TryReserveAsync(IUnitOfWork unit, PaymentIntent intent, QuoteCandidate candidate, CancellationToken cancellationToken)
     {
         if (!candidate.IsEligible || candidate.EstimatedFeeNative is not { } maxFeeNative)
@@ -349,15 +354,16 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             return null;
         }
 
-        // Both holds come from the same wallet in this unit, so checking their sum first keeps a half-made hold out of the unit.
-        var available = await _treasury.AvailableAsync(unit, candidate.Chain, cancellationToken).ConfigureAwait(false);
-        if (available < intent.Amount + candidate.EstimatedFee)
+        try
         {
+            return await _treasury.ReserveAsync(
+                unit, candidate.Chain, intent.Amount, candidate.EstimatedFee, maxFeeNative, candidate.FeePrice, intent.Id.ToString(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (ex.Code is PaymentsKitErrorCodes.InsufficientFunds or PaymentsKitErrorCodes.NotFound)
+        {
+            // The ledger checks everything before buffering anything, so the unit is as it was.
             return null;
         }
-
-        return await _treasury.ReserveAsync(
-            unit, candidate.Chain, intent.Amount, candidate.EstimatedFee, maxFeeNative, candidate.FeePrice, intent.Id.ToString(), cancellationToken).ConfigureAwait(false);
     }
 
     private (ChainId Chain, string Destination) Route(Quote quote, ChainId chain)
@@ -434,11 +440,23 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     private async ValueTask<MerchantId> LocateAsync(PaymentIntentId intentId, CancellationToken cancellationToken)
     {
+        if (_locators.TryGetValue(intentId.Value, out var known))
+        {
+            return known;
+        }
+
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
             var locator = await unit.GetAsync(RoutingCollections.Locators, Guid.Empty, intentId.Value, cancellationToken).ConfigureAwait(false);
-            return locator?.Value.MerchantId ?? throw NotFound("payment_intent_id", intentId.ToString());
+            var merchantId = locator?.Value.MerchantId ?? throw NotFound("payment_intent_id", intentId.ToString());
+            if (_locators.Count >= LocatorCacheSize)
+            {
+                _locators.Clear();
+            }
+
+            _locators[intentId.Value] = merchantId;
+            return merchantId;
         }
     }
 

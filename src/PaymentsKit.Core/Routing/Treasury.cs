@@ -60,20 +60,22 @@ public interface ITreasury
 /// <param name="Funding">Where funds come from (credit-normal).</param>
 /// <param name="Payouts">Settled payments (debit-normal).</param>
 /// <param name="Fees">Network fees (debit-normal).</param>
+/// <param name="InFlight">Where a settling payment passes on its way to payouts and fees (debit-normal, back to zero after every operation).</param>
 /// <param name="Address">The wallet's address on its chain.</param>
-internal sealed record TreasuryAccounts(LedgerAccountId Wallet, LedgerAccountId Funding, LedgerAccountId Payouts, LedgerAccountId Fees, string Address);
+internal sealed record TreasuryAccounts(
+    LedgerAccountId Wallet, LedgerAccountId Funding, LedgerAccountId Payouts, LedgerAccountId Fees, LedgerAccountId InFlight, string Address);
 
-/// <summary>An intent's hold on a wallet: the payment and its maximum fee, each a two-phase transfer.</summary>
+/// <summary>An intent's hold on a wallet: one two-phase transfer of the amount plus the maximum fee.</summary>
 /// <param name="Chain">The wallet's chain.</param>
-/// <param name="PaymentTransferId">Holds the amount.</param>
-/// <param name="FeeTransferId">Holds the maximum fee in the settlement asset.</param>
+/// <param name="TransferId">The two-phase transfer holding amount + fee.</param>
+/// <param name="Held">What the transfer holds: the amount plus <paramref name="ReservedFee"/>.</param>
 /// <param name="ReservedFee">The fee held, in the settlement asset.</param>
 /// <param name="MaxFeeNative">The most the transaction may pay, in the chain's fee asset.</param>
 /// <param name="FeePrice">The fee asset's price used to value it, kept so the actual fee is valued the same way.</param>
 public sealed record TreasuryReservation(
     [property: System.Text.Json.Serialization.JsonConverter(typeof(ChainIdJsonConverter))] ChainId Chain,
-    LedgerTransferId PaymentTransferId,
-    LedgerTransferId FeeTransferId,
+    LedgerTransferId TransferId,
+    Money Held,
     Money ReservedFee,
     Money MaxFeeNative,
     decimal FeePrice);
@@ -128,6 +130,7 @@ public sealed class TreasuryService : ITreasury
                     await Open(unit, chain, "funding", LedgerSide.Credit, LedgerAccountFlags.None, null, ct).ConfigureAwait(false);
                     await Open(unit, chain, "payouts", LedgerSide.Debit, LedgerAccountFlags.None, null, ct).ConfigureAwait(false);
                     await Open(unit, chain, "fees", LedgerSide.Debit, LedgerAccountFlags.None, null, ct).ConfigureAwait(false);
+                    await Open(unit, chain, "in_flight", LedgerSide.Debit, LedgerAccountFlags.None, null, ct).ConfigureAwait(false);
                     return wallet;
                 },
                 cancellationToken).ConfigureAwait(false);
@@ -199,51 +202,62 @@ public sealed class TreasuryService : ITreasury
     internal async ValueTask<string> WalletAddressAsync(ChainId chain, CancellationToken cancellationToken) =>
         (await AccountsAsync(chain, cancellationToken).ConfigureAwait(false)).Address;
 
-    /// <summary>Holds amount + fee on a chain's wallet within the caller's unit of work.</summary>
+    /// <summary>
+    /// Holds amount + fee on a chain's wallet within the caller's unit of work, as one two-phase transfer, so a
+    /// wallet that cannot cover both leaves the unit untouched.
+    /// </summary>
     /// <exception cref="PaymentsKitException"><c>insufficient_funds</c>; <c>not_found</c> without a wallet.</exception>
     internal async ValueTask<TreasuryReservation> ReserveAsync(
         IUnitOfWork unit, ChainId chain, Money amount, Money fee, Money maxFeeNative, decimal feePrice, string reference, CancellationToken cancellationToken)
     {
         var accounts = await AccountsAsync(chain, cancellationToken).ConfigureAwait(false);
-        var payment = await _ledger.ReserveAsync(
-            unit, _tenant, new ReserveLedgerTransferRequest(accounts.Payouts, accounts.Wallet, amount) { Reference = reference }, cancellationToken).ConfigureAwait(false);
-        var feeHold = await _ledger.ReserveAsync(
-            unit, _tenant, new ReserveLedgerTransferRequest(accounts.Fees, accounts.Wallet, fee) { Reference = reference, EntryType = LedgerEntryType.Fee }, cancellationToken).ConfigureAwait(false);
-        return new TreasuryReservation(chain, payment.Id, feeHold.Id, fee, maxFeeNative, feePrice);
+        var held = amount + fee;
+        var transfer = await _ledger.ReserveAsync(
+            unit, _tenant, new ReserveLedgerTransferRequest(accounts.InFlight, accounts.Wallet, held) { Reference = reference }, cancellationToken).ConfigureAwait(false);
+        return new TreasuryReservation(chain, transfer.Id, held, fee, maxFeeNative, feePrice);
     }
 
-    /// <summary>Settles: posts the whole payment and <paramref name="actualFee"/> of the held fee, releasing the rest.</summary>
-    internal async ValueTask SettleAsync(IUnitOfWork unit, TreasuryReservation reservation, Money actualFee, CancellationToken cancellationToken)
+    /// <summary>Settles: posts the amount and <paramref name="actualFee"/> out of the wallet, releasing the rest of the fee held.</summary>
+    internal async ValueTask SettleAsync(IUnitOfWork unit, TreasuryReservation reservation, Money actualFee, string reference, CancellationToken cancellationToken)
     {
-        await _ledger.PostTransferAsync(unit, _tenant, reservation.PaymentTransferId, null, cancellationToken).ConfigureAwait(false);
-        await ChargeFeeAsync(unit, reservation, actualFee, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>A failure after the chain charged a fee: the payment is released, <paramref name="actualFee"/> is posted.</summary>
-    internal async ValueTask ReleasePaymentChargeFeeAsync(IUnitOfWork unit, TreasuryReservation reservation, Money actualFee, CancellationToken cancellationToken)
-    {
-        await _ledger.VoidTransferAsync(unit, _tenant, reservation.PaymentTransferId, cancellationToken).ConfigureAwait(false);
-        await ChargeFeeAsync(unit, reservation, actualFee, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Releases both holds.</summary>
-    internal async ValueTask VoidAsync(IUnitOfWork unit, TreasuryReservation reservation, CancellationToken cancellationToken)
-    {
-        await _ledger.VoidTransferAsync(unit, _tenant, reservation.PaymentTransferId, cancellationToken).ConfigureAwait(false);
-        await _ledger.VoidTransferAsync(unit, _tenant, reservation.FeeTransferId, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async ValueTask ChargeFeeAsync(IUnitOfWork unit, TreasuryReservation reservation, Money actualFee, CancellationToken cancellationToken)
-    {
+        var accounts = await AccountsAsync(reservation.Chain, cancellationToken).ConfigureAwait(false);
+        var amount = reservation.Held - reservation.ReservedFee;
+        await _ledger.PostTransferAsync(unit, _tenant, reservation.TransferId, amount + actualFee, cancellationToken).ConfigureAwait(false);
+        List<LedgerPosting> postings = [LedgerPosting.Debit(accounts.Payouts, amount), LedgerPosting.Credit(accounts.InFlight, amount + actualFee)];
         if (actualFee.IsPositive)
         {
-            await _ledger.PostTransferAsync(unit, _tenant, reservation.FeeTransferId, actualFee, cancellationToken).ConfigureAwait(false);
+            postings.Insert(1, LedgerPosting.Debit(accounts.Fees, actualFee));
         }
-        else
-        {
-            await _ledger.VoidTransferAsync(unit, _tenant, reservation.FeeTransferId, cancellationToken).ConfigureAwait(false);
-        }
+
+        await _ledger.PostTransactionAsync(
+            unit, _tenant, new PostLedgerTransactionRequest(postings) { EntryType = LedgerEntryType.Debit, Reference = reference }, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>A failure after the chain charged a fee: <paramref name="actualFee"/> is posted, the rest released.</summary>
+    internal async ValueTask ChargeFeeOnlyAsync(IUnitOfWork unit, TreasuryReservation reservation, Money actualFee, string reference, CancellationToken cancellationToken)
+    {
+        if (!actualFee.IsPositive)
+        {
+            await VoidAsync(unit, reservation, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var accounts = await AccountsAsync(reservation.Chain, cancellationToken).ConfigureAwait(false);
+        await _ledger.PostTransferAsync(unit, _tenant, reservation.TransferId, actualFee, cancellationToken).ConfigureAwait(false);
+        await _ledger.PostTransactionAsync(
+            unit,
+            _tenant,
+            new PostLedgerTransactionRequest([LedgerPosting.Debit(accounts.Fees, actualFee), LedgerPosting.Credit(accounts.InFlight, actualFee)])
+            {
+                EntryType = LedgerEntryType.Fee,
+                Reference = reference,
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Releases the hold.</summary>
+    internal async ValueTask VoidAsync(IUnitOfWork unit, TreasuryReservation reservation, CancellationToken cancellationToken) =>
+        await _ledger.VoidTransferAsync(unit, _tenant, reservation.TransferId, cancellationToken).ConfigureAwait(false);
 
     private void RequireAsset(Money amount, string field)
     {
@@ -318,6 +332,7 @@ public sealed class TreasuryService : ITreasury
             await Id("funding").ConfigureAwait(false),
             await Id("payouts").ConfigureAwait(false),
             await Id("fees").ConfigureAwait(false),
+            await Id("in_flight").ConfigureAwait(false),
             TreasuryWallet.FromAccount(wallet).Address!);
         return _accounts.GetOrAdd(chain, accounts);
     }

@@ -111,13 +111,21 @@ public class RouteScorerTests
         var amount = M(10);
         RouteScorer.Score(RoutePriority.Reliable, amount, candidates, results);
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 100; i++)
+        // The runtime itself may allocate on this thread now and then (tiered JIT promotion while other tests run),
+        // so some round of 100 calls must allocate nothing; an allocating scorer would allocate in every round.
+        var rounds = new List<long>();
+        for (var round = 0; round < 10; round++)
         {
-            RouteScorer.Score((RoutePriority)(i % 3), amount, candidates, results);
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 100; i++)
+            {
+                RouteScorer.Score((RoutePriority)(i % 3), amount, candidates, results);
+            }
+
+            rounds.Add(GC.GetAllocatedBytesForCurrentThread() - before);
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Contains(0L, rounds);
     }
 
     [Fact]

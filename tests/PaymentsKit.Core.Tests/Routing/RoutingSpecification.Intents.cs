@@ -55,8 +55,11 @@ public abstract partial class RoutingSpecification
         Assert.NotNull(attempt.BroadcastAt);
         Assert.NotNull(attempt.ConfirmedAt);
 
-        var transfers = await Router.Ledger.ListTransactionsByReferenceAsync(Router.Treasury.Tenant, intent.Id.ToString(), null, 100);
-        Assert.Equal(4, transfers.Items.Count);
+        var transactions = await Router.Ledger.ListTransactionsByReferenceAsync(Router.Treasury.Tenant, intent.Id.ToString(), null, 100);
+        Assert.Equal(
+            [LedgerTransactionKind.Pending, LedgerTransactionKind.PostPending, LedgerTransactionKind.Posted],
+            transactions.Items.Select(t => t.Kind));
+        Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
     }
 
     [Fact]

@@ -86,7 +86,7 @@ public abstract partial class RoutingSpecification : IAsyncLifetime
 
     /// <summary>
     /// Asserts every intent is final, waiting for a route without holding anything, or holds an open reservation
-    /// (both its ledger transfers pending), and that the wallets' reserved balances are exactly what the open
+    /// (its ledger transfer of amount + fee pending), and that the wallets' reserved balances are exactly what the open
     /// reservations hold.
     /// </summary>
     protected static async Task AssertEveryIntentAccountedAsync(RoutingHarness router, IEnumerable<PaymentIntent> intents)
@@ -102,13 +102,11 @@ public abstract partial class RoutingSpecification : IAsyncLifetime
             }
 
             var reservation = Assert.IsType<TreasuryReservation>(current.Reservation);
-            var payment = await router.Ledger.GetTransferAsync(router.Treasury.Tenant, reservation.PaymentTransferId);
-            var fee = await router.Ledger.GetTransferAsync(router.Treasury.Tenant, reservation.FeeTransferId);
-            Assert.Equal(LedgerTransferState.Pending, payment.State);
-            Assert.Equal(LedgerTransferState.Pending, fee.State);
-            Assert.Equal(current.Amount, payment.Amount);
-            Assert.Equal(reservation.ReservedFee, fee.Amount);
-            held[reservation.Chain] += payment.Amount + fee.Amount;
+            var transfer = await router.Ledger.GetTransferAsync(router.Treasury.Tenant, reservation.TransferId);
+            Assert.Equal(LedgerTransferState.Pending, transfer.State);
+            Assert.Equal(current.Amount + reservation.ReservedFee, transfer.Amount);
+            Assert.Equal(transfer.Amount, reservation.Held);
+            held[reservation.Chain] += transfer.Amount;
         }
 
         foreach (var (chain, amount) in held)

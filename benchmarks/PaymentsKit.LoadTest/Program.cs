@@ -11,6 +11,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
 
     ["payouts"] = PayoutScenarios.PostgreSqlAsync,
 
+    ["webhooks"] = WebhookScenarios.PostgreSqlAsync,
     ["intents-memory"] = IntentScenarios.InMemoryAsync,
     ["intents"] = IntentScenarios.PostgreSqlAsync,
 };

@@ -6,6 +6,7 @@ using PaymentsKit.DependencyInjection;
 using PaymentsKit.Json;
 using PaymentsKit.PostgreSql;
 using PaymentsKit.Storage;
+using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -21,8 +22,9 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
 
     /// <summary>
     /// Stores everything in PostgreSQL, replacing the in-memory store. Registers <see cref="PostgreSqlStore"/>
-    /// as <see cref="IPaymentsStore"/> and its <see cref="IPaymentsKitMigrator"/>, and
-    /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index. The options are
+    /// as <see cref="IPaymentsStore"/>, its <see cref="IPaymentsKitMigrator"/>,
+    /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index, and the
+    /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>. The options are
     /// validated when the host starts, reporting every problem at once.
     /// </summary>
     /// <param name="builder">The builder from <c>AddPaymentsKit</c>.</param>
@@ -43,6 +45,8 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
         services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(provider => provider.GetRequiredService<PostgreSqlStore>()));
         services.TryAddSingleton(provider => provider.GetRequiredService<PostgreSqlStore>().Migrator);
         PostgreSqlPayoutsRegistration.AddPostgreSqlPayouts(services);
+
+        services.Replace(ServiceDescriptor.Singleton<IWebhookDeliveryQueue>(provider => new PostgreSqlWebhookDeliveryQueue(provider.GetRequiredService<PostgreSqlStore>())));
         return builder;
     }
 }

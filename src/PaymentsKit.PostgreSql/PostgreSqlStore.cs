@@ -75,16 +75,27 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     /// <summary>Applies or prints this store's schema.</summary>
     public IPaymentsKitMigrator Migrator { get; }
 
+    /// <summary>The store's connection pool, for the SQL of store seams beside the records (e.g. the webhook queue).</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
+    /// <summary>The serializer settings records are stored with.</summary>
+    internal JsonSerializerOptions Json => _json;
+
     /// <inheritdoc />
     public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        return new UnitOfWork(this);
+    }
+
+    /// <summary>Applies pending migrations first when the options ask for it (once per store).</summary>
+    internal async ValueTask EnsureReadyAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (_migrateOnFirstUse && !_migrated)
         {
             await MigrateOnceAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return new UnitOfWork(this);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using NodaTime;
+using PaymentsKit.Json;
+using PaymentsKit.PostgreSql;
+using PaymentsKit.Storage;
+using PaymentsKit.Testing;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.LoadTest;
+
+/// <summary>The webhook delivery load scenario.</summary>
+internal static class WebhookScenarios
+{
+    private const string Body = "{\"type\":\"invoice.paid\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{\"id\":\"inv_0123456789\",\"amount\":\"12.34\",\"asset\":\"USDC\"}}";
+
+    /// <summary>
+    /// Deliveries per second to one loopback receiver: first a plain <see cref="HttpClient"/> POST loop
+    /// (<c>clients</c> concurrent senders), then the outbox and two dispatchers on PostgreSQL (scheduling, SKIP LOCKED
+    /// claims, Standard Webhooks signing, attempt logs), each with <c>clients</c> concurrent deliveries.
+    /// Ratio: PaymentsKit deliveries per second ÷ plain POSTs per second.
+    /// </summary>
+    public static async Task<double> PostgreSqlAsync(LoadTestOptions options)
+    {
+        var seconds = options.Seconds ?? 10;
+        var clients = options.Clients ?? 16;
+        using var receiver = new Receiver(clients * 2);
+        var server = await ThrowawayPostgres.StartAsync().ConfigureAwait(false);
+        await using (server.ConfigureAwait(false))
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: webhooks (PostgreSQL {(server.IsExternal ? "from " + ThrowawayPostgres.ConnectionStringVariable : "throwaway server")}, loopback receiver, {clients} concurrent sends, {seconds} s)"));
+
+            using var plainClient = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 });
+            await PlainAsync(plainClient, receiver.Url, clients, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            var plainWatch = Stopwatch.StartNew();
+            var plain = await PlainAsync(plainClient, receiver.Url, clients, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
+            var plainRate = plain / plainWatch.Elapsed.TotalSeconds;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plain HttpClient POST loop: {plain} in {plainWatch.Elapsed.TotalSeconds:0.00} s = {plainRate:0} posts/s"));
+
+            var store = new PostgreSqlStore(
+                new PostgreSqlStoreOptions { ConnectionString = await server.CreateDatabaseAsync("webhooks").ConfigureAwait(false) + ";Maximum Pool Size=" + (clients * 2 + 8).ToString(CultureInfo.InvariantCulture) },
+                new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
+                SystemClock.Instance);
+            await using (store.ConfigureAwait(false))
+            {
+                var clock = SystemClock.Instance;
+                var queue = new PostgreSqlWebhookDeliveryQueue(store);
+                var validator = new WebhookEndpointValidator(new DnsWebhookAddressResolver(), new WebhookEndpointPolicy { AllowLoopback = true });
+                var endpoints = new WebhookEndpointService(store, clock, validator);
+                var outbox = new WebhookOutbox(store, clock, new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())));
+                var tenant = Guid.CreateVersion7();
+                await endpoints.RegisterAsync(tenant, new RegisterWebhookEndpoint { Url = receiver.Url }).ConfigureAwait(false);
+
+                var events = (int)Math.Max(2000, plainRate * seconds);
+                var enqueueWatch = Stopwatch.StartNew();
+                await Parallel.ForAsync(0, events, new ParallelOptions { MaxDegreeOfParallelism = clients }, async (i, ct) =>
+                    await store.ExecuteAsync(
+                        (unit, _) => ValueTask.FromResult(outbox.Enqueue(unit, tenant, "invoice", "inv_" + i.ToString(CultureInfo.InvariantCulture), "invoice.paid", new { amount = "12.34", asset = "USDC" })),
+                        ct).ConfigureAwait(false)).ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"outbox: {events} events written in {enqueueWatch.Elapsed.TotalSeconds:0.00} s = {events / enqueueWatch.Elapsed.TotalSeconds:0} events/s"));
+
+                var deliveryOptions = new WebhookDeliveryOptions { AllowLoopback = true, BatchSize = 100, MaxConcurrency = clients };
+                var before = receiver.Count;
+                var watch = Stopwatch.StartNew();
+                var deadline = TimeSpan.FromSeconds(seconds * 6);
+                var delivered = 0L;
+                await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+                {
+                    using var http = new HttpClient(validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
+                    var dispatcher = new WebhookDispatcher(queue, store, endpoints, validator, http, clock, deliveryOptions);
+                    while (Interlocked.Read(ref delivered) < events && watch.Elapsed < deadline)
+                    {
+                        var pass = await dispatcher.DispatchAsync().ConfigureAwait(false);
+                        Interlocked.Add(ref delivered, pass.Delivered);
+                        if (pass.Claimed == 0 && pass.Scheduled == 0)
+                        {
+                            await Task.Delay(5).ConfigureAwait(false);
+                        }
+                    }
+                }))).ConfigureAwait(false);
+                var rate = delivered / watch.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PaymentsKit outbox + 2 dispatchers: {delivered} delivered ({receiver.Count - before} received) in {watch.Elapsed.TotalSeconds:0.00} s = {rate:0} deliveries/s"));
+                return rate / plainRate;
+            }
+        }
+    }
+
+    private static async Task<long> PlainAsync(HttpClient client, Uri url, int clients, TimeSpan duration)
+    {
+        var payload = Encoding.UTF8.GetBytes(Body);
+        var watch = Stopwatch.StartNew();
+        var counts = await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
+        {
+            long done = 0;
+            while (watch.Elapsed < duration)
+            {
+                using var content = new ByteArrayContent(payload);
+                content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+                using var response = await client.PostAsync(url, content).ConfigureAwait(false);
+                response.EnsureSuccessStatusCode();
+                done++;
+            }
+
+            return done;
+        }))).ConfigureAwait(false);
+        return counts.Sum();
+    }
+
+    /// <summary>A keep-alive HTTP receiver on 127.0.0.1 that answers every POST 200.</summary>
+    private sealed class Receiver : IDisposable
+    {
+        private readonly HttpListener _listener = new();
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task[] _loops;
+        private long _count;
+
+        public Receiver(int concurrency)
+        {
+            var port = FreePort();
+            Url = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/hooks"));
+            _listener.Prefixes.Add(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/"));
+            _listener.Start();
+            _loops = [.. Enumerable.Range(0, concurrency).Select(_ => Task.Run(ServeAsync))];
+        }
+
+        public Uri Url { get; }
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _listener.Close();
+            try
+            {
+                Task.WaitAll(_loops, TimeSpan.FromSeconds(5));
+            }
+            catch (AggregateException)
+            {
+                // Loops end with the listener's disposal exceptions.
+            }
+
+            _stop.Dispose();
+        }
+
+        private static int FreePort()
+        {
+            using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+            probe.Start();
+            return ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        private async Task ServeAsync()
+        {
+            var buffer = new byte[16 * 1024];
+            while (!_stop.IsCancellationRequested)
+            {
+                HttpListenerContext context;
+                try
+                {
+                    context = await _listener.GetContextAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+                {
+                    return;
+                }
+
+                while (await context.Request.InputStream.ReadAsync(buffer).ConfigureAwait(false) > 0)
+                {
+                }
+
+                context.Response.StatusCode = 200;
+                context.Response.ContentLength64 = 2;
+                await context.Response.OutputStream.WriteAsync("{}"u8.ToArray()).ConfigureAwait(false);
+                context.Response.Close();
+                Interlocked.Increment(ref _count);
+            }
+        }
+    }
+}

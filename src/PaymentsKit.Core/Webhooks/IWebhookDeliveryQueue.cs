@@ -1,0 +1,67 @@
+using NodaTime;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Webhooks;
+
+/// <summary>
+/// Plans how the outbox's new events fan out to endpoints: given events, the deliveries to create (none for an
+/// event no endpoint wants).
+/// </summary>
+public delegate ValueTask<IReadOnlyList<WebhookDeliveryPlan>> WebhookDeliveryPlanner(IReadOnlyList<WebhookEvent> events, CancellationToken cancellationToken);
+
+/// <summary>
+/// The store seam of webhook delivery: turns outbox events into deliveries, hands due deliveries out under
+/// leases so that several dispatchers (in one process or many hosts) never attempt one delivery at the same
+/// time, and records each attempt's outcome. A dispatcher that dies holding a lease loses nothing: once the
+/// lease expires the delivery is claimed again.
+/// </summary>
+public interface IWebhookDeliveryQueue
+{
+    /// <summary>
+    /// Takes up to <paramref name="limit"/> outbox events not yet scheduled, oldest first, asks
+    /// <paramref name="planner"/> which deliveries they need, and creates them, due at <paramref name="now"/>.
+    /// Each event is scheduled exactly once, whatever the concurrency; scheduling is serialised so ordered
+    /// endpoints see events of one resource in the order they were written.
+    /// </summary>
+    /// <returns>How many events were scheduled.</returns>
+    ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> pending deliveries due at <paramref name="now"/> whose lease (if any)
+    /// has expired, counting an attempt on each and leasing it until <paramref name="now"/> + <paramref name="lease"/>.
+    /// A delivery with an ordering key is claimed only while no earlier delivery to the same endpoint with the same
+    /// key is pending.
+    /// </summary>
+    ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Records claimed attempts' outcomes and their deliveries' next states, and updates each outbox event's
+    /// <c>attempts</c>, <c>last_attempt_at</c> and <c>delivered</c> (true once all its deliveries are delivered);
+    /// all in one round trip where the store allows. A completion whose lease was lost (expired, and perhaps claimed
+    /// by another dispatcher) writes nothing.
+    /// </summary>
+    /// <returns>The deliveries whose completion was recorded.</returns>
+    ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a delivery of a tenant; null if absent or another tenant's.</summary>
+    ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default);
+
+    /// <summary>A tenant's deliveries in creation order, a page at a time.</summary>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="filter">Narrows the listing.</param>
+    /// <param name="cursor">The previous page's cursor, or null.</param>
+    /// <param name="limit">1–1000.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    ValueTask<Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>A delivery's attempts, oldest first; empty when it is absent or another tenant's.</summary>
+    ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes a dead-lettered or delivered delivery pending again, due at <paramref name="now"/>, with a fresh
+    /// attempt budget; its attempt log is kept.
+    /// </summary>
+    /// <returns>The delivery as it now is; null when absent or another tenant's.</returns>
+    /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is still pending.</exception>
+    ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default);
+}

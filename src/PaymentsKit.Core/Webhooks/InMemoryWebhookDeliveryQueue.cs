@@ -1,0 +1,334 @@
+using System.Text.Json;
+using NodaTime;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Webhooks;
+
+/// <summary>A tenant that has (or had) a webhook endpoint: lets stores without cross-tenant queries find outbox events.</summary>
+/// <param name="Id">The tenant id.</param>
+/// <param name="RegisteredAt">When its first endpoint was registered.</param>
+public sealed record WebhookTenant(Guid Id, Instant RegisteredAt)
+{
+    /// <summary>The collection, in the shared (<see cref="Guid.Empty"/>) scope.</summary>
+    public static RecordCollection<WebhookTenant> Collection { get; } = new("webhook_tenant", t => t.Id, _ => Guid.Empty);
+}
+
+/// <summary>
+/// The embedded <see cref="IWebhookDeliveryQueue"/>: deliveries and leases in process memory (lost with the
+/// process, like the in-memory store it reads the outbox from). Finds new events by reading the outbox of every
+/// tenant that registered an endpoint, so a scheduling pass is linear in those tenants' events: fine for
+/// development and tests; use PostgreSQL in production.
+/// </summary>
+public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
+{
+    private readonly IPaymentsStore _store;
+    private readonly IClock _clock;
+    private readonly SemaphoreSlim _scheduleGate = new(1, 1);
+    private readonly Lock _lock = new();
+    private readonly HashSet<Guid> _scheduled = [];
+    private readonly List<Entry> _entries = [];
+    private readonly Dictionary<Guid, Entry> _byId = [];
+
+    /// <summary>Creates a queue over the outbox in <paramref name="store"/>.</summary>
+    public InMemoryWebhookDeliveryQueue(IPaymentsStore store, IClock clock)
+    {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _clock = clock ?? throw new ArgumentNullException(nameof(clock));
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(planner);
+        CheckLimit(limit);
+        await _scheduleGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var fresh = new List<WebhookEvent>();
+            var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+            await using (unit.ConfigureAwait(false))
+            {
+                foreach (var tenant in await AllAsync(unit, WebhookTenant.Collection, Guid.Empty, cancellationToken).ConfigureAwait(false))
+                {
+                    foreach (var e in await AllAsync(unit, WebhookCollections.Events, tenant.Id, cancellationToken).ConfigureAwait(false))
+                    {
+                        if (!_scheduled.Contains(e.Id.Value))
+                        {
+                            fresh.Add(e);
+                        }
+                    }
+                }
+            }
+
+            var batch = fresh
+                .OrderBy(e => e.CreatedAt)
+                .ThenBy(e => e.Id.Value, GuidOrder.Instance)
+                .Take(limit)
+                .ToList();
+            if (batch.Count == 0)
+            {
+                return 0;
+            }
+
+            var plans = await planner(batch, cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                foreach (var e in batch)
+                {
+                    var payload = JsonSerializer.SerializeToUtf8Bytes(e.Payload);
+                    foreach (var plan in plans.Where(p => p.EventId == e.Id))
+                    {
+                        var delivery = new WebhookDelivery(
+                            WebhookDeliveryId.New(_clock), plan.TenantId, plan.EventId, plan.EndpointId, plan.EventType, plan.OrderingKey,
+                            WebhookDeliveryStatus.Pending, 0, now, null, null, null, now, null);
+                        var entry = new Entry(delivery, payload);
+                        _entries.Add(entry);
+                        _byId.Add(delivery.Id.Value, entry);
+                    }
+
+                    _scheduled.Add(e.Id.Value);
+                }
+            }
+
+            return batch.Count;
+        }
+        finally
+        {
+            _scheduleGate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        CheckLimit(limit);
+        if (lease <= Duration.Zero)
+        {
+            throw PaymentsKitException.InvalidArgument("lease", lease, "must be positive");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var claims = new List<WebhookClaim>();
+        lock (_lock)
+        {
+            var heads = new HashSet<(WebhookEndpointId, string)>();
+            foreach (var entry in _entries)
+            {
+                if (claims.Count == limit)
+                {
+                    break;
+                }
+
+                var d = entry.Delivery;
+                if (d.Status != WebhookDeliveryStatus.Pending)
+                {
+                    continue;
+                }
+
+                // Only the oldest pending delivery of an ordered resource may go out.
+                if (d.OrderingKey is { } key && !heads.Add((d.EndpointId, key)))
+                {
+                    continue;
+                }
+
+                if (d.NextAttemptAt > now || entry.LeaseUntil > now)
+                {
+                    continue;
+                }
+
+                entry.LeaseToken = Guid.NewGuid();
+                entry.LeaseUntil = now + lease;
+                entry.Delivery = d with { Attempts = d.Attempts + 1, LastAttemptAt = now };
+                claims.Add(new WebhookClaim(entry.Delivery, entry.Payload, entry.LeaseToken.Value, entry.LeaseUntil.Value));
+            }
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<WebhookClaim>>(claims);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        var completed = new HashSet<WebhookDeliveryId>();
+        var summaries = new Dictionary<(Guid Tenant, WebhookEventId Event), (int Attempts, Instant Last, bool Delivered)>();
+        lock (_lock)
+        {
+            foreach (var completion in completions)
+            {
+                var claim = completion.Claim;
+                if (!_byId.TryGetValue(claim.Delivery.Id.Value, out var entry) || entry.LeaseToken != claim.LeaseToken)
+                {
+                    continue;
+                }
+
+                entry.LeaseToken = null;
+                entry.LeaseUntil = null;
+                entry.Attempts.Add(completion.Attempt);
+                entry.Delivery = Apply(entry.Delivery, completion);
+                completed.Add(claim.Delivery.Id);
+                var key = (claim.Delivery.TenantId, claim.Delivery.EventId);
+                var previous = summaries.GetValueOrDefault(key);
+                summaries[key] = (previous.Attempts + 1, Instant.Max(previous.Last, completion.Attempt.StartedAt), false);
+            }
+
+            foreach (var key in summaries.Keys.ToList())
+            {
+                summaries[key] = summaries[key] with
+                {
+                    Delivered = _entries.Where(e => e.Delivery.EventId == key.Event).All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered),
+                };
+            }
+        }
+
+        foreach (var ((tenant, eventId), summary) in summaries)
+        {
+            await _store.ExecuteAsync(
+                async (unit, ct) =>
+                {
+                    var stored = await unit.GetAsync(WebhookCollections.Events, tenant, eventId.Value, ct).ConfigureAwait(false);
+                    if (stored is not null)
+                    {
+                        unit.Update(
+                            WebhookCollections.Events,
+                            stored.Value with { Attempts = stored.Value.Attempts + summary.Attempts, LastAttemptAt = summary.Last, Delivered = summary.Delivered },
+                            stored.Version);
+                    }
+
+                    return true;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        return completed;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult(_byId.TryGetValue(deliveryId.Value, out var entry) && entry.Delivery.TenantId == tenantId ? entry.Delivery : null);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        CheckLimit(limit);
+        var after = DecodeCursor(cursor);
+        List<WebhookDelivery> matching;
+        lock (_lock)
+        {
+            matching = [.. _entries
+                .Select(e => e.Delivery)
+                .Where(d => d.TenantId == tenantId && Matches(d, filter))
+                .Where(d => after is null || GuidOrder.Instance.Compare(d.Id.Value, after.Value) > 0)
+                .OrderBy(d => d.Id.Value, GuidOrder.Instance)
+                .Take(limit + 1)];
+        }
+
+        var items = matching.Take(limit).ToList();
+        return ValueTask.FromResult(new Page<WebhookDelivery>(items, matching.Count > limit ? items[^1].Id.Value.ToString("N") : null));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult<IReadOnlyList<WebhookDeliveryAttempt>>(
+                _byId.TryGetValue(deliveryId.Value, out var entry) && entry.Delivery.TenantId == tenantId ? [.. entry.Attempts] : []);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            if (!_byId.TryGetValue(deliveryId.Value, out var entry) || entry.Delivery.TenantId != tenantId)
+            {
+                return ValueTask.FromResult<WebhookDelivery?>(null);
+            }
+
+            if (entry.Delivery.Status == WebhookDeliveryStatus.Pending)
+            {
+                throw StillPending(deliveryId);
+            }
+
+            entry.Delivery = Replayed(entry.Delivery, now);
+            return ValueTask.FromResult<WebhookDelivery?>(entry.Delivery);
+        }
+    }
+
+    /// <summary>The delivery after a completed attempt.</summary>
+    internal static WebhookDelivery Apply(WebhookDelivery delivery, WebhookDeliveryCompletion completion) => delivery with
+    {
+        Status = completion.Status,
+        NextAttemptAt = completion.NextAttemptAt ?? delivery.NextAttemptAt,
+        LastStatusCode = completion.Attempt.StatusCode,
+        LastError = completion.Attempt.Error,
+        CompletedAt = completion.Status == WebhookDeliveryStatus.Pending ? null : completion.Attempt.StartedAt + completion.Attempt.Duration,
+    };
+
+    /// <summary>The delivery made pending again by a replay.</summary>
+    internal static WebhookDelivery Replayed(WebhookDelivery delivery, Instant now) =>
+        delivery with { Status = WebhookDeliveryStatus.Pending, Attempts = 0, NextAttemptAt = now, CompletedAt = null };
+
+    /// <summary>The error for replaying a delivery that is still pending.</summary>
+    internal static PaymentsKitException StillPending(WebhookDeliveryId deliveryId) =>
+        new(PaymentsKitErrorCodes.InvalidTransition,
+            $"Webhook delivery {deliveryId} is still pending; only delivered or dead-lettered deliveries can be replayed.",
+            new Dictionary<string, object?> { ["field"] = "delivery_id", ["value"] = deliveryId.ToString(), ["from"] = "pending", ["to"] = "pending" });
+
+    /// <summary>Whether a delivery passes a filter.</summary>
+    internal static bool Matches(WebhookDelivery delivery, WebhookDeliveryFilter filter) =>
+        (filter.Status is null || delivery.Status == filter.Status)
+        && (filter.EventId is null || delivery.EventId == filter.EventId)
+        && (filter.EndpointId is null || delivery.EndpointId == filter.EndpointId);
+
+    /// <summary>Checks a page size or batch limit.</summary>
+    internal static void CheckLimit(int limit)
+    {
+        if (limit is < 1 or > BufferedUnitOfWork.MaxPageSize)
+        {
+            throw PaymentsKitException.InvalidArgument("limit", limit, $"must be between 1 and {BufferedUnitOfWork.MaxPageSize}");
+        }
+    }
+
+    /// <summary>Decodes a listing cursor (the last delivery id of the previous page).</summary>
+    internal static Guid? DecodeCursor(string? cursor) =>
+        cursor is null ? null
+        : Guid.TryParseExact(cursor, "N", out var after) ? after
+        : throw PaymentsKitException.InvalidArgument("cursor", cursor, "is not a cursor returned by a previous page");
+
+    private static async ValueTask<List<T>> AllAsync<T>(IUnitOfWork unit, RecordCollection<T> collection, Guid tenantId, CancellationToken cancellationToken)
+        where T : class
+    {
+        var all = new List<T>();
+        string? cursor = null;
+        do
+        {
+            var page = await unit.ListAsync(collection, tenantId, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+            all.AddRange(page.Items.Select(i => i.Value));
+            cursor = page.NextCursor;
+        }
+        while (cursor is not null);
+        return all;
+    }
+
+    private sealed class Entry(WebhookDelivery delivery, byte[] payload)
+    {
+        public WebhookDelivery Delivery { get; set; } = delivery;
+
+        public byte[] Payload { get; } = payload;
+
+        public Guid? LeaseToken { get; set; }
+
+        public Instant? LeaseUntil { get; set; }
+
+        public List<WebhookDeliveryAttempt> Attempts { get; } = [];
+    }
+}

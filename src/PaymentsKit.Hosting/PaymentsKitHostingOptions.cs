@@ -1,0 +1,79 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+
+namespace PaymentsKit.Hosting;
+
+/// <summary>
+/// Options for <c>AddPaymentsKitHosting</c>: how often each job runs. Validated when the host starts; every problem is
+/// reported at once.
+/// </summary>
+public sealed class PaymentsKitHostingOptions
+{
+    /// <summary>The shortest allowed interval.</summary>
+    public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>The longest allowed interval.</summary>
+    public static readonly TimeSpan MaxInterval = TimeSpan.FromDays(1);
+
+    /// <summary>How often the webhook dispatcher looks for due deliveries. Default 1 s.</summary>
+    public TimeSpan WebhookDispatchInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often pending invoices past their expiry are expired. Default 30 s.</summary>
+    public TimeSpan InvoiceExpiryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often pending ledger transfers past their deadline are expired. Default 30 s.</summary>
+    public TimeSpan LedgerTransferExpiryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often every routable chain's health is sampled. Default 30 s.</summary>
+    public TimeSpan ChainHealthSamplingInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Interval overrides by job name, for any job (including other modules' jobs).</summary>
+    public IDictionary<string, TimeSpan> Intervals { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
+
+    /// <summary>Names of jobs not to run on this host.</summary>
+    public ISet<string> DisabledJobs { get; } = new HashSet<string>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The longest wait after failed runs: a failing job waits its interval doubled per consecutive failure, up to
+    /// this. Default 1 minute.
+    /// </summary>
+    public TimeSpan MaxFailureBackoff { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Every problem with these options, as sentences naming the setting and its value.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        CheckInterval(errors, "PaymentsKitHosting:WebhookDispatchInterval", WebhookDispatchInterval);
+        CheckInterval(errors, "PaymentsKitHosting:InvoiceExpiryInterval", InvoiceExpiryInterval);
+        CheckInterval(errors, "PaymentsKitHosting:LedgerTransferExpiryInterval", LedgerTransferExpiryInterval);
+        CheckInterval(errors, "PaymentsKitHosting:ChainHealthSamplingInterval", ChainHealthSamplingInterval);
+        CheckInterval(errors, "PaymentsKitHosting:MaxFailureBackoff", MaxFailureBackoff);
+        foreach (var (name, interval) in Intervals)
+        {
+            CheckInterval(errors, $"PaymentsKitHosting:Intervals[{name}]", interval);
+        }
+
+        return errors;
+    }
+
+    /// <summary>The interval of a job: an override, else its default.</summary>
+    internal TimeSpan IntervalOf(IPaymentsKitJob job) => Intervals.TryGetValue(job.Name, out var interval) ? interval : job.DefaultInterval;
+
+    private static void CheckInterval(List<string> errors, string setting, TimeSpan value)
+    {
+        if (value < MinInterval || value > MaxInterval)
+        {
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"{setting} must be between 10 ms and 1 day (value: {value})."));
+        }
+    }
+}
+
+/// <summary>Runs <see cref="PaymentsKitHostingOptions.Validate"/> when the host starts.</summary>
+internal sealed class PaymentsKitHostingOptionsValidator : IValidateOptions<PaymentsKitHostingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PaymentsKitHostingOptions options)
+    {
+        var errors = options.Validate();
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace PaymentsKit.Hosting;
+
+/// <summary>
+/// The hosted service of <c>AddPaymentsKitHosting</c>: starts a <see cref="PaymentsKitJobWorker"/> (a background
+/// service) for every registered <see cref="IPaymentsKitJob"/> not disabled in the options, and stops them all
+/// together, each finishing its current run within the host's shutdown timeout.
+/// </summary>
+public sealed class PaymentsKitJobHost : IHostedService, IDisposable
+{
+    private readonly IReadOnlyList<IPaymentsKitJob> _jobs;
+    private readonly PaymentsKitHostingOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly List<PaymentsKitJobWorker> _workers = [];
+
+    /// <summary>Creates the host over the registered jobs.</summary>
+    /// <exception cref="InvalidOperationException">When two jobs share a name.</exception>
+    public PaymentsKitJobHost(IEnumerable<IPaymentsKitJob> jobs, IOptions<PaymentsKitHostingOptions> options, ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ArgumentNullException.ThrowIfNull(options);
+        _jobs = [.. jobs];
+        _options = options.Value;
+        _loggerFactory = loggerFactory ?? throw new ArgumentNullException(nameof(loggerFactory));
+        var duplicate = _jobs.GroupBy(j => j.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new InvalidOperationException($"Two PaymentsKit jobs are named '{duplicate.Key}'; job names must be unique.");
+        }
+    }
+
+    /// <summary>The running workers.</summary>
+    public IReadOnlyList<PaymentsKitJobWorker> Workers => _workers;
+
+    /// <inheritdoc />
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var logger = _loggerFactory.CreateLogger<PaymentsKitJobWorker>();
+        foreach (var job in _jobs.Where(j => !_options.DisabledJobs.Contains(j.Name)))
+        {
+            var worker = new PaymentsKitJobWorker(job, _options.IntervalOf(job), _options.MaxFailureBackoff, logger);
+            _workers.Add(worker);
+            await worker.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public Task StopAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(_workers.Select(w => w.StopAsync(cancellationToken)));
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var worker in _workers)
+        {
+            worker.Dispose();
+        }
+    }
+}

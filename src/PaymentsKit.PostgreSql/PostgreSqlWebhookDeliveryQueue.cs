@@ -1,0 +1,434 @@
+using System.Text.Json;
+using NodaTime;
+using Npgsql;
+using NpgsqlTypes;
+using PaymentsKit.Storage;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.PostgreSql;
+
+/// <summary>
+/// The <see cref="IWebhookDeliveryQueue"/> on PostgreSQL (migration <c>0006_webhook_delivery</c>). Scheduling reads
+/// unscheduled outbox rows in insert order under a transaction-scoped advisory lock (one scheduler at a time, so
+/// events of one resource reach ordered endpoints in order) and inserts their deliveries idempotently. Claiming is
+/// one statement: <c>FOR UPDATE SKIP LOCKED</c> over due, unleased pending deliveries, each leased with a fresh
+/// token, so any number of dispatchers on any number of hosts never attempt one delivery at once; a lease that
+/// expires (its dispatcher died) makes the delivery claimable again. Completing checks the lease token and writes
+/// the delivery, its attempt log and the outbox event's summary in one round trip.
+/// </summary>
+public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
+{
+    private const string DeliveryColumns =
+        "d.id, d.tenant_id, d.event_id, d.endpoint_id, d.event_type, d.ordering_key, d.status, d.attempts, d.next_attempt_at, "
+        + "d.last_attempt_at, d.last_status_code, d.last_error, d.created_at, d.completed_at";
+
+    private const string ClaimSql =
+        "WITH due AS ("
+        + " SELECT d.id FROM webhook_deliveries d"
+        + " WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= $1)"
+        + " AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p"
+        + "  WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'pending' AND p.seq < d.seq))"
+        + " ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        + " UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = $1, lease_token = gen_random_uuid(), lease_expires_at = $2"
+        + " FROM due WHERE d.id = due.id"
+        + " RETURNING " + DeliveryColumns + ", d.lease_token,"
+        + " (SELECT (e.data -> 'payload')::text FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = d.event_id)";
+
+    // Locks the events first, in id order, so completions of deliveries of one event serialise (the last sees the
+    // others' states) and concurrent batches cannot deadlock.
+    private const string LockEventsSql =
+        "SELECT 1 FROM webhook_events WHERE collection = 'webhook_event' AND id = ANY($1) ORDER BY id FOR UPDATE";
+
+    private const string CompleteSql =
+        "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
+        + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[])"
+        + " AS i(id, token, status, next_at, code, error, completed_at, attempt_id, number, started_at, duration, outcome, excerpt, last_json)),"
+        + " done AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
+        + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
+        + " FROM input i WHERE d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
+        + " logged AS (INSERT INTO webhook_delivery_attempts"
+        + " (id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error)"
+        + " SELECT i.attempt_id, done.tenant_id, done.id, done.event_id, done.endpoint_id, i.number, i.started_at, i.duration, i.outcome, i.code, i.excerpt, i.error"
+        + " FROM done JOIN input i ON i.id = done.id),"
+        + " summary AS (UPDATE webhook_events e SET version = e.version + 1, updated_at = $15, data = e.data || jsonb_build_object("
+        + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + s.n, 'last_attempt_at', s.last_json::jsonb,"
+        + " 'delivered', s.all_delivered AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
+        + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids))))"
+        + " FROM (SELECT done.event_id, count(*)::integer AS n, max(i.last_json) AS last_json, bool_and(i.status = 'delivered') AS all_delivered,"
+        + "  array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
+        + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
+        + " SELECT id FROM done";
+
+    private const string ReplaySql =
+        "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $3, completed_at = NULL, lease_token = NULL, lease_expires_at = NULL"
+        + " WHERE d.id = $1 AND d.tenant_id = $2 AND d.status <> 'pending' RETURNING " + DeliveryColumns;
+
+    private static readonly long ScheduleLockKey = 0x5041594B_57480001; // "PAYK" "WH" 1: one webhook scheduler at a time.
+
+    private readonly PostgreSqlStore _store;
+    private readonly JsonSerializerOptions _json;
+
+    /// <summary>Creates the queue over the store's database.</summary>
+    public PostgreSqlWebhookDeliveryQueue(PostgreSqlStore store)
+    {
+        _store = store ?? throw new ArgumentNullException(nameof(store));
+        _json = store.Json;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(planner);
+        InMemoryWebhookDeliveryQueue.CheckLimit(limit);
+        await _store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var connection = await _store.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using (connection.ConfigureAwait(false))
+            {
+                var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                await using (transaction.ConfigureAwait(false))
+                {
+                    await using (var gate = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1)", connection, transaction))
+                    {
+                        gate.Parameters.Add(new NpgsqlParameter { Value = ScheduleLockKey });
+                        if (!(bool)(await gate.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+                        {
+                            // Another dispatcher is scheduling right now; it will take these events.
+                            return 0;
+                        }
+                    }
+
+                    var events = new List<(WebhookEvent Event, long Seq)>();
+                    await using (var select = new NpgsqlCommand(
+                        "SELECT data, dispatch_seq FROM webhook_events WHERE collection = 'webhook_event' AND scheduled_at IS NULL ORDER BY dispatch_seq LIMIT $1",
+                        connection,
+                        transaction))
+                    {
+                        select.Parameters.Add(new NpgsqlParameter { Value = limit });
+                        var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                        await using (reader.ConfigureAwait(false))
+                        {
+                            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            {
+                                var e = JsonSerializer.Deserialize<WebhookEvent>(reader.GetString(0), _json)
+                                    ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "A stored webhook_event record is JSON null.");
+                                events.Add((e, reader.GetInt64(1)));
+                            }
+                        }
+                    }
+
+                    if (events.Count == 0)
+                    {
+                        return 0;
+                    }
+
+                    var plans = await planner([.. events.Select(e => e.Event)], cancellationToken).ConfigureAwait(false);
+                    var seqs = events.ToDictionary(e => e.Event.Id, e => e.Seq);
+                    var batch = new NpgsqlBatch(connection, transaction);
+                    await using (batch.ConfigureAwait(false))
+                    {
+                        if (plans.Count > 0)
+                        {
+                            var insert = new NpgsqlBatchCommand(
+                                "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, status, attempts, next_attempt_at, created_at)"
+                                + " SELECT id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, 'pending', 0, $8, $8"
+                                + " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[])"
+                                + " AS p(id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq)"
+                                + " ON CONFLICT (event_id, endpoint_id) DO NOTHING");
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(_ => Guid.CreateVersion7(now.ToDateTimeOffset())).ToArray() });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.TenantId).ToArray() });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventId.Value).ToArray() });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EndpointId.Value).ToArray() });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventType).ToArray() });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.OrderingKey).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => seqs[p.EventId]).ToArray() });
+                            insert.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+                            batch.BatchCommands.Add(insert);
+                        }
+
+                        var mark = new NpgsqlBatchCommand("UPDATE webhook_events SET scheduled_at = $2 WHERE collection = 'webhook_event' AND id = ANY($1)");
+                        mark.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Event.Id.Value).ToArray() });
+                        mark.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+                        batch.BatchCommands.Add(mark);
+                        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return events.Count;
+                }
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, "scheduling webhook events");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        InMemoryWebhookDeliveryQueue.CheckLimit(limit);
+        if (lease <= Duration.Zero)
+        {
+            throw PaymentsKitException.InvalidArgument("lease", lease, "must be positive");
+        }
+
+        await _store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var command = _store.DataSource.CreateCommand(ClaimSql);
+            await using (command.ConfigureAwait(false))
+            {
+                var leaseUntil = now + lease;
+                command.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = leaseUntil.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = limit });
+                var claims = new List<WebhookClaim>();
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        var delivery = ReadDelivery(reader);
+                        var payload = reader.IsDBNull(15) ? "null" : reader.GetString(15);
+                        claims.Add(new WebhookClaim(delivery, System.Text.Encoding.UTF8.GetBytes(payload), reader.GetGuid(14), leaseUntil));
+                    }
+                }
+
+                // The statement returns rows in no particular order; attempt the oldest first.
+                claims.Sort((a, b) => a.Delivery.NextAttemptAt != b.Delivery.NextAttemptAt
+                    ? a.Delivery.NextAttemptAt.CompareTo(b.Delivery.NextAttemptAt)
+                    : GuidOrder.Instance.Compare(a.Delivery.Id.Value, b.Delivery.Id.Value));
+                return claims;
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, "claiming webhook deliveries");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(completions);
+        var completed = new HashSet<WebhookDeliveryId>();
+        if (completions.Count == 0)
+        {
+            return completed;
+        }
+
+        T[] Column<T>(Func<WebhookDeliveryCompletion, T> select) => [.. completions.Select(select)];
+        try
+        {
+            var batch = _store.DataSource.CreateBatch();
+            await using (batch.ConfigureAwait(false))
+            {
+                var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
+                lockEvents.Parameters.Add(new NpgsqlParameter { Value = completions.Select(c => c.Claim.Delivery.EventId.Value).Distinct().ToArray() });
+                batch.BatchCommands.Add(lockEvents);
+                var complete = new NpgsqlBatchCommand(CompleteSql);
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.Id.Value) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.LeaseToken) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => StatusText(c.Status)) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.NextAttemptAt?.ToDateTimeUtc()), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StatusCode), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Error), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                complete.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = Column(c => c.Status == WebhookDeliveryStatus.Pending ? (DateTime?)null : (c.Attempt.StartedAt + c.Attempt.Duration).ToDateTimeUtc()),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+                });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Id) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Number) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StartedAt.ToDateTimeUtc()) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Duration.ToTimeSpan()) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => JsonNamingPolicy.SnakeCaseLower.ConvertName(c.Attempt.Outcome.ToString())) });
+                complete.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = Column(c => c.Attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal)),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
+                });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => JsonSerializer.Serialize(c.Attempt.StartedAt, _json)) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = completions.Max(c => c.Attempt.StartedAt).ToDateTimeUtc() });
+                batch.BatchCommands.Add(complete);
+                var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        completed.Add(new WebhookDeliveryId(reader.GetGuid(0)));
+                    }
+                }
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, $"completing {completions.Count} webhook deliveries");
+        }
+
+        return completed;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default)
+    {
+        var found = await QueryAsync(
+            $"SELECT {DeliveryColumns} FROM webhook_deliveries d WHERE d.id = $1 AND d.tenant_id = $2",
+            [deliveryId.Value, tenantId],
+            cancellationToken).ConfigureAwait(false);
+        return found.Count == 0 ? null : found[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        InMemoryWebhookDeliveryQueue.CheckLimit(limit);
+        var after = InMemoryWebhookDeliveryQueue.DecodeCursor(cursor);
+        var found = await QueryAsync(
+            $"SELECT {DeliveryColumns} FROM webhook_deliveries d WHERE d.tenant_id = $1 AND ($2::text IS NULL OR d.status = $2)"
+            + " AND ($3::uuid IS NULL OR d.event_id = $3) AND ($4::uuid IS NULL OR d.endpoint_id = $4) AND ($5::uuid IS NULL OR d.id > $5)"
+            + " ORDER BY d.id LIMIT $6",
+            [
+                tenantId,
+                Typed(filter.Status is { } status ? StatusText(status) : null, NpgsqlDbType.Text),
+                Typed(filter.EventId?.Value, NpgsqlDbType.Uuid),
+                Typed(filter.EndpointId?.Value, NpgsqlDbType.Uuid),
+                Typed(after, NpgsqlDbType.Uuid),
+                limit + 1,
+            ],
+            cancellationToken).ConfigureAwait(false);
+        var items = found.Take(limit).ToList();
+        return new Page<WebhookDelivery>(items, found.Count > limit ? items[^1].Id.Value.ToString("N") : null);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default)
+    {
+        await _store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var command = _store.DataSource.CreateCommand(
+                "SELECT id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error"
+                + " FROM webhook_delivery_attempts WHERE delivery_id = $1 AND tenant_id = $2 ORDER BY started_at, number, id");
+            await using (command.ConfigureAwait(false))
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = deliveryId.Value });
+                command.Parameters.Add(new NpgsqlParameter { Value = tenantId });
+                var attempts = new List<WebhookDeliveryAttempt>();
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        attempts.Add(new WebhookDeliveryAttempt(
+                            reader.GetGuid(0),
+                            reader.GetGuid(1),
+                            new WebhookDeliveryId(reader.GetGuid(2)),
+                            new WebhookEventId(reader.GetGuid(3)),
+                            new WebhookEndpointId(reader.GetGuid(4)),
+                            reader.GetInt32(5),
+                            At(reader, 6),
+                            Duration.FromTimeSpan(reader.GetFieldValue<TimeSpan>(7)),
+                            Enum.Parse<WebhookAttemptOutcome>(reader.GetString(8).Replace("_", string.Empty, StringComparison.Ordinal), ignoreCase: true),
+                            reader.IsDBNull(9) ? null : reader.GetInt32(9),
+                            reader.IsDBNull(10) ? null : reader.GetString(10),
+                            reader.IsDBNull(11) ? null : reader.GetString(11)));
+                    }
+                }
+
+                return attempts;
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, $"listing the attempts of webhook delivery {deliveryId}");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default)
+    {
+        var replayed = await QueryAsync(ReplaySql, [deliveryId.Value, tenantId, now.ToDateTimeUtc()], cancellationToken).ConfigureAwait(false);
+        if (replayed.Count == 1)
+        {
+            return replayed[0];
+        }
+
+        return await GetAsync(tenantId, deliveryId, cancellationToken).ConfigureAwait(false) is null
+            ? null
+            : throw InMemoryWebhookDeliveryQueue.StillPending(deliveryId);
+    }
+
+    private static NpgsqlParameter Typed(object? value, NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
+
+    private static string StatusText(WebhookDeliveryStatus status) => status switch
+    {
+        WebhookDeliveryStatus.Pending => "pending",
+        WebhookDeliveryStatus.Delivered => "delivered",
+        _ => "dead_lettered",
+    };
+
+    private static WebhookDeliveryStatus ParseStatus(string text) => text switch
+    {
+        "pending" => WebhookDeliveryStatus.Pending,
+        "delivered" => WebhookDeliveryStatus.Delivered,
+        _ => WebhookDeliveryStatus.DeadLettered,
+    };
+
+    private static Instant At(NpgsqlDataReader reader, int ordinal) =>
+        Instant.FromDateTimeUtc(DateTime.SpecifyKind(reader.GetDateTime(ordinal), DateTimeKind.Utc));
+
+    private static Instant? OptionalAt(NpgsqlDataReader reader, int ordinal) => reader.IsDBNull(ordinal) ? null : At(reader, ordinal);
+
+    private static WebhookDelivery ReadDelivery(NpgsqlDataReader reader) => new(
+        new WebhookDeliveryId(reader.GetGuid(0)),
+        reader.GetGuid(1),
+        new WebhookEventId(reader.GetGuid(2)),
+        new WebhookEndpointId(reader.GetGuid(3)),
+        reader.GetString(4),
+        reader.IsDBNull(5) ? null : reader.GetString(5),
+        ParseStatus(reader.GetString(6)),
+        reader.GetInt32(7),
+        At(reader, 8),
+        OptionalAt(reader, 9),
+        reader.IsDBNull(10) ? null : reader.GetInt32(10),
+        reader.IsDBNull(11) ? null : reader.GetString(11),
+        At(reader, 12),
+        OptionalAt(reader, 13));
+
+    private async ValueTask<List<WebhookDelivery>> QueryAsync(string sql, object[] parameters, CancellationToken cancellationToken)
+    {
+        await _store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var command = _store.DataSource.CreateCommand(sql);
+            await using (command.ConfigureAwait(false))
+            {
+                foreach (var parameter in parameters)
+                {
+                    command.Parameters.Add(parameter as NpgsqlParameter ?? new NpgsqlParameter { Value = parameter });
+                }
+
+                var found = new List<WebhookDelivery>();
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        found.Add(ReadDelivery(reader));
+                    }
+                }
+
+                return found;
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, "reading webhook deliveries");
+        }
+    }
+}

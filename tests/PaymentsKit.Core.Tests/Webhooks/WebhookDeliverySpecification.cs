@@ -1,0 +1,458 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using NodaTime;
+using PaymentsKit.Testing;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.Core.Tests.Webhooks;
+
+/// <summary>A loopback webhook receiver whose answers a test scripts per request.</summary>
+public sealed class TestReceiver : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, int> _inFlight = new();
+    private readonly ConcurrentQueue<LoopbackRequest> _received = new();
+    private int _overlaps;
+
+    public TestReceiver(Func<LoopbackRequest, int, LoopbackResponse>? answer = null, TimeSpan hold = default)
+    {
+        Answer = answer ?? ((_, _) => LoopbackResponse.Json("{\"ok\":true}"));
+        Server = new LoopbackHttpServer(request =>
+        {
+            var id = request.Headers.GetValueOrDefault("webhook-id") ?? "";
+            if (_inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1)
+            {
+                Interlocked.Increment(ref _overlaps);
+            }
+
+            try
+            {
+                if (hold > TimeSpan.Zero)
+                {
+                    Thread.Sleep(hold);
+                }
+
+                _received.Enqueue(request);
+                return Answer(request, _received.Count(r => r.Headers.GetValueOrDefault("webhook-id") == id));
+            }
+            finally
+            {
+                _inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
+            }
+        });
+    }
+
+    public Func<LoopbackRequest, int, LoopbackResponse> Answer { get; set; }
+
+    public LoopbackHttpServer Server { get; }
+
+    public Uri Url => new(Server.BaseAddress, "hooks");
+
+    /// <summary>Requests in the order they were answered.</summary>
+    public IReadOnlyList<LoopbackRequest> Received => [.. _received];
+
+    /// <summary>How often one webhook-id was being handled twice at the same moment.</summary>
+    public int Overlaps => Volatile.Read(ref _overlaps);
+
+    /// <summary>The <c>data.sequence</c> of a delivered event (bodies are compared parsed: PostgreSQL's jsonb reformats them).</summary>
+    public static int Sequence(LoopbackRequest request)
+    {
+        using var body = JsonDocument.Parse(request.Body);
+        return body.RootElement.GetProperty("data").GetProperty("sequence").GetInt32();
+    }
+
+    public IReadOnlyList<LoopbackRequest> For(WebhookEvent e) => [.. Received.Where(r => r.Headers.GetValueOrDefault("webhook-id") == e.Id.ToString())];
+
+    public ValueTask DisposeAsync() => Server.DisposeAsync();
+}
+
+/// <summary>
+/// Webhook delivery end to end (outbox → queue → dispatcher → loopback receiver), written once and run on every
+/// store: the in-memory one here, PostgreSQL in its test project.
+/// </summary>
+public abstract class WebhookDeliverySpecification : IAsyncLifetime
+{
+    protected static readonly Guid Tenant = Guid.CreateVersion7();
+
+    private WebhookTestKit? _kit;
+
+    protected WebhookTestKit Kit => _kit ?? throw new InvalidOperationException("Not initialized.");
+
+    public async Task InitializeAsync() => _kit = await CreateKitAsync();
+
+    public virtual Task DisposeAsync() => Task.CompletedTask;
+
+    protected abstract Task<WebhookTestKit> CreateKitAsync();
+
+    [Fact]
+    public async Task An_event_is_delivered_signed_with_its_id_and_logged()
+    {
+        await using var receiver = new TestReceiver();
+        var registration = await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+
+        var pass = await Kit.Dispatcher().DispatchAsync();
+
+        Assert.Equal((1, 1, 1), (pass.Scheduled, pass.Claimed, pass.Delivered));
+        var request = Assert.Single(receiver.Received);
+        Assert.Equal("POST", request.Method);
+        Assert.Equal("/hooks", request.Path);
+        Assert.Equal(e.Id.ToString(), request.Headers["webhook-id"]);
+        Assert.Equal(Kit.Clock.GetCurrentInstant().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture), request.Headers["webhook-timestamp"]);
+        Assert.StartsWith("application/json", request.Headers["content-type"], StringComparison.Ordinal);
+        var verifier = new WebhookVerifier(Kit.Clock, [registration.Secret]);
+        Assert.Equal(WebhookVerificationResult.Valid, verifier.Check(request.Headers["webhook-id"], request.Headers["webhook-timestamp"], request.Headers["webhook-signature"], System.Text.Encoding.UTF8.GetBytes(request.Body)));
+        using (var body = JsonDocument.Parse(request.Body))
+        {
+            Assert.Equal("invoice.paid", body.RootElement.GetProperty("type").GetString());
+            Assert.Equal("inv_1", body.RootElement.GetProperty("data").GetProperty("id").GetString());
+        }
+
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal(WebhookDeliveryStatus.Delivered, delivery.Status);
+        Assert.Equal(1, delivery.Attempts);
+        Assert.Equal(200, delivery.LastStatusCode);
+        var attempt = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id));
+        Assert.Equal((WebhookAttemptOutcome.Delivered, 200, 1), (attempt.Outcome, attempt.StatusCode, attempt.Number));
+        Assert.Equal("{\"ok\":true}", attempt.ResponseExcerpt);
+
+        var stored = await Kit.Outbox.GetAsync(Tenant, e.Id);
+        Assert.True(stored.Delivered);
+        Assert.Equal(1, stored.Attempts);
+        Assert.Equal(Kit.Clock.GetCurrentInstant(), stored.LastAttemptAt);
+
+        Assert.Equal(0, (await Kit.Dispatcher().DispatchAsync()).Claimed);
+    }
+
+    [Fact]
+    public async Task A_500_is_retried_on_the_schedule_then_delivered()
+    {
+        await using var receiver = new TestReceiver((_, n) => n == 1 ? LoopbackResponse.WithStatus(500, "{\"error\":\"boom\"}") : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+
+        var first = await dispatcher.DispatchAsync();
+        Assert.Equal(1, first.Retrying);
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(), null, 10)).Items);
+        Assert.Equal(WebhookDeliveryStatus.Pending, delivery.Status);
+        Assert.Equal(Kit.Clock.GetCurrentInstant() + Duration.FromSeconds(1), delivery.NextAttemptAt);
+        Assert.Equal((500, "HTTP 500"), (delivery.LastStatusCode, delivery.LastError));
+
+        Assert.Equal(0, (await dispatcher.DispatchAsync()).Claimed);
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
+
+        var attempts = await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id);
+        Assert.Equal([500, 200], attempts.Select(a => a.StatusCode ?? 0));
+        Assert.Equal([1, 2], attempts.Select(a => a.Number));
+        Assert.Equal("{\"error\":\"boom\"}", attempts[0].ResponseExcerpt);
+        Assert.Equal(2, receiver.For(e).Count);
+        Assert.Equal(2, (await Kit.Outbox.GetAsync(Tenant, e.Id)).Attempts);
+    }
+
+    [Fact]
+    public async Task A_timeout_is_retried()
+    {
+        await using var receiver = new TestReceiver((_, n) => n == 1 ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(3)) : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).Retrying);
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
+
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        var attempts = await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id);
+        Assert.Equal([WebhookAttemptOutcome.TimedOut, WebhookAttemptOutcome.Delivered], attempts.Select(a => a.Outcome));
+        Assert.Null(attempts[0].StatusCode);
+    }
+
+    [Theory]
+    [InlineData(429)]
+    [InlineData(503)]
+    public async Task Retry_after_on_429_and_503_defers_the_next_attempt(int status)
+    {
+        await using var receiver = new TestReceiver((_, n) => n == 1
+            ? new LoopbackResponse(status, "{}", Headers: new Dictionary<string, string> { ["Retry-After"] = "3" })
+            : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+
+        await dispatcher.DispatchAsync();
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(), null, 10)).Items);
+        Assert.Equal(Kit.Clock.GetCurrentInstant() + Duration.FromSeconds(3), delivery.NextAttemptAt);
+
+        Kit.Clock.Advance(Duration.FromSeconds(2));
+        Assert.Equal(0, (await dispatcher.DispatchAsync()).Claimed);
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
+    }
+
+    [Fact]
+    public async Task A_410_disables_the_endpoint_and_dead_letters_until_replayed()
+    {
+        await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(410));
+        var endpoint = (await Kit.RegisterAsync(Tenant, receiver.Url)).Endpoint;
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).DeadLettered);
+        var disabled = await Kit.Endpoints.GetAsync(Tenant, endpoint.Id);
+        Assert.Equal(WebhookEndpointStatus.Disabled, disabled.Status);
+        var dead = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.DeadLettered), null, 10)).Items);
+        Assert.Equal(WebhookAttemptOutcome.Gone, Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, dead.Id)).Outcome);
+
+        // Events written while it is disabled are not scheduled to it.
+        await Kit.EnqueueAsync(Tenant, "inv_2");
+        Kit.Clock.Advance(Duration.FromMinutes(1));
+        await WebhookTestKit.DrainAsync(dispatcher);
+        Assert.Single(receiver.Received);
+
+        receiver.Answer = (_, _) => LoopbackResponse.Json("{}");
+        await Kit.Endpoints.EnableAsync(Tenant, endpoint.Id);
+        Assert.Equal(1, await Kit.Deliveries.ReplayDeadLettersAsync(Tenant, endpoint.Id));
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
+        Assert.Equal(WebhookDeliveryStatus.Delivered, (await Kit.Deliveries.GetAsync(Tenant, dead.Id)).Status);
+    }
+
+    [Fact]
+    public async Task A_disabled_endpoint_dead_letters_what_it_had_pending_without_sending()
+    {
+        await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(500));
+        var endpoint = (await Kit.RegisterAsync(Tenant, receiver.Url)).Endpoint;
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+        await dispatcher.DispatchAsync();
+        await Kit.Endpoints.DisableAsync(Tenant, endpoint.Id, "operator");
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).DeadLettered);
+        Assert.Single(receiver.Received);
+        var dead = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.DeadLettered), null, 10)).Items);
+        Assert.Equal(WebhookAttemptOutcome.EndpointDisabled, (await Kit.Deliveries.ListAttemptsAsync(Tenant, dead.Id))[^1].Outcome);
+    }
+
+    [Fact]
+    public async Task The_last_failed_attempt_dead_letters_and_an_operator_replays_it()
+    {
+        await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(500));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+
+        foreach (var wait in new[] { 0, 1, 2, 4 })
+        {
+            Kit.Clock.Advance(Duration.FromSeconds(wait));
+            Assert.Equal(1, (await dispatcher.DispatchAsync()).Claimed);
+        }
+
+        var dead = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.DeadLettered), null, 10)).Items);
+        Assert.Equal(WebhookTestKit.ShortPolicy.MaxAttempts, dead.Attempts);
+        Assert.NotNull(dead.CompletedAt);
+        Kit.Clock.Advance(Duration.FromHours(1));
+        Assert.Equal(0, (await dispatcher.DispatchAsync()).Claimed);
+        Assert.Equal(4, receiver.For(e).Count);
+        Assert.False((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+
+        receiver.Answer = (_, _) => LoopbackResponse.Json("{}");
+        var replayed = await Kit.Deliveries.ReplayAsync(Tenant, dead.Id);
+        Assert.Equal((WebhookDeliveryStatus.Pending, 0), (replayed.Status, replayed.Attempts));
+        var pending = await Assert.ThrowsAsync<PaymentsKitException>(() => Kit.Deliveries.ReplayAsync(Tenant, dead.Id).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, pending.Code);
+
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
+        Assert.Equal(5, (await Kit.Deliveries.ListAttemptsAsync(Tenant, dead.Id)).Count);
+        Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+
+        var missing = await Assert.ThrowsAsync<PaymentsKitException>(() => Kit.Deliveries.ReplayAsync(Guid.CreateVersion7(), dead.Id).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.NotFound, missing.Code);
+        await Assert.ThrowsAsync<PaymentsKitException>(() => Kit.Deliveries.ListAttemptsAsync(Guid.CreateVersion7(), dead.Id).AsTask());
+    }
+
+    [Fact]
+    public async Task An_ordered_endpoint_gets_each_resources_events_in_order()
+    {
+        var failedOnce = new ConcurrentDictionary<string, bool>();
+        await using var receiver = new TestReceiver((r, _) =>
+            TestReceiver.Sequence(r) == 1 && failedOnce.TryAdd(r.Headers["webhook-id"], true)
+                ? LoopbackResponse.WithStatus(500)
+                : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url, ordered: true);
+        var a = new List<WebhookEvent>();
+        for (var i = 1; i <= 3; i++)
+        {
+            a.Add(await Kit.EnqueueAsync(Tenant, "inv_a", sequence: i));
+            Kit.Clock.Advance(Duration.FromMilliseconds(1));
+        }
+
+        var b = await Kit.EnqueueAsync(Tenant, "inv_b", sequence: 7);
+        var dispatcher = Kit.Dispatcher();
+
+        var first = await dispatcher.DispatchAsync();
+        Assert.Equal(2, first.Claimed);
+        Assert.Single(receiver.For(b));
+        Assert.Empty(receiver.For(a[1]));
+
+        // Head-of-line: a[1] waits while a[0] waits for its retry.
+        Assert.Equal(0, (await dispatcher.DispatchAsync()).Claimed);
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+        await WebhookTestKit.DrainAsync(dispatcher);
+
+        var delivered = receiver.Received
+            .Where(r => r.Body.Contains("inv_a", StringComparison.Ordinal))
+            .Select(r => r.Headers["webhook-id"])
+            .ToList();
+        Assert.Equal([a[0].Id.ToString(), a[0].Id.ToString(), a[1].Id.ToString(), a[2].Id.ToString()], delivered);
+    }
+
+    [Fact]
+    public async Task An_unordered_endpoint_is_not_held_up_by_a_failing_event()
+    {
+        await using var receiver = new TestReceiver((r, _) => TestReceiver.Sequence(r) == 1 ? LoopbackResponse.WithStatus(500) : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        await Kit.EnqueueAsync(Tenant, "inv_a", sequence: 1);
+        Kit.Clock.Advance(Duration.FromMilliseconds(1));
+        var second = await Kit.EnqueueAsync(Tenant, "inv_a", sequence: 2);
+
+        var pass = await Kit.Dispatcher().DispatchAsync();
+        Assert.Equal((2, 1, 1), (pass.Claimed, pass.Delivered, pass.Retrying));
+        Assert.Single(receiver.For(second));
+    }
+
+    [Fact]
+    public async Task A_receiver_down_for_a_while_gets_everything_after_it_returns()
+    {
+        var down = true;
+        await using var receiver = new TestReceiver((_, _) => Volatile.Read(ref down) ? LoopbackResponse.Drop() : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 12; i++)
+        {
+            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i % 3}", sequence: i));
+        }
+
+        var dispatcher = Kit.Dispatcher();
+        await dispatcher.DispatchAsync();
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+        await dispatcher.DispatchAsync();
+        Assert.Empty((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.Delivered), null, 100)).Items);
+
+        Volatile.Write(ref down, false);
+        Kit.Clock.Advance(Duration.FromSeconds(2));
+        await WebhookTestKit.DrainAsync(dispatcher);
+
+        Assert.All(events, e => Assert.True(receiver.For(e).Count >= 3));
+        Assert.Equal(12, (await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.Delivered), null, 100)).Items.Count);
+        foreach (var e in events)
+        {
+            Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+        }
+    }
+
+    [Fact]
+    public async Task A_dispatcher_killed_mid_delivery_loses_no_event()
+    {
+        await using var receiver = new TestReceiver((_, n) => n == 1 ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10)) : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var doomed = Kit.Dispatcher().DispatchAsync(kill.Token).AsTask();
+            await WaitUntilAsync(() => receiver.Received.Count == 1);
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed);
+        }
+
+        // Its lease still holds the delivery: nobody sends it twice at once.
+        var survivor = Kit.Dispatcher();
+        Assert.Equal(0, (await survivor.DispatchAsync()).Claimed);
+
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        Assert.Equal(1, (await survivor.DispatchAsync()).Delivered);
+        Assert.Equal(2, receiver.For(e).Count);
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 2), (delivery.Status, delivery.Attempts));
+    }
+
+    [Fact]
+    public async Task The_ssrf_guard_runs_again_before_every_delivery()
+    {
+        Kit.Resolver.Set("hooks.example.com", "93.184.216.34");
+        var registered = await Kit.RegisterAsync(Tenant, new Uri("https://hooks.example.com/in"));
+
+        // DNS now points the name at the cloud metadata service: nothing is sent.
+        Kit.Resolver.Set("hooks.example.com", "169.254.169.254");
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        var pass = await Kit.Dispatcher().DispatchAsync();
+
+        Assert.Equal(1, pass.Retrying);
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EndpointId: registered.Endpoint.Id), null, 10)).Items);
+        var attempt = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id));
+        Assert.Equal(WebhookAttemptOutcome.Rejected, attempt.Outcome);
+        Assert.Contains("169.254.169.254", attempt.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Endpoints_get_only_the_types_they_asked_for_and_only_their_tenants_events()
+    {
+        await using var receiver = new TestReceiver();
+        await Kit.RegisterAsync(Tenant, receiver.Url, eventTypes: ["invoice.paid"]);
+        var other = Guid.CreateVersion7();
+        await Kit.EnqueueAsync(Tenant, "inv_1", "paid");
+        await Kit.EnqueueAsync(Tenant, "inv_1", "expired");
+        await Kit.EnqueueAsync(other, "inv_9", "paid");
+
+        await WebhookTestKit.DrainAsync(Kit.Dispatcher());
+
+        var request = Assert.Single(receiver.Received);
+        Assert.Contains("invoice.paid", request.Body, StringComparison.Ordinal);
+        Assert.Empty((await Kit.Deliveries.ListAsync(other, new WebhookDeliveryFilter(), null, 10)).Items);
+    }
+
+    [Fact]
+    public async Task Four_dispatchers_deliver_everything_and_never_one_event_twice_at_once()
+    {
+        await using var receiver = new TestReceiver(
+            (r, n) => n == 1 && TestReceiver.Sequence(r) == 3 ? LoopbackResponse.WithStatus(500) : LoopbackResponse.Json("{}"),
+            hold: TimeSpan.FromMilliseconds(5));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 40; i++)
+        {
+            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i % 8}", sequence: i % 5));
+        }
+
+        var dispatchers = Enumerable.Range(0, 4).Select(_ => Kit.Dispatcher(o => o.BatchSize = 5)).ToList();
+        for (var round = 0; round < 3; round++)
+        {
+            var barrier = new AsyncBarrier(dispatchers.Count);
+            await Task.WhenAll(dispatchers.Select(async d =>
+            {
+                await barrier.SignalAndWaitAsync(TimeSpan.FromSeconds(10));
+                for (var i = 0; i < 20; i++)
+                {
+                    await d.DispatchAsync();
+                }
+            }));
+            Kit.Clock.Advance(Duration.FromSeconds(1));
+        }
+
+        Assert.Equal(0, receiver.Overlaps);
+        Assert.All(events, e => Assert.NotEmpty(receiver.For(e)));
+        Assert.Equal(40, (await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.Delivered), null, 100)).Items.Count);
+        Assert.Equal(48, receiver.Received.Count);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+}

@@ -1,0 +1,241 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using PaymentsKit.Diagnostics;
+using PaymentsKit.Hosting;
+using PaymentsKit.Hosting.Jobs;
+using PaymentsKit.Storage;
+using PaymentsKit.Testing;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.Hosting.Tests;
+
+public class PaymentsKitHostingTests
+{
+    private static IHost BuildHost(Action<IServiceCollection>? services = null, Action<PaymentsKitHostingOptions>? options = null, TimeSpan? shutdown = null)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = shutdown ?? TimeSpan.FromSeconds(5));
+        builder.Services.AddPaymentsKit()
+            .UseClock(new ManualClock())
+            .AddWebhookDelivery(o => o.AllowLoopback = true)
+            .AddPaymentsKitHosting(o =>
+            {
+                o.WebhookDispatchInterval = TimeSpan.FromMilliseconds(20);
+                options?.Invoke(o);
+            });
+        services?.Invoke(builder.Services);
+        return builder.Build();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, int timeoutMs = 5000)
+    {
+        for (var waited = 0; waited < timeoutMs && !condition(); waited += 10)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(condition());
+    }
+
+    [Fact]
+    public void The_builtin_jobs_and_the_job_host_are_registered()
+    {
+        using var host = BuildHost();
+        var jobs = host.Services.GetServices<IPaymentsKitJob>().Select(j => j.Name).ToList();
+        Assert.Equal([WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName], jobs);
+        Assert.Single(host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>());
+        var options = host.Services.GetRequiredService<IOptions<PaymentsKitHostingOptions>>().Value;
+        Assert.Equal(TimeSpan.FromMilliseconds(20), host.Services.GetServices<IPaymentsKitJob>().First().DefaultInterval);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.InvoiceExpiryInterval);
+    }
+
+    [Fact]
+    public async Task Invalid_intervals_stop_the_host_from_starting_with_every_problem_listed()
+    {
+        using var host = BuildHost(options: o =>
+        {
+            o.InvoiceExpiryInterval = TimeSpan.Zero;
+            o.Intervals["custom.job"] = TimeSpan.FromDays(2);
+        });
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:InvoiceExpiryInterval", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:Intervals[custom.job]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_dispatch_worker_delivers_outbox_events_through_the_http_client_factory()
+    {
+        var received = new ConcurrentQueue<LoopbackRequest>();
+        await using var receiver = new LoopbackHttpServer(r =>
+        {
+            received.Enqueue(r);
+            return LoopbackResponse.Json("{}");
+        });
+        using var host = BuildHost();
+        await host.StartAsync();
+        var tenant = Guid.CreateVersion7();
+        await host.Services.GetRequiredService<IWebhookEndpointService>().RegisterAsync(tenant, new RegisterWebhookEndpoint { Url = new Uri(receiver.BaseAddress, "in") });
+        var outbox = host.Services.GetRequiredService<IWebhookOutbox>();
+        var store = host.Services.GetRequiredService<IPaymentsStore>();
+        var e = await store.ExecuteAsync((unit, _) => ValueTask.FromResult(outbox.Enqueue(unit, tenant, "invoice", "inv_1", "invoice.paid", new { id = "inv_1" })));
+
+        await WaitUntilAsync(() => !received.IsEmpty);
+        await host.StopAsync();
+
+        Assert.Equal(e.Id.ToString(), Assert.Single(received).Headers["webhook-id"]);
+        await WaitUntilAsync(() => outbox.GetAsync(tenant, e.Id).AsTask().Result.Delivered);
+    }
+
+    [Fact]
+    public async Task Shutdown_lets_the_running_job_finish_and_starts_no_new_run()
+    {
+        var job = new ProbeJob("probe.slow", TimeSpan.FromMilliseconds(300));
+        using var host = BuildHost(s => s.AddSingleton<IPaymentsKitJob>(job), o => o.DisabledJobs.Add(WebhookDispatchJob.JobName));
+        await host.StartAsync();
+        await WaitUntilAsync(() => job.Started == 1);
+        await host.StopAsync();
+
+        Assert.Equal(1, job.Completed);
+        Assert.Equal(0, job.Cancelled);
+        await Task.Delay(100);
+        Assert.Equal(1, job.Started);
+    }
+
+    [Fact]
+    public async Task The_shutdown_timeout_cancels_a_run_that_would_not_finish()
+    {
+        var job = new ProbeJob("probe.stuck", TimeSpan.FromSeconds(30));
+        using var host = BuildHost(s => s.AddSingleton<IPaymentsKitJob>(job), shutdown: TimeSpan.FromMilliseconds(200));
+        await host.StartAsync();
+        await WaitUntilAsync(() => job.Started == 1);
+        try
+        {
+            await host.StopAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            // The host may report that its shutdown timed out.
+        }
+
+        await WaitUntilAsync(() => job.Cancelled == 1);
+        Assert.Equal(0, job.Completed);
+    }
+
+    [Fact]
+    public async Task A_failing_job_keeps_running_and_more_work_runs_again_at_once()
+    {
+        var failing = new ProbeJob("probe.failing", TimeSpan.Zero) { Fail = true };
+        var busy = new ProbeJob("probe.busy", TimeSpan.Zero) { MoreWorkRuns = 5 };
+        var runs = new ConcurrentBag<string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == PaymentsKitTelemetry.Name && instrument.Name == "paymentskit.jobs.runs")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "outcome")
+                {
+                    runs.Add((string)tag.Value!);
+                }
+            }
+        });
+        listener.Start();
+        using var host = BuildHost(
+            s => s.AddSingleton<IPaymentsKitJob>(failing).AddSingleton<IPaymentsKitJob>(busy),
+            o =>
+            {
+                o.Intervals["probe.failing"] = TimeSpan.FromMilliseconds(10);
+                o.Intervals["probe.busy"] = TimeSpan.FromHours(1);
+                o.MaxFailureBackoff = TimeSpan.FromMilliseconds(40);
+                o.DisabledJobs.Add(WebhookDispatchJob.JobName);
+            });
+        await host.StartAsync();
+        await WaitUntilAsync(() => failing.Started >= 3 && busy.Started >= 6);
+        await host.StopAsync();
+
+        Assert.Equal(6, busy.Started);
+        Assert.Contains("failed", runs);
+        Assert.Contains("ok", runs);
+        var worker = host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>().Single().Workers.Single(w => w.Name == "probe.busy");
+        Assert.Equal(TimeSpan.FromHours(1), worker.Interval);
+    }
+
+    [Fact]
+    public async Task Disabled_jobs_do_not_run_and_duplicate_names_are_refused()
+    {
+        var job = new ProbeJob("probe.off", TimeSpan.Zero);
+        using var host = BuildHost(s => s.AddSingleton<IPaymentsKitJob>(job), o => o.DisabledJobs.Add("probe.off"));
+        await host.StartAsync();
+        await Task.Delay(100);
+        await host.StopAsync();
+        Assert.Equal(0, job.Started);
+
+        var twice = new[] { new ProbeJob("same", TimeSpan.Zero), new ProbeJob("same", TimeSpan.Zero) };
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            new PaymentsKitJobHost(twice, Options.Create(new PaymentsKitHostingOptions()), NullLoggerFactory.Instance));
+        Assert.Contains("'same'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_sweep_jobs_run_against_the_real_services()
+    {
+        using var host = BuildHost();
+        foreach (var job in host.Services.GetServices<IPaymentsKitJob>().Where(j => j.Name != WebhookDispatchJob.JobName))
+        {
+            Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+        }
+    }
+
+    private sealed class ProbeJob(string name, TimeSpan work) : IPaymentsKitJob
+    {
+        private int _started;
+        private int _completed;
+        private int _cancelled;
+
+        public bool Fail { get; init; }
+
+        public int MoreWorkRuns { get; init; }
+
+        public int Started => Volatile.Read(ref _started);
+
+        public int Completed => Volatile.Read(ref _completed);
+
+        public int Cancelled => Volatile.Read(ref _cancelled);
+
+        public string Name => name;
+
+        public TimeSpan DefaultInterval => TimeSpan.FromSeconds(10);
+
+        public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+        {
+            var run = Interlocked.Increment(ref _started);
+            try
+            {
+                await Task.Delay(work, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                Interlocked.Increment(ref _cancelled);
+                throw;
+            }
+
+            Interlocked.Increment(ref _completed);
+            if (Fail)
+            {
+                throw new InvalidOperationException("probe failure");
+            }
+
+            return new PaymentsKitJobResult(1, run <= MoreWorkRuns);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using Npgsql;
+using NodaTime;
+using PaymentsKit.Core.Tests.Webhooks;
+using PaymentsKit.Testing;
+using PaymentsKit.Webhooks;
+
+namespace PaymentsKit.PostgreSql.Tests;
+
+/// <summary>The webhook delivery specification on PostgreSQL, a fresh database per test (claims are global to a database).</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgres) : WebhookDeliverySpecification
+{
+    private PostgreSqlStore? _store;
+    private string? _connectionString;
+
+    public override async Task DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_claims_take_disjoint_deliveries_and_a_lease_blocks_until_it_expires()
+    {
+        var tenant = Guid.CreateVersion7();
+        await Kit.RegisterAsync(tenant, new Uri("http://127.0.0.1:9/hooks"));
+        for (var i = 0; i < 30; i++)
+        {
+            await Kit.EnqueueAsync(tenant, $"inv_{i}");
+        }
+
+        var now = Kit.Clock.GetCurrentInstant();
+        await Kit.Queue.ScheduleAsync(
+            (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
+                [.. events.Select(e => new WebhookDeliveryPlan(e.Id, e.TenantId, new WebhookEndpointId(Guid.CreateVersion7()), e.EventType, null))]),
+            now,
+            100);
+
+        var barrier = new AsyncBarrier(4);
+        var claims = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            await barrier.SignalAndWaitAsync(TimeSpan.FromSeconds(10));
+            return await Kit.Queue.ClaimAsync(now, Duration.FromMinutes(1), 10);
+        }));
+        var all = claims.SelectMany(c => c).Select(c => c.Delivery.Id).ToList();
+        Assert.Equal(30, all.Count);
+        Assert.Equal(30, all.Distinct().Count());
+        Assert.All(claims.SelectMany(c => c), c => Assert.Equal(1, c.Delivery.Attempts));
+
+        Assert.Empty(await Kit.Queue.ClaimAsync(now + Duration.FromSeconds(59), Duration.FromMinutes(1), 100));
+        var reclaimed = await Kit.Queue.ClaimAsync(now + Duration.FromMinutes(1), Duration.FromMinutes(1), 100);
+        Assert.Equal(30, reclaimed.Count);
+        Assert.All(reclaimed, c => Assert.Equal(2, c.Delivery.Attempts));
+
+        // The first leases are gone: completing under them writes nothing.
+        var stale = claims.SelectMany(c => c).First();
+        var attempt = new WebhookDeliveryAttempt(Guid.CreateVersion7(), tenant, stale.Delivery.Id, stale.Delivery.EventId, stale.Delivery.EndpointId, 1, now, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, null, null);
+        Assert.Empty(await Kit.Queue.CompleteAsync([new WebhookDeliveryCompletion(stale, WebhookDeliveryStatus.Delivered, null, attempt)]));
+        Assert.Empty(await Kit.Queue.ListAttemptsAsync(tenant, stale.Delivery.Id));
+    }
+
+    [Fact]
+    public async Task Each_event_is_scheduled_once_however_many_schedulers_race()
+    {
+        var tenant = Guid.CreateVersion7();
+        for (var i = 0; i < 50; i++)
+        {
+            await Kit.EnqueueAsync(tenant, $"inv_{i}");
+        }
+
+        var endpoint = new WebhookEndpointId(Guid.CreateVersion7());
+        ValueTask<int> ScheduleAsync() => Kit.Queue.ScheduleAsync(
+            (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
+                [.. events.Select(e => new WebhookDeliveryPlan(e.Id, e.TenantId, endpoint, e.EventType, null))]),
+            Kit.Clock.GetCurrentInstant(),
+            7);
+        var barrier = new AsyncBarrier(4);
+        var counts = await Task.WhenAll(Enumerable.Range(0, 4).Select(async _ =>
+        {
+            await barrier.SignalAndWaitAsync(TimeSpan.FromSeconds(10));
+            var total = 0;
+            for (var pass = 0; pass < 10; pass++)
+            {
+                total += await ScheduleAsync();
+            }
+
+            return total;
+        }));
+
+        // A scheduler that finds another one busy skips its turn; whatever is left goes in later passes.
+        var rest = 0;
+        for (int n; (n = await ScheduleAsync()) > 0;)
+        {
+            rest += n;
+        }
+
+        Assert.Equal(50, counts.Sum() + rest);
+        var listed = await Kit.Queue.ListAsync(tenant, new WebhookDeliveryFilter(EndpointId: endpoint), null, 1000);
+        Assert.Equal(50, listed.Items.Select(d => d.EventId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task The_schema_holds_the_delivery_tables()
+    {
+        await _store!.Migrator.MigrateAsync();
+        var script = _store.Migrator.GetScript();
+        Assert.Contains("CREATE TABLE webhook_deliveries", script, StringComparison.Ordinal);
+        Assert.Contains("webhook_delivery_attempts", script, StringComparison.Ordinal);
+        await using var dataSource = NpgsqlDataSource.Create(_connectionString!);
+        await using var command = dataSource.CreateCommand("SELECT count(*) FROM information_schema.columns WHERE table_name = 'webhook_events' AND column_name IN ('dispatch_seq', 'scheduled_at')");
+        Assert.Equal(2L, await command.ExecuteScalarAsync());
+    }
+
+    protected override async Task<WebhookTestKit> CreateKitAsync()
+    {
+        _connectionString = await postgres.CreateDatabaseAsync("webhooks");
+        var clock = new ManualClock();
+        _store = TestStores.Create(_connectionString, clock: clock);
+        return new WebhookTestKit(_store, new PostgreSqlWebhookDeliveryQueue(_store), clock);
+    }
+}

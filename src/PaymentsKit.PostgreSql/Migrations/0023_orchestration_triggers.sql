@@ -61,7 +61,7 @@ DECLARE
     total_refunded       decimal(19, 4);
 BEGIN
     IF NEW.status = 'failed' THEN
-        RETURN NEW;
+        RETURN NULL;
     END IF;
 
     SELECT amount, currency INTO transaction_amount, transaction_currency
@@ -94,11 +94,13 @@ BEGIN
                              NEW.id, NEW.amount, NEW.currency, NEW.transaction_id, transaction_amount, total_refunded);
     END IF;
 
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 
+-- AFTER rather than the seed's BEFORE: generated columns (amount, status, transaction_id) are only
+-- computed after BEFORE triggers run. Raising still aborts the statement.
 CREATE TRIGGER validate_refund_amount_trigger
-    BEFORE INSERT OR UPDATE ON refunds
+    AFTER INSERT OR UPDATE ON refunds
     FOR EACH ROW
     EXECUTE FUNCTION validate_refund_amount();

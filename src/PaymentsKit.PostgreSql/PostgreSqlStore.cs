@@ -75,16 +75,27 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     /// <summary>Applies or prints this store's schema.</summary>
     public IPaymentsKitMigrator Migrator { get; }
 
+    /// <summary>The connection pool, shared with the modules' SQL query implementations.</summary>
+    internal NpgsqlDataSource DataSource => _dataSource;
+
+    /// <summary>The serializer settings records are stored with.</summary>
+    internal JsonSerializerOptions JsonOptions => _json;
+
     /// <inheritdoc />
     public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        return new UnitOfWork(this);
+    }
+
+    /// <summary>Throws once disposed; applies pending migrations first if the options ask for it.</summary>
+    internal async ValueTask EnsureReadyAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (_migrateOnFirstUse && !_migrated)
         {
             await MigrateOnceAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        return new UnitOfWork(this);
     }
 
     /// <inheritdoc />

@@ -2,26 +2,13 @@ using System.Text.Json;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
-using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Invoices and payment links: creation, cancellation, expiry, queries (subclass per store).</summary>
-public abstract class InvoiceServiceTests : IDisposable
+public abstract class InvoiceServiceTests : InvoicingStoreTests
 {
-    private readonly InvoicingHarness _kit;
-
-    protected InvoiceServiceTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     [Fact]
     public async Task CreateInvoice_AppliesDefaults()
     {
@@ -322,9 +309,4 @@ public abstract class InvoiceServiceTests : IDisposable
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Links.GetPaymentLinkBySlugAsync(merchant.Id, "no-such-link").AsTask());
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, PaymentLinkId.New(_kit.Clock), false).AsTask());
     }
-}
-
-public sealed class InMemoryInvoiceServiceTests : InvoiceServiceTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

@@ -2,26 +2,13 @@ using System.Text.Json;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
-using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Merchants, clients and API keys, against any store (subclass per store).</summary>
-public abstract class MerchantServiceTests : IDisposable
+public abstract class MerchantServiceTests : InvoicingStoreTests
 {
-    private readonly InvoicingHarness _kit;
-
-    protected MerchantServiceTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     [Fact]
     public async Task RegisterMerchant_KeepsTheCanonicalWallet_AndFindsItByWallet()
     {
@@ -204,9 +191,4 @@ public abstract class MerchantServiceTests : IDisposable
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.ApiKeys.CreateApiKeyAsync(MerchantId.New(_kit.Clock), new CreateApiKeyRequest("ghost")).AsTask());
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.ApiKeys.RevokeApiKeyAsync(merchant.Id, ApiKeyId.New(_kit.Clock)).AsTask());
     }
-}
-
-public sealed class InMemoryMerchantServiceTests : MerchantServiceTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

@@ -64,7 +64,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         }
 
         _dataSource = builder.Build();
-        _json = json.Options;
+        _json = RecordJson.For(json.Options);
         _clock = clock;
         _logger = (ILogger?)loggerFactory?.CreateLogger<PostgreSqlStore>() ?? NullLogger.Instance;
         _maxRetries = options.MaxRetries;

@@ -25,8 +25,8 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
         Assert.False(invoice.IsPartiallyPaid);
         Assert.Empty(invoice.Transitions);
         Assert.Equal("42", invoice.Metadata["order"]);
-        Assert.Equal(invoice, await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id));
-        Assert.Equal(invoice, Assert.Single((await _kit.Invoices.ListInvoicesAsync(merchant.Id)).Items));
+        StoredAssert.Equal(invoice, await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id));
+        StoredAssert.Equal(invoice, Assert.Single((await _kit.Invoices.ListInvoicesAsync(merchant.Id)).Items));
     }
 
     [Fact]
@@ -260,7 +260,7 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
         var details = await _kit.Invoices.GetInvoiceDetailsAsync(merchant.Id, invoice.Id);
         Assert.Equal(InvoiceStatus.Paid, details.Invoice.Status);
         Assert.Equal(MerchantSummary.Of(merchant), details.Merchant);
-        Assert.Equal(client, details.Client);
+        StoredAssert.Equal(client, details.Client);
         Assert.Equal([second.Id, wrongAsset.Id, first.Id], details.Payments.Select(p => p.Id));
         Assert.Equal(PaymentStatus.NeedsReview, details.Payments[1].Status);
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Invoices.GetInvoiceDetailsAsync(merchant.Id, InvoiceId.New(_kit.Clock)).AsTask());
@@ -275,8 +275,8 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
         Assert.True(link.Active);
         Assert.Equal(0, link.CurrentUses);
         Assert.Equal(30, link.RemainingUses);
-        Assert.Equal(link, await _kit.Links.GetPaymentLinkBySlugAsync(a.Id, "workshop-2026"));
-        Assert.Equal(link, await _kit.Links.GetPaymentLinkAsync(a.Id, link.Id));
+        StoredAssert.Equal(link, await _kit.Links.GetPaymentLinkBySlugAsync(a.Id, "workshop-2026"));
+        StoredAssert.Equal(link, await _kit.Links.GetPaymentLinkAsync(a.Id, link.Id));
 
         // Slugs are global: even another merchant cannot take one.
         var taken = await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => _kit.Links.CreatePaymentLinkAsync(b.Id, new CreatePaymentLinkRequest("Mine", 1m, "XLM") { Slug = "workshop-2026" }).AsTask());

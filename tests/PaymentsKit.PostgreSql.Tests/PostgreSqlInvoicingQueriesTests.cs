@@ -40,6 +40,7 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
         PayInvoice,
         PayLink,
         PayUnmatched,
+        Burst,
         Cancel,
         Tick,
         Days,
@@ -66,8 +67,9 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
                 (5, Gen.Constant(Kind.PayInvoice)),
                 (2, Gen.Constant(Kind.PayLink)),
                 (1, Gen.Constant(Kind.PayUnmatched)),
+                (2, Gen.Constant(Kind.Burst)),
                 (1, Gen.Constant(Kind.Cancel)),
-                (3, Gen.Constant(Kind.Tick)),
+                (5, Gen.Constant(Kind.Tick)),
                 (1, Gen.Constant(Kind.Days)),
                 (1, Gen.Constant(Kind.Expire)))
             from merchant in Gen.Choose(0, 1)
@@ -78,7 +80,7 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
 
         using var kit = await HarnessAsync();
         Prop.ForAll(scenario.ToArbitrary(), steps => Task.Run(() => RunAsync(kit, steps)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(12).WithEndSize(40));
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(15).WithEndSize(40));
     }
 
     private async Task<InvoicingHarness> HarnessAsync()
@@ -109,13 +111,19 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
                             new CreateClientRequest($"Client {a}") { Email = a % 3 == 0 ? null : $"c{a}-{Guid.NewGuid():N}@example.com", Metadata = new Dictionary<string, string> { ["k"] = $"{b}", ["z"] = "1" } })).Id);
                         break;
                     case Kind.Invoice:
-                        books.Invoices.Add(await kit.Invoices.CreateInvoiceAsync(
-                            merchant.Id,
-                            new CreateInvoiceRequest(1 + (a % 5000) / 100m, a % 4 == 0 ? Usdc.Code : Xlm.Code, $"Work {b}")
-                            {
-                                ClientId = books.Clients.Count > 0 && b % 4 != 0 ? books.Clients[b % books.Clients.Count] : null,
-                                ExpiresAt = kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1 + (b % (60 * 24 * 45))),
-                            }));
+                        // One to three invoices a few ticks apart: several within one of PostgreSQL's microseconds.
+                        for (var i = 0; i <= b % 3; i++)
+                        {
+                            books.Invoices.Add(await kit.Invoices.CreateInvoiceAsync(
+                                merchant.Id,
+                                new CreateInvoiceRequest(1 + ((a + i) % 5000) / 100m, (a + i) % 4 == 0 ? Usdc.Code : Xlm.Code, $"Work {b}")
+                                {
+                                    ClientId = books.Clients.Count > 0 && (b + i) % 4 != 0 ? books.Clients[(b + i) % books.Clients.Count] : null,
+                                    ExpiresAt = kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1 + (b % (60 * 24 * 45))),
+                                }));
+                            kit.Clock.Advance(Duration.FromTicks(1 + (a + i) % 4));
+                        }
+
                         break;
                     case Kind.Link:
                         books.Links.Add(await kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest($"Link {a}", 1 + (a % 900) / 100m, Xlm.Code) { MaxUses = b % 3 == 0 ? null : 1 + (b % 4) }));
@@ -134,12 +142,24 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
                     case Kind.PayUnmatched:
                         await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 1 + (a % 300) / 100m, memo: b % 2 == 0 ? null : "nobody"));
                         break;
+                    case Kind.Burst:
+                        // Payments recorded within one microsecond of each other, in a random id order.
+                        var burst = Enumerable.Range(0, 2 + a % 3).Select(i =>
+                            kit.Send(merchant.WalletAddress, 1 + ((a + i) % 700) / 100m, memo: books.Invoices.Count > 0 && (b + i) % 3 != 0 ? books.Invoices[(b + i) % books.Invoices.Count].Memo : null)).ToList();
+                        kit.Clock.Advance(InvoicingHarness.ToFinality);
+                        foreach (var sent in burst)
+                        {
+                            await kit.SubmitAsync(merchant, sent);
+                            kit.Clock.Advance(Duration.FromTicks(1 + b % 3));
+                        }
+
+                        break;
                     case Kind.Cancel when books.Invoices.Count > 0:
                         await kit.Invoices.CancelInvoiceAsync(merchant.Id, books.Invoices[a % books.Invoices.Count].Id);
                         break;
                     case Kind.Tick:
-                        // Odd tick counts put instants between PostgreSQL's microseconds: order and paging must still be exact.
-                        kit.Clock.Advance(Duration.FromTicks(1 + a % 17 + (b % 3) * 10_000_000L));
+                        // Mostly a few ticks: instants between PostgreSQL's microseconds, so order and paging must still be exact.
+                        kit.Clock.Advance(Duration.FromTicks(b % 4 == 0 ? 1 + a : 1 + a % 9));
                         break;
                     case Kind.Days:
                         kit.Clock.Advance(Duration.FromDays(1 + a % 40) + Duration.FromTicks(b));

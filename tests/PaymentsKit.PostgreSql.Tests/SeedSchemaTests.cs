@@ -266,6 +266,70 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         await Assert.ThrowsAsync<PaymentsKitException>(() => h.Transactions.GetAsync(a.Id, later.Id).AsTask());
     }
 
+    [Fact]
+    public async Task Records_Written_Before_The_Seed_Tables_Existed_Move_Into_Them()
+    {
+        // Records written on a current schema, then put back where 0001 kept every record.
+        var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
+        using var kit = await InvoicingHarness.CreateAsync(k =>
+        {
+            k.UsePostgreSql(connectionString);
+            return Task.CompletedTask;
+        });
+        var merchant = await kit.MerchantAsync();
+        var client = await kit.Merchants.CreateClientAsync(merchant.Id, new CreateClientRequest("Ada"));
+        var invoice = await kit.InvoiceAsync(merchant, 10m, client: client.Id);
+        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 4m, memo: invoice.Memo));
+        var link = await kit.LinkAsync(merchant, 1m, maxUses: 3);
+        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 1m), slug: link.Slug);
+        await kit.ApiKeys.CreateApiKeyAsync(merchant.Id, new CreateApiKeyRequest("ci"));
+        using var h = OrchestrationHarness.Create(kit.Services.GetRequiredService<IPaymentsStore>());
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(25m, "damaged"), Context);
+
+        string[] tables = ["users", "clients", "api_keys", "invoices", "payment_links", "payments", "partners", "transactions", "refunds", "transaction_events", "audit_logs"];
+        const string Columns = "collection, id, tenant_id, version, data::text, created_at, updated_at";
+        await using var current = NpgsqlDataSource.Create(connectionString);
+        var old = await postgres.CreateDatabaseAsync("before_seed_tables");
+        await using var before = NpgsqlDataSource.Create(old);
+        await new PostgreSqlMigrator(before, "public", [PostgreSqlMigrator.Embedded[0]]).MigrateAsync();
+        var expected = new Dictionary<string, List<string>>();
+        foreach (var table in tables)
+        {
+            expected[table] = await NamesAsync(current, $"SELECT concat_ws('|', id, tenant_id, version, data) FROM {table} ORDER BY id");
+            Assert.NotEmpty(expected[table]);
+            await using var copy = before.CreateCommand($"INSERT INTO paymentskit_records ({Columns.Replace("::text", string.Empty, StringComparison.Ordinal)}) SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::bigint[], $5::jsonb[], $6::timestamptz[], $7::timestamptz[])");
+            var rows = new List<(string Collection, Guid Id, Guid Tenant, long Version, string Data, DateTime Created, DateTime Updated)>();
+            await using (var read = current.CreateCommand($"SELECT {Columns} FROM {table}"))
+            await using (var reader = await read.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                {
+                    rows.Add((reader.GetString(0), reader.GetGuid(1), reader.GetGuid(2), reader.GetInt64(3), reader.GetString(4), reader.GetDateTime(5), reader.GetDateTime(6)));
+                }
+            }
+
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Collection).ToArray() });
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Id).ToArray() });
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Tenant).ToArray() });
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Version).ToArray() });
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Data).ToArray() });
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Created).ToArray() });
+            copy.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => r.Updated).ToArray() });
+            await copy.ExecuteNonQueryAsync();
+        }
+
+        await new PostgreSqlMigrator(before, "public", PostgreSqlMigrator.Embedded).MigrateAsync();
+
+        foreach (var table in tables)
+        {
+            Assert.Equal(expected[table], await NamesAsync(before, $"SELECT concat_ws('|', id, tenant_id, version, data) FROM {table} ORDER BY id"));
+        }
+
+        Assert.Empty(await NamesAsync(before, "SELECT collection FROM paymentskit_records WHERE collection LIKE 'invoicing\\_%' AND collection <> 'invoicing_api_key_prefix' OR collection IN ('orch_partner', 'orch_transaction', 'orch_refund', 'orch_transaction_event', 'orch_audit_log')"));
+    }
+
     private async Task<string> MigratedAsync() => await EmptyDatabase.ForAsync(postgres, GetType());
 
     private static async Task DecodeAsync(NpgsqlDataSource dataSource, (Guid Id, Instant At)[] batch)

@@ -182,13 +182,13 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
     {
         // Ranked first, then joined, as the in-memory query does: a ranked client that no longer exists is left out.
         var query = new Query(
-            "SELECT c.data, t.total, t.payments FROM (SELECT client_id, sum(amount) AS total, count(*) AS payments FROM payments "
+            "SELECT c.data, t.total, t.payment_count FROM (SELECT client_id, sum(amount) AS total, count(*) AS payment_count FROM payments "
             + "WHERE tenant_id = {0} AND status = 'CONFIRMED' AND asset = {1} AND client_id IS NOT NULL "
-            + "GROUP BY client_id ORDER BY total DESC, payments DESC, client_id LIMIT {2}) t ",
+            + "GROUP BY client_id ORDER BY total DESC, payment_count DESC, client_id LIMIT {2}) t ",
             merchant.Value,
             asset.Code,
             limit);
-        query.Append("JOIN clients c ON c.tenant_id = {0} AND c.id = t.client_id ORDER BY t.total DESC, t.payments DESC, t.client_id", merchant.Value);
+        query.Append("JOIN clients c ON c.tenant_id = {0} AND c.id = t.client_id ORDER BY t.total DESC, t.payment_count DESC, t.client_id", merchant.Value);
         return await ListAsync(
             query,
             reader => new ClientVolume(Record<Client>(reader, 0), Money.Of(reader.GetDecimal(1), asset), Count(reader, 2)),

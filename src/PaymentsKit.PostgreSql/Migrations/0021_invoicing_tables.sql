@@ -3,11 +3,10 @@
 -- collection, id, tenant_id, version and data) whose seed columns are STORED generated columns
 -- read from the record JSON (snake_case names, Money as {"amount": "12.5", "asset": "XLM"},
 -- typed ids as prefixed text). The store enforces the unique keys through paymentskit_unique_keys;
--- the UNIQUE constraints here are defence in depth, DEFERRABLE so that a duplicate is still
--- reported by the store's key claim (which names the key) and the constraint only fires for a
--- write that bypassed the store. Foreign keys are deferred to commit because a commit's batch
--- writes records in the order the operation touched them. Deviations from the seed and why:
--- docs/decisions/0002-seed-tables-on-the-record-store.md.
+-- the UNIQUE constraints here are defence in depth over the same values, so one that fires in a
+-- commit is reported as the store key holding the value. Foreign keys are deferred to commit
+-- because a commit's batch writes records in the order the operation touched them. Deviations from
+-- the seed and why: docs/decisions/0002-seed-tables-on-the-record-store.md.
 
 CREATE TABLE users (
     collection     text        NOT NULL CHECK (collection = 'invoicing_merchant'),
@@ -23,8 +22,8 @@ CREATE TABLE users (
     name           text        GENERATED ALWAYS AS (data ->> 'name') STORED,
     email_verified boolean     NOT NULL GENERATED ALWAYS AS ((data ->> 'email_verified')::boolean) STORED,
     CONSTRAINT users_pkey PRIMARY KEY (id),
-    CONSTRAINT users_wallet_address_key UNIQUE (chain, wallet_address) DEFERRABLE INITIALLY DEFERRED,
-    CONSTRAINT users_email_key UNIQUE (email) DEFERRABLE INITIALLY DEFERRED
+    CONSTRAINT users_wallet_address_key UNIQUE (chain, wallet_address),
+    CONSTRAINT users_email_key UNIQUE (email)
 );
 
 CREATE INDEX users_tenant_idx ON users (tenant_id, id);
@@ -44,7 +43,7 @@ CREATE TABLE clients (
     wallet_address text        GENERATED ALWAYS AS (data ->> 'wallet_address') STORED,
     metadata       jsonb       GENERATED ALWAYS AS (data -> 'metadata') STORED,
     CONSTRAINT clients_pkey PRIMARY KEY (id),
-    CONSTRAINT clients_merchant_id_email_key UNIQUE (merchant_id, email) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT clients_merchant_id_email_key UNIQUE (merchant_id, email),
     CONSTRAINT clients_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES users (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 );
 
@@ -70,8 +69,7 @@ CREATE TABLE api_keys (
     last_used_at timestamptz GENERATED ALWAYS AS (paymentskit_instant(data ->> 'last_used_at')) STORED,
     revoked_at   timestamptz GENERATED ALWAYS AS (paymentskit_instant(data ->> 'revoked_at')) STORED,
     CONSTRAINT api_keys_pkey PRIMARY KEY (id),
-    CONSTRAINT api_keys_key_key UNIQUE (key) DEFERRABLE INITIALLY DEFERRED,
-    CONSTRAINT api_keys_prefix_key UNIQUE (prefix) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT api_keys_key_key UNIQUE (key),
     CONSTRAINT api_keys_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
 );
 
@@ -103,8 +101,8 @@ CREATE TABLE invoices (
     created_at_ticks bigint      NOT NULL GENERATED ALWAYS AS (paymentskit_ticks(data ->> 'created_at')) STORED,
     expires_at_ticks bigint      NOT NULL GENERATED ALWAYS AS (paymentskit_ticks(data ->> 'expires_at')) STORED,
     CONSTRAINT invoices_pkey PRIMARY KEY (id),
-    CONSTRAINT invoices_invoice_number_key UNIQUE (merchant_id, invoice_number) DEFERRABLE INITIALLY DEFERRED,
-    CONSTRAINT invoices_memo_key UNIQUE (merchant_id, memo) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT invoices_invoice_number_key UNIQUE (merchant_id, invoice_number),
+    CONSTRAINT invoices_memo_key UNIQUE (merchant_id, memo),
     CONSTRAINT invoices_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES users (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT invoices_client_id_fkey FOREIGN KEY (client_id) REFERENCES clients (id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT invoices_status_check CHECK (status IN ('PENDING', 'PAID', 'EXPIRED', 'CANCELLED')),
@@ -145,7 +143,7 @@ CREATE TABLE payment_links (
     current_uses integer     NOT NULL GENERATED ALWAYS AS ((data ->> 'current_uses')::integer) STORED,
     metadata     jsonb       GENERATED ALWAYS AS (data -> 'metadata') STORED,
     CONSTRAINT payment_links_pkey PRIMARY KEY (id),
-    CONSTRAINT payment_links_slug_key UNIQUE (slug) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT payment_links_slug_key UNIQUE (slug),
     CONSTRAINT payment_links_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES users (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT payment_links_amount_check CHECK (amount > 0),
     -- A link is never used more often than it allows, whoever writes it.
@@ -182,7 +180,7 @@ CREATE TABLE payments (
     created_at_ticks bigint      NOT NULL GENERATED ALWAYS AS (paymentskit_ticks(data ->> 'created_at')) STORED,
     CONSTRAINT payments_pkey PRIMARY KEY (id),
     -- The double-spend guard: a transaction pays once per chain.
-    CONSTRAINT payments_transaction_hash_key UNIQUE (chain, transaction_hash) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT payments_transaction_hash_key UNIQUE (chain, transaction_hash),
     CONSTRAINT payments_merchant_id_fkey FOREIGN KEY (merchant_id) REFERENCES users (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT payments_invoice_id_fkey FOREIGN KEY (invoice_id) REFERENCES invoices (id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT payments_link_id_fkey FOREIGN KEY (link_id) REFERENCES payment_links (id) DEFERRABLE INITIALLY DEFERRED,

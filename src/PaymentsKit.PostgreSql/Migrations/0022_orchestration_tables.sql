@@ -83,8 +83,8 @@ CREATE TABLE partners (
     metadata              jsonb         GENERATED ALWAYS AS (data -> 'metadata') STORED,
     deleted_at            timestamptz   GENERATED ALWAYS AS (paymentskit_instant(data ->> 'deleted_at')) STORED,
     CONSTRAINT partners_pkey PRIMARY KEY (id),
-    CONSTRAINT partners_email_key UNIQUE (email) DEFERRABLE INITIALLY DEFERRED,
-    CONSTRAINT partners_api_key_hash_key UNIQUE (api_key_hash) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT partners_email_key UNIQUE (email),
+    CONSTRAINT partners_api_key_hash_key UNIQUE (api_key_hash),
     CONSTRAINT partners_rate_limit_check CHECK (rate_limit_per_minute >= 1)
 );
 
@@ -129,7 +129,7 @@ CREATE TABLE transactions (
     reserved_refund_amount  decimal(19, 4)     NOT NULL GENERATED ALWAYS AS ((data -> 'reserved_refund_amount' ->> 'amount')::numeric) STORED,
     event_count             bigint             NOT NULL GENERATED ALWAYS AS ((data ->> 'event_count')::bigint) STORED,
     CONSTRAINT transactions_pkey PRIMARY KEY (id),
-    CONSTRAINT unique_partner_idempotency UNIQUE (partner_id, idempotency_key) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT unique_partner_idempotency UNIQUE (partner_id, idempotency_key),
     CONSTRAINT transactions_partner_id_fkey FOREIGN KEY (partner_id) REFERENCES partners (id) DEFERRABLE INITIALLY DEFERRED,
     -- The seed's 0.01 and 100,000.00 bounds are OrchestrationOptions.MinAmount / MaxAmount, which a
     -- host may change; the database holds what DECIMAL(19, 4) can and the amount must be positive.
@@ -172,7 +172,7 @@ CREATE TABLE refunds (
     processed_at       timestamptz    GENERATED ALWAYS AS (paymentskit_instant(data ->> 'processed_at')) STORED,
     deleted_at         timestamptz    GENERATED ALWAYS AS (paymentskit_instant(data ->> 'deleted_at')) STORED,
     CONSTRAINT refunds_pkey PRIMARY KEY (id),
-    CONSTRAINT refunds_sequence_key UNIQUE (transaction_id, sequence) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT refunds_sequence_key UNIQUE (transaction_id, sequence),
     CONSTRAINT refunds_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES transactions (id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT check_refund_amount_positive CHECK (amount > 0)
 );
@@ -201,7 +201,7 @@ CREATE TABLE transaction_events (
     ip_address        inet        GENERATED ALWAYS AS (paymentskit_inet(data ->> 'ip_address')) STORED,
     CONSTRAINT transaction_events_pkey PRIMARY KEY (id),
     -- Exactly one event per number of a transaction's history.
-    CONSTRAINT transaction_events_sequence_key UNIQUE (transaction_id, sequence) DEFERRABLE INITIALLY DEFERRED,
+    CONSTRAINT transaction_events_sequence_key UNIQUE (transaction_id, sequence),
     CONSTRAINT transaction_events_transaction_id_fkey FOREIGN KEY (transaction_id) REFERENCES transactions (id) DEFERRABLE INITIALLY DEFERRED,
     CONSTRAINT transaction_events_status_check CHECK (paymentskit_transaction_status(status) IS NOT NULL)
 );

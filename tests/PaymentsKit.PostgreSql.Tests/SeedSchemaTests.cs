@@ -201,6 +201,29 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
     }
 
     [Fact]
+    public async Task A_Duplicate_Caught_By_A_Seed_Constraint_Is_Reported_As_The_Store_Key_Holding_The_Value()
+    {
+        var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
+        using var kit = await InvoicingHarness.CreateAsync(k =>
+        {
+            k.UsePostgreSql(connectionString);
+            return Task.CompletedTask;
+        });
+        var merchant = await kit.MerchantAsync();
+        var client = await kit.Merchants.CreateClientAsync(merchant.Id, new CreateClientRequest("Ada") { Email = "ada@example.com" });
+
+        // The record's row comes before its key claims in the commit, so clients_merchant_id_email_key fires first.
+        var unit = await kit.Store.BeginAsync();
+        await using (unit)
+        {
+            unit.Insert(InvoicingCollections.Clients, client with { Id = ClientId.New(kit.Clock), Name = "Ada again" });
+            var error = await Assert.ThrowsAsync<PaymentsKitException>(() => unit.CommitAsync().AsTask());
+            Assert.Equal((PaymentsKitErrorCodes.DuplicateKey, InvoicingCollections.EmailKey), (error.Code, error.Context["key"]));
+            Assert.Equal("clients_merchant_id_email_key", Assert.IsType<PostgresException>(error.InnerException).ConstraintName);
+        }
+    }
+
+    [Fact]
     public async Task A_Partner_Session_Sees_None_Of_Another_Partners_Rows_While_The_Store_Serves_Both()
     {
         var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());

@@ -2,7 +2,9 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NodaTime;
+using PaymentsKit;
 using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
 using PaymentsKit.PostgreSql;
 using PaymentsKit.Storage;
@@ -23,8 +25,9 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
     /// <summary>
     /// Stores everything in PostgreSQL, replacing the in-memory store. Registers <see cref="PostgreSqlStore"/>
     /// as <see cref="IPaymentsStore"/>, its <see cref="IPaymentsKitMigrator"/>,
-    /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index, and the
-    /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>. The options are
+    /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index, the
+    /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>, and the invoicing
+    /// queries computed in SQL. The options are
     /// validated when the host starts, reporting every problem at once.
     /// </summary>
     /// <param name="builder">The builder from <c>AddPaymentsKit</c>.</param>
@@ -43,6 +46,8 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
             provider.GetRequiredService<IClock>(),
             provider.GetService<ILoggerFactory>()));
         services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(provider => provider.GetRequiredService<PostgreSqlStore>()));
+        services.Replace(ServiceDescriptor.Singleton<IInvoicingQueries>(provider => new PostgreSqlInvoicingQueries(
+            provider.GetRequiredService<PostgreSqlStore>(), provider.GetRequiredService<AssetRegistry>())));
         services.TryAddSingleton(provider => provider.GetRequiredService<PostgreSqlStore>().Migrator);
         PostgreSqlPayoutsRegistration.AddPostgreSqlPayouts(services);
 

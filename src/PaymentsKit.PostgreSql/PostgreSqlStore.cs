@@ -64,7 +64,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         }
 
         _dataSource = builder.Build();
-        _json = json.Options;
+        _json = RecordJson.For(json.Options);
         _clock = clock;
         _logger = (ILogger?)loggerFactory?.CreateLogger<PostgreSqlStore>() ?? NullLogger.Instance;
         _maxRetries = options.MaxRetries;
@@ -88,7 +88,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         return new UnitOfWork(this);
     }
 
-    /// <summary>Applies pending migrations first when the options ask for it (once per store).</summary>
+    /// <summary>Throws once disposed; applies pending migrations first if the options ask for it.</summary>
     internal async ValueTask EnsureReadyAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -259,7 +259,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
                 }
                 catch (PostgresException ex)
                 {
-                    throw Translate(ex, ex.BatchCommand is { } failed ? statements.GetValueOrDefault(failed) : null);
+                    throw await TranslateAsync(ex, ex.BatchCommand is { } failed ? statements.GetValueOrDefault(failed) : null, cancellationToken).ConfigureAwait(false);
                 }
                 catch (NpgsqlException ex)
                 {
@@ -324,6 +324,25 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     }
 
     private static NpgsqlParameter Jsonb(string json) => new() { Value = json, NpgsqlDbType = NpgsqlDbType.Jsonb };
+
+    private async ValueTask<PaymentsKitException> TranslateAsync(PostgresException ex, Statement? statement, CancellationToken cancellationToken)
+    {
+        // A record table may carry UNIQUE constraints over the same values as the collection's keys (the
+        // seed tables do). One of them fires at the record's own statement, before the batch claims the
+        // keys, so the id is not what was taken: the key whose value another record holds is.
+        if (statement is { Key: null } record && ex.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            foreach (var (key, value) in record.Write.UniqueKeys)
+            {
+                if (await FindIdAsync(record.Write.Collection, key, value, cancellationToken).ConfigureAwait(false) is { } holder && holder != record.Write.Id)
+                {
+                    return Wrapped(BufferedUnitOfWork.DuplicateKey(record.Write.Collection, key, value), ex);
+                }
+            }
+        }
+
+        return Translate(ex, statement);
+    }
 
     private static PaymentsKitException Translate(PostgresException ex, Statement? statement)
     {

@@ -5,7 +5,9 @@ namespace PaymentsKit.Invoicing;
 /// <summary>
 /// The record collections of the invoicing module. Merchants and API key prefixes are platform
 /// records (tenant <see cref="Guid.Empty"/>) because they are looked up before a tenant is known
-/// (by wallet, by presented key); everything else is keyed by its merchant.
+/// (by wallet, by presented key); everything else is keyed by its merchant. On PostgreSQL each
+/// seed collection lives in the seed's table (users, clients, api_keys, invoices, payment_links,
+/// payments; see docs/decisions/0003-seed-tables-on-the-record-store.md).
 /// </summary>
 internal static class InvoicingCollections
 {
@@ -25,18 +27,21 @@ internal static class InvoicingCollections
         [
             new(WalletKey, m => Wallet(m.Chain, m.WalletAddress)),
             new(EmailKey, m => m.Email is null ? null : NormalizeEmail(m.Email)),
-        ]);
+        ],
+        table: "users");
 
     public static readonly RecordCollection<Client> Clients = new(
         "invoicing_client",
         c => c.Id.Value,
         c => c.MerchantId.Value,
-        [new(EmailKey, c => c.Email is null ? null : Scoped(c.MerchantId, NormalizeEmail(c.Email)))]);
+        [new(EmailKey, c => c.Email is null ? null : Scoped(c.MerchantId, NormalizeEmail(c.Email)))],
+        table: "clients");
 
     public static readonly RecordCollection<ApiKey> ApiKeys = new(
         "invoicing_api_key",
         k => k.Id.Value,
-        k => k.MerchantId.Value);
+        k => k.MerchantId.Value,
+        table: "api_keys");
 
     public static readonly RecordCollection<ApiKeyPrefix> ApiKeyPrefixes = new(
         "invoicing_api_key_prefix",
@@ -52,7 +57,8 @@ internal static class InvoicingCollections
             new(NumberKey, i => Scoped(i.MerchantId, i.Number)),
             new(MemoKey, i => Scoped(i.MerchantId, i.Memo)),
             new(IdempotencyKey, i => i.IdempotencyKey),
-        ]);
+        ],
+        table: "invoices");
 
     public static readonly RecordCollection<PaymentLink> PaymentLinks = new(
         "invoicing_payment_link",
@@ -61,13 +67,15 @@ internal static class InvoicingCollections
         [
             new(SlugKey, l => l.Slug),
             new(IdempotencyKey, l => l.IdempotencyKey),
-        ]);
+        ],
+        table: "payment_links");
 
     public static readonly RecordCollection<Payment> Payments = new(
         "invoicing_payment",
         p => p.Id.Value,
         p => p.MerchantId.Value,
-        [new(TransactionKey, p => Transaction(p.Chain, p.TransactionHash))]);
+        [new(TransactionKey, p => Transaction(p.Chain, p.TransactionHash))],
+        table: "payments");
 
     public static string Wallet(ChainId chain, string address) => $"{chain.Value}:{address}";
 

@@ -2,7 +2,11 @@ using PaymentsKit.Storage;
 
 namespace PaymentsKit.Orchestration;
 
-/// <summary>The record collections of the orchestration module and their unique keys.</summary>
+/// <summary>
+/// The record collections of the orchestration module and their unique keys. On PostgreSQL each seed
+/// collection lives in the seed's table (partners, transactions, refunds, transaction_events,
+/// audit_logs; see docs/decisions/0003-seed-tables-on-the-record-store.md).
+/// </summary>
 internal static class OrchestrationCollections
 {
     public const string EmailKey = "email";
@@ -20,13 +24,15 @@ internal static class OrchestrationCollections
             new UniqueKey<Partner>(EmailKey, p => p.Email.ToUpperInvariant()),
             new UniqueKey<Partner>(ApiKeyPrefixKey, p => p.ApiKeyPrefix),
             new UniqueKey<Partner>(ApiKeyHashKey, p => p.ApiKeyHash),
-        ]);
+        ],
+        table: "partners");
 
     public static readonly RecordCollection<PaymentTransaction> Transactions = new(
         "orch_transaction",
         t => t.Id.Value,
         t => t.PartnerId.Value,
-        [new UniqueKey<PaymentTransaction>(IdempotencyKey, t => Idempotency.ScopedKey(t.PartnerId.Value, t.IdempotencyKey))]);
+        [new UniqueKey<PaymentTransaction>(IdempotencyKey, t => Idempotency.ScopedKey(t.PartnerId.Value, t.IdempotencyKey))],
+        table: "transactions");
 
     public static readonly RecordCollection<Refund> Refunds = new(
         "orch_refund",
@@ -35,19 +41,22 @@ internal static class OrchestrationCollections
         [
             new UniqueKey<Refund>(IdempotencyKey, r => r.IdempotencyKey is null ? null : Idempotency.ScopedKey(r.PartnerId.Value, r.IdempotencyKey)),
             new UniqueKey<Refund>(SequenceKey, r => SequenceValue(r.TransactionId, r.Sequence)),
-        ]);
+        ],
+        table: "refunds");
 
     public static readonly RecordCollection<TransactionEvent> Events = new(
         "orch_transaction_event",
         e => e.Id.Value,
         e => e.PartnerId.Value,
-        [new UniqueKey<TransactionEvent>(SequenceKey, e => SequenceValue(e.TransactionId, e.Sequence))]);
+        [new UniqueKey<TransactionEvent>(SequenceKey, e => SequenceValue(e.TransactionId, e.Sequence))],
+        table: "transaction_events");
 
     /// <summary>Audit entries without an identified partner share the empty tenant.</summary>
     public static readonly RecordCollection<AuditLogEntry> AuditLogs = new(
         "orch_audit_log",
         a => a.Id.Value,
-        a => a.PartnerId?.Value ?? Guid.Empty);
+        a => a.PartnerId?.Value ?? Guid.Empty,
+        table: "audit_logs");
 
     /// <summary>
     /// Maps the references providers echo back (transaction and refund ids) to their partner, so a

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace PaymentsKit.Storage;
 
 /// <summary>Runs business operations as units of work with bounded optimistic-concurrency retries.</summary>
@@ -6,12 +8,28 @@ public static class PaymentsStoreExtensions
     /// <summary>How many times an operation runs at most when it keeps losing races.</summary>
     public const int MaxAttempts = 8;
 
+    // One turnstile per store: operations that lost a race on it retry one at a time.
+    private static readonly ConditionalWeakTable<IPaymentsStore, SemaphoreSlim> Turnstiles = [];
+
+    // Set while this flow holds its store's turnstile, so an operation nested in another never waits for itself.
+    private static readonly AsyncLocal<IPaymentsStore?> Holding = new();
+
     /// <summary>
     /// Runs <paramref name="operation"/> in a fresh unit of work and commits it; on
     /// <c>concurrency_conflict</c> the whole operation runs again (re-reading what it needs), up to
     /// <see cref="MaxAttempts"/> times, then the conflict is thrown.
     /// </summary>
-    /// <remarks>The operation must be free of side effects outside the unit of work, as it may run more than once.</remarks>
+    /// <remarks>
+    /// <para>The operation must be free of side effects outside the unit of work, as it may run more than once.</para>
+    /// <para>
+    /// A conflict means other operations want the same records. Racing them again lets one of n
+    /// contenders through per round, so n operations on one hot record (a link's use count, a ledger
+    /// account's balance) would need n rounds and most would run out of attempts. Instead an operation
+    /// that lost waits for its store's turnstile and retries holding it until it commits: retries on a
+    /// store run one at a time, each against only the first attempts still in flight, so contended
+    /// operations complete in turn. Across processes the bounded retries with jittered pauses remain.
+    /// </para>
+    /// </remarks>
     public static async ValueTask<TResult> ExecuteAsync<TResult>(
         this IPaymentsStore store,
         Func<IUnitOfWork, CancellationToken, ValueTask<TResult>> operation,
@@ -19,22 +37,44 @@ public static class PaymentsStoreExtensions
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(operation);
-        for (var attempt = 1; ; attempt++)
+        SemaphoreSlim? turnstile = null;
+        try
         {
-            var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
-            await using (unit.ConfigureAwait(false))
+            for (var attempt = 1; ; attempt++)
             {
-                try
+                var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+                await using (unit.ConfigureAwait(false))
                 {
-                    var result = await operation(unit, cancellationToken).ConfigureAwait(false);
-                    await unit.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return result;
+                    try
+                    {
+                        var result = await operation(unit, cancellationToken).ConfigureAwait(false);
+                        await unit.CommitAsync(cancellationToken).ConfigureAwait(false);
+                        return result;
+                    }
+                    catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict && attempt < MaxAttempts)
+                    {
+                        if (turnstile is null && !ReferenceEquals(Holding.Value, store))
+                        {
+                            var gate = Turnstiles.GetValue(store, static _ => new SemaphoreSlim(1, 1));
+                            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                            turnstile = gate;
+                            Holding.Value = store;
+                        }
+                        else
+                        {
+                            // Our turn, yet a first attempt won again: back off a little (jittered) and redo the operation on fresh reads.
+                            await Task.Delay(Random.Shared.Next(0, 2 << Math.Min(attempt, 6)), cancellationToken).ConfigureAwait(false);
+                        }
+                    }
                 }
-                catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict && attempt < MaxAttempts)
-                {
-                    // Someone else won the race; back off a little (jittered) and redo the operation on fresh reads.
-                    await Task.Delay(Random.Shared.Next(0, 2 << Math.Min(attempt, 6)), cancellationToken).ConfigureAwait(false);
-                }
+            }
+        }
+        finally
+        {
+            if (turnstile is not null)
+            {
+                Holding.Value = null;
+                turnstile.Release();
             }
         }
     }

@@ -2,26 +2,13 @@ using System.Text.Json;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
-using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Invoices and payment links: creation, cancellation, expiry, queries (subclass per store).</summary>
-public abstract class InvoiceServiceTests : IDisposable
+public abstract class InvoiceServiceTests : InvoicingStoreTests
 {
-    private readonly InvoicingHarness _kit;
-
-    protected InvoiceServiceTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     [Fact]
     public async Task CreateInvoice_AppliesDefaults()
     {
@@ -38,8 +25,8 @@ public abstract class InvoiceServiceTests : IDisposable
         Assert.False(invoice.IsPartiallyPaid);
         Assert.Empty(invoice.Transitions);
         Assert.Equal("42", invoice.Metadata["order"]);
-        Assert.Equal(invoice, await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id));
-        Assert.Equal(invoice, Assert.Single((await _kit.Invoices.ListInvoicesAsync(merchant.Id)).Items));
+        StoredAssert.Equal(invoice, await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id));
+        StoredAssert.Equal(invoice, Assert.Single((await _kit.Invoices.ListInvoicesAsync(merchant.Id)).Items));
     }
 
     [Fact]
@@ -273,7 +260,7 @@ public abstract class InvoiceServiceTests : IDisposable
         var details = await _kit.Invoices.GetInvoiceDetailsAsync(merchant.Id, invoice.Id);
         Assert.Equal(InvoiceStatus.Paid, details.Invoice.Status);
         Assert.Equal(MerchantSummary.Of(merchant), details.Merchant);
-        Assert.Equal(client, details.Client);
+        StoredAssert.Equal(client, details.Client);
         Assert.Equal([second.Id, wrongAsset.Id, first.Id], details.Payments.Select(p => p.Id));
         Assert.Equal(PaymentStatus.NeedsReview, details.Payments[1].Status);
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Invoices.GetInvoiceDetailsAsync(merchant.Id, InvoiceId.New(_kit.Clock)).AsTask());
@@ -288,8 +275,8 @@ public abstract class InvoiceServiceTests : IDisposable
         Assert.True(link.Active);
         Assert.Equal(0, link.CurrentUses);
         Assert.Equal(30, link.RemainingUses);
-        Assert.Equal(link, await _kit.Links.GetPaymentLinkBySlugAsync(a.Id, "workshop-2026"));
-        Assert.Equal(link, await _kit.Links.GetPaymentLinkAsync(a.Id, link.Id));
+        StoredAssert.Equal(link, await _kit.Links.GetPaymentLinkBySlugAsync(a.Id, "workshop-2026"));
+        StoredAssert.Equal(link, await _kit.Links.GetPaymentLinkAsync(a.Id, link.Id));
 
         // Slugs are global: even another merchant cannot take one.
         var taken = await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => _kit.Links.CreatePaymentLinkAsync(b.Id, new CreatePaymentLinkRequest("Mine", 1m, "XLM") { Slug = "workshop-2026" }).AsTask());
@@ -322,9 +309,4 @@ public abstract class InvoiceServiceTests : IDisposable
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Links.GetPaymentLinkBySlugAsync(merchant.Id, "no-such-link").AsTask());
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, PaymentLinkId.New(_kit.Clock), false).AsTask());
     }
-}
-
-public sealed class InMemoryInvoiceServiceTests : InvoiceServiceTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

@@ -1,24 +1,11 @@
 using PaymentsKit.Invoicing;
-using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Races on use limits, transaction hashes and invoice totals (subclass per store).</summary>
-public abstract class InvoicingConcurrencyTests : IDisposable
+public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
 {
     private static readonly Asset Xlm = InvoicingHarness.Xlm;
-
-    private readonly InvoicingHarness _kit;
-
-    protected InvoicingConcurrencyTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
 
     [Fact]
     public async Task SixtyFourConcurrentPayments_OnALinkWithTenUsesLeft_ApplyExactlyTen()
@@ -129,9 +116,4 @@ public abstract class InvoicingConcurrencyTests : IDisposable
         gate.SetResult();
         return await Task.WhenAll(running);
     }
-}
-
-public sealed class InMemoryInvoicingConcurrencyTests : InvoicingConcurrencyTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

@@ -1,10 +1,13 @@
 using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
+using PaymentsKit.Json;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
@@ -27,19 +30,14 @@ internal sealed class InvoicingHarness : IDisposable
 
     private readonly ServiceProvider _provider;
 
-    public InvoicingHarness(IPaymentsStore store, Action<InvoicingOptions>? configure = null)
+    private InvoicingHarness(ServiceProvider provider, ManualClock clock)
     {
-        var services = new ServiceCollection();
-        services.AddSingleton(store);
-        services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)))
-            .UseClock(Clock)
-            .AddSimulatedChain(ChainId.Stellar)
-            .ConfigureInvoicing(o => configure?.Invoke(o));
-        _provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        _provider = provider;
+        Clock = clock;
         Chain = (SimulatedChain)_provider.GetRequiredService<IChainAdapterRegistry>().Get(ChainId.Stellar);
     }
 
-    public ManualClock Clock { get; } = new();
+    public ManualClock Clock { get; }
 
     public SimulatedChain Chain { get; }
 
@@ -58,6 +56,19 @@ internal sealed class InvoicingHarness : IDisposable
     public IPaymentService Payments => _provider.GetRequiredService<IPaymentService>();
 
     public ILedger Ledger => _provider.GetRequiredService<ILedger>();
+
+    /// <summary>Wires PaymentsKit; <paramref name="useStore"/> registers the store (AddPaymentsKit's default is a new in-memory store).</summary>
+    public static async Task<InvoicingHarness> CreateAsync(Func<PaymentsKitBuilder, Task> useStore, Action<InvoicingOptions>? configure = null)
+    {
+        var clock = new ManualClock();
+        var services = new ServiceCollection();
+        var kit = services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)))
+            .UseClock(clock)
+            .AddSimulatedChain(ChainId.Stellar)
+            .ConfigureInvoicing(o => configure?.Invoke(o));
+        await useStore(kit);
+        return new InvoicingHarness(services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true }), clock);
+    }
 
     public static string NewWallet(string prefix = "wallet") => $"{prefix}-{Interlocked.Increment(ref _wallets)}";
 
@@ -110,6 +121,30 @@ internal sealed class InvoicingHarness : IDisposable
     public void Dispose() => _provider.Dispose();
 }
 
+/// <summary>
+/// The base of the store-dependent invoicing tests: each test starts with a harness on a store of its
+/// own, as empty as a new in-memory store; a subclass says which store.
+/// </summary>
+public abstract class InvoicingStoreTests : IAsyncLifetime
+{
+    /// <summary>The test's harness, created in <see cref="InitializeAsync"/>.</summary>
+    private protected InvoicingHarness _kit = null!;
+
+    /// <summary>Registers the store a new harness runs on; called once per harness, each time for an empty store.</summary>
+    protected abstract Task UseStoreAsync(PaymentsKitBuilder kit);
+
+    /// <summary>A further harness on a store of its own, for tests that need other options or many stores.</summary>
+    private protected Task<InvoicingHarness> HarnessAsync(Action<InvoicingOptions>? configure = null) => InvoicingHarness.CreateAsync(UseStoreAsync, configure);
+
+    public async Task InitializeAsync() => _kit = await HarnessAsync();
+
+    public Task DisposeAsync()
+    {
+        _kit.Dispose();
+        return Task.CompletedTask;
+    }
+}
+
 /// <summary>Assertions on error codes of async calls.</summary>
 internal static class AsyncAssert
 {
@@ -118,5 +153,23 @@ internal static class AsyncAssert
         var ex = await Assert.ThrowsAsync<PaymentsKitException>(action);
         Assert.Equal(code, ex.Code);
         return ex;
+    }
+}
+
+/// <summary>Compares records by what a store keeps of them.</summary>
+internal static class StoredAssert
+{
+    private static readonly JsonSerializerOptions Json = PaymentsKitJson.CreateOptions(new AssetRegistry());
+
+    /// <summary>
+    /// Asserts two records hold the same data. A record's own equality compares its collections
+    /// (metadata, transitions) by reference, which only holds on a store that hands back the very
+    /// instance it was given; a store that deserializes returns equal data in new collections.
+    /// </summary>
+    public static void Equal<T>(T expected, T actual)
+    {
+        var left = JsonSerializer.SerializeToNode(expected, Json);
+        var right = JsonSerializer.SerializeToNode(actual, Json);
+        Assert.True(JsonNode.DeepEquals(left, right), $"Expected: {left?.ToJsonString()}\nActual:   {right?.ToJsonString()}");
     }
 }

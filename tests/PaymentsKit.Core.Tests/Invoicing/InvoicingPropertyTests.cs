@@ -1,14 +1,14 @@
 using FsCheck;
 using FsCheck.Fluent;
 using PaymentsKit.Invoicing;
-using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>FsCheck properties of invoicing, run against any store (subclass per store).</summary>
-public abstract class InvoicingPropertyTests
+public abstract class InvoicingPropertyTests : InvoicingStoreTests
 {
-    private const int Iterations = 40;
+    /// <summary>How many cases each property runs (fewer on slower stores).</summary>
+    protected virtual int PropertyIterations => 40;
 
     private static readonly Asset Xlm = InvoicingHarness.Xlm;
 
@@ -44,8 +44,6 @@ public abstract class InvoicingPropertyTests
         Activate,
     }
 
-    protected abstract IPaymentsStore CreateStore();
-
     [Fact]
     public void AmountPaid_IsTheSumOfConfirmedPayments_Meets_Specification()
     {
@@ -58,7 +56,7 @@ public abstract class InvoicingPropertyTests
             from cancelAt in Gen.Choose(-1, 6)
             select (price, payments, cancelAt);
         Prop.ForAll(Arb.From(gen), input => Blocking(() => AmountPaidAsync(input.price, input.payments, input.cancelAt)))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(Iterations).WithEndSize(12));
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(12));
     }
 
     [Fact]
@@ -70,7 +68,7 @@ public abstract class InvoicingPropertyTests
             from pick in Gen.Choose(0, 1000)
             select (target, resubmit, pick));
         Prop.ForAll(Arb.From(gen), steps => Blocking(() => AttachmentAsync(steps)))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(Iterations).WithEndSize(16));
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(16));
     }
 
     [Fact]
@@ -85,14 +83,14 @@ public abstract class InvoicingPropertyTests
                 (1, Gen.Constant(LinkAction.Activate))))
             select (maxUses, actions);
         Prop.ForAll(Arb.From(gen), input => Blocking(() => LinkUsesAsync(input.maxUses, input.actions)))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(Iterations).WithEndSize(16));
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(16));
     }
 
     private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
 
     private async Task AmountPaidAsync(int priceCents, List<(Route Route, int Cents)> payments, int cancelAt)
     {
-        using var kit = new InvoicingHarness(CreateStore());
+        using var kit = await HarnessAsync();
         var merchant = await kit.MerchantAsync();
         var invoice = await kit.InvoiceAsync(merchant, priceCents / 100m);
         var cancelled = false;
@@ -130,7 +128,7 @@ public abstract class InvoicingPropertyTests
 
     private async Task AttachmentAsync(List<(Target Target, bool Resubmit, int Pick)> steps)
     {
-        using var kit = new InvoicingHarness(CreateStore());
+        using var kit = await HarnessAsync();
         var merchant = await kit.MerchantAsync();
         Invoice[] invoices = [await kit.InvoiceAsync(merchant, 30m), await kit.InvoiceAsync(merchant, 30m)];
         PaymentLink[] links = [await kit.LinkAsync(merchant, 10m, maxUses: 3), await kit.LinkAsync(merchant, 10m)];
@@ -187,7 +185,7 @@ public abstract class InvoicingPropertyTests
 
     private async Task LinkUsesAsync(int maxUses, List<LinkAction> actions)
     {
-        using var kit = new InvoicingHarness(CreateStore());
+        using var kit = await HarnessAsync();
         var merchant = await kit.MerchantAsync();
         var link = await kit.LinkAsync(merchant, 10m, maxUses);
         var (active, uses) = (true, 0);
@@ -219,9 +217,4 @@ public abstract class InvoicingPropertyTests
             }
         }
     }
-}
-
-public sealed class InMemoryInvoicingPropertyTests : InvoicingPropertyTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

@@ -2,26 +2,13 @@ using System.Text.Json;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
-using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Merchants, clients and API keys, against any store (subclass per store).</summary>
-public abstract class MerchantServiceTests : IDisposable
+public abstract class MerchantServiceTests : InvoicingStoreTests
 {
-    private readonly InvoicingHarness _kit;
-
-    protected MerchantServiceTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     [Fact]
     public async Task RegisterMerchant_KeepsTheCanonicalWallet_AndFindsItByWallet()
     {
@@ -90,7 +77,7 @@ public abstract class MerchantServiceTests : IDisposable
         var client = await _kit.Merchants.CreateClientAsync(a.Id, new CreateClientRequest("Ada") { Email = "ada@example.com", WalletAddress = "ada-wallet", Metadata = new Dictionary<string, string> { ["tier"] = "gold" } });
         Assert.Equal("ada-wallet", client.WalletAddress);
         Assert.Equal("gold", client.Metadata["tier"]);
-        Assert.Equal(client, await _kit.Merchants.GetClientAsync(a.Id, client.Id));
+        StoredAssert.Equal(client, await _kit.Merchants.GetClientAsync(a.Id, client.Id));
 
         var duplicate = await ThrowsCodeAsync(PaymentsKitErrorCodes.DuplicateKey, () => _kit.Merchants.CreateClientAsync(a.Id, new CreateClientRequest("Ada again") { Email = "ADA@example.com" }).AsTask());
         Assert.Equal("email", duplicate.Context["field"]);
@@ -204,9 +191,4 @@ public abstract class MerchantServiceTests : IDisposable
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.ApiKeys.CreateApiKeyAsync(MerchantId.New(_kit.Clock), new CreateApiKeyRequest("ghost")).AsTask());
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.ApiKeys.RevokeApiKeyAsync(merchant.Id, ApiKeyId.New(_kit.Clock)).AsTask());
     }
-}
-
-public sealed class InMemoryMerchantServiceTests : MerchantServiceTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

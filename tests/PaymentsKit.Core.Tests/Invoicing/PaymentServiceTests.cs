@@ -1,28 +1,15 @@
 using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.Invoicing;
-using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Payment verification, matching, BTCPay-style settlement, review codes and ledger postings (subclass per store).</summary>
-public abstract class PaymentServiceTests : IDisposable
+public abstract class PaymentServiceTests : InvoicingStoreTests
 {
     private static readonly Asset Xlm = InvoicingHarness.Xlm;
     private static readonly Asset Usdc = InvoicingHarness.Usdc;
-
-    private InvoicingHarness _kit;
-
-    protected PaymentServiceTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
 
     [Fact]
     public async Task FullPayment_MatchedByMemo_PaysTheInvoice_AndPostsToTheLedger()
@@ -118,7 +105,7 @@ public abstract class PaymentServiceTests : IDisposable
     public async Task Tolerance_SettlesTinyShortfalls_TruncatedInThePayersFavour()
     {
         _kit.Dispose();
-        _kit = new InvoicingHarness(CreateStore(), o => o.UnderpaymentTolerancePercent = 0.5m);
+        _kit = await HarnessAsync(o => o.UnderpaymentTolerancePercent = 0.5m);
         var merchant = await _kit.MerchantAsync();
 
         // 0.5% of 33.333333 USDC is 0.16666666…: anything from 33.166666 (truncated) settles it.
@@ -388,9 +375,4 @@ public abstract class PaymentServiceTests : IDisposable
         var inTokyo = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id, tokyo);
         Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1)], inTokyo);
     }
-}
-
-public sealed class InMemoryPaymentServiceTests : PaymentServiceTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

@@ -1,24 +1,11 @@
 using PaymentsKit.Invoicing;
-using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
 
 /// <summary>Merchant A can neither read nor pay into merchant B's objects through the services (subclass per store).</summary>
-public abstract class TenantIsolationTests : IDisposable
+public abstract class TenantIsolationTests : InvoicingStoreTests
 {
-    private readonly InvoicingHarness _kit;
-
-    protected TenantIsolationTests() => _kit = new InvoicingHarness(CreateStore());
-
-    protected abstract IPaymentsStore CreateStore();
-
-    public void Dispose()
-    {
-        _kit.Dispose();
-        GC.SuppressFinalize(this);
-    }
-
     [Fact]
     public async Task MerchantA_CannotReadOrChange_MerchantBsObjects()
     {
@@ -92,9 +79,4 @@ public abstract class TenantIsolationTests : IDisposable
         Assert.Equal(PaymentStatus.Confirmed, (await _kit.SubmitAsync(b, toB)).Payment.Status);
         Assert.Equal(InvoiceStatus.Paid, (await _kit.Invoices.GetInvoiceAsync(b.Id, bInvoice.Id)).Status);
     }
-}
-
-public sealed class InMemoryTenantIsolationTests : TenantIsolationTests
-{
-    protected override IPaymentsStore CreateStore() => new InMemoryStore();
 }

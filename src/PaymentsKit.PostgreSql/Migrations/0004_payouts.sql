@@ -6,13 +6,14 @@
 -- Record timestamps are ISO-8601 text: UTC instants ending in 'Z' and zone-less local times, which parse
 -- the same under every TimeZone and DateStyle setting. The casts are only STABLE in general, so these
 -- wrappers vouch for the immutability generated columns require.
-CREATE FUNCTION paymentskit_instant(value text)
+CREATE FUNCTION paymentskit_instant(iso text)
 RETURNS timestamptz
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$
-BEGIN
-    RETURN value::timestamptz;
-END
+    SELECT timezone('UTC', make_timestamp(
+        substr(iso, 1, 4)::int, substr(iso, 6, 2)::int, substr(iso, 9, 2)::int,
+        substr(iso, 12, 2)::int, substr(iso, 15, 2)::int,
+        (substr(iso, 18, 2) || '.' || substr(rpad(coalesce(substring(iso FROM '\.([0-9]{1,9})Z$'), ''), 6, '0'), 1, 6))::float8))
 $$;
 
 CREATE FUNCTION paymentskit_local_time(value text)

@@ -1,16 +1,9 @@
 -- The multi-chain router (seed 001): each seed table is a dedicated records table of the standard
 -- shape (collection, id, tenant_id, version, data, created_at, updated_at), so the store reads and
 -- writes it like any collection, plus the seed's columns generated from the record's jsonb, with the
--- seed's CHECK constraints and indexes. Names, types and deviations: docs/decisions/0005-routing-tables.md.
+-- seed's CHECK constraints and indexes. Names, types and deviations: docs/decisions/0004-routing-tables.md.
 
--- Instants are stored as ISO-8601 text ending in 'Z' (NodaTime's extended ISO pattern), which reads the
--- same under every TimeZone setting: declaring the conversion immutable is therefore truthful, and it
--- lets generated columns use it.
-CREATE FUNCTION paymentskit_instant(value text)
-RETURNS timestamptz
-LANGUAGE sql
-IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT value::timestamptz $$;
+-- paymentskit_instant(text) comes from 0004_payouts.
 
 CREATE TABLE merchants (
     collection   text        NOT NULL,

@@ -6,18 +6,7 @@
 -- functions; text -> timestamptz is only STABLE (it depends on DateStyle and TimeZone), hence
 -- these parsers of the one format PaymentsKit writes.
 
--- An instant as the record JSON holds it (NodaTime's extended ISO pattern, always UTC:
--- 2025-03-01T12:34:56.123456789Z, trailing fraction zeros omitted), truncated to PostgreSQL's
--- microsecond resolution.
-CREATE FUNCTION paymentskit_instant(iso text)
-RETURNS timestamptz
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT timezone('UTC', make_timestamp(
-        substr(iso, 1, 4)::int, substr(iso, 6, 2)::int, substr(iso, 9, 2)::int,
-        substr(iso, 12, 2)::int, substr(iso, 15, 2)::int,
-        (substr(iso, 18, 2) || '.' || substr(rpad(coalesce(substring(iso FROM '\.([0-9]{1,9})Z$'), ''), 6, '0'), 1, 6))::float8))
-$$;
+-- paymentskit_instant(text), the instant decoder, is defined once in 0004_payouts.
 
 -- The same instant as 100-ns ticks since the Unix epoch (NodaTime's Instant.ToUnixTimeTicks):
 -- exact, so SQL orders and pages records the way the services compare instants, and the keyset

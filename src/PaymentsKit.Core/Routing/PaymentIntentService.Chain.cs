@@ -113,33 +113,42 @@ public sealed partial class PaymentIntentService
         return await _store.ExecuteAsync(
             async (unit, ct) =>
             {
+                if (first)
+                {
+                    first = false;
+                    return await TrustingReadAsync(() => RecordBroadcastAsync(unit, intent), intent).ConfigureAwait(false);
+                }
+
                 // Another worker may have recorded this attempt's outcome already: re-read on every rerun.
-                var current = first ? intent : await LoadAsync(unit, intent.Value.MerchantId, intent.Value.Id, ct).ConfigureAwait(false);
-                first = false;
-                if (current.Value.Status != PaymentIntentStatus.Broadcasting || current.Value.AttemptIds[^1] != attempt.Id)
-                {
-                    return current.Value;
-                }
-
-                var stored = await AttemptAsync(unit, current, sent, intent.Version, ct).ConfigureAwait(false);
-                var now = _clock.GetCurrentInstant();
-                if (hash is not null)
-                {
-                    unit.Update(RoutingCollections.Attempts, stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }, stored.Version);
-                    return Move(unit, current, PaymentIntentStatus.Broadcasted, null, null);
-                }
-
-                var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
-                unit.Update(RoutingCollections.Attempts, Failed(stored.Value, failure, error!, now), stored.Version);
-                if (transient)
-                {
-                    return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
-                }
-
-                await _treasury.VoidAsync(unit, current.Value.Reservation!, ct).ConfigureAwait(false);
-                return Move(unit, current, PaymentIntentStatus.Failed, i => i with { Reservation = null }, Reason(failure, error!));
+                return await RecordBroadcastAsync(unit, await LoadAsync(unit, intent.Value.MerchantId, intent.Value.Id, ct).ConfigureAwait(false)).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
+
+        async ValueTask<PaymentIntent> RecordBroadcastAsync(IUnitOfWork unit, Versioned<PaymentIntent> current)
+        {
+            if (current.Value.Status != PaymentIntentStatus.Broadcasting || current.Value.AttemptIds[^1] != attempt.Id)
+            {
+                return current.Value;
+            }
+
+            var stored = await AttemptAsync(unit, current, sent, intent.Version, cancellationToken).ConfigureAwait(false);
+            var now = _clock.GetCurrentInstant();
+            if (hash is not null)
+            {
+                unit.Update(RoutingCollections.Attempts, stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }, stored.Version);
+                return Move(unit, current, PaymentIntentStatus.Broadcasted, null, null);
+            }
+
+            var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
+            unit.Update(RoutingCollections.Attempts, Failed(stored.Value, failure, error!, now), stored.Version);
+            if (transient)
+            {
+                return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
+            }
+
+            await _treasury.VoidAsync(unit, current.Value.Reservation!, cancellationToken).ConfigureAwait(false);
+            return Move(unit, current, PaymentIntentStatus.Failed, i => i with { Reservation = null }, Reason(failure, error!));
+        }
     }
 
     /// <summary>Polls the chain for the current attempt and records what it says.</summary>

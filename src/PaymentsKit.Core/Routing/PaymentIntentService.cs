@@ -438,12 +438,34 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         return _store.ExecuteAsync(
             async (unit, ct) =>
             {
-                // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
-                var current = first ? read : await LoadAsync(unit, read.Value.MerchantId, read.Value.Id, ct).ConfigureAwait(false);
-                first = false;
+                if (first)
+                {
+                    // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
+                    first = false;
+                    return await TrustingReadAsync(() => change(unit, read, ct), read).ConfigureAwait(false);
+                }
+
+                var current = await LoadAsync(unit, read.Value.MerchantId, read.Value.Id, ct).ConfigureAwait(false);
                 return current.Version == read.Version ? await change(unit, current, ct).ConfigureAwait(false) : current.Value;
             },
             cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a change on an intent as read earlier. If the read is stale, the change's own reads of other records
+    /// may refuse it (a transfer the step that moved the intent already resolved): any refusal is turned into a
+    /// lost race, so the operation reruns on fresh reads, which tell a stale read from a real refusal.
+    /// </summary>
+    private static async ValueTask<PaymentIntent> TrustingReadAsync(Func<ValueTask<PaymentIntent>> change, Versioned<PaymentIntent> read)
+    {
+        try
+        {
+            return await change().ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (!ex.IsTransient)
+        {
+            throw BufferedUnitOfWork.Conflict(RoutingCollections.Intents.Name, read.Value.Id.Value, read.Version);
+        }
     }
 
     private async ValueTask<MerchantId> LocateAsync(PaymentIntentId intentId, CancellationToken cancellationToken)

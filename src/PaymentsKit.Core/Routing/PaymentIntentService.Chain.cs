@@ -71,13 +71,16 @@ public sealed partial class PaymentIntentService
             return started;
         }
 
-        return await SendAsync(started, attempt, provider, signed, cancellationToken).ConfigureAwait(false);
+        // That commit wrote the intent once and inserted the attempt, so their versions are known.
+        return await SendAsync(new Versioned<PaymentIntent>(started, current.Version + 1), new Versioned<PaymentAttempt>(attempt, 1), provider, signed, cancellationToken)
+            .ConfigureAwait(false);
     }
 
     /// <summary>Takes over an attempt stuck in <c>broadcasting</c> (its worker died or stalled) by resending its transaction.</summary>
     private async ValueTask<PaymentIntent> RecoverBroadcastAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
-        var attempt = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var last = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var attempt = last.Value;
         if (_clock.GetCurrentInstant() - attempt.CreatedAt < _options.BroadcastTimeout)
         {
             return current.Value;
@@ -86,12 +89,13 @@ public sealed partial class PaymentIntentService
         var providers = _providers.For(attempt.Chain);
         var provider = providers.FirstOrDefault(p => p.Name == attempt.RpcProvider) ?? providers[0];
         var signed = new SignedTransaction(attempt.Chain, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId);
-        return await SendAsync(current.Value, attempt, provider, signed, cancellationToken).ConfigureAwait(false);
+        return await SendAsync(current, last, provider, signed, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<PaymentIntent> SendAsync(
-        PaymentIntent intent, PaymentAttempt attempt, RoutingRpcProvider provider, SignedTransaction signed, CancellationToken cancellationToken)
+        Versioned<PaymentIntent> intent, Versioned<PaymentAttempt> sent, RoutingRpcProvider provider, SignedTransaction signed, CancellationToken cancellationToken)
     {
+        var attempt = sent.Value;
         string? hash = null;
         string? error = null;
         var transient = false;
@@ -105,40 +109,53 @@ public sealed partial class PaymentIntentService
             transient = ex.Code == PaymentsKitErrorCodes.ChainUnavailable || ex.IsTransient;
         }
 
+        var first = true;
         return await _store.ExecuteAsync(
             async (unit, ct) =>
             {
-                var current = await LoadAsync(unit, intent.MerchantId, intent.Id, ct).ConfigureAwait(false);
-                if (current.Value.Status != PaymentIntentStatus.Broadcasting || current.Value.AttemptIds[^1] != attempt.Id)
+                if (first)
                 {
-                    return current.Value;
+                    first = false;
+                    return await TrustingReadAsync(() => RecordBroadcastAsync(unit, intent), intent).ConfigureAwait(false);
                 }
 
-                var stored = await LoadAttemptAsync(unit, current.Value, attempt.Id, ct).ConfigureAwait(false);
-                var now = _clock.GetCurrentInstant();
-                if (hash is not null)
-                {
-                    unit.Update(RoutingCollections.Attempts, stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }, stored.Version);
-                    return Move(unit, current, PaymentIntentStatus.Broadcasted, null, null);
-                }
-
-                var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
-                unit.Update(RoutingCollections.Attempts, Failed(stored.Value, failure, error!, now), stored.Version);
-                if (transient)
-                {
-                    return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
-                }
-
-                await _treasury.VoidAsync(unit, current.Value.Reservation!, ct).ConfigureAwait(false);
-                return Move(unit, current, PaymentIntentStatus.Failed, i => i with { Reservation = null }, Reason(failure, error!));
+                // Another worker may have recorded this attempt's outcome already: re-read on every rerun.
+                return await RecordBroadcastAsync(unit, await LoadAsync(unit, intent.Value.MerchantId, intent.Value.Id, ct).ConfigureAwait(false)).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
+
+        async ValueTask<PaymentIntent> RecordBroadcastAsync(IUnitOfWork unit, Versioned<PaymentIntent> current)
+        {
+            if (current.Value.Status != PaymentIntentStatus.Broadcasting || current.Value.AttemptIds[^1] != attempt.Id)
+            {
+                return current.Value;
+            }
+
+            var stored = await AttemptAsync(unit, current, sent, intent.Version, cancellationToken).ConfigureAwait(false);
+            var now = _clock.GetCurrentInstant();
+            if (hash is not null)
+            {
+                unit.Update(RoutingCollections.Attempts, stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }, stored.Version);
+                return Move(unit, current, PaymentIntentStatus.Broadcasted, null, null);
+            }
+
+            var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
+            unit.Update(RoutingCollections.Attempts, Failed(stored.Value, failure, error!, now), stored.Version);
+            if (transient)
+            {
+                return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
+            }
+
+            await _treasury.VoidAsync(unit, current.Value.Reservation!, cancellationToken).ConfigureAwait(false);
+            return Move(unit, current, PaymentIntentStatus.Failed, i => i with { Reservation = null }, Reason(failure, error!));
+        }
     }
 
     /// <summary>Polls the chain for the current attempt and records what it says.</summary>
     private async ValueTask<PaymentIntent> PollAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
-        var attempt = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var read = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var attempt = read.Value;
         var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
         var now = _clock.GetCurrentInstant();
         if (!reachable)
@@ -159,7 +176,7 @@ public sealed partial class PaymentIntentService
                 current,
                 async (unit, v, ct) =>
                 {
-                    var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
+                    var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
                     var reason = string.Create(
                         CultureInfo.InvariantCulture,
                         $"transaction {attempt.TxId} {(transaction is null ? "unknown to" : "not included by")} {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
@@ -176,7 +193,7 @@ public sealed partial class PaymentIntentService
                     current,
                     async (unit, v, ct) =>
                     {
-                        var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
+                        var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
                         var reservation = v.Value.Reservation!;
                         var (native, fee) = ActualFee(v.Value, reservation, transaction.Fee);
                         var reason = $"transaction {transaction.Hash} failed on {attempt.Chain}";
@@ -189,13 +206,13 @@ public sealed partial class PaymentIntentService
                     },
                     cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when transaction.IsFinal:
-                return await CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, attempt, transaction, ct), cancellationToken).ConfigureAwait(false);
+                return await CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, ct), cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when current.Value.Status == PaymentIntentStatus.Broadcasted:
                 return await CommitAsync(
                     current,
                     async (unit, v, ct) =>
                     {
-                        var stored = await LoadAttemptAsync(unit, v.Value, attempt.Id, ct).ConfigureAwait(false);
+                        var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
                         unit.Update(RoutingCollections.Attempts, stored.Value with { Confirmations = transaction.Confirmations, UpdatedAt = now }, stored.Version);
                         return Move(unit, v, PaymentIntentStatus.PendingConfirmation, null, null);
                     },
@@ -207,9 +224,9 @@ public sealed partial class PaymentIntentService
 
     /// <summary>Settles on a final transaction: posts the payment and the actual fee, releases the rest of the fee hold.</summary>
     private async ValueTask<PaymentIntent> SettleAsync(
-        IUnitOfWork unit, Versioned<PaymentIntent> current, PaymentAttempt attempt, ChainTransaction transaction, CancellationToken cancellationToken)
+        IUnitOfWork unit, Versioned<PaymentIntent> current, Versioned<PaymentAttempt> attempt, long attemptReadAt, ChainTransaction transaction, CancellationToken cancellationToken)
     {
-        var stored = await LoadAttemptAsync(unit, current.Value, attempt.Id, cancellationToken).ConfigureAwait(false);
+        var stored = await AttemptAsync(unit, current, attempt, attemptReadAt, cancellationToken).ConfigureAwait(false);
         var reservation = current.Value.Reservation!;
         var (native, fee) = ActualFee(current.Value, reservation, transaction.Fee);
         var now = _clock.GetCurrentInstant();
@@ -255,7 +272,7 @@ public sealed partial class PaymentIntentService
                 .ConfigureAwait(false);
         }
 
-        var last = await LastAttemptAsync(intent, cancellationToken).ConfigureAwait(false);
+        var last = (await LastAttemptAsync(intent, cancellationToken).ConfigureAwait(false)).Value;
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         ChainHealthSnapshot? health;
         Quote quote;
@@ -349,12 +366,12 @@ public sealed partial class PaymentIntentService
         return (null, false);
     }
 
-    private async ValueTask<PaymentAttempt> LastAttemptAsync(PaymentIntent intent, CancellationToken cancellationToken)
+    private async ValueTask<Versioned<PaymentAttempt>> LastAttemptAsync(PaymentIntent intent, CancellationToken cancellationToken)
     {
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            return (await LoadAttemptAsync(unit, intent, intent.AttemptIds[^1], cancellationToken).ConfigureAwait(false)).Value;
+            return await LoadAttemptAsync(unit, intent, intent.AttemptIds[^1], cancellationToken).ConfigureAwait(false);
         }
     }
 

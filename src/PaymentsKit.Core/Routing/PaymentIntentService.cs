@@ -276,21 +276,21 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     {
         var intent = current.Value;
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
-        List<PaymentAttempt> attempts = [];
+        List<Versioned<PaymentAttempt>> attempts = [];
         await using (unit.ConfigureAwait(false))
         {
             foreach (var id in intent.AttemptIds.Reverse())
             {
-                attempts.Add((await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false)).Value);
+                attempts.Add(await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false));
             }
         }
 
-        foreach (var attempt in attempts.Where(a => a.TxId is not null))
+        foreach (var attempt in attempts.Where(a => a.Value.TxId is not null))
         {
-            var (transaction, _) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+            var (transaction, _) = await QueryAsync(attempt.Value.Chain, attempt.Value.RpcProvider, attempt.Value.TxId!, cancellationToken).ConfigureAwait(false);
             if (transaction is { Status: ChainTransactionStatus.Succeeded, IsFinal: true })
             {
-                return await CommitAsync(current, (u, v, ct) => SettleAsync(u, v, attempt, transaction, ct), cancellationToken).ConfigureAwait(false);
+                return await CommitAsync(current, (u, v, ct) => SettleAsync(u, v, attempt, current.Version, transaction, ct), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -425,18 +425,48 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 intent.AttemptIds.Count,
                 intent.UpdatedAt));
 
-    /// <summary>Runs a change on the intent if it is still at the version read; otherwise returns it as it now is.</summary>
+    /// <summary>
+    /// Runs a change on the intent as read; the commit fails if the intent changed since, and the rerun re-reads
+    /// it and changes nothing unless it is still at the version read (then it returns the intent as it now is).
+    /// </summary>
     private ValueTask<PaymentIntent> CommitAsync(
         Versioned<PaymentIntent> read,
         Func<IUnitOfWork, Versioned<PaymentIntent>, CancellationToken, ValueTask<PaymentIntent>> change,
-        CancellationToken cancellationToken) =>
-        _store.ExecuteAsync(
+        CancellationToken cancellationToken)
+    {
+        var first = true;
+        return _store.ExecuteAsync(
             async (unit, ct) =>
             {
+                if (first)
+                {
+                    // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
+                    first = false;
+                    return await TrustingReadAsync(() => change(unit, read, ct), read).ConfigureAwait(false);
+                }
+
                 var current = await LoadAsync(unit, read.Value.MerchantId, read.Value.Id, ct).ConfigureAwait(false);
                 return current.Version == read.Version ? await change(unit, current, ct).ConfigureAwait(false) : current.Value;
             },
             cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a change on an intent as read earlier. If the read is stale, the change's own reads of other records
+    /// may refuse it (a transfer the step that moved the intent already resolved): any refusal is turned into a
+    /// lost race, so the operation reruns on fresh reads, which tell a stale read from a real refusal.
+    /// </summary>
+    private static async ValueTask<PaymentIntent> TrustingReadAsync(Func<ValueTask<PaymentIntent>> change, Versioned<PaymentIntent> read)
+    {
+        try
+        {
+            return await change().ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (!ex.IsTransient)
+        {
+            throw BufferedUnitOfWork.Conflict(RoutingCollections.Intents.Name, read.Value.Id.Value, read.Version);
+        }
+    }
 
     private async ValueTask<MerchantId> LocateAsync(PaymentIntentId intentId, CancellationToken cancellationToken)
     {
@@ -474,6 +504,14 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             ? null
             : await unit.GetAsync(RoutingCollections.Intents, merchantId.Value, intentId.Value, cancellationToken).ConfigureAwait(false))
         ?? throw NotFound("payment_intent_id", intentId.ToString());
+
+    /// <summary>
+    /// The attempt as <paramref name="intent"/> sees it: <paramref name="known"/> when the intent is still at
+    /// <paramref name="knownAt"/> (an attempt only ever changes together with its intent), else re-read.
+    /// </summary>
+    private static async ValueTask<Versioned<PaymentAttempt>> AttemptAsync(
+        IUnitOfWork unit, Versioned<PaymentIntent> intent, Versioned<PaymentAttempt> known, long knownAt, CancellationToken cancellationToken) =>
+        intent.Version == knownAt ? known : await LoadAttemptAsync(unit, intent.Value, known.Value.Id, cancellationToken).ConfigureAwait(false);
 
     private static async ValueTask<Versioned<PaymentAttempt>> LoadAttemptAsync(IUnitOfWork unit, PaymentIntent intent, PaymentAttemptId attemptId, CancellationToken cancellationToken) =>
         await unit.GetAsync(RoutingCollections.Attempts, intent.MerchantId.Value, attemptId.Value, cancellationToken).ConfigureAwait(false)

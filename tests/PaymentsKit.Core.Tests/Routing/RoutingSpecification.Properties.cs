@@ -103,6 +103,43 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task Concurrent_Workers_Advancing_One_Intent_Apply_Each_Step_Once()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.IntentAsync(merchant, 7m, Solana);
+        var gate = new AsyncGate();
+
+        var workers = Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            await gate.Task;
+            for (var i = 0; i < 30; i++)
+            {
+                try
+                {
+                    await Router.Intents.AdvanceAsync(intent.Id);
+                }
+                catch (PaymentsKitException ex) when (ex.IsTransient)
+                {
+                    // A lost race; the next round reads the winner's result.
+                }
+
+                Clock.Advance(Duration.FromMilliseconds(500));
+            }
+        })).ToArray();
+        gate.Open();
+        await Task.WhenAll(workers);
+
+        var final = await Router.Intents.GetAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.Settled, final.Status);
+        Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        var events = (await Router.EventsAsync(merchant, intent.Id)).Select(e => e.EventType).ToList();
+        Assert.Equal(events.Distinct().Count(), events.Count);
+        Assert.Equal("payment_intent.settled", events[^1]);
+        Assert.Equal(Usdc(7m), (await BalancedBookAsync(Router, Solana)).Spent);
+        Assert.Equal(Usdc(7m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+    }
+
+    [Fact]
     public void Any_Intent_Operation_Sequence_Keeps_The_Treasury_Balanced_And_Every_Intent_Accounted_Meets_Specification()
     {
         Prop.ForAll(Arb.From(Gen.ListOf(StepGen)), steps => Blocking(() => RunStepsAsync(steps)))

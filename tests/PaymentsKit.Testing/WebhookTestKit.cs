@@ -78,7 +78,8 @@ public sealed class WebhookTestKit
     {
         var options = new WebhookDeliveryOptions
         {
-            Timeout = TimeSpan.FromMilliseconds(500),
+            // Long enough for a loaded CI machine to answer a prompt receiver; the slow-receiver tests delay 3 s and more.
+            Timeout = TimeSpan.FromSeconds(2),
             LeaseDuration = TimeSpan.FromSeconds(30),
             RetryPolicy = ShortPolicy,
             AllowLoopback = true,

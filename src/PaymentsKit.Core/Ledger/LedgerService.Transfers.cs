@@ -5,15 +5,6 @@ namespace PaymentsKit.Ledger;
 
 public sealed partial class LedgerService
 {
-    private const int SweepPageSize = 256;
-
-    // The expiry sweep skips over deadlines at least this far behind the clock that were all resolved;
-    // a reservation made by a host whose clock lags by more than this could land behind the skip.
-    private static readonly Duration SweepSkipMargin = Duration.FromMinutes(1);
-
-    private readonly Lock _sweepLock = new();
-    private string? _sweepCursor;
-
     private enum Resolution
     {
         Post,
@@ -78,88 +69,10 @@ public sealed partial class LedgerService
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<LedgerTransfer>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<LedgerTransfer>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
     {
         LedgerValidation.Limit(limit, 10_000);
-        var clockNow = _clock.GetCurrentInstant();
-        var skipBefore = (now < clockNow ? now : clockNow) - SweepSkipMargin;
-        var nowMilliseconds = now.ToUnixTimeMilliseconds();
-        var expired = new List<LedgerTransfer>();
-        string? cursor;
-        lock (_sweepLock)
-        {
-            cursor = _sweepCursor;
-        }
-
-        string? skipTo = null;
-        var skipping = true;
-        for (var done = false; !done;)
-        {
-            Page<Versioned<LedgerTransferTimeout>> page;
-            var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
-            await using (unit.ConfigureAwait(false))
-            {
-                page = await unit.ListAsync(LedgerCollections.TransferTimeouts, Guid.Empty, cursor, SweepPageSize, cancellationToken).ConfigureAwait(false);
-            }
-
-            var settled = true;
-            foreach (var item in page.Items)
-            {
-                var deadline = item.Value;
-                settled &= deadline.ExpiresAt < skipBefore;
-                if (deadline.Closed)
-                {
-                    continue;
-                }
-
-                if (deadline.ExpiresAt > now)
-                {
-                    settled = false;
-
-                    // Ids order deadlines to the millisecond: past now's millisecond nothing more is due.
-                    done = deadline.ExpiresAt.ToUnixTimeMilliseconds() > nowMilliseconds;
-                    if (done)
-                    {
-                        break;
-                    }
-
-                    continue;
-                }
-
-                if (expired.Count == limit)
-                {
-                    settled = false;
-                    done = true;
-                    break;
-                }
-
-                cancellationToken.ThrowIfCancellationRequested();
-                var transfer = await _store.ExecuteAsync((u, ct) => ExpireOneAsync(u, item.Value, now, ct), cancellationToken).ConfigureAwait(false);
-                if (transfer is not null)
-                {
-                    expired.Add(transfer);
-                }
-            }
-
-            skipping &= settled && page.NextCursor is not null;
-            if (skipping)
-            {
-                skipTo = page.NextCursor;
-            }
-
-            done |= page.NextCursor is null;
-            cursor = page.NextCursor;
-        }
-
-        if (skipTo is not null)
-        {
-            lock (_sweepLock)
-            {
-                _sweepCursor = skipTo;
-            }
-        }
-
-        return expired;
+        return _expirySweep.RunAsync<LedgerTransfer>(now, limit, (unit, deadline, ct) => ExpireOneAsync(unit, deadline, now, ct), cancellationToken);
     }
 
     private static void ValidateResolution(MerchantId tenantId, LedgerTransferId transferId, Money? amount)

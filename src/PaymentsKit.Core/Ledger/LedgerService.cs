@@ -14,6 +14,7 @@ public sealed partial class LedgerService : ILedger
 {
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
+    private readonly DeadlineSweep<LedgerTransferTimeout> _expirySweep;
     private readonly AssetRegistry _assets;
 
     /// <summary>Creates the ledger.</summary>
@@ -25,6 +26,7 @@ public sealed partial class LedgerService : ILedger
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
+        _expirySweep = new DeadlineSweep<LedgerTransferTimeout>(store, clock, LedgerCollections.TransferTimeouts, t => t.ExpiresAt, t => t.Closed);
     }
 
     /// <inheritdoc />

@@ -44,6 +44,7 @@ public sealed partial class StreamService : IStreamService
     private readonly IPaymentsStore _store;
     private readonly ILedger _ledger;
     private readonly IClock _clock;
+    private readonly DeadlineSweep<StreamDeadline> _completionSweep;
     private readonly AssetRegistry _assets;
     private readonly IChainAdapterRegistry? _chains;
     private readonly ILogger _logger;
@@ -69,6 +70,7 @@ public sealed partial class StreamService : IStreamService
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
         _chains = chains;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _completionSweep = new DeadlineSweep<StreamDeadline>(store, clock, StreamCollections.Deadlines, d => d.DueAt, d => d.Closed);
     }
 
     /// <inheritdoc />

@@ -1,0 +1,123 @@
+using NodaTime;
+
+namespace PaymentsKit.Storage;
+
+/// <summary>
+/// Walks a collection of deadline records (ids time-ordered like their due instants, tenant
+/// <see cref="Guid.Empty"/>) and acts on each one that is due and not yet closed, each in its own unit of
+/// work. It remembers where the deadlines behind it are all closed, so later sweeps skip them.
+/// Shared by the ledger's reservation expiry and the streams' completion sweep.
+/// </summary>
+/// <typeparam name="TDeadline">The deadline record.</typeparam>
+internal sealed class DeadlineSweep<TDeadline>(
+    IPaymentsStore store,
+    IClock clock,
+    RecordCollection<TDeadline> collection,
+    Func<TDeadline, Instant> dueAt,
+    Func<TDeadline, bool> closed)
+    where TDeadline : class
+{
+    private const int PageSize = 256;
+
+    // Deadlines at least this far behind the clock that were all closed are skipped next time; one written
+    // by a host whose clock lags by more than this could land behind the skip.
+    private static readonly Duration SkipMargin = Duration.FromMinutes(1);
+
+    private readonly Lock _cursorLock = new();
+    private string? _skipCursor;
+
+    /// <summary>Acts on up to <paramref name="limit"/> deadlines due at <paramref name="now"/>.</summary>
+    /// <param name="now">The instant deadlines are due by.</param>
+    /// <param name="limit">The most deadlines to act on.</param>
+    /// <param name="act">Handles one deadline in a unit of work (re-reading it); null when it needed nothing.</param>
+    /// <param name="cancellationToken">Cancels the sweep between deadlines.</param>
+    public async ValueTask<IReadOnlyList<TResult>> RunAsync<TResult>(
+        Instant now,
+        int limit,
+        Func<IUnitOfWork, TDeadline, CancellationToken, ValueTask<TResult?>> act,
+        CancellationToken cancellationToken)
+        where TResult : class
+    {
+        var clockNow = clock.GetCurrentInstant();
+        var skipBefore = (now < clockNow ? now : clockNow) - SkipMargin;
+        var nowMilliseconds = now.ToUnixTimeMilliseconds();
+        var results = new List<TResult>();
+        string? cursor;
+        lock (_cursorLock)
+        {
+            cursor = _skipCursor;
+        }
+
+        string? skipTo = null;
+        var skipping = true;
+        for (var done = false; !done;)
+        {
+            Page<Versioned<TDeadline>> page;
+            var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+            await using (unit.ConfigureAwait(false))
+            {
+                page = await unit.ListAsync(collection, Guid.Empty, cursor, PageSize, cancellationToken).ConfigureAwait(false);
+            }
+
+            // Whether every deadline of this page is handled and old enough that none can appear before it.
+            var handled = true;
+            foreach (var item in page.Items)
+            {
+                var deadline = item.Value;
+                var due = dueAt(deadline);
+                handled &= due < skipBefore;
+                if (closed(deadline))
+                {
+                    continue;
+                }
+
+                if (due > now)
+                {
+                    handled = false;
+
+                    // Ids order deadlines to the millisecond: past now's millisecond nothing more is due.
+                    done = due.ToUnixTimeMilliseconds() > nowMilliseconds;
+                    if (done)
+                    {
+                        break;
+                    }
+
+                    continue;
+                }
+
+                if (results.Count == limit)
+                {
+                    handled = false;
+                    done = true;
+                    break;
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                var result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken).ConfigureAwait(false);
+                if (result is not null)
+                {
+                    results.Add(result);
+                }
+            }
+
+            skipping &= handled && page.NextCursor is not null;
+            if (skipping)
+            {
+                skipTo = page.NextCursor;
+            }
+
+            done |= page.NextCursor is null;
+            cursor = page.NextCursor;
+        }
+
+        if (skipTo is not null)
+        {
+            lock (_cursorLock)
+            {
+                _skipCursor = skipTo;
+            }
+        }
+
+        return results;
+    }
+}

@@ -109,6 +109,7 @@ public static class SampleHost
         });
 
         var app = builder.Build();
+        app.UseStatusCodePages(context => ApiErrors.WriteForStatusAsync(context.HttpContext));
         app.UseMiddleware<ApiErrorMiddleware>();
         MerchantApi.Map(app);
         RoutingApi.Map(app);

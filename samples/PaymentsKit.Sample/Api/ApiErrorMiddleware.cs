@@ -41,6 +41,9 @@ internal static class ApiErrors
     /// <summary>The caller is authenticated but its key is not for this resource (401 is for no or a bad key).</summary>
     public const string Forbidden = "forbidden";
 
+    /// <summary>The path exists but not with this HTTP method.</summary>
+    public const string MethodNotAllowed = "method_not_allowed";
+
     /// <summary>The HTTP status a PaymentsKit error code maps to; unknown codes are the caller's problem (422), never a 500.</summary>
     public static int StatusFor(string code) => code switch
     {
@@ -66,6 +69,19 @@ internal static class ApiErrors
         context.Response.Clear();
         context.Response.StatusCode = status;
         return context.Response.WriteAsJsonAsync(new ErrorBody(new ErrorDetail(code, message)), context.RequestAborted);
+    }
+
+    /// <summary>Gives the framework's own bodiless errors (no such route, wrong method) the API's error body.</summary>
+    public static Task WriteForStatusAsync(HttpContext context)
+    {
+        var status = context.Response.StatusCode;
+        var (code, message) = status switch
+        {
+            StatusCodes.Status404NotFound => (PaymentsKitErrorCodes.NotFound, $"There is no resource at {context.Request.Path}."),
+            StatusCodes.Status405MethodNotAllowed => (MethodNotAllowed, $"{context.Request.Method} is not supported on {context.Request.Path}."),
+            _ => (PaymentsKitErrorCodes.InvalidArgument, $"The request failed with HTTP status {status}."),
+        };
+        return WriteAsync(context, status, code, message);
     }
 
     public static PaymentsKitException ForbiddenFor(string what) =>

@@ -28,7 +28,7 @@ public sealed class PackedPackages : IAsyncLifetime
     /// <summary>Creates the folders; packing happens in <see cref="InitializeAsync"/>.</summary>
     public PackedPackages()
     {
-        RepositoryRoot = FindRepositoryRoot();
+        RepositoryRoot = Repository.Root;
         Configuration = typeof(PackedPackages).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration
             ?? throw new InvalidOperationException("The test assembly does not record its build configuration.");
         var core = typeof(Money).Assembly.GetName().Version ?? throw new InvalidOperationException("PaymentsKit.Core has no version.");
@@ -142,18 +142,5 @@ public sealed class PackedPackages : IAsyncLifetime
         catch (UnauthorizedAccessException)
         {
         }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "PaymentsKit.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No PaymentsKit.sln above {AppContext.BaseDirectory}.");
     }
 }

@@ -99,6 +99,33 @@ public sealed partial class PostgreSqlLedgerTests
     }
 
     [Fact]
+    public async Task The_One_Call_Path_Posts_Balanced_Transactions_The_Record_Path_Reads()
+    {
+        var (customer, cash, merchant) = await FundedCustomerAsync(100);
+        var fast = (ILedgerFastPath)Store;
+        var now = Clock.GetCurrentInstant();
+        LedgerFastTransaction Transaction(params LedgerPosting[] postings) =>
+            new(Tenant, LedgerTransactionId.New(Clock), new PostLedgerTransactionRequest(postings) { EntryType = LedgerEntryType.Fee, Metadata = new Dictionary<string, string>() }, now);
+
+        var posted = await fast.TryPostAsync(
+            Transaction(LedgerPosting.Debit(customer.Id, Usd(60)), LedgerPosting.Credit(merchant.Id, Usd(55)), LedgerPosting.Credit(cash.Id, Usd(5))), default);
+
+        Assert.NotNull(posted);
+        var stored = await Ledger.GetTransactionAsync(Tenant, posted.Id);
+        Assert.Equal(
+            (LedgerTransactionKind.Posted, LedgerEntryType.Fee, now, 0L),
+            (stored.Kind, stored.EntryType, stored.CreatedAt, stored.ReferenceSequence));
+        Assert.Equal(posted.Postings, stored.Postings);
+        Assert.Equal((Usd(60), Usd(40)), ((await ReloadAsync(customer)).DebitsPosted, (await ReloadAsync(customer)).Balance.Available));
+        var before = await ReloadAsync(customer);
+
+        // Overdrawing the customer or mixing in a foreign account writes nothing.
+        Assert.Null(await fast.TryPostAsync(Transaction(LedgerPosting.Debit(customer.Id, Usd(40.01m)), LedgerPosting.Credit(merchant.Id, Usd(40.01m))), default));
+        Assert.Null(await fast.TryPostAsync(Transaction(LedgerPosting.Debit(customer.Id, Usd(1)), LedgerPosting.Credit(LedgerAccountId.New(Clock), Usd(1))), default));
+        await AssertUnchangedAsync(before);
+    }
+
+    [Fact]
     public async Task Sixty_Four_Concurrent_Reservations_Over_Both_Paths_Never_Overdraw_One_Account()
     {
         var (customer, _, merchant) = await FundedCustomerAsync(1_000);

@@ -5,7 +5,7 @@ using PaymentsKit.Ledger;
 
 namespace PaymentsKit.PostgreSql;
 
-/// <summary>The ledger's one-round-trip path: one SQL function call per reservation, post or void (migration 0012).</summary>
+/// <summary>The ledger's one-round-trip path: one SQL function call per balanced transaction, reservation, post or void (migration 0012).</summary>
 public sealed partial class PostgreSqlStore : ILedgerFastPath
 {
     private const string ReserveSql =
@@ -16,12 +16,37 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         "SELECT paymentskit_ledger_resolve($1::uuid, $2::text, $3::uuid, $4::uuid, $5::text, $6::boolean, "
         + "$7::numeric, $8::text, $9::integer, $10::text[], $11::text[], $12::text, $13::timestamptz)::text";
 
+    private const string PostSql =
+        "SELECT paymentskit_ledger_post($1::uuid, $2::text, $3::uuid, $4::text, $5::text, $6::text, $7::jsonb, "
+        + "$8::uuid[], $9::text[], $10::numeric[], $11::text, $12::integer, $13::text, $14::text, $15::timestamptz)::text";
+
+    /// <inheritdoc />
+    async ValueTask<LedgerTransaction?> ILedgerFastPath.TryPostAsync(LedgerFastTransaction transaction, CancellationToken cancellationToken)
+    {
+        var request = transaction.Request;
+        var postings = request.Postings;
+        var asset = postings[0].Amount.Asset;
+        return await CallLedgerAsync<LedgerTransaction>(
+            PostSql,
+            [
+                transaction.TenantId.Value, transaction.TenantId.ToString(),
+                transaction.TransactionId.Value, transaction.TransactionId.ToString(),
+                Snake(request.EntryType), request.Description, Metadata(request.Metadata),
+                postings.Select(p => p.AccountId.Value).ToArray(),
+                postings.Select(p => Snake<LedgerSide>(p.Side)).ToArray(),
+                postings.Select(p => p.Amount.Amount).ToArray(),
+                asset.Code, asset.Scale, asset.Chain?.Value,
+                InstantPattern.ExtendedIso.Format(transaction.Now), _clock.GetCurrentInstant().ToDateTimeUtc(),
+            ],
+            cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     async ValueTask<LedgerTransfer?> ILedgerFastPath.TryReserveAsync(LedgerFastReservation reservation, CancellationToken cancellationToken)
     {
         var request = reservation.Request;
         var amount = request.Amount;
-        return await CallLedgerAsync(
+        return await CallLedgerAsync<LedgerTransfer>(
             ReserveSql,
             [
                 reservation.TenantId.Value, reservation.TenantId.ToString(),
@@ -30,7 +55,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                 request.DebitAccountId.Value, request.CreditAccountId.Value,
                 amount.Amount, amount.Asset.Code, amount.Asset.Scale, amount.Asset.Chain?.Value,
                 Snake(request.EntryType), request.Description,
-                JsonSerializer.Serialize(request.Metadata ?? System.Collections.ObjectModel.ReadOnlyDictionary<string, string>.Empty, _json),
+                Metadata(request.Metadata),
                 InstantPattern.ExtendedIso.Format(reservation.Now), _clock.GetCurrentInstant().ToDateTimeUtc(),
             ],
             cancellationToken).ConfigureAwait(false);
@@ -40,7 +65,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     async ValueTask<LedgerTransfer?> ILedgerFastPath.TryResolveAsync(LedgerFastResolution resolution, CancellationToken cancellationToken)
     {
         var amount = resolution.Amount;
-        return await CallLedgerAsync(
+        return await CallLedgerAsync<LedgerTransfer>(
             ResolveSql,
             [
                 resolution.TenantId.Value, resolution.TenantId.ToString(),
@@ -58,8 +83,12 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         where TEnum : struct, Enum =>
         value is { } known ? JsonNamingPolicy.SnakeCaseLower.ConvertName(known.ToString()) : null;
 
-    /// <summary>Calls one ledger function; its document is the transfer, SQL NULL means "take the record path".</summary>
-    private async ValueTask<LedgerTransfer?> CallLedgerAsync(string sql, object?[] arguments, CancellationToken cancellationToken)
+    private string Metadata(IReadOnlyDictionary<string, string>? metadata) =>
+        JsonSerializer.Serialize(metadata ?? System.Collections.ObjectModel.ReadOnlyDictionary<string, string>.Empty, _json);
+
+    /// <summary>Calls one ledger function; it answers the written record's document, or SQL NULL for "take the record path".</summary>
+    private async ValueTask<T?> CallLedgerAsync<T>(string sql, object?[] arguments, CancellationToken cancellationToken)
+        where T : class
     {
         await EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
         for (var attempt = 0; ; attempt++)
@@ -75,7 +104,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                     }
 
                     var document = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-                    return document is null ? null : JsonSerializer.Deserialize<LedgerTransfer>(document, _json);
+                    return document is null ? null : JsonSerializer.Deserialize<T>(document, _json);
                 }
             }
             catch (PostgresException ex) when ((ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)

@@ -8,7 +8,7 @@ namespace PaymentsKit.PostgreSql.Tests;
 
 /// <summary>The ledger specification (tests/PaymentsKit.Core.Tests/Ledger) on PostgreSQL, one database for the class.</summary>
 [Collection(PostgresServerFixture.CollectionName)]
-public sealed class PostgreSqlLedgerTests(PostgresServerFixture postgres, ClassStore shared) : LedgerSpecification, IClassFixture<ClassStore>
+public sealed partial class PostgreSqlLedgerTests(PostgresServerFixture postgres, ClassStore shared) : LedgerSpecification, IClassFixture<ClassStore>
 {
     protected override int PropertyIterations => 30;
 

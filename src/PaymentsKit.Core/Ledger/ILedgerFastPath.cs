@@ -3,14 +3,19 @@ using NodaTime;
 namespace PaymentsKit.Ledger;
 
 /// <summary>
-/// A store's one-step path for the standalone two-phase operations (decision 0005): the whole
-/// reservation, post or void in one call, writing exactly the rows the record path writes. It covers
+/// A store's one-step path for the standalone ledger writes (decision 0005): the whole balanced
+/// transaction, reservation, post or void in one call, writing exactly the rows the record path writes. It covers
 /// the common case only; a call answers null, having written nothing, for anything else (unknown or
 /// foreign rows, a rule the operation would break, a resolved or expired transfer, a reference), and
 /// the ledger then runs the operation on the record path, which gives the error or handles the case.
 /// </summary>
 internal interface ILedgerFastPath
 {
+    /// <summary>Posts as <see cref="LedgerService.PostTransactionAsync(MerchantId, PostLedgerTransactionRequest, CancellationToken)"/> would, or null.</summary>
+    /// <param name="transaction">A validated, balanced request in one registered asset, without reference or idempotency key.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    ValueTask<LedgerTransaction?> TryPostAsync(LedgerFastTransaction transaction, CancellationToken cancellationToken);
+
     /// <summary>Reserves as <see cref="LedgerService.ReserveAsync(MerchantId, ReserveLedgerTransferRequest, CancellationToken)"/> would, or null.</summary>
     /// <param name="reservation">A validated request without timeout, reference or idempotency key, in a registered asset.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
@@ -21,6 +26,13 @@ internal interface ILedgerFastPath
     /// <param name="cancellationToken">Cancels the call.</param>
     ValueTask<LedgerTransfer?> TryResolveAsync(LedgerFastResolution resolution, CancellationToken cancellationToken);
 }
+
+/// <summary>A balanced transaction for <see cref="ILedgerFastPath.TryPostAsync"/>, with the id and instant the ledger chose.</summary>
+internal sealed record LedgerFastTransaction(
+    MerchantId TenantId,
+    LedgerTransactionId TransactionId,
+    PostLedgerTransactionRequest Request,
+    Instant Now);
 
 /// <summary>A reservation for <see cref="ILedgerFastPath.TryReserveAsync"/>, with the ids and instant the ledger chose.</summary>
 internal sealed record LedgerFastReservation(

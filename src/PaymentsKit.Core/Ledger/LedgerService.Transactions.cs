@@ -9,7 +9,9 @@ public sealed partial class LedgerService
     public ValueTask<LedgerTransaction> PostTransactionAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken = default)
     {
         var validated = ValidateTransaction(tenantId, request);
-        return RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, validated, ct), cancellationToken);
+        return _fastPath is not null && validated is { Reference: null, IdempotencyKey: null } && InOneRegisteredAsset(validated.Postings)
+            ? PostTransactionFastAsync(tenantId, validated, cancellationToken)
+            : RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, validated, ct), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -76,6 +78,28 @@ public sealed partial class LedgerService
 
             return new Page<LedgerTransaction>(items, last < count ? last.ToString(CultureInfo.InvariantCulture) : null);
         }
+    }
+
+    /// <summary>Posts in one store call when the store can (decision 0005), else on the record path.</summary>
+    private async ValueTask<LedgerTransaction> PostTransactionFastAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken)
+    {
+        var transaction = new LedgerFastTransaction(tenantId, LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant());
+        return await _fastPath!.TryPostAsync(transaction, cancellationToken).ConfigureAwait(false)
+            ?? await RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    private bool InOneRegisteredAsset(IReadOnlyList<LedgerPosting> postings)
+    {
+        var asset = postings[0].Amount.Asset;
+        for (var i = 1; i < postings.Count; i++)
+        {
+            if (!postings[i].Amount.Asset.Equals(asset))
+            {
+                return false;
+            }
+        }
+
+        return IsRegistered(postings[0].Amount);
     }
 
     private static PostLedgerTransactionRequest ValidateTransaction(MerchantId tenantId, PostLedgerTransactionRequest? request)

@@ -262,3 +262,24 @@ BEGIN
     RETURN transfer;
 END
 $$;
+
+-- Posts a balanced transaction in one asset without a reference or idempotency key: each posting
+-- moves its account's posted total on its side. Returns the transaction document, or NULL (nothing written).
+CREATE FUNCTION paymentskit_ledger_post(
+    tenant uuid, tenant_ref text, transaction_id uuid, transaction_ref text, entry_type text, description text, metadata jsonb,
+    accounts uuid[], sides text[], amounts numeric[], asset text, scale integer, chain text, now_text text, row_time timestamptz)
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_variable
+BEGIN
+    IF paymentskit_ledger_apply(
+        tenant, tenant_ref, transaction_id, transaction_ref, 'posted', entry_type, NULL, description, metadata,
+        accounts, sides, amounts, amounts, array_fill(0::numeric, ARRAY[array_length(accounts, 1)]),
+        asset, scale, chain, now_text, row_time) IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    RETURN (SELECT t.data FROM ledger_transactions AS t WHERE t.id = transaction_id);
+END
+$$;

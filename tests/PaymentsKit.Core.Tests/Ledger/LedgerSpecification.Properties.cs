@@ -3,6 +3,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using NodaTime;
 using PaymentsKit.Ledger;
+using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Ledger;
 
@@ -289,22 +290,26 @@ public abstract partial class LedgerSpecification
                     await PostAsync(from, to, Xlm(operation.Cents / 1000m), concurrent);
                     break;
                 case OperationKind.Reserve when operation.From != operation.To:
-                    var transfer = await _ledger.ReserveAsync(
-                        _tenant,
-                        new ReserveLedgerTransferRequest(_usd[operation.From].Id, _usd[operation.To].Id, amount)
-                        {
-                            Timeout = operation.Pick % 3 == 0 ? Duration.FromSeconds(1 + (operation.Pick % 50)) : null,
-                        });
+                    var request = new ReserveLedgerTransferRequest(_usd[operation.From].Id, _usd[operation.To].Id, amount)
+                    {
+                        Timeout = operation.Pick % 3 == 0 ? Duration.FromSeconds(1 + (operation.Pick % 50)) : null,
+                    };
+                    var transfer = InUnit(operation)
+                        ? await _spec.Store.ExecuteAsync((unit, ct) => _ledger.ReserveAsync(unit, _tenant, request, ct))
+                        : await _ledger.ReserveAsync(_tenant, request);
                     _transfers[transfer.Id] = transfer;
                     Model(transfer.DebitAccountId, 2, transfer.Amount.Amount);
                     Model(transfer.CreditAccountId, 3, transfer.Amount.Amount);
                     break;
                 case OperationKind.Post or OperationKind.PostPartially or OperationKind.Void when Pick(operation.Pick) is { } id:
-                    var resolved = operation.Kind switch
+                    var resolved = (operation.Kind, InUnit(operation)) switch
                     {
-                        OperationKind.Post => await _ledger.PostTransferAsync(_tenant, id),
-                        OperationKind.PostPartially => await _ledger.PostTransferAsync(_tenant, id, amount),
-                        _ => await _ledger.VoidTransferAsync(_tenant, id),
+                        (OperationKind.Post, false) => await _ledger.PostTransferAsync(_tenant, id),
+                        (OperationKind.PostPartially, false) => await _ledger.PostTransferAsync(_tenant, id, amount),
+                        (_, false) => await _ledger.VoidTransferAsync(_tenant, id),
+                        (OperationKind.Post, true) => await _spec.Store.ExecuteAsync((unit, ct) => _ledger.PostTransferAsync(unit, _tenant, id, null, ct)),
+                        (OperationKind.PostPartially, true) => await _spec.Store.ExecuteAsync((unit, ct) => _ledger.PostTransferAsync(unit, _tenant, id, amount, ct)),
+                        (_, true) => await _spec.Store.ExecuteAsync((unit, ct) => _ledger.VoidTransferAsync(unit, _tenant, id, ct)),
                     };
                     Resolved(resolved);
                     break;
@@ -327,6 +332,12 @@ public abstract partial class LedgerSpecification
                     break;
             }
         }
+
+        /// <summary>
+        /// Whether to run a two-phase operation within a unit of work (the record path) rather than
+        /// alone (a store's one-step path, where it has one), so runs interleave both paths.
+        /// </summary>
+        private static bool InUnit(LedgerOperation operation) => operation.Pick / 7 % 2 == 1;
 
         private LedgerTransferId? Pick(int pick)
         {

@@ -20,7 +20,8 @@ public static class PaymentsKitHostingBuilderExtensions
     /// <summary>
     /// Registers the background services: webhook dispatch (adding webhook delivery with its defaults if the host has
     /// not, and sending through the named <see cref="IHttpClientFactory"/> client <see cref="WebhookHttpClientName"/>
-    /// whose primary handler is the SSRF-guarded one), invoice expiry, ledger transfer expiry and chain health sampling, plus every other
+    /// whose primary handler is the SSRF-guarded one), invoice expiry, ledger transfer expiry, chain health sampling and the payment intent
+    /// sweep, plus every other
     /// registered <see cref="IPaymentsKitJob"/>. Each job runs in its own background service at the interval in
     /// <see cref="PaymentsKitHostingOptions"/> (validated when the host starts) and stops gracefully. Any number of
     /// host instances may run them against one PostgreSQL database.
@@ -60,6 +61,11 @@ public static class PaymentsKitHostingBuilderExtensions
         if (services.Any(d => d.ServiceType == typeof(IChainHealthService)))
         {
             services.AddPaymentsKitJob<ChainHealthSamplingJob>();
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(IPaymentIntentService)))
+        {
+            services.AddPaymentsKitJob<PaymentIntentSweepJob>();
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PaymentsKitJobHost>());

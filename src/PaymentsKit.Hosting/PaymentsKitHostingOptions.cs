@@ -27,6 +27,9 @@ public sealed class PaymentsKitHostingOptions
     /// <summary>How often every routable chain's health is sampled. Default 30 s.</summary>
     public TimeSpan ChainHealthSamplingInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How often due payment intents are advanced (confirmation polling, retries, expiry). Default 2 s.</summary>
+    public TimeSpan PaymentIntentSweepInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Interval overrides by job name, for any job (including other modules' jobs).</summary>
     public IDictionary<string, TimeSpan> Intervals { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
 
@@ -47,6 +50,7 @@ public sealed class PaymentsKitHostingOptions
         CheckInterval(errors, "PaymentsKitHosting:InvoiceExpiryInterval", InvoiceExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:LedgerTransferExpiryInterval", LedgerTransferExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:ChainHealthSamplingInterval", ChainHealthSamplingInterval);
+        CheckInterval(errors, "PaymentsKitHosting:PaymentIntentSweepInterval", PaymentIntentSweepInterval);
         CheckInterval(errors, "PaymentsKitHosting:MaxFailureBackoff", MaxFailureBackoff);
         foreach (var (name, interval) in Intervals)
         {

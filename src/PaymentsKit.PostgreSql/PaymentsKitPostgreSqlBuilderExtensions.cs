@@ -7,6 +7,7 @@ using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
 using PaymentsKit.PostgreSql;
+using PaymentsKit.Routing;
 using PaymentsKit.Storage;
 using PaymentsKit.Webhooks;
 
@@ -26,7 +27,8 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
     /// Stores everything in PostgreSQL, replacing the in-memory store. Registers <see cref="PostgreSqlStore"/>
     /// as <see cref="IPaymentsStore"/>, its <see cref="IPaymentsKitMigrator"/>,
     /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index, the
-    /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>, and the invoicing
+    /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>, the due payment intent queue
+    /// (<see cref="IDuePaymentIntentQueue"/>), and the invoicing
     /// queries computed in SQL. The options are
     /// validated when the host starts, reporting every problem at once.
     /// </summary>
@@ -52,6 +54,7 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
         PostgreSqlPayoutsRegistration.AddPostgreSqlPayouts(services);
 
         services.Replace(ServiceDescriptor.Singleton<IWebhookDeliveryQueue>(provider => new PostgreSqlWebhookDeliveryQueue(provider.GetRequiredService<PostgreSqlStore>())));
+        services.Replace(ServiceDescriptor.Singleton<IDuePaymentIntentQueue>(provider => new PostgreSqlDuePaymentIntentQueue(provider.GetRequiredService<PostgreSqlStore>())));
         return builder;
     }
 }

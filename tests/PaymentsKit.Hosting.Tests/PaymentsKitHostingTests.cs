@@ -6,7 +6,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PaymentsKit.Diagnostics;
 using PaymentsKit.Hosting;
+using PaymentsKit.Chains;
 using PaymentsKit.Hosting.Jobs;
+using PaymentsKit.Routing;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
 using PaymentsKit.Webhooks;
@@ -46,7 +48,7 @@ public class PaymentsKitHostingTests
     {
         using var host = BuildHost();
         var jobs = host.Services.GetServices<IPaymentsKitJob>().Select(j => j.Name).ToList();
-        Assert.Equal([WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName], jobs);
+        Assert.Equal([WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName, PaymentIntentSweepJob.JobName], jobs);
         Assert.Single(host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>());
         var options = host.Services.GetRequiredService<IOptions<PaymentsKitHostingOptions>>().Value;
         Assert.Equal(TimeSpan.FromMilliseconds(20), host.Services.GetServices<IPaymentsKitJob>().First().DefaultInterval);
@@ -194,6 +196,48 @@ public class PaymentsKitHostingTests
         {
             Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
         }
+    }
+
+    [Fact]
+    public async Task The_payment_intent_sweep_job_settles_routed_intents_in_the_background_and_leaves_nothing_due()
+    {
+        var clock = new ManualClock();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.AddPaymentsKit()
+            .UseClock(clock)
+            .AddSimulatedChain(ChainId.Solana)
+            .ConfigureRouting(o => o.NativeAssetPrices["SOL"] = 100m)
+            .AddPaymentsKitHosting(o => o.PaymentIntentSweepInterval = TimeSpan.FromMilliseconds(20));
+        using var host = builder.Build();
+        var services = host.Services;
+        var job = services.GetServices<IPaymentsKitJob>().OfType<PaymentIntentSweepJob>().Single();
+        Assert.Equal(TimeSpan.FromMilliseconds(20), job.DefaultInterval);
+
+        var merchant = (await services.GetRequiredService<IRoutingMerchantService>().CreateAsync(new CreateRoutingMerchantRequest("Shop"))).Merchant.Id;
+        await services.GetRequiredService<IChainHealthService>().SampleHealthAsync();
+        var treasury = services.GetRequiredService<ITreasury>();
+        await treasury.OpenWalletAsync(ChainId.Solana, "hot");
+        await treasury.FundAsync(ChainId.Solana, Money.Of(100m, AssetRegistry.Usdc));
+        var chain = services.GetRequiredKeyedService<SimulatedChain>("solana");
+        chain.Fund("hot", Money.Of(100m, AssetRegistry.Usdc));
+        chain.Fund("hot", Money.Of(1m, AssetRegistry.Sol));
+        var intents = services.GetRequiredService<IPaymentIntentService>();
+        var quote = await services.GetRequiredService<IQuoteService>().CreateAsync(
+            merchant, new CreateQuoteRequest(Money.Of(5m, AssetRegistry.Usdc), RoutePriority.Fast, [new QuoteDestination(ChainId.Solana, "payee")]));
+        var routed = await intents.SelectRouteAsync(merchant, (await intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "k"))).Id);
+
+        await host.StartAsync();
+        for (var waited = 0; waited < 10_000 && (await intents.GetAsync(merchant, routed.Id)).Status != PaymentIntentStatus.Settled; waited += 20)
+        {
+            // The chain confirms as its (manual) clock moves.
+            clock.Advance(NodaTime.Duration.FromSeconds(1));
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(PaymentIntentStatus.Settled, (await intents.GetAsync(merchant, routed.Id)).Status);
+        await host.StopAsync();
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
     }
 
     private sealed class ProbeJob(string name, TimeSpan work) : IPaymentsKitJob

@@ -104,6 +104,7 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<TreasuryService>();
         services.TryAddSingleton<ITreasury>(provider => provider.GetRequiredService<TreasuryService>());
         services.TryAddSingleton<IQuoteService, QuoteService>();
+        services.TryAddSingleton<IDuePaymentIntentQueue>(provider => new StoreScanDuePaymentIntentQueue(provider.GetRequiredService<IPaymentsStore>()));
         services.TryAddSingleton<IPaymentIntentService, PaymentIntentService>();
         return new PaymentsKitBuilder(services);
     }

@@ -43,7 +43,17 @@ public sealed record PaymentIntent(
     string? TxId,
     Money? ActualFee,
     Instant CreatedAt,
-    Instant UpdatedAt);
+    Instant UpdatedAt)
+{
+    /// <summary>
+    /// When a sweeper (<see cref="IPaymentIntentService.AdvanceDueAsync"/>) should next move it: while
+    /// <c>created</c> or <c>quoted</c>, when its quote expires (it then expires); once routed, at once (broadcast);
+    /// while <c>broadcasting</c>, when the broadcast timeout passes (recovery); while <c>broadcasted</c> or
+    /// <c>pending_confirmation</c>, at once and on every sweep until final (confirmation polling); while
+    /// <c>retrying</c>, at its next attempt; null once final or in manual review.
+    /// </summary>
+    public Instant? DueAt { get; init; }
+}
 
 /// <summary>Creates a payment intent from a quote.</summary>
 /// <param name="QuoteId">An unexpired quote of the merchant.</param>
@@ -211,6 +221,16 @@ public interface IPaymentIntentService
     /// </summary>
     /// <exception cref="PaymentsKitException"><c>not_found</c>; <c>concurrency_conflict</c> (transient) when it kept losing races.</exception>
     ValueTask<PaymentIntent> AdvanceAsync(PaymentIntentId intentId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Advances every intent due at <paramref name="now"/> one step (at most <paramref name="limit"/>, oldest due
+    /// first, across merchants): polls the confirmations of broadcast intents, runs retries whose backoff has passed,
+    /// recovers stalled broadcasts, broadcasts routed intents and expires intents whose quote expired. Safe to run on
+    /// several hosts at once: each intent is claimed by one sweeper at a time and every step applies once. An intent
+    /// whose step fails is logged and counted, and the pass goes on.
+    /// </summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> when <paramref name="limit"/> is outside 1–1000.</exception>
+    ValueTask<PaymentIntentSweepResult> AdvanceDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default);
 
     /// <summary>Cancels an intent before anything was broadcast, releasing its reservation.</summary>
     /// <exception cref="PaymentsKitException"><c>not_found</c>, <c>invalid_transition</c>.</exception>

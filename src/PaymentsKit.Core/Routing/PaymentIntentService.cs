@@ -37,6 +37,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private readonly IRoutingRpcProviders _providers;
     private readonly IWebhookOutbox _outbox;
     private readonly ITransactionSigner? _signer;
+    private readonly IDuePaymentIntentQueue _due;
     private readonly RoutingOptions _options;
     private readonly ILogger _logger;
 
@@ -49,6 +50,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// <param name="options">Routing settings.</param>
     /// <param name="signer">The host's custody; needed once an intent broadcasts.</param>
     /// <param name="logger">Logs transitions and anomalies.</param>
+    /// <param name="due">Finds and claims due intents for <see cref="AdvanceDueAsync"/>; by default a scan of <paramref name="store"/>.</param>
     public PaymentIntentService(
         IPaymentsStore store,
         IClock clock,
@@ -57,7 +59,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         IWebhookOutbox outbox,
         IOptions<RoutingOptions> options,
         ITransactionSigner? signer = null,
-        ILogger<PaymentIntentService>? logger = null)
+        ILogger<PaymentIntentService>? logger = null,
+        IDuePaymentIntentQueue? due = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));
@@ -66,6 +69,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         _outbox = outbox ?? throw new ArgumentNullException(nameof(outbox));
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Value;
         _signer = signer;
+        _due = due ?? new StoreScanDuePaymentIntentQueue(store);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -121,7 +125,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     TxId: null,
                     ActualFee: null,
                     CreatedAt: now,
-                    UpdatedAt: now);
+                    UpdatedAt: now)
+                {
+                    DueAt = quote.ExpiresAt,
+                };
                 unit.Insert(RoutingCollections.Intents, intent);
                 unit.Insert(RoutingCollections.Locators, new PaymentIntentLocator(intent.Id.Value, merchantId));
                 Emit(unit, intent, null, null);
@@ -167,7 +174,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 }
 
                 var (chain, destination) = Route(quote, quote.RecommendedChain);
-                PaymentIntent Repriced(PaymentIntent i) => i with { QuoteId = quote.Id, SelectedChain = chain, DestinationAddress = destination };
+                PaymentIntent Repriced(PaymentIntent i) => i with { QuoteId = quote.Id, SelectedChain = chain, DestinationAddress = destination, DueAt = quote.ExpiresAt };
                 if (current.Value.Status == PaymentIntentStatus.Quoted)
                 {
                     // Already quoted: a new price is not a status change, so no event.
@@ -203,8 +210,60 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     {
         var merchantId = await LocateAsync(intentId, cancellationToken).ConfigureAwait(false);
         var current = await ReadAsync(merchantId, intentId, cancellationToken).ConfigureAwait(false);
+        return await StepAsync(current, sweeping: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentIntentSweepResult> AdvanceDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default)
+    {
+        var claims = await _due.ClaimDueAsync(now, _options.SweepLease, limit, cancellationToken).ConfigureAwait(false);
+        var advanced = 0;
+        var failed = 0;
+        try
+        {
+            // Chain I/O dominates a step, so several intents are stepped at once.
+            await Parallel.ForEachAsync(
+                claims,
+                new ParallelOptions { MaxDegreeOfParallelism = _options.SweepParallelism, CancellationToken = cancellationToken },
+                async (claim, ct) =>
+                {
+                    try
+                    {
+                        var current = await ReadAsync(claim.MerchantId, claim.Id, ct).ConfigureAwait(false);
+                        var next = await StepAsync(current, sweeping: true, ct).ConfigureAwait(false);
+                        // Every step that writes changes the status or starts an attempt.
+                        if (next.Status != current.Value.Status || next.AttemptIds.Count != current.Value.AttemptIds.Count)
+                        {
+                            Interlocked.Increment(ref advanced);
+                        }
+                    }
+                    catch (PaymentsKitException ex)
+                    {
+                        Interlocked.Increment(ref failed);
+                        LogSweepFailure(_logger, ex, claim.Id.ToString(), ex.Code);
+                    }
+                }).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Not cancellable: a lease left behind would only hold the intent back until it ran out.
+            await _due.ReleaseAsync(claims, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return new PaymentIntentSweepResult(claims.Count, advanced, failed);
+    }
+
+    /// <summary>
+    /// Moves an intent one step from <paramref name="current"/>. A sweeper only expires an intent waiting for route
+    /// selection (selecting is the merchant's call); an explicit advance selects its route.
+    /// </summary>
+    private async ValueTask<PaymentIntent> StepAsync(Versioned<PaymentIntent> current, bool sweeping, CancellationToken cancellationToken)
+    {
+        var merchantId = current.Value.MerchantId;
+        var intentId = current.Value.Id;
         return current.Value.Status switch
         {
+            PaymentIntentStatus.Created or PaymentIntentStatus.Quoted when sweeping => await ExpireIfDueAsync(current, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Created or PaymentIntentStatus.Quoted =>
                 (await SelectAsync(merchantId, intentId, current, explicitly: false, cancellationToken).ConfigureAwait(false)).Intent,
             PaymentIntentStatus.RouteSelected => await BroadcastAsync(current, null, cancellationToken).ConfigureAwait(false),
@@ -214,6 +273,19 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             _ => current.Value,
         };
     }
+
+    /// <summary>Expires an intent not yet routed whose quote expired; unchanged otherwise.</summary>
+    private ValueTask<PaymentIntent> ExpireIfDueAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken) =>
+        CommitAsync(
+            current,
+            async (unit, v, ct) =>
+            {
+                var quote = await QuoteAsync(unit, v.Value.MerchantId, v.Value.QuoteId, ct).ConfigureAwait(false);
+                return v.Value.Status is PaymentIntentStatus.Created or PaymentIntentStatus.Quoted && quote.IsExpiredAt(_clock.GetCurrentInstant())
+                    ? Move(unit, v, PaymentIntentStatus.Expired, null, string.Create(CultureInfo.InvariantCulture, $"quote {quote.Id} expired at {quote.ExpiresAt}"))
+                    : v.Value;
+            },
+            cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<PaymentIntent> CancelAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default) =>
@@ -420,12 +492,25 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var from = current.Value.Status;
         PaymentIntentLifecycle.Machine.Transition(from, to);
         var changed = change is null ? current.Value : change(current.Value);
-        var next = changed with { Status = to, UpdatedAt = _clock.GetCurrentInstant(), LastError = reason ?? changed.LastError };
+        var now = _clock.GetCurrentInstant();
+        var next = changed with { Status = to, UpdatedAt = now, LastError = reason ?? changed.LastError };
+        next = next with { DueAt = DueAt(next, now) };
         unit.Update(RoutingCollections.Intents, next, current.Version);
         Emit(unit, next, from, reason);
         LogTransition(_logger, next.Id.ToString(), from.ToWireName(), to.ToWireName(), reason);
         return next;
     }
+
+    /// <summary>When a sweeper should next move the intent (see <see cref="PaymentIntent.DueAt"/>).</summary>
+    private Instant? DueAt(PaymentIntent intent, Instant now) => intent.Status switch
+    {
+        // Only a quote's expiry makes a waiting intent due, and only creation and requoting set it.
+        PaymentIntentStatus.Created or PaymentIntentStatus.Quoted => intent.DueAt,
+        PaymentIntentStatus.RouteSelected or PaymentIntentStatus.Broadcasted or PaymentIntentStatus.PendingConfirmation => now,
+        PaymentIntentStatus.Broadcasting => now + _options.BroadcastTimeout,
+        PaymentIntentStatus.Retrying => intent.NextAttemptAt ?? now,
+        _ => null,
+    };
 
     private void Emit(IUnitOfWork unit, PaymentIntent intent, PaymentIntentStatus? from, string? reason) =>
         _outbox.Enqueue(
@@ -571,6 +656,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     [LoggerMessage(EventId = 510, Level = LogLevel.Information, Message = "Payment intent {IntentId} moved from {From} to {To} ({Reason})")]
     private static partial void LogTransition(ILogger logger, string intentId, string from, string to, string? reason);
+
+    [LoggerMessage(EventId = 512, Level = LogLevel.Warning, Message = "Payment intent {IntentId} could not be advanced by the sweep ({Code}); it stays due")]
+    private static partial void LogSweepFailure(ILogger logger, Exception exception, string intentId, string code);
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Payment intent {IntentId}: the chain reports a fee of {Fee}, above the {Reserved} held; only the held amount is booked")]
     private static partial void LogFeeAboveHold(ILogger logger, string intentId, string fee, string reserved);

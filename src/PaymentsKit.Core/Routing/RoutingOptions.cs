@@ -57,6 +57,15 @@ public sealed class RoutingOptions
     /// </summary>
     public Duration DropTimeout { get; set; } = Duration.FromMinutes(2);
 
+    /// <summary>
+    /// How long a sweeper holds the intents it claimed (<see cref="IPaymentIntentService.AdvanceDueAsync"/>) before
+    /// another may claim them, should it die mid-pass (1 s – 1 hour). Default 1 minute.
+    /// </summary>
+    public Duration SweepLease { get; set; } = Duration.FromMinutes(1);
+
+    /// <summary>How many claimed intents one sweep steps at once (1–64). Default 8.</summary>
+    public int SweepParallelism { get; set; } = 8;
+
     /// <summary>The ledger tenant holding the treasury's books. Default <see cref="DefaultTreasuryTenant"/>.</summary>
     public MerchantId TreasuryTenant { get; set; } = DefaultTreasuryTenant;
 
@@ -121,6 +130,16 @@ public sealed class RoutingOptions
         if (!Within(DropTimeout, Duration.FromSeconds(1), Duration.FromDays(1)))
         {
             Add($"Routing:DropTimeout must be between 1 second and 1 day (value: {DropTimeout}).");
+        }
+
+        if (!Within(SweepLease, Duration.FromSeconds(1), Duration.FromHours(1)))
+        {
+            Add($"Routing:SweepLease must be between 1 second and 1 hour (value: {SweepLease}).");
+        }
+
+        if (SweepParallelism is < 1 or > 64)
+        {
+            Add($"Routing:SweepParallelism must be between 1 and 64 (value: {SweepParallelism}).");
         }
 
         if (TreasuryTenant.Value == Guid.Empty)

@@ -92,3 +92,33 @@ public sealed class ChainHealthSamplingJob(IChainHealthService health, IOptions<
     public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken) =>
         new((await health.SampleHealthAsync(cancellationToken).ConfigureAwait(false)).Count);
 }
+
+/// <summary>
+/// Advances every due payment intent one step (<see cref="IPaymentIntentService.AdvanceDueAsync"/>): confirmation
+/// polling, retries whose backoff has passed, stalled broadcasts, broadcasts of routed intents, expiry of intents whose
+/// quote expired. Hosts running it at once each claim different intents.
+/// </summary>
+/// <param name="intents">The payment intent service.</param>
+/// <param name="clock">Supplies now.</param>
+/// <param name="options">Supplies the interval.</param>
+public sealed class PaymentIntentSweepJob(IPaymentIntentService intents, IClock clock, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+{
+    /// <summary>The job's name.</summary>
+    public const string JobName = "payment_intents.advance_due";
+
+    /// <summary>The most intents one run claims before reporting more work.</summary>
+    public const int BatchSize = 100;
+
+    /// <inheritdoc />
+    public string Name => JobName;
+
+    /// <inheritdoc />
+    public TimeSpan DefaultInterval => options.Value.PaymentIntentSweepInterval;
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var result = await intents.AdvanceDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
+        return new PaymentsKitJobResult(result.Claimed, result.Claimed == BatchSize);
+    }
+}

@@ -1,3 +1,4 @@
+using PaymentsKit.Routing;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Routing;
@@ -8,4 +9,14 @@ public sealed class InMemoryRoutingTests : RoutingSpecification
     protected override int PropertyIterations => 60;
 
     protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
+}
+
+/// <summary>The sweep on the in-memory store: one process, so the sweepers share one queue (its leases are in memory).</summary>
+public sealed class InMemoryPaymentIntentSweepTests : PaymentIntentSweepSpecification
+{
+    private IDuePaymentIntentQueue? _queue;
+
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
+
+    protected override IDuePaymentIntentQueue CreateDueQueue(IPaymentsStore store) => _queue ??= new StoreScanDuePaymentIntentQueue(store);
 }

@@ -21,7 +21,8 @@ public sealed class RoutingHarness
     public static readonly ChainId Ethereum = ChainId.Ethereum;
     public static readonly ChainId Solana = ChainId.Solana;
 
-    public RoutingHarness(IPaymentsStore store, ManualClock clock, Action<RoutingOptions>? configure = null, Action<SimulatedChainOptions>? chains = null)
+    public RoutingHarness(
+        IPaymentsStore store, ManualClock clock, Action<RoutingOptions>? configure = null, Action<SimulatedChainOptions>? chains = null, IDuePaymentIntentQueue? due = null)
     {
         Store = store;
         Clock = clock;
@@ -45,7 +46,7 @@ public sealed class RoutingHarness
         Treasury = new TreasuryService(store, Ledger, Providers, Assets, options);
         Quotes = new QuoteService(store, clock, Providers, Prices, Treasury, options);
         Signer = new SimulatedTransactionSigner("harness-" + Guid.NewGuid().ToString("N")[..12]);
-        Intents = new PaymentIntentService(store, clock, Treasury, Providers, Outbox, options, Signer);
+        Intents = Sweeper(due);
     }
 
     public static AssetRegistry Assets { get; } = new();
@@ -89,6 +90,10 @@ public sealed class RoutingHarness
     public PaymentIntentService Intents { get; }
 
     public static Money Usdc(decimal amount) => Money.Of(amount, AssetRegistry.Usdc);
+
+    /// <summary>Another intent service over this harness's store, chains and treasury, as a second host would run it.</summary>
+    public PaymentIntentService Sweeper(IDuePaymentIntentQueue? due) =>
+        new(Store, Clock, Treasury, Providers, Outbox, Microsoft.Extensions.Options.Options.Create(Options), Signer, null, due);
 
     public SimulatedChain Chain(ChainId chain) => chain == Ethereum ? EthereumChain : SolanaChain;
 

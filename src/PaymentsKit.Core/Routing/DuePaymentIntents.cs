@@ -1,0 +1,152 @@
+using NodaTime;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Routing;
+
+/// <summary>An intent a sweeper claimed because it is due (see <see cref="PaymentIntent.DueAt"/>).</summary>
+/// <param name="MerchantId">Its merchant.</param>
+/// <param name="Id">The intent.</param>
+/// <param name="DueAt">When it became due.</param>
+/// <param name="LeasedUntil">When the claim's lease runs out; it also identifies the claim when it is released.</param>
+public readonly record struct DuePaymentIntent(MerchantId MerchantId, PaymentIntentId Id, Instant DueAt, Instant LeasedUntil);
+
+/// <summary>What one <see cref="IPaymentIntentService.AdvanceDueAsync"/> pass did.</summary>
+/// <param name="Claimed">Due intents it claimed (at most the limit; equal to it when more may be due).</param>
+/// <param name="Advanced">Intents it moved a step (the others had nothing to do yet, or another worker moved them first).</param>
+/// <param name="Failed">Intents whose step failed with an error (logged; they stay due and are tried again).</param>
+public readonly record struct PaymentIntentSweepResult(int Claimed, int Advanced, int Failed);
+
+/// <summary>
+/// Finds due payment intents across merchants and hands each to one sweeper at a time: a claim leases the intent
+/// until it is released or the lease runs out (a sweeper that dies loses nothing, the intent is claimed again later).
+/// On PostgreSQL it reads the <c>payment_intents.due_at</c> column through a partial index and claims with
+/// <c>FOR UPDATE SKIP LOCKED</c> and a lease row per intent; the default scans every routing merchant's intents
+/// through <see cref="IPaymentsStore"/> and leases in process memory.
+/// </summary>
+/// <remarks>
+/// A lease only saves duplicate work: every step re-checks the intent's version when it commits, so even two sweepers
+/// holding one intent (after a lease ran out mid-step) apply each step once.
+/// </remarks>
+public interface IDuePaymentIntentQueue
+{
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> intents due at or before <paramref name="now"/>, oldest due first,
+    /// skipping intents another sweeper holds, and leases each until <paramref name="now"/> + <paramref name="lease"/>.
+    /// </summary>
+    ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Ends the leases of <paramref name="claims"/>, so each intent can be claimed as soon as it is due again; a lease
+    /// that ran out and was taken by another sweeper is left alone.
+    /// </summary>
+    ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// The default <see cref="IDuePaymentIntentQueue"/>: reads every routing merchant's intents through
+/// <see cref="IPaymentsStore"/> (linear in them: for the in-memory store, development and tests) and keeps leases in
+/// process memory, so it coordinates the sweepers of one process.
+/// </summary>
+/// <param name="store">The store the intents are kept in.</param>
+public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDuePaymentIntentQueue
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<Guid, Instant> _leases = [];
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        DueLimits.Check(lease, limit);
+        var due = new List<DuePaymentIntent>();
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            string? merchantCursor = null;
+            do
+            {
+                var merchants = await unit.ListAsync(RoutingCollections.Merchants, Guid.Empty, merchantCursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+                foreach (var merchant in merchants.Items)
+                {
+                    string? cursor = null;
+                    do
+                    {
+                        var page = await unit.ListAsync(RoutingCollections.Intents, merchant.Value.Id.Value, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+                        foreach (var item in page.Items)
+                        {
+                            if (item.Value is { DueAt: { } dueAt } intent && dueAt <= now)
+                            {
+                                due.Add(new DuePaymentIntent(intent.MerchantId, intent.Id, dueAt, now + lease));
+                            }
+                        }
+
+                        cursor = page.NextCursor;
+                    }
+                    while (cursor is not null);
+                }
+
+                merchantCursor = merchants.NextCursor;
+            }
+            while (merchantCursor is not null);
+        }
+
+        var claimed = new List<DuePaymentIntent>(Math.Min(limit, due.Count));
+        lock (_lock)
+        {
+            foreach (var candidate in due.OrderBy(d => d.DueAt).ThenBy(d => d.Id.Value, GuidOrder.Instance))
+            {
+                if (claimed.Count == limit)
+                {
+                    break;
+                }
+
+                if (_leases.TryGetValue(candidate.Id.Value, out var until) && until > now)
+                {
+                    continue;
+                }
+
+                _leases[candidate.Id.Value] = now + lease;
+                claimed.Add(candidate);
+            }
+        }
+
+        return claimed;
+    }
+
+    /// <inheritdoc />
+    public ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        lock (_lock)
+        {
+            foreach (var claim in claims)
+            {
+                if (_leases.TryGetValue(claim.Id.Value, out var until) && until == claim.LeasedUntil)
+                {
+                    _leases.Remove(claim.Id.Value);
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>The argument checks every <see cref="IDuePaymentIntentQueue"/> makes.</summary>
+internal static class DueLimits
+{
+    /// <summary>The most intents one claim takes.</summary>
+    public const int MaxClaim = 1000;
+
+    public static void Check(Duration lease, int limit)
+    {
+        if (limit is < 1 or > MaxClaim)
+        {
+            throw PaymentsKitException.InvalidArgument("limit", limit, "must be between 1 and 1000");
+        }
+
+        if (lease <= Duration.Zero)
+        {
+            throw PaymentsKitException.InvalidArgument("lease", lease.ToString(), "must be positive");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using NodaTime;
+using Npgsql;
+using PaymentsKit.Routing;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.PostgreSql;
+
+/// <summary>
+/// The <see cref="IDuePaymentIntentQueue"/> on PostgreSQL (migration <c>0013_payment_intent_sweep</c>). A claim is one
+/// statement: the oldest due intents (partial index <c>idx_pi_due</c>) that no live lease holds, locked
+/// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that
+/// only replaces an expired lease, which is what finally decides between two claimers that read the same intent.
+/// </summary>
+internal sealed class PostgreSqlDuePaymentIntentQueue(PostgreSqlStore store) : IDuePaymentIntentQueue
+{
+    private const string ClaimSql =
+        "WITH due AS ("
+        + " SELECT i.id, i.tenant_id, i.due_at FROM payment_intents i"
+        + " WHERE i.collection = 'payment_intent' AND i.due_at <= $1"
+        + " AND NOT EXISTS (SELECT 1 FROM payment_intent_leases l WHERE l.intent_id = i.id AND l.leased_until > $1)"
+        + " ORDER BY i.due_at, i.id LIMIT $3 FOR UPDATE SKIP LOCKED),"
+        + " leased AS (INSERT INTO payment_intent_leases AS l (intent_id, leased_until) SELECT id, $2 FROM due"
+        + " ON CONFLICT (intent_id) DO UPDATE SET leased_until = excluded.leased_until WHERE l.leased_until <= $1"
+        + " RETURNING l.intent_id)"
+        + " SELECT due.tenant_id, due.id, due.due_at FROM due JOIN leased ON leased.intent_id = due.id ORDER BY due.due_at, due.id";
+
+    private const string ReleaseSql = "DELETE FROM payment_intent_leases WHERE intent_id = ANY($1) AND leased_until = $2";
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        DueLimits.Check(lease, limit);
+        await store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        var leasedUntil = now + lease;
+        try
+        {
+            var command = store.DataSource.CreateCommand(ClaimSql);
+            await using (command.ConfigureAwait(false))
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = leasedUntil.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = limit });
+                var claims = new List<DuePaymentIntent>();
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        claims.Add(new DuePaymentIntent(
+                            new MerchantId(reader.GetGuid(0)),
+                            new PaymentIntentId(reader.GetGuid(1)),
+                            Instant.FromDateTimeUtc(DateTime.SpecifyKind(reader.GetDateTime(2), DateTimeKind.Utc)),
+                            leasedUntil));
+                    }
+                }
+
+                return claims;
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, "claiming due payment intents");
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        foreach (var group in claims.GroupBy(c => c.LeasedUntil))
+        {
+            try
+            {
+                var command = store.DataSource.CreateCommand(ReleaseSql);
+                await using (command.ConfigureAwait(false))
+                {
+                    command.Parameters.Add(new NpgsqlParameter { Value = group.Select(c => c.Id.Value).ToArray() });
+                    command.Parameters.Add(new NpgsqlParameter { Value = group.Key.ToDateTimeUtc() });
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (NpgsqlException ex)
+            {
+                throw PostgreSqlStore.StorageFailure(ex, "releasing claimed payment intents");
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+using NodaTime;
+using PaymentsKit.Routing;
+using PaymentsKit.Storage;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Tests.Routing;
+
+/// <summary>
+/// The due-intent sweep (<see cref="IPaymentIntentService.AdvanceDueAsync"/>), written once: each store derives a
+/// class that supplies a fresh store per test (the sweep reads across all merchants) and its due queue.
+/// </summary>
+public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
+{
+    private const int Sweepers = 4;
+
+    private RoutingHarness? _router;
+
+    protected ManualClock Clock { get; } = new(Instant.FromUtc(2026, 6, 1, 0, 0));
+
+    protected RoutingHarness Router => _router ?? throw new InvalidOperationException("The router is created in InitializeAsync.");
+
+    public async Task InitializeAsync()
+    {
+        var store = await CreateStoreAsync();
+        _router = new RoutingHarness(store, Clock, due: CreateDueQueue(store));
+        await _router.SampleAsync();
+        await _router.OpenAndFundAsync(1000m, 1000m);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    /// <summary>A store no other test writes to.</summary>
+    protected abstract Task<IPaymentsStore> CreateStoreAsync();
+
+    /// <summary>The due queue of one sweeper (host) on <paramref name="store"/>.</summary>
+    protected abstract IDuePaymentIntentQueue CreateDueQueue(IPaymentsStore store);
+
+    [Fact]
+    public async Task The_Sweep_Carries_Routed_Intents_To_Settlement()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intents = await RoutedAsync(merchant, 3);
+
+        await SweepUntilFinalAsync([Router.Intents], intents);
+
+        foreach (var intent in intents)
+        {
+            var settled = await Router.Intents.GetAsync(merchant, intent.Id);
+            Assert.Equal(PaymentIntentStatus.Settled, settled.Status);
+            Assert.Null(settled.DueAt);
+        }
+
+        Assert.Equal(new PaymentIntentSweepResult(0, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
+    public async Task A_Waiting_Intent_Is_Not_Routed_By_The_Sweep_But_Expires_With_Its_Quote()
+    {
+        var merchant = await Router.MerchantAsync();
+        var waiting = await Router.IntentAsync(merchant, 5m);
+        Assert.Equal(waiting.CreatedAt + Router.Options.QuoteTtl, waiting.DueAt);
+
+        Assert.Equal(new PaymentIntentSweepResult(0, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        Assert.Equal(PaymentIntentStatus.Created, (await Router.Intents.GetAsync(merchant, waiting.Id)).Status);
+
+        Clock.Advance(Router.Options.QuoteTtl);
+        Assert.Equal(new PaymentIntentSweepResult(1, 1, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        var expired = await Router.Intents.GetAsync(merchant, waiting.Id);
+        Assert.Equal(PaymentIntentStatus.Expired, expired.Status);
+        Assert.Null(expired.DueAt);
+    }
+
+    [Fact]
+    public async Task A_Broadcast_Intent_Is_Due_At_Once_And_A_Stalled_Broadcast_Only_After_Its_Timeout()
+    {
+        var merchant = await Router.MerchantAsync();
+        var routed = (await RoutedAsync(merchant, 1))[0];
+        Assert.Equal(routed.UpdatedAt, routed.DueAt);
+
+        // One sweep broadcasts it; the broadcast intent is due again at once, for confirmation polling.
+        Assert.Equal(new PaymentIntentSweepResult(1, 1, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        var broadcast = await Router.Intents.GetAsync(merchant, routed.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, broadcast.Status);
+        Assert.Equal(broadcast.UpdatedAt, broadcast.DueAt);
+
+        var limit = await Assert.ThrowsAsync<PaymentsKitException>(() => Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant(), 0).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, limit.Code);
+    }
+
+    [Fact]
+    public async Task Concurrent_Claims_Hand_Each_Due_Intent_To_One_Sweeper()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intents = await RoutedAsync(merchant, 12);
+        var queues = Enumerable.Range(0, Sweepers).Select(_ => CreateDueQueue(Router.Store)).ToList();
+        var now = Clock.GetCurrentInstant();
+        var barrier = new AsyncBarrier(Sweepers);
+
+        var claims = await Task.WhenAll(queues.Select(q => Task.Run(async () =>
+        {
+            await barrier.SignalAndWaitAsync(TimeSpan.FromSeconds(30));
+            return await q.ClaimDueAsync(now, Duration.FromMinutes(1), 100);
+        })));
+
+        var claimed = claims.SelectMany(c => c).Select(c => c.Id.Value).ToList();
+        Assert.Equal(claimed.Count, claimed.Distinct().Count());
+        Assert.Equal(intents.Select(i => i.Id.Value).Order(), claimed.Order());
+
+        // Held intents are not handed out again while leased; once a lease runs out, another sweeper takes the intent over.
+        Assert.Empty(await queues[0].ClaimDueAsync(now, Duration.FromMinutes(1), 100));
+        var later = now + Duration.FromMinutes(2);
+        var takenOver = await queues[1].ClaimDueAsync(later, Duration.FromMinutes(1), 100);
+        Assert.Equal(intents.Count, takenOver.Count);
+
+        // The first claims' releases come too late and leave the new leases alone; releasing those frees the intents.
+        foreach (var (queue, held) in queues.Zip(claims))
+        {
+            await queue.ReleaseAsync(held);
+        }
+
+        Assert.Empty(await queues[2].ClaimDueAsync(later, Duration.FromMinutes(1), 100));
+        await queues[1].ReleaseAsync(takenOver);
+        Assert.Equal(intents.Count, (await queues[2].ClaimDueAsync(later, Duration.FromMinutes(1), 100)).Count);
+    }
+
+    [Fact]
+    public async Task Concurrent_Sweepers_Advance_Each_Intent_Exactly_Once_Per_Step()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intents = await RoutedAsync(merchant, 10);
+        var sweepers = Enumerable.Range(0, Sweepers).Select(_ => Router.Sweeper(CreateDueQueue(Router.Store))).ToList();
+
+        await SweepUntilFinalAsync(sweepers, intents);
+
+        string[] steps = ["created", "route_selected", "broadcasting", "broadcasted", "pending_confirmation", "settled"];
+        foreach (var intent in intents)
+        {
+            // Each step once, in order (a chain that is final by the first poll skips pending_confirmation).
+            var events = (await Router.EventsAsync(merchant, intent.Id)).Select(e => e.EventType).ToList();
+            Assert.Equal(steps.Select(s => "payment_intent." + s).Where(events.Contains), events);
+            Assert.Equal("payment_intent.settled", events[^1]);
+            Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        }
+
+        foreach (var chain in new[] { RoutingHarness.Ethereum, RoutingHarness.Solana })
+        {
+            var book = await Router.Treasury.GetBookAsync(chain);
+            Assert.True(book.Balances);
+            Assert.Equal(Money.Zero(book.Reserved.Asset), book.Reserved);
+        }
+    }
+
+    private async Task<List<PaymentIntent>> RoutedAsync(MerchantId merchant, int count)
+    {
+        var routed = new List<PaymentIntent>();
+        for (var i = 0; i < count; i++)
+        {
+            var intent = await Router.IntentAsync(merchant, 2m + i, i % 2 == 0 ? RoutingHarness.Ethereum : RoutingHarness.Solana);
+            routed.Add(await Router.Intents.SelectRouteAsync(merchant, intent.Id));
+        }
+
+        return routed;
+    }
+
+    private async Task SweepUntilFinalAsync(IReadOnlyList<PaymentIntentService> sweepers, IReadOnlyList<PaymentIntent> intents)
+    {
+        for (var round = 0; round < 60; round++)
+        {
+            var now = Clock.GetCurrentInstant();
+            var results = await Task.WhenAll(sweepers.Select(s => Task.Run(async () => await s.AdvanceDueAsync(now))));
+            Assert.All(results, r => Assert.Equal(0, r.Failed));
+            var states = await Task.WhenAll(intents.Select(i => Router.Intents.GetAsync(i.MerchantId, i.Id).AsTask()));
+            if (states.All(s => s.Status == PaymentIntentStatus.Settled))
+            {
+                return;
+            }
+
+            Clock.Advance(Duration.FromSeconds(5));
+        }
+
+        throw new InvalidOperationException("The sweep did not settle every intent in 60 rounds.");
+    }
+}

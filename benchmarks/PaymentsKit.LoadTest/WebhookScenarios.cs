@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using NodaTime;
+using Npgsql;
 using PaymentsKit.Json;
 using PaymentsKit.PostgreSql;
 using PaymentsKit.Storage;
@@ -14,6 +15,8 @@ namespace PaymentsKit.LoadTest;
 /// <summary>The webhook delivery load scenario.</summary>
 internal static class WebhookScenarios
 {
+    private const int Dispatchers = 2;
+
     private const string Body = "{\"type\":\"invoice.paid\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{\"id\":\"inv_0123456789\",\"amount\":\"12.34\",\"asset\":\"USDC\"}}";
 
     /// <summary>
@@ -39,8 +42,9 @@ internal static class WebhookScenarios
             var plainRate = plain / plainWatch.Elapsed.TotalSeconds;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"plain HttpClient POST loop: {plain} in {plainWatch.Elapsed.TotalSeconds:0.00} s = {plainRate:0} posts/s"));
 
+            var connectionString = await server.CreateDatabaseAsync("webhooks").ConfigureAwait(false);
             var store = new PostgreSqlStore(
-                new PostgreSqlStoreOptions { ConnectionString = await server.CreateDatabaseAsync("webhooks").ConfigureAwait(false) + ";Maximum Pool Size=" + (clients * 2 + 8).ToString(CultureInfo.InvariantCulture) },
+                new PostgreSqlStoreOptions { ConnectionString = connectionString + ";Maximum Pool Size=" + (clients * 2 + 8).ToString(CultureInfo.InvariantCulture) },
                 new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
                 SystemClock.Instance);
             await using (store.ConfigureAwait(false))
@@ -61,30 +65,42 @@ internal static class WebhookScenarios
                         ct).ConfigureAwait(false)).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"outbox: {events} events written in {enqueueWatch.Elapsed.TotalSeconds:0.00} s = {events / enqueueWatch.Elapsed.TotalSeconds:0} events/s"));
 
-                var deliveryOptions = new WebhookDeliveryOptions { AllowLoopback = true, BatchSize = 100, MaxConcurrency = clients };
+                // The plain loop's concurrency, split over two dispatchers (two hosts' worth of SKIP LOCKED claims).
+                var perDispatcher = Math.Max(1, clients / Dispatchers);
+                var deliveryOptions = new WebhookDeliveryOptions { AllowLoopback = true, BatchSize = 500, MaxConcurrency = perDispatcher };
                 var before = receiver.Count;
                 var watch = Stopwatch.StartNew();
                 var deadline = TimeSpan.FromSeconds(seconds * 6);
                 var delivered = 0L;
-                await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+                await Task.WhenAll(Enumerable.Range(0, Dispatchers).Select(_ => Task.Run(async () =>
                 {
                     using var http = new HttpClient(validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
                     var dispatcher = new WebhookDispatcher(queue, store, endpoints, validator, http, clock, deliveryOptions);
                     while (Interlocked.Read(ref delivered) < events && watch.Elapsed < deadline)
                     {
-                        var pass = await dispatcher.DispatchAsync().ConfigureAwait(false);
-                        Interlocked.Add(ref delivered, pass.Delivered);
-                        if (pass.Claimed == 0 && pass.Scheduled == 0)
+                        var drained = await dispatcher.DrainAsync(deadline - watch.Elapsed).ConfigureAwait(false);
+                        Interlocked.Add(ref delivered, drained.Delivered);
+                        if (drained.Claimed == 0)
                         {
                             await Task.Delay(5).ConfigureAwait(false);
                         }
                     }
                 }))).ConfigureAwait(false);
-                var rate = delivered / watch.Elapsed.TotalSeconds;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PaymentsKit outbox + 2 dispatchers: {delivered} delivered ({receiver.Count - before} received) in {watch.Elapsed.TotalSeconds:0.00} s = {rate:0} deliveries/s"));
+                var elapsed = watch.Elapsed;
+                var rate = delivered / elapsed.TotalSeconds;
+                var marked = await CountDeliveredEventsAsync(connectionString).ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PaymentsKit outbox + {Dispatchers} dispatchers x {perDispatcher} concurrent: {delivered} delivered ({receiver.Count - before} received, {marked} events marked delivered in PostgreSQL) in {elapsed.TotalSeconds:0.00} s = {rate:0} deliveries/s"));
                 return rate / plainRate;
             }
         }
+    }
+
+    private static async Task<long> CountDeliveredEventsAsync(string connectionString)
+    {
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        await using var command = dataSource.CreateCommand(
+            "SELECT count(*) FROM webhook_events WHERE collection = 'webhook_event' AND (data ->> 'delivered')::boolean");
+        return (long)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
     }
 
     private static async Task<long> PlainAsync(HttpClient client, Uri url, int clients, TimeSpan duration)

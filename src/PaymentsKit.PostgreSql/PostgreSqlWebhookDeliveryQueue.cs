@@ -8,13 +8,16 @@ using PaymentsKit.Webhooks;
 namespace PaymentsKit.PostgreSql;
 
 /// <summary>
-/// The <see cref="IWebhookDeliveryQueue"/> on PostgreSQL (migration <c>0006_webhook_delivery</c>). Scheduling reads
-/// unscheduled outbox rows in insert order under a transaction-scoped advisory lock (one scheduler at a time, so
-/// events of one resource reach ordered endpoints in order) and inserts their deliveries idempotently. Claiming is
-/// one statement: <c>FOR UPDATE SKIP LOCKED</c> over due, unleased pending deliveries, each leased with a fresh
-/// token, so any number of dispatchers on any number of hosts never attempt one delivery at once; a lease that
-/// expires (its dispatcher died) makes the delivery claimable again. Completing checks the lease token and writes
-/// the delivery, its attempt log and the outbox event's summary in one round trip.
+/// The <see cref="IWebhookDeliveryQueue"/> on PostgreSQL (migrations <c>0006_webhook_delivery</c>,
+/// <c>0014_webhook_unscheduled</c>). Scheduling takes unscheduled outbox events (narrow rows a trigger writes with
+/// each event) in insert order with <c>FOR UPDATE SKIP LOCKED</c>, so several schedulers take disjoint events,
+/// inserts their deliveries idempotently and deletes the rows in the same transaction; it may claim the new unordered
+/// deliveries as it inserts them. Claiming is one statement: <c>FOR UPDATE SKIP LOCKED</c> over due, unleased pending
+/// deliveries, each leased with a fresh token, so any number of dispatchers on any number of hosts never attempt one
+/// delivery at once; a lease that expires (its dispatcher died) makes the delivery claimable again. A delivery with an
+/// ordering key waits while an earlier event of its resource is unscheduled or has a pending delivery to the same
+/// endpoint. Completing checks the lease token and writes the delivery, its attempt log and the outbox event's summary
+/// in one round trip.
 /// </summary>
 public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
 {
@@ -26,8 +29,10 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         "WITH due AS ("
         + " SELECT d.id FROM webhook_deliveries d"
         + " WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= $1)"
-        + " AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p"
-        + "  WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'pending' AND p.seq < d.seq))"
+        + " AND (d.ordering_key IS NULL OR (NOT EXISTS (SELECT 1 FROM webhook_deliveries p"
+        + "  WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key AND p.status = 'pending' AND p.seq < d.seq)"
+        + "  AND NOT EXISTS (SELECT 1 FROM webhook_events_unscheduled w"
+        + "  WHERE w.tenant_id = d.tenant_id AND w.resource_key = d.ordering_key AND w.dispatch_seq < d.seq)))"
         + " ORDER BY d.next_attempt_at, d.seq LIMIT $3 FOR UPDATE SKIP LOCKED)"
         + " UPDATE webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = $1, lease_token = gen_random_uuid(), lease_expires_at = $2"
         + " FROM due WHERE d.id = due.id"
@@ -63,8 +68,6 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $3, completed_at = NULL, lease_token = NULL, lease_expires_at = NULL"
         + " WHERE d.id = $1 AND d.tenant_id = $2 AND d.status <> 'pending' RETURNING " + DeliveryColumns;
 
-    private static readonly long ScheduleLockKey = 0x5041594B_57480001; // "PAYK" "WH" 1: one webhook scheduler at a time.
-
     private readonly PostgreSqlStore _store;
     private readonly JsonSerializerOptions _json;
 
@@ -76,11 +79,29 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public async ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default)
+    public async ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default) =>
+        (await ScheduleAsync(planner, now, null, limit, cancellationToken).ConfigureAwait(false)).Scheduled;
+
+    /// <inheritdoc />
+    public ValueTask<WebhookScheduleResult> ScheduleAndClaimAsync(
+        WebhookDeliveryPlanner planner, Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        if (lease <= Duration.Zero)
+        {
+            throw PaymentsKitException.InvalidArgument("lease", lease, "must be positive");
+        }
+
+        return ScheduleAsync(planner, now, lease, limit, cancellationToken);
+    }
+
+    /// <summary>Schedules, claiming the new unordered deliveries (up to the limit) when a lease is given.</summary>
+    private async ValueTask<WebhookScheduleResult> ScheduleAsync(
+        WebhookDeliveryPlanner planner, Instant now, Duration? lease, int limit, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(planner);
         InMemoryWebhookDeliveryQueue.CheckLimit(limit);
         await _store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        var nothing = new WebhookScheduleResult(0, []);
         try
         {
             var connection = await _store.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -89,73 +110,50 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (transaction.ConfigureAwait(false))
                 {
-                    await using (var gate = new NpgsqlCommand("SELECT pg_try_advisory_xact_lock($1)", connection, transaction))
+                    var events = await ReadUnscheduledAsync(connection, transaction, limit, cancellationToken).ConfigureAwait(false);
+                    if (events.Count == 0)
                     {
-                        gate.Parameters.Add(new NpgsqlParameter { Value = ScheduleLockKey });
-                        if (!(bool)(await gate.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
-                        {
-                            // Another dispatcher is scheduling right now; it will take these events.
-                            return 0;
-                        }
+                        return nothing;
                     }
 
-                    var events = new List<(WebhookEvent Event, long Seq)>();
-                    await using (var select = new NpgsqlCommand(
-                        "SELECT data, dispatch_seq FROM webhook_events WHERE collection = 'webhook_event' AND scheduled_at IS NULL ORDER BY dispatch_seq LIMIT $1",
-                        connection,
-                        transaction))
+                    var plans = await planner([.. events.Values.Select(e => e.Event)], cancellationToken).ConfigureAwait(false);
+                    var claims = new List<WebhookClaim>();
+                    var batch = new NpgsqlBatch(connection, transaction);
+                    await using (batch.ConfigureAwait(false))
                     {
-                        select.Parameters.Add(new NpgsqlParameter { Value = limit });
-                        var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                        var leaseUntil = now + lease;
+                        if (plans.Count > 0)
+                        {
+                            var claim = new bool[plans.Count];
+                            for (int i = 0, left = lease is null ? 0 : limit; i < plans.Count && left > 0; i++)
+                            {
+                                claim[i] = plans[i].OrderingKey is null;
+                                left -= claim[i] ? 1 : 0;
+                            }
+
+                            batch.BatchCommands.Add(InsertDeliveries(plans, events, now, leaseUntil, claim));
+                        }
+
+                        var taken = new NpgsqlBatchCommand("DELETE FROM webhook_events_unscheduled WHERE dispatch_seq = ANY($1)");
+                        taken.Parameters.Add(new NpgsqlParameter { Value = events.Values.Select(e => e.Seq).ToArray() });
+                        batch.BatchCommands.Add(taken);
+                        var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                         await using (reader.ConfigureAwait(false))
                         {
-                            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            while (plans.Count > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                             {
-                                var e = JsonSerializer.Deserialize<WebhookEvent>(reader.GetString(0), _json)
-                                    ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "A stored webhook_event record is JSON null.");
-                                events.Add((e, reader.GetInt64(1)));
+                                if (!reader.IsDBNull(14))
+                                {
+                                    var delivery = ReadDelivery(reader);
+                                    claims.Add(new WebhookClaim(delivery, events[delivery.EventId].Payload, reader.GetGuid(14), leaseUntil!.Value));
+                                }
                             }
                         }
                     }
 
-                    if (events.Count == 0)
-                    {
-                        return 0;
-                    }
-
-                    var plans = await planner([.. events.Select(e => e.Event)], cancellationToken).ConfigureAwait(false);
-                    var seqs = events.ToDictionary(e => e.Event.Id, e => e.Seq);
-                    var batch = new NpgsqlBatch(connection, transaction);
-                    await using (batch.ConfigureAwait(false))
-                    {
-                        if (plans.Count > 0)
-                        {
-                            var insert = new NpgsqlBatchCommand(
-                                "INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, status, attempts, next_attempt_at, created_at)"
-                                + " SELECT id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, 'pending', 0, $8, $8"
-                                + " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[])"
-                                + " AS p(id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq)"
-                                + " ON CONFLICT (event_id, endpoint_id) DO NOTHING");
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(_ => Guid.CreateVersion7(now.ToDateTimeOffset())).ToArray() });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.TenantId).ToArray() });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventId.Value).ToArray() });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EndpointId.Value).ToArray() });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventType).ToArray() });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.OrderingKey).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => seqs[p.EventId]).ToArray() });
-                            insert.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
-                            batch.BatchCommands.Add(insert);
-                        }
-
-                        var mark = new NpgsqlBatchCommand("UPDATE webhook_events SET scheduled_at = $2 WHERE collection = 'webhook_event' AND id = ANY($1)");
-                        mark.Parameters.Add(new NpgsqlParameter { Value = events.Select(e => e.Event.Id.Value).ToArray() });
-                        mark.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
-                        batch.BatchCommands.Add(mark);
-                        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                    }
-
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return events.Count;
+                    SortOldestFirst(claims);
+                    return new WebhookScheduleResult(events.Count, claims);
                 }
             }
         }
@@ -163,6 +161,60 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         {
             throw PostgreSqlStore.StorageFailure(ex, "scheduling webhook events");
         }
+    }
+
+    private async ValueTask<Dictionary<WebhookEventId, UnscheduledEvent>> ReadUnscheduledAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, int limit, CancellationToken cancellationToken)
+    {
+        // Insertion-ordered, so the planner sees events in dispatch_seq order.
+        var events = new Dictionary<WebhookEventId, UnscheduledEvent>();
+        // Concurrent schedulers take disjoint events; ordering does not need them serialised (see ClaimSql).
+        await using var select = new NpgsqlCommand(
+            "SELECT e.data, u.dispatch_seq, (e.data -> 'payload')::text FROM webhook_events_unscheduled u"
+            + " JOIN webhook_events e ON e.collection = 'webhook_event' AND e.id = u.event_id"
+            + " ORDER BY u.dispatch_seq LIMIT $1 FOR UPDATE OF u SKIP LOCKED",
+            connection,
+            transaction);
+        select.Parameters.Add(new NpgsqlParameter { Value = limit });
+        var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var e = JsonSerializer.Deserialize<WebhookEvent>(reader.GetString(0), _json)
+                    ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "A stored webhook_event record is JSON null.");
+
+                // The same text ClaimAsync sends, so a retry carries the first attempt's exact body.
+                events.Add(e.Id, new UnscheduledEvent(e, reader.GetInt64(1), Payload(reader, 2)));
+            }
+        }
+
+        return events;
+    }
+
+    private static NpgsqlBatchCommand InsertDeliveries(
+        IReadOnlyList<WebhookDeliveryPlan> plans, Dictionary<WebhookEventId, UnscheduledEvent> events, Instant now, Instant? leaseUntil, bool[] claim)
+    {
+        var insert = new NpgsqlBatchCommand(
+            "INSERT INTO webhook_deliveries AS d (id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, status, attempts, next_attempt_at, created_at,"
+            + " last_attempt_at, lease_token, lease_expires_at)"
+            + " SELECT id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, 'pending', CASE WHEN claim THEN 1 ELSE 0 END, $8, $8,"
+            + " CASE WHEN claim THEN $8 END, CASE WHEN claim THEN gen_random_uuid() END, CASE WHEN claim THEN $10::timestamptz END"
+            + " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $9::boolean[])"
+            + " AS p(id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, claim)"
+            + " ON CONFLICT (event_id, endpoint_id) DO NOTHING"
+            + " RETURNING " + DeliveryColumns + ", d.lease_token");
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(_ => Guid.CreateVersion7(now.ToDateTimeOffset())).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.TenantId).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventId.Value).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EndpointId.Value).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventType).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.OrderingKey).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => events[p.EventId].Seq).ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = claim });
+        insert.Parameters.Add(Typed(leaseUntil?.ToDateTimeUtc(), NpgsqlDbType.TimestampTz));
+        return insert;
     }
 
     /// <inheritdoc />
@@ -190,16 +242,11 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
-                        var delivery = ReadDelivery(reader);
-                        var payload = reader.IsDBNull(15) ? "null" : reader.GetString(15);
-                        claims.Add(new WebhookClaim(delivery, System.Text.Encoding.UTF8.GetBytes(payload), reader.GetGuid(14), leaseUntil));
+                        claims.Add(new WebhookClaim(ReadDelivery(reader), Payload(reader, 15), reader.GetGuid(14), leaseUntil));
                     }
                 }
 
-                // The statement returns rows in no particular order; attempt the oldest first.
-                claims.Sort((a, b) => a.Delivery.NextAttemptAt != b.Delivery.NextAttemptAt
-                    ? a.Delivery.NextAttemptAt.CompareTo(b.Delivery.NextAttemptAt)
-                    : GuidOrder.Instance.Compare(a.Delivery.Id.Value, b.Delivery.Id.Value));
+                SortOldestFirst(claims);
                 return claims;
             }
         }
@@ -363,6 +410,15 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             : throw InMemoryWebhookDeliveryQueue.StillPending(deliveryId);
     }
 
+    // Statements return rows in no particular order; attempt the oldest first.
+    private static void SortOldestFirst(List<WebhookClaim> claims) =>
+        claims.Sort((a, b) => a.Delivery.NextAttemptAt != b.Delivery.NextAttemptAt
+            ? a.Delivery.NextAttemptAt.CompareTo(b.Delivery.NextAttemptAt)
+            : GuidOrder.Instance.Compare(a.Delivery.Id.Value, b.Delivery.Id.Value));
+
+    private static byte[] Payload(NpgsqlDataReader reader, int ordinal) =>
+        System.Text.Encoding.UTF8.GetBytes(reader.IsDBNull(ordinal) ? "null" : reader.GetString(ordinal));
+
     private static NpgsqlParameter Typed(object? value, NpgsqlDbType type) => new() { Value = value ?? DBNull.Value, NpgsqlDbType = type };
 
     private static string StatusText(WebhookDeliveryStatus status) => status switch
@@ -431,4 +487,6 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             throw PostgreSqlStore.StorageFailure(ex, "reading webhook deliveries");
         }
     }
+
+    private sealed record UnscheduledEvent(WebhookEvent Event, long Seq, byte[] Payload);
 }

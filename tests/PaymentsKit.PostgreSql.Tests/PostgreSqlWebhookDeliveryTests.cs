@@ -110,7 +110,15 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
         Assert.Contains("webhook_delivery_attempts", script, StringComparison.Ordinal);
         await using var dataSource = NpgsqlDataSource.Create(_connectionString!);
         await using var command = dataSource.CreateCommand("SELECT count(*) FROM information_schema.columns WHERE table_name = 'webhook_events' AND column_name IN ('dispatch_seq', 'scheduled_at')");
-        Assert.Equal(2L, await command.ExecuteScalarAsync());
+        Assert.Equal(1L, await command.ExecuteScalarAsync());
+
+        // An event written to the outbox waits in the narrow unscheduled table until a scheduler takes it.
+        var tenant = Guid.CreateVersion7();
+        var written = await Kit.EnqueueAsync(tenant, "inv_1");
+        await using var waiting = dataSource.CreateCommand("SELECT event_id FROM webhook_events_unscheduled");
+        Assert.Equal(written.Id.Value, await waiting.ExecuteScalarAsync());
+        Assert.Equal(1, await Kit.Queue.ScheduleAsync((_, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>([]), Kit.Clock.GetCurrentInstant(), 10));
+        Assert.Null(await waiting.ExecuteScalarAsync());
     }
 
     protected override async Task<WebhookTestKit> CreateKitAsync()

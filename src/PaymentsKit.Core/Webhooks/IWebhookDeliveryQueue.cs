@@ -20,11 +20,24 @@ public interface IWebhookDeliveryQueue
     /// <summary>
     /// Takes up to <paramref name="limit"/> outbox events not yet scheduled, oldest first, asks
     /// <paramref name="planner"/> which deliveries they need, and creates them, due at <paramref name="now"/>.
-    /// Each event is scheduled exactly once, whatever the concurrency; scheduling is serialised so ordered
-    /// endpoints see events of one resource in the order they were written.
+    /// Each event is scheduled exactly once, whatever the concurrency, and ordered endpoints see events of one
+    /// resource in the order they were written (by serialising schedulers, or by holding a delivery back while an
+    /// earlier event of its resource is unscheduled).
     /// </summary>
     /// <returns>How many events were scheduled.</returns>
     ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Schedules like <see cref="ScheduleAsync"/> and may claim, in the same step, up to <paramref name="limit"/> of the
+    /// deliveries it creates that have no ordering key, exactly as <see cref="ClaimAsync"/> would (an attempt counted,
+    /// leased until <paramref name="now"/> + <paramref name="lease"/>): one round trip and one write per delivery less
+    /// than scheduling and claiming apart. A queue that does not combine the two claims nothing here; the deliveries are
+    /// then claimed by <see cref="ClaimAsync"/>.
+    /// </summary>
+    /// <returns>How many events were scheduled, and the deliveries claimed.</returns>
+    async ValueTask<WebhookScheduleResult> ScheduleAndClaimAsync(
+        WebhookDeliveryPlanner planner, Instant now, Duration lease, int limit, CancellationToken cancellationToken = default) =>
+        new(await ScheduleAsync(planner, now, limit, cancellationToken).ConfigureAwait(false), []);
 
     /// <summary>
     /// Claims up to <paramref name="limit"/> pending deliveries due at <paramref name="now"/> whose lease (if any)
@@ -65,3 +78,8 @@ public interface IWebhookDeliveryQueue
     /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is still pending.</exception>
     ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default);
 }
+
+/// <summary>What <see cref="IWebhookDeliveryQueue.ScheduleAndClaimAsync"/> did.</summary>
+/// <param name="Scheduled">How many outbox events were scheduled.</param>
+/// <param name="Claims">The new deliveries claimed with them, oldest first.</param>
+public sealed record WebhookScheduleResult(int Scheduled, IReadOnlyList<WebhookClaim> Claims);

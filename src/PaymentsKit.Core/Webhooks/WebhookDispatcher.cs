@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Runtime.ExceptionServices;
 using System.Text;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NodaTime;
@@ -32,6 +34,17 @@ public interface IWebhookDispatcher
     /// concurrently, recording each outcome. Safe to run on many hosts at once.
     /// </summary>
     ValueTask<WebhookDispatchResult> DispatchAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Delivers continuously until nothing is due or <paramref name="budget"/> has passed: claims the next batch while
+    /// the last is being sent, keeps <see cref="WebhookDeliveryOptions.MaxConcurrency"/> attempts in flight and records
+    /// outcomes in batches (one round trip for many). The same guarantees as <see cref="DispatchAsync"/>: safe to run
+    /// on many hosts at once, at least once, never two attempts of one delivery at the same time.
+    /// </summary>
+    /// <param name="budget">How long to keep claiming new work; attempts already claimed are finished and recorded after it.</param>
+    /// <param name="cancellationToken">Abandons the work in flight (its leases expire and it is claimed again).</param>
+    /// <returns>The totals; <see cref="WebhookDispatchResult.MoreWork"/> when the budget ran out with work left.</returns>
+    ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -45,6 +58,15 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 {
     /// <summary>How much of a response body an attempt log keeps.</summary>
     public const int ResponseExcerptBytes = 1024;
+
+    // A drain records at most this many outcomes per round trip.
+    private const int MaxRecordBatch = 1000;
+
+    // How long a drain's recorder waits for more outcomes before writing a small batch: fewer, fuller round trips.
+    private static readonly TimeSpan RecordLinger = TimeSpan.FromMilliseconds(2);
+
+    // How long a drain waits before looking again when nothing was due but attempts were still being recorded.
+    private static readonly TimeSpan IdleLook = TimeSpan.FromMilliseconds(5);
 
     private readonly IWebhookDeliveryQueue _queue;
     private readonly IPaymentsStore _store;
@@ -97,35 +119,157 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     public async ValueTask<WebhookDispatchResult> DispatchAsync(CancellationToken cancellationToken = default)
     {
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.dispatch");
-        var scheduled = await _queue.ScheduleAsync(PlanAsync, _clock.GetCurrentInstant(), _options.BatchSize, cancellationToken).ConfigureAwait(false);
-        var claims = await _queue.ClaimAsync(_clock.GetCurrentInstant(), _options.Lease, _options.BatchSize, cancellationToken).ConfigureAwait(false);
-        var endpoints = await LoadEndpointsAsync(claims, cancellationToken).ConfigureAwait(false);
-        var attempts = new WebhookDeliveryCompletion[claims.Count];
+        var tally = new Tally();
+        var work = await ClaimWorkAsync(tally, cancellationToken).ConfigureAwait(false);
+        var attempts = new WebhookDeliveryCompletion[work.Count];
         await Parallel.ForEachAsync(
-            Enumerable.Range(0, claims.Count),
+            Enumerable.Range(0, work.Count),
             new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrency, CancellationToken = cancellationToken },
-            async (i, ct) => attempts[i] = await AttemptAsync(claims[i], endpoints.GetValueOrDefault(claims[i].Delivery.EndpointId), ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (i, ct) => attempts[i] = await AttemptAsync(work[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+        await RecordAsync(attempts, tally, cancellationToken).ConfigureAwait(false);
+        return tally.Result(activity);
+    }
 
-        // One round trip records the whole pass.
-        var recorded = claims.Count == 0 ? new HashSet<WebhookDeliveryId>() : await _queue.CompleteAsync(attempts, cancellationToken).ConfigureAwait(false);
-        foreach (var attempt in attempts)
+    /// <inheritdoc />
+    public async ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken cancellationToken = default)
+    {
+        using var activity = PaymentsKitTelemetry.StartActivity("webhooks.drain");
+        var tally = new Tally();
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var claimed = Channel.CreateBounded<Work>(new BoundedChannelOptions(_options.BatchSize) { SingleWriter = true });
+        var attempted = Channel.CreateUnbounded<WebhookDeliveryCompletion>();
+        var outstanding = new Outstanding();
+        var feeder = Stage(() => FeedAsync(claimed.Writer, outstanding, tally, budget, failed.Token), failed, claimed.Writer);
+        var senders = Enumerable.Range(0, _options.MaxConcurrency)
+            .Select(_ => Stage(() => SendLoopAsync(claimed.Reader, attempted.Writer, failed.Token), failed, null))
+            .ToArray();
+        var recorder = Stage(() => RecordLoopAsync(attempted.Reader, outstanding, tally, failed.Token), failed, null);
+        await Task.WhenAll(senders).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        attempted.Writer.TryComplete();
+        Task[] stages = [feeder, .. senders, recorder];
+        await Task.WhenAll(stages).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (stages.Select(t => t.Exception?.InnerException).FirstOrDefault(e => e is not null) is { } failure)
         {
-            Report(attempt, recorded.Contains(attempt.Claim.Delivery.Id));
+            ExceptionDispatchInfo.Throw(failure);
         }
 
-        var result = new WebhookDispatchResult(
-            scheduled,
-            claims.Count,
-            attempts.Count(a => recorded.Contains(a.Claim.Delivery.Id) && a.Status == WebhookDeliveryStatus.Delivered),
-            attempts.Count(a => recorded.Contains(a.Claim.Delivery.Id) && a.Status == WebhookDeliveryStatus.Pending),
-            attempts.Count(a => recorded.Contains(a.Claim.Delivery.Id) && a.Status == WebhookDeliveryStatus.DeadLettered),
-            attempts.Count(a => !recorded.Contains(a.Claim.Delivery.Id)))
+        cancellationToken.ThrowIfCancellationRequested();
+        return tally.Result(activity);
+
+        // A stage that fails stops the others, and the drain reports its exception rather than their cancellations.
+        async Task Stage(Func<Task> run, CancellationTokenSource stop, ChannelWriter<Work>? completes)
         {
-            MoreWork = scheduled == _options.BatchSize || claims.Count == _options.BatchSize,
-        };
-        activity?.SetTag("paymentskit.webhooks.scheduled", scheduled);
-        activity?.SetTag("paymentskit.webhooks.claimed", claims.Count);
-        return result;
+            try
+            {
+                await run().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+            finally
+            {
+                completes?.TryComplete();
+            }
+        }
+    }
+
+    /// <summary>Claims batch after batch into <paramref name="claimed"/> until nothing is due or the budget is spent.</summary>
+    private async Task FeedAsync(ChannelWriter<Work> claimed, Outstanding outstanding, Tally tally, TimeSpan budget, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < budget)
+        {
+            var settled = outstanding.Count == 0;
+            var work = await ClaimWorkAsync(tally, cancellationToken).ConfigureAwait(false);
+            if (work.Count == 0)
+            {
+                // Attempts not yet recorded may unblock ordered successors (or fail into a due retry): look again once they are.
+                if (settled)
+                {
+                    return;
+                }
+
+                await Task.Delay(IdleLook, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            outstanding.Add(work.Count);
+            foreach (var item in work)
+            {
+                await claimed.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        tally.OutOfBudget = true;
+    }
+
+    private async Task SendLoopAsync(ChannelReader<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, CancellationToken cancellationToken)
+    {
+        while (await claimed.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (claimed.TryRead(out var work))
+            {
+                attempted.TryWrite(await AttemptAsync(work, cancellationToken).ConfigureAwait(false));
+            }
+        }
+    }
+
+    /// <summary>Records attempts in batches: whatever finished while the previous batch was being written, after a short linger.</summary>
+    private async Task RecordLoopAsync(ChannelReader<WebhookDeliveryCompletion> attempted, Outstanding outstanding, Tally tally, CancellationToken cancellationToken)
+    {
+        var batch = new List<WebhookDeliveryCompletion>();
+        while (await attempted.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (attempted.Count < _options.BatchSize && !attempted.Completion.IsCompleted)
+            {
+                await Task.Delay(RecordLinger, cancellationToken).ConfigureAwait(false);
+            }
+
+            while (batch.Count < MaxRecordBatch && attempted.TryRead(out var completion))
+            {
+                batch.Add(completion);
+            }
+
+            await RecordAsync(batch, tally, cancellationToken).ConfigureAwait(false);
+            outstanding.Add(-batch.Count);
+            batch.Clear();
+        }
+    }
+
+    /// <summary>Schedules new outbox events (claiming their deliveries in the same step where the queue can) and claims due deliveries, with their endpoints.</summary>
+    private async ValueTask<List<Work>> ClaimWorkAsync(Tally tally, CancellationToken cancellationToken)
+    {
+        var limit = _options.BatchSize;
+        var fresh = await _queue.ScheduleAndClaimAsync(PlanAsync, _clock.GetCurrentInstant(), _options.Lease, limit, cancellationToken).ConfigureAwait(false);
+        var claims = fresh.Claims;
+        if (claims.Count < limit)
+        {
+            var due = await _queue.ClaimAsync(_clock.GetCurrentInstant(), _options.Lease, limit - claims.Count, cancellationToken).ConfigureAwait(false);
+            claims = claims.Count == 0 ? due : [.. claims, .. due];
+        }
+
+        tally.Claimed(fresh.Scheduled, claims.Count, fresh.Scheduled == limit || claims.Count == limit);
+        var targets = await LoadTargetsAsync(claims, cancellationToken).ConfigureAwait(false);
+        return [.. claims.Select(c => new Work(c, targets.GetValueOrDefault(c.Delivery.EndpointId)))];
+    }
+
+    /// <summary>Records attempts in one round trip and reports each.</summary>
+    private async ValueTask RecordAsync(IReadOnlyList<WebhookDeliveryCompletion> attempts, Tally tally, CancellationToken cancellationToken)
+    {
+        if (attempts.Count == 0)
+        {
+            return;
+        }
+
+        var recorded = await _queue.CompleteAsync(attempts, cancellationToken).ConfigureAwait(false);
+        foreach (var attempt in attempts)
+        {
+            var kept = recorded.Contains(attempt.Claim.Delivery.Id);
+            tally.Recorded(attempt.Status, kept);
+            Report(attempt, kept);
+        }
     }
 
     /// <summary>Parses a <c>Retry-After</c> header: delta seconds or an HTTP date.</summary>
@@ -166,41 +310,60 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         return plans;
     }
 
-    private async ValueTask<Dictionary<WebhookEndpointId, WebhookEndpoint>> LoadEndpointsAsync(IReadOnlyList<WebhookClaim> claims, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads each claimed endpoint once per batch, with what every attempt to it needs: its parsed signing secrets and
+    /// the SSRF guard's verdict on its URL (the guarded handler checks again on every new connection).
+    /// </summary>
+    private async ValueTask<Dictionary<WebhookEndpointId, Target>> LoadTargetsAsync(IReadOnlyList<WebhookClaim> claims, CancellationToken cancellationToken)
     {
-        var endpoints = new Dictionary<WebhookEndpointId, WebhookEndpoint>();
+        var targets = new Dictionary<WebhookEndpointId, Target>();
         if (claims.Count == 0)
         {
-            return endpoints;
+            return targets;
         }
 
+        var now = _clock.GetCurrentInstant();
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
             foreach (var claim in claims.DistinctBy(c => c.Delivery.EndpointId))
             {
                 var found = await unit.GetAsync(WebhookDeliveryCollections.Endpoints, claim.Delivery.TenantId, claim.Delivery.EndpointId.Value, cancellationToken).ConfigureAwait(false);
-                if (found is not null)
+                if (found?.Value is not { } endpoint)
                 {
-                    endpoints[claim.Delivery.EndpointId] = found.Value;
+                    continue;
                 }
+
+                if (endpoint.Status != WebhookEndpointStatus.Enabled)
+                {
+                    targets[endpoint.Id] = new Target(endpoint, null, [], null);
+                    continue;
+                }
+
+                var url = new Uri(endpoint.Url);
+                var (_, rejected) = await _validator.CheckAsync(url, cancellationToken).ConfigureAwait(false);
+                targets[endpoint.Id] = new Target(endpoint, url, rejected is null ? endpoint.SigningSecrets(now) : [], rejected);
             }
         }
 
-        return endpoints;
+        return targets;
     }
 
-    private async ValueTask<WebhookDeliveryCompletion> AttemptAsync(WebhookClaim claim, WebhookEndpoint? endpoint, CancellationToken cancellationToken)
+    private async ValueTask<WebhookDeliveryCompletion> AttemptAsync(Work work, CancellationToken cancellationToken)
     {
+        var (claim, target) = work;
         var delivery = claim.Delivery;
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.deliver", ActivityKind.Client);
         activity?.SetTag("paymentskit.webhook_event", delivery.EventId.ToString());
         activity?.SetTag("paymentskit.webhook_endpoint", delivery.EndpointId.ToString());
         activity?.SetTag("paymentskit.webhooks.attempt", delivery.Attempts);
         var startedAt = _clock.GetCurrentInstant();
+        var endpoint = target?.Endpoint;
         var attempt = endpoint is null || endpoint.Status != WebhookEndpointStatus.Enabled
             ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, endpoint is null ? "the endpoint no longer exists" : $"the endpoint is disabled: {endpoint.DisabledReason}")
-            : await SendAsync(claim, endpoint, startedAt, cancellationToken).ConfigureAwait(false);
+            : target!.Rejected is { } rejected
+                ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {rejected}")
+                : await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
         if (attempt.Outcome == WebhookAttemptOutcome.Gone)
         {
             await DisableGoneAsync(delivery, cancellationToken).ConfigureAwait(false);
@@ -272,28 +435,20 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
-    private async ValueTask<AttemptResult> SendAsync(WebhookClaim claim, WebhookEndpoint endpoint, Instant startedAt, CancellationToken cancellationToken)
+    private async ValueTask<AttemptResult> SendAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
     {
         var delivery = claim.Delivery;
-        var url = new Uri(endpoint.Url);
-        var (_, rejected) = await _validator.CheckAsync(url, cancellationToken).ConfigureAwait(false);
-        if (rejected is not null)
-        {
-            return Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {rejected}");
-        }
-
-        var headers = WebhookSigner.CreateHeaders(endpoint.SigningSecrets(startedAt), delivery.EventId.ToString(), startedAt, claim.Payload.Span);
-        using var request = new HttpRequestMessage(HttpMethod.Post, url)
+        var headers = WebhookSigner.CreateHeaders(target.Secrets, delivery.EventId.ToString(), startedAt, claim.Payload.Span);
+        using var request = new HttpRequestMessage(HttpMethod.Post, target.Url)
         {
             Content = new ReadOnlyMemoryContent(claim.Payload),
             Version = HttpVersion.Version11,
         };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         request.Headers.TryAddWithoutValidation("User-Agent", _options.UserAgent);
-        foreach (var (name, value) in headers.ToList())
-        {
-            request.Headers.TryAddWithoutValidation(name, value);
-        }
+        request.Headers.TryAddWithoutValidation(WebhookSigner.IdHeader, headers.Id);
+        request.Headers.TryAddWithoutValidation(WebhookSigner.TimestampHeader, headers.Timestamp);
+        request.Headers.TryAddWithoutValidation(WebhookSigner.SignatureHeader, headers.Signature);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.Timeout);
@@ -387,6 +542,76 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} of {EventId} finished after its lease expired; the result was discarded")]
     private static partial void LogLostLease(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId);
 
+    /// <summary>A claim and where it goes (null when the endpoint no longer exists).</summary>
+    private sealed record Work(WebhookClaim Claim, Target? Target);
+
+    /// <summary>An endpoint as one batch's attempts use it; <see cref="Url"/> is null when it is not enabled.</summary>
+    private sealed record Target(WebhookEndpoint Endpoint, Uri? Url, IReadOnlyList<WebhookSecret> Secrets, string? Rejected);
+
+    /// <summary>Claimed deliveries whose outcome is not recorded yet.</summary>
+    private sealed class Outstanding
+    {
+        private long _count;
+
+        public long Count => Interlocked.Read(ref _count);
+
+        public void Add(long delta) => Interlocked.Add(ref _count, delta);
+    }
+
+    /// <summary>A pass's or a drain's totals, counted from any thread.</summary>
+    private sealed class Tally
+    {
+        private int _scheduled;
+        private int _claimed;
+        private int _delivered;
+        private int _retrying;
+        private int _deadLettered;
+        private int _lost;
+        private int _fullClaims;
+
+        public bool OutOfBudget { get; set; }
+
+        public void Claimed(int scheduled, int claimed, bool full)
+        {
+            Interlocked.Add(ref _scheduled, scheduled);
+            Interlocked.Add(ref _claimed, claimed);
+            Volatile.Write(ref _fullClaims, full ? 1 : 0);
+        }
+
+        public void Recorded(WebhookDeliveryStatus status, bool kept)
+        {
+            if (!kept)
+            {
+                Interlocked.Increment(ref _lost);
+                return;
+            }
+
+            switch (status)
+            {
+                case WebhookDeliveryStatus.Delivered:
+                    Interlocked.Increment(ref _delivered);
+                    break;
+                case WebhookDeliveryStatus.Pending:
+                    Interlocked.Increment(ref _retrying);
+                    break;
+                default:
+                    Interlocked.Increment(ref _deadLettered);
+                    break;
+            }
+        }
+
+        public WebhookDispatchResult Result(Activity? activity)
+        {
+            activity?.SetTag("paymentskit.webhooks.scheduled", _scheduled);
+            activity?.SetTag("paymentskit.webhooks.claimed", _claimed);
+            return new WebhookDispatchResult(_scheduled, _claimed, _delivered, _retrying, _deadLettered, _lost)
+            {
+                // The last claim was full: more is probably waiting.
+                MoreWork = Volatile.Read(ref _fullClaims) == 1 || OutOfBudget,
+            };
+        }
+    }
+
     private sealed record AttemptResult(WebhookDeliveryAttempt Log)
     {
         public WebhookAttemptOutcome Outcome => Log.Outcome;
@@ -394,3 +619,4 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         public Duration? RetryAfter { get; init; }
     }
 }
+

@@ -446,6 +446,69 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         Assert.Equal(48, receiver.Received.Count);
     }
 
+    [Fact]
+    public async Task Four_draining_dispatchers_deliver_everything_once_at_a_time_and_in_order_where_asked()
+    {
+        await using var unordered = new TestReceiver(
+            (r, n) => n == 1 && TestReceiver.Sequence(r) % 7 == 3 ? LoopbackResponse.WithStatus(500) : LoopbackResponse.Json("{}"),
+            hold: TimeSpan.FromMilliseconds(2));
+        await using var ordered = new TestReceiver(hold: TimeSpan.FromMilliseconds(2));
+        await Kit.RegisterAsync(Tenant, unordered.Url);
+        await Kit.RegisterAsync(Tenant, ordered.Url, ordered: true);
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 60; i++)
+        {
+            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i % 6}", sequence: i));
+        }
+
+        var dispatchers = Enumerable.Range(0, 4).Select(_ => Kit.Dispatcher(o => o.BatchSize = 7)).ToList();
+        var first = await Task.WhenAll(dispatchers.Select(d => d.DrainAsync(TimeSpan.FromSeconds(60)).AsTask()));
+        Assert.Equal(60, first.Sum(r => r.Scheduled));
+        Assert.Equal(9, first.Sum(r => r.Retrying));
+        Assert.All(first, r => Assert.False(r.MoreWork));
+        Kit.Clock.Advance(Duration.FromSeconds(1));
+        var second = await Task.WhenAll(dispatchers.Select(d => d.DrainAsync(TimeSpan.FromSeconds(60)).AsTask()));
+        Assert.Equal(9, second.Sum(r => r.Delivered));
+
+        Assert.Equal((0, 0), (unordered.Overlaps, ordered.Overlaps));
+        Assert.Equal(120, (await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.Delivered), null, 200)).Items.Count);
+        Assert.Equal(69, unordered.Received.Count);
+        Assert.All(events, e => Assert.Single(ordered.For(e)));
+        foreach (var resource in ordered.Received.GroupBy(r => TestReceiver.Sequence(r) % 6))
+        {
+            var sequences = resource.Select(TestReceiver.Sequence).ToList();
+            Assert.Equal(sequences.Order(), sequences);
+        }
+
+        foreach (var e in events)
+        {
+            Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+        }
+    }
+
+    [Fact]
+    public async Task A_draining_dispatcher_killed_mid_delivery_loses_no_event()
+    {
+        await using var receiver = new TestReceiver((_, n) => n == 1 ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10)) : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var doomed = Kit.Dispatcher().DrainAsync(TimeSpan.FromMinutes(1), kill.Token).AsTask();
+            await WaitUntilAsync(() => receiver.Received.Count == 1);
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed);
+        }
+
+        var survivor = Kit.Dispatcher();
+        Assert.Equal(0, (await survivor.DrainAsync(TimeSpan.FromMinutes(1))).Claimed);
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        Assert.Equal(1, (await survivor.DrainAsync(TimeSpan.FromMinutes(1))).Delivered);
+        Assert.Equal(2, receiver.For(e).Count);
+        Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         for (var i = 0; i < 500 && !condition(); i++)

@@ -14,13 +14,8 @@ public sealed class DemoTests
     /// <summary>Runs the demo like <c>Program</c> does and returns what it printed.</summary>
     internal static async Task<string> RunDemoAsync(string? postgres)
     {
-        var clock = new DemoClock();
-        await using var host = SampleHost.Build(new SampleOptions { Demo = true, Clock = clock, Url = "http://127.0.0.1:0", BackgroundJobs = false, PostgresConnectionString = postgres });
-        await SampleHost.InitializeAsync(host, CancellationToken.None);
-        await host.StartAsync();
         using var output = new StringWriter();
-        await new Demo(host.Services, clock, output, SampleHost.BaseAddress(host)).RunAsync(CancellationToken.None);
-        await host.StopAsync();
+        await Demo.RunAsync(new SampleOptions { Demo = true, PostgresConnectionString = postgres }, output, CancellationToken.None);
         return output.ToString();
     }
 
@@ -34,7 +29,10 @@ public sealed class DemoTests
         Assert.Contains("snapshot of 10000 holders fixes an allocation of exactly 25000.000000 USDC", output, StringComparison.Ordinal);
         Assert.Contains("9999 holders paid", output, StringComparison.Ordinal);
         Assert.Contains("dispatcher: 5 delivered, 0 to retry, 0 dead-lettered", output, StringComparison.Ordinal);
-        Assert.Contains("receiver verified 5:", output, StringComparison.Ordinal);
+        Assert.Contains(
+            "receiver verified 5: payment_intent.created, payment_intent.route_selected, payment_intent.broadcasting, payment_intent.broadcasted, payment_intent.settled",
+            output,
+            StringComparison.Ordinal);
         Assert.Contains("{\"outcome\":\"duplicate\"}", output, StringComparison.Ordinal);
         Assert.Contains("400 {\"error\":{\"code\":\"webhook_verification_failed\"", output, StringComparison.Ordinal);
         Assert.Contains("every ledger balances", output, StringComparison.Ordinal);
@@ -54,7 +52,11 @@ public sealed class PostgresDemoTests(PostgresServerFixture postgres)
     public async Task The_demo_runs_the_same_tour_on_PostgreSQL_with_migrations_applied_on_start_and_a_restart_funds_nothing_twice()
     {
         var database = await postgres.CreateDatabaseAsync("sample_demo");
-        DemoTests.AssertTheTourCompleted(await DemoTests.RunDemoAsync(database));
+        var output = await DemoTests.RunDemoAsync(database);
+        Assert.StartsWith("PostgreSQL: ", output, StringComparison.Ordinal);
+        Assert.Matches("^PostgreSQL: [1-9][0-9]* migrations applied on start \\(0001–", output);
+        Assert.Contains("PaymentsKit demo on PostgreSqlStore", output, StringComparison.Ordinal);
+        DemoTests.AssertTheTourCompleted(output);
 
         // A second start on the same database finds the schema and the treasury as they were.
         await using var restarted = SampleHost.Build(new SampleOptions { Url = "http://127.0.0.1:0", BackgroundJobs = false, PostgresConnectionString = database });

@@ -24,7 +24,7 @@ internal sealed partial class Demo
         // The merchant's webhook endpoint is this sample's own receiver; the webhooks section delivers to it.
         var endpoint = await services.GetRequiredService<IWebhookEndpointService>().RegisterAsync(
             merchant.Id.Value,
-            new RegisterWebhookEndpoint { Url = new Uri(baseAddress, WebhookApi.ReceiverPath(merchant.Id.Value)), EventTypes = ["payment_intent.*"] },
+            new RegisterWebhookEndpoint { Url = new Uri(baseAddress, WebhookApi.ReceiverPath(merchant.Id.Value)), EventTypes = ["payment_intent.*"], Ordered = true },
             cancellationToken).ConfigureAwait(false);
         output.WriteLine($"routing merchant {merchant.Id}; webhooks to {endpoint.Endpoint.Url}");
 

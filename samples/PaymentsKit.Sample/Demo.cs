@@ -17,6 +17,33 @@ internal sealed partial class Demo(IServiceProvider services, DemoClock clock, T
     // Every tenant the tour writes to; the closing reconciliation checks each one's books.
     private readonly List<(string Name, MerchantId Tenant)> _tenants = [];
 
+    /// <summary>
+    /// Runs the tour on a simulated clock in a host of its own on a free loopback port (its webhooks are delivered to
+    /// that host's receiver), then stops the host.
+    /// </summary>
+    public static async Task RunAsync(SampleOptions options, TextWriter output, CancellationToken cancellationToken)
+    {
+        var clock = new DemoClock();
+        options.Clock = clock;
+        options.Url = "http://127.0.0.1:0";
+        options.BackgroundJobs = false;
+        var host = SampleHost.Build(options);
+        await using (host.ConfigureAwait(false))
+        {
+            var migrations = await SampleHost.InitializeAsync(host, cancellationToken).ConfigureAwait(false);
+            if (options.PostgresConnectionString is not null)
+            {
+                output.WriteLine(migrations.Count > 0
+                    ? $"PostgreSQL: {migrations.Count} migrations applied on start ({migrations[0].Version:0000}–{migrations[^1].Version:0000})"
+                    : "PostgreSQL: schema up to date, no migration to apply");
+            }
+
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await new Demo(host.Services, clock, output, SampleHost.BaseAddress(host)).RunAsync(cancellationToken).ConfigureAwait(false);
+            await host.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         output.WriteLine($"PaymentsKit demo on {services.GetRequiredService<IPaymentsStore>().GetType().Name}, simulated time {clock.GetCurrentInstant()}");

@@ -17,15 +17,7 @@ catch (ArgumentException ex)
 
 if (options.Demo)
 {
-    var clock = new DemoClock();
-    options.Clock = clock;
-    options.Url = "http://127.0.0.1:0";
-    options.BackgroundJobs = false;
-    await using var demoHost = SampleHost.Build(options);
-    await SampleHost.InitializeAsync(demoHost, CancellationToken.None);
-    await demoHost.StartAsync();
-    await new Demo(demoHost.Services, clock, Console.Out, SampleHost.BaseAddress(demoHost)).RunAsync(CancellationToken.None);
-    await demoHost.StopAsync();
+    await Demo.RunAsync(options, Console.Out, CancellationToken.None);
     return 0;
 }
 

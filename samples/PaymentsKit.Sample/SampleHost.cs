@@ -126,13 +126,15 @@ public static class SampleHost
     /// funds a treasury wallet on each routing chain (once, by idempotency key), funds the simulated chains to match,
     /// and takes the first chain health sample so quotes can be priced at once.
     /// </summary>
-    public static async Task InitializeAsync(WebApplication app, CancellationToken cancellationToken)
+    /// <returns>The migrations this start applied (none on the in-memory store or an up-to-date database).</returns>
+    public static async Task<IReadOnlyList<MigrationInfo>> InitializeAsync(WebApplication app, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(app);
         var services = app.Services;
+        IReadOnlyList<MigrationInfo> applied = [];
         if (services.GetService<IPaymentsKitMigrator>() is { } migrator)
         {
-            var applied = await migrator.MigrateAsync(cancellationToken).ConfigureAwait(false);
+            applied = await migrator.MigrateAsync(cancellationToken).ConfigureAwait(false);
             app.Logger.LogInformation("PostgreSQL schema ready: {Count} migrations applied on this start", applied.Count);
         }
 
@@ -149,6 +151,7 @@ public static class SampleHost
         }
 
         await services.GetRequiredService<IChainHealthService>().SampleHealthAsync(cancellationToken).ConfigureAwait(false);
+        return applied;
     }
 
     /// <summary>The base address the started host listens on, e.g. <c>http://127.0.0.1:41234</c>.</summary>

@@ -20,6 +20,9 @@ internal static class IntentScenarios
     private static readonly Money Funding = Money.Of(1_000_000_000m, AssetRegistry.Usdc);
     private static readonly Money Payment = Money.Of(1.25m, AssetRegistry.Usdc);
 
+    // The step a flow is in, for the round-trip profile.
+    private static readonly AsyncLocal<string?> Step = new();
+
     /// <summary>
     /// pgbench (TPC-B) and then complete payment intent flows on one throwaway PostgreSQL server, with the
     /// same client count and duration. A flow is quote → create → select route (treasury reservation) →
@@ -79,6 +82,66 @@ internal static class IntentScenarios
         return flowsPerSecond / 1_000_000d;
     }
 
+    /// <summary>
+    /// Where a flow spends its time and database round trips: clients run flows on PostgreSQL (default 1, 5 s) and
+    /// every Npgsql command or batch, and the wall time of every step, is counted against the step. Ratio: 1 ÷ round
+    /// trips per flow.
+    /// </summary>
+    public static async Task<double> ProfileAsync(LoadTestOptions options)
+    {
+        var seconds = options.Seconds ?? 5;
+        var clients = options.Clients ?? 1;
+        var server = await ThrowawayPostgres.StartAsync().ConfigureAwait(false);
+        await using (server.ConfigureAwait(false))
+        {
+            var connectionString = await server.CreateDatabaseAsync("intents").ConfigureAwait(false);
+            var store = new PostgreSqlStore(
+                new PostgreSqlStoreOptions { ConnectionString = connectionString + ";Maximum Pool Size=" + (clients + 4).ToString(CultureInfo.InvariantCulture) },
+                new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
+                SystemClock.Instance);
+            await using (store.ConfigureAwait(false))
+            {
+                var router = await Router.CreateAsync(store, clients).ConfigureAwait(false);
+                await RunClientsAsync(router, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                var trips = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+                var sqlTimes = new System.Collections.Concurrent.ConcurrentDictionary<string, (long, long)>(StringComparer.Ordinal);
+                using var listener = new ActivityListener
+                {
+                    ShouldListenTo = source => source.Name == "Npgsql",
+                    Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllData,
+                    ActivityStopped = a =>
+                    {
+                        trips.AddOrUpdate(Step.Value ?? "other", 1, (_, n) => n + 1);
+                        if (Environment.GetEnvironmentVariable("PROFILE_SQL") is not null)
+                        {
+                            var sql = (a.GetTagItem("db.query.text") ?? a.GetTagItem("db.statement") ?? a.DisplayName)?.ToString() ?? "?";
+                            sql = (Step.Value ?? "other") + " | " + sql.ReplaceLineEndings(" ")[..Math.Min(sql.Length, 110)];
+                            sqlTimes.AddOrUpdate(sql, (1, a.Duration.Ticks), (_, v) => (v.Item1 + 1, v.Item2 + a.Duration.Ticks));
+                        }
+                    },
+                };
+                ActivitySource.AddActivityListener(listener);
+                router.StepTimes.Clear();
+                var (flows, _) = await RunClientsAsync(router, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: intents-profile ({clients} client(s), {seconds} s, PostgreSQL): {flows} flows"));
+                foreach (var step in trips.Keys.Union(router.StepTimes.Keys).Order(StringComparer.Ordinal))
+                {
+                    var ms = router.StepTimes.GetValueOrDefault(step) / (double)TimeSpan.TicksPerMillisecond / flows;
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{step,-36} {trips.GetValueOrDefault(step) / (double)flows,6:0.00} round trips {ms,8:0.00} ms per flow"));
+                }
+
+                foreach (var (sql, (n, ticks)) in sqlTimes.OrderBy(x => x.Key, StringComparer.Ordinal))
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{n / (double)flows,6:0.00} x {ticks / (double)TimeSpan.TicksPerMillisecond / n,7:0.000} ms  {sql}"));
+                }
+
+                var total = trips.Values.Sum() / (double)flows;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"total",-36} {total,6:0.00} round trips"));
+                return 1 / total;
+            }
+        }
+    }
+
     private static async Task<(long Flows, long Retries)> RunClientsAsync(Router router, TimeSpan duration)
     {
         var stopwatch = Stopwatch.StartNew();
@@ -130,6 +193,9 @@ internal static class IntentScenarios
 
         public List<MerchantId> Merchants { get; } = [];
 
+        /// <summary>Wall time (stopwatch ticks) spent in each step of the flows.</summary>
+        public System.Collections.Concurrent.ConcurrentDictionary<string, long> StepTimes { get; } = new(StringComparer.Ordinal);
+
         public RoutingMerchantService MerchantService { get; }
 
         public ChainHealthService Health { get; }
@@ -160,13 +226,26 @@ internal static class IntentScenarios
             return router;
         }
 
+        private long Lap(string step, long started)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var elapsed = Stopwatch.GetElapsedTime(started, now).Ticks;
+            StepTimes.AddOrUpdate(step, elapsed, (_, t) => t + elapsed);
+            return now;
+        }
+
         /// <summary>Runs one payment from quote to settlement; returns how many advances lost a race and were repeated.</summary>
         public async Task<int> FlowAsync(MerchantId merchant, ChainId chain)
         {
+            var started = Stopwatch.GetTimestamp();
+            Step.Value = "quote";
             var quote = await Quotes.CreateAsync(
                 merchant,
                 new CreateQuoteRequest(Payment, RoutePriority.LowFee, [new QuoteDestination(ChainId.Ethereum, "payee-eth"), new QuoteDestination(ChainId.Solana, "payee-sol")])).ConfigureAwait(false);
+            started = Lap("quote", started);
+            Step.Value = "create";
             var intent = await Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, Guid.NewGuid().ToString("N")) { Chain = chain }).ConfigureAwait(false);
+            started = Lap("create", started);
             var retries = 0;
             while (intent.Status != PaymentIntentStatus.Settled)
             {
@@ -177,7 +256,9 @@ internal static class IntentScenarios
 
                 try
                 {
+                    Step.Value = "advance from " + intent.Status.ToWireName();
                     intent = await Intents.AdvanceAsync(intent.Id).ConfigureAwait(false);
+                    started = Lap(Step.Value, started);
                 }
                 catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict)
                 {

@@ -14,6 +14,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["webhooks"] = WebhookScenarios.PostgreSqlAsync,
     ["intents-memory"] = IntentScenarios.InMemoryAsync,
     ["intents"] = IntentScenarios.PostgreSqlAsync,
+    ["intents-profile"] = IntentScenarios.ProfileAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

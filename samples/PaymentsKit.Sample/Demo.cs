@@ -12,18 +12,23 @@ using PaymentsKit.Storage;
 namespace PaymentsKit.Sample;
 
 /// <summary>Drives one tour through PaymentsKit and prints what happened.</summary>
-internal sealed partial class Demo(IServiceProvider services, DemoClock clock, TextWriter output)
+internal sealed partial class Demo(IServiceProvider services, DemoClock clock, TextWriter output, Uri baseAddress)
 {
+    // Every tenant the tour writes to; the closing reconciliation checks each one's books.
+    private readonly List<(string Name, MerchantId Tenant)> _tenants = [];
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         output.WriteLine($"PaymentsKit demo on {services.GetRequiredService<IPaymentsStore>().GetType().Name}, simulated time {clock.GetCurrentInstant()}");
         ShowMoney();
         await PayAnInvoiceOnSimulatedStellarAsync(cancellationToken).ConfigureAwait(false);
+        var routingMerchant = await RouteAPaymentIntentAsync(cancellationToken).ConfigureAwait(false);
         await ChargeAndRefundAsync(cancellationToken).ConfigureAwait(false);
         await StreamAsync(cancellationToken).ConfigureAwait(false);
-
         await PayADividendAsync(cancellationToken).ConfigureAwait(false);
-        output.WriteLine("Demo complete.");
+        await DeliverWebhooksAsync(routingMerchant, cancellationToken).ConfigureAwait(false);
+        await ReconcileEveryLedgerAsync(cancellationToken).ConfigureAwait(false);
+        output.WriteLine($"{Environment.NewLine}Demo complete.");
     }
 
     private void ShowMoney()
@@ -58,12 +63,14 @@ internal sealed partial class Demo(IServiceProvider services, DemoClock clock, T
             new RegisterMerchantRequest("stellar", merchantWallet) { Name = "Acme Coffee", Email = $"billing+{merchantWallet[..6].ToLowerInvariant()}@acme.example" },
             cancellationToken).ConfigureAwait(false);
         output.WriteLine($"merchant {merchant.Id} receives at {merchant.WalletAddress}");
+        _tenants.Add(("invoicing merchant", merchant.Id));
 
         var invoice = await invoices.CreateInvoiceAsync(
             merchant.Id,
             new CreateInvoiceRequest(25m, "XLM", "Beans, 5 kg"),
             cancellationToken).ConfigureAwait(false);
         output.WriteLine($"invoice {invoice.Number}: {invoice.Amount}, memo '{invoice.Memo}', {invoice.Status}, expires {invoice.ExpiresAt}");
+        output.WriteLine($"hosted checkout: {new Uri(baseAddress, Checkout.CheckoutPages.InvoicePath(invoice))}");
 
         stellar.Fund(payerWallet, Money.Of(100m, AssetRegistry.Xlm));
         var hash = stellar.SimulateIncomingPayment(payerWallet, merchantWallet, Money.Of(25m, AssetRegistry.Xlm), invoice.Memo);
@@ -127,6 +134,7 @@ internal sealed partial class Demo(IServiceProvider services, DemoClock clock, T
         var ledger = services.GetRequiredService<ILedger>();
         var streams = services.GetRequiredService<IStreamService>();
         var tenant = MerchantId.New(clock);
+        _tenants.Add(("stream tenant", tenant));
         var funding = await ledger.CreateAccountAsync(tenant, new CreateLedgerAccountRequest("payer:usdc", "Payer balance", AssetRegistry.Usdc, LedgerSide.Credit), cancellationToken).ConfigureAwait(false);
         var payout = await ledger.CreateAccountAsync(tenant, new CreateLedgerAccountRequest("recipient:usdc", "Recipient payouts", AssetRegistry.Usdc, LedgerSide.Credit), cancellationToken).ConfigureAwait(false);
         var actor = new StreamAction("demo");

@@ -1,31 +1,35 @@
-using Microsoft.Extensions.DependencyInjection;
-using PaymentsKit;
-using PaymentsKit.Chains.Stellar;
-using PaymentsKit.Orchestration;
-using PaymentsKit.Payouts;
 using PaymentsKit.Sample;
 
-// The PaymentsKit sample host. With no arguments (or --demo) it runs on the embedded defaults:
-// the in-memory store and simulated chains. `--postgres <connection string>` runs the same tour
-// on PostgreSQL (migrations are applied on first use).
-var postgres = args.SkipWhile(a => a != "--postgres").Skip(1).FirstOrDefault();
-
-var clock = new DemoClock();
-var services = new ServiceCollection();
-var paymentsKit = services
-    .AddPaymentsKit(options => options.Assets.Add(new() { Code = "GOLD", Scale = 4 }))
-    .UseClock(clock)
-    .AddSimulatedChain(ChainId.Stellar, chain =>
-    {
-        chain.AddressCodec = StellarAddressCodec.Instance;
-        chain.BlockTime = NodaTime.Duration.FromSeconds(5);
-    })
-    .AddPaymentProvider(new SimulatedPaymentProvider(PaymentProvider.Stripe, clock))
-    .AddSimulatedPayouts(payouts => payouts.FailingAccounts.Add("0.0.700013"));
-if (postgres is not null)
+// The PaymentsKit sample host. With no arguments it serves the JSON API, the webhook receiver and the
+// hosted checkout on 127.0.0.1 over the embedded defaults (in-memory store, simulated chains and
+// provider). `--demo` drives one tour through every module, prints it and exits; `--postgres
+// <connection string>` runs either on PostgreSQL (migrations are applied on start).
+SampleOptions options;
+try
 {
-    paymentsKit.UsePostgreSql(postgres);
+    options = SampleOptions.FromArgs(args);
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
 }
 
-await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
-await new Demo(provider, clock, Console.Out).RunAsync(CancellationToken.None);
+if (options.Demo)
+{
+    var clock = new DemoClock();
+    options.Clock = clock;
+    options.Url = "http://127.0.0.1:0";
+    options.BackgroundJobs = false;
+    await using var demoHost = SampleHost.Build(options);
+    await SampleHost.InitializeAsync(demoHost, CancellationToken.None);
+    await demoHost.StartAsync();
+    await new Demo(demoHost.Services, clock, Console.Out, SampleHost.BaseAddress(demoHost)).RunAsync(CancellationToken.None);
+    await demoHost.StopAsync();
+    return 0;
+}
+
+await using var app = SampleHost.Build(options);
+await SampleHost.InitializeAsync(app, CancellationToken.None);
+await app.RunAsync();
+return 0;

@@ -165,6 +165,14 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
         // A data source of its own, so the connection is closed (not pooled) when the test ends.
         await using var blockerSource = NpgsqlDataSource.Create(connectionString);
         await using var blocker = await blockerSource.OpenConnectionAsync();
+
+        // PostgreSQL aborts whichever waiter runs its deadlock check first; on a loaded machine that
+        // could be the blocker. A long timeout on the blocker's session leaves the victim to the store.
+        await using (var patience = new NpgsqlCommand("SET deadlock_timeout = '60s'", blocker))
+        {
+            await patience.ExecuteNonQueryAsync();
+        }
+
         await using var transaction = await blocker.BeginTransactionAsync();
         await LockAsync(blocker, b);
         var blockerPid = blocker.ProcessID;

@@ -420,6 +420,48 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_Update_Keeping_The_Key_It_Was_Read_With_Still_Holds_It()
+    {
+        var tenant = NewTenant();
+        var widget = NewWidget(tenant, NewSku());
+        await InsertAsync(widget);
+        await using (var unit = await Store.BeginAsync())
+        {
+            var read = await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value);
+            unit.Update(Widgets, read!.Value with { Counter = 3 }, read.Version);
+            await unit.CommitAsync();
+        }
+
+        Assert.Equal(widget.Id, (await FindAsync(tenant, widget.Sku!))?.Value.Id);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => InsertAsync(NewWidget(tenant, widget.Sku)));
+        Assert.Equal(PaymentsKitErrorCodes.DuplicateKey, error.Code);
+    }
+
+    [Fact]
+    public async Task Prefetched_Records_Read_As_Stored_Absent_And_Foreign_Ones_As_Null()
+    {
+        var tenant = NewTenant();
+        var widget = NewWidget(tenant, NewSku());
+        var foreign = NewWidget(NewTenant());
+        await InsertAsync(widget, foreign);
+        await UpdateAsync(widget with { Counter = 4 }, 1);
+        var missing = NewId().Value;
+
+        await using var unit = await Store.BeginAsync();
+        await unit.PrefetchAsync([Widgets.Ref(widget.Id.Value), Widgets.Ref(foreign.Id.Value), Widgets.Ref(missing), Widgets.Ref(widget.Id.Value)]);
+
+        var read = await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value);
+        Assert.Equal(2, read?.Version);
+        Assert.Equal(4, read?.Value.Counter);
+        Assert.Null(await unit.GetAsync(Widgets, tenant.Value, foreign.Id.Value));
+        Assert.Null(await unit.GetAsync(Widgets, tenant.Value, missing));
+        unit.Update(Widgets, read!.Value with { Counter = 5 }, read.Version);
+        await unit.CommitAsync();
+        Assert.Equal(3, (await GetAsync(widget))?.Version);
+        Assert.Equal(widget.Id, (await FindAsync(tenant, widget.Sku!))?.Value.Id);
+    }
+
+    [Fact]
     public async Task A_Failed_Commit_Is_All_Or_Nothing_Across_Records()
     {
         var tenant = NewTenant();

@@ -16,7 +16,9 @@ public sealed partial class LedgerService
     public ValueTask<LedgerTransfer> ReserveAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken = default)
     {
         var validated = ValidateReservation(tenantId, request);
-        return RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, validated, ct), cancellationToken);
+        return _fastPath is not null && validated is { Timeout: null, Reference: null, IdempotencyKey: null } && IsRegistered(validated.Amount)
+            ? ReserveFastAsync(tenantId, validated, cancellationToken)
+            : RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, validated, ct), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -31,7 +33,9 @@ public sealed partial class LedgerService
     public ValueTask<LedgerTransfer> PostTransferAsync(MerchantId tenantId, LedgerTransferId transferId, Money? amount = null, CancellationToken cancellationToken = default)
     {
         ValidateResolution(tenantId, transferId, amount);
-        return RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Post, amount, null, ct).ConfigureAwait(false))!, cancellationToken);
+        return _fastPath is not null && (amount is null || IsRegistered(amount.Value))
+            ? ResolveFastAsync(tenantId, transferId, Resolution.Post, amount, cancellationToken)
+            : RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Post, amount, null, ct).ConfigureAwait(false))!, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -46,7 +50,9 @@ public sealed partial class LedgerService
     public ValueTask<LedgerTransfer> VoidTransferAsync(MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default)
     {
         ValidateResolution(tenantId, transferId, null);
-        return RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Void, null, null, ct).ConfigureAwait(false))!, cancellationToken);
+        return _fastPath is not null
+            ? ResolveFastAsync(tenantId, transferId, Resolution.Void, null, cancellationToken)
+            : RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Void, null, null, ct).ConfigureAwait(false))!, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -74,6 +80,26 @@ public sealed partial class LedgerService
         LedgerValidation.Limit(limit, 10_000);
         return _expirySweep.RunAsync<LedgerTransfer>(now, limit, (unit, deadline, ct) => ExpireOneAsync(unit, deadline, now, ct), cancellationToken);
     }
+
+    /// <summary>Reserves in one store call when the store can (decision 0005), else on the record path.</summary>
+    private async ValueTask<LedgerTransfer> ReserveFastAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken)
+    {
+        var reservation = new LedgerFastReservation(tenantId, LedgerTransferId.New(_clock), LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant());
+        return await _fastPath!.TryReserveAsync(reservation, cancellationToken).ConfigureAwait(false)
+            ?? await RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Posts or voids in one store call when the store can (decision 0005), else on the record path.</summary>
+    private async ValueTask<LedgerTransfer> ResolveFastAsync(MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken)
+    {
+        var request = new LedgerFastResolution(
+            tenantId, transferId, LedgerTransactionId.New(_clock), resolution == Resolution.Void, amount, _assets.All, _clock.GetCurrentInstant());
+        return await _fastPath!.TryResolveAsync(request, cancellationToken).ConfigureAwait(false)
+            ?? await RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, resolution, amount, null, ct).ConfigureAwait(false))!, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Whether an amount is in the registered definition of its asset, the only one accounts count in.</summary>
+    private bool IsRegistered(Money amount) => _assets.TryGet(amount.Asset.Code, out var registered) && registered.Equals(amount.Asset);
 
     private static void ValidateResolution(MerchantId tenantId, LedgerTransferId transferId, Money? amount)
     {

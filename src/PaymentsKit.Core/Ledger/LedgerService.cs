@@ -16,6 +16,7 @@ public sealed partial class LedgerService : ILedger
     private readonly IClock _clock;
     private readonly DeadlineSweep<LedgerTransferTimeout> _expirySweep;
     private readonly AssetRegistry _assets;
+    private readonly ILedgerFastPath? _fastPath;
 
     /// <summary>Creates the ledger.</summary>
     /// <param name="store">Where the books are kept.</param>
@@ -26,6 +27,7 @@ public sealed partial class LedgerService : ILedger
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
+        _fastPath = store as ILedgerFastPath;
         _expirySweep = new DeadlineSweep<LedgerTransferTimeout>(store, clock, LedgerCollections.TransferTimeouts, t => t.ExpiresAt, t => t.Closed);
     }
 

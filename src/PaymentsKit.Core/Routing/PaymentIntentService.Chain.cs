@@ -226,8 +226,10 @@ public sealed partial class PaymentIntentService
     private async ValueTask<PaymentIntent> SettleAsync(
         IUnitOfWork unit, Versioned<PaymentIntent> current, Versioned<PaymentAttempt> attempt, long attemptReadAt, ChainTransaction transaction, CancellationToken cancellationToken)
     {
-        var stored = await AttemptAsync(unit, current, attempt, attemptReadAt, cancellationToken).ConfigureAwait(false);
         var reservation = current.Value.Reservation!;
+        await unit.PrefetchAsync(await _treasury.ResolutionReadsAsync(reservation, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false), cancellationToken)
+            .ConfigureAwait(false);
+        var stored = await AttemptAsync(unit, current, attempt, attemptReadAt, cancellationToken).ConfigureAwait(false);
         var (native, fee) = ActualFee(current.Value, reservation, transaction.Fee);
         var now = _clock.GetCurrentInstant();
         unit.Update(
@@ -279,7 +281,7 @@ public sealed partial class PaymentIntentService
         await using (unit.ConfigureAwait(false))
         {
             health = await ChainHealthService.LatestAsync(unit, intent.SelectedChain, cancellationToken).ConfigureAwait(false);
-            quote = await QuoteService.LoadAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
+            quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
         }
 
         if (health?.HealthStatus == ChainHealthStatus.Unhealthy && await LandedNowhereAsync(last, cancellationToken).ConfigureAwait(false))

@@ -21,12 +21,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 {
     private const string ResourceType = "payment_intent";
 
-    private const int LocatorCacheSize = 65_536;
+    private const int CacheSize = 65_536;
 
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
     // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
+
+    // Quotes are never changed once written, so they are remembered the same way.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, Quote> _quotes = new();
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -96,7 +99,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             async (unit, ct) =>
             {
                 // The merchant's quote proves the merchant: a quote is only ever made for an existing merchant.
-                var quote = await QuoteService.LoadAsync(unit, merchantId, request.QuoteId, ct).ConfigureAwait(false);
+                var quote = await QuoteAsync(unit, merchantId, request.QuoteId, ct).ConfigureAwait(false);
                 var now = _clock.GetCurrentInstant();
                 ThrowIfExpired(quote, now);
                 var (chain, destination) = Route(quote, request.Chain ?? quote.RecommendedChain);
@@ -125,6 +128,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 return intent;
             },
             cancellationToken).ConfigureAwait(false);
+        Remember(intent.Id, merchantId);
         return intent;
     }
 
@@ -155,7 +159,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             async (unit, ct) =>
             {
                 var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
-                var quote = await QuoteService.LoadAsync(unit, merchantId, quoteId, ct).ConfigureAwait(false);
+                var quote = await QuoteAsync(unit, merchantId, quoteId, ct).ConfigureAwait(false);
                 ThrowIfExpired(quote, _clock.GetCurrentInstant());
                 if (quote.Amount != current.Value.Amount)
                 {
@@ -179,7 +183,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// <inheritdoc />
     public async ValueTask<PaymentIntent> SelectRouteAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default)
     {
-        var (intent, outcome) = await SelectAsync(merchantId, intentId, explicitly: true, cancellationToken).ConfigureAwait(false);
+        var (intent, outcome) = await SelectAsync(merchantId, intentId, null, explicitly: true, cancellationToken).ConfigureAwait(false);
         return outcome switch
         {
             Selection.Expired => throw new PaymentsKitException(
@@ -202,7 +206,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         return current.Value.Status switch
         {
             PaymentIntentStatus.Created or PaymentIntentStatus.Quoted =>
-                (await SelectAsync(merchantId, intentId, explicitly: false, cancellationToken).ConfigureAwait(false)).Intent,
+                (await SelectAsync(merchantId, intentId, current, explicitly: false, cancellationToken).ConfigureAwait(false)).Intent,
             PaymentIntentStatus.RouteSelected => await BroadcastAsync(current, null, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Broadcasting => await RecoverBroadcastAsync(current, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Broadcasted or PaymentIntentStatus.PendingConfirmation => await PollAsync(current, cancellationToken).ConfigureAwait(false),
@@ -298,53 +302,72 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
     }
 
+    /// <summary>Selects a route for the intent, starting from <paramref name="read"/> when the caller has just read it.</summary>
     private async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectAsync(
-        MerchantId merchantId, PaymentIntentId intentId, bool explicitly, CancellationToken cancellationToken) =>
-        await _store.ExecuteAsync(
+        MerchantId merchantId, PaymentIntentId intentId, Versioned<PaymentIntent>? read, bool explicitly, CancellationToken cancellationToken)
+    {
+        return await _store.ExecuteAsync(
             async (unit, ct) =>
             {
-                var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
-                if (current.Value.Status is not (PaymentIntentStatus.Created or PaymentIntentStatus.Quoted))
+                if (read is { } trusted)
                 {
-                    if (explicitly)
-                    {
-                        PaymentIntentLifecycle.Machine.Transition(current.Value.Status, PaymentIntentStatus.RouteSelected);
-                    }
-
-                    return (current.Value, Selection.Unchanged);
+                    // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
+                    read = null;
+                    return await TrustingReadAsync(() => SelectOnAsync(unit, trusted, ct), trusted).ConfigureAwait(false);
                 }
 
-                var quote = await QuoteService.LoadAsync(unit, merchantId, current.Value.QuoteId, ct).ConfigureAwait(false);
-                if (quote.IsExpiredAt(_clock.GetCurrentInstant()))
-                {
-                    var reason = string.Create(CultureInfo.InvariantCulture, $"quote {quote.Id} expired at {quote.ExpiresAt}");
-                    return (Move(unit, current, PaymentIntentStatus.Expired, null, reason), Selection.Expired);
-                }
-
-                var first = quote.CandidateRoutes.First(c => c.Chain == current.Value.SelectedChain);
-                var order = quote.CandidateRoutes.Where(c => c.IsEligible && c.Chain != first.Chain).OrderBy(c => c.Rank).Prepend(first);
-                foreach (var candidate in order)
-                {
-                    var health = await ChainHealthService.LatestAsync(unit, candidate.Chain, ct).ConfigureAwait(false);
-                    if (health?.HealthStatus == ChainHealthStatus.Unhealthy
-                        || await TryReserveAsync(unit, current.Value, candidate, ct).ConfigureAwait(false) is not { } reservation)
-                    {
-                        continue;
-                    }
-
-                    var destination = quote.Destinations.First(d => d.Chain == candidate.Chain).Address;
-                    var selected = Move(
-                        unit,
-                        current,
-                        PaymentIntentStatus.RouteSelected,
-                        i => i with { SelectedChain = candidate.Chain, DestinationAddress = destination, Reservation = reservation },
-                        candidate.Chain == first.Chain ? null : $"{first.Chain} could not take it; routed to {candidate.Chain}");
-                    return (selected, Selection.Selected);
-                }
-
-                return (current.Value, Selection.NoFunds);
+                return await SelectOnAsync(unit, await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
+
+        async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectOnAsync(IUnitOfWork unit, Versioned<PaymentIntent> current, CancellationToken ct)
+        {
+            if (current.Value.Status is not (PaymentIntentStatus.Created or PaymentIntentStatus.Quoted))
+            {
+                if (explicitly)
+                {
+                    PaymentIntentLifecycle.Machine.Transition(current.Value.Status, PaymentIntentStatus.RouteSelected);
+                }
+
+                return (current.Value, Selection.Unchanged);
+            }
+
+            var quote = await QuoteAsync(unit, merchantId, current.Value.QuoteId, ct).ConfigureAwait(false);
+            if (quote.IsExpiredAt(_clock.GetCurrentInstant()))
+            {
+                var reason = string.Create(CultureInfo.InvariantCulture, $"quote {quote.Id} expired at {quote.ExpiresAt}");
+                return (Move(unit, current, PaymentIntentStatus.Expired, null, reason), Selection.Expired);
+            }
+
+            var first = quote.CandidateRoutes.First(c => c.Chain == current.Value.SelectedChain);
+            var order = quote.CandidateRoutes.Where(c => c.IsEligible && c.Chain != first.Chain).OrderBy(c => c.Rank).Prepend(first).ToList();
+
+            // Everything the candidates' checks and reservations read, in one round trip.
+            var reads = await _treasury.ReservationReadsAsync(order.Select(c => c.Chain), current.Value.Id.ToString(), ct).ConfigureAwait(false);
+            reads.AddRange(order.Select(c => RoutingCollections.LatestHealth.Ref(RoutingCollections.Partition(c.Chain))));
+            await unit.PrefetchAsync(reads, ct).ConfigureAwait(false);
+            foreach (var candidate in order)
+            {
+                var health = await ChainHealthService.LatestAsync(unit, candidate.Chain, ct).ConfigureAwait(false);
+                if (health?.HealthStatus == ChainHealthStatus.Unhealthy
+                    || await TryReserveAsync(unit, current.Value, candidate, ct).ConfigureAwait(false) is not { } reservation)
+                {
+                    continue;
+                }
+
+                var destination = quote.Destinations.First(d => d.Chain == candidate.Chain).Address;
+                var selected = Move(
+                    unit,
+                    current,
+                    PaymentIntentStatus.RouteSelected,
+                    i => i with { SelectedChain = candidate.Chain, DestinationAddress = destination, Reservation = reservation },
+                    candidate.Chain == first.Chain ? null : $"{first.Chain} could not take it; routed to {candidate.Chain}");
+                return (selected, Selection.Selected);
+            }
+
+            return (current.Value, Selection.NoFunds);
+        }
+    }
 
     /// <summary>Holds amount + the candidate's fee on its wallet; null, with the unit untouched, when the wallet cannot cover it or does not exist.</summary>
     private async ValueTask<TreasuryReservation?> TryReserveAsync(IUnitOfWork unit, PaymentIntent intent, QuoteCandidate candidate, CancellationToken cancellationToken)
@@ -456,7 +479,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// may refuse it (a transfer the step that moved the intent already resolved): any refusal is turned into a
     /// lost race, so the operation reruns on fresh reads, which tell a stale read from a real refusal.
     /// </summary>
-    private static async ValueTask<PaymentIntent> TrustingReadAsync(Func<ValueTask<PaymentIntent>> change, Versioned<PaymentIntent> read)
+    private static async ValueTask<T> TrustingReadAsync<T>(Func<ValueTask<T>> change, Versioned<PaymentIntent> read)
     {
         try
         {
@@ -480,14 +503,37 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         {
             var locator = await unit.GetAsync(RoutingCollections.Locators, Guid.Empty, intentId.Value, cancellationToken).ConfigureAwait(false);
             var merchantId = locator?.Value.MerchantId ?? throw NotFound("payment_intent_id", intentId.ToString());
-            if (_locators.Count >= LocatorCacheSize)
-            {
-                _locators.Clear();
-            }
-
-            _locators[intentId.Value] = merchantId;
+            Remember(intentId, merchantId);
             return merchantId;
         }
+    }
+
+    private void Remember(PaymentIntentId intentId, MerchantId merchantId)
+    {
+        if (_locators.Count >= CacheSize)
+        {
+            _locators.Clear();
+        }
+
+        _locators[intentId.Value] = merchantId;
+    }
+
+    /// <summary>A quote of the merchant, from memory once read.</summary>
+    private async ValueTask<Quote> QuoteAsync(IUnitOfWork unit, MerchantId merchantId, QuoteId quoteId, CancellationToken cancellationToken)
+    {
+        if (_quotes.TryGetValue(quoteId.Value, out var known) && known.MerchantId == merchantId)
+        {
+            return known;
+        }
+
+        var quote = await QuoteService.LoadAsync(unit, merchantId, quoteId, cancellationToken).ConfigureAwait(false);
+        if (_quotes.Count >= CacheSize)
+        {
+            _quotes.Clear();
+        }
+
+        _quotes[quoteId.Value] = quote;
+        return quote;
     }
 
     private async ValueTask<Versioned<PaymentIntent>> ReadAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken)

@@ -99,6 +99,9 @@ public sealed class QuoteService : IQuoteService
     /// <summary>The most destinations a quote takes.</summary>
     public const int MaxDestinations = 16;
 
+    private const int KnownMerchantsCacheSize = 65_536;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, byte> _merchants = new();
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
     private readonly IRoutingRpcProviders _providers;
@@ -139,7 +142,29 @@ public sealed class QuoteService : IQuoteService
         List<(ChainId Chain, ChainHealthSnapshot? Health, Money Available)> inputs = [];
         await using (unit.ConfigureAwait(false))
         {
-            await RoutingMerchantService.LoadAsync(unit, merchantId, cancellationToken).ConfigureAwait(false);
+            // Everything the quote reads, in one round trip.
+            var chains = destinations.Select(d => d.Chain).ToList();
+            var reads = await _treasury.ReservationReadsAsync(chains, null, cancellationToken).ConfigureAwait(false);
+            reads.AddRange(chains.Select(c => RoutingCollections.LatestHealth.Ref(RoutingCollections.Partition(c))));
+            if (!_merchants.ContainsKey(merchantId.Value))
+            {
+                reads.Add(RoutingCollections.Merchants.Ref(merchantId.Value));
+            }
+
+            await unit.PrefetchAsync(reads, cancellationToken).ConfigureAwait(false);
+            if (!_merchants.ContainsKey(merchantId.Value))
+            {
+                await RoutingMerchantService.LoadAsync(unit, merchantId, cancellationToken).ConfigureAwait(false);
+
+                // Merchants are never deleted, so one that exists is remembered (bounded by starting over).
+                if (_merchants.Count >= KnownMerchantsCacheSize)
+                {
+                    _merchants.Clear();
+                }
+
+                _merchants[merchantId.Value] = 0;
+            }
+
             foreach (var destination in destinations)
             {
                 var health = await ChainHealthService.LatestAsync(unit, destination.Chain, cancellationToken).ConfigureAwait(false);

@@ -197,6 +197,42 @@ public sealed class TreasuryService : ITreasury
         return wallet is null ? Money.Zero(_asset) : wallet.Value.Balance.Available;
     }
 
+    /// <summary>
+    /// The ledger records reserving on any of <paramref name="chains"/> for <paramref name="reference"/> reads (the
+    /// wallets, their in-flight accounts, the reference's counter), for <see cref="IUnitOfWork.PrefetchAsync"/>; a
+    /// chain without a wallet adds nothing.
+    /// </summary>
+    internal async ValueTask<List<RecordRef>> ReservationReadsAsync(IEnumerable<ChainId> chains, string? reference, CancellationToken cancellationToken)
+    {
+        var reads = new List<RecordRef>();
+        foreach (var chain in chains)
+        {
+            if (await TryAccountsAsync(chain, cancellationToken).ConfigureAwait(false) is { } accounts)
+            {
+                reads.Add(LedgerCollections.Accounts.Ref(accounts.Wallet.Value));
+                reads.Add(LedgerCollections.Accounts.Ref(accounts.InFlight.Value));
+            }
+        }
+
+        if (reference is not null)
+        {
+            reads.Add(LedgerCollections.ReferenceCounters.Ref(LedgerCollections.ReferenceCounterId(_tenant, reference)));
+        }
+
+        return reads;
+    }
+
+    /// <summary>The ledger records settling, charging or releasing <paramref name="reservation"/> reads, for <see cref="IUnitOfWork.PrefetchAsync"/>.</summary>
+    internal async ValueTask<List<RecordRef>> ResolutionReadsAsync(TreasuryReservation reservation, string reference, CancellationToken cancellationToken)
+    {
+        var reads = await ReservationReadsAsync([reservation.Chain], reference, cancellationToken).ConfigureAwait(false);
+        var accounts = await AccountsAsync(reservation.Chain, cancellationToken).ConfigureAwait(false);
+        reads.Add(LedgerCollections.Transfers.Ref(reservation.TransferId.Value));
+        reads.Add(LedgerCollections.Accounts.Ref(accounts.Payouts.Value));
+        reads.Add(LedgerCollections.Accounts.Ref(accounts.Fees.Value));
+        return reads;
+    }
+
     /// <summary>The address of a chain's wallet, the sender of its payments.</summary>
     /// <exception cref="PaymentsKitException"><c>not_found</c> without a wallet.</exception>
     internal async ValueTask<string> WalletAddressAsync(ChainId chain, CancellationToken cancellationToken) =>

@@ -14,6 +14,8 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
 
     private readonly Dictionary<(string Collection, Guid Id), PendingWrite> _writes = [];
     private readonly List<PendingWrite> _order = [];
+    private readonly Dictionary<(string Collection, Guid Id), (long Version, List<KeyValuePair<string, string>> Keys)> _readKeys = [];
+    private Dictionary<(string Collection, Guid Id), Versioned<object>?>? _prefetched;
     private bool _closed;
 
     /// <summary>The buffered writes in the order they were first made.</summary>
@@ -30,8 +32,41 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
             return pending.TenantId == tenantId ? new Versioned<T>((T)pending.Record, pending.NewVersion) : null;
         }
 
-        var stored = await ReadAsync(collection, id, cancellationToken).ConfigureAwait(false);
-        return stored is not null && collection.TenantOf(stored.Value) == tenantId ? stored : null;
+        var stored = _prefetched is not null && _prefetched.TryGetValue((collection.Name, id), out var fetched)
+            ? fetched is null ? null : new Versioned<T>((T)fetched.Value, fetched.Version)
+            : await ReadAsync(collection, id, cancellationToken).ConfigureAwait(false);
+        if (stored is null || collection.TenantOf(stored.Value) != tenantId)
+        {
+            return null;
+        }
+
+        if (collection.UniqueKeys.Count > 0)
+        {
+            _readKeys[(collection.Name, id)] = (stored.Version, KeysOf(collection, stored.Value));
+        }
+
+        return stored;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        ThrowIfClosed();
+        var wanted = records
+            .Where(r => !_writes.ContainsKey((r.Collection, r.Id)) && _prefetched?.ContainsKey((r.Collection, r.Id)) != true)
+            .Distinct()
+            .ToList();
+        if (wanted.Count == 0 || await ReadManyAsync(wanted, cancellationToken).ConfigureAwait(false) is not { } read)
+        {
+            return;
+        }
+
+        _prefetched ??= [];
+        for (var i = 0; i < wanted.Count; i++)
+        {
+            _prefetched[(wanted[i].Collection, wanted[i].Id)] = read[i];
+        }
     }
 
     /// <inheritdoc />
@@ -160,6 +195,13 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     protected abstract ValueTask<Versioned<T>?> ReadAsync<T>(RecordCollection<T> collection, Guid id, CancellationToken cancellationToken)
         where T : class;
 
+    /// <summary>
+    /// Reads committed records, whatever their tenant, in one go: one result per ref, in order, null when absent; or
+    /// null when the store does not read in batches (the default), and each record is read when it is asked for.
+    /// </summary>
+    protected virtual ValueTask<IReadOnlyList<Versioned<object>?>?> ReadManyAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyList<Versioned<object>?>?>(null);
+
     /// <summary>Finds the id of the committed record holding a unique key value.</summary>
     protected abstract ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)
         where T : class;
@@ -199,17 +241,17 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     private void Buffer<T>(RecordCollection<T> collection, T record, Guid id, long expectedVersion)
         where T : class
     {
-        var keys = new List<KeyValuePair<string, string>>(collection.UniqueKeys.Count);
-        foreach (var key in collection.UniqueKeys)
-        {
-            if (key.ValueOf(record) is { } value)
-            {
-                keys.Add(new(key.Name, value));
-            }
-        }
-
-        var write = new PendingWrite(collection.Name, collection.Table, id, collection.TenantOf(record), record, typeof(T), expectedVersion, keys);
+        var keys = KeysOf(collection, record);
         var slot = (collection.Name, id);
+
+        // An update keeping the key values the record had at the version read leaves its key rows as they are.
+        var unchanged = expectedVersion > 0
+            && (collection.UniqueKeys.Count == 0
+                || (_readKeys.TryGetValue(slot, out var read) && read.Version == expectedVersion && read.Keys.SequenceEqual(keys)));
+        var write = new PendingWrite(collection.Name, collection.Table, id, collection.TenantOf(record), record, typeof(T), expectedVersion, keys)
+        {
+            KeysUnchanged = unchanged,
+        };
         if (_writes.TryGetValue(slot, out var previous))
         {
             _order[_order.IndexOf(previous)] = write;
@@ -220,6 +262,21 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         }
 
         _writes[slot] = write;
+    }
+
+    private static List<KeyValuePair<string, string>> KeysOf<T>(RecordCollection<T> collection, T record)
+        where T : class
+    {
+        var keys = new List<KeyValuePair<string, string>>(collection.UniqueKeys.Count);
+        foreach (var key in collection.UniqueKeys)
+        {
+            if (key.ValueOf(record) is { } value)
+            {
+                keys.Add(new(key.Name, value));
+            }
+        }
+
+        return keys;
     }
 
     private void ThrowIfClosed()

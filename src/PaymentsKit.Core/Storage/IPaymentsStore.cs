@@ -41,6 +41,15 @@ public interface IUnitOfWork : IAsyncDisposable
     ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
         where T : class;
 
+    /// <summary>
+    /// Reads several records at once (one round trip where the store can), so the unit's later
+    /// <see cref="GetAsync{T}"/> of any of them is answered without another read. Absent records are remembered
+    /// as absent. A store that reads cheaply one at a time may ignore it.
+    /// </summary>
+    /// <param name="records">The records the operation is about to read.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
     /// <summary>Buffers the insert of a new record (version 1).</summary>
     void Insert<T>(RecordCollection<T> collection, T record)
         where T : class;

@@ -19,6 +19,13 @@ public sealed record PendingWrite(
     long ExpectedVersion,
     IReadOnlyList<KeyValuePair<string, string>> UniqueKeys)
 {
+    /// <summary>
+    /// Whether this update keeps exactly the unique key values the record had at <see cref="ExpectedVersion"/> (always
+    /// so for a collection without unique keys), so a store may leave the record's key rows alone: the version check
+    /// guarantees they are still the record's.
+    /// </summary>
+    public bool KeysUnchanged { get; init; }
+
     /// <summary>Whether the write creates the record.</summary>
     public bool IsInsert => ExpectedVersion == 0;
 

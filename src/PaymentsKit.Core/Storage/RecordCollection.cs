@@ -66,6 +66,9 @@ public sealed partial class RecordCollection<T>
     /// <summary>The unique keys the store enforces.</summary>
     public IReadOnlyList<UniqueKey<T>> UniqueKeys { get; }
 
+    /// <summary>Names the record with <paramref name="id"/>, for <see cref="IUnitOfWork.PrefetchAsync"/>.</summary>
+    public RecordRef Ref(Guid id) => new(Name, Table, typeof(T), id);
+
     /// <summary>Finds a unique key by name.</summary>
     internal UniqueKey<T> Key(string name) =>
         UniqueKeys.FirstOrDefault(k => k.Name == name)
@@ -84,6 +87,13 @@ public sealed partial class RecordCollection<T>
 /// <param name="ValueOf">Reads the key's value from a record; null means the record has no value for this key.</param>
 public sealed record UniqueKey<T>(string Name, Func<T, string?> ValueOf)
     where T : class;
+
+/// <summary>Names one record of a collection, whatever its type: see <see cref="RecordCollection{T}.Ref"/>.</summary>
+/// <param name="Collection">The collection's name.</param>
+/// <param name="Table">The table (PostgreSQL) that holds the collection.</param>
+/// <param name="RecordType">The record's type (for deserialization).</param>
+/// <param name="Id">The record id.</param>
+public readonly record struct RecordRef(string Collection, string Table, Type RecordType, Guid Id);
 
 /// <summary>A record as stored, with the version its next update must name.</summary>
 /// <typeparam name="T">The record type.</typeparam>

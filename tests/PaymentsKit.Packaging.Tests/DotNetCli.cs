@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace PaymentsKit.Packaging.Tests;
 
 /// <summary>Runs the <c>dotnet</c> CLI as a fresh user would, and fails with its whole output when it fails.</summary>
-internal static class DotNetCli
+internal static partial class DotNetCli
 {
     /// <summary>
     /// Runs <c>dotnet</c> with <paramref name="arguments"/> in <paramref name="workingDirectory"/>.
@@ -56,7 +57,7 @@ internal static class DotNetCli
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException($"`dotnet {string.Join(' ', arguments)}` did not finish within {timeout}:\n{Text(output)}");
+            throw new InvalidOperationException($"`dotnet {Describe(arguments)}` did not finish within {timeout}:\n{Text(output)}");
         }
 
         // The parameterless wait drains the redirected streams.
@@ -64,11 +65,14 @@ internal static class DotNetCli
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException(
-                $"`dotnet {string.Join(' ', arguments)}` in {workingDirectory} exited with {process.ExitCode}:\n{Text(output)}");
+                $"`dotnet {Describe(arguments)}` in {workingDirectory} exited with {process.ExitCode}:\n{Text(output)}");
         }
 
         return Text(output);
     }
+
+    // A connection string passed to a program may carry a password; failure messages end up in CI logs.
+    private static string Describe(string[] arguments) => Password().Replace(string.Join(' ', arguments), "$1=***");
 
     private static string DotNetPath() =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
@@ -93,4 +97,7 @@ internal static class DotNetCli
             return output.ToString();
         }
     }
+
+    [GeneratedRegex("(?i)(password|pwd)=[^; ]*")]
+    private static partial Regex Password();
 }

@@ -1,7 +1,10 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using Npgsql;
 using PaymentsKit.Testing;
+using Xunit.Abstractions;
 
 namespace PaymentsKit.Packaging.Tests;
 
@@ -11,7 +14,7 @@ namespace PaymentsKit.Packaging.Tests;
 /// program, on the in-memory store and on PostgreSQL.
 /// </summary>
 [Collection(PackagingCollection.Name)]
-public sealed partial class GettingStartedTests(PackedPackages packages)
+public sealed partial class GettingStartedTests(PackedPackages packages, ITestOutputHelper output)
 {
     private const string LocalSource = "paymentskit-packed";
     private const string DependencyInjection = "Microsoft.Extensions.DependencyInjection";
@@ -28,6 +31,7 @@ public sealed partial class GettingStartedTests(PackedPackages packages)
     [Fact]
     public async Task The_getting_started_program_runs_against_the_installed_packages_in_memory_and_on_PostgreSql()
     {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"packing {packages.Version}: {packages.PackDuration.TotalSeconds:F1} s"));
         var app = Path.Combine(packages.WorkRoot, "FirstInvoice");
         Directory.CreateDirectory(app);
 
@@ -39,7 +43,7 @@ public sealed partial class GettingStartedTests(PackedPackages packages)
 
         // The machine's sources, read before the project's nuget.config exists, so the rest of the graph
         // restores exactly as it would for the user.
-        var sources = ParseSources(await DotNetCli.RunAsync(app, StepTimeout, "nuget", "list", "source", "--format", "Detailed"));
+        var sources = ParseSources(await DotNetAsync(app, "list sources", "nuget", "list", "source", "--format", "Detailed"));
         Assert.NotEmpty(sources);
         await File.WriteAllTextAsync(Path.Combine(app, "nuget.config"), NuGetConfig(packages.Folder, sources));
 
@@ -61,30 +65,30 @@ public sealed partial class GettingStartedTests(PackedPackages packages)
         // at the version the repository builds with.
         foreach (var id in new[] { "PaymentsKit.Core", "PaymentsKit.PostgreSql" })
         {
-            await DotNetCli.RunAsync(app, StepTimeout, "add", "package", id, "--version", packages.Version);
+            await DotNetAsync(app, "add " + id, "add", "package", id, "--version", packages.Version);
         }
 
-        await DotNetCli.RunAsync(
-            app, StepTimeout, "add", "package", DependencyInjection, "--version", packages.CentralVersion(DependencyInjection));
+        await DotNetAsync(
+            app, "add " + DependencyInjection, "add", "package", DependencyInjection, "--version", packages.CentralVersion(DependencyInjection));
 
         var installed = XDocument.Load(Path.Combine(app, "FirstInvoice.csproj")).Descendants("PackageReference")
             .ToDictionary(e => e.Attribute("Include")!.Value, e => e.Attribute("Version")!.Value, StringComparer.Ordinal);
         Assert.Equal(packages.Version, installed["PaymentsKit.Core"]);
         Assert.Equal(packages.Version, installed["PaymentsKit.PostgreSql"]);
 
-        await DotNetCli.RunAsync(app, StepTimeout, "build", "-c", "Release", "--disable-build-servers", "-nologo");
+        await DotNetAsync(app, "build", "build", "-c", "Release", "--disable-build-servers", "-nologo");
 
         // The restore resolved PaymentsKit from the packed folder, not from any other source.
         var assets = await File.ReadAllTextAsync(Path.Combine(app, "obj", "project.assets.json"));
         Assert.Contains($"\"PaymentsKit.Core/{packages.Version}\"", assets, StringComparison.Ordinal);
 
         var program = Path.Combine(app, "bin", "Release", "net10.0", "FirstInvoice.dll");
-        var inMemory = await DotNetCli.RunAsync(app, StepTimeout, program);
+        var inMemory = await DotNetAsync(app, "run in memory", program);
         AssertPrintsPendingInvoice(inMemory);
 
         await using var server = await ThrowawayPostgres.StartAsync();
         var database = await server.CreateDatabaseAsync("first_invoice");
-        var onPostgres = AssertPrintsPendingInvoice(await DotNetCli.RunAsync(app, StepTimeout, program, database));
+        var onPostgres = AssertPrintsPendingInvoice(await DotNetAsync(app, "run on PostgreSQL", program, database));
 
         // The invoice is in the database, in the seed's invoices table the migrations created.
         await using var connection = new NpgsqlConnection(database);
@@ -98,6 +102,15 @@ public sealed partial class GettingStartedTests(PackedPackages packages)
         Assert.Equal("XLM", row.GetString(3));
         Assert.Equal(onPostgres.Groups["memo"].Value, row.GetString(4));
         Assert.False(await row.ReadAsync());
+    }
+
+    /// <summary>Runs one CLI step and reports its duration in the test output.</summary>
+    private async Task<string> DotNetAsync(string app, string step, params string[] arguments)
+    {
+        var watch = Stopwatch.StartNew();
+        var result = await DotNetCli.RunAsync(app, StepTimeout, arguments);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{step}: {watch.Elapsed.TotalSeconds:F1} s"));
+        return result;
     }
 
     /// <summary>The C# block between the first-invoice markers of docs/getting-started.md.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Xml.Linq;
@@ -63,6 +64,9 @@ public sealed class PackedPackages : IAsyncLifetime
     /// <summary>The package ids expected: the project file names.</summary>
     public IEnumerable<string> ExpectedIds => Projects.Select(Path.GetFileNameWithoutExtension)!;
 
+    /// <summary>How long packing took.</summary>
+    public TimeSpan PackDuration { get; private set; }
+
     /// <summary>The path of a package file.</summary>
     public string Package(string id, string extension = "nupkg") => Path.Combine(Folder, $"{id}.{Version}.{extension}");
 
@@ -76,6 +80,7 @@ public sealed class PackedPackages : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(Folder);
+        var watch = Stopwatch.StartNew();
 
         // One MSBuild invocation packs every project (in parallel) with the same global properties;
         // they flow to project references, so each package depends on its siblings at this version.
@@ -106,6 +111,7 @@ public sealed class PackedPackages : IAsyncLifetime
             $"-p:Configuration={Configuration}",
             $"-p:PackageVersion={Version}",
             $"-p:PackageOutputPath={Folder}{Path.DirectorySeparatorChar}").ConfigureAwait(false);
+        PackDuration = watch.Elapsed;
     }
 
     /// <inheritdoc />

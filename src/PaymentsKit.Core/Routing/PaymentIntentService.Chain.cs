@@ -206,7 +206,10 @@ public sealed partial class PaymentIntentService
                     },
                     cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when transaction.IsFinal:
-                return await CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, ct), cancellationToken).ConfigureAwait(false);
+                return await OnWalletAsync(
+                    current.Value.Reservation!.Chain,
+                    () => CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, ct), cancellationToken),
+                    cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when current.Value.Status == PaymentIntentStatus.Broadcasted:
                 return await CommitAsync(
                     current,

@@ -28,6 +28,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChainId, SemaphoreSlim> _walletGates = new();
+
     // Quotes are never changed once written, so they are remembered the same way.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, Quote> _quotes = new();
 
@@ -190,7 +192,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// <inheritdoc />
     public async ValueTask<PaymentIntent> SelectRouteAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default)
     {
-        var (intent, outcome) = await SelectAsync(merchantId, intentId, null, explicitly: true, cancellationToken).ConfigureAwait(false);
+        var read = await ReadAsync(merchantId, intentId, cancellationToken).ConfigureAwait(false);
+        var (intent, outcome) = await SelectAsync(merchantId, intentId, read, explicitly: true, cancellationToken).ConfigureAwait(false);
         return outcome switch
         {
             Selection.Expired => throw new PaymentsKitException(
@@ -374,23 +377,24 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
     }
 
-    /// <summary>Selects a route for the intent, starting from <paramref name="read"/> when the caller has just read it.</summary>
+    /// <summary>Selects a route for the intent, starting from <paramref name="read"/>, which the caller has just read.</summary>
     private async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectAsync(
-        MerchantId merchantId, PaymentIntentId intentId, Versioned<PaymentIntent>? read, bool explicitly, CancellationToken cancellationToken)
+        MerchantId merchantId, PaymentIntentId intentId, Versioned<PaymentIntent> read, bool explicitly, CancellationToken cancellationToken)
     {
-        return await _store.ExecuteAsync(
+        var first = true;
+        return await OnWalletAsync(read.Value.SelectedChain, () => _store.ExecuteAsync(
             async (unit, ct) =>
             {
-                if (read is { } trusted)
+                if (first)
                 {
                     // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
-                    read = null;
-                    return await TrustingReadAsync(() => SelectOnAsync(unit, trusted, ct), trusted).ConfigureAwait(false);
+                    first = false;
+                    return await TrustingReadAsync(() => SelectOnAsync(unit, read, ct), read).ConfigureAwait(false);
                 }
 
                 return await SelectOnAsync(unit, await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             },
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken), cancellationToken).ConfigureAwait(false);
 
         async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectOnAsync(IUnitOfWork unit, Versioned<PaymentIntent> current, CancellationToken ct)
         {
@@ -438,6 +442,25 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             }
 
             return (current.Value, Selection.NoFunds);
+        }
+    }
+
+    /// <summary>
+    /// Runs an operation that writes a chain's treasury wallet account with this process's other such operations on
+    /// that wallet waiting their turn: they all write the one account, so racing them would only make all but one
+    /// lose and run again. Other processes still race, and the store's version checks keep that safe.
+    /// </summary>
+    private async ValueTask<T> OnWalletAsync<T>(ChainId chain, Func<ValueTask<T>> operation, CancellationToken cancellationToken)
+    {
+        var gate = _walletGates.GetOrAdd(chain, static _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
         }
     }
 

@@ -6,7 +6,9 @@ using PaymentsKit.Hosting;
 using PaymentsKit.Hosting.Jobs;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Payouts;
 using PaymentsKit.Routing;
+using PaymentsKit.Streaming;
 using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -20,8 +22,8 @@ public static class PaymentsKitHostingBuilderExtensions
     /// <summary>
     /// Registers the background services: webhook dispatch (adding webhook delivery with its defaults if the host has
     /// not, and sending through the named <see cref="IHttpClientFactory"/> client <see cref="WebhookHttpClientName"/>
-    /// whose primary handler is the SSRF-guarded one), invoice expiry, ledger transfer expiry, chain health sampling and the payment intent
-    /// sweep, plus every other
+    /// whose primary handler is the SSRF-guarded one), invoice and payment link expiry, ledger transfer expiry, stream completion,
+    /// due scheduled and recurring distributions, chain health sampling and the payment intent sweep, plus every other
     /// registered <see cref="IPaymentsKitJob"/>. Each job runs in its own background service at the interval in
     /// <see cref="PaymentsKitHostingOptions"/> (validated when the host starts) and stops gracefully. Any number of
     /// host instances may run them against one PostgreSQL database.
@@ -66,6 +68,22 @@ public static class PaymentsKitHostingBuilderExtensions
         if (services.Any(d => d.ServiceType == typeof(IPaymentIntentService)))
         {
             services.AddPaymentsKitJob<PaymentIntentSweepJob>();
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(IPaymentLinkService)))
+        {
+            services.AddPaymentsKitJob<PaymentLinkExpiryJob>();
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(IStreamService)))
+        {
+            services.AddPaymentsKitJob<StreamCompletionJob>();
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(IDistributionService)))
+        {
+            services.TryAddSingleton<JobLeases>();
+            services.AddPaymentsKitJob<DueDistributionsJob>();
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PaymentsKitJobHost>());

@@ -29,6 +29,26 @@ public sealed class PaymentsKitHostingOptions
 
     /// <summary>How often due payment intents are advanced (confirmation polling, retries, expiry). Default 2 s.</summary>
     public TimeSpan PaymentIntentSweepInterval { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How long one webhook dispatch run keeps claiming new work before it lets the worker start another run (it then
+    /// starts at once if work was left). Bounds how long a graceful shutdown waits for the dispatcher. Default 10 s.
+    /// </summary>
+    public TimeSpan WebhookDispatchBudget { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often payment links past their expiry are deactivated. Default 30 s.</summary>
+    public TimeSpan PaymentLinkExpiryInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often active streams past their end are completed (final settlement, remainder refunded). Default 10 s.</summary>
+    public TimeSpan StreamCompletionInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often due scheduled and recurring distributions are looked for and run. Default 30 s.</summary>
+    public TimeSpan DueDistributionsInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a host holds a distribution it runs before another host may take it over (when the first died).
+    /// Longer than the longest payout run. Default 30 minutes.
+    /// </summary>
+    public TimeSpan DistributionLease { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>Interval overrides by job name, for any job (including other modules' jobs).</summary>
     public IDictionary<string, TimeSpan> Intervals { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
@@ -51,6 +71,11 @@ public sealed class PaymentsKitHostingOptions
         CheckInterval(errors, "PaymentsKitHosting:LedgerTransferExpiryInterval", LedgerTransferExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:ChainHealthSamplingInterval", ChainHealthSamplingInterval);
         CheckInterval(errors, "PaymentsKitHosting:PaymentIntentSweepInterval", PaymentIntentSweepInterval);
+        CheckInterval(errors, "PaymentsKitHosting:WebhookDispatchBudget", WebhookDispatchBudget);
+        CheckInterval(errors, "PaymentsKitHosting:PaymentLinkExpiryInterval", PaymentLinkExpiryInterval);
+        CheckInterval(errors, "PaymentsKitHosting:StreamCompletionInterval", StreamCompletionInterval);
+        CheckInterval(errors, "PaymentsKitHosting:DueDistributionsInterval", DueDistributionsInterval);
+        CheckInterval(errors, "PaymentsKitHosting:DistributionLease", DistributionLease);
         CheckInterval(errors, "PaymentsKitHosting:MaxFailureBackoff", MaxFailureBackoff);
         foreach (var (name, interval) in Intervals)
         {

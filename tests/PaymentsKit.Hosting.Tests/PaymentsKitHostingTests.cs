@@ -48,7 +48,12 @@ public class PaymentsKitHostingTests
     {
         using var host = BuildHost();
         var jobs = host.Services.GetServices<IPaymentsKitJob>().Select(j => j.Name).ToList();
-        Assert.Equal([WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName, PaymentIntentSweepJob.JobName], jobs);
+        Assert.Equal(
+            [
+                WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName,
+                PaymentIntentSweepJob.JobName, PaymentLinkExpiryJob.JobName, StreamCompletionJob.JobName, DueDistributionsJob.JobName,
+            ],
+            jobs);
         Assert.Single(host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>());
         var options = host.Services.GetRequiredService<IOptions<PaymentsKitHostingOptions>>().Value;
         Assert.Equal(TimeSpan.FromMilliseconds(20), host.Services.GetServices<IPaymentsKitJob>().First().DefaultInterval);

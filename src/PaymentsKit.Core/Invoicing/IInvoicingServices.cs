@@ -124,6 +124,17 @@ public interface IPaymentLinkService
 
     /// <summary>Activates or deactivates a link.</summary>
     ValueTask<PaymentLink> SetPaymentLinkActiveAsync(MerchantId merchant, PaymentLinkId link, bool active, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deactivates every active link, of every merchant, whose expiry is at or before <paramref name="now"/>, each in
+    /// its own unit of work (payments to an expired link are refused whether or not it was swept; the sweep makes
+    /// listings show it inactive). Safe to run concurrently and repeatedly: each link is deactivated once.
+    /// </summary>
+    /// <param name="now">The sweep's notion of now (usually the clock's).</param>
+    /// <param name="limit">The most links to deactivate in this call (1–100,000).</param>
+    /// <param name="cancellationToken">Cancels the sweep between links.</param>
+    /// <returns>The links this call deactivated.</returns>
+    ValueTask<IReadOnlyList<PaymentLink>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default);
 }
 
 /// <summary>

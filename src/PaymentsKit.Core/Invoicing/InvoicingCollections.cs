@@ -1,3 +1,4 @@
+using NodaTime;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Invoicing;
@@ -70,6 +71,12 @@ internal static class InvoicingCollections
         ],
         table: "payment_links");
 
+    /// <summary>Expiry deadlines of payment links, shared across merchants, ids ordered by due instant (the expiry sweep's).</summary>
+    public static readonly RecordCollection<PaymentLinkDeadline> LinkDeadlines = new(
+        "invoicing_payment_link_deadline",
+        d => d.Id,
+        _ => Guid.Empty);
+
     public static readonly RecordCollection<Payment> Payments = new(
         "invoicing_payment",
         p => p.Id.Value,
@@ -92,3 +99,11 @@ internal static class InvoicingCollections
 /// <param name="Prefix">The visible prefix, globally unique.</param>
 /// <param name="MerchantId">The merchant owning the key.</param>
 internal sealed record ApiKeyPrefix(ApiKeyId Id, string Prefix, MerchantId MerchantId);
+
+/// <summary>When a payment link expires, for the expiry sweep.</summary>
+/// <param name="Id">A UUIDv7 stamped with the expiry instant, so listing order is due order (to the millisecond).</param>
+/// <param name="MerchantId">The link's merchant.</param>
+/// <param name="LinkId">The link.</param>
+/// <param name="DueAt">The link's expiry.</param>
+/// <param name="Closed">Whether the sweep handled it.</param>
+internal sealed record PaymentLinkDeadline(Guid Id, MerchantId MerchantId, PaymentLinkId LinkId, Instant DueAt, bool Closed);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using NodaTime;
@@ -89,12 +90,13 @@ internal sealed class InvoicingContext(
         string? idempotencyKey,
         Func<T, string?> fingerprintOf,
         Func<IUnitOfWork, string?, string?, CancellationToken, ValueTask<T>> create,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        [CallerMemberName] string operationName = "")
         where T : class
     {
         if (idempotencyKey is null)
         {
-            return await Store.ExecuteAsync((unit, ct) => create(unit, null, null, ct), cancellationToken).ConfigureAwait(false);
+            return await Store.ExecuteAsync((unit, ct) => create(unit, null, null, ct), cancellationToken, operationName).ConfigureAwait(false);
         }
 
         var fingerprint = Idempotency.Fingerprint(request, Json.Options);
@@ -108,7 +110,8 @@ internal sealed class InvoicingContext(
             fingerprint,
             r => fingerprintOf(r) ?? string.Empty,
             (unit, ct) => create(unit, scoped, fingerprint, ct),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken,
+            operationName).ConfigureAwait(false);
         return record;
     }
 

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using NodaTime;
 using PaymentsKit.Storage;
 using static PaymentsKit.Invoicing.InvoicingCollections;
 
@@ -9,6 +10,10 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
 {
     private const string SlugAlphabet = "abcdefghijkmnpqrstuvwxyz23456789";
     private const int GeneratedSlugLength = 12;
+    private const int MaxSweepLimit = 100_000;
+
+    private readonly DeadlineSweep<PaymentLinkDeadline> _expirySweep =
+        new(context.Store, context.Clock, LinkDeadlines, d => d.DueAt, d => d.Closed);
 
     public async ValueTask<PaymentLink> CreatePaymentLinkAsync(MerchantId merchant, CreatePaymentLinkRequest request, CancellationToken cancellationToken = default)
     {
@@ -47,6 +52,11 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
                         PaymentLinkId.New(context.Clock), merchant, slug, title, description, amount, Active: true, expiresAt,
                         request.MaxUses, CurrentUses: 0, metadata, idempotencyKey, fingerprint, now, now);
                     unit.Insert(PaymentLinks, link);
+                    if (expiresAt is { } due)
+                    {
+                        unit.Insert(LinkDeadlines, new PaymentLinkDeadline(Guid.CreateVersion7(due.ToDateTimeOffset()), merchant, link.Id, due, Closed: false));
+                    }
+
                     return link;
                 },
                 cancellationToken).ConfigureAwait(false);
@@ -55,6 +65,38 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
         {
             throw DuplicateSlug(slug);
         }
+    }
+
+    public ValueTask<IReadOnlyList<PaymentLink>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
+    {
+        if (limit is < 1 or > MaxSweepLimit)
+        {
+            throw PaymentsKitException.InvalidArgument("limit", limit, $"must be between 1 and {MaxSweepLimit}");
+        }
+
+        return _expirySweep.RunAsync<PaymentLink>(now, limit, (unit, deadline, ct) => ExpireOneAsync(unit, deadline, now, ct), cancellationToken);
+    }
+
+    /// <summary>Deactivates the deadline's link if it is still active and past its expiry, and closes the deadline either way.</summary>
+    private static async ValueTask<PaymentLink?> ExpireOneAsync(IUnitOfWork unit, PaymentLinkDeadline deadline, Instant now, CancellationToken cancellationToken)
+    {
+        // Re-read both: another host's sweep may have handled it since the scan.
+        var current = await unit.GetAsync(LinkDeadlines, Guid.Empty, deadline.Id, cancellationToken).ConfigureAwait(false);
+        if (current is null || current.Value.Closed)
+        {
+            return null;
+        }
+
+        unit.Update(LinkDeadlines, current.Value with { Closed = true }, current.Version);
+        var stored = await unit.GetAsync(PaymentLinks, deadline.MerchantId.Value, deadline.LinkId.Value, cancellationToken).ConfigureAwait(false);
+        if (stored is not { Value: { Active: true, ExpiresAt: { } expiresAt } link } || expiresAt > now)
+        {
+            return null;
+        }
+
+        var expired = link with { Active = false, UpdatedAt = now > link.UpdatedAt ? now : link.UpdatedAt };
+        unit.Update(PaymentLinks, expired, stored.Version);
+        return expired;
     }
 
     public ValueTask<PaymentLink> GetPaymentLinkAsync(MerchantId merchant, PaymentLinkId link, CancellationToken cancellationToken = default) =>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using NodaTime;
 
 namespace PaymentsKit.Storage;
@@ -31,11 +32,13 @@ internal sealed class DeadlineSweep<TDeadline>(
     /// <param name="limit">The most deadlines to act on.</param>
     /// <param name="act">Handles one deadline in a unit of work (re-reading it); null when it needed nothing.</param>
     /// <param name="cancellationToken">Cancels the sweep between deadlines.</param>
+    /// <param name="operationName">Names each deadline's span: the sweep operation calling.</param>
     public async ValueTask<IReadOnlyList<TResult>> RunAsync<TResult>(
         Instant now,
         int limit,
         Func<IUnitOfWork, TDeadline, CancellationToken, ValueTask<TResult?>> act,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        [CallerMemberName] string operationName = "")
         where TResult : class
     {
         var clockNow = clock.GetCurrentInstant();
@@ -93,7 +96,7 @@ internal sealed class DeadlineSweep<TDeadline>(
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
-                var result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken).ConfigureAwait(false);
+                var result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken, operationName).ConfigureAwait(false);
                 if (result is not null)
                 {
                     results.Add(result);

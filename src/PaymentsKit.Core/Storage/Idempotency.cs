@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
 
@@ -37,6 +38,7 @@ public static class Idempotency
     /// <param name="fingerprintOf">Reads the fingerprint stored on a record.</param>
     /// <param name="create">Builds and inserts the record (and anything else the operation writes).</param>
     /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <param name="operationName">Names the operation's span; the calling method by default.</param>
     /// <returns>The record and whether this call created it.</returns>
     public static async ValueTask<(T Record, bool Created)> CreateOnceAsync<T>(
         IPaymentsStore store,
@@ -47,7 +49,8 @@ public static class Idempotency
         string fingerprint,
         Func<T, string> fingerprintOf,
         Func<IUnitOfWork, CancellationToken, ValueTask<T>> create,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        [CallerMemberName] string operationName = "")
         where T : class
     {
         ArgumentNullException.ThrowIfNull(store);
@@ -74,7 +77,8 @@ public static class Idempotency
 
                         return (await create(unit, ct).ConfigureAwait(false), true);
                     },
-                    cancellationToken).ConfigureAwait(false);
+                    cancellationToken,
+                    operationName).ConfigureAwait(false);
             }
             catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey
                 && ex.Context.TryGetValue("key", out var key) && Equals(key, uniqueKeyName) && attempt == 0)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using PaymentsKit.Diagnostics;
 
 namespace PaymentsKit.Storage;
 
@@ -30,18 +31,28 @@ public static class PaymentsStoreExtensions
     /// operations complete in turn. Across processes the bounded retries with jittered pauses remain.
     /// </para>
     /// </remarks>
+    /// <param name="store">The store.</param>
+    /// <param name="operation">The operation: reads and buffered writes on the unit it is given.</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    /// <param name="operationName">Names the operation's span; the calling method by default.</param>
     public static async ValueTask<TResult> ExecuteAsync<TResult>(
         this IPaymentsStore store,
         Func<IUnitOfWork, CancellationToken, ValueTask<TResult>> operation,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default,
+        [CallerMemberName] string operationName = "")
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(operation);
+
+        // One span per business operation, named after the service method that runs it (CreateInvoice, SettleAsync → Settle …).
+        using var activity = PaymentsKitTelemetry.StartActivity(
+            operationName.EndsWith("Async", StringComparison.Ordinal) ? operationName[..^5] : operationName);
         SemaphoreSlim? turnstile = null;
         try
         {
             for (var attempt = 1; ; attempt++)
             {
+                activity?.SetTag("paymentskit.attempts", attempt);
                 var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
                 await using (unit.ConfigureAwait(false))
                 {

@@ -2,14 +2,19 @@ using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Payouts;
 using PaymentsKit.Routing;
+using PaymentsKit.Streaming;
 using PaymentsKit.Webhooks;
 
 namespace PaymentsKit.Hosting.Jobs;
 
-/// <summary>Delivers due webhooks: one <see cref="IWebhookDispatcher.DispatchAsync"/> pass per run.</summary>
+/// <summary>
+/// Delivers due webhooks: each run drains the queue (<see cref="IWebhookDispatcher.DrainAsync"/>) for at most
+/// <see cref="PaymentsKitHostingOptions.WebhookDispatchBudget"/>, then reports more work if some was left.
+/// </summary>
 /// <param name="dispatcher">The dispatcher.</param>
-/// <param name="options">Supplies the interval.</param>
+/// <param name="options">Supplies the interval and the budget.</param>
 public sealed class WebhookDispatchJob(IWebhookDispatcher dispatcher, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
 {
     /// <summary>The job's name.</summary>
@@ -24,7 +29,7 @@ public sealed class WebhookDispatchJob(IWebhookDispatcher dispatcher, IOptions<P
     /// <inheritdoc />
     public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
     {
-        var result = await dispatcher.DispatchAsync(cancellationToken).ConfigureAwait(false);
+        var result = await dispatcher.DrainAsync(options.Value.WebhookDispatchBudget, cancellationToken).ConfigureAwait(false);
         return new PaymentsKitJobResult(result.Claimed, result.MoreWork);
     }
 }
@@ -91,6 +96,109 @@ public sealed class ChainHealthSamplingJob(IChainHealthService health, IOptions<
     /// <inheritdoc />
     public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken) =>
         new((await health.SampleHealthAsync(cancellationToken).ConfigureAwait(false)).Count);
+}
+
+/// <summary>Deactivates payment links past their expiry (<see cref="IPaymentLinkService.ExpireDueAsync"/>).</summary>
+/// <param name="links">The payment link service.</param>
+/// <param name="clock">Supplies now.</param>
+/// <param name="options">Supplies the interval.</param>
+public sealed class PaymentLinkExpiryJob(IPaymentLinkService links, IClock clock, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+{
+    /// <summary>The job's name.</summary>
+    public const string JobName = "payment_links.expire";
+
+    /// <summary>The most links one run deactivates before reporting more work.</summary>
+    public const int BatchSize = 1000;
+
+    /// <inheritdoc />
+    public string Name => JobName;
+
+    /// <inheritdoc />
+    public TimeSpan DefaultInterval => options.Value.PaymentLinkExpiryInterval;
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var expired = await links.ExpireDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
+        return new PaymentsKitJobResult(expired.Count, expired.Count == BatchSize);
+    }
+}
+
+/// <summary>
+/// Completes active streams whose end has passed — their final settlement and the refund of any remainder
+/// (<see cref="IStreamService.CompleteDueAsync"/>).
+/// </summary>
+/// <param name="streams">The stream service.</param>
+/// <param name="clock">Supplies now.</param>
+/// <param name="options">Supplies the interval.</param>
+public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+{
+    /// <summary>The job's name.</summary>
+    public const string JobName = "streams.complete";
+
+    /// <summary>The most streams one run completes before reporting more work.</summary>
+    public const int BatchSize = 1000;
+
+    /// <inheritdoc />
+    public string Name => JobName;
+
+    /// <inheritdoc />
+    public TimeSpan DefaultInterval => options.Value.StreamCompletionInterval;
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var completed = await streams.CompleteDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
+        return new PaymentsKitJobResult(completed.Count, completed.Count == BatchSize);
+    }
+}
+
+/// <summary>
+/// Runs SCHEDULED and RECURRING distributions that are due (<see cref="IDistributionService.GetDueAsync"/>, then
+/// <see cref="IDistributionService.ExecuteAsync"/>). A distribution runs on one host at a time: the job takes a
+/// <see cref="JobLease"/> on it first (another host skips it; a host that dies leaves the lease to expire, and the
+/// next run resumes the distribution where it stopped).
+/// </summary>
+/// <param name="distributions">The distribution service.</param>
+/// <param name="leases">Keeps two hosts off one distribution.</param>
+/// <param name="clock">Supplies now.</param>
+/// <param name="options">Supplies the interval and the lease.</param>
+public sealed class DueDistributionsJob(IDistributionService distributions, JobLeases leases, IClock clock, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+{
+    /// <summary>The job's name.</summary>
+    public const string JobName = "payouts.run_due";
+
+    /// <summary>The most due distributions one run looks at before reporting more work.</summary>
+    public const int BatchSize = 100;
+
+    /// <inheritdoc />
+    public string Name => JobName;
+
+    /// <inheritdoc />
+    public TimeSpan DefaultInterval => options.Value.DueDistributionsInterval;
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var due = await distributions.GetDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
+        var ran = 0;
+        foreach (var distribution in due)
+        {
+            var lease = await leases.TryAcquireAsync(JobName + ":" + distribution.Id, options.Value.DistributionLease, cancellationToken).ConfigureAwait(false);
+            if (lease is null)
+            {
+                continue;
+            }
+
+            await using (lease.ConfigureAwait(false))
+            {
+                await distributions.ExecuteAsync(distribution.TenantId, distribution.Id, null, cancellationToken).ConfigureAwait(false);
+                ran++;
+            }
+        }
+
+        return new PaymentsKitJobResult(ran, due.Count == BatchSize && ran > 0);
+    }
 }
 
 /// <summary>

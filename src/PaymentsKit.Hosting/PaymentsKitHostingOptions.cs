@@ -29,6 +29,7 @@ public sealed class PaymentsKitHostingOptions
 
     /// <summary>How often due payment intents are advanced (confirmation polling, retries, expiry). Default 2 s.</summary>
     public TimeSpan PaymentIntentSweepInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>
     /// How long one webhook dispatch run keeps claiming new work before it lets the worker start another run (it then
     /// starts at once if work was left). Bounds how long a graceful shutdown waits for the dispatcher. Default 10 s.

@@ -26,6 +26,8 @@ internal sealed class PostgreSqlDuePaymentIntentQueue(PostgreSqlStore store) : I
 
     private const string ReleaseSql = "DELETE FROM payment_intent_leases WHERE intent_id = ANY($1) AND leased_until = $2";
 
+    private const string DeferSql = "UPDATE payment_intent_leases SET leased_until = $3 WHERE intent_id = ANY($1) AND leased_until = $2";
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
@@ -64,24 +66,37 @@ internal sealed class PostgreSqlDuePaymentIntentQueue(PostgreSqlStore store) : I
     }
 
     /// <inheritdoc />
-    public async ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default)
+    public ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default) =>
+        EndAsync(ReleaseSql, claims, null, "releasing claimed payment intents", cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask DeferAsync(IReadOnlyList<DuePaymentIntent> claims, Instant until, CancellationToken cancellationToken = default) =>
+        EndAsync(DeferSql, claims, until, "deferring claimed payment intents", cancellationToken);
+
+    /// <summary>Runs a statement over the leases of <paramref name="claims"/> that are still theirs (one per lease instant).</summary>
+    private async ValueTask EndAsync(string sql, IReadOnlyList<DuePaymentIntent> claims, Instant? until, string what, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claims);
         foreach (var group in claims.GroupBy(c => c.LeasedUntil))
         {
             try
             {
-                var command = store.DataSource.CreateCommand(ReleaseSql);
+                var command = store.DataSource.CreateCommand(sql);
                 await using (command.ConfigureAwait(false))
                 {
                     command.Parameters.Add(new NpgsqlParameter { Value = group.Select(c => c.Id.Value).ToArray() });
                     command.Parameters.Add(new NpgsqlParameter { Value = group.Key.ToDateTimeUtc() });
+                    if (until is { } deferred)
+                    {
+                        command.Parameters.Add(new NpgsqlParameter { Value = deferred.ToDateTimeUtc() });
+                    }
+
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
             catch (NpgsqlException ex)
             {
-                throw PostgreSqlStore.StorageFailure(ex, "releasing claimed payment intents");
+                throw PostgreSqlStore.StorageFailure(ex, what);
             }
         }
     }

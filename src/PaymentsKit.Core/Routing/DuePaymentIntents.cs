@@ -40,6 +40,13 @@ public interface IDuePaymentIntentQueue
     /// that ran out and was taken by another sweeper is left alone.
     /// </summary>
     ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Extends the leases of <paramref name="claims"/> to <paramref name="until"/> (for intents a sweep found nothing
+    /// to do for yet, such as an unconfirmed transaction), so sweeps do not poll them again before then; a lease
+    /// taken by another sweeper is left alone.
+    /// </summary>
+    ValueTask DeferAsync(IReadOnlyList<DuePaymentIntent> claims, Instant until, CancellationToken cancellationToken = default);
 }
 
 /// <summary>
@@ -123,6 +130,24 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
                 if (_leases.TryGetValue(claim.Id.Value, out var until) && until == claim.LeasedUntil)
                 {
                     _leases.Remove(claim.Id.Value);
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DeferAsync(IReadOnlyList<DuePaymentIntent> claims, Instant until, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        lock (_lock)
+        {
+            foreach (var claim in claims)
+            {
+                if (_leases.TryGetValue(claim.Id.Value, out var held) && held == claim.LeasedUntil)
+                {
+                    _leases[claim.Id.Value] = until;
                 }
             }
         }

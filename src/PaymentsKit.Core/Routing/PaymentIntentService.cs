@@ -222,6 +222,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var claims = await _due.ClaimDueAsync(now, _options.SweepLease, limit, cancellationToken).ConfigureAwait(false);
         var advanced = 0;
         var failed = 0;
+        var idle = new System.Collections.Concurrent.ConcurrentBag<DuePaymentIntent>();
         try
         {
             // Chain I/O dominates a step, so several intents are stepped at once.
@@ -239,6 +240,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                         {
                             Interlocked.Increment(ref advanced);
                         }
+                        else
+                        {
+                            idle.Add(claim);
+                        }
                     }
                     catch (PaymentsKitException ex)
                     {
@@ -249,8 +254,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         }
         finally
         {
-            // Not cancellable: a lease left behind would only hold the intent back until it ran out.
-            await _due.ReleaseAsync(claims, CancellationToken.None).ConfigureAwait(false);
+            // Not cancellable: a lease left behind would only hold the intent back until it ran out. Intents with nothing
+            // to do yet keep their lease until the poll interval passes, so a pass never spins on them.
+            var waiting = idle.ToHashSet();
+            await _due.DeferAsync([.. waiting], now + _options.SweepPollInterval, CancellationToken.None).ConfigureAwait(false);
+            await _due.ReleaseAsync([.. claims.Where(c => !waiting.Contains(c))], CancellationToken.None).ConfigureAwait(false);
         }
 
         return new PaymentIntentSweepResult(claims.Count, advanced, failed);

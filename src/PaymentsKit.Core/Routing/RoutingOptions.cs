@@ -63,6 +63,12 @@ public sealed class RoutingOptions
     /// </summary>
     public Duration SweepLease { get; set; } = Duration.FromMinutes(1);
 
+    /// <summary>
+    /// How long a sweep leaves an intent it found nothing to do for (an unconfirmed transaction, a retry not yet
+    /// due by this host's clock) before polling it again (100 ms – 1 hour). Default 5 s.
+    /// </summary>
+    public Duration SweepPollInterval { get; set; } = Duration.FromSeconds(5);
+
     /// <summary>How many claimed intents one sweep steps at once (1–64). Default 8.</summary>
     public int SweepParallelism { get; set; } = 8;
 
@@ -135,6 +141,11 @@ public sealed class RoutingOptions
         if (!Within(SweepLease, Duration.FromSeconds(1), Duration.FromHours(1)))
         {
             Add($"Routing:SweepLease must be between 1 second and 1 hour (value: {SweepLease}).");
+        }
+
+        if (!Within(SweepPollInterval, Duration.FromMilliseconds(100), Duration.FromHours(1)))
+        {
+            Add($"Routing:SweepPollInterval must be between 100 ms and 1 hour (value: {SweepPollInterval}).");
         }
 
         if (SweepParallelism is < 1 or > 64)

@@ -71,7 +71,7 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_Broadcast_Intent_Is_Due_At_Once_And_A_Stalled_Broadcast_Only_After_Its_Timeout()
+    public async Task A_Broadcast_Intent_Is_Due_At_Once_And_Polled_Again_After_The_Poll_Interval()
     {
         var merchant = await Router.MerchantAsync();
         var routed = (await RoutedAsync(merchant, 1))[0];
@@ -82,6 +82,12 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
         var broadcast = await Router.Intents.GetAsync(merchant, routed.Id);
         Assert.Equal(PaymentIntentStatus.Broadcasted, broadcast.Status);
         Assert.Equal(broadcast.UpdatedAt, broadcast.DueAt);
+
+        // Polled and still unconfirmed: left alone for the poll interval, so a sweep never spins on it.
+        var now = Clock.GetCurrentInstant();
+        Assert.Equal(new PaymentIntentSweepResult(1, 0, 0), await Router.Intents.AdvanceDueAsync(now));
+        Assert.Equal(new PaymentIntentSweepResult(0, 0, 0), await Router.Intents.AdvanceDueAsync(now));
+        Assert.Equal(1, (await Router.Intents.AdvanceDueAsync(now + Router.Options.SweepPollInterval)).Claimed);
 
         var limit = await Assert.ThrowsAsync<PaymentsKitException>(() => Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant(), 0).AsTask());
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, limit.Code);

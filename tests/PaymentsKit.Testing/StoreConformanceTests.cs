@@ -134,6 +134,48 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Readers_Never_See_Half_A_Commit_While_Commits_Run()
+    {
+        // The shape of a counter and the records it counts (a transaction and its refunds): each commit
+        // raises the counter on the parent, keeping its key, and inserts child number n under key "<parent sku>:n".
+        var tenant = NewTenant();
+        var parent = NewWidget(tenant, NewSku());
+        await InsertAsync(parent);
+        const int Commits = 150;
+        var writer = Task.Run(async () =>
+        {
+            for (var n = 1; n <= Commits; n++)
+            {
+                await using var unit = await Store.BeginAsync();
+                var current = (await unit.GetAsync(Widgets, tenant.Value, parent.Id.Value))!;
+                unit.Update(Widgets, current.Value with { Counter = n }, current.Version);
+                unit.Insert(Widgets, NewWidget(tenant, parent.Sku + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                await unit.CommitAsync();
+            }
+        });
+
+        var readers = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            var counter = 0L;
+            while (counter < Commits)
+            {
+                await using var unit = await Store.BeginAsync();
+                var byKey = await unit.FindAsync(Widgets, tenant.Value, "sku", parent.Sku!);
+                Assert.NotNull(byKey);
+                counter = byKey.Value.Counter;
+                if (counter > 0)
+                {
+                    var child = await unit.FindAsync(Widgets, tenant.Value, "sku", parent.Sku + ":" + counter.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    Assert.NotNull(child);
+                }
+            }
+        })).ToList();
+
+        await writer.WaitAsync(RaceTimeout * 4);
+        await Task.WhenAll(readers).WaitAsync(RaceTimeout * 4);
+    }
+
+    [Fact]
     public async Task A_Unit_Reads_Its_Own_Pending_Writes_And_Others_Do_Not()
     {
         var tenant = NewTenant();

@@ -6,7 +6,10 @@ namespace PaymentsKit.Storage;
 /// The embedded store: every record in process memory, lost when the process ends. Commits are
 /// serialised by one lock and validated (versions, ids, unique keys) before anything is applied,
 /// so a commit is all or nothing and a lost update is impossible under any number of threads.
-/// Reads take no lock. Records are kept as the instances written, so record types must be immutable.
+/// Reads take the same lock, briefly: a commit updates several dictionaries one entry at a time, and a
+/// lock-free reader could see half of it (a counter already raised but the record it counts not yet
+/// inserted, or a unique key between its removal and re-insertion). Records are kept as the instances
+/// written, so record types must be immutable.
 /// </summary>
 public sealed class InMemoryStore : IPaymentsStore
 {
@@ -108,17 +111,23 @@ public sealed class InMemoryStore : IPaymentsStore
         protected override ValueTask<Versioned<T>?> ReadAsync<T>(RecordCollection<T> collection, Guid id, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            return ValueTask.FromResult(
-                store._records.TryGetValue((collection.Name, id), out var entry)
-                    ? new Versioned<T>((T)entry.Record, entry.Version)
-                    : null);
+            lock (store._commitLock)
+            {
+                return ValueTask.FromResult(
+                    store._records.TryGetValue((collection.Name, id), out var entry)
+                        ? new Versioned<T>((T)entry.Record, entry.Version)
+                        : null);
+            }
         }
 
         protected override ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            return ValueTask.FromResult(
-                store._uniqueKeys.TryGetValue((collection.Name, uniqueKey, value), out var id) ? id : (Guid?)null);
+            lock (store._commitLock)
+            {
+                return ValueTask.FromResult(
+                    store._uniqueKeys.TryGetValue((collection.Name, uniqueKey, value), out var id) ? id : (Guid?)null);
+            }
         }
 
         protected override ValueTask<Page<Versioned<T>>> ListCommittedAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken)

@@ -42,10 +42,7 @@ internal static class IntentScenarios
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"pgbench (TPC-B, scale {clients}): {pgbenchTps:0.0} tps"));
 
             var connectionString = await server.CreateDatabaseAsync("intents").ConfigureAwait(false);
-            var store = new PostgreSqlStore(
-                new PostgreSqlStoreOptions { ConnectionString = connectionString + ";Maximum Pool Size=" + (clients + 4).ToString(CultureInfo.InvariantCulture) },
-                new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
-                SystemClock.Instance);
+            var store = CreateStore(connectionString, clients);
             await using (store.ConfigureAwait(false))
             {
                 var router = await Router.CreateAsync(store, clients).ConfigureAwait(false);
@@ -64,6 +61,12 @@ internal static class IntentScenarios
             }
         }
     }
+
+    // The store both PostgreSQL intent scenarios run on: a pool of the clients plus a few spare connections.
+    private static PostgreSqlStore CreateStore(string connectionString, int clients) => new(
+        new PostgreSqlStoreOptions { ConnectionString = connectionString + ";Maximum Pool Size=" + (clients + 4).ToString(CultureInfo.InvariantCulture) },
+        new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
+        SystemClock.Instance);
 
     /// <summary>
     /// The same flows on the in-memory store from one thread: what a flow costs in PaymentsKit itself, without
@@ -95,10 +98,7 @@ internal static class IntentScenarios
         await using (server.ConfigureAwait(false))
         {
             var connectionString = await server.CreateDatabaseAsync("intents").ConfigureAwait(false);
-            var store = new PostgreSqlStore(
-                new PostgreSqlStoreOptions { ConnectionString = connectionString + ";Maximum Pool Size=" + (clients + 4).ToString(CultureInfo.InvariantCulture) },
-                new PaymentsKitJsonOptions(PaymentsKitJson.CreateOptions(new AssetRegistry())),
-                SystemClock.Instance);
+            var store = CreateStore(connectionString, clients);
             await using (store.ConfigureAwait(false))
             {
                 var router = await Router.CreateAsync(store, clients).ConfigureAwait(false);

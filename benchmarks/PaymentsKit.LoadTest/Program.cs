@@ -12,6 +12,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["payouts"] = PayoutScenarios.PostgreSqlAsync,
 
     ["webhooks"] = WebhookScenarios.PostgreSqlAsync,
+    ["webhooks-storage"] = WebhookScenarios.StorageAsync,
     ["intents-memory"] = IntentScenarios.InMemoryAsync,
     ["intents"] = IntentScenarios.PostgreSqlAsync,
     ["intents-profile"] = IntentScenarios.ProfileAsync,

@@ -25,7 +25,16 @@ internal static class WebhookScenarios
     /// Standard Webhooks signing, attempt logs, events marked delivered), <c>clients</c> / 2 concurrent deliveries each.
     /// Ratio: PaymentsKit deliveries per second ÷ the mean of the two plain POST rates.
     /// </summary>
-    public static async Task<double> PostgreSqlAsync(LoadTestOptions options)
+    public static Task<double> PostgreSqlAsync(LoadTestOptions options) => RunAsync(options, noOpSender: false);
+
+    /// <summary>
+    /// The storage ceiling: the same outbox and dispatchers, but every POST answered 200 in process by a handler that
+    /// sends nothing, so the rate is what scheduling, claiming, signing and recording alone allow.
+    /// Ratio: those deliveries per second ÷ the plain POST loop's rate (measured once, before).
+    /// </summary>
+    public static Task<double> StorageAsync(LoadTestOptions options) => RunAsync(options, noOpSender: true);
+
+    private static async Task<double> RunAsync(LoadTestOptions options, bool noOpSender)
     {
         var seconds = options.Seconds ?? 10;
         var clients = options.Clients ?? 16;
@@ -33,7 +42,7 @@ internal static class WebhookScenarios
         var server = await ThrowawayPostgres.StartAsync().ConfigureAwait(false);
         await using (server.ConfigureAwait(false))
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: webhooks (PostgreSQL {(server.IsExternal ? "from " + ThrowawayPostgres.ConnectionStringVariable : "throwaway server")}, loopback receiver, {clients} concurrent sends, {seconds} s)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: {(noOpSender ? "webhooks-storage" : "webhooks")} (PostgreSQL {(server.IsExternal ? "from " + ThrowawayPostgres.ConnectionStringVariable : "throwaway server")}, loopback receiver, {clients} concurrent sends, {seconds} s)"));
 
             using var plainClient = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients * 2 });
             await PlainAsync(plainClient, receiver.Url, clients, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
@@ -76,7 +85,7 @@ internal static class WebhookScenarios
                 var delivered = 0L;
                 await Task.WhenAll(Enumerable.Range(0, Dispatchers).Select(_ => Task.Run(async () =>
                 {
-                    using var http = new HttpClient(validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
+                    using var http = new HttpClient(noOpSender ? new NoOpHandler() : validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
                     var dispatcher = new WebhookDispatcher(queue, store, endpoints, validator, http, clock, deliveryOptions);
                     while (Interlocked.Read(ref delivered) < events && watch.Elapsed < deadline)
                     {
@@ -92,7 +101,11 @@ internal static class WebhookScenarios
                 var cpuUsed = CpuPer(cpu, delivered);
                 var rate = delivered / elapsed.TotalSeconds;
                 var marked = await CountDeliveredEventsAsync(connectionString).ConfigureAwait(false);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PaymentsKit outbox + {Dispatchers} dispatchers x {perDispatcher} concurrent: {delivered} delivered ({receiver.Count - before} received, {marked} events marked delivered in PostgreSQL) in {elapsed.TotalSeconds:0.00} s = {rate:0} deliveries/s, {cpuUsed}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"PaymentsKit outbox + {Dispatchers} dispatchers x {perDispatcher} concurrent{(noOpSender ? " (no-op sender)" : string.Empty)}: {delivered} delivered ({receiver.Count - before} received, {marked} events marked delivered in PostgreSQL) in {elapsed.TotalSeconds:0.00} s = {rate:0} deliveries/s, {cpuUsed}"));
+                if (noOpSender)
+                {
+                    return rate / plainRate;
+                }
 
                 // The machine is shared: measure the plain loop again and compare with the mean of both.
                 var againWatch = Stopwatch.StartNew();
@@ -135,6 +148,13 @@ internal static class WebhookScenarios
             return done;
         }))).ConfigureAwait(false);
         return counts.Sum();
+    }
+
+    /// <summary>Answers every request 200 <c>{}</c> without sending anything.</summary>
+    private sealed class NoOpHandler : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent("{}"u8.ToArray()), RequestMessage = request });
     }
 
     /// <summary>A keep-alive HTTP receiver on 127.0.0.1 that answers every POST 200.</summary>

@@ -65,9 +65,6 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     // How long a drain's recorder waits for more outcomes before writing a small batch: fewer, fuller round trips.
     private static readonly TimeSpan RecordLinger = TimeSpan.FromMilliseconds(2);
 
-    // How long a drain waits before looking again when nothing was due but attempts were still being recorded.
-    private static readonly TimeSpan IdleLook = TimeSpan.FromMilliseconds(5);
-
     private readonly IWebhookDeliveryQueue _queue;
     private readonly IPaymentsStore _store;
     private readonly IWebhookEndpointService _endpoints;
@@ -181,17 +178,19 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < budget)
         {
+            var recorded = outstanding.NextRecord;
             var settled = outstanding.Count == 0;
             var work = await ClaimWorkAsync(tally, cancellationToken).ConfigureAwait(false);
             if (work.Count == 0)
             {
-                // Attempts not yet recorded may unblock ordered successors (or fail into a due retry): look again once they are.
+                // Attempts not yet recorded may unblock ordered successors (or fail into a due retry): look again once
+                // the recorder has written more of them. Not sooner: an empty claim still walks the leased deliveries.
                 if (settled)
                 {
                     return;
                 }
 
-                await Task.Delay(IdleLook, cancellationToken).ConfigureAwait(false);
+                await recorded.WaitAsync(cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -233,7 +232,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             }
 
             await RecordAsync(batch, tally, cancellationToken).ConfigureAwait(false);
-            outstanding.Add(-batch.Count);
+            outstanding.Recorded(batch.Count);
             batch.Clear();
         }
     }
@@ -552,10 +551,21 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     private sealed class Outstanding
     {
         private long _count;
+        private TaskCompletionSource _nextRecord = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public long Count => Interlocked.Read(ref _count);
 
+        /// <summary>Completes when the recorder next writes outcomes (or ends): take it before looking for work.</summary>
+        public Task NextRecord => Volatile.Read(ref _nextRecord).Task;
+
         public void Add(long delta) => Interlocked.Add(ref _count, delta);
+
+        /// <summary>Outcomes were written (or the recorder stopped): wakes a feeder waiting on <see cref="NextRecord"/>.</summary>
+        public void Recorded(long count)
+        {
+            Interlocked.Add(ref _count, -count);
+            Interlocked.Exchange(ref _nextRecord, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
     }
 
     /// <summary>A pass's or a drain's totals, counted from any thread.</summary>

@@ -101,7 +101,7 @@ internal static partial class LedgerScenarios
             await using (store.ConfigureAwait(false))
             {
                 var (ledger, tenant, pairs) = await SetUpAsync(store, clients, CancellationToken.None).ConfigureAwait(false);
-                await TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+                await TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
                 var measured = Stopwatch.StartNew();
                 var transfers = await TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
                 var ledgerTps = transfers / measured.Elapsed.TotalSeconds;

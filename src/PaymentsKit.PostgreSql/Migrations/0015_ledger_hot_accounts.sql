@@ -1,4 +1,4 @@
--- The ledger's one-call path, cheaper per call (decision 0007). Same rows, same documents: only how
+-- The ledger's one-call path, cheaper per call (decision 0005, "Revision"). Same rows, same documents: only how
 -- they are found and how their derived ids are computed changes.
 
 -- Accounts are found by their typed id through a stored column rather than an index on the

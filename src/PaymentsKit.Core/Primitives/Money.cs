@@ -245,9 +245,7 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     {
         // decimal keeps trailing zeros; normalise to exactly `scale` fractional digits.
         var rounded = decimal.Round(value, scale);
-        var bits = decimal.GetBits(rounded);
-        var currentScale = (bits[3] >> 16) & 0xFF;
-        return currentScale == scale ? rounded : rounded + new decimal(0, 0, 0, false, (byte)scale);
+        return rounded.Scale == scale ? rounded : rounded + new decimal(0, 0, 0, false, (byte)scale);
     }
 
     private static decimal Pow10(int exponent)

@@ -92,6 +92,11 @@ public sealed partial class LedgerService
     /// <summary>Requires that, per asset, the debits equal the credits.</summary>
     private static void EnsureBalanced(IReadOnlyList<LedgerPosting> postings)
     {
+        if (BalancedInOneAsset(postings))
+        {
+            return;
+        }
+
         var totals = new List<(Asset Asset, Money Debits, Money Credits)>(1);
         foreach (var posting in postings)
         {
@@ -124,6 +129,39 @@ public sealed partial class LedgerService
                     new Dictionary<string, object?> { ["asset"] = asset.Code, ["debits"] = debits.ToString(), ["credits"] = credits.ToString() });
             }
         }
+    }
+
+    /// <summary>Whether the postings are all in one asset and balance, summed without building an amount per step (the common case).</summary>
+    private static bool BalancedInOneAsset(IReadOnlyList<LedgerPosting> postings)
+    {
+        var asset = postings[0].Amount.Asset;
+        decimal debits = 0m, credits = 0m;
+        try
+        {
+            foreach (var posting in postings)
+            {
+                if (!ReferenceEquals(posting.Amount.Asset, asset) && !posting.Amount.Asset.Equals(asset))
+                {
+                    return false;
+                }
+
+                if (posting.Side == LedgerSide.Debit)
+                {
+                    debits += posting.Amount.Amount;
+                }
+                else
+                {
+                    credits += posting.Amount.Amount;
+                }
+            }
+        }
+        catch (OverflowException)
+        {
+            // The general check sums per side and reports the overflow as amounts do.
+            return false;
+        }
+
+        return debits == credits;
     }
 
     /// <summary>A transaction's place among those with its reference, and the counter to advance.</summary>

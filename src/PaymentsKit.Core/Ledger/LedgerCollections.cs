@@ -107,7 +107,15 @@ public static class LedgerCollections
     private static Guid NameBasedGuid(ReadOnlySpan<byte> name)
     {
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(name, hash);
+        if (name.Length <= ShortSha256.MaxLength)
+        {
+            ShortSha256.Hash(name, hash);
+        }
+        else
+        {
+            SHA256.HashData(name, hash);
+        }
+
         return Versioned8(hash[..16]);
     }
 

@@ -1,4 +1,3 @@
-using NodaTime;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Ledger;
@@ -6,158 +5,60 @@ namespace PaymentsKit.Ledger;
 public sealed partial class LedgerService
 {
     /// <summary>Reads the accounts an operation touches (each once), failing on any unknown or foreign one.</summary>
-    private static async ValueTask<Dictionary<LedgerAccountId, Versioned<LedgerAccount>>> LoadAccountsAsync(
+    private static async ValueTask<TouchedAccount[]> LoadAccountsAsync(
         IUnitOfWork unit, MerchantId tenantId, IReadOnlyList<LedgerPosting> postings, CancellationToken cancellationToken)
     {
-        var accounts = new Dictionary<LedgerAccountId, Versioned<LedgerAccount>>(Math.Min(postings.Count, 16));
+        var accounts = new List<TouchedAccount>(Math.Min(postings.Count, 16));
         for (var i = 0; i < postings.Count; i++)
         {
             var accountId = postings[i].AccountId;
-            if (!accounts.TryGetValue(accountId, out var account))
+            var index = LedgerBooks.IndexOf(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(accounts), accountId);
+            if (index < 0)
             {
-                account = await GetAccountAsync(unit, tenantId, accountId, "account_id", cancellationToken).ConfigureAwait(false);
-                accounts[accountId] = account;
+                var read = await GetAccountAsync(unit, tenantId, accountId, "account_id", cancellationToken).ConfigureAwait(false);
+                index = accounts.Count;
+                accounts.Add(new TouchedAccount(read.Value, read.Version));
             }
 
-            if (!postings[i].Amount.Asset.Equals(account.Value.Asset))
+            var account = accounts[index].Account;
+            if (!postings[i].Amount.Asset.Equals(account.Asset))
             {
-                LedgerValidation.SameAsset(postings[i].Amount, account.Value.Asset, $"postings[{i}].amount", accountId);
+                LedgerValidation.SameAsset(postings[i].Amount, account.Asset, $"postings[{i}].amount", accountId);
             }
         }
 
-        return accounts;
+        return [.. accounts];
     }
 
-    /// <summary>
-    /// The operation's timestamp: now, but never before a previous change of a touched account, so each
-    /// account's entries are ordered in time as in sequence (balance-at-instant relies on it).
-    /// </summary>
-    private Instant Timestamp(Dictionary<LedgerAccountId, Versioned<LedgerAccount>> accounts)
+    /// <summary>Applies balance changes to the touched accounts (see <see cref="LedgerBooks.Apply"/>), throwing what the operation fails with.</summary>
+    private static LedgerEntry[] Apply(TouchedAccount[] accounts, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction)
     {
-        var at = _clock.GetCurrentInstant();
-        foreach (var account in accounts.Values)
-        {
-            if (account.Value.UpdatedAt > at)
-            {
-                at = account.Value.UpdatedAt;
-            }
-        }
-
-        return at;
-    }
-
-    /// <summary>
-    /// Applies balance changes to the touched accounts, producing one entry per change with the running
-    /// balances after it, then checks every touched account's flags on its final balances.
-    /// </summary>
-    private static Books Apply(
-        Dictionary<LedgerAccountId, Versioned<LedgerAccount>> loaded, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction)
-    {
-        var current = new Dictionary<LedgerAccountId, LedgerAccount>(loaded.Count);
-        foreach (var (id, account) in loaded)
-        {
-            current[id] = account.Value;
-        }
-
         var entries = new LedgerEntry[changes.Length];
+        return LedgerBooks.Apply(accounts, changes, transaction, entries) is { } failure ? throw failure : entries;
+    }
+
+    /// <summary>The balance changes of posted postings, one per posting.</summary>
+    private static BalanceChange[] PostingChanges(IReadOnlyList<LedgerPosting> postings)
+    {
+        var changes = new BalanceChange[postings.Count];
         for (var i = 0; i < changes.Length; i++)
         {
-            var change = changes[i];
-            var before = current[change.AccountId];
-            var sequence = before.EntryCount + 1;
-            var after = change.Side == LedgerSide.Debit
-                ? before with
-                {
-                    DebitsPosted = before.DebitsPosted + change.Posted,
-                    DebitsPending = before.DebitsPending + change.Pending,
-                    EntryCount = sequence,
-                    UpdatedAt = transaction.CreatedAt,
-                }
-                : before with
-                {
-                    CreditsPosted = before.CreditsPosted + change.Posted,
-                    CreditsPending = before.CreditsPending + change.Pending,
-                    EntryCount = sequence,
-                    UpdatedAt = transaction.CreatedAt,
-                };
-            current[change.AccountId] = after;
-            entries[i] = new LedgerEntry(
-                LedgerCollections.EntryId(after.Id, sequence),
-                transaction.TenantId,
-                after.Id,
-                sequence,
-                transaction.Id,
-                transaction.Kind,
-                change.Side,
-                change.Posted,
-                change.Pending,
-                transaction.EntryType,
-                transaction.Reference,
-                transaction.TransferId,
-                transaction.CreatedAt,
-                after.DebitsPosted,
-                after.CreditsPosted,
-                after.DebitsPending,
-                after.CreditsPending,
-                after.Asset.Chain?.Value ?? after.Metadata.GetValueOrDefault(TreasuryWallet.ChainMetadataKey));
+            changes[i] = LedgerBooks.PostingChange(postings[i]);
         }
 
-        var updates = new (LedgerAccount Account, long Version)[loaded.Count];
-        var index = 0;
-        foreach (var (id, account) in loaded)
-        {
-            var after = current[id];
-            if (after.DebitsPending.IsNegative || after.CreditsPending.IsNegative)
-            {
-                // Releasing more than is held means the transfer and the account were read either side
-                // of a concurrent resolution: a lost race, so rerun on fresh reads.
-                throw BufferedUnitOfWork.Conflict(LedgerCollections.Accounts.Name, id.Value, account.Version);
-            }
-
-            CheckFlags(after);
-            updates[index++] = (after, account.Version);
-        }
-
-        return new Books(updates, entries);
+        return changes;
     }
-
-    private static void CheckFlags(LedgerAccount account)
-    {
-        if ((account.Flags & LedgerAccountFlags.DebitsMustNotExceedCredits) != 0
-            && account.DebitsPosted + account.DebitsPending > account.CreditsPosted)
-        {
-            throw InsufficientFunds(account, "debits", account.DebitsPosted + account.DebitsPending, "credits", account.CreditsPosted, "debits_must_not_exceed_credits");
-        }
-
-        if ((account.Flags & LedgerAccountFlags.CreditsMustNotExceedDebits) != 0
-            && account.CreditsPosted + account.CreditsPending > account.DebitsPosted)
-        {
-            throw InsufficientFunds(account, "credits", account.CreditsPosted + account.CreditsPending, "debits", account.DebitsPosted, "credits_must_not_exceed_debits");
-        }
-    }
-
-    private static PaymentsKitException InsufficientFunds(LedgerAccount account, string side, Money total, string otherSide, Money other, string flag) =>
-        new(PaymentsKitErrorCodes.InsufficientFunds,
-            $"Account {account.Id} ('{account.Code}') would have {side} of {total} (posted + pending) exceeding its posted {otherSide} of {other}; its flag {flag} forbids it.",
-            new Dictionary<string, object?>
-            {
-                ["account"] = account.Id.ToString(),
-                ["code"] = account.Code,
-                ["flag"] = flag,
-                ["total"] = total.ToString(),
-                ["limit"] = other.ToString(),
-            });
 
     /// <summary>Buffers an operation's account updates, transaction and entries (all validation is done by now).</summary>
-    private static void Write(IUnitOfWork unit, Books books, LedgerTransaction transaction, ReferenceSlot? reference)
+    private static void Write(IUnitOfWork unit, TouchedAccount[] accounts, LedgerEntry[] entries, LedgerTransaction transaction, ReferenceSlot? reference)
     {
-        foreach (var (account, version) in books.Updates)
+        foreach (var touched in accounts)
         {
-            unit.Update(LedgerCollections.Accounts, account, version);
+            unit.Update(LedgerCollections.Accounts, touched.Account, touched.Version);
         }
 
         unit.Insert(LedgerCollections.Transactions, transaction);
-        foreach (var entry in books.Entries)
+        foreach (var entry in entries)
         {
             unit.Insert(LedgerCollections.Entries, entry);
         }
@@ -191,6 +92,11 @@ public sealed partial class LedgerService
     /// <summary>Requires that, per asset, the debits equal the credits.</summary>
     private static void EnsureBalanced(IReadOnlyList<LedgerPosting> postings)
     {
+        if (BalancedInOneAsset(postings))
+        {
+            return;
+        }
+
         var totals = new List<(Asset Asset, Money Debits, Money Credits)>(1);
         foreach (var posting in postings)
         {
@@ -225,11 +131,38 @@ public sealed partial class LedgerService
         }
     }
 
-    /// <summary>A change of one side of one account: posted and pending totals.</summary>
-    private readonly record struct BalanceChange(LedgerAccountId AccountId, LedgerSide Side, Money Posted, Money Pending);
+    /// <summary>Whether the postings are all in one asset and balance, summed without building an amount per step (the common case).</summary>
+    private static bool BalancedInOneAsset(IReadOnlyList<LedgerPosting> postings)
+    {
+        var asset = postings[0].Amount.Asset;
+        decimal debits = 0m, credits = 0m;
+        try
+        {
+            foreach (var posting in postings)
+            {
+                if (!ReferenceEquals(posting.Amount.Asset, asset) && !posting.Amount.Asset.Equals(asset))
+                {
+                    return false;
+                }
 
-    /// <summary>What an operation writes to the accounts: new balances with the versions read, and the entries.</summary>
-    private sealed record Books(IReadOnlyList<(LedgerAccount Account, long Version)> Updates, IReadOnlyList<LedgerEntry> Entries);
+                if (posting.Side == LedgerSide.Debit)
+                {
+                    debits += posting.Amount.Amount;
+                }
+                else
+                {
+                    credits += posting.Amount.Amount;
+                }
+            }
+        }
+        catch (OverflowException)
+        {
+            // The general check sums per side and reports the overflow as amounts do.
+            return false;
+        }
+
+        return debits == credits;
+    }
 
     /// <summary>A transaction's place among those with its reference, and the counter to advance.</summary>
     private readonly record struct ReferenceSlot(Guid Id, Versioned<LedgerReferenceCounter>? Counter, long Sequence);

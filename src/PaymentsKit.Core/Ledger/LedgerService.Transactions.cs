@@ -80,13 +80,21 @@ public sealed partial class LedgerService
         }
     }
 
-    /// <summary>Posts in one store call when the store can (decision 0005), else on the record path.</summary>
-    private async ValueTask<LedgerTransaction> PostTransactionFastAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken)
+    /// <summary>Posts in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>
+    private ValueTask<LedgerTransaction> PostTransactionFastAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken)
     {
-        var transaction = new LedgerFastTransaction(tenantId, LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant());
-        return await _fastPath!.TryPostAsync(transaction, cancellationToken).ConfigureAwait(false)
-            ?? await RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+        var attempt = _fastPath!.TryPostAsync(new LedgerFastTransaction(tenantId, LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant()), cancellationToken);
+
+        // The in-memory store answers synchronously: no state machine for the common case.
+        return attempt.IsCompletedSuccessfully && attempt.Result is { } posted
+            ? new ValueTask<LedgerTransaction>(posted)
+            : PostTransactionAfterAsync(attempt, tenantId, request, cancellationToken);
     }
+
+    private async ValueTask<LedgerTransaction> PostTransactionAfterAsync(
+        ValueTask<LedgerTransaction?> attempt, MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken) =>
+        await attempt.ConfigureAwait(false)
+            ?? await RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
 
     private bool InOneRegisteredAsset(IReadOnlyList<LedgerPosting> postings)
     {
@@ -226,10 +234,9 @@ public sealed partial class LedgerService
     {
         var accounts = await LoadAccountsAsync(unit, tenantId, postings, cancellationToken).ConfigureAwait(false);
         var slot = await ReserveReferenceAsync(unit, tenantId, reference, cancellationToken).ConfigureAwait(false);
-        var transaction = new LedgerTransaction(
+        var transaction = LedgerBooks.Posted(
             LedgerTransactionId.New(_clock),
             tenantId,
-            LedgerTransactionKind.Posted,
             postings,
             entryType,
             reference,
@@ -237,18 +244,10 @@ public sealed partial class LedgerService
             description,
             metadata,
             reverses,
-            null,
             slot?.Sequence ?? 0,
-            Timestamp(accounts));
-        var changes = new BalanceChange[postings.Count];
-        for (var i = 0; i < changes.Length; i++)
-        {
-            var posting = postings[i];
-            changes[i] = new BalanceChange(posting.AccountId, posting.Side, posting.Amount, Money.Zero(posting.Amount.Asset));
-        }
-
-        var books = Apply(accounts, changes, transaction);
-        Write(unit, books, transaction, slot);
+            LedgerBooks.Timestamp(_clock.GetCurrentInstant(), accounts));
+        var entries = Apply(accounts, PostingChanges(postings), transaction);
+        Write(unit, accounts, entries, transaction, slot);
         return transaction;
     }
 

@@ -81,22 +81,36 @@ public sealed partial class LedgerService
         return _expirySweep.RunAsync<LedgerTransfer>(now, limit, (unit, deadline, ct) => ExpireOneAsync(unit, deadline, now, ct), cancellationToken);
     }
 
-    /// <summary>Reserves in one store call when the store can (decision 0005), else on the record path.</summary>
-    private async ValueTask<LedgerTransfer> ReserveFastAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken)
+    /// <summary>Reserves in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>
+    private ValueTask<LedgerTransfer> ReserveFastAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken)
     {
         var reservation = new LedgerFastReservation(tenantId, LedgerTransferId.New(_clock), LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant());
-        return await _fastPath!.TryReserveAsync(reservation, cancellationToken).ConfigureAwait(false)
-            ?? await RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+        var attempt = _fastPath!.TryReserveAsync(reservation, cancellationToken);
+        return attempt.IsCompletedSuccessfully && attempt.Result is { } reserved
+            ? new ValueTask<LedgerTransfer>(reserved)
+            : ReserveAfterAsync(attempt, tenantId, request, cancellationToken);
     }
 
-    /// <summary>Posts or voids in one store call when the store can (decision 0005), else on the record path.</summary>
-    private async ValueTask<LedgerTransfer> ResolveFastAsync(MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken)
+    private async ValueTask<LedgerTransfer> ReserveAfterAsync(
+        ValueTask<LedgerTransfer?> attempt, MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken) =>
+        await attempt.ConfigureAwait(false)
+            ?? await RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Posts or voids in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>
+    private ValueTask<LedgerTransfer> ResolveFastAsync(MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken)
     {
         var request = new LedgerFastResolution(
             tenantId, transferId, LedgerTransactionId.New(_clock), resolution == Resolution.Void, amount, _assets.All, _clock.GetCurrentInstant());
-        return await _fastPath!.TryResolveAsync(request, cancellationToken).ConfigureAwait(false)
-            ?? await RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, resolution, amount, null, ct).ConfigureAwait(false))!, cancellationToken).ConfigureAwait(false);
+        var attempt = _fastPath!.TryResolveAsync(request, cancellationToken);
+        return attempt.IsCompletedSuccessfully && attempt.Result is { } resolved
+            ? new ValueTask<LedgerTransfer>(resolved)
+            : ResolveAfterAsync(attempt, tenantId, transferId, resolution, amount, cancellationToken);
     }
+
+    private async ValueTask<LedgerTransfer> ResolveAfterAsync(
+        ValueTask<LedgerTransfer?> attempt, MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken) =>
+        await attempt.ConfigureAwait(false)
+            ?? await RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, resolution, amount, null, ct).ConfigureAwait(false))!, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Whether an amount is in the registered definition of its asset, the only one accounts count in.</summary>
     private bool IsRegistered(Money amount) => _assets.TryGet(amount.Asset.Code, out var registered) && registered.Equals(amount.Asset);
@@ -164,55 +178,17 @@ public sealed partial class LedgerService
         LedgerPosting[] postings = [LedgerPosting.Debit(request.DebitAccountId, request.Amount), LedgerPosting.Credit(request.CreditAccountId, request.Amount)];
         var accounts = await LoadAccountsAsync(unit, tenantId, postings, cancellationToken).ConfigureAwait(false);
         var slot = await ReserveReferenceAsync(unit, tenantId, request.Reference, cancellationToken).ConfigureAwait(false);
-        var at = Timestamp(accounts);
-        var transferId = LedgerTransferId.New(_clock);
-        var transaction = new LedgerTransaction(
-            LedgerTransactionId.New(_clock),
-            tenantId,
-            LedgerTransactionKind.Pending,
-            Array.AsReadOnly(postings),
-            request.EntryType,
-            request.Reference,
-            request.IdempotencyKey,
-            request.Description,
-            request.Metadata!,
-            null,
-            transferId,
-            slot?.Sequence ?? 0,
-            at);
-        var zero = Money.Zero(request.Amount.Asset);
-        var books = Apply(
-            accounts,
-            [
-                new BalanceChange(request.DebitAccountId, LedgerSide.Debit, zero, request.Amount),
-                new BalanceChange(request.CreditAccountId, LedgerSide.Credit, zero, request.Amount),
-            ],
-            transaction);
-        var expiresAt = request.Timeout is { } timeout ? at + timeout : (Instant?)null;
-        var reserved = new LedgerTransfer(
-            transferId,
-            tenantId,
-            request.DebitAccountId,
-            request.CreditAccountId,
-            request.Amount,
-            LedgerTransferState.Pending,
-            zero,
-            zero,
-            request.Timeout,
-            expiresAt,
-            request.EntryType,
-            request.Reference,
-            transaction.Id,
-            null,
-            at,
-            null);
-        Write(unit, books, transaction, slot);
+        var (transaction, reserved) = LedgerBooks.Reservation(
+            tenantId, LedgerTransferId.New(_clock), LedgerTransactionId.New(_clock), request, slot?.Sequence ?? 0, LedgerBooks.Timestamp(_clock.GetCurrentInstant(), accounts));
+        var (debit, credit) = LedgerBooks.ReservationChanges(reserved);
+        var entries = Apply(accounts, [debit, credit], transaction);
+        Write(unit, accounts, entries, transaction, slot);
         unit.Insert(LedgerCollections.Transfers, reserved);
-        if (expiresAt is { } deadline)
+        if (reserved.ExpiresAt is { } deadline)
         {
             unit.Insert(
                 LedgerCollections.TransferTimeouts,
-                new LedgerTransferTimeout(Guid.CreateVersion7(deadline.ToDateTimeOffset()), tenantId, transferId, deadline, false));
+                new LedgerTransferTimeout(Guid.CreateVersion7(deadline.ToDateTimeOffset()), tenantId, reserved.Id, deadline, false));
         }
 
         return reserved;
@@ -255,46 +231,20 @@ public sealed partial class LedgerService
         LedgerPosting[] postings = [LedgerPosting.Debit(transfer.DebitAccountId, moved), LedgerPosting.Credit(transfer.CreditAccountId, moved)];
         var accounts = await LoadAccountsAsync(unit, tenantId, postings, cancellationToken).ConfigureAwait(false);
         var slot = await ReserveReferenceAsync(unit, tenantId, transfer.Reference, cancellationToken).ConfigureAwait(false);
-        var at = Timestamp(accounts);
-        var (kind, type, state) = resolution switch
+        var state = resolution switch
         {
-            Resolution.Post => (LedgerTransactionKind.PostPending, LedgerEntryType.Debit, LedgerTransferState.Posted),
-            Resolution.Void => (LedgerTransactionKind.VoidPending, LedgerEntryType.Release, LedgerTransferState.Voided),
-            _ => (LedgerTransactionKind.ExpirePending, LedgerEntryType.Release, LedgerTransferState.Expired),
+            Resolution.Post => LedgerTransferState.Posted,
+            Resolution.Void => LedgerTransferState.Voided,
+            _ => LedgerTransferState.Expired,
         };
-        var transaction = new LedgerTransaction(
-            LedgerTransactionId.New(_clock),
-            tenantId,
-            kind,
-            Array.AsReadOnly(postings),
-            type,
-            transfer.Reference,
-            null,
-            null,
-            LedgerValidation.Metadata(null),
-            null,
-            transfer.Id,
-            slot?.Sequence ?? 0,
-            at);
-        var release = -reserved;
-        var books = Apply(
-            accounts,
-            [
-                new BalanceChange(transfer.DebitAccountId, LedgerSide.Debit, posted, release),
-                new BalanceChange(transfer.CreditAccountId, LedgerSide.Credit, posted, release),
-            ],
-            transaction);
-        var resolved = transfer with
-        {
-            State = state,
-            PostedAmount = posted,
-            ReleasedAmount = reserved - posted,
-            ResolvingTransactionId = transaction.Id,
-            ResolvedAt = at,
-        };
+        var (transaction, resolved) = LedgerBooks.Resolution(
+            transfer, LedgerTransactionId.New(_clock), state, posted, slot?.Sequence ?? 0, LedgerBooks.Timestamp(_clock.GetCurrentInstant(), accounts));
+        var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
+        var entries = Apply(accounts, [debit, credit], transaction);
+
         // The transfer first: a store applying writes in order then reports a lost race on it as such.
         unit.Update(LedgerCollections.Transfers, resolved, stored.Version);
-        Write(unit, books, transaction, slot);
+        Write(unit, accounts, entries, transaction, slot);
         return resolved;
     }
 

@@ -62,8 +62,27 @@ public sealed class AssetRegistry
         }
     }
 
+    // A snapshot of All, dropped (under the lock, after the add) when an asset is added: the ledger asks for it on
+    // every post or void of a transfer.
+    private readonly Lock _allLock = new();
+    private volatile IReadOnlyList<Asset>? _all;
+
     /// <summary>Every registered asset, ordered by code.</summary>
-    public IReadOnlyList<Asset> All => [.. _assets.Values.OrderBy(a => a.Code, StringComparer.Ordinal)];
+    public IReadOnlyList<Asset> All
+    {
+        get
+        {
+            if (_all is { } all)
+            {
+                return all;
+            }
+
+            lock (_allLock)
+            {
+                return _all ??= [.. _assets.Values.OrderBy(a => a.Code, StringComparer.Ordinal)];
+            }
+        }
+    }
 
     /// <summary>Adds an asset; idempotent for an identical definition.</summary>
     /// <returns>The registered asset.</returns>
@@ -72,6 +91,11 @@ public sealed class AssetRegistry
     {
         ArgumentNullException.ThrowIfNull(asset);
         var registered = _assets.GetOrAdd(asset.Code, asset);
+        lock (_allLock)
+        {
+            _all = null;
+        }
+
         if (registered != asset)
         {
             throw new PaymentsKitException(

@@ -244,10 +244,14 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     private static decimal Rescale(decimal value, int scale)
     {
         // decimal keeps trailing zeros; normalise to exactly `scale` fractional digits.
+        if (value.Scale == scale)
+        {
+            // Already there, as every sum of two amounts of one asset is: rounding would change nothing.
+            return value;
+        }
+
         var rounded = decimal.Round(value, scale);
-        var bits = decimal.GetBits(rounded);
-        var currentScale = (bits[3] >> 16) & 0xFF;
-        return currentScale == scale ? rounded : rounded + new decimal(0, 0, 0, false, (byte)scale);
+        return rounded.Scale == scale ? rounded : rounded + new decimal(0, 0, 0, false, (byte)scale);
     }
 
     private static decimal Pow10(int exponent)

@@ -14,7 +14,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
 
     private readonly Dictionary<(string Collection, Guid Id), PendingWrite> _writes = [];
     private readonly List<PendingWrite> _order = [];
-    private readonly Dictionary<(string Collection, Guid Id), (long Version, List<KeyValuePair<string, string>> Keys)> _readKeys = [];
+    private readonly Dictionary<(string Collection, Guid Id), (long Version, IReadOnlyList<KeyValuePair<string, string>> Keys)> _readKeys = [];
     private Dictionary<(string Collection, Guid Id), Versioned<object>?>? _prefetched;
     private bool _closed;
 
@@ -264,19 +264,20 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         _writes[slot] = write;
     }
 
-    private static List<KeyValuePair<string, string>> KeysOf<T>(RecordCollection<T> collection, T record)
+    /// <summary>A record's unique key values (key name → value), nulls omitted.</summary>
+    internal static IReadOnlyList<KeyValuePair<string, string>> KeysOf<T>(RecordCollection<T> collection, T record)
         where T : class
     {
-        var keys = new List<KeyValuePair<string, string>>(collection.UniqueKeys.Count);
+        List<KeyValuePair<string, string>>? keys = null;
         foreach (var key in collection.UniqueKeys)
         {
             if (key.ValueOf(record) is { } value)
             {
-                keys.Add(new(key.Name, value));
+                (keys ??= new(collection.UniqueKeys.Count)).Add(new(key.Name, value));
             }
         }
 
-        return keys;
+        return keys ?? (IReadOnlyList<KeyValuePair<string, string>>)[];
     }
 
     private void ThrowIfClosed()

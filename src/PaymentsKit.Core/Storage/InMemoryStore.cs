@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 
 namespace PaymentsKit.Storage;
 
@@ -11,18 +11,27 @@ namespace PaymentsKit.Storage;
 /// inserted, or a unique key between its removal and re-insertion). Records are kept as the instances
 /// written, so record types must be immutable.
 /// </summary>
-public sealed class InMemoryStore : IPaymentsStore
+/// <remarks>
+/// The ledger's standalone writes skip the unit of work: <see cref="Ledger.ILedgerFastPath"/> (decision 0006).
+/// </remarks>
+public sealed partial class InMemoryStore : IPaymentsStore
 {
     private readonly Lock _commitLock = new();
-    private readonly ConcurrentDictionary<(string Collection, Guid Id), Entry> _records = new();
-    private readonly ConcurrentDictionary<(string Collection, string Key, string Value), Guid> _uniqueKeys = new();
-    private readonly Dictionary<(string Collection, Guid Tenant), SortedSet<Guid>> _tenantIndex = [];
+
+    // Everything below is read and written under _commitLock only, so plain dictionaries suffice.
+    private readonly Dictionary<string, Table> _tables = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
     public ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         return ValueTask.FromResult<IUnitOfWork>(new UnitOfWork(this));
+    }
+
+    private Table TableOf(string collection)
+    {
+        ref var table = ref CollectionsMarshal.GetValueRefOrAddDefault(_tables, collection, out _);
+        return table ??= new Table();
     }
 
     private void Apply(IReadOnlyList<PendingWrite> writes)
@@ -32,57 +41,58 @@ public sealed class InMemoryStore : IPaymentsStore
             Validate(writes);
             foreach (var write in writes)
             {
-                var slot = (write.Collection, write.Id);
-                if (_records.TryGetValue(slot, out var previous))
+                var table = TableOf(write.Collection);
+                ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(table.Records, write.Id, out var exists);
+                if (exists)
                 {
-                    foreach (var (key, value) in previous.UniqueKeys)
+                    foreach (var (key, value) in slot.UniqueKeys)
                     {
                         // Only while still ours: an earlier write of this commit may have taken the value over (a swap).
-                        _uniqueKeys.TryRemove(KeyValuePair.Create((write.Collection, key, value), write.Id));
+                        if (table.UniqueKeys.TryGetValue((key, value), out var holder) && holder == write.Id)
+                        {
+                            table.UniqueKeys.Remove((key, value));
+                        }
                     }
                 }
                 else
                 {
-                    var indexSlot = (write.Collection, write.TenantId);
-                    if (!_tenantIndex.TryGetValue(indexSlot, out var ids))
-                    {
-                        _tenantIndex[indexSlot] = ids = new SortedSet<Guid>(GuidOrder.Instance);
-                    }
-
-                    ids.Add(write.Id);
+                    table.IndexOf(write.TenantId).Add(write.Id);
                 }
 
                 foreach (var (key, value) in write.UniqueKeys)
                 {
-                    _uniqueKeys[(write.Collection, key, value)] = write.Id;
+                    table.UniqueKeys[(key, value)] = write.Id;
                 }
 
-                _records[slot] = new Entry(write.Record, write.NewVersion, write.TenantId, write.UniqueKeys);
+                slot = new Entry(write.Record, write.NewVersion, write.TenantId, write.UniqueKeys);
             }
         }
     }
 
     private void Validate(IReadOnlyList<PendingWrite> writes)
     {
-        var claimed = new Dictionary<(string, string, string), Guid>();
+        Dictionary<(string, string, string), Guid>? claimed = null;
         foreach (var write in writes)
         {
-            var exists = _records.TryGetValue((write.Collection, write.Id), out var current);
+            var table = _tables.GetValueOrDefault(write.Collection);
+            Entry current = default;
+            var exists = table is not null && table.Records.TryGetValue(write.Id, out current);
             if (write.IsInsert && exists)
             {
                 throw BufferedUnitOfWork.DuplicateId(write.Collection, write.Id);
             }
 
-            if (!write.IsInsert && (!exists || current!.Version != write.ExpectedVersion || current.TenantId != write.TenantId))
+            if (!write.IsInsert && (!exists || current.Version != write.ExpectedVersion || current.TenantId != write.TenantId))
             {
                 throw BufferedUnitOfWork.Conflict(write.Collection, write.Id, write.ExpectedVersion);
             }
 
             foreach (var (key, value) in write.UniqueKeys)
             {
-                var slot = (write.Collection, key, value);
-                if ((_uniqueKeys.TryGetValue(slot, out var holder) && holder != write.Id && !Releases(writes, holder, slot))
-                    || !claimed.TryAdd(slot, write.Id))
+                claimed ??= [];
+                if ((table is not null && table.UniqueKeys.TryGetValue((key, value), out var holder) && holder != write.Id
+                     && !Releases(writes, holder, write.Collection, key, value))
+                    || !claimed.TryAdd((write.Collection, key, value), write.Id))
                 {
                     throw BufferedUnitOfWork.DuplicateKey(write.Collection, key, value);
                 }
@@ -90,21 +100,69 @@ public sealed class InMemoryStore : IPaymentsStore
         }
     }
 
-    private static bool Releases(IReadOnlyList<PendingWrite> writes, Guid holder, (string Collection, string Key, string Value) slot)
+    private static bool Releases(IReadOnlyList<PendingWrite> writes, Guid holder, string collection, string key, string value)
     {
         // The current holder gives the value up in this same commit.
         foreach (var write in writes)
         {
-            if (write.Id == holder && write.Collection == slot.Collection)
+            if (write.Id == holder && write.Collection == collection)
             {
-                return !write.UniqueKeys.Contains(new(slot.Key, slot.Value));
+                return !write.UniqueKeys.Contains(new(key, value));
             }
         }
 
         return false;
     }
 
-    private sealed record Entry(object Record, long Version, Guid TenantId, IReadOnlyList<KeyValuePair<string, string>> UniqueKeys);
+    /// <summary>A stored record with its version, tenant and unique key values.</summary>
+    private readonly record struct Entry(object Record, long Version, Guid TenantId, IReadOnlyList<KeyValuePair<string, string>> UniqueKeys);
+
+    /// <summary>One collection's records, unique keys and per-tenant id index.</summary>
+    private sealed class Table
+    {
+        private readonly Dictionary<Guid, TenantIndex> _tenants = [];
+
+        public Dictionary<Guid, Entry> Records { get; } = [];
+
+        public Dictionary<(string Key, string Value), Guid> UniqueKeys { get; } = [];
+
+        public TenantIndex IndexOf(Guid tenantId)
+        {
+            ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(_tenants, tenantId, out _);
+            return index ??= new TenantIndex();
+        }
+
+        public TenantIndex? FindIndex(Guid tenantId) => _tenants.GetValueOrDefault(tenantId);
+    }
+
+    /// <summary>
+    /// A tenant's record ids in <see cref="GuidOrder"/>. New ids are appended and sorted into the tree when the
+    /// tenant's records are next listed: a write costs an append instead of a tree insert (the ledger's entry ids are
+    /// digests, so each insert would land at a random place), and a listing pays once, for ids in order.
+    /// </summary>
+    private sealed class TenantIndex
+    {
+        private readonly SortedSet<Guid> _sorted = new(GuidOrder.Instance);
+        private readonly List<Guid> _added = [];
+
+        public void Add(Guid id) => _added.Add(id);
+
+        public SortedSet<Guid> Sorted()
+        {
+            if (_added.Count > 0)
+            {
+                _added.Sort(GuidOrder.Instance);
+                foreach (var id in _added)
+                {
+                    _sorted.Add(id);
+                }
+
+                _added.Clear();
+            }
+
+            return _sorted;
+        }
+    }
 
     private sealed class UnitOfWork(InMemoryStore store) : BufferedUnitOfWork
     {
@@ -114,7 +172,7 @@ public sealed class InMemoryStore : IPaymentsStore
             lock (store._commitLock)
             {
                 return ValueTask.FromResult(
-                    store._records.TryGetValue((collection.Name, id), out var entry)
+                    store._tables.GetValueOrDefault(collection.Name) is { } table && table.Records.TryGetValue(id, out var entry)
                         ? new Versioned<T>((T)entry.Record, entry.Version)
                         : null);
             }
@@ -126,7 +184,9 @@ public sealed class InMemoryStore : IPaymentsStore
             lock (store._commitLock)
             {
                 return ValueTask.FromResult(
-                    store._uniqueKeys.TryGetValue((collection.Name, uniqueKey, value), out var id) ? id : (Guid?)null);
+                    store._tables.GetValueOrDefault(collection.Name) is { } table && table.UniqueKeys.TryGetValue((uniqueKey, value), out var id)
+                        ? id
+                        : (Guid?)null);
             }
         }
 
@@ -137,7 +197,8 @@ public sealed class InMemoryStore : IPaymentsStore
             var more = false;
             lock (store._commitLock)
             {
-                if (store._tenantIndex.TryGetValue((collection.Name, tenantId), out var ids)
+                var table = store._tables.GetValueOrDefault(collection.Name);
+                if (table?.FindIndex(tenantId)?.Sorted() is { Count: > 0 } ids
                     && (after is null || GuidOrder.Instance.Compare(after.Value, ids.Max) < 0))
                 {
                     var view = after is null ? ids : ids.GetViewBetween(after.Value, ids.Max);
@@ -154,7 +215,7 @@ public sealed class InMemoryStore : IPaymentsStore
                             break;
                         }
 
-                        var entry = store._records[(collection.Name, id)];
+                        var entry = table.Records[id];
                         items.Add(new Versioned<T>((T)entry.Record, entry.Version));
                     }
                 }

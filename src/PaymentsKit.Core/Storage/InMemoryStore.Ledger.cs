@@ -1,0 +1,223 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using PaymentsKit.Ledger;
+
+namespace PaymentsKit.Storage;
+
+/// <summary>
+/// The ledger's one-step path in memory (decision 0006): a standalone balanced transaction, reservation, post or void
+/// runs whole under the commit lock, reading the committed records directly and writing, through
+/// <see cref="LedgerBooks"/>, the records the record path writes — without a unit of work, its buffers or its retries.
+/// Like PostgreSQL's, it answers null having written nothing for anything outside the common case, and the ledger then
+/// runs the record path, which gives the error or handles the case.
+/// </summary>
+public sealed partial class InMemoryStore : ILedgerFastPath
+{
+    private LedgerTables? _ledger;
+
+    /// <inheritdoc />
+    ValueTask<LedgerTransaction?> ILedgerFastPath.TryPostAsync(LedgerFastTransaction transaction, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = transaction.Request;
+        var postings = request.Postings;
+        var changes = new BalanceChange[postings.Count];
+        for (var i = 0; i < changes.Length; i++)
+        {
+            changes[i] = LedgerBooks.PostingChange(postings[i]);
+        }
+
+        var accounts = new TouchedAccount[postings.Count];
+        var entries = new LedgerEntry[postings.Count];
+        lock (_commitLock)
+        {
+            var tables = LedgerTablesLocked();
+            var count = 0;
+            foreach (var posting in postings)
+            {
+                if (LedgerBooks.IndexOf(accounts.AsSpan(0, count), posting.AccountId) < 0)
+                {
+                    if (!TryReadAccount(tables, transaction.TenantId, posting.AccountId, posting.Amount.Asset, out accounts[count]))
+                    {
+                        return ValueTask.FromResult<LedgerTransaction?>(null);
+                    }
+
+                    count++;
+                }
+            }
+
+            var touched = accounts.AsSpan(0, count);
+            var posted = LedgerBooks.Posted(
+                transaction.TransactionId,
+                transaction.TenantId,
+                postings,
+                request.EntryType,
+                null,
+                null,
+                request.Description,
+                request.Metadata!,
+                null,
+                0,
+                LedgerBooks.Timestamp(transaction.Now, touched));
+            if (LedgerBooks.Apply(touched, changes, posted, entries) is not null || !Fresh(tables, posted, entries, null))
+            {
+                return ValueTask.FromResult<LedgerTransaction?>(null);
+            }
+
+            Write(tables, touched, posted, entries);
+            return ValueTask.FromResult<LedgerTransaction?>(posted);
+        }
+    }
+
+    /// <inheritdoc />
+    ValueTask<LedgerTransfer?> ILedgerFastPath.TryReserveAsync(LedgerFastReservation reservation, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var request = reservation.Request;
+        var accounts = new TouchedAccount[2];
+        var entries = new LedgerEntry[2];
+        lock (_commitLock)
+        {
+            var tables = LedgerTablesLocked();
+            if (!TryReadAccount(tables, reservation.TenantId, request.DebitAccountId, request.Amount.Asset, out accounts[0])
+                || !TryReadAccount(tables, reservation.TenantId, request.CreditAccountId, request.Amount.Asset, out accounts[1]))
+            {
+                return ValueTask.FromResult<LedgerTransfer?>(null);
+            }
+
+            var (transaction, transfer) = LedgerBooks.Reservation(
+                reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
+            var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries) is not null || !Fresh(tables, transaction, entries, transfer.Id))
+            {
+                return ValueTask.FromResult<LedgerTransfer?>(null);
+            }
+
+            Write(tables, accounts, transaction, entries);
+            Insert(tables.Transfers, transfer.Id.Value, transfer.TenantId.Value, transfer);
+            return ValueTask.FromResult<LedgerTransfer?>(transfer);
+        }
+    }
+
+    /// <inheritdoc />
+    ValueTask<LedgerTransfer?> ILedgerFastPath.TryResolveAsync(LedgerFastResolution resolution, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var accounts = new TouchedAccount[2];
+        var entries = new LedgerEntry[2];
+        lock (_commitLock)
+        {
+            var tables = LedgerTablesLocked();
+            ref var stored = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Transfers.Records, resolution.TransferId.Value);
+            if (Unsafe.IsNullRef(ref stored) || stored.TenantId != resolution.TenantId.Value)
+            {
+                return ValueTask.FromResult<LedgerTransfer?>(null);
+            }
+
+            // Resolved, expired, or with a reference (whose counter the record path advances): the record path's case.
+            var transfer = (LedgerTransfer)stored.Record;
+            var reserved = transfer.Amount;
+            var posted = resolution.Void ? transfer.PostedAmount : resolution.Amount ?? reserved;
+            if (transfer.State != LedgerTransferState.Pending
+                || transfer.ExpiresAt <= resolution.Now
+                || transfer.Reference is not null
+                || !posted.Asset.Equals(reserved.Asset)
+                || posted > reserved
+                || !TryReadAccount(tables, resolution.TenantId, transfer.DebitAccountId, reserved.Asset, out accounts[0])
+                || !TryReadAccount(tables, resolution.TenantId, transfer.CreditAccountId, reserved.Asset, out accounts[1]))
+            {
+                return ValueTask.FromResult<LedgerTransfer?>(null);
+            }
+
+            var (transaction, resolved) = LedgerBooks.Resolution(
+                transfer,
+                resolution.TransactionId,
+                resolution.Void ? LedgerTransferState.Voided : LedgerTransferState.Posted,
+                posted,
+                0,
+                LedgerBooks.Timestamp(resolution.Now, accounts));
+            var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries) is not null || !Fresh(tables, transaction, entries, null))
+            {
+                return ValueTask.FromResult<LedgerTransfer?>(null);
+            }
+
+            stored = stored with { Record = resolved, Version = stored.Version + 1 };
+            Write(tables, accounts, transaction, entries);
+            return ValueTask.FromResult<LedgerTransfer?>(resolved);
+        }
+    }
+
+    private static bool TryReadAccount(LedgerTables tables, MerchantId tenantId, LedgerAccountId accountId, Asset asset, out TouchedAccount account)
+    {
+        if (tables.Accounts.Records.TryGetValue(accountId.Value, out var entry)
+            && entry.TenantId == tenantId.Value
+            && entry.Record is LedgerAccount read
+            && read.Asset.Equals(asset))
+        {
+            account = new TouchedAccount(read, entry.Version);
+            return true;
+        }
+
+        account = default;
+        return false;
+    }
+
+    /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
+    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerEntry[] entries, LedgerTransferId? transferId)
+    {
+        if (tables.Transactions.Records.ContainsKey(transaction.Id.Value)
+            || (transferId is { } id && tables.Transfers.Records.ContainsKey(id.Value)))
+        {
+            return false;
+        }
+
+        foreach (var entry in entries)
+        {
+            if (tables.Entries.Records.ContainsKey(entry.Id))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its entries.</summary>
+    private static void Write(LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerEntry[] entries)
+    {
+        foreach (var touched in accounts)
+        {
+            // An account update keeps its code, so its unique key stays as it is.
+            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Accounts.Records, touched.Account.Id.Value);
+            slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
+        }
+
+        Insert(tables.Transactions, transaction.Id.Value, transaction.TenantId.Value, transaction, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, transaction));
+        foreach (var entry in entries)
+        {
+            Insert(tables.Entries, entry.Id, entry.TenantId.Value, entry);
+        }
+    }
+
+    private static void Insert(Table table, Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>>? keys = null)
+    {
+        keys ??= [];
+        table.Records.Add(id, new Entry(record, 1, tenantId, keys));
+        table.IndexOf(tenantId).Add(id);
+        foreach (var (key, value) in keys)
+        {
+            table.UniqueKeys[(key, value)] = id;
+        }
+    }
+
+    private LedgerTables LedgerTablesLocked() =>
+        _ledger ??= new LedgerTables(
+            TableOf(LedgerCollections.Accounts.Name),
+            TableOf(LedgerCollections.Transactions.Name),
+            TableOf(LedgerCollections.Entries.Name),
+            TableOf(LedgerCollections.Transfers.Name));
+
+    /// <summary>The ledger's tables, found once.</summary>
+    private sealed record LedgerTables(Table Accounts, Table Transactions, Table Entries, Table Transfers);
+}

@@ -134,9 +134,18 @@ internal static class LedgerBooks
         return (transaction, resolved);
     }
 
-    /// <summary>The balance change of a posting of a posted transaction.</summary>
-    public static BalanceChange PostingChange(LedgerPosting posting) =>
-        new(posting.AccountId, posting.Side, posting.Amount, Money.Zero(posting.Amount.Asset));
+    /// <summary>The balance changes of a posted transaction's postings, one per posting.</summary>
+    public static BalanceChange[] PostingChanges(IReadOnlyList<LedgerPosting> postings)
+    {
+        var changes = new BalanceChange[postings.Count];
+        for (var i = 0; i < changes.Length; i++)
+        {
+            var posting = postings[i];
+            changes[i] = new BalanceChange(posting.AccountId, posting.Side, posting.Amount, Money.Zero(posting.Amount.Asset));
+        }
+
+        return changes;
+    }
 
     /// <summary>The balance changes of a reservation: both pending sides up by the amount.</summary>
     public static (BalanceChange Debit, BalanceChange Credit) ReservationChanges(LedgerTransfer transfer)

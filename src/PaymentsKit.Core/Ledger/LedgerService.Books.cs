@@ -37,18 +37,6 @@ public sealed partial class LedgerService
         return LedgerBooks.Apply(accounts, changes, transaction, entries) is { } failure ? throw failure : entries;
     }
 
-    /// <summary>The balance changes of posted postings, one per posting.</summary>
-    private static BalanceChange[] PostingChanges(IReadOnlyList<LedgerPosting> postings)
-    {
-        var changes = new BalanceChange[postings.Count];
-        for (var i = 0; i < changes.Length; i++)
-        {
-            changes[i] = LedgerBooks.PostingChange(postings[i]);
-        }
-
-        return changes;
-    }
-
     /// <summary>Buffers an operation's account updates, transaction and entries (all validation is done by now).</summary>
     private static void Write(IUnitOfWork unit, TouchedAccount[] accounts, LedgerEntry[] entries, LedgerTransaction transaction, ReferenceSlot? reference)
     {

@@ -81,20 +81,12 @@ public sealed partial class LedgerService
     }
 
     /// <summary>Posts in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>
-    private ValueTask<LedgerTransaction> PostTransactionFastAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken)
-    {
-        var attempt = _fastPath!.TryPostAsync(new LedgerFastTransaction(tenantId, LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant()), cancellationToken);
-
-        // The in-memory store answers synchronously: no state machine for the common case.
-        return attempt.IsCompletedSuccessfully && attempt.Result is { } posted
-            ? new ValueTask<LedgerTransaction>(posted)
-            : PostTransactionAfterAsync(attempt, tenantId, request, cancellationToken);
-    }
-
-    private async ValueTask<LedgerTransaction> PostTransactionAfterAsync(
-        ValueTask<LedgerTransaction?> attempt, MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken) =>
-        await attempt.ConfigureAwait(false)
-            ?? await RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+    private ValueTask<LedgerTransaction> PostTransactionFastAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken) =>
+        FastOrRecordAsync(
+            _fastPath!.TryPostAsync(new LedgerFastTransaction(tenantId, LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant()), cancellationToken),
+            (TenantId: tenantId, Request: request),
+            static (ledger, state, unit, ct) => ledger.PostTransactionCoreAsync(unit, state.TenantId, state.Request, ct),
+            cancellationToken);
 
     private bool InOneRegisteredAsset(IReadOnlyList<LedgerPosting> postings)
     {
@@ -246,7 +238,7 @@ public sealed partial class LedgerService
             reverses,
             slot?.Sequence ?? 0,
             LedgerBooks.Timestamp(_clock.GetCurrentInstant(), accounts));
-        var entries = Apply(accounts, PostingChanges(postings), transaction);
+        var entries = Apply(accounts, LedgerBooks.PostingChanges(postings), transaction);
         Write(unit, accounts, entries, transaction, slot);
         return transaction;
     }

@@ -82,35 +82,26 @@ public sealed partial class LedgerService
     }
 
     /// <summary>Reserves in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>
-    private ValueTask<LedgerTransfer> ReserveFastAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken)
-    {
-        var reservation = new LedgerFastReservation(tenantId, LedgerTransferId.New(_clock), LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant());
-        var attempt = _fastPath!.TryReserveAsync(reservation, cancellationToken);
-        return attempt.IsCompletedSuccessfully && attempt.Result is { } reserved
-            ? new ValueTask<LedgerTransfer>(reserved)
-            : ReserveAfterAsync(attempt, tenantId, request, cancellationToken);
-    }
-
-    private async ValueTask<LedgerTransfer> ReserveAfterAsync(
-        ValueTask<LedgerTransfer?> attempt, MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken) =>
-        await attempt.ConfigureAwait(false)
-            ?? await RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, request, ct), cancellationToken).ConfigureAwait(false);
+    private ValueTask<LedgerTransfer> ReserveFastAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken) =>
+        FastOrRecordAsync(
+            _fastPath!.TryReserveAsync(
+                new LedgerFastReservation(tenantId, LedgerTransferId.New(_clock), LedgerTransactionId.New(_clock), request, _clock.GetCurrentInstant()),
+                cancellationToken),
+            (TenantId: tenantId, Request: request),
+            static (ledger, state, unit, ct) => ledger.ReserveCoreAsync(unit, state.TenantId, state.Request, ct),
+            cancellationToken);
 
     /// <summary>Posts or voids in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>
-    private ValueTask<LedgerTransfer> ResolveFastAsync(MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken)
-    {
-        var request = new LedgerFastResolution(
-            tenantId, transferId, LedgerTransactionId.New(_clock), resolution == Resolution.Void, amount, _assets.All, _clock.GetCurrentInstant());
-        var attempt = _fastPath!.TryResolveAsync(request, cancellationToken);
-        return attempt.IsCompletedSuccessfully && attempt.Result is { } resolved
-            ? new ValueTask<LedgerTransfer>(resolved)
-            : ResolveAfterAsync(attempt, tenantId, transferId, resolution, amount, cancellationToken);
-    }
-
-    private async ValueTask<LedgerTransfer> ResolveAfterAsync(
-        ValueTask<LedgerTransfer?> attempt, MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken) =>
-        await attempt.ConfigureAwait(false)
-            ?? await RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, resolution, amount, null, ct).ConfigureAwait(false))!, cancellationToken).ConfigureAwait(false);
+    private ValueTask<LedgerTransfer> ResolveFastAsync(MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken) =>
+        FastOrRecordAsync(
+            _fastPath!.TryResolveAsync(
+                new LedgerFastResolution(
+                    tenantId, transferId, LedgerTransactionId.New(_clock), resolution == Resolution.Void, amount, _assets.All, _clock.GetCurrentInstant()),
+                cancellationToken),
+            (TenantId: tenantId, TransferId: transferId, Resolution: resolution, Amount: amount),
+            static async (ledger, state, unit, ct) =>
+                (await ledger.ResolveAsync(unit, state.TenantId, state.TransferId, state.Resolution, state.Amount, null, ct).ConfigureAwait(false))!,
+            cancellationToken);
 
     /// <summary>Whether an amount is in the registered definition of its asset, the only one accounts count in.</summary>
     private bool IsRegistered(Money amount) => _assets.TryGet(amount.Asset.Code, out var registered) && registered.Equals(amount.Asset);

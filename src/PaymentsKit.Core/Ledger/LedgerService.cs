@@ -160,6 +160,30 @@ public sealed partial class LedgerService : ILedger
         }
     }
 
+    /// <summary>
+    /// The answer of a one-step store call (decisions 0005, 0006) or, when the store declined it having written nothing,
+    /// the operation on the record path. A store that answers synchronously (the in-memory one) costs no state machine,
+    /// and the record path is a static delegate over <paramref name="state"/>, so the common case allocates no closure.
+    /// </summary>
+    private ValueTask<T> FastOrRecordAsync<T, TState>(
+        ValueTask<T?> attempt,
+        TState state,
+        Func<LedgerService, TState, IUnitOfWork, CancellationToken, ValueTask<T>> recordPath,
+        CancellationToken cancellationToken)
+        where T : class =>
+        attempt.IsCompletedSuccessfully && attempt.Result is { } answered
+            ? new ValueTask<T>(answered)
+            : RecordPathAfterAsync(attempt, state, recordPath, cancellationToken);
+
+    private async ValueTask<T> RecordPathAfterAsync<T, TState>(
+        ValueTask<T?> attempt,
+        TState state,
+        Func<LedgerService, TState, IUnitOfWork, CancellationToken, ValueTask<T>> recordPath,
+        CancellationToken cancellationToken)
+        where T : class =>
+        await attempt.ConfigureAwait(false)
+            ?? await RunAsync((unit, ct) => recordPath(this, state, unit, ct), cancellationToken).ConfigureAwait(false);
+
     private static async ValueTask<Versioned<LedgerAccount>> GetAccountAsync(
         IUnitOfWork unit, MerchantId tenantId, LedgerAccountId accountId, string field, CancellationToken cancellationToken)
     {

@@ -21,11 +21,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         cancellationToken.ThrowIfCancellationRequested();
         var request = transaction.Request;
         var postings = request.Postings;
-        var changes = new BalanceChange[postings.Count];
-        for (var i = 0; i < changes.Length; i++)
-        {
-            changes[i] = LedgerBooks.PostingChange(postings[i]);
-        }
+        var changes = LedgerBooks.PostingChanges(postings);
 
         var accounts = new TouchedAccount[postings.Count];
         var entries = new LedgerEntry[postings.Count];
@@ -94,7 +90,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             }
 
             Write(tables, accounts, transaction, entries);
-            Insert(tables.Transfers, transfer.Id.Value, transfer.TenantId.Value, transfer);
+            tables.Transfers.Insert(transfer.Id.Value, transfer.TenantId.Value, transfer, []);
             return ValueTask.FromResult<LedgerTransfer?>(transfer);
         }
     }
@@ -193,21 +189,10 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
         }
 
-        Insert(tables.Transactions, transaction.Id.Value, transaction.TenantId.Value, transaction, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, transaction));
+        tables.Transactions.Insert(transaction.Id.Value, transaction.TenantId.Value, transaction, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, transaction));
         foreach (var entry in entries)
         {
-            Insert(tables.Entries, entry.Id, entry.TenantId.Value, entry);
-        }
-    }
-
-    private static void Insert(Table table, Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>>? keys = null)
-    {
-        keys ??= [];
-        table.Records.Add(id, new Entry(record, 1, tenantId, keys));
-        table.IndexOf(tenantId).Add(id);
-        foreach (var (key, value) in keys)
-        {
-            table.UniqueKeys[(key, value)] = id;
+            tables.Entries.Insert(entry.Id, entry.TenantId.Value, entry, []);
         }
     }
 

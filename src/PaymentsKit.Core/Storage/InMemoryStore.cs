@@ -42,28 +42,23 @@ public sealed partial class InMemoryStore : IPaymentsStore
             foreach (var write in writes)
             {
                 var table = TableOf(write.Collection);
-                ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(table.Records, write.Id, out var exists);
-                if (exists)
+                if (write.IsInsert)
                 {
-                    foreach (var (key, value) in slot.UniqueKeys)
+                    table.Insert(write.Id, write.TenantId, write.Record, write.UniqueKeys);
+                    continue;
+                }
+
+                ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(table.Records, write.Id);
+                foreach (var (key, value) in slot.UniqueKeys)
+                {
+                    // Only while still ours: an earlier write of this commit may have taken the value over (a swap).
+                    if (table.UniqueKeys.TryGetValue((key, value), out var holder) && holder == write.Id)
                     {
-                        // Only while still ours: an earlier write of this commit may have taken the value over (a swap).
-                        if (table.UniqueKeys.TryGetValue((key, value), out var holder) && holder == write.Id)
-                        {
-                            table.UniqueKeys.Remove((key, value));
-                        }
+                        table.UniqueKeys.Remove((key, value));
                     }
                 }
-                else
-                {
-                    table.IndexOf(write.TenantId).Add(write.Id);
-                }
 
-                foreach (var (key, value) in write.UniqueKeys)
-                {
-                    table.UniqueKeys[(key, value)] = write.Id;
-                }
-
+                table.Claim(write.Id, write.UniqueKeys);
                 slot = new Entry(write.Record, write.NewVersion, write.TenantId, write.UniqueKeys);
             }
         }
@@ -133,6 +128,23 @@ public sealed partial class InMemoryStore : IPaymentsStore
         }
 
         public TenantIndex? FindIndex(Guid tenantId) => _tenants.GetValueOrDefault(tenantId);
+
+        /// <summary>Adds a new record at version 1: its entry, its place in the tenant's index and its unique key values.</summary>
+        public void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            Records.Add(id, new Entry(record, 1, tenantId, keys));
+            IndexOf(tenantId).Add(id);
+            Claim(id, keys);
+        }
+
+        /// <summary>Makes <paramref name="id"/> the holder of each of <paramref name="keys"/>.</summary>
+        public void Claim(Guid id, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            foreach (var (key, value) in keys)
+            {
+                UniqueKeys[(key, value)] = id;
+            }
+        }
     }
 
     /// <summary>

@@ -7,8 +7,9 @@ using PaymentsKit.Storage;
 namespace PaymentsKit.PostgreSql.Tests;
 
 /// <summary>
-/// The one-call ledger path (migration 0012, decision 0005): its SQL entry ids. What it writes and declines, beside the record
-/// path, is the shared specification (tests/PaymentsKit.Core.Tests/Ledger/LedgerSpecification.FastPath.cs).
+/// The one-call ledger path (migration 0012, decision 0005; group-committed since migration 0018, decision 0008): its SQL
+/// entry ids, and that operations sent in one batch stay independent. What it writes and declines, beside the record path,
+/// is the shared specification (tests/PaymentsKit.Core.Tests/Ledger/LedgerSpecification.FastPath.cs).
 /// </summary>
 public sealed partial class PostgreSqlLedgerTests
 {
@@ -44,5 +45,44 @@ public sealed partial class PostgreSqlLedgerTests
 
             return true;
         }).Check(Config.QuickThrowOnFailure.WithMaxTest(40));
+    }
+
+    [Fact]
+    public async Task Operations_Sent_Together_Are_Accepted_Or_Declined_Each_On_Its_Own()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var fast = (ILedgerFastPath)Store;
+        var now = Clock.GetCurrentInstant();
+        LedgerFastReservation Hold(LedgerAccountId from, decimal amount) =>
+            new(Tenant, LedgerTransferId.New(Clock), LedgerTransactionId.New(Clock), new ReserveLedgerTransferRequest(from, merchant.Id, Usd(amount)), now);
+        var resolved = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(10)));
+        await Ledger.PostTransferAsync(Tenant, resolved.Id);
+        var taken = Hold(customer.Id, 1);
+        Assert.NotNull(await fast.TryReserveAsync(taken, default));
+
+        // Released together, these queue while a batch is in flight and go out together: 18 holds of 5 on the 89 left (17 fit),
+        // holds on an unknown account, a post of a resolved transfer, and a hold whose transfer id is taken (it fails the batch's
+        // statement, so the batch reruns each operation alone).
+        using var start = new ManualResetEventSlim();
+        var holds = Enumerable.Range(0, 18).Select(_ => Hold(customer.Id, 5)).ToList();
+        var calls = holds.Select(h => Task.Run(async () => { start.Wait(); return (object?)await fast.TryReserveAsync(h, default); }))
+            .Append(Task.Run(async () => { start.Wait(); return (object?)await fast.TryReserveAsync(Hold(LedgerAccountId.New(Clock), 1), default); }))
+            .Append(Task.Run(async () =>
+            {
+                start.Wait();
+                return (object?)await fast.TryResolveAsync(new(Tenant, resolved.Id, LedgerTransactionId.New(Clock), false, null, Assets.All, now), default);
+            }))
+            .ToList();
+        var duplicate = Task.Run(async () => { start.Wait(); return await fast.TryReserveAsync(taken with { TransactionId = LedgerTransactionId.New(Clock) }, default); });
+        start.Set();
+        var results = await Task.WhenAll(calls);
+
+        Assert.Equal(17, results.Take(18).Count(r => r is LedgerTransfer));
+        Assert.All(results.Skip(18), Assert.Null);
+        await FailsAsync(PaymentsKitErrorCodes.StorageFailure, () => duplicate);
+        var account = await ReloadAsync(customer);
+        Assert.Equal(Usd(4), account.Balance.Available);
+        Assert.Equal(2 + 1 + 17, account.EntryCount - 1);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
 }

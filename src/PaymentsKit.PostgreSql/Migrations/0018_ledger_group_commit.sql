@@ -11,7 +11,8 @@
 -- Operations, one array element each (kind: 'posted' for a balanced transaction, 'reserve', 'post'
 -- or 'void'); a balanced transaction's postings follow each other in p_accounts / p_sides /
 -- p_amounts, posting_counts[i] of them for operation i. asset_chains (resolutions) maps every
--- registered asset code to its chain. Returns one document per operation (the transaction for
+-- registered asset code to its chain. Money is written inline as paymentskit_ledger_money writes it
+-- (the amount with exactly the asset's scale): a PL/pgSQL call per amount cost more than the expression. Returns one document per operation (the transaction for
 -- 'posted', the transfer otherwise) or NULL for "take the record path".
 CREATE FUNCTION paymentskit_ledger_batch(
     kinds text[], tenants uuid[], tenant_refs text[], transaction_ids uuid[], transaction_refs text[],
@@ -221,16 +222,16 @@ BEGIN
             o_entries := o_entries || jsonb_build_object(
                 'id', o_entry_ids[p], 'tenant_id', tenant_refs[i], 'account_id', a_refs[k], 'sequence', o_counts[k],
                 'transaction_id', transaction_refs[i], 'kind', kind, 'side', sides[p],
-                'posted_change', paymentskit_ledger_money(posted[p], asset, scale),
-                'pending_change', paymentskit_ledger_money(pending[p], asset, scale),
+                'posted_change', jsonb_build_object('amount', round(posted[p], scale)::text, 'asset', asset),
+                'pending_change', jsonb_build_object('amount', round(pending[p], scale)::text, 'asset', asset),
                 'entry_type', etype, 'reference', NULL, 'transfer_id', tref, 'at', at,
-                'debits_posted', paymentskit_ledger_money(o_dp[k], asset, scale),
-                'credits_posted', paymentskit_ledger_money(o_cp[k], asset, scale),
-                'debits_pending', paymentskit_ledger_money(o_dq[k], asset, scale),
-                'credits_pending', paymentskit_ledger_money(o_cq[k], asset, scale),
+                'debits_posted', jsonb_build_object('amount', round(o_dp[k], scale)::text, 'asset', asset),
+                'credits_posted', jsonb_build_object('amount', round(o_cp[k], scale)::text, 'asset', asset),
+                'debits_pending', jsonb_build_object('amount', round(o_dq[k], scale)::text, 'asset', asset),
+                'credits_pending', jsonb_build_object('amount', round(o_cq[k], scale)::text, 'asset', asset),
                 'chain', coalesce(chain, a_chains[k]));
             postings := postings || jsonb_build_object(
-                'account_id', a_refs[k], 'side', sides[p], 'amount', paymentskit_ledger_money(amts[p], asset, scale));
+                'account_id', a_refs[k], 'side', sides[p], 'amount', jsonb_build_object('amount', round(amts[p], scale)::text, 'asset', asset));
         END LOOP;
 
         FOREACH k IN ARRAY o_touched LOOP
@@ -270,8 +271,8 @@ BEGIN
                 'id', tref, 'tenant_id', tenant_refs[i],
                 'debit_account_id', a_refs[array_position(a_ids, acc[1])],
                 'credit_account_id', a_refs[array_position(a_ids, acc[2])],
-                'amount', paymentskit_ledger_money(amount, asset, scale), 'state', 'pending',
-                'posted_amount', paymentskit_ledger_money(0, asset, scale), 'released_amount', paymentskit_ledger_money(0, asset, scale),
+                'amount', jsonb_build_object('amount', round(amount, scale)::text, 'asset', asset), 'state', 'pending',
+                'posted_amount', jsonb_build_object('amount', round(0, scale)::text, 'asset', asset), 'released_amount', jsonb_build_object('amount', round(0, scale)::text, 'asset', asset),
                 'timeout', NULL, 'expires_at', NULL, 'entry_type', etype, 'reference', NULL,
                 'pending_transaction_id', transaction_refs[i], 'resolving_transaction_id', NULL, 'created_at', at, 'resolved_at', NULL);
             w_tr_ids := w_tr_ids || transfer_ids[i];
@@ -281,8 +282,8 @@ BEGIN
         ELSE
             t_docs[j] := transfer || jsonb_build_object(
                 'state', CASE WHEN kind = 'void_pending' THEN 'voided' ELSE 'posted' END,
-                'posted_amount', paymentskit_ledger_money(amount, asset, scale),
-                'released_amount', paymentskit_ledger_money(reserved - amount, asset, scale),
+                'posted_amount', jsonb_build_object('amount', round(amount, scale)::text, 'asset', asset),
+                'released_amount', jsonb_build_object('amount', round(reserved - amount, scale)::text, 'asset', asset),
                 'resolving_transaction_id', transaction_refs[i], 'resolved_at', at);
             t_dirty[j] := true;
             results[i] := t_docs[j]::text;
@@ -299,10 +300,10 @@ BEGIN
        SET version = a.version + a_bumps[array_position(a_ids, a.id)],
            updated_at = row_time,
            data = a.data || jsonb_build_object(
-               'debits_posted', paymentskit_ledger_money(a_dp[array_position(a_ids, a.id)], a.asset, a_scales[array_position(a_ids, a.id)]),
-               'credits_posted', paymentskit_ledger_money(a_cp[array_position(a_ids, a.id)], a.asset, a_scales[array_position(a_ids, a.id)]),
-               'debits_pending', paymentskit_ledger_money(a_dq[array_position(a_ids, a.id)], a.asset, a_scales[array_position(a_ids, a.id)]),
-               'credits_pending', paymentskit_ledger_money(a_cq[array_position(a_ids, a.id)], a.asset, a_scales[array_position(a_ids, a.id)]),
+               'debits_posted', jsonb_build_object('amount', round(a_dp[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)])::text, 'asset', a.asset),
+               'credits_posted', jsonb_build_object('amount', round(a_cp[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)])::text, 'asset', a.asset),
+               'debits_pending', jsonb_build_object('amount', round(a_dq[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)])::text, 'asset', a.asset),
+               'credits_pending', jsonb_build_object('amount', round(a_cq[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)])::text, 'asset', a.asset),
                'entry_count', a_counts[array_position(a_ids, a.id)],
                'updated_at', a_updated[array_position(a_ids, a.id)])
      WHERE a.id = ANY (w_accounts);

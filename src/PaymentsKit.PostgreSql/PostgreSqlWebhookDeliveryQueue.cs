@@ -44,13 +44,15 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     private const string LockEventsSql =
         "SELECT 1 FROM webhook_events WHERE collection = 'webhook_event' AND id = ANY($1) ORDER BY id FOR UPDATE";
 
+    // The deliveries and events are also looked up with "= ANY" of their ids: joined to the input alone, the planner
+    // hashes the whole table (it prefers that up to tens of thousands of rows) instead of probing the primary key.
     private const string CompleteSql =
         "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
         + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[])"
         + " AS i(id, token, status, next_at, code, error, completed_at, attempt_id, number, started_at, duration, outcome, excerpt, last_json)),"
         + " done AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
         + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
-        + " FROM input i WHERE d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
+        + " FROM input i WHERE d.id = ANY ($1) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
         + " logged AS (INSERT INTO webhook_delivery_attempts"
         + " (id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error)"
         + " SELECT i.attempt_id, done.tenant_id, done.id, done.event_id, done.endpoint_id, i.number, i.started_at, i.duration, i.outcome, i.code, i.excerpt, i.error"
@@ -61,7 +63,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids))))"
         + " FROM (SELECT done.event_id, count(*)::integer AS n, max(i.last_json) AS last_json, bool_and(i.status = 'delivered') AS all_delivered,"
         + "  array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
-        + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
+        + " WHERE e.collection = 'webhook_event' AND e.id = ANY ($16) AND e.id = s.event_id)"
         + " SELECT id FROM done";
 
     private const string ReplaySql =
@@ -272,8 +274,9 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             var batch = _store.DataSource.CreateBatch();
             await using (batch.ConfigureAwait(false))
             {
+                var eventIds = completions.Select(c => c.Claim.Delivery.EventId.Value).Distinct().ToArray();
                 var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
-                lockEvents.Parameters.Add(new NpgsqlParameter { Value = completions.Select(c => c.Claim.Delivery.EventId.Value).Distinct().ToArray() });
+                lockEvents.Parameters.Add(new NpgsqlParameter { Value = eventIds });
                 batch.BatchCommands.Add(lockEvents);
                 var complete = new NpgsqlBatchCommand(CompleteSql);
                 complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.Id.Value) });
@@ -299,6 +302,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 });
                 complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => JsonSerializer.Serialize(c.Attempt.StartedAt, _json)) });
                 complete.Parameters.Add(new NpgsqlParameter { Value = completions.Max(c => c.Attempt.StartedAt).ToDateTimeUtc() });
+                complete.Parameters.Add(new NpgsqlParameter { Value = eventIds });
                 batch.BatchCommands.Add(complete);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -485,15 +486,23 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            var buffer = new byte[ResponseExcerptBytes];
-            var read = 0;
-            int n;
-            while (read < buffer.Length && (n = await stream.ReadAsync(buffer.AsMemory(read), cancellationToken).ConfigureAwait(false)) > 0)
+            var buffer = ArrayPool<byte>.Shared.Rent(ResponseExcerptBytes);
+            try
             {
-                read += n;
-            }
+                var read = 0;
+                int n;
+                while (read < ResponseExcerptBytes
+                    && (n = await stream.ReadAsync(buffer.AsMemory(read, ResponseExcerptBytes - read), cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    read += n;
+                }
 
-            return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
+                return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

@@ -84,6 +84,36 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     protected abstract Task<WebhookTestKit> CreateKitAsync();
 
     [Fact]
+    public async Task The_event_summary_counts_every_deliverys_attempt_and_keeps_the_latest_attempt_time()
+    {
+        // Registered so the in-memory queue looks at the tenant's outbox; the planner below picks the endpoints.
+        await Kit.RegisterAsync(Tenant, new Uri("http://127.0.0.1:9/hooks"));
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var endpoints = new[] { new WebhookEndpointId(Guid.CreateVersion7()), new WebhookEndpointId(Guid.CreateVersion7()) };
+        var now = Kit.Clock.GetCurrentInstant();
+        await Kit.Queue.ScheduleAsync(
+            (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
+                [.. events.SelectMany(x => endpoints.Select(endpoint => new WebhookDeliveryPlan(x.Id, x.TenantId, endpoint, x.EventType, null)))]),
+            now,
+            10);
+        var claims = await Kit.Queue.ClaimAsync(now, Duration.FromMinutes(1), 10);
+        Assert.Equal(2, claims.Count);
+
+        // Half a second apart: as text, "…00Z" sorts after "…00.5Z", so only a comparison of instants finds the latest.
+        var completions = claims.Select((claim, i) =>
+        {
+            var startedAt = now + Duration.FromMilliseconds(500 * i);
+            var attempt = new WebhookDeliveryAttempt(
+                Guid.CreateVersion7(), Tenant, claim.Delivery.Id, e.Id, claim.Delivery.EndpointId, 1, startedAt, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, null, null);
+            return new WebhookDeliveryCompletion(claim, WebhookDeliveryStatus.Delivered, null, attempt);
+        }).ToList();
+        Assert.Equal(2, (await Kit.Queue.CompleteAsync(completions)).Count);
+
+        var stored = await Kit.Outbox.GetAsync(Tenant, e.Id);
+        Assert.Equal((true, 2, now + Duration.FromMilliseconds(500)), (stored.Delivered, stored.Attempts, stored.LastAttemptAt));
+    }
+
+    [Fact]
     public async Task An_event_is_delivered_signed_with_its_id_and_logged()
     {
         await using var receiver = new TestReceiver();

@@ -10,7 +10,7 @@ namespace PaymentsKit.PostgreSql;
 
 /// <summary>
 /// The <see cref="IWebhookDeliveryQueue"/> on PostgreSQL (migrations <c>0006_webhook_delivery</c>,
-/// <c>0014_webhook_unscheduled</c>, <c>0020_webhook_summary_hot</c>). Scheduling takes unscheduled outbox events (narrow rows a trigger writes with
+/// <c>0014_webhook_unscheduled</c>). Scheduling takes unscheduled outbox events (narrow rows a trigger writes with
 /// each event) in insert order with <c>FOR UPDATE SKIP LOCKED</c>, so several schedulers take disjoint events,
 /// inserts their deliveries idempotently and deletes the rows in the same transaction; it may claim the new unordered
 /// deliveries as it inserts them. Claiming is one statement: <c>FOR UPDATE SKIP LOCKED</c> over due, unleased pending

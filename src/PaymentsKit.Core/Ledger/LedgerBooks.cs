@@ -167,12 +167,21 @@ internal static class LedgerBooks
     /// Applies balance changes to the touched accounts (in place), producing one entry per change with the running
     /// balances after it, then checks every touched account on its final balances.
     /// </summary>
+    /// <param name="accounts">The touched accounts, updated in place.</param>
+    /// <param name="changes">One change per entry.</param>
+    /// <param name="transaction">The transaction the entries belong to.</param>
+    /// <param name="entries">Receives one entry per change.</param>
+    /// <param name="deriveEntryIds">
+    /// False leaves the entries' ids <see cref="Guid.Empty"/> for a store that derives them from account and sequence
+    /// only when read (the in-memory book, decision 0007): a SHA-256 per entry is most of a transfer's cost otherwise.
+    /// </param>
     /// <returns>
     /// Null, or what the operation fails with: <c>insufficient_funds</c> for a flag it would break, or
     /// <c>concurrency_conflict</c> when it would release more than an account holds pending (the transfer and the
     /// account were read either side of a concurrent resolution: a lost race, so rerun on fresh reads).
     /// </returns>
-    public static PaymentsKitException? Apply(Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction, Span<LedgerEntry> entries)
+    public static PaymentsKitException? Apply(
+        Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction, Span<LedgerEntry> entries, bool deriveEntryIds = true)
     {
         for (var i = 0; i < changes.Length; i++)
         {
@@ -197,7 +206,7 @@ internal static class LedgerBooks
                 };
             touched.Account = after;
             entries[i] = new LedgerEntry(
-                LedgerCollections.EntryId(after.Id, sequence),
+                deriveEntryIds ? LedgerCollections.EntryId(after.Id, sequence) : Guid.Empty,
                 transaction.TenantId,
                 after.Id,
                 sequence,

@@ -55,7 +55,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted, entries) is not null || !Fresh(tables, posted, entries, null))
+            if (LedgerBooks.Apply(touched, changes, posted, entries, deriveEntryIds: false) is not null || !Fresh(tables, posted, entries, null))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
@@ -84,7 +84,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (transaction, transfer) = LedgerBooks.Reservation(
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries) is not null || !Fresh(tables, transaction, entries, transfer.Id))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries, deriveEntryIds: false) is not null || !Fresh(tables, transaction, entries, transfer.Id))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -133,7 +133,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries) is not null || !Fresh(tables, transaction, entries, null))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries, deriveEntryIds: false) is not null || !Fresh(tables, transaction, entries, null))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -162,7 +162,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
     private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerEntry[] entries, LedgerTransferId? transferId)
     {
-        if (tables.Transactions.Records.ContainsKey(transaction.Id.Value)
+        if (tables.Transactions.Contains(transaction.Id.Value)
             || (transferId is { } id && tables.Transfers.Records.ContainsKey(id.Value)))
         {
             return false;
@@ -170,7 +170,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
         foreach (var entry in entries)
         {
-            if (tables.Entries.Records.ContainsKey(entry.Id))
+            if (!tables.Entries.IsFree(entry.AccountId, entry.Sequence))
             {
                 return false;
             }
@@ -189,20 +189,21 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
         }
 
-        tables.Transactions.Insert(transaction.Id.Value, transaction.TenantId.Value, transaction, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, transaction));
+        // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
+        tables.Transactions.Append(transaction);
         foreach (var entry in entries)
         {
-            tables.Entries.Insert(entry.Id, entry.TenantId.Value, entry, []);
+            tables.Entries.AppendUnderived(entry);
         }
     }
 
     private LedgerTables LedgerTablesLocked() =>
         _ledger ??= new LedgerTables(
-            TableOf(LedgerCollections.Accounts.Name),
-            TableOf(LedgerCollections.Transactions.Name),
-            TableOf(LedgerCollections.Entries.Name),
-            TableOf(LedgerCollections.Transfers.Name));
+            (RecordTable)TableOf(LedgerCollections.Accounts.Name),
+            (TransactionTable)TableOf(LedgerCollections.Transactions.Name),
+            (EntryTable)TableOf(LedgerCollections.Entries.Name),
+            (RecordTable)TableOf(LedgerCollections.Transfers.Name));
 
     /// <summary>The ledger's tables, found once.</summary>
-    private sealed record LedgerTables(Table Accounts, Table Transactions, Table Entries, Table Transfers);
+    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, RecordTable Transfers);
 }

@@ -1,0 +1,543 @@
+using System.Runtime.InteropServices;
+using NodaTime;
+using PaymentsKit.Ledger;
+
+namespace PaymentsKit.Storage;
+
+/// <summary>
+/// The in-memory store's ledger book (decision 0007): the ledger's transactions (with their postings) and entries —
+/// the collections that grow with every transfer and never change — are kept as reference-free structs in chunked
+/// append-only arrays rather than as object graphs, so the garbage collector neither copies nor marks them. Records are
+/// materialised when read. Both the record path (commits through <see cref="Table"/>) and the ledger fast path append
+/// here, so every read sees one source of truth.
+/// </summary>
+public sealed partial class InMemoryStore
+{
+    private readonly LedgerBook _book = new();
+
+    private LedgerBook Book => _book;
+
+    /// <summary>Value tables the rows point into: assets and the few objects (strings, metadata) rows cannot hold.</summary>
+    private sealed class LedgerBook
+    {
+        private readonly List<Asset?> _assets = [null];
+        private readonly Dictionary<Asset, short> _assetIndex = [];
+        private readonly List<object?> _objects = [null];
+        private readonly Dictionary<object, int> _objectIndex = new(ReferenceEqualityComparer.Instance);
+        private Asset? _lastAsset;
+        private short _lastAssetIndex;
+
+        public LedgerBook()
+        {
+            Transactions = new TransactionTable(this);
+            Entries = new EntryTable(this);
+        }
+
+        public TransactionTable Transactions { get; }
+
+        public EntryTable Entries { get; }
+
+        /// <summary>The index of an amount's asset (0 for an amount without one, <c>default(Money)</c>).</summary>
+        public short AssetOf(Money money)
+        {
+            var asset = money.Asset;
+            if (ReferenceEquals(asset, _lastAsset))
+            {
+                return _lastAssetIndex;
+            }
+
+            if (asset is null)
+            {
+                return 0;
+            }
+
+            ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(_assetIndex, asset, out var exists);
+            if (!exists)
+            {
+                index = checked((short)_assets.Count);
+                _assets.Add(asset);
+            }
+
+            (_lastAsset, _lastAssetIndex) = (asset, index);
+            return index;
+        }
+
+        public Money MoneyOf(decimal amount, short asset) => asset == 0 ? default : Money.Of(amount, _assets[asset]!);
+
+        /// <summary>The slot of an object a row refers to (0 for null); one slot per instance.</summary>
+        public int Slot(object? value)
+        {
+            if (value is null)
+            {
+                return 0;
+            }
+
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_objectIndex, value, out var exists);
+            if (!exists)
+            {
+                slot = _objects.Count;
+                _objects.Add(value);
+            }
+
+            return slot;
+        }
+
+        public T? At<T>(int slot)
+            where T : class => (T?)_objects[slot];
+    }
+
+    /// <summary>A tenant's rows in <see cref="GuidOrder"/> of their ids, sorted when next listed.</summary>
+    private sealed class TenantOrder
+    {
+        private readonly List<(Guid Id, int Row)> _added = [];
+        private (Guid Id, int Row)[] _sorted = [];
+
+        public void Add(Guid id, int row) => _added.Add((id, row));
+
+        public ReadOnlySpan<(Guid Id, int Row)> Sorted()
+        {
+            if (_added.Count > 0)
+            {
+                var added = CollectionsMarshal.AsSpan(_added);
+                added.Sort(static (x, y) => GuidOrder.Instance.Compare(x.Id, y.Id));
+                var merged = new (Guid Id, int Row)[_sorted.Length + added.Length];
+                int i = 0, j = 0, k = 0;
+                while (i < _sorted.Length && j < added.Length)
+                {
+                    merged[k++] = GuidOrder.Instance.Compare(_sorted[i].Id, added[j].Id) <= 0 ? _sorted[i++] : added[j++];
+                }
+
+                _sorted.AsSpan(i).CopyTo(merged.AsSpan(k));
+                added[j..].CopyTo(merged.AsSpan(k + _sorted.Length - i));
+                _sorted = merged;
+                _added.Clear();
+            }
+
+            return _sorted;
+        }
+
+        /// <summary>The index of the first id after <paramref name="after"/>.</summary>
+        public static int Start(ReadOnlySpan<(Guid Id, int Row)> sorted, Guid? after)
+        {
+            if (after is not { } cursor)
+            {
+                return 0;
+            }
+
+            int low = 0, high = sorted.Length;
+            while (low < high)
+            {
+                var middle = (low + high) >>> 1;
+                if (GuidOrder.Instance.Compare(sorted[middle].Id, cursor) <= 0)
+                {
+                    low = middle + 1;
+                }
+                else
+                {
+                    high = middle;
+                }
+            }
+
+            return low;
+        }
+    }
+
+    /// <summary>A book table's per-tenant listing order, fed from the rows appended since the last listing.</summary>
+    private abstract class BookTable(LedgerBook book) : Table
+    {
+        private readonly Dictionary<Guid, TenantOrder> _tenants = [];
+        private int _ordered;
+
+        protected LedgerBook Book { get; } = book;
+
+        protected abstract int RowCount { get; }
+
+        public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
+        {
+            CatchUp();
+            for (; _ordered < RowCount; _ordered++)
+            {
+                var (id, tenant) = IdAndTenant(_ordered);
+                ref var order = ref CollectionsMarshal.GetValueRefOrAddDefault(_tenants, tenant, out _);
+                (order ??= new TenantOrder()).Add(id, _ordered);
+            }
+
+            if (!_tenants.TryGetValue(tenantId, out var tenantOrder))
+            {
+                return false;
+            }
+
+            var sorted = tenantOrder.Sorted();
+            for (var i = TenantOrder.Start(sorted, after); i < sorted.Length; i++)
+            {
+                if (items.Count == limit)
+                {
+                    return true;
+                }
+
+                var (record, version) = Read(sorted[i].Row);
+                items.Add(new Versioned<T>((T)record, version));
+            }
+
+            return false;
+        }
+
+        /// <summary>Brings lazily kept indexes up to date before a read.</summary>
+        protected virtual void CatchUp()
+        {
+        }
+
+        protected abstract (Guid Id, Guid TenantId) IdAndTenant(int row);
+
+        protected abstract (object Record, long Version) Read(int row);
+    }
+
+    /// <summary>A stored transaction; its postings are <see cref="PostingCount"/> rows from <see cref="FirstPosting"/>.</summary>
+    private struct TransactionRow
+    {
+        public LedgerTransactionId Id;
+        public MerchantId TenantId;
+        public LedgerTransactionKind Kind;
+        public LedgerEntryType? EntryType;
+        public int FirstPosting;
+        public int PostingCount;
+        public int Reference;
+        public int IdempotencyKey;
+        public int Description;
+        public int Metadata;
+        public LedgerTransactionId? Reverses;
+        public LedgerTransferId? TransferId;
+        public long ReferenceSequence;
+        public Instant CreatedAt;
+        public long Version;
+    }
+
+    private struct PostingRow
+    {
+        public LedgerAccountId AccountId;
+        public decimal Amount;
+        public short Asset;
+        public LedgerSide Side;
+    }
+
+    /// <summary>The ledger's transactions: ids indexed on write (every operation checks its new id is free).</summary>
+    private sealed class TransactionTable(LedgerBook book) : BookTable(book)
+    {
+        private readonly ChunkedList<TransactionRow> _rows = new();
+        private readonly ChunkedList<PostingRow> _postings = new();
+        private readonly Dictionary<Guid, int> _ids = [];
+
+        protected override int RowCount => _rows.Count;
+
+        public bool Contains(Guid id) => _ids.ContainsKey(id);
+
+        public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
+        {
+            if (_ids.TryGetValue(id, out var row))
+            {
+                ref var stored = ref _rows[row];
+                (version, tenantId) = (stored.Version, stored.TenantId.Value);
+                return true;
+            }
+
+            (version, tenantId) = (0, Guid.Empty);
+            return false;
+        }
+
+        public override bool TryRead(Guid id, out object record, out long version)
+        {
+            if (_ids.TryGetValue(id, out var row))
+            {
+                (record, version) = Read(row);
+                return true;
+            }
+
+            (record, version) = (null!, 0);
+            return false;
+        }
+
+        public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            Append((LedgerTransaction)record);
+            Claim(id, keys);
+        }
+
+        /// <summary>Stores a new transaction at version 1 (its id is free: the caller checked).</summary>
+        public void Append(LedgerTransaction transaction)
+        {
+            ref var row = ref _rows.Add(out var index);
+            Encode(ref row, transaction, 1);
+            _ids.Add(transaction.Id.Value, index);
+        }
+
+        public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            var index = _ids[id];
+            Release(id, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, (LedgerTransaction)Read(index).Record));
+            Claim(id, keys);
+            Encode(ref _rows[index], (LedgerTransaction)record, version);
+        }
+
+        protected override (Guid Id, Guid TenantId) IdAndTenant(int row)
+        {
+            ref var stored = ref _rows[row];
+            return (stored.Id.Value, stored.TenantId.Value);
+        }
+
+        protected override (object Record, long Version) Read(int row)
+        {
+            ref var stored = ref _rows[row];
+            var postings = new LedgerPosting[stored.PostingCount];
+            for (var i = 0; i < postings.Length; i++)
+            {
+                ref var posting = ref _postings[stored.FirstPosting + i];
+                postings[i] = new LedgerPosting(posting.AccountId, posting.Side, Book.MoneyOf(posting.Amount, posting.Asset));
+            }
+
+            var transaction = new LedgerTransaction(
+                stored.Id,
+                stored.TenantId,
+                stored.Kind,
+                Array.AsReadOnly(postings),
+                stored.EntryType,
+                Book.At<string>(stored.Reference),
+                Book.At<string>(stored.IdempotencyKey),
+                Book.At<string>(stored.Description),
+                Book.At<IReadOnlyDictionary<string, string>>(stored.Metadata)!,
+                stored.Reverses,
+                stored.TransferId,
+                stored.ReferenceSequence,
+                stored.CreatedAt);
+            return (transaction, stored.Version);
+        }
+
+        private void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
+        {
+            var first = _postings.Count;
+            foreach (var posting in transaction.Postings)
+            {
+                ref var stored = ref _postings.Add(out _);
+                stored.AccountId = posting.AccountId;
+                stored.Side = posting.Side;
+                stored.Amount = posting.Amount.Amount;
+                stored.Asset = Book.AssetOf(posting.Amount);
+            }
+
+            row.Id = transaction.Id;
+            row.TenantId = transaction.TenantId;
+            row.Kind = transaction.Kind;
+            row.EntryType = transaction.EntryType;
+            row.FirstPosting = first;
+            row.PostingCount = _postings.Count - first;
+            row.Reference = Book.Slot(transaction.Reference);
+            row.IdempotencyKey = Book.Slot(transaction.IdempotencyKey);
+            row.Description = Book.Slot(transaction.Description);
+            row.Metadata = Book.Slot(transaction.Metadata);
+            row.Reverses = transaction.Reverses;
+            row.TransferId = transaction.TransferId;
+            row.ReferenceSequence = transaction.ReferenceSequence;
+            row.CreatedAt = transaction.CreatedAt;
+            row.Version = version;
+        }
+    }
+
+    /// <summary>A stored entry; <see cref="Id"/> is derived from account and sequence when first needed unless <see cref="HasId"/>.</summary>
+    private struct EntryRow
+    {
+        public Guid Id;
+        public bool HasId;
+        public LedgerTransactionKind Kind;
+        public LedgerSide Side;
+        public LedgerEntryType? EntryType;
+        public MerchantId TenantId;
+        public LedgerAccountId AccountId;
+        public long Sequence;
+        public LedgerTransactionId TransactionId;
+        public LedgerTransferId? TransferId;
+        public Instant At;
+        public decimal PostedChange;
+        public decimal PendingChange;
+        public decimal DebitsPosted;
+        public decimal CreditsPosted;
+        public decimal DebitsPending;
+        public decimal CreditsPending;
+        public short PostedChangeAsset;
+        public short PendingChangeAsset;
+        public short DebitsPostedAsset;
+        public short CreditsPostedAsset;
+        public short DebitsPendingAsset;
+        public short CreditsPendingAsset;
+        public int Reference;
+        public int Chain;
+        public long Version;
+    }
+
+    /// <summary>
+    /// The ledger's entries. An entry's id is a SHA-256 of its account and sequence (decision 0005); the fast path
+    /// leaves it underived, and the id index is brought up to date (deriving what is missing) before any read by id or
+    /// listing. The fast path proves an entry's id free without it: ids are a function of (account, sequence), so an
+    /// entry whose sequence is past every stored entry of its account cannot collide — unless an entry was ever stored
+    /// with an id not so derived, after which it checks the index.
+    /// </summary>
+    private sealed class EntryTable(LedgerBook book) : BookTable(book)
+    {
+        private readonly ChunkedList<EntryRow> _rows = new();
+        private readonly Dictionary<Guid, int> _ids = [];
+        private readonly Dictionary<LedgerAccountId, long> _lastSequence = [];
+        private int _indexed;
+        private bool _irregular;
+
+        protected override int RowCount => _rows.Count;
+
+        /// <summary>Whether an entry of <paramref name="accountId"/> at <paramref name="sequence"/> may be stored (its id is free).</summary>
+        public bool IsFree(LedgerAccountId accountId, long sequence)
+        {
+            if (_irregular)
+            {
+                CatchUp();
+                return !_ids.ContainsKey(LedgerCollections.EntryId(accountId, sequence));
+            }
+
+            return !_lastSequence.TryGetValue(accountId, out var last) || sequence > last;
+        }
+
+        /// <summary>Stores an entry built without its id (<see cref="Guid.Empty"/>), which is derived when first needed.</summary>
+        public void AppendUnderived(LedgerEntry entry) => Append(entry, hasId: false);
+
+        public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
+        {
+            CatchUp();
+            if (_ids.TryGetValue(id, out var row))
+            {
+                ref var stored = ref _rows[row];
+                (version, tenantId) = (stored.Version, stored.TenantId.Value);
+                return true;
+            }
+
+            (version, tenantId) = (0, Guid.Empty);
+            return false;
+        }
+
+        public override bool TryRead(Guid id, out object record, out long version)
+        {
+            CatchUp();
+            if (_ids.TryGetValue(id, out var row))
+            {
+                (record, version) = Read(row);
+                return true;
+            }
+
+            (record, version) = (null!, 0);
+            return false;
+        }
+
+        public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            var entry = (LedgerEntry)record;
+            _irregular |= entry.Id != LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
+            Append(entry, hasId: true);
+            Claim(id, keys);
+        }
+
+        public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            CatchUp();
+            var index = _ids[id];
+            var entry = (LedgerEntry)record;
+            _irregular |= entry.Id != LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
+            Encode(ref _rows[index], entry, version);
+            _rows[index].HasId = true;
+            NoteSequence(entry);
+            Claim(id, keys);
+        }
+
+        protected override void CatchUp()
+        {
+            for (; _indexed < _rows.Count; _indexed++)
+            {
+                ref var row = ref _rows[_indexed];
+                if (!row.HasId)
+                {
+                    row.Id = LedgerCollections.EntryId(row.AccountId, row.Sequence);
+                    row.HasId = true;
+                }
+
+                _ids.TryAdd(row.Id, _indexed);
+            }
+        }
+
+        protected override (Guid Id, Guid TenantId) IdAndTenant(int row)
+        {
+            ref var stored = ref _rows[row];
+            return (stored.Id, stored.TenantId.Value);
+        }
+
+        protected override (object Record, long Version) Read(int row)
+        {
+            ref var stored = ref _rows[row];
+            var entry = new LedgerEntry(
+                stored.HasId ? stored.Id : LedgerCollections.EntryId(stored.AccountId, stored.Sequence),
+                stored.TenantId,
+                stored.AccountId,
+                stored.Sequence,
+                stored.TransactionId,
+                stored.Kind,
+                stored.Side,
+                Book.MoneyOf(stored.PostedChange, stored.PostedChangeAsset),
+                Book.MoneyOf(stored.PendingChange, stored.PendingChangeAsset),
+                stored.EntryType,
+                Book.At<string>(stored.Reference),
+                stored.TransferId,
+                stored.At,
+                Book.MoneyOf(stored.DebitsPosted, stored.DebitsPostedAsset),
+                Book.MoneyOf(stored.CreditsPosted, stored.CreditsPostedAsset),
+                Book.MoneyOf(stored.DebitsPending, stored.DebitsPendingAsset),
+                Book.MoneyOf(stored.CreditsPending, stored.CreditsPendingAsset),
+                Book.At<string>(stored.Chain));
+            return (entry, stored.Version);
+        }
+
+        private void Append(LedgerEntry entry, bool hasId)
+        {
+            ref var row = ref _rows.Add(out _);
+            Encode(ref row, entry, 1);
+            row.HasId = hasId;
+            NoteSequence(entry);
+        }
+
+        private void NoteSequence(LedgerEntry entry)
+        {
+            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_lastSequence, entry.AccountId, out _);
+            last = Math.Max(last, entry.Sequence);
+        }
+
+        private void Encode(ref EntryRow row, LedgerEntry entry, long version)
+        {
+            row.Id = entry.Id;
+            row.TenantId = entry.TenantId;
+            row.AccountId = entry.AccountId;
+            row.Sequence = entry.Sequence;
+            row.TransactionId = entry.TransactionId;
+            row.Kind = entry.Kind;
+            row.Side = entry.Side;
+            row.PostedChange = entry.PostedChange.Amount;
+            row.PostedChangeAsset = Book.AssetOf(entry.PostedChange);
+            row.PendingChange = entry.PendingChange.Amount;
+            row.PendingChangeAsset = Book.AssetOf(entry.PendingChange);
+            row.EntryType = entry.EntryType;
+            row.Reference = Book.Slot(entry.Reference);
+            row.TransferId = entry.TransferId;
+            row.At = entry.At;
+            row.DebitsPosted = entry.DebitsPosted.Amount;
+            row.DebitsPostedAsset = Book.AssetOf(entry.DebitsPosted);
+            row.CreditsPosted = entry.CreditsPosted.Amount;
+            row.CreditsPostedAsset = Book.AssetOf(entry.CreditsPosted);
+            row.DebitsPending = entry.DebitsPending.Amount;
+            row.DebitsPendingAsset = Book.AssetOf(entry.DebitsPending);
+            row.CreditsPending = entry.CreditsPending.Amount;
+            row.CreditsPendingAsset = Book.AssetOf(entry.CreditsPending);
+            row.Chain = Book.Slot(entry.Chain);
+            row.Version = version;
+        }
+    }
+}

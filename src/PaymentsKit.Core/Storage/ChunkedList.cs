@@ -42,10 +42,13 @@ internal sealed class ChunkedList<T>
                 Array.Resize(ref _chunks, _chunks.Length * 2);
             }
 
-            _chunks[chunk] = new T[ChunkSize];
+            // Uninitialised: each element is cleared when appended, so a chunk's memory is touched once, not zeroed first.
+            _chunks[chunk] = GC.AllocateUninitializedArray<T>(ChunkSize);
         }
 
         Count = index + 1;
-        return ref _chunks[chunk][index & ChunkMask];
+        ref var element = ref _chunks[chunk][index & ChunkMask];
+        element = default;
+        return ref element;
     }
 }

@@ -146,22 +146,12 @@ public sealed partial class InMemoryStore
     private abstract class BookTable(LedgerBook book) : Table
     {
         private readonly Dictionary<Guid, TenantOrder> _tenants = [];
-        private int _ordered;
 
         protected LedgerBook Book { get; } = book;
-
-        protected abstract int RowCount { get; }
 
         public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
         {
             CatchUp();
-            for (; _ordered < RowCount; _ordered++)
-            {
-                var (id, tenant) = IdAndTenant(_ordered);
-                ref var order = ref CollectionsMarshal.GetValueRefOrAddDefault(_tenants, tenant, out _);
-                (order ??= new TenantOrder()).Add(id, _ordered);
-            }
-
             if (!_tenants.TryGetValue(tenantId, out var tenantOrder))
             {
                 return false;
@@ -182,12 +172,14 @@ public sealed partial class InMemoryStore
             return false;
         }
 
-        /// <summary>Brings lazily kept indexes up to date before a read.</summary>
-        protected virtual void CatchUp()
-        {
-        }
+        /// <summary>Brings the lazily kept indexes (listing order, and whatever the table keeps) up to date before a read.</summary>
+        protected abstract void CatchUp();
 
-        protected abstract (Guid Id, Guid TenantId) IdAndTenant(int row);
+        protected void AddToOrder(Guid id, Guid tenantId, int row)
+        {
+            ref var order = ref CollectionsMarshal.GetValueRefOrAddDefault(_tenants, tenantId, out _);
+            (order ??= new TenantOrder()).Add(id, row);
+        }
 
         protected abstract (object Record, long Version) Read(int row);
     }
@@ -226,10 +218,15 @@ public sealed partial class InMemoryStore
         private readonly ChunkedList<TransactionRow> _rows = new();
         private readonly ChunkedList<PostingRow> _postings = new();
         private readonly Dictionary<Guid, int> _ids = [];
-
-        protected override int RowCount => _rows.Count;
+        private int _ordered;
 
         public bool Contains(Guid id) => _ids.ContainsKey(id);
+
+        /// <summary>The row of a stored transaction, if any.</summary>
+        public bool TryGetRow(Guid id, out int row) => _ids.TryGetValue(id, out row);
+
+        /// <summary>A stored transaction's row.</summary>
+        public ref TransactionRow Row(int row) => ref _rows[row];
 
         public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
         {
@@ -262,26 +259,39 @@ public sealed partial class InMemoryStore
             Claim(id, keys);
         }
 
-        /// <summary>Stores a new transaction at version 1 (its id is free: the caller checked).</summary>
-        public void Append(LedgerTransaction transaction)
+        /// <summary>Stores a new transaction at version 1 (its id is free: the caller checked); its row.</summary>
+        public int Append(LedgerTransaction transaction)
         {
             ref var row = ref _rows.Add(out var index);
             Encode(ref row, transaction, 1);
             _ids.Add(transaction.Id.Value, index);
+            return index;
         }
 
         public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
             var index = _ids[id];
-            Release(id, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, (LedgerTransaction)Read(index).Record));
+            var before = (LedgerTransaction)Read(index).Record;
+            var after = (LedgerTransaction)record;
+            if (before.Kind != after.Kind || before.EntryType != after.EntryType || before.TransferId != after.TransferId
+                || before.CreatedAt != after.CreatedAt || !string.Equals(before.Reference, after.Reference, StringComparison.Ordinal))
+            {
+                // Its entries read these from the transaction's row: keep them as they were written.
+                Book.Entries.KeepWhole(index);
+            }
+
+            Release(id, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, before));
             Claim(id, keys);
-            Encode(ref _rows[index], (LedgerTransaction)record, version);
+            Encode(ref _rows[index], after, version);
         }
 
-        protected override (Guid Id, Guid TenantId) IdAndTenant(int row)
+        protected override void CatchUp()
         {
-            ref var stored = ref _rows[row];
-            return (stored.Id.Value, stored.TenantId.Value);
+            for (; _ordered < _rows.Count; _ordered++)
+            {
+                ref var stored = ref _rows[_ordered];
+                AddToOrder(stored.Id.Value, stored.TenantId.Value, _ordered);
+            }
         }
 
         protected override (object Record, long Version) Read(int row)
@@ -341,53 +351,43 @@ public sealed partial class InMemoryStore
         }
     }
 
-    /// <summary>A stored entry; <see cref="Id"/> is derived from account and sequence when first needed unless <see cref="HasId"/>.</summary>
+    /// <summary>
+    /// A stored entry, without what its transaction already holds (tenant, transaction id, kind, entry type, reference,
+    /// transfer, instant) and without its id, which is derived from account and sequence.
+    /// </summary>
     private struct EntryRow
     {
-        public Guid Id;
-        public bool HasId;
-        public LedgerTransactionKind Kind;
-        public LedgerSide Side;
-        public LedgerEntryType? EntryType;
-        public MerchantId TenantId;
         public LedgerAccountId AccountId;
         public long Sequence;
-        public LedgerTransactionId TransactionId;
-        public LedgerTransferId? TransferId;
-        public Instant At;
         public decimal PostedChange;
         public decimal PendingChange;
         public decimal DebitsPosted;
         public decimal CreditsPosted;
         public decimal DebitsPending;
         public decimal CreditsPending;
-        public short PostedChangeAsset;
-        public short PendingChangeAsset;
-        public short DebitsPostedAsset;
-        public short CreditsPostedAsset;
-        public short DebitsPendingAsset;
-        public short CreditsPendingAsset;
-        public int Reference;
+        public int Transaction;
         public int Chain;
-        public long Version;
+        public short Asset;
+        public LedgerSide Side;
     }
 
     /// <summary>
-    /// The ledger's entries. An entry's id is a SHA-256 of its account and sequence (decision 0005); the fast path
-    /// leaves it underived, and the id index is brought up to date (deriving what is missing) before any read by id or
-    /// listing. The fast path proves an entry's id free without it: ids are a function of (account, sequence), so an
-    /// entry whose sequence is past every stored entry of its account cannot collide — unless an entry was ever stored
-    /// with an id not so derived, after which it checks the index.
+    /// The ledger's entries. An entry's id is a SHA-256 of its account and sequence (decision 0005) and is derived only
+    /// when needed: the id index (and the listing order) is brought up to date before any read by id or listing. The
+    /// fast path proves an entry's id free without it: ids are a function of (account, sequence), so an entry whose
+    /// sequence is past every stored entry of its account cannot collide — unless an entry was ever stored with an id
+    /// not so derived, after which it checks the index. An entry that does not fit a row (its fields differ from its
+    /// transaction's, its amounts are in several assets, its id is not derived, or it was updated) is kept whole beside
+    /// its row, exactly as written.
     /// </summary>
     private sealed class EntryTable(LedgerBook book) : BookTable(book)
     {
         private readonly ChunkedList<EntryRow> _rows = new();
         private readonly Dictionary<Guid, int> _ids = [];
         private readonly Dictionary<LedgerAccountId, long> _lastSequence = [];
+        private readonly Dictionary<int, (LedgerEntry Entry, long Version)> _whole = [];
         private int _indexed;
         private bool _irregular;
-
-        protected override int RowCount => _rows.Count;
 
         /// <summary>Whether an entry of <paramref name="accountId"/> at <paramref name="sequence"/> may be stored (its id is free).</summary>
         public bool IsFree(LedgerAccountId accountId, long sequence)
@@ -401,16 +401,16 @@ public sealed partial class InMemoryStore
             return !_lastSequence.TryGetValue(accountId, out var last) || sequence > last;
         }
 
-        /// <summary>Stores an entry built without its id (<see cref="Guid.Empty"/>), which is derived when first needed.</summary>
-        public void AppendUnderived(LedgerEntry entry) => Append(entry, hasId: false);
+        /// <summary>Stores an entry of the transaction at <paramref name="transaction"/>, built without its id (<see cref="Guid.Empty"/>).</summary>
+        public void AppendUnderived(LedgerEntry entry, int transaction) => Append(entry, transaction, derived: true);
 
         public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
         {
             CatchUp();
             if (_ids.TryGetValue(id, out var row))
             {
-                ref var stored = ref _rows[row];
-                (version, tenantId) = (stored.Version, stored.TenantId.Value);
+                var (entry, stored) = Read(row);
+                (version, tenantId) = (stored, ((LedgerEntry)entry).TenantId.Value);
                 return true;
             }
 
@@ -434,110 +434,141 @@ public sealed partial class InMemoryStore
         public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
             var entry = (LedgerEntry)record;
-            _irregular |= entry.Id != LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
-            Append(entry, hasId: true);
+            var derived = entry.Id == LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
+            _irregular |= !derived;
+            Append(entry, Book.Transactions.TryGetRow(entry.TransactionId.Value, out var transaction) ? transaction : -1, derived);
             Claim(id, keys);
         }
 
         public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
             CatchUp();
-            var index = _ids[id];
             var entry = (LedgerEntry)record;
             _irregular |= entry.Id != LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
-            Encode(ref _rows[index], entry, version);
-            _rows[index].HasId = true;
+            _whole[_ids[id]] = (entry, version);
             NoteSequence(entry);
             Claim(id, keys);
+        }
+
+        /// <summary>Keeps the entries of the transaction at <paramref name="transaction"/> whole, before that transaction's row changes.</summary>
+        public void KeepWhole(int transaction)
+        {
+            for (var row = 0; row < _rows.Count; row++)
+            {
+                if (_rows[row].Transaction == transaction && !_whole.ContainsKey(row))
+                {
+                    var (entry, version) = Read(row);
+                    _whole[row] = ((LedgerEntry)entry, version);
+                }
+            }
         }
 
         protected override void CatchUp()
         {
             for (; _indexed < _rows.Count; _indexed++)
             {
-                ref var row = ref _rows[_indexed];
-                if (!row.HasId)
+                Guid id, tenantId;
+                if (_whole.Count > 0 && _whole.TryGetValue(_indexed, out var whole))
                 {
-                    row.Id = LedgerCollections.EntryId(row.AccountId, row.Sequence);
-                    row.HasId = true;
+                    (id, tenantId) = (whole.Entry.Id, whole.Entry.TenantId.Value);
+                }
+                else
+                {
+                    ref var row = ref _rows[_indexed];
+                    id = LedgerCollections.EntryId(row.AccountId, row.Sequence);
+                    tenantId = Book.Transactions.Row(row.Transaction).TenantId.Value;
                 }
 
-                _ids.TryAdd(row.Id, _indexed);
+                _ids.TryAdd(id, _indexed);
+                AddToOrder(id, tenantId, _indexed);
             }
-        }
-
-        protected override (Guid Id, Guid TenantId) IdAndTenant(int row)
-        {
-            ref var stored = ref _rows[row];
-            return (stored.Id, stored.TenantId.Value);
         }
 
         protected override (object Record, long Version) Read(int row)
         {
+            if (_whole.Count > 0 && _whole.TryGetValue(row, out var whole))
+            {
+                return whole;
+            }
+
             ref var stored = ref _rows[row];
+            ref var transaction = ref Book.Transactions.Row(stored.Transaction);
             var entry = new LedgerEntry(
-                stored.HasId ? stored.Id : LedgerCollections.EntryId(stored.AccountId, stored.Sequence),
-                stored.TenantId,
+                LedgerCollections.EntryId(stored.AccountId, stored.Sequence),
+                transaction.TenantId,
                 stored.AccountId,
                 stored.Sequence,
-                stored.TransactionId,
-                stored.Kind,
+                transaction.Id,
+                transaction.Kind,
                 stored.Side,
-                Book.MoneyOf(stored.PostedChange, stored.PostedChangeAsset),
-                Book.MoneyOf(stored.PendingChange, stored.PendingChangeAsset),
-                stored.EntryType,
-                Book.At<string>(stored.Reference),
-                stored.TransferId,
-                stored.At,
-                Book.MoneyOf(stored.DebitsPosted, stored.DebitsPostedAsset),
-                Book.MoneyOf(stored.CreditsPosted, stored.CreditsPostedAsset),
-                Book.MoneyOf(stored.DebitsPending, stored.DebitsPendingAsset),
-                Book.MoneyOf(stored.CreditsPending, stored.CreditsPendingAsset),
+                Book.MoneyOf(stored.PostedChange, stored.Asset),
+                Book.MoneyOf(stored.PendingChange, stored.Asset),
+                transaction.EntryType,
+                Book.At<string>(transaction.Reference),
+                transaction.TransferId,
+                transaction.CreatedAt,
+                Book.MoneyOf(stored.DebitsPosted, stored.Asset),
+                Book.MoneyOf(stored.CreditsPosted, stored.Asset),
+                Book.MoneyOf(stored.DebitsPending, stored.Asset),
+                Book.MoneyOf(stored.CreditsPending, stored.Asset),
                 Book.At<string>(stored.Chain));
-            return (entry, stored.Version);
+            return (entry, 1);
         }
 
-        private void Append(LedgerEntry entry, bool hasId)
+        private void Append(LedgerEntry entry, int transaction, bool derived)
         {
-            ref var row = ref _rows.Add(out _);
-            Encode(ref row, entry, 1);
-            row.HasId = hasId;
+            ref var row = ref _rows.Add(out var index);
+            row.AccountId = entry.AccountId;
+            row.Sequence = entry.Sequence;
+            row.Transaction = transaction;
+            row.Side = entry.Side;
+            row.PostedChange = entry.PostedChange.Amount;
+            row.PendingChange = entry.PendingChange.Amount;
+            row.DebitsPosted = entry.DebitsPosted.Amount;
+            row.CreditsPosted = entry.CreditsPosted.Amount;
+            row.DebitsPending = entry.DebitsPending.Amount;
+            row.CreditsPending = entry.CreditsPending.Amount;
+            row.Asset = Book.AssetOf(entry.PostedChange);
+            row.Chain = Book.Slot(entry.Chain);
+            if (!derived || !FitsRow(entry, transaction))
+            {
+                _whole[index] = (entry.Id == Guid.Empty ? entry with { Id = LedgerCollections.EntryId(entry.AccountId, entry.Sequence) } : entry, 1);
+            }
+
             NoteSequence(entry);
         }
+
+        /// <summary>Whether the row and its transaction's row say all the entry says.</summary>
+        private bool FitsRow(LedgerEntry entry, int transaction)
+        {
+            if (transaction < 0)
+            {
+                return false;
+            }
+
+            ref var stored = ref Book.Transactions.Row(transaction);
+            var asset = entry.PostedChange.Asset;
+            return asset is not null
+                && entry.TenantId == stored.TenantId
+                && entry.TransactionId == stored.Id
+                && entry.Kind == stored.Kind
+                && entry.EntryType == stored.EntryType
+                && entry.TransferId == stored.TransferId
+                && entry.At == stored.CreatedAt
+                && string.Equals(entry.Reference, Book.At<string>(stored.Reference), StringComparison.Ordinal)
+                && SameAsset(entry.PendingChange, asset)
+                && SameAsset(entry.DebitsPosted, asset)
+                && SameAsset(entry.CreditsPosted, asset)
+                && SameAsset(entry.DebitsPending, asset)
+                && SameAsset(entry.CreditsPending, asset);
+        }
+
+        private static bool SameAsset(Money money, Asset asset) => ReferenceEquals(money.Asset, asset) || asset.Equals(money.Asset);
 
         private void NoteSequence(LedgerEntry entry)
         {
             ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_lastSequence, entry.AccountId, out _);
             last = Math.Max(last, entry.Sequence);
-        }
-
-        private void Encode(ref EntryRow row, LedgerEntry entry, long version)
-        {
-            row.Id = entry.Id;
-            row.TenantId = entry.TenantId;
-            row.AccountId = entry.AccountId;
-            row.Sequence = entry.Sequence;
-            row.TransactionId = entry.TransactionId;
-            row.Kind = entry.Kind;
-            row.Side = entry.Side;
-            row.PostedChange = entry.PostedChange.Amount;
-            row.PostedChangeAsset = Book.AssetOf(entry.PostedChange);
-            row.PendingChange = entry.PendingChange.Amount;
-            row.PendingChangeAsset = Book.AssetOf(entry.PendingChange);
-            row.EntryType = entry.EntryType;
-            row.Reference = Book.Slot(entry.Reference);
-            row.TransferId = entry.TransferId;
-            row.At = entry.At;
-            row.DebitsPosted = entry.DebitsPosted.Amount;
-            row.DebitsPostedAsset = Book.AssetOf(entry.DebitsPosted);
-            row.CreditsPosted = entry.CreditsPosted.Amount;
-            row.CreditsPostedAsset = Book.AssetOf(entry.CreditsPosted);
-            row.DebitsPending = entry.DebitsPending.Amount;
-            row.DebitsPendingAsset = Book.AssetOf(entry.DebitsPending);
-            row.CreditsPending = entry.CreditsPending.Amount;
-            row.CreditsPendingAsset = Book.AssetOf(entry.CreditsPending);
-            row.Chain = Book.Slot(entry.Chain);
-            row.Version = version;
         }
     }
 }

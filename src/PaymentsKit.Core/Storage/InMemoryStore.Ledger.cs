@@ -190,10 +190,10 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         }
 
         // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
-        tables.Transactions.Append(transaction);
+        var row = tables.Transactions.Append(transaction);
         foreach (var entry in entries)
         {
-            tables.Entries.AppendUnderived(entry);
+            tables.Entries.AppendUnderived(entry, row);
         }
     }
 

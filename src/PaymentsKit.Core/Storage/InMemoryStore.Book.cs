@@ -401,8 +401,29 @@ public sealed partial class InMemoryStore
             return !_lastSequence.TryGetValue(accountId, out var last) || sequence > last;
         }
 
-        /// <summary>Stores an entry of the transaction at <paramref name="transaction"/>, built without its id (<see cref="Guid.Empty"/>).</summary>
-        public void AppendUnderived(LedgerEntry entry, int transaction) => Append(entry, transaction, derived: true);
+        /// <summary>
+        /// Stores the entry <see cref="LedgerBooks.Entry"/> would build for the transaction at <paramref name="transaction"/>
+        /// from the account right after the change — without building it, or its id.
+        /// </summary>
+        public void Append(int transaction, LedgerAccount after, in BalanceChange change)
+        {
+            ref var row = ref _rows.Add(out _);
+            row.AccountId = after.Id;
+            row.Sequence = after.EntryCount;
+            row.Transaction = transaction;
+            row.Side = change.Side;
+            row.PostedChange = change.Posted.Amount;
+            row.PendingChange = change.Pending.Amount;
+            row.DebitsPosted = after.DebitsPosted.Amount;
+            row.CreditsPosted = after.CreditsPosted.Amount;
+            row.DebitsPending = after.DebitsPending.Amount;
+            row.CreditsPending = after.CreditsPending.Amount;
+
+            // The fast path checked every amount is in the account's asset, so the row's one asset holds for all six.
+            row.Asset = Book.AssetOf(after.DebitsPosted);
+            row.Chain = Book.Slot(LedgerBooks.Chain(after));
+            NoteSequence(after.Id, after.EntryCount);
+        }
 
         public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
         {
@@ -446,7 +467,7 @@ public sealed partial class InMemoryStore
             var entry = (LedgerEntry)record;
             _irregular |= entry.Id != LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
             _whole[_ids[id]] = (entry, version);
-            NoteSequence(entry);
+            NoteSequence(entry.AccountId, entry.Sequence);
             Claim(id, keys);
         }
 
@@ -532,10 +553,10 @@ public sealed partial class InMemoryStore
             row.Chain = Book.Slot(entry.Chain);
             if (!derived || !FitsRow(entry, transaction))
             {
-                _whole[index] = (entry.Id == Guid.Empty ? entry with { Id = LedgerCollections.EntryId(entry.AccountId, entry.Sequence) } : entry, 1);
+                _whole[index] = (entry, 1);
             }
 
-            NoteSequence(entry);
+            NoteSequence(entry.AccountId, entry.Sequence);
         }
 
         /// <summary>Whether the row and its transaction's row say all the entry says.</summary>
@@ -565,10 +586,10 @@ public sealed partial class InMemoryStore
 
         private static bool SameAsset(Money money, Asset asset) => ReferenceEquals(money.Asset, asset) || asset.Equals(money.Asset);
 
-        private void NoteSequence(LedgerEntry entry)
+        private void NoteSequence(LedgerAccountId accountId, long sequence)
         {
-            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_lastSequence, entry.AccountId, out _);
-            last = Math.Max(last, entry.Sequence);
+            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_lastSequence, accountId, out _);
+            last = Math.Max(last, sequence);
         }
     }
 }

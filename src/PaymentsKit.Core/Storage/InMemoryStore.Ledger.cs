@@ -24,7 +24,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         var changes = LedgerBooks.PostingChanges(postings);
 
         var accounts = new TouchedAccount[postings.Count];
-        var entries = new LedgerEntry[postings.Count];
+        var after = new LedgerAccount[postings.Count];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
@@ -55,12 +55,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted, entries, deriveEntryIds: false) is not null || !Fresh(tables, posted, entries, null))
+            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, posted, after, null))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
 
-            Write(tables, touched, posted, entries);
+            Write(tables, touched, posted, after, changes);
             return ValueTask.FromResult<LedgerTransaction?>(posted);
         }
     }
@@ -71,7 +71,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         cancellationToken.ThrowIfCancellationRequested();
         var request = reservation.Request;
         var accounts = new TouchedAccount[2];
-        var entries = new LedgerEntry[2];
+        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
@@ -84,12 +84,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (transaction, transfer) = LedgerBooks.Reservation(
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries, deriveEntryIds: false) is not null || !Fresh(tables, transaction, entries, transfer.Id))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, transfer.Id))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
-            Write(tables, accounts, transaction, entries);
+            Write(tables, accounts, transaction, after, [debit, credit]);
             tables.Transfers.Insert(transfer.Id.Value, transfer.TenantId.Value, transfer, []);
             return ValueTask.FromResult<LedgerTransfer?>(transfer);
         }
@@ -100,7 +100,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     {
         cancellationToken.ThrowIfCancellationRequested();
         var accounts = new TouchedAccount[2];
-        var entries = new LedgerEntry[2];
+        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
@@ -133,13 +133,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries, deriveEntryIds: false) is not null || !Fresh(tables, transaction, entries, null))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, null))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
             stored = stored with { Record = resolved, Version = stored.Version + 1 };
-            Write(tables, accounts, transaction, entries);
+            Write(tables, accounts, transaction, after, [debit, credit]);
             return ValueTask.FromResult<LedgerTransfer?>(resolved);
         }
     }
@@ -160,7 +160,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     }
 
     /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
-    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerEntry[] entries, LedgerTransferId? transferId)
+    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerAccount[] entries, LedgerTransferId? transferId)
     {
         if (tables.Transactions.Contains(transaction.Id.Value)
             || (transferId is { } id && tables.Transfers.Records.ContainsKey(id.Value)))
@@ -170,7 +170,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
         foreach (var entry in entries)
         {
-            if (!tables.Entries.IsFree(entry.AccountId, entry.Sequence))
+            if (!tables.Entries.IsFree(entry.Id, entry.EntryCount))
             {
                 return false;
             }
@@ -179,8 +179,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         return true;
     }
 
-    /// <summary>Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its entries.</summary>
-    private static void Write(LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerEntry[] entries)
+    /// <summary>
+    /// Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its
+    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it).
+    /// </summary>
+    private static void Write(
+        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerAccount[] after, ReadOnlySpan<BalanceChange> changes)
     {
         foreach (var touched in accounts)
         {
@@ -191,9 +195,9 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
         // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
         var row = tables.Transactions.Append(transaction);
-        foreach (var entry in entries)
+        for (var i = 0; i < changes.Length; i++)
         {
-            tables.Entries.AppendUnderived(entry, row);
+            tables.Entries.Append(row, after[i], changes[i]);
         }
     }
 

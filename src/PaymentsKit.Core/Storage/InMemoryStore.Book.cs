@@ -5,8 +5,8 @@ using PaymentsKit.Ledger;
 namespace PaymentsKit.Storage;
 
 /// <summary>
-/// The in-memory store's ledger book (decision 0007): the ledger's transactions (with their postings) and entries —
-/// the collections that grow with every transfer and never change — are kept as reference-free structs in chunked
+/// The in-memory store's ledger book (decision 0007): the ledger's transactions (with their postings), entries and
+/// transfers — the collections that grow with every transfer — are kept as reference-free structs in chunked
 /// append-only arrays rather than as object graphs, so the garbage collector neither copies nor marks them. Records are
 /// materialised when read. Both the record path (commits through <see cref="Table"/>) and the ledger fast path append
 /// here, so every read sees one source of truth.
@@ -31,11 +31,14 @@ public sealed partial class InMemoryStore
         {
             Transactions = new TransactionTable(this);
             Entries = new EntryTable(this);
+            Transfers = new TransferTable(this);
         }
 
         public TransactionTable Transactions { get; }
 
         public EntryTable Entries { get; }
+
+        public TransferTable Transfers { get; }
 
         /// <summary>The index of an amount's asset (0 for an amount without one, <c>default(Money)</c>).</summary>
         public short AssetOf(Money money)
@@ -590,6 +593,155 @@ public sealed partial class InMemoryStore
         {
             ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_lastSequence, accountId, out _);
             last = Math.Max(last, sequence);
+        }
+    }
+
+    /// <summary>A stored two-phase transfer, updated in place when resolved.</summary>
+    private struct TransferRow
+    {
+        public LedgerTransferId Id;
+        public MerchantId TenantId;
+        public LedgerAccountId DebitAccountId;
+        public LedgerAccountId CreditAccountId;
+        public decimal Amount;
+        public decimal PostedAmount;
+        public decimal ReleasedAmount;
+        public short AmountAsset;
+        public short PostedAmountAsset;
+        public short ReleasedAmountAsset;
+        public LedgerTransferState State;
+        public Duration? Timeout;
+        public Instant? ExpiresAt;
+        public LedgerEntryType? EntryType;
+        public int Reference;
+        public LedgerTransactionId PendingTransactionId;
+        public LedgerTransactionId? ResolvingTransactionId;
+        public Instant CreatedAt;
+        public Instant? ResolvedAt;
+        public long Version;
+    }
+
+    /// <summary>The ledger's two-phase transfers (no unique keys).</summary>
+    private sealed class TransferTable(LedgerBook book) : BookTable(book)
+    {
+        private readonly ChunkedList<TransferRow> _rows = new();
+        private readonly Dictionary<Guid, int> _ids = [];
+        private int _ordered;
+
+        public bool Contains(Guid id) => _ids.ContainsKey(id);
+
+        /// <summary>The row of a stored transfer of <paramref name="tenantId"/>, if any.</summary>
+        public bool TryGetRow(Guid id, MerchantId tenantId, out int row) => _ids.TryGetValue(id, out row) && _rows[row].TenantId == tenantId;
+
+        public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
+        {
+            if (_ids.TryGetValue(id, out var row))
+            {
+                ref var stored = ref _rows[row];
+                (version, tenantId) = (stored.Version, stored.TenantId.Value);
+                return true;
+            }
+
+            (version, tenantId) = (0, Guid.Empty);
+            return false;
+        }
+
+        public override bool TryRead(Guid id, out object record, out long version)
+        {
+            if (_ids.TryGetValue(id, out var row))
+            {
+                (record, version) = Read(row);
+                return true;
+            }
+
+            (record, version) = (null!, 0);
+            return false;
+        }
+
+        public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            Append((LedgerTransfer)record);
+            Claim(id, keys);
+        }
+
+        /// <summary>Stores a new transfer at version 1 (its id is free: the caller checked).</summary>
+        public void Append(LedgerTransfer transfer)
+        {
+            ref var row = ref _rows.Add(out var index);
+            Encode(ref row, transfer, 1);
+            _ids.Add(transfer.Id.Value, index);
+        }
+
+        public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            // Transfers have no unique keys to release or claim.
+            Replace(_ids[id], (LedgerTransfer)record, version);
+        }
+
+        /// <summary>Replaces the transfer at <paramref name="row"/> (same id and tenant).</summary>
+        public void Replace(int row, LedgerTransfer transfer, long version) => Encode(ref _rows[row], transfer, version);
+
+        public LedgerTransfer ReadTransfer(int row, out long version)
+        {
+            var (record, stored) = Read(row);
+            version = stored;
+            return (LedgerTransfer)record;
+        }
+
+        protected override void CatchUp()
+        {
+            for (; _ordered < _rows.Count; _ordered++)
+            {
+                ref var stored = ref _rows[_ordered];
+                AddToOrder(stored.Id.Value, stored.TenantId.Value, _ordered);
+            }
+        }
+
+        protected override (object Record, long Version) Read(int row)
+        {
+            ref var stored = ref _rows[row];
+            var transfer = new LedgerTransfer(
+                stored.Id,
+                stored.TenantId,
+                stored.DebitAccountId,
+                stored.CreditAccountId,
+                Book.MoneyOf(stored.Amount, stored.AmountAsset),
+                stored.State,
+                Book.MoneyOf(stored.PostedAmount, stored.PostedAmountAsset),
+                Book.MoneyOf(stored.ReleasedAmount, stored.ReleasedAmountAsset),
+                stored.Timeout,
+                stored.ExpiresAt,
+                stored.EntryType,
+                Book.At<string>(stored.Reference),
+                stored.PendingTransactionId,
+                stored.ResolvingTransactionId,
+                stored.CreatedAt,
+                stored.ResolvedAt);
+            return (transfer, stored.Version);
+        }
+
+        private void Encode(ref TransferRow row, LedgerTransfer transfer, long version)
+        {
+            row.Id = transfer.Id;
+            row.TenantId = transfer.TenantId;
+            row.DebitAccountId = transfer.DebitAccountId;
+            row.CreditAccountId = transfer.CreditAccountId;
+            row.Amount = transfer.Amount.Amount;
+            row.AmountAsset = Book.AssetOf(transfer.Amount);
+            row.PostedAmount = transfer.PostedAmount.Amount;
+            row.PostedAmountAsset = Book.AssetOf(transfer.PostedAmount);
+            row.ReleasedAmount = transfer.ReleasedAmount.Amount;
+            row.ReleasedAmountAsset = Book.AssetOf(transfer.ReleasedAmount);
+            row.State = transfer.State;
+            row.Timeout = transfer.Timeout;
+            row.ExpiresAt = transfer.ExpiresAt;
+            row.EntryType = transfer.EntryType;
+            row.Reference = Book.Slot(transfer.Reference);
+            row.PendingTransactionId = transfer.PendingTransactionId;
+            row.ResolvingTransactionId = transfer.ResolvingTransactionId;
+            row.CreatedAt = transfer.CreatedAt;
+            row.ResolvedAt = transfer.ResolvedAt;
+            row.Version = version;
         }
     }
 }

@@ -90,7 +90,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             }
 
             Write(tables, accounts, transaction, after, [debit, credit]);
-            tables.Transfers.Insert(transfer.Id.Value, transfer.TenantId.Value, transfer, []);
+            tables.Transfers.Append(transfer);
             return ValueTask.FromResult<LedgerTransfer?>(transfer);
         }
     }
@@ -104,14 +104,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
-            ref var stored = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Transfers.Records, resolution.TransferId.Value);
-            if (Unsafe.IsNullRef(ref stored) || stored.TenantId != resolution.TenantId.Value)
+            if (!tables.Transfers.TryGetRow(resolution.TransferId.Value, resolution.TenantId, out var row))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
             // Resolved, expired, or with a reference (whose counter the record path advances): the record path's case.
-            var transfer = (LedgerTransfer)stored.Record;
+            var transfer = tables.Transfers.ReadTransfer(row, out var version);
             var reserved = transfer.Amount;
             var posted = resolution.Void ? transfer.PostedAmount : resolution.Amount ?? reserved;
             if (transfer.State != LedgerTransferState.Pending
@@ -138,7 +137,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
-            stored = stored with { Record = resolved, Version = stored.Version + 1 };
+            tables.Transfers.Replace(row, resolved, version + 1);
             Write(tables, accounts, transaction, after, [debit, credit]);
             return ValueTask.FromResult<LedgerTransfer?>(resolved);
         }
@@ -163,7 +162,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerAccount[] entries, LedgerTransferId? transferId)
     {
         if (tables.Transactions.Contains(transaction.Id.Value)
-            || (transferId is { } id && tables.Transfers.Records.ContainsKey(id.Value)))
+            || (transferId is { } id && tables.Transfers.Contains(id.Value)))
         {
             return false;
         }
@@ -206,8 +205,8 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             (RecordTable)TableOf(LedgerCollections.Accounts.Name),
             (TransactionTable)TableOf(LedgerCollections.Transactions.Name),
             (EntryTable)TableOf(LedgerCollections.Entries.Name),
-            (RecordTable)TableOf(LedgerCollections.Transfers.Name));
+            (TransferTable)TableOf(LedgerCollections.Transfers.Name));
 
     /// <summary>The ledger's tables, found once.</summary>
-    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, RecordTable Transfers);
+    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers);
 }

@@ -9,7 +9,8 @@ namespace PaymentsKit.Storage;
 /// Reads take the same lock, briefly: a commit updates several dictionaries one entry at a time, and a
 /// lock-free reader could see half of it (a counter already raised but the record it counts not yet
 /// inserted, or a unique key between its removal and re-insertion). Records are kept as the instances
-/// written, so record types must be immutable.
+/// written, so record types must be immutable — except the ledger's transactions, entries and transfers, kept as struct
+/// rows and materialised when read (decision 0007).
 /// </summary>
 /// <remarks>
 /// The ledger's standalone writes skip the unit of work: <see cref="Ledger.ILedgerFastPath"/> (decision 0006).
@@ -33,9 +34,10 @@ public sealed partial class InMemoryStore : IPaymentsStore
         ref var table = ref CollectionsMarshal.GetValueRefOrAddDefault(_tables, collection, out _);
         return table ??= collection switch
         {
-            // The ledger's immutable, high-volume collections live in the book's struct rows (decision 0007).
+            // The ledger's high-volume collections live in the book's struct rows (decision 0007).
             _ when collection == Ledger.LedgerCollections.Transactions.Name => Book.Transactions,
             _ when collection == Ledger.LedgerCollections.Entries.Name => Book.Entries,
+            _ when collection == Ledger.LedgerCollections.Transfers.Name => Book.Transfers,
             _ => new RecordTable(),
         };
     }

@@ -72,6 +72,18 @@ public sealed partial class InMemoryLedgerTests
             }
 
             Assert.Equal("ethereum", written.OfType<LedgerEntry>().Single(e => e.AccountId == chain.Id).Chain);
+
+            // Transfers are rewritten in place when resolved: the last version written is what reads see.
+            var transfers = written.OfType<LedgerTransfer>().GroupBy(t => t.Id).ToList();
+            Assert.Equal(2, transfers.Count);
+            foreach (var versions in transfers)
+            {
+                var read = (await unit.GetAsync(LedgerCollections.Transfers, Tenant.Value, versions.Key.Value))!;
+                Assert.Equal((2L, versions.Last()), (read.Version, read.Value));
+            }
+
+            Assert.Equal((Duration.FromHours(1), "pi_1", LedgerTransferState.Posted), (transfers[0].Last().Timeout, transfers[0].Last().Reference, transfers[0].Last().State));
+            Assert.Null(await unit.GetAsync(LedgerCollections.Transfers, OtherTenant.Value, held.Id.Value));
         }
     }
 

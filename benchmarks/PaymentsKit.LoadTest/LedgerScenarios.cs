@@ -64,15 +64,15 @@ internal static partial class LedgerScenarios
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario: ledger-memory (in-memory store, 1 thread, {Pairs} account pairs, {seconds} s per phase)"));
         await Transfers(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-        var measured = Stopwatch.StartNew();
+        var measured = CpuMeter.Start();
         var transfers = await Transfers(TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
-        var transferRate = transfers / measured.Elapsed.TotalSeconds;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"balanced transfers (2 postings, posted): {transfers} in {measured.Elapsed.TotalSeconds:0.00} s = {transferRate:0} transfers/s"));
+        var transferRate = transfers / measured.Wall.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"balanced transfers (2 postings, posted): {transfers} in {measured.Wall.TotalSeconds:0.00} s = {transferRate:0} transfers/s; {measured.Report(transfers)}"));
 
         await TwoPhase(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
-        measured.Restart();
+        measured = CpuMeter.Start();
         var twoPhase = await TwoPhase(TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"two-phase transfers (reserve + post): {twoPhase} in {measured.Elapsed.TotalSeconds:0.00} s = {twoPhase / measured.Elapsed.TotalSeconds:0} transfers/s"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"two-phase transfers (reserve + post): {twoPhase} in {measured.Wall.TotalSeconds:0.00} s = {twoPhase / measured.Wall.TotalSeconds:0} transfers/s; {measured.Report(twoPhase)}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"transfers/s: {transferRate:0}"));
         return transferRate / 1_000_000d;
     }
@@ -218,4 +218,31 @@ internal static partial class LedgerScenarios
 
     [GeneratedRegex(@"tps = ([0-9.]+) \(without initial connection time\)", RegexOptions.CultureInvariant)]
     private static partial Regex TpsPattern();
+
+    /// <summary>
+    /// Wall time, the process's CPU time and the collector's pauses over a phase: on a shared machine the wall-clock
+    /// rate swings with the load, CPU time per operation much less.
+    /// </summary>
+    private sealed class CpuMeter
+    {
+        private readonly Stopwatch _wall = Stopwatch.StartNew();
+        private readonly TimeSpan _cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        private readonly TimeSpan _paused = GC.GetTotalPauseDuration();
+        private readonly int _gen0 = GC.CollectionCount(0);
+        private readonly int _gen2 = GC.CollectionCount(2);
+
+        public TimeSpan Wall => _wall.Elapsed;
+
+        public static CpuMeter Start() => new();
+
+        public string Report(long operations)
+        {
+            var wall = _wall.Elapsed;
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - _cpu;
+            var paused = GC.GetTotalPauseDuration() - _paused;
+            return string.Create(
+                CultureInfo.InvariantCulture,
+                $"CPU {cpu.TotalMicroseconds / operations:0.00} µs each ({operations / cpu.TotalSeconds:0} per CPU-second), GC pauses {paused.TotalMilliseconds:0} ms = {paused / wall:0.0%} of wall, {GC.CollectionCount(0) - _gen0} gen-0 / {GC.CollectionCount(2) - _gen2} gen-2 collections");
+        }
+    }
 }

@@ -164,15 +164,19 @@ internal static class LedgerBooks
     }
 
     /// <summary>
-    /// Applies balance changes to the touched accounts (in place), producing one entry per change with the running
-    /// balances after it, then checks every touched account on its final balances.
+    /// Applies balance changes to the touched accounts (in place), recording the account as it stands after each change
+    /// (its entry's running balances and sequence), then checks every touched account on its final balances.
     /// </summary>
+    /// <param name="accounts">The touched accounts, updated in place.</param>
+    /// <param name="changes">One change per entry.</param>
+    /// <param name="at">The operation's timestamp (<see cref="Timestamp"/>).</param>
+    /// <param name="after">Receives, per change, its account right after it; with the change, what <see cref="Entry"/> needs.</param>
     /// <returns>
     /// Null, or what the operation fails with: <c>insufficient_funds</c> for a flag it would break, or
     /// <c>concurrency_conflict</c> when it would release more than an account holds pending (the transfer and the
     /// account were read either side of a concurrent resolution: a lost race, so rerun on fresh reads).
     /// </returns>
-    public static PaymentsKitException? Apply(Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction, Span<LedgerEntry> entries)
+    public static PaymentsKitException? Apply(Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, Instant at, Span<LedgerAccount> after)
     {
         for (var i = 0; i < changes.Length; i++)
         {
@@ -180,52 +184,32 @@ internal static class LedgerBooks
             ref var touched = ref accounts[IndexOf(accounts, change.AccountId)];
             var before = touched.Account;
             var sequence = before.EntryCount + 1;
-            var after = change.Side == LedgerSide.Debit
+            touched.Account = after[i] = change.Side == LedgerSide.Debit
                 ? before with
                 {
                     DebitsPosted = change.Posted.IsZero ? before.DebitsPosted : before.DebitsPosted + change.Posted,
                     DebitsPending = before.DebitsPending + change.Pending,
                     EntryCount = sequence,
-                    UpdatedAt = transaction.CreatedAt,
+                    UpdatedAt = at,
                 }
                 : before with
                 {
                     CreditsPosted = change.Posted.IsZero ? before.CreditsPosted : before.CreditsPosted + change.Posted,
                     CreditsPending = before.CreditsPending + change.Pending,
                     EntryCount = sequence,
-                    UpdatedAt = transaction.CreatedAt,
+                    UpdatedAt = at,
                 };
-            touched.Account = after;
-            entries[i] = new LedgerEntry(
-                LedgerCollections.EntryId(after.Id, sequence),
-                transaction.TenantId,
-                after.Id,
-                sequence,
-                transaction.Id,
-                transaction.Kind,
-                change.Side,
-                change.Posted,
-                change.Pending,
-                transaction.EntryType,
-                transaction.Reference,
-                transaction.TransferId,
-                transaction.CreatedAt,
-                after.DebitsPosted,
-                after.CreditsPosted,
-                after.DebitsPending,
-                after.CreditsPending,
-                after.Asset.Chain?.Value ?? after.Metadata.GetValueOrDefault(TreasuryWallet.ChainMetadataKey));
         }
 
         foreach (var touched in accounts)
         {
-            var after = touched.Account;
-            if (after.DebitsPending.IsNegative || after.CreditsPending.IsNegative)
+            var account = touched.Account;
+            if (account.DebitsPending.IsNegative || account.CreditsPending.IsNegative)
             {
-                return BufferedUnitOfWork.Conflict(LedgerCollections.Accounts.Name, after.Id.Value, touched.Version);
+                return BufferedUnitOfWork.Conflict(LedgerCollections.Accounts.Name, account.Id.Value, touched.Version);
             }
 
-            if (FlagViolation(after) is { } violation)
+            if (FlagViolation(account) is { } violation)
             {
                 return violation;
             }
@@ -233,6 +217,33 @@ internal static class LedgerBooks
 
         return null;
     }
+
+    /// <summary>The entry a change writes: the account's <see cref="LedgerAccount.EntryCount"/>-th, with its balances after it.</summary>
+    /// <param name="transaction">The transaction the entry belongs to.</param>
+    /// <param name="after">The account right after the change (from <see cref="Apply"/>).</param>
+    /// <param name="change">The change.</param>
+    public static LedgerEntry Entry(LedgerTransaction transaction, LedgerAccount after, in BalanceChange change) =>
+        new(LedgerCollections.EntryId(after.Id, after.EntryCount),
+            transaction.TenantId,
+            after.Id,
+            after.EntryCount,
+            transaction.Id,
+            transaction.Kind,
+            change.Side,
+            change.Posted,
+            change.Pending,
+            transaction.EntryType,
+            transaction.Reference,
+            transaction.TransferId,
+            transaction.CreatedAt,
+            after.DebitsPosted,
+            after.CreditsPosted,
+            after.DebitsPending,
+            after.CreditsPending,
+            Chain(after));
+
+    /// <summary>The chain an account's entries name: its asset's, else its <see cref="TreasuryWallet.ChainMetadataKey"/> metadata.</summary>
+    public static string? Chain(LedgerAccount account) => account.Asset.Chain?.Value ?? account.Metadata.GetValueOrDefault(TreasuryWallet.ChainMetadataKey);
 
     private static PaymentsKitException? FlagViolation(LedgerAccount account)
     {

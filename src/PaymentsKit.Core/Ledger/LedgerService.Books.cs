@@ -33,8 +33,19 @@ public sealed partial class LedgerService
     /// <summary>Applies balance changes to the touched accounts (see <see cref="LedgerBooks.Apply"/>), throwing what the operation fails with.</summary>
     private static LedgerEntry[] Apply(TouchedAccount[] accounts, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction)
     {
+        var after = new LedgerAccount[changes.Length];
+        if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is { } failure)
+        {
+            throw failure;
+        }
+
         var entries = new LedgerEntry[changes.Length];
-        return LedgerBooks.Apply(accounts, changes, transaction, entries) is { } failure ? throw failure : entries;
+        for (var i = 0; i < entries.Length; i++)
+        {
+            entries[i] = LedgerBooks.Entry(transaction, after[i], changes[i]);
+        }
+
+        return entries;
     }
 
     /// <summary>Buffers an operation's account updates, transaction and entries (all validation is done by now).</summary>

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using PaymentsKit.Ledger;
 
@@ -24,7 +23,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         var changes = LedgerBooks.PostingChanges(postings);
 
         var accounts = new TouchedAccount[postings.Count];
-        var entries = new LedgerEntry[postings.Count];
+        var after = new LedgerAccount[postings.Count];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
@@ -55,12 +54,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted, entries) is not null || !Fresh(tables, posted, entries, null))
+            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, posted, after, null))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
 
-            Write(tables, touched, posted, entries);
+            Write(tables, touched, posted, after, changes);
             return ValueTask.FromResult<LedgerTransaction?>(posted);
         }
     }
@@ -71,7 +70,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         cancellationToken.ThrowIfCancellationRequested();
         var request = reservation.Request;
         var accounts = new TouchedAccount[2];
-        var entries = new LedgerEntry[2];
+        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
@@ -84,13 +83,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (transaction, transfer) = LedgerBooks.Reservation(
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries) is not null || !Fresh(tables, transaction, entries, transfer.Id))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, transfer.Id))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
-            Write(tables, accounts, transaction, entries);
-            tables.Transfers.Insert(transfer.Id.Value, transfer.TenantId.Value, transfer, []);
+            Write(tables, accounts, transaction, after, [debit, credit]);
+            tables.Transfers.Append(transfer);
             return ValueTask.FromResult<LedgerTransfer?>(transfer);
         }
     }
@@ -100,18 +99,17 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     {
         cancellationToken.ThrowIfCancellationRequested();
         var accounts = new TouchedAccount[2];
-        var entries = new LedgerEntry[2];
+        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
-            ref var stored = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Transfers.Records, resolution.TransferId.Value);
-            if (Unsafe.IsNullRef(ref stored) || stored.TenantId != resolution.TenantId.Value)
+            if (!tables.Transfers.TryGetRow(resolution.TransferId.Value, resolution.TenantId, out var row))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
             // Resolved, expired, or with a reference (whose counter the record path advances): the record path's case.
-            var transfer = (LedgerTransfer)stored.Record;
+            var transfer = tables.Transfers.ReadTransfer(row, out var version);
             var reserved = transfer.Amount;
             var posted = resolution.Void ? transfer.PostedAmount : resolution.Amount ?? reserved;
             if (transfer.State != LedgerTransferState.Pending
@@ -133,13 +131,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction, entries) is not null || !Fresh(tables, transaction, entries, null))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, null))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
-            stored = stored with { Record = resolved, Version = stored.Version + 1 };
-            Write(tables, accounts, transaction, entries);
+            tables.Transfers.Replace(row, resolved, version + 1);
+            Write(tables, accounts, transaction, after, [debit, credit]);
             return ValueTask.FromResult<LedgerTransfer?>(resolved);
         }
     }
@@ -160,17 +158,17 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     }
 
     /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
-    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerEntry[] entries, LedgerTransferId? transferId)
+    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerAccount[] entries, LedgerTransferId? transferId)
     {
-        if (tables.Transactions.Records.ContainsKey(transaction.Id.Value)
-            || (transferId is { } id && tables.Transfers.Records.ContainsKey(id.Value)))
+        if (tables.Transactions.Contains(transaction.Id.Value)
+            || (transferId is { } id && tables.Transfers.Contains(id.Value)))
         {
             return false;
         }
 
         foreach (var entry in entries)
         {
-            if (tables.Entries.Records.ContainsKey(entry.Id))
+            if (!tables.Entries.IsFree(entry.Id, entry.EntryCount))
             {
                 return false;
             }
@@ -179,8 +177,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         return true;
     }
 
-    /// <summary>Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its entries.</summary>
-    private static void Write(LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerEntry[] entries)
+    /// <summary>
+    /// Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its
+    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it).
+    /// </summary>
+    private static void Write(
+        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerAccount[] after, ReadOnlySpan<BalanceChange> changes)
     {
         foreach (var touched in accounts)
         {
@@ -189,20 +191,21 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
         }
 
-        tables.Transactions.Insert(transaction.Id.Value, transaction.TenantId.Value, transaction, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, transaction));
-        foreach (var entry in entries)
+        // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
+        var row = tables.Transactions.Append(transaction);
+        for (var i = 0; i < changes.Length; i++)
         {
-            tables.Entries.Insert(entry.Id, entry.TenantId.Value, entry, []);
+            tables.Entries.Append(row, after[i], changes[i]);
         }
     }
 
     private LedgerTables LedgerTablesLocked() =>
         _ledger ??= new LedgerTables(
-            TableOf(LedgerCollections.Accounts.Name),
-            TableOf(LedgerCollections.Transactions.Name),
-            TableOf(LedgerCollections.Entries.Name),
-            TableOf(LedgerCollections.Transfers.Name));
+            (RecordTable)TableOf(LedgerCollections.Accounts.Name),
+            (TransactionTable)TableOf(LedgerCollections.Transactions.Name),
+            (EntryTable)TableOf(LedgerCollections.Entries.Name),
+            (TransferTable)TableOf(LedgerCollections.Transfers.Name));
 
     /// <summary>The ledger's tables, found once.</summary>
-    private sealed record LedgerTables(Table Accounts, Table Transactions, Table Entries, Table Transfers);
+    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers);
 }

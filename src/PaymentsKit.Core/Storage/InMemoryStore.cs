@@ -9,7 +9,8 @@ namespace PaymentsKit.Storage;
 /// Reads take the same lock, briefly: a commit updates several dictionaries one entry at a time, and a
 /// lock-free reader could see half of it (a counter already raised but the record it counts not yet
 /// inserted, or a unique key between its removal and re-insertion). Records are kept as the instances
-/// written, so record types must be immutable.
+/// written, so record types must be immutable — except the ledger's transactions, entries and transfers, kept as struct
+/// rows and materialised when read (decision 0007).
 /// </summary>
 /// <remarks>
 /// The ledger's standalone writes skip the unit of work: <see cref="Ledger.ILedgerFastPath"/> (decision 0006).
@@ -31,7 +32,14 @@ public sealed partial class InMemoryStore : IPaymentsStore
     private Table TableOf(string collection)
     {
         ref var table = ref CollectionsMarshal.GetValueRefOrAddDefault(_tables, collection, out _);
-        return table ??= new Table();
+        return table ??= collection switch
+        {
+            // The ledger's high-volume collections live in the book's struct rows (decision 0007).
+            _ when collection == Ledger.LedgerCollections.Transactions.Name => Book.Transactions,
+            _ when collection == Ledger.LedgerCollections.Entries.Name => Book.Entries,
+            _ when collection == Ledger.LedgerCollections.Transfers.Name => Book.Transfers,
+            _ => new RecordTable(),
+        };
     }
 
     private void Apply(IReadOnlyList<PendingWrite> writes)
@@ -45,21 +53,11 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 if (write.IsInsert)
                 {
                     table.Insert(write.Id, write.TenantId, write.Record, write.UniqueKeys);
-                    continue;
                 }
-
-                ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(table.Records, write.Id);
-                foreach (var (key, value) in slot.UniqueKeys)
+                else
                 {
-                    // Only while still ours: an earlier write of this commit may have taken the value over (a swap).
-                    if (table.UniqueKeys.TryGetValue((key, value), out var holder) && holder == write.Id)
-                    {
-                        table.UniqueKeys.Remove((key, value));
-                    }
+                    table.Update(write.Id, write.Record, write.NewVersion, write.UniqueKeys);
                 }
-
-                table.Claim(write.Id, write.UniqueKeys);
-                slot = new Entry(write.Record, write.NewVersion, write.TenantId, write.UniqueKeys);
             }
         }
     }
@@ -70,14 +68,15 @@ public sealed partial class InMemoryStore : IPaymentsStore
         foreach (var write in writes)
         {
             var table = _tables.GetValueOrDefault(write.Collection);
-            Entry current = default;
-            var exists = table is not null && table.Records.TryGetValue(write.Id, out current);
+            long version = 0;
+            var tenantId = Guid.Empty;
+            var exists = table is not null && table.TryGetVersion(write.Id, out version, out tenantId);
             if (write.IsInsert && exists)
             {
                 throw BufferedUnitOfWork.DuplicateId(write.Collection, write.Id);
             }
 
-            if (!write.IsInsert && (!exists || current.Version != write.ExpectedVersion || current.TenantId != write.TenantId))
+            if (!write.IsInsert && (!exists || version != write.ExpectedVersion || tenantId != write.TenantId))
             {
                 throw BufferedUnitOfWork.Conflict(write.Collection, write.Id, write.ExpectedVersion);
             }
@@ -112,30 +111,26 @@ public sealed partial class InMemoryStore : IPaymentsStore
     /// <summary>A stored record with its version, tenant and unique key values.</summary>
     private readonly record struct Entry(object Record, long Version, Guid TenantId, IReadOnlyList<KeyValuePair<string, string>> UniqueKeys);
 
-    /// <summary>One collection's records, unique keys and per-tenant id index.</summary>
-    private sealed class Table
+    /// <summary>One collection's records and unique keys, as commits and reads see them.</summary>
+    private abstract class Table
     {
-        private readonly Dictionary<Guid, TenantIndex> _tenants = [];
-
-        public Dictionary<Guid, Entry> Records { get; } = [];
-
         public Dictionary<(string Key, string Value), Guid> UniqueKeys { get; } = [];
 
-        public TenantIndex IndexOf(Guid tenantId)
-        {
-            ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(_tenants, tenantId, out _);
-            return index ??= new TenantIndex();
-        }
+        /// <summary>The stored version and tenant of a record, if it exists.</summary>
+        public abstract bool TryGetVersion(Guid id, out long version, out Guid tenantId);
 
-        public TenantIndex? FindIndex(Guid tenantId) => _tenants.GetValueOrDefault(tenantId);
+        /// <summary>The stored record and its version, if it exists.</summary>
+        public abstract bool TryRead(Guid id, out object record, out long version);
 
-        /// <summary>Adds a new record at version 1: its entry, its place in the tenant's index and its unique key values.</summary>
-        public void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
-        {
-            Records.Add(id, new Entry(record, 1, tenantId, keys));
-            IndexOf(tenantId).Add(id);
-            Claim(id, keys);
-        }
+        /// <summary>Adds a new record at version 1 and claims its unique key values.</summary>
+        public abstract void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys);
+
+        /// <summary>Replaces a validated record, releasing the key values it gave up and claiming its new ones.</summary>
+        public abstract void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys);
+
+        /// <summary>Adds up to <paramref name="limit"/> of a tenant's records after <paramref name="after"/> in <see cref="GuidOrder"/>; whether more follow.</summary>
+        public abstract bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
+            where T : class;
 
         /// <summary>Makes <paramref name="id"/> the holder of each of <paramref name="keys"/>.</summary>
         public void Claim(Guid id, IReadOnlyList<KeyValuePair<string, string>> keys)
@@ -145,12 +140,95 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 UniqueKeys[(key, value)] = id;
             }
         }
+
+        /// <summary>Gives up <paramref name="id"/>'s old key values (only those it still holds: an earlier write of the commit may have taken one over, a swap).</summary>
+        protected void Release(Guid id, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            foreach (var (key, value) in keys)
+            {
+                if (UniqueKeys.TryGetValue((key, value), out var holder) && holder == id)
+                {
+                    UniqueKeys.Remove((key, value));
+                }
+            }
+        }
+    }
+
+    /// <summary>A collection kept as the record instances written, with a per-tenant id index.</summary>
+    private sealed class RecordTable : Table
+    {
+        private readonly Dictionary<Guid, TenantIndex> _tenants = [];
+
+        public Dictionary<Guid, Entry> Records { get; } = [];
+
+        public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
+        {
+            var found = Records.TryGetValue(id, out var entry);
+            (version, tenantId) = (entry.Version, entry.TenantId);
+            return found;
+        }
+
+        public override bool TryRead(Guid id, out object record, out long version)
+        {
+            var found = Records.TryGetValue(id, out var entry);
+            (record, version) = (entry.Record, entry.Version);
+            return found;
+        }
+
+        public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            Records.Add(id, new Entry(record, 1, tenantId, keys));
+            IndexOf(tenantId).Add(id);
+            Claim(id, keys);
+        }
+
+        public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
+        {
+            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(Records, id);
+            Release(id, slot.UniqueKeys);
+            Claim(id, keys);
+            slot = new Entry(record, version, slot.TenantId, keys);
+        }
+
+        public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
+        {
+            if (_tenants.GetValueOrDefault(tenantId)?.Sorted() is not { Count: > 0 } ids
+                || (after is not null && GuidOrder.Instance.Compare(after.Value, ids.Max) >= 0))
+            {
+                return false;
+            }
+
+            var view = after is null ? ids : ids.GetViewBetween(after.Value, ids.Max);
+            foreach (var id in view)
+            {
+                if (id == after)
+                {
+                    continue;
+                }
+
+                if (items.Count == limit)
+                {
+                    return true;
+                }
+
+                var entry = Records[id];
+                items.Add(new Versioned<T>((T)entry.Record, entry.Version));
+            }
+
+            return false;
+        }
+
+        private TenantIndex IndexOf(Guid tenantId)
+        {
+            ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(_tenants, tenantId, out _);
+            return index ??= new TenantIndex();
+        }
     }
 
     /// <summary>
     /// A tenant's record ids in <see cref="GuidOrder"/>. New ids are appended and sorted into the tree when the
-    /// tenant's records are next listed: a write costs an append instead of a tree insert (the ledger's entry ids are
-    /// digests, so each insert would land at a random place), and a listing pays once, for ids in order.
+    /// tenant's records are next listed: a write costs an append instead of a tree insert, and a listing pays once,
+    /// for ids in order.
     /// </summary>
     private sealed class TenantIndex
     {
@@ -184,8 +262,8 @@ public sealed partial class InMemoryStore : IPaymentsStore
             lock (store._commitLock)
             {
                 return ValueTask.FromResult(
-                    store._tables.GetValueOrDefault(collection.Name) is { } table && table.Records.TryGetValue(id, out var entry)
-                        ? new Versioned<T>((T)entry.Record, entry.Version)
+                    store._tables.GetValueOrDefault(collection.Name) is { } table && table.TryRead(id, out var record, out var version)
+                        ? new Versioned<T>((T)record, version)
                         : null);
             }
         }
@@ -206,31 +284,10 @@ public sealed partial class InMemoryStore : IPaymentsStore
         {
             cancellationToken.ThrowIfCancellationRequested();
             var items = new List<Versioned<T>>(limit);
-            var more = false;
+            bool more;
             lock (store._commitLock)
             {
-                var table = store._tables.GetValueOrDefault(collection.Name);
-                if (table?.FindIndex(tenantId)?.Sorted() is { Count: > 0 } ids
-                    && (after is null || GuidOrder.Instance.Compare(after.Value, ids.Max) < 0))
-                {
-                    var view = after is null ? ids : ids.GetViewBetween(after.Value, ids.Max);
-                    foreach (var id in view)
-                    {
-                        if (id == after)
-                        {
-                            continue;
-                        }
-
-                        if (items.Count == limit)
-                        {
-                            more = true;
-                            break;
-                        }
-
-                        var entry = table.Records[id];
-                        items.Add(new Versioned<T>((T)entry.Record, entry.Version));
-                    }
-                }
+                more = store._tables.GetValueOrDefault(collection.Name) is { } table && table.List(tenantId, after, limit, items);
             }
 
             var next = more ? CursorAfter(collection.IdOf(items[^1].Value)) : null;

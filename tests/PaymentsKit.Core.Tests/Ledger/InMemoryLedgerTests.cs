@@ -8,7 +8,7 @@ using PaymentsKit.Storage;
 namespace PaymentsKit.Tests.Ledger;
 
 /// <summary>The ledger specification on the embedded in-memory store.</summary>
-public sealed class InMemoryLedgerTests : LedgerSpecification
+public sealed partial class InMemoryLedgerTests : LedgerSpecification
 {
     protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
 

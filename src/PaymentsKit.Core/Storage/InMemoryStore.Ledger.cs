@@ -20,16 +20,18 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         cancellationToken.ThrowIfCancellationRequested();
         var request = transaction.Request;
         var postings = request.Postings;
-        var changes = LedgerBooks.PostingChanges(postings);
-
-        var accounts = new TouchedAccount[postings.Count];
-        var after = new LedgerAccount[postings.Count];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
+            var scratch = tables.Scratch;
+            var changes = scratch.Changes.AsSpan(0, postings.Count);
+            LedgerBooks.PostingChanges(postings, changes);
+            var accounts = scratch.Accounts;
+            var after = scratch.After.AsSpan(0, postings.Count);
             var count = 0;
-            foreach (var posting in postings)
+            for (var i = 0; i < postings.Count; i++)
             {
+                var posting = postings[i];
                 if (LedgerBooks.IndexOf(accounts.AsSpan(0, count), posting.AccountId) < 0)
                 {
                     if (!TryReadAccount(tables, transaction.TenantId, posting.AccountId, posting.Amount.Asset, out accounts[count]))
@@ -69,11 +71,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     {
         cancellationToken.ThrowIfCancellationRequested();
         var request = reservation.Request;
-        var accounts = new TouchedAccount[2];
-        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
+            var accounts = tables.Scratch.Accounts.AsSpan(0, 2);
+            var after = tables.Scratch.After.AsSpan(0, 2);
             if (!TryReadAccount(tables, reservation.TenantId, request.DebitAccountId, request.Amount.Asset, out accounts[0])
                 || !TryReadAccount(tables, reservation.TenantId, request.CreditAccountId, request.Amount.Asset, out accounts[1]))
             {
@@ -98,11 +100,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     ValueTask<LedgerTransfer?> ILedgerFastPath.TryResolveAsync(LedgerFastResolution resolution, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var accounts = new TouchedAccount[2];
-        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
+            var accounts = tables.Scratch.Accounts.AsSpan(0, 2);
+            var after = tables.Scratch.After.AsSpan(0, 2);
             if (!tables.Transfers.TryGetRow(resolution.TransferId.Value, resolution.TenantId, out var row))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
@@ -158,7 +160,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     }
 
     /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
-    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerAccount[] entries, LedgerTransferId? transferId)
+    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, ReadOnlySpan<LedgerAccount> entries, LedgerTransferId? transferId)
     {
         if (tables.Transactions.Contains(transaction.Id.Value)
             || (transferId is { } id && tables.Transfers.Contains(id.Value)))
@@ -182,7 +184,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it).
     /// </summary>
     private static void Write(
-        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerAccount[] after, ReadOnlySpan<BalanceChange> changes)
+        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, ReadOnlySpan<LedgerAccount> after, ReadOnlySpan<BalanceChange> changes)
     {
         foreach (var touched in accounts)
         {
@@ -206,6 +208,20 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             (EntryTable)TableOf(LedgerCollections.Entries.Name),
             (TransferTable)TableOf(LedgerCollections.Transfers.Name));
 
-    /// <summary>The ledger's tables, found once.</summary>
-    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers);
+    /// <summary>The ledger's tables, found once, and the fast path's working arrays.</summary>
+    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers)
+    {
+        /// <summary>Reused by every fast-path call: only used under the commit lock, and nothing keeps them past the call.</summary>
+        public LedgerScratch Scratch { get; } = new();
+    }
+
+    /// <summary>The touched accounts, the accounts after each change and the changes of one fast-path call.</summary>
+    private sealed class LedgerScratch
+    {
+        public TouchedAccount[] Accounts { get; } = new TouchedAccount[LedgerValidation.MaxPostings];
+
+        public LedgerAccount[] After { get; } = new LedgerAccount[LedgerValidation.MaxPostings];
+
+        public BalanceChange[] Changes { get; } = new BalanceChange[LedgerValidation.MaxPostings];
+    }
 }

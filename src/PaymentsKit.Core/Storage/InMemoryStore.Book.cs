@@ -327,8 +327,10 @@ public sealed partial class InMemoryStore
         private void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
         {
             var first = _postings.Count;
-            foreach (var posting in transaction.Postings)
+            var postings = transaction.Postings;
+            for (var i = 0; i < postings.Count; i++)
             {
+                var posting = postings[i];
                 ref var stored = ref _postings.Add(out _);
                 stored.AccountId = posting.AccountId;
                 stored.Side = posting.Side;

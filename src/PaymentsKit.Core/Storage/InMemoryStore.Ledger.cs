@@ -56,12 +56,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, posted, after, null))
+            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, after, null) || !Write(tables, touched, posted, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
 
-            Write(tables, touched, posted, after, changes);
             return ValueTask.FromResult<LedgerTransaction?>(posted);
         }
     }
@@ -85,12 +84,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (transaction, transfer) = LedgerBooks.Reservation(
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, transfer.Id))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, after, transfer.Id) || !Write(tables, accounts, transaction, after, [debit, credit]))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
-            Write(tables, accounts, transaction, after, [debit, credit]);
             tables.Transfers.Append(transfer);
             return ValueTask.FromResult<LedgerTransfer?>(transfer);
         }
@@ -133,13 +131,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, null))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, after, null) || !Write(tables, accounts, transaction, after, [debit, credit]))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
             tables.Transfers.Replace(row, resolved, version + 1);
-            Write(tables, accounts, transaction, after, [debit, credit]);
             return ValueTask.FromResult<LedgerTransfer?>(resolved);
         }
     }
@@ -159,11 +156,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         return false;
     }
 
-    /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
-    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, ReadOnlySpan<LedgerAccount> entries, LedgerTransferId? transferId)
+    /// <summary>
+    /// Whether the entry and transfer ids the operation inserts are all free (else the record path reports the
+    /// duplicate); <see cref="Write"/> claims the transaction's id.
+    /// </summary>
+    private static bool Fresh(LedgerTables tables, ReadOnlySpan<LedgerAccount> entries, LedgerTransferId? transferId)
     {
-        if (tables.Transactions.Contains(transaction.Id.Value)
-            || (transferId is { } id && tables.Transfers.Contains(id.Value)))
+        if (transferId is { } id && tables.Transfers.Contains(id.Value))
         {
             return false;
         }
@@ -181,11 +180,19 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
     /// <summary>
     /// Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its
-    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it).
+    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it);
+    /// or nothing, answering false, when the transaction's id is taken.
     /// </summary>
-    private static void Write(
+    private static bool Write(
         LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, ReadOnlySpan<LedgerAccount> after, ReadOnlySpan<BalanceChange> changes)
     {
+        // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
+        var row = tables.Transactions.TryAppend(transaction);
+        if (row < 0)
+        {
+            return false;
+        }
+
         foreach (var touched in accounts)
         {
             // An account update keeps its code, so its unique key stays as it is.
@@ -193,12 +200,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
         }
 
-        // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
-        var row = tables.Transactions.Append(transaction);
         for (var i = 0; i < changes.Length; i++)
         {
             tables.Entries.Append(row, after[i], changes[i]);
         }
+
+        return true;
     }
 
     private LedgerTables LedgerTablesLocked() =>

@@ -138,13 +138,28 @@ internal static class LedgerBooks
     public static BalanceChange[] PostingChanges(IReadOnlyList<LedgerPosting> postings)
     {
         var changes = new BalanceChange[postings.Count];
-        for (var i = 0; i < changes.Length; i++)
+        PostingChanges(postings, changes);
+        return changes;
+    }
+
+    /// <summary>Writes the balance changes of a posted transaction's postings, one per posting, into <paramref name="changes"/>.</summary>
+    public static void PostingChanges(IReadOnlyList<LedgerPosting> postings, Span<BalanceChange> changes)
+    {
+        Asset? zeroAsset = null;
+        var zero = default(Money);
+        for (var i = 0; i < postings.Count; i++)
         {
             var posting = postings[i];
-            changes[i] = new BalanceChange(posting.AccountId, posting.Side, posting.Amount, Money.Zero(posting.Amount.Asset));
-        }
 
-        return changes;
+            // One zero per run of the same asset instance: building a zero rounds and rescales.
+            if (!ReferenceEquals(zeroAsset, posting.Amount.Asset))
+            {
+                zeroAsset = posting.Amount.Asset;
+                zero = Money.Zero(zeroAsset);
+            }
+
+            changes[i] = new BalanceChange(posting.AccountId, posting.Side, posting.Amount, zero);
+        }
     }
 
     /// <summary>The balance changes of a reservation: both pending sides up by the amount.</summary>
@@ -188,14 +203,14 @@ internal static class LedgerBooks
                 ? before with
                 {
                     DebitsPosted = change.Posted.IsZero ? before.DebitsPosted : before.DebitsPosted + change.Posted,
-                    DebitsPending = before.DebitsPending + change.Pending,
+                    DebitsPending = change.Pending.IsZero ? before.DebitsPending : before.DebitsPending + change.Pending,
                     EntryCount = sequence,
                     UpdatedAt = at,
                 }
                 : before with
                 {
                     CreditsPosted = change.Posted.IsZero ? before.CreditsPosted : before.CreditsPosted + change.Posted,
-                    CreditsPending = before.CreditsPending + change.Pending,
+                    CreditsPending = change.Pending.IsZero ? before.CreditsPending : before.CreditsPending + change.Pending,
                     EntryCount = sequence,
                     UpdatedAt = at,
                 };

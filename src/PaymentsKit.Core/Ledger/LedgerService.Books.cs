@@ -137,8 +137,10 @@ public sealed partial class LedgerService
         decimal debits = 0m, credits = 0m;
         try
         {
-            foreach (var posting in postings)
+            // Indexed, not foreach: enumerating the interface would allocate an enumerator per call.
+            for (var i = 0; i < postings.Count; i++)
             {
+                var posting = postings[i];
                 if (!ReferenceEquals(posting.Amount.Asset, asset) && !posting.Amount.Asset.Equals(asset))
                 {
                     return false;

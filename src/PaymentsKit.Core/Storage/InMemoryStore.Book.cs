@@ -223,8 +223,6 @@ public sealed partial class InMemoryStore
         private readonly Dictionary<Guid, int> _ids = [];
         private int _ordered;
 
-        public bool Contains(Guid id) => _ids.ContainsKey(id);
-
         /// <summary>The row of a stored transaction, if any.</summary>
         public bool TryGetRow(Guid id, out int row) => _ids.TryGetValue(id, out row);
 
@@ -263,11 +261,24 @@ public sealed partial class InMemoryStore
         }
 
         /// <summary>Stores a new transaction at version 1 (its id is free: the caller checked); its row.</summary>
-        public int Append(LedgerTransaction transaction)
+        public int Append(LedgerTransaction transaction) =>
+            TryAppend(transaction) is var index and >= 0 ? index : throw new InvalidOperationException($"Transaction {transaction.Id} is already stored.");
+
+        /// <summary>
+        /// Stores a new transaction at version 1 and answers its row, or -1 having stored nothing when its id is taken:
+        /// one probe of the id index, which holds every transaction and so mostly misses the processor's caches.
+        /// </summary>
+        public int TryAppend(LedgerTransaction transaction)
         {
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_ids, transaction.Id.Value, out var exists);
+            if (exists)
+            {
+                return -1;
+            }
+
             ref var row = ref _rows.Add(out var index);
+            slot = index;
             Encode(ref row, transaction, 1);
-            _ids.Add(transaction.Id.Value, index);
             return index;
         }
 
@@ -327,8 +338,10 @@ public sealed partial class InMemoryStore
         private void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
         {
             var first = _postings.Count;
-            foreach (var posting in transaction.Postings)
+            var postings = transaction.Postings;
+            for (var i = 0; i < postings.Count; i++)
             {
+                var posting = postings[i];
                 ref var stored = ref _postings.Add(out _);
                 stored.AccountId = posting.AccountId;
                 stored.Side = posting.Side;

@@ -20,16 +20,18 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         cancellationToken.ThrowIfCancellationRequested();
         var request = transaction.Request;
         var postings = request.Postings;
-        var changes = LedgerBooks.PostingChanges(postings);
-
-        var accounts = new TouchedAccount[postings.Count];
-        var after = new LedgerAccount[postings.Count];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
+            var scratch = tables.Scratch;
+            var changes = scratch.Changes.AsSpan(0, postings.Count);
+            LedgerBooks.PostingChanges(postings, changes);
+            var accounts = scratch.Accounts;
+            var after = scratch.After.AsSpan(0, postings.Count);
             var count = 0;
-            foreach (var posting in postings)
+            for (var i = 0; i < postings.Count; i++)
             {
+                var posting = postings[i];
                 if (LedgerBooks.IndexOf(accounts.AsSpan(0, count), posting.AccountId) < 0)
                 {
                     if (!TryReadAccount(tables, transaction.TenantId, posting.AccountId, posting.Amount.Asset, out accounts[count]))
@@ -54,12 +56,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, posted, after, null))
+            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, after, null) || !Write(tables, touched, posted, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
 
-            Write(tables, touched, posted, after, changes);
             return ValueTask.FromResult<LedgerTransaction?>(posted);
         }
     }
@@ -69,11 +70,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     {
         cancellationToken.ThrowIfCancellationRequested();
         var request = reservation.Request;
-        var accounts = new TouchedAccount[2];
-        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
+            var accounts = tables.Scratch.Accounts.AsSpan(0, 2);
+            var after = tables.Scratch.After.AsSpan(0, 2);
             if (!TryReadAccount(tables, reservation.TenantId, request.DebitAccountId, request.Amount.Asset, out accounts[0])
                 || !TryReadAccount(tables, reservation.TenantId, request.CreditAccountId, request.Amount.Asset, out accounts[1]))
             {
@@ -83,12 +84,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (transaction, transfer) = LedgerBooks.Reservation(
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, transfer.Id))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, after, transfer.Id) || !Write(tables, accounts, transaction, after, [debit, credit]))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
-            Write(tables, accounts, transaction, after, [debit, credit]);
             tables.Transfers.Append(transfer);
             return ValueTask.FromResult<LedgerTransfer?>(transfer);
         }
@@ -98,11 +98,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     ValueTask<LedgerTransfer?> ILedgerFastPath.TryResolveAsync(LedgerFastResolution resolution, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var accounts = new TouchedAccount[2];
-        var after = new LedgerAccount[2];
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
+            var accounts = tables.Scratch.Accounts.AsSpan(0, 2);
+            var after = tables.Scratch.After.AsSpan(0, 2);
             if (!tables.Transfers.TryGetRow(resolution.TransferId.Value, resolution.TenantId, out var row))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
@@ -131,13 +131,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, transaction, after, null))
+            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, after, null) || !Write(tables, accounts, transaction, after, [debit, credit]))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
 
             tables.Transfers.Replace(row, resolved, version + 1);
-            Write(tables, accounts, transaction, after, [debit, credit]);
             return ValueTask.FromResult<LedgerTransfer?>(resolved);
         }
     }
@@ -157,11 +156,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         return false;
     }
 
-    /// <summary>Whether the ids the operation inserts are all free (else the record path reports the duplicate).</summary>
-    private static bool Fresh(LedgerTables tables, LedgerTransaction transaction, LedgerAccount[] entries, LedgerTransferId? transferId)
+    /// <summary>
+    /// Whether the entry and transfer ids the operation inserts are all free (else the record path reports the
+    /// duplicate); <see cref="Write"/> claims the transaction's id.
+    /// </summary>
+    private static bool Fresh(LedgerTables tables, ReadOnlySpan<LedgerAccount> entries, LedgerTransferId? transferId)
     {
-        if (tables.Transactions.Contains(transaction.Id.Value)
-            || (transferId is { } id && tables.Transfers.Contains(id.Value)))
+        if (transferId is { } id && tables.Transfers.Contains(id.Value))
         {
             return false;
         }
@@ -179,11 +180,19 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
     /// <summary>
     /// Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its
-    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it).
+    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it);
+    /// or nothing, answering false, when the transaction's id is taken.
     /// </summary>
-    private static void Write(
-        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, LedgerAccount[] after, ReadOnlySpan<BalanceChange> changes)
+    private static bool Write(
+        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, ReadOnlySpan<LedgerAccount> after, ReadOnlySpan<BalanceChange> changes)
     {
+        // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
+        var row = tables.Transactions.TryAppend(transaction);
+        if (row < 0)
+        {
+            return false;
+        }
+
         foreach (var touched in accounts)
         {
             // An account update keeps its code, so its unique key stays as it is.
@@ -191,12 +200,12 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
         }
 
-        // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
-        var row = tables.Transactions.Append(transaction);
         for (var i = 0; i < changes.Length; i++)
         {
             tables.Entries.Append(row, after[i], changes[i]);
         }
+
+        return true;
     }
 
     private LedgerTables LedgerTablesLocked() =>
@@ -206,6 +215,20 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             (EntryTable)TableOf(LedgerCollections.Entries.Name),
             (TransferTable)TableOf(LedgerCollections.Transfers.Name));
 
-    /// <summary>The ledger's tables, found once.</summary>
-    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers);
+    /// <summary>The ledger's tables, found once, and the fast path's working arrays.</summary>
+    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers)
+    {
+        /// <summary>Reused by every fast-path call: only used under the commit lock, and nothing keeps them past the call.</summary>
+        public LedgerScratch Scratch { get; } = new();
+    }
+
+    /// <summary>The touched accounts, the accounts after each change and the changes of one fast-path call.</summary>
+    private sealed class LedgerScratch
+    {
+        public TouchedAccount[] Accounts { get; } = new TouchedAccount[LedgerValidation.MaxPostings];
+
+        public LedgerAccount[] After { get; } = new LedgerAccount[LedgerValidation.MaxPostings];
+
+        public BalanceChange[] Changes { get; } = new BalanceChange[LedgerValidation.MaxPostings];
+    }
 }

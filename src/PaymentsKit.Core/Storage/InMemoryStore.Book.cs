@@ -188,7 +188,7 @@ public sealed partial class InMemoryStore
     }
 
     /// <summary>A stored transaction; its postings are <see cref="PostingCount"/> rows from <see cref="FirstPosting"/>.</summary>
-    private struct TransactionRow
+    private struct TransactionRow : IBookRow
     {
         public LedgerTransactionId Id;
         public MerchantId TenantId;
@@ -205,6 +205,12 @@ public sealed partial class InMemoryStore
         public long ReferenceSequence;
         public Instant CreatedAt;
         public long Version;
+
+        readonly Guid IBookRow.RowId => Id.Value;
+
+        readonly Guid IBookRow.RowTenantId => TenantId.Value;
+
+        readonly long IBookRow.RowVersion => Version;
     }
 
     private struct PostingRow
@@ -215,26 +221,39 @@ public sealed partial class InMemoryStore
         public LedgerSide Side;
     }
 
-    /// <summary>The ledger's transactions: ids indexed on write (every operation checks its new id is free).</summary>
-    private sealed class TransactionTable(LedgerBook book) : BookTable(book)
+    /// <summary>What the store's generic reads ask of every row of a <see cref="RowTable{TRow, TRecord}"/>.</summary>
+    private interface IBookRow
     {
-        private readonly ChunkedList<TransactionRow> _rows = new();
-        private readonly ChunkedList<PostingRow> _postings = new();
+        Guid RowId { get; }
+
+        Guid RowTenantId { get; }
+
+        long RowVersion { get; }
+    }
+
+    /// <summary>A book table of one row per record, found through an id index kept on write (every operation checks its new id is free).</summary>
+    private abstract class RowTable<TRow, TRecord>(LedgerBook book) : BookTable(book)
+        where TRow : unmanaged, IBookRow
+        where TRecord : class
+    {
+        private readonly ChunkedList<TRow> _rows = new();
         private readonly Dictionary<Guid, int> _ids = [];
         private int _ordered;
 
-        /// <summary>The row of a stored transaction, if any.</summary>
+        public bool Contains(Guid id) => _ids.ContainsKey(id);
+
+        /// <summary>The row of a stored record, if any.</summary>
         public bool TryGetRow(Guid id, out int row) => _ids.TryGetValue(id, out row);
 
-        /// <summary>A stored transaction's row.</summary>
-        public ref TransactionRow Row(int row) => ref _rows[row];
+        /// <summary>A stored record's row.</summary>
+        public ref TRow Row(int row) => ref _rows[row];
 
         public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
         {
             if (_ids.TryGetValue(id, out var row))
             {
                 ref var stored = ref _rows[row];
-                (version, tenantId) = (stored.Version, stored.TenantId.Value);
+                (version, tenantId) = (stored.RowVersion, stored.RowTenantId);
                 return true;
             }
 
@@ -256,21 +275,21 @@ public sealed partial class InMemoryStore
 
         public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
-            Append((LedgerTransaction)record);
+            Append((TRecord)record);
             Claim(id, keys);
         }
 
-        /// <summary>Stores a new transaction at version 1 (its id is free: the caller checked); its row.</summary>
-        public int Append(LedgerTransaction transaction) =>
-            TryAppend(transaction) is var index and >= 0 ? index : throw new InvalidOperationException($"Transaction {transaction.Id} is already stored.");
+        /// <summary>Stores a new record at version 1 (its id is free: the caller checked); its row.</summary>
+        public int Append(TRecord record) =>
+            TryAppend(record) is var index and >= 0 ? index : throw new InvalidOperationException($"{typeof(TRecord).Name} {IdOf(record)} is already stored.");
 
         /// <summary>
-        /// Stores a new transaction at version 1 and answers its row, or -1 having stored nothing when its id is taken:
-        /// one probe of the id index, which holds every transaction and so mostly misses the processor's caches.
+        /// Stores a new record at version 1 and answers its row, or -1 having stored nothing when its id is taken:
+        /// one probe of the id index, which holds every record and so mostly misses the processor's caches.
         /// </summary>
-        public int TryAppend(LedgerTransaction transaction)
+        public int TryAppend(TRecord record)
         {
-            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_ids, transaction.Id.Value, out var exists);
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_ids, IdOf(record), out var exists);
             if (exists)
             {
                 return -1;
@@ -278,13 +297,38 @@ public sealed partial class InMemoryStore
 
             ref var row = ref _rows.Add(out var index);
             slot = index;
-            Encode(ref row, transaction, 1);
+            Encode(ref row, record, 1);
             return index;
         }
 
+        /// <summary>Replaces the record at <paramref name="row"/> (same id and tenant).</summary>
+        public void Replace(int row, TRecord record, long version) => Encode(ref _rows[row], record, version);
+
+        /// <summary>The row of a record the caller knows is stored.</summary>
+        protected int RowOf(Guid id) => _ids[id];
+
+        protected override void CatchUp()
+        {
+            for (; _ordered < _rows.Count; _ordered++)
+            {
+                ref var stored = ref _rows[_ordered];
+                AddToOrder(stored.RowId, stored.RowTenantId, _ordered);
+            }
+        }
+
+        protected abstract Guid IdOf(TRecord record);
+
+        protected abstract void Encode(ref TRow row, TRecord record, long version);
+    }
+
+    /// <summary>The ledger's transactions; their postings are rows of their own.</summary>
+    private sealed class TransactionTable(LedgerBook book) : RowTable<TransactionRow, LedgerTransaction>(book)
+    {
+        private readonly ChunkedList<PostingRow> _postings = new();
+
         public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
-            var index = _ids[id];
+            var index = RowOf(id);
             var before = (LedgerTransaction)Read(index).Record;
             var after = (LedgerTransaction)record;
             if (before.Kind != after.Kind || before.EntryType != after.EntryType || before.TransferId != after.TransferId
@@ -296,21 +340,12 @@ public sealed partial class InMemoryStore
 
             Release(id, BufferedUnitOfWork.KeysOf(LedgerCollections.Transactions, before));
             Claim(id, keys);
-            Encode(ref _rows[index], after, version);
-        }
-
-        protected override void CatchUp()
-        {
-            for (; _ordered < _rows.Count; _ordered++)
-            {
-                ref var stored = ref _rows[_ordered];
-                AddToOrder(stored.Id.Value, stored.TenantId.Value, _ordered);
-            }
+            Replace(index, after, version);
         }
 
         protected override (object Record, long Version) Read(int row)
         {
-            ref var stored = ref _rows[row];
+            ref var stored = ref Row(row);
             var postings = new LedgerPosting[stored.PostingCount];
             for (var i = 0; i < postings.Length; i++)
             {
@@ -335,7 +370,9 @@ public sealed partial class InMemoryStore
             return (transaction, stored.Version);
         }
 
-        private void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
+        protected override Guid IdOf(LedgerTransaction record) => record.Id.Value;
+
+        protected override void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
         {
             var first = _postings.Count;
             var postings = transaction.Postings;
@@ -610,7 +647,7 @@ public sealed partial class InMemoryStore
     }
 
     /// <summary>A stored two-phase transfer, updated in place when resolved.</summary>
-    private struct TransferRow
+    private struct TransferRow : IBookRow
     {
         public LedgerTransferId Id;
         public MerchantId TenantId;
@@ -632,67 +669,25 @@ public sealed partial class InMemoryStore
         public Instant CreatedAt;
         public Instant? ResolvedAt;
         public long Version;
+
+        readonly Guid IBookRow.RowId => Id.Value;
+
+        readonly Guid IBookRow.RowTenantId => TenantId.Value;
+
+        readonly long IBookRow.RowVersion => Version;
     }
 
     /// <summary>The ledger's two-phase transfers (no unique keys).</summary>
-    private sealed class TransferTable(LedgerBook book) : BookTable(book)
+    private sealed class TransferTable(LedgerBook book) : RowTable<TransferRow, LedgerTransfer>(book)
     {
-        private readonly ChunkedList<TransferRow> _rows = new();
-        private readonly Dictionary<Guid, int> _ids = [];
-        private int _ordered;
-
-        public bool Contains(Guid id) => _ids.ContainsKey(id);
-
         /// <summary>The row of a stored transfer of <paramref name="tenantId"/>, if any.</summary>
-        public bool TryGetRow(Guid id, MerchantId tenantId, out int row) => _ids.TryGetValue(id, out row) && _rows[row].TenantId == tenantId;
-
-        public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
-        {
-            if (_ids.TryGetValue(id, out var row))
-            {
-                ref var stored = ref _rows[row];
-                (version, tenantId) = (stored.Version, stored.TenantId.Value);
-                return true;
-            }
-
-            (version, tenantId) = (0, Guid.Empty);
-            return false;
-        }
-
-        public override bool TryRead(Guid id, out object record, out long version)
-        {
-            if (_ids.TryGetValue(id, out var row))
-            {
-                (record, version) = Read(row);
-                return true;
-            }
-
-            (record, version) = (null!, 0);
-            return false;
-        }
-
-        public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
-        {
-            Append((LedgerTransfer)record);
-            Claim(id, keys);
-        }
-
-        /// <summary>Stores a new transfer at version 1 (its id is free: the caller checked).</summary>
-        public void Append(LedgerTransfer transfer)
-        {
-            ref var row = ref _rows.Add(out var index);
-            Encode(ref row, transfer, 1);
-            _ids.Add(transfer.Id.Value, index);
-        }
+        public bool TryGetRow(Guid id, MerchantId tenantId, out int row) => TryGetRow(id, out row) && Row(row).TenantId == tenantId;
 
         public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
             // Transfers have no unique keys to release or claim.
-            Replace(_ids[id], (LedgerTransfer)record, version);
+            Replace(RowOf(id), (LedgerTransfer)record, version);
         }
-
-        /// <summary>Replaces the transfer at <paramref name="row"/> (same id and tenant).</summary>
-        public void Replace(int row, LedgerTransfer transfer, long version) => Encode(ref _rows[row], transfer, version);
 
         public LedgerTransfer ReadTransfer(int row, out long version)
         {
@@ -701,18 +696,9 @@ public sealed partial class InMemoryStore
             return (LedgerTransfer)record;
         }
 
-        protected override void CatchUp()
-        {
-            for (; _ordered < _rows.Count; _ordered++)
-            {
-                ref var stored = ref _rows[_ordered];
-                AddToOrder(stored.Id.Value, stored.TenantId.Value, _ordered);
-            }
-        }
-
         protected override (object Record, long Version) Read(int row)
         {
-            ref var stored = ref _rows[row];
+            ref var stored = ref Row(row);
             var transfer = new LedgerTransfer(
                 stored.Id,
                 stored.TenantId,
@@ -733,7 +719,9 @@ public sealed partial class InMemoryStore
             return (transfer, stored.Version);
         }
 
-        private void Encode(ref TransferRow row, LedgerTransfer transfer, long version)
+        protected override Guid IdOf(LedgerTransfer record) => record.Id.Value;
+
+        protected override void Encode(ref TransferRow row, LedgerTransfer transfer, long version)
         {
             row.Id = transfer.Id;
             row.TenantId = transfer.TenantId;

@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit;
@@ -6,15 +8,13 @@ using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
+using PaymentsKit.Ledger;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Payouts;
-
 using PaymentsKit.Routing;
 using PaymentsKit.Security;
-using System.Security.Cryptography;
-using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Streaming;
-
 using PaymentsKit.Webhooks;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -40,6 +40,20 @@ public static class PaymentsKitServiceCollectionExtensions
 
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaymentsKitOptions>, PaymentsKitOptionsValidator>());
+        AddSharedServices(services);
+        services.TryAddSingleton<ILedger, LedgerService>();
+        services.TryAddSingleton<IStreamService, StreamService>();
+        services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
+        AddInvoicing(services);
+        OrchestrationRegistration.AddOrchestration(services);
+        AddPayouts(services);
+        AddRouting(services);
+        return new PaymentsKitBuilder(services);
+    }
+
+    /// <summary>What every module uses: the clock, the assets, JSON, the store, API key hashing and the chain adapters.</summary>
+    private static void AddSharedServices(IServiceCollection services)
+    {
         services.TryAddSingleton<IClock>(SystemClock.Instance);
         services.TryAddSingleton(provider =>
         {
@@ -59,8 +73,11 @@ public static class PaymentsKitServiceCollectionExtensions
             return new ApiKeyHasher(secret is null ? RandomNumberGenerator.GetBytes(32) : Convert.FromBase64String(secret));
         });
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
-        services.TryAddSingleton<ILedger, LedgerService>();
-        services.TryAddSingleton<IStreamService, StreamService>();
+    }
+
+    /// <summary>Invoices, payment links and merchants (Link2Pay).</summary>
+    private static void AddInvoicing(IServiceCollection services)
+    {
         services.AddOptions<InvoicingOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<InvoicingOptions>, InvoicingOptionsValidator>());
         services.TryAddSingleton<InvoicingContext>();
@@ -71,10 +88,11 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<IInvoiceService, InvoiceService>();
         services.TryAddSingleton<IPaymentLinkService, PaymentLinkService>();
         services.TryAddSingleton<IPaymentService, PaymentService>();
+    }
 
-        PaymentsKit.Orchestration.OrchestrationRegistration.AddOrchestration(services);
-
-
+    /// <summary>Dividend and coupon distributions (Hedera mass payout).</summary>
+    private static void AddPayouts(IServiceCollection services)
+    {
         services.AddOptions<PayoutOptions>();
         services.TryAddSingleton<IHolderSnapshotStore, InMemoryHolderSnapshotStore>();
         services.TryAddSingleton<IDueDistributionIndex>(provider => new StoreScanDueDistributionIndex(provider.GetRequiredService<IPaymentsStore>()));
@@ -88,12 +106,14 @@ public static class PaymentsKitServiceCollectionExtensions
             provider.GetRequiredService<AssetRegistry>(),
             provider.GetRequiredService<IOptions<PayoutOptions>>().Value,
             provider.GetService<IHolderSnapshotSource>(),
-            provider.GetService<Microsoft.Extensions.Logging.ILogger<DistributionService>>()));
+            provider.GetService<ILogger<DistributionService>>()));
         services.TryAddSingleton<IEventListenerService>(provider => new EventListenerService(
             provider.GetRequiredService<IPaymentsStore>(), provider.GetRequiredService<IClock>()));
+    }
 
-        services.TryAddSingleton<IWebhookOutbox, WebhookOutbox>();
-
+    /// <summary>Quotes, route scoring, treasury and payment intents (the router).</summary>
+    private static void AddRouting(IServiceCollection services)
+    {
         services.AddOptions<RoutingOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RoutingOptions>, RoutingOptionsValidator>());
         services.TryAddSingleton<IFeePriceSource, ConfiguredFeePriceSource>();
@@ -106,6 +126,5 @@ public static class PaymentsKitServiceCollectionExtensions
         services.TryAddSingleton<IQuoteService, QuoteService>();
         services.TryAddSingleton<IDuePaymentIntentQueue>(provider => new StoreScanDuePaymentIntentQueue(provider.GetRequiredService<IPaymentsStore>()));
         services.TryAddSingleton<IPaymentIntentService, PaymentIntentService>();
-        return new PaymentsKitBuilder(services);
     }
 }

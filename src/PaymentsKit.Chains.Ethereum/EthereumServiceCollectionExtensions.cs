@@ -1,7 +1,3 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains.Rpc;
 using PaymentsKit.Chains.Ethereum;
@@ -25,18 +21,12 @@ public static class EthereumServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<EthereumOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EthereumOptions>>(new ChainRpcOptionsValidator<EthereumOptions>("Ethereum")));
         builder.Services.AddHttpClient(HttpClientName);
-        return builder.AddChainAdapter(ChainId.Ethereum, provider =>
-        {
-            var options = provider.GetRequiredService<IOptions<EthereumOptions>>().Value;
-            return new EthereumChainAdapter(
-                options,
-                options.CreateHttpClient(() => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
-                provider.GetRequiredService<AssetRegistry>(),
-                provider.GetRequiredService<IClock>(),
-                provider.GetRequiredService<ILogger<EthereumChainAdapter>>());
-        });
+        return builder.AddRpcChainAdapter<EthereumOptions, EthereumChainAdapter>(
+            ChainId.Ethereum,
+            "Ethereum",
+            configure,
+            provider => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName),
+            (options, http, assets, clock, logger) => new EthereumChainAdapter(options, http, assets, clock, logger));
     }
 }

@@ -1,7 +1,3 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains.Rpc;
 using PaymentsKit.Chains.Hedera;
@@ -25,18 +21,12 @@ public static class HederaServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<HederaOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<HederaOptions>>(new ChainRpcOptionsValidator<HederaOptions>("Hedera")));
         builder.Services.AddHttpClient(HttpClientName);
-        return builder.AddChainAdapter(ChainId.Hedera, provider =>
-        {
-            var options = provider.GetRequiredService<IOptions<HederaOptions>>().Value;
-            return new HederaChainAdapter(
-                options,
-                options.CreateHttpClient(() => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
-                provider.GetRequiredService<AssetRegistry>(),
-                provider.GetRequiredService<IClock>(),
-                provider.GetRequiredService<ILogger<HederaChainAdapter>>());
-        });
+        return builder.AddRpcChainAdapter<HederaOptions, HederaChainAdapter>(
+            ChainId.Hedera,
+            "Hedera",
+            configure,
+            provider => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName),
+            (options, http, assets, clock, logger) => new HederaChainAdapter(options, http, assets, clock, logger));
     }
 }

@@ -1,7 +1,3 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains.Rpc;
 using PaymentsKit.Chains.Solana;
@@ -25,18 +21,12 @@ public static class SolanaServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<SolanaOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SolanaOptions>>(new ChainRpcOptionsValidator<SolanaOptions>("Solana")));
         builder.Services.AddHttpClient(HttpClientName);
-        return builder.AddChainAdapter(ChainId.Solana, provider =>
-        {
-            var options = provider.GetRequiredService<IOptions<SolanaOptions>>().Value;
-            return new SolanaChainAdapter(
-                options,
-                options.CreateHttpClient(() => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
-                provider.GetRequiredService<AssetRegistry>(),
-                provider.GetRequiredService<IClock>(),
-                provider.GetRequiredService<ILogger<SolanaChainAdapter>>());
-        });
+        return builder.AddRpcChainAdapter<SolanaOptions, SolanaChainAdapter>(
+            ChainId.Solana,
+            "Solana",
+            configure,
+            provider => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName),
+            (options, http, assets, clock, logger) => new SolanaChainAdapter(options, http, assets, clock, logger));
     }
 }

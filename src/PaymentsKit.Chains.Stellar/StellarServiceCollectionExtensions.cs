@@ -1,7 +1,3 @@
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains.Rpc;
 using PaymentsKit.Chains.Stellar;
@@ -25,18 +21,12 @@ public static class StellarServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<StellarOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StellarOptions>>(new ChainRpcOptionsValidator<StellarOptions>("Stellar")));
         builder.Services.AddHttpClient(HttpClientName);
-        return builder.AddChainAdapter(ChainId.Stellar, provider =>
-        {
-            var options = provider.GetRequiredService<IOptions<StellarOptions>>().Value;
-            return new StellarChainAdapter(
-                options,
-                options.CreateHttpClient(() => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
-                provider.GetRequiredService<AssetRegistry>(),
-                provider.GetRequiredService<IClock>(),
-                provider.GetRequiredService<ILogger<StellarChainAdapter>>());
-        });
+        return builder.AddRpcChainAdapter<StellarOptions, StellarChainAdapter>(
+            ChainId.Stellar,
+            "Stellar",
+            configure,
+            provider => provider.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName),
+            (options, http, assets, clock, logger) => new StellarChainAdapter(options, http, assets, clock, logger));
     }
 }

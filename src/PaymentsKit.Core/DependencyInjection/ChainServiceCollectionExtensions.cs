@@ -1,8 +1,10 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit;
 using PaymentsKit.Chains;
+using PaymentsKit.Chains.Rpc;
 using PaymentsKit.DependencyInjection;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -74,6 +76,46 @@ public static class ChainServiceCollectionExtensions
         services.AddSingleton<IChainAdapter>(provider => provider.GetRequiredKeyedService<TAdapter>(chain.Value));
         services.TryAddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(provider.GetServices<IChainAdapter>()));
         return builder;
+    }
+
+    /// <summary>
+    /// Registers an adapter that talks to its chain's RPC nodes over HTTP — what every chain package's <c>Add*</c> method
+    /// does: the options (validated when the host starts, every problem reported at once under
+    /// <paramref name="optionsSection"/>) and the adapter, given the options, its <see cref="HttpClient"/> (the options'
+    /// own handler when set, else <paramref name="httpClient"/>), the asset registry, the clock and a logger.
+    /// </summary>
+    /// <param name="builder">The PaymentsKit builder.</param>
+    /// <param name="chain">The chain the adapter serves.</param>
+    /// <param name="optionsSection">The name validation errors are reported under (e.g. <c>Ethereum</c>).</param>
+    /// <param name="configure">Sets the options.</param>
+    /// <param name="httpClient">The HTTP client when the options give no handler (e.g. a named client from <c>IHttpClientFactory</c>).</param>
+    /// <param name="create">Builds the adapter.</param>
+    public static PaymentsKitBuilder AddRpcChainAdapter<TOptions, TAdapter>(
+        this PaymentsKitBuilder builder,
+        ChainId chain,
+        string optionsSection,
+        Action<TOptions> configure,
+        Func<IServiceProvider, HttpClient> httpClient,
+        Func<TOptions, HttpClient, AssetRegistry, IClock, ILogger<TAdapter>, TAdapter> create)
+        where TOptions : ChainRpcOptions
+        where TAdapter : class, IChainAdapter
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        ArgumentNullException.ThrowIfNull(httpClient);
+        ArgumentNullException.ThrowIfNull(create);
+        builder.Services.AddOptions<TOptions>().Configure(configure).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>>(new ChainRpcOptionsValidator<TOptions>(optionsSection)));
+        return builder.AddChainAdapter(chain, provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<TOptions>>().Value;
+            return create(
+                options,
+                options.CreateHttpClient(() => httpClient(provider)),
+                provider.GetRequiredService<AssetRegistry>(),
+                provider.GetRequiredService<IClock>(),
+                provider.GetRequiredService<ILogger<TAdapter>>());
+        });
     }
 
     /// <summary>Marks which adapter type serves a chain, so conflicting registrations fail at configuration time.</summary>

@@ -17,19 +17,8 @@ public sealed class EthereumChainAdapterTests
     private static readonly string RecipientChecksummed = EthereumAddressCodec.Lenient.Parse(ChainId.Ethereum, Recipient).Value;
     private readonly ManualClock _clock = new();
 
-    private EthereumChainAdapter Create(Action<EthereumOptions>? configure, params LoopbackHttpServer[] nodes)
-    {
-        var options = new EthereumOptions { RequestTimeout = Duration.FromSeconds(3), RetryDelay = Duration.FromMilliseconds(1) };
-        foreach (var node in nodes)
-        {
-            options.Endpoints.Add(node.BaseAddress);
-        }
-
-        configure?.Invoke(options);
-        var assets = new AssetRegistry();
-        assets.Register(Usdc);
-        return new EthereumChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<EthereumChainAdapter>.Instance);
-    }
+    private EthereumChainAdapter Create(Action<EthereumOptions>? configure, params LoopbackHttpServer[] nodes) =>
+        new(LoopbackAdapterSetup.Options(configure, nodes), new HttpClient(), LoopbackAdapterSetup.Assets(Usdc), _clock, NullLogger<EthereumChainAdapter>.Instance);
 
     private static LoopbackHttpServer Node(Func<string, JsonElement, JsonRpcAnswer?>? overrides = null) =>
         JsonRpcLoopback.Start((method, parameters) => overrides?.Invoke(method, parameters) ?? Standard(method, parameters));

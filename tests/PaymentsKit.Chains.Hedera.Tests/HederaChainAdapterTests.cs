@@ -17,19 +17,8 @@ public sealed class HederaChainAdapterTests
     private static readonly string Other = HederaAddressCodec.Mainnet.Format(new HederaEntityId(0, 0, 9012));
     private readonly ManualClock _clock = new();
 
-    private HederaChainAdapter Create(Action<HederaOptions>? configure, params LoopbackHttpServer[] servers)
-    {
-        var options = new HederaOptions { RequestTimeout = Duration.FromSeconds(3), RetryDelay = Duration.FromMilliseconds(1) };
-        foreach (var server in servers)
-        {
-            options.Endpoints.Add(server.BaseAddress);
-        }
-
-        configure?.Invoke(options);
-        var assets = new AssetRegistry();
-        assets.Register(HederaUsdc);
-        return new HederaChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<HederaChainAdapter>.Instance);
-    }
+    private HederaChainAdapter Create(Action<HederaOptions>? configure, params LoopbackHttpServer[] servers) =>
+        new(LoopbackAdapterSetup.Options(configure, servers), new HttpClient(), LoopbackAdapterSetup.Assets(HederaUsdc), _clock, NullLogger<HederaChainAdapter>.Instance);
 
     private static LoopbackHttpServer Mirror(Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>? extra = null)
     {

@@ -16,19 +16,8 @@ public sealed class SolanaChainAdapterTests
     private static readonly Asset SolanaUsdc = Asset.Create("USDC.SOL", 6, ChainId.Solana, UsdcMint);
     private readonly ManualClock _clock = new();
 
-    private SolanaChainAdapter Create(Action<SolanaOptions>? configure, params LoopbackHttpServer[] nodes)
-    {
-        var options = new SolanaOptions { RequestTimeout = Duration.FromSeconds(3), RetryDelay = Duration.FromMilliseconds(1) };
-        foreach (var node in nodes)
-        {
-            options.Endpoints.Add(node.BaseAddress);
-        }
-
-        configure?.Invoke(options);
-        var assets = new AssetRegistry();
-        assets.Register(SolanaUsdc);
-        return new SolanaChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<SolanaChainAdapter>.Instance);
-    }
+    private SolanaChainAdapter Create(Action<SolanaOptions>? configure, params LoopbackHttpServer[] nodes) =>
+        new(LoopbackAdapterSetup.Options(configure, nodes), new HttpClient(), LoopbackAdapterSetup.Assets(SolanaUsdc), _clock, NullLogger<SolanaChainAdapter>.Instance);
 
     private static LoopbackHttpServer Node(Func<string, JsonElement, JsonRpcAnswer?>? overrides = null) =>
         JsonRpcLoopback.Start((method, parameters) => overrides?.Invoke(method, parameters) ?? Standard(method, parameters));

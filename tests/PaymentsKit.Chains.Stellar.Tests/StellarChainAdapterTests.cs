@@ -14,18 +14,13 @@ public sealed class StellarChainAdapterTests
 
     private StellarChainAdapter Create(params LoopbackHttpServer[] servers) => Create(Duration.FromSeconds(3), servers);
 
-    private StellarChainAdapter Create(Duration timeout, params LoopbackHttpServer[] servers)
-    {
-        var options = new StellarOptions { RequestTimeout = timeout, RetryDelay = Duration.FromMilliseconds(1), MaxAttempts = 3 };
-        foreach (var server in servers)
-        {
-            options.Endpoints.Add(server.BaseAddress);
-        }
-
-        var assets = new AssetRegistry();
-        assets.Register(StellarUsdc);
-        return new StellarChainAdapter(options, new HttpClient(), assets, _clock, NullLogger<StellarChainAdapter>.Instance);
-    }
+    private StellarChainAdapter Create(Duration timeout, params LoopbackHttpServer[] servers) =>
+        new(
+            LoopbackAdapterSetup.Options<StellarOptions>(o => (o.RequestTimeout, o.MaxAttempts) = (timeout, 3), servers),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(StellarUsdc),
+            _clock,
+            NullLogger<StellarChainAdapter>.Instance);
 
     private static LoopbackHttpServer Horizon(Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>? extra = null)
     {

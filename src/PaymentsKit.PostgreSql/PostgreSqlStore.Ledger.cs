@@ -109,7 +109,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
 
     private static string? Snake<TEnum>(TEnum? value)
         where TEnum : struct, Enum =>
-        value is { } known ? SnakeNames<TEnum>.Of(known) : null;
+        value is { } known ? SnakeCaseNames<TEnum>.Of(known) : null;
 
     private string Metadata(IReadOnlyDictionary<string, string>? metadata) =>
         metadata is null || metadata.Count == 0 ? NoMetadata : JsonSerializer.Serialize(metadata, _json);
@@ -271,13 +271,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         for (var i = 0; i < count; i++)
         {
             var call = batch[i];
-            kinds[i] = call.Kind switch
-            {
-                LedgerCallKind.Posted => "posted",
-                LedgerCallKind.Reserve => "reserve",
-                LedgerCallKind.Post => "post",
-                _ => "void",
-            };
+            kinds[i] = SnakeCaseNames<LedgerCallKind>.Of(call.Kind);
             tenants[i] = call.TenantId.Value;
             tenantRefs[i] = call.TenantId.ToString();
             transactionIds[i] = call.TransactionId.Value;
@@ -301,7 +295,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                 foreach (var posting in list)
                 {
                     postingAccounts[p] = posting.AccountId.Value;
-                    postingSides[p] = posting.Side == LedgerSide.Debit ? "debit" : "credit";
+                    postingSides[p] = SnakeCaseNames<LedgerSide>.Of(posting.Side);
                     postingAmounts[p] = posting.Amount.Amount;
                     p++;
                 }
@@ -378,16 +372,5 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         public string? AssetChains { get; init; }
 
         public IReadOnlyList<LedgerPosting>? Postings { get; init; }
-    }
-
-    /// <summary>Snake-case names of an enum's values, as the record documents spell them, computed once per value.</summary>
-    private static class SnakeNames<TEnum>
-        where TEnum : struct, Enum
-    {
-        private static readonly Dictionary<TEnum, string> Names = Enum.GetValues<TEnum>()
-            .ToDictionary(v => v, v => JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString()));
-
-        public static string Of(TEnum value) =>
-            Names.TryGetValue(value, out var name) ? name : JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
     }
 }

@@ -74,10 +74,6 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $3, completed_at = NULL, lease_token = NULL, lease_expires_at = NULL"
         + " WHERE d.id = $1 AND d.tenant_id = $2 AND d.status <> 'pending' RETURNING " + DeliveryColumns;
 
-    // Each outcome's stored name, by enum value.
-    private static readonly string[] OutcomeText =
-        [.. Enum.GetValues<WebhookAttemptOutcome>().Select(o => JsonNamingPolicy.SnakeCaseLower.ConvertName(o.ToString()))];
-
     private readonly PostgreSqlStore _store;
 
     /// <summary>Creates the queue over the store's database.</summary>
@@ -322,7 +318,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Number) });
                 complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StartedAt.ToDateTimeUtc()) });
                 complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Duration.ToTimeSpan()) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => OutcomeText[(int)c.Attempt.Outcome]) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => SnakeCaseNames<WebhookAttemptOutcome>.Of(c.Attempt.Outcome)) });
                 complete.Parameters.Add(new NpgsqlParameter
                 {
                     Value = Column(c => c.Attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal)),

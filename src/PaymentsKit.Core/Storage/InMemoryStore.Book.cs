@@ -13,9 +13,7 @@ namespace PaymentsKit.Storage;
 /// </summary>
 public sealed partial class InMemoryStore
 {
-    private readonly LedgerBook _book = new();
-
-    private LedgerBook Book => _book;
+    private LedgerBook Book { get; } = new();
 
     /// <summary>Value tables the rows point into: assets and the few objects (strings, metadata) rows cannot hold.</summary>
     private sealed class LedgerBook

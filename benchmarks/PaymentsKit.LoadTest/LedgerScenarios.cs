@@ -230,6 +230,7 @@ internal static partial class LedgerScenarios
         private readonly TimeSpan _paused = GC.GetTotalPauseDuration();
         private readonly int _gen0 = GC.CollectionCount(0);
         private readonly int _gen2 = GC.CollectionCount(2);
+        private readonly long _allocated = GC.GetTotalAllocatedBytes();
 
         public TimeSpan Wall => _wall.Elapsed;
 
@@ -240,9 +241,10 @@ internal static partial class LedgerScenarios
             var wall = _wall.Elapsed;
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - _cpu;
             var paused = GC.GetTotalPauseDuration() - _paused;
+            var allocated = GC.GetTotalAllocatedBytes() - _allocated;
             return string.Create(
                 CultureInfo.InvariantCulture,
-                $"CPU {cpu.TotalMicroseconds / operations:0.00} µs each ({operations / cpu.TotalSeconds:0} per CPU-second), GC pauses {paused.TotalMilliseconds:0} ms = {paused / wall:0.0%} of wall, {GC.CollectionCount(0) - _gen0} gen-0 / {GC.CollectionCount(2) - _gen2} gen-2 collections");
+                $"CPU {cpu.TotalMicroseconds / operations:0.00} µs each ({operations / cpu.TotalSeconds:0} per CPU-second), {(double)allocated / operations:0} B allocated each, GC pauses {paused.TotalMilliseconds:0} ms = {paused / wall:0.0%} of wall, {GC.CollectionCount(0) - _gen0} gen-0 / {GC.CollectionCount(2) - _gen2} gen-2 collections");
         }
     }
 }

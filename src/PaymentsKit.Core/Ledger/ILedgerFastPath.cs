@@ -28,14 +28,14 @@ internal interface ILedgerFastPath
 }
 
 /// <summary>A balanced transaction for <see cref="ILedgerFastPath.TryPostAsync"/>, with the id and instant the ledger chose.</summary>
-internal sealed record LedgerFastTransaction(
+internal readonly record struct LedgerFastTransaction(
     MerchantId TenantId,
     LedgerTransactionId TransactionId,
     PostLedgerTransactionRequest Request,
     Instant Now);
 
 /// <summary>A reservation for <see cref="ILedgerFastPath.TryReserveAsync"/>, with the ids and instant the ledger chose.</summary>
-internal sealed record LedgerFastReservation(
+internal readonly record struct LedgerFastReservation(
     MerchantId TenantId,
     LedgerTransferId TransferId,
     LedgerTransactionId TransactionId,
@@ -50,7 +50,7 @@ internal sealed record LedgerFastReservation(
 /// <param name="Amount">What to post; all of it when null.</param>
 /// <param name="Assets">The registered assets, whose chains the entries name.</param>
 /// <param name="Now">The ledger clock's now (expiry and timestamps).</param>
-internal sealed record LedgerFastResolution(
+internal readonly record struct LedgerFastResolution(
     MerchantId TenantId,
     LedgerTransferId TransferId,
     LedgerTransactionId TransactionId,

@@ -19,9 +19,9 @@ internal static class LedgerBooks
         var at = now;
         foreach (var account in accounts)
         {
-            if (account.Account.UpdatedAt > at)
+            if (account.Balances.UpdatedAt > at)
             {
-                at = account.Account.UpdatedAt;
+                at = account.Balances.UpdatedAt;
             }
         }
 
@@ -179,52 +179,62 @@ internal static class LedgerBooks
     }
 
     /// <summary>
-    /// Applies balance changes to the touched accounts (in place), recording the account as it stands after each change
-    /// (its entry's running balances and sequence), then checks every touched account on its final balances.
+    /// Applies balance changes to the touched accounts' running balances (in place), recording the balances right after
+    /// each change (its entry's running balances and sequence), then checks every touched account on its final balances.
     /// </summary>
-    /// <param name="accounts">The touched accounts, updated in place.</param>
+    /// <param name="accounts">The touched accounts, whose <see cref="TouchedAccount.Balances"/> are updated in place.</param>
     /// <param name="changes">One change per entry.</param>
     /// <param name="at">The operation's timestamp (<see cref="Timestamp"/>).</param>
-    /// <param name="after">Receives, per change, its account right after it; with the change, what <see cref="Entry"/> needs.</param>
+    /// <param name="after">Receives, per change, its account's balances right after it; with the change, what <see cref="Entry"/> needs.</param>
     /// <returns>
     /// Null, or what the operation fails with: <c>insufficient_funds</c> for a flag it would break, or
     /// <c>concurrency_conflict</c> when it would release more than an account holds pending (the transfer and the
     /// account were read either side of a concurrent resolution: a lost race, so rerun on fresh reads).
     /// </returns>
-    public static PaymentsKitException? Apply(Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, Instant at, Span<LedgerAccount> after)
+    public static PaymentsKitException? Apply(Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, Instant at, Span<RunningBalances> after)
+    {
+        try
+        {
+            return ApplyChecked(accounts, changes, at, after);
+        }
+        catch (OverflowException ex)
+        {
+            return Money.Overflow(ex, "an account's balances", changes[0].Posted.Asset);
+        }
+    }
+
+    private static PaymentsKitException? ApplyChecked(Span<TouchedAccount> accounts, ReadOnlySpan<BalanceChange> changes, Instant at, Span<RunningBalances> after)
     {
         for (var i = 0; i < changes.Length; i++)
         {
             var change = changes[i];
-            ref var touched = ref accounts[IndexOf(accounts, change.AccountId)];
-            var before = touched.Account;
-            var sequence = before.EntryCount + 1;
-            touched.Account = after[i] = change.Side == LedgerSide.Debit
-                ? before with
-                {
-                    DebitsPosted = change.Posted.IsZero ? before.DebitsPosted : before.DebitsPosted + change.Posted,
-                    DebitsPending = change.Pending.IsZero ? before.DebitsPending : before.DebitsPending + change.Pending,
-                    EntryCount = sequence,
-                    UpdatedAt = at,
-                }
-                : before with
-                {
-                    CreditsPosted = change.Posted.IsZero ? before.CreditsPosted : before.CreditsPosted + change.Posted,
-                    CreditsPending = change.Pending.IsZero ? before.CreditsPending : before.CreditsPending + change.Pending,
-                    EntryCount = sequence,
-                    UpdatedAt = at,
-                };
-        }
-
-        foreach (var touched in accounts)
-        {
-            var account = touched.Account;
-            if (account.DebitsPending.IsNegative || account.CreditsPending.IsNegative)
+            ref var balances = ref accounts[IndexOf(accounts, change.AccountId)].Balances;
+            var scale = change.Posted.Asset.Scale;
+            if (change.Side == LedgerSide.Debit)
             {
-                return BufferedUnitOfWork.Conflict(LedgerCollections.Accounts.Name, account.Id.Value, touched.Version);
+                balances.DebitsPosted = Add(balances.DebitsPosted, change.Posted.Amount, scale);
+                balances.DebitsPending = Add(balances.DebitsPending, change.Pending.Amount, scale);
+            }
+            else
+            {
+                balances.CreditsPosted = Add(balances.CreditsPosted, change.Posted.Amount, scale);
+                balances.CreditsPending = Add(balances.CreditsPending, change.Pending.Amount, scale);
             }
 
-            if (FlagViolation(account) is { } violation)
+            balances.EntryCount++;
+            balances.UpdatedAt = at;
+            after[i] = balances;
+        }
+
+        foreach (ref readonly var touched in accounts)
+        {
+            ref readonly var balances = ref touched.Balances;
+            if (balances.DebitsPending < 0m || balances.CreditsPending < 0m)
+            {
+                return BufferedUnitOfWork.Conflict(LedgerCollections.Accounts.Name, touched.Account.Id.Value, touched.Version);
+            }
+
+            if (FlagViolation(touched.Account, balances) is { } violation)
             {
                 return violation;
             }
@@ -233,14 +243,27 @@ internal static class LedgerBooks
         return null;
     }
 
-    /// <summary>The entry a change writes: the account's <see cref="LedgerAccount.EntryCount"/>-th, with its balances after it.</summary>
+    /// <summary>
+    /// The sum of two amounts at an asset's scale. A decimal sum too large to keep that many decimal places comes back
+    /// with fewer: that is an overflow, as adding the amounts as <see cref="Money"/> would report it.
+    /// </summary>
+    private static decimal Add(decimal balance, decimal change, int scale)
+    {
+        var sum = balance + change;
+        return sum.Scale == scale ? sum : throw new OverflowException();
+    }
+
+    /// <summary>The entry a change writes: the account's <see cref="RunningBalances.EntryCount"/>-th, with its balances after it.</summary>
     /// <param name="transaction">The transaction the entry belongs to.</param>
-    /// <param name="after">The account right after the change (from <see cref="Apply"/>).</param>
+    /// <param name="account">The account the change is to.</param>
+    /// <param name="after">The account's balances right after the change (from <see cref="Apply"/>).</param>
     /// <param name="change">The change.</param>
-    public static LedgerEntry Entry(LedgerTransaction transaction, LedgerAccount after, in BalanceChange change) =>
-        new(LedgerCollections.EntryId(after.Id, after.EntryCount),
+    public static LedgerEntry Entry(LedgerTransaction transaction, LedgerAccount account, in RunningBalances after, in BalanceChange change)
+    {
+        var asset = account.Asset;
+        return new(LedgerCollections.EntryId(account.Id, after.EntryCount),
             transaction.TenantId,
-            after.Id,
+            account.Id,
             after.EntryCount,
             transaction.Id,
             transaction.Kind,
@@ -251,34 +274,38 @@ internal static class LedgerBooks
             transaction.Reference,
             transaction.TransferId,
             transaction.CreatedAt,
-            after.DebitsPosted,
-            after.CreditsPosted,
-            after.DebitsPending,
-            after.CreditsPending,
-            Chain(after));
+            Money.Exact(after.DebitsPosted, asset),
+            Money.Exact(after.CreditsPosted, asset),
+            Money.Exact(after.DebitsPending, asset),
+            Money.Exact(after.CreditsPending, asset),
+            Chain(account));
+    }
 
     /// <summary>The chain an account's entries name: its asset's, else its <see cref="TreasuryWallet.ChainMetadataKey"/> metadata.</summary>
     public static string? Chain(LedgerAccount account) => account.Asset.Chain?.Value ?? account.Metadata.GetValueOrDefault(TreasuryWallet.ChainMetadataKey);
 
-    private static PaymentsKitException? FlagViolation(LedgerAccount account)
+    private static PaymentsKitException? FlagViolation(LedgerAccount account, in RunningBalances balances)
     {
         if ((account.Flags & LedgerAccountFlags.DebitsMustNotExceedCredits) != 0
-            && account.DebitsPosted + account.DebitsPending > account.CreditsPosted)
+            && balances.DebitsPosted + balances.DebitsPending > balances.CreditsPosted)
         {
-            return InsufficientFunds(account, "debits", account.DebitsPosted + account.DebitsPending, "credits", account.CreditsPosted, "debits_must_not_exceed_credits");
+            return InsufficientFunds(account, "debits", balances.DebitsPosted + balances.DebitsPending, "credits", balances.CreditsPosted, "debits_must_not_exceed_credits");
         }
 
         if ((account.Flags & LedgerAccountFlags.CreditsMustNotExceedDebits) != 0
-            && account.CreditsPosted + account.CreditsPending > account.DebitsPosted)
+            && balances.CreditsPosted + balances.CreditsPending > balances.DebitsPosted)
         {
-            return InsufficientFunds(account, "credits", account.CreditsPosted + account.CreditsPending, "debits", account.DebitsPosted, "credits_must_not_exceed_debits");
+            return InsufficientFunds(account, "credits", balances.CreditsPosted + balances.CreditsPending, "debits", balances.DebitsPosted, "credits_must_not_exceed_debits");
         }
 
         return null;
     }
 
-    private static PaymentsKitException InsufficientFunds(LedgerAccount account, string side, Money total, string otherSide, Money other, string flag) =>
-        new(PaymentsKitErrorCodes.InsufficientFunds,
+    private static PaymentsKitException InsufficientFunds(LedgerAccount account, string side, decimal totalAmount, string otherSide, decimal otherAmount, string flag)
+    {
+        var total = Money.Exact(totalAmount, account.Asset);
+        var other = Money.Exact(otherAmount, account.Asset);
+        return new(PaymentsKitErrorCodes.InsufficientFunds,
             $"Account {account.Id} ('{account.Code}') would have {side} of {total} (posted + pending) exceeding its posted {otherSide} of {other}; its flag {flag} forbids it.",
             new Dictionary<string, object?>
             {
@@ -288,18 +315,94 @@ internal static class LedgerBooks
                 ["total"] = total.ToString(),
                 ["limit"] = other.ToString(),
             });
+    }
 }
 
-/// <summary>An account an operation touches: its balances as the operation goes, and the version it was read at.</summary>
-/// <param name="account">The account as read.</param>
-/// <param name="version">The version read.</param>
-internal struct TouchedAccount(LedgerAccount account, long version)
+/// <summary>
+/// An account's running balances, entry count and last change: the parts of an account a ledger operation changes, as
+/// plain decimals (each in the account's asset and scale) so an operation changes them in place, building no amounts
+/// and no account copies on the way.
+/// </summary>
+internal struct RunningBalances
 {
-    /// <summary>The account with the changes applied so far.</summary>
-    public LedgerAccount Account = account;
+    /// <summary>The sum of posted debits.</summary>
+    public decimal DebitsPosted;
+
+    /// <summary>The sum of posted credits.</summary>
+    public decimal CreditsPosted;
+
+    /// <summary>The sum of pending debits.</summary>
+    public decimal DebitsPending;
+
+    /// <summary>The sum of pending credits.</summary>
+    public decimal CreditsPending;
+
+    /// <summary>How many entries the account has.</summary>
+    public long EntryCount;
+
+    /// <summary>When the balances last changed.</summary>
+    public Instant UpdatedAt;
+
+    /// <summary>An account's balances as recorded.</summary>
+    public static RunningBalances Of(LedgerAccount account) => new()
+    {
+        DebitsPosted = account.DebitsPosted.Amount,
+        CreditsPosted = account.CreditsPosted.Amount,
+        DebitsPending = account.DebitsPending.Amount,
+        CreditsPending = account.CreditsPending.Amount,
+        EntryCount = account.EntryCount,
+        UpdatedAt = account.UpdatedAt,
+    };
+
+    /// <summary>The account with these balances.</summary>
+    public readonly LedgerAccount ApplyTo(LedgerAccount account)
+    {
+        var asset = account.Asset;
+        return account with
+        {
+            DebitsPosted = Money.Exact(DebitsPosted, asset),
+            CreditsPosted = Money.Exact(CreditsPosted, asset),
+            DebitsPending = Money.Exact(DebitsPending, asset),
+            CreditsPending = Money.Exact(CreditsPending, asset),
+            EntryCount = EntryCount,
+            UpdatedAt = UpdatedAt,
+        };
+    }
+}
+
+/// <summary>An account an operation touches: what it is, its running balances as the operation goes, and the version read.</summary>
+internal struct TouchedAccount
+{
+    /// <summary>The account as read: its id, tenant, asset, flags and metadata. Its balances may be older than <see cref="Balances"/>.</summary>
+    public readonly LedgerAccount Account;
 
     /// <summary>The version read, which the update must still find.</summary>
-    public readonly long Version = version;
+    public readonly long Version;
+
+    /// <summary>The balances with the changes applied so far.</summary>
+    public RunningBalances Balances;
+
+    /// <summary>An account as read, with its recorded balances.</summary>
+    /// <param name="account">The account.</param>
+    /// <param name="version">The version read.</param>
+    public TouchedAccount(LedgerAccount account, long version)
+        : this(account, RunningBalances.Of(account), version)
+    {
+    }
+
+    /// <summary>An account whose current balances are kept apart from its record (the in-memory store's live accounts).</summary>
+    /// <param name="account">The account's record; only what never changes is read from it.</param>
+    /// <param name="balances">Its current balances.</param>
+    /// <param name="version">The version read.</param>
+    public TouchedAccount(LedgerAccount account, in RunningBalances balances, long version)
+    {
+        Account = account;
+        Balances = balances;
+        Version = version;
+    }
+
+    /// <summary>The account with the operation's changes: the record to write.</summary>
+    public readonly LedgerAccount Updated() => Balances.ApplyTo(Account);
 }
 
 /// <summary>A change of one side of one account: posted and pending totals.</summary>

@@ -33,7 +33,7 @@ public sealed partial class LedgerService
     /// <summary>Applies balance changes to the touched accounts (see <see cref="LedgerBooks.Apply"/>), throwing what the operation fails with.</summary>
     private static LedgerEntry[] Apply(TouchedAccount[] accounts, ReadOnlySpan<BalanceChange> changes, LedgerTransaction transaction)
     {
-        var after = new LedgerAccount[changes.Length];
+        var after = new RunningBalances[changes.Length];
         if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is { } failure)
         {
             throw failure;
@@ -42,7 +42,8 @@ public sealed partial class LedgerService
         var entries = new LedgerEntry[changes.Length];
         for (var i = 0; i < entries.Length; i++)
         {
-            entries[i] = LedgerBooks.Entry(transaction, after[i], changes[i]);
+            var account = accounts[LedgerBooks.IndexOf(accounts, changes[i].AccountId)].Account;
+            entries[i] = LedgerBooks.Entry(transaction, account, after[i], changes[i]);
         }
 
         return entries;
@@ -53,7 +54,7 @@ public sealed partial class LedgerService
     {
         foreach (var touched in accounts)
         {
-            unit.Update(LedgerCollections.Accounts, touched.Account, touched.Version);
+            unit.Update(LedgerCollections.Accounts, touched.Updated(), touched.Version);
         }
 
         unit.Insert(LedgerCollections.Transactions, transaction);

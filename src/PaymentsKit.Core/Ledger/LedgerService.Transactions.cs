@@ -11,7 +11,7 @@ public sealed partial class LedgerService
         var validated = ValidateTransaction(tenantId, request);
         return _fastPath is not null && validated is { Reference: null, IdempotencyKey: null } && InOneRegisteredAsset(validated.Postings)
             ? PostTransactionFastAsync(tenantId, validated, cancellationToken)
-            : RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, validated, ct), cancellationToken);
+            : PostTransactionRecordAsync(tenantId, validated, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -91,6 +91,10 @@ public sealed partial class LedgerService
             static (ledger, state, unit, ct) => ledger.PostTransactionCoreAsync(unit, state.TenantId, state.Request, ct),
             cancellationToken);
     }
+
+    // Apart from PostTransactionAsync so that its closure is allocated only when this path runs.
+    private ValueTask<LedgerTransaction> PostTransactionRecordAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken) =>
+        RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, request, ct), cancellationToken);
 
     private bool InOneRegisteredAsset(IReadOnlyList<LedgerPosting> postings)
     {

@@ -18,7 +18,7 @@ public sealed partial class LedgerService
         var validated = ValidateReservation(tenantId, request);
         return _fastPath is not null && validated is { Timeout: null, Reference: null, IdempotencyKey: null } && IsRegistered(validated.Amount)
             ? ReserveFastAsync(tenantId, validated, cancellationToken)
-            : RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, validated, ct), cancellationToken);
+            : ReserveRecordAsync(tenantId, validated, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -35,7 +35,7 @@ public sealed partial class LedgerService
         ValidateResolution(tenantId, transferId, amount);
         return _fastPath is not null && (amount is null || IsRegistered(amount.Value))
             ? ResolveFastAsync(tenantId, transferId, Resolution.Post, amount, cancellationToken)
-            : RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Post, amount, null, ct).ConfigureAwait(false))!, cancellationToken);
+            : ResolveRecordAsync(tenantId, transferId, Resolution.Post, amount, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -52,7 +52,7 @@ public sealed partial class LedgerService
         ValidateResolution(tenantId, transferId, null);
         return _fastPath is not null
             ? ResolveFastAsync(tenantId, transferId, Resolution.Void, null, cancellationToken)
-            : RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, Resolution.Void, null, null, ct).ConfigureAwait(false))!, cancellationToken);
+            : ResolveRecordAsync(tenantId, transferId, Resolution.Void, null, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -102,6 +102,14 @@ public sealed partial class LedgerService
             static async (ledger, state, unit, ct) =>
                 (await ledger.ResolveAsync(unit, state.TenantId, state.TransferId, state.Resolution, state.Amount, null, ct).ConfigureAwait(false))!,
             cancellationToken);
+
+    // The record paths are apart from the public methods so that their closures are allocated only when they run.
+    private ValueTask<LedgerTransfer> ReserveRecordAsync(MerchantId tenantId, ReserveLedgerTransferRequest request, CancellationToken cancellationToken) =>
+        RunAsync((unit, ct) => ReserveCoreAsync(unit, tenantId, request, ct), cancellationToken);
+
+    private ValueTask<LedgerTransfer> ResolveRecordAsync(
+        MerchantId tenantId, LedgerTransferId transferId, Resolution resolution, Money? amount, CancellationToken cancellationToken) =>
+        RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, resolution, amount, null, ct).ConfigureAwait(false))!, cancellationToken);
 
     /// <summary>Whether an amount is in the registered definition of its asset, the only one accounts count in.</summary>
     private bool IsRegistered(Money amount) => _assets.TryGet(amount.Asset.Code, out var registered) && registered.Equals(amount.Asset);

@@ -61,6 +61,9 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
         return new Money(amount, asset);
     }
 
+    /// <summary>An amount already known to fit the asset's scale (a sum or difference of its amounts): no precision check.</summary>
+    internal static Money Exact(decimal amount, Asset asset) => new(amount, asset);
+
     /// <summary>Zero of an asset.</summary>
     public static Money Zero(Asset asset) => Of(0m, asset);
 
@@ -235,7 +238,8 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
         return asset;
     }
 
-    private static PaymentsKitException Overflow(OverflowException ex, string expression, Asset asset) =>
+    /// <summary>The error an overflowing computation in <paramref name="asset"/> fails with.</summary>
+    internal static PaymentsKitException Overflow(OverflowException ex, string expression, Asset asset) =>
         new(PaymentsKitErrorCodes.ArithmeticOverflow,
             $"Arithmetic overflow computing {expression} in {asset.Code}.",
             new Dictionary<string, object?> { ["expression"] = expression, ["asset"] = asset.Code },

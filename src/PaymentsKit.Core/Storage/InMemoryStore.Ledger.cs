@@ -27,6 +27,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var changes = scratch.Changes.AsSpan(0, postings.Count);
             LedgerBooks.PostingChanges(postings, changes);
             var accounts = scratch.Accounts;
+            var live = scratch.Live;
             var after = scratch.After.AsSpan(0, postings.Count);
             var count = 0;
             for (var i = 0; i < postings.Count; i++)
@@ -34,7 +35,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 var posting = postings[i];
                 if (LedgerBooks.IndexOf(accounts.AsSpan(0, count), posting.AccountId) < 0)
                 {
-                    if (!TryReadAccount(tables, transaction.TenantId, posting.AccountId, posting.Amount.Asset, out accounts[count]))
+                    if (!TryReadAccount(tables, transaction.TenantId, posting.AccountId, posting.Amount.Asset, out accounts[count], out live[count]))
                     {
                         return ValueTask.FromResult<LedgerTransaction?>(null);
                     }
@@ -56,7 +57,9 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null || !Fresh(tables, after, null) || !Write(tables, touched, posted, after, changes))
+            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null
+                || !Fresh(tables, changes, after, null)
+                || !Write(tables, touched, live.AsSpan(0, count), posted, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
@@ -74,9 +77,10 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         {
             var tables = LedgerTablesLocked();
             var accounts = tables.Scratch.Accounts.AsSpan(0, 2);
+            var live = tables.Scratch.Live.AsSpan(0, 2);
             var after = tables.Scratch.After.AsSpan(0, 2);
-            if (!TryReadAccount(tables, reservation.TenantId, request.DebitAccountId, request.Amount.Asset, out accounts[0])
-                || !TryReadAccount(tables, reservation.TenantId, request.CreditAccountId, request.Amount.Asset, out accounts[1]))
+            if (!TryReadAccount(tables, reservation.TenantId, request.DebitAccountId, request.Amount.Asset, out accounts[0], out live[0])
+                || !TryReadAccount(tables, reservation.TenantId, request.CreditAccountId, request.Amount.Asset, out accounts[1], out live[1]))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -84,7 +88,10 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (transaction, transfer) = LedgerBooks.Reservation(
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, after, transfer.Id) || !Write(tables, accounts, transaction, after, [debit, credit]))
+            ReadOnlySpan<BalanceChange> changes = [debit, credit];
+            if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is not null
+                || !Fresh(tables, changes, after, transfer.Id)
+                || !Write(tables, accounts, live, transaction, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -102,6 +109,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         {
             var tables = LedgerTablesLocked();
             var accounts = tables.Scratch.Accounts.AsSpan(0, 2);
+            var live = tables.Scratch.Live.AsSpan(0, 2);
             var after = tables.Scratch.After.AsSpan(0, 2);
             if (!tables.Transfers.TryGetRow(resolution.TransferId.Value, resolution.TenantId, out var row))
             {
@@ -117,8 +125,8 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 || transfer.Reference is not null
                 || !posted.Asset.Equals(reserved.Asset)
                 || posted > reserved
-                || !TryReadAccount(tables, resolution.TenantId, transfer.DebitAccountId, reserved.Asset, out accounts[0])
-                || !TryReadAccount(tables, resolution.TenantId, transfer.CreditAccountId, reserved.Asset, out accounts[1]))
+                || !TryReadAccount(tables, resolution.TenantId, transfer.DebitAccountId, reserved.Asset, out accounts[0], out live[0])
+                || !TryReadAccount(tables, resolution.TenantId, transfer.CreditAccountId, reserved.Asset, out accounts[1], out live[1]))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -131,7 +139,10 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
-            if (LedgerBooks.Apply(accounts, [debit, credit], transaction.CreatedAt, after) is not null || !Fresh(tables, after, null) || !Write(tables, accounts, transaction, after, [debit, credit]))
+            ReadOnlySpan<BalanceChange> changes = [debit, credit];
+            if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is not null
+                || !Fresh(tables, changes, after, null)
+                || !Write(tables, accounts, live, transaction, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -141,18 +152,21 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         }
     }
 
-    private static bool TryReadAccount(LedgerTables tables, MerchantId tenantId, LedgerAccountId accountId, Asset asset, out TouchedAccount account)
+    private static bool TryReadAccount(
+        LedgerTables tables, MerchantId tenantId, LedgerAccountId accountId, Asset asset, out TouchedAccount account, out LiveAccount live)
     {
         if (tables.Accounts.Records.TryGetValue(accountId.Value, out var entry)
             && entry.TenantId == tenantId.Value
-            && entry.Record is LedgerAccount read
-            && read.Asset.Equals(asset))
+            && entry.Record is LiveAccount read
+            && read.Record.Asset.Equals(asset))
         {
-            account = new TouchedAccount(read, entry.Version);
+            account = new TouchedAccount(read.Record, read.Balances, entry.Version);
+            live = read;
             return true;
         }
 
         account = default;
+        live = null!;
         return false;
     }
 
@@ -160,16 +174,16 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     /// Whether the entry and transfer ids the operation inserts are all free (else the record path reports the
     /// duplicate); <see cref="Write"/> claims the transaction's id.
     /// </summary>
-    private static bool Fresh(LedgerTables tables, ReadOnlySpan<LedgerAccount> entries, LedgerTransferId? transferId)
+    private static bool Fresh(LedgerTables tables, ReadOnlySpan<BalanceChange> changes, ReadOnlySpan<RunningBalances> after, LedgerTransferId? transferId)
     {
         if (transferId is { } id && tables.Transfers.Contains(id.Value))
         {
             return false;
         }
 
-        foreach (var entry in entries)
+        for (var i = 0; i < changes.Length; i++)
         {
-            if (!tables.Entries.IsFree(entry.Id, entry.EntryCount))
+            if (!tables.Entries.IsFree(changes[i].AccountId, after[i].EntryCount))
             {
                 return false;
             }
@@ -179,12 +193,17 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     }
 
     /// <summary>
-    /// Writes what the record path's unit of work would: account updates (versions bumped), the transaction and its
-    /// entries (one per change, from the account right after it, as <see cref="LedgerBooks.Entry"/> would build it);
-    /// or nothing, answering false, when the transaction's id is taken.
+    /// Writes what the record path's unit of work would: account updates (versions bumped, balances changed in place),
+    /// the transaction and its entries (one per change, with its account's balances right after it, as
+    /// <see cref="LedgerBooks.Entry"/> would build it); or nothing, answering false, when the transaction's id is taken.
     /// </summary>
     private static bool Write(
-        LedgerTables tables, ReadOnlySpan<TouchedAccount> accounts, LedgerTransaction transaction, ReadOnlySpan<LedgerAccount> after, ReadOnlySpan<BalanceChange> changes)
+        LedgerTables tables,
+        ReadOnlySpan<TouchedAccount> accounts,
+        ReadOnlySpan<LiveAccount> live,
+        LedgerTransaction transaction,
+        ReadOnlySpan<RunningBalances> after,
+        ReadOnlySpan<BalanceChange> changes)
     {
         // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
         var row = tables.Transactions.TryAppend(transaction);
@@ -193,16 +212,18 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             return false;
         }
 
-        foreach (var touched in accounts)
+        for (var i = 0; i < accounts.Length; i++)
         {
             // An account update keeps its code, so its unique key stays as it is.
-            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Accounts.Records, touched.Account.Id.Value);
-            slot = slot with { Record = touched.Account, Version = touched.Version + 1 };
+            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Accounts.Records, accounts[i].Account.Id.Value);
+            slot = slot with { Version = accounts[i].Version + 1 };
+            live[i].Change(accounts[i].Balances);
         }
 
         for (var i = 0; i < changes.Length; i++)
         {
-            tables.Entries.Append(row, after[i], changes[i]);
+            var account = live[LedgerBooks.IndexOf(accounts, changes[i].AccountId)];
+            tables.Entries.Append(row, account, after[i], changes[i]);
         }
 
         return true;
@@ -210,13 +231,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
     private LedgerTables LedgerTablesLocked() =>
         _ledger ??= new LedgerTables(
-            (RecordTable)TableOf(LedgerCollections.Accounts.Name),
+            (LedgerAccountTable)TableOf(LedgerCollections.Accounts.Name),
             (TransactionTable)TableOf(LedgerCollections.Transactions.Name),
             (EntryTable)TableOf(LedgerCollections.Entries.Name),
             (TransferTable)TableOf(LedgerCollections.Transfers.Name));
 
     /// <summary>The ledger's tables, found once, and the fast path's working arrays.</summary>
-    private sealed record LedgerTables(RecordTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers)
+    private sealed record LedgerTables(LedgerAccountTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers)
     {
         /// <summary>Reused by every fast-path call: only used under the commit lock, and nothing keeps them past the call.</summary>
         public LedgerScratch Scratch { get; } = new();
@@ -227,8 +248,52 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     {
         public TouchedAccount[] Accounts { get; } = new TouchedAccount[LedgerValidation.MaxPostings];
 
-        public LedgerAccount[] After { get; } = new LedgerAccount[LedgerValidation.MaxPostings];
+        public LiveAccount[] Live { get; } = new LiveAccount[LedgerValidation.MaxPostings];
+
+        public RunningBalances[] After { get; } = new RunningBalances[LedgerValidation.MaxPostings];
 
         public BalanceChange[] Changes { get; } = new BalanceChange[LedgerValidation.MaxPostings];
+    }
+
+    /// <summary>
+    /// The ledger's accounts, each kept as a <see cref="LiveAccount"/>: the fast path changes an account's balances in
+    /// place, and a read builds the record from them only when they changed since the last read.
+    /// </summary>
+    private sealed class LedgerAccountTable : RecordTable
+    {
+        protected override object Stored(object record) => new LiveAccount((LedgerAccount)record);
+
+        protected override object Current(object stored) => ((LiveAccount)stored).Current();
+    }
+
+    /// <summary>An account as the in-memory store keeps it: its last built record and its current balances.</summary>
+    private sealed class LiveAccount(LedgerAccount record)
+    {
+        private bool _changed;
+
+        /// <summary>The account's last built record: its id, tenant, code, asset, flags and metadata are current, its balances may not be.</summary>
+        public LedgerAccount Record { get; private set; } = record;
+
+        /// <summary>The account's current balances.</summary>
+        public RunningBalances Balances { get; private set; } = RunningBalances.Of(record);
+
+        /// <summary>Records new balances (under the commit lock).</summary>
+        public void Change(in RunningBalances balances)
+        {
+            Balances = balances;
+            _changed = true;
+        }
+
+        /// <summary>The account as it stands (under the commit lock, as every read).</summary>
+        public LedgerAccount Current()
+        {
+            if (_changed)
+            {
+                Record = Balances.ApplyTo(Record);
+                _changed = false;
+            }
+
+            return Record;
+        }
     }
 }

@@ -38,6 +38,7 @@ public sealed partial class InMemoryStore : IPaymentsStore
             _ when collection == Ledger.LedgerCollections.Transactions.Name => Book.Transactions,
             _ when collection == Ledger.LedgerCollections.Entries.Name => Book.Entries,
             _ when collection == Ledger.LedgerCollections.Transfers.Name => Book.Transfers,
+            _ when collection == Ledger.LedgerCollections.Accounts.Name => new LedgerAccountTable(),
             _ => new RecordTable(),
         };
     }
@@ -155,7 +156,7 @@ public sealed partial class InMemoryStore : IPaymentsStore
     }
 
     /// <summary>A collection kept as the record instances written, with a per-tenant id index.</summary>
-    private sealed class RecordTable : Table
+    private class RecordTable : Table
     {
         private readonly Dictionary<Guid, TenantIndex> _tenants = [];
 
@@ -171,13 +172,13 @@ public sealed partial class InMemoryStore : IPaymentsStore
         public override bool TryRead(Guid id, out object record, out long version)
         {
             var found = Records.TryGetValue(id, out var entry);
-            (record, version) = (entry.Record, entry.Version);
+            (record, version) = (found ? Current(entry.Record) : null!, entry.Version);
             return found;
         }
 
         public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
-            Records.Add(id, new Entry(record, 1, tenantId, keys));
+            Records.Add(id, new Entry(Stored(record), 1, tenantId, keys));
             IndexOf(tenantId).Add(id);
             Claim(id, keys);
         }
@@ -187,7 +188,7 @@ public sealed partial class InMemoryStore : IPaymentsStore
             ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(Records, id);
             Release(id, slot.UniqueKeys);
             Claim(id, keys);
-            slot = new Entry(record, version, slot.TenantId, keys);
+            slot = new Entry(Stored(record), version, slot.TenantId, keys);
         }
 
         public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
@@ -212,11 +213,17 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 }
 
                 var entry = Records[id];
-                items.Add(new Versioned<T>((T)entry.Record, entry.Version));
+                items.Add(new Versioned<T>((T)Current(entry.Record), entry.Version));
             }
 
             return false;
         }
+
+        /// <summary>What the table keeps for a record written: the record itself.</summary>
+        protected virtual object Stored(object record) => record;
+
+        /// <summary>The record a read returns for what the table keeps.</summary>
+        protected virtual object Current(object stored) => stored;
 
         private TenantIndex IndexOf(Guid tenantId)
         {

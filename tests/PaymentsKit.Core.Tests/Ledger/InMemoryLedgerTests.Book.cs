@@ -183,6 +183,68 @@ public sealed partial class InMemoryLedgerTests
     }
 
     [Fact]
+    public async Task Transactions_And_Transfers_Whose_Ids_Arrive_Out_Of_Order_Are_Found_And_Never_Stored_Twice()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(1_000);
+        var posted = new List<LedgerTransaction>();
+        var held = new List<LedgerTransfer>();
+
+        // A clock that goes back and forth makes ids that arrive both after and before the newest one stored.
+        foreach (var minutes in new[] { 0, -90, 30, -30, 0, 45, -120, 120 })
+        {
+            Clock.Advance(Duration.FromMinutes(minutes));
+            posted.Add(await MoveAsync(customer, merchant, Usd(1)));
+            held.Add(await ReserveAsync(customer, merchant, Usd(2)));
+        }
+
+        foreach (var transfer in held.Where((_, i) => i % 2 == 0))
+        {
+            Clock.Advance(Duration.FromMinutes(-50));
+            await Ledger.PostTransferAsync(Tenant, transfer.Id);
+        }
+
+        foreach (var transaction in posted)
+        {
+            var read = await Ledger.GetTransactionAsync(Tenant, transaction.Id);
+            Assert.Equal((transaction.Id, transaction.CreatedAt), (read.Id, read.CreatedAt));
+            Assert.Equal(transaction.Postings, read.Postings);
+        }
+
+        Assert.Equal(
+            held.Select((t, i) => i % 2 == 0 ? LedgerTransferState.Posted : LedgerTransferState.Pending),
+            await Task.WhenAll(held.Select(async t => (await Ledger.GetTransferAsync(Tenant, t.Id)).State)));
+
+        // The newest id stored and one that arrived out of order: either is refused a second time.
+        foreach (var again in new[] { posted.MaxBy(t => t.Id.Value, GuidOrder.Instance)!, posted[1] })
+        {
+            var unit = await Store.BeginAsync();
+            await using (unit)
+            {
+                unit.Insert(LedgerCollections.Transactions, again with { Description = "again" });
+                await FailsAsync(PaymentsKitErrorCodes.DuplicateKey, () => unit.CommitAsync().AsTask());
+            }
+
+            Assert.Null((await Ledger.GetTransactionAsync(Tenant, again.Id)).Description);
+        }
+
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task A_Balance_That_Would_Overflow_Is_Refused_Writing_Nothing()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(10);
+        var source = await OpenAsync("source", LedgerSide.Debit);
+        var huge = Usd(500_000_000_000_000_000_000_000_000m);
+        await MoveAsync(source, merchant, huge);
+
+        await FailsAsync(PaymentsKitErrorCodes.ArithmeticOverflow, () => MoveAsync(source, merchant, huge));
+        Assert.Equal(huge, (await ReloadAsync(merchant)).CreditsPosted);
+        Assert.Equal(1, (await ReloadAsync(merchant)).EntryCount);
+        Assert.Equal(Usd(10), (await ReloadAsync(customer)).CreditsPosted);
+    }
+
+    [Fact]
     public async Task Listing_Pages_Every_Entry_In_Id_Order_While_Entries_Are_Appended()
     {
         var (customer, cash, merchant) = await FundedCustomerAsync(10_000);

@@ -2,6 +2,7 @@ using System.Text.Json;
 using FsCheck;
 using FsCheck.Fluent;
 using NodaTime;
+using PaymentsKit.Storage;
 using PaymentsKit.Testing;
 using static PaymentsKit.Tests.Primitives.Assertions;
 
@@ -20,15 +21,7 @@ public sealed class TypedIdTests
         Assert.Equal(30, text.Length);
         Assert.Matches("^mer_[0-7][0-9a-hjkmnp-tv-z]{25}$", text);
 
-        Span<byte> bytes = stackalloc byte[16];
-        id.Value.TryWriteBytes(bytes, bigEndian: true, out _);
-        var millis = 0L;
-        for (var i = 0; i < 6; i++)
-        {
-            millis = (millis << 8) | bytes[i];
-        }
-
-        Assert.Equal(clock.GetCurrentInstant().ToUnixTimeMilliseconds(), millis);
+        Assert.Equal(clock.GetCurrentInstant().ToUnixTimeMilliseconds(), MillisecondsOf(id.Value));
     }
 
     [Fact]
@@ -43,6 +36,43 @@ public sealed class TypedIdTests
         }
 
         Assert.Equal(ids.Select(i => i.ToString()), ids.Select(i => i.ToString()).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Version7_Ids_Of_One_Thread_Sort_As_Created_Meets_Specification()
+    {
+        // Steps of 0–2 ms, mostly 0: many ids share a millisecond, as at a million ledger transfers a second.
+        var steps = Gen.Frequency((6, Gen.Constant(0L)), (1, Gen.Choose(1, 2).Select(step => (long)step))).ArrayOf().ToArbitrary();
+        Prop.ForAll(steps, steps =>
+        {
+            var at = Instant.FromUtc(2026, 12, 5, 0, 0) + Duration.FromTicks(Random.Shared.Next(10_000));
+            var ids = new List<Guid>();
+            foreach (var step in steps.Prepend(0))
+            {
+                at += Duration.FromMilliseconds(step);
+                var id = TypedId.Version7(at);
+                Assert.Equal(at.ToUnixTimeMilliseconds(), MillisecondsOf(id));
+                Assert.Equal(7, id.Version);
+                Assert.Equal(0b10, id.Variant >> 2);
+                ids.Add(id);
+            }
+
+            return ids.Zip(ids.Skip(1)).All(pair => GuidOrder.Instance.Compare(pair.First, pair.Second) < 0);
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void Version7_Stamps_Each_Id_With_Its_Instant_When_The_Clock_Goes_Back()
+    {
+        var later = Instant.FromUtc(2026, 12, 5, 0, 0, 1);
+        var earlier = later - Duration.FromMilliseconds(1);
+        var first = TypedId.Version7(later);
+        var second = TypedId.Version7(earlier);
+        var third = TypedId.Version7(earlier);
+
+        Assert.Equal([later.ToUnixTimeMilliseconds(), earlier.ToUnixTimeMilliseconds(), earlier.ToUnixTimeMilliseconds()], new[] { first, second, third }.Select(MillisecondsOf));
+        Assert.True(GuidOrder.Instance.Compare(second, first) < 0);
+        Assert.True(GuidOrder.Instance.Compare(second, third) < 0);
     }
 
     [Fact]
@@ -93,5 +123,18 @@ public sealed class TypedIdTests
         Assert.Equal(id, JsonSerializer.Deserialize<MerchantId>($"\"{id}\""));
         ThrowsCode(PaymentsKitErrorCodes.MalformedId, () => JsonSerializer.Deserialize<MerchantId>("\"inv_00000000000000000000000000\""));
         Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<MerchantId>("42"));
+    }
+
+    private static long MillisecondsOf(Guid id)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        id.TryWriteBytes(bytes, bigEndian: true, out _);
+        var millis = 0L;
+        for (var i = 0; i < 6; i++)
+        {
+            millis = (millis << 8) | bytes[i];
+        }
+
+        return millis;
     }
 }

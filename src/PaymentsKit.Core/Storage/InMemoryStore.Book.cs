@@ -22,6 +22,8 @@ public sealed partial class InMemoryStore
         private readonly Dictionary<Asset, short> _assetIndex = [];
         private readonly List<object?> _objects = [null];
         private readonly Dictionary<object, int> _objectIndex = new(ReferenceEqualityComparer.Instance);
+        private readonly List<LedgerAccountId> _accounts = [];
+        private readonly Dictionary<LedgerAccountId, int> _accountIndex = [];
         private Asset? _lastAsset;
         private short _lastAssetIndex;
 
@@ -62,6 +64,22 @@ public sealed partial class InMemoryStore
             (_lastAsset, _lastAssetIndex) = (asset, index);
             return index;
         }
+
+        /// <summary>The index rows refer to an account by (one per account id, kept for the store's lifetime).</summary>
+        public int AccountOf(LedgerAccountId accountId)
+        {
+            ref var index = ref CollectionsMarshal.GetValueRefOrAddDefault(_accountIndex, accountId, out var exists);
+            if (!exists)
+            {
+                index = _accounts.Count;
+                _accounts.Add(accountId);
+            }
+
+            return index;
+        }
+
+        /// <summary>The account at an index <see cref="AccountOf"/> gave.</summary>
+        public LedgerAccountId AccountAt(int index) => _accounts[index];
 
         public Money MoneyOf(decimal amount, short asset) => asset == 0 ? default : Money.Of(amount, _assets[asset]!);
 
@@ -449,7 +467,6 @@ public sealed partial class InMemoryStore
     /// </summary>
     private struct EntryRow
     {
-        public LedgerAccountId AccountId;
         public long Sequence;
         public decimal PostedChange;
         public decimal PendingChange;
@@ -458,6 +475,7 @@ public sealed partial class InMemoryStore
         public decimal DebitsPending;
         public decimal CreditsPending;
         public int Transaction;
+        public int Account;
         public int Chain;
         public short Asset;
         public LedgerSide Side;
@@ -476,21 +494,21 @@ public sealed partial class InMemoryStore
     {
         private readonly ChunkedList<EntryRow> _rows = new();
         private readonly Dictionary<Guid, int> _ids = [];
-        private readonly Dictionary<LedgerAccountId, long> _lastSequence = [];
+        private readonly List<long> _lastSequence = [];
         private readonly Dictionary<int, (LedgerEntry Entry, long Version)> _whole = [];
         private int _indexed;
         private bool _irregular;
 
-        /// <summary>Whether an entry of <paramref name="accountId"/> at <paramref name="sequence"/> may be stored (its id is free).</summary>
-        public bool IsFree(LedgerAccountId accountId, long sequence)
+        /// <summary>Whether an entry of the account at <paramref name="account"/> (<see cref="LedgerBook.AccountOf"/>) and <paramref name="sequence"/> may be stored (its id is free).</summary>
+        public bool IsFree(int account, long sequence)
         {
             if (_irregular)
             {
                 CatchUp();
-                return !_ids.ContainsKey(LedgerCollections.EntryId(accountId, sequence));
+                return !_ids.ContainsKey(LedgerCollections.EntryId(Book.AccountAt(account), sequence));
             }
 
-            return !_lastSequence.TryGetValue(accountId, out var last) || sequence > last;
+            return account >= _lastSequence.Count || sequence > _lastSequence[account];
         }
 
         /// <summary>
@@ -499,9 +517,8 @@ public sealed partial class InMemoryStore
         /// </summary>
         public void Append(int transaction, LiveAccount account, in RunningBalances after, in BalanceChange change)
         {
-            var record = account.Record;
             ref var row = ref _rows.Add(out _);
-            row.AccountId = record.Id;
+            row.Account = account.BookIndex(Book);
             row.Sequence = after.EntryCount;
             row.Transaction = transaction;
             row.Side = change.Side;
@@ -513,9 +530,9 @@ public sealed partial class InMemoryStore
             row.CreditsPending = after.CreditsPending;
 
             // The fast path checked every amount is in the account's asset, so the row's one asset holds for all six.
-            row.Asset = Book.AssetOf(record.DebitsPosted);
-            row.Chain = Book.Slot(LedgerBooks.Chain(record));
-            NoteSequence(record.Id, after.EntryCount);
+            row.Asset = account.AssetSlot(Book);
+            row.Chain = account.ChainSlot(Book);
+            NoteSequence(row.Account, after.EntryCount);
         }
 
         public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
@@ -560,7 +577,7 @@ public sealed partial class InMemoryStore
             var entry = (LedgerEntry)record;
             _irregular |= entry.Id != LedgerCollections.EntryId(entry.AccountId, entry.Sequence);
             _whole[_ids[id]] = (entry, version);
-            NoteSequence(entry.AccountId, entry.Sequence);
+            NoteSequence(Book.AccountOf(entry.AccountId), entry.Sequence);
             Claim(id, keys);
         }
 
@@ -589,7 +606,7 @@ public sealed partial class InMemoryStore
                 else
                 {
                     ref var row = ref _rows[_indexed];
-                    id = LedgerCollections.EntryId(row.AccountId, row.Sequence);
+                    id = LedgerCollections.EntryId(Book.AccountAt(row.Account), row.Sequence);
                     tenantId = Book.Transactions.Row(row.Transaction).TenantId.Value;
                 }
 
@@ -607,10 +624,11 @@ public sealed partial class InMemoryStore
 
             ref var stored = ref _rows[row];
             ref var transaction = ref Book.Transactions.Row(stored.Transaction);
+            var accountId = Book.AccountAt(stored.Account);
             var entry = new LedgerEntry(
-                LedgerCollections.EntryId(stored.AccountId, stored.Sequence),
+                LedgerCollections.EntryId(accountId, stored.Sequence),
                 transaction.TenantId,
-                stored.AccountId,
+                accountId,
                 stored.Sequence,
                 transaction.Id,
                 transaction.Kind,
@@ -632,7 +650,7 @@ public sealed partial class InMemoryStore
         private void Append(LedgerEntry entry, int transaction, bool derived)
         {
             ref var row = ref _rows.Add(out var index);
-            row.AccountId = entry.AccountId;
+            row.Account = Book.AccountOf(entry.AccountId);
             row.Sequence = entry.Sequence;
             row.Transaction = transaction;
             row.Side = entry.Side;
@@ -649,7 +667,7 @@ public sealed partial class InMemoryStore
                 _whole[index] = (entry, 1);
             }
 
-            NoteSequence(entry.AccountId, entry.Sequence);
+            NoteSequence(row.Account, entry.Sequence);
         }
 
         /// <summary>Whether the row and its transaction's row say all the entry says.</summary>
@@ -679,10 +697,14 @@ public sealed partial class InMemoryStore
 
         private static bool SameAsset(Money money, Asset asset) => ReferenceEquals(money.Asset, asset) || asset.Equals(money.Asset);
 
-        private void NoteSequence(LedgerAccountId accountId, long sequence)
+        private void NoteSequence(int account, long sequence)
         {
-            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(_lastSequence, accountId, out _);
-            last = Math.Max(last, sequence);
+            while (_lastSequence.Count <= account)
+            {
+                _lastSequence.Add(0);
+            }
+
+            _lastSequence[account] = Math.Max(_lastSequence[account], sequence);
         }
     }
 

@@ -58,7 +58,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
             if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null
-                || !Fresh(tables, changes, after, null)
+                || !Fresh(tables, touched, live.AsSpan(0, count), changes, after, null)
                 || !Write(tables, touched, live.AsSpan(0, count), posted, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
@@ -90,7 +90,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
             ReadOnlySpan<BalanceChange> changes = [debit, credit];
             if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is not null
-                || !Fresh(tables, changes, after, transfer.Id)
+                || !Fresh(tables, accounts, live, changes, after, transfer.Id)
                 || !Write(tables, accounts, live, transaction, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
@@ -141,7 +141,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
             ReadOnlySpan<BalanceChange> changes = [debit, credit];
             if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is not null
-                || !Fresh(tables, changes, after, null)
+                || !Fresh(tables, accounts, live, changes, after, null)
                 || !Write(tables, accounts, live, transaction, after, changes))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
@@ -174,7 +174,13 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     /// Whether the entry and transfer ids the operation inserts are all free (else the record path reports the
     /// duplicate); <see cref="Write"/> claims the transaction's id.
     /// </summary>
-    private static bool Fresh(LedgerTables tables, ReadOnlySpan<BalanceChange> changes, ReadOnlySpan<RunningBalances> after, LedgerTransferId? transferId)
+    private static bool Fresh(
+        LedgerTables tables,
+        ReadOnlySpan<TouchedAccount> accounts,
+        ReadOnlySpan<LiveAccount> live,
+        ReadOnlySpan<BalanceChange> changes,
+        ReadOnlySpan<RunningBalances> after,
+        LedgerTransferId? transferId)
     {
         if (transferId is { } id && tables.Transfers.Contains(id.Value))
         {
@@ -183,7 +189,8 @@ public sealed partial class InMemoryStore : ILedgerFastPath
 
         for (var i = 0; i < changes.Length; i++)
         {
-            if (!tables.Entries.IsFree(changes[i].AccountId, after[i].EntryCount))
+            var account = live[LedgerBooks.IndexOf(accounts, changes[i].AccountId)];
+            if (!tables.Entries.IsFree(account.BookIndex(tables.Book), after[i].EntryCount))
             {
                 return false;
             }
@@ -234,10 +241,11 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             (LedgerAccountTable)TableOf(LedgerCollections.Accounts.Name),
             (TransactionTable)TableOf(LedgerCollections.Transactions.Name),
             (EntryTable)TableOf(LedgerCollections.Entries.Name),
-            (TransferTable)TableOf(LedgerCollections.Transfers.Name));
+            (TransferTable)TableOf(LedgerCollections.Transfers.Name),
+            Book);
 
     /// <summary>The ledger's tables, found once, and the fast path's working arrays.</summary>
-    private sealed record LedgerTables(LedgerAccountTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers)
+    private sealed record LedgerTables(LedgerAccountTable Accounts, TransactionTable Transactions, EntryTable Entries, TransferTable Transfers, LedgerBook Book)
     {
         /// <summary>Reused by every fast-path call: only used under the commit lock, and nothing keeps them past the call.</summary>
         public LedgerScratch Scratch { get; } = new();
@@ -266,10 +274,25 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         protected override object Current(object stored) => ((LiveAccount)stored).Current();
     }
 
-    /// <summary>An account as the in-memory store keeps it: its last built record and its current balances.</summary>
+    /// <summary>
+    /// An account as the in-memory store keeps it: its last built record, its current balances, and how the book's rows
+    /// refer to it (found once per record written, since only its balances change in between).
+    /// </summary>
     private sealed class LiveAccount(LedgerAccount record)
     {
         private bool _changed;
+        private int _bookIndex = -1;
+        private int _chainSlot = -1;
+        private short _assetSlot = -1;
+
+        /// <summary>The account's index in the book (<see cref="LedgerBook.AccountOf"/>).</summary>
+        public int BookIndex(LedgerBook book) => _bookIndex >= 0 ? _bookIndex : _bookIndex = book.AccountOf(Record.Id);
+
+        /// <summary>The book's slot of the chain the account's entries name (<see cref="LedgerBooks.Chain"/>).</summary>
+        public int ChainSlot(LedgerBook book) => _chainSlot >= 0 ? _chainSlot : _chainSlot = book.Slot(LedgerBooks.Chain(Record));
+
+        /// <summary>The book's index of the account's asset.</summary>
+        public short AssetSlot(LedgerBook book) => _assetSlot >= 0 ? _assetSlot : _assetSlot = book.AssetOf(Record.DebitsPosted);
 
         /// <summary>The account's last built record: its id, tenant, code, asset, flags and metadata are current, its balances may not be.</summary>
         public LedgerAccount Record { get; private set; } = record;

@@ -203,7 +203,10 @@ public sealed partial class InMemoryStore
         protected abstract (object Record, long Version) Read(int row);
     }
 
-    /// <summary>A stored transaction; its postings are <see cref="PostingCount"/> rows from <see cref="FirstPosting"/>.</summary>
+    /// <summary>
+    /// A stored transaction; its postings are <see cref="PostingCount"/> rows from <see cref="FirstPosting"/>, or, for a
+    /// negative <see cref="FirstPosting"/>, its entries from row <c>~FirstPosting</c> (<see cref="TransactionTable.TryAppendPostedByEntries"/>).
+    /// </summary>
     private struct TransactionRow : IBookRow
     {
         public LedgerTransactionId Id;
@@ -378,10 +381,32 @@ public sealed partial class InMemoryStore
         protected abstract void Encode(ref TRow row, TRecord record, long version);
     }
 
-    /// <summary>The ledger's transactions; their postings are rows of their own.</summary>
+    /// <summary>The ledger's transactions; their postings are rows of their own, or their entries' rows.</summary>
     private sealed class TransactionTable(LedgerBook book) : RowTable<TransactionRow, LedgerTransaction>(book)
     {
         private readonly ChunkedList<PostingRow> _postings = new();
+
+        // While TryAppendPostedByEntries stores a transaction: the row of its first entry.
+        private int _entriesFrom = -1;
+
+        /// <summary>
+        /// Stores a transaction as <see cref="RowTable{TRow, TRecord}.TryAppend"/> does, but without posting rows: its
+        /// postings are the entries the caller appends next, from row <paramref name="firstEntry"/>, one per posting in
+        /// order, each in the posting's account, side and asset and recording its amount (<see cref="EntryTable.PostingAt"/>).
+        /// The fast path's transactions are all of that shape, and their postings then cost no rows of their own.
+        /// </summary>
+        public int TryAppendPostedByEntries(LedgerTransaction transaction, int firstEntry)
+        {
+            _entriesFrom = firstEntry;
+            try
+            {
+                return TryAppend(transaction);
+            }
+            finally
+            {
+                _entriesFrom = -1;
+            }
+        }
 
         public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
@@ -406,6 +431,12 @@ public sealed partial class InMemoryStore
             var postings = new LedgerPosting[stored.PostingCount];
             for (var i = 0; i < postings.Length; i++)
             {
+                if (stored.FirstPosting < 0)
+                {
+                    postings[i] = Book.Entries.PostingAt(~stored.FirstPosting + i, stored.Kind);
+                    continue;
+                }
+
                 ref var posting = ref _postings[stored.FirstPosting + i];
                 postings[i] = new LedgerPosting(posting.AccountId, posting.Side, Book.MoneyOf(posting.Amount, posting.Asset));
             }
@@ -431,24 +462,30 @@ public sealed partial class InMemoryStore
 
         protected override void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
         {
-            var first = _postings.Count;
             var postings = transaction.Postings;
-            for (var i = 0; i < postings.Count; i++)
+            if (_entriesFrom >= 0)
             {
-                var posting = postings[i];
-                ref var stored = ref _postings.Add(out _);
-                stored.AccountId = posting.AccountId;
-                stored.Side = posting.Side;
-                stored.Amount = posting.Amount.Amount;
-                stored.Asset = Book.AssetOf(posting.Amount);
+                row.FirstPosting = ~_entriesFrom;
+            }
+            else
+            {
+                row.FirstPosting = _postings.Count;
+                for (var i = 0; i < postings.Count; i++)
+                {
+                    var posting = postings[i];
+                    ref var stored = ref _postings.Add(out _);
+                    stored.AccountId = posting.AccountId;
+                    stored.Side = posting.Side;
+                    stored.Amount = posting.Amount.Amount;
+                    stored.Asset = Book.AssetOf(posting.Amount);
+                }
             }
 
             row.Id = transaction.Id;
             row.TenantId = transaction.TenantId;
             row.Kind = transaction.Kind;
             row.EntryType = transaction.EntryType;
-            row.FirstPosting = first;
-            row.PostingCount = _postings.Count - first;
+            row.PostingCount = postings.Count;
             row.Reference = Book.Slot(transaction.Reference);
             row.IdempotencyKey = Book.Slot(transaction.IdempotencyKey);
             row.Description = Book.Slot(transaction.Description);
@@ -498,6 +535,25 @@ public sealed partial class InMemoryStore
         private readonly Dictionary<int, (LedgerEntry Entry, long Version)> _whole = [];
         private int _indexed;
         private bool _irregular;
+
+        /// <summary>How many entry rows are stored: the row the next entry gets.</summary>
+        public int Count => _rows.Count;
+
+        /// <summary>
+        /// The posting an entry row records for a transaction of <paramref name="kind"/>: the entry's account and side,
+        /// and the amount posted (posted, post-pending), reserved (pending) or released (void, expire).
+        /// </summary>
+        public LedgerPosting PostingAt(int row, LedgerTransactionKind kind)
+        {
+            ref var stored = ref _rows[row];
+            var amount = kind switch
+            {
+                LedgerTransactionKind.Pending => stored.PendingChange,
+                LedgerTransactionKind.VoidPending or LedgerTransactionKind.ExpirePending => -stored.PendingChange,
+                _ => stored.PostedChange,
+            };
+            return new LedgerPosting(Book.AccountAt(stored.Account), stored.Side, Book.MoneyOf(amount, stored.Asset));
+        }
 
         /// <summary>Whether an entry of the account at <paramref name="account"/> (<see cref="LedgerBook.AccountOf"/>) and <paramref name="sequence"/> may be stored (its id is free).</summary>
         public bool IsFree(int account, long sequence)

@@ -213,7 +213,8 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         ReadOnlySpan<BalanceChange> changes)
     {
         // The fast path's transactions have no reference, idempotency key or reversal: no unique key values to claim.
-        var row = tables.Transactions.TryAppend(transaction);
+        // Their postings are their entries, one per posting in order (a change per posting), appended below.
+        var row = tables.Transactions.TryAppendPostedByEntries(transaction, tables.Entries.Count);
         if (row < 0)
         {
             return false;

@@ -118,6 +118,34 @@ public sealed partial class InMemoryLedgerTests
     }
 
     [Fact]
+    public async Task Fast_Path_Transactions_Read_Back_With_The_Postings_They_Were_Written_With()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var fees = await OpenAsync("fees");
+        var posted = await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest(
+            [LedgerPosting.Debit(customer.Id, Usd(7.25m)), LedgerPosting.Credit(merchant.Id, Usd(7)), LedgerPosting.Credit(fees.Id, Usd(0.25m)), LedgerPosting.Debit(merchant.Id, Usd(1)), LedgerPosting.Credit(fees.Id, Usd(1))]));
+        var postedHold = await ReserveAsync(customer, merchant, Usd(3));
+        var voidedHold = await ReserveAsync(customer, merchant, Usd(2));
+        var partly = await Ledger.PostTransferAsync(Tenant, postedHold.Id, Usd(1.5m));
+        var voided = await Ledger.VoidTransferAsync(Tenant, voidedHold.Id);
+
+        var expected = new (LedgerTransactionId Id, LedgerPosting[] Postings)[]
+        {
+            (posted.Id, [.. posted.Postings]),
+            (postedHold.PendingTransactionId, [LedgerPosting.Debit(customer.Id, Usd(3)), LedgerPosting.Credit(merchant.Id, Usd(3))]),
+            (voidedHold.PendingTransactionId, [LedgerPosting.Debit(customer.Id, Usd(2)), LedgerPosting.Credit(merchant.Id, Usd(2))]),
+            (partly.ResolvingTransactionId!.Value, [LedgerPosting.Debit(customer.Id, Usd(1.5m)), LedgerPosting.Credit(merchant.Id, Usd(1.5m))]),
+            (voided.ResolvingTransactionId!.Value, [LedgerPosting.Debit(customer.Id, Usd(2)), LedgerPosting.Credit(merchant.Id, Usd(2))]),
+        };
+        foreach (var (id, postings) in expected)
+        {
+            Assert.Equal(postings, (await Ledger.GetTransactionAsync(Tenant, id)).Postings);
+        }
+
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
     public async Task Both_Paths_Append_To_One_Book_And_Each_Sees_The_Other()
     {
         var recordPath = new LedgerService(new RecordPathStore(Store, []), Clock, Assets);

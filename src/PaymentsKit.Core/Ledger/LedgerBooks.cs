@@ -249,6 +249,11 @@ internal static class LedgerBooks
     /// </summary>
     private static decimal Add(decimal balance, decimal change, int scale)
     {
+        if (Money.IsZeroAmount(change))
+        {
+            return balance;
+        }
+
         var sum = balance + change;
         return sum.Scale == scale ? sum : throw new OverflowException();
     }

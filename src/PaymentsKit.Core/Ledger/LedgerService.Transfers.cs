@@ -112,7 +112,23 @@ public sealed partial class LedgerService
         RunAsync(async (unit, ct) => (await ResolveAsync(unit, tenantId, transferId, resolution, amount, null, ct).ConfigureAwait(false))!, cancellationToken);
 
     /// <summary>Whether an amount is in the registered definition of its asset, the only one accounts count in.</summary>
-    private bool IsRegistered(Money amount) => _assets.TryGet(amount.Asset.Code, out var registered) && registered.Equals(amount.Asset);
+    private bool IsRegistered(Money amount)
+    {
+        // Registered assets are never unregistered, so the last one found stays registered.
+        var asset = amount.Asset;
+        if (ReferenceEquals(asset, _lastRegistered))
+        {
+            return true;
+        }
+
+        if (_assets.TryGet(asset.Code, out var registered) && registered.Equals(asset))
+        {
+            _lastRegistered = asset;
+            return true;
+        }
+
+        return false;
+    }
 
     private static void ValidateResolution(MerchantId tenantId, LedgerTransferId transferId, Money? amount)
     {

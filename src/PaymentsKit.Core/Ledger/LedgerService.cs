@@ -16,6 +16,7 @@ public sealed partial class LedgerService : ILedger
     private readonly IClock _clock;
     private readonly DeadlineSweep<LedgerTransferTimeout> _expirySweep;
     private readonly AssetRegistry _assets;
+    private Asset? _lastRegistered;
     private readonly ILedgerFastPath? _fastPath;
 
     /// <summary>Creates the ledger.</summary>

@@ -55,7 +55,7 @@ internal static partial class LedgerValidation
     /// <summary>A complete posting; field names are only formatted for an error.</summary>
     public static LedgerPosting Posting(LedgerPosting? posting, int index)
     {
-        if (posting is null || posting.AccountId.Value == Guid.Empty || posting.Side is not (LedgerSide.Debit or LedgerSide.Credit) || !(posting.Amount.IsPositive && posting.Amount != default))
+        if (posting is null || posting.AccountId.Value == Guid.Empty || posting.Side is not (LedgerSide.Debit or LedgerSide.Credit) || !posting.Amount.IsPositive)
         {
             var field = string.Create(CultureInfo.InvariantCulture, $"postings[{index}]");
             Guard.NotNull(posting, field);

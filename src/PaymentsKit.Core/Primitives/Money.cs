@@ -32,14 +32,16 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     /// <exception cref="InvalidOperationException">On <c>default(Money)</c>.</exception>
     public Asset Asset => _asset ?? throw new InvalidOperationException("default(Money) has no asset.");
 
+    // Sign and zero read off the decimal's bits rather than compared with 0m: the ledger asks them of every amount.
+
     /// <summary>Whether the amount is zero.</summary>
-    public bool IsZero => Amount == 0m;
+    public bool IsZero => IsZeroAmount(Amount);
 
     /// <summary>Whether the amount is greater than zero.</summary>
-    public bool IsPositive => Amount > 0m;
+    public bool IsPositive => decimal.IsPositive(Amount) && !IsZeroAmount(Amount);
 
     /// <summary>Whether the amount is less than zero.</summary>
-    public bool IsNegative => Amount < 0m;
+    public bool IsNegative => decimal.IsNegative(Amount) && !IsZeroAmount(Amount);
 
     /// <summary>The amount in the asset's smallest unit (cents, stroops, wei …).</summary>
     public System.Numerics.BigInteger MinorUnits =>
@@ -61,11 +63,18 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
         return new Money(amount, asset);
     }
 
+    /// <summary>Whether a decimal is zero (of any scale or sign), from its bits.</summary>
+    internal static bool IsZeroAmount(decimal value) => IsZeroNumber(value);
+
     /// <summary>An amount already known to fit the asset's scale (a sum or difference of its amounts): no precision check.</summary>
     internal static Money Exact(decimal amount, Asset asset) => new(amount, asset);
 
     /// <summary>Zero of an asset.</summary>
-    public static Money Zero(Asset asset) => Of(0m, asset);
+    public static Money Zero(Asset asset)
+    {
+        ArgumentNullException.ThrowIfNull(asset);
+        return new Money(new decimal(0, 0, 0, false, checked((byte)asset.Scale)), asset);
+    }
 
     /// <summary>Creates an amount from the asset's smallest unit (e.g. 1250 cents → 12.50 USD).</summary>
     /// <exception cref="PaymentsKitException"><c>arithmetic_overflow</c> when the value does not fit a <see cref="decimal"/>.</exception>
@@ -268,4 +277,7 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
 
         return result;
     }
+
+    private static bool IsZeroNumber<T>(T value)
+        where T : System.Numerics.INumberBase<T> => T.IsZero(value);
 }

@@ -160,7 +160,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             && entry.Record is LiveAccount read
             && read.Record.Asset.Equals(asset))
         {
-            account = new TouchedAccount(read.Record, read.Balances, entry.Version);
+            account = new TouchedAccount(read.Record, read.Balances, read.Version);
             live = read;
             return true;
         }
@@ -220,11 +220,9 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             return false;
         }
 
+        // An account update keeps its code, so its unique key stays as it is.
         for (var i = 0; i < accounts.Length; i++)
         {
-            // An account update keeps its code, so its unique key stays as it is.
-            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(tables.Accounts.Records, accounts[i].Account.Id.Value);
-            slot = slot with { Version = accounts[i].Version + 1 };
             live[i].Change(accounts[i].Balances);
         }
 
@@ -270,16 +268,18 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     /// </summary>
     private sealed class LedgerAccountTable : RecordTable
     {
-        protected override object Stored(object record) => new LiveAccount((LedgerAccount)record);
+        protected override object Stored(object record, long version) => new LiveAccount((LedgerAccount)record, version);
 
         protected override object Current(object stored) => ((LiveAccount)stored).Current();
+
+        protected override long VersionOf(in Entry entry) => ((LiveAccount)entry.Record).Version;
     }
 
     /// <summary>
     /// An account as the in-memory store keeps it: its last built record, its current balances, and how the book's rows
     /// refer to it (found once per record written, since only its balances change in between).
     /// </summary>
-    private sealed class LiveAccount(LedgerAccount record)
+    private sealed class LiveAccount(LedgerAccount record, long version)
     {
         private bool _changed;
         private int _bookIndex = -1;
@@ -301,10 +301,14 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         /// <summary>The account's current balances.</summary>
         public RunningBalances Balances { get; private set; } = RunningBalances.Of(record);
 
-        /// <summary>Records new balances (under the commit lock).</summary>
+        /// <summary>The account's current version (the store entry's is the version of <see cref="Record"/> as written).</summary>
+        public long Version { get; private set; } = version;
+
+        /// <summary>Records new balances, a new version of the account (under the commit lock).</summary>
         public void Change(in RunningBalances balances)
         {
             Balances = balances;
+            Version++;
             _changed = true;
         }
 

@@ -165,20 +165,20 @@ public sealed partial class InMemoryStore : IPaymentsStore
         public override bool TryGetVersion(Guid id, out long version, out Guid tenantId)
         {
             var found = Records.TryGetValue(id, out var entry);
-            (version, tenantId) = (entry.Version, entry.TenantId);
+            (version, tenantId) = (found ? VersionOf(entry) : 0, entry.TenantId);
             return found;
         }
 
         public override bool TryRead(Guid id, out object record, out long version)
         {
             var found = Records.TryGetValue(id, out var entry);
-            (record, version) = (found ? Current(entry.Record) : null!, entry.Version);
+            (record, version) = found ? (Current(entry.Record), VersionOf(entry)) : (null!, 0);
             return found;
         }
 
         public override void Insert(Guid id, Guid tenantId, object record, IReadOnlyList<KeyValuePair<string, string>> keys)
         {
-            Records.Add(id, new Entry(Stored(record), 1, tenantId, keys));
+            Records.Add(id, new Entry(Stored(record, 1), 1, tenantId, keys));
             IndexOf(tenantId).Add(id);
             Claim(id, keys);
         }
@@ -188,7 +188,7 @@ public sealed partial class InMemoryStore : IPaymentsStore
             ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(Records, id);
             Release(id, slot.UniqueKeys);
             Claim(id, keys);
-            slot = new Entry(Stored(record), version, slot.TenantId, keys);
+            slot = new Entry(Stored(record, version), version, slot.TenantId, keys);
         }
 
         public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
@@ -213,17 +213,20 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 }
 
                 var entry = Records[id];
-                items.Add(new Versioned<T>((T)Current(entry.Record), entry.Version));
+                items.Add(new Versioned<T>((T)Current(entry.Record), VersionOf(entry)));
             }
 
             return false;
         }
 
-        /// <summary>What the table keeps for a record written: the record itself.</summary>
-        protected virtual object Stored(object record) => record;
+        /// <summary>What the table keeps for a record written at a version: the record itself.</summary>
+        protected virtual object Stored(object record, long version) => record;
 
         /// <summary>The record a read returns for what the table keeps.</summary>
         protected virtual object Current(object stored) => stored;
+
+        /// <summary>The version of a kept record: the entry's.</summary>
+        protected virtual long VersionOf(in Entry entry) => entry.Version;
 
         private TenantIndex IndexOf(Guid tenantId)
         {

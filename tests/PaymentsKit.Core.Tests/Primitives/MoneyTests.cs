@@ -20,6 +20,29 @@ public sealed class MoneyTests
         from scaleUp in Gen.Choose(0, 3)
         select Money.FromMinorUnits(new BigInteger(units) * BigInteger.Pow(10, scaleUp), asset);
 
+    [Fact]
+    public void Sign_Predicates_Meets_Specification()
+    {
+        Prop.ForAll(Amounts.ToArbitrary(), money =>
+            money.IsZero == (money.Amount == 0m)
+            && money.IsPositive == (money.Amount > 0m)
+            && money.IsNegative == (money.Amount < 0m)).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void Zero_Is_Neither_Positive_Nor_Negative_At_Any_Scale_Or_Sign()
+    {
+        foreach (var asset in AssetRegistry.BuiltIn)
+        {
+            foreach (var zero in new[] { Money.Zero(asset), Money.Of(-0.0m, asset), Money.Of(1m, asset) - Money.Of(1m, asset) })
+            {
+                Assert.Equal((true, false, false), (zero.IsZero, zero.IsPositive, zero.IsNegative));
+                Assert.Equal(asset.Scale, zero.Amount.Scale);
+                Assert.Equal(Money.Of(0m, asset), zero);
+            }
+        }
+    }
+
     [Theory]
     [InlineData("1.23", "1.23 USD")]
     [InlineData("1.230", "1.23 USD")]

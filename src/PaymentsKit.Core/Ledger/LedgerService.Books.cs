@@ -89,12 +89,12 @@ public sealed partial class LedgerService
         return new ReferenceSlot(id, counter, (counter?.Value.Count ?? 0) + 1);
     }
 
-    /// <summary>Requires that, per asset, the debits equal the credits.</summary>
-    private static void EnsureBalanced(IReadOnlyList<LedgerPosting> postings)
+    /// <summary>Requires that, per asset, the debits equal the credits; answers whether the postings are all in one asset.</summary>
+    private static bool EnsureBalanced(IReadOnlyList<LedgerPosting> postings)
     {
         if (BalancedInOneAsset(postings))
         {
-            return;
+            return true;
         }
 
         var totals = new List<(Asset Asset, Money Debits, Money Credits)>(1);
@@ -129,6 +129,8 @@ public sealed partial class LedgerService
                     new Dictionary<string, object?> { ["asset"] = asset.Code, ["debits"] = debits.ToString(), ["credits"] = credits.ToString() });
             }
         }
+
+        return totals.Count == 1;
     }
 
     /// <summary>Whether the postings are all in one asset and balance, summed without building an amount per step (the common case).</summary>

@@ -8,8 +8,8 @@ public sealed partial class LedgerService
     /// <inheritdoc />
     public ValueTask<LedgerTransaction> PostTransactionAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken = default)
     {
-        var validated = ValidateTransaction(tenantId, request);
-        return _fastPath is not null && validated is { Reference: null, IdempotencyKey: null } && InOneRegisteredAsset(validated.Postings)
+        var validated = ValidateTransaction(tenantId, request, out var inOneAsset);
+        return _fastPath is not null && validated is { Reference: null, IdempotencyKey: null } && inOneAsset && IsRegistered(validated.Postings[0].Amount)
             ? PostTransactionFastAsync(tenantId, validated, cancellationToken)
             : PostTransactionRecordAsync(tenantId, validated, cancellationToken);
     }
@@ -18,7 +18,7 @@ public sealed partial class LedgerService
     public ValueTask<LedgerTransaction> PostTransactionAsync(IUnitOfWork unit, MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(unit);
-        var validated = ValidateTransaction(tenantId, request);
+        var validated = ValidateTransaction(tenantId, request, out _);
         return PostTransactionCoreAsync(unit, tenantId, validated, cancellationToken);
     }
 
@@ -96,21 +96,8 @@ public sealed partial class LedgerService
     private ValueTask<LedgerTransaction> PostTransactionRecordAsync(MerchantId tenantId, PostLedgerTransactionRequest request, CancellationToken cancellationToken) =>
         RunAsync((unit, ct) => PostTransactionCoreAsync(unit, tenantId, request, ct), cancellationToken);
 
-    private bool InOneRegisteredAsset(IReadOnlyList<LedgerPosting> postings)
-    {
-        var asset = postings[0].Amount.Asset;
-        for (var i = 1; i < postings.Count; i++)
-        {
-            if (!postings[i].Amount.Asset.Equals(asset))
-            {
-                return false;
-            }
-        }
-
-        return IsRegistered(postings[0].Amount);
-    }
-
-    private static PostLedgerTransactionRequest ValidateTransaction(MerchantId tenantId, PostLedgerTransactionRequest? request)
+    /// <summary>The request checked, with its own copy of the postings; <paramref name="inOneAsset"/>: whether they are all in one asset.</summary>
+    private static PostLedgerTransactionRequest ValidateTransaction(MerchantId tenantId, PostLedgerTransactionRequest? request, out bool inOneAsset)
     {
         LedgerValidation.Tenant(tenantId);
         Guard.NotNull(request, "request");
@@ -127,7 +114,7 @@ public sealed partial class LedgerService
             copy[i] = LedgerValidation.Posting(postings[i], i);
         }
 
-        EnsureBalanced(copy);
+        inOneAsset = EnsureBalanced(copy);
         LedgerValidation.EntryType(request.EntryType, "entry_type");
         return request with
         {

@@ -24,6 +24,8 @@ public sealed partial class InMemoryStore
         private readonly Dictionary<object, int> _objectIndex = new(ReferenceEqualityComparer.Instance);
         private readonly List<LedgerAccountId> _accounts = [];
         private readonly Dictionary<LedgerAccountId, int> _accountIndex = [];
+        private object? _lastObject;
+        private int _lastObjectSlot;
         private Asset? _lastAsset;
         private short _lastAssetIndex;
 
@@ -91,6 +93,12 @@ public sealed partial class InMemoryStore
                 return 0;
             }
 
+            // Most transactions share one metadata instance (the empty one).
+            if (ReferenceEquals(value, _lastObject))
+            {
+                return _lastObjectSlot;
+            }
+
             ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_objectIndex, value, out var exists);
             if (!exists)
             {
@@ -98,6 +106,7 @@ public sealed partial class InMemoryStore
                 _objects.Add(value);
             }
 
+            (_lastObject, _lastObjectSlot) = (value, slot);
             return slot;
         }
 

@@ -287,6 +287,13 @@ public sealed partial class InMemoryStore
                 return true;
             }
 
+            // Past the last in-order id (a new id, mostly): not among them.
+            if (_inOrder.Count == 0 || GuidOrder.Instance.Compare(id, _lastInOrder) > 0)
+            {
+                row = -1;
+                return false;
+            }
+
             int low = 0, high = _inOrder.Count - 1;
             while (low <= high)
             {

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using PaymentsKit.Ledger;
 
 namespace PaymentsKit.Storage;

@@ -249,7 +249,7 @@ internal static class LedgerBooks
     /// </summary>
     private static decimal Add(decimal balance, decimal change, int scale)
     {
-        if (Money.IsZeroAmount(change))
+        if (decimal.Sign(change) == 0)
         {
             return balance;
         }

@@ -32,16 +32,17 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     /// <exception cref="InvalidOperationException">On <c>default(Money)</c>.</exception>
     public Asset Asset => _asset ?? throw new InvalidOperationException("default(Money) has no asset.");
 
-    // Sign and zero read off the decimal's bits rather than compared with 0m: the ledger asks them of every amount.
+    // Sign and zero from decimal.Sign, which reads the decimal's bits, rather than a comparison with 0m: the ledger asks
+    // them of every amount.
 
     /// <summary>Whether the amount is zero.</summary>
-    public bool IsZero => IsZeroAmount(Amount);
+    public bool IsZero => decimal.Sign(Amount) == 0;
 
     /// <summary>Whether the amount is greater than zero.</summary>
-    public bool IsPositive => decimal.IsPositive(Amount) && !IsZeroAmount(Amount);
+    public bool IsPositive => decimal.Sign(Amount) > 0;
 
     /// <summary>Whether the amount is less than zero.</summary>
-    public bool IsNegative => decimal.IsNegative(Amount) && !IsZeroAmount(Amount);
+    public bool IsNegative => decimal.Sign(Amount) < 0;
 
     /// <summary>The amount in the asset's smallest unit (cents, stroops, wei …).</summary>
     public System.Numerics.BigInteger MinorUnits =>
@@ -62,9 +63,6 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
 
         return new Money(amount, asset);
     }
-
-    /// <summary>Whether a decimal is zero (of any scale or sign), from its bits.</summary>
-    internal static bool IsZeroAmount(decimal value) => IsZeroNumber(value);
 
     /// <summary>An amount already known to fit the asset's scale (a sum or difference of its amounts): no precision check.</summary>
     internal static Money Exact(decimal amount, Asset asset) => new(amount, asset);
@@ -277,7 +275,4 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
 
         return result;
     }
-
-    private static bool IsZeroNumber<T>(T value)
-        where T : System.Numerics.INumberBase<T> => T.IsZero(value);
 }

@@ -103,10 +103,11 @@ internal static partial class LedgerScenarios
                 var (ledger, tenant, pairs) = await SetUpAsync(store, clients, CancellationToken.None).ConfigureAwait(false);
                 var warmUp = await WarmUpAsync(() => TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(1))).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up: {warmUp.TotalSeconds:0} s (until the client's JIT settled)"));
+                var serverCpu = await ServerCpuMeter.StartAsync(connectionString).ConfigureAwait(false);
                 var measured = Stopwatch.StartNew();
                 var transfers = await TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
                 var ledgerTps = transfers / measured.Elapsed.TotalSeconds;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ledger transfers (reserve + post): {transfers} in {measured.Elapsed.TotalSeconds:0.00} s = {ledgerTps:0.0} transfers/s"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ledger transfers (reserve + post): {transfers} in {measured.Elapsed.TotalSeconds:0.00} s = {ledgerTps:0.0} transfers/s; {ServerCpuMeter.Report(serverCpu, transfers, "transfer")}"));
                 var report = await ledger.ReconcileAsync(tenant).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"reconciliation: {(report.IsClean ? "clean" : report.Discrepancies.Count + " discrepancies")} ({report.EntriesChecked} entries)"));
                 return ledgerTps / pgbenchTps;
@@ -184,11 +185,22 @@ internal static partial class LedgerScenarios
         var connection = string.Create(
             CultureInfo.InvariantCulture, $"-h {target.Host} -p {target.Port} -U {target.Username}");
         await RunAsync(Pgbench(), $"-i -q -s {clients} {connection} {target.Database}", target.Password).ConfigureAwait(false);
+        var serverCpu = await ServerCpuMeter.StartAsync(connectionString).ConfigureAwait(false);
         var output = await RunAsync(
             Pgbench(),
             string.Create(CultureInfo.InvariantCulture, $"-c {clients} -j {Math.Min(clients, Environment.ProcessorCount)} -T {seconds} {connection} {target.Database}"),
             target.Password).ConfigureAwait(false);
         var match = TpsPattern().Match(output);
+        var processed = ProcessedPattern().Match(output);
+        if (processed.Success)
+        {
+            // pgbench's backends end with it; give the postmaster a moment to reap them, which moves their time into its own.
+            await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"pgbench: {ServerCpuMeter.Report(serverCpu, long.Parse(processed.Groups[1].Value, CultureInfo.InvariantCulture), "transaction")}"));
+        }
+
         return match.Success
             ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture)
             : throw new InvalidOperationException("pgbench printed no tps line:\n" + output);
@@ -218,6 +230,85 @@ internal static partial class LedgerScenarios
 
     [GeneratedRegex(@"tps = ([0-9.]+) \(without initial connection time\)", RegexOptions.CultureInvariant)]
     private static partial Regex TpsPattern();
+
+    [GeneratedRegex(@"number of transactions actually processed: ([0-9]+)", RegexOptions.CultureInvariant)]
+    private static partial Regex ProcessedPattern();
+
+    /// <summary>
+    /// CPU time of the whole local PostgreSQL server over a phase (the postmaster, its live children and the
+    /// children it reaped), from /proc: the server's cost per operation, which the shared machine's load moves
+    /// much less than the rates. Absent when the server is not a local process (e.g. from PAYMENTSKIT_TEST_PG on another host).
+    /// </summary>
+    private sealed class ServerCpuMeter
+    {
+        private readonly int _postmaster;
+        private readonly long _ticks;
+
+        private ServerCpuMeter(int postmaster)
+        {
+            _postmaster = postmaster;
+            _ticks = Ticks(postmaster);
+        }
+
+        public static async Task<ServerCpuMeter?> StartAsync(string connectionString)
+        {
+            var connection = new NpgsqlConnection(connectionString);
+            await using (connection.ConfigureAwait(false))
+            {
+                await connection.OpenAsync().ConfigureAwait(false);
+                var command = new NpgsqlCommand("SELECT pg_backend_pid()", connection);
+                await using (command.ConfigureAwait(false))
+                {
+                    var backend = (int)(await command.ExecuteScalarAsync().ConfigureAwait(false))!;
+                    return Stat(backend) is { } stat ? new ServerCpuMeter(int.Parse(stat[1], CultureInfo.InvariantCulture)) : null;
+                }
+            }
+        }
+
+        public static string Report(ServerCpuMeter? meter, long operations, string unit) =>
+            meter is null || Stat(meter._postmaster) is null
+                ? "server CPU not measured (not a local server)"
+                : string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"server CPU {(Ticks(meter._postmaster) - meter._ticks) * 10.0 / operations:0.000} ms per {unit} (all PostgreSQL processes, /proc)");
+
+        // Clock ticks of 10 ms (USER_HZ is 100 on Linux): the postmaster's own and reaped children's time, plus its live children's.
+        private static long Ticks(int postmaster)
+        {
+            var parent = postmaster.ToString(CultureInfo.InvariantCulture);
+            var ticks = Sum(Stat(postmaster)!, 11, 12, 13, 14);
+            foreach (var directory in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(directory), CultureInfo.InvariantCulture, out var pid)
+                    && Stat(pid) is { } stat && stat[1] == parent)
+                {
+                    ticks += Sum(stat, 11, 12);
+                }
+            }
+
+            return ticks;
+        }
+
+        private static long Sum(string[] stat, params int[] fields) => fields.Sum(f => long.Parse(stat[f], CultureInfo.InvariantCulture));
+
+        // The fields of /proc/<pid>/stat after the command name (which may hold spaces): [0] state, [1] parent, [11] utime, [12] stime, [13] cutime, [14] cstime.
+        private static string[]? Stat(int pid)
+        {
+            try
+            {
+                var text = File.ReadAllText($"/proc/{pid}/stat");
+                return text[(text.LastIndexOf(')') + 2)..].Split(' ');
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
 
     /// <summary>
     /// Wall time, the process's CPU time and the collector's pauses over a phase: on a shared machine the wall-clock

@@ -9,7 +9,8 @@ namespace PaymentsKit.Ledger;
 
 /// <summary>
 /// The record collections the ledger keeps in an <see cref="IPaymentsStore"/>. On PostgreSQL the
-/// accounts, transactions, entries and transfers have tables of their own (migration 0002_ledger).
+/// accounts, transactions, entries and transfers have tables of their own (migration 0002_ledger; entries
+/// typed, migration 0019).
 /// </summary>
 public static class LedgerCollections
 {
@@ -46,11 +47,16 @@ public static class LedgerCollections
         "ledger_transactions");
 
     /// <summary>Account entries (immutable), with ids derived from account and sequence.</summary>
+    /// <remarks>
+    /// On PostgreSQL the entries are typed rows of <c>ledger_entries</c>; the record path reads and inserts them
+    /// through the view <c>ledger_entry_records</c>, which derives the document from the columns and decomposes
+    /// an inserted one into them (migration 0019).
+    /// </remarks>
     public static RecordCollection<LedgerEntry> Entries { get; } = new(
         "ledger_entry",
         e => e.Id,
         e => e.TenantId.Value,
-        table: "ledger_entries");
+        table: "ledger_entry_records");
 
     /// <summary>Two-phase transfers.</summary>
     public static RecordCollection<LedgerTransfer> Transfers { get; } = new(

@@ -104,10 +104,11 @@ internal static partial class LedgerScenarios
                 var warmUp = await WarmUpAsync(() => TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(1))).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up: {warmUp.TotalSeconds:0} s (until the client's JIT settled)"));
                 var serverCpu = await ServerCpuMeter.StartAsync(connectionString).ConfigureAwait(false);
-                var measured = Stopwatch.StartNew();
+                var measured = CpuMeter.Start();
                 var transfers = await TwoPhaseClientsAsync(ledger, tenant, pairs, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
-                var ledgerTps = transfers / measured.Elapsed.TotalSeconds;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ledger transfers (reserve + post): {transfers} in {measured.Elapsed.TotalSeconds:0.00} s = {ledgerTps:0.0} transfers/s; {ServerCpuMeter.Report(serverCpu, transfers, "transfer")}"));
+                var ledgerTps = transfers / measured.Wall.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ledger transfers (reserve + post): {transfers} in {measured.Wall.TotalSeconds:0.00} s = {ledgerTps:0.0} transfers/s; {ServerCpuMeter.Report(serverCpu, transfers, "transfer")}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"client process: {measured.Report(transfers)}"));
                 var report = await ledger.ReconcileAsync(tenant).ConfigureAwait(false);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"reconciliation: {(report.IsClean ? "clean" : report.Discrepancies.Count + " discrepancies")} ({report.EntriesChecked} entries)"));
                 return ledgerTps / pgbenchTps;

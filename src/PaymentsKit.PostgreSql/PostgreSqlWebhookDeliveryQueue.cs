@@ -198,12 +198,17 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         // and a scan planned for a small table reads every unscheduled row (or every event) once the outbox has grown.
         await using var select = new NpgsqlBatch(connection, transaction);
         select.BatchCommands.Add(new NpgsqlBatchCommand(IndexProbesOnlySql));
+        // The rows are locked before their events are read, so a row another scheduler holds costs no event read; each
+        // event is read by its own probe (a LATERAL with LIMIT is never turned into a join the stale estimates would plan
+        // as a scan of every event).
         var read = new NpgsqlBatchCommand(
-            "SELECT u.dispatch_seq, e.id, e.tenant_id, e.resource_type, e.resource_id, e.event_type, e.delivered, e.attempts,"
-            + " e.data ->> 'last_attempt_at', e.data ->> 'created_at', (e.data -> 'payload')::text, u.lease_endpoint_id FROM webhook_events_unscheduled u"
-            + " JOIN webhook_events e ON e.collection = 'webhook_event' AND e.id = u.event_id"
-            + " WHERE u.lease_expires_at IS NULL OR u.lease_expires_at <= $2"
-            + " ORDER BY u.dispatch_seq LIMIT $1 FOR UPDATE OF u SKIP LOCKED");
+            "WITH taken AS MATERIALIZED (SELECT u.dispatch_seq, u.event_id, u.lease_endpoint_id FROM webhook_events_unscheduled u"
+            + " WHERE u.lease_expires_at IS NULL OR u.lease_expires_at <= $2 ORDER BY u.dispatch_seq LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            + " SELECT u.dispatch_seq, e.id, e.tenant_id, e.resource_type, e.resource_id, e.event_type, e.delivered, e.attempts,"
+            + " e.last_attempt_at, e.created_at, e.payload, u.lease_endpoint_id FROM taken u"
+            + " CROSS JOIN LATERAL (SELECT e.id, e.tenant_id, e.resource_type, e.resource_id, e.event_type, e.delivered, e.attempts,"
+            + " e.data ->> 'last_attempt_at' AS last_attempt_at, e.data ->> 'created_at' AS created_at, (e.data -> 'payload')::text AS payload"
+            + " FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = u.event_id LIMIT 1) e ORDER BY u.dispatch_seq");
         read.Parameters.Add(new NpgsqlParameter { Value = limit });
         read.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
         select.BatchCommands.Add(read);

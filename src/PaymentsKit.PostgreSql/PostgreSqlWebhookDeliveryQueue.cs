@@ -41,9 +41,11 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " (SELECT (e.data -> 'payload')::text FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = d.event_id)";
 
     // Locks the events first, in id order, so completions of deliveries of one event serialise (the last sees the
-    // others' states) and concurrent batches cannot deadlock.
+    // others' states) and concurrent batches cannot deadlock. One primary key probe per event (a LATERAL is never planned as a scan): with the statistics of a freshly filled
+    // outbox, `id = ANY ($1)` was planned as a scan of every event of the collection, ~0.1 s a batch at 100,000 events.
     private const string LockEventsSql =
-        "SELECT 1 FROM webhook_events WHERE collection = 'webhook_event' AND id = ANY($1) ORDER BY id FOR UPDATE";
+        "SELECT 1 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id) ORDER BY k.id) k"
+        + " CROSS JOIN LATERAL (SELECT 1 FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id FOR UPDATE) l";
 
     // A batch's deliveries and events are a few hundred rows of tables that grow by a row per delivery: probe their
     // primary keys. Left to its cost model, the planner scans the whole deliveries table (it prefers that up to tens
@@ -65,8 +67,9 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " updated AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
         + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
         + " FROM input i WHERE d.id = ANY ($1) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
-        + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY (ARRAY(SELECT e.dispatch_seq FROM webhook_events e"
-        + " WHERE e.collection = 'webhook_event' AND e.id = ANY ($16))) AND u.lease_token = ANY ($2)"
+        + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY (ARRAY(SELECT l.dispatch_seq FROM unnest($16::uuid[]) AS k(id)"
+        + " CROSS JOIN LATERAL (SELECT e.dispatch_seq FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id LIMIT 1) l))"
+        + " AND u.lease_token = ANY ($2)"
         + " RETURNING u.event_id, u.lease_token, u.dispatch_seq),"
         + " inserted AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, seq, status, attempts, next_attempt_at,"
         + " last_attempt_at, last_status_code, last_error, created_at, completed_at)"

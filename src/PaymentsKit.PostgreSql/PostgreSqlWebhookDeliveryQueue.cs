@@ -41,22 +41,42 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " (SELECT (e.data -> 'payload')::text FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = d.event_id)";
 
     // Locks the events first, in id order, so completions of deliveries of one event serialise (the last sees the
-    // others' states) and concurrent batches cannot deadlock.
+    // others' states) and concurrent batches cannot deadlock. One primary key probe per event (a LATERAL is never planned as a scan): with the statistics of a freshly filled
+    // outbox, `id = ANY ($1)` was planned as a scan of every event of the collection, ~0.1 s a batch at 100,000 events.
     private const string LockEventsSql =
-        "SELECT 1 FROM webhook_events WHERE collection = 'webhook_event' AND id = ANY($1) ORDER BY id FOR UPDATE";
+        "SELECT 1 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id) ORDER BY k.id) k"
+        + " CROSS JOIN LATERAL (SELECT 1 FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id FOR UPDATE) l";
 
     // A batch's deliveries and events are a few hundred rows of tables that grow by a row per delivery: probe their
     // primary keys. Left to its cost model, the planner scans the whole deliveries table (it prefers that up to tens
     // of thousands of rows: a cost that grows with the table, 12-16 ms a batch at 20,000 deliveries).
     private const string IndexProbesOnlySql = "SET LOCAL enable_seqscan = off";
 
+    // A delivery is either a row leased by ClaimAsync or an insert (updated here), or a first attempt leased on its event's
+    // unscheduled row (written here: the row deleted, the delivery inserted in its final state). The row is deleted only
+    // under its lease token, which also serialises this with a scheduler retaking the event after the lease expired. A
+    // row is leased once at most (a retaken event gets delivery rows), so any of the batch's tokens identifies its lease.
+    // The row is found through its event's dispatch_seq by primary key probes, not a join: the planner's row estimates for
+    // these fast-changing tables are stale, and it joined the whole batch against every candidate row.
     private const string CompleteSql =
         "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
-        + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[])"
-        + " AS i(id, token, status, next_at, code, error, completed_at, attempt_id, number, started_at, duration, outcome, excerpt, last_at)),"
-        + " done AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
+        + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[],"
+        + " $17::uuid[], $18::uuid[], $19::uuid[], $20::text[], $21::timestamptz[], $22::timestamptz[])"
+        + " AS i(id, token, status, next_at, code, error, completed_at, attempt_id, number, started_at, duration, outcome, excerpt, last_at,"
+        + " tenant_id, event_id, endpoint_id, event_type, created_at, claimed_at)),"
+        + " updated AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
         + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
         + " FROM input i WHERE d.id = ANY ($1) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
+        + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY (ARRAY(SELECT l.dispatch_seq FROM unnest($16::uuid[]) AS k(id)"
+        + " CROSS JOIN LATERAL (SELECT e.dispatch_seq FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id LIMIT 1) l))"
+        + " AND u.lease_token = ANY ($2)"
+        + " RETURNING u.event_id, u.lease_token, u.dispatch_seq),"
+        + " inserted AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, seq, status, attempts, next_attempt_at,"
+        + " last_attempt_at, last_status_code, last_error, created_at, completed_at)"
+        + " SELECT i.id, i.tenant_id, i.event_id, i.endpoint_id, i.event_type, t.dispatch_seq, i.status, i.number, COALESCE(i.next_at, i.created_at),"
+        + " i.claimed_at, i.code, i.error, i.created_at, i.completed_at FROM taken t JOIN input i ON i.event_id = t.event_id AND i.token = t.lease_token"
+        + " RETURNING id, tenant_id, event_id, endpoint_id),"
+        + " done AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted),"
         + " logged AS (INSERT INTO webhook_delivery_attempts"
         + " (id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error)"
         + " SELECT i.attempt_id, done.tenant_id, done.id, done.event_id, done.endpoint_id, i.number, i.started_at, i.duration, i.outcome, i.code, i.excerpt, i.error"
@@ -114,7 +134,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (transaction.ConfigureAwait(false))
                 {
-                    var events = await ReadUnscheduledAsync(connection, transaction, limit, cancellationToken).ConfigureAwait(false);
+                    var events = await ReadUnscheduledAsync(connection, transaction, now, limit, cancellationToken).ConfigureAwait(false);
                     if (events.Count == 0)
                     {
                         return nothing;
@@ -122,37 +142,40 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
 
                     var plans = await planner([.. events.Values.Select(e => e.Event)], cancellationToken).ConfigureAwait(false);
                     var claims = new List<WebhookClaim>();
+                    var split = Split(plans, events, now, lease, limit);
                     var batch = new NpgsqlBatch(connection, transaction);
                     await using (batch.ConfigureAwait(false))
                     {
-                        var leaseUntil = now + lease;
-                        if (plans.Count > 0)
+                        if (split.Inserted.Count > 0)
                         {
-                            var claim = new bool[plans.Count];
-                            for (int i = 0, left = lease is null ? 0 : limit; i < plans.Count && left > 0; i++)
-                            {
-                                claim[i] = plans[i].OrderingKey is null;
-                                left -= claim[i] ? 1 : 0;
-                            }
+                            batch.BatchCommands.Add(InsertDeliveries(split, events, now));
+                        }
 
-                            batch.BatchCommands.Add(InsertDeliveries(plans, events, now, leaseUntil, claim));
+                        if (split.Leased.Count > 0)
+                        {
+                            batch.BatchCommands.Add(LeaseFirstAttempts(split, events));
                         }
 
                         var taken = new NpgsqlBatchCommand("DELETE FROM webhook_events_unscheduled WHERE dispatch_seq = ANY($1)");
-                        taken.Parameters.Add(new NpgsqlParameter { Value = events.Values.Select(e => e.Seq).ToArray() });
+                        taken.Parameters.Add(new NpgsqlParameter { Value = split.Done.ToArray() });
                         batch.BatchCommands.Add(taken);
                         var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                         await using (reader.ConfigureAwait(false))
                         {
-                            while (plans.Count > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            while (split.Inserted.Count > 0 && await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                             {
                                 if (!reader.IsDBNull(14))
                                 {
                                     var delivery = ReadDelivery(reader);
-                                    claims.Add(new WebhookClaim(delivery, events[delivery.EventId].Payload, reader.GetGuid(14), leaseUntil!.Value));
+                                    claims.Add(new WebhookClaim(delivery, events[delivery.EventId].Payload, reader.GetGuid(14), split.LeaseUntil));
                                 }
                             }
                         }
+                    }
+
+                    foreach (var delivery in split.Leased)
+                    {
+                        claims.Add(new WebhookClaim(delivery, events[delivery.EventId].Payload, split.LeaseToken, split.LeaseUntil));
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -168,20 +191,30 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     private async ValueTask<Dictionary<WebhookEventId, UnscheduledEvent>> ReadUnscheduledAsync(
-        NpgsqlConnection connection, NpgsqlTransaction transaction, int limit, CancellationToken cancellationToken)
+        NpgsqlConnection connection, NpgsqlTransaction transaction, Instant now, int limit, CancellationToken cancellationToken)
     {
         // Insertion-ordered, so the planner sees events in dispatch_seq order.
         var events = new Dictionary<WebhookEventId, UnscheduledEvent>();
         // Concurrent schedulers take disjoint events; ordering does not need them serialised (see ClaimSql).
         // The record's generated columns rather than its whole document: less for PostgreSQL to print and for us to parse.
-        await using var select = new NpgsqlCommand(
-            "SELECT u.dispatch_seq, e.id, e.tenant_id, e.resource_type, e.resource_id, e.event_type, e.delivered, e.attempts,"
-            + " e.data ->> 'last_attempt_at', e.data ->> 'created_at', (e.data -> 'payload')::text FROM webhook_events_unscheduled u"
-            + " JOIN webhook_events e ON e.collection = 'webhook_event' AND e.id = u.event_id"
-            + " ORDER BY u.dispatch_seq LIMIT $1 FOR UPDATE OF u SKIP LOCKED",
-            connection,
-            transaction);
-        select.Parameters.Add(new NpgsqlParameter { Value = limit });
+        // Index probes only, for the whole scheduling transaction: the queue tables change faster than their statistics,
+        // and a scan planned for a small table reads every unscheduled row (or every event) once the outbox has grown.
+        await using var select = new NpgsqlBatch(connection, transaction);
+        select.BatchCommands.Add(new NpgsqlBatchCommand(IndexProbesOnlySql));
+        // The rows are locked before their events are read, so a row another scheduler holds costs no event read; each
+        // event is read by its own probe (a LATERAL with LIMIT is never turned into a join the stale estimates would plan
+        // as a scan of every event).
+        var read = new NpgsqlBatchCommand(
+            "WITH taken AS MATERIALIZED (SELECT u.dispatch_seq, u.event_id, u.lease_endpoint_id FROM webhook_events_unscheduled u"
+            + " WHERE u.lease_expires_at IS NULL OR u.lease_expires_at <= $2 ORDER BY u.dispatch_seq LIMIT $1 FOR UPDATE SKIP LOCKED)"
+            + " SELECT u.dispatch_seq, e.id, e.tenant_id, e.resource_type, e.resource_id, e.event_type, e.delivered, e.attempts,"
+            + " e.last_attempt_at, e.created_at, e.payload, u.lease_endpoint_id FROM taken u"
+            + " CROSS JOIN LATERAL (SELECT e.id, e.tenant_id, e.resource_type, e.resource_id, e.event_type, e.delivered, e.attempts,"
+            + " e.data ->> 'last_attempt_at' AS last_attempt_at, e.data ->> 'created_at' AS created_at, (e.data -> 'payload')::text AS payload"
+            + " FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = u.event_id LIMIT 1) e ORDER BY u.dispatch_seq");
+        read.Parameters.Add(new NpgsqlParameter { Value = limit });
+        read.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+        select.BatchCommands.Add(read);
         var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
@@ -206,25 +239,86 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                     reader.GetInt32(7),
                     reader.IsDBNull(8) ? null : InstantPattern.ExtendedIso.Parse(reader.GetString(8)).Value,
                     InstantPattern.ExtendedIso.Parse(reader.GetString(9)).Value);
-                events.Add(e.Id, new UnscheduledEvent(e, reader.GetInt64(0), payload));
+                events.Add(e.Id, new UnscheduledEvent(e, reader.GetInt64(0), payload, reader.IsDBNull(11) ? null : new WebhookEndpointId(reader.GetGuid(11))));
             }
         }
 
         return events;
     }
 
-    private static NpgsqlBatchCommand InsertDeliveries(
-        IReadOnlyList<WebhookDeliveryPlan> plans, Dictionary<WebhookEventId, UnscheduledEvent> events, Instant now, Instant? leaseUntil, bool[] claim)
+    /// <summary>
+    /// Decides how each plan is written. A claimed plan that is its event's only delivery (and not a retake of a lost first
+    /// attempt) is leased on the event's unscheduled row and written once, when it completes; the rest are inserted, the
+    /// unordered ones claimed up to the limit.
+    /// </summary>
+    private static ScheduleSplit Split(
+        IReadOnlyList<WebhookDeliveryPlan> plans, Dictionary<WebhookEventId, UnscheduledEvent> events, Instant now, Duration? lease, int limit)
     {
+        // The database keeps microseconds: a leased delivery reads back as an inserted one would.
+        var at = Instant.FromUnixTimeTicks(now.ToUnixTimeTicks() / 10 * 10);
+        var split = new ScheduleSplit(Guid.NewGuid(), now + (lease ?? Duration.Zero));
+        var perEvent = new Dictionary<WebhookEventId, int>();
+        foreach (var plan in plans)
+        {
+            perEvent[plan.EventId] = perEvent.GetValueOrDefault(plan.EventId) + 1;
+        }
+
+        var leased = new HashSet<WebhookEventId>();
+        var left = lease is null ? 0 : limit;
+        foreach (var plan in plans)
+        {
+            var claim = left > 0 && plan.OrderingKey is null;
+            left -= claim ? 1 : 0;
+            if (claim && perEvent[plan.EventId] == 1 && events[plan.EventId].LostEndpoint is null)
+            {
+                leased.Add(plan.EventId);
+                split.Leased.Add(new WebhookDelivery(
+                    new WebhookDeliveryId(Guid.CreateVersion7(now.ToDateTimeOffset())),
+                    plan.TenantId,
+                    plan.EventId,
+                    plan.EndpointId,
+                    plan.EventType,
+                    null,
+                    WebhookDeliveryStatus.Pending,
+                    1,
+                    at,
+                    at,
+                    null,
+                    null,
+                    at,
+                    null));
+            }
+            else
+            {
+                split.Inserted.Add(plan);
+                split.Claimed.Add(claim);
+            }
+        }
+
+        foreach (var e in events.Values)
+        {
+            if (!leased.Contains(e.Event.Id))
+            {
+                split.Done.Add(e.Seq);
+            }
+        }
+
+        return split;
+    }
+
+    private static NpgsqlBatchCommand InsertDeliveries(ScheduleSplit split, Dictionary<WebhookEventId, UnscheduledEvent> events, Instant now)
+    {
+        // A retaken event's lost first attempt counts (the delivery's attempts say how many were started).
         var insert = new NpgsqlBatchCommand(
             "INSERT INTO webhook_deliveries AS d (id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, status, attempts, next_attempt_at, created_at,"
             + " last_attempt_at, lease_token, lease_expires_at)"
-            + " SELECT id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, 'pending', CASE WHEN claim THEN 1 ELSE 0 END, $8, $8,"
+            + " SELECT id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, 'pending', CASE WHEN claim THEN 1 ELSE 0 END + CASE WHEN lost THEN 1 ELSE 0 END, $8, $8,"
             + " CASE WHEN claim THEN $8 END, CASE WHEN claim THEN gen_random_uuid() END, CASE WHEN claim THEN $10::timestamptz END"
-            + " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $9::boolean[])"
-            + " AS p(id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, claim)"
+            + " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::bigint[], $9::boolean[], $11::boolean[])"
+            + " AS p(id, tenant_id, event_id, endpoint_id, event_type, ordering_key, seq, claim, lost)"
             + " ON CONFLICT (event_id, endpoint_id) DO NOTHING"
             + " RETURNING " + DeliveryColumns + ", d.lease_token");
+        var plans = split.Inserted;
         insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(_ => Guid.CreateVersion7(now.ToDateTimeOffset())).ToArray() });
         insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.TenantId).ToArray() });
         insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.EventId.Value).ToArray() });
@@ -233,9 +327,23 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => p.OrderingKey).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
         insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => events[p.EventId].Seq).ToArray() });
         insert.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
-        insert.Parameters.Add(new NpgsqlParameter { Value = claim });
-        insert.Parameters.Add(Typed(leaseUntil?.ToDateTimeUtc(), NpgsqlDbType.TimestampTz));
+        insert.Parameters.Add(new NpgsqlParameter { Value = split.Claimed.ToArray() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = split.LeaseUntil.ToDateTimeUtc() });
+        insert.Parameters.Add(new NpgsqlParameter { Value = plans.Select(p => events[p.EventId].LostEndpoint == p.EndpointId).ToArray() });
         return insert;
+    }
+
+    /// <summary>Leases the first attempts on their events' unscheduled rows (unindexed columns: a HOT update of a narrow row).</summary>
+    private static NpgsqlBatchCommand LeaseFirstAttempts(ScheduleSplit split, Dictionary<WebhookEventId, UnscheduledEvent> events)
+    {
+        var lease = new NpgsqlBatchCommand(
+            "UPDATE webhook_events_unscheduled u SET lease_token = $3, lease_expires_at = $4, lease_endpoint_id = l.endpoint_id"
+            + " FROM unnest($1::bigint[], $2::uuid[]) AS l(seq, endpoint_id) WHERE u.dispatch_seq = ANY ($1) AND u.dispatch_seq = l.seq");
+        lease.Parameters.Add(new NpgsqlParameter { Value = split.Leased.Select(d => events[d.EventId].Seq).ToArray() });
+        lease.Parameters.Add(new NpgsqlParameter { Value = split.Leased.Select(d => d.EndpointId.Value).ToArray() });
+        lease.Parameters.Add(new NpgsqlParameter { Value = split.LeaseToken });
+        lease.Parameters.Add(new NpgsqlParameter { Value = split.LeaseUntil.ToDateTimeUtc() });
+        return lease;
     }
 
     /// <inheritdoc />
@@ -328,6 +436,16 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => InstantPattern.ExtendedIso.Format(c.Attempt.StartedAt)) });
                 complete.Parameters.Add(new NpgsqlParameter { Value = completions.Max(c => c.Attempt.StartedAt).ToDateTimeUtc() });
                 complete.Parameters.Add(new NpgsqlParameter { Value = eventIds });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.TenantId) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EventId.Value) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EndpointId.Value) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EventType) });
+                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.CreatedAt.ToDateTimeUtc()) });
+                complete.Parameters.Add(new NpgsqlParameter
+                {
+                    Value = Column(c => c.Claim.Delivery.LastAttemptAt?.ToDateTimeUtc()),
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
+                });
                 batch.BatchCommands.Add(complete);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
@@ -520,5 +638,25 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         }
     }
 
-    private sealed record UnscheduledEvent(WebhookEvent Event, long Seq, byte[] Payload);
+    /// <summary>An event taken for scheduling; <see cref="LostEndpoint"/> is the endpoint of a first attempt whose lease expired (its dispatcher died).</summary>
+    private sealed record UnscheduledEvent(WebhookEvent Event, long Seq, byte[] Payload, WebhookEndpointId? LostEndpoint);
+
+    /// <summary>How one scheduling pass writes its plans.</summary>
+    private sealed class ScheduleSplit(Guid leaseToken, Instant leaseUntil)
+    {
+        /// <summary>Plans inserted as delivery rows (claimed as they are inserted where <see cref="Claimed"/> says so).</summary>
+        public List<WebhookDeliveryPlan> Inserted { get; } = [];
+
+        public List<bool> Claimed { get; } = [];
+
+        /// <summary>First attempts claimed as a lease on their event's unscheduled row; their rows are written when they complete.</summary>
+        public List<WebhookDelivery> Leased { get; } = [];
+
+        /// <summary>The unscheduled rows this pass deletes (every event but the leased ones).</summary>
+        public List<long> Done { get; } = [];
+
+        public Guid LeaseToken { get; } = leaseToken;
+
+        public Instant LeaseUntil { get; } = leaseUntil;
+    }
 }

@@ -102,6 +102,59 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
     }
 
     [Fact]
+    public async Task A_first_attempt_is_written_once_when_it_completes_and_a_lost_one_is_taken_again_with_its_attempt_counted()
+    {
+        var tenant = Guid.CreateVersion7();
+        var endpoint = new WebhookEndpointId(Guid.CreateVersion7());
+        var completed = await Kit.EnqueueAsync(tenant, "inv_1");
+        var lost = await Kit.EnqueueAsync(tenant, "inv_2");
+        WebhookDeliveryPlanner planner = (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
+            [.. events.Select(e => new WebhookDeliveryPlan(e.Id, e.TenantId, endpoint, e.EventType, null))]);
+        var now = Kit.Clock.GetCurrentInstant();
+        var lease = Duration.FromMinutes(1);
+        var taken = await Kit.Queue.ScheduleAndClaimAsync(planner, now, lease, 10);
+        Assert.Equal((2, 2), (taken.Scheduled, taken.Claims.Count));
+        Assert.All(taken.Claims, c => Assert.Equal(1, c.Delivery.Attempts));
+
+        // Claimed as they were scheduled, under a lease on the events' unscheduled rows: no delivery row yet, and nobody
+        // else schedules or claims them while the lease holds.
+        Assert.Empty((await Kit.Queue.ListAsync(tenant, new WebhookDeliveryFilter(), null, 10)).Items);
+        Assert.Equal(0, (await Kit.Queue.ScheduleAndClaimAsync(planner, now + Duration.FromSeconds(59), lease, 10)).Scheduled);
+        Assert.Empty(await Kit.Queue.ClaimAsync(now + Duration.FromSeconds(59), lease, 10));
+
+        var first = taken.Claims.Single(c => c.Delivery.EventId == completed.Id);
+        Assert.Equal([first.Delivery.Id], await Kit.Queue.CompleteAsync([Completion(first, now)]));
+        var written = await Kit.Queue.GetAsync(tenant, first.Delivery.Id);
+        Assert.Equal(
+            first.Delivery with { Status = WebhookDeliveryStatus.Delivered, LastStatusCode = 200, CompletedAt = now },
+            written);
+        Assert.Equal(WebhookAttemptOutcome.Delivered, Assert.Single(await Kit.Queue.ListAttemptsAsync(tenant, first.Delivery.Id)).Outcome);
+        var summary = await Kit.Outbox.GetAsync(tenant, completed.Id);
+        Assert.Equal((true, 1), (summary.Delivered, summary.Attempts));
+
+        // The other one's dispatcher died: once its lease expires the event is scheduled again, its lost attempt counted,
+        // and a late completion under the old lease writes nothing.
+        var later = now + lease;
+        var again = await Kit.Queue.ScheduleAndClaimAsync(planner, later, lease, 10);
+        var retaken = Assert.Single(again.Claims);
+        Assert.Equal((1, lost.Id, 2), (again.Scheduled, retaken.Delivery.EventId, retaken.Delivery.Attempts));
+        var stale = taken.Claims.Single(c => c.Delivery.EventId == lost.Id);
+        Assert.Empty(await Kit.Queue.CompleteAsync([Completion(stale, later)]));
+        Assert.Null(await Kit.Queue.GetAsync(tenant, stale.Delivery.Id));
+        Assert.Equal([retaken.Delivery.Id], await Kit.Queue.CompleteAsync([Completion(retaken, later)]));
+        Assert.Equal((true, 1), ((await Kit.Outbox.GetAsync(tenant, lost.Id)).Delivered, (await Kit.Outbox.GetAsync(tenant, lost.Id)).Attempts));
+        Assert.Equal(2, (await Kit.Queue.ListAsync(tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.Delivered), null, 10)).Items.Count);
+
+        static WebhookDeliveryCompletion Completion(WebhookClaim claim, Instant at) => new(
+            claim,
+            WebhookDeliveryStatus.Delivered,
+            null,
+            new WebhookDeliveryAttempt(
+                Guid.CreateVersion7(), claim.Delivery.TenantId, claim.Delivery.Id, claim.Delivery.EventId, claim.Delivery.EndpointId,
+                claim.Delivery.Attempts, at, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, "{}", null));
+    }
+
+    [Fact]
     public async Task The_schema_holds_the_delivery_tables()
     {
         await _store!.Migrator.MigrateAsync();

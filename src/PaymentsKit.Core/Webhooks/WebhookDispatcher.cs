@@ -180,6 +180,14 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         while (watch.Elapsed < budget)
         {
             var recorded = outstanding.NextRecord;
+            if (outstanding.Count >= 2L * _options.BatchSize)
+            {
+                // No further ahead of the recorder than two batches: claimed work waiting to be recorded holds leases that
+                // run out, and on PostgreSQL first attempts leased on unscheduled rows are rows every scheduling read walks.
+                await recorded.WaitAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             var settled = outstanding.Count == 0;
             var work = await ClaimWorkAsync(tally, cancellationToken).ConfigureAwait(false);
             if (work.Count == 0)

@@ -105,4 +105,82 @@ public class WebhookDispatcherUnitTests
         Assert.Equal(5, seen.Distinct().Count());
         Assert.Equal(seen.OrderBy(id => id.Value, GuidOrder.Instance), seen);
     }
+
+    [Fact]
+    public async Task A_drain_claims_no_further_than_two_batches_ahead_of_a_slow_recorder()
+    {
+        var store = new InMemoryStore();
+        var clock = new ManualClock();
+        var queue = new SlowRecordingQueue(new InMemoryWebhookDeliveryQueue(store, clock));
+        var kit = new WebhookTestKit(store, queue, clock);
+        await using var receiver = new TestReceiver();
+        var tenant = Guid.CreateVersion7();
+        await kit.RegisterAsync(tenant, receiver.Url);
+        for (var i = 0; i < 60; i++)
+        {
+            await kit.EnqueueAsync(tenant, $"inv_{i}");
+        }
+
+        var result = await kit.Dispatcher(o => (o.BatchSize, o.MaxConcurrency) = (5, 2)).DrainAsync(TimeSpan.FromMinutes(1));
+
+        Assert.Equal(60, result.Delivered);
+        // Two batches outstanding, and one more claimed while just under that.
+        Assert.InRange(queue.MaxOutstanding, 1, 3 * 5);
+    }
+
+    /// <summary>A queue whose recording is slow, counting the claims not yet recorded.</summary>
+    private sealed class SlowRecordingQueue(IWebhookDeliveryQueue inner) : IWebhookDeliveryQueue
+    {
+        private readonly Lock _gate = new();
+        private int _outstanding;
+
+        public int MaxOutstanding { get; private set; }
+
+        public ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default) =>
+            inner.ScheduleAsync(planner, now, limit, cancellationToken);
+
+        public async ValueTask<WebhookScheduleResult> ScheduleAndClaimAsync(
+            WebhookDeliveryPlanner planner, Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+        {
+            var result = await inner.ScheduleAndClaimAsync(planner, now, lease, limit, cancellationToken);
+            Count(result.Claims.Count);
+            return result;
+        }
+
+        public async ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+        {
+            var claims = await inner.ClaimAsync(now, lease, limit, cancellationToken);
+            Count(claims.Count);
+            return claims;
+        }
+
+        public async ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default)
+        {
+            await Task.Delay(50, cancellationToken);
+            var recorded = await inner.CompleteAsync(completions, cancellationToken);
+            Count(-completions.Count);
+            return recorded;
+        }
+
+        public ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
+            inner.GetAsync(tenantId, deliveryId, cancellationToken);
+
+        public ValueTask<Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default) =>
+            inner.ListAsync(tenantId, filter, cursor, limit, cancellationToken);
+
+        public ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
+            inner.ListAttemptsAsync(tenantId, deliveryId, cancellationToken);
+
+        public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
+            inner.ReplayAsync(tenantId, deliveryId, now, cancellationToken);
+
+        private void Count(int delta)
+        {
+            lock (_gate)
+            {
+                _outstanding += delta;
+                MaxOutstanding = Math.Max(MaxOutstanding, _outstanding);
+            }
+        }
+    }
 }

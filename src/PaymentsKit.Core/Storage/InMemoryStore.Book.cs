@@ -353,8 +353,21 @@ public sealed partial class InMemoryStore
         /// <summary>Stores a new record at version 1 and answers its row, or -1 having stored nothing when its id is taken.</summary>
         public int TryAppend(TRecord record)
         {
-            var id = IdOf(record);
+            var index = TryAdd(IdOf(record));
+            if (index >= 0)
+            {
+                Encode(ref _rows[index], record, 1);
+            }
 
+            return index;
+        }
+
+        /// <summary>Replaces the record at <paramref name="row"/> (same id and tenant).</summary>
+        public void Replace(int row, TRecord record, long version) => Encode(ref _rows[row], record, version);
+
+        /// <summary>Adds an empty row for a new id, for the caller to fill, and answers it; or -1, adding nothing, when the id is taken.</summary>
+        protected int TryAdd(Guid id)
+        {
             // Every stored id is at most the last in-order one (an out-of-order id arrived below it), so one past it is free.
             var inOrder = _inOrder.Count == 0 || GuidOrder.Instance.Compare(id, _lastInOrder) > 0;
             if (!inOrder && TryGetRow(id, out _))
@@ -362,8 +375,7 @@ public sealed partial class InMemoryStore
                 return -1;
             }
 
-            ref var row = ref _rows.Add(out var index);
-            Encode(ref row, record, 1);
+            _rows.Add(out var index);
             if (inOrder)
             {
                 _inOrder.Add(out _) = index;
@@ -376,9 +388,6 @@ public sealed partial class InMemoryStore
 
             return index;
         }
-
-        /// <summary>Replaces the record at <paramref name="row"/> (same id and tenant).</summary>
-        public void Replace(int row, TRecord record, long version) => Encode(ref _rows[row], record, version);
 
         /// <summary>The row of a record the caller knows is stored.</summary>
         protected int RowOf(Guid id) => TryGetRow(id, out var row) ? row : throw new KeyNotFoundException(id.ToString());
@@ -402,9 +411,6 @@ public sealed partial class InMemoryStore
     {
         private readonly ChunkedList<PostingRow> _postings = new();
 
-        // While TryAppendPostedByEntries stores a transaction: the row of its first entry.
-        private int _entriesFrom = -1;
-
         /// <summary>
         /// Stores a transaction as <see cref="RowTable{TRow, TRecord}.TryAppend"/> does, but without posting rows: its
         /// postings are the entries the caller appends next, from row <paramref name="firstEntry"/>, one per posting in
@@ -413,15 +419,13 @@ public sealed partial class InMemoryStore
         /// </summary>
         public int TryAppendPostedByEntries(LedgerTransaction transaction, int firstEntry)
         {
-            _entriesFrom = firstEntry;
-            try
+            var index = TryAdd(transaction.Id.Value);
+            if (index >= 0)
             {
-                return TryAppend(transaction);
+                Encode(ref Row(index), transaction, 1, firstEntry);
             }
-            finally
-            {
-                _entriesFrom = -1;
-            }
+
+            return index;
         }
 
         public override void Update(Guid id, object record, long version, IReadOnlyList<KeyValuePair<string, string>> keys)
@@ -476,12 +480,16 @@ public sealed partial class InMemoryStore
 
         protected override Guid IdOf(LedgerTransaction record) => record.Id.Value;
 
-        protected override void Encode(ref TransactionRow row, LedgerTransaction transaction, long version)
+        protected override void Encode(ref TransactionRow row, LedgerTransaction transaction, long version) =>
+            Encode(ref row, transaction, version, -1);
+
+        /// <summary>Encodes a transaction whose postings are posting rows of their own, or, from row <paramref name="entriesFrom"/> when not negative, its entries.</summary>
+        private void Encode(ref TransactionRow row, LedgerTransaction transaction, long version, int entriesFrom)
         {
             var postings = transaction.Postings;
-            if (_entriesFrom >= 0)
+            if (entriesFrom >= 0)
             {
-                row.FirstPosting = ~_entriesFrom;
+                row.FirstPosting = ~entriesFrom;
             }
             else
             {

@@ -145,20 +145,10 @@ internal static class LedgerBooks
     /// <summary>Writes the balance changes of a posted transaction's postings, one per posting, into <paramref name="changes"/>.</summary>
     public static void PostingChanges(IReadOnlyList<LedgerPosting> postings, Span<BalanceChange> changes)
     {
-        Asset? zeroAsset = null;
-        var zero = default(Money);
         for (var i = 0; i < postings.Count; i++)
         {
             var posting = postings[i];
-
-            // One zero per run of the same asset instance: building a zero rounds and rescales.
-            if (!ReferenceEquals(zeroAsset, posting.Amount.Asset))
-            {
-                zeroAsset = posting.Amount.Asset;
-                zero = Money.Zero(zeroAsset);
-            }
-
-            changes[i] = new BalanceChange(posting.AccountId, posting.Side, posting.Amount, zero);
+            changes[i] = new BalanceChange(posting.AccountId, posting.Side, posting.Amount, Money.Zero(posting.Amount.Asset));
         }
     }
 

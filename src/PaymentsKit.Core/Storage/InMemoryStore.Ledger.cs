@@ -56,9 +56,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 null,
                 0,
                 LedgerBooks.Timestamp(transaction.Now, touched));
-            if (LedgerBooks.Apply(touched, changes, posted.CreatedAt, after) is not null
-                || !Fresh(tables, touched, live.AsSpan(0, count), changes, after, null)
-                || !Write(tables, touched, live.AsSpan(0, count), posted, after, changes))
+            if (!TryCommit(tables, touched, live.AsSpan(0, count), posted, changes, after, null))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);
             }
@@ -88,9 +86,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, LedgerBooks.Timestamp(reservation.Now, accounts));
             var (debit, credit) = LedgerBooks.ReservationChanges(transfer);
             ReadOnlySpan<BalanceChange> changes = [debit, credit];
-            if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is not null
-                || !Fresh(tables, accounts, live, changes, after, transfer.Id)
-                || !Write(tables, accounts, live, transaction, after, changes))
+            if (!TryCommit(tables, accounts, live, transaction, changes, after, transfer.Id))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -139,9 +135,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
                 LedgerBooks.Timestamp(resolution.Now, accounts));
             var (debit, credit) = LedgerBooks.ResolutionChanges(resolved);
             ReadOnlySpan<BalanceChange> changes = [debit, credit];
-            if (LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is not null
-                || !Fresh(tables, accounts, live, changes, after, null)
-                || !Write(tables, accounts, live, transaction, after, changes))
+            if (!TryCommit(tables, accounts, live, transaction, changes, after, null))
             {
                 return ValueTask.FromResult<LedgerTransfer?>(null);
             }
@@ -168,6 +162,22 @@ public sealed partial class InMemoryStore : ILedgerFastPath
         live = null!;
         return false;
     }
+
+    /// <summary>
+    /// Applies an operation's changes to the touched accounts and writes it (<see cref="Write"/>), or answers false having
+    /// written nothing: a rule it would break, a taken entry, transfer (<paramref name="newTransferId"/>) or transaction id.
+    /// </summary>
+    private static bool TryCommit(
+        LedgerTables tables,
+        Span<TouchedAccount> accounts,
+        ReadOnlySpan<LiveAccount> live,
+        LedgerTransaction transaction,
+        ReadOnlySpan<BalanceChange> changes,
+        Span<RunningBalances> after,
+        LedgerTransferId? newTransferId) =>
+        LedgerBooks.Apply(accounts, changes, transaction.CreatedAt, after) is null
+        && Fresh(tables, accounts, live, changes, after, newTransferId)
+        && Write(tables, accounts, live, transaction, after, changes);
 
     /// <summary>
     /// Whether the entry and transfer ids the operation inserts are all free (else the record path reports the

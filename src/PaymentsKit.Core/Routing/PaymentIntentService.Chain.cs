@@ -206,9 +206,13 @@ public sealed partial class PaymentIntentService
                     },
                     cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when transaction.IsFinal:
-                return await OnWalletAsync(
+                return await _turns.RunAsync(
                     current.Value.Reservation!.Chain,
-                    () => CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, ct), cancellationToken),
+                    new WalletTurns.Step<PaymentIntent>(
+                        async (_, ct) => await _treasury.ResolutionReadsAsync(current.Value.Reservation, current.Value.Id.ToString(), ct).ConfigureAwait(false),
+                        (unit, ct) => SettleAsync(unit, current, read, current.Version, transaction, ct),
+                        ct => CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, ct), ct),
+                        cancellationToken),
                     cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when current.Value.Status == PaymentIntentStatus.Broadcasted:
                 return await CommitAsync(

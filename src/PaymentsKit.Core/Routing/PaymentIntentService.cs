@@ -28,7 +28,6 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<ChainId, SemaphoreSlim> _walletGates = new();
 
     // Quotes are never changed once written, so they are remembered the same way.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, Quote> _quotes = new();
@@ -40,6 +39,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private readonly IWebhookOutbox _outbox;
     private readonly ITransactionSigner? _signer;
     private readonly IDuePaymentIntentQueue _due;
+    private readonly WalletTurns _turns;
     private readonly RoutingOptions _options;
     private readonly ILogger _logger;
 
@@ -72,6 +72,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Value;
         _signer = signer;
         _due = due ?? new StoreScanDuePaymentIntentQueue(store);
+        _turns = new WalletTurns(store);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
@@ -385,24 +386,34 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
     }
 
-    /// <summary>Selects a route for the intent, starting from <paramref name="read"/>, which the caller has just read.</summary>
-    private async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectAsync(
+    /// <summary>
+    /// Selects a route for the intent, starting from <paramref name="read"/>, which the caller has just read, in its
+    /// chain's wallet turn (grouped with the other steps on that wallet).
+    /// </summary>
+    private ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectAsync(
         MerchantId merchantId, PaymentIntentId intentId, Versioned<PaymentIntent> read, bool explicitly, CancellationToken cancellationToken)
     {
         var first = true;
-        return await OnWalletAsync(read.Value.SelectedChain, () => _store.ExecuteAsync(
-            async (unit, ct) =>
-            {
-                if (first)
-                {
-                    // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
-                    first = false;
-                    return await TrustingReadAsync(() => SelectOnAsync(unit, read, ct), read).ConfigureAwait(false);
-                }
+        return _turns.RunAsync(
+            read.Value.SelectedChain,
+            new WalletTurns.Step<(PaymentIntent, Selection)>(
+                (unit, ct) => SelectionReadsAsync(unit, read.Value, ct),
+                (unit, ct) => SelectOnAsync(unit, read, ct),
+                ct => _store.ExecuteAsync(
+                    async (unit, ct) =>
+                    {
+                        if (first)
+                        {
+                            // The first run trusts the read: the commit's version check rejects it if the intent moved meanwhile.
+                            first = false;
+                            return await TrustingReadAsync(() => SelectOnAsync(unit, read, ct), read).ConfigureAwait(false);
+                        }
 
-                return await SelectOnAsync(unit, await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
-            },
-            cancellationToken), cancellationToken).ConfigureAwait(false);
+                        return await SelectOnAsync(unit, await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+                    },
+                    ct),
+                cancellationToken),
+            cancellationToken);
 
         async ValueTask<(PaymentIntent Intent, Selection Outcome)> SelectOnAsync(IUnitOfWork unit, Versioned<PaymentIntent> current, CancellationToken ct)
         {
@@ -423,13 +434,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 return (Move(unit, current, PaymentIntentStatus.Expired, null, reason), Selection.Expired);
             }
 
-            var first = quote.CandidateRoutes.First(c => c.Chain == current.Value.SelectedChain);
-            var order = quote.CandidateRoutes.Where(c => c.IsEligible && c.Chain != first.Chain).OrderBy(c => c.Rank).Prepend(first).ToList();
+            var order = CandidateOrder(quote, current.Value);
+            var first = order[0];
 
-            // Everything the candidates' checks and reservations read, in one round trip.
-            var reads = await _treasury.ReservationReadsAsync(order.Select(c => c.Chain), current.Value.Id.ToString(), ct).ConfigureAwait(false);
-            reads.AddRange(order.Select(c => RoutingCollections.LatestHealth.Ref(RoutingCollections.Partition(c.Chain))));
-            await unit.PrefetchAsync(reads, ct).ConfigureAwait(false);
+            // Everything the candidates' checks and reservations read, in one round trip (none when a group prefetched it).
+            await unit.PrefetchAsync(await CandidateReadsAsync(order, current.Value, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             foreach (var candidate in order)
             {
                 var health = await ChainHealthService.LatestAsync(unit, candidate.Chain, ct).ConfigureAwait(false);
@@ -453,23 +462,31 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         }
     }
 
-    /// <summary>
-    /// Runs an operation that writes a chain's treasury wallet account with this process's other such operations on
-    /// that wallet waiting their turn: they all write the one account, so racing them would only make all but one
-    /// lose and run again. Other processes still race, and the store's version checks keep that safe.
-    /// </summary>
-    private async ValueTask<T> OnWalletAsync<T>(ChainId chain, Func<ValueTask<T>> operation, CancellationToken cancellationToken)
+    /// <summary>The intent's chain first, then the quote's other eligible chains in rank order: where selection tries to hold it.</summary>
+    private static List<QuoteCandidate> CandidateOrder(Quote quote, PaymentIntent intent)
     {
-        var gate = _walletGates.GetOrAdd(chain, static _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var first = quote.CandidateRoutes.First(c => c.Chain == intent.SelectedChain);
+        return [.. quote.CandidateRoutes.Where(c => c.IsEligible && c.Chain != first.Chain).OrderBy(c => c.Rank).Prepend(first)];
+    }
+
+    /// <summary>What selecting a route for the intent on any of <paramref name="order"/> reads: the wallets, the ledger's reference counter, the latest health.</summary>
+    private async ValueTask<IReadOnlyList<RecordRef>> CandidateReadsAsync(List<QuoteCandidate> order, PaymentIntent intent, CancellationToken cancellationToken)
+    {
+        var reads = await _treasury.ReservationReadsAsync(order.Select(c => c.Chain), intent.Id.ToString(), cancellationToken).ConfigureAwait(false);
+        reads.AddRange(order.Select(c => RoutingCollections.LatestHealth.Ref(RoutingCollections.Partition(c.Chain))));
+        return reads;
+    }
+
+    /// <summary>What selecting a route for the intent as read will read; nothing when it will not reserve (not waiting for a route, or its quote expired).</summary>
+    private async ValueTask<IReadOnlyList<RecordRef>> SelectionReadsAsync(IUnitOfWork unit, PaymentIntent intent, CancellationToken cancellationToken)
+    {
+        if (intent.Status is not (PaymentIntentStatus.Created or PaymentIntentStatus.Quoted))
         {
-            return await operation().ConfigureAwait(false);
+            return [];
         }
-        finally
-        {
-            gate.Release();
-        }
+
+        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
+        return quote.IsExpiredAt(_clock.GetCurrentInstant()) ? [] : await CandidateReadsAsync(CandidateOrder(quote, intent), intent, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Holds amount + the candidate's fee on its wallet; null, with the unit untouched, when the wallet cannot cover it or does not exist.</summary>

@@ -29,8 +29,6 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
 
 
-    // Quotes are never changed once written, so they are remembered the same way.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, Quote> _quotes = new();
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -651,21 +649,17 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         _locators[intentId.Value] = merchantId;
     }
 
-    /// <summary>A quote of the merchant, from memory once read.</summary>
+    /// <summary>A quote of the merchant, from memory once made or read in this process.</summary>
     private async ValueTask<Quote> QuoteAsync(IUnitOfWork unit, MerchantId merchantId, QuoteId quoteId, CancellationToken cancellationToken)
     {
-        if (_quotes.TryGetValue(quoteId.Value, out var known) && known.MerchantId == merchantId)
+        var memory = QuoteMemory.Of(_store);
+        if (memory.Find(merchantId, quoteId) is { } known)
         {
             return known;
         }
 
         var quote = await QuoteService.LoadAsync(unit, merchantId, quoteId, cancellationToken).ConfigureAwait(false);
-        if (_quotes.Count >= CacheSize)
-        {
-            _quotes.Clear();
-        }
-
-        _quotes[quoteId.Value] = quote;
+        memory.Remember(quote);
         return quote;
     }
 

@@ -204,13 +204,17 @@ public sealed class QuoteService : IQuoteService
             candidates[0].Chain,
             now + _options.QuoteTtl,
             now);
-        return await _store.ExecuteAsync(
+        await _store.ExecuteAsync(
             (u, _) =>
             {
                 u.Insert(RoutingCollections.Quotes, quote);
                 return ValueTask.FromResult(quote);
             },
             cancellationToken).ConfigureAwait(false);
+
+        // Stored now, so the intent made from it next need not read it back.
+        QuoteMemory.Of(_store).Remember(quote);
+        return quote;
     }
 
     /// <inheritdoc />

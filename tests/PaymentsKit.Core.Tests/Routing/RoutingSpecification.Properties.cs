@@ -103,6 +103,94 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task Concurrent_Selections_And_Settlements_On_One_Wallet_Each_Succeed_Or_Fail_On_Their_Own()
+    {
+        // Selections and settlements on one wallet take turns in groups that commit together; each intent's outcome must
+        // still be its own: the refused ones (expired quote, illegal transition, no funds) change nothing of the others.
+        // Quotes that outlive the settlements' clock moves; one made a TTL earlier has expired.
+        var ttl = Duration.FromHours(2);
+        var router = await NewRouterAsync(ethereum: 300m, solana: 0m, configure: o => o.QuoteTtl = ttl);
+        var merchant = await router.MerchantAsync();
+        var stale = await router.IntentAsync(merchant, 20m, Ethereum);
+        Clock.Advance(ttl + Duration.FromMinutes(1));
+        await router.SampleAsync();
+        var routed = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 20m, Ethereum)).Id);
+        var fresh = new List<PaymentIntent>();
+        for (var i = 0; i < 16; i++)
+        {
+            fresh.Add(await router.IntentAsync(merchant, 20m, Ethereum));
+        }
+
+        var gate = new AsyncGate();
+        var selections = fresh.Prepend(routed).Prepend(stale).Select(intent => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await OutcomeAsync(() => router.Intents.SelectRouteAsync(merchant, intent.Id).AsTask());
+        })).ToArray();
+        gate.Open();
+        var outcomes = await Task.WhenAll(selections);
+
+        Assert.Equal(PaymentsKitErrorCodes.Expired, outcomes[0].Refusal);
+        Assert.Equal(PaymentIntentStatus.Expired, (await router.Intents.GetAsync(merchant, stale.Id)).Status);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, outcomes[1].Refusal);
+
+        // 20 + 0.03 held each: the routed one and 13 fresh fit in 300, the 14th does not.
+        var selected = outcomes.Skip(2).Where(o => o.Intent is not null).Select(o => o.Intent!).ToList();
+        Assert.Equal(13, selected.Count);
+        Assert.All(selected, i => Assert.Equal(PaymentIntentStatus.RouteSelected, i.Status));
+        Assert.Equal(3, outcomes.Skip(2).Count(o => o.Refusal == PaymentsKitErrorCodes.InsufficientFunds));
+        Assert.Equal(Usdc(14 * 20.03m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+        var all = new List<PaymentIntent>();
+        foreach (var intent in fresh.Prepend(routed).Prepend(stale))
+        {
+            all.Add(await router.Intents.GetAsync(merchant, intent.Id));
+        }
+
+        await AssertEveryIntentAccountedAsync(router, all);
+
+        // Settlements on the wallet, with refused selections queued among them.
+        var unfunded = all.Where(i => i.Status == PaymentIntentStatus.Created).ToList();
+        gate = new AsyncGate();
+        var settlements = selected.Prepend(routed).Select(intent => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await WithRetriesAsync(() => router.RunToEndAsync(intent));
+        })).ToArray();
+        var refusals = unfunded.Append(routed).Select(intent => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await OutcomeAsync(() => router.Intents.SelectRouteAsync(merchant, intent.Id).AsTask());
+        })).ToArray();
+        gate.Open();
+        var settled = await Task.WhenAll(settlements);
+        var refused = await Task.WhenAll(refusals);
+
+        Assert.All(settled, i => Assert.Equal(PaymentIntentStatus.Settled, i!.Status));
+        Assert.Equal([.. Enumerable.Repeat(PaymentsKitErrorCodes.InsufficientFunds, 3), PaymentsKitErrorCodes.InvalidTransition], refused.Select(o => o.Refusal));
+        var book = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal(Usdc(280m), book.Spent);
+        Assert.Equal(Usdc(0.28m), book.Fees);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(19.72m), book.Available);
+        Assert.True((await router.Ledger.ReconcileAsync(router.Treasury.Tenant)).IsClean);
+        all.Clear();
+        foreach (var intent in fresh.Prepend(routed).Prepend(stale))
+        {
+            all.Add(await router.Intents.GetAsync(merchant, intent.Id));
+        }
+
+        await AssertEveryIntentAccountedAsync(router, all);
+        foreach (var intent in all)
+        {
+            // Each status change wrote its event once, with the change, refused or not.
+            var events = (await router.EventsAsync(merchant, intent.Id)).Select(e => e.EventType).ToList();
+            Assert.Equal(events.Distinct().Count(), events.Count);
+            Assert.Equal("payment_intent." + intent.Status.ToWireName(), events[^1]);
+            Assert.Equal(intent.Status == PaymentIntentStatus.Settled ? 1 : 0, events.Count(e => e == "payment_intent.route_selected"));
+        }
+    }
+
+    [Fact]
     public async Task Concurrent_Workers_Advancing_One_Intent_Apply_Each_Step_Once()
     {
         var merchant = await Router.MerchantAsync();
@@ -223,6 +311,26 @@ public abstract partial class RoutingSpecification
             catch (PaymentsKitException ex) when (RoutingRefusals.Contains(ex.Code))
             {
                 return null;
+            }
+        }
+    }
+
+    /// <summary>The intent an operation returned, or the code it was refused with (after retrying lost races).</summary>
+    private static async Task<(PaymentIntent? Intent, string? Refusal)> OutcomeAsync(Func<Task<PaymentIntent>> operation)
+    {
+        while (true)
+        {
+            try
+            {
+                return (await operation(), null);
+            }
+            catch (PaymentsKitException ex) when (ex.IsTransient)
+            {
+                await Task.Yield();
+            }
+            catch (PaymentsKitException ex)
+            {
+                return (null, ex.Code);
             }
         }
     }

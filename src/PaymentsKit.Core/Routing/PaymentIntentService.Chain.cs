@@ -79,7 +79,7 @@ public sealed partial class PaymentIntentService
     /// <summary>Takes over an attempt stuck in <c>broadcasting</c> (its worker died or stalled) by resending its transaction.</summary>
     private async ValueTask<PaymentIntent> RecoverBroadcastAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
-        var last = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var last = await LastAttemptAsync(current, cancellationToken).ConfigureAwait(false);
         var attempt = last.Value;
         if (_clock.GetCurrentInstant() - attempt.CreatedAt < _options.BroadcastTimeout)
         {
@@ -110,9 +110,11 @@ public sealed partial class PaymentIntentService
         }
 
         var first = true;
-        return await _store.ExecuteAsync(
+        (long IntentVersion, Versioned<PaymentAttempt> Attempt)? written = null;
+        var recorded = await _store.ExecuteAsync(
             async (unit, ct) =>
             {
+                written = null;
                 if (first)
                 {
                     first = false;
@@ -123,6 +125,12 @@ public sealed partial class PaymentIntentService
                 return await RecordBroadcastAsync(unit, await LoadAsync(unit, intent.Value.MerchantId, intent.Value.Id, ct).ConfigureAwait(false)).ConfigureAwait(false);
             },
             cancellationToken).ConfigureAwait(false);
+        if (written is { } committed)
+        {
+            RememberAttempt(recorded.Id, committed.IntentVersion, committed.Attempt);
+        }
+
+        return recorded;
 
         async ValueTask<PaymentIntent> RecordBroadcastAsync(IUnitOfWork unit, Versioned<PaymentIntent> current)
         {
@@ -133,14 +141,19 @@ public sealed partial class PaymentIntentService
 
             var stored = await AttemptAsync(unit, current, sent, intent.Version, cancellationToken).ConfigureAwait(false);
             var now = _clock.GetCurrentInstant();
+            var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
+            var outcome = hash is not null
+                ? stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }
+                : Failed(stored.Value, failure, error!, now);
+            unit.Update(RoutingCollections.Attempts, outcome, stored.Version);
+
+            // Both are written once in this unit, so their versions after the commit are known.
+            written = (current.Version + 1, new Versioned<PaymentAttempt>(outcome, stored.Version + 1));
             if (hash is not null)
             {
-                unit.Update(RoutingCollections.Attempts, stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }, stored.Version);
                 return Move(unit, current, PaymentIntentStatus.Broadcasted, null, null);
             }
 
-            var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
-            unit.Update(RoutingCollections.Attempts, Failed(stored.Value, failure, error!, now), stored.Version);
             if (transient)
             {
                 return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
@@ -154,7 +167,7 @@ public sealed partial class PaymentIntentService
     /// <summary>Polls the chain for the current attempt and records what it says.</summary>
     private async ValueTask<PaymentIntent> PollAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
-        var read = await LastAttemptAsync(current.Value, cancellationToken).ConfigureAwait(false);
+        var read = await LastAttemptAsync(current, cancellationToken).ConfigureAwait(false);
         var attempt = read.Value;
         var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
         var now = _clock.GetCurrentInstant();
@@ -281,7 +294,7 @@ public sealed partial class PaymentIntentService
                 .ConfigureAwait(false);
         }
 
-        var last = (await LastAttemptAsync(intent, cancellationToken).ConfigureAwait(false)).Value;
+        var last = (await LastAttemptAsync(current, cancellationToken).ConfigureAwait(false)).Value;
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         ChainHealthSnapshot? health;
         Quote quote;
@@ -375,8 +388,15 @@ public sealed partial class PaymentIntentService
         return (null, false);
     }
 
-    private async ValueTask<Versioned<PaymentAttempt>> LastAttemptAsync(PaymentIntent intent, CancellationToken cancellationToken)
+    /// <summary>The intent's last attempt: from memory while the intent is at the version it was remembered with, else read.</summary>
+    private async ValueTask<Versioned<PaymentAttempt>> LastAttemptAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
+        var intent = current.Value;
+        if (_attempts.TryGetValue(intent.Id.Value, out var known) && known.IntentVersion == current.Version && known.Attempt.Value.Id == intent.AttemptIds[^1])
+        {
+            return known.Attempt;
+        }
+
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {

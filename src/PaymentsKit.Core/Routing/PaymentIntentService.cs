@@ -23,12 +23,19 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     private const int CacheSize = 65_536;
 
+    // Attempts carry their signed transaction, so fewer are kept; only intents between broadcast and settlement use them.
+    private const int AttemptCacheSize = 4_096;
+
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
     // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
 
 
+
+    // The last attempt of an intent as of the intent version this process wrote with it. An attempt only ever changes
+    // together with its intent, so while the intent is still at that version the attempt is as remembered.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, (long IntentVersion, Versioned<PaymentAttempt> Attempt)> _attempts = new();
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -637,6 +644,16 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             Remember(intentId, merchantId);
             return merchantId;
         }
+    }
+
+    private void RememberAttempt(PaymentIntentId intentId, long intentVersion, Versioned<PaymentAttempt> attempt)
+    {
+        if (_attempts.Count >= AttemptCacheSize)
+        {
+            _attempts.Clear();
+        }
+
+        _attempts[intentId.Value] = (intentVersion, attempt);
     }
 
     private void Remember(PaymentIntentId intentId, MerchantId merchantId)

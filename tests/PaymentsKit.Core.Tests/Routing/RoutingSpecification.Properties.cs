@@ -191,6 +191,66 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task Two_Hosts_Grouping_Steps_On_One_Wallet_Race_Safely_And_Never_Overdraw_It()
+    {
+        // Each host groups its own steps; the two hosts' groups race on the wallet's version like any two processes.
+        var router = await NewRouterAsync(ethereum: 400m, solana: 0m);
+        var hosts = new[] { router.Intents, router.Sweeper(null) };
+        var merchant = await router.MerchantAsync();
+        var intents = new List<PaymentIntent>();
+        for (var i = 0; i < 32; i++)
+        {
+            intents.Add(await router.IntentAsync(merchant, 20m, Ethereum));
+        }
+
+        var gate = new AsyncGate();
+        var selections = intents.Select((intent, i) => Task.Run(async () =>
+        {
+            await gate.Task;
+            return await OutcomeAsync(() => hosts[i % 2].SelectRouteAsync(merchant, intent.Id).AsTask());
+        })).ToArray();
+        gate.Open();
+        var outcomes = await Task.WhenAll(selections);
+
+        // 20 + 0.03 held each: 19 fit in 400, the 20th does not.
+        var selected = outcomes.Where(o => o.Intent is not null).Select(o => o.Intent!).ToList();
+        Assert.Equal(19, selected.Count);
+        Assert.All(outcomes.Where(o => o.Intent is null), o => Assert.Equal(PaymentsKitErrorCodes.InsufficientFunds, o.Refusal));
+        Assert.Equal(Usdc(19 * 20.03m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+
+        gate = new AsyncGate();
+        var settlements = selected.Select((intent, i) => Task.Run(async () =>
+        {
+            await gate.Task;
+            var current = intent;
+            while (current.Status != PaymentIntentStatus.Settled)
+            {
+                current = (await OutcomeAsync(() => hosts[i % 2].AdvanceAsync(current.Id).AsTask())).Intent ?? current;
+                Clock.Advance(Duration.FromSeconds(5));
+            }
+
+            return current;
+        })).ToArray();
+        gate.Open();
+        await Task.WhenAll(settlements);
+
+        var book = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal(Usdc(380m), book.Spent);
+        Assert.Equal(Usdc(0.38m), book.Fees);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.True((await router.Ledger.ReconcileAsync(router.Treasury.Tenant)).IsClean);
+        var all = new List<PaymentIntent>();
+        foreach (var intent in intents)
+        {
+            all.Add(await router.Intents.GetAsync(merchant, intent.Id));
+            var events = (await router.EventsAsync(merchant, intent.Id)).Select(e => e.EventType).ToList();
+            Assert.Equal(events.Distinct().Count(), events.Count);
+        }
+
+        await AssertEveryIntentAccountedAsync(router, all);
+    }
+
+    [Fact]
     public async Task Concurrent_Workers_Advancing_One_Intent_Apply_Each_Step_Once()
     {
         var merchant = await Router.MerchantAsync();

@@ -46,11 +46,14 @@ internal static class IntentScenarios
             await using (store.ConfigureAwait(false))
             {
                 var router = await Router.CreateAsync(store, clients).ConfigureAwait(false);
-                await RunClientsAsync(router, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-                var measured = Stopwatch.StartNew();
+                var warmUp = await LedgerScenarios.WarmUpAsync(async () => (await RunClientsAsync(router, TimeSpan.FromSeconds(1)).ConfigureAwait(false)).Flows).ConfigureAwait(false);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warm-up: {warmUp.TotalSeconds:0} s (until the client's JIT settled)"));
+                var serverCpu = await ServerCpuMeter.StartAsync(connectionString).ConfigureAwait(false);
+                var measured = CpuMeter.Start();
                 var (flows, retries) = await RunClientsAsync(router, TimeSpan.FromSeconds(seconds)).ConfigureAwait(false);
-                var flowsPerSecond = flows / measured.Elapsed.TotalSeconds;
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"intent flows (quote → create → select → broadcast → settle): {flows} in {measured.Elapsed.TotalSeconds:0.00} s = {flowsPerSecond:0.0} flows/s ({retries} lost races retried)"));
+                var flowsPerSecond = flows / measured.Wall.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"intent flows (quote → create → select → broadcast → settle): {flows} in {measured.Wall.TotalSeconds:0.00} s = {flowsPerSecond:0.0} flows/s ({retries} lost races retried); {ServerCpuMeter.Report(serverCpu, flows, "flow")}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"client process: {measured.Report(flows)}"));
                 foreach (var chain in router.Chains)
                 {
                     var book = await router.Treasury.GetBookAsync(chain).ConfigureAwait(false);

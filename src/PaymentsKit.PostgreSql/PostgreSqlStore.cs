@@ -22,6 +22,9 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     /// <summary>The SQLSTATE <c>paymentskit_expect_version</c> raises for a stale version.</summary>
     internal const string VersionConflictState = "PKV01";
 
+    // Room for every fixed statement text of the record tables, the queues and the ledger on one connection.
+    private const int AutoPreparedStatements = 256;
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly JsonSerializerOptions _json;
     private readonly IClock _clock;
@@ -64,6 +67,13 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         // cost. The store keeps no session state to reset (settings are SET LOCAL, the migrator
         // releases its session lock itself).
         builder.ConnectionStringBuilder.NoResetOnClose = true;
+
+        // Every statement the store sends is one of a few fixed texts, so preparing them saves the server a parse and
+        // a plan on each; Npgsql prepares a text once it is used often. A host's own setting wins.
+        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = AutoPreparedStatements;
+        }
         if (loggerFactory is not null)
         {
             builder.UseLoggerFactory(loggerFactory);
@@ -276,12 +286,14 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
 
     private async ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken)
     {
-        var batch = _dataSource.CreateBatch();
-        await using (batch.ConfigureAwait(false))
+        for (var attempt = 0; ; attempt++)
         {
-            var statements = Build(batch, writes);
-            for (var attempt = 0; ; attempt++)
+            // A batch is built per attempt: a retry may run on another pooled connection, and Npgsql 10.0.0 would then
+            // execute the auto-prepared statements of the first one by names that connection never prepared.
+            var batch = _dataSource.CreateBatch();
+            await using (batch.ConfigureAwait(false))
             {
+                var statements = Build(batch, writes);
                 try
                 {
                     await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);

@@ -408,7 +408,6 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             return completed;
         }
 
-        T[] Column<T>(Func<WebhookDeliveryCompletion, T> select) => [.. completions.Select(select)];
         try
         {
             var connection = await _store.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -419,47 +418,16 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             await using (batch.ConfigureAwait(false))
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(IndexProbesOnlySql));
-                var eventIds = completions.Select(c => c.Claim.Delivery.EventId.Value).Distinct().ToArray();
+                var columns = new CompletionColumns(completions);
                 var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
-                lockEvents.Parameters.Add(new NpgsqlParameter { Value = eventIds });
+                lockEvents.Parameters.Add(new NpgsqlParameter { Value = columns.EventIds });
                 batch.BatchCommands.Add(lockEvents);
                 var complete = new NpgsqlBatchCommand(CompleteSql);
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.Id.Value) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.LeaseToken) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => StatusText(c.Status)) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.NextAttemptAt?.ToDateTimeUtc()), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StatusCode), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Error), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                complete.Parameters.Add(new NpgsqlParameter
-                {
-                    Value = Column(c => c.Status == WebhookDeliveryStatus.Pending ? (DateTime?)null : (c.Attempt.StartedAt + c.Attempt.Duration).ToDateTimeUtc()),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Id) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Number) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StartedAt.ToDateTimeUtc()) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Duration.ToTimeSpan()) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => SnakeCaseNames<WebhookAttemptOutcome>.Of(c.Attempt.Outcome)) });
-                complete.Parameters.Add(new NpgsqlParameter
-                {
-                    Value = Column(c => c.Attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal)),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
-                });
-                // The event record's own text form of an instant (its JSON converter's pattern).
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => InstantPattern.ExtendedIso.Format(c.Attempt.StartedAt)) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = completions.Max(c => c.Attempt.StartedAt).ToDateTimeUtc() });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => LeasedSeq(c.Claim.LeaseToken)) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.TenantId) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EventId.Value) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EndpointId.Value) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EventType) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.CreatedAt.ToDateTimeUtc()) });
-                complete.Parameters.Add(new NpgsqlParameter
-                {
-                    Value = Column(c => c.Claim.Delivery.LastAttemptAt?.ToDateTimeUtc()),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                });
+                columns.AddTo(complete.Parameters);
                 batch.BatchCommands.Add(complete);
+
+                // Prepared once per pooled connection (Npgsql keeps it across uses): the statement is not parsed and planned per batch.
+                await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
@@ -669,6 +637,98 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         catch (NpgsqlException ex)
         {
             throw PostgreSqlStore.StorageFailure(ex, "reading webhook deliveries");
+        }
+    }
+
+    /// <summary>The completion statement's parameter arrays, filled in one pass over the batch.</summary>
+    private sealed class CompletionColumns
+    {
+        private readonly Guid[] _ids, _tokens, _attemptIds, _tenants, _events, _endpoints;
+        private readonly string[] _statuses, _outcomes, _lastAt, _eventTypes;
+        private readonly string?[] _errors, _excerpts;
+        private readonly DateTime?[] _nextAt, _completedAt, _claimedAt;
+        private readonly DateTime[] _startedAt, _createdAt;
+        private readonly int?[] _codes;
+        private readonly int[] _numbers;
+        private readonly TimeSpan[] _durations;
+        private readonly long[] _leasedSeqs;
+        private readonly DateTime _updatedAt;
+
+        public CompletionColumns(IReadOnlyList<WebhookDeliveryCompletion> completions)
+        {
+            var n = completions.Count;
+            (_ids, _tokens, _attemptIds, _tenants, _events, _endpoints) = (new Guid[n], new Guid[n], new Guid[n], new Guid[n], new Guid[n], new Guid[n]);
+            (_statuses, _outcomes, _lastAt, _eventTypes) = (new string[n], new string[n], new string[n], new string[n]);
+            (_errors, _excerpts) = (new string?[n], new string?[n]);
+            (_nextAt, _completedAt, _claimedAt) = (new DateTime?[n], new DateTime?[n], new DateTime?[n]);
+            (_startedAt, _createdAt) = (new DateTime[n], new DateTime[n]);
+            (_codes, _numbers, _durations, _leasedSeqs) = (new int?[n], new int[n], new TimeSpan[n], new long[n]);
+            var eventIds = new HashSet<Guid>();
+            var latest = Instant.MinValue;
+            for (var i = 0; i < n; i++)
+            {
+                var c = completions[i];
+                var delivery = c.Claim.Delivery;
+                var attempt = c.Attempt;
+                _ids[i] = delivery.Id.Value;
+                _tokens[i] = c.Claim.LeaseToken;
+                _statuses[i] = StatusText(c.Status);
+                _nextAt[i] = c.NextAttemptAt?.ToDateTimeUtc();
+                _codes[i] = attempt.StatusCode;
+                _errors[i] = attempt.Error;
+                _completedAt[i] = c.Status == WebhookDeliveryStatus.Pending ? null : (attempt.StartedAt + attempt.Duration).ToDateTimeUtc();
+                _attemptIds[i] = attempt.Id;
+                _numbers[i] = attempt.Number;
+                _startedAt[i] = attempt.StartedAt.ToDateTimeUtc();
+                _durations[i] = attempt.Duration.ToTimeSpan();
+                _outcomes[i] = SnakeCaseNames<WebhookAttemptOutcome>.Of(attempt.Outcome);
+                _excerpts[i] = attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal);
+
+                // The event record's own text form of an instant (its JSON converter's pattern).
+                _lastAt[i] = InstantPattern.ExtendedIso.Format(attempt.StartedAt);
+                _leasedSeqs[i] = LeasedSeq(c.Claim.LeaseToken);
+                _tenants[i] = delivery.TenantId;
+                _events[i] = delivery.EventId.Value;
+                _endpoints[i] = delivery.EndpointId.Value;
+                _eventTypes[i] = delivery.EventType;
+                _createdAt[i] = delivery.CreatedAt.ToDateTimeUtc();
+                _claimedAt[i] = delivery.LastAttemptAt?.ToDateTimeUtc();
+                eventIds.Add(delivery.EventId.Value);
+                latest = attempt.StartedAt > latest ? attempt.StartedAt : latest;
+            }
+
+            EventIds = [.. eventIds];
+            _updatedAt = latest.ToDateTimeUtc();
+        }
+
+        /// <summary>The batch's distinct events.</summary>
+        public Guid[] EventIds { get; }
+
+        /// <summary>Adds $1-$22 of the completion statement.</summary>
+        public void AddTo(NpgsqlParameterCollection parameters)
+        {
+            parameters.Add(new NpgsqlParameter { Value = _ids });
+            parameters.Add(new NpgsqlParameter { Value = _tokens });
+            parameters.Add(new NpgsqlParameter { Value = _statuses });
+            parameters.Add(new NpgsqlParameter { Value = _nextAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            parameters.Add(new NpgsqlParameter { Value = _codes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            parameters.Add(new NpgsqlParameter { Value = _errors, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            parameters.Add(new NpgsqlParameter { Value = _completedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            parameters.Add(new NpgsqlParameter { Value = _attemptIds });
+            parameters.Add(new NpgsqlParameter { Value = _numbers });
+            parameters.Add(new NpgsqlParameter { Value = _startedAt });
+            parameters.Add(new NpgsqlParameter { Value = _durations });
+            parameters.Add(new NpgsqlParameter { Value = _outcomes });
+            parameters.Add(new NpgsqlParameter { Value = _excerpts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            parameters.Add(new NpgsqlParameter { Value = _lastAt });
+            parameters.Add(new NpgsqlParameter { Value = _updatedAt });
+            parameters.Add(new NpgsqlParameter { Value = _leasedSeqs });
+            parameters.Add(new NpgsqlParameter { Value = _tenants });
+            parameters.Add(new NpgsqlParameter { Value = _events });
+            parameters.Add(new NpgsqlParameter { Value = _endpoints });
+            parameters.Add(new NpgsqlParameter { Value = _eventTypes });
+            parameters.Add(new NpgsqlParameter { Value = _createdAt });
+            parameters.Add(new NpgsqlParameter { Value = _claimedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
         }
     }
 

@@ -162,6 +162,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                         var taken = new NpgsqlBatchCommand("DELETE FROM webhook_events_unscheduled WHERE dispatch_seq = ANY($1)");
                         taken.Parameters.Add(new NpgsqlParameter { Value = split.Done.ToArray() });
                         batch.BatchCommands.Add(taken);
+                        await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
                         var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                         await using (reader.ConfigureAwait(false))
                         {
@@ -218,6 +219,9 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         read.Parameters.Add(new NpgsqlParameter { Value = limit });
         read.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
         select.BatchCommands.Add(read);
+
+        // Prepared once per pooled connection (Npgsql keeps it across uses): not parsed and planned per pass.
+        await select.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {

@@ -59,7 +59,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // A delivery is either a row leased by ClaimAsync or an insert (updated here), or a first attempt leased on its event's
     // unscheduled row (written here: the row deleted, the delivery inserted in its final state). The row is deleted only
     // under its lease token, which also serialises this with a scheduler retaking the event after the lease expired. A
-    // row is leased once at most (a retaken event gets delivery rows), so any of the batch's tokens identifies its lease.
+    // row is leased once at most (a retaken event gets delivery rows), and each lease has its own token.
     // The row is found by primary key probes on the dispatch_seq its lease token carries (see LeaseToken), not a join: the
     // planner's row estimates for these fast-changing tables are stale, and it joined the whole batch against every
     // candidate row. A token that carries no dispatch_seq (a delivery row's) probes a row whose token it cannot match.

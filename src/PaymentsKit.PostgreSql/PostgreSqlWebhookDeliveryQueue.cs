@@ -43,8 +43,12 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // Locks the events first, in id order, so completions of deliveries of one event serialise (the last sees the
     // others' states) and concurrent batches cannot deadlock. One primary key probe per event (a LATERAL is never planned as a scan): with the statistics of a freshly filled
     // outbox, `id = ANY ($1)` was planned as a scan of every event of the collection, ~0.1 s a batch at 100,000 events.
+    // Only events with delivery rows can have completions in two batches: an event without one is a first attempt leased
+    // on its unscheduled row, which only the lease holder completes (a scheduler that retakes it holds that row's lock and
+    // leaves the late completion nothing to write), so locking it would only cost a tuple lock write per delivery.
     private const string LockEventsSql =
-        "SELECT 1 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id) ORDER BY k.id) k"
+        "SELECT 1 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id)"
+        + " WHERE EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = k.id) ORDER BY k.id) k"
         + " CROSS JOIN LATERAL (SELECT 1 FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id FOR UPDATE) l";
 
     // A batch's deliveries and events are a few hundred rows of tables that grow by a row per delivery: probe their
@@ -55,9 +59,10 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // A delivery is either a row leased by ClaimAsync or an insert (updated here), or a first attempt leased on its event's
     // unscheduled row (written here: the row deleted, the delivery inserted in its final state). The row is deleted only
     // under its lease token, which also serialises this with a scheduler retaking the event after the lease expired. A
-    // row is leased once at most (a retaken event gets delivery rows), so any of the batch's tokens identifies its lease.
-    // The row is found through its event's dispatch_seq by primary key probes, not a join: the planner's row estimates for
-    // these fast-changing tables are stale, and it joined the whole batch against every candidate row.
+    // row is leased once at most (a retaken event gets delivery rows), and each lease has its own token.
+    // The row is found by primary key probes on the dispatch_seq its lease token carries (see LeaseToken), not a join: the
+    // planner's row estimates for these fast-changing tables are stale, and it joined the whole batch against every
+    // candidate row. A token that carries no dispatch_seq (a delivery row's) probes a row whose token it cannot match.
     private const string CompleteSql =
         "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
         + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[],"
@@ -67,9 +72,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " updated AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
         + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
         + " FROM input i WHERE d.id = ANY ($1) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
-        + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY (ARRAY(SELECT l.dispatch_seq FROM unnest($16::uuid[]) AS k(id)"
-        + " CROSS JOIN LATERAL (SELECT e.dispatch_seq FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id LIMIT 1) l))"
-        + " AND u.lease_token = ANY ($2)"
+        + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY ($16::bigint[]) AND u.lease_token = ANY ($2)"
         + " RETURNING u.event_id, u.lease_token, u.dispatch_seq),"
         + " inserted AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, seq, status, attempts, next_attempt_at,"
         + " last_attempt_at, last_status_code, last_error, created_at, completed_at)"
@@ -87,7 +90,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids))))"
         + " FROM (SELECT done.event_id, count(*)::integer AS n, (array_agg(i.last_at ORDER BY i.started_at DESC))[1] AS last_at, bool_and(i.status = 'delivered') AS all_delivered,"
         + "  array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
-        + " WHERE e.collection = 'webhook_event' AND e.id = ANY ($16) AND e.id = s.event_id)"
+        + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
         + " SELECT id FROM done";
 
     private const string ReplaySql =
@@ -159,6 +162,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                         var taken = new NpgsqlBatchCommand("DELETE FROM webhook_events_unscheduled WHERE dispatch_seq = ANY($1)");
                         taken.Parameters.Add(new NpgsqlParameter { Value = split.Done.ToArray() });
                         batch.BatchCommands.Add(taken);
+                        await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
                         var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                         await using (reader.ConfigureAwait(false))
                         {
@@ -175,7 +179,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
 
                     foreach (var delivery in split.Leased)
                     {
-                        claims.Add(new WebhookClaim(delivery, events[delivery.EventId].Payload, split.LeaseToken, split.LeaseUntil));
+                        claims.Add(new WebhookClaim(delivery, events[delivery.EventId].Payload, split.LeaseToken(events[delivery.EventId].Seq), split.LeaseUntil));
                     }
 
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -215,6 +219,9 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         read.Parameters.Add(new NpgsqlParameter { Value = limit });
         read.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
         select.BatchCommands.Add(read);
+
+        // Prepared once per pooled connection (Npgsql keeps it across uses): not parsed and planned per pass.
+        await select.PrepareAsync(cancellationToken).ConfigureAwait(false);
         var reader = await select.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
@@ -256,7 +263,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     {
         // The database keeps microseconds: a leased delivery reads back as an inserted one would.
         var at = Instant.FromUnixTimeTicks(now.ToUnixTimeTicks() / 10 * 10);
-        var split = new ScheduleSplit(Guid.NewGuid(), now + (lease ?? Duration.Zero));
+        var split = new ScheduleSplit(now + (lease ?? Duration.Zero));
         var perEvent = new Dictionary<WebhookEventId, int>();
         foreach (var plan in plans)
         {
@@ -337,11 +344,21 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     private static NpgsqlBatchCommand LeaseFirstAttempts(ScheduleSplit split, Dictionary<WebhookEventId, UnscheduledEvent> events)
     {
         var lease = new NpgsqlBatchCommand(
-            "UPDATE webhook_events_unscheduled u SET lease_token = $3, lease_expires_at = $4, lease_endpoint_id = l.endpoint_id"
-            + " FROM unnest($1::bigint[], $2::uuid[]) AS l(seq, endpoint_id) WHERE u.dispatch_seq = ANY ($1) AND u.dispatch_seq = l.seq");
-        lease.Parameters.Add(new NpgsqlParameter { Value = split.Leased.Select(d => events[d.EventId].Seq).ToArray() });
-        lease.Parameters.Add(new NpgsqlParameter { Value = split.Leased.Select(d => d.EndpointId.Value).ToArray() });
-        lease.Parameters.Add(new NpgsqlParameter { Value = split.LeaseToken });
+            "UPDATE webhook_events_unscheduled u SET lease_token = l.token, lease_expires_at = $4, lease_endpoint_id = l.endpoint_id"
+            + " FROM unnest($1::bigint[], $2::uuid[], $3::uuid[]) AS l(seq, endpoint_id, token) WHERE u.dispatch_seq = ANY ($1) AND u.dispatch_seq = l.seq");
+        var seqs = new long[split.Leased.Count];
+        var endpoints = new Guid[seqs.Length];
+        var tokens = new Guid[seqs.Length];
+        for (var i = 0; i < seqs.Length; i++)
+        {
+            seqs[i] = events[split.Leased[i].EventId].Seq;
+            endpoints[i] = split.Leased[i].EndpointId.Value;
+            tokens[i] = split.LeaseToken(seqs[i]);
+        }
+
+        lease.Parameters.Add(new NpgsqlParameter { Value = seqs });
+        lease.Parameters.Add(new NpgsqlParameter { Value = endpoints });
+        lease.Parameters.Add(new NpgsqlParameter { Value = tokens });
         lease.Parameters.Add(new NpgsqlParameter { Value = split.LeaseUntil.ToDateTimeUtc() });
         return lease;
     }
@@ -395,7 +412,6 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             return completed;
         }
 
-        T[] Column<T>(Func<WebhookDeliveryCompletion, T> select) => [.. completions.Select(select)];
         try
         {
             var connection = await _store.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -406,47 +422,16 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             await using (batch.ConfigureAwait(false))
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(IndexProbesOnlySql));
-                var eventIds = completions.Select(c => c.Claim.Delivery.EventId.Value).Distinct().ToArray();
+                var columns = new CompletionColumns(completions);
                 var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
-                lockEvents.Parameters.Add(new NpgsqlParameter { Value = eventIds });
+                lockEvents.Parameters.Add(new NpgsqlParameter { Value = columns.EventIds });
                 batch.BatchCommands.Add(lockEvents);
                 var complete = new NpgsqlBatchCommand(CompleteSql);
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.Id.Value) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.LeaseToken) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => StatusText(c.Status)) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.NextAttemptAt?.ToDateTimeUtc()), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StatusCode), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Error), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                complete.Parameters.Add(new NpgsqlParameter
-                {
-                    Value = Column(c => c.Status == WebhookDeliveryStatus.Pending ? (DateTime?)null : (c.Attempt.StartedAt + c.Attempt.Duration).ToDateTimeUtc()),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Id) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Number) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.StartedAt.ToDateTimeUtc()) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Attempt.Duration.ToTimeSpan()) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => SnakeCaseNames<WebhookAttemptOutcome>.Of(c.Attempt.Outcome)) });
-                complete.Parameters.Add(new NpgsqlParameter
-                {
-                    Value = Column(c => c.Attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal)),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text,
-                });
-                // The event record's own text form of an instant (its JSON converter's pattern).
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => InstantPattern.ExtendedIso.Format(c.Attempt.StartedAt)) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = completions.Max(c => c.Attempt.StartedAt).ToDateTimeUtc() });
-                complete.Parameters.Add(new NpgsqlParameter { Value = eventIds });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.TenantId) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EventId.Value) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EndpointId.Value) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.EventType) });
-                complete.Parameters.Add(new NpgsqlParameter { Value = Column(c => c.Claim.Delivery.CreatedAt.ToDateTimeUtc()) });
-                complete.Parameters.Add(new NpgsqlParameter
-                {
-                    Value = Column(c => c.Claim.Delivery.LastAttemptAt?.ToDateTimeUtc()),
-                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz,
-                });
+                columns.AddTo(complete.Parameters);
                 batch.BatchCommands.Add(complete);
+
+                // Prepared once per pooled connection (Npgsql keeps it across uses): the statement is not parsed and planned per batch.
+                await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
@@ -560,6 +545,27 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             : throw InMemoryWebhookDeliveryQueue.StillPending(deliveryId);
     }
 
+    /// <summary>
+    /// A first attempt's lease token: 8 random bytes (one draw per scheduling pass) and the leased row's dispatch_seq, so
+    /// completion deletes the row by primary key instead of reading its event first to find it. The random half keeps a
+    /// token unguessable and the seq keeps tokens of one pass distinct; completion still requires the whole token to match.
+    /// </summary>
+    private static Guid LeaseToken(long random, long seq)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes, random);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes[8..], seq);
+        return new Guid(bytes, bigEndian: true);
+    }
+
+    /// <summary>The dispatch_seq a first attempt's <see cref="LeaseToken"/> carries (any other token yields a seq whose row it cannot match).</summary>
+    private static long LeasedSeq(Guid token)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        token.TryWriteBytes(bytes, bigEndian: true, out _);
+        return System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(bytes[8..]);
+    }
+
     // Statements return rows in no particular order; attempt the oldest first.
     private static void SortOldestFirst(List<WebhookClaim> claims) =>
         claims.Sort((a, b) => a.Delivery.NextAttemptAt != b.Delivery.NextAttemptAt
@@ -638,11 +644,103 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         }
     }
 
+    /// <summary>The completion statement's parameter arrays, filled in one pass over the batch.</summary>
+    private sealed class CompletionColumns
+    {
+        private readonly Guid[] _ids, _tokens, _attemptIds, _tenants, _events, _endpoints;
+        private readonly string[] _statuses, _outcomes, _lastAt, _eventTypes;
+        private readonly string?[] _errors, _excerpts;
+        private readonly DateTime?[] _nextAt, _completedAt, _claimedAt;
+        private readonly DateTime[] _startedAt, _createdAt;
+        private readonly int?[] _codes;
+        private readonly int[] _numbers;
+        private readonly TimeSpan[] _durations;
+        private readonly long[] _leasedSeqs;
+        private readonly DateTime _updatedAt;
+
+        public CompletionColumns(IReadOnlyList<WebhookDeliveryCompletion> completions)
+        {
+            var n = completions.Count;
+            (_ids, _tokens, _attemptIds, _tenants, _events, _endpoints) = (new Guid[n], new Guid[n], new Guid[n], new Guid[n], new Guid[n], new Guid[n]);
+            (_statuses, _outcomes, _lastAt, _eventTypes) = (new string[n], new string[n], new string[n], new string[n]);
+            (_errors, _excerpts) = (new string?[n], new string?[n]);
+            (_nextAt, _completedAt, _claimedAt) = (new DateTime?[n], new DateTime?[n], new DateTime?[n]);
+            (_startedAt, _createdAt) = (new DateTime[n], new DateTime[n]);
+            (_codes, _numbers, _durations, _leasedSeqs) = (new int?[n], new int[n], new TimeSpan[n], new long[n]);
+            var eventIds = new HashSet<Guid>();
+            var latest = Instant.MinValue;
+            for (var i = 0; i < n; i++)
+            {
+                var c = completions[i];
+                var delivery = c.Claim.Delivery;
+                var attempt = c.Attempt;
+                _ids[i] = delivery.Id.Value;
+                _tokens[i] = c.Claim.LeaseToken;
+                _statuses[i] = StatusText(c.Status);
+                _nextAt[i] = c.NextAttemptAt?.ToDateTimeUtc();
+                _codes[i] = attempt.StatusCode;
+                _errors[i] = attempt.Error;
+                _completedAt[i] = c.Status == WebhookDeliveryStatus.Pending ? null : (attempt.StartedAt + attempt.Duration).ToDateTimeUtc();
+                _attemptIds[i] = attempt.Id;
+                _numbers[i] = attempt.Number;
+                _startedAt[i] = attempt.StartedAt.ToDateTimeUtc();
+                _durations[i] = attempt.Duration.ToTimeSpan();
+                _outcomes[i] = SnakeCaseNames<WebhookAttemptOutcome>.Of(attempt.Outcome);
+                _excerpts[i] = attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal);
+
+                // The event record's own text form of an instant (its JSON converter's pattern).
+                _lastAt[i] = InstantPattern.ExtendedIso.Format(attempt.StartedAt);
+                _leasedSeqs[i] = LeasedSeq(c.Claim.LeaseToken);
+                _tenants[i] = delivery.TenantId;
+                _events[i] = delivery.EventId.Value;
+                _endpoints[i] = delivery.EndpointId.Value;
+                _eventTypes[i] = delivery.EventType;
+                _createdAt[i] = delivery.CreatedAt.ToDateTimeUtc();
+                _claimedAt[i] = delivery.LastAttemptAt?.ToDateTimeUtc();
+                eventIds.Add(delivery.EventId.Value);
+                latest = attempt.StartedAt > latest ? attempt.StartedAt : latest;
+            }
+
+            EventIds = [.. eventIds];
+            _updatedAt = latest.ToDateTimeUtc();
+        }
+
+        /// <summary>The batch's distinct events.</summary>
+        public Guid[] EventIds { get; }
+
+        /// <summary>Adds $1-$22 of the completion statement.</summary>
+        public void AddTo(NpgsqlParameterCollection parameters)
+        {
+            parameters.Add(new NpgsqlParameter { Value = _ids });
+            parameters.Add(new NpgsqlParameter { Value = _tokens });
+            parameters.Add(new NpgsqlParameter { Value = _statuses });
+            parameters.Add(new NpgsqlParameter { Value = _nextAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            parameters.Add(new NpgsqlParameter { Value = _codes, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            parameters.Add(new NpgsqlParameter { Value = _errors, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            parameters.Add(new NpgsqlParameter { Value = _completedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            parameters.Add(new NpgsqlParameter { Value = _attemptIds });
+            parameters.Add(new NpgsqlParameter { Value = _numbers });
+            parameters.Add(new NpgsqlParameter { Value = _startedAt });
+            parameters.Add(new NpgsqlParameter { Value = _durations });
+            parameters.Add(new NpgsqlParameter { Value = _outcomes });
+            parameters.Add(new NpgsqlParameter { Value = _excerpts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            parameters.Add(new NpgsqlParameter { Value = _lastAt });
+            parameters.Add(new NpgsqlParameter { Value = _updatedAt });
+            parameters.Add(new NpgsqlParameter { Value = _leasedSeqs });
+            parameters.Add(new NpgsqlParameter { Value = _tenants });
+            parameters.Add(new NpgsqlParameter { Value = _events });
+            parameters.Add(new NpgsqlParameter { Value = _endpoints });
+            parameters.Add(new NpgsqlParameter { Value = _eventTypes });
+            parameters.Add(new NpgsqlParameter { Value = _createdAt });
+            parameters.Add(new NpgsqlParameter { Value = _claimedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        }
+    }
+
     /// <summary>An event taken for scheduling; <see cref="LostEndpoint"/> is the endpoint of a first attempt whose lease expired (its dispatcher died).</summary>
     private sealed record UnscheduledEvent(WebhookEvent Event, long Seq, byte[] Payload, WebhookEndpointId? LostEndpoint);
 
     /// <summary>How one scheduling pass writes its plans.</summary>
-    private sealed class ScheduleSplit(Guid leaseToken, Instant leaseUntil)
+    private sealed class ScheduleSplit(Instant leaseUntil)
     {
         /// <summary>Plans inserted as delivery rows (claimed as they are inserted where <see cref="Claimed"/> says so).</summary>
         public List<WebhookDeliveryPlan> Inserted { get; } = [];
@@ -655,7 +753,11 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         /// <summary>The unscheduled rows this pass deletes (every event but the leased ones).</summary>
         public List<long> Done { get; } = [];
 
-        public Guid LeaseToken { get; } = leaseToken;
+        // One random half per pass; see LeaseToken.
+        private readonly long _random = BitConverter.ToInt64(Guid.NewGuid().ToByteArray());
+
+        /// <summary>The lease token of the first attempt leased on the row <paramref name="seq"/>: see <see cref="PostgreSqlWebhookDeliveryQueue.LeaseToken"/>.</summary>
+        public Guid LeaseToken(long seq) => PostgreSqlWebhookDeliveryQueue.LeaseToken(_random, seq);
 
         public Instant LeaseUntil { get; } = leaseUntil;
     }

@@ -439,11 +439,13 @@ DECLARE
     e_cq numeric[] := '{}';
     e_refs text[] := '{}';
     e_amounts numeric[] := '{}';
-    -- What the batch writes besides entries: accepted operations (their transactions), reservations, resolutions.
+    -- What the batch writes besides entries: accepted operations (their transactions), reservations, the changed
+    -- accounts and the resolved transfers (by id: the writes find their rows by key, never by a join, which a
+    -- generic plan could make a hash of the whole table).
     w_ops integer[] := '{}';
     w_reserves integer[] := '{}';
-    w_accounts integer[] := '{}';
-    w_resolved integer[] := '{}';
+    w_accounts uuid[] := '{}';
+    w_resolved uuid[] := '{}';
     w_resolved_ops integer[] := '{}';
     w_resolved_states text[] := '{}';
     w_resolved_posted numeric[] := '{}';
@@ -619,7 +621,7 @@ BEGIN
         -- Accepted: later operations see its balances.
         FOREACH k IN ARRAY o_touched LOOP
             IF a_bumps[k] = 0 THEN
-                w_accounts := w_accounts || k;
+                w_accounts := w_accounts || a_ids[k];
             END IF;
 
             a_updated[k] := at;
@@ -645,7 +647,7 @@ BEGIN
         ELSIF kind <> 'posted' THEN
             -- A second resolution of the same transfer in this batch sees it resolved and is declined.
             t_states[j] := CASE WHEN kind = 'void_pending' THEN 'voided' ELSE 'posted' END;
-            w_resolved := w_resolved || j;
+            w_resolved := w_resolved || t_ids[j];
             w_resolved_ops := w_resolved_ops || i;
             w_resolved_states := w_resolved_states || t_states[j];
             w_resolved_posted := w_resolved_posted || round(amount, scale);
@@ -663,12 +665,13 @@ BEGIN
     -- are the written rows' documents.
     WITH accounts AS (
         UPDATE ledger_accounts AS a
-           SET version = a.version + a_bumps[w.k], updated_at = row_time,
-               debits_posted = round(a_dp[w.k], a_scales[w.k]), credits_posted = round(a_cp[w.k], a_scales[w.k]),
-               debits_pending = round(a_dq[w.k], a_scales[w.k]), credits_pending = round(a_cq[w.k], a_scales[w.k]),
-               entry_count = a_counts[w.k], updated_instant = a_updated[w.k]
-          FROM unnest(w_accounts) AS w (k)
-         WHERE a.id = a_ids[w.k]),
+           SET version = a.version + a_bumps[array_position(a_ids, a.id)], updated_at = row_time,
+               debits_posted = round(a_dp[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               credits_posted = round(a_cp[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               debits_pending = round(a_dq[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               credits_pending = round(a_cq[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               entry_count = a_counts[array_position(a_ids, a.id)], updated_instant = a_updated[array_position(a_ids, a.id)]
+         WHERE a.id = ANY (w_accounts)),
     transactions AS (
         INSERT INTO ledger_transactions AS x (
             collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, kind, type, reference, transfer_id,
@@ -708,12 +711,13 @@ BEGIN
         RETURNING array_position(transfer_ids, t.id) AS op, paymentskit_ledger_transfer_document(t)::text AS doc),
     resolved AS (
         UPDATE ledger_transfers AS t
-           SET version = t.version + 1, updated_at = row_time, state = w_resolved_states[w.q],
-               posted_amount = w_resolved_posted[w.q], released_amount = w_resolved_released[w.q],
-               resolving_transaction_id = transaction_refs[w_resolved_ops[w.q]], resolved_at = op_ats[w_resolved_ops[w.q]]
-          FROM generate_subscripts(w_resolved, 1) AS w (q)
-         WHERE t.id = t_ids[w_resolved[w.q]]
-        RETURNING w_resolved_ops[w.q] AS op, paymentskit_ledger_transfer_document(t)::text AS doc)
+           SET version = t.version + 1, updated_at = row_time, state = w_resolved_states[array_position(w_resolved, t.id)],
+               posted_amount = w_resolved_posted[array_position(w_resolved, t.id)],
+               released_amount = w_resolved_released[array_position(w_resolved, t.id)],
+               resolving_transaction_id = transaction_refs[w_resolved_ops[array_position(w_resolved, t.id)]],
+               resolved_at = op_ats[w_resolved_ops[array_position(w_resolved, t.id)]]
+         WHERE t.id = ANY (w_resolved)
+        RETURNING w_resolved_ops[array_position(w_resolved, t.id)] AS op, paymentskit_ledger_transfer_document(t)::text AS doc)
     SELECT array_agg(d.op), array_agg(d.doc) INTO r_ops, r_docs
       FROM (SELECT * FROM transactions WHERE transactions.doc IS NOT NULL
             UNION ALL SELECT * FROM new_transfers

@@ -338,6 +338,9 @@ CREATE TRIGGER ledger_transfer_records_write INSTEAD OF INSERT OR UPDATE ON ledg
 -- - it reads the locked transfers' and accounts' columns instead of their documents, and writes columns: an
 --   account's update sets its balances, entry count and instant (no document rebuilt), a transaction's postings
 --   are slices of the arrays its entries are collected in, a transfer is a row of plain values;
+-- - the locked rows' columns are collected into arrays in one pass in id order, without sorting each array
+--   again (all come from the same rows in the same pass, so they stay aligned), and the entries are read from
+--   their arrays by position rather than unnested (one set-returning function instead of ten);
 -- - the answers (a posted transaction's document, a reservation's or resolution's transfer) are derived from the
 --   written rows by the statement that writes them (RETURNING), by the functions the record path reads with.
 CREATE OR REPLACE FUNCTION paymentskit_ledger_batch(
@@ -456,10 +459,10 @@ DECLARE
 BEGIN
     t_ids := '{}';
     IF 'post' = ANY (kinds) OR 'void' = ANY (kinds) THEN
-        SELECT coalesce(array_agg(t.id ORDER BY t.id), '{}'), array_agg(t.tenant_id ORDER BY t.id), array_agg(t.ref ORDER BY t.id),
-               array_agg(t.state ORDER BY t.id), array_agg(t.reference ORDER BY t.id), array_agg(t.expires_at ORDER BY t.id),
-               array_agg(t.amount ORDER BY t.id), array_agg(t.asset ORDER BY t.id),
-               array_agg(d.id ORDER BY t.id), array_agg(c.id ORDER BY t.id)
+        SELECT coalesce(array_agg(t.id), '{}'), array_agg(t.tenant_id), array_agg(t.ref),
+               array_agg(t.state), array_agg(t.reference), array_agg(t.expires_at),
+               array_agg(t.amount), array_agg(t.asset),
+               array_agg(d.id), array_agg(c.id)
           INTO t_ids, t_tenants, t_refs, t_states, t_references, t_expires, t_amounts, t_assets, t_debits, t_credits
           FROM (SELECT * FROM ledger_transfers
                  WHERE id = ANY (ARRAY(SELECT transfer_ids[s] FROM generate_subscripts(kinds, 1) AS s WHERE kinds[s] IN ('post', 'void')))
@@ -468,12 +471,12 @@ BEGIN
                LEFT JOIN ledger_accounts AS c ON c.ref = t.credit_account_id;
     END IF;
 
-    SELECT coalesce(array_agg(l.id ORDER BY l.id), '{}'), array_agg(l.tenant_id ORDER BY l.id), array_agg(l.ref ORDER BY l.id),
-           array_agg(l.flags ORDER BY l.id), array_agg(l.metadata ->> 'chain' ORDER BY l.id), array_agg(l.asset ORDER BY l.id),
-           array_agg(l.updated_instant ORDER BY l.id),
-           array_agg(l.debits_posted ORDER BY l.id), array_agg(l.credits_posted ORDER BY l.id),
-           array_agg(l.debits_pending ORDER BY l.id), array_agg(l.credits_pending ORDER BY l.id),
-           array_agg(l.entry_count ORDER BY l.id)
+    SELECT coalesce(array_agg(l.id), '{}'), array_agg(l.tenant_id), array_agg(l.ref),
+           array_agg(l.flags), array_agg(l.metadata ->> 'chain'), array_agg(l.asset),
+           array_agg(l.updated_instant),
+           array_agg(l.debits_posted), array_agg(l.credits_posted),
+           array_agg(l.debits_pending), array_agg(l.credits_pending),
+           array_agg(l.entry_count)
       INTO a_ids, a_tenants, a_refs, a_flags, a_chains, a_assets, a_updated, a_dp, a_cp, a_dq, a_cq, a_counts
       FROM (SELECT * FROM ledger_accounts
              WHERE id = ANY (coalesce(p_accounts, '{}') || debit_accounts || credit_accounts || coalesce(t_debits, '{}') || coalesce(t_credits, '{}'))
@@ -690,14 +693,14 @@ BEGIN
             id, tenant_id, tenant_ref, account_id, sequence, transaction_id, kind, side, posted_change, pending_change,
             type, payment_intent_id, transfer_id, at, debits_posted, credits_posted, debits_pending, credits_pending,
             currency, chain, created_at)
-        SELECT paymentskit_ledger_entry_id(a_ids[e.k], e.seq), tenants[e.op], tenant_refs[e.op], a_refs[e.k], e.seq, transaction_refs[e.op],
-               op_kinds[e.op], e.side, round(e.posted, op_scales[e.op]), round(e.pending, op_scales[e.op]),
-               op_types[e.op], NULL, op_trefs[e.op], op_ats[e.op],
-               round(e.dp, op_scales[e.op]), round(e.cp, op_scales[e.op]), round(e.dq, op_scales[e.op]), round(e.cq, op_scales[e.op]),
-               op_assets[e.op], coalesce(op_chains[e.op], a_chains[e.k]), row_time
-          FROM unnest(e_ops[1 : m], e_accounts[1 : m], e_seqs[1 : m], e_sides[1 : m], e_posted[1 : m], e_pending[1 : m],
-                      e_dp[1 : m], e_cp[1 : m], e_dq[1 : m], e_cq[1 : m])
-               AS e (op, k, seq, side, posted, pending, dp, cp, dq, cq)),
+        SELECT paymentskit_ledger_entry_id(a_ids[e_accounts[x.e]], e_seqs[x.e]), tenants[e_ops[x.e]], tenant_refs[e_ops[x.e]],
+               e_refs[x.e], e_seqs[x.e], transaction_refs[e_ops[x.e]], op_kinds[e_ops[x.e]], e_sides[x.e],
+               round(e_posted[x.e], op_scales[e_ops[x.e]]), round(e_pending[x.e], op_scales[e_ops[x.e]]),
+               op_types[e_ops[x.e]], NULL, op_trefs[e_ops[x.e]], op_ats[e_ops[x.e]],
+               round(e_dp[x.e], op_scales[e_ops[x.e]]), round(e_cp[x.e], op_scales[e_ops[x.e]]),
+               round(e_dq[x.e], op_scales[e_ops[x.e]]), round(e_cq[x.e], op_scales[e_ops[x.e]]),
+               op_assets[e_ops[x.e]], coalesce(op_chains[e_ops[x.e]], a_chains[e_accounts[x.e]]), row_time
+          FROM generate_series(1, m) AS x (e)),
     new_transfers AS (
         INSERT INTO ledger_transfers AS t (
             collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, debit_account_id, credit_account_id,

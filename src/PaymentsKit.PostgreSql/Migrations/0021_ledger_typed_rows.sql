@@ -175,16 +175,29 @@ SELECT jsonb_build_object(
     'entry_count', a.entry_count, 'created_at', a.created_instant, 'updated_at', a.updated_instant)
 $$;
 
+-- A transaction's postings, in PL/pgSQL: as a subquery they would keep the transaction's function from being
+-- inlined, and a SQL function that is not inlined starts an executor per row it is called for.
+CREATE FUNCTION paymentskit_ledger_postings_document(accounts text[], sides text[], amounts numeric[], assets text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    postings jsonb := '[]';
+BEGIN
+    FOR i IN 1 .. cardinality(accounts) LOOP
+        postings := postings || jsonb_build_object(
+            'account_id', accounts[i], 'side', sides[i], 'amount', jsonb_build_object('amount', amounts[i]::text, 'asset', assets[i]));
+    END LOOP;
+
+    RETURN postings;
+END
+$$;
+
 CREATE FUNCTION paymentskit_ledger_transaction_document(t ledger_transactions) RETURNS jsonb
 LANGUAGE sql STABLE
 AS $$
 SELECT jsonb_build_object(
     'id', t.ref, 'tenant_id', t.tenant_ref, 'kind', t.kind,
-    'postings', (SELECT jsonb_agg(jsonb_build_object(
-                            'account_id', p.account, 'side', p.side,
-                            'amount', jsonb_build_object('amount', p.amount::text, 'asset', p.asset)) ORDER BY p.n)
-                   FROM unnest(t.posting_accounts, t.posting_sides, t.posting_amounts, t.posting_assets) WITH ORDINALITY
-                        AS p (account, side, amount, asset, n)),
+    'postings', paymentskit_ledger_postings_document(t.posting_accounts, t.posting_sides, t.posting_amounts, t.posting_assets),
     'entry_type', t.type, 'reference', t.reference, 'idempotency_key', t.idempotency_key, 'description', t.description,
     'metadata', t.metadata, 'reverses', t.reverses, 'transfer_id', t.transfer_id,
     'reference_sequence', t.reference_sequence, 'created_at', t.created_instant)

@@ -10,7 +10,7 @@ namespace PaymentsKit.PostgreSql;
 /// <summary>
 /// The ledger's one-call path (decision 0005), group-committed (decision 0008): concurrent calls queue,
 /// and one flusher sends everything queued as one call of <c>paymentskit_ledger_batch</c> (migration
-/// 0018), which applies each operation on its own terms and answers each its document or NULL.
+/// 0018; typed rows since 0021), which applies each operation on its own terms and answers each its document or NULL.
 /// </summary>
 public sealed partial class PostgreSqlStore : ILedgerFastPath
 {

@@ -9,8 +9,9 @@ namespace PaymentsKit.Ledger;
 
 /// <summary>
 /// The record collections the ledger keeps in an <see cref="IPaymentsStore"/>. On PostgreSQL the
-/// accounts, transactions, entries and transfers have tables of their own (migration 0002_ledger; entries
-/// typed, migration 0019).
+/// accounts, transactions, entries and transfers have tables of their own (migration 0002_ledger) holding typed
+/// rows (entries since migration 0019, the others since 0021); the record path reads and writes them through
+/// views (<c>ledger_*_records</c>) that derive each record's document from the columns and decompose a written one.
 /// </summary>
 public static class LedgerCollections
 {
@@ -32,7 +33,7 @@ public static class LedgerCollections
         a => a.Id.Value,
         a => a.TenantId.Value,
         [new UniqueKey<LedgerAccount>(CodeKey, a => AccountCodeKey(a.TenantId, a.Code))],
-        "ledger_accounts");
+        "ledger_account_records");
 
     /// <summary>Transactions (immutable).</summary>
     public static RecordCollection<LedgerTransaction> Transactions { get; } = new(
@@ -44,7 +45,7 @@ public static class LedgerCollections
             new UniqueKey<LedgerTransaction>(ReversesKey, t => t.Reverses?.Value.ToString("N", CultureInfo.InvariantCulture)),
             new UniqueKey<LedgerTransaction>(ReferenceKey, t => t.Reference is null ? null : ReferenceSequenceKey(t.TenantId, t.Reference, t.ReferenceSequence)),
         ],
-        "ledger_transactions");
+        "ledger_transaction_records");
 
     /// <summary>Account entries (immutable), with ids derived from account and sequence.</summary>
     /// <remarks>
@@ -63,7 +64,7 @@ public static class LedgerCollections
         "ledger_transfer",
         t => t.Id.Value,
         t => t.TenantId.Value,
-        table: "ledger_transfers");
+        table: "ledger_transfer_records");
 
     /// <summary>How many transactions carry each reference (one record per tenant and reference).</summary>
     internal static RecordCollection<LedgerReferenceCounter> ReferenceCounters { get; } = new(

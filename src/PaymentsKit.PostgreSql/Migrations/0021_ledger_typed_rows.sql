@@ -1,0 +1,748 @@
+-- Ledger accounts, transactions and transfers as typed rows (decision 0013), as migration 0019 made the
+-- entries. Each kept a jsonb document with columns generated from it: a batch rebuilt every touched account's
+-- document (a jsonb concatenation of five new objects) and built a document per transaction and transfer, and
+-- PostgreSQL then parsed each table's generated-column and CHECK expressions on every statement and extracted
+-- the columns back out. Now the typed columns are the record: the batch writes them directly, the document is
+-- derived from them by one function per table (paymentskit_ledger_*_document) when the record path reads the
+-- views ledger_*_records (the collections' tables) and when the batch answers, and a record-path insert or
+-- update through a view is decomposed into the same columns. Every column, CHECK and index stays; the
+-- transactions' postings CHECK now counts the typed postings.
+
+-- Accounts: the generated columns become plain ones; the rest of the document gets columns.
+ALTER TABLE ledger_accounts
+    ALTER COLUMN ref DROP EXPRESSION,
+    ALTER COLUMN code DROP EXPRESSION,
+    ALTER COLUMN asset DROP EXPRESSION,
+    ALTER COLUMN normal_side DROP EXPRESSION,
+    ALTER COLUMN flags DROP EXPRESSION,
+    ALTER COLUMN debits_posted DROP EXPRESSION,
+    ALTER COLUMN credits_posted DROP EXPRESSION,
+    ALTER COLUMN debits_pending DROP EXPRESSION,
+    ALTER COLUMN credits_pending DROP EXPRESSION,
+    ADD COLUMN tenant_ref text,
+    ADD COLUMN name text,
+    ADD COLUMN metadata jsonb,
+    ADD COLUMN entry_count bigint,
+    ADD COLUMN created_instant text,
+    ADD COLUMN updated_instant text;
+
+UPDATE ledger_accounts
+   SET tenant_ref = data ->> 'tenant_id',
+       name = data ->> 'name',
+       metadata = data -> 'metadata',
+       entry_count = (data ->> 'entry_count')::bigint,
+       created_instant = data ->> 'created_at',
+       updated_instant = data ->> 'updated_at';
+
+-- The seed's treasury_wallets reads the accounts' metadata; it is the same view over the typed columns.
+DROP VIEW treasury_wallets;
+
+ALTER TABLE ledger_accounts
+    ALTER COLUMN tenant_ref SET NOT NULL,
+    ALTER COLUMN name SET NOT NULL,
+    ALTER COLUMN metadata SET NOT NULL,
+    ALTER COLUMN entry_count SET NOT NULL,
+    ALTER COLUMN created_instant SET NOT NULL,
+    ALTER COLUMN updated_instant SET NOT NULL,
+    DROP COLUMN data;
+
+CREATE VIEW treasury_wallets AS
+SELECT
+    ref                                          AS id,
+    tenant_id                                    AS treasury_tenant_id,
+    metadata->>'chain'                           AS chain,
+    metadata->>'address'                         AS address,
+    asset,
+    debits_posted - credits_posted - credits_pending AS available_balance,
+    credits_pending                              AS reserved_balance,
+    updated_at
+FROM ledger_accounts
+WHERE metadata->>'treasury_role' = 'wallet';
+
+-- Transactions: the postings become four parallel arrays (account, side, amount as written, asset).
+ALTER TABLE ledger_transactions
+    ALTER COLUMN kind DROP EXPRESSION,
+    ALTER COLUMN type DROP EXPRESSION,
+    ALTER COLUMN reference DROP EXPRESSION,
+    ALTER COLUMN transfer_id DROP EXPRESSION,
+    DROP CONSTRAINT ledger_transactions_postings_check,
+    ADD COLUMN ref text,
+    ADD COLUMN tenant_ref text,
+    ADD COLUMN posting_accounts text[],
+    ADD COLUMN posting_sides text[],
+    ADD COLUMN posting_amounts numeric[],
+    ADD COLUMN posting_assets text[],
+    ADD COLUMN idempotency_key text,
+    ADD COLUMN description text,
+    ADD COLUMN metadata jsonb,
+    ADD COLUMN reverses text,
+    ADD COLUMN reference_sequence bigint,
+    ADD COLUMN created_instant text;
+
+UPDATE ledger_transactions AS t
+   SET ref = data ->> 'id',
+       tenant_ref = data ->> 'tenant_id',
+       posting_accounts = p.accounts,
+       posting_sides = p.sides,
+       posting_amounts = p.amounts,
+       posting_assets = p.assets,
+       idempotency_key = data ->> 'idempotency_key',
+       description = data ->> 'description',
+       metadata = data -> 'metadata',
+       reverses = data ->> 'reverses',
+       reference_sequence = (data ->> 'reference_sequence')::bigint,
+       created_instant = data ->> 'created_at'
+  FROM (SELECT x.id,
+               array_agg(p.value ->> 'account_id' ORDER BY p.n) AS accounts,
+               array_agg(p.value ->> 'side' ORDER BY p.n) AS sides,
+               array_agg((p.value -> 'amount' ->> 'amount')::numeric ORDER BY p.n) AS amounts,
+               array_agg(p.value -> 'amount' ->> 'asset' ORDER BY p.n) AS assets
+          FROM ledger_transactions AS x, jsonb_array_elements(x.data -> 'postings') WITH ORDINALITY AS p (value, n)
+         GROUP BY x.id) AS p
+ WHERE p.id = t.id;
+
+ALTER TABLE ledger_transactions
+    ALTER COLUMN ref SET NOT NULL,
+    ALTER COLUMN tenant_ref SET NOT NULL,
+    ALTER COLUMN posting_accounts SET NOT NULL,
+    ALTER COLUMN posting_sides SET NOT NULL,
+    ALTER COLUMN posting_amounts SET NOT NULL,
+    ALTER COLUMN posting_assets SET NOT NULL,
+    ALTER COLUMN metadata SET NOT NULL,
+    ALTER COLUMN reference_sequence SET NOT NULL,
+    ALTER COLUMN created_instant SET NOT NULL,
+    DROP COLUMN data,
+    ADD CONSTRAINT ledger_transactions_postings_check CHECK (
+        cardinality(posting_accounts) BETWEEN 1 AND 256 AND cardinality(posting_sides) = cardinality(posting_accounts)
+        AND cardinality(posting_amounts) = cardinality(posting_accounts) AND cardinality(posting_assets) = cardinality(posting_accounts));
+
+-- Transfers.
+ALTER TABLE ledger_transfers
+    ALTER COLUMN state DROP EXPRESSION,
+    ALTER COLUMN amount DROP EXPRESSION,
+    ALTER COLUMN posted_amount DROP EXPRESSION,
+    ALTER COLUMN released_amount DROP EXPRESSION,
+    ALTER COLUMN reference DROP EXPRESSION,
+    ADD COLUMN ref text,
+    ADD COLUMN tenant_ref text,
+    ADD COLUMN debit_account_id text,
+    ADD COLUMN credit_account_id text,
+    ADD COLUMN asset text,
+    ADD COLUMN timeout text,
+    ADD COLUMN expires_at text,
+    ADD COLUMN type text,
+    ADD COLUMN pending_transaction_id text,
+    ADD COLUMN resolving_transaction_id text,
+    ADD COLUMN created_instant text,
+    ADD COLUMN resolved_at text;
+
+UPDATE ledger_transfers
+   SET ref = data ->> 'id',
+       tenant_ref = data ->> 'tenant_id',
+       debit_account_id = data ->> 'debit_account_id',
+       credit_account_id = data ->> 'credit_account_id',
+       asset = data -> 'amount' ->> 'asset',
+       timeout = data ->> 'timeout',
+       expires_at = data ->> 'expires_at',
+       type = data ->> 'entry_type',
+       pending_transaction_id = data ->> 'pending_transaction_id',
+       resolving_transaction_id = data ->> 'resolving_transaction_id',
+       created_instant = data ->> 'created_at',
+       resolved_at = data ->> 'resolved_at';
+
+ALTER TABLE ledger_transfers
+    ALTER COLUMN ref SET NOT NULL,
+    ALTER COLUMN tenant_ref SET NOT NULL,
+    ALTER COLUMN debit_account_id SET NOT NULL,
+    ALTER COLUMN credit_account_id SET NOT NULL,
+    ALTER COLUMN asset SET NOT NULL,
+    ALTER COLUMN pending_transaction_id SET NOT NULL,
+    ALTER COLUMN created_instant SET NOT NULL,
+    DROP COLUMN data;
+
+-- The documents, as the record path wrote them (amounts keep the scale they were written with). SQL functions
+-- of one expression, inlined where they are used.
+CREATE FUNCTION paymentskit_ledger_account_document(a ledger_accounts) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+SELECT jsonb_build_object(
+    'id', a.ref, 'tenant_id', a.tenant_ref, 'code', a.code, 'name', a.name, 'normal_side', a.normal_side,
+    'flags', a.flags, 'metadata', a.metadata,
+    'debits_posted', jsonb_build_object('amount', a.debits_posted::text, 'asset', a.asset),
+    'credits_posted', jsonb_build_object('amount', a.credits_posted::text, 'asset', a.asset),
+    'debits_pending', jsonb_build_object('amount', a.debits_pending::text, 'asset', a.asset),
+    'credits_pending', jsonb_build_object('amount', a.credits_pending::text, 'asset', a.asset),
+    'entry_count', a.entry_count, 'created_at', a.created_instant, 'updated_at', a.updated_instant)
+$$;
+
+-- A transaction's postings, in PL/pgSQL: as a subquery they would keep the transaction's function from being
+-- inlined, and a SQL function that is not inlined starts an executor per row it is called for.
+CREATE FUNCTION paymentskit_ledger_postings_document(accounts text[], sides text[], amounts numeric[], assets text[]) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+AS $$
+DECLARE
+    postings jsonb := '[]';
+BEGIN
+    FOR i IN 1 .. cardinality(accounts) LOOP
+        postings := postings || jsonb_build_object(
+            'account_id', accounts[i], 'side', sides[i], 'amount', jsonb_build_object('amount', amounts[i]::text, 'asset', assets[i]));
+    END LOOP;
+
+    RETURN postings;
+END
+$$;
+
+CREATE FUNCTION paymentskit_ledger_transaction_document(t ledger_transactions) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+SELECT jsonb_build_object(
+    'id', t.ref, 'tenant_id', t.tenant_ref, 'kind', t.kind,
+    'postings', paymentskit_ledger_postings_document(t.posting_accounts, t.posting_sides, t.posting_amounts, t.posting_assets),
+    'entry_type', t.type, 'reference', t.reference, 'idempotency_key', t.idempotency_key, 'description', t.description,
+    'metadata', t.metadata, 'reverses', t.reverses, 'transfer_id', t.transfer_id,
+    'reference_sequence', t.reference_sequence, 'created_at', t.created_instant)
+$$;
+
+CREATE FUNCTION paymentskit_ledger_transfer_document(t ledger_transfers) RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+SELECT jsonb_build_object(
+    'id', t.ref, 'tenant_id', t.tenant_ref, 'debit_account_id', t.debit_account_id, 'credit_account_id', t.credit_account_id,
+    'amount', jsonb_build_object('amount', t.amount::text, 'asset', t.asset), 'state', t.state,
+    'posted_amount', jsonb_build_object('amount', t.posted_amount::text, 'asset', t.asset),
+    'released_amount', jsonb_build_object('amount', t.released_amount::text, 'asset', t.asset),
+    'timeout', t.timeout, 'expires_at', t.expires_at, 'entry_type', t.type, 'reference', t.reference,
+    'pending_transaction_id', t.pending_transaction_id, 'resolving_transaction_id', t.resolving_transaction_id,
+    'created_at', t.created_instant, 'resolved_at', t.resolved_at)
+$$;
+
+-- The collections' tables for the record path, in the shape of paymentskit_records.
+CREATE VIEW ledger_account_records AS
+SELECT a.collection, a.id, a.tenant_id, a.version, paymentskit_ledger_account_document(a) AS data, a.created_at, a.updated_at
+  FROM ledger_accounts AS a;
+
+CREATE VIEW ledger_transaction_records AS
+SELECT t.collection, t.id, t.tenant_id, t.version, paymentskit_ledger_transaction_document(t) AS data, t.created_at, t.updated_at
+  FROM ledger_transactions AS t;
+
+CREATE VIEW ledger_transfer_records AS
+SELECT t.collection, t.id, t.tenant_id, t.version, paymentskit_ledger_transfer_document(t) AS data, t.created_at, t.updated_at
+  FROM ledger_transfers AS t;
+
+-- Record-path writes, decomposed. An update matches the version the view showed (the store's own WHERE
+-- checked it on its snapshot; a concurrent writer that committed since makes this update match nothing, so the
+-- store sees no row updated and reports the conflict, as it did on the table). Money in another asset than the
+-- account's or the transfer's (one column each) is refused, as the dropped generated columns implied.
+CREATE FUNCTION paymentskit_ledger_account_record_write() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    d jsonb := NEW.data;
+    money_asset text := d -> 'debits_posted' ->> 'asset';
+BEGIN
+    IF money_asset IS DISTINCT FROM d -> 'credits_posted' ->> 'asset' OR money_asset IS DISTINCT FROM d -> 'debits_pending' ->> 'asset'
+       OR money_asset IS DISTINCT FROM d -> 'credits_pending' ->> 'asset' THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = format('ledger account %s has balances in more than one asset', NEW.id);
+    END IF;
+
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO ledger_accounts (
+            collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, code, name, normal_side, flags,
+            metadata, asset, debits_posted, credits_posted, debits_pending, credits_pending, entry_count, created_instant, updated_instant)
+        VALUES (
+            NEW.collection, NEW.id, NEW.tenant_id, NEW.version, NEW.created_at, NEW.updated_at, d ->> 'id', d ->> 'tenant_id',
+            d ->> 'code', d ->> 'name', d ->> 'normal_side', d ->> 'flags', d -> 'metadata', money_asset,
+            (d -> 'debits_posted' ->> 'amount')::numeric, (d -> 'credits_posted' ->> 'amount')::numeric,
+            (d -> 'debits_pending' ->> 'amount')::numeric, (d -> 'credits_pending' ->> 'amount')::numeric,
+            (d ->> 'entry_count')::bigint, d ->> 'created_at', d ->> 'updated_at');
+    ELSE
+        UPDATE ledger_accounts
+           SET collection = NEW.collection, id = NEW.id, tenant_id = NEW.tenant_id, version = NEW.version,
+               created_at = NEW.created_at, updated_at = NEW.updated_at, ref = d ->> 'id', tenant_ref = d ->> 'tenant_id',
+               code = d ->> 'code', name = d ->> 'name', normal_side = d ->> 'normal_side', flags = d ->> 'flags',
+               metadata = d -> 'metadata', asset = money_asset,
+               debits_posted = (d -> 'debits_posted' ->> 'amount')::numeric, credits_posted = (d -> 'credits_posted' ->> 'amount')::numeric,
+               debits_pending = (d -> 'debits_pending' ->> 'amount')::numeric, credits_pending = (d -> 'credits_pending' ->> 'amount')::numeric,
+               entry_count = (d ->> 'entry_count')::bigint, created_instant = d ->> 'created_at', updated_instant = d ->> 'updated_at'
+         WHERE ledger_accounts.id = OLD.id AND ledger_accounts.version = OLD.version;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER ledger_account_records_write INSTEAD OF INSERT OR UPDATE ON ledger_account_records
+    FOR EACH ROW EXECUTE FUNCTION paymentskit_ledger_account_record_write();
+
+CREATE FUNCTION paymentskit_ledger_transaction_record_insert() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    d jsonb := NEW.data;
+BEGIN
+    INSERT INTO ledger_transactions (
+        collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, kind, type, reference, transfer_id,
+        posting_accounts, posting_sides, posting_amounts, posting_assets, idempotency_key, description, metadata, reverses,
+        reference_sequence, created_instant)
+    SELECT NEW.collection, NEW.id, NEW.tenant_id, NEW.version, NEW.created_at, NEW.updated_at, d ->> 'id', d ->> 'tenant_id',
+           d ->> 'kind', d ->> 'entry_type', d ->> 'reference', d ->> 'transfer_id',
+           coalesce(array_agg(p.value ->> 'account_id' ORDER BY p.n), '{}'), coalesce(array_agg(p.value ->> 'side' ORDER BY p.n), '{}'),
+           coalesce(array_agg((p.value -> 'amount' ->> 'amount')::numeric ORDER BY p.n), '{}'),
+           coalesce(array_agg(p.value -> 'amount' ->> 'asset' ORDER BY p.n), '{}'),
+           d ->> 'idempotency_key', d ->> 'description', d -> 'metadata', d ->> 'reverses',
+           (d ->> 'reference_sequence')::bigint, d ->> 'created_at'
+      FROM jsonb_array_elements(d -> 'postings') WITH ORDINALITY AS p (value, n);
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER ledger_transaction_records_insert INSTEAD OF INSERT ON ledger_transaction_records
+    FOR EACH ROW EXECUTE FUNCTION paymentskit_ledger_transaction_record_insert();
+
+CREATE FUNCTION paymentskit_ledger_transfer_record_write() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    d jsonb := NEW.data;
+    money_asset text := d -> 'amount' ->> 'asset';
+BEGIN
+    IF money_asset IS DISTINCT FROM d -> 'posted_amount' ->> 'asset' OR money_asset IS DISTINCT FROM d -> 'released_amount' ->> 'asset' THEN
+        RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = format('ledger transfer %s has amounts in more than one asset', NEW.id);
+    END IF;
+
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO ledger_transfers (
+            collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, debit_account_id, credit_account_id,
+            asset, amount, state, posted_amount, released_amount, timeout, expires_at, type, reference, pending_transaction_id,
+            resolving_transaction_id, created_instant, resolved_at)
+        VALUES (
+            NEW.collection, NEW.id, NEW.tenant_id, NEW.version, NEW.created_at, NEW.updated_at, d ->> 'id', d ->> 'tenant_id',
+            d ->> 'debit_account_id', d ->> 'credit_account_id', money_asset, (d -> 'amount' ->> 'amount')::numeric, d ->> 'state',
+            (d -> 'posted_amount' ->> 'amount')::numeric, (d -> 'released_amount' ->> 'amount')::numeric,
+            d ->> 'timeout', d ->> 'expires_at', d ->> 'entry_type', d ->> 'reference', d ->> 'pending_transaction_id',
+            d ->> 'resolving_transaction_id', d ->> 'created_at', d ->> 'resolved_at');
+    ELSE
+        UPDATE ledger_transfers
+           SET collection = NEW.collection, id = NEW.id, tenant_id = NEW.tenant_id, version = NEW.version,
+               created_at = NEW.created_at, updated_at = NEW.updated_at, ref = d ->> 'id', tenant_ref = d ->> 'tenant_id',
+               debit_account_id = d ->> 'debit_account_id', credit_account_id = d ->> 'credit_account_id', asset = money_asset,
+               amount = (d -> 'amount' ->> 'amount')::numeric, state = d ->> 'state',
+               posted_amount = (d -> 'posted_amount' ->> 'amount')::numeric, released_amount = (d -> 'released_amount' ->> 'amount')::numeric,
+               timeout = d ->> 'timeout', expires_at = d ->> 'expires_at', type = d ->> 'entry_type', reference = d ->> 'reference',
+               pending_transaction_id = d ->> 'pending_transaction_id', resolving_transaction_id = d ->> 'resolving_transaction_id',
+               created_instant = d ->> 'created_at', resolved_at = d ->> 'resolved_at'
+         WHERE ledger_transfers.id = OLD.id AND ledger_transfers.version = OLD.version;
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER ledger_transfer_records_write INSTEAD OF INSERT OR UPDATE ON ledger_transfer_records
+    FOR EACH ROW EXECUTE FUNCTION paymentskit_ledger_transfer_record_write();
+
+-- The batch of migration 0019 with the same arguments, checks, rows and answers, on the typed rows:
+-- - it reads the locked transfers' and accounts' columns instead of their documents, and writes columns: an
+--   account's update sets its balances, entry count and instant (no document rebuilt), a transaction's postings
+--   are slices of the arrays its entries are collected in, a transfer is a row of plain values;
+-- - the locked rows' columns are collected into arrays in one pass in id order, without sorting each array
+--   again (all come from the same rows in the same pass, so they stay aligned), and the entries are read from
+--   their arrays by position rather than unnested (one set-returning function instead of ten);
+-- - the answers (a posted transaction's document, a reservation's or resolution's transfer) are derived from the
+--   written rows by the statement that writes them (RETURNING), by the functions the record path reads with.
+CREATE OR REPLACE FUNCTION paymentskit_ledger_batch(
+    kinds text[], tenants uuid[], tenant_refs text[], transaction_ids uuid[], transaction_refs text[],
+    transfer_ids uuid[], transfer_refs text[], debit_accounts uuid[], credit_accounts uuid[],
+    amounts numeric[], assets text[], scales integer[], chains text[], entry_types text[], descriptions text[],
+    metadata jsonb[], asset_chains jsonb[], now_texts text[], row_time timestamptz,
+    posting_counts integer[], p_accounts uuid[], p_sides text[], p_amounts numeric[])
+RETURNS text[]
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+#variable_conflict use_variable
+DECLARE
+    n integer := array_length(kinds, 1);
+    results text[] := array_fill(NULL::text, ARRAY[n]);
+    -- Locked transfers (resolutions), in id order.
+    t_ids uuid[];
+    t_tenants uuid[];
+    t_refs text[];
+    t_states text[];
+    t_references text[];
+    t_expires text[];
+    t_amounts numeric[];
+    t_assets text[];
+    t_debits uuid[];
+    t_credits uuid[];
+    -- Locked accounts, in id order, with their running state.
+    a_ids uuid[];
+    a_tenants uuid[];
+    a_refs text[];
+    a_flags text[];
+    a_chains text[];
+    a_assets text[];
+    a_updated text[];
+    a_dp numeric[];
+    a_cp numeric[];
+    a_dq numeric[];
+    a_cq numeric[];
+    a_counts bigint[];
+    a_bumps integer[];
+    a_scales integer[];
+    -- One operation's touched accounts and their balances before it, to undo a refused operation.
+    o_touched integer[];
+    s_dp numeric[];
+    s_cp numeric[];
+    s_dq numeric[];
+    s_cq numeric[];
+    s_counts bigint[];
+    refused boolean;
+    acc uuid[];
+    sides text[];
+    amts numeric[];
+    posted numeric[];
+    pending numeric[];
+    kind text;
+    etype text;
+    tref text;
+    description text;
+    meta jsonb;
+    asset text;
+    scale integer;
+    chain text;
+    at text;
+    reserved numeric;
+    amount numeric;
+    moved numeric;
+    j integer;
+    k integer;
+    p integer;
+    q integer;
+    ptr integer := 1;
+    -- Per accepted operation: what its transaction and entries share; its entries are op_first[i] .. op_last[i].
+    op_kinds text[] := array_fill(NULL::text, ARRAY[n]);
+    op_types text[] := array_fill(NULL::text, ARRAY[n]);
+    op_trefs text[] := array_fill(NULL::text, ARRAY[n]);
+    op_ats text[] := array_fill(NULL::text, ARRAY[n]);
+    op_assets text[] := array_fill(NULL::text, ARRAY[n]);
+    op_scales integer[] := array_fill(NULL::integer, ARRAY[n]);
+    op_chains text[] := array_fill(NULL::text, ARRAY[n]);
+    op_descriptions text[] := array_fill(NULL::text, ARRAY[n]);
+    op_metadata jsonb[] := array_fill(NULL::jsonb, ARRAY[n]);
+    op_first integer[] := array_fill(NULL::integer, ARRAY[n]);
+    op_last integer[] := array_fill(NULL::integer, ARRAY[n]);
+    -- Per entry (the first m are accepted operations'): operation, account, sequence, side, amounts; the
+    -- posting's account id and amount (with the asset's scale) for the transaction.
+    m integer := 0;
+    m0 integer;
+    e_ops integer[] := '{}';
+    e_accounts integer[] := '{}';
+    e_seqs bigint[] := '{}';
+    e_sides text[] := '{}';
+    e_posted numeric[] := '{}';
+    e_pending numeric[] := '{}';
+    e_dp numeric[] := '{}';
+    e_cp numeric[] := '{}';
+    e_dq numeric[] := '{}';
+    e_cq numeric[] := '{}';
+    e_refs text[] := '{}';
+    e_amounts numeric[] := '{}';
+    -- What the batch writes besides entries: accepted operations (their transactions), reservations, the changed
+    -- accounts and the resolved transfers (by id: the writes find their rows by key, never by a join, which a
+    -- generic plan could make a hash of the whole table).
+    w_ops integer[] := '{}';
+    w_reserves integer[] := '{}';
+    w_accounts uuid[] := '{}';
+    w_resolved uuid[] := '{}';
+    w_resolved_ops integer[] := '{}';
+    w_resolved_states text[] := '{}';
+    w_resolved_posted numeric[] := '{}';
+    w_resolved_released numeric[] := '{}';
+    -- The answers: operation and document.
+    r_ops integer[];
+    r_docs text[];
+BEGIN
+    t_ids := '{}';
+    IF 'post' = ANY (kinds) OR 'void' = ANY (kinds) THEN
+        SELECT coalesce(array_agg(t.id), '{}'), array_agg(t.tenant_id), array_agg(t.ref),
+               array_agg(t.state), array_agg(t.reference), array_agg(t.expires_at),
+               array_agg(t.amount), array_agg(t.asset),
+               array_agg(d.id), array_agg(c.id)
+          INTO t_ids, t_tenants, t_refs, t_states, t_references, t_expires, t_amounts, t_assets, t_debits, t_credits
+          FROM (SELECT * FROM ledger_transfers
+                 WHERE id = ANY (ARRAY(SELECT transfer_ids[s] FROM generate_subscripts(kinds, 1) AS s WHERE kinds[s] IN ('post', 'void')))
+                 ORDER BY id FOR UPDATE) AS t
+               LEFT JOIN ledger_accounts AS d ON d.ref = t.debit_account_id
+               LEFT JOIN ledger_accounts AS c ON c.ref = t.credit_account_id;
+    END IF;
+
+    SELECT coalesce(array_agg(l.id), '{}'), array_agg(l.tenant_id), array_agg(l.ref),
+           array_agg(l.flags), array_agg(l.metadata ->> 'chain'), array_agg(l.asset),
+           array_agg(l.updated_instant),
+           array_agg(l.debits_posted), array_agg(l.credits_posted),
+           array_agg(l.debits_pending), array_agg(l.credits_pending),
+           array_agg(l.entry_count)
+      INTO a_ids, a_tenants, a_refs, a_flags, a_chains, a_assets, a_updated, a_dp, a_cp, a_dq, a_cq, a_counts
+      FROM (SELECT * FROM ledger_accounts
+             WHERE id = ANY (coalesce(p_accounts, '{}') || debit_accounts || credit_accounts || coalesce(t_debits, '{}') || coalesce(t_credits, '{}'))
+             ORDER BY id FOR UPDATE) AS l;
+    a_bumps := array_fill(0, ARRAY[coalesce(array_length(a_ids, 1), 0)]);
+
+    <<operations>>
+    FOR i IN 1 .. n LOOP
+        kind := kinds[i];
+        IF kind = 'posted' THEN
+            acc := p_accounts[ptr : ptr + posting_counts[i] - 1];
+            sides := p_sides[ptr : ptr + posting_counts[i] - 1];
+            amts := p_amounts[ptr : ptr + posting_counts[i] - 1];
+            ptr := ptr + posting_counts[i];
+            posted := amts;
+            pending := array_fill(0::numeric, ARRAY[posting_counts[i]]);
+            asset := assets[i];
+            scale := scales[i];
+            chain := chains[i];
+            etype := entry_types[i];
+            tref := NULL;
+            description := descriptions[i];
+            meta := metadata[i];
+        ELSIF kind = 'reserve' THEN
+            amount := amounts[i];
+            acc := ARRAY[debit_accounts[i], credit_accounts[i]];
+            sides := ARRAY['debit', 'credit'];
+            amts := ARRAY[amount, amount];
+            posted := ARRAY[0, 0]::numeric[];
+            pending := amts;
+            kind := 'pending';
+            asset := assets[i];
+            scale := scales[i];
+            chain := chains[i];
+            etype := entry_types[i];
+            tref := transfer_refs[i];
+            description := descriptions[i];
+            meta := metadata[i];
+        ELSE
+            -- Posting or voiding a pending transfer without a reference that has not expired.
+            j := array_position(t_ids, transfer_ids[i]);
+            CONTINUE operations WHEN j IS NULL OR t_tenants[j] <> tenants[i];
+            CONTINUE operations WHEN t_states[j] <> 'pending' OR t_references[j] IS NOT NULL
+                OR (t_expires[j] IS NOT NULL
+                    AND paymentskit_ledger_instant_key(now_texts[i]) >= paymentskit_ledger_instant_key(t_expires[j]));
+            reserved := t_amounts[j];
+            asset := t_assets[j];
+            scale := scale(reserved);
+            IF kind = 'void' THEN
+                amount := 0;
+                moved := reserved;
+            ELSE
+                CONTINUE operations WHEN amounts[i] IS NOT NULL AND (assets[i] <> asset OR scales[i] <> scale);
+                amount := coalesce(amounts[i], reserved);
+                moved := amount;
+                CONTINUE operations WHEN amount > reserved;
+            END IF;
+
+            acc := ARRAY[t_debits[j], t_credits[j]];
+            sides := ARRAY['debit', 'credit'];
+            amts := ARRAY[moved, moved];
+            posted := ARRAY[amount, amount];
+            pending := ARRAY[-reserved, -reserved];
+            kind := CASE WHEN kind = 'void' THEN 'void_pending' ELSE 'post_pending' END;
+            etype := CASE WHEN kind = 'void_pending' THEN 'release' ELSE 'debit' END;
+            tref := t_refs[j];
+            description := NULL;
+            meta := '{}';
+            chain := asset_chains[i] ->> asset;
+        END IF;
+
+        -- Every account known, the caller's, in the asset; the instant never before a touched account's last change.
+        o_touched := '{}';
+        at := now_texts[i];
+        FOR p IN 1 .. array_length(acc, 1) LOOP
+            k := array_position(a_ids, acc[p]);
+            CONTINUE operations WHEN k IS NULL OR a_tenants[k] <> tenants[i] OR a_assets[k] <> asset;
+            IF NOT k = ANY (o_touched) THEN
+                o_touched := o_touched || k;
+                IF paymentskit_ledger_instant_key(a_updated[k]) > paymentskit_ledger_instant_key(at) THEN
+                    at := a_updated[k];
+                END IF;
+            END IF;
+        END LOOP;
+
+        FOR q IN 1 .. array_length(o_touched, 1) LOOP
+            k := o_touched[q];
+            s_dp[q] := a_dp[k];
+            s_cp[q] := a_cp[k];
+            s_dq[q] := a_dq[k];
+            s_cq[q] := a_cq[k];
+            s_counts[q] := a_counts[k];
+        END LOOP;
+
+        m0 := m;
+        FOR p IN 1 .. array_length(acc, 1) LOOP
+            k := array_position(a_ids, acc[p]);
+            IF sides[p] = 'debit' THEN
+                a_dp[k] := a_dp[k] + posted[p];
+                a_dq[k] := a_dq[k] + pending[p];
+            ELSE
+                a_cp[k] := a_cp[k] + posted[p];
+                a_cq[k] := a_cq[k] + pending[p];
+            END IF;
+
+            a_counts[k] := a_counts[k] + 1;
+            m := m + 1;
+            e_ops[m] := i;
+            e_accounts[m] := k;
+            e_seqs[m] := a_counts[k];
+            e_sides[m] := sides[p];
+            e_posted[m] := posted[p];
+            e_pending[m] := pending[p];
+            e_dp[m] := a_dp[k];
+            e_cp[m] := a_cp[k];
+            e_dq[m] := a_dq[k];
+            e_cq[m] := a_cq[k];
+            e_refs[m] := a_refs[k];
+            e_amounts[m] := round(amts[p], scale);
+        END LOOP;
+
+        refused := false;
+        FOREACH k IN ARRAY o_touched LOOP
+            IF a_dq[k] < 0 OR a_cq[k] < 0
+               OR (a_flags[k] = 'debits_must_not_exceed_credits' AND a_dp[k] + a_dq[k] > a_cp[k])
+               OR (a_flags[k] = 'credits_must_not_exceed_debits' AND a_cp[k] + a_cq[k] > a_dp[k]) THEN
+                refused := true;
+            END IF;
+        END LOOP;
+
+        IF refused THEN
+            FOR q IN 1 .. array_length(o_touched, 1) LOOP
+                k := o_touched[q];
+                a_dp[k] := s_dp[q];
+                a_cp[k] := s_cp[q];
+                a_dq[k] := s_dq[q];
+                a_cq[k] := s_cq[q];
+                a_counts[k] := s_counts[q];
+            END LOOP;
+
+            m := m0;
+            CONTINUE operations;
+        END IF;
+
+        -- Accepted: later operations see its balances.
+        FOREACH k IN ARRAY o_touched LOOP
+            IF a_bumps[k] = 0 THEN
+                w_accounts := w_accounts || a_ids[k];
+            END IF;
+
+            a_updated[k] := at;
+            a_bumps[k] := a_bumps[k] + 1;
+            a_scales[k] := scale;
+        END LOOP;
+
+        op_kinds[i] := kind;
+        op_types[i] := etype;
+        op_trefs[i] := tref;
+        op_ats[i] := at;
+        op_assets[i] := asset;
+        op_scales[i] := scale;
+        op_chains[i] := chain;
+        op_descriptions[i] := description;
+        op_metadata[i] := coalesce(meta, '{}');
+        op_first[i] := m0 + 1;
+        op_last[i] := m;
+        w_ops := w_ops || i;
+
+        IF kind = 'pending' THEN
+            w_reserves := w_reserves || i;
+        ELSIF kind <> 'posted' THEN
+            -- A second resolution of the same transfer in this batch sees it resolved and is declined.
+            t_states[j] := CASE WHEN kind = 'void_pending' THEN 'voided' ELSE 'posted' END;
+            w_resolved := w_resolved || t_ids[j];
+            w_resolved_ops := w_resolved_ops || i;
+            w_resolved_states := w_resolved_states || t_states[j];
+            w_resolved_posted := w_resolved_posted || round(amount, scale);
+            w_resolved_released := w_resolved_released || round(reserved - amount, scale);
+        END IF;
+    END LOOP;
+
+    IF array_length(w_ops, 1) IS NULL THEN
+        RETURN results;
+    END IF;
+
+    -- One statement writes everything (its parts touch different rows and need not see each other's): each
+    -- statement pays the executor's set-up. Each account's version moves once per operation that changed it, as
+    -- on the record path; amounts have exactly the asset's scale, as the record path writes them; the answers
+    -- are the written rows' documents.
+    WITH accounts AS (
+        UPDATE ledger_accounts AS a
+           SET version = a.version + a_bumps[array_position(a_ids, a.id)], updated_at = row_time,
+               debits_posted = round(a_dp[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               credits_posted = round(a_cp[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               debits_pending = round(a_dq[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               credits_pending = round(a_cq[array_position(a_ids, a.id)], a_scales[array_position(a_ids, a.id)]),
+               entry_count = a_counts[array_position(a_ids, a.id)], updated_instant = a_updated[array_position(a_ids, a.id)]
+         WHERE a.id = ANY (w_accounts)),
+    transactions AS (
+        INSERT INTO ledger_transactions AS x (
+            collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, kind, type, reference, transfer_id,
+            posting_accounts, posting_sides, posting_amounts, posting_assets, idempotency_key, description, metadata, reverses,
+            reference_sequence, created_instant)
+        SELECT 'ledger_transaction', transaction_ids[o.i], tenants[o.i], 1, row_time, row_time, transaction_refs[o.i], tenant_refs[o.i],
+               op_kinds[o.i], op_types[o.i], NULL, op_trefs[o.i],
+               e_refs[op_first[o.i] : op_last[o.i]], e_sides[op_first[o.i] : op_last[o.i]], e_amounts[op_first[o.i] : op_last[o.i]],
+               array_fill(op_assets[o.i], ARRAY[op_last[o.i] - op_first[o.i] + 1]), NULL, op_descriptions[o.i], op_metadata[o.i], NULL,
+               0, op_ats[o.i]
+          FROM unnest(w_ops) AS o (i)
+        RETURNING array_position(transaction_ids, x.id) AS op,
+                  CASE WHEN x.kind = 'posted' THEN paymentskit_ledger_transaction_document(x)::text END AS doc),
+    entries AS (
+        INSERT INTO ledger_entries (
+            id, tenant_id, tenant_ref, account_id, sequence, transaction_id, kind, side, posted_change, pending_change,
+            type, payment_intent_id, transfer_id, at, debits_posted, credits_posted, debits_pending, credits_pending,
+            currency, chain, created_at)
+        SELECT paymentskit_ledger_entry_id(a_ids[e_accounts[x.e]], e_seqs[x.e]), tenants[e_ops[x.e]], tenant_refs[e_ops[x.e]],
+               e_refs[x.e], e_seqs[x.e], transaction_refs[e_ops[x.e]], op_kinds[e_ops[x.e]], e_sides[x.e],
+               round(e_posted[x.e], op_scales[e_ops[x.e]]), round(e_pending[x.e], op_scales[e_ops[x.e]]),
+               op_types[e_ops[x.e]], NULL, op_trefs[e_ops[x.e]], op_ats[e_ops[x.e]],
+               round(e_dp[x.e], op_scales[e_ops[x.e]]), round(e_cp[x.e], op_scales[e_ops[x.e]]),
+               round(e_dq[x.e], op_scales[e_ops[x.e]]), round(e_cq[x.e], op_scales[e_ops[x.e]]),
+               op_assets[e_ops[x.e]], coalesce(op_chains[e_ops[x.e]], a_chains[e_accounts[x.e]]), row_time
+          FROM generate_series(1, m) AS x (e)),
+    new_transfers AS (
+        INSERT INTO ledger_transfers AS t (
+            collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, debit_account_id, credit_account_id,
+            asset, amount, state, posted_amount, released_amount, timeout, expires_at, type, reference, pending_transaction_id,
+            resolving_transaction_id, created_instant, resolved_at)
+        SELECT 'ledger_transfer', transfer_ids[r.i], tenants[r.i], 1, row_time, row_time, transfer_refs[r.i], tenant_refs[r.i],
+               e_refs[op_first[r.i]], e_refs[op_first[r.i] + 1], op_assets[r.i], e_amounts[op_first[r.i]], 'pending',
+               round(0, op_scales[r.i]), round(0, op_scales[r.i]), NULL, NULL, op_types[r.i], NULL, transaction_refs[r.i],
+               NULL, op_ats[r.i], NULL
+          FROM unnest(w_reserves) AS r (i)
+        RETURNING array_position(transfer_ids, t.id) AS op, paymentskit_ledger_transfer_document(t)::text AS doc),
+    resolved AS (
+        UPDATE ledger_transfers AS t
+           SET version = t.version + 1, updated_at = row_time, state = w_resolved_states[array_position(w_resolved, t.id)],
+               posted_amount = w_resolved_posted[array_position(w_resolved, t.id)],
+               released_amount = w_resolved_released[array_position(w_resolved, t.id)],
+               resolving_transaction_id = transaction_refs[w_resolved_ops[array_position(w_resolved, t.id)]],
+               resolved_at = op_ats[w_resolved_ops[array_position(w_resolved, t.id)]]
+         WHERE t.id = ANY (w_resolved)
+        RETURNING w_resolved_ops[array_position(w_resolved, t.id)] AS op, paymentskit_ledger_transfer_document(t)::text AS doc)
+    SELECT array_agg(d.op), array_agg(d.doc) INTO r_ops, r_docs
+      FROM (SELECT * FROM transactions WHERE transactions.doc IS NOT NULL
+            UNION ALL SELECT * FROM new_transfers
+            UNION ALL SELECT * FROM resolved) AS d;
+
+    FOR q IN 1 .. coalesce(array_length(r_ops, 1), 0) LOOP
+        results[r_ops[q]] := r_docs[q];
+    END LOOP;
+
+    RETURN results;
+END
+$$;

@@ -69,8 +69,8 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         builder.ConnectionStringBuilder.NoResetOnClose = true;
 
         // Every statement the store sends is one of a few fixed texts, so preparing them saves the server a parse and
-        // a plan on each; Npgsql prepares a text once it is used often. A host's own setting wins.
-        if (builder.ConnectionStringBuilder.MaxAutoPrepare == 0)
+        // a plan on each; Npgsql prepares a text once it is used often (decision 0016). A host's own setting wins, 0 too.
+        if (!SetsMaxAutoPrepare(options.ConnectionString!))
         {
             builder.ConnectionStringBuilder.MaxAutoPrepare = AutoPreparedStatements;
         }
@@ -133,6 +133,12 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             _migrationGate.Dispose();
         }
     }
+
+    // Npgsql's builder reports every property it knows as present, so the host's own keys are read from the text.
+    private static bool SetsMaxAutoPrepare(string connectionString) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.Keys
+            .Cast<string>()
+            .Any(key => key.Replace(" ", string.Empty, StringComparison.Ordinal).Equals(nameof(NpgsqlConnectionStringBuilder.MaxAutoPrepare), StringComparison.OrdinalIgnoreCase));
 
     private async ValueTask MigrateOnceAsync(CancellationToken cancellationToken)
     {

@@ -113,4 +113,17 @@ public sealed class PostgreSqlStoreOptionsTests
         Assert.Contains("ConnectionString", error.Message, StringComparison.Ordinal);
         Assert.Contains("MaxRetries", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("", 256)]
+    [InlineData(";Max Auto Prepare=0", 0)]
+    [InlineData(";MaxAutoPrepare=12", 12)]
+    public async Task Statements_Are_Auto_Prepared_Unless_The_Connection_String_Says_Otherwise(string setting, int expected)
+    {
+        var store = new PostgreSqlStore(new PostgreSqlStoreOptions { ConnectionString = Valid + setting }, TestStores.Json, new ManualClock());
+        await using (store.ConfigureAwait(false))
+        {
+            Assert.Equal(expected, new Npgsql.NpgsqlConnectionStringBuilder(store.DataSource.ConnectionString).MaxAutoPrepare);
+        }
+    }
 }

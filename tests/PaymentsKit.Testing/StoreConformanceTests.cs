@@ -480,6 +480,56 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_Update_Of_A_Read_From_An_Earlier_Unit_Keeps_Or_Moves_Its_Key()
+    {
+        var tenant = NewTenant();
+        var widget = NewWidget(tenant, NewSku());
+        await InsertAsync(widget);
+        var read = await GetAsync(widget);
+
+        await using (var unit = await Store.BeginAsync())
+        {
+            unit.Update(Widgets, read!.Value with { Counter = 3 }, read);
+            await unit.CommitAsync();
+        }
+
+        Assert.Equal(widget.Id, (await FindAsync(tenant, widget.Sku!))?.Value.Id);
+        var taken = await Assert.ThrowsAsync<PaymentsKitException>(() => InsertAsync(NewWidget(tenant, widget.Sku)));
+        Assert.Equal(PaymentsKitErrorCodes.DuplicateKey, taken.Code);
+
+        var kept = await GetAsync(widget);
+        var replacement = NewSku();
+        await using (var unit = await Store.BeginAsync())
+        {
+            unit.Update(Widgets, kept!.Value with { Sku = replacement }, kept);
+            await unit.CommitAsync();
+        }
+
+        Assert.Null(await FindAsync(tenant, widget.Sku!));
+        Assert.Equal(widget.Id, (await FindAsync(tenant, replacement))?.Value.Id);
+    }
+
+    [Fact]
+    public async Task An_Update_Of_A_Stale_Read_From_An_Earlier_Unit_Is_A_Concurrency_Conflict_And_Leaves_The_Keys()
+    {
+        var tenant = NewTenant();
+        var widget = NewWidget(tenant, NewSku());
+        await InsertAsync(widget);
+        var stale = await GetAsync(widget);
+        var replacement = NewSku();
+        await UpdateAsync(widget with { Sku = replacement }, 1);
+
+        await using (var unit = await Store.BeginAsync())
+        {
+            unit.Update(Widgets, stale!.Value with { Counter = 3 }, stale);
+            await CommitFailsAsync(unit, PaymentsKitErrorCodes.ConcurrencyConflict);
+        }
+
+        Assert.Null(await FindAsync(tenant, widget.Sku!));
+        Assert.Equal(widget.Id, (await FindAsync(tenant, replacement))?.Value.Id);
+    }
+
+    [Fact]
     public async Task Prefetched_Records_Read_As_Stored_Absent_And_Foreign_Ones_As_Null()
     {
         var tenant = NewTenant();

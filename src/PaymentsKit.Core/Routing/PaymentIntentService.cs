@@ -187,7 +187,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 {
                     // Already quoted: a new price is not a status change, so no event.
                     var repriced = Repriced(current.Value) with { UpdatedAt = _clock.GetCurrentInstant() };
-                    unit.Update(RoutingCollections.Intents, repriced, current.Version);
+                    unit.Update(RoutingCollections.Intents, repriced, current);
                     return repriced;
                 }
 
@@ -548,7 +548,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var now = _clock.GetCurrentInstant();
         var next = changed with { Status = to, UpdatedAt = now, LastError = reason ?? changed.LastError };
         next = next with { DueAt = DueAt(next, now) };
-        unit.Update(RoutingCollections.Intents, next, current.Version);
+        unit.Update(RoutingCollections.Intents, next, current);
         Emit(unit, next, from, reason);
         LogTransition(_logger, next.Id.ToString(), from.ToWireName(), to.ToWireName(), reason);
         return next;

@@ -140,6 +140,24 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     }
 
     /// <inheritdoc />
+    public void Update<T>(RecordCollection<T> collection, T record, Versioned<T> read)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ArgumentNullException.ThrowIfNull(read);
+        ThrowIfClosed();
+
+        // A version is written once, so the read's keys are the stored record's whenever the version check passes.
+        // A key set this unit read itself is kept: it is at least as fresh.
+        if (collection.UniqueKeys.Count > 0)
+        {
+            _readKeys.TryAdd((collection.Name, collection.IdOf(read.Value)), (read.Version, KeysOf(collection, read.Value)));
+        }
+
+        Update(collection, record, read.Version);
+    }
+
+    /// <inheritdoc />
     public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
         where T : class
     {

@@ -58,6 +58,15 @@ public interface IUnitOfWork : IAsyncDisposable
     void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
         where T : class;
 
+    /// <summary>
+    /// Buffers the replacement of <paramref name="read"/>, the record as committed at its version (read in this unit
+    /// or an earlier one), which must still be at that version. Unlike a bare version, the read tells the store the
+    /// unique key values the record holds, so an update that keeps them need not rewrite its key rows.
+    /// </summary>
+    void Update<T>(RecordCollection<T> collection, T record, Versioned<T> read)
+        where T : class =>
+        Update(collection, record, (read ?? throw new ArgumentNullException(nameof(read))).Version);
+
     /// <summary>Applies every buffered write atomically.</summary>
     /// <exception cref="PaymentsKitException">
     /// <c>concurrency_conflict</c> (transient: re-read and retry), <c>duplicate_key</c>, or

@@ -144,7 +144,7 @@ public sealed class QuoteService : IQuoteService
         {
             // Everything the quote reads, in one round trip.
             var chains = destinations.Select(d => d.Chain).ToList();
-            var reads = await _treasury.ReservationReadsAsync(chains, null, cancellationToken).ConfigureAwait(false);
+            var reads = await _treasury.WalletReadsAsync(chains, cancellationToken).ConfigureAwait(false);
             reads.AddRange(chains.Select(c => RoutingCollections.LatestHealth.Ref(RoutingCollections.Partition(c))));
             if (!_merchants.ContainsKey(merchantId.Value))
             {

@@ -202,7 +202,18 @@ public sealed class TreasuryService : ITreasury
     /// wallets, their in-flight accounts, the reference's counter), for <see cref="IUnitOfWork.PrefetchAsync"/>; a
     /// chain without a wallet adds nothing.
     /// </summary>
-    internal async ValueTask<List<RecordRef>> ReservationReadsAsync(IEnumerable<ChainId> chains, string? reference, CancellationToken cancellationToken)
+    internal async ValueTask<List<RecordRef>> ReservationReadsAsync(IEnumerable<ChainId> chains, string reference, CancellationToken cancellationToken)
+    {
+        var reads = await AccountReadsAsync(chains, true, cancellationToken).ConfigureAwait(false);
+        reads.Add(LedgerCollections.ReferenceCounters.Ref(LedgerCollections.ReferenceCounterId(_tenant, reference)));
+        return reads;
+    }
+
+    /// <summary>The wallets <see cref="AvailableAsync"/> reads for <paramref name="chains"/>, for <see cref="IUnitOfWork.PrefetchAsync"/>.</summary>
+    internal ValueTask<List<RecordRef>> WalletReadsAsync(IEnumerable<ChainId> chains, CancellationToken cancellationToken) =>
+        AccountReadsAsync(chains, false, cancellationToken);
+
+    private async ValueTask<List<RecordRef>> AccountReadsAsync(IEnumerable<ChainId> chains, bool inFlight, CancellationToken cancellationToken)
     {
         var reads = new List<RecordRef>();
         foreach (var chain in chains)
@@ -210,13 +221,11 @@ public sealed class TreasuryService : ITreasury
             if (await TryAccountsAsync(chain, cancellationToken).ConfigureAwait(false) is { } accounts)
             {
                 reads.Add(LedgerCollections.Accounts.Ref(accounts.Wallet.Value));
-                reads.Add(LedgerCollections.Accounts.Ref(accounts.InFlight.Value));
+                if (inFlight)
+                {
+                    reads.Add(LedgerCollections.Accounts.Ref(accounts.InFlight.Value));
+                }
             }
-        }
-
-        if (reference is not null)
-        {
-            reads.Add(LedgerCollections.ReferenceCounters.Ref(LedgerCollections.ReferenceCounterId(_tenant, reference)));
         }
 
         return reads;

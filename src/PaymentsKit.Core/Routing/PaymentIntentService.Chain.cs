@@ -127,7 +127,7 @@ public sealed partial class PaymentIntentService
             cancellationToken).ConfigureAwait(false);
         if (written is { } committed)
         {
-            RememberAttempt(recorded.Id, committed.IntentVersion, committed.Attempt);
+            _attempts.Remember(recorded.Id.Value, committed);
         }
 
         return recorded;
@@ -392,7 +392,7 @@ public sealed partial class PaymentIntentService
     private async ValueTask<Versioned<PaymentAttempt>> LastAttemptAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
         var intent = current.Value;
-        if (_attempts.TryGetValue(intent.Id.Value, out var known) && known.IntentVersion == current.Version && known.Attempt.Value.Id == intent.AttemptIds[^1])
+        if (_attempts.TryGet(intent.Id.Value, out var known) && known.IntentVersion == current.Version && known.Attempt.Value.Id == intent.AttemptIds[^1])
         {
             return known.Attempt;
         }

@@ -21,21 +21,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 {
     private const string ResourceType = "payment_intent";
 
-    private const int CacheSize = 65_536;
-
-    // Attempts carry their signed transaction, so fewer are kept; only intents between broadcast and settlement use them.
-    private const int AttemptCacheSize = 4_096;
-
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
-    // An intent never changes merchant, so its locator can be remembered; the cache is bounded by starting over.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, MerchantId> _locators = new();
-
-
+    // An intent never changes merchant, so its locator can be remembered.
+    private readonly BoundedMemory<Guid, MerchantId> _locators = new(65_536);
 
     // The last attempt of an intent as of the intent version this process wrote with it. An attempt only ever changes
-    // together with its intent, so while the intent is still at that version the attempt is as remembered.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, (long IntentVersion, Versioned<PaymentAttempt> Attempt)> _attempts = new();
+    // together with its intent, so while the intent is still at that version the attempt is as remembered. Attempts
+    // carry their signed transaction, so fewer are kept; only intents between broadcast and settlement use them.
+    private readonly BoundedMemory<Guid, (long IntentVersion, Versioned<PaymentAttempt> Attempt)> _attempts = new(4_096);
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -631,7 +625,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     private async ValueTask<MerchantId> LocateAsync(PaymentIntentId intentId, CancellationToken cancellationToken)
     {
-        if (_locators.TryGetValue(intentId.Value, out var known))
+        if (_locators.TryGet(intentId.Value, out var known))
         {
             return known;
         }
@@ -646,25 +640,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         }
     }
 
-    private void RememberAttempt(PaymentIntentId intentId, long intentVersion, Versioned<PaymentAttempt> attempt)
-    {
-        if (_attempts.Count >= AttemptCacheSize)
-        {
-            _attempts.Clear();
-        }
-
-        _attempts[intentId.Value] = (intentVersion, attempt);
-    }
-
-    private void Remember(PaymentIntentId intentId, MerchantId merchantId)
-    {
-        if (_locators.Count >= CacheSize)
-        {
-            _locators.Clear();
-        }
-
-        _locators[intentId.Value] = merchantId;
-    }
+    private void Remember(PaymentIntentId intentId, MerchantId merchantId) => _locators.Remember(intentId.Value, merchantId);
 
     /// <summary>A quote of the merchant, from memory once made or read in this process.</summary>
     private async ValueTask<Quote> QuoteAsync(IUnitOfWork unit, MerchantId merchantId, QuoteId quoteId, CancellationToken cancellationToken)

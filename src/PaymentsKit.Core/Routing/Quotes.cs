@@ -99,9 +99,8 @@ public sealed class QuoteService : IQuoteService
     /// <summary>The most destinations a quote takes.</summary>
     public const int MaxDestinations = 16;
 
-    private const int KnownMerchantsCacheSize = 65_536;
-
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Guid, byte> _merchants = new();
+    // Merchants are never deleted, so one that exists is remembered.
+    private readonly BoundedMemory<Guid, bool> _merchants = new(65_536);
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
     private readonly IRoutingRpcProviders _providers;
@@ -146,23 +145,16 @@ public sealed class QuoteService : IQuoteService
             var chains = destinations.Select(d => d.Chain).ToList();
             var reads = await _treasury.WalletReadsAsync(chains, cancellationToken).ConfigureAwait(false);
             reads.AddRange(chains.Select(c => RoutingCollections.LatestHealth.Ref(RoutingCollections.Partition(c))));
-            if (!_merchants.ContainsKey(merchantId.Value))
+            if (!_merchants.TryGet(merchantId.Value, out _))
             {
                 reads.Add(RoutingCollections.Merchants.Ref(merchantId.Value));
             }
 
             await unit.PrefetchAsync(reads, cancellationToken).ConfigureAwait(false);
-            if (!_merchants.ContainsKey(merchantId.Value))
+            if (!_merchants.TryGet(merchantId.Value, out _))
             {
                 await RoutingMerchantService.LoadAsync(unit, merchantId, cancellationToken).ConfigureAwait(false);
-
-                // Merchants are never deleted, so one that exists is remembered (bounded by starting over).
-                if (_merchants.Count >= KnownMerchantsCacheSize)
-                {
-                    _merchants.Clear();
-                }
-
-                _merchants[merchantId.Value] = 0;
+                _merchants.Remember(merchantId.Value, true);
             }
 
             foreach (var destination in destinations)

@@ -10,7 +10,9 @@ namespace PaymentsKit.PostgreSql;
 /// <summary>
 /// The ledger's one-call path (decision 0005), group-committed (decision 0008): concurrent calls queue,
 /// and one flusher sends everything queued as one call of <c>paymentskit_ledger_batch</c> (migration
-/// 0018; typed rows since 0021), which applies each operation on its own terms and answers each its document or NULL.
+/// 0018; typed rows since 0021), which applies each operation on its own terms and answers each or NULL. Since 0023
+/// (decision 0018) a reservation or posted transaction is answered with its instant only, and its record is built here
+/// by <see cref="LedgerBooks"/>, as the other paths build it; a resolution is answered with the resolved transfer's document.
 /// </summary>
 public sealed partial class PostgreSqlStore : ILedgerFastPath
 {
@@ -56,7 +58,21 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Metadata = Metadata(request.Metadata),
             Postings = request.Postings,
         };
-        return Read<LedgerTransaction>(await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false));
+        var at = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
+        return at is null
+            ? null
+            : LedgerBooks.Posted(
+                transaction.TransactionId,
+                transaction.TenantId,
+                request.Postings,
+                request.EntryType,
+                null,
+                null,
+                request.Description,
+                request.Metadata!,
+                null,
+                0,
+                InstantPattern.ExtendedIso.Parse(at).Value);
     }
 
     /// <inheritdoc />
@@ -78,7 +94,10 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Description = request.Description,
             Metadata = Metadata(request.Metadata),
         };
-        return Read<LedgerTransfer>(await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false));
+        var at = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
+        return at is null
+            ? null
+            : LedgerBooks.Reservation(reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, InstantPattern.ExtendedIso.Parse(at).Value).Transfer;
     }
 
     /// <inheritdoc />
@@ -118,7 +137,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         where T : class =>
         document is null ? null : JsonSerializer.Deserialize<T>(document, _json);
 
-    /// <summary>Queues a call and, if no batch is being sent, starts the flusher; answers the call's document or null.</summary>
+    /// <summary>Queues a call and, if no batch is being sent, starts the flusher; answers the call's instant or document, or null.</summary>
     private async ValueTask<string?> EnqueueLedgerAsync(LedgerCall call, CancellationToken cancellationToken)
     {
         await EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
@@ -202,7 +221,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
     }
 
-    /// <summary>Runs the batch function; answers one document (or null: take the record path) per call.</summary>
+    /// <summary>Runs the batch function; answers one instant or document (or null: take the record path) per call.</summary>
     private async Task<string?[]> CallBatchAsync(List<LedgerCall> batch)
     {
         var connection = await _dataSource.OpenConnectionAsync(CancellationToken.None).ConfigureAwait(false);
@@ -335,7 +354,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         Void,
     }
 
-    /// <summary>One queued fast-path operation; completes with its document, or null for "take the record path".</summary>
+    /// <summary>One queued fast-path operation; completes with its instant or document, or null for "take the record path".</summary>
     private sealed class LedgerCall(LedgerCallKind kind, MerchantId tenantId, LedgerTransactionId transactionId, NodaTime.Instant now)
         : TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously)
     {

@@ -85,4 +85,68 @@ public sealed partial class PostgreSqlLedgerTests
         Assert.Equal(2 + 1 + 17, account.EntryCount - 1);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task A_Batch_Mixing_Every_Operation_Answers_Each_As_The_Record_Path_Reads_It()
+    {
+        var (customer, cash, merchant) = await FundedCustomerAsync(100);
+        var fast = (ILedgerFastPath)Store;
+        var toPost = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(10)));
+        var toVoid = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(5)));
+        var lastChange = (await ReloadAsync(customer)).UpdatedAt;
+        var now = Clock.GetCurrentInstant();
+        var earlier = lastChange - NodaTime.Duration.FromHours(1);
+        LedgerFastResolution Resolve(LedgerTransfer transfer, bool isVoid, decimal? amount) =>
+            new(Tenant, transfer.Id, LedgerTransactionId.New(Clock), isVoid, amount is { } value ? Usd(value) : null, Assets.All, now);
+
+        // Released together, they queue behind the first and go out as one batch: the answers of reservations and posted
+        // transactions are built from the instant the batch answers, a resolution's from the document it answers.
+        using var start = new ManualResetEventSlim();
+        Task<T?> Call<T>(Func<ValueTask<T?>> call)
+            where T : class => Task.Run(async () => { start.Wait(); return await call(); });
+        var reserve = Call(() => fast.TryReserveAsync(
+            new(Tenant, LedgerTransferId.New(Clock), LedgerTransactionId.New(Clock), new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(7))
+            {
+                EntryType = LedgerEntryType.Reserve,
+                Description = "hold",
+                Metadata = new Dictionary<string, string> { ["order"] = "7" },
+            }, earlier),
+            default));
+        var fee = Call(() => fast.TryPostAsync(
+            new(Tenant, LedgerTransactionId.New(Clock), new PostLedgerTransactionRequest([LedgerPosting.Debit(customer.Id, Usd(3)), LedgerPosting.Credit(cash.Id, Usd(3))])
+            {
+                EntryType = LedgerEntryType.Fee,
+                Description = "fee",
+                Metadata = new Dictionary<string, string> { ["k"] = "v" },
+            }, now),
+            default));
+        var overdraw = Call(() => fast.TryReserveAsync(
+            new(Tenant, LedgerTransferId.New(Clock), LedgerTransactionId.New(Clock), new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(1000)), now), default));
+        var post = Call(() => fast.TryResolveAsync(Resolve(toPost, false, 4), default));
+        var voidTwice = Call(() => fast.TryResolveAsync(Resolve(toPost, true, null), default));
+        var voided = Call(() => fast.TryResolveAsync(Resolve(toVoid, true, null), default));
+        start.Set();
+        await Task.WhenAll(reserve, fee, overdraw, post, voidTwice, voided);
+
+        var reserved = Assert.IsType<LedgerTransfer>(await reserve);
+        Assert.Equal(reserved, await Ledger.GetTransferAsync(Tenant, reserved.Id));
+        Assert.Equal((lastChange, Usd(7), LedgerTransferState.Pending), (reserved.CreatedAt, reserved.Amount, reserved.State));
+        var pending = await Ledger.GetTransactionAsync(Tenant, reserved.PendingTransactionId);
+        Assert.Equal((LedgerTransactionKind.Pending, "hold", "7", lastChange), (pending.Kind, pending.Description, pending.Metadata["order"], pending.CreatedAt));
+
+        var posted = Assert.IsType<LedgerTransaction>(await fee);
+        var stored = await Ledger.GetTransactionAsync(Tenant, posted.Id);
+        Assert.Equal(stored, posted with { Postings = stored.Postings, Metadata = stored.Metadata });
+        Assert.Equal(stored.Postings, posted.Postings);
+        Assert.Equal(stored.Metadata, posted.Metadata);
+        Assert.Equal((LedgerTransactionKind.Posted, LedgerEntryType.Fee, "fee", now), (posted.Kind, posted.EntryType, posted.Description, posted.CreatedAt));
+
+        Assert.Null(await overdraw);
+        var resolvedOnce = Assert.Single(new[] { await post, await voidTwice }.OfType<LedgerTransfer>());
+        Assert.Equal(resolvedOnce, await Ledger.GetTransferAsync(Tenant, toPost.Id));
+        var released = Assert.IsType<LedgerTransfer>(await voided);
+        Assert.Equal(released, await Ledger.GetTransferAsync(Tenant, toVoid.Id));
+        Assert.Equal((LedgerTransferState.Voided, Usd(0), Usd(5)), (released.State, released.PostedAmount, released.ReleasedAmount));
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 }

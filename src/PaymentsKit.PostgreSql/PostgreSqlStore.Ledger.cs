@@ -20,7 +20,9 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     /// Batches in flight at once. The first flusher starts whenever none runs and takes everything queued;
     /// a second starts only once <see cref="LedgerBatchTarget"/> calls wait behind a batch in flight, so the
     /// server gets a second backend's worth of work without the batches shrinking to one or two calls
-    /// (measured on 2 shared cores: two unconditional flushers halved the batches and lost to one).
+    /// (measured on 2 shared cores: two unconditional flushers halved the batches and lost to one). For the same
+    /// reason a flusher whose batch returns while the other's is in flight sends again only once
+    /// <see cref="LedgerBatchTarget"/> calls wait; fewer go with the other flusher's next batch (decision 0018).
     /// </summary>
     private const int LedgerFlushers = 2;
 
@@ -169,7 +171,8 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             List<LedgerCall> batch;
             lock (_ledgerGate)
             {
-                if (_ledgerQueue.Count == 0)
+                // The other flusher, if one is in flight, takes what is queued when its batch returns.
+                if (_ledgerQueue.Count == 0 || (_ledgerFlushing > 1 && _ledgerQueue.Count < LedgerBatchTarget))
                 {
                     _ledgerFlushing--;
                     return;

@@ -160,11 +160,7 @@ public sealed partial class PostgreSqlStore
             + "SELECT $1, w.id, w.tenant_id, 1, $5, $5, w.d ->> 'id', w.d ->> 'tenant_id', w.d ->> 'kind', w.d ->> 'entry_type', w.d ->> 'reference', "
             + "w.d ->> 'transfer_id', p.accounts, p.sides, p.amounts, p.assets, w.d ->> 'idempotency_key', w.d ->> 'description', w.d -> 'metadata', "
             + "w.d ->> 'reverses', (w.d ->> 'reference_sequence')::bigint, w.d ->> 'created_at' FROM " + Rows + ", "
-            + "LATERAL (SELECT coalesce(array_agg(e.value ->> 'account_id' ORDER BY e.n), '{}') AS accounts, "
-            + "coalesce(array_agg(e.value ->> 'side' ORDER BY e.n), '{}') AS sides, "
-            + "coalesce(array_agg((e.value -> 'amount' ->> 'amount')::numeric ORDER BY e.n), '{}') AS amounts, "
-            + "coalesce(array_agg(e.value -> 'amount' ->> 'asset' ORDER BY e.n), '{}') AS assets "
-            + "FROM jsonb_array_elements(w.d -> 'postings') WITH ORDINALITY AS e (value, n)) AS p "
+            + "LATERAL paymentskit_ledger_postings(w.d -> 'postings') AS p "
             + "ON CONFLICT DO NOTHING RETURNING t.id" + ExpectInserted;
 
         public const string EntryInsert =

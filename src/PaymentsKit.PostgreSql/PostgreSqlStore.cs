@@ -339,9 +339,21 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         var now = _clock.GetCurrentInstant().ToDateTimeUtc();
         var statements = new Dictionary<NpgsqlBatchCommand, Statement>(ReferenceEqualityComparer.Instance);
 
-        // Records first: each UPDATE takes the row lock that keeps the record's key rows ours until commit.
+        // Records first: each UPDATE takes the row lock that keeps the record's key rows ours until commit. A typed
+        // collection's inserts (and its updates) are one statement, sent where the first of them was written.
+        var typed = TypedGroups(writes);
         foreach (var write in writes)
         {
+            if (TypedSqlFor(write) is { } typedSql)
+            {
+                if (typed!.Remove(typedSql, out var group))
+                {
+                    statements[AddTyped(batch, typedSql, group, now)] = new Statement(group[0], null, null, group);
+                }
+
+                continue;
+            }
+
             var sql = SqlFor(write.Table);
             var data = JsonSerializer.Serialize(write.Record, write.RecordType, _json);
             var command = Add(batch, write.IsInsert ? sql.Insert : sql.Update, write.Collection, write.Id, write.TenantId, Jsonb(data), now);
@@ -392,6 +404,11 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
 
     private async ValueTask<PaymentsKitException> TranslateAsync(PostgresException ex, Statement? statement, CancellationToken cancellationToken)
     {
+        if (statement?.Group is { } group)
+        {
+            statement = statement with { Write = Culprit(group, ex), Group = null };
+        }
+
         // A record table may carry UNIQUE constraints over the same values as the collection's keys (the
         // seed tables do). One of them fires at the record's own statement, before the batch claims the
         // keys, so the id is not what was taken: the key whose value another record holds is.
@@ -452,7 +469,11 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     private static partial void LogRetry(ILogger logger, string sqlState, int attempt, int maxRetries);
 
     /// <summary>What a batch statement writes, to name it when it fails.</summary>
-    private sealed record Statement(PendingWrite Write, string? Key, string? Value);
+    /// <param name="Write">The write; for a set statement, the first of <paramref name="Group"/>.</param>
+    /// <param name="Key">The unique key the statement claims, if it claims one.</param>
+    /// <param name="Value">The key's value.</param>
+    /// <param name="Group">Every write of a set statement of a typed collection.</param>
+    private sealed record Statement(PendingWrite Write, string? Key, string? Value, IReadOnlyList<PendingWrite>? Group = null);
 
     /// <summary>The statements for one records table.</summary>
     private sealed class TableSql(string table)

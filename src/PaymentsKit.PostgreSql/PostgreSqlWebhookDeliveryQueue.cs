@@ -45,10 +45,11 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // outbox, `id = ANY ($1)` was planned as a scan of every event of the collection, ~0.1 s a batch at 100,000 events.
     // Only events with delivery rows can have completions in two batches: an event without one is a first attempt leased
     // on its unscheduled row, which only the lease holder completes (a scheduler that retakes it holds that row's lock and
-    // leaves the late completion nothing to write), so locking it would only cost a tuple lock write per delivery.
+    // leaves the late completion nothing to write), so locking it would only cost a tuple lock write per delivery. Such a
+    // completion is known by its lease token (see IsFirstAttemptToken), so the caller passes only the other events and
+    // the statement is left out when there are none.
     private const string LockEventsSql =
-        "SELECT 1 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id)"
-        + " WHERE EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = k.id) ORDER BY k.id) k"
+        "SELECT 1 FROM (SELECT DISTINCT k.id FROM unnest($1::uuid[]) AS k(id) ORDER BY k.id) k"
         + " CROSS JOIN LATERAL (SELECT 1 FROM webhook_events e WHERE e.collection = 'webhook_event' AND e.id = k.id FOR UPDATE) l";
 
     // A batch's deliveries and events are a few hundred rows of tables that grow by a row per delivery: probe their
@@ -62,7 +63,11 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // row is leased once at most (a retaken event gets delivery rows), and each lease has its own token.
     // The row is found by primary key probes on the dispatch_seq its lease token carries (see LeaseToken), not a join: the
     // planner's row estimates for these fast-changing tables are stale, and it joined the whole batch against every
-    // candidate row. A token that carries no dispatch_seq (a delivery row's) probes a row whose token it cannot match.
+    // candidate row. Each completion probes only the table its token can match: a first attempt's token ($16, the seqs)
+    // the unscheduled rows, any other ($23) the deliveries.
+    // An event whose only delivery is a first attempt has no other delivery row (it had one plan and was not retaken), and
+    // the rows this statement inserts are not visible to its own subqueries: its summary needs no look for undelivered
+    // deliveries.
     private const string CompleteSql =
         "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
         + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[],"
@@ -71,14 +76,14 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " tenant_id, event_id, endpoint_id, event_type, created_at, claimed_at)),"
         + " updated AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
         + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
-        + " FROM input i WHERE d.id = ANY ($1) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id),"
+        + " FROM input i WHERE d.id = ANY ($23::uuid[]) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, false AS first_attempt),"
         + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY ($16::bigint[]) AND u.lease_token = ANY ($2)"
         + " RETURNING u.event_id, u.lease_token, u.dispatch_seq),"
         + " inserted AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, seq, status, attempts, next_attempt_at,"
         + " last_attempt_at, last_status_code, last_error, created_at, completed_at)"
         + " SELECT i.id, i.tenant_id, i.event_id, i.endpoint_id, i.event_type, t.dispatch_seq, i.status, i.number, COALESCE(i.next_at, i.created_at),"
         + " i.claimed_at, i.code, i.error, i.created_at, i.completed_at FROM taken t JOIN input i ON i.event_id = t.event_id AND i.token = t.lease_token"
-        + " RETURNING id, tenant_id, event_id, endpoint_id),"
+        + " RETURNING id, tenant_id, event_id, endpoint_id, true AS first_attempt),"
         + " done AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted),"
         + " logged AS (INSERT INTO webhook_delivery_attempts"
         + " (id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error)"
@@ -86,10 +91,10 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " FROM done JOIN input i ON i.id = done.id),"
         + " summary AS (UPDATE webhook_events e SET version = e.version + 1, updated_at = $15, data = e.data || jsonb_build_object("
         + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + s.n, 'last_attempt_at', to_jsonb(s.last_at),"
-        + " 'delivered', s.all_delivered AND NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
-        + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids))))"
+        + " 'delivered', s.all_delivered AND (s.first_only OR NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
+        + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids)))))"
         + " FROM (SELECT done.event_id, count(*)::integer AS n, (array_agg(i.last_at ORDER BY i.started_at DESC))[1] AS last_at, bool_and(i.status = 'delivered') AS all_delivered,"
-        + "  array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
+        + "  bool_and(done.first_attempt) AS first_only, array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
         + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
         + " SELECT id FROM done";
 
@@ -423,9 +428,13 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             {
                 batch.BatchCommands.Add(new NpgsqlBatchCommand(IndexProbesOnlySql));
                 var columns = new CompletionColumns(completions);
-                var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
-                lockEvents.Parameters.Add(new NpgsqlParameter { Value = columns.EventIds });
-                batch.BatchCommands.Add(lockEvents);
+                if (columns.LockedEventIds.Length > 0)
+                {
+                    var lockEvents = new NpgsqlBatchCommand(LockEventsSql);
+                    lockEvents.Parameters.Add(new NpgsqlParameter { Value = columns.LockedEventIds });
+                    batch.BatchCommands.Add(lockEvents);
+                }
+
                 var complete = new NpgsqlBatchCommand(CompleteSql);
                 columns.AddTo(complete.Parameters);
                 batch.BatchCommands.Add(complete);
@@ -435,8 +444,12 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
-                    // The SET returns no result; the lock's rows come first.
-                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                    // The SET returns no result; the lock's rows (when it runs) come first.
+                    if (columns.LockedEventIds.Length > 0)
+                    {
+                        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
                         completed.Add(new WebhookDeliveryId(reader.GetGuid(0)));
@@ -549,21 +562,29 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     /// A first attempt's lease token: 8 random bytes (one draw per scheduling pass) and the leased row's dispatch_seq, so
     /// completion deletes the row by primary key instead of reading its event first to find it. The random half keeps a
     /// token unguessable and the seq keeps tokens of one pass distinct; completion still requires the whole token to match.
+    /// The token is an RFC 9562 version 8 UUID (version and variant bits set over the random half and the seq's two top
+    /// bits, which a bigint sequence never uses), so a completion tells it from a delivery row's version 4 token
+    /// (<c>gen_random_uuid()</c>) without a look at either table (see <see cref="IsFirstAttemptToken"/>).
     /// </summary>
-    private static Guid LeaseToken(long random, long seq)
+    internal static Guid LeaseToken(long random, long seq)
     {
         Span<byte> bytes = stackalloc byte[16];
         System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes, random);
         System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes[8..], seq);
+        bytes[6] = (byte)((bytes[6] & 0x0F) | 0x80);
+        bytes[8] = (byte)((bytes[8] & 0x3F) | 0x80);
         return new Guid(bytes, bigEndian: true);
     }
 
-    /// <summary>The dispatch_seq a first attempt's <see cref="LeaseToken"/> carries (any other token yields a seq whose row it cannot match).</summary>
-    private static long LeasedSeq(Guid token)
+    /// <summary>Whether <paramref name="token"/> is a first attempt's <see cref="LeaseToken"/> (a lease on an unscheduled row, not on a delivery row).</summary>
+    internal static bool IsFirstAttemptToken(Guid token) => token.Version == 8 && (token.Variant & 0xC) == 0x8;
+
+    /// <summary>The dispatch_seq a first attempt's <see cref="LeaseToken"/> carries.</summary>
+    internal static long LeasedSeq(Guid token)
     {
         Span<byte> bytes = stackalloc byte[16];
         token.TryWriteBytes(bytes, bigEndian: true, out _);
-        return System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(bytes[8..]);
+        return System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(bytes[8..]) & (long.MaxValue >> 1);
     }
 
     // Statements return rows in no particular order; attempt the oldest first.
@@ -655,7 +676,8 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         private readonly int?[] _codes;
         private readonly int[] _numbers;
         private readonly TimeSpan[] _durations;
-        private readonly long[] _leasedSeqs;
+        private readonly List<long> _leasedSeqs = [];
+        private readonly List<Guid> _rowIds = [];
         private readonly DateTime _updatedAt;
 
         public CompletionColumns(IReadOnlyList<WebhookDeliveryCompletion> completions)
@@ -666,8 +688,8 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             (_errors, _excerpts) = (new string?[n], new string?[n]);
             (_nextAt, _completedAt, _claimedAt) = (new DateTime?[n], new DateTime?[n], new DateTime?[n]);
             (_startedAt, _createdAt) = (new DateTime[n], new DateTime[n]);
-            (_codes, _numbers, _durations, _leasedSeqs) = (new int?[n], new int[n], new TimeSpan[n], new long[n]);
-            var eventIds = new HashSet<Guid>();
+            (_codes, _numbers, _durations) = (new int?[n], new int[n], new TimeSpan[n]);
+            var lockedEvents = new HashSet<Guid>();
             var latest = Instant.MinValue;
             for (var i = 0; i < n; i++)
             {
@@ -690,25 +712,33 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
 
                 // The event record's own text form of an instant (its JSON converter's pattern).
                 _lastAt[i] = InstantPattern.ExtendedIso.Format(attempt.StartedAt);
-                _leasedSeqs[i] = LeasedSeq(c.Claim.LeaseToken);
+                if (IsFirstAttemptToken(c.Claim.LeaseToken))
+                {
+                    _leasedSeqs.Add(LeasedSeq(c.Claim.LeaseToken));
+                }
+                else
+                {
+                    _rowIds.Add(delivery.Id.Value);
+                    lockedEvents.Add(delivery.EventId.Value);
+                }
+
                 _tenants[i] = delivery.TenantId;
                 _events[i] = delivery.EventId.Value;
                 _endpoints[i] = delivery.EndpointId.Value;
                 _eventTypes[i] = delivery.EventType;
                 _createdAt[i] = delivery.CreatedAt.ToDateTimeUtc();
                 _claimedAt[i] = delivery.LastAttemptAt?.ToDateTimeUtc();
-                eventIds.Add(delivery.EventId.Value);
                 latest = attempt.StartedAt > latest ? attempt.StartedAt : latest;
             }
 
-            EventIds = [.. eventIds];
+            LockedEventIds = [.. lockedEvents];
             _updatedAt = latest.ToDateTimeUtc();
         }
 
-        /// <summary>The batch's distinct events.</summary>
-        public Guid[] EventIds { get; }
+        /// <summary>The distinct events of the batch's completions of delivery rows (not of first attempts leased on unscheduled rows).</summary>
+        public Guid[] LockedEventIds { get; }
 
-        /// <summary>Adds $1-$22 of the completion statement.</summary>
+        /// <summary>Adds $1-$23 of the completion statement.</summary>
         public void AddTo(NpgsqlParameterCollection parameters)
         {
             parameters.Add(new NpgsqlParameter { Value = _ids });
@@ -726,13 +756,14 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             parameters.Add(new NpgsqlParameter { Value = _excerpts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             parameters.Add(new NpgsqlParameter { Value = _lastAt });
             parameters.Add(new NpgsqlParameter { Value = _updatedAt });
-            parameters.Add(new NpgsqlParameter { Value = _leasedSeqs });
+            parameters.Add(new NpgsqlParameter { Value = _leasedSeqs.ToArray() });
             parameters.Add(new NpgsqlParameter { Value = _tenants });
             parameters.Add(new NpgsqlParameter { Value = _events });
             parameters.Add(new NpgsqlParameter { Value = _endpoints });
             parameters.Add(new NpgsqlParameter { Value = _eventTypes });
             parameters.Add(new NpgsqlParameter { Value = _createdAt });
             parameters.Add(new NpgsqlParameter { Value = _claimedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            parameters.Add(new NpgsqlParameter { Value = _rowIds.ToArray() });
         }
     }
 

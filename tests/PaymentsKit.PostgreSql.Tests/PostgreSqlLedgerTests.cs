@@ -77,6 +77,34 @@ public sealed partial class PostgreSqlLedgerTests(PostgresServerFixture postgres
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
 
+    [Fact]
+    public async Task A_Writer_Other_Than_The_Store_Still_Updates_Accounts_Through_The_View()
+    {
+        // The store's commits write the typed table directly (decision 0020); the view's trigger serves everyone else.
+        var (customer, _, _) = await FundedCustomerAsync(100);
+        var version = await VersionOfAsync(customer);
+        await using var connection = new NpgsqlConnection(await postgres.DatabaseForClassAsync(GetType()));
+        await connection.OpenAsync();
+        await using var update = new NpgsqlCommand(
+            "UPDATE ledger_account_records SET version = version + 1, data = jsonb_set(data, '{name}', '\"renamed\"') WHERE id = $1 AND version = $2",
+            connection);
+        update.Parameters.Add(new NpgsqlParameter { Value = customer.Id.Value });
+        update.Parameters.Add(new NpgsqlParameter { Value = version });
+        Assert.Equal(1, await update.ExecuteNonQueryAsync());
+
+        var renamed = await ReloadAsync(customer);
+        Assert.Equal("renamed", renamed.Name);
+        Assert.Equal(customer.Balance, renamed.Balance);
+        Assert.Equal(customer.EntryCount, renamed.EntryCount);
+        Assert.Equal(version + 1, await VersionOfAsync(customer));
+    }
+
+    private async Task<long> VersionOfAsync(LedgerAccount account)
+    {
+        await using var unit = await Store.BeginAsync();
+        return (await unit.GetAsync(LedgerCollections.Accounts, Tenant.Value, account.Id.Value))!.Version;
+    }
+
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await postgres.DatabaseForClassAsync(GetType())));
 }

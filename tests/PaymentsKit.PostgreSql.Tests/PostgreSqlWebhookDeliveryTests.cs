@@ -1,3 +1,5 @@
+using FsCheck;
+using FsCheck.Fluent;
 using Npgsql;
 using NodaTime;
 using PaymentsKit.Core.Tests.Webhooks;
@@ -152,6 +154,71 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
             new WebhookDeliveryAttempt(
                 Guid.CreateVersion7(), claim.Delivery.TenantId, claim.Delivery.Id, claim.Delivery.EventId, claim.Delivery.EndpointId,
                 claim.Delivery.Attempts, at, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, "{}", null));
+    }
+
+    [Fact]
+    public async Task A_batch_mixing_first_attempts_and_delivery_rows_marks_each_event_delivered_only_when_all_its_deliveries_are()
+    {
+        var tenant = Guid.CreateVersion7();
+        var (one, other) = (new WebhookEndpointId(Guid.CreateVersion7()), new WebhookEndpointId(Guid.CreateVersion7()));
+        var single = await Kit.EnqueueAsync(tenant, "inv_1");
+        var fanned = await Kit.EnqueueAsync(tenant, "inv_2");
+        WebhookDeliveryPlanner planner = (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
+            [.. events.SelectMany(e => (e.Id == fanned.Id ? new[] { one, other } : [one]).Select(endpoint => new WebhookDeliveryPlan(e.Id, e.TenantId, endpoint, e.EventType, null)))]);
+        var now = Kit.Clock.GetCurrentInstant();
+        var taken = await Kit.Queue.ScheduleAndClaimAsync(planner, now, Duration.FromMinutes(1), 10);
+        Assert.Equal(3, taken.Claims.Count);
+
+        // The event's only delivery is leased on its unscheduled row; the fanned-out event's deliveries are rows.
+        var first = taken.Claims.Single(c => c.Delivery.EventId == single.Id);
+        var rows = taken.Claims.Where(c => c.Delivery.EventId == fanned.Id).ToList();
+        Assert.True(PostgreSqlWebhookDeliveryQueue.IsFirstAttemptToken(first.LeaseToken));
+        Assert.All(rows, c => Assert.False(PostgreSqlWebhookDeliveryQueue.IsFirstAttemptToken(c.LeaseToken)));
+
+        Assert.Equal(2, (await Kit.Queue.CompleteAsync([Delivered(first, now), Delivered(rows[0], now)])).Count);
+        Assert.Equal((true, 1), Summary(await Kit.Outbox.GetAsync(tenant, single.Id)));
+        Assert.Equal((false, 1), Summary(await Kit.Outbox.GetAsync(tenant, fanned.Id)));
+
+        Assert.Single(await Kit.Queue.CompleteAsync([Delivered(rows[1], now + Duration.FromSeconds(1))]));
+        var done = await Kit.Outbox.GetAsync(tenant, fanned.Id);
+        Assert.Equal((true, 2, now + Duration.FromSeconds(1)), (done.Delivered, done.Attempts, done.LastAttemptAt));
+        await using var dataSource = NpgsqlDataSource.Create(_connectionString!);
+        await using var command = dataSource.CreateCommand("SELECT count(*) FROM webhook_events WHERE delivered");
+        Assert.Equal(2L, await command.ExecuteScalarAsync());
+
+        static (bool, int) Summary(WebhookEvent e) => (e.Delivered, e.Attempts);
+
+        static WebhookDeliveryCompletion Delivered(WebhookClaim claim, Instant at) => new(
+            claim,
+            WebhookDeliveryStatus.Delivered,
+            null,
+            new WebhookDeliveryAttempt(
+                Guid.CreateVersion7(), claim.Delivery.TenantId, claim.Delivery.Id, claim.Delivery.EventId, claim.Delivery.EndpointId,
+                claim.Delivery.Attempts, at, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, "{}", null));
+    }
+
+    [Fact]
+    public void First_attempt_lease_tokens_carry_their_row_and_are_told_from_delivery_row_tokens_Meets_Specification()
+    {
+        Prop.ForAll(
+                ArbMap.Default.ArbFor<long>(),
+                ArbMap.Default.ArbFor<long>().Filter(seq => seq >= 0),
+                (random, seq) =>
+                {
+                    seq &= long.MaxValue >> 1;
+                    var token = PostgreSqlWebhookDeliveryQueue.LeaseToken(random, seq);
+                    return PostgreSqlWebhookDeliveryQueue.IsFirstAttemptToken(token)
+                        && PostgreSqlWebhookDeliveryQueue.LeasedSeq(token) == seq
+                        && PostgreSqlWebhookDeliveryQueue.LeaseToken(random, seq) == token
+                        && PostgreSqlWebhookDeliveryQueue.LeaseToken(random, seq + 1) != token;
+                })
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(500));
+
+        // A delivery row's token is gen_random_uuid()'s (version 4), never a first attempt's.
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.False(PostgreSqlWebhookDeliveryQueue.IsFirstAttemptToken(Guid.NewGuid()));
+        }
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace PaymentsKit.PostgreSql;
 /// accounts, transactions, entries and transfers, decisions 0009 and 0013). Through a view, every row of a commit was
 /// a PL/pgSQL trigger call and an INSERT or UPDATE of its own; here a commit writes each such collection's inserts, and
 /// its updates, with one statement straight into the typed table, decomposing the batch's documents as the views'
-/// triggers do (migration 0025, decision 0020). The views and their triggers stay for every other writer.
+/// triggers do (migration 0024, decision 0020). The views and their triggers stay for every other writer.
 /// </summary>
 public sealed partial class PostgreSqlStore
 {

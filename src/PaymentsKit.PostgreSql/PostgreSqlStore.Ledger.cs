@@ -61,20 +61,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Postings = request.Postings,
         };
         var at = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
-        return at is null
-            ? null
-            : LedgerBooks.Posted(
-                transaction.TransactionId,
-                transaction.TenantId,
-                request.Postings,
-                request.EntryType,
-                null,
-                null,
-                request.Description,
-                request.Metadata!,
-                null,
-                0,
-                InstantPattern.ExtendedIso.Parse(at).Value);
+        return at is null ? null : transaction.Posted(InstantPattern.ExtendedIso.Parse(at).Value);
     }
 
     /// <inheritdoc />

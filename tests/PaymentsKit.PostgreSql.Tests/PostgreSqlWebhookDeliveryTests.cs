@@ -125,7 +125,7 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
         Assert.Empty(await Kit.Queue.ClaimAsync(now + Duration.FromSeconds(59), lease, 10));
 
         var first = taken.Claims.Single(c => c.Delivery.EventId == completed.Id);
-        Assert.Equal([first.Delivery.Id], await Kit.Queue.CompleteAsync([Completion(first, now)]));
+        Assert.Equal([first.Delivery.Id], await Kit.Queue.CompleteAsync([Delivered(first, now)]));
         var written = await Kit.Queue.GetAsync(tenant, first.Delivery.Id);
         Assert.Equal(
             first.Delivery with { Status = WebhookDeliveryStatus.Delivered, LastStatusCode = 200, CompletedAt = now },
@@ -141,19 +141,11 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
         var retaken = Assert.Single(again.Claims);
         Assert.Equal((1, lost.Id, 2), (again.Scheduled, retaken.Delivery.EventId, retaken.Delivery.Attempts));
         var stale = taken.Claims.Single(c => c.Delivery.EventId == lost.Id);
-        Assert.Empty(await Kit.Queue.CompleteAsync([Completion(stale, later)]));
+        Assert.Empty(await Kit.Queue.CompleteAsync([Delivered(stale, later)]));
         Assert.Null(await Kit.Queue.GetAsync(tenant, stale.Delivery.Id));
-        Assert.Equal([retaken.Delivery.Id], await Kit.Queue.CompleteAsync([Completion(retaken, later)]));
+        Assert.Equal([retaken.Delivery.Id], await Kit.Queue.CompleteAsync([Delivered(retaken, later)]));
         Assert.Equal((true, 1), ((await Kit.Outbox.GetAsync(tenant, lost.Id)).Delivered, (await Kit.Outbox.GetAsync(tenant, lost.Id)).Attempts));
         Assert.Equal(2, (await Kit.Queue.ListAsync(tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.Delivered), null, 10)).Items.Count);
-
-        static WebhookDeliveryCompletion Completion(WebhookClaim claim, Instant at) => new(
-            claim,
-            WebhookDeliveryStatus.Delivered,
-            null,
-            new WebhookDeliveryAttempt(
-                Guid.CreateVersion7(), claim.Delivery.TenantId, claim.Delivery.Id, claim.Delivery.EventId, claim.Delivery.EndpointId,
-                claim.Delivery.Attempts, at, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, "{}", null));
     }
 
     [Fact]
@@ -187,15 +179,16 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
         Assert.Equal(2L, await command.ExecuteScalarAsync());
 
         static (bool, int) Summary(WebhookEvent e) => (e.Delivered, e.Attempts);
-
-        static WebhookDeliveryCompletion Delivered(WebhookClaim claim, Instant at) => new(
-            claim,
-            WebhookDeliveryStatus.Delivered,
-            null,
-            new WebhookDeliveryAttempt(
-                Guid.CreateVersion7(), claim.Delivery.TenantId, claim.Delivery.Id, claim.Delivery.EventId, claim.Delivery.EndpointId,
-                claim.Delivery.Attempts, at, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, "{}", null));
     }
+
+    /// <summary>A completion that records <paramref name="claim"/> delivered (200) at <paramref name="at"/>.</summary>
+    private static WebhookDeliveryCompletion Delivered(WebhookClaim claim, Instant at) => new(
+        claim,
+        WebhookDeliveryStatus.Delivered,
+        null,
+        new WebhookDeliveryAttempt(
+            Guid.CreateVersion7(), claim.Delivery.TenantId, claim.Delivery.Id, claim.Delivery.EventId, claim.Delivery.EndpointId,
+            claim.Delivery.Attempts, at, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, "{}", null));
 
     [Fact]
     public void First_attempt_lease_tokens_carry_their_row_and_are_told_from_delivery_row_tokens_Meets_Specification()

@@ -32,7 +32,12 @@ internal readonly record struct LedgerFastTransaction(
     MerchantId TenantId,
     LedgerTransactionId TransactionId,
     PostLedgerTransactionRequest Request,
-    Instant Now);
+    Instant Now)
+{
+    /// <summary>The transaction as written, at the instant the store chose (now, or a touched account's later last change).</summary>
+    public LedgerTransaction Posted(Instant at) =>
+        LedgerBooks.Posted(TransactionId, TenantId, Request.Postings, Request.EntryType, null, null, Request.Description, Request.Metadata!, null, 0, at);
+}
 
 /// <summary>A reservation for <see cref="ILedgerFastPath.TryReserveAsync"/>, with the ids and instant the ledger chose.</summary>
 internal readonly record struct LedgerFastReservation(

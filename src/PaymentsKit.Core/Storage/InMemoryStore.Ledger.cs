@@ -17,8 +17,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
     ValueTask<LedgerTransaction?> ILedgerFastPath.TryPostAsync(LedgerFastTransaction transaction, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var request = transaction.Request;
-        var postings = request.Postings;
+        var postings = transaction.Request.Postings;
         lock (_commitLock)
         {
             var tables = LedgerTablesLocked();
@@ -44,18 +43,7 @@ public sealed partial class InMemoryStore : ILedgerFastPath
             }
 
             var touched = accounts.AsSpan(0, count);
-            var posted = LedgerBooks.Posted(
-                transaction.TransactionId,
-                transaction.TenantId,
-                postings,
-                request.EntryType,
-                null,
-                null,
-                request.Description,
-                request.Metadata!,
-                null,
-                0,
-                LedgerBooks.Timestamp(transaction.Now, touched));
+            var posted = transaction.Posted(LedgerBooks.Timestamp(transaction.Now, touched));
             if (!TryCommit(tables, touched, live.AsSpan(0, count), posted, changes, after, null))
             {
                 return ValueTask.FromResult<LedgerTransaction?>(null);

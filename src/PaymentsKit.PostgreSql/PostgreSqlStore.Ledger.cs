@@ -86,7 +86,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         var at = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
         return at is null
             ? null
-            : LedgerBooks.Reservation(reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, 0, InstantPattern.ExtendedIso.Parse(at).Value).Transfer;
+            : LedgerBooks.ReservedTransfer(reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, InstantPattern.ExtendedIso.Parse(at).Value);
     }
 
     /// <inheritdoc />

@@ -76,8 +76,15 @@ internal static class LedgerBooks
             transferId,
             referenceSequence,
             at);
+        return (transaction, ReservedTransfer(tenantId, transferId, transactionId, request, at));
+    }
+
+    /// <summary>The pending transfer a reservation writes (the transfer half of <see cref="Reservation"/>).</summary>
+    public static LedgerTransfer ReservedTransfer(
+        MerchantId tenantId, LedgerTransferId transferId, LedgerTransactionId transactionId, ReserveLedgerTransferRequest request, Instant at)
+    {
         var zero = Money.Zero(request.Amount.Asset);
-        var transfer = new LedgerTransfer(
+        return new LedgerTransfer(
             transferId,
             tenantId,
             request.DebitAccountId,
@@ -94,7 +101,6 @@ internal static class LedgerBooks
             null,
             at,
             null);
-        return (transaction, transfer);
     }
 
     /// <summary>The transaction that posts (<paramref name="posted"/> of it), voids or expires a pending transfer, and the transfer resolved.</summary>

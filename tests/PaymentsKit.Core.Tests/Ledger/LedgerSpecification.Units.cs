@@ -63,7 +63,6 @@ public abstract partial class LedgerSpecification
             Assert.Equal(posted, transfer?.Value);
         }
 
-
         // Customer: funding, the reservation, the fee and the posting; each entry carries the balances after it.
         var customerNow = await ReloadAsync(customer);
         Assert.Equal(customer.EntryCount + 3, customerNow.EntryCount);

@@ -87,8 +87,9 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // The accept loop ends on the cancellation before the listener stops: an accept begun on a stopped listener
+        // throws "Not listening" instead of observing the cancellation (a server disposed just as its loop started).
         await _stop.CancelAsync();
-        _listener.Stop();
         try
         {
             await _loop;
@@ -97,6 +98,7 @@ public sealed class LoopbackHttpServer : IAsyncDisposable
         {
         }
 
+        _listener.Stop();
         _stop.Dispose();
     }
 

@@ -78,6 +78,65 @@ public sealed partial class PostgreSqlLedgerTests(PostgresServerFixture postgres
     }
 
     [Fact]
+    public async Task Every_Rule_Of_The_Ledger_Tables_Refuses_A_Row_That_Breaks_It()
+    {
+        // Decision 0021 moved the tables' rules into domains and fewer CHECKs; each rule must still refuse on its own.
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var posted = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(30)));
+        await Ledger.PostTransferAsync(Tenant, posted.Id, Usd(25));
+        var pending = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(5)));
+        var payment = await MoveAsync(customer, merchant, Usd(10));
+
+        string[] broken =
+        [
+            $"UPDATE ledger_accounts SET collection = 'ledger_transfer' WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_accounts SET version = 0 WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_accounts SET normal_side = 'both' WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_accounts SET debits_pending = -1 WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_accounts SET credits_pending = -1 WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_accounts SET flags = 'debits_must_not_exceed_credits', debits_posted = credits_posted + 1 WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_accounts SET flags = 'credits_must_not_exceed_debits', credits_posted = debits_posted + 1 WHERE id = '{customer.Id.Value}'",
+            $"UPDATE ledger_transactions SET collection = 'ledger_account' WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET version = 2 WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET kind = 'reversed' WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET type = 'gift' WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET posting_accounts = '{{}}', posting_sides = '{{}}', posting_amounts = '{{}}', posting_assets = '{{}}' WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET posting_accounts = array_fill('a'::text, ARRAY[257]), posting_sides = array_fill('debit'::text, ARRAY[257]), "
+                + $"posting_amounts = array_fill(1::numeric, ARRAY[257]), posting_assets = array_fill('USD'::text, ARRAY[257]) WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET posting_sides = posting_sides[1:1] WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET posting_amounts = posting_amounts[1:1] WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transactions SET posting_assets = posting_assets[1:1] WHERE id = '{payment.Id.Value}'",
+            $"UPDATE ledger_transfers SET collection = 'ledger_account' WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET version = 3 WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET version = 0 WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET state = 'lost' WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET amount = 0, posted_amount = 0, released_amount = 0 WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET posted_amount = -5, released_amount = amount + 5 WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET released_amount = -5, posted_amount = amount + 5 WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET posted_amount = posted_amount + 1 WHERE id = '{posted.Id.Value}'",
+            $"UPDATE ledger_transfers SET released_amount = 1 WHERE id = '{pending.Id.Value}'",
+            $"UPDATE ledger_entries SET sequence = 0 WHERE account_id = '{customer.Id}' AND sequence = 1",
+            $"UPDATE ledger_entries SET side = 'both' WHERE account_id = '{customer.Id}' AND sequence = 1",
+            $"UPDATE ledger_entries SET type = 'gift' WHERE account_id = '{customer.Id}' AND sequence = 1",
+            $"UPDATE ledger_entries SET posted_change = 0, pending_change = 0 WHERE account_id = '{customer.Id}' AND sequence = 1",
+            $"UPDATE ledger_entries SET posted_change = -1 WHERE account_id = '{customer.Id}' AND sequence = 1",
+        ];
+
+        await using var connection = new NpgsqlConnection(await postgres.DatabaseForClassAsync(GetType()));
+        await connection.OpenAsync();
+        foreach (var sql in broken)
+        {
+#pragma warning disable CA2100 // The test's own statements, built from ids it holds.
+            await using var command = new NpgsqlCommand(sql, connection);
+#pragma warning restore CA2100
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteNonQueryAsync());
+            Assert.True(refused.SqlState == PostgresErrorCodes.CheckViolation, $"{sql}: {refused.SqlState} {refused.MessageText}");
+        }
+
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
     public async Task A_Writer_Other_Than_The_Store_Still_Updates_Accounts_Through_The_View()
     {
         // The store's commits write the typed table directly (decision 0020); the view's trigger serves everyone else.

@@ -6,8 +6,8 @@
 --   table's rules over several columns become one CHECK. Seed 001's ledger_entries type CHECK stays as it is.
 -- - ledger_transfers_pending_idx served no query (pending transfers are found by id, their timeouts through the
 --   deadline records), and because it named state, every resolution's update of a transfer was a non-HOT update with
---   a new entry in each of the table's indexes. Without it, and with room left on each page for the one update a
---   transfer gets (fillfactor 70), a resolution writes no index entry for its transfer.
+--   a new entry in each of the table's indexes. Without it a resolution's update is HOT (measured: 96 % of them with
+--   the default fillfactor, page pruning makes the room) and writes no index entry for its transfer.
 -- The views over the tables name columns whose type changes; they are dropped and made again as they were (their
 -- columns keep their types), with their INSTEAD OF triggers.
 DROP VIEW treasury_wallets;
@@ -90,8 +90,7 @@ ALTER TABLE ledger_transfers
     ALTER COLUMN posted_amount TYPE paymentskit_ledger_not_negative,
     ALTER COLUMN released_amount TYPE paymentskit_ledger_not_negative,
     ADD CONSTRAINT ledger_transfers_amount_check CHECK (
-        posted_amount + released_amount = CASE WHEN state = 'pending' THEN 0 ELSE amount END),
-    SET (fillfactor = 70);
+        posted_amount + released_amount = CASE WHEN state = 'pending' THEN 0 ELSE amount END);
 
 -- The entries' amount is generated from posted_change and pending_change (whose types cannot change under it): their
 -- rule stays ledger_entries_amount_check.

@@ -189,30 +189,71 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     {
         try
         {
+            // Up to TableSql.MaxSelectMany records of one collection in one table are one statement, not one each:
+            // every statement costs the server its own executor start and end beside the row it reads.
+            var groups = new List<(RecordRef First, List<int> Indexes)>();
+            for (var i = 0; i < records.Count; i++)
+            {
+                var group = groups.FindIndex(g => g.First.Table == records[i].Table && g.First.Collection == records[i].Collection
+                                                  && g.Indexes.Count < TableSql.MaxSelectMany);
+                if (group < 0)
+                {
+                    groups.Add((records[i], [i]));
+                }
+                else
+                {
+                    groups[group].Indexes.Add(i);
+                }
+            }
+
             var batch = _dataSource.CreateBatch();
             await using (batch.ConfigureAwait(false))
             {
-                foreach (var record in records)
+                foreach (var (first, indexes) in groups)
                 {
-                    Add(batch, SqlFor(record.Table).Select, record.Collection, record.Id);
+                    if (indexes.Count == 1)
+                    {
+                        Add(batch, SqlFor(first.Table).Select, first.Collection, first.Id);
+                    }
+                    else
+                    {
+                        var command = Add(batch, SqlFor(first.Table).SelectMany(indexes.Count), first.Collection);
+                        foreach (var i in indexes)
+                        {
+                            command.Parameters.Add(new NpgsqlParameter { Value = records[i].Id });
+                        }
+                    }
                 }
 
                 var results = new Versioned<object>?[records.Count];
                 var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
-                    for (var i = 0; i < records.Count; i++)
+                    for (var g = 0; g < groups.Count; g++)
                     {
-                        if (i > 0)
+                        if (g > 0)
                         {
                             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                         }
 
-                        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        var indexes = groups[g].Indexes;
+                        if (indexes.Count == 1)
                         {
-                            var value = JsonSerializer.Deserialize(reader.GetString(1), records[i].RecordType, _json)
-                                ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, $"A stored {records[i].Collection} record is JSON null.");
-                            results[i] = new Versioned<object>(value, reader.GetInt64(0));
+                            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                            {
+                                results[indexes[0]] = Read(reader, records[indexes[0]], 0);
+                            }
+
+                            continue;
+                        }
+
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                        {
+                            var id = reader.GetGuid(0);
+                            foreach (var i in indexes.Where(i => records[i].Id == id))
+                            {
+                                results[i] = Read(reader, records[i], 1);
+                            }
                         }
                     }
                 }
@@ -224,6 +265,14 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         {
             throw StorageFailure(ex, $"reading {records.Count} records");
         }
+    }
+
+    /// <summary>The record a reader's row holds as version and data from column <paramref name="first"/> on.</summary>
+    private Versioned<object> Read(NpgsqlDataReader reader, RecordRef record, int first)
+    {
+        var value = JsonSerializer.Deserialize(reader.GetString(first + 1), record.RecordType, _json)
+            ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, $"A stored {record.Collection} record is JSON null.");
+        return new Versioned<object>(value, reader.GetInt64(first));
     }
 
     private async ValueTask<Guid?> FindIdAsync(string collection, string uniqueKey, string value, CancellationToken cancellationToken)
@@ -494,6 +543,17 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             + "WHERE NOT EXISTS (SELECT 1 FROM paymentskit_unique_keys WHERE collection = $1 AND key_name = $2 AND key_value = $3 AND record_id = $4)";
 
         public string Select { get; } = $"SELECT version, data FROM {table} WHERE collection = $1 AND id = $2";
+
+        /// <summary>The most records one <see cref="SelectMany"/> reads; bounds the statement texts per table.</summary>
+        public const int MaxSelectMany = 8;
+
+        // An id list of parameters, not an array: the planner then knows how many rows a generic plan finds, so it
+        // keeps the generic plan (an array parameter is priced at ten elements and loses to a custom plan each time).
+        private readonly string[] _selectMany = [.. Enumerable.Range(2, MaxSelectMany - 1).Select(n =>
+            $"SELECT id, version, data FROM {table} WHERE collection = $1 AND id IN ({string.Join(", ", Enumerable.Range(2, n).Select(p => "$" + p.ToString(System.Globalization.CultureInfo.InvariantCulture)))})")];
+
+        /// <summary>Reads <paramref name="count"/> (2 to <see cref="MaxSelectMany"/>) records by id: $1 collection, $2… ids.</summary>
+        public string SelectMany(int count) => _selectMany[count - 2];
 
         public string ListFirst { get; } =
             $"SELECT version, data FROM {table} WHERE collection = $1 AND tenant_id = $2 ORDER BY id LIMIT $3";

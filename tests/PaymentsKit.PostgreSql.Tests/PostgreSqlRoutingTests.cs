@@ -105,6 +105,36 @@ public sealed class PostgreSqlRoutingSchemaTests(PostgresServerFixture postgres,
         Assert.Equal(PostgresErrorCodes.CheckViolation, health.SqlState);
     }
 
+    [Fact]
+    public async Task The_Seed_Columns_Follow_The_Document_Whoever_Writes_It()
+    {
+        // Since migration 0026 a trigger, not a generation expression, sets these tables' seed columns (decision 0023).
+        await using var data = NpgsqlDataSource.Create(await postgres.DatabaseForClassAsync(GetType()));
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.IntentAsync(merchant, 3m, key: "k-columns");
+
+        // A writer that changes only the document moves the columns with it.
+        await ExecuteAsync(data, "UPDATE payment_intents SET data = jsonb_set(data, '{status}', '\"cancelled\"') WHERE public_id = $1", intent.Id.ToString());
+        Assert.Equal(new object?[] { "cancelled", 3m }, await RowAsync(data, "SELECT status, amount_usd FROM payment_intents WHERE public_id = $1", intent.Id.ToString()));
+
+        // A value written to a column directly is replaced by the document's, as a generated column never disagreed with it.
+        await ExecuteAsync(data, "UPDATE payment_intents SET status = 'settled', amount_usd = 99 WHERE public_id = $1", intent.Id.ToString());
+        Assert.Equal(new object?[] { "cancelled", 3m }, await RowAsync(data, "SELECT status, amount_usd FROM payment_intents WHERE public_id = $1", intent.Id.ToString()));
+
+        var delivered = await RowAsync(
+            data,
+            "UPDATE webhook_events SET data = data || '{\"delivered\": true, \"attempts\": 2, \"last_attempt_at\": \"2026-12-05T08:30:00.5Z\"}' "
+            + "WHERE id = (SELECT id FROM webhook_events WHERE payment_intent_id = $1 LIMIT 1) RETURNING delivered, attempts, last_attempt_at = '2026-12-05T08:30:00.5Z'::timestamptz",
+            intent.Id.ToString());
+        Assert.Equal(new object?[] { true, 2, true }, delivered);
+
+        var generated = await ColumnAsync(
+            data,
+            "SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = 'public' AND is_generated = 'ALWAYS' "
+            + "AND table_name IN ('quotes', 'payment_intents', 'payment_attempts', 'webhook_events')");
+        Assert.Empty(generated);
+    }
+
     private static async Task<object?[]> RowAsync(NpgsqlDataSource data, string sql, params object[] parameters)
     {
         await using var command = Command(data, sql, parameters);

@@ -554,6 +554,30 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Prefetch_Of_Many_Records_Of_One_Collection_Reads_Each_As_Stored()
+    {
+        // More records of one collection than one read statement of the PostgreSQL store takes (8).
+        var tenant = NewTenant();
+        var widgets = Enumerable.Range(0, 11).Select(_ => NewWidget(tenant)).ToArray();
+        await InsertAsync(widgets);
+        await UpdateAsync(widgets[9] with { Counter = 7 }, 1);
+        var missing = NewId().Value;
+
+        await using var unit = await Store.BeginAsync();
+        await unit.PrefetchAsync([.. widgets.Select(w => Widgets.Ref(w.Id.Value)).Reverse(), Widgets.Ref(missing)]);
+
+        for (var i = 0; i < widgets.Length; i++)
+        {
+            var read = await unit.GetAsync(Widgets, tenant.Value, widgets[i].Id.Value);
+            Assert.Equal(widgets[i].Id, read?.Value.Id);
+            Assert.Equal(i == 9 ? 2 : 1, read?.Version);
+            Assert.Equal(i == 9 ? 7 : widgets[i].Counter, read?.Value.Counter);
+        }
+
+        Assert.Null(await unit.GetAsync(Widgets, tenant.Value, missing));
+    }
+
+    [Fact]
     public async Task A_Failed_Commit_Is_All_Or_Nothing_Across_Records()
     {
         var tenant = NewTenant();

@@ -547,10 +547,13 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         /// <summary>The most records one <see cref="SelectMany"/> reads; bounds the statement texts per table.</summary>
         public const int MaxSelectMany = 8;
 
-        // An id list of parameters, not an array: the planner then knows how many rows a generic plan finds, so it
-        // keeps the generic plan (an array parameter is priced at ten elements and loses to a custom plan each time).
-        private readonly string[] _selectMany = [.. Enumerable.Range(2, MaxSelectMany - 1).Select(n =>
-            $"SELECT id, version, data FROM {table} WHERE collection = $1 AND id IN ({string.Join(", ", Enumerable.Range(2, n).Select(p => "$" + p.ToString(System.Globalization.CultureInfo.InvariantCulture)))})")];
+        // One primary-key lookup per id, appended: each branch is planned as the single-record read is (at most one row by
+        // the key), so the generic plan kept after five executions is index scans whatever the table's size was then.
+        // An array (id = ANY ($2)) was planned again at every execution, as its generic plan is priced for ten ids; an
+        // id list (id IN ($2, …)) kept a sequential scan chosen while the table was small (≈ 1,000 rows read per call).
+        private readonly string[] _selectMany = [.. Enumerable.Range(2, MaxSelectMany - 1).Select(n => string.Join(
+            " UNION ALL ",
+            Enumerable.Range(2, n).Select(p => $"SELECT id, version, data FROM {table} WHERE collection = $1 AND id = ${p.ToString(System.Globalization.CultureInfo.InvariantCulture)}")))];
 
         /// <summary>Reads <paramref name="count"/> (2 to <see cref="MaxSelectMany"/>) records by id: $1 collection, $2… ids.</summary>
         public string SelectMany(int count) => _selectMany[count - 2];

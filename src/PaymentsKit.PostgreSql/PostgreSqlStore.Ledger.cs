@@ -215,10 +215,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         try
         {
             var documents = await CallBatchAsync(batch, calls).ConfigureAwait(false);
-            for (var i = 0; i < calls.Count; i++)
-            {
-                calls[i].TrySetResult(documents[i]);
-            }
+            LedgerSettlement.Start(calls, documents, null);
         }
         catch (PostgresException) when (calls.Count > 1)
         {
@@ -230,12 +227,11 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
         catch (NpgsqlException ex)
         {
-            var failure = StorageFailure(ex, "running a ledger operation");
-            calls.ForEach(call => call.TrySetException(failure));
+            LedgerSettlement.Start(calls, null, StorageFailure(ex, "running a ledger operation"));
         }
         catch (Exception ex)
         {
-            calls.ForEach(call => call.TrySetException(ex));
+            LedgerSettlement.Start(calls, null, ex);
         }
     }
 
@@ -288,7 +284,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
     }
 
-    private enum LedgerCallKind
+    internal enum LedgerCallKind
     {
         Posted,
         Reserve,
@@ -296,9 +292,12 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         Void,
     }
 
-    /// <summary>One queued fast-path operation; completes with its instant or document, or null for "take the record path".</summary>
-    private sealed class LedgerCall(LedgerCallKind kind, MerchantId tenantId, LedgerTransactionId transactionId, NodaTime.Instant now)
-        : TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <summary>
+    /// One queued fast-path operation; completes with its instant or document, or null for "take the record path". Its
+    /// continuations run where it is completed: always by a <see cref="LedgerSettlement"/>, never on a flusher.
+    /// </summary>
+    internal sealed class LedgerCall(LedgerCallKind kind, MerchantId tenantId, LedgerTransactionId transactionId, NodaTime.Instant now)
+        : TaskCompletionSource<string?>
     {
         public LedgerCallKind Kind { get; } = kind;
 

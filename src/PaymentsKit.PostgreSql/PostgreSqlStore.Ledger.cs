@@ -100,7 +100,8 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Scale = amount?.Asset.Scale,
             AssetChains = AssetChains.GetValue(resolution.Assets, ChainsOf),
         };
-        return Read<LedgerTransfer>(await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false));
+        var document = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
+        return document is null ? null : LedgerTransferDocument.Read(document, _json);
     }
 
     private static string ChainsOf(IReadOnlyList<Asset> assets)
@@ -120,10 +121,6 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
 
     private string Metadata(IReadOnlyDictionary<string, string>? metadata) =>
         metadata is null || metadata.Count == 0 ? NoMetadata : JsonSerializer.Serialize(metadata, _json);
-
-    private T? Read<T>(string? document)
-        where T : class =>
-        document is null ? null : JsonSerializer.Deserialize<T>(document, _json);
 
     /// <summary>
     /// Queues a call and, if no batch is being sent, starts the flusher; answers the call's instant or document, or null.

@@ -146,14 +146,15 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
 
     private Task<string?> Enqueue(LedgerCall call, CancellationToken cancellationToken)
     {
-        // Queued by a caller whose continuation a batch's completion runs: the completion sends what its callers queued
-        // once it has run them all (or its timer does, if one blocks), so they go out together rather than the first alone.
-        var deferred = LedgerSettlement.Completing(this);
         bool start;
         lock (_ledgerGate)
         {
             _ledgerQueue.Add(call);
-            start = !deferred && StartsFlusher();
+            start = _ledgerFlushing == 0 || (_ledgerFlushing < LedgerFlushers && _ledgerQueue.Count >= LedgerBatchTarget);
+            if (start)
+            {
+                _ledgerFlushing++;
+            }
         }
 
         if (start)
@@ -165,37 +166,6 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         // A cancelled wait does not withdraw a call already sent, as cancelling a sent command would not.
         // (An uncancellable token returns the call's own task: nothing allocated.)
         return call.Task.WaitAsync(cancellationToken);
-    }
-
-    /// <summary>Under the queue's lock: whether the queue needs a flusher started now; if so, counts it.</summary>
-    private bool StartsFlusher()
-    {
-        var start = _ledgerQueue.Count > 0
-                    && (_ledgerFlushing == 0 || (_ledgerFlushing < LedgerFlushers && _ledgerQueue.Count >= LedgerBatchTarget));
-        if (start)
-        {
-            _ledgerFlushing++;
-        }
-
-        return start;
-    }
-
-    /// <summary>
-    /// After a batch's completion (or its timer): starts a flusher for what its callers queued meanwhile, if the queue
-    /// needs one. <paramref name="here"/>: on this thread, which has nothing else to do, rather than waking another.
-    /// </summary>
-    private void FlushQueuedLedgerCalls(bool here)
-    {
-        bool start;
-        lock (_ledgerGate)
-        {
-            start = StartsFlusher();
-        }
-
-        if (start)
-        {
-            _ = here ? FlushLedgerAsync() : Task.Run(FlushLedgerAsync, CancellationToken.None);
-        }
     }
 
     private async Task FlushLedgerAsync()
@@ -242,7 +212,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         try
         {
             var documents = await CallBatchAsync(batch, calls).ConfigureAwait(false);
-            LedgerSettlement.Start(this, calls, documents, null);
+            LedgerSettlement.Start(calls, documents, null);
         }
         catch (PostgresException) when (calls.Count > 1)
         {
@@ -254,11 +224,11 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
         catch (NpgsqlException ex)
         {
-            LedgerSettlement.Start(this, calls, null, StorageFailure(ex, "running a ledger operation"));
+            LedgerSettlement.Start(calls, null, StorageFailure(ex, "running a ledger operation"));
         }
         catch (Exception ex)
         {
-            LedgerSettlement.Start(this, calls, null, ex);
+            LedgerSettlement.Start(calls, null, ex);
         }
     }
 

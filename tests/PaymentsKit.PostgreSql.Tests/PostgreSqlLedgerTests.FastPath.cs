@@ -204,7 +204,7 @@ public sealed partial class PostgreSqlLedgerTests
         var blocked = first.Task.ContinueWith(answer => (answer.Result, second.Task.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         var started = System.Diagnostics.Stopwatch.StartNew();
 
-        PostgreSqlStore.LedgerSettlement.Start((PostgreSqlStore)Store, [first, second, third], ["a", "b", null], null);
+        PostgreSqlStore.LedgerSettlement.Start([first, second, third], ["a", "b", null], null);
 
         Assert.Equal(("a", "b"), await blocked.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.True(started.Elapsed >= PostgreSqlStore.LedgerSettlement.RescueAfter * 0.9, $"answered after {started.Elapsed}, before the rescue was due: the test did not block");
@@ -219,30 +219,11 @@ public sealed partial class PostgreSqlLedgerTests
         var calls = new List<PostgreSqlStore.LedgerCall> { Call(), Call() };
         var failure = new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "down");
 
-        PostgreSqlStore.LedgerSettlement.Start((PostgreSqlStore)Store, calls, null, failure);
+        PostgreSqlStore.LedgerSettlement.Start(calls, null, failure);
 
         foreach (var call in calls)
         {
             Assert.Same(failure, await Assert.ThrowsAsync<PaymentsKitException>(() => call.Task.WaitAsync(TimeSpan.FromSeconds(30))));
         }
-    }
-
-    [Fact]
-    public async Task A_Caller_Blocking_On_A_Call_It_Queued_While_Its_Batch_Completes_Is_Not_Left_Waiting_For_Ever()
-    {
-        // The calls a batch's callers queue while it completes are sent once it has run them all (decision 0022). A caller
-        // that blocks there on its next call would wait behind itself: the completion's timer sends it.
-        var (customer, _, merchant) = await FundedCustomerAsync(100);
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        var posted = Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(3))).AsTask().ContinueWith(
-            hold => Ledger.PostTransferAsync(Tenant, hold.Result.Id).AsTask().Result,
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
-
-        var transfer = await posted.WaitAsync(TimeSpan.FromSeconds(30));
-        Assert.Equal(LedgerTransferState.Posted, transfer.State);
-        Assert.True(started.Elapsed >= PostgreSqlStore.LedgerSettlement.RescueAfter * 0.9, $"posted after {started.Elapsed}, before the rescue was due: the test did not block");
-        Assert.Equal(transfer, await Ledger.GetTransferAsync(Tenant, transfer.Id));
     }
 }

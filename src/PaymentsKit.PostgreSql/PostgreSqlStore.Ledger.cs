@@ -212,7 +212,10 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         try
         {
             var documents = await CallBatchAsync(batch, calls).ConfigureAwait(false);
-            LedgerSettlement.Start(calls, documents, null);
+            for (var i = 0; i < calls.Count; i++)
+            {
+                calls[i].TrySetResult(documents[i]);
+            }
         }
         catch (PostgresException) when (calls.Count > 1)
         {
@@ -224,11 +227,12 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
         catch (NpgsqlException ex)
         {
-            LedgerSettlement.Start(calls, null, StorageFailure(ex, "running a ledger operation"));
+            var failure = StorageFailure(ex, "running a ledger operation");
+            calls.ForEach(call => call.TrySetException(failure));
         }
         catch (Exception ex)
         {
-            LedgerSettlement.Start(calls, null, ex);
+            calls.ForEach(call => call.TrySetException(ex));
         }
     }
 
@@ -281,7 +285,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
     }
 
-    internal enum LedgerCallKind
+    private enum LedgerCallKind
     {
         Posted,
         Reserve,
@@ -289,12 +293,9 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         Void,
     }
 
-    /// <summary>
-    /// One queued fast-path operation; completes with its instant or document, or null for "take the record path". Its
-    /// continuations run where it is completed: always by a <see cref="LedgerSettlement"/>, never on a flusher.
-    /// </summary>
-    internal sealed class LedgerCall(LedgerCallKind kind, MerchantId tenantId, LedgerTransactionId transactionId, NodaTime.Instant now)
-        : TaskCompletionSource<string?>
+    /// <summary>One queued fast-path operation; completes with its instant or document, or null for "take the record path".</summary>
+    private sealed class LedgerCall(LedgerCallKind kind, MerchantId tenantId, LedgerTransactionId transactionId, NodaTime.Instant now)
+        : TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public LedgerCallKind Kind { get; } = kind;
 

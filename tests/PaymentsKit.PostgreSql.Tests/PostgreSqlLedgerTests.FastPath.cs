@@ -191,39 +191,4 @@ public sealed partial class PostgreSqlLedgerTests
         Assert.Equal(Usd(100 - 3 - 1 - 1.5m), (await ReloadAsync(customer)).Balance.Available);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
-
-    [Fact]
-    public async Task A_Caller_Blocking_On_Another_Call_Of_Its_Batch_Is_Not_Left_Waiting_For_Ever()
-    {
-        // A batch's calls are completed one after another on one thread (decision 0022). The first caller's continuation blocks
-        // until the second call of the same batch is answered, which that thread would only get to after it: the rescue timer
-        // completes the rest from another thread.
-        var now = Clock.GetCurrentInstant();
-        PostgreSqlStore.LedgerCall Call() => new(PostgreSqlStore.LedgerCallKind.Reserve, Tenant, LedgerTransactionId.New(Clock), now);
-        var (first, second, third) = (Call(), Call(), Call());
-        var blocked = first.Task.ContinueWith(answer => (answer.Result, second.Task.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        var started = System.Diagnostics.Stopwatch.StartNew();
-
-        PostgreSqlStore.LedgerSettlement.Start([first, second, third], ["a", "b", null], null);
-
-        Assert.Equal(("a", "b"), await blocked.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.True(started.Elapsed >= PostgreSqlStore.LedgerSettlement.RescueAfter * 0.9, $"answered after {started.Elapsed}, before the rescue was due: the test did not block");
-        Assert.Null(await third.Task.WaitAsync(TimeSpan.FromSeconds(30)));
-    }
-
-    [Fact]
-    public async Task A_Failed_Batch_Fails_Every_Call_In_It()
-    {
-        var now = Clock.GetCurrentInstant();
-        PostgreSqlStore.LedgerCall Call() => new(PostgreSqlStore.LedgerCallKind.Void, Tenant, LedgerTransactionId.New(Clock), now);
-        var calls = new List<PostgreSqlStore.LedgerCall> { Call(), Call() };
-        var failure = new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "down");
-
-        PostgreSqlStore.LedgerSettlement.Start(calls, null, failure);
-
-        foreach (var call in calls)
-        {
-            Assert.Same(failure, await Assert.ThrowsAsync<PaymentsKitException>(() => call.Task.WaitAsync(TimeSpan.FromSeconds(30))));
-        }
-    }
 }

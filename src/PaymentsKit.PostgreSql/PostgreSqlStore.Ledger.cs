@@ -1,8 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using NodaTime.Text;
 using Npgsql;
-using NpgsqlTypes;
 using PaymentsKit.Ledger;
 
 namespace PaymentsKit.PostgreSql;
@@ -42,6 +40,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     private static readonly ConditionalWeakTable<IReadOnlyList<Asset>, string> AssetChains = [];
 
     private readonly Lock _ledgerGate = new();
+    private readonly Stack<LedgerBatch> _ledgerBatches = new();
     private List<LedgerCall> _ledgerQueue = [];
     private int _ledgerFlushing;
 
@@ -61,7 +60,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Postings = request.Postings,
         };
         var at = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
-        return at is null ? null : transaction.Posted(InstantPattern.ExtendedIso.Parse(at).Value);
+        return at is null ? null : transaction.Posted(IsoInstant.Parse(at));
     }
 
     /// <inheritdoc />
@@ -86,7 +85,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         var at = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
         return at is null
             ? null
-            : LedgerBooks.ReservedTransfer(reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, InstantPattern.ExtendedIso.Parse(at).Value);
+            : LedgerBooks.ReservedTransfer(reservation.TenantId, reservation.TransferId, reservation.TransactionId, request, IsoInstant.Parse(at));
     }
 
     /// <inheritdoc />
@@ -101,7 +100,8 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Scale = amount?.Asset.Scale,
             AssetChains = AssetChains.GetValue(resolution.Assets, ChainsOf),
         };
-        return Read<LedgerTransfer>(await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false));
+        var document = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
+        return document is null ? null : LedgerTransferDocument.Read(document, _json);
     }
 
     private static string ChainsOf(IReadOnlyList<Asset> assets)
@@ -122,14 +122,30 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     private string Metadata(IReadOnlyDictionary<string, string>? metadata) =>
         metadata is null || metadata.Count == 0 ? NoMetadata : JsonSerializer.Serialize(metadata, _json);
 
-    private T? Read<T>(string? document)
-        where T : class =>
-        document is null ? null : JsonSerializer.Deserialize<T>(document, _json);
-
-    /// <summary>Queues a call and, if no batch is being sent, starts the flusher; answers the call's instant or document, or null.</summary>
-    private async ValueTask<string?> EnqueueLedgerAsync(LedgerCall call, CancellationToken cancellationToken)
+    /// <summary>
+    /// Queues a call and, if no batch is being sent, starts the flusher; answers the call's instant or document, or null.
+    /// Not an async method: the store is ready on every call but the first, and the call's own task is the answer.
+    /// </summary>
+    private Task<string?> EnqueueLedgerAsync(LedgerCall call, CancellationToken cancellationToken)
     {
-        await EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        var ready = EnsureReadyAsync(cancellationToken);
+        if (!ready.IsCompletedSuccessfully)
+        {
+            return EnqueueWhenReadyAsync(ready, call, cancellationToken);
+        }
+
+        ready.GetAwaiter().GetResult();
+        return Enqueue(call, cancellationToken);
+    }
+
+    private async Task<string?> EnqueueWhenReadyAsync(ValueTask ready, LedgerCall call, CancellationToken cancellationToken)
+    {
+        await ready.ConfigureAwait(false);
+        return await Enqueue(call, cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task<string?> Enqueue(LedgerCall call, CancellationToken cancellationToken)
+    {
         bool start;
         lock (_ledgerGate)
         {
@@ -148,86 +164,93 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
 
         // A cancelled wait does not withdraw a call already sent, as cancelling a sent command would not.
-        return await call.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // (An uncancellable token returns the call's own task: nothing allocated.)
+        return call.Task.WaitAsync(cancellationToken);
     }
 
     private async Task FlushLedgerAsync()
     {
+        LedgerBatch? batch;
+        lock (_ledgerGate)
+        {
+            _ledgerBatches.TryPop(out batch);
+        }
+
+        // At most LedgerFlushers batches exist at once: each flusher holds one and gives it back when it stops.
+        batch ??= new LedgerBatch(_dataSource);
         while (true)
         {
-            List<LedgerCall> batch;
             lock (_ledgerGate)
             {
                 // The other flusher, if one is in flight, takes what is queued when its batch returns.
                 if (_ledgerQueue.Count == 0 || (_ledgerFlushing > 1 && _ledgerQueue.Count < LedgerBatchTarget))
                 {
                     _ledgerFlushing--;
+                    if (_disposed == 0)
+                    {
+                        _ledgerBatches.Push(batch);
+                    }
+                    else
+                    {
+                        batch.Dispose();
+                    }
+
                     return;
                 }
 
-                if (_ledgerQueue.Count <= LedgerBatchLimit)
-                {
-                    batch = _ledgerQueue;
-                    _ledgerQueue = [];
-                }
-                else
-                {
-                    batch = _ledgerQueue.GetRange(0, LedgerBatchLimit);
-                    _ledgerQueue.RemoveRange(0, LedgerBatchLimit);
-                }
+                batch.Take(ref _ledgerQueue, LedgerBatchLimit);
             }
 
-            await RunLedgerBatchAsync(batch).ConfigureAwait(false);
+            await RunLedgerBatchAsync(batch, batch.Calls).ConfigureAwait(false);
+            batch.Calls.Clear();
         }
     }
 
-    /// <summary>Sends one batch and settles every call in it; never throws.</summary>
-    private async Task RunLedgerBatchAsync(List<LedgerCall> batch)
+    /// <summary>Sends one batch of <paramref name="calls"/> with <paramref name="batch"/>'s command and settles every call in it; never throws.</summary>
+    private async Task RunLedgerBatchAsync(LedgerBatch batch, List<LedgerCall> calls)
     {
         try
         {
-            var documents = await CallBatchAsync(batch).ConfigureAwait(false);
-            for (var i = 0; i < batch.Count; i++)
+            var documents = await CallBatchAsync(batch, calls).ConfigureAwait(false);
+            for (var i = 0; i < calls.Count; i++)
             {
-                batch[i].TrySetResult(documents[i]);
+                calls[i].TrySetResult(documents[i]);
             }
         }
-        catch (PostgresException) when (batch.Count > 1)
+        catch (PostgresException) when (calls.Count > 1)
         {
             // One operation made the whole statement fail; alone, each of the others goes through and the culprit gets its own error.
-            foreach (var call in batch)
+            foreach (var call in calls)
             {
-                await RunLedgerBatchAsync([call]).ConfigureAwait(false);
+                await RunLedgerBatchAsync(batch, [call]).ConfigureAwait(false);
             }
         }
         catch (NpgsqlException ex)
         {
             var failure = StorageFailure(ex, "running a ledger operation");
-            batch.ForEach(call => call.TrySetException(failure));
+            calls.ForEach(call => call.TrySetException(failure));
         }
         catch (Exception ex)
         {
-            batch.ForEach(call => call.TrySetException(ex));
+            calls.ForEach(call => call.TrySetException(ex));
         }
     }
 
     /// <summary>Runs the batch function; answers one instant or document (or null: take the record path) per call.</summary>
-    private async Task<string?[]> CallBatchAsync(List<LedgerCall> batch)
+    private async Task<string?[]> CallBatchAsync(LedgerBatch batch, List<LedgerCall> calls)
     {
-        var connection = await _dataSource.OpenConnectionAsync(CancellationToken.None).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
+        batch.Fill(calls, _clock.GetCurrentInstant());
+        var connection = batch.Connection;
+        await connection.OpenAsync(CancellationToken.None).ConfigureAwait(false);
+        try
         {
-            var command = new NpgsqlCommand(BatchSql, connection);
-            await using var disposeCommand = command.ConfigureAwait(false);
-            AddBatchParameters(command.Parameters, batch);
-
             // Prepared once per pooled connection (Npgsql keeps it across uses): the call is not parsed and planned per batch.
-            await command.PrepareAsync(CancellationToken.None).ConfigureAwait(false);
+            await batch.Command.PrepareAsync(CancellationToken.None).ConfigureAwait(false);
             for (var attempt = 0; ; attempt++)
             {
                 try
                 {
-                    return (string?[])(await command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false))!;
+                    return (string?[])(await batch.Command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false))!;
                 }
                 catch (PostgresException ex) when ((ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
                                                    && attempt < _maxRetries)
@@ -239,101 +262,27 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                 catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
                 {
                     // Still losing: the record path takes over and settles the race its own way.
-                    return new string?[batch.Count];
+                    return new string?[calls.Count];
                 }
             }
+        }
+        finally
+        {
+            // Back to the pool after each batch, as a connection opened per batch would go.
+            await connection.CloseAsync().ConfigureAwait(false);
         }
     }
 
-    private void AddBatchParameters(NpgsqlParameterCollection parameters, List<LedgerCall> batch)
+    /// <summary>Disposes the idle flushers' batches (a flusher still running keeps its own until it ends).</summary>
+    private void DisposeLedgerBatches()
     {
-        var count = batch.Count;
-        var kinds = new string[count];
-        var tenants = new Guid[count];
-        var tenantRefs = new string[count];
-        var transactionIds = new Guid[count];
-        var transactionRefs = new string[count];
-        var transferIds = new Guid?[count];
-        var transferRefs = new string?[count];
-        var debitAccounts = new Guid?[count];
-        var creditAccounts = new Guid?[count];
-        var amounts = new decimal?[count];
-        var assets = new string?[count];
-        var scales = new int?[count];
-        var chains = new string?[count];
-        var entryTypes = new string?[count];
-        var descriptions = new string?[count];
-        var metadata = new string?[count];
-        var assetChains = new string?[count];
-        var nows = new string[count];
-        var postingCounts = new int[count];
-        var postings = 0;
-        foreach (var call in batch)
+        lock (_ledgerGate)
         {
-            postings += call.Postings?.Count ?? 0;
-        }
-
-        var postingAccounts = new Guid[postings];
-        var postingSides = new string[postings];
-        var postingAmounts = new decimal[postings];
-        var p = 0;
-        for (var i = 0; i < count; i++)
-        {
-            var call = batch[i];
-            kinds[i] = SnakeCaseNames<LedgerCallKind>.Of(call.Kind);
-            tenants[i] = call.TenantId.Value;
-            tenantRefs[i] = call.TenantId.ToString();
-            transactionIds[i] = call.TransactionId.Value;
-            transactionRefs[i] = call.TransactionId.ToString();
-            transferIds[i] = call.TransferId;
-            transferRefs[i] = call.TransferRef;
-            debitAccounts[i] = call.DebitAccount;
-            creditAccounts[i] = call.CreditAccount;
-            amounts[i] = call.Amount;
-            assets[i] = call.Asset;
-            scales[i] = call.Scale;
-            chains[i] = call.Chain;
-            entryTypes[i] = call.EntryType;
-            descriptions[i] = call.Description;
-            metadata[i] = call.Metadata;
-            assetChains[i] = call.AssetChains;
-            nows[i] = InstantPattern.ExtendedIso.Format(call.Now);
-            if (call.Postings is { } list)
+            while (_ledgerBatches.TryPop(out var batch))
             {
-                postingCounts[i] = list.Count;
-                foreach (var posting in list)
-                {
-                    postingAccounts[p] = posting.AccountId.Value;
-                    postingSides[p] = SnakeCaseNames<LedgerSide>.Of(posting.Side);
-                    postingAmounts[p] = posting.Amount.Amount;
-                    p++;
-                }
+                batch.Dispose();
             }
         }
-
-        parameters.Add(new NpgsqlParameter { Value = kinds });
-        parameters.Add(new NpgsqlParameter { Value = tenants });
-        parameters.Add(new NpgsqlParameter { Value = tenantRefs });
-        parameters.Add(new NpgsqlParameter { Value = transactionIds });
-        parameters.Add(new NpgsqlParameter { Value = transactionRefs });
-        parameters.Add(new NpgsqlParameter { Value = transferIds });
-        parameters.Add(new NpgsqlParameter { Value = transferRefs });
-        parameters.Add(new NpgsqlParameter { Value = debitAccounts });
-        parameters.Add(new NpgsqlParameter { Value = creditAccounts });
-        parameters.Add(new NpgsqlParameter { Value = amounts });
-        parameters.Add(new NpgsqlParameter { Value = assets });
-        parameters.Add(new NpgsqlParameter { Value = scales });
-        parameters.Add(new NpgsqlParameter { Value = chains });
-        parameters.Add(new NpgsqlParameter { Value = entryTypes });
-        parameters.Add(new NpgsqlParameter { Value = descriptions });
-        parameters.Add(new NpgsqlParameter { Value = metadata, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
-        parameters.Add(new NpgsqlParameter { Value = assetChains, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb });
-        parameters.Add(new NpgsqlParameter { Value = nows });
-        parameters.Add(new NpgsqlParameter { Value = _clock.GetCurrentInstant().ToDateTimeUtc() });
-        parameters.Add(new NpgsqlParameter { Value = postingCounts });
-        parameters.Add(new NpgsqlParameter { Value = postingAccounts });
-        parameters.Add(new NpgsqlParameter { Value = postingSides });
-        parameters.Add(new NpgsqlParameter { Value = postingAmounts });
     }
 
     private enum LedgerCallKind

@@ -121,6 +121,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         {
             await _dataSource.DisposeAsync().ConfigureAwait(false);
             _migrationGate.Dispose();
+            DisposeLedgerBatches();
         }
     }
 
@@ -131,6 +132,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         {
             _dataSource.Dispose();
             _migrationGate.Dispose();
+            DisposeLedgerBatches();
         }
     }
 

@@ -149,4 +149,46 @@ public sealed partial class PostgreSqlLedgerTests
         Assert.Equal((LedgerTransferState.Voided, Usd(0), Usd(5)), (released.State, released.PostedAmount, released.ReleasedAmount));
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Batches_Sent_One_After_Another_Carry_Nothing_Of_The_Batch_Before()
+    {
+        // One caller at a time: each call is a batch of its own, sent with the flusher's reused command and lists (decision 0022).
+        // A batch with every optional value and three postings, then bare ones with fewer elements: nothing of the first may
+        // reach the others' rows (description, metadata, entry type, postings, amounts).
+        var (customer, cash, merchant) = await FundedCustomerAsync(100);
+        var rich = await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest(
+            [LedgerPosting.Debit(customer.Id, Usd(3)), LedgerPosting.Credit(cash.Id, Usd(2)), LedgerPosting.Credit(merchant.Id, Usd(1))])
+        {
+            EntryType = LedgerEntryType.Fee,
+            Description = "fee",
+            Metadata = new Dictionary<string, string> { ["k"] = "v" },
+        });
+        var bare = await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(customer.Id, Usd(1)), LedgerPosting.Credit(cash.Id, Usd(1))]));
+        var hold = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(2)));
+        var posted = await Ledger.PostTransferAsync(Tenant, hold.Id, Usd(1.5m));
+        var pending = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(4)) { Description = "second", Metadata = new Dictionary<string, string> { ["n"] = "2" } });
+        var voided = await Ledger.VoidTransferAsync(Tenant, pending.Id);
+
+        foreach (var transaction in new[] { rich, bare })
+        {
+            var stored = await Ledger.GetTransactionAsync(Tenant, transaction.Id);
+            Assert.Equal(stored, transaction with { Postings = stored.Postings, Metadata = stored.Metadata });
+            Assert.Equal(stored.Postings, transaction.Postings);
+            Assert.Equal(stored.Metadata, transaction.Metadata);
+        }
+
+        var bareStored = await Ledger.GetTransactionAsync(Tenant, bare.Id);
+        Assert.Equal((null, null, 2, 0), (bareStored.Description, bareStored.EntryType, bareStored.Postings.Count, bareStored.Metadata.Count));
+        Assert.Equal(hold with { State = LedgerTransferState.Posted, PostedAmount = Usd(1.5m), ReleasedAmount = Usd(0.5m), ResolvingTransactionId = posted.ResolvingTransactionId, ResolvedAt = posted.ResolvedAt }, posted);
+        Assert.Equal(posted, await Ledger.GetTransferAsync(Tenant, hold.Id));
+        var holdTransaction = await Ledger.GetTransactionAsync(Tenant, hold.PendingTransactionId);
+        Assert.Equal((null, 0, LedgerEntryType.Reserve), (holdTransaction.Description, holdTransaction.Metadata.Count, holdTransaction.EntryType));
+        var secondTransaction = await Ledger.GetTransactionAsync(Tenant, pending.PendingTransactionId);
+        Assert.Equal(("second", "2"), (secondTransaction.Description, secondTransaction.Metadata["n"]));
+        Assert.Equal((LedgerTransferState.Voided, Usd(0), Usd(4)), (voided.State, voided.PostedAmount, voided.ReleasedAmount));
+        Assert.Equal(voided, await Ledger.GetTransferAsync(Tenant, pending.Id));
+        Assert.Equal(Usd(100 - 3 - 1 - 1.5m), (await ReloadAsync(customer)).Balance.Available);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 }

@@ -182,8 +182,12 @@ public sealed partial class LedgerService : ILedger
         Func<LedgerService, TState, IUnitOfWork, CancellationToken, ValueTask<T>> recordPath,
         CancellationToken cancellationToken)
         where T : class =>
-        await attempt.ConfigureAwait(false)
-            ?? await RunAsync((unit, ct) => recordPath(this, state, unit, ct), cancellationToken).ConfigureAwait(false);
+        await attempt.ConfigureAwait(false) ?? await RecordPathAsync(state, recordPath, cancellationToken).ConfigureAwait(false);
+
+    // Apart from RecordPathAfterAsync so that its closure is allocated only when the record path runs.
+    private ValueTask<T> RecordPathAsync<T, TState>(
+        TState state, Func<LedgerService, TState, IUnitOfWork, CancellationToken, ValueTask<T>> recordPath, CancellationToken cancellationToken) =>
+        RunAsync((unit, ct) => recordPath(this, state, unit, ct), cancellationToken);
 
     private static async ValueTask<Versioned<LedgerAccount>> GetAccountAsync(
         IUnitOfWork unit, MerchantId tenantId, LedgerAccountId accountId, string field, CancellationToken cancellationToken)

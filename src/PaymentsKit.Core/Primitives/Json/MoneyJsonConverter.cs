@@ -22,19 +22,21 @@ public sealed class MoneyJsonConverter(AssetRegistry registry) : JsonConverter<M
         string? asset = null;
         while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
         {
-            var name = reader.GetString();
+            // The name compared in place (no string per name): money is read three times per ledger transfer answer.
+            var isAmount = reader.ValueTextEquals("amount"u8);
+            var isAsset = !isAmount && reader.ValueTextEquals("asset"u8);
             reader.Read();
-            switch (name)
+            if (isAmount)
             {
-                case "amount":
-                    amount = reader.GetString();
-                    break;
-                case "asset":
-                    asset = reader.GetString();
-                    break;
-                default:
-                    reader.Skip();
-                    break;
+                amount = reader.GetString();
+            }
+            else if (isAsset)
+            {
+                asset = reader.GetString();
+            }
+            else
+            {
+                reader.Skip();
             }
         }
 

@@ -9,15 +9,35 @@ namespace PaymentsKit.Json;
 public sealed class InstantJsonConverter : JsonConverter<Instant>
 {
     /// <inheritdoc />
-    public override Instant Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        Parse(InstantPattern.ExtendedIso, ref reader);
+    public override Instant Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        // The common shape straight from the UTF-8 bytes (ASCII only, so one char per byte); anything else through the pattern.
+        if (reader.TokenType == JsonTokenType.String && !reader.HasValueSequence && !reader.ValueIsEscaped && reader.ValueSpan.Length <= MaxCommonLength)
+        {
+            Span<char> text = stackalloc char[MaxCommonLength];
+            var bytes = reader.ValueSpan;
+            for (var i = 0; i < bytes.Length; i++)
+            {
+                text[i] = (char)bytes[i];
+            }
+
+            if (IsoInstant.TryParseCommon(text[..bytes.Length], out var instant))
+            {
+                return instant;
+            }
+        }
+
+        return Parse(InstantPattern.ExtendedIso, ref reader);
+    }
 
     /// <inheritdoc />
     public override void Write(Utf8JsonWriter writer, Instant value, JsonSerializerOptions options)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        writer.WriteStringValue(InstantPattern.ExtendedIso.Format(value));
+        writer.WriteStringValue(IsoInstant.Format(value));
     }
+
+    private const int MaxCommonLength = 30;
 
     internal static T Parse<T>(IPattern<T> pattern, ref Utf8JsonReader reader)
     {

@@ -18,10 +18,10 @@ public sealed partial class PostgreSqlStore
     // Keyed by the view a collection names as its table; only the collection the view shows takes this path.
     private static readonly Dictionary<string, TypedTable> TypedTables = new(StringComparer.Ordinal)
     {
-        [LedgerCollections.Accounts.Table] = new(LedgerCollections.Accounts.Name, TypedRecordSql.AccountInsert, TypedRecordSql.AccountUpdate),
-        [LedgerCollections.Transactions.Table] = new(LedgerCollections.Transactions.Name, TypedRecordSql.TransactionInsert, null),
-        [LedgerCollections.Entries.Table] = new(LedgerCollections.Entries.Name, TypedRecordSql.EntryInsert, null),
-        [LedgerCollections.Transfers.Table] = new(LedgerCollections.Transfers.Name, TypedRecordSql.TransferInsert, TypedRecordSql.TransferUpdate),
+        [LedgerCollections.Accounts.Table] = new(LedgerCollections.Accounts.Name, TypedRecordSql.AccountInsert, TypedRecordSql.AccountUpdate, TypedRecordSql.AccountUpdateOne),
+        [LedgerCollections.Transactions.Table] = new(LedgerCollections.Transactions.Name, TypedRecordSql.TransactionInsert, null, null),
+        [LedgerCollections.Entries.Table] = new(LedgerCollections.Entries.Name, TypedRecordSql.EntryInsert, null, null),
+        [LedgerCollections.Transfers.Table] = new(LedgerCollections.Transfers.Name, TypedRecordSql.TransferInsert, TypedRecordSql.TransferUpdate, TypedRecordSql.TransferUpdateOne),
     };
 
     /// <summary>The set statement that writes <paramref name="write"/> with the others of its kind, or null for a row of its own.</summary>
@@ -62,7 +62,7 @@ public sealed partial class PostgreSqlStore
             group.Sort(static (a, b) => a.Id.CompareTo(b.Id));
             if (group.Count == 1)
             {
-                sql = TypedRecordSql.SingleRowUpdates[sql];
+                sql = TypedTables[group[0].Table].UpdateOne!;
             }
         }
 
@@ -94,8 +94,11 @@ public sealed partial class PostgreSqlStore
     private static PendingWrite Culprit(IReadOnlyList<PendingWrite> group, PostgresException ex) =>
         group.FirstOrDefault(w => ex.MessageText.Contains(w.Id.ToString(), StringComparison.Ordinal)) ?? group[0];
 
-    /// <summary>A collection kept in a typed table, and its set statements (null: no update path).</summary>
-    private sealed record TypedTable(string Collection, string Insert, string? Update);
+    /// <summary>
+    /// A collection kept in a typed table and its set statements (null: no update path); <paramref name="UpdateOne"/> is
+    /// the update of a single record, whose row the generic plan finds by the primary key.
+    /// </summary>
+    private sealed record TypedTable(string Collection, string Insert, string? Update, string? UpdateOne);
 
     /// <summary>
     /// The set statements. Parameters: $1 collection, $2 ids, $3 tenants, $4 documents, $5 the commit's time, and
@@ -165,7 +168,7 @@ public sealed partial class PostgreSqlStore
         // The rows are found by key (id = ANY): a generically planned join with the id array may hash a full scan (decision 0013).
         public const string AccountUpdate = AccountSet + "FROM " + UpdateRows + " WHERE a.id = ANY ($2) AND" + AccountMatch;
 
-        private const string AccountUpdateOne = AccountSet + "FROM " + OneUpdateRow + " WHERE" + AccountMatch;
+        public const string AccountUpdateOne = AccountSet + "FROM " + OneUpdateRow + " WHERE" + AccountMatch;
 
         public const string TransactionInsert =
             "WITH written AS (INSERT INTO ledger_transactions AS t (collection, id, tenant_id, version, created_at, updated_at, ref, tenant_ref, kind, type, "
@@ -210,13 +213,6 @@ public sealed partial class PostgreSqlStore
 
         public const string TransferUpdate = TransferSet + "FROM " + UpdateRows + " WHERE t.id = ANY ($2) AND" + TransferMatch;
 
-        private const string TransferUpdateOne = TransferSet + "FROM " + OneUpdateRow + " WHERE" + TransferMatch;
-
-        /// <summary>The statement for an update group of one record, by the group's statement.</summary>
-        public static readonly Dictionary<string, string> SingleRowUpdates = new(StringComparer.Ordinal)
-        {
-            [AccountUpdate] = AccountUpdateOne,
-            [TransferUpdate] = TransferUpdateOne,
-        };
+        public const string TransferUpdateOne = TransferSet + "FROM " + OneUpdateRow + " WHERE" + TransferMatch;
     }
 }

@@ -213,17 +213,10 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             {
                 foreach (var (first, indexes) in groups)
                 {
-                    if (indexes.Count == 1)
+                    var command = Add(batch, SqlFor(first.Table).SelectMany(indexes.Count), first.Collection);
+                    foreach (var i in indexes)
                     {
-                        Add(batch, SqlFor(first.Table).Select, first.Collection, first.Id);
-                    }
-                    else
-                    {
-                        var command = Add(batch, SqlFor(first.Table).SelectMany(indexes.Count), first.Collection);
-                        foreach (var i in indexes)
-                        {
-                            command.Parameters.Add(new NpgsqlParameter { Value = records[i].Id });
-                        }
+                        command.Parameters.Add(new NpgsqlParameter { Value = records[i].Id });
                     }
                 }
 
@@ -239,22 +232,12 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
                         }
 
                         var indexes = groups[g].Indexes;
-                        if (indexes.Count == 1)
-                        {
-                            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                            {
-                                results[indexes[0]] = Read(reader, records[indexes[0]], 0);
-                            }
-
-                            continue;
-                        }
-
                         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                         {
                             var id = reader.GetGuid(0);
                             foreach (var i in indexes.Where(i => records[i].Id == id))
                             {
-                                results[i] = Read(reader, records[i], 1);
+                                results[i] = Read(reader, records[i]);
                             }
                         }
                     }
@@ -269,12 +252,12 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         }
     }
 
-    /// <summary>The record a reader's row holds as version and data from column <paramref name="first"/> on.</summary>
-    private Versioned<object> Read(NpgsqlDataReader reader, RecordRef record, int first)
+    /// <summary>The record a <see cref="TableSql.SelectMany"/> row (id, version, data) holds.</summary>
+    private Versioned<object> Read(NpgsqlDataReader reader, RecordRef record)
     {
-        var value = JsonSerializer.Deserialize(reader.GetString(first + 1), record.RecordType, _json)
+        var value = JsonSerializer.Deserialize(reader.GetString(2), record.RecordType, _json)
             ?? throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, $"A stored {record.Collection} record is JSON null.");
-        return new Versioned<object>(value, reader.GetInt64(first));
+        return new Versioned<object>(value, reader.GetInt64(1));
     }
 
     private async ValueTask<Guid?> FindIdAsync(string collection, string uniqueKey, string value, CancellationToken cancellationToken)
@@ -553,12 +536,12 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         // the key), so the generic plan kept after five executions is index scans whatever the table's size was then.
         // An array (id = ANY ($2)) was planned again at every execution, as its generic plan is priced for ten ids; an
         // id list (id IN ($2, …)) kept a sequential scan chosen while the table was small (≈ 1,000 rows read per call).
-        private readonly string[] _selectMany = [.. Enumerable.Range(2, MaxSelectMany - 1).Select(n => string.Join(
+        private readonly string[] _selectMany = [.. Enumerable.Range(1, MaxSelectMany).Select(n => string.Join(
             " UNION ALL ",
             Enumerable.Range(2, n).Select(p => $"SELECT id, version, data FROM {table} WHERE collection = $1 AND id = ${p.ToString(System.Globalization.CultureInfo.InvariantCulture)}")))];
 
-        /// <summary>Reads <paramref name="count"/> (2 to <see cref="MaxSelectMany"/>) records by id: $1 collection, $2… ids.</summary>
-        public string SelectMany(int count) => _selectMany[count - 2];
+        /// <summary>Reads <paramref name="count"/> (1 to <see cref="MaxSelectMany"/>) records by id: $1 collection, $2… ids; rows are id, version, data.</summary>
+        public string SelectMany(int count) => _selectMany[count - 1];
 
         public string ListFirst { get; } =
             $"SELECT version, data FROM {table} WHERE collection = $1 AND tenant_id = $2 ORDER BY id LIMIT $3";

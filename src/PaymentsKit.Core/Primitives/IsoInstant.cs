@@ -12,6 +12,9 @@ namespace PaymentsKit;
 /// </summary>
 internal static class IsoInstant
 {
+    /// <summary>The longest text of the common shape: <c>uuuu-MM-ddTHH:mm:ss.fffffffffZ</c>.</summary>
+    public const int MaxCommonLength = BaseLength + 10;
+
     private const int BaseLength = 20; // uuuu-MM-ddTHH:mm:ssZ
 
     /// <summary>Formats as <see cref="InstantPattern.ExtendedIso"/> does.</summary>
@@ -67,7 +70,7 @@ internal static class IsoInstant
     internal static bool TryParseCommon(ReadOnlySpan<char> text, out Instant instant)
     {
         instant = default;
-        if (text.Length < BaseLength || text.Length == BaseLength + 1 || text.Length > BaseLength + 10
+        if (text.Length < BaseLength || text.Length == BaseLength + 1 || text.Length > MaxCommonLength
             || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[^1] != 'Z'
             || !TryRead(text[..4], out var year) || !TryRead(text.Slice(5, 2), out var month) || !TryRead(text.Slice(8, 2), out var day)
             || !TryRead(text.Slice(11, 2), out var hour) || !TryRead(text.Slice(14, 2), out var minute) || !TryRead(text.Slice(17, 2), out var second))

@@ -12,9 +12,9 @@ public sealed class InstantJsonConverter : JsonConverter<Instant>
     public override Instant Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
         // The common shape straight from the UTF-8 bytes (ASCII only, so one char per byte); anything else through the pattern.
-        if (reader.TokenType == JsonTokenType.String && !reader.HasValueSequence && !reader.ValueIsEscaped && reader.ValueSpan.Length <= MaxCommonLength)
+        if (reader.TokenType == JsonTokenType.String && !reader.HasValueSequence && !reader.ValueIsEscaped && reader.ValueSpan.Length <= IsoInstant.MaxCommonLength)
         {
-            Span<char> text = stackalloc char[MaxCommonLength];
+            Span<char> text = stackalloc char[IsoInstant.MaxCommonLength];
             var bytes = reader.ValueSpan;
             for (var i = 0; i < bytes.Length; i++)
             {
@@ -36,8 +36,6 @@ public sealed class InstantJsonConverter : JsonConverter<Instant>
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteStringValue(IsoInstant.Format(value));
     }
-
-    private const int MaxCommonLength = 30;
 
     internal static T Parse<T>(IPattern<T> pattern, ref Utf8JsonReader reader)
     {

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Npgsql;
 using PaymentsKit.Ledger;
@@ -30,14 +29,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     /// <summary>At most this many operations per batch, so one call's arrays stay small.</summary>
     private const int LedgerBatchLimit = 128;
 
-    private const string BatchSql =
-        "SELECT paymentskit_ledger_batch($1::text[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::uuid[], "
-        + "$9::uuid[], $10::numeric[], $11::text[], $12::integer[], $13::text[], $14::text[], $15::text[], $16::jsonb[], $17::jsonb[], "
-        + "$18::text[], $19::timestamptz, $20::integer[], $21::uuid[], $22::text[], $23::numeric[])";
-
     private const string NoMetadata = "{}";
-
-    private static readonly ConditionalWeakTable<IReadOnlyList<Asset>, string> AssetChains = [];
 
     private readonly Lock _ledgerGate = new();
     private readonly Stack<LedgerBatch> _ledgerBatches = new();
@@ -98,21 +90,10 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             Amount = amount?.Amount,
             Asset = amount?.Asset.Code,
             Scale = amount?.Asset.Scale,
-            AssetChains = AssetChains.GetValue(resolution.Assets, ChainsOf),
+            Assets = resolution.Assets,
         };
         var document = await EnqueueLedgerAsync(call, cancellationToken).ConfigureAwait(false);
         return document is null ? null : LedgerTransferDocument.Read(document, _json);
-    }
-
-    private static string ChainsOf(IReadOnlyList<Asset> assets)
-    {
-        var chains = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var asset in assets)
-        {
-            chains[asset.Code] = asset.Chain?.Value;
-        }
-
-        return JsonSerializer.Serialize(chains);
     }
 
     private static string? Snake<TEnum>(TEnum? value)
@@ -236,33 +217,48 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
     }
 
-    /// <summary>Runs the batch function; answers one instant or document (or null: take the record path) per call.</summary>
+    /// <summary>
+    /// Plans the batch on the accounts and transfers this store knows (reading those it does not) and writes the plan;
+    /// answers one instant or document (or null: take the record path) per call. A write that finds a row changed since
+    /// it was read (another writer) rolls back whole; the rows are read again and the batch planned anew.
+    /// </summary>
     private async Task<string?[]> CallBatchAsync(LedgerBatch batch, List<LedgerCall> calls)
     {
-        batch.Fill(calls, _clock.GetCurrentInstant());
         var connection = batch.Connection;
         await connection.OpenAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            // Prepared once per pooled connection (Npgsql keeps it across uses): the call is not parsed and planned per batch.
-            await batch.Command.PrepareAsync(CancellationToken.None).ConfigureAwait(false);
             for (var attempt = 0; ; attempt++)
             {
+                await ReadMissingLedgerRowsAsync(batch, calls).ConfigureAwait(false);
+                batch.Plan(calls, _ledgerAccounts, _ledgerTransfers, _clock.GetCurrentInstant());
+                if (!batch.Writes)
+                {
+                    return batch.Answers;
+                }
+
                 try
                 {
-                    return (string?[])(await batch.Command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false))!;
+                    // Prepared once per pooled connection (Npgsql keeps it across uses): the call is not parsed and planned per batch.
+                    await batch.Command.PrepareAsync(CancellationToken.None).ConfigureAwait(false);
+                    var documents = (string?[])(await batch.Command.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false))!;
+                    return batch.Written(documents, this);
                 }
-                catch (PostgresException ex) when ((ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
-                                                   && attempt < _maxRetries)
+                catch (PostgresException ex) when (IsStaleLedgerPlan(ex))
                 {
-                    // The call is one statement: it rolled back whole, so calling again is safe.
+                    // Another writer changed a row the plan read: what this store knew of the plan's rows is dropped.
+                    ForgetLedgerRows(batch.AccountsRead, batch.TransfersRead);
+                    if (attempt >= _maxRetries)
+                    {
+                        // Still losing: the record path takes over and settles the race its own way.
+                        return new string?[calls.Count];
+                    }
+
                     LogRetry(_logger, ex.SqlState, attempt + 1, _maxRetries);
-                    await Task.Delay(Random.Shared.Next(1, 10 << attempt)).ConfigureAwait(false);
-                }
-                catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
-                {
-                    // Still losing: the record path takes over and settles the race its own way.
-                    return new string?[calls.Count];
+                    if (attempt > 0)
+                    {
+                        await Task.Delay(Random.Shared.Next(1, 10 << attempt)).ConfigureAwait(false);
+                    }
                 }
             }
         }
@@ -270,6 +266,80 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         {
             // Back to the pool after each batch, as a connection opened per batch would go.
             await connection.CloseAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Whether a write failed because a row it planned on had changed: the write's own check (serialization_failure), a
+    /// deadlock with another writer, or an entry sequence taken since the account was read (its unique keys).
+    /// </summary>
+    private static bool IsStaleLedgerPlan(PostgresException ex) =>
+        ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
+        || (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName is "ledger_entries_pkey" or "ledger_entries_account_sequence_key");
+
+    /// <summary>Reads the transfers the calls resolve, then the accounts they touch, that this store does not know yet.</summary>
+    private async Task ReadMissingLedgerRowsAsync(LedgerBatch batch, List<LedgerCall> calls)
+    {
+        batch.ListMissingTransfers(calls, _ledgerTransfers);
+        if (batch.Missing.Count > 0)
+        {
+            var reader = await batch.ReadTransfers.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    if (AccountOf(reader.GetString(9)) is { } debit && AccountOf(reader.GetString(10)) is { } credit)
+                    {
+                        var transfer = new LedgerTransferState
+                        {
+                            Id = reader.GetGuid(0),
+                            TenantId = reader.GetGuid(1),
+                            Ref = reader.GetString(2),
+                            State = reader.GetString(3),
+                            Reference = reader.IsDBNull(4) ? null : reader.GetString(4),
+                            ExpiresAt = reader.IsDBNull(5) ? null : IsoInstant.Parse(reader.GetString(5)),
+                            Amount = reader.GetDecimal(6),
+                            Scale = reader.GetInt32(7),
+                            Asset = reader.GetString(8),
+                            DebitAccount = debit.Value,
+                            CreditAccount = credit.Value,
+                            Version = reader.GetInt64(11),
+                        };
+                        Keep(_ledgerTransfers, transfer.Id, transfer);
+                    }
+                }
+            }
+        }
+
+        batch.ListMissingAccounts(calls, _ledgerAccounts, _ledgerTransfers);
+        if (batch.Missing.Count > 0)
+        {
+            var reader = await batch.ReadAccounts.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    var updated = reader.GetString(6);
+                    var account = new LedgerAccountState
+                    {
+                        Id = reader.GetGuid(0),
+                        TenantId = reader.GetGuid(1),
+                        Ref = reader.GetString(2),
+                        Flags = reader.IsDBNull(3) ? null : reader.GetString(3),
+                        Chain = reader.IsDBNull(4) ? null : reader.GetString(4),
+                        Asset = reader.GetString(5),
+                        Updated = IsoInstant.Parse(updated),
+                        UpdatedText = updated,
+                        DebitsPosted = reader.GetDecimal(7),
+                        CreditsPosted = reader.GetDecimal(8),
+                        DebitsPending = reader.GetDecimal(9),
+                        CreditsPending = reader.GetDecimal(10),
+                        EntryCount = reader.GetInt64(11),
+                        Version = reader.GetInt64(12),
+                    };
+                    Keep(_ledgerAccounts, account.Id, account);
+                }
+            }
         }
     }
 
@@ -327,7 +397,8 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
 
         public string? Metadata { get; init; }
 
-        public string? AssetChains { get; init; }
+        /// <summary>The registered assets, whose chains a resolution's entries name.</summary>
+        public IReadOnlyList<Asset>? Assets { get; init; }
 
         public IReadOnlyList<LedgerPosting>? Postings { get; init; }
     }

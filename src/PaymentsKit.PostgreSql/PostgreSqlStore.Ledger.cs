@@ -269,13 +269,9 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         }
     }
 
-    /// <summary>
-    /// Whether a write failed because a row it planned on had changed: the write's own check (serialization_failure), a
-    /// deadlock with another writer, or an entry sequence taken since the account was read (its unique keys).
-    /// </summary>
+    /// <summary>Whether a write failed because a row it planned on had changed (its own check: serialization_failure) or lost a deadlock to another writer.</summary>
     private static bool IsStaleLedgerPlan(PostgresException ex) =>
-        ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected
-        || (ex.SqlState == PostgresErrorCodes.UniqueViolation && ex.ConstraintName is "ledger_entries_pkey" or "ledger_entries_account_sequence_key");
+        ex.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected;
 
     /// <summary>Reads the transfers the calls resolve, then the accounts they touch, that this store does not know yet.</summary>
     private async Task ReadMissingLedgerRowsAsync(LedgerBatch batch, List<LedgerCall> calls)

@@ -7,9 +7,10 @@ using PaymentsKit.Storage;
 namespace PaymentsKit.PostgreSql.Tests;
 
 /// <summary>
-/// The one-call ledger path (migration 0012, decision 0005; group-committed since migration 0018, decision 0008): its SQL
-/// entry ids, and that operations sent in one batch stay independent. What it writes and declines, beside the record path,
-/// is the shared specification (tests/PaymentsKit.Core.Tests/Ledger/LedgerSpecification.FastPath.cs).
+/// The one-call ledger path (migration 0012, decision 0005; group-committed since migration 0018, decision 0008; planned by
+/// the store and written on condition since migration 0027, decision 0024): its SQL entry ids, that operations sent in one
+/// batch stay independent, and that a plan made on rows another writer changed is never written. What it writes and
+/// declines, beside the record path, is the shared specification (tests/PaymentsKit.Core.Tests/Ledger/LedgerSpecification.FastPath.cs).
 /// </summary>
 public sealed partial class PostgreSqlLedgerTests
 {
@@ -190,5 +191,136 @@ public sealed partial class PostgreSqlLedgerTests
         Assert.Equal(voided, await Ledger.GetTransferAsync(Tenant, pending.Id));
         Assert.Equal(Usd(100 - 3 - 1 - 1.5m), (await ReloadAsync(customer)).Balance.Available);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task A_Plan_Made_On_Rows_Another_Host_Changed_Is_Made_Again_On_The_Rows_As_They_Are()
+    {
+        // Two stores on one database are two hosts: each plans on the rows it last read or wrote (decision 0024).
+        var (customer, cash, merchant) = await FundedCustomerAsync(100);
+        var database = await postgres.DatabaseForClassAsync(GetType());
+        var logs = new ListLoggerFactory();
+        await using var here = TestStores.Create(database, clock: Clock, loggerFactory: logs);
+        await using var there = TestStores.Create(database, clock: Clock);
+        var hereLedger = new LedgerService(here, Clock, Assets);
+        var thereLedger = new LedgerService(there, Clock, Assets);
+
+        var held = await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(10)));
+        await thereLedger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(cash.Id, Usd(50)), LedgerPosting.Credit(customer.Id, Usd(50))]));
+        await thereLedger.VoidTransferAsync(Tenant, held.Id);
+
+        // Here the customer still has 90 available and the transfer is pending; in the database 150 and voided.
+        var large = await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(120)));
+        await FailsAsync(PaymentsKitErrorCodes.AlreadyResolved, () => hereLedger.PostTransferAsync(Tenant, held.Id).AsTask());
+        var small = await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(5)));
+        await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(25.01m))).AsTask());
+
+        Assert.Contains(logs.Entries, entry => entry.Message.Contains(PostgresErrorCodes.SerializationFailure, StringComparison.Ordinal));
+        Assert.Equal(LedgerTransferState.Voided, (await Ledger.GetTransferAsync(Tenant, held.Id)).State);
+        Assert.Equal([LedgerTransferState.Pending, LedgerTransferState.Pending], new[] { large.State, small.State });
+        var account = await ReloadAsync(customer);
+        Assert.Equal(Usd(25), account.Balance.Available);
+        Assert.Equal(1 + 1 + 1 + 1 + 1 + 1, account.EntryCount);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task Reservations_From_Two_Hosts_Racing_For_One_Account_Never_Overdraw_It()
+    {
+        // 64 reservations of 5 against 100, half through each of two stores on one database, a quarter of them with an
+        // idempotency key (the record path): exactly 20 hold, and the books are whole.
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var database = await postgres.DatabaseForClassAsync(GetType());
+        await using var first = TestStores.Create(database, clock: Clock);
+        await using var second = TestStores.Create(database, clock: Clock);
+        LedgerService[] ledgers = [new(first, Clock, Assets), new(second, Clock, Assets)];
+        using var start = new ManualResetEventSlim();
+        var attempts = Enumerable.Range(0, 64).Select(i => Task.Run(async () =>
+        {
+            start.Wait();
+            try
+            {
+                return await ledgers[i % 2].ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(5))
+                {
+                    IdempotencyKey = i % 4 == 3 ? "race-" + i : null,
+                });
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InsufficientFunds)
+            {
+                return null;
+            }
+        })).ToList();
+        start.Set();
+        var held = (await Task.WhenAll(attempts)).OfType<LedgerTransfer>().ToList();
+
+        Assert.Equal(20, held.Count);
+        var account = await ReloadAsync(customer);
+        Assert.Equal(Usd(0), account.Balance.Available);
+        Assert.Equal(1 + 20, account.EntryCount);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task The_Write_Refuses_A_Plan_Whose_Rows_Changed_And_Writes_Nothing()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var voided = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(10)));
+        await Ledger.VoidTransferAsync(Tenant, voided.Id);
+        var version = await VersionOfAsync(customer);
+        await using var connection = new NpgsqlConnection(await postgres.DatabaseForClassAsync(GetType()));
+        await connection.OpenAsync();
+
+        // An account planned at an earlier version, and a transfer planned as pending at its current version: each alone
+        // makes the write raise serialization_failure before anything is kept.
+        (string Sql, object[] Values)[] stale =
+        [
+            ("SELECT paymentskit_ledger_write(now(), ARRAY[$1]::uuid[], ARRAY[$2]::bigint[], ARRAY[$2 + 1]::bigint[], '{1}', '{1}', '{0}', '{0}', '{9}', "
+                + "'{2026-01-01T00:00:00Z}'" + string.Concat(Enumerable.Repeat(", NULL", 37)) + ")", [customer.Id.Value, version - 1]),
+            ("SELECT paymentskit_ledger_write(now()" + string.Concat(Enumerable.Repeat(", NULL", 40)) + ", ARRAY[$1]::uuid[], ARRAY[$2]::bigint[], '{1}', "
+                + "'{posted}', '{10.00}', '{0.00}')", [voided.Id.Value, 2L]),
+        ];
+        foreach (var (sql, values) in stale)
+        {
+#pragma warning disable CA2100 // The test's own statements.
+            await using var command = new NpgsqlCommand(sql, connection);
+#pragma warning restore CA2100
+            foreach (var value in values)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = value });
+            }
+
+            var refused = await Assert.ThrowsAsync<PostgresException>(() => command.ExecuteScalarAsync());
+            Assert.Equal(PostgresErrorCodes.SerializationFailure, refused.SqlState);
+        }
+
+        Assert.Equal(version, await VersionOfAsync(customer));
+        Assert.Equal(LedgerTransferState.Voided, (await Ledger.GetTransferAsync(Tenant, voided.Id)).State);
+        Assert.Equal(Usd(100), (await ReloadAsync(customer)).Balance.Available);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task Amounts_Written_By_The_Plan_Carry_Exactly_The_Assets_Scale()
+    {
+        // The store rounds and pads every amount it plans (decision 0024), as the record path's documents write them.
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var hold = await Ledger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(7.5m)));
+        await Ledger.PostTransferAsync(Tenant, hold.Id, Usd(2));
+        await using var connection = new NpgsqlConnection(await postgres.DatabaseForClassAsync(GetType()));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT a.debits_posted::text, a.debits_pending::text, t.amount::text, t.posted_amount::text, t.released_amount::text, "
+            + "(SELECT string_agg(e.posted_change::text || '/' || e.pending_change::text || '/' || e.debits_posted::text, ' ' ORDER BY e.sequence) "
+            + "FROM ledger_entries AS e WHERE e.account_id = a.ref), "
+            + "(SELECT string_agg(x.posting_amounts::text, ' ' ORDER BY x.created_instant) FROM ledger_transactions AS x WHERE x.transfer_id = t.ref) "
+            + "FROM ledger_accounts AS a, ledger_transfers AS t WHERE a.id = $1 AND t.id = $2",
+            connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = customer.Id.Value });
+        command.Parameters.Add(new NpgsqlParameter { Value = hold.Id.Value });
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal(
+            ["2.00", "0.00", "7.50", "2.00", "5.50", "100.00/0.00/0.00 0.00/7.50/0.00 2.00/-7.50/2.00", "{7.50,7.50} {2.00,2.00}"],
+            Enumerable.Range(0, 7).Select(reader.GetString).ToArray());
     }
 }

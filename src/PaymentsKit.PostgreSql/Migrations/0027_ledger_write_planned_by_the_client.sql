@@ -9,14 +9,27 @@
 -- - each changed account is updated only at its expected version, each resolved transfer only at its expected
 --   version and while pending; an update finds its row by primary key in id order, so it locks in the order the
 --   lock statement did;
--- - if any of them matched nothing (another writer changed it since), the function raises serialization_failure
---   and the whole call rolls back; the store reads those rows again and plans the batch anew;
+-- - if any of them matched nothing (another writer changed it since), the statement raises serialization_failure
+--   before it inserts anything, and the whole call rolls back; the store reads those rows again and plans anew;
 -- - the entries, transactions and new transfers are the rows paymentskit_ledger_batch wrote, from the same values.
 -- Every amount arrives with exactly its asset's scale, as the record path writes it. Same tables, rules and answers;
 -- the old function is dropped.
 DROP FUNCTION paymentskit_ledger_batch(
     text[], uuid[], text[], uuid[], text[], uuid[], text[], uuid[], uuid[], numeric[], text[], integer[], text[], text[],
     text[], jsonb[], jsonb[], text[], timestamptz, integer[], uuid[], text[], numeric[]);
+
+CREATE FUNCTION paymentskit_ledger_unchanged(unchanged boolean) RETURNS boolean
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NOT unchanged THEN
+        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+            MESSAGE = 'ledger accounts or transfers changed since the batch was planned';
+    END IF;
+
+    RETURN true;
+END
+$$;
 
 CREATE FUNCTION paymentskit_ledger_write(
     row_time timestamptz,
@@ -43,13 +56,14 @@ SET enable_bitmapscan = off
 AS $$
 #variable_conflict use_variable
 DECLARE
-    accounts_written bigint;
+    unchanged boolean;
     resolved_ids uuid[];
     resolved_docs text[];
     answers text[] := array_fill(NULL::text, ARRAY[coalesce(array_length(r_ids, 1), 0)]);
 BEGIN
-    -- One statement writes everything (each statement pays the executor's set-up); the main query counts the
-    -- guarded updates, the inserts run after it.
+    -- One statement writes everything (each statement pays the executor's set-up). Its main query runs the guarded
+    -- updates and raises if any matched nothing; the inserts run after it (at the statement's end), so a stale plan
+    -- inserts nothing.
     WITH accounts AS (
         UPDATE ledger_accounts AS a
            SET version = a_versions[array_position(a_ids, a.id)], updated_at = row_time,
@@ -105,14 +119,11 @@ BEGIN
                n_zeros[r.n], n_zeros[r.n], NULL, NULL, o_types[n_ops[r.n]], NULL,
                o_transaction_refs[n_ops[r.n]], NULL, o_ats[n_ops[r.n]], NULL
           FROM generate_series(1, coalesce(array_length(n_ids, 1), 0)) AS r (n))
-    SELECT (SELECT count(*) FROM accounts), (SELECT array_agg(id) FROM resolved), (SELECT array_agg(doc) FROM resolved)
-      INTO accounts_written, resolved_ids, resolved_docs;
-
-    IF accounts_written <> coalesce(array_length(a_ids, 1), 0)
-       OR coalesce(array_length(resolved_ids, 1), 0) <> coalesce(array_length(r_ids, 1), 0) THEN
-        RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
-            MESSAGE = 'ledger accounts or transfers changed since the batch was planned';
-    END IF;
+    SELECT paymentskit_ledger_unchanged(
+               (SELECT count(*) FROM accounts) = coalesce(cardinality(a_ids), 0)
+               AND (SELECT count(*) FROM resolved) = coalesce(cardinality(r_ids), 0)),
+           (SELECT array_agg(id) FROM resolved), (SELECT array_agg(doc) FROM resolved)
+      INTO unchanged, resolved_ids, resolved_docs;
 
     -- The resolved transfers' documents, in the order of r_ids.
     FOR q IN 1 .. coalesce(array_length(resolved_ids, 1), 0) LOOP

@@ -408,7 +408,7 @@ public sealed partial class PostgreSqlStore
                     (amounts[0], amounts[1], posted[0], posted[1], pending[0], pending[1]) = (moved, moved, amount, amount, -reserved, -reserved);
                     (kind, entryType) = call.Kind == LedgerCallKind.Void ? ("void_pending", "release") : ("post_pending", "debit");
                     (transferRef, description, metadata) = (transfer.Ref, null, NoMetadata);
-                    chain = call.Assets!.FirstOrDefault(a => a.Code == asset)?.Chain?.Value;
+                    chain = ChainOf(call.Assets!, asset);
                     break;
             }
 
@@ -546,6 +546,20 @@ public sealed partial class PostgreSqlStore
             }
 
             return atText;
+        }
+
+        /// <summary>The chain of the registered asset <paramref name="code"/>, or null.</summary>
+        private static string? ChainOf(IReadOnlyList<Asset> assets, string code)
+        {
+            for (var i = 0; i < assets.Count; i++)
+            {
+                if (assets[i].Code == code)
+                {
+                    return assets[i].Chain?.Value;
+                }
+            }
+
+            return null;
         }
 
         /// <summary>The plan's copy of an account, made on first use from the kept state; null if the account is unknown.</summary>

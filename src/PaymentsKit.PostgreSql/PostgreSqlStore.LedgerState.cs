@@ -27,7 +27,7 @@ public sealed partial class PostgreSqlStore
             states.Clear();
         }
 
-        states.AddOrUpdate(id, state, (_, kept) => kept.Version >= state.Version ? kept : state);
+        states.AddOrUpdate(id, static (_, added) => added, static (_, kept, added) => kept.Version >= added.Version ? kept : added, state);
     }
 
     /// <summary>A ledger row's version as this store knows it.</summary>

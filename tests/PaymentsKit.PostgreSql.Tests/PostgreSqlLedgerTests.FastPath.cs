@@ -312,7 +312,7 @@ public sealed partial class PostgreSqlLedgerTests
             "SELECT a.debits_posted::text, a.debits_pending::text, t.amount::text, t.posted_amount::text, t.released_amount::text, "
             + "(SELECT string_agg(e.posted_change::text || '/' || e.pending_change::text || '/' || e.debits_posted::text, ' ' ORDER BY e.sequence) "
             + "FROM ledger_entries AS e WHERE e.account_id = a.ref), "
-            + "(SELECT string_agg(x.posting_amounts::text, ' ' ORDER BY x.created_instant) FROM ledger_transactions AS x WHERE x.transfer_id = t.ref) "
+            + "(SELECT string_agg(x.posting_amounts::text, ' ' ORDER BY x.kind) FROM ledger_transactions AS x WHERE x.transfer_id = t.ref) "
             + "FROM ledger_accounts AS a, ledger_transfers AS t WHERE a.id = $1 AND t.id = $2",
             connection);
         command.Parameters.Add(new NpgsqlParameter { Value = customer.Id.Value });

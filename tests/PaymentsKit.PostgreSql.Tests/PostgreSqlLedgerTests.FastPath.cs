@@ -323,4 +323,15 @@ public sealed partial class PostgreSqlLedgerTests
             ["2.00", "0.00", "7.50", "2.00", "5.50", "100.00/0.00/0.00 0.00/7.50/0.00 2.00/-7.50/2.00", "{7.50,7.50} {2.00,2.00}"],
             Enumerable.Range(0, 7).Select(reader.GetString).ToArray());
     }
+
+    [Fact]
+    public async Task Any_Operation_Sequence_Over_Two_Hosts_Keeps_The_Books_Balanced_Meets_Specification()
+    {
+        // The shared model-checked property, with operations taking turns through this store and a second store on the
+        // same database: each plans on rows the other has moved on (decision 0024), and every balance must still be the model's.
+        await using var other = TestStores.Create(await postgres.DatabaseForClassAsync(GetType()), clock: Clock);
+        var otherHost = new LedgerService(other, Clock, Assets);
+        Prop.ForAll(Arb.From(Gen.ListOf(OperationGen)), operations => Blocking(() => RunSequenceAsync(operations, otherHost)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(60));
+    }
 }

@@ -18,7 +18,7 @@ public abstract partial class LedgerSpecification
         PaymentsKitErrorCodes.ExceedsPendingAmount,
     ];
 
-    private static Gen<LedgerOperation> OperationGen { get; } =
+    protected static Gen<LedgerOperation> OperationGen { get; } =
         from kind in Gen.Frequency(
             (6, Gen.Constant(OperationKind.Transfer)),
             (5, Gen.Constant(OperationKind.Reserve)),
@@ -142,15 +142,20 @@ public abstract partial class LedgerSpecification
         }
     }
 
-    private static bool Blocking(Func<Task> run)
+    protected static bool Blocking(Func<Task> run)
     {
         run().GetAwaiter().GetResult();
         return true;
     }
 
-    private async Task RunSequenceAsync(IReadOnlyList<LedgerOperation> operations)
+    /// <summary>
+    /// Applies <paramref name="operations"/> one after another and checks the books against the model. Operations
+    /// outside a unit go through this class's ledger or, when <paramref name="otherHosts"/> are given, through one of
+    /// them in turn (ledgers on other stores over the same database: other hosts).
+    /// </summary>
+    protected async Task RunSequenceAsync(IReadOnlyList<LedgerOperation> operations, params LedgerService[] otherHosts)
     {
-        var world = await World.CreateAsync(this);
+        var world = await World.CreateAsync(this, otherHosts);
         foreach (var operation in operations)
         {
             await world.ApplyAsync(operation, concurrent: false);
@@ -161,7 +166,7 @@ public abstract partial class LedgerSpecification
 
     private async Task RunConcurrentlyAsync(IReadOnlyList<LedgerOperation> operations)
     {
-        var world = await World.CreateAsync(this);
+        var world = await World.CreateAsync(this, []);
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var lanes = Enumerable.Range(0, 4).Select(lane => Task.Run(async () =>
         {
@@ -183,6 +188,7 @@ public abstract partial class LedgerSpecification
     {
         private readonly LedgerSpecification _spec;
         private readonly LedgerService _ledger;
+        private readonly LedgerService[] _hosts;
         private readonly MerchantId _tenant = MerchantId.FromGuid(Guid.CreateVersion7());
         private readonly List<LedgerAccount> _usd = [];
         private readonly List<LedgerAccount> _xlm = [];
@@ -191,15 +197,16 @@ public abstract partial class LedgerSpecification
         private readonly Dictionary<LedgerAccountId, decimal[]> _model = [];
         private readonly Lock _lock = new();
 
-        private World(LedgerSpecification spec)
+        private World(LedgerSpecification spec, LedgerService[] otherHosts)
         {
             _spec = spec;
             _ledger = new LedgerService(spec.Store, spec.Clock, Assets);
+            _hosts = [_ledger, .. otherHosts];
         }
 
-        public static async Task<World> CreateAsync(LedgerSpecification spec)
+        public static async Task<World> CreateAsync(LedgerSpecification spec, LedgerService[] otherHosts)
         {
-            var world = new World(spec);
+            var world = new World(spec, otherHosts);
             async Task<LedgerAccount> Open(string code, Asset asset, LedgerSide side, LedgerAccountFlags flags)
             {
                 var account = await world._ledger.CreateAccountAsync(world._tenant, new CreateLedgerAccountRequest(code, code, asset, side) { Flags = flags });
@@ -214,10 +221,10 @@ public abstract partial class LedgerSpecification
             world._usd.Add(await Open("revenue", AssetRegistry.Usd, LedgerSide.Credit, LedgerAccountFlags.None));
             world._xlm.Add(await Open("xlm-wallet", AssetRegistry.Xlm, LedgerSide.Debit, LedgerAccountFlags.CreditsMustNotExceedDebits));
             world._xlm.Add(await Open("xlm-pool", AssetRegistry.Xlm, LedgerSide.Credit, LedgerAccountFlags.None));
-            await world.PostAsync(world._usd[0], world._usd[1], Usd(100), false);
-            await world.PostAsync(world._usd[0], world._usd[2], Usd(50), false);
-            await world.PostAsync(world._usd[3], world._usd[4], Usd(200), false);
-            await world.PostAsync(world._xlm[0], world._xlm[1], Xlm(100), false);
+            await world.PostAsync(world._ledger, world._usd[0], world._usd[1], Usd(100), false);
+            await world.PostAsync(world._ledger, world._usd[0], world._usd[2], Usd(50), false);
+            await world.PostAsync(world._ledger, world._usd[3], world._usd[4], Usd(200), false);
+            await world.PostAsync(world._ledger, world._xlm[0], world._xlm[1], Xlm(100), false);
             return world;
         }
 
@@ -288,14 +295,15 @@ public abstract partial class LedgerSpecification
         private async Task ApplyCoreAsync(LedgerOperation operation, bool concurrent)
         {
             var amount = Usd(operation.Cents / 100m);
+            var host = _hosts[operation.Pick / 3 % _hosts.Length];
             switch (operation.Kind)
             {
                 case OperationKind.Transfer when operation.From != operation.To:
-                    await PostAsync(_usd[operation.From], _usd[operation.To], amount, concurrent);
+                    await PostAsync(host, _usd[operation.From], _usd[operation.To], amount, concurrent);
                     break;
                 case OperationKind.TransferXlm:
                     var (from, to) = operation.From % 2 == 0 ? (_xlm[0], _xlm[1]) : (_xlm[1], _xlm[0]);
-                    await PostAsync(from, to, Xlm(operation.Cents / 1000m), concurrent);
+                    await PostAsync(host, from, to, Xlm(operation.Cents / 1000m), concurrent);
                     break;
                 case OperationKind.Reserve when operation.From != operation.To:
                     var request = new ReserveLedgerTransferRequest(_usd[operation.From].Id, _usd[operation.To].Id, amount)
@@ -304,7 +312,7 @@ public abstract partial class LedgerSpecification
                     };
                     var transfer = InUnit(operation)
                         ? await _spec.Store.ExecuteAsync((unit, ct) => _ledger.ReserveAsync(unit, _tenant, request, ct))
-                        : await _ledger.ReserveAsync(_tenant, request);
+                        : await host.ReserveAsync(_tenant, request);
                     _transfers[transfer.Id] = transfer;
                     Model(transfer.DebitAccountId, 2, transfer.Amount.Amount);
                     Model(transfer.CreditAccountId, 3, transfer.Amount.Amount);
@@ -312,9 +320,9 @@ public abstract partial class LedgerSpecification
                 case OperationKind.Post or OperationKind.PostPartially or OperationKind.Void when Pick(operation.Pick) is { } id:
                     var resolved = (operation.Kind, InUnit(operation)) switch
                     {
-                        (OperationKind.Post, false) => await _ledger.PostTransferAsync(_tenant, id),
-                        (OperationKind.PostPartially, false) => await _ledger.PostTransferAsync(_tenant, id, amount),
-                        (_, false) => await _ledger.VoidTransferAsync(_tenant, id),
+                        (OperationKind.Post, false) => await host.PostTransferAsync(_tenant, id),
+                        (OperationKind.PostPartially, false) => await host.PostTransferAsync(_tenant, id, amount),
+                        (_, false) => await host.VoidTransferAsync(_tenant, id),
                         (OperationKind.Post, true) => await _spec.Store.ExecuteAsync((unit, ct) => _ledger.PostTransferAsync(unit, _tenant, id, null, ct)),
                         (OperationKind.PostPartially, true) => await _spec.Store.ExecuteAsync((unit, ct) => _ledger.PostTransferAsync(unit, _tenant, id, amount, ct)),
                         (_, true) => await _spec.Store.ExecuteAsync((unit, ct) => _ledger.VoidTransferAsync(unit, _tenant, id, ct)),
@@ -335,7 +343,7 @@ public abstract partial class LedgerSpecification
                     break;
                 case OperationKind.Reverse when _posted.Count > 0:
                     var original = _posted.ElementAt(operation.Pick % _posted.Count);
-                    var reversal = await _ledger.ReverseTransactionAsync(_tenant, new ReverseLedgerTransactionRequest(original.Id));
+                    var reversal = await host.ReverseTransactionAsync(_tenant, new ReverseLedgerTransactionRequest(original.Id));
                     Posted(reversal);
                     break;
             }
@@ -353,9 +361,9 @@ public abstract partial class LedgerSpecification
             return ids.Length == 0 ? null : ids[pick % ids.Length];
         }
 
-        private async Task PostAsync(LedgerAccount from, LedgerAccount to, Money amount, bool concurrent)
+        private async Task PostAsync(LedgerService ledger, LedgerAccount from, LedgerAccount to, Money amount, bool concurrent)
         {
-            var transaction = await _ledger.PostTransactionAsync(
+            var transaction = await ledger.PostTransactionAsync(
                 _tenant,
                 new PostLedgerTransactionRequest([LedgerPosting.Debit(from.Id, amount), LedgerPosting.Credit(to.Id, amount)])
                 {

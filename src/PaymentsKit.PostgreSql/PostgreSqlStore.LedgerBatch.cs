@@ -309,14 +309,14 @@ public sealed partial class PostgreSqlStore
                 store._ledgerTransfers.TryRemove(_resolvedIds[r], out _);
             }
 
+            // The plan's copies are kept as written: the next plan makes copies of its own.
             foreach (var account in _accounts.Values)
             {
                 if (account.Changes > 0)
                 {
-                    var written = account.Copy();
-                    written.Version += account.Changes;
-                    written.Changes = 0;
-                    Keep(store._ledgerAccounts, written.Id, written);
+                    account.Version += account.Changes;
+                    account.Changes = 0;
+                    Keep(store._ledgerAccounts, account.Id, account);
                 }
             }
 

@@ -5,11 +5,12 @@ using PaymentsKit.Ledger;
 namespace PaymentsKit.PostgreSql;
 
 /// <summary>
-/// The ledger's one-call path (decision 0005), group-committed (decision 0008): concurrent calls queue,
-/// and one flusher sends everything queued as one call of <c>paymentskit_ledger_batch</c> (migration
-/// 0018; typed rows since 0021), which applies each operation on its own terms and answers each or NULL. Since 0023
-/// (decision 0018) a reservation or posted transaction is answered with its instant only, and its record is built here
-/// by <see cref="LedgerBooks"/>, as the other paths build it; a resolution is answered with the resolved transfer's document.
+/// The ledger's one-call path (decision 0005), group-committed (decision 0008): concurrent calls queue, and a flusher
+/// plans everything queued on the ledger rows this store keeps and sends the plan as one call of
+/// <c>paymentskit_ledger_write</c> (migration 0027, decision 0024), which writes it only where every changed row is still
+/// at the planned version. Each operation is accepted or declined on its own. A reservation or posted transaction is
+/// answered with its instant, and its record is built by <see cref="LedgerBooks"/>, as the other paths build it; a
+/// resolution is answered with the resolved transfer's document.
 /// </summary>
 public sealed partial class PostgreSqlStore : ILedgerFastPath
 {
@@ -30,6 +31,8 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     private const int LedgerBatchLimit = 128;
 
     private const string NoMetadata = "{}";
+
+    private static readonly Task<string?> DeclinedLedgerCall = Task.FromResult<string?>(null);
 
     private readonly Lock _ledgerGate = new();
     private readonly Stack<LedgerBatch> _ledgerBatches = new();
@@ -109,6 +112,13 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     /// </summary>
     private Task<string?> EnqueueLedgerAsync(LedgerCall call, CancellationToken cancellationToken)
     {
+        // Inside an ambient transaction the record path runs, whose connection enlists in it: a batch is shared by
+        // callers and commits on its own, so it could neither join one caller's transaction nor be undone with it.
+        if (_enlist && System.Transactions.Transaction.Current is not null)
+        {
+            return DeclinedLedgerCall;
+        }
+
         var ready = EnsureReadyAsync(cancellationToken);
         if (!ready.IsCompletedSuccessfully)
         {
@@ -140,8 +150,12 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
 
         if (start)
         {
-            // Off the caller's flow: the flusher serves every caller until the queue is empty.
-            _ = Task.Run(FlushLedgerAsync, CancellationToken.None);
+            // Off the caller's flow: the flusher serves every caller until the queue is empty, and carries nothing of the
+            // caller's execution context (no ambient transaction its connection could enlist in).
+            using (ExecutionContext.SuppressFlow())
+            {
+                _ = Task.Run(FlushLedgerAsync, CancellationToken.None);
+            }
         }
 
         // A cancelled wait does not withdraw a call already sent, as cancelling a sent command would not.
@@ -276,6 +290,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     /// <summary>Reads the transfers the calls resolve, then the accounts they touch, that this store does not know yet.</summary>
     private async Task ReadMissingLedgerRowsAsync(LedgerBatch batch, List<LedgerCall> calls)
     {
+        batch.ForgetReads();
         batch.ListMissingTransfers(calls, _ledgerTransfers);
         if (batch.Missing.Count > 0)
         {
@@ -301,6 +316,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                             CreditAccount = credit.Value,
                             Version = reader.GetInt64(11),
                         };
+                        batch.Read(transfer);
                         Keep(_ledgerTransfers, transfer.Id, transfer);
                     }
                 }
@@ -333,6 +349,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                         EntryCount = reader.GetInt64(11),
                         Version = reader.GetInt64(12),
                     };
+                    batch.Read(account);
                     Keep(_ledgerAccounts, account.Id, account);
                 }
             }

@@ -100,6 +100,10 @@ public sealed partial class PostgreSqlStore
         private readonly List<(decimal DebitsPosted, decimal CreditsPosted, decimal DebitsPending, decimal CreditsPending, long EntryCount)> _before = new(4);
         private readonly List<Guid> _missing = [];
 
+        // The rows read for this batch, in case the kept sets drop them before the plan (a full set, the other flusher's stale plan).
+        private readonly Dictionary<Guid, LedgerAccountState> _readAccounts = [];
+        private readonly Dictionary<Guid, LedgerTransferState> _readTransfers = [];
+
         // Every list a plan fills (cleared before the next), and those of the entries (cut back when an operation is declined).
         private readonly IList[] _lists;
         private readonly IList[] _entryLists;
@@ -232,7 +236,7 @@ public sealed partial class PostgreSqlStore
                         Need(call.CreditAccount!.Value);
                         break;
                     default:
-                        if (transfers.TryGetValue(call.TransferId!.Value, out var transfer))
+                        if (KnownTransfer(call.TransferId!.Value, transfers) is { } transfer)
                         {
                             Need(transfer.DebitAccount);
                             Need(transfer.CreditAccount);
@@ -244,12 +248,25 @@ public sealed partial class PostgreSqlStore
 
             void Need(Guid id)
             {
-                if (!known.ContainsKey(id) && !_missing.Contains(id))
+                if (KnownAccount(id, known) is null && !_missing.Contains(id))
                 {
                     _missing.Add(id);
                 }
             }
         }
+
+        /// <summary>Forgets the rows read for an earlier attempt: each attempt reads what it lacks afresh.</summary>
+        public void ForgetReads()
+        {
+            _readAccounts.Clear();
+            _readTransfers.Clear();
+        }
+
+        /// <summary>Remembers an account read for this batch.</summary>
+        public void Read(LedgerAccountState account) => _readAccounts[account.Id] = account;
+
+        /// <summary>Remembers a transfer read for this batch.</summary>
+        public void Read(LedgerTransferState transfer) => _readTransfers[transfer.Id] = transfer;
 
         /// <summary>Lists in <see cref="Missing"/> the transfers <paramref name="calls"/> resolve that <paramref name="known"/> lacks.</summary>
         public void ListMissingTransfers(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerTransferState> known)
@@ -257,7 +274,7 @@ public sealed partial class PostgreSqlStore
             _missing.Clear();
             foreach (var call in calls)
             {
-                if (call.Kind is LedgerCallKind.Post or LedgerCallKind.Void && !known.ContainsKey(call.TransferId!.Value) && !_missing.Contains(call.TransferId.Value))
+                if (call.Kind is LedgerCallKind.Post or LedgerCallKind.Void && KnownTransfer(call.TransferId!.Value, known) is null && !_missing.Contains(call.TransferId.Value))
                 {
                     _missing.Add(call.TransferId.Value);
                 }
@@ -316,13 +333,13 @@ public sealed partial class PostgreSqlStore
                 {
                     account.Version += account.Changes;
                     account.Changes = 0;
-                    Keep(store._ledgerAccounts, account.Id, account);
+                    store.Keep(store._ledgerAccounts, account.Id, account);
                 }
             }
 
             foreach (var transfer in _reserved)
             {
-                Keep(store._ledgerTransfers, transfer.Id, transfer);
+                store.Keep(store._ledgerTransfers, transfer.Id, transfer);
             }
 
             return _answers;
@@ -445,46 +462,58 @@ public sealed partial class PostgreSqlStore
 
             var operation = _transactionIds.Count + 1;
             var firstEntry = _entryIds.Count;
-            for (var p = 0; p < count; p++)
+            try
             {
-                var account = _accounts[postings is null ? touchedIds[p] : postings[p].AccountId.Value];
-                var side = postings is null ? Sides[p] : SnakeCaseNames<LedgerSide>.Of(postings[p].Side);
-                var (postedChange, pendingChange) = postings is null ? (posted[p], pending[p]) : (postings[p].Amount.Amount, 0m);
-                if (side == "debit")
+                for (var p = 0; p < count; p++)
                 {
-                    account.DebitsPosted += postedChange;
-                    account.DebitsPending += pendingChange;
-                }
-                else
-                {
-                    account.CreditsPosted += postedChange;
-                    account.CreditsPending += pendingChange;
-                }
+                    var account = _accounts[postings is null ? touchedIds[p] : postings[p].AccountId.Value];
+                    var side = postings is null ? Sides[p] : SnakeCaseNames<LedgerSide>.Of(postings[p].Side);
+                    var (postedChange, pendingChange) = postings is null ? (posted[p], pending[p]) : (postings[p].Amount.Amount, 0m);
 
-                account.EntryCount++;
-                _entryOperations.Add(operation);
-                _entryIds.Add(LedgerCollections.EntryId(LedgerAccountId.FromGuid(account.Id), account.EntryCount));
-                _entryAccounts.Add(account.Ref);
-                _entrySequences.Add(account.EntryCount);
-                _entrySides.Add(side);
-                _entryPosted.Add(AtScale(postedChange, scale));
-                _entryPending.Add(AtScale(pendingChange, scale));
-                _entryAmounts.Add(AtScale(postings is null ? amounts[p] : postings[p].Amount.Amount, scale));
-                _entryDebitsPosted.Add(AtScale(account.DebitsPosted, scale));
-                _entryCreditsPosted.Add(AtScale(account.CreditsPosted, scale));
-                _entryDebitsPending.Add(AtScale(account.DebitsPending, scale));
-                _entryCreditsPending.Add(AtScale(account.CreditsPending, scale));
-                _entryChains.Add(chain ?? account.Chain);
+                    // Sums that cannot keep the asset's scale overflow (as the record path's money does) and decline the operation.
+                    if (side == "debit")
+                    {
+                        account.DebitsPosted = LedgerBooks.Add(account.DebitsPosted, postedChange, scale);
+                        account.DebitsPending = LedgerBooks.Add(account.DebitsPending, pendingChange, scale);
+                    }
+                    else
+                    {
+                        account.CreditsPosted = LedgerBooks.Add(account.CreditsPosted, postedChange, scale);
+                        account.CreditsPending = LedgerBooks.Add(account.CreditsPending, pendingChange, scale);
+                    }
+
+                    var entry = (
+                        Posted: AtScale(postedChange, scale), Pending: AtScale(pendingChange, scale),
+                        Amount: AtScale(postings is null ? amounts[p] : postings[p].Amount.Amount, scale),
+                        DebitsPosted: AtScale(account.DebitsPosted, scale), CreditsPosted: AtScale(account.CreditsPosted, scale),
+                        DebitsPending: AtScale(account.DebitsPending, scale), CreditsPending: AtScale(account.CreditsPending, scale));
+
+                    // Nothing below throws: each entry's lists grow together.
+                    account.EntryCount++;
+                    _entryOperations.Add(operation);
+                    _entryIds.Add(LedgerCollections.EntryId(LedgerAccountId.FromGuid(account.Id), account.EntryCount));
+                    _entryAccounts.Add(account.Ref);
+                    _entrySequences.Add(account.EntryCount);
+                    _entrySides.Add(side);
+                    _entryPosted.Add(entry.Posted);
+                    _entryPending.Add(entry.Pending);
+                    _entryAmounts.Add(entry.Amount);
+                    _entryDebitsPosted.Add(entry.DebitsPosted);
+                    _entryCreditsPosted.Add(entry.CreditsPosted);
+                    _entryDebitsPending.Add(entry.DebitsPending);
+                    _entryCreditsPending.Add(entry.CreditsPending);
+                    _entryChains.Add(chain ?? account.Chain);
+                }
+            }
+            catch (OverflowException)
+            {
+                Undo(firstEntry);
+                return null;
             }
 
             if (_touched.Exists(account => account.BreaksARule()))
             {
-                for (var q = 0; q < _touched.Count; q++)
-                {
-                    (_touched[q].DebitsPosted, _touched[q].CreditsPosted, _touched[q].DebitsPending, _touched[q].CreditsPending, _touched[q].EntryCount) = _before[q];
-                }
-
-                RemoveEntriesFrom(firstEntry);
+                Undo(firstEntry);
                 return null;
             }
 
@@ -562,6 +591,14 @@ public sealed partial class PostgreSqlStore
             return null;
         }
 
+        /// <summary>The latest state of an account this store keeps or this batch read; null if neither has it.</summary>
+        private LedgerAccountState? KnownAccount(Guid id, ConcurrentDictionary<Guid, LedgerAccountState> kept) =>
+            Later(kept.GetValueOrDefault(id), _readAccounts.GetValueOrDefault(id));
+
+        /// <summary>The latest state of a transfer this store keeps or this batch read; null if neither has it.</summary>
+        private LedgerTransferState? KnownTransfer(Guid id, ConcurrentDictionary<Guid, LedgerTransferState> kept) =>
+            Later(kept.GetValueOrDefault(id), _readTransfers.GetValueOrDefault(id));
+
         /// <summary>The plan's copy of an account, made on first use from the kept state; null if the account is unknown.</summary>
         private LedgerAccountState? Account(Guid id, ConcurrentDictionary<Guid, LedgerAccountState> known)
         {
@@ -570,7 +607,7 @@ public sealed partial class PostgreSqlStore
                 return copy;
             }
 
-            if (!known.TryGetValue(id, out var kept))
+            if (KnownAccount(id, known) is not { } kept)
             {
                 return null;
             }
@@ -580,20 +617,26 @@ public sealed partial class PostgreSqlStore
             return copy;
         }
 
-        /// <summary>The plan's copy of a transfer, made on first use; null if it is unknown or no longer pending.</summary>
+        /// <summary>The plan's copy of a transfer, made on first use; null if it is unknown.</summary>
         private LedgerTransferState? Transfer(Guid id, ConcurrentDictionary<Guid, LedgerTransferState> known)
         {
             if (!_transfers.TryGetValue(id, out var copy))
             {
-                copy = known.TryGetValue(id, out var kept) ? kept.Copy() : null;
+                copy = KnownTransfer(id, known)?.Copy();
                 _transfers.Add(id, copy);
             }
 
             return copy;
         }
 
-        private void RemoveEntriesFrom(int first)
+        /// <summary>Restores the touched accounts to how the operation found them and drops its entries from <paramref name="first"/> on.</summary>
+        private void Undo(int first)
         {
+            for (var q = 0; q < _touched.Count; q++)
+            {
+                (_touched[q].DebitsPosted, _touched[q].CreditsPosted, _touched[q].DebitsPending, _touched[q].CreditsPending, _touched[q].EntryCount) = _before[q];
+            }
+
             var n = _entryIds.Count - first;
             foreach (var list in _entryLists)
             {

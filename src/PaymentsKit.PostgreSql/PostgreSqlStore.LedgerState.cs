@@ -15,20 +15,31 @@ public sealed partial class PostgreSqlStore
     /// <summary>The ledger accounts as this store last read or wrote them, by id; each entry is never changed once added.</summary>
     private readonly ConcurrentDictionary<Guid, LedgerAccountState> _ledgerAccounts = new();
 
-    /// <summary>The pending transfers as this store last read or wrote them, by id; each entry is never changed once added.</summary>
+    /// <summary>
+    /// The transfers as this store last read or wrote them, by id (those it reserved, and those a batch read to resolve,
+    /// whatever their state); each entry is never changed once added.
+    /// </summary>
     private readonly ConcurrentDictionary<Guid, LedgerTransferState> _ledgerTransfers = new();
 
+    // Counts keeps, so the sets' sizes (which lock every bucket to count) are looked at once per 1,024 keeps only.
+    private int _ledgerKeeps;
+
     /// <summary>Keeps <paramref name="state"/> unless a later version of its row is kept already.</summary>
-    private static void Keep<TState>(ConcurrentDictionary<Guid, TState> states, Guid id, TState state)
+    private void Keep<TState>(ConcurrentDictionary<Guid, TState> states, Guid id, TState state)
         where TState : class, ILedgerRowState
     {
-        if (states.Count >= LedgerStateLimit)
+        if ((Interlocked.Increment(ref _ledgerKeeps) & 1023) == 0 && states.Count >= LedgerStateLimit)
         {
             states.Clear();
         }
 
         states.AddOrUpdate(id, static (_, added) => added, static (_, kept, added) => kept.Version >= added.Version ? kept : added, state);
     }
+
+    /// <summary>The later of two states of one row (either may be missing).</summary>
+    private static TState? Later<TState>(TState? first, TState? second)
+        where TState : class, ILedgerRowState =>
+        first is null ? second : second is null || first.Version >= second.Version ? first : second;
 
     /// <summary>A ledger row's version as this store knows it.</summary>
     private interface ILedgerRowState
@@ -88,7 +99,7 @@ public sealed partial class PostgreSqlStore
             || (Flags == "credits_must_not_exceed_debits" && CreditsPosted + CreditsPending > DebitsPosted);
     }
 
-    /// <summary>A ledger transfer's columns that a post or void reads, at <see cref="Version"/>.</summary>
+    /// <summary>A ledger transfer's columns that a post or void checks, at <see cref="Version"/>.</summary>
     private sealed class LedgerTransferState : ILedgerRowState
     {
         public required Guid Id { get; init; }
@@ -133,9 +144,15 @@ public sealed partial class PostgreSqlStore
         }
     }
 
-    /// <summary><paramref name="value"/> rounded half away from zero to exactly <paramref name="scale"/> decimal places (trailing zeros kept).</summary>
-    private static decimal AtScale(decimal value, int scale) =>
-        Math.Round(value, scale, MidpointRounding.AwayFromZero) + new decimal(0, 0, 0, false, (byte)scale);
+    /// <summary>
+    /// <paramref name="value"/> rounded half away from zero to exactly <paramref name="scale"/> decimal places (trailing
+    /// zeros kept); a value too large to keep that many places is an overflow, as in <see cref="LedgerBooks"/>.
+    /// </summary>
+    private static decimal AtScale(decimal value, int scale)
+    {
+        var padded = Math.Round(value, scale, MidpointRounding.AwayFromZero) + new decimal(0, 0, 0, false, (byte)scale);
+        return padded.Scale == scale ? padded : throw new OverflowException();
+    }
 
     /// <summary>The account a transfer row names by its text id, or null if the text is not one.</summary>
     private static LedgerAccountId? AccountOf(string text) =>

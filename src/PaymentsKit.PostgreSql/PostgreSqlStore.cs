@@ -31,6 +31,9 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     private readonly ILogger _logger;
     private readonly int _maxRetries;
     private readonly bool _migrateOnFirstUse;
+
+    // Whether the pool's connections enlist in an ambient System.Transactions transaction (Npgsql's Enlist, on by default).
+    private readonly bool _enlist;
     private readonly SemaphoreSlim _migrationGate = new(1, 1);
     private readonly ConcurrentDictionary<string, TableSql> _sql = new(StringComparer.Ordinal);
     private volatile bool _migrated;
@@ -79,6 +82,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             builder.UseLoggerFactory(loggerFactory);
         }
 
+        _enlist = builder.ConnectionStringBuilder.Enlist;
         _dataSource = builder.Build();
         _json = RecordJson.For(json.Options);
         _clock = clock;

@@ -1,3 +1,4 @@
+using System.Transactions;
 using FsCheck;
 using FsCheck.Fluent;
 using Npgsql;
@@ -333,5 +334,58 @@ public sealed partial class PostgreSqlLedgerTests
         var otherHost = new LedgerService(other, Clock, Assets);
         Prop.ForAll(Arb.From(Gen.ListOf(OperationGen)), operations => Blocking(() => RunSequenceAsync(operations, otherHost)))
             .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(60));
+    }
+
+    [Fact]
+    public async Task Inside_An_Ambient_Transaction_The_Ledger_Commits_Or_Rolls_Back_With_It_And_Keeps_Nothing_Rolled_Back()
+    {
+        // A batch is shared by callers and commits on its own, so inside a TransactionScope the ledger takes the record
+        // path (whose connection enlists); the store must never keep a state a rolled-back scope wrote (decision 0024).
+        var (customer, cash, merchant) = await FundedCustomerAsync(100);
+        var database = await postgres.DatabaseForClassAsync(GetType());
+        await using var here = TestStores.Create(database, clock: Clock);
+        await using var there = TestStores.Create(database, clock: Clock);
+        var hereLedger = new LedgerService(here, Clock, Assets);
+        var thereLedger = new LedgerService(there, Clock, Assets);
+        await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(1)));
+
+        using (new TransactionScope(TransactionScopeAsyncFlowOption.Enabled))
+        {
+            var rolledBack = await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(10)));
+            Assert.Equal(LedgerTransferState.Pending, rolledBack.State);
+        }
+
+        using (var scope = new TransactionScope(TransactionScopeAsyncFlowOption.Enabled))
+        {
+            await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(20)));
+            scope.Complete();
+        }
+
+        await thereLedger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest(
+            [LedgerPosting.Debit(cash.Id, Usd(60)), LedgerPosting.Credit(customer.Id, Usd(50)), LedgerPosting.Credit(merchant.Id, Usd(10))]));
+        await hereLedger.ReserveAsync(Tenant, new ReserveLedgerTransferRequest(customer.Id, merchant.Id, Usd(5)));
+
+        var account = await ReloadAsync(customer);
+        Assert.Equal(Usd(100 - 1 - 20 + 50 - 5), account.Balance.Available);
+        Assert.Equal(1 + 1 + 1 + 1 + 1, account.EntryCount);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task A_Sum_That_Cannot_Keep_The_Assets_Scale_Is_An_Overflow_And_Writes_Nothing()
+    {
+        // ETH has 18 decimal places: 50,000,000,000.000000000000000001 + 50,000,000,000 needs 30 significant digits, more
+        // than a decimal holds. The plan declines it, as the record path refuses it, rather than writing a rounded balance.
+        var pool = await OpenAsync("eth-pool", LedgerSide.Debit, asset: AssetRegistry.Eth);
+        var wallet = await OpenAsync("eth-wallet", LedgerSide.Credit, asset: AssetRegistry.Eth);
+        var odd = Money.Of(50_000_000_000.000000000000000001m, AssetRegistry.Eth);
+        await MoveAsync(pool, wallet, odd);
+
+        await FailsAsync(PaymentsKitErrorCodes.ArithmeticOverflow, () => MoveAsync(pool, wallet, Money.Of(50_000_000_000m, AssetRegistry.Eth)));
+
+        var account = await ReloadAsync(wallet);
+        Assert.Equal(odd, account.CreditsPosted);
+        Assert.Equal(1, account.EntryCount);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
 }

@@ -243,7 +243,7 @@ internal static class LedgerBooks
     /// The sum of two amounts at an asset's scale. A decimal sum too large to keep that many decimal places comes back
     /// with fewer: that is an overflow, as adding the amounts as <see cref="Money"/> would report it.
     /// </summary>
-    private static decimal Add(decimal balance, decimal change, int scale)
+    internal static decimal Add(decimal balance, decimal change, int scale)
     {
         if (decimal.Sign(change) == 0)
         {

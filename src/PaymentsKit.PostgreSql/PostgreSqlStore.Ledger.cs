@@ -212,9 +212,9 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                 calls[i].TrySetResult(documents[i]);
             }
         }
-        catch (PostgresException) when (calls.Count > 1)
+        catch (Exception ex) when (calls.Count > 1 && (ex is PostgresException || ex is not NpgsqlException))
         {
-            // One operation made the whole statement fail; alone, each of the others goes through and the culprit gets its own error.
+            // One operation made the whole batch fail; alone, each of the others goes through and the culprit gets its own error.
             foreach (var call in calls)
             {
                 await RunLedgerBatchAsync(batch, [call]).ConfigureAwait(false);
@@ -242,10 +242,22 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
         await connection.OpenAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            for (var attempt = 0; ; attempt++)
+            ForgetLedgerRowsAfterReconnecting();
+            var lost = 0;
+            var declinesRechecked = false;
+            while (true)
             {
                 await ReadMissingLedgerRowsAsync(batch, calls).ConfigureAwait(false);
-                batch.Plan(calls, _ledgerAccounts, _ledgerTransfers, _clock.GetCurrentInstant());
+                batch.Plan(calls, _clock.GetCurrentInstant());
+                if (!declinesRechecked && batch.DeclinedOnKept.Count > 0)
+                {
+                    // Kept balances declined an operation; another writer may have moved them since. Read them again and
+                    // plan once more, so a declined call goes to the record path only on balances as they are now.
+                    declinesRechecked = true;
+                    ForgetLedgerRows(batch.DeclinedOnKept, []);
+                    continue;
+                }
+
                 if (!batch.Writes)
                 {
                     return batch.Answers;
@@ -261,20 +273,27 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                 catch (PostgresException ex) when (IsStaleLedgerPlan(ex))
                 {
                     // Another writer changed a row the plan read: what this store knew of the plan's rows is dropped.
-                    ForgetLedgerRows(batch.AccountsRead, batch.TransfersRead);
-                    if (attempt >= _maxRetries)
+                    ForgetLedgerRows(batch.HeldAccounts, batch.HeldTransfers);
+                    if (lost++ >= _maxRetries)
                     {
                         // Still losing: the record path takes over and settles the race its own way.
                         return new string?[calls.Count];
                     }
 
-                    LogRetry(_logger, ex.SqlState, attempt + 1, _maxRetries);
-                    if (attempt > 0)
+                    LogRetry(_logger, ex.SqlState, lost, _maxRetries);
+                    if (lost > 1)
                     {
-                        await Task.Delay(Random.Shared.Next(1, 10 << attempt)).ConfigureAwait(false);
+                        await Task.Delay(Random.Shared.Next(1, 10 << (lost - 1))).ConfigureAwait(false);
                     }
                 }
             }
+        }
+        catch (NpgsqlException ex) when (ex is not PostgresException postgres || postgres.SqlState.StartsWith("57P", StringComparison.Ordinal))
+        {
+            // The connection broke or the server is going away: commits this store saw may not survive (a crash with
+            // asynchronous commit, a failover), so nothing kept is trusted any more.
+            ForgetAllLedgerRows();
+            throw;
         }
         finally
         {
@@ -290,7 +309,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
     /// <summary>Reads the transfers the calls resolve, then the accounts they touch, that this store does not know yet.</summary>
     private async Task ReadMissingLedgerRowsAsync(LedgerBatch batch, List<LedgerCall> calls)
     {
-        batch.ForgetReads();
+        batch.ReleaseHeld();
         batch.ListMissingTransfers(calls, _ledgerTransfers);
         if (batch.Missing.Count > 0)
         {
@@ -299,7 +318,8 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             {
                 while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
                 {
-                    if (AccountOf(reader.GetString(9)) is { } debit && AccountOf(reader.GetString(10)) is { } credit)
+                    if (!reader.IsDBNull(9) && !reader.IsDBNull(10) && AccountOf(reader.GetString(9)) is { } debit && AccountOf(reader.GetString(10)) is { } credit
+                        && (reader.IsDBNull(5) || IsoInstant.TryParse(reader.GetString(5), out _)))
                     {
                         var transfer = new LedgerTransferState
                         {
@@ -317,13 +337,13 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                             Version = reader.GetInt64(11),
                         };
                         batch.Read(transfer);
-                        Keep(_ledgerTransfers, transfer.Id, transfer);
+                        Keep(transfer);
                     }
                 }
             }
         }
 
-        batch.ListMissingAccounts(calls, _ledgerAccounts, _ledgerTransfers);
+        batch.ListMissingAccounts(calls, _ledgerAccounts);
         if (batch.Missing.Count > 0)
         {
             var reader = await batch.ReadAccounts.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
@@ -331,6 +351,12 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             {
                 while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
                 {
+                    // A row this path cannot read stays unknown: its operations are declined and the record path judges them.
+                    if (reader.IsDBNull(6) || !IsoInstant.TryParse(reader.GetString(6), out var updatedAt))
+                    {
+                        continue;
+                    }
+
                     var updated = reader.GetString(6);
                     var account = new LedgerAccountState
                     {
@@ -340,7 +366,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                         Flags = reader.IsDBNull(3) ? null : reader.GetString(3),
                         Chain = reader.IsDBNull(4) ? null : reader.GetString(4),
                         Asset = reader.GetString(5),
-                        Updated = IsoInstant.Parse(updated),
+                        Updated = updatedAt,
                         UpdatedText = updated,
                         DebitsPosted = reader.GetDecimal(7),
                         CreditsPosted = reader.GetDecimal(8),
@@ -350,7 +376,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                         Version = reader.GetInt64(12),
                     };
                     batch.Read(account);
-                    Keep(_ledgerAccounts, account.Id, account);
+                    Keep(account);
                 }
             }
         }

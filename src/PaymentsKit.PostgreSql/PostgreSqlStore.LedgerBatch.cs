@@ -100,9 +100,13 @@ public sealed partial class PostgreSqlStore
         private readonly List<(decimal DebitsPosted, decimal CreditsPosted, decimal DebitsPending, decimal CreditsPending, long EntryCount)> _before = new(4);
         private readonly List<Guid> _missing = [];
 
-        // The rows read for this batch, in case the kept sets drop them before the plan (a full set, the other flusher's stale plan).
-        private readonly Dictionary<Guid, LedgerAccountState> _readAccounts = [];
-        private readonly Dictionary<Guid, LedgerTransferState> _readTransfers = [];
+        // The rows this attempt plans on, taken from the kept sets or read (so a row the kept sets drop meanwhile, when full
+        // or after the other flusher's stale plan, is still there), the ids of those read now, and of kept accounts whose
+        // balances declined an operation (possibly stale: read again before the answer is null).
+        private readonly Dictionary<Guid, LedgerAccountState> _heldAccounts = [];
+        private readonly Dictionary<Guid, LedgerTransferState> _heldTransfers = [];
+        private readonly HashSet<Guid> _readNow = [];
+        private readonly HashSet<Guid> _declinedOnKept = [];
 
         // Every list a plan fills (cleared before the next), and those of the entries (cut back when an operation is declined).
         private readonly IList[] _lists;
@@ -195,11 +199,14 @@ public sealed partial class PostgreSqlStore
         /// <summary>Whether the last plan writes anything.</summary>
         public bool Writes => _transactionIds.Count > 0;
 
-        /// <summary>The accounts and transfers the last plan read (to forget them when its write finds them changed).</summary>
-        public IEnumerable<Guid> AccountsRead => _accounts.Keys;
+        /// <summary>The accounts and transfers the attempt planned on (to forget them when its write finds them changed).</summary>
+        public IEnumerable<Guid> HeldAccounts => _heldAccounts.Keys;
 
-        /// <inheritdoc cref="AccountsRead"/>
-        public IEnumerable<Guid> TransfersRead => _transfers.Keys;
+        /// <inheritdoc cref="HeldAccounts"/>
+        public IEnumerable<Guid> HeldTransfers => _heldTransfers.Keys;
+
+        /// <summary>Kept (not read now) accounts whose balances made the last plan decline an operation.</summary>
+        public IReadOnlyCollection<Guid> DeclinedOnKept => _declinedOnKept;
 
         /// <summary>Moves up to <paramref name="limit"/> queued calls (the oldest) into <see cref="Calls"/>; under the queue's lock.</summary>
         public void Take(ref List<LedgerCall> queue, int limit)
@@ -216,8 +223,11 @@ public sealed partial class PostgreSqlStore
             }
         }
 
-        /// <summary>Lists in <see cref="Missing"/> the accounts <paramref name="calls"/> name that <paramref name="known"/> lacks.</summary>
-        public void ListMissingAccounts(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerAccountState> known, ConcurrentDictionary<Guid, LedgerTransferState> transfers)
+        /// <summary>
+        /// Holds the accounts <paramref name="calls"/> touch that <paramref name="kept"/> has, and lists in <see cref="Missing"/>
+        /// those it lacks (the accounts of held transfers included).
+        /// </summary>
+        public void ListMissingAccounts(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerAccountState> kept)
         {
             _missing.Clear();
             foreach (var call in calls)
@@ -236,7 +246,7 @@ public sealed partial class PostgreSqlStore
                         Need(call.CreditAccount!.Value);
                         break;
                     default:
-                        if (KnownTransfer(call.TransferId!.Value, transfers) is { } transfer)
+                        if (_heldTransfers.TryGetValue(call.TransferId!.Value, out var transfer))
                         {
                             Need(transfer.DebitAccount);
                             Need(transfer.CreditAccount);
@@ -248,35 +258,66 @@ public sealed partial class PostgreSqlStore
 
             void Need(Guid id)
             {
-                if (KnownAccount(id, known) is null && !_missing.Contains(id))
+                if (_heldAccounts.ContainsKey(id) || _missing.Contains(id))
+                {
+                    return;
+                }
+
+                if (kept.TryGetValue(id, out var account))
+                {
+                    _heldAccounts.Add(id, account);
+                }
+                else
                 {
                     _missing.Add(id);
                 }
             }
         }
 
-        /// <summary>Forgets the rows read for an earlier attempt: each attempt reads what it lacks afresh.</summary>
-        public void ForgetReads()
+        /// <summary>Lets go of the rows an earlier attempt held: each attempt takes them from the kept sets, or reads them, afresh.</summary>
+        public void ReleaseHeld()
         {
-            _readAccounts.Clear();
-            _readTransfers.Clear();
+            _heldAccounts.Clear();
+            _heldTransfers.Clear();
+            _readNow.Clear();
         }
 
-        /// <summary>Remembers an account read for this batch.</summary>
-        public void Read(LedgerAccountState account) => _readAccounts[account.Id] = account;
+        /// <summary>Holds an account read now.</summary>
+        public void Read(LedgerAccountState account)
+        {
+            _heldAccounts[account.Id] = account;
+            _readNow.Add(account.Id);
+        }
 
-        /// <summary>Remembers a transfer read for this batch.</summary>
-        public void Read(LedgerTransferState transfer) => _readTransfers[transfer.Id] = transfer;
+        /// <summary>Holds a transfer read now.</summary>
+        public void Read(LedgerTransferState transfer)
+        {
+            _heldTransfers[transfer.Id] = transfer;
+            _readNow.Add(transfer.Id);
+        }
 
-        /// <summary>Lists in <see cref="Missing"/> the transfers <paramref name="calls"/> resolve that <paramref name="known"/> lacks.</summary>
-        public void ListMissingTransfers(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerTransferState> known)
+        /// <summary>Holds the transfers <paramref name="calls"/> resolve that <paramref name="kept"/> has, and lists in <see cref="Missing"/> those it lacks.</summary>
+        public void ListMissingTransfers(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerTransferState> kept)
         {
             _missing.Clear();
             foreach (var call in calls)
             {
-                if (call.Kind is LedgerCallKind.Post or LedgerCallKind.Void && KnownTransfer(call.TransferId!.Value, known) is null && !_missing.Contains(call.TransferId.Value))
+                if (call.Kind is LedgerCallKind.Post or LedgerCallKind.Void)
                 {
-                    _missing.Add(call.TransferId.Value);
+                    var id = call.TransferId!.Value;
+                    if (_heldTransfers.ContainsKey(id) || _missing.Contains(id))
+                    {
+                        continue;
+                    }
+
+                    if (kept.TryGetValue(id, out var transfer))
+                    {
+                        _heldTransfers.Add(id, transfer);
+                    }
+                    else
+                    {
+                        _missing.Add(id);
+                    }
                 }
             }
         }
@@ -286,13 +327,13 @@ public sealed partial class PostgreSqlStore
         /// accepted (answered with its instant, or for a resolution later with the resolved transfer's document) or declined
         /// (answered null, nothing of it written: the ledger takes the record path). Fills the write's parameters.
         /// </summary>
-        public void Plan(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerAccountState> accounts, ConcurrentDictionary<Guid, LedgerTransferState> transfers, Instant now)
+        public void Plan(List<LedgerCall> calls, Instant now)
         {
             Clear();
             _answers = new string?[calls.Count];
             for (var i = 0; i < calls.Count; i++)
             {
-                _answers[i] = Apply(calls[i], i, accounts, transfers);
+                _answers[i] = Apply(calls[i], i);
             }
 
             foreach (var account in _accounts.Values)
@@ -333,13 +374,13 @@ public sealed partial class PostgreSqlStore
                 {
                     account.Version += account.Changes;
                     account.Changes = 0;
-                    store.Keep(store._ledgerAccounts, account.Id, account);
+                    store.Keep(account);
                 }
             }
 
             foreach (var transfer in _reserved)
             {
-                store.Keep(store._ledgerTransfers, transfer.Id, transfer);
+                store.Keep(transfer);
             }
 
             return _answers;
@@ -360,7 +401,7 @@ public sealed partial class PostgreSqlStore
         private static void Add<T>(NpgsqlParameterCollection parameters, List<T> values) =>
             parameters.Add(new NpgsqlParameter<List<T>> { TypedValue = values });
 
-        private string? Apply(LedgerCall call, int index, ConcurrentDictionary<Guid, LedgerAccountState> accounts, ConcurrentDictionary<Guid, LedgerTransferState> transfers)
+        private string? Apply(LedgerCall call, int index)
         {
             Span<Guid> touchedIds = stackalloc Guid[2];
             Span<decimal> amounts = stackalloc decimal[2];
@@ -392,7 +433,7 @@ public sealed partial class PostgreSqlStore
                     break;
                 default:
                     // Posting or voiding a pending transfer of the caller's without a reference that has not expired.
-                    transfer = Transfer(call.TransferId!.Value, transfers);
+                    transfer = Transfer(call.TransferId!.Value);
                     if (transfer is null || transfer.TenantId != call.TenantId.Value || transfer.State != "pending" || transfer.Reference is not null
                         || (transfer.ExpiresAt is { } expiresAt && call.Now >= expiresAt))
                     {
@@ -437,7 +478,7 @@ public sealed partial class PostgreSqlStore
             string? atText = null;
             for (var p = 0; p < count; p++)
             {
-                var account = Account(postings is null ? touchedIds[p] : postings[p].AccountId.Value, accounts);
+                var account = Account(postings is null ? touchedIds[p] : postings[p].AccountId.Value);
                 if (account is null || account.TenantId != call.TenantId.Value || account.Asset != asset)
                 {
                     return null;
@@ -507,14 +548,12 @@ public sealed partial class PostgreSqlStore
             }
             catch (OverflowException)
             {
-                Undo(firstEntry);
-                return null;
+                return DeclinedOnBalances(firstEntry);
             }
 
             if (_touched.Exists(account => account.BreaksARule()))
             {
-                Undo(firstEntry);
-                return null;
+                return DeclinedOnBalances(firstEntry);
             }
 
             // Accepted: later operations see its balances.
@@ -591,42 +630,52 @@ public sealed partial class PostgreSqlStore
             return null;
         }
 
-        /// <summary>The latest state of an account this store keeps or this batch read; null if neither has it.</summary>
-        private LedgerAccountState? KnownAccount(Guid id, ConcurrentDictionary<Guid, LedgerAccountState> kept) =>
-            Later(kept.GetValueOrDefault(id), _readAccounts.GetValueOrDefault(id));
-
-        /// <summary>The latest state of a transfer this store keeps or this batch read; null if neither has it.</summary>
-        private LedgerTransferState? KnownTransfer(Guid id, ConcurrentDictionary<Guid, LedgerTransferState> kept) =>
-            Later(kept.GetValueOrDefault(id), _readTransfers.GetValueOrDefault(id));
-
         /// <summary>The plan's copy of an account, made on first use from the kept state; null if the account is unknown.</summary>
-        private LedgerAccountState? Account(Guid id, ConcurrentDictionary<Guid, LedgerAccountState> known)
+        private LedgerAccountState? Account(Guid id)
         {
             if (_accounts.TryGetValue(id, out var copy))
             {
                 return copy;
             }
 
-            if (KnownAccount(id, known) is not { } kept)
+            if (!_heldAccounts.TryGetValue(id, out var held))
             {
                 return null;
             }
 
-            copy = kept.Copy();
+            copy = held.Copy();
             _accounts.Add(id, copy);
             return copy;
         }
 
         /// <summary>The plan's copy of a transfer, made on first use; null if it is unknown.</summary>
-        private LedgerTransferState? Transfer(Guid id, ConcurrentDictionary<Guid, LedgerTransferState> known)
+        private LedgerTransferState? Transfer(Guid id)
         {
             if (!_transfers.TryGetValue(id, out var copy))
             {
-                copy = KnownTransfer(id, known)?.Copy();
+                copy = _heldTransfers.TryGetValue(id, out var held) ? held.Copy() : null;
                 _transfers.Add(id, copy);
             }
 
             return copy;
+        }
+
+        /// <summary>
+        /// Declines an operation its balances refuse (a rule, an overflow): undoes it, and notes the touched accounts that
+        /// were kept rather than read now, whose balances may be stale.
+        /// </summary>
+        private string? DeclinedOnBalances(int firstEntry)
+        {
+            Undo(firstEntry);
+            foreach (var account in _touched)
+            {
+                if (!_readNow.Contains(account.Id))
+                {
+                    _declinedOnKept.Add(account.Id);
+                }
+            }
+
+            return null;
         }
 
         /// <summary>Restores the touched accounts to how the operation found them and drops its entries from <paramref name="first"/> on.</summary>
@@ -656,6 +705,7 @@ public sealed partial class PostgreSqlStore
 
             _accounts.Clear();
             _transfers.Clear();
+            _declinedOnKept.Clear();
         }
 
         /// <summary>The tenant's id as text; the last one is kept, as a process usually moves one tenant's money at a time.</summary>

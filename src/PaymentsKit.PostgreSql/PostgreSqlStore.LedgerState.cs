@@ -21,14 +21,24 @@ public sealed partial class PostgreSqlStore
     /// </summary>
     private readonly ConcurrentDictionary<Guid, LedgerTransferState> _ledgerTransfers = new();
 
-    // Counts keeps, so the sets' sizes (which lock every bucket to count) are looked at once per 1,024 keeps only.
-    private int _ledgerKeeps;
+    // Keeps per set, so each set's size (counting locks every bucket) is looked at once per 1,024 of its keeps only.
+    private int _accountKeeps;
+    private int _transferKeeps;
 
-    /// <summary>Keeps <paramref name="state"/> unless a later version of its row is kept already.</summary>
-    private void Keep<TState>(ConcurrentDictionary<Guid, TState> states, Guid id, TState state)
+    // Physical connections the pool has opened, and how many there were when the kept rows were last trusted.
+    private int _physicalConnections;
+    private int _physicalConnectionsTrusted;
+
+    /// <summary>Keeps <paramref name="account"/> unless a later version of its row is kept already.</summary>
+    private void Keep(LedgerAccountState account) => Keep(_ledgerAccounts, ref _accountKeeps, account.Id, account);
+
+    /// <summary>Keeps <paramref name="transfer"/> unless a later version of its row is kept already.</summary>
+    private void Keep(LedgerTransferState transfer) => Keep(_ledgerTransfers, ref _transferKeeps, transfer.Id, transfer);
+
+    private static void Keep<TState>(ConcurrentDictionary<Guid, TState> states, ref int keeps, Guid id, TState state)
         where TState : class, ILedgerRowState
     {
-        if ((Interlocked.Increment(ref _ledgerKeeps) & 1023) == 0 && states.Count >= LedgerStateLimit)
+        if ((Interlocked.Increment(ref keeps) & 1023) == 0 && states.Count >= LedgerStateLimit)
         {
             states.Clear();
         }
@@ -36,10 +46,26 @@ public sealed partial class PostgreSqlStore
         states.AddOrUpdate(id, static (_, added) => added, static (_, kept, added) => kept.Version >= added.Version ? kept : added, state);
     }
 
-    /// <summary>The later of two states of one row (either may be missing).</summary>
-    private static TState? Later<TState>(TState? first, TState? second)
-        where TState : class, ILedgerRowState =>
-        first is null ? second : second is null || first.Version >= second.Version ? first : second;
+    /// <summary>
+    /// Drops every kept row once the pool has opened a new physical connection since they were trusted: a server that
+    /// restarted or failed over may have lost commits this store saw (asynchronous commit, an asynchronous standby, a
+    /// restore), and a kept state of a lost commit could match a version another writer has since reused.
+    /// </summary>
+    private void ForgetLedgerRowsAfterReconnecting()
+    {
+        var opened = Volatile.Read(ref _physicalConnections);
+        if (opened != Volatile.Read(ref _physicalConnectionsTrusted))
+        {
+            ForgetAllLedgerRows();
+            Volatile.Write(ref _physicalConnectionsTrusted, opened);
+        }
+    }
+
+    private void ForgetAllLedgerRows()
+    {
+        _ledgerAccounts.Clear();
+        _ledgerTransfers.Clear();
+    }
 
     /// <summary>A ledger row's version as this store knows it.</summary>
     private interface ILedgerRowState

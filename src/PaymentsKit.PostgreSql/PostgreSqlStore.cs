@@ -83,6 +83,15 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         }
 
         _enlist = builder.ConnectionStringBuilder.Enlist;
+
+        // Counted so the ledger's kept rows are dropped after the server is reached anew (decision 0024).
+        builder.UsePhysicalConnectionInitializer(
+            _ => Interlocked.Increment(ref _physicalConnections),
+            _ =>
+            {
+                Interlocked.Increment(ref _physicalConnections);
+                return Task.CompletedTask;
+            });
         _dataSource = builder.Build();
         _json = RecordJson.For(json.Options);
         _clock = clock;

@@ -66,6 +66,13 @@ internal static class IsoInstant
         return TryParseCommon(text, out var instant) ? instant : InstantPattern.ExtendedIso.Parse(text).Value;
     }
 
+    /// <summary>Parses as <see cref="InstantPattern.ExtendedIso"/> does; false for bad text.</summary>
+    public static bool TryParse(string text, out Instant instant)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return TryParseCommon(text, out instant) || InstantPattern.ExtendedIso.Parse(text).TryGetValue(default, out instant);
+    }
+
     /// <summary>The common shape only; false sends the text to the pattern (which may still accept it).</summary>
     internal static bool TryParseCommon(ReadOnlySpan<char> text, out Instant instant)
     {

@@ -55,6 +55,8 @@ public sealed class IsoInstantTests
     {
         Assert.Equal(InstantPattern.ExtendedIso.Parse(text).Value, IsoInstant.Parse(text));
         Assert.Equal(InstantPattern.ExtendedIso.Parse(text).Value, JsonSerializer.Deserialize<Instant>("\"" + text + "\"", Json));
+        Assert.True(IsoInstant.TryParse(text, out var parsed));
+        Assert.Equal(InstantPattern.ExtendedIso.Parse(text).Value, parsed);
     }
 
     [Theory]
@@ -73,6 +75,7 @@ public sealed class IsoInstantTests
         var expected = Assert.Throws<UnparsableValueException>(() => InstantPattern.ExtendedIso.Parse(text).Value);
         var actual = Assert.Throws<UnparsableValueException>(() => IsoInstant.Parse(text));
         Assert.Equal(expected.Message, actual.Message);
+        Assert.False(IsoInstant.TryParse(text, out _));
         Assert.Throws<JsonException>(() => JsonSerializer.Deserialize<Instant>("\"" + text + "\"", Json));
     }
 }

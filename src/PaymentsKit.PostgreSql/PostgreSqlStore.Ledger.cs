@@ -318,8 +318,11 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             {
                 while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
                 {
+                    // A row this path cannot read stays unknown: its operations are declined and the record path judges them.
+                    var expires = reader.IsDBNull(5) ? null : reader.GetString(5);
+                    var expiresAt = default(NodaTime.Instant);
                     if (!reader.IsDBNull(9) && !reader.IsDBNull(10) && AccountOf(reader.GetString(9)) is { } debit && AccountOf(reader.GetString(10)) is { } credit
-                        && (reader.IsDBNull(5) || IsoInstant.TryParse(reader.GetString(5), out _)))
+                        && (expires is null || IsoInstant.TryParse(expires, out expiresAt)))
                     {
                         var transfer = new LedgerTransferState
                         {
@@ -328,7 +331,7 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
                             Ref = reader.GetString(2),
                             State = reader.GetString(3),
                             Reference = reader.IsDBNull(4) ? null : reader.GetString(4),
-                            ExpiresAt = reader.IsDBNull(5) ? null : IsoInstant.Parse(reader.GetString(5)),
+                            ExpiresAt = expires is null ? null : expiresAt,
                             Amount = reader.GetDecimal(6),
                             Scale = reader.GetInt32(7),
                             Asset = reader.GetString(8),
@@ -351,7 +354,6 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
             {
                 while (await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false))
                 {
-                    // A row this path cannot read stays unknown: its operations are declined and the record path judges them.
                     if (reader.IsDBNull(6) || !IsoInstant.TryParse(reader.GetString(6), out var updatedAt))
                     {
                         continue;

@@ -13,7 +13,7 @@ public sealed partial class PostgreSqlStore
     private const string WriteSql =
         "SELECT paymentskit_ledger_write($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, "
         + "$21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, "
-        + "$46, $47)";
+        + "$46)";
 
     private const string AccountsSql =
         "SELECT id, tenant_id, ref, flags, metadata ->> 'chain', asset, updated_instant, debits_posted, credits_posted, debits_pending, "
@@ -80,7 +80,6 @@ public sealed partial class PostgreSqlStore
         private readonly List<int> _reservationOperations = [];
         private readonly List<Guid> _reservationIds = [];
         private readonly List<string> _reservationRefs = [];
-        private readonly List<decimal> _reservationAmounts = [];
         private readonly List<decimal> _reservationZeros = [];
 
         // The resolutions.
@@ -159,7 +158,6 @@ public sealed partial class PostgreSqlStore
             Add(parameters, _reservationOperations);
             Add(parameters, _reservationIds);
             Add(parameters, _reservationRefs);
-            Add(parameters, _reservationAmounts);
             Add(parameters, _reservationZeros);
             Add(parameters, _resolvedIds);
             Add(parameters, _resolvedVersions);
@@ -173,7 +171,7 @@ public sealed partial class PostgreSqlStore
                 _accountIds, _expectedVersions, _versions, _debitsPosted, _creditsPosted, _debitsPending, _creditsPending, _entryCounts, _updated,
                 _transactionIds, _tenants, _tenantRefs, _transactionRefs, _kinds, _types, _transferRefs, _ats, _assets, _descriptions, _metadata,
                 _firstEntries, _lastEntries, .. _entryLists,
-                _reservationOperations, _reservationIds, _reservationRefs, _reservationAmounts, _reservationZeros,
+                _reservationOperations, _reservationIds, _reservationRefs, _reservationZeros,
                 _resolvedIds, _resolvedVersions, _resolvedOperations, _resolvedStates, _resolvedPosted, _resolvedReleased, _reserved, _resolvedCalls];
             ReadAccounts = new NpgsqlCommand(AccountsSql, Connection) { Parameters = { new NpgsqlParameter<List<Guid>> { TypedValue = _missing } } };
             ReadTransfers = new NpgsqlCommand(TransfersSql, Connection) { Parameters = { new NpgsqlParameter<List<Guid>> { TypedValue = _missing } } };
@@ -256,22 +254,7 @@ public sealed partial class PostgreSqlStore
                 }
             }
 
-            void Need(Guid id)
-            {
-                if (_heldAccounts.ContainsKey(id) || _missing.Contains(id))
-                {
-                    return;
-                }
-
-                if (kept.TryGetValue(id, out var account))
-                {
-                    _heldAccounts.Add(id, account);
-                }
-                else
-                {
-                    _missing.Add(id);
-                }
-            }
+            void Need(Guid id) => Hold(id, _heldAccounts, kept);
         }
 
         /// <summary>Lets go of the rows an earlier attempt held: each attempt takes them from the kept sets, or reads them, afresh.</summary>
@@ -283,18 +266,10 @@ public sealed partial class PostgreSqlStore
         }
 
         /// <summary>Holds an account read now.</summary>
-        public void Read(LedgerAccountState account)
-        {
-            _heldAccounts[account.Id] = account;
-            _readNow.Add(account.Id);
-        }
+        public void Read(LedgerAccountState account) => Read(account.Id, account, _heldAccounts);
 
         /// <summary>Holds a transfer read now.</summary>
-        public void Read(LedgerTransferState transfer)
-        {
-            _heldTransfers[transfer.Id] = transfer;
-            _readNow.Add(transfer.Id);
-        }
+        public void Read(LedgerTransferState transfer) => Read(transfer.Id, transfer, _heldTransfers);
 
         /// <summary>Holds the transfers <paramref name="calls"/> resolve that <paramref name="kept"/> has, and lists in <see cref="Missing"/> those it lacks.</summary>
         public void ListMissingTransfers(List<LedgerCall> calls, ConcurrentDictionary<Guid, LedgerTransferState> kept)
@@ -304,20 +279,7 @@ public sealed partial class PostgreSqlStore
             {
                 if (call.Kind is LedgerCallKind.Post or LedgerCallKind.Void)
                 {
-                    var id = call.TransferId!.Value;
-                    if (_heldTransfers.ContainsKey(id) || _missing.Contains(id))
-                    {
-                        continue;
-                    }
-
-                    if (kept.TryGetValue(id, out var transfer))
-                    {
-                        _heldTransfers.Add(id, transfer);
-                    }
-                    else
-                    {
-                        _missing.Add(id);
-                    }
+                    Hold(call.TransferId!.Value, _heldTransfers, kept);
                 }
             }
         }
@@ -396,6 +358,31 @@ public sealed partial class PostgreSqlStore
             ReadAccounts.Dispose();
             ReadTransfers.Dispose();
             Connection.Dispose();
+        }
+
+        /// <summary>Holds the kept state of row <paramref name="id"/> for this attempt, or lists the row in <see cref="Missing"/> to be read.</summary>
+        private void Hold<TState>(Guid id, Dictionary<Guid, TState> held, ConcurrentDictionary<Guid, TState> kept)
+            where TState : class
+        {
+            if (held.ContainsKey(id) || _missing.Contains(id))
+            {
+                return;
+            }
+
+            if (kept.TryGetValue(id, out var state))
+            {
+                held.Add(id, state);
+            }
+            else
+            {
+                _missing.Add(id);
+            }
+        }
+
+        private void Read<TState>(Guid id, TState state, Dictionary<Guid, TState> held)
+        {
+            held[id] = state;
+            _readNow.Add(id);
         }
 
         private static void Add<T>(NpgsqlParameterCollection parameters, List<T> values) =>
@@ -581,7 +568,6 @@ public sealed partial class PostgreSqlStore
                 _reservationOperations.Add(operation);
                 _reservationIds.Add(call.TransferId!.Value);
                 _reservationRefs.Add(transferRef!);
-                _reservationAmounts.Add(AtScale(amount, scale));
                 _reservationZeros.Add(AtScale(0, scale));
                 _reserved.Add(new LedgerTransferState
                 {
@@ -591,7 +577,7 @@ public sealed partial class PostgreSqlStore
                     State = "pending",
                     Reference = null,
                     ExpiresAt = null,
-                    Amount = AtScale(amount, scale),
+                    Amount = _entryAmounts[firstEntry],
                     Scale = scale,
                     Asset = asset,
                     DebitAccount = touchedIds[0],

@@ -269,8 +269,8 @@ public sealed partial class PostgreSqlLedgerTests
         (string Sql, object[] Values)[] stale =
         [
             ("SELECT paymentskit_ledger_write(now(), ARRAY[$1]::uuid[], ARRAY[$2]::bigint[], ARRAY[$2 + 1]::bigint[], '{1}', '{1}', '{0}', '{0}', '{9}', "
-                + "'{2026-01-01T00:00:00Z}'" + string.Concat(Enumerable.Repeat(", NULL", 37)) + ")", [customer.Id.Value, version - 1]),
-            ("SELECT paymentskit_ledger_write(now()" + string.Concat(Enumerable.Repeat(", NULL", 40)) + ", ARRAY[$1]::uuid[], ARRAY[$2]::bigint[], '{1}', "
+                + "'{2026-01-01T00:00:00Z}'" + string.Concat(Enumerable.Repeat(", NULL", 36)) + ")", [customer.Id.Value, version - 1]),
+            ("SELECT paymentskit_ledger_write(now()" + string.Concat(Enumerable.Repeat(", NULL", 39)) + ", ARRAY[$1]::uuid[], ARRAY[$2]::bigint[], '{1}', "
                 + "'{posted}', '{10.00}', '{0.00}')", [voided.Id.Value, 2L]),
         ];
         foreach (var (sql, values) in stale)

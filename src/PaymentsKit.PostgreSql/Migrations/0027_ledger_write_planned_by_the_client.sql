@@ -44,8 +44,8 @@ CREATE FUNCTION paymentskit_ledger_write(
     e_ops integer[], e_ids uuid[], e_accounts text[], e_sequences bigint[], e_sides text[], e_posted numeric[],
     e_pending numeric[], e_amounts numeric[], e_dp numeric[], e_cp numeric[], e_dq numeric[], e_cq numeric[],
     e_chains text[],
-    -- The reservations: operation, transfer id and text id, amount, zero (both with the asset's scale).
-    n_ops integer[], n_ids uuid[], n_refs text[], n_amounts numeric[], n_zeros numeric[],
+    -- The reservations: operation, transfer id and text id, zero with the asset's scale (the amount is the first entry's).
+    n_ops integer[], n_ids uuid[], n_refs text[], n_zeros numeric[],
     -- The resolutions: transfer, expected version, operation, new state, posted and released amounts.
     r_ids uuid[], r_expected bigint[], r_ops integer[], r_states text[], r_posted numeric[], r_released numeric[])
 RETURNS text[]
@@ -115,7 +115,7 @@ BEGIN
             resolving_transaction_id, created_instant, resolved_at)
         SELECT 'ledger_transfer', n_ids[r.n], o_tenants[n_ops[r.n]], 1, row_time, row_time, n_refs[r.n], o_tenant_refs[n_ops[r.n]],
                e_accounts[o_first[n_ops[r.n]]], e_accounts[o_first[n_ops[r.n]] + 1], o_assets[n_ops[r.n]],
-               n_amounts[r.n], 'pending',
+               e_amounts[o_first[n_ops[r.n]]], 'pending',
                n_zeros[r.n], n_zeros[r.n], NULL, NULL, o_types[n_ops[r.n]], NULL,
                o_transaction_refs[n_ops[r.n]], NULL, o_ats[n_ops[r.n]], NULL
           FROM generate_series(1, coalesce(array_length(n_ids, 1), 0)) AS r (n))

@@ -8,7 +8,7 @@ namespace PaymentsKit;
 /// </summary>
 public static class Guard
 {
-    /// <summary>Requires a non-null, non-blank string of at most <paramref name="maxLength"/> characters.</summary>
+    /// <summary>Requires a non-null, non-blank string of at most <paramref name="maxLength"/> characters, without NUL characters.</summary>
     /// <returns>The value, unchanged.</returns>
     public static string Text(string? value, string field, int maxLength)
     {
@@ -23,6 +23,12 @@ public static class Guard
                 field,
                 value[..Math.Min(value.Length, 64)] + "…",
                 string.Create(CultureInfo.InvariantCulture, $"must be at most {maxLength} characters but has {value.Length}"));
+        }
+
+        // PostgreSQL's text and jsonb cannot hold U+0000: refused here, so every store accepts the same text.
+        if (value.Contains('\0', StringComparison.Ordinal))
+        {
+            throw PaymentsKitException.InvalidArgument(field, value.Replace("\0", "\\0", StringComparison.Ordinal), "must not contain the NUL character (U+0000)");
         }
 
         return value;

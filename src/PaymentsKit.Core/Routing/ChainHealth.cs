@@ -58,13 +58,18 @@ public interface IChainHealthService
     /// <summary>
     /// Probes every routable chain through its primary provider and stores one snapshot each (for the
     /// Hosting worker). A probe that throws counts as an unhealthy measurement of a chain that was
-    /// sampled before; a chain never sampled successfully is skipped (and logged).
+    /// sampled before; a chain never sampled successfully is skipped (and logged). A chain whose sample
+    /// cannot be recorded (no price for its fee asset, figures out of range) is logged and skipped too, so
+    /// one misconfigured chain never stops the others from being sampled.
     /// </summary>
     /// <returns>The snapshots stored, in chain name order.</returns>
     ValueTask<IReadOnlyList<ChainHealthSnapshot>> SampleHealthAsync(CancellationToken cancellationToken = default);
 
-    /// <summary>Stores a measurement taken elsewhere.</summary>
-    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for figures out of range; <c>unknown_asset</c> when the fee asset has no price.</exception>
+    /// <summary>Stores a measurement taken elsewhere. A chain's latest is the one measured last, whenever it is recorded.</summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>invalid_argument</c> for figures out of range, an undefined status, or a measurement stamped more than a minute
+    /// ahead of this host's clock; <c>unknown_asset</c> when the fee asset has no price.
+    /// </exception>
     ValueTask<ChainHealthSnapshot> RecordAsync(ChainHealthSample sample, CancellationToken cancellationToken = default);
 
     /// <summary>The latest snapshot of every chain ever sampled, in chain name order.</summary>
@@ -73,7 +78,7 @@ public interface IChainHealthService
     /// <summary>The latest snapshot of a chain; null if it was never sampled.</summary>
     ValueTask<ChainHealthSnapshot?> GetLatestAsync(ChainId chain, CancellationToken cancellationToken = default);
 
-    /// <summary>A chain's snapshots, oldest first, a page at a time.</summary>
+    /// <summary>A chain's snapshots, oldest measurement first (to the millisecond), a page at a time.</summary>
     ValueTask<Page<ChainHealthSnapshot>> ListAsync(ChainId chain, string? cursor, int limit, CancellationToken cancellationToken = default);
 }
 
@@ -87,6 +92,9 @@ public sealed partial class ChainHealthService : IChainHealthService
 {
     private const int ErrorRateDecimals = 4;
     private const int SecondsDecimals = 2;
+
+    /// <summary>How far ahead of this host's clock a measurement may be stamped (another host's clock may run a little fast).</summary>
+    private static readonly Duration MaxClockSkew = Duration.FromMinutes(1);
 
     private readonly IPaymentsStore _store;
     private readonly IClock _clock;
@@ -139,7 +147,16 @@ public sealed partial class ChainHealthService : IChainHealthService
                 sample = previous.ToSample() with { MeasuredAt = _clock.GetCurrentInstant(), RpcErrorRate = 1m, Status = ChainHealthStatus.Unhealthy };
             }
 
-            stored.Add(await RecordAsync(sample, cancellationToken).ConfigureAwait(false));
+            try
+            {
+                stored.Add(await RecordAsync(sample, cancellationToken).ConfigureAwait(false));
+            }
+            catch (PaymentsKitException ex) when (ex.Code != PaymentsKitErrorCodes.StorageFailure)
+            {
+                // A chain the host cannot price or whose probe reported nonsense keeps its last snapshot (and goes stale, so
+                // routing stops trusting it); the other chains are still sampled.
+                LogUnrecorded(_logger, chain.Value, ex.Code, ex.Message);
+            }
         }
 
         return stored;
@@ -152,6 +169,18 @@ public sealed partial class ChainHealthService : IChainHealthService
         if (sample.Chain.Value is null)
         {
             throw PaymentsKitException.InvalidArgument("sample.chain", null, "is required");
+        }
+
+        if (!Enum.IsDefined(sample.Status))
+        {
+            throw PaymentsKitException.InvalidArgument("sample.status", (int)sample.Status, "is not a health status");
+        }
+
+        // A sample from the future would stay the chain's latest until the clock caught up, hiding every real measurement.
+        var now = _clock.GetCurrentInstant();
+        if (sample.MeasuredAt > now + MaxClockSkew)
+        {
+            throw PaymentsKitException.InvalidArgument("sample.measured_at", sample.MeasuredAt, $"is more than {MaxClockSkew.TotalSeconds:0} s ahead of this host's clock ({now})");
         }
 
         Unit(sample.RpcErrorRate, "sample.rpc_error_rate");
@@ -168,8 +197,16 @@ public sealed partial class ChainHealthService : IChainHealthService
         }
 
         var price = await _prices.GetPriceAsync(sample.FeeEstimate.Asset, _settlement, cancellationToken).ConfigureAwait(false);
+        var feeValue = FeeMath.ToSettlement(sample.FeeEstimate, price, _settlement);
+        if (feeValue.Amount > QuoteService.MaxAmount)
+        {
+            throw PaymentsKitException.InvalidArgument("sample.fee_estimate", sample.FeeEstimate, $"is worth {feeValue}, more than the {QuoteService.MaxAmount} a fee may be");
+        }
+
         var snapshot = new ChainHealthSnapshot(
-            ChainHealthSnapshotId.New(_clock),
+            // Stamped with the measurement's instant, not the recording's, so a chain's series lists in measurement order
+            // even when a measurement is recorded late.
+            ChainHealthSnapshotId.FromGuid(TypedId.Version7(sample.MeasuredAt)),
             sample.Chain,
             sample.MeasuredAt,
             decimal.Round(sample.ConfirmationTime.BclCompatibleTicks / (decimal)NodaConstants.TicksPerSecond, SecondsDecimals, MidpointRounding.ToPositiveInfinity),
@@ -178,7 +215,7 @@ public sealed partial class ChainHealthService : IChainHealthService
             decimal.Round(sample.Congestion, ErrorRateDecimals, MidpointRounding.ToPositiveInfinity),
             sample.Status,
             sample.FeeEstimate,
-            FeeMath.ToSettlement(sample.FeeEstimate, price, _settlement),
+            feeValue,
             sample.LatestBlock);
         return await _store.ExecuteAsync(
             async (unit, ct) =>
@@ -259,6 +296,9 @@ public sealed partial class ChainHealthService : IChainHealthService
             throw PaymentsKitException.InvalidArgument(field, value, "must be between 0 and 1");
         }
     }
+
+    [LoggerMessage(EventId = 503, Level = LogLevel.Error, Message = "Chain {Chain}'s health sample was not recorded ({Code}): {Reason}")]
+    private static partial void LogUnrecorded(ILogger logger, string chain, string code, string reason);
 
     [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "Chain {Chain} was not sampled: its probe failed ({Code}) and it has no earlier snapshot")]
     private static partial void LogUnsampled(ILogger logger, string chain, string code);

@@ -242,11 +242,20 @@ public sealed partial class PaymentIntentService
         }
     }
 
-    /// <summary>Settles on a final transaction: posts the payment and the actual fee, releases the rest of the fee hold.</summary>
+    /// <summary>
+    /// Settles on a final transaction: posts the payment and the actual fee, releases the rest of the fee hold (the
+    /// intent's, or <paramref name="paidElsewhere"/>'s when the transaction landed on another chain).
+    /// </summary>
     private async ValueTask<PaymentIntent> SettleAsync(
-        IUnitOfWork unit, Versioned<PaymentIntent> current, Versioned<PaymentAttempt> attempt, long attemptReadAt, ChainTransaction transaction, CancellationToken cancellationToken)
+        IUnitOfWork unit,
+        Versioned<PaymentIntent> current,
+        Versioned<PaymentAttempt> attempt,
+        long attemptReadAt,
+        ChainTransaction transaction,
+        CancellationToken cancellationToken,
+        PaidElsewhere? paidElsewhere = null)
     {
-        var reservation = current.Value.Reservation!;
+        var reservation = paidElsewhere?.Held ?? current.Value.Reservation!;
         await unit.PrefetchAsync(await _treasury.ResolutionReadsAsync(reservation, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false), cancellationToken)
             .ConfigureAwait(false);
         var stored = await AttemptAsync(unit, current, attempt, attemptReadAt, cancellationToken).ConfigureAwait(false);
@@ -271,8 +280,17 @@ public sealed partial class PaymentIntentService
             },
             stored.Version);
         await _treasury.SettleAsync(unit, reservation, fee, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false);
-        return Move(unit, current, PaymentIntentStatus.Settled, i => i with { Reservation = null, TxId = transaction.Hash, ActualFee = fee }, null);
+        return Move(
+            unit,
+            current,
+            PaymentIntentStatus.Settled,
+            i => (paidElsewhere is null ? i : i with { SelectedChain = reservation.Chain, DestinationAddress = paidElsewhere.Destination })
+                with { Reservation = null, TxId = transaction.Hash, ActualFee = fee },
+            null);
     }
+
+    /// <summary>A hold taken on the wallet that paid, and the destination it paid, for a transaction that landed on another chain.</summary>
+    private sealed record PaidElsewhere(TreasuryReservation Held, string Destination);
 
     /// <summary>
     /// A due retry: manual review once the budget is spent; otherwise the next-best chain when this one is unhealthy

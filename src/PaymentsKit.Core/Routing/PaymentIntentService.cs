@@ -245,10 +245,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                             idle.Add(claim);
                         }
                     }
-                    catch (PaymentsKitException ex)
+                    catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
                     {
+                        // Anything one intent's step throws (a signer or RPC client's own exceptions included) stays with that
+                        // intent: the pass goes on with the others.
                         Interlocked.Increment(ref failed);
-                        LogSweepFailure(_logger, ex, claim.Id.ToString(), ex.Code);
+                        LogSweepFailure(_logger, ex, claim.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
                     }
                 }).ConfigureAwait(false);
         }
@@ -377,12 +379,55 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             var (transaction, _) = await QueryAsync(attempt.Value.Chain, attempt.Value.RpcProvider, attempt.Value.TxId!, cancellationToken).ConfigureAwait(false);
             if (transaction is { Status: ChainTransactionStatus.Succeeded, IsFinal: true })
             {
-                return await CommitAsync(current, (u, v, ct) => SettleAsync(u, v, attempt, current.Version, transaction, ct), cancellationToken).ConfigureAwait(false);
+                return await CommitAsync(
+                    current,
+                    async (u, v, ct) => v.Value.Reservation?.Chain == attempt.Value.Chain
+                        ? await SettleAsync(u, v, attempt, current.Version, transaction, ct).ConfigureAwait(false)
+                        : await SettleElsewhereAsync(u, v, attempt, current.Version, transaction, ct).ConfigureAwait(false),
+                    cancellationToken).ConfigureAwait(false);
             }
         }
 
         throw PaymentsKitException.InvalidArgument(
             "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
+    }
+
+    /// <summary>
+    /// Settles on a transaction that landed on a chain the intent no longer holds funds on: sent before a re-route, whose
+    /// hold was released when the chain looked unreachable, it was paid from that chain's wallet after all. The current
+    /// hold is released, and the payment and its fee are held and posted on the paying wallet in the same unit, so the
+    /// books say which wallet paid.
+    /// </summary>
+    /// <exception cref="PaymentsKitException"><c>insufficient_funds</c> when the paying wallet's books cannot cover the payment.</exception>
+    private async ValueTask<PaymentIntent> SettleElsewhereAsync(
+        IUnitOfWork unit, Versioned<PaymentIntent> current, Versioned<PaymentAttempt> attempt, long attemptReadAt, ChainTransaction transaction, CancellationToken cancellationToken)
+    {
+        var intent = current.Value;
+        var paid = attempt.Value;
+        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
+        if (intent.Reservation is { } released)
+        {
+            await _treasury.VoidAsync(unit, released, cancellationToken).ConfigureAwait(false);
+        }
+
+        var held = await _treasury.ReserveAsync(
+            unit,
+            paid.Chain,
+            intent.Amount,
+            paid.EstimatedFee,
+            paid.MaxFeeNative,
+            quote.CandidateRoutes.First(c => c.Chain == paid.Chain).FeePrice,
+            intent.Id.ToString(),
+            cancellationToken).ConfigureAwait(false);
+        var destination = quote.Destinations.First(d => d.Chain == paid.Chain).Address;
+        return await SettleAsync(
+            unit,
+            current,
+            attempt,
+            attemptReadAt,
+            transaction,
+            cancellationToken,
+            new PaidElsewhere(held, destination)).ConfigureAwait(false);
     }
 
     /// <summary>

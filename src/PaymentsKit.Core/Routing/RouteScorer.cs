@@ -76,6 +76,13 @@ public sealed record RouteScoringOptions
 
     /// <summary>The factor applied to a degraded chain's score, in (0, 1].</summary>
     public decimal DegradedFactor { get; init; } = 0.75m;
+
+    /// <summary>Whether every reference scale is positive.</summary>
+    internal bool ScalesArePositive =>
+        ReferenceFee > 0m && ReferenceConfirmationSeconds > 0m && ReferenceLatencySeconds > 0m && ReferenceErrorRate > 0m;
+
+    /// <summary>Whether <see cref="DegradedFactor"/> is in (0, 1].</summary>
+    internal bool DegradedFactorIsValid => DegradedFactor is > 0m and <= 1m;
 }
 
 /// <summary>
@@ -321,13 +328,12 @@ public static class RouteScorer
 
     private static void ValidateOptions(RouteScoringOptions options)
     {
-        if (options.ReferenceFee <= 0m || options.ReferenceConfirmationSeconds <= 0m || options.ReferenceLatencySeconds <= 0m
-            || options.ReferenceErrorRate <= 0m)
+        if (!options.ScalesArePositive)
         {
             throw PaymentsKitException.InvalidArgument("route_scoring_options", options, "reference scales must be positive");
         }
 
-        if (options.DegradedFactor is <= 0m or > 1m)
+        if (!options.DegradedFactorIsValid)
         {
             throw PaymentsKitException.InvalidArgument("route_scoring_options.degraded_factor", options.DegradedFactor, "must be in (0, 1]");
         }

@@ -162,6 +162,19 @@ public sealed class RoutingOptions
         {
             Add($"Routing:Scoring is required.");
         }
+        else
+        {
+            // Checked here too, so a bad scale stops the host at start-up instead of failing every quote.
+            if (!Scoring.ScalesArePositive)
+            {
+                Add($"Routing:Scoring reference scales must all be positive (fee {Scoring.ReferenceFee}, confirmation {Scoring.ReferenceConfirmationSeconds} s, latency {Scoring.ReferenceLatencySeconds} s, error rate {Scoring.ReferenceErrorRate}).");
+            }
+
+            if (!Scoring.DegradedFactorIsValid)
+            {
+                Add($"Routing:Scoring:DegradedFactor must be in (0, 1] (value: {Scoring.DegradedFactor}).");
+            }
+        }
 
         return errors;
     }

@@ -156,6 +156,32 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task An_Intent_Whose_Step_Throws_Any_Exception_Is_Counted_And_The_Pass_Goes_On()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intents = await RoutedAsync(merchant, 4);
+
+        // The host's signer fails with its own exception type (an HSM timeout) for one intent.
+        var sweeper = new PaymentIntentService(
+            Router.Store,
+            Clock,
+            Router.Treasury,
+            Router.Providers,
+            Router.Outbox,
+            Microsoft.Extensions.Options.Options.Create(Router.Options),
+            new FailingSigner(Router.Signer, intents[0].Id.ToString()),
+            null,
+            CreateDueQueue(Router.Store));
+
+        Assert.Equal(new PaymentIntentSweepResult(4, 3, 1), await sweeper.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        Assert.Equal(PaymentIntentStatus.RouteSelected, (await Router.Intents.GetAsync(merchant, intents[0].Id)).Status);
+        foreach (var advanced in intents.Skip(1))
+        {
+            Assert.NotEqual(PaymentIntentStatus.RouteSelected, (await Router.Intents.GetAsync(merchant, advanced.Id)).Status);
+        }
+    }
+
     private async Task<List<PaymentIntent>> RoutedAsync(MerchantId merchant, int count)
     {
         var routed = new List<PaymentIntent>();
@@ -185,5 +211,12 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
         }
 
         throw new InvalidOperationException("The sweep did not settle every intent in 60 rounds.");
+    }
+
+    /// <summary>A signer that throws <see cref="TimeoutException"/> for the transfers of one intent.</summary>
+    private sealed class FailingSigner(PaymentsKit.Chains.ITransactionSigner inner, string memo) : PaymentsKit.Chains.ITransactionSigner
+    {
+        public ValueTask<PaymentsKit.Chains.SignedTransaction> SignAsync(PaymentsKit.Chains.TransferRequest request, CancellationToken cancellationToken = default) =>
+            request.Memo == memo ? throw new TimeoutException("the HSM did not answer") : inner.SignAsync(request, cancellationToken);
     }
 }

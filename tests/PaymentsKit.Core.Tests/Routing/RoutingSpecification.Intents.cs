@@ -381,6 +381,47 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Transaction_That_Landed_On_The_Chain_A_Reroute_Left_Settles_On_The_Wallet_That_Paid()
+    {
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+
+        // Attempt 1 on Solana: the RPC fails and the node does not know the transaction; Solana turns unhealthy, so the
+        // retry releases the Solana hold and re-routes to Ethereum, where attempt 2 fails too: manual review.
+        router.SolanaChain.FailNextRpcCalls(1);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        await router.Health.RecordAsync((await router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        Clock.Advance(Duration.FromSeconds(2));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
+        router.EthereumBackup.FailBroadcasts(1);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromMinutes(1));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        // The Solana transaction reaches Solana after all (relayed by another node) and is final there.
+        var solanaAttempt = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(solanaAttempt.SignedTransaction), solanaAttempt.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+
+        var settled = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle);
+
+        Assert.Equal((PaymentIntentStatus.Settled, Solana, "payee-solana", solanaAttempt.TxId), (settled.Status, settled.SelectedChain, settled.DestinationAddress, settled.TxId));
+        Assert.Null(settled.Reservation);
+        var solana = await BalancedBookAsync(router, Solana);
+        var ethereum = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal((Usdc(10m), Usdc(0m)), (solana.Spent, solana.Reserved));
+        Assert.True(solana.Fees.IsPositive);
+        Assert.Equal((Usdc(0m), Usdc(0m), Usdc(0m)), (ethereum.Spent, ethereum.Fees, ethereum.Reserved));
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(0m), router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.Equal(PaymentAttemptStatus.Confirmed, Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana).Status);
+    }
+
+    [Fact]
     public async Task A_Broadcast_Whose_Worker_Crashed_Is_Taken_Over_With_The_Same_Transaction()
     {
         var merchant = await Router.MerchantAsync();

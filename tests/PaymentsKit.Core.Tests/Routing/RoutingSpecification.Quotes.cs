@@ -69,11 +69,83 @@ public abstract partial class RoutingSpecification
         Assert.Equal([first!.Id, ethereum.Id], series.Items.TakeLast(2).Select(s => s.Id));
         Assert.All(series.Items, s => Assert.Equal(Ethereum, s.Chain));
 
-        // An older measurement recorded late joins the series but does not become the latest.
+        // An older measurement recorded late joins the series where it was measured, and does not become the latest.
+        Clock.Advance(Duration.FromSeconds(1));
         var late = await Router.Health.RecordAsync(first.ToSample() with { MeasuredAt = first.Timestamp - Duration.FromSeconds(1) });
         Assert.Equal(ethereum.Id, (await Router.Health.GetLatestAsync(Ethereum))!.Id);
-        Assert.Contains((await Router.Health.ListAsync(Ethereum, null, 1000)).Items, s => s.Id == late.Id);
+        Assert.Equal([late.Id, first.Id, ethereum.Id], (await Router.Health.ListAsync(Ethereum, null, 1000)).Items.TakeLast(3).Select(s => s.Id));
         Assert.Null(await Router.Health.GetLatestAsync(ChainId.Of("never-sampled")));
+    }
+
+    [Fact]
+    public async Task A_Sample_Stamped_Ahead_Of_The_Clock_Is_Refused_So_It_Cannot_Hide_Later_Measurements()
+    {
+        var latest = (await Router.Health.GetLatestAsync(Solana))!;
+        var now = Clock.GetCurrentInstant();
+        await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            () => Router.Health.RecordAsync(latest.ToSample() with { MeasuredAt = now + Duration.FromDays(1) }).AsTask());
+        await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            () => Router.Health.RecordAsync(latest.ToSample() with { MeasuredAt = now + Duration.FromMinutes(1) + Duration.FromMilliseconds(1) }).AsTask());
+
+        // Within the minute another host's clock may run ahead, a sample is taken; a real measurement after it is the latest.
+        await Router.Health.RecordAsync(latest.ToSample() with { MeasuredAt = now + Duration.FromSeconds(30) });
+        Clock.Advance(Duration.FromSeconds(31));
+        await Router.Health.RecordAsync(latest.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        var quote = await Router.QuoteAsync(await Router.MerchantAsync(), 10m);
+        Assert.Equal(RouteExclusion.Unhealthy, quote.CandidateRoutes.Single(c => c.Chain == Solana).Exclusion);
+    }
+
+    [Fact]
+    public async Task A_Sample_With_An_Undefined_Status_Is_Refused()
+    {
+        var latest = (await Router.Health.GetLatestAsync(Ethereum))!;
+        await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            () => Router.Health.RecordAsync(latest.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = (ChainHealthStatus)42 }).AsTask());
+        Assert.Equal(latest.Id, (await Router.Health.GetLatestAsync(Ethereum))!.Id);
+    }
+
+    [Fact]
+    public async Task A_Chain_Whose_Sample_Cannot_Be_Recorded_Does_Not_Stop_The_Others_Being_Sampled()
+    {
+        // Without a price for ETH, Ethereum's fee cannot be valued; Solana (after it in name order) is still sampled.
+        var router = new RoutingHarness(Store, Clock, o => o.NativeAssetPrices.Remove("ETH"));
+        var ethereum = await router.Health.GetLatestAsync(Ethereum);
+        Clock.Advance(Duration.FromMinutes(10));
+
+        var sampled = await router.Health.SampleHealthAsync();
+
+        Assert.Equal(Solana, Assert.Single(sampled).Chain);
+        Assert.Equal(Clock.GetCurrentInstant(), (await router.Health.GetLatestAsync(Solana))!.Timestamp);
+        Assert.Equal(ethereum?.Id, (await router.Health.GetLatestAsync(Ethereum))?.Id);
+    }
+
+    [Fact]
+    public async Task Amounts_The_Seed_Columns_Cannot_Hold_Are_Refused_On_Every_Store()
+    {
+        var router = await NewRouterAsync(ethereum: 0m, solana: 5_000_000_000_000m);
+        var merchant = await router.MerchantAsync();
+        await FailsAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => router.QuoteAsync(merchant, QuoteService.MaxAmount + 0.000001m));
+        await FailsAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => router.QuoteAsync(merchant, 2_000_000_000_000m));
+        var largest = await router.QuoteAsync(merchant, QuoteService.MaxAmount);
+        Assert.Equal((Usdc(QuoteService.MaxAmount), Solana), (largest.Amount, largest.RecommendedChain));
+
+        // A fee worth more than that is a bad sample.
+        var latest = (await router.Health.GetLatestAsync(Ethereum))!;
+        await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            () => router.Health.RecordAsync(latest.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), FeeEstimate = Money.Of(1_000_000_000m, AssetRegistry.Eth) }).AsTask());
+    }
+
+    [Fact]
+    public async Task Text_With_A_Nul_Character_Is_Refused_On_Every_Store()
+    {
+        var merchant = await Router.MerchantAsync();
+        var quote = await Router.QuoteAsync(merchant, 10m);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.CreateAsync(merchant, new CreatePaymentIntentRequest(quote.Id, "order\u0000-17")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Merchants.CreateAsync(new("Nul\u0000 Ltd")).AsTask());
     }
 
     [Fact]

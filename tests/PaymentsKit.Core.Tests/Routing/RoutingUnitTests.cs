@@ -50,6 +50,19 @@ public sealed class RoutingOptionsTests
     }
 
     [Fact]
+    public void Scoring_Scales_Are_Checked_At_Start_Up_With_Every_Other_Problem()
+    {
+        var options = new RoutingOptions { Scoring = new RouteScoringOptions { DegradedFactor = 0m, ReferenceFee = -1m }, MaxAttempts = 0 };
+
+        var errors = options.Validate();
+
+        Assert.Equal(3, errors.Count);
+        Assert.Contains(errors, e => e.Contains("Routing:Scoring reference scales", StringComparison.Ordinal) && e.Contains("fee -1", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Routing:Scoring:DegradedFactor", StringComparison.Ordinal));
+        Assert.Empty(new RoutingOptions { Scoring = new RouteScoringOptions { DegradedFactor = 1m } }.Validate());
+    }
+
+    [Fact]
     public void Retry_Delays_Double_Up_To_The_Cap()
     {
         var options = new RoutingOptions { RetryBaseDelay = Duration.FromSeconds(2), RetryMaxDelay = Duration.FromSeconds(20) };

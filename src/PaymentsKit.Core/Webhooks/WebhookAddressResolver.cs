@@ -28,9 +28,10 @@ public sealed class DnsWebhookAddressResolver : IWebhookAddressResolver
         {
             return await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
         }
-        catch (SocketException)
+        catch (Exception ex) when (ex is SocketException or ArgumentException)
         {
-            // An unknown name is not an error of ours: the guard reports "did not resolve".
+            // An unknown name, or one DNS cannot hold (over 255 characters), is not an error of ours: the guard reports
+            // "did not resolve".
             return [];
         }
     }

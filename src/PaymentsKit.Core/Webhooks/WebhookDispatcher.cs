@@ -371,7 +371,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, endpoint is null ? "the endpoint no longer exists" : $"the endpoint is disabled: {endpoint.DisabledReason}")
             : target!.Rejected is { } rejected
                 ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {rejected}")
-                : await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
+                : await SendOrFailAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
         if (attempt.Outcome == WebhookAttemptOutcome.Gone)
         {
             await DisableGoneAsync(delivery, cancellationToken).ConfigureAwait(false);
@@ -443,6 +443,23 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
+    /// <summary>
+    /// <see cref="SendAsync"/>, with anything it throws but the pass's own cancellation a failed attempt: one receiver (or
+    /// handler) that misbehaves in a way no one foresaw costs its delivery an attempt, never the pass its batch.
+    /// </summary>
+    private async ValueTask<AttemptResult> SendOrFailAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        try
+        {
+            return await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            return Attempt(claim.Delivery, startedAt, watch.Elapsed, WebhookAttemptOutcome.Failed, null, null, Truncate($"{ex.GetType().Name}: {ex.Message}", 256));
+        }
+    }
+
     private async ValueTask<AttemptResult> SendAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
     {
         var delivery = claim.Delivery;
@@ -483,7 +500,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         {
             return Attempt(delivery, startedAt, watch.Elapsed, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {guard.Context.GetValueOrDefault("reason")}");
         }
-        catch (HttpRequestException ex)
+        catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
             return Attempt(delivery, startedAt, watch.Elapsed, WebhookAttemptOutcome.Failed, null, null, Truncate(ex.Message, 256));
         }
@@ -499,10 +516,18 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             {
                 var read = 0;
                 int n;
-                while (read < ResponseExcerptBytes
-                    && (n = await stream.ReadAsync(buffer.AsMemory(read, ResponseExcerptBytes - read), cancellationToken).ConfigureAwait(false)) > 0)
+                try
                 {
-                    read += n;
+                    while (read < ResponseExcerptBytes
+                        && (n = await stream.ReadAsync(buffer.AsMemory(read, ResponseExcerptBytes - read), cancellationToken).ConfigureAwait(false)) > 0)
+                    {
+                        read += n;
+                    }
+                }
+                catch (IOException)
+                {
+                    // A body cut short (a wrong Content-Length, broken chunking, a reset) leaves the status the receiver
+                    // already answered: the excerpt is what arrived.
                 }
 
                 return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);

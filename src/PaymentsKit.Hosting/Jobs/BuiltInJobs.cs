@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Invoicing;
@@ -163,7 +165,10 @@ public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IO
 /// <param name="leases">Keeps two hosts off one distribution.</param>
 /// <param name="clock">Supplies now.</param>
 /// <param name="options">Supplies the interval and the lease.</param>
-public sealed class DueDistributionsJob(IDistributionService distributions, JobLeases leases, IClock clock, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+/// <param name="logger">Where a distribution that fails is reported; the run goes on with the others.</param>
+public sealed partial class DueDistributionsJob(
+    IDistributionService distributions, JobLeases leases, IClock clock, IOptions<PaymentsKitHostingOptions> options, ILogger<DueDistributionsJob>? logger = null)
+    : IPaymentsKitJob
 {
     /// <summary>The job's name.</summary>
     public const string JobName = "payouts.run_due";
@@ -192,13 +197,25 @@ public sealed class DueDistributionsJob(IDistributionService distributions, JobL
 
             await using (lease.ConfigureAwait(false))
             {
-                await distributions.ExecuteAsync(distribution.TenantId, distribution.Id, null, cancellationToken).ConfigureAwait(false);
-                ran++;
+                try
+                {
+                    await distributions.ExecuteAsync(distribution.TenantId, distribution.Id, null, cancellationToken).ConfigureAwait(false);
+                    ran++;
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                {
+                    // A distribution that cannot run (a short funding account, say) stays due and is tried again next run;
+                    // it must not keep the distributions due after it from running.
+                    LogDistributionFailed(logger ?? (ILogger)NullLogger.Instance, ex, distribution.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
+                }
             }
         }
 
         return new PaymentsKitJobResult(ran, due.Count == BatchSize && ran > 0);
     }
+
+    [LoggerMessage(EventId = 520, Level = LogLevel.Error, Message = "Due distribution {DistributionId} failed ({Code}); it stays due and the run goes on")]
+    private static partial void LogDistributionFailed(ILogger logger, Exception exception, string distributionId, string code);
 }
 
 /// <summary>

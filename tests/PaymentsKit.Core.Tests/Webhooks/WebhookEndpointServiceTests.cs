@@ -180,4 +180,15 @@ public class WebhookEndpointServiceTests
         Assert.Equal("::1", Assert.Single(await resolver.ResolveAsync("::1")).ToString());
         Assert.All(await resolver.ResolveAsync("localhost"), a => Assert.Equal(IpAddressCategory.Loopback, WebhookEndpointGuard.Classify(a)));
     }
+
+    [Fact]
+    public async Task A_host_name_too_long_for_dns_does_not_resolve_and_is_rejected_by_the_guard()
+    {
+        var host = string.Join('.', Enumerable.Repeat(new string('a', 60), 5)) + ".com";
+        Assert.Empty(await new DnsWebhookAddressResolver().ResolveAsync(host));
+        var service = new WebhookEndpointService(_store, _clock, new WebhookEndpointValidator(new DnsWebhookAddressResolver(), WebhookEndpointPolicy.Default));
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() =>
+            service.RegisterAsync(Tenant, new RegisterWebhookEndpoint { Url = new Uri("https://" + host + "/hooks") }).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.WebhookEndpointRejected, error.Code);
+    }
 }

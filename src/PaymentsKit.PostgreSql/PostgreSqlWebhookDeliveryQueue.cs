@@ -148,7 +148,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                         return nothing;
                     }
 
-                    var plans = await planner([.. events.Values.Select(e => e.Event)], cancellationToken).ConfigureAwait(false);
+                    var plans = WithLostAttempts(await planner([.. events.Values.Select(e => e.Event)], cancellationToken).ConfigureAwait(false), events);
                     var claims = new List<WebhookClaim>();
                     var split = Split(plans, events, now, lease, limit);
                     var batch = new NpgsqlBatch(connection, transaction);
@@ -256,6 +256,25 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         }
 
         return events;
+    }
+
+    /// <summary>
+    /// The plans, plus a delivery for every lost first attempt the planner no longer plans (its endpoint was disabled,
+    /// removed or refiltered meanwhile): the attempt was made, so its delivery is written with it counted and goes on to
+    /// be retried or dead-lettered (and can be replayed) like any other, as the in-memory queue's leased row does.
+    /// </summary>
+    private static IReadOnlyList<WebhookDeliveryPlan> WithLostAttempts(IReadOnlyList<WebhookDeliveryPlan> plans, Dictionary<WebhookEventId, UnscheduledEvent> events)
+    {
+        List<WebhookDeliveryPlan>? added = null;
+        foreach (var e in events.Values)
+        {
+            if (e.LostEndpoint is { } lost && !plans.Any(p => p.EventId == e.Event.Id && p.EndpointId == lost))
+            {
+                (added ??= [.. plans]).Add(new WebhookDeliveryPlan(e.Event.Id, e.Event.TenantId, lost, e.Event.EventType, null));
+            }
+        }
+
+        return added ?? plans;
     }
 
     /// <summary>

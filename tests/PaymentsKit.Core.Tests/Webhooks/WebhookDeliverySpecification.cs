@@ -408,6 +408,34 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_attempt_lost_with_its_dispatcher_is_dead_lettered_and_replayable_when_its_endpoint_was_disabled_meanwhile()
+    {
+        await using var receiver = new TestReceiver((_, n) => n == 1 ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10)) : LoopbackResponse.Json("{}"));
+        var endpoint = (await Kit.RegisterAsync(Tenant, receiver.Url)).Endpoint;
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        using (var kill = new CancellationTokenSource())
+        {
+            var doomed = Kit.Dispatcher().DispatchAsync(kill.Token).AsTask();
+            await WaitUntilAsync(() => receiver.Received.Count == 1);
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed);
+        }
+
+        // The operator pauses the endpoint before the lease runs out, meaning to replay what it missed once it is fixed.
+        await Kit.Endpoints.DisableAsync(Tenant, endpoint.Id, "receiver is down");
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        await WebhookTestKit.DrainAsync(Kit.Dispatcher());
+
+        var dead = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.DeadLettered, 2), (dead.Status, dead.Attempts));
+        await Kit.Endpoints.EnableAsync(Tenant, endpoint.Id);
+        Assert.Equal(1, await Kit.Deliveries.ReplayDeadLettersAsync(Tenant, endpoint.Id));
+        await WebhookTestKit.DrainAsync(Kit.Dispatcher());
+        Assert.Equal(2, receiver.For(e).Count);
+        Assert.Equal(WebhookDeliveryStatus.Delivered, Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items).Status);
+    }
+
+    [Fact]
     public async Task The_ssrf_guard_runs_again_before_every_delivery()
     {
         Kit.Resolver.Set("hooks.example.com", "93.184.216.34");

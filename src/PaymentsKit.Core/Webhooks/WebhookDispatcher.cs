@@ -366,6 +366,17 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         activity?.SetTag("paymentskit.webhook_endpoint", delivery.EndpointId.ToString());
         activity?.SetTag("paymentskit.webhooks.attempt", delivery.Attempts);
         var startedAt = _clock.GetCurrentInstant();
+        if (startedAt + Duration.FromTimeSpan(_options.Timeout) > claim.LeaseExpiresAt)
+        {
+            // Waiting for its turn (behind MaxConcurrency, or in a drain's buffer) has eaten so much of the lease that the
+            // POST could still run when another dispatcher may take the delivery over: it is not sent, and goes back due
+            // at once (its attempt counted, as a lost one is) for a claim with a fresh lease.
+            var notSent = Attempt(
+                delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Failed, null, null, $"not sent: its lease ends at {claim.LeaseExpiresAt}, sooner than the {_options.Timeout.TotalSeconds:0.###} s timeout allows");
+            activity?.SetTag("paymentskit.webhooks.outcome", "lease_too_short");
+            return new WebhookDeliveryCompletion(claim, WebhookDeliveryStatus.Pending, startedAt, notSent.Log);
+        }
+
         var endpoint = target?.Endpoint;
         var attempt = endpoint is null || endpoint.Status != WebhookEndpointStatus.Enabled
             ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, endpoint is null ? "the endpoint no longer exists" : $"the endpoint is disabled: {endpoint.DisabledReason}")

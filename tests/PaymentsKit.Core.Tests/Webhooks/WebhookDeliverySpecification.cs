@@ -436,6 +436,45 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_attempt_that_could_outlive_its_lease_is_not_sent_but_put_back_due_at_once()
+    {
+        // Each POST takes 20 s of the 20 s timeout; the second claimed delivery waits its turn behind the first (one at a
+        // time), so sending it would run past its 30 s lease, when another host's dispatcher may send it too.
+        await using var receiver = new TestReceiver((_, _) =>
+        {
+            Kit.Clock.Advance(Duration.FromSeconds(20));
+            return LoopbackResponse.Json("{}");
+        });
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var first = await Kit.EnqueueAsync(Tenant, "inv_0");
+        var second = await Kit.EnqueueAsync(Tenant, "inv_1");
+        void Options(WebhookDeliveryOptions o)
+        {
+            o.Timeout = TimeSpan.FromSeconds(20);
+            o.LeaseDuration = TimeSpan.FromSeconds(30);
+            o.MaxConcurrency = 1;
+            o.BatchSize = 2;
+        }
+
+        var pass = await Kit.Dispatcher(Options).DispatchAsync();
+
+        Assert.Equal((2, 1, 1), (pass.Claimed, pass.Delivered, pass.Retrying));
+        Assert.Single(receiver.For(first));
+        Assert.Empty(receiver.For(second));
+        var waiting = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: second.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Pending, 1), (waiting.Status, waiting.Attempts));
+        Assert.True(waiting.NextAttemptAt <= Kit.Clock.GetCurrentInstant());
+        var notSent = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id));
+        Assert.Equal((WebhookAttemptOutcome.Failed, (int?)null), (notSent.Outcome, notSent.StatusCode));
+        Assert.StartsWith("not sent", notSent.Error, StringComparison.Ordinal);
+
+        // The next pass claims it with a fresh lease and sends it, once.
+        Assert.Equal(1, (await Kit.Dispatcher(Options).DispatchAsync()).Delivered);
+        Assert.Single(receiver.For(second));
+        Assert.Equal(0, receiver.Overlaps);
+    }
+
+    [Fact]
     public async Task The_ssrf_guard_runs_again_before_every_delivery()
     {
         Kit.Resolver.Set("hooks.example.com", "93.184.216.34");

@@ -125,7 +125,14 @@ public sealed partial class WebhookEndpointService : IWebhookEndpointService
                     now,
                     now);
                 unit.Insert(Endpoints, created);
-                if (await unit.GetAsync(WebhookTenant.Collection, Guid.Empty, tenantId, ct).ConfigureAwait(false) is null)
+
+                // The tenant's record is written by every registration, so two that counted the same endpoints conflict and
+                // the loser counts again: the limit holds under concurrency on every store.
+                if (await unit.GetAsync(WebhookTenant.Collection, Guid.Empty, tenantId, ct).ConfigureAwait(false) is { } tenant)
+                {
+                    unit.Update(WebhookTenant.Collection, tenant.Value, tenant.Version);
+                }
+                else
                 {
                     unit.Insert(WebhookTenant.Collection, new WebhookTenant(tenantId, now));
                 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.Json;
 using NodaTime;
 using PaymentsKit.Testing;
@@ -472,6 +473,34 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         Assert.Equal(1, (await Kit.Dispatcher(Options).DispatchAsync()).Delivered);
         Assert.Single(receiver.For(second));
         Assert.Equal(0, receiver.Overlaps);
+    }
+
+    [Fact]
+    public async Task Concurrent_registrations_never_take_a_tenant_past_its_endpoint_limit()
+    {
+        var tenant = Guid.CreateVersion7();
+        for (var i = 0; i < WebhookEndpointService.MaxEndpointsPerTenant - 4; i++)
+        {
+            await Kit.RegisterAsync(tenant, new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:9/h{i}")));
+        }
+
+        var barrier = new AsyncBarrier(8);
+        var refused = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            await barrier.SignalAndWaitAsync(TimeSpan.FromSeconds(10));
+            try
+            {
+                await Kit.RegisterAsync(tenant, new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:9/c{i}")));
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidArgument)
+            {
+                Interlocked.Increment(ref refused);
+            }
+        }));
+
+        Assert.Equal(4, refused);
+        Assert.Equal(WebhookEndpointService.MaxEndpointsPerTenant, (await Kit.Endpoints.ListAsync(tenant)).Count);
     }
 
     [Fact]

@@ -307,7 +307,9 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             {
                 foreach (var endpoint in endpoints)
                 {
-                    if (endpoint.Status == WebhookEndpointStatus.Enabled && endpoint.Accepts(e.EventType))
+                    // An endpoint receives the events written since it was registered, never the history before it, on every
+                    // store and whenever the pass that schedules them runs.
+                    if (endpoint.Status == WebhookEndpointStatus.Enabled && endpoint.Accepts(e.EventType) && e.CreatedAt >= endpoint.CreatedAt)
                     {
                         plans.Add(new WebhookDeliveryPlan(e.Id, e.TenantId, endpoint.Id, e.EventType, endpoint.Ordered ? $"{e.ResourceType}:{e.ResourceId}" : null));
                     }

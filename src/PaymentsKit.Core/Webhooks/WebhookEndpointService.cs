@@ -105,6 +105,10 @@ public sealed partial class WebhookEndpointService : IWebhookEndpointService
         _store.ExecuteAsync(
             async (unit, ct) =>
             {
+                // The tenant's record is read before its endpoints are counted and written by every registration: two that
+                // counted the same endpoints conflict on it, and the loser counts again, so the limit holds under concurrency
+                // on every store.
+                var tenant = await unit.GetAsync(WebhookTenant.Collection, Guid.Empty, tenantId, ct).ConfigureAwait(false);
                 var existing = await unit.ListAsync(Endpoints, tenantId, null, MaxEndpointsPerTenant, ct).ConfigureAwait(false);
                 if (existing.Items.Count >= MaxEndpointsPerTenant)
                 {
@@ -125,10 +129,7 @@ public sealed partial class WebhookEndpointService : IWebhookEndpointService
                     now,
                     now);
                 unit.Insert(Endpoints, created);
-
-                // The tenant's record is written by every registration, so two that counted the same endpoints conflict and
-                // the loser counts again: the limit holds under concurrency on every store.
-                if (await unit.GetAsync(WebhookTenant.Collection, Guid.Empty, tenantId, ct).ConfigureAwait(false) is { } tenant)
+                if (tenant is not null)
                 {
                     unit.Update(WebhookTenant.Collection, tenant.Value, tenant.Version);
                 }

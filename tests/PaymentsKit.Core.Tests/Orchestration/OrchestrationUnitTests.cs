@@ -177,6 +177,12 @@ public sealed class SimulatedProviderTests
         _clock.Advance(Duration.FromSeconds(5));
         var webhook = Assert.Single(provider.TakeDueWebhooks());
 
+        // Standard Webhooks headers, which any receiver holding the provider's secret verifies with PaymentsKit's verifier.
+        var secret = Webhooks.WebhookSecret.Parse(new SimulatedProviderOptions().WebhookSecret);
+        Assert.Equal(
+            Webhooks.WebhookVerificationResult.Valid,
+            new Webhooks.WebhookVerifier(_clock, [secret]).Check(
+                webhook.Headers["webhook-id"], webhook.Headers["webhook-timestamp"], webhook.Headers["webhook-signature"], System.Text.Encoding.UTF8.GetBytes(webhook.Payload)));
         var parsed = provider.ParseWebhook(webhook.Payload, webhook.Headers);
         Assert.Equal("txn_a", parsed.Reference);
         Assert.Equal(ProviderWebhookSubject.Payment, parsed.Subject);
@@ -184,10 +190,10 @@ public sealed class SimulatedProviderTests
 
         ThrowsCode(PaymentsKitErrorCodes.InvalidSignature, () => provider.ParseWebhook(webhook.Payload.Replace("txn_a", "txn_b", StringComparison.Ordinal), webhook.Headers));
         ThrowsCode(PaymentsKitErrorCodes.InvalidSignature, () => provider.ParseWebhook(webhook.Payload, new Dictionary<string, string>()));
-        var other = new SimulatedPaymentProvider(PaymentProvider.Stripe, _clock, new SimulatedProviderOptions { WebhookSecret = "another" });
+        var other = new SimulatedPaymentProvider(PaymentProvider.Stripe, _clock, new SimulatedProviderOptions { WebhookSecret = Webhooks.WebhookSecret.Generate().Reveal() });
         ThrowsCode(PaymentsKitErrorCodes.InvalidSignature, () => other.ParseWebhook(webhook.Payload, webhook.Headers));
         _clock.Advance(Duration.FromMinutes(10));
-        ThrowsCode(PaymentsKitErrorCodes.InvalidSignature, () => provider.ParseWebhook(webhook.Payload, webhook.Headers));
+        Assert.Equal("TimestampTooOld", ThrowsCode(PaymentsKitErrorCodes.InvalidSignature, () => provider.ParseWebhook(webhook.Payload, webhook.Headers)).Context["reason"]);
         ThrowsCode(PaymentsKitErrorCodes.InvalidArgument, () => provider.ParseWebhook("{}", provider.Sign("{}")));
     }
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using NodaTime;
+using PaymentsKit.Webhooks;
 
 namespace PaymentsKit.Orchestration;
 
@@ -47,8 +48,11 @@ public sealed class SimulatedProviderOptions
     /// <summary>How long after an operation settles its webhook becomes due. Default 5 seconds.</summary>
     public Duration WebhookDelay { get; set; } = Duration.FromSeconds(5);
 
-    /// <summary>The secret webhooks are signed with (HMAC-SHA256).</summary>
-    public string WebhookSecret { get; set; } = "whsec_simulated_provider_secret";
+    /// <summary>
+    /// The Standard Webhooks secret (<c>whsec_</c> + base64) its webhooks are signed with, HMAC-SHA256. Default: a fixed
+    /// test secret, the same for every simulated provider.
+    /// </summary>
+    public string WebhookSecret { get; set; } = "whsec_c2ltdWxhdGVkIHByb3ZpZGVyIHdlYmhvb2sgc2VjcmV0";
 
     /// <summary>How old a webhook signature may be. Default 5 minutes.</summary>
     public Duration SignatureTolerance { get; set; } = Duration.FromMinutes(5);
@@ -65,15 +69,16 @@ public sealed record SimulatedWebhook(string Payload, IReadOnlyDictionary<string
 /// keeps each payment and refund by PaymentsKit's reference (so repeated calls are idempotent),
 /// declines or times out as <see cref="SimulatedProviderOptions"/> decides, derives its ids from the
 /// reference, and queues one signed webhook per settled operation, due after a delay on the clock;
-/// <see cref="TakeDueWebhooks"/> hands them over for delivery.
+/// <see cref="TakeDueWebhooks"/> hands them over for delivery. Its webhooks are signed per Standard Webhooks
+/// (<c>webhook-id</c>, <c>webhook-timestamp</c>, <c>webhook-signature</c>), as providers built on it sign theirs,
+/// and <see cref="ParseWebhook"/> checks them with PaymentsKit's own <see cref="WebhookVerifier"/>.
 /// </summary>
 public sealed class SimulatedPaymentProvider : IPaymentProvider
 {
-    /// <summary>The header carrying <c>t=unix-seconds,v1=hex(HMAC-SHA256(secret, t + "." + body))</c>.</summary>
-    public const string SignatureHeader = "sim-signature";
-
     private readonly IClock _clock;
     private readonly SimulatedProviderOptions _options;
+    private readonly WebhookSecret _secret;
+    private readonly WebhookVerifier _verifier;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ProviderResult> _payments = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ProviderResult> _refunds = new(StringComparer.Ordinal);
@@ -87,6 +92,8 @@ public sealed class SimulatedPaymentProvider : IPaymentProvider
         Name = name;
         _clock = clock;
         _options = options ?? new SimulatedProviderOptions();
+        _secret = Webhooks.WebhookSecret.Parse(_options.WebhookSecret);
+        _verifier = new WebhookVerifier(clock, [_secret], _options.SignatureTolerance);
     }
 
     /// <inheritdoc />
@@ -166,15 +173,14 @@ public sealed class SimulatedPaymentProvider : IPaymentProvider
         }
     }
 
-    /// <summary>Signs a body as the provider would, at the clock's current time.</summary>
+    /// <summary>
+    /// Signs a body as the provider would, at the clock's current time: Standard Webhooks headers, the message id
+    /// derived from the body.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Sign(string payload)
     {
         ArgumentNullException.ThrowIfNull(payload);
-        var timestamp = _clock.GetCurrentInstant().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        return new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
-        {
-            [SignatureHeader] = $"t={timestamp},v1={Mac(timestamp, payload)}",
-        };
+        return Headers(IdFor("msg_sim_", payload), _clock.GetCurrentInstant(), payload);
     }
 
     /// <inheritdoc />
@@ -182,23 +188,16 @@ public sealed class SimulatedPaymentProvider : IPaymentProvider
     {
         ArgumentNullException.ThrowIfNull(payload);
         ArgumentNullException.ThrowIfNull(headers);
-        var signature = headers.FirstOrDefault(h => string.Equals(h.Key, SignatureHeader, StringComparison.OrdinalIgnoreCase)).Value;
-        var parts = (signature ?? string.Empty).Split(',').Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
-        if (!parts.TryGetValue("t", out var timestamp) || !parts.TryGetValue("v1", out var mac)
-            || !long.TryParse(timestamp, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
+        // Verified as any Standard Webhooks sender's are (the spec's raw body, constant-time compare, timestamp tolerance).
+        string? Header(string name) => headers.FirstOrDefault(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
+        var verdict = _verifier.Check(
+            Header(WebhookSigner.IdHeader), Header(WebhookSigner.TimestampHeader), Header(WebhookSigner.SignatureHeader), Encoding.UTF8.GetBytes(payload));
+        if (verdict != WebhookVerificationResult.Valid)
         {
-            throw InvalidSignature("the sim-signature header is missing or malformed");
-        }
-
-        var age = _clock.GetCurrentInstant() - Instant.FromUnixTimeSeconds(Math.Clamp(seconds, -62135596800L, 253402300799L));
-        if (age > _options.SignatureTolerance || age < -_options.SignatureTolerance)
-        {
-            throw InvalidSignature("the signature timestamp is outside the tolerance");
-        }
-
-        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(Mac(timestamp, payload)), Encoding.ASCII.GetBytes(mac)))
-        {
-            throw InvalidSignature("the signature does not match the body");
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidSignature,
+                $"Webhook rejected: {verdict}.",
+                new Dictionary<string, object?> { ["header"] = WebhookSigner.SignatureHeader, ["reason"] = verdict.ToString() });
         }
 
         try
@@ -236,9 +235,6 @@ public sealed class SimulatedPaymentProvider : IPaymentProvider
     }
 
     private static TimeoutException Timeout(string reference) => new($"The simulated provider did not answer in time for {reference}.");
-
-    private static PaymentsKitException InvalidSignature(string problem) =>
-        new(PaymentsKitErrorCodes.InvalidSignature, $"Webhook rejected: {problem}.", new Dictionary<string, object?> { ["header"] = SignatureHeader });
 
     private static string IdFor(string prefix, string reference) =>
         prefix + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(reference)))[..24];
@@ -318,14 +314,18 @@ public sealed class SimulatedPaymentProvider : IPaymentProvider
             ["data"] = data.DeepClone(),
         }.ToJsonString();
         var dueAt = _clock.GetCurrentInstant() + _options.WebhookDelay;
-        var timestamp = dueAt.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
-        _webhooks.Add(new SimulatedWebhook(
-            payload,
-            new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase) { [SignatureHeader] = $"t={timestamp},v1={Mac(timestamp, payload)}" },
-            dueAt));
+        _webhooks.Add(new SimulatedWebhook(payload, Headers(IdFor("msg_sim_", FormattableString.Invariant($"{reference}:{_eventCounter}")), dueAt, payload), dueAt));
         return result;
     }
 
-    private string Mac(string timestamp, string payload) =>
-        Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_options.WebhookSecret), Encoding.UTF8.GetBytes(timestamp + "." + payload)));
+    private Dictionary<string, string> Headers(string messageId, Instant timestamp, string payload)
+    {
+        var signed = WebhookSigner.CreateHeaders([_secret], messageId, timestamp, Encoding.UTF8.GetBytes(payload));
+        return new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+        {
+            [WebhookSigner.IdHeader] = signed.Id,
+            [WebhookSigner.TimestampHeader] = signed.Timestamp,
+            [WebhookSigner.SignatureHeader] = signed.Signature,
+        };
+    }
 }

@@ -462,14 +462,15 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     /// </summary>
     private async ValueTask<AttemptResult> SendOrFailAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
     {
-        var watch = Stopwatch.StartNew();
+        var started = Stopwatch.GetTimestamp();
         try
         {
             return await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            return Attempt(claim.Delivery, startedAt, watch.Elapsed, WebhookAttemptOutcome.Failed, null, null, Truncate($"{ex.GetType().Name}: {ex.Message}", 256));
+            return Attempt(
+                claim.Delivery, startedAt, Stopwatch.GetElapsedTime(started), WebhookAttemptOutcome.Failed, null, null, Truncate($"{ex.GetType().Name}: {ex.Message}", 256));
         }
     }
 

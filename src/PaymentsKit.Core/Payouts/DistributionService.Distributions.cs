@@ -155,13 +155,21 @@ public sealed partial class DistributionService
         if (execution == DistributionExecution.Scheduled)
         {
             var at = request.ScheduledTime ?? throw PaymentsKitException.InvalidArgument("scheduled_time", null, "is required for a SCHEDULED distribution");
-            return (zoneId, DistributionSchedule.Once(at, zone).AnchorInstant);
+            return (zoneId, DistributionSchedule.Once(Storable(at, "scheduled_time"), zone).AnchorInstant);
         }
 
-        var start = request.StartTime ?? throw PaymentsKitException.InvalidArgument("start_time", null, "is required for a RECURRING distribution");
+        var start = Storable(
+            request.StartTime ?? throw PaymentsKitException.InvalidArgument("start_time", null, "is required for a RECURRING distribution"), "start_time");
         var frequency = request.Frequency ?? throw PaymentsKitException.InvalidArgument("frequency", null, "is required for a RECURRING distribution");
         return (zoneId, DistributionSchedule.Recurring(start, frequency, zone).AnchorInstant);
     }
+
+    /// <summary>
+    /// A local time every store keeps and every zone can resolve: years 1 to 9998 (PostgreSQL's instants start at year 1,
+    /// and a time late in 9999 west of UTC is past the last instant).
+    /// </summary>
+    private static LocalDateTime Storable(LocalDateTime local, string field) =>
+        local.Year is >= 1 and <= 9998 ? local : throw PaymentsKitException.InvalidArgument(field, local, "must be in the years 1 to 9998");
 
     private async ValueTask<Distribution> CreateDistributionCoreAsync(IUnitOfWork unit, MerchantId tenantId, ValidatedDistribution validated, CancellationToken cancellationToken)
     {

@@ -454,7 +454,9 @@ public sealed partial class DistributionService
             PayoutCollections.Batches, distribution.TenantId.Value, PayoutCollections.BatchNumberKey, PayoutCollections.BatchKey(distribution.Id, batchNumber), cancellationToken)
             .ConfigureAwait(false);
 
-    private static string Truncate(string text) => text.Length <= MaxErrorLength ? text : text[..MaxErrorLength];
+    // The executor's text as every store keeps it (no NUL, no unpaired surrogate), within the column: a text PostgreSQL
+    // refused would fail the batch's record after the executor had paid.
+    private static string Truncate(string text) => Guard.Storable(text.Length <= MaxErrorLength ? text : text[..MaxErrorLength]);
 
     /// <summary>Counts what one run did, for progress reports.</summary>
     private sealed class RunState(IProgress<PayoutProgress>? progress)

@@ -8,7 +8,10 @@ namespace PaymentsKit;
 /// </summary>
 public static class Guard
 {
-    /// <summary>Requires a non-null, non-blank string of at most <paramref name="maxLength"/> characters, without NUL characters.</summary>
+    /// <summary>
+    /// Requires a non-null, non-blank string of at most <paramref name="maxLength"/> characters, without NUL characters or
+    /// unpaired surrogates.
+    /// </summary>
     /// <returns>The value, unchanged.</returns>
     public static string Text(string? value, string field, int maxLength)
     {
@@ -25,13 +28,64 @@ public static class Guard
                 string.Create(CultureInfo.InvariantCulture, $"must be at most {maxLength} characters but has {value.Length}"));
         }
 
-        // PostgreSQL's text and jsonb cannot hold U+0000: refused here, so every store accepts the same text.
-        if (value.Contains('\0', StringComparison.Ordinal))
+        // PostgreSQL's text and jsonb cannot hold U+0000, and UTF-8 cannot carry an unpaired surrogate (it would come back as
+        // U+FFFD): refused here, so every store keeps the same text.
+        if (!IsStorable(value))
         {
-            throw PaymentsKitException.InvalidArgument(field, value.Replace("\0", "\\0", StringComparison.Ordinal), "must not contain the NUL character (U+0000)");
+            throw PaymentsKitException.InvalidArgument(field, Storable(value), "must not contain the NUL character (U+0000) or an unpaired surrogate");
         }
 
         return value;
+    }
+
+    /// <summary>
+    /// Text from outside PaymentsKit's checks (an executor's or provider's error text) as every store keeps it: each NUL
+    /// character and unpaired surrogate replaced by U+FFFD, anything else unchanged.
+    /// </summary>
+    public static string Storable(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        if (IsStorable(value))
+        {
+            return value;
+        }
+
+        return string.Create(value.Length, value, static (chars, text) =>
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                var pair = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
+                if (pair)
+                {
+                    chars[i] = text[i];
+                    chars[++i] = text[i];
+                }
+                else
+                {
+                    chars[i] = text[i] == '\0' || char.IsSurrogate(text[i]) ? '\uFFFD' : text[i];
+                }
+            }
+        });
+    }
+
+    /// <summary>Whether every store keeps <paramref name="value"/> exactly: no NUL character, no unpaired surrogate.</summary>
+    private static bool IsStorable(ReadOnlySpan<char> value)
+    {
+        if (value.IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
+        {
+            return !value.Contains('\0');
+        }
+
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (value[i] == '\0' || (char.IsLowSurrogate(value[i]))
+                || (char.IsHighSurrogate(value[i]) && !(i + 1 < value.Length && char.IsLowSurrogate(value[++i]))))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Like <see cref="Text"/> but lets null through; blank or oversized values still fail.</summary>

@@ -44,9 +44,24 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     /// <summary>Whether the amount is less than zero.</summary>
     public bool IsNegative => decimal.Sign(Amount) < 0;
 
-    /// <summary>The amount in the asset's smallest unit (cents, stroops, wei …).</summary>
-    public System.Numerics.BigInteger MinorUnits =>
-        new System.Numerics.BigInteger(Amount * Pow10(Asset.Scale));
+    /// <summary>The amount in the asset's smallest unit (cents, stroops, wei …), exactly, however large.</summary>
+    public System.Numerics.BigInteger MinorUnits
+    {
+        get
+        {
+            // From the decimal's own digits: Amount × 10^scale overflows decimal for large amounts of 18-place assets.
+            Span<int> bits = stackalloc int[4];
+            decimal.GetBits(Amount, bits);
+            var digits = new System.Numerics.BigInteger(unchecked((uint)bits[0]))
+                | (new System.Numerics.BigInteger(unchecked((uint)bits[1])) << 32)
+                | (new System.Numerics.BigInteger(unchecked((uint)bits[2])) << 64);
+            var places = (bits[3] >> 16) & 0xFF;
+            var units = places <= Asset.Scale
+                ? digits * System.Numerics.BigInteger.Pow(10, Asset.Scale - places)
+                : digits / System.Numerics.BigInteger.Pow(10, places - Asset.Scale);
+            return bits[3] < 0 ? -units : units;
+        }
+    }
 
     /// <summary>Creates an amount, rejecting more decimal places than the asset allows.</summary>
     /// <exception cref="PaymentsKitException"><c>amount_precision</c> when <paramref name="amount"/> has too many decimals.</exception>

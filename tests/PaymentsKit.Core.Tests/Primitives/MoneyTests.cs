@@ -144,6 +144,10 @@ public sealed class MoneyTests
         Assert.Equal(new BigInteger(1250), Money.Of(12.5m, Usd).MinorUnits);
         Assert.Equal(BigInteger.One, Money.Of(0.000000000000000001m, AssetRegistry.Eth).MinorUnits);
         Assert.Equal(Money.Of(12.5m, Usd), Money.FromMinorUnits(1250, Usd));
+
+        // Amounts whose smallest units a decimal cannot hold: exact all the same.
+        Assert.Equal(BigInteger.Parse("100000000000000000000000000000", System.Globalization.CultureInfo.InvariantCulture), Money.Of(100_000_000_000m, AssetRegistry.Eth).MinorUnits);
+        Assert.Equal(-BigInteger.Pow(10, 28) - 5, Money.Of(-10_000_000_000.000000000000000005m, AssetRegistry.Eth).MinorUnits);
     }
 
     [Fact]

@@ -1,0 +1,67 @@
+using NodaTime;
+using PaymentsKit.Payouts;
+
+namespace PaymentsKit.Tests.Payouts;
+
+/// <summary>Values every store keeps alike: times, amounts and executor texts at the edges.</summary>
+public abstract partial class DistributionSpecification
+{
+    [Theory]
+    [InlineData(0, "UTC")]
+    [InlineData(-5, "UTC")]
+    [InlineData(9999, "America/New_York")]
+    public async Task A_Scheduled_Or_Start_Time_Outside_The_Years_1_To_9998_Is_Refused(int year, string zone)
+    {
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var local = new LocalDateTime(year, 12, 31, 23, 0);
+
+        await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            async () => await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m, DistributionExecution.Scheduled) with { ScheduledTime = local, TimeZone = zone }));
+        await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            async () => await service.CreateDistributionAsync(
+                Tenant, Fixed(asset, 10m, DistributionExecution.Recurring) with { StartTime = local, Frequency = DistributionFrequency.Daily, TimeZone = zone }));
+
+        var earliest = await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m, DistributionExecution.Scheduled) with { ScheduledTime = new LocalDateTime(1, 1, 1, 0, 0), TimeZone = "UTC" });
+        Assert.Equal(earliest.DueAt, (await service.GetDistributionAsync(Tenant, earliest.Id)).DueAt);
+    }
+
+    [Fact]
+    public async Task A_Huge_Amount_In_An_18_Decimal_Asset_Is_Amount_Out_Of_Range()
+    {
+        var service = Service();
+        var asset = await service.CreateAssetAsync(
+            Tenant, new CreateTokenAssetRequest("0.0." + Random.Shared.Next(1, int.MaxValue), "Big", "BIG", 1_000_000, 0, AssetRegistry.Eth));
+        await FailsAsync(
+            PaymentsKitErrorCodes.AmountOutOfRange,
+            async () => await service.CreateDistributionAsync(
+                Tenant,
+                new CreateDistributionRequest(asset.Id, DistributionType.Dividend, DistributionExecution.Manual) { Payout = DistributionPayout.Fixed, Amount = Money.Of(100_000_000_000m, AssetRegistry.Eth) }));
+    }
+
+    [Fact]
+    public async Task An_Executor_Error_Text_With_A_Nul_Or_A_Lone_Surrogate_Is_Recorded_On_Every_Store()
+    {
+        var service = Service(new MangledErrorExecutor());
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 2m));
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1));
+
+        var done = await service.ExecuteAsync(Tenant, distribution.Id);
+
+        Assert.Equal(DistributionStatus.Failed, done.Status);
+        var holders = await AllHoldersAsync(service, Tenant, distribution.Id);
+        Assert.All(holders, h => Assert.Equal(("INVALID\uFFFDACCOUNT\uFFFD", HolderPaymentState.Failed), (h.Error, h.State)));
+    }
+
+    /// <summary>Fails every transfer with a text PostgreSQL cannot store as it is.</summary>
+    private sealed class MangledErrorExecutor : IPayoutExecutor
+    {
+        public int MaxTransfersPerBatch => 9;
+
+        public ValueTask<PayoutBatchResult> ExecuteAsync(PayoutBatchRequest request, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult(new PayoutBatchResult("0.0.1@1.1", request.Transfers.ToDictionary(t => t.AccountId, _ => "INVALID\0ACCOUNT\uD800")));
+    }
+}

@@ -32,13 +32,7 @@ internal static partial class InvoicingValidation
         foreach (var (key, value) in metadata)
         {
             Guard.Text(key, "metadata key", MaxMetadataKeyLength);
-            if (value is null || value.Length > MaxMetadataValueLength)
-            {
-                throw PaymentsKitException.InvalidArgument(
-                    $"metadata[{key}]", value is null ? null : value[..64] + "…", $"must be a string of at most {MaxMetadataValueLength} characters");
-            }
-
-            copy[key] = value;
+            copy[key] = Guard.Value(value, $"metadata[{key}]", MaxMetadataValueLength);
         }
 
         return copy;

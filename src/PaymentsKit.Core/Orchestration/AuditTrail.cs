@@ -54,10 +54,11 @@ internal sealed class AuditTrail(IPaymentsStore store, IClock clock, PaymentsKit
         PartnerId = call.PartnerId,
         Action = call.Action,
         ResourceType = call.ResourceType,
-        ResourceId = resourceId,
+        // A rejected call's message may repeat the bad input: stored as every store keeps it, so the entry is never lost.
+        ResourceId = resourceId is null ? null : Guard.Storable(resourceId),
         Outcome = outcome,
         ErrorCode = error?.Code,
-        ErrorMessage = error?.Message,
+        ErrorMessage = error is null ? null : Guard.Storable(error.Message),
         IpAddress = call.Context.IpAddress,
         UserAgent = call.Context.UserAgent,
         RequestId = call.Context.RequestId,

@@ -39,11 +39,7 @@ internal static class OrchestrationRules
         foreach (var (key, value) in metadata)
         {
             Guard.Text(key, field + ".key", MaxMetadataKeyLength);
-            if (value is null || value.Length > MaxMetadataValueLength)
-            {
-                throw PaymentsKitException.InvalidArgument(
-                    $"{field}.{key}", value, string.Create(CultureInfo.InvariantCulture, $"must be a string of at most {MaxMetadataValueLength} characters"));
-            }
+            Guard.Value(value, $"{field}.{key}", MaxMetadataValueLength);
         }
 
         // A private copy, so a caller mutating its dictionary cannot change a stored record.

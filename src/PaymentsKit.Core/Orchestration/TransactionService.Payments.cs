@@ -8,8 +8,13 @@ internal sealed partial class TransactionService
     /// <summary>Moves a pending transaction to processing, calls the provider, and applies its answer.</summary>
     private async ValueTask<PaymentTransaction> SendPaymentAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, AuditCall? call, CancellationToken cancellationToken)
     {
-        PaymentTransaction Start(IUnitOfWork unit, Versioned<PaymentTransaction> current) =>
-            Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(partnerId), context, null);
+        PaymentTransaction Start(IUnitOfWork unit, Versioned<PaymentTransaction> current)
+        {
+            // Checked here, not only by Write (which checks changes of status): confirming a transaction already processing
+            // would send the payment to the provider again.
+            TransactionLifecycle.Machine.Transition(current.Value.Status, TransactionStatus.Processing);
+            return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(partnerId), context, null);
+        }
 
         var tx = call is null
             ? await ExecuteAsync(
@@ -42,9 +47,10 @@ internal sealed partial class TransactionService
         ExecuteAsync(
             async (unit, ct) =>
             {
+                var answer = result.Storable();
                 var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
-                var next = Resolve(current.Value, result, isPoll);
-                var written = next is null ? current.Value : Write(unit, current, next, actor, context, result);
+                var next = Resolve(current.Value, answer, isPoll);
+                var written = next is null ? current.Value : Write(unit, current, next, actor, context, answer);
                 if (written.Status == TransactionStatus.Completed && current.Value.Status != TransactionStatus.Completed)
                 {
                     await ledger.PostChargeAsync(unit, written, ct).ConfigureAwait(false);

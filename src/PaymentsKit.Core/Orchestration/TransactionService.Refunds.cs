@@ -19,7 +19,8 @@ internal sealed partial class TransactionService
             Guard.NotNull(request, "request");
             await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
             var reason = Guard.Text(request.Reason, "reason", 255);
-            var fingerprint = Idempotency.Fingerprint(new { transaction_id = transactionId, request.Amount, reason }, json.Options);
+            // The amount without trailing zeros (the currency is read later), so 10 and 10.00 are the same request.
+            var fingerprint = Idempotency.Fingerprint(new { transaction_id = transactionId, Amount = request.Amount / 1.0000000000000000000000000000m, reason }, json.Options);
 
             async ValueTask<Refund> Reserve(IUnitOfWork unit, CancellationToken ct)
             {
@@ -161,31 +162,32 @@ internal sealed partial class TransactionService
         ExecuteAsync(
             async (unit, ct) =>
             {
+                var answer = result.Storable();
                 var current = await LoadRefundAsync(unit, partnerId, refundId, ct).ConfigureAwait(false);
                 var refund = current.Value;
                 var settled = refund;
                 if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
                 {
                     var now = clock.GetCurrentInstant();
-                    settled = result.Outcome switch
+                    settled = answer.Outcome switch
                     {
                         ProviderOutcome.Succeeded => refund with
                         {
-                            Status = RefundStatus.Completed, ProviderRefundId = result.ProviderReference, ProcessedAt = now, ErrorCode = null, ErrorMessage = null,
+                            Status = RefundStatus.Completed, ProviderRefundId = answer.ProviderReference, ProcessedAt = now, ErrorCode = null, ErrorMessage = null,
                         },
                         ProviderOutcome.Declined => refund with
                         {
                             Status = RefundStatus.Failed,
-                            ProviderRefundId = result.ProviderReference,
+                            ProviderRefundId = answer.ProviderReference,
                             ProcessedAt = now,
-                            ErrorCode = result.ErrorCode ?? "provider_declined",
-                            ErrorMessage = result.ErrorMessage ?? "The provider declined the refund.",
+                            ErrorCode = answer.ErrorCode ?? "provider_declined",
+                            ErrorMessage = answer.ErrorMessage ?? "The provider declined the refund.",
                         },
                         _ => refund with
                         {
                             Status = RefundStatus.Processing,
-                            ErrorCode = result.ErrorCode ?? OutcomeUnknownCode,
-                            ErrorMessage = result.ErrorMessage ?? "The provider has not reported an outcome yet.",
+                            ErrorCode = answer.ErrorCode ?? OutcomeUnknownCode,
+                            ErrorMessage = answer.ErrorMessage ?? "The provider has not reported an outcome yet.",
                         },
                     };
                 }
@@ -214,7 +216,7 @@ internal sealed partial class TransactionService
                             };
                         }
 
-                        var written = Write(unit, txCurrent, next, actor, context, result);
+                        var written = Write(unit, txCurrent, next, actor, context, answer);
                         if (settled.Status == RefundStatus.Completed)
                         {
                             await ledger.PostRefundAsync(unit, written, settled, ct).ConfigureAwait(false);

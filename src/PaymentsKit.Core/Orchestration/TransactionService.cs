@@ -50,7 +50,8 @@ internal sealed partial class TransactionService(
                 throw PaymentsKitException.InvalidArgument("capture_method", request.CaptureMethod, "is not automatic or manual");
             }
 
-            var fingerprint = Idempotency.Fingerprint(request, json.Options);
+            // The amount as the currency keeps it, so 10 and 10.00 are the same request.
+            var fingerprint = Idempotency.Fingerprint(request with { Amount = amount.Amount }, json.Options);
             var (record, created) = await Idempotency.CreateOnceAsync(
                 store,
                 Transactions,

@@ -88,6 +88,24 @@ public static class Guard
         return true;
     }
 
+    /// <summary>
+    /// Requires a non-null string (blank allowed, as a metadata value may be) of at most <paramref name="maxLength"/>
+    /// characters, without NUL characters or unpaired surrogates.
+    /// </summary>
+    /// <returns>The value, unchanged.</returns>
+    public static string Value(string? value, string field, int maxLength)
+    {
+        if (value is null || value.Length > maxLength || !IsStorable(value))
+        {
+            throw PaymentsKitException.InvalidArgument(
+                field,
+                value is null ? null : Storable(value.Length > 64 ? value[..64] + "…" : value),
+                string.Create(CultureInfo.InvariantCulture, $"must be a string of at most {maxLength} characters, without NUL characters or unpaired surrogates"));
+        }
+
+        return value;
+    }
+
     /// <summary>Like <see cref="Text"/> but lets null through; blank or oversized values still fail.</summary>
     public static string? OptionalText(string? value, string field, int maxLength) =>
         value is null ? null : Text(value, field, maxLength);

@@ -338,4 +338,78 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
             () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("b", 500.01m), Context).AsTask());
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("c", 500m), Context)).Status);
     }
+
+    [Fact]
+    public async Task Confirming_A_Transaction_Already_Sent_Is_Invalid_Transition_And_Sends_Nothing()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("auth") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        Assert.Equal(TransactionStatus.Processing, authorized.Status);
+        var calls = h.Stripe.CallCount;
+
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.ConfirmAsync(partner.Id, authorized.Id, Context).AsTask());
+
+        Assert.Equal(calls, h.Stripe.CallCount);
+        Assert.Null((await h.Transactions.GetAsync(partner.Id, authorized.Id)).InFlightAction);
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)).Status);
+    }
+
+    [Fact]
+    public async Task Text_A_Store_Cannot_Keep_Is_Refused_And_Rejections_Echoing_It_Are_Still_Audited()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var metadata = new Dictionary<string, string> { ["order"] = "a\0b" };
+        await AssertRejectedAsync(
+            h, partner.Id, PaymentsKitErrorCodes.InvalidArgument, () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("nul") with { Metadata = metadata }, Context).AsTask());
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()) { Metadata = metadata }, Context).AsTask());
+
+        // The messages of these rejections repeat the bad input; AssertRejectedAsync checks each is audited.
+        await AssertRejectedAsync(
+            h, partner.Id, PaymentsKitErrorCodes.UnknownCurrency, () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("c1", 10m, "US\0"), Context).AsTask());
+        await AssertRejectedAsync(
+            h, partner.Id, PaymentsKitErrorCodes.UnknownPaymentMethod, () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("c2") with { PaymentMethod = "ca\0rd" }, Context).AsTask());
+        await AssertRejectedAsync(
+            h, partner.Id, PaymentsKitErrorCodes.UnknownProvider, () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("c3", provider: "str\0ipe"), Context).AsTask());
+    }
+
+    [Fact]
+    public async Task A_Provider_Answer_With_Text_A_Store_Cannot_Keep_Is_Applied_On_Every_Store()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "dave+timeout@example.com"), Context);
+        Assert.Equal(TransactionStatus.Processing, tx.Status);
+        var payload = "{\"id\":\"evt_1\",\"type\":\"payment.failed\",\"data\":{\"id\":\"pi_x\",\"reference\":\"" + tx.Id
+            + "\",\"status\":\"failed\",\"error_code\":\"card_declined\",\"error_message\":\"bad\\u0000byte\"}}";
+
+        var handled = await h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, payload, h.Stripe.Sign(payload), Context);
+
+        Assert.Equal(TransactionStatus.Failed, handled.Transaction.Status);
+        Assert.Equal("bad\uFFFDbyte", (await h.Transactions.GetAsync(partner.Id, tx.Id)).ErrorMessage);
+    }
+
+    [Fact]
+    public async Task A_Webhook_For_A_Provider_Value_Outside_The_Enum_Is_Unknown_Provider()
+    {
+        using var h = await HarnessAsync();
+        var error = await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.UnknownProvider, () => h.Transactions.HandleProviderWebhookAsync((PaymentProvider)7, "{}", new Dictionary<string, string>(), Context).AsTask());
+        Assert.Equal("7", error.Context["value"]);
+    }
+
+    [Fact]
+    public async Task The_Same_Amount_Written_With_More_Decimals_Is_A_Replay_Not_A_Conflict()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var first = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("same", 10m), Context);
+        Assert.Equal(first.Id, (await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("same", 10.00m), Context)).Id);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("same", 10.01m), Context).AsTask());
+
+        var refund = await h.Refunds.RefundAsync(partner.Id, first.Id, new CreateRefundRequest(4m, "damaged") { IdempotencyKey = "r1" }, Context);
+        Assert.Equal(refund.Id, (await h.Refunds.RefundAsync(partner.Id, first.Id, new CreateRefundRequest(4.000m, "damaged") { IdempotencyKey = "r1" }, Context)).Id);
+    }
 }

@@ -76,7 +76,58 @@ public sealed record ProviderResult(
     string? ProviderReference = null,
     string? ErrorCode = null,
     string? ErrorMessage = null,
-    JsonElement? Response = null);
+    JsonElement? Response = null)
+{
+    /// <summary>
+    /// The answer as every store keeps it: NUL characters and unpaired surrogates in its texts (and in the response's
+    /// strings) replaced by U+FFFD. Provider text is outside PaymentsKit's checks, and a text PostgreSQL refused would
+    /// keep the answer from ever being applied.
+    /// </summary>
+    internal ProviderResult Storable() => this with
+    {
+        ProviderReference = ProviderReference is null ? null : Guard.Storable(ProviderReference),
+        ErrorCode = ErrorCode is null ? null : Guard.Storable(ErrorCode),
+        ErrorMessage = ErrorMessage is null ? null : Guard.Storable(ErrorMessage),
+        Response = Response is { } response ? StorableJson(response) : null,
+    };
+
+    private static JsonElement StorableJson(JsonElement json)
+    {
+        // Valid JSON can only carry a NUL or a lone surrogate as a \u escape.
+        if (!json.GetRawText().Contains("\\u", StringComparison.Ordinal))
+        {
+            return json;
+        }
+
+        var node = System.Text.Json.Nodes.JsonNode.Parse(json.GetRawText());
+        return JsonSerializer.SerializeToElement(Clean(node));
+
+        static System.Text.Json.Nodes.JsonNode? Clean(System.Text.Json.Nodes.JsonNode? node)
+        {
+            switch (node)
+            {
+                case System.Text.Json.Nodes.JsonObject obj:
+                    foreach (var (key, value) in obj.ToList())
+                    {
+                        obj[key] = Clean(value?.DeepClone());
+                    }
+
+                    return obj;
+                case System.Text.Json.Nodes.JsonArray array:
+                    for (var i = 0; i < array.Count; i++)
+                    {
+                        array[i] = Clean(array[i]?.DeepClone());
+                    }
+
+                    return array;
+                case System.Text.Json.Nodes.JsonValue value when value.GetValueKind() == JsonValueKind.String:
+                    return System.Text.Json.Nodes.JsonValue.Create(Guard.Storable(value.GetValue<string>()));
+                default:
+                    return node;
+            }
+        }
+    }
+}
 
 /// <summary>A payment to charge or authorize.</summary>
 /// <param name="Reference">PaymentsKit's transaction id: the provider's idempotency key and the reference its webhooks echo.</param>

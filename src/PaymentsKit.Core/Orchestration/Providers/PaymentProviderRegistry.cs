@@ -7,11 +7,18 @@ internal sealed class PaymentProviderRegistry(IEnumerable<IPaymentProvider> prov
         .GroupBy(p => p.Name)
         .ToDictionary(g => g.Key, g => g.Last());
 
-    public IPaymentProvider Get(PaymentProvider name) =>
-        _providers.TryGetValue(name, out var provider)
-            ? provider
-            : throw new PaymentsKitException(
-                PaymentsKitErrorCodes.UnknownProvider,
-                $"provider '{OrchestrationRules.Name(name)}' is not configured in this host.",
-                new Dictionary<string, object?> { ["field"] = "provider", ["value"] = OrchestrationRules.Name(name) });
+    public IPaymentProvider Get(PaymentProvider name)
+    {
+        if (_providers.TryGetValue(name, out var provider))
+        {
+            return provider;
+        }
+
+        // A value outside the enum (Enum.TryParse takes any number) has no wire name: it is reported as its number.
+        var shown = Enum.IsDefined(name) ? OrchestrationRules.Name(name) : ((int)name).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        throw new PaymentsKitException(
+            PaymentsKitErrorCodes.UnknownProvider,
+            $"provider '{shown}' is not configured in this host.",
+            new Dictionary<string, object?> { ["field"] = "provider", ["value"] = shown });
+    }
 }

@@ -109,9 +109,11 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
     public ValueTask<Page<ExpiringInvoice>> ListExpiringInvoicesAsync(
         Duration window, MerchantId? merchant = null, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
     {
-        if (window <= Duration.Zero)
+        // No invoice expires further ahead than the longest lifetime, so a longer window finds nothing more (and one past the
+        // last instant would overflow).
+        if (window <= Duration.Zero || window > context.Options.MaxInvoiceLifetime)
         {
-            throw PaymentsKitException.InvalidArgument("window", window, "must be positive");
+            throw PaymentsKitException.InvalidArgument("window", window, $"must be positive and at most the longest invoice lifetime, {context.Options.MaxInvoiceLifetime}");
         }
 
         var now = context.Clock.GetCurrentInstant();

@@ -23,6 +23,13 @@ internal sealed partial class PaymentService(
     public const int DefaultTopClients = 10;
     public const int MaxTopClients = 100;
 
+    /// <summary>
+    /// How far a chain's inclusion time may run behind this host's clock and still count as after an invoice's or link's
+    /// creation: a transaction included earlier than that cannot have paid it (anyone can submit any hash from a public
+    /// ledger).
+    /// </summary>
+    private static readonly Duration ChainClockSkew = Duration.FromMinutes(5);
+
     private readonly ILogger _logger = logger ?? NullLogger<PaymentService>.Instance;
 
     public async ValueTask<PaymentResult> SubmitPaymentAsync(MerchantId merchant, SubmitPaymentRequest request, CancellationToken cancellationToken = default)
@@ -193,6 +200,9 @@ internal sealed partial class PaymentService(
         var merchant = owner.Id;
         Versioned<Invoice>? invoice = null;
         Versioned<PaymentLink>? link = null;
+
+        // A chain memo is anyone's text: kept as every store can hold it (an invoice memo never has a NUL, so none is lost).
+        var memo = transaction.Memo is null ? null : Guard.Storable(transaction.Memo);
         if (request.InvoiceId is { } invoiceId)
         {
             invoice = await unit.GetAsync(Invoices, merchant.Value, invoiceId.Value, cancellationToken).ConfigureAwait(false)
@@ -203,7 +213,7 @@ internal sealed partial class PaymentService(
             link = await unit.FindAsync(PaymentLinks, merchant.Value, SlugKey, slug, cancellationToken).ConfigureAwait(false)
                 ?? throw InvoicingValidation.NotFound("payment link", slug);
         }
-        else if (transaction.Memo is { } memo)
+        else if (memo is not null)
         {
             invoice = await unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, memo), cancellationToken).ConfigureAwait(false);
         }
@@ -222,7 +232,7 @@ internal sealed partial class PaymentService(
             paid.Amount,
             paid.From,
             owner.WalletAddress,
-            transaction.Memo,
+            memo,
             transaction.Confirmations,
             transaction.Timestamp,
             PaymentStatus.Confirmed,
@@ -248,7 +258,7 @@ internal sealed partial class PaymentService(
             payment = Review(
                 payment,
                 PaymentsKitErrorCodes.UnmatchedPayment,
-                transaction.Memo is null ? "The transaction has no memo and named no invoice or payment link." : $"Memo '{transaction.Memo}' matches no invoice of this merchant.");
+                memo is null ? "The transaction has no memo and named no invoice or payment link." : $"Memo '{memo}' matches no invoice of this merchant.");
         }
 
         unit.Insert(Payments, payment);
@@ -273,6 +283,11 @@ internal sealed partial class PaymentService(
             return Review(payment, PaymentsKitErrorCodes.MemoMismatch, $"The transaction's memo '{memo}' is not invoice {invoice.Number}'s memo '{invoice.Memo}'.");
         }
 
+        if (paidAt < invoice.CreatedAt - ChainClockSkew)
+        {
+            return Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before invoice {invoice.Number} was created at {invoice.CreatedAt}: it cannot have paid it.");
+        }
+
         switch (invoice.Status)
         {
             case InvoiceStatus.Cancelled:
@@ -285,9 +300,13 @@ internal sealed partial class PaymentService(
                 unit.Update(Invoices, expired with { PaidLate = true }, stored.Version);
                 return Review(payment, PaymentsKitErrorCodes.PaidLate, $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
             case InvoiceStatus.Paid:
-                // BTCPay treats money arriving after settlement as overpayment: applied, all of it excess.
-                unit.Update(Invoices, invoice with { AmountPaid = invoice.AmountPaid + payment.Amount, Overpaid = invoice.Overpaid + payment.Amount, UpdatedAt = now }, stored.Version);
-                return payment with { Excess = payment.Amount };
+                // Money arriving after settlement is applied (as BTCPay does). What takes the total past the amount is excess;
+                // a top-up of an invoice settled within the underpayment tolerance is still part of the price.
+                var total = invoice.AmountPaid + payment.Amount;
+                var over = Money.Max(total - invoice.Amount, Money.Zero(invoice.Asset));
+                unit.Update(Invoices, invoice with { AmountPaid = total, Overpaid = over, UpdatedAt = now }, stored.Version);
+                var extra = over - invoice.Overpaid;
+                return payment with { Excess = extra.IsPositive ? extra : null };
             default:
                 var amountPaid = invoice.AmountPaid + payment.Amount;
                 var updated = invoice with { AmountPaid = amountPaid, UpdatedAt = now };
@@ -314,6 +333,11 @@ internal sealed partial class PaymentService(
         if (!payment.Asset.Equals(link.Asset))
         {
             return Review(payment, PaymentsKitErrorCodes.AssetMismatch, $"Paid {payment.Amount}, but payment link {link.Slug} is payable in {link.Asset.Code}.");
+        }
+
+        if (paidAt < link.CreatedAt - ChainClockSkew)
+        {
+            return Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before payment link {link.Slug} was created at {link.CreatedAt}: it cannot have paid it.");
         }
 
         if (!link.Active)

@@ -26,6 +26,9 @@ public sealed class ApiKeyHasher
     /// <summary>How many random characters the visible prefix shows.</summary>
     public const int PrefixLength = 8;
 
+    private static readonly System.Buffers.SearchValues<char> Base64UrlCharacters =
+        System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+
     private readonly byte[] _secret;
 
     /// <summary>Creates a hasher with the host's hashing secret (at least 32 bytes).</summary>
@@ -56,8 +59,11 @@ public sealed class ApiKeyHasher
     /// <summary>The lookup prefix of a presented key; throws <c>invalid_argument</c> for a malformed key.</summary>
     public static string PrefixOf(string? key)
     {
+        // The shape Generate makes, character by character: anything else (a NUL, say) is not a key, on every store.
         var underscore = key?.IndexOf('_', StringComparison.Ordinal) ?? -1;
-        if (key is null || underscore < 2 || key.Length != underscore + 1 + SecretLength)
+        if (key is null || underscore is < 2 or > 8 || key.Length != underscore + 1 + SecretLength
+            || key.AsSpan(0, underscore).ContainsAnyExceptInRange('a', 'z')
+            || key.AsSpan(underscore + 1).IndexOfAnyExcept(Base64UrlCharacters) >= 0)
         {
             // Never echo a presented key: it may be a real secret with a typo.
             throw PaymentsKitException.InvalidArgument("apiKey", "(redacted)", "is not a PaymentsKit API key");

@@ -375,4 +375,75 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         var inTokyo = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id, tokyo);
         Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1)], inTokyo);
     }
+
+    [Fact]
+    public async Task A_Top_Up_Of_An_Invoice_Settled_Within_Tolerance_Is_Revenue_Not_Overpayment()
+    {
+        using var kit = await HarnessAsync(o => o.UnderpaymentTolerancePercent = 1m);
+        var merchant = await kit.MerchantAsync();
+        var invoice = await kit.InvoiceAsync(merchant, 100m);
+        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 99.5m, memo: invoice.Memo));
+        Assert.Equal(InvoiceStatus.Paid, (await kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+
+        var topUp = (await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 0.5m, memo: invoice.Memo))).Payment;
+        var beyond = (await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 2m, memo: invoice.Memo))).Payment;
+
+        var paid = await kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((Money.Of(102m, Xlm), Money.Of(2m, Xlm)), (paid.AmountPaid, paid.Overpaid));
+        Assert.Null(topUp.Excess);
+        Assert.Equal(Money.Of(2m, Xlm), beyond.Excess);
+        Assert.Equal(Money.Of(100m, Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(2m, Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task A_Transaction_Included_Before_The_Invoice_Or_Link_Existed_Pays_Neither()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var old = _kit.Pay(merchant.WalletAddress, 10m, from: "someone-else");
+        var older = _kit.Pay(merchant.WalletAddress, 10m, from: "someone-else");
+        _kit.Clock.Advance(Duration.FromDays(3));
+        var invoice = await _kit.InvoiceAsync(merchant, 10m);
+        var link = await _kit.LinkAsync(merchant, 10m);
+
+        var forInvoice = (await _kit.SubmitAsync(merchant, old, invoice.Id)).Payment;
+        var forLink = (await _kit.SubmitAsync(merchant, older, slug: link.Slug)).Payment;
+
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.UnmatchedPayment), (forInvoice.Status, forInvoice.ReviewCode));
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.UnmatchedPayment), (forLink.Status, forLink.ReviewCode));
+        Assert.Equal(InvoiceStatus.Pending, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+        Assert.Equal(0, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).CurrentUses);
+    }
+
+    [Fact]
+    public async Task A_Chain_Memo_With_A_Nul_Is_Recorded_As_Unmatched_On_Every_Store()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var payment = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m, memo: "inv\0x"))).Payment;
+
+        Assert.Equal((PaymentsKitErrorCodes.UnmatchedPayment, "inv\uFFFDx"), (payment.ReviewCode, payment.Memo));
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task Metadata_Values_A_Store_Cannot_Keep_And_Windows_Past_The_Longest_Lifetime_Are_Invalid_Arguments()
+    {
+        var merchant = await _kit.MerchantAsync();
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { Metadata = new Dictionary<string, string> { ["order"] = "a\0b" } }).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Invoices.ListExpiringInvoicesAsync(Duration.FromDays(10_000_000)).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Invoices.ListExpiringInvoicesAsync(Duration.FromDays(366)).AsTask());
+        Assert.Empty((await _kit.Invoices.ListExpiringInvoicesAsync(Duration.FromDays(365))).Items);
+    }
+
+    [Fact]
+    public async Task A_Presented_Key_Not_Of_The_Generated_Shape_Is_Invalid_Api_Key_On_Every_Store()
+    {
+        await _kit.MerchantAsync();
+        foreach (var presented in new[] { "sk_\0" + new string('a', 39), "SK_" + new string('a', 40), "sk_" + new string('a', 39) + "!", "toolongkind_" + new string('a', 40) })
+        {
+            await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidApiKey, () => _kit.ApiKeys.AuthenticateAsync(presented).AsTask());
+        }
+    }
 }

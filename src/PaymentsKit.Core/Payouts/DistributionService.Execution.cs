@@ -142,29 +142,43 @@ public sealed partial class DistributionService
         return (await LoadAsync(distribution.TenantId, distribution.Id, cancellationToken).ConfigureAwait(false)).Distribution;
     }
 
-    /// <summary>Refuses to start when the funding account could not take what is still to be paid.</summary>
+    /// <summary>
+    /// Refuses to start when the funding account could not give, or the payout account could not take, what is still
+    /// to be paid: a batch's posting follows its payment, so a posting the ledger refused would come after money left.
+    /// </summary>
     private async ValueTask CheckFundingAsync(Distribution distribution, HolderSnapshotKey key, Asset paymentAsset, CancellationToken cancellationToken)
     {
-        if (distribution.FundingAccountId is not { } fundingId)
+        if (distribution.FundingAccountId is not { } fundingId || distribution.PayoutAccountId is not { } payoutId)
         {
             return;
         }
 
-        var funding = await _ledger.GetAccountAsync(distribution.TenantId, fundingId, cancellationToken).ConfigureAwait(false);
-        if (funding.Flags != LedgerAccountFlags.CreditsMustNotExceedDebits)
-        {
-            return;
-        }
+        Money? due = null;
+        await CheckAsync(fundingId, "funding_account_id", LedgerAccountFlags.CreditsMustNotExceedDebits, a => a.DebitsPosted - a.CreditsPosted - a.CreditsPending, "give").ConfigureAwait(false);
+        await CheckAsync(payoutId, "payout_account_id", LedgerAccountFlags.DebitsMustNotExceedCredits, a => a.CreditsPosted - a.DebitsPosted - a.DebitsPending, "take").ConfigureAwait(false);
 
-        var totals = await _holders.GetTotalsAsync(key, _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
-        var due = Money.FromMinorUnits(totals.AllocatedUnits - totals.PaidUnits, paymentAsset);
-        var room = funding.DebitsPosted - funding.CreditsPosted - funding.CreditsPending;
-        if (room < due)
+        async ValueTask CheckAsync(LedgerAccountId id, string field, LedgerAccountFlags limit, Func<LedgerAccount, Money> room, string verb)
         {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.InsufficientFunds,
-                $"Funding account {fundingId} can give {room} but distribution {distribution.Id} still has {due} to pay.",
-                new Dictionary<string, object?> { ["field"] = "funding_account_id", ["value"] = fundingId.ToString(), ["available"] = room.Amount, ["required"] = due.Amount });
+            var account = await _ledger.GetAccountAsync(distribution.TenantId, id, cancellationToken).ConfigureAwait(false);
+            if (!account.Flags.HasFlag(limit))
+            {
+                return;
+            }
+
+            if (due is null)
+            {
+                var totals = await _holders.GetTotalsAsync(key, _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
+                due = Money.FromMinorUnits(totals.AllocatedUnits - totals.PaidUnits, paymentAsset);
+            }
+
+            var left = room(account);
+            if (left < due.Value)
+            {
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.InsufficientFunds,
+                    $"Account {id} can {verb} {left} but distribution {distribution.Id} still has {due.Value} to pay.",
+                    new Dictionary<string, object?> { ["field"] = field, ["value"] = id.ToString(), ["available"] = left.Amount, ["required"] = due.Value.Amount });
+            }
         }
     }
 

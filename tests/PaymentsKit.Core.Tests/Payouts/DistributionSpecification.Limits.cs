@@ -1,4 +1,5 @@
 using NodaTime;
+using PaymentsKit.Ledger;
 using PaymentsKit.Payouts;
 
 namespace PaymentsKit.Tests.Payouts;
@@ -54,6 +55,29 @@ public abstract partial class DistributionSpecification
         Assert.Equal(DistributionStatus.Failed, done.Status);
         var holders = await AllHoldersAsync(service, Tenant, distribution.Id);
         Assert.All(holders, h => Assert.Equal(("INVALID\uFFFDACCOUNT\uFFFD", HolderPaymentState.Failed), (h.Error, h.State)));
+    }
+
+    [Fact]
+    public async Task A_Payout_Account_That_Cannot_Take_The_Debit_Is_Refused_Before_Anyone_Is_Paid()
+    {
+        var executor = new SimulatedPayoutExecutor(Clock);
+        var service = Service(executor);
+        var asset = await AssetAsync(service);
+        var (treasury, _) = await LedgerAccountsAsync(100m);
+        var payable = await Ledger.CreateAccountAsync(
+            Tenant, new CreateLedgerAccountRequest("dividends-payable", "Dividends payable", Usdc, LedgerSide.Credit) { Flags = LedgerAccountFlags.DebitsMustNotExceedCredits });
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m) with { FundingAccountId = treasury.Id, PayoutAccountId = payable.Id });
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 3));
+
+        var refused = await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        Assert.Equal("payout_account_id", refused.Context["field"]);
+        Assert.Empty(executor.Payments);
+        Assert.All(await AllHoldersAsync(service, Tenant, distribution.Id), h => Assert.Equal(HolderPaymentState.Pending, h.State));
+
+        // Once the payable holds what is due, the run pays everyone.
+        await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(treasury.Id, Money.Of(10m, Usdc)), LedgerPosting.Credit(payable.Id, Money.Of(10m, Usdc))]));
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, distribution.Id)).Status);
     }
 
     /// <summary>Fails every transfer with a text PostgreSQL cannot store as it is.</summary>

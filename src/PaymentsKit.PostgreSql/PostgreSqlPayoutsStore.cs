@@ -277,9 +277,13 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
     {
         await ReadyAsync(cancellationToken).ConfigureAwait(false);
 
-        // status = 'PENDING' and the range on scheduled_time match idx_distribution_scheduled.
+        // Pending ones through idx_distribution_scheduled (status = 'PENDING' and the range on scheduled_time), and the few
+        // that started and were interrupted (a run that threw or a host that died) through idx_distribution_status.
         const string sql =
-            "SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PENDING' AND scheduled_time <= $1 ORDER BY scheduled_time, id LIMIT $2";
+            "SELECT tenant_id, id, scheduled_time FROM ("
+            + "(SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PENDING' AND scheduled_time <= $1 ORDER BY scheduled_time, id LIMIT $2)"
+            + " UNION ALL (SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PROCESSING' AND scheduled_time <= $1 ORDER BY scheduled_time, id LIMIT $2)"
+            + ") due ORDER BY scheduled_time, id LIMIT $2";
         try
         {
             await using var command = _dataSource.CreateCommand(sql);

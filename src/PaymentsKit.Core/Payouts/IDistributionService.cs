@@ -101,8 +101,9 @@ public interface IDistributionService
     ValueTask<IReadOnlyList<PayoutBatchRecord>> ListBatchesAsync(MerchantId tenantId, DistributionId distributionId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// SCHEDULED and RECURRING distributions, of every tenant, that are PENDING and due at or before
-    /// <paramref name="now"/>, oldest due first: what the hosting worker runs.
+    /// SCHEDULED and RECURRING distributions, of every tenant, due at or before <paramref name="now"/> and not finished
+    /// (PENDING, or PROCESSING after a run that was interrupted), oldest due first: what the hosting worker runs, so an
+    /// interrupted run is resumed by the next.
     /// </summary>
     /// <param name="now">The worker's now.</param>
     /// <param name="limit">1–1000.</param>

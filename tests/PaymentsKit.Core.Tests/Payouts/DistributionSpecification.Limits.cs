@@ -80,6 +80,24 @@ public abstract partial class DistributionSpecification
         Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, distribution.Id)).Status);
     }
 
+    [Fact]
+    public async Task A_Due_Distribution_Interrupted_After_It_Started_Stays_Due_And_The_Next_Run_Finishes_It()
+    {
+        var executor = new CrashingExecutor(new SimulatedPayoutExecutor(Clock), new HashSet<int> { 1 }, new HashSet<int>());
+        var service = Service(executor);
+        var asset = await AssetAsync(service);
+        var at = (Clock.GetCurrentInstant() - Duration.FromHours(1)).InUtc().LocalDateTime;
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m, DistributionExecution.Scheduled) with { ScheduledTime = at, TimeZone = "UTC" });
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 3));
+
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        Assert.Equal(DistributionStatus.Processing, (await service.GetDistributionAsync(Tenant, distribution.Id)).Status);
+        var due = Assert.Single(await service.GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(due.TenantId, due.Id)).Status);
+        Assert.DoesNotContain(await service.GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
+    }
+
     /// <summary>Fails every transfer with a text PostgreSQL cannot store as it is.</summary>
     private sealed class MangledErrorExecutor : IPayoutExecutor
     {

@@ -55,24 +55,30 @@ public sealed partial class DistributionService
             await RunBatchAsync(distribution, asset, paymentAsset, batch, run, cancellationToken).ConfigureAwait(false);
         }
 
-        // Then passes over the holders in account order. Passes after the first retry failed holders with attempts
-        // left one per batch, so a holder that failed an atomic batch cannot fail its neighbours a second time.
+        // Then passes over the holders in account order. The first takes only pending holders, in full batches; the passes
+        // after it retry failed holders with attempts left one per batch, so a holder that failed an atomic batch cannot
+        // fail its neighbours a second time, in this run or in one that resumes it.
         string? after = null;
-        var limit = MaxHoldersPerBatch;
+        var retrying = false;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = await _holders.ClaimBatchAsync(key, after, limit, _options.MaxAttemptsPerHolder, _clock.GetCurrentInstant(), cancellationToken)
-                .ConfigureAwait(false);
+            var batch = await _holders.ClaimBatchAsync(
+                key,
+                after,
+                retrying ? 1 : MaxHoldersPerBatch,
+                retrying ? _options.MaxAttemptsPerHolder : 0,
+                _clock.GetCurrentInstant(),
+                cancellationToken).ConfigureAwait(false);
             if (batch is null)
             {
-                if (after is null)
+                if (retrying && after is null)
                 {
                     break;
                 }
 
+                retrying = true;
                 after = null;
-                limit = 1;
                 continue;
             }
 

@@ -98,6 +98,28 @@ public abstract partial class DistributionSpecification
         Assert.DoesNotContain(await service.GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
     }
 
+    [Fact]
+    public async Task A_Resumed_Run_Does_Not_Batch_A_Failed_Holder_With_Its_Neighbours_Again()
+    {
+        var options = new SimulatedPayoutExecutorOptions { AtomicBatches = true, MaxTransfersPerBatch = 4 };
+        options.FailingAccounts.Add(Account(0));
+
+        // Batch 2's call throws before paying (its outcome unknown): the run stops, holders 0–3 failed batch 1 together.
+        var executor = new CrashingExecutor(new SimulatedPayoutExecutor(Clock, options), new HashSet<int> { 2 }, new HashSet<int>());
+        var service = Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 2 });
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 80m));
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1, 1, 1, 1, 1, 1));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        var done = await service.ExecuteAsync(Tenant, distribution.Id);
+
+        // As without the interruption: holders 1–3 are paid on their retry, one per batch; only holder 0 stays unpaid.
+        var holders = await AllHoldersAsync(service, Tenant, distribution.Id);
+        Assert.Equal([Account(0)], holders.Where(h => h.State == HolderPaymentState.Failed).Select(h => h.AccountId));
+        Assert.Equal(7, done.Result!.PaidHolders);
+    }
+
     /// <summary>Fails every transfer with a text PostgreSQL cannot store as it is.</summary>
     private sealed class MangledErrorExecutor : IPayoutExecutor
     {

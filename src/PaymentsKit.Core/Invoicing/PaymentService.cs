@@ -293,8 +293,15 @@ internal sealed partial class PaymentService(
             case InvoiceStatus.Cancelled:
                 return Review(payment, PaymentsKitErrorCodes.InvoiceCancelled, $"Invoice {invoice.Number} was cancelled.");
             case InvoiceStatus.Expired:
+                // Expired is final (the seed's lifecycle): a payment included before the expiry but submitted after the sweep
+                // expired the invoice is kept for review too, and says so.
                 unit.Update(Invoices, invoice with { PaidLate = true, UpdatedAt = now }, stored.Version);
-                return Review(payment, PaymentsKitErrorCodes.PaidLate, $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
+                return Review(
+                    payment,
+                    PaymentsKitErrorCodes.PaidLate,
+                    paidAt < invoice.ExpiresAt
+                        ? $"Invoice {invoice.Number} was expired by the sweep before this payment, included at {paidAt} (before the expiry at {invoice.ExpiresAt}), was submitted."
+                        : $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
             case InvoiceStatus.Pending when paidAt >= invoice.ExpiresAt:
                 var expired = InvoiceService.Move(invoice, InvoiceStatus.Expired, now, payment.Id.ToString(), $"payment {payment.TransactionHash} arrived at {paidAt}, after the expiry at {invoice.ExpiresAt}");
                 unit.Update(Invoices, expired with { PaidLate = true }, stored.Version);
@@ -340,14 +347,15 @@ internal sealed partial class PaymentService(
             return Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before payment link {link.Slug} was created at {link.CreatedAt}: it cannot have paid it.");
         }
 
-        if (!link.Active)
-        {
-            return Review(payment, PaymentsKitErrorCodes.LinkInactive, $"Payment link {link.Slug} is not active.");
-        }
-
+        // Expiry first: a late payment is `expired` whether or not the sweep has deactivated the link since.
         if (link.ExpiresAt is { } expiresAt && paidAt >= expiresAt)
         {
             return Review(payment, PaymentsKitErrorCodes.Expired, $"Payment link {link.Slug} expired at {expiresAt}; the payment arrived at {paidAt}.");
+        }
+
+        if (!link.Active)
+        {
+            return Review(payment, PaymentsKitErrorCodes.LinkInactive, $"Payment link {link.Slug} is not active.");
         }
 
         if (link.MaxUses is { } maxUses && link.CurrentUses >= maxUses)

@@ -446,4 +446,23 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
             await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidApiKey, () => _kit.ApiKeys.AuthenticateAsync(presented).AsTask());
         }
     }
+
+    [Fact]
+    public async Task A_Late_Payment_To_A_Swept_Link_Is_Expired_And_One_Included_In_Time_After_The_Invoice_Sweep_Says_So()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 10m, expiresAt: _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromSeconds(30) });
+        var inTime = _kit.Send(merchant.WalletAddress, 10m, memo: invoice.Memo);
+        _kit.Clock.Advance(Duration.FromMinutes(2));
+        Assert.Single(await _kit.Links.ExpireDueAsync(_kit.Clock.GetCurrentInstant()));
+        Assert.Equal(1, await _kit.Invoices.ExpireDueAsync());
+
+        var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+        var swept = (await _kit.SubmitAsync(merchant, inTime)).Payment;
+
+        Assert.Equal(PaymentsKitErrorCodes.Expired, late.ReviewCode);
+        Assert.Equal(PaymentsKitErrorCodes.PaidLate, swept.ReviewCode);
+        Assert.Contains("was expired by the sweep", swept.ReviewReason, StringComparison.Ordinal);
+    }
 }

@@ -355,6 +355,9 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         }
     }
 
+    /// <inheritdoc />
+    public string NormalizeTransactionHash(string transactionHash) => NormalizeHash(transactionHash);
+
     private static string NormalizeHash(string? hash)
     {
         Guard.Text(hash, "transactionHash", 66);

@@ -320,6 +320,9 @@ public sealed partial class StellarChainAdapter : IChainAdapter
         return Money.Of(amount, asset);
     }
 
+    /// <inheritdoc />
+    public string NormalizeTransactionHash(string transactionHash) => NormalizeHash(transactionHash);
+
     private static string NormalizeHash(string? hash)
     {
         Guard.Text(hash, "transactionHash", 64);

@@ -33,6 +33,13 @@ public interface IChainAdapter
     /// <exception cref="PaymentsKitException"><c>arithmetic_overflow</c> when the value does not fit the amount type.</exception>
     Money FromBaseUnits(BigInteger units, Asset asset);
 
+    /// <summary>
+    /// The transaction hash as this adapter reports it (lower-case hex on chains whose hashes are hex), so a hash given in
+    /// another spelling finds what was recorded under it. Unchanged by default, for chains whose hashes have one spelling.
+    /// </summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for text that is not a transaction hash of this chain.</exception>
+    string NormalizeTransactionHash(string transactionHash) => transactionHash;
+
     /// <summary>Reads a transaction by hash; null when the chain does not know it (yet).</summary>
     ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default);
 

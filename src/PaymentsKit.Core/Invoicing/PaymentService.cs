@@ -96,7 +96,10 @@ internal sealed partial class PaymentService(
         await using (unit.ConfigureAwait(false))
         {
             var owner = await InvoicingContext.RequireMerchantAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
-            return (await unit.FindAsync(Payments, merchant.Value, TransactionKey, Transaction(owner.Chain, transactionHash), cancellationToken).ConfigureAwait(false))?.Value;
+
+            // Recorded under the hash as the adapter reports it, whatever spelling was submitted.
+            var hash = context.Chains.Get(owner.Chain).NormalizeTransactionHash(transactionHash);
+            return (await unit.FindAsync(Payments, merchant.Value, TransactionKey, Transaction(owner.Chain, hash), cancellationToken).ConfigureAwait(false))?.Value;
         }
     }
 

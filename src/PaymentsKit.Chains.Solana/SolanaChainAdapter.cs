@@ -208,7 +208,8 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
         var status = value[0];
         return status.ValueKind == JsonValueKind.Null
             ? null
-            : new SignatureStatus(RpcJson.GetOptionalString(status, "confirmationStatus") ?? "processed");
+            : new SignatureStatus(RpcJson.GetOptionalString(status, "confirmationStatus")
+                ?? (status.TryGetProperty("confirmations", out var confirmations) && confirmations.ValueKind == JsonValueKind.Null ? "finalized" : "processed"));
     }
 
     private TransactionInfo? ReadTransaction(JsonElement result)

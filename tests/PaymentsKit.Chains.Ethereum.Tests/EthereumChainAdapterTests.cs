@@ -305,3 +305,18 @@ public sealed class EthereumChainAdapterTests
         Assert.Contains(error.Failures, f => f.Contains("Ethereum:FinalityConfirmations", StringComparison.Ordinal));
     }
 }
+
+public sealed class EthereumMalformedAnswerTests
+{
+    [Fact]
+    public async Task A_Block_Number_Beyond_Int64_Is_Chain_Unavailable_Not_An_OverflowException()
+    {
+        await using var node = JsonRpcLoopback.Start((method, parameters) =>
+            method == "eth_blockNumber" ? JsonRpcAnswer.Result("\"0x10000000000000000\"") : Standard(method, parameters));
+        var adapter = new EthereumChainAdapter(
+            LoopbackAdapterSetup.Options<EthereumOptions>(null, node), new HttpClient(), LoopbackAdapterSetup.Assets(), new ManualClock(), NullLogger<EthereumChainAdapter>.Instance);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => adapter.GetTransactionAsync(EtherHash).AsTask());
+        Assert.IsType<PaymentsKitException>(error);
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, ((PaymentsKitException)error).Code);
+    }
+}

@@ -234,3 +234,20 @@ public sealed class HederaChainAdapterTests
         Assert.Contains(error.Failures, f => f.Contains("Hedera:TransferFeeUsdCents", StringComparison.Ordinal));
     }
 }
+
+public sealed class HederaMalformedAnswerTests
+{
+    [Fact]
+    public async Task A_Consensus_Timestamp_Beyond_Int64_Is_A_PaymentsKitException()
+    {
+        await using var mirror = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /api/v1/transactions/" + TransactionId] = _ => LoopbackResponse.Json(
+                Transaction.Replace("\"1615422170.123456789\"", "\"99999999999999999999.123456789\"", StringComparison.Ordinal)),
+        });
+        var adapter = new HederaChainAdapter(
+            LoopbackAdapterSetup.Options<HederaOptions>(null, mirror), new HttpClient(), LoopbackAdapterSetup.Assets(), new ManualClock(), NullLogger<HederaChainAdapter>.Instance);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => adapter.GetTransactionAsync(TransactionId).AsTask());
+        Assert.IsType<PaymentsKitException>(error);
+    }
+}

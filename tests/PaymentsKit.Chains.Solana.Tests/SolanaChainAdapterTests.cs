@@ -236,3 +236,38 @@ public sealed class SolanaChainAdapterTests
         Assert.Contains(error.Failures, f => f.Contains("Solana:Endpoints", StringComparison.Ordinal));
     }
 }
+
+public sealed class SolanaMalformedAnswerTests
+{
+    [Fact]
+    public async Task A_Token_Balance_With_An_Out_Of_Range_Index_And_No_Owner_Is_A_PaymentsKitException()
+    {
+        var bad = "{ \"accountIndex\": 3, \"mint\": \"" + UsdcMint + "\", \"owner\": \"" + Recipient + "\",";
+        await using var node = JsonRpcLoopback.Start((method, parameters) =>
+            method == "getTransaction"
+                ? JsonRpcAnswer.Result(Transaction(Signature, "null").Replace(bad, "{ \"accountIndex\": 99, \"mint\": \"" + UsdcMint + "\",", StringComparison.Ordinal))
+                : Standard(method, parameters));
+        Assert.Contains(bad, Transaction(Signature, "null"), StringComparison.Ordinal);
+        var adapter = new SolanaChainAdapter(
+            LoopbackAdapterSetup.Options<SolanaOptions>(null, node), new HttpClient(), LoopbackAdapterSetup.Assets(), new ManualClock(), NullLogger<SolanaChainAdapter>.Instance);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => adapter.GetTransactionAsync(Signature).AsTask());
+        Assert.IsType<PaymentsKitException>(error);
+    }
+
+    [Fact]
+    public async Task A_Rooted_Status_Without_A_Confirmation_Status_Is_Final_Not_Pending()
+    {
+        // getSignatureStatuses: confirmationStatus is nullable; confirmations == null means rooted (finalized).
+        const string rooted = """
+            { "context": { "slot": 230000100 },
+              "value": [ { "slot": 230000000, "confirmations": null, "err": null, "status": { "Ok": null }, "confirmationStatus": null } ] }
+            """;
+        await using var node = JsonRpcLoopback.Start((method, parameters) =>
+            method == "getSignatureStatuses" ? JsonRpcAnswer.Result(rooted) : Standard(method, parameters));
+        var adapter = new SolanaChainAdapter(
+            LoopbackAdapterSetup.Options<SolanaOptions>(null, node), new HttpClient(), LoopbackAdapterSetup.Assets(), new ManualClock(), NullLogger<SolanaChainAdapter>.Instance);
+        var tx = await adapter.GetTransactionAsync(Signature);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.True(tx.IsFinal);
+    }
+}

@@ -183,7 +183,7 @@ public sealed partial class RpcTransport
         {
             return Attempt<T>.Failed($"{shown}: {ex.Message}", null);
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException or OverflowException or ArgumentException)
         {
             // A node that answers 2xx with something we cannot read is broken; another endpoint may be fine.
             return Attempt<T>.Failed($"{shown} sent a malformed response ({ex.GetType().Name}: {ex.Message})", null);

@@ -126,4 +126,30 @@ public sealed class PostgreSqlStoreOptionsTests
             Assert.Equal(expected, new Npgsql.NpgsqlConnectionStringBuilder(store.DataSource.ConnectionString).MaxAutoPrepare);
         }
     }
+
+    [Fact]
+    public async Task Problems_Of_Every_Options_Type_Are_Reported_Together_When_The_Host_Starts()
+    {
+        var services = new ServiceCollection();
+        services.AddPaymentsKit(o => o.DefaultPageSize = 0).UsePostgreSql(o =>
+        {
+            o.ConnectionString = " ";
+            o.MaxRetries = 11;
+        });
+        services.Configure<PaymentsKit.Payouts.PayoutOptions>(o => o.MaxAttemptsPerHolder = 0);
+        await using var provider = services.BuildServiceProvider();
+
+        var error = Record.Exception(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        var failures = error switch
+        {
+            OptionsValidationException single => single.Failures.ToList(),
+            AggregateException many => many.InnerExceptions.OfType<OptionsValidationException>().SelectMany(e => e.Failures).ToList(),
+            _ => [],
+        };
+        Assert.Contains(failures, f => f.Contains("DefaultPageSize", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("ConnectionString is required", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("MaxRetries", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("PaymentsKit:Payouts:MaxAttemptsPerHolder", StringComparison.Ordinal));
+    }
 }

@@ -242,6 +242,11 @@ public sealed class ApiTests(SampleAppFixture app)
         }), 201);
         var distributionId = distribution.GetProperty("id").GetString()!;
         var holders = Enumerable.Range(1, 25).Select(i => new { account_id = $"0.0.{800_000 + i}", balance = 100L * i }).ToArray();
+        using (var nullHolder = Api.Raw(HttpMethod.Post, $"/v1/distributions/{distributionId}/holders", "[null]"))
+        {
+            await Api.ExpectErrorAsync(await client.SendAsync(nullHolder), 400, "invalid_argument");
+        }
+
         var snapshot = await Api.ReadAsync(await client.PostAsJsonAsync($"/v1/distributions/{distributionId}/holders", holders), 200);
         Assert.Equal(25, snapshot.GetProperty("holders").GetInt32());
         var done = await Api.ReadAsync(await client.PostAsync($"/v1/distributions/{distributionId}/execute", null), 200);
@@ -292,6 +297,7 @@ public sealed class ApiTests(SampleAppFixture app)
     [Theory]
     [InlineData("/v1/quotes", """{"amount":10,"destinations":[{"chain":"bitcoin","address":"x"}]}""", 400, "unknown_chain")]
     [InlineData("/v1/quotes", """{"amount":10,"destinations":[]}""", 400, "invalid_argument")]
+    [InlineData("/v1/quotes", """{"amount":10,"destinations":[null]}""", 400, "invalid_argument")]
     [InlineData("/v1/quotes", """{"amount":10.1234567,"destinations":[{"chain":"solana","address":"x"}]}""", 400, "amount_precision")]
     [InlineData("/v1/quotes", """{"amount":10,"priority":"cheapest","destinations":[{"chain":"solana","address":"x"}]}""", 400, "invalid_argument")]
     [InlineData("/v1/quotes", """{"amount":10,"destinations":[{"chain":"stellar","address":"not-stellar"}]}""", 400, "invalid_address")]

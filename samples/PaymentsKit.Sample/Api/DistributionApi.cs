@@ -50,7 +50,9 @@ internal static class DistributionApi
         {
             var merchant = await ApiAuth.MerchantAsync(http, What, ct).ConfigureAwait(false);
             var snapshot = await payouts.ImportHolderSnapshotAsync(
-                merchant, DistributionId.Parse(distributionId), holders.Select(h => new HolderBalance(h.AccountId!, h.Balance)), cancellationToken: ct).ConfigureAwait(false);
+                merchant, DistributionId.Parse(distributionId), holders.Select((h, i) => h is null
+                    ? throw new PaymentsKitException(PaymentsKitErrorCodes.InvalidArgument, $"holders[{i}] must be an object with account_id and balance (value: null).")
+                    : new HolderBalance(h.AccountId!, h.Balance)), cancellationToken: ct).ConfigureAwait(false);
             return Results.Ok(snapshot);
         });
         app.MapPost("/v1/distributions/{distributionId}/execute", async (HttpContext http, string distributionId, IDistributionService payouts, CancellationToken ct) =>

@@ -18,7 +18,9 @@ internal static class RoutingApi
         app.MapPost("/v1/quotes", async (HttpContext http, CreateQuoteBody body, IQuoteService quotes, AssetRegistry assets, CancellationToken ct) =>
         {
             var merchant = await RoutingMerchantAsync(http, ct).ConfigureAwait(false);
-            var destinations = (body.Destinations ?? []).Select(d => new QuoteDestination(ChainId.Of(d.Chain!), d.Address!)).ToList();
+            var destinations = (body.Destinations ?? []).Select((d, i) => d is null
+                ? throw new PaymentsKitException(PaymentsKitErrorCodes.InvalidArgument, $"destinations[{i}] must be an object with chain and address (value: null).")
+                : new QuoteDestination(ChainId.Of(d.Chain!), d.Address!)).ToList();
             var quote = await quotes.CreateAsync(
                 merchant, new CreateQuoteRequest(Money.Of(body.Amount, assets.Get(body.Asset ?? "USDC")), body.Priority ?? RoutePriority.LowFee, destinations), ct).ConfigureAwait(false);
             return Results.Created($"/v1/quotes/{quote.Id}", quote);

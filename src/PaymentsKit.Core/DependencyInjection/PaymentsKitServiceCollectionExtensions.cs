@@ -93,7 +93,8 @@ public static class PaymentsKitServiceCollectionExtensions
     /// <summary>Dividend and coupon distributions (Hedera mass payout).</summary>
     private static void AddPayouts(IServiceCollection services)
     {
-        services.AddOptions<PayoutOptions>();
+        services.AddOptions<PayoutOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PayoutOptions>, PayoutOptionsValidator>());
         services.TryAddSingleton<IHolderSnapshotStore, InMemoryHolderSnapshotStore>();
         services.TryAddSingleton<IDueDistributionIndex>(provider => new StoreScanDueDistributionIndex(provider.GetRequiredService<IPaymentsStore>()));
         services.TryAddSingleton<IDistributionService>(provider => new DistributionService(

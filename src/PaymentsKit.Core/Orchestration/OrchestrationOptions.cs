@@ -27,8 +27,22 @@ public sealed class OrchestrationOptions
 }
 
 /// <summary>Checks <see cref="OrchestrationOptions"/> and reports every problem in one result.</summary>
-internal sealed partial class OrchestrationOptionsValidator(AssetRegistry registry) : IValidateOptions<OrchestrationOptions>
+internal sealed partial class OrchestrationOptionsValidator(IServiceProvider services) : IValidateOptions<OrchestrationOptions>
 {
+    // Resolved when validating, not when the validator is built: the registry reads PaymentsKitOptions, whose own
+    // validator reports their problems; resolving it eagerly aborted start-up validation of every other options type.
+    private AssetRegistry? Registry()
+    {
+        try
+        {
+            return services.GetService(typeof(AssetRegistry)) as AssetRegistry;
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The seed stores amounts as <c>DECIMAL(19, 4)</c>.</summary>
     internal const int MaxScale = 4;
 
@@ -73,7 +87,7 @@ internal sealed partial class OrchestrationOptionsValidator(AssetRegistry regist
             {
                 Fail($"Currencies[{i}].DecimalPlaces must be between 0 and {MaxScale} (value: {currency.DecimalPlaces}).");
             }
-            else if (registry.TryGet(currency.Code, out var asset) && (asset.Scale != currency.DecimalPlaces || asset.Chain is not null))
+            else if (Registry() is { } registry && registry.TryGet(currency.Code, out var asset) && (asset.Scale != currency.DecimalPlaces || asset.Chain is not null))
             {
                 Fail($"Currencies[{i}] '{currency.Code}' has {currency.DecimalPlaces} decimal places but the registered asset has scale {asset.Scale}.");
             }

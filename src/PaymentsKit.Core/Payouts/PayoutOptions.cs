@@ -15,24 +15,47 @@ public sealed class PayoutOptions
     /// <summary>The IANA time zone of a distribution's local times when its request names none. Default <c>UTC</c>.</summary>
     public string DefaultTimeZone { get; set; } = "UTC";
 
-    /// <summary>Checks the settings.</summary>
-    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> naming the first bad setting.</exception>
-    public void Validate()
+    /// <summary>Every problem with the settings, each naming the setting and its value; empty when they are usable.</summary>
+    public IReadOnlyList<string> Problems()
     {
+        var problems = new List<string>();
+        void Add(FormattableString message) => problems.Add(message.ToString(CultureInfo.InvariantCulture));
         if (MaxHoldersPerBatch is < 1)
         {
-            throw PaymentsKitException.InvalidArgument("max_holders_per_batch", MaxHoldersPerBatch, "must be at least 1");
+            Add($"PaymentsKit:Payouts:MaxHoldersPerBatch must be at least 1 (value: {MaxHoldersPerBatch}).");
         }
 
         if (MaxAttemptsPerHolder is < 1 or > 100)
         {
-            throw PaymentsKitException.InvalidArgument(
-                "max_attempts_per_holder", MaxAttemptsPerHolder, string.Create(CultureInfo.InvariantCulture, $"must be between 1 and 100"));
+            Add($"PaymentsKit:Payouts:MaxAttemptsPerHolder must be between 1 and 100 (value: {MaxAttemptsPerHolder}).");
         }
 
         if (DateTimeZoneProviders.Tzdb.GetZoneOrNull(DefaultTimeZone ?? string.Empty) is null)
         {
-            throw PaymentsKitException.InvalidArgument("default_time_zone", DefaultTimeZone, "is not an IANA time zone id");
+            Add($"PaymentsKit:Payouts:DefaultTimeZone is not an IANA time zone id (value: {DefaultTimeZone}).");
         }
+
+        return problems;
+    }
+
+    /// <summary>Checks the settings.</summary>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem.</exception>
+    public void Validate()
+    {
+        var problems = Problems();
+        if (problems.Count > 0)
+        {
+            throw PaymentsKitException.InvalidArgument("payout_options", string.Join(" ", problems), "must be valid");
+        }
+    }
+}
+
+/// <summary>Checks <see cref="PayoutOptions"/> when the host starts, reporting every problem at once.</summary>
+internal sealed class PayoutOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<PayoutOptions>
+{
+    public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, PayoutOptions options)
+    {
+        var problems = options.Problems();
+        return problems.Count == 0 ? Microsoft.Extensions.Options.ValidateOptionsResult.Success : Microsoft.Extensions.Options.ValidateOptionsResult.Fail(problems);
     }
 }

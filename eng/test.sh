@@ -31,8 +31,9 @@ status=0
 dotnet test PaymentsKit.sln -c Release "$@" 2>&1 | tee "$log" || status=$?
 
 # One plain closing line over every test assembly.
-passed=$(grep -oE 'Passed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
-failed=$(grep -oE 'Failed: +[0-9]+' "$log" | awk '{s+=$2} END {print s+0}')
+# A build that fails prints no counts: grep finds nothing, which must not end the script before the summary.
+passed=$({ grep -oE 'Passed: +[0-9]+' "$log" || true; } | awk '{s+=$2} END {print s+0}')
+failed=$({ grep -oE 'Failed: +[0-9]+' "$log" || true; } | awk '{s+=$2} END {print s+0}')
 echo "tests: ${passed} passed, ${failed} failed"
 if [ "$passed" = "0" ] && [ "$status" = "0" ]; then
   echo "no test ran" >&2

@@ -237,6 +237,14 @@ public sealed partial class PaymentIntentService
                         return Move(unit, v, PaymentIntentStatus.PendingConfirmation, null, null);
                     },
                     cancellationToken).ConfigureAwait(false);
+            case ChainTransactionStatus.Succeeded when attempt.BroadcastAt is { } sent && now - sent >= _options.FinalityTimeout:
+                // Included but still not final long after the broadcast: an operator decides (the hold stays, and a settle
+                // from review succeeds once the chain makes it final).
+                var stuck = string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"transaction {transaction.Hash} included on {attempt.Chain} but not final {(now - sent).TotalMinutes:0} min after broadcast ({transaction.Confirmations} confirmation(s))");
+                return await CommitAsync(
+                    current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, stuck)), cancellationToken).ConfigureAwait(false);
             default:
                 return current.Value;
         }

@@ -58,6 +58,13 @@ public sealed class RoutingOptions
     public Duration DropTimeout { get; set; } = Duration.FromMinutes(2);
 
     /// <summary>
+    /// How long after its broadcast a transaction the chain has included may stay short of final before the intent goes
+    /// to <c>manual_review</c>, keeping its hold, instead of being polled for ever (a halted chain, say) (1 minute – 7 days).
+    /// Default 1 hour.
+    /// </summary>
+    public Duration FinalityTimeout { get; set; } = Duration.FromHours(1);
+
+    /// <summary>
     /// How long a sweeper holds the intents it claimed (<see cref="IPaymentIntentService.AdvanceDueAsync"/>) before
     /// another may claim them, should it die mid-pass (1 s – 1 hour). Default 1 minute.
     /// </summary>
@@ -136,6 +143,11 @@ public sealed class RoutingOptions
         if (!Within(DropTimeout, Duration.FromSeconds(1), Duration.FromDays(1)))
         {
             Add($"Routing:DropTimeout must be between 1 second and 1 day (value: {DropTimeout}).");
+        }
+
+        if (!Within(FinalityTimeout, Duration.FromMinutes(1), Duration.FromDays(7)))
+        {
+            Add($"Routing:FinalityTimeout must be between 1 minute and 7 days (value: {FinalityTimeout}).");
         }
 
         if (!Within(SweepLease, Duration.FromSeconds(1), Duration.FromHours(1)))

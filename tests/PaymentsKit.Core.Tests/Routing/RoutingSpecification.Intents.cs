@@ -422,6 +422,31 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Transaction_Included_But_Not_Final_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
+    {
+        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(10));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, intent.Status);
+
+        Clock.Advance(router.Options.FinalityTimeout - Duration.FromSeconds(20));
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
+        Clock.Advance(Duration.FromSeconds(30));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        Assert.Contains("not final", intent.LastError, StringComparison.Ordinal);
+        Assert.NotNull(intent.Reservation);
+        var book = await BalancedBookAsync(router, Solana);
+        Assert.Equal(Usdc(0m), book.Spent);
+        Assert.True(book.Reserved.IsPositive);
+        Assert.Null(intent.DueAt);
+    }
+
+    [Fact]
     public async Task A_Broadcast_Whose_Worker_Crashed_Is_Taken_Over_With_The_Same_Transaction()
     {
         var merchant = await Router.MerchantAsync();

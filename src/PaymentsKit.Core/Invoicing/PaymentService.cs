@@ -286,9 +286,9 @@ internal sealed partial class PaymentService(
             return Review(payment, PaymentsKitErrorCodes.MemoMismatch, $"The transaction's memo '{memo}' is not invoice {invoice.Number}'s memo '{invoice.Memo}'.");
         }
 
-        if (paidAt < invoice.CreatedAt - ChainClockSkew)
+        if (IncludedBefore(payment, paidAt, invoice.CreatedAt, $"invoice {invoice.Number}") is { } tooOld)
         {
-            return Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before invoice {invoice.Number} was created at {invoice.CreatedAt}: it cannot have paid it.");
+            return tooOld;
         }
 
         switch (invoice.Status)
@@ -337,6 +337,12 @@ internal sealed partial class PaymentService(
         }
     }
 
+    /// <summary>The payment kept for review when its transaction was included before its target existed; null otherwise.</summary>
+    private static Payment? IncludedBefore(Payment payment, Instant paidAt, Instant createdAt, string target) =>
+        paidAt < createdAt - ChainClockSkew
+            ? Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before {target} was created at {createdAt}: it cannot have paid it.")
+            : null;
+
     private Payment ApplyToLink(IUnitOfWork unit, Versioned<PaymentLink> stored, Payment payment, Instant paidAt, Instant now)
     {
         var link = stored.Value;
@@ -345,9 +351,9 @@ internal sealed partial class PaymentService(
             return Review(payment, PaymentsKitErrorCodes.AssetMismatch, $"Paid {payment.Amount}, but payment link {link.Slug} is payable in {link.Asset.Code}.");
         }
 
-        if (paidAt < link.CreatedAt - ChainClockSkew)
+        if (IncludedBefore(payment, paidAt, link.CreatedAt, $"payment link {link.Slug}") is { } tooOld)
         {
-            return Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before payment link {link.Slug} was created at {link.CreatedAt}: it cannot have paid it.");
+            return tooOld;
         }
 
         // Expiry first: a late payment is `expired` whether or not the sweep has deactivated the link since.

@@ -43,11 +43,13 @@ internal sealed partial class TransactionService
         RequestContext context,
         AuditCall? call,
         bool isPoll,
-        CancellationToken cancellationToken) =>
-        ExecuteAsync(
+        CancellationToken cancellationToken)
+    {
+        // Once, not on every retry of the unit.
+        var answer = result.Storable();
+        return ExecuteAsync(
             async (unit, ct) =>
             {
-                var answer = result.Storable();
                 var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
                 var next = Resolve(current.Value, answer, isPoll);
                 var written = next is null ? current.Value : Write(unit, current, next, actor, context, answer);
@@ -64,6 +66,7 @@ internal sealed partial class TransactionService
                 return written;
             },
             cancellationToken);
+    }
 
     /// <summary>The transaction after a provider answer, or null when the answer changes nothing.</summary>
     private PaymentTransaction? Resolve(PaymentTransaction tx, ProviderResult result, bool isPoll)

@@ -158,11 +158,13 @@ internal sealed partial class TransactionService
         string actor,
         RequestContext context,
         AuditCall? call,
-        CancellationToken cancellationToken) =>
-        ExecuteAsync(
+        CancellationToken cancellationToken)
+    {
+        // Once, not on every retry of the unit.
+        var answer = result.Storable();
+        return ExecuteAsync(
             async (unit, ct) =>
             {
-                var answer = result.Storable();
                 var current = await LoadRefundAsync(unit, partnerId, refundId, ct).ConfigureAwait(false);
                 var refund = current.Value;
                 var settled = refund;
@@ -232,4 +234,5 @@ internal sealed partial class TransactionService
                 return settled;
             },
             cancellationToken);
+    }
 }

@@ -62,7 +62,14 @@ public sealed record Distribution(
     IReadOnlyList<DistributionTransition> Transitions,
     Instant? ExecutedAt,
     Instant CreatedAt,
-    Instant UpdatedAt);
+    Instant UpdatedAt)
+{
+    /// <summary>
+    /// Whether the worker should run it at <paramref name="now"/>: due, and not finished (pending, or processing after a
+    /// run that was interrupted).
+    /// </summary>
+    internal bool IsDueAt(Instant now) => Status is DistributionStatus.Pending or DistributionStatus.Processing && DueAt is { } due && due <= now;
+}
 
 /// <summary>One accepted status change of a distribution.</summary>
 /// <param name="From">The status before.</param>

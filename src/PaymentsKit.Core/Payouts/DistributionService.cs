@@ -197,7 +197,7 @@ public sealed partial class DistributionService : IDistributionService
             {
                 // The index may lag a commit by a moment (or scan one in flight): the record decides.
                 var found = await unit.GetAsync(PayoutCollections.Distributions, entry.TenantId.Value, entry.Id.Value, cancellationToken).ConfigureAwait(false);
-                if (found?.Value is { Status: DistributionStatus.Pending or DistributionStatus.Processing, DueAt: { } dueAt } distribution && dueAt <= now)
+                if (found?.Value is { } distribution && distribution.IsDueAt(now))
                 {
                     result.Add(distribution);
                 }

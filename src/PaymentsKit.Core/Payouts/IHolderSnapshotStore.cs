@@ -192,7 +192,7 @@ public sealed class StoreScanDueDistributionIndex(IPaymentsStore store) : IDueDi
                         var page = await unit.ListAsync(PayoutCollections.Distributions, tenant.Value.Id, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
                         foreach (var item in page.Items)
                         {
-                            if (item.Value is { Status: DistributionStatus.Pending or DistributionStatus.Processing, DueAt: { } dueAt } d && dueAt <= now)
+                            if (item.Value is { DueAt: { } dueAt } d && d.IsDueAt(now))
                             {
                                 due.Add(new DueDistribution(d.TenantId, d.Id, dueAt));
                             }

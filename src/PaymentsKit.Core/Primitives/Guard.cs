@@ -45,47 +45,53 @@ public static class Guard
     public static string Storable(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        if (IsStorable(value))
+        var bad = FirstUnstorable(value, 0);
+        if (bad < 0)
         {
             return value;
         }
 
-        return string.Create(value.Length, value, static (chars, text) =>
+        var chars = value.ToCharArray();
+        for (; bad >= 0; bad = FirstUnstorable(value, bad + 1))
         {
-            for (var i = 0; i < text.Length; i++)
-            {
-                var pair = char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]);
-                if (pair)
-                {
-                    chars[i] = text[i];
-                    chars[++i] = text[i];
-                }
-                else
-                {
-                    chars[i] = text[i] == '\0' || char.IsSurrogate(text[i]) ? '\uFFFD' : text[i];
-                }
-            }
-        });
+            chars[bad] = '\uFFFD';
+        }
+
+        return new string(chars);
     }
 
     /// <summary>Whether every store keeps <paramref name="value"/> exactly: no NUL character, no unpaired surrogate.</summary>
-    private static bool IsStorable(ReadOnlySpan<char> value)
+    private static bool IsStorable(string value) => FirstUnstorable(value, 0) < 0;
+
+    /// <summary>The index of the first NUL character or unpaired surrogate at or after <paramref name="start"/>; -1 when none.</summary>
+    private static int FirstUnstorable(string value, int start)
     {
-        if (value.IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
+        // Guard.Text runs on every call's text: without surrogates, one vectorised search for a NUL.
+        if (value.AsSpan(start).IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
         {
-            return !value.Contains('\0');
+            return value.IndexOf('\0', start);
         }
 
-        for (var i = 0; i < value.Length; i++)
+        for (var i = start; i < value.Length; i++)
         {
-            if (value[i] == '\0' || (char.IsLowSurrogate(value[i]))
-                || (char.IsHighSurrogate(value[i]) && !(i + 1 < value.Length && char.IsLowSurrogate(value[++i]))))
+            var c = value[i];
+            if (c == '\0' || char.IsLowSurrogate(c))
             {
-                return false;
+                return i;
+            }
+
+            if (char.IsHighSurrogate(c))
+            {
+                if (i + 1 == value.Length || !char.IsLowSurrogate(value[i + 1]))
+                {
+                    return i;
+                }
+
+                i++;
             }
         }
 
-        return true;
+        return -1;
     }
 
     /// <summary>

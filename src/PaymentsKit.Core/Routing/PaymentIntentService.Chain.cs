@@ -223,8 +223,8 @@ public sealed partial class PaymentIntentService
                     current.Value.Reservation!.Chain,
                     new WalletTurns.Step<PaymentIntent>(
                         async (_, ct) => await _treasury.ResolutionReadsAsync(current.Value.Reservation, current.Value.Id.ToString(), ct).ConfigureAwait(false),
-                        (unit, ct) => SettleAsync(unit, current, read, current.Version, transaction, ct),
-                        ct => CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, ct), ct),
+                        (unit, ct) => SettleAsync(unit, current, read, current.Version, transaction, null, ct),
+                        ct => CommitAsync(current, (unit, v, ct) => SettleAsync(unit, v, read, current.Version, transaction, null, ct), ct),
                         cancellationToken),
                     cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded when current.Value.Status == PaymentIntentStatus.Broadcasted:
@@ -260,8 +260,8 @@ public sealed partial class PaymentIntentService
         Versioned<PaymentAttempt> attempt,
         long attemptReadAt,
         ChainTransaction transaction,
-        CancellationToken cancellationToken,
-        PaidElsewhere? paidElsewhere = null)
+        PaidElsewhere? paidElsewhere,
+        CancellationToken cancellationToken)
     {
         var reservation = paidElsewhere?.Held ?? current.Value.Reservation!;
         await unit.PrefetchAsync(await _treasury.ResolutionReadsAsync(reservation, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false), cancellationToken)

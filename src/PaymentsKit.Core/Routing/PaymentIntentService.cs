@@ -382,7 +382,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 return await CommitAsync(
                     current,
                     async (u, v, ct) => v.Value.Reservation?.Chain == attempt.Value.Chain
-                        ? await SettleAsync(u, v, attempt, current.Version, transaction, ct).ConfigureAwait(false)
+                        ? await SettleAsync(u, v, attempt, current.Version, transaction, null, ct).ConfigureAwait(false)
                         : await SettleElsewhereAsync(u, v, attempt, current.Version, transaction, ct).ConfigureAwait(false),
                     cancellationToken).ConfigureAwait(false);
             }
@@ -420,14 +420,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             intent.Id.ToString(),
             cancellationToken).ConfigureAwait(false);
         var destination = quote.Destinations.First(d => d.Chain == paid.Chain).Address;
-        return await SettleAsync(
-            unit,
-            current,
-            attempt,
-            attemptReadAt,
-            transaction,
-            cancellationToken,
-            new PaidElsewhere(held, destination)).ConfigureAwait(false);
+        return await SettleAsync(unit, current, attempt, attemptReadAt, transaction, new PaidElsewhere(held, destination), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

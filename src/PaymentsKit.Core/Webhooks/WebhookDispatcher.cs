@@ -384,7 +384,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, endpoint is null ? "the endpoint no longer exists" : $"the endpoint is disabled: {endpoint.DisabledReason}")
             : target!.Rejected is { } rejected
                 ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {rejected}")
-                : await SendOrFailAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
+                : await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
         if (attempt.Outcome == WebhookAttemptOutcome.Gone)
         {
             await DisableGoneAsync(delivery, cancellationToken).ConfigureAwait(false);
@@ -456,24 +456,6 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
-    /// <summary>
-    /// <see cref="SendAsync"/>, with anything it throws but the pass's own cancellation a failed attempt: one receiver (or
-    /// handler) that misbehaves in a way no one foresaw costs its delivery an attempt, never the pass its batch.
-    /// </summary>
-    private async ValueTask<AttemptResult> SendOrFailAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            return await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
-        {
-            return Attempt(
-                claim.Delivery, startedAt, Stopwatch.GetElapsedTime(started), WebhookAttemptOutcome.Failed, null, null, Truncate($"{ex.GetType().Name}: {ex.Message}", 256));
-        }
-    }
-
     private async ValueTask<AttemptResult> SendAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
     {
         var delivery = claim.Delivery;
@@ -514,8 +496,10 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         {
             return Attempt(delivery, startedAt, watch.Elapsed, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {guard.Context.GetValueOrDefault("reason")}");
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // A dropped connection, and anything a receiver (or handler) does that no one foresaw, costs its delivery an
+            // attempt, never the pass its batch.
             return Attempt(delivery, startedAt, watch.Elapsed, WebhookAttemptOutcome.Failed, null, null, Truncate(ex.Message, 256));
         }
     }

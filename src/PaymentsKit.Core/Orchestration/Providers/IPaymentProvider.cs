@@ -94,34 +94,45 @@ public sealed record ProviderResult(
     private static JsonElement StorableJson(JsonElement json)
     {
         // Valid JSON can only carry a NUL or a lone surrogate as a \u escape.
-        if (!json.GetRawText().Contains("\\u", StringComparison.Ordinal))
+        var raw = json.GetRawText();
+        if (!raw.Contains("\\u", StringComparison.Ordinal))
         {
             return json;
         }
 
-        var node = System.Text.Json.Nodes.JsonNode.Parse(json.GetRawText());
+        var node = System.Text.Json.Nodes.JsonNode.Parse(raw);
         return JsonSerializer.SerializeToElement(Clean(node));
 
+        // A string value made storable; a container cleaned in place.
         static System.Text.Json.Nodes.JsonNode? Clean(System.Text.Json.Nodes.JsonNode? node)
         {
             switch (node)
             {
                 case System.Text.Json.Nodes.JsonObject obj:
-                    foreach (var (key, value) in obj.ToList())
+                    foreach (var key in obj.Select(p => p.Key).ToList())
                     {
-                        obj[key] = Clean(value?.DeepClone());
+                        var child = obj[key];
+                        if (Clean(child) is var cleaned && !ReferenceEquals(cleaned, child))
+                        {
+                            obj[key] = cleaned;
+                        }
                     }
 
                     return obj;
                 case System.Text.Json.Nodes.JsonArray array:
                     for (var i = 0; i < array.Count; i++)
                     {
-                        array[i] = Clean(array[i]?.DeepClone());
+                        if (Clean(array[i]) is var cleaned && !ReferenceEquals(cleaned, array[i]))
+                        {
+                            array[i] = cleaned;
+                        }
                     }
 
                     return array;
                 case System.Text.Json.Nodes.JsonValue value when value.GetValueKind() == JsonValueKind.String:
-                    return System.Text.Json.Nodes.JsonValue.Create(Guard.Storable(value.GetValue<string>()));
+                    var text = value.GetValue<string>();
+                    var storable = Guard.Storable(text);
+                    return ReferenceEquals(storable, text) ? value : System.Text.Json.Nodes.JsonValue.Create(storable);
                 default:
                     return node;
             }

@@ -26,10 +26,11 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
     private const string MemoProgramV2 = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr";
     private const string MemoProgramV1 = "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo";
 
-    // Besides the defaults: -32004 block not available, -32014 block status not yet available, -32016 minimum context slot not reached.
     private const string Base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-    private static readonly HashSet<long> TransientCodes = [-32005, -32603, -32004, -32014, -32016];
+    // Besides the defaults (rate limits always fail over): -32004 block not available, -32014 block status not yet
+    // available, -32016 minimum context slot not reached.
+    private static readonly HashSet<long> TransientCodes = [.. JsonRpcClient.DefaultTransientCodes, -32004, -32014, -32016];
 
     private readonly JsonRpcClient _rpc;
     private readonly RpcHealthProbe _probe;

@@ -221,6 +221,22 @@ public sealed class EthereumChainAdapterTests
     }
 
     [Theory]
+    [InlineData(429, "Your app has exceeded its compute units per second capacity.")]
+    [InlineData(-32029, "Rate limit exceeded")]
+    [InlineData(-32000, "too many requests")]
+    public async Task A_Rate_Limited_Broadcast_Fails_Over_And_Is_Never_A_Rejection(long code, string message)
+    {
+        var expected = "0x" + Convert.ToHexStringLower(Keccak256.Hash(RawTransaction));
+        await using var limited = Node((_, _) => JsonRpcAnswer.Error(code, message));
+        await using var node = Node((method, _) => method == "eth_sendRawTransaction" ? JsonRpcAnswer.Result("\"" + expected + "\"") : null);
+        Assert.Equal(new BroadcastResult(expected, AlreadyKnown: false), await Create(null, limited, node).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null)));
+
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(o => o.MaxAttempts = 2, limited).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
+    [Theory]
     [InlineData("nonce too low: next nonce 11, tx nonce 10", false)]
     [InlineData("insufficient funds for gas * price + value: balance 0, tx cost 1000000000000000000", false)]
     [InlineData("intrinsic gas too low", false)]

@@ -172,6 +172,18 @@ public sealed class SolanaChainAdapterTests
         Assert.Equal(new BroadcastResult(Signature, AlreadyKnown: true), result);
     }
 
+    [Fact]
+    public async Task A_Rate_Limited_Broadcast_Fails_Over_And_Is_Never_A_Rejection()
+    {
+        await using var limited = Node((method, _) => JsonRpcAnswer.Error(429, "Connection rate limits exceeded, contact your app developer or support@rpcpool.com."));
+        await using var node = Node((method, _) => method == "sendTransaction" ? JsonRpcAnswer.Result("\"" + Signature + "\"") : null);
+        Assert.Equal(new BroadcastResult(Signature, AlreadyKnown: false), await Create(null, limited, node).BroadcastAsync(new SignedTransaction(ChainId.Solana, Wire(), null)));
+
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(o => o.MaxAttempts = 2, limited).BroadcastAsync(new SignedTransaction(ChainId.Solana, Wire(), null)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
     [Theory]
     [InlineData(-32002, "Transaction simulation failed: Blockhash not found", "{\"err\":\"BlockhashNotFound\",\"logs\":[]}")]
     [InlineData(-32002, "Transaction simulation failed: Error processing Instruction 0: custom program error: 0x1", "{\"err\":{\"InstructionError\":[0,{\"Custom\":1}]},\"logs\":[\"Program log: Error: insufficient funds\"]}")]

@@ -7,13 +7,25 @@ namespace PaymentsKit.Chains.Rpc;
 
 /// <summary>
 /// JSON-RPC 2.0 over <see cref="RpcTransport"/> (Ethereum, Solana). Error objects the node marks as
-/// transient fail over to the next endpoint; the rest surface as <see cref="JsonRpcException"/> for the
-/// adapter to map to a <see cref="PaymentsKitException"/>.
+/// transient, and every rate-limit error (<see cref="IsRateLimited"/>), fail over to the next endpoint; the rest
+/// surface as <see cref="JsonRpcException"/> for the adapter to map to a <see cref="PaymentsKitException"/>.
 /// </summary>
 public sealed class JsonRpcClient
 {
-    /// <summary>Error codes that mean "this node cannot answer now": -32005 limit exceeded (EIP-1474), -32603 internal error.</summary>
-    public static IReadOnlySet<long> DefaultTransientCodes { get; } = new HashSet<long> { -32005, -32603 };
+    /// <summary>
+    /// Error codes providers answer when they throttle: -32005 limit exceeded (EIP-1474; Infura's rate and daily limits),
+    /// 429 (Alchemy, QuickNode and Triton copy the HTTP status into the error object, sometimes under HTTP 200) and
+    /// -32029 (rate limit exceeded, e.g. TheRPC).
+    /// </summary>
+    public static IReadOnlySet<long> RateLimitCodes { get; } = new HashSet<long> { -32005, 429, -32029 };
+
+    /// <summary>Error codes that mean "this node cannot answer now": the <see cref="RateLimitCodes"/> and -32603 internal error.</summary>
+    public static IReadOnlySet<long> DefaultTransientCodes { get; } = new HashSet<long>(RateLimitCodes) { -32603 };
+
+    // Providers also throttle under codes of their own (QuickNode -32007 "request limit reached", -32012 "credits limited to
+    // X/sec"; others -32000 or -32001), so the message is read too. Phrases are specific enough that a node's refusal of a
+    // transaction ("exceeds block gas limit") is never taken for one.
+    private static readonly string[] RateLimitPhrases = ["rate limit", "rate-limit", "ratelimit", "too many requests", "request limit reached", "credits limited"];
 
     private static readonly MediaTypeHeaderValue JsonMediaType = new("application/json");
     private readonly RpcTransport _transport;
@@ -22,11 +34,21 @@ public sealed class JsonRpcClient
 
     /// <summary>Creates a client.</summary>
     /// <param name="transport">The failover transport.</param>
-    /// <param name="isTransient">Which error objects to fail over on; default <see cref="DefaultTransientCodes"/>.</param>
+    /// <param name="isTransient">
+    /// Which error objects to fail over on besides rate limits (which always fail over); default <see cref="DefaultTransientCodes"/>.
+    /// </param>
     public JsonRpcClient(RpcTransport transport, Func<JsonRpcException, bool>? isTransient = null)
     {
         _transport = transport ?? throw new ArgumentNullException(nameof(transport));
         _isTransient = isTransient ?? (e => DefaultTransientCodes.Contains(e.Code));
+    }
+
+    /// <summary>Whether <paramref name="error"/> says the provider is throttling: a <see cref="RateLimitCodes"/> code, or a message saying so.</summary>
+    public static bool IsRateLimited(JsonRpcException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return RateLimitCodes.Contains(error.Code)
+            || RateLimitPhrases.Any(phrase => error.RpcMessage.Contains(phrase, StringComparison.OrdinalIgnoreCase));
     }
 
     /// <summary>The transport, for its statistics.</summary>
@@ -94,7 +116,7 @@ public sealed class JsonRpcClient
                     error.TryGetProperty("code", out var code) && code.TryGetInt64(out var value) ? value : 0,
                     error.TryGetProperty("message", out var message) && message.ValueKind == JsonValueKind.String ? message.GetString()! : "(no message)",
                     error.TryGetProperty("data", out var data) ? data.GetRawText() : null);
-                if (_isTransient(exception))
+                if (IsRateLimited(exception) || _isTransient(exception))
                 {
                     throw new TransientRpcException(exception.Message, exception);
                 }

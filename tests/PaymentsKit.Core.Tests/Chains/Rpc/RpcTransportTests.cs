@@ -175,6 +175,54 @@ public sealed class RpcTransportTests
     }
 
     [Theory]
+    [InlineData(429, "The requests per second (RPS) of your requests are higher than your plan allows.")] // Alchemy, QuickNode, Triton
+    [InlineData(-32029, "Rate limit exceeded")]
+    [InlineData(-32000, "Too Many Requests")]
+    [InlineData(-32097, "rate limited, retry in 1s")]
+    [InlineData(-32012, "credits limited to 50/sec")] // QuickNode
+    [InlineData(-32007, "100/second request limit reached - reduce calls per second")] // QuickNode
+    public async Task Json_Rpc_Rate_Limit_Errors_Fail_Over_Even_With_A_Custom_Transience(long code, string message)
+    {
+        var body = "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":" + code + ",\"message\":" + JsonSerializer.Serialize(message) + "}}";
+        await using var limited = new LoopbackHttpServer(_ => LoopbackResponse.Json(body));
+        await using var healthy = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x10\"}"));
+        foreach (var client in new[]
+        {
+            new JsonRpcClient(Create(null, limited.BaseAddress, healthy.BaseAddress)),
+            new JsonRpcClient(Create(null, limited.BaseAddress, healthy.BaseAddress), e => e.Code == -32004),
+        })
+        {
+            Assert.Equal("0x10", (await client.CallAsync("eth_blockNumber", [], CancellationToken.None)).GetString());
+        }
+
+        Assert.Equal(2, limited.Requests.Count);
+        var alone = new JsonRpcClient(Create(o => o.MaxAttempts = 2, limited.BaseAddress), e => e.Code == -32004);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => alone.CallAsync("eth_blockNumber", [], CancellationToken.None));
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
+    [Fact]
+    public async Task Json_Rpc_Errors_That_Only_Mention_A_Limit_Are_Not_Rate_Limits()
+    {
+        await using var refusing = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32000,\"message\":\"exceeds block gas limit\"}}"));
+        var client = new JsonRpcClient(Create(null, refusing.BaseAddress));
+        var error = await Assert.ThrowsAsync<JsonRpcException>(() => client.CallAsync("eth_sendRawTransaction", ["0x00"], CancellationToken.None));
+        Assert.Equal("exceeds block gas limit", error.RpcMessage);
+        Assert.Single(refusing.Requests);
+    }
+
+    [Fact]
+    public async Task Http_429_Fails_Over_To_The_Next_Endpoint()
+    {
+        await using var limited = new LoopbackHttpServer(_ => new LoopbackResponse(429, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32000,\"message\":\"busy\"}}"));
+        await using var healthy = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1}"));
+        var client = new JsonRpcClient(Create(null, limited.BaseAddress, healthy.BaseAddress));
+        Assert.Equal(1, (await client.CallAsync("getSlot", [], CancellationToken.None)).GetInt32());
+        Assert.Single(limited.Requests);
+    }
+
+    [Theory]
     [InlineData("not json")]
     [InlineData("[1,2]")]
     [InlineData("{\"jsonrpc\":\"2.0\",\"id\":1}")]

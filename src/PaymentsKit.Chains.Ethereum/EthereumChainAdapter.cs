@@ -15,7 +15,8 @@ namespace PaymentsKit.Chains.Ethereum;
 /// </summary>
 /// <remarks>
 /// ERC-20 tokens are matched through the <see cref="AssetRegistry"/> by <see cref="Asset.Identifier"/> = the token
-/// contract address (any case); transfers of tokens it does not hold are left out, since their decimals are unknown.
+/// contract address (any case); transfers of tokens it does not hold are left out, since their decimals are unknown, and so
+/// are zero-value transfers (address poisoning).
 /// A transaction counts as final after <see cref="EthereumOptions.FinalityConfirmations"/> confirmations.
 /// </remarks>
 public sealed partial class EthereumChainAdapter : IChainAdapter
@@ -269,9 +270,11 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
                 continue;
             }
 
-            if (Token(RpcJson.GetString(log, "address")) is { } asset)
+            // A zero-value Transfer moves nothing, and anyone can make a token emit one between any two addresses
+            // (transferFrom of 0 needs no allowance): address poisoning. It is no payment.
+            var amount = new BigInteger(EthHex.ParseData(RpcJson.GetString(log, "data")), isUnsigned: true, isBigEndian: true);
+            if (!amount.IsZero && Token(RpcJson.GetString(log, "address")) is { } asset)
             {
-                var amount = new BigInteger(EthHex.ParseData(RpcJson.GetString(log, "data")), isUnsigned: true, isBigEndian: true);
                 transfers.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), TopicAddress(topics[1]), TopicAddress(topics[2])));
             }
         }
@@ -309,7 +312,10 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
             {
                 var data = EthHex.ParseData(input);
                 var amount = new BigInteger(data.AsSpan(36, 32), isUnsigned: true, isBigEndian: true);
-                pending.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), from, EthereumAddressCodec.Encode(data.AsSpan(4 + 12, 20))));
+                if (!amount.IsZero)
+                {
+                    pending.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), from, EthereumAddressCodec.Encode(data.AsSpan(4 + 12, 20))));
+                }
             }
         }
 

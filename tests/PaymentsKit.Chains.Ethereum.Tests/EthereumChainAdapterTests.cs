@@ -76,6 +76,28 @@ public sealed class EthereumChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Zero_Value_Token_Transfer_Is_Not_Reported()
+    {
+        // Address poisoning: transferFrom(victim, lookalike, 0) on a real token emits a Transfer log anyone can cause.
+        const string Amount = "00000000000000000000000000000000000000000000000000000000017d7840";
+        var zero = new string('0', 64);
+        await using var node = Node((method, parameters) => (method, method.StartsWith("eth_getTransaction", StringComparison.Ordinal) ? parameters[0].GetString() : null) switch
+        {
+            ("eth_getTransactionReceipt", TokenHash) => JsonRpcAnswer.Result(TokenReceipt(TokenHash, "0x1").Replace(Amount, zero, StringComparison.Ordinal)),
+            ("eth_getTransactionByHash", TokenHash) => JsonRpcAnswer.Result(TokenTransaction(TokenHash, "\"0x5daf40\"").Replace(Amount, zero, StringComparison.Ordinal)),
+            ("eth_getTransactionByHash", PendingHash) => JsonRpcAnswer.Result(TokenTransaction(PendingHash, "null").Replace(Amount, zero, StringComparison.Ordinal)),
+            _ => null,
+        });
+        var adapter = Create(null, node);
+        var included = await adapter.GetTransactionAsync(TokenHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, included!.Status);
+        Assert.Empty(included.Transfers);
+        var pending = await adapter.GetTransactionAsync(PendingHash);
+        Assert.Equal(ChainTransactionStatus.Pending, pending!.Status);
+        Assert.Empty(pending.Transfers);
+    }
+
+    [Fact]
     public async Task Unknown_Transaction_Is_Null()
     {
         await using var node = Node();

@@ -25,7 +25,10 @@ public enum ChainTransactionStatus
 }
 
 /// <summary>One movement of value inside a transaction.</summary>
-/// <param name="Amount">The amount and asset moved.</param>
+/// <param name="Amount">
+/// The amount and asset moved; always positive: adapters leave out zero-value movements (such as the zero-value token
+/// transfers of address poisoning), since they move nothing and must never match or credit a payment.
+/// </param>
 /// <param name="From">The sender.</param>
 /// <param name="To">The recipient.</param>
 public sealed record ChainTransfer(Money Amount, string From, string To);

@@ -1,0 +1,42 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
+using PaymentsKit.Testing;
+using static PaymentsKit.Chains.Ethereum.Tests.EthereumFixtures;
+
+namespace PaymentsKit.Chains.Ethereum.Tests;
+
+/// <summary>Invoicing over the Ethereum adapter, against a recorded node.</summary>
+public sealed class EthereumInvoicingTests
+{
+    [Fact]
+    public async Task A_Zero_Value_Token_Transfer_To_The_Merchant_Is_Not_A_Payment()
+    {
+        const string Amount = "00000000000000000000000000000000000000000000000000000000017d7840";
+        var zero = new string('0', 64);
+        await using var node = JsonRpcLoopback.Start((method, parameters) => method == "eth_getTransactionReceipt" && parameters[0].GetString() == TokenHash
+            ? JsonRpcAnswer.Result(TokenReceipt(TokenHash, "0x1").Replace(Amount, zero, StringComparison.Ordinal))
+            : Standard(method, parameters));
+        var services = new ServiceCollection();
+        services.AddPaymentsKit(o =>
+            {
+                o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+                o.Assets.Add(new AssetDefinition { Code = "USDC.ETH", Scale = 6, Chain = "ethereum", Identifier = UsdcContract });
+            })
+            .UseClock(new ManualClock())
+            .AddEthereum(o =>
+            {
+                o.Endpoints.Add(node.BaseAddress);
+                o.FinalityConfirmations = 1;
+            });
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        var merchant = await provider.GetRequiredService<IMerchantService>().RegisterMerchantAsync(new RegisterMerchantRequest("ethereum", Recipient));
+        var payments = provider.GetRequiredService<IPaymentService>();
+
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => payments.SubmitPaymentAsync(merchant.Id, new SubmitPaymentRequest(TokenHash)).AsTask());
+
+        Assert.Equal(PaymentsKitErrorCodes.DestinationMismatch, error.Code);
+        Assert.Null(await payments.FindPaymentByTransactionAsync(merchant.Id, TokenHash));
+    }
+}

@@ -218,15 +218,25 @@ public sealed class SimulatedChain : IChainAdapter
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Simulated hashes are lower-case hex, so any spelling of one is lower-cased; other text finds no transaction (and no
+    /// error), as a chain answers for a hash it has not seen.
+    /// </remarks>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for blank text or text over 256 characters.</exception>
+    public string NormalizeTransactionHash(string transactionHash) =>
+        Guard.Text(transactionHash, "transactionHash", 256).ToLowerInvariant();
+
+    /// <inheritdoc />
+    /// <remarks>The hash is looked up in any case, as <see cref="NormalizeTransactionHash"/> spells it.</remarks>
     public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {
-        Guard.Text(transactionHash, "transactionHash", 256);
+        var hash = NormalizeTransactionHash(transactionHash);
         await EnterRpcAsync("getTransaction", cancellationToken).ConfigureAwait(false);
         lock (_lock)
         {
             var tip = TipAt(_clock.GetCurrentInstant());
             Settle(tip);
-            if (!_transactions.TryGetValue(transactionHash, out var transaction))
+            if (!_transactions.TryGetValue(hash, out var transaction))
             {
                 return null;
             }

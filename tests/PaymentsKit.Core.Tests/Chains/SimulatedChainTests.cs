@@ -87,6 +87,22 @@ public sealed class SimulatedChainTests
     }
 
     [Fact]
+    public async Task A_Hash_In_Another_Case_Finds_The_Transaction_Like_Real_Adapters()
+    {
+        var chain = Create();
+        var hash = chain.SimulateIncomingPayment("alice", "bob", N(2m));
+        _clock.Advance(Block * 4);
+        IChainAdapter adapter = chain;
+
+        Assert.Equal(hash, adapter.NormalizeTransactionHash(hash.ToUpperInvariant()));
+        var found = await chain.GetTransactionAsync(hash.ToUpperInvariant());
+        Assert.NotNull(found);
+        Assert.Equal(hash, found.Hash);
+        Assert.True(found.IsFinal);
+        Assert.Throws<PaymentsKitException>(() => adapter.NormalizeTransactionHash(" "));
+    }
+
+    [Fact]
     public async Task Unknown_Hash_Is_Null()
     {
         var chain = Create();

@@ -61,6 +61,18 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     public bool TryParseAddress(string? text, out ChainAddress address) => StellarAddressCodec.Instance.TryParse(Chain, text, out address);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// A payment to a muxed address (M…) credits its underlying account (G…), so a G… wallet receives what is sent to any of
+    /// its muxed addresses. An M… wallet stands for one id at that account (a customer of a custodian or exchange) and
+    /// receives only what is sent to that exact muxed address: the account's other payments belong to other ids.
+    /// </remarks>
+    public bool IsReceivedBy(string destination, string wallet) =>
+        StellarAddressCodec.TryDecode(destination, out var to, out _)
+        && StellarAddressCodec.TryDecode(wallet, out var owner, out _)
+        && to.PublicKey.Span.SequenceEqual(owner.PublicKey.Span)
+        && (owner.MuxedId is null || owner.MuxedId == to.MuxedId);
+
+    /// <inheritdoc />
     public BigInteger ToBaseUnits(Money amount) => ChainUnits.ToBaseUnits(amount, Chain);
 
     /// <inheritdoc />

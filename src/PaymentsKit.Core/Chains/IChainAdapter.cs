@@ -25,6 +25,13 @@ public interface IChainAdapter
     /// <summary>Validates an address without throwing.</summary>
     bool TryParseAddress(string? text, out ChainAddress address);
 
+    /// <summary>
+    /// Whether value sent to <paramref name="destination"/> (a <see cref="ChainTransfer.To"/> as this adapter reports it) is
+    /// received by <paramref name="wallet"/> (a canonical address of this chain). By default the two must be the same address;
+    /// a chain with sub-addresses of an account (Stellar's muxed accounts) also counts what is sent to them as the account's.
+    /// </summary>
+    bool IsReceivedBy(string destination, string wallet) => TryParseAddress(destination, out var parsed) && parsed.Value == wallet;
+
     /// <summary>Converts an amount to the chain's base units (stroops, wei, lamports, tinybars, token units).</summary>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> when the asset is not on this chain.</exception>
     BigInteger ToBaseUnits(Money amount);

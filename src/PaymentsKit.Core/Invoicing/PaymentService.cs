@@ -161,7 +161,7 @@ internal sealed partial class PaymentService(
         var groups = new List<Received>();
         foreach (var transfer in transaction.Transfers)
         {
-            if (!adapter.TryParseAddress(transfer.To, out var to) || to.Value != owner.WalletAddress)
+            if (!adapter.IsReceivedBy(transfer.To, owner.WalletAddress))
             {
                 continue;
             }

@@ -103,8 +103,9 @@ internal sealed partial class TransactionService
                     RetryCount = retries,
                 };
             case ProviderOutcome.Authorized:
-                // A poll saying "still authorized" proves an in-flight capture or cancel never landed, so it may be retried.
-                return isPoll ? tx with { InFlightAction = null, RetryCount = retries } : null;
+                // "Still authorized" may have been answered before an in-flight capture or cancel reached the provider, so it
+                // never clears that call: SyncAsync resends it instead.
+                return isPoll ? tx with { RetryCount = retries } : null;
             case ProviderOutcome.Cancelled:
                 return tx with { Status = TransactionStatus.Cancelled, ProviderTransactionId = providerId, InFlightAction = null, RetryCount = retries };
             case ProviderOutcome.Declined when tx.InFlightAction is ProviderAction.Capture or ProviderAction.Cancel:
@@ -144,7 +145,16 @@ internal sealed partial class TransactionService
             if (before.Status == TransactionStatus.Processing)
             {
                 var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(before), ct), cancellationToken).ConfigureAwait(false);
-                await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, true, cancellationToken).ConfigureAwait(false);
+                var polled = await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, true, cancellationToken).ConfigureAwait(false);
+                if (result.Outcome == ProviderOutcome.Authorized && polled.InFlightAction is ProviderAction.Capture or ProviderAction.Cancel)
+                {
+                    // The capture or cancel may never have reached the provider; resending is safe because the transaction id is its idempotency key.
+                    var action = polled.InFlightAction;
+                    var resent = await CallProviderAsync(
+                        ct => action == ProviderAction.Capture ? provider.CaptureAsync(PaymentReference(polled), ct) : provider.CancelAsync(PaymentReference(polled), ct),
+                        cancellationToken).ConfigureAwait(false);
+                    await ApplyPaymentResultAsync(partnerId, transactionId, resent, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+                }
             }
 
             foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))

@@ -14,7 +14,8 @@ public sealed class OrchestrationHarness : IDisposable
 
     private readonly ServiceProvider _services;
 
-    private OrchestrationHarness(IPaymentsStore store, Action<OrchestrationOptions>? configure, SimulatedProviderOptions? stripeOptions)
+    private OrchestrationHarness(
+        IPaymentsStore store, Action<OrchestrationOptions>? configure, SimulatedProviderOptions? stripeOptions, Func<IPaymentProvider, IPaymentProvider>? wrapStripe)
     {
         Store = store;
         Clock = new ManualClock();
@@ -22,7 +23,7 @@ public sealed class OrchestrationHarness : IDisposable
         Paypal = new SimulatedPaymentProvider(PaymentProvider.Paypal, Clock);
         var services = new ServiceCollection();
         services.AddSingleton(store);
-        var builder = services.AddPaymentsKit().UseClock(Clock).AddPaymentProvider(Stripe).AddPaymentProvider(Paypal);
+        var builder = services.AddPaymentsKit().UseClock(Clock).AddPaymentProvider(wrapStripe is null ? Stripe : wrapStripe(Stripe)).AddPaymentProvider(Paypal);
         if (configure is not null)
         {
             builder.ConfigureOrchestration(configure);
@@ -54,8 +55,10 @@ public sealed class OrchestrationHarness : IDisposable
 
     public IPartnerRateLimiter Limiter { get; }
 
-    public static OrchestrationHarness Create(IPaymentsStore store, Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null) =>
-        new(store, configure, stripe);
+    /// <param name="wrapStripe">Wraps the simulated stripe provider the services call (to delay or lose its answers); <see cref="Stripe"/> stays the inner one.</param>
+    public static OrchestrationHarness Create(
+        IPaymentsStore store, Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null, Func<IPaymentProvider, IPaymentProvider>? wrapStripe = null) =>
+        new(store, configure, stripe, wrapStripe);
 
     public static CreateTransactionRequest Request(string key, decimal amount = 100m, string currency = "USD", string provider = "stripe", string email = "alice@example.com") =>
         new(key, amount, currency, "card", provider, email) { CustomerName = "Alice", Description = "Order 42" };

@@ -20,8 +20,9 @@ public abstract class OrchestrationStoreTests
     /// </summary>
     protected abstract Task<IPaymentsStore> CreateStoreAsync();
 
-    protected async Task<OrchestrationHarness> HarnessAsync(Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null) =>
-        OrchestrationHarness.Create(await CreateStoreAsync(), configure, stripe);
+    protected async Task<OrchestrationHarness> HarnessAsync(
+        Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null, Func<IPaymentProvider, IPaymentProvider>? wrapStripe = null) =>
+        OrchestrationHarness.Create(await CreateStoreAsync(), configure, stripe, wrapStripe);
 
     protected static string UniqueEmail(string local = "ops") => $"{local}+{Guid.NewGuid():N}@acme.example";
 

@@ -412,4 +412,49 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         var refund = await h.Refunds.RefundAsync(partner.Id, first.Id, new CreateRefundRequest(4m, "damaged") { IdempotencyKey = "r1" }, Context);
         Assert.Equal(refund.Id, (await h.Refunds.RefundAsync(partner.Id, first.Id, new CreateRefundRequest(4.000m, "damaged") { IdempotencyKey = "r1" }, Context)).Id);
     }
+
+    [Fact]
+    public async Task A_Stale_Authorized_Poll_Does_Not_Undo_An_In_Flight_Capture()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap") with { CaptureMethod = CaptureMethod.Manual }, Context);
+
+        // The poll is answered "authorized" before the capture is sent, and applied after it.
+        var answered = stripe!.HoldNextPoll();
+        var poll = Task.Run(() => h.Transactions.SyncAsync(partner.Id, authorized.Id, Context).AsTask());
+        await answered;
+        stripe.NextCapture = CaptureLoss.AnswerLost;
+        var capturing = await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Capture), (capturing.Status, capturing.InFlightAction));
+        stripe.ReleasePoll();
+        await poll;
+
+        // The capture the SDK sent stands: the stale answer reopened nothing, and the sync finished the capture.
+        var after = await h.Transactions.GetAsync(partner.Id, authorized.Id);
+        Assert.Equal((TransactionStatus.Completed, (ProviderAction?)null), (after.Status, after.InFlightAction));
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, authorized.Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
+    [Fact]
+    public async Task A_Poll_Answering_Authorized_Keeps_An_In_Flight_Capture_And_Resends_It()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        stripe!.NextCapture = CaptureLoss.BeforeReachingProvider;
+        var capturing = await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Capture), (capturing.Status, capturing.InFlightAction));
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CancelAsync(partner.Id, authorized.Id, Context).AsTask());
+
+        // The provider still reports the authorization: the sync resends the capture (the transaction id is its idempotency key).
+        var synced = await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context);
+        Assert.Equal((TransactionStatus.Completed, (ProviderAction?)null), (synced.Status, synced.InFlightAction));
+        Assert.Equal(1, synced.RetryCount);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context)).Status);
+    }
 }

@@ -1,0 +1,81 @@
+using PaymentsKit.Orchestration;
+
+namespace PaymentsKit.Tests.Orchestration;
+
+/// <summary>
+/// A provider in front of another that can hold one status poll's answer until released (a poll answered before a
+/// capture was sent but applied after it), and lose a capture's answer after or before it reached the provider.
+/// </summary>
+public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvider
+{
+    private TaskCompletionSource? _pollAnswered;
+    private TaskCompletionSource? _pollRelease;
+
+    /// <summary>How the next capture call fails: not at all, after it reached the provider, or before.</summary>
+    public CaptureLoss NextCapture { get; set; }
+
+    public PaymentProvider Name => inner.Name;
+
+    /// <summary>Holds the next poll's answer; the returned task completes once the provider has answered it.</summary>
+    public Task HoldNextPoll()
+    {
+        _pollAnswered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pollRelease = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _pollAnswered.Task;
+    }
+
+    /// <summary>Lets the held poll's answer reach the caller.</summary>
+    public void ReleasePoll() => _pollRelease!.SetResult();
+
+    public ValueTask<ProviderResult> ChargeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) => inner.ChargeAsync(request, cancellationToken);
+
+    public ValueTask<ProviderResult> AuthorizeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) => inner.AuthorizeAsync(request, cancellationToken);
+
+    public async ValueTask<ProviderResult> CaptureAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
+    {
+        var loss = NextCapture;
+        NextCapture = CaptureLoss.None;
+        if (loss == CaptureLoss.BeforeReachingProvider)
+        {
+            throw new TimeoutException("The capture never reached the provider.");
+        }
+
+        var result = await inner.CaptureAsync(payment, cancellationToken);
+        return loss == CaptureLoss.AnswerLost ? throw new TimeoutException("The capture's answer was lost.") : result;
+    }
+
+    public ValueTask<ProviderResult> CancelAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default) => inner.CancelAsync(payment, cancellationToken);
+
+    public ValueTask<ProviderResult> RefundAsync(ProviderRefundRequest request, CancellationToken cancellationToken = default) => inner.RefundAsync(request, cancellationToken);
+
+    public async ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
+    {
+        var result = await inner.GetPaymentAsync(payment, cancellationToken);
+        var answered = _pollAnswered;
+        _pollAnswered = null;
+        if (answered is not null)
+        {
+            answered.SetResult();
+            await _pollRelease!.Task;
+        }
+
+        return result;
+    }
+
+    public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default) => inner.GetRefundAsync(reference, cancellationToken);
+
+    public ProviderWebhookEvent ParseWebhook(string payload, IReadOnlyDictionary<string, string> headers) => inner.ParseWebhook(payload, headers);
+}
+
+/// <summary>How a capture call is made to fail.</summary>
+public enum CaptureLoss
+{
+    /// <summary>It answers normally.</summary>
+    None,
+
+    /// <summary>It reaches the provider, which captures, but the answer times out.</summary>
+    AnswerLost,
+
+    /// <summary>It times out before reaching the provider.</summary>
+    BeforeReachingProvider,
+}

@@ -45,27 +45,48 @@ internal sealed class InvoicingLedger(ILedger ledger)
             await EnsureAsync(merchant, InvoicingLedgerAccounts.Overpayments(asset), "Invoicing overpayments", asset, LedgerSide.Credit, cancellationToken).ConfigureAwait(false),
             await EnsureAsync(merchant, InvoicingLedgerAccounts.Unapplied(asset), "Invoicing unapplied payments", asset, LedgerSide.Credit, cancellationToken).ConfigureAwait(false));
 
-    /// <summary>Buffers the payment's ledger transaction into <paramref name="unit"/>.</summary>
-    public async ValueTask PostReceiptAsync(IUnitOfWork unit, ReceiptAccounts accounts, Payment payment, CancellationToken cancellationToken)
+    /// <summary>
+    /// Buffers the payment's ledger transaction into <paramref name="unit"/>: one transaction for every asset it received
+    /// that has accounts (an unregistered asset has none and cannot be booked); nothing when none has.
+    /// </summary>
+    public async ValueTask PostReceiptAsync(IUnitOfWork unit, IReadOnlyDictionary<Asset, ReceiptAccounts> accounts, Payment payment, CancellationToken cancellationToken)
     {
-        var postings = new List<LedgerPosting>(3) { LedgerPosting.Debit(accounts.Wallet, payment.Amount) };
-        if (payment.Status == PaymentStatus.Confirmed)
+        var postings = new List<LedgerPosting>(3);
+        if (accounts.TryGetValue(payment.Asset, out var books))
         {
-            var excess = payment.Excess ?? Money.Zero(payment.Asset);
-            var applied = payment.Amount - excess;
-            if (applied.IsPositive)
+            postings.Add(LedgerPosting.Debit(books.Wallet, payment.Amount));
+            if (payment.Status == PaymentStatus.Confirmed)
             {
-                postings.Add(LedgerPosting.Credit(accounts.Revenue, applied));
-            }
+                var excess = payment.Excess ?? Money.Zero(payment.Asset);
+                var applied = payment.Amount - excess;
+                if (applied.IsPositive)
+                {
+                    postings.Add(LedgerPosting.Credit(books.Revenue, applied));
+                }
 
-            if (excess.IsPositive)
+                if (excess.IsPositive)
+                {
+                    postings.Add(LedgerPosting.Credit(books.Overpayments, excess));
+                }
+            }
+            else
             {
-                postings.Add(LedgerPosting.Credit(accounts.Overpayments, excess));
+                postings.Add(LedgerPosting.Credit(books.Unapplied, payment.Amount));
             }
         }
-        else
+
+        foreach (var other in payment.Unapplied ?? [])
         {
-            postings.Add(LedgerPosting.Credit(accounts.Unapplied, payment.Amount));
+            if (accounts.TryGetValue(other.Asset, out var otherBooks))
+            {
+                postings.Add(LedgerPosting.Debit(otherBooks.Wallet, other));
+                postings.Add(LedgerPosting.Credit(otherBooks.Unapplied, other));
+            }
+        }
+
+        if (postings.Count == 0)
+        {
+            return;
         }
 
         var request = new PostLedgerTransactionRequest(postings)

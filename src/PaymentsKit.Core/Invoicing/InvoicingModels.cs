@@ -263,6 +263,13 @@ public sealed record Payment(
     /// <summary>The asset paid.</summary>
     [JsonIgnore]
     public Asset Asset => Amount.Asset;
+
+    /// <summary>
+    /// What the same transaction paid the merchant's wallet in other assets than <see cref="Amount"/>'s, one amount per
+    /// asset: applied to nothing and booked as unapplied (<see cref="InvoicingLedgerAccounts.Unapplied"/>, unless the asset
+    /// is not registered), for the merchant to refund or apply by hand. Null when the transaction paid one asset.
+    /// </summary>
+    public IReadOnlyList<Money>? Unapplied { get; init; }
 }
 
 /// <summary>The outcome of submitting a transaction.</summary>

@@ -223,6 +223,9 @@ internal sealed partial class PaymentService(
 
         var expected = invoice?.Value.Asset ?? link?.Value.Asset;
         var paid = received.Find(g => g.Asset.Equals(expected)) ?? received[0];
+
+        // One payment per transaction (its hash is unique): money in the other assets rides on it, booked as unapplied.
+        List<Money> unapplied = [.. received.Where(g => !ReferenceEquals(g, paid)).Select(g => g.Amount)];
         var now = context.Clock.GetCurrentInstant();
         var payment = new Payment(
             PaymentId.New(context.Clock),
@@ -242,7 +245,10 @@ internal sealed partial class PaymentService(
             ReviewCode: null,
             ReviewReason: null,
             Excess: null,
-            now);
+            now)
+        {
+            Unapplied = unapplied.Count > 0 ? unapplied : null,
+        };
         var paidAt = transaction.Timestamp ?? now;
         if (!IsRegistered(paid.Asset))
         {
@@ -265,10 +271,7 @@ internal sealed partial class PaymentService(
         }
 
         unit.Insert(Payments, payment);
-        if (accounts.TryGetValue(payment.Asset, out var books))
-        {
-            await ledger.PostReceiptAsync(unit, books, payment, cancellationToken).ConfigureAwait(false);
-        }
+        await ledger.PostReceiptAsync(unit, accounts, payment, cancellationToken).ConfigureAwait(false);
 
         return new PaymentResult(payment, Created: true);
     }

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Numerics;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -30,11 +32,14 @@ internal sealed class InvoicingHarness : IDisposable
 
     private readonly ServiceProvider _provider;
 
-    private InvoicingHarness(ServiceProvider provider, ManualClock clock)
+    private readonly ConcurrentDictionary<string, IReadOnlyList<ChainTransfer>> _extraTransfers;
+
+    private InvoicingHarness(ServiceProvider provider, ManualClock clock, ConcurrentDictionary<string, IReadOnlyList<ChainTransfer>> extraTransfers)
     {
         _provider = provider;
         Clock = clock;
-        Chain = (SimulatedChain)_provider.GetRequiredService<IChainAdapterRegistry>().Get(ChainId.Stellar);
+        _extraTransfers = extraTransfers;
+        Chain = _provider.GetRequiredKeyedService<SimulatedChain>(ChainId.Stellar.Value);
     }
 
     public ManualClock Clock { get; }
@@ -67,7 +72,12 @@ internal sealed class InvoicingHarness : IDisposable
             .AddSimulatedChain(ChainId.Stellar)
             .ConfigureInvoicing(o => configure?.Invoke(o));
         await useStore(kit);
-        return new InvoicingHarness(services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true }), clock);
+
+        // The simulated chain's transactions move one amount; this lets a test add transfers to one (see PayMany).
+        var extraTransfers = new ConcurrentDictionary<string, IReadOnlyList<ChainTransfer>>(StringComparer.Ordinal);
+        services.AddSingleton<IChainAdapterRegistry>(provider => new ChainAdapterRegistry(
+            [new TransferAddingChain(provider.GetRequiredKeyedService<SimulatedChain>(ChainId.Stellar.Value), extraTransfers)]));
+        return new InvoicingHarness(services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true }), clock, extraTransfers);
     }
 
     public static string NewWallet(string prefix = "wallet") => $"{prefix}-{Interlocked.Increment(ref _wallets)}";
@@ -89,6 +99,18 @@ internal sealed class InvoicingHarness : IDisposable
     public string Pay(string to, decimal amount, Asset? asset = null, string? memo = null, string from = "payer-1")
     {
         var hash = Send(to, amount, asset, memo, from);
+        Clock.Advance(ToFinality);
+        return hash;
+    }
+
+    /// <summary>
+    /// Sends one transaction moving several amounts to <paramref name="to"/> (as a Stellar transaction with several payment
+    /// operations does) and moves the clock until it is final.
+    /// </summary>
+    public string PayMany(string to, string? memo, params Money[] amounts)
+    {
+        var hash = Send(to, amounts[0].Amount, amounts[0].Asset, memo);
+        _extraTransfers[hash] = [.. amounts.Skip(1).Select(a => new ChainTransfer(a, "payer-1", to))];
         Clock.Advance(ToFinality);
         return hash;
     }
@@ -119,6 +141,36 @@ internal sealed class InvoicingHarness : IDisposable
     }
 
     public void Dispose() => _provider.Dispose();
+}
+
+/// <summary>The simulated chain, reporting the transfers a test added to a transaction after its own.</summary>
+internal sealed class TransferAddingChain(SimulatedChain inner, ConcurrentDictionary<string, IReadOnlyList<ChainTransfer>> extraTransfers) : IChainAdapter
+{
+    public ChainId Chain => inner.Chain;
+
+    public ChainAddress ParseAddress(string? text) => inner.ParseAddress(text);
+
+    public bool TryParseAddress(string? text, out ChainAddress address) => inner.TryParseAddress(text, out address);
+
+    public BigInteger ToBaseUnits(Money amount) => inner.ToBaseUnits(amount);
+
+    public Money FromBaseUnits(BigInteger units, Asset asset) => inner.FromBaseUnits(units, asset);
+
+    public string NormalizeTransactionHash(string transactionHash) => ((IChainAdapter)inner).NormalizeTransactionHash(transactionHash);
+
+    public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
+    {
+        var transaction = await inner.GetTransactionAsync(transactionHash, cancellationToken);
+        return transaction is not null && extraTransfers.TryGetValue(transactionHash, out var extra)
+            ? transaction with { Transfers = [.. transaction.Transfers, .. extra] }
+            : transaction;
+    }
+
+    public ValueTask<FeeEstimate> EstimateFeeAsync(Asset asset, CancellationToken cancellationToken = default) => inner.EstimateFeeAsync(asset, cancellationToken);
+
+    public ValueTask<ChainHealthSample> ProbeHealthAsync(CancellationToken cancellationToken = default) => inner.ProbeHealthAsync(cancellationToken);
+
+    public ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default) => inner.BroadcastAsync(transaction, cancellationToken);
 }
 
 /// <summary>

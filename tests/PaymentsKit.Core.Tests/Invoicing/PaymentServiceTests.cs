@@ -465,4 +465,35 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(PaymentsKitErrorCodes.PaidLate, swept.ReviewCode);
         Assert.Contains("was expired by the sweep", swept.ReviewReason, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_Transaction_Paying_Two_Assets_Pays_The_Invoice_And_Books_The_Other_Asset_As_Unapplied()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m, memo: "two-assets");
+        var hash = _kit.PayMany(merchant.WalletAddress, invoice.Memo, Money.Of(25m, Usdc), Money.Of(60m, Xlm), Money.Of(40m, Xlm));
+
+        var payment = (await _kit.SubmitAsync(merchant, hash)).Payment;
+
+        // The invoice's asset (both of its transfers) pays the invoice; the USDC that came with it is kept, not lost.
+        Assert.Equal((PaymentStatus.Confirmed, Money.Of(100m, Xlm)), (payment.Status, payment.Amount));
+        Assert.Equal(InvoiceStatus.Paid, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Status);
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(25m, Usdc), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Usdc), Usdc));
+        Assert.Equal(Money.Of(25m, Usdc), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Usdc), Usdc));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+        Assert.Equal([Money.Of(25m, Usdc)], payment.Unapplied!);
+        StoredAssert.Equal(payment, await _kit.Payments.FindPaymentByTransactionAsync(merchant.Id, hash));
+        Assert.False((await _kit.SubmitAsync(merchant, hash)).Created);
+
+        // Neither asset is the invoice's: the first is kept for review, the others ride on it; an unregistered one is kept unbooked.
+        var other = await _kit.InvoiceAsync(merchant, 10m, Usdc, memo: "wrong-assets");
+        var gold = Asset.Create("GOLD", 4);
+        var wrong = (await _kit.SubmitAsync(merchant, _kit.PayMany(merchant.WalletAddress, other.Memo, Money.Of(5m, Xlm), Money.Of(1m, gold)))).Payment;
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.AssetMismatch, Money.Of(5m, Xlm)), (wrong.Status, wrong.ReviewCode, wrong.Amount));
+        Assert.Equal([Money.Of(1m, gold)], wrong.Unapplied!);
+        Assert.Equal(Money.Of(5m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Null((await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m, Usdc, other.Memo))).Payment.Unapplied);
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
 }

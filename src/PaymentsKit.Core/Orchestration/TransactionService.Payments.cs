@@ -23,10 +23,7 @@ internal sealed partial class TransactionService
             : await MutateAsync(call, partnerId, transactionId, Start, cancellationToken).ConfigureAwait(false);
 
         var provider = providers.Get(tx.Provider);
-        var request = new ProviderPaymentRequest(tx.Id.ToString(), tx.Amount, tx.PaymentMethod, tx.CustomerEmail, tx.ProviderCustomerId, tx.Description);
-        var result = await CallProviderAsync(
-            ct => tx.CaptureMethod == CaptureMethod.Automatic ? provider.ChargeAsync(request, ct) : provider.AuthorizeAsync(request, ct),
-            cancellationToken).ConfigureAwait(false);
+        var result = await CallProviderAsync(ct => Pay(provider, tx, ct), cancellationToken).ConfigureAwait(false);
         return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
@@ -146,13 +143,9 @@ internal sealed partial class TransactionService
             {
                 var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(before), ct), cancellationToken).ConfigureAwait(false);
                 var polled = await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, true, cancellationToken).ConfigureAwait(false);
-                if (result.Outcome == ProviderOutcome.Authorized && polled.InFlightAction is ProviderAction.Capture or ProviderAction.Cancel)
+                if (Resend(result.Outcome, polled) is { } resend)
                 {
-                    // The capture or cancel may never have reached the provider; resending is safe because the transaction id is its idempotency key.
-                    var action = polled.InFlightAction;
-                    var resent = await CallProviderAsync(
-                        ct => action == ProviderAction.Capture ? provider.CaptureAsync(PaymentReference(polled), ct) : provider.CancelAsync(PaymentReference(polled), ct),
-                        cancellationToken).ConfigureAwait(false);
+                    var resent = await CallProviderAsync(ct => resend(provider, ct), cancellationToken).ConfigureAwait(false);
                     await ApplyPaymentResultAsync(partnerId, transactionId, resent, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -186,6 +179,27 @@ internal sealed partial class TransactionService
             },
             cancellationToken).ConfigureAwait(false);
         return after;
+    }
+
+    /// <summary>
+    /// The in-flight call to send again when a poll shows the provider has not acted on it (it may never have reached the
+    /// provider: a connection that failed, an answer "still authorized" given before a capture or cancel arrived); null
+    /// when there is none. Resending is safe because the transaction id is every such call's idempotency key.
+    /// </summary>
+    private static Func<IPaymentProvider, CancellationToken, ValueTask<ProviderResult>>? Resend(ProviderOutcome polled, PaymentTransaction tx) =>
+        (polled, tx.InFlightAction) switch
+        {
+            (ProviderOutcome.Unknown, ProviderAction.Payment) => (provider, ct) => Pay(provider, tx, ct),
+            (ProviderOutcome.Authorized, ProviderAction.Capture) => (provider, ct) => provider.CaptureAsync(PaymentReference(tx), ct),
+            (ProviderOutcome.Authorized, ProviderAction.Cancel) => (provider, ct) => provider.CancelAsync(PaymentReference(tx), ct),
+            _ => null,
+        };
+
+    /// <summary>Charges the transaction, or authorizes it when it is captured later.</summary>
+    private static ValueTask<ProviderResult> Pay(IPaymentProvider provider, PaymentTransaction tx, CancellationToken cancellationToken)
+    {
+        var request = new ProviderPaymentRequest(tx.Id.ToString(), tx.Amount, tx.PaymentMethod, tx.CustomerEmail, tx.ProviderCustomerId, tx.Description);
+        return tx.CaptureMethod == CaptureMethod.Automatic ? provider.ChargeAsync(request, cancellationToken) : provider.AuthorizeAsync(request, cancellationToken);
     }
 
     public async ValueTask<ProviderWebhookResult> HandleProviderWebhookAsync(

@@ -4,7 +4,8 @@ namespace PaymentsKit.Tests.Orchestration;
 
 /// <summary>
 /// A provider in front of another that can hold one status poll's answer until released (a poll answered before a
-/// capture was sent but applied after it), and lose a capture's answer after or before it reached the provider.
+/// capture was sent but applied after it), lose a capture's answer after or before it reached the provider, and lose a
+/// charge or authorization before it reached the provider.
 /// </summary>
 public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvider
 {
@@ -27,9 +28,14 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     /// <summary>Lets the held poll's answer reach the caller.</summary>
     public void ReleasePoll() => _pollRelease!.SetResult();
 
-    public ValueTask<ProviderResult> ChargeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) => inner.ChargeAsync(request, cancellationToken);
+    /// <summary>Whether the next charge or authorization fails to connect, never reaching the provider.</summary>
+    public bool LoseNextPayment { get; set; }
 
-    public ValueTask<ProviderResult> AuthorizeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) => inner.AuthorizeAsync(request, cancellationToken);
+    public ValueTask<ProviderResult> ChargeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
+        TakeLostPayment() ? throw new HttpRequestException("Connection refused.") : inner.ChargeAsync(request, cancellationToken);
+
+    public ValueTask<ProviderResult> AuthorizeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
+        TakeLostPayment() ? throw new HttpRequestException("Connection refused.") : inner.AuthorizeAsync(request, cancellationToken);
 
     public async ValueTask<ProviderResult> CaptureAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {
@@ -63,6 +69,13 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     }
 
     public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default) => inner.GetRefundAsync(reference, cancellationToken);
+
+    private bool TakeLostPayment()
+    {
+        var lost = LoseNextPayment;
+        LoseNextPayment = false;
+        return lost;
+    }
 
     public ProviderWebhookEvent ParseWebhook(string payload, IReadOnlyDictionary<string, string> headers) => inner.ParseWebhook(payload, headers);
 }

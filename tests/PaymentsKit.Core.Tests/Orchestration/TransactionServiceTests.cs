@@ -457,4 +457,27 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context)).Status);
     }
+
+    [Theory]
+    [InlineData(CaptureMethod.Automatic, TransactionStatus.Completed)]
+    [InlineData(CaptureMethod.Manual, TransactionStatus.Processing)]
+    public async Task A_Payment_That_Never_Reached_The_Provider_Is_Sent_Again_By_Sync(CaptureMethod method, TransactionStatus expected)
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var sent = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("lost") with { CaptureMethod = method }, Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (sent.Status, sent.InFlightAction));
+
+        // The provider knows nothing of it: the sync sends it again (the transaction id is its idempotency key) instead of polling for ever.
+        var synced = await h.Transactions.SyncAsync(partner.Id, sent.Id, Context);
+        Assert.Equal((expected, (ProviderAction?)null), (synced.Status, synced.InFlightAction));
+        Assert.Equal(method == CaptureMethod.Automatic ? 100m : 0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        if (method == CaptureMethod.Manual)
+        {
+            Assert.NotNull(synced.AuthorizedAt);
+            Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, sent.Id, Context)).Status);
+        }
+    }
 }

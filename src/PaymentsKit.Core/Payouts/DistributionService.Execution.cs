@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using NodaTime;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
@@ -225,6 +227,7 @@ public sealed partial class DistributionService
         }
 
         var outcomes = Outcomes(request, result);
+        var transactionId = StoredTransactionId(result.TransactionId);
         var paidUnits = 0L;
         var paid = 0;
         foreach (var (outcome, transfer) in outcomes.Zip(batch.Transfers))
@@ -238,10 +241,10 @@ public sealed partial class DistributionService
 
         if (!recorded)
         {
-            await CloseBatchRecordAsync(distribution, batch, result, paid, paidUnits, paymentAsset, cancellationToken).ConfigureAwait(false);
+            await CloseBatchRecordAsync(distribution, batch, result, transactionId, paid, paidUnits, paymentAsset, cancellationToken).ConfigureAwait(false);
         }
 
-        await _holders.RecordOutcomesAsync(key, batch.BatchNumber, result.TransactionId, outcomes, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false);
+        await _holders.RecordOutcomesAsync(key, batch.BatchNumber, transactionId, outcomes, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false);
         LogBatch(_logger, batch.BatchNumber, distribution.Id.ToString(), paid, outcomes.Count - paid, result.TransactionId);
         run.Report(batch.BatchNumber, paid, outcomes.Count - paid);
     }
@@ -272,7 +275,7 @@ public sealed partial class DistributionService
     /// closed means an earlier run got this far before dying: nothing is written twice.
     /// </summary>
     private async ValueTask CloseBatchRecordAsync(
-        Distribution distribution, ClaimedBatch batch, PayoutBatchResult result, int paid, long paidUnits, Asset paymentAsset, CancellationToken cancellationToken) =>
+        Distribution distribution, ClaimedBatch batch, PayoutBatchResult result, string? transactionId, int paid, long paidUnits, Asset paymentAsset, CancellationToken cancellationToken) =>
         await RunAsync(
             async (unit, ct) =>
             {
@@ -310,7 +313,8 @@ public sealed partial class DistributionService
                         SuccessfulPayments = paid,
                         FailedPayments = failed,
                         Paid = amount,
-                        TransactionId = result.TransactionId,
+                        TransactionId = transactionId,
+                        FullTransactionId = transactionId == result.TransactionId ? null : Guard.Storable(result.TransactionId!),
                         Status = failed == 0 ? DistributionStatus.Completed : DistributionStatus.Failed,
                         ErrorMessage = failed == 0 ? null : Truncate(string.Join("; ", result.FailedAccounts.OrderBy(f => f.Key, StringComparer.Ordinal).Take(10).Select(f => $"{f.Key}: {f.Value}"))),
                         LedgerTransactionId = posted,
@@ -434,14 +438,6 @@ public sealed partial class DistributionService
                 new Dictionary<string, object?> { ["batch"] = request.IdempotencyKey });
         }
 
-        if (result.TransactionId is { Length: > MaxTransactionIdLength })
-        {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.PayoutResultInvalid,
-                string.Create(CultureInfo.InvariantCulture, $"The payout executor reported a transaction id of {result.TransactionId.Length} characters for batch {request.IdempotencyKey}; at most {MaxTransactionIdLength} are kept."),
-                new Dictionary<string, object?> { ["batch"] = request.IdempotencyKey });
-        }
-
         var outcomes = new List<HolderOutcome>(request.Transfers.Count);
         var matched = 0;
         foreach (var transfer in request.Transfers)
@@ -473,6 +469,24 @@ public sealed partial class DistributionService
         await unit.FindAsync(
             PayoutCollections.Batches, distribution.TenantId.Value, PayoutCollections.BatchNumberKey, PayoutCollections.BatchKey(distribution.Id, batchNumber), cancellationToken)
             .ConfigureAwait(false);
+
+    /// <summary>
+    /// The executor's transaction id as the batch record and the holders keep it: unchanged when it is storable and at most
+    /// <see cref="MaxTransactionIdLength"/> characters, otherwise its start, "…" and the SHA-256 of its UTF-8 in hex — still
+    /// unique to it, and the full id goes to <see cref="PayoutBatchRecord.FullTransactionId"/>. By the time an id is seen the
+    /// holders were paid, so refusing it would leave a paid batch unrecorded, re-executed on every run.
+    /// </summary>
+    private static string? StoredTransactionId(string? id)
+    {
+        if (id is null || (id.Length <= MaxTransactionIdLength && Guard.Storable(id) == id))
+        {
+            return id;
+        }
+
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)));
+        var start = id[..Math.Min(id.Length, MaxTransactionIdLength - 1 - hash.Length)];
+        return Guard.Storable(start) + "…" + hash;
+    }
 
     // The executor's text as every store keeps it (no NUL, no unpaired surrogate), within the column: a text PostgreSQL
     // refused would fail the batch's record after the executor had paid.

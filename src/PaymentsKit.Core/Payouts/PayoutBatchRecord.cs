@@ -16,7 +16,10 @@ namespace PaymentsKit.Payouts;
 /// <param name="SuccessfulPayments">Holders paid.</param>
 /// <param name="FailedPayments">Holders not paid.</param>
 /// <param name="Paid">The amount paid.</param>
-/// <param name="TransactionId">The chain transaction, if the executor reported one.</param>
+/// <param name="TransactionId">
+/// The chain transaction, if the executor reported one: as reported when it has at most 200 characters and no NUL or unpaired
+/// surrogate, otherwise its start, "…" and the SHA-256 (hex) of its UTF-8, with the full id in <see cref="FullTransactionId"/>.
+/// </param>
 /// <param name="Status">PROCESSING while the outcome is unknown, then COMPLETED or FAILED.</param>
 /// <param name="ErrorMessage">Why payments failed, or why the outcome is still unknown.</param>
 /// <param name="LedgerTransactionId">The ledger transaction posting the paid amount, if payouts are posted.</param>
@@ -39,7 +42,14 @@ public sealed record PayoutBatchRecord(
     LedgerTransactionId? LedgerTransactionId,
     Instant? ExecutedAt,
     Instant CreatedAt,
-    Instant UpdatedAt);
+    Instant UpdatedAt)
+{
+    /// <summary>
+    /// The executor's transaction id in full when <see cref="TransactionId"/> had to shorten it (each NUL or unpaired surrogate
+    /// replaced by U+FFFD); otherwise null.
+    /// </summary>
+    public string? FullTransactionId { get; init; }
+}
 
 /// <summary>How far a distribution run has come.</summary>
 /// <param name="BatchNumber">The batch just recorded.</param>

@@ -57,6 +57,41 @@ public abstract partial class DistributionSpecification
         Assert.All(holders, h => Assert.Equal(("INVALID\uFFFDACCOUNT\uFFFD", HolderPaymentState.Failed), (h.Error, h.State)));
     }
 
+    [Theory]
+    [InlineData(300, false)]
+    [InlineData(40, true)]
+    public async Task A_Paid_Batch_Whose_Transaction_Id_Is_Too_Long_Or_Unstorable_Is_Still_Recorded_On_Every_Store(int length, bool withNul)
+    {
+        // The executor has paid by the time it answers: refusing its id would leave the batch unrecorded for ever.
+        var id = string.Concat(Enumerable.Repeat("0123456789abcdef", (length / 16) + 1))[..length];
+        if (withNul)
+        {
+            id = id[..10] + "\0" + id[11..];
+        }
+
+        var executor = new FixedIdExecutor(id);
+        var service = Service(executor);
+        var asset = await AssetAsync(service);
+        var (treasury, payouts) = await LedgerAccountsAsync(100m);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 3m) with { FundingAccountId = treasury.Id, PayoutAccountId = payouts.Id });
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1));
+
+        var done = await service.ExecuteAsync(Tenant, distribution.Id);
+
+        Assert.Equal(DistributionStatus.Completed, done.Status);
+        var record = Assert.Single(await service.ListBatchesAsync(Tenant, distribution.Id));
+        Assert.Equal((DistributionStatus.Completed, 3), (record.Status, record.SuccessfulPayments));
+        Assert.NotNull(record.LedgerTransactionId);
+        Assert.InRange(record.TransactionId!.Length, 1, 200);
+        Assert.StartsWith(id[..10], record.TransactionId, StringComparison.Ordinal);
+        Assert.DoesNotContain('\0', record.TransactionId);
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(id)));
+        Assert.EndsWith("…" + hash, record.TransactionId, StringComparison.Ordinal);
+        Assert.Equal(id.Replace('\0', '\uFFFD'), record.FullTransactionId);
+        Assert.All(await AllHoldersAsync(service, Tenant, distribution.Id), h => Assert.Equal((HolderPaymentState.Paid, record.TransactionId), (h.State, h.TransactionId)));
+        Assert.Equal(1, executor.Calls);
+    }
+
     [Fact]
     public async Task A_Payout_Account_That_Cannot_Take_The_Debit_Is_Refused_Before_Anyone_Is_Paid()
     {
@@ -118,6 +153,20 @@ public abstract partial class DistributionSpecification
         var holders = await AllHoldersAsync(service, Tenant, distribution.Id);
         Assert.Equal([Account(0)], holders.Where(h => h.State == HolderPaymentState.Failed).Select(h => h.AccountId));
         Assert.Equal(7, done.Result!.PaidHolders);
+    }
+
+    /// <summary>Pays every holder under one given transaction id.</summary>
+    private sealed class FixedIdExecutor(string transactionId) : IPayoutExecutor
+    {
+        public int MaxTransfersPerBatch => 9;
+
+        public int Calls { get; private set; }
+
+        public ValueTask<PayoutBatchResult> ExecuteAsync(PayoutBatchRequest request, CancellationToken cancellationToken = default)
+        {
+            Calls++;
+            return ValueTask.FromResult(PayoutBatchResult.Succeeded(transactionId));
+        }
     }
 
     /// <summary>Fails every transfer with a text PostgreSQL cannot store as it is.</summary>

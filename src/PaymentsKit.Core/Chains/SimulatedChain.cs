@@ -18,7 +18,9 @@ namespace PaymentsKit.Chains;
 /// <para>Faults, all reproducible from <see cref="SimulatedChainOptions.Seed"/>: random RPC errors, drops and
 /// failures at the configured rates, plus explicit queues (<see cref="FailNextRpcCalls"/>,
 /// <see cref="DropNextBroadcast"/>, <see cref="FailNextBroadcast"/>) that take precedence over the rates.
-/// When both a drop and a failure are queued, the next broadcast is dropped and the one after fails.</para>
+/// When both a drop and a failure are queued, the next broadcast is dropped and the one after fails. A dropped
+/// transaction is pending until the block it would have been in, then evicted: unknown (not found) from then on, as
+/// a transaction a real chain's mempool let go, and a later broadcast of it is accepted anew.</para>
 /// <para>A failed transfer moves no value but pays the fee when the sender's native balance covers it,
 /// as a reverted transaction does on a real chain. Fees are burned.</para>
 /// <para>Thread-safe.</para>
@@ -184,7 +186,7 @@ public sealed class SimulatedChain : IChainAdapter
         }
     }
 
-    /// <summary>Makes the next accepted broadcast a drop: accepted, never included.</summary>
+    /// <summary>Makes the next accepted broadcast a drop: accepted, never included, and unknown once its block has passed.</summary>
     public void DropNextBroadcast()
     {
         lock (_lock)
@@ -320,21 +322,17 @@ public sealed class SimulatedChain : IChainAdapter
         var payload = Check(transaction, hash);
         lock (_lock)
         {
+            var now = _clock.GetCurrentInstant();
+            Settle(TipAt(now));
             if (_transactions.ContainsKey(hash))
             {
                 return new BroadcastResult(hash, AlreadyKnown: true);
             }
 
-            var fate = DecideFate();
-            var now = _clock.GetCurrentInstant();
             var record = new SimulatedTransaction(
-                hash, payload.From, payload.To, payload.Amount, payload.Memo, TransferFee, TipAt(now) + 1, ++_sequence, fate, Incoming: false);
+                hash, payload.From, payload.To, payload.Amount, payload.Memo, TransferFee, TipAt(now) + 1, ++_sequence, DecideFate(), Incoming: false);
             _transactions.Add(hash, record);
-            if (fate != Fate.Drop)
-            {
-                _unsettled.Add(record);
-            }
-
+            _unsettled.Add(record);
             return new BroadcastResult(hash, AlreadyKnown: false);
         }
     }
@@ -460,7 +458,15 @@ public sealed class SimulatedChain : IChainAdapter
         var due = _unsettled.Where(t => t.Block <= tip).OrderBy(t => t.Block).ThenBy(t => t.Sequence).ToList();
         foreach (var transaction in due)
         {
-            Apply(transaction);
+            if (transaction.Fate == Fate.Drop)
+            {
+                _transactions.Remove(transaction.Hash);
+            }
+            else
+            {
+                Apply(transaction);
+            }
+
             _unsettled.Remove(transaction);
         }
     }

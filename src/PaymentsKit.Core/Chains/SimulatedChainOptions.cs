@@ -39,7 +39,10 @@ public sealed class SimulatedChainOptions
     /// <summary>Share (0–1) of RPC calls that fail with a transient <c>chain_unavailable</c>. Default 0.</summary>
     public decimal RpcErrorRate { get; set; }
 
-    /// <summary>Share (0–1) of accepted broadcasts that are never included. Default 0.</summary>
+    /// <summary>
+    /// Share (0–1) of accepted broadcasts that are dropped: never included, and unknown to the chain once the block
+    /// they would have been in has passed. Default 0.
+    /// </summary>
     public decimal DropRate { get; set; }
 
     /// <summary>Share (0–1) of accepted broadcasts that are included as failed, moving no value. Default 0.</summary>

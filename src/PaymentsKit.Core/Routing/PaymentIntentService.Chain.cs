@@ -176,10 +176,10 @@ public sealed partial class PaymentIntentService
             return current.Value;
         }
 
-        if (transaction is null || transaction.Status == ChainTransactionStatus.Pending)
+        if (transaction is null)
         {
-            // Unknown to the chain or never included: not yet propagated, dropped from the mempool, stuck, or lost in a
-            // reorg. Past the drop timeout it is treated as dropped and replaced by a new attempt.
+            // Unknown to the chain: not yet propagated, evicted from the mempool, or lost in a reorg. Past the drop timeout
+            // it is treated as dropped and replaced by a new attempt.
             if (attempt.BroadcastAt is not { } broadcastAt || now - broadcastAt < _options.DropTimeout)
             {
                 return current.Value;
@@ -191,12 +191,27 @@ public sealed partial class PaymentIntentService
                 {
                     var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
                     var reason = string.Create(
-                        CultureInfo.InvariantCulture,
-                        $"transaction {attempt.TxId} {(transaction is null ? "unknown to" : "not included by")} {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
+                        CultureInfo.InvariantCulture, $"transaction {attempt.TxId} unknown to {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
                     unit.Update(RoutingCollections.Attempts, Failed(stored.Value, AttemptFailure.Dropped, reason, now), stored.Version);
                     return Move(unit, v, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(AttemptFailure.Dropped, reason));
                 },
                 cancellationToken).ConfigureAwait(false);
+        }
+
+        if (transaction.Status == ChainTransactionStatus.Pending)
+        {
+            // Known to the chain (in its mempool) but not included: it may still be, however long it has waited, so it is
+            // never replaced — a second transaction would pay twice on the one hold. Long after the broadcast an operator
+            // decides, the hold kept (a settle from review succeeds once it is included and final).
+            if (attempt.BroadcastAt is not { } sent || now - sent < _options.FinalityTimeout)
+            {
+                return current.Value;
+            }
+
+            var pending = string.Create(
+                CultureInfo.InvariantCulture, $"transaction {attempt.TxId} still pending on {attempt.Chain} {(now - sent).TotalMinutes:0} min after broadcast");
+            return await CommitAsync(
+                current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, pending)), cancellationToken).ConfigureAwait(false);
         }
 
         switch (transaction.Status)

@@ -80,6 +80,7 @@ public static class PaymentIntentLifecycle
             new(PaymentIntentStatus.Broadcasted, PaymentIntentStatus.Settled),
             new(PaymentIntentStatus.Broadcasted, PaymentIntentStatus.Retrying),
             new(PaymentIntentStatus.Broadcasted, PaymentIntentStatus.Failed),
+            new(PaymentIntentStatus.Broadcasted, PaymentIntentStatus.ManualReview),
             new(PaymentIntentStatus.PendingConfirmation, PaymentIntentStatus.Settled),
             new(PaymentIntentStatus.PendingConfirmation, PaymentIntentStatus.Failed),
             new(PaymentIntentStatus.PendingConfirmation, PaymentIntentStatus.Retrying),

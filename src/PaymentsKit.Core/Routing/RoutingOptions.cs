@@ -52,14 +52,16 @@ public sealed class RoutingOptions
     public Duration BroadcastTimeout { get; set; } = Duration.FromMinutes(1);
 
     /// <summary>
-    /// How long after its broadcast a transaction the chain does not know is considered dropped
-    /// (1 s – 1 day). Default 2 minutes.
+    /// How long after its broadcast a transaction the chain does not know (not found) is considered dropped and
+    /// replaced by a new one (1 s – 1 day). One the chain reports as pending is never replaced: it may still be
+    /// included (see <see cref="FinalityTimeout"/>). Default 2 minutes.
     /// </summary>
     public Duration DropTimeout { get; set; } = Duration.FromMinutes(2);
 
     /// <summary>
-    /// How long after its broadcast a transaction the chain has included may stay short of final before the intent goes
-    /// to <c>manual_review</c>, keeping its hold, instead of being polled for ever (a halted chain, say) (1 minute – 7 days).
+    /// How long after its broadcast a transaction the chain knows may stay short of final — pending in its mempool, or
+    /// included but not final — before the intent goes to <c>manual_review</c>, keeping its hold, instead of being polled
+    /// for ever (a congested or halted chain, say) (1 minute – 7 days).
     /// Default 1 hour.
     /// </summary>
     public Duration FinalityTimeout { get; set; } = Duration.FromHours(1);

@@ -279,7 +279,7 @@ public sealed class SimulatedChainTests
     }
 
     [Fact]
-    public async Task DropNextBroadcast_Is_Accepted_But_Never_Included()
+    public async Task DropNextBroadcast_Is_Accepted_Pending_Until_Its_Block_Then_Unknown_And_Never_Included()
     {
         var chain = Create();
         chain.Fund("alice", N(5m));
@@ -289,13 +289,21 @@ public sealed class SimulatedChainTests
         var kept = await Sign(signer, "alice", "bob", N(1m));
         Assert.False((await chain.BroadcastAsync(dropped)).AlreadyKnown);
         await chain.BroadcastAsync(kept);
-        _clock.Advance(Block * 50);
-        var tx = await chain.GetTransactionAsync(dropped.Hash!);
-        Assert.Equal(ChainTransactionStatus.Pending, tx!.Status);
-        Assert.Equal(0, tx.Confirmations);
+        var pending = await chain.GetTransactionAsync(dropped.Hash!);
+        Assert.Equal(ChainTransactionStatus.Pending, pending!.Status);
+        Assert.Equal(0, pending.Confirmations);
         Assert.True((await chain.BroadcastAsync(dropped)).AlreadyKnown);
+
+        _clock.Advance(Block * 50);
+        Assert.Null(await chain.GetTransactionAsync(dropped.Hash!));
         Assert.Equal(ChainTransactionStatus.Succeeded, (await chain.GetTransactionAsync(kept.Hash!))!.Status);
         Assert.Equal(N(1m), chain.GetBalance("bob", Native));
+
+        // Evicted, it is accepted anew when sent again, and this time included.
+        Assert.False((await chain.BroadcastAsync(dropped)).AlreadyKnown);
+        _clock.Advance(Block);
+        Assert.Equal(ChainTransactionStatus.Succeeded, (await chain.GetTransactionAsync(dropped.Hash!))!.Status);
+        Assert.Equal(N(2m), chain.GetBalance("bob", Native));
     }
 
     [Fact]
@@ -331,7 +339,7 @@ public sealed class SimulatedChainTests
         await chain.BroadcastAsync(second);
         await chain.BroadcastAsync(third);
         _clock.Advance(Block);
-        Assert.Equal(ChainTransactionStatus.Pending, (await chain.GetTransactionAsync(first.Hash!))!.Status);
+        Assert.Null(await chain.GetTransactionAsync(first.Hash!));
         Assert.Equal(ChainTransactionStatus.Failed, (await chain.GetTransactionAsync(second.Hash!))!.Status);
         Assert.Equal(ChainTransactionStatus.Succeeded, (await chain.GetTransactionAsync(third.Hash!))!.Status);
     }
@@ -350,7 +358,7 @@ public sealed class SimulatedChainTests
         var signed = await Sign(new SimulatedTransactionSigner(), "alice", "bob", N(1m));
         await dropping.BroadcastAsync(signed);
         _clock.Advance(Block * 5);
-        Assert.Equal(ChainTransactionStatus.Pending, (await dropping.GetTransactionAsync(signed.Hash!))!.Status);
+        Assert.Null(await dropping.GetTransactionAsync(signed.Hash!));
 
         var failingTx = Create(o => o.FailRate = 1m);
         failingTx.Fund("alice", N(5m));
@@ -366,7 +374,7 @@ public sealed class SimulatedChainTests
         var second = await RunScript(seed: 42);
         Assert.Equal(first, second);
         Assert.Contains("rpc-error", first);
-        Assert.Contains("Pending", first);
+        Assert.Contains("unknown", first);
         Assert.Contains("Failed", first);
         Assert.Contains("Succeeded", first);
         var other = await RunScript(seed: 7);
@@ -402,7 +410,7 @@ public sealed class SimulatedChainTests
         {
             try
             {
-                log.Add((await chain.GetTransactionAsync(hash))!.Status.ToString());
+                log.Add((await chain.GetTransactionAsync(hash))?.Status.ToString() ?? "unknown");
             }
             catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ChainUnavailable)
             {

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Numerics;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Chains;
@@ -34,9 +36,11 @@ public sealed class RoutingHarness
 
         EthereumChain = new SimulatedChain(Configure(new SimulatedChainOptions { Chain = Ethereum, BlockTime = Duration.FromSeconds(12), FinalityConfirmations = 3, Seed = 11 }, chains), clock);
         SolanaChain = new SimulatedChain(Configure(new SimulatedChainOptions { Chain = Solana, BlockTime = Duration.FromSeconds(1), FinalityConfirmations = 2, TransferFee = 0.000005m, Seed = 12 }, chains), clock);
+        EthereumPrimary = new TestProvider(EthereumChain);
+        SolanaPrimary = new TestProvider(SolanaChain);
         EthereumBackup = new TestProvider(EthereumChain);
         SolanaBackup = new TestProvider(SolanaChain);
-        Registry = new ChainAdapterRegistry([EthereumChain, SolanaChain]);
+        Registry = new ChainAdapterRegistry([EthereumPrimary, SolanaPrimary]);
         Providers = new RoutingRpcProviders(Registry, [new RoutingRpcProvider(Ethereum, "backup", EthereumBackup), new RoutingRpcProvider(Solana, "backup", SolanaBackup)]);
         Ledger = new LedgerService(store, clock, Assets);
         Outbox = new WebhookOutbox(store, clock, Json);
@@ -62,6 +66,11 @@ public sealed class RoutingHarness
     public SimulatedChain EthereumChain { get; }
 
     public SimulatedChain SolanaChain { get; }
+
+    /// <summary>The registry's (primary) RPC provider of each chain: the simulated chain, passed through unless told otherwise.</summary>
+    public TestProvider EthereumPrimary { get; }
+
+    public TestProvider SolanaPrimary { get; }
 
     public TestProvider EthereumBackup { get; }
 
@@ -179,15 +188,35 @@ public sealed class RoutingHarness
     }
 }
 
-/// <summary>A second RPC provider of a simulated chain: passes everything through, failing on demand.</summary>
+/// <summary>An RPC provider of a simulated chain: passes everything through, failing or holding broadcasts on demand.</summary>
 public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
 {
+    private readonly ConcurrentDictionary<string, SignedTransaction> _held = new(StringComparer.Ordinal);
+    private int _holdBroadcasts;
     private int _failBroadcasts;
     private int _rejectBroadcasts;
     private int _failReads;
     private int _crashBroadcasts;
 
     public ChainId Chain => inner.Chain;
+
+    /// <summary>
+    /// The next broadcasts are accepted but stay in this provider's mempool: read through it, the chain reports them
+    /// pending (known, not included) until <see cref="ReleaseHeldAsync"/> sends them on, as a congested chain would.
+    /// </summary>
+    public void HoldBroadcasts(int count) => Interlocked.Add(ref _holdBroadcasts, count);
+
+    /// <summary>Sends the held transactions on to the chain, which includes them in its next block.</summary>
+    public async Task ReleaseHeldAsync()
+    {
+        foreach (var hash in _held.Keys)
+        {
+            if (_held.TryRemove(hash, out var transaction))
+            {
+                await inner.BroadcastAsync(transaction);
+            }
+        }
+    }
 
     public void FailBroadcasts(int count) => Interlocked.Add(ref _failBroadcasts, count);
 
@@ -206,8 +235,17 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
 
     public Money FromBaseUnits(BigInteger units, Asset asset) => inner.FromBaseUnits(units, asset);
 
-    public ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default) =>
-        Take(ref _failReads) ? throw ChainErrors.Unavailable(Chain, "getTransaction", "backup provider down", transient: true) : inner.GetTransactionAsync(transactionHash, cancellationToken);
+    public ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
+    {
+        if (Take(ref _failReads))
+        {
+            throw ChainErrors.Unavailable(Chain, "getTransaction", "backup provider down", transient: true);
+        }
+
+        return _held.ContainsKey(transactionHash)
+            ? ValueTask.FromResult<ChainTransaction?>(new ChainTransaction(transactionHash, Chain, ChainTransactionStatus.Pending, 0, false, null, null, null, []))
+            : inner.GetTransactionAsync(transactionHash, cancellationToken);
+    }
 
     public ValueTask<FeeEstimate> EstimateFeeAsync(Asset asset, CancellationToken cancellationToken = default) => inner.EstimateFeeAsync(asset, cancellationToken);
 
@@ -225,9 +263,24 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
             throw ChainErrors.TransactionRejected(Chain, transaction.Hash, "insufficient gas for intrinsic cost");
         }
 
-        return Take(ref _failBroadcasts)
-            ? throw ChainErrors.Unavailable(Chain, "broadcast", "backup provider timed out", transient: true)
-            : inner.BroadcastAsync(transaction, cancellationToken);
+        if (Take(ref _failBroadcasts))
+        {
+            throw ChainErrors.Unavailable(Chain, "broadcast", "backup provider timed out", transient: true);
+        }
+
+        var hash = transaction.Hash ?? Convert.ToHexStringLower(SHA256.HashData(transaction.Payload.Span));
+        if (_held.ContainsKey(hash))
+        {
+            return ValueTask.FromResult(new BroadcastResult(hash, AlreadyKnown: true));
+        }
+
+        if (Take(ref _holdBroadcasts))
+        {
+            _held[hash] = transaction;
+            return ValueTask.FromResult(new BroadcastResult(hash, AlreadyKnown: false));
+        }
+
+        return inner.BroadcastAsync(transaction, cancellationToken);
     }
 
     private static bool Take(ref int counter)

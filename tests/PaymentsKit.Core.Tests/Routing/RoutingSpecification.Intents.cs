@@ -247,6 +247,64 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Transaction_Still_Pending_Past_The_Drop_Timeout_Is_Not_Replaced_So_The_Payment_Is_Made_Once()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaPrimary.HoldBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+
+        // The chain still knows the transaction (in its mempool): it may yet be included, so nothing replaces it.
+        for (var i = 0; i < 3; i++)
+        {
+            Clock.Advance(Router.Options.DropTimeout);
+            intent = await Router.Intents.AdvanceAsync(intent.Id);
+        }
+
+        // Then it is included after all.
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        intent = await Router.RunToEndAsync(intent);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal(Usdc(10m), book.Spent);
+        Assert.Equal(Usdc(0m), book.Reserved);
+    }
+
+    [Fact]
+    public async Task A_Transaction_Still_Pending_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaPrimary.HoldBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Clock.Advance(Router.Options.FinalityTimeout - Duration.FromSeconds(1));
+        Assert.Equal(PaymentIntentStatus.Broadcasted, (await Router.Intents.AdvanceAsync(intent.Id)).Status);
+        Clock.Advance(Duration.FromSeconds(1));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        Assert.Contains("still pending", intent.LastError, StringComparison.Ordinal);
+        Assert.NotNull(intent.Reservation);
+        Assert.Null(intent.DueAt);
+        Assert.Equal(intent.Reservation.Held, (await BalancedBookAsync(Router, Solana)).Reserved);
+        Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+
+        // It is included after all: the operator settles from it.
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        Clock.Advance(Duration.FromSeconds(5));
+        intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+    }
+
+    [Fact]
     public async Task A_Rejected_Transaction_Fails_The_Intent_And_Releases_Everything()
     {
         var merchant = await Router.MerchantAsync();

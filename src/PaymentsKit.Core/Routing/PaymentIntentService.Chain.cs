@@ -354,7 +354,9 @@ public sealed partial class PaymentIntentService
             }
         }
 
-        return await BroadcastAsync(current, last.Failure == AttemptFailure.RpcError ? last : null, cancellationToken).ConfigureAwait(false);
+        // Only a transaction the chain let go (dropped) is replaced by a new one; any other (an RPC error, or one an operator
+        // retries while it is still pending or not final) may yet land, so the same transaction is sent again.
+        return await BroadcastAsync(current, last.Failure == AttemptFailure.Dropped ? null : last, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Moves the intent to the quote's best other usable chain, swapping the reservation; null when none can take it.</summary>

@@ -305,6 +305,57 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Retry_Of_A_Transaction_Still_Pending_Resends_It_So_The_Payment_Is_Made_Once()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaPrimary.HoldBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Router.Options.FinalityTimeout);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+
+        // The first broadcast is included after all.
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        intent = await Router.RunToEndAsync(intent);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(attempts[0].SignedTransaction, attempts[1].SignedTransaction);
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+    }
+
+    [Fact]
+    public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
+    {
+        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(10));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(router.Options.FinalityTimeout);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        intent = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        var attempts = await router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal(attempts[0].SignedTransaction, attempts[^1].SignedTransaction);
+    }
+
+    [Fact]
     public async Task A_Rejected_Transaction_Fails_The_Intent_And_Releases_Everything()
     {
         var merchant = await Router.MerchantAsync();

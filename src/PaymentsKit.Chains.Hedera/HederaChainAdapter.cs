@@ -300,6 +300,11 @@ public sealed partial class HederaChainAdapter : IChainAdapter
         return Instant.FromUnixTimeSeconds(seconds).PlusNanoseconds(nanos);
     }
 
+    /// <inheritdoc />
+    /// <remarks>The Mirror Node form <c>shard.realm.num-seconds-nanos</c> (nanos padded to 9 digits), which transactions are reported under.</remarks>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> unless the text is a transaction id.</exception>
+    public string NormalizeTransactionHash(string transactionHash) => NormalizeTransactionId(transactionHash);
+
     private static string NormalizeTransactionId(string? text)
     {
         Guard.Text(text, "transactionHash", 100);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -92,6 +93,13 @@ public sealed class JsonRpcClient
 
     private T Interpret<T>(RpcResponse response, Func<JsonElement, T> read)
     {
+        // 401, 402 and 403 refuse this endpoint's credentials or plan (bad key, disabled endpoint, capacity, allow-list), whatever
+        // error object comes with them: another endpoint may answer, and the request must not be judged by it.
+        if (response.Status is HttpStatusCode.Unauthorized or HttpStatusCode.PaymentRequired or HttpStatusCode.Forbidden)
+        {
+            throw new TransientRpcException(string.Create(CultureInfo.InvariantCulture, $"HTTP {(int)response.Status}: the endpoint refused its credentials or plan"));
+        }
+
         JsonDocument document;
         try
         {

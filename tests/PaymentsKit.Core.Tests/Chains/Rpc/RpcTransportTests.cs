@@ -212,6 +212,21 @@ public sealed class RpcTransportTests
         Assert.Single(refusing.Requests);
     }
 
+    [Theory]
+    [InlineData(401, -32600, "Must be authenticated!")]
+    [InlineData(403, -32002, "rejected due to project ID settings")]
+    [InlineData(402, -32000, "payment required")]
+    public async Task Json_Rpc_Errors_Under_An_Endpoint_Refusal_Fail_Over(int status, long code, string message)
+    {
+        // The key or plan of one endpoint is refused: another endpoint may well answer, and the request itself is fine.
+        await using var refusing = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(
+            status, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":" + code + ",\"message\":" + JsonSerializer.Serialize(message) + "}}"));
+        await using var healthy = new LoopbackHttpServer(_ => LoopbackResponse.Json("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x1\"}"));
+        var client = new JsonRpcClient(Create(null, refusing.BaseAddress, healthy.BaseAddress));
+        Assert.Equal("0x1", (await client.CallAsync("eth_sendRawTransaction", ["0x00"], CancellationToken.None)).GetString());
+        Assert.Single(refusing.Requests);
+    }
+
     [Fact]
     public async Task Http_429_Fails_Over_To_The_Next_Endpoint()
     {

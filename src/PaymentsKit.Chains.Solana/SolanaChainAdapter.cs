@@ -252,6 +252,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
     {
         var changes = new Dictionary<(string Mint, string Owner), BigInteger>();
         var order = new List<(string Mint, string Owner)>();
+        var decimals = new Dictionary<string, long>(StringComparer.Ordinal);
         void Apply(string member, int sign)
         {
             if (!meta.TryGetProperty(member, out var balances) || balances.ValueKind != JsonValueKind.Array)
@@ -263,8 +264,15 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
             {
                 var index = RpcJson.GetInt64(balance, "accountIndex");
                 var owner = RpcJson.GetOptionalString(balance, "owner") ?? keys[(int)index];
-                var key = (RpcJson.GetString(balance, "mint"), owner);
-                var amount = RpcJson.GetBigInteger(RpcJson.GetProperty(balance, "uiTokenAmount", JsonValueKind.Object), "amount");
+                var mint = RpcJson.GetString(balance, "mint");
+                var key = (mint, owner);
+                var tokenAmount = RpcJson.GetProperty(balance, "uiTokenAmount", JsonValueKind.Object);
+                var amount = RpcJson.GetBigInteger(tokenAmount, "amount");
+                if (tokenAmount.TryGetProperty("decimals", out _))
+                {
+                    decimals[mint] = RpcJson.GetInt64(tokenAmount, "decimals");
+                }
+
                 if (!changes.ContainsKey(key))
                 {
                     order.Add(key);
@@ -283,6 +291,15 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
             {
                 LogUnknownMint(_logger, mint);
                 continue;
+            }
+
+            // Base units are read with the registered scale: one that differs from the mint's would misstate every amount.
+            if (decimals.TryGetValue(mint, out var mintDecimals) && mintDecimals != asset.Scale)
+            {
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.AssetConflict,
+                    string.Create(CultureInfo.InvariantCulture, $"Asset {asset.Code} is registered with {asset.Scale} decimals, but mint {mint} has {mintDecimals} on {Chain}; fix its registration."),
+                    new Dictionary<string, object?> { ["asset"] = asset.Code, ["mint"] = mint, ["scale"] = asset.Scale, ["decimals"] = mintDecimals, ["chain"] = Chain.Value });
             }
 
             var perOwner = order.Where(k => k.Mint == mint).Select(k => (k.Owner, changes[k])).ToList();

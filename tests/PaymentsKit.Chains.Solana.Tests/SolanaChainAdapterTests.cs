@@ -23,6 +23,20 @@ public sealed class SolanaChainAdapterTests
         JsonRpcLoopback.Start((method, parameters) => overrides?.Invoke(method, parameters) ?? Standard(method, parameters));
 
     [Fact]
+    public async Task A_Mint_Registered_With_Other_Decimals_Than_The_Chain_Reports_Is_An_Asset_Conflict_Not_A_Wrong_Amount()
+    {
+        // Registered with 9 decimals, the mint has 6: 12.5 USDC would be read as 0.0125.
+        var misregistered = Asset.Create("USDC.SOL", 9, ChainId.Solana, UsdcMint);
+        await using var node = Node();
+        var adapter = new SolanaChainAdapter(
+            LoopbackAdapterSetup.Options<SolanaOptions>(null, node), new HttpClient(), LoopbackAdapterSetup.Assets(misregistered), _clock, NullLogger<SolanaChainAdapter>.Instance);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => adapter.GetTransactionAsync(Signature).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.AssetConflict, error.Code);
+        Assert.Contains(UsdcMint, error.Message, StringComparison.Ordinal);
+        Assert.False(error.IsTransient);
+    }
+
+    [Fact]
     public async Task Reads_Sol_And_Spl_Transfers_With_Memo()
     {
         await using var node = Node();

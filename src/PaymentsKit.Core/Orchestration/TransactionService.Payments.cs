@@ -108,6 +108,9 @@ internal sealed partial class TransactionService
             case ProviderOutcome.Declined when tx.InFlightAction is ProviderAction.Capture or ProviderAction.Cancel:
                 // The capture or cancel was refused; the authorization stands.
                 return tx with { InFlightAction = null, ErrorCode = result.ErrorCode, ErrorMessage = result.ErrorMessage, RetryCount = retries };
+            case ProviderOutcome.Declined when tx.AuthorizedAt is not null:
+                // A granted authorization is not declined afterwards: this repeats the refusal of a capture or cancel already applied.
+                return isPoll ? tx with { RetryCount = retries } : null;
             case ProviderOutcome.Declined:
                 return tx with
                 {

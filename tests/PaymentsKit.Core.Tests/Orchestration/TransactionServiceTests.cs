@@ -480,4 +480,26 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
             Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, sent.Id, Context)).Status);
         }
     }
+
+    [Fact]
+    public async Task A_Redelivered_Capture_Failure_Webhook_Does_Not_Fail_A_Standing_Authorization()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        stripe!.NextCapture = CaptureLoss.BeforeReachingProvider;
+        await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context);
+        var payload = "{\"id\":\"evt_capture_failed\",\"type\":\"payment.failed\",\"data\":{\"id\":\"pi_x\",\"reference\":\"" + authorized.Id
+            + "\",\"status\":\"failed\",\"error_code\":\"capture_failed\",\"error_message\":\"try again\"}}";
+
+        // Webhooks arrive at least once: the redelivery of the capture's failure must not fail the payment.
+        for (var delivery = 0; delivery < 2; delivery++)
+        {
+            var handled = await h.Transactions.HandleProviderWebhookAsync(PaymentProvider.Stripe, payload, h.Stripe.Sign(payload), Context);
+            Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null, "capture_failed"), (handled.Transaction.Status, handled.Transaction.InFlightAction, handled.Transaction.ErrorCode));
+        }
+
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)).Status);
+    }
 }

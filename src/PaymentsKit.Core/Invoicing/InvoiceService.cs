@@ -34,7 +34,7 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
             return await context.CreateAsync(
                 Invoices,
                 merchant,
-                request,
+                request with { Amount = InvoicingValidation.Canonical(request.Amount) },
                 request.IdempotencyKey,
                 i => i.RequestFingerprint,
                 async (unit, idempotencyKey, fingerprint, ct) =>

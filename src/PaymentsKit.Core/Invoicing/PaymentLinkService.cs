@@ -32,7 +32,7 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
             return await context.CreateAsync(
                 PaymentLinks,
                 merchant,
-                request,
+                request with { Amount = InvoicingValidation.Canonical(request.Amount) },
                 request.IdempotencyKey,
                 l => l.RequestFingerprint,
                 async (unit, idempotencyKey, fingerprint, ct) =>

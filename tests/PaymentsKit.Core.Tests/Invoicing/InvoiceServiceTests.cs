@@ -124,6 +124,20 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task The_Same_Amount_Written_With_More_Decimals_Is_A_Replay_Not_A_Conflict()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(3m, "XLM", "x") { IdempotencyKey = "order-8" });
+        Assert.Equal(invoice.Id, (await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(3.00m, "XLM", "x") { IdempotencyKey = "order-8" })).Id);
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(3.01m, "XLM", "x") { IdempotencyKey = "order-8" }).AsTask());
+
+        var link = await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", 1.5m, "XLM") { IdempotencyKey = "order-8" });
+        Assert.Equal(link.Id, (await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", 1.500m, "XLM") { IdempotencyKey = "order-8" })).Id);
+    }
+
+    [Fact]
     public async Task CancelInvoice_RecordsTheTransition_AndOnlyFromPending()
     {
         var merchant = await _kit.MerchantAsync();

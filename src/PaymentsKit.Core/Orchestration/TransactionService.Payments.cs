@@ -157,12 +157,16 @@ internal sealed partial class TransactionService
             {
                 if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
                 {
-                    // A pending refund may never have reached the provider; resending is safe because the refund id is its idempotency key.
-                    var result = await CallProviderAsync(
-                        ct => refund.Status == RefundStatus.Pending
-                            ? provider.RefundAsync(RefundRequest(before, refund), ct)
-                            : provider.GetRefundAsync(refund.Id.ToString(), ct),
-                        cancellationToken).ConfigureAwait(false);
+                    // A pending refund may never have reached the provider, nor a processing one the provider does not know (its
+                    // call failed to connect); resending is safe because the refund id is its idempotency key.
+                    var result = refund.Status == RefundStatus.Processing
+                        ? await CallProviderAsync(ct => provider.GetRefundAsync(refund.Id.ToString(), ct), cancellationToken).ConfigureAwait(false)
+                        : null;
+                    if (result is null || result.Outcome == ProviderOutcome.Unknown)
+                    {
+                        result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(before, refund), ct), cancellationToken).ConfigureAwait(false);
+                    }
+
                     await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId), context, null, cancellationToken).ConfigureAwait(false);
                 }
             }

@@ -5,7 +5,7 @@ namespace PaymentsKit.Tests.Orchestration;
 /// <summary>
 /// A provider in front of another that can hold one status poll's answer until released (a poll answered before a
 /// capture was sent but applied after it), lose a capture's answer after or before it reached the provider, and lose a
-/// charge or authorization before it reached the provider.
+/// charge, authorization or refund before it reached the provider.
 /// </summary>
 public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvider
 {
@@ -52,7 +52,15 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
 
     public ValueTask<ProviderResult> CancelAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default) => inner.CancelAsync(payment, cancellationToken);
 
-    public ValueTask<ProviderResult> RefundAsync(ProviderRefundRequest request, CancellationToken cancellationToken = default) => inner.RefundAsync(request, cancellationToken);
+    /// <summary>Whether the next refund fails to connect, never reaching the provider.</summary>
+    public bool LoseNextRefund { get; set; }
+
+    public ValueTask<ProviderResult> RefundAsync(ProviderRefundRequest request, CancellationToken cancellationToken = default)
+    {
+        var lost = LoseNextRefund;
+        LoseNextRefund = false;
+        return lost ? throw new HttpRequestException("Connection refused.") : inner.RefundAsync(request, cancellationToken);
+    }
 
     public async ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {

@@ -178,4 +178,22 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
         Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
         Assert.Equal(3, (await h.Transactions.GetEventsAsync(partner.Id, tx.Id)).Count);
     }
+
+    [Fact]
+    public async Task A_Refund_That_Never_Reached_The_Provider_Is_Sent_Again_By_Sync()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        stripe!.LoseNextRefund = true;
+        var lost = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(30m, "damaged"), Context);
+        Assert.Equal(RefundStatus.Processing, lost.Status);
+
+        // The provider knows nothing of it: the sync sends it again (the refund id is its idempotency key) instead of polling for ever.
+        var synced = await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.GetRefundAsync(partner.Id, lost.Id)).Status);
+        Assert.Equal((TransactionStatus.PartiallyRefunded, 30m, 0m), (synced.Status, synced.RefundedAmount.Amount, synced.ReservedRefundAmount.Amount));
+        Assert.Equal(30m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+    }
 }

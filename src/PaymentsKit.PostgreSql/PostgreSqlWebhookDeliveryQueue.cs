@@ -65,36 +65,38 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // planner's row estimates for these fast-changing tables are stale, and it joined the whole batch against every
     // candidate row. Each completion probes only the table its token can match: a first attempt's token ($16, the seqs)
     // the unscheduled rows, any other ($23) the deliveries.
+    // A completion not sent (its lease too short for its timeout) takes back the attempt its claim counted, and is neither
+    // logged nor summed into its event.
     // An event whose only delivery is a first attempt has no other delivery row (it had one plan and was not retaken), and
     // the rows this statement inserts are not visible to its own subqueries: its summary needs no look for undelivered
     // deliveries.
     private const string CompleteSql =
         "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[],"
         + " $8::uuid[], $9::integer[], $10::timestamptz[], $11::interval[], $12::text[], $13::text[], $14::text[],"
-        + " $17::uuid[], $18::uuid[], $19::uuid[], $20::text[], $21::timestamptz[], $22::timestamptz[])"
+        + " $17::uuid[], $18::uuid[], $19::uuid[], $20::text[], $21::timestamptz[], $22::timestamptz[], $24::boolean[])"
         + " AS i(id, token, status, next_at, code, error, completed_at, attempt_id, number, started_at, duration, outcome, excerpt, last_at,"
-        + " tenant_id, event_id, endpoint_id, event_type, created_at, claimed_at)),"
-        + " updated AS (UPDATE webhook_deliveries d SET status = i.status, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
+        + " tenant_id, event_id, endpoint_id, event_type, created_at, claimed_at, not_sent)),"
+        + " updated AS (UPDATE webhook_deliveries d SET status = i.status, attempts = d.attempts - i.not_sent::integer, next_attempt_at = COALESCE(i.next_at, d.next_attempt_at),"
         + " last_status_code = i.code, last_error = i.error, completed_at = i.completed_at, lease_token = NULL, lease_expires_at = NULL"
         + " FROM input i WHERE d.id = ANY ($23::uuid[]) AND d.id = i.id AND d.lease_token = i.token RETURNING d.id, d.tenant_id, d.event_id, d.endpoint_id, false AS first_attempt),"
         + " taken AS (DELETE FROM webhook_events_unscheduled u WHERE u.dispatch_seq = ANY ($16::bigint[]) AND u.lease_token = ANY ($2)"
         + " RETURNING u.event_id, u.lease_token, u.dispatch_seq),"
         + " inserted AS (INSERT INTO webhook_deliveries (id, tenant_id, event_id, endpoint_id, event_type, seq, status, attempts, next_attempt_at,"
         + " last_attempt_at, last_status_code, last_error, created_at, completed_at)"
-        + " SELECT i.id, i.tenant_id, i.event_id, i.endpoint_id, i.event_type, t.dispatch_seq, i.status, i.number, COALESCE(i.next_at, i.created_at),"
+        + " SELECT i.id, i.tenant_id, i.event_id, i.endpoint_id, i.event_type, t.dispatch_seq, i.status, i.number - i.not_sent::integer, COALESCE(i.next_at, i.created_at),"
         + " i.claimed_at, i.code, i.error, i.created_at, i.completed_at FROM taken t JOIN input i ON i.event_id = t.event_id AND i.token = t.lease_token"
         + " RETURNING id, tenant_id, event_id, endpoint_id, true AS first_attempt),"
         + " done AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted),"
         + " logged AS (INSERT INTO webhook_delivery_attempts"
         + " (id, tenant_id, delivery_id, event_id, endpoint_id, number, started_at, duration, outcome, status_code, response_excerpt, error)"
         + " SELECT i.attempt_id, done.tenant_id, done.id, done.event_id, done.endpoint_id, i.number, i.started_at, i.duration, i.outcome, i.code, i.excerpt, i.error"
-        + " FROM done JOIN input i ON i.id = done.id),"
+        + " FROM done JOIN input i ON i.id = done.id WHERE NOT i.not_sent),"
         + " summary AS (UPDATE webhook_events e SET version = e.version + 1, updated_at = $15, data = e.data || jsonb_build_object("
         + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + s.n, 'last_attempt_at', to_jsonb(s.last_at),"
         + " 'delivered', s.all_delivered AND (s.first_only OR NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
         + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids)))))"
         + " FROM (SELECT done.event_id, count(*)::integer AS n, (array_agg(i.last_at ORDER BY i.started_at DESC))[1] AS last_at, bool_and(i.status = 'delivered') AS all_delivered,"
-        + "  bool_and(done.first_attempt) AS first_only, array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id GROUP BY done.event_id) s"
+        + "  bool_and(done.first_attempt) AS first_only, array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id WHERE NOT i.not_sent GROUP BY done.event_id) s"
         + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
         + " SELECT id FROM done";
 
@@ -694,6 +696,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         private readonly DateTime[] _startedAt, _createdAt;
         private readonly int?[] _codes;
         private readonly int[] _numbers;
+        private readonly bool[] _notSent;
         private readonly TimeSpan[] _durations;
         private readonly List<long> _leasedSeqs = [];
         private readonly List<Guid> _rowIds = [];
@@ -707,7 +710,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             (_errors, _excerpts) = (new string?[n], new string?[n]);
             (_nextAt, _completedAt, _claimedAt) = (new DateTime?[n], new DateTime?[n], new DateTime?[n]);
             (_startedAt, _createdAt) = (new DateTime[n], new DateTime[n]);
-            (_codes, _numbers, _durations) = (new int?[n], new int[n], new TimeSpan[n]);
+            (_codes, _numbers, _durations, _notSent) = (new int?[n], new int[n], new TimeSpan[n], new bool[n]);
             var lockedEvents = new HashSet<Guid>();
             var latest = Instant.MinValue;
             for (var i = 0; i < n; i++)
@@ -724,6 +727,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 _completedAt[i] = c.Status == WebhookDeliveryStatus.Pending ? null : (attempt.StartedAt + attempt.Duration).ToDateTimeUtc();
                 _attemptIds[i] = attempt.Id;
                 _numbers[i] = attempt.Number;
+                _notSent[i] = c.NotSent;
                 _startedAt[i] = attempt.StartedAt.ToDateTimeUtc();
                 _durations[i] = attempt.Duration.ToTimeSpan();
                 _outcomes[i] = SnakeCaseNames<WebhookAttemptOutcome>.Of(attempt.Outcome);
@@ -757,7 +761,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         /// <summary>The distinct events of the batch's completions of delivery rows (not of first attempts leased on unscheduled rows).</summary>
         public Guid[] LockedEventIds { get; }
 
-        /// <summary>Adds $1-$23 of the completion statement.</summary>
+        /// <summary>Adds $1-$24 of the completion statement.</summary>
         public void AddTo(NpgsqlParameterCollection parameters)
         {
             parameters.Add(new NpgsqlParameter { Value = _ids });
@@ -783,6 +787,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
             parameters.Add(new NpgsqlParameter { Value = _createdAt });
             parameters.Add(new NpgsqlParameter { Value = _claimedAt, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
             parameters.Add(new NpgsqlParameter { Value = _rowIds.ToArray() });
+            parameters.Add(new NpgsqlParameter { Value = _notSent });
         }
     }
 

@@ -164,9 +164,15 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
 
                 entry.LeaseToken = null;
                 entry.LeaseUntil = null;
-                entry.Attempts.Add(completion.Attempt);
                 entry.Delivery = Apply(entry.Delivery, completion);
                 completed.Add(claim.Delivery.Id);
+                if (completion.NotSent)
+                {
+                    entry.Delivery = entry.Delivery with { Attempts = entry.Delivery.Attempts - 1 };
+                    continue;
+                }
+
+                entry.Attempts.Add(completion.Attempt);
                 var key = (claim.Delivery.TenantId, claim.Delivery.EventId);
                 var previous = summaries.GetValueOrDefault(key);
                 summaries[key] = (previous.Attempts + 1, Instant.Max(previous.Last, completion.Attempt.StartedAt), false);

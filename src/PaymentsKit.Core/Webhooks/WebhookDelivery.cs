@@ -137,7 +137,15 @@ public sealed record WebhookClaim(WebhookDelivery Delivery, ReadOnlyMemory<byte>
 /// <param name="Status">Delivered, pending (to retry at <paramref name="NextAttemptAt"/>) or dead-lettered.</param>
 /// <param name="NextAttemptAt">When to retry (pending only).</param>
 /// <param name="Attempt">The attempt's log.</param>
-public sealed record WebhookDeliveryCompletion(WebhookClaim Claim, WebhookDeliveryStatus Status, Instant? NextAttemptAt, WebhookDeliveryAttempt Attempt);
+public sealed record WebhookDeliveryCompletion(WebhookClaim Claim, WebhookDeliveryStatus Status, Instant? NextAttemptAt, WebhookDeliveryAttempt Attempt)
+{
+    /// <summary>
+    /// The claimed attempt was never sent (its lease would have ended before its timeout): the delivery goes back pending
+    /// with the attempt its claim counted taken back, and nothing is added to the attempt log or the event's summary;
+    /// only <see cref="WebhookDelivery.LastError"/> says why it waits. An attempt budget counts attempts made, not claims.
+    /// </summary>
+    public bool NotSent { get; init; }
+}
 
 /// <summary>Narrows a delivery listing; null fields match everything.</summary>
 /// <param name="Status">Only deliveries in this status.</param>

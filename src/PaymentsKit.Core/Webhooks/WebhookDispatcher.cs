@@ -372,11 +372,12 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         {
             // Waiting for its turn (behind MaxConcurrency, or in a drain's buffer) has eaten so much of the lease that the
             // POST could still run when another dispatcher may take the delivery over: it is not sent, and goes back due
-            // at once (its attempt counted, as a lost one is) for a claim with a fresh lease.
+            // at once for a claim with a fresh lease. Its claim's attempt is taken back: with slow receivers a delivery can
+            // wait its turn more than once, and dead-lettering it for claims never sent would cut the retry schedule short.
             var notSent = Attempt(
                 delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Failed, null, null, $"not sent: its lease ends at {claim.LeaseExpiresAt}, sooner than the {_options.Timeout.TotalSeconds:0.###} s timeout allows");
             activity?.SetTag("paymentskit.webhooks.outcome", "lease_too_short");
-            return new WebhookDeliveryCompletion(claim, WebhookDeliveryStatus.Pending, startedAt, notSent.Log);
+            return new WebhookDeliveryCompletion(claim, WebhookDeliveryStatus.Pending, startedAt, notSent.Log) { NotSent = true };
         }
 
         var endpoint = target?.Endpoint;

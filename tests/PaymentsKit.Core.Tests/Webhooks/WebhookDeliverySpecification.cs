@@ -452,17 +452,68 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         var (sent, second) = receiver.For(first).Count == 1 ? (first, next) : (next, first);
         Assert.Single(receiver.For(sent));
         Assert.Empty(receiver.For(second));
+        // Never sent, it costs no attempt of its budget: nothing is logged or counted for it, only why it waits.
         var waiting = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: second.Id), null, 10)).Items);
-        Assert.Equal((WebhookDeliveryStatus.Pending, 1), (waiting.Status, waiting.Attempts));
+        Assert.Equal((WebhookDeliveryStatus.Pending, 0), (waiting.Status, waiting.Attempts));
         Assert.True(waiting.NextAttemptAt <= Kit.Clock.GetCurrentInstant());
-        var notSent = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id));
-        Assert.Equal((WebhookAttemptOutcome.Failed, (int?)null), (notSent.Outcome, notSent.StatusCode));
-        Assert.StartsWith("not sent", notSent.Error, StringComparison.Ordinal);
+        Assert.StartsWith("not sent", waiting.LastError, StringComparison.Ordinal);
+        Assert.Empty(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id));
+        Assert.Equal(0, (await Kit.Outbox.GetAsync(Tenant, second.Id)).Attempts);
 
-        // The next pass claims it with a fresh lease and sends it, once.
+        // The next pass claims it with a fresh lease and sends it, once: its first attempt.
         Assert.Equal(1, (await Kit.Dispatcher(Options).DispatchAsync()).Delivered);
         Assert.Single(receiver.For(second));
         Assert.Equal(0, receiver.Overlaps);
+        var delivered = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: second.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (delivered.Status, delivered.Attempts));
+        Assert.Equal(1, Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id)).Number);
+        Assert.Equal(1, (await Kit.Outbox.GetAsync(Tenant, second.Id)).Attempts);
+    }
+
+    [Fact]
+    public async Task Attempts_put_back_unsent_again_and_again_never_dead_letter_a_delivery()
+    {
+        // A receiver slower than the lease allows for a queue: every pass sends the first claimed delivery and puts the
+        // second back unsent. With two attempts allowed, the second must still get both of its own.
+        var failing = true;
+        await using var receiver = new TestReceiver((_, _) =>
+        {
+            Kit.Clock.Advance(Duration.FromSeconds(20));
+            return failing ? LoopbackResponse.WithStatus(500) : LoopbackResponse.Json("{}");
+        });
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        await Kit.EnqueueAsync(Tenant, "inv_0");
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        void Options(WebhookDeliveryOptions o)
+        {
+            o.Timeout = TimeSpan.FromSeconds(20);
+            o.LeaseDuration = TimeSpan.FromSeconds(30);
+            o.MaxConcurrency = 1;
+            o.BatchSize = 2;
+            o.RetryPolicy = new WebhookRetryPolicy([Duration.FromSeconds(1)], 0);
+        }
+
+        for (var pass = 0; pass < 3; pass++)
+        {
+            await Kit.Dispatcher(Options).DispatchAsync();
+            Kit.Clock.Advance(Duration.FromSeconds(1));
+        }
+
+        // Three passes sent three attempts in all (two to one delivery, one to the other): none counts more than it was sent.
+        Assert.Equal(3, receiver.Received.Count);
+        var deliveries = (await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(), null, 10)).Items;
+        Assert.Equal(2, deliveries.Count);
+        foreach (var delivery in deliveries)
+        {
+            var sent = receiver.Received.Count(r => r.Headers.GetValueOrDefault("webhook-id") == delivery.EventId.ToString());
+            Assert.Equal(sent, delivery.Attempts);
+            Assert.Equal(sent, (await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id)).Count);
+            Assert.Equal(delivery.Attempts < 2 ? WebhookDeliveryStatus.Pending : WebhookDeliveryStatus.DeadLettered, delivery.Status);
+        }
+
+        failing = false;
+        await WebhookTestKit.DrainAsync(Kit.Dispatcher(Options));
+        Assert.Contains(WebhookDeliveryStatus.Delivered, (await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(), null, 10)).Items.Select(d => d.Status));
     }
 
     [Fact]

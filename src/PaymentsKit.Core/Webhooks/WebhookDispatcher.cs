@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -60,6 +61,8 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     /// <summary>How much of a response body an attempt log keeps.</summary>
     public const int ResponseExcerptBytes = 1024;
 
+    private const string GoneReason = "the endpoint answered 410 Gone";
+
     // A drain records at most this many outcomes per round trip.
     private const int MaxRecordBatch = 1000;
 
@@ -118,12 +121,13 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     {
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.dispatch");
         var tally = new Tally();
-        var work = await ClaimWorkAsync(tally, cancellationToken).ConfigureAwait(false);
+        var gone = new GoneEndpoints();
+        var work = await ClaimWorkAsync(tally, gone, cancellationToken).ConfigureAwait(false);
         var attempts = new WebhookDeliveryCompletion[work.Count];
         await Parallel.ForEachAsync(
             Enumerable.Range(0, work.Count),
             new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrency, CancellationToken = cancellationToken },
-            async (i, ct) => attempts[i] = await AttemptAsync(work[i], ct).ConfigureAwait(false)).ConfigureAwait(false);
+            async (i, ct) => attempts[i] = await AttemptAsync(work[i], gone, ct).ConfigureAwait(false)).ConfigureAwait(false);
         await RecordAsync(attempts, tally, cancellationToken).ConfigureAwait(false);
         return tally.Result(activity);
     }
@@ -133,13 +137,14 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     {
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.drain");
         var tally = new Tally();
+        var gone = new GoneEndpoints();
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var claimed = Channel.CreateBounded<Work>(new BoundedChannelOptions(_options.BatchSize) { SingleWriter = true });
         var attempted = Channel.CreateUnbounded<WebhookDeliveryCompletion>();
         var outstanding = new Outstanding();
-        var feeder = Stage(() => FeedAsync(claimed.Writer, outstanding, tally, budget, failed.Token), failed, claimed.Writer);
+        var feeder = Stage(() => FeedAsync(claimed.Writer, outstanding, tally, gone, budget, failed.Token), failed, claimed.Writer);
         var senders = Enumerable.Range(0, _options.MaxConcurrency)
-            .Select(_ => Stage(() => SendLoopAsync(claimed.Reader, attempted.Writer, failed.Token), failed, null))
+            .Select(_ => Stage(() => SendLoopAsync(claimed.Reader, attempted.Writer, gone, failed.Token), failed, null))
             .ToArray();
         var recorder = Stage(() => RecordLoopAsync(attempted.Reader, outstanding, tally, failed.Token), failed, null);
         await Task.WhenAll(senders).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -174,7 +179,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     }
 
     /// <summary>Claims batch after batch into <paramref name="claimed"/> until nothing is due or the budget is spent.</summary>
-    private async Task FeedAsync(ChannelWriter<Work> claimed, Outstanding outstanding, Tally tally, TimeSpan budget, CancellationToken cancellationToken)
+    private async Task FeedAsync(ChannelWriter<Work> claimed, Outstanding outstanding, Tally tally, GoneEndpoints gone, TimeSpan budget, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < budget)
@@ -189,7 +194,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             }
 
             var settled = outstanding.Count == 0;
-            var work = await ClaimWorkAsync(tally, cancellationToken).ConfigureAwait(false);
+            var work = await ClaimWorkAsync(tally, gone, cancellationToken).ConfigureAwait(false);
             if (work.Count == 0)
             {
                 // Attempts not yet recorded may unblock ordered successors (or fail into a due retry): look again once
@@ -213,13 +218,13 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         tally.OutOfBudget = true;
     }
 
-    private async Task SendLoopAsync(ChannelReader<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, CancellationToken cancellationToken)
+    private async Task SendLoopAsync(ChannelReader<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, GoneEndpoints gone, CancellationToken cancellationToken)
     {
         while (await claimed.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
             while (claimed.TryRead(out var work))
             {
-                attempted.TryWrite(await AttemptAsync(work, cancellationToken).ConfigureAwait(false));
+                attempted.TryWrite(await AttemptAsync(work, gone, cancellationToken).ConfigureAwait(false));
             }
         }
     }
@@ -247,7 +252,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     }
 
     /// <summary>Schedules new outbox events (claiming their deliveries in the same step where the queue can) and claims due deliveries, with their endpoints.</summary>
-    private async ValueTask<List<Work>> ClaimWorkAsync(Tally tally, CancellationToken cancellationToken)
+    private async ValueTask<List<Work>> ClaimWorkAsync(Tally tally, GoneEndpoints gone, CancellationToken cancellationToken)
     {
         var limit = _options.BatchSize;
         var fresh = await _queue.ScheduleAndClaimAsync(PlanAsync, _clock.GetCurrentInstant(), _options.Lease, limit, cancellationToken).ConfigureAwait(false);
@@ -259,7 +264,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
 
         tally.Claimed(fresh.Scheduled, claims.Count, fresh.Scheduled == limit || claims.Count == limit);
-        var targets = await LoadTargetsAsync(claims, cancellationToken).ConfigureAwait(false);
+        var targets = await LoadTargetsAsync(claims, gone.BeforeRead(), cancellationToken).ConfigureAwait(false);
         return [.. claims.Select(c => new Work(c, targets.GetValueOrDefault(c.Delivery.EndpointId)))];
     }
 
@@ -324,7 +329,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     /// Reads each claimed endpoint once per batch, with what every attempt to it needs: its parsed signing secrets and
     /// the SSRF guard's verdict on its URL (the guarded handler checks again on every new connection).
     /// </summary>
-    private async ValueTask<Dictionary<WebhookEndpointId, Target>> LoadTargetsAsync(IReadOnlyList<WebhookClaim> claims, CancellationToken cancellationToken)
+    private async ValueTask<Dictionary<WebhookEndpointId, Target>> LoadTargetsAsync(IReadOnlyList<WebhookClaim> claims, long readAt, CancellationToken cancellationToken)
     {
         var targets = new Dictionary<WebhookEndpointId, Target>();
         if (claims.Count == 0)
@@ -346,20 +351,20 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 
                 if (endpoint.Status != WebhookEndpointStatus.Enabled)
                 {
-                    targets[endpoint.Id] = new Target(endpoint, null, [], null);
+                    targets[endpoint.Id] = new Target(endpoint, null, [], null, readAt);
                     continue;
                 }
 
                 var url = new Uri(endpoint.Url);
                 var (_, rejected) = await _validator.CheckAsync(url, cancellationToken).ConfigureAwait(false);
-                targets[endpoint.Id] = new Target(endpoint, url, rejected is null ? endpoint.SigningSecrets(now) : [], rejected);
+                targets[endpoint.Id] = new Target(endpoint, url, rejected is null ? endpoint.SigningSecrets(now) : [], rejected, readAt);
             }
         }
 
         return targets;
     }
 
-    private async ValueTask<WebhookDeliveryCompletion> AttemptAsync(Work work, CancellationToken cancellationToken)
+    private async ValueTask<WebhookDeliveryCompletion> AttemptAsync(Work work, GoneEndpoints gone, CancellationToken cancellationToken)
     {
         var (claim, target) = work;
         var delivery = claim.Delivery;
@@ -383,12 +388,18 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         var endpoint = target?.Endpoint;
         var attempt = endpoint is null || endpoint.Status != WebhookEndpointStatus.Enabled
             ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, endpoint is null ? "the endpoint no longer exists" : $"the endpoint is disabled: {endpoint.DisabledReason}")
+            : gone.Since(target!)
+                ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.EndpointDisabled, null, null, $"the endpoint is disabled: {GoneReason}")
             : target!.Rejected is { } rejected
                 ? Attempt(delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Rejected, null, null, $"SSRF guard: {rejected}")
                 : await SendAsync(claim, target, startedAt, cancellationToken).ConfigureAwait(false);
         if (attempt.Outcome == WebhookAttemptOutcome.Gone)
         {
+            // Marked before the endpoint is disabled, so the attempts of this pass waiting their turn stop at once, and again
+            // after, so a batch whose endpoints were read before the disable committed stops too.
+            gone.Mark(delivery.EndpointId);
             await DisableGoneAsync(delivery, cancellationToken).ConfigureAwait(false);
+            gone.Mark(delivery.EndpointId);
         }
 
         var (status, next) = Decide(delivery, attempt.Outcome, attempt.RetryAfter);
@@ -448,7 +459,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     {
         try
         {
-            await _endpoints.DisableAsync(delivery.TenantId, delivery.EndpointId, "the endpoint answered 410 Gone", cancellationToken).ConfigureAwait(false);
+            await _endpoints.DisableAsync(delivery.TenantId, delivery.EndpointId, GoneReason, cancellationToken).ConfigureAwait(false);
             LogEndpointGone(_logger, delivery.EndpointId);
         }
         catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.NotFound)
@@ -585,8 +596,30 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     /// <summary>A claim and where it goes (null when the endpoint no longer exists).</summary>
     private sealed record Work(WebhookClaim Claim, Target? Target);
 
-    /// <summary>An endpoint as one batch's attempts use it; <see cref="Url"/> is null when it is not enabled.</summary>
-    private sealed record Target(WebhookEndpoint Endpoint, Uri? Url, IReadOnlyList<WebhookSecret> Secrets, string? Rejected);
+    /// <summary>
+    /// An endpoint as one batch's attempts use it; <see cref="Url"/> is null when it is not enabled. <see cref="ReadAt"/> is
+    /// the <see cref="GoneEndpoints"/> stamp taken before it was read.
+    /// </summary>
+    private sealed record Target(WebhookEndpoint Endpoint, Uri? Url, IReadOnlyList<WebhookSecret> Secrets, string? Rejected, long ReadAt);
+
+    /// <summary>
+    /// The endpoints that answered 410 Gone during one pass or drain. An endpoint read before its 410 is stale: attempts to
+    /// it are not sent but dead-lettered as a disabled endpoint's are. One read after its disable committed sees the
+    /// endpoint as it now is (still disabled, or enabled again by its owner).
+    /// </summary>
+    private sealed class GoneEndpoints
+    {
+        private readonly ConcurrentDictionary<WebhookEndpointId, long> _marked = new();
+        private long _stamp;
+
+        /// <summary>The stamp to give the endpoints about to be read.</summary>
+        public long BeforeRead() => Interlocked.Read(ref _stamp);
+
+        public void Mark(WebhookEndpointId endpointId) => _marked[endpointId] = Interlocked.Increment(ref _stamp);
+
+        /// <summary>Whether the endpoint answered 410 after <paramref name="target"/> was read.</summary>
+        public bool Since(Target target) => _marked.TryGetValue(target.Endpoint.Id, out var at) && target.ReadAt < at;
+    }
 
     /// <summary>Claimed deliveries whose outcome is not recorded yet.</summary>
     private sealed class Outstanding

@@ -517,6 +517,41 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_a_410_the_other_deliveries_to_that_endpoint_claimed_in_the_same_batch_are_not_sent()
+    {
+        await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(410));
+        var endpoint = (await Kit.RegisterAsync(Tenant, receiver.Url)).Endpoint;
+        for (var i = 0; i < 3; i++)
+        {
+            await Kit.EnqueueAsync(Tenant, "inv_" + i.ToString(CultureInfo.InvariantCulture));
+        }
+
+        var pass = await Kit.Dispatcher(o => o.MaxConcurrency = 1).DispatchAsync();
+
+        // One POST answered 410; the endpoint is disabled, and the batch's other deliveries to it are dead-lettered unsent,
+        // as a disabled endpoint's are.
+        Assert.Equal((3, 3), (pass.Claimed, pass.DeadLettered));
+        Assert.Single(receiver.Received);
+        Assert.Equal(WebhookEndpointStatus.Disabled, (await Kit.Endpoints.GetAsync(Tenant, endpoint.Id)).Status);
+        var dead = (await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.DeadLettered, EndpointId: endpoint.Id), null, 10)).Items;
+        Assert.Equal(3, dead.Count);
+        var outcomes = new List<WebhookAttemptOutcome>();
+        foreach (var delivery in dead)
+        {
+            outcomes.Add(Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id)).Outcome);
+        }
+
+        Assert.Equal([WebhookAttemptOutcome.Gone, WebhookAttemptOutcome.EndpointDisabled, WebhookAttemptOutcome.EndpointDisabled], outcomes.Order());
+
+        // Enabled and replayed, all three go out.
+        receiver.Answer = (_, _) => LoopbackResponse.Json("{}");
+        await Kit.Endpoints.EnableAsync(Tenant, endpoint.Id);
+        Assert.Equal(3, await Kit.Deliveries.ReplayDeadLettersAsync(Tenant, endpoint.Id));
+        await WebhookTestKit.DrainAsync(Kit.Dispatcher());
+        Assert.Equal(4, receiver.Received.Count);
+    }
+
+    [Fact]
     public async Task Concurrent_registrations_never_take_a_tenant_past_its_endpoint_limit()
     {
         var tenant = Guid.CreateVersion7();

@@ -43,7 +43,10 @@ public sealed record PayoutBatchRequest(
     IReadOnlyList<PayoutTransfer> Transfers);
 
 /// <summary>A batch's definitive outcome.</summary>
-/// <param name="TransactionId">The chain transaction that carried the batch, if one was submitted.</param>
+/// <param name="TransactionId">
+/// The chain transaction that carried the batch, if one was submitted. Kept as it is up to 200 characters without NUL or
+/// unpaired surrogates; a longer or unstorable id is still recorded, shortened with its hash (see <see cref="PayoutBatchRecord.FullTransactionId"/>).
+/// </param>
 /// <param name="FailedAccounts">The holders not paid and why; every other holder of the batch was paid.</param>
 public sealed record PayoutBatchResult(string? TransactionId, IReadOnlyDictionary<string, string> FailedAccounts)
 {

@@ -466,6 +466,12 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         {
             // Removed meanwhile: nothing left to disable.
         }
+        catch (PaymentsKitException ex)
+        {
+            // The 410 still settles its delivery, and the endpoint's next 410 disables it. Thrown, this would cost the pass
+            // the outcomes of every attempt it already sent, to be sent again once their leases expire.
+            LogDisableFailed(_logger, ex, delivery.EndpointId);
+        }
     }
 
     private async ValueTask<AttemptResult> SendAsync(WebhookClaim claim, Target target, Instant startedAt, CancellationToken cancellationToken)
@@ -589,6 +595,9 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 
     [LoggerMessage(EventId = 403, Level = LogLevel.Warning, Message = "Webhook endpoint {EndpointId} answered 410 Gone and was disabled")]
     private static partial void LogEndpointGone(ILogger logger, WebhookEndpointId endpointId);
+
+    [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Webhook endpoint {EndpointId} answered 410 Gone but could not be disabled; its next 410 tries again")]
+    private static partial void LogDisableFailed(ILogger logger, Exception exception, WebhookEndpointId endpointId);
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} of {EventId} finished after its lease expired; the result was discarded")]
     private static partial void LogLostLease(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.Storage;
 
@@ -345,12 +346,30 @@ public sealed partial class PaymentIntentService
             quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
         }
 
-        if (health?.HealthStatus == ChainHealthStatus.Unhealthy && await LandedNowhereAsync(last, cancellationToken).ConfigureAwait(false))
+        if (health?.HealthStatus == ChainHealthStatus.Unhealthy)
         {
-            var rerouted = await RerouteAsync(current, quote, cancellationToken).ConfigureAwait(false);
-            if (rerouted is not null)
+            var (nowhere, knownBy) = await LandedNowhereAsync(intent, last, now, cancellationToken).ConfigureAwait(false);
+            if (nowhere)
             {
-                return rerouted;
+                var rerouted = await RerouteAsync(current, quote, cancellationToken).ConfigureAwait(false);
+                if (rerouted is not null)
+                {
+                    return rerouted;
+                }
+            }
+            else if (knownBy is { } wait)
+            {
+                // Not found yet, but too soon to tell it never reached the chain: leaving the chain now could pay twice.
+                return await CommitAsync(
+                    current,
+                    (unit, v, _) =>
+                    {
+                        var later = v.Value with { NextAttemptAt = wait, UpdatedAt = now };
+                        later = later with { DueAt = DueAt(later, now) };
+                        unit.Update(RoutingCollections.Intents, later, v);
+                        return ValueTask.FromResult(later);
+                    },
+                    cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -395,21 +414,52 @@ public sealed partial class PaymentIntentService
         return result.Status == PaymentIntentStatus.RouteSelected ? result : null;
     }
 
-    /// <summary>Whether the attempt's transaction is known not to be on its chain, so leaving the chain cannot pay twice.</summary>
-    private async ValueTask<bool> LandedNowhereAsync(PaymentAttempt attempt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the attempt's transaction is known not to be on its chain, so leaving the chain cannot pay twice: dropped,
+    /// or sent only through failed RPC calls and still unknown to the chain <see cref="RoutingOptions.DropTimeout"/> after
+    /// it was first sent. When it is unknown but that time has not passed, <c>KnownBy</c> is when it will have.
+    /// </summary>
+    private async ValueTask<(bool Nowhere, Instant? KnownBy)> LandedNowhereAsync(
+        PaymentIntent intent, PaymentAttempt attempt, Instant now, CancellationToken cancellationToken)
     {
         if (attempt.Failure == AttemptFailure.Dropped)
         {
-            return true;
+            return (true, null);
         }
 
         if (attempt.Failure != AttemptFailure.RpcError || attempt.TxId is null)
         {
-            return false;
+            return (false, null);
         }
 
         var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId, cancellationToken).ConfigureAwait(false);
-        return reachable && transaction is null;
+        if (!reachable || transaction is not null)
+        {
+            return (false, null);
+        }
+
+        var knownBy = await FirstSentAsync(intent, attempt, cancellationToken).ConfigureAwait(false) + _options.DropTimeout;
+        return now >= knownBy ? (true, null) : (false, knownBy);
+    }
+
+    /// <summary>When the attempt's transaction was first sent: the earliest of the intent's attempts that carried it.</summary>
+    private async ValueTask<Instant> FirstSentAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken)
+    {
+        var first = attempt.CreatedAt;
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            foreach (var id in intent.AttemptIds.Where(id => id != attempt.Id))
+            {
+                var earlier = (await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false)).Value;
+                if (earlier.TxId == attempt.TxId && earlier.CreatedAt < first)
+                {
+                    first = earlier.CreatedAt;
+                }
+            }
+        }
+
+        return first;
     }
 
     /// <summary>Reads a transaction through the named provider, failing over to the chain's others; unreachable when all fail.</summary>
@@ -465,7 +515,7 @@ public sealed partial class PaymentIntentService
         return (native, value);
     }
 
-    private static PaymentAttempt Failed(PaymentAttempt attempt, AttemptFailure failure, string reason, NodaTime.Instant now) =>
+    private static PaymentAttempt Failed(PaymentAttempt attempt, AttemptFailure failure, string reason, Instant now) =>
         attempt with { Status = PaymentAttemptStatus.Failed, Failure = failure, FailureReason = reason, UpdatedAt = now };
 
     private static string Reason(AttemptFailure failure, string detail) => failure switch

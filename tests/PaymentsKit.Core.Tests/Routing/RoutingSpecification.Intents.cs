@@ -405,10 +405,17 @@ public abstract partial class RoutingSpecification
         Assert.Equal(Solana, intent.SelectedChain);
 
         Router.SolanaChain.FailNextRpcCalls(1);
+        var sentAt = Clock.GetCurrentInstant();
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
         await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
         Clock.Advance(Duration.FromSeconds(2));
+
+        // Unknown to Solana, but only just sent: it may still get there, so the retry waits until the drop timeout.
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.Retrying, sentAt + Router.Options.DropTimeout), (intent.Status, intent.NextAttemptAt));
+        Assert.Single(intent.AttemptIds);
+        Clock.Advance(Router.Options.DropTimeout);
 
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.RouteSelected, intent.Status);
@@ -425,6 +432,34 @@ public abstract partial class RoutingSpecification
         Assert.Equal(Usdc(1000m), (await BalancedBookAsync(Router, Solana)).Available);
         var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
         Assert.Equal([Solana, Ethereum], attempts.Select(a => a.Chain));
+    }
+
+    [Fact]
+    public async Task A_Transaction_Unknown_Only_Briefly_After_An_Rpc_Error_Is_Not_Left_For_Another_Chain_So_The_Payment_Is_Made_Once()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+
+        // The broadcast's RPC call fails and, two seconds later, no node knows the transaction yet; Solana turns unhealthy.
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        Clock.Advance(Duration.FromSeconds(2));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        // Then the transaction reaches Solana after all (the node that timed out had it and relays it).
+        var sent = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        await Router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(sent.SignedTransaction), sent.TxId));
+        intent = await Router.RunToEndAsync(intent);
+        Clock.Advance(Duration.FromMinutes(1));
+
+        Assert.Equal(
+            Usdc(10m),
+            Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc) + Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.Equal((PaymentIntentStatus.Settled, Solana), (intent.Status, intent.SelectedChain));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Ethereum)).Spent);
     }
 
     [Fact]
@@ -497,12 +532,13 @@ public abstract partial class RoutingSpecification
         var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
         Assert.Equal(Solana, intent.SelectedChain);
 
-        // Attempt 1 on Solana: the RPC fails and the node does not know the transaction; Solana turns unhealthy, so the
-        // retry releases the Solana hold and re-routes to Ethereum, where attempt 2 fails too: manual review.
+        // Attempt 1 on Solana: the RPC fails and the node still does not know the transaction a drop timeout later; Solana
+        // turns unhealthy, so the retry releases the Solana hold and re-routes to Ethereum, where attempt 2 fails too:
+        // manual review.
         router.SolanaChain.FailNextRpcCalls(1);
         intent = await router.Intents.AdvanceAsync(intent.Id);
         await router.Health.RecordAsync((await router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
-        Clock.Advance(Duration.FromSeconds(2));
+        Clock.Advance(router.Options.DropTimeout);
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
         router.EthereumBackup.FailBroadcasts(1);

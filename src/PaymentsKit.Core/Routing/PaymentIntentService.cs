@@ -307,6 +307,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             {
                 var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
                 PaymentIntentLifecycle.Machine.Transition(current.Value.Status, PaymentIntentStatus.Cancelled);
+                if (current.Value.AttemptIds.Count > 0)
+                {
+                    // Re-routed after a broadcast: should that transaction land after all, only manual review can book it.
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.InvalidTransition,
+                        $"Payment intent {intentId} cannot be cancelled: {current.Value.AttemptIds.Count} attempt(s) were already broadcast.",
+                        new Dictionary<string, object?> { ["lifecycle"] = "payment intent", ["from"] = current.Value.Status.ToString(), ["to"] = nameof(PaymentIntentStatus.Cancelled) });
+                }
+
                 if (current.Value.Reservation is { } reservation)
                 {
                     await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);

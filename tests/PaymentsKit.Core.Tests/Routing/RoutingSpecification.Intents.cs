@@ -463,6 +463,28 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Intent_Re_Routed_After_A_Broadcast_Cannot_Be_Cancelled()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        Clock.Advance(Router.Options.DropTimeout);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
+
+        // Its Solana transaction went out: were it to land after all, only manual review could book it, so the intent
+        // must end settled or failed, never cancelled with its hold released.
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.CancelAsync(merchant, intent.Id).AsTask());
+
+        var after = await Router.Intents.GetAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.RouteSelected, after.Status);
+        Assert.Equal(Usdc(10.03m), (await BalancedBookAsync(Router, Ethereum)).Reserved);
+        Assert.Equal(PaymentIntentStatus.Settled, (await Router.RunToEndAsync(after)).Status);
+    }
+
+    [Fact]
     public async Task After_The_Retry_Budget_An_Intent_Waits_In_Manual_Review_Holding_Its_Reservation()
     {
         var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);

@@ -145,7 +145,7 @@ public enum ManualReviewResolution
     /// <summary>Try again with a fresh retry budget.</summary>
     Retry,
 
-    /// <summary>Nothing moved: fail it and release its reservation.</summary>
+    /// <summary>Nothing moved: fail it and release its reservation (refused while the chain still has one of its transactions).</summary>
     Fail,
 
     /// <summary>Settle it after checking on chain that one of its transactions is final.</summary>
@@ -238,7 +238,8 @@ public interface IPaymentIntentService
 
     /// <summary>Applies an operator's decision to an intent in <c>manual_review</c>.</summary>
     /// <exception cref="PaymentsKitException">
-    /// <c>not_found</c>, <c>invalid_transition</c> (not in review), <c>invalid_argument</c> (settle: no transaction of it is final on chain).
+    /// <c>not_found</c>, <c>invalid_transition</c> (not in review), <c>invalid_argument</c> (settle: no transaction of it is final on
+    /// chain; fail: the chain still has one of its transactions, pending or included).
     /// </exception>
     ValueTask<PaymentIntent> ResolveManualReviewAsync(PaymentIntentId intentId, ManualReviewResolution resolution, CancellationToken cancellationToken = default);
 }

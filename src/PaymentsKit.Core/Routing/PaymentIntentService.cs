@@ -351,6 +351,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                         "an operator asked for another attempt")),
                     cancellationToken).ConfigureAwait(false);
             case ManualReviewResolution.Fail:
+                await ThrowIfStillOnChainAsync(current.Value, cancellationToken).ConfigureAwait(false);
                 return await CommitAsync(
                     current,
                     async (unit, v, ct) =>
@@ -373,16 +374,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
         var intent = current.Value;
-        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
-        List<Versioned<PaymentAttempt>> attempts = [];
-        await using (unit.ConfigureAwait(false))
-        {
-            foreach (var id in intent.AttemptIds.Reverse())
-            {
-                attempts.Add(await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false));
-            }
-        }
-
+        var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
         foreach (var attempt in attempts.Where(a => a.Value.TxId is not null))
         {
             var (transaction, _) = await QueryAsync(attempt.Value.Chain, attempt.Value.RpcProvider, attempt.Value.TxId!, cancellationToken).ConfigureAwait(false);
@@ -399,6 +391,42 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
         throw PaymentsKitException.InvalidArgument(
             "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
+    }
+
+    /// <summary>
+    /// Refuses to fail an intent one of whose transactions the chain still has, pending or included: failing releases the
+    /// hold as if nothing moved, and that transaction may still move (or has moved) the money.
+    /// </summary>
+    private async ValueTask ThrowIfStillOnChainAsync(PaymentIntent intent, CancellationToken cancellationToken)
+    {
+        var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
+        foreach (var attempt in attempts.Select(a => a.Value).Where(a => a.TxId is not null).DistinctBy(a => (a.Chain, a.TxId)))
+        {
+            var (transaction, _) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+            if (transaction is { Status: ChainTransactionStatus.Pending or ChainTransactionStatus.Succeeded })
+            {
+                var state = transaction.Status == ChainTransactionStatus.Pending ? "still pending" : "included";
+                throw PaymentsKitException.InvalidArgument(
+                    "resolution",
+                    "fail",
+                    $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} is {state} on {attempt.Chain}, so it may move the money; settle once it is final, or fail once the chain no longer has it");
+            }
+        }
+    }
+
+    private async ValueTask<List<Versioned<PaymentAttempt>>> AttemptsNewestFirstAsync(PaymentIntent intent, CancellationToken cancellationToken)
+    {
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        List<Versioned<PaymentAttempt>> attempts = [];
+        await using (unit.ConfigureAwait(false))
+        {
+            foreach (var id in intent.AttemptIds.Reverse())
+            {
+                attempts.Add(await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return attempts;
     }
 
     /// <summary>

@@ -333,6 +333,33 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Transaction_The_Chain_Still_Has()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaPrimary.HoldBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Router.Options.FinalityTimeout);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        // Failing releases the hold as if nothing moved; a pending transaction may still move the money.
+        var refused = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains("pending", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentIntentStatus.ManualReview, (await Router.Intents.GetAsync(merchant, intent.Id)).Status);
+        Assert.Equal(intent.Reservation!.Held, (await BalancedBookAsync(Router, Solana)).Reserved);
+
+        // Included (not yet final): still refused.
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        Clock.Advance(Duration.FromSeconds(1));
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Clock.Advance(Duration.FromSeconds(5));
+        Assert.Equal(PaymentIntentStatus.Settled, (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle)).Status);
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+    }
+
+    [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
     {
         var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);

@@ -47,7 +47,11 @@ public interface IChainAdapter
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for text that is not a transaction hash of this chain.</exception>
     string NormalizeTransactionHash(string transactionHash) => transactionHash;
 
-    /// <summary>Reads a transaction by hash; null when the chain does not know it (yet).</summary>
+    /// <summary>
+    /// Reads a transaction by hash; null when the chain does not know it (yet, or any more). A transaction the node holds
+    /// but has not included must be reported <see cref="ChainTransactionStatus.Pending"/>, never null: the router replaces
+    /// only a transaction the chain does not know, as one it knows may still be included and a replacement would pay twice.
+    /// </summary>
     ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default);
 
     /// <summary>Estimates what sending <paramref name="asset"/> costs now.</summary>

@@ -149,7 +149,8 @@ public interface IPaymentLinkService
 /// kept for review (<see cref="PaymentStatus.NeedsReview"/>) with a stable
 /// <see cref="Payment.ReviewCode"/>: <c>asset_mismatch</c>, <c>memo_mismatch</c>, <c>amount_mismatch</c>,
 /// <c>unmatched_payment</c>, <c>paid_late</c>, <c>invoice_cancelled</c>, <c>link_inactive</c>,
-/// <c>link_used_up</c>, <c>expired</c> (link), <c>unknown_asset</c>.</para>
+/// <c>link_used_up</c>, <c>expired</c> (link), <c>unknown_asset</c>. A transaction paying the wallet in
+/// several assets is one payment in the target's asset; the others are its <see cref="Payment.Unapplied"/>.</para>
 /// <para>Other errors: <c>invalid_argument</c>, <c>not_found</c> (an invoice or link that is not the
 /// merchant's: nothing is recorded, so the transaction can be resubmitted correctly),
 /// <c>duplicate_key</c> (the transaction is already recorded for another target or merchant).</para>

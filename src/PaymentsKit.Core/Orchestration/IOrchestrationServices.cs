@@ -74,7 +74,9 @@ public interface ITransactionService
 
     /// <summary>
     /// Polls the provider for a processing payment and for refunds whose outcome is unknown, and
-    /// applies what it reports (each outcome exactly once, however often this and webhooks race).
+    /// applies what it reports (each outcome exactly once, however often this and webhooks race). A
+    /// call the provider shows it has not acted on (a payment or refund it does not know, a capture or
+    /// cancel while it still reports the authorization) is sent again, keyed by the same id.
     /// </summary>
     ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
 

@@ -54,11 +54,37 @@ public sealed partial class DistributionService
             return PayoutBatchPlanner.Plan(snapshot.PayableHolders, MaxHoldersPerBatch);
         }
 
-        var totals = await _holders.GetTotalsAsync(KeyOf(distribution), _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
-        var plan = PayoutBatchPlanner.Plan(totals.Pending + totals.Retryable, MaxHoldersPerBatch);
-        return totals.LastBatchNumber == 0
-            ? plan
-            : [.. plan.Select(b => b with { BatchNumber = checked(b.BatchNumber + totals.LastBatchNumber) })];
+        if (DistributionLifecycle.Machine.IsTerminal(distribution.Status))
+        {
+            // A finished distribution is never run again, whatever attempts the options allow now.
+            return [];
+        }
+
+        // As ExecuteAsync runs it: batches left with an unknown outcome again under their own numbers, then the pending holders
+        // in full batches, then each failed holder with attempts left in a batch of its own.
+        var key = KeyOf(distribution);
+        var totals = await _holders.GetTotalsAsync(key, _options.MaxAttemptsPerHolder, cancellationToken).ConfigureAwait(false);
+        var plan = new List<PayoutBatch>();
+        var offset = 0;
+        foreach (var resumed in await _holders.ListSubmittedAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            plan.Add(new PayoutBatch(resumed.BatchNumber, offset, resumed.Transfers.Count));
+            offset += resumed.Transfers.Count;
+        }
+
+        var number = totals.LastBatchNumber;
+        foreach (var batch in PayoutBatchPlanner.Plan(totals.Pending, MaxHoldersPerBatch))
+        {
+            plan.Add(new PayoutBatch(number = checked(number + 1), offset + batch.Offset, batch.Count));
+        }
+
+        offset += totals.Pending;
+        for (var i = 0; i < totals.Retryable; i++)
+        {
+            plan.Add(new PayoutBatch(number = checked(number + 1), offset + i, 1));
+        }
+
+        return plan;
     }
 
     private async ValueTask<HolderSnapshotInfo> ImportCoreAsync(

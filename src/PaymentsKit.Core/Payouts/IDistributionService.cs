@@ -74,8 +74,10 @@ public interface IDistributionService
     ValueTask<HolderSnapshotTotals> GetHolderTotalsAsync(MerchantId tenantId, DistributionId distributionId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// The batches a run pays the holders still to pay in (account order, each within the batch limit); a fresh
-    /// distribution's plan is exactly what its first pass executes.
+    /// The batches a run pays the holders still to pay in: batches left with an unknown outcome again (their own numbers),
+    /// the pending holders in account order within the batch limit, then each failed holder with attempts left alone (a
+    /// retry that fails again is retried in a later batch the plan cannot foresee). A fresh distribution's plan is exactly
+    /// what its first pass executes.
     /// </summary>
     ValueTask<IReadOnlyList<PayoutBatch>> PlanBatchesAsync(MerchantId tenantId, DistributionId distributionId, CancellationToken cancellationToken = default);
 

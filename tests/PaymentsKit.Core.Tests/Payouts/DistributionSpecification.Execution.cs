@@ -190,6 +190,47 @@ public abstract partial class DistributionSpecification
     }
 
     [Fact]
+    public async Task The_Plan_Of_An_Interrupted_Run_Is_The_Batches_Its_Resumption_Executes()
+    {
+        var options = new SimulatedPayoutExecutorOptions { AtomicBatches = true, MaxTransfersPerBatch = 4 };
+        options.FailingAccounts.Add(Account(0));
+
+        // Holders 0–3 fail batch 1 together; batch 2 (holders 4–7) dies with its outcome unknown.
+        var executor = new CrashingExecutor(new SimulatedPayoutExecutor(Clock, options), new HashSet<int> { 2 }, new HashSet<int>());
+        var service = Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 2 });
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 80m));
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1, 1, 1, 1, 1, 1));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        var plan = await service.PlanBatchesAsync(Tenant, distribution.Id);
+        await service.ExecuteAsync(Tenant, distribution.Id);
+
+        // Batch 2 again with its four holders, then each failed holder on its own: every retry succeeds but holder 0's.
+        Assert.Equal([(2, 4), (3, 1), (4, 1), (5, 1), (6, 1)], plan.Select(b => (b.BatchNumber, b.Count)));
+        Assert.Equal(plan.Select(b => (b.BatchNumber, b.Count)), (await service.ListBatchesAsync(Tenant, distribution.Id)).Skip(1).Select(r => (r.BatchNumber, r.TotalHolders)));
+        Assert.Equal(Enumerable.Range(0, 8), plan.SelectMany(b => Enumerable.Range(b.Offset, b.Count)));
+    }
+
+    [Fact]
+    public async Task A_Finished_Distribution_Plans_No_Batches_Even_When_More_Attempts_Are_Allowed_Now()
+    {
+        var options = new SimulatedPayoutExecutorOptions();
+        options.FailingAccounts.Add(Account(0));
+        var executor = new SimulatedPayoutExecutor(Clock, options);
+        var asset = await AssetAsync(Service(executor));
+        var distribution = await Service(executor).CreateDistributionAsync(Tenant, Fixed(asset, 2m));
+        await Service(executor).ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1));
+        Assert.Equal(DistributionStatus.Failed, (await Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 1 }).ExecuteAsync(Tenant, distribution.Id)).Status);
+
+        // A host that later allows more attempts cannot run a FAILED distribution again: there is nothing to plan.
+        var patient = Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 3 });
+        Assert.Empty(await patient.PlanBatchesAsync(Tenant, distribution.Id));
+        Assert.Equal(DistributionStatus.Failed, (await patient.ExecuteAsync(Tenant, distribution.Id)).Status);
+        Assert.Single(await patient.ListBatchesAsync(Tenant, distribution.Id));
+    }
+
+    [Fact]
     public async Task A_Snapshot_Comes_From_The_Source_Or_Is_Adopted_From_The_Holder_Store()
     {
         var source = new FixedSource(Holders(5, 15));

@@ -192,16 +192,7 @@ public abstract partial class DistributionSpecification
     [Fact]
     public async Task The_Plan_Of_An_Interrupted_Run_Is_The_Batches_Its_Resumption_Executes()
     {
-        var options = new SimulatedPayoutExecutorOptions { AtomicBatches = true, MaxTransfersPerBatch = 4 };
-        options.FailingAccounts.Add(Account(0));
-
-        // Holders 0–3 fail batch 1 together; batch 2 (holders 4–7) dies with its outcome unknown.
-        var executor = new CrashingExecutor(new SimulatedPayoutExecutor(Clock, options), new HashSet<int> { 2 }, new HashSet<int>());
-        var service = Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 2 });
-        var asset = await AssetAsync(service);
-        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 80m));
-        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1, 1, 1, 1, 1, 1));
-        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+        var (service, distribution) = await InterruptedAfterAFailedBatchAsync();
 
         var plan = await service.PlanBatchesAsync(Tenant, distribution.Id);
         await service.ExecuteAsync(Tenant, distribution.Id);

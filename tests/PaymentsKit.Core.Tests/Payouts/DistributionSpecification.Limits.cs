@@ -136,16 +136,7 @@ public abstract partial class DistributionSpecification
     [Fact]
     public async Task A_Resumed_Run_Does_Not_Batch_A_Failed_Holder_With_Its_Neighbours_Again()
     {
-        var options = new SimulatedPayoutExecutorOptions { AtomicBatches = true, MaxTransfersPerBatch = 4 };
-        options.FailingAccounts.Add(Account(0));
-
-        // Batch 2's call throws before paying (its outcome unknown): the run stops, holders 0–3 failed batch 1 together.
-        var executor = new CrashingExecutor(new SimulatedPayoutExecutor(Clock, options), new HashSet<int> { 2 }, new HashSet<int>());
-        var service = Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 2 });
-        var asset = await AssetAsync(service);
-        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 80m));
-        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1, 1, 1, 1, 1, 1));
-        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+        var (service, distribution) = await InterruptedAfterAFailedBatchAsync();
 
         var done = await service.ExecuteAsync(Tenant, distribution.Id);
 
@@ -176,5 +167,23 @@ public abstract partial class DistributionSpecification
 
         public ValueTask<PayoutBatchResult> ExecuteAsync(PayoutBatchRequest request, CancellationToken cancellationToken = default) =>
             ValueTask.FromResult(new PayoutBatchResult("0.0.1@1.1", request.Transfers.ToDictionary(t => t.AccountId, _ => "INVALID\0ACCOUNT\uD800")));
+    }
+
+    /// <summary>
+    /// Eight holders in atomic batches of 4, holder 0's account failing and at most 2 attempts each, interrupted: holders 0–3
+    /// failed batch 1 together, then batch 2's call (holders 4–7) threw before paying, its outcome unknown.
+    /// </summary>
+    private async Task<(DistributionService Service, Distribution Distribution)> InterruptedAfterAFailedBatchAsync()
+    {
+        var options = new SimulatedPayoutExecutorOptions { AtomicBatches = true, MaxTransfersPerBatch = 4 };
+        options.FailingAccounts.Add(Account(0));
+
+        var executor = new CrashingExecutor(new SimulatedPayoutExecutor(Clock, options), new HashSet<int> { 2 }, new HashSet<int>());
+        var service = Service(executor, new PayoutOptions { MaxAttemptsPerHolder = 2 });
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 80m));
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1, 1, 1, 1, 1, 1));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+        return (service, distribution);
     }
 }

@@ -249,10 +249,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_Still_Pending_Past_The_Drop_Timeout_Is_Not_Replaced_So_The_Payment_Is_Made_Once()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
-        Router.SolanaPrimary.HoldBroadcasts(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        var (merchant, intent) = await BroadcastHeldAsync();
         Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
 
         // The chain still knows the transaction (in its mempool): it may yet be included, so nothing replaces it.
@@ -278,10 +275,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_Still_Pending_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
-        Router.SolanaPrimary.HoldBroadcasts(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        var (merchant, intent) = await BroadcastHeldAsync();
 
         Clock.Advance(Router.Options.FinalityTimeout - Duration.FromSeconds(1));
         Assert.Equal(PaymentIntentStatus.Broadcasted, (await Router.Intents.AdvanceAsync(intent.Id)).Status);
@@ -307,13 +301,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Still_Pending_Resends_It_So_The_Payment_Is_Made_Once()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
-        Router.SolanaPrimary.HoldBroadcasts(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Router.Options.FinalityTimeout);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
-        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        var (merchant, intent) = await HeldInManualReviewAsync();
 
         intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
@@ -335,13 +323,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Transaction_The_Chain_Still_Has()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
-        Router.SolanaPrimary.HoldBroadcasts(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Router.Options.FinalityTimeout);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
-        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        var (merchant, intent) = await HeldInManualReviewAsync();
 
         // Failing releases the hold as if nothing moved; a pending transaction may still move the money.
         var refused = await FailsAsync(
@@ -688,5 +670,24 @@ public abstract partial class RoutingSpecification
         await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => router.Intents.SelectRouteAsync(merchant, big.Id).AsTask());
         Assert.Equal(PaymentIntentStatus.Created, (await router.Intents.AdvanceAsync(big.Id)).Status);
         await AssertEveryIntentAccountedAsync(router, [first, second, only, big]);
+    }
+
+    /// <summary>A 10 USDC intent on Solana whose broadcast the chain holds in its mempool (pending, not included).</summary>
+    private async Task<(MerchantId Merchant, PaymentIntent Intent)> BroadcastHeldAsync()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaPrimary.HoldBroadcasts(1);
+        return (merchant, await Router.Intents.AdvanceAsync(intent.Id));
+    }
+
+    /// <summary>As <see cref="BroadcastHeldAsync"/>, then still pending <see cref="RoutingOptions.FinalityTimeout"/> later: in manual review.</summary>
+    private async Task<(MerchantId Merchant, PaymentIntent Intent)> HeldInManualReviewAsync()
+    {
+        var (merchant, intent) = await BroadcastHeldAsync();
+        Clock.Advance(Router.Options.FinalityTimeout);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        return (merchant, intent);
     }
 }

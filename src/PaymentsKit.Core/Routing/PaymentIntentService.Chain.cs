@@ -443,24 +443,13 @@ public sealed partial class PaymentIntentService
     }
 
     /// <summary>When the attempt's transaction was first sent: the earliest of the intent's attempts that carried it.</summary>
-    private async ValueTask<Instant> FirstSentAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken)
-    {
-        var first = attempt.CreatedAt;
-        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
-        await using (unit.ConfigureAwait(false))
-        {
-            foreach (var id in intent.AttemptIds.Where(id => id != attempt.Id))
-            {
-                var earlier = (await LoadAttemptAsync(unit, intent, id, cancellationToken).ConfigureAwait(false)).Value;
-                if (earlier.TxId == attempt.TxId && earlier.CreatedAt < first)
-                {
-                    first = earlier.CreatedAt;
-                }
-            }
-        }
-
-        return first;
-    }
+    private async ValueTask<Instant> FirstSentAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken) =>
+        (await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false))
+            .Select(a => a.Value)
+            .Where(a => a.TxId == attempt.TxId)
+            .Select(a => a.CreatedAt)
+            .Append(attempt.CreatedAt)
+            .Min();
 
     /// <summary>Reads a transaction through the named provider, failing over to the chain's others; unreachable when all fail.</summary>
     private async ValueTask<(ChainTransaction? Transaction, bool Reachable)> QueryAsync(ChainId chain, string providerName, string hash, CancellationToken cancellationToken)

@@ -137,7 +137,15 @@ public sealed record PaymentAttempt(
     Instant CreatedAt,
     Instant? BroadcastAt,
     Instant? ConfirmedAt,
-    Instant UpdatedAt);
+    Instant UpdatedAt)
+{
+    /// <summary>
+    /// When a poll last found the transaction known to the chain (pending or included), recorded at most once per half
+    /// <see cref="RoutingOptions.DropTimeout"/>; null until first recorded. The drop timeout runs from the later of this
+    /// and <see cref="BroadcastAt"/>.
+    /// </summary>
+    public Instant? LastSeenAt { get; init; }
+}
 
 /// <summary>What an operator decides for an intent in manual review.</summary>
 public enum ManualReviewResolution

@@ -179,9 +179,17 @@ public sealed partial class PaymentIntentService
 
         if (transaction is null)
         {
-            // Unknown to the chain: not yet propagated, evicted from the mempool, or lost in a reorg. Past the drop timeout
-            // it is treated as dropped and replaced by a new attempt.
-            if (attempt.BroadcastAt is not { } broadcastAt || now - broadcastAt < _options.DropTimeout)
+            // Unknown to the chain: not yet propagated, evicted from the mempool, lost in a reorg, or asked of a node lagging
+            // behind the chain. Unknown for the drop timeout since the broadcast and since the chain was last seen knowing it,
+            // it is treated as dropped and replaced by a new attempt; counted from the broadcast alone, one lagging node's
+            // answer would replace a transaction the chain still has, paying twice on the one hold.
+            if (attempt.BroadcastAt is not { } broadcastAt)
+            {
+                return current.Value;
+            }
+
+            var since = attempt.LastSeenAt is { } seen && seen > broadcastAt ? seen : broadcastAt;
+            if (now - since < _options.DropTimeout)
             {
                 return current.Value;
             }
@@ -192,7 +200,8 @@ public sealed partial class PaymentIntentService
                 {
                     var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
                     var reason = string.Create(
-                        CultureInfo.InvariantCulture, $"transaction {attempt.TxId} unknown to {attempt.Chain} {(now - broadcastAt).TotalSeconds:0} s after broadcast");
+                        CultureInfo.InvariantCulture,
+                        $"transaction {attempt.TxId} unknown to {attempt.Chain} {(now - since).TotalSeconds:0} s after {(since == broadcastAt ? "broadcast" : "it was last seen")}");
                     unit.Update(RoutingCollections.Attempts, Failed(stored.Value, AttemptFailure.Dropped, reason, now), stored.Version);
                     return Move(unit, v, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(AttemptFailure.Dropped, reason));
                 },
@@ -206,13 +215,19 @@ public sealed partial class PaymentIntentService
             // decides, the hold kept (a settle from review succeeds once it is included and final).
             if (attempt.BroadcastAt is not { } sent || now - sent < _options.FinalityTimeout)
             {
-                return current.Value;
+                return await SeenAsync(current, read, now, cancellationToken).ConfigureAwait(false);
             }
 
             var pending = string.Create(
                 CultureInfo.InvariantCulture, $"transaction {attempt.TxId} still pending on {attempt.Chain} {(now - sent).TotalMinutes:0} min after broadcast");
             return await CommitAsync(
-                current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, pending)), cancellationToken).ConfigureAwait(false);
+                current,
+                async (unit, v, ct) =>
+                {
+                    await RecordSeenAsync(unit, v, read, current.Version, now, ct).ConfigureAwait(false);
+                    return Move(unit, v, PaymentIntentStatus.ManualReview, null, pending);
+                },
+                cancellationToken).ConfigureAwait(false);
         }
 
         switch (transaction.Status)
@@ -249,7 +264,8 @@ public sealed partial class PaymentIntentService
                     async (unit, v, ct) =>
                     {
                         var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
-                        unit.Update(RoutingCollections.Attempts, stored.Value with { Confirmations = transaction.Confirmations, UpdatedAt = now }, stored.Version);
+                        unit.Update(
+                            RoutingCollections.Attempts, stored.Value with { Confirmations = transaction.Confirmations, LastSeenAt = now, UpdatedAt = now }, stored.Version);
                         return Move(unit, v, PaymentIntentStatus.PendingConfirmation, null, null);
                     },
                     cancellationToken).ConfigureAwait(false);
@@ -260,10 +276,69 @@ public sealed partial class PaymentIntentService
                     CultureInfo.InvariantCulture,
                     $"transaction {transaction.Hash} included on {attempt.Chain} but not final {(now - sent).TotalMinutes:0} min after broadcast ({transaction.Confirmations} confirmation(s))");
                 return await CommitAsync(
-                    current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, stuck)), cancellationToken).ConfigureAwait(false);
+                    current,
+                    async (unit, v, ct) =>
+                    {
+                        await RecordSeenAsync(unit, v, read, current.Version, now, ct).ConfigureAwait(false);
+                        return Move(unit, v, PaymentIntentStatus.ManualReview, null, stuck);
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            case ChainTransactionStatus.Succeeded:
+                return await SeenAsync(current, read, now, cancellationToken).ConfigureAwait(false);
             default:
                 return current.Value;
         }
+    }
+
+    /// <summary>
+    /// Records that the chain knows the attempt's transaction, so that a lagging node's "not found" later cannot pass it for
+    /// dropped. A poll that finds it known changes nothing else, so this writes at most once per half the drop timeout:
+    /// the record then trails the last sighting by less than that, and a transaction is taken for dropped only once
+    /// unknown for at least half the drop timeout after the chain was last seen knowing it (the whole of it after the
+    /// last recorded sighting).
+    /// </summary>
+    private async ValueTask<PaymentIntent> SeenAsync(Versioned<PaymentIntent> current, Versioned<PaymentAttempt> read, Instant now, CancellationToken cancellationToken)
+    {
+        var attempt = read.Value;
+        var known = attempt.LastSeenAt is { } seen && (attempt.BroadcastAt is not { } sent || seen > sent) ? seen : attempt.BroadcastAt;
+        if (known is { } since && now - since < _options.DropTimeout / 2)
+        {
+            return current.Value;
+        }
+
+        (PaymentIntent Intent, Versioned<PaymentAttempt> Attempt)? written = null;
+        var result = await CommitAsync(
+            current,
+            async (unit, v, ct) =>
+            {
+                written = null;
+                var recorded = await RecordSeenAsync(unit, v, read, current.Version, now, ct).ConfigureAwait(false);
+
+                // An attempt only ever changes together with its intent (a remembered attempt is trusted while its intent
+                // keeps its version), so the intent is written too: same status, no event.
+                var touched = v.Value with { UpdatedAt = now };
+                unit.Update(RoutingCollections.Intents, touched, v);
+                written = (touched, recorded);
+                return touched;
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (written is { } committed && ReferenceEquals(committed.Intent, result))
+        {
+            // The commit wrote the intent once, from the version read.
+            _attempts.Remember(result.Id.Value, (current.Version + 1, committed.Attempt));
+        }
+
+        return result;
+    }
+
+    /// <summary>Writes the attempt as last seen known to the chain at <paramref name="now"/> in the unit; returns it as it will be stored.</summary>
+    private static async ValueTask<Versioned<PaymentAttempt>> RecordSeenAsync(
+        IUnitOfWork unit, Versioned<PaymentIntent> intent, Versioned<PaymentAttempt> read, long readAt, Instant now, CancellationToken cancellationToken)
+    {
+        var stored = await AttemptAsync(unit, intent, read, readAt, cancellationToken).ConfigureAwait(false);
+        var seen = stored.Value with { LastSeenAt = now, UpdatedAt = now };
+        unit.Update(RoutingCollections.Attempts, seen, stored.Version);
+        return new Versioned<PaymentAttempt>(seen, stored.Version + 1);
     }
 
     /// <summary>
@@ -438,18 +513,25 @@ public sealed partial class PaymentIntentService
             return (false, null);
         }
 
-        var knownBy = await FirstSentAsync(intent, attempt, cancellationToken).ConfigureAwait(false) + _options.DropTimeout;
+        var knownBy = await LastKnownAsync(intent, attempt, cancellationToken).ConfigureAwait(false) + _options.DropTimeout;
         return now >= knownBy ? (true, null) : (false, knownBy);
     }
 
-    /// <summary>When the attempt's transaction was first sent: the earliest of the intent's attempts that carried it.</summary>
-    private async ValueTask<Instant> FirstSentAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken) =>
-        (await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false))
+    /// <summary>
+    /// When the attempt's transaction was last possibly on the chain: when it was first sent (the earliest of the intent's
+    /// attempts that carried it), or later, when the chain was last seen knowing it through any of them.
+    /// </summary>
+    private async ValueTask<Instant> LastKnownAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken)
+    {
+        var carriers = (await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false))
             .Select(a => a.Value)
             .Where(a => a.TxId == attempt.TxId)
-            .Select(a => a.CreatedAt)
-            .Append(attempt.CreatedAt)
-            .Min();
+            .Append(attempt)
+            .ToList();
+        var firstSent = carriers.Min(a => a.CreatedAt);
+        var lastSeen = carriers.Max(a => a.LastSeenAt);
+        return lastSeen is { } seen && seen > firstSent ? seen : firstSent;
+    }
 
     /// <summary>Reads a transaction through the named provider, failing over to the chain's others; unreachable when all fail.</summary>
     private async ValueTask<(ChainTransaction? Transaction, bool Reachable)> QueryAsync(ChainId chain, string providerName, string hash, CancellationToken cancellationToken)

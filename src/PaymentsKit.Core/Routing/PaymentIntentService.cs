@@ -235,7 +235,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     {
                         var current = await ReadAsync(claim.MerchantId, claim.Id, ct).ConfigureAwait(false);
                         var next = await StepAsync(current, sweeping: true, ct).ConfigureAwait(false);
-                        // Every step that writes changes the status or starts an attempt.
+                        // A step that advances the intent changes its status or starts an attempt; any other write (a retry put
+                        // off, a transaction seen still on chain) leaves it waiting like a step that wrote nothing.
                         if (next.Status != current.Value.Status || next.AttemptIds.Count != current.Value.AttemptIds.Count)
                         {
                             Interlocked.Increment(ref advanced);

@@ -196,6 +196,7 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
     private int _failBroadcasts;
     private int _rejectBroadcasts;
     private int _failReads;
+    private int _missReads;
     private int _crashBroadcasts;
 
     public ChainId Chain => inner.Chain;
@@ -224,6 +225,9 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
 
     public void FailReads(int count) => Interlocked.Add(ref _failReads, count);
 
+    /// <summary>The next reads answer "not found" whatever the chain knows, as a node lagging behind it does.</summary>
+    public void MissReads(int count) => Interlocked.Add(ref _missReads, count);
+
     /// <summary>The next broadcasts throw what no adapter should: as if the worker process died mid-call.</summary>
     public void CrashBroadcasts(int count) => Interlocked.Add(ref _crashBroadcasts, count);
 
@@ -240,6 +244,11 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
         if (Take(ref _failReads))
         {
             throw ChainErrors.Unavailable(Chain, "getTransaction", "backup provider down", transient: true);
+        }
+
+        if (Take(ref _missReads))
+        {
+            return ValueTask.FromResult<ChainTransaction?>(null);
         }
 
         return _held.ContainsKey(transactionHash)

@@ -273,6 +273,91 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Lagging_Node_Not_Finding_A_Transaction_Seen_Pending_Does_Not_Replace_It_So_The_Payment_Is_Made_Once()
+    {
+        var (merchant, intent) = await BroadcastHeldAsync();
+        Clock.Advance(Router.Options.DropTimeout - Duration.FromSeconds(30));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        var seenAt = Clock.GetCurrentInstant();
+        Assert.Equal(seenAt, Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id)).LastSeenAt);
+
+        // Seen again soon after: nothing is written.
+        Clock.Advance(Duration.FromSeconds(5));
+        AssertUnchanged(intent, await Router.Intents.AdvanceAsync(intent.Id));
+        Assert.Equal(seenAt, Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id)).LastSeenAt);
+
+        // Past the drop timeout since the broadcast, but not since the chain last knew it, a lagging node answers not found.
+        Clock.Advance(Duration.FromSeconds(55));
+        Router.SolanaPrimary.MissReads(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        intent = await Router.RunToEndAsync(intent);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+    }
+
+    [Fact]
+    public async Task A_Lagging_Node_Not_Finding_A_Transaction_Seen_Included_Does_Not_Replace_It_So_The_Payment_Is_Made_Once()
+    {
+        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(10));
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
+        Clock.Advance(router.Options.DropTimeout - Duration.FromSeconds(30));
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
+
+        // Included, and past the drop timeout since the broadcast but not since last seen, a lagging node answers not found.
+        Clock.Advance(Duration.FromSeconds(60));
+        router.SolanaPrimary.MissReads(1);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(10));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, intent.Status);
+        Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+    }
+
+    [Fact]
+    public async Task A_Transaction_Seen_Pending_Until_Review_Is_Not_Left_For_Another_Chain_After_An_Rpc_Error_So_The_Payment_Is_Made_Once()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+        Router.SolanaPrimary.HoldBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Router.Options.FinalityTimeout);
+        Assert.Equal(PaymentIntentStatus.ManualReview, (await Router.Intents.AdvanceAsync(intent.Id)).Status);
+
+        // An operator retries at once: the resend's RPC call fails, Solana turns unhealthy, and the node the resend went
+        // through has not heard of the transaction the chain still holds in its mempool.
+        intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
+        Router.SolanaBackup.FailBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        await Router.SampleAsync();
+        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        Clock.Advance(Router.Options.RetryDelay(intent.AttemptIds.Count));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.Retrying, Solana), (intent.Status, intent.SelectedChain));
+
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        Clock.Advance(Duration.FromSeconds(10));
+        Assert.Equal(Usdc(0m), Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Ethereum)).Reserved);
+    }
+
+    [Fact]
     public async Task A_Transaction_Still_Pending_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
         var (merchant, intent) = await BroadcastHeldAsync();

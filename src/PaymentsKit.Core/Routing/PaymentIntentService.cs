@@ -516,6 +516,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             await unit.PrefetchAsync(await CandidateReadsAsync(order, current.Value, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
             foreach (var candidate in order)
             {
+                // Unlike a re-route, no HealthMaxAge check: every candidate tried is eligible in the unexpired quote, so its
+                // latest reading was fresh when the quote was made at most QuoteTtl ago, and nothing has been sent yet, so a
+                // chain that went down since only delays the payment (retries, then review with the hold kept).
                 var health = await ChainHealthService.LatestAsync(unit, candidate.Chain, ct).ConfigureAwait(false);
                 if (health?.HealthStatus == ChainHealthStatus.Unhealthy
                     || await TryReserveAsync(unit, current.Value, candidate, ct).ConfigureAwait(false) is not { } reservation)

@@ -89,6 +89,10 @@ internal sealed partial class TransactionService
                     ErrorMessage = null,
                     RetryCount = retries,
                 };
+            case ProviderOutcome.Authorized when tx.CaptureMethod == CaptureMethod.Automatic:
+                // An automatic charge the provider has authorized but not yet captured is still the charge in flight: marked
+                // authorized it would become capturable (and cancellable) by the partner while the provider captures it itself.
+                return isPoll ? tx with { RetryCount = retries } : null;
             case ProviderOutcome.Authorized when tx.AuthorizedAt is null:
                 return tx with
                 {

@@ -4,8 +4,8 @@ namespace PaymentsKit.Tests.Orchestration;
 
 /// <summary>
 /// A provider in front of another that can hold one status poll's answer until released (a poll answered before a
-/// capture was sent but applied after it), lose a capture's answer after or before it reached the provider, and lose a
-/// charge, authorization or refund before it reached the provider.
+/// capture was sent but applied after it), answer the next status poll itself, lose a capture's answer after or before it
+/// reached the provider, and lose a charge, authorization or refund before it reached the provider.
 /// </summary>
 public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvider
 {
@@ -62,9 +62,14 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
         return lost ? throw new HttpRequestException("Connection refused.") : inner.RefundAsync(request, cancellationToken);
     }
 
+    /// <summary>What the next status poll answers instead of the provider behind (a charge caught between its authorization and capture).</summary>
+    public ProviderResult? NextPollAnswer { get; set; }
+
     public async ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {
-        var result = await inner.GetPaymentAsync(payment, cancellationToken);
+        var answer = NextPollAnswer;
+        NextPollAnswer = null;
+        var result = answer ?? await inner.GetPaymentAsync(payment, cancellationToken);
         var answered = _pollAnswered;
         _pollAnswered = null;
         if (answered is not null)

@@ -502,4 +502,28 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
 
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)).Status);
     }
+    [Fact]
+    public async Task A_Poll_Answering_Authorized_For_An_Automatic_Charge_In_Flight_Does_Not_Make_It_Capturable()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var charging = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("auto") with { CaptureMethod = CaptureMethod.Automatic }, Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (charging.Status, charging.InFlightAction));
+
+        // The provider has authorized the charge and has yet to capture it itself: the charge is still in flight.
+        stripe.NextPollAnswer = new ProviderResult(ProviderOutcome.Authorized, "pi_auto");
+        var polled = await h.Transactions.SyncAsync(partner.Id, charging.Id, Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment, (Instant?)null), (polled.Status, polled.InFlightAction, polled.AuthorizedAt));
+        Assert.Equal(1, polled.RetryCount);
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CaptureAsync(partner.Id, charging.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CancelAsync(partner.Id, charging.Id, Context).AsTask());
+
+        // The charge still resolves: the next poll finds the provider never got it and sends it again, once.
+        var synced = await h.Transactions.SyncAsync(partner.Id, charging.Id, Context);
+        Assert.Equal((TransactionStatus.Completed, (ProviderAction?)null), (synced.Status, synced.InFlightAction));
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, charging.Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
 }

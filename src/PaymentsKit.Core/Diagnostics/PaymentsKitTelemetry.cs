@@ -19,7 +19,7 @@ public static class PaymentsKitTelemetry
     /// <summary>The source of PaymentsKit's spans, one per business operation.</summary>
     public static ActivitySource ActivitySource { get; } = new(Name, typeof(PaymentsKitTelemetry).Assembly.GetName().Version?.ToString());
 
-    /// <summary>Webhook delivery attempts, tagged <c>outcome</c> (delivered, retry, dead_lettered, endpoint_gone, lost_lease).</summary>
+    /// <summary>Webhook delivery attempts, tagged <c>outcome</c> (delivered, retry, dead_lettered, endpoint_gone, lost_lease; not_sent for a claim put back unsent).</summary>
     public static Counter<long> WebhookDeliveries { get; } = Meter.CreateCounter<long>(
         "paymentskit.webhooks.deliveries", "{attempt}", "Webhook delivery attempts by outcome.");
 

@@ -17,7 +17,7 @@ namespace PaymentsKit.Webhooks;
 
 /// <summary>What one dispatch pass did.</summary>
 /// <param name="Scheduled">Outbox events turned into deliveries.</param>
-/// <param name="Claimed">Deliveries attempted.</param>
+/// <param name="Claimed">Deliveries claimed to be attempted (those not sent included).</param>
 /// <param name="Delivered">Attempts answered 2xx.</param>
 /// <param name="Retrying">Failed attempts scheduled again.</param>
 /// <param name="DeadLettered">Deliveries given up (last attempt failed, endpoint gone or disabled).</param>
@@ -26,6 +26,12 @@ public sealed record WebhookDispatchResult(int Scheduled, int Claimed, int Deliv
 {
     /// <summary>Whether the pass was full, so more work is probably waiting.</summary>
     public bool MoreWork { get; init; }
+
+    /// <summary>
+    /// Claimed deliveries not sent, because their lease would have ended before their timeout (see
+    /// <see cref="WebhookDeliveryCompletion.NotSent"/>): put back due at once, costing no attempt.
+    /// </summary>
+    public int NotSent { get; init; }
 }
 
 /// <summary>Delivers the outbox's webhooks.</summary>
@@ -280,7 +286,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         foreach (var attempt in attempts)
         {
             var kept = recorded.Contains(attempt.Claim.Delivery.Id);
-            tally.Recorded(attempt.Status, kept);
+            tally.Recorded(attempt, kept);
             Report(attempt, kept);
         }
     }
@@ -412,6 +418,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         var delivery = completion.Claim.Delivery;
         var attempt = completion.Attempt;
         var outcomeTag = !recorded ? "lost_lease"
+            : completion.NotSent ? "not_sent"
             : completion.Status switch
             {
                 WebhookDeliveryStatus.Delivered => "delivered",
@@ -419,10 +426,22 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
                 _ => attempt.Outcome == WebhookAttemptOutcome.Gone ? "endpoint_gone" : "dead_lettered",
             };
         PaymentsKitTelemetry.WebhookDeliveries.Add(1, new KeyValuePair<string, object?>("outcome", outcomeTag));
-        PaymentsKitTelemetry.WebhookAttemptDuration.Record(attempt.Duration.TotalSeconds, new KeyValuePair<string, object?>("outcome", attempt.Outcome.ToString()));
+        if (!completion.NotSent)
+        {
+            PaymentsKitTelemetry.WebhookAttemptDuration.Record(attempt.Duration.TotalSeconds, new KeyValuePair<string, object?>("outcome", attempt.Outcome.ToString()));
+        }
+
         if (!recorded)
         {
             LogLostLease(_logger, delivery.Id, delivery.EventId);
+            return;
+        }
+
+        if (completion.NotSent)
+        {
+            // No attempt was made and none is counted: reported as a failure, it would read as a receiver problem when the
+            // cause is a lease too short for the work waiting its turn.
+            LogNotSent(_logger, delivery.Id, delivery.EventId, completion.Claim.LeaseExpiresAt, _options.Timeout);
             return;
         }
 
@@ -599,6 +618,9 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     [LoggerMessage(EventId = 405, Level = LogLevel.Error, Message = "Webhook endpoint {EndpointId} answered 410 Gone but could not be disabled; its next 410 tries again")]
     private static partial void LogDisableFailed(ILogger logger, Exception exception, WebhookEndpointId endpointId);
 
+    [LoggerMessage(EventId = 406, Level = LogLevel.Information, Message = "Webhook delivery {DeliveryId} of {EventId} was not sent: its lease ends at {LeaseExpiresAt}, sooner than its {Timeout} timeout allows; put back due at once, no attempt counted")]
+    private static partial void LogNotSent(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId, Instant leaseExpiresAt, TimeSpan timeout);
+
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} of {EventId} finished after its lease expired; the result was discarded")]
     private static partial void LogLostLease(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId);
 
@@ -660,6 +682,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         private int _retrying;
         private int _deadLettered;
         private int _lost;
+        private int _notSent;
         private int _fullClaims;
 
         public bool OutOfBudget { get; set; }
@@ -671,7 +694,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             Volatile.Write(ref _fullClaims, full ? 1 : 0);
         }
 
-        public void Recorded(WebhookDeliveryStatus status, bool kept)
+        public void Recorded(WebhookDeliveryCompletion completion, bool kept)
         {
             if (!kept)
             {
@@ -679,7 +702,13 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
                 return;
             }
 
-            switch (status)
+            if (completion.NotSent)
+            {
+                Interlocked.Increment(ref _notSent);
+                return;
+            }
+
+            switch (completion.Status)
             {
                 case WebhookDeliveryStatus.Delivered:
                     Interlocked.Increment(ref _delivered);
@@ -701,6 +730,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             {
                 // The last claim was full: more is probably waiting.
                 MoreWork = Volatile.Read(ref _fullClaims) == 1 || OutOfBudget,
+                NotSent = _notSent,
             };
         }
     }

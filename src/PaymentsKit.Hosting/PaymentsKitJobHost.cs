@@ -1,3 +1,4 @@
+using System.Globalization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -36,16 +37,34 @@ public sealed class PaymentsKitJobHost : IHostedService, IDisposable
     public IReadOnlyList<PaymentsKitJobWorker> Workers => _workers;
 
     /// <inheritdoc />
+    /// <exception cref="OptionsValidationException">When a job to run has its own interval out of range and no override.</exception>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        var enabled = _jobs.Where(j => !_options.DisabledJobs.Contains(j.Name)).ToList();
+
+        // The options validate their overrides; a job's own interval is only known here. Out of range, one would spin or,
+        // beyond what Task.Delay can wait, kill its worker after the first run: no worker starts until all are known good.
+        var errors = enabled.Where(j => !_options.Intervals.ContainsKey(j.Name)).Select(CheckDefaultInterval).OfType<string>().ToList();
+        if (errors.Count > 0)
+        {
+            throw new OptionsValidationException(Options.DefaultName, typeof(PaymentsKitHostingOptions), errors);
+        }
+
         var logger = _loggerFactory.CreateLogger<PaymentsKitJobWorker>();
-        foreach (var job in _jobs.Where(j => !_options.DisabledJobs.Contains(j.Name)))
+        foreach (var job in enabled)
         {
             var worker = new PaymentsKitJobWorker(job, _options.IntervalOf(job), _options.MaxFailureBackoff, logger);
             _workers.Add(worker);
             await worker.StartAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    private static string? CheckDefaultInterval(IPaymentsKitJob job) =>
+        job.DefaultInterval >= PaymentsKitHostingOptions.MinInterval && job.DefaultInterval <= PaymentsKitHostingOptions.MaxInterval
+            ? null
+            : string.Create(
+                CultureInfo.InvariantCulture,
+                $"PaymentsKit job '{job.Name}' has a default interval of {job.DefaultInterval}, outside 10 ms to 1 day; set PaymentsKitHosting:Intervals[{job.Name}] or disable the job.");
 
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken) =>

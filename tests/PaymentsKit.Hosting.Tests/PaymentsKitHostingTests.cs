@@ -245,6 +245,25 @@ public class PaymentsKitHostingTests
         Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
     }
 
+    [Fact]
+    public async Task A_jobs_own_interval_out_of_range_stops_the_host_from_starting_with_every_problem_listed()
+    {
+        // A default interval Task.Delay cannot wait (over 49 days) would kill its worker after the first run, and the host
+        // with it; one under the minimum would spin. Neither may start, as an override out of range may not.
+        var never = new ProbeJob("probe.never", TimeSpan.Zero) { Interval = TimeSpan.FromDays(60) };
+        var spinning = new ProbeJob("probe.spinning", TimeSpan.Zero) { Interval = TimeSpan.FromTicks(1) };
+        var overridden = new ProbeJob("probe.overridden", TimeSpan.Zero) { Interval = TimeSpan.Zero };
+        using var host = BuildHost(
+            s => s.AddSingleton<IPaymentsKitJob>(never).AddSingleton<IPaymentsKitJob>(spinning).AddSingleton<IPaymentsKitJob>(overridden),
+            o => o.Intervals["probe.overridden"] = TimeSpan.FromSeconds(1));
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(error.Failures, f => f.Contains("'probe.never'", StringComparison.Ordinal) && f.Contains("PaymentsKitHosting:Intervals[probe.never]", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("'probe.spinning'", StringComparison.Ordinal));
+        Assert.DoesNotContain(error.Failures, f => f.Contains("probe.overridden", StringComparison.Ordinal));
+        Assert.Equal(0, never.Started + spinning.Started + overridden.Started);
+    }
+
     private sealed class ProbeJob(string name, TimeSpan work) : IPaymentsKitJob
     {
         private int _started;
@@ -263,7 +282,9 @@ public class PaymentsKitHostingTests
 
         public string Name => name;
 
-        public TimeSpan DefaultInterval => TimeSpan.FromSeconds(10);
+        public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(10);
+
+        public TimeSpan DefaultInterval => Interval;
 
         public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
         {

@@ -12,22 +12,30 @@ namespace PaymentsKit.Hosting;
 /// </summary>
 public abstract partial class PeriodicWorker : BackgroundService
 {
+    // The longest pause Task.Delay can wait; a longer one would throw in the loop and end the worker.
+    private static readonly TimeSpan MaxPause = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private readonly CancellationTokenSource _runCancellation = new();
     private readonly ILogger _logger;
     private readonly TimeSpan _maxFailureBackoff;
 
     /// <summary>Creates a worker.</summary>
     /// <param name="name">Names the work in logs, metrics (<c>job</c> tag) and spans.</param>
-    /// <param name="interval">The pause between runs.</param>
-    /// <param name="maxFailureBackoff">The longest pause after consecutive failures.</param>
+    /// <param name="interval">The pause between runs (positive, at most about 49 days).</param>
+    /// <param name="maxFailureBackoff">The longest pause after consecutive failures (positive, at most about 49 days).</param>
     /// <param name="logger">Logs failures.</param>
     protected PeriodicWorker(string name, TimeSpan interval, TimeSpan maxFailureBackoff, ILogger logger)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         Name = name;
-        if (interval <= TimeSpan.Zero || maxFailureBackoff <= TimeSpan.Zero)
+        if (interval <= TimeSpan.Zero || interval > MaxPause)
         {
-            throw new ArgumentOutOfRangeException(nameof(interval), interval, "The interval and the failure backoff must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(interval), interval, $"The interval must be positive and at most {MaxPause}.");
+        }
+
+        if (maxFailureBackoff <= TimeSpan.Zero || maxFailureBackoff > MaxPause)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxFailureBackoff), maxFailureBackoff, $"The failure backoff must be positive and at most {MaxPause}.");
         }
 
         Interval = interval;

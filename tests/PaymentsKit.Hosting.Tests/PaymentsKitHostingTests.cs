@@ -264,6 +264,18 @@ public class PaymentsKitHostingTests
         Assert.Equal(0, never.Started + spinning.Started + overridden.Started);
     }
 
+    [Theory]
+    [InlineData(60 * 24, 1)]
+    [InlineData(1, 60 * 24)]
+    public void A_worker_refuses_a_pause_it_could_not_wait(int intervalHours, int maxFailureBackoffHours)
+    {
+        // Task.Delay waits at most about 49.7 days: a longer interval, or a backoff growing past it, would throw in the loop
+        // and end the worker for good after its first run or its first failures.
+        var job = new ProbeJob("probe.long", TimeSpan.Zero);
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new PaymentsKitJobWorker(job, TimeSpan.FromHours(intervalHours), TimeSpan.FromHours(maxFailureBackoffHours), NullLogger.Instance));
+    }
+
     private sealed class ProbeJob(string name, TimeSpan work) : IPaymentsKitJob
     {
         private int _started;

@@ -8,6 +8,7 @@ using PaymentsKit.Diagnostics;
 using PaymentsKit.Hosting;
 using PaymentsKit.Chains;
 using PaymentsKit.Hosting.Jobs;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Routing;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
@@ -274,6 +275,25 @@ public class PaymentsKitHostingTests
         var job = new ProbeJob("probe.long", TimeSpan.Zero);
         Assert.Throws<ArgumentOutOfRangeException>(() =>
             new PaymentsKitJobWorker(job, TimeSpan.FromHours(intervalHours), TimeSpan.FromHours(maxFailureBackoffHours), NullLogger.Instance));
+    }
+
+    [Fact]
+    public async Task Calling_AddPaymentsKit_and_AddPaymentsKitHosting_twice_registers_everything_once()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddPaymentsKit().AddPaymentsKitHosting();
+        builder.Services.AddPaymentsKit().AddPaymentsKitHosting(o => o.WebhookDispatchInterval = TimeSpan.FromMilliseconds(20));
+        using var host = builder.Build();
+
+        var jobs = host.Services.GetServices<IPaymentsKitJob>().Select(j => j.Name).ToList();
+        Assert.Equal(jobs.Distinct(), jobs);
+        Assert.Single(host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>());
+        Assert.Equal(TimeSpan.FromMilliseconds(20), host.Services.GetRequiredService<IOptions<PaymentsKitHostingOptions>>().Value.WebhookDispatchInterval);
+        Assert.Single(host.Services.GetServices<IPaymentProvider>(), p => p.Name == PaymentProvider.Manual);
+        Assert.Single(host.Services.GetServices<IValidateOptions<PaymentsKitHostingOptions>>());
+        await host.StartAsync();
+        Assert.Equal(jobs.Count, host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>().Single().Workers.Count);
+        await host.StopAsync();
     }
 
     private sealed class ProbeJob(string name, TimeSpan work) : IPaymentsKitJob

@@ -205,7 +205,7 @@ public sealed partial class StreamService : IStreamService
         var key = Guard.OptionalText(request.IdempotencyKey, "idempotency_key", Idempotency.MaxKeyLength);
         var actor = request.Actor is null ? payer : Guard.Text(request.Actor, "actor", MaxActorLength);
         return new CreateDraft(
-            tenantId, request, terms, payer, recipient, chainId, contract, hash, metadata, key, actor, key is null ? null : Fingerprint(request, metadata));
+            tenantId, request, terms, payer, recipient, chainId, contract, hash, metadata, key, actor, key is null ? null : Fingerprint(request, terms, payer, recipient, metadata));
     }
 
     private Asset RegisteredAsset(Asset asset)
@@ -287,18 +287,22 @@ public sealed partial class StreamService : IStreamService
 
     private static string? Reason(string? reason) => Guard.OptionalText(reason, "reason", MaxReasonLength);
 
-    /// <summary>SHA-256 over the request as given (the start stays unset if it was), metadata in key order.</summary>
-    private static string Fingerprint(CreateStreamRequest request, IReadOnlyDictionary<string, string> metadata)
+    /// <summary>
+    /// SHA-256 over the request as given (the start stays unset if it was), metadata in key order — except the rate and
+    /// the addresses, taken as validated: a retry spelling one rate with more zeros (0.5 read back from a numeric(20,9)
+    /// column as 0.500000000) or an address as the chain canonicalises it asks for the same stream.
+    /// </summary>
+    private static string Fingerprint(CreateStreamRequest request, StreamTerms terms, string payer, string recipient, IReadOnlyDictionary<string, string> metadata)
     {
         var text = new StringBuilder();
         void Field(object? value) => text.Append(CultureInfo.InvariantCulture, $"{value?.ToString()?.Length ?? -1}:{value}|");
         Field(request.FundingAccountId);
         Field(request.PayoutAccountId);
-        Field(request.Payer);
-        Field(request.Recipient);
+        Field(payer);
+        Field(recipient);
         Field(request.TotalAmount.Asset.Code);
         Field(request.TotalAmount.Amount.ToString(CultureInfo.InvariantCulture));
-        Field(request.RatePerSecond.ToString(CultureInfo.InvariantCulture));
+        Field(terms.RateNanos.ToString(CultureInfo.InvariantCulture));
         Field(request.StartTime);
         Field(request.EndTime);
         Field(request.ChainId);

@@ -374,6 +374,23 @@ public abstract partial class StreamServiceSpecification
     }
 
     [Fact]
+    public async Task A_Repeat_Spelling_The_Same_Rate_Or_Addresses_Differently_Returns_The_Original_Stream()
+    {
+        var parties = await PartiesAsync(100, AssetRegistry.Xlm);
+        var request = Request(parties, 40, 0.5m) with { Payer = "gpayer-1", Recipient = "gdest-2", IdempotencyKey = "order-8" };
+        var first = await Streams.CreateAsync(Tenant, request);
+
+        // 0.5 and 0.500000000 are one rate (a numeric(20,9) column reads back as the latter), and the chain adapter
+        // canonicalises "gpayer-1" to the "GPAYER-1" the stream records: the retry asks for the same stream.
+        var again = await Streams.CreateAsync(Tenant, request with { RatePerSecond = 0.500000000m, Payer = "GPAYER-1", Recipient = "GDEST-2" });
+
+        Assert.Equal(first.Stream.Id, again.Stream.Id);
+        Assert.Single((await Streams.ListAsync(Tenant, null, 10)).Items);
+        await FailsAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => Streams.CreateAsync(Tenant, request with { RatePerSecond = 0.4m }).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => Streams.CreateAsync(Tenant, request with { Payer = "gpayer-2" }).AsTask());
+    }
+
+    [Fact]
     public async Task A_Transaction_Hash_Opens_One_Stream_Per_Chain()
     {
         var parties = await PartiesAsync(100);

@@ -357,6 +357,35 @@ public abstract partial class StreamServiceSpecification
     }
 
     [Fact]
+    public async Task Concurrent_Withdrawals_Of_One_Stream_Never_Take_More_Than_Accrued()
+    {
+        var parties = await PartiesAsync(100);
+        var stream = await CreateAsync(parties, 100, 0.5m);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        // 5 has accrued: of eight racing withdrawals of 3, one is paid and every other finds only 2 left.
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                await RetryingAsync(() => Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(3) }).AsTask());
+                return "paid";
+            }
+            catch (PaymentsKitException ex)
+            {
+                return ex.Code;
+            }
+        })));
+
+        Assert.Equal(1, outcomes.Count(o => o == "paid"));
+        Assert.All(outcomes.Where(o => o != "paid"), o => Assert.Equal(PaymentsKitErrorCodes.InsufficientFunds, o));
+        var now = await ReloadAsync(stream);
+        Assert.Equal((Usdc(5), Usdc(3)), (now.SettledAmount, now.WithdrawnAmount));
+        Assert.Equal(Usdc(3), (await Ledger.GetAccountAsync(Tenant, parties.Payout.Id)).Balance.Posted);
+        await AssertBooksAsync(now);
+    }
+
+    [Fact]
     public async Task Creating_Twice_With_One_Idempotency_Key_Creates_One_Stream()
     {
         var parties = await PartiesAsync(100);

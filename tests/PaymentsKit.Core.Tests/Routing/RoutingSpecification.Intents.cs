@@ -306,11 +306,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Lagging_Node_Not_Finding_A_Transaction_Seen_Included_Does_Not_Replace_It_So_The_Payment_Is_Made_Once()
     {
-        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
-        var merchant = await router.MerchantAsync();
-        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Duration.FromSeconds(10));
+        var (router, merchant, intent) = await IncludedNeverFinalAsync();
         Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
         Clock.Advance(router.Options.DropTimeout - Duration.FromSeconds(30));
         Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
@@ -429,11 +425,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
     {
-        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
-        var merchant = await router.MerchantAsync();
-        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Duration.FromSeconds(10));
+        var (router, merchant, intent) = await IncludedNeverFinalAsync();
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Clock.Advance(router.Options.FinalityTimeout);
         intent = await router.Intents.AdvanceAsync(intent.Id);
@@ -685,11 +677,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_Included_But_Not_Final_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
-        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
-        var merchant = await router.MerchantAsync();
-        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Duration.FromSeconds(10));
+        var (router, merchant, intent) = await IncludedNeverFinalAsync();
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.PendingConfirmation, intent.Status);
 
@@ -774,5 +762,16 @@ public abstract partial class RoutingSpecification
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
         return (merchant, intent);
+    }
+
+    /// <summary>A 10 USDC intent on Solana broadcast 10 s ago on a chain that never reaches finality (included, not final).</summary>
+    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> IncludedNeverFinalAsync()
+    {
+        var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(10));
+        return (router, merchant, intent);
     }
 }

@@ -396,14 +396,17 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     /// <summary>
     /// Refuses to fail an intent one of whose transactions the chain still has, pending or included: failing releases the
-    /// hold as if nothing moved, and that transaction may still move (or has moved) the money.
+    /// hold as if nothing moved, and that transaction may still move (or has moved) the money. A transaction the chain
+    /// does not know counts as still there until it has been unknown for the drop timeout since it was broadcast or last
+    /// seen, as in polling: one lagging node's "not found" must not release the hold.
     /// </summary>
     private async ValueTask ThrowIfStillOnChainAsync(PaymentIntent intent, CancellationToken cancellationToken)
     {
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
-        foreach (var attempt in attempts.Select(a => a.Value).Where(a => a.TxId is not null).DistinctBy(a => (a.Chain, a.TxId)))
+        foreach (var carriers in attempts.Select(a => a.Value).Where(a => a.TxId is not null).GroupBy(a => (a.Chain, a.TxId)))
         {
-            var (transaction, _) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+            var attempt = carriers.First();
+            var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
             if (transaction is { Status: ChainTransactionStatus.Pending or ChainTransactionStatus.Succeeded })
             {
                 var state = transaction.Status == ChainTransactionStatus.Pending ? "still pending" : "included";
@@ -411,6 +414,23 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     "resolution",
                     "fail",
                     $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} is {state} on {attempt.Chain}, so it may move the money; settle once it is final, or fail once the chain no longer has it");
+            }
+
+            if (!reachable || transaction is not null)
+            {
+                continue;
+            }
+
+            var known = carriers.Select(a => a.LastSeenAt).Concat(carriers.Select(a => a.BroadcastAt)).Max();
+            var now = _clock.GetCurrentInstant();
+            if (known is { } since && now - since < _options.DropTimeout)
+            {
+                throw PaymentsKitException.InvalidArgument(
+                    "resolution",
+                    "fail",
+                    string.Create(
+                        CultureInfo.InvariantCulture,
+                        $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} was last seen or broadcast on {attempt.Chain} {(now - since).TotalSeconds:0} s ago, and a node answering not found now may lag behind the chain; fail once it has been unknown for {_options.DropTimeout.TotalSeconds:0} s"));
             }
         }
     }

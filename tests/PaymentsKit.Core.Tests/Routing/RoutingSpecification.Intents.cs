@@ -423,6 +423,28 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_On_A_Lagging_Nodes_Not_Found_Within_The_Drop_Timeout_Of_Its_Last_Sighting()
+    {
+        var (merchant, intent) = await HeldInManualReviewAsync();
+
+        // Seen pending when it went to review; a lagging node now answers not found: the chain may still have it.
+        Clock.Advance(Router.Options.DropTimeout - Duration.FromSeconds(1));
+        Router.SolanaPrimary.MissReads(1);
+        var refused = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains("last seen", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentIntentStatus.ManualReview, (await Router.Intents.GetAsync(merchant, intent.Id)).Status);
+        Assert.Equal(intent.Reservation!.Held, (await BalancedBookAsync(Router, Solana)).Reserved);
+
+        // Unknown for the whole drop timeout since the chain last knew it: taken for dropped, the operator may fail it.
+        Clock.Advance(Duration.FromSeconds(1));
+        Router.SolanaPrimary.MissReads(1);
+        var failed = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail);
+        Assert.Equal(PaymentIntentStatus.Failed, failed.Status);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Solana)).Reserved);
+    }
+
+    [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
     {
         var (router, merchant, intent) = await IncludedNeverFinalAsync();

@@ -16,10 +16,13 @@ public sealed class WebhookDeliveryOptions
     /// <summary>How long one POST may take, 15–30 s. Default 15 s.</summary>
     public TimeSpan Timeout { get; set; } = MinTimeout;
 
+    /// <summary>The longest allowed <see cref="LeaseDuration"/>.</summary>
+    public static readonly TimeSpan MaxLeaseDuration = TimeSpan.FromDays(1);
+
     /// <summary>
     /// How long a claimed delivery stays leased to its dispatcher; at least <see cref="Timeout"/> + 10 s so an
-    /// attempt always finishes inside its lease. A dispatcher that dies loses the lease after this and the
-    /// delivery is claimed again. Default 2 minutes.
+    /// attempt always finishes inside its lease, and at most 1 day. A dispatcher that dies loses the lease after this
+    /// and the delivery is claimed again. Default 2 minutes.
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
 
@@ -62,6 +65,13 @@ public sealed class WebhookDeliveryOptions
         if (LeaseDuration < Timeout + TimeSpan.FromSeconds(10))
         {
             errors.Add(Invariant($"Webhooks:LeaseDuration must be at least Timeout + 10 seconds (value: {LeaseDuration}, timeout: {Timeout})."));
+        }
+
+        // A dispatcher that dies holds its deliveries for the whole lease, and a lease of years would overflow the
+        // lease's end (claim time + lease) on every claim.
+        if (LeaseDuration > MaxLeaseDuration)
+        {
+            errors.Add(Invariant($"Webhooks:LeaseDuration must be at most 1 day (value: {LeaseDuration})."));
         }
 
         if (BatchSize is < 1 or > 1000)

@@ -27,6 +27,7 @@ public class WebhookDispatcherUnitTests
     [InlineData(14, 120, 100, 16, "Timeout")]
     [InlineData(31, 120, 100, 16, "Timeout")]
     [InlineData(15, 20, 100, 16, "LeaseDuration")]
+    [InlineData(15, 86_401, 100, 16, "LeaseDuration")]
     [InlineData(15, 120, 0, 16, "BatchSize")]
     [InlineData(15, 120, 1001, 16, "BatchSize")]
     [InlineData(15, 120, 100, 0, "MaxConcurrency")]
@@ -42,6 +43,14 @@ public class WebhookDispatcherUnitTests
         };
         Assert.Contains(options.Validate(), e => e.Contains("Webhooks:" + setting, StringComparison.Ordinal));
         Assert.Empty(new WebhookDeliveryOptions { Timeout = TimeSpan.FromSeconds(30), LeaseDuration = TimeSpan.FromSeconds(40) }.Validate());
+    }
+
+    [Fact]
+    public void A_lease_is_at_most_a_day_so_a_dead_dispatcher_holds_its_deliveries_no_longer_and_leases_stay_in_range()
+    {
+        Assert.Empty(new WebhookDeliveryOptions { LeaseDuration = TimeSpan.FromDays(1) }.Validate());
+        var error = Assert.Single(new WebhookDeliveryOptions { LeaseDuration = TimeSpan.MaxValue, BatchSize = 0 }.Validate(), e => e.Contains("LeaseDuration", StringComparison.Ordinal));
+        Assert.Contains("at most 1 day", error, StringComparison.Ordinal);
     }
 
     [Fact]

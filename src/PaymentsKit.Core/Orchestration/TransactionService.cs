@@ -131,6 +131,7 @@ internal sealed partial class TransactionService(
         {
             var tx = current.Value;
             TransactionLifecycle.Machine.Transition(tx.Status, TransactionStatus.Completed);
+            RequireManualCapture(tx, "capture");
             RequireAuthorized(tx, "capture");
             return Write(unit, current, tx with { InFlightAction = ProviderAction.Capture }, Actor(partnerId), context, null);
         }, cancellationToken).ConfigureAwait(false);
@@ -153,6 +154,7 @@ internal sealed partial class TransactionService(
                 return Write(unit, current, tx with { Status = TransactionStatus.Cancelled }, Actor(partnerId), context, null);
             }
 
+            RequireManualCapture(tx, "cancel");
             RequireAuthorized(tx, "cancel");
             return Write(unit, current, tx with { InFlightAction = ProviderAction.Cancel }, Actor(partnerId), context, null);
         }, cancellationToken).ConfigureAwait(false);
@@ -233,6 +235,22 @@ internal sealed partial class TransactionService(
         new(PaymentsKitErrorCodes.TransactionInFlight,
             $"Cannot {operation} transaction {tx.Id}: a provider call for it ({tx.InFlightAction?.ToString() ?? (tx.Status == TransactionStatus.Processing ? "payment" : "refund")}) is still awaiting its outcome.",
             new Dictionary<string, object?> { ["transaction"] = tx.Id.ToString(), ["status"] = tx.Status.ToString() });
+
+    /// <summary>
+    /// Only a manual-capture payment is ever an authorization to capture or void. Checked on the capture method itself,
+    /// not only through AuthorizedAt, because older code marked automatic charges authorized, and before the in-flight
+    /// check, because waiting would never make the operation valid.
+    /// </summary>
+    private static void RequireManualCapture(PaymentTransaction tx, string operation)
+    {
+        if (tx.CaptureMethod != CaptureMethod.Manual)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidTransition,
+                $"Cannot {operation} transaction {tx.Id}: it is an automatic charge ({tx.Status}), not an authorization.",
+                new Dictionary<string, object?> { ["transaction"] = tx.Id.ToString(), ["status"] = tx.Status.ToString(), ["capture_method"] = tx.CaptureMethod.ToString() });
+        }
+    }
 
     private static void RequireAuthorized(PaymentTransaction tx, string operation)
     {

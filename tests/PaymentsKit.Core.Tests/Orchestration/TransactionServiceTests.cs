@@ -202,7 +202,7 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     {
         using var h = await HarnessAsync();
         var partner = await h.NewPartnerAsync();
-        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "f+timeout@example.com"), Context);
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("t", email: "f+timeout@example.com") with { CaptureMethod = CaptureMethod.Manual }, Context);
         await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CaptureAsync(partner.Id, tx.Id, Context).AsTask());
         await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CancelAsync(partner.Id, tx.Id, Context).AsTask());
         await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.DeleteAsync(partner.Id, tx.Id, Context).AsTask());
@@ -502,6 +502,26 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
 
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)).Status);
     }
+
+    [Fact]
+    public async Task An_Automatic_Charge_Stored_As_Authorized_Can_Be_Neither_Captured_Nor_Cancelled()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("auto-authorized") with { CaptureMethod = CaptureMethod.Manual }, Context);
+
+        // Older code marked an automatic charge the provider had authorized as authorized, and such records may still be stored.
+        await RewriteAsync(h, partner.Id, authorized.Id, tx => tx with { CaptureMethod = CaptureMethod.Automatic });
+        var calls = h.Stripe.CallCount;
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.CancelAsync(partner.Id, authorized.Id, Context).AsTask());
+
+        Assert.Equal(calls, h.Stripe.CallCount);
+        var after = await h.Transactions.GetAsync(partner.Id, authorized.Id);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null), (after.Status, after.InFlightAction));
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
     [Fact]
     public async Task A_Poll_Answering_Authorized_For_An_Automatic_Charge_In_Flight_Does_Not_Make_It_Capturable()
     {
@@ -517,13 +537,27 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         var polled = await h.Transactions.SyncAsync(partner.Id, charging.Id, Context);
         Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment, (Instant?)null), (polled.Status, polled.InFlightAction, polled.AuthorizedAt));
         Assert.Equal(1, polled.RetryCount);
-        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CaptureAsync(partner.Id, charging.Id, Context).AsTask());
-        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.TransactionInFlight, () => h.Transactions.CancelAsync(partner.Id, charging.Id, Context).AsTask());
+
+        // Not "in flight, try again": an automatic charge is never an authorization to capture or void.
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.CaptureAsync(partner.Id, charging.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.CancelAsync(partner.Id, charging.Id, Context).AsTask());
 
         // The charge still resolves: the next poll finds the provider never got it and sends it again, once.
         var synced = await h.Transactions.SyncAsync(partner.Id, charging.Id, Context);
         Assert.Equal((TransactionStatus.Completed, (ProviderAction?)null), (synced.Status, synced.InFlightAction));
         Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, charging.Id), e => e.Status == TransactionStatus.Completed);
         Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
+    /// <summary>Changes a stored transaction behind the services' back, as older code or a migration may have left it.</summary>
+    private static async Task RewriteAsync(OrchestrationHarness h, PartnerId partner, TransactionId id, Func<PaymentTransaction, PaymentTransaction> change)
+    {
+        var unit = await h.Store.BeginAsync();
+        await using (unit)
+        {
+            var stored = await unit.GetAsync(OrchestrationCollections.Transactions, partner.Value, id.Value);
+            unit.Update(OrchestrationCollections.Transactions, change(stored!.Value), stored.Version);
+            await unit.CommitAsync();
+        }
     }
 }

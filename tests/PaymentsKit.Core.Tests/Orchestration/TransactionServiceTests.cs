@@ -1,4 +1,5 @@
 using NodaTime;
+using PaymentsKit.Json;
 using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
 
@@ -414,6 +415,39 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task The_Same_Metadata_In_Another_Key_Order_Is_A_Replay_Not_A_Conflict()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var first = await h.Transactions.CreateAsync(partner.Id, WithMetadata("meta", ("a", "1"), ("b", "2")), Context);
+        var calls = h.Stripe.CallCount;
+
+        Assert.Equal(first.Id, (await h.Transactions.CreateAsync(partner.Id, WithMetadata("meta", ("b", "2"), ("a", "1")), Context)).Id);
+        Assert.Equal(calls, h.Stripe.CallCount);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict,
+            () => h.Transactions.CreateAsync(partner.Id, WithMetadata("meta", ("b", "3"), ("a", "1")), Context).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict,
+            () => h.Transactions.CreateAsync(partner.Id, WithMetadata("meta", ("B", "2"), ("a", "1")), Context).AsTask());
+    }
+
+    [Fact]
+    public async Task A_Transaction_Fingerprinted_With_Metadata_In_The_Callers_Order_Still_Replays_In_That_Order()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var request = WithMetadata("legacy", ("b", "2"), ("a", "1"));
+        var first = await h.Transactions.CreateAsync(partner.Id, request, Context);
+
+        // What versions that hashed the metadata in the caller's order stored.
+        var legacy = Idempotency.Fingerprint(request with { Amount = Money.Of(request.Amount, AssetRegistry.Usd).Amount }, PaymentsKitJson.CreateOptions(new AssetRegistry()));
+        await RewriteAsync(h, partner.Id, first.Id, tx => tx with { RequestFingerprint = legacy });
+
+        Assert.Equal(first.Id, (await h.Transactions.CreateAsync(partner.Id, request, Context)).Id);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict,
+            () => h.Transactions.CreateAsync(partner.Id, WithMetadata("legacy", ("b", "3"), ("a", "1")), Context).AsTask());
+    }
+
+    [Fact]
     public async Task A_Stale_Authorized_Poll_Does_Not_Undo_An_In_Flight_Capture()
     {
         GatedPaymentProvider? stripe = null;
@@ -559,5 +593,16 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
             unit.Update(OrchestrationCollections.Transactions, change(stored!.Value), stored.Version);
             await unit.CommitAsync();
         }
+    }
+
+    private static CreateTransactionRequest WithMetadata(string key, params (string Key, string Value)[] pairs)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, value) in pairs)
+        {
+            metadata.Add(name, value);
+        }
+
+        return OrchestrationHarness.Request(key) with { Metadata = metadata };
     }
 }

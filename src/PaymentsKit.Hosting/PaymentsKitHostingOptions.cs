@@ -89,9 +89,12 @@ public sealed class PaymentsKitHostingOptions
     /// <summary>The interval of a job: an override, else its default.</summary>
     internal TimeSpan IntervalOf(IPaymentsKitJob job) => Intervals.TryGetValue(job.Name, out var interval) ? interval : job.DefaultInterval;
 
+    /// <summary>Whether a job may run at this interval: between <see cref="MinInterval"/> and <see cref="MaxInterval"/>.</summary>
+    internal static bool IsAllowedInterval(TimeSpan value) => value >= MinInterval && value <= MaxInterval;
+
     private static void CheckInterval(List<string> errors, string setting, TimeSpan value)
     {
-        if (value < MinInterval || value > MaxInterval)
+        if (!IsAllowedInterval(value))
         {
             errors.Add(string.Create(CultureInfo.InvariantCulture, $"{setting} must be between 10 ms and 1 day (value: {value})."));
         }

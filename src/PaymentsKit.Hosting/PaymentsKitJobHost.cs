@@ -60,7 +60,7 @@ public sealed class PaymentsKitJobHost : IHostedService, IDisposable
     }
 
     private static string? CheckDefaultInterval(IPaymentsKitJob job) =>
-        job.DefaultInterval >= PaymentsKitHostingOptions.MinInterval && job.DefaultInterval <= PaymentsKitHostingOptions.MaxInterval
+        PaymentsKitHostingOptions.IsAllowedInterval(job.DefaultInterval)
             ? null
             : string.Create(
                 CultureInfo.InvariantCulture,

@@ -183,13 +183,7 @@ public sealed partial class PaymentIntentService
             // behind the chain. Unknown for the drop timeout since the broadcast and since the chain was last seen knowing it,
             // it is treated as dropped and replaced by a new attempt; counted from the broadcast alone, one lagging node's
             // answer would replace a transaction the chain still has, paying twice on the one hold.
-            if (attempt.BroadcastAt is not { } broadcastAt)
-            {
-                return current.Value;
-            }
-
-            var since = attempt.LastSeenAt is { } seen && seen > broadcastAt ? seen : broadcastAt;
-            if (now - since < _options.DropTimeout)
+            if (attempt.BroadcastAt is not { } broadcastAt || LastKnownAt(attempt) is not { } since || now - since < _options.DropTimeout)
             {
                 return current.Value;
             }
@@ -220,14 +214,7 @@ public sealed partial class PaymentIntentService
 
             var pending = string.Create(
                 CultureInfo.InvariantCulture, $"transaction {attempt.TxId} still pending on {attempt.Chain} {(now - sent).TotalMinutes:0} min after broadcast");
-            return await CommitAsync(
-                current,
-                async (unit, v, ct) =>
-                {
-                    await RecordSeenAsync(unit, v, read, current.Version, now, ct).ConfigureAwait(false);
-                    return Move(unit, v, PaymentIntentStatus.ManualReview, null, pending);
-                },
-                cancellationToken).ConfigureAwait(false);
+            return await ReviewSeenAsync(current, read, now, pending, cancellationToken).ConfigureAwait(false);
         }
 
         switch (transaction.Status)
@@ -275,14 +262,7 @@ public sealed partial class PaymentIntentService
                 var stuck = string.Create(
                     CultureInfo.InvariantCulture,
                     $"transaction {transaction.Hash} included on {attempt.Chain} but not final {(now - sent).TotalMinutes:0} min after broadcast ({transaction.Confirmations} confirmation(s))");
-                return await CommitAsync(
-                    current,
-                    async (unit, v, ct) =>
-                    {
-                        await RecordSeenAsync(unit, v, read, current.Version, now, ct).ConfigureAwait(false);
-                        return Move(unit, v, PaymentIntentStatus.ManualReview, null, stuck);
-                    },
-                    cancellationToken).ConfigureAwait(false);
+                return await ReviewSeenAsync(current, read, now, stuck, cancellationToken).ConfigureAwait(false);
             case ChainTransactionStatus.Succeeded:
                 return await SeenAsync(current, read, now, cancellationToken).ConfigureAwait(false);
             default:
@@ -300,8 +280,7 @@ public sealed partial class PaymentIntentService
     private async ValueTask<PaymentIntent> SeenAsync(Versioned<PaymentIntent> current, Versioned<PaymentAttempt> read, Instant now, CancellationToken cancellationToken)
     {
         var attempt = read.Value;
-        var known = attempt.LastSeenAt is { } seen && (attempt.BroadcastAt is not { } sent || seen > sent) ? seen : attempt.BroadcastAt;
-        if (known is { } since && now - since < _options.DropTimeout / 2)
+        if (LastKnownAt(attempt) is { } since && now - since < _options.DropTimeout / 2)
         {
             return current.Value;
         }
@@ -330,6 +309,25 @@ public sealed partial class PaymentIntentService
 
         return result;
     }
+
+    /// <summary>Moves the intent to manual review for <paramref name="reason"/>, its hold kept, recording its transaction as seen.</summary>
+    private ValueTask<PaymentIntent> ReviewSeenAsync(
+        Versioned<PaymentIntent> current, Versioned<PaymentAttempt> read, Instant now, string reason, CancellationToken cancellationToken) =>
+        CommitAsync(
+            current,
+            async (unit, v, ct) =>
+            {
+                await RecordSeenAsync(unit, v, read, current.Version, now, ct).ConfigureAwait(false);
+                return Move(unit, v, PaymentIntentStatus.ManualReview, null, reason);
+            },
+            cancellationToken);
+
+    /// <summary>
+    /// The last instant the attempt's transaction is known to have been with the chain: the later of its broadcast and
+    /// its last sighting (null when it was never broadcast nor seen). Drop and fail decisions count from it.
+    /// </summary>
+    private static Instant? LastKnownAt(PaymentAttempt attempt) =>
+        attempt.LastSeenAt is { } seen && (attempt.BroadcastAt is not { } sent || seen > sent) ? seen : attempt.BroadcastAt;
 
     /// <summary>Writes the attempt as last seen known to the chain at <paramref name="now"/> in the unit; returns it as it will be stored.</summary>
     private static async ValueTask<Versioned<PaymentAttempt>> RecordSeenAsync(

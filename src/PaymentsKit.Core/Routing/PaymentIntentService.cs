@@ -421,7 +421,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 continue;
             }
 
-            var known = carriers.Select(a => a.LastSeenAt).Concat(carriers.Select(a => a.BroadcastAt)).Max();
+            var known = carriers.Max(LastKnownAt);
             var now = _clock.GetCurrentInstant();
             if (known is { } since && now - since < _options.DropTimeout)
             {

@@ -341,7 +341,7 @@ public abstract partial class RoutingSpecification
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
         await Router.SampleAsync();
-        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        await MarkUnhealthyAsync(Router, Solana);
         Clock.Advance(Router.Options.RetryDelay(intent.AttemptIds.Count));
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.Retrying, Solana), (intent.Status, intent.SelectedChain));
@@ -516,7 +516,7 @@ public abstract partial class RoutingSpecification
         var sentAt = Clock.GetCurrentInstant();
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
-        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        await MarkUnhealthyAsync(Router, Solana);
         Clock.Advance(Duration.FromSeconds(2));
 
         // Unknown to Solana, but only just sent: it may still get there, so the retry waits until the drop timeout.
@@ -552,7 +552,7 @@ public abstract partial class RoutingSpecification
         // The broadcast's RPC call fails and, two seconds later, no node knows the transaction yet; Solana turns unhealthy.
         Router.SolanaChain.FailNextRpcCalls(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
-        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        await MarkUnhealthyAsync(Router, Solana);
         Clock.Advance(Duration.FromSeconds(2));
         intent = await Router.Intents.AdvanceAsync(intent.Id);
 
@@ -577,7 +577,7 @@ public abstract partial class RoutingSpecification
         var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
         Router.SolanaChain.FailNextRpcCalls(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
-        await Router.Health.RecordAsync((await Router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        await MarkUnhealthyAsync(Router, Solana);
         Clock.Advance(Router.Options.DropTimeout);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
@@ -667,7 +667,7 @@ public abstract partial class RoutingSpecification
         // manual review.
         router.SolanaChain.FailNextRpcCalls(1);
         intent = await router.Intents.AdvanceAsync(intent.Id);
-        await router.Health.RecordAsync((await router.Health.GetLatestAsync(Solana))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        await MarkUnhealthyAsync(router, Solana);
         Clock.Advance(router.Options.DropTimeout);
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
@@ -796,4 +796,8 @@ public abstract partial class RoutingSpecification
         Clock.Advance(Duration.FromSeconds(10));
         return (router, merchant, intent);
     }
+
+    /// <summary>Records a health sample of <paramref name="chain"/>, measured now, that marks it unhealthy.</summary>
+    private async Task MarkUnhealthyAsync(RoutingHarness router, ChainId chain) =>
+        await router.Health.RecordAsync((await router.Health.GetLatestAsync(chain))!.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
 }

@@ -16,6 +16,7 @@ var scenarios = new Dictionary<string, Func<LoadTestOptions, Task<double>>>(Stri
     ["intents-memory"] = IntentScenarios.InMemoryAsync,
     ["intents"] = IntentScenarios.PostgreSqlAsync,
     ["intents-profile"] = IntentScenarios.ProfileAsync,
+    ["intents-floor"] = IntentFloorScenario.PostgreSqlAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

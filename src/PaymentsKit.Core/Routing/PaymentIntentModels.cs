@@ -153,7 +153,7 @@ public enum ManualReviewResolution
     /// <summary>Try again with a fresh retry budget.</summary>
     Retry,
 
-    /// <summary>Nothing moved: fail it and release its reservation (refused while the chain still has one of its transactions).</summary>
+    /// <summary>Nothing moved: fail it and release its reservation (refused while one of its transactions may still be on chain).</summary>
     Fail,
 
     /// <summary>Settle it after checking on chain that one of its transactions is final.</summary>
@@ -247,7 +247,9 @@ public interface IPaymentIntentService
     /// <summary>Applies an operator's decision to an intent in <c>manual_review</c>.</summary>
     /// <exception cref="PaymentsKitException">
     /// <c>not_found</c>, <c>invalid_transition</c> (not in review), <c>invalid_argument</c> (settle: no transaction of it is final on
-    /// chain; fail: the chain still has one of its transactions, pending or included).
+    /// chain; fail: one of its transactions is pending or included on chain, or was broadcast or last seen less than
+    /// <see cref="RoutingOptions.DropTimeout"/> ago), <c>chain_unavailable</c> (fail, transient: no RPC
+    /// provider of a chain it sent a transaction on answers, so the transaction may still move the money).
     /// </exception>
     ValueTask<PaymentIntent> ResolveManualReviewAsync(PaymentIntentId intentId, ManualReviewResolution resolution, CancellationToken cancellationToken = default);
 }

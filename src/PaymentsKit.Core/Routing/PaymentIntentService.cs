@@ -398,8 +398,13 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// Refuses to fail an intent one of whose transactions the chain still has, pending or included: failing releases the
     /// hold as if nothing moved, and that transaction may still move (or has moved) the money. A transaction the chain
     /// does not know counts as still there until it has been unknown for the drop timeout since it was broadcast or last
-    /// seen, as in polling: one lagging node's "not found" must not release the hold.
+    /// seen, as in polling: one lagging node's "not found" must not release the hold. A chain none of whose providers
+    /// answers cannot tell either, so it refuses too.
     /// </summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>invalid_argument</c> while a transaction may still be on chain; <c>chain_unavailable</c> (transient) when no
+    /// provider of a transaction's chain answers.
+    /// </exception>
     private async ValueTask ThrowIfStillOnChainAsync(PaymentIntent intent, CancellationToken cancellationToken)
     {
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
@@ -407,6 +412,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         {
             var attempt = carriers.First();
             var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+            if (!reachable)
+            {
+                throw ChainErrors.Unavailable(
+                    attempt.Chain,
+                    "getTransaction",
+                    $"no RPC provider answered, so payment intent {intent.Id} cannot be failed: its transaction {attempt.TxId} may still move the money; fail once the chain can be asked",
+                    transient: true);
+            }
+
             if (transaction is { Status: ChainTransactionStatus.Pending or ChainTransactionStatus.Succeeded })
             {
                 var state = transaction.Status == ChainTransactionStatus.Pending ? "still pending" : "included";
@@ -416,7 +430,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} is {state} on {attempt.Chain}, so it may move the money; settle once it is final, or fail once the chain no longer has it");
             }
 
-            if (!reachable || transaction is not null)
+            if (transaction is not null)
             {
                 continue;
             }

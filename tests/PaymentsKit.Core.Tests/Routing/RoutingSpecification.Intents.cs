@@ -445,6 +445,30 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_While_No_Node_Of_Its_Chain_Answers()
+    {
+        var (merchant, intent) = await HeldInManualReviewAsync();
+
+        // Every provider errors: the chain cannot say its pending transaction is gone, however long since it was seen.
+        Clock.Advance(Router.Options.DropTimeout);
+        Router.SolanaPrimary.FailReads(1);
+        Router.SolanaBackup.FailReads(1);
+        var refused = await FailsAsync(
+            PaymentsKitErrorCodes.ChainUnavailable, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.True(refused.IsTransient);
+        Assert.Contains(intent.Id.ToString(), refused.Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentIntentStatus.ManualReview, (await Router.Intents.GetAsync(merchant, intent.Id)).Status);
+        Assert.Equal(intent.Reservation!.Held, (await BalancedBookAsync(Router, Solana)).Reserved);
+
+        // It was still there, and lands: the kept hold pays it.
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        Clock.Advance(Duration.FromSeconds(6));
+        Assert.Equal(PaymentIntentStatus.Settled, (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle)).Status);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(Router, Solana)).Spent);
+    }
+
+    [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
     {
         var (router, merchant, intent) = await IncludedNeverFinalAsync();

@@ -247,8 +247,8 @@ public interface IPaymentIntentService
     /// <summary>Applies an operator's decision to an intent in <c>manual_review</c>.</summary>
     /// <exception cref="PaymentsKitException">
     /// <c>not_found</c>, <c>invalid_transition</c> (not in review), <c>invalid_argument</c> (settle: no transaction of it is final on
-    /// chain; fail: one of its transactions is pending or included on chain, or was broadcast or last seen less than
-    /// <see cref="RoutingOptions.DropTimeout"/> ago), <c>chain_unavailable</c> (fail, transient: no RPC
+    /// chain; fail: one of its transactions is pending or included on chain, or was broadcast, sent through a failed RPC call or
+    /// last seen less than <see cref="RoutingOptions.DropTimeout"/> ago), <c>chain_unavailable</c> (fail, transient: no RPC
     /// provider of a chain it sent a transaction on answers, so the transaction may still move the money).
     /// </exception>
     ValueTask<PaymentIntent> ResolveManualReviewAsync(PaymentIntentId intentId, ManualReviewResolution resolution, CancellationToken cancellationToken = default);

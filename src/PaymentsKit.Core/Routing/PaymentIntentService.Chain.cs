@@ -323,11 +323,16 @@ public sealed partial class PaymentIntentService
             cancellationToken);
 
     /// <summary>
-    /// The last instant the attempt's transaction is known to have been with the chain: the later of its broadcast and
-    /// its last sighting (null when it was never broadcast nor seen). Drop and fail decisions count from it.
+    /// The last instant the attempt's transaction is known to have been with the chain, or may have reached it: the later
+    /// of its last sighting and its broadcast or, for a broadcast whose RPC call failed, when that failure was recorded —
+    /// the call may have delivered it at any moment until then, and a broadcast taken over from a dead worker is sent long
+    /// after the attempt was made. Null when it was never sent nor seen. Drop and fail decisions count from it.
     /// </summary>
-    private static Instant? LastKnownAt(PaymentAttempt attempt) =>
-        attempt.LastSeenAt is { } seen && (attempt.BroadcastAt is not { } sent || seen > sent) ? seen : attempt.BroadcastAt;
+    private static Instant? LastKnownAt(PaymentAttempt attempt)
+    {
+        var sent = attempt.BroadcastAt ?? (attempt.Failure == AttemptFailure.RpcError ? attempt.UpdatedAt : null);
+        return attempt.LastSeenAt is { } seen && (sent is not { } at || seen > at) ? seen : sent;
+    }
 
     /// <summary>Writes the attempt as last seen known to the chain at <paramref name="now"/> in the unit; returns it as it will be stored.</summary>
     private static async ValueTask<Versioned<PaymentAttempt>> RecordSeenAsync(

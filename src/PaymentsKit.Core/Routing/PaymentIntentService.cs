@@ -397,9 +397,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// <summary>
     /// Refuses to fail an intent one of whose transactions the chain still has, pending or included: failing releases the
     /// hold as if nothing moved, and that transaction may still move (or has moved) the money. A transaction the chain
-    /// does not know counts as still there until it has been unknown for the drop timeout since it was broadcast or last
-    /// seen, as in polling: one lagging node's "not found" must not release the hold. A chain none of whose providers
-    /// answers cannot tell either, so it refuses too.
+    /// does not know counts as still there until it has been unknown for the drop timeout since it was broadcast, sent
+    /// through an RPC call that failed, or last seen, as in polling: one lagging node's "not found" must not release the
+    /// hold. A chain none of whose providers answers cannot tell either, so it refuses too.
     /// </summary>
     /// <exception cref="PaymentsKitException">
     /// <c>invalid_argument</c> while a transaction may still be on chain; <c>chain_unavailable</c> (transient) when no
@@ -444,7 +444,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     "fail",
                     string.Create(
                         CultureInfo.InvariantCulture,
-                        $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} was last seen or broadcast on {attempt.Chain} {(now - since).TotalSeconds:0} s ago, and a node answering not found now may lag behind the chain; fail once it has been unknown for {_options.DropTimeout.TotalSeconds:0} s"));
+                        $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} was last seen on or sent to {attempt.Chain} {(now - since).TotalSeconds:0} s ago, and a node answering not found now may lag behind the chain; fail once it has been unknown for {_options.DropTimeout.TotalSeconds:0} s"));
             }
         }
     }

@@ -469,6 +469,59 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Broadcasts_Failed_Until_The_Drop_Timeout_After_The_Last_Send()
+    {
+        var (router, merchant, intent) = await RpcErrorsInManualReviewAsync();
+        var sent = (await router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1];
+        Assert.Null(sent.BroadcastAt);
+
+        // The failed RPC call may have delivered it, and a node not finding it yet may only lag behind the chain.
+        Clock.Advance(sent.UpdatedAt + router.Options.DropTimeout - Duration.FromSeconds(1) - Clock.GetCurrentInstant());
+        var refused = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains("sent", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentIntentStatus.ManualReview, (await router.Intents.GetAsync(merchant, intent.Id)).Status);
+        Assert.Equal(Usdc(10.03m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+
+        Clock.Advance(Duration.FromSeconds(1));
+        var failed = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail);
+        Assert.Equal(PaymentIntentStatus.Failed, failed.Status);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+    }
+
+    [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Taken_Over_Broadcast_Failed_Until_The_Drop_Timeout_After_That_Send()
+    {
+        var router = await NewRouterAsync(configure: o =>
+        {
+            o.MaxAttempts = 1;
+            o.BroadcastTimeout = o.DropTimeout;
+        });
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Ethereum)).Id);
+
+        // The worker dies inside the broadcast; the one taking it over a broadcast timeout later gets an RPC error.
+        router.EthereumPrimary.CrashBroadcasts(1);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => router.Intents.AdvanceAsync(intent.Id).AsTask());
+        Clock.Advance(router.Options.BroadcastTimeout);
+        router.EthereumChain.FailNextRpcCalls(1);
+        intent = await router.RunToEndAsync(await router.Intents.GetAsync(merchant, intent.Id));
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        // A drop timeout after the attempt was made, but not after the send that failed.
+        var sent = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(AttemptFailure.RpcError, sent.Failure);
+        Clock.Advance(sent.UpdatedAt + router.Options.DropTimeout - Duration.FromSeconds(1) - Clock.GetCurrentInstant());
+        Assert.True(Clock.GetCurrentInstant() - sent.CreatedAt >= router.Options.DropTimeout);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Equal(Usdc(10.03m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+
+        Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(PaymentIntentStatus.Failed, (await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail)).Status);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+    }
+
+    [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
     {
         var (router, merchant, intent) = await IncludedNeverFinalAsync();
@@ -644,6 +697,9 @@ public abstract partial class RoutingSpecification
         router.EthereumChain.FailNextRpcCalls(1);
         router.EthereumBackup.FailBroadcasts(1);
         second = await router.RunToEndAsync(second);
+
+        // Its failed broadcasts may have delivered the transaction: failing waits until the chain has not known it for the drop timeout.
+        Clock.Advance(router.Options.DropTimeout);
         var failed = await router.Intents.ResolveManualReviewAsync(second.Id, ManualReviewResolution.Fail);
         Assert.Equal(PaymentIntentStatus.Failed, failed.Status);
         var book = await BalancedBookAsync(router, Ethereum);
@@ -808,6 +864,19 @@ public abstract partial class RoutingSpecification
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
         return (merchant, intent);
+    }
+
+    /// <summary>A 10 USDC intent on Ethereum (a router of 2 attempts) in manual review after both broadcasts' RPC calls failed.</summary>
+    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> RpcErrorsInManualReviewAsync()
+    {
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Ethereum)).Id);
+        router.EthereumChain.FailNextRpcCalls(1);
+        router.EthereumBackup.FailBroadcasts(1);
+        intent = await router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        return (router, merchant, intent);
     }
 
     /// <summary>A 10 USDC intent on Solana broadcast 10 s ago on a chain that never reaches finality (included, not final).</summary>

@@ -536,15 +536,29 @@ public sealed partial class PaymentIntentService
         return lastSeen is { } seen && seen > firstSent ? seen : firstSent;
     }
 
-    /// <summary>Reads a transaction through the named provider, failing over to the chain's others; unreachable when all fail.</summary>
+    /// <summary>
+    /// Reads a transaction through the named provider, then the chain's others: the first that knows it answers. Not found
+    /// only when every provider that could be reached says so; unreachable when none could.
+    /// </summary>
+    /// <remarks>
+    /// One node's "not found" is the weakest answer a chain gives: a node lagging behind the chain, or cut off from it,
+    /// says it of transactions long included. Every drop, re-route and operator's Fail rests on "not found", and taking it
+    /// from one node while another knows the transaction would replace a payment the chain has made. A transaction a
+    /// node knows is answered by the first node asked, so the others are asked only while it is unknown.
+    /// </remarks>
     private async ValueTask<(ChainTransaction? Transaction, bool Reachable)> QueryAsync(ChainId chain, string providerName, string hash, CancellationToken cancellationToken)
     {
-        var providers = _providers.For(chain);
-        foreach (var provider in providers.OrderBy(p => p.Name == providerName ? 0 : 1))
+        var reachable = false;
+        foreach (var provider in _providers.For(chain).OrderBy(p => p.Name == providerName ? 0 : 1))
         {
             try
             {
-                return (await provider.Adapter.GetTransactionAsync(hash, cancellationToken).ConfigureAwait(false), true);
+                if (await provider.Adapter.GetTransactionAsync(hash, cancellationToken).ConfigureAwait(false) is { } transaction)
+                {
+                    return (transaction, true);
+                }
+
+                reachable = true;
             }
             catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ChainUnavailable)
             {
@@ -552,7 +566,7 @@ public sealed partial class PaymentIntentService
             }
         }
 
-        return (null, false);
+        return (null, reachable);
     }
 
     /// <summary>The intent's last attempt: from memory while the intent is at the version it was remembered with, else read.</summary>

@@ -324,6 +324,36 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Node_Not_Finding_An_Included_Transaction_For_Longer_Than_The_Drop_Timeout_Does_Not_Replace_It_While_Another_Provider_Finds_It()
+    {
+        var (router, merchant, intent) = await IncludedNeverFinalAsync();
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
+
+        // The provider that sent it falls behind the chain and answers "not found" from now on, well past the drop
+        // timeout since the chain was last seen knowing the transaction; the chain's other provider still finds it.
+        router.SolanaPrimary.MissReads(1_000);
+        for (var i = 0; i < 3; i++)
+        {
+            Clock.Advance(router.Options.DropTimeout);
+            intent = await router.Intents.AdvanceAsync(intent.Id);
+        }
+
+        Clock.Advance(Duration.FromSeconds(10));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.NotEqual(PaymentIntentStatus.Retrying, intent.Status);
+        Assert.NotEqual(PaymentIntentStatus.Broadcasted, intent.Status);
+        Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+
+        // Nor may an operator fail it: the money has moved.
+        if (intent.Status == PaymentIntentStatus.ManualReview)
+        {
+            await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+            Assert.Equal(intent.Reservation!.Held, (await BalancedBookAsync(router, Solana)).Reserved);
+        }
+    }
+
+    [Fact]
     public async Task A_Transaction_Seen_Pending_Until_Review_Is_Not_Left_For_Another_Chain_After_An_Rpc_Error_So_The_Payment_Is_Made_Once()
     {
         var merchant = await Router.MerchantAsync();
@@ -334,8 +364,9 @@ public abstract partial class RoutingSpecification
         Clock.Advance(Router.Options.FinalityTimeout);
         Assert.Equal(PaymentIntentStatus.ManualReview, (await Router.Intents.AdvanceAsync(intent.Id)).Status);
 
-        // An operator retries at once: the resend's RPC call fails, Solana turns unhealthy, and the node the resend went
-        // through has not heard of the transaction the chain still holds in its mempool.
+        // An operator retries at once: the resend's RPC call fails, Solana turns unhealthy, and neither node answers that it
+        // has the transaction the chain still holds in its mempool (the node the resend went through never heard of it, and
+        // the one holding it lags).
         intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
         Router.SolanaBackup.FailBroadcasts(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
@@ -343,6 +374,7 @@ public abstract partial class RoutingSpecification
         await Router.SampleAsync();
         await MarkUnhealthyAsync(Router, Solana);
         Clock.Advance(Router.Options.RetryDelay(intent.AttemptIds.Count));
+        Router.SolanaPrimary.MissReads(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.Retrying, Solana), (intent.Status, intent.SelectedChain));
 

@@ -495,7 +495,7 @@ public sealed partial class PaymentIntentService
     /// <summary>
     /// Whether the attempt's transaction is known not to be on its chain, so leaving the chain cannot pay twice: dropped,
     /// or sent only through failed RPC calls and still unknown to the chain <see cref="RoutingOptions.DropTimeout"/> after
-    /// it was first sent. When it is unknown but that time has not passed, <c>KnownBy</c> is when it will have.
+    /// it was last sent or seen. When it is unknown but that time has not passed, <c>KnownBy</c> is when it will have.
     /// </summary>
     private async ValueTask<(bool Nowhere, Instant? KnownBy)> LandedNowhereAsync(
         PaymentIntent intent, PaymentAttempt attempt, Instant now, CancellationToken cancellationToken)
@@ -521,20 +521,16 @@ public sealed partial class PaymentIntentService
     }
 
     /// <summary>
-    /// When the attempt's transaction was last possibly on the chain: when it was first sent (the earliest of the intent's
-    /// attempts that carried it), or later, when the chain was last seen knowing it through any of them.
+    /// When the attempt's transaction was last possibly on its way to the chain or with it: the latest of every send of it
+    /// (through any of the intent's attempts that carried it; see <see cref="LastKnownAt"/>) and every sighting. Counted
+    /// from the first send, a later send that may have delivered it would be left for another chain too soon.
     /// </summary>
-    private async ValueTask<Instant> LastKnownAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken)
-    {
-        var carriers = (await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false))
+    private async ValueTask<Instant> LastKnownAsync(PaymentIntent intent, PaymentAttempt attempt, CancellationToken cancellationToken) =>
+        (await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false))
             .Select(a => a.Value)
             .Where(a => a.TxId == attempt.TxId)
             .Append(attempt)
-            .ToList();
-        var firstSent = carriers.Min(a => a.CreatedAt);
-        var lastSeen = carriers.Max(a => a.LastSeenAt);
-        return lastSeen is { } seen && seen > firstSent ? seen : firstSent;
-    }
+            .Max(a => LastKnownAt(a) ?? a.CreatedAt);
 
     /// <summary>
     /// Reads a transaction through the named provider, then the chain's others: the first that knows it answers. Not found

@@ -386,6 +386,42 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Transaction_Resent_Through_Failed_Rpc_Calls_Is_Left_For_Another_Chain_Only_A_Drop_Timeout_After_The_Last_Send()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+        Router.SolanaPrimary.FailBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+
+        // The same transaction is sent again later, through the other provider, and that call fails too: it may have
+        // reached the chain at any moment until it returned.
+        var resentAfter = Router.Options.RetryDelay(intent.AttemptIds.Count);
+        Clock.Advance(resentAfter);
+        Router.SolanaBackup.FailBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(attempts[0].TxId, attempts[1].TxId);
+
+        // Solana turns unhealthy. A drop timeout after the first send, but not after the last, it is too soon to leave it.
+        await Router.SampleAsync();
+        await MarkUnhealthyAsync(Router, Solana);
+        Clock.Advance(Router.Options.DropTimeout - resentAfter);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.Retrying, Solana), (intent.Status, intent.SelectedChain));
+        Assert.Equal(2, (await Router.Intents.ListAttemptsAsync(merchant, intent.Id)).Count);
+
+        Clock.Advance(resentAfter);
+        await MarkUnhealthyAsync(Router, Solana);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(Ethereum, intent.SelectedChain);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Solana)).Reserved);
+    }
+
+    [Fact]
     public async Task A_Transaction_Still_Pending_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
         var (merchant, intent) = await BroadcastHeldAsync();

@@ -65,6 +65,12 @@ public sealed record Distribution(
     Instant UpdatedAt)
 {
     /// <summary>
+    /// Paid batches whose ledger posting the ledger refused (see <see cref="PayoutBatchRecord.PostingError"/>). While it is above
+    /// 0 the distribution does not finish, and a run posts them before it pays anyone else.
+    /// </summary>
+    public int UnpostedBatches { get; init; }
+
+    /// <summary>
     /// Whether the worker should run it at <paramref name="now"/>: due, and not finished (pending, or processing after a
     /// run that was interrupted).
     /// </summary>

@@ -39,9 +39,16 @@ public sealed partial class DistributionService
         distribution = await EnsureSnapshotAsync(distribution, asset, cancellationToken).ConfigureAwait(false);
         var key = KeyOf(distribution);
         var paymentAsset = _assets.Get(asset.PaymentAsset);
+        if (distribution.UnpostedBatches > 0)
+        {
+            await PostOutstandingAsync(distribution, cancellationToken).ConfigureAwait(false);
+        }
+
+        // On every run, not only the first: a run resumed after the funding account was drained must not pay what the
+        // ledger would then refuse to post.
+        await CheckFundingAsync(distribution, key, paymentAsset, cancellationToken).ConfigureAwait(false);
         if (distribution.Status == DistributionStatus.Pending)
         {
-            await CheckFundingAsync(distribution, key, paymentAsset, cancellationToken).ConfigureAwait(false);
             distribution = await StartAsync(distribution, cancellationToken).ConfigureAwait(false);
             if (DistributionLifecycle.Machine.IsTerminal(distribution.Status))
             {
@@ -226,7 +233,7 @@ public sealed partial class DistributionService
             throw;
         }
 
-        var outcomes = Outcomes(request, result);
+        var (outcomes, strangers) = Outcomes(request, result);
         var transactionId = StoredTransactionId(result.TransactionId);
         var paidUnits = 0L;
         var paid = 0;
@@ -239,14 +246,27 @@ public sealed partial class DistributionService
             }
         }
 
+        if (strangers is not null)
+        {
+            LogStrangers(_logger, batch.BatchNumber, distribution.Id.ToString(), strangers);
+        }
+
+        var failures = outcomes.Where(o => o.Error is not null).Take(10).Select(o => $"{o.AccountId}: {o.Error}").ToList();
+        var errorMessage = failures.Count == 0 && strangers is null ? null : Truncate(string.Join("; ", failures.Append(strangers).OfType<string>()));
+        PaymentsKitException? refused = null;
         if (!recorded)
         {
-            await CloseBatchRecordAsync(distribution, batch, result, transactionId, paid, paidUnits, paymentAsset, cancellationToken).ConfigureAwait(false);
+            refused = await CloseBatchRecordAsync(distribution, batch, result, transactionId, paid, paidUnits, errorMessage, paymentAsset, cancellationToken).ConfigureAwait(false);
         }
 
         await _holders.RecordOutcomesAsync(key, batch.BatchNumber, transactionId, outcomes, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false);
         LogBatch(_logger, batch.BatchNumber, distribution.Id.ToString(), paid, outcomes.Count - paid, result.TransactionId);
         run.Report(batch.BatchNumber, paid, outcomes.Count - paid);
+        if (refused is not null)
+        {
+            // Paying on would move more money the ledger cannot book; the next run posts this batch first.
+            throw PostingRefused(distribution, batch.BatchNumber, refused);
+        }
     }
 
     /// <summary>Writes the PROCESSING batch record unless it exists; returns whether its outcome is already recorded.</summary>
@@ -272,59 +292,154 @@ public sealed partial class DistributionService
 
     /// <summary>
     /// Records the batch's outcome and posts what it paid to the ledger in one unit of work. A record already
-    /// closed means an earlier run got this far before dying: nothing is written twice.
+    /// closed means an earlier run got this far before dying: nothing is written twice. When the ledger refuses the
+    /// posting, the outcome is recorded without it, the posting outstanding (<see cref="PayoutBatchRecord.PostingError"/>),
+    /// and the refusal returned: the holders were paid, and a batch left open would be re-executed into the same refusal.
     /// </summary>
-    private async ValueTask CloseBatchRecordAsync(
-        Distribution distribution, ClaimedBatch batch, PayoutBatchResult result, string? transactionId, int paid, long paidUnits, Asset paymentAsset, CancellationToken cancellationToken) =>
-        await RunAsync(
-            async (unit, ct) =>
-            {
-                var current = await FindBatchAsync(unit, distribution, batch.BatchNumber, ct).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException($"Batch record {batch.BatchNumber} of {distribution.Id} vanished.");
-                if (current.Value.Status != DistributionStatus.Processing)
-                {
-                    return 0;
-                }
+    private async ValueTask<PaymentsKitException?> CloseBatchRecordAsync(
+        Distribution distribution,
+        ClaimedBatch batch,
+        PayoutBatchResult result,
+        string? transactionId,
+        int paid,
+        long paidUnits,
+        string? errorMessage,
+        Asset paymentAsset,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CloseAsync(null).ConfigureAwait(false);
+            return null;
+        }
+        catch (PaymentsKitException ex) when (!ex.IsTransient && paidUnits > 0 && distribution is { FundingAccountId: not null, PayoutAccountId: not null })
+        {
+            LogPostingRefused(_logger, ex, batch.BatchNumber, distribution.Id.ToString(), ex.Code);
+            return await CloseAsync(ex).ConfigureAwait(false) ? ex : null;
+        }
 
-                var amount = Money.FromMinorUnits(paidUnits, paymentAsset);
-                LedgerTransactionId? posted = null;
-                if (paidUnits > 0 && distribution.FundingAccountId is { } funding && distribution.PayoutAccountId is { } payout)
+        ValueTask<bool> CloseAsync(PaymentsKitException? refused) =>
+            RunAsync(
+                async (unit, ct) =>
                 {
-                    var transaction = await _ledger.PostTransactionAsync(
-                        unit,
-                        distribution.TenantId,
-                        new PostLedgerTransactionRequest([LedgerPosting.Debit(payout, amount), LedgerPosting.Credit(funding, amount)])
-                        {
-                            EntryType = LedgerEntryType.Debit,
-                            Reference = distribution.Id.ToString(),
-                            IdempotencyKey = "payout:" + current.Value.IdempotencyKey,
-                            Description = string.Create(CultureInfo.InvariantCulture, $"Payout batch {batch.BatchNumber}: {paid} holder(s)"),
-                        },
-                        ct).ConfigureAwait(false);
-                    posted = transaction.Id;
-                }
+                    var current = await FindBatchAsync(unit, distribution, batch.BatchNumber, ct).ConfigureAwait(false)
+                        ?? throw new InvalidOperationException($"Batch record {batch.BatchNumber} of {distribution.Id} vanished.");
+                    if (current.Value.Status != DistributionStatus.Processing)
+                    {
+                        return false;
+                    }
 
-                var failed = batch.Transfers.Count - paid;
-                var now = _clock.GetCurrentInstant();
-                unit.Update(
-                    PayoutCollections.Batches,
-                    current.Value with
+                    var failed = batch.Transfers.Count - paid;
+                    var now = _clock.GetCurrentInstant();
+                    var closed = current.Value with
                     {
                         SuccessfulPayments = paid,
                         FailedPayments = failed,
-                        Paid = amount,
+                        Paid = Money.FromMinorUnits(paidUnits, paymentAsset),
                         TransactionId = transactionId,
                         FullTransactionId = transactionId == result.TransactionId ? null : Guard.Storable(result.TransactionId!),
                         Status = failed == 0 ? DistributionStatus.Completed : DistributionStatus.Failed,
-                        ErrorMessage = failed == 0 ? null : Truncate(string.Join("; ", result.FailedAccounts.OrderBy(f => f.Key, StringComparer.Ordinal).Take(10).Select(f => $"{f.Key}: {f.Value}"))),
-                        LedgerTransactionId = posted,
+                        ErrorMessage = errorMessage,
+                        PostingError = refused is null ? null : Truncate($"{refused.Code}: {refused.Message}"),
                         ExecutedAt = now,
                         UpdatedAt = now,
+                    };
+                    if (refused is null)
+                    {
+                        closed = closed with { LedgerTransactionId = await PostBatchAsync(unit, distribution, closed, ct).ConfigureAwait(false) };
+                    }
+                    else
+                    {
+                        await CountUnpostedAsync(unit, distribution, 1, now, ct).ConfigureAwait(false);
+                    }
+
+                    unit.Update(PayoutCollections.Batches, closed, current.Version);
+                    return true;
+                },
+                cancellationToken);
+    }
+
+    /// <summary>
+    /// Posts, before the run pays anyone else, the batches whose posting the ledger refused after they were paid. One still
+    /// refused stops the run with that refusal: paying on would move more money the ledger cannot book.
+    /// </summary>
+    private async ValueTask PostOutstandingAsync(Distribution distribution, CancellationToken cancellationToken)
+    {
+        foreach (var record in await ListBatchesAsync(distribution.TenantId, distribution.Id, cancellationToken).ConfigureAwait(false))
+        {
+            if (record.PostingError is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                await RunAsync(
+                    async (unit, ct) =>
+                    {
+                        var current = await FindBatchAsync(unit, distribution, record.BatchNumber, ct).ConfigureAwait(false);
+                        if (current is not { Value.PostingError: not null })
+                        {
+                            // Another runner posted it.
+                            return 0;
+                        }
+
+                        var now = _clock.GetCurrentInstant();
+                        var posted = await PostBatchAsync(unit, distribution, current.Value, ct).ConfigureAwait(false);
+                        unit.Update(PayoutCollections.Batches, current.Value with { LedgerTransactionId = posted, PostingError = null, UpdatedAt = now }, current.Version);
+                        await CountUnpostedAsync(unit, distribution, -1, now, ct).ConfigureAwait(false);
+                        return 0;
                     },
-                    current.Version);
-                return 0;
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (!ex.IsTransient)
+            {
+                throw PostingRefused(distribution, record.BatchNumber, ex);
+            }
+        }
+    }
+
+    /// <summary>Posts what a closed batch paid (debit the payout account, credit the funding account), if payouts are posted and it paid anything.</summary>
+    private async ValueTask<LedgerTransactionId?> PostBatchAsync(IUnitOfWork unit, Distribution distribution, PayoutBatchRecord batch, CancellationToken cancellationToken)
+    {
+        if (batch.Paid.Amount == 0 || distribution.FundingAccountId is not { } funding || distribution.PayoutAccountId is not { } payout)
+        {
+            return null;
+        }
+
+        var transaction = await _ledger.PostTransactionAsync(
+            unit,
+            distribution.TenantId,
+            new PostLedgerTransactionRequest([LedgerPosting.Debit(payout, batch.Paid), LedgerPosting.Credit(funding, batch.Paid)])
+            {
+                EntryType = LedgerEntryType.Debit,
+                Reference = distribution.Id.ToString(),
+                IdempotencyKey = "payout:" + batch.IdempotencyKey,
+                Description = string.Create(CultureInfo.InvariantCulture, $"Payout batch {batch.BatchNumber}: {batch.SuccessfulPayments} holder(s)"),
             },
             cancellationToken).ConfigureAwait(false);
+        return transaction.Id;
+    }
+
+    /// <summary>Counts a batch into (+1) or out of (−1) <see cref="Distribution.UnpostedBatches"/> in the unit that records its posting's state.</summary>
+    private async ValueTask CountUnpostedAsync(IUnitOfWork unit, Distribution distribution, int delta, Instant now, CancellationToken cancellationToken)
+    {
+        var current = await RequireDistributionAsync(unit, distribution.TenantId, distribution.Id, cancellationToken).ConfigureAwait(false);
+        unit.Update(
+            PayoutCollections.Distributions,
+            current.Value with { UnpostedBatches = current.Value.UnpostedBatches + delta, UpdatedAt = now },
+            current.Version);
+    }
+
+    /// <summary>The ledger's refusal of a paid batch's posting, as the run reports it: same code, naming the batch and what happens next.</summary>
+    private static PaymentsKitException PostingRefused(Distribution distribution, int batchNumber, PaymentsKitException refusal) =>
+        new(
+            refusal.Code,
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"Batch {batchNumber} of distribution {distribution.Id} was paid and is recorded, but the ledger refuses to post it: {refusal.Message} The run stopped; the next run posts the batch before it pays anyone else."),
+            new Dictionary<string, object?>(refusal.Context) { ["distribution"] = distribution.Id.ToString(), ["batch"] = batchNumber },
+            innerException: refusal);
 
     /// <summary>Notes on the batch record that its outcome is unknown. Best effort: the holders' state already says so.</summary>
     private async ValueTask NoteUnknownOutcomeAsync(Distribution distribution, int batchNumber, Exception cause)
@@ -373,7 +488,9 @@ public sealed partial class DistributionService
             async (unit, ct) =>
             {
                 var current = await RequireDistributionAsync(unit, distribution.TenantId, distribution.Id, ct).ConfigureAwait(false);
-                if (current.Value.Status != DistributionStatus.Processing)
+
+                // A paid batch whose posting is outstanding keeps it open: a finished distribution is never run again to post it.
+                if (current.Value.Status != DistributionStatus.Processing || current.Value.UnpostedBatches > 0)
                 {
                     return current.Value;
                 }
@@ -427,8 +544,13 @@ public sealed partial class DistributionService
         };
     }
 
-    /// <summary>Checks the executor's verdict against the batch and lists each holder's outcome in batch order.</summary>
-    private static List<HolderOutcome> Outcomes(PayoutBatchRequest request, PayoutBatchResult? result)
+    /// <summary>
+    /// Lists each holder's outcome in batch order from the executor's verdict, and describes the accounts it reports failed
+    /// that the batch does not pay (null when there are none). Those cannot void the verdict on the batch's own holders: the
+    /// ones not listed were paid, and refusing the verdict would leave them paid but unrecorded, the batch re-executed into
+    /// the same refusal on every run.
+    /// </summary>
+    private static (List<HolderOutcome> Outcomes, string? Strangers) Outcomes(PayoutBatchRequest request, PayoutBatchResult? result)
     {
         if (result?.FailedAccounts is null)
         {
@@ -453,16 +575,18 @@ public sealed partial class DistributionService
             }
         }
 
-        if (matched != result.FailedAccounts.Count)
+        if (matched == result.FailedAccounts.Count)
         {
-            var stranger = result.FailedAccounts.Keys.First(k => !request.Transfers.Any(t => t.AccountId == k));
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.PayoutResultInvalid,
-                $"The payout executor reported account '{stranger}' as failed, but batch {request.IdempotencyKey} does not pay it.",
-                new Dictionary<string, object?> { ["batch"] = request.IdempotencyKey, ["value"] = stranger });
+            return (outcomes, null);
         }
 
-        return outcomes;
+        var inBatch = request.Transfers.Select(t => t.AccountId).ToHashSet(StringComparer.Ordinal);
+        var strangers = result.FailedAccounts.Where(f => !inBatch.Contains(f.Key)).OrderBy(f => f.Key, StringComparer.Ordinal).ToList();
+        return (
+            outcomes,
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"the executor also reported {strangers.Count} account(s) this batch does not pay as failed: {string.Join("; ", strangers.Take(10).Select(f => $"'{f.Key}': {f.Value}"))}"));
     }
 
     private static async ValueTask<Versioned<PayoutBatchRecord>?> FindBatchAsync(IUnitOfWork unit, Distribution distribution, int batchNumber, CancellationToken cancellationToken) =>

@@ -299,4 +299,10 @@ public sealed partial class DistributionService : IDistributionService
 
     [LoggerMessage(EventId = 803, Level = LogLevel.Information, Message = "Distribution {DistributionId} finished {Status}: {Paid} holders paid, {Failed} unpaid")]
     private static partial void LogFinished(ILogger logger, string distributionId, DistributionStatus status, int paid, int failed);
+
+    [LoggerMessage(EventId = 804, Level = LogLevel.Warning, Message = "Payout batch {BatchNumber} of {DistributionId}: {Strangers}; its own holders are recorded as the executor reported them")]
+    private static partial void LogStrangers(ILogger logger, int batchNumber, string distributionId, string strangers);
+
+    [LoggerMessage(EventId = 805, Level = LogLevel.Error, Message = "Payout batch {BatchNumber} of {DistributionId} was paid but the ledger refused its posting ({Code}); the payment is recorded with the posting outstanding and the run stops")]
+    private static partial void LogPostingRefused(ILogger logger, Exception exception, int batchNumber, string distributionId, string code);
 }

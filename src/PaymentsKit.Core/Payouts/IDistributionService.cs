@@ -96,6 +96,11 @@ public interface IDistributionService
     /// <param name="progress">Told after each batch.</param>
     /// <param name="cancellationToken">Cancels between steps; a cancelled run is resumed by running again.</param>
     /// <returns>The distribution afterwards.</returns>
+    /// <exception cref="PaymentsKitException">
+    /// <c>insufficient_funds</c> (or another ledger refusal) when the ledger cannot take what is left to pay, or refused to
+    /// post a batch after it was paid: that batch is recorded paid with <see cref="PayoutBatchRecord.PostingError"/>, counted in
+    /// <see cref="Distribution.UnpostedBatches"/>, and the next run posts it before paying anyone else.
+    /// </exception>
     ValueTask<Distribution> ExecuteAsync(
         MerchantId tenantId, DistributionId distributionId, IProgress<PayoutProgress>? progress = null, CancellationToken cancellationToken = default);
 

@@ -11,7 +11,7 @@ namespace PaymentsKit.Payouts;
 /// effect, executes it now). Hedera does this with a transaction id chosen before submission (a duplicate is
 /// rejected and the receipt of the first is read), contract payouts with a nonce or batch id the contract records.</para>
 /// <para>Returning a result is a definitive verdict: holders not listed as failed were paid, the listed ones were
-/// not. Throwing means the outcome is unknown; the holders stay submitted and the batch is re-executed under the
+/// not; accounts it lists that the batch does not pay are noted on the batch record and do not void it. Throwing means the outcome is unknown; the holders stay submitted and the batch is re-executed under the
 /// same key when the distribution runs again.</para>
 /// </remarks>
 public interface IPayoutExecutor

@@ -21,8 +21,11 @@ namespace PaymentsKit.Payouts;
 /// surrogate, otherwise its start, "…" and the SHA-256 (hex) of its UTF-8, with the full id in <see cref="FullTransactionId"/>.
 /// </param>
 /// <param name="Status">PROCESSING while the outcome is unknown, then COMPLETED or FAILED.</param>
-/// <param name="ErrorMessage">Why payments failed, or why the outcome is still unknown.</param>
-/// <param name="LedgerTransactionId">The ledger transaction posting the paid amount, if payouts are posted.</param>
+/// <param name="ErrorMessage">
+/// Why payments failed, or why the outcome is still unknown; also the accounts the executor reported failed that the batch
+/// does not pay (its verdict on the batch's own holders is recorded all the same).
+/// </param>
+/// <param name="LedgerTransactionId">The ledger transaction posting the paid amount, if payouts are posted and the posting is done.</param>
 /// <param name="ExecutedAt">When the outcome was recorded.</param>
 /// <param name="CreatedAt">When the batch was first handed to the executor.</param>
 /// <param name="UpdatedAt">When the record last changed.</param>
@@ -49,6 +52,13 @@ public sealed record PayoutBatchRecord(
     /// replaced by U+FFFD); otherwise null.
     /// </summary>
     public string? FullTransactionId { get; init; }
+
+    /// <summary>
+    /// Why the ledger posting of what this batch paid is outstanding (the ledger's code and message), when the ledger refused it
+    /// after the executor had paid — e.g. <c>insufficient_funds</c>, the funding account drained after the run's check. The
+    /// payment itself is recorded; the distribution's next run posts it before paying anyone else. Null once posted.
+    /// </summary>
+    public string? PostingError { get; init; }
 }
 
 /// <summary>How far a distribution run has come.</summary>

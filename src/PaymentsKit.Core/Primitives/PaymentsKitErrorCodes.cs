@@ -170,7 +170,7 @@ public static class PaymentsKitErrorCodes
     /// <summary>A SCHEDULED or RECURRING distribution was asked to run before its scheduled time.</summary>
     public const string NotDue = "not_due";
 
-    /// <summary>A payout executor reported a result that does not match the batch it was given (unknown or repeated accounts).</summary>
+    /// <summary>A payout executor returned no verdict for a batch (accounts it names that the batch does not pay are noted on the batch record, not refused).</summary>
     public const string PayoutResultInvalid = "payout_result_invalid";
 
     /// <summary>

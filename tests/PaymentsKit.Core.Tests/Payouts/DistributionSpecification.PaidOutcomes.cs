@@ -89,6 +89,27 @@ public abstract partial class DistributionSpecification
         Assert.Equal(3, executor.Calls);
     }
 
+    [Fact]
+    public async Task A_Resumed_Run_Checks_The_Funding_Account_Before_It_Pays_Anyone()
+    {
+        var (treasury, payouts) = await LedgerAccountsAsync(8m);
+        var elsewhere = await Ledger.CreateAccountAsync(Tenant, new CreateLedgerAccountRequest("elsewhere", "Elsewhere", Usdc, LedgerSide.Debit));
+        var inner = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 2 });
+        var service = Service(new CrashingExecutor(inner, new HashSet<int> { 2 }, new HashSet<int>()));
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 8m) with { FundingAccountId = treasury.Id, PayoutAccountId = payouts.Id });
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1, 1, 1));
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        // Batch 1 paid and posted 4; the treasury then gives 3 of its last 4 to something else.
+        await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(elsewhere.Id, Usd6(3m)), LedgerPosting.Credit(treasury.Id, Usd6(3m))]));
+        var refused = await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        Assert.Equal("funding_account_id", refused.Context["field"]);
+        Assert.Equal(2, inner.Payments.Count);
+        Assert.Equal(DistributionStatus.Completed, (await service.ListBatchesAsync(Tenant, distribution.Id))[0].Status);
+    }
+
     /// <summary>Runs <c>afterFirstCall</c> once the first batch was paid, before the executor answers.</summary>
     private sealed class AfterFirstCallExecutor(IPayoutExecutor inner, Func<Task> afterFirstCall) : IPayoutExecutor
     {

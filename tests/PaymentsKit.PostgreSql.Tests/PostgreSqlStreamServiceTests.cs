@@ -132,6 +132,32 @@ public sealed class PostgreSqlStreamServiceTests(PostgresServerFixture postgres,
         }
     }
 
+    [Fact]
+    public async Task Events_Stored_Before_Withdrawals_Took_Keys_Still_Load_And_Replay_Nothing()
+    {
+        var parties = await PartiesAsync(100);
+        var stream = (await Streams.CreateAsync(Tenant, Request(parties, 100, 0.5m))).Stream;
+        Clock.Advance(Duration.FromSeconds(10));
+        await Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(1) });
+
+        // Records written before the key existed have neither property.
+        await using var dataSource = NpgsqlDataSource.Create(await ConnectionStringAsync());
+        await using (var strip = dataSource.CreateCommand(
+            "UPDATE paymentskit_records SET data = data - 'idempotency_key' - 'request_fingerprint' WHERE collection = 'stream_event' AND tenant_id = $1"))
+        {
+            strip.Parameters.Add(new NpgsqlParameter { Value = Tenant.Value });
+            Assert.Equal(3, await strip.ExecuteNonQueryAsync());
+        }
+
+        var events = await EventsAsync(stream);
+        Assert.Equal([StreamEventKind.Created, StreamEventKind.Settled, StreamEventKind.Withdrawn], events.Select(e => e.Kind));
+        Assert.All(events, e => Assert.Null(e.IdempotencyKey));
+        var keyed = await Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(1), IdempotencyKey = "w-1" });
+        var again = await Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(1), IdempotencyKey = "w-1" });
+        Assert.Equal(keyed.Events.Select(e => e.Id), again.Events.Select(e => e.Id));
+        Assert.Equal(Usdc(2), (await ReloadAsync(stream)).WithdrawnAmount);
+    }
+
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await ConnectionStringAsync()));
 

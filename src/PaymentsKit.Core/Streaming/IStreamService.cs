@@ -58,7 +58,10 @@ public interface IStreamService
     /// <summary>Moves accrued − settled to the recipient's balance and sets <see cref="PaymentStream.LastSettledAt"/> (active or paused streams).</summary>
     ValueTask<StreamOperationResult> SettleAsync(MerchantId tenantId, StreamId streamId, StreamAction action, CancellationToken cancellationToken = default);
 
-    /// <summary>Settles, then takes settled funds out to the payout account (in any state).</summary>
+    /// <summary>
+    /// Settles, then takes settled funds out to the payout account (in any state). With an
+    /// <see cref="WithdrawStreamRequest.IdempotencyKey"/>, a repeat returns the original withdrawal's result and moves nothing.
+    /// </summary>
     ValueTask<StreamOperationResult> WithdrawAsync(MerchantId tenantId, StreamId streamId, WithdrawStreamRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>Cancels (active | paused → cancelled): the recipient keeps everything accrued, the payer gets the rest back.</summary>

@@ -153,7 +153,19 @@ public sealed record StreamEvent(
     Instant EffectiveAt,
     Money Amount,
     Money Refunded,
-    IReadOnlyList<LedgerTransactionId> LedgerTransactionIds);
+    IReadOnlyList<LedgerTransactionId> LedgerTransactionIds)
+{
+    /// <summary>
+    /// The idempotency key of the withdrawal that recorded this event (its settlement, if it settled first, and the
+    /// withdrawal itself; a completion that came due just before it too); null otherwise, and on events stored before
+    /// withdrawals took keys.
+    /// </summary>
+    public string? IdempotencyKey { get; init; }
+
+    /// <summary>The fingerprint of the keyed withdrawal that recorded this event, compared when its key is repeated.</summary>
+    [JsonInclude]
+    internal string? RequestFingerprint { get; init; }
+}
 
 /// <summary>Creates a stream.</summary>
 /// <param name="FundingAccountId">The payer's ledger account in the stream's asset; it is debited by the total at once (its flags decide whether it may go short).</param>
@@ -212,6 +224,13 @@ public sealed record WithdrawStreamRequest(string Actor)
 
     /// <summary>Why, up to 500 characters.</summary>
     public string? Reason { get; init; }
+
+    /// <summary>
+    /// A tenant-unique key (1–255 characters) for retrying safely: repeating the withdrawal with the same key, stream,
+    /// amount and reason returns the original result and moves nothing; reusing the key for another withdrawal is
+    /// <c>idempotency_conflict</c>. The actor is not compared, as for a create.
+    /// </summary>
+    public string? IdempotencyKey { get; init; }
 }
 
 /// <summary>A stream after an operation, with the events the operation recorded (oldest first).</summary>

@@ -12,7 +12,7 @@ public static class StreamCollections
     /// <summary>The PostgreSQL table streams live in: the seed's <c>streams</c>, with its columns generated from the record.</summary>
     public const string StreamsTable = "streams";
 
-    /// <summary>The unique key holding a stream's tenant-scoped idempotency key.</summary>
+    /// <summary>The unique key holding a stream's (and a withdrawal event's) tenant-scoped idempotency key.</summary>
     public const string IdempotencyKey = "idempotency";
 
     /// <summary>The unique key holding a stream's tenant- and chain-scoped opening transaction hash.</summary>
@@ -29,11 +29,19 @@ public static class StreamCollections
         ],
         StreamsTable);
 
-    /// <summary>Stream events (immutable), with ids derived from stream and sequence.</summary>
+    /// <summary>
+    /// Stream events (immutable), with ids derived from stream and sequence. A keyed withdrawal's
+    /// <see cref="StreamEventKind.Withdrawn"/> event holds its tenant-scoped <see cref="IdempotencyKey"/>.
+    /// </summary>
     public static RecordCollection<StreamEvent> Events { get; } = new(
         "stream_event",
         e => e.Id,
-        e => e.TenantId.Value);
+        e => e.TenantId.Value,
+        [
+            // Only the withdrawn event claims the key: the settlement recorded with it carries the key as well.
+            new UniqueKey<StreamEvent>(
+                IdempotencyKey, e => e is { Kind: StreamEventKind.Withdrawn, IdempotencyKey: { } key } ? Idempotency.ScopedKey(e.TenantId.Value, key) : null),
+        ]);
 
     /// <summary>Completion deadlines of active streams, shared across tenants, ids ordered by due instant.</summary>
     internal static RecordCollection<StreamDeadline> Deadlines { get; } = new(

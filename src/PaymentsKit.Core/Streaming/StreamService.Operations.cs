@@ -1,6 +1,8 @@
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using NodaTime;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 
@@ -8,6 +10,8 @@ namespace PaymentsKit.Streaming;
 
 public sealed partial class StreamService
 {
+    private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
+
     /// <inheritdoc />
     public async ValueTask<StreamOperationResult> CreateAsync(MerchantId tenantId, CreateStreamRequest request, CancellationToken cancellationToken = default)
     {
@@ -129,7 +133,7 @@ public sealed partial class StreamService
     }
 
     /// <inheritdoc />
-    public ValueTask<StreamOperationResult> WithdrawAsync(MerchantId tenantId, StreamId streamId, WithdrawStreamRequest request, CancellationToken cancellationToken = default)
+    public async ValueTask<StreamOperationResult> WithdrawAsync(MerchantId tenantId, StreamId streamId, WithdrawStreamRequest request, CancellationToken cancellationToken = default)
     {
         LedgerValidation.Tenant(tenantId);
         Guard.NotNull(request, "request");
@@ -140,46 +144,78 @@ public sealed partial class StreamService
             LedgerValidation.PositiveAmount(requested, "amount");
         }
 
-        return MutateAsync(
-            tenantId,
-            streamId,
-            async (unit, change, ct) =>
+        var key = Guard.OptionalText(request.IdempotencyKey, "idempotency_key", Idempotency.MaxKeyLength);
+        if (key is null)
+        {
+            return await MutateAsync(tenantId, streamId, Withdraw, cancellationToken).ConfigureAwait(false);
+        }
+
+        // The amount by value (3 and 3.00 are one withdrawal); the actor is not compared, as for a create.
+        var fingerprint = Idempotency.Fingerprint(
+            new WithdrawFingerprint(streamId.ToString(), request.Amount?.Asset.Code, request.Amount is { } money ? InvoicingValidation.Canonical(money.Amount) : null, reason),
+            FingerprintJson);
+        StreamOperationResult? withdrawn = null;
+        var (keyed, isNew) = await Idempotency.CreateOnceAsync(
+            _store,
+            StreamCollections.Events,
+            StreamCollections.IdempotencyKey,
+            tenantId.Value,
+            key,
+            fingerprint,
+            e => e.RequestFingerprint ?? string.Empty,
+            async (unit, ct) =>
             {
-                await CatchUpAsync(unit, change, "withdrawal", ct).ConfigureAwait(false);
-                var status = change.Stream.Status;
-                if (request.Amount is { } amount)
-                {
-                    CheckWithdrawalAmount(change, amount);
-                }
-
-                if (!change.Stream.IsClosed)
-                {
-                    var (settled, settlement) = await SettleStepAsync(unit, change, change.At, ct).ConfigureAwait(false);
-                    if (settled.IsPositive)
+                withdrawn = await ChangeAsync(
+                    unit,
+                    tenantId,
+                    streamId,
+                    (u, change, c) =>
                     {
-                        change.Record(StreamEventKind.Settled, status, status, actor, reason, change.At, settled, Zero(change.Stream), Transactions(settlement));
-                    }
-                }
-
-                var stream = change.Stream;
-                var available = stream.Withdrawable;
-                var take = request.Amount ?? available;
-                if (!take.IsPositive || take > available)
-                {
-                    throw new PaymentsKitException(
-                        PaymentsKitErrorCodes.InsufficientFunds,
-                        take.IsPositive
-                            ? $"Cannot withdraw {take} from stream {stream.Id}: only {available} has accrued and not been withdrawn."
-                            : $"Stream {stream.Id} has nothing to withdraw: everything accrued so far ({stream.SettledAmount}) was already withdrawn.",
-                        new Dictionary<string, object?> { ["field"] = "amount", ["value"] = take.ToString(), ["withdrawable"] = available.ToString(), ["stream"] = stream.Id.ToString() });
-                }
-
-                var transaction = await PostAsync(unit, stream, stream.RecipientAccountId, stream.PayoutAccountId, take, LedgerEntryType.Debit, "withdrawal", ct).ConfigureAwait(false);
-                change.Stream = stream with { WithdrawnAmount = stream.WithdrawnAmount + take };
-                change.Record(StreamEventKind.Withdrawn, status, status, actor, reason, change.At, take, Zero(stream), [transaction]);
-                return Finish(unit, change);
+                        change.Keyed = (key, fingerprint);
+                        return Withdraw(u, change, c);
+                    },
+                    ct).ConfigureAwait(false);
+                return withdrawn.Events[^1];
             },
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
+        return isNew ? withdrawn! : await ReplayAsync(tenantId, keyed, cancellationToken).ConfigureAwait(false);
+
+        async ValueTask<StreamOperationResult> Withdraw(IUnitOfWork unit, Change change, CancellationToken ct)
+        {
+            await CatchUpAsync(unit, change, "withdrawal", ct).ConfigureAwait(false);
+            var status = change.Stream.Status;
+            if (request.Amount is { } amount)
+            {
+                CheckWithdrawalAmount(change, amount);
+            }
+
+            if (!change.Stream.IsClosed)
+            {
+                var (settled, settlement) = await SettleStepAsync(unit, change, change.At, ct).ConfigureAwait(false);
+                if (settled.IsPositive)
+                {
+                    change.Record(StreamEventKind.Settled, status, status, actor, reason, change.At, settled, Zero(change.Stream), Transactions(settlement));
+                }
+            }
+
+            var stream = change.Stream;
+            var available = stream.Withdrawable;
+            var take = request.Amount ?? available;
+            if (!take.IsPositive || take > available)
+            {
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.InsufficientFunds,
+                    take.IsPositive
+                        ? $"Cannot withdraw {take} from stream {stream.Id}: only {available} has accrued and not been withdrawn."
+                        : $"Stream {stream.Id} has nothing to withdraw: everything accrued so far ({stream.SettledAmount}) was already withdrawn.",
+                    new Dictionary<string, object?> { ["field"] = "amount", ["value"] = take.ToString(), ["withdrawable"] = available.ToString(), ["stream"] = stream.Id.ToString() });
+            }
+
+            var transaction = await PostAsync(unit, stream, stream.RecipientAccountId, stream.PayoutAccountId, take, LedgerEntryType.Debit, "withdrawal", ct).ConfigureAwait(false);
+            change.Stream = stream with { WithdrawnAmount = stream.WithdrawnAmount + take };
+            change.Record(StreamEventKind.Withdrawn, status, status, actor, reason, change.At, take, Zero(stream), [transaction]);
+            return Finish(unit, change);
+        }
     }
 
     /// <inheritdoc />
@@ -319,13 +355,42 @@ public sealed partial class StreamService
     /// </summary>
     private ValueTask<StreamOperationResult> MutateAsync(
         MerchantId tenantId, StreamId streamId, Func<IUnitOfWork, Change, CancellationToken, ValueTask<StreamOperationResult>> operation, CancellationToken cancellationToken) =>
-        _store.ExecuteAsync(
-            async (unit, ct) =>
+        _store.ExecuteAsync((unit, ct) => ChangeAsync(unit, tenantId, streamId, operation, ct), cancellationToken);
+
+    /// <summary>One run of <see cref="MutateAsync"/>'s operation in the unit of work it is given.</summary>
+    private async ValueTask<StreamOperationResult> ChangeAsync(
+        IUnitOfWork unit, MerchantId tenantId, StreamId streamId, Func<IUnitOfWork, Change, CancellationToken, ValueTask<StreamOperationResult>> operation, CancellationToken cancellationToken)
+    {
+        var change = await BeginChangeAsync(unit, tenantId, streamId, cancellationToken).ConfigureAwait(false);
+        return await GuardedAsync(unit, change, c => operation(unit, c, cancellationToken), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A repeated keyed withdrawal's answer: the events the original recorded (they carry its key and are consecutive,
+    /// ending with <paramref name="withdrawn"/>) and the stream as it stands now.
+    /// </summary>
+    private async ValueTask<StreamOperationResult> ReplayAsync(MerchantId tenantId, StreamEvent withdrawn, CancellationToken cancellationToken)
+    {
+        var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            var stream = await LoadAsync(unit, tenantId, withdrawn.StreamId, cancellationToken).ConfigureAwait(false);
+            var events = new List<StreamEvent> { withdrawn };
+            for (var sequence = withdrawn.Sequence - 1; sequence >= 1; sequence--)
             {
-                var change = await BeginChangeAsync(unit, tenantId, streamId, ct).ConfigureAwait(false);
-                return await GuardedAsync(unit, change, c => operation(unit, c, ct), ct).ConfigureAwait(false);
-            },
-            cancellationToken);
+                var found = await unit.GetAsync(StreamCollections.Events, tenantId.Value, StreamCollections.EventId(withdrawn.StreamId, sequence), cancellationToken).ConfigureAwait(false);
+                if (found is null || !string.Equals(found.Value.IdempotencyKey, withdrawn.IdempotencyKey, StringComparison.Ordinal))
+                {
+                    break;
+                }
+
+                events.Add(found.Value);
+            }
+
+            events.Reverse();
+            return new StreamOperationResult(stream, events);
+        }
+    }
 
     private static async ValueTask<T> GuardedAsync<T>(IUnitOfWork unit, Change change, Func<Change, ValueTask<T>> operation, CancellationToken cancellationToken)
     {
@@ -557,13 +622,23 @@ public sealed partial class StreamService
         /// <summary>Whether the operation set a new completion instant the sweep must learn about.</summary>
         public bool ScheduleCompletion { get; set; }
 
+        /// <summary>The idempotency key and request fingerprint of a keyed withdrawal, stamped on every event it records.</summary>
+        public (string Key, string Fingerprint)? Keyed { get; set; }
+
         public void Record(
             StreamEventKind kind, StreamState? from, StreamState to, string actor, string? reason, Instant effectiveAt, Money amount, Money refunded, IReadOnlyList<LedgerTransactionId> transactions)
         {
             var sequence = Stream.EventCount + 1;
             Events.Add(new StreamEvent(
-                StreamCollections.EventId(Stream.Id, sequence), Stream.TenantId, Stream.Id, sequence, kind, from, to, actor, reason, At, effectiveAt, amount, refunded, transactions));
+                StreamCollections.EventId(Stream.Id, sequence), Stream.TenantId, Stream.Id, sequence, kind, from, to, actor, reason, At, effectiveAt, amount, refunded, transactions)
+            {
+                IdempotencyKey = Keyed?.Key,
+                RequestFingerprint = Keyed?.Fingerprint,
+            });
             Stream = Stream with { EventCount = sequence, UpdatedAt = At };
         }
     }
+
+    /// <summary>What a keyed withdrawal's fingerprint covers.</summary>
+    private sealed record WithdrawFingerprint(string StreamId, string? Asset, decimal? Amount, string? Reason);
 }

@@ -24,6 +24,12 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
         "(SELECT coalesce(jsonb_agg(p.data ORDER BY p.created_at_ticks DESC, p.id DESC), '[]'::jsonb) FROM payments p "
         + "WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id AND p.status = 'CONFIRMED')";
 
+    /// <summary>
+    /// A payment's excess (<see cref="Payment.Excess"/>, absent when none): revenue is the amount less it, as
+    /// <see cref="InvoicingLedger"/> books it. Read from the record, since the seed's table has no column for it.
+    /// </summary>
+    private const string Excess = "coalesce((data -> 'excess' ->> 'amount')::numeric, 0)";
+
     private const string AllPaymentsOfInvoice =
         "(SELECT coalesce(jsonb_agg(p.data ORDER BY p.created_at_ticks DESC, p.id DESC), '[]'::jsonb) FROM payments p "
         + "WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id)";
@@ -135,11 +141,11 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
 
     public async ValueTask<IReadOnlyList<AssetRevenue>> RevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken)
     {
-        var query = new Query("SELECT asset, sum(amount), count(*) FROM payments ");
+        var query = new Query($"SELECT asset, sum(amount - {Excess}), count(*), sum({Excess}) FROM payments ");
         query.Where("tenant_id = {0}", merchant.Value).Where("status = 'CONFIRMED'").Append(" GROUP BY asset");
         var rows = await ListAsync(
             query,
-            reader => new AssetRevenue(Total(reader.GetString(0), reader.GetDecimal(1)), Count(reader, 2)),
+            reader => new AssetRevenue(Total(reader.GetString(0), reader.GetDecimal(1)), Count(reader, 2), Total(reader.GetString(0), reader.GetDecimal(3))),
             "summing revenue per asset",
             cancellationToken).ConfigureAwait(false);
         return [.. rows.OrderBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
@@ -156,14 +162,16 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
             var boundaries = Enumerable.Range(1, months)
                 .Select(k => first.OnDayOfMonth(1).PlusMonths(k).AtStartOfDayInZone(zone).ToInstant().ToUnixTimeTicks())
                 .ToArray();
-            var query = new Query("SELECT width_bucket(created_at_ticks, {0}::bigint[]) AS bucket, asset, sum(amount), count(*) FROM payments ", (object)boundaries);
+            var query = new Query(
+                $"SELECT width_bucket(created_at_ticks, {{0}}::bigint[]) AS bucket, asset, sum(amount - {Excess}), count(*), sum({Excess}) FROM payments ",
+                (object)boundaries);
             query.Where("tenant_id = {0}", merchant.Value)
                 .Where("status = 'CONFIRMED'")
                 .Where("created_at_ticks >= {0}", since.ToUnixTimeTicks())
                 .Append(" GROUP BY bucket, asset");
             var rows = await ListAsync(
                 query,
-                reader => (Bucket: reader.GetInt32(0), Asset: reader.GetString(1), Total: reader.GetDecimal(2), Count: Count(reader, 3)),
+                reader => (Bucket: reader.GetInt32(0), Asset: reader.GetString(1), Total: reader.GetDecimal(2), Count: Count(reader, 3), Excess: reader.GetDecimal(4)),
                 "summing monthly revenue",
                 cancellationToken).ConfigureAwait(false);
             if (rows.Any(r => r.Bucket >= months))
@@ -172,7 +180,7 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
             }
 
             return [.. rows
-                .Select(r => new MonthlyRevenue(first.OnDayOfMonth(1).PlusMonths(r.Bucket).ToYearMonth(), Total(r.Asset, r.Total), r.Count))
+                .Select(r => new MonthlyRevenue(first.OnDayOfMonth(1).PlusMonths(r.Bucket).ToYearMonth(), Total(r.Asset, r.Total), r.Count, Total(r.Asset, r.Excess)))
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }

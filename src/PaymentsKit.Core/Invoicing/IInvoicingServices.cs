@@ -172,12 +172,15 @@ public interface IPaymentService
     /// <summary>The merchant's confirmed payments, newest first, with the invoice, link and client they belong to.</summary>
     ValueTask<Page<PaymentHistoryItem>> ListPaymentHistoryAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Total confirmed revenue per asset (invoices and links), by asset code.</summary>
+    /// <summary>
+    /// Total confirmed revenue per asset (invoices and links), by asset code: what the payments applied, as the ledger books
+    /// it, with what they paid beyond what was due reported apart as <see cref="AssetRevenue.Overpayments"/>.
+    /// </summary>
     ValueTask<IReadOnlyList<AssetRevenue>> GetRevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Confirmed revenue per calendar month and asset over the last 12 months (this month and the 11
-    /// before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code.
+    /// Confirmed revenue (and, apart, overpayments) per calendar month and asset over the last 12 months (this month and
+    /// the 11 before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code.
     /// </summary>
     ValueTask<IReadOnlyList<MonthlyRevenue>> GetMonthlyRevenueAsync(MerchantId merchant, DateTimeZone? zone = null, CancellationToken cancellationToken = default);
 

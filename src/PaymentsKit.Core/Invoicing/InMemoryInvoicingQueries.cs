@@ -131,7 +131,7 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         {
             return [.. (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .GroupBy(p => p.Asset)
-                .Select(g => new AssetRevenue(Sum(g, g.Key), g.Count()))
+                .Select(g => new AssetRevenue(Applied(g, g.Key), g.Count(), Excess(g, g.Key)))
                 .OrderBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
     }
@@ -144,7 +144,7 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
             return [.. (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .Where(p => p.CreatedAt >= since)
                 .GroupBy(p => (Month: p.CreatedAt.InZone(zone).Date.ToYearMonth(), p.Asset))
-                .Select(g => new MonthlyRevenue(g.Key.Month, Sum(g, g.Key.Asset), g.Count()))
+                .Select(g => new MonthlyRevenue(g.Key.Month, Applied(g, g.Key.Asset), g.Count(), Excess(g, g.Key.Asset)))
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
@@ -206,6 +206,12 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
 
     private static Money Sum(IEnumerable<Payment> payments, Asset asset) =>
         payments.Aggregate(Money.Zero(asset), (total, p) => total + p.Amount);
+
+    /// <summary>What the payments applied to their invoices and links: revenue as <see cref="InvoicingLedger"/> books it.</summary>
+    private static Money Applied(IEnumerable<Payment> payments, Asset asset) => Sum(payments, asset) - Excess(payments, asset);
+
+    private static Money Excess(IEnumerable<Payment> payments, Asset asset) =>
+        payments.Aggregate(Money.Zero(asset), (total, p) => p.Excess is { } excess ? total + excess : total);
 
     /// <summary>Compares by (instant, id) ascending; used with OrderByDescending for newest-first lists.</summary>
     private sealed class ByTimeThenId<T>(Func<T, Instant> at, Func<T, Guid> id) : IComparer<T>

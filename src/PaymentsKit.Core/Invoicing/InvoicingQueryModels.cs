@@ -47,16 +47,22 @@ public sealed record ExpiringInvoice(Invoice Invoice, MerchantSummary Merchant);
 /// <param name="Client">The paying client, if known.</param>
 public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, string? InvoiceDescription, string? LinkTitle, ClientSummary? Client);
 
-/// <summary>Confirmed revenue in one asset.</summary>
-/// <param name="Total">The sum of confirmed payments.</param>
-/// <param name="PaymentCount">How many payments.</param>
-public sealed record AssetRevenue(Money Total, int PaymentCount);
+/// <summary>
+/// Confirmed revenue in one asset, as the ledger books it: <paramref name="Total"/> equals what
+/// <see cref="InvoicingLedgerAccounts.Revenue"/> received and <paramref name="Overpayments"/> what
+/// <see cref="InvoicingLedgerAccounts.Overpayments"/> received.
+/// </summary>
+/// <param name="Total">What confirmed payments applied to their invoices and links (each payment's amount less its excess).</param>
+/// <param name="PaymentCount">How many confirmed payments.</param>
+/// <param name="Overpayments">What the same payments paid beyond what was due (their excess): not revenue.</param>
+public sealed record AssetRevenue(Money Total, int PaymentCount, Money Overpayments);
 
-/// <summary>Confirmed revenue in one asset in one calendar month.</summary>
+/// <summary>Confirmed revenue in one asset in one calendar month, split as <see cref="AssetRevenue"/> is.</summary>
 /// <param name="Month">The month, in the time zone asked for.</param>
-/// <param name="Total">The sum of confirmed payments recorded in the month.</param>
-/// <param name="PaymentCount">How many payments.</param>
-public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount);
+/// <param name="Total">What confirmed payments recorded in the month applied to their invoices and links.</param>
+/// <param name="PaymentCount">How many confirmed payments.</param>
+/// <param name="Overpayments">What the same payments paid beyond what was due: not revenue.</param>
+public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount, Money Overpayments);
 
 /// <summary>A client's confirmed payment volume in one asset.</summary>
 /// <param name="Client">The client.</param>

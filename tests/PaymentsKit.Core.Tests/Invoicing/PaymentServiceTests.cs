@@ -332,7 +332,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal((adaInvoice.Number, "Consulting", new ClientSummary(ada.Id, "Ada", "ada@example.com")), (history[3].InvoiceNumber!, history[3].InvoiceDescription!, history[3].Client!));
 
         Assert.Equal(
-            [new AssetRevenue(Money.Of(500m, Usdc), 1), new AssetRevenue(Money.Of(130m, Xlm), 3)],
+            [new AssetRevenue(Money.Of(500m, Usdc), 1, Money.Zero(Usdc)), new AssetRevenue(Money.Of(130m, Xlm), 3, Money.Zero(Xlm))],
             await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
 
         var top = await _kit.Payments.GetTopClientsAsync(merchant.Id, "XLM");
@@ -364,16 +364,16 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         var monthly = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id);
         Assert.Equal(
             [
-                new MonthlyRevenue(new YearMonth(2026, 2), Money.Of(4m, Xlm), 1),
-                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(7m, Usdc), 1),
-                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(5m, Xlm), 2),
+                new MonthlyRevenue(new YearMonth(2026, 2), Money.Of(4m, Xlm), 1, Money.Zero(Xlm)),
+                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(7m, Usdc), 1, Money.Zero(Usdc)),
+                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(5m, Xlm), 2, Money.Zero(Xlm)),
             ],
             monthly);
 
         // In Tokyo (UTC+9) the last payment already fell on 1 March 2026, and "this month" is March.
         var tokyo = DateTimeZoneProviders.Tzdb["Asia/Tokyo"];
         var inTokyo = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id, tokyo);
-        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1)], inTokyo);
+        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1, Money.Zero(Xlm))], inTokyo);
     }
 
     [Fact]
@@ -394,6 +394,25 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(Money.Of(2m, Xlm), beyond.Excess);
         Assert.Equal(Money.Of(100m, Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
         Assert.Equal(Money.Of(2m, Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+    }
+
+    [Fact]
+    public async Task Revenue_Queries_Count_What_Was_Applied_As_The_Ledger_Books_It_Not_The_Overpayments()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        var link = await _kit.LinkAsync(merchant, 10m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 115m, memo: invoice.Memo));
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 5m, memo: invoice.Memo));   // all of it excess
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 12.5m), slug: link.Slug);
+
+        var revenue = Money.Of(110m, Xlm);
+        var overpayments = Money.Of(22.5m, Xlm);
+        Assert.Equal(revenue, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(overpayments, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal([new AssetRevenue(revenue, 3, overpayments)], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), revenue, 3, overpayments)], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
     }
 
     [Fact]

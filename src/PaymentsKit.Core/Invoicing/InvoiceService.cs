@@ -35,6 +35,8 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
                 Invoices,
                 merchant,
                 request with { Amount = InvoicingValidation.Canonical(request.Amount) },
+                request.Metadata,
+                (r, ordered) => r with { Metadata = ordered },
                 request.IdempotencyKey,
                 i => i.RequestFingerprint,
                 async (unit, idempotencyKey, fingerprint, ct) =>

@@ -82,11 +82,17 @@ internal sealed class InvoicingContext(
         return expires;
     }
 
-    /// <summary>Runs a creating operation once per idempotency key when the request carries one.</summary>
+    /// <summary>
+    /// Runs a creating operation once per idempotency key when the request carries one. The request is fingerprinted with
+    /// its <paramref name="metadata"/> in ordinal key order (<paramref name="withMetadata"/> puts the ordered copy in it),
+    /// so the same pairs in another order replay.
+    /// </summary>
     public async ValueTask<T> CreateAsync<T, TRequest>(
         RecordCollection<T> collection,
         MerchantId merchant,
         TRequest request,
+        IReadOnlyDictionary<string, string>? metadata,
+        Func<TRequest, IReadOnlyDictionary<string, string>, TRequest> withMetadata,
         string? idempotencyKey,
         Func<T, string?> fingerprintOf,
         Func<IUnitOfWork, string?, string?, CancellationToken, ValueTask<T>> create,
@@ -99,7 +105,8 @@ internal sealed class InvoicingContext(
             return await Store.ExecuteAsync((unit, ct) => create(unit, null, null, ct), cancellationToken, operationName).ConfigureAwait(false);
         }
 
-        var fingerprint = Idempotency.Fingerprint(request, Json.Options);
+        var fingerprints = Idempotency.FingerprintWithOrderedMetadata(request, metadata, withMetadata, Json.Options);
+        var fingerprint = fingerprints.Value;
         var scoped = Idempotency.ScopedKey(merchant.Value, idempotencyKey);
         var (record, _) = await Idempotency.CreateOnceAsync(
             Store,
@@ -108,7 +115,7 @@ internal sealed class InvoicingContext(
             merchant.Value,
             idempotencyKey,
             fingerprint,
-            r => fingerprintOf(r) ?? string.Empty,
+            r => fingerprints.Matching(fingerprintOf(r)) ?? string.Empty,
             (unit, ct) => create(unit, scoped, fingerprint, ct),
             cancellationToken,
             operationName).ConfigureAwait(false);

@@ -33,6 +33,8 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
                 PaymentLinks,
                 merchant,
                 request with { Amount = InvoicingValidation.Canonical(request.Amount) },
+                request.Metadata,
+                (r, ordered) => r with { Metadata = ordered },
                 request.IdempotencyKey,
                 l => l.RequestFingerprint,
                 async (unit, idempotencyKey, fingerprint, ct) =>

@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using NodaTime;
@@ -53,13 +52,9 @@ internal sealed partial class TransactionService(
 
             // The amount as the currency keeps it, so 10 and 10.00 are the same request, and the metadata in ordinal key
             // order, so the same pairs sent in another order are too.
-            var fingerprint = Idempotency.Fingerprint(
-                request with { Amount = amount.Amount, Metadata = metadata is null ? null : ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, metadata) },
-                json.Options);
-
-            // Versions before the ordering hashed the metadata in the caller's order; a record they stored still replays
-            // when sent again in that order (in another order it is a conflict, as it was then).
-            var callersOrder = metadata is { Count: > 1 } ? Idempotency.Fingerprint(request with { Amount = amount.Amount }, json.Options) : fingerprint;
+            var fingerprints = Idempotency.FingerprintWithOrderedMetadata(
+                request with { Amount = amount.Amount }, metadata, (r, ordered) => r with { Metadata = ordered }, json.Options);
+            var fingerprint = fingerprints.Value;
             var (record, created) = await Idempotency.CreateOnceAsync(
                 store,
                 Transactions,
@@ -67,7 +62,7 @@ internal sealed partial class TransactionService(
                 partnerId.Value,
                 request.IdempotencyKey,
                 fingerprint,
-                t => t.RequestFingerprint == callersOrder ? fingerprint : t.RequestFingerprint,
+                t => fingerprints.Matching(t.RequestFingerprint),
                 (unit, _) =>
                 {
                     var now = clock.GetCurrentInstant();

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -17,6 +19,24 @@ public static class Idempotency
     /// <summary>A stable fingerprint of a request: SHA-256 of its JSON, as hex.</summary>
     public static string Fingerprint<TRequest>(TRequest request, JsonSerializerOptions options) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, options)));
+
+    /// <summary>
+    /// The fingerprint of a request carrying key/value metadata, hashed with the metadata in ordinal key order so the same
+    /// pairs sent in another order are the same request. <paramref name="metadata"/> is the request's metadata (null: none)
+    /// and <paramref name="withMetadata"/> puts the ordered copy in its place.
+    /// </summary>
+    internal static MetadataFingerprint FingerprintWithOrderedMetadata<TRequest>(
+        TRequest request,
+        IReadOnlyDictionary<string, string>? metadata,
+        Func<TRequest, IReadOnlyDictionary<string, string>, TRequest> withMetadata,
+        JsonSerializerOptions options)
+    {
+        var ordered = metadata is null ? Fingerprint(request, options) : Fingerprint(withMetadata(request, ImmutableSortedDictionary.CreateRange(StringComparer.Ordinal, metadata)), options);
+
+        // Versions before the ordering hashed the metadata in the caller's order; only with two pairs or more can that differ.
+        var callersOrder = metadata is { Count: > 1 } ? Fingerprint(request, options) : ordered;
+        return new MetadataFingerprint(ordered, callersOrder);
+    }
 
     /// <summary>The unique-key value of an idempotency key within a tenant.</summary>
     public static string ScopedKey(Guid tenantId, string? idempotencyKey) =>
@@ -87,4 +107,21 @@ public static class Idempotency
             }
         }
     }
+}
+
+/// <summary>
+/// A request's fingerprint with its metadata in ordinal key order (<see cref="Value"/>, what a new record stores), and the
+/// one versions before that ordering stored (the metadata in the caller's order).
+/// </summary>
+/// <param name="Value">The fingerprint to store and compare with.</param>
+/// <param name="CallersOrder">The fingerprint of the same request with its metadata in the caller's order.</param>
+internal readonly record struct MetadataFingerprint(string Value, string CallersOrder)
+{
+    /// <summary>
+    /// A stored fingerprint as <see cref="Value"/> when it is <see cref="CallersOrder"/>, so a record stored before the
+    /// ordering still replays when sent again in the order it was first sent (in another order it stays a conflict, as it
+    /// was then); any other stored fingerprint unchanged.
+    /// </summary>
+    [return: NotNullIfNotNull(nameof(stored))]
+    public string? Matching(string? stored) => stored == CallersOrder ? Value : stored;
 }

@@ -1,7 +1,9 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
+using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
@@ -135,6 +137,52 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
 
         var link = await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", 1.5m, "XLM") { IdempotencyKey = "order-8" });
         Assert.Equal(link.Id, (await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", 1.500m, "XLM") { IdempotencyKey = "order-8" })).Id);
+    }
+
+    [Fact]
+    public async Task The_Same_Metadata_In_Another_Key_Order_Is_A_Replay_Not_A_Conflict()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = new CreateInvoiceRequest(3m, "XLM", "x") { IdempotencyKey = "order-9" };
+        var first = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoice with { Metadata = Metadata(("a", "1"), ("b", "2")) });
+        Assert.Equal(first.Id, (await _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoice with { Metadata = Metadata(("b", "2"), ("a", "1")) })).Id);
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoice with { Metadata = Metadata(("b", "3"), ("a", "1")) }).AsTask());
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoice with { Metadata = Metadata(("B", "2"), ("a", "1")) }).AsTask());
+
+        var link = new CreatePaymentLinkRequest("x", 1m, "XLM") { IdempotencyKey = "order-9" };
+        var firstLink = await _kit.Links.CreatePaymentLinkAsync(merchant.Id, link with { Metadata = Metadata(("a", "1"), ("b", "2")) });
+        Assert.Equal(firstLink.Id, (await _kit.Links.CreatePaymentLinkAsync(merchant.Id, link with { Metadata = Metadata(("b", "2"), ("a", "1")) })).Id);
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => _kit.Links.CreatePaymentLinkAsync(merchant.Id, link with { Metadata = Metadata(("b", "3"), ("a", "1")) }).AsTask());
+    }
+
+    [Fact]
+    public async Task An_Invoice_Or_Link_Fingerprinted_With_Metadata_In_The_Callers_Order_Still_Replays_In_That_Order()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var json = _kit.Services.GetRequiredService<PaymentsKitJsonOptions>().Options;
+        var invoiceRequest = new CreateInvoiceRequest(3m, "XLM", "x") { IdempotencyKey = "legacy", Metadata = Metadata(("b", "2"), ("a", "1")) };
+        var linkRequest = new CreatePaymentLinkRequest("x", 1m, "XLM") { IdempotencyKey = "legacy", Metadata = Metadata(("b", "2"), ("a", "1")) };
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoiceRequest);
+        var link = await _kit.Links.CreatePaymentLinkAsync(merchant.Id, linkRequest);
+
+        // What versions that hashed the metadata in the caller's order stored.
+        await RewriteAsync(InvoicingCollections.Invoices, merchant, invoice.Id.Value, i => i with { RequestFingerprint = Idempotency.Fingerprint(invoiceRequest, json) });
+        await RewriteAsync(InvoicingCollections.PaymentLinks, merchant, link.Id.Value, l => l with { RequestFingerprint = Idempotency.Fingerprint(linkRequest, json) });
+
+        Assert.Equal(invoice.Id, (await _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoiceRequest)).Id);
+        Assert.Equal(link.Id, (await _kit.Links.CreatePaymentLinkAsync(merchant.Id, linkRequest)).Id);
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, invoiceRequest with { Metadata = Metadata(("b", "3"), ("a", "1")) }).AsTask());
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.IdempotencyConflict,
+            () => _kit.Links.CreatePaymentLinkAsync(merchant.Id, linkRequest with { Metadata = Metadata(("b", "3"), ("a", "1")) }).AsTask());
     }
 
     [Fact]
@@ -322,5 +370,28 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
         await Bad(new CreatePaymentLinkRequest("", 1m, "XLM"), "title");
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Links.GetPaymentLinkBySlugAsync(merchant.Id, "no-such-link").AsTask());
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, PaymentLinkId.New(_kit.Clock), false).AsTask());
+    }
+
+    private static Dictionary<string, string> Metadata(params (string Key, string Value)[] pairs)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in pairs)
+        {
+            metadata.Add(key, value);
+        }
+
+        return metadata;
+    }
+
+    private async Task RewriteAsync<T>(RecordCollection<T> collection, Merchant merchant, Guid id, Func<T, T> change)
+        where T : class
+    {
+        var unit = await _kit.Store.BeginAsync();
+        await using (unit)
+        {
+            var stored = await unit.GetAsync(collection, merchant.Id.Value, id);
+            unit.Update(collection, change(stored!.Value), stored.Version);
+            await unit.CommitAsync();
+        }
     }
 }

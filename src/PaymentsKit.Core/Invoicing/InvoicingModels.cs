@@ -260,6 +260,9 @@ public sealed record Payment(
     Money? Excess,
     Instant CreatedAt)
 {
+    // The record's generated equality compares fields: this one's type compares by content, where the property's would not.
+    private readonly ValueList<Money>? _unapplied;
+
     /// <summary>The asset paid.</summary>
     [JsonIgnore]
     public Asset Asset => Amount.Asset;
@@ -268,8 +271,13 @@ public sealed record Payment(
     /// What the same transaction paid the merchant's wallet in other assets than <see cref="Amount"/>'s, one amount per
     /// asset: applied to nothing and booked as unapplied (<see cref="InvoicingLedgerAccounts.Unapplied"/>, unless the asset
     /// is not registered), for the merchant to refund or apply by hand. Null when the transaction paid one asset.
+    /// Kept as an immutable copy that compares by its amounts, so payments with the same amounts are equal.
     /// </summary>
-    public IReadOnlyList<Money>? Unapplied { get; init; }
+    public IReadOnlyList<Money>? Unapplied
+    {
+        get => _unapplied;
+        init => _unapplied = ValueList<Money>.Of(value);
+    }
 }
 
 /// <summary>The outcome of submitting a transaction.</summary>

@@ -51,10 +51,16 @@ public sealed class PaymentsKitHostingOptions
     /// </summary>
     public TimeSpan DistributionLease { get; set; } = TimeSpan.FromMinutes(30);
 
-    /// <summary>Interval overrides by job name, for any job (including other modules' jobs).</summary>
+    /// <summary>
+    /// Interval overrides by job name, for any job (including other modules' jobs). A name no registered job has is
+    /// logged as a warning when the host starts and otherwise ignored.
+    /// </summary>
     public IDictionary<string, TimeSpan> Intervals { get; } = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
 
-    /// <summary>Names of jobs not to run on this host.</summary>
+    /// <summary>
+    /// Names of jobs not to run on this host. A name no registered job has is logged as a warning when the host starts and
+    /// otherwise ignored, so one list can serve hosts running different modules.
+    /// </summary>
     public ISet<string> DisabledJobs { get; } = new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>

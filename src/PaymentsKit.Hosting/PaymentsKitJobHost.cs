@@ -10,7 +10,7 @@ namespace PaymentsKit.Hosting;
 /// service) for every registered <see cref="IPaymentsKitJob"/> not disabled in the options, and stops them all
 /// together, each finishing its current run within the host's shutdown timeout.
 /// </summary>
-public sealed class PaymentsKitJobHost : IHostedService, IDisposable
+public sealed partial class PaymentsKitJobHost : IHostedService, IDisposable
 {
     private readonly IReadOnlyList<IPaymentsKitJob> _jobs;
     private readonly PaymentsKitHostingOptions _options;
@@ -40,6 +40,7 @@ public sealed class PaymentsKitJobHost : IHostedService, IDisposable
     /// <exception cref="OptionsValidationException">When a job to run has its own interval out of range and no override.</exception>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        WarnAboutUnknownJobNames();
         var enabled = _jobs.Where(j => !_options.DisabledJobs.Contains(j.Name)).ToList();
 
         // The options validate their overrides; a job's own interval is only known here. Out of range, one would spin or,
@@ -58,6 +59,29 @@ public sealed class PaymentsKitJobHost : IHostedService, IDisposable
             await worker.StartAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Names in <see cref="PaymentsKitHostingOptions.Intervals"/> or <see cref="PaymentsKitHostingOptions.DisabledJobs"/>
+    /// that no registered job has change nothing. They are not refused, since hosts running different modules may share
+    /// one list, but a typo would silently leave a job running, so they are logged once, each with the setting it is in.
+    /// </summary>
+    private void WarnAboutUnknownJobNames()
+    {
+        var known = _jobs.Select(j => j.Name).ToHashSet(StringComparer.Ordinal);
+        var unknown = _options.Intervals.Keys.Where(n => !known.Contains(n)).Order(StringComparer.Ordinal).Select(n => $"Intervals[{n}]")
+            .Concat(_options.DisabledJobs.Where(n => !known.Contains(n)).Order(StringComparer.Ordinal).Select(n => $"DisabledJobs[{n}]"))
+            .ToList();
+        if (unknown.Count > 0)
+        {
+            LogUnknownJobNames(_loggerFactory.CreateLogger<PaymentsKitJobHost>(), string.Join(", ", unknown), string.Join(", ", known.Order(StringComparer.Ordinal)));
+        }
+    }
+
+    [LoggerMessage(
+        EventId = 504,
+        Level = LogLevel.Warning,
+        Message = "PaymentsKitHosting options name jobs not registered on this host, which change nothing here: {UnknownJobs} (registered jobs: {KnownJobs})")]
+    private static partial void LogUnknownJobNames(ILogger logger, string unknownJobs, string knownJobs);
 
     private static string? CheckDefaultInterval(IPaymentsKitJob job) =>
         PaymentsKitHostingOptions.IsAllowedInterval(job.DefaultInterval)

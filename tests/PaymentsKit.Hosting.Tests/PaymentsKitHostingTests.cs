@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using PaymentsKit.Diagnostics;
@@ -195,6 +196,38 @@ public class PaymentsKitHostingTests
     }
 
     [Fact]
+    public async Task Unknown_job_names_in_the_options_are_warned_about_once_at_start_and_known_ones_are_not()
+    {
+        // Hosts running different modules may share one DisabledJobs list, so an unknown name does not stop the host; but
+        // a typo would silently change nothing, so the host says which names match no job here.
+        var known = new ProbeJob("probe.known", TimeSpan.Zero);
+        var off = new ProbeJob("probe.off", TimeSpan.Zero);
+        var options = new PaymentsKitHostingOptions();
+        options.Intervals["probe.known"] = TimeSpan.FromSeconds(5);
+        options.Intervals["probe.knwon"] = TimeSpan.FromSeconds(5);
+        options.DisabledJobs.Add("probe.off");
+        options.DisabledJobs.Add("probe.of");
+        var logs = new RecordingLoggerFactory();
+        using var host = new PaymentsKitJobHost([known, off], Options.Create(options), logs);
+
+        await host.StartAsync(CancellationToken.None);
+        await host.StopAsync(CancellationToken.None);
+
+        var warning = Assert.Single(logs.Entries, e => e.Level >= LogLevel.Warning);
+        Assert.Equal((LogLevel.Warning, 504), (warning.Level, warning.EventId.Id));
+        Assert.Equal("Intervals[probe.knwon], DisabledJobs[probe.of]", warning.Fields["UnknownJobs"]);
+        Assert.Contains("probe.knwon", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("probe.of]", warning.Message, StringComparison.Ordinal);
+        Assert.Single(host.Workers);
+
+        var quiet = new RecordingLoggerFactory();
+        using var clean = new PaymentsKitJobHost([known, off], Options.Create(new PaymentsKitHostingOptions { DisabledJobs = { "probe.off" }, Intervals = { ["probe.known"] = TimeSpan.FromSeconds(5) } }), quiet);
+        await clean.StartAsync(CancellationToken.None);
+        await clean.StopAsync(CancellationToken.None);
+        Assert.DoesNotContain(quiet.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
     public async Task The_sweep_jobs_run_against_the_real_services()
     {
         using var host = BuildHost();
@@ -338,6 +371,38 @@ public class PaymentsKitHostingTests
             }
 
             return new PaymentsKitJobResult(1, run <= MoreWorkRuns);
+        }
+    }
+
+    /// <summary>Records every log entry with its event id and structured fields.</summary>
+    private sealed class RecordingLoggerFactory : ILoggerFactory
+    {
+        public ConcurrentQueue<(LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Fields)> Entries { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(RecordingLoggerFactory owner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var fields = state is IEnumerable<KeyValuePair<string, object?>> pairs
+                    ? pairs.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal)
+                    : [];
+                owner.Entries.Enqueue((logLevel, eventId, formatter(state, exception), fields));
+            }
         }
     }
 }

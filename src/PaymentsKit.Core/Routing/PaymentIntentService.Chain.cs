@@ -174,7 +174,18 @@ public sealed partial class PaymentIntentService
         var now = _clock.GetCurrentInstant();
         if (!reachable)
         {
-            return current.Value;
+            // Nothing is known, so nothing changes, until the chain has been given as long as a transaction may take to
+            // be final: then an operator decides (an outage that long is theirs to know of), the hold kept.
+            if (attempt.BroadcastAt is not { } sentAt || now - sentAt < _options.FinalityTimeout)
+            {
+                return current.Value;
+            }
+
+            var unanswered = string.Create(
+                CultureInfo.InvariantCulture,
+                $"no RPC provider of {attempt.Chain} answered about transaction {attempt.TxId} {(now - sentAt).TotalMinutes:0} min after broadcast");
+            return await CommitAsync(current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, unanswered)), cancellationToken)
+                .ConfigureAwait(false);
         }
 
         if (transaction is null)

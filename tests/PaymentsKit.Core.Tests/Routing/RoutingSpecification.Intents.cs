@@ -422,6 +422,26 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Transaction_No_Provider_Can_Be_Asked_About_Until_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
+    {
+        var (merchant, intent) = await BroadcastHeldAsync();
+
+        // Every RPC provider of the chain stops answering: nothing is known, so nothing changes until the finality timeout.
+        Router.SolanaPrimary.FailReads(1_000);
+        Router.SolanaBackup.FailReads(1_000);
+        Clock.Advance(Router.Options.FinalityTimeout - Duration.FromSeconds(1));
+        AssertUnchanged(intent, await Router.Intents.AdvanceAsync(intent.Id));
+        Clock.Advance(Duration.FromSeconds(1));
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        Assert.Contains("no RPC provider", intent.LastError, StringComparison.Ordinal);
+        Assert.NotNull(intent.Reservation);
+        Assert.Equal(intent.Reservation.Held, (await BalancedBookAsync(Router, Solana)).Reserved);
+        Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+    }
+
+    [Fact]
     public async Task A_Transaction_Still_Pending_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
         var (merchant, intent) = await BroadcastHeldAsync();

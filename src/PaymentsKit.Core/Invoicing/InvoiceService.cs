@@ -34,7 +34,7 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
             return await context.CreateAsync(
                 Invoices,
                 merchant,
-                request with { Amount = InvoicingValidation.Canonical(request.Amount) },
+                request with { Amount = Idempotency.CanonicalAmount(request.Amount) },
                 request.Metadata,
                 (r, ordered) => r with { Metadata = ordered },
                 request.IdempotencyKey,

@@ -63,9 +63,6 @@ internal static partial class InvoicingValidation
             : throw PaymentsKitException.InvalidArgument(
                 "slug", slug, "must be 3–64 lower-case letters, digits and dashes, starting and ending with a letter or digit");
 
-    /// <summary>The amount without trailing zeros, so a request's fingerprint takes 10 and 10.00 as the same amount.</summary>
-    public static decimal Canonical(decimal amount) => amount / 1.0000000000000000000000000000m;
-
     public static Money Amount(decimal amount, Asset asset, string field)
     {
         var money = Money.Of(amount, asset);

@@ -32,7 +32,7 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
             return await context.CreateAsync(
                 PaymentLinks,
                 merchant,
-                request with { Amount = InvoicingValidation.Canonical(request.Amount) },
+                request with { Amount = Idempotency.CanonicalAmount(request.Amount) },
                 request.Metadata,
                 (r, ordered) => r with { Metadata = ordered },
                 request.IdempotencyKey,

@@ -16,6 +16,9 @@ public static class Idempotency
     /// <summary>The longest idempotency key accepted.</summary>
     public const int MaxKeyLength = 255;
 
+    /// <summary>The amount without trailing zeros, so a request's fingerprint takes 10 and 10.00 as the same amount.</summary>
+    internal static decimal CanonicalAmount(decimal amount) => amount / 1.0000000000000000000000000000m;
+
     /// <summary>A stable fingerprint of a request: SHA-256 of its JSON, as hex.</summary>
     public static string Fingerprint<TRequest>(TRequest request, JsonSerializerOptions options) =>
         Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, options)));

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using NodaTime;
-using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 
@@ -152,7 +151,7 @@ public sealed partial class StreamService
 
         // The amount by value (3 and 3.00 are one withdrawal); the actor is not compared, as for a create.
         var fingerprint = Idempotency.Fingerprint(
-            new WithdrawFingerprint(streamId.ToString(), request.Amount?.Asset.Code, request.Amount is { } money ? InvoicingValidation.Canonical(money.Amount) : null, reason),
+            new WithdrawFingerprint(streamId.ToString(), request.Amount?.Asset.Code, request.Amount is { } money ? Idempotency.CanonicalAmount(money.Amount) : null, reason),
             FingerprintJson);
         StreamOperationResult? withdrawn = null;
         var (keyed, isNew) = await Idempotency.CreateOnceAsync(

@@ -17,7 +17,9 @@ namespace PaymentsKit.Chains.Ethereum;
 /// ERC-20 tokens are matched through the <see cref="AssetRegistry"/> by <see cref="Asset.Identifier"/> = the token
 /// contract address (any case); transfers of tokens it does not hold are left out, since their decimals are unknown, and so
 /// are zero-value transfers (address poisoning).
-/// A transaction counts as final after <see cref="EthereumOptions.FinalityConfirmations"/> confirmations.
+/// A transaction counts as final once its block is at or below the chain's <c>finalized</c> block and is still the block
+/// the chain has at that height; a node that does not serve the <c>finalized</c> tag (pre-merge networks, some L2 and test
+/// nodes) falls back to <see cref="EthereumOptions.FinalityConfirmations"/> confirmations.
 /// </remarks>
 public sealed partial class EthereumChainAdapter : IChainAdapter
 {
@@ -99,9 +101,12 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         }
 
         var latestTask = CallAsync("eth_blockNumber", [], ReadLong, cancellationToken);
-        var timestampTask = CallAsync("eth_getBlockByNumber", [EthHex.FormatQuantity(receipt.Block), false], ReadTimestamp, cancellationToken);
-        await Task.WhenAll(latestTask, timestampTask).ConfigureAwait(false);
+        var blockTask = CallAsync("eth_getBlockByNumber", [EthHex.FormatQuantity(receipt.Block), false], ReadBlock, cancellationToken);
+        var finalizedTask = GetFinalizedBlockAsync(cancellationToken);
+        await Task.WhenAll(latestTask, blockTask, finalizedTask).ConfigureAwait(false);
         var latest = await latestTask.ConfigureAwait(false);
+        var block = await blockTask.ConfigureAwait(false);
+        var finalized = await finalizedTask.ConfigureAwait(false);
 
         var fee = FromWei(receipt.GasUsed * (receipt.EffectiveGasPrice ?? transaction.GasPrice));
         var transfers = new List<ChainTransfer>();
@@ -116,16 +121,41 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         }
 
         var confirmations = Math.Max(latest - receipt.Block + 1, 1);
+
+        // A receipt can still name a block that a reorg has since replaced at that height; such a transaction may be
+        // dropped or land elsewhere, so it is final only while its block is the canonical one.
+        var canonical = block is not null && string.Equals(block.Hash, receipt.BlockHash, StringComparison.OrdinalIgnoreCase);
+        var final = canonical && (finalized is { } finalizedBlock ? receipt.Block <= finalizedBlock : confirmations >= _finality);
         return new ChainTransaction(
             hash,
             Chain,
             receipt.Succeeded ? ChainTransactionStatus.Succeeded : ChainTransactionStatus.Failed,
             confirmations,
-            confirmations >= _finality,
+            final,
             null,
             fee,
-            await timestampTask.ConfigureAwait(false),
+            block?.Timestamp,
             transfers);
+    }
+
+    /// <summary>The number of the chain's <c>finalized</c> block; null when the node does not serve the tag (an error, or no block).</summary>
+    private async Task<long?> GetFinalizedBlockAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _rpc.CallAsync<long?>(
+                "eth_getBlockByNumber",
+                ["finalized", false],
+                r => r.ValueKind == JsonValueKind.Null ? null : EthHex.ParseLong(RpcJson.GetString(r, "number")),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonRpcException)
+        {
+            // Pre-merge networks, nodes without a finalized block yet and many L2 and test nodes refuse the tag, each with
+            // its own error ("'finalized' tag not supported on pre-merge network", "finalized block not found",
+            // "Unknown block", "hex string without 0x prefix" …): confirmations are all they leave to go by.
+            return null;
+        }
     }
 
     /// <inheritdoc />
@@ -281,6 +311,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
         return new Receipt(
             EthHex.ParseLong(RpcJson.GetString(receipt, "blockNumber")),
+            RpcJson.GetString(receipt, "blockHash"),
             succeeded,
             EthHex.Quantity(receipt, "gasUsed"),
             RpcJson.GetOptionalString(receipt, "effectiveGasPrice") is { } price ? EthHex.ParseQuantity(price) : null,
@@ -324,8 +355,10 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
     private static long ReadLong(JsonElement result) => EthHex.ParseLong(result.GetString());
 
-    private static Instant? ReadTimestamp(JsonElement block) =>
-        block.ValueKind == JsonValueKind.Object ? Instant.FromUnixTimeSeconds(EthHex.ParseLong(RpcJson.GetString(block, "timestamp"))) : null;
+    private static BlockHeader? ReadBlock(JsonElement block) =>
+        block.ValueKind == JsonValueKind.Object
+            ? new BlockHeader(RpcJson.GetString(block, "hash"), Instant.FromUnixTimeSeconds(EthHex.ParseLong(RpcJson.GetString(block, "timestamp"))))
+            : null;
 
     private Asset? Token(string contract)
     {
@@ -380,7 +413,9 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
     private readonly record struct FeeStatus(long LatestBlock, BigInteger GasPrice, decimal Congestion);
 
-    private sealed record Receipt(long Block, bool Succeeded, BigInteger GasUsed, BigInteger? EffectiveGasPrice, IReadOnlyList<ChainTransfer> TokenTransfers);
+    private sealed record BlockHeader(string Hash, Instant Timestamp);
+
+    private sealed record Receipt(long Block, string BlockHash, bool Succeeded, BigInteger GasUsed, BigInteger? EffectiveGasPrice, IReadOnlyList<ChainTransfer> TokenTransfers);
 
     private sealed record TransactionInfo(string From, string? To, BigInteger Value, BigInteger GasPrice, IReadOnlyList<ChainTransfer> PendingTransfers);
 }

@@ -7,7 +7,11 @@ namespace PaymentsKit.Chains.Ethereum;
 /// <summary>Options for <c>AddEthereum</c>: JSON-RPC endpoints (with failover) and Ethereum finality and gas.</summary>
 public sealed class EthereumOptions : ChainRpcOptions
 {
-    /// <summary>Confirmations (1–1000) after which a transaction counts as final. Default 12.</summary>
+    /// <summary>
+    /// Confirmations (1–1000) after which a transaction counts as final on a node that does not serve the <c>finalized</c>
+    /// block tag (pre-merge networks, some L2 and test nodes); where the tag is served, the chain's finalized block decides
+    /// instead. Default 12.
+    /// </summary>
     public int FinalityConfirmations { get; set; } = 12;
 
     /// <summary>Typical time between blocks (1–120 s). Default 12 s.</summary>

@@ -76,6 +76,83 @@ public sealed class EthereumChainAdapterTests
     }
 
     [Fact]
+    public async Task An_Included_Transaction_At_Or_Below_The_Finalized_Block_Is_Final_Whatever_Its_Confirmations()
+    {
+        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3b"))
+            : null);
+        var tx = await Create(o => o.FinalityConfirmations = 1000, node).GetTransactionAsync(EtherHash);
+        Assert.Equal(12, tx!.Confirmations);
+        Assert.True(tx.IsFinal);
+        Assert.Contains(node.Requests, r => r.Body.Contains("\"eth_getBlockByNumber\"", StringComparison.Ordinal) && r.Body.Contains("[\"finalized\",false]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_Transaction_Above_The_Finalized_Block_Is_Not_Final_However_Many_Confirmations()
+    {
+        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3a"))
+            : null);
+        var tx = await Create(o => o.FinalityConfirmations = 1, node).GetTransactionAsync(EtherHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.Equal(12, tx.Confirmations);
+        Assert.False(tx.IsFinal);
+    }
+
+    [Theory]
+    [InlineData(-32000, "'finalized' tag not supported on pre-merge network")]
+    [InlineData(-32000, "finalized block not found")]
+    [InlineData(-39001, "Unknown block")]
+    [InlineData(-32602, "invalid argument 0: hex string without 0x prefix")]
+    [InlineData(0, null)]
+    public async Task A_Node_That_Does_Not_Serve_The_Finalized_Tag_Falls_Back_To_Confirmations(long code, string? message)
+    {
+        // code 0: the node answers the tag with a null block instead of an error.
+        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            ? message is null ? JsonRpcAnswer.Result("null") : JsonRpcAnswer.Error(code, message)
+            : null);
+        var final = await Create(o => o.FinalityConfirmations = 12, node).GetTransactionAsync(EtherHash);
+        Assert.Equal(12, final!.Confirmations);
+        Assert.True(final.IsFinal);
+        var notYet = await Create(o => o.FinalityConfirmations = 13, node).GetTransactionAsync(EtherHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, notYet!.Status);
+        Assert.False(notYet.IsFinal);
+        Assert.Equal(2, node.Requests.Count(r => r.Body.Contains("[\"finalized\",false]", StringComparison.Ordinal)));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_Receipt_From_A_Block_No_Longer_Canonical_At_Its_Height_Is_Not_Final(bool nodeServesFinalized)
+    {
+        // The receipt still names the block that was reorged out; the chain now has another block at that height.
+        const string Replacement = "0x5b6e0d1f2a3c4b5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5";
+        await using var node = Node((method, parameters) => (method, method == "eth_getBlockByNumber" ? parameters[0].GetString() : null) switch
+        {
+            ("eth_getBlockByNumber", "0x5daf3b") => JsonRpcAnswer.Result(BlockAt("0x5daf3b", Replacement, "0x55ba467c")),
+            ("eth_getBlockByNumber", "finalized") => nodeServesFinalized
+                ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf46"))
+                : JsonRpcAnswer.Error(-32000, "'finalized' tag not supported on pre-merge network"),
+            _ => null,
+        });
+        var tx = await Create(o => o.FinalityConfirmations = 1, node).GetTransactionAsync(EtherHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.False(tx.IsFinal);
+    }
+
+    [Fact]
+    public async Task Finality_Costs_One_Extra_Call_And_Only_For_Included_Transactions()
+    {
+        await using var node = Node();
+        var adapter = Create(null, node);
+        await adapter.GetTransactionAsync(PendingHash);
+        Assert.Equal(2, node.Requests.Count); // receipt and transaction
+        await adapter.GetTransactionAsync(EtherHash);
+        Assert.Equal(2 + 5, node.Requests.Count); // receipt, transaction, latest block, the receipt's block, the finalized block
+        Assert.Single(node.Requests, r => r.Body.Contains("[\"finalized\",false]", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_Zero_Value_Token_Transfer_Is_Not_Reported()
     {
         // Address poisoning: transferFrom(victim, lookalike, 0) on a real token emits a Transfer log anyone can cause.

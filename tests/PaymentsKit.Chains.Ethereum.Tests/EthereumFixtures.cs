@@ -142,9 +142,21 @@ internal static class EthereumFixtures
         }
         """;
 
-    public const string Block = """
-        { "number": "0x5daf3b", "hash": "0x1d59ff54b1eb26b013ce3cb5fc9dab3705b415a67127a003c3e61eb445bb8df2", "timestamp": "0x55ba467c", "transactions": [] }
+    public const string EtherBlockHash = "0x1d59ff54b1eb26b013ce3cb5fc9dab3705b415a67127a003c3e61eb445bb8df2";
+    public const string TokenBlockHash = "0x2e59ff54b1eb26b013ce3cb5fc9dab3705b415a67127a003c3e61eb445bb8df2";
+
+    /// <summary>The finalized block the standard node reports: above the ether transfer's block, below the token transfer's.</summary>
+    public const string FinalizedNumber = "0x5daf3f";
+
+    public static string BlockAt(string number, string hash, string timestamp) => $$"""
+        { "number": "{{number}}", "hash": "{{hash}}", "parentHash": "0x9a1c0e6b2f3d4c5b6a7988776655443322110ffeeddccbbaa99887766554433a", "timestamp": "{{timestamp}}", "transactions": [] }
         """;
+
+    public static readonly string Block = BlockAt("0x5daf3b", EtherBlockHash, "0x55ba467c");
+
+    public static readonly string TokenBlock = BlockAt("0x5daf40", TokenBlockHash, "0x55ba46b8");
+
+    public static string FinalizedBlock(string number) => BlockAt(number, "0x7f3e0c9b5a1d2e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7", "0x55ba46ac");
 
     public const string FeeHistory = """
         {
@@ -173,7 +185,13 @@ internal static class EthereumFixtures
             _ => JsonRpcAnswer.Result("null"),
         },
         "eth_blockNumber" => JsonRpcAnswer.Result("\"0x5daf46\""),
-        "eth_getBlockByNumber" => JsonRpcAnswer.Result(Block),
+        "eth_getBlockByNumber" => parameters[0].GetString() switch
+        {
+            "0x5daf3b" => JsonRpcAnswer.Result(Block),
+            "0x5daf40" => JsonRpcAnswer.Result(TokenBlock),
+            "finalized" => JsonRpcAnswer.Result(FinalizedBlock(FinalizedNumber)),
+            _ => JsonRpcAnswer.Result("null"),
+        },
         "eth_feeHistory" => JsonRpcAnswer.Result(FeeHistory),
         "eth_gasPrice" => JsonRpcAnswer.Result("\"0x4a817c800\""),
         _ => JsonRpcAnswer.Error(-32601, "the method " + method + " does not exist/is not available"),

@@ -15,9 +15,12 @@ public sealed class EthereumInvoicingTests
     {
         const string Amount = "00000000000000000000000000000000000000000000000000000000017d7840";
         var zero = new string('0', 64);
-        await using var node = JsonRpcLoopback.Start((method, parameters) => method == "eth_getTransactionReceipt" && parameters[0].GetString() == TokenHash
-            ? JsonRpcAnswer.Result(TokenReceipt(TokenHash, "0x1").Replace(Amount, zero, StringComparison.Ordinal))
-            : Standard(method, parameters));
+        await using var node = JsonRpcLoopback.Start((method, parameters) => (method, method is "eth_getTransactionReceipt" or "eth_getBlockByNumber" ? parameters[0].GetString() : null) switch
+        {
+            ("eth_getTransactionReceipt", TokenHash) => JsonRpcAnswer.Result(TokenReceipt(TokenHash, "0x1").Replace(Amount, zero, StringComparison.Ordinal)),
+            ("eth_getBlockByNumber", "finalized") => JsonRpcAnswer.Result(FinalizedBlock("0x5daf46")), // the transfer is final
+            _ => Standard(method, parameters),
+        });
         var services = new ServiceCollection();
         services.AddPaymentsKit(o =>
             {
@@ -25,11 +28,7 @@ public sealed class EthereumInvoicingTests
                 o.Assets.Add(new AssetDefinition { Code = "USDC.ETH", Scale = 6, Chain = "ethereum", Identifier = UsdcContract });
             })
             .UseClock(new ManualClock())
-            .AddEthereum(o =>
-            {
-                o.Endpoints.Add(node.BaseAddress);
-                o.FinalityConfirmations = 1;
-            });
+            .AddEthereum(o => o.Endpoints.Add(node.BaseAddress));
         await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         var merchant = await provider.GetRequiredService<IMerchantService>().RegisterMerchantAsync(new RegisterMerchantRequest("ethereum", Recipient));
         var payments = provider.GetRequiredService<IPaymentService>();

@@ -153,7 +153,7 @@ public abstract partial class PeriodicWorker : BackgroundService
         }
     }
 
-    [LoggerMessage(EventId = 501, Level = LogLevel.Error, Message = "PaymentsKit job {Job} failed; it will run again after a backoff")]
+    [LoggerMessage(EventId = 505, Level = LogLevel.Error, Message = "PaymentsKit job {Job} failed; it will run again after a backoff")]
     private static partial void LogFailed(ILogger logger, Exception exception, string job);
 
     [LoggerMessage(EventId = 502, Level = LogLevel.Warning, Message = "PaymentsKit job {Job} was cancelled by the host's shutdown timeout")]

@@ -13,7 +13,9 @@ namespace PaymentsKit.Hosting.Jobs;
 
 /// <summary>
 /// Delivers due webhooks: each run drains the queue (<see cref="IWebhookDispatcher.DrainAsync"/>) for at most
-/// <see cref="PaymentsKitHostingOptions.WebhookDispatchBudget"/>, then reports more work if some was left.
+/// <see cref="PaymentsKitHostingOptions.WebhookDispatchBudget"/>, then reports more work if some was left. Claimed
+/// deliveries put back unsent (<see cref="WebhookDispatchResult.NotSent"/>) are not counted as processed, and a run that
+/// processed nothing else does not report more work.
 /// </summary>
 /// <param name="dispatcher">The dispatcher.</param>
 /// <param name="options">Supplies the interval and the budget.</param>
@@ -32,7 +34,11 @@ public sealed class WebhookDispatchJob(IWebhookDispatcher dispatcher, IOptions<P
     public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
     {
         var result = await dispatcher.DrainAsync(options.Value.WebhookDispatchBudget, cancellationToken).ConfigureAwait(false);
-        return new PaymentsKitJobResult(result.Claimed, result.MoreWork);
+        var processed = result.Claimed - result.NotSent;
+
+        // Unsent deliveries are due again at once: a run that only put deliveries back would, reporting more work, claim
+        // them straight back and, with the same wait behind MaxConcurrency, put them back again without ever pausing.
+        return new PaymentsKitJobResult(processed, result.MoreWork && processed > 0);
     }
 }
 

@@ -15,6 +15,9 @@ public sealed class PaymentsKitHostingOptions
     /// <summary>The longest allowed interval.</summary>
     public static readonly TimeSpan MaxInterval = TimeSpan.FromDays(1);
 
+    /// <summary>The shortest allowed <see cref="DistributionLease"/>.</summary>
+    public static readonly TimeSpan MinDistributionLease = TimeSpan.FromMinutes(1);
+
     /// <summary>How often the webhook dispatcher looks for due deliveries. Default 1 s.</summary>
     public TimeSpan WebhookDispatchInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -47,8 +50,14 @@ public sealed class PaymentsKitHostingOptions
 
     /// <summary>
     /// How long a host holds a distribution it runs before another host may take it over (when the first died).
-    /// Longer than the longest payout run. Default 30 minutes.
+    /// Longer than the longest payout run. 1 minute to 1 day; default 30 minutes.
     /// </summary>
+    /// <remarks>
+    /// The lease is not renewed during the run, so one that lapses lets a second host start the same distribution beside
+    /// the live run. Every payout batch waits on its executor's chain submission before its ledger posting (a chain RPC
+    /// request alone may take 10 s and is tried up to 3 times by default), so a lease under a minute could lapse inside
+    /// the first batch; the floor costs no more than a dead host holding its distribution up to a minute.
+    /// </remarks>
     public TimeSpan DistributionLease { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>
@@ -82,7 +91,11 @@ public sealed class PaymentsKitHostingOptions
         CheckInterval(errors, "PaymentsKitHosting:PaymentLinkExpiryInterval", PaymentLinkExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:StreamCompletionInterval", StreamCompletionInterval);
         CheckInterval(errors, "PaymentsKitHosting:DueDistributionsInterval", DueDistributionsInterval);
-        CheckInterval(errors, "PaymentsKitHosting:DistributionLease", DistributionLease);
+        if (DistributionLease < MinDistributionLease || DistributionLease > MaxInterval)
+        {
+            errors.Add(string.Create(CultureInfo.InvariantCulture, $"PaymentsKitHosting:DistributionLease must be between 1 minute and 1 day (value: {DistributionLease})."));
+        }
+
         CheckInterval(errors, "PaymentsKitHosting:MaxFailureBackoff", MaxFailureBackoff);
         foreach (var (name, interval) in Intervals)
         {

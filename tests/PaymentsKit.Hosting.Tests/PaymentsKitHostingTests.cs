@@ -75,6 +75,31 @@ public class PaymentsKitHostingTests
         Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:Intervals[custom.job]", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(10)]
+    [InlineData(59_999)]
+    public async Task A_distribution_lease_under_a_minute_stops_the_host_from_starting_with_the_other_problems(int leaseMs)
+    {
+        // The lease is not renewed while a distribution runs: once it lapses, another host's runner may start the same
+        // distribution beside the live run.
+        using var host = BuildHost(options: o =>
+        {
+            o.DistributionLease = TimeSpan.FromMilliseconds(leaseMs);
+            o.InvoiceExpiryInterval = TimeSpan.Zero;
+        });
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:DistributionLease must be between 1 minute and 1 day", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:InvoiceExpiryInterval", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_distribution_lease_from_one_minute_to_one_day_is_accepted()
+    {
+        Assert.Empty(new PaymentsKitHostingOptions { DistributionLease = TimeSpan.FromMinutes(1) }.Validate());
+        Assert.Empty(new PaymentsKitHostingOptions { DistributionLease = TimeSpan.FromDays(1) }.Validate());
+        Assert.Single(new PaymentsKitHostingOptions { DistributionLease = TimeSpan.FromDays(1) + TimeSpan.FromTicks(1) }.Validate());
+    }
+
     [Fact]
     public async Task The_dispatch_worker_delivers_outbox_events_through_the_http_client_factory()
     {

@@ -50,7 +50,7 @@ public static class SampleHost
                 settings.Assets.Add(new() { Code = "GOLD", Scale = 4 });
 
                 // A durable store needs a stable key-hashing secret, or the stored API keys stop verifying after a restart.
-                settings.ApiKeyHashingSecret = builder.Configuration["PAYMENTSKIT_API_KEY_SECRET"];
+                settings.ApiKeyHashingSecret = options.ApiKeyHashingSecret ?? builder.Configuration["PAYMENTSKIT_API_KEY_SECRET"];
             })
             .UseClock(clock)
             .AddSimulatedChain(ChainId.Stellar, chain =>

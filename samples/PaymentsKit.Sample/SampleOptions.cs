@@ -14,6 +14,12 @@ public sealed class SampleOptions
     /// <summary>Store everything in PostgreSQL at this connection string instead of in memory.</summary>
     public string? PostgresConnectionString { get; set; }
 
+    /// <summary>
+    /// The API key hashing secret (base64, 32+ bytes); when null, the <c>PAYMENTSKIT_API_KEY_SECRET</c> setting. Required with
+    /// PostgreSQL: keys stored under a secret made per process stop verifying after a restart.
+    /// </summary>
+    public string? ApiKeyHashingSecret { get; set; }
+
     /// <summary>The URL Kestrel listens on (port 0: any free port).</summary>
     public string Url { get; set; } = DefaultUrl;
 

@@ -30,7 +30,8 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
     /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>, the due payment intent queue
     /// (<see cref="IDuePaymentIntentQueue"/>), and the invoicing
     /// queries computed in SQL. The options are
-    /// validated when the host starts, reporting every problem at once.
+    /// validated when the host starts, reporting every problem at once; a durable store also requires
+    /// <see cref="PaymentsKitOptions.ApiKeyHashingSecret"/>.
     /// </summary>
     /// <param name="builder">The builder from <c>AddPaymentsKit</c>.</param>
     /// <param name="configure">Sets the connection string and the other options.</param>
@@ -41,6 +42,12 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
         ArgumentNullException.ThrowIfNull(configure);
         var services = builder.Services;
         services.AddOptions<PostgreSqlStoreOptions>().Configure(configure).ValidateOnStart();
+
+        // API keys are stored hashed under this secret: one made per process would leave every stored key unverifiable
+        // after a restart, or on another host.
+        services.AddOptions<PaymentsKitOptions>().Validate(
+            options => options.ApiKeyHashingSecret is not null,
+            "PaymentsKit:ApiKeyHashingSecret is required with UsePostgreSql (base64 of at least 32 bytes): API keys are stored hashed under it, and keys hashed under a secret made per process stop verifying after a restart or on another host.");
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgreSqlStoreOptions>, PostgreSqlStoreOptionsValidator>());
         services.TryAddSingleton(provider => new PostgreSqlStore(
             provider.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value,

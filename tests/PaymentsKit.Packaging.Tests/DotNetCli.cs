@@ -12,7 +12,16 @@ internal static partial class DotNetCli
     /// </summary>
     /// <returns>Standard output and standard error, interleaved.</returns>
     /// <exception cref="InvalidOperationException">A non-zero exit code or the timeout, with the output.</exception>
-    public static async Task<string> RunAsync(string workingDirectory, TimeSpan timeout, params string[] arguments)
+    public static Task<string> RunAsync(string workingDirectory, TimeSpan timeout, params string[] arguments) =>
+        RunAsync(workingDirectory, timeout, new Dictionary<string, string>(), arguments);
+
+    /// <summary>
+    /// Runs <c>dotnet</c> with <paramref name="arguments"/> in <paramref name="workingDirectory"/>, with <paramref name="environment"/>
+    /// added to the inherited environment.
+    /// </summary>
+    /// <returns>Standard output and standard error, interleaved.</returns>
+    /// <exception cref="InvalidOperationException">A non-zero exit code or the timeout, with the output.</exception>
+    public static async Task<string> RunAsync(string workingDirectory, TimeSpan timeout, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var start = new ProcessStartInfo(DotNetPath())
         {
@@ -40,6 +49,10 @@ internal static partial class DotNetCli
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_CLI_UI_LANGUAGE"] = "en";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
 
         var output = new StringBuilder();
         using var process = new Process { StartInfo = start };

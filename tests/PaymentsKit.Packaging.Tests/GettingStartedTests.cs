@@ -88,7 +88,8 @@ public sealed partial class GettingStartedTests(PackedPackages packages, ITestOu
 
         await using var server = await ThrowawayPostgres.StartAsync();
         var database = await server.CreateDatabaseAsync("first_invoice");
-        var onPostgres = AssertPrintsPendingInvoice(await DotNetAsync(app, "run on PostgreSQL", program, database));
+        var onPostgres = AssertPrintsPendingInvoice(await DotNetAsync(
+            app, "run on PostgreSQL", new Dictionary<string, string> { ["PAYMENTSKIT_API_KEY_SECRET"] = TestSecrets.ApiKeyHashingSecret }, program, database));
 
         // The invoice is in the database, in the seed's invoices table the migrations created.
         await using var connection = new NpgsqlConnection(database);
@@ -105,10 +106,14 @@ public sealed partial class GettingStartedTests(PackedPackages packages, ITestOu
     }
 
     /// <summary>Runs one CLI step and reports its duration in the test output.</summary>
-    private async Task<string> DotNetAsync(string app, string step, params string[] arguments)
+    private Task<string> DotNetAsync(string app, string step, params string[] arguments) =>
+        DotNetAsync(app, step, new Dictionary<string, string>(), arguments);
+
+    /// <summary>Runs one CLI step with <paramref name="environment"/> added and reports its duration in the test output.</summary>
+    private async Task<string> DotNetAsync(string app, string step, IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var watch = Stopwatch.StartNew();
-        var result = await DotNetCli.RunAsync(app, StepTimeout, arguments);
+        var result = await DotNetCli.RunAsync(app, StepTimeout, environment, arguments);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{step}: {watch.Elapsed.TotalSeconds:F1} s"));
         return result;
     }

@@ -195,7 +195,7 @@ public sealed class PostgreSqlDistributionTests(PostgresServerFixture postgres, 
     [Fact]
     public void UsePostgreSql_Moves_Holders_And_The_Due_Query_To_PostgreSQL()
     {
-        using var provider = new ServiceCollection().AddPaymentsKit().UsePostgreSql("Host=127.0.0.1;Database=unused").Services.BuildServiceProvider();
+        using var provider = new ServiceCollection().AddPaymentsKit().WithTestSecret().UsePostgreSql("Host=127.0.0.1;Database=unused").Services.BuildServiceProvider();
 
         var payouts = provider.GetRequiredService<PostgreSqlPayoutsStore>();
         Assert.Same(payouts, provider.GetRequiredService<IHolderSnapshotStore>());

@@ -51,7 +51,7 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
     public void UsePostgreSql_Registers_The_Sql_Queries()
     {
         var services = new ServiceCollection();
-        services.AddPaymentsKit().UsePostgreSql("Host=127.0.0.1;Database=unused");
+        services.AddPaymentsKit().WithTestSecret().UsePostgreSql("Host=127.0.0.1;Database=unused");
         using var provider = services.BuildServiceProvider();
         Assert.IsType<PostgreSqlInvoicingQueries>(provider.GetRequiredService<IInvoicingQueries>());
     }
@@ -88,7 +88,7 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
         var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
         return await InvoicingHarness.CreateAsync(kit =>
         {
-            kit.UsePostgreSql(connectionString);
+            kit.WithTestSecret().UsePostgreSql(connectionString);
             return Task.CompletedTask;
         });
     }

@@ -13,31 +13,31 @@ namespace PaymentsKit.PostgreSql.Tests;
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlInvoiceServiceTests(PostgresServerFixture postgres) : InvoiceServiceTests
 {
-    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlInvoicingConcurrencyTests(PostgresServerFixture postgres) : InvoicingConcurrencyTests
 {
-    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlMerchantServiceTests(PostgresServerFixture postgres) : MerchantServiceTests
 {
-    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlPaymentServiceTests(PostgresServerFixture postgres) : PaymentServiceTests
 {
-    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlTenantIsolationTests(PostgresServerFixture postgres) : TenantIsolationTests
 {
-    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 
 [Collection(PostgresServerFixture.CollectionName)]
@@ -45,7 +45,7 @@ public sealed class PostgreSqlInvoicingPropertyTests(PostgresServerFixture postg
 {
     protected override int PropertyIterations => 10;
 
-    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+    protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 
 /// <summary>A test class's database, migrated, with every PaymentsKit row removed: as empty as a new in-memory store.</summary>

@@ -11,11 +11,13 @@ public sealed class PostgreSqlStoreOptionsTests
 {
     private const string Valid = "Host=127.0.0.1;Database=payments;Username=app";
 
+    private static readonly string Secret = TestSecrets.ApiKeyHashingSecret;
+
     [Fact]
     public async Task UsePostgreSql_Replaces_The_InMemory_Store_And_Registers_The_Migrator()
     {
         var services = new ServiceCollection();
-        var builder = services.AddPaymentsKit();
+        var builder = services.AddPaymentsKit().WithTestSecret();
 
         Assert.Same(builder, builder.UsePostgreSql(Valid));
         await using var provider = services.BuildServiceProvider();
@@ -36,7 +38,7 @@ public sealed class PostgreSqlStoreOptionsTests
     public async Task Every_Problem_Is_Reported_At_Once_When_The_Host_Starts()
     {
         var services = new ServiceCollection();
-        services.AddPaymentsKit().UsePostgreSql(o =>
+        services.AddPaymentsKit().WithTestSecret().UsePostgreSql(o =>
         {
             o.ConnectionString = " ";
             o.Schema = "Bad-Schema";
@@ -51,6 +53,25 @@ public sealed class PostgreSqlStoreOptionsTests
         Assert.Contains(failures, f => f.Contains("ConnectionString is required", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("Schema", StringComparison.Ordinal) && f.Contains("'Bad-Schema'", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("MaxRetries", StringComparison.Ordinal) && f.Contains("11", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task UsePostgreSql_Without_An_Api_Key_Hashing_Secret_Fails_When_The_Host_Starts()
+    {
+        // A secret made per process would leave every API key stored in PostgreSQL unverifiable after a restart, or on
+        // another host.
+        var services = new ServiceCollection();
+        services.AddPaymentsKit().UsePostgreSql(Valid);
+        await using var provider = services.BuildServiceProvider();
+
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+
+        Assert.Contains(error.Failures, f => f.Contains("PaymentsKit:ApiKeyHashingSecret is required", StringComparison.Ordinal));
+
+        var configured = new ServiceCollection();
+        configured.AddPaymentsKit(o => o.ApiKeyHashingSecret = Secret).UsePostgreSql(Valid);
+        await using var started = configured.BuildServiceProvider();
+        started.GetRequiredService<IStartupValidator>().Validate();
     }
 
     [Fact]
@@ -131,7 +152,7 @@ public sealed class PostgreSqlStoreOptionsTests
     public async Task Problems_Of_Every_Options_Type_Are_Reported_Together_When_The_Host_Starts()
     {
         var services = new ServiceCollection();
-        services.AddPaymentsKit(o => o.DefaultPageSize = 0).UsePostgreSql(o =>
+        services.AddPaymentsKit(o => o.DefaultPageSize = 0).WithTestSecret().UsePostgreSql(o =>
         {
             o.ConnectionString = " ";
             o.MaxRetries = 11;

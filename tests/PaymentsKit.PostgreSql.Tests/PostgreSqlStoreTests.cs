@@ -135,7 +135,7 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
     {
         var connectionString = await postgres.DatabaseForClassAsync(GetType());
         var services = new ServiceCollection();
-        services.AddPaymentsKit().UseClock(_clock).UsePostgreSql(connectionString);
+        services.AddPaymentsKit().UseClock(_clock).WithTestSecret().UsePostgreSql(connectionString);
         await using var provider = services.BuildServiceProvider();
         var store = provider.GetRequiredService<IPaymentsStore>();
         var widget = NewWidget("sku-" + Guid.NewGuid().ToString("N"));

@@ -92,7 +92,7 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
         using var kit = await InvoicingHarness.CreateAsync(k =>
         {
-            k.UsePostgreSql(connectionString);
+            k.WithTestSecret().UsePostgreSql(connectionString);
             return Task.CompletedTask;
         });
         var merchant = await kit.MerchantAsync($"m-{Guid.NewGuid():N}@example.com");
@@ -145,7 +145,7 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
         using var kit = await InvoicingHarness.CreateAsync(k =>
         {
-            k.UsePostgreSql(connectionString);
+            k.WithTestSecret().UsePostgreSql(connectionString);
             return Task.CompletedTask;
         });
         var merchant = await kit.MerchantAsync();
@@ -206,7 +206,7 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
         using var kit = await InvoicingHarness.CreateAsync(k =>
         {
-            k.UsePostgreSql(connectionString);
+            k.WithTestSecret().UsePostgreSql(connectionString);
             return Task.CompletedTask;
         });
         var merchant = await kit.MerchantAsync();
@@ -296,7 +296,7 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
         using var kit = await InvoicingHarness.CreateAsync(k =>
         {
-            k.UsePostgreSql(connectionString);
+            k.WithTestSecret().UsePostgreSql(connectionString);
             return Task.CompletedTask;
         });
         var merchant = await kit.MerchantAsync();

@@ -15,7 +15,7 @@ public sealed class DemoTests
     internal static async Task<string> RunDemoAsync(string? postgres)
     {
         using var output = new StringWriter();
-        await Demo.RunAsync(new SampleOptions { Demo = true, PostgresConnectionString = postgres }, output, CancellationToken.None);
+        await Demo.RunAsync(new SampleOptions { Demo = true, PostgresConnectionString = postgres, ApiKeyHashingSecret = TestSecrets.ApiKeyHashingSecret }, output, CancellationToken.None);
         return output.ToString();
     }
 
@@ -59,7 +59,7 @@ public sealed class PostgresDemoTests(PostgresServerFixture postgres)
         DemoTests.AssertTheTourCompleted(output);
 
         // A second start on the same database finds the schema and the treasury as they were.
-        await using var restarted = SampleHost.Build(new SampleOptions { Url = "http://127.0.0.1:0", BackgroundJobs = false, PostgresConnectionString = database });
+        await using var restarted = SampleHost.Build(new SampleOptions { Url = "http://127.0.0.1:0", BackgroundJobs = false, PostgresConnectionString = database, ApiKeyHashingSecret = TestSecrets.ApiKeyHashingSecret });
         await SampleHost.InitializeAsync(restarted, CancellationToken.None);
         Assert.Empty(await restarted.Services.GetRequiredService<IPaymentsKitMigrator>().MigrateAsync());
         var book = await restarted.Services.GetRequiredService<TreasuryService>().GetBookAsync(ChainId.Solana);

@@ -10,9 +10,9 @@ public sealed class PaymentsKitOptions
     public int DefaultPageSize { get; set; } = 50;
 
     /// <summary>
-    /// The secret API key hashes are keyed with, base64 (at least 32 bytes). Set it for any durable
-    /// store: keys issued under one secret do not verify under another. When null, a random secret is
-    /// made per process, which suits only the in-memory store.
+    /// The secret API key hashes are keyed with, base64 (at least 32 bytes). Required with a durable
+    /// store (<c>UsePostgreSql</c> refuses to start without it): keys issued under one secret do not verify
+    /// under another. When null, a random secret is made per process, which suits only the in-memory store.
     /// </summary>
     public string? ApiKeyHashingSecret { get; set; }
 }

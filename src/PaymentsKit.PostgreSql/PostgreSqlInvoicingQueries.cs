@@ -25,10 +25,15 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
         + "WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id AND p.status = 'CONFIRMED')";
 
     /// <summary>
-    /// A payment's excess (<see cref="Payment.Excess"/>, absent when none): revenue is the amount less it, as
-    /// <see cref="InvoicingLedger"/> books it. Read from the record, since the seed's table has no column for it.
+    /// What a payment credited to overpayments: its excess (<see cref="Payment.Excess"/>, absent when none), or all of it when
+    /// its invoice closed unfulfilled with <see cref="Invoice.Refundable"/> set (such an invoice was pending, so the payment
+    /// had no excess). Revenue is the amount less it, as <see cref="InvoicingLedger"/> books it. Read from the records, as
+    /// the seed's tables have no columns for them; <see cref="WithInvoice"/> joins the invoice as <c>i</c>.
     /// </summary>
-    private const string Excess = "coalesce((data -> 'excess' ->> 'amount')::numeric, 0)";
+    private const string NotRevenue =
+        "CASE WHEN i.data -> 'refundable' ->> 'amount' IS NOT NULL THEN p.amount ELSE coalesce((p.data -> 'excess' ->> 'amount')::numeric, 0) END";
+
+    private const string WithInvoice = "FROM payments p LEFT JOIN invoices i ON i.tenant_id = p.tenant_id AND i.id = p.invoice_id ";
 
     private const string AllPaymentsOfInvoice =
         "(SELECT coalesce(jsonb_agg(p.data ORDER BY p.created_at_ticks DESC, p.id DESC), '[]'::jsonb) FROM payments p "
@@ -141,8 +146,8 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
 
     public async ValueTask<IReadOnlyList<AssetRevenue>> RevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken)
     {
-        var query = new Query($"SELECT asset, sum(amount - {Excess}), count(*), sum({Excess}) FROM payments ");
-        query.Where("tenant_id = {0}", merchant.Value).Where("status = 'CONFIRMED'").Append(" GROUP BY asset");
+        var query = new Query($"SELECT p.asset, sum(p.amount - {NotRevenue}), count(*), sum({NotRevenue}) {WithInvoice}");
+        query.Where("p.tenant_id = {0}", merchant.Value).Where("p.status = 'CONFIRMED'").Append(" GROUP BY p.asset");
         var rows = await ListAsync(
             query,
             reader => new AssetRevenue(Total(reader.GetString(0), reader.GetDecimal(1)), Count(reader, 2), Total(reader.GetString(0), reader.GetDecimal(3))),
@@ -163,12 +168,12 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
                 .Select(k => first.OnDayOfMonth(1).PlusMonths(k).AtStartOfDayInZone(zone).ToInstant().ToUnixTimeTicks())
                 .ToArray();
             var query = new Query(
-                $"SELECT width_bucket(created_at_ticks, {{0}}::bigint[]) AS bucket, asset, sum(amount - {Excess}), count(*), sum({Excess}) FROM payments ",
+                $"SELECT width_bucket(p.created_at_ticks, {{0}}::bigint[]) AS bucket, p.asset, sum(p.amount - {NotRevenue}), count(*), sum({NotRevenue}) {WithInvoice}",
                 (object)boundaries);
-            query.Where("tenant_id = {0}", merchant.Value)
-                .Where("status = 'CONFIRMED'")
-                .Where("created_at_ticks >= {0}", since.ToUnixTimeTicks())
-                .Append(" GROUP BY bucket, asset");
+            query.Where("p.tenant_id = {0}", merchant.Value)
+                .Where("p.status = 'CONFIRMED'")
+                .Where("p.created_at_ticks >= {0}", since.ToUnixTimeTicks())
+                .Append(" GROUP BY bucket, p.asset");
             var rows = await ListAsync(
                 query,
                 reader => (Bucket: reader.GetInt32(0), Asset: reader.GetString(1), Total: reader.GetDecimal(2), Count: Count(reader, 3), Excess: reader.GetDecimal(4)),

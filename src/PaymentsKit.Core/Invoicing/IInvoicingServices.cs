@@ -92,12 +92,17 @@ public interface IInvoiceService
     ValueTask<Page<ExpiringInvoice>> ListExpiringInvoicesAsync(
         Duration window, MerchantId? merchant = null, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Cancels a pending invoice (<c>invalid_transition</c> otherwise; <c>expired</c> once it is past its expiry).</summary>
+    /// <summary>
+    /// Cancels a pending invoice (<c>invalid_transition</c> otherwise, a paid one included; <c>expired</c> once it is past its
+    /// expiry). What a partly paid invoice received leaves revenue in the same unit of work and is shown as
+    /// <see cref="Invoice.Refundable"/>, owed back to the payer.
+    /// </summary>
     ValueTask<Invoice> CancelInvoiceAsync(MerchantId merchant, InvoiceId invoice, string? reason = null, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// Moves every pending invoice past its expiry, of every merchant, to expired, each in its own unit of
-    /// work. Safe to run concurrently and repeatedly: each invoice expires exactly once.
+    /// work, which also takes what a partly paid one received out of revenue (<see cref="Invoice.Refundable"/>).
+    /// Safe to run concurrently and repeatedly: each invoice expires exactly once.
     /// </summary>
     /// <returns>How many invoices this call expired.</returns>
     ValueTask<int> ExpireDueAsync(CancellationToken cancellationToken = default);
@@ -173,8 +178,9 @@ public interface IPaymentService
     ValueTask<Page<PaymentHistoryItem>> ListPaymentHistoryAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Total confirmed revenue per asset (invoices and links), by asset code: what the payments applied, as the ledger books
-    /// it, with what they paid beyond what was due reported apart as <see cref="AssetRevenue.Overpayments"/>.
+    /// Total confirmed revenue per asset (invoices and links), by asset code: what the payments applied and kept, as the
+    /// ledger books it, with what they paid beyond what was due, or to invoices cancelled or expired since
+    /// (<see cref="Invoice.Refundable"/>), reported apart as <see cref="AssetRevenue.Overpayments"/>.
     /// </summary>
     ValueTask<IReadOnlyList<AssetRevenue>> GetRevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken = default);
 

@@ -129,9 +129,10 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
+            var refundable = await RefundableInvoicesAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
             return [.. (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .GroupBy(p => p.Asset)
-                .Select(g => new AssetRevenue(Applied(g, g.Key), g.Count(), Excess(g, g.Key)))
+                .Select(g => new AssetRevenue(Applied(g, g.Key, refundable), g.Count(), NotRevenue(g, g.Key, refundable)))
                 .OrderBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
     }
@@ -141,10 +142,11 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
+            var refundable = await RefundableInvoicesAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
             return [.. (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .Where(p => p.CreatedAt >= since)
                 .GroupBy(p => (Month: p.CreatedAt.InZone(zone).Date.ToYearMonth(), p.Asset))
-                .Select(g => new MonthlyRevenue(g.Key.Month, Applied(g, g.Key.Asset), g.Count(), Excess(g, g.Key.Asset)))
+                .Select(g => new MonthlyRevenue(g.Key.Month, Applied(g, g.Key.Asset, refundable), g.Count(), NotRevenue(g, g.Key.Asset, refundable)))
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
@@ -207,11 +209,24 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
     private static Money Sum(IEnumerable<Payment> payments, Asset asset) =>
         payments.Aggregate(Money.Zero(asset), (total, p) => total + p.Amount);
 
-    /// <summary>What the payments applied to their invoices and links: revenue as <see cref="InvoicingLedger"/> books it.</summary>
-    private static Money Applied(IEnumerable<Payment> payments, Asset asset) => Sum(payments, asset) - Excess(payments, asset);
+    /// <summary>The merchant's invoices whose applied payments left revenue as they closed unfulfilled (<see cref="Invoice.Refundable"/>).</summary>
+    private static async ValueTask<HashSet<InvoiceId>> RefundableInvoicesAsync(IUnitOfWork unit, MerchantId merchant, CancellationToken cancellationToken) =>
+        [.. (await AllAsync(unit, Invoices, merchant.Value, cancellationToken).ConfigureAwait(false)).Where(i => i.Refundable is not null).Select(i => i.Id)];
 
-    private static Money Excess(IEnumerable<Payment> payments, Asset asset) =>
-        payments.Aggregate(Money.Zero(asset), (total, p) => p.Excess is { } excess ? total + excess : total);
+    /// <summary>What the payments applied to their invoices and links and kept: revenue as <see cref="InvoicingLedger"/> books it.</summary>
+    private static Money Applied(IEnumerable<Payment> payments, Asset asset, HashSet<InvoiceId> refundable) =>
+        Sum(payments, asset) - NotRevenue(payments, asset, refundable);
+
+    /// <summary>
+    /// What the payments credited to overpayments: their excess, and all of a payment to an invoice whose applied
+    /// payments moved there as it closed unfulfilled (such an invoice was pending, so its payments had no excess).
+    /// </summary>
+    private static Money NotRevenue(IEnumerable<Payment> payments, Asset asset, HashSet<InvoiceId> refundable) =>
+        payments.Aggregate(
+            Money.Zero(asset),
+            (total, p) => p.InvoiceId is { } invoice && refundable.Contains(invoice) ? total + p.Amount
+                : p.Excess is { } excess ? total + excess
+                : total);
 
     /// <summary>Compares by (instant, id) ascending; used with OrderByDescending for newest-first lists.</summary>
     private sealed class ByTimeThenId<T>(Func<T, Instant> at, Func<T, Guid> id) : IComparer<T>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -8,7 +9,11 @@ using static PaymentsKit.Invoicing.InvoicingCollections;
 namespace PaymentsKit.Invoicing;
 
 /// <summary>The store-backed <see cref="IInvoiceService"/>.</summary>
-internal sealed partial class InvoiceService(InvoicingContext context, IInvoicingQueries queries, ILogger<InvoiceService>? logger = null) : IInvoiceService
+internal sealed partial class InvoiceService(
+    InvoicingContext context,
+    IInvoicingQueries queries,
+    InvoicingLedger ledger,
+    ILogger<InvoiceService>? logger = null) : IInvoiceService
 {
     /// <summary>Who the expiry sweep's transitions name as their actor.</summary>
     public const string SweepActor = "expiry_sweep";
@@ -125,13 +130,17 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
     public async ValueTask<Invoice> CancelInvoiceAsync(MerchantId merchant, InvoiceId invoice, string? reason = null, CancellationToken cancellationToken = default)
     {
         var why = Guard.OptionalText(reason, "reason", 500) ?? "cancelled by the merchant";
-        var cancelled = await context.Store.ExecuteAsync(
-            async (unit, ct) =>
+        var cancelled = await CloseAsync(
+            merchant,
+            invoice,
+            seen: null,
+            (current, now) =>
             {
-                var stored = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, ct).ConfigureAwait(false)
-                    ?? throw InvoicingValidation.NotFound("invoice", invoice);
-                var now = context.Clock.GetCurrentInstant();
-                var current = stored.Value;
+                if (current is null)
+                {
+                    throw InvoicingValidation.NotFound("invoice", invoice);
+                }
+
                 InvoiceLifecycle.Machine.Transition(current.Status, InvoiceStatus.Cancelled);
                 if (current.ExpiresAt <= now)
                 {
@@ -141,13 +150,11 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
                         new Dictionary<string, object?> { ["invoice"] = invoice.ToString(), ["expiresAt"] = current.ExpiresAt });
                 }
 
-                var updated = Move(current, InvoiceStatus.Cancelled, now, MerchantActor, why);
-                unit.Update(Invoices, updated, stored.Version);
-                return updated;
+                return Move(current, InvoiceStatus.Cancelled, now, MerchantActor, why);
             },
             cancellationToken).ConfigureAwait(false);
         LogTransition(merchant, invoice, InvoiceStatus.Pending, InvoiceStatus.Cancelled, MerchantActor);
-        return cancelled;
+        return cancelled!;
     }
 
     public async ValueTask<int> ExpireDueAsync(CancellationToken cancellationToken = default)
@@ -160,7 +167,7 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
             var page = await queries.ExpiringInvoicesAsync(null, null, now, cursor, SweepPageSize, cancellationToken).ConfigureAwait(false);
             foreach (var due in page.Items)
             {
-                if (await ExpireOneAsync(due.Invoice.MerchantId, due.Invoice.Id, now, cancellationToken).ConfigureAwait(false))
+                if (await ExpireOneAsync(due.Invoice, now, cancellationToken).ConfigureAwait(false))
                 {
                     expired++;
                     LogTransition(due.Invoice.MerchantId, due.Invoice.Id, InvoiceStatus.Pending, InvoiceStatus.Expired, SweepActor);
@@ -182,21 +189,72 @@ internal sealed partial class InvoiceService(InvoicingContext context, IInvoicin
             UpdatedAt = at,
         };
 
-    private ValueTask<bool> ExpireOneAsync(MerchantId merchant, InvoiceId invoice, Instant now, CancellationToken cancellationToken) =>
-        context.Store.ExecuteAsync(
-            async (unit, ct) =>
-            {
-                // Re-read: a payment, a cancellation or another sweep may have moved it since the scan.
-                var stored = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, ct).ConfigureAwait(false);
-                if (stored is null || stored.Value.Status != InvoiceStatus.Pending || stored.Value.ExpiresAt > now)
-                {
-                    return false;
-                }
+    // Re-read in the unit: a payment, a cancellation or another sweep may have moved it since the scan.
+    private async ValueTask<bool> ExpireOneAsync(Invoice due, Instant now, CancellationToken cancellationToken) =>
+        await CloseAsync(
+            due.MerchantId,
+            due.Id,
+            due,
+            (current, _) => current is null || current.Status != InvoiceStatus.Pending || current.ExpiresAt > now
+                ? null
+                : Move(current, InvoiceStatus.Expired, now, SweepActor, $"not paid by {current.ExpiresAt}"),
+            cancellationToken).ConfigureAwait(false) is not null;
 
-                unit.Update(Invoices, Move(stored.Value, InvoiceStatus.Expired, now, SweepActor, $"not paid by {stored.Value.ExpiresAt}"), stored.Version);
-                return true;
-            },
-            cancellationToken);
+    /// <summary>
+    /// Closes a pending invoice unfulfilled (cancelled or expired) in one unit of work with the ledger posting that takes
+    /// what it applied out of revenue (<see cref="InvoicingLedger.PostRefundableAsync"/>). <paramref name="close"/> gets the
+    /// stored invoice (null if absent) and the current instant, and returns it moved, null to leave it, or throws.
+    /// </summary>
+    /// <remarks>
+    /// The posting needs the merchant's accounts, which are opened outside any unit and only for an invoice that received
+    /// money (<paramref name="seen"/> says so when the caller read it already), so an unpaid one opens none. When the unit
+    /// finds a payment it was not told about, it writes nothing and runs again once the accounts are open.
+    /// </remarks>
+    private async ValueTask<Invoice?> CloseAsync(
+        MerchantId merchant,
+        InvoiceId invoice,
+        Invoice? seen,
+        Func<Invoice?, Instant, Invoice?> close,
+        CancellationToken cancellationToken,
+        [CallerMemberName] string operationName = "")
+    {
+        var books = seen is { AmountPaid.IsPositive: true }
+            ? await ledger.EnsureAccountsAsync(merchant, seen.Asset, cancellationToken).ConfigureAwait(false)
+            : null;
+        while (true)
+        {
+            var (closed, unbooked) = await context.Store.ExecuteAsync<(Invoice? Closed, Asset? Unbooked)>(
+                async (unit, ct) =>
+                {
+                    var stored = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, ct).ConfigureAwait(false);
+                    if (close(stored?.Value, context.Clock.GetCurrentInstant()) is not { } moved)
+                    {
+                        return (null, null);
+                    }
+
+                    if (moved.AmountPaid.IsPositive && books is null)
+                    {
+                        return (null, moved.Asset);
+                    }
+
+                    if (books is not null)
+                    {
+                        moved = await ledger.PostRefundableAsync(unit, books, moved, ct).ConfigureAwait(false);
+                    }
+
+                    unit.Update(Invoices, moved, stored!.Version);
+                    return (moved, null);
+                },
+                cancellationToken,
+                operationName).ConfigureAwait(false);
+            if (unbooked is null)
+            {
+                return closed;
+            }
+
+            books = await ledger.EnsureAccountsAsync(merchant, unbooked, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     private static PaymentsKitException DuplicateNumber(string number) =>
         InvoicingValidation.Duplicate("number", number, "by another invoice of this merchant");

@@ -8,7 +8,8 @@ namespace PaymentsKit.Invoicing;
 /// The ledger accounts invoicing posts received payments to, per merchant and asset. A confirmed
 /// payment debits <see cref="Wallet"/> and credits <see cref="Revenue"/> (the part that was due) and
 /// <see cref="Overpayments"/> (any excess); a payment kept for review debits <see cref="Wallet"/> and
-/// credits <see cref="Unapplied"/> until the merchant resolves it.
+/// credits <see cref="Unapplied"/> until the merchant resolves it. When a partly paid invoice is cancelled or
+/// expires, what it applied moves from <see cref="Revenue"/> to <see cref="Overpayments"/> (<see cref="Invoice.Refundable"/>).
 /// </summary>
 public static class InvoicingLedgerAccounts
 {
@@ -18,7 +19,10 @@ public static class InvoicingLedgerAccounts
     /// <summary>Payments applied to invoices and payment links (credit-normal).</summary>
     public static string Revenue(Asset asset) => Code("revenue", asset);
 
-    /// <summary>What payers paid beyond what was due (credit-normal): owed back or kept by the merchant's policy.</summary>
+    /// <summary>
+    /// What payers paid beyond what was due, and what partly paid invoices that were cancelled or expired had applied
+    /// (credit-normal): owed back or kept by the merchant's policy.
+    /// </summary>
     public static string Overpayments(Asset asset) => Code("overpayments", asset);
 
     /// <summary>Payments kept for review, not applied to anything yet (credit-normal).</summary>
@@ -97,6 +101,29 @@ internal sealed class InvoicingLedger(ILedger ledger)
             Description = $"Payment {payment.TransactionHash} on {payment.Chain.Value}",
         };
         await ledger.PostTransactionAsync(unit, payment.MerchantId, request, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Buffers into <paramref name="unit"/> the move of what <paramref name="closed"/> applied from revenue to overpayments
+    /// as it is cancelled or expires unpaid, and returns it with that amount as <see cref="Invoice.Refundable"/>; an invoice
+    /// that received nothing is returned as it is. Only a pending invoice closes this way, so none of what it applied was
+    /// excess: its <see cref="Invoice.AmountPaid"/> is exactly what its payments credited to revenue.
+    /// </summary>
+    public async ValueTask<Invoice> PostRefundableAsync(IUnitOfWork unit, ReceiptAccounts books, Invoice closed, CancellationToken cancellationToken)
+    {
+        if (!closed.AmountPaid.IsPositive)
+        {
+            return closed;
+        }
+
+        var request = new PostLedgerTransactionRequest([LedgerPosting.Debit(books.Revenue, closed.AmountPaid), LedgerPosting.Credit(books.Overpayments, closed.AmountPaid)])
+        {
+            Reference = closed.Id.ToString(),
+            IdempotencyKey = $"invoicing:{closed.Id}:refundable",
+            Description = $"Invoice {closed.Number} {closed.Status.ToString().ToLowerInvariant()}: {closed.AmountPaid} received for it is owed back",
+        };
+        await ledger.PostTransactionAsync(unit, closed.MerchantId, request, cancellationToken).ConfigureAwait(false);
+        return closed with { Refundable = closed.AmountPaid };
     }
 
     private async ValueTask<LedgerAccountId> EnsureAsync(

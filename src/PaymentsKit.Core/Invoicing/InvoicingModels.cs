@@ -92,10 +92,13 @@ public enum InvoiceStatus
     /// <summary>Paid in full (or within the configured tolerance), possibly overpaid.</summary>
     Paid = 2,
 
-    /// <summary>Expired before being paid; later payments are kept for review as paid late.</summary>
+    /// <summary>
+    /// Expired before being paid; later payments are kept for review as paid late. What it had received is
+    /// <see cref="Invoice.Refundable"/>.
+    /// </summary>
     Expired = 3,
 
-    /// <summary>Cancelled by the merchant.</summary>
+    /// <summary>Cancelled by the merchant. What it had received is <see cref="Invoice.Refundable"/>.</summary>
     Cancelled = 4,
 }
 
@@ -164,6 +167,17 @@ public sealed record Invoice(
     /// <summary>Whether it is pending with some payment received (BTCPay's "paid partial").</summary>
     [JsonIgnore]
     public bool IsPartiallyPaid => Status == InvoiceStatus.Pending && AmountPaid.IsPositive;
+
+    /// <summary>
+    /// What the merchant owes back to the payer because the invoice will not be fulfilled: when a partly paid invoice is
+    /// cancelled or expires, everything its confirmed payments applied (<see cref="AmountPaid"/> at that moment), which
+    /// leaves <see cref="InvoicingLedgerAccounts.Revenue"/> for <see cref="InvoicingLedgerAccounts.Overpayments"/> in the
+    /// same unit of work. Null when nothing is owed back this way: unpaid or paid invoices (a paid invoice's excess is
+    /// <see cref="Overpaid"/>), and invoices cancelled or expired before PaymentsKit booked this. Payments arriving after
+    /// the invoice closed are not part of it: they are kept for review and booked as unapplied.
+    /// PaymentsKit records no refund: the merchant sends it from its own wallet.
+    /// </summary>
+    public Money? Refundable { get; init; }
 }
 
 /// <summary>A reusable payment link (like Stripe Payment Links) with an optional use limit.</summary>

@@ -52,16 +52,21 @@ public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, 
 /// <see cref="InvoicingLedgerAccounts.Revenue"/> received and <paramref name="Overpayments"/> what
 /// <see cref="InvoicingLedgerAccounts.Overpayments"/> received.
 /// </summary>
-/// <param name="Total">What confirmed payments applied to their invoices and links (each payment's amount less its excess).</param>
+/// <param name="Total">
+/// What confirmed payments applied to their invoices and links and kept (each payment's amount less its excess; nothing of a
+/// payment to an invoice cancelled or expired with a <see cref="Invoice.Refundable"/>).
+/// </param>
 /// <param name="PaymentCount">How many confirmed payments.</param>
-/// <param name="Overpayments">What the same payments paid beyond what was due (their excess): not revenue.</param>
+/// <param name="Overpayments">
+/// What the same payments paid beyond what was due (their excess) or to invoices cancelled or expired since: not revenue.
+/// </param>
 public sealed record AssetRevenue(Money Total, int PaymentCount, Money Overpayments);
 
 /// <summary>Confirmed revenue in one asset in one calendar month, split as <see cref="AssetRevenue"/> is.</summary>
 /// <param name="Month">The month, in the time zone asked for.</param>
-/// <param name="Total">What confirmed payments recorded in the month applied to their invoices and links.</param>
+/// <param name="Total">What confirmed payments recorded in the month applied to their invoices and links and kept.</param>
 /// <param name="PaymentCount">How many confirmed payments.</param>
-/// <param name="Overpayments">What the same payments paid beyond what was due: not revenue.</param>
+/// <param name="Overpayments">What the same payments paid beyond what was due or to invoices cancelled or expired since: not revenue.</param>
 public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount, Money Overpayments);
 
 /// <summary>A client's confirmed payment volume in one asset.</summary>

@@ -256,7 +256,7 @@ internal sealed partial class PaymentService(
         }
         else if (invoice is not null)
         {
-            payment = ApplyToInvoice(unit, invoice, payment, paidAt, now);
+            payment = await ApplyToInvoiceAsync(unit, invoice, payment, accounts, paidAt, now, cancellationToken).ConfigureAwait(false);
         }
         else if (link is not null)
         {
@@ -276,7 +276,14 @@ internal sealed partial class PaymentService(
         return new PaymentResult(payment, Created: true);
     }
 
-    private Payment ApplyToInvoice(IUnitOfWork unit, Versioned<Invoice> stored, Payment payment, Instant paidAt, Instant now)
+    private async ValueTask<Payment> ApplyToInvoiceAsync(
+        IUnitOfWork unit,
+        Versioned<Invoice> stored,
+        Payment payment,
+        Dictionary<Asset, ReceiptAccounts> accounts,
+        Instant paidAt,
+        Instant now,
+        CancellationToken cancellationToken)
     {
         var invoice = stored.Value;
         if (!payment.Asset.Equals(invoice.Asset))
@@ -310,6 +317,9 @@ internal sealed partial class PaymentService(
                         : $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
             case InvoiceStatus.Pending when paidAt >= invoice.ExpiresAt:
                 var expired = InvoiceService.Move(invoice, InvoiceStatus.Expired, now, payment.Id.ToString(), $"payment {payment.TransactionHash} arrived at {paidAt}, after the expiry at {invoice.ExpiresAt}");
+
+                // The payment is in the invoice's asset, which is registered (checked before), so its accounts are open.
+                expired = await ledger.PostRefundableAsync(unit, accounts[invoice.Asset], expired, cancellationToken).ConfigureAwait(false);
                 unit.Update(Invoices, expired with { PaidLate = true }, stored.Version);
                 return Review(payment, PaymentsKitErrorCodes.PaidLate, $"Invoice {invoice.Number} expired at {invoice.ExpiresAt}; the payment arrived at {paidAt}.");
             case InvoiceStatus.Paid:

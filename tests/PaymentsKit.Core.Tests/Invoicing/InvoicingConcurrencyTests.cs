@@ -104,6 +104,31 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
         Assert.Equal(Money.Of(50m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
     }
 
+    [Fact]
+    public async Task PartialPayments_Racing_A_Cancellation_End_Either_Refundable_Or_Unapplied_Never_As_Revenue()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 5m, memo: invoice.Memo, from: "payer-0"));
+        var hashes = Enumerable.Range(1, 8).Select(i => _kit.Send(merchant.WalletAddress, 5m, memo: invoice.Memo, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+        var results = await RaceAsync(hashes
+            .Select<string, Func<Task<object>>>(hash => async () => await _kit.SubmitAsync(merchant, hash))
+            .Append(async () => await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id)));
+
+        // Each payment was applied before the cancellation (and left revenue with it) or kept for review after it.
+        var payments = results.OfType<PaymentResult>().Select(r => r.Payment).ToList();
+        var applied = payments.Where(p => p.Status == PaymentStatus.Confirmed).Aggregate(Money.Of(5m, Xlm), (a, p) => a + p.Amount);
+        Assert.All(payments.Where(p => p.Status != PaymentStatus.Confirmed), p => Assert.Equal(PaymentsKitErrorCodes.InvoiceCancelled, p.ReviewCode));
+        var cancelled = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Cancelled, applied), (cancelled.Status, cancelled.AmountPaid));
+        Assert.Equal(applied, cancelled.Refundable);
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(applied, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(45m, Xlm) - applied, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of(45m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+    }
+
     /// <summary>Starts every call on the thread pool, released together, and waits for all.</summary>
     private static async Task<T[]> RaceAsync<T>(IEnumerable<Func<Task<T>>> calls)
     {

@@ -1,6 +1,7 @@
 using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.Invoicing;
+using PaymentsKit.Ledger;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
 namespace PaymentsKit.Tests.Invoicing;
@@ -514,5 +515,109 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(Money.Of(5m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
         Assert.Null((await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m, Usdc, other.Memo))).Payment.Unapplied);
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+    [Fact]
+    public async Task Cancelling_A_Partly_Paid_Invoice_Moves_What_It_Applied_Out_Of_Revenue_And_Shows_It_As_Refundable()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        var link = await _kit.LinkAsync(merchant, 10m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m, memo: invoice.Memo));
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m, memo: invoice.Memo));
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug);
+        Assert.Null((await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Refundable);
+
+        var cancelled = await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id, "order withdrawn");
+
+        Assert.Equal((InvoiceStatus.Cancelled, Money.Of(40m, Xlm), (Money?)Money.Of(40m, Xlm)), (cancelled.Status, cancelled.AmountPaid, cancelled.Refundable));
+        StoredAssert.Equal(cancelled, await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id));
+        await AssertBooksAsync(merchant, revenue: 10m, overpayments: 40m, unapplied: 0m, confirmed: 3);
+        var moved = Assert.Single((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, invoice.Id.ToString(), null, 10)).Items);
+        Assert.Equal(Money.Of(40m, Xlm), moved.Postings.Single(p => p.Side == LedgerSide.Credit).Amount);
+
+        // Money arriving afterwards is kept for review as unapplied: neither revenue nor what the invoice shows as refundable.
+        var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 60m, memo: invoice.Memo))).Payment;
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.InvoiceCancelled), (late.Status, late.ReviewCode));
+        var after = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((Money.Of(40m, Xlm), (Money?)Money.Of(40m, Xlm)), (after.AmountPaid, after.Refundable));
+        await AssertBooksAsync(merchant, revenue: 10m, overpayments: 40m, unapplied: 60m, confirmed: 3);
+    }
+
+    [Fact]
+    public async Task A_Partly_Paid_Invoice_Expired_By_The_Sweep_Moves_What_It_Applied_Out_Of_Revenue()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(5) });
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 25m, memo: invoice.Memo));
+        _kit.Clock.Advance(Duration.FromMinutes(5));
+
+        Assert.Equal(1, await _kit.Invoices.ExpireDueAsync());
+
+        var expired = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Expired, (Money?)Money.Of(25m, Xlm)), (expired.Status, expired.Refundable));
+        await AssertBooksAsync(merchant, revenue: 0m, overpayments: 25m, unapplied: 0m, confirmed: 1);
+        Assert.Equal(0, await _kit.Invoices.ExpireDueAsync());
+        await AssertBooksAsync(merchant, revenue: 0m, overpayments: 25m, unapplied: 0m, confirmed: 1);
+
+        var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 75m, memo: invoice.Memo))).Payment;
+        Assert.Equal(PaymentsKitErrorCodes.PaidLate, late.ReviewCode);
+        Assert.Equal((Money?)Money.Of(25m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Refundable);
+        await AssertBooksAsync(merchant, revenue: 0m, overpayments: 25m, unapplied: 75m, confirmed: 1);
+    }
+
+    [Fact]
+    public async Task A_Partly_Paid_Invoice_Expired_By_A_Late_Payment_Moves_What_It_Applied_Out_Of_Revenue()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(5) });
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 25m, memo: invoice.Memo));
+        _kit.Clock.Advance(Duration.FromMinutes(5));
+
+        // Not swept yet: the late payment expires the invoice, and with it what was applied stops being revenue.
+        var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 75m, memo: invoice.Memo))).Payment;
+
+        Assert.Equal(PaymentsKitErrorCodes.PaidLate, late.ReviewCode);
+        var expired = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Expired, true, (Money?)Money.Of(25m, Xlm)), (expired.Status, expired.PaidLate, expired.Refundable));
+        await AssertBooksAsync(merchant, revenue: 0m, overpayments: 25m, unapplied: 75m, confirmed: 1);
+        Assert.Equal(0, await _kit.Invoices.ExpireDueAsync());
+    }
+
+    [Fact]
+    public async Task Cancelling_Or_Expiring_An_Unpaid_Invoice_Books_Nothing_And_A_Paid_One_Cannot_Be_Cancelled()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var unpaid = await _kit.InvoiceAsync(merchant, 100m);
+        var cancelled = await _kit.Invoices.CancelInvoiceAsync(merchant.Id, unpaid.Id);
+        Assert.Equal((InvoiceStatus.Cancelled, (Money?)null), (cancelled.Status, cancelled.Refundable));
+        var overdue = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1) });
+        _kit.Clock.Advance(Duration.FromMinutes(1));
+        Assert.Equal(1, await _kit.Invoices.ExpireDueAsync());
+        Assert.Null((await _kit.Invoices.GetInvoiceAsync(merchant.Id, overdue.Id)).Refundable);
+        Assert.Null(await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Revenue(Xlm)));
+        Assert.Empty((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, unpaid.Id.ToString(), null, 10)).Items);
+
+        var paid = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 105m, memo: paid.Memo));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidTransition, () => _kit.Invoices.CancelInvoiceAsync(merchant.Id, paid.Id).AsTask());
+        var stillPaid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, paid.Id);
+        Assert.Equal((InvoiceStatus.Paid, (Money?)null), (stillPaid.Status, stillPaid.Refundable));
+        await AssertBooksAsync(merchant, revenue: 100m, overpayments: 5m, unapplied: 0m, confirmed: 1);
+    }
+
+    /// <summary>The merchant's XLM books and both revenue queries say the same: revenue, overpayments, unapplied.</summary>
+    private async Task AssertBooksAsync(Merchant merchant, decimal revenue, decimal overpayments, decimal unapplied, int confirmed)
+    {
+        Assert.Equal(Money.Of(revenue, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(overpayments, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(unapplied, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of(revenue + overpayments + unapplied, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+        Assert.Equal([new AssetRevenue(Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        var month = _kit.Clock.GetCurrentInstant().InUtc().Date.ToYearMonth();
+        Assert.Equal([new MonthlyRevenue(month, Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm))], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
     }
 }

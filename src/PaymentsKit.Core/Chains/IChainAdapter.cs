@@ -48,6 +48,14 @@ public interface IChainAdapter
     string NormalizeTransactionHash(string transactionHash) => transactionHash;
 
     /// <summary>
+    /// The hash the chain will know a signed transaction by, computed from its bytes alone (in the spelling
+    /// <see cref="NormalizeTransactionHash"/> gives); null when the chain's rules do not fix it from the bytes, or this
+    /// adapter cannot tell before the broadcast. The router records it before broadcasting, so a transaction whose
+    /// broadcast call failed, and which may have reached the chain all the same, can still be looked up there. Null by default.
+    /// </summary>
+    string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) => null;
+
+    /// <summary>
     /// Reads a transaction by hash; null when the chain does not know it (yet, or any more). A transaction the node holds
     /// but has not included must be reported <see cref="ChainTransactionStatus.Pending"/>, never null: the router replaces
     /// only a transaction the chain does not know, as one it knows may still be included and a replacement would pay twice.

@@ -229,6 +229,11 @@ public sealed class SimulatedChain : IChainAdapter
         Guard.Text(transactionHash, "transactionHash", 256).ToLowerInvariant();
 
     /// <inheritdoc />
+    /// <remarks>The SHA-256 of the payload, as <see cref="BroadcastAsync"/> records it; null for an empty payload.</remarks>
+    public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) =>
+        signedTransaction.IsEmpty ? null : SimulatedTransferPayload.Hash(signedTransaction);
+
+    /// <inheritdoc />
     /// <remarks>The hash is looked up in any case, as <see cref="NormalizeTransactionHash"/> spells it.</remarks>
     public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {

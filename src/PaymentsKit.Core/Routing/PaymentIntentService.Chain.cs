@@ -36,6 +36,7 @@ public sealed partial class PaymentIntentService
                 cancellationToken).ConfigureAwait(false);
         }
 
+        signed = WithHash(signed, provider.Adapter);
         var now = _clock.GetCurrentInstant();
         var attempt = new PaymentAttempt(
             PaymentAttemptId.New(_clock),
@@ -89,9 +90,17 @@ public sealed partial class PaymentIntentService
 
         var providers = _providers.For(attempt.Chain);
         var provider = providers.FirstOrDefault(p => p.Name == attempt.RpcProvider) ?? providers[0];
-        var signed = new SignedTransaction(attempt.Chain, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId);
+        var signed = WithHash(new SignedTransaction(attempt.Chain, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId), provider.Adapter);
         return await SendAsync(current, last, provider, signed, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The signed transaction with its hash: the signer's, else what the chain's rules derive from the signed bytes. Known
+    /// before the broadcast, it is recorded even when the broadcast call fails, so the chain can be asked whether that call
+    /// delivered it; without it nothing on chain can tell, and the operator's Fail waits out the drop timeout instead.
+    /// </summary>
+    private static SignedTransaction WithHash(SignedTransaction signed, IChainAdapter adapter) =>
+        signed.Hash is null && adapter.TransactionHashOf(signed.Payload.Span) is { } hash ? signed with { Hash = hash } : signed;
 
     private async ValueTask<PaymentIntent> SendAsync(
         Versioned<PaymentIntent> intent, Versioned<PaymentAttempt> sent, RoutingRpcProvider provider, SignedTransaction signed, CancellationToken cancellationToken)
@@ -145,7 +154,7 @@ public sealed partial class PaymentIntentService
             var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
             var outcome = hash is not null
                 ? stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }
-                : Failed(stored.Value, failure, error!, now);
+                : Failed(stored.Value with { TxId = stored.Value.TxId ?? signed.Hash }, failure, error!, now);
             unit.Update(RoutingCollections.Attempts, outcome, stored.Version);
 
             // Both are written once in this unit, so their versions after the commit are known.

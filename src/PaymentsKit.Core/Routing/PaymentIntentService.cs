@@ -399,7 +399,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// hold as if nothing moved, and that transaction may still move (or has moved) the money. A transaction the chain
     /// does not know counts as still there until it has been unknown for the drop timeout since it was broadcast, sent
     /// through an RPC call that failed, or last seen, as in polling: one lagging node's "not found" must not release the
-    /// hold. A chain none of whose providers answers cannot tell either, so it refuses too.
+    /// hold. A chain none of whose providers answers cannot tell either, so it refuses too. A transaction sent through a
+    /// failed RPC call with no known hash cannot be asked about at all, so it is refused for the drop timeout after that
+    /// send, and after it the operator alone vouches that it never landed.
     /// </summary>
     /// <exception cref="PaymentsKitException">
     /// <c>invalid_argument</c> while a transaction may still be on chain; <c>chain_unavailable</c> (transient) when no
@@ -408,6 +410,21 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private async ValueTask ThrowIfStillOnChainAsync(PaymentIntent intent, CancellationToken cancellationToken)
     {
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
+        var now = _clock.GetCurrentInstant();
+
+        // A transaction whose hash neither the signer nor the adapter could tell, sent only through failed RPC calls, cannot
+        // be looked up: like one unknown to the chain, it counts as possibly there for the drop timeout after its last send.
+        if (attempts.Select(a => a.Value).Where(a => a.TxId is null && a.Failure == AttemptFailure.RpcError).Max(LastKnownAt) is { } unhashed
+            && now - unhashed < _options.DropTimeout)
+        {
+            throw PaymentsKitException.InvalidArgument(
+                "resolution",
+                "fail",
+                string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"cannot fail payment intent {intent.Id}: a transaction of it with no known hash was sent to a chain through an RPC call that failed {(now - unhashed).TotalSeconds:0} s ago and may still move the money; the chain cannot be asked about it, so verify on chain that it never landed and fail once {_options.DropTimeout.TotalSeconds:0} s have passed since that send"));
+        }
+
         foreach (var carriers in attempts.Select(a => a.Value).Where(a => a.TxId is not null).GroupBy(a => (a.Chain, a.TxId)))
         {
             var attempt = carriers.First();
@@ -436,7 +453,6 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             }
 
             var known = carriers.Max(LastKnownAt);
-            var now = _clock.GetCurrentInstant();
             if (known is { } since && now - since < _options.DropTimeout)
             {
                 throw PaymentsKitException.InvalidArgument(

@@ -198,8 +198,12 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
     private int _failReads;
     private int _missReads;
     private int _crashBroadcasts;
+    private int _deliverThenFailBroadcasts;
 
     public ChainId Chain => inner.Chain;
+
+    /// <summary>Whether this provider's adapter cannot tell a transaction's hash from its bytes, as a host's own adapter may not.</summary>
+    public bool HidesHashes { get; set; }
 
     /// <summary>
     /// The next broadcasts are accepted but stay in this provider's mempool: read through it, the chain reports them
@@ -221,6 +225,9 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
 
     public void FailBroadcasts(int count) => Interlocked.Add(ref _failBroadcasts, count);
 
+    /// <summary>The next broadcasts reach the chain, but their RPC calls fail (a timeout after the node took the transaction).</summary>
+    public void DeliverThenFailBroadcasts(int count) => Interlocked.Add(ref _deliverThenFailBroadcasts, count);
+
     public void RejectBroadcasts(int count) => Interlocked.Add(ref _rejectBroadcasts, count);
 
     public void FailReads(int count) => Interlocked.Add(ref _failReads, count);
@@ -238,6 +245,8 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
     public BigInteger ToBaseUnits(Money amount) => inner.ToBaseUnits(amount);
 
     public Money FromBaseUnits(BigInteger units, Asset asset) => inner.FromBaseUnits(units, asset);
+
+    public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) => HidesHashes ? null : inner.TransactionHashOf(signedTransaction);
 
     public ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {
@@ -260,7 +269,18 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
 
     public ValueTask<ChainHealthSample> ProbeHealthAsync(CancellationToken cancellationToken = default) => inner.ProbeHealthAsync(cancellationToken);
 
-    public ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default)
+    public async ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        if (Take(ref _deliverThenFailBroadcasts))
+        {
+            await inner.BroadcastAsync(transaction, cancellationToken);
+            throw ChainErrors.Unavailable(Chain, "broadcast", "timed out after the node took the transaction", transient: true);
+        }
+
+        return await SendAsync(transaction, cancellationToken);
+    }
+
+    private ValueTask<BroadcastResult> SendAsync(SignedTransaction transaction, CancellationToken cancellationToken)
     {
         if (Take(ref _crashBroadcasts))
         {

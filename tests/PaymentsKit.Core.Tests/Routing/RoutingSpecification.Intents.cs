@@ -610,6 +610,69 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Broadcast_Whose_Rpc_Call_Failed_Records_The_Hash_Its_Signed_Bytes_Determine_So_Fail_Is_Refused_While_It_Lands()
+    {
+        // The host's signer gives no hash; the chain's adapter tells it from the signed bytes before anything is sent.
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 1);
+        var intents = WithSigner(router, new HashlessSigner(router.Signer));
+        var merchant = await router.MerchantAsync();
+        var intent = await intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Ethereum)).Id);
+
+        // The node took the transaction, then the RPC call timed out.
+        router.EthereumPrimary.DeliverThenFailBroadcasts(1);
+        intent = await intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        var sent = Assert.Single(await intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(AttemptFailure.RpcError, sent.Failure);
+        Assert.Equal(SimulatedTransferPayload.Hash(Convert.FromBase64String(sent.SignedTransaction)), sent.TxId);
+
+        Clock.Advance(router.Options.RetryMaxDelay);
+        intent = await intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        // Long after the failed send, the chain has it: failing would release the hold of a payment made.
+        Clock.Advance(router.Options.DropTimeout);
+        var refused = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains(sent.TxId!, refused.Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentIntentStatus.Settled, (await intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle)).Status);
+        Assert.Equal(Usdc(10m), router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(router, Ethereum)).Spent);
+    }
+
+    [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Hashless_Broadcast_Failed_Until_The_Drop_Timeout_After_That_Send()
+    {
+        // Neither the signer nor the adapter can tell the hash: the chain cannot be asked about the transaction at all.
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 1);
+        router.EthereumPrimary.HidesHashes = true;
+        router.EthereumBackup.HidesHashes = true;
+        var intents = WithSigner(router, new HashlessSigner(router.Signer));
+        var merchant = await router.MerchantAsync();
+        var intent = await intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Ethereum)).Id);
+        router.EthereumPrimary.FailBroadcasts(1);
+        intent = await intents.AdvanceAsync(intent.Id);
+        Clock.Advance(router.Options.RetryMaxDelay);
+        intent = await intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        var sent = Assert.Single(await intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(AttemptFailure.RpcError, sent.Failure);
+        Assert.Null(sent.TxId);
+
+        // The failed call may have delivered it; only time since that send can tell a lagging delivery from none.
+        Clock.Advance(sent.UpdatedAt + router.Options.DropTimeout - Duration.FromSeconds(1) - Clock.GetCurrentInstant());
+        var refused = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains("may still move the money", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentIntentStatus.ManualReview, (await intents.GetAsync(merchant, intent.Id)).Status);
+        Assert.Equal(Usdc(10.03m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+
+        Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(PaymentIntentStatus.Failed, (await intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail)).Status);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Ethereum)).Reserved);
+    }
+
+    [Fact]
     public async Task An_Operator_Retry_Of_A_Transaction_Included_But_Not_Final_Resends_It_So_The_Payment_Is_Made_Once()
     {
         var (router, merchant, intent) = await IncludedNeverFinalAsync();
@@ -965,6 +1028,17 @@ public abstract partial class RoutingSpecification
         intent = await router.RunToEndAsync(intent);
         Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
         return (router, merchant, intent);
+    }
+
+    /// <summary>The router's intent service over <paramref name="router"/>, signing with <paramref name="signer"/>.</summary>
+    private PaymentIntentService WithSigner(RoutingHarness router, ITransactionSigner signer) =>
+        new(router.Store, Clock, router.Treasury, router.Providers, router.Outbox, Microsoft.Extensions.Options.Options.Create(router.Options), signer);
+
+    /// <summary>A custody signer that, like many, learns the transaction's hash only from the broadcast's answer.</summary>
+    private sealed class HashlessSigner(ITransactionSigner inner) : ITransactionSigner
+    {
+        public async ValueTask<SignedTransaction> SignAsync(TransferRequest request, CancellationToken cancellationToken = default) =>
+            (await inner.SignAsync(request, cancellationToken)) with { Hash = null };
     }
 
     /// <summary>A 10 USDC intent on Solana broadcast 10 s ago on a chain that never reaches finality (included, not final).</summary>

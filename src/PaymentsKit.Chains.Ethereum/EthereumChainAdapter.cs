@@ -183,6 +183,14 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
     /// <inheritdoc />
     /// <remarks>
+    /// The Keccak-256 of the raw signed transaction (a legacy RLP list or an EIP-2718 typed envelope), the hash every node
+    /// names it by; null for an empty payload.
+    /// </remarks>
+    public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) =>
+        signedTransaction.IsEmpty ? null : "0x" + Convert.ToHexStringLower(Keccak256.Hash(signedTransaction));
+
+    /// <inheritdoc />
+    /// <remarks>
     /// The payload is the signed transaction as RLP / EIP-2718 bytes; its hash is their Keccak-256. A node that already
     /// has it ("already known"), or has already mined it ("nonce too low" for a hash it knows), gives <c>AlreadyKnown</c>.
     /// </remarks>
@@ -193,13 +201,13 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     public async ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transaction);
-        var hash = "0x" + Convert.ToHexStringLower(Keccak256.Hash(transaction.Payload.Span));
+        var hash = TransactionHashOf(transaction.Payload.Span);
         if (transaction.Chain != Chain)
         {
             throw ChainErrors.TransactionRejected(Chain, hash, string.Create(CultureInfo.InvariantCulture, $"it was signed for {transaction.Chain}, not {Chain}"));
         }
 
-        if (transaction.Payload.IsEmpty)
+        if (hash is null)
         {
             throw ChainErrors.TransactionRejected(Chain, null, "the transaction is empty");
         }

@@ -156,6 +156,13 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
 
     /// <inheritdoc />
     /// <remarks>
+    /// A transaction's id is its first signature (the fee payer's), base58: the first entry of the wire format's
+    /// signature list; null for a payload that does not start with one.
+    /// </remarks>
+    public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) => FirstSignature(signedTransaction);
+
+    /// <inheritdoc />
+    /// <remarks>
     /// The payload is the signed wire transaction; its id is its first signature (base58). A transaction the cluster has
     /// already processed gives <c>AlreadyKnown</c>.
     /// </remarks>
@@ -166,7 +173,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
     public async ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(transaction);
-        var signature = FirstSignature(transaction.Payload.Span);
+        var signature = TransactionHashOf(transaction.Payload.Span);
         if (transaction.Chain != Chain)
         {
             throw ChainErrors.TransactionRejected(Chain, signature, string.Create(CultureInfo.InvariantCulture, $"it was signed for {transaction.Chain}, not {Chain}"));

@@ -294,6 +294,18 @@ public sealed class EthereumChainAdapterTests
         Assert.Equal("0x" + Convert.ToHexStringLower(RawTransaction), sent.RootElement.GetProperty("params")[0].GetString());
     }
 
+    [Fact]
+    public async Task A_Signed_Transactions_Hash_Is_Known_Before_Broadcast_As_The_Keccak_Of_Its_Raw_Bytes()
+    {
+        await using var node = Node();
+        IChainAdapter adapter = Create(null, node);
+        var expected = "0x" + Convert.ToHexStringLower(Keccak256.Hash(RawTransaction));
+        Assert.Equal(expected, adapter.TransactionHashOf(RawTransaction));
+        Assert.Equal(expected, adapter.NormalizeTransactionHash(expected));
+        Assert.Null(adapter.TransactionHashOf(ReadOnlySpan<byte>.Empty));
+        Assert.Empty(node.Requests);
+    }
+
     [Theory]
     [InlineData("already known")]
     [InlineData("known transaction: 0x1234")]

@@ -214,6 +214,21 @@ public sealed class SolanaChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Signed_Transactions_Hash_Is_Known_Before_Broadcast_As_Its_First_Signature()
+    {
+        await using var node = Node();
+        IChainAdapter adapter = Create(null, node);
+        Assert.Equal(Signature, adapter.TransactionHashOf(Wire()));
+        Assert.Equal(Signature, adapter.NormalizeTransactionHash(Signature));
+        foreach (var payload in new[] { Array.Empty<byte>(), new byte[] { 0 }, new byte[] { 1, 2, 3 }, new byte[] { 0x80, 0x80, 0x80 } })
+        {
+            Assert.Null(adapter.TransactionHashOf(payload));
+        }
+
+        Assert.Empty(node.Requests);
+    }
+
+    [Fact]
     public async Task Broadcast_Rejects_Malformed_Payloads_Locally()
     {
         await using var node = Node();

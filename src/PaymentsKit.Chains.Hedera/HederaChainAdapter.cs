@@ -114,6 +114,14 @@ public sealed partial class HederaChainAdapter : IChainAdapter
             cancellationToken);
 
     /// <inheritdoc />
+    /// <remarks>
+    /// The transaction id (payer and valid-start time) from the payload's HAPI protobuf: a <c>Transaction</c> or the SDKs'
+    /// <c>TransactionList</c> of them (one per node, one id), in the Mirror Node form. Null when the bytes name no single id
+    /// or the payer is an alias.
+    /// </remarks>
+    public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) => HederaTransactionId.Read(signedTransaction);
+
+    /// <inheritdoc />
     /// <remarks>Hedera accepts transactions over gRPC only; this delegates to <see cref="HederaOptions.Submitter"/>.</remarks>
     /// <exception cref="PaymentsKitException">
     /// <c>chain_unavailable</c> (not transient) when no submitter is configured; <c>transaction_rejected</c> for a

@@ -183,6 +183,66 @@ public sealed class HederaChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Signed_Transactions_Id_Is_Known_Before_Broadcast_From_Its_Body()
+    {
+        await using var mirror = Mirror();
+        IChainAdapter adapter = Create(null, mirror);
+
+        // HAPI protobuf: TransactionID { Timestamp transactionValidStart = 1 { seconds = 1, nanos = 2 }; AccountID accountID = 2
+        // { shardNum = 1, realmNum = 2, accountNum = 3 } }, first in TransactionBody, itself the bodyBytes (1) of a
+        // SignedTransaction carried as a Transaction's signedTransactionBytes (5); the SDK writes a TransactionList of
+        // those (transaction_list = 1), one per node, all with the one id.
+        var id = Message(Field(1, Message(Varint(1, 1615422161), Varint(2, 673238162))), Field(2, Message(Varint(1, 0), Varint(2, 0), Varint(3, 1234))));
+        var body = Message(Field(1, id), Field(2, Message(Varint(3, 3))), Varint(3, 100_000_000));
+        var signature = Message(Field(1, Message(Field(1, [1, 2]), Field(3, new byte[64]))));
+        var transaction = Message(Field(5, Message(Field(1, body), Field(2, signature))));
+        Assert.Equal(TransactionId, adapter.TransactionHashOf(transaction));
+        Assert.Equal(TransactionId, adapter.NormalizeTransactionHash("0.0.1234@1615422161.673238162"));
+
+        var otherNode = Message(Field(5, Message(Field(1, Message(Field(1, id), Field(2, Message(Varint(3, 4))))), Field(2, signature))));
+        Assert.Equal(TransactionId, adapter.TransactionHashOf(Message(Field(1, transaction), Field(1, otherNode))));
+
+        // The deprecated bodyBytes (4) of a Transaction name it too.
+        Assert.Equal(TransactionId, adapter.TransactionHashOf(Message(Field(4, body), Field(3, signature))));
+
+        // Nothing to tell it by: no id, an alias payer, a scheduled id, two ids in one list, bytes that are not protobuf.
+        var alias = Message(Field(1, Message(Varint(1, 1615422161))), Field(2, Message(Field(4, new byte[33]))));
+        var scheduled = Message(Field(1, Message(Varint(1, 1615422161))), Field(2, Message(Varint(3, 1234))), Varint(3, 1));
+        var later = Message(Field(1, Message(Varint(1, 1615422162))), Field(2, Message(Varint(3, 1234))));
+        foreach (var payload in new[]
+        {
+            Message(Field(5, Message(Field(1, Message(Varint(3, 1)))))),
+            Message(Field(5, Message(Field(1, Message(Field(1, alias)))))),
+            Message(Field(5, Message(Field(1, Message(Field(1, scheduled)))))),
+            Message(Field(1, transaction), Field(1, Message(Field(5, Message(Field(1, Message(Field(1, later)))))))),
+            [0xFF, 0xFF],
+            [],
+        })
+        {
+            Assert.Null(adapter.TransactionHashOf(payload));
+        }
+
+        Assert.Empty(mirror.Requests);
+
+        static byte[] Message(params byte[][] fields) => [.. fields.SelectMany(f => f)];
+        static byte[] Field(int number, byte[] value) => [.. Key(number, 2), .. Encode((ulong)value.Length), .. value];
+        static byte[] Varint(int number, long value) => [.. Key(number, 0), .. Encode((ulong)value)];
+        static byte[] Key(int number, int wireType) => Encode((ulong)((number << 3) | wireType));
+        static byte[] Encode(ulong value)
+        {
+            var bytes = new List<byte>();
+            do
+            {
+                var low = (byte)(value & 0x7F);
+                value >>= 7;
+                bytes.Add(value == 0 ? low : (byte)(low | 0x80));
+            }
+            while (value != 0);
+            return [.. bytes];
+        }
+    }
+
+    [Fact]
     public async Task Addresses_Use_The_Configured_Ledger()
     {
         await using var mirror = Mirror();

@@ -28,6 +28,8 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     private readonly AssetRegistry _assets;
     private readonly Duration _ledgerTime;
     private readonly ILogger _logger;
+    private readonly string? _configuredPassphrase;
+    private volatile string? _horizonPassphrase;
 
     /// <summary>Creates the adapter.</summary>
     /// <param name="options">Validated options.</param>
@@ -44,6 +46,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _ledgerTime = options.LedgerTime;
+        _configuredPassphrase = options.NetworkPassphrase;
         _transport = new RpcTransport(Chain, httpClient, options, logger);
         _probe = new RpcHealthProbe(Chain, clock, _transport, options.HealthThresholds);
     }
@@ -118,6 +121,15 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     /// <inheritdoc />
     public ValueTask<ChainHealthSample> ProbeHealthAsync(CancellationToken cancellationToken = default) =>
         _probe.ProbeAsync(GetStatusAsync, _ledgerTime, Money.Of(0.00001m, AssetRegistry.Xlm), cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The SHA-256 of the envelope's signature payload on the network of <see cref="StellarOptions.NetworkPassphrase"/>, or
+    /// of the passphrase Horizon's root named when that is unset; null before either is known (a hash on the wrong network
+    /// would be looked up in vain) and for bytes that are not a signed envelope whose transaction can be told apart.
+    /// </remarks>
+    public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) =>
+        (_configuredPassphrase ?? _horizonPassphrase) is { } passphrase ? StellarTransactionHash.Compute(signedTransaction, passphrase) : null;
 
     /// <inheritdoc />
     /// <remarks>
@@ -256,7 +268,15 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
     private async Task<long> GetLatestLedgerAsync(CancellationToken cancellationToken)
     {
-        var latest = await GetAsync(string.Empty, "getLatestLedger", root => new StrongBox<long>(RpcJson.GetInt64(root, "history_latest_ledger")), cancellationToken)
+        var latest = await GetAsync(
+                string.Empty,
+                "getLatestLedger",
+                root =>
+                {
+                    _horizonPassphrase = RpcJson.GetOptionalString(root, "network_passphrase") ?? _horizonPassphrase;
+                    return new StrongBox<long>(RpcJson.GetInt64(root, "history_latest_ledger"));
+                },
+                cancellationToken)
             .ConfigureAwait(false);
         return latest?.Value ?? throw ChainErrors.Unavailable(Chain, "getLatestLedger", "Horizon's root resource is missing", transient: true);
     }

@@ -226,6 +226,60 @@ public sealed class StellarChainAdapterTests
         Assert.Equal(0.75m, sample.RpcErrorRate); // 3 failed attempts after 1 success
     }
 
+    /// <summary>A signed v0 envelope and its public-network hash, from stellar/js-stellar-base's tests (transaction_envelope_test).</summary>
+    private const string V0Envelope =
+        "AAAAAAtjwtJadppTmm0NtAU99BFxXXfzPO1N/SqR43Z8aXqXAAAAZAAIj6YAAAACAAAAAAAAAAEAAAAB0QAAAAAAAAEAAAAAAAAAAQAAAADLa6390PDAqg3qDLpshQxS+uVw3ytSgKRirQcInPWt1QAAAAAAAAAAA1Z+AAAAAAAAAAABfGl6lwAAAEBC655+8Izq54MIZrXTVF/E1ycHgQWpVcBD+LFkuOjjJd995u/7wM8sFqQqambL0/ME2FTOtxMO65B9i3eAIu4P";
+
+    private const string V0EnvelopeHash = "a84d534b3742ad89413bdbf259e02fa4c5d039123769e9bcc63616f723a2bcd5";
+
+    [Fact]
+    public async Task A_Signed_Envelopes_Hash_Is_Known_Before_Broadcast_On_The_Configured_Network()
+    {
+        await using var horizon = Horizon();
+        IChainAdapter adapter = new StellarChainAdapter(
+            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = StellarOptions.PublicNetworkPassphrase, horizon),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(StellarUsdc),
+            _clock,
+            NullLogger<StellarChainAdapter>.Instance);
+        var v0 = Convert.FromBase64String(V0Envelope);
+        Assert.Equal(V0EnvelopeHash, adapter.TransactionHashOf(v0));
+        Assert.Equal(V0EnvelopeHash, adapter.NormalizeTransactionHash(V0EnvelopeHash.ToUpperInvariant()));
+
+        // A v0 envelope is hashed as the v1 transaction it stands for (its source an ed25519 muxed account), so the v1
+        // envelope of the same transaction has the same hash.
+        byte[] v1 = [0, 0, 0, 2, 0, 0, 0, 0, .. v0.AsSpan(4)];
+        Assert.Equal(V0EnvelopeHash, adapter.TransactionHashOf(v1));
+
+        foreach (var payload in new[] { [], [0, 0, 0, 2, 1, 2, 3, 250], v0.AsSpan(0, v0.Length - 4).ToArray(), [0, 0, 0, 7, .. v0.AsSpan(4)] })
+        {
+            Assert.Null(adapter.TransactionHashOf(payload));
+        }
+
+        Assert.Empty(horizon.Requests);
+
+        IChainAdapter testnet = new StellarChainAdapter(
+            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = StellarOptions.TestnetNetworkPassphrase, horizon),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(StellarUsdc),
+            _clock,
+            NullLogger<StellarChainAdapter>.Instance);
+        Assert.NotEqual(V0EnvelopeHash, testnet.TransactionHashOf(v0));
+    }
+
+    [Fact]
+    public async Task Without_A_Configured_Network_The_Hash_Is_Known_Once_Horizon_Has_Named_Its_Network()
+    {
+        await using var horizon = Horizon();
+        var adapter = Create(horizon);
+        var v0 = Convert.FromBase64String(V0Envelope);
+        Assert.Null(((IChainAdapter)adapter).TransactionHashOf(v0));
+
+        // Horizon's root, read with every transaction, names the network.
+        await adapter.GetTransactionAsync(Hash);
+        Assert.Equal(V0EnvelopeHash, ((IChainAdapter)adapter).TransactionHashOf(v0));
+    }
+
     [Fact]
     public async Task Broadcast_Posts_The_Envelope_As_A_Form_And_Returns_The_Hash()
     {

@@ -158,6 +158,14 @@ public enum ManualReviewResolution
 
     /// <summary>Settle it after checking on chain that one of its transactions is final.</summary>
     Settle,
+
+    /// <summary>
+    /// Fail it and release its reservation without asking the chain, on the operator's word that none of its transactions
+    /// can move money: for a chain that cannot be asked (unreachable for good, or no longer registered), where
+    /// <see cref="Fail"/> is refused. The operator must have checked elsewhere (a block explorer, another node): a
+    /// transaction that lands after it is paid from a released hold, and the books show it only as a discrepancy.
+    /// </summary>
+    FailUnverified,
 }
 
 /// <summary>The <c>data</c> of a <c>payment_intent.*</c> webhook: the intent as the merchant sees it, with the change.</summary>

@@ -353,24 +353,32 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     cancellationToken).ConfigureAwait(false);
             case ManualReviewResolution.Fail:
                 await ThrowIfStillOnChainAsync(current.Value, cancellationToken).ConfigureAwait(false);
-                return await CommitAsync(
-                    current,
-                    async (unit, v, ct) =>
-                    {
-                        if (v.Value.Reservation is { } reservation)
-                        {
-                            await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);
-                        }
-
-                        return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null }, "an operator confirmed nothing moved");
-                    },
-                    cancellationToken).ConfigureAwait(false);
+                return await FailReviewedAsync(current, "an operator confirmed nothing moved", cancellationToken).ConfigureAwait(false);
+            case ManualReviewResolution.FailUnverified:
+                LogFailedUnverified(_logger, intentId.ToString(), current.Value.SelectedChain.ToString());
+                return await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", cancellationToken)
+                    .ConfigureAwait(false);
             case ManualReviewResolution.Settle:
                 return await SettleFromReviewAsync(current, cancellationToken).ConfigureAwait(false);
             default:
                 throw PaymentsKitException.InvalidArgument("resolution", (int)resolution, "is not a manual review resolution");
         }
     }
+
+    /// <summary>Fails an intent in review and voids its reservation in one unit.</summary>
+    private ValueTask<PaymentIntent> FailReviewedAsync(Versioned<PaymentIntent> current, string reason, CancellationToken cancellationToken) =>
+        CommitAsync(
+            current,
+            async (unit, v, ct) =>
+            {
+                if (v.Value.Reservation is { } reservation)
+                {
+                    await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);
+                }
+
+                return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null }, reason);
+            },
+            cancellationToken);
 
     private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
@@ -823,6 +831,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     [LoggerMessage(EventId = 512, Level = LogLevel.Warning, Message = "Payment intent {IntentId} could not be advanced by the sweep ({Code}); it stays due")]
     private static partial void LogSweepFailure(ILogger logger, Exception exception, string intentId, string code);
+
+    [LoggerMessage(EventId = 513, Level = LogLevel.Warning, Message = "Payment intent {IntentId} failed by an operator without {Chain}'s confirmation; its hold is released")]
+    private static partial void LogFailedUnverified(ILogger logger, string intentId, string chain);
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Payment intent {IntentId}: the chain reports a fee of {Fee}, above the {Reserved} held; only the held amount is booked")]
     private static partial void LogFeeAboveHold(ILogger logger, string intentId, string fee, string reserved);

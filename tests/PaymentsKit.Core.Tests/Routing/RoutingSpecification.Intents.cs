@@ -557,6 +557,30 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Who_Verified_Off_Chain_Can_Fail_An_Intent_Whose_Chain_Cannot_Be_Asked_Releasing_Its_Hold()
+    {
+        var (_, intent) = await HeldInManualReviewAsync();
+
+        // The chain stays unreachable: Fail is refused for as long as it does, so the hold would be locked for good.
+        Router.SolanaPrimary.FailReads(1_000);
+        Router.SolanaBackup.FailReads(1_000);
+        Clock.Advance(Router.Options.DropTimeout);
+        await FailsAsync(PaymentsKitErrorCodes.ChainUnavailable, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+
+        // The operator checked elsewhere that nothing moved, and says so.
+        var failed = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.FailUnverified);
+
+        Assert.Equal(PaymentIntentStatus.Failed, failed.Status);
+        Assert.Null(failed.Reservation);
+        Assert.Contains("without the chain", failed.LastError, StringComparison.Ordinal);
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(0m), book.Spent);
+        Assert.Equal(Usdc(0m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        await FailsAsync(PaymentsKitErrorCodes.InvalidTransition, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.FailUnverified).AsTask());
+    }
+
+    [Fact]
     public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Broadcasts_Failed_Until_The_Drop_Timeout_After_The_Last_Send()
     {
         var (router, merchant, intent) = await RpcErrorsInManualReviewAsync();

@@ -398,36 +398,4 @@ public class PaymentsKitHostingTests
             return new PaymentsKitJobResult(1, run <= MoreWorkRuns);
         }
     }
-
-    /// <summary>Records every log entry with its event id and structured fields.</summary>
-    private sealed class RecordingLoggerFactory : ILoggerFactory
-    {
-        public ConcurrentQueue<(LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Fields)> Entries { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this);
-
-        public void AddProvider(ILoggerProvider provider)
-        {
-        }
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(RecordingLoggerFactory owner) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                var fields = state is IEnumerable<KeyValuePair<string, object?>> pairs
-                    ? pairs.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal)
-                    : [];
-                owner.Entries.Enqueue((logLevel, eventId, formatter(state, exception), fields));
-            }
-        }
-    }
 }

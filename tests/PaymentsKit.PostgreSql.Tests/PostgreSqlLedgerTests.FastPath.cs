@@ -4,6 +4,7 @@ using FsCheck.Fluent;
 using Npgsql;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.PostgreSql.Tests;
 
@@ -200,7 +201,7 @@ public sealed partial class PostgreSqlLedgerTests
         // Two stores on one database are two hosts: each plans on the rows it last read or wrote (decision 0024).
         var (customer, cash, merchant) = await FundedCustomerAsync(100);
         var database = await postgres.DatabaseForClassAsync(GetType());
-        var logs = new ListLoggerFactory();
+        var logs = new RecordingLoggerFactory();
         await using var here = TestStores.Create(database, clock: Clock, loggerFactory: logs);
         await using var there = TestStores.Create(database, clock: Clock);
         var hereLedger = new LedgerService(here, Clock, Assets);

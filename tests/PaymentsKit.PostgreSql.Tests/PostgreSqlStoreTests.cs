@@ -51,7 +51,7 @@ public sealed class PostgreSqlStoreTests(PostgresServerFixture postgres)
     public async Task A_Deadlocked_Commit_Is_Retried_And_Succeeds()
     {
         var connectionString = await postgres.DatabaseForClassAsync(GetType());
-        using var logs = new ListLoggerFactory();
+        using var logs = new RecordingLoggerFactory();
         await using var store = TestStores.Create(connectionString, o => o.MaxRetries = 3, _clock, logs);
 
         await DeadlockAsync(store, connectionString, async (commit, a, b) =>

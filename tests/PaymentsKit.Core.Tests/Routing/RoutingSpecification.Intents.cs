@@ -356,9 +356,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_Seen_Pending_Until_Review_Is_Not_Left_For_Another_Chain_After_An_Rpc_Error_So_The_Payment_Is_Made_Once()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
-        Assert.Equal(Solana, intent.SelectedChain);
+        var (merchant, intent) = await SelectedOnSolanaAsync();
         Router.SolanaPrimary.HoldBroadcasts(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Clock.Advance(Router.Options.FinalityTimeout);
@@ -388,9 +386,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_Resent_Through_Failed_Rpc_Calls_Is_Left_For_Another_Chain_Only_A_Drop_Timeout_After_The_Last_Send()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
-        Assert.Equal(Solana, intent.SelectedChain);
+        var (merchant, intent) = await SelectedOnSolanaAsync();
         Router.SolanaPrimary.FailBroadcasts(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
@@ -760,9 +756,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task When_The_Chain_Turns_Unhealthy_A_Retry_Moves_To_The_Next_Best_Chain()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
-        Assert.Equal(Solana, intent.SelectedChain);
+        var (merchant, intent) = await SelectedOnSolanaAsync();
 
         Router.SolanaChain.FailNextRpcCalls(1);
         var sentAt = Clock.GetCurrentInstant();
@@ -797,9 +791,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_Unknown_Only_Briefly_After_An_Rpc_Error_Is_Not_Left_For_Another_Chain_So_The_Payment_Is_Made_Once()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
-        Assert.Equal(Solana, intent.SelectedChain);
+        var (merchant, intent) = await SelectedOnSolanaAsync();
 
         // The broadcast's RPC call fails and, two seconds later, no node knows the transaction yet; Solana turns unhealthy.
         Router.SolanaChain.FailNextRpcCalls(1);
@@ -1066,6 +1058,15 @@ public abstract partial class RoutingSpecification
     }
 
     /// <summary>A 10 USDC intent on Solana broadcast 10 s ago on a chain that never reaches finality (included, not final).</summary>
+    /// <summary>A new merchant's intent of 10 USDC, its route selected on Solana (the cheapest chain).</summary>
+    private async Task<(MerchantId Merchant, PaymentIntent Intent)> SelectedOnSolanaAsync()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+        return (merchant, intent);
+    }
+
     private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> IncludedNeverFinalAsync()
     {
         var router = await NewRouterAsync(chains: o => o.FinalityConfirmations = 1_000_000);

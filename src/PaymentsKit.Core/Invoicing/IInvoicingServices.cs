@@ -165,6 +165,22 @@ public interface IPaymentService
     /// <summary>Verifies and records a transaction that paid the merchant.</summary>
     ValueTask<PaymentResult> SubmitPaymentAsync(MerchantId merchant, SubmitPaymentRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records a refund the merchant sent the payer of <paramref name="invoice"/> from its own wallet (PaymentsKit does not
+    /// send or verify it): in one unit of work it adds the amount to the invoice's <see cref="Invoice.Refunded"/> and posts one
+    /// ledger transaction (reference: the refund id) debiting <see cref="InvoicingLedgerAccounts.Overpayments"/> and crediting
+    /// <see cref="InvoicingLedgerAccounts.Wallet"/>. Concurrent refunds of one invoice serialise on it, so together they
+    /// never exceed what it owed back.
+    /// </summary>
+    /// <remarks>
+    /// Errors: <c>not_found</c> (not the merchant's invoice), <c>unknown_asset</c>, <c>asset_mismatch</c> (not the invoice's
+    /// asset), <c>amount_precision</c>, <c>amount_out_of_range</c> (not positive, or more than <see cref="Invoice.RefundDue"/>),
+    /// <c>invalid_transition</c> (the invoice is still pending: nothing is owed back until it is paid, cancelled or expired),
+    /// <c>invalid_argument</c>, <c>idempotency_conflict</c> (the key was used for another amount, asset, transaction hash or
+    /// invoice). With an idempotency key, the same request returns the first refund even once nothing is owed any more.
+    /// </remarks>
+    ValueTask<InvoiceRefund> RecordRefundAsync(MerchantId merchant, InvoiceId invoice, RecordRefundRequest request, CancellationToken cancellationToken = default);
+
     /// <summary>Reads a payment.</summary>
     ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default);
 

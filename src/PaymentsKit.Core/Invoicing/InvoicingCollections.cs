@@ -84,6 +84,13 @@ internal static class InvoicingCollections
         [new(TransactionKey, p => Transaction(p.Chain, p.TransactionHash))],
         table: "payments");
 
+    /// <summary>Refunds merchants recorded for invoices; in the shared record table (no seed table holds them).</summary>
+    public static readonly RecordCollection<InvoiceRefund> InvoiceRefunds = new(
+        "invoicing_invoice_refund",
+        r => r.Id.Value,
+        r => r.MerchantId.Value,
+        [new(IdempotencyKey, r => r.IdempotencyKey)]);
+
     public static string Wallet(ChainId chain, string address) => $"{chain.Value}:{address}";
 
     public static string Transaction(ChainId chain, string hash) => $"{chain.Value}:{hash}";

@@ -107,3 +107,24 @@ public readonly record struct ApiKeyId(Guid Value) : ITypedId<ApiKeyId>
     /// <inheritdoc />
     public override string ToString() => TypedId.Format(this);
 }
+
+/// <summary>Identifies a refund the merchant recorded for an invoice: <c>irf_…</c>.</summary>
+/// <param name="Value">The UUIDv7 underneath.</param>
+[JsonConverter(typeof(TypedIdJsonConverter<InvoiceRefundId>))]
+public readonly record struct InvoiceRefundId(Guid Value) : ITypedId<InvoiceRefundId>
+{
+    /// <inheritdoc />
+    public static string Prefix => "irf";
+
+    /// <inheritdoc />
+    public static InvoiceRefundId FromGuid(Guid value) => new(value);
+
+    /// <summary>A new time-ordered id.</summary>
+    public static InvoiceRefundId New(IClock clock) => TypedId.New<InvoiceRefundId>(clock);
+
+    /// <summary>Parses <c>irf_…</c>.</summary>
+    public static InvoiceRefundId Parse(string? text) => TypedId.Parse<InvoiceRefundId>(text);
+
+    /// <inheritdoc />
+    public override string ToString() => TypedId.Format(this);
+}

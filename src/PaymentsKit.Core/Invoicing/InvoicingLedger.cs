@@ -10,10 +10,12 @@ namespace PaymentsKit.Invoicing;
 /// <see cref="Overpayments"/> (any excess); a payment kept for review debits <see cref="Wallet"/> and
 /// credits <see cref="Unapplied"/> until the merchant resolves it. When a partly paid invoice is cancelled or
 /// expires, what it applied moves from <see cref="Revenue"/> to <see cref="Overpayments"/> (<see cref="Invoice.Refundable"/>).
+/// A refund the merchant records (<see cref="IPaymentService.RecordRefundAsync"/>) debits <see cref="Overpayments"/> and
+/// credits <see cref="Wallet"/>.
 /// </summary>
 public static class InvoicingLedgerAccounts
 {
-    /// <summary>The merchant's receiving wallet (debit-normal): everything that arrived.</summary>
+    /// <summary>The merchant's receiving wallet (debit-normal): everything that arrived, less the refunds recorded as sent from it.</summary>
     public static string Wallet(Asset asset) => Code("wallet", asset);
 
     /// <summary>Payments applied to invoices and payment links (credit-normal).</summary>
@@ -21,7 +23,7 @@ public static class InvoicingLedgerAccounts
 
     /// <summary>
     /// What payers paid beyond what was due, and what partly paid invoices that were cancelled or expired had applied
-    /// (credit-normal): owed back or kept by the merchant's policy.
+    /// (credit-normal): owed back or kept by the merchant's policy, less the refunds recorded.
     /// </summary>
     public static string Overpayments(Asset asset) => Code("overpayments", asset);
 
@@ -124,6 +126,24 @@ internal sealed class InvoicingLedger(ILedger ledger)
         };
         await ledger.PostTransactionAsync(unit, closed.MerchantId, request, cancellationToken).ConfigureAwait(false);
         return closed with { Refundable = closed.AmountPaid };
+    }
+
+    /// <summary>
+    /// Buffers into <paramref name="unit"/> the ledger transaction of a refund the merchant sent from its wallet: out of
+    /// overpayments (where what <paramref name="invoice"/> owes back is booked) and out of the wallet.
+    /// </summary>
+    public async ValueTask PostRefundAsync(IUnitOfWork unit, ReceiptAccounts books, Invoice invoice, InvoiceRefund refund, CancellationToken cancellationToken)
+    {
+        var request = new PostLedgerTransactionRequest([LedgerPosting.Debit(books.Overpayments, refund.Amount), LedgerPosting.Credit(books.Wallet, refund.Amount)])
+        {
+            EntryType = LedgerEntryType.Refund,
+            Reference = refund.Id.ToString(),
+            IdempotencyKey = $"invoicing:{refund.Id}",
+            Description = refund.TransactionHash is { } hash
+                ? $"Refund of {refund.Amount} for invoice {invoice.Number} ({hash})"
+                : $"Refund of {refund.Amount} for invoice {invoice.Number}",
+        };
+        await ledger.PostTransactionAsync(unit, refund.MerchantId, request, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<LedgerAccountId> EnsureAsync(

@@ -175,10 +175,46 @@ public sealed record Invoice(
     /// same unit of work. Null when nothing is owed back this way: unpaid or paid invoices (a paid invoice's excess is
     /// <see cref="Overpaid"/>), and invoices cancelled or expired before PaymentsKit booked this. Payments arriving after
     /// the invoice closed are not part of it: they are kept for review and booked as unapplied.
-    /// PaymentsKit records no refund: the merchant sends it from its own wallet.
+    /// The merchant sends the refund from its own wallet and records it with <see cref="IPaymentService.RecordRefundAsync"/>.
     /// </summary>
     public Money? Refundable { get; init; }
+
+    /// <summary>
+    /// What the merchant recorded as sent back to the payer (<see cref="IPaymentService.RecordRefundAsync"/>), in total; null
+    /// until the first refund. Never more than <see cref="Overpaid"/> plus <see cref="Refundable"/>.
+    /// </summary>
+    public Money? Refunded { get; init; }
+
+    /// <summary>
+    /// What the merchant still owes back to the payer: <see cref="Overpaid"/> plus <see cref="Refundable"/>, less
+    /// <see cref="Refunded"/>. The most a refund can record now.
+    /// </summary>
+    [JsonIgnore]
+    public Money RefundDue => Overpaid + (Refundable ?? Money.Zero(Asset)) - (Refunded ?? Money.Zero(Asset));
 }
+
+/// <summary>
+/// A refund the merchant sent a payer from its own wallet for an invoice, as recorded by
+/// <see cref="IPaymentService.RecordRefundAsync"/>: booked from <see cref="InvoicingLedgerAccounts.Overpayments"/> to
+/// <see cref="InvoicingLedgerAccounts.Wallet"/> and added to the invoice's <see cref="Invoice.Refunded"/>.
+/// </summary>
+/// <param name="Id">The refund id; the reference of its ledger transaction.</param>
+/// <param name="MerchantId">The merchant who sent it.</param>
+/// <param name="InvoiceId">The invoice it refunds.</param>
+/// <param name="Amount">What was sent back, in the invoice's asset.</param>
+/// <param name="TransactionHash">The refund's transaction hash as the merchant gave it, if any.</param>
+/// <param name="IdempotencyKey">The recording request's scoped idempotency key, if it had one.</param>
+/// <param name="RequestFingerprint">The recording request's fingerprint, if it had an idempotency key.</param>
+/// <param name="CreatedAt">When it was recorded.</param>
+public sealed record InvoiceRefund(
+    InvoiceRefundId Id,
+    MerchantId MerchantId,
+    InvoiceId InvoiceId,
+    Money Amount,
+    string? TransactionHash,
+    string? IdempotencyKey,
+    string? RequestFingerprint,
+    Instant CreatedAt);
 
 /// <summary>A reusable payment link (like Stripe Payment Links) with an optional use limit.</summary>
 /// <param name="Id">The link id.</param>

@@ -103,3 +103,18 @@ public sealed record SubmitPaymentRequest(string TransactionHash)
     /// <summary>The slug of the payment link the transaction pays.</summary>
     public string? LinkSlug { get; init; }
 }
+
+/// <summary>
+/// Records a refund the merchant sent the payer from its own wallet for an invoice that owes money back
+/// (<see cref="Invoice.RefundDue"/>). PaymentsKit neither sends nor verifies it: it books what the merchant reports.
+/// </summary>
+/// <param name="Amount">What was sent back: positive, within the asset's decimal places, at most <see cref="Invoice.RefundDue"/>.</param>
+/// <param name="Asset">The asset code; it must be the invoice's asset.</param>
+public sealed record RecordRefundRequest(decimal Amount, string Asset)
+{
+    /// <summary>The hash of the transaction that sent the refund, if the merchant has it (up to 256 characters); kept as given.</summary>
+    public string? TransactionHash { get; init; }
+
+    /// <summary>Makes retries safe: the same key with the same request (and invoice) returns the first refund.</summary>
+    public string? IdempotencyKey { get; init; }
+}

@@ -86,6 +86,44 @@ internal sealed partial class PaymentService(
         return result;
     }
 
+    public async ValueTask<InvoiceRefund> RecordRefundAsync(MerchantId merchant, InvoiceId invoice, RecordRefundRequest request, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNull(request, "request");
+        var hash = Guard.OptionalText(request.TransactionHash, "transactionHash", 256);
+
+        // The invoice's asset never changes, so its accounts can be opened before the unit: they exist already whenever
+        // anything is owed back (the payments that made it so were booked to them), and are harmless otherwise.
+        var seen = await context.GetAsync(Invoices, merchant, invoice.Value, "invoice", invoice, cancellationToken).ConfigureAwait(false);
+        var books = await ledger.EnsureAccountsAsync(merchant, seen.Asset, cancellationToken).ConfigureAwait(false);
+        var refund = await context.CreateAsync(
+            InvoiceRefunds,
+            merchant,
+            new RefundFingerprint(invoice, request with { Amount = Idempotency.CanonicalAmount(request.Amount) }),
+            metadata: null,
+            (r, _) => r,
+            request.IdempotencyKey,
+            r => r.RequestFingerprint,
+            async (unit, idempotencyKey, fingerprint, ct) =>
+            {
+                var stored = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, ct).ConfigureAwait(false)
+                    ?? throw InvoicingValidation.NotFound("invoice", invoice);
+                var current = stored.Value;
+                var amount = RefundAmount(current, request);
+                var now = context.Clock.GetCurrentInstant();
+                var recorded = new InvoiceRefund(InvoiceRefundId.New(context.Clock), merchant, invoice, amount, hash, idempotencyKey, fingerprint, now);
+
+                // Writing the invoice (a new version) in the refund's unit is what keeps concurrent refunds within what it owes.
+                var refunded = current with { Refunded = (current.Refunded ?? Money.Zero(current.Asset)) + amount, UpdatedAt = now };
+                unit.Update(Invoices, refunded, stored.Version);
+                unit.Insert(InvoiceRefunds, recorded);
+                await ledger.PostRefundAsync(unit, books, refunded, recorded, ct).ConfigureAwait(false);
+                return recorded;
+            },
+            cancellationToken).ConfigureAwait(false);
+        LogRefunded(merchant, refund.Id, invoice, refund.Amount);
+        return refund;
+    }
+
     public ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default) =>
         context.GetAsync(Payments, merchant, payment.Value, "payment", payment, cancellationToken);
 
@@ -125,6 +163,36 @@ internal sealed partial class PaymentService(
         var resolved = context.Assets.Get(asset);
         var size = InvoicingValidation.Limit(limit, DefaultTopClients, MaxTopClients);
         return queries.TopClientsAsync(merchant, resolved, size, cancellationToken);
+    }
+
+    /// <summary>The amount of a refund of <paramref name="invoice"/>, checked against the invoice and what it still owes back.</summary>
+    private Money RefundAmount(Invoice invoice, RecordRefundRequest request)
+    {
+        var asset = context.Assets.Get(request.Asset);
+        if (!asset.Equals(invoice.Asset))
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AssetMismatch,
+                $"Invoice {invoice.Number} is paid in {invoice.Asset.Code}; a refund of it cannot be in {asset.Code}.",
+                new Dictionary<string, object?> { ["field"] = "asset", ["value"] = asset.Code, ["expected"] = invoice.Asset.Code });
+        }
+
+        var amount = InvoicingValidation.Amount(request.Amount, asset, "amount");
+        if (invoice.Status == InvoiceStatus.Pending)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidTransition,
+                $"Invoice {invoice.Number} is pending: it owes nothing back until it is paid, cancelled or expired.",
+                new Dictionary<string, object?> { ["invoice"] = invoice.Id.ToString(), ["status"] = invoice.Status.ToString() });
+        }
+
+        var due = invoice.RefundDue;
+        return amount <= due
+            ? amount
+            : throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AmountOutOfRange,
+                $"A refund of {amount} is more than invoice {invoice.Number} owes back {due} (overpaid {invoice.Overpaid}, refundable {invoice.Refundable?.ToString() ?? "none"}, refunded {invoice.Refunded?.ToString() ?? "nothing"}).",
+                new Dictionary<string, object?> { ["field"] = "amount", ["value"] = request.Amount, ["asset"] = asset.Code, ["refundDue"] = due.Amount });
     }
 
     /// <summary>Reads the transaction and requires it to be final and successful.</summary>
@@ -432,6 +500,12 @@ internal sealed partial class PaymentService(
 
     [LoggerMessage(EventId = 4121, Level = LogLevel.Information, Message = "Payment {PaymentId} ({TransactionHash}, {Amount}) recorded for merchant {MerchantId}: {Status} {ReviewCode}")]
     private partial void LogRecorded(MerchantId merchantId, PaymentId paymentId, string transactionHash, Money amount, PaymentStatus status, string? reviewCode);
+
+    [LoggerMessage(EventId = 4122, Level = LogLevel.Information, Message = "Refund {RefundId} of {Amount} recorded for invoice {InvoiceId} of merchant {MerchantId}")]
+    private partial void LogRefunded(MerchantId merchantId, InvoiceRefundId refundId, InvoiceId invoiceId, Money amount);
+
+    /// <summary>What identifies a refund request for its idempotency key: the invoice it names and the request.</summary>
+    private sealed record RefundFingerprint(InvoiceId InvoiceId, RecordRefundRequest Request);
 
     /// <summary>What one transaction paid the merchant in one asset.</summary>
     private sealed record Received(Asset Asset, Money Amount, string From);

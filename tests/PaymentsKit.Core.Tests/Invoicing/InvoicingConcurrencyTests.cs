@@ -129,6 +129,53 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
         Assert.Equal(Money.Of(45m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
     }
 
+    [Fact]
+    public async Task SixteenConcurrentRefunds_OfOneInvoice_NeverExceedWhatItOwesBack()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 150m, memo: invoice.Memo));
+
+        var outcomes = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<InvoiceRefund?>>>(_ => async () =>
+        {
+            try
+            {
+                return await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(5m, "XLM"));
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.AmountOutOfRange)
+            {
+                return null;
+            }
+        }));
+
+        var refunds = outcomes.OfType<InvoiceRefund>().ToList();
+        Assert.Equal(10, refunds.Count);
+        Assert.Equal(10, refunds.Select(r => r.Id).Distinct().Count());
+        var refunded = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(((Money?)Money.Of(50m, Xlm), Money.Zero(Xlm)), (refunded.Refunded, refunded.RefundDue));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task SixteenConcurrentRefunds_WithOneIdempotencyKey_RecordOneRefund()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 150m, memo: invoice.Memo));
+        var request = new RecordRefundRequest(5m, "XLM") { IdempotencyKey = "refund-once" };
+
+        var refunds = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<InvoiceRefund>>>(_ => async () =>
+            await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, request)));
+
+        Assert.Single(refunds.Select(r => r.Id).Distinct());
+        Assert.Equal((Money?)Money.Of(5m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Refunded);
+        Assert.Equal(Money.Of(45m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(145m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
     /// <summary>Starts every call on the thread pool, released together, and waits for all.</summary>
     private static async Task<T[]> RaceAsync<T>(IEnumerable<Func<Task<T>>> calls)
     {

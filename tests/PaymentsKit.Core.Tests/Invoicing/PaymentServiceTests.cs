@@ -608,6 +608,141 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         await AssertBooksAsync(merchant, revenue: 100m, overpayments: 5m, unapplied: 0m, confirmed: 1);
     }
 
+    [Fact]
+    public async Task Recording_A_Refund_Of_An_Overpaid_Invoice_Books_It_From_Overpayments_To_The_Wallet_And_Shows_It_On_The_Invoice()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 130m, memo: invoice.Memo));
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((Money.Of(30m, Xlm), Money.Of(30m, Xlm), (Money?)null), (paid.Overpaid, paid.RefundDue, paid.Refunded));
+
+        var refund = await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(10m, "XLM") { TransactionHash = "refund-tx-1" });
+
+        Assert.Equal((merchant.Id, invoice.Id, Money.Of(10m, Xlm), "refund-tx-1"), (refund.MerchantId, refund.InvoiceId, refund.Amount, refund.TransactionHash));
+        var refunded = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(((Money?)Money.Of(10m, Xlm), Money.Of(20m, Xlm), InvoiceStatus.Paid, Money.Of(30m, Xlm)), (refunded.Refunded, refunded.RefundDue, refunded.Status, refunded.Overpaid));
+        StoredAssert.Equal(refunded, (await _kit.Invoices.GetInvoiceDetailsAsync(merchant.Id, invoice.Id)).Invoice);
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(120m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        var booked = Assert.Single((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, refund.Id.ToString(), null, 10)).Items);
+        var overpayments = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Overpayments(Xlm));
+        var wallet = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Wallet(Xlm));
+        Assert.Equal(
+            [LedgerPosting.Debit(overpayments!.Id, Money.Of(10m, Xlm)), LedgerPosting.Credit(wallet!.Id, Money.Of(10m, Xlm))],
+            booked.Postings.OrderBy(p => p.Side));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+
+        // The rest can be refunded, and nothing beyond it; what the revenue queries report as received does not change.
+        await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(20m, "XLM"));
+        var ex = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(0.0000001m, "XLM")).AsTask());
+        Assert.Contains("owes back 0", ex.Message, StringComparison.Ordinal);
+        var done = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(((Money?)Money.Of(30m, Xlm), Money.Zero(Xlm)), (done.Refunded, done.RefundDue));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+        Assert.Equal([new AssetRevenue(Money.Of(100m, Xlm), 1, Money.Of(30m, Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+    }
+
+    [Fact]
+    public async Task Refunding_A_Cancelled_Partly_Paid_Invoice_Pays_Back_Its_Refundable_And_No_More()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 40m, memo: invoice.Memo));
+        await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(Money.Of(40m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).RefundDue);
+
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(40.0000001m, "XLM")).AsTask());
+        await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(15m, "XLM"));
+        await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(25m, "XLM"));
+
+        var refunded = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Cancelled, (Money?)Money.Of(40m, Xlm), (Money?)Money.Of(40m, Xlm), Money.Zero(Xlm)), (refunded.Status, refunded.Refundable, refunded.Refunded, refunded.RefundDue));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(1m, "XLM")).AsTask());
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task A_Refund_That_Is_Not_Owed_Or_Not_In_The_Invoices_Asset_Is_Refused_And_Writes_Nothing()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var other = await _kit.MerchantAsync();
+        var overpaid = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 110m, memo: overpaid.Memo));
+        var exact = await _kit.InvoiceAsync(merchant, 50m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 50m, memo: exact.Memo));
+        var pending = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m, memo: pending.Memo));
+        var unpaid = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.Invoices.CancelInvoiceAsync(merchant.Id, unpaid.Id);
+
+        Task Refund(InvoiceId invoice, decimal amount, string asset = "XLM", MerchantId? by = null) =>
+            _kit.Payments.RecordRefundAsync(by ?? merchant.Id, invoice, new RecordRefundRequest(amount, asset)).AsTask();
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(overpaid.Id, 0m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(overpaid.Id, -1m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(overpaid.Id, 10.0000001m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountPrecision, () => Refund(overpaid.Id, 1.00000001m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AssetMismatch, () => Refund(overpaid.Id, 1m, "USDC"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.UnknownAsset, () => Refund(overpaid.Id, 1m, "NOPE"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(exact.Id, 1m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(unpaid.Id, 1m));
+        var ex = await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidTransition, () => Refund(pending.Id, 1m));
+        Assert.Contains("pending", ex.Message, StringComparison.OrdinalIgnoreCase);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => Refund(overpaid.Id, 1m, by: other.Id));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => Refund(InvoiceId.New(_kit.Clock), 1m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.RecordRefundAsync(merchant.Id, overpaid.Id, new RecordRefundRequest(1m, "XLM") { TransactionHash = " " }).AsTask());
+
+        foreach (var id in new[] { overpaid.Id, exact.Id, pending.Id, unpaid.Id })
+        {
+            Assert.Null((await _kit.Invoices.GetInvoiceAsync(merchant.Id, id)).Refunded);
+        }
+
+        Assert.Equal(Money.Of(10m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, overpaid.Id)).RefundDue);
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(180m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task A_Refund_With_An_Idempotency_Key_Is_Recorded_Once_And_The_Key_Cannot_Be_Reused_For_Another_Refund()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 120m, memo: invoice.Memo));
+        var second = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 120m, memo: second.Memo));
+        var request = new RecordRefundRequest(20m, "XLM") { TransactionHash = "refund-tx", IdempotencyKey = "refund-1" };
+
+        var first = await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, request);
+
+        // Nothing is owed any more, yet the same request answers with the same refund (10 and 10.00 are the same amount).
+        var replay = await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, request with { Amount = 20.00m });
+        StoredAssert.Equal(first, replay);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, request with { Amount = 10m }).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, request with { TransactionHash = "other-tx" }).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => _kit.Payments.RecordRefundAsync(merchant.Id, second.Id, request).AsTask());
+
+        Assert.Equal((Money?)Money.Of(20m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Refunded);
+        Assert.Null((await _kit.Invoices.GetInvoiceAsync(merchant.Id, second.Id)).Refunded);
+        Assert.Single((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, first.Id.ToString(), null, 10)).Items);
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+
+        // Keys are per merchant: another merchant's key of the same name is its own.
+        var other = await _kit.MerchantAsync();
+        var theirs = await _kit.InvoiceAsync(other, 10m);
+        await _kit.SubmitAsync(other, _kit.Pay(other.WalletAddress, 15m, memo: theirs.Memo));
+        var theirRefund = await _kit.Payments.RecordRefundAsync(other.Id, theirs.Id, new RecordRefundRequest(5m, "XLM") { IdempotencyKey = "refund-1" });
+        Assert.NotEqual(first.Id, theirRefund.Id);
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+        Assert.True((await _kit.Ledger.ReconcileAsync(other.Id)).IsClean);
+    }
+
     /// <summary>The merchant's XLM books and both revenue queries say the same: revenue, overpayments, unapplied.</summary>
     private async Task AssertBooksAsync(Merchant merchant, decimal revenue, decimal overpayments, decimal unapplied, int confirmed)
     {

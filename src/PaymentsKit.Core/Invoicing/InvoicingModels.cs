@@ -41,8 +41,20 @@ public sealed record Client(
     string? Email,
     string? WalletAddress,
     IReadOnlyDictionary<string, string> Metadata,
-    Instant CreatedAt,
-    Instant UpdatedAt);
+    [property: JsonPropertyOrder(1)] Instant CreatedAt,
+    [property: JsonPropertyOrder(1)] Instant UpdatedAt)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueDictionary<string, string> _metadata = ValueDictionary<string, string>.Of(Metadata);
+
+    /// <summary>Host-defined key/value pairs. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string> Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
+}
 
 /// <summary>
 /// A merchant API key as stored: only its visible prefix and keyed hash, never the key itself.
@@ -151,11 +163,31 @@ public sealed record Invoice(
     bool PaidLate,
     IReadOnlyDictionary<string, string> Metadata,
     IReadOnlyList<InvoiceTransition> Transitions,
-    string? IdempotencyKey,
-    string? RequestFingerprint,
-    Instant CreatedAt,
-    Instant UpdatedAt)
+    [property: JsonPropertyOrder(1)] string? IdempotencyKey,
+    [property: JsonPropertyOrder(1)] string? RequestFingerprint,
+    [property: JsonPropertyOrder(1)] Instant CreatedAt,
+    [property: JsonPropertyOrder(1)] Instant UpdatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueDictionary<string, string> _metadata = ValueDictionary<string, string>.Of(Metadata);
+
+    private readonly ValueList<InvoiceTransition> _transitions = ValueList<InvoiceTransition>.Of(Transitions);
+
+    /// <summary>Host-defined key/value pairs. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string> Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
+
+    /// <summary>Every accepted status change, oldest first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<InvoiceTransition> Transitions
+    {
+        get => _transitions;
+        init => _transitions = ValueList<InvoiceTransition>.Of(value);
+    }
+
     /// <summary>The asset the invoice is paid in.</summary>
     [JsonIgnore]
     public Asset Asset => Amount.Asset;
@@ -177,6 +209,7 @@ public sealed record Invoice(
     /// the invoice closed are not part of it: they are kept for review and booked as unapplied.
     /// The merchant sends the refund from its own wallet and records it with <see cref="IPaymentService.RecordRefundAsync"/>.
     /// </summary>
+    [JsonPropertyOrder(1)]
     public Money? Refundable { get; init; }
 
     /// <summary>
@@ -244,11 +277,22 @@ public sealed record PaymentLink(
     int? MaxUses,
     int CurrentUses,
     IReadOnlyDictionary<string, string> Metadata,
-    string? IdempotencyKey,
-    string? RequestFingerprint,
-    Instant CreatedAt,
-    Instant UpdatedAt)
+    [property: JsonPropertyOrder(1)] string? IdempotencyKey,
+    [property: JsonPropertyOrder(1)] string? RequestFingerprint,
+    [property: JsonPropertyOrder(1)] Instant CreatedAt,
+    [property: JsonPropertyOrder(1)] Instant UpdatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueDictionary<string, string> _metadata = ValueDictionary<string, string>.Of(Metadata);
+
+    /// <summary>Host-defined key/value pairs. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string> Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
+
     /// <summary>The asset the link is paid in.</summary>
     [JsonIgnore]
     public Asset Asset => Amount.Asset;

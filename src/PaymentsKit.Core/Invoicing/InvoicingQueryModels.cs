@@ -25,14 +25,36 @@ public sealed record MerchantSummary(MerchantId Id, string WalletAddress, string
 /// <param name="Invoice">The invoice.</param>
 /// <param name="Client">Its client, if any.</param>
 /// <param name="ConfirmedPayments">Its confirmed payments, newest first.</param>
-public sealed record PendingInvoice(Invoice Invoice, ClientSummary? Client, IReadOnlyList<Payment> ConfirmedPayments);
+public sealed record PendingInvoice(Invoice Invoice, ClientSummary? Client, IReadOnlyList<Payment> ConfirmedPayments)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<Payment> _confirmedPayments = ValueList<Payment>.Of(ConfirmedPayments);
+
+    /// <summary>Its confirmed payments, newest first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<Payment> ConfirmedPayments
+    {
+        get => _confirmedPayments;
+        init => _confirmedPayments = ValueList<Payment>.Of(value);
+    }
+}
 
 /// <summary>An invoice with its merchant, client and full payment history.</summary>
 /// <param name="Invoice">The invoice.</param>
 /// <param name="Merchant">The merchant it is payable to.</param>
 /// <param name="Client">Its client, if any.</param>
 /// <param name="Payments">Every payment attached to it (confirmed and kept for review), newest first.</param>
-public sealed record InvoiceDetails(Invoice Invoice, MerchantSummary Merchant, Client? Client, IReadOnlyList<Payment> Payments);
+public sealed record InvoiceDetails(Invoice Invoice, MerchantSummary Merchant, Client? Client, IReadOnlyList<Payment> Payments)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<Payment> _payments = ValueList<Payment>.Of(Payments);
+
+    /// <summary>Every payment attached to it (confirmed and kept for review), newest first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<Payment> Payments
+    {
+        get => _payments;
+        init => _payments = ValueList<Payment>.Of(value);
+    }
+}
 
 /// <summary>A pending invoice about to expire, with the merchant to notify.</summary>
 /// <param name="Invoice">The invoice.</param>

@@ -24,8 +24,14 @@ public sealed record CreateClientRequest(string Name)
     /// <summary>An optional wallet on the merchant's chain.</summary>
     public string? WalletAddress { get; init; }
 
-    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500).</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 }
 
 /// <summary>Creates an API key.</summary>
@@ -57,8 +63,14 @@ public sealed record CreateInvoiceRequest(decimal Amount, string Asset, string D
     /// <summary>When the invoice expires. Default: now plus <see cref="InvoicingOptions.DefaultInvoiceLifetime"/>.</summary>
     public Instant? ExpiresAt { get; init; }
 
-    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500).</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>Makes retries safe: the same key with the same request returns the first invoice.</summary>
     public string? IdempotencyKey { get; init; }
@@ -82,8 +94,14 @@ public sealed record CreatePaymentLinkRequest(string Title, decimal Amount, stri
     /// <summary>The most payments the link accepts (at least 1). Null: unlimited.</summary>
     public int? MaxUses { get; init; }
 
-    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500).</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>Makes retries safe: the same key with the same request returns the first link.</summary>
     public string? IdempotencyKey { get; init; }

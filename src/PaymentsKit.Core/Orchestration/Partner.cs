@@ -37,8 +37,14 @@ public sealed record Partner
     /// <summary>The secret outbound webhooks to <see cref="WebhookUrl"/> are signed with.</summary>
     public string? WebhookSecret { get; init; }
 
-    /// <summary>Free-form key/value pairs.</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Free-form key/value pairs. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>When the partner was created.</summary>
     public required Instant CreatedAt { get; init; }
@@ -77,8 +83,14 @@ public sealed record CreatePartnerRequest(string Name, string Email)
     /// <summary>An absolute https URL (http only for loopback hosts), at most 512 characters; a webhook secret is generated with it.</summary>
     public string? WebhookUrl { get; init; }
 
-    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500).</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>Whether the partner starts active. Default true.</summary>
     public bool IsActive { get; init; } = true;
@@ -99,6 +111,12 @@ public sealed record UpdatePartnerRequest
     /// <summary>A new webhook URL (a secret is generated if the partner has none).</summary>
     public string? WebhookUrl { get; init; }
 
-    /// <summary>Replaces the metadata.</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Replaces the metadata. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 }

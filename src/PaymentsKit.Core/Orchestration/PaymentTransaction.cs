@@ -141,8 +141,14 @@ public sealed record PaymentTransaction
     /// <summary>A free-text description.</summary>
     public string? Description { get; init; }
 
-    /// <summary>The partner's key/value pairs.</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>The partner's key/value pairs. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>The creating request's IP address.</summary>
     public required string IpAddress { get; init; }
@@ -227,8 +233,14 @@ public sealed record CreateTransactionRequest(
     /// <summary>A free-text description (up to 5000 characters).</summary>
     public string? Description { get; init; }
 
-    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500).</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>Authorize-and-capture (default) or authorize-only.</summary>
     public CaptureMethod CaptureMethod { get; init; } = CaptureMethod.Automatic;

@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Diagnostics.CodeAnalysis;
 
 namespace PaymentsKit;
 
@@ -18,7 +19,13 @@ internal sealed class ValueList<T> : IReadOnlyList<T>, IEquatable<ValueList<T>>
     public T this[int index] => _items[index];
 
     /// <summary>A copy of <paramref name="items"/>, or null for null.</summary>
-    public static ValueList<T>? Of(IEnumerable<T>? items) => items is null ? null : new([.. items]);
+    [return: NotNullIfNotNull(nameof(items))]
+    public static ValueList<T>? Of(IEnumerable<T>? items) => items switch
+    {
+        null => null,
+        ValueList<T> copy => copy,
+        _ => new([.. items]),
+    };
 
     public bool Equals(ValueList<T>? other) =>
         other is not null && (ReferenceEquals(this, other) || _items.AsSpan().SequenceEqual(other._items));

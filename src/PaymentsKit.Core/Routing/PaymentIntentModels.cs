@@ -37,14 +37,25 @@ public sealed record PaymentIntent(
     PaymentIntentStatus Status,
     TreasuryReservation? Reservation,
     IReadOnlyList<PaymentAttemptId> AttemptIds,
-    int AttemptBudget,
-    Instant? NextAttemptAt,
-    string? LastError,
-    string? TxId,
-    Money? ActualFee,
-    Instant CreatedAt,
-    Instant UpdatedAt)
+    [property: JsonPropertyOrder(1)] int AttemptBudget,
+    [property: JsonPropertyOrder(1)] Instant? NextAttemptAt,
+    [property: JsonPropertyOrder(1)] string? LastError,
+    [property: JsonPropertyOrder(1)] string? TxId,
+    [property: JsonPropertyOrder(1)] Money? ActualFee,
+    [property: JsonPropertyOrder(1)] Instant CreatedAt,
+    [property: JsonPropertyOrder(1)] Instant UpdatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueList<PaymentAttemptId> _attemptIds = ValueList<PaymentAttemptId>.Of(AttemptIds);
+
+    /// <summary>Its broadcast attempts, oldest first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<PaymentAttemptId> AttemptIds
+    {
+        get => _attemptIds;
+        init => _attemptIds = ValueList<PaymentAttemptId>.Of(value);
+    }
+
     /// <summary>
     /// When a sweeper (<see cref="IPaymentIntentService.AdvanceDueAsync"/>) should next move it: while
     /// <c>created</c> or <c>quoted</c>, when its quote expires (it then expires); once routed, at once (broadcast);
@@ -52,6 +63,7 @@ public sealed record PaymentIntent(
     /// <c>pending_confirmation</c>, at once and on every sweep until final (confirmation polling); while
     /// <c>retrying</c>, at its next attempt; null once final or in manual review.
     /// </summary>
+    [JsonPropertyOrder(1)]
     public Instant? DueAt { get; init; }
 }
 

@@ -60,10 +60,30 @@ public sealed record Quote(
     RoutePriority Priority,
     IReadOnlyList<QuoteDestination> Destinations,
     IReadOnlyList<QuoteCandidate> CandidateRoutes,
-    [property: JsonConverter(typeof(ChainIdJsonConverter))] ChainId RecommendedChain,
-    Instant ExpiresAt,
-    Instant CreatedAt)
+    [property: JsonPropertyOrder(1)] [property: JsonConverter(typeof(ChainIdJsonConverter))] ChainId RecommendedChain,
+    [property: JsonPropertyOrder(1)] Instant ExpiresAt,
+    [property: JsonPropertyOrder(1)] Instant CreatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueList<QuoteDestination> _destinations = ValueList<QuoteDestination>.Of(Destinations);
+
+    private readonly ValueList<QuoteCandidate> _candidateRoutes = ValueList<QuoteCandidate>.Of(CandidateRoutes);
+
+    /// <summary>The recipient on each candidate chain. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<QuoteDestination> Destinations
+    {
+        get => _destinations;
+        init => _destinations = ValueList<QuoteDestination>.Of(value);
+    }
+
+    /// <summary>Every candidate, eligible ones first, best first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<QuoteCandidate> CandidateRoutes
+    {
+        get => _candidateRoutes;
+        init => _candidateRoutes = ValueList<QuoteCandidate>.Of(value);
+    }
+
     /// <summary>Whether the quote can no longer be used at <paramref name="now"/>.</summary>
     public bool IsExpiredAt(Instant now) => now >= ExpiresAt;
 }
@@ -72,7 +92,18 @@ public sealed record Quote(
 /// <param name="Amount">A positive amount in the settlement asset.</param>
 /// <param name="Priority">What to optimise for.</param>
 /// <param name="Destinations">The recipient on each chain the payment may take (1 per chain, at least one).</param>
-public sealed record CreateQuoteRequest(Money Amount, RoutePriority Priority, IReadOnlyList<QuoteDestination> Destinations);
+public sealed record CreateQuoteRequest(Money Amount, RoutePriority Priority, IReadOnlyList<QuoteDestination> Destinations)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<QuoteDestination> _destinations = ValueList<QuoteDestination>.Of(Destinations);
+
+    /// <summary>The recipient on each chain the payment may take (1 per chain, at least one). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<QuoteDestination> Destinations
+    {
+        get => _destinations;
+        init => _destinations = ValueList<QuoteDestination>.Of(value);
+    }
+}
 
 /// <summary>Prices and scores payments across chains.</summary>
 public interface IQuoteService

@@ -82,4 +82,15 @@ public interface IWebhookDeliveryQueue
 /// <summary>What <see cref="IWebhookDeliveryQueue.ScheduleAndClaimAsync"/> did.</summary>
 /// <param name="Scheduled">How many outbox events were scheduled.</param>
 /// <param name="Claims">The new deliveries claimed with them, oldest first.</param>
-public sealed record WebhookScheduleResult(int Scheduled, IReadOnlyList<WebhookClaim> Claims);
+public sealed record WebhookScheduleResult(int Scheduled, IReadOnlyList<WebhookClaim> Claims)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<WebhookClaim> _claims = ValueList<WebhookClaim>.Of(Claims);
+
+    /// <summary>The new deliveries claimed with them, oldest first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<WebhookClaim> Claims
+    {
+        get => _claims;
+        init => _claims = ValueList<WebhookClaim>.Of(value);
+    }
+}

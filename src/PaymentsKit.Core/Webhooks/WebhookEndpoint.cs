@@ -76,13 +76,35 @@ public sealed record WebhookEndpoint(
     string Url,
     string? Description,
     IReadOnlyList<string> EventTypes,
-    bool Ordered,
-    WebhookEndpointStatus Status,
-    string? DisabledReason,
+    [property: JsonPropertyOrder(2)] bool Ordered,
+    [property: JsonPropertyOrder(2)] WebhookEndpointStatus Status,
+    [property: JsonPropertyOrder(2)] string? DisabledReason,
     IReadOnlyList<WebhookEndpointSecret> Secrets,
-    Instant CreatedAt,
-    Instant UpdatedAt)
+    [property: JsonPropertyOrder(4)] Instant CreatedAt,
+    [property: JsonPropertyOrder(4)] Instant UpdatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueList<string> _eventTypes = ValueList<string>.Of(EventTypes);
+
+    private readonly ValueList<WebhookEndpointSecret> _secrets = ValueList<WebhookEndpointSecret>.Of(Secrets);
+
+    /// <summary>The event types it receives (<c>invoice.paid</c>, or <c>invoice.*</c> for every action of a resource); empty for all. Kept as an immutable copy that compares by content.</summary>
+    [JsonPropertyOrder(1)]
+    public IReadOnlyList<string> EventTypes
+    {
+        get => _eventTypes;
+        init => _eventTypes = ValueList<string>.Of(value);
+    }
+
+    /// <summary>Its signing secrets, the current one first. Kept as an immutable copy that compares by content.</summary>
+    [JsonPropertyOrder(3)]
+    public IReadOnlyList<WebhookEndpointSecret> Secrets
+    {
+        get => _secrets;
+        init => _secrets = ValueList<WebhookEndpointSecret>.Of(value);
+    }
+
     /// <summary>Whether this endpoint wants events of <paramref name="eventType"/>.</summary>
     public bool Accepts(string eventType)
     {
@@ -119,8 +141,14 @@ public sealed record RegisterWebhookEndpoint
     /// <summary>A note for operators, at most 256 characters.</summary>
     public string? Description { get; init; }
 
-    /// <summary>The event types to receive (<c>resource.action</c> or <c>resource.*</c>); empty or null for all.</summary>
-    public IReadOnlyList<string>? EventTypes { get; init; }
+    private readonly ValueList<string>? _eventTypes;
+
+    /// <summary>The event types to receive (<c>resource.action</c> or <c>resource.*</c>); empty or null for all. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<string>? EventTypes
+    {
+        get => _eventTypes;
+        init => _eventTypes = ValueList<string>.Of(value);
+    }
 
     /// <summary>Whether events of one resource must be delivered in order.</summary>
     public bool Ordered { get; init; }

@@ -1,15 +1,12 @@
 using System.Collections.Concurrent;
 using System.Numerics;
 using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
-using PaymentsKit.Json;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
@@ -205,23 +202,5 @@ internal static class AsyncAssert
         var ex = await Assert.ThrowsAsync<PaymentsKitException>(action);
         Assert.Equal(code, ex.Code);
         return ex;
-    }
-}
-
-/// <summary>Compares records by what a store keeps of them.</summary>
-internal static class StoredAssert
-{
-    private static readonly JsonSerializerOptions Json = PaymentsKitJson.CreateOptions(new AssetRegistry());
-
-    /// <summary>
-    /// Asserts two records hold the same data. A record's own equality compares its collections
-    /// (metadata, transitions) by reference, which only holds on a store that hands back the very
-    /// instance it was given; a store that deserializes returns equal data in new collections.
-    /// </summary>
-    public static void Equal<T>(T expected, T actual)
-    {
-        var left = JsonSerializer.SerializeToNode(expected, Json);
-        var right = JsonSerializer.SerializeToNode(actual, Json);
-        Assert.True(JsonNode.DeepEquals(left, right), $"Expected: {left?.ToJsonString()}\nActual:   {right?.ToJsonString()}");
     }
 }

@@ -8,6 +8,22 @@ namespace PaymentsKit.Tests.Orchestration;
 public abstract class TransactionServiceTests : OrchestrationStoreTests
 {
     [Fact]
+    public async Task A_Stored_Transaction_And_Partner_With_Metadata_Equal_The_Returned_Ones()
+    {
+        using var h = await HarnessAsync();
+        var metadata = new Dictionary<string, string> { ["order"] = "42", ["cart"] = "7" };
+        var partner = (await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()) { Metadata = metadata }, Context)).Partner;
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("meta-equality") with { Metadata = metadata }, Context);
+
+        var storedPartner = await h.Partners.GetAsync(partner.Id);
+        var storedTx = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal(partner, storedPartner);
+        Assert.Equal(partner.GetHashCode(), storedPartner.GetHashCode());
+        Assert.Equal(tx, storedTx);
+        Assert.Equal(tx.GetHashCode(), storedTx.GetHashCode());
+    }
+
+    [Fact]
     public async Task Create_ChargesThroughTheProvider_WritesOneEventPerStatus_AndPostsToTheLedger()
     {
         using var h = await HarnessAsync();

@@ -182,6 +182,19 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Stored_Quote_Equals_The_Returned_One()
+    {
+        var merchant = await Router.MerchantAsync();
+        var quote = await Router.Quotes.CreateAsync(
+            merchant,
+            new CreateQuoteRequest(Usdc(25m), RoutePriority.LowFee, [new QuoteDestination(Ethereum, "payee-eth"), new QuoteDestination(Solana, "payee-sol")]));
+
+        var stored = await Router.Quotes.GetAsync(merchant, quote.Id);
+        Assert.Equal(quote, stored);
+        Assert.Equal(quote.GetHashCode(), stored.GetHashCode());
+    }
+
+    [Fact]
     public async Task A_Quote_Scores_Every_Destination_Recommends_The_Best_And_Expires_After_Its_Ttl()
     {
         var merchant = await Router.MerchantAsync();

@@ -85,6 +85,16 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     protected abstract Task<WebhookTestKit> CreateKitAsync();
 
     [Fact]
+    public async Task A_stored_endpoint_equals_the_registered_one()
+    {
+        var registration = await Kit.RegisterAsync(Tenant, new Uri("http://127.0.0.1:9/hooks"), ordered: true, eventTypes: ["invoice.*", "payment.confirmed"]);
+
+        var stored = await Kit.Endpoints.GetAsync(Tenant, registration.Endpoint.Id);
+        Assert.Equal(registration.Endpoint, stored);
+        Assert.Equal(registration.Endpoint.GetHashCode(), stored.GetHashCode());
+    }
+
+    [Fact]
     public async Task The_event_summary_counts_every_deliverys_attempt_and_keeps_the_latest_attempt_time()
     {
         // Registered so the in-memory queue looks at the tenant's outbox; the planner below picks the endpoints.

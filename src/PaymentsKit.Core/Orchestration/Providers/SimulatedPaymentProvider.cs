@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -62,7 +63,19 @@ public sealed class SimulatedProviderOptions
 /// <param name="Payload">The JSON body.</param>
 /// <param name="Headers">The headers, including the signature.</param>
 /// <param name="DueAt">When it became due.</param>
-public sealed record SimulatedWebhook(string Payload, IReadOnlyDictionary<string, string> Headers, Instant DueAt);
+public sealed record SimulatedWebhook(string Payload, IReadOnlyDictionary<string, string> Headers, [property: JsonPropertyOrder(1)] Instant DueAt)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueDictionary<string, string> _headers = ValueDictionary<string, string>.Of(Headers);
+
+    /// <summary>The headers, including the signature. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string> Headers
+    {
+        get => _headers;
+        init => _headers = ValueDictionary<string, string>.Of(value);
+    }
+}
 
 /// <summary>
 /// A deterministic, in-memory stand-in for a card provider, used by the tests and the sample. It

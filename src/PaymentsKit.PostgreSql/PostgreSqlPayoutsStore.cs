@@ -223,21 +223,20 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
             {
                 await using var command = Command(connection, sql, key);
                 await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                var batches = new List<ClaimedBatch>();
-                List<PayoutTransfer>? current = null;
+                // A batch keeps a copy of the transfers it is given, so each is made once its rows are read.
+                var batches = new List<(int Number, List<PayoutTransfer> Transfers)>();
                 while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
                     var number = reader.GetInt32(0);
-                    if (current is null || batches[^1].BatchNumber != number)
+                    if (batches.Count == 0 || batches[^1].Number != number)
                     {
-                        current = [];
-                        batches.Add(new ClaimedBatch(number, current));
+                        batches.Add((number, []));
                     }
 
-                    current.Add(new PayoutTransfer(reader.GetString(1), reader.GetInt64(2)));
+                    batches[^1].Transfers.Add(new PayoutTransfer(reader.GetString(1), reader.GetInt64(2)));
                 }
 
-                return (IReadOnlyList<ClaimedBatch>)batches;
+                return (IReadOnlyList<ClaimedBatch>)[.. batches.Select(batch => new ClaimedBatch(batch.Number, batch.Transfers))];
             },
             cancellationToken).ConfigureAwait(false);
     }

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using NodaTime;
 using PaymentsKit.Ledger;
 
@@ -60,14 +61,26 @@ public sealed record Distribution(
     HolderSnapshotInfo? Snapshot,
     DistributionResult? Result,
     IReadOnlyList<DistributionTransition> Transitions,
-    Instant? ExecutedAt,
-    Instant CreatedAt,
-    Instant UpdatedAt)
+    [property: JsonPropertyOrder(1)] Instant? ExecutedAt,
+    [property: JsonPropertyOrder(1)] Instant CreatedAt,
+    [property: JsonPropertyOrder(1)] Instant UpdatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueList<DistributionTransition> _transitions = ValueList<DistributionTransition>.Of(Transitions);
+
+    /// <summary>Every status change, oldest first. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<DistributionTransition> Transitions
+    {
+        get => _transitions;
+        init => _transitions = ValueList<DistributionTransition>.Of(value);
+    }
+
     /// <summary>
     /// Paid batches whose ledger posting the ledger refused (see <see cref="PayoutBatchRecord.PostingError"/>). While it is above
     /// 0 the distribution does not finish, and a run posts them before it pays anyone else.
     /// </summary>
+    [JsonPropertyOrder(1)]
     public int UnpostedBatches { get; init; }
 
     /// <summary>

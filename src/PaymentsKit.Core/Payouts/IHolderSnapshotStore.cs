@@ -40,7 +40,18 @@ public readonly record struct PayoutTransfer(string AccountId, long Amount);
 /// <summary>Holders claimed for one batch.</summary>
 /// <param name="BatchNumber">The batch's number within the distribution, from 1, without gaps.</param>
 /// <param name="Transfers">The claimed holders in account order (ordinal).</param>
-public sealed record ClaimedBatch(int BatchNumber, IReadOnlyList<PayoutTransfer> Transfers);
+public sealed record ClaimedBatch(int BatchNumber, IReadOnlyList<PayoutTransfer> Transfers)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<PayoutTransfer> _transfers = ValueList<PayoutTransfer>.Of(Transfers);
+
+    /// <summary>The claimed holders in account order (ordinal). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<PayoutTransfer> Transfers
+    {
+        get => _transfers;
+        init => _transfers = ValueList<PayoutTransfer>.Of(value);
+    }
+}
 
 /// <summary>The executor's verdict on one holder of a batch.</summary>
 /// <param name="AccountId">The holder.</param>

@@ -40,7 +40,18 @@ public sealed record PayoutBatchRequest(
     string TokenId,
     string? PaymentTokenId,
     Asset PaymentAsset,
-    IReadOnlyList<PayoutTransfer> Transfers);
+    IReadOnlyList<PayoutTransfer> Transfers)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<PayoutTransfer> _transfers = ValueList<PayoutTransfer>.Of(Transfers);
+
+    /// <summary>The holders and amounts, in account order; each account once, each amount positive. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<PayoutTransfer> Transfers
+    {
+        get => _transfers;
+        init => _transfers = ValueList<PayoutTransfer>.Of(value);
+    }
+}
 
 /// <summary>A batch's definitive outcome.</summary>
 /// <param name="TransactionId">
@@ -50,6 +61,16 @@ public sealed record PayoutBatchRequest(
 /// <param name="FailedAccounts">The holders not paid and why; every other holder of the batch was paid.</param>
 public sealed record PayoutBatchResult(string? TransactionId, IReadOnlyDictionary<string, string> FailedAccounts)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueDictionary<string, string> _failedAccounts = ValueDictionary<string, string>.Of(FailedAccounts);
+
+    /// <summary>The holders not paid and why; every other holder of the batch was paid. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string> FailedAccounts
+    {
+        get => _failedAccounts;
+        init => _failedAccounts = ValueDictionary<string, string>.Of(value);
+    }
+
     /// <summary>Every holder paid by <paramref name="transactionId"/>.</summary>
     public static PayoutBatchResult Succeeded(string transactionId) => new(transactionId, new Dictionary<string, string>());
 

@@ -57,21 +57,43 @@ public sealed record PaymentStream(
     Money RefundedAmount,
     Instant LastSettledAt,
     IReadOnlyList<PauseInterval> Pauses,
-    string ChainId,
-    string? ContractAddress,
-    string? TransactionHash,
+    [property: JsonPropertyOrder(2)] string ChainId,
+    [property: JsonPropertyOrder(2)] string? ContractAddress,
+    [property: JsonPropertyOrder(2)] string? TransactionHash,
     IReadOnlyDictionary<string, string> Metadata,
-    LedgerAccountId FundingAccountId,
-    LedgerAccountId EscrowAccountId,
-    LedgerAccountId RecipientAccountId,
-    LedgerAccountId PayoutAccountId,
-    Instant? CompletesAt,
-    Instant? ClosedAt,
-    long EventCount,
-    string? IdempotencyKey,
-    Instant CreatedAt,
-    Instant UpdatedAt)
+    [property: JsonPropertyOrder(4)] LedgerAccountId FundingAccountId,
+    [property: JsonPropertyOrder(4)] LedgerAccountId EscrowAccountId,
+    [property: JsonPropertyOrder(4)] LedgerAccountId RecipientAccountId,
+    [property: JsonPropertyOrder(4)] LedgerAccountId PayoutAccountId,
+    [property: JsonPropertyOrder(4)] Instant? CompletesAt,
+    [property: JsonPropertyOrder(4)] Instant? ClosedAt,
+    [property: JsonPropertyOrder(4)] long EventCount,
+    [property: JsonPropertyOrder(4)] string? IdempotencyKey,
+    [property: JsonPropertyOrder(4)] Instant CreatedAt,
+    [property: JsonPropertyOrder(4)] Instant UpdatedAt)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    // Declared here, these properties would serialize after the positional ones: JsonPropertyOrder keeps the parameter order.
+    private readonly ValueList<PauseInterval> _pauses = ValueList<PauseInterval>.Of(Pauses);
+
+    private readonly ValueDictionary<string, string> _metadata = ValueDictionary<string, string>.Of(Metadata);
+
+    /// <summary>Every pause, oldest first; only the last may be open (while paused). Kept as an immutable copy that compares by content.</summary>
+    [JsonPropertyOrder(1)]
+    public IReadOnlyList<PauseInterval> Pauses
+    {
+        get => _pauses;
+        init => _pauses = ValueList<PauseInterval>.Of(value);
+    }
+
+    /// <summary>Host-defined key/value pairs. Kept as an immutable copy that compares by content.</summary>
+    [JsonPropertyOrder(3)]
+    public IReadOnlyDictionary<string, string> Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
+
     /// <summary>The asset streamed.</summary>
     [JsonIgnore]
     public Asset Asset => TotalAmount.Asset;
@@ -89,6 +111,7 @@ public sealed record PaymentStream(
     public bool IsClosed => Status is StreamState.Cancelled or StreamState.Completed;
 
     /// <summary>The fingerprint of the creating request, compared when its idempotency key is repeated.</summary>
+    [JsonPropertyOrder(4)]
     [JsonInclude]
     internal string? RequestFingerprint { get; init; }
 
@@ -155,6 +178,16 @@ public sealed record StreamEvent(
     Money Refunded,
     IReadOnlyList<LedgerTransactionId> LedgerTransactionIds)
 {
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<LedgerTransactionId> _ledgerTransactionIds = ValueList<LedgerTransactionId>.Of(LedgerTransactionIds);
+
+    /// <summary>The ledger transactions it posted, in order. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<LedgerTransactionId> LedgerTransactionIds
+    {
+        get => _ledgerTransactionIds;
+        init => _ledgerTransactionIds = ValueList<LedgerTransactionId>.Of(value);
+    }
+
     /// <summary>
     /// The idempotency key of the withdrawal that recorded this event (its settlement, if it settled first, and the
     /// withdrawal itself; a completion that came due just before it too); null otherwise, and on events stored before
@@ -197,8 +230,14 @@ public sealed record CreateStreamRequest(
     /// <summary>The on-chain transaction that opened the stream, up to 66 characters; unique per tenant and chain.</summary>
     public string? TransactionHash { get; init; }
 
-    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500).</summary>
-    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    private readonly ValueDictionary<string, string>? _metadata;
+
+    /// <summary>Up to 50 key/value pairs (keys 1–40 characters, values up to 500). Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata
+    {
+        get => _metadata;
+        init => _metadata = ValueDictionary<string, string>.Of(value);
+    }
 
     /// <summary>A tenant-unique key (1–255 characters): repeating the request returns the original stream; reusing it for another request is <c>idempotency_conflict</c>.</summary>
     public string? IdempotencyKey { get; init; }
@@ -236,7 +275,18 @@ public sealed record WithdrawStreamRequest(string Actor)
 /// <summary>A stream after an operation, with the events the operation recorded (oldest first).</summary>
 /// <param name="Stream">The stream as committed.</param>
 /// <param name="Events">What the operation did: e.g. a completion that came due first, a settlement before a withdrawal.</param>
-public sealed record StreamOperationResult(PaymentStream Stream, IReadOnlyList<StreamEvent> Events);
+public sealed record StreamOperationResult(PaymentStream Stream, IReadOnlyList<StreamEvent> Events)
+{
+    // The generated equality compares fields: these compare by content where the properties' types would not.
+    private readonly ValueList<StreamEvent> _events = ValueList<StreamEvent>.Of(Events);
+
+    /// <summary>What the operation did: e.g. a completion that came due first, a settlement before a withdrawal. Kept as an immutable copy that compares by content.</summary>
+    public IReadOnlyList<StreamEvent> Events
+    {
+        get => _events;
+        init => _events = ValueList<StreamEvent>.Of(value);
+    }
+}
 
 /// <summary>A stream's balances at one instant (closed streams are frozen at their closing instant).</summary>
 /// <param name="Stream">The stream as stored.</param>

@@ -104,12 +104,6 @@ public abstract partial class DistributionSpecification : IAsyncLifetime
     }
 
     /// <summary>Equal distributions: the transition history compared by content (records compare lists by reference).</summary>
-    protected static void AssertSameDistribution(Distribution expected, Distribution actual)
-    {
-        Assert.Equal(expected.Transitions, actual.Transitions);
-        Assert.Equal(expected with { Transitions = [] }, actual with { Transitions = [] });
-    }
-
     protected static async Task<PaymentsKitException> FailsAsync(string code, Func<Task> action)
     {
         var ex = await Assert.ThrowsAsync<PaymentsKitException>(action);

@@ -5,6 +5,7 @@ using PaymentsKit.Chains;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
 using PaymentsKit.Orchestration;
+using PaymentsKit.Payouts;
 using PaymentsKit.Routing;
 using PaymentsKit.Testing;
 using PaymentsKit.Webhooks;
@@ -223,6 +224,19 @@ public sealed class RecordValueEqualityTests
         AssertEqualWithHash(
             new RegisterWebhookEndpoint { Url = new Uri("https://example.com"), EventTypes = ["invoice.paid"] },
             new RegisterWebhookEndpoint { Url = new Uri("https://example.com"), EventTypes = ["invoice.paid"] });
+    }
+
+    [Fact]
+    public void Payout_Batches_Compare_Their_Transfers_And_Failures_By_Content()
+    {
+        AssertEqualWithHash(
+            new PayoutBatchResult("tx", new Dictionary<string, string> { ["0.0.1"] = "frozen", ["0.0.2"] = "no_association" }),
+            new PayoutBatchResult("tx", new Dictionary<string, string> { ["0.0.2"] = "no_association", ["0.0.1"] = "frozen" }));
+        Assert.NotEqual(PayoutBatchResult.Succeeded("tx"), new PayoutBatchResult("tx", new Dictionary<string, string> { ["0.0.1"] = "frozen" }));
+        AssertEqualWithHash(new ClaimedBatch(1, [new PayoutTransfer("0.0.1", 5)]), new ClaimedBatch(1, [new PayoutTransfer("0.0.1", 5)]));
+        Assert.NotEqual(
+            new ClaimedBatch(1, [new PayoutTransfer("0.0.1", 5), new PayoutTransfer("0.0.2", 5)]),
+            new ClaimedBatch(1, [new PayoutTransfer("0.0.2", 5), new PayoutTransfer("0.0.1", 5)]));
     }
 
     [Fact]

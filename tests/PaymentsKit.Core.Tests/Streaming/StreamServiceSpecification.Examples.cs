@@ -7,6 +7,21 @@ namespace PaymentsKit.Tests.Streaming;
 public abstract partial class StreamServiceSpecification
 {
     [Fact]
+    public async Task A_Stored_Stream_And_Its_Events_Equal_The_Returned_Ones_With_Their_Pauses_And_Metadata()
+    {
+        var parties = await PartiesAsync(1000);
+        var created = await Streams.CreateAsync(Tenant, Request(parties, 1000, 1) with { Metadata = new Dictionary<string, string> { ["order"] = "42", ["cart"] = "7" } });
+        Clock.Advance(Duration.FromSeconds(10));
+        var paused = await Streams.PauseAsync(Tenant, created.Stream.Id, By);
+
+        var stored = await ReloadAsync(paused.Stream);
+        Assert.Single(stored.Pauses);
+        Assert.Equal(paused.Stream, stored);
+        Assert.Equal(paused.Stream.GetHashCode(), stored.GetHashCode());
+        Assert.Equal([.. created.Events, .. paused.Events], await EventsAsync(stored));
+    }
+
+    [Fact]
     public async Task Ten_Units_Per_Day_Over_One_Day_Settles_Half_At_Noon_And_Completes_At_The_End()
     {
         var parties = await PartiesAsync(100);

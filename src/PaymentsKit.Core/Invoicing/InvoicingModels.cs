@@ -216,6 +216,7 @@ public sealed record Invoice(
     /// What the merchant recorded as sent back to the payer (<see cref="IPaymentService.RecordRefundAsync"/>), in total; null
     /// until the first refund. Never more than <see cref="Overpaid"/> plus <see cref="Refundable"/>.
     /// </summary>
+    [JsonPropertyOrder(1)]
     public Money? Refunded { get; init; }
 
     /// <summary>

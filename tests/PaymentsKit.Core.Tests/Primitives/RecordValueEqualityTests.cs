@@ -247,7 +247,7 @@ public sealed class RecordValueEqualityTests
         Assert.Equal("pay_1", invoiceJson["transitions"]![0]!["actor"]!.GetValue<string>());
         Assert.Equal(
             "id,merchant_id,client_id,number,amount,description,memo,status,expires_at,paid_at,amount_paid,overpaid,paid_late,metadata,transitions,"
-            + "idempotency_key,request_fingerprint,created_at,updated_at,refundable",
+            + "idempotency_key,request_fingerprint,created_at,updated_at,refundable,refunded",
             Names(invoiceJson));
 
         var transactionJson = AssertRoundTrip(Transaction);

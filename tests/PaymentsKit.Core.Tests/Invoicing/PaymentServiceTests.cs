@@ -547,11 +547,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     [Fact]
     public async Task A_Partly_Paid_Invoice_Expired_By_The_Sweep_Moves_What_It_Applied_Out_Of_Revenue()
     {
-        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
-        var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(5) });
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 25m, memo: invoice.Memo));
-        _kit.Clock.Advance(Duration.FromMinutes(5));
+        var (merchant, invoice) = await PartlyPaidPastExpiryAsync();
 
         Assert.Equal(1, await _kit.Invoices.ExpireDueAsync());
 
@@ -570,11 +566,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     [Fact]
     public async Task A_Partly_Paid_Invoice_Expired_By_A_Late_Payment_Moves_What_It_Applied_Out_Of_Revenue()
     {
-        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
-        var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(5) });
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 25m, memo: invoice.Memo));
-        _kit.Clock.Advance(Duration.FromMinutes(5));
+        var (merchant, invoice) = await PartlyPaidPastExpiryAsync();
 
         // Not swept yet: the late payment expires the invoice, and with it what was applied stops being revenue.
         var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 75m, memo: invoice.Memo))).Payment;
@@ -744,6 +736,17 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     /// <summary>The merchant's XLM books and both revenue queries say the same: revenue, overpayments, unapplied.</summary>
+    /// <summary>A new merchant's invoice of 100 XLM, paid 25, now at its expiry (not swept).</summary>
+    private async Task<(Merchant Merchant, Invoice Invoice)> PartlyPaidPastExpiryAsync()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(5) });
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 25m, memo: invoice.Memo));
+        _kit.Clock.Advance(Duration.FromMinutes(5));
+        return (merchant, invoice);
+    }
+
     private async Task AssertBooksAsync(Merchant merchant, decimal revenue, decimal overpayments, decimal unapplied, int confirmed)
     {
         Assert.Equal(Money.Of(revenue, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));

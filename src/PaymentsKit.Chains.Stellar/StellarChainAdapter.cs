@@ -28,7 +28,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     private readonly AssetRegistry _assets;
     private readonly Duration _ledgerTime;
     private readonly ILogger _logger;
-    private readonly string? _configuredPassphrase;
+    private readonly string? _knownPassphrase;
     private volatile string? _horizonPassphrase;
 
     /// <summary>Creates the adapter.</summary>
@@ -46,7 +46,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _ledgerTime = options.LedgerTime;
-        _configuredPassphrase = options.NetworkPassphrase;
+        _knownPassphrase = options.KnownNetworkPassphrase();
         _transport = new RpcTransport(Chain, httpClient, options, logger);
         _probe = new RpcHealthProbe(Chain, clock, _transport, options.HealthThresholds);
     }
@@ -125,11 +125,12 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     /// <inheritdoc />
     /// <remarks>
     /// The SHA-256 of the envelope's signature payload on the network of <see cref="StellarOptions.NetworkPassphrase"/>, or
-    /// of the passphrase Horizon's root named when that is unset; null before either is known (a hash on the wrong network
-    /// would be looked up in vain) and for bytes that are not a signed envelope whose transaction can be told apart.
+    /// when that is unset of SDF's network if every endpoint is SDF's Horizon of one network, or else of the passphrase
+    /// Horizon's root named; null before any is known (a hash on the wrong network would be looked up in vain) and for
+    /// bytes that are not a signed envelope whose transaction can be told apart.
     /// </remarks>
     public string? TransactionHashOf(ReadOnlySpan<byte> signedTransaction) =>
-        (_configuredPassphrase ?? _horizonPassphrase) is { } passphrase ? StellarTransactionHash.Compute(signedTransaction, passphrase) : null;
+        (_knownPassphrase ?? _horizonPassphrase) is { } passphrase ? StellarTransactionHash.Compute(signedTransaction, passphrase) : null;
 
     /// <inheritdoc />
     /// <remarks>

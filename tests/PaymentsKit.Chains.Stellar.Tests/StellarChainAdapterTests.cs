@@ -280,6 +280,79 @@ public sealed class StellarChainAdapterTests
         Assert.Equal(V0EnvelopeHash, ((IChainAdapter)adapter).TransactionHashOf(v0));
     }
 
+    private StellarChainAdapter WithEndpoints(string? passphrase, params string[] endpoints)
+    {
+        var options = new StellarOptions { NetworkPassphrase = passphrase };
+        foreach (var endpoint in endpoints)
+        {
+            options.Endpoints.Add(new Uri(endpoint));
+        }
+
+        return new StellarChainAdapter(options, new HttpClient(), LoopbackAdapterSetup.Assets(StellarUsdc), _clock, NullLogger<StellarChainAdapter>.Instance);
+    }
+
+    [Theory]
+    [InlineData(StellarOptions.PublicNetworkPassphrase, "https://horizon.stellar.org/")]
+    [InlineData(StellarOptions.PublicNetworkPassphrase, "https://HORIZON.stellar.org/", "http://horizon.stellar.org:443/api/")]
+    [InlineData(StellarOptions.TestnetNetworkPassphrase, "https://horizon-testnet.stellar.org/")]
+    public void Only_SDF_Hosts_Of_One_Network_Name_The_Network_Before_Any_Read(string network, params string[] endpoints)
+    {
+        var v0 = Convert.FromBase64String(V0Envelope);
+        var expected = ((IChainAdapter)WithEndpoints(network, "https://my-horizon.example/")).TransactionHashOf(v0);
+        Assert.NotNull(expected);
+
+        Assert.Equal(expected, ((IChainAdapter)WithEndpoints(null, endpoints)).TransactionHashOf(v0));
+    }
+
+    [Theory]
+    [InlineData("https://my-horizon.example/")]
+    [InlineData("https://horizon.stellar.org/", "https://my-horizon.example/")]
+    [InlineData("https://horizon.stellar.org/", "https://horizon-testnet.stellar.org/")]
+    [InlineData("https://horizon-futurenet.stellar.org/")]
+    [InlineData("https://horizon.stellar.org.example/")]
+    public void Other_Hosts_Or_Mixed_Endpoints_Name_No_Network(params string[] endpoints) =>
+        Assert.Null(((IChainAdapter)WithEndpoints(null, endpoints)).TransactionHashOf(Convert.FromBase64String(V0Envelope)));
+
+    [Fact]
+    public async Task A_Configured_Network_Wins_Over_Horizons_Root()
+    {
+        await using var horizon = Horizon(); // its root names the public network
+        var adapter = new StellarChainAdapter(
+            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = StellarOptions.TestnetNetworkPassphrase, horizon),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(StellarUsdc),
+            _clock,
+            NullLogger<StellarChainAdapter>.Instance);
+        var v0 = Convert.FromBase64String(V0Envelope);
+        var testnetHash = ((IChainAdapter)adapter).TransactionHashOf(v0);
+
+        await adapter.GetTransactionAsync(Hash);
+        Assert.Equal(testnetHash, ((IChainAdapter)adapter).TransactionHashOf(v0));
+        Assert.NotEqual(V0EnvelopeHash, testnetHash);
+    }
+
+    [Fact]
+    public void A_Configured_Network_That_Is_Not_An_SDF_Hosts_Is_Rejected_With_The_Other_Problems()
+    {
+        var options = new StellarOptions { NetworkPassphrase = StellarOptions.TestnetNetworkPassphrase, MaxAttempts = 0 };
+        options.Endpoints.Add(new Uri("https://my-horizon.example/"));
+        options.Endpoints.Add(StellarOptions.PublicHorizon);
+        var errors = options.Validate("Stellar");
+        Assert.Equal(2, errors.Count);
+        Assert.Contains("Stellar:MaxAttempts", errors[0], StringComparison.Ordinal);
+        Assert.Contains("Stellar:NetworkPassphrase", errors[1], StringComparison.Ordinal);
+        Assert.Contains("Stellar:Endpoints[1]", errors[1], StringComparison.Ordinal);
+        Assert.Contains(StellarOptions.PublicNetworkPassphrase, errors[1], StringComparison.Ordinal);
+
+        var error = Assert.Throws<PaymentsKitException>(() =>
+            new StellarChainAdapter(options, new HttpClient(), new AssetRegistry(), _clock, NullLogger<StellarChainAdapter>.Instance));
+        Assert.Contains("Stellar:NetworkPassphrase", error.Message, StringComparison.Ordinal);
+
+        options.MaxAttempts = 3;
+        options.NetworkPassphrase = StellarOptions.PublicNetworkPassphrase;
+        Assert.Empty(options.Validate("Stellar"));
+    }
+
     [Fact]
     public async Task Broadcast_Posts_The_Envelope_As_A_Form_And_Returns_The_Hash()
     {

@@ -47,7 +47,9 @@ public interface ITransactionService
     /// Creates a transaction, or returns the one an earlier call with the same idempotency key created
     /// (its current state). Unless <see cref="CreateTransactionRequest.Confirm"/> is false the payment
     /// is sent to the provider at once: the result is completed, failed, or processing (authorized, or
-    /// the provider's answer did not arrive — a webhook or <see cref="SyncAsync"/> resolves it).
+    /// the provider's answer did not arrive — a webhook or <see cref="SyncAsync"/> resolves it). A replay of a confirmed
+    /// create whose payment an earlier call left unsent or with an unknown outcome sends it (or polls it and sends it
+    /// again), keyed by the transaction id so the provider charges once, and returns the result.
     /// </summary>
     /// <exception cref="PaymentsKitException">
     /// <c>partner_inactive</c>, <c>partner_deleted</c>, <c>not_found</c> (partner), <c>amount_out_of_range</c>,
@@ -104,7 +106,11 @@ public interface ITransactionService
 /// </summary>
 public interface IRefundService
 {
-    /// <summary>Refunds (part of) a completed or partially refunded transaction.</summary>
+    /// <summary>
+    /// Refunds (part of) a completed or partially refunded transaction. A replay with the same idempotency key returns the
+    /// same refund, first sending it again (or polling it and sending it again) if its outcome is still unknown, keyed by
+    /// the refund id so the provider refunds once.
+    /// </summary>
     /// <returns>The refund: completed, failed, or processing when the provider's answer did not arrive.</returns>
     /// <exception cref="PaymentsKitException">
     /// <c>not_found</c>, <c>not_refundable</c>, <c>refund_exceeds_remaining</c>, <c>amount_out_of_range</c>,

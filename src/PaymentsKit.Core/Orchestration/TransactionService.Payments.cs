@@ -6,25 +6,69 @@ namespace PaymentsKit.Orchestration;
 internal sealed partial class TransactionService
 {
     /// <summary>Moves a pending transaction to processing, calls the provider, and applies its answer.</summary>
-    private async ValueTask<PaymentTransaction> SendPaymentAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, AuditCall? call, CancellationToken cancellationToken)
+    private async ValueTask<PaymentTransaction> ConfirmPendingAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, AuditCall call, CancellationToken cancellationToken)
     {
-        PaymentTransaction Start(IUnitOfWork unit, Versioned<PaymentTransaction> current)
+        var tx = await MutateAsync(call, partnerId, transactionId, (unit, current) => StartPayment(unit, current, context), cancellationToken).ConfigureAwait(false);
+        return await SendPaymentAsync(tx, context, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Drives a confirmed create forward, on its first call and on every replay: a pending transaction (never sent, also
+    /// when an earlier call died before sending it) is claimed and sent; one whose payment is in flight (its outcome
+    /// unknown: an answer lost, a call that died after claiming it, or a concurrent call sending it now) is polled and,
+    /// when the provider does not know it, sent again under the same idempotency key. Anything else is returned as it is.
+    /// </summary>
+    private async ValueTask<PaymentTransaction> DrivePaymentAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken)
+    {
+        var (tx, claimed) = await ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
+                return current.Value.Status == TransactionStatus.Pending ? (StartPayment(unit, current, context), true) : (current.Value, false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (claimed)
         {
-            // Checked here, not only by Write (which checks changes of status): confirming a transaction already processing
-            // would send the payment to the provider again.
-            TransactionLifecycle.Machine.Transition(current.Value.Status, TransactionStatus.Processing);
-            return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(partnerId), context, null);
+            return await SendPaymentAsync(tx, context, cancellationToken).ConfigureAwait(false);
         }
 
-        var tx = call is null
-            ? await ExecuteAsync(
-                async (unit, ct) => Start(unit, await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false)),
-                cancellationToken).ConfigureAwait(false)
-            : await MutateAsync(call, partnerId, transactionId, Start, cancellationToken).ConfigureAwait(false);
+        return tx is { Status: TransactionStatus.Processing, InFlightAction: ProviderAction.Payment }
+            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, cancellationToken).ConfigureAwait(false)
+            : tx;
+    }
 
+    /// <summary>Claims a pending transaction for its payment call (processing, the payment in flight).</summary>
+    private PaymentTransaction StartPayment(IUnitOfWork unit, Versioned<PaymentTransaction> current, RequestContext context)
+    {
+        // Checked here, not only by Write (which checks changes of status): confirming a transaction already processing
+        // would send the payment to the provider again.
+        TransactionLifecycle.Machine.Transition(current.Value.Status, TransactionStatus.Processing);
+        return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(current.Value.PartnerId), context, null);
+    }
+
+    /// <summary>Sends a claimed transaction's payment to its provider and applies the answer.</summary>
+    private async ValueTask<PaymentTransaction> SendPaymentAsync(PaymentTransaction tx, RequestContext context, CancellationToken cancellationToken)
+    {
         var provider = providers.Get(tx.Provider);
         var result = await CallProviderAsync(ct => Pay(provider, tx, ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Polls the provider about a processing transaction and applies the answer; when the provider has not acted on the
+    /// call in flight (see <see cref="Resend"/>), sends that call again and applies its answer.
+    /// </summary>
+    private async ValueTask<PaymentTransaction> PollPaymentAsync(PaymentTransaction tx, IPaymentProvider provider, RequestContext context, CancellationToken cancellationToken)
+    {
+        var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(tx), ct), cancellationToken).ConfigureAwait(false);
+        var polled = await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId), context, null, true, cancellationToken).ConfigureAwait(false);
+        if (Resend(result.Outcome, polled) is not { } resend)
+        {
+            return polled;
+        }
+
+        var resent = await CallProviderAsync(ct => resend(provider, ct), cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, resent, Actor(tx.PartnerId), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -148,30 +192,14 @@ internal sealed partial class TransactionService
             var provider = providers.Get(before.Provider);
             if (before.Status == TransactionStatus.Processing)
             {
-                var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(before), ct), cancellationToken).ConfigureAwait(false);
-                var polled = await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, true, cancellationToken).ConfigureAwait(false);
-                if (Resend(result.Outcome, polled) is { } resend)
-                {
-                    var resent = await CallProviderAsync(ct => resend(provider, ct), cancellationToken).ConfigureAwait(false);
-                    await ApplyPaymentResultAsync(partnerId, transactionId, resent, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
-                }
+                await PollPaymentAsync(before, provider, context, cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))
             {
                 if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
                 {
-                    // A pending refund may never have reached the provider, nor a processing one the provider does not know (its
-                    // call failed to connect); resending is safe because the refund id is its idempotency key.
-                    var result = refund.Status == RefundStatus.Processing
-                        ? await CallProviderAsync(ct => provider.GetRefundAsync(refund.Id.ToString(), ct), cancellationToken).ConfigureAwait(false)
-                        : null;
-                    if (result is null || result.Outcome == ProviderOutcome.Unknown)
-                    {
-                        result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(before, refund), ct), cancellationToken).ConfigureAwait(false);
-                    }
-
-                    await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId), context, null, cancellationToken).ConfigureAwait(false);
+                    await DriveRefundAsync(before, refund, provider, context, cancellationToken).ConfigureAwait(false);
                 }
             }
         }

@@ -91,6 +91,14 @@ internal sealed partial class TransactionService
 
             if (!isNew)
             {
+                // A replay returns the refund as it is now, so one whose outcome is unknown (the first call may have died
+                // before sending it) is driven forward first rather than returned stale.
+                if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
+                {
+                    var owner = await GetAsync(partnerId, refund.TransactionId, cancellationToken).ConfigureAwait(false);
+                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, cancellationToken).ConfigureAwait(false);
+                }
+
                 await audit.WriteReplayedAsync(call, refund.Id.ToString(), refund, cancellationToken).ConfigureAwait(false);
                 return refund;
             }
@@ -136,6 +144,25 @@ internal sealed partial class TransactionService
 
             return refunds;
         }
+    }
+
+    /// <summary>
+    /// Drives a refund whose outcome is unknown forward and applies the answer. A pending refund may never have reached
+    /// the provider (the call that reserved it died before sending it, or is sending it now), nor a processing one the
+    /// provider does not know (its call failed to connect): the first is sent again, the second polled and sent again when
+    /// the provider does not know it. Resending is safe because the refund id is its idempotency key.
+    /// </summary>
+    private async ValueTask<Refund> DriveRefundAsync(PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, CancellationToken cancellationToken)
+    {
+        var result = refund.Status == RefundStatus.Processing
+            ? await CallProviderAsync(ct => provider.GetRefundAsync(refund.Id.ToString(), ct), cancellationToken).ConfigureAwait(false)
+            : null;
+        if (result is null || result.Outcome == ProviderOutcome.Unknown)
+        {
+            result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(tx, refund), ct), cancellationToken).ConfigureAwait(false);
+        }
+
+        return await ApplyRefundResultAsync(tx.PartnerId, refund.Id, result, Actor(tx.PartnerId), context, null, cancellationToken).ConfigureAwait(false);
     }
 
     private static ProviderRefundRequest RefundRequest(PaymentTransaction tx, Refund refund) =>

@@ -103,6 +103,13 @@ internal sealed partial class TransactionService(
                 cancellationToken).ConfigureAwait(false);
             if (!created)
             {
+                // A replay returns the transaction as it is now, so one the first call left unsent (it died before sending,
+                // or the send's outcome is unknown) is driven forward first rather than returned stale.
+                if (request.Confirm && record.DeletedAt is null)
+                {
+                    record = await DrivePaymentAsync(partnerId, record.Id, context, cancellationToken).ConfigureAwait(false);
+                }
+
                 await audit.WriteReplayedAsync(call, record.Id.ToString(), record, cancellationToken).ConfigureAwait(false);
                 return record;
             }
@@ -116,14 +123,14 @@ internal sealed partial class TransactionService(
         }
 
         return request.Confirm
-            ? await SendPaymentAsync(partnerId, transaction.Id, context, null, cancellationToken).ConfigureAwait(false)
+            ? await DrivePaymentAsync(partnerId, transaction.Id, context, cancellationToken).ConfigureAwait(false)
             : transaction;
     }
 
     public ValueTask<PaymentTransaction> ConfirmAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return SendPaymentAsync(partnerId, transactionId, context, new AuditCall(partnerId, "transaction.confirm", ResourceType, context), cancellationToken);
+        return ConfirmPendingAsync(partnerId, transactionId, context, new AuditCall(partnerId, "transaction.confirm", ResourceType, context), cancellationToken);
     }
 
     public async ValueTask<PaymentTransaction> CaptureAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)

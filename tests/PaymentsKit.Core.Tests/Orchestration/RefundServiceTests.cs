@@ -196,4 +196,60 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
         Assert.Equal((TransactionStatus.PartiallyRefunded, 30m, 0m), (synced.Status, synced.RefundedAmount.Amount, synced.ReservedRefundAmount.Amount));
         Assert.Equal(30m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
     }
+
+    [Fact]
+    public async Task A_Replayed_Refund_Sends_A_Refund_The_Crashed_First_Call_Never_Sent()
+    {
+        var (h, partner, tx, request) = await RefundCrashedBeforeSendingAsync();
+        using (h)
+        {
+            var replay = await h.Refunds.RefundAsync(partner.Id, tx.Id, request, Context);
+
+            Assert.Equal(RefundStatus.Completed, replay.Status);
+            Assert.Equal(replay, await h.Refunds.GetRefundAsync(partner.Id, replay.Id));
+            var after = await h.Transactions.GetAsync(partner.Id, tx.Id);
+            Assert.Equal((TransactionStatus.PartiallyRefunded, 30m, 0m), (after.Status, after.RefundedAmount.Amount, after.ReservedRefundAmount.Amount));
+            Assert.Equal(30m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+            var audit = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "refund.create" && a.Outcome == AuditOutcome.Replayed);
+            Assert.Equal("completed", audit.Changes!.Before!.Value.GetProperty("status").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Concurrent_Replays_Of_A_Refund_That_Crashed_Before_Sending_Refund_Once()
+    {
+        var (h, partner, tx, request) = await RefundCrashedBeforeSendingAsync();
+        using (h)
+        {
+            var replays = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+                Task.Run(() => h.Refunds.RefundAsync(partner.Id, tx.Id, request, Context).AsTask())));
+
+            Assert.Single(replays.Select(r => r.Id).Distinct());
+            Assert.All(replays, r => Assert.Equal(RefundStatus.Completed, r.Status));
+            var after = await h.Transactions.GetAsync(partner.Id, tx.Id);
+            Assert.Equal((TransactionStatus.PartiallyRefunded, 30m, 0m), (after.Status, after.RefundedAmount.Amount, after.ReservedRefundAmount.Amount));
+            Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, tx.Id), e => e.Status == TransactionStatus.PartiallyRefunded);
+            Assert.Equal(30m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+
+            // The provider settled one refund (one webhook per settled operation), however many calls reached it.
+            h.Clock.Advance(Duration.FromMinutes(1));
+            Assert.Single(h.Stripe.TakeDueWebhooks());
+        }
+    }
+
+    /// <summary>A completed charge and a keyed refund of 30 whose first call died after reserving it, before sending it.</summary>
+    private async Task<(OrchestrationHarness Harness, Partner Partner, PaymentTransaction Transaction, CreateRefundRequest Request)> RefundCrashedBeforeSendingAsync()
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        var h = OrchestrationHarness.Create(store);
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        h.Clock.Advance(Duration.FromMinutes(1));
+        h.Stripe.TakeDueWebhooks();
+        var request = new CreateRefundRequest(30m, "damaged") { IdempotencyKey = "refund-crash" };
+        (store.CrashOn, store.AfterCommit) = (r => r is Refund { Status: RefundStatus.Pending }, true);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Refunds.RefundAsync(partner.Id, tx.Id, request, Context).AsTask());
+        Assert.Equal(RefundStatus.Pending, Assert.Single(await h.Refunds.ListRefundsAsync(partner.Id, tx.Id)).Status);
+        return (h, partner, tx, request);
+    }
 }

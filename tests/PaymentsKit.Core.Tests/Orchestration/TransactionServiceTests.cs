@@ -599,6 +599,63 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_Replayed_Create_Sends_A_Payment_The_Crashed_First_Call_Never_Sent(bool crashAfterClaim)
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        using var h = OrchestrationHarness.Create(store);
+        var partner = await h.NewPartnerAsync();
+
+        // The process dies before sending the payment: stored pending (or processing, claimed for the send) and never sent.
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, crashAfterClaim);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+        var stored = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items);
+        Assert.Equal(crashAfterClaim ? TransactionStatus.Processing : TransactionStatus.Pending, stored.Status);
+        Assert.Equal(0, h.Stripe.CallCount);
+
+        var replay = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context);
+
+        Assert.Equal((stored.Id, TransactionStatus.Completed, (ProviderAction?)null), (replay.Id, replay.Status, replay.InFlightAction));
+        Assert.Equal(replay, await h.Transactions.GetAsync(partner.Id, stored.Id));
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, stored.Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        var audit = Assert.Single(await h.AuditAsync(partner.Id), a => a.Outcome == AuditOutcome.Replayed);
+        Assert.Equal("completed", audit.Changes!.Before!.Value.GetProperty("status").GetString());
+
+        // Once sent, a replay only returns it.
+        var calls = h.Stripe.CallCount;
+        Assert.Equal(replay, await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context));
+        Assert.Equal(calls, h.Stripe.CallCount);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Concurrent_Replays_Of_A_Create_That_Crashed_Before_Sending_Charge_Once(bool crashAfterClaim)
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        using var h = OrchestrationHarness.Create(store);
+        var partner = await h.NewPartnerAsync();
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, crashAfterClaim);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+
+        var replays = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            Task.Run(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask())));
+
+        Assert.Single(replays.Select(r => r.Id).Distinct());
+        Assert.All(replays, r => Assert.Equal(TransactionStatus.Completed, r.Status));
+        Assert.Equal(1, (await h.CountAsync(partner.Id)).Transactions);
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, replays[0].Id), e => e.Status == TransactionStatus.Processing);
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, replays[0].Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+
+        // The provider settled one charge (one webhook per settled operation), however many calls reached it.
+        h.Clock.Advance(Duration.FromMinutes(1));
+        Assert.Single(h.Stripe.TakeDueWebhooks());
+    }
+
     /// <summary>Changes a stored transaction behind the services' back, as older code or a migration may have left it.</summary>
     private static async Task RewriteAsync(OrchestrationHarness h, PartnerId partner, TransactionId id, Func<PaymentTransaction, PaymentTransaction> change)
     {

@@ -181,6 +181,15 @@ public interface IPaymentService
     /// </remarks>
     ValueTask<InvoiceRefund> RecordRefundAsync(MerchantId merchant, InvoiceId invoice, RecordRefundRequest request, CancellationToken cancellationToken = default);
 
+    /// <summary>Reads a recorded refund; <c>not_found</c> if it is not the merchant's.</summary>
+    ValueTask<InvoiceRefund> GetRefundAsync(MerchantId merchant, InvoiceRefundId refund, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Lists the refunds recorded for <paramref name="invoice"/> in creation order, a page at a time; <c>not_found</c> if the
+    /// invoice is not the merchant's.
+    /// </summary>
+    ValueTask<Page<InvoiceRefund>> ListRefundsAsync(MerchantId merchant, InvoiceId invoice, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
     /// <summary>Reads a payment.</summary>
     ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default);
 

@@ -124,6 +124,21 @@ internal sealed partial class PaymentService(
         return refund;
     }
 
+    public ValueTask<InvoiceRefund> GetRefundAsync(MerchantId merchant, InvoiceRefundId refund, CancellationToken cancellationToken = default) =>
+        context.GetAsync(InvoiceRefunds, merchant, refund.Value, "refund", refund, cancellationToken);
+
+    public async ValueTask<Page<InvoiceRefund>> ListRefundsAsync(MerchantId merchant, InvoiceId invoice, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        var size = context.PageSize(limit);
+        var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            _ = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, cancellationToken).ConfigureAwait(false)
+                ?? throw InvoicingValidation.NotFound("invoice", invoice);
+            return await InvoicingContext.ListWhereAsync(unit, InvoiceRefunds, merchant, r => r.InvoiceId == invoice, cursor, size, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default) =>
         context.GetAsync(Payments, merchant, payment.Value, "payment", payment, cancellationToken);
 

@@ -735,6 +735,57 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.True((await _kit.Ledger.ReconcileAsync(other.Id)).IsClean);
     }
 
+    [Fact]
+    public async Task Recorded_Refunds_Are_Read_Back_By_Id_And_Listed_Per_Invoice_In_Creation_Order()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var other = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 130m, memo: invoice.Memo));
+        var second = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 110m, memo: second.Memo));
+        var untouched = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 105m, memo: untouched.Memo));
+        async Task<InvoiceRefund> Refund(InvoiceId id, decimal amount)
+        {
+            _kit.Clock.Advance(Duration.FromSeconds(1));
+            return await _kit.Payments.RecordRefundAsync(merchant.Id, id, new RecordRefundRequest(amount, "XLM") { TransactionHash = $"refund-{amount}" });
+        }
+
+        // Refunds of another invoice between them are left out of the invoice's list.
+        var r1 = await Refund(invoice.Id, 5m);
+        var s1 = await Refund(second.Id, 4m);
+        var r2 = await Refund(invoice.Id, 7m);
+        var s2 = await Refund(second.Id, 6m);
+        var r3 = await Refund(invoice.Id, 3m);
+
+        Assert.Equal(r2, await _kit.Payments.GetRefundAsync(merchant.Id, r2.Id));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.GetRefundAsync(other.Id, r2.Id).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.GetRefundAsync(merchant.Id, InvoiceRefundId.New(_kit.Clock)).AsTask());
+
+        var first = await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, limit: 2);
+        Assert.Equal([r1, r2], first.Items);
+        Assert.NotNull(first.NextCursor);
+        var rest = await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, first.NextCursor, 2);
+        Assert.Equal([r3], rest.Items);
+        Assert.Null(rest.NextCursor);
+        var whole = await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, limit: 3);
+        Assert.Equal([r1, r2, r3], whole.Items);
+        Assert.Null(whole.NextCursor);
+        var ofSecond = await _kit.Payments.ListRefundsAsync(merchant.Id, second.Id);
+        Assert.Equal([s1, s2], ofSecond.Items);
+        Assert.Null(ofSecond.NextCursor);
+        var none = await _kit.Payments.ListRefundsAsync(merchant.Id, untouched.Id, limit: 1);
+        Assert.Empty(none.Items);
+        Assert.Null(none.NextCursor);
+
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.ListRefundsAsync(other.Id, invoice.Id).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.ListRefundsAsync(merchant.Id, InvoiceId.New(_kit.Clock)).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, limit: 0).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, limit: 1001).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, "not-a-cursor").AsTask());
+    }
+
     /// <summary>The merchant's XLM books and both revenue queries say the same: revenue, overpayments, unapplied.</summary>
     /// <summary>A new merchant's invoice of 100 XLM, paid 25, now at its expiry (not swept).</summary>
     private async Task<(Merchant Merchant, Invoice Invoice)> PartlyPaidPastExpiryAsync()

@@ -9,7 +9,8 @@ using PaymentsKit.Storage;
 namespace PaymentsKit.PostgreSql;
 
 /// <summary>
-/// The invoicing queries of seed 000 computed in SQL over the seed tables (0008_invoicing_tables):
+/// The invoicing queries of seed 000 computed in SQL over the seed tables (0008_invoicing_tables) and, for the refunds the
+/// revenue queries report, the refund records in the shared record table:
 /// filters, joins, ordering, keyset paging and aggregation run in PostgreSQL on indexed generated
 /// columns, one round trip per call. Results equal <see cref="InMemoryInvoicingQueries"/>'s: instants
 /// compare as exact 100-ns ticks (the resolution of the query cursors), ids in PostgreSQL's uuid
@@ -34,6 +35,16 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
         "CASE WHEN i.data -> 'refundable' ->> 'amount' IS NOT NULL THEN p.amount ELSE coalesce((p.data -> 'excess' ->> 'amount')::numeric, 0) END";
 
     private const string WithInvoice = "FROM payments p LEFT JOIN invoices i ON i.tenant_id = p.tenant_id AND i.id = p.invoice_id ";
+
+    // Refunds (InvoiceRefund) have no seed table: they are JSON in the shared record table, read as the seed tables' generated
+    // columns read invoices and payments (a Money is {"amount": "…", "asset": "…"}; an instant, text in the records' format).
+    private const string RefundAsset = "r.data -> 'amount' ->> 'asset'";
+
+    private const string RefundAmount = "(r.data -> 'amount' ->> 'amount')::numeric";
+
+    private const string RefundTicks = "paymentskit_ticks(r.data ->> 'created_at')";
+
+    private static readonly string RefundTable = InvoicingCollections.InvoiceRefunds.Table;
 
     private const string AllPaymentsOfInvoice =
         "(SELECT coalesce(jsonb_agg(p.data ORDER BY p.created_at_ticks DESC, p.id DESC), '[]'::jsonb) FROM payments p "
@@ -146,11 +157,18 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
 
     public async ValueTask<IReadOnlyList<AssetRevenue>> RevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken)
     {
-        var query = new Query($"SELECT p.asset, sum(p.amount - {NotRevenue}), count(*), sum({NotRevenue}) {WithInvoice}");
-        query.Where("p.tenant_id = {0}", merchant.Value).Where("p.status = 'CONFIRMED'").Append(" GROUP BY p.asset");
+        var query = new Query(
+            "SELECT asset, sum(total), sum(payment_count), sum(overpaid), sum(refunded) FROM ("
+            + $"SELECT p.asset, p.amount - {NotRevenue} AS total, 1 AS payment_count, {NotRevenue} AS overpaid, 0 AS refunded {WithInvoice}"
+            + "WHERE p.tenant_id = {0} AND p.status = 'CONFIRMED' "
+            + $"UNION ALL SELECT {RefundAsset}, 0, 0, 0, {RefundAmount} FROM {RefundTable} r WHERE r.collection = {{1}} AND r.tenant_id = {{0}}"
+            + ") x GROUP BY asset",
+            merchant.Value,
+            InvoicingCollections.InvoiceRefunds.Name);
         var rows = await ListAsync(
             query,
-            reader => new AssetRevenue(Total(reader.GetString(0), reader.GetDecimal(1)), Count(reader, 2), Total(reader.GetString(0), reader.GetDecimal(3))),
+            reader => new AssetRevenue(
+                Total(reader.GetString(0), reader.GetDecimal(1)), Count(reader, 2), Total(reader.GetString(0), reader.GetDecimal(3)), Total(reader.GetString(0), reader.GetDecimal(4))),
             "summing revenue per asset",
             cancellationToken).ConfigureAwait(false);
         return [.. rows.OrderBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
@@ -160,7 +178,7 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
     {
         // Months are cut in C# (NodaTime's tz database, which may differ from the server's) and sent as
         // boundaries: bucket k of width_bucket is the k-th month after the one `since` falls in. A payment
-        // at or beyond the last boundary (a clock at a month's turn) sends the query again with more months.
+        // or refund at or beyond the last boundary (a clock at a month's turn) sends the query again with more months.
         var first = since.InZone(zone).Date.ToYearMonth();
         for (var months = MonthlyBuckets; ; months *= 2)
         {
@@ -168,15 +186,19 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
                 .Select(k => first.OnDayOfMonth(1).PlusMonths(k).AtStartOfDayInZone(zone).ToInstant().ToUnixTimeTicks())
                 .ToArray();
             var query = new Query(
-                $"SELECT width_bucket(p.created_at_ticks, {{0}}::bigint[]) AS bucket, p.asset, sum(p.amount - {NotRevenue}), count(*), sum({NotRevenue}) {WithInvoice}",
-                (object)boundaries);
-            query.Where("p.tenant_id = {0}", merchant.Value)
-                .Where("p.status = 'CONFIRMED'")
-                .Where("p.created_at_ticks >= {0}", since.ToUnixTimeTicks())
-                .Append(" GROUP BY bucket, p.asset");
+                "SELECT width_bucket(ticks, {0}::bigint[]) AS bucket, asset, sum(total), sum(payment_count), sum(overpaid), sum(refunded) FROM ("
+                + $"SELECT p.created_at_ticks AS ticks, p.asset, p.amount - {NotRevenue} AS total, 1 AS payment_count, {NotRevenue} AS overpaid, 0 AS refunded {WithInvoice}"
+                + "WHERE p.tenant_id = {1} AND p.status = 'CONFIRMED' AND p.created_at_ticks >= {2} "
+                + $"UNION ALL SELECT {RefundTicks}, {RefundAsset}, 0, 0, 0, {RefundAmount} FROM {RefundTable} r "
+                + $"WHERE r.collection = {{3}} AND r.tenant_id = {{1}} AND {RefundTicks} >= {{2}}"
+                + ") x GROUP BY bucket, asset",
+                boundaries,
+                merchant.Value,
+                since.ToUnixTimeTicks(),
+                InvoicingCollections.InvoiceRefunds.Name);
             var rows = await ListAsync(
                 query,
-                reader => (Bucket: reader.GetInt32(0), Asset: reader.GetString(1), Total: reader.GetDecimal(2), Count: Count(reader, 3), Excess: reader.GetDecimal(4)),
+                reader => (Bucket: reader.GetInt32(0), Asset: reader.GetString(1), Total: reader.GetDecimal(2), Count: Count(reader, 3), Excess: reader.GetDecimal(4), Refunded: reader.GetDecimal(5)),
                 "summing monthly revenue",
                 cancellationToken).ConfigureAwait(false);
             if (rows.Any(r => r.Bucket >= months))
@@ -185,7 +207,8 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
             }
 
             return [.. rows
-                .Select(r => new MonthlyRevenue(first.OnDayOfMonth(1).PlusMonths(r.Bucket).ToYearMonth(), Total(r.Asset, r.Total), r.Count, Total(r.Asset, r.Excess)))
+                .Select(r => new MonthlyRevenue(
+                    first.OnDayOfMonth(1).PlusMonths(r.Bucket).ToYearMonth(), Total(r.Asset, r.Total), r.Count, Total(r.Asset, r.Excess), Total(r.Asset, r.Refunded)))
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }

@@ -45,6 +45,7 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
         Tick,
         Days,
         Expire,
+        Refund,
     }
 
     [Fact]
@@ -71,7 +72,8 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
                 (1, Gen.Constant(Kind.Cancel)),
                 (5, Gen.Constant(Kind.Tick)),
                 (1, Gen.Constant(Kind.Days)),
-                (1, Gen.Constant(Kind.Expire)))
+                (1, Gen.Constant(Kind.Expire)),
+                (3, Gen.Constant(Kind.Refund)))
             from merchant in Gen.Choose(0, 1)
             from a in Gen.Choose(0, 100_000)
             from b in Gen.Choose(0, 100_000)
@@ -166,6 +168,27 @@ public sealed class PostgreSqlInvoicingQueriesTests(PostgresServerFixture postgr
                         break;
                     case Kind.Expire:
                         await kit.Invoices.ExpireDueAsync();
+                        break;
+                    case Kind.Refund:
+                        // All or half of what an invoice owes back; when none does, a partly paid one is cancelled so that it does.
+                        var current = new List<Invoice>();
+                        foreach (var known in books.Invoices)
+                        {
+                            current.Add(await kit.Invoices.GetInvoiceAsync(merchant.Id, known.Id));
+                        }
+
+                        var owing = current.Where(i => i.Status != InvoiceStatus.Pending && i.RefundDue.Amount > 0).ToList();
+                        var partlyPaid = current.Where(i => i.Status == InvoiceStatus.Pending && i.AmountPaid.Amount > 0).ToList();
+                        var refunded = owing.Count > 0 ? owing[a % owing.Count]
+                            : partlyPaid.Count > 0 ? await kit.Invoices.CancelInvoiceAsync(merchant.Id, partlyPaid[a % partlyPaid.Count].Id)
+                            : null;
+                        if (refunded is not null)
+                        {
+                            var due = refunded.RefundDue.Amount;
+                            var back = b % 2 == 0 || due < 0.02m ? due : decimal.Round(due / 2, 2, MidpointRounding.ToZero);
+                            await kit.Payments.RecordRefundAsync(merchant.Id, refunded.Id, new RecordRefundRequest(back, refunded.Asset.Code));
+                        }
+
                         break;
                 }
             }

@@ -27,10 +27,13 @@ internal interface IInvoicingQueries
     /// <summary>Confirmed payments, newest first, with what they paid for.</summary>
     ValueTask<Page<PaymentHistoryItem>> PaymentHistoryAsync(MerchantId merchant, string? cursor, int limit, CancellationToken cancellationToken);
 
-    /// <summary>Confirmed revenue (what was applied, as the ledger books it) and overpayments per asset, by asset code.</summary>
+    /// <summary>Confirmed revenue (what was applied, as the ledger books it), overpayments and recorded refunds per asset, by asset code.</summary>
     ValueTask<IReadOnlyList<AssetRevenue>> RevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken);
 
-    /// <summary>Confirmed revenue and overpayments per month (in <paramref name="zone"/>) and asset since <paramref name="since"/>; newest month first, then asset code.</summary>
+    /// <summary>
+    /// Confirmed revenue and overpayments by the month of the payments, and refunds by the month they were recorded (in
+    /// <paramref name="zone"/>), per asset since <paramref name="since"/>; newest month first, then asset code.
+    /// </summary>
     ValueTask<IReadOnlyList<MonthlyRevenue>> MonthlyRevenueAsync(MerchantId merchant, Instant since, DateTimeZone zone, CancellationToken cancellationToken);
 
     /// <summary>The clients with the largest confirmed volume in <paramref name="asset"/>, largest first.</summary>

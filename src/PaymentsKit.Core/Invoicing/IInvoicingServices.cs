@@ -205,13 +205,15 @@ public interface IPaymentService
     /// <summary>
     /// Total confirmed revenue per asset (invoices and links), by asset code: what the payments applied and kept, as the
     /// ledger books it, with what they paid beyond what was due, or to invoices cancelled or expired since
-    /// (<see cref="Invoice.Refundable"/>), reported apart as <see cref="AssetRevenue.Overpayments"/>.
+    /// (<see cref="Invoice.Refundable"/>), reported apart as <see cref="AssetRevenue.Overpayments"/>, and the refunds recorded as
+    /// <see cref="AssetRevenue.Refunded"/>.
     /// </summary>
     ValueTask<IReadOnlyList<AssetRevenue>> GetRevenueByAssetAsync(MerchantId merchant, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Confirmed revenue (and, apart, overpayments) per calendar month and asset over the last 12 months (this month and
-    /// the 11 before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code.
+    /// Confirmed revenue (and, apart, overpayments and refunds) per calendar month and asset over the last 12 months (this
+    /// month and the 11 before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code. Payments
+    /// count in the month they were recorded, refunds in the month they were recorded.
     /// </summary>
     ValueTask<IReadOnlyList<MonthlyRevenue>> GetMonthlyRevenueAsync(MerchantId merchant, DateTimeZone? zone = null, CancellationToken cancellationToken = default);
 

@@ -130,9 +130,11 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         await using (unit.ConfigureAwait(false))
         {
             var refundable = await RefundableInvoicesAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
-            return [.. (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
-                .GroupBy(p => p.Asset)
-                .Select(g => new AssetRevenue(Applied(g, g.Key, refundable), g.Count(), NotRevenue(g, g.Key, refundable)))
+            var paid = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false)).ToLookup(p => p.Asset);
+            var refunded = (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false)).ToLookup(r => r.Amount.Asset);
+            return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key))
+                .Select(asset => new AssetRevenue(
+                    Applied(paid[asset], asset, refundable), paid[asset].Count(), NotRevenue(paid[asset], asset, refundable), Refunded(refunded[asset], asset)))
                 .OrderBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
     }
@@ -143,10 +145,19 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         await using (unit.ConfigureAwait(false))
         {
             var refundable = await RefundableInvoicesAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
-            return [.. (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
+            var paid = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .Where(p => p.CreatedAt >= since)
-                .GroupBy(p => (Month: p.CreatedAt.InZone(zone).Date.ToYearMonth(), p.Asset))
-                .Select(g => new MonthlyRevenue(g.Key.Month, Applied(g, g.Key.Asset, refundable), g.Count(), NotRevenue(g, g.Key.Asset, refundable)))
+                .ToLookup(p => (Month: p.CreatedAt.InZone(zone).Date.ToYearMonth(), p.Asset));
+            var refunded = (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false))
+                .Where(r => r.CreatedAt >= since)
+                .ToLookup(r => (Month: r.CreatedAt.InZone(zone).Date.ToYearMonth(), r.Amount.Asset));
+            return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key))
+                .Select(key => new MonthlyRevenue(
+                    key.Month,
+                    Applied(paid[key], key.Asset, refundable),
+                    paid[key].Count(),
+                    NotRevenue(paid[key], key.Asset, refundable),
+                    Refunded(refunded[key], key.Asset)))
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
@@ -227,6 +238,10 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
             (total, p) => p.InvoiceId is { } invoice && refundable.Contains(invoice) ? total + p.Amount
                 : p.Excess is { } excess ? total + excess
                 : total);
+
+    /// <summary>What the refunds sent back: what they debited from overpayments.</summary>
+    private static Money Refunded(IEnumerable<InvoiceRefund> refunds, Asset asset) =>
+        refunds.Aggregate(Money.Zero(asset), (total, r) => total + r.Amount);
 
     /// <summary>Compares by (instant, id) ascending; used with OrderByDescending for newest-first lists.</summary>
     private sealed class ByTimeThenId<T>(Func<T, Instant> at, Func<T, Guid> id) : IComparer<T>

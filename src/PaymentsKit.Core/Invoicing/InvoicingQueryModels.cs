@@ -71,8 +71,9 @@ public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, 
 
 /// <summary>
 /// Confirmed revenue in one asset, as the ledger books it: <paramref name="Total"/> equals what
-/// <see cref="InvoicingLedgerAccounts.Revenue"/> received and <paramref name="Overpayments"/> what
-/// <see cref="InvoicingLedgerAccounts.Overpayments"/> received.
+/// <see cref="InvoicingLedgerAccounts.Revenue"/> received, <paramref name="Overpayments"/> what
+/// <see cref="InvoicingLedgerAccounts.Overpayments"/> received and <paramref name="Refunded"/> what was paid out of it, so
+/// <paramref name="Overpayments"/> − <paramref name="Refunded"/> is that account's balance.
 /// </summary>
 /// <param name="Total">
 /// What confirmed payments applied to their invoices and links and kept (each payment's amount less its excess; nothing of a
@@ -81,15 +82,22 @@ public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, 
 /// <param name="PaymentCount">How many confirmed payments.</param>
 /// <param name="Overpayments">
 /// What the same payments paid beyond what was due (their excess) or to invoices cancelled or expired since: not revenue.
+/// Gross: refunds do not reduce it.
 /// </param>
-public sealed record AssetRevenue(Money Total, int PaymentCount, Money Overpayments);
+/// <param name="Refunded">What the merchant recorded as sent back to payers (<see cref="InvoiceRefund"/>s), whenever the refunded payments were received.</param>
+public sealed record AssetRevenue(Money Total, int PaymentCount, Money Overpayments, Money Refunded);
 
-/// <summary>Confirmed revenue in one asset in one calendar month, split as <see cref="AssetRevenue"/> is.</summary>
+/// <summary>
+/// Confirmed revenue in one asset in one calendar month, split as <see cref="AssetRevenue"/> is. Payments count in the month
+/// they were recorded, refunds in the month they were recorded, so a month may have refunds and no payment; summed over
+/// every month, <paramref name="Overpayments"/> − <paramref name="Refunded"/> is the overpayments account's balance.
+/// </summary>
 /// <param name="Month">The month, in the time zone asked for.</param>
 /// <param name="Total">What confirmed payments recorded in the month applied to their invoices and links and kept.</param>
-/// <param name="PaymentCount">How many confirmed payments.</param>
+/// <param name="PaymentCount">How many confirmed payments were recorded in the month.</param>
 /// <param name="Overpayments">What the same payments paid beyond what was due or to invoices cancelled or expired since: not revenue.</param>
-public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount, Money Overpayments);
+/// <param name="Refunded">What the refunds recorded in the month sent back, whenever the refunded payments were received.</param>
+public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount, Money Overpayments, Money Refunded);
 
 /// <summary>A client's confirmed payment volume in one asset.</summary>
 /// <param name="Client">The client.</param>

@@ -333,7 +333,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal((adaInvoice.Number, "Consulting", new ClientSummary(ada.Id, "Ada", "ada@example.com")), (history[3].InvoiceNumber!, history[3].InvoiceDescription!, history[3].Client!));
 
         Assert.Equal(
-            [new AssetRevenue(Money.Of(500m, Usdc), 1, Money.Zero(Usdc)), new AssetRevenue(Money.Of(130m, Xlm), 3, Money.Zero(Xlm))],
+            [new AssetRevenue(Money.Of(500m, Usdc), 1, Money.Zero(Usdc), Money.Zero(Usdc)), new AssetRevenue(Money.Of(130m, Xlm), 3, Money.Zero(Xlm), Money.Zero(Xlm))],
             await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
 
         var top = await _kit.Payments.GetTopClientsAsync(merchant.Id, "XLM");
@@ -365,16 +365,16 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         var monthly = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id);
         Assert.Equal(
             [
-                new MonthlyRevenue(new YearMonth(2026, 2), Money.Of(4m, Xlm), 1, Money.Zero(Xlm)),
-                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(7m, Usdc), 1, Money.Zero(Usdc)),
-                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(5m, Xlm), 2, Money.Zero(Xlm)),
+                new MonthlyRevenue(new YearMonth(2026, 2), Money.Of(4m, Xlm), 1, Money.Zero(Xlm), Money.Zero(Xlm)),
+                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(7m, Usdc), 1, Money.Zero(Usdc), Money.Zero(Usdc)),
+                new MonthlyRevenue(new YearMonth(2025, 3), Money.Of(5m, Xlm), 2, Money.Zero(Xlm), Money.Zero(Xlm)),
             ],
             monthly);
 
         // In Tokyo (UTC+9) the last payment already fell on 1 March 2026, and "this month" is March.
         var tokyo = DateTimeZoneProviders.Tzdb["Asia/Tokyo"];
         var inTokyo = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id, tokyo);
-        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1, Money.Zero(Xlm))], inTokyo);
+        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(4m, Xlm), 1, Money.Zero(Xlm), Money.Zero(Xlm))], inTokyo);
     }
 
     [Fact]
@@ -412,8 +412,8 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         var overpayments = Money.Of(22.5m, Xlm);
         Assert.Equal(revenue, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
         Assert.Equal(overpayments, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
-        Assert.Equal([new AssetRevenue(revenue, 3, overpayments)], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
-        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), revenue, 3, overpayments)], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
+        Assert.Equal([new AssetRevenue(revenue, 3, overpayments, Money.Zero(Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal([new MonthlyRevenue(new YearMonth(2026, 3), revenue, 3, overpayments, Money.Zero(Xlm))], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
     }
 
     [Fact]
@@ -626,7 +626,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
             booked.Postings.OrderBy(p => p.Side));
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
 
-        // The rest can be refunded, and nothing beyond it; what the revenue queries report as received does not change.
+        // The rest can be refunded, and nothing beyond it; the revenue queries report the refunds apart from what was received.
         await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(20m, "XLM"));
         var ex = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(0.0000001m, "XLM")).AsTask());
         Assert.Contains("owes back 0", ex.Message, StringComparison.Ordinal);
@@ -635,7 +635,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
         Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
-        Assert.Equal([new AssetRevenue(Money.Of(100m, Xlm), 1, Money.Of(30m, Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal([new AssetRevenue(Money.Of(100m, Xlm), 1, Money.Of(30m, Xlm), Money.Of(30m, Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
     }
 
     [Fact]
@@ -786,6 +786,44 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, "not-a-cursor").AsTask());
     }
 
+    [Fact]
+    public async Task Revenue_Queries_Report_Refunds_Apart_So_Overpayments_Less_Refunded_Is_The_Overpayments_Balance()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var overpaid = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 130m, memo: overpaid.Memo));
+        var withdrawn = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 40m, memo: withdrawn.Memo));
+        await _kit.Invoices.CancelInvoiceAsync(merchant.Id, withdrawn.Id);
+
+        // A partial refund of the excess in March; the cancelled invoice's payment refunded in full in April, with more excess.
+        await _kit.Payments.RecordRefundAsync(merchant.Id, overpaid.Id, new RecordRefundRequest(10m, "XLM"));
+        _kit.Clock.Set(Instant.FromUtc(2026, 4, 2, 8, 0));
+        await _kit.Payments.RecordRefundAsync(merchant.Id, withdrawn.Id, new RecordRefundRequest(40m, "XLM"));
+        await _kit.Payments.RecordRefundAsync(merchant.Id, overpaid.Id, new RecordRefundRequest(5m, "XLM"));
+
+        var revenue = await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm);
+        var owedBack = await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm);
+        Assert.Equal((Money.Of(100m, Xlm), Money.Of(15m, Xlm)), (revenue, owedBack));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+
+        var byAsset = Assert.Single(await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal(new AssetRevenue(revenue, 2, Money.Of(70m, Xlm), Money.Of(55m, Xlm)), byAsset);
+        Assert.Equal(owedBack, byAsset.Overpayments - byAsset.Refunded);
+
+        // By month of recording: April had refunds but no payment.
+        var monthly = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id);
+        Assert.Equal(
+            [
+                new MonthlyRevenue(new YearMonth(2026, 4), Money.Zero(Xlm), 0, Money.Zero(Xlm), Money.Of(45m, Xlm)),
+                new MonthlyRevenue(new YearMonth(2026, 3), revenue, 2, Money.Of(70m, Xlm), Money.Of(10m, Xlm)),
+            ],
+            monthly);
+        Assert.Equal(owedBack, monthly.Aggregate(Money.Zero(Xlm), (left, m) => left + m.Overpayments - m.Refunded));
+        Assert.Equal(revenue, monthly.Aggregate(Money.Zero(Xlm), (sum, m) => sum + m.Total));
+    }
+
     /// <summary>The merchant's XLM books and both revenue queries say the same: revenue, overpayments, unapplied.</summary>
     /// <summary>A new merchant's invoice of 100 XLM, paid 25, now at its expiry (not swept).</summary>
     private async Task<(Merchant Merchant, Invoice Invoice)> PartlyPaidPastExpiryAsync()
@@ -805,8 +843,8 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(Money.Of(unapplied, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
         Assert.Equal(Money.Of(revenue + overpayments + unapplied, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
-        Assert.Equal([new AssetRevenue(Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal([new AssetRevenue(Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm), Money.Zero(Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
         var month = _kit.Clock.GetCurrentInstant().InUtc().Date.ToYearMonth();
-        Assert.Equal([new MonthlyRevenue(month, Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm))], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
+        Assert.Equal([new MonthlyRevenue(month, Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm), Money.Zero(Xlm))], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
     }
 }

@@ -78,7 +78,10 @@ public interface ITransactionService
     /// Polls the provider for a processing payment and for refunds whose outcome is unknown, and
     /// applies what it reports (each outcome exactly once, however often this and webhooks race). A
     /// call the provider shows it has not acted on (a payment or refund it does not know, a capture or
-    /// cancel while it still reports the authorization) is sent again, keyed by the same id.
+    /// cancel while it still reports the authorization) is sent again, keyed by the same id. A pending
+    /// transaction whose create asked to confirm it (<see cref="PaymentTransaction.ConfirmOnCreate"/>) and is older than
+    /// <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> (its create died before sending it) is claimed and
+    /// sent, as a replay of the create would; one created with <c>Confirm = false</c> is never sent here.
     /// </summary>
     ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
 

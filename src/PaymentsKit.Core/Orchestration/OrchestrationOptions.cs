@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using NodaTime;
 
 namespace PaymentsKit.Orchestration;
 
@@ -18,6 +19,14 @@ public sealed class OrchestrationOptions
 
     /// <summary>The rate limit a new partner gets when its request names none. Default 100 per minute.</summary>
     public int DefaultRateLimitPerMinute { get; set; } = 100;
+
+    /// <summary>
+    /// How long a transaction whose create asked to confirm it may stay pending (stored, not yet sent to the provider)
+    /// before <see cref="ITransactionService.SyncAsync"/> sends it itself. A create sends it right after storing it, so a
+    /// longer wait means that call died in between; the wait keeps a sync from racing a create still on its way (which
+    /// would be safe, one claim wins, but would poll a payment the create is about to send). Default 1 minute; positive.
+    /// </summary>
+    public Duration UnsentPaymentGracePeriod { get; set; } = Duration.FromMinutes(1);
 
     /// <summary>The currencies lookup; starts with <see cref="Currency.Seeded"/>.</summary>
     public IList<Currency> Currencies { get; } = [.. Currency.Seeded];
@@ -66,6 +75,11 @@ internal sealed partial class OrchestrationOptionsValidator(IServiceProvider ser
         if (options.DefaultRateLimitPerMinute is < 1 or > OrchestrationRules.MaxRateLimitPerMinute)
         {
             Fail($"DefaultRateLimitPerMinute must be between 1 and {OrchestrationRules.MaxRateLimitPerMinute} (value: {options.DefaultRateLimitPerMinute}).");
+        }
+
+        if (options.UnsentPaymentGracePeriod <= Duration.Zero)
+        {
+            Fail($"UnsentPaymentGracePeriod must be positive (value: {options.UnsentPaymentGracePeriod}).");
         }
 
         var codes = new HashSet<string>(StringComparer.Ordinal);

@@ -120,6 +120,14 @@ public sealed record PaymentTransaction
     /// <summary>Authorize-and-capture or authorize-only.</summary>
     public required CaptureMethod CaptureMethod { get; init; }
 
+    /// <summary>
+    /// Whether the creating request asked to send the payment at once (<see cref="CreateTransactionRequest.Confirm"/>), so a
+    /// transaction its create left pending is sent by <see cref="ITransactionService.SyncAsync"/> rather than waiting for
+    /// <see cref="ITransactionService.ConfirmAsync"/>. False for records stored before it was kept: their create's choice is
+    /// unknown, and sending one that awaits its confirmation would charge a payment the partner has not confirmed.
+    /// </summary>
+    public bool ConfirmOnCreate { get; init; }
+
     /// <summary>The provider's id of the payment, once known.</summary>
     public string? ProviderTransactionId { get; init; }
 

@@ -194,6 +194,10 @@ internal sealed partial class TransactionService
             {
                 await PollPaymentAsync(before, provider, context, cancellationToken).ConfigureAwait(false);
             }
+            else if (IsAbandonedCreate(before))
+            {
+                await DrivePaymentAsync(partnerId, transactionId, context, cancellationToken).ConfigureAwait(false);
+            }
 
             foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))
             {
@@ -219,6 +223,15 @@ internal sealed partial class TransactionService
             cancellationToken).ConfigureAwait(false);
         return after;
     }
+
+    /// <summary>
+    /// Whether a pending transaction is one whose confirmed create died before sending it (the client may never replay
+    /// it): its create asked to confirm it and has had the grace period to send it. One created with <c>Confirm = false</c>
+    /// (or stored before that choice was kept) waits for <see cref="ConfirmAsync"/> instead.
+    /// </summary>
+    private bool IsAbandonedCreate(PaymentTransaction tx) =>
+        tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true }
+        && clock.GetCurrentInstant() - tx.CreatedAt >= options.Value.UnsentPaymentGracePeriod;
 
     /// <summary>
     /// The in-flight call to send again when a poll shows the provider has not acted on it (it may never have reached the

@@ -77,6 +77,7 @@ internal sealed partial class TransactionService(
                         PaymentMethod = method.Code,
                         Provider = provider,
                         CaptureMethod = request.CaptureMethod,
+                        ConfirmOnCreate = request.Confirm,
                         ProviderCustomerId = customerId,
                         Status = TransactionStatus.Pending,
                         CustomerEmail = email,

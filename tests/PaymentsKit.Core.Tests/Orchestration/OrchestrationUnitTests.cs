@@ -70,6 +70,54 @@ public sealed class OrchestrationOptionsTests
     }
 
     [Fact]
+    public void UnsentPaymentGracePeriod_DefaultsToAMinute_AndMustBePositive()
+    {
+        using (var defaults = new ServiceCollection().AddPaymentsKit().Services.BuildServiceProvider())
+        {
+            Assert.Equal(Duration.FromMinutes(1), defaults.GetRequiredService<IOptions<OrchestrationOptions>>().Value.UnsentPaymentGracePeriod);
+        }
+
+        using var provider = new ServiceCollection().AddPaymentsKit()
+            .ConfigureOrchestration(o => o.UnsentPaymentGracePeriod = Duration.Zero)
+            .Services.BuildServiceProvider();
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OrchestrationOptions>>().Value);
+        Assert.Contains("UnsentPaymentGracePeriod", Assert.Single(ex.Failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_Transaction_Stored_Before_ConfirmOnCreate_Existed_Reads_As_Not_Confirmed()
+    {
+        var json = PaymentsKit.Json.PaymentsKitJson.CreateOptions(new AssetRegistry());
+        var usd = Money.Of(10m, AssetRegistry.Usd);
+        var tx = new PaymentTransaction
+        {
+            Id = TransactionId.New(new ManualClock()),
+            PartnerId = PartnerId.New(new ManualClock()),
+            IdempotencyKey = "k",
+            RequestFingerprint = "f",
+            Amount = usd,
+            PaymentMethod = "card",
+            Provider = PaymentProvider.Stripe,
+            CaptureMethod = CaptureMethod.Automatic,
+            Status = TransactionStatus.Pending,
+            CustomerEmail = "alice@example.com",
+            IpAddress = "203.0.113.7",
+            RefundedAmount = Money.Zero(usd.Asset),
+            ReservedRefundAmount = Money.Zero(usd.Asset),
+            EventCount = 1,
+            RefundCount = 0,
+            CreatedAt = Instant.FromUnixTimeSeconds(1_700_000_000),
+            UpdatedAt = Instant.FromUnixTimeSeconds(1_700_000_000),
+            ConfirmOnCreate = true,
+        };
+        var node = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(tx, json))!.AsObject();
+        Assert.True(node.Remove("confirm_on_create"));
+
+        var old = System.Text.Json.JsonSerializer.Deserialize<PaymentTransaction>(node.ToJsonString(), json)!;
+        Assert.Equal(tx with { ConfirmOnCreate = false }, old);
+    }
+
+    [Fact]
     public void HostCurrencies_AreRegisteredAsAssets()
     {
         using var provider = new ServiceCollection().AddPaymentsKit()

@@ -656,6 +656,83 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         Assert.Single(h.Stripe.TakeDueWebhooks());
     }
 
+    [Fact]
+    public async Task Sync_Sends_A_Confirmed_Create_That_Crashed_Before_Sending_Once_Its_Grace_Period_Has_Passed()
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        using var h = OrchestrationHarness.Create(store, o => o.UnsentPaymentGracePeriod = Duration.FromSeconds(30));
+        var partner = await h.NewPartnerAsync();
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+        var stored = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items);
+        Assert.Equal((TransactionStatus.Pending, true), (stored.Status, stored.ConfirmOnCreate));
+
+        // Within the grace period the create may still be on its way to sending it: the sync leaves it alone.
+        h.Clock.Advance(Duration.FromSeconds(29));
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.SyncAsync(partner.Id, stored.Id, Context)).Status);
+        Assert.Equal(0, h.Stripe.CallCount);
+
+        // The client never replays: once the grace period is over the sync sends it, as a replay would.
+        h.Clock.Advance(Duration.FromSeconds(1));
+        var synced = await h.Transactions.SyncAsync(partner.Id, stored.Id, Context);
+        Assert.Equal((TransactionStatus.Completed, (ProviderAction?)null), (synced.Status, synced.InFlightAction));
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, stored.Id), e => e.Status == TransactionStatus.Processing);
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, stored.Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+
+        var calls = h.Stripe.CallCount;
+        Assert.Equal(synced, await h.Transactions.SyncAsync(partner.Id, stored.Id, Context));
+        Assert.Equal(calls, h.Stripe.CallCount);
+    }
+
+    [Fact]
+    public async Task Concurrent_Syncs_Of_A_Create_That_Crashed_Before_Sending_Charge_Once()
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        using var h = OrchestrationHarness.Create(store);
+        var partner = await h.NewPartnerAsync();
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+        var stored = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items);
+        h.Clock.Advance(Duration.FromMinutes(1));
+
+        var syncs = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            Task.Run(() => h.Transactions.SyncAsync(partner.Id, stored.Id, Context).AsTask())));
+
+        Assert.All(syncs, s => Assert.Equal(TransactionStatus.Completed, s.Status));
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, stored.Id), e => e.Status == TransactionStatus.Processing);
+        Assert.Single(await h.Transactions.GetEventsAsync(partner.Id, stored.Id), e => e.Status == TransactionStatus.Completed);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+
+        // The provider settled one charge (one webhook per settled operation), however many calls reached it.
+        h.Clock.Advance(Duration.FromMinutes(1));
+        Assert.Single(h.Stripe.TakeDueWebhooks());
+    }
+
+    [Fact]
+    public async Task Sync_Never_Sends_An_Unconfirmed_Create_Nor_One_Stored_Before_Confirm_Was_Kept()
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        using var h = OrchestrationHarness.Create(store);
+        var partner = await h.NewPartnerAsync();
+        var unconfirmed = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("later") with { Confirm = false }, Context);
+        Assert.False(unconfirmed.ConfirmOnCreate);
+
+        // A record stored before the flag existed reads as not confirmed: whether its create asked to send it is unknown.
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("old"), Context).AsTask());
+        var old = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items, t => t.IdempotencyKey == "old");
+        await RewriteAsync(h, partner.Id, old.Id, tx => tx with { ConfirmOnCreate = false });
+
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.SyncAsync(partner.Id, unconfirmed.Id, Context)).Status);
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.SyncAsync(partner.Id, old.Id, Context)).Status);
+        Assert.Equal(0, h.Stripe.CallCount);
+
+        // It waits for its confirmation, which still sends it.
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.ConfirmAsync(partner.Id, unconfirmed.Id, Context)).Status);
+    }
+
     /// <summary>Changes a stored transaction behind the services' back, as older code or a migration may have left it.</summary>
     private static async Task RewriteAsync(OrchestrationHarness h, PartnerId partner, TransactionId id, Func<PaymentTransaction, PaymentTransaction> change)
     {

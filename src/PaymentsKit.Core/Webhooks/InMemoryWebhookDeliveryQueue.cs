@@ -151,7 +151,7 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
     {
         ArgumentNullException.ThrowIfNull(completions);
         var completed = new HashSet<WebhookDeliveryId>();
-        var summaries = new Dictionary<(Guid Tenant, WebhookEventId Event), (int Attempts, Instant Last, bool Delivered)>();
+        var summaries = new Dictionary<(Guid Tenant, WebhookEventId Event), (int Attempts, Instant Last)>();
         lock (_lock)
         {
             foreach (var completion in completions)
@@ -175,15 +175,7 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                 entry.Attempts.Add(completion.Attempt);
                 var key = (claim.Delivery.TenantId, claim.Delivery.EventId);
                 var previous = summaries.GetValueOrDefault(key);
-                summaries[key] = (previous.Attempts + 1, Instant.Max(previous.Last, completion.Attempt.StartedAt), false);
-            }
-
-            foreach (var key in summaries.Keys.ToList())
-            {
-                summaries[key] = summaries[key] with
-                {
-                    Delivered = _entries.Where(e => e.Delivery.EventId == key.Event).All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered),
-                };
+                summaries[key] = (previous.Attempts + 1, Instant.Max(previous.Last, completion.Attempt.StartedAt));
             }
         }
 
@@ -195,9 +187,19 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                     var stored = await unit.GetAsync(WebhookCollections.Events, tenant, eventId.Value, ct).ConfigureAwait(false);
                     if (stored is not null)
                     {
+                        // Whether every delivery of the event is delivered is read as this unit writes, not when the completion
+                        // was applied: two dispatchers completing an event's deliveries at once would otherwise let the one
+                        // that saw the other's still pending write false after the other wrote true. A unit that loses the
+                        // version race runs again and reads it again.
+                        bool delivered;
+                        lock (_lock)
+                        {
+                            delivered = _entries.Where(e => e.Delivery.EventId == eventId).All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered);
+                        }
+
                         unit.Update(
                             WebhookCollections.Events,
-                            stored.Value with { Attempts = stored.Value.Attempts + summary.Attempts, LastAttemptAt = summary.Last, Delivered = summary.Delivered },
+                            stored.Value with { Attempts = stored.Value.Attempts + summary.Attempts, LastAttemptAt = summary.Last, Delivered = delivered },
                             stored.Version);
                     }
 

@@ -133,8 +133,7 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
     public async Task SixteenConcurrentRefunds_OfOneInvoice_NeverExceedWhatItOwesBack()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 150m, memo: invoice.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 150m);
 
         var outcomes = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<InvoiceRefund?>>>(_ => async () =>
         {
@@ -162,8 +161,7 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
     public async Task SixteenConcurrentRefunds_WithOneIdempotencyKey_RecordOneRefund()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 150m, memo: invoice.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 150m);
         var request = new RecordRefundRequest(5m, "XLM") { IdempotencyKey = "refund-once" };
 
         var refunds = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<InvoiceRefund>>>(_ => async () =>

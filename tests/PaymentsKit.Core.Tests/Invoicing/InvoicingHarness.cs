@@ -85,6 +85,14 @@ internal sealed class InvoicingHarness : IDisposable
     public async Task<Invoice> InvoiceAsync(Merchant merchant, decimal amount = 100m, Asset? asset = null, ClientId? client = null, string? memo = null) =>
         await Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(amount, (asset ?? Xlm).Code, "Consulting") { ClientId = client, Memo = memo });
 
+    /// <summary>An invoice of <paramref name="amount"/> XLM that received <paramref name="paid"/> XLM in one final payment.</summary>
+    public async Task<Invoice> PaidInvoiceAsync(Merchant merchant, decimal amount, decimal paid)
+    {
+        var invoice = await InvoiceAsync(merchant, amount);
+        await SubmitAsync(merchant, Pay(merchant.WalletAddress, paid, memo: invoice.Memo));
+        return invoice;
+    }
+
     public async Task<PaymentLink> LinkAsync(Merchant merchant, decimal amount = 10m, int? maxUses = null, Instant? expiresAt = null) =>
         await Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("Ticket", amount, Xlm.Code) { MaxUses = maxUses, ExpiresAt = expiresAt });
 

@@ -61,8 +61,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     public async Task PartialPayments_KeepItPending_UntilTheSumCoversIt()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m, memo: invoice.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 30m);
         var partial = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
         Assert.Equal(InvoiceStatus.Pending, partial.Status);
         Assert.True(partial.IsPartiallyPaid);
@@ -83,8 +82,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     public async Task Overpayment_PaysTheInvoice_AndRecordsTheExcess_OnInvoicePaymentAndLedger()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 60m, memo: invoice.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 60m);
         var over = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 55m, memo: invoice.Memo))).Payment;
         Assert.Equal(Money.Of(15m, Xlm), over.Excess);
         var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
@@ -592,8 +590,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Null(await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Revenue(Xlm)));
         Assert.Empty((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, unpaid.Id.ToString(), null, 10)).Items);
 
-        var paid = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 105m, memo: paid.Memo));
+        var paid = await _kit.PaidInvoiceAsync(merchant, 100m, 105m);
         await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidTransition, () => _kit.Invoices.CancelInvoiceAsync(merchant.Id, paid.Id).AsTask());
         var stillPaid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, paid.Id);
         Assert.Equal((InvoiceStatus.Paid, (Money?)null), (stillPaid.Status, stillPaid.Refundable));
@@ -604,8 +601,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     public async Task Recording_A_Refund_Of_An_Overpaid_Invoice_Books_It_From_Overpayments_To_The_Wallet_And_Shows_It_On_The_Invoice()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 130m, memo: invoice.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 130m);
         var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
         Assert.Equal((Money.Of(30m, Xlm), Money.Of(30m, Xlm), (Money?)null), (paid.Overpaid, paid.RefundDue, paid.Refunded));
 
@@ -642,8 +638,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     public async Task Refunding_A_Cancelled_Partly_Paid_Invoice_Pays_Back_Its_Refundable_And_No_More()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 40m, memo: invoice.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 40m);
         await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id);
         Assert.Equal(Money.Of(40m, Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).RefundDue);
 
@@ -665,12 +660,9 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     {
         var merchant = await _kit.MerchantAsync();
         var other = await _kit.MerchantAsync();
-        var overpaid = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 110m, memo: overpaid.Memo));
-        var exact = await _kit.InvoiceAsync(merchant, 50m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 50m, memo: exact.Memo));
-        var pending = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m, memo: pending.Memo));
+        var overpaid = await _kit.PaidInvoiceAsync(merchant, 100m, 110m);
+        var exact = await _kit.PaidInvoiceAsync(merchant, 50m, 50m);
+        var pending = await _kit.PaidInvoiceAsync(merchant, 100m, 20m);
         var unpaid = await _kit.InvoiceAsync(merchant, 100m);
         await _kit.Invoices.CancelInvoiceAsync(merchant.Id, unpaid.Id);
 
@@ -705,10 +697,8 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     public async Task A_Refund_With_An_Idempotency_Key_Is_Recorded_Once_And_The_Key_Cannot_Be_Reused_For_Another_Refund()
     {
         var merchant = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 120m, memo: invoice.Memo));
-        var second = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 120m, memo: second.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 120m);
+        var second = await _kit.PaidInvoiceAsync(merchant, 100m, 120m);
         var request = new RecordRefundRequest(20m, "XLM") { TransactionHash = "refund-tx", IdempotencyKey = "refund-1" };
 
         var first = await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, request);
@@ -727,8 +717,7 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
 
         // Keys are per merchant: another merchant's key of the same name is its own.
         var other = await _kit.MerchantAsync();
-        var theirs = await _kit.InvoiceAsync(other, 10m);
-        await _kit.SubmitAsync(other, _kit.Pay(other.WalletAddress, 15m, memo: theirs.Memo));
+        var theirs = await _kit.PaidInvoiceAsync(other, 10m, 15m);
         var theirRefund = await _kit.Payments.RecordRefundAsync(other.Id, theirs.Id, new RecordRefundRequest(5m, "XLM") { IdempotencyKey = "refund-1" });
         Assert.NotEqual(first.Id, theirRefund.Id);
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
@@ -740,12 +729,9 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     {
         var merchant = await _kit.MerchantAsync();
         var other = await _kit.MerchantAsync();
-        var invoice = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 130m, memo: invoice.Memo));
-        var second = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 110m, memo: second.Memo));
-        var untouched = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 105m, memo: untouched.Memo));
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 130m);
+        var second = await _kit.PaidInvoiceAsync(merchant, 100m, 110m);
+        var untouched = await _kit.PaidInvoiceAsync(merchant, 100m, 105m);
         async Task<InvoiceRefund> Refund(InvoiceId id, decimal amount)
         {
             _kit.Clock.Advance(Duration.FromSeconds(1));
@@ -791,10 +777,8 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     {
         _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
         var merchant = await _kit.MerchantAsync();
-        var overpaid = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 130m, memo: overpaid.Memo));
-        var withdrawn = await _kit.InvoiceAsync(merchant, 100m);
-        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 40m, memo: withdrawn.Memo));
+        var overpaid = await _kit.PaidInvoiceAsync(merchant, 100m, 130m);
+        var withdrawn = await _kit.PaidInvoiceAsync(merchant, 100m, 40m);
         await _kit.Invoices.CancelInvoiceAsync(merchant.Id, withdrawn.Id);
 
         // A partial refund of the excess in March; the cancelled invoice's payment refunded in full in April, with more excess.

@@ -76,6 +76,13 @@ public sealed class RoutingHarness
 
     public TestProvider SolanaBackup { get; }
 
+    /// <summary>The next <paramref name="reads"/> reads through every Solana provider fail: the chain cannot be asked.</summary>
+    public void CutOffSolanaReads(int reads = 1_000)
+    {
+        SolanaPrimary.FailReads(reads);
+        SolanaBackup.FailReads(reads);
+    }
+
     public ChainAdapterRegistry Registry { get; }
 
     public RoutingRpcProviders Providers { get; }

@@ -423,8 +423,7 @@ public abstract partial class RoutingSpecification
         var (merchant, intent) = await BroadcastHeldAsync();
 
         // Every RPC provider of the chain stops answering: nothing is known, so nothing changes until the finality timeout.
-        Router.SolanaPrimary.FailReads(1_000);
-        Router.SolanaBackup.FailReads(1_000);
+        Router.CutOffSolanaReads();
         Clock.Advance(Router.Options.FinalityTimeout - Duration.FromSeconds(1));
         AssertUnchanged(intent, await Router.Intents.AdvanceAsync(intent.Id));
         Clock.Advance(Duration.FromSeconds(1));
@@ -535,8 +534,7 @@ public abstract partial class RoutingSpecification
 
         // Every provider errors: the chain cannot say its pending transaction is gone, however long since it was seen.
         Clock.Advance(Router.Options.DropTimeout);
-        Router.SolanaPrimary.FailReads(1);
-        Router.SolanaBackup.FailReads(1);
+        Router.CutOffSolanaReads(1);
         var refused = await FailsAsync(
             PaymentsKitErrorCodes.ChainUnavailable, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
         Assert.True(refused.IsTransient);
@@ -558,8 +556,7 @@ public abstract partial class RoutingSpecification
         var (_, intent) = await HeldInManualReviewAsync();
 
         // The chain stays unreachable: Fail is refused for as long as it does, so the hold would be locked for good.
-        Router.SolanaPrimary.FailReads(1_000);
-        Router.SolanaBackup.FailReads(1_000);
+        Router.CutOffSolanaReads();
         Clock.Advance(Router.Options.DropTimeout);
         await FailsAsync(PaymentsKitErrorCodes.ChainUnavailable, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
 

@@ -416,7 +416,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         return hash.ToLowerInvariant();
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Skipping an ERC-20 transfer of {Contract}: no registered asset has that contract")]
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Debug, Message = "Skipping an ERC-20 transfer of {Contract}: no registered asset has that contract")]
     private static partial void LogUnknownToken(ILogger logger, string contract);
 
     private readonly record struct FeeStatus(long LatestBlock, BigInteger GasPrice, decimal Congestion);

@@ -330,7 +330,7 @@ public sealed partial class HederaChainAdapter : IChainAdapter
     [GeneratedRegex(@"^(?<payer>(?:0|[1-9][0-9]{0,18})\.(?:0|[1-9][0-9]{0,18})\.(?:0|[1-9][0-9]{0,18}))(?:@(?<seconds>[0-9]{1,19})\.(?<nanos>[0-9]{1,9})|-(?<seconds>[0-9]{1,19})-(?<nanos>[0-9]{1,9}))\z", RegexOptions.CultureInvariant)]
     private static partial Regex TransactionIdPattern();
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Skipping a Hedera transfer of token {Token}: no registered asset has that token id")]
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Debug, Message = "Skipping a Hedera transfer of token {Token}: no registered asset has that token id")]
     private static partial void LogUnknownToken(ILogger logger, string token);
 
     private sealed record ExchangeRate(long CentEquivalent, long HbarEquivalent);

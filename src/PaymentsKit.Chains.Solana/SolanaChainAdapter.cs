@@ -400,7 +400,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
         return valid ? text : throw ChainErrors.InvalidArgument("transactionHash", text, "must be a base58 transaction signature (64 bytes)");
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Skipping a Solana token transfer of mint {Mint}: no registered asset has that mint")]
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Debug, Message = "Skipping a Solana token transfer of mint {Mint}: no registered asset has that mint")]
     private static partial void LogUnknownMint(ILogger logger, string mint);
 
     private sealed record SignatureStatus(string Commitment);

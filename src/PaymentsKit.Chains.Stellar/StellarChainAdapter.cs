@@ -372,6 +372,6 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
     private sealed record TransactionHeader(string Hash, long Ledger, bool Successful, Money Fee, Instant CreatedAt, string? Memo);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Skipping a Stellar payment in {Asset}: no registered asset has that identifier")]
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Skipping a Stellar payment in {Asset}: no registered asset has that identifier")]
     private static partial void LogUnknownAsset(ILogger logger, string asset);
 }

@@ -229,7 +229,7 @@ public sealed partial class RpcTransport
         return delay > TimeSpan.Zero ? Task.Delay(delay, cancellationToken) : Task.CompletedTask;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Chain} RPC {Operation} attempt {Attempt}/{MaxAttempts} at {Endpoint} failed: {Error}")]
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "{Chain} RPC {Operation} attempt {Attempt}/{MaxAttempts} at {Endpoint} failed: {Error}")]
     private static partial void LogAttemptFailed(ILogger logger, string chain, string operation, string endpoint, int attempt, int maxAttempts, string error);
 
     private readonly record struct Attempt<T>(T? Result, string? Error, TimeSpan? RetryAfter)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Numerics;
 using System.Text.Json;
@@ -19,7 +20,8 @@ namespace PaymentsKit.Chains.Ethereum;
 /// are zero-value transfers (address poisoning).
 /// A transaction counts as final once its block is at or below the chain's <c>finalized</c> block and is still the block
 /// the chain has at that height; a node that does not serve the <c>finalized</c> tag (pre-merge networks, some L2 and test
-/// nodes) falls back to <see cref="EthereumOptions.FinalityConfirmations"/> confirmations.
+/// nodes) falls back to <see cref="EthereumOptions.FinalityConfirmations"/> confirmations. Such an endpoint is asked
+/// for the tag again only after ten minutes, so it does not cost a failing call on every read.
 /// </remarks>
 public sealed partial class EthereumChainAdapter : IChainAdapter
 {
@@ -27,11 +29,21 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     internal const string TransferTopic = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
     private const string TransferSelector = "a9059cbb";
+
+    /// <summary>
+    /// How long an endpoint that did not serve the <c>finalized</c> tag is read by confirmations before it is asked for the
+    /// tag again: long enough that a node without it no longer costs a failing call on every read, short enough that a
+    /// node that gains it (an upgrade, a new chain's first finalized block) decides finality again soon.
+    /// </summary>
+    private static readonly Duration FinalizedTagRecheckInterval = Duration.FromMinutes(10);
+
     private readonly JsonRpcClient _rpc;
     private readonly RpcHealthProbe _probe;
     private readonly AssetRegistry _assets;
     private readonly EthereumAddressCodec _codec;
     private readonly ILogger _logger;
+    private readonly IClock _clock;
+    private readonly ConcurrentDictionary<Uri, Instant> _noFinalizedTagUntil = new();
     private readonly int _finality;
     private readonly Duration _blockTime;
     private readonly long _nativeGas;
@@ -42,8 +54,8 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     /// <param name="options">Validated options.</param>
     /// <param name="httpClient">The client to reach the nodes with.</param>
     /// <param name="assets">Resolves ERC-20 tokens by contract address.</param>
-    /// <param name="clock">Stamps health samples.</param>
-    /// <param name="logger">Receives failover warnings and skipped transfers.</param>
+    /// <param name="clock">Stamps health samples and times when an endpoint without the <c>finalized</c> tag is asked again.</param>
+    /// <param name="logger">Receives failover warnings, skipped transfers and endpoints without the <c>finalized</c> tag.</param>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
     public EthereumChainAdapter(EthereumOptions options, HttpClient httpClient, AssetRegistry assets, IClock clock, ILogger<EthereumChainAdapter> logger)
     {
@@ -51,6 +63,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         ChainErrors.ThrowIfInvalid(options.Validate("Ethereum"));
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _clock = clock ?? throw new ArgumentNullException(nameof(clock));
         _codec = options.RequireChecksum ? EthereumAddressCodec.Strict : EthereumAddressCodec.Lenient;
         _finality = options.FinalityConfirmations;
         _blockTime = options.BlockTime;
@@ -138,24 +151,37 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
             transfers);
     }
 
-    /// <summary>The number of the chain's <c>finalized</c> block; null when the node does not serve the tag (an error, or no block).</summary>
+    /// <summary>
+    /// The number of the chain's <c>finalized</c> block; null when the node does not serve the tag (an error, or no block),
+    /// or did not when last asked, less than <see cref="FinalizedTagRecheckInterval"/> ago.
+    /// </summary>
     private async Task<long?> GetFinalizedBlockAsync(CancellationToken cancellationToken)
     {
-        try
+        // Only the endpoint the call would go to first counts: another endpoint, reached after a failover, may serve the tag.
+        if (_noFinalizedTagUntil.TryGetValue(_rpc.Transport.PreferredEndpoint, out var until) && _clock.GetCurrentInstant() < until)
         {
-            return await _rpc.CallAsync<long?>(
-                "eth_getBlockByNumber",
-                ["finalized", false],
-                r => r.ValueKind == JsonValueKind.Null ? null : EthHex.ParseLong(RpcJson.GetString(r, "number")),
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (JsonRpcException)
-        {
-            // Pre-merge networks, nodes without a finalized block yet and many L2 and test nodes refuse the tag, each with
-            // its own error ("'finalized' tag not supported on pre-merge network", "finalized block not found",
-            // "Unknown block", "hex string without 0x prefix" …): confirmations are all they leave to go by.
             return null;
         }
+
+        // Pre-merge networks, nodes without a finalized block yet and many L2 and test nodes refuse the tag, each with its
+        // own error ("'finalized' tag not supported on pre-merge network", "finalized block not found", "Unknown block",
+        // "hex string without 0x prefix" …), or answer it with no block: confirmations are all they leave to go by.
+        return await _rpc.CallAsync(
+            "eth_getBlockByNumber",
+            ["finalized", false],
+            (endpoint, r) => r.ValueKind == JsonValueKind.Null
+                ? NoFinalizedTag(endpoint, "no block")
+                : EthHex.ParseLong(RpcJson.GetString(r, "number")),
+            (endpoint, error) => NoFinalizedTag(endpoint, error.Message),
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    private long? NoFinalizedTag(Uri endpoint, string answer)
+    {
+        var askAgainAt = _clock.GetCurrentInstant() + FinalizedTagRecheckInterval;
+        _noFinalizedTagUntil[endpoint] = askAgainAt;
+        LogNoFinalizedTag(_logger, RpcTransport.Redact(endpoint), answer, _finality, askAgainAt);
+        return null;
     }
 
     /// <inheritdoc />
@@ -418,6 +444,12 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
     [LoggerMessage(EventId = 1201, Level = LogLevel.Debug, Message = "Skipping an ERC-20 transfer of {Contract}: no registered asset has that contract")]
     private static partial void LogUnknownToken(ILogger logger, string contract);
+
+    [LoggerMessage(
+        EventId = 1202,
+        Level = LogLevel.Information,
+        Message = "Ethereum endpoint {Endpoint} does not serve the finalized block tag ({Answer}); transactions read through it are final after {Confirmations} confirmations until it is asked again at {AskAgainAt}")]
+    private static partial void LogNoFinalizedTag(ILogger logger, string endpoint, string answer, int confirmations, Instant askAgainAt);
 
     private readonly record struct FeeStatus(long LatestBlock, BigInteger GasPrice, decimal Congestion);
 

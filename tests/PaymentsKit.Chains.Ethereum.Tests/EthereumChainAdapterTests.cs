@@ -123,6 +123,77 @@ public sealed class EthereumChainAdapterTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
+    public async Task A_Node_Without_The_Finalized_Tag_Is_Asked_For_It_Once_Per_Recheck_Period(bool answersWithError)
+    {
+        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            ? answersWithError ? JsonRpcAnswer.Error(-32000, "'finalized' tag not supported on pre-merge network") : JsonRpcAnswer.Result("null")
+            : null);
+        var adapter = Create(o => o.FinalityConfirmations = 12, node);
+        for (var read = 0; read < 3; read++)
+        {
+            Assert.True((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
+            _clock.Advance(Duration.FromMinutes(3));
+        }
+
+        Assert.Equal(1, FinalizedRequests(node));
+
+        _clock.Advance(Duration.FromMinutes(1)); // 12 minutes after the refusal: the node is asked again
+        Assert.True((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
+        Assert.Equal(2, FinalizedRequests(node));
+        Assert.True((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
+        Assert.Equal(2, FinalizedRequests(node));
+    }
+
+    [Fact]
+    public async Task A_Node_That_Starts_Serving_The_Finalized_Tag_Decides_Finality_Again_After_The_Recheck_Period()
+    {
+        var servesFinalized = false;
+        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            ? Volatile.Read(ref servesFinalized)
+                ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3a")) // below the transaction's block: not final yet
+                : JsonRpcAnswer.Error(-32000, "finalized block not found")
+            : null);
+        var adapter = Create(o => o.FinalityConfirmations = 1, node);
+        Assert.True((await adapter.GetTransactionAsync(EtherHash))!.IsFinal); // by confirmations
+
+        Volatile.Write(ref servesFinalized, true);
+        _clock.Advance(Duration.FromMinutes(10) - Duration.FromSeconds(1));
+        Assert.True((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
+        Assert.Equal(1, FinalizedRequests(node));
+
+        _clock.Advance(Duration.FromSeconds(1));
+        Assert.False((await adapter.GetTransactionAsync(EtherHash))!.IsFinal); // by the finalized block
+        Assert.False((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
+        Assert.Equal(3, FinalizedRequests(node));
+    }
+
+    [Fact]
+    public async Task A_Missing_Finalized_Tag_Is_Remembered_For_The_Endpoint_That_Lacks_It_Only()
+    {
+        var firstDown = false;
+        await using var first = Node((method, parameters) => Volatile.Read(ref firstDown)
+            ? JsonRpcAnswer.Http(LoopbackResponse.WithStatus(503, "upstream unavailable"))
+            : method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+                ? JsonRpcAnswer.Error(-32000, "'finalized' tag not supported on pre-merge network")
+                : null);
+        await using var second = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3a"))
+            : null);
+        var adapter = Create(o => o.FinalityConfirmations = 1, first, second);
+        Assert.True((await adapter.GetTransactionAsync(EtherHash))!.IsFinal); // the first endpoint, by confirmations
+        Assert.Equal(1, FinalizedRequests(first));
+
+        Volatile.Write(ref firstDown, true); // reads move to the second endpoint, which serves the tag
+        Assert.False((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
+        Assert.Equal(1, FinalizedRequests(second));
+    }
+
+    private static int FinalizedRequests(LoopbackHttpServer node) =>
+        node.Requests.Count(r => r.Body.Contains("[\"finalized\",false]", StringComparison.Ordinal));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
     public async Task A_Receipt_From_A_Block_No_Longer_Canonical_At_Its_Height_Is_Not_Final(bool nodeServesFinalized)
     {
         // The receipt still names the block that was reorged out; the chain now has another block at that height.

@@ -69,12 +69,45 @@ public sealed class JsonRpcClient
     /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every endpoint failed.</exception>
     public Task<T> CallAsync<T>(string method, JsonArray? parameters, Func<JsonElement, T> read, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(method);
         ArgumentNullException.ThrowIfNull(read);
+        return SendAsync(method, parameters, (_, response) => Interpret(response, read, null), cancellationToken);
+    }
+
+    /// <summary>
+    /// Calls <paramref name="method"/> like <see cref="CallAsync{T}(string, JsonArray?, Func{JsonElement, T}, CancellationToken)"/>,
+    /// but tells the readers which endpoint answered (one of <see cref="RpcTransport.Endpoints"/>), and hands an error
+    /// object that is not transient to <paramref name="readError"/> instead of throwing it: for what a caller learns about
+    /// one endpoint, such as a method or parameter that node does not serve.
+    /// </summary>
+    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every endpoint failed.</exception>
+    public Task<T> CallAsync<T>(
+        string method,
+        JsonArray? parameters,
+        Func<Uri, JsonElement, T> read,
+        Func<Uri, JsonRpcException, T> readError,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ArgumentNullException.ThrowIfNull(readError);
+        return SendAsync(
+            method,
+            parameters,
+            (endpoint, response) => Interpret(response, result => read(endpoint, result), error => readError(endpoint, error)),
+            cancellationToken);
+    }
+
+    private Task<T> SendAsync<T>(string method, JsonArray? parameters, Func<Uri, RpcResponse, T> interpret, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(method);
+
+        // The transport makes one attempt at a time and builds each request just before the answer it interprets, so the
+        // endpoint the last request was built for is the one that answered.
+        Uri? answering = null;
         return _transport.SendAsync(
             method,
             endpoint =>
             {
+                answering = endpoint;
                 var id = Interlocked.Increment(ref _nextId);
                 var body = new JsonObject
                 {
@@ -87,11 +120,11 @@ public sealed class JsonRpcClient
                 content.Headers.ContentType = JsonMediaType;
                 return new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
             },
-            response => Interpret(response, read),
+            response => interpret(answering!, response),
             cancellationToken);
     }
 
-    private T Interpret<T>(RpcResponse response, Func<JsonElement, T> read)
+    private T Interpret<T>(RpcResponse response, Func<JsonElement, T> read, Func<JsonRpcException, T>? readError)
     {
         // 401, 402 and 403 refuse this endpoint's credentials or plan (bad key, disabled endpoint, capacity, allow-list), whatever
         // error object comes with them: another endpoint may answer, and the request must not be judged by it.
@@ -129,7 +162,7 @@ public sealed class JsonRpcClient
                     throw new TransientRpcException(exception.Message, exception);
                 }
 
-                throw exception;
+                return readError is null ? throw exception : readError(exception);
             }
 
             if (!response.IsSuccess)

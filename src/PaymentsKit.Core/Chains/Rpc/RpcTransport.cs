@@ -80,6 +80,9 @@ public sealed partial class RpcTransport
     /// <summary>The endpoints, each ending in '/'.</summary>
     public IReadOnlyList<Uri> Endpoints => _endpoints;
 
+    /// <summary>The endpoint the next request is sent to first: the one that last answered, or the next after one that just failed.</summary>
+    public Uri PreferredEndpoint => _endpoints[Volatile.Read(ref _preferred)];
+
     /// <summary>An endpoint as it may be logged: scheme and authority only, since paths and queries often hold API keys.</summary>
     public static string Redact(Uri endpoint)
     {

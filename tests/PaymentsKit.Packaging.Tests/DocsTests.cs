@@ -42,6 +42,57 @@ public sealed partial class DocsTests
         Assert.DoesNotContain(codes, code => !page.Contains($"| `{code}` |", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Every_error_code_a_docs_table_names_exists()
+    {
+        // A code the docs promise but the library never raises sends an integrator's error handling after nothing.
+        var codes = typeof(PaymentsKitErrorCodes).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.IsLiteral && f.FieldType == typeof(string))
+            .Select(f => (string)f.GetRawConstantValue()!)
+            .ToHashSet(StringComparer.Ordinal);
+
+        // The sample API adds a few codes of its own (ApiErrors), which only its page may name.
+        var sampleCodes = SampleApiCode().Matches(File.ReadAllText(Path.Combine(Root, "samples", "PaymentsKit.Sample", "Api", "ApiErrorMiddleware.cs")))
+            .Select(m => m.Groups["code"].Value)
+            .ToHashSet(StringComparer.Ordinal);
+        Assert.NotEmpty(sampleCodes);
+        var samplePage = Path.Combine(Root, "docs", "sample.md");
+        var named = MarkdownFiles().SelectMany(file => CodeColumnCells(file).Select(cell => (file, cell))).ToList();
+        Assert.NotEmpty(named);
+        var unknown = named
+            .SelectMany(c => SnakeCaseCode().Matches(c.cell).Select(m => (c.file, Code: m.Groups["code"].Value)))
+            .Where(c => !codes.Contains(c.Code) && !(c.file == samplePage && sampleCodes.Contains(c.Code)))
+            .Select(c => $"{Path.GetRelativePath(Root, c.file)}: {c.Code}")
+            .Distinct()
+            .ToList();
+        Assert.True(unknown.Count == 0, "Error codes not in PaymentsKitErrorCodes:\n" + string.Join('\n', unknown));
+    }
+
+    /// <summary>The cells of every table column headed "code" or "codes" (error tables; asset codes are upper case and ignored).</summary>
+    private static IEnumerable<string> CodeColumnCells(string file)
+    {
+        var column = -1;
+        foreach (var line in FencedCode().Replace(File.ReadAllText(file), string.Empty).Split('\n'))
+        {
+            if (!line.StartsWith('|'))
+            {
+                column = -1;
+                continue;
+            }
+
+            var cells = line.Trim().Trim('|').Split('|').Select(c => c.Trim()).ToList();
+            if (column < 0)
+            {
+                column = cells.FindIndex(c => c is "code" or "codes");
+                column = column < 0 ? int.MaxValue : column;
+            }
+            else if (column < cells.Count && !cells[column].StartsWith("---", StringComparison.Ordinal))
+            {
+                yield return cells[column];
+            }
+        }
+    }
+
     private static IEnumerable<string> MarkdownFiles() =>
         Directory.GetFiles(Path.Combine(Root, "docs"), "*.md", SearchOption.AllDirectories)
             .Concat(Directory.GetFiles(Path.Combine(Root, "src"), "README.md", SearchOption.AllDirectories))
@@ -68,6 +119,12 @@ public sealed partial class DocsTests
 
     [GeneratedRegex(@"\]\((?<target>[^)\s]+)\)")]
     private static partial Regex MarkdownLink();
+
+    [GeneratedRegex(@"public const string \w+ = ""(?<code>[a-z_]+)"";")]
+    private static partial Regex SampleApiCode();
+
+    [GeneratedRegex(@"`(?<code>[a-z][a-z0-9]*(_[a-z0-9]+)*)`")]
+    private static partial Regex SnakeCaseCode();
 
     [GeneratedRegex("```.*?```", RegexOptions.Singleline)]
     private static partial Regex FencedCode();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Hosting.Tests;
 
@@ -20,7 +21,7 @@ public sealed partial class HostingReadmeTests
             .Order(StringComparer.Ordinal)
             .ToList();
 
-        var documented = JobRow().Matches(File.ReadAllText(Path.Combine(RepositoryRoot(), "src", "PaymentsKit.Hosting", "README.md")))
+        var documented = JobRow().Matches(File.ReadAllText(Path.Combine(Repository.Root, "src", "PaymentsKit.Hosting", "README.md")))
             .Select(row => $"{row.Groups["name"].Value} {Interval(row.Groups["interval"].Value)}")
             .Order(StringComparer.Ordinal)
             .ToList();
@@ -40,17 +41,6 @@ public sealed partial class HostingReadmeTests
             "h" => TimeSpan.FromHours(value),
             _ => throw new FormatException($"Unknown unit in the README's interval '{text}'."),
         };
-    }
-
-    private static string RepositoryRoot()
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "PaymentsKit.sln")))
-        {
-            root = root.Parent ?? throw new InvalidOperationException($"No PaymentsKit.sln above {AppContext.BaseDirectory}.");
-        }
-
-        return root.FullName;
     }
 
     /// <summary>A row of the job table: `name` | what it does | interval.</summary>

@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Hosting.Tests;
 
@@ -47,7 +48,7 @@ public sealed class LogEventIdTests
     {
         // docs/logging.md is what operators build their filters from; an id missing there, or listed at another level, misleads them.
         var documented = Regex.Matches(
-                File.ReadAllText(Path.Combine(RepositoryRoot().FullName, "docs", "logging.md")),
+                File.ReadAllText(Path.Combine(Repository.Root, "docs", "logging.md")),
                 @"^\| (\d+) \| (Trace|Debug|Information|Warning|Error|Critical) \|",
                 RegexOptions.Multiline)
             .Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value}")
@@ -69,21 +70,10 @@ public sealed class LogEventIdTests
             .Where(m => m.Attribute is not null)
             .Select(m => (m.Method, m.Attribute!))];
 
-    private static DirectoryInfo RepositoryRoot()
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root.FullName, "PaymentsKit.sln")))
-        {
-            root = root.Parent ?? throw new InvalidOperationException($"No PaymentsKit.sln above {AppContext.BaseDirectory}.");
-        }
-
-        return root;
-    }
-
     /// <summary>Every package under src/, so a new package cannot be left out of the check.</summary>
     private static List<Assembly> SdkAssemblies()
     {
-        var names = Directory.GetFiles(Path.Combine(RepositoryRoot().FullName, "src"), "*.csproj", SearchOption.AllDirectories)
+        var names = Directory.GetFiles(Path.Combine(Repository.Root, "src"), "*.csproj", SearchOption.AllDirectories)
             .Select(Path.GetFileNameWithoutExtension)
             .Order(StringComparer.Ordinal)
             .ToList();

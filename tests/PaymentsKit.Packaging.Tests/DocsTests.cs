@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Packaging.Tests;
 

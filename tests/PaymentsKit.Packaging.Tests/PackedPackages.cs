@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Xml.Linq;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Packaging.Tests;
 

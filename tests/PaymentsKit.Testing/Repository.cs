@@ -1,7 +1,7 @@
-namespace PaymentsKit.Packaging.Tests;
+namespace PaymentsKit.Testing;
 
 /// <summary>The repository checkout the tests run from.</summary>
-internal static class Repository
+public static class Repository
 {
     /// <summary>The folder holding PaymentsKit.sln, found above the test assembly.</summary>
     public static string Root { get; } = Find();

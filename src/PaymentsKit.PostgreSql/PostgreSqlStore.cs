@@ -292,13 +292,16 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         }
     }
 
-    private async ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken)
+    /// <summary>Lists a tenant's records after <paramref name="after"/>: all of them, or those whose <paramref name="index"/> column holds its value.</summary>
+    private async ValueTask<Page<Versioned<T>>> ListAsync<T>(
+        RecordCollection<T> collection, Guid tenantId, (string Column, Guid Value)? index, Guid? after, int limit, CancellationToken cancellationToken)
         where T : class
     {
         try
         {
             var sql = SqlFor(collection.Table);
-            var command = _dataSource.CreateCommand(after is null ? sql.ListFirst : sql.ListAfter);
+            var command = _dataSource.CreateCommand(
+                index is { } by ? sql.ListBy(by.Column, after is not null) : after is null ? sql.ListFirst : sql.ListAfter);
             await using (command.ConfigureAwait(false))
             {
                 command.Parameters.Add(new NpgsqlParameter { Value = collection.Name });
@@ -306,6 +309,11 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
 
                 // One extra row tells whether another page follows.
                 command.Parameters.Add(new NpgsqlParameter { Value = limit + 1 });
+                if (index is { } match)
+                {
+                    command.Parameters.Add(new NpgsqlParameter { Value = match.Value });
+                }
+
                 if (after is not null)
                 {
                     command.Parameters.Add(new NpgsqlParameter { Value = after.Value });
@@ -522,8 +530,8 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
     /// <param name="Group">Every write of a set statement of a typed collection.</param>
     private sealed record Statement(PendingWrite Write, string? Key, string? Value, IReadOnlyList<PendingWrite>? Group = null);
 
-    /// <summary>The statements for one records table.</summary>
-    private sealed class TableSql(string table)
+    /// <summary>The statements for one records table (internal for the tests that EXPLAIN them).</summary>
+    internal sealed class TableSql(string table)
     {
         public const string FindKey =
             "SELECT record_id FROM paymentskit_unique_keys WHERE collection = $1 AND key_name = $2 AND key_value = $3";
@@ -562,6 +570,23 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         public string ListAfter { get; } =
             $"SELECT version, data FROM {table} WHERE collection = $1 AND tenant_id = $2 AND id > $4 ORDER BY id LIMIT $3";
 
+        private readonly ConcurrentDictionary<string, (string First, string After)> _listBy = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// Lists a tenant's records whose <paramref name="column"/> holds a value ($4), after an id ($5) when
+        /// <paramref name="after"/>: an index on (tenant_id, column, id) answers it in id order, reading only those rows.
+        /// </summary>
+        public string ListBy(string column, bool after)
+        {
+            var (first, next) = _listBy.GetOrAdd(
+                column,
+                static (c, t) => (
+                    $"SELECT version, data FROM {t} WHERE collection = $1 AND tenant_id = $2 AND {c} = $4 ORDER BY id LIMIT $3",
+                    $"SELECT version, data FROM {t} WHERE collection = $1 AND tenant_id = $2 AND {c} = $4 AND id > $5 ORDER BY id LIMIT $3"),
+                table);
+            return after ? next : first;
+        }
+
         public string Insert { get; } =
             $"INSERT INTO {table} (collection, id, tenant_id, version, data, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $5, $5)";
 
@@ -586,7 +611,11 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             await store.ReadManyAsync(records, cancellationToken).ConfigureAwait(false);
 
         protected override ValueTask<Page<Versioned<T>>> ListCommittedAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken) =>
-            store.ListAsync(collection, tenantId, after, limit, cancellationToken);
+            store.ListAsync(collection, tenantId, null, after, limit, cancellationToken);
+
+        protected override ValueTask<Page<Versioned<T>>> ListIndexedCommittedAsync<T>(
+            RecordCollection<T> collection, Guid tenantId, string index, Guid value, Guid? after, int limit, CancellationToken cancellationToken) =>
+            store.ListAsync(collection, tenantId, (index, value), after, limit, cancellationToken);
 
         protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken) =>
             store.ApplyAsync(writes, cancellationToken);

@@ -101,22 +101,37 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     {
         ArgumentNullException.ThrowIfNull(collection);
         ThrowIfClosed();
+        CheckLimit(limit);
+        return ListCommittedAsync(collection, tenantId, After(cursor), limit, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<Page<Versioned<T>>> ListByAsync<T>(
+        RecordCollection<T> collection, Guid tenantId, string index, Guid value, string? cursor, int limit, CancellationToken cancellationToken = default)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ThrowIfClosed();
+        collection.Index(index);
+        CheckLimit(limit);
+        return ListIndexedCommittedAsync(collection, tenantId, index, value, After(cursor), limit, cancellationToken);
+    }
+
+    /// <summary>Refuses a page size outside 1–<see cref="MaxPageSize"/> with <c>invalid_argument</c>.</summary>
+    internal static void CheckLimit(int limit)
+    {
         if (limit is < 1 or > MaxPageSize)
         {
             throw PaymentsKitException.InvalidArgument(
                 "limit", limit, string.Create(CultureInfo.InvariantCulture, $"must be between 1 and {MaxPageSize}"));
         }
-
-        Guid? after = null;
-        if (cursor is not null)
-        {
-            after = Guid.TryParseExact(cursor, "N", out var parsed)
-                ? parsed
-                : throw PaymentsKitException.InvalidArgument("cursor", cursor, "is not a cursor returned by a previous page");
-        }
-
-        return ListCommittedAsync(collection, tenantId, after, limit, cancellationToken);
     }
+
+    /// <summary>The id a <see cref="CursorAfter"/> cursor continues after; null for the first page.</summary>
+    private static Guid? After(string? cursor) =>
+        cursor is null ? null
+        : Guid.TryParseExact(cursor, "N", out var parsed) ? parsed
+        : throw PaymentsKitException.InvalidArgument("cursor", cursor, "is not a cursor returned by a previous page");
 
     /// <inheritdoc />
     public void Insert<T>(RecordCollection<T> collection, T record)
@@ -228,6 +243,14 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     protected abstract ValueTask<Page<Versioned<T>>> ListCommittedAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken)
         where T : class;
 
+    /// <summary>
+    /// Lists a tenant's committed records whose <paramref name="index"/> holds <paramref name="value"/>, with ids after
+    /// <paramref name="after"/> in <see cref="GuidOrder"/>, reading no others.
+    /// </summary>
+    protected abstract ValueTask<Page<Versioned<T>>> ListIndexedCommittedAsync<T>(
+        RecordCollection<T> collection, Guid tenantId, string index, Guid value, Guid? after, int limit, CancellationToken cancellationToken)
+        where T : class;
+
     /// <summary>Applies the writes atomically or throws with nothing written.</summary>
     protected abstract ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken);
 
@@ -269,6 +292,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         var write = new PendingWrite(collection.Name, collection.Table, id, collection.TenantOf(record), record, typeof(T), expectedVersion, keys)
         {
             KeysUnchanged = unchanged,
+            Indexes = IndexesOf(collection, record),
         };
         if (_writes.TryGetValue(slot, out var previous))
         {
@@ -296,6 +320,22 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         }
 
         return keys ?? (IReadOnlyList<KeyValuePair<string, string>>)[];
+    }
+
+    /// <summary>A record's index values (index name → value), nulls omitted.</summary>
+    private static IReadOnlyList<KeyValuePair<string, Guid>> IndexesOf<T>(RecordCollection<T> collection, T record)
+        where T : class
+    {
+        List<KeyValuePair<string, Guid>>? indexes = null;
+        foreach (var index in collection.Indexes)
+        {
+            if (index.ValueOf(record) is { } value)
+            {
+                (indexes ??= new(collection.Indexes.Count)).Add(new(index.Name, value));
+            }
+        }
+
+        return indexes ?? (IReadOnlyList<KeyValuePair<string, Guid>>)[];
     }
 
     private void ThrowIfClosed()

@@ -42,6 +42,23 @@ public interface IUnitOfWork : IAsyncDisposable
         where T : class;
 
     /// <summary>
+    /// Lists those of a tenant's records whose <paramref name="index"/> (one of <see cref="RecordCollection{T}.Indexes"/>) holds
+    /// <paramref name="value"/>, in id order, a page at a time, with the cursors and limits of <see cref="ListAsync{T}"/>. The
+    /// PaymentsKit stores read only those records; this default, for other units of work, walks all the tenant's records.
+    /// </summary>
+    /// <param name="collection">The collection.</param>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="index">The index's name.</param>
+    /// <param name="value">The value the listed records hold.</param>
+    /// <param name="cursor">The previous page's <see cref="Page{T}.NextCursor"/>, or null for the first page.</param>
+    /// <param name="limit">1–1000 items.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    ValueTask<Page<Versioned<T>>> ListByAsync<T>(
+        RecordCollection<T> collection, Guid tenantId, string index, Guid value, string? cursor, int limit, CancellationToken cancellationToken = default)
+        where T : class =>
+        IndexWalk.ListAsync(this, collection, tenantId, index, value, cursor, limit, cancellationToken);
+
+    /// <summary>
     /// Reads several records at once (one round trip where the store can), so the unit's later
     /// <see cref="GetAsync{T}"/> of any of them is answered without another read. Absent records are remembered
     /// as absent. A store that reads cheaply one at a time may ignore it.

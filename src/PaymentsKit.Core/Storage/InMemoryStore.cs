@@ -59,6 +59,9 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 {
                     table.Update(write.Id, write.Record, write.NewVersion, write.UniqueKeys);
                 }
+
+                // Only record tables keep indexes; the ledger's collections declare none.
+                (table as RecordTable)?.Reindex(write.Id, write.TenantId, write.Indexes);
             }
         }
     }
@@ -155,10 +158,14 @@ public sealed partial class InMemoryStore : IPaymentsStore
         }
     }
 
-    /// <summary>A collection kept as the record instances written, with a per-tenant id index.</summary>
+    /// <summary>A collection kept as the record instances written, with a per-tenant id index and one per index value.</summary>
     private class RecordTable : Table
     {
         private readonly Dictionary<Guid, TenantIndex> _tenants = [];
+
+        // The ids holding each (tenant, index, value), and the index values each such record holds now.
+        private readonly Dictionary<(Guid Tenant, string Index, Guid Value), TenantIndex> _byValue = [];
+        private readonly Dictionary<Guid, IReadOnlyList<KeyValuePair<string, Guid>>> _indexed = [];
 
         public Dictionary<Guid, Entry> Records { get; } = [];
 
@@ -191,9 +198,60 @@ public sealed partial class InMemoryStore : IPaymentsStore
             slot = new Entry(Stored(record, version), version, slot.TenantId, keys);
         }
 
-        public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items)
+        /// <summary>Moves a written record to the index values it holds now.</summary>
+        public void Reindex(Guid id, Guid tenantId, IReadOnlyList<KeyValuePair<string, Guid>> indexes)
         {
-            if (_tenants.GetValueOrDefault(tenantId)?.Sorted() is not { Count: > 0 } ids
+            // Every write of every collection comes here; most collections declare no index.
+            if (indexes.Count == 0 && _indexed.Count == 0)
+            {
+                return;
+            }
+
+            var held = _indexed.GetValueOrDefault(id) ?? [];
+            if (held.SequenceEqual(indexes))
+            {
+                return;
+            }
+
+            foreach (var (index, value) in held)
+            {
+                if (!indexes.Contains(new(index, value)))
+                {
+                    _byValue[(tenantId, index, value)].Remove(id);
+                }
+            }
+
+            foreach (var (index, value) in indexes)
+            {
+                if (!held.Contains(new(index, value)))
+                {
+                    ref var ids = ref CollectionsMarshal.GetValueRefOrAddDefault(_byValue, (tenantId, index, value), out _);
+                    (ids ??= new TenantIndex()).Add(id);
+                }
+            }
+
+            if (indexes.Count == 0)
+            {
+                _indexed.Remove(id);
+            }
+            else
+            {
+                _indexed[id] = indexes;
+            }
+        }
+
+        public override bool List<T>(Guid tenantId, Guid? after, int limit, List<Versioned<T>> items) =>
+            ListIds(_tenants.GetValueOrDefault(tenantId), after, limit, items);
+
+        /// <summary>Adds up to <paramref name="limit"/> of a tenant's records holding an index value after <paramref name="after"/>; whether more follow.</summary>
+        public bool ListBy<T>(Guid tenantId, string index, Guid value, Guid? after, int limit, List<Versioned<T>> items)
+            where T : class =>
+            ListIds(_byValue.GetValueOrDefault((tenantId, index, value)), after, limit, items);
+
+        private bool ListIds<T>(TenantIndex? index, Guid? after, int limit, List<Versioned<T>> items)
+            where T : class
+        {
+            if (index?.Sorted() is not { Count: > 0 } ids
                 || (after is not null && GuidOrder.Instance.Compare(after.Value, ids.Max) >= 0))
             {
                 return false;
@@ -236,9 +294,9 @@ public sealed partial class InMemoryStore : IPaymentsStore
     }
 
     /// <summary>
-    /// A tenant's record ids in <see cref="GuidOrder"/>. New ids are appended and sorted into the tree when the
-    /// tenant's records are next listed: a write costs an append instead of a tree insert, and a listing pays once,
-    /// for ids in order.
+    /// A tenant's record ids (or those holding one index value) in <see cref="GuidOrder"/>. New ids are appended and sorted
+    /// into the tree when the records are next listed: a write costs an append instead of a tree insert, and a listing pays
+    /// once, for ids in order.
     /// </summary>
     private sealed class TenantIndex
     {
@@ -246,6 +304,14 @@ public sealed partial class InMemoryStore : IPaymentsStore
         private readonly List<Guid> _added = [];
 
         public void Add(Guid id) => _added.Add(id);
+
+        public void Remove(Guid id)
+        {
+            if (!_added.Remove(id))
+            {
+                _sorted.Remove(id);
+            }
+        }
 
         public SortedSet<Guid> Sorted()
         {
@@ -300,9 +366,26 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 more = store._tables.GetValueOrDefault(collection.Name) is { } table && table.List(tenantId, after, limit, items);
             }
 
-            var next = more ? CursorAfter(collection.IdOf(items[^1].Value)) : null;
-            return ValueTask.FromResult(new Page<Versioned<T>>(items, next));
+            return Paged(collection, items, more);
         }
+
+        protected override ValueTask<Page<Versioned<T>>> ListIndexedCommittedAsync<T>(
+            RecordCollection<T> collection, Guid tenantId, string index, Guid value, Guid? after, int limit, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var items = new List<Versioned<T>>(Math.Min(limit, 16));
+            bool more;
+            lock (store._commitLock)
+            {
+                more = store._tables.GetValueOrDefault(collection.Name) is RecordTable table && table.ListBy(tenantId, index, value, after, limit, items);
+            }
+
+            return Paged(collection, items, more);
+        }
+
+        private static ValueTask<Page<Versioned<T>>> Paged<T>(RecordCollection<T> collection, List<Versioned<T>> items, bool more)
+            where T : class =>
+            ValueTask.FromResult(new Page<Versioned<T>>(items, more ? CursorAfter(collection.IdOf(items[^1].Value)) : null));
 
         protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken)
         {

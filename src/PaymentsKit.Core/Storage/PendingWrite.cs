@@ -26,6 +26,9 @@ public sealed record PendingWrite(
     /// </summary>
     public bool KeysUnchanged { get; init; }
 
+    /// <summary>The record's index values (index name → value), nulls omitted: see <see cref="RecordCollection{T}.Indexes"/>.</summary>
+    public IReadOnlyList<KeyValuePair<string, Guid>> Indexes { get; init; } = [];
+
     /// <summary>Whether the write creates the record.</summary>
     public bool IsInsert => ExpectedVersion == 0;
 

@@ -23,12 +23,17 @@ public sealed partial class RecordCollection<T>
     /// <param name="tenant">Reads the record's tenant (merchant/partner); <see cref="Guid.Empty"/> for shared records.</param>
     /// <param name="uniqueKeys">The unique keys to enforce.</param>
     /// <param name="table">The PostgreSQL table holding the records; it must have the shape of <see cref="DefaultTable"/>.</param>
+    /// <param name="indexes">
+    /// The lookups <see cref="IUnitOfWork.ListByAsync{T}"/> serves; each needs a <paramref name="table"/> of the collection's own
+    /// with a <c>uuid</c> column of the index's name, indexed on <c>(tenant_id, column, id)</c>.
+    /// </param>
     public RecordCollection(
         string name,
         Func<T, Guid> id,
         Func<T, Guid> tenant,
         IReadOnlyList<UniqueKey<T>>? uniqueKeys = null,
-        string table = DefaultTable)
+        string table = DefaultTable,
+        IReadOnlyList<RecordIndex<T>>? indexes = null)
     {
         if (!IdentifierPattern().IsMatch(name ?? string.Empty))
         {
@@ -49,6 +54,19 @@ public sealed partial class RecordCollection<T>
         {
             throw new ArgumentException("Unique key names must be distinct.", nameof(uniqueKeys));
         }
+
+        Indexes = indexes ?? [];
+        if (Indexes.Any(i => !IdentifierPattern().IsMatch(i.Name ?? string.Empty))
+            || Indexes.Select(i => i.Name).Distinct(StringComparer.Ordinal).Count() != Indexes.Count)
+        {
+            throw new ArgumentException("Index names must be distinct lower-case column names.", nameof(indexes));
+        }
+
+        // The shared table has no column per collection to index on.
+        if (Indexes.Count > 0 && Table == DefaultTable)
+        {
+            throw new ArgumentException($"Collection '{Name}' has indexes, so it needs a table of its own.", nameof(table));
+        }
     }
 
     /// <summary>The collection's name.</summary>
@@ -66,6 +84,9 @@ public sealed partial class RecordCollection<T>
     /// <summary>The unique keys the store enforces.</summary>
     public IReadOnlyList<UniqueKey<T>> UniqueKeys { get; }
 
+    /// <summary>The non-unique lookups the store keeps.</summary>
+    public IReadOnlyList<RecordIndex<T>> Indexes { get; }
+
     /// <summary>Names the record with <paramref name="id"/>, for <see cref="IUnitOfWork.PrefetchAsync"/>.</summary>
     public RecordRef Ref(Guid id) => new(Name, Table, typeof(T), id);
 
@@ -73,6 +94,11 @@ public sealed partial class RecordCollection<T>
     internal UniqueKey<T> Key(string name) =>
         UniqueKeys.FirstOrDefault(k => k.Name == name)
         ?? throw new ArgumentException($"Collection '{Name}' has no unique key '{name}'.", nameof(name));
+
+    /// <summary>Finds an index by name.</summary>
+    internal RecordIndex<T> Index(string name) =>
+        Indexes.FirstOrDefault(i => i.Name == name)
+        ?? throw new ArgumentException($"Collection '{Name}' has no index '{name}'.", nameof(name));
 
     /// <inheritdoc />
     public override string ToString() => Name;
@@ -86,6 +112,16 @@ public sealed partial class RecordCollection<T>
 /// <param name="Name">The key's name, e.g. "idempotency".</param>
 /// <param name="ValueOf">Reads the key's value from a record; null means the record has no value for this key.</param>
 public sealed record UniqueKey<T>(string Name, Func<T, string?> ValueOf)
+    where T : class;
+
+/// <summary>
+/// A non-unique lookup of a <see cref="RecordCollection{T}"/>: <see cref="IUnitOfWork.ListByAsync{T}"/> pages a tenant's records
+/// holding one value of it without reading the tenant's other records.
+/// </summary>
+/// <typeparam name="T">The record type.</typeparam>
+/// <param name="Name">The index's name; on PostgreSQL, the collection table's column holding the value.</param>
+/// <param name="ValueOf">Reads the value from a record; null means the record is not in the index.</param>
+public sealed record RecordIndex<T>(string Name, Func<T, Guid?> ValueOf)
     where T : class;
 
 /// <summary>Names one record of a collection, whatever its type: see <see cref="RecordCollection{T}.Ref"/>.</summary>

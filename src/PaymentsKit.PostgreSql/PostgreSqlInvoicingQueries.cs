@@ -10,7 +10,7 @@ namespace PaymentsKit.PostgreSql;
 
 /// <summary>
 /// The invoicing queries of seed 000 computed in SQL over the seed tables (0008_invoicing_tables) and, for the refunds the
-/// revenue queries report, the refund records in the shared record table:
+/// revenue queries report, the refund table (0029_invoice_refunds_table):
 /// filters, joins, ordering, keyset paging and aggregation run in PostgreSQL on indexed generated
 /// columns, one round trip per call. Results equal <see cref="InMemoryInvoicingQueries"/>'s: instants
 /// compare as exact 100-ns ticks (the resolution of the query cursors), ids in PostgreSQL's uuid
@@ -35,14 +35,6 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
         "CASE WHEN i.data -> 'refundable' ->> 'amount' IS NOT NULL THEN p.amount ELSE coalesce((p.data -> 'excess' ->> 'amount')::numeric, 0) END";
 
     private const string WithInvoice = "FROM payments p LEFT JOIN invoices i ON i.tenant_id = p.tenant_id AND i.id = p.invoice_id ";
-
-    // Refunds (InvoiceRefund) have no seed table: they are JSON in the shared record table, read as the seed tables' generated
-    // columns read invoices and payments (a Money is {"amount": "…", "asset": "…"}; an instant, text in the records' format).
-    private const string RefundAsset = "r.data -> 'amount' ->> 'asset'";
-
-    private const string RefundAmount = "(r.data -> 'amount' ->> 'amount')::numeric";
-
-    private const string RefundTicks = "paymentskit_ticks(r.data ->> 'created_at')";
 
     private static readonly string RefundTable = InvoicingCollections.InvoiceRefunds.Table;
 
@@ -161,10 +153,9 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
             "SELECT asset, sum(total), sum(payment_count), sum(overpaid), sum(refunded) FROM ("
             + $"SELECT p.asset, p.amount - {NotRevenue} AS total, 1 AS payment_count, {NotRevenue} AS overpaid, 0 AS refunded {WithInvoice}"
             + "WHERE p.tenant_id = {0} AND p.status = 'CONFIRMED' "
-            + $"UNION ALL SELECT {RefundAsset}, 0, 0, 0, {RefundAmount} FROM {RefundTable} r WHERE r.collection = {{1}} AND r.tenant_id = {{0}}"
+            + $"UNION ALL SELECT r.asset, 0, 0, 0, r.amount FROM {RefundTable} r WHERE r.tenant_id = {{0}}"
             + ") x GROUP BY asset",
-            merchant.Value,
-            InvoicingCollections.InvoiceRefunds.Name);
+            merchant.Value);
         var rows = await ListAsync(
             query,
             reader => new AssetRevenue(
@@ -189,13 +180,12 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
                 "SELECT width_bucket(ticks, {0}::bigint[]) AS bucket, asset, sum(total), sum(payment_count), sum(overpaid), sum(refunded) FROM ("
                 + $"SELECT p.created_at_ticks AS ticks, p.asset, p.amount - {NotRevenue} AS total, 1 AS payment_count, {NotRevenue} AS overpaid, 0 AS refunded {WithInvoice}"
                 + "WHERE p.tenant_id = {1} AND p.status = 'CONFIRMED' AND p.created_at_ticks >= {2} "
-                + $"UNION ALL SELECT {RefundTicks}, {RefundAsset}, 0, 0, 0, {RefundAmount} FROM {RefundTable} r "
-                + $"WHERE r.collection = {{3}} AND r.tenant_id = {{1}} AND {RefundTicks} >= {{2}}"
+                + $"UNION ALL SELECT r.created_at_ticks, r.asset, 0, 0, 0, r.amount FROM {RefundTable} r "
+                + "WHERE r.tenant_id = {1} AND r.created_at_ticks >= {2}"
                 + ") x GROUP BY bucket, asset",
                 boundaries,
                 merchant.Value,
-                since.ToUnixTimeTicks(),
-                InvoicingCollections.InvoiceRefunds.Name);
+                since.ToUnixTimeTicks());
             var rows = await ListAsync(
                 query,
                 reader => (Bucket: reader.GetInt32(0), Asset: reader.GetString(1), Total: reader.GetDecimal(2), Count: Count(reader, 3), Excess: reader.GetDecimal(4), Refunded: reader.GetDecimal(5)),

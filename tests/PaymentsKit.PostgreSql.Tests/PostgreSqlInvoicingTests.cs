@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
+using NodaTime;
 using Npgsql;
 using PaymentsKit.DependencyInjection;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Testing;
 using PaymentsKit.Tests.Invoicing;
 
@@ -46,6 +48,82 @@ public sealed class PostgreSqlInvoicingPropertyTests(PostgresServerFixture postg
     protected override int PropertyIterations => 10;
 
     protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
+}
+
+/// <summary>How PostgreSQL reads an invoice's refunds: the store's own list statements, as it runs them.</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlInvoiceRefundTests(PostgresServerFixture postgres)
+{
+    [Fact]
+    public async Task Listing_An_Invoices_Refunds_Reads_Only_Its_Rows_Through_The_Invoice_Index_In_Id_Order()
+    {
+        var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
+        using var kit = await InvoicingHarness.CreateAsync(k =>
+        {
+            k.WithTestSecret().UsePostgreSql(connectionString);
+            return Task.CompletedTask;
+        });
+        var merchant = await kit.MerchantAsync();
+        var invoices = new List<Invoice>();
+        for (var i = 0; i < 10; i++)
+        {
+            invoices.Add(await kit.PaidInvoiceAsync(merchant, 100m, 200m));
+        }
+
+        var refunds = new List<InvoiceRefund>();
+        for (var round = 0; round < 4; round++)
+        {
+            foreach (var invoice in invoices)
+            {
+                kit.Clock.Advance(Duration.FromSeconds(1));
+                refunds.Add(await kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(1m, "XLM")));
+            }
+        }
+
+        await using var dataSource = NpgsqlDataSource.Create(connectionString);
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using (var analyze = new NpgsqlCommand("ANALYZE invoice_refunds", connection))
+        {
+            await analyze.ExecuteNonQueryAsync();
+        }
+
+        // A table this small is cheapest to read whole (or by bitmap, then sorted); priced out, the plain index scans are left,
+        // and the invoice index is the one that reads just the invoice's rows, already in id order (the tenant index would
+        // read and filter all the merchant's rows).
+        await using (var off = new NpgsqlCommand("SET enable_seqscan = off; SET enable_bitmapscan = off", connection))
+        {
+            await off.ExecuteNonQueryAsync();
+        }
+
+        var sql = new PostgreSqlStore.TableSql(InvoicingCollections.InvoiceRefunds.Table);
+        var target = invoices[3];
+        foreach (var after in new Guid?[] { null, refunds.First(r => r.InvoiceId == target.Id).Id.Value })
+        {
+            await using var explain = new NpgsqlCommand("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql.ListBy(InvoicingCollections.InvoiceIndex, after is not null), connection);
+            foreach (var value in new object?[] { InvoicingCollections.InvoiceRefunds.Name, merchant.Id.Value, 101, target.Id.Value, after })
+            {
+                if (value is not null)
+                {
+                    explain.Parameters.Add(new NpgsqlParameter { Value = value });
+                }
+            }
+
+            var plan = new List<string>();
+            await using (var reader = await explain.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                {
+                    plan.Add(reader.GetString(0));
+                }
+            }
+
+            var text = string.Join("\n", plan);
+            Assert.True(text.Contains("Index Scan using invoice_refunds_invoice_idx on invoice_refunds", StringComparison.Ordinal), text);
+            Assert.DoesNotContain("Sort", text, StringComparison.Ordinal);
+            Assert.DoesNotContain("Rows Removed by Filter", text, StringComparison.Ordinal);
+            Assert.Contains(after is null ? "rows=4" : "rows=3", plan.First(line => line.Contains("invoice_refunds_invoice_idx", StringComparison.Ordinal)), StringComparison.Ordinal);
+        }
+    }
 }
 
 /// <summary>A test class's database, migrated, with every PaymentsKit row removed: as empty as a new in-memory store.</summary>

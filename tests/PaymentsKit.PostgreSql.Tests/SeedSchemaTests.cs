@@ -306,12 +306,14 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         var link = await kit.LinkAsync(merchant, 1m, maxUses: 3);
         await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 1m), slug: link.Slug);
         await kit.ApiKeys.CreateApiKeyAsync(merchant.Id, new CreateApiKeyRequest("ci"));
+        var overpaid = await kit.PaidInvoiceAsync(merchant, 10m, 12m);
+        await kit.Payments.RecordRefundAsync(merchant.Id, overpaid.Id, new RecordRefundRequest(1.5m, "XLM") { IdempotencyKey = "refund-1" });
         using var h = OrchestrationHarness.Create(kit.Services.GetRequiredService<IPaymentsStore>());
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner);
         await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(25m, "damaged"), Context);
 
-        string[] tables = ["users", "clients", "api_keys", "invoices", "payment_links", "payments", "partners", "transactions", "refunds", "transaction_events", "audit_logs"];
+        string[] tables = ["users", "clients", "api_keys", "invoices", "payment_links", "payments", "invoice_refunds", "partners", "transactions", "refunds", "transaction_events", "audit_logs"];
         const string Columns = "collection, id, tenant_id, version, data::text, created_at, updated_at";
         await using var current = NpgsqlDataSource.Create(connectionString);
         var old = await postgres.CreateDatabaseAsync("before_seed_tables");

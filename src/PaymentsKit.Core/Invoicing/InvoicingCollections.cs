@@ -21,6 +21,9 @@ internal static class InvoicingCollections
     public const string IdempotencyKey = "idempotency";
     public const string TransactionKey = "transaction";
 
+    /// <summary>The refunds' index by invoice; on PostgreSQL, the refund table's column.</summary>
+    public const string InvoiceIndex = "invoice_id";
+
     public static readonly RecordCollection<Merchant> Merchants = new(
         "invoicing_merchant",
         m => m.Id.Value,
@@ -84,12 +87,17 @@ internal static class InvoicingCollections
         [new(TransactionKey, p => Transaction(p.Chain, p.TransactionHash))],
         table: "payments");
 
-    /// <summary>Refunds merchants recorded for invoices; in the shared record table (no seed table holds them).</summary>
+    /// <summary>
+    /// Refunds merchants recorded for invoices, indexed by invoice so that listing one invoice's refunds reads only those; no
+    /// seed table holds them, so their table is PaymentsKit's (migration 0029).
+    /// </summary>
     public static readonly RecordCollection<InvoiceRefund> InvoiceRefunds = new(
         "invoicing_invoice_refund",
         r => r.Id.Value,
         r => r.MerchantId.Value,
-        [new(IdempotencyKey, r => r.IdempotencyKey)]);
+        [new(IdempotencyKey, r => r.IdempotencyKey)],
+        table: "invoice_refunds",
+        indexes: [new(InvoiceIndex, r => r.InvoiceId.Value)]);
 
     public static string Wallet(ChainId chain, string address) => $"{chain.Value}:{address}";
 

@@ -135,50 +135,6 @@ internal sealed class InvoicingContext(
         }
     }
 
-    /// <summary>
-    /// Reads one page of those of a merchant's records that <paramref name="match"/> in creation order, paged with the store's
-    /// own cursors, which it walks past the records that do not match. <paramref name="size"/> is a checked page size.
-    /// </summary>
-    public static async ValueTask<Page<T>> ListWhereAsync<T>(
-        IUnitOfWork unit, RecordCollection<T> collection, MerchantId merchant, Func<T, bool> match, string? cursor, int size, CancellationToken cancellationToken)
-        where T : class
-    {
-        var items = new List<T>(Math.Min(size, 16));
-
-        // Where the store page holding the last item taken starts, and that item's place in it.
-        var (lastPageStart, lastIndex) = (cursor, -1);
-        var position = cursor;
-        while (true)
-        {
-            var page = await unit.ListAsync(collection, merchant.Value, position, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-            for (var i = 0; i < page.Items.Count; i++)
-            {
-                if (!match(page.Items[i].Value))
-                {
-                    continue;
-                }
-
-                if (items.Count == size)
-                {
-                    // Another match follows: only the store can name the place right after the last item taken, so it
-                    // lists up to it again; more records follow, so that list's next cursor is there.
-                    var upToLast = await unit.ListAsync(collection, merchant.Value, lastPageStart, lastIndex + 1, cancellationToken).ConfigureAwait(false);
-                    return new Page<T>(items, upToLast.NextCursor);
-                }
-
-                items.Add(page.Items[i].Value);
-                (lastPageStart, lastIndex) = (position, i);
-            }
-
-            if (page.NextCursor is null)
-            {
-                return new Page<T>(items, null);
-            }
-
-            position = page.NextCursor;
-        }
-    }
-
     /// <summary>Reads one record of a merchant by id, or fails with <c>not_found</c>.</summary>
     public async ValueTask<T> GetAsync<T>(RecordCollection<T> collection, MerchantId merchant, Guid id, string what, object shownId, CancellationToken cancellationToken)
         where T : class

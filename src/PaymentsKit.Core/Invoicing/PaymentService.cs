@@ -135,7 +135,8 @@ internal sealed partial class PaymentService(
         {
             _ = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, cancellationToken).ConfigureAwait(false)
                 ?? throw InvoicingValidation.NotFound("invoice", invoice);
-            return await InvoicingContext.ListWhereAsync(unit, InvoiceRefunds, merchant, r => r.InvoiceId == invoice, cursor, size, cancellationToken).ConfigureAwait(false);
+            var page = await unit.ListByAsync(InvoiceRefunds, merchant.Value, InvoiceIndex, invoice.Value, cursor, size, cancellationToken).ConfigureAwait(false);
+            return new Page<InvoiceRefund>([.. page.Items.Select(v => v.Value)], page.NextCursor);
         }
     }
 

@@ -212,3 +212,71 @@ internal static class AsyncAssert
         return ex;
     }
 }
+
+/// <summary>A store in front of another that counts the records its units of work list, to show what a read walks.</summary>
+internal sealed class ListCountingStore(IPaymentsStore inner, ListCountingStore.Counter counter) : IPaymentsStore
+{
+    /// <summary>Puts a counting store in front of the store <paramref name="services"/> registered; returns its counter.</summary>
+    public static Counter Decorate(IServiceCollection services)
+    {
+        var counter = new Counter();
+        var registered = services.Last(d => d.ServiceType == typeof(IPaymentsStore));
+        services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(provider => new ListCountingStore(
+            (IPaymentsStore)(registered.ImplementationInstance
+                ?? registered.ImplementationFactory?.Invoke(provider)
+                ?? ActivatorUtilities.CreateInstance(provider, registered.ImplementationType!)),
+            counter)));
+        return counter;
+    }
+
+    public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
+        new Unit(await inner.BeginAsync(cancellationToken), counter);
+
+    /// <summary>How many records the units listed since the last <see cref="Reset"/>.</summary>
+    internal sealed class Counter
+    {
+        private int _listed;
+
+        public int Listed => Volatile.Read(ref _listed);
+
+        public void Reset() => Volatile.Write(ref _listed, 0);
+
+        public Page<Versioned<T>> Add<T>(Page<Versioned<T>> page)
+            where T : class
+        {
+            Interlocked.Add(ref _listed, page.Items.Count);
+            return page;
+        }
+    }
+
+    private sealed class Unit(IUnitOfWork unit, Counter counter) : IUnitOfWork
+    {
+        public ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
+            where T : class => unit.GetAsync(collection, tenantId, id, cancellationToken);
+
+        public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
+            where T : class => unit.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
+
+        public async ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+            where T : class => counter.Add(await unit.ListAsync(collection, tenantId, cursor, limit, cancellationToken));
+
+        public async ValueTask<Page<Versioned<T>>> ListByAsync<T>(
+            RecordCollection<T> collection, Guid tenantId, string index, Guid value, string? cursor, int limit, CancellationToken cancellationToken = default)
+            where T : class => counter.Add(await unit.ListByAsync(collection, tenantId, index, value, cursor, limit, cancellationToken));
+
+        public ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) => unit.PrefetchAsync(records, cancellationToken);
+
+        public void Insert<T>(RecordCollection<T> collection, T record)
+            where T : class => unit.Insert(collection, record);
+
+        public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
+            where T : class => unit.Update(collection, record, expectedVersion);
+
+        public void Update<T>(RecordCollection<T> collection, T record, Versioned<T> read)
+            where T : class => unit.Update(collection, record, read);
+
+        public ValueTask CommitAsync(CancellationToken cancellationToken = default) => unit.CommitAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => unit.DisposeAsync();
+    }
+}

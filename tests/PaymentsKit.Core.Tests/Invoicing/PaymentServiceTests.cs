@@ -773,6 +773,87 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task Each_Invoice_Of_A_Merchant_With_Many_Refunded_Invoices_Lists_Exactly_Its_Refunds_In_Order_Across_Pages()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var other = await _kit.MerchantAsync();
+        var invoices = new List<Invoice>();
+        for (var i = 0; i < 12; i++)
+        {
+            invoices.Add(await _kit.PaidInvoiceAsync(merchant, 100m, 200m));
+        }
+
+        var theirs = await _kit.PaidInvoiceAsync(other, 100m, 200m);
+        var expected = invoices.ToDictionary(i => i.Id, _ => new List<InvoiceRefund>());
+
+        // Interleaved across invoices (invoice k gets k % 5 refunds), with another merchant's refunds among them.
+        for (var round = 0; round < 4; round++)
+        {
+            for (var k = 0; k < invoices.Count; k++)
+            {
+                if (round < k % 5)
+                {
+                    _kit.Clock.Advance(Duration.FromSeconds(1));
+                    expected[invoices[k].Id].Add(await _kit.Payments.RecordRefundAsync(merchant.Id, invoices[k].Id, new RecordRefundRequest(1m + round, "XLM")));
+                }
+            }
+
+            _kit.Clock.Advance(Duration.FromSeconds(1));
+            await _kit.Payments.RecordRefundAsync(other.Id, theirs.Id, new RecordRefundRequest(1m, "XLM"));
+        }
+
+        foreach (var invoice in invoices)
+        {
+            var listed = new List<InvoiceRefund>();
+            string? cursor = null;
+            do
+            {
+                var page = await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, cursor, 2);
+                Assert.InRange(page.Items.Count, page.NextCursor is null ? 0 : 2, 2);
+                listed.AddRange(page.Items);
+                cursor = page.NextCursor;
+            }
+            while (cursor is not null);
+
+            Assert.Equal(expected[invoice.Id], listed);
+            Assert.Equal(expected[invoice.Id], (await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, limit: 1000)).Items);
+        }
+    }
+
+    [Fact]
+    public async Task Listing_An_Invoices_Refunds_Reads_Only_That_Invoices_Refunds_From_The_Store()
+    {
+        ListCountingStore.Counter? lists = null;
+        using var kit = await InvoicingHarness.CreateAsync(async builder =>
+        {
+            await UseStoreAsync(builder);
+            lists = ListCountingStore.Decorate(builder.Services);
+        });
+        var merchant = await kit.MerchantAsync();
+        var invoices = new List<Invoice>();
+        for (var i = 0; i < 8; i++)
+        {
+            invoices.Add(await kit.PaidInvoiceAsync(merchant, 100m, 200m));
+        }
+
+        foreach (var invoice in invoices)
+        {
+            for (var n = 0; n < 3; n++)
+            {
+                kit.Clock.Advance(Duration.FromSeconds(1));
+                await kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(1m, "XLM"));
+            }
+        }
+
+        lists!.Reset();
+        var first = await kit.Payments.ListRefundsAsync(merchant.Id, invoices[5].Id, limit: 2);
+        var rest = await kit.Payments.ListRefundsAsync(merchant.Id, invoices[5].Id, first.NextCursor, 2);
+
+        Assert.Equal((2, 1, (string?)null), (first.Items.Count, rest.Items.Count, rest.NextCursor));
+        Assert.Equal(3, lists.Listed);
+    }
+
+    [Fact]
     public async Task Revenue_Queries_Report_Refunds_Apart_So_Overpayments_Less_Refunded_Is_The_Overpayments_Balance()
     {
         _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));

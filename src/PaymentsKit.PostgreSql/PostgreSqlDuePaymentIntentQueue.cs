@@ -67,37 +67,15 @@ internal sealed class PostgreSqlDuePaymentIntentQueue(PostgreSqlStore store) : I
 
     /// <inheritdoc />
     public ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default) =>
-        EndAsync(ReleaseSql, claims, null, "releasing claimed payment intents", cancellationToken);
+        EndAsync(ReleaseSql, store, claims, null, "releasing claimed payment intents", cancellationToken);
 
     /// <inheritdoc />
     public ValueTask DeferAsync(IReadOnlyList<DuePaymentIntent> claims, Instant until, CancellationToken cancellationToken = default) =>
-        EndAsync(DeferSql, claims, until, "deferring claimed payment intents", cancellationToken);
+        EndAsync(DeferSql, store, claims, until, "deferring claimed payment intents", cancellationToken);
 
-    /// <summary>Runs a statement over the leases of <paramref name="claims"/> that are still theirs (one per lease instant).</summary>
-    private async ValueTask EndAsync(string sql, IReadOnlyList<DuePaymentIntent> claims, Instant? until, string what, CancellationToken cancellationToken)
+    private static ValueTask EndAsync(string sql, PostgreSqlStore store, IReadOnlyList<DuePaymentIntent> claims, Instant? until, string what, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claims);
-        foreach (var group in claims.GroupBy(c => c.LeasedUntil))
-        {
-            try
-            {
-                var command = store.DataSource.CreateCommand(sql);
-                await using (command.ConfigureAwait(false))
-                {
-                    command.Parameters.Add(new NpgsqlParameter { Value = group.Select(c => c.Id.Value).ToArray() });
-                    command.Parameters.Add(new NpgsqlParameter { Value = group.Key.ToDateTimeUtc() });
-                    if (until is { } deferred)
-                    {
-                        command.Parameters.Add(new NpgsqlParameter { Value = deferred.ToDateTimeUtc() });
-                    }
-
-                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-                }
-            }
-            catch (NpgsqlException ex)
-            {
-                throw PostgreSqlStore.StorageFailure(ex, what);
-            }
-        }
+        return PostgreSqlLeaseStatements.RunAsync(store, sql, claims.Select(c => (c.Id.Value, c.LeasedUntil)), until, what, cancellationToken);
     }
 }

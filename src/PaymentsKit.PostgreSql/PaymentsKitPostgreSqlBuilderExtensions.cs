@@ -6,6 +6,7 @@ using PaymentsKit;
 using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Json;
+using PaymentsKit.Orchestration;
 using PaymentsKit.PostgreSql;
 using PaymentsKit.Routing;
 using PaymentsKit.Storage;
@@ -28,7 +29,7 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
     /// as <see cref="IPaymentsStore"/>, its <see cref="IPaymentsKitMigrator"/>,
     /// <see cref="PostgreSqlPayoutsStore"/> as the holder snapshot store and due-distribution index, the
     /// <see cref="PostgreSqlWebhookDeliveryQueue"/> as <see cref="IWebhookDeliveryQueue"/>, the due payment intent queue
-    /// (<see cref="IDuePaymentIntentQueue"/>), and the invoicing
+    /// (<see cref="IDuePaymentIntentQueue"/>), the queue of transactions due a sync (<see cref="IDueTransactionQueue"/>), and the invoicing
     /// queries computed in SQL. The options are
     /// validated when the host starts, reporting every problem at once; a durable store also requires
     /// <see cref="PaymentsKitOptions.ApiKeyHashingSecret"/>.
@@ -62,6 +63,7 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
 
         services.Replace(ServiceDescriptor.Singleton<IWebhookDeliveryQueue>(provider => new PostgreSqlWebhookDeliveryQueue(provider.GetRequiredService<PostgreSqlStore>())));
         services.Replace(ServiceDescriptor.Singleton<IDuePaymentIntentQueue>(provider => new PostgreSqlDuePaymentIntentQueue(provider.GetRequiredService<PostgreSqlStore>())));
+        services.Replace(ServiceDescriptor.Singleton<IDueTransactionQueue>(provider => new PostgreSqlDueTransactionQueue(provider.GetRequiredService<PostgreSqlStore>())));
         return builder;
     }
 }

@@ -1,3 +1,5 @@
+using Npgsql;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
 using PaymentsKit.Tests.Orchestration;
@@ -35,4 +37,43 @@ public sealed class PostgreSqlOrchestrationPropertyTests(PostgresServerFixture p
 
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await postgres.DatabaseForClassAsync(GetType())));
+}
+
+/// <summary>The sync of due transactions on PostgreSQL: a database per test, since a pass reads across all partners.</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlTransactionSyncTests(PostgresServerFixture postgres) : TransactionSyncSpecification
+{
+    protected override async Task<IPaymentsStore> CreateStoreAsync() => TestStores.Create(await postgres.CreateDatabaseAsync("txsync"));
+
+    protected override IDueTransactionQueue CreateDueQueue(IPaymentsStore store) => new PostgreSqlDueTransactionQueue((PostgreSqlStore)store);
+
+    [Fact]
+    public async Task The_Claim_Reads_The_Partial_Index_Of_Transactions_That_Can_Be_Due()
+    {
+        var store = (PostgreSqlStore)await CreateStoreAsync();
+        await store.EnsureReadyAsync(CancellationToken.None);
+        await using var connection = await store.DataSource.OpenConnectionAsync();
+        await using (var off = new NpgsqlCommand("SET enable_seqscan = off", connection))
+        {
+            await off.ExecuteNonQueryAsync();
+        }
+
+        await using var explain = new NpgsqlCommand("EXPLAIN " + PostgreSqlDueTransactionQueue.ClaimSql, connection);
+        var now = NodaTime.Instant.FromUtc(2026, 6, 1, 0, 0).ToDateTimeUtc();
+        foreach (var value in new object[] { now, now, now, 100 })
+        {
+            explain.Parameters.Add(new NpgsqlParameter { Value = value });
+        }
+
+        var plan = new List<string>();
+        await using (var reader = await explain.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                plan.Add(reader.GetString(0));
+            }
+        }
+
+        Assert.Contains(plan, line => line.Contains("idx_transactions_sync_due", StringComparison.Ordinal));
+    }
 }

@@ -1,3 +1,4 @@
+using NodaTime;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Orchestration;
@@ -84,6 +85,21 @@ public interface ITransactionService
     /// sent, as a replay of the create would; one created with <c>Confirm = false</c> is never sent here.
     /// </summary>
     ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Runs <see cref="SyncAsync"/>, across partners, for up to <paramref name="limit"/> transactions due a sync (see
+    /// <see cref="IDueTransactionQueue"/>): payments and refunds whose outcome is unknown, and confirmed creates left pending
+    /// past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>. Each is claimed for one pass at a time, so concurrent
+    /// passes (on any number of hosts) sync different transactions. A transaction still unresolved afterwards, or whose sync
+    /// failed (logged; the provider down, the partner inactive), is not synced again before
+    /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed, and a failure never stops the others. Calls are audited
+    /// with <see cref="RequestContext.Internal"/>. The hosting job <c>transactions.sync_due</c> runs it.
+    /// </summary>
+    /// <param name="now">The time the pass runs at (the grace period and the leases are measured from it).</param>
+    /// <param name="limit">The most transactions synced, 1–1000.</param>
+    /// <param name="cancellationToken">Stops the pass; transactions not yet synced stay due.</param>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for a limit out of range.</exception>
+    ValueTask<TransactionSyncResult> SyncDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default);
 
     /// <summary>Verifies and applies a provider webhook (payment or refund outcome); repeated deliveries change nothing.</summary>
     /// <exception cref="PaymentsKitException"><c>invalid_signature</c>, <c>invalid_argument</c>, <c>unknown_provider</c>, <c>not_found</c>.</exception>

@@ -28,6 +28,23 @@ public sealed class OrchestrationOptions
     /// </summary>
     public Duration UnsentPaymentGracePeriod { get; set; } = Duration.FromMinutes(1);
 
+    /// <summary>
+    /// How long a <see cref="ITransactionService.SyncDueAsync"/> pass holds a transaction it claimed before another pass may
+    /// take it (when the first died). Longer than one sync takes (a provider poll and a resend). 1 second to 1 hour; default
+    /// 5 minutes.
+    /// </summary>
+    public Duration SyncLease { get; set; } = Duration.FromMinutes(5);
+
+    /// <summary>
+    /// How long <see cref="ITransactionService.SyncDueAsync"/> waits before syncing again a transaction it left unresolved (the
+    /// provider still reports no outcome) or could not sync (the provider or the store failed, the partner is inactive), so
+    /// such transactions do not take every pass from the others. 1 second to 1 day; default 1 minute.
+    /// </summary>
+    public Duration SyncRetryInterval { get; set; } = Duration.FromMinutes(1);
+
+    /// <summary>How many transactions one <see cref="ITransactionService.SyncDueAsync"/> pass syncs at once. 1–64; default 4.</summary>
+    public int SyncParallelism { get; set; } = 4;
+
     /// <summary>The currencies lookup; starts with <see cref="Currency.Seeded"/>.</summary>
     public IList<Currency> Currencies { get; } = [.. Currency.Seeded];
 
@@ -80,6 +97,21 @@ internal sealed partial class OrchestrationOptionsValidator(IServiceProvider ser
         if (options.UnsentPaymentGracePeriod <= Duration.Zero)
         {
             Fail($"UnsentPaymentGracePeriod must be positive (value: {options.UnsentPaymentGracePeriod}).");
+        }
+
+        if (options.SyncLease < Duration.FromSeconds(1) || options.SyncLease > Duration.FromHours(1))
+        {
+            Fail($"SyncLease must be between 1 second and 1 hour (value: {options.SyncLease}).");
+        }
+
+        if (options.SyncRetryInterval < Duration.FromSeconds(1) || options.SyncRetryInterval > Duration.FromDays(1))
+        {
+            Fail($"SyncRetryInterval must be between 1 second and 1 day (value: {options.SyncRetryInterval}).");
+        }
+
+        if (options.SyncParallelism is < 1 or > 64)
+        {
+            Fail($"SyncParallelism must be between 1 and 64 (value: {options.SyncParallelism}).");
         }
 
         var codes = new HashSet<string>(StringComparer.Ordinal);

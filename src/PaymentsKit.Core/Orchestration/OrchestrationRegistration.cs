@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using PaymentsKit.DependencyInjection;
+using PaymentsKit.Storage;
 
 namespace PaymentsKit.Orchestration;
 
@@ -41,6 +42,7 @@ public static class OrchestrationRegistration
         services.TryAddSingleton<IOrchestrationLedger, OrchestrationLedger>();
         services.TryAddSingleton<IPartnerRateLimiter, SlidingWindowPartnerRateLimiter>();
         services.TryAddSingleton<IPartnerService, PartnerService>();
+        services.TryAddSingleton<IDueTransactionQueue>(provider => new StoreScanDueTransactionQueue(provider.GetRequiredService<IPaymentsStore>()));
         services.TryAddSingleton<TransactionService>();
         services.TryAddSingleton<ITransactionService>(provider => provider.GetRequiredService<TransactionService>());
         services.TryAddSingleton<IRefundService>(provider => provider.GetRequiredService<TransactionService>());

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Json;
@@ -21,7 +22,9 @@ internal sealed partial class TransactionService(
     PaymentProviderRegistry providers,
     IOrchestrationLedger ledger,
     AuditTrail audit,
-    PaymentsKitJsonOptions json) : ITransactionService, IRefundService
+    PaymentsKitJsonOptions json,
+    IDueTransactionQueue due,
+    ILogger<TransactionService>? logger = null) : ITransactionService, IRefundService
 {
     private const string ResourceType = "transaction";
     private const string OutcomeUnknownCode = "provider_outcome_unknown";

@@ -5,7 +5,7 @@ namespace PaymentsKit.Tests.Orchestration;
 /// <summary>
 /// A provider in front of another that can hold one status poll's answer until released (a poll answered before a
 /// capture was sent but applied after it), answer the next status poll itself, lose a capture's answer after or before it
-/// reached the provider, and lose a charge, authorization or refund before it reached the provider.
+/// reached the provider, lose a charge, authorization or refund before it reached the provider, and be down altogether.
 /// </summary>
 public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvider
 {
@@ -30,6 +30,9 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
 
     /// <summary>Whether the next charge or authorization fails to connect, never reaching the provider.</summary>
     public bool LoseNextPayment { get; set; }
+
+    /// <summary>Whether every charge, authorization and payment poll fails to connect (the provider is down) until reset.</summary>
+    public bool Down { get; set; }
 
     public ValueTask<ProviderResult> ChargeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
         TakeLostPayment() ? throw new HttpRequestException("Connection refused.") : inner.ChargeAsync(request, cancellationToken);
@@ -67,6 +70,11 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
 
     public async ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {
+        if (Down)
+        {
+            throw new HttpRequestException("Connection refused.");
+        }
+
         var answer = NextPollAnswer;
         NextPollAnswer = null;
         var result = answer ?? await inner.GetPaymentAsync(payment, cancellationToken);
@@ -85,6 +93,11 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
 
     private bool TakeLostPayment()
     {
+        if (Down)
+        {
+            return true;
+        }
+
         var lost = LoseNextPayment;
         LoseNextPayment = false;
         return lost;

@@ -1,3 +1,4 @@
+using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Orchestration;
@@ -21,4 +22,11 @@ public sealed class InMemoryRefundServiceTests : RefundServiceTests
 public sealed class InMemoryOrchestrationPropertyTests : OrchestrationPropertyTests
 {
     protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
+}
+
+public sealed class InMemoryTransactionSyncTests : TransactionSyncSpecification
+{
+    protected override Task<IPaymentsStore> CreateStoreAsync() => Task.FromResult<IPaymentsStore>(new InMemoryStore());
+
+    protected override IDueTransactionQueue CreateDueQueue(IPaymentsStore store) => new StoreScanDueTransactionQueue(store);
 }

@@ -15,7 +15,7 @@ public sealed class OrchestrationHarness : IDisposable
     private readonly ServiceProvider _services;
 
     private OrchestrationHarness(
-        IPaymentsStore store, Action<OrchestrationOptions>? configure, SimulatedProviderOptions? stripeOptions, Func<IPaymentProvider, IPaymentProvider>? wrapStripe)
+        IPaymentsStore store, Action<OrchestrationOptions>? configure, SimulatedProviderOptions? stripeOptions, Func<IPaymentProvider, IPaymentProvider>? wrapStripe, IDueTransactionQueue? due)
     {
         Store = store;
         Clock = new ManualClock();
@@ -23,6 +23,11 @@ public sealed class OrchestrationHarness : IDisposable
         Paypal = new SimulatedPaymentProvider(PaymentProvider.Paypal, Clock);
         var services = new ServiceCollection();
         services.AddSingleton(store);
+        if (due is not null)
+        {
+            services.AddSingleton(due);
+        }
+
         var builder = services.AddPaymentsKit().UseClock(Clock).AddPaymentProvider(wrapStripe is null ? Stripe : wrapStripe(Stripe)).AddPaymentProvider(Paypal);
         if (configure is not null)
         {
@@ -56,9 +61,14 @@ public sealed class OrchestrationHarness : IDisposable
     public IPartnerRateLimiter Limiter { get; }
 
     /// <param name="wrapStripe">Wraps the simulated stripe provider the services call (to delay or lose its answers); <see cref="Stripe"/> stays the inner one.</param>
+    /// <param name="due">The due transaction queue <see cref="ITransactionService.SyncDueAsync"/> claims from; by default the store scan.</param>
     public static OrchestrationHarness Create(
-        IPaymentsStore store, Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null, Func<IPaymentProvider, IPaymentProvider>? wrapStripe = null) =>
-        new(store, configure, stripe, wrapStripe);
+        IPaymentsStore store,
+        Action<OrchestrationOptions>? configure = null,
+        SimulatedProviderOptions? stripe = null,
+        Func<IPaymentProvider, IPaymentProvider>? wrapStripe = null,
+        IDueTransactionQueue? due = null) =>
+        new(store, configure, stripe, wrapStripe, due);
 
     public static CreateTransactionRequest Request(string key, decimal amount = 100m, string currency = "USD", string provider = "stripe", string email = "alice@example.com") =>
         new(key, amount, currency, "card", provider, email) { CustomerName = "Alice", Description = "Order 42" };

@@ -85,6 +85,25 @@ public sealed class OrchestrationOptionsTests
     }
 
     [Fact]
+    public void The_Sync_Options_Have_Defaults_And_Every_Problem_Is_Reported_At_Once()
+    {
+        using (var defaults = new ServiceCollection().AddPaymentsKit().Services.BuildServiceProvider())
+        {
+            var options = defaults.GetRequiredService<IOptions<OrchestrationOptions>>().Value;
+            Assert.Equal((Duration.FromMinutes(5), Duration.FromMinutes(1), 4), (options.SyncLease, options.SyncRetryInterval, options.SyncParallelism));
+        }
+
+        using var provider = new ServiceCollection().AddPaymentsKit()
+            .ConfigureOrchestration(o => (o.SyncLease, o.SyncRetryInterval, o.SyncParallelism) = (Duration.FromHours(2), Duration.Zero, 0))
+            .Services.BuildServiceProvider();
+        var failures = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OrchestrationOptions>>().Value).Failures.ToList();
+        Assert.Equal(3, failures.Count);
+        Assert.Contains(failures, f => f.Contains("SyncLease", StringComparison.Ordinal) && f.Contains("2:00:00", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("SyncRetryInterval", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("SyncParallelism", StringComparison.Ordinal) && f.Contains("(value: 0)", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_Transaction_Stored_Before_ConfirmOnCreate_Existed_Reads_As_Not_Confirmed()
     {
         var json = PaymentsKit.Json.PaymentsKitJson.CreateOptions(new AssetRegistry());

@@ -1,0 +1,170 @@
+using NodaTime;
+using PaymentsKit.Routing;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Orchestration;
+
+/// <summary>A transaction a sync pass claimed because it is due a sync (see <see cref="IDueTransactionQueue"/>).</summary>
+/// <param name="PartnerId">Its partner.</param>
+/// <param name="Id">The transaction.</param>
+/// <param name="LeasedUntil">When the claim's lease runs out; it also identifies the claim when it is released or deferred.</param>
+public readonly record struct DueTransaction(PartnerId PartnerId, TransactionId Id, Instant LeasedUntil);
+
+/// <summary>What one <see cref="ITransactionService.SyncDueAsync"/> pass did.</summary>
+/// <param name="Claimed">Due transactions it claimed (at most the limit; equal to it when more may be due).</param>
+/// <param name="Synced">Transactions it synced (<see cref="ITransactionService.SyncAsync"/> returned, resolved or not).</param>
+/// <param name="Failed">Transactions whose sync failed with an error (logged; they are tried again after <see cref="OrchestrationOptions.SyncRetryInterval"/>).</param>
+public readonly record struct TransactionSyncResult(int Claimed, int Synced, int Failed);
+
+/// <summary>
+/// Finds the transactions due a sync across partners and hands each to one sync pass at a time. Due means: a provider
+/// call awaits its outcome (processing, other than an authorization standing with nothing in flight), a create that asked
+/// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>, or a refund of it is
+/// pending or processing (a reserved refund amount); never a deleted one. A claim leases the transaction until it is
+/// released, deferred, or the lease runs out (a pass that dies loses nothing). Transactions never synced come first, then
+/// those whose deferral ended longest ago, so one the provider keeps answering "unknown" waits its deferral and then queues
+/// behind the others instead of starving them. On PostgreSQL it reads a partial index of the transactions that can be due
+/// (migration <c>0028_transaction_sync</c>), claims with <c>FOR UPDATE SKIP LOCKED</c> and keeps a lease row per
+/// transaction; the default scans every partner's transactions through <see cref="IPaymentsStore"/> and leases in process
+/// memory.
+/// </summary>
+/// <remarks>
+/// A lease only saves duplicate work and provider calls: every change the sync makes re-checks the transaction's version
+/// when it commits, and every provider call is keyed by the transaction or refund id.
+/// </remarks>
+public interface IDueTransactionQueue
+{
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> transactions due a sync at <paramref name="now"/>, skipping those another pass
+    /// holds (or deferred past <paramref name="now"/>), and leases each until <paramref name="now"/> + <paramref name="lease"/>.
+    /// </summary>
+    /// <param name="now">The time the pass runs at.</param>
+    /// <param name="unsentCreatedBefore">A pending transaction whose create asked to confirm it is due once created at or before this.</param>
+    /// <param name="lease">How long the pass holds each claimed transaction.</param>
+    /// <param name="limit">The most transactions claimed, 1–1000.</param>
+    /// <param name="cancellationToken">Cancels the claim.</param>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for a limit out of range or a lease that is not positive.</exception>
+    ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
+        Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Ends the leases of <paramref name="claims"/>; a lease that ran out and was taken by another pass is left alone.</summary>
+    ValueTask ReleaseAsync(IReadOnlyList<DueTransaction> claims, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Extends the leases of <paramref name="claims"/> to <paramref name="until"/> (transactions still unresolved, or whose
+    /// sync failed), so no pass syncs them again before then; a lease taken by another pass is left alone.
+    /// </summary>
+    ValueTask DeferAsync(IReadOnlyList<DueTransaction> claims, Instant until, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Which transactions are due a sync; the PostgreSQL queue's SQL states the same rule.</summary>
+internal static class TransactionSyncRule
+{
+    public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore) =>
+        tx.DeletedAt is null
+        && ((tx.Status == TransactionStatus.Processing && (tx.InFlightAction is not null || tx.AuthorizedAt is null))
+            || (tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true } && tx.CreatedAt <= unsentCreatedBefore)
+            || !tx.ReservedRefundAmount.IsZero);
+}
+
+/// <summary>
+/// The default <see cref="IDueTransactionQueue"/>: reads every partner's transactions through <see cref="IPaymentsStore"/>
+/// (linear in them: for the in-memory store, development and tests) and keeps leases in process memory, so it coordinates
+/// the sync passes of one process.
+/// </summary>
+/// <param name="store">The store the transactions are kept in.</param>
+public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTransactionQueue
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<Guid, Instant> _leases = [];
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
+        Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        DueLimits.Check(lease, limit);
+        var due = new List<PaymentTransaction>();
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            string? partnerCursor = null;
+            do
+            {
+                var partners = await unit.ListAsync(OrchestrationCollections.Partners, Guid.Empty, partnerCursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+                foreach (var partner in partners.Items)
+                {
+                    string? cursor = null;
+                    do
+                    {
+                        var page = await unit.ListAsync(OrchestrationCollections.Transactions, partner.Value.Id.Value, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+                        due.AddRange(page.Items.Select(i => i.Value).Where(tx => TransactionSyncRule.IsDue(tx, unsentCreatedBefore)));
+                        cursor = page.NextCursor;
+                    }
+                    while (cursor is not null);
+                }
+
+                partnerCursor = partners.NextCursor;
+            }
+            while (partnerCursor is not null);
+        }
+
+        var claimed = new List<DueTransaction>(Math.Min(limit, due.Count));
+        lock (_lock)
+        {
+            // Never synced first (no lease), then the longest past its last lease or deferral.
+            var ordered = due
+                .Select(tx => (Tx: tx, Held: _leases.TryGetValue(tx.Id.Value, out var until) ? until : (Instant?)null))
+                .Where(c => c.Held is not { } held || held <= now)
+                .OrderBy(c => c.Held ?? Instant.MinValue)
+                .ThenBy(c => c.Tx.Id.Value, GuidOrder.Instance);
+            foreach (var (tx, _) in ordered)
+            {
+                if (claimed.Count == limit)
+                {
+                    break;
+                }
+
+                _leases[tx.Id.Value] = now + lease;
+                claimed.Add(new DueTransaction(tx.PartnerId, tx.Id, now + lease));
+            }
+        }
+
+        return claimed;
+    }
+
+    /// <inheritdoc />
+    public ValueTask ReleaseAsync(IReadOnlyList<DueTransaction> claims, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        lock (_lock)
+        {
+            foreach (var claim in claims)
+            {
+                if (_leases.TryGetValue(claim.Id.Value, out var until) && until == claim.LeasedUntil)
+                {
+                    _leases.Remove(claim.Id.Value);
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DeferAsync(IReadOnlyList<DueTransaction> claims, Instant until, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        lock (_lock)
+        {
+            foreach (var claim in claims)
+            {
+                if (_leases.TryGetValue(claim.Id.Value, out var held) && held == claim.LeasedUntil)
+                {
+                    _leases[claim.Id.Value] = until;
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}

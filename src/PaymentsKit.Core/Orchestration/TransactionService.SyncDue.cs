@@ -1,0 +1,59 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodaTime;
+
+namespace PaymentsKit.Orchestration;
+
+internal sealed partial class TransactionService
+{
+    public async ValueTask<TransactionSyncResult> SyncDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default)
+    {
+        var settings = options.Value;
+        var unsentCreatedBefore = now - settings.UnsentPaymentGracePeriod;
+        var claims = await due.ClaimDueAsync(now, unsentCreatedBefore, settings.SyncLease, limit, cancellationToken).ConfigureAwait(false);
+        var synced = 0;
+        var failed = 0;
+        var retry = new ConcurrentBag<DueTransaction>();
+        try
+        {
+            // Provider calls dominate a sync, so several transactions are synced at once.
+            await Parallel.ForEachAsync(
+                claims,
+                new ParallelOptions { MaxDegreeOfParallelism = settings.SyncParallelism, CancellationToken = cancellationToken },
+                async (claim, ct) =>
+                {
+                    try
+                    {
+                        var after = await SyncAsync(claim.PartnerId, claim.Id, RequestContext.Internal, ct).ConfigureAwait(false);
+                        Interlocked.Increment(ref synced);
+                        if (TransactionSyncRule.IsDue(after, unsentCreatedBefore))
+                        {
+                            retry.Add(claim);
+                        }
+                    }
+                    catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+                    {
+                        // Whatever one transaction's sync throws (a provider's own exceptions included) stays with it: the pass
+                        // goes on with the others, and it waits the retry interval so it cannot take every pass.
+                        Interlocked.Increment(ref failed);
+                        retry.Add(claim);
+                        LogSyncFailure(logger ?? (ILogger)NullLogger.Instance, ex, claim.Id.ToString(), claim.PartnerId.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
+                    }
+                }).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Not cancellable: a lease left behind would only hold the transaction back until it ran out. Those resolved (or
+            // never reached, when the pass was cancelled) are released, so they are claimed as soon as they are due again.
+            var waiting = retry.ToHashSet();
+            await due.DeferAsync([.. waiting], now + settings.SyncRetryInterval, CancellationToken.None).ConfigureAwait(false);
+            await due.ReleaseAsync([.. claims.Where(c => !waiting.Contains(c))], CancellationToken.None).ConfigureAwait(false);
+        }
+
+        return new TransactionSyncResult(claims.Count, synced, failed);
+    }
+
+    [LoggerMessage(EventId = 701, Level = LogLevel.Warning, Message = "Transaction {TransactionId} of partner {PartnerId} could not be synced ({Code}); it is tried again after the retry interval")]
+    private static partial void LogSyncFailure(ILogger logger, Exception exception, string transactionId, string partnerId, string code);
+}

@@ -1,0 +1,85 @@
+using NodaTime;
+using Npgsql;
+using PaymentsKit.Orchestration;
+
+namespace PaymentsKit.PostgreSql;
+
+/// <summary>
+/// The <see cref="IDueTransactionQueue"/> on PostgreSQL (migration <c>0028_transaction_sync</c>). A claim is one statement:
+/// the transactions due a sync (partial index <c>idx_transactions_sync_due</c>, plus the grace period of pending creates)
+/// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
+/// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that only
+/// replaces an expired lease, which is what finally decides between two claimers that read the same transaction.
+/// </summary>
+internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDueTransactionQueue
+{
+    // The first four conditions repeat the index's predicate word for word, so the planner can use it.
+    internal const string ClaimSql =
+        "WITH due AS ("
+        + " SELECT t.id, t.tenant_id, l.leased_until AS last_lease FROM transactions t"
+        + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"
+        + " WHERE t.deleted_at IS NULL"
+        + " AND ((t.status = 'processing' AND (t.data ->> 'in_flight_action' IS NOT NULL OR t.data ->> 'authorized_at' IS NULL))"
+        + " OR (t.status = 'pending' AND t.data ->> 'confirm_on_create' = 'true')"
+        + " OR t.reserved_refund_amount > 0)"
+        + " AND (t.status <> 'pending' OR paymentskit_instant(t.data ->> 'created_at') <= $2)"
+        + " AND (l.leased_until IS NULL OR l.leased_until <= $1)"
+        + " ORDER BY l.leased_until NULLS FIRST, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED),"
+        + " leased AS (INSERT INTO transaction_sync_leases AS l (transaction_id, leased_until) SELECT id, $3 FROM due"
+        + " ON CONFLICT (transaction_id) DO UPDATE SET leased_until = excluded.leased_until WHERE l.leased_until <= $1"
+        + " RETURNING l.transaction_id)"
+        + " SELECT due.tenant_id, due.id FROM due JOIN leased ON leased.transaction_id = due.id ORDER BY due.last_lease NULLS FIRST, due.id";
+
+    private const string ReleaseSql = "DELETE FROM transaction_sync_leases WHERE transaction_id = ANY($1) AND leased_until = $2";
+
+    private const string DeferSql = "UPDATE transaction_sync_leases SET leased_until = $3 WHERE transaction_id = ANY($1) AND leased_until = $2";
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
+        Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
+    {
+        Routing.DueLimits.Check(lease, limit);
+        await store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
+        var leasedUntil = now + lease;
+        try
+        {
+            var command = store.DataSource.CreateCommand(ClaimSql);
+            await using (command.ConfigureAwait(false))
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = unsentCreatedBefore.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = leasedUntil.ToDateTimeUtc() });
+                command.Parameters.Add(new NpgsqlParameter { Value = limit });
+                var claims = new List<DueTransaction>();
+                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        claims.Add(new DueTransaction(new PartnerId(reader.GetGuid(0)), new TransactionId(reader.GetGuid(1)), leasedUntil));
+                    }
+                }
+
+                return claims;
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            throw PostgreSqlStore.StorageFailure(ex, "claiming transactions due a sync");
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask ReleaseAsync(IReadOnlyList<DueTransaction> claims, CancellationToken cancellationToken = default) =>
+        EndAsync(ReleaseSql, store, claims, null, "releasing claimed transactions", cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask DeferAsync(IReadOnlyList<DueTransaction> claims, Instant until, CancellationToken cancellationToken = default) =>
+        EndAsync(DeferSql, store, claims, until, "deferring claimed transactions", cancellationToken);
+
+    private static ValueTask EndAsync(string sql, PostgreSqlStore store, IReadOnlyList<DueTransaction> claims, Instant? until, string what, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        return PostgreSqlLeaseStatements.RunAsync(store, sql, claims.Select(c => (c.Id.Value, c.LeasedUntil)), until, what, cancellationToken);
+    }
+}

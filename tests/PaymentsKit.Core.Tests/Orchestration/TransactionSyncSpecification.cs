@@ -1,0 +1,180 @@
+using NodaTime;
+using PaymentsKit.Orchestration;
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Tests.Orchestration;
+
+/// <summary>
+/// The sync of due transactions across partners (<see cref="ITransactionService.SyncDueAsync"/>), written once: each store
+/// derives a class that supplies a fresh store per test (the pass reads across all partners) and its due queue.
+/// </summary>
+public abstract class TransactionSyncSpecification : OrchestrationStoreTests
+{
+    private static readonly TransactionSyncResult Nothing = new(0, 0, 0);
+
+    /// <summary>The due queue on <paramref name="store"/> (the store the harness's store writes to).</summary>
+    protected abstract IDueTransactionQueue CreateDueQueue(IPaymentsStore store);
+
+    [Fact]
+    public async Task A_Crashed_Create_Is_Sent_By_The_Sync_Pass_Once_Its_Grace_Period_Has_Passed_And_Not_Before()
+    {
+        var inner = await CreateStoreAsync();
+        var store = new CrashingStore(inner);
+        using var h = OrchestrationHarness.Create(store, o => o.UnsentPaymentGracePeriod = Duration.FromSeconds(30), due: CreateDueQueue(inner));
+        var partner = await h.NewPartnerAsync();
+        var unconfirmed = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("later") with { Confirm = false }, Context);
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+        var stored = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items, t => t.IdempotencyKey == "crash");
+        Assert.Equal((TransactionStatus.Pending, true), (stored.Status, stored.ConfirmOnCreate));
+
+        // Within the grace period the create may still be on its way to sending it: the pass does not even claim it.
+        h.Clock.Advance(Duration.FromSeconds(29));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.GetAsync(partner.Id, stored.Id)).Status);
+        Assert.Equal(0, h.Stripe.CallCount);
+
+        // The client never replays: once the grace period is over the pass sends it, once.
+        h.Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var sent = await h.Transactions.GetAsync(partner.Id, stored.Id);
+        Assert.Equal((TransactionStatus.Completed, (ProviderAction?)null), (sent.Status, sent.InFlightAction));
+        Assert.Equal(1, h.Stripe.CallCount);
+        Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        var audit = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal((RequestContext.Internal.IpAddress, RequestContext.Internal.UserAgent), (audit.IpAddress, audit.UserAgent));
+
+        // Nothing is left due; a create that did not ask to confirm waits for its confirmation however old it gets.
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.GetAsync(partner.Id, unconfirmed.Id)).Status);
+        Assert.Equal(1, h.Stripe.CallCount);
+    }
+
+    [Fact]
+    public async Task Payments_And_Refunds_Whose_Outcome_Is_Unknown_Are_Polled_And_Resolved_But_A_Standing_Authorization_Is_Not_Due()
+    {
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, stripe: new SimulatedProviderOptions { Refunds = _ => new SimulatedBehavior(true, TimesOut: true) }, due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var timedOut = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("timeout", email: "bob+timeout@example.com"), Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (timedOut.Status, timedOut.InFlightAction));
+        var refunded = await h.CompletedAsync(partner);
+        var refund = await h.Refunds.RefundAsync(partner.Id, refunded.Id, new CreateRefundRequest(100m, "damaged"), Context);
+        Assert.Equal(RefundStatus.Processing, refund.Status);
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("auth") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null), (authorized.Status, authorized.InFlightAction));
+        var calls = h.Stripe.CallCount;
+
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, timedOut.Id)).Status);
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.GetRefundAsync(partner.Id, refund.Id)).Status);
+        Assert.Equal(TransactionStatus.Refunded, (await h.Transactions.GetAsync(partner.Id, refunded.Id)).Status);
+        Assert.Equal(calls + 2, h.Stripe.CallCount); // One poll each: the provider had settled both.
+        Assert.Equal(authorized, await h.Transactions.GetAsync(partner.Id, authorized.Id));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
+    public async Task A_Transaction_Whose_Sync_Fails_Does_Not_Stop_The_Others_And_Is_Tried_Again_After_The_Retry_Interval()
+    {
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(store, o => o.SyncRetryInterval = Duration.FromMinutes(2), due: CreateDueQueue(store));
+        var suspended = await h.NewPartnerAsync();
+        var blocked = await h.Transactions.CreateAsync(suspended.Id, OrchestrationHarness.Request("a", email: "bob+timeout@example.com"), Context);
+        await h.Partners.UpdateAsync(suspended.Id, new UpdatePartnerRequest { IsActive = false }, Context);
+        var partner = await h.NewPartnerAsync();
+        var fine = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("b", email: "carol+timeout@example.com"), Context);
+
+        Assert.Equal(new TransactionSyncResult(2, 1, 1), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(suspended.Id, blocked.Id)).Status);
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, fine.Id)).Status);
+
+        // The failed one waits out the retry interval instead of being taken again by every pass.
+        h.Clock.Advance(Duration.FromMinutes(2) - Duration.FromSeconds(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        h.Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(new TransactionSyncResult(1, 0, 1), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+
+        await h.Partners.UpdateAsync(suspended.Id, new UpdatePartnerRequest { IsActive = true }, Context);
+        h.Clock.Advance(Duration.FromMinutes(2));
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(suspended.Id, blocked.Id)).Status);
+    }
+
+    [Fact]
+    public async Task A_Transaction_The_Provider_Keeps_Leaving_Unresolved_Does_Not_Starve_The_Others()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(1), wrapStripe: inner => stripe = new GatedPaymentProvider(inner), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        stripe!.Down = true;
+        var stuck = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("stuck"), Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (stuck.Status, stuck.InFlightAction));
+
+        // One at a time: the provider is down, so the sync leaves it processing and it is put off for the retry interval.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant(), limit: 1));
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(partner.Id, stuck.Id)).Status);
+        var next = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("next", provider: "paypal", email: "bob+timeout@example.com"), Context);
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant(), limit: 1));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, next.Id)).Status);
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant(), limit: 1));
+
+        // Once its wait is over it queues behind a transaction never synced, although that one is younger.
+        h.Clock.Advance(Duration.FromMinutes(1));
+        var newer = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("newer", provider: "paypal", email: "carol+timeout@example.com"), Context);
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant(), limit: 1));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, newer.Id)).Status);
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(partner.Id, stuck.Id)).Status);
+
+        // The provider is back: the next pass finds it does not know the payment and sends it again.
+        stripe.Down = false;
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant(), limit: 1));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, stuck.Id)).Status);
+        Assert.Equal(300m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+    }
+
+    [Fact]
+    public async Task Eight_Concurrent_Passes_Call_The_Provider_Once_Per_Due_Transaction()
+    {
+        const int Crashed = 4;
+        const int TimedOut = 4;
+        var inner = await CreateStoreAsync();
+        var store = new CrashingStore(inner);
+        using var h = OrchestrationHarness.Create(store, due: CreateDueQueue(inner));
+        var partner = await h.NewPartnerAsync();
+        for (var i = 0; i < Crashed; i++)
+        {
+            (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+            await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request($"crash-{i}"), Context).AsTask());
+        }
+
+        for (var i = 0; i < TimedOut; i++)
+        {
+            await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request($"timeout-{i}", email: "bob+timeout@example.com"), Context);
+        }
+
+        h.Clock.Advance(Duration.FromMinutes(1));
+        var calls = h.Stripe.CallCount;
+        var passes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ =>
+            Task.Run(() => h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()).AsTask())));
+
+        // Each transaction was claimed by one pass: one charge for each crashed create, one poll for each timed-out charge.
+        Assert.Equal(Crashed + TimedOut, passes.Sum(p => p.Claimed));
+        Assert.Equal(Crashed + TimedOut, passes.Sum(p => p.Synced));
+        Assert.Equal(Crashed + TimedOut, h.Stripe.CallCount - calls);
+        var all = (await h.Transactions.ListAsync(partner.Id, null, 100)).Items;
+        Assert.Equal(Crashed + TimedOut, all.Count);
+        Assert.All(all, t => Assert.Equal(TransactionStatus.Completed, t.Status));
+        Assert.Equal((Crashed + TimedOut) * 100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+
+        // The provider settled one charge per transaction (one webhook per settled operation).
+        h.Clock.Advance(Duration.FromMinutes(1));
+        Assert.Equal(Crashed + TimedOut, h.Stripe.TakeDueWebhooks().Count);
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+}

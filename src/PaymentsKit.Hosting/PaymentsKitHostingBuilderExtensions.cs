@@ -6,6 +6,7 @@ using PaymentsKit.Hosting;
 using PaymentsKit.Hosting.Jobs;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Payouts;
 using PaymentsKit.Routing;
 using PaymentsKit.Streaming;
@@ -23,7 +24,8 @@ public static class PaymentsKitHostingBuilderExtensions
     /// Registers the background services: webhook dispatch (adding webhook delivery with its defaults if the host has
     /// not, and sending through the named <see cref="IHttpClientFactory"/> client <see cref="WebhookHttpClientName"/>
     /// whose primary handler is the SSRF-guarded one), invoice and payment link expiry, ledger transfer expiry, stream completion,
-    /// due scheduled and recurring distributions, chain health sampling and the payment intent sweep, plus every other
+    /// due scheduled and recurring distributions, chain health sampling, the payment intent sweep and the sync of orchestration
+    /// transactions due a sync, plus every other
     /// registered <see cref="IPaymentsKitJob"/>. Each job runs in its own background service at the interval in
     /// <see cref="PaymentsKitHostingOptions"/> (validated when the host starts) and stops gracefully. Any number of
     /// host instances may run them against one PostgreSQL database.
@@ -84,6 +86,11 @@ public static class PaymentsKitHostingBuilderExtensions
         {
             services.TryAddSingleton<JobLeases>();
             services.AddPaymentsKitJob<DueDistributionsJob>();
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(ITransactionService)))
+        {
+            services.AddPaymentsKitJob<TransactionSyncJob>();
         }
 
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PaymentsKitJobHost>());

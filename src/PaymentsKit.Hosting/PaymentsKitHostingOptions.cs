@@ -34,6 +34,12 @@ public sealed class PaymentsKitHostingOptions
     public TimeSpan PaymentIntentSweepInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
+    /// How often orchestration transactions due a sync are synced (unknown outcomes polled, confirmed creates left unsent
+    /// sent). Default 10 s.
+    /// </summary>
+    public TimeSpan TransactionSyncInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// How long one webhook dispatch run keeps claiming new work before it lets the worker start another run (it then
     /// starts at once if work was left). Bounds how long a graceful shutdown waits for the dispatcher. Default 10 s.
     /// </summary>
@@ -87,6 +93,7 @@ public sealed class PaymentsKitHostingOptions
         CheckInterval(errors, "PaymentsKitHosting:LedgerTransferExpiryInterval", LedgerTransferExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:ChainHealthSamplingInterval", ChainHealthSamplingInterval);
         CheckInterval(errors, "PaymentsKitHosting:PaymentIntentSweepInterval", PaymentIntentSweepInterval);
+        CheckInterval(errors, "PaymentsKitHosting:TransactionSyncInterval", TransactionSyncInterval);
         CheckInterval(errors, "PaymentsKitHosting:WebhookDispatchBudget", WebhookDispatchBudget);
         CheckInterval(errors, "PaymentsKitHosting:PaymentLinkExpiryInterval", PaymentLinkExpiryInterval);
         CheckInterval(errors, "PaymentsKitHosting:StreamCompletionInterval", StreamCompletionInterval);

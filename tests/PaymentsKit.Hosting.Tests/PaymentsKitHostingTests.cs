@@ -54,6 +54,7 @@ public class PaymentsKitHostingTests
             [
                 WebhookDispatchJob.JobName, InvoiceExpiryJob.JobName, LedgerTransferExpiryJob.JobName, ChainHealthSamplingJob.JobName,
                 PaymentIntentSweepJob.JobName, PaymentLinkExpiryJob.JobName, StreamCompletionJob.JobName, DueDistributionsJob.JobName,
+                TransactionSyncJob.JobName,
             ],
             jobs);
         Assert.Single(host.Services.GetServices<IHostedService>().OfType<PaymentsKitJobHost>());
@@ -68,10 +69,12 @@ public class PaymentsKitHostingTests
         using var host = BuildHost(options: o =>
         {
             o.InvoiceExpiryInterval = TimeSpan.Zero;
+            o.TransactionSyncInterval = TimeSpan.FromDays(2);
             o.Intervals["custom.job"] = TimeSpan.FromDays(2);
         });
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:InvoiceExpiryInterval", StringComparison.Ordinal));
+        Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:TransactionSyncInterval", StringComparison.Ordinal));
         Assert.Contains(error.Failures, f => f.Contains("PaymentsKitHosting:Intervals[custom.job]", StringComparison.Ordinal));
     }
 
@@ -300,6 +303,39 @@ public class PaymentsKitHostingTests
         }
 
         Assert.Equal(PaymentIntentStatus.Settled, (await intents.GetAsync(merchant, routed.Id)).Status);
+        await host.StopAsync();
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_transaction_sync_job_resolves_a_payment_whose_outcome_was_unknown_in_the_background_and_leaves_nothing_due()
+    {
+        var clock = new ManualClock();
+        var stripe = new SimulatedPaymentProvider(PaymentProvider.Stripe, clock);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.AddPaymentsKit()
+            .UseClock(clock)
+            .AddPaymentProvider(stripe)
+            .AddPaymentsKitHosting(o => o.TransactionSyncInterval = TimeSpan.FromMilliseconds(20));
+        using var host = builder.Build();
+        var services = host.Services;
+        var job = services.GetServices<IPaymentsKitJob>().OfType<TransactionSyncJob>().Single();
+        Assert.Equal(TimeSpan.FromMilliseconds(20), job.DefaultInterval);
+
+        var partner = (await services.GetRequiredService<IPartnerService>().CreateAsync(new CreatePartnerRequest("Acme", "ops@acme.example"), RequestContext.Internal)).Partner;
+        var transactions = services.GetRequiredService<ITransactionService>();
+        var timedOut = await transactions.CreateAsync(
+            partner.Id, new CreateTransactionRequest("order-1", 10m, "USD", "card", "stripe", "bob+timeout@example.com"), RequestContext.Internal);
+        Assert.Equal(TransactionStatus.Processing, timedOut.Status);
+
+        await host.StartAsync();
+        for (var waited = 0; waited < 10_000 && (await transactions.GetAsync(partner.Id, timedOut.Id)).Status != TransactionStatus.Completed; waited += 20)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(TransactionStatus.Completed, (await transactions.GetAsync(partner.Id, timedOut.Id)).Status);
         await host.StopAsync();
         Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
     }

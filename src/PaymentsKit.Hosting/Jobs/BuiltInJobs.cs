@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
+using PaymentsKit.Orchestration;
 using PaymentsKit.Payouts;
 using PaymentsKit.Routing;
 using PaymentsKit.Streaming;
@@ -250,6 +251,37 @@ public sealed class PaymentIntentSweepJob(IPaymentIntentService intents, IClock 
     public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
     {
         var result = await intents.AdvanceDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
+        return new PaymentsKitJobResult(result.Claimed, result.Claimed == BatchSize);
+    }
+}
+
+/// <summary>
+/// Syncs the orchestration transactions due a sync across partners (<see cref="ITransactionService.SyncDueAsync"/>):
+/// payments and refunds whose outcome is unknown are polled (and sent again when the provider never got them), and a
+/// confirmed create left pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> is sent. Hosts running
+/// it at once each claim different transactions.
+/// </summary>
+/// <param name="transactions">The transaction service.</param>
+/// <param name="clock">Supplies now.</param>
+/// <param name="options">Supplies the interval.</param>
+public sealed class TransactionSyncJob(ITransactionService transactions, IClock clock, IOptions<PaymentsKitHostingOptions> options) : IPaymentsKitJob
+{
+    /// <summary>The job's name.</summary>
+    public const string JobName = "transactions.sync_due";
+
+    /// <summary>The most transactions one run claims before reporting more work.</summary>
+    public const int BatchSize = 100;
+
+    /// <inheritdoc />
+    public string Name => JobName;
+
+    /// <inheritdoc />
+    public TimeSpan DefaultInterval => options.Value.TransactionSyncInterval;
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+    {
+        var result = await transactions.SyncDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
         return new PaymentsKitJobResult(result.Claimed, result.Claimed == BatchSize);
     }
 }

@@ -99,6 +99,29 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task API_key_responses_never_carry_the_stored_key_hash()
+    {
+        // The hash is what a stolen key is checked against; like the partner's and the webhook secrets, it never leaves the store.
+        using var signUpClient = app.Client();
+        var signUp = await Api.ReadAsync(
+            await signUpClient.PostAsJsonAsync("/v1/merchants", new { chain = "stellar", wallet_address = Chains.Stellar.StellarAddressCodec.EncodeAccount(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) }),
+            201);
+        using var client = app.Client(signUp.GetProperty("key").GetString());
+        var created = await Api.ReadAsync(await client.PostAsJsonAsync("/v1/api-keys", new { name = "ci" }), 201);
+        var listed = await Api.ReadAsync(await client.GetAsync("/v1/api-keys"), 200);
+        var revoked = await Api.ReadAsync(await client.PostAsync($"/v1/api-keys/{created.GetProperty("api_key").GetProperty("id").GetString()}/revoke", null), 200);
+
+        JsonElement[] keys = [signUp.GetProperty("api_key"), created.GetProperty("api_key"), .. listed.GetProperty("items").EnumerateArray(), revoked];
+        Assert.Equal(5, keys.Length);
+        Assert.All(keys, key =>
+        {
+            Assert.StartsWith("sk_", key.GetProperty("prefix").GetString(), StringComparison.Ordinal);
+            Assert.False(key.TryGetProperty("hash", out _), $"an API key response carries its hash: {key}");
+        });
+        Assert.NotEqual(JsonValueKind.Null, revoked.GetProperty("revoked_at").ValueKind);
+    }
+
+    [Fact]
     public async Task Retries_with_the_same_Idempotency_Key_return_the_first_result_and_a_changed_request_conflicts()
     {
         var (_, _, key) = await app.NewMerchantAsync();

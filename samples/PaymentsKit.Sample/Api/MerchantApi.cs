@@ -2,6 +2,7 @@ using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
 using PaymentsKit.Sample.Checkout;
+using PaymentsKit.Storage;
 
 namespace PaymentsKit.Sample.Api;
 
@@ -16,7 +17,7 @@ internal static class MerchantApi
             var merchant = await merchants.RegisterMerchantAsync(
                 new RegisterMerchantRequest(body.Chain!, body.WalletAddress!) { Name = body.Name, Email = body.Email }, ct).ConfigureAwait(false);
             var key = await keys.CreateApiKeyAsync(merchant.Id, new CreateApiKeyRequest("default"), ct).ConfigureAwait(false);
-            return Results.Created($"/v1/merchants/{merchant.Id}", new MerchantCreated(merchant, key.ApiKey, key.Key));
+            return Results.Created($"/v1/merchants/{merchant.Id}", new MerchantCreated(merchant, ApiKeyView.Of(key.ApiKey), key.Key));
         });
         app.MapGet("/v1/merchants/{merchantId}", async (HttpContext http, string merchantId, IMerchantService merchants, CancellationToken ct) =>
         {
@@ -29,12 +30,16 @@ internal static class MerchantApi
         {
             var merchant = await ApiAuth.MerchantAsync(http, "manage merchant API keys", ct).ConfigureAwait(false);
             var key = await keys.CreateApiKeyAsync(merchant, new CreateApiKeyRequest(body.Name!) { ExpiresAt = body.ExpiresAt }, ct).ConfigureAwait(false);
-            return Results.Created($"/v1/api-keys/{key.ApiKey.Id}", new ApiKeyCreated(key.ApiKey, key.Key));
+            return Results.Created($"/v1/api-keys/{key.ApiKey.Id}", new ApiKeyCreated(ApiKeyView.Of(key.ApiKey), key.Key));
         });
         app.MapGet("/v1/api-keys", async (HttpContext http, IApiKeyService keys, string? cursor, int? limit, CancellationToken ct) =>
-            Results.Ok(await keys.ListApiKeysAsync(await ApiAuth.MerchantAsync(http, "manage merchant API keys", ct).ConfigureAwait(false), cursor, limit, ct).ConfigureAwait(false)));
+        {
+            var page = await keys.ListApiKeysAsync(await ApiAuth.MerchantAsync(http, "manage merchant API keys", ct).ConfigureAwait(false), cursor, limit, ct).ConfigureAwait(false);
+            return Results.Ok(new Page<ApiKeyView>([.. page.Items.Select(ApiKeyView.Of)], page.NextCursor));
+        });
         app.MapPost("/v1/api-keys/{keyId}/revoke", async (HttpContext http, string keyId, IApiKeyService keys, CancellationToken ct) =>
-            Results.Ok(await keys.RevokeApiKeyAsync(await ApiAuth.MerchantAsync(http, "manage merchant API keys", ct).ConfigureAwait(false), ApiKeyId.Parse(keyId), ct).ConfigureAwait(false)));
+            Results.Ok(ApiKeyView.Of(await keys.RevokeApiKeyAsync(
+                await ApiAuth.MerchantAsync(http, "manage merchant API keys", ct).ConfigureAwait(false), ApiKeyId.Parse(keyId), ct).ConfigureAwait(false))));
 
         app.MapPost("/v1/invoices", async (HttpContext http, CreateInvoiceBody body, IInvoiceService invoices, CancellationToken ct) =>
         {
@@ -115,11 +120,18 @@ internal static class MerchantApi
 
     internal sealed record RegisterMerchantBody(string? Chain, string? WalletAddress, string? Name, string? Email);
 
-    internal sealed record MerchantCreated(Merchant Merchant, ApiKey ApiKey, string Key);
+    internal sealed record MerchantCreated(Merchant Merchant, ApiKeyView ApiKey, string Key);
 
     internal sealed record CreateApiKeyBody(string? Name, Instant? ExpiresAt);
 
-    internal sealed record ApiKeyCreated(ApiKey ApiKey, string Key);
+    /// <summary>An API key without its stored hash: the hash is what a guessed key is checked against, so it stays in the store.</summary>
+    internal sealed record ApiKeyView(ApiKeyId Id, MerchantId MerchantId, string Name, string Prefix, Instant? ExpiresAt, Instant? LastUsedAt, Instant? RevokedAt, Instant CreatedAt)
+    {
+        public static ApiKeyView Of(ApiKey key) =>
+            new(key.Id, key.MerchantId, key.Name, key.Prefix, key.ExpiresAt, key.LastUsedAt, key.RevokedAt, key.CreatedAt);
+    }
+
+    internal sealed record ApiKeyCreated(ApiKeyView ApiKey, string Key);
 
     internal sealed record CreateInvoiceBody(decimal Amount, string? Asset, string? Description, string? Number, string? Memo, Instant? ExpiresAt, IReadOnlyDictionary<string, string>? Metadata);
 

@@ -122,6 +122,27 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task A_partner_beyond_its_calls_per_minute_is_429_rate_limited_with_Retry_After()
+    {
+        using var partner = app.Client(await app.NewPartnerAsync());
+        var me = await Api.ReadAsync(await partner.GetAsync("/v1/partners/me"), 200);
+        var limit = me.GetProperty("rate_limit_per_minute").GetInt32();
+        for (var call = 1; call < limit; call++)
+        {
+            await Api.ReadAsync(await partner.GetAsync("/v1/partners/me"), 200);
+        }
+
+        using var limited = await partner.GetAsync("/v1/partners/me");
+        await Api.ExpectErrorAsync(limited, 429, "rate_limited");
+        var retryAfter = Assert.Single(limited.Headers.GetValues("Retry-After"));
+        Assert.InRange(int.Parse(retryAfter, CultureInfo.InvariantCulture), 1, 60);
+
+        // The limit is the partner's own: another partner is not slowed down.
+        using var other = app.Client(await app.NewPartnerAsync());
+        await Api.ReadAsync(await other.GetAsync("/v1/partners/me"), 200);
+    }
+
+    [Fact]
     public async Task Retries_with_the_same_Idempotency_Key_return_the_first_result_and_a_changed_request_conflicts()
     {
         var (_, _, key) = await app.NewMerchantAsync();

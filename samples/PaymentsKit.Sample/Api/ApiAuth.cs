@@ -27,7 +27,8 @@ internal sealed record ApiPrincipal(PrincipalKind Kind, Guid TenantId)
 
 /// <summary>
 /// Bearer API key authentication: no key or a key that verifies nowhere is 401 <c>invalid_api_key</c>; a valid key
-/// of another module's principal is 403 <c>forbidden</c>; an inactive or deleted partner is 403 with its own code.
+/// of another module's principal is 403 <c>forbidden</c>; an inactive or deleted partner is 403 with its own code; a partner
+/// beyond its calls per minute is 429 <c>rate_limited</c>.
 /// </summary>
 internal static class ApiAuth
 {
@@ -46,6 +47,9 @@ internal static class ApiAuth
         if (key.StartsWith("ptn_", StringComparison.Ordinal))
         {
             var partner = await services.GetRequiredService<IPartnerService>().AuthenticateAsync(key, cancellationToken).ConfigureAwait(false);
+
+            // Each partner's RateLimitPerMinute holds only where the host counts its calls, once per request.
+            services.GetRequiredService<IPartnerRateLimiter>().TryAcquire(partner).ThrowIfRejected();
             return new ApiPrincipal(PrincipalKind.Partner, partner.Id.Value);
         }
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 
 namespace PaymentsKit.Sample.Api;
@@ -17,7 +18,7 @@ internal sealed partial class ApiErrorMiddleware(RequestDelegate next, ILogger<A
         }
         catch (PaymentsKitException ex) when (!context.Response.HasStarted)
         {
-            await ApiErrors.WriteAsync(context, ApiErrors.StatusFor(ex.Code), ex.Code, ex.Message).ConfigureAwait(false);
+            await ApiErrors.WriteAsync(context, ex).ConfigureAwait(false);
         }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {
@@ -64,12 +65,28 @@ internal static class ApiErrors
         _ => StatusCodes.Status422UnprocessableEntity,
     };
 
-    public static Task WriteAsync(HttpContext context, int status, string code, string message)
+    public static Task WriteAsync(HttpContext context, int status, string code, string message, long? retryAfterSeconds = null)
     {
         context.Response.Clear();
         context.Response.StatusCode = status;
+        if (retryAfterSeconds is { } seconds)
+        {
+            context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+        }
+
         return context.Response.WriteAsJsonAsync(new ErrorBody(new ErrorDetail(code, message)), context.RequestAborted);
     }
+
+    /// <summary>Writes a <see cref="PaymentsKitException"/> by its code, with <c>Retry-After</c> when it says how long to wait.</summary>
+    public static Task WriteAsync(HttpContext context, PaymentsKitException exception) =>
+        WriteAsync(
+            context,
+            StatusFor(exception.Code),
+            exception.Code,
+            exception.Message,
+
+            // HTTP clients back off on Retry-After (whole seconds, rounded up), not on the message.
+            exception.Context.TryGetValue("retry_after_ms", out var retryAfter) && retryAfter is long milliseconds ? (milliseconds + 999) / 1000 : null);
 
     /// <summary>Gives the framework's own bodiless errors (no such route, wrong method) the API's error body.</summary>
     public static Task WriteForStatusAsync(HttpContext context)

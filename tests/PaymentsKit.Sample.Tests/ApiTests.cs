@@ -358,6 +358,21 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task A_body_that_is_not_sent_as_JSON_is_415_and_says_which_content_type_to_use()
+    {
+        var (_, _, key) = await app.NewMerchantAsync();
+        using var client = app.Client(key);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/invoices")
+        {
+            Content = new StringContent("""{"amount":5,"asset":"XLM","description":"x"}""", System.Text.Encoding.UTF8, "text/plain"),
+        };
+        using var response = await client.SendAsync(request);
+        await Api.ExpectErrorAsync(response, 415, "invalid_argument");
+        var message = (await Api.ReadAsync(response, 415)).GetProperty("error").GetProperty("message").GetString();
+        Assert.Contains("application/json", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Arbitrary_bodies_and_ids_never_make_the_API_fail_with_a_5xx_Meets_Specification()
     {
         var (_, _, key) = await app.NewMerchantAsync();

@@ -88,7 +88,7 @@ internal static class ApiErrors
             // HTTP clients back off on Retry-After (whole seconds, rounded up), not on the message.
             exception.Context.TryGetValue("retry_after_ms", out var retryAfter) && retryAfter is long milliseconds ? (milliseconds + 999) / 1000 : null);
 
-    /// <summary>Gives the framework's own bodiless errors (no such route, wrong method) the API's error body.</summary>
+    /// <summary>Gives the framework's own bodiless errors (no such route, wrong method, a body not sent as JSON) the API's error body.</summary>
     public static Task WriteForStatusAsync(HttpContext context)
     {
         var status = context.Response.StatusCode;
@@ -96,6 +96,8 @@ internal static class ApiErrors
         {
             StatusCodes.Status404NotFound => (PaymentsKitErrorCodes.NotFound, $"There is no resource at {context.Request.Path}."),
             StatusCodes.Status405MethodNotAllowed => (MethodNotAllowed, $"{context.Request.Method} is not supported on {context.Request.Path}."),
+            StatusCodes.Status415UnsupportedMediaType => (PaymentsKitErrorCodes.InvalidArgument,
+                $"Send the body as 'Content-Type: application/json' (value: '{context.Request.ContentType}')."),
             _ => (PaymentsKitErrorCodes.InvalidArgument, $"The request failed with HTTP status {status}."),
         };
         return WriteAsync(context, status, code, message);

@@ -44,7 +44,7 @@ internal static class RoutingApi
         app.MapGet("/v1/payment-intents/{intentId}/attempts", async (HttpContext http, string intentId, IPaymentIntentService intents, CancellationToken ct) =>
             Results.Ok(await intents.ListAttemptsAsync(await RoutingMerchantAsync(http, ct).ConfigureAwait(false), PaymentIntentId.Parse(intentId), ct).ConfigureAwait(false)));
 
-        // The sample has no intent worker: the caller moves its intent a step at a time (route, broadcast, confirm, settle).
+        // The payment_intents.advance_due job advances due intents every 2 s; this lets a caller move its own intent a step now.
         app.MapPost("/v1/payment-intents/{intentId}/advance", async (HttpContext http, string intentId, IPaymentIntentService intents, CancellationToken ct) =>
         {
             var merchant = await RoutingMerchantAsync(http, ct).ConfigureAwait(false);

@@ -143,6 +143,88 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task Another_tenants_records_are_404_to_every_call_that_takes_their_id_and_a_cursor_reads_only_the_callers_records()
+    {
+        var (_, _, ownerKey) = await app.NewMerchantAsync();
+        var (_, _, strangerKey) = await app.NewMerchantAsync();
+        using var owner = app.Client(ownerKey);
+        using var stranger = app.Client(strangerKey);
+        var invoices = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            invoices.Add((await Api.ReadAsync(await owner.PostAsJsonAsync("/v1/invoices", new { amount = 1m + i, asset = "XLM", description = "owner's" }), 201))
+                .GetProperty("invoice").GetProperty("id").GetString()!);
+        }
+
+        var link = (await Api.ReadAsync(await owner.PostAsJsonAsync("/v1/payment-links", new { title = "Tee", amount = 20m, asset = "XLM" }), 201)).GetProperty("payment_link");
+        var stream = (await Api.ReadAsync(
+            await owner.PostAsJsonAsync("/v1/streams", new { payer = "payer-1", recipient = "recipient-1", total_amount = 10m, asset = "USDC", rate_per_second = 0.001m }), 201)).GetProperty("id").GetString();
+        var token = (await Api.ReadAsync(await owner.PostAsJsonAsync("/v1/token-assets", new
+        {
+            token_id = $"0.0.{Random.Shared.Next(100_000, 999_999)}", name = "Owner Equity", symbol = "OEQ", total_supply = 1_000, decimals = 0, payment_asset = "USDC",
+        }), 201)).GetProperty("id").GetString();
+        var distribution = (await Api.ReadAsync(
+            await owner.PostAsJsonAsync("/v1/distributions", new { asset_id = token, type = "dividend", payout = "fixed", amount = 10m, asset = "USDC" }), 201)).GetProperty("id").GetString();
+
+        (HttpMethod Method, string Path, object? Body)[] merchantCalls =
+        [
+            (HttpMethod.Get, $"/v1/invoices/{invoices[0]}", null), (HttpMethod.Post, $"/v1/invoices/{invoices[0]}/cancel", new { }),
+            (HttpMethod.Get, $"/v1/payment-links/{link.GetProperty("id").GetString()}", null),
+            (HttpMethod.Post, "/v1/payments", new { transaction_hash = "00", invoice_id = invoices[0] }),
+            (HttpMethod.Get, $"/v1/streams/{stream}", null), (HttpMethod.Get, $"/v1/streams/{stream}/statement", null),
+            (HttpMethod.Post, $"/v1/streams/{stream}/pause", new { }), (HttpMethod.Post, $"/v1/streams/{stream}/settle", new { }),
+            (HttpMethod.Post, $"/v1/streams/{stream}/cancel", new { }), (HttpMethod.Post, $"/v1/streams/{stream}/withdraw", new { }),
+            (HttpMethod.Post, "/v1/distributions", new { asset_id = token, type = "dividend", payout = "fixed", amount = 10m, asset = "USDC" }),
+            (HttpMethod.Get, $"/v1/distributions/{distribution}", null), (HttpMethod.Get, $"/v1/distributions/{distribution}/batches", null),
+            (HttpMethod.Post, $"/v1/distributions/{distribution}/holders", new[] { new { account_id = "0.0.800001", balance = 1L } }),
+            (HttpMethod.Post, $"/v1/distributions/{distribution}/execute", null),
+        ];
+        foreach (var (method, path, body) in merchantCalls)
+        {
+            using var request = Api.Json(method, path, body);
+            using var response = await stranger.SendAsync(request);
+
+            // A payment against the owner's invoice is refused on the invoice only once the transaction is known; an unknown one is not found first.
+            await Api.ExpectErrorAsync(response, 404, path == "/v1/payments" ? "transaction_not_found" : "not_found");
+        }
+
+        var ownerPage = await Api.ReadAsync(await owner.GetAsync("/v1/invoices?limit=1"), 200);
+        var cursor = ownerPage.GetProperty("next_cursor").GetString();
+        Assert.NotNull(cursor);
+        var strangerPage = await Api.ReadAsync(await stranger.GetAsync($"/v1/invoices?cursor={Uri.EscapeDataString(cursor)}"), 200);
+        Assert.Empty(strangerPage.GetProperty("items").EnumerateArray());
+
+        // Nothing the stranger tried changed the owner's records.
+        Assert.Equal("pending", (await Api.ReadAsync(await owner.GetAsync($"/v1/invoices/{invoices[0]}"), 200)).GetProperty("invoice").GetProperty("status").GetString());
+        Assert.Equal("active", (await Api.ReadAsync(await owner.GetAsync($"/v1/streams/{stream}"), 200)).GetProperty("status").GetString());
+
+        var (_, routingKey) = await app.NewRoutingMerchantAsync();
+        var (_, otherRoutingKey) = await app.NewRoutingMerchantAsync();
+        using var router = app.Client(routingKey);
+        using var otherRouter = app.Client(otherRoutingKey);
+        var quote = (await Api.ReadAsync(
+            await router.PostAsJsonAsync("/v1/quotes", new { amount = 5m, destinations = new[] { new { chain = "solana", address = "payee-sol" } } }), 201)).GetProperty("id").GetString();
+        var intent = (await Api.ReadAsync(await router.SendAsync(Api.Json(HttpMethod.Post, "/v1/payment-intents", new { quote_id = quote }, "intent-1")), 201)).GetProperty("id").GetString();
+        await Api.ExpectErrorAsync(await otherRouter.GetAsync($"/v1/quotes/{quote}"), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherRouter.SendAsync(Api.Json(HttpMethod.Post, "/v1/payment-intents", new { quote_id = quote }, "intent-1")), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherRouter.GetAsync($"/v1/payment-intents/{intent}"), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherRouter.GetAsync($"/v1/payment-intents/{intent}/attempts"), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherRouter.PostAsync($"/v1/payment-intents/{intent}/advance", null), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherRouter.PostAsync($"/v1/payment-intents/{intent}/cancel", null), 404, "not_found");
+        Assert.NotEqual("cancelled", (await Api.ReadAsync(await router.GetAsync($"/v1/payment-intents/{intent}"), 200)).GetProperty("status").GetString());
+
+        using var partner = app.Client(await app.NewPartnerAsync());
+        using var otherPartner = app.Client(await app.NewPartnerAsync());
+        var charge = new { amount = 30m, currency = "USD", payment_method = "card", provider = "stripe", customer_email = "jane@example.com" };
+        var transaction = (await Api.ReadAsync(await partner.SendAsync(Api.Json(HttpMethod.Post, "/v1/transactions", charge, "order-1")), 201)).GetProperty("id").GetString();
+        await Api.ExpectErrorAsync(await otherPartner.GetAsync($"/v1/transactions/{transaction}"), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherPartner.GetAsync($"/v1/transactions/{transaction}/events"), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherPartner.GetAsync($"/v1/transactions/{transaction}/refunds"), 404, "not_found");
+        await Api.ExpectErrorAsync(await otherPartner.SendAsync(Api.Json(HttpMethod.Post, $"/v1/transactions/{transaction}/refunds", new { amount = 1m, reason = "mine now" })), 404, "not_found");
+        Assert.Empty((await Api.ReadAsync(await partner.GetAsync($"/v1/transactions/{transaction}/refunds"), 200)).EnumerateArray());
+    }
+
+    [Fact]
     public async Task Retries_with_the_same_Idempotency_Key_return_the_first_result_and_a_changed_request_conflicts()
     {
         var (_, _, key) = await app.NewMerchantAsync();

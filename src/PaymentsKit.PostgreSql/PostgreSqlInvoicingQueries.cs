@@ -10,7 +10,8 @@ namespace PaymentsKit.PostgreSql;
 
 /// <summary>
 /// The invoicing queries of seed 000 computed in SQL over the seed tables (0008_invoicing_tables) and, for the refunds the
-/// revenue queries report, the refund table (0029_invoice_refunds_table):
+/// revenue queries report, the refund table (0029_invoice_refunds_table), and for what invoices closing unfulfilled moved
+/// out of revenue, the invoices' refundable and closed_at_ticks columns (0030_invoices_closed_refundable):
 /// filters, joins, ordering, keyset paging and aggregation run in PostgreSQL on indexed generated
 /// columns, one round trip per call. Results equal <see cref="InMemoryInvoicingQueries"/>'s: instants
 /// compare as exact 100-ns ticks (the resolution of the query cursors), ids in PostgreSQL's uuid
@@ -25,14 +26,16 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
         "(SELECT coalesce(jsonb_agg(p.data ORDER BY p.created_at_ticks DESC, p.id DESC), '[]'::jsonb) FROM payments p "
         + "WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id AND p.status = 'CONFIRMED')";
 
+    /// <summary>What a payment paid beyond what was due when it was recorded (<see cref="Payment.Excess"/>, absent when none).</summary>
+    private const string Excess = "coalesce((p.data -> 'excess' ->> 'amount')::numeric, 0)";
+
     /// <summary>
-    /// What a payment credited to overpayments: its excess (<see cref="Payment.Excess"/>, absent when none), or all of it when
-    /// its invoice closed unfulfilled with <see cref="Invoice.Refundable"/> set (such an invoice was pending, so the payment
-    /// had no excess). Revenue is the amount less it, as <see cref="InvoicingLedger"/> books it. Read from the records, as
-    /// the seed's tables have no columns for them; <see cref="WithInvoice"/> joins the invoice as <c>i</c>.
+    /// What a payment credited to overpayments for good: its excess, or all of it when its invoice closed unfulfilled with
+    /// <see cref="Invoice.Refundable"/> set (such an invoice was pending, so the payment had no excess). Revenue is the amount
+    /// less it, as <see cref="InvoicingLedger"/> books it all told. The excess is read from the record, as the seed's tables
+    /// have no column for it; <see cref="WithInvoice"/> joins the invoice as <c>i</c> (its <c>refundable</c>: migration 0030).
     /// </summary>
-    private const string NotRevenue =
-        "CASE WHEN i.data -> 'refundable' ->> 'amount' IS NOT NULL THEN p.amount ELSE coalesce((p.data -> 'excess' ->> 'amount')::numeric, 0) END";
+    private const string NotRevenue = "CASE WHEN i.refundable IS NOT NULL THEN p.amount ELSE " + Excess + " END";
 
     private const string WithInvoice = "FROM payments p LEFT JOIN invoices i ON i.tenant_id = p.tenant_id AND i.id = p.invoice_id ";
 
@@ -168,8 +171,10 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
     public async ValueTask<IReadOnlyList<MonthlyRevenue>> MonthlyRevenueAsync(MerchantId merchant, Instant since, DateTimeZone zone, CancellationToken cancellationToken)
     {
         // Months are cut in C# (NodaTime's tz database, which may differ from the server's) and sent as
-        // boundaries: bucket k of width_bucket is the k-th month after the one `since` falls in. A payment
-        // or refund at or beyond the last boundary (a clock at a month's turn) sends the query again with more months.
+        // boundaries: bucket k of width_bucket is the k-th month after the one `since` falls in. A payment,
+        // refund or closing at or beyond the last boundary (a clock at a month's turn) sends the query again with more months.
+        // A closed invoice's payments stay in their months as booked then; what the ledger moved out of revenue as the
+        // invoice closed (refundable) counts in the month it closed (closed_at_ticks, migration 0030).
         var first = since.InZone(zone).Date.ToYearMonth();
         for (var months = MonthlyBuckets; ; months *= 2)
         {
@@ -178,10 +183,12 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
                 .ToArray();
             var query = new Query(
                 "SELECT width_bucket(ticks, {0}::bigint[]) AS bucket, asset, sum(total), sum(payment_count), sum(overpaid), sum(refunded) FROM ("
-                + $"SELECT p.created_at_ticks AS ticks, p.asset, p.amount - {NotRevenue} AS total, 1 AS payment_count, {NotRevenue} AS overpaid, 0 AS refunded {WithInvoice}"
+                + $"SELECT p.created_at_ticks AS ticks, p.asset, p.amount - {Excess} AS total, 1 AS payment_count, {Excess} AS overpaid, 0 AS refunded FROM payments p "
                 + "WHERE p.tenant_id = {1} AND p.status = 'CONFIRMED' AND p.created_at_ticks >= {2} "
                 + $"UNION ALL SELECT r.created_at_ticks, r.asset, 0, 0, 0, r.amount FROM {RefundTable} r "
-                + "WHERE r.tenant_id = {1} AND r.created_at_ticks >= {2}"
+                + "WHERE r.tenant_id = {1} AND r.created_at_ticks >= {2} "
+                + "UNION ALL SELECT i.closed_at_ticks, i.asset, -i.refundable, 0, i.refundable, 0 FROM invoices i "
+                + "WHERE i.tenant_id = {1} AND i.refundable IS NOT NULL AND i.closed_at_ticks >= {2}"
                 + ") x GROUP BY bucket, asset",
                 boundaries,
                 merchant.Value,

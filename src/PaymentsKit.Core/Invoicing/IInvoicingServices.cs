@@ -212,8 +212,10 @@ public interface IPaymentService
 
     /// <summary>
     /// Confirmed revenue (and, apart, overpayments and refunds) per calendar month and asset over the last 12 months (this
-    /// month and the 11 before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code. Payments
-    /// count in the month they were recorded, refunds in the month they were recorded.
+    /// month and the 11 before it) in <paramref name="zone"/> (UTC when null); newest month first, then asset code. Each month
+    /// is what the ledger posted in it, so a month already reported does not change: payments count in the month they were
+    /// recorded, refunds in the month they were recorded, and what an invoice cancelled or expired unfulfilled moved out of
+    /// revenue (<see cref="Invoice.Refundable"/>) in the month it closed.
     /// </summary>
     ValueTask<IReadOnlyList<MonthlyRevenue>> GetMonthlyRevenueAsync(MerchantId merchant, DateTimeZone? zone = null, CancellationToken cancellationToken = default);
 

@@ -144,19 +144,24 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            var refundable = await RefundableInvoicesAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
             var paid = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .Where(p => p.CreatedAt >= since)
                 .ToLookup(p => (Month: p.CreatedAt.InZone(zone).Date.ToYearMonth(), p.Asset));
             var refunded = (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false))
                 .Where(r => r.CreatedAt >= since)
                 .ToLookup(r => (Month: r.CreatedAt.InZone(zone).Date.ToYearMonth(), r.Amount.Asset));
-            return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key))
+
+            // The ledger moves a closed invoice's payments out of revenue as it closes, so a month keeps its payments as
+            // they were booked then and the move counts in the month of the cancellation or expiry.
+            var closed = (await AllAsync(unit, Invoices, merchant.Value, cancellationToken).ConfigureAwait(false))
+                .Where(i => i.Refundable is not null && ClosedAt(i) >= since)
+                .ToLookup(i => (Month: ClosedAt(i).InZone(zone).Date.ToYearMonth(), i.Asset));
+            return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key)).Union(closed.Select(g => g.Key))
                 .Select(key => new MonthlyRevenue(
                     key.Month,
-                    Applied(paid[key], key.Asset, refundable),
+                    Sum(paid[key], key.Asset) - Excess(paid[key], key.Asset) - Moved(closed[key], key.Asset),
                     paid[key].Count(),
-                    NotRevenue(paid[key], key.Asset, refundable),
+                    Excess(paid[key], key.Asset) + Moved(closed[key], key.Asset),
                     Refunded(refunded[key], key.Asset)))
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
@@ -238,6 +243,20 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
             (total, p) => p.InvoiceId is { } invoice && refundable.Contains(invoice) ? total + p.Amount
                 : p.Excess is { } excess ? total + excess
                 : total);
+
+    /// <summary>What the payments paid beyond what was due when they were recorded: what they credited to overpayments then.</summary>
+    private static Money Excess(IEnumerable<Payment> payments, Asset asset) =>
+        payments.Aggregate(Money.Zero(asset), (total, p) => p.Excess is { } excess ? total + excess : total);
+
+    /// <summary>What the invoices, closing unfulfilled, moved from revenue to overpayments (their <see cref="Invoice.Refundable"/>).</summary>
+    private static Money Moved(IEnumerable<Invoice> invoices, Asset asset) =>
+        invoices.Aggregate(Money.Zero(asset), (total, i) => total + i.Refundable!.Value);
+
+    /// <summary>
+    /// When a cancelled or expired invoice closed, which is when the ledger moved its <see cref="Invoice.Refundable"/>: its
+    /// last transition, as both statuses are terminal.
+    /// </summary>
+    private static Instant ClosedAt(Invoice invoice) => invoice.Transitions[^1].At;
 
     /// <summary>What the refunds sent back: what they debited from overpayments.</summary>
     private static Money Refunded(IEnumerable<InvoiceRefund> refunds, Asset asset) =>

@@ -88,14 +88,23 @@ public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, 
 public sealed record AssetRevenue(Money Total, int PaymentCount, Money Overpayments, Money Refunded);
 
 /// <summary>
-/// Confirmed revenue in one asset in one calendar month, split as <see cref="AssetRevenue"/> is. Payments count in the month
-/// they were recorded, refunds in the month they were recorded, so a month may have refunds and no payment; summed over
-/// every month, <paramref name="Overpayments"/> − <paramref name="Refunded"/> is the overpayments account's balance.
+/// Confirmed revenue in one asset in one calendar month, split as <see cref="AssetRevenue"/> is, as the ledger posted it in
+/// that month (a month already reported does not change later). Payments count in the month they were recorded, refunds in
+/// the month they were recorded, and what an invoice moved out of revenue as it was cancelled or expired
+/// (<see cref="Invoice.Refundable"/>) in the month it closed, so a month may have refunds or closings and no payment, and a
+/// negative <paramref name="Total"/>. Summed over every month, the figures are <see cref="AssetRevenue"/>'s, and
+/// <paramref name="Overpayments"/> − <paramref name="Refunded"/> is the overpayments account's balance.
 /// </summary>
 /// <param name="Month">The month, in the time zone asked for.</param>
-/// <param name="Total">What confirmed payments recorded in the month applied to their invoices and links and kept.</param>
+/// <param name="Total">
+/// What confirmed payments recorded in the month applied (their amount less their excess), less what invoices cancelled or
+/// expired in the month moved out of revenue: the revenue account's postings in the month.
+/// </param>
 /// <param name="PaymentCount">How many confirmed payments were recorded in the month.</param>
-/// <param name="Overpayments">What the same payments paid beyond what was due or to invoices cancelled or expired since: not revenue.</param>
+/// <param name="Overpayments">
+/// What the same payments paid beyond what was due, plus what invoices cancelled or expired in the month moved out of
+/// revenue: not revenue. Gross: refunds do not reduce it.
+/// </param>
 /// <param name="Refunded">What the refunds recorded in the month sent back, whenever the refunded payments were received.</param>
 public sealed record MonthlyRevenue(YearMonth Month, Money Total, int PaymentCount, Money Overpayments, Money Refunded);
 

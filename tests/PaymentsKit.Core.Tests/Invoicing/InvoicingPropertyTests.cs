@@ -1,6 +1,8 @@
 using FsCheck;
 using FsCheck.Fluent;
+using NodaTime;
 using PaymentsKit.Invoicing;
+using PaymentsKit.Ledger;
 
 namespace PaymentsKit.Tests.Invoicing;
 
@@ -42,6 +44,39 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
         Underpay,
         Deactivate,
         Activate,
+    }
+
+    /// <summary>How an invoice of a monthly-revenue history ends.</summary>
+    public enum Ending
+    {
+        /// <summary>It stays as its payment left it.</summary>
+        Open,
+
+        /// <summary>The merchant cancels it.</summary>
+        Cancel,
+
+        /// <summary>The expiry sweep expires it.</summary>
+        Sweep,
+
+        /// <summary>A payment after its expiry finds it unswept and expires it.</summary>
+        LatePayment,
+    }
+
+    [Fact]
+    public void Monthly_Revenue_Is_Each_Months_Ledger_Postings_And_Sums_To_The_All_Time_Totals_Meets_Specification()
+    {
+        // Per invoice of 20 XLM: what is paid (0 to 30: unpaid, partly, fully or over), the day it is created and paid, how
+        // it ends how many days later, whether what it owes back is then refunded, and whether a link is paid that day.
+        var gen = Gen.NonEmptyListOf(
+            from paid in Gen.Choose(0, 30)
+            from day in Gen.Choose(0, 150)
+            from ending in Gen.Elements(Enum.GetValues<Ending>())
+            from endsAfter in Gen.Choose(0, 60)
+            from refund in Gen.Elements(false, true)
+            from link in Gen.Elements(false, true)
+            select new InvoiceHistory(paid, day, ending, endsAfter, refund, link));
+        Prop.ForAll(Arb.From(gen), histories => Blocking(() => MonthlyBooksAsync(histories)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(8));
     }
 
     [Fact]
@@ -86,6 +121,9 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
             .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(16));
     }
 
+    /// <summary>One invoice's part of a monthly-revenue history (see the property).</summary>
+    public sealed record InvoiceHistory(int Paid, int Day, Ending Ending, int EndsAfter, bool Refund, bool PaysLink);
+
     private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
 
     private async Task AmountPaidAsync(int priceCents, List<(Route Route, int Cents)> payments, int cancelAt)
@@ -124,6 +162,100 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
         Assert.Equal(cancelled ? InvoiceStatus.Cancelled : confirmed >= stored.Amount ? InvoiceStatus.Paid : InvoiceStatus.Pending, stored.Status);
         Assert.Equal(confirmed, await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm) + await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
         Assert.All(attached.Where(p => p.Status == PaymentStatus.NeedsReview), p => Assert.NotNull(p.ReviewCode));
+    }
+
+
+    private async Task MonthlyBooksAsync(List<InvoiceHistory> histories)
+    {
+        using var kit = await HarnessAsync();
+        var start = Instant.FromUtc(2026, 1, 10, 0, 0);
+        kit.Clock.Set(start);
+        var merchant = await kit.MerchantAsync();
+        var link = await kit.LinkAsync(merchant, 3m);
+
+        // The histories' steps run in time order, interleaved: each at its instant (or just after, the clock never goes back).
+        var steps = new List<(Instant At, Func<Task> Run)>();
+        foreach (var history in histories)
+        {
+            var created = start + Duration.FromDays(history.Day) + Duration.FromMinutes(steps.Count);
+            var ends = created + Duration.FromDays(history.EndsAfter) + Duration.FromHours(2);
+            var expiresAt = history.Ending == Ending.Cancel ? ends + Duration.FromDays(1) : ends;
+            var invoice = new InvoiceId[1];
+            steps.Add((created, async () => invoice[0] = (await kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(20m, "XLM", "x") { ExpiresAt = expiresAt })).Id));
+            if (history.Paid > 0)
+            {
+                steps.Add((created + Duration.FromHours(1), async () => await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, history.Paid), invoice[0])));
+            }
+
+            if (history.PaysLink)
+            {
+                steps.Add((created + Duration.FromHours(1), async () => await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 3m), slug: link.Slug)));
+            }
+
+            steps.Add(history.Ending switch
+            {
+                Ending.Cancel => (ends, async () => await kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice[0])),
+                Ending.Sweep => (ends + Duration.FromHours(1), async () => await kit.Invoices.ExpireDueAsync()),
+                Ending.LatePayment => (ends + Duration.FromHours(1), async () => await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 1m), invoice[0])),
+                _ => (ends, () => Task.CompletedTask),
+            });
+            if (history.Refund)
+            {
+                steps.Add((ends + Duration.FromHours(3), async () =>
+                {
+                    var owing = await kit.Invoices.GetInvoiceAsync(merchant.Id, invoice[0]);
+                    if (owing.Status != InvoiceStatus.Pending && owing.RefundDue.IsPositive)
+                    {
+                        await kit.Payments.RecordRefundAsync(merchant.Id, owing.Id, new RecordRefundRequest(owing.RefundDue.Amount, "XLM"));
+                    }
+                }));
+            }
+        }
+
+        foreach (var (at, run) in steps.OrderBy(s => s.At))
+        {
+            if (at > kit.Clock.GetCurrentInstant())
+            {
+                kit.Clock.Set(at);
+            }
+
+            try
+            {
+                await run();
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidTransition)
+            {
+                // Cancelling an invoice its payment settled is refused; the history goes on.
+            }
+        }
+
+        var monthly = await kit.Payments.GetMonthlyRevenueAsync(merchant.Id);
+        var byAsset = await kit.Payments.GetRevenueByAssetAsync(merchant.Id);
+        Assert.All(monthly, m => Assert.Equal(Xlm, m.Total.Asset));
+        Assert.Equal(
+            byAsset.Select(r => (r.Total, r.PaymentCount, r.Overpayments, r.Refunded)),
+            monthly.Count == 0 ? [] : [(
+                monthly.Aggregate(Money.Zero(Xlm), (sum, m) => sum + m.Total),
+                monthly.Sum(m => m.PaymentCount),
+                monthly.Aggregate(Money.Zero(Xlm), (sum, m) => sum + m.Overpayments),
+                monthly.Aggregate(Money.Zero(Xlm), (sum, m) => sum + m.Refunded))]);
+
+        // Each month shows what the ledger posted in it: a closed month never changes afterwards.
+        var revenue = await kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Revenue(Xlm));
+        var overpayments = await kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Overpayments(Xlm));
+        async Task<Money> PostedBefore(LedgerAccount? account, YearMonth month) =>
+            account is null
+                ? Money.Zero(Xlm)
+                : (await kit.Ledger.GetBalanceAsync(merchant.Id, account.Id, month.OnDayOfMonth(1).AtStartOfDayInZone(DateTimeZone.Utc).ToInstant() - Duration.FromTicks(1))).Posted;
+        var now = kit.Clock.GetCurrentInstant().InUtc().Date.ToYearMonth();
+        for (var month = start.InUtc().Date.ToYearMonth(); month <= now; month = month.PlusMonths(1))
+        {
+            var next = month.PlusMonths(1);
+            var reported = monthly.SingleOrDefault(m => m.Month == month);
+            Assert.Equal(
+                (reported?.Total ?? Money.Zero(Xlm), (reported?.Overpayments ?? Money.Zero(Xlm)) - (reported?.Refunded ?? Money.Zero(Xlm))),
+                (await PostedBefore(revenue, next) - await PostedBefore(revenue, month), await PostedBefore(overpayments, next) - await PostedBefore(overpayments, month)));
+        }
     }
 
     private async Task AttachmentAsync(List<(Target Target, bool Resubmit, int Pick)> steps)

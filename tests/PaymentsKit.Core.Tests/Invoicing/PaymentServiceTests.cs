@@ -889,6 +889,72 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(revenue, monthly.Aggregate(Money.Zero(Xlm), (sum, m) => sum + m.Total));
     }
 
+    public enum Closing
+    {
+        /// <summary>The merchant cancels it.</summary>
+        Cancel,
+
+        /// <summary>The expiry sweep expires it.</summary>
+        Sweep,
+
+        /// <summary>A payment arriving after its expiry finds it unswept and expires it.</summary>
+        LatePayment,
+    }
+
+    [Theory]
+    [InlineData(Closing.Cancel)]
+    [InlineData(Closing.Sweep)]
+    [InlineData(Closing.LatePayment)]
+    public async Task Monthly_Revenue_Moves_A_Closed_Invoices_Payments_Out_Of_Revenue_In_The_Month_It_Closed_Leaving_Earlier_Months_As_Reported(Closing closing)
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 1, 20, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = Instant.FromUtc(2026, 2, 15, 0, 0) });
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 50m, memo: invoice.Memo));
+        var january = new MonthlyRevenue(new YearMonth(2026, 1), Money.Of(50m, Xlm), 1, Money.Zero(Xlm), Money.Zero(Xlm));
+        Assert.Equal([january], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
+
+        switch (closing)
+        {
+            case Closing.Cancel:
+                _kit.Clock.Set(Instant.FromUtc(2026, 2, 10, 9, 0));
+                await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id);
+                break;
+            case Closing.Sweep:
+                _kit.Clock.Set(Instant.FromUtc(2026, 2, 20, 9, 0));
+                Assert.Equal(1, await _kit.Invoices.ExpireDueAsync());
+                break;
+            default:
+                _kit.Clock.Set(Instant.FromUtc(2026, 2, 20, 9, 0));
+                var late = await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 7m, memo: invoice.Memo));
+                Assert.Equal(PaymentsKitErrorCodes.PaidLate, late.Payment.ReviewCode);
+                break;
+        }
+
+        var closed = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal(Money.Of(50m, Xlm), closed.Refundable);
+
+        // January stays as reported; February, when the ledger moved the 50 out of revenue, shows the move.
+        var monthly = await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id);
+        Assert.Equal(
+            [new MonthlyRevenue(new YearMonth(2026, 2), Money.Of(-50m, Xlm), 0, Money.Of(50m, Xlm), Money.Zero(Xlm)), january],
+            monthly);
+        var startOfFebruary = Instant.FromUtc(2026, 2, 1, 0, 0);
+        var revenue = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Revenue(Xlm));
+        var overpayments = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Overpayments(Xlm));
+        var revenueInJanuary = (await _kit.Ledger.GetBalanceAsync(merchant.Id, revenue!.Id, startOfFebruary - Duration.FromTicks(1))).Posted;
+        var overpaymentsInJanuary = (await _kit.Ledger.GetBalanceAsync(merchant.Id, overpayments!.Id, startOfFebruary - Duration.FromTicks(1))).Posted;
+        Assert.Equal((january.Total, january.Overpayments), (revenueInJanuary, overpaymentsInJanuary));
+        Assert.Equal(
+            (monthly[0].Total, monthly[0].Overpayments),
+            (await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm) - revenueInJanuary,
+                await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm) - overpaymentsInJanuary));
+
+        // The all-time figures are the months' sum.
+        var byAsset = Assert.Single(await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal(new AssetRevenue(Money.Zero(Xlm), 1, Money.Of(50m, Xlm), Money.Zero(Xlm)), byAsset);
+    }
+
     /// <summary>The merchant's XLM books and both revenue queries say the same: revenue, overpayments, unapplied.</summary>
     /// <summary>A new merchant's invoice of 100 XLM, paid 25, now at its expiry (not swept).</summary>
     private async Task<(Merchant Merchant, Invoice Invoice)> PartlyPaidPastExpiryAsync()

@@ -6,7 +6,8 @@ namespace PaymentsKit.PostgreSql;
 
 /// <summary>
 /// The <see cref="IDueTransactionQueue"/> on PostgreSQL (migration <c>0028_transaction_sync</c>). A claim is one statement:
-/// the transactions due a sync (partial index <c>idx_transactions_sync_due</c>, plus the grace period of pending creates)
+/// the transactions due a sync (partial index <c>idx_transactions_sync_due</c>, plus the grace period of pending creates
+/// and, for them, an active partner: one primary-key lookup per pending candidate, no new index or column)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
 /// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that only
 /// replaces an expired lease, which is what finally decides between two claimers that read the same transaction.
@@ -17,12 +18,13 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
     internal const string ClaimSql =
         "WITH due AS ("
         + " SELECT t.id, t.tenant_id, l.leased_until AS last_lease FROM transactions t"
+        + " JOIN partners p ON p.id = t.tenant_id"
         + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"
         + " WHERE t.deleted_at IS NULL"
         + " AND ((t.status = 'processing' AND (t.data ->> 'in_flight_action' IS NOT NULL OR t.data ->> 'authorized_at' IS NULL))"
         + " OR (t.status = 'pending' AND t.data ->> 'confirm_on_create' = 'true')"
         + " OR t.reserved_refund_amount > 0)"
-        + " AND (t.status <> 'pending' OR paymentskit_instant(t.data ->> 'created_at') <= $2)"
+        + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2 AND p.is_active AND p.deleted_at IS NULL))"
         + " AND (l.leased_until IS NULL OR l.leased_until <= $1)"
         + " ORDER BY l.leased_until NULLS FIRST, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED),"
         + " leased AS (INSERT INTO transaction_sync_leases AS l (transaction_id, leased_until) SELECT id, $3 FROM due"

@@ -19,8 +19,8 @@ public readonly record struct TransactionSyncResult(int Claimed, int Synced, int
 /// <summary>
 /// Finds the transactions due a sync across partners and hands each to one sync pass at a time. Due means: a provider
 /// call awaits its outcome (processing, other than an authorization standing with nothing in flight), a create that asked
-/// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>, or a refund of it is
-/// pending or processing (a reserved refund amount); never a deleted one. A claim leases the transaction until it is
+/// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> and its partner is active
+/// and not deleted, or a refund of it is pending or processing (a reserved refund amount); never a deleted one. A claim leases the transaction until it is
 /// released, deferred, or the lease runs out (a pass that dies loses nothing). Transactions never synced come first, then
 /// those whose deferral ended longest ago, so one the provider keeps answering "unknown" waits its deferral and then queues
 /// behind the others instead of starving them. On PostgreSQL it reads a partial index of the transactions that can be due
@@ -60,10 +60,16 @@ public interface IDueTransactionQueue
 /// <summary>Which transactions are due a sync; the PostgreSQL queue's SQL states the same rule.</summary>
 internal static class TransactionSyncRule
 {
-    public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore) =>
+    /// <param name="tx">The transaction.</param>
+    /// <param name="unsentCreatedBefore">A pending create that asked to confirm is due once created at or before this.</param>
+    /// <param name="partnerMayCall">
+    /// Whether its partner is active (<see cref="PartnerGate.MayCall"/>). An unsent create of a partner that is not is left
+    /// out, because the sync would not send it: it would only be claimed and put off every retry interval.
+    /// </param>
+    public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore, bool partnerMayCall) =>
         tx.DeletedAt is null
         && ((tx.Status == TransactionStatus.Processing && (tx.InFlightAction is not null || tx.AuthorizedAt is null))
-            || (tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true } && tx.CreatedAt <= unsentCreatedBefore)
+            || (tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true } && tx.CreatedAt <= unsentCreatedBefore && partnerMayCall)
             || !tx.ReservedRefundAmount.IsZero);
 }
 
@@ -97,7 +103,8 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
                     do
                     {
                         var page = await unit.ListAsync(OrchestrationCollections.Transactions, partner.Value.Id.Value, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                        due.AddRange(page.Items.Select(i => i.Value).Where(tx => TransactionSyncRule.IsDue(tx, unsentCreatedBefore)));
+                        var mayCall = PartnerGate.MayCall(partner.Value);
+                        due.AddRange(page.Items.Select(i => i.Value).Where(tx => TransactionSyncRule.IsDue(tx, unsentCreatedBefore, mayCall)));
                         cursor = page.NextCursor;
                     }
                     while (cursor is not null);

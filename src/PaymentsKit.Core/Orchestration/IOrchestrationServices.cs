@@ -90,8 +90,10 @@ public interface ITransactionService
     /// Runs <see cref="SyncAsync"/>, across partners, for up to <paramref name="limit"/> transactions due a sync (see
     /// <see cref="IDueTransactionQueue"/>): payments and refunds whose outcome is unknown, and confirmed creates left pending
     /// past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>. Each is claimed for one pass at a time, so concurrent
-    /// passes (on any number of hosts) sync different transactions. A transaction still unresolved afterwards, or whose sync
-    /// failed (logged; the provider down, the partner inactive), is not synced again before
+    /// passes (on any number of hosts) sync different transactions. For a partner that is suspended or deleted it resolves
+    /// only the calls already sent (polls them and records their outcome) and sends nothing new until the partner is active
+    /// again. A transaction still unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store
+    /// refused), is not synced again before
     /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed, and a failure never stops the others. Calls are audited
     /// with <see cref="RequestContext.Internal"/>. The hosting job <c>transactions.sync_due</c> runs it.
     /// </summary>

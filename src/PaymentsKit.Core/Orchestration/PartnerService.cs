@@ -10,16 +10,22 @@ namespace PaymentsKit.Orchestration;
 /// <summary>Checks that a partner may make calls.</summary>
 internal static class PartnerGate
 {
-    public static async ValueTask<Partner> RequireActiveAsync(IPaymentsStore store, PartnerId partnerId, CancellationToken cancellationToken)
+    public static async ValueTask<Partner> RequireActiveAsync(IPaymentsStore store, PartnerId partnerId, CancellationToken cancellationToken) =>
+        RequireActive(await GetAsync(store, partnerId, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>The partner whether active or not, deleted included; <c>not_found</c> only when it never existed.</summary>
+    public static async ValueTask<Partner> GetAsync(IPaymentsStore store, PartnerId partnerId, CancellationToken cancellationToken)
     {
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            var partner = (await unit.GetAsync(Partners, Guid.Empty, partnerId.Value, cancellationToken).ConfigureAwait(false))?.Value
+            return (await unit.GetAsync(Partners, Guid.Empty, partnerId.Value, cancellationToken).ConfigureAwait(false))?.Value
                 ?? throw OrchestrationRules.NotFound("partner", partnerId.ToString());
-            return RequireActive(partner);
         }
     }
+
+    /// <summary>Whether calls may be made for the partner: it is active and not deleted.</summary>
+    public static bool MayCall(Partner partner) => partner is { IsActive: true, DeletedAt: null };
 
     public static Partner RequireActive(Partner partner)
     {

@@ -33,7 +33,7 @@ internal sealed partial class TransactionService
         }
 
         return tx is { Status: TransactionStatus.Processing, InFlightAction: ProviderAction.Payment }
-            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, cancellationToken).ConfigureAwait(false)
+            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, true, cancellationToken).ConfigureAwait(false)
             : tx;
     }
 
@@ -56,18 +56,19 @@ internal sealed partial class TransactionService
 
     /// <summary>
     /// Polls the provider about a processing transaction and applies the answer; when the provider has not acted on the
-    /// call in flight (see <see cref="Resend"/>), sends that call again and applies its answer.
+    /// call in flight (see <see cref="Resend"/>) and <paramref name="resend"/> allows it, sends that call again and
+    /// applies its answer.
     /// </summary>
-    private async ValueTask<PaymentTransaction> PollPaymentAsync(PaymentTransaction tx, IPaymentProvider provider, RequestContext context, CancellationToken cancellationToken)
+    private async ValueTask<PaymentTransaction> PollPaymentAsync(PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, CancellationToken cancellationToken)
     {
         var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(tx), ct), cancellationToken).ConfigureAwait(false);
         var polled = await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId), context, null, true, cancellationToken).ConfigureAwait(false);
-        if (Resend(result.Outcome, polled) is not { } resend)
+        if (!resend || Resend(result.Outcome, polled) is not { } again)
         {
             return polled;
         }
 
-        var resent = await CallProviderAsync(ct => resend(provider, ct), cancellationToken).ConfigureAwait(false);
+        var resent = await CallProviderAsync(ct => again(provider, ct), cancellationToken).ConfigureAwait(false);
         return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, resent, Actor(tx.PartnerId), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
@@ -180,30 +181,44 @@ internal sealed partial class TransactionService
         }
     }
 
-    public async ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
+    public ValueTask<PaymentTransaction> SyncAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
+        return SyncOneAsync(partnerId, transactionId, context, false, cancellationToken);
+    }
+
+    /// <summary>
+    /// Syncs one transaction. A partner's own call requires it active. The system's sync (<see cref="SyncDueAsync"/>) also
+    /// runs for a partner that is not (suspended or deleted), because a call already sent may have moved money: it polls
+    /// and records those outcomes, but sends nothing the provider may not have yet (an unsent create or refund, a resend
+    /// of a call the provider does not know), which waits until the partner is active again.
+    /// </summary>
+    private async ValueTask<PaymentTransaction> SyncOneAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, bool bySystem, CancellationToken cancellationToken)
+    {
         var call = new AuditCall(partnerId, "transaction.sync", ResourceType, context);
         PaymentTransaction before;
         try
         {
-            await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
+            var partner = bySystem
+                ? await PartnerGate.GetAsync(store, partnerId, cancellationToken).ConfigureAwait(false)
+                : await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
+            var sends = PartnerGate.MayCall(partner);
             before = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
             var provider = providers.Get(before.Provider);
             if (before.Status == TransactionStatus.Processing)
             {
-                await PollPaymentAsync(before, provider, context, cancellationToken).ConfigureAwait(false);
+                await PollPaymentAsync(before, provider, context, sends, cancellationToken).ConfigureAwait(false);
             }
-            else if (IsAbandonedCreate(before))
+            else if (sends && IsAbandonedCreate(before))
             {
                 await DrivePaymentAsync(partnerId, transactionId, context, cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))
             {
-                if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
+                if (refund.Status == RefundStatus.Processing || (sends && refund.Status == RefundStatus.Pending))
                 {
-                    await DriveRefundAsync(before, refund, provider, context, cancellationToken).ConfigureAwait(false);
+                    await DriveRefundAsync(before, refund, provider, context, sends, cancellationToken).ConfigureAwait(false);
                 }
             }
         }

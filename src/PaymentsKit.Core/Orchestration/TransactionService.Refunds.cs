@@ -96,7 +96,7 @@ internal sealed partial class TransactionService
                 if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
                 {
                     var owner = await GetAsync(partnerId, refund.TransactionId, cancellationToken).ConfigureAwait(false);
-                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, cancellationToken).ConfigureAwait(false);
+                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, true, cancellationToken).ConfigureAwait(false);
                 }
 
                 await audit.WriteReplayedAsync(call, refund.Id.ToString(), refund, cancellationToken).ConfigureAwait(false);
@@ -150,14 +150,15 @@ internal sealed partial class TransactionService
     /// Drives a refund whose outcome is unknown forward and applies the answer. A pending refund may never have reached
     /// the provider (the call that reserved it died before sending it, or is sending it now), nor a processing one the
     /// provider does not know (its call failed to connect): the first is sent again, the second polled and sent again when
-    /// the provider does not know it. Resending is safe because the refund id is its idempotency key.
+    /// the provider does not know it. Resending is safe because the refund id is its idempotency key; without
+    /// <paramref name="send"/> a processing refund is only polled (a pending one is always sent, so the caller passes none).
     /// </summary>
-    private async ValueTask<Refund> DriveRefundAsync(PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, CancellationToken cancellationToken)
+    private async ValueTask<Refund> DriveRefundAsync(PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, bool send, CancellationToken cancellationToken)
     {
         var result = refund.Status == RefundStatus.Processing
             ? await CallProviderAsync(ct => provider.GetRefundAsync(refund.Id.ToString(), ct), cancellationToken).ConfigureAwait(false)
             : null;
-        if (result is null || result.Outcome == ProviderOutcome.Unknown)
+        if (result is null || (send && result.Outcome == ProviderOutcome.Unknown))
         {
             result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(tx, refund), ct), cancellationToken).ConfigureAwait(false);
         }

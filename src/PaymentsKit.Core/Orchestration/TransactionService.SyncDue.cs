@@ -25,9 +25,13 @@ internal sealed partial class TransactionService
                 {
                     try
                     {
-                        var after = await SyncAsync(claim.PartnerId, claim.Id, RequestContext.Internal, ct).ConfigureAwait(false);
+                        var after = await SyncOneAsync(claim.PartnerId, claim.Id, RequestContext.Internal, true, ct).ConfigureAwait(false);
                         Interlocked.Increment(ref synced);
-                        if (TransactionSyncRule.IsDue(after, unsentCreatedBefore))
+
+                        // Read as if its partner may be sent calls: what a partner that may not was left (an unsent refund,
+                        // a call the provider does not know) waits the retry interval like any unresolved transaction,
+                        // without counting as a failure, and an unsent create of such a partner is not claimed anyway.
+                        if (TransactionSyncRule.IsDue(after, unsentCreatedBefore, true))
                         {
                             retry.Add(claim);
                         }

@@ -4,7 +4,7 @@ namespace PaymentsKit.Tests.Orchestration;
 
 /// <summary>
 /// A provider in front of another that can hold one status poll's answer until released (a poll answered before a
-/// capture was sent but applied after it), answer the next status poll itself, lose a capture's answer after or before it
+/// capture was sent but applied after it), answer the next status poll itself, fail its status polls with an error, lose a capture's answer after or before it
 /// reached the provider, lose a charge, authorization or refund before it reached the provider, and be down altogether.
 /// </summary>
 public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvider
@@ -68,11 +68,19 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     /// <summary>What the next status poll answers instead of the provider behind (a charge caught between its authorization and capture).</summary>
     public ProviderResult? NextPollAnswer { get; set; }
 
+    /// <summary>Whether every payment poll throws an error of the provider's client (not a connection failure) until reset.</summary>
+    public bool PollsFail { get; set; }
+
     public async ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {
         if (Down)
         {
             throw new HttpRequestException("Connection refused.");
+        }
+
+        if (PollsFail)
+        {
+            throw new InvalidOperationException("The provider's client failed.");
         }
 
         var answer = NextPollAnswer;

@@ -80,16 +80,17 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     [Fact]
     public async Task A_Transaction_Whose_Sync_Fails_Does_Not_Stop_The_Others_And_Is_Tried_Again_After_The_Retry_Interval()
     {
+        GatedPaymentProvider? stripe = null;
         var store = await CreateStoreAsync();
-        using var h = OrchestrationHarness.Create(store, o => o.SyncRetryInterval = Duration.FromMinutes(2), due: CreateDueQueue(store));
-        var suspended = await h.NewPartnerAsync();
-        var blocked = await h.Transactions.CreateAsync(suspended.Id, OrchestrationHarness.Request("a", email: "bob+timeout@example.com"), Context);
-        await h.Partners.UpdateAsync(suspended.Id, new UpdatePartnerRequest { IsActive = false }, Context);
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(2), wrapStripe: inner => stripe = new GatedPaymentProvider(inner), due: CreateDueQueue(store));
         var partner = await h.NewPartnerAsync();
-        var fine = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("b", email: "carol+timeout@example.com"), Context);
+        var blocked = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("a", email: "bob+timeout@example.com"), Context);
+        var fine = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("b", provider: "paypal", email: "carol+timeout@example.com"), Context);
+        stripe!.PollsFail = true;
 
         Assert.Equal(new TransactionSyncResult(2, 1, 1), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
-        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(suspended.Id, blocked.Id)).Status);
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(partner.Id, blocked.Id)).Status);
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, fine.Id)).Status);
 
         // The failed one waits out the retry interval instead of being taken again by every pass.
@@ -98,10 +99,86 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
         h.Clock.Advance(Duration.FromSeconds(1));
         Assert.Equal(new TransactionSyncResult(1, 0, 1), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
 
-        await h.Partners.UpdateAsync(suspended.Id, new UpdatePartnerRequest { IsActive = true }, Context);
+        stripe.PollsFail = false;
         h.Clock.Advance(Duration.FromMinutes(2));
         Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
-        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(suspended.Id, blocked.Id)).Status);
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, blocked.Id)).Status);
+    }
+
+    [Fact]
+    public async Task A_Suspended_Partners_Calls_Already_Sent_Are_Resolved_But_Nothing_New_Is_Sent_Until_It_Is_Active_Again()
+    {
+        var inner = await CreateStoreAsync();
+        var store = new CrashingStore(inner);
+        using var h = OrchestrationHarness.Create(
+            store,
+            o => o.SyncRetryInterval = Duration.FromMinutes(2),
+            stripe: new SimulatedProviderOptions { Refunds = r => r.Reason == "timeout" ? new SimulatedBehavior(true, TimesOut: true) : SimulatedBehavior.Succeed },
+            due: CreateDueQueue(inner));
+        var partner = await h.NewPartnerAsync();
+        var timedOut = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("timeout", email: "bob+timeout@example.com"), Context);
+        var refunded = await h.CompletedAsync(partner);
+        var sentRefund = await h.Refunds.RefundAsync(partner.Id, refunded.Id, new CreateRefundRequest(40m, "timeout"), Context);
+        Assert.Equal(RefundStatus.Processing, sentRefund.Status);
+        (store.CrashOn, store.AfterCommit) = (r => r is Refund { Status: RefundStatus.Pending }, true);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Refunds.RefundAsync(partner.Id, refunded.Id, new CreateRefundRequest(60m, "damaged"), Context).AsTask());
+        var unsentRefund = Assert.Single(await h.Refunds.ListRefundsAsync(partner.Id, refunded.Id), r => r.Status == RefundStatus.Pending);
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+        var unsent = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items, t => t.IdempotencyKey == "crash");
+        await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = false }, Context);
+        h.Clock.Advance(Duration.FromMinutes(1));
+        var calls = h.Stripe.CallCount;
+
+        // What the provider was already asked is polled and its outcome recorded, so the money is right while suspended;
+        // the unsent create is not even due, and the unsent refund waits without counting as a failure.
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, timedOut.Id)).Status);
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.GetRefundAsync(partner.Id, sentRefund.Id)).Status);
+        Assert.Equal(RefundStatus.Pending, (await h.Refunds.GetRefundAsync(partner.Id, unsentRefund.Id)).Status);
+        Assert.Equal(TransactionStatus.PartiallyRefunded, (await h.Transactions.GetAsync(partner.Id, refunded.Id)).Status);
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.GetAsync(partner.Id, unsent.Id)).Status);
+        Assert.Equal(calls + 2, h.Stripe.CallCount);
+
+        // The partner's own sync still requires it to be active.
+        var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => h.Transactions.SyncAsync(partner.Id, unsent.Id, Context).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.PartnerInactive, refused.Code);
+
+        h.Clock.Advance(Duration.FromMinutes(2));
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(RefundStatus.Pending, (await h.Refunds.GetRefundAsync(partner.Id, unsentRefund.Id)).Status);
+        Assert.Equal(calls + 2, h.Stripe.CallCount);
+
+        // Active again: the next pass sends both, once.
+        await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = true }, Context);
+        h.Clock.Advance(Duration.FromMinutes(2));
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, unsent.Id)).Status);
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.GetRefundAsync(partner.Id, unsentRefund.Id)).Status);
+        Assert.Equal(TransactionStatus.Refunded, (await h.Transactions.GetAsync(partner.Id, refunded.Id)).Status);
+        Assert.Equal(calls + 4, h.Stripe.CallCount);
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
+    public async Task A_Deleted_Partners_Payment_Already_Sent_Is_Still_Resolved_But_A_Provider_That_Does_Not_Know_It_Gets_It_Not_Again()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(store, wrapStripe: inner => stripe = new GatedPaymentProvider(inner), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var timedOut = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("timeout", email: "bob+timeout@example.com"), Context);
+        stripe!.LoseNextPayment = true;
+        var lost = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("lost"), Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (lost.Status, lost.InFlightAction));
+        await h.Partners.DeleteAsync(partner.Id, Context);
+        var calls = h.Stripe.CallCount;
+
+        // The provider never got the lost charge: for a partner that may not make calls it is polled, never sent again.
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, timedOut.Id)).Status);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), ((await h.Transactions.GetAsync(partner.Id, lost.Id)).Status, (await h.Transactions.GetAsync(partner.Id, lost.Id)).InFlightAction));
+        Assert.Equal(calls + 2, h.Stripe.CallCount);
     }
 
     [Fact]

@@ -43,7 +43,7 @@ public sealed record CreateApiKeyRequest(string Name)
 }
 
 /// <summary>Creates an invoice.</summary>
-/// <param name="Amount">The amount due: positive, within the asset's decimal places.</param>
+/// <param name="Amount">The amount due: positive, at most <see cref="AmountLimit.Max"/>, within the asset's decimal places.</param>
 /// <param name="Asset">The asset code; it must be payable on the merchant's chain.</param>
 /// <param name="Description">What the invoice is for, 1–1000 characters.</param>
 public sealed record CreateInvoiceRequest(decimal Amount, string Asset, string Description)
@@ -78,7 +78,7 @@ public sealed record CreateInvoiceRequest(decimal Amount, string Asset, string D
 
 /// <summary>Creates a payment link.</summary>
 /// <param name="Title">The title shown to payers, 1–200 characters.</param>
-/// <param name="Amount">The price of one use: positive, within the asset's decimal places.</param>
+/// <param name="Amount">The price of one use: positive, at most <see cref="AmountLimit.Max"/>, within the asset's decimal places.</param>
 /// <param name="Asset">The asset code; it must be payable on the merchant's chain.</param>
 public sealed record CreatePaymentLinkRequest(string Title, decimal Amount, string Asset)
 {

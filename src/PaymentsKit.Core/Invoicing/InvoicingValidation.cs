@@ -63,16 +63,7 @@ internal static partial class InvoicingValidation
             : throw PaymentsKitException.InvalidArgument(
                 "slug", slug, "must be 3–64 lower-case letters, digits and dashes, starting and ending with a letter or digit");
 
-    public static Money Amount(decimal amount, Asset asset, string field)
-    {
-        var money = Money.Of(amount, asset);
-        return money.IsPositive
-            ? money
-            : throw new PaymentsKitException(
-                PaymentsKitErrorCodes.AmountOutOfRange,
-                string.Create(CultureInfo.InvariantCulture, $"{field} must be positive (value: {money})."),
-                new Dictionary<string, object?> { ["field"] = field, ["value"] = amount, ["asset"] = asset.Code });
-    }
+    public static Money Amount(decimal amount, Asset asset, string field) => AmountLimit.RequirePositive(Money.Of(amount, asset), field);
 
     public static Instant? Future(Instant? value, Instant now, string field) =>
         value is null || value > now

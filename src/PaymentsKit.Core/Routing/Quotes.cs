@@ -131,10 +131,11 @@ public sealed class QuoteService : IQuoteService
     public const int MaxDestinations = 16;
 
     /// <summary>
-    /// The largest amount (and fee value) in the settlement asset the router takes: the seed's <c>numeric(18,6)</c>
-    /// columns (<c>amount_usd</c>, <c>estimated_fee_usd</c>) hold no more, so every store refuses the same amounts.
+    /// The largest amount (and fee value) in the settlement asset the router takes, <see cref="AmountLimit.Max"/>: the
+    /// seed's <c>numeric(18,6)</c> columns (<c>amount_usd</c>, <c>estimated_fee_usd</c>) hold no more, so every store
+    /// refuses the same amounts.
     /// </summary>
-    public const decimal MaxAmount = 999_999_999_999.999999m;
+    public const decimal MaxAmount = AmountLimit.Max;
 
     // Merchants are never deleted, so one that exists is remembered.
     private readonly BoundedMemory<Guid, bool> _merchants = new(65_536);
@@ -326,13 +327,7 @@ public sealed class QuoteService : IQuoteService
                 new Dictionary<string, object?> { ["field"] = "amount", ["left"] = amount.Asset.Code, ["right"] = _asset.Code });
         }
 
-        if (!amount.IsPositive || amount.Amount > MaxAmount)
-        {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.AmountOutOfRange,
-                $"The amount must be positive and at most {MaxAmount} (value: '{amount}').",
-                new Dictionary<string, object?> { ["field"] = "amount", ["value"] = amount.ToString() });
-        }
+        AmountLimit.RequirePositive(amount, "amount");
     }
 
     private List<QuoteDestination> NormalizeDestinations(IReadOnlyList<QuoteDestination>? destinations)

@@ -100,6 +100,30 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
         Assert.Empty((await _kit.Links.ListPaymentLinksAsync(merchant.Id)).Items);
     }
 
+    public static TheoryData<decimal> OversizedAmounts() => new() { AmountLimit.Max + 0.0000001m, 1_000_000_000_000m, 79_000_000_000_000_000_000_000_000_000m };
+
+    [Theory]
+    [MemberData(nameof(OversizedAmounts))]
+    public async Task CreateInvoice_RejectsAnAmountAboveTheLimitQuotesHave(decimal amount)
+    {
+        var merchant = await _kit.MerchantAsync();
+        var refused = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(amount, "XLM", "x")).AsTask());
+        Assert.Equal("amount", refused.Context["field"]);
+        Assert.Empty((await _kit.Invoices.ListInvoicesAsync(merchant.Id)).Items);
+        Assert.Equal(AmountLimit.Max, (await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(AmountLimit.Max, "XLM", "x"))).Amount.Amount);
+    }
+
+    [Theory]
+    [MemberData(nameof(OversizedAmounts))]
+    public async Task CreatePaymentLink_RejectsAnAmountAboveTheLimitQuotesHave(decimal amount)
+    {
+        var merchant = await _kit.MerchantAsync();
+        var refused = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", amount, "XLM")).AsTask());
+        Assert.Equal("amount", refused.Context["field"]);
+        Assert.Empty((await _kit.Links.ListPaymentLinksAsync(merchant.Id)).Items);
+        Assert.Equal(AmountLimit.Max, (await _kit.Links.CreatePaymentLinkAsync(merchant.Id, new CreatePaymentLinkRequest("x", AmountLimit.Max, "XLM"))).Amount.Amount);
+    }
+
     [Fact]
     public async Task CreateInvoice_RejectsBadFields()
     {

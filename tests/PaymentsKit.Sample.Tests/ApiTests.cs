@@ -343,6 +343,38 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task The_webhook_receiver_verifies_with_enabled_endpoints_only_and_logs_a_replay_once()
+    {
+        var (merchantId, key) = await app.NewRoutingMerchantAsync();
+        using var client = app.Client(key);
+        var path = Api.ReceiverPathOf(merchantId);
+        var url = new Uri(app.BaseAddress, path).ToString();
+        var retired = await Api.ReadAsync(await client.PostAsJsonAsync("/v1/webhook-endpoints", new { url }), 201);
+        var kept = await Api.ReadAsync(await client.PostAsJsonAsync("/v1/webhook-endpoints", new { url = url + "?kept=1" }), 201);
+        await app.Get<Webhooks.IWebhookEndpointService>().DisableAsync(
+            MerchantId.Parse(merchantId).Value, Webhooks.WebhookEndpointId.Parse(retired.GetProperty("endpoint").GetProperty("id").GetString()), "retired");
+        var body = """{"type":"payment_intent.settled","data":{}}"""u8.ToArray();
+        var now = app.Get<IClock>().GetCurrentInstant().ToUnixTimeSeconds();
+        string Sign(JsonElement endpoint, string id) =>
+            Webhooks.WebhookSigner.Sign(Webhooks.WebhookSecret.Parse(endpoint.GetProperty("secret").GetString()), id, now, body);
+
+        // A disabled endpoint's secret (leaked, or retired for a reason) no longer vouches for anything.
+        using var anonymous = app.Client();
+        await Api.ExpectErrorAsync(await anonymous.SendAsync(Signed(path, "msg_retired", now, Sign(retired, "msg_retired"), body)), 400, "webhook_verification_failed");
+
+        // A replay within the timestamp tolerance is acknowledged as a duplicate and not logged again.
+        for (var i = 0; i < 3; i++)
+        {
+            var outcome = await Api.ReadAsync(await anonymous.SendAsync(Signed(path, "msg_kept", now, Sign(kept, "msg_kept"), body)), 200);
+            Assert.Equal(i == 0 ? "accepted" : "duplicate", outcome.GetProperty("outcome").GetString());
+        }
+
+        var received = await Api.ReadAsync(await client.GetAsync("/v1/webhooks/received"), 200);
+        var logged = Assert.Single(received.EnumerateArray());
+        Assert.Equal(("msg_kept", "accepted"), (logged.GetProperty("webhook_id").GetString(), logged.GetProperty("outcome").GetString()));
+    }
+
+    [Fact]
     public async Task A_stream_accrues_settles_and_cancels_and_a_dividend_pays_its_holders_in_batches()
     {
         var (_, _, key) = await app.NewMerchantAsync();

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using NodaTime;
 using PaymentsKit.Storage;
@@ -8,7 +7,7 @@ namespace PaymentsKit.Sample.Api;
 
 /// <summary>
 /// Webhook endpoints of a merchant, and the sample's own receiver: it plays the merchant's server, verifying each
-/// delivery's Standard Webhooks signature with the secrets of the merchant's endpoints and processing each
+/// delivery's Standard Webhooks signature with the secrets of the merchant's enabled endpoints and processing each
 /// <c>webhook-id</c> once.
 /// </summary>
 internal static class WebhookApi
@@ -46,10 +45,14 @@ internal static class WebhookApi
             var body = buffer.ToArray();
 
             var now = clock.GetCurrentInstant();
-            var secrets = (await endpoints.ListAsync(tenant, ct).ConfigureAwait(false)).SelectMany(e => e.SigningSecrets(now)).ToList();
+            // A disabled endpoint gets no deliveries, so its secret (perhaps disabled because it leaked) vouches for none.
+            var secrets = (await endpoints.ListAsync(tenant, ct).ConfigureAwait(false))
+                .Where(e => e.Status == WebhookEndpointStatus.Enabled)
+                .SelectMany(e => e.SigningSecrets(now))
+                .ToList();
             if (secrets.Count == 0)
             {
-                throw new PaymentsKitException(PaymentsKitErrorCodes.WebhookVerificationFailed, "The tenant has no webhook endpoint whose secret could verify this delivery.");
+                throw new PaymentsKitException(PaymentsKitErrorCodes.WebhookVerificationFailed, "The tenant has no enabled webhook endpoint whose secret could verify this delivery.");
             }
 
             var headers = http.Request.Headers;
@@ -95,12 +98,45 @@ internal static class WebhookApi
 /// <summary>One delivery the sample's receiver verified.</summary>
 internal sealed record ReceivedWebhook(Guid TenantId, string WebhookId, string? Type, WebhookReceiveOutcome Outcome, Instant ReceivedAt);
 
-/// <summary>What the sample's receiver accepted, for the demo and the API to show (the receipts themselves are in the store).</summary>
-internal sealed class ReceivedWebhooks
+/// <summary>
+/// What the sample's receiver accepted, for the demo and the API to show (the receipts themselves are in the store): the
+/// newest <c>capacity</c> deliveries across tenants, each tenant's <c>webhook-id</c> once, so neither a long run nor
+/// replays of a valid delivery (within the timestamp tolerance) make it grow without bound.
+/// </summary>
+/// <param name="capacity">The most entries kept; the oldest go first.</param>
+internal sealed class ReceivedWebhooks(int capacity = ReceivedWebhooks.DefaultCapacity)
 {
-    private readonly ConcurrentQueue<ReceivedWebhook> _received = new();
+    /// <summary>The most entries the sample keeps.</summary>
+    public const int DefaultCapacity = 1000;
 
-    public void Add(ReceivedWebhook webhook) => _received.Enqueue(webhook);
+    private readonly Lock _lock = new();
+    private readonly Queue<ReceivedWebhook> _received = new();
+    private readonly HashSet<(Guid TenantId, string WebhookId)> _logged = [];
 
-    public IReadOnlyList<ReceivedWebhook> For(Guid tenantId) => [.. _received.Where(w => w.TenantId == tenantId)];
+    /// <summary>Logs a delivery unless its id is already logged for its tenant.</summary>
+    public void Add(ReceivedWebhook webhook)
+    {
+        lock (_lock)
+        {
+            if (!_logged.Add((webhook.TenantId, webhook.WebhookId)))
+            {
+                return;
+            }
+
+            _received.Enqueue(webhook);
+            if (_received.Count > capacity)
+            {
+                var oldest = _received.Dequeue();
+                _logged.Remove((oldest.TenantId, oldest.WebhookId));
+            }
+        }
+    }
+
+    public IReadOnlyList<ReceivedWebhook> For(Guid tenantId)
+    {
+        lock (_lock)
+        {
+            return [.. _received.Where(w => w.TenantId == tenantId)];
+        }
+    }
 }

@@ -79,6 +79,17 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
             .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(8));
     }
 
+    public enum RefundStep
+    {
+        Pay,
+        PayWrongAsset,
+        Cancel,
+        Expire,
+        Refund,
+        RefundAllDue,
+        RefundOneUnitOverDue,
+    }
+
     [Fact]
     public void AmountPaid_IsTheSumOfConfirmedPayments_Meets_Specification()
     {
@@ -124,6 +135,30 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
     /// <summary>One invoice's part of a monthly-revenue history (see the property).</summary>
     public sealed record InvoiceHistory(int Paid, int Day, Ending Ending, int EndsAfter, bool Refund, bool PaysLink);
 
+    [Fact]
+    public void Refunds_Never_Exceed_What_Is_Owed_Back_And_The_Invoicing_Books_Balance_Meets_Specification()
+    {
+        var gen =
+            from prices in Gen.Choose(1, 5_000).ArrayOf(2)
+            from steps in Gen.ListOf(
+                from kind in Gen.Frequency(
+                    (4, Gen.Constant(RefundStep.Pay)),
+                    (1, Gen.Constant(RefundStep.PayWrongAsset)),
+                    (1, Gen.Constant(RefundStep.Cancel)),
+                    (1, Gen.Constant(RefundStep.Expire)),
+                    (4, Gen.Constant(RefundStep.Refund)),
+                    (1, Gen.Constant(RefundStep.RefundAllDue)),
+                    (2, Gen.Constant(RefundStep.RefundOneUnitOverDue)))
+                from target in Gen.Choose(0, 1)
+
+                // Refunds are mostly small, so that several add up against what one invoice owes back.
+                from cents in kind == RefundStep.Refund ? Gen.Choose(1, 1_500) : Gen.Choose(1, 6_000)
+                select (kind, target, cents))
+            select (prices, steps);
+        Prop.ForAll(Arb.From(gen), input => Blocking(() => RefundsAsync(input.prices, input.steps)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(20));
+    }
+
     private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
 
     private async Task AmountPaidAsync(int priceCents, List<(Route Route, int Cents)> payments, int cancelAt)
@@ -163,7 +198,6 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
         Assert.Equal(confirmed, await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm) + await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
         Assert.All(attached.Where(p => p.Status == PaymentStatus.NeedsReview), p => Assert.NotNull(p.ReviewCode));
     }
-
 
     private async Task MonthlyBooksAsync(List<InvoiceHistory> histories)
     {
@@ -256,6 +290,128 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
                 (reported?.Total ?? Money.Zero(Xlm), (reported?.Overpayments ?? Money.Zero(Xlm)) - (reported?.Refunded ?? Money.Zero(Xlm))),
                 (await PostedBefore(revenue, next) - await PostedBefore(revenue, month), await PostedBefore(overpayments, next) - await PostedBefore(overpayments, month)));
         }
+    }
+
+    private async Task RefundsAsync(int[] pricesCents, List<(RefundStep Kind, int Target, int Cents)> steps)
+    {
+        using var kit = await HarnessAsync();
+        var merchant = await kit.MerchantAsync();
+        var unit = Money.FromMinorUnits(1, Xlm);
+        var zero = Money.Zero(Xlm);
+        var invoices = new List<Invoice>();
+        foreach (var cents in pricesCents)
+        {
+            invoices.Add(await kit.InvoiceAsync(merchant, cents / 100m));
+        }
+
+        var (received, sentBack, unappliedUsdc) = (zero, zero, Money.Zero(InvoicingHarness.Usdc));
+        foreach (var (kind, target, cents) in steps)
+        {
+            var before = await kit.Invoices.GetInvoiceAsync(merchant.Id, invoices[target].Id);
+            var refund = kind switch
+            {
+                RefundStep.RefundAllDue => before.RefundDue,
+                RefundStep.RefundOneUnitOverDue => before.RefundDue + unit,
+                _ => Money.Of(cents / 100m, Xlm),
+            };
+            string? refusal = null;
+            try
+            {
+                switch (kind)
+                {
+                    case RefundStep.Pay:
+                        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, cents / 100m, memo: before.Memo));
+                        received += Money.Of(cents / 100m, Xlm);
+                        break;
+                    case RefundStep.PayWrongAsset:
+                        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, cents / 100m, InvoicingHarness.Usdc, before.Memo), before.Id);
+                        unappliedUsdc += Money.Of(cents / 100m, InvoicingHarness.Usdc);
+                        break;
+                    case RefundStep.Cancel:
+                        await kit.Invoices.CancelInvoiceAsync(merchant.Id, before.Id);
+                        break;
+                    case RefundStep.Expire:
+                        kit.Clock.Advance(Duration.FromHours(25));
+                        await kit.Invoices.ExpireDueAsync();
+                        break;
+                    default:
+                        await kit.Payments.RecordRefundAsync(merchant.Id, before.Id, new RecordRefundRequest(refund.Amount, Xlm.Code));
+                        sentBack += refund;
+                        break;
+                }
+            }
+            catch (PaymentsKitException ex)
+            {
+                refusal = ex.Code;
+            }
+
+            // A refund is refused exactly when it is not positive, nothing can be owed back yet, or it is more than is owed back now.
+            var expected = kind switch
+            {
+                RefundStep.Cancel when before.Status != InvoiceStatus.Pending => PaymentsKitErrorCodes.InvalidTransition,
+                RefundStep.Refund or RefundStep.RefundAllDue or RefundStep.RefundOneUnitOverDue =>
+                    !refund.IsPositive ? PaymentsKitErrorCodes.AmountOutOfRange
+                    : before.Status == InvoiceStatus.Pending ? PaymentsKitErrorCodes.InvalidTransition
+                    : refund > before.RefundDue ? PaymentsKitErrorCodes.AmountOutOfRange
+                    : null,
+                _ => null,
+            };
+            Assert.Equal(expected, refusal);
+            await AssertRefundBooksAsync(kit, merchant, invoices, received, sentBack, unappliedUsdc);
+        }
+    }
+
+    private static async Task AssertRefundBooksAsync(
+        InvoicingHarness kit, Merchant merchant, List<Invoice> invoices, Money received, Money sentBack, Money unappliedUsdc)
+    {
+        var zero = Money.Zero(Xlm);
+        var payments = await kit.AllPaymentsAsync(merchant);
+        var (refundDue, revenue) = (zero, zero);
+        foreach (var created in invoices)
+        {
+            var invoice = await kit.Invoices.GetInvoiceAsync(merchant.Id, created.Id);
+            var confirmed = payments.Where(p => p.InvoiceId == invoice.Id && p.Status == PaymentStatus.Confirmed).Aggregate(zero, (sum, p) => sum + p.Amount);
+            Assert.Equal(confirmed, invoice.AmountPaid);
+            Assert.Equal(Money.Max(invoice.Amount - invoice.AmountPaid, zero), invoice.AmountDue);
+            Assert.Equal(invoice.Status == InvoiceStatus.Paid ? Money.Max(invoice.AmountPaid - invoice.Amount, zero) : zero, invoice.Overpaid);
+            var closedWithMoney = invoice.Status is InvoiceStatus.Cancelled or InvoiceStatus.Expired && invoice.AmountPaid.IsPositive;
+            Assert.Equal(closedWithMoney ? invoice.AmountPaid : null, invoice.Refundable);
+
+            var refunds = (await kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, null, 1000)).Items;
+            Assert.Equal(refunds.Count == 0 ? null : refunds.Aggregate(zero, (sum, r) => sum + r.Amount), invoice.Refunded);
+            Assert.True(!invoice.RefundDue.IsNegative, $"{invoice.Id} refunded {invoice.Refunded} beyond overpaid {invoice.Overpaid} + refundable {invoice.Refundable}");
+            refundDue += invoice.RefundDue;
+            revenue += invoice.Status switch
+            {
+                InvoiceStatus.Paid => invoice.Amount,
+                InvoiceStatus.Pending => invoice.AmountPaid,
+                _ => zero,
+            };
+
+            // Only the table's transitions happened, each from the state the one before it left.
+            var status = InvoiceStatus.Pending;
+            foreach (var transition in invoice.Transitions)
+            {
+                Assert.Equal(status, transition.From);
+                Assert.True(InvoiceLifecycle.Machine.CanTransition(transition.From, transition.To), $"{transition.From} -> {transition.To}");
+                status = transition.To;
+            }
+
+            Assert.Equal(status, invoice.Status);
+        }
+
+        var wallet = await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm);
+        var overpayments = await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm);
+        var unapplied = await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm);
+        Assert.Equal(received - sentBack, wallet);
+        Assert.Equal(refundDue, overpayments);
+        Assert.Equal(revenue, await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(wallet, revenue + overpayments + unapplied);
+        Assert.Equal(
+            payments.Where(p => p.Status == PaymentStatus.NeedsReview && p.Amount.Asset == Xlm).Aggregate(zero, (sum, p) => sum + p.Amount),
+            unapplied);
+        Assert.Equal(unappliedUsdc, await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(InvoicingHarness.Usdc), InvoicingHarness.Usdc));
+        Assert.True((await kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
     }
 
     private async Task AttachmentAsync(List<(Target Target, bool Resubmit, int Pick)> steps)

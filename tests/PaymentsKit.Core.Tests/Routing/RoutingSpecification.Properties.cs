@@ -475,6 +475,32 @@ public abstract partial class RoutingSpecification
             Assert.Equal(book.Spent, router.OnChain(chain, "payee-" + chain, AssetRegistry.Usdc));
             Assert.Equal(book.Funded - book.Spent, router.OnChain(chain, router.WalletAddress(chain), AssetRegistry.Usdc));
         }
+
+        foreach (var intent in intents)
+        {
+            await AssertOnlyTableTransitionsHappenedAsync(router, merchant, intent.Id);
+        }
+    }
+
+    /// <summary>
+    /// Asserts the intent's events chain from its creation to its current status, each a move of
+    /// <see cref="PaymentIntentLifecycle.Machine"/> from the status the one before it left, so no status change
+    /// happened outside the table or without its event.
+    /// </summary>
+    private static async Task AssertOnlyTableTransitionsHappenedAsync(RoutingHarness router, MerchantId merchant, PaymentIntentId id)
+    {
+        PaymentIntentStatus? status = null;
+        foreach (var e in await router.EventsAsync(merchant, id))
+        {
+            var data = e.Payload.GetProperty("data");
+            var to = PaymentIntentLifecycle.ParseWireName(data.GetProperty("status").GetString());
+            var from = data.GetProperty("previous_status").GetString() is { } previous ? PaymentIntentLifecycle.ParseWireName(previous) : (PaymentIntentStatus?)null;
+            Assert.Equal(status, from);
+            Assert.True(from is null || PaymentIntentLifecycle.Machine.CanTransition(from.Value, to), $"{id}: {from} -> {to}");
+            status = to;
+        }
+
+        Assert.Equal((await router.Intents.GetAsync(merchant, id)).Status, status);
     }
 
     public sealed record RoutingStep(StepKind Kind, int Target, int Cents, int Chain);

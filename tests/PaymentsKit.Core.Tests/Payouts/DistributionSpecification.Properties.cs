@@ -151,6 +151,17 @@ public abstract partial class DistributionSpecification
         Assert.Equal(Money.FromMinorUnits(paidUnits, Usdc), (await Ledger.GetAccountAsync(tenant, payouts.Id)).Balance.Posted);
         Assert.True((await Ledger.ReconcileAsync(tenant)).IsClean);
 
+        // However often it was killed, only the table's moves were recorded, each from the state the one before it left.
+        var status = DistributionStatus.Pending;
+        foreach (var transition in finished.Transitions)
+        {
+            Assert.Equal(status, transition.From);
+            Assert.True(DistributionLifecycle.Machine.CanTransition(transition.From, transition.To), $"{transition.From} -> {transition.To}");
+            status = transition.To;
+        }
+
+        Assert.Equal(finished.Status, status);
+
         // Every batch record is closed, within the limit, and agrees with the chain.
         var records = await service.ListBatchesAsync(tenant, distribution.Id);
         Assert.All(records, r => Assert.NotEqual(DistributionStatus.Processing, r.Status));

@@ -86,6 +86,59 @@ public sealed class TypedIdTests
     }
 
     [Fact]
+    public void Every_Id_Type_Round_Trips_Its_Text_And_Json_And_Refuses_Every_Other_Types_Text_Meets_Specification()
+    {
+        // Each id type is written by hand; this catches a copied prefix, ToString, Parse or JSON converter.
+        var types = typeof(MerchantId).Assembly.GetTypes()
+            .Where(t => t.IsValueType && t.GetInterfaces().Any(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(ITypedId<>) && i.GenericTypeArguments[0] == t))
+            .OrderBy(t => t.FullName, StringComparer.Ordinal)
+            .ToArray();
+        Assert.True(types.Length > 20, $"found only {types.Length} id types");
+        var checks = types.ToDictionary(t => t, t => typeof(TypedIdTests).GetMethod(nameof(Check), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.MakeGenericMethod(t));
+        var prefixes = types.Select(t => (string)t.GetProperty("Prefix")!.GetValue(null)!).ToArray();
+        Assert.Equal(prefixes.Length, prefixes.Distinct(StringComparer.Ordinal).Count());
+
+        Prop.ForAll(ArbMap.Default.ArbFor<Guid>(), guid =>
+        {
+            var texts = types.ToDictionary(t => t, t => (string)checks[t].Invoke(null, [guid, null])!);
+            foreach (var type in types)
+            {
+                foreach (var (other, text) in texts)
+                {
+                    Assert.Equal(other == type, (bool)checks[type].Invoke(null, [guid, text])!);
+                }
+            }
+        }).QuickCheckThrowOnFailure();
+    }
+
+    // Without text: checks TId's own forms for the guid and returns its text. With text: whether TId accepts it.
+    private static object Check<TId>(Guid guid, string? text)
+        where TId : struct, ITypedId<TId>
+    {
+        var id = TId.FromGuid(guid);
+        if (text is not null)
+        {
+            var accepted = TypedId.TryParse<TId>(text, out var parsed);
+            Assert.True(!accepted || parsed.Equals(id), $"{typeof(TId).Name} read {text} as {parsed}");
+            return accepted;
+        }
+
+        var formatted = id.ToString()!;
+        Assert.Equal(TypedId.Format(id), formatted);
+        Assert.StartsWith(TId.Prefix + "_", formatted, StringComparison.Ordinal);
+        Assert.Equal(id, TypedId.Parse<TId>(formatted));
+        if (typeof(TId).GetMethod("Parse", [typeof(string)]) is { } parse)
+        {
+            Assert.Equal(id, parse.Invoke(null, [formatted]));
+        }
+
+        var json = JsonSerializer.Serialize(id);
+        Assert.Equal("\"" + formatted + "\"", json);
+        Assert.Equal(id, JsonSerializer.Deserialize<TId>(json));
+        return formatted;
+    }
+
+    [Fact]
     public void KnownEncoding_MatchesTypeIdLayout()
     {
         // The all-ones UUID is the largest value: '7' then 25 'z' in TypeID's base32.

@@ -1,3 +1,5 @@
+using FsCheck;
+using FsCheck.Fluent;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using NodaTime;
@@ -80,6 +82,38 @@ public sealed class RoutingOptionsTests
         Assert.Equal(Money.Of(0.02m, AssetRegistry.Usdc), FeeMath.ToSettlement(Money.Of(0.00001m, AssetRegistry.Eth), 2000m, AssetRegistry.Usdc));
         Assert.Equal(Money.Of(0.000000002m, AssetRegistry.Sol), FeeMath.MaxFee(Money.Of(0.000000001m, AssetRegistry.Sol), 1.5m));
         Assert.Equal(Money.Of(0.000015m, AssetRegistry.Eth), FeeMath.MaxFee(Money.Of(0.00001m, AssetRegistry.Eth), 1.5m));
+    }
+
+    [Fact]
+    public void Fee_conversions_round_up_by_less_than_one_unit_and_are_monotone_Meets_Specification()
+    {
+        // Sizes where the decimal products are exact, so "at least the exact value" is what is checked.
+        var gen =
+            from feeAsset in Gen.Elements(AssetRegistry.Eth, AssetRegistry.Sol, AssetRegistry.Xlm, AssetRegistry.Usdc)
+            from units in Gen.Choose(0, int.MaxValue).Two()
+            from scaleDown in Gen.Choose(0, 6)
+            from priceMantissa in Gen.Choose(1, 100_000_000)
+            from priceScale in Gen.Choose(0, 4)
+            from headroomTenths in Gen.Choose(10, 50)
+            select (feeAsset, Math.Min(units.Item1, units.Item2) >> scaleDown, Math.Max(units.Item1, units.Item2) >> scaleDown,
+                new decimal(priceMantissa, 0, 0, false, (byte)priceScale), headroomTenths / 10m);
+        Prop.ForAll(Arb.From(gen), c =>
+        {
+            var (asset, smallerUnits, largerUnits, price, headroom) = c;
+            var usdc = AssetRegistry.Usdc;
+            var smaller = Money.FromMinorUnits(smallerUnits, asset);
+            var larger = Money.FromMinorUnits(largerUnits, asset);
+
+            var value = FeeMath.ToSettlement(larger, price, usdc);
+            Assert.Equal(usdc, value.Asset);
+            Assert.InRange(value.Amount - (larger.Amount * price), 0m, usdc.MinorUnit - 0.000000000000000000000001m);
+            Assert.True(FeeMath.ToSettlement(smaller, price, usdc) <= value, $"{smaller} converts to more than {larger}");
+
+            var max = FeeMath.MaxFee(larger, headroom);
+            Assert.Equal(asset, max.Asset);
+            Assert.InRange(max.Amount - (larger.Amount * headroom), 0m, asset.MinorUnit - 0.000000000000000000000001m);
+            Assert.True(FeeMath.MaxFee(smaller, headroom) <= max, $"{smaller} allows more than {larger}");
+        }).QuickCheckThrowOnFailure();
     }
 
     [Fact]

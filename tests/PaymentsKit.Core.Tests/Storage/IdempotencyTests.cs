@@ -1,3 +1,7 @@
+using System.Globalization;
+using System.Numerics;
+using FsCheck;
+using FsCheck.Fluent;
 using PaymentsKit.Json;
 using PaymentsKit.Storage;
 using static PaymentsKit.Tests.Primitives.Assertions;
@@ -13,6 +17,52 @@ public sealed class IdempotencyTests
 
     private readonly InMemoryStore _store = new();
     private readonly Guid _tenant = Guid.CreateVersion7();
+
+    [Fact]
+    public void Canonical_Amounts_Keep_The_Value_And_Are_Equal_Exactly_When_The_Values_Are_Meets_Specification()
+    {
+        // Any decimal, and the same value written with trailing zeros where the representation has room for them.
+        var gen =
+            from lo in ArbMap.Default.GeneratorFor<int>()
+            from mid in ArbMap.Default.GeneratorFor<int>()
+            from hi in Gen.Frequency((3, Gen.Constant(0)), (1, ArbMap.Default.GeneratorFor<int>()))
+            from negative in ArbMap.Default.GeneratorFor<bool>()
+            from scale in Gen.Choose(0, 28)
+            from zeros in Gen.Choose(0, 28)
+            from other in ArbMap.Default.GeneratorFor<decimal>()
+            select (new decimal(lo, mid, hi, negative, (byte)scale), zeros, other);
+        Prop.ForAll(Arb.From(gen), c =>
+        {
+            var (amount, zeros, other) = c;
+            var canonical = Idempotency.CanonicalAmount(amount);
+            Assert.Equal(amount, canonical);
+            var padded = Padded(amount, zeros);
+            Assert.Equal(amount, padded);
+            Assert.Equal(canonical.ToString(CultureInfo.InvariantCulture), Idempotency.CanonicalAmount(padded).ToString(CultureInfo.InvariantCulture));
+            Assert.Equal(amount == other, canonical.ToString(CultureInfo.InvariantCulture) == Idempotency.CanonicalAmount(other).ToString(CultureInfo.InvariantCulture));
+        }).QuickCheckThrowOnFailure();
+    }
+
+    private static decimal Padded(decimal amount, int zeros)
+    {
+        var bits = decimal.GetBits(amount);
+        var scale = (bits[3] >> 16) & 0xFF;
+        var mantissa = unchecked((BigInteger)(uint)bits[0] | ((BigInteger)(uint)bits[1] << 32) | ((BigInteger)(uint)bits[2] << 64));
+        var max = (BigInteger.One << 96) - 1;
+        for (var i = 0; i < zeros && scale < 28 && mantissa * 10 <= max; i++)
+        {
+            mantissa *= 10;
+            scale++;
+        }
+
+        var bytes = new int[3];
+        for (var i = 0; i < 3; i++)
+        {
+            bytes[i] = unchecked((int)(uint)((mantissa >> (32 * i)) & uint.MaxValue));
+        }
+
+        return new decimal(bytes[0], bytes[1], bytes[2], amount < 0m, (byte)scale);
+    }
 
     [Fact]
     public async Task SameKeySameRequest_ReturnsTheOriginal()

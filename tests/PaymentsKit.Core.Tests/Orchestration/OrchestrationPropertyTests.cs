@@ -34,6 +34,7 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
         using var h = await HarnessAsync(stripe: RefundServiceTests.ScriptedRefundsForProperties);
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner, totalCents / 100m);
+        var seen = new Dictionary<RefundId, RefundStatus>();
         foreach (var batch in batches)
         {
             // Every step of a batch runs at once, so refunds, webhooks and polls interleave freely.
@@ -59,19 +60,31 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
                     // Refused refunds are part of the scenario.
                 }
             })));
-            await AssertRefundBooksAsync(h, partner.Id, tx.Id, settled: false);
+            await AssertRefundBooksAsync(h, partner.Id, tx.Id, seen, settled: false);
         }
 
         await h.DeliverWebhooksAsync(h.Stripe);
         await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
-        await AssertRefundBooksAsync(h, partner.Id, tx.Id, settled: true);
+        await AssertRefundBooksAsync(h, partner.Id, tx.Id, seen, settled: true);
         return true;
     }
 
-    private static async Task AssertRefundBooksAsync(OrchestrationHarness h, PartnerId partner, TransactionId id, bool settled)
+    private static async Task AssertRefundBooksAsync(OrchestrationHarness h, PartnerId partner, TransactionId id, Dictionary<RefundId, RefundStatus> seen, bool settled)
     {
         var tx = await h.Transactions.GetAsync(partner, id);
         var refunds = await h.Refunds.ListRefundsAsync(partner, id);
+
+        // Between two looks a refund only moved along RefundLifecycle: a completed or failed one never changes again.
+        foreach (var refund in refunds)
+        {
+            if (seen.TryGetValue(refund.Id, out var before))
+            {
+                Assert.True(before == refund.Status || Reachable(before).Contains(refund.Status), $"refund {refund.Id} went from {before} to {refund.Status}");
+            }
+
+            seen[refund.Id] = refund.Status;
+        }
+
         var completed = refunds.Where(r => r.Status == RefundStatus.Completed).Sum(r => r.Amount.Amount);
         var inFlight = refunds.Where(r => r.Status is RefundStatus.Pending or RefundStatus.Processing).Sum(r => r.Amount.Amount);
         Assert.True(completed + inFlight <= tx.Amount.Amount, $"refunds {completed} + {inFlight} exceed {tx.Amount}");
@@ -84,6 +97,21 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
         {
             Assert.Equal(0m, inFlight);
         }
+    }
+
+    private static HashSet<RefundStatus> Reachable(RefundStatus from)
+    {
+        var reached = new HashSet<RefundStatus>();
+        var next = new Queue<RefundStatus>([from]);
+        while (next.TryDequeue(out var state))
+        {
+            foreach (var t in RefundLifecycle.Machine.Transitions.Where(t => t.From == state && reached.Add(t.To)))
+            {
+                next.Enqueue(t.To);
+            }
+        }
+
+        return reached;
     }
 
     private static Gen<(int Email, bool Manual, bool Confirm)> TransactionSetups =>

@@ -264,4 +264,40 @@ public class WebhookSigningTests
 
                 Assert.Equal(WebhookVerificationResult.InvalidSignature, verifier.Check(headers.Id, headers.Timestamp, headers.Signature, [.. t.body, 0x20]));
             }).QuickCheckThrowOnFailure();
+
+    [Fact]
+    public void Rotated_signatures_verify_with_either_secret_and_only_for_their_id_and_timestamp_within_the_tolerance_Meets_Specification() =>
+        Prop.ForAll(
+            Arb.From(
+                from id in Gen.Choose(1, int.MaxValue).Select(n => "msg_" + n.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                from body in Gen.ArrayOf(Gen.Choose(0, 255).Select(i => (byte)i))
+                from skew in Gen.Choose(-900, 900)
+                from seconds in Gen.Choose(1_000, int.MaxValue)
+                from otherId in Gen.Choose(1, int.MaxValue).Select(n => "msg_" + n.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                from shift in Gen.Choose(1, 300)
+                select (id, body, skew, seconds, otherId, shift)),
+            t =>
+            {
+                var (old, fresh, stranger) = (WebhookSecret.Generate(), WebhookSecret.Generate(), WebhookSecret.Generate());
+                var sent = Instant.FromUnixTimeSeconds(t.seconds);
+                var headers = WebhookSigner.CreateHeaders([old, fresh], t.id, sent, t.body);
+                var clock = new ManualClock(sent + Duration.FromSeconds(t.skew));
+                var within = Math.Abs(t.skew) <= 300;
+                var expected = within ? WebhookVerificationResult.Valid : t.skew > 0 ? WebhookVerificationResult.TimestampTooOld : WebhookVerificationResult.TimestampTooNew;
+
+                // During a rotation a receiver holding either secret accepts; one holding neither never does.
+                Assert.Equal(expected, new WebhookVerifier(clock, [old]).Check(headers.Id, headers.Timestamp, headers.Signature, t.body));
+                Assert.Equal(expected, new WebhookVerifier(clock, [fresh]).Check(headers.Id, headers.Timestamp, headers.Signature, t.body));
+                Assert.Equal(within ? WebhookVerificationResult.InvalidSignature : expected, new WebhookVerifier(clock, [stranger]).Check(headers.Id, headers.Timestamp, headers.Signature, t.body));
+
+                // The signature covers the id and the timestamp: replaying it under another id or time fails.
+                var verifier = new WebhookVerifier(new ManualClock(sent), [old, stranger]);
+                if (t.otherId != t.id)
+                {
+                    Assert.Equal(WebhookVerificationResult.InvalidSignature, verifier.Check(t.otherId, headers.Timestamp, headers.Signature, t.body));
+                }
+
+                var moved = ((long)t.seconds + t.shift).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                Assert.Equal(WebhookVerificationResult.InvalidSignature, verifier.Check(headers.Id, moved, headers.Signature, t.body));
+            }).QuickCheckThrowOnFailure();
 }

@@ -9,12 +9,20 @@ namespace PaymentsKit.PostgreSql;
 /// The <see cref="IDuePaymentIntentQueue"/> on PostgreSQL (migration <c>0013_payment_intent_sweep</c>). A claim is one
 /// statement: the oldest due intents (partial index <c>idx_pi_due</c>) that no live lease holds, locked
 /// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that
-/// only replaces an expired lease, which is what finally decides between two claimers that read the same intent.
+/// only replaces an expired lease, which is what finally decides between two claimers that read the same intent. The same
+/// statement deletes expired lease rows of intents that are no longer due, so the table holds only current leases.
 /// </summary>
 internal sealed class PostgreSqlDuePaymentIntentQueue(PostgreSqlStore store) : IDuePaymentIntentQueue
 {
+    // swept: the expired lease rows of intents no longer due (cancelled or advanced while deferred, or held by a sweeper
+    // that died), which no claim would replace; each claim deletes as many as it can lease, so they never pile up.
+    // Disjoint from due's intents, so the statement never touches one row twice; an expired row holds nothing back.
     private const string ClaimSql =
-        "WITH due AS ("
+        "WITH swept AS (DELETE FROM payment_intent_leases WHERE intent_id IN ("
+        + " SELECT s.intent_id FROM payment_intent_leases s WHERE s.leased_until <= $1"
+        + " AND NOT EXISTS (SELECT 1 FROM payment_intents i WHERE i.collection = 'payment_intent' AND i.id = s.intent_id AND i.due_at <= $1)"
+        + " LIMIT $3 FOR UPDATE SKIP LOCKED)),"
+        + " due AS ("
         + " SELECT i.id, i.tenant_id, i.due_at FROM payment_intents i"
         + " WHERE i.collection = 'payment_intent' AND i.due_at <= $1"
         + " AND NOT EXISTS (SELECT 1 FROM payment_intent_leases l WHERE l.intent_id = i.id AND l.leased_until > $1)"

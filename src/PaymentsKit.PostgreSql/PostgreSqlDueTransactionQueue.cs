@@ -10,20 +10,33 @@ namespace PaymentsKit.PostgreSql;
 /// and, for them, an active partner: one primary-key lookup per pending candidate, no new index or column)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
 /// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that only
-/// replaces an expired lease, which is what finally decides between two claimers that read the same transaction.
+/// replaces an expired lease, which is what finally decides between two claimers that read the same transaction. The same
+/// statement deletes expired lease rows of transactions that can no longer be due, so the table holds only the rows of
+/// transactions still due or held.
 /// </summary>
 internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDueTransactionQueue
 {
-    // The first four conditions repeat the index's predicate word for word, so the planner can use it.
+    // The index's predicate word for word, so the planner can use it.
+    private const string CanBeDue =
+        "t.deleted_at IS NULL"
+        + " AND ((t.status = 'processing' AND (t.data ->> 'in_flight_action' IS NOT NULL OR t.data ->> 'authorized_at' IS NULL))"
+        + " OR (t.status = 'pending' AND t.data ->> 'confirm_on_create' = 'true')"
+        + " OR t.reserved_refund_amount > 0)";
+
+    // swept: the expired lease rows of transactions that can no longer be due (settled by a webhook or a direct sync while
+    // deferred, cancelled, deleted, or held by a pass that died), which no claim would replace; each claim deletes as many
+    // as it can lease, so they never pile up. A row of a transaction still due stays: it orders the claims. Disjoint from
+    // due's transactions, so the statement never touches one row twice; an expired row holds nothing back.
     internal const string ClaimSql =
-        "WITH due AS ("
+        "WITH swept AS (DELETE FROM transaction_sync_leases WHERE transaction_id IN ("
+        + " SELECT s.transaction_id FROM transaction_sync_leases s WHERE s.leased_until <= $1"
+        + " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = s.transaction_id AND " + CanBeDue + ")"
+        + " LIMIT $4 FOR UPDATE SKIP LOCKED)),"
+        + " due AS ("
         + " SELECT t.id, t.tenant_id, l.leased_until AS last_lease FROM transactions t"
         + " JOIN partners p ON p.id = t.tenant_id"
         + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"
-        + " WHERE t.deleted_at IS NULL"
-        + " AND ((t.status = 'processing' AND (t.data ->> 'in_flight_action' IS NOT NULL OR t.data ->> 'authorized_at' IS NULL))"
-        + " OR (t.status = 'pending' AND t.data ->> 'confirm_on_create' = 'true')"
-        + " OR t.reserved_refund_amount > 0)"
+        + " WHERE " + CanBeDue
         + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2 AND p.is_active AND p.deleted_at IS NULL))"
         + " AND (l.leased_until IS NULL OR l.leased_until <= $1)"
         + " ORDER BY l.leased_until NULLS FIRST, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED),"

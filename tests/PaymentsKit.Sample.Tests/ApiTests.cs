@@ -458,6 +458,8 @@ public sealed class ApiTests(SampleAppFixture app)
     [InlineData("/v1/quotes", """{"amount":10,"destinations":[null]}""", 400, "invalid_argument")]
     [InlineData("/v1/quotes", """{"amount":10.1234567,"destinations":[{"chain":"solana","address":"x"}]}""", 400, "amount_precision")]
     [InlineData("/v1/quotes", """{"amount":10,"priority":"cheapest","destinations":[{"chain":"solana","address":"x"}]}""", 400, "invalid_argument")]
+    [InlineData("/v1/quotes", """{"amount":10,"priority":1,"destinations":[{"chain":"solana","address":"x"}]}""", 400, "invalid_argument")]
+    [InlineData("/v1/quotes", """{"amount":10,"priority":99,"destinations":[{"chain":"solana","address":"x"}]}""", 400, "invalid_argument")]
     [InlineData("/v1/quotes", """{"amount":10,"destinations":[{"chain":"stellar","address":"not-stellar"}]}""", 400, "invalid_address")]
     [InlineData("/v1/payment-intents", """{"quote_id":"quo_01m6dqt6xgfrysmps5ead2k4mw"}""", 404, "not_found")]
     [InlineData("/v1/payment-intents", """{"quote_id":null}""", 400, "malformed_id")]

@@ -190,6 +190,34 @@ public interface IPaymentService
     /// </summary>
     ValueTask<Page<InvoiceRefund>> ListRefundsAsync(MerchantId merchant, InvoiceId invoice, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Records a refund the merchant sent the payer of <paramref name="payment"/> from its own wallet out of the payment's money
+    /// kept for review instead of applied (<see cref="Payment.HeldUnapplied"/>: a payment that needs review, or the other
+    /// assets of a transaction in <see cref="Payment.Unapplied"/>). PaymentsKit does not send or verify it: in one unit of
+    /// work it adds the amount to the payment's <see cref="Payment.Refunded"/> and posts one ledger transaction (reference:
+    /// the refund id) debiting <see cref="InvoicingLedgerAccounts.Unapplied"/> and crediting
+    /// <see cref="InvoicingLedgerAccounts.Wallet"/>. The payment's status and review code do not change. Concurrent refunds
+    /// of one payment serialise on it, so together they never exceed what it held.
+    /// </summary>
+    /// <remarks>
+    /// Errors: <c>not_found</c> (not the merchant's payment), <c>unknown_asset</c>, <c>asset_mismatch</c> (the payment
+    /// brought nothing in that asset), <c>amount_precision</c>, <c>amount_out_of_range</c> (not positive, or more than the
+    /// payment holds unapplied in the asset, which is nothing for what it applied), <c>invalid_argument</c>,
+    /// <c>idempotency_conflict</c> (the key was used for a refund of another amount, asset, transaction hash or payment).
+    /// With an idempotency key, the same request returns the first refund even once nothing is held any more. Idempotency
+    /// keys of these refunds and of invoices' refunds are kept apart.
+    /// </remarks>
+    ValueTask<PaymentRefund> RecordRefundAsync(MerchantId merchant, PaymentId payment, RecordRefundRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads a recorded refund of a payment's unapplied money; <c>not_found</c> if it is not the merchant's.</summary>
+    ValueTask<PaymentRefund> GetRefundAsync(MerchantId merchant, PaymentRefundId refund, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Lists the refunds recorded of <paramref name="payment"/>'s unapplied money in creation order, a page at a time;
+    /// <c>not_found</c> if the payment is not the merchant's.
+    /// </summary>
+    ValueTask<Page<PaymentRefund>> ListRefundsAsync(MerchantId merchant, PaymentId payment, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
+
     /// <summary>Reads a payment.</summary>
     ValueTask<Payment> GetPaymentAsync(MerchantId merchant, PaymentId payment, CancellationToken cancellationToken = default);
 

@@ -24,6 +24,9 @@ internal static class InvoicingCollections
     /// <summary>The refunds' index by invoice; on PostgreSQL, the refund table's column.</summary>
     public const string InvoiceIndex = "invoice_id";
 
+    /// <summary>The payment refunds' index by payment; on PostgreSQL, the refund table's column.</summary>
+    public const string PaymentIndex = "payment_id";
+
     public static readonly RecordCollection<Merchant> Merchants = new(
         "invoicing_merchant",
         m => m.Id.Value,
@@ -98,6 +101,19 @@ internal static class InvoicingCollections
         [new(IdempotencyKey, r => r.IdempotencyKey)],
         table: "invoice_refunds",
         indexes: [new(InvoiceIndex, r => r.InvoiceId.Value)]);
+
+    /// <summary>
+    /// Refunds merchants recorded of payments' unapplied money, indexed by payment so that listing one payment's refunds
+    /// reads only those; apart from <see cref="InvoiceRefunds"/>, whose totals the revenue queries report as refunded out of
+    /// overpayments, which these never were. Their table is PaymentsKit's (migration 0031).
+    /// </summary>
+    public static readonly RecordCollection<PaymentRefund> PaymentRefunds = new(
+        "invoicing_payment_refund",
+        r => r.Id.Value,
+        r => r.MerchantId.Value,
+        [new(IdempotencyKey, r => r.IdempotencyKey)],
+        table: "payment_refunds",
+        indexes: [new(PaymentIndex, r => r.PaymentId.Value)]);
 
     public static string Wallet(ChainId chain, string address) => $"{chain.Value}:{address}";
 

@@ -128,3 +128,24 @@ public readonly record struct InvoiceRefundId(Guid Value) : ITypedId<InvoiceRefu
     /// <inheritdoc />
     public override string ToString() => TypedId.Format(this);
 }
+
+/// <summary>Identifies a refund the merchant recorded of a payment's unapplied money: <c>prf_…</c>.</summary>
+/// <param name="Value">The UUIDv7 underneath.</param>
+[JsonConverter(typeof(TypedIdJsonConverter<PaymentRefundId>))]
+public readonly record struct PaymentRefundId(Guid Value) : ITypedId<PaymentRefundId>
+{
+    /// <inheritdoc />
+    public static string Prefix => "prf";
+
+    /// <inheritdoc />
+    public static PaymentRefundId FromGuid(Guid value) => new(value);
+
+    /// <summary>A new time-ordered id.</summary>
+    public static PaymentRefundId New(IClock clock) => TypedId.New<PaymentRefundId>(clock);
+
+    /// <summary>Parses <c>prf_…</c>.</summary>
+    public static PaymentRefundId Parse(string? text) => TypedId.Parse<PaymentRefundId>(text);
+
+    /// <inheritdoc />
+    public override string ToString() => TypedId.Format(this);
+}

@@ -10,8 +10,8 @@ namespace PaymentsKit.Invoicing;
 /// <see cref="Overpayments"/> (any excess); a payment kept for review debits <see cref="Wallet"/> and
 /// credits <see cref="Unapplied"/> until the merchant resolves it. When a partly paid invoice is cancelled or
 /// expires, what it applied moves from <see cref="Revenue"/> to <see cref="Overpayments"/> (<see cref="Invoice.Refundable"/>).
-/// A refund the merchant records (<see cref="IPaymentService.RecordRefundAsync"/>) debits <see cref="Overpayments"/> and
-/// credits <see cref="Wallet"/>.
+/// A refund the merchant records of an invoice debits <see cref="Overpayments"/> and credits <see cref="Wallet"/>; a refund of a
+/// payment's money kept for review debits <see cref="Unapplied"/> and credits <see cref="Wallet"/>.
 /// </summary>
 public static class InvoicingLedgerAccounts
 {
@@ -27,7 +27,7 @@ public static class InvoicingLedgerAccounts
     /// </summary>
     public static string Overpayments(Asset asset) => Code("overpayments", asset);
 
-    /// <summary>Payments kept for review, not applied to anything yet (credit-normal).</summary>
+    /// <summary>Payments kept for review, not applied to anything yet (credit-normal), less the refunds recorded of them.</summary>
     public static string Unapplied(Asset asset) => Code("unapplied", asset);
 
     private static string Code(string kind, Asset asset)
@@ -129,21 +129,21 @@ internal sealed class InvoicingLedger(ILedger ledger)
     }
 
     /// <summary>
-    /// Buffers into <paramref name="unit"/> the ledger transaction of a refund the merchant sent from its wallet: out of
-    /// overpayments (where what <paramref name="invoice"/> owes back is booked) and out of the wallet.
+    /// Buffers into <paramref name="unit"/> the ledger transaction of a refund the merchant sent from its wallet: out of the
+    /// account where what it pays back is booked (<paramref name="from"/>: overpayments for what an invoice owes back,
+    /// unapplied for a payment's money kept for review) and out of the wallet.
     /// </summary>
-    public async ValueTask PostRefundAsync(IUnitOfWork unit, ReceiptAccounts books, Invoice invoice, InvoiceRefund refund, CancellationToken cancellationToken)
+    public async ValueTask PostRefundAsync(
+        IUnitOfWork unit, MerchantId merchant, LedgerAccountId from, LedgerAccountId wallet, string refundId, Money amount, string description, CancellationToken cancellationToken)
     {
-        var request = new PostLedgerTransactionRequest([LedgerPosting.Debit(books.Overpayments, refund.Amount), LedgerPosting.Credit(books.Wallet, refund.Amount)])
+        var request = new PostLedgerTransactionRequest([LedgerPosting.Debit(from, amount), LedgerPosting.Credit(wallet, amount)])
         {
             EntryType = LedgerEntryType.Refund,
-            Reference = refund.Id.ToString(),
-            IdempotencyKey = $"invoicing:{refund.Id}",
-            Description = refund.TransactionHash is { } hash
-                ? $"Refund of {refund.Amount} for invoice {invoice.Number} ({hash})"
-                : $"Refund of {refund.Amount} for invoice {invoice.Number}",
+            Reference = refundId,
+            IdempotencyKey = $"invoicing:{refundId}",
+            Description = description,
         };
-        await ledger.PostTransactionAsync(unit, refund.MerchantId, request, cancellationToken).ConfigureAwait(false);
+        await ledger.PostTransactionAsync(unit, merchant, request, cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask<LedgerAccountId> EnsureAsync(

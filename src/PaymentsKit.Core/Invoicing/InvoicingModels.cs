@@ -207,13 +207,13 @@ public sealed record Invoice(
     /// same unit of work. Null when nothing is owed back this way: unpaid or paid invoices (a paid invoice's excess is
     /// <see cref="Overpaid"/>), and invoices cancelled or expired before PaymentsKit booked this. Payments arriving after
     /// the invoice closed are not part of it: they are kept for review and booked as unapplied.
-    /// The merchant sends the refund from its own wallet and records it with <see cref="IPaymentService.RecordRefundAsync"/>.
+    /// The merchant sends the refund from its own wallet and records it with <see cref="IPaymentService.RecordRefundAsync(MerchantId, InvoiceId, RecordRefundRequest, CancellationToken)"/>.
     /// </summary>
     [JsonPropertyOrder(1)]
     public Money? Refundable { get; init; }
 
     /// <summary>
-    /// What the merchant recorded as sent back to the payer (<see cref="IPaymentService.RecordRefundAsync"/>), in total; null
+    /// What the merchant recorded as sent back to the payer (<see cref="IPaymentService.RecordRefundAsync(MerchantId, InvoiceId, RecordRefundRequest, CancellationToken)"/>), in total; null
     /// until the first refund. Never more than <see cref="Overpaid"/> plus <see cref="Refundable"/>.
     /// </summary>
     [JsonPropertyOrder(1)]
@@ -229,7 +229,7 @@ public sealed record Invoice(
 
 /// <summary>
 /// A refund the merchant sent a payer from its own wallet for an invoice, as recorded by
-/// <see cref="IPaymentService.RecordRefundAsync"/>: booked from <see cref="InvoicingLedgerAccounts.Overpayments"/> to
+/// <see cref="IPaymentService.RecordRefundAsync(MerchantId, InvoiceId, RecordRefundRequest, CancellationToken)"/>: booked from <see cref="InvoicingLedgerAccounts.Overpayments"/> to
 /// <see cref="InvoicingLedgerAccounts.Wallet"/> and added to the invoice's <see cref="Invoice.Refunded"/>.
 /// </summary>
 /// <param name="Id">The refund id; the reference of its ledger transaction.</param>
@@ -244,6 +244,30 @@ public sealed record InvoiceRefund(
     InvoiceRefundId Id,
     MerchantId MerchantId,
     InvoiceId InvoiceId,
+    Money Amount,
+    string? TransactionHash,
+    string? IdempotencyKey,
+    string? RequestFingerprint,
+    Instant CreatedAt);
+
+/// <summary>
+/// A refund the merchant sent a payer from its own wallet of money a payment brought that was kept for review instead of
+/// applied (<see cref="Payment.HeldUnapplied"/>), as recorded by <see cref="IPaymentService.RecordRefundAsync(MerchantId, PaymentId, RecordRefundRequest, CancellationToken)"/>:
+/// booked from <see cref="InvoicingLedgerAccounts.Unapplied"/> to <see cref="InvoicingLedgerAccounts.Wallet"/> and added to
+/// the payment's <see cref="Payment.Refunded"/>.
+/// </summary>
+/// <param name="Id">The refund id; the reference of its ledger transaction.</param>
+/// <param name="MerchantId">The merchant who sent it.</param>
+/// <param name="PaymentId">The payment whose unapplied money it returns.</param>
+/// <param name="Amount">What was sent back, in one of the assets the payment holds unapplied.</param>
+/// <param name="TransactionHash">The refund's transaction hash as the merchant gave it, if any.</param>
+/// <param name="IdempotencyKey">The recording request's scoped idempotency key, if it had one.</param>
+/// <param name="RequestFingerprint">The recording request's fingerprint, if it had an idempotency key.</param>
+/// <param name="CreatedAt">When it was recorded.</param>
+public sealed record PaymentRefund(
+    PaymentRefundId Id,
+    MerchantId MerchantId,
+    PaymentId PaymentId,
     Money Amount,
     string? TransactionHash,
     string? IdempotencyKey,
@@ -355,8 +379,10 @@ public sealed record Payment(
     Money? Excess,
     Instant CreatedAt)
 {
-    // The record's generated equality compares fields: this one's type compares by content, where the property's would not.
+    // The record's generated equality compares fields: these ones' type compares by content, where the properties' would not.
     private readonly ValueList<Money>? _unapplied;
+
+    private readonly ValueList<Money>? _refunded;
 
     /// <summary>The asset paid.</summary>
     [JsonIgnore]
@@ -372,6 +398,45 @@ public sealed record Payment(
     {
         get => _unapplied;
         init => _unapplied = ValueList<Money>.Of(value);
+    }
+
+    /// <summary>
+    /// What the merchant recorded as sent back to the payer out of this payment's unapplied money
+    /// (<see cref="IPaymentService.RecordRefundAsync(MerchantId, PaymentId, RecordRefundRequest, CancellationToken)"/>), one
+    /// total per asset in the order first refunded; null until the first refund. Never more, in an asset, than the payment
+    /// booked as unapplied in it. Kept as an immutable copy that compares by its amounts.
+    /// </summary>
+    public IReadOnlyList<Money>? Refunded
+    {
+        get => _refunded;
+        init => _refunded = ValueList<Money>.Of(value);
+    }
+
+    /// <summary>
+    /// What of this payment is still booked as unapplied (<see cref="InvoicingLedgerAccounts.Unapplied"/>), one positive
+    /// amount per asset: its <see cref="Amount"/> when it was kept for review (unless its asset is not registered, so was
+    /// never booked), and its <see cref="Unapplied"/> amounts, less <see cref="Refunded"/>. The most a refund of the
+    /// payment can record now, per asset. Empty when nothing is held.
+    /// </summary>
+    [JsonIgnore]
+    public IReadOnlyList<Money> HeldUnapplied
+    {
+        get
+        {
+            // Unapplied never holds the asset of Amount (it lists the transaction's other assets), so one amount per asset.
+            List<Money> held = Status == PaymentStatus.NeedsReview && ReviewCode != PaymentsKitErrorCodes.UnknownAsset ? [Amount] : [];
+            held.AddRange(Unapplied ?? []);
+            foreach (var refund in Refunded ?? [])
+            {
+                var index = held.FindIndex(m => m.Asset.Equals(refund.Asset));
+                if (index >= 0)
+                {
+                    held[index] -= refund;
+                }
+            }
+
+            return [.. held.Where(m => m.IsPositive)];
+        }
     }
 }
 

@@ -123,16 +123,20 @@ public sealed record SubmitPaymentRequest(string TransactionHash)
 }
 
 /// <summary>
-/// Records a refund the merchant sent the payer from its own wallet for an invoice that owes money back
-/// (<see cref="Invoice.RefundDue"/>). PaymentsKit neither sends nor verifies it: it books what the merchant reports.
+/// Records a refund the merchant sent the payer from its own wallet: for an invoice that owes money back
+/// (<see cref="Invoice.RefundDue"/>), or of a payment's money kept for review (<see cref="Payment.HeldUnapplied"/>).
+/// PaymentsKit neither sends nor verifies it: it books what the merchant reports.
 /// </summary>
-/// <param name="Amount">What was sent back: positive, within the asset's decimal places, at most <see cref="Invoice.RefundDue"/>.</param>
-/// <param name="Asset">The asset code; it must be the invoice's asset.</param>
+/// <param name="Amount">
+/// What was sent back: positive, within the asset's decimal places, at most <see cref="Invoice.RefundDue"/> (or what the payment
+/// holds unapplied in the asset).
+/// </param>
+/// <param name="Asset">The asset code; it must be the invoice's asset (or one the payment holds unapplied).</param>
 public sealed record RecordRefundRequest(decimal Amount, string Asset)
 {
     /// <summary>The hash of the transaction that sent the refund, if the merchant has it (up to 256 characters); kept as given.</summary>
     public string? TransactionHash { get; init; }
 
-    /// <summary>Makes retries safe: the same key with the same request (and invoice) returns the first refund.</summary>
+    /// <summary>Makes retries safe: the same key with the same request (and invoice or payment) returns the first refund.</summary>
     public string? IdempotencyKey { get; init; }
 }

@@ -116,7 +116,8 @@ internal sealed partial class PaymentService(
                 var refunded = current with { Refunded = (current.Refunded ?? Money.Zero(current.Asset)) + amount, UpdatedAt = now };
                 unit.Update(Invoices, refunded, stored.Version);
                 unit.Insert(InvoiceRefunds, recorded);
-                await ledger.PostRefundAsync(unit, books, refunded, recorded, ct).ConfigureAwait(false);
+                var description = hash is null ? $"Refund of {amount} for invoice {current.Number}" : $"Refund of {amount} for invoice {current.Number} ({hash})";
+                await ledger.PostRefundAsync(unit, merchant, books.Overpayments, books.Wallet, recorded.Id.ToString(), amount, description, ct).ConfigureAwait(false);
                 return recorded;
             },
             cancellationToken).ConfigureAwait(false);
@@ -137,6 +138,85 @@ internal sealed partial class PaymentService(
                 ?? throw InvoicingValidation.NotFound("invoice", invoice);
             var page = await unit.ListByAsync(InvoiceRefunds, merchant.Value, InvoiceIndex, invoice.Value, cursor, size, cancellationToken).ConfigureAwait(false);
             return new Page<InvoiceRefund>([.. page.Items.Select(v => v.Value)], page.NextCursor);
+        }
+    }
+
+    public async ValueTask<PaymentRefund> RecordRefundAsync(MerchantId merchant, PaymentId payment, RecordRefundRequest request, CancellationToken cancellationToken = default)
+    {
+        Guard.NotNull(request, "request");
+        var hash = Guard.OptionalText(request.TransactionHash, "transactionHash", 256);
+
+        // What a payment brought never changes, so the asset is checked, and its accounts opened, before the unit: they exist
+        // already whenever the payment holds anything unapplied in it (its receipt was booked to them).
+        var seen = await context.GetAsync(Payments, merchant, payment.Value, "payment", payment, cancellationToken).ConfigureAwait(false);
+        var asset = context.Assets.Get(request.Asset);
+        if (!seen.Asset.Equals(asset) && seen.Unapplied?.Any(m => m.Asset.Equals(asset)) != true)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AssetMismatch,
+                $"Payment {payment} brought no {asset.Code}; a refund of it cannot be in {asset.Code}.",
+                new Dictionary<string, object?> { ["field"] = "asset", ["value"] = asset.Code, ["expected"] = seen.Asset.Code });
+        }
+
+        var books = await ledger.EnsureAccountsAsync(merchant, asset, cancellationToken).ConfigureAwait(false);
+        var refund = await context.CreateAsync(
+            PaymentRefunds,
+            merchant,
+            new PaymentRefundFingerprint(payment, request with { Amount = Idempotency.CanonicalAmount(request.Amount) }),
+            metadata: null,
+            (r, _) => r,
+            request.IdempotencyKey,
+            r => r.RequestFingerprint,
+            async (unit, idempotencyKey, fingerprint, ct) =>
+            {
+                var stored = await unit.GetAsync(Payments, merchant.Value, payment.Value, ct).ConfigureAwait(false)
+                    ?? throw InvoicingValidation.NotFound("payment", payment);
+                var current = stored.Value;
+                var held = current.HeldUnapplied.Where(m => m.Asset.Equals(asset)).DefaultIfEmpty(Money.Zero(asset)).First();
+                var refunded = (current.Refunded ?? []).Where(m => m.Asset.Equals(asset)).Select(m => (Money?)m).FirstOrDefault();
+                var amount = CappedRefund(
+                    request,
+                    asset,
+                    held,
+                    $"payment {payment} holds {held} unapplied ({(current.Status == PaymentStatus.Confirmed ? "it was applied: only its other assets are held" : $"kept for review: {current.ReviewCode}")}, refunded {refunded?.ToString() ?? "nothing"})");
+                var recorded = new PaymentRefund(PaymentRefundId.New(context.Clock), merchant, payment, amount, hash, idempotencyKey, fingerprint, context.Clock.GetCurrentInstant());
+
+                // Writing the payment (a new version) in the refund's unit is what keeps concurrent refunds within what it holds.
+                List<Money> totals = [.. current.Refunded ?? []];
+                var index = totals.FindIndex(m => m.Asset.Equals(asset));
+                if (index < 0)
+                {
+                    totals.Add(amount);
+                }
+                else
+                {
+                    totals[index] += amount;
+                }
+
+                unit.Update(Payments, current with { Refunded = totals }, stored.Version);
+                unit.Insert(PaymentRefunds, recorded);
+                var description = $"Refund of {amount} unapplied from payment {current.TransactionHash}" + (hash is null ? string.Empty : $" ({hash})");
+                await ledger.PostRefundAsync(unit, merchant, books.Unapplied, books.Wallet, recorded.Id.ToString(), amount, description, ct).ConfigureAwait(false);
+                return recorded;
+            },
+            cancellationToken).ConfigureAwait(false);
+        LogPaymentRefunded(merchant, refund.Id, payment, refund.Amount);
+        return refund;
+    }
+
+    public ValueTask<PaymentRefund> GetRefundAsync(MerchantId merchant, PaymentRefundId refund, CancellationToken cancellationToken = default) =>
+        context.GetAsync(PaymentRefunds, merchant, refund.Value, "refund", refund, cancellationToken);
+
+    public async ValueTask<Page<PaymentRefund>> ListRefundsAsync(MerchantId merchant, PaymentId payment, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
+    {
+        var size = context.PageSize(limit);
+        var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            _ = await unit.GetAsync(Payments, merchant.Value, payment.Value, cancellationToken).ConfigureAwait(false)
+                ?? throw InvoicingValidation.NotFound("payment", payment);
+            var page = await unit.ListByAsync(PaymentRefunds, merchant.Value, PaymentIndex, payment.Value, cursor, size, cancellationToken).ConfigureAwait(false);
+            return new Page<PaymentRefund>([.. page.Items.Select(v => v.Value)], page.NextCursor);
         }
     }
 
@@ -193,7 +273,6 @@ internal sealed partial class PaymentService(
                 new Dictionary<string, object?> { ["field"] = "asset", ["value"] = asset.Code, ["expected"] = invoice.Asset.Code });
         }
 
-        var amount = InvoicingValidation.Amount(request.Amount, asset, "amount");
         if (invoice.Status == InvoiceStatus.Pending)
         {
             throw new PaymentsKitException(
@@ -203,11 +282,25 @@ internal sealed partial class PaymentService(
         }
 
         var due = invoice.RefundDue;
+        return CappedRefund(
+            request,
+            asset,
+            due,
+            $"invoice {invoice.Number} owes back {due} (overpaid {invoice.Overpaid}, refundable {invoice.Refundable?.ToString() ?? "none"}, refunded {invoice.Refunded?.ToString() ?? "nothing"})");
+    }
+
+    /// <summary>
+    /// The checked amount of a refund in <paramref name="asset"/>: positive, within the asset's scale, and at most
+    /// <paramref name="due"/>, what the refunded invoice or payment can still pay back (<paramref name="dueText"/> says it).
+    /// </summary>
+    private static Money CappedRefund(RecordRefundRequest request, Asset asset, Money due, string dueText)
+    {
+        var amount = InvoicingValidation.Amount(request.Amount, asset, "amount");
         return amount <= due
             ? amount
             : throw new PaymentsKitException(
                 PaymentsKitErrorCodes.AmountOutOfRange,
-                $"A refund of {amount} is more than invoice {invoice.Number} owes back {due} (overpaid {invoice.Overpaid}, refundable {invoice.Refundable?.ToString() ?? "none"}, refunded {invoice.Refunded?.ToString() ?? "nothing"}).",
+                $"A refund of {amount} is more than {dueText}.",
                 new Dictionary<string, object?> { ["field"] = "amount", ["value"] = request.Amount, ["asset"] = asset.Code, ["refundDue"] = due.Amount });
     }
 
@@ -520,8 +613,14 @@ internal sealed partial class PaymentService(
     [LoggerMessage(EventId = 4122, Level = LogLevel.Information, Message = "Refund {RefundId} of {Amount} recorded for invoice {InvoiceId} of merchant {MerchantId}")]
     private partial void LogRefunded(MerchantId merchantId, InvoiceRefundId refundId, InvoiceId invoiceId, Money amount);
 
+    [LoggerMessage(EventId = 4123, Level = LogLevel.Information, Message = "Refund {RefundId} of {Amount} recorded from unapplied payment {PaymentId} of merchant {MerchantId}")]
+    private partial void LogPaymentRefunded(MerchantId merchantId, PaymentRefundId refundId, PaymentId paymentId, Money amount);
+
     /// <summary>What identifies a refund request for its idempotency key: the invoice it names and the request.</summary>
     private sealed record RefundFingerprint(InvoiceId InvoiceId, RecordRefundRequest Request);
+
+    /// <summary>What identifies a refund request of a payment's unapplied money for its idempotency key: the payment and the request.</summary>
+    private sealed record PaymentRefundFingerprint(PaymentId PaymentId, RecordRefundRequest Request);
 
     /// <summary>What one transaction paid the merchant in one asset.</summary>
     private sealed record Received(Asset Asset, Money Amount, string From);

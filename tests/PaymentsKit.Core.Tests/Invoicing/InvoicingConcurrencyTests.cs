@@ -174,6 +174,52 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
     }
 
+    [Fact]
+    public async Task SixteenConcurrentRefunds_OfOneUnappliedPayment_NeverExceedWhatItHolds()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 50m))).Payment;
+        Assert.Equal(PaymentStatus.NeedsReview, stray.Status);
+
+        var outcomes = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<PaymentRefund?>>>(_ => async () =>
+        {
+            try
+            {
+                return await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(5m, "XLM"));
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.AmountOutOfRange)
+            {
+                return null;
+            }
+        }));
+
+        var refunds = outcomes.OfType<PaymentRefund>().ToList();
+        Assert.Equal(10, refunds.Count);
+        Assert.Equal(10, refunds.Select(r => r.Id).Distinct().Count());
+        var refunded = await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id);
+        Assert.Equal([Money.Of(50m, Xlm)], refunded.Refunded!);
+        Assert.Empty(refunded.HeldUnapplied);
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task SixteenConcurrentRefunds_OfOneUnappliedPayment_WithOneIdempotencyKey_RecordOneRefund()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 50m))).Payment;
+        var request = new RecordRefundRequest(5m, "XLM") { IdempotencyKey = "refund-once" };
+
+        var refunds = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<PaymentRefund>>>(_ => async () =>
+            await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, request)));
+
+        Assert.Single(refunds.Select(r => r.Id).Distinct());
+        Assert.Equal([Money.Of(5m, Xlm)], (await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id)).Refunded!);
+        Assert.Equal(Money.Of(45m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
     /// <summary>Starts every call on the thread pool, released together, and waits for all.</summary>
     private static async Task<T[]> RaceAsync<T>(IEnumerable<Func<Task<T>>> calls)
     {

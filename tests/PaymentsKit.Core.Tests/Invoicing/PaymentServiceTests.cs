@@ -821,6 +821,162 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task Refunding_An_Unapplied_Payment_In_Parts_Books_It_Out_Of_Unapplied_And_Refuses_More_Than_Remains()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m, memo: "nobody"))).Payment;
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.UnmatchedPayment), (stray.Status, stray.ReviewCode));
+        Assert.Equal([Money.Of(30m, Xlm)], stray.HeldUnapplied);
+
+        var refund = await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(10m, "XLM") { TransactionHash = "refund-tx-1" });
+
+        Assert.Equal((merchant.Id, stray.Id, Money.Of(10m, Xlm), "refund-tx-1"), (refund.MerchantId, refund.PaymentId, refund.Amount, refund.TransactionHash));
+        var partly = await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id);
+        Assert.Equal([Money.Of(10m, Xlm)], partly.Refunded!);
+        Assert.Equal([Money.Of(20m, Xlm)], partly.HeldUnapplied);
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.UnmatchedPayment, Money.Of(30m, Xlm)), (partly.Status, partly.ReviewCode, partly.Amount));
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        var booked = Assert.Single((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, refund.Id.ToString(), null, 10)).Items);
+        var unapplied = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Unapplied(Xlm));
+        var wallet = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Wallet(Xlm));
+        Assert.Equal(LedgerEntryType.Refund, booked.EntryType);
+        Assert.Equal(
+            [LedgerPosting.Debit(unapplied!.Id, Money.Of(10m, Xlm)), LedgerPosting.Credit(wallet!.Id, Money.Of(10m, Xlm))],
+            booked.Postings.OrderBy(p => p.Side));
+
+        // The rest can be refunded, and nothing beyond it (the stable code of a refund beyond what is owed).
+        await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(20m, "XLM"));
+        var ex = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(0.0000001m, "XLM")).AsTask());
+        Assert.Contains("holds 0", ex.Message, StringComparison.Ordinal);
+        var done = await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id);
+        Assert.Equal([Money.Of(30m, Xlm)], done.Refunded!);
+        Assert.Empty(done.HeldUnapplied);
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+
+        // Money kept for review was never revenue: the revenue queries do not count it, nor its refunds.
+        Assert.Empty(await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Empty(await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
+    }
+
+    [Fact]
+    public async Task Only_What_A_Payment_Holds_Unapplied_Can_Be_Refunded_Per_Asset_And_A_Refused_Refund_Writes_Nothing()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var other = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+
+        // Applied to the invoice in XLM, with USDC riding on it unapplied; and a payment to a cancelled invoice, kept for review.
+        var mixed = (await _kit.SubmitAsync(merchant, _kit.PayMany(merchant.WalletAddress, invoice.Memo, Money.Of(120m, Xlm), Money.Of(25m, Usdc)))).Payment;
+        Assert.Equal([Money.Of(25m, Usdc)], mixed.HeldUnapplied);
+        var cancelled = await _kit.InvoiceAsync(merchant, 50m);
+        await _kit.Invoices.CancelInvoiceAsync(merchant.Id, cancelled.Id);
+        var late = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 8m, memo: cancelled.Memo))).Payment;
+        Assert.Equal(PaymentsKitErrorCodes.InvoiceCancelled, late.ReviewCode);
+
+        Task Refund(PaymentId payment, decimal amount, string asset = "XLM", MerchantId? by = null) =>
+            _kit.Payments.RecordRefundAsync(by ?? merchant.Id, payment, new RecordRefundRequest(amount, asset)).AsTask();
+        var applied = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(mixed.Id, 1m));
+        Assert.Contains("holds 0", applied.Message, StringComparison.Ordinal);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(mixed.Id, 25.000001m, "USDC"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(late.Id, 8.0000001m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(late.Id, 0m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => Refund(late.Id, -1m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountPrecision, () => Refund(late.Id, 1.00000001m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AssetMismatch, () => Refund(late.Id, 1m, "USDC"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.UnknownAsset, () => Refund(late.Id, 1m, "NOPE"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => Refund(late.Id, 1m, by: other.Id));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => Refund(PaymentId.New(_kit.Clock), 1m));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.RecordRefundAsync(merchant.Id, late.Id, new RecordRefundRequest(1m, "XLM") { TransactionHash = " " }).AsTask());
+        Assert.Null((await _kit.Payments.GetPaymentAsync(merchant.Id, mixed.Id)).Refunded);
+        Assert.Null((await _kit.Payments.GetPaymentAsync(merchant.Id, late.Id)).Refunded);
+
+        // A payment's unapplied money in each asset is refunded from that asset's books; its invoice is not touched.
+        await Refund(mixed.Id, 25m, "USDC");
+        await Refund(late.Id, 8m);
+        Assert.Equal([Money.Of(25m, Usdc)], (await _kit.Payments.GetPaymentAsync(merchant.Id, mixed.Id)).Refunded!);
+        Assert.Empty((await _kit.Payments.GetPaymentAsync(merchant.Id, late.Id)).HeldUnapplied);
+        var paid = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((Money.Of(20m, Xlm), (Money?)null), (paid.RefundDue, paid.Refunded));
+        Assert.Null((await _kit.Invoices.GetInvoiceAsync(merchant.Id, cancelled.Id)).Refunded);
+        Assert.Equal(Money.Zero(Usdc), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Usdc), Usdc));
+        Assert.Equal(Money.Zero(Usdc), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Usdc), Usdc));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of(120m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+
+        // The invoice's refunds and the revenue queries' Refunded are about what invoices owe back: these are not among them.
+        Assert.Empty((await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id)).Items);
+        Assert.Equal([new AssetRevenue(Money.Of(100m, Xlm), 1, Money.Of(20m, Xlm), Money.Zero(Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+    }
+
+    [Fact]
+    public async Task A_Refund_Of_An_Unapplied_Payment_With_An_Idempotency_Key_Is_Recorded_Once_And_The_Key_Cannot_Be_Reused_For_Another()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m))).Payment;
+        var second = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m))).Payment;
+        var request = new RecordRefundRequest(20m, "XLM") { TransactionHash = "refund-tx", IdempotencyKey = "refund-1" };
+
+        var first = await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, request);
+
+        // Nothing is held any more, yet the same request answers with the same refund (20 and 20.00 are the same amount).
+        Assert.Equal(first, await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, request with { Amount = 20.00m }));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, request with { Amount = 10m }).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, request with { TransactionHash = "other-tx" }).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => _kit.Payments.RecordRefundAsync(merchant.Id, second.Id, request).AsTask());
+
+        Assert.Equal([Money.Of(20m, Xlm)], (await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id)).Refunded!);
+        Assert.Null((await _kit.Payments.GetPaymentAsync(merchant.Id, second.Id)).Refunded);
+        Assert.Single((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, first.Id.ToString(), null, 10)).Items);
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+
+        // Keys are per merchant.
+        var other = await _kit.MerchantAsync();
+        var theirs = (await _kit.SubmitAsync(other, _kit.Pay(other.WalletAddress, 5m))).Payment;
+        Assert.NotEqual(first.Id, (await _kit.Payments.RecordRefundAsync(other.Id, theirs.Id, request with { Amount = 5m })).Id);
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task Refunds_Of_Unapplied_Payments_Are_Read_Back_By_Id_And_Listed_Per_Payment_In_Creation_Order()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var other = await _kit.MerchantAsync();
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m))).Payment;
+        var second = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m))).Payment;
+        var untouched = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 30m))).Payment;
+        async Task<PaymentRefund> Refund(PaymentId id, decimal amount)
+        {
+            _kit.Clock.Advance(Duration.FromSeconds(1));
+            return await _kit.Payments.RecordRefundAsync(merchant.Id, id, new RecordRefundRequest(amount, "XLM") { TransactionHash = $"refund-{amount}" });
+        }
+
+        var r1 = await Refund(stray.Id, 5m);
+        var s1 = await Refund(second.Id, 4m);
+        var r2 = await Refund(stray.Id, 7m);
+        var r3 = await Refund(stray.Id, 3m);
+
+        Assert.Equal(r2, await _kit.Payments.GetRefundAsync(merchant.Id, r2.Id));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.GetRefundAsync(other.Id, r2.Id).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.GetRefundAsync(merchant.Id, PaymentRefundId.New(_kit.Clock)).AsTask());
+
+        var first = await _kit.Payments.ListRefundsAsync(merchant.Id, stray.Id, limit: 2);
+        Assert.Equal([r1, r2], first.Items);
+        var rest = await _kit.Payments.ListRefundsAsync(merchant.Id, stray.Id, first.NextCursor, 2);
+        Assert.Equal([r3], rest.Items);
+        Assert.Null(rest.NextCursor);
+        Assert.Equal([s1], (await _kit.Payments.ListRefundsAsync(merchant.Id, second.Id)).Items);
+        Assert.Empty((await _kit.Payments.ListRefundsAsync(merchant.Id, untouched.Id)).Items);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.ListRefundsAsync(other.Id, stray.Id).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Payments.ListRefundsAsync(merchant.Id, PaymentId.New(_kit.Clock)).AsTask());
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Payments.ListRefundsAsync(merchant.Id, stray.Id, limit: 0).AsTask());
+    }
+
+    [Fact]
     public async Task Listing_An_Invoices_Refunds_Reads_Only_That_Invoices_Refunds_From_The_Store()
     {
         ListCountingStore.Counter? lists = null;

@@ -1010,6 +1010,39 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task Listing_A_Payments_Refunds_Reads_Only_That_Payments_Refunds_From_The_Store()
+    {
+        ListCountingStore.Counter? lists = null;
+        using var kit = await InvoicingHarness.CreateAsync(async builder =>
+        {
+            await UseStoreAsync(builder);
+            lists = ListCountingStore.Decorate(builder.Services);
+        });
+        var merchant = await kit.MerchantAsync();
+        var strays = new List<Payment>();
+        for (var i = 0; i < 8; i++)
+        {
+            strays.Add((await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 10m))).Payment);
+        }
+
+        foreach (var stray in strays)
+        {
+            for (var n = 0; n < 3; n++)
+            {
+                kit.Clock.Advance(Duration.FromSeconds(1));
+                await kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(1m, "XLM"));
+            }
+        }
+
+        lists!.Reset();
+        var first = await kit.Payments.ListRefundsAsync(merchant.Id, strays[5].Id, limit: 2);
+        var rest = await kit.Payments.ListRefundsAsync(merchant.Id, strays[5].Id, first.NextCursor, 2);
+
+        Assert.Equal((2, 1, (string?)null), (first.Items.Count, rest.Items.Count, rest.NextCursor));
+        Assert.Equal(3, lists.Listed);
+    }
+
+    [Fact]
     public async Task Revenue_Queries_Report_Refunds_Apart_So_Overpayments_Less_Refunded_Is_The_Overpayments_Balance()
     {
         _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));

@@ -67,9 +67,19 @@ internal static class TransactionSyncRule
     /// out, because the sync would not send it: it would only be claimed and put off every retry interval.
     /// </param>
     public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore, bool partnerMayCall) =>
+        CanBeDue(tx)
+        && (tx is not { Status: TransactionStatus.Pending, ConfirmOnCreate: true }
+            || !tx.ReservedRefundAmount.IsZero
+            || (tx.CreatedAt <= unsentCreatedBefore && partnerMayCall));
+
+    /// <summary>
+    /// Whether <paramref name="tx"/> is due a sync or may become due by time or by its partner alone (a pending create
+    /// that asked to confirm); PostgreSQL's partial index <c>idx_transactions_sync_due</c> holds exactly these.
+    /// </summary>
+    public static bool CanBeDue(PaymentTransaction tx) =>
         tx.DeletedAt is null
         && ((tx.Status == TransactionStatus.Processing && (tx.InFlightAction is not null || tx.AuthorizedAt is null))
-            || (tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true } && tx.CreatedAt <= unsentCreatedBefore && partnerMayCall)
+            || tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true }
             || !tx.ReservedRefundAmount.IsZero);
 }
 
@@ -84,12 +94,22 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
     private readonly Lock _lock = new();
     private readonly Dictionary<Guid, Instant> _leases = [];
 
+    /// <summary>The ids the queue keeps an entry for (live, expired or deferred), for tests that check it forgets resolved ones.</summary>
+    internal List<Guid> HeldIds()
+    {
+        lock (_lock)
+        {
+            return [.. _leases.Keys];
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
         Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
         DueLimits.Check(lease, limit);
         var due = new List<PaymentTransaction>();
+        var canBeDue = new List<Guid>();
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
@@ -104,7 +124,15 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
                     {
                         var page = await unit.ListAsync(OrchestrationCollections.Transactions, partner.Value.Id.Value, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
                         var mayCall = PartnerGate.MayCall(partner.Value);
-                        due.AddRange(page.Items.Select(i => i.Value).Where(tx => TransactionSyncRule.IsDue(tx, unsentCreatedBefore, mayCall)));
+                        foreach (var tx in page.Items.Select(i => i.Value).Where(TransactionSyncRule.CanBeDue))
+                        {
+                            canBeDue.Add(tx.Id.Value);
+                            if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, mayCall))
+                            {
+                                due.Add(tx);
+                            }
+                        }
+
                         cursor = page.NextCursor;
                     }
                     while (cursor is not null);
@@ -118,6 +146,11 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
         var claimed = new List<DueTransaction>(Math.Min(limit, due.Count));
         lock (_lock)
         {
+            // A transaction settled, cancelled or deleted while leased or deferred (or held by a pass that died) is never
+            // claimed or released again, so its expired entry would stay for the life of the process. One that can still
+            // be due keeps its entry: it orders the claims.
+            LeaseTable.DropExpired(_leases, now, canBeDue);
+
             // Never synced first (no lease), then the longest past its last lease or deferral.
             var ordered = due
                 .Select(tx => (Tx: tx, Held: _leases.TryGetValue(tx.Id.Value, out var until) ? until : (Instant?)null))

@@ -60,6 +60,15 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
     private readonly Lock _lock = new();
     private readonly Dictionary<Guid, Instant> _leases = [];
 
+    /// <summary>The ids the queue keeps an entry for (live, expired or deferred), for tests that check it forgets resolved ones.</summary>
+    internal List<Guid> HeldIds()
+    {
+        lock (_lock)
+        {
+            return [.. _leases.Keys];
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
@@ -99,6 +108,9 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
         var claimed = new List<DuePaymentIntent>(Math.Min(limit, due.Count));
         lock (_lock)
         {
+            // An intent cancelled or advanced while leased or deferred (or held by a sweeper that died) is never claimed
+            // or released again, so its expired entry would stay for the life of the process.
+            LeaseTable.DropExpired(_leases, now, due.Select(d => d.Id.Value));
             foreach (var candidate in due.OrderBy(d => d.DueAt).ThenBy(d => d.Id.Value, GuidOrder.Instance))
             {
                 if (claimed.Count == limit)
@@ -153,6 +165,28 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
         }
 
         return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>The in-process lease table the store-scan queues share.</summary>
+internal static class LeaseTable
+{
+    /// <summary>
+    /// Removes the leases that ran out by <paramref name="now"/> of items not in <paramref name="keep"/> (the items a claim
+    /// may still take, whose entries it needs); a live lease or pending deferral stays whatever its item became.
+    /// </summary>
+    public static void DropExpired(Dictionary<Guid, Instant> leases, Instant now, IEnumerable<Guid> keep)
+    {
+        var kept = keep.ToHashSet();
+
+        // Dictionary allows Remove while it is enumerated (since .NET Core 3.0), so no copy of the keys is needed.
+        foreach (var (id, until) in leases)
+        {
+            if (until <= now && !kept.Contains(id))
+            {
+                leases.Remove(id);
+            }
+        }
     }
 }
 

@@ -91,17 +91,10 @@ internal static class TransactionSyncRule
 /// <param name="store">The store the transactions are kept in.</param>
 public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTransactionQueue
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<Guid, Instant> _leases = [];
+    private readonly LeaseTable _leases = new();
 
     /// <summary>The ids the queue keeps an entry for (live, expired or deferred), for tests that check it forgets resolved ones.</summary>
-    internal List<Guid> HeldIds()
-    {
-        lock (_lock)
-        {
-            return [.. _leases.Keys];
-        }
-    }
+    internal List<Guid> HeldIds() => _leases.HeldIds();
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
@@ -144,16 +137,16 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
         }
 
         var claimed = new List<DueTransaction>(Math.Min(limit, due.Count));
-        lock (_lock)
+        lock (_leases.Gate)
         {
             // A transaction settled, cancelled or deleted while leased or deferred (or held by a pass that died) is never
             // claimed or released again, so its expired entry would stay for the life of the process. One that can still
             // be due keeps its entry: it orders the claims.
-            LeaseTable.DropExpired(_leases, now, canBeDue);
+            _leases.DropExpired(now, canBeDue);
 
             // Never synced first (no lease), then the longest past its last lease or deferral.
             var ordered = due
-                .Select(tx => (Tx: tx, Held: _leases.TryGetValue(tx.Id.Value, out var until) ? until : (Instant?)null))
+                .Select(tx => (Tx: tx, Held: _leases.TryGet(tx.Id.Value, out var until) ? until : (Instant?)null))
                 .Where(c => c.Held is not { } held || held <= now)
                 .OrderBy(c => c.Held ?? Instant.MinValue)
                 .ThenBy(c => c.Tx.Id.Value, GuidOrder.Instance);
@@ -164,7 +157,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
                     break;
                 }
 
-                _leases[tx.Id.Value] = now + lease;
+                _leases.Lease(tx.Id.Value, now + lease);
                 claimed.Add(new DueTransaction(tx.PartnerId, tx.Id, now + lease));
             }
         }
@@ -176,17 +169,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
     public ValueTask ReleaseAsync(IReadOnlyList<DueTransaction> claims, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claims);
-        lock (_lock)
-        {
-            foreach (var claim in claims)
-            {
-                if (_leases.TryGetValue(claim.Id.Value, out var until) && until == claim.LeasedUntil)
-                {
-                    _leases.Remove(claim.Id.Value);
-                }
-            }
-        }
-
+        _leases.Release(claims.Select(c => (c.Id.Value, c.LeasedUntil)));
         return ValueTask.CompletedTask;
     }
 
@@ -194,17 +177,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
     public ValueTask DeferAsync(IReadOnlyList<DueTransaction> claims, Instant until, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claims);
-        lock (_lock)
-        {
-            foreach (var claim in claims)
-            {
-                if (_leases.TryGetValue(claim.Id.Value, out var held) && held == claim.LeasedUntil)
-                {
-                    _leases[claim.Id.Value] = until;
-                }
-            }
-        }
-
+        _leases.Defer(claims.Select(c => (c.Id.Value, c.LeasedUntil)), until);
         return ValueTask.CompletedTask;
     }
 }

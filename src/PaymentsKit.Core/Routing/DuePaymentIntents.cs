@@ -57,17 +57,10 @@ public interface IDuePaymentIntentQueue
 /// <param name="store">The store the intents are kept in.</param>
 public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDuePaymentIntentQueue
 {
-    private readonly Lock _lock = new();
-    private readonly Dictionary<Guid, Instant> _leases = [];
+    private readonly LeaseTable _leases = new();
 
     /// <summary>The ids the queue keeps an entry for (live, expired or deferred), for tests that check it forgets resolved ones.</summary>
-    internal List<Guid> HeldIds()
-    {
-        lock (_lock)
-        {
-            return [.. _leases.Keys];
-        }
-    }
+    internal List<Guid> HeldIds() => _leases.HeldIds();
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
@@ -106,11 +99,11 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
         }
 
         var claimed = new List<DuePaymentIntent>(Math.Min(limit, due.Count));
-        lock (_lock)
+        lock (_leases.Gate)
         {
             // An intent cancelled or advanced while leased or deferred (or held by a sweeper that died) is never claimed
             // or released again, so its expired entry would stay for the life of the process.
-            LeaseTable.DropExpired(_leases, now, due.Select(d => d.Id.Value));
+            _leases.DropExpired(now, due.Select(d => d.Id.Value));
             foreach (var candidate in due.OrderBy(d => d.DueAt).ThenBy(d => d.Id.Value, GuidOrder.Instance))
             {
                 if (claimed.Count == limit)
@@ -118,12 +111,12 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
                     break;
                 }
 
-                if (_leases.TryGetValue(candidate.Id.Value, out var until) && until > now)
+                if (_leases.TryGet(candidate.Id.Value, out var until) && until > now)
                 {
                     continue;
                 }
 
-                _leases[candidate.Id.Value] = now + lease;
+                _leases.Lease(candidate.Id.Value, now + lease);
                 claimed.Add(candidate);
             }
         }
@@ -135,17 +128,7 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
     public ValueTask ReleaseAsync(IReadOnlyList<DuePaymentIntent> claims, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claims);
-        lock (_lock)
-        {
-            foreach (var claim in claims)
-            {
-                if (_leases.TryGetValue(claim.Id.Value, out var until) && until == claim.LeasedUntil)
-                {
-                    _leases.Remove(claim.Id.Value);
-                }
-            }
-        }
-
+        _leases.Release(claims.Select(c => (c.Id.Value, c.LeasedUntil)));
         return ValueTask.CompletedTask;
     }
 
@@ -153,39 +136,84 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
     public ValueTask DeferAsync(IReadOnlyList<DuePaymentIntent> claims, Instant until, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(claims);
-        lock (_lock)
-        {
-            foreach (var claim in claims)
-            {
-                if (_leases.TryGetValue(claim.Id.Value, out var held) && held == claim.LeasedUntil)
-                {
-                    _leases[claim.Id.Value] = until;
-                }
-            }
-        }
-
+        _leases.Defer(claims.Select(c => (c.Id.Value, c.LeasedUntil)), until);
         return ValueTask.CompletedTask;
     }
 }
 
-/// <summary>The in-process lease table the store-scan queues share.</summary>
-internal static class LeaseTable
+/// <summary>
+/// The in-process lease table the store-scan queues share: when each claimed item's lease (or deferral) ends, by item id.
+/// Claims read and write it inside <see cref="Gate"/>; release and defer only touch a lease the claim still holds (one that
+/// ran out and was taken by another pass is left alone).
+/// </summary>
+internal sealed class LeaseTable
 {
+    private readonly Dictionary<Guid, Instant> _leases = [];
+
+    /// <summary>The lock a claim holds while it reads and writes leases.</summary>
+    public Lock Gate { get; } = new();
+
+    /// <summary>When the lease or deferral of <paramref name="id"/> ends, if it has one; the caller holds <see cref="Gate"/>.</summary>
+    public bool TryGet(Guid id, out Instant until) => _leases.TryGetValue(id, out until);
+
+    /// <summary>Leases <paramref name="id"/> until <paramref name="until"/>; the caller holds <see cref="Gate"/>.</summary>
+    public void Lease(Guid id, Instant until) => _leases[id] = until;
+
     /// <summary>
     /// Removes the leases that ran out by <paramref name="now"/> of items not in <paramref name="keep"/> (the items a claim
-    /// may still take, whose entries it needs); a live lease or pending deferral stays whatever its item became.
+    /// may still take, whose entries it needs); a live lease or pending deferral stays whatever its item became. The
+    /// caller holds <see cref="Gate"/>.
     /// </summary>
-    public static void DropExpired(Dictionary<Guid, Instant> leases, Instant now, IEnumerable<Guid> keep)
+    public void DropExpired(Instant now, IEnumerable<Guid> keep)
     {
         var kept = keep.ToHashSet();
 
         // Dictionary allows Remove while it is enumerated (since .NET Core 3.0), so no copy of the keys is needed.
-        foreach (var (id, until) in leases)
+        foreach (var (id, until) in _leases)
         {
             if (until <= now && !kept.Contains(id))
             {
-                leases.Remove(id);
+                _leases.Remove(id);
             }
+        }
+    }
+
+    /// <summary>Ends the leases of <paramref name="claims"/> (item id, the lease's end as claimed).</summary>
+    public void Release(IEnumerable<(Guid Id, Instant LeasedUntil)> claims)
+    {
+        lock (Gate)
+        {
+            foreach (var (id, leasedUntil) in claims)
+            {
+                if (_leases.TryGetValue(id, out var held) && held == leasedUntil)
+                {
+                    _leases.Remove(id);
+                }
+            }
+        }
+    }
+
+    /// <summary>Extends the leases of <paramref name="claims"/> (item id, the lease's end as claimed) to <paramref name="until"/>.</summary>
+    public void Defer(IEnumerable<(Guid Id, Instant LeasedUntil)> claims, Instant until)
+    {
+        lock (Gate)
+        {
+            foreach (var (id, leasedUntil) in claims)
+            {
+                if (_leases.TryGetValue(id, out var held) && held == leasedUntil)
+                {
+                    _leases[id] = until;
+                }
+            }
+        }
+    }
+
+    /// <summary>The ids holding an entry (for tests).</summary>
+    public List<Guid> HeldIds()
+    {
+        lock (Gate)
+        {
+            return [.. _leases.Keys];
         }
     }
 }

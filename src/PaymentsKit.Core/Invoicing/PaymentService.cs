@@ -128,18 +128,8 @@ internal sealed partial class PaymentService(
     public ValueTask<InvoiceRefund> GetRefundAsync(MerchantId merchant, InvoiceRefundId refund, CancellationToken cancellationToken = default) =>
         context.GetAsync(InvoiceRefunds, merchant, refund.Value, "refund", refund, cancellationToken);
 
-    public async ValueTask<Page<InvoiceRefund>> ListRefundsAsync(MerchantId merchant, InvoiceId invoice, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
-    {
-        var size = context.PageSize(limit);
-        var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
-        await using (unit.ConfigureAwait(false))
-        {
-            _ = await unit.GetAsync(Invoices, merchant.Value, invoice.Value, cancellationToken).ConfigureAwait(false)
-                ?? throw InvoicingValidation.NotFound("invoice", invoice);
-            var page = await unit.ListByAsync(InvoiceRefunds, merchant.Value, InvoiceIndex, invoice.Value, cursor, size, cancellationToken).ConfigureAwait(false);
-            return new Page<InvoiceRefund>([.. page.Items.Select(v => v.Value)], page.NextCursor);
-        }
-    }
+    public ValueTask<Page<InvoiceRefund>> ListRefundsAsync(MerchantId merchant, InvoiceId invoice, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        ListRefundsOfAsync(merchant, Invoices, "invoice", invoice, invoice.Value, InvoiceRefunds, InvoiceIndex, cursor, limit, cancellationToken);
 
     public async ValueTask<PaymentRefund> RecordRefundAsync(MerchantId merchant, PaymentId payment, RecordRefundRequest request, CancellationToken cancellationToken = default)
     {
@@ -207,16 +197,32 @@ internal sealed partial class PaymentService(
     public ValueTask<PaymentRefund> GetRefundAsync(MerchantId merchant, PaymentRefundId refund, CancellationToken cancellationToken = default) =>
         context.GetAsync(PaymentRefunds, merchant, refund.Value, "refund", refund, cancellationToken);
 
-    public async ValueTask<Page<PaymentRefund>> ListRefundsAsync(MerchantId merchant, PaymentId payment, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
+    public ValueTask<Page<PaymentRefund>> ListRefundsAsync(MerchantId merchant, PaymentId payment, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default) =>
+        ListRefundsOfAsync(merchant, Payments, "payment", payment, payment.Value, PaymentRefunds, PaymentIndex, cursor, limit, cancellationToken);
+
+    /// <summary>A page of the refunds recorded against one invoice or payment (its owner), read through their index by owner.</summary>
+    private async ValueTask<Page<TRefund>> ListRefundsOfAsync<TOwner, TRefund>(
+        MerchantId merchant,
+        RecordCollection<TOwner> owners,
+        string ownerName,
+        object ownerId,
+        Guid ownerKey,
+        RecordCollection<TRefund> refunds,
+        string index,
+        string? cursor,
+        int? limit,
+        CancellationToken cancellationToken)
+        where TOwner : class
+        where TRefund : class
     {
         var size = context.PageSize(limit);
         var unit = await context.Store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            _ = await unit.GetAsync(Payments, merchant.Value, payment.Value, cancellationToken).ConfigureAwait(false)
-                ?? throw InvoicingValidation.NotFound("payment", payment);
-            var page = await unit.ListByAsync(PaymentRefunds, merchant.Value, PaymentIndex, payment.Value, cursor, size, cancellationToken).ConfigureAwait(false);
-            return new Page<PaymentRefund>([.. page.Items.Select(v => v.Value)], page.NextCursor);
+            _ = await unit.GetAsync(owners, merchant.Value, ownerKey, cancellationToken).ConfigureAwait(false)
+                ?? throw InvoicingValidation.NotFound(ownerName, ownerId);
+            var page = await unit.ListByAsync(refunds, merchant.Value, index, ownerKey, cursor, size, cancellationToken).ConfigureAwait(false);
+            return new Page<TRefund>([.. page.Items.Select(v => v.Value)], page.NextCursor);
         }
     }
 

@@ -52,8 +52,9 @@ internal sealed class InvoicingLedger(ILedger ledger)
             await EnsureAsync(merchant, InvoicingLedgerAccounts.Unapplied(asset), "Invoicing unapplied payments", asset, LedgerSide.Credit, cancellationToken).ConfigureAwait(false));
 
     /// <summary>
-    /// Buffers the payment's ledger transaction into <paramref name="unit"/>: one transaction for every asset it received
-    /// that has accounts (an unregistered asset has none and cannot be booked); nothing when none has.
+    /// Buffers the payment's ledger transaction into <paramref name="unit"/>: one transaction for its amount, if its asset has
+    /// accounts (an unregistered asset has none and cannot be booked), and its <see cref="Payment.BookedUnapplied"/> amounts
+    /// (<paramref name="accounts"/> holds theirs); nothing when neither has any.
     /// </summary>
     public async ValueTask PostReceiptAsync(IUnitOfWork unit, IReadOnlyDictionary<Asset, ReceiptAccounts> accounts, Payment payment, CancellationToken cancellationToken)
     {
@@ -81,13 +82,12 @@ internal sealed class InvoicingLedger(ILedger ledger)
             }
         }
 
-        foreach (var other in payment.Unapplied ?? [])
+        // The payment says which of its other assets it books, so what it holds (HeldUnapplied) is exactly what is posted here.
+        foreach (var other in payment.BookedUnapplied ?? [])
         {
-            if (accounts.TryGetValue(other.Asset, out var otherBooks))
-            {
-                postings.Add(LedgerPosting.Debit(otherBooks.Wallet, other));
-                postings.Add(LedgerPosting.Credit(otherBooks.Unapplied, other));
-            }
+            var otherBooks = accounts[other.Asset];
+            postings.Add(LedgerPosting.Debit(otherBooks.Wallet, other));
+            postings.Add(LedgerPosting.Credit(otherBooks.Unapplied, other));
         }
 
         if (postings.Count == 0)

@@ -382,6 +382,8 @@ public sealed record Payment(
     // The record's generated equality compares fields: these ones' type compares by content, where the properties' would not.
     private readonly ValueList<Money>? _unapplied;
 
+    private readonly ValueList<Money>? _bookedUnapplied;
+
     private readonly ValueList<Money>? _refunded;
 
     /// <summary>The asset paid.</summary>
@@ -391,13 +393,26 @@ public sealed record Payment(
     /// <summary>
     /// What the same transaction paid the merchant's wallet in other assets than <see cref="Amount"/>'s, one amount per
     /// asset: applied to nothing and booked as unapplied (<see cref="InvoicingLedgerAccounts.Unapplied"/>, unless the asset
-    /// is not registered), for the merchant to refund or apply by hand. Null when the transaction paid one asset.
+    /// was not registered when the payment was recorded: see <see cref="BookedUnapplied"/>), for the merchant to refund or
+    /// apply by hand. Null when the transaction paid one asset.
     /// Kept as an immutable copy that compares by its amounts, so payments with the same amounts are equal.
     /// </summary>
     public IReadOnlyList<Money>? Unapplied
     {
         get => _unapplied;
         init => _unapplied = ValueList<Money>.Of(value);
+    }
+
+    /// <summary>
+    /// The amounts of <see cref="Unapplied"/> that were booked to <see cref="InvoicingLedgerAccounts.Unapplied"/> when the
+    /// payment was recorded (their assets were registered then), in the same order; null when none was. An amount left out
+    /// stays out of the books, and so out of <see cref="HeldUnapplied"/>, even if the host registers its asset later.
+    /// Kept as an immutable copy that compares by its amounts.
+    /// </summary>
+    public IReadOnlyList<Money>? BookedUnapplied
+    {
+        get => _bookedUnapplied;
+        init => _bookedUnapplied = ValueList<Money>.Of(value);
     }
 
     /// <summary>
@@ -415,7 +430,7 @@ public sealed record Payment(
     /// <summary>
     /// What of this payment is still booked as unapplied (<see cref="InvoicingLedgerAccounts.Unapplied"/>), one positive
     /// amount per asset: its <see cref="Amount"/> when it was kept for review (unless its asset is not registered, so was
-    /// never booked), and its <see cref="Unapplied"/> amounts, less <see cref="Refunded"/>. The most a refund of the
+    /// never booked), and its <see cref="BookedUnapplied"/> amounts, less <see cref="Refunded"/>. The most a refund of the
     /// payment can record now, per asset. Empty when nothing is held.
     /// </summary>
     [JsonIgnore]
@@ -425,7 +440,7 @@ public sealed record Payment(
         {
             // Unapplied never holds the asset of Amount (it lists the transaction's other assets), so one amount per asset.
             List<Money> held = Status == PaymentStatus.NeedsReview && ReviewCode != PaymentsKitErrorCodes.UnknownAsset ? [Amount] : [];
-            held.AddRange(Unapplied ?? []);
+            held.AddRange(BookedUnapplied ?? []);
             foreach (var refund in Refunded ?? [])
             {
                 var index = held.FindIndex(m => m.Asset.Equals(refund.Asset));

@@ -431,6 +431,7 @@ internal sealed partial class PaymentService(
             now)
         {
             Unapplied = unapplied.Count > 0 ? unapplied : null,
+            BookedUnapplied = unapplied.Exists(m => accounts.ContainsKey(m.Asset)) ? [.. unapplied.Where(m => accounts.ContainsKey(m.Asset))] : null,
         };
         var paidAt = transaction.Timestamp ?? now;
         if (!IsRegistered(paid.Asset))

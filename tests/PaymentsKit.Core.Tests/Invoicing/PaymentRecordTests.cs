@@ -69,4 +69,25 @@ public sealed class PaymentRecordTests
             JsonNode.Parse(json)!["unapplied"]!.ToJsonString());
         Assert.Equal(Base, JsonSerializer.Deserialize<Payment>(JsonSerializer.Serialize(Base, Json), Json));
     }
+
+    [Fact]
+    public void Only_The_Unapplied_Amounts_Booked_At_Receipt_Are_Held_And_A_Payment_Stored_Without_That_Record_Holds_None_Of_Them()
+    {
+        var usdc = Money.Of(25m, AssetRegistry.Usdc);
+        var payment = Base with { Unapplied = new List<Money> { usdc, Money.Of(1m, AssetRegistry.Eurc) }, BookedUnapplied = new List<Money> { usdc } };
+        var json = JsonSerializer.Serialize(payment, Json);
+
+        Assert.Equal([usdc], payment.HeldUnapplied);
+        Assert.Equal(payment, JsonSerializer.Deserialize<Payment>(json, Json));
+        Assert.Equal("""[{"amount":"25.000000","asset":"USDC"}]""", JsonNode.Parse(json)!["booked_unapplied"]!.ToJsonString());
+        Assert.NotEqual(payment, payment with { BookedUnapplied = null });
+
+        // Stored before BookedUnapplied existed: still readable, but whether its other assets were booked is unknown, so none is held.
+        var stored = JsonNode.Parse(json)!.AsObject();
+        stored.Remove("booked_unapplied");
+        var legacy = JsonSerializer.Deserialize<Payment>(stored.ToJsonString(), Json)!;
+        Assert.Equal(payment.Unapplied, legacy.Unapplied);
+        Assert.Null(legacy.BookedUnapplied);
+        Assert.Empty(legacy.HeldUnapplied);
+    }
 }

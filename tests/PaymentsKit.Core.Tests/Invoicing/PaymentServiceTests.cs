@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.Invoicing;
@@ -911,6 +912,49 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         // The invoice's refunds and the revenue queries' Refunded are about what invoices owe back: these are not among them.
         Assert.Empty((await _kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id)).Items);
         Assert.Equal([new AssetRevenue(Money.Of(100m, Xlm), 1, Money.Of(20m, Xlm), Money.Zero(Xlm))], await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+    }
+
+    [Fact]
+    public async Task Money_In_An_Asset_Registered_Only_After_The_Payment_Was_Never_Booked_So_Is_Not_Held_And_Cannot_Be_Refunded()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 10m);
+        var gold = Asset.Create("GOLD", 4);
+        var silver = Asset.Create("SILVER", 4);
+
+        // GOLD rides unapplied on a payment of the invoice, SILVER is a payment of its own: neither asset is registered yet.
+        var mixed = (await _kit.SubmitAsync(merchant, _kit.PayMany(merchant.WalletAddress, invoice.Memo, Money.Of(10m, Xlm), Money.Of(1m, gold)))).Payment;
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 2m, silver))).Payment;
+        Assert.Equal([Money.Of(1m, gold)], mixed.Unapplied!);
+        Assert.Equal(PaymentsKitErrorCodes.UnknownAsset, stray.ReviewCode);
+        Assert.Empty(mixed.HeldUnapplied);
+        Assert.Empty(stray.HeldUnapplied);
+
+        // The host registers them later: what was never booked stays unheld, so a refund of it is refused and writes nothing.
+        var registry = _kit.Services.GetRequiredService<AssetRegistry>();
+        registry.Register(gold);
+        registry.Register(silver);
+        Assert.Empty((await _kit.Payments.GetPaymentAsync(merchant.Id, mixed.Id)).HeldUnapplied);
+        Assert.Empty((await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id)).HeldUnapplied);
+        var refused = await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.AmountOutOfRange,
+            () => _kit.Payments.RecordRefundAsync(merchant.Id, mixed.Id, new RecordRefundRequest(1m, "GOLD")).AsTask());
+        Assert.Contains("holds 0", refused.Message, StringComparison.Ordinal);
+        await ThrowsCodeAsync(
+            PaymentsKitErrorCodes.AmountOutOfRange,
+            () => _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(2m, "SILVER")).AsTask());
+
+        Assert.Equal(mixed, await _kit.Payments.GetPaymentAsync(merchant.Id, mixed.Id));
+        Assert.Equal(stray, await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id));
+        Assert.Empty((await _kit.Payments.ListRefundsAsync(merchant.Id, mixed.Id)).Items);
+        Assert.Empty((await _kit.Payments.ListRefundsAsync(merchant.Id, stray.Id)).Items);
+        foreach (var asset in new[] { gold, silver })
+        {
+            Assert.Equal(Money.Zero(asset), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(asset), asset));
+            Assert.Equal(Money.Zero(asset), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(asset), asset));
+        }
+
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
     }
 
     [Fact]

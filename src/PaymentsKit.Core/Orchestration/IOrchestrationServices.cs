@@ -95,7 +95,8 @@ public interface ITransactionService
     /// again. A transaction still unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store
     /// refused), is not synced again before
     /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed, and a failure never stops the others. Calls are audited
-    /// with <see cref="RequestContext.Internal"/>. The hosting job <c>transactions.sync_due</c> runs it.
+    /// with <see cref="RequestContext.Internal"/>, and the events they write name the system as their actor
+    /// (<see cref="TransactionEvent.CreatedBy"/> <c>system</c>). The hosting job <c>transactions.sync_due</c> runs it.
     /// </summary>
     /// <param name="now">The time the pass runs at (the grace period and the leases are measured from it).</param>
     /// <param name="limit">The most transactions synced, 1–1000.</param>

@@ -43,7 +43,7 @@ internal sealed partial class TransactionService
         // Checked here, not only by Write (which checks changes of status): confirming a transaction already processing
         // would send the payment to the provider again.
         TransactionLifecycle.Machine.Transition(current.Value.Status, TransactionStatus.Processing);
-        return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(current.Value.PartnerId), context, null);
+        return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(current.Value.PartnerId, context), context, null);
     }
 
     /// <summary>Sends a claimed transaction's payment to its provider and applies the answer.</summary>
@@ -51,7 +51,7 @@ internal sealed partial class TransactionService
     {
         var provider = providers.Get(tx.Provider);
         var result = await CallProviderAsync(ct => Pay(provider, tx, ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -62,14 +62,14 @@ internal sealed partial class TransactionService
     private async ValueTask<PaymentTransaction> PollPaymentAsync(PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, CancellationToken cancellationToken)
     {
         var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(tx), ct), cancellationToken).ConfigureAwait(false);
-        var polled = await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId), context, null, true, cancellationToken).ConfigureAwait(false);
+        var polled = await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, null, true, cancellationToken).ConfigureAwait(false);
         if (!resend || Resend(result.Outcome, polled) is not { } again)
         {
             return polled;
         }
 
         var resent = await CallProviderAsync(ct => again(provider, ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, resent, Actor(tx.PartnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, resent, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -71,7 +71,7 @@ internal sealed partial class TransactionService
                 };
 
                 // Writing the transaction (version bump) is what serializes concurrent refunds of it.
-                Write(unit, current, tx with { ReservedRefundAmount = tx.ReservedRefundAmount + amount, RefundCount = created.Sequence }, Actor(partnerId), context, null);
+                Write(unit, current, tx with { ReservedRefundAmount = tx.ReservedRefundAmount + amount, RefundCount = created.Sequence }, Actor(partnerId, context), context, null);
                 unit.Insert(Refunds, created);
                 unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, transactionId));
                 audit.Write(unit, call, created.Id.ToString(), null, created);
@@ -113,7 +113,7 @@ internal sealed partial class TransactionService
 
         var provider = providers.Get(transaction.Provider);
         var result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(transaction, refund), ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId), context, null, cancellationToken).ConfigureAwait(false);
+        return await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId, context), context, null, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<Refund> GetRefundAsync(PartnerId partnerId, RefundId refundId, CancellationToken cancellationToken = default)
@@ -163,7 +163,7 @@ internal sealed partial class TransactionService
             result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(tx, refund), ct), cancellationToken).ConfigureAwait(false);
         }
 
-        return await ApplyRefundResultAsync(tx.PartnerId, refund.Id, result, Actor(tx.PartnerId), context, null, cancellationToken).ConfigureAwait(false);
+        return await ApplyRefundResultAsync(tx.PartnerId, refund.Id, result, Actor(tx.PartnerId, context), context, null, cancellationToken).ConfigureAwait(false);
     }
 
     private static ProviderRefundRequest RefundRequest(PaymentTransaction tx, Refund refund) =>

@@ -29,6 +29,9 @@ internal sealed partial class TransactionService(
     private const string ResourceType = "transaction";
     private const string OutcomeUnknownCode = "provider_outcome_unknown";
 
+    /// <summary>The actor of changes PaymentsKit makes on its own (see <see cref="TransactionEvent.CreatedBy"/>).</summary>
+    private const string SystemActor = "system";
+
     public async ValueTask<PaymentTransaction> CreateAsync(PartnerId partnerId, CreateTransactionRequest request, RequestContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -99,7 +102,7 @@ internal sealed partial class TransactionService(
                         UpdatedAt = now,
                     };
                     unit.Insert(Transactions, created);
-                    unit.Insert(Events, NewEvent(created, 1, null, Actor(partnerId), context, null));
+                    unit.Insert(Events, NewEvent(created, 1, null, Actor(partnerId, context), context, null));
                     unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, created.Id));
                     audit.Write(unit, call, created.Id.ToString(), null, created);
                     return ValueTask.FromResult(created);
@@ -147,12 +150,12 @@ internal sealed partial class TransactionService(
             TransactionLifecycle.Machine.Transition(tx.Status, TransactionStatus.Completed);
             RequireManualCapture(tx, "capture");
             RequireAuthorized(tx, "capture");
-            return Write(unit, current, tx with { InFlightAction = ProviderAction.Capture }, Actor(partnerId), context, null);
+            return Write(unit, current, tx with { InFlightAction = ProviderAction.Capture }, Actor(partnerId, context), context, null);
         }, cancellationToken).ConfigureAwait(false);
 
         var provider = providers.Get(transaction.Provider);
         var result = await CallProviderAsync(ct => provider.CaptureAsync(PaymentReference(transaction), ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<PaymentTransaction> CancelAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
@@ -165,12 +168,12 @@ internal sealed partial class TransactionService(
             TransactionLifecycle.Machine.Transition(tx.Status, TransactionStatus.Cancelled);
             if (tx.Status == TransactionStatus.Pending)
             {
-                return Write(unit, current, tx with { Status = TransactionStatus.Cancelled }, Actor(partnerId), context, null);
+                return Write(unit, current, tx with { Status = TransactionStatus.Cancelled }, Actor(partnerId, context), context, null);
             }
 
             RequireManualCapture(tx, "cancel");
             RequireAuthorized(tx, "cancel");
-            return Write(unit, current, tx with { InFlightAction = ProviderAction.Cancel }, Actor(partnerId), context, null);
+            return Write(unit, current, tx with { InFlightAction = ProviderAction.Cancel }, Actor(partnerId, context), context, null);
         }, cancellationToken).ConfigureAwait(false);
         if (transaction.Status == TransactionStatus.Cancelled)
         {
@@ -179,7 +182,7 @@ internal sealed partial class TransactionService(
 
         var provider = providers.Get(transaction.Provider);
         var result = await CallProviderAsync(ct => provider.CancelAsync(PaymentReference(transaction), ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask<PaymentTransaction> DeleteAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
@@ -194,7 +197,7 @@ internal sealed partial class TransactionService(
                 throw InFlight(tx, "delete");
             }
 
-            return Write(unit, current, tx with { DeletedAt = clock.GetCurrentInstant() }, Actor(partnerId), context, null);
+            return Write(unit, current, tx with { DeletedAt = clock.GetCurrentInstant() }, Actor(partnerId, context), context, null);
         }, cancellationToken);
     }
 
@@ -238,7 +241,16 @@ internal sealed partial class TransactionService(
         }
     }
 
-    private static string Actor(PartnerId partnerId) => "partner:" + partnerId;
+    /// <summary>
+    /// Who a call's changes are recorded as made by: the system for PaymentsKit's own calls (<see cref="RequestContext.Internal"/>,
+    /// e.g. <see cref="SyncDueAsync"/>), otherwise the partner.
+    /// </summary>
+    /// <remarks>
+    /// Compared by reference: a partner's request from 127.0.0.1 with the user agent "PaymentsKit" has an equal context,
+    /// and is still the partner's call.
+    /// </remarks>
+    private static string Actor(PartnerId partnerId, RequestContext context) =>
+        ReferenceEquals(context, RequestContext.Internal) ? SystemActor : "partner:" + partnerId;
 
     private static string Actor(PaymentProvider provider) => "provider:" + OrchestrationRules.Name(provider);
 

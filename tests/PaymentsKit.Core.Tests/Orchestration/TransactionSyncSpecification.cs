@@ -78,6 +78,32 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task What_The_Sync_Pass_Resolves_Is_Recorded_As_The_Systems_Doing_And_What_A_Partners_Own_Sync_Resolves_As_The_Partners()
+    {
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(store, due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+
+        // The provider settles both payments but its answers time out, so both stay processing until a poll.
+        var byPass = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("by-pass", email: "bob+timeout@example.com"), Context);
+        var byPartner = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("by-partner", email: "bob+timeout@example.com"), Context);
+        Assert.Equal((TransactionStatus.Processing, TransactionStatus.Processing), (byPass.Status, byPartner.Status));
+
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, byPartner.Id, Context)).Status);
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+
+        var systems = (await h.Transactions.GetEventsAsync(partner.Id, byPass.Id))[0];
+        Assert.Equal((TransactionStatus.Completed, "system", RequestContext.Internal.IpAddress), (systems.Status, systems.CreatedBy, systems.IpAddress));
+        var partners = (await h.Transactions.GetEventsAsync(partner.Id, byPartner.Id))[0];
+        Assert.Equal((TransactionStatus.Completed, "partner:" + partner.Id, Context.IpAddress), (partners.Status, partners.CreatedBy, partners.IpAddress));
+
+        // Each sync's audit entry carries the context it ran with: the pass's is PaymentsKit's own, the partner's its request.
+        var audits = (await h.AuditAsync(partner.Id)).Where(a => a.Action == "transaction.sync").ToDictionary(a => a.ResourceId!);
+        Assert.Equal((RequestContext.Internal.IpAddress, RequestContext.Internal.UserAgent), (audits[byPass.Id.ToString()].IpAddress, audits[byPass.Id.ToString()].UserAgent));
+        Assert.Equal((Context.IpAddress, Context.UserAgent), (audits[byPartner.Id.ToString()].IpAddress, audits[byPartner.Id.ToString()].UserAgent));
+    }
+
+    [Fact]
     public async Task A_Transaction_Whose_Sync_Fails_Does_Not_Stop_The_Others_And_Is_Tried_Again_After_The_Retry_Interval()
     {
         GatedPaymentProvider? stripe = null;

@@ -48,6 +48,24 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task Cancelling_an_invoice_returns_it_in_the_shape_of_the_other_invoice_calls_with_its_checkout_url()
+    {
+        var (merchantId, _, key) = await app.NewMerchantAsync();
+        using var client = app.Client(key);
+        using var create = Api.Json(HttpMethod.Post, "/v1/invoices", new { amount = 3m, asset = "XLM", description = "Tea" });
+        var created = await Api.ReadAsync(await client.SendAsync(create), 201);
+        var invoiceId = created.GetProperty("invoice").GetProperty("id").GetString()!;
+
+        var cancelled = await Api.ReadAsync(await client.PostAsJsonAsync($"/v1/invoices/{invoiceId}/cancel", new { reason = "ordered twice" }), 200);
+
+        Assert.Equal((invoiceId, "cancelled"), (cancelled.GetProperty("invoice").GetProperty("id").GetString(), cancelled.GetProperty("invoice").GetProperty("status").GetString()));
+        Assert.Equal($"/checkout/{merchantId}/invoices/{invoiceId}", cancelled.GetProperty("checkout_url").GetString());
+        var read = await Api.ReadAsync(await client.GetAsync($"/v1/invoices/{invoiceId}"), 200);
+        Assert.Equal(read.EnumerateObject().Select(p => p.Name), cancelled.EnumerateObject().Select(p => p.Name));
+        Assert.Equal(read.GetProperty("invoice").GetRawText(), cancelled.GetProperty("invoice").GetRawText());
+    }
+
+    [Fact]
     public async Task Requests_without_a_valid_key_are_401_and_keys_of_another_principal_are_403()
     {
         var (merchantId, _, key) = await app.NewMerchantAsync();

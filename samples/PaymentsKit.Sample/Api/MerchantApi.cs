@@ -65,8 +65,11 @@ internal static class MerchantApi
             return Results.Ok(new InvoiceView(invoice, CheckoutPages.InvoicePath(invoice)));
         });
         app.MapPost("/v1/invoices/{invoiceId}/cancel", async (HttpContext http, string invoiceId, CancelBody? body, IInvoiceService invoices, CancellationToken ct) =>
-            Results.Ok(await invoices.CancelInvoiceAsync(
-                await ApiAuth.MerchantAsync(http, "cancel invoices", ct).ConfigureAwait(false), InvoiceId.Parse(invoiceId), body?.Reason, ct).ConfigureAwait(false)));
+        {
+            var invoice = await invoices.CancelInvoiceAsync(
+                await ApiAuth.MerchantAsync(http, "cancel invoices", ct).ConfigureAwait(false), InvoiceId.Parse(invoiceId), body?.Reason, ct).ConfigureAwait(false);
+            return Results.Ok(new InvoiceView(invoice, CheckoutPages.InvoicePath(invoice)));
+        });
 
         app.MapPost("/v1/payment-links", async (HttpContext http, CreatePaymentLinkBody body, IPaymentLinkService links, CancellationToken ct) =>
         {

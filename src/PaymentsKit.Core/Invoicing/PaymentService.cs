@@ -165,8 +165,8 @@ internal sealed partial class PaymentService(
                 var held = current.HeldUnapplied.Where(m => m.Asset.Equals(asset)).DefaultIfEmpty(Money.Zero(asset)).First();
                 var refunded = (current.Refunded ?? []).Where(m => m.Asset.Equals(asset)).Select(m => (Money?)m).FirstOrDefault();
                 var amount = CappedRefund(
-                    request,
-                    asset,
+                    InvoicingValidation.Amount(request.Amount, asset, "amount"),
+                    request.Amount,
                     held,
                     $"payment {payment} holds {held} unapplied ({(current.Status == PaymentStatus.Confirmed ? "it was applied: only its other assets are held" : $"kept for review: {current.ReviewCode}")}, refunded {refunded?.ToString() ?? "nothing"})");
                 var recorded = new PaymentRefund(PaymentRefundId.New(context.Clock), merchant, payment, amount, hash, idempotencyKey, fingerprint, context.Clock.GetCurrentInstant());
@@ -279,6 +279,8 @@ internal sealed partial class PaymentService(
                 new Dictionary<string, object?> { ["field"] = "asset", ["value"] = asset.Code, ["expected"] = invoice.Asset.Code });
         }
 
+        // Bad input is refused as such before the invoice's state is looked at.
+        var amount = InvoicingValidation.Amount(request.Amount, asset, "amount");
         if (invoice.Status == InvoiceStatus.Pending)
         {
             throw new PaymentsKitException(
@@ -289,26 +291,23 @@ internal sealed partial class PaymentService(
 
         var due = invoice.RefundDue;
         return CappedRefund(
-            request,
-            asset,
+            amount,
+            request.Amount,
             due,
             $"invoice {invoice.Number} owes back {due} (overpaid {invoice.Overpaid}, refundable {invoice.Refundable?.ToString() ?? "none"}, refunded {invoice.Refunded?.ToString() ?? "nothing"})");
     }
 
     /// <summary>
-    /// The checked amount of a refund in <paramref name="asset"/>: positive, within the asset's scale, and at most
+    /// The refund's <paramref name="amount"/> (already validated; <paramref name="requested"/> as asked), if it is at most
     /// <paramref name="due"/>, what the refunded invoice or payment can still pay back (<paramref name="dueText"/> says it).
     /// </summary>
-    private static Money CappedRefund(RecordRefundRequest request, Asset asset, Money due, string dueText)
-    {
-        var amount = InvoicingValidation.Amount(request.Amount, asset, "amount");
-        return amount <= due
+    private static Money CappedRefund(Money amount, decimal requested, Money due, string dueText) =>
+        amount <= due
             ? amount
             : throw new PaymentsKitException(
                 PaymentsKitErrorCodes.AmountOutOfRange,
                 $"A refund of {amount} is more than {dueText}.",
-                new Dictionary<string, object?> { ["field"] = "amount", ["value"] = request.Amount, ["asset"] = asset.Code, ["refundDue"] = due.Amount });
-    }
+                new Dictionary<string, object?> { ["field"] = "amount", ["value"] = requested, ["asset"] = amount.Asset.Code, ["refundDue"] = due.Amount });
 
     /// <summary>Reads the transaction and requires it to be final and successful.</summary>
     private static async ValueTask<ChainTransaction> VerifiedAsync(IChainAdapter adapter, Merchant owner, string hash, CancellationToken cancellationToken)

@@ -1,4 +1,6 @@
+using NodaTime;
 using PaymentsKit.Invoicing;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Tests.Invoicing;
 
@@ -205,6 +207,33 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task Cancellations_Racing_Each_Other_And_Payments_Cancel_Once_And_Move_Every_Applied_Payment_Out_Of_Revenue()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        var hashes = Enumerable.Range(1, 6).Select(i => _kit.Send(merchant.WalletAddress, 5m, memo: invoice.Memo, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+
+        var outcomes = await Race.RunAsync(
+            hashes.Select(hash => ("pay", (Func<Task<object>>)(async () => await _kit.SubmitAsync(merchant, hash))))
+                .Concat(Race.Times(6, "cancel", async () => (object)await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id))));
+
+        Assert.All(outcomes.Where(o => o.Caller == "pay"), o => Assert.True(o.Won, o.ToString()));
+        Assert.Single(outcomes, o => o.Caller == "cancel" && o.Won);
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, o.Code));
+        var cancelled = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        Assert.Equal((InvoiceStatus.Pending, InvoiceStatus.Cancelled), (Assert.Single(cancelled.Transitions).From, cancelled.Status));
+        var payments = outcomes.Where(o => o.Caller == "pay").Select(o => ((PaymentResult)o.Value!).Payment).ToList();
+        var applied = payments.Where(p => p.Status == PaymentStatus.Confirmed).Aggregate(Money.Zero(Xlm), (a, p) => a + p.Amount);
+        Assert.All(payments.Where(p => p.Status != PaymentStatus.Confirmed), p => Assert.Equal(PaymentsKitErrorCodes.InvoiceCancelled, p.ReviewCode));
+        Assert.Equal((applied, applied == Money.Zero(Xlm) ? null : (Money?)applied), (cancelled.AmountPaid, cancelled.Refundable));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(applied, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(30m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
     public async Task SixteenConcurrentRefunds_OfOneUnappliedPayment_WithOneIdempotencyKey_RecordOneRefund()
     {
         var merchant = await _kit.MerchantAsync();
@@ -217,6 +246,63 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
         Assert.Single(refunds.Select(r => r.Id).Distinct());
         Assert.Equal([Money.Of(5m, Xlm)], (await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id)).Refunded!);
         Assert.Equal(Money.Of(45m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task Payments_Cancellations_And_Expiry_Sweeps_Racing_On_An_Overdue_Invoice_Expire_It_Once_And_Book_Nothing_As_Revenue()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(100m, "XLM", "x") { ExpiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1) });
+        var hashes = Enumerable.Range(1, 4).Select(i => _kit.Send(merchant.WalletAddress, 10m, memo: invoice.Memo, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(Duration.FromMinutes(2));
+
+        // Included in time, submitted after the expiry: each pays the invoice unless it was expired first.
+        var outcomes = await Race.RunAsync(
+            hashes.Select(hash => ("pay", (Func<Task<object>>)(async () => await _kit.SubmitAsync(merchant, hash))))
+                .Concat(Race.Times(4, "cancel", async () => (object)await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id)))
+                .Concat(Race.Times(4, "sweep", async () => (object)await _kit.Invoices.ExpireDueAsync())));
+
+        // Past its expiry an invoice can no longer be cancelled, however the race runs (expired while still pending,
+        // invalid_transition once a sweep or a late payment expired it); it expires exactly once.
+        Assert.All(outcomes.Where(o => o.Caller != "cancel"), o => Assert.True(o.Won, o.ToString()));
+        Assert.All(outcomes.Where(o => o.Caller == "cancel"), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.Expired, PaymentsKitErrorCodes.InvalidTransition }));
+        var closed = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        var transition = Assert.Single(closed.Transitions);
+        Assert.Equal((InvoiceStatus.Pending, InvoiceStatus.Expired), (transition.From, transition.To));
+        var payments = outcomes.Where(o => o.Caller == "pay").Select(o => ((PaymentResult)o.Value!).Payment).ToList();
+        var applied = payments.Where(p => p.Status == PaymentStatus.Confirmed).Aggregate(Money.Zero(Xlm), (a, p) => a + p.Amount);
+        Assert.All(payments.Where(p => p.Status != PaymentStatus.Confirmed), p => Assert.Equal(PaymentsKitErrorCodes.PaidLate, p.ReviewCode));
+        Assert.Equal((applied, applied == Money.Zero(Xlm) ? null : (Money?)applied), (closed.AmountPaid, closed.Refundable));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(applied, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(40m, Xlm) - applied, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of(40m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
+    public async Task Payments_Racing_A_Link_Deactivation_Each_Use_The_Link_Or_Wait_For_Review_Never_Past_Its_Uses()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 5m, maxUses: 6);
+        var hashes = Enumerable.Range(0, 10).Select(i => _kit.Send(merchant.WalletAddress, 5m, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+
+        var outcomes = await Race.RunAsync(
+            hashes.Select(hash => ("pay", (Func<Task<object>>)(async () => await _kit.SubmitAsync(merchant, hash, slug: link.Slug))))
+                .Concat(Race.Times(2, "deactivate", async () => (object)await _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, link.Id, false))));
+
+        Assert.All(outcomes, o => Assert.True(o.Won, o.ToString()));
+        var payments = outcomes.Where(o => o.Caller == "pay").Select(o => ((PaymentResult)o.Value!).Payment).ToList();
+        var confirmed = payments.Count(p => p.Status == PaymentStatus.Confirmed);
+        Assert.All(payments.Where(p => p.Status != PaymentStatus.Confirmed), p => Assert.Contains(p.ReviewCode, new[] { PaymentsKitErrorCodes.LinkInactive, PaymentsKitErrorCodes.LinkUsedUp }));
+        var final = await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+        Assert.False(final.Active);
+        Assert.True(confirmed <= 6);
+        Assert.Equal(confirmed, final.CurrentUses);
+        Assert.Equal(Money.Of(5m * confirmed, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(50m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
         Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
     }
 

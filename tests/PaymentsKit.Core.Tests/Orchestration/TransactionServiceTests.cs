@@ -2,6 +2,7 @@ using NodaTime;
 using PaymentsKit.Json;
 using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Tests.Orchestration;
 
@@ -754,5 +755,78 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         }
 
         return OrchestrationHarness.Request(key) with { Metadata = metadata };
+    }
+
+    [Fact]
+    public async Task Captures_Cancels_And_Refunds_Racing_On_An_Authorized_Transaction_Settle_It_One_Way_And_Never_Refund_More_Than_Captured()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("race") with { CaptureMethod = CaptureMethod.Manual }, Context);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "capture", async () => (await h.Transactions.CaptureAsync(partner.Id, tx.Id, Context)).Status.ToString())
+                .Concat(Race.Times(4, "cancel", async () => (await h.Transactions.CancelAsync(partner.Id, tx.Id, Context)).Status.ToString()))
+                .Concat(Race.Times(4, "refund", async () => (await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(40m, "race"), Context)).Status.ToString())));
+
+        string[] refusals =
+        [
+            PaymentsKitErrorCodes.InvalidTransition, PaymentsKitErrorCodes.TransactionInFlight, PaymentsKitErrorCodes.NotRefundable,
+            PaymentsKitErrorCodes.RefundExceedsRemaining, PaymentsKitErrorCodes.ConcurrencyConflict,
+        ];
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, refusals));
+        Assert.Equal(1, outcomes.Count(o => o.Won && (o.Caller is "capture" or "cancel")));
+        var final = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.All(outcomes.Where(o => o.Won && o.Caller == "refund"), o => Assert.Equal(nameof(RefundStatus.Completed), o.Value));
+        var refunded = outcomes.Count(o => o.Won && o.Caller == "refund") * 40m;
+        if (outcomes.Any(o => o.Won && o.Caller == "cancel"))
+        {
+            Assert.Equal((TransactionStatus.Cancelled, 0m), (final.Status, refunded));
+            Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+            Assert.DoesNotContain(events, e => e.Status == TransactionStatus.Completed);
+        }
+        else
+        {
+            Assert.True(refunded <= 80m, $"refunded {refunded} of 100");
+            Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+            Assert.Single(events, e => e.Status == TransactionStatus.Completed);
+            Assert.DoesNotContain(events, e => e.Status == TransactionStatus.Cancelled);
+            Assert.Equal(refunded, final.RefundedAmount.Amount + final.ReservedRefundAmount.Amount);
+        }
+
+        Assert.Equal(refunded, (await h.Refunds.ListRefundsAsync(partner.Id, tx.Id)).Sum(r => r.Amount.Amount));
+        Assert.Equal(final.RefundedAmount.Amount, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        Assert.True((await h.Ledger.ReconcileAsync(MerchantId.FromGuid(partner.Id.Value))).IsClean);
+    }
+
+    [Fact]
+    public async Task Confirmations_And_Cancellations_Racing_On_A_Pending_Transaction_Charge_It_Once_Or_Never()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("race") with { Confirm = false }, Context);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(6, "confirm", async () => (await h.Transactions.ConfirmAsync(partner.Id, tx.Id, Context)).Status)
+                .Concat(Race.Times(6, "cancel", async () => (await h.Transactions.CancelAsync(partner.Id, tx.Id, Context)).Status)));
+
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.InvalidTransition, PaymentsKitErrorCodes.TransactionInFlight }));
+        var winner = Assert.Single(outcomes, o => o.Won);
+        var final = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal(winner.Value, final.Status);
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        if (winner.Caller == "cancel")
+        {
+            // Cancelled before it was confirmed: the provider was never asked to charge.
+            Assert.Equal((TransactionStatus.Cancelled, 0, 0m), (final.Status, h.Stripe.CallCount, await h.BalanceAsync(partner.Id, "orch:sales:USD")));
+        }
+        else
+        {
+            Assert.Equal((TransactionStatus.Completed, 100m), (final.Status, await h.BalanceAsync(partner.Id, "orch:sales:USD")));
+            Assert.Single(events, e => e.Status == TransactionStatus.Completed);
+        }
+
+        Assert.Equal(events.Count, events.Select(e => e.Sequence).Distinct().Count());
     }
 }

@@ -1,0 +1,38 @@
+using PaymentsKit.Payouts;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Tests.Payouts;
+
+/// <summary>Many callers importing and running one distribution at once: one snapshot, each holder paid once, books balanced.</summary>
+public abstract partial class DistributionSpecification
+{
+    [Fact]
+    public async Task Racing_Imports_Then_Racing_Runs_Of_One_Distribution_Take_One_Snapshot_And_Pay_Each_Holder_Once()
+    {
+        var executor = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 4 });
+        var service = Service(executor);
+        var asset = await AssetAsync(service);
+        var (treasury, payouts) = await LedgerAccountsAsync(100m);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 60m) with { FundingAccountId = treasury.Id, PayoutAccountId = payouts.Id });
+        var holders = Holders([.. Enumerable.Range(1, 24).Select(i => (long)i)]);
+
+        var imports = await Race.RunAsync(Race.Times(8, "import", async () => (await Service(executor).ImportHolderSnapshotAsync(Tenant, distribution.Id, holders)).Holders));
+
+        Assert.Single(imports, o => o.Won);
+        Assert.All(imports.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.DuplicateKey, o.Code));
+        Assert.Equal(24, (await AllHoldersAsync(service, Tenant, distribution.Id)).Count);
+
+        var runs = await Race.RunAsync(Race.Times(8, "run", async () => (await Service(executor).ExecuteAsync(Tenant, distribution.Id)).Status));
+
+        Assert.All(runs, o => Assert.True(o.Won || o.Code == PaymentsKitErrorCodes.InvalidTransition, o.ToString()));
+        var done = await service.GetDistributionAsync(Tenant, distribution.Id);
+        Assert.Equal(DistributionStatus.Completed, done.Status);
+        Assert.Equal(24, executor.Payments.Count);
+        Assert.Equal(24, executor.Payments.Select(p => p.AccountId).Distinct().Count());
+        Assert.All(await AllHoldersAsync(service, Tenant, distribution.Id), h => Assert.True(h.Paid));
+        Assert.Equal(Usd6(60m), done.Result!.Paid);
+        Assert.Equal(Usd6(60m), (await Ledger.GetAccountAsync(Tenant, payouts.Id)).Balance.Posted);
+        Assert.Equal(Usd6(40m), (await Ledger.GetAccountAsync(Tenant, treasury.Id)).Balance.Posted);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+}

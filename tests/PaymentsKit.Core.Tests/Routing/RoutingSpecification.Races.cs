@@ -1,0 +1,65 @@
+using NodaTime;
+using PaymentsKit.Routing;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Tests.Routing;
+
+/// <summary>Conflicting operations on one intent, and on one wallet's funding, from many callers at once.</summary>
+public abstract partial class RoutingSpecification
+{
+    [Fact]
+    public async Task Selections_Advances_And_Cancellations_Racing_On_One_Intent_Either_Cancel_It_Before_Anything_Is_Sent_Or_Settle_It()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.IntentAsync(merchant, 40m, Ethereum);
+        var before = await BalancedBookAsync(Router, Ethereum);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "select", async () => (await Router.Intents.SelectRouteAsync(merchant, intent.Id)).Status)
+                .Concat(Race.Times(4, "advance", async () => (await Router.Intents.AdvanceAsync(intent.Id)).Status))
+                .Concat(Race.Times(4, "cancel", async () => (await Router.Intents.CancelAsync(merchant, intent.Id)).Status)));
+
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, o.Code));
+        Assert.True(outcomes.Count(o => o.Caller == "cancel" && o.Won) <= 1, string.Join("; ", outcomes.Select(o => o.ToString())));
+        var raced = await Router.Intents.GetAsync(merchant, intent.Id);
+        if (outcomes.Any(o => o.Caller == "cancel" && o.Won))
+        {
+            // Cancelled before any broadcast: the hold is released and nothing reached the chain.
+            Assert.Equal(PaymentIntentStatus.Cancelled, raced.Status);
+            Assert.Null(raced.Reservation);
+            Assert.Empty(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+            Clock.Advance(Duration.FromMinutes(5));
+            Assert.Equal(Usdc(0m), Router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc) - before.Spent);
+            var book = await BalancedBookAsync(Router, Ethereum);
+            Assert.Equal((before.Reserved, before.Available, before.Spent), (book.Reserved, book.Available, book.Spent));
+        }
+        else
+        {
+            var settled = await Router.RunToEndAsync(raced);
+            Assert.Equal(PaymentIntentStatus.Settled, settled.Status);
+            Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+            var book = await BalancedBookAsync(Router, Ethereum);
+            Assert.Equal((before.Reserved, before.Spent + Usdc(40m)), (book.Reserved, book.Spent));
+        }
+
+        var events = (await Router.EventsAsync(merchant, intent.Id)).Select(e => e.EventType).ToList();
+        Assert.Equal(events.Distinct().Count(), events.Count);
+        Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
+    }
+
+    [Fact]
+    public async Task Concurrent_Fundings_Of_One_Wallet_Post_Each_Key_Once_And_Every_Unkeyed_Funding()
+    {
+        var before = await BalancedBookAsync(Router, Solana);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(8, "keyed", async () => (await Router.Treasury.FundAsync(Solana, Usdc(5m), "top-up-" + before.Funded.Amount)).Chain)
+                .Concat(Race.Times(8, "unkeyed", async () => (await Router.Treasury.FundAsync(Solana, Usdc(1m))).Chain)));
+
+        Assert.All(outcomes, o => Assert.True(o.Won, o.ToString()));
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal(before.Funded + Usdc(13m), book.Funded);
+        Assert.Equal(before.Available + Usdc(13m), book.Available);
+        Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
+    }
+}

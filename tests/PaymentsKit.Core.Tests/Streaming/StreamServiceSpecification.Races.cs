@@ -1,0 +1,59 @@
+using NodaTime;
+using PaymentsKit.Streaming;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Tests.Streaming;
+
+/// <summary>Conflicting operations on one stream from many callers at once: legal end state, one cancellation, balanced books.</summary>
+public abstract partial class StreamServiceSpecification
+{
+    [Fact]
+    public async Task Withdrawals_Cancellations_Pauses_And_Resumes_Racing_On_One_Stream_Cancel_It_Once_And_Pay_Only_What_Accrued()
+    {
+        var parties = await PartiesAsync(100);
+        var stream = await CreateAsync(parties, 100, 0.5m);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        // 5 has accrued and the clock stands still: two withdrawals of 2 fit, whatever state the stream is in.
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "withdraw", async () => (await Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(2) })).Stream)
+                .Concat(Race.Times(4, "cancel", async () => (await Streams.CancelAsync(Tenant, stream.Id, By)).Stream))
+                .Concat(Race.Times(4, "pause", async () => (await Streams.PauseAsync(Tenant, stream.Id, By)).Stream))
+                .Concat(Race.Times(4, "resume", async () => (await Streams.ResumeAsync(Tenant, stream.Id, By)).Stream)));
+
+        Assert.Single(outcomes, o => o.Caller == "cancel" && o.Won);
+        Assert.Equal(2, outcomes.Count(o => o.Caller == "withdraw" && o.Won));
+        Assert.All(outcomes.Where(o => o.Caller == "withdraw" && !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InsufficientFunds, o.Code));
+        Assert.All(outcomes.Where(o => o.Caller != "withdraw" && !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, o.Code));
+        var now = await ReloadAsync(stream);
+        Assert.Equal(StreamState.Cancelled, now.Status);
+        Assert.Equal((Usdc(5), Usdc(4), Usdc(95)), (now.SettledAmount, now.WithdrawnAmount, now.RefundedAmount));
+        Assert.Single(await EventsAsync(now), e => e.Kind == StreamEventKind.Cancelled);
+        Assert.Equal(Usdc(4), (await Ledger.GetAccountAsync(Tenant, parties.Payout.Id)).Balance.Posted);
+        Assert.Equal(Usdc(95), (await Ledger.GetAccountAsync(Tenant, parties.Funding.Id)).Balance.Posted);
+        await AssertBooksAsync(now);
+    }
+
+    [Fact]
+    public async Task Cancellations_Racing_Completion_Sweeps_At_The_End_Complete_The_Stream_Once()
+    {
+        var parties = await PartiesAsync(100);
+        var stream = await CreateAsync(parties, 10, 1);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        // At its end the stream is completed by whatever touches it first, so no cancellation can take it.
+        var outcomes = await Race.RunAsync(
+            Race.Times(6, "cancel", async () => new List<PaymentStream> { (await Streams.CancelAsync(Tenant, stream.Id, By)).Stream })
+                .Concat(Race.Times(6, "sweep", () => SweepAsync(Now))));
+
+        Assert.All(outcomes.Where(o => o.Caller == "cancel"), o => Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, o.Code));
+        Assert.All(outcomes.Where(o => o.Caller == "sweep"), o => Assert.True(o.Won, o.ToString()));
+        Assert.True(outcomes.Where(o => o.Caller == "sweep").Sum(o => o.Value!.Count) <= 1);
+        var now = await ReloadAsync(stream);
+        Assert.Equal((StreamState.Completed, Usdc(10), Usdc(0)), (now.Status, now.SettledAmount, now.RefundedAmount));
+        var events = await EventsAsync(now);
+        Assert.Single(events, e => e.Kind == StreamEventKind.Completed);
+        Assert.DoesNotContain(events, e => e.Kind == StreamEventKind.Cancelled);
+        await AssertBooksAsync(now);
+    }
+}

@@ -49,7 +49,8 @@ public static class Idempotency
     /// Returns the record holding <paramref name="idempotencyKey"/> in the tenant if its fingerprint
     /// matches, throws <c>idempotency_conflict</c> if it does not, and otherwise runs
     /// <paramref name="create"/> (which inserts the record in the unit of work) and commits. A lost
-    /// race for the key re-reads and returns the winner's record.
+    /// race for the key re-reads and returns the winner's record, also when this call was refused (<c>insufficient_funds</c>,
+    /// a unique value taken) because the winner committed first.
     /// </summary>
     /// <typeparam name="T">The record type.</typeparam>
     /// <param name="store">The store.</param>
@@ -103,11 +104,27 @@ public static class Idempotency
                     cancellationToken,
                     operationName).ConfigureAwait(false);
             }
-            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.DuplicateKey
-                && ex.Context.TryGetValue("key", out var key) && Equals(key, uniqueKeyName) && attempt == 0)
+            catch (PaymentsKitException ex) when (attempt == 0 && ex.Code != PaymentsKitErrorCodes.IdempotencyConflict)
             {
-                // A concurrent first call won the key; the next attempt finds its record.
+                // A concurrent first call may have won the key, and this call been refused by what the winner did (the funds it
+                // spent, a unique value it took) before reaching the key: then the next attempt finds the winner's record.
+                var lostTheKey = ex.Code == PaymentsKitErrorCodes.DuplicateKey && ex.Context.TryGetValue("key", out var key) && Equals(key, uniqueKeyName);
+                if (!lostTheKey && !await KeyTakenAsync(store, collection, tenantId, uniqueKeyName, scoped, cancellationToken).ConfigureAwait(false))
+                {
+                    throw;
+                }
             }
+        }
+    }
+
+    private static async ValueTask<bool> KeyTakenAsync<T>(
+        IPaymentsStore store, RecordCollection<T> collection, Guid tenantId, string uniqueKeyName, string scopedKey, CancellationToken cancellationToken)
+        where T : class
+    {
+        var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
+        await using (unit.ConfigureAwait(false))
+        {
+            return await unit.FindAsync(collection, tenantId, uniqueKeyName, scopedKey, cancellationToken).ConfigureAwait(false) is not null;
         }
     }
 }

@@ -56,4 +56,20 @@ public abstract partial class StreamServiceSpecification
         Assert.DoesNotContain(events, e => e.Kind == StreamEventKind.Cancelled);
         await AssertBooksAsync(now);
     }
+
+    [Fact]
+    public async Task Racing_Creates_With_One_Idempotency_Key_Escrow_The_Total_Once()
+    {
+        var parties = await PartiesAsync(100);
+        var request = Request(parties, 60, 1) with { IdempotencyKey = "order-race" };
+
+        var outcomes = await Race.RunAsync(Race.Times(12, "create", async () => (await Streams.CreateAsync(Tenant, request)).Stream.Id));
+
+        Assert.All(outcomes, o => Assert.True(o.Won, o.ToString()));
+        Assert.Single(outcomes.Select(o => o.Value).Distinct());
+        var stream = Assert.Single((await Streams.ListAsync(Tenant, null, 10)).Items);
+        Assert.Equal(Usdc(40), (await Ledger.GetAccountAsync(Tenant, parties.Funding.Id)).Balance.Posted);
+        Assert.Single(await EventsAsync(stream), e => e.Kind == StreamEventKind.Created);
+        await AssertBooksAsync(stream);
+    }
 }

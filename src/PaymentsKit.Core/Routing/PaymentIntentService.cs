@@ -333,12 +333,14 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var current = await ReadAsync(merchantId, intentId, cancellationToken).ConfigureAwait(false);
         if (current.Value.Status != PaymentIntentStatus.ManualReview)
         {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.InvalidTransition,
-                $"Payment intent {intentId} is {current.Value.Status.ToWireName()}, not in manual_review.",
-                new Dictionary<string, object?> { ["lifecycle"] = "payment intent", ["from"] = current.Value.Status.ToString(), ["to"] = resolution.ToString() });
+            throw NotInReview(current.Value, resolution);
         }
 
+        // A resolution is decided on the review as read: if another operator (or worker) moved the intent before it
+        // committed, it is refused as it would have been had it come second, never reported as applied.
+        var moved = (PaymentIntent now) => now.Status == PaymentIntentStatus.ManualReview
+            ? BufferedUnitOfWork.Conflict(RoutingCollections.Intents.Name, intentId.Value, current.Version)
+            : NotInReview(now, resolution);
         switch (resolution)
         {
             case ManualReviewResolution.Retry:
@@ -350,23 +352,30 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                         PaymentIntentStatus.Retrying,
                         i => i with { AttemptBudget = i.AttemptIds.Count + _options.MaxAttempts, NextAttemptAt = _clock.GetCurrentInstant() },
                         "an operator asked for another attempt")),
-                    cancellationToken).ConfigureAwait(false);
+                    cancellationToken,
+                    moved).ConfigureAwait(false);
             case ManualReviewResolution.Fail:
                 await ThrowIfStillOnChainAsync(current.Value, cancellationToken).ConfigureAwait(false);
-                return await FailReviewedAsync(current, "an operator confirmed nothing moved", cancellationToken).ConfigureAwait(false);
+                return await FailReviewedAsync(current, "an operator confirmed nothing moved", moved, cancellationToken).ConfigureAwait(false);
             case ManualReviewResolution.FailUnverified:
                 LogFailedUnverified(_logger, intentId.ToString(), current.Value.SelectedChain.ToString());
-                return await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", cancellationToken)
+                return await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", moved, cancellationToken)
                     .ConfigureAwait(false);
             case ManualReviewResolution.Settle:
-                return await SettleFromReviewAsync(current, cancellationToken).ConfigureAwait(false);
+                return await SettleFromReviewAsync(current, moved, cancellationToken).ConfigureAwait(false);
             default:
                 throw PaymentsKitException.InvalidArgument("resolution", (int)resolution, "is not a manual review resolution");
         }
     }
 
+    private static PaymentsKitException NotInReview(PaymentIntent intent, ManualReviewResolution resolution) =>
+        new(
+            PaymentsKitErrorCodes.InvalidTransition,
+            $"Payment intent {intent.Id} is {intent.Status.ToWireName()}, not in manual_review.",
+            new Dictionary<string, object?> { ["lifecycle"] = "payment intent", ["from"] = intent.Status.ToString(), ["to"] = resolution.ToString() });
+
     /// <summary>Fails an intent in review and voids its reservation in one unit.</summary>
-    private ValueTask<PaymentIntent> FailReviewedAsync(Versioned<PaymentIntent> current, string reason, CancellationToken cancellationToken) =>
+    private ValueTask<PaymentIntent> FailReviewedAsync(Versioned<PaymentIntent> current, string reason, Func<PaymentIntent, PaymentsKitException> moved, CancellationToken cancellationToken) =>
         CommitAsync(
             current,
             async (unit, v, ct) =>
@@ -378,9 +387,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
                 return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null }, reason);
             },
-            cancellationToken);
+            cancellationToken,
+            moved);
 
-    private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, Func<PaymentIntent, PaymentsKitException> moved, CancellationToken cancellationToken)
     {
         var intent = current.Value;
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
@@ -394,7 +404,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     async (u, v, ct) => v.Value.Reservation?.Chain == attempt.Value.Chain
                         ? await SettleAsync(u, v, attempt, current.Version, transaction, null, ct).ConfigureAwait(false)
                         : await SettleElsewhereAsync(u, v, attempt, current.Version, transaction, ct).ConfigureAwait(false),
-                    cancellationToken).ConfigureAwait(false);
+                    cancellationToken,
+                    moved).ConfigureAwait(false);
             }
         }
 
@@ -719,12 +730,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     /// <summary>
     /// Runs a change on the intent as read; the commit fails if the intent changed since, and the rerun re-reads
-    /// it and changes nothing unless it is still at the version read (then it returns the intent as it now is).
+    /// it and changes nothing unless it is still at the version read (then it returns the intent as it now is, which
+    /// suits a worker's step; an operation that must not be reported as done passes <paramref name="moved"/>, whose
+    /// exception is thrown instead).
     /// </summary>
     private ValueTask<PaymentIntent> CommitAsync(
         Versioned<PaymentIntent> read,
         Func<IUnitOfWork, Versioned<PaymentIntent>, CancellationToken, ValueTask<PaymentIntent>> change,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        Func<PaymentIntent, PaymentsKitException>? moved = null)
     {
         var first = true;
         return _store.ExecuteAsync(
@@ -738,7 +752,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 }
 
                 var current = await LoadAsync(unit, read.Value.MerchantId, read.Value.Id, ct).ConfigureAwait(false);
-                return current.Version == read.Version ? await change(unit, current, ct).ConfigureAwait(false) : current.Value;
+                if (current.Version == read.Version)
+                {
+                    return await change(unit, current, ct).ConfigureAwait(false);
+                }
+
+                return moved is null ? current.Value : throw moved(current.Value);
             },
             cancellationToken);
     }

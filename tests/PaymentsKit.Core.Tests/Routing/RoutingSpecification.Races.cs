@@ -62,4 +62,34 @@ public abstract partial class RoutingSpecification
         Assert.Equal(before.Available + Usdc(13m), book.Available);
         Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Operators_Racing_To_Resolve_One_Manual_Review_Pay_Once_And_Settle_It()
+    {
+        var (merchant, intent) = await HeldInManualReviewAsync();
+
+        // The held transaction is final on chain: settling from it is right, retrying resends the same transaction, failing is refused.
+        await Router.SolanaPrimary.ReleaseHeldAsync();
+        Clock.Advance(Duration.FromSeconds(5));
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "settle", async () => (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle)).Status)
+                .Concat(Race.Times(4, "retry", async () => (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry)).Status))
+                .Concat(Race.Times(4, "fail", async () => (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail)).Status))
+                .Concat(Race.Times(2, "cancel", async () => (await Router.Intents.CancelAsync(merchant, intent.Id)).Status))
+                .Concat(Race.Times(2, "advance", async () => (await Router.Intents.AdvanceAsync(intent.Id)).Status)));
+
+        Assert.All(outcomes.Where(o => o.Caller is "fail" or "cancel"), o => Assert.False(o.Won, o.ToString()));
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.InvalidTransition, PaymentsKitErrorCodes.InvalidArgument }));
+        Assert.Equal(1, outcomes.Count(o => o.Won && (o.Caller is "settle" or "retry")));
+        var settled = await Router.RunToEndAsync(await Router.Intents.GetAsync(merchant, intent.Id));
+        Clock.Advance(Duration.FromSeconds(10));
+
+        Assert.Equal(PaymentIntentStatus.Settled, settled.Status);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal((Usdc(10m), Usdc(0m)), (book.Spent, book.Reserved));
+        var events = (await Router.EventsAsync(merchant, intent.Id)).Select(e => e.EventType).ToList();
+        Assert.Single(events, e => e == "payment_intent.settled");
+        Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
+    }
 }

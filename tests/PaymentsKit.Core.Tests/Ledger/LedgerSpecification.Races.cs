@@ -55,4 +55,20 @@ public abstract partial class LedgerSpecification
         Assert.Equal(Usd(0), (await ReloadAsync(merchant)).Balance.Posted);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Racing_Reversals_Of_One_Transaction_Reverse_It_Exactly_Once()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var payment = await MoveAsync(customer, merchant, Usd(40), "pi_race", LedgerEntryType.Debit);
+
+        var outcomes = await Race.RunAsync(Race.Times(12, "reverse", async () => (await Ledger.ReverseTransactionAsync(Tenant, new ReverseLedgerTransactionRequest(payment.Id))).Id));
+
+        Assert.Single(outcomes, o => o.Won);
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.AlreadyReversed, o.Code));
+        Assert.Equal(2, (await Ledger.ListTransactionsByReferenceAsync(Tenant, "pi_race", null, 10)).Items.Count);
+        Assert.Equal(Usd(100), (await ReloadAsync(customer)).Balance.Available);
+        Assert.Equal(Usd(0), (await ReloadAsync(merchant)).Balance.Posted);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 }

@@ -1,5 +1,6 @@
 using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Tests.Orchestration;
 
@@ -141,5 +142,30 @@ public abstract class PartnerServiceTests : OrchestrationStoreTests
         }
         while (cursor is not null);
         return entries;
+    }
+
+    [Fact]
+    public async Task Racing_Key_Rotations_Leave_Exactly_One_Of_The_Returned_Keys_Valid()
+    {
+        using var h = await HarnessAsync();
+        var created = await h.Partners.CreateAsync(new CreatePartnerRequest("Acme", UniqueEmail()), Context);
+
+        var outcomes = await Race.RunAsync(Race.Times(10, "rotate", async () => (await h.Partners.RotateApiKeyAsync(created.Partner.Id, Context)).ApiKey));
+
+        Assert.All(outcomes, o => Assert.True(o.Won, o.ToString()));
+        var valid = new List<string>();
+        foreach (var key in outcomes.Select(o => o.Value!).Append(created.ApiKey))
+        {
+            try
+            {
+                Assert.Equal(created.Partner.Id, (await h.Partners.AuthenticateAsync(key)).Id);
+                valid.Add(key);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidApiKey)
+            {
+            }
+        }
+
+        Assert.Single(valid);
     }
 }

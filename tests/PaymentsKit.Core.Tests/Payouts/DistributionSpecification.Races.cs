@@ -35,4 +35,28 @@ public abstract partial class DistributionSpecification
         Assert.Equal(Usd6(40m), (await Ledger.GetAccountAsync(Tenant, treasury.Id)).Balance.Posted);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Runs_Racing_The_Snapshot_Import_Pay_Nothing_Before_It_And_Each_Holder_Once_After_It()
+    {
+        var executor = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 4 });
+        var asset = await AssetAsync(Service(executor));
+        var (treasury, payouts) = await LedgerAccountsAsync(100m);
+        var distribution = await Service(executor).CreateDistributionAsync(Tenant, Fixed(asset, 30m) with { FundingAccountId = treasury.Id, PayoutAccountId = payouts.Id });
+        var holders = Holders([.. Enumerable.Range(1, 12).Select(i => (long)i)]);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(2, "import", async () => (object)(await Service(executor).ImportHolderSnapshotAsync(Tenant, distribution.Id, holders)).Holders)
+                .Concat(Race.Times(8, "run", async () => (object)(await Service(executor).ExecuteAsync(Tenant, distribution.Id)).Status)));
+
+        Assert.Single(outcomes, o => o.Caller == "import" && o.Won);
+        Assert.All(outcomes.Where(o => o.Caller == "import" && !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.DuplicateKey, o.Code));
+        Assert.All(outcomes.Where(o => o.Caller == "run" && !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.SnapshotRequired, PaymentsKitErrorCodes.InvalidTransition }));
+        var done = await Service(executor).ExecuteAsync(Tenant, distribution.Id);
+        Assert.Equal(DistributionStatus.Completed, done.Status);
+        Assert.Equal(12, executor.Payments.Count);
+        Assert.Equal(12, executor.Payments.Select(p => p.AccountId).Distinct().Count());
+        Assert.Equal(Usd6(30m), (await Ledger.GetAccountAsync(Tenant, payouts.Id)).Balance.Posted);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 }

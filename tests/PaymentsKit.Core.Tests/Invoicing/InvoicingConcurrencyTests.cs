@@ -250,6 +250,37 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task Refunds_Racing_A_Cancellation_And_Payments_Never_Refund_More_Than_The_Cancelled_Invoice_Holds()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.InvoiceAsync(merchant, 100m);
+        await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 20m, memo: invoice.Memo, from: "payer-0"));
+        var hashes = Enumerable.Range(1, 4).Select(i => _kit.Send(merchant.WalletAddress, 10m, memo: invoice.Memo, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+
+        // Refunds are refused while the invoice is pending and owed once the cancellation makes what was paid refundable;
+        // each payment lands before or after it.
+        var outcomes = await Race.RunAsync(
+            hashes.Select(hash => ("pay", (Func<Task<object>>)(async () => await _kit.SubmitAsync(merchant, hash))))
+                .Concat(Race.Times(2, "cancel", async () => (object)await _kit.Invoices.CancelInvoiceAsync(merchant.Id, invoice.Id)))
+                .Concat(Race.Times(10, "refund", async () => (object)await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(5m, "XLM")))));
+
+        Assert.All(outcomes.Where(o => o.Caller == "pay"), o => Assert.True(o.Won, o.ToString()));
+        Assert.Single(outcomes, o => o.Caller == "cancel" && o.Won);
+        Assert.All(outcomes.Where(o => o.Caller == "cancel" && !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, o.Code));
+        Assert.All(outcomes.Where(o => o.Caller == "refund" && !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.InvalidTransition, PaymentsKitErrorCodes.AmountOutOfRange }));
+        var cancelled = await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id);
+        var refunded = Money.Of(5m * outcomes.Count(o => o.Caller == "refund" && o.Won), Xlm);
+        Assert.Equal(InvoiceStatus.Cancelled, cancelled.Status);
+        Assert.Equal(refunded == Money.Zero(Xlm) ? null : (Money?)refunded, cancelled.Refunded);
+        Assert.True(refunded <= cancelled.AmountPaid, $"refunded {refunded} of {cancelled.AmountPaid}");
+        Assert.Equal(cancelled.AmountPaid - refunded, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(60m, Xlm) - refunded, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
     public async Task Payments_Cancellations_And_Expiry_Sweeps_Racing_On_An_Overdue_Invoice_Expire_It_Once_And_Book_Nothing_As_Revenue()
     {
         var merchant = await _kit.MerchantAsync();

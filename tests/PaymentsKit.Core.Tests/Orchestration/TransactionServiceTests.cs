@@ -829,4 +829,56 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
 
         Assert.Equal(events.Count, events.Select(e => e.Sequence).Distinct().Count());
     }
+
+    [Fact]
+    public async Task Captures_Deletes_And_Refunds_Racing_On_An_Authorized_Transaction_Book_Every_Refund_And_Leave_None_In_Flight()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("race") with { CaptureMethod = CaptureMethod.Manual }, Context);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "capture", async () => (await h.Transactions.CaptureAsync(partner.Id, tx.Id, Context)).Status.ToString())
+                .Concat(Race.Times(4, "delete", async () => (await h.Transactions.DeleteAsync(partner.Id, tx.Id, Context)).Status.ToString()))
+                .Concat(Race.Times(4, "refund", async () => (await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(30m, "race"), Context)).Status.ToString())));
+
+        string[] refusals =
+        [
+            PaymentsKitErrorCodes.InvalidTransition, PaymentsKitErrorCodes.TransactionInFlight, PaymentsKitErrorCodes.NotRefundable,
+            PaymentsKitErrorCodes.RefundExceedsRemaining, PaymentsKitErrorCodes.NotFound, PaymentsKitErrorCodes.ConcurrencyConflict,
+        ];
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, refusals));
+        Assert.True(outcomes.Count(o => o.Won && o.Caller == "capture") <= 1);
+        Assert.True(outcomes.Count(o => o.Won && o.Caller == "delete") <= 1);
+        Assert.All(outcomes.Where(o => o.Won && o.Caller == "refund"), o => Assert.Equal(nameof(RefundStatus.Completed), o.Value));
+        var captured = outcomes.Any(o => o.Won && o.Caller == "capture");
+        var refunded = outcomes.Count(o => o.Won && o.Caller == "refund") * 30m;
+        Assert.True(captured || refunded == 0m, "a refund of an uncaptured authorization");
+        Assert.True(refunded <= 90m);
+        Assert.Equal(captured ? 100m : 0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        Assert.Equal(refunded, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        var stored = await h.Store.ExecuteAsync(async (unit, ct) => await unit.GetAsync(OrchestrationCollections.Transactions, partner.Id.Value, tx.Id.Value, ct));
+        Assert.Equal((refunded, 0m), (stored!.Value.RefundedAmount.Amount, stored.Value.ReservedRefundAmount.Amount));
+        Assert.Null(stored.Value.InFlightAction);
+        Assert.True((await h.Ledger.ReconcileAsync(MerchantId.FromGuid(partner.Id.Value))).IsClean);
+    }
+
+    [Fact]
+    public async Task Transactions_Created_While_Their_Partner_Is_Deleted_Are_Either_Refused_Or_Fully_Booked()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+
+        var outcomes = await Race.RunAsync(
+            Enumerable.Range(0, 10).Select(i => ("create", (Func<Task<string>>)(async () => (await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request($"order-{i}"), Context)).Id.ToString())))
+                .Concat(Race.Times(2, "delete", async () => (await h.Partners.DeleteAsync(partner.Id, Context)).Id.ToString())));
+
+        Assert.Single(outcomes, o => o.Won && o.Caller == "delete");
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.PartnerDeleted, PaymentsKitErrorCodes.NotFound }));
+        var created = outcomes.Where(o => o.Won && o.Caller == "create").ToList();
+        Assert.Equal(100m * created.Count, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        Assert.Equal(created.Count, (await h.CountAsync(partner.Id)).Transactions);
+        Assert.Equal(created.Count, h.Stripe.CallCount);
+        Assert.True((await h.Ledger.ReconcileAsync(MerchantId.FromGuid(partner.Id.Value))).IsClean);
+    }
 }

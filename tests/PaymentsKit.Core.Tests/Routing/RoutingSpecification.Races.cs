@@ -92,4 +92,30 @@ public abstract partial class RoutingSpecification
         Assert.Single(events, e => e == "payment_intent.settled");
         Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Requotes_Selections_And_Cancellations_Racing_On_One_Intent_Cancel_It_Once_And_Release_Every_Hold()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.IntentAsync(merchant, 10m, Ethereum);
+        Clock.Advance(Duration.FromMinutes(4));
+        await Router.SampleAsync();
+        var fresh = await Router.QuoteAsync(merchant, 10m);
+        var (ethereum, solana) = (await BalancedBookAsync(Router, Ethereum), await BalancedBookAsync(Router, Solana));
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "requote", async () => (await Router.Intents.RequoteAsync(merchant, intent.Id, fresh.Id)).Status)
+                .Concat(Race.Times(4, "select", async () => (await Router.Intents.SelectRouteAsync(merchant, intent.Id)).Status))
+                .Concat(Race.Times(4, "cancel", async () => (await Router.Intents.CancelAsync(merchant, intent.Id)).Status)));
+
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.InvalidTransition, PaymentsKitErrorCodes.Expired }));
+        // Nothing was broadcast, so one cancellation always wins, and whatever hold a selection took on either chain is released.
+        Assert.Single(outcomes, o => o.Caller == "cancel" && o.Won);
+        var raced = await Router.Intents.GetAsync(merchant, intent.Id);
+        Assert.Equal(PaymentIntentStatus.Cancelled, raced.Status);
+        await AssertEveryIntentAccountedAsync(Router, [raced]);
+        Assert.Equal((ethereum.Reserved, ethereum.Available), ((await BalancedBookAsync(Router, Ethereum)).Reserved, (await BalancedBookAsync(Router, Ethereum)).Available));
+        Assert.Equal((solana.Reserved, solana.Available), ((await BalancedBookAsync(Router, Solana)).Reserved, (await BalancedBookAsync(Router, Solana)).Available));
+        Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
+    }
 }

@@ -118,4 +118,40 @@ public abstract partial class RoutingSpecification
         Assert.Equal((solana.Reserved, solana.Available), ((await BalancedBookAsync(Router, Solana)).Reserved, (await BalancedBookAsync(Router, Solana)).Available));
         Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Sweeps_Racing_Cancellations_Of_A_Selected_Intent_Either_Cancel_It_Before_Anything_Is_Sent_Or_Settle_It()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 20m, Solana)).Id);
+        var before = await BalancedBookAsync(Router, Solana);
+        var paidBefore = Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc);
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "sweep", async () => (await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant())).Advanced)
+                .Concat(Race.Times(4, "cancel", async () => (await Router.Intents.CancelAsync(merchant, intent.Id)).AttemptIds.Count)));
+
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InvalidTransition, o.Code));
+        Assert.All(outcomes.Where(o => o.Caller == "sweep"), o => Assert.True(o.Won, o.ToString()));
+        var raced = await Router.Intents.GetAsync(merchant, intent.Id);
+        if (outcomes.Any(o => o.Caller == "cancel" && o.Won))
+        {
+            Assert.Single(outcomes, o => o.Caller == "cancel" && o.Won);
+            Assert.Equal(PaymentIntentStatus.Cancelled, raced.Status);
+            Assert.Empty(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+            Clock.Advance(Duration.FromMinutes(5));
+            Assert.Equal(paidBefore, Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+            var book = await BalancedBookAsync(Router, Solana);
+            Assert.Equal((before.Reserved - intent.Reservation!.Held, before.Spent), (book.Reserved, book.Spent));
+        }
+        else
+        {
+            Assert.Equal(PaymentIntentStatus.Settled, (await Router.RunToEndAsync(raced)).Status);
+            Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+            Clock.Advance(Duration.FromSeconds(10));
+            Assert.Equal(paidBefore + Usdc(20m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        }
+
+        Assert.True((await Router.Ledger.ReconcileAsync(Router.Treasury.Tenant)).IsClean);
+    }
 }

@@ -72,4 +72,26 @@ public abstract partial class StreamServiceSpecification
         Assert.Single(await EventsAsync(stream), e => e.Kind == StreamEventKind.Created);
         await AssertBooksAsync(stream);
     }
+
+    [Fact]
+    public async Task Withdrawals_Of_Everything_Racing_Settlements_And_Completion_Sweeps_At_The_End_Pay_The_Total_Once()
+    {
+        var parties = await PartiesAsync(100);
+        var stream = await CreateAsync(parties, 10, 1);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "withdraw", async () => (await Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient"))).Stream.WithdrawnAmount.Amount)
+                .Concat(Race.Times(4, "settle", async () => (await Streams.SettleAsync(Tenant, stream.Id, By)).Stream.SettledAmount.Amount))
+                .Concat(Race.Times(4, "sweep", async () => (decimal)(await SweepAsync(Now)).Count)));
+
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.InsufficientFunds, PaymentsKitErrorCodes.InvalidTransition }));
+        Assert.Contains(outcomes, o => o.Caller == "withdraw" && o.Won);
+        Assert.True(outcomes.Where(o => o.Caller == "sweep").Sum(o => o.Value) <= 1);
+        var now = await ReloadAsync(stream);
+        Assert.Equal((StreamState.Completed, Usdc(10), Usdc(10)), (now.Status, now.SettledAmount, now.WithdrawnAmount));
+        Assert.Single(await EventsAsync(now), e => e.Kind == StreamEventKind.Completed);
+        Assert.Equal(Usdc(10), (await Ledger.GetAccountAsync(Tenant, parties.Payout.Id)).Balance.Posted);
+        await AssertBooksAsync(now);
+    }
 }

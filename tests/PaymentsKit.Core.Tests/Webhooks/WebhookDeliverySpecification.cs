@@ -563,6 +563,25 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Concurrent_rotations_disables_and_enables_of_one_endpoint_keep_every_new_secret_and_a_legal_status()
+    {
+        var tenant = Guid.CreateVersion7();
+        var registered = await Kit.RegisterAsync(tenant, new Uri("http://127.0.0.1:9/rotating"));
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(4, "rotate", async () => (await Kit.Endpoints.RotateSecretAsync(tenant, registered.Endpoint.Id, Duration.FromHours(1))).Reveal())
+                .Concat(Race.Times(3, "disable", async () => (await Kit.Endpoints.DisableAsync(tenant, registered.Endpoint.Id, "operator")).Status.ToString()))
+                .Concat(Race.Times(3, "enable", async () => (await Kit.Endpoints.EnableAsync(tenant, registered.Endpoint.Id)).Status.ToString())));
+
+        Assert.All(outcomes, o => Assert.True(o.Won, o.ToString()));
+        var endpoint = await Kit.Endpoints.GetAsync(tenant, registered.Endpoint.Id);
+        var signing = endpoint.SigningSecrets(Kit.Clock.GetCurrentInstant()).Select(s => s.Reveal()).ToList();
+        Assert.Equal(outcomes.Where(o => o.Caller == "rotate").Select(o => o.Value!).Append(registered.Secret.Reveal()).Order(StringComparer.Ordinal), signing.Order(StringComparer.Ordinal));
+        Assert.Contains(endpoint.Status, new[] { WebhookEndpointStatus.Enabled, WebhookEndpointStatus.Disabled });
+        Assert.Equal(endpoint.Status == WebhookEndpointStatus.Disabled ? "operator" : null, endpoint.DisabledReason);
+    }
+
+    [Fact]
     public async Task Concurrent_registrations_never_take_a_tenant_past_its_endpoint_limit()
     {
         var tenant = Guid.CreateVersion7();

@@ -65,6 +65,21 @@ internal static partial class InvoicingValidation
 
     public static Money Amount(decimal amount, Asset asset, string field) => AmountLimit.RequirePositive(Money.Of(amount, asset), field);
 
+    /// <summary>
+    /// What a refund sends back: positive. What is owed back caps it, not <see cref="AmountLimit.Max"/>: that limit is on what
+    /// a merchant asks to be paid, and a payer may send more than any invoice asks (an overpayment, a payment that matched nothing).
+    /// </summary>
+    public static Money RefundAmount(decimal amount, Asset asset, string field)
+    {
+        var money = Money.Of(amount, asset);
+        return money.IsPositive
+            ? money
+            : throw new PaymentsKitException(
+                PaymentsKitErrorCodes.AmountOutOfRange,
+                string.Create(CultureInfo.InvariantCulture, $"{field} must be positive (value: {money})."),
+                new Dictionary<string, object?> { ["field"] = field, ["value"] = amount, ["asset"] = asset.Code });
+    }
+
     public static Instant? Future(Instant? value, Instant now, string field) =>
         value is null || value > now
             ? value

@@ -165,7 +165,7 @@ internal sealed partial class PaymentService(
                 var held = current.HeldUnapplied.Where(m => m.Asset.Equals(asset)).DefaultIfEmpty(Money.Zero(asset)).First();
                 var refunded = (current.Refunded ?? []).Where(m => m.Asset.Equals(asset)).Select(m => (Money?)m).FirstOrDefault();
                 var amount = CappedRefund(
-                    InvoicingValidation.Amount(request.Amount, asset, "amount"),
+                    InvoicingValidation.RefundAmount(request.Amount, asset, "amount"),
                     request.Amount,
                     held,
                     $"payment {payment} holds {held} unapplied ({(current.Status == PaymentStatus.Confirmed ? "it was applied: only its other assets are held" : $"kept for review: {current.ReviewCode}")}, refunded {refunded?.ToString() ?? "nothing"})");
@@ -280,7 +280,7 @@ internal sealed partial class PaymentService(
         }
 
         // Bad input is refused as such before the invoice's state is looked at.
-        var amount = InvoicingValidation.Amount(request.Amount, asset, "amount");
+        var amount = InvoicingValidation.RefundAmount(request.Amount, asset, "amount");
         if (invoice.Status == InvoiceStatus.Pending)
         {
             throw new PaymentsKitException(

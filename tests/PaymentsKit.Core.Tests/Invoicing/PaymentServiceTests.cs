@@ -863,6 +863,25 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task A_Refund_Is_Capped_Only_By_What_Is_Owed_Back_Not_By_The_Largest_Invoice_Amount()
+    {
+        // Invoice and link amounts stop at AmountLimit.Max; what a payer sends does not, so neither does what is owed back.
+        var huge = AmountLimit.Max + 1_000m;
+        var merchant = await _kit.MerchantAsync();
+        var invoice = await _kit.PaidInvoiceAsync(merchant, 100m, 100m + huge);
+        var stray = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, huge, memo: "nobody"))).Payment;
+
+        var invoiceRefund = await _kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(huge, "XLM"));
+        var paymentRefund = await _kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(huge, "XLM"));
+
+        Assert.Equal((Money.Of(huge, Xlm), Money.Of(huge, Xlm)), (invoiceRefund.Amount, paymentRefund.Amount));
+        Assert.Equal(Money.Zero(Xlm), (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).RefundDue);
+        Assert.Empty((await _kit.Payments.GetPaymentAsync(merchant.Id, stray.Id)).HeldUnapplied);
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+    }
+
+    [Fact]
     public async Task Only_What_A_Payment_Holds_Unapplied_Can_Be_Refunded_Per_Asset_And_A_Refused_Refund_Writes_Nothing()
     {
         var merchant = await _kit.MerchantAsync();

@@ -126,6 +126,71 @@ public sealed class PostgreSqlInvoiceRefundTests(PostgresServerFixture postgres)
     }
 }
 
+/// <summary>Migrations 0029–0031 on a database that already holds invoicing records.</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlInvoiceRefundMigrationTests(PostgresServerFixture postgres)
+{
+    // The schema as it was before 0029: refunds in the shared record table, no payment_refunds, no invoices.refundable.
+    private const string BackToMigration28 = """
+        INSERT INTO paymentskit_records (collection, id, tenant_id, version, data, created_at, updated_at)
+            SELECT collection, id, tenant_id, version, data, created_at, updated_at FROM invoice_refunds;
+        DROP TABLE invoice_refunds;
+        DROP TABLE payment_refunds;
+        ALTER TABLE invoices DROP COLUMN refundable, DROP COLUMN closed_at_ticks;
+        DELETE FROM paymentskit_migrations WHERE version >= 29;
+        """;
+
+    [Fact]
+    public async Task Refunds_Recorded_Before_0029_Move_To_Invoice_Refunds_And_Read_Back_Listed_Replayed_And_Reported_As_Before()
+    {
+        var connectionString = await EmptyDatabase.ForAsync(postgres, GetType());
+        Merchant merchant;
+        Invoice invoice;
+        Invoice cancelled;
+        List<InvoiceRefund> recorded = [];
+        using (var before = await InvoicingHarness.CreateAsync(k =>
+        {
+            k.WithTestSecret().UsePostgreSql(connectionString);
+            return Task.CompletedTask;
+        }))
+        {
+            merchant = await before.MerchantAsync();
+            invoice = await before.PaidInvoiceAsync(merchant, 100m, 130m);
+            cancelled = await before.PaidInvoiceAsync(merchant, 100m, 40m);
+            await before.Invoices.CancelInvoiceAsync(merchant.Id, cancelled.Id);
+            recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(10m, "XLM") { IdempotencyKey = "r-1" }));
+            recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(5m, "XLM")));
+            recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, cancelled.Id, new RecordRefundRequest(40m, "XLM")));
+        }
+
+        await using (var dataSource = NpgsqlDataSource.Create(connectionString))
+        await using (var command = dataSource.CreateCommand(BackToMigration28))
+        {
+            await command.ExecuteNonQueryAsync();
+        }
+
+        // A new store applies 0029-0031 on first use, as an upgraded host does.
+        using var after = await InvoicingHarness.CreateAsync(k =>
+        {
+            k.WithTestSecret().UsePostgreSql(connectionString);
+            return Task.CompletedTask;
+        });
+
+        Assert.Equal(recorded[..2], (await after.Payments.ListRefundsAsync(merchant.Id, invoice.Id)).Items);
+        Assert.Equal(recorded[2..], (await after.Payments.ListRefundsAsync(merchant.Id, cancelled.Id)).Items);
+        Assert.Equal(recorded[2], await after.Payments.GetRefundAsync(merchant.Id, recorded[2].Id));
+        Assert.Equal(recorded[0], await after.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(10m, "XLM") { IdempotencyKey = "r-1" }));
+        Assert.Equal(
+            [new AssetRevenue(Money.Of(100m, InvoicingHarness.Xlm), 2, Money.Of(70m, InvoicingHarness.Xlm), Money.Of(55m, InvoicingHarness.Xlm))],
+            await after.Payments.GetRevenueByAssetAsync(merchant.Id));
+        var month = Assert.Single(await after.Payments.GetMonthlyRevenueAsync(merchant.Id));
+        Assert.Equal((Money.Of(100m, InvoicingHarness.Xlm), 2, Money.Of(70m, InvoicingHarness.Xlm), Money.Of(55m, InvoicingHarness.Xlm)), (month.Total, month.PaymentCount, month.Overpayments, month.Refunded));
+        await using var rows = NpgsqlDataSource.Create(connectionString);
+        await using var left = rows.CreateCommand("SELECT count(*) FROM paymentskit_records WHERE collection = 'invoicing_invoice_refund'");
+        Assert.Equal(0L, await left.ExecuteScalarAsync());
+    }
+}
+
 /// <summary>A test class's database, migrated, with every PaymentsKit row removed: as empty as a new in-memory store.</summary>
 internal static class EmptyDatabase
 {

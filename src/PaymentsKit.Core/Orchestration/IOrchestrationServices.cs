@@ -94,7 +94,7 @@ public interface ITransactionService
     /// only the calls already sent (polls them and records their outcome) and sends nothing new until the partner is active
     /// again. A transaction still unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store
     /// refused), is not synced again before
-    /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed, and a failure never stops the others. Calls are audited
+    /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed since the pass ended, and a failure never stops the others. Calls are audited
     /// with <see cref="RequestContext.Internal"/>, and the events they write name the system as their actor
     /// (<see cref="TransactionEvent.CreatedBy"/> <c>system</c>). The hosting job <c>transactions.sync_due</c> runs it.
     /// </summary>

@@ -38,7 +38,8 @@ public sealed class OrchestrationOptions
     /// <summary>
     /// How long <see cref="ITransactionService.SyncDueAsync"/> waits before syncing again a transaction it left unresolved (the
     /// provider still reports no outcome) or could not sync (the provider or the store failed, the partner is inactive), so
-    /// such transactions do not take every pass from the others. 1 second to 1 day; default 1 minute.
+    /// such transactions do not take every pass from the others. It counts from the end of the pass (a pass that outlasted it
+    /// still leaves them this long). 1 second to 1 day; default 1 minute.
     /// </summary>
     public Duration SyncRetryInterval { get; set; } = Duration.FromMinutes(1);
 

@@ -50,8 +50,11 @@ internal sealed partial class TransactionService
         {
             // Not cancellable: a lease left behind would only hold the transaction back until it ran out. Those resolved (or
             // never reached, when the pass was cancelled) are released, so they are claimed as soon as they are due again.
+            // The wait counts from when the pass ends: measured from `now`, a pass that outlasted the interval (a slow or
+            // timing-out provider) would leave deferrals already over, and its transactions would be taken straight again.
             var waiting = retry.ToHashSet();
-            await due.DeferAsync([.. waiting], now + settings.SyncRetryInterval, CancellationToken.None).ConfigureAwait(false);
+            var retryAt = Instant.Max(now, clock.GetCurrentInstant()) + settings.SyncRetryInterval;
+            await due.DeferAsync([.. waiting], retryAt, CancellationToken.None).ConfigureAwait(false);
             await due.ReleaseAsync([.. claims.Where(c => !waiting.Contains(c))], CancellationToken.None).ConfigureAwait(false);
         }
 

@@ -71,8 +71,12 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     /// <summary>Whether every payment poll throws an error of the provider's client (not a connection failure) until reset.</summary>
     public bool PollsFail { get; set; }
 
+    /// <summary>Runs at each payment poll before it is answered: a slow provider, whose test moves the clock by how long it takes.</summary>
+    public Action? OnPoll { get; set; }
+
     public async ValueTask<ProviderResult> GetPaymentAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {
+        OnPoll?.Invoke();
         if (Down)
         {
             throw new HttpRequestException("Connection refused.");

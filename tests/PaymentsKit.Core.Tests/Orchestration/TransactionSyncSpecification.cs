@@ -132,6 +132,29 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task The_Retry_Interval_Of_A_Transaction_Left_Unresolved_Counts_From_The_End_Of_A_Pass_That_Outlasted_It()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(1), wrapStripe: inner => stripe = new GatedPaymentProvider(inner), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var slow = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("slow", email: "bob+timeout@example.com"), Context);
+        Assert.Equal(TransactionStatus.Processing, slow.Status);
+
+        // The provider is slow and then fails: the pass ends two minutes after it started, past its start plus the interval.
+        (stripe!.PollsFail, stripe.OnPoll) = (true, () => h.Clock.Advance(Duration.FromMinutes(2)));
+        Assert.Equal(new TransactionSyncResult(1, 0, 1), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        stripe.OnPoll = null;
+
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        h.Clock.Advance(Duration.FromMinutes(1) - Duration.FromSeconds(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        h.Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(new TransactionSyncResult(1, 0, 1), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task A_Suspended_Partners_Calls_Already_Sent_Are_Resolved_But_Nothing_New_Is_Sent_Until_It_Is_Active_Again()
     {
         var inner = await CreateStoreAsync();

@@ -30,8 +30,10 @@ public sealed class OrchestrationOptions
 
     /// <summary>
     /// How long a <see cref="ITransactionService.SyncDueAsync"/> pass holds a transaction it claimed before another pass may
-    /// take it (when the first died). Longer than one sync takes (a provider poll and a resend). 1 second to 1 hour; default
-    /// 5 minutes.
+    /// take it (when the first died). Every claim of a pass is leased from the pass's start, so keep it longer than a whole
+    /// pass takes (its limit ÷ <see cref="SyncParallelism"/> syncs in a row, each a provider poll and a resend at worst): a
+    /// pass that outlasts it may see another take the transactions it has not reached yet, which are then called twice
+    /// (keyed, so nothing is done twice). 1 second to 1 hour; default 5 minutes.
     /// </summary>
     public Duration SyncLease { get; set; } = Duration.FromMinutes(5);
 

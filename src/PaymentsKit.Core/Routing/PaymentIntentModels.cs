@@ -255,7 +255,8 @@ public interface IPaymentIntentService
     /// first, across merchants): polls the confirmations of broadcast intents, runs retries whose backoff has passed,
     /// recovers stalled broadcasts, broadcasts routed intents and expires intents whose quote expired. Safe to run on
     /// several hosts at once: each intent is claimed by one sweeper at a time and every step applies once. An intent
-    /// whose step fails is logged and counted, and the pass goes on.
+    /// it found nothing to do for yet is not claimed again before <see cref="RoutingOptions.SweepPollInterval"/> has
+    /// passed since the pass ended. An intent whose step fails is logged and counted, and the pass goes on.
     /// </summary>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> when <paramref name="limit"/> is outside 1–1000.</exception>
     ValueTask<PaymentIntentSweepResult> AdvanceDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default);

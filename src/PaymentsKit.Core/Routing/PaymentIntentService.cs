@@ -258,9 +258,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         finally
         {
             // Not cancellable: a lease left behind would only hold the intent back until it ran out. Intents with nothing
-            // to do yet keep their lease until the poll interval passes, so a pass never spins on them.
+            // to do yet keep their lease until the poll interval passes, so a pass never spins on them. The wait counts from when
+            // the pass ends: measured from `now`, a pass that outlasted the interval (a slow RPC node) would leave deferrals
+            // already over, and its intents would be polled straight again.
             var waiting = idle.ToHashSet();
-            await _due.DeferAsync([.. waiting], now + _options.SweepPollInterval, CancellationToken.None).ConfigureAwait(false);
+            var pollAt = Instant.Max(now, _clock.GetCurrentInstant()) + _options.SweepPollInterval;
+            await _due.DeferAsync([.. waiting], pollAt, CancellationToken.None).ConfigureAwait(false);
             await _due.ReleaseAsync([.. claims.Where(c => !waiting.Contains(c))], CancellationToken.None).ConfigureAwait(false);
         }
 

@@ -75,7 +75,8 @@ public sealed class RoutingOptions
 
     /// <summary>
     /// How long a sweep leaves an intent it found nothing to do for (an unconfirmed transaction, a retry not yet
-    /// due by this host's clock) before polling it again (100 ms – 1 hour). Default 5 s.
+    /// due by this host's clock) before polling it again. It counts from the end of the pass (a pass that outlasted it still
+    /// leaves them this long). 100 ms – 1 hour; default 5 s.
     /// </summary>
     public Duration SweepPollInterval { get; set; } = Duration.FromSeconds(5);
 

@@ -94,6 +94,31 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_Poll_Interval_Of_An_Intent_Left_Unconfirmed_Counts_From_The_End_Of_A_Pass_That_Outlasted_It()
+    {
+        var merchant = await Router.MerchantAsync();
+        var routed = (await RoutedAsync(merchant, 1))[0];
+        Assert.Equal(RoutingHarness.Ethereum, routed.SelectedChain);
+
+        // The transaction stays in the mempool, so every poll finds it pending and the intent has nothing to do yet.
+        Router.EthereumPrimary.HoldBroadcasts(1);
+        Assert.Equal(new PaymentIntentSweepResult(1, 1, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        Assert.Equal(PaymentIntentStatus.Broadcasted, (await Router.Intents.GetAsync(merchant, routed.Id)).Status);
+
+        // The node is slow: the pass ends 30 s after it started, long past its start plus the poll interval.
+        var interval = Router.Options.SweepPollInterval;
+        Router.EthereumPrimary.OnRead = () => Clock.Advance(Duration.FromSeconds(30));
+        Assert.Equal(new PaymentIntentSweepResult(1, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        Router.EthereumPrimary.OnRead = null;
+
+        Assert.Equal(new PaymentIntentSweepResult(0, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        Clock.Advance(interval - Duration.FromSeconds(1));
+        Assert.Equal(new PaymentIntentSweepResult(0, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+        Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(new PaymentIntentSweepResult(1, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task Concurrent_Claims_Hand_Each_Due_Intent_To_One_Sweeper()
     {
         var merchant = await Router.MerchantAsync();

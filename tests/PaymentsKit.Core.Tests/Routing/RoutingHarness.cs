@@ -245,6 +245,9 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
     /// <summary>The next broadcasts throw what no adapter should: as if the worker process died mid-call.</summary>
     public void CrashBroadcasts(int count) => Interlocked.Add(ref _crashBroadcasts, count);
 
+    /// <summary>Runs at each transaction read before it is answered: a slow provider, whose test moves the clock by how long it takes.</summary>
+    public Action? OnRead { get; set; }
+
     public ChainAddress ParseAddress(string? text) => inner.ParseAddress(text);
 
     public bool TryParseAddress(string? text, out ChainAddress address) => inner.TryParseAddress(text, out address);
@@ -257,6 +260,7 @@ public sealed class TestProvider(IChainAdapter inner) : IChainAdapter
 
     public ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {
+        OnRead?.Invoke();
         if (Take(ref _failReads))
         {
             throw ChainErrors.Unavailable(Chain, "getTransaction", "backup provider down", transient: true);

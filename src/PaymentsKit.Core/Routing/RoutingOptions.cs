@@ -69,7 +69,10 @@ public sealed class RoutingOptions
 
     /// <summary>
     /// How long a sweeper holds the intents it claimed (<see cref="IPaymentIntentService.AdvanceDueAsync"/>) before
-    /// another may claim them, should it die mid-pass (1 s – 1 hour). Default 1 minute.
+    /// another may claim them (1 s – 1 hour). Default 1 minute. Every claim of a pass is leased from the pass's start and
+    /// the intents are stepped a few at a time, so it must outlast a whole pass, not one step: a lease that runs out first
+    /// lets another host step intents this pass has not reached (every write checks the intent's version, but the chain
+    /// work is done twice).
     /// </summary>
     public Duration SweepLease { get; set; } = Duration.FromMinutes(1);
 

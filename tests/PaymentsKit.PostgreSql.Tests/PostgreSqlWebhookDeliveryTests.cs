@@ -242,3 +242,24 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
         return new WebhookTestKit(_store, new PostgreSqlWebhookDeliveryQueue(_store), clock);
     }
 }
+
+/// <summary>
+/// The webhook queue properties on PostgreSQL: each case on the class's database, emptied (claims are global to a
+/// database), with fewer and smaller cases than in memory, where a case is a few hundred round trips.
+/// </summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class PostgreSqlWebhookQueuePropertyTests(PostgresServerFixture postgres) : WebhookQueuePropertyTests
+{
+    protected override int PropertyIterations => 12;
+
+    protected override int PropertyEndSize => 10;
+
+    protected override async Task<WebhookTestKit> CreateKitAsync()
+    {
+        var clock = new ManualClock();
+        var store = TestStores.Create(await EmptyDatabase.ForAsync(postgres, GetType()), clock: clock);
+        return new WebhookTestKit(store, new PostgreSqlWebhookDeliveryQueue(store), clock);
+    }
+
+    protected override ValueTask ReleaseKitAsync(WebhookTestKit kit) => ((PostgreSqlStore)kit.Store).DisposeAsync();
+}

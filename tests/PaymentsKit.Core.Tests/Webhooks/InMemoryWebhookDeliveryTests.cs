@@ -7,3 +7,8 @@ public sealed class InMemoryWebhookDeliveryTests : WebhookDeliverySpecification
 {
     protected override Task<WebhookTestKit> CreateKitAsync() => Task.FromResult(new WebhookTestKit(new InMemoryStore()));
 }
+
+public sealed class InMemoryWebhookQueuePropertyTests : WebhookQueuePropertyTests
+{
+    protected override Task<WebhookTestKit> CreateKitAsync() => Task.FromResult(new WebhookTestKit(new InMemoryStore()));
+}

@@ -1,14 +1,26 @@
 using FsCheck;
 using FsCheck.Fluent;
 using NodaTime;
-using PaymentsKit.Storage;
 using PaymentsKit.Testing;
 using PaymentsKit.Webhooks;
 
 namespace PaymentsKit.Core.Tests.Webhooks;
 
-public class WebhookQueuePropertyTests
+/// <summary>FsCheck properties of the webhook delivery queue, run against any store (subclass per store).</summary>
+public abstract class WebhookQueuePropertyTests
 {
+    /// <summary>How many cases each property runs (fewer on slower stores).</summary>
+    protected virtual int PropertyIterations => 60;
+
+    /// <summary>The largest generated size (the length of the outcome and failure lists).</summary>
+    protected virtual int PropertyEndSize => 20;
+
+    /// <summary>A kit over an empty store and its queue, one per case: claims are global to a store.</summary>
+    protected abstract Task<WebhookTestKit> CreateKitAsync();
+
+    /// <summary>Releases what <see cref="CreateKitAsync"/> opened for a case.</summary>
+    protected virtual ValueTask ReleaseKitAsync(WebhookTestKit kit) => ValueTask.CompletedTask;
+
     [Fact]
     public void Ordered_Deliveries_Go_Out_One_At_A_Time_Per_Resource_In_Write_Order_Meets_Specification()
     {
@@ -16,8 +28,8 @@ public class WebhookQueuePropertyTests
             from resources in Gen.ListOf(Gen.Choose(0, 2)).Where(l => l.Count > 0)
             from failures in Gen.ListOf(Gen.Elements(true, false)).Where(l => l.Count > 0)
             select (resources, failures);
-        Prop.ForAll(Arb.From(gen), input => Task.Run(() => RunAsync(input.resources, input.failures)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(60).WithEndSize(20));
+        Prop.ForAll(Arb.From(gen), input => Task.Run(() => WithKitAsync(kit => RunAsync(kit, input.resources, input.failures))).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(PropertyEndSize));
     }
 
     public enum Outcome
@@ -38,15 +50,27 @@ public class WebhookQueuePropertyTests
             from claimers in Gen.Choose(1, 3)
             from outcomes in Gen.ListOf(Gen.Frequency((5, Gen.Constant(Outcome.Deliver)), (3, Gen.Constant(Outcome.Fail)), (1, Gen.Constant(Outcome.Crash)))).Where(l => l.Count > 0)
             select (endpoints, events, claimers, outcomes);
-        Prop.ForAll(Arb.From(gen), c => Task.Run(() => RunUnorderedAsync(c.endpoints, c.events, c.claimers, c.outcomes)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(60).WithEndSize(20));
+        Prop.ForAll(Arb.From(gen), c => Task.Run(() => WithKitAsync(kit => RunUnorderedAsync(kit, c.endpoints, c.events, c.claimers, c.outcomes))).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(PropertyEndSize));
     }
 
-    private static async Task RunUnorderedAsync(int endpointCount, int eventCount, int claimers, IReadOnlyList<Outcome> outcomes)
+    private async Task WithKitAsync(Func<WebhookTestKit, Task> run)
+    {
+        var kit = await CreateKitAsync();
+        try
+        {
+            await run(kit);
+        }
+        finally
+        {
+            await ReleaseKitAsync(kit);
+        }
+    }
+
+    private static async Task RunUnorderedAsync(WebhookTestKit kit, int endpointCount, int eventCount, int claimers, IReadOnlyList<Outcome> outcomes)
     {
         const int MaxAttempts = 3;
         var lease = Duration.FromSeconds(3);
-        var kit = new WebhookTestKit(new InMemoryStore());
         var tenant = Guid.CreateVersion7();
         var endpoints = new List<WebhookEndpointId>();
         for (var i = 0; i < endpointCount; i++)
@@ -155,9 +179,8 @@ public class WebhookQueuePropertyTests
         return new WebhookDeliveryCompletion(claim, status, status == WebhookDeliveryStatus.Pending ? now + Duration.FromSeconds(1) : null, attempt);
     }
 
-    private static async Task RunAsync(IReadOnlyList<int> resources, IReadOnlyList<bool> failures)
+    private static async Task RunAsync(WebhookTestKit kit, IReadOnlyList<int> resources, IReadOnlyList<bool> failures)
     {
-        var kit = new WebhookTestKit(new InMemoryStore());
         var tenant = Guid.CreateVersion7();
         var endpoint = (await kit.RegisterAsync(tenant, new Uri("http://127.0.0.1:9/hooks"), ordered: true)).Endpoint.Id;
         var written = new List<WebhookEvent>();

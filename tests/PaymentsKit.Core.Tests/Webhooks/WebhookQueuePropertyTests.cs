@@ -98,7 +98,8 @@ public abstract class WebhookQueuePropertyTests
 
             // Scheduling again (as every dispatcher pass does) never schedules an event twice.
             scheduled += await kit.Queue.ScheduleAsync(planner, now, 1000);
-            var claims = (await Task.WhenAll(Enumerable.Range(0, claimers).Select(_ => Task.Run(() => kit.Queue.ClaimAsync(now, lease, 3).AsTask())))).SelectMany(c => c).ToList();
+            var claimed = await Task.WhenAll(Enumerable.Range(0, claimers).Select(_ => Task.Run(() => kit.Queue.ClaimAsync(now, lease, 3).AsTask())));
+            var claims = claimed.SelectMany(c => c).ToList();
             Assert.Equal(claims.Count, claims.Select(c => c.Delivery.Id).Distinct().Count());
             foreach (var claim in claims)
             {
@@ -106,41 +107,47 @@ public abstract class WebhookQueuePropertyTests
                 latestToken[claim.Delivery.Id] = claim.LeaseToken;
             }
 
-            var completions = new List<WebhookDeliveryCompletion>();
-            foreach (var claim in claims)
+            // Each claimer completes its own claims, all at once, as dispatchers on several hosts do: deliveries of one
+            // event completed concurrently must still leave its delivered flag right.
+            var batches = claimed.Select(_ => new List<WebhookDeliveryCompletion>()).Append([]).ToList();
+            for (var claimer = 0; claimer < claimed.Length; claimer++)
             {
-                // Claimers stop dying after a while, so that every delivery can end.
-                var outcome = outcomes[draw++ % outcomes.Count];
-                if (outcome == Outcome.Crash && round < 100)
+                foreach (var claim in claimed[claimer])
                 {
-                    heldUntil[claim.Delivery.Id] = claim.LeaseExpiresAt;
-                    crashed.Add((claim, round));
-                    continue;
-                }
+                    // Claimers stop dying after a while, so that every delivery can end.
+                    var outcome = outcomes[draw++ % outcomes.Count];
+                    if (outcome == Outcome.Crash && round < 100)
+                    {
+                        heldUntil[claim.Delivery.Id] = claim.LeaseExpiresAt;
+                        crashed.Add((claim, round));
+                        continue;
+                    }
 
-                heldUntil.Remove(claim.Delivery.Id);
-                var fail = outcome == Outcome.Fail;
-                var status = !fail ? WebhookDeliveryStatus.Delivered : claim.Delivery.Attempts >= MaxAttempts ? WebhookDeliveryStatus.DeadLettered : WebhookDeliveryStatus.Pending;
-                completions.Add(Completion(tenant, claim, now, status));
+                    heldUntil.Remove(claim.Delivery.Id);
+                    var fail = outcome == Outcome.Fail;
+                    var status = !fail ? WebhookDeliveryStatus.Delivered : claim.Delivery.Attempts >= MaxAttempts ? WebhookDeliveryStatus.DeadLettered : WebhookDeliveryStatus.Pending;
+                    batches[claimer].Add(Completion(tenant, claim, now, status));
+                }
             }
 
             // A crashed claimer's late completion counts only if nobody claimed the delivery after it.
             foreach (var late in crashed.Where(c => c.Round == round - 5).ToList())
             {
-                completions.Add(Completion(tenant, late.Claim, now, WebhookDeliveryStatus.Delivered));
+                batches[^1].Add(Completion(tenant, late.Claim, now, WebhookDeliveryStatus.Delivered));
                 crashed.Remove(late);
             }
 
-            var applied = await kit.Queue.CompleteAsync(completions);
-            foreach (var completion in completions)
+            // Checked per batch: a late completion and the current claimer's may be of one delivery.
+            var applied = await Task.WhenAll(batches.Select(b => Task.Run(() => kit.Queue.CompleteAsync(b).AsTask())));
+            foreach (var (completion, appliedInBatch) in batches.Zip(applied).SelectMany(b => b.First.Select(c => (c, b.Second))))
             {
                 var id = completion.Claim.Delivery.Id;
                 if (latestToken[id] != completion.Claim.LeaseToken)
                 {
-                    Assert.DoesNotContain(id, applied);
+                    Assert.DoesNotContain(id, appliedInBatch);
                 }
 
-                if (applied.Contains(id) && completion.Status == WebhookDeliveryStatus.Delivered)
+                if (appliedInBatch.Contains(id) && completion.Status == WebhookDeliveryStatus.Delivered)
                 {
                     delivered[id] = delivered.GetValueOrDefault(id) + 1;
                 }

@@ -22,6 +22,14 @@ public sealed class StellarChainAdapterTests
             _clock,
             NullLogger<StellarChainAdapter>.Instance);
 
+    private StellarChainAdapter OnNetwork(string passphrase, LoopbackHttpServer horizon) =>
+        new(
+            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = passphrase, horizon),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(StellarUsdc),
+            _clock,
+            NullLogger<StellarChainAdapter>.Instance);
+
     private static LoopbackHttpServer Horizon(Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>? extra = null)
     {
         var routes = new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
@@ -236,12 +244,7 @@ public sealed class StellarChainAdapterTests
     public async Task A_Signed_Envelopes_Hash_Is_Known_Before_Broadcast_On_The_Configured_Network()
     {
         await using var horizon = Horizon();
-        IChainAdapter adapter = new StellarChainAdapter(
-            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = StellarOptions.PublicNetworkPassphrase, horizon),
-            new HttpClient(),
-            LoopbackAdapterSetup.Assets(StellarUsdc),
-            _clock,
-            NullLogger<StellarChainAdapter>.Instance);
+        IChainAdapter adapter = OnNetwork(StellarOptions.PublicNetworkPassphrase, horizon);
         var v0 = Convert.FromBase64String(V0Envelope);
         Assert.Equal(V0EnvelopeHash, adapter.TransactionHashOf(v0));
         Assert.Equal(V0EnvelopeHash, adapter.NormalizeTransactionHash(V0EnvelopeHash.ToUpperInvariant()));
@@ -258,12 +261,7 @@ public sealed class StellarChainAdapterTests
 
         Assert.Empty(horizon.Requests);
 
-        IChainAdapter testnet = new StellarChainAdapter(
-            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = StellarOptions.TestnetNetworkPassphrase, horizon),
-            new HttpClient(),
-            LoopbackAdapterSetup.Assets(StellarUsdc),
-            _clock,
-            NullLogger<StellarChainAdapter>.Instance);
+        IChainAdapter testnet = OnNetwork(StellarOptions.TestnetNetworkPassphrase, horizon);
         Assert.NotEqual(V0EnvelopeHash, testnet.TransactionHashOf(v0));
     }
 
@@ -317,12 +315,7 @@ public sealed class StellarChainAdapterTests
     public async Task A_Configured_Network_Wins_Over_Horizons_Root()
     {
         await using var horizon = Horizon(); // its root names the public network
-        var adapter = new StellarChainAdapter(
-            LoopbackAdapterSetup.Options<StellarOptions>(o => o.NetworkPassphrase = StellarOptions.TestnetNetworkPassphrase, horizon),
-            new HttpClient(),
-            LoopbackAdapterSetup.Assets(StellarUsdc),
-            _clock,
-            NullLogger<StellarChainAdapter>.Instance);
+        var adapter = OnNetwork(StellarOptions.TestnetNetworkPassphrase, horizon);
         var v0 = Convert.FromBase64String(V0Envelope);
         var testnetHash = ((IChainAdapter)adapter).TransactionHashOf(v0);
 

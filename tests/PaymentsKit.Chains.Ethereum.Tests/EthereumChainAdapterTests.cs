@@ -117,7 +117,7 @@ public sealed class EthereumChainAdapterTests
         var notYet = await Create(o => o.FinalityConfirmations = 13, node).GetTransactionAsync(EtherHash);
         Assert.Equal(ChainTransactionStatus.Succeeded, notYet!.Status);
         Assert.False(notYet.IsFinal);
-        Assert.Equal(2, node.Requests.Count(r => r.Body.Contains("[\"finalized\",false]", StringComparison.Ordinal)));
+        Assert.Equal(2, FinalizedRequests(node));
     }
 
     [Theory]

@@ -78,7 +78,7 @@ public sealed class EthereumChainAdapterTests
     [Fact]
     public async Task An_Included_Transaction_At_Or_Below_The_Finalized_Block_Is_Final_Whatever_Its_Confirmations()
     {
-        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+        await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)
             ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3b"))
             : null);
         var tx = await Create(o => o.FinalityConfirmations = 1000, node).GetTransactionAsync(EtherHash);
@@ -90,7 +90,7 @@ public sealed class EthereumChainAdapterTests
     [Fact]
     public async Task A_Transaction_Above_The_Finalized_Block_Is_Not_Final_However_Many_Confirmations()
     {
-        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+        await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)
             ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3a"))
             : null);
         var tx = await Create(o => o.FinalityConfirmations = 1, node).GetTransactionAsync(EtherHash);
@@ -108,7 +108,7 @@ public sealed class EthereumChainAdapterTests
     public async Task A_Node_That_Does_Not_Serve_The_Finalized_Tag_Falls_Back_To_Confirmations(long code, string? message)
     {
         // code 0: the node answers the tag with a null block instead of an error.
-        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+        await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)
             ? message is null ? JsonRpcAnswer.Result("null") : JsonRpcAnswer.Error(code, message)
             : null);
         var final = await Create(o => o.FinalityConfirmations = 12, node).GetTransactionAsync(EtherHash);
@@ -125,7 +125,7 @@ public sealed class EthereumChainAdapterTests
     [InlineData(false)]
     public async Task A_Node_Without_The_Finalized_Tag_Is_Asked_For_It_Once_Per_Recheck_Period(bool answersWithError)
     {
-        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+        await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)
             ? answersWithError ? JsonRpcAnswer.Error(-32000, "'finalized' tag not supported on pre-merge network") : JsonRpcAnswer.Result("null")
             : null);
         var adapter = Create(o => o.FinalityConfirmations = 12, node);
@@ -148,7 +148,7 @@ public sealed class EthereumChainAdapterTests
     public async Task A_Node_That_Starts_Serving_The_Finalized_Tag_Decides_Finality_Again_After_The_Recheck_Period()
     {
         var servesFinalized = false;
-        await using var node = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+        await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)
             ? Volatile.Read(ref servesFinalized)
                 ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3a")) // below the transaction's block: not final yet
                 : JsonRpcAnswer.Error(-32000, "finalized block not found")
@@ -173,10 +173,10 @@ public sealed class EthereumChainAdapterTests
         var firstDown = false;
         await using var first = Node((method, parameters) => Volatile.Read(ref firstDown)
             ? JsonRpcAnswer.Http(LoopbackResponse.WithStatus(503, "upstream unavailable"))
-            : method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+            : AsksForFinalized(method, parameters)
                 ? JsonRpcAnswer.Error(-32000, "'finalized' tag not supported on pre-merge network")
                 : null);
-        await using var second = Node((method, parameters) => method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized"
+        await using var second = Node((method, parameters) => AsksForFinalized(method, parameters)
             ? JsonRpcAnswer.Result(FinalizedBlock("0x5daf3a"))
             : null);
         var adapter = Create(o => o.FinalityConfirmations = 1, first, second);
@@ -187,6 +187,9 @@ public sealed class EthereumChainAdapterTests
         Assert.False((await adapter.GetTransactionAsync(EtherHash))!.IsFinal);
         Assert.Equal(1, FinalizedRequests(second));
     }
+
+    private static bool AsksForFinalized(string method, JsonElement parameters) =>
+        method == "eth_getBlockByNumber" && parameters[0].GetString() == "finalized";
 
     private static int FinalizedRequests(LoopbackHttpServer node) =>
         node.Requests.Count(r => r.Body.Contains("[\"finalized\",false]", StringComparison.Ordinal));

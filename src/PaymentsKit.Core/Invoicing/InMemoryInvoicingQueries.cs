@@ -237,12 +237,11 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
     /// What the payments credited to overpayments: their excess, and all of a payment to an invoice whose applied
     /// payments moved there as it closed unfulfilled (such an invoice was pending, so its payments had no excess).
     /// </summary>
-    private static Money NotRevenue(IEnumerable<Payment> payments, Asset asset, HashSet<InvoiceId> refundable) =>
-        payments.Aggregate(
-            Money.Zero(asset),
-            (total, p) => p.InvoiceId is { } invoice && refundable.Contains(invoice) ? total + p.Amount
-                : p.Excess is { } excess ? total + excess
-                : total);
+    private static Money NotRevenue(IEnumerable<Payment> payments, Asset asset, HashSet<InvoiceId> refundable)
+    {
+        var moved = payments.ToLookup(p => p.InvoiceId is { } invoice && refundable.Contains(invoice));
+        return Sum(moved[true], asset) + Excess(moved[false], asset);
+    }
 
     /// <summary>What the payments paid beyond what was due when they were recorded: what they credited to overpayments then.</summary>
     private static Money Excess(IEnumerable<Payment> payments, Asset asset) =>

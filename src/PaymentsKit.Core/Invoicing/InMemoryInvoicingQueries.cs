@@ -133,8 +133,11 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
             var paid = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false)).ToLookup(p => p.Asset);
             var refunded = (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false)).ToLookup(r => r.Amount.Asset);
             return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key))
-                .Select(asset => new AssetRevenue(
-                    Applied(paid[asset], asset, refundable), paid[asset].Count(), NotRevenue(paid[asset], asset, refundable), Refunded(refunded[asset], asset)))
+                .Select(asset =>
+                {
+                    var notRevenue = NotRevenue(paid[asset], asset, refundable);
+                    return new AssetRevenue(Sum(paid[asset], asset) - notRevenue, paid[asset].Count(), notRevenue, Refunded(refunded[asset], asset));
+                })
                 .OrderBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
     }
@@ -157,12 +160,11 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
                 .Where(i => i.Refundable is not null && ClosedAt(i) >= since)
                 .ToLookup(i => (Month: ClosedAt(i).InZone(zone).Date.ToYearMonth(), i.Asset));
             return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key)).Union(closed.Select(g => g.Key))
-                .Select(key => new MonthlyRevenue(
-                    key.Month,
-                    Sum(paid[key], key.Asset) - Excess(paid[key], key.Asset) - Moved(closed[key], key.Asset),
-                    paid[key].Count(),
-                    Excess(paid[key], key.Asset) + Moved(closed[key], key.Asset),
-                    Refunded(refunded[key], key.Asset)))
+                .Select(key =>
+                {
+                    var notRevenue = Excess(paid[key], key.Asset) + Moved(closed[key], key.Asset);
+                    return new MonthlyRevenue(key.Month, Sum(paid[key], key.Asset) - notRevenue, paid[key].Count(), notRevenue, Refunded(refunded[key], key.Asset));
+                })
                 .OrderByDescending(r => r.Month)
                 .ThenBy(r => r.Total.Asset.Code, StringComparer.Ordinal)];
         }
@@ -228,10 +230,6 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
     /// <summary>The merchant's invoices whose applied payments left revenue as they closed unfulfilled (<see cref="Invoice.Refundable"/>).</summary>
     private static async ValueTask<HashSet<InvoiceId>> RefundableInvoicesAsync(IUnitOfWork unit, MerchantId merchant, CancellationToken cancellationToken) =>
         [.. (await AllAsync(unit, Invoices, merchant.Value, cancellationToken).ConfigureAwait(false)).Where(i => i.Refundable is not null).Select(i => i.Id)];
-
-    /// <summary>What the payments applied to their invoices and links and kept: revenue as <see cref="InvoicingLedger"/> books it.</summary>
-    private static Money Applied(IEnumerable<Payment> payments, Asset asset, HashSet<InvoiceId> refundable) =>
-        Sum(payments, asset) - NotRevenue(payments, asset, refundable);
 
     /// <summary>
     /// What the payments credited to overpayments: their excess, and all of a payment to an invoice whose applied

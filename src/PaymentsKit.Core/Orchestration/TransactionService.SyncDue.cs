@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NodaTime;
+using PaymentsKit.Routing;
 
 namespace PaymentsKit.Orchestration;
 
@@ -48,14 +49,9 @@ internal sealed partial class TransactionService
         }
         finally
         {
-            // Not cancellable: a lease left behind would only hold the transaction back until it ran out. Those resolved (or
-            // never reached, when the pass was cancelled) are released, so they are claimed as soon as they are due again.
-            // The wait counts from when the pass ends: measured from `now`, a pass that outlasted the interval (a slow or
-            // timing-out provider) would leave deferrals already over, and its transactions would be taken straight again.
-            var waiting = retry.ToHashSet();
-            var retryAt = Instant.Max(now, clock.GetCurrentInstant()) + settings.SyncRetryInterval;
-            await due.DeferAsync([.. waiting], retryAt, CancellationToken.None).ConfigureAwait(false);
-            await due.ReleaseAsync([.. claims.Where(c => !waiting.Contains(c))], CancellationToken.None).ConfigureAwait(false);
+            // Those resolved (or never reached, when the pass was cancelled) are released, so they are claimed as soon as they
+            // are due again; the others wait the retry interval.
+            await DuePass.EndAsync(claims, retry, now, clock, settings.SyncRetryInterval, due.DeferAsync, due.ReleaseAsync).ConfigureAwait(false);
         }
 
         return new TransactionSyncResult(claims.Count, synced, failed);

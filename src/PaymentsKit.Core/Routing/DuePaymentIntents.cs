@@ -237,3 +237,29 @@ internal static class DueLimits
         }
     }
 }
+
+/// <summary>How a pass over claimed work items (due intents, due transactions) hands its claims back.</summary>
+internal static class DuePass
+{
+    /// <summary>
+    /// Defers the <paramref name="waiting"/> claims (items the pass found nothing to do for yet, or whose work failed) for
+    /// <paramref name="wait"/> and releases the rest, so each is claimed again as soon as it is due. Not cancellable: a
+    /// lease left behind would only hold its item back until it ran out. The wait counts from when the pass ends: measured
+    /// from <paramref name="now"/> (the pass's start), a pass that outlasted it (a slow RPC node or provider) would leave
+    /// deferrals already over, and its items would be taken straight again.
+    /// </summary>
+    public static async ValueTask EndAsync<TClaim>(
+        IReadOnlyList<TClaim> claims,
+        IEnumerable<TClaim> waiting,
+        Instant now,
+        IClock clock,
+        Duration wait,
+        Func<IReadOnlyList<TClaim>, Instant, CancellationToken, ValueTask> defer,
+        Func<IReadOnlyList<TClaim>, CancellationToken, ValueTask> release)
+    {
+        var deferred = waiting.ToHashSet();
+        var until = Instant.Max(now, clock.GetCurrentInstant()) + wait;
+        await defer([.. deferred], until, CancellationToken.None).ConfigureAwait(false);
+        await release([.. claims.Where(c => !deferred.Contains(c))], CancellationToken.None).ConfigureAwait(false);
+    }
+}

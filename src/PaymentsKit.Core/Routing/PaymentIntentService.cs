@@ -257,14 +257,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         }
         finally
         {
-            // Not cancellable: a lease left behind would only hold the intent back until it ran out. Intents with nothing
-            // to do yet keep their lease until the poll interval passes, so a pass never spins on them. The wait counts from when
-            // the pass ends: measured from `now`, a pass that outlasted the interval (a slow RPC node) would leave deferrals
-            // already over, and its intents would be polled straight again.
-            var waiting = idle.ToHashSet();
-            var pollAt = Instant.Max(now, _clock.GetCurrentInstant()) + _options.SweepPollInterval;
-            await _due.DeferAsync([.. waiting], pollAt, CancellationToken.None).ConfigureAwait(false);
-            await _due.ReleaseAsync([.. claims.Where(c => !waiting.Contains(c))], CancellationToken.None).ConfigureAwait(false);
+            // Intents with nothing to do yet wait the poll interval, so a pass never spins on them.
+            await DuePass.EndAsync(claims, idle, now, _clock, _options.SweepPollInterval, _due.DeferAsync, _due.ReleaseAsync).ConfigureAwait(false);
         }
 
         return new PaymentIntentSweepResult(claims.Count, advanced, failed);

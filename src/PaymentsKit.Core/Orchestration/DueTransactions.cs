@@ -106,34 +106,19 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            string? partnerCursor = null;
-            do
+            await foreach (var (partner, tx) in TenantScan.AllAsync(unit, OrchestrationCollections.Partners, p => p.Id.Value, OrchestrationCollections.Transactions, cancellationToken).ConfigureAwait(false))
             {
-                var partners = await unit.ListAsync(OrchestrationCollections.Partners, Guid.Empty, partnerCursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                foreach (var partner in partners.Items)
+                if (!TransactionSyncRule.CanBeDue(tx))
                 {
-                    string? cursor = null;
-                    do
-                    {
-                        var page = await unit.ListAsync(OrchestrationCollections.Transactions, partner.Value.Id.Value, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                        var mayCall = PartnerGate.MayCall(partner.Value);
-                        foreach (var tx in page.Items.Select(i => i.Value).Where(TransactionSyncRule.CanBeDue))
-                        {
-                            canBeDue.Add(tx.Id.Value);
-                            if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, mayCall))
-                            {
-                                due.Add(tx);
-                            }
-                        }
-
-                        cursor = page.NextCursor;
-                    }
-                    while (cursor is not null);
+                    continue;
                 }
 
-                partnerCursor = partners.NextCursor;
+                canBeDue.Add(tx.Id.Value);
+                if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, PartnerGate.MayCall(partner)))
+                {
+                    due.Add(tx);
+                }
             }
-            while (partnerCursor is not null);
         }
 
         var claimed = new List<DueTransaction>(Math.Min(limit, due.Count));

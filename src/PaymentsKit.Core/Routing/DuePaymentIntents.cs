@@ -70,32 +70,13 @@ public sealed class StoreScanDuePaymentIntentQueue(IPaymentsStore store) : IDueP
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            string? merchantCursor = null;
-            do
+            await foreach (var (_, item) in TenantScan.AllAsync(unit, RoutingCollections.Merchants, m => m.Id.Value, RoutingCollections.Intents, cancellationToken).ConfigureAwait(false))
             {
-                var merchants = await unit.ListAsync(RoutingCollections.Merchants, Guid.Empty, merchantCursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                foreach (var merchant in merchants.Items)
+                if (item is { DueAt: { } dueAt } intent && dueAt <= now)
                 {
-                    string? cursor = null;
-                    do
-                    {
-                        var page = await unit.ListAsync(RoutingCollections.Intents, merchant.Value.Id.Value, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                        foreach (var item in page.Items)
-                        {
-                            if (item.Value is { DueAt: { } dueAt } intent && dueAt <= now)
-                            {
-                                due.Add(new DuePaymentIntent(intent.MerchantId, intent.Id, dueAt, now + lease));
-                            }
-                        }
-
-                        cursor = page.NextCursor;
-                    }
-                    while (cursor is not null);
+                    due.Add(new DuePaymentIntent(intent.MerchantId, intent.Id, dueAt, now + lease));
                 }
-
-                merchantCursor = merchants.NextCursor;
             }
-            while (merchantCursor is not null);
         }
 
         var claimed = new List<DuePaymentIntent>(Math.Min(limit, due.Count));

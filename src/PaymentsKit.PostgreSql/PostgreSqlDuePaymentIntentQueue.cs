@@ -1,5 +1,4 @@
 using NodaTime;
-using Npgsql;
 using PaymentsKit.Routing;
 using PaymentsKit.Storage;
 
@@ -37,40 +36,21 @@ internal sealed class PostgreSqlDuePaymentIntentQueue(PostgreSqlStore store) : I
     private const string DeferSql = "UPDATE payment_intent_leases SET leased_until = $3 WHERE intent_id = ANY($1) AND leased_until = $2";
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DuePaymentIntent>> ClaimDueAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
         DueLimits.Check(lease, limit);
-        await store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
         var leasedUntil = now + lease;
-        try
-        {
-            var command = store.DataSource.CreateCommand(ClaimSql);
-            await using (command.ConfigureAwait(false))
-            {
-                command.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
-                command.Parameters.Add(new NpgsqlParameter { Value = leasedUntil.ToDateTimeUtc() });
-                command.Parameters.Add(new NpgsqlParameter { Value = limit });
-                var claims = new List<DuePaymentIntent>();
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
-                {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        claims.Add(new DuePaymentIntent(
-                            new MerchantId(reader.GetGuid(0)),
-                            new PaymentIntentId(reader.GetGuid(1)),
-                            Instant.FromDateTimeUtc(DateTime.SpecifyKind(reader.GetDateTime(2), DateTimeKind.Utc)),
-                            leasedUntil));
-                    }
-                }
-
-                return claims;
-            }
-        }
-        catch (NpgsqlException ex)
-        {
-            throw PostgreSqlStore.StorageFailure(ex, "claiming due payment intents");
-        }
+        return PostgreSqlLeaseStatements.ClaimAsync(
+            store,
+            ClaimSql,
+            [now.ToDateTimeUtc(), leasedUntil.ToDateTimeUtc(), limit],
+            reader => new DuePaymentIntent(
+                new MerchantId(reader.GetGuid(0)),
+                new PaymentIntentId(reader.GetGuid(1)),
+                Instant.FromDateTimeUtc(DateTime.SpecifyKind(reader.GetDateTime(2), DateTimeKind.Utc)),
+                leasedUntil),
+            "claiming due payment intents",
+            cancellationToken);
     }
 
     /// <inheritdoc />

@@ -1,5 +1,4 @@
 using NodaTime;
-using Npgsql;
 using PaymentsKit.Orchestration;
 
 namespace PaymentsKit.PostgreSql;
@@ -50,38 +49,18 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
     private const string DeferSql = "UPDATE transaction_sync_leases SET leased_until = $3 WHERE transaction_id = ANY($1) AND leased_until = $2";
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
+    public ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
         Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
         Routing.DueLimits.Check(lease, limit);
-        await store.EnsureReadyAsync(cancellationToken).ConfigureAwait(false);
         var leasedUntil = now + lease;
-        try
-        {
-            var command = store.DataSource.CreateCommand(ClaimSql);
-            await using (command.ConfigureAwait(false))
-            {
-                command.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
-                command.Parameters.Add(new NpgsqlParameter { Value = unsentCreatedBefore.ToDateTimeUtc() });
-                command.Parameters.Add(new NpgsqlParameter { Value = leasedUntil.ToDateTimeUtc() });
-                command.Parameters.Add(new NpgsqlParameter { Value = limit });
-                var claims = new List<DueTransaction>();
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
-                {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        claims.Add(new DueTransaction(new PartnerId(reader.GetGuid(0)), new TransactionId(reader.GetGuid(1)), leasedUntil));
-                    }
-                }
-
-                return claims;
-            }
-        }
-        catch (NpgsqlException ex)
-        {
-            throw PostgreSqlStore.StorageFailure(ex, "claiming transactions due a sync");
-        }
+        return PostgreSqlLeaseStatements.ClaimAsync(
+            store,
+            ClaimSql,
+            [now.ToDateTimeUtc(), unsentCreatedBefore.ToDateTimeUtc(), leasedUntil.ToDateTimeUtc(), limit],
+            reader => new DueTransaction(new PartnerId(reader.GetGuid(0)), new TransactionId(reader.GetGuid(1)), leasedUntil),
+            "claiming transactions due a sync",
+            cancellationToken);
     }
 
     /// <inheritdoc />

@@ -158,9 +158,12 @@ public sealed class PostgreSqlInvoiceRefundMigrationTests(PostgresServerFixture 
             invoice = await before.PaidInvoiceAsync(merchant, 100m, 130m);
             cancelled = await before.PaidInvoiceAsync(merchant, 100m, 40m);
             await before.Invoices.CancelInvoiceAsync(merchant.Id, cancelled.Id);
-            recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(10m, "XLM") { IdempotencyKey = "r-1" }));
-            recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(5m, "XLM")));
-            recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, cancelled.Id, new RecordRefundRequest(40m, "XLM")));
+            // A second apart: refunds list in id order, and ids made in one millisecond are in no particular order.
+            foreach (var (target, request) in new[] { (invoice.Id, new RecordRefundRequest(10m, "XLM") { IdempotencyKey = "r-1" }), (invoice.Id, new RecordRefundRequest(5m, "XLM")), (cancelled.Id, new RecordRefundRequest(40m, "XLM")) })
+            {
+                before.Clock.Advance(Duration.FromSeconds(1));
+                recorded.Add(await before.Payments.RecordRefundAsync(merchant.Id, target, request));
+            }
         }
 
         await using (var dataSource = NpgsqlDataSource.Create(connectionString))

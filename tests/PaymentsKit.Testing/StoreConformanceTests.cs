@@ -868,6 +868,106 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Refusal_Decided_On_Reads_Another_Commit_Changed_Meanwhile_Is_Retried_On_Fresh_Reads()
+    {
+        // The pair is always committed together, so seeing them at different counts means a commit landed between the reads.
+        var tenant = NewTenant();
+        var (first, second) = (NewWidget(tenant), NewWidget(tenant));
+        await InsertAsync(first, second);
+        var runs = 0;
+
+        var counted = await Store.ExecuteAsync(async (unit, ct) =>
+        {
+            runs++;
+            var one = (await unit.GetAsync(Widgets, tenant.Value, first.Id.Value, ct))!;
+            if (runs == 1)
+            {
+                await IncrementTogetherAsync(tenant, first, second);
+            }
+
+            var two = (await unit.GetAsync(Widgets, tenant.Value, second.Id.Value, ct))!;
+            return one.Value.Counter == two.Value.Counter ? one.Value.Counter : throw TornPair(one, two);
+        });
+
+        Assert.Equal((1, 2), (counted, runs));
+    }
+
+    [Fact]
+    public async Task A_Refusal_Decided_On_A_Record_Inserted_Meanwhile_Is_Retried_On_Fresh_Reads()
+    {
+        var tenant = NewTenant();
+        var widget = NewWidget(tenant);
+        var runs = 0;
+
+        var found = await Store.ExecuteAsync(async (unit, ct) =>
+        {
+            runs++;
+            var read = await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value, ct);
+            if (runs == 1)
+            {
+                await InsertAsync(widget);
+            }
+
+            return read?.Value.Id ?? throw new PaymentsKitException(PaymentsKitErrorCodes.NotFound, "No such widget.");
+        });
+
+        Assert.Equal((widget.Id, 2), (found, runs));
+    }
+
+    [Fact]
+    public async Task A_Refusal_Decided_On_Reads_Still_Current_Is_Thrown_Without_A_Retry()
+    {
+        var tenant = NewTenant();
+        var (widget, absent) = (NewWidget(tenant), NewWidget(tenant));
+        await InsertAsync(widget);
+        var runs = 0;
+
+        var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => Store.ExecuteAsync<int>(async (unit, ct) =>
+        {
+            runs++;
+            Assert.NotNull(await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value, ct));
+            Assert.Null(await unit.GetAsync(Widgets, tenant.Value, absent.Id.Value, ct));
+            throw new PaymentsKitException(PaymentsKitErrorCodes.InvalidTransition, "Refused on current reads.");
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.InvalidTransition, 1), (refused.Code, runs));
+    }
+
+    [Fact]
+    public async Task A_Refusal_Whose_Reads_Change_On_Every_Run_Is_Thrown_After_The_Last_Attempt()
+    {
+        var tenant = NewTenant();
+        var (first, second) = (NewWidget(tenant), NewWidget(tenant));
+        await InsertAsync(first, second);
+        var runs = 0;
+
+        var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => Store.ExecuteAsync<int>(async (unit, ct) =>
+        {
+            runs++;
+            var one = (await unit.GetAsync(Widgets, tenant.Value, first.Id.Value, ct))!;
+            await IncrementTogetherAsync(tenant, first, second);
+            var two = (await unit.GetAsync(Widgets, tenant.Value, second.Id.Value, ct))!;
+            throw TornPair(one, two);
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.InvalidTransition, PaymentsStoreExtensions.MaxAttempts), (refused.Code, runs));
+    }
+
+    [Fact]
+    public async Task A_Refusal_Of_A_Unit_That_Read_Nothing_Is_Thrown_Without_A_Retry()
+    {
+        var runs = 0;
+
+        var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => Store.ExecuteAsync<int>((_, _) =>
+        {
+            runs++;
+            throw new PaymentsKitException(PaymentsKitErrorCodes.InvalidArgument, "The amount must be positive.");
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.InvalidArgument, 1), (refused.Code, runs));
+    }
+
+    [Fact]
     public async Task Racing_Inserts_Of_One_Unique_Key_Let_Exactly_One_Succeed()
     {
         var tenant = NewTenant();
@@ -973,6 +1073,22 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         unit.Update(Widgets, widget, expectedVersion);
         await unit.CommitAsync();
     }
+
+    /// <summary>Raises both widgets' counters by one in one commit of its own.</summary>
+    private async Task IncrementTogetherAsync(MerchantId tenant, Widget first, Widget second)
+    {
+        await using var unit = await Store.BeginAsync();
+        foreach (var widget in new[] { first, second })
+        {
+            var read = (await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value))!;
+            unit.Update(Widgets, read.Value with { Counter = read.Value.Counter + 1 }, read.Version);
+        }
+
+        await unit.CommitAsync();
+    }
+
+    private static PaymentsKitException TornPair(Versioned<Widget> one, Versioned<Widget> two) =>
+        new(PaymentsKitErrorCodes.InvalidTransition, $"The pair was read at counters {one.Value.Counter} and {two.Value.Counter}.");
 
     /// <summary>Reads a widget as its own tenant in a fresh unit.</summary>
     protected async Task<Versioned<Widget>?> GetAsync(Widget widget)

@@ -16,6 +16,9 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     private readonly List<PendingWrite> _order = [];
     private readonly Dictionary<(string Collection, Guid Id), (long Version, IReadOnlyList<KeyValuePair<string, string>> Keys)> _readKeys = [];
     private Dictionary<(string Collection, Guid Id), Versioned<object>?>? _prefetched;
+
+    // The version of every committed record read by id when first read (0: absent), for HasStaleReadsAsync.
+    private Dictionary<RecordRef, long>? _readVersions;
     private bool _closed;
 
     /// <summary>The buffered writes in the order they were first made.</summary>
@@ -35,6 +38,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         var stored = _prefetched is not null && _prefetched.TryGetValue((collection.Name, id), out var fetched)
             ? fetched is null ? null : new Versioned<T>((T)fetched.Value, fetched.Version)
             : await ReadAsync(collection, id, cancellationToken).ConfigureAwait(false);
+        (_readVersions ??= []).TryAdd(collection.Ref(id), stored?.Version ?? 0);
         if (stored is null || collection.TenantOf(stored.Value) != tenantId)
         {
             return null;
@@ -206,6 +210,27 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     }
 
     /// <inheritdoc />
+    public async ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default)
+    {
+        if (_readVersions is not { Count: > 0 })
+        {
+            return false;
+        }
+
+        var records = _readVersions.Keys.ToList();
+        var versions = await ReadVersionsAsync(records, cancellationToken).ConfigureAwait(false);
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (versions[i] != _readVersions[records[i]])
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc />
     public async ValueTask CommitAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfClosed();
@@ -234,6 +259,9 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     /// </summary>
     protected virtual ValueTask<IReadOnlyList<Versioned<object>?>?> ReadManyAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
         ValueTask.FromResult<IReadOnlyList<Versioned<object>?>?>(null);
+
+    /// <summary>The committed versions of records, whatever their tenant: one per ref, in order, 0 when absent.</summary>
+    protected abstract ValueTask<IReadOnlyList<long>> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken);
 
     /// <summary>Finds the id of the committed record holding a unique key value.</summary>
     protected abstract ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)

@@ -21,6 +21,7 @@ public interface IPaymentsStore
 /// <remarks>
 /// Reads of records that are not written are not locked: write every record whose state a
 /// decision depends on (bump its version) when a concurrent change to it must abort the operation.
+/// A refusal needs no such write: <see cref="HasStaleReadsAsync"/> tells whether it was decided on reads since changed.
 /// </remarks>
 public interface IUnitOfWork : IAsyncDisposable
 {
@@ -66,6 +67,15 @@ public interface IUnitOfWork : IAsyncDisposable
     /// <param name="records">The records the operation is about to read.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Whether a record this unit read by id (<see cref="GetAsync{T}"/>, <see cref="FindAsync{T}"/>, prefetched or not) has
+    /// been written, inserted or removed in the store since it was read. Reads are not a snapshot, so an operation that
+    /// refuses on such reads may have seen a state that never existed: <see cref="PaymentsStoreExtensions.ExecuteAsync{TResult}"/>
+    /// then runs it again. A store that cannot tell answers false (the default), and refusals are final.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(false);
 
     /// <summary>Buffers the insert of a new record (version 1).</summary>
     void Insert<T>(RecordCollection<T> collection, T record)

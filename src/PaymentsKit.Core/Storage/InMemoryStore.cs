@@ -344,6 +344,23 @@ public sealed partial class InMemoryStore : IPaymentsStore
             }
         }
 
+        protected override ValueTask<IReadOnlyList<long>> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var versions = new long[records.Count];
+            lock (store._commitLock)
+            {
+                for (var i = 0; i < records.Count; i++)
+                {
+                    versions[i] = store._tables.GetValueOrDefault(records[i].Collection) is { } table && table.TryGetVersion(records[i].Id, out var version, out _)
+                        ? version
+                        : 0;
+                }
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<long>>(versions);
+        }
+
         protected override ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();

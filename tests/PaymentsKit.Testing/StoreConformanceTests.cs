@@ -915,6 +915,55 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Taken_Key_Refused_At_Commit_Beside_An_Update_Of_A_Stale_Version_Is_Retried_On_Fresh_Reads()
+    {
+        // The update names a version read in an earlier unit, as a service that read outside its unit does; whichever
+        // write the store judges first, the commit lost a race and is decided again.
+        var tenant = NewTenant();
+        var (widget, holder) = (NewWidget(tenant), NewWidget(tenant, NewSku()));
+        await InsertAsync(widget, holder);
+        var earlier = (await GetAsync(widget))!;
+        var runs = 0;
+
+        var committed = await Store.ExecuteAsync(async (unit, ct) =>
+        {
+            runs++;
+            var read = runs == 1 ? earlier : (await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value, ct))!;
+            if (runs == 1)
+            {
+                await IncrementTogetherAsync(tenant, widget, holder);
+            }
+
+            unit.Insert(Widgets, NewWidget(tenant, runs == 1 ? holder.Sku : NewSku()));
+            unit.Update(Widgets, read.Value with { Counter = read.Value.Counter + 10 }, read);
+            return read.Version;
+        });
+
+        Assert.Equal((2L, 2), (committed, runs));
+        Assert.Equal(11, (await GetAsync(widget))?.Value.Counter);
+    }
+
+    [Fact]
+    public async Task A_Taken_Key_Refused_At_Commit_On_Current_Reads_Is_Thrown_Without_A_Retry()
+    {
+        var tenant = NewTenant();
+        var (widget, holder) = (NewWidget(tenant), NewWidget(tenant, NewSku()));
+        await InsertAsync(widget, holder);
+        var runs = 0;
+
+        var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => Store.ExecuteAsync(async (unit, ct) =>
+        {
+            runs++;
+            var read = (await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value, ct))!;
+            unit.Insert(Widgets, NewWidget(tenant, holder.Sku));
+            unit.Update(Widgets, read.Value with { Counter = 1 }, read);
+            return read.Version;
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.DuplicateKey, 1), (refused.Code, runs));
+    }
+
+    [Fact]
     public async Task A_Refusal_Decided_On_Reads_Still_Current_Is_Thrown_Without_A_Retry()
     {
         var tenant = NewTenant();

@@ -141,8 +141,9 @@ internal sealed partial class InvoiceService(
                     throw InvoicingValidation.NotFound("invoice", invoice);
                 }
 
-                InvoiceLifecycle.Machine.Transition(current.Status, InvoiceStatus.Cancelled);
-                if (current.ExpiresAt <= now)
+                // Past its expiry the answer is `expired` whether or not a sweep has moved it yet: the same request gets
+                // the same answer however the sweep is scheduled.
+                if (current.Status == InvoiceStatus.Expired || (current.Status == InvoiceStatus.Pending && current.ExpiresAt <= now))
                 {
                     throw new PaymentsKitException(
                         PaymentsKitErrorCodes.Expired,
@@ -150,6 +151,7 @@ internal sealed partial class InvoiceService(
                         new Dictionary<string, object?> { ["invoice"] = invoice.ToString(), ["expiresAt"] = current.ExpiresAt });
                 }
 
+                InvoiceLifecycle.Machine.Transition(current.Status, InvoiceStatus.Cancelled);
                 return Move(current, InvoiceStatus.Cancelled, now, MerchantActor, why);
             },
             cancellationToken).ConfigureAwait(false);

@@ -212,16 +212,27 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     /// <inheritdoc />
     public async ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default)
     {
-        if (_readVersions is not { Count: > 0 })
+        // An update's expected version is a read too, possibly made in an earlier unit; the first version seen of a record is
+        // the one its decisions rest on.
+        var seen = _readVersions is null ? [] : new Dictionary<RecordRef, long>(_readVersions);
+        foreach (var write in _order)
+        {
+            if (write.ExpectedVersion > 0)
+            {
+                seen.TryAdd(new RecordRef(write.Collection, write.Table, write.RecordType, write.Id), write.ExpectedVersion);
+            }
+        }
+
+        if (seen.Count == 0)
         {
             return false;
         }
 
-        var records = _readVersions.Keys.ToList();
+        var records = seen.Keys.ToList();
         var versions = await ReadVersionsAsync(records, cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < records.Count; i++)
         {
-            if (versions[i] != _readVersions[records[i]])
+            if (versions[i] != seen[records[i]])
             {
                 return true;
             }

@@ -69,10 +69,11 @@ public interface IUnitOfWork : IAsyncDisposable
     ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 
     /// <summary>
-    /// Whether a record this unit read by id (<see cref="GetAsync{T}"/>, <see cref="FindAsync{T}"/>, prefetched or not) has
-    /// been written, inserted or removed in the store since it was read. Reads are not a snapshot, so an operation that
-    /// refuses on such reads may have seen a state that never existed: <see cref="PaymentsStoreExtensions.ExecuteAsync{TResult}"/>
-    /// then runs it again. A store that cannot tell answers false (the default), and refusals are final.
+    /// Whether a record this unit read by id (<see cref="GetAsync{T}"/>, <see cref="FindAsync{T}"/>, prefetched or not), or
+    /// updates from a version it was given, has been written, inserted or removed in the store since. Reads are not a
+    /// snapshot, so an operation that refuses on such reads, or a commit refused for a taken key beside a stale update, may
+    /// answer a state that never existed: <see cref="PaymentsStoreExtensions.ExecuteAsync{TResult}"/> then runs it again.
+    /// A store that cannot tell answers false (the default), and refusals are final.
     /// </summary>
     /// <param name="cancellationToken">Cancels the read.</param>
     ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(false);

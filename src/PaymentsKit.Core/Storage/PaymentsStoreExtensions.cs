@@ -17,10 +17,10 @@ public static class PaymentsStoreExtensions
 
     /// <summary>
     /// Runs <paramref name="operation"/> in a fresh unit of work and commits it; on
-    /// <c>concurrency_conflict</c>, or when the operation refuses (throws a <see cref="PaymentsKitException"/> that is not
-    /// transient) after reading records that have changed since (<see cref="IUnitOfWork.HasStaleReadsAsync"/>), the whole
-    /// operation runs again (re-reading what it needs), up to <see cref="MaxAttempts"/> times, then the last error is thrown.
-    /// A refusal on reads still current is thrown at once.
+    /// <c>concurrency_conflict</c>, or when the operation or its commit refuses (a <see cref="PaymentsKitException"/> that is
+    /// not transient, <c>duplicate_key</c> included) with records read or updated that have changed since
+    /// (<see cref="IUnitOfWork.HasStaleReadsAsync"/>), the whole operation runs again (re-reading what it needs), up to
+    /// <see cref="MaxAttempts"/> times, then the last error is thrown. A refusal on reads still current is thrown at once.
     /// </summary>
     /// <remarks>
     /// <para>The operation must be free of side effects outside the unit of work, as it may run more than once.</para>
@@ -58,20 +58,18 @@ public static class PaymentsStoreExtensions
                 var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
                 await using (unit.ConfigureAwait(false))
                 {
-                    var committing = false;
                     try
                     {
                         var result = await operation(unit, cancellationToken).ConfigureAwait(false);
-                        committing = true;
                         await unit.CommitAsync(cancellationToken).ConfigureAwait(false);
                         return result;
                     }
-                    catch (PaymentsKitException ex) when (attempt < MaxAttempts
-                                                          && (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict || (!committing && !ex.IsTransient)))
+                    catch (PaymentsKitException ex) when (attempt < MaxAttempts && (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict || !ex.IsTransient))
                     {
                         // Reads are not a snapshot: a refusal decided on records another commit changed between them (an
-                        // intent read holding a hold the next read finds released) answers a state that never existed.
-                        // It lost a race as a conflict does, and is decided again on fresh reads.
+                        // intent read holding a hold the next read finds released), or a taken key the store judged before
+                        // an update's stale version, answers a state that never existed. It lost a race as a conflict does,
+                        // and is decided again on fresh reads.
                         if (ex.Code != PaymentsKitErrorCodes.ConcurrencyConflict && !await unit.HasStaleReadsAsync(cancellationToken).ConfigureAwait(false))
                         {
                             throw;

@@ -243,6 +243,9 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
         var overdue = await _kit.InvoiceAsync(merchant);
         _kit.Clock.Advance(Duration.FromHours(24));
         await ThrowsCodeAsync(PaymentsKitErrorCodes.Expired, () => _kit.Invoices.CancelInvoiceAsync(merchant.Id, overdue.Id).AsTask());
+        await _kit.Invoices.ExpireDueAsync();
+        Assert.Equal(InvoiceStatus.Expired, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, overdue.Id)).Status);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.Expired, () => _kit.Invoices.CancelInvoiceAsync(merchant.Id, overdue.Id).AsTask());
         await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => _kit.Invoices.CancelInvoiceAsync(merchant.Id, InvoiceId.New(_kit.Clock)).AsTask());
     }
 

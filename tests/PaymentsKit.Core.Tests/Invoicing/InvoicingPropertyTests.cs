@@ -368,6 +368,7 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
             // A refund is refused exactly when it is not positive, nothing can be owed back yet, or it is more than is owed back now.
             var expected = kind switch
             {
+                RefundStep.Cancel when before.Status == InvoiceStatus.Expired => PaymentsKitErrorCodes.Expired,
                 RefundStep.Cancel when before.Status != InvoiceStatus.Pending => PaymentsKitErrorCodes.InvalidTransition,
                 RefundStep.Refund or RefundStep.RefundAllDue or RefundStep.RefundOneUnitOverDue =>
                     !refund.IsPositive ? PaymentsKitErrorCodes.AmountOutOfRange

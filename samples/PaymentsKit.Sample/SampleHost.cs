@@ -111,6 +111,7 @@ public static class SampleHost
         var app = builder.Build();
         app.UseStatusCodePages(context => ApiErrors.WriteForStatusAsync(context.HttpContext));
         app.UseMiddleware<ApiErrorMiddleware>();
+        app.UseMiddleware<ApiKeyMiddleware>();
         MerchantApi.Map(app);
         RoutingApi.Map(app);
         StreamApi.Map(app);

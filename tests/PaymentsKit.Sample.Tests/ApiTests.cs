@@ -117,6 +117,36 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task A_request_without_a_valid_key_is_401_before_its_body_is_read_and_sign_ups_need_no_key()
+    {
+        // Whatever the body (malformed, not JSON, missing), an unauthenticated caller learns nothing about the endpoint's input.
+        using var anonymous = app.Client();
+        using var forged = app.Client("sk_" + new string('A', 40));
+        foreach (var client in new[] { anonymous, forged })
+        {
+            foreach (var (path, content) in new (string, HttpContent?)[]
+            {
+                ("/v1/invoices", new StringContent("{not json", System.Text.Encoding.UTF8, "application/json")),
+                ("/v1/invoices", new StringContent("amount=5", System.Text.Encoding.UTF8, "text/plain")),
+                ("/v1/invoices", null),
+                ("/v1/quotes", new StringContent("[]", System.Text.Encoding.UTF8, "application/json")),
+                ("/v1/transactions", new StringContent("{\"amount\": \"lots\"}", System.Text.Encoding.UTF8, "application/json")),
+                ("/v1/distributions", new StringContent("{", System.Text.Encoding.UTF8, "application/json")),
+                ("/v1/webhook-endpoints", new StringContent("x", System.Text.Encoding.UTF8, "text/plain")),
+            })
+            {
+                using var response = await client.PostAsync(path, content);
+                await Api.ExpectErrorAsync(response, 401, "invalid_api_key");
+            }
+        }
+
+        // Sign-ups are the open calls: their bodies are still judged as such.
+        await Api.ExpectErrorAsync(await anonymous.PostAsync("/v1/merchants", new StringContent("{", System.Text.Encoding.UTF8, "application/json")), 400, "invalid_argument");
+        await Api.ExpectErrorAsync(await anonymous.PostAsync("/v1/partners", new StringContent("{", System.Text.Encoding.UTF8, "application/json")), 400, "invalid_argument");
+        await Api.ExpectErrorAsync(await anonymous.PostAsync("/v1/routing-merchants", new StringContent("{", System.Text.Encoding.UTF8, "application/json")), 400, "invalid_argument");
+    }
+
+    [Fact]
     public async Task API_key_responses_never_carry_the_stored_key_hash()
     {
         // The hash is what a stolen key is checked against; like the partner's and the webhook secrets, it never leaves the store.

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authorization;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Orchestration;
 using PaymentsKit.Routing;
@@ -34,7 +35,23 @@ internal static class ApiAuth
 {
     private const string Scheme = "Bearer ";
 
+    // The request's principal once authenticated: the key is verified (and a partner's call counted) once per request.
+    private static readonly object PrincipalItem = new();
+
+    /// <summary>The caller of this request, authenticated from its <c>Authorization</c> header on first use.</summary>
     public static async ValueTask<ApiPrincipal> AuthenticateAsync(HttpContext http, CancellationToken cancellationToken)
+    {
+        if (http.Items.TryGetValue(PrincipalItem, out var known) && known is ApiPrincipal principal)
+        {
+            return principal;
+        }
+
+        principal = await VerifyKeyAsync(http, cancellationToken).ConfigureAwait(false);
+        http.Items[PrincipalItem] = principal;
+        return principal;
+    }
+
+    private static async ValueTask<ApiPrincipal> VerifyKeyAsync(HttpContext http, CancellationToken cancellationToken)
     {
         var header = http.Request.Headers.Authorization.ToString();
         if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase) || header.Length == Scheme.Length)
@@ -92,4 +109,23 @@ internal static class ApiAuth
 
     private static string? Truncate(string userAgent) =>
         userAgent.Length == 0 ? null : userAgent.Length > RequestContext.MaxUserAgentLength ? userAgent[..RequestContext.MaxUserAgentLength] : userAgent;
+}
+
+/// <summary>
+/// Authenticates every <c>/v1</c> call but the open sign-ups (marked <c>AllowAnonymous</c>) before its endpoint binds the
+/// body: a caller without a valid key gets 401 whatever it sent, never a 400 or 415 that describes the endpoint's input.
+/// </summary>
+internal sealed class ApiKeyMiddleware(RequestDelegate next)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.Request.Path.StartsWithSegments("/v1", StringComparison.Ordinal)
+            && context.GetEndpoint() is { } endpoint
+            && endpoint.Metadata.GetMetadata<IAllowAnonymous>() is null)
+        {
+            await ApiAuth.AuthenticateAsync(context, context.RequestAborted).ConfigureAwait(false);
+        }
+
+        await next(context).ConfigureAwait(false);
+    }
 }

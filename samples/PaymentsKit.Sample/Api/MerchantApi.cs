@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authorization;
 using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
@@ -11,14 +12,14 @@ internal static class MerchantApi
 {
     public static void Map(IEndpointRouteBuilder app)
     {
-        // Sign-up is the one open call: it registers a merchant and returns its first API key, once.
+        // Sign-ups are the open calls (this one, partners and routing merchants): each registers and returns a first API key, once.
         app.MapPost("/v1/merchants", async (RegisterMerchantBody body, IMerchantService merchants, IApiKeyService keys, CancellationToken ct) =>
         {
             var merchant = await merchants.RegisterMerchantAsync(
                 new RegisterMerchantRequest(body.Chain!, body.WalletAddress!) { Name = body.Name, Email = body.Email }, ct).ConfigureAwait(false);
             var key = await keys.CreateApiKeyAsync(merchant.Id, new CreateApiKeyRequest("default"), ct).ConfigureAwait(false);
             return Results.Created($"/v1/merchants/{merchant.Id}", new MerchantCreated(merchant, ApiKeyView.Of(key.ApiKey), key.Key));
-        });
+        }).AllowAnonymous();
         app.MapGet("/v1/merchants/{merchantId}", async (HttpContext http, string merchantId, IMerchantService merchants, CancellationToken ct) =>
         {
             var caller = await ApiAuth.MerchantAsync(http, "read merchants", ct).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authorization;
 using NodaTime;
 using PaymentsKit.Orchestration;
 
@@ -14,7 +15,7 @@ internal static class PartnerApi
         {
             var created = await partners.CreateAsync(new CreatePartnerRequest(body.Name!, body.Email!), ApiAuth.RequestContextOf(http), ct).ConfigureAwait(false);
             return Results.Created($"/v1/partners/{created.Partner.Id}", new PartnerCreated(PartnerView.Of(created.Partner), created.ApiKey));
-        });
+        }).AllowAnonymous();
         app.MapGet("/v1/partners/me", async (HttpContext http, IPartnerService partners, CancellationToken ct) =>
             Results.Ok(PartnerView.Of(await partners.GetAsync(await PartnerAsync(http, ct).ConfigureAwait(false), ct).ConfigureAwait(false))));
 

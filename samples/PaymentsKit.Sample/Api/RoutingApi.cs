@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authorization;
 using PaymentsKit.Routing;
 
 namespace PaymentsKit.Sample.Api;
@@ -13,7 +14,7 @@ internal static class RoutingApi
         {
             var created = await merchants.CreateAsync(new CreateRoutingMerchantRequest(body.Name!), ct).ConfigureAwait(false);
             return Results.Created($"/v1/routing-merchants/{created.Merchant.Id}", new RoutingMerchantCreated(created.Merchant.Id, created.Merchant.Name, created.ApiKey));
-        });
+        }).AllowAnonymous();
 
         app.MapPost("/v1/quotes", async (HttpContext http, CreateQuoteBody body, IQuoteService quotes, AssetRegistry assets, CancellationToken ct) =>
         {

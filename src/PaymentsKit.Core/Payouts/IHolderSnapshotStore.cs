@@ -191,32 +191,14 @@ public sealed class StoreScanDueDistributionIndex(IPaymentsStore store) : IDueDi
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            string? tenantCursor = null;
-            do
+            await foreach (var (_, distribution) in TenantScan.AllAsync(unit, PayoutCollections.Tenants, t => t.Id, PayoutCollections.Distributions, cancellationToken)
+                               .ConfigureAwait(false))
             {
-                var tenants = await unit.ListAsync(PayoutCollections.Tenants, Guid.Empty, tenantCursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                foreach (var tenant in tenants.Items)
+                if (distribution is { DueAt: { } dueAt } && distribution.IsDueAt(now))
                 {
-                    string? cursor = null;
-                    do
-                    {
-                        var page = await unit.ListAsync(PayoutCollections.Distributions, tenant.Value.Id, cursor, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
-                        foreach (var item in page.Items)
-                        {
-                            if (item.Value is { DueAt: { } dueAt } d && d.IsDueAt(now))
-                            {
-                                due.Add(new DueDistribution(d.TenantId, d.Id, dueAt));
-                            }
-                        }
-
-                        cursor = page.NextCursor;
-                    }
-                    while (cursor is not null);
+                    due.Add(new DueDistribution(distribution.TenantId, distribution.Id, dueAt));
                 }
-
-                tenantCursor = tenants.NextCursor;
             }
-            while (tenantCursor is not null);
         }
 
         return [.. due.OrderBy(d => d.DueAt).ThenBy(d => d.Id.Value, GuidOrder.Instance).Take(limit)];

@@ -64,13 +64,15 @@ public static class PaymentsStoreExtensions
                         await unit.CommitAsync(cancellationToken).ConfigureAwait(false);
                         return result;
                     }
-                    catch (PaymentsKitException ex) when (attempt < MaxAttempts && (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict || !ex.IsTransient))
+                    catch (PaymentsKitException ex) when (attempt < MaxAttempts
+                                                          && (ex.Code == PaymentsKitErrorCodes.ConcurrencyConflict
+                                                              || (!ex.IsTransient && ex.Code != PaymentsKitErrorCodes.StorageFailure)))
                     {
                         // Reads are not a snapshot: a refusal decided on records another commit changed between them (an
                         // intent read holding a hold the next read finds released), or a taken key the store judged before
                         // an update's stale version, answers a state that never existed. It lost a race as a conflict does,
                         // and is decided again on fresh reads.
-                        if (ex.Code != PaymentsKitErrorCodes.ConcurrencyConflict && !await unit.HasStaleReadsAsync(cancellationToken).ConfigureAwait(false))
+                        if (ex.Code != PaymentsKitErrorCodes.ConcurrencyConflict && !await HasStaleReadsAsync(unit, cancellationToken).ConfigureAwait(false))
                         {
                             throw;
                         }
@@ -98,6 +100,19 @@ public static class PaymentsStoreExtensions
                 Holding.Value = null;
                 turnstile.Release();
             }
+        }
+    }
+
+    private static async ValueTask<bool> HasStaleReadsAsync(IUnitOfWork unit, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await unit.HasStaleReadsAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException)
+        {
+            // The store cannot be asked now (it is failing): the refusal stands as decided rather than being replaced by that failure.
+            return false;
         }
     }
 }

@@ -1,0 +1,101 @@
+using PaymentsKit.Storage;
+
+namespace PaymentsKit.Core.Tests.Storage;
+
+/// <summary>
+/// The limits of <see cref="PaymentsStoreExtensions.ExecuteAsync{TResult}"/>'s rerun of refusals on stale reads (decision
+/// 0027; the rerun itself is in the store conformance tests): what is not a refusal is never rerun, and a store that
+/// cannot be asked leaves the refusal as decided.
+/// </summary>
+public sealed class PaymentsStoreExtensionsTests
+{
+    private static readonly RecordCollection<Note> Notes = new("note", n => n.Id, n => n.Tenant);
+
+    private readonly InMemoryStore _store = new();
+
+    [Fact]
+    public async Task A_Storage_Failure_After_Reads_Another_Commit_Changed_Is_Thrown_Without_A_Rerun()
+    {
+        var note = await InsertAsync();
+        var runs = 0;
+
+        var thrown = await Assert.ThrowsAsync<PaymentsKitException>(() => _store.ExecuteAsync<int>(async (unit, ct) =>
+        {
+            runs++;
+            await unit.GetAsync(Notes, note.Tenant, note.Id, ct);
+            await BumpAsync(note);
+            throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "The store failed.");
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.StorageFailure, 1), (thrown.Code, runs));
+    }
+
+    [Fact]
+    public async Task A_Refusal_Stands_As_Decided_When_The_Store_Fails_To_Say_Whether_Its_Reads_Are_Stale()
+    {
+        var note = await InsertAsync();
+        var store = new UnableToTell(_store);
+        var runs = 0;
+
+        var thrown = await Assert.ThrowsAsync<PaymentsKitException>(() => store.ExecuteAsync<int>(async (unit, ct) =>
+        {
+            runs++;
+            await unit.GetAsync(Notes, note.Tenant, note.Id, ct);
+            await BumpAsync(note);
+            throw new PaymentsKitException(PaymentsKitErrorCodes.InvalidTransition, "Refused.");
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.InvalidTransition, 1), (thrown.Code, runs));
+    }
+
+    private async Task<Note> InsertAsync()
+    {
+        var note = new Note(Guid.CreateVersion7(), Guid.CreateVersion7(), 0);
+        await using var unit = await _store.BeginAsync();
+        unit.Insert(Notes, note);
+        await unit.CommitAsync();
+        return note;
+    }
+
+    private async Task BumpAsync(Note note)
+    {
+        await using var unit = await _store.BeginAsync();
+        var read = (await unit.GetAsync(Notes, note.Tenant, note.Id))!;
+        unit.Update(Notes, read.Value with { Edits = read.Value.Edits + 1 }, read);
+        await unit.CommitAsync();
+    }
+
+    private sealed record Note(Guid Id, Guid Tenant, int Edits);
+
+    /// <summary>A store whose units fail when asked whether their reads are stale, as a store that has just gone down does.</summary>
+    private sealed class UnableToTell(IPaymentsStore inner) : IPaymentsStore
+    {
+        public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
+            new Unit(await inner.BeginAsync(cancellationToken));
+
+        private sealed class Unit(IUnitOfWork unit) : IUnitOfWork
+        {
+            public ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
+                where T : class => unit.GetAsync(collection, tenantId, id, cancellationToken);
+
+            public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
+                where T : class => unit.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
+
+            public ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+                where T : class => unit.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
+
+            public ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default) =>
+                throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "The store is unreachable.", isTransient: true);
+
+            public void Insert<T>(RecordCollection<T> collection, T record)
+                where T : class => unit.Insert(collection, record);
+
+            public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
+                where T : class => unit.Update(collection, record, expectedVersion);
+
+            public ValueTask CommitAsync(CancellationToken cancellationToken = default) => unit.CommitAsync(cancellationToken);
+
+            public ValueTask DisposeAsync() => unit.DisposeAsync();
+        }
+    }
+}

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
 using NodaTime;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
@@ -17,7 +16,7 @@ public sealed partial class StreamService
         var draft = ValidateCreate(tenantId, request);
         if (draft.IdempotencyKey is null)
         {
-            return await _store.ExecuteAsync((unit, ct) => CreateCoreAsync(unit, draft, ct), cancellationToken).ConfigureAwait(false);
+            return Logged(await _store.ExecuteAsync((unit, ct) => CreateCoreAsync(unit, draft, ct), cancellationToken).ConfigureAwait(false));
         }
 
         StreamOperationResult? created = null;
@@ -37,7 +36,7 @@ public sealed partial class StreamService
             cancellationToken).ConfigureAwait(false);
 
         // A repeat returns the stream as it stands now; its creation events are in ListEventsAsync.
-        return isNew ? created! : new StreamOperationResult(await GetAsync(tenantId, stream.Id, cancellationToken).ConfigureAwait(false), []);
+        return isNew ? Logged(created!) : new StreamOperationResult(await GetAsync(tenantId, stream.Id, cancellationToken).ConfigureAwait(false), []);
     }
 
     /// <inheritdoc />
@@ -177,7 +176,7 @@ public sealed partial class StreamService
                 return withdrawn.Events[^1];
             },
             cancellationToken).ConfigureAwait(false);
-        return isNew ? withdrawn! : await ReplayAsync(tenantId, keyed, cancellationToken).ConfigureAwait(false);
+        return isNew ? Logged(withdrawn!) : await ReplayAsync(tenantId, keyed, cancellationToken).ConfigureAwait(false);
 
         async ValueTask<StreamOperationResult> Withdraw(IUnitOfWork unit, Change change, CancellationToken ct)
         {
@@ -243,11 +242,6 @@ public sealed partial class StreamService
                 var stream = change.Stream;
                 change.Stream = stream with { Status = to, ClosedAt = change.At, CompletesAt = null };
                 change.Record(StreamEventKind.Cancelled, from, to, actor, reason, change.At, amount, refund.Amount, Transactions(settlement, refund.Transaction));
-                if (_logger.IsEnabled(LogLevel.Information))
-                {
-                    LogCancelled(_logger, stream.Id.ToString(), stream.TenantId.ToString(), stream.SettledAmount.ToString(), refund.Amount.ToString());
-                }
-
                 return Finish(unit, change);
             },
             cancellationToken);
@@ -352,9 +346,9 @@ public sealed partial class StreamService
     /// a snapshot: a stream read just before a concurrent commit can meet accounts read just after it, and a
     /// refusal decided on such a view (a ledger flag, a transition) is a lost race, retried on fresh reads.
     /// </summary>
-    private ValueTask<StreamOperationResult> MutateAsync(
+    private async ValueTask<StreamOperationResult> MutateAsync(
         MerchantId tenantId, StreamId streamId, Func<IUnitOfWork, Change, CancellationToken, ValueTask<StreamOperationResult>> operation, CancellationToken cancellationToken) =>
-        _store.ExecuteAsync((unit, ct) => ChangeAsync(unit, tenantId, streamId, operation, ct), cancellationToken);
+        Logged(await _store.ExecuteAsync((unit, ct) => ChangeAsync(unit, tenantId, streamId, operation, ct), cancellationToken).ConfigureAwait(false));
 
     /// <summary>One run of <see cref="MutateAsync"/>'s operation in the unit of work it is given.</summary>
     private async ValueTask<StreamOperationResult> ChangeAsync(
@@ -451,10 +445,6 @@ public sealed partial class StreamService
         var stream = change.Stream;
         change.Stream = stream with { Status = to, ClosedAt = completesAt, CompletesAt = null };
         change.Record(StreamEventKind.Completed, from, to, actor, reason, completesAt, amount, refund.Amount, Transactions(settlement, refund.Transaction));
-        if (_logger.IsEnabled(LogLevel.Information))
-        {
-            LogCompleted(_logger, stream.Id.ToString(), stream.TenantId.ToString(), completesAt, stream.SettledAmount.ToString(), refund.Amount.ToString());
-        }
     }
 
     /// <summary>Moves accrued − settled at <paramref name="at"/> from escrow to the recipient's balance.</summary>

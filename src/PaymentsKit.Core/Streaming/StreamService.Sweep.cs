@@ -7,14 +7,16 @@ namespace PaymentsKit.Streaming;
 public sealed partial class StreamService
 {
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<PaymentStream>> CompleteDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<PaymentStream>> CompleteDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
     {
         LedgerValidation.Limit(limit, MaxSweepLimit);
-        return _completionSweep.RunAsync<PaymentStream>(now, limit, (unit, deadline, ct) => CompleteOneAsync(unit, deadline, now, ct), cancellationToken);
+        var completed = await _completionSweep.RunAsync<StreamOperationResult>(now, limit, (unit, deadline, ct) => CompleteOneAsync(unit, deadline, now, ct), cancellationToken)
+            .ConfigureAwait(false);
+        return [.. completed.Select(c => Logged(c).Stream)];
     }
 
     /// <summary>Completes the deadline's stream if it is still due, and closes the deadline either way.</summary>
-    private async ValueTask<PaymentStream?> CompleteOneAsync(IUnitOfWork unit, StreamDeadline deadline, Instant now, CancellationToken cancellationToken)
+    private async ValueTask<StreamOperationResult?> CompleteOneAsync(IUnitOfWork unit, StreamDeadline deadline, Instant now, CancellationToken cancellationToken)
     {
         var current = await unit.GetAsync(StreamCollections.Deadlines, Guid.Empty, deadline.Id, cancellationToken).ConfigureAwait(false);
         if (current is null || current.Value.Closed)
@@ -40,7 +42,7 @@ public sealed partial class StreamService
             async c =>
             {
                 await CompleteStepAsync(unit, c, SystemActor, "completion sweep", cancellationToken).ConfigureAwait(false);
-                return Finish(unit, c).Stream;
+                return Finish(unit, c);
             },
             cancellationToken).ConfigureAwait(false);
     }

@@ -320,6 +320,32 @@ public sealed partial class StreamService : IStreamService
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,49}$", RegexOptions.CultureInvariant)]
     private static partial Regex ChainIdPattern();
 
+    /// <summary>
+    /// Logs the closings a committed operation recorded. Never from inside its unit of work, which may run again (a lost
+    /// race, a refusal on stale reads) or end refused after a completion it caught up on: the log would tell of a
+    /// completion or cancellation twice, or of one that never committed.
+    /// </summary>
+    private StreamOperationResult Logged(StreamOperationResult result)
+    {
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            var stream = result.Stream;
+            foreach (var recorded in result.Events)
+            {
+                if (recorded.Kind == StreamEventKind.Completed)
+                {
+                    LogCompleted(_logger, stream.Id.ToString(), stream.TenantId.ToString(), recorded.EffectiveAt, stream.SettledAmount.ToString(), recorded.Refunded.ToString());
+                }
+                else if (recorded.Kind == StreamEventKind.Cancelled)
+                {
+                    LogCancelled(_logger, stream.Id.ToString(), stream.TenantId.ToString(), stream.SettledAmount.ToString(), recorded.Refunded.ToString());
+                }
+            }
+        }
+
+        return result;
+    }
+
     [LoggerMessage(EventId = 601, Level = LogLevel.Information, Message = "Stream {StreamId} of tenant {TenantId} cancelled: {ToRecipient} to the recipient, {ToPayer} back to the payer")]
     private static partial void LogCancelled(ILogger logger, string streamId, string tenantId, string toRecipient, string toPayer);
 

@@ -121,7 +121,7 @@ public sealed partial class PaymentIntentService
 
         var first = true;
         (long IntentVersion, Versioned<PaymentAttempt> Attempt)? written = null;
-        var recorded = await _store.ExecuteAsync(
+        var recorded = await ExecuteAsync(
             async (unit, ct) =>
             {
                 written = null;

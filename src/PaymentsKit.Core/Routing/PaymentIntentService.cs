@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -42,6 +43,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private readonly RoutingOptions _options;
     private readonly ILogger _logger;
 
+    // The transitions each unit of work made, logged once it committed: until then it may be run again or dropped.
+    private readonly ConditionalWeakTable<IUnitOfWork, List<Transition>> _transitions = [];
+
     /// <summary>Creates the service.</summary>
     /// <param name="store">Where intents, attempts and events are kept.</param>
     /// <param name="clock">Stamps changes and decides expiry and retry times.</param>
@@ -71,9 +75,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         _options = (options ?? throw new ArgumentNullException(nameof(options))).Value;
         _signer = signer;
         _due = due ?? new StoreScanDuePaymentIntentQueue(store);
-        _turns = new WalletTurns(store);
+        _turns = new WalletTurns(store, LogTransitions);
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
+
+    /// <summary>A status change buffered in a unit of work, to log once it committed.</summary>
+    private readonly record struct Transition(PaymentIntentId IntentId, PaymentIntentStatus From, PaymentIntentStatus To, string? Reason);
 
     private enum Selection
     {
@@ -164,7 +171,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     /// <inheritdoc />
     public ValueTask<PaymentIntent> RequoteAsync(MerchantId merchantId, PaymentIntentId intentId, QuoteId quoteId, CancellationToken cancellationToken = default) =>
-        _store.ExecuteAsync(
+        ExecuteAsync(
             async (unit, ct) =>
             {
                 var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
@@ -300,7 +307,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     /// <inheritdoc />
     public ValueTask<PaymentIntent> CancelAsync(MerchantId merchantId, PaymentIntentId intentId, CancellationToken cancellationToken = default) =>
-        _store.ExecuteAsync(
+        ExecuteAsync(
             async (unit, ct) =>
             {
                 var current = await LoadAsync(unit, merchantId, intentId, ct).ConfigureAwait(false);
@@ -540,7 +547,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             new WalletTurns.Step<(PaymentIntent, Selection)>(
                 (unit, ct) => SelectionReadsAsync(unit, read.Value, ct),
                 (unit, ct) => SelectOnAsync(unit, read, ct),
-                ct => _store.ExecuteAsync(
+                ct => ExecuteAsync(
                     async (unit, ct) =>
                     {
                         if (first)
@@ -689,7 +696,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         next = next with { DueAt = DueAt(next, now) };
         unit.Update(RoutingCollections.Intents, next, current);
         Emit(unit, next, from, reason);
-        LogTransition(_logger, next.Id.ToString(), from.ToWireName(), to.ToWireName(), reason);
+        _transitions.GetOrCreateValue(unit).Add(new Transition(next.Id, from, to, reason));
         return next;
     }
 
@@ -738,7 +745,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         Func<PaymentIntent, PaymentsKitException>? moved = null)
     {
         var first = true;
-        return _store.ExecuteAsync(
+        return ExecuteAsync(
             async (unit, ct) =>
             {
                 if (first)
@@ -757,6 +764,39 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 return moved is null ? current.Value : throw moved(current.Value);
             },
             cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs an operation as <see cref="PaymentsStoreExtensions.ExecuteAsync{TResult}"/> does, then logs the transitions of
+    /// the unit that committed: the operation's earlier runs, and a run whose commit failed, changed nothing.
+    /// </summary>
+    private async ValueTask<T> ExecuteAsync<T>(
+        Func<IUnitOfWork, CancellationToken, ValueTask<T>> operation, CancellationToken cancellationToken, [CallerMemberName] string operationName = "")
+    {
+        IUnitOfWork? last = null;
+        var result = await _store.ExecuteAsync(
+            (unit, ct) =>
+            {
+                last = unit;
+                return operation(unit, ct);
+            },
+            cancellationToken,
+            operationName).ConfigureAwait(false);
+        LogTransitions(last!);
+        return result;
+    }
+
+    /// <summary>Logs the transitions a committed unit of work made.</summary>
+    private void LogTransitions(IUnitOfWork committed)
+    {
+        if (_transitions.TryGetValue(committed, out var made))
+        {
+            _transitions.Remove(committed);
+            foreach (var (intentId, from, to, reason) in made)
+            {
+                LogTransition(_logger, intentId.ToString(), from.ToWireName(), to.ToWireName(), reason);
+            }
+        }
     }
 
     /// <summary>

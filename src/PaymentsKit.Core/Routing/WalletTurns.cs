@@ -31,11 +31,13 @@ internal sealed class WalletTurns
     internal const int MaxGroup = 64;
 
     private readonly IPaymentsStore _store;
+    private readonly Action<IUnitOfWork>? _committed;
     private readonly ConcurrentDictionary<ChainId, Turn> _turns = new();
 
     /// <summary>Creates the turns over a store.</summary>
     /// <param name="store">Where grouped steps commit.</param>
-    public WalletTurns(IPaymentsStore store) => _store = store;
+    /// <param name="committed">Told of each group's unit of work once it committed (a dropped one is never told).</param>
+    public WalletTurns(IPaymentsStore store, Action<IUnitOfWork>? committed = null) => (_store, _committed) = (store, committed);
 
     /// <summary>Runs <paramref name="step"/> on <paramref name="chain"/>'s wallet, grouped with the steps queued with it.</summary>
     /// <param name="chain">The wallet's chain.</param>
@@ -134,6 +136,7 @@ internal sealed class WalletTurns
                 }
 
                 await unit.CommitAsync(CancellationToken.None).ConfigureAwait(false);
+                _committed?.Invoke(unit);
             }
 
             foreach (var step in group)

@@ -1,4 +1,6 @@
 using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using NodaTime;
 using PaymentsKit.Storage;
 using static PaymentsKit.Invoicing.InvoicingCollections;
@@ -6,14 +8,19 @@ using static PaymentsKit.Invoicing.InvoicingCollections;
 namespace PaymentsKit.Invoicing;
 
 /// <summary>The store-backed <see cref="IPaymentLinkService"/>.</summary>
-internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLinkService
+internal sealed partial class PaymentLinkService(InvoicingContext context, ILogger<PaymentLinkService>? logger = null) : IPaymentLinkService
 {
     private const string SlugAlphabet = "abcdefghijkmnpqrstuvwxyz23456789";
     private const int GeneratedSlugLength = 12;
     private const int MaxSweepLimit = 100_000;
 
-    private readonly DeadlineSweep<PaymentLinkDeadline> _expirySweep =
-        new(context.Store, context.Clock, LinkDeadlines, d => d.DueAt, d => d.Closed);
+    private readonly DeadlineSweep<PaymentLinkDeadline> _expirySweep = new(
+        context.Store,
+        context.Clock,
+        LinkDeadlines,
+        d => d.DueAt,
+        d => d.Closed,
+        (d, ex, code) => LogExpiryFailure(logger ?? (ILogger)NullLogger.Instance, ex, d.LinkId.ToString(), d.MerchantId.ToString(), code));
 
     public async ValueTask<PaymentLink> CreatePaymentLinkAsync(MerchantId merchant, CreatePaymentLinkRequest request, CancellationToken cancellationToken = default)
     {
@@ -139,4 +146,7 @@ internal sealed class PaymentLinkService(InvoicingContext context) : IPaymentLin
 
     private static PaymentsKitException DuplicateSlug(string slug) =>
         InvoicingValidation.Duplicate("slug", slug, "by another payment link");
+
+    [LoggerMessage(EventId = 4131, Level = LogLevel.Warning, Message = "Payment link {LinkId} of merchant {MerchantId} could not be expired ({Code}); it stays due and the next sweep tries it again")]
+    private static partial void LogExpiryFailure(ILogger logger, Exception exception, string linkId, string merchantId, string code);
 }

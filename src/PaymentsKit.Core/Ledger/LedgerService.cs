@@ -1,4 +1,6 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using NodaTime;
 using PaymentsKit.Storage;
 
@@ -23,13 +25,21 @@ public sealed partial class LedgerService : ILedger
     /// <param name="store">Where the books are kept.</param>
     /// <param name="clock">Stamps transactions and decides whether reservations have expired.</param>
     /// <param name="assets">The assets accounts may count; an account's asset must be registered so stored amounts can be read back.</param>
-    public LedgerService(IPaymentsStore store, IClock clock, AssetRegistry assets)
+    /// <param name="logger">Logs the reservations the expiry sweep could not expire; optional.</param>
+    public LedgerService(IPaymentsStore store, IClock clock, AssetRegistry assets, ILogger<LedgerService>? logger = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
         _fastPath = store as ILedgerFastPath;
-        _expirySweep = new DeadlineSweep<LedgerTransferTimeout>(store, clock, LedgerCollections.TransferTimeouts, t => t.ExpiresAt, t => t.Closed);
+        var log = (ILogger?)logger ?? NullLogger.Instance;
+        _expirySweep = new DeadlineSweep<LedgerTransferTimeout>(
+            store,
+            clock,
+            LedgerCollections.TransferTimeouts,
+            t => t.ExpiresAt,
+            t => t.Closed,
+            (t, ex, code) => LogExpiryFailure(log, ex, t.TransferId.ToString(), t.TenantId.ToString(), code));
     }
 
     /// <inheritdoc />
@@ -196,4 +206,7 @@ public sealed partial class LedgerService : ILedger
         return await unit.GetAsync(LedgerCollections.Accounts, tenantId.Value, accountId.Value, cancellationToken).ConfigureAwait(false)
             ?? throw LedgerValidation.NotFound("ledger account", accountId);
     }
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Reservation {TransferId} of tenant {TenantId} could not be expired ({Code}); it stays due and the next sweep tries it again")]
+    private static partial void LogExpiryFailure(ILogger logger, Exception exception, string transferId, string tenantId, string code);
 }

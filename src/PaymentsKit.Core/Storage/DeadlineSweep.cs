@@ -6,8 +6,10 @@ namespace PaymentsKit.Storage;
 /// <summary>
 /// Walks a collection of deadline records (ids time-ordered like their due instants, tenant
 /// <see cref="Guid.Empty"/>) and acts on each one that is due and not yet closed, each in its own unit of
-/// work. It remembers where the deadlines behind it are all closed, so later sweeps skip them.
-/// Shared by the ledger's reservation expiry and the streams' completion sweep.
+/// work. It remembers where the deadlines behind it are all closed, so later sweeps skip them. A deadline whose unit
+/// of work fails is reported to <c>failed</c> (the deadline, the exception, its error code or exception type) and
+/// left due: the sweep goes on with the others and the next sweep tries it again.
+/// Shared by the ledger's reservation expiry, the streams' completion sweep and the payment links' expiry.
 /// </summary>
 /// <typeparam name="TDeadline">The deadline record.</typeparam>
 internal sealed class DeadlineSweep<TDeadline>(
@@ -15,7 +17,8 @@ internal sealed class DeadlineSweep<TDeadline>(
     IClock clock,
     RecordCollection<TDeadline> collection,
     Func<TDeadline, Instant> dueAt,
-    Func<TDeadline, bool> closed)
+    Func<TDeadline, bool> closed,
+    Action<TDeadline, Exception, string> failed)
     where TDeadline : class
 {
     private const int PageSize = 256;
@@ -96,7 +99,21 @@ internal sealed class DeadlineSweep<TDeadline>(
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
-                var result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken, operationName).ConfigureAwait(false);
+                TResult? result;
+                try
+                {
+                    result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken, operationName).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                {
+                    // One deadline that cannot be handled (a record the code refuses, a conflict that outlasted the retries)
+                    // must not stop the deadlines of every tenant behind it, which it would on every sweep since it stays
+                    // first. It is left due and its page unskipped, so the next sweep tries it again.
+                    handled = false;
+                    failed(deadline, ex, (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
+                    continue;
+                }
+
                 if (result is not null)
                 {
                     results.Add(result);

@@ -55,7 +55,7 @@ public sealed partial class StreamService : IStreamService
     /// <param name="clock">Decides "now" for every operation.</param>
     /// <param name="assets">The assets streams may be in (the ledger's registry).</param>
     /// <param name="chains">Validates payer and recipient addresses for chains with an adapter; optional.</param>
-    /// <param name="logger">Logs cancellations and completions; optional.</param>
+    /// <param name="logger">Logs cancellations, completions and the streams the completion sweep could not complete; optional.</param>
     public StreamService(
         IPaymentsStore store,
         ILedger ledger,
@@ -70,7 +70,13 @@ public sealed partial class StreamService : IStreamService
         _assets = assets ?? throw new ArgumentNullException(nameof(assets));
         _chains = chains;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _completionSweep = new DeadlineSweep<StreamDeadline>(store, clock, StreamCollections.Deadlines, d => d.DueAt, d => d.Closed);
+        _completionSweep = new DeadlineSweep<StreamDeadline>(
+            store,
+            clock,
+            StreamCollections.Deadlines,
+            d => d.DueAt,
+            d => d.Closed,
+            (d, ex, code) => LogCompletionFailure(_logger, ex, d.StreamId.ToString(), d.TenantId.ToString(), code));
     }
 
     /// <inheritdoc />
@@ -351,6 +357,9 @@ public sealed partial class StreamService : IStreamService
 
     [LoggerMessage(EventId = 602, Level = LogLevel.Information, Message = "Stream {StreamId} of tenant {TenantId} completed at {CompletedAt}: {Settled} settled, {Refunded} refunded")]
     private static partial void LogCompleted(ILogger logger, string streamId, string tenantId, Instant completedAt, string settled, string refunded);
+
+    [LoggerMessage(EventId = 603, Level = LogLevel.Warning, Message = "Stream {StreamId} of tenant {TenantId} could not be completed ({Code}); it stays due and the next sweep tries it again")]
+    private static partial void LogCompletionFailure(ILogger logger, Exception exception, string streamId, string tenantId, string code);
 
     /// <summary>A validated create request.</summary>
     private sealed record CreateDraft(

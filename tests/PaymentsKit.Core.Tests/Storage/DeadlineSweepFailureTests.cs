@@ -1,0 +1,156 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using NodaTime;
+using PaymentsKit.Ledger;
+using PaymentsKit.Storage;
+using PaymentsKit.Streaming;
+using PaymentsKit.Testing;
+using PaymentsKit.Tests.Invoicing;
+
+namespace PaymentsKit.Tests.Storage;
+
+/// <summary>
+/// A deadline sweep handles each deadline in its own unit of work: one that fails (a record the code cannot handle, a
+/// conflict that outlasted the retries) is logged and left due, and the sweep goes on with the deadlines behind it.
+/// </summary>
+public sealed class DeadlineSweepFailureTests
+{
+    private const int TransferExpiryFailed = 301;
+    private const int StreamCompletionFailed = 603;
+    private const int LinkExpiryFailed = 4131;
+
+    private readonly ManualClock _clock = new();
+    private readonly FailingReadStore _store = new(new InMemoryStore());
+    private readonly RecordingLoggerFactory _logs = new();
+    private readonly MerchantId _tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+
+    [Fact]
+    public async Task A_Reservation_Whose_Expiry_Fails_Does_Not_Hold_Up_The_Others_And_Expires_Once_It_Can()
+    {
+        var ledger = new LedgerService(_store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
+        var payer = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var payee = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payee", "Payee", AssetRegistry.Usdc, LedgerSide.Credit));
+
+        // More than a page of deadlines, the failing one first, all well past the margin the sweep skips closed pages behind.
+        var reserved = new List<LedgerTransfer>();
+        for (var i = 0; i < 300; i++)
+        {
+            reserved.Add(await ledger.ReserveAsync(
+                _tenant, new ReserveLedgerTransferRequest(payer.Id, payee.Id, Money.Of(1, AssetRegistry.Usdc)) { Timeout = Duration.FromSeconds(30 + i) }));
+        }
+
+        var poisoned = reserved[0];
+        _store.FailingIds.Add(poisoned.Id.Value);
+        _clock.Advance(Duration.FromHours(1));
+
+        var expired = await ledger.ExpireDueAsync(_clock.GetCurrentInstant());
+
+        Assert.Equal(reserved.Skip(1).Select(t => t.Id), expired.Select(t => t.Id));
+        var entry = Assert.Single(Logged(TransferExpiryFailed));
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Equal(poisoned.Id.ToString(), entry.Fields["TransferId"]);
+        Assert.Equal(_tenant.ToString(), entry.Fields["TenantId"]);
+
+        // Still failing, it is tried (and logged) again rather than skipped over with the closed deadlines around it.
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(2, Logged(TransferExpiryFailed).Count);
+
+        _store.FailingIds.Clear();
+        var late = Assert.Single(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(poisoned.Id, late.Id);
+        Assert.Equal(LedgerTransferState.Expired, late.State);
+        Assert.Equal(2, Logged(TransferExpiryFailed).Count);
+    }
+
+    [Fact]
+    public async Task A_Stream_Whose_Completion_Fails_Does_Not_Hold_Up_The_Others_And_Completes_Once_It_Can()
+    {
+        var ledger = new LedgerService(_store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
+        var streams = new StreamService(_store, ledger, _clock, new AssetRegistry(), logger: _logs.CreateLogger<StreamService>());
+        var funding = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var payout = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payout", "Payout", AssetRegistry.Usdc, LedgerSide.Credit));
+        var created = new List<PaymentStream>();
+        for (var i = 0; i < 3; i++)
+        {
+            created.Add((await streams.CreateAsync(
+                _tenant,
+                new CreateStreamRequest(funding.Id, payout.Id, "GPAYER", "GDEST", Money.Of(3600, AssetRegistry.Usdc), 1m)
+                {
+                    EndTime = _clock.GetCurrentInstant() + Duration.FromMinutes(30 + i),
+                })).Stream);
+        }
+
+        var poisoned = created[0];
+        _store.FailingIds.Add(poisoned.Id.Value);
+        _clock.Advance(Duration.FromHours(2));
+
+        var completed = await streams.CompleteDueAsync(_clock.GetCurrentInstant());
+
+        Assert.Equal(created.Skip(1).Select(s => s.Id), completed.Select(s => s.Id));
+        var entry = Assert.Single(Logged(StreamCompletionFailed));
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Equal(poisoned.Id.ToString(), entry.Fields["StreamId"]);
+        Assert.Equal(_tenant.ToString(), entry.Fields["TenantId"]);
+
+        _store.FailingIds.Clear();
+        var late = Assert.Single(await streams.CompleteDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(poisoned.Id, late.Id);
+        Assert.Equal(StreamState.Completed, late.Status);
+        Assert.Single(Logged(StreamCompletionFailed));
+    }
+
+    [Fact]
+    public async Task A_Payment_Link_Whose_Expiry_Fails_Does_Not_Hold_Up_The_Others_And_Expires_Once_It_Can()
+    {
+        using var kit = await InvoicingHarness.CreateAsync(builder =>
+        {
+            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(_store));
+            builder.Services.AddSingleton<ILoggerFactory>(_logs);
+            builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+            return Task.CompletedTask;
+        });
+        var merchant = await kit.MerchantAsync();
+        var poisoned = await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
+        var other = await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + Duration.FromMinutes(2));
+        _store.FailingIds.Add(poisoned.Id.Value);
+        kit.Clock.Advance(Duration.FromMinutes(5));
+
+        var expired = await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant());
+
+        Assert.Equal(other.Id, Assert.Single(expired).Id);
+        var entry = Assert.Single(Logged(LinkExpiryFailed));
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Equal(poisoned.Id.ToString(), entry.Fields["LinkId"]);
+        Assert.Equal(merchant.Id.ToString(), entry.Fields["MerchantId"]);
+
+        _store.FailingIds.Clear();
+        var late = Assert.Single(await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant()));
+        Assert.Equal(poisoned.Id, late.Id);
+        Assert.False(late.Active);
+    }
+
+    [Fact]
+    public async Task A_Sweep_Cancelled_While_Acting_On_A_Deadline_Stops_Without_Logging_A_Failure()
+    {
+        var ledger = new LedgerService(_store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
+        var payer = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var payee = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payee", "Payee", AssetRegistry.Usdc, LedgerSide.Credit));
+        var first = await ledger.ReserveAsync(
+            _tenant, new ReserveLedgerTransferRequest(payer.Id, payee.Id, Money.Of(1, AssetRegistry.Usdc)) { Timeout = Duration.FromSeconds(30) });
+        var second = await ledger.ReserveAsync(
+            _tenant, new ReserveLedgerTransferRequest(payer.Id, payee.Id, Money.Of(1, AssetRegistry.Usdc)) { Timeout = Duration.FromSeconds(31) });
+        _clock.Advance(Duration.FromHours(1));
+        using var shutdown = new CancellationTokenSource();
+        _store.CancelOnFailingRead = shutdown;
+        _store.FailingIds.Add(first.Id.Value);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ledger.ExpireDueAsync(_clock.GetCurrentInstant(), cancellationToken: shutdown.Token).AsTask());
+
+        Assert.Empty(Logged(TransferExpiryFailed));
+        Assert.Equal(LedgerTransferState.Pending, (await ledger.GetTransferAsync(_tenant, second.Id)).State);
+    }
+
+    private List<(LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Fields)> Logged(int eventId) =>
+        [.. _logs.Entries.Where(e => e.EventId.Id == eventId)];
+}

@@ -362,9 +362,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 await ThrowIfStillOnChainAsync(current.Value, cancellationToken).ConfigureAwait(false);
                 return await FailReviewedAsync(current, "an operator confirmed nothing moved", moved, cancellationToken).ConfigureAwait(false);
             case ManualReviewResolution.FailUnverified:
-                LogFailedUnverified(_logger, intentId.ToString(), current.Value.SelectedChain.ToString());
-                return await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", moved, cancellationToken)
+                // Logged once committed: a resolution refused at its commit (another operator came first) failed nothing.
+                var failed = await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", moved, cancellationToken)
                     .ConfigureAwait(false);
+                LogFailedUnverified(_logger, intentId.ToString(), current.Value.SelectedChain.ToString());
+                return failed;
             case ManualReviewResolution.Settle:
                 return await SettleFromReviewAsync(current, moved, cancellationToken).ConfigureAwait(false);
             default:

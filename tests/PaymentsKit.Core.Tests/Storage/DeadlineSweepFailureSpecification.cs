@@ -14,21 +14,30 @@ namespace PaymentsKit.Tests.Storage;
 /// A deadline sweep handles each deadline in its own unit of work: one that fails (a record the code cannot handle, a
 /// conflict that outlasted the retries) is logged and left due, and the sweep goes on with the deadlines behind it.
 /// </summary>
-public sealed class DeadlineSweepFailureTests
+public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
 {
     private const int TransferExpiryFailed = 301;
     private const int StreamCompletionFailed = 603;
     private const int LinkExpiryFailed = 4131;
 
     private readonly ManualClock _clock = new();
-    private readonly FailingReadStore _store = new(new InMemoryStore());
     private readonly RecordingLoggerFactory _logs = new();
     private readonly MerchantId _tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+    private FailingReadStore? _failing;
+
+    private FailingReadStore Store => _failing ?? throw new InvalidOperationException("The store is created in InitializeAsync.");
+
+    public async Task InitializeAsync() => _failing = new FailingReadStore(await CreateStoreAsync());
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    /// <summary>A store no other test writes to.</summary>
+    protected abstract Task<IPaymentsStore> CreateStoreAsync();
 
     [Fact]
     public async Task A_Reservation_Whose_Expiry_Fails_Does_Not_Hold_Up_The_Others_And_Expires_Once_It_Can()
     {
-        var ledger = new LedgerService(_store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
+        var ledger = new LedgerService(Store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
         var payer = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
         var payee = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payee", "Payee", AssetRegistry.Usdc, LedgerSide.Credit));
 
@@ -41,7 +50,7 @@ public sealed class DeadlineSweepFailureTests
         }
 
         var poisoned = reserved[0];
-        _store.FailingIds.Add(poisoned.Id.Value);
+        Store.FailingIds.Add(poisoned.Id.Value);
         _clock.Advance(Duration.FromHours(1));
 
         var expired = await ledger.ExpireDueAsync(_clock.GetCurrentInstant());
@@ -56,7 +65,7 @@ public sealed class DeadlineSweepFailureTests
         Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
         Assert.Equal(2, Logged(TransferExpiryFailed).Count);
 
-        _store.FailingIds.Clear();
+        Store.FailingIds.Clear();
         var late = Assert.Single(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
         Assert.Equal(poisoned.Id, late.Id);
         Assert.Equal(LedgerTransferState.Expired, late.State);
@@ -66,8 +75,8 @@ public sealed class DeadlineSweepFailureTests
     [Fact]
     public async Task A_Stream_Whose_Completion_Fails_Does_Not_Hold_Up_The_Others_And_Completes_Once_It_Can()
     {
-        var ledger = new LedgerService(_store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
-        var streams = new StreamService(_store, ledger, _clock, new AssetRegistry(), logger: _logs.CreateLogger<StreamService>());
+        var ledger = new LedgerService(Store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
+        var streams = new StreamService(Store, ledger, _clock, new AssetRegistry(), logger: _logs.CreateLogger<StreamService>());
         var funding = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
         var payout = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payout", "Payout", AssetRegistry.Usdc, LedgerSide.Credit));
         var created = new List<PaymentStream>();
@@ -82,7 +91,7 @@ public sealed class DeadlineSweepFailureTests
         }
 
         var poisoned = created[0];
-        _store.FailingIds.Add(poisoned.Id.Value);
+        Store.FailingIds.Add(poisoned.Id.Value);
         _clock.Advance(Duration.FromHours(2));
 
         var completed = await streams.CompleteDueAsync(_clock.GetCurrentInstant());
@@ -93,7 +102,7 @@ public sealed class DeadlineSweepFailureTests
         Assert.Equal(poisoned.Id.ToString(), entry.Fields["StreamId"]);
         Assert.Equal(_tenant.ToString(), entry.Fields["TenantId"]);
 
-        _store.FailingIds.Clear();
+        Store.FailingIds.Clear();
         var late = Assert.Single(await streams.CompleteDueAsync(_clock.GetCurrentInstant()));
         Assert.Equal(poisoned.Id, late.Id);
         Assert.Equal(StreamState.Completed, late.Status);
@@ -105,7 +114,7 @@ public sealed class DeadlineSweepFailureTests
     {
         using var kit = await InvoicingHarness.CreateAsync(builder =>
         {
-            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(_store));
+            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(Store));
             builder.Services.AddSingleton<ILoggerFactory>(_logs);
             builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
             return Task.CompletedTask;
@@ -113,7 +122,7 @@ public sealed class DeadlineSweepFailureTests
         var merchant = await kit.MerchantAsync();
         var poisoned = await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
         var other = await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + Duration.FromMinutes(2));
-        _store.FailingIds.Add(poisoned.Id.Value);
+        Store.FailingIds.Add(poisoned.Id.Value);
         kit.Clock.Advance(Duration.FromMinutes(5));
 
         var expired = await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant());
@@ -124,7 +133,7 @@ public sealed class DeadlineSweepFailureTests
         Assert.Equal(poisoned.Id.ToString(), entry.Fields["LinkId"]);
         Assert.Equal(merchant.Id.ToString(), entry.Fields["MerchantId"]);
 
-        _store.FailingIds.Clear();
+        Store.FailingIds.Clear();
         var late = Assert.Single(await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant()));
         Assert.Equal(poisoned.Id, late.Id);
         Assert.False(late.Active);
@@ -133,7 +142,7 @@ public sealed class DeadlineSweepFailureTests
     [Fact]
     public async Task A_Sweep_Cancelled_While_Acting_On_A_Deadline_Stops_Without_Logging_A_Failure()
     {
-        var ledger = new LedgerService(_store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
+        var ledger = new LedgerService(Store, _clock, new AssetRegistry(), _logs.CreateLogger<LedgerService>());
         var payer = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
         var payee = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payee", "Payee", AssetRegistry.Usdc, LedgerSide.Credit));
         var first = await ledger.ReserveAsync(
@@ -142,8 +151,8 @@ public sealed class DeadlineSweepFailureTests
             _tenant, new ReserveLedgerTransferRequest(payer.Id, payee.Id, Money.Of(1, AssetRegistry.Usdc)) { Timeout = Duration.FromSeconds(31) });
         _clock.Advance(Duration.FromHours(1));
         using var shutdown = new CancellationTokenSource();
-        _store.CancelOnFailingRead = shutdown;
-        _store.FailingIds.Add(first.Id.Value);
+        Store.CancelOnFailingRead = shutdown;
+        Store.FailingIds.Add(first.Id.Value);
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => ledger.ExpireDueAsync(_clock.GetCurrentInstant(), cancellationToken: shutdown.Token).AsTask());
 

@@ -27,32 +27,11 @@ public sealed class FailingReadStore(IPaymentsStore inner) : IPaymentsStore
     public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
         new Unit(this, await inner.BeginAsync(cancellationToken));
 
-    private sealed class Unit(FailingReadStore owner, IUnitOfWork unit) : IUnitOfWork
+    private sealed class Unit(FailingReadStore owner, IUnitOfWork unit) : ForwardingUnitOfWork(unit)
     {
-        public ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
+        public override ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
             where T : class => owner.FailingIds.Contains(id)
                 ? throw owner.Failure(id)
-                : unit.GetAsync(collection, tenantId, id, cancellationToken);
-
-        public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
-            where T : class => unit.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
-
-        public ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
-            where T : class => unit.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
-
-        public ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) =>
-            unit.PrefetchAsync(records, cancellationToken);
-
-        public ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default) => unit.HasStaleReadsAsync(cancellationToken);
-
-        public void Insert<T>(RecordCollection<T> collection, T record)
-            where T : class => unit.Insert(collection, record);
-
-        public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
-            where T : class => unit.Update(collection, record, expectedVersion);
-
-        public ValueTask CommitAsync(CancellationToken cancellationToken = default) => unit.CommitAsync(cancellationToken);
-
-        public ValueTask DisposeAsync() => unit.DisposeAsync();
+                : base.GetAsync(collection, tenantId, id, cancellationToken);
     }
 }

@@ -1,5 +1,7 @@
 using PaymentsKit.Storage;
 
+using PaymentsKit.Tests.Storage;
+
 namespace PaymentsKit.Core.Tests.Storage;
 
 /// <summary>
@@ -73,29 +75,10 @@ public sealed class PaymentsStoreExtensionsTests
         public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
             new Unit(await inner.BeginAsync(cancellationToken));
 
-        private sealed class Unit(IUnitOfWork unit) : IUnitOfWork
+        private sealed class Unit(IUnitOfWork unit) : ForwardingUnitOfWork(unit)
         {
-            public ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
-                where T : class => unit.GetAsync(collection, tenantId, id, cancellationToken);
-
-            public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
-                where T : class => unit.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
-
-            public ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
-                where T : class => unit.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
-
-            public ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default) =>
+            public override ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default) =>
                 throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "The store is unreachable.", isTransient: true);
-
-            public void Insert<T>(RecordCollection<T> collection, T record)
-                where T : class => unit.Insert(collection, record);
-
-            public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
-                where T : class => unit.Update(collection, record, expectedVersion);
-
-            public ValueTask CommitAsync(CancellationToken cancellationToken = default) => unit.CommitAsync(cancellationToken);
-
-            public ValueTask DisposeAsync() => unit.DisposeAsync();
         }
     }
 }

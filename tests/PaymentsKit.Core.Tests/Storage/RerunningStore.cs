@@ -15,21 +15,9 @@ public sealed class RerunningStore(IPaymentsStore inner) : IPaymentsStore
     public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
         new Unit(this, await inner.BeginAsync(cancellationToken));
 
-    private sealed class Unit(RerunningStore owner, IUnitOfWork unit) : IUnitOfWork
+    private sealed class Unit(RerunningStore owner, IUnitOfWork unit) : ForwardingUnitOfWork(unit)
     {
-        public ValueTask<Versioned<T>?> GetAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid id, CancellationToken cancellationToken = default)
-            where T : class => unit.GetAsync(collection, tenantId, id, cancellationToken);
-
-        public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
-            where T : class => unit.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
-
-        public ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
-            where T : class => unit.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
-
-        public ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) =>
-            unit.PrefetchAsync(records, cancellationToken);
-
-        public async ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default)
+        public override async ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default)
         {
             if (owner.StaleReadsToReport > 0)
             {
@@ -37,16 +25,10 @@ public sealed class RerunningStore(IPaymentsStore inner) : IPaymentsStore
                 return true;
             }
 
-            return await unit.HasStaleReadsAsync(cancellationToken);
+            return await base.HasStaleReadsAsync(cancellationToken);
         }
 
-        public void Insert<T>(RecordCollection<T> collection, T record)
-            where T : class => unit.Insert(collection, record);
-
-        public void Update<T>(RecordCollection<T> collection, T record, long expectedVersion)
-            where T : class => unit.Update(collection, record, expectedVersion);
-
-        public ValueTask CommitAsync(CancellationToken cancellationToken = default)
+        public override ValueTask CommitAsync(CancellationToken cancellationToken = default)
         {
             if (owner.RefuseNextCommit)
             {
@@ -54,9 +36,7 @@ public sealed class RerunningStore(IPaymentsStore inner) : IPaymentsStore
                 throw new PaymentsKitException(PaymentsKitErrorCodes.DuplicateKey, "Simulated taken key beside a stale update.");
             }
 
-            return unit.CommitAsync(cancellationToken);
+            return base.CommitAsync(cancellationToken);
         }
-
-        public ValueTask DisposeAsync() => unit.DisposeAsync();
     }
 }

@@ -147,6 +147,21 @@ public sealed class ApiTests(SampleAppFixture app)
     }
 
     [Fact]
+    public async Task A_request_without_a_valid_key_is_401_before_its_body_is_read_whatever_the_case_of_its_path()
+    {
+        // Routing matches paths case-insensitively, so /V1/invoices reaches the /v1/invoices endpoint: the key check must too.
+        using var anonymous = app.Client();
+        foreach (var path in new[] { "/V1/invoices", "/v1/Invoices", "/V1/quotes" })
+        {
+            using var response = await anonymous.PostAsync(path, new StringContent("{not json", System.Text.Encoding.UTF8, "application/json"));
+            await Api.ExpectErrorAsync(response, 401, "invalid_api_key");
+        }
+
+        // An open sign-up stays open under any case.
+        await Api.ExpectErrorAsync(await anonymous.PostAsync("/V1/merchants", new StringContent("{", System.Text.Encoding.UTF8, "application/json")), 400, "invalid_argument");
+    }
+
+    [Fact]
     public async Task API_key_responses_never_carry_the_stored_key_hash()
     {
         // The hash is what a stolen key is checked against; like the partner's and the webhook secrets, it never leaves the store.

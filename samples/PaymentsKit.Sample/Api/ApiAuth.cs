@@ -119,7 +119,8 @@ internal sealed class ApiKeyMiddleware(RequestDelegate next)
 {
     public async Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.Path.StartsWithSegments("/v1", StringComparison.Ordinal)
+        // Routing matches paths ignoring case (/V1/invoices reaches /v1/invoices), so this check must as well.
+        if (context.Request.Path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase)
             && context.GetEndpoint() is { } endpoint
             && endpoint.Metadata.GetMetadata<IAllowAnonymous>() is null)
         {

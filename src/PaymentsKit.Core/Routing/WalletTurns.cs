@@ -136,7 +136,6 @@ internal sealed class WalletTurns
                 }
 
                 await unit.CommitAsync(CancellationToken.None).ConfigureAwait(false);
-                _committed?.Invoke(unit);
             }
 
             foreach (var step in group)
@@ -145,6 +144,10 @@ internal sealed class WalletTurns
             }
 
             group.Clear();
+
+            // Told only once the steps have their answers: were telling to fail (a logging provider that throws), the
+            // caller would take it for a failed commit and run the committed steps alone again, applying them twice.
+            _committed?.Invoke(unit);
         }
 
         alone.AddRange(group);

@@ -112,6 +112,29 @@ public sealed class WalletTurnsTests
     }
 
     [Fact]
+    public async Task A_Group_That_Committed_Is_Never_Run_Again_When_Telling_Of_Its_Commit_Fails()
+    {
+        // Told of the commit (to log its transitions) after it happened: a failure there is not a failed commit, and
+        // running the group's steps alone again would apply them twice.
+        var told = 0;
+        var turns = new WalletTurns(_store, _ =>
+        {
+            told++;
+            throw new InvalidOperationException("a logging provider failed");
+        });
+        var (holder, release) = await HoldTurnAsync(turns);
+        var queued = Enumerable.Range(0, 3).Select(i => turns.RunAsync(ChainId.Ethereum, Writing(i), CancellationToken.None).AsTask()).ToList();
+
+        release.SetResult();
+        var results = await Task.WhenAll(queued);
+        await holder;
+
+        Assert.Equal(Enumerable.Range(0, 3), results);
+        Assert.Equal(1, told);
+        Assert.Equal(Enumerable.Range(0, 3).Select(i => $"note {i}"), await StoredAsync());
+    }
+
+    [Fact]
     public async Task A_Caller_That_Gives_Up_Before_Its_Step_Is_Taken_Drops_It()
     {
         var turns = new WalletTurns(_store);

@@ -915,6 +915,33 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_Refusal_Decided_On_A_Ledger_Account_Read_As_Another_Tenant_That_Changed_Meanwhile_Is_Retried()
+    {
+        // The ledger's accounts are typed rows behind a view on PostgreSQL; a read as the wrong tenant answers null but
+        // still rests on the record as it was, so its change makes the refusal stale too.
+        var ledger = new PaymentsKit.Ledger.LedgerService(Store, _clock, new AssetRegistry());
+        var tenant = NewTenant();
+        var payer = await ledger.CreateAccountAsync(tenant, new PaymentsKit.Ledger.CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, PaymentsKit.Ledger.LedgerSide.Debit));
+        var payee = await ledger.CreateAccountAsync(tenant, new PaymentsKit.Ledger.CreateLedgerAccountRequest("payee", "Payee", AssetRegistry.Usdc, PaymentsKit.Ledger.LedgerSide.Credit));
+        var runs = 0;
+
+        var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => Store.ExecuteAsync<int>(async (unit, ct) =>
+        {
+            runs++;
+            Assert.NotNull(await unit.GetAsync(PaymentsKit.Ledger.LedgerCollections.Accounts, tenant.Value, payer.Id.Value, ct));
+            Assert.Null(await unit.GetAsync(PaymentsKit.Ledger.LedgerCollections.Accounts, NewTenant().Value, payee.Id.Value, ct));
+            if (runs == 1)
+            {
+                await ledger.ReserveAsync(tenant, new PaymentsKit.Ledger.ReserveLedgerTransferRequest(payer.Id, payee.Id, Money.Of(1, AssetRegistry.Usdc)), ct);
+            }
+
+            throw new PaymentsKitException(PaymentsKitErrorCodes.InvalidTransition, "Refused.");
+        }).AsTask());
+
+        Assert.Equal((PaymentsKitErrorCodes.InvalidTransition, 2), (refused.Code, runs));
+    }
+
+    [Fact]
     public async Task A_Taken_Key_Refused_At_Commit_Beside_An_Update_Of_A_Stale_Version_Is_Retried_On_Fresh_Reads()
     {
         // The update names a version read in an earlier unit, as a service that read outside its unit does; whichever

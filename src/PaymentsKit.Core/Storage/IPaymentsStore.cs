@@ -69,8 +69,9 @@ public interface IUnitOfWork : IAsyncDisposable
     ValueTask PrefetchAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 
     /// <summary>
-    /// Whether a record this unit read by id (<see cref="GetAsync{T}"/>, <see cref="FindAsync{T}"/>, prefetched or not), or
-    /// updates from a version it was given, has been written, inserted or removed in the store since. Reads are not a
+    /// Whether a record this unit read (by id with <see cref="GetAsync{T}"/>, prefetched or not, or found by a unique key with
+    /// <see cref="FindAsync{T}"/>), or updates from a version it was given, has been written, inserted or removed in the
+    /// store since. A key found absent and the records of a list are not checked. Reads are not a
     /// snapshot, so an operation that refuses on such reads, or a commit refused for a taken key beside a stale update, may
     /// answer a state that never existed: <see cref="PaymentsStoreExtensions.ExecuteAsync{TResult}"/> then runs it again.
     /// A store that cannot tell answers false (the default), and refusals are final.

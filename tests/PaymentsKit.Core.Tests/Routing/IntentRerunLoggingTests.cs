@@ -18,14 +18,7 @@ public sealed class IntentRerunLoggingTests
     [Fact]
     public async Task A_Cancellation_Whose_First_Commit_Is_Refused_On_Stale_Reads_Logs_Its_Transition_Once()
     {
-        var store = new RerunningStore(new InMemoryStore());
-        var router = new RoutingHarness(store, new ManualClock());
-        await router.SampleAsync();
-        await router.OpenAndFundAsync(1000, 1000);
-        var logs = new RecordingLoggerFactory();
-        var intents = new PaymentIntentService(
-            store, router.Clock, router.Treasury, router.Providers, router.Outbox, Microsoft.Extensions.Options.Options.Create(router.Options), router.Signer,
-            logs.CreateLogger<PaymentIntentService>());
+        var (store, router, logs, intents) = await LoggedRouterAsync();
         var merchant = await router.MerchantAsync();
         var intent = await router.IntentAsync(merchant, 25);
         Assert.Equal(PaymentIntentStatus.RouteSelected, (await intents.SelectRouteAsync(merchant, intent.Id)).Status);
@@ -43,14 +36,7 @@ public sealed class IntentRerunLoggingTests
     [Fact]
     public async Task An_Unverified_Failure_Is_Logged_Only_Once_It_Committed()
     {
-        var store = new RerunningStore(new InMemoryStore());
-        var router = new RoutingHarness(store, new ManualClock());
-        await router.SampleAsync();
-        await router.OpenAndFundAsync(1000, 1000);
-        var logs = new RecordingLoggerFactory();
-        var intents = new PaymentIntentService(
-            store, router.Clock, router.Treasury, router.Providers, router.Outbox, Microsoft.Extensions.Options.Options.Create(router.Options), router.Signer,
-            logs.CreateLogger<PaymentIntentService>());
+        var (store, router, logs, intents) = await LoggedRouterAsync();
         var merchant = await router.MerchantAsync();
         var intent = await intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, RoutingHarness.Solana)).Id);
         router.SolanaPrimary.HoldBroadcasts(1);
@@ -67,5 +53,19 @@ public sealed class IntentRerunLoggingTests
         Assert.Equal(PaymentIntentStatus.Failed, (await intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.FailUnverified)).Status);
         var entry = Assert.Single(logs.Entries, e => e.EventId.Id == FailedUnverified);
         Assert.Equal(intent.Id.ToString(), entry.Fields["IntentId"]);
+    }
+
+    /// <summary>A funded router on a store that can provoke reruns, and an intent service logging to a recording factory.</summary>
+    private static async Task<(RerunningStore Store, RoutingHarness Router, RecordingLoggerFactory Logs, PaymentIntentService Intents)> LoggedRouterAsync()
+    {
+        var store = new RerunningStore(new InMemoryStore());
+        var router = new RoutingHarness(store, new ManualClock());
+        await router.SampleAsync();
+        await router.OpenAndFundAsync(1000, 1000);
+        var logs = new RecordingLoggerFactory();
+        var intents = new PaymentIntentService(
+            store, router.Clock, router.Treasury, router.Providers, router.Outbox, Microsoft.Extensions.Options.Options.Create(router.Options), router.Signer,
+            logs.CreateLogger<PaymentIntentService>());
+        return (store, router, logs, intents);
     }
 }

@@ -77,43 +77,9 @@ public sealed class PostgreSqlTransactionSyncTests(PostgresServerFixture postgre
         Assert.Contains(plan, line => line.Contains("idx_transactions_sync_due", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task Lease_Rows_Of_Transactions_Resolved_Outside_The_Queue_Are_Deleted_By_Later_Claims()
+    protected override async Task<IReadOnlyList<Guid>> HeldLeasesAsync(IPaymentsStore store, IDueTransactionQueue queue)
     {
-        var store = (PostgreSqlStore)await CreateStoreAsync();
-        using var h = OrchestrationHarness.Create(store, due: CreateDueQueue(store));
-        var partner = await h.NewPartnerAsync();
-        var timedOut = new List<PaymentTransaction>();
-        for (var i = 0; i < 3; i++)
-        {
-            timedOut.Add(await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request($"timeout-{i}", email: "bob+timeout@example.com"), Context));
-        }
-
-        // A pass claims all three, defers two (one stays unresolved, one is settled while deferred) and dies holding the third.
-        var queue = CreateDueQueue(store);
-        var now = h.Clock.GetCurrentInstant();
-        var claims = await queue.ClaimDueAsync(now, now, NodaTime.Duration.FromMinutes(1), 100);
-        Assert.Equal(3, claims.Count);
-        var (stillDue, settledWhileDeferred, settledWhileLeased) = (timedOut[0].Id.Value, timedOut[1].Id.Value, timedOut[2].Id.Value);
-        await queue.DeferAsync(claims.Where(c => c.Id.Value != settledWhileLeased).ToList(), now + NodaTime.Duration.FromMinutes(10));
-        foreach (var settled in timedOut.Skip(1))
-        {
-            Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, settled.Id, Context)).Status);
-        }
-
-        // Once its lease ran out, the next claim deletes the settled transaction's row; the deferrals still hold.
-        Assert.Empty(await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(2), now, NodaTime.Duration.FromMinutes(1), 100));
-        Assert.Equal(new[] { stillDue, settledWhileDeferred }.Order(), await LeaseRowsAsync(store));
-
-        // Once the deferral is over, the transaction still due is claimed and the settled one's row goes.
-        var later = await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(10), now, NodaTime.Duration.FromMinutes(1), 100);
-        Assert.Equal(stillDue, Assert.Single(later).Id.Value);
-        Assert.Equal([stillDue], await LeaseRowsAsync(store));
-    }
-
-    private static async Task<List<Guid>> LeaseRowsAsync(PostgreSqlStore store)
-    {
-        await using var command = store.DataSource.CreateCommand("SELECT transaction_id FROM transaction_sync_leases");
+        await using var command = ((PostgreSqlStore)store).DataSource.CreateCommand("SELECT transaction_id FROM transaction_sync_leases");
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<Guid>();
         while (await reader.ReadAsync())
@@ -121,6 +87,6 @@ public sealed class PostgreSqlTransactionSyncTests(PostgresServerFixture postgre
             rows.Add(reader.GetGuid(0));
         }
 
-        return rows.Order().ToList();
+        return [.. rows.Order()];
     }
 }

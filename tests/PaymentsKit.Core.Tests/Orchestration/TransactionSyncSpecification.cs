@@ -15,6 +15,43 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     /// <summary>The due queue on <paramref name="store"/> (the store the harness's store writes to).</summary>
     protected abstract IDueTransactionQueue CreateDueQueue(IPaymentsStore store);
 
+    /// <summary>The ids of the transactions whose lease <paramref name="queue"/> still keeps (entries or rows), in order.</summary>
+    protected abstract Task<IReadOnlyList<Guid>> HeldLeasesAsync(IPaymentsStore store, IDueTransactionQueue queue);
+
+    [Fact]
+    public async Task Leases_Of_Transactions_Resolved_Outside_The_Queue_Are_Dropped_By_Later_Claims()
+    {
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(store, due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var timedOut = new List<PaymentTransaction>();
+        for (var i = 0; i < 3; i++)
+        {
+            timedOut.Add(await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request($"timeout-{i}", email: "bob+timeout@example.com"), Context));
+        }
+
+        // A pass claims all three, defers two (one stays unresolved, one is settled while deferred) and dies holding the third.
+        var queue = CreateDueQueue(store);
+        var now = h.Clock.GetCurrentInstant();
+        var claims = await queue.ClaimDueAsync(now, now, NodaTime.Duration.FromMinutes(1), 100);
+        Assert.Equal(3, claims.Count);
+        var (stillDue, settledWhileDeferred, settledWhileLeased) = (timedOut[0].Id.Value, timedOut[1].Id.Value, timedOut[2].Id.Value);
+        await queue.DeferAsync(claims.Where(c => c.Id.Value != settledWhileLeased).ToList(), now + NodaTime.Duration.FromMinutes(10));
+        foreach (var settled in timedOut.Skip(1))
+        {
+            Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, settled.Id, Context)).Status);
+        }
+
+        // Once its lease ran out, the next claim lets go of the settled transaction's lease; the deferrals still hold.
+        Assert.Empty(await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(2), now, NodaTime.Duration.FromMinutes(1), 100));
+        Assert.Equal(new[] { stillDue, settledWhileDeferred }.Order(), await HeldLeasesAsync(store, queue));
+
+        // Once the deferral is over, the transaction still due is claimed and the settled one's lease goes.
+        var later = await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(10), now, NodaTime.Duration.FromMinutes(1), 100);
+        Assert.Equal(stillDue, Assert.Single(later).Id.Value);
+        Assert.Equal([stillDue], await HeldLeasesAsync(store, queue));
+    }
+
     [Fact]
     public async Task A_Crashed_Create_Is_Sent_By_The_Sync_Pass_Once_Its_Grace_Period_Has_Passed_And_Not_Before()
     {

@@ -1040,70 +1040,18 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
-    public async Task Listing_An_Invoices_Refunds_Reads_Only_That_Invoices_Refunds_From_The_Store()
-    {
-        ListCountingStore.Counter? lists = null;
-        using var kit = await InvoicingHarness.CreateAsync(async builder =>
-        {
-            await UseStoreAsync(builder);
-            lists = ListCountingStore.Decorate(builder.Services);
-        });
-        var merchant = await kit.MerchantAsync();
-        var invoices = new List<Invoice>();
-        for (var i = 0; i < 8; i++)
-        {
-            invoices.Add(await kit.PaidInvoiceAsync(merchant, 100m, 200m));
-        }
-
-        foreach (var invoice in invoices)
-        {
-            for (var n = 0; n < 3; n++)
-            {
-                kit.Clock.Advance(Duration.FromSeconds(1));
-                await kit.Payments.RecordRefundAsync(merchant.Id, invoice.Id, new RecordRefundRequest(1m, "XLM"));
-            }
-        }
-
-        lists!.Reset();
-        var first = await kit.Payments.ListRefundsAsync(merchant.Id, invoices[5].Id, limit: 2);
-        var rest = await kit.Payments.ListRefundsAsync(merchant.Id, invoices[5].Id, first.NextCursor, 2);
-
-        Assert.Equal((2, 1, (string?)null), (first.Items.Count, rest.Items.Count, rest.NextCursor));
-        Assert.Equal(3, lists.Listed);
-    }
+    public Task Listing_An_Invoices_Refunds_Reads_Only_That_Invoices_Refunds_From_The_Store() =>
+        AssertListingReadsOnlyItsRefundsAsync(
+            async (kit, merchant) => (await kit.PaidInvoiceAsync(merchant, 100m, 200m)).Id,
+            (kit, merchant, invoice) => kit.Payments.RecordRefundAsync(merchant.Id, invoice, new RecordRefundRequest(1m, "XLM")).AsTask(),
+            async (kit, merchant, invoice, cursor) => Counted(await kit.Payments.ListRefundsAsync(merchant.Id, invoice, cursor, 2)));
 
     [Fact]
-    public async Task Listing_A_Payments_Refunds_Reads_Only_That_Payments_Refunds_From_The_Store()
-    {
-        ListCountingStore.Counter? lists = null;
-        using var kit = await InvoicingHarness.CreateAsync(async builder =>
-        {
-            await UseStoreAsync(builder);
-            lists = ListCountingStore.Decorate(builder.Services);
-        });
-        var merchant = await kit.MerchantAsync();
-        var strays = new List<Payment>();
-        for (var i = 0; i < 8; i++)
-        {
-            strays.Add((await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 10m))).Payment);
-        }
-
-        foreach (var stray in strays)
-        {
-            for (var n = 0; n < 3; n++)
-            {
-                kit.Clock.Advance(Duration.FromSeconds(1));
-                await kit.Payments.RecordRefundAsync(merchant.Id, stray.Id, new RecordRefundRequest(1m, "XLM"));
-            }
-        }
-
-        lists!.Reset();
-        var first = await kit.Payments.ListRefundsAsync(merchant.Id, strays[5].Id, limit: 2);
-        var rest = await kit.Payments.ListRefundsAsync(merchant.Id, strays[5].Id, first.NextCursor, 2);
-
-        Assert.Equal((2, 1, (string?)null), (first.Items.Count, rest.Items.Count, rest.NextCursor));
-        Assert.Equal(3, lists.Listed);
-    }
+    public Task Listing_A_Payments_Refunds_Reads_Only_That_Payments_Refunds_From_The_Store() =>
+        AssertListingReadsOnlyItsRefundsAsync(
+            async (kit, merchant) => (await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 10m))).Payment.Id,
+            (kit, merchant, payment) => kit.Payments.RecordRefundAsync(merchant.Id, payment, new RecordRefundRequest(1m, "XLM")).AsTask(),
+            async (kit, merchant, payment, cursor) => Counted(await kit.Payments.ListRefundsAsync(merchant.Id, payment, cursor, 2)));
 
     [Fact]
     public async Task Revenue_Queries_Report_Refunds_Apart_So_Overpayments_Less_Refunded_Is_The_Overpayments_Balance()
@@ -1230,4 +1178,45 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         var month = _kit.Clock.GetCurrentInstant().InUtc().Date.ToYearMonth();
         Assert.Equal([new MonthlyRevenue(month, Money.Of(revenue, Xlm), confirmed, Money.Of(overpayments, Xlm), Money.Zero(Xlm))], await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
     }
+
+    /// <summary>
+    /// Eight refund owners (invoices or payments) with three refunds each: listing one owner's refunds two at a time takes two
+    /// pages, and the two lists read from the store three records, that owner's own, not the merchant's 24.
+    /// </summary>
+    private async Task AssertListingReadsOnlyItsRefundsAsync<TOwner>(
+        Func<InvoicingHarness, Merchant, Task<TOwner>> createOwner,
+        Func<InvoicingHarness, Merchant, TOwner, Task> refundOne,
+        Func<InvoicingHarness, Merchant, TOwner, string?, Task<(int Count, string? NextCursor)>> listTwo)
+    {
+        ListCountingStore.Counter? lists = null;
+        using var kit = await InvoicingHarness.CreateAsync(async builder =>
+        {
+            await UseStoreAsync(builder);
+            lists = ListCountingStore.Decorate(builder.Services);
+        });
+        var merchant = await kit.MerchantAsync();
+        var owners = new List<TOwner>();
+        for (var i = 0; i < 8; i++)
+        {
+            owners.Add(await createOwner(kit, merchant));
+        }
+
+        foreach (var owner in owners)
+        {
+            for (var n = 0; n < 3; n++)
+            {
+                kit.Clock.Advance(Duration.FromSeconds(1));
+                await refundOne(kit, merchant, owner);
+            }
+        }
+
+        lists!.Reset();
+        var first = await listTwo(kit, merchant, owners[5], null);
+        var rest = await listTwo(kit, merchant, owners[5], first.NextCursor);
+
+        Assert.Equal((2, 1, (string?)null), (first.Count, rest.Count, rest.NextCursor));
+        Assert.Equal(3, lists.Listed);
+    }
+
+    private static (int Count, string? NextCursor) Counted<T>(PaymentsKit.Storage.Page<T> page) => (page.Items.Count, page.NextCursor);
 }

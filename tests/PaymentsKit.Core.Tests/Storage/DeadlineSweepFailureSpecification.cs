@@ -56,10 +56,7 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         var expired = await ledger.ExpireDueAsync(_clock.GetCurrentInstant());
 
         Assert.Equal(reserved.Skip(1).Select(t => t.Id), expired.Select(t => t.Id));
-        var entry = Assert.Single(Logged(TransferExpiryFailed));
-        Assert.Equal(LogLevel.Warning, entry.Level);
-        Assert.Equal(poisoned.Id.ToString(), entry.Fields["TransferId"]);
-        Assert.Equal(_tenant.ToString(), entry.Fields["TenantId"]);
+        AssertLoggedOnce(TransferExpiryFailed, ("TransferId", poisoned.Id.ToString()), ("TenantId", _tenant.ToString()));
 
         // Still failing, it is tried (and logged) again rather than skipped over with the closed deadlines around it.
         Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
@@ -97,10 +94,7 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         var completed = await streams.CompleteDueAsync(_clock.GetCurrentInstant());
 
         Assert.Equal(created.Skip(1).Select(s => s.Id), completed.Select(s => s.Id));
-        var entry = Assert.Single(Logged(StreamCompletionFailed));
-        Assert.Equal(LogLevel.Warning, entry.Level);
-        Assert.Equal(poisoned.Id.ToString(), entry.Fields["StreamId"]);
-        Assert.Equal(_tenant.ToString(), entry.Fields["TenantId"]);
+        AssertLoggedOnce(StreamCompletionFailed, ("StreamId", poisoned.Id.ToString()), ("TenantId", _tenant.ToString()));
 
         Store.FailingIds.Clear();
         var late = Assert.Single(await streams.CompleteDueAsync(_clock.GetCurrentInstant()));
@@ -128,10 +122,7 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         var expired = await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant());
 
         Assert.Equal(other.Id, Assert.Single(expired).Id);
-        var entry = Assert.Single(Logged(LinkExpiryFailed));
-        Assert.Equal(LogLevel.Warning, entry.Level);
-        Assert.Equal(poisoned.Id.ToString(), entry.Fields["LinkId"]);
-        Assert.Equal(merchant.Id.ToString(), entry.Fields["MerchantId"]);
+        AssertLoggedOnce(LinkExpiryFailed, ("LinkId", poisoned.Id.ToString()), ("MerchantId", merchant.Id.ToString()));
 
         Store.FailingIds.Clear();
         var late = Assert.Single(await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant()));
@@ -158,6 +149,15 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
 
         Assert.Empty(Logged(TransferExpiryFailed));
         Assert.Equal(LedgerTransferState.Pending, (await ledger.GetTransferAsync(_tenant, second.Id)).State);
+    }
+
+    /// <summary>One warning of <paramref name="eventId"/> was logged, naming the failed record and its tenant.</summary>
+    private void AssertLoggedOnce(int eventId, (string Field, string Value) record, (string Field, string Value) tenant)
+    {
+        var entry = Assert.Single(Logged(eventId));
+        Assert.Equal(LogLevel.Warning, entry.Level);
+        Assert.Equal(record.Value, entry.Fields[record.Field]);
+        Assert.Equal(tenant.Value, entry.Fields[tenant.Field]);
     }
 
     private List<(LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Fields)> Logged(int eventId) =>

@@ -17,8 +17,9 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     private readonly Dictionary<(string Collection, Guid Id), (long Version, IReadOnlyList<KeyValuePair<string, string>> Keys)> _readKeys = [];
     private Dictionary<(string Collection, Guid Id), Versioned<object>?>? _prefetched;
 
-    // The version of every committed record read by id when first read (0: absent), for HasStaleReadsAsync.
-    private Dictionary<RecordRef, long>? _readVersions;
+    // Every committed record read by id with the version read (0: absent), for HasStaleReadsAsync: appended, never looked
+    // up, so a read costs no hashing; a record read twice is checked at both versions.
+    private List<(RecordRef Record, long Version)>? _readVersions;
     private bool _closed;
 
     /// <summary>The buffered writes in the order they were first made.</summary>
@@ -38,7 +39,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         var stored = _prefetched is not null && _prefetched.TryGetValue((collection.Name, id), out var fetched)
             ? fetched is null ? null : new Versioned<T>((T)fetched.Value, fetched.Version)
             : await ReadAsync(collection, id, cancellationToken).ConfigureAwait(false);
-        (_readVersions ??= []).TryAdd(collection.Ref(id), stored?.Version ?? 0);
+        (_readVersions ??= []).Add((collection.Ref(id), stored?.Version ?? 0));
         if (stored is null || collection.TenantOf(stored.Value) != tenantId)
         {
             return null;
@@ -212,14 +213,14 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     /// <inheritdoc />
     public async ValueTask<bool> HasStaleReadsAsync(CancellationToken cancellationToken = default)
     {
-        // An update's expected version is a read too, possibly made in an earlier unit; the first version seen of a record is
-        // the one its decisions rest on.
-        var seen = _readVersions is null ? [] : new Dictionary<RecordRef, long>(_readVersions);
+        // An update's expected version is a read too, possibly made in an earlier unit. Any version seen that is no longer
+        // the record's means it changed since.
+        List<(RecordRef Record, long Version)> seen = [.. _readVersions ?? []];
         foreach (var write in _order)
         {
             if (write.ExpectedVersion > 0)
             {
-                seen.TryAdd(new RecordRef(write.Collection, write.Table, write.RecordType, write.Id), write.ExpectedVersion);
+                seen.Add((new RecordRef(write.Collection, write.Table, write.RecordType, write.Id), write.ExpectedVersion));
             }
         }
 
@@ -228,11 +229,17 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
             return false;
         }
 
-        var records = seen.Keys.ToList();
+        var records = seen.Select(s => s.Record).Distinct().ToList();
         var versions = await ReadVersionsAsync(records, cancellationToken).ConfigureAwait(false);
+        var current = new Dictionary<RecordRef, long>(records.Count);
         for (var i = 0; i < records.Count; i++)
         {
-            if (versions[i] != seen[records[i]])
+            current[records[i]] = versions[i];
+        }
+
+        foreach (var (record, version) in seen)
+        {
+            if (current[record] != version)
             {
                 return true;
             }

@@ -91,9 +91,12 @@ public interface ITransactionService
     /// <see cref="IDueTransactionQueue"/>): payments and refunds whose outcome is unknown, and confirmed creates left pending
     /// past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>. Each is claimed for one pass at a time, so concurrent
     /// passes (on any number of hosts) sync different transactions. For a partner that is suspended or deleted it resolves
-    /// only the calls already sent (polls them and records their outcome) and sends nothing new until the partner is active
-    /// again. A transaction still unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store
-    /// refused), is not synced again before
+    /// only the calls already sent (polls them and records their outcome) and sends nothing new: a suspended partner's wait
+    /// until it is active again; for a deleted partner, a call the provider
+    /// still shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the deletion is given up
+    /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused). A transaction still
+    /// unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store refused), is not synced
+    /// again before
     /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed since the pass ended, and a failure never stops the others. Calls are audited
     /// with <see cref="RequestContext.Internal"/>, and the events they write name the system as their actor
     /// (<see cref="TransactionEvent.CreatedBy"/> <c>system</c>). The hosting job <c>transactions.sync_due</c> runs it.

@@ -45,6 +45,17 @@ public sealed class OrchestrationOptions
     /// </summary>
     public Duration SyncRetryInterval { get; set; } = Duration.FromMinutes(1);
 
+    /// <summary>
+    /// How long after its partner was deleted a payment or refund the provider says it does not know is taken as never
+    /// received and failed by <see cref="ITransactionService.SyncDueAsync"/> (error code <c>not_received_by_provider</c>),
+    /// instead of being polled for ever: nothing is sent for a deleted partner, so the provider never will receive it. Like
+    /// the routing module's drop timeout, it counts from the last moment a call could have been on its way (the deletion),
+    /// so keep it well above how long a provider call may take, and above how long the provider may take to show a payment
+    /// it has received (a poll answered "unknown" by a provider that does have it, which fails a payment that may still
+    /// complete). A poll that does not reach the provider never counts. 1 second to 7 days; default 1 hour.
+    /// </summary>
+    public Duration DropTimeout { get; set; } = Duration.FromHours(1);
+
     /// <summary>How many transactions one <see cref="ITransactionService.SyncDueAsync"/> pass syncs at once. 1–64; default 4.</summary>
     public int SyncParallelism { get; set; } = 4;
 
@@ -110,6 +121,11 @@ internal sealed partial class OrchestrationOptionsValidator(IServiceProvider ser
         if (options.SyncRetryInterval < Duration.FromSeconds(1) || options.SyncRetryInterval > Duration.FromDays(1))
         {
             Fail($"SyncRetryInterval must be between 1 second and 1 day (value: {options.SyncRetryInterval}).");
+        }
+
+        if (options.DropTimeout < Duration.FromSeconds(1) || options.DropTimeout > Duration.FromDays(7))
+        {
+            Fail($"DropTimeout must be between 1 second and 7 days (value: {options.DropTimeout}).");
         }
 
         if (options.SyncParallelism is < 1 or > 64)

@@ -33,7 +33,7 @@ internal sealed partial class TransactionService
         }
 
         return tx is { Status: TransactionStatus.Processing, InFlightAction: ProviderAction.Payment }
-            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, true, cancellationToken).ConfigureAwait(false)
+            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, true, null, cancellationToken).ConfigureAwait(false)
             : tx;
     }
 
@@ -57,12 +57,22 @@ internal sealed partial class TransactionService
     /// <summary>
     /// Polls the provider about a processing transaction and applies the answer; when the provider has not acted on the
     /// call in flight (see <see cref="Resend"/>) and <paramref name="resend"/> allows it, sends that call again and
-    /// applies its answer.
+    /// applies its answer. With <paramref name="dropped"/> (its partner deleted past <see cref="OrchestrationOptions.DropTimeout"/>),
+    /// a call the provider answers it has not acted on is given up instead (see <see cref="Dropped"/>): a payment it does not
+    /// know fails; a capture or cancel of an authorization it still reports is refused, and the authorization stands.
     /// </summary>
-    private async ValueTask<PaymentTransaction> PollPaymentAsync(PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, CancellationToken cancellationToken)
+    private async ValueTask<PaymentTransaction> PollPaymentAsync(
+        PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, Partner? dropped, CancellationToken cancellationToken)
     {
-        var result = await CallProviderAsync(ct => provider.GetPaymentAsync(PaymentReference(tx), ct), cancellationToken).ConfigureAwait(false);
+        var (result, answered) = await PollAsync(ct => provider.GetPaymentAsync(PaymentReference(tx), ct), cancellationToken).ConfigureAwait(false);
         var polled = await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, null, true, cancellationToken).ConfigureAwait(false);
+        if (dropped is not null && answered && polled.InFlightAction is { } action && Resend(result.Outcome, polled) is not null)
+        {
+            // Applied as the provider's refusal, so the state it settles to and the checks of the unit are the refusal's.
+            var refusal = Dropped(dropped, action.ToString().ToLowerInvariant());
+            return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, refusal, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
+        }
+
         if (!resend || Resend(result.Outcome, polled) is not { } again)
         {
             return polled;
@@ -191,7 +201,10 @@ internal sealed partial class TransactionService
     /// Syncs one transaction. A partner's own call requires it active. The system's sync (<see cref="SyncDueAsync"/>) also
     /// runs for a partner that is not (suspended or deleted), because a call already sent may have moved money: it polls
     /// and records those outcomes, but sends nothing the provider may not have yet (an unsent create or refund, a resend
-    /// of a call the provider does not know), which waits until the partner is active again.
+    /// of a call the provider does not know). For a suspended partner that waits until it is active again; for a deleted
+    /// one, which never will be, the pending refunds are polled too, and a payment or refund the provider still does not
+    /// know <see cref="OrchestrationOptions.DropTimeout"/> after the deletion fails (a capture or cancel it never received is
+    /// given up, the authorization standing).
     /// </summary>
     private async ValueTask<PaymentTransaction> SyncOneAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, bool bySystem, CancellationToken cancellationToken)
     {
@@ -203,11 +216,12 @@ internal sealed partial class TransactionService
                 ? await PartnerGate.GetAsync(store, partnerId, cancellationToken).ConfigureAwait(false)
                 : await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
             var sends = PartnerGate.MayCall(partner);
+            var dropped = partner.DeletedAt is { } deletedAt && clock.GetCurrentInstant() - deletedAt >= options.Value.DropTimeout ? partner : null;
             before = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
             var provider = providers.Get(before.Provider);
             if (before.Status == TransactionStatus.Processing)
             {
-                await PollPaymentAsync(before, provider, context, sends, cancellationToken).ConfigureAwait(false);
+                await PollPaymentAsync(before, provider, context, sends, dropped, cancellationToken).ConfigureAwait(false);
             }
             else if (sends && IsAbandonedCreate(before))
             {
@@ -216,9 +230,9 @@ internal sealed partial class TransactionService
 
             foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))
             {
-                if (refund.Status == RefundStatus.Processing || (sends && refund.Status == RefundStatus.Pending))
+                if (refund.Status == RefundStatus.Processing || (refund.Status == RefundStatus.Pending && (sends || partner.DeletedAt is not null)))
                 {
-                    await DriveRefundAsync(before, refund, provider, context, sends, cancellationToken).ConfigureAwait(false);
+                    await DriveRefundAsync(before, refund, provider, context, sends, dropped, cancellationToken).ConfigureAwait(false);
                 }
             }
         }

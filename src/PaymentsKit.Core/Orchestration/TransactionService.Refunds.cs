@@ -96,7 +96,7 @@ internal sealed partial class TransactionService
                 if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
                 {
                     var owner = await GetAsync(partnerId, refund.TransactionId, cancellationToken).ConfigureAwait(false);
-                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, true, cancellationToken).ConfigureAwait(false);
+                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, true, null, cancellationToken).ConfigureAwait(false);
                 }
 
                 await audit.WriteReplayedAsync(call, refund.Id.ToString(), refund, cancellationToken).ConfigureAwait(false);
@@ -150,17 +150,33 @@ internal sealed partial class TransactionService
     /// Drives a refund whose outcome is unknown forward and applies the answer. A pending refund may never have reached
     /// the provider (the call that reserved it died before sending it, or is sending it now), nor a processing one the
     /// provider does not know (its call failed to connect): the first is sent again, the second polled and sent again when
-    /// the provider does not know it. Resending is safe because the refund id is its idempotency key; without
-    /// <paramref name="send"/> a processing refund is only polled (a pending one is always sent, so the caller passes none).
+    /// the provider does not know it. Resending is safe because the refund id is its idempotency key. Without
+    /// <paramref name="send"/> (a partner that may not make calls) either is only polled, and a pending one stays pending
+    /// unless the provider knows it; with <paramref name="dropped"/> (its partner deleted past
+    /// <see cref="OrchestrationOptions.DropTimeout"/>) one the provider answers it does not know fails (see <see cref="Dropped"/>).
     /// </summary>
-    private async ValueTask<Refund> DriveRefundAsync(PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, bool send, CancellationToken cancellationToken)
+    private async ValueTask<Refund> DriveRefundAsync(
+        PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, bool send, Partner? dropped, CancellationToken cancellationToken)
     {
-        var result = refund.Status == RefundStatus.Processing
-            ? await CallProviderAsync(ct => provider.GetRefundAsync(refund.Id.ToString(), ct), cancellationToken).ConfigureAwait(false)
-            : null;
+        ProviderResult? result = null;
+        var answered = false;
+        if (refund.Status == RefundStatus.Processing || !send)
+        {
+            (result, answered) = await PollAsync(ct => provider.GetRefundAsync(refund.Id.ToString(), ct), cancellationToken).ConfigureAwait(false);
+        }
+
         if (result is null || (send && result.Outcome == ProviderOutcome.Unknown))
         {
             result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(tx, refund), ct), cancellationToken).ConfigureAwait(false);
+        }
+        else if (result.Outcome == ProviderOutcome.Unknown && answered && dropped is not null)
+        {
+            result = Dropped(dropped, "refund");
+        }
+        else if (result.Outcome == ProviderOutcome.Unknown && refund.Status == RefundStatus.Pending)
+        {
+            // Processing means a call was sent whose answer was lost; nothing says this one was ever sent.
+            return refund;
         }
 
         return await ApplyRefundResultAsync(tx.PartnerId, refund.Id, result, Actor(tx.PartnerId, context), context, null, cancellationToken).ConfigureAwait(false);

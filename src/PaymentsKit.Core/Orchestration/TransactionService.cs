@@ -28,6 +28,7 @@ internal sealed partial class TransactionService(
 {
     private const string ResourceType = "transaction";
     private const string OutcomeUnknownCode = "provider_outcome_unknown";
+    private const string NotReceivedCode = "not_received_by_provider";
 
     /// <summary>The actor of changes PaymentsKit makes on its own (see <see cref="TransactionEvent.CreatedBy"/>).</summary>
     private const string SystemActor = "system";
@@ -312,6 +313,37 @@ internal sealed partial class TransactionService(
 
         static ProviderResult Unknown(Exception ex) => new(ProviderOutcome.Unknown, ErrorCode: OutcomeUnknownCode, ErrorMessage: ex.Message);
     }
+
+    /// <summary>
+    /// A status poll's answer, and whether the provider gave it: a poll that timed out or failed to connect also reads as
+    /// <see cref="ProviderOutcome.Unknown"/>, but says nothing about what the provider received.
+    /// </summary>
+    private static async ValueTask<(ProviderResult Result, bool Answered)> PollAsync(Func<CancellationToken, ValueTask<ProviderResult>> poll, CancellationToken cancellationToken)
+    {
+        var answered = false;
+        var result = await CallProviderAsync(
+            async ct =>
+            {
+                var answer = await poll(ct).ConfigureAwait(false);
+                answered = true;
+                return answer;
+            },
+            cancellationToken).ConfigureAwait(false);
+        return (result, answered);
+    }
+
+    /// <summary>
+    /// The refusal applied to a call for a deleted partner (a payment, capture, cancel or refund) that the provider still
+    /// shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the deletion: nothing is sent for a
+    /// deleted partner, so it never will.
+    /// </summary>
+    private ProviderResult Dropped(Partner partner, string what) =>
+        new(
+            ProviderOutcome.Declined,
+            ErrorCode: NotReceivedCode,
+            ErrorMessage: string.Create(
+                CultureInfo.InvariantCulture,
+                $"The provider has not received the {what} {(clock.GetCurrentInstant() - partner.DeletedAt!.Value).TotalSeconds:0} s after partner {partner.Id} was deleted (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s), and nothing is sent for a deleted partner."));
 
     private Money ValidateAmount(decimal value, string? currency)
     {

@@ -31,7 +31,7 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     /// <summary>Whether the next charge or authorization fails to connect, never reaching the provider.</summary>
     public bool LoseNextPayment { get; set; }
 
-    /// <summary>Whether every charge, authorization and payment poll fails to connect (the provider is down) until reset.</summary>
+    /// <summary>Whether every charge, authorization, payment poll and refund poll fails to connect (the provider is down) until reset.</summary>
     public bool Down { get; set; }
 
     public ValueTask<ProviderResult> ChargeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
@@ -101,7 +101,8 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
         return result;
     }
 
-    public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default) => inner.GetRefundAsync(reference, cancellationToken);
+    public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default) =>
+        Down ? throw new HttpRequestException("Connection refused.") : inner.GetRefundAsync(reference, cancellationToken);
 
     private bool TakeLostPayment()
     {

@@ -90,15 +90,16 @@ public sealed class OrchestrationOptionsTests
         using (var defaults = new ServiceCollection().AddPaymentsKit().Services.BuildServiceProvider())
         {
             var options = defaults.GetRequiredService<IOptions<OrchestrationOptions>>().Value;
-            Assert.Equal((Duration.FromMinutes(5), Duration.FromMinutes(1), 4), (options.SyncLease, options.SyncRetryInterval, options.SyncParallelism));
+            Assert.Equal((Duration.FromMinutes(5), Duration.FromMinutes(1), 4, Duration.FromHours(1)), (options.SyncLease, options.SyncRetryInterval, options.SyncParallelism, options.DropTimeout));
         }
 
         using var provider = new ServiceCollection().AddPaymentsKit()
-            .ConfigureOrchestration(o => (o.SyncLease, o.SyncRetryInterval, o.SyncParallelism) = (Duration.FromHours(2), Duration.Zero, 0))
+            .ConfigureOrchestration(o => (o.SyncLease, o.SyncRetryInterval, o.SyncParallelism, o.DropTimeout) = (Duration.FromHours(2), Duration.Zero, 0, Duration.FromDays(8)))
             .Services.BuildServiceProvider();
         var failures = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<OrchestrationOptions>>().Value).Failures.ToList();
-        Assert.Equal(3, failures.Count);
+        Assert.Equal(4, failures.Count);
         Assert.Contains(failures, f => f.Contains("SyncLease", StringComparison.Ordinal) && f.Contains("2:00:00", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("DropTimeout", StringComparison.Ordinal) && f.Contains("8:00:00:00", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("SyncRetryInterval", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("SyncParallelism", StringComparison.Ordinal) && f.Contains("(value: 0)", StringComparison.Ordinal));
     }

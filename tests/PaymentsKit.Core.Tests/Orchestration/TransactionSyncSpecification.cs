@@ -268,6 +268,100 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Deleted_Partners_Payment_And_Refunds_The_Provider_Never_Received_Fail_Once_The_Drop_Timeout_Has_Passed_Since_Its_Deletion()
+    {
+        GatedPaymentProvider? stripe = null;
+        var inner = await CreateStoreAsync();
+        var store = new CrashingStore(inner);
+        using var h = OrchestrationHarness.Create(
+            store,
+            o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)),
+            wrapStripe: s => stripe = new GatedPaymentProvider(s),
+            due: CreateDueQueue(inner));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var lost = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("lost"), Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (lost.Status, lost.InFlightAction));
+        var refunded = await h.CompletedAsync(partner);
+        stripe.LoseNextRefund = true;
+        var lostRefund = await h.Refunds.RefundAsync(partner.Id, refunded.Id, new CreateRefundRequest(40m, "lost"), Context);
+        Assert.Equal(RefundStatus.Processing, lostRefund.Status);
+        (store.CrashOn, store.AfterCommit) = (r => r is Refund { Status: RefundStatus.Pending }, true);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Refunds.RefundAsync(partner.Id, refunded.Id, new CreateRefundRequest(60m, "unsent"), Context).AsTask());
+        var unsentRefund = Assert.Single(await h.Refunds.ListRefundsAsync(partner.Id, refunded.Id), r => r.Status == RefundStatus.Pending);
+        await h.Partners.DeleteAsync(partner.Id, Context);
+        var calls = h.Stripe.CallCount;
+
+        // Until the drop timeout has passed since the deletion a call may still have been on its way: each is only polled.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), ((await h.Transactions.GetAsync(partner.Id, lost.Id)).Status, (await h.Transactions.GetAsync(partner.Id, lost.Id)).InFlightAction));
+        Assert.Equal(RefundStatus.Processing, (await h.Refunds.GetRefundAsync(partner.Id, lostRefund.Id)).Status);
+        Assert.Equal(RefundStatus.Pending, (await h.Refunds.GetRefundAsync(partner.Id, unsentRefund.Id)).Status);
+        Assert.Equal(calls + 30, h.Stripe.CallCount);
+
+        // A poll that does not reach the provider says nothing about what it received.
+        stripe.Down = true;
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(partner.Id, lost.Id)).Status);
+        Assert.Equal(RefundStatus.Processing, (await h.Refunds.GetRefundAsync(partner.Id, lostRefund.Id)).Status);
+        Assert.Equal(RefundStatus.Pending, (await h.Refunds.GetRefundAsync(partner.Id, unsentRefund.Id)).Status);
+
+        // The provider answers it does not know them, past the drop timeout: they failed, and nothing is due any more.
+        stripe.Down = false;
+        h.Clock.Advance(Duration.FromMinutes(1));
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var failed = await h.Transactions.GetAsync(partner.Id, lost.Id);
+        Assert.Equal((TransactionStatus.Failed, (ProviderAction?)null, "not_received_by_provider"), (failed.Status, failed.InFlightAction, failed.ErrorCode));
+        Assert.Contains("deleted", failed.ErrorMessage, StringComparison.Ordinal);
+        var failedEvent = (await h.Transactions.GetEventsAsync(partner.Id, lost.Id))[0];
+        Assert.Equal((TransactionEventType.PaymentFailed, "system", failed.ErrorMessage), (failedEvent.EventType, failedEvent.CreatedBy, failedEvent.ErrorMessage));
+        foreach (var refund in new[] { lostRefund, unsentRefund })
+        {
+            var settled = await h.Refunds.GetRefundAsync(partner.Id, refund.Id);
+            Assert.Equal((RefundStatus.Failed, "not_received_by_provider"), (settled.Status, settled.ErrorCode));
+        }
+
+        var released = await h.Transactions.GetAsync(partner.Id, refunded.Id);
+        Assert.Equal((TransactionStatus.Completed, 0m, 0m), (released.Status, released.RefundedAmount.Amount, released.ReservedRefundAmount.Amount));
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        Assert.Equal(calls + 33, h.Stripe.CallCount); // Polls only: nothing was sent for the deleted partner.
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
+    public async Task A_Deleted_Partners_Capture_The_Provider_Never_Received_Is_Given_Up_After_The_Drop_Timeout_And_The_Authorization_Stands()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.DropTimeout = Duration.FromMinutes(10), wrapStripe: s => stripe = new GatedPaymentProvider(s), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        stripe!.NextCapture = CaptureLoss.BeforeReachingProvider;
+        Assert.Equal(ProviderAction.Capture, (await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)).InFlightAction);
+        await h.Partners.DeleteAsync(partner.Id, Context);
+
+        // The provider keeps answering "authorized": the capture never reached it, and is not sent for a deleted partner.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(ProviderAction.Capture, (await h.Transactions.GetAsync(partner.Id, authorized.Id)).InFlightAction);
+
+        // Past the drop timeout the capture is given up: nothing is in flight, the authorization stands, nothing is due.
+        h.Clock.Advance(Duration.FromMinutes(10));
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var standing = await h.Transactions.GetAsync(partner.Id, authorized.Id);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null, "not_received_by_provider"), (standing.Status, standing.InFlightAction, standing.ErrorCode));
+        Assert.NotNull(standing.AuthorizedAt);
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task A_Transaction_The_Provider_Keeps_Leaving_Unresolved_Does_Not_Starve_The_Others()
     {
         GatedPaymentProvider? stripe = null;

@@ -6,7 +6,9 @@ namespace PaymentsKit.PostgreSql;
 /// <summary>
 /// The <see cref="IDueTransactionQueue"/> on PostgreSQL (migration <c>0028_transaction_sync</c>). A claim is one statement:
 /// the transactions due a sync (partial index <c>idx_transactions_sync_due</c>, plus the grace period of pending creates
-/// and, for them, an active partner: one primary-key lookup per pending candidate, no new index or column)
+/// and, for them, an active partner: one primary-key lookup per pending candidate, no new index or column; and for a
+/// suspended partner's transaction with refunds in flight, a processing one among them, through the refunds'
+/// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
 /// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that only
 /// replaces an expired lease, which is what finally decides between two claimers that read the same transaction. The same
@@ -37,6 +39,8 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
         + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"
         + " WHERE " + CanBeDue
         + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2 AND p.is_active AND p.deleted_at IS NULL))"
+        + " AND (p.is_active OR p.deleted_at IS NOT NULL OR t.status = 'processing'"
+        + " OR EXISTS (SELECT 1 FROM refunds r WHERE r.transaction_id = t.id AND r.status = 'processing'))"
         + " AND (l.leased_until IS NULL OR l.leased_until <= $1)"
         + " ORDER BY l.leased_until NULLS FIRST, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED),"
         + " leased AS (INSERT INTO transaction_sync_leases AS l (transaction_id, leased_until) SELECT id, $3 FROM due"

@@ -20,7 +20,8 @@ public readonly record struct TransactionSyncResult(int Claimed, int Synced, int
 /// Finds the transactions due a sync across partners and hands each to one sync pass at a time. Due means: a provider
 /// call awaits its outcome (processing, other than an authorization standing with nothing in flight), a create that asked
 /// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> and its partner is active
-/// and not deleted, or a refund of it is pending or processing (a reserved refund amount); never a deleted one. A claim leases the transaction until it is
+/// and not deleted, or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
+/// only when one is processing, as a pending one waits for the partner); never a deleted one. A claim leases the transaction until it is
 /// released, deferred, or the lease runs out (a pass that dies loses nothing). Transactions never synced come first, then
 /// those whose deferral ended longest ago, so one the provider keeps answering "unknown" waits its deferral and then queues
 /// behind the others instead of starving them. On PostgreSQL it reads a partial index of the transactions that can be due
@@ -73,6 +74,16 @@ internal static class TransactionSyncRule
             || (tx.CreatedAt <= unsentCreatedBefore && partnerMayCall));
 
     /// <summary>
+    /// Whether a transaction <see cref="IsDue"/> counts as due may instead wait for its partner: the partner is suspended
+    /// (not deleted) and the transaction has no payment in flight, so what makes it due is its refunds. Unless one of them
+    /// is processing (a call already sent, which is polled) they are pending refunds, which the sync sends only once the
+    /// partner is active again: claimed, it would only be put off every retry interval. A deleted partner's never waits:
+    /// its refunds are polled until they settle or are dropped (<see cref="OrchestrationOptions.DropTimeout"/>).
+    /// </summary>
+    public static bool MayWaitForPartner(PaymentTransaction tx, Partner partner) =>
+        partner is { IsActive: false, DeletedAt: null } && tx.Status != TransactionStatus.Processing;
+
+    /// <summary>
     /// Whether <paramref name="tx"/> is due a sync or may become due by time or by its partner alone (a pending create
     /// that asked to confirm); PostgreSQL's partial index <c>idx_transactions_sync_due</c> holds exactly these.
     /// </summary>
@@ -103,6 +114,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
         DueLimits.Check(lease, limit);
         var due = new List<PaymentTransaction>();
         var canBeDue = new List<Guid>();
+        var mayWait = new List<PaymentTransaction>();
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
@@ -116,7 +128,19 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
                 canBeDue.Add(tx.Id.Value);
                 if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, PartnerGate.MayCall(partner)))
                 {
-                    due.Add(tx);
+                    (TransactionSyncRule.MayWaitForPartner(tx, partner) ? mayWait : due).Add(tx);
+                }
+            }
+
+            foreach (var tx in mayWait)
+            {
+                await foreach (var refund in OrchestrationCollections.RefundsNewestFirstAsync(unit, tx, cancellationToken).ConfigureAwait(false))
+                {
+                    if (refund.Status == RefundStatus.Processing)
+                    {
+                        due.Add(tx);
+                        break;
+                    }
                 }
             }
         }

@@ -92,7 +92,7 @@ public interface ITransactionService
     /// past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>. Each is claimed for one pass at a time, so concurrent
     /// passes (on any number of hosts) sync different transactions. For a partner that is suspended or deleted it resolves
     /// only the calls already sent (polls them and records their outcome) and sends nothing new: a suspended partner's wait
-    /// until it is active again; for a deleted partner, a call the provider
+    /// until it is active again (what only waits for it is not claimed meanwhile); for a deleted partner, a call the provider
     /// still shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the deletion is given up
     /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused). A transaction still
     /// unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store refused), is not synced

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Orchestration;
@@ -69,6 +71,21 @@ internal static class OrchestrationCollections
 
     public static string SequenceValue(TransactionId transaction, long sequence) =>
         FormattableString.Invariant($"{transaction.Value:N}:{sequence}");
+
+    /// <summary>The refunds of <paramref name="transaction"/>, newest first.</summary>
+    public static async IAsyncEnumerable<Refund> RefundsNewestFirstAsync(
+        IUnitOfWork unit, PaymentTransaction transaction, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        for (var sequence = transaction.RefundCount; sequence >= 1; sequence--)
+        {
+            // Refunds commit with the transaction record that counts them, so every number up to the count exists.
+            var found = await unit.FindAsync(Refunds, transaction.PartnerId.Value, SequenceKey, SequenceValue(transaction.Id, sequence), cancellationToken).ConfigureAwait(false)
+                ?? throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.StorageFailure,
+                    string.Create(CultureInfo.InvariantCulture, $"Refund {sequence} of transaction {transaction.Id} is missing."));
+            yield return found.Value;
+        }
+    }
 }
 
 /// <summary>Routes a provider reference (a transaction or refund id) to its partner.</summary>

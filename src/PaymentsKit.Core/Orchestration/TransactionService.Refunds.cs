@@ -132,14 +132,9 @@ internal sealed partial class TransactionService
         {
             var tx = (await LoadAsync(unit, partnerId, transactionId, cancellationToken).ConfigureAwait(false)).Value;
             var refunds = new List<Refund>(tx.RefundCount);
-            for (var sequence = tx.RefundCount; sequence >= 1; sequence--)
+            await foreach (var refund in RefundsNewestFirstAsync(unit, tx, cancellationToken).ConfigureAwait(false))
             {
-                // Refunds commit with the transaction record that counts them, so every number up to the count exists.
-                var found = await unit.FindAsync(Refunds, partnerId.Value, SequenceKey, SequenceValue(transactionId, sequence), cancellationToken).ConfigureAwait(false)
-                    ?? throw new PaymentsKitException(
-                        PaymentsKitErrorCodes.StorageFailure,
-                        string.Create(CultureInfo.InvariantCulture, $"Refund {sequence} of transaction {transactionId} is missing."));
-                refunds.Add(found.Value);
+                refunds.Add(refund);
             }
 
             return refunds;

@@ -31,7 +31,8 @@ internal sealed partial class TransactionService
 
                         // Read as if its partner may be sent calls: what a partner that may not was left (an unsent refund,
                         // a call the provider does not know) waits the retry interval like any unresolved transaction,
-                        // without counting as a failure, and an unsent create of such a partner is not claimed anyway.
+                        // without counting as a failure; the claims then leave out what only waits for a suspended partner
+                        // (an unsent create, refunds all pending), and a deleted partner's is dropped in time.
                         if (TransactionSyncRule.IsDue(after, unsentCreatedBefore, true))
                         {
                             retry.Add(claim);

@@ -230,8 +230,13 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
         var refused = await Assert.ThrowsAsync<PaymentsKitException>(() => h.Transactions.SyncAsync(partner.Id, unsent.Id, Context).AsTask());
         Assert.Equal(PaymentsKitErrorCodes.PartnerInactive, refused.Code);
 
-        h.Clock.Advance(Duration.FromMinutes(2));
-        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        // With nothing left to poll, the transaction whose refund waits is not claimed again while its partner is suspended.
+        for (var pass = 0; pass < 3; pass++)
+        {
+            h.Clock.Advance(Duration.FromMinutes(2));
+            Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        }
+
         Assert.Equal(RefundStatus.Pending, (await h.Refunds.GetRefundAsync(partner.Id, unsentRefund.Id)).Status);
         Assert.Equal(calls + 2, h.Stripe.CallCount);
 

@@ -97,8 +97,8 @@ public interface ITransactionService
     /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused). A transaction still
     /// unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store refused), is not synced
     /// again before
-    /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed since the pass ended, and a failure never stops the others. Calls are audited
-    /// with <see cref="RequestContext.Internal"/>, and the events they write name the system as their actor
+    /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed since the pass ended, and a failure never stops the others. A sync
+    /// that changed something is audited with <see cref="RequestContext.Internal"/> (one that changed nothing, not at all), and the events they write name the system as their actor
     /// (<see cref="TransactionEvent.CreatedBy"/> <c>system</c>). The hosting job <c>transactions.sync_due</c> runs it.
     /// </summary>
     /// <param name="now">The time the pass runs at (the grace period and the leases are measured from it).</param>

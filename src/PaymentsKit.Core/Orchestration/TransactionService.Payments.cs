@@ -210,6 +210,7 @@ internal sealed partial class TransactionService
     {
         var call = new AuditCall(partnerId, "transaction.sync", ResourceType, context);
         PaymentTransaction before;
+        var refundChanged = false;
         try
         {
             var partner = bySystem
@@ -232,7 +233,8 @@ internal sealed partial class TransactionService
             {
                 if (refund.Status == RefundStatus.Processing || (refund.Status == RefundStatus.Pending && (sends || partner.DeletedAt is not null)))
                 {
-                    await DriveRefundAsync(before, refund, provider, context, sends, dropped, cancellationToken).ConfigureAwait(false);
+                    var driven = await DriveRefundAsync(before, refund, provider, context, sends, dropped, cancellationToken).ConfigureAwait(false);
+                    refundChanged |= driven != refund;
                 }
             }
         }
@@ -243,6 +245,15 @@ internal sealed partial class TransactionService
         }
 
         var after = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
+
+        // The system's pass comes back every retry interval while a transaction stays unresolved: an entry for a pass that
+        // changed nothing (a poll only counts itself in RetryCount) would record no change, only that it ran. A partner's
+        // own sync is its call, audited whatever it did, as every call of a partner is.
+        if (bySystem && !refundChanged && after with { RetryCount = before.RetryCount, UpdatedAt = before.UpdatedAt } == before)
+        {
+            return after;
+        }
+
         await store.ExecuteAsync(
             (unit, _) =>
             {

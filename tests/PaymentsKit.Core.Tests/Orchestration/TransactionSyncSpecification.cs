@@ -367,6 +367,43 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task The_Sync_Pass_Audits_A_Transaction_Only_When_Its_Sync_Changed_Something()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(1), wrapStripe: s => stripe = new GatedPaymentProvider(s), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        stripe!.Down = true;
+        var stuck = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("stuck"), Context);
+        Assert.Equal(TransactionStatus.Processing, stuck.Status);
+
+        // Each pass polls it (counted in its retry count) and learns nothing: no entry per retry interval.
+        for (var pass = 0; pass < 3; pass++)
+        {
+            Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        Assert.Equal((TransactionStatus.Processing, 3), ((await h.Transactions.GetAsync(partner.Id, stuck.Id)).Status, (await h.Transactions.GetAsync(partner.Id, stuck.Id)).RetryCount));
+        Assert.DoesNotContain(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+
+        // A partner's own sync is its call, audited whatever it did.
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.SyncAsync(partner.Id, stuck.Id, Context)).Status);
+        var partners = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal(Context.IpAddress, partners.IpAddress);
+
+        // The provider is back: the pass that settles the payment records it.
+        stripe.Down = false;
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, stuck.Id)).Status);
+        var systems = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync" && a.Id != partners.Id);
+        Assert.Equal((RequestContext.Internal.IpAddress, AuditOutcome.Succeeded), (systems.IpAddress, systems.Outcome));
+        Assert.Equal("processing", systems.Changes!.Before!.Value.GetProperty("status").GetString());
+        Assert.Equal("completed", systems.Changes.After!.Value.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task A_Transaction_The_Provider_Keeps_Leaving_Unresolved_Does_Not_Starve_The_Others()
     {
         GatedPaymentProvider? stripe = null;

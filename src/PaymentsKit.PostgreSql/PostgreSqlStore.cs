@@ -610,7 +610,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         protected override async ValueTask<IReadOnlyList<Versioned<object>?>?> ReadManyAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
             await store.ReadManyAsync(records, cancellationToken).ConfigureAwait(false);
 
-        protected override async ValueTask<IReadOnlyList<long>> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
+        protected override async ValueTask<IReadOnlyList<long>?> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
             (await store.ReadManyAsync(records, cancellationToken).ConfigureAwait(false)).Select(r => r?.Version ?? 0).ToList();
 
         protected override ValueTask<Page<Versioned<T>>> ListCommittedAsync<T>(RecordCollection<T> collection, Guid tenantId, Guid? after, int limit, CancellationToken cancellationToken) =>

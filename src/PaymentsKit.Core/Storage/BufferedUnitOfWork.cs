@@ -230,7 +230,11 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         }
 
         var records = seen.Select(s => s.Record).Distinct().ToList();
-        var versions = await ReadVersionsAsync(records, cancellationToken).ConfigureAwait(false);
+        if (await ReadVersionsAsync(records, cancellationToken).ConfigureAwait(false) is not { } versions)
+        {
+            return false;
+        }
+
         var current = new Dictionary<RecordRef, long>(records.Count);
         for (var i = 0; i < records.Count; i++)
         {
@@ -278,8 +282,13 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     protected virtual ValueTask<IReadOnlyList<Versioned<object>?>?> ReadManyAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
         ValueTask.FromResult<IReadOnlyList<Versioned<object>?>?>(null);
 
-    /// <summary>The committed versions of records, whatever their tenant: one per ref, in order, 0 when absent.</summary>
-    protected abstract ValueTask<IReadOnlyList<long>> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken);
+    /// <summary>
+    /// The committed versions of records, whatever their tenant: one per ref, in order, 0 when absent; or null when the
+    /// store cannot tell (the default, so stores written before it keep building), and <see cref="HasStaleReadsAsync"/>
+    /// answers false: refusals are final, as <see cref="IUnitOfWork.HasStaleReadsAsync"/>'s own default makes them.
+    /// </summary>
+    protected virtual ValueTask<IReadOnlyList<long>?> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyList<long>?>(null);
 
     /// <summary>Finds the id of the committed record holding a unique key value.</summary>
     protected abstract ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)

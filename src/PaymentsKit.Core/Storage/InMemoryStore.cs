@@ -344,7 +344,7 @@ public sealed partial class InMemoryStore : IPaymentsStore
             }
         }
 
-        protected override ValueTask<IReadOnlyList<long>> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken)
+        protected override ValueTask<IReadOnlyList<long>?> ReadVersionsAsync(IReadOnlyList<RecordRef> records, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var versions = new long[records.Count];
@@ -358,7 +358,7 @@ public sealed partial class InMemoryStore : IPaymentsStore
                 }
             }
 
-            return ValueTask.FromResult<IReadOnlyList<long>>(versions);
+            return ValueTask.FromResult<IReadOnlyList<long>?>(versions);
         }
 
         protected override ValueTask<Guid?> FindIdAsync<T>(RecordCollection<T> collection, string uniqueKey, string value, CancellationToken cancellationToken)

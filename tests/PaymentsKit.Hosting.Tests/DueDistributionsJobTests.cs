@@ -1,4 +1,7 @@
 using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Hosting.Jobs;
@@ -44,6 +47,40 @@ public sealed class DueDistributionsJobTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => job.RunAsync(stop.Token).AsTask());
         Assert.Single(fake.Attempted);
+    }
+
+    [Fact]
+    public void The_Constructor_Code_Compiled_Against_0_1_0_Binds_To_Is_Still_There()
+    {
+        var constructor = typeof(DueDistributionsJob).GetConstructor(
+            [typeof(IDistributionService), typeof(JobLeases), typeof(IClock), typeof(IOptions<PaymentsKitHostingOptions>)]);
+
+        Assert.NotNull(constructor);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_Container_Builds_The_Job_With_Or_Without_Logging(bool logging)
+    {
+        var services = new ServiceCollection();
+        services.AddPaymentsKit().UseClock(new ManualClock()).AddWebhookDelivery().AddPaymentsKitHosting();
+        var loggerAsked = false;
+        if (logging)
+        {
+            services.AddSingleton<ILogger<DueDistributionsJob>>(_ =>
+            {
+                loggerAsked = true;
+                return NullLogger<DueDistributionsJob>.Instance;
+            });
+        }
+
+        using var provider = services.BuildServiceProvider();
+
+        Assert.Single(provider.GetServices<IPaymentsKitJob>().OfType<DueDistributionsJob>());
+
+        // With logging the container takes the constructor that reports the distributions that fail.
+        Assert.Equal(logging, loggerAsked);
     }
 
     private static Distribution Due(ManualClock clock) => new(

@@ -21,12 +21,23 @@ public sealed partial class LedgerService : ILedger
     private Asset? _lastRegistered;
     private readonly ILedgerFastPath? _fastPath;
 
+    /// <summary>Creates the ledger, logging nothing.</summary>
+    /// <param name="store">Where the books are kept.</param>
+    /// <param name="clock">Stamps transactions and decides whether reservations have expired.</param>
+    /// <param name="assets">The assets accounts may count; an account's asset must be registered so stored amounts can be read back.</param>
+    public LedgerService(IPaymentsStore store, IClock clock, AssetRegistry assets)
+        : this(store, clock, assets, null)
+    {
+        // 0.1.0's constructor, kept so code compiled against it still binds. The other's logger is not optional, so a
+        // three-argument call has this one candidate only.
+    }
+
     /// <summary>Creates the ledger.</summary>
     /// <param name="store">Where the books are kept.</param>
     /// <param name="clock">Stamps transactions and decides whether reservations have expired.</param>
     /// <param name="assets">The assets accounts may count; an account's asset must be registered so stored amounts can be read back.</param>
-    /// <param name="logger">Logs the reservations the expiry sweep could not expire; optional.</param>
-    public LedgerService(IPaymentsStore store, IClock clock, AssetRegistry assets, ILogger<LedgerService>? logger = null)
+    /// <param name="logger">Logs the reservations the expiry sweep could not expire; null logs nothing.</param>
+    public LedgerService(IPaymentsStore store, IClock clock, AssetRegistry assets, ILogger<LedgerService>? logger)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));

@@ -174,7 +174,7 @@ public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IO
 /// <param name="options">Supplies the interval and the lease.</param>
 /// <param name="logger">Where a distribution that fails is reported; the run goes on with the others.</param>
 public sealed partial class DueDistributionsJob(
-    IDistributionService distributions, JobLeases leases, IClock clock, IOptions<PaymentsKitHostingOptions> options, ILogger<DueDistributionsJob>? logger = null)
+    IDistributionService distributions, JobLeases leases, IClock clock, IOptions<PaymentsKitHostingOptions> options, ILogger<DueDistributionsJob>? logger)
     : IPaymentsKitJob
 {
     /// <summary>The job's name.</summary>
@@ -182,6 +182,18 @@ public sealed partial class DueDistributionsJob(
 
     /// <summary>The most due distributions one run looks at before reporting more work.</summary>
     public const int BatchSize = 100;
+
+    /// <summary>Creates the job, logging nothing.</summary>
+    /// <param name="distributions">The distribution service.</param>
+    /// <param name="leases">Keeps two hosts off one distribution.</param>
+    /// <param name="clock">Supplies now.</param>
+    /// <param name="options">Supplies the interval and the lease.</param>
+    public DueDistributionsJob(IDistributionService distributions, JobLeases leases, IClock clock, IOptions<PaymentsKitHostingOptions> options)
+        : this(distributions, leases, clock, options, null)
+    {
+        // 0.1.0's constructor, kept so code compiled against it still binds. The other's logger is not optional, so a
+        // four-argument call has this one candidate only.
+    }
 
     /// <inheritdoc />
     public string Name => JobName;

@@ -147,6 +147,6 @@ internal sealed partial class PaymentLinkService(InvoicingContext context, ILogg
     private static PaymentsKitException DuplicateSlug(string slug) =>
         InvoicingValidation.Duplicate("slug", slug, "by another payment link");
 
-    [LoggerMessage(EventId = 4131, Level = LogLevel.Warning, Message = "Payment link {LinkId} of merchant {MerchantId} could not be expired ({Code}); it stays due and the next sweep tries it again")]
+    [LoggerMessage(EventId = 4131, Level = LogLevel.Warning, Message = "Payment link {LinkId} of merchant {MerchantId} could not be expired ({Code}); it stays due and is tried again after a backoff")]
     private static partial void LogExpiryFailure(ILogger logger, Exception exception, string linkId, string merchantId, string code);
 }

@@ -218,6 +218,6 @@ public sealed partial class LedgerService : ILedger
             ?? throw LedgerValidation.NotFound("ledger account", accountId);
     }
 
-    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Reservation {TransferId} of tenant {TenantId} could not be expired ({Code}); it stays due and the next sweep tries it again")]
+    [LoggerMessage(EventId = 301, Level = LogLevel.Warning, Message = "Reservation {TransferId} of tenant {TenantId} could not be expired ({Code}); it stays due and is tried again after a backoff")]
     private static partial void LogExpiryFailure(ILogger logger, Exception exception, string transferId, string tenantId, string code);
 }

@@ -8,7 +8,10 @@ namespace PaymentsKit.Storage;
 /// <see cref="Guid.Empty"/>) and acts on each one that is due and not yet closed, each in its own unit of
 /// work. It remembers where the deadlines behind it are all closed, so later sweeps skip them. A deadline whose unit
 /// of work fails is reported to <c>failed</c> (the deadline, the exception, its error code or exception type) and
-/// left due: the sweep goes on with the others and the next sweep tries it again.
+/// left due: the sweep goes on with the others, and a sweep tries it again once a backoff has passed
+/// (<see cref="FirstBackoff"/>, doubling with each further failure up to <see cref="MaxBackoff"/>, by the clock).
+/// Until then it counts as handled for the skip, so it holds neither later sweeps' start nor their time. The backoff is
+/// this instance's (this host's) memory, as the skip is: a restarted host tries every such deadline at once.
 /// Shared by the ledger's reservation expiry, the streams' completion sweep and the payment links' expiry.
 /// </summary>
 /// <typeparam name="TDeadline">The deadline record.</typeparam>
@@ -23,12 +26,22 @@ internal sealed class DeadlineSweep<TDeadline>(
 {
     private const int PageSize = 256;
 
+    /// <summary>How long after its first failure a deadline is tried again.</summary>
+    internal static readonly Duration FirstBackoff = Duration.FromMinutes(1);
+
+    /// <summary>The longest wait between two tries of a deadline that keeps failing.</summary>
+    internal static readonly Duration MaxBackoff = Duration.FromHours(1);
+
     // Deadlines at least this far behind the clock that were all closed are skipped next time; one written
     // by a host whose clock lags by more than this could land behind the skip.
     private static readonly Duration SkipMargin = Duration.FromMinutes(1);
 
     private readonly Lock _cursorLock = new();
     private string? _skipCursor;
+
+    // Deadlines whose unit of work failed, by id (guarded by _cursorLock): tried from here once their backoff has passed,
+    // and passed over by the walk, which may then skip their pages. A deadline leaves when it is handled or found closed.
+    private readonly Dictionary<Guid, Failing> _failing = [];
 
     /// <summary>Acts on up to <paramref name="limit"/> deadlines due at <paramref name="now"/>.</summary>
     /// <param name="now">The instant deadlines are due by.</param>
@@ -49,9 +62,21 @@ internal sealed class DeadlineSweep<TDeadline>(
         var nowMilliseconds = now.ToUnixTimeMilliseconds();
         var results = new List<TResult>();
         string? cursor;
+        HashSet<Guid>? failing;
+        List<TDeadline> retries;
         lock (_cursorLock)
         {
             cursor = _skipCursor;
+            failing = _failing.Count == 0 ? null : [.. _failing.Keys];
+            retries = TakeRetries(clockNow, now, limit);
+        }
+
+        foreach (var deadline in retries)
+        {
+            if (await TryActAsync(deadline, clockNow, act, cancellationToken, operationName).ConfigureAwait(false) is { } result)
+            {
+                results.Add(result);
+            }
         }
 
         string? skipTo = null;
@@ -72,7 +97,7 @@ internal sealed class DeadlineSweep<TDeadline>(
                 var deadline = item.Value;
                 var due = dueAt(deadline);
                 handled &= due < skipBefore;
-                if (closed(deadline))
+                if (closed(deadline) || failing?.Contains(collection.IdOf(deadline)) == true)
                 {
                     continue;
                 }
@@ -98,23 +123,7 @@ internal sealed class DeadlineSweep<TDeadline>(
                     break;
                 }
 
-                cancellationToken.ThrowIfCancellationRequested();
-                TResult? result;
-                try
-                {
-                    result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken, operationName).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
-                {
-                    // One deadline that cannot be handled (a record the code refuses, a conflict that outlasted the retries)
-                    // must not stop the deadlines of every tenant behind it, which it would on every sweep since it stays
-                    // first. It is left due and its page unskipped, so the next sweep tries it again.
-                    handled = false;
-                    failed(deadline, ex, (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
-                    continue;
-                }
-
-                if (result is not null)
+                if (await TryActAsync(deadline, clockNow, act, cancellationToken, operationName).ConfigureAwait(false) is { } result)
                 {
                     results.Add(result);
                 }
@@ -140,4 +149,78 @@ internal sealed class DeadlineSweep<TDeadline>(
 
         return results;
     }
+
+    /// <summary>
+    /// Acts on one deadline in its own unit of work: the result, or null when it needed nothing or failed. A failure is
+    /// reported and the deadline waits out its backoff.
+    /// </summary>
+    private async ValueTask<TResult?> TryActAsync<TResult>(
+        TDeadline deadline,
+        Instant clockNow,
+        Func<IUnitOfWork, TDeadline, CancellationToken, ValueTask<TResult?>> act,
+        CancellationToken cancellationToken,
+        string operationName)
+        where TResult : class
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var id = collection.IdOf(deadline);
+        TResult? result;
+        try
+        {
+            result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken, operationName).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            // One deadline that cannot be handled (a record the code refuses, a conflict that outlasted the retries) must
+            // not stop the deadlines of every tenant behind it, nor be tried (and logged) on every sweep: it stays due
+            // and is tried again after a backoff that grows while it keeps failing.
+            lock (_cursorLock)
+            {
+                var failures = _failing.TryGetValue(id, out var previous) ? previous.Failures + 1 : 1;
+                _failing[id] = new Failing(deadline, failures, clockNow + Backoff(failures));
+            }
+
+            failed(deadline, ex, (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
+            return null;
+        }
+
+        lock (_cursorLock)
+        {
+            _failing.Remove(id);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The failed deadlines whose backoff has passed by <paramref name="clockNow"/> and that are due by
+    /// <paramref name="now"/>, oldest first, at most <paramref name="limit"/>. Each is taken: its next try moves on by its
+    /// backoff, so a sweep running beside this one does not try it too. Called under <see cref="_cursorLock"/>.
+    /// </summary>
+    private List<TDeadline> TakeRetries(Instant clockNow, Instant now, int limit)
+    {
+        if (_failing.Count == 0)
+        {
+            return [];
+        }
+
+        var taken = _failing
+            .Where(f => f.Value.RetryAt <= clockNow && dueAt(f.Value.Deadline) <= now)
+            .OrderBy(f => f.Key, GuidOrder.Instance)
+            .Take(limit)
+            .ToList();
+        foreach (var (id, entry) in taken)
+        {
+            _failing[id] = entry with { RetryAt = clockNow + Backoff(entry.Failures) };
+        }
+
+        return [.. taken.Select(f => f.Value.Deadline)];
+    }
+
+    /// <summary>The wait after a deadline's <paramref name="failures"/>th failure in a row.</summary>
+    private static Duration Backoff(int failures) =>
+        Duration.Min(FirstBackoff * (1L << Math.Min(failures - 1, 6)), MaxBackoff);
+
+    /// <summary>A deadline whose unit of work failed <paramref name="Failures"/> times in a row, next tried at <paramref name="RetryAt"/>.</summary>
+    private sealed record Failing(TDeadline Deadline, int Failures, Instant RetryAt);
 }

@@ -358,7 +358,7 @@ public sealed partial class StreamService : IStreamService
     [LoggerMessage(EventId = 602, Level = LogLevel.Information, Message = "Stream {StreamId} of tenant {TenantId} completed at {CompletedAt}: {Settled} settled, {Refunded} refunded")]
     private static partial void LogCompleted(ILogger logger, string streamId, string tenantId, Instant completedAt, string settled, string refunded);
 
-    [LoggerMessage(EventId = 603, Level = LogLevel.Warning, Message = "Stream {StreamId} of tenant {TenantId} could not be completed ({Code}); it stays due and the next sweep tries it again")]
+    [LoggerMessage(EventId = 603, Level = LogLevel.Warning, Message = "Stream {StreamId} of tenant {TenantId} could not be completed ({Code}); it stays due and is tried again after a backoff")]
     private static partial void LogCompletionFailure(ILogger logger, Exception exception, string streamId, string tenantId, string code);
 
     /// <summary>A validated create request.</summary>

@@ -12,13 +12,19 @@ namespace PaymentsKit.Tests.Storage;
 
 /// <summary>
 /// A deadline sweep handles each deadline in its own unit of work: one that fails (a record the code cannot handle, a
-/// conflict that outlasted the retries) is logged and left due, and the sweep goes on with the deadlines behind it.
+/// conflict that outlasted the retries) is logged and left due, and the sweep goes on with the deadlines behind it. It is
+/// tried again after a backoff that doubles with each failure, not on every sweep, and does not hold the sweep's skip
+/// cursor back.
 /// </summary>
 public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
 {
     private const int TransferExpiryFailed = 301;
     private const int StreamCompletionFailed = 603;
     private const int LinkExpiryFailed = 4131;
+    private const string TransferTimeouts = "ledger_transfer_timeout";
+
+    // A deadline that failed is tried again this long after, twice as long after each further failure (docs/ledger.md).
+    private static readonly Duration FirstBackoff = Duration.FromMinutes(1);
 
     private readonly ManualClock _clock = new();
     private readonly RecordingLoggerFactory _logs = new();
@@ -57,16 +63,33 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
 
         Assert.Equal(reserved.Skip(1).Select(t => t.Id), expired.Select(t => t.Id));
         AssertLoggedOnce(TransferExpiryFailed, ("TransferId", poisoned.Id.ToString()), ("TenantId", _tenant.ToString()));
+        Assert.Equal(2, Store.PagesListed(TransferTimeouts));
 
-        // Still failing, it is tried (and logged) again rather than skipped over with the closed deadlines around it.
+        // Still failing, it waits out a backoff instead of being tried (and logged) on every sweep, and its page no longer
+        // holds the sweep's skip cursor: the next sweep lists only the page after it.
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        Assert.Single(Logged(TransferExpiryFailed));
+        Assert.Equal(3, Store.PagesListed(TransferTimeouts));
+
+        // Once the backoff has passed it is tried, and logged, again; each failure doubles the wait.
+        _clock.Advance(FirstBackoff);
         Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
         Assert.Equal(2, Logged(TransferExpiryFailed).Count);
+        _clock.Advance(FirstBackoff);
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(2, Logged(TransferExpiryFailed).Count);
+        _clock.Advance(FirstBackoff);
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(3, Logged(TransferExpiryFailed).Count);
 
         Store.FailingIds.Clear();
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        _clock.Advance(FirstBackoff * 4);
         var late = Assert.Single(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
         Assert.Equal(poisoned.Id, late.Id);
         Assert.Equal(LedgerTransferState.Expired, late.State);
-        Assert.Equal(2, Logged(TransferExpiryFailed).Count);
+        Assert.Equal(3, Logged(TransferExpiryFailed).Count);
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
     }
 
     [Fact]
@@ -97,6 +120,8 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         AssertLoggedOnce(StreamCompletionFailed, ("StreamId", poisoned.Id.ToString()), ("TenantId", _tenant.ToString()));
 
         Store.FailingIds.Clear();
+        Assert.Empty(await streams.CompleteDueAsync(_clock.GetCurrentInstant()));
+        _clock.Advance(FirstBackoff);
         var late = Assert.Single(await streams.CompleteDueAsync(_clock.GetCurrentInstant()));
         Assert.Equal(poisoned.Id, late.Id);
         Assert.Equal(StreamState.Completed, late.Status);
@@ -125,9 +150,12 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         AssertLoggedOnce(LinkExpiryFailed, ("LinkId", poisoned.Id.ToString()), ("MerchantId", merchant.Id.ToString()));
 
         Store.FailingIds.Clear();
+        Assert.Empty(await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant()));
+        kit.Clock.Advance(FirstBackoff);
         var late = Assert.Single(await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant()));
         Assert.Equal(poisoned.Id, late.Id);
         Assert.False(late.Active);
+        Assert.Single(Logged(LinkExpiryFailed));
     }
 
     [Fact]

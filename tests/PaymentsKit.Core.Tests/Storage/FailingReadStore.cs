@@ -10,6 +10,17 @@ public sealed class FailingReadStore(IPaymentsStore inner) : IPaymentsStore
 {
     public HashSet<Guid> FailingIds { get; } = [];
 
+    private readonly Dictionary<string, int> _pagesListed = [];
+
+    /// <summary>How many pages of <paramref name="collection"/> were listed through this store.</summary>
+    public int PagesListed(string collection)
+    {
+        lock (_pagesListed)
+        {
+            return _pagesListed.GetValueOrDefault(collection);
+        }
+    }
+
     /// <summary>When set, a failing read cancels it and fails as cancelled, as a host shutting down mid-sweep would.</summary>
     public CancellationTokenSource? CancelOnFailingRead { get; set; }
 
@@ -33,5 +44,16 @@ public sealed class FailingReadStore(IPaymentsStore inner) : IPaymentsStore
             where T : class => owner.FailingIds.Contains(id)
                 ? throw owner.Failure(id)
                 : base.GetAsync(collection, tenantId, id, cancellationToken);
+
+        public override ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+            where T : class
+        {
+            lock (owner._pagesListed)
+            {
+                owner._pagesListed[collection.Name] = owner._pagesListed.GetValueOrDefault(collection.Name) + 1;
+            }
+
+            return base.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
+        }
     }
 }

@@ -15,7 +15,7 @@ public abstract class ForwardingUnitOfWork(IUnitOfWork inner) : IUnitOfWork
     public ValueTask<Versioned<T>?> FindAsync<T>(RecordCollection<T> collection, Guid tenantId, string uniqueKey, string value, CancellationToken cancellationToken = default)
         where T : class => inner.FindAsync(collection, tenantId, uniqueKey, value, cancellationToken);
 
-    public ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+    public virtual ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
         where T : class => inner.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
 
     public ValueTask<Page<Versioned<T>>> ListByAsync<T>(

@@ -17,7 +17,9 @@ public sealed record WebhookTenant(Guid Id, Instant RegisteredAt)
 /// The embedded <see cref="IWebhookDeliveryQueue"/>: deliveries and leases in process memory (lost with the
 /// process, like the in-memory store it reads the outbox from). Finds new events by reading the outbox of every
 /// tenant that registered an endpoint, so a scheduling pass is linear in those tenants' events: fine for
-/// development and tests; use PostgreSQL in production.
+/// development and tests; use PostgreSQL in production. Every delivery is kept (for listing and replay), but a claim
+/// walks only the pending ones and a completion reads only its event's, so neither slows down as delivered and
+/// dead-lettered deliveries pile up.
 /// </summary>
 public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
 {
@@ -29,12 +31,19 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
     private readonly List<Entry> _entries = [];
     private readonly Dictionary<Guid, Entry> _byId = [];
 
+    // The pending deliveries in creation order (their index in _entries): all that a claim looks at.
+    private readonly SortedDictionary<int, Entry> _pending = [];
+    private readonly Dictionary<WebhookEventId, List<Entry>> _byEvent = [];
+
     /// <summary>Creates a queue over the outbox in <paramref name="store"/>.</summary>
     public InMemoryWebhookDeliveryQueue(IPaymentsStore store, IClock clock)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _clock = clock ?? throw new ArgumentNullException(nameof(clock));
     }
+
+    /// <summary>How many deliveries <see cref="ClaimAsync"/> has looked at, in all: lets tests see which ones a claim walks.</summary>
+    internal long ClaimVisits { get; private set; }
 
     /// <inheritdoc />
     public async ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default)
@@ -81,9 +90,16 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                         var delivery = new WebhookDelivery(
                             WebhookDeliveryId.New(_clock), plan.TenantId, plan.EventId, plan.EndpointId, plan.EventType, plan.OrderingKey,
                             WebhookDeliveryStatus.Pending, 0, now, null, null, null, now, null);
-                        var entry = new Entry(delivery, payload);
+                        var entry = new Entry(_entries.Count, delivery, payload);
                         _entries.Add(entry);
                         _byId.Add(delivery.Id.Value, entry);
+                        _pending.Add(entry.Sequence, entry);
+                        if (!_byEvent.TryGetValue(delivery.EventId, out var ofEvent))
+                        {
+                            _byEvent.Add(delivery.EventId, ofEvent = []);
+                        }
+
+                        ofEvent.Add(entry);
                     }
 
                     _scheduled.Add(e.Id.Value);
@@ -112,18 +128,15 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
         lock (_lock)
         {
             var heads = new HashSet<(WebhookEndpointId, string)>();
-            foreach (var entry in _entries)
+            foreach (var entry in _pending.Values)
             {
                 if (claims.Count == limit)
                 {
                     break;
                 }
 
+                ClaimVisits++;
                 var d = entry.Delivery;
-                if (d.Status != WebhookDeliveryStatus.Pending)
-                {
-                    continue;
-                }
 
                 // Only the oldest pending delivery of an ordered resource may go out.
                 if (d.OrderingKey is { } key && !heads.Add((d.EndpointId, key)))
@@ -164,11 +177,11 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
 
                 entry.LeaseToken = null;
                 entry.LeaseUntil = null;
-                entry.Delivery = Apply(entry.Delivery, completion);
+                var applied = Apply(entry.Delivery, completion);
+                Set(entry, completion.NotSent ? applied with { Attempts = applied.Attempts - 1 } : applied);
                 completed.Add(claim.Delivery.Id);
                 if (completion.NotSent)
                 {
-                    entry.Delivery = entry.Delivery with { Attempts = entry.Delivery.Attempts - 1 };
                     continue;
                 }
 
@@ -194,7 +207,7 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                         bool delivered;
                         lock (_lock)
                         {
-                            delivered = _entries.Where(e => e.Delivery.EventId == eventId).All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered);
+                            delivered = _byEvent[eventId].All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered);
                         }
 
                         unit.Update(
@@ -266,8 +279,26 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                 throw StillPending(deliveryId);
             }
 
-            entry.Delivery = Replayed(entry.Delivery, now);
+            Set(entry, Replayed(entry.Delivery, now));
             return ValueTask.FromResult<WebhookDelivery?>(entry.Delivery);
+        }
+    }
+
+    /// <summary>Gives a delivery its next state, keeping <see cref="_pending"/> to the pending ones. Called under <see cref="_lock"/>.</summary>
+    private void Set(Entry entry, WebhookDelivery next)
+    {
+        var wasPending = entry.Delivery.Status == WebhookDeliveryStatus.Pending;
+        entry.Delivery = next;
+        if (next.Status == WebhookDeliveryStatus.Pending)
+        {
+            if (!wasPending)
+            {
+                _pending.Add(entry.Sequence, entry);
+            }
+        }
+        else if (wasPending)
+        {
+            _pending.Remove(entry.Sequence);
         }
     }
 
@@ -327,8 +358,11 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
         return all;
     }
 
-    private sealed class Entry(WebhookDelivery delivery, byte[] payload)
+    private sealed class Entry(int sequence, WebhookDelivery delivery, byte[] payload)
     {
+        /// <summary>The delivery's place in creation order, which claims keep.</summary>
+        public int Sequence { get; } = sequence;
+
         public WebhookDelivery Delivery { get; set; } = delivery;
 
         public byte[] Payload { get; } = payload;

@@ -6,7 +6,7 @@ namespace PaymentsKit.PostgreSql;
 /// <summary>
 /// The <see cref="IDueTransactionQueue"/> on PostgreSQL (migration <c>0028_transaction_sync</c>). A claim is one statement:
 /// the transactions due a sync (partial index <c>idx_transactions_sync_due</c>, plus the grace period of pending creates
-/// and, for them, an active partner: one primary-key lookup per pending candidate, no new index or column; and for a
+/// and, for them, an active partner or one deleted past the drop timeout: one primary-key lookup per pending candidate, no new index or column; and for a
 /// suspended partner's transaction with refunds in flight, a processing one among them, through the refunds'
 /// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
@@ -38,7 +38,8 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
         + " JOIN partners p ON p.id = t.tenant_id"
         + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"
         + " WHERE " + CanBeDue
-        + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2 AND p.is_active AND p.deleted_at IS NULL))"
+        + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2"
+        + " AND ((p.is_active AND p.deleted_at IS NULL) OR p.deleted_at <= $5)))"
         + " AND (p.is_active OR p.deleted_at IS NOT NULL OR t.status = 'processing'"
         + " OR EXISTS (SELECT 1 FROM refunds r WHERE r.transaction_id = t.id AND r.status = 'processing'))"
         + " AND (l.leased_until IS NULL OR l.leased_until <= $1)"
@@ -54,14 +55,14 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
-        Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
+        Instant now, Instant unsentCreatedBefore, Instant partnerDeletedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
         Routing.DueLimits.Check(lease, limit);
         var leasedUntil = now + lease;
         return PostgreSqlLeaseStatements.ClaimAsync(
             store,
             ClaimSql,
-            [now.ToDateTimeUtc(), unsentCreatedBefore.ToDateTimeUtc(), leasedUntil.ToDateTimeUtc(), limit],
+            [now.ToDateTimeUtc(), unsentCreatedBefore.ToDateTimeUtc(), leasedUntil.ToDateTimeUtc(), limit, partnerDeletedBefore.ToDateTimeUtc()],
             reader => new DueTransaction(new PartnerId(reader.GetGuid(0)), new TransactionId(reader.GetGuid(1)), leasedUntil),
             "claiming transactions due a sync",
             cancellationToken);

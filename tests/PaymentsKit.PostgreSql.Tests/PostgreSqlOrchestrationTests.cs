@@ -60,7 +60,7 @@ public sealed class PostgreSqlTransactionSyncTests(PostgresServerFixture postgre
 
         await using var explain = new NpgsqlCommand("EXPLAIN " + PostgreSqlDueTransactionQueue.ClaimSql, connection);
         var now = NodaTime.Instant.FromUtc(2026, 6, 1, 0, 0).ToDateTimeUtc();
-        foreach (var value in new object[] { now, now, now, 100 })
+        foreach (var value in new object[] { now, now, now, 100, now })
         {
             explain.Parameters.Add(new NpgsqlParameter { Value = value });
         }

@@ -20,7 +20,8 @@ public readonly record struct TransactionSyncResult(int Claimed, int Synced, int
 /// Finds the transactions due a sync across partners and hands each to one sync pass at a time. Due means: a provider
 /// call awaits its outcome (processing, other than an authorization standing with nothing in flight), a create that asked
 /// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> and its partner is active
-/// and not deleted, or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
+/// and not deleted (to send it) or was deleted at least <see cref="OrchestrationOptions.DropTimeout"/> ago (to cancel it:
+/// nothing is sent for a deleted partner), or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
 /// only when one is processing, as a pending one waits for the partner); never a deleted one. A claim leases the transaction until it is
 /// released, deferred, or the lease runs out (a pass that dies loses nothing). Transactions never synced come first, then
 /// those whose deferral ended longest ago, so one the provider keeps answering "unknown" waits its deferral and then queues
@@ -41,12 +42,16 @@ public interface IDueTransactionQueue
     /// </summary>
     /// <param name="now">The time the pass runs at.</param>
     /// <param name="unsentCreatedBefore">A pending transaction whose create asked to confirm it is due once created at or before this.</param>
+    /// <param name="partnerDeletedBefore">
+    /// Such a pending transaction of a deleted partner is due only once its partner was deleted at or before this (the drop
+    /// timeout has passed since the deletion), when the sync cancels it.
+    /// </param>
     /// <param name="lease">How long the pass holds each claimed transaction.</param>
     /// <param name="limit">The most transactions claimed, 1–1000.</param>
     /// <param name="cancellationToken">Cancels the claim.</param>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for a limit out of range or a lease that is not positive.</exception>
     ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
-        Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default);
+        Instant now, Instant unsentCreatedBefore, Instant partnerDeletedBefore, Duration lease, int limit, CancellationToken cancellationToken = default);
 
     /// <summary>Ends the leases of <paramref name="claims"/>; a lease that ran out and was taken by another pass is left alone.</summary>
     ValueTask ReleaseAsync(IReadOnlyList<DueTransaction> claims, CancellationToken cancellationToken = default);
@@ -63,15 +68,23 @@ internal static class TransactionSyncRule
 {
     /// <param name="tx">The transaction.</param>
     /// <param name="unsentCreatedBefore">A pending create that asked to confirm is due once created at or before this.</param>
-    /// <param name="partnerMayCall">
-    /// Whether its partner is active (<see cref="PartnerGate.MayCall"/>). An unsent create of a partner that is not is left
-    /// out, because the sync would not send it: it would only be claimed and put off every retry interval.
+    /// <param name="settlesUnsent">
+    /// Whether the sync would settle an unsent create of its partner (<see cref="SettlesUnsent"/>). One it would not is left
+    /// out: it would only be claimed and put off every retry interval.
     /// </param>
-    public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore, bool partnerMayCall) =>
+    public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore, bool settlesUnsent) =>
         CanBeDue(tx)
         && (tx is not { Status: TransactionStatus.Pending, ConfirmOnCreate: true }
             || !tx.ReservedRefundAmount.IsZero
-            || (tx.CreatedAt <= unsentCreatedBefore && partnerMayCall));
+            || (tx.CreatedAt <= unsentCreatedBefore && settlesUnsent));
+
+    /// <summary>
+    /// Whether the sync settles an unsent create of <paramref name="partner"/>: it sends it for an active partner, and
+    /// cancels it for one deleted at or before <paramref name="partnerDeletedBefore"/> (the drop timeout ago), which will
+    /// never be sent anything; a suspended partner's waits until it is active again.
+    /// </summary>
+    public static bool SettlesUnsent(Partner partner, Instant partnerDeletedBefore) =>
+        PartnerGate.MayCall(partner) || partner.DeletedAt <= partnerDeletedBefore;
 
     /// <summary>
     /// Whether a transaction <see cref="IsDue"/> counts as due may instead wait for its partner: the partner is suspended
@@ -109,7 +122,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
 
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DueTransaction>> ClaimDueAsync(
-        Instant now, Instant unsentCreatedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
+        Instant now, Instant unsentCreatedBefore, Instant partnerDeletedBefore, Duration lease, int limit, CancellationToken cancellationToken = default)
     {
         DueLimits.Check(lease, limit);
         var due = new List<PaymentTransaction>();
@@ -126,7 +139,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
                 }
 
                 canBeDue.Add(tx.Id.Value);
-                if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, PartnerGate.MayCall(partner)))
+                if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, TransactionSyncRule.SettlesUnsent(partner, partnerDeletedBefore)))
                 {
                     (TransactionSyncRule.MayWaitForPartner(tx, partner) ? mayWait : due).Add(tx);
                 }

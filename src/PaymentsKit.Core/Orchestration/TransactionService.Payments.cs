@@ -204,7 +204,7 @@ internal sealed partial class TransactionService
     /// of a call the provider does not know). For a suspended partner that waits until it is active again; for a deleted
     /// one, which never will be, the pending refunds are polled too, and a payment or refund the provider still does not
     /// know <see cref="OrchestrationOptions.DropTimeout"/> after the deletion fails (a capture or cancel it never received is
-    /// given up, the authorization standing).
+    /// given up, the authorization standing), and a confirmed create left pending, never sent, is cancelled.
     /// </summary>
     private async ValueTask<PaymentTransaction> SyncOneAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, bool bySystem, CancellationToken cancellationToken)
     {
@@ -227,6 +227,10 @@ internal sealed partial class TransactionService
             else if (sends && IsAbandonedCreate(before))
             {
                 await DrivePaymentAsync(partnerId, transactionId, context, cancellationToken).ConfigureAwait(false);
+            }
+            else if (dropped is not null && IsAbandonedCreate(before))
+            {
+                await CancelUnsentAsync(before, dropped, context, cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var refund in await ListRefundsAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false))
@@ -262,6 +266,32 @@ internal sealed partial class TransactionService
             },
             cancellationToken).ConfigureAwait(false);
         return after;
+    }
+
+    /// <summary>
+    /// Cancels a deleted partner's confirmed create left pending <see cref="OrchestrationOptions.DropTimeout"/> after the
+    /// deletion (with <see cref="Dropped"/>'s code and message): it was never sent, and nothing is sent for a deleted partner.
+    /// Pending → cancelled is the only way the lifecycle ends a payment never sent (failed is for one the provider refused).
+    /// A create that claimed it meanwhile wins the versioned write, and its payment, now processing, is polled like any other.
+    /// </summary>
+    private ValueTask<PaymentTransaction> CancelUnsentAsync(PaymentTransaction tx, Partner dropped, RequestContext context, CancellationToken cancellationToken)
+    {
+        var reason = Dropped(dropped, "payment");
+        return ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, tx.PartnerId, tx.Id, ct).ConfigureAwait(false);
+                return current.Value.Status == TransactionStatus.Pending
+                    ? Write(
+                        unit,
+                        current,
+                        current.Value with { Status = TransactionStatus.Cancelled, ErrorCode = reason.ErrorCode, ErrorMessage = reason.ErrorMessage },
+                        Actor(tx.PartnerId, context),
+                        context,
+                        null)
+                    : current.Value;
+            },
+            cancellationToken);
     }
 
     /// <summary>

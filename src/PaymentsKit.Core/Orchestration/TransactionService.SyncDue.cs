@@ -12,7 +12,7 @@ internal sealed partial class TransactionService
     {
         var settings = options.Value;
         var unsentCreatedBefore = now - settings.UnsentPaymentGracePeriod;
-        var claims = await due.ClaimDueAsync(now, unsentCreatedBefore, settings.SyncLease, limit, cancellationToken).ConfigureAwait(false);
+        var claims = await due.ClaimDueAsync(now, unsentCreatedBefore, now - settings.DropTimeout, settings.SyncLease, limit, cancellationToken).ConfigureAwait(false);
         var synced = 0;
         var failed = 0;
         var retry = new ConcurrentBag<DueTransaction>();
@@ -32,7 +32,8 @@ internal sealed partial class TransactionService
                         // Read as if its partner may be sent calls: what a partner that may not was left (an unsent refund,
                         // a call the provider does not know) waits the retry interval like any unresolved transaction,
                         // without counting as a failure; the claims then leave out what only waits for a suspended partner
-                        // (an unsent create, refunds all pending), and a deleted partner's is dropped in time.
+                        // (an unsent create, refunds all pending) or for a deleted partner's drop timeout (an unsent create),
+                        // and the rest of a deleted partner's is dropped in time.
                         if (TransactionSyncRule.IsDue(after, unsentCreatedBefore, true))
                         {
                             retry.Add(claim);

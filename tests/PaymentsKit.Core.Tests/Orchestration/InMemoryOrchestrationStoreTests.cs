@@ -47,10 +47,10 @@ public sealed class InMemoryTransactionSyncTests : TransactionSyncSpecification
 
         var queue = new StoreScanDueTransactionQueue(inner);
         var now = h.Clock.GetCurrentInstant();
-        Assert.Equal(unsent.Id, Assert.Single(await queue.ClaimDueAsync(now, now, NodaTime.Duration.FromMinutes(1), 100)).Id);
+        Assert.Equal(unsent.Id, Assert.Single(await queue.ClaimDueAsync(now, now, now, NodaTime.Duration.FromMinutes(1), 100)).Id);
         await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = false }, Context);
 
-        Assert.Empty(await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(2), now, NodaTime.Duration.FromMinutes(1), 100));
+        Assert.Empty(await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(2), now, now, NodaTime.Duration.FromMinutes(1), 100));
         Assert.Equal([unsent.Id.Value], queue.HeldIds());
     }
 }

@@ -33,7 +33,7 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
         // A pass claims all three, defers two (one stays unresolved, one is settled while deferred) and dies holding the third.
         var queue = CreateDueQueue(store);
         var now = h.Clock.GetCurrentInstant();
-        var claims = await queue.ClaimDueAsync(now, now, NodaTime.Duration.FromMinutes(1), 100);
+        var claims = await queue.ClaimDueAsync(now, now, now, NodaTime.Duration.FromMinutes(1), 100);
         Assert.Equal(3, claims.Count);
         var (stillDue, settledWhileDeferred, settledWhileLeased) = (timedOut[0].Id.Value, timedOut[1].Id.Value, timedOut[2].Id.Value);
         await queue.DeferAsync(claims.Where(c => c.Id.Value != settledWhileLeased).ToList(), now + NodaTime.Duration.FromMinutes(10));
@@ -43,11 +43,11 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
         }
 
         // Once its lease ran out, the next claim lets go of the settled transaction's lease; the deferrals still hold.
-        Assert.Empty(await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(2), now, NodaTime.Duration.FromMinutes(1), 100));
+        Assert.Empty(await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(2), now, now, NodaTime.Duration.FromMinutes(1), 100));
         Assert.Equal(new[] { stillDue, settledWhileDeferred }.Order(), await HeldLeasesAsync(store, queue));
 
         // Once the deferral is over, the transaction still due is claimed and the settled one's lease goes.
-        var later = await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(10), now, NodaTime.Duration.FromMinutes(1), 100);
+        var later = await queue.ClaimDueAsync(now + NodaTime.Duration.FromMinutes(10), now, now, NodaTime.Duration.FromMinutes(1), 100);
         Assert.Equal(stillDue, Assert.Single(later).Id.Value);
         Assert.Equal([stillDue], await HeldLeasesAsync(store, queue));
     }
@@ -335,6 +335,49 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
         Assert.Equal((TransactionStatus.Completed, 0m, 0m), (released.Status, released.RefundedAmount.Amount, released.ReservedRefundAmount.Amount));
         Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
         Assert.Equal(calls + 33, h.Stripe.CallCount); // Polls only: nothing was sent for the deleted partner.
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
+    public async Task A_Deleted_Partners_Confirmed_Create_Never_Sent_Is_Cancelled_Once_The_Drop_Timeout_Has_Passed_Since_Its_Deletion()
+    {
+        var inner = await CreateStoreAsync();
+        var store = new CrashingStore(inner);
+        using var h = OrchestrationHarness.Create(
+            store,
+            o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)),
+            due: CreateDueQueue(inner));
+        var partner = await h.NewPartnerAsync();
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { Status: TransactionStatus.Processing }, false);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("crash"), Context).AsTask());
+        var unsent = Assert.Single((await h.Transactions.ListAsync(partner.Id, null, 10)).Items);
+        h.Clock.Advance(Duration.FromMinutes(5));
+        await h.Partners.DeleteAsync(partner.Id, Context);
+
+        // Nothing is sent for a deleted partner, and until the drop timeout has passed since the deletion the create may
+        // still be on its way: it is not even claimed.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.GetAsync(partner.Id, unsent.Id)).Status);
+
+        // Past it, the payment the provider never received is cancelled by the system, and nothing is due any more.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var cancelled = await h.Transactions.GetAsync(partner.Id, unsent.Id);
+        Assert.Equal((TransactionStatus.Cancelled, (ProviderAction?)null, "not_received_by_provider"), (cancelled.Status, cancelled.InFlightAction, cancelled.ErrorCode));
+        Assert.Contains("deleted", cancelled.ErrorMessage, StringComparison.Ordinal);
+        var cancelledEvent = (await h.Transactions.GetEventsAsync(partner.Id, unsent.Id))[0];
+        Assert.Equal(
+            (TransactionEventType.StatusChanged, (TransactionStatus?)TransactionStatus.Pending, TransactionStatus.Cancelled, "system"),
+            (cancelledEvent.EventType, cancelledEvent.FromStatus, cancelledEvent.Status, cancelledEvent.CreatedBy));
+        var audit = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal((RequestContext.Internal.IpAddress, RequestContext.Internal.UserAgent), (audit.IpAddress, audit.UserAgent));
+        Assert.Equal(0, h.Stripe.CallCount);
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
         h.Clock.Advance(Duration.FromDays(1));
         Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
     }

@@ -38,7 +38,10 @@ internal sealed partial class Demo(IServiceProvider services, DemoClock clock, T
                     : "PostgreSQL: schema up to date, no migration to apply");
             }
 
-            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            // Checked here rather than passed to the start (a moment: Kestrel binds a loopback port), because a host whose
+            // start is cancelled logs that as a failure, stack trace included.
+            cancellationToken.ThrowIfCancellationRequested();
+            await host.StartAsync(CancellationToken.None).ConfigureAwait(false);
             await new Demo(host.Services, clock, output, SampleHost.BaseAddress(host)).RunAsync(cancellationToken).ConfigureAwait(false);
             await host.StopAsync(cancellationToken).ConfigureAwait(false);
         }

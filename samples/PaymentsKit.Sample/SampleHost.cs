@@ -41,6 +41,10 @@ public static class SampleHost
         {
             // The demo prints its own story; the framework's request logs would drown it.
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
+
+            // The demo's host lives for the tour only, which Ctrl+C and SIGTERM cancel (see SampleProgram): the console
+            // lifetime would take the signals over as soon as the host starts, so the tour would run on to its end.
+            builder.Services.AddSingleton<IHostLifetime, TourLifetime>();
         }
 
         var clock = options.Clock;
@@ -160,6 +164,14 @@ public static class SampleHost
     {
         ArgumentNullException.ThrowIfNull(app);
         return new Uri(app.Urls.First());
+    }
+
+    /// <summary>A host lifetime that handles no signal: its owner stops the host.</summary>
+    private sealed class TourLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     /// <summary>The treasury's (simulated) wallet on a chain: fixed, so a PostgreSQL store finds the same wallet on the next start.</summary>

@@ -1,0 +1,126 @@
+using System.Runtime.InteropServices;
+
+namespace PaymentsKit.Sample;
+
+/// <summary>
+/// What <c>Program</c> runs, callable in-process: parses the arguments, then runs the demo, or prepares the store and the
+/// simulated world and serves until the host's lifetime stops it.
+/// </summary>
+internal static class SampleProgram
+{
+    /// <summary>The exit code of a bad command line.</summary>
+    public const int UsageExitCode = 2;
+
+    /// <summary>The exit code of a start (or a demo) cancelled by Ctrl+C or SIGTERM: 128 + SIGINT, as shells report an interrupted program.</summary>
+    public const int CancelledExitCode = 130;
+
+    /// <summary>What a cancelled start prints on the error output, alone: a cancellation is no error, so no stack trace.</summary>
+    public const string CancelledMessage = "Cancelled (Ctrl+C or SIGTERM) before the sample was serving; exiting.";
+
+    /// <summary>Runs the sample; returns its exit code.</summary>
+    /// <param name="args">The command line (see <see cref="SampleOptions.FromArgs"/>).</param>
+    /// <param name="output">Where the demo prints its tour.</param>
+    /// <param name="error">Where a usage error or a cancellation is reported.</param>
+    /// <param name="startup">
+    /// Cancels everything before the host's lifetime handles Ctrl+C and SIGTERM itself: migrations, seeding and the whole demo (<c>Program</c> cancels it on those signals, see <see cref="StartupSignals"/>).
+    /// </param>
+    /// <param name="started">Called once the host has started, before serving: its lifetime now stops it on Ctrl+C or SIGTERM.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken startup, Action started)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        ArgumentNullException.ThrowIfNull(started);
+        SampleOptions options;
+        try
+        {
+            options = SampleOptions.FromArgs(args);
+        }
+        catch (ArgumentException ex)
+        {
+            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return UsageExitCode;
+        }
+
+        try
+        {
+            if (options.Demo)
+            {
+                await Demo.RunAsync(options, output, startup).ConfigureAwait(false);
+                return 0;
+            }
+
+            var app = SampleHost.Build(options);
+            await using (app.ConfigureAwait(false))
+            {
+                await SampleHost.InitializeAsync(app, startup).ConfigureAwait(false);
+
+                // Checked here rather than passed to the start, so a signal that came while a step did not look at the token
+                // still stops the start before serving: a host whose start is cancelled logs it as a failure, stack trace
+                // included. The host's lifetime handles the signals from the first thing its start does.
+                startup.ThrowIfCancellationRequested();
+                await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
+                started();
+                await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+                return 0;
+            }
+        }
+        catch (OperationCanceledException) when (startup.IsCancellationRequested)
+        {
+            await error.WriteLineAsync(CancelledMessage).ConfigureAwait(false);
+            return CancelledExitCode;
+        }
+    }
+}
+
+/// <summary>
+/// Turns SIGINT (Ctrl+C) and SIGTERM into the cancellation of the sample's start until the host's lifetime handles them
+/// (<see cref="Release"/>): unhandled, they would end the process wherever it was, a migration or the seeding half done.
+/// </summary>
+internal sealed class StartupSignals : IDisposable
+{
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _cancellation = new();
+    private readonly PosixSignalRegistration[] _registrations;
+    private bool _released;
+
+    public StartupSignals() => _registrations = [Register(PosixSignal.SIGINT), Register(PosixSignal.SIGTERM)];
+
+    /// <summary>Cancelled by the first signal.</summary>
+    public CancellationToken Token => _cancellation.Token;
+
+    /// <summary>Stops handling the signals, leaving them to the started host's lifetime.</summary>
+    public void Release()
+    {
+        lock (_gate)
+        {
+            _released = true;
+            foreach (var registration in _registrations)
+            {
+                registration.Dispose();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        Release();
+        _cancellation.Dispose();
+    }
+
+    private PosixSignalRegistration Register(PosixSignal signal) =>
+        PosixSignalRegistration.Create(signal, context =>
+        {
+            lock (_gate)
+            {
+                // A second signal while the start is still winding down ends the process as it would have without this
+                // handler, so a step that never looks at the token cannot make the sample impossible to stop.
+                if (_released || _cancellation.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                context.Cancel = true;
+                _cancellation.Cancel();
+            }
+        });
+}

@@ -39,9 +39,7 @@ public sealed class PackedPackages : IAsyncLifetime
         Version = string.Create(CultureInfo.InvariantCulture, $"{core.Major}.{core.Minor}.{core.Build}-packtest.g{Guid.NewGuid():N}");
         WorkRoot = Path.Combine(Path.GetTempPath(), "paymentskit-packaging-" + Guid.NewGuid().ToString("N"));
         Folder = Path.Combine(WorkRoot, "packages");
-        Projects = [.. Directory.GetDirectories(Path.Combine(RepositoryRoot, "src"))
-            .SelectMany(directory => Directory.GetFiles(directory, "*.csproj"))
-            .Order(StringComparer.Ordinal)];
+        Projects = ProjectFiles(RepositoryRoot);
     }
 
     /// <summary>The repository checkout the packages are packed from.</summary>
@@ -61,6 +59,12 @@ public sealed class PackedPackages : IAsyncLifetime
 
     /// <summary>Every src/*/*.csproj: each must become a package.</summary>
     public IReadOnlyList<string> Projects { get; }
+
+    /// <summary>Every src/*/*.csproj under <paramref name="repositoryRoot"/>, ordinally: the projects that ship as packages.</summary>
+    public static IReadOnlyList<string> ProjectFiles(string repositoryRoot) =>
+        [.. Directory.GetDirectories(Path.Combine(repositoryRoot, "src"))
+            .SelectMany(directory => Directory.GetFiles(directory, "*.csproj"))
+            .Order(StringComparer.Ordinal)];
 
     /// <summary>The package ids expected: the project file names.</summary>
     public IEnumerable<string> ExpectedIds => Projects.Select(Path.GetFileNameWithoutExtension)!;

@@ -8,6 +8,12 @@ namespace PaymentsKit.Streaming;
 
 public sealed partial class StreamService
 {
+    private const string StreamIdMetadataKey = "stream_id";
+
+    private const string EscrowCodeSuffix = ":escrow";
+
+    private const string RecipientCodeSuffix = ":recipient";
+
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
     /// <inheritdoc />
@@ -274,11 +280,11 @@ public sealed partial class StreamService
 
         var at = Floor(_clock.GetCurrentInstant());
         var id = StreamId.New(_clock);
-        var metadata = new Dictionary<string, string> { ["stream_id"] = id.ToString() };
+        var metadata = new Dictionary<string, string> { [StreamIdMetadataKey] = id.ToString() };
         var escrow = await _ledger.CreateAccountAsync(
             unit,
             tenantId,
-            new CreateLedgerAccountRequest(id + ":escrow", "Stream " + id + " escrow", asset, LedgerSide.Credit)
+            new CreateLedgerAccountRequest(id + EscrowCodeSuffix, "Stream " + id + " escrow", asset, LedgerSide.Credit)
             {
                 Flags = LedgerAccountFlags.DebitsMustNotExceedCredits,
                 Metadata = metadata,
@@ -287,7 +293,7 @@ public sealed partial class StreamService
         var recipient = await _ledger.CreateAccountAsync(
             unit,
             tenantId,
-            new CreateLedgerAccountRequest(id + ":recipient", "Stream " + id + " recipient balance", asset, LedgerSide.Credit)
+            new CreateLedgerAccountRequest(id + RecipientCodeSuffix, "Stream " + id + " recipient balance", asset, LedgerSide.Credit)
             {
                 Flags = LedgerAccountFlags.DebitsMustNotExceedCredits,
                 Metadata = metadata,
@@ -502,6 +508,17 @@ public sealed partial class StreamService
                 PaymentsKitErrorCodes.AssetMismatch,
                 $"{field} '{accountId}' counts {account.Value.Asset.Code} but the stream is in {asset.Code}.",
                 new Dictionary<string, object?> { ["field"] = field, ["value"] = accountId.ToString(), ["expected"] = asset.Code, ["actual"] = account.Value.Asset.Code });
+        }
+
+        // A stream's own accounts hold what its recipient and payer are owed: funding another stream from them would take
+        // it, and withdrawals paid into them would leave more there than the stream counts (and could never move it on).
+        if (account.Value.Metadata.TryGetValue(StreamIdMetadataKey, out var owner)
+            && (account.Value.Code == owner + EscrowCodeSuffix || account.Value.Code == owner + RecipientCodeSuffix))
+        {
+            throw PaymentsKitException.InvalidArgument(
+                field,
+                accountId,
+                $"is stream {owner}'s own ledger account ({account.Value.Code}); a stream cannot be funded from or pay out to another stream's escrow or recipient balance");
         }
     }
 

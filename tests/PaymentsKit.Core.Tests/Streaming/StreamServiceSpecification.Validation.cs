@@ -101,4 +101,35 @@ public abstract partial class StreamServiceSpecification
 
         Assert.Equal(Usdc(0), (await Ledger.GetAccountAsync(Tenant, stream.RecipientAccountId)).Balance.Posted);
     }
+
+    [Fact]
+    public async Task A_Streams_Own_Accounts_Cannot_Fund_Or_Receive_Another_Stream()
+    {
+        var parties = await PartiesAsync(1000);
+        var first = await CreateAsync(parties, 100, 1);
+        Clock.Advance(Duration.FromSeconds(10));
+        var valid = Request(parties, 100, 1);
+
+        // Funding another stream from a stream's escrow (or its recipient's balance) would take what its recipient and
+        // payer are owed; paying withdrawals into either would leave more there than the stream counts.
+        var cases = new (string Field, CreateStreamRequest Request)[]
+        {
+            ("funding_account_id", valid with { FundingAccountId = first.EscrowAccountId }),
+            ("funding_account_id", valid with { FundingAccountId = first.RecipientAccountId }),
+            ("payout_account_id", valid with { PayoutAccountId = first.EscrowAccountId }),
+            ("payout_account_id", valid with { PayoutAccountId = first.RecipientAccountId }),
+        };
+        foreach (var (field, request) in cases)
+        {
+            var error = await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Streams.CreateAsync(Tenant, request).AsTask());
+            Assert.Equal(field, error.Context["field"]);
+            Assert.Contains(first.Id.ToString(), error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Single((await Streams.ListAsync(Tenant, null, 10)).Items);
+        Assert.Equal(Usdc(100), (await Ledger.GetAccountAsync(Tenant, first.EscrowAccountId)).Balance.Posted);
+        var cancelled = (await Streams.CancelAsync(Tenant, first.Id, By)).Stream;
+        Assert.Equal((Usdc(10), Usdc(90)), (cancelled.SettledAmount, cancelled.RefundedAmount));
+        await AssertBooksAsync(cancelled);
+    }
 }

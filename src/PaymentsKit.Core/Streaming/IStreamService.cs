@@ -69,10 +69,10 @@ public interface IStreamService
 
     /// <summary>
     /// Completes every active stream, of any tenant, whose completion instant is at or before
-    /// <paramref name="now"/>: settles its last amount, refunds any remainder, each in its own unit of work.
-    /// Safe to run concurrently and repeatedly (the Hosting worker's sweep).
+    /// <paramref name="now"/> and the service's clock: settles its last amount, refunds any remainder, each in its own
+    /// unit of work. Safe to run concurrently and repeatedly (the Hosting worker's sweep).
     /// </summary>
-    /// <param name="now">The sweep's notion of now (usually the clock's).</param>
+    /// <param name="now">The sweep's notion of now (usually the clock's); a later one than the clock's counts as the clock's, so nothing completes before it has streamed.</param>
     /// <param name="limit">The most streams to complete in this call (1–100,000).</param>
     /// <param name="cancellationToken">Cancels the sweep between streams.</param>
     /// <returns>The streams this call completed.</returns>

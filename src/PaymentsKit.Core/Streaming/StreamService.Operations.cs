@@ -440,7 +440,7 @@ public sealed partial class StreamService
         var completesAt = change.Stream.CompletesAt!.Value;
         if (change.At < completesAt)
         {
-            // A sweep running ahead of this host's clock: the change cannot be recorded before the instant it applies at.
+            // The clock stepped back since the sweep read it: the change cannot be recorded before the instant it applies at.
             change.At = completesAt;
         }
 

@@ -325,6 +325,27 @@ public abstract partial class StreamServiceSpecification
     }
 
     [Fact]
+    public async Task A_Sweep_Told_A_Later_Now_Than_The_Clock_Completes_Only_What_Has_Streamed_By_The_Clock()
+    {
+        var parties = await PartiesAsync(1000);
+        var stream = await CreateAsync(parties, 100, 1);
+        Clock.Advance(Duration.FromSeconds(40));
+
+        // Completing at now + 1 hour would pay the recipient 60 that has not streamed and take the payer's right to cancel.
+        Assert.Empty(await SweepAsync(Now + Duration.FromHours(1)));
+        var running = await ReloadAsync(stream);
+        Assert.Equal((StreamState.Active, Usdc(0), stream.Version), (running.Status, running.SettledAmount, running.Version));
+        var cancelled = (await Streams.CancelAsync(Tenant, stream.Id, By)).Stream;
+        Assert.Equal((Usdc(40), Usdc(60)), (cancelled.SettledAmount, cancelled.RefundedAmount));
+
+        var other = await CreateAsync(parties, 100, 1);
+        Clock.Advance(Duration.FromSeconds(100));
+        var completed = Assert.Single(await SweepAsync(Now + Duration.FromHours(1)));
+        Assert.Equal((other.Id, StreamState.Completed, other.CompletesAt, Now), (completed.Id, completed.Status, completed.ClosedAt, completed.UpdatedAt));
+        await AssertBooksAsync(completed);
+    }
+
+    [Fact]
     public async Task Concurrent_Sweeps_Complete_Each_Due_Stream_Exactly_Once()
     {
         var parties = await PartiesAsync(1000);

@@ -26,7 +26,7 @@ namespace PaymentsKit.Streaming;
 /// <param name="SettledAmount">Moved to the recipient's balance so far (= accrued at <see cref="LastSettledAt"/>).</param>
 /// <param name="WithdrawnAmount">Taken out of the recipient's balance to the payout account so far.</param>
 /// <param name="RefundedAmount">Returned to the payer when the stream was cancelled or completed short of its total.</param>
-/// <param name="LastSettledAt">The instant accrual is settled up to: the last settlement's; before the first, the creation (or the start, if that was earlier), so <see cref="SettledAmount"/> is always exactly the amount accrued at it.</param>
+/// <param name="LastSettledAt">The instant accrual is settled up to: the last settlement's; before the first, the creation (or the start, if that was earlier), so <see cref="SettledAmount"/> is always exactly the amount accrued at it. Never moves back.</param>
 /// <param name="Pauses">Every pause, oldest first; only the last may be open (while paused).</param>
 /// <param name="ChainId">The network the stream lives on (seed <c>chain_id</c>, e.g. <c>stellar-testnet</c>).</param>
 /// <param name="ContractAddress">The on-chain streaming contract, if any.</param>

@@ -462,7 +462,11 @@ public sealed partial class StreamService
         LedgerTransactionId? transaction = amount.IsPositive
             ? await PostAsync(unit, stream, stream.EscrowAccountId, stream.RecipientAccountId, amount, LedgerEntryType.Debit, "settlement", cancellationToken).ConfigureAwait(false)
             : null;
-        change.Stream = stream with { SettledAmount = Money.Of(settlement.SettledTotal, stream.Asset), LastSettledAt = at };
+
+        // A completion applies at its instant, which is earlier than a settlement made while the stream sat paused past its
+        // end; nothing accrued in between, so that later settlement still marks how far accrual is settled.
+        var settledAt = at > stream.LastSettledAt ? at : stream.LastSettledAt;
+        change.Stream = stream with { SettledAmount = Money.Of(settlement.SettledTotal, stream.Asset), LastSettledAt = settledAt };
         return (amount, transaction);
     }
 

@@ -295,6 +295,28 @@ public abstract partial class StreamServiceSpecification
     }
 
     [Fact]
+    public async Task Last_Settled_At_Never_Moves_Back_When_A_Stream_Settled_Past_Its_End_While_Paused_Completes_On_Resumption()
+    {
+        var parties = await PartiesAsync(100);
+        var start = Now;
+        var stream = await CreateAsync(parties, 100, 1, start, start + Duration.FromSeconds(50));
+        Clock.Advance(Duration.FromSeconds(10));
+        await Streams.PauseAsync(Tenant, stream.Id, By);
+        Clock.Advance(Duration.FromSeconds(100));
+        var settled = (await Streams.SettleAsync(Tenant, stream.Id, By)).Stream;
+        Assert.Equal(Now, settled.LastSettledAt);
+        Clock.Advance(Duration.FromSeconds(10));
+
+        var resumed = await Streams.ResumeAsync(Tenant, stream.Id, By);
+
+        // The completion applies at the end (50 s), but the settlement at 110 s already covered everything up to then.
+        Assert.Equal((StreamState.Completed, start + Duration.FromSeconds(50)), (resumed.Stream.Status, resumed.Stream.ClosedAt));
+        Assert.Equal(settled.LastSettledAt, resumed.Stream.LastSettledAt);
+        Assert.Equal((Usdc(10), Usdc(90)), (resumed.Stream.SettledAmount, resumed.Stream.RefundedAmount));
+        await AssertBooksAsync(resumed.Stream);
+    }
+
+    [Fact]
     public async Task The_Sweep_Completes_Exactly_The_Due_Streams_Once()
     {
         var parties = await PartiesAsync(1000);

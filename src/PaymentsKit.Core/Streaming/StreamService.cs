@@ -207,6 +207,11 @@ public sealed partial class StreamService : IStreamService
             throw PaymentsKitException.InvalidArgument("transaction_hash", hash, "must not contain whitespace");
         }
 
+        if (hash is not null)
+        {
+            hash = TransactionHash(hash, adapter);
+        }
+
         var metadata = LedgerValidation.Metadata(request.Metadata);
         var key = Guard.OptionalText(request.IdempotencyKey, "idempotency_key", Idempotency.MaxKeyLength);
         var actor = request.Actor is null ? payer : Guard.Text(request.Actor, "actor", MaxActorLength);
@@ -287,6 +292,34 @@ public sealed partial class StreamService : IStreamService
                 new Dictionary<string, object?> { ["field"] = field, ["value"] = text, ["chain"] = adapter.Chain.Value },
                 innerException: ex);
         }
+    }
+
+    /// <summary>
+    /// The hash as the chain adapter reports it (lower-case hex on hex chains): its uniqueness must hold for the transaction,
+    /// not for one spelling of it, or one funding transaction could open a stream per spelling.
+    /// </summary>
+    private static string TransactionHash(string hash, IChainAdapter? adapter)
+    {
+        if (adapter is null)
+        {
+            return hash;
+        }
+
+        string normalized;
+        try
+        {
+            normalized = adapter.NormalizeTransactionHash(hash);
+        }
+        catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidArgument)
+        {
+            throw new PaymentsKitException(
+                PaymentsKitErrorCodes.InvalidArgument,
+                $"transaction_hash '{hash}' is not a {adapter.Chain} transaction hash: {ex.Message}",
+                new Dictionary<string, object?> { ["field"] = "transaction_hash", ["value"] = hash, ["chain"] = adapter.Chain.Value },
+                innerException: ex);
+        }
+
+        return Guard.Text(normalized, "transaction_hash", MaxTransactionHashLength);
     }
 
     private static string Actor(string? actor) => Guard.Text(actor, "actor", MaxActorLength);

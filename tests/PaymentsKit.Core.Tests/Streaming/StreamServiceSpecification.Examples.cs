@@ -493,6 +493,25 @@ public abstract partial class StreamServiceSpecification
     }
 
     [Fact]
+    public async Task A_Transaction_Hash_Spelled_Differently_Is_The_Same_Transaction_On_A_Chain_With_An_Adapter()
+    {
+        // The test chain's adapter reports hashes in lower case, as hex chains do: one transaction, many spellings.
+        var parties = await PartiesAsync(100, AssetRegistry.Xlm);
+        var request = Request(parties, 10, 1) with { TransactionHash = "ABC123def" };
+        var first = await Streams.CreateAsync(Tenant, request);
+        Assert.Equal("abc123def", first.Stream.TransactionHash);
+
+        foreach (var spelling in new[] { "abc123def", "ABC123DEF", "AbC123dEf" })
+        {
+            var error = await FailsAsync(PaymentsKitErrorCodes.DuplicateKey, () => Streams.CreateAsync(Tenant, request with { TransactionHash = spelling }).AsTask());
+            Assert.Contains(first.Stream.Id.ToString(), error.Message, StringComparison.Ordinal);
+        }
+
+        Assert.Single((await Streams.ListAsync(Tenant, null, 10)).Items);
+        Assert.Equal(Money.Of(90, AssetRegistry.Xlm), (await Ledger.GetAccountAsync(Tenant, parties.Funding.Id)).Balance.Posted);
+    }
+
+    [Fact]
     public async Task Another_Tenant_Cannot_See_Or_Touch_A_Stream()
     {
         var parties = await PartiesAsync(100);

@@ -92,6 +92,7 @@ public abstract partial class StreamServiceSpecification
         var stream = created.Stream;
         Assert.Equal(model.Status, stream.Status);
         var previousAccrued = 0m;
+        var previousSettledAt = stream.LastSettledAt;
 
         foreach (var step in schedule.Steps)
         {
@@ -115,6 +116,8 @@ public abstract partial class StreamServiceSpecification
             Assert.True(total >= accrued && accrued >= stream.SettledAmount.Amount && stream.SettledAmount >= stream.WithdrawnAmount, $"total {total} ≥ accrued {accrued} ≥ settled {stream.SettledAmount} ≥ withdrawn {stream.WithdrawnAmount}");
             Assert.True(accrued >= previousAccrued, $"accrued went back from {previousAccrued} to {accrued}");
             previousAccrued = accrued;
+            Assert.True(stream.LastSettledAt >= previousSettledAt, $"last_settled_at went back from {previousSettledAt} to {stream.LastSettledAt}");
+            previousSettledAt = stream.LastSettledAt;
             if (stream.Status == StreamState.Paused)
             {
                 Assert.Equal(model.AccruedAt(stream.Pauses[^1].PausedAt), accrued);

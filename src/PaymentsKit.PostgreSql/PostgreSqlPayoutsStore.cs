@@ -199,7 +199,8 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
                     connection, "SELECT * FROM paymentskit_claim_holders($1, $2, $3, $4, $5, $6, $7)", key, afterAccount ?? string.Empty, limit, maxAttempts, now.ToDateTimeUtc());
                 await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
                 var number = 0;
-                var transfers = new List<PayoutTransfer>(limit);
+                // The limit may be int.MaxValue (an executor without one): never a capacity to allocate up front.
+                var transfers = new List<PayoutTransfer>(Math.Min(limit, 1024));
                 while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 {
                     number = reader.GetInt32(0);

@@ -16,7 +16,10 @@ namespace PaymentsKit.Payouts;
 /// </remarks>
 public interface IPayoutExecutor
 {
-    /// <summary>The most holders one batch may pay on this executor's chain (Hedera 9, contract payouts 100).</summary>
+    /// <summary>
+    /// The most holders one batch may pay on this executor's chain (Hedera 9, contract payouts 100); at least 1, and
+    /// <see cref="int.MaxValue"/> for an executor without a limit.
+    /// </summary>
     int MaxTransfersPerBatch { get; }
 
     /// <summary>Pays the batch, or returns the outcome of the earlier execution under the same key.</summary>

@@ -199,7 +199,7 @@ public sealed class InMemoryHolderSnapshotStore : IHolderSnapshotStore
         {
             lock (_lock)
             {
-                var claimed = new List<PayoutTransfer>(limit);
+                var claimed = new List<PayoutTransfer>(Math.Min(limit, _accounts.Length));
                 var number = _lastBatch + 1;
                 for (var i = Start(afterAccount); i < _accounts.Length && claimed.Count < limit; i++)
                 {

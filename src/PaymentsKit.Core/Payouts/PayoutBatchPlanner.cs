@@ -45,7 +45,8 @@ public static class PayoutBatchPlanner
                 "max_per_batch", maxPerBatch, "must be at least 1");
         }
 
-        var batches = new PayoutBatch[(holderCount + maxPerBatch - 1) / maxPerBatch];
+        // Not (count + max - 1) / max: an executor without a limit declares int.MaxValue, and the sum would overflow.
+        var batches = new PayoutBatch[(holderCount / maxPerBatch) + (holderCount % maxPerBatch == 0 ? 0 : 1)];
         for (var i = 0; i < batches.Length; i++)
         {
             var offset = i * maxPerBatch;

@@ -129,6 +129,31 @@ public class AllocationPropertyTests
             }).QuickCheckThrowOnFailure();
 
     [Fact]
+    public void Batches_cover_every_holder_once_whatever_the_limit_Meets_Specification() =>
+        Prop.ForAll(
+            Arb.From(
+                from count in Gen.OneOf(Gen.Choose(0, 3_000), Gen.Choose(0, int.MaxValue))
+                from max in Gen.OneOf(Gen.Choose(1, 150), Gen.Choose(int.MaxValue - 1_000, int.MaxValue), Gen.Choose(1, int.MaxValue))
+
+                // An executor may declare any limit up to int.MaxValue ("unlimited"); a few thousand batches keep the check fast.
+                where count / max <= 5_000
+                select (count, max)),
+            t =>
+            {
+                var (count, max) = t;
+                var batches = PayoutBatchPlanner.Plan(count, max);
+                Assert.Equal((count / max) + (count % max == 0 ? 0 : 1), batches.Length);
+                var next = 0L;
+                for (var b = 0; b < batches.Length; b++)
+                {
+                    Assert.Equal(new PayoutBatch(b + 1, (int)next, (int)Math.Min(max, count - next)), batches[b]);
+                    next += batches[b].Count;
+                }
+
+                Assert.Equal(count, next);
+            }).QuickCheckThrowOnFailure();
+
+    [Fact]
     public void Wide_division_matches_UInt128_division_Meets_Specification() =>
         Prop.ForAll(
             Arb.From(

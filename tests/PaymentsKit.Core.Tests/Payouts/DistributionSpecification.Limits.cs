@@ -147,6 +147,25 @@ public abstract partial class DistributionSpecification
     }
 
     /// <summary>Pays every holder under one given transaction id.</summary>
+    [Fact]
+    public async Task An_Executor_Without_A_Batch_Limit_Pays_Every_Holder_In_One_Batch()
+    {
+        // int.MaxValue is how an executor says "no limit": the plan and the claims must not size anything by it.
+        var executor = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { Chain = ChainId.Ethereum, MaxTransfersPerBatch = int.MaxValue });
+        var service = Service(executor);
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 6m));
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 2, 3));
+
+        Assert.Equal([new PayoutBatch(1, 0, 3)], await service.PlanBatchesAsync(Tenant, distribution.Id));
+        var done = await service.ExecuteAsync(Tenant, distribution.Id);
+
+        Assert.Equal(DistributionStatus.Completed, done.Status);
+        Assert.Equal((3, 1), (done.Result!.PaidHolders, done.Result.Batches));
+        Assert.Equal(3, Assert.Single(await service.ListBatchesAsync(Tenant, distribution.Id)).SuccessfulPayments);
+        Assert.Equal(3, executor.Payments.Count);
+    }
+
     private sealed class FixedIdExecutor(string transactionId) : IPayoutExecutor
     {
         public int MaxTransfersPerBatch => 9;

@@ -33,6 +33,12 @@ public sealed partial class DistributionService
         MerchantId tenantId, DistributionId distributionId, string? afterAccount, int limit, CancellationToken cancellationToken = default)
     {
         PayoutValidation.Limit(limit);
+        if (afterAccount is not null)
+        {
+            // Only an account id can be a page's last account; PostgreSQL cannot even compare text with a NUL in it.
+            PayoutValidation.ChainText(afterAccount, "after_account", PayoutValidation.MaxAccountIdLength);
+        }
+
         var (distribution, _) = await LoadAsync(tenantId, distributionId, cancellationToken).ConfigureAwait(false);
         return await _holders.ListAsync(KeyOf(distribution), afterAccount, limit, cancellationToken).ConfigureAwait(false);
     }

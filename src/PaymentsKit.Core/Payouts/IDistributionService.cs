@@ -64,7 +64,10 @@ public interface IDistributionService
     /// <summary>Pages through the distribution's holders in account order, with amounts and payment states.</summary>
     /// <param name="tenantId">The issuer.</param>
     /// <param name="distributionId">The distribution.</param>
-    /// <param name="afterAccount">The last account of the previous page, or null for the first.</param>
+    /// <param name="afterAccount">
+    /// The last account of the previous page, or null for the first; anything an account id cannot be (1–128 printable
+    /// ASCII characters without spaces) is <c>invalid_argument</c>.
+    /// </param>
     /// <param name="limit">1–1000 rows.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     ValueTask<IReadOnlyList<HolderPayment>> ListHoldersAsync(

@@ -166,6 +166,28 @@ public abstract partial class DistributionSpecification
         Assert.Equal(3, executor.Payments.Count);
     }
 
+    [Theory]
+    [InlineData("0.0.1\0")]
+    [InlineData("0.0.\uD800")]
+    [InlineData("0.0. 1")]
+    [InlineData("")]
+    [InlineData("long")]
+    public async Task A_Holder_Page_Cursor_That_Cannot_Be_An_Account_Id_Is_Invalid_Argument_On_Every_Store(string cursor)
+    {
+        // PostgreSQL cannot compare text holding NUL or a lone surrogate: such a cursor failed there and listed holders in memory.
+        var after = cursor == "long" ? "0.0." + new string('1', 125) : cursor;
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 6m));
+        await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 2, 3));
+
+        var refused = await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => service.ListHoldersAsync(Tenant, distribution.Id, after, 10).AsTask());
+
+        Assert.Equal("after_account", refused.Context["field"]);
+        Assert.Equal([Account(1), Account(2)], (await service.ListHoldersAsync(Tenant, distribution.Id, Account(0), 10)).Select(h => h.AccountId));
+        Assert.Equal(3, (await service.ListHoldersAsync(Tenant, distribution.Id, null, 10)).Count);
+    }
+
     private sealed class FixedIdExecutor(string transactionId) : IPayoutExecutor
     {
         public int MaxTransfersPerBatch => 9;

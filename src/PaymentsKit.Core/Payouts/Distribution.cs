@@ -134,13 +134,13 @@ public sealed record CreateDistributionRequest(TokenAssetId AssetId, Distributio
     /// <summary>A label, up to 200 characters.</summary>
     public string? Concept { get; init; }
 
-    /// <summary>SCHEDULED: the local time to run at (required for SCHEDULED, absent otherwise).</summary>
+    /// <summary>SCHEDULED: the local time to run at, ISO calendar, years 1–9998 (required for SCHEDULED, absent otherwise).</summary>
     public LocalDateTime? ScheduledTime { get; init; }
 
     /// <summary>RECURRING: the frequency (required for RECURRING, absent otherwise).</summary>
     public DistributionFrequency? Frequency { get; init; }
 
-    /// <summary>RECURRING: the local start time anchoring the recurrence (required for RECURRING, absent otherwise).</summary>
+    /// <summary>RECURRING: the local start time anchoring the recurrence, ISO calendar, years 1–9998 (required for RECURRING, absent otherwise).</summary>
     public LocalDateTime? StartTime { get; init; }
 
     /// <summary>The IANA time zone of <see cref="ScheduledTime"/> and <see cref="StartTime"/>; defaults to <see cref="PayoutOptions.DefaultTimeZone"/>.</summary>

@@ -135,7 +135,8 @@ public sealed class DistributionSchedule
             return (after - AnchorInstant).BclCompatibleTicks / NodaConstants.TicksPerHour;
         }
 
-        var local = after.InZone(Zone).Date;
+        // In the anchor's calendar: NodaTime measures a period only between dates of one calendar.
+        var local = after.InZone(Zone, Anchor.Calendar).Date;
         var units = frequency == DistributionFrequency.Monthly ? PeriodUnits.Months : PeriodUnits.Days;
         var period = Period.Between(Anchor.Date, local, units);
         return frequency switch

@@ -165,11 +165,19 @@ public sealed partial class DistributionService
     }
 
     /// <summary>
-    /// A local time every store keeps and every zone can resolve: years 1 to 9998 (PostgreSQL's instants start at year 1,
-    /// and a time late in 9999 west of UTC is past the last instant).
+    /// A local time every store keeps and every zone can resolve: ISO calendar (the stores keep ISO text, so another
+    /// calendar's date would come back as a different day), years 1 to 9998 (PostgreSQL's instants start at year 1, and a
+    /// time late in 9999 west of UTC is past the last instant).
     /// </summary>
-    private static LocalDateTime Storable(LocalDateTime local, string field) =>
-        local.Year is >= 1 and <= 9998 ? local : throw PaymentsKitException.InvalidArgument(field, local, "must be in the years 1 to 9998");
+    private static LocalDateTime Storable(LocalDateTime local, string field)
+    {
+        if (local.Calendar != CalendarSystem.Iso)
+        {
+            throw PaymentsKitException.InvalidArgument(field, local, $"must be in the ISO calendar, not {local.Calendar.Id}");
+        }
+
+        return local.Year is >= 1 and <= 9998 ? local : throw PaymentsKitException.InvalidArgument(field, local, "must be in the years 1 to 9998");
+    }
 
     private async ValueTask<Distribution> CreateDistributionCoreAsync(IUnitOfWork unit, MerchantId tenantId, ValidatedDistribution validated, CancellationToken cancellationToken)
     {

@@ -34,6 +34,20 @@ public class DistributionScheduleTests
     }
 
     [Fact]
+    public void An_anchor_in_another_calendar_recurs_in_that_calendar()
+    {
+        // Julian 2026-01-31 is ISO 2026-02-13; its months are Julian months, so it recurs on the Julian 28th, 31st, 30th.
+        var julian = DistributionSchedule.Recurring(new LocalDateTime(2026, 1, 31, 9, 0, CalendarSystem.Julian), DistributionFrequency.Monthly, London);
+        var daily = DistributionSchedule.Recurring(new LocalDateTime(2026, 1, 31, 9, 0, CalendarSystem.Julian), DistributionFrequency.Daily, London);
+        var iso = DistributionSchedule.Recurring(new LocalDateTime(2026, 2, 13, 9, 0), DistributionFrequency.Daily, London);
+
+        var next = julian.NextAfter(julian.AnchorInstant + Duration.FromDays(40));
+        Assert.Equal(new LocalDateTime(2026, 3, 31, 9, 0, CalendarSystem.Julian), next!.Value.InZone(London, CalendarSystem.Julian).LocalDateTime);
+        var later = iso.AnchorInstant + Duration.FromDays(100);
+        Assert.Equal(iso.NextAfter(later), daily.NextAfter(later));
+    }
+
+    [Fact]
     public void A_local_time_in_the_spring_gap_moves_forward_by_the_gap()
     {
         // New York skips 02:00–03:00 on 2026-03-08.

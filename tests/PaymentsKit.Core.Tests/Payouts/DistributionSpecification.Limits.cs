@@ -188,6 +188,30 @@ public abstract partial class DistributionSpecification
         Assert.Equal(3, (await service.ListHoldersAsync(Tenant, distribution.Id, null, 10)).Count);
     }
 
+    [Fact]
+    public async Task A_Scheduled_Or_Start_Time_In_Another_Calendar_Than_Iso_Is_Refused()
+    {
+        // The stores keep local times as ISO text: a Julian 2026-01-01 would come back as ISO 2026-01-01, 13 days off the
+        // instant it was scheduled for, and a recurring series would then be computed from that other anchor.
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var julian = new LocalDateTime(2026, 1, 1, 9, 0, CalendarSystem.Julian);
+
+        var scheduled = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            async () => await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m, DistributionExecution.Scheduled) with { ScheduledTime = julian }));
+        Assert.Equal("scheduled_time", scheduled.Context["field"]);
+        var recurring = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument,
+            async () => await service.CreateDistributionAsync(
+                Tenant, Fixed(asset, 10m, DistributionExecution.Recurring) with { StartTime = julian, Frequency = DistributionFrequency.Monthly }));
+        Assert.Equal("start_time", recurring.Context["field"]);
+
+        var iso = julian.WithCalendar(CalendarSystem.Iso);
+        var created = await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m, DistributionExecution.Scheduled) with { ScheduledTime = iso });
+        Assert.Equal(created, await service.GetDistributionAsync(Tenant, created.Id));
+    }
+
     private sealed class FixedIdExecutor(string transactionId) : IPayoutExecutor
     {
         public int MaxTransfersPerBatch => 9;

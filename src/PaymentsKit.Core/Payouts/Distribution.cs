@@ -125,7 +125,7 @@ public sealed record CreateDistributionRequest(TokenAssetId AssetId, Distributio
     /// <summary>FIXED: the positive total; PERCENTAGE: the positive pool. In the asset's payment asset.</summary>
     public Money? Amount { get; init; }
 
-    /// <summary>PERCENTAGE: greater than 0, at most 100, at most 12 decimals.</summary>
+    /// <summary>PERCENTAGE: greater than 0, at most 100, at most 12 decimals, and coming to at least one smallest unit of the pool.</summary>
     public decimal? Percentage { get; init; }
 
     /// <summary>PER_SHARE: a positive amount of the payment asset per whole share, at most 18 decimals.</summary>

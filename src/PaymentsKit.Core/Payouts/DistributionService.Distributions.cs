@@ -107,8 +107,16 @@ public sealed partial class DistributionService
                     throw PaymentsKitException.InvalidArgument("percentage", null, "is required for a PERCENTAGE payout");
                 }
 
-                // Checks the range and the precision of the percentage with the same rules the allocation applies.
-                Allocation.PercentageOfPool(MinorUnits(pool, "amount"), percent);
+                // Checks the range and the precision of the percentage with the same rules the allocation applies, and that
+                // it pays something: like a FIXED total of zero, a share that truncates to nothing would complete paying nobody.
+                if (Allocation.PercentageOfPool(MinorUnits(pool, "amount"), percent) == 0)
+                {
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.AmountOutOfRange,
+                        string.Create(CultureInfo.InvariantCulture, $"{percent} % of {pool} is less than one smallest unit of {pool.Asset.Code}."),
+                        new Dictionary<string, object?> { ["field"] = "percentage", ["value"] = percent });
+                }
+
                 Absent(request.AmountPerShare, "amount_per_share", "a PERCENTAGE payout");
                 break;
             default:

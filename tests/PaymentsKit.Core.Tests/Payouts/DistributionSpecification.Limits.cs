@@ -212,6 +212,21 @@ public abstract partial class DistributionSpecification
         Assert.Equal(created, await service.GetDistributionAsync(Tenant, created.Id));
     }
 
+    [Fact]
+    public async Task A_Percentage_Of_The_Pool_That_Comes_To_Less_Than_One_Smallest_Unit_Is_Refused()
+    {
+        // A FIXED total of zero is refused; a percentage that truncates to zero ran and finished COMPLETED having paid nobody.
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var coupon = new CreateDistributionRequest(asset.Id, DistributionType.Coupon, DistributionExecution.Manual) { Payout = DistributionPayout.Percentage, Amount = Usd6(1m) };
+
+        var refused = await FailsAsync(PaymentsKitErrorCodes.AmountOutOfRange, async () => await service.CreateDistributionAsync(Tenant, coupon with { Percentage = 0.00001m }));
+
+        Assert.Equal("percentage", refused.Context["field"]);
+        var smallest = await service.CreateDistributionAsync(Tenant, coupon with { Percentage = 0.0001m });
+        Assert.Equal(Usd6(0.000001m), (await service.ImportHolderSnapshotAsync(Tenant, smallest.Id, Holders(1, 1))).Allocated);
+    }
+
     private sealed class FixedIdExecutor(string transactionId) : IPayoutExecutor
     {
         public int MaxTransfersPerBatch => 9;

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Numerics;
 using PaymentsKit.Storage;
 
 namespace PaymentsKit.Ledger;
@@ -97,7 +99,9 @@ public sealed partial class LedgerService
             return true;
         }
 
-        var totals = new List<(Asset Asset, Money Debits, Money Credits)>(1);
+        // Summed in minor units: a decimal total of large amounts can need more digits than a decimal keeps and would be
+        // rounded, so totals that differ by a few minor units could compare equal and the transaction create money.
+        var totals = new List<(Asset Asset, BigInteger Debits, BigInteger Credits)>(1);
         foreach (var posting in postings)
         {
             var asset = posting.Amount.Asset;
@@ -109,31 +113,35 @@ public sealed partial class LedgerService
 
             if (index == totals.Count)
             {
-                var zero = Money.Zero(asset);
-                totals.Add((asset, zero, zero));
+                totals.Add((asset, BigInteger.Zero, BigInteger.Zero));
             }
 
             var (_, debits, credits) = totals[index];
             totals[index] = posting.Side == LedgerSide.Debit
-                ? (asset, debits + posting.Amount, credits)
-                : (asset, debits, credits + posting.Amount);
+                ? (asset, debits + posting.Amount.MinorUnits, credits)
+                : (asset, debits, credits + posting.Amount.MinorUnits);
         }
 
         foreach (var (asset, debits, credits) in totals)
         {
             if (debits != credits)
             {
+                var debitsText = FormatMinorUnits(debits, asset);
+                var creditsText = FormatMinorUnits(credits, asset);
                 throw new PaymentsKitException(
                     PaymentsKitErrorCodes.UnbalancedTransaction,
-                    $"The postings debit {debits} but credit {credits}; per asset the debits must equal the credits.",
-                    new Dictionary<string, object?> { ["asset"] = asset.Code, ["debits"] = debits.ToString(), ["credits"] = credits.ToString() });
+                    $"The postings debit {debitsText} but credit {creditsText}; per asset the debits must equal the credits.",
+                    new Dictionary<string, object?> { ["asset"] = asset.Code, ["debits"] = debitsText, ["credits"] = creditsText });
             }
         }
 
         return totals.Count == 1;
     }
 
-    /// <summary>Whether the postings are all in one asset and balance, summed without building an amount per step (the common case).</summary>
+    /// <summary>
+    /// Whether the postings are all in one asset and balance, summed without building an amount per step (the common case).
+    /// False also when a total may have been rounded, which leaves the answer to the exact check.
+    /// </summary>
     private static bool BalancedInOneAsset(IReadOnlyList<LedgerPosting> postings)
     {
         var asset = postings[0].Amount.Asset;
@@ -161,11 +169,19 @@ public sealed partial class LedgerService
         }
         catch (OverflowException)
         {
-            // The general check sums per side and reports the overflow as amounts do.
             return false;
         }
 
-        return debits == credits;
+        // Amounts carry exactly the asset's scale; a sum with fewer decimals was rounded to fit a decimal.
+        return debits == credits && debits.Scale == asset.Scale && credits.Scale == asset.Scale;
+    }
+
+    /// <summary>A total in minor units in the text form of <see cref="Money"/> (it may be too large for one).</summary>
+    private static string FormatMinorUnits(BigInteger units, Asset asset)
+    {
+        var digits = BigInteger.Abs(units).ToString(CultureInfo.InvariantCulture).PadLeft(asset.Scale + 1, '0');
+        var amount = asset.Scale == 0 ? digits : digits[..^asset.Scale] + "." + digits[^asset.Scale..];
+        return (units.Sign < 0 ? "-" : string.Empty) + amount + " " + asset.Code;
     }
 
     /// <summary>A transaction's place among those with its reference, and the counter to advance.</summary>

@@ -137,6 +137,9 @@ public sealed partial class PostgreSqlStore : ILedgerFastPath
 
     private Task<string?> Enqueue(LedgerCall call, CancellationToken cancellationToken)
     {
+        // A queued call is written whatever becomes of its wait: one cancelled before it is queued must not be, as the
+        // in-memory store and the record path write nothing for it either.
+        cancellationToken.ThrowIfCancellationRequested();
         bool start;
         lock (_ledgerGate)
         {

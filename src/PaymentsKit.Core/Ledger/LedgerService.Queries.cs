@@ -58,6 +58,8 @@ public sealed partial class LedgerService
         await using (unit.ConfigureAwait(false))
         {
             var account = (await GetAccountAsync(unit, tenantId, accountId, "accountId", cancellationToken).ConfigureAwait(false)).Value;
+            // A cursor past the end gives an empty page: clamped, however large, so the sums below cannot overflow.
+            after = Math.Min(after, account.EntryCount);
             var last = Math.Min(account.EntryCount, after + limit);
             var items = new List<LedgerEntry>((int)Math.Max(0, last - after));
             for (var sequence = after + 1; sequence <= last; sequence++)

@@ -62,6 +62,8 @@ public sealed partial class LedgerService
             var counter = await unit.GetAsync(
                 LedgerCollections.ReferenceCounters, tenantId.Value, LedgerCollections.ReferenceCounterId(tenantId, reference), cancellationToken).ConfigureAwait(false);
             var count = counter?.Value.Count ?? 0;
+            // A cursor past the end gives an empty page: clamped, however large, so the sums below cannot overflow.
+            after = Math.Min(after, count);
             var last = Math.Min(count, after + limit);
             var items = new List<LedgerTransaction>((int)Math.Max(0, last - after));
             for (var sequence = after + 1; sequence <= last; sequence++)

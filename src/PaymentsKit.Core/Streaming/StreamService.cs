@@ -133,6 +133,8 @@ public sealed partial class StreamService : IStreamService
         await using (unit.ConfigureAwait(false))
         {
             var stream = await LoadAsync(unit, tenantId, streamId, cancellationToken).ConfigureAwait(false);
+            // A cursor past the end gives an empty page: clamped, however large, so the sums below cannot overflow.
+            after = Math.Min(after, stream.EventCount);
             var last = Math.Min(stream.EventCount, after + limit);
             var events = new List<StreamEvent>((int)Math.Max(0, last - after));
             for (var sequence = after + 1; sequence <= last; sequence++)

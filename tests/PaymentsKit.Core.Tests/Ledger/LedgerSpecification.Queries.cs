@@ -79,6 +79,21 @@ public abstract partial class LedgerSpecification
     }
 
     [Fact]
+    public async Task A_Cursor_Past_The_Last_Sequence_Gives_An_Empty_Last_Page_However_Large()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        await MoveAsync(customer, merchant, Usd(1), "pi_cursor");
+
+        foreach (var cursor in new[] { "7", long.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture), (long.MaxValue - 5).ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            var entries = await Ledger.ListEntriesAsync(Tenant, customer.Id, cursor, 1000);
+            Assert.Equal((0, null), (entries.Items.Count, entries.NextCursor));
+            var transactions = await Ledger.ListTransactionsByReferenceAsync(Tenant, "pi_cursor", cursor, 1000);
+            Assert.Equal((0, null), (transactions.Items.Count, transactions.NextCursor));
+        }
+    }
+
+    [Fact]
     public async Task Reconcile_Finds_Nothing_On_Honest_Books_And_Reports_A_Tampered_Balance()
     {
         var (customer, cash, merchant) = await FundedCustomerAsync(100);

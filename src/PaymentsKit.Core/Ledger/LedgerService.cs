@@ -140,7 +140,14 @@ public sealed partial class LedgerService : ILedger
                 "flags", request.Flags, "must be none, debits_must_not_exceed_credits or credits_must_not_exceed_debits (they exclude each other)");
         }
 
-        return request with { Code = code, Name = name, Metadata = LedgerValidation.Metadata(request.Metadata) };
+        var metadata = LedgerValidation.Metadata(request.Metadata);
+        if (metadata.TryGetValue(TreasuryWallet.ChainMetadataKey, out var chain))
+        {
+            // Read back as a chain by the wallet view and written into every entry's chain: a malformed one is refused now.
+            ChainId.Of(chain);
+        }
+
+        return request with { Code = code, Name = name, Metadata = metadata };
     }
 
     private async ValueTask<LedgerAccount> CreateAccountCoreAsync(IUnitOfWork unit, MerchantId tenantId, CreateLedgerAccountRequest request, CancellationToken cancellationToken)

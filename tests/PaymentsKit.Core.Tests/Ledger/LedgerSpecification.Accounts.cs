@@ -99,6 +99,23 @@ public abstract partial class LedgerSpecification
     }
 
     [Fact]
+    public async Task CreateAccount_Rejects_A_Chain_In_Metadata_That_Is_No_Chain_Id()
+    {
+        // The wallet view and every entry's seed chain column read this key: a malformed one would make the account's
+        // wallet unreadable for good and write it into each entry.
+        foreach (var chain in new[] { "Ethereum", "", "eth chain" })
+        {
+            await FailsAsync(
+                PaymentsKitErrorCodes.InvalidArgument,
+                () => OpenAsync("wallet", LedgerSide.Debit, metadata: new Dictionary<string, string> { [TreasuryWallet.ChainMetadataKey] = chain }));
+        }
+
+        Assert.Empty((await Ledger.ListAccountsAsync(Tenant, null, 10)).Items);
+        var wallet = await OpenAsync("wallet", LedgerSide.Debit, metadata: new Dictionary<string, string> { [TreasuryWallet.ChainMetadataKey] = "ethereum" });
+        Assert.Equal(ChainId.Ethereum, (await Ledger.GetTreasuryWalletAsync(Tenant, wallet.Id)).Chain);
+    }
+
+    [Fact]
     public async Task GetAccount_Of_Another_Tenant_Or_Unknown_Is_Not_Found()
     {
         var account = await OpenAsync("mine");

@@ -131,11 +131,11 @@ public interface IPaymentLinkService
     ValueTask<PaymentLink> SetPaymentLinkActiveAsync(MerchantId merchant, PaymentLinkId link, bool active, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Deactivates every active link, of every merchant, whose expiry is at or before <paramref name="now"/>, each in
-    /// its own unit of work (payments to an expired link are refused whether or not it was swept; the sweep makes
-    /// listings show it inactive). Safe to run concurrently and repeatedly: each link is deactivated once.
+    /// Deactivates every active link, of every merchant, whose expiry is at or before <paramref name="now"/> and the
+    /// service's clock, each in its own unit of work (payments to an expired link are refused whether or not it was swept;
+    /// the sweep makes listings show it inactive). Safe to run concurrently and repeatedly: each link is deactivated once.
     /// </summary>
-    /// <param name="now">The sweep's notion of now (usually the clock's).</param>
+    /// <param name="now">The sweep's notion of now (usually the clock's); a later one than the clock's counts as the clock's, so no link is deactivated before its expiry.</param>
     /// <param name="limit">The most links to deactivate in this call (1–100,000).</param>
     /// <param name="cancellationToken">Cancels the sweep between links.</param>
     /// <returns>The links this call deactivated.</returns>

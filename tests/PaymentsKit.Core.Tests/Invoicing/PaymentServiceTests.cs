@@ -486,6 +486,25 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task The_Link_Expiry_Sweep_Run_Ahead_Of_The_Clock_Deactivates_No_Link_Before_Its_Expiry()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var expiresAt = _kit.Clock.GetCurrentInstant() + Duration.FromHours(1);
+        var link = await _kit.LinkAsync(merchant, 10m, expiresAt: expiresAt);
+
+        // A sweep whose now is later than the clock's (a host with a fast clock, a caller's mistake) is the clock's sweep.
+        Assert.Empty(await _kit.Links.ExpireDueAsync(expiresAt + Duration.FromHours(1)));
+        Assert.True((await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).Active);
+        var inTime = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+        Assert.Equal((PaymentStatus.Confirmed, (string?)null), (inTime.Status, inTime.ReviewCode));
+
+        // Once the clock reaches the expiry, the same sweep deactivates it.
+        _kit.Clock.Advance(Duration.FromHours(1));
+        var swept = Assert.Single(await _kit.Links.ExpireDueAsync(expiresAt + Duration.FromHours(1)));
+        Assert.Equal((link.Id, false), (swept.Id, swept.Active));
+    }
+
+    [Fact]
     public async Task A_Transaction_Paying_Two_Assets_Pays_The_Invoice_And_Books_The_Other_Asset_As_Unapplied()
     {
         var merchant = await _kit.MerchantAsync();

@@ -127,7 +127,10 @@ public interface IPaymentLinkService
     /// <summary>Lists links in creation order, a page at a time.</summary>
     ValueTask<Page<PaymentLink>> ListPaymentLinksAsync(MerchantId merchant, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Activates or deactivates a link.</summary>
+    /// <summary>
+    /// Activates or deactivates a link. A link past its expiry cannot be activated (<c>expired</c>, whether or not the
+    /// expiry sweep has deactivated it yet); deactivating one always succeeds.
+    /// </summary>
     ValueTask<PaymentLink> SetPaymentLinkActiveAsync(MerchantId merchant, PaymentLinkId link, bool active, CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -135,12 +135,24 @@ internal sealed partial class PaymentLinkService(InvoicingContext context, ILogg
             {
                 var stored = await unit.GetAsync(PaymentLinks, merchant.Value, link.Value, ct).ConfigureAwait(false)
                     ?? throw InvoicingValidation.NotFound("payment link", link);
+                var now = context.Clock.GetCurrentInstant();
+
+                // Past its expiry a link refuses every payment whatever its flag: shown active, it would take payers' money
+                // only to keep it for review. The answer does not depend on whether the sweep has deactivated it yet.
+                if (active && stored.Value.ExpiresAt is { } expiresAt && expiresAt <= now)
+                {
+                    throw new PaymentsKitException(
+                        PaymentsKitErrorCodes.Expired,
+                        $"Payment link {stored.Value.Slug} expired at {expiresAt} and can no longer be activated.",
+                        new Dictionary<string, object?> { ["link"] = link.ToString(), ["expiresAt"] = expiresAt });
+                }
+
                 if (stored.Value.Active == active)
                 {
                     return stored.Value;
                 }
 
-                var updated = stored.Value with { Active = active, UpdatedAt = context.Clock.GetCurrentInstant() };
+                var updated = stored.Value with { Active = active, UpdatedAt = now };
                 unit.Update(PaymentLinks, updated, stored.Version);
                 return updated;
             },

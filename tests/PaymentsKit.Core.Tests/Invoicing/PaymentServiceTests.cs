@@ -505,6 +505,31 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task A_Link_Past_Its_Expiry_Cannot_Be_Activated_Again_Whether_Or_Not_It_Was_Swept()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var swept = await _kit.LinkAsync(merchant, 10m, expiresAt: _kit.Clock.GetCurrentInstant() + Duration.FromSeconds(30));
+        var unswept = await _kit.LinkAsync(merchant, 10m, expiresAt: _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
+        var deactivated = await _kit.LinkAsync(merchant, 10m, expiresAt: _kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
+        await _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, deactivated.Id, false);
+        _kit.Clock.Advance(Duration.FromSeconds(30));
+        Assert.Equal(swept.Id, Assert.Single(await _kit.Links.ExpireDueAsync(_kit.Clock.GetCurrentInstant())).Id);
+        _kit.Clock.Advance(Duration.FromSeconds(30));
+
+        // It would show active and still refuse every payment as expired: the request is refused instead, and writes nothing.
+        foreach (var link in new[] { swept, unswept, deactivated })
+        {
+            var before = await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+            var refused = await ThrowsCodeAsync(PaymentsKitErrorCodes.Expired, () => _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, link.Id, true).AsTask());
+            Assert.Contains(link.Slug, refused.Message, StringComparison.Ordinal);
+            Assert.Equal(before, await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id));
+        }
+
+        // Deactivating one is still fine.
+        Assert.False((await _kit.Links.SetPaymentLinkActiveAsync(merchant.Id, unswept.Id, false)).Active);
+    }
+
+    [Fact]
     public async Task A_Transaction_Paying_Two_Assets_Pays_The_Invoice_And_Books_The_Other_Asset_As_Unapplied()
     {
         var merchant = await _kit.MerchantAsync();

@@ -443,7 +443,10 @@ internal sealed partial class PaymentService(
         }
         else if (link is not null)
         {
-            payment = ApplyToLink(unit, link, payment, paidAt, now);
+            var memoInvoice = memo is null
+                ? null
+                : (await unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, memo), cancellationToken).ConfigureAwait(false))?.Value;
+            payment = ApplyToLink(unit, link, payment, memoInvoice, paidAt, now);
         }
         else
         {
@@ -539,12 +542,21 @@ internal sealed partial class PaymentService(
             ? Review(payment, PaymentsKitErrorCodes.UnmatchedPayment, $"The transaction was included at {paidAt}, before {target} was created at {createdAt}: it cannot have paid it.")
             : null;
 
-    private Payment ApplyToLink(IUnitOfWork unit, Versioned<PaymentLink> stored, Payment payment, Instant paidAt, Instant now)
+    /// <summary>
+    /// Applies a payment submitted for a link. <paramref name="memoInvoice"/> is the merchant's invoice whose memo the
+    /// transaction carries, if any: such a transaction was sent for that invoice, and anyone can submit a public hash.
+    /// </summary>
+    private Payment ApplyToLink(IUnitOfWork unit, Versioned<PaymentLink> stored, Payment payment, Invoice? memoInvoice, Instant paidAt, Instant now)
     {
         var link = stored.Value;
         if (!payment.Asset.Equals(link.Asset))
         {
             return Review(payment, PaymentsKitErrorCodes.AssetMismatch, $"Paid {payment.Amount}, but payment link {link.Slug} is payable in {link.Asset.Code}.");
+        }
+
+        if (memoInvoice is not null)
+        {
+            return Review(payment, PaymentsKitErrorCodes.MemoMismatch, $"The transaction's memo '{payment.Memo}' is invoice {memoInvoice.Number}'s memo, not a payment to link {link.Slug}.");
         }
 
         if (IncludedBefore(payment, paidAt, link.CreatedAt, $"payment link {link.Slug}") is { } tooOld)

@@ -115,7 +115,7 @@ public static class PaymentsKitErrorCodes
     /// <summary>A payment's amount is less than what it was for (a payment link's price).</summary>
     public const string AmountMismatch = "amount_mismatch";
 
-    /// <summary>A payment's memo differs from the memo of the invoice it was submitted for.</summary>
+    /// <summary>A payment's memo differs from the memo of the invoice it was submitted for, or is an invoice's memo on a payment submitted for a payment link.</summary>
     public const string MemoMismatch = "memo_mismatch";
 
     /// <summary>A payment's memo matches no invoice of the merchant; it is kept for review.</summary>

@@ -530,6 +530,29 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task A_Transaction_Carrying_An_Invoices_Memo_Submitted_For_A_Link_Is_Kept_For_Review_Not_Applied_To_The_Link()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 10m, maxUses: 1);
+        var invoice = await _kit.InvoiceAsync(merchant, 10m, memo: "inv-for-ada");
+        var forTheInvoice = _kit.Pay(merchant.WalletAddress, 10m, memo: invoice.Memo);
+
+        // Anyone can submit any hash from a public ledger: the memo says the money was sent for the invoice, not the link.
+        var claimed = (await _kit.SubmitAsync(merchant, forTheInvoice, slug: link.Slug)).Payment;
+        Assert.Equal((PaymentStatus.NeedsReview, PaymentsKitErrorCodes.MemoMismatch, (PaymentLinkId?)link.Id), (claimed.Status, claimed.ReviewCode, claimed.LinkId));
+        Assert.Contains(invoice.Number, claimed.ReviewReason, StringComparison.Ordinal);
+        Assert.Equal(0, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).CurrentUses);
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+
+        // A memo that is no invoice's (an order reference, say) still pays the link.
+        var paid = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m, memo: "order-17"), slug: link.Slug)).Payment;
+        Assert.Equal(PaymentStatus.Confirmed, paid.Status);
+        Assert.Equal(1, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).CurrentUses);
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
     public async Task A_Transaction_Paying_Two_Assets_Pays_The_Invoice_And_Books_The_Other_Asset_As_Unapplied()
     {
         var merchant = await _kit.MerchantAsync();

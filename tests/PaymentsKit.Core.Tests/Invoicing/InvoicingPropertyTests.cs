@@ -47,6 +47,16 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
     }
 
     /// <summary>How an invoice of a monthly-revenue history ends.</summary>
+    public enum ExpiringLinkAction
+    {
+        Pay,
+        Deactivate,
+        Activate,
+        Advance,
+        Sweep,
+        SweepAhead,
+    }
+
     public enum Ending
     {
         /// <summary>It stays as its payment left it.</summary>
@@ -160,6 +170,23 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
             select (prices, steps);
         Prop.ForAll(Arb.From(gen), input => Blocking(() => RefundsAsync(input.prices, input.steps)))
             .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(20));
+    }
+
+    [Fact]
+    public void An_Expiring_Links_Activity_And_Uses_Follow_The_Model_Through_Its_Expiry_And_Sweeps_Meets_Specification()
+    {
+        var gen =
+            from maxUses in Gen.Choose(1, 5)
+            from actions in Gen.ListOf(Gen.Frequency(
+                (5, Gen.Constant(ExpiringLinkAction.Pay)),
+                (2, Gen.Constant(ExpiringLinkAction.Advance)),
+                (1, Gen.Constant(ExpiringLinkAction.Deactivate)),
+                (2, Gen.Constant(ExpiringLinkAction.Activate)),
+                (1, Gen.Constant(ExpiringLinkAction.Sweep)),
+                (1, Gen.Constant(ExpiringLinkAction.SweepAhead))))
+            select (maxUses, actions);
+        Prop.ForAll(Arb.From(gen), input => Blocking(() => ExpiringLinkAsync(input.maxUses, input.actions)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(20));
     }
 
     private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
@@ -490,6 +517,63 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
 
         // The ledger saw each recorded payment once.
         Assert.Equal(Money.Of(10m * payments.Count, Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+    }
+
+    /// <summary>
+    /// A link expiring 610 s after its creation. Every send and every call happens at a whole multiple of 20 s after it
+    /// (payments take 20 s to be final, the clock advances by 5 minutes), and a transaction is included within 5 s of its
+    /// send, so whether anything is before or after the expiry never depends on the chain's block times.
+    /// </summary>
+    private async Task ExpiringLinkAsync(int maxUses, List<ExpiringLinkAction> actions)
+    {
+        using var kit = await HarnessAsync();
+        var merchant = await kit.MerchantAsync();
+        var created = kit.Clock.GetCurrentInstant();
+        var expiresAt = created + Duration.FromSeconds(610);
+        var link = await kit.LinkAsync(merchant, 10m, maxUses, expiresAt);
+        var (active, uses) = (true, 0);
+        foreach (var action in actions)
+        {
+            var now = kit.Clock.GetCurrentInstant();
+            var expired = now >= expiresAt;
+            switch (action)
+            {
+                case ExpiringLinkAction.Advance:
+                    kit.Clock.Advance(Duration.FromMinutes(5));
+                    break;
+                case ExpiringLinkAction.Deactivate:
+                    active = false;
+                    Assert.False((await kit.Links.SetPaymentLinkActiveAsync(merchant.Id, link.Id, false)).Active);
+                    break;
+                case ExpiringLinkAction.Activate when expired:
+                    await AsyncAssert.ThrowsCodeAsync(PaymentsKitErrorCodes.Expired, () => kit.Links.SetPaymentLinkActiveAsync(merchant.Id, link.Id, true).AsTask());
+                    break;
+                case ExpiringLinkAction.Activate:
+                    active = true;
+                    Assert.True((await kit.Links.SetPaymentLinkActiveAsync(merchant.Id, link.Id, true)).Active);
+                    break;
+                case ExpiringLinkAction.Sweep or ExpiringLinkAction.SweepAhead:
+                    // However far ahead of the clock the sweep's now runs, a link is deactivated only once the clock passed its expiry.
+                    var sweptBy = action == ExpiringLinkAction.Sweep ? now : now + Duration.FromHours(1);
+                    var deactivates = active && expired;
+                    Assert.Equal(deactivates ? 1 : 0, (await kit.Links.ExpireDueAsync(sweptBy)).Count);
+                    active &= !deactivates;
+                    break;
+                default:
+                    var payment = (await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+                    var review = expired ? PaymentsKitErrorCodes.Expired
+                        : !active ? PaymentsKitErrorCodes.LinkInactive
+                        : uses >= maxUses ? PaymentsKitErrorCodes.LinkUsedUp
+                        : null;
+                    Assert.Equal(review, payment.ReviewCode);
+                    uses += review is null ? 1 : 0;
+                    break;
+            }
+
+            var stored = await kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id);
+            Assert.Equal((active, uses), (stored.Active, stored.CurrentUses));
+            Assert.True(stored.CurrentUses <= stored.MaxUses);
+        }
     }
 
     private async Task LinkUsesAsync(int maxUses, List<LinkAction> actions)

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using NodaTime;
+using NodaTime.Text;
 using Npgsql;
 using NpgsqlTypes;
 using PaymentsKit.Payouts;
@@ -273,22 +274,36 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default) =>
+        ListDueAsync(now, limit, null, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
     {
         await ReadyAsync(cancellationToken).ConfigureAwait(false);
 
         // Pending ones through idx_distribution_scheduled (status = 'PENDING' and the range on scheduled_time), and the few
-        // that started and were interrupted (a run that threw or a host that died) through idx_distribution_status.
-        const string sql =
+        // that started and were interrupted (a run that threw or a host that died) through idx_distribution_status. A cursor
+        // bounds the range from below too so the index skips what is behind it. Its due time goes in as the record's ISO text,
+        // converted the way scheduled_time is: a DateTime parameter would be rounded toward 2000 (a finer due time before it
+        // then lands after its own row) and the year 1's DateTime.MinValue sent as -infinity.
+        var cursor = after is null ? "" : " AND scheduled_time >= paymentskit_instant($3) AND (scheduled_time, id) > (paymentskit_instant($3), $4)";
+        var sql =
             "SELECT tenant_id, id, scheduled_time FROM ("
-            + "(SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PENDING' AND scheduled_time <= $1 ORDER BY scheduled_time, id LIMIT $2)"
-            + " UNION ALL (SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PROCESSING' AND scheduled_time <= $1 ORDER BY scheduled_time, id LIMIT $2)"
+            + $"(SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PENDING' AND scheduled_time <= $1{cursor} ORDER BY scheduled_time, id LIMIT $2)"
+            + $" UNION ALL (SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PROCESSING' AND scheduled_time <= $1{cursor} ORDER BY scheduled_time, id LIMIT $2)"
             + ") due ORDER BY scheduled_time, id LIMIT $2";
         try
         {
             await using var command = _dataSource.CreateCommand(sql);
             command.Parameters.Add(new NpgsqlParameter { Value = now.ToDateTimeUtc() });
             command.Parameters.Add(new NpgsqlParameter { Value = limit });
+            if (after is { } last)
+            {
+                command.Parameters.Add(new NpgsqlParameter { Value = InstantPattern.ExtendedIso.Format(last.DueAt), NpgsqlDbType = NpgsqlDbType.Text });
+                command.Parameters.Add(new NpgsqlParameter { Value = last.Id.Value });
+            }
+
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             var due = new List<DueDistribution>();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))

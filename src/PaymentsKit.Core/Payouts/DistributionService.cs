@@ -185,10 +185,14 @@ public sealed partial class DistributionService : IDistributionService
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default) =>
+        GetDueAsync(now, limit, null, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
     {
         PayoutValidation.Limit(limit);
-        var due = await _due.ListDueAsync(now, limit, cancellationToken).ConfigureAwait(false);
+        var due = await _due.ListDueAsync(now, limit, after, cancellationToken).ConfigureAwait(false);
         var result = new List<Distribution>(due.Count);
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))

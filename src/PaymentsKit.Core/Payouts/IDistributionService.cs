@@ -119,4 +119,33 @@ public interface IDistributionService
     /// <param name="limit">1–1000.</param>
     /// <param name="cancellationToken">Cancels the read.</param>
     ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit = 100, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// As <see cref="GetDueAsync(Instant, int, CancellationToken)"/>, but only the distributions that come after
+    /// <paramref name="after"/> in due order (due time, then id; the tenant plays no part): a keyset cursor, so a worker
+    /// that cannot run the oldest due distributions (they keep failing) pages past them to the others instead of reading
+    /// the same oldest page again.
+    /// </summary>
+    /// <param name="now">The worker's now.</param>
+    /// <param name="limit">1–1000.</param>
+    /// <param name="after">
+    /// The last distribution of the previous page (its tenant, id and <see cref="Distribution.DueAt"/>); null for the first page.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <remarks>
+    /// <see cref="DistributionService"/> reads only the page asked for. This default, for an implementation written before
+    /// the cursor existed, filters the 1000 oldest due distributions, so it cannot page past them; such an
+    /// implementation should override it.
+    /// </remarks>
+    async ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
+    {
+        if (after is null)
+        {
+            return await GetDueAsync(now, limit, cancellationToken).ConfigureAwait(false);
+        }
+
+        PayoutValidation.Limit(limit);
+        var due = await GetDueAsync(now, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
+        return [.. DueDistribution.After(due, d => new DueDistribution(d.TenantId, d.Id, d.DueAt ?? now), after).Take(limit)];
+    }
 }

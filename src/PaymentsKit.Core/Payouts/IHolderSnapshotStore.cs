@@ -167,7 +167,38 @@ public interface IHolderSnapshotSource
 /// <param name="TenantId">The issuer.</param>
 /// <param name="Id">The distribution.</param>
 /// <param name="DueAt">When it became due.</param>
-public readonly record struct DueDistribution(MerchantId TenantId, DistributionId Id, Instant DueAt);
+public readonly record struct DueDistribution(MerchantId TenantId, DistributionId Id, Instant DueAt)
+{
+    /// <summary>
+    /// Whether this distribution comes after <paramref name="cursor"/> in due order: later due, or due at the same time with a
+    /// later id (ids in PostgreSQL's <c>uuid</c> order, <see cref="GuidOrder"/>). The tenant plays no part.
+    /// </summary>
+    internal bool IsAfter(DueDistribution? cursor) =>
+        cursor is not { } c || DueAt > c.DueAt || (DueAt == c.DueAt && GuidOrder.Instance.Compare(Id.Value, c.Id.Value) > 0);
+
+    /// <summary>
+    /// The items of an oldest-first list that come after <paramref name="cursor"/>: those behind the cursor's own item when
+    /// the list has it, since the list may keep due times coarser than the distribution's own (PostgreSQL keeps
+    /// microseconds) and order by them; otherwise those after it in due order.
+    /// </summary>
+    internal static IEnumerable<T> After<T>(IReadOnlyList<T> oldestFirst, Func<T, DueDistribution> entry, DueDistribution? cursor)
+    {
+        if (cursor is not { } c)
+        {
+            return oldestFirst;
+        }
+
+        for (var i = 0; i < oldestFirst.Count; i++)
+        {
+            if (entry(oldestFirst[i]).Id == c.Id)
+            {
+                return oldestFirst.Skip(i + 1);
+            }
+        }
+
+        return oldestFirst.Where(item => entry(item).IsAfter(c));
+    }
+}
 
 /// <summary>
 /// Finds PENDING distributions whose due time has come, across tenants, oldest first. On PostgreSQL it reads
@@ -178,6 +209,33 @@ public interface IDueDistributionIndex
 {
     /// <summary>Up to <paramref name="limit"/> distributions due at or before <paramref name="now"/>, by due time.</summary>
     ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Up to <paramref name="limit"/> distributions due at or before <paramref name="now"/> that come after
+    /// <paramref name="after"/> (a keyset cursor: due time, then id), in that order; from the oldest when it is null. A caller
+    /// that cannot run the oldest ones pages past them with the last entry it got, so they cannot hide the rest.
+    /// </summary>
+    /// <param name="now">The instant distributions are due by.</param>
+    /// <param name="limit">The most entries to return.</param>
+    /// <param name="after">The last entry of the previous page; null for the first page.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <remarks>
+    /// The built-in indexes read only the page asked for. This default, for an index written before the cursor existed,
+    /// reads ever longer runs of the oldest through <see cref="ListDueAsync(Instant, int, CancellationToken)"/> until it has the
+    /// page: correct, but slower the further the cursor is; such an index should override it.
+    /// </remarks>
+    async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
+    {
+        for (var read = limit; ; read = read > int.MaxValue / 2 ? int.MaxValue : read * 2)
+        {
+            var due = await ListDueAsync(now, read, cancellationToken).ConfigureAwait(false);
+            var page = DueDistribution.After(due, d => d, after).Take(limit).ToList();
+            if (page.Count == limit || due.Count < read || read == int.MaxValue)
+            {
+                return page;
+            }
+        }
+    }
 }
 
 /// <summary>The default <see cref="IDueDistributionIndex"/>: reads every tenant's distributions through <see cref="IPaymentsStore"/>.</summary>
@@ -185,7 +243,11 @@ public interface IDueDistributionIndex
 public sealed class StoreScanDueDistributionIndex(IPaymentsStore store) : IDueDistributionIndex
 {
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default) =>
+        ListDueAsync(now, limit, null, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
     {
         var due = new List<DueDistribution>();
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
@@ -194,9 +256,10 @@ public sealed class StoreScanDueDistributionIndex(IPaymentsStore store) : IDueDi
             await foreach (var (_, distribution) in TenantScan.AllAsync(unit, PayoutCollections.Tenants, t => t.Id, PayoutCollections.Distributions, cancellationToken)
                                .ConfigureAwait(false))
             {
-                if (distribution is { DueAt: { } dueAt } && distribution.IsDueAt(now))
+                if (distribution is { DueAt: { } dueAt } && distribution.IsDueAt(now)
+                    && new DueDistribution(distribution.TenantId, distribution.Id, dueAt) is var entry && entry.IsAfter(after))
                 {
-                    due.Add(new DueDistribution(distribution.TenantId, distribution.Id, dueAt));
+                    due.Add(entry);
                 }
             }
         }

@@ -79,4 +79,62 @@ public abstract partial class DistributionSpecification
         Assert.Equal(Instant.FromUtc(2026, 4, 30, 9, 0), april.DueAt);
         Assert.Equal(3, april.Occurrence);
     }
+
+    [Fact]
+    public async Task GetDue_Pages_On_With_A_Cursor_Past_The_Due_Distributions_It_Has_Seen()
+    {
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var second = new LocalDateTime(1999, 12, 31, 23, 59, 59);
+        LocalDateTime[] times =
+        [
+            new(1999, 12, 31, 23, 0), new(1999, 12, 31, 23, 0), new(1999, 12, 31, 23, 0),
+
+            // The first instant a store keeps (DateTime.MinValue, which Npgsql would send as -infinity).
+            new(1, 1, 1, 0, 0), new(1, 1, 1, 0, 0),
+
+            // Within one microsecond (the finest time PostgreSQL keeps), and just before its epoch, where a cursor rounded the
+            // wrong way would skip the second.
+            second.PlusNanoseconds(999_999_500), second.PlusNanoseconds(999_999_000), second.PlusNanoseconds(999_999_500),
+        ];
+        foreach (var at in times)
+        {
+            await service.CreateDistributionAsync(Tenant, Fixed(asset, 5m, DistributionExecution.Scheduled) with { ScheduledTime = at, TimeZone = "UTC" });
+        }
+
+        var now = Instant.FromUtc(2000, 1, 1, 0, 0);
+        var all = (await service.GetDueAsync(now, 1000)).Where(d => d.TenantId == Tenant).Select(d => d.Id).ToList();
+        Assert.Equal(times.Length, all.Count);
+
+        // Two at a time (other tests' distributions, due too, come in between): each one once, in the store's order. So too
+        // through an index that predates the cursor (the interface's default pages over its oldest-first list).
+        DistributionService[] services =
+            [service, new(Store, HolderStore, new IndexWithoutCursor(DueIndex), new SimulatedPayoutExecutor(Clock), Ledger, Clock, Assets)];
+        foreach (var paging in services)
+        {
+            var paged = new List<DistributionId>();
+            DueDistribution? after = null;
+            for (var pages = 0; ; pages++)
+            {
+                Assert.True(pages < 1000, "the cursor does not move on");
+                var page = await paging.GetDueAsync(now, 2, after);
+                paged.AddRange(page.Where(d => d.TenantId == Tenant).Select(d => d.Id));
+                if (page.Count < 2)
+                {
+                    break;
+                }
+
+                after = new DueDistribution(page[^1].TenantId, page[^1].Id, page[^1].DueAt!.Value);
+            }
+
+            Assert.Equal(all, paged);
+        }
+    }
+
+    /// <summary>An index written before the cursor: only the oldest-first list.</summary>
+    private sealed class IndexWithoutCursor(IDueDistributionIndex inner) : IDueDistributionIndex
+    {
+        public ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default) =>
+            inner.ListDueAsync(now, limit, cancellationToken);
+    }
 }

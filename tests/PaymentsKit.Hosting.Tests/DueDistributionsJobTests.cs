@@ -29,9 +29,61 @@ public sealed class DueDistributionsJobTests
         Assert.Equal([stuck.Id, healthy.Id], fake.Attempted);
         Assert.Equal([healthy.Id], fake.Executed);
 
-        // The failed one is tried again on the next run (its lease was released), the healthy one too while it is due.
+        // The failed one waits out a backoff (its lease was released); the healthy one runs again while it is due.
         Assert.Equal(new PaymentsKitJobResult(1), await job.RunAsync(CancellationToken.None));
-        Assert.Equal([stuck.Id, healthy.Id, stuck.Id, healthy.Id], fake.Attempted);
+        Assert.Equal([stuck.Id, healthy.Id, healthy.Id], fake.Attempted);
+        fake.Attempted.Clear();
+
+        // 1 minute after its first failure, then 2 after its second, and so on up to an hour.
+        var waits = new List<int>();
+        for (var minutes = 1; minutes <= 200 && waits.Count < 8; minutes++)
+        {
+            clock.Advance(Duration.FromMinutes(1));
+            await job.RunAsync(CancellationToken.None);
+            if (fake.Attempted.Remove(stuck.Id))
+            {
+                waits.Add(minutes);
+                minutes = 0;
+            }
+        }
+
+        Assert.Equal([1, 2, 4, 8, 16, 32, 60, 60], waits);
+
+        // Once it runs it is forgotten: a later failure waits a minute again.
+        fake.Failing = null;
+        clock.Advance(Duration.FromHours(1));
+        await job.RunAsync(CancellationToken.None);
+        Assert.Contains(stuck.Id, fake.Executed);
+        fake.Failing = stuck.Id;
+        fake.Attempted.Clear();
+        await job.RunAsync(CancellationToken.None);
+        clock.Advance(Duration.FromMinutes(1));
+        await job.RunAsync(CancellationToken.None);
+        Assert.Equal(2, fake.Attempted.Count(id => id == stuck.Id));
+    }
+
+    [Fact]
+    public async Task A_Run_Pages_Past_The_Distributions_Backing_Off_And_Reports_More_Work_Only_When_It_Stopped_At_Its_Batch()
+    {
+        var clock = new ManualClock();
+        var service = DispatchProxy.Create<IDistributionService, FakeDistributions>();
+        var fake = (FakeDistributions)(object)service;
+        fake.Due = [.. Enumerable.Range(0, (2 * DueDistributionsJob.BatchSize) + 1).Select(_ => Due(clock))];
+        fake.FailAll = true;
+        var job = new DueDistributionsJob(service, new JobLeases(new InMemoryStore(), clock), clock, Options.Create(new PaymentsKitHostingOptions()));
+
+        Assert.Equal(new PaymentsKitJobResult(0, MoreWork: true), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(fake.Due.Take(DueDistributionsJob.BatchSize).Select(d => d.Id), fake.Attempted);
+        Assert.Equal(new PaymentsKitJobResult(0, MoreWork: true), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(fake.Due.Take(2 * DueDistributionsJob.BatchSize).Select(d => d.Id), fake.Attempted);
+        fake.FailAll = false;
+        Assert.Equal(new PaymentsKitJobResult(1), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(fake.Due.Select(d => d.Id), fake.Attempted);
+
+        // Every one left due is backing off: the run reads past them all and has nothing to do.
+        fake.Due = [.. fake.Due.SkipLast(1)];
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+        Assert.Equal((2 * DueDistributionsJob.BatchSize) + 1, fake.Attempted.Count);
     }
 
     [Fact]
@@ -95,6 +147,8 @@ public sealed class DueDistributionsJobTests
 
         public DistributionId? Failing { get; set; }
 
+        public bool FailAll { get; set; }
+
         public Action? OnExecute { get; set; }
 
         public List<DistributionId> Attempted { get; } = [];
@@ -106,14 +160,17 @@ public sealed class DueDistributionsJobTests
             switch (targetMethod!.Name)
             {
                 case nameof(IDistributionService.GetDueAsync):
-                    return ValueTask.FromResult(Due);
+                    // Due is in due order; a cursor (the four-argument overload) starts after the distribution it names.
+                    var limit = (int)args![1]!;
+                    var start = args.Length == 4 && args[2] is DueDistribution after ? Due.ToList().FindIndex(d => d.Id == after.Id) + 1 : 0;
+                    return ValueTask.FromResult<IReadOnlyList<Distribution>>([.. Due.Skip(start).Take(limit)]);
                 case nameof(IDistributionService.ExecuteAsync):
                     var id = (DistributionId)args![1]!;
                     var cancellationToken = (CancellationToken)args[3]!;
                     Attempted.Add(id);
                     OnExecute?.Invoke();
                     cancellationToken.ThrowIfCancellationRequested();
-                    if (id == Failing)
+                    if (id == Failing || FailAll)
                     {
                         throw new PaymentsKitException(PaymentsKitErrorCodes.InsufficientFunds, "The funding account is short.", new Dictionary<string, object?>());
                     }

@@ -163,10 +163,13 @@ public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IO
 }
 
 /// <summary>
-/// Runs SCHEDULED and RECURRING distributions that are due (<see cref="IDistributionService.GetDueAsync"/>, then
-/// <see cref="IDistributionService.ExecuteAsync"/>). A distribution runs on one host at a time: the job takes a
+/// Runs SCHEDULED and RECURRING distributions that are due (<see cref="IDistributionService.GetDueAsync(Instant, int, DueDistribution?, CancellationToken)"/>,
+/// then <see cref="IDistributionService.ExecuteAsync"/>). A distribution runs on one host at a time: the job takes a
 /// <see cref="JobLease"/> on it first (another host skips it; a host that dies leaves the lease to expire, and the
-/// next run resumes the distribution where it stopped).
+/// next run resumes the distribution where it stopped). One that fails stays due and is tried again once a backoff has
+/// passed (<see cref="FirstBackoff"/>, doubling with each further failure up to <see cref="MaxBackoff"/>, by the clock);
+/// until then runs page past it (a keyset cursor on due time and id), so distributions that keep failing cannot keep the
+/// ones due after them from running. The backoff is this instance's (this host's) memory: a restarted host tries them all at once.
 /// </summary>
 /// <param name="distributions">The distribution service.</param>
 /// <param name="leases">Keeps two hosts off one distribution.</param>
@@ -180,8 +183,20 @@ public sealed partial class DueDistributionsJob(
     /// <summary>The job's name.</summary>
     public const string JobName = "payouts.run_due";
 
-    /// <summary>The most due distributions one run looks at before reporting more work.</summary>
+    /// <summary>The most due distributions one run tries before reporting more work.</summary>
     public const int BatchSize = 100;
+
+    /// <summary>How long after its first failure a distribution is tried again.</summary>
+    internal static readonly Duration FirstBackoff = Duration.FromMinutes(1);
+
+    /// <summary>The longest wait between two tries of a distribution that keeps failing.</summary>
+    internal static readonly Duration MaxBackoff = Duration.FromHours(1);
+
+    private readonly Lock _failingLock = new();
+
+    // Distributions whose run failed, by id (guarded by _failingLock): passed over until RetryAt. One leaves when it runs, or
+    // when a run that read every due distribution did not see it (it finished elsewhere, or was cancelled).
+    private readonly Dictionary<DistributionId, Failing> _failing = [];
 
     /// <summary>Creates the job, logging nothing.</summary>
     /// <param name="distributions">The distribution service.</param>
@@ -204,37 +219,108 @@ public sealed partial class DueDistributionsJob(
     /// <inheritdoc />
     public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
     {
-        var due = await distributions.GetDueAsync(clock.GetCurrentInstant(), BatchSize, cancellationToken).ConfigureAwait(false);
+        var now = clock.GetCurrentInstant();
+        var tried = 0;
         var ran = 0;
-        foreach (var distribution in due)
+        var moreWork = false;
+        var seen = new HashSet<DistributionId>();
+        DueDistribution? after = null;
+        while (!moreWork)
         {
-            var lease = await leases.TryAcquireAsync(JobName + ":" + distribution.Id, options.Value.DistributionLease, cancellationToken).ConfigureAwait(false);
-            if (lease is null)
+            var due = await distributions.GetDueAsync(now, BatchSize, after, cancellationToken).ConfigureAwait(false);
+            foreach (var distribution in due)
             {
-                continue;
+                after = new DueDistribution(distribution.TenantId, distribution.Id, distribution.DueAt ?? now);
+                seen.Add(distribution.Id);
+                if (BackingOff(distribution.Id, now))
+                {
+                    continue;
+                }
+
+                if (tried == BatchSize)
+                {
+                    moreWork = true;
+                    break;
+                }
+
+                var lease = await leases.TryAcquireAsync(JobName + ":" + distribution.Id, options.Value.DistributionLease, cancellationToken).ConfigureAwait(false);
+                if (lease is null)
+                {
+                    continue;
+                }
+
+                tried++;
+                await using (lease.ConfigureAwait(false))
+                {
+                    try
+                    {
+                        await distributions.ExecuteAsync(distribution.TenantId, distribution.Id, null, cancellationToken).ConfigureAwait(false);
+                        ran++;
+                        Succeeded(distribution.Id);
+                    }
+                    catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                    {
+                        // A distribution that cannot run (a short funding account, no snapshot) stays due; it waits out a growing
+                        // backoff, and until then runs page past it, so it neither keeps the distributions due after it from
+                        // running nor is tried (and logged) on every run.
+                        Failed(distribution.Id, now);
+                        LogDistributionFailed(logger ?? (ILogger)NullLogger.Instance, ex, distribution.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
+                    }
+                }
             }
 
-            await using (lease.ConfigureAwait(false))
+            if (due.Count < BatchSize)
             {
-                try
-                {
-                    await distributions.ExecuteAsync(distribution.TenantId, distribution.Id, null, cancellationToken).ConfigureAwait(false);
-                    ran++;
-                }
-                catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
-                {
-                    // A distribution that cannot run (a short funding account, say) stays due and is tried again next run;
-                    // it must not keep the distributions due after it from running.
-                    LogDistributionFailed(logger ?? (ILogger)NullLogger.Instance, ex, distribution.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
-                }
+                Forget(seen);
+                break;
             }
         }
 
-        return new PaymentsKitJobResult(ran, due.Count == BatchSize && ran > 0);
+        return new PaymentsKitJobResult(ran, moreWork);
     }
 
-    [LoggerMessage(EventId = 520, Level = LogLevel.Error, Message = "Due distribution {DistributionId} failed ({Code}); it stays due and the run goes on")]
+    private bool BackingOff(DistributionId id, Instant now)
+    {
+        lock (_failingLock)
+        {
+            return _failing.TryGetValue(id, out var failing) && failing.RetryAt > now;
+        }
+    }
+
+    private void Succeeded(DistributionId id)
+    {
+        lock (_failingLock)
+        {
+            _failing.Remove(id);
+        }
+    }
+
+    private void Failed(DistributionId id, Instant now)
+    {
+        lock (_failingLock)
+        {
+            var failures = _failing.TryGetValue(id, out var previous) ? previous.Failures + 1 : 1;
+            _failing[id] = new Failing(failures, now + Duration.Min(FirstBackoff * (1L << Math.Min(failures - 1, 6)), MaxBackoff));
+        }
+    }
+
+    /// <summary>After a run that read every due distribution: forgets the failed ones no longer due.</summary>
+    private void Forget(HashSet<DistributionId> due)
+    {
+        lock (_failingLock)
+        {
+            foreach (var id in _failing.Keys.Where(id => !due.Contains(id)).ToList())
+            {
+                _failing.Remove(id);
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 520, Level = LogLevel.Error, Message = "Due distribution {DistributionId} failed ({Code}); it stays due, is tried again after a backoff, and the run goes on")]
     private static partial void LogDistributionFailed(ILogger logger, Exception exception, string distributionId, string code);
+
+    /// <summary>A distribution whose run failed <paramref name="Failures"/> times in a row, next tried at <paramref name="RetryAt"/>.</summary>
+    private sealed record Failing(int Failures, Instant RetryAt);
 }
 
 /// <summary>

@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.Extensions.DependencyInjection;
+using NodaTime;
+using PaymentsKit.Hosting.Jobs;
+using PaymentsKit.Payouts;
+using PaymentsKit.Testing;
+
+namespace PaymentsKit.Hosting.Tests;
+
+/// <summary>The due distributions job on real services, in memory and on PostgreSQL: failing distributions cannot starve the others.</summary>
+[Collection(PostgresServerFixture.CollectionName)]
+public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgres)
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task When_The_Oldest_Due_Distributions_Keep_Failing_A_Newer_One_Still_Runs(bool onPostgreSql)
+    {
+        var clock = new ManualClock();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        var kit = services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))).UseClock(clock).AddSimulatedPayouts();
+        if (onPostgreSql)
+        {
+            kit.UsePostgreSql(await postgres.CreateDatabaseAsync("duepay"));
+        }
+
+        kit.AddPaymentsKitHosting();
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        var payouts = provider.GetRequiredService<IDistributionService>();
+        var job = provider.GetServices<IPaymentsKitJob>().OfType<DueDistributionsJob>().Single();
+
+        var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+        var asset = await payouts.CreateAssetAsync(
+            tenant,
+            new CreateTokenAssetRequest("0.0.4242", "Acme Equity", "ACME", 1_000_000, 2, AssetRegistry.Usdc) { LifecycleContractId = "0.0.555", PaymentTokenId = "0.0.429274" });
+        var start = new LocalDateTime(2026, 1, 1, 0, 0);
+        var failing = new List<DistributionId>();
+        for (var i = 0; i < DueDistributionsJob.BatchSize; i++)
+        {
+            // No snapshot and no snapshot source: each of these fails with snapshot_required on every run.
+            failing.Add((await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(i)))).Id);
+        }
+
+        var newest = await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(DueDistributionsJob.BatchSize)));
+        await payouts.ImportHolderSnapshotAsync(tenant, newest.Id, [new HolderBalance("0.0.100001", 10), new HolderBalance("0.0.100002", 30)]);
+        clock.Set(Instant.FromUtc(2026, 1, 1, 3, 0));
+
+        // The first run tries the 100 oldest (they fail) and says there is more; the next run gets past them.
+        for (var run = 0; run < 3 && (await payouts.GetDistributionAsync(tenant, newest.Id)).Status != DistributionStatus.Completed; run++)
+        {
+            await job.RunAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(DistributionStatus.Completed, (await payouts.GetDistributionAsync(tenant, newest.Id)).Status);
+        foreach (var id in failing)
+        {
+            Assert.Equal(DistributionStatus.Pending, (await payouts.GetDistributionAsync(tenant, id)).Status);
+        }
+
+        // The failed ones wait out their backoff: a run before it passes tries none of them and reports no more work.
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+    }
+
+    private static CreateDistributionRequest Request(TokenAsset asset, LocalDateTime at) =>
+        new(asset.Id, DistributionType.Dividend, DistributionExecution.Scheduled)
+        {
+            Payout = DistributionPayout.Fixed,
+            Amount = Money.Of(4m, AssetRegistry.Usdc),
+            Concept = "dividend " + at.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture),
+            ScheduledTime = at,
+            TimeZone = "UTC",
+        };
+}

@@ -6,8 +6,9 @@ namespace PaymentsKit;
 /// An exact amount of one <see cref="PaymentsKit.Asset"/>. The amount never has more decimal places
 /// than the asset's scale: constructing one that would is <see cref="PaymentsKitErrorCodes.AmountPrecision"/>,
 /// and nothing is rounded unless the caller asks for it with <see cref="Round"/> or <see cref="Truncate"/>.
-/// Arithmetic is checked: combining assets is <see cref="PaymentsKitErrorCodes.AssetMismatch"/> and
-/// overflow is <see cref="PaymentsKitErrorCodes.ArithmeticOverflow"/>.
+/// Arithmetic is checked: combining assets is <see cref="PaymentsKitErrorCodes.AssetMismatch"/>, and a result that a
+/// <see cref="decimal"/> cannot hold exactly (beyond its range, or needing more than its 28–29 significant digits, as a
+/// sum of large 18-place amounts can) is <see cref="PaymentsKitErrorCodes.ArithmeticOverflow"/>, never rounded.
 /// </summary>
 /// <remarks>
 /// <c>default(Money)</c> has no asset and is not a valid amount; every operation on it fails.
@@ -16,6 +17,9 @@ namespace PaymentsKit;
 /// </remarks>
 public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattable
 {
+    /// <summary>The largest integer a decimal's 96 bits of digits hold.</summary>
+    private static readonly System.Numerics.BigInteger DecimalDigitsMax = new(decimal.MaxValue);
+
     private readonly Asset? _asset;
 
     private Money(decimal amount, Asset asset)
@@ -45,23 +49,7 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     public bool IsNegative => decimal.Sign(Amount) < 0;
 
     /// <summary>The amount in the asset's smallest unit (cents, stroops, wei …), exactly, however large.</summary>
-    public System.Numerics.BigInteger MinorUnits
-    {
-        get
-        {
-            // From the decimal's own digits: Amount × 10^scale overflows decimal for large amounts of 18-place assets.
-            Span<int> bits = stackalloc int[4];
-            decimal.GetBits(Amount, bits);
-            var digits = new System.Numerics.BigInteger(unchecked((uint)bits[0]))
-                | (new System.Numerics.BigInteger(unchecked((uint)bits[1])) << 32)
-                | (new System.Numerics.BigInteger(unchecked((uint)bits[2])) << 64);
-            var places = (bits[3] >> 16) & 0xFF;
-            var units = places <= Asset.Scale
-                ? digits * System.Numerics.BigInteger.Pow(10, Asset.Scale - places)
-                : digits / System.Numerics.BigInteger.Pow(10, places - Asset.Scale);
-            return bits[3] < 0 ? -units : units;
-        }
-    }
+    public System.Numerics.BigInteger MinorUnits => ToMinorUnits(Amount, Asset.Scale);
 
     /// <summary>Creates an amount, rejecting more decimal places than the asset allows.</summary>
     /// <exception cref="PaymentsKitException"><c>amount_precision</c> when <paramref name="amount"/> has too many decimals.</exception>
@@ -151,31 +139,43 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     }
 
     /// <summary>Adds two amounts of the same asset.</summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>asset_mismatch</c>, or <c>arithmetic_overflow</c> when a <see cref="decimal"/> cannot hold the sum exactly.
+    /// </exception>
     public static Money operator +(Money left, Money right)
     {
         var asset = SameAsset(left, right);
+        decimal sum;
         try
         {
-            return new Money(left.Amount + right.Amount, asset);
+            sum = left.Amount + right.Amount;
         }
         catch (OverflowException ex)
         {
             throw Overflow(ex, $"{left} + {right}", asset);
         }
+
+        return Checked(sum, left, right, subtract: false);
     }
 
     /// <summary>Subtracts two amounts of the same asset.</summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>asset_mismatch</c>, or <c>arithmetic_overflow</c> when a <see cref="decimal"/> cannot hold the difference exactly.
+    /// </exception>
     public static Money operator -(Money left, Money right)
     {
         var asset = SameAsset(left, right);
+        decimal difference;
         try
         {
-            return new Money(left.Amount - right.Amount, asset);
+            difference = left.Amount - right.Amount;
         }
         catch (OverflowException ex)
         {
             throw Overflow(ex, $"{left} - {right}", asset);
         }
+
+        return Checked(difference, left, right, subtract: true);
     }
 
     /// <summary>Negates an amount.</summary>
@@ -199,17 +199,39 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     /// <summary>Inequality of amount or asset.</summary>
     public static bool operator !=(Money left, Money right) => !left.Equals(right);
 
-    /// <summary>Multiplies by a factor and rounds the product to the asset's scale with <paramref name="mode"/>.</summary>
+    /// <summary>
+    /// Multiplies by a factor and rounds the exact product to the asset's scale with <paramref name="mode"/>, once.
+    /// </summary>
+    /// <exception cref="PaymentsKitException">
+    /// <c>arithmetic_overflow</c> when a <see cref="decimal"/> cannot hold the rounded product exactly.
+    /// </exception>
     public Money Multiply(decimal factor, MidpointRounding mode)
     {
+        var asset = Asset;
+        decimal product;
         try
         {
-            return Round(Amount * factor, Asset, mode);
+            product = Amount * factor;
         }
         catch (OverflowException ex)
         {
-            throw Overflow(ex, $"{this} * {factor}", Asset);
+            throw Overflow(ex, $"{this} * {factor}", asset);
         }
+
+        // A decimal product keeps every digit (scale = the factors' scales added) unless it needed more than a decimal
+        // holds; then decimal has rounded it already, half to even, and rounding that again with `mode` can differ from
+        // rounding the exact product (3 wei × 0.333…3 truncated is 0, not 1 wei), or drop units of the asset's scale.
+        if (product.Scale == Amount.Scale + factor.Scale)
+        {
+            return Round(product, asset, mode);
+        }
+
+        var places = Amount.Scale + factor.Scale;
+        var exact = Digits(Amount) * Digits(factor);
+        var units = places <= asset.Scale
+            ? exact * System.Numerics.BigInteger.Pow(10, asset.Scale - places)
+            : RoundedQuotient(exact, System.Numerics.BigInteger.Pow(10, places - asset.Scale), mode);
+        return FromExactMinorUnits(units, asset, $"{this} * {factor}");
     }
 
     /// <summary>The absolute value.</summary>
@@ -260,12 +282,111 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
         return asset;
     }
 
+    /// <summary>
+    /// The sum or difference of two amounts of one asset from its decimal <paramref name="result"/>, which decimal may
+    /// have rounded: overflow if it did.
+    /// </summary>
+    private static Money Checked(decimal result, Money left, Money right, bool subtract)
+    {
+        var asset = left.Asset;
+
+        // Amounts never have more places than the scale, so a decimal sum has exactly the scale unless it ran out of
+        // digits and rounded (or the amounts were large enough to be held with fewer places): only then is the exact
+        // sum worth computing.
+        if (result.Scale < asset.Scale)
+        {
+            var exact = subtract ? left.MinorUnits - right.MinorUnits : left.MinorUnits + right.MinorUnits;
+            if (ToMinorUnits(result, asset.Scale) != exact)
+            {
+                throw Overflow(null, $"{left} {(subtract ? '-' : '+')} {right}", asset);
+            }
+        }
+
+        return new Money(result, asset);
+    }
+
     /// <summary>The error an overflowing computation in <paramref name="asset"/> fails with.</summary>
-    internal static PaymentsKitException Overflow(OverflowException ex, string expression, Asset asset) =>
+    /// <param name="ex">The decimal overflow, or null when the result fitted only rounded.</param>
+    /// <param name="expression">What was computed.</param>
+    /// <param name="asset">The asset computed in.</param>
+    internal static PaymentsKitException Overflow(OverflowException? ex, string expression, Asset asset) =>
         new(PaymentsKitErrorCodes.ArithmeticOverflow,
             $"Arithmetic overflow computing {expression} in {asset.Code}.",
             new Dictionary<string, object?> { ["expression"] = expression, ["asset"] = asset.Code },
             innerException: ex);
+
+    /// <summary><paramref name="value"/> in units of 10^-<paramref name="scale"/>, truncating places beyond it.</summary>
+    private static System.Numerics.BigInteger ToMinorUnits(decimal value, int scale)
+    {
+        // From the decimal's own digits: value × 10^scale overflows decimal for large amounts of 18-place assets.
+        var digits = Digits(value);
+        var places = value.Scale;
+        return places <= scale
+            ? digits * System.Numerics.BigInteger.Pow(10, scale - places)
+            : digits / System.Numerics.BigInteger.Pow(10, places - scale);
+    }
+
+    /// <summary>The signed integer a decimal is, before its scale.</summary>
+    private static System.Numerics.BigInteger Digits(decimal value)
+    {
+        Span<int> bits = stackalloc int[4];
+        decimal.GetBits(value, bits);
+        var digits = new System.Numerics.BigInteger(unchecked((uint)bits[0]))
+            | (new System.Numerics.BigInteger(unchecked((uint)bits[1])) << 32)
+            | (new System.Numerics.BigInteger(unchecked((uint)bits[2])) << 64);
+        return bits[3] < 0 ? -digits : digits;
+    }
+
+    /// <summary>An exact amount from minor units, with fewer places where its digits need it; overflow where a decimal cannot hold it.</summary>
+    private static Money FromExactMinorUnits(System.Numerics.BigInteger units, Asset asset, string expression)
+    {
+        var magnitude = System.Numerics.BigInteger.Abs(units);
+        var places = asset.Scale;
+        while (magnitude > DecimalDigitsMax && places > 0 && (magnitude % 10).IsZero)
+        {
+            magnitude /= 10;
+            places--;
+        }
+
+        if (magnitude > DecimalDigitsMax)
+        {
+            throw Overflow(null, expression, asset);
+        }
+
+        var low = (ulong)(magnitude & ulong.MaxValue);
+        var value = new decimal(
+            unchecked((int)(uint)low),
+            unchecked((int)(uint)(low >> 32)),
+            unchecked((int)(uint)(magnitude >> 64)),
+            units.Sign < 0,
+            (byte)places);
+        return new Money(value, asset);
+    }
+
+    /// <summary><paramref name="dividend"/> / <paramref name="divisor"/> (positive), rounded to an integer with <paramref name="mode"/>.</summary>
+    private static System.Numerics.BigInteger RoundedQuotient(
+        System.Numerics.BigInteger dividend, System.Numerics.BigInteger divisor, MidpointRounding mode)
+    {
+        var quotient = System.Numerics.BigInteger.DivRem(dividend, divisor, out var remainder);
+        if (remainder.IsZero)
+        {
+            return quotient;
+        }
+
+        // The quotient is truncated toward zero; `away` is the next integer from zero, on the dividend's side.
+        var away = quotient + dividend.Sign;
+        var half = (System.Numerics.BigInteger.Abs(remainder) * 2).CompareTo(divisor);
+        var roundAway = mode switch
+        {
+            MidpointRounding.ToZero => false,
+            MidpointRounding.AwayFromZero => half >= 0,
+            MidpointRounding.ToEven => half > 0 || (half == 0 && !quotient.IsEven),
+            MidpointRounding.ToPositiveInfinity => dividend.Sign > 0,
+            MidpointRounding.ToNegativeInfinity => dividend.Sign < 0,
+            _ => throw new ArgumentOutOfRangeException(nameof(mode), mode, "Not a rounding mode."),
+        };
+        return roundAway ? away : quotient;
+    }
 
     private static decimal Rescale(decimal value, int scale)
     {

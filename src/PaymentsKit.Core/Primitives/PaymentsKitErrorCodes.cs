@@ -16,7 +16,7 @@ public static class PaymentsKitErrorCodes
     /// <summary>An amount is outside the range the operation accepts (zero, negative or too large).</summary>
     public const string AmountOutOfRange = "amount_out_of_range";
 
-    /// <summary>Arithmetic overflowed the range of the amount type.</summary>
+    /// <summary>Arithmetic overflowed the range of the amount type, or its exact result needs more digits than the type holds.</summary>
     public const string ArithmeticOverflow = "arithmetic_overflow";
 
     /// <summary>Two amounts in different assets were combined.</summary>

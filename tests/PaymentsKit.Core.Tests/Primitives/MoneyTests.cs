@@ -128,6 +128,47 @@ public sealed class MoneyTests
     }
 
     [Fact]
+    public void Arithmetic_Reports_A_Result_A_Decimal_Cannot_Hold_Exactly_As_Overflow()
+    {
+        var eth = AssetRegistry.Eth;
+        var large = Money.Of(60_000_000_000.000000000000000001m, eth);
+        var wei = Money.Of(0.000000000000000001m, eth);
+
+        // 120,000,000,000.000000000000000002 ETH needs 30 digits; a decimal keeps 28 or 29 and would drop the wei.
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => _ = large + large);
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => _ = -large - large);
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => _ = Money.Of(79_228_162_515m, eth) + wei);
+        ThrowsCode(PaymentsKitErrorCodes.ArithmeticOverflow, () => large.Multiply(2m, MidpointRounding.ToZero));
+
+        // Large results that a decimal does hold exactly are still answered.
+        Assert.Equal(Money.Of(120_000_000_000m, eth), Money.Of(60_000_000_000m, eth) + Money.Of(60_000_000_000m, eth));
+        Assert.Equal(Money.Of(100_000_000_000.5m, eth), Money.Of(100_000_000_000m, eth) + Money.Of(0.5m, eth));
+        Assert.Equal(Money.Of(79_000_000_000.000000000000000001m, eth), Money.Of(79_000_000_000m, eth) + wei);
+        Assert.Equal(large, large + wei - wei);
+    }
+
+    [Fact]
+    public void Multiply_Rounds_The_Exact_Product_Once()
+    {
+        var eth = AssetRegistry.Eth;
+        var threeWei = Money.Of(0.000000000000000003m, eth);
+        var third = 0.3333333333333333333333333333m;
+        var zero = Money.Zero(eth);
+        var wei = Money.Of(0.000000000000000001m, eth);
+
+        // 3 wei × third is 0.999…9 wei (46 places); decimal first rounds it to 28 places, up to exactly 1 wei, and
+        // truncating that would round up what is owed.
+        Assert.Equal(zero, threeWei.Multiply(third, MidpointRounding.ToZero));
+        Assert.Equal(zero, (-threeWei).Multiply(third, MidpointRounding.ToZero));
+        Assert.Equal(zero, threeWei.Multiply(third, MidpointRounding.ToNegativeInfinity));
+        Assert.Equal(zero, (-threeWei).Multiply(third, MidpointRounding.ToPositiveInfinity));
+        Assert.Equal(wei, threeWei.Multiply(third, MidpointRounding.ToEven));
+        Assert.Equal(wei, threeWei.Multiply(third, MidpointRounding.ToPositiveInfinity));
+        Assert.Equal(-wei, (-threeWei).Multiply(third, MidpointRounding.AwayFromZero));
+        Assert.Equal(-wei, (-threeWei).Multiply(third, MidpointRounding.ToNegativeInfinity));
+    }
+
+    [Fact]
     public void Round_And_Truncate_AreExplicit()
     {
         Assert.Equal(Money.Of(1.23m, Usd), Money.Truncate(1.239m, Usd));
@@ -194,6 +235,43 @@ public sealed class MoneyTests
                 && a + Money.Zero(a.Asset) == a
                 && a + -a == Money.Zero(a.Asset)
                 && (a + b).MinorUnits == a.MinorUnits + b.MinorUnits;
+        }).QuickCheckThrowOnFailure();
+    }
+
+    [Fact]
+    public void Large_Amounts_Add_Exactly_Or_Overflow_Meets_Specification()
+    {
+        // Up to about 7.9e10 ETH (what FromMinorUnits takes), so that sums cross the 28-29 significant digits a decimal keeps at 18 places.
+        var wei =
+            from high in Gen.Choose(-79_000, 79_000)
+            from middle in Gen.Choose(0, 999_999_999)
+            from low in Gen.Choose(0, 999_999_999)
+            from tail in Gen.Choose(0, 999_999)
+            select ((new BigInteger(high) * 1_000_000_000 + middle) * 1_000_000_000 + low) * 1_000_000 + (high < 0 ? -tail : tail);
+        var pairs = from a in wei from b in wei select (a, b);
+        Prop.ForAll(pairs.ToArbitrary(), t =>
+        {
+            var (a, b) = (Money.FromMinorUnits(t.a, AssetRegistry.Eth), Money.FromMinorUnits(t.b, AssetRegistry.Eth));
+            Assert.Equal(t.a, a.MinorUnits);
+            foreach (var operation in new Func<Money>[] { () => a + b - b, () => a - b + b })
+            {
+                Money result;
+                try
+                {
+                    result = operation();
+                }
+                catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ArithmeticOverflow)
+                {
+                    continue;
+                }
+
+                if (result != a || result.MinorUnits != t.a)
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }).QuickCheckThrowOnFailure();
     }
 

@@ -89,10 +89,10 @@ public interface ILedger
     ValueTask<LedgerTransfer> GetTransferAsync(MerchantId tenantId, LedgerTransferId transferId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Expires every pending transfer, of any tenant, whose deadline is at or before <paramref name="now"/>,
-    /// releasing its amount; each in its own unit of work. Safe to run concurrently and repeatedly.
+    /// Expires every pending transfer, of any tenant, whose deadline is at or before <paramref name="now"/> and the
+    /// service's clock, releasing its amount; each in its own unit of work. Safe to run concurrently and repeatedly.
     /// </summary>
-    /// <param name="now">The sweep's notion of now (usually the clock's).</param>
+    /// <param name="now">The sweep's notion of now (usually the clock's); a later one than the clock's counts as the clock's, so no hold is released before its timeout.</param>
     /// <param name="limit">The most transfers to expire in this call (1–10000).</param>
     /// <param name="cancellationToken">Cancels the sweep between transfers.</param>
     /// <returns>The transfers this call expired.</returns>

@@ -227,6 +227,28 @@ public abstract partial class LedgerSpecification
     }
 
     [Fact]
+    public async Task A_Sweep_Told_A_Later_Now_Than_The_Clock_Expires_No_Hold_Before_Its_Timeout()
+    {
+        await DrainDeadlinesAsync();
+        var (customer, _, merchant) = await FundedCustomerAsync(100);
+        var hold = await ReserveAsync(customer, merchant, Usd(30), Duration.FromMinutes(5));
+
+        // A sweep whose now is later than the clock's (a host with a fast clock, a caller's mistake) is the clock's sweep:
+        // expiring the hold early would release money the hold still stands for.
+        Assert.Empty(await ExpireDueAsync(Clock.GetCurrentInstant() + Duration.FromDays(1)));
+        Assert.Equal((LedgerTransferState.Pending, Usd(30)), ((await Ledger.GetTransferAsync(Tenant, hold.Id)).State, (await ReloadAsync(customer)).DebitsPending));
+        Assert.Equal(LedgerTransferState.Posted, (await Ledger.PostTransferAsync(Tenant, hold.Id, Usd(10))).State);
+
+        // Once the clock passes the timeout, the same sweep expires a hold.
+        var other = await ReserveAsync(customer, merchant, Usd(20), Duration.FromMinutes(5));
+        Clock.Advance(Duration.FromMinutes(6));
+        var expired = Assert.Single(await ExpireDueAsync(Clock.GetCurrentInstant() + Duration.FromDays(1)));
+        Assert.Equal((other.Id, LedgerTransferState.Expired), (expired.Id, expired.State));
+        Assert.Equal(Usd(90), (await ReloadAsync(customer)).Balance.Available);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
+
+    [Fact]
     public async Task ExpireDue_Honours_Its_Limit_And_Picks_Up_The_Rest_Later()
     {
         await DrainDeadlinesAsync();

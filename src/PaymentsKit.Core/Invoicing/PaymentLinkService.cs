@@ -83,11 +83,7 @@ internal sealed partial class PaymentLinkService(InvoicingContext context, ILogg
             throw PaymentsKitException.InvalidArgument("limit", limit, $"must be between 1 and {MaxSweepLimit}");
         }
 
-        // Deactivating by a later instant than the clock's would turn away payments made before the link's expiry (a payment
-        // to an inactive link is kept for review): a link is due only once its expiry has passed by both.
-        var clockNow = context.Clock.GetCurrentInstant();
-        var dueBy = now < clockNow ? now : clockNow;
-        return _expirySweep.RunAsync<PaymentLink>(dueBy, limit, (unit, deadline, ct) => ExpireOneAsync(unit, deadline, dueBy, ct), cancellationToken);
+        return _expirySweep.RunAsync<PaymentLink>(now, limit, ExpireOneAsync, cancellationToken);
     }
 
     /// <summary>Deactivates the deadline's link if it is still active and past its expiry, and closes the deadline either way.</summary>

@@ -78,12 +78,7 @@ public sealed partial class LedgerService
     public ValueTask<IReadOnlyList<LedgerTransfer>> ExpireDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
     {
         LedgerValidation.Limit(limit, 10_000);
-
-        // Expiring by a later instant than the clock's would release holds that still stand (money the payer could then
-        // spend twice): a hold is due only once its timeout has passed by both.
-        var clockNow = _clock.GetCurrentInstant();
-        var dueBy = now < clockNow ? now : clockNow;
-        return _expirySweep.RunAsync<LedgerTransfer>(dueBy, limit, (unit, deadline, ct) => ExpireOneAsync(unit, deadline, dueBy, ct), cancellationToken);
+        return _expirySweep.RunAsync<LedgerTransfer>(now, limit, ExpireOneAsync, cancellationToken);
     }
 
     /// <summary>Reserves in one store call when the store can (decisions 0005, 0006), else on the record path.</summary>

@@ -6,10 +6,13 @@ namespace PaymentsKit.Storage;
 /// <summary>
 /// Walks a collection of deadline records (ids time-ordered like their due instants, tenant
 /// <see cref="Guid.Empty"/>) and acts on each one that is due and not yet closed, each in its own unit of
-/// work. It remembers where the deadlines behind it are all closed, so later sweeps skip them. A deadline whose unit
-/// of work fails is reported to <c>failed</c> (the deadline, the exception, its error code or exception type) and
-/// left due: the sweep goes on with the others, and a sweep tries it again once a backoff has passed
-/// (<see cref="FirstBackoff"/>, doubling with each further failure up to <see cref="MaxBackoff"/>, by the clock).
+/// work. A deadline is due once it has passed by both the sweep's now and the clock: a now later than the clock's counts
+/// as the clock's, since acting before a deadline has really passed (expiring a hold that still stands, completing a
+/// stream that has not streamed, deactivating a link still payable) cannot be undone. It remembers where the deadlines
+/// behind it are all closed, so later sweeps skip them. A deadline whose unit of work fails is reported to
+/// <c>failed</c> (the deadline, the exception, its error code or exception type) and left due: the sweep goes on with
+/// the others, and a sweep tries it again once a backoff has passed (<see cref="FirstBackoff"/>, doubling with each
+/// further failure up to <see cref="MaxBackoff"/>, by the clock).
 /// Until then it counts as handled for the skip, so it holds neither later sweeps' start nor their time. The backoff is
 /// this instance's (this host's) memory, as the skip is: a restarted host tries every such deadline at once.
 /// Shared by the ledger's reservation expiry, the streams' completion sweep and the payment links' expiry.
@@ -43,23 +46,27 @@ internal sealed class DeadlineSweep<TDeadline>(
     // and passed over by the walk, which may then skip their pages. A deadline leaves when it is handled or found closed.
     private readonly Dictionary<Guid, Failing> _failing = [];
 
-    /// <summary>Acts on up to <paramref name="limit"/> deadlines due at <paramref name="now"/>.</summary>
-    /// <param name="now">The instant deadlines are due by.</param>
+    /// <summary>Acts on up to <paramref name="limit"/> deadlines due at <paramref name="now"/> and the clock.</summary>
+    /// <param name="now">The instant deadlines are due by; a later one than the clock's counts as the clock's.</param>
     /// <param name="limit">The most deadlines to act on.</param>
-    /// <param name="act">Handles one deadline in a unit of work (re-reading it); null when it needed nothing.</param>
+    /// <param name="act">
+    /// Handles one deadline in a unit of work (re-reading it), given the instant deadlines are due by (the earlier of
+    /// <paramref name="now"/> and the clock's); null when it needed nothing.
+    /// </param>
     /// <param name="cancellationToken">Cancels the sweep between deadlines.</param>
     /// <param name="operationName">Names each deadline's span: the sweep operation calling.</param>
     public async ValueTask<IReadOnlyList<TResult>> RunAsync<TResult>(
         Instant now,
         int limit,
-        Func<IUnitOfWork, TDeadline, CancellationToken, ValueTask<TResult?>> act,
+        Func<IUnitOfWork, TDeadline, Instant, CancellationToken, ValueTask<TResult?>> act,
         CancellationToken cancellationToken,
         [CallerMemberName] string operationName = "")
         where TResult : class
     {
         var clockNow = clock.GetCurrentInstant();
-        var skipBefore = (now < clockNow ? now : clockNow) - SkipMargin;
-        var nowMilliseconds = now.ToUnixTimeMilliseconds();
+        var dueBy = now < clockNow ? now : clockNow;
+        var skipBefore = dueBy - SkipMargin;
+        var dueByMilliseconds = dueBy.ToUnixTimeMilliseconds();
         var results = new List<TResult>();
         string? cursor;
         HashSet<Guid>? failing;
@@ -68,12 +75,12 @@ internal sealed class DeadlineSweep<TDeadline>(
         {
             cursor = _skipCursor;
             failing = _failing.Count == 0 ? null : [.. _failing.Keys];
-            retries = TakeRetries(clockNow, now, limit);
+            retries = TakeRetries(clockNow, dueBy, limit);
         }
 
         foreach (var deadline in retries)
         {
-            if (await TryActAsync(deadline, clockNow, act, cancellationToken, operationName).ConfigureAwait(false) is { } result)
+            if (await TryActAsync(deadline, clockNow, dueBy, act, cancellationToken, operationName).ConfigureAwait(false) is { } result)
             {
                 results.Add(result);
             }
@@ -102,12 +109,12 @@ internal sealed class DeadlineSweep<TDeadline>(
                     continue;
                 }
 
-                if (due > now)
+                if (due > dueBy)
                 {
                     handled = false;
 
-                    // Ids order deadlines to the millisecond: past now's millisecond nothing more is due.
-                    done = due.ToUnixTimeMilliseconds() > nowMilliseconds;
+                    // Ids order deadlines to the millisecond: past dueBy's millisecond nothing more is due.
+                    done = due.ToUnixTimeMilliseconds() > dueByMilliseconds;
                     if (done)
                     {
                         break;
@@ -123,7 +130,7 @@ internal sealed class DeadlineSweep<TDeadline>(
                     break;
                 }
 
-                if (await TryActAsync(deadline, clockNow, act, cancellationToken, operationName).ConfigureAwait(false) is { } result)
+                if (await TryActAsync(deadline, clockNow, dueBy, act, cancellationToken, operationName).ConfigureAwait(false) is { } result)
                 {
                     results.Add(result);
                 }
@@ -157,7 +164,8 @@ internal sealed class DeadlineSweep<TDeadline>(
     private async ValueTask<TResult?> TryActAsync<TResult>(
         TDeadline deadline,
         Instant clockNow,
-        Func<IUnitOfWork, TDeadline, CancellationToken, ValueTask<TResult?>> act,
+        Instant dueBy,
+        Func<IUnitOfWork, TDeadline, Instant, CancellationToken, ValueTask<TResult?>> act,
         CancellationToken cancellationToken,
         string operationName)
         where TResult : class
@@ -167,7 +175,7 @@ internal sealed class DeadlineSweep<TDeadline>(
         TResult? result;
         try
         {
-            result = await store.ExecuteAsync((u, ct) => act(u, deadline, ct), cancellationToken, operationName).ConfigureAwait(false);
+            result = await store.ExecuteAsync((u, ct) => act(u, deadline, dueBy, ct), cancellationToken, operationName).ConfigureAwait(false);
         }
         catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
@@ -194,10 +202,10 @@ internal sealed class DeadlineSweep<TDeadline>(
 
     /// <summary>
     /// The failed deadlines whose backoff has passed by <paramref name="clockNow"/> and that are due by
-    /// <paramref name="now"/>, oldest first, at most <paramref name="limit"/>. Each is taken: its next try moves on by its
+    /// <paramref name="dueBy"/>, oldest first, at most <paramref name="limit"/>. Each is taken: its next try moves on by its
     /// backoff, so a sweep running beside this one does not try it too. Called under <see cref="_cursorLock"/>.
     /// </summary>
-    private List<TDeadline> TakeRetries(Instant clockNow, Instant now, int limit)
+    private List<TDeadline> TakeRetries(Instant clockNow, Instant dueBy, int limit)
     {
         if (_failing.Count == 0)
         {
@@ -205,7 +213,7 @@ internal sealed class DeadlineSweep<TDeadline>(
         }
 
         var taken = _failing
-            .Where(f => f.Value.RetryAt <= clockNow && dueAt(f.Value.Deadline) <= now)
+            .Where(f => f.Value.RetryAt <= clockNow && dueAt(f.Value.Deadline) <= dueBy)
             .OrderBy(f => f.Key, GuidOrder.Instance)
             .Take(limit)
             .ToList();

@@ -10,13 +10,7 @@ public sealed partial class StreamService
     public async ValueTask<IReadOnlyList<PaymentStream>> CompleteDueAsync(Instant now, int limit = 1000, CancellationToken cancellationToken = default)
     {
         LedgerValidation.Limit(limit, MaxSweepLimit);
-
-        // Completing by a later instant than the clock's would pay recipients what has not streamed yet and end the
-        // payers' right to cancel: a stream is due only once its completion instant has passed by both.
-        var clockNow = _clock.GetCurrentInstant();
-        var dueBy = now < clockNow ? now : clockNow;
-        var completed = await _completionSweep.RunAsync<StreamOperationResult>(dueBy, limit, (unit, deadline, ct) => CompleteOneAsync(unit, deadline, dueBy, ct), cancellationToken)
-            .ConfigureAwait(false);
+        var completed = await _completionSweep.RunAsync<StreamOperationResult>(now, limit, CompleteOneAsync, cancellationToken).ConfigureAwait(false);
         return [.. completed.Select(c => Logged(c).Stream)];
     }
 

@@ -11,8 +11,8 @@ namespace PaymentsKit.Storage;
 /// stream that has not streamed, deactivating a link still payable) cannot be undone. It remembers where the deadlines
 /// behind it are all closed, so later sweeps skip them. A deadline whose unit of work fails is reported to
 /// <c>failed</c> (the deadline, the exception, its error code or exception type) and left due: the sweep goes on with
-/// the others, and a sweep tries it again once a backoff has passed (<see cref="FirstBackoff"/>, doubling with each
-/// further failure up to <see cref="MaxBackoff"/>, by the clock).
+/// the others, and a sweep tries it again once a backoff has passed (<see cref="FailureBackoff"/>: 1 minute, doubling with
+/// each further failure up to an hour, by the clock).
 /// Until then it counts as handled for the skip, so it holds neither later sweeps' start nor their time. The backoff is
 /// this instance's (this host's) memory, as the skip is: a restarted host tries every such deadline at once.
 /// Shared by the ledger's reservation expiry, the streams' completion sweep and the payment links' expiry.
@@ -28,12 +28,6 @@ internal sealed class DeadlineSweep<TDeadline>(
     where TDeadline : class
 {
     private const int PageSize = 256;
-
-    /// <summary>How long after its first failure a deadline is tried again.</summary>
-    internal static readonly Duration FirstBackoff = Duration.FromMinutes(1);
-
-    /// <summary>The longest wait between two tries of a deadline that keeps failing.</summary>
-    internal static readonly Duration MaxBackoff = Duration.FromHours(1);
 
     // Deadlines at least this far behind the clock that were all closed are skipped next time; one written
     // by a host whose clock lags by more than this could land behind the skip.
@@ -185,7 +179,7 @@ internal sealed class DeadlineSweep<TDeadline>(
             lock (_cursorLock)
             {
                 var failures = _failing.TryGetValue(id, out var previous) ? previous.Failures + 1 : 1;
-                _failing[id] = new Failing(deadline, failures, clockNow + Backoff(failures));
+                _failing[id] = new Failing(deadline, failures, clockNow + FailureBackoff.After(failures));
             }
 
             failed(deadline, ex, (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
@@ -219,15 +213,11 @@ internal sealed class DeadlineSweep<TDeadline>(
             .ToList();
         foreach (var (id, entry) in taken)
         {
-            _failing[id] = entry with { RetryAt = clockNow + Backoff(entry.Failures) };
+            _failing[id] = entry with { RetryAt = clockNow + FailureBackoff.After(entry.Failures) };
         }
 
         return [.. taken.Select(f => f.Value.Deadline)];
     }
-
-    /// <summary>The wait after a deadline's <paramref name="failures"/>th failure in a row.</summary>
-    private static Duration Backoff(int failures) =>
-        Duration.Min(FirstBackoff * (1L << Math.Min(failures - 1, 6)), MaxBackoff);
 
     /// <summary>A deadline whose unit of work failed <paramref name="Failures"/> times in a row, next tried at <paramref name="RetryAt"/>.</summary>
     private sealed record Failing(TDeadline Deadline, int Failures, Instant RetryAt);

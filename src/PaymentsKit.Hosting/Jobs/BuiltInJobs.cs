@@ -7,6 +7,7 @@ using PaymentsKit.Ledger;
 using PaymentsKit.Orchestration;
 using PaymentsKit.Payouts;
 using PaymentsKit.Routing;
+using PaymentsKit.Storage;
 using PaymentsKit.Streaming;
 using PaymentsKit.Webhooks;
 
@@ -167,7 +168,7 @@ public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IO
 /// then <see cref="IDistributionService.ExecuteAsync"/>). A distribution runs on one host at a time: the job takes a
 /// <see cref="JobLease"/> on it first (another host skips it; a host that dies leaves the lease to expire, and the
 /// next run resumes the distribution where it stopped). One that fails stays due and is tried again once a backoff has
-/// passed (<see cref="FirstBackoff"/>, doubling with each further failure up to <see cref="MaxBackoff"/>, by the clock);
+/// passed (1 minute, doubling with each further failure up to an hour, by the clock, as deadline sweeps do);
 /// until then runs page past it (a keyset cursor on due time and id), so distributions that keep failing cannot keep the
 /// ones due after them from running. The backoff is this instance's (this host's) memory: a restarted host tries them all at once.
 /// </summary>
@@ -185,12 +186,6 @@ public sealed partial class DueDistributionsJob(
 
     /// <summary>The most due distributions one run tries before reporting more work.</summary>
     public const int BatchSize = 100;
-
-    /// <summary>How long after its first failure a distribution is tried again.</summary>
-    internal static readonly Duration FirstBackoff = Duration.FromMinutes(1);
-
-    /// <summary>The longest wait between two tries of a distribution that keeps failing.</summary>
-    internal static readonly Duration MaxBackoff = Duration.FromHours(1);
 
     private readonly Lock _failingLock = new();
 
@@ -300,7 +295,7 @@ public sealed partial class DueDistributionsJob(
         lock (_failingLock)
         {
             var failures = _failing.TryGetValue(id, out var previous) ? previous.Failures + 1 : 1;
-            _failing[id] = new Failing(failures, now + Duration.Min(FirstBackoff * (1L << Math.Min(failures - 1, 6)), MaxBackoff));
+            _failing[id] = new Failing(failures, now + FailureBackoff.After(failures));
         }
     }
 

@@ -291,6 +291,28 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
+    /// <summary>
+    /// Reads a response's <c>Retry-After</c>: delta seconds or an HTTP date, and delta seconds beyond what
+    /// <see cref="RetryConditionHeaderValue"/> parses (an int) as the longest wait it can express.
+    /// </summary>
+    internal static Duration? RetryAfterOf(HttpResponseHeaders headers, Instant now)
+    {
+        if (headers.RetryAfter is { } parsed)
+        {
+            return RetryAfter(parsed, now);
+        }
+
+        // RFC 9110 puts no bound on delta seconds, but HttpClient drops a value above int.MaxValue as invalid: read as
+        // "no Retry-After", it would bring the retry forward to the schedule's next delay, the opposite of what was asked.
+        if (headers.NonValidated.TryGetValues("Retry-After", out var values) && values.Count == 1
+            && values.ToString().Trim() is { Length: > 0 } text && text.AsSpan().IndexOfAnyExceptInRange('0', '9') < 0)
+        {
+            return Duration.FromSeconds(long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) ? Math.Min(seconds, int.MaxValue) : int.MaxValue);
+        }
+
+        return null;
+    }
+
     /// <summary>Parses a <c>Retry-After</c> header: delta seconds or an HTTP date.</summary>
     internal static Duration? RetryAfter(RetryConditionHeaderValue? header, Instant now)
     {
@@ -520,7 +542,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
                 : response.StatusCode == HttpStatusCode.Gone ? WebhookAttemptOutcome.Gone
                 : WebhookAttemptOutcome.Failed;
             var retryAfter = response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable
-                ? RetryAfter(response.Headers.RetryAfter, _clock.GetCurrentInstant())
+                ? RetryAfterOf(response.Headers, _clock.GetCurrentInstant())
                 : null;
             var error = outcome == WebhookAttemptOutcome.Delivered ? null : string.Create(CultureInfo.InvariantCulture, $"HTTP {code}");
             return Attempt(delivery, startedAt, watch.Elapsed, outcome, code, excerpt, error) with { RetryAfter = retryAfter };

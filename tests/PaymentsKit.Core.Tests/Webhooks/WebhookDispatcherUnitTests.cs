@@ -24,6 +24,27 @@ public class WebhookDispatcherUnitTests
     }
 
     [Theory]
+    [InlineData("4294967296")]
+    [InlineData("99999999999999999999999")]
+    public async Task A_retry_after_too_large_for_an_int_still_defers_the_retry_as_long_as_the_policy_allows(string retryAfter)
+    {
+        // A receiver asking for more seconds than fit an int must not be retried on the short schedule as if it had
+        // said nothing: the wait is capped at the policy's longest delay, like any other long Retry-After.
+        await using var receiver = new TestReceiver((_, n) => n == 1
+            ? new LoopbackResponse(503, "{}", Headers: new Dictionary<string, string> { ["Retry-After"] = retryAfter })
+            : LoopbackResponse.Json("{}"));
+        var kit = new WebhookTestKit(new InMemoryStore());
+        var tenant = Guid.CreateVersion7();
+        await kit.RegisterAsync(tenant, receiver.Url);
+        await kit.EnqueueAsync(tenant, "inv_1");
+
+        await kit.Dispatcher().DispatchAsync();
+
+        var delivery = Assert.Single((await kit.Deliveries.ListAsync(tenant, new WebhookDeliveryFilter(), null, 10)).Items);
+        Assert.Equal(kit.Clock.GetCurrentInstant() + WebhookTestKit.ShortPolicy.LongestDelay, delivery.NextAttemptAt);
+    }
+
+    [Theory]
     [InlineData(14, 120, 100, 16, "Timeout")]
     [InlineData(31, 120, 100, 16, "Timeout")]
     [InlineData(15, 20, 100, 16, "LeaseDuration")]

@@ -10,7 +10,7 @@ namespace PaymentsKit.Webhooks;
 /// <remarks>
 /// After failed attempt n (1 = the first, immediate attempt) the next attempt waits delays[n − 1] × (1 + j × (2u − 1))
 /// for a uniform u in [0, 1), i.e. within ±j of the scheduled delay; a <c>Retry-After</c> is a lower bound, capped at
-/// the longest scheduled delay. After the last scheduled retry fails there is no next attempt: the event is dead-lettered.
+/// the longest scheduled delay (it never shortens the jittered delay). After the last scheduled retry fails there is no next attempt: the event is dead-lettered.
 /// </remarks>
 public sealed class WebhookRetryPolicy
 {
@@ -82,9 +82,11 @@ public sealed class WebhookRetryPolicy
         var scheduled = _delays[failedAttempts - 1];
         var factor = 1d + (Jitter * ((2d * jitterSample) - 1d));
         var delay = Duration.FromTicks((long)(scheduled.BclCompatibleTicks * factor));
-        if (retryAfter is { } requested && requested > delay)
+        if (retryAfter is { } requested)
         {
-            delay = Duration.Min(requested, LongestDelay);
+            // The cap bounds how long a receiver can hold an event back, never the jittered delay itself: a capped
+            // Retry-After below the delay (the last one jittered up) leaves the delay as it is.
+            delay = Duration.Max(delay, Duration.Min(requested, LongestDelay));
         }
 
         return Duration.Max(delay, Duration.FromTicks(1));

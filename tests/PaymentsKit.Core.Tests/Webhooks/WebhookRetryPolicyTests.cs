@@ -52,6 +52,19 @@ public class WebhookRetryPolicyTests
         Assert.Equal(Duration.FromMinutes(30), Standard.DelayAfter(3, 0.5, Duration.FromSeconds(10)));
     }
 
+    [Theory]
+    [InlineData(0.99)]
+    [InlineData(0.75)]
+    public void A_retry_after_never_brings_a_jittered_delay_above_the_longest_one_forward(double sample)
+    {
+        // The last delay (24 h) jittered up lies above the Retry-After cap: honouring a long Retry-After must not
+        // make the receiver that asked for more time be retried sooner than one that sent none.
+        var plain = Standard.DelayAfter(9, sample)!.Value;
+        Assert.True(plain > Standard.LongestDelay);
+        Assert.Equal(plain, Standard.DelayAfter(9, sample, Duration.FromHours(25)));
+        Assert.Equal(plain, Standard.DelayAfter(9, sample, Duration.FromDays(30)));
+    }
+
     [Fact]
     public void A_seeded_random_makes_the_next_attempt_reproducible()
     {

@@ -173,7 +173,10 @@ public sealed class RoutingMerchantService : IRoutingMerchantService
             $"Merchant {merchantId} does not exist.",
             new Dictionary<string, object?> { ["field"] = "merchant_id", ["value"] = merchantId.ToString() });
 
-    /// <summary>Checks a webhook URL: absolute HTTPS, no credentials or fragment, and an IP literal only if public.</summary>
+    /// <summary>
+    /// Checks a webhook URL: absolute HTTPS, no credentials or fragment, and an IP literal only if public. Returns it in
+    /// canonical form (lower-case scheme and host, no default port).
+    /// </summary>
     internal static Uri? CheckWebhookUrl(Uri? url)
     {
         if (url is null)
@@ -181,11 +184,15 @@ public sealed class RoutingMerchantService : IRoutingMerchantService
             return null;
         }
 
-        if (!url.IsAbsoluteUri || url.Scheme != Uri.UriSchemeHttps || url.OriginalString.Length > MaxUrlLength)
+        // Scheme and host are case-insensitive, but the text as given is what a store keeps: the canonical text makes
+        // every store hold the same URL, and lets PostgreSQL's merchants_webhook_url_check accept an "HTTPS://" one.
+        var canonical = url.IsAbsoluteUri && url.Scheme == Uri.UriSchemeHttps ? new Uri(url.AbsoluteUri) : null;
+        if (canonical is null || canonical.OriginalString.Length > MaxUrlLength)
         {
             throw PaymentsKitException.InvalidArgument("webhook_url", url.OriginalString, "must be an absolute https URL of at most 2048 characters");
         }
 
+        url = canonical;
         if (url.UserInfo.Length > 0 || url.Fragment.Length > 0)
         {
             throw PaymentsKitException.InvalidArgument("webhook_url", url.GetLeftPart(UriPartial.Authority), "must not carry credentials or a fragment");

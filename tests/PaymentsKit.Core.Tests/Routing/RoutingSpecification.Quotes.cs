@@ -46,6 +46,20 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Webhook_Url_Is_Kept_In_Canonical_Form_On_Every_Store()
+    {
+        // Scheme and host are case-insensitive, so an upper-case URL is a valid https one: every store keeps the
+        // canonical text (PostgreSQL's merchants_webhook_url_check asks for a lower-case https:// prefix).
+        var merchant = await Router.MerchantAsync();
+        var set = await Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("HTTPS://Hooks.Example.COM/Pk"));
+        Assert.Equal("https://hooks.example.com/Pk", set.WebhookUrl!.OriginalString);
+        Assert.Equal("https://hooks.example.com/Pk", (await Router.Merchants.GetAsync(merchant)).WebhookUrl!.OriginalString);
+
+        var created = await Router.Merchants.CreateAsync(new("Upper", new Uri("Https://HOOKS.example.com/")));
+        Assert.Equal("https://hooks.example.com/", (await Router.Merchants.GetAsync(created.Merchant.Id)).WebhookUrl!.OriginalString);
+    }
+
+    [Fact]
     public async Task Health_Samples_Form_A_Time_Series_Per_Chain_With_The_Latest_Per_Chain()
     {
         var first = await Router.Health.GetLatestAsync(Ethereum);

@@ -198,11 +198,14 @@ public sealed class RoutingMerchantService : IRoutingMerchantService
             throw PaymentsKitException.InvalidArgument("webhook_url", url.GetLeftPart(UriPartial.Authority), "must not carry credentials or a fragment");
         }
 
-        if (IPAddress.TryParse(url.DnsSafeHost, out var address))
+        // A trailing dot only makes the name fully qualified ("10.0.0.1." is still that address), and every name under
+        // localhost is loopback (RFC 6761): without DNS, these are the hosts known to be non-public.
+        var host = url.DnsSafeHost.TrimEnd('.');
+        if (IPAddress.TryParse(host, out var address))
         {
             WebhookEndpointGuard.EnsureAllowed(url, [address]);
         }
-        else if (url.DnsSafeHost.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        else if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase))
         {
             WebhookEndpointGuard.EnsureAllowed(url, [IPAddress.Loopback]);
         }

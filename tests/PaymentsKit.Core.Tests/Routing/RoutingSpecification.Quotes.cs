@@ -38,6 +38,11 @@ public abstract partial class RoutingSpecification
         await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://10.1.2.3/hook")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://[::1]/hook")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.CreateAsync(new("Meta", new Uri("https://169.254.169.254/"))).AsTask());
+
+        // A fully qualified name (trailing dot) is the same host, and every *.localhost name is loopback (RFC 6761).
+        await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://192.168.1.1./hook")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://localhost./hook")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://api.LocalHost/hook")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Merchants.CreateAsync(new(" ")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Merchants.SetWebhookUrlAsync(MerchantId.New(Clock), null).AsTask());
 

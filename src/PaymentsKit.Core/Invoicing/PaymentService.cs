@@ -400,7 +400,7 @@ internal sealed partial class PaymentService(
         }
         else if (memo is not null)
         {
-            invoice = await unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, memo), cancellationToken).ConfigureAwait(false);
+            invoice = await InvoiceByMemoAsync(memo).ConfigureAwait(false);
         }
 
         var expected = invoice?.Value.Asset ?? link?.Value.Asset;
@@ -443,9 +443,7 @@ internal sealed partial class PaymentService(
         }
         else if (link is not null)
         {
-            var memoInvoice = memo is null
-                ? null
-                : (await unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, memo), cancellationToken).ConfigureAwait(false))?.Value;
+            var memoInvoice = memo is null ? null : (await InvoiceByMemoAsync(memo).ConfigureAwait(false))?.Value;
             payment = ApplyToLink(unit, link, payment, memoInvoice, paidAt, now);
         }
         else
@@ -460,6 +458,10 @@ internal sealed partial class PaymentService(
         await ledger.PostReceiptAsync(unit, accounts, payment, cancellationToken).ConfigureAwait(false);
 
         return new PaymentResult(payment, Created: true);
+
+        // The invoice a memo names: the payment's when it names nothing else, and one no payment link may take.
+        ValueTask<Versioned<Invoice>?> InvoiceByMemoAsync(string named) =>
+            unit.FindAsync(Invoices, merchant.Value, MemoKey, Scoped(merchant, named), cancellationToken);
     }
 
     private async ValueTask<Payment> ApplyToInvoiceAsync(

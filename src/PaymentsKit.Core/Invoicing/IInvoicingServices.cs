@@ -102,7 +102,9 @@ public interface IInvoiceService
     /// <summary>
     /// Moves every pending invoice past its expiry, of every merchant, to expired, each in its own unit of
     /// work, which also takes what a partly paid one received out of revenue (<see cref="Invoice.Refundable"/>).
-    /// Safe to run concurrently and repeatedly: each invoice expires exactly once.
+    /// Safe to run concurrently and repeatedly: each invoice expires exactly once. An invoice that cannot be expired is
+    /// logged (event 4112) and left pending; the sweep goes on with the others and tries it again after a backoff
+    /// (1 minute, doubling with each further failure up to an hour).
     /// </summary>
     /// <returns>How many invoices this call expired.</returns>
     ValueTask<int> ExpireDueAsync(CancellationToken cancellationToken = default);

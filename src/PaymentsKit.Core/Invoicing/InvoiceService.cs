@@ -26,6 +26,9 @@ internal sealed partial class InvoiceService(
 
     private readonly ILogger _logger = logger ?? NullLogger<InvoiceService>.Instance;
 
+    // Invoices whose expiry failed: passed over by the sweep until their backoff has passed.
+    private readonly FailingItems<InvoiceId, InvoiceId> _failingExpiries = new();
+
     public async ValueTask<Invoice> CreateInvoiceAsync(MerchantId merchant, CreateInvoiceRequest request, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(request, "request");
@@ -169,10 +172,32 @@ internal sealed partial class InvoiceService(
             var page = await queries.ExpiringInvoicesAsync(null, null, now, cursor, SweepPageSize, cancellationToken).ConfigureAwait(false);
             foreach (var due in page.Items)
             {
-                if (await ExpireOneAsync(due.Invoice, now, cancellationToken).ConfigureAwait(false))
+                var invoice = due.Invoice;
+                if (_failingExpiries.IsWaiting(invoice.Id, now))
+                {
+                    continue;
+                }
+
+                bool moved;
+                try
+                {
+                    moved = await ExpireOneAsync(invoice, now, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+                {
+                    // One invoice that cannot be expired (a record the code refuses, a posting the ledger refuses, a conflict
+                    // that outlasted the retries) must not keep every invoice behind it pending past its expiry on every
+                    // sweep, nor be tried (and logged) on each: it stays due and is tried again after a backoff.
+                    _failingExpiries.Failed(invoice.Id, invoice.Id, now);
+                    LogExpiryFailure(invoice.Id.ToString(), invoice.MerchantId.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name, ex);
+                    continue;
+                }
+
+                _failingExpiries.Forget(invoice.Id);
+                if (moved)
                 {
                     expired++;
-                    LogTransition(due.Invoice.MerchantId, due.Invoice.Id, InvoiceStatus.Pending, InvoiceStatus.Expired, SweepActor);
+                    LogTransition(invoice.MerchantId, invoice.Id, InvoiceStatus.Pending, InvoiceStatus.Expired, SweepActor);
                 }
             }
 
@@ -266,4 +291,7 @@ internal sealed partial class InvoiceService(
 
     [LoggerMessage(EventId = 4111, Level = LogLevel.Information, Message = "Invoice {InvoiceId} of merchant {MerchantId} moved from {From} to {To} by {Actor}")]
     private partial void LogTransition(MerchantId merchantId, InvoiceId invoiceId, InvoiceStatus from, InvoiceStatus to, string actor);
+
+    [LoggerMessage(EventId = 4112, Level = LogLevel.Warning, Message = "Invoice {InvoiceId} of merchant {MerchantId} could not be expired ({Code}); it stays due and is tried again after a backoff")]
+    private partial void LogExpiryFailure(string invoiceId, string merchantId, string code, Exception exception);
 }

@@ -36,9 +36,9 @@ internal sealed class DeadlineSweep<TDeadline>(
     private readonly Lock _cursorLock = new();
     private string? _skipCursor;
 
-    // Deadlines whose unit of work failed, by id (guarded by _cursorLock): tried from here once their backoff has passed,
-    // and passed over by the walk, which may then skip their pages. A deadline leaves when it is handled or found closed.
-    private readonly Dictionary<Guid, Failing> _failing = [];
+    // Deadlines whose unit of work failed: tried from here once their backoff has passed, and passed over by the walk,
+    // which may then skip their pages. A deadline leaves when it is handled.
+    private readonly FailingItems<Guid, TDeadline> _failing = new();
 
     /// <summary>Acts on up to <paramref name="limit"/> deadlines due at <paramref name="now"/> and the clock.</summary>
     /// <param name="now">The instant deadlines are due by; a later one than the clock's counts as the clock's.</param>
@@ -63,14 +63,13 @@ internal sealed class DeadlineSweep<TDeadline>(
         var dueByMilliseconds = dueBy.ToUnixTimeMilliseconds();
         var results = new List<TResult>();
         string? cursor;
-        HashSet<Guid>? failing;
-        List<TDeadline> retries;
         lock (_cursorLock)
         {
             cursor = _skipCursor;
-            failing = _failing.Count == 0 ? null : [.. _failing.Keys];
-            retries = TakeRetries(clockNow, dueBy, limit);
         }
+
+        var failing = _failing.Snapshot();
+        var retries = _failing.TakeRetries(clockNow, deadline => dueAt(deadline) <= dueBy, GuidOrder.Instance, limit);
 
         foreach (var deadline in retries)
         {
@@ -176,49 +175,12 @@ internal sealed class DeadlineSweep<TDeadline>(
             // One deadline that cannot be handled (a record the code refuses, a conflict that outlasted the retries) must
             // not stop the deadlines of every tenant behind it, nor be tried (and logged) on every sweep: it stays due
             // and is tried again after a backoff that grows while it keeps failing.
-            lock (_cursorLock)
-            {
-                var failures = _failing.TryGetValue(id, out var previous) ? previous.Failures + 1 : 1;
-                _failing[id] = new Failing(deadline, failures, clockNow + FailureBackoff.After(failures));
-            }
-
+            _failing.Failed(id, deadline, clockNow);
             failed(deadline, ex, (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
             return null;
         }
 
-        lock (_cursorLock)
-        {
-            _failing.Remove(id);
-        }
-
+        _failing.Forget(id);
         return result;
     }
-
-    /// <summary>
-    /// The failed deadlines whose backoff has passed by <paramref name="clockNow"/> and that are due by
-    /// <paramref name="dueBy"/>, oldest first, at most <paramref name="limit"/>. Each is taken: its next try moves on by its
-    /// backoff, so a sweep running beside this one does not try it too. Called under <see cref="_cursorLock"/>.
-    /// </summary>
-    private List<TDeadline> TakeRetries(Instant clockNow, Instant dueBy, int limit)
-    {
-        if (_failing.Count == 0)
-        {
-            return [];
-        }
-
-        var taken = _failing
-            .Where(f => f.Value.RetryAt <= clockNow && dueAt(f.Value.Deadline) <= dueBy)
-            .OrderBy(f => f.Key, GuidOrder.Instance)
-            .Take(limit)
-            .ToList();
-        foreach (var (id, entry) in taken)
-        {
-            _failing[id] = entry with { RetryAt = clockNow + FailureBackoff.After(entry.Failures) };
-        }
-
-        return [.. taken.Select(f => f.Value.Deadline)];
-    }
-
-    /// <summary>A deadline whose unit of work failed <paramref name="Failures"/> times in a row, next tried at <paramref name="RetryAt"/>.</summary>
-    private sealed record Failing(TDeadline Deadline, int Failures, Instant RetryAt);
 }

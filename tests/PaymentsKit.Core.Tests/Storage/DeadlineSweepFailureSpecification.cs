@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using NodaTime;
+using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
 using PaymentsKit.Streaming;
@@ -21,6 +22,7 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
     private const int TransferExpiryFailed = 301;
     private const int StreamCompletionFailed = 603;
     private const int LinkExpiryFailed = 4131;
+    private const int InvoiceExpiryFailed = 4112;
     private const string TransferTimeouts = "ledger_transfer_timeout";
 
     // A deadline that failed is tried again this long after, twice as long after each further failure (docs/ledger.md).
@@ -156,6 +158,46 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         Assert.Equal(poisoned.Id, late.Id);
         Assert.False(late.Active);
         Assert.Single(Logged(LinkExpiryFailed));
+    }
+
+    [Fact]
+    public async Task An_Invoice_Whose_Expiry_Fails_Does_Not_Hold_Up_The_Others_And_Expires_Once_It_Can()
+    {
+        using var kit = await InvoicingHarness.CreateAsync(builder =>
+        {
+            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(Store));
+            builder.Services.AddSingleton<ILoggerFactory>(_logs);
+            builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+            return Task.CompletedTask;
+        });
+        var merchant = await kit.MerchantAsync();
+        var poisoned = await kit.InvoiceAsync(merchant);
+        var others = new[] { await kit.InvoiceAsync(merchant), await kit.InvoiceAsync(merchant) };
+        Store.FailingIds.Add(poisoned.Id.Value);
+        kit.Clock.Advance(Duration.FromDays(2));
+
+        Assert.Equal(2, await kit.Invoices.ExpireDueAsync());
+
+        foreach (var other in others)
+        {
+            Assert.Equal(InvoiceStatus.Expired, (await kit.Invoices.GetInvoiceAsync(merchant.Id, other.Id)).Status);
+        }
+
+        AssertLoggedOnce(InvoiceExpiryFailed, ("InvoiceId", poisoned.Id.ToString()), ("MerchantId", merchant.Id.ToString()));
+
+        // Still failing, it waits out its backoff instead of being tried (and logged) on every sweep.
+        Assert.Equal(0, await kit.Invoices.ExpireDueAsync());
+        Assert.Single(Logged(InvoiceExpiryFailed));
+        kit.Clock.Advance(FirstBackoff);
+        Assert.Equal(0, await kit.Invoices.ExpireDueAsync());
+        Assert.Equal(2, Logged(InvoiceExpiryFailed).Count);
+
+        Store.FailingIds.Clear();
+        Assert.Equal(0, await kit.Invoices.ExpireDueAsync());
+        kit.Clock.Advance(FirstBackoff * 2);
+        Assert.Equal(1, await kit.Invoices.ExpireDueAsync());
+        Assert.Equal(InvoiceStatus.Expired, (await kit.Invoices.GetInvoiceAsync(merchant.Id, poisoned.Id)).Status);
+        Assert.Equal(2, Logged(InvoiceExpiryFailed).Count);
     }
 
     [Fact]

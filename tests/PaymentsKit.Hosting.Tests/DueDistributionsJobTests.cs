@@ -87,6 +87,39 @@ public sealed class DueDistributionsJobTests
     }
 
     [Fact]
+    public async Task A_Page_Cut_Short_Because_Another_Host_Ran_One_Neither_Ends_The_Run_Nor_Forgets_The_Backoffs_After_It()
+    {
+        var clock = new ManualClock();
+        var service = DispatchProxy.Create<IDistributionService, FakeDistributions>();
+        var fake = (FakeDistributions)(object)service;
+        fake.Due = [.. Enumerable.Range(0, DueDistributionsJob.BatchSize + 1).Select(_ => Due(clock))];
+        var last = fake.Due[^1].Id;
+        fake.FailAll = true;
+        var job = new DueDistributionsJob(service, new JobLeases(new InMemoryStore(), clock), clock, Options.Create(new PaymentsKitHostingOptions()));
+
+        // The first run stops at its batch; the second tries the last one, which fails too and backs off.
+        Assert.Equal(new PaymentsKitJobResult(0, MoreWork: true), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(1, fake.Attempted.Count(id => id == last));
+
+        // Another host finishes the oldest: the index still lists it, the record is no longer due, so the first page comes
+        // back one short although the last one follows. A run before the backoff has passed must still pass over it.
+        fake.Gone.Add(fake.Due[0].Id);
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+
+        // Then the index catches up: the page is full again, and the last one is still backing off.
+        fake.Due = [.. fake.Due.Skip(1)];
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(1, fake.Attempted.Count(id => id == last));
+
+        // Once it has passed, the run reaches it behind the short page.
+        clock.Advance(Duration.FromMinutes(1));
+        fake.Attempted.Clear();
+        await job.RunAsync(CancellationToken.None);
+        Assert.Contains(last, fake.Attempted);
+    }
+
+    [Fact]
     public async Task A_Run_Cancelled_By_The_Host_Stops_At_Once()
     {
         var clock = new ManualClock();
@@ -149,6 +182,9 @@ public sealed class DueDistributionsJobTests
 
         public bool FailAll { get; set; }
 
+        /// <summary>Distributions the index still lists (in <see cref="Due"/>) whose records are no longer due: another host ran them.</summary>
+        public HashSet<DistributionId> Gone { get; } = [];
+
         public Action? OnExecute { get; set; }
 
         public List<DistributionId> Attempted { get; } = [];
@@ -160,10 +196,15 @@ public sealed class DueDistributionsJobTests
             switch (targetMethod!.Name)
             {
                 case nameof(IDistributionService.GetDueAsync):
-                    // Due is in due order; a cursor (the four-argument overload) starts after the distribution it names.
-                    var limit = (int)args![1]!;
-                    var start = args.Length == 4 && args[2] is DueDistribution after ? Due.ToList().FindIndex(d => d.Id == after.Id) + 1 : 0;
-                    return ValueTask.FromResult<IReadOnlyList<Distribution>>([.. Due.Skip(start).Take(limit)]);
+                    // Due is the index, in due order; a cursor (the four-argument overload) starts after the entry it names. The
+                    // records of those gone are dropped from the page, as the service drops records no longer due.
+                    return ValueTask.FromResult<IReadOnlyList<Distribution>>([.. Scan(args!).Where(d => !Gone.Contains(d.Id))]);
+                case nameof(IDistributionService.GetDuePageAsync):
+                    var scanned = Scan(args!);
+                    return ValueTask.FromResult(new DueDistributionPage(
+                        [.. scanned.Where(d => !Gone.Contains(d.Id))],
+                        scanned.Count == 0 ? (DueDistribution?)args![2] : new DueDistribution(scanned[^1].TenantId, scanned[^1].Id, scanned[^1].DueAt!.Value),
+                        scanned.Count < (int)args![1]!));
                 case nameof(IDistributionService.ExecuteAsync):
                     var id = (DistributionId)args![1]!;
                     var cancellationToken = (CancellationToken)args[3]!;
@@ -180,6 +221,14 @@ public sealed class DueDistributionsJobTests
                 default:
                     throw new NotSupportedException(targetMethod.Name);
             }
+        }
+
+        /// <summary>The index entries a due read with these arguments (now, limit, cursor …) scans.</summary>
+        private List<Distribution> Scan(object?[] args)
+        {
+            var limit = (int)args[1]!;
+            var start = args.Length == 4 && args[2] is DueDistribution after ? Due.ToList().FindIndex(d => d.Id == after.Id) + 1 : 0;
+            return [.. Due.Skip(start).Take(limit)];
         }
     }
 }

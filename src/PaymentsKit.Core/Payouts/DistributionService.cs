@@ -189,7 +189,11 @@ public sealed partial class DistributionService : IDistributionService
         GetDueAsync(now, limit, null, cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
+    public async ValueTask<IReadOnlyList<Distribution>> GetDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default) =>
+        (await GetDuePageAsync(now, limit, after, cancellationToken).ConfigureAwait(false)).Distributions;
+
+    /// <inheritdoc />
+    public async ValueTask<DueDistributionPage> GetDuePageAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
     {
         PayoutValidation.Limit(limit);
         var due = await _due.ListDueAsync(now, limit, after, cancellationToken).ConfigureAwait(false);
@@ -208,7 +212,7 @@ public sealed partial class DistributionService : IDistributionService
             }
         }
 
-        return result;
+        return new DueDistributionPage(result, due.Count == 0 ? after : due[^1], due.Count < limit);
     }
 
     /// <summary>

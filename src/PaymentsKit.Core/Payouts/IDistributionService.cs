@@ -148,4 +148,36 @@ public interface IDistributionService
         var due = await GetDueAsync(now, BufferedUnitOfWork.MaxPageSize, cancellationToken).ConfigureAwait(false);
         return [.. DueDistribution.After(due, d => new DueDistribution(d.TenantId, d.Id, d.DueAt ?? now), after).Take(limit)];
     }
+
+    /// <summary>
+    /// One page of <see cref="GetDueAsync(Instant, int, DueDistribution?, CancellationToken)"/> with where to go on from: the
+    /// due index's entries after <paramref name="after"/> are read, up to <paramref name="limit"/>, and the distributions
+    /// among them still due are returned. Those no longer due (another host just ran them) leave the page short, so a short
+    /// page does not mean the end: page on from <see cref="DueDistributionPage.Next"/> until
+    /// <see cref="DueDistributionPage.Exhausted"/>.
+    /// </summary>
+    /// <param name="now">The worker's now.</param>
+    /// <param name="limit">1–1000: the most index entries read.</param>
+    /// <param name="after">The previous page's <see cref="DueDistributionPage.Next"/>; null for the first page.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <remarks>
+    /// <see cref="DistributionService"/> reports the index's own entries. This default, for an implementation written before
+    /// pages existed, can only see the distributions it returns: it takes the last of them as the cursor and a short page as
+    /// the end, as callers did before; such an implementation should override it.
+    /// </remarks>
+    async ValueTask<DueDistributionPage> GetDuePageAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
+    {
+        var due = await GetDueAsync(now, limit, after, cancellationToken).ConfigureAwait(false);
+        var next = due.Count == 0 ? after : new DueDistribution(due[^1].TenantId, due[^1].Id, due[^1].DueAt ?? now);
+        return new DueDistributionPage(due, next, due.Count < limit);
+    }
 }
+
+/// <summary>A page of due distributions (<see cref="IDistributionService.GetDuePageAsync"/>).</summary>
+/// <param name="Distributions">The distributions of the page still due, oldest first; fewer than the index entries read when some are no longer due.</param>
+/// <param name="Next">
+/// The cursor for the next page: the last index entry read (whether or not its distribution was still due), or the cursor
+/// given when there was none.
+/// </param>
+/// <param name="Exhausted">Whether the index had no more entries after this page: the due list was read to its end.</param>
+public sealed record DueDistributionPage(IReadOnlyList<Distribution> Distributions, DueDistribution? Next, bool Exhausted);

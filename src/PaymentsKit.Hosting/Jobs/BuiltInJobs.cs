@@ -164,7 +164,7 @@ public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IO
 }
 
 /// <summary>
-/// Runs SCHEDULED and RECURRING distributions that are due (<see cref="IDistributionService.GetDueAsync(Instant, int, DueDistribution?, CancellationToken)"/>,
+/// Runs SCHEDULED and RECURRING distributions that are due (<see cref="IDistributionService.GetDuePageAsync"/>, page by page to the index's end,
 /// then <see cref="IDistributionService.ExecuteAsync"/>). A distribution runs on one host at a time: the job takes a
 /// <see cref="JobLease"/> on it first (another host skips it; a host that dies leaves the lease to expire, and the
 /// next run resumes the distribution where it stopped). One that fails stays due and is tried again once a backoff has
@@ -222,10 +222,12 @@ public sealed partial class DueDistributionsJob(
         DueDistribution? after = null;
         while (!moreWork)
         {
-            var due = await distributions.GetDueAsync(now, BatchSize, after, cancellationToken).ConfigureAwait(false);
-            foreach (var distribution in due)
+            // A page can come back short while more follow (the index listed distributions another host has just run), so
+            // the run pages on from where the index stopped until it reports the end.
+            var page = await distributions.GetDuePageAsync(now, BatchSize, after, cancellationToken).ConfigureAwait(false);
+            after = page.Next;
+            foreach (var distribution in page.Distributions)
             {
-                after = new DueDistribution(distribution.TenantId, distribution.Id, distribution.DueAt ?? now);
                 seen.Add(distribution.Id);
                 if (BackingOff(distribution.Id, now))
                 {
@@ -264,7 +266,7 @@ public sealed partial class DueDistributionsJob(
                 }
             }
 
-            if (due.Count < BatchSize)
+            if (page.Exhausted)
             {
                 Forget(seen);
                 break;

@@ -131,6 +131,67 @@ public abstract partial class DistributionSpecification
         }
     }
 
+    [Fact]
+    public async Task A_Due_Page_Says_Where_The_Index_Stopped_And_Whether_It_Ran_Out_Even_When_Its_Records_Are_No_Longer_Due()
+    {
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var due = new List<Distribution>();
+        for (var i = 0; i < 4; i++)
+        {
+            // A microsecond apart and not on one: PostgreSQL's index keeps a coarser due time than the record.
+            due.Add(await service.CreateDistributionAsync(
+                Tenant,
+                Fixed(asset, 5m, DistributionExecution.Scheduled) with { ScheduledTime = new LocalDateTime(1999, 1, 1, 0, 0).PlusNanoseconds((i * 1000) + 700), TimeZone = "UTC" }));
+        }
+
+        // The index lags: it still lists the two oldest after another host ran them.
+        var now = Instant.FromUtc(2000, 1, 1, 0, 0);
+        var lagging = new LaggingIndex([.. (await DueIndex.ListDueAsync(now, 1000)).Where(e => e.TenantId == Tenant)]);
+        Assert.Equal(due.Select(d => d.Id), lagging.Entries.Select(e => e.Id));
+        Clock.Set(now);
+        foreach (var gone in due.Take(2))
+        {
+            await service.ImportHolderSnapshotAsync(Tenant, gone.Id, Holders(1));
+            Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, gone.Id)).Status);
+        }
+
+        var paging = new DistributionService(Store, HolderStore, lagging, new SimulatedPayoutExecutor(Clock), Ledger, Clock, Assets);
+
+        // Both entries of the first page are gone: the page is empty, yet the index did not run out, and the cursor is its
+        // last entry (the index's, not the record's due time).
+        var first = await paging.GetDuePageAsync(now, 2, null);
+        Assert.Empty(first.Distributions);
+        Assert.False(first.Exhausted);
+        Assert.Equal(lagging.Entries[1], first.Next);
+
+        var second = await paging.GetDuePageAsync(now, 2, first.Next);
+        Assert.Equal(due.Skip(2).Select(d => d.Id), second.Distributions.Select(d => d.Id));
+        Assert.False(second.Exhausted);
+        Assert.Equal(lagging.Entries[3], second.Next);
+
+        var third = await paging.GetDuePageAsync(now, 2, second.Next);
+        Assert.Empty(third.Distributions);
+        Assert.True(third.Exhausted);
+        Assert.Equal(second.Next, third.Next);
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => paging.GetDuePageAsync(now, 0, null).AsTask());
+
+        // The list the page is read from drops the gone ones the same way.
+        Assert.Empty(await paging.GetDueAsync(now, 2, null));
+    }
+
+    /// <summary>An index that serves the entries it was given, whatever has happened to their distributions since.</summary>
+    private sealed class LaggingIndex(IReadOnlyList<DueDistribution> entries) : IDueDistributionIndex
+    {
+        public IReadOnlyList<DueDistribution> Entries => entries;
+
+        public ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default) =>
+            ListDueAsync(now, limit, null, cancellationToken);
+
+        public ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default) =>
+            ValueTask.FromResult<IReadOnlyList<DueDistribution>>([.. DueDistribution.After(entries, e => e, after).Take(limit)]);
+    }
+
     /// <summary>An index written before the cursor: only the oldest-first list.</summary>
     private sealed class IndexWithoutCursor(IDueDistributionIndex inner) : IDueDistributionIndex
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using NodaTime;
 using PaymentsKit.Hosting.Jobs;
 using PaymentsKit.Payouts;
@@ -63,6 +64,63 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
         Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_Page_Cut_Short_By_A_Distribution_Another_Host_Ran_Does_Not_Hide_The_Ones_After_It(bool onPostgreSql)
+    {
+        var clock = new ManualClock();
+        var services = new ServiceCollection();
+        services.AddLogging();
+        var kit = services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))).UseClock(clock).AddSimulatedPayouts();
+        if (onPostgreSql)
+        {
+            kit.UsePostgreSql(await postgres.CreateDatabaseAsync("duepage"));
+        }
+
+        kit.AddPaymentsKitHosting();
+
+        // The store's index, lagging: it still lists distributions another host has run (its records say they are done).
+        var ghosts = new List<DueDistribution>();
+        var index = services.Last(d => d.ServiceType == typeof(IDueDistributionIndex));
+        services.Replace(ServiceDescriptor.Singleton<IDueDistributionIndex>(p => new GhostIndex((IDueDistributionIndex)index.ImplementationFactory!(p), ghosts)));
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        var payouts = provider.GetRequiredService<IDistributionService>();
+        var job = provider.GetServices<IPaymentsKitJob>().OfType<DueDistributionsJob>().Single();
+
+        var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+        var asset = await payouts.CreateAssetAsync(
+            tenant,
+            new CreateTokenAssetRequest("0.0.4242", "Acme Equity", "ACME", 1_000_000, 2, AssetRegistry.Usdc) { LifecycleContractId = "0.0.555", PaymentTokenId = "0.0.429274" });
+        var start = new LocalDateTime(2026, 1, 1, 0, 0);
+        var ran = await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(-1)));
+        await payouts.ImportHolderSnapshotAsync(tenant, ran.Id, [new HolderBalance("0.0.100001", 10)]);
+        var failing = new List<DistributionId>();
+        for (var i = 0; i < DueDistributionsJob.BatchSize; i++)
+        {
+            // No snapshot and no snapshot source: each of these fails with snapshot_required on every run.
+            failing.Add((await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(i)))).Id);
+        }
+
+        var newest = await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(DueDistributionsJob.BatchSize)));
+        await payouts.ImportHolderSnapshotAsync(tenant, newest.Id, [new HolderBalance("0.0.100001", 10), new HolderBalance("0.0.100002", 30)]);
+        clock.Set(Instant.FromUtc(2026, 1, 1, 3, 0));
+        Assert.Equal(DistributionStatus.Completed, (await payouts.ExecuteAsync(tenant, ran.Id)).Status);
+        ghosts.Add(new DueDistribution(tenant, ran.Id, ran.DueAt!.Value));
+
+        // Every first page holds the one that ran: 99 distributions for 100 entries, and still more due after them.
+        Assert.Equal(new PaymentsKitJobResult(0, MoreWork: true), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(new PaymentsKitJobResult(1), await job.RunAsync(CancellationToken.None));
+        Assert.Equal(DistributionStatus.Completed, (await payouts.GetDistributionAsync(tenant, newest.Id)).Status);
+        foreach (var id in failing)
+        {
+            Assert.Equal(DistributionStatus.Pending, (await payouts.GetDistributionAsync(tenant, id)).Status);
+        }
+
+        // Every failed one is still backing off, the last of them included, though it lies behind a short page.
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+    }
+
     private static CreateDistributionRequest Request(TokenAsset asset, LocalDateTime at) =>
         new(asset.Id, DistributionType.Dividend, DistributionExecution.Scheduled)
         {
@@ -72,4 +130,23 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
             ScheduledTime = at,
             TimeZone = "UTC",
         };
+
+    /// <summary>
+    /// An index that lists <paramref name="ghosts"/> (due before anything else, in due order) ahead of what
+    /// <paramref name="inner"/> lists: entries whose distributions have already run.
+    /// </summary>
+    private sealed class GhostIndex(IDueDistributionIndex inner, IReadOnlyList<DueDistribution> ghosts) : IDueDistributionIndex
+    {
+        public ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, CancellationToken cancellationToken = default) =>
+            ListDueAsync(now, limit, null, cancellationToken);
+
+        public async ValueTask<IReadOnlyList<DueDistribution>> ListDueAsync(Instant now, int limit, DueDistribution? after, CancellationToken cancellationToken = default)
+        {
+            // A cursor on a ghost (or none) starts among the ghosts, and the inner index from its start.
+            var ghost = after is { } cursor ? ghosts.ToList().FindIndex(g => g.Id == cursor.Id) : -1;
+            var fromStart = after is null || ghost >= 0;
+            var rest = await inner.ListDueAsync(now, limit, fromStart ? null : after, cancellationToken);
+            return [.. (fromStart ? ghosts.Skip(ghost + 1) : []).Concat(rest).Take(limit)];
+        }
+    }
 }

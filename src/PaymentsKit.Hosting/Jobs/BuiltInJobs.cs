@@ -187,11 +187,9 @@ public sealed partial class DueDistributionsJob(
     /// <summary>The most due distributions one run tries before reporting more work.</summary>
     public const int BatchSize = 100;
 
-    private readonly Lock _failingLock = new();
-
-    // Distributions whose run failed, by id (guarded by _failingLock): passed over until RetryAt. One leaves when it runs, or
-    // when a run that read every due distribution did not see it (it finished elsewhere, or was cancelled).
-    private readonly Dictionary<DistributionId, Failing> _failing = [];
+    // Distributions whose run failed: passed over until their backoff has passed. One leaves when it runs, or when a run
+    // that read every due distribution did not see it (it finished elsewhere, or was cancelled).
+    private readonly FailingItems<DistributionId, DistributionId> _failing = new();
 
     /// <summary>Creates the job, logging nothing.</summary>
     /// <param name="distributions">The distribution service.</param>
@@ -229,7 +227,7 @@ public sealed partial class DueDistributionsJob(
             foreach (var distribution in page.Distributions)
             {
                 seen.Add(distribution.Id);
-                if (BackingOff(distribution.Id, now))
+                if (_failing.IsWaiting(distribution.Id, now))
                 {
                     continue;
                 }
@@ -253,14 +251,14 @@ public sealed partial class DueDistributionsJob(
                     {
                         await distributions.ExecuteAsync(distribution.TenantId, distribution.Id, null, cancellationToken).ConfigureAwait(false);
                         ran++;
-                        Succeeded(distribution.Id);
+                        _failing.Forget(distribution.Id);
                     }
                     catch (Exception ex) when (!(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
                     {
                         // A distribution that cannot run (a short funding account, no snapshot) stays due; it waits out a growing
                         // backoff, and until then runs page past it, so it neither keeps the distributions due after it from
                         // running nor is tried (and logged) on every run.
-                        Failed(distribution.Id, now);
+                        _failing.Failed(distribution.Id, distribution.Id, now);
                         LogDistributionFailed(logger ?? (ILogger)NullLogger.Instance, ex, distribution.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
                     }
                 }
@@ -268,7 +266,7 @@ public sealed partial class DueDistributionsJob(
 
             if (page.Exhausted)
             {
-                Forget(seen);
+                _failing.ForgetUnless(seen.Contains);
                 break;
             }
         }
@@ -276,48 +274,8 @@ public sealed partial class DueDistributionsJob(
         return new PaymentsKitJobResult(ran, moreWork);
     }
 
-    private bool BackingOff(DistributionId id, Instant now)
-    {
-        lock (_failingLock)
-        {
-            return _failing.TryGetValue(id, out var failing) && failing.RetryAt > now;
-        }
-    }
-
-    private void Succeeded(DistributionId id)
-    {
-        lock (_failingLock)
-        {
-            _failing.Remove(id);
-        }
-    }
-
-    private void Failed(DistributionId id, Instant now)
-    {
-        lock (_failingLock)
-        {
-            var failures = _failing.TryGetValue(id, out var previous) ? previous.Failures + 1 : 1;
-            _failing[id] = new Failing(failures, now + FailureBackoff.After(failures));
-        }
-    }
-
-    /// <summary>After a run that read every due distribution: forgets the failed ones no longer due.</summary>
-    private void Forget(HashSet<DistributionId> due)
-    {
-        lock (_failingLock)
-        {
-            foreach (var id in _failing.Keys.Where(id => !due.Contains(id)).ToList())
-            {
-                _failing.Remove(id);
-            }
-        }
-    }
-
     [LoggerMessage(EventId = 520, Level = LogLevel.Error, Message = "Due distribution {DistributionId} failed ({Code}); it stays due, is tried again after a backoff, and the run goes on")]
     private static partial void LogDistributionFailed(ILogger logger, Exception exception, string distributionId, string code);
-
-    /// <summary>A distribution whose run failed <paramref name="Failures"/> times in a row, next tried at <paramref name="RetryAt"/>.</summary>
-    private sealed record Failing(int Failures, Instant RetryAt);
 }
 
 /// <summary>

@@ -11,7 +11,8 @@ namespace PaymentsKit;
 /// sum of large 18-place amounts can) is <see cref="PaymentsKitErrorCodes.ArithmeticOverflow"/>, never rounded.
 /// </summary>
 /// <remarks>
-/// <c>default(Money)</c> has no asset and is not a valid amount; every operation on it fails.
+/// <c>default(Money)</c> has no asset and is not a valid amount; every operation on it fails with
+/// <see cref="PaymentsKitErrorCodes.InvalidArgument"/>.
 /// Text form (invariant culture): the amount with exactly the asset's scale, a space, the code —
 /// <c>"12.50 USD"</c>, <c>"-0.0000001 XLM"</c>, <c>"1500 JPY"</c>.
 /// </remarks>
@@ -32,9 +33,12 @@ public readonly struct Money : IEquatable<Money>, IComparable<Money>, IFormattab
     /// <summary>The amount, with exactly <see cref="Asset.Scale"/> decimal places.</summary>
     public decimal Amount { get; }
 
+    // Every operation on an amount, and every service check of one, reads its asset: refusing here is what makes a
+    // default amount passed anywhere fail with a stable code instead of escaping as some other exception.
+
     /// <summary>The asset the amount is counted in.</summary>
-    /// <exception cref="InvalidOperationException">On <c>default(Money)</c>.</exception>
-    public Asset Asset => _asset ?? throw new InvalidOperationException("default(Money) has no asset.");
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> on <c>default(Money)</c>.</exception>
+    public Asset Asset => _asset ?? throw PaymentsKitException.InvalidArgument("amount", null, "is required: default(Money) has no asset");
 
     // Sign and zero from decimal.Sign, which reads the decimal's bits, rather than a comparison with 0m: the ledger asks
     // them of every amount.

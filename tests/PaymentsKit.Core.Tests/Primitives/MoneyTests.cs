@@ -194,7 +194,11 @@ public sealed class MoneyTests
     [Fact]
     public void Default_HasNoAsset()
     {
-        Assert.Throws<InvalidOperationException>(() => default(Money).Asset);
+        // Every operation reads the asset, so a default amount handed to any service fails with the stable code.
+        var error = Assert.Throws<PaymentsKitException>(() => default(Money).Asset);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, error.Code);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => default(Money) + default(Money)).Code);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => default(Money).MinorUnits).Code);
         Assert.Equal("(no asset)", default(Money).ToString());
     }
 

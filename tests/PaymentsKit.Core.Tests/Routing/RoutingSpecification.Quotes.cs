@@ -284,6 +284,7 @@ public abstract partial class RoutingSpecification
         await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Quotes.CreateAsync(merchant, new CreateQuoteRequest(Usdc(1m), (RoutePriority)9, [eth])).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Quotes.CreateAsync(MerchantId.New(Clock), new CreateQuoteRequest(Usdc(1m), RoutePriority.Fast, [eth])).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.AmountPrecision, () => Quote(Money.Of(1.0000001m, AssetRegistry.Usdc), eth));
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Quote(default, eth));
     }
 
     [Fact]
@@ -304,6 +305,7 @@ public abstract partial class RoutingSpecification
         await FailsAsync(PaymentsKitErrorCodes.IdempotencyConflict, () => router.Treasury.FundAsync(Ethereum, Usdc(41m), "deposit-1").AsTask());
         await FailsAsync(PaymentsKitErrorCodes.AssetMismatch, () => router.Treasury.FundAsync(Ethereum, Money.Of(1m, AssetRegistry.Eth)).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => router.Treasury.FundAsync(Ethereum, Usdc(0m)).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => router.Treasury.FundAsync(Ethereum, default).AsTask());
 
         var book = await BalancedBookAsync(router, Ethereum);
         Assert.Equal(Usdc(40m), book.Funded);

@@ -32,7 +32,7 @@ internal sealed partial class InvoiceService(
     public async ValueTask<Invoice> CreateInvoiceAsync(MerchantId merchant, CreateInvoiceRequest request, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(request, "request");
-        var description = Guard.Text(request.Description, "description", 1000);
+        var description = Guard.Prose(request.Description, "description", 1000);
         var number = Guard.OptionalText(request.Number, "number", 64);
         var memo = request.Memo is null ? null : InvoicingValidation.Memo(request.Memo);
         var metadata = InvoicingValidation.Metadata(request.Metadata);
@@ -132,7 +132,7 @@ internal sealed partial class InvoiceService(
 
     public async ValueTask<Invoice> CancelInvoiceAsync(MerchantId merchant, InvoiceId invoice, string? reason = null, CancellationToken cancellationToken = default)
     {
-        var why = Guard.OptionalText(reason, "reason", 500) ?? "cancelled by the merchant";
+        var why = Guard.OptionalProse(reason, "reason", 500) ?? "cancelled by the merchant";
         var cancelled = await CloseAsync(
             merchant,
             invoice,

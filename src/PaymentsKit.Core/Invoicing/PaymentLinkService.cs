@@ -26,7 +26,7 @@ internal sealed partial class PaymentLinkService(InvoicingContext context, ILogg
     {
         Guard.NotNull(request, "request");
         var title = Guard.Text(request.Title, "title", 200);
-        var description = Guard.OptionalText(request.Description, "description", 1000);
+        var description = Guard.OptionalProse(request.Description, "description", 1000);
         var slug = request.Slug is null ? RandomSlug() : InvoicingValidation.Slug(request.Slug);
         var metadata = InvoicingValidation.Metadata(request.Metadata);
         if (request.MaxUses is < 1)

@@ -123,7 +123,7 @@ public sealed partial class LedgerService
             Postings = Array.AsReadOnly(copy),
             Reference = LedgerValidation.OptionalText(request.Reference, "reference", LedgerValidation.MaxReferenceLength),
             IdempotencyKey = LedgerValidation.OptionalText(request.IdempotencyKey, "idempotency_key", LedgerValidation.MaxIdempotencyKeyLength),
-            Description = LedgerValidation.OptionalText(request.Description, "description", LedgerValidation.MaxDescriptionLength),
+            Description = Guard.OptionalProse(request.Description, "description", LedgerValidation.MaxDescriptionLength),
             Metadata = LedgerValidation.Metadata(request.Metadata),
         };
     }
@@ -140,7 +140,7 @@ public sealed partial class LedgerService
         LedgerValidation.EntryType(request.EntryType, "entry_type");
         return request with
         {
-            Description = LedgerValidation.OptionalText(request.Description, "description", LedgerValidation.MaxDescriptionLength),
+            Description = Guard.OptionalProse(request.Description, "description", LedgerValidation.MaxDescriptionLength),
             Metadata = LedgerValidation.Metadata(request.Metadata),
         };
     }

@@ -163,7 +163,7 @@ public sealed partial class LedgerService
             EntryType = request.EntryType ?? LedgerEntryType.Reserve,
             Reference = LedgerValidation.OptionalText(request.Reference, "reference", LedgerValidation.MaxReferenceLength),
             IdempotencyKey = LedgerValidation.OptionalText(request.IdempotencyKey, "idempotency_key", LedgerValidation.MaxIdempotencyKeyLength),
-            Description = LedgerValidation.OptionalText(request.Description, "description", LedgerValidation.MaxDescriptionLength),
+            Description = Guard.OptionalProse(request.Description, "description", LedgerValidation.MaxDescriptionLength),
             Metadata = LedgerValidation.Metadata(request.Metadata),
         };
     }

@@ -18,7 +18,7 @@ internal sealed partial class TransactionService
         {
             Guard.NotNull(request, "request");
             await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
-            var reason = Guard.Text(request.Reason, "reason", 255);
+            var reason = Guard.Prose(request.Reason, "reason", 255);
             // The amount without trailing zeros (the currency is read later), so 10 and 10.00 are the same request.
             var fingerprint = Idempotency.Fingerprint(new { transaction_id = transactionId, Amount = Idempotency.CanonicalAmount(request.Amount), reason }, json.Options);
 

@@ -50,7 +50,7 @@ internal sealed partial class TransactionService(
             var name = Guard.OptionalText(request.CustomerName, "customer_name", 255);
             var phone = Guard.OptionalText(request.CustomerPhone, "customer_phone", 50);
             var customerId = Guard.OptionalText(request.ProviderCustomerId, "provider_customer_id", 255);
-            var description = Guard.OptionalText(request.Description, "description", 5000);
+            var description = Guard.OptionalProse(request.Description, "description", 5000);
             var metadata = OrchestrationRules.Metadata(request.Metadata, "metadata");
             if (!Enum.IsDefined(request.CaptureMethod))
             {

@@ -326,7 +326,7 @@ public sealed partial class StreamService : IStreamService
 
     private static string Actor(string? actor) => Guard.Text(actor, "actor", MaxActorLength);
 
-    private static string? Reason(string? reason) => Guard.OptionalText(reason, "reason", MaxReasonLength);
+    private static string? Reason(string? reason) => Guard.OptionalProse(reason, "reason", MaxReasonLength);
 
     /// <summary>
     /// SHA-256 over the request as given (the start stays unset if it was), metadata in key order — except the rate and

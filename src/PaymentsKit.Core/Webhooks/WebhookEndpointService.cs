@@ -81,7 +81,7 @@ public sealed partial class WebhookEndpointService : IWebhookEndpointService
             throw PaymentsKitException.InvalidArgument("webhook_url", url.OriginalString, $"must be an absolute URL of at most {MaxUrlLength} characters without a fragment");
         }
 
-        Guard.OptionalText(request.Description, "description", MaxDescriptionLength);
+        Guard.OptionalProse(request.Description, "description", MaxDescriptionLength);
         var eventTypes = CheckEventTypes(request.EventTypes);
         await _validator.EnsureAllowedAsync(url, cancellationToken).ConfigureAwait(false);
         var secret = request.Secret ?? WebhookSecret.Generate();
@@ -192,7 +192,7 @@ public sealed partial class WebhookEndpointService : IWebhookEndpointService
     /// <inheritdoc />
     public ValueTask<WebhookEndpoint> DisableAsync(Guid tenantId, WebhookEndpointId endpointId, string reason, CancellationToken cancellationToken = default)
     {
-        Guard.Text(reason, "reason", MaxDescriptionLength);
+        Guard.Prose(reason, "reason", MaxDescriptionLength);
         return UpdateAsync(
             tenantId,
             endpointId,

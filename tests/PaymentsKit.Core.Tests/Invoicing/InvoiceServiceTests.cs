@@ -143,6 +143,24 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task CreateInvoice_Refuses_Control_Characters_In_Keys_And_Labels_But_Keeps_A_Multi_Line_Description()
+    {
+        var merchant = await _kit.MerchantAsync();
+        async Task<PaymentsKitException> Bad(CreateInvoiceRequest request) =>
+            await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => _kit.Invoices.CreateInvoiceAsync(merchant.Id, request).AsTask());
+
+        Assert.Equal("idempotency_key", (await Bad(new CreateInvoiceRequest(1m, "XLM", "x") { IdempotencyKey = "order-1\n" })).Context["field"]);
+        Assert.Equal("idempotency_key", (await Bad(new CreateInvoiceRequest(1m, "XLM", "x") { IdempotencyKey = "order\u007f1" })).Context["field"]);
+        Assert.Equal("number", (await Bad(new CreateInvoiceRequest(1m, "XLM", "x") { Number = "INV\u00851" })).Context["field"]);
+        Assert.Equal("description", (await Bad(new CreateInvoiceRequest(1m, "XLM", "bell\u0007"))).Context["field"]);
+
+        const string description = "Consulting, March:\r\n\t- design\n\t- review";
+        var invoice = await _kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(1m, "XLM", description));
+        Assert.Equal(description, invoice.Description);
+        Assert.Equal(description, (await _kit.Invoices.GetInvoiceAsync(merchant.Id, invoice.Id)).Description);
+    }
+
+    [Fact]
     public async Task NumberAndMemo_AreUniquePerMerchant()
     {
         var a = await _kit.MerchantAsync();

@@ -174,7 +174,8 @@ public sealed class RoutingMerchantService : IRoutingMerchantService
             new Dictionary<string, object?> { ["field"] = "merchant_id", ["value"] = merchantId.ToString() });
 
     /// <summary>
-    /// Checks a webhook URL: absolute HTTPS, no credentials or fragment, and an IP literal only if public. Returns it in
+    /// Checks a webhook URL: absolute HTTPS, no credentials or fragment, no port 0 (the webhook endpoints' own URL rules),
+    /// and an IP literal only if public. Returns it in
     /// canonical form (lower-case scheme and host, no default port).
     /// </summary>
     internal static Uri? CheckWebhookUrl(Uri? url)
@@ -197,6 +198,8 @@ public sealed class RoutingMerchantService : IRoutingMerchantService
         {
             throw PaymentsKitException.InvalidArgument("webhook_url", url.GetLeftPart(UriPartial.Authority), "must not carry credentials or a fragment");
         }
+
+        WebhookEndpointGuard.EnsureUrlAllowed(url);
 
         // A trailing dot only makes the name fully qualified ("10.0.0.1." is still that address), and every name under
         // localhost is loopback (RFC 6761): without DNS, these are the hosts known to be non-public.

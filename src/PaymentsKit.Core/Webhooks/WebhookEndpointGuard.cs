@@ -89,16 +89,9 @@ public static class WebhookEndpointGuard
         ArgumentNullException.ThrowIfNull(endpoint);
         ArgumentNullException.ThrowIfNull(resolvedAddresses);
         policy ??= WebhookEndpointPolicy.Default;
-        reason = null;
-        if (!endpoint.IsAbsoluteUri || (endpoint.Scheme != Uri.UriSchemeHttps && endpoint.Scheme != Uri.UriSchemeHttp))
+        reason = UrlProblem(endpoint);
+        if (reason is not null)
         {
-            reason = "the URL must be an absolute https URL";
-            return false;
-        }
-
-        if (!string.IsNullOrEmpty(endpoint.UserInfo))
-        {
-            reason = "the URL must not carry credentials";
             return false;
         }
 
@@ -143,12 +136,45 @@ public static class WebhookEndpointGuard
     {
         if (!IsAllowed(endpoint, resolvedAddresses, policy, out var reason))
         {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.WebhookEndpointRejected,
-                $"Webhook endpoint '{endpoint}' is not allowed: {reason}.",
-                new Dictionary<string, object?> { ["field"] = "webhook_url", ["value"] = endpoint.ToString(), ["reason"] = reason });
+            throw Rejected(endpoint, reason!);
         }
     }
+
+    /// <summary>
+    /// Throws unless the URL itself, whatever its host resolves to, may be called: for a check made without resolving
+    /// the host (a routing merchant's webhook URL), so it refuses what <see cref="IsAllowed"/> would.
+    /// </summary>
+    /// <exception cref="PaymentsKitException"><c>webhook_endpoint_rejected</c> naming the URL and the reason.</exception>
+    internal static void EnsureUrlAllowed(Uri endpoint)
+    {
+        if (UrlProblem(endpoint) is { } reason)
+        {
+            throw Rejected(endpoint, reason);
+        }
+    }
+
+    /// <summary>Why the URL, before any address, may not be called; null when it may.</summary>
+    private static string? UrlProblem(Uri endpoint)
+    {
+        if (!endpoint.IsAbsoluteUri || (endpoint.Scheme != Uri.UriSchemeHttps && endpoint.Scheme != Uri.UriSchemeHttp))
+        {
+            return "the URL must be an absolute https URL";
+        }
+
+        if (!string.IsNullOrEmpty(endpoint.UserInfo))
+        {
+            return "the URL must not carry credentials";
+        }
+
+        // Port 0 is no service anyone listens on: the connection could never succeed (or would reach whatever an
+        // operating system makes of port 0), so the endpoint is refused rather than failed on every delivery.
+        return endpoint.Port == 0 ? "the URL must not name port 0" : null;
+    }
+
+    private static PaymentsKitException Rejected(Uri endpoint, string reason) =>
+        new(PaymentsKitErrorCodes.WebhookEndpointRejected,
+            $"Webhook endpoint '{endpoint}' is not allowed: {reason}.",
+            new Dictionary<string, object?> { ["field"] = "webhook_url", ["value"] = endpoint.ToString(), ["reason"] = reason });
 
     private static IpAddressCategory ClassifyV4(ReadOnlySpan<byte> b) => b[0] switch
     {

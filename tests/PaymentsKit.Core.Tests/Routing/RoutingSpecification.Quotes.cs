@@ -43,6 +43,11 @@ public abstract partial class RoutingSpecification
         await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://192.168.1.1./hook")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://localhost./hook")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://api.LocalHost/hook")).AsTask());
+
+        // Port 0 names no service a delivery could connect to, whatever the host.
+        await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://hooks.example.com:0/hook")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.SetWebhookUrlAsync(merchant, new Uri("https://8.8.8.8:0/hook")).AsTask());
+        await FailsAsync(PaymentsKitErrorCodes.WebhookEndpointRejected, () => Router.Merchants.CreateAsync(new("Zero", new Uri("https://hooks.example.com:0/"))).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Merchants.CreateAsync(new(" ")).AsTask());
         await FailsAsync(PaymentsKitErrorCodes.NotFound, () => Router.Merchants.SetWebhookUrlAsync(MerchantId.New(Clock), null).AsTask());
 

@@ -68,6 +68,7 @@ public class WebhookEndpointGuardTests
     [InlineData("http://hooks.example.com/hook", "93.184.216.34")]
     [InlineData("ftp://hooks.example.com/hook", "93.184.216.34")]
     [InlineData("https://user:pass@hooks.example.com/hook", "93.184.216.34")]
+    [InlineData("https://hooks.example.com:0/hook", "93.184.216.34")]
     public void Unsafe_endpoints_are_rejected(string url, string address)
     {
         var ex = Assert.Throws<PaymentsKitException>(() => WebhookEndpointGuard.EnsureAllowed(new Uri(url), [IPAddress.Parse(address)]));

@@ -35,6 +35,7 @@ public class WebhookEndpointServiceTests
     [InlineData("http://127.0.0.1:8080/hooks")]
     [InlineData("ftp://hooks.example.com/hooks")]
     [InlineData("https://user:pass@hooks.example.com/hooks")]
+    [InlineData("https://hooks.example.com:0/hooks")]
     public async Task Registration_rejects_urls_the_ssrf_guard_refuses(string url)
     {
         var error = await Assert.ThrowsAsync<PaymentsKitException>(() =>

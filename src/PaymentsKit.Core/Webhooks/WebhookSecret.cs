@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 
 namespace PaymentsKit.Webhooks;
@@ -20,6 +21,10 @@ public sealed class WebhookSecret
     /// <summary>The size of secrets made by <see cref="Generate"/>.</summary>
     public const int GeneratedBytes = 32;
 
+    /// <summary>The characters of (padded, standard) base64.</summary>
+    private static readonly SearchValues<char> Base64Characters =
+        SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=");
+
     private readonly byte[] _key;
 
     private WebhookSecret(byte[] key) => _key = key;
@@ -40,8 +45,10 @@ public sealed class WebhookSecret
 
     /// <summary>
     /// Parses <c>whsec_&lt;base64&gt;</c>. The bare base64 is accepted too, as the reference libraries accept it.
+    /// Whitespace anywhere in it is refused: base64 decoders skip it, so a secret broken over lines or padded by a copy
+    /// and paste would otherwise be taken as a different text of the same key.
     /// </summary>
-    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for malformed base64 or a key of the wrong size; the secret is never echoed.</exception>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for malformed base64 (whitespace included) or a key of the wrong size; the secret is never echoed.</exception>
     public static WebhookSecret Parse(string? text)
     {
         if (string.IsNullOrWhiteSpace(text))
@@ -53,7 +60,7 @@ public sealed class WebhookSecret
         var buffer = new byte[(encoded.Length * 3 / 4) + 3];
         try
         {
-            if (!Convert.TryFromBase64Chars(encoded, buffer, out var written))
+            if (encoded.ContainsAnyExcept(Base64Characters) || !Convert.TryFromBase64Chars(encoded, buffer, out var written))
             {
                 throw PaymentsKitException.InvalidArgument("webhook_secret", "(redacted)", "must be 'whsec_' followed by base64");
             }

@@ -193,6 +193,12 @@ public class WebhookSigningTests
     [InlineData("whsec_")]
     [InlineData("whsec_not*base64")]
     [InlineData("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")] // 22 bytes: below the 24-byte minimum
+    [InlineData("whsec_MfKQ9r8GKYqr TwjUPD8ILPZIo2LaLaSw")] // base64 decoders skip whitespace; a secret never holds any
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8I\nLPZIo2LaLaSw")]
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\r\n")]
+    [InlineData("whsec_ MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    [InlineData("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\t")]
+    [InlineData("MfKQ9r8GKYqrTwjUPD8I LPZIo2LaLaSw")]
     public void Malformed_or_short_secrets_are_rejected_without_echoing_them(string? text)
     {
         var ex = Assert.Throws<PaymentsKitException>(() => WebhookSecret.Parse(text));

@@ -44,7 +44,7 @@ public static class WebhookSigner
 
     /// <summary>Signs one message with one secret.</summary>
     /// <param name="secret">The endpoint's secret.</param>
-    /// <param name="messageId">The <c>webhook-id</c>: printable ASCII without '.' or spaces, 1–256 characters.</param>
+    /// <param name="messageId">The <c>webhook-id</c>: printable ASCII without '.', ',' or spaces, 1–256 characters.</param>
     /// <param name="timestamp">The attempt's Unix time in seconds.</param>
     /// <param name="body">The exact body bytes that will be sent.</param>
     /// <returns><c>v1,&lt;base64 signature&gt;</c>.</returns>
@@ -125,8 +125,9 @@ public static class WebhookSigner
 
         foreach (var c in messageId)
         {
-            // The signed content is dot-delimited, so a '.' in the id would make it ambiguous.
-            if (c is <= ' ' or > '~' or '.')
+            // The signed content is dot-delimited, so a '.' in the id would make it ambiguous; a ',' is how a proxy folds
+            // two webhook-id headers into one.
+            if (c is <= ' ' or > '~' or '.' or ',')
             {
                 return false;
             }
@@ -140,7 +141,7 @@ public static class WebhookSigner
         if (!IsValidId(messageId))
         {
             throw PaymentsKitException.InvalidArgument(
-                "webhook-id", messageId, "must be 1–256 printable ASCII characters without '.' or spaces");
+                "webhook-id", messageId, "must be 1–256 printable ASCII characters without '.', ',' or spaces");
         }
     }
 }

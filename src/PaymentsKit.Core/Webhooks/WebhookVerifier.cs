@@ -30,13 +30,21 @@ public enum WebhookVerificationResult
 
     /// <summary>No <c>v1</c> signature in the header matches the body under any of the secrets.</summary>
     InvalidSignature,
+
+    /// <summary>
+    /// The <c>webhook-id</c> header is not 1–256 printable ASCII characters without spaces, '.' or ',' (the ids the
+    /// signer makes): a control character, an over-long id, a '.' that shifts where the signed id ends, or two ids
+    /// folded into one header.
+    /// </summary>
+    InvalidId,
 }
 
 /// <summary>
 /// Verifies received webhooks per the Standard Webhooks specification: recomputes HMAC-SHA256 over
 /// <c>{id}.{timestamp}.{raw body}</c> for each secret, compares it in constant time with every <c>v1</c> entry of
 /// the space-separated <c>webhook-signature</c> header (so rotations work), and requires the timestamp within
-/// ±<see cref="Tolerance"/> of the injected clock. Deduplicating on <c>webhook-id</c> is the caller's job.
+/// ±<see cref="Tolerance"/> of the injected clock. The <c>webhook-id</c> must have the shape the signer gives it
+/// (<see cref="WebhookVerificationResult.InvalidId"/>). Deduplicating on <c>webhook-id</c> is the caller's job.
 /// </summary>
 public sealed class WebhookVerifier
 {
@@ -80,6 +88,14 @@ public sealed class WebhookVerifier
         if (string.IsNullOrEmpty(id))
         {
             return WebhookVerificationResult.MissingId;
+        }
+
+        // The id is signed as "{id}.{timestamp}.", so one holding a '.' could be re-split with the timestamp into a
+        // different id and body under the same signature, and it is the deduplication key: only the ids the signer would
+        // make are taken.
+        if (!WebhookSigner.IsValidId(id))
+        {
+            return WebhookVerificationResult.InvalidId;
         }
 
         if (string.IsNullOrEmpty(timestamp))
@@ -150,5 +166,21 @@ public sealed class WebhookVerifier
         }
     }
 
-    private static string? Truncate(string? text) => text is { Length: > 64 } ? text[..64] + "…" : text;
+    /// <summary>A header as an error shows it: at most 64 characters, control characters replaced by U+FFFD.</summary>
+    private static string? Truncate(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var shown = text.Length > 64 ? text[..64] + "…" : text;
+        return string.Create(shown.Length, shown, static (chars, source) =>
+        {
+            for (var i = 0; i < chars.Length; i++)
+            {
+                chars[i] = char.IsControl(source[i]) ? '\uFFFD' : source[i];
+            }
+        });
+    }
 }

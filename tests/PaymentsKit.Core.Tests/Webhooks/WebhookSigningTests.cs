@@ -224,10 +224,52 @@ public class WebhookSigningTests
     [InlineData("msg 1")]
     [InlineData("msg\n1")]
     [InlineData("msg_é")]
+    [InlineData("msg,1")]
     public void Ids_that_would_make_the_signed_content_ambiguous_or_break_headers_are_rejected(string id)
     {
         var ex = Assert.Throws<PaymentsKitException>(() => WebhookSigner.Sign(WebhookSecret.Parse(VectorSecret), id, VectorTimestamp, VectorBody));
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, ex.Code);
+    }
+
+    [Theory]
+    [InlineData(" ")]
+    [InlineData("msg\n1")]
+    [InlineData("msg\u00001")]
+    [InlineData("msg\u007f1")]
+    [InlineData("msg_1, msg_2")] // two webhook-id headers folded into one
+    [InlineData("msg,1")]
+    [InlineData("msg 1")]
+    [InlineData("msg.1")]
+    [InlineData("msg_é")]
+    public void A_correctly_signed_webhook_with_a_malformed_id_fails_verification(string id)
+    {
+        // Signed here by hand, as any sender could: the signer itself refuses these ids.
+        var key = Convert.FromBase64String(VectorSecret["whsec_".Length..]);
+        var content = Encoding.UTF8.GetBytes($"{id}.{VectorTimestamp}.").Concat(VectorBody).ToArray();
+        var signature = "v1," + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(key, content));
+        var verifier = Verifier(VectorInstant, VectorSecret);
+
+        Assert.NotEqual(WebhookVerificationResult.Valid, verifier.Check(id, VectorTimestamp.ToString(System.Globalization.CultureInfo.InvariantCulture), signature, VectorBody));
+        var ex = Assert.Throws<PaymentsKitException>(() => verifier.Verify(id, VectorTimestamp.ToString(System.Globalization.CultureInfo.InvariantCulture), signature, VectorBody));
+        Assert.Equal(PaymentsKitErrorCodes.WebhookVerificationFailed, ex.Code);
+        Assert.Equal("InvalidId", ex.Context["reason"]);
+        Assert.DoesNotContain(ex.Message, char.IsControl);
+    }
+
+    [Fact]
+    public void An_over_long_id_fails_verification_and_the_longest_allowed_verifies()
+    {
+        var verifier = Verifier(VectorInstant, VectorSecret);
+        var longest = new string('a', WebhookSigner.MaxIdLength);
+        var headers = WebhookSigner.CreateHeaders([WebhookSecret.Parse(VectorSecret)], longest, VectorInstant, VectorBody);
+        Assert.Equal(WebhookVerificationResult.Valid, verifier.Check(headers.Id, headers.Timestamp, headers.Signature, VectorBody));
+
+        var tooLong = longest + "a";
+        var key = Convert.FromBase64String(VectorSecret["whsec_".Length..]);
+        var content = Encoding.UTF8.GetBytes($"{tooLong}.{headers.Timestamp}.").Concat(VectorBody).ToArray();
+        var signature = "v1," + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(key, content));
+        var ex = Assert.Throws<PaymentsKitException>(() => verifier.Verify(tooLong, headers.Timestamp, signature, VectorBody));
+        Assert.Equal("InvalidId", ex.Context["reason"]);
     }
 
     [Fact]

@@ -48,13 +48,22 @@ public sealed class WebhookReceiver
     /// <param name="store">Keeps the receipts.</param>
     /// <param name="verifier">Checks signatures with the sender's secrets.</param>
     /// <param name="clock">Stamps receipts.</param>
-    /// <param name="source">Names the sender, so ids of different senders never collide.</param>
+    /// <param name="source">Names the sender, so ids of different senders never collide: 1–64 characters without ':' or control characters.</param>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> for a blank, over-long or malformed source.</exception>
     public WebhookReceiver(IPaymentsStore store, WebhookVerifier verifier, IClock clock, string source)
     {
         _store = Guard.NotNull(store, "store");
         _verifier = Guard.NotNull(verifier, "verifier");
         _clock = Guard.NotNull(clock, "clock");
         Source = Guard.Text(source, "source", MaxSourceLength);
+
+        // A receipt's unique key is "{tenant}:{source}:{id}", and PostgreSQL keeps it in that form for every receipt
+        // already stored: a ':' in the source is what would let source "a:b" with id "c" collide with source "a" with id
+        // "b:c", so it is refused here rather than changing the key of existing receipts.
+        if (Source.Contains(':', StringComparison.Ordinal))
+        {
+            throw PaymentsKitException.InvalidArgument("source", Source, "must not contain ':'");
+        }
     }
 
     /// <summary>Who the webhooks come from.</summary>

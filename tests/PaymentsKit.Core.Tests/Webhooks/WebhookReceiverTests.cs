@@ -34,6 +34,30 @@ public class WebhookReceiverTests
         Assert.Equal(WebhookReceiveOutcome.Accepted, await Receiver().ReceiveAsync(Guid.Empty, id, timestamp, signature, body));
     }
 
+    [Theory]
+    [InlineData("a:b")]
+    [InlineData(":provider")]
+    [InlineData("provider:")]
+    public void A_source_name_with_a_colon_is_refused_so_receipt_keys_cannot_collide(string source)
+    {
+        // Receipts are keyed "tenant:source:id" (stored so in PostgreSQL's unique keys): with ':' in a source, source
+        // "a:b" and id "c" would be the same key as source "a" and id "b:c".
+        var ex = Assert.Throws<PaymentsKitException>(() => Receiver(source));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, ex.Code);
+        Assert.Equal("source", ex.Context["field"]);
+    }
+
+    [Fact]
+    public async Task Ids_with_colons_stay_distinct_per_source()
+    {
+        var tenant = Guid.CreateVersion7();
+        var (id, timestamp, signature, body) = Signed("b:c");
+        Assert.Equal(WebhookReceiveOutcome.Accepted, await Receiver("a").ReceiveAsync(tenant, id, timestamp, signature, body));
+        var (other, otherTimestamp, otherSignature, otherBody) = Signed("c");
+        Assert.Equal(WebhookReceiveOutcome.Accepted, await Receiver("a_b").ReceiveAsync(tenant, other, otherTimestamp, otherSignature, otherBody));
+        Assert.Equal(WebhookReceiveOutcome.Duplicate, await Receiver("a").ReceiveAsync(tenant, id, timestamp, signature, body));
+    }
+
     [Fact]
     public async Task Concurrent_redeliveries_are_accepted_exactly_once()
     {

@@ -317,14 +317,17 @@ public sealed partial class HederaChainAdapter : IChainAdapter
     {
         Guard.Text(text, "transactionHash", 100);
         var match = TransactionIdPattern().Match(text!);
-        if (!match.Success)
+
+        // The seconds are reprinted from their value so that one id has one spelling whatever zeros lead it: two would be
+        // two hashes for one transaction, and one payment could be recorded under each.
+        if (!match.Success || !long.TryParse(match.Groups["seconds"].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
         {
             throw ChainErrors.InvalidArgument("transactionHash", text, "must be a Hedera transaction id such as 0.0.1234@1615422161.673238162");
         }
 
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"{match.Groups["payer"].Value}-{match.Groups["seconds"].Value}-{match.Groups["nanos"].Value.PadLeft(9, '0')}");
+            $"{match.Groups["payer"].Value}-{seconds}-{match.Groups["nanos"].Value.PadLeft(9, '0')}");
     }
 
     [GeneratedRegex(@"^(?<payer>(?:0|[1-9][0-9]{0,18})\.(?:0|[1-9][0-9]{0,18})\.(?:0|[1-9][0-9]{0,18}))(?:@(?<seconds>[0-9]{1,19})\.(?<nanos>[0-9]{1,9})|-(?<seconds>[0-9]{1,19})-(?<nanos>[0-9]{1,9}))\z", RegexOptions.CultureInvariant)]

@@ -70,6 +70,18 @@ public sealed class HederaChainAdapterTests
         Assert.Equal(FailedId, tx!.Hash);
     }
 
+    [Theory]
+    [InlineData("0.0.1234@01615422161.673238162")]
+    [InlineData("0.0.1234-0001615422161-673238162")]
+    public async Task Leading_Zeros_In_The_Seconds_Name_The_Same_Transaction(string id)
+    {
+        // Two spellings of one id reported under two hashes would let one payment be recorded twice.
+        await using var mirror = Mirror();
+        var adapter = Create(null, mirror);
+        Assert.Equal(TransactionId, adapter.NormalizeTransactionHash(id));
+        Assert.Equal(TransactionId, (await adapter.GetTransactionAsync(id))!.Hash);
+    }
+
     [Fact]
     public async Task Failed_Transaction_Moves_Nothing_But_Pays_Its_Fee()
     {
@@ -93,6 +105,7 @@ public sealed class HederaChainAdapterTests
     [InlineData("0.0.1234@1615422161")]
     [InlineData("0.0.01234@1615422161.1")]
     [InlineData("0.0.1234@1615422161.1234567890")]
+    [InlineData("0.0.1234@9223372036854775808.1")] // seconds beyond a signed 64-bit timestamp
     [InlineData("0x1234")]
     public async Task Malformed_Transaction_Ids_Are_Invalid_Arguments(string id)
     {

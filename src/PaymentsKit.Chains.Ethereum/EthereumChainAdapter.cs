@@ -315,7 +315,9 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
     private Receipt? ReadReceipt(JsonElement receipt)
     {
-        if (receipt.ValueKind == JsonValueKind.Null)
+        // OpenEthereum-style nodes answer a pending transaction's receipt with no block rather than with null; it is as
+        // pending as geth's null, not a malformed answer to fail over from.
+        if (receipt.ValueKind == JsonValueKind.Null || IsNull(receipt, "blockNumber") || IsNull(receipt, "blockHash"))
         {
             return null;
         }
@@ -388,6 +390,9 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     }
 
     private static long ReadLong(JsonElement result) => EthHex.ParseLong(result.GetString());
+
+    private static bool IsNull(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Null;
 
     private static BlockHeader? ReadBlock(JsonElement block) =>
         block.ValueKind == JsonValueKind.Object

@@ -76,6 +76,24 @@ public sealed class EthereumChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Receipt_Without_A_Block_Is_A_Pending_Transaction()
+    {
+        // OpenEthereum, and nodes in its --no-geth mode, answer a pending transaction's receipt with a null block number
+        // and hash instead of a null receipt.
+        var pendingReceipt = TokenReceipt(PendingHash, "0x1")
+            .Replace("\"blockHash\": \"" + TokenBlockHash + "\"", "\"blockHash\": null", StringComparison.Ordinal)
+            .Replace("\"blockNumber\": \"0x5daf40\"", "\"blockNumber\": null", StringComparison.Ordinal);
+        await using var node = Node((method, parameters) => method == "eth_getTransactionReceipt" && parameters[0].GetString() == PendingHash
+            ? JsonRpcAnswer.Result(pendingReceipt)
+            : null);
+        var tx = await Create(null, node).GetTransactionAsync(PendingHash);
+        Assert.Equal(ChainTransactionStatus.Pending, tx!.Status);
+        Assert.Equal(0, tx.Confirmations);
+        Assert.False(tx.IsFinal);
+        Assert.Equal([new ChainTransfer(Money.Of(25m, Usdc), SenderChecksummed, RecipientChecksummed)], tx.Transfers);
+    }
+
+    [Fact]
     public async Task An_Included_Transaction_At_Or_Below_The_Finalized_Block_Is_Final_Whatever_Its_Confirmations()
     {
         await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)

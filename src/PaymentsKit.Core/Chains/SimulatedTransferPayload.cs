@@ -65,7 +65,7 @@ internal sealed record SimulatedTransferPayload(
                 root.GetProperty("key").GetString() ?? string.Empty,
                 root.GetProperty("nonce").GetInt64());
         }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or PaymentsKitException)
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException or PaymentsKitException)
         {
             problem = "the payload is not a simulated transfer: " + ex.Message;
             return null;

@@ -436,6 +436,9 @@ public sealed class SimulatedChainTests
         Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Rejects(good with { Hash = new string('0', 64) })).Code);
         Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Rejects(new SignedTransaction(Sim, "garbage"u8.ToArray(), null))).Code);
         Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Rejects(new SignedTransaction(Sim, ReadOnlyMemory<byte>.Empty, null))).Code);
+        var beyondDecimal = System.Text.Encoding.UTF8.GetString(good.Payload.Span).Replace("\"amount\":\"1.0000000\"", "\"amount\":\"99999999999999999999999999999999\"", StringComparison.Ordinal);
+        Assert.Contains("99999999999999999999999999999999", beyondDecimal, StringComparison.Ordinal);
+        Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Rejects(new SignedTransaction(Sim, System.Text.Encoding.UTF8.GetBytes(beyondDecimal), null))).Code);
         var otherChain = await signer.SignAsync(new TransferRequest(ChainId.Of("other"), "alice", "bob", N(1m), null, N(1m)));
         Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Rejects(otherChain with { Chain = Sim })).Code);
         Assert.Equal(PaymentsKitErrorCodes.TransactionRejected, (await Rejects(await Sign(signer, "bad sender", "bob", N(1m)))).Code);

@@ -105,7 +105,11 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         var receipt = await receiptTask.ConfigureAwait(false);
         if (transaction is null)
         {
-            return null;
+            // A receipt proves inclusion; reporting the transaction unknown would let it be replaced and paid twice. The two
+            // answers came from backends at different heights (one provider URL often hides several), so ask again later.
+            return receipt is null
+                ? null
+                : throw ChainErrors.Unavailable(Chain, "eth_getTransactionByHash", $"the node has a receipt for {hash} but not the transaction", transient: true);
         }
 
         if (receipt is null)

@@ -94,6 +94,19 @@ public sealed class EthereumChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Receipt_For_A_Transaction_The_Node_Does_Not_Show_Is_Unavailable_Not_Unknown()
+    {
+        // Behind one provider URL the receipt and the transaction can come from backends at different heights. The receipt
+        // proves inclusion, so "unknown" (which lets the router replace the transaction, paying twice) would be wrong.
+        await using var node = Node((method, parameters) => method == "eth_getTransactionByHash" && parameters[0].GetString() == EtherHash
+            ? JsonRpcAnswer.Result("null")
+            : null);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, node).GetTransactionAsync(EtherHash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
+    [Fact]
     public async Task An_Included_Transaction_At_Or_Below_The_Finalized_Block_Is_Final_Whatever_Its_Confirmations()
     {
         await using var node = Node((method, parameters) => AsksForFinalized(method, parameters)

@@ -27,6 +27,8 @@ namespace PaymentsKit.Chains.Hedera;
 /// </remarks>
 public sealed partial class HederaChainAdapter : IChainAdapter
 {
+    private const string InvalidNodeAccount = "INVALID_NODE_ACCOUNT";
+    private const string InvalidPayerSignature = "INVALID_PAYER_SIGNATURE";
     private static readonly string[] FeeAccounts = ["98", "800", "801"];
     private readonly RpcTransport _transport;
     private readonly RpcHealthProbe _probe;
@@ -161,12 +163,18 @@ public sealed partial class HederaChainAdapter : IChainAdapter
         }
 
         // A transaction id can also name child and scheduled transactions; the user's own one has nonce 0 and is not scheduled.
-        var transaction = list.EnumerateArray().FirstOrDefault(t =>
-            (!t.TryGetProperty("nonce", out var nonce) || nonce.GetInt32() == 0)
-            && !(t.TryGetProperty("scheduled", out var scheduled) && scheduled.ValueKind == JsonValueKind.True));
+        // Copies of it sent to several nodes each reach consensus too, and HAPI counts the first whose status is not a node's
+        // due-diligence failure; the others are charged to their nodes and move nothing, so reading one of them would report
+        // a payment that went through as failed.
+        var own = list.EnumerateArray()
+            .Where(t => (!t.TryGetProperty("nonce", out var nonce) || nonce.GetInt32() == 0)
+                && !(t.TryGetProperty("scheduled", out var scheduled) && scheduled.ValueKind == JsonValueKind.True))
+            .OrderBy(t => ParseTimestamp(RpcJson.GetString(t, "consensus_timestamp")))
+            .ToList();
+        var transaction = own.FirstOrDefault(t => RpcJson.GetString(t, "result") is not (InvalidNodeAccount or InvalidPayerSignature));
         if (transaction.ValueKind != JsonValueKind.Object)
         {
-            transaction = list[0];
+            transaction = own.Count > 0 ? own[0] : list[0];
         }
 
         var succeeded = RpcJson.GetString(transaction, "result") == "SUCCESS";

@@ -82,6 +82,33 @@ public sealed class HederaChainAdapterTests
         Assert.Equal(TransactionId, (await adapter.GetTransactionAsync(id))!.Hash);
     }
 
+    [Theory]
+    [InlineData("INVALID_NODE_ACCOUNT", "1615422165.000000001")]
+    [InlineData("INVALID_PAYER_SIGNATURE", "1615422165.000000001")]
+    [InlineData("DUPLICATE_TRANSACTION", "1615422175.000000001")]
+    public async Task Of_Several_Transactions_With_The_Id_The_One_Hedera_Counts_Is_Read(string result, string consensus)
+    {
+        // HAPI: the transaction an id names is the first to reach consensus whose status is not a node's due-diligence failure
+        // (INVALID_NODE_ACCOUNT, INVALID_PAYER_SIGNATURE); copies after it are DUPLICATE_TRANSACTION. The other copy is listed
+        // first here, so reading the first entry would report a payment that went through as failed.
+        var other = $$"""
+            {
+              "charged_tx_fee": 84650, "consensus_timestamp": "{{consensus}}", "memo_base64": "", "name": "CRYPTOTRANSFER",
+              "node": "0.0.5", "nonce": 0, "parent_consensus_timestamp": null, "result": "{{result}}", "scheduled": false,
+              "token_transfers": [], "transaction_id": "{{TransactionId}}",
+              "transfers": [ { "account": "0.0.5", "amount": -84650 }, { "account": "0.0.98", "amount": 84650 } ]
+            },
+            """;
+        var answer = Transaction.Replace("\"transactions\": [", "\"transactions\": [" + other, StringComparison.Ordinal);
+        Assert.Contains(result, answer, StringComparison.Ordinal);
+        await using var mirror = Mirror(new() { ["GET /api/v1/transactions/" + TransactionId] = _ => LoopbackResponse.Json(answer) });
+        var tx = await Create(null, mirror).GetTransactionAsync(TransactionId);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.Equal("INV-0042", tx.Memo);
+        Assert.Equal(Instant.FromUnixTimeSeconds(1615422170).PlusNanoseconds(123456789), tx.Timestamp);
+        Assert.Contains(new ChainTransfer(Money.Of(0.6m, AssetRegistry.Hbar), Payer, Merchant), tx.Transfers);
+    }
+
     [Fact]
     public async Task Failed_Transaction_Moves_Nothing_But_Pays_Its_Fee()
     {

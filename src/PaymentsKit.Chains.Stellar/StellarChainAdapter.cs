@@ -299,7 +299,11 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     }
 
     private TransactionHeader ReadHeader(JsonElement root) => new(
-        RpcJson.GetString(root, "hash"),
+        // Horizon finds a fee bump by its inner transaction's hash too and then echoes that in "hash": the fee bump's own hash
+        // is the one spelling both lookups share, and the one TransactionHashOf gives for a fee-bump envelope.
+        root.TryGetProperty("fee_bump_transaction", out var feeBump) && feeBump.ValueKind == JsonValueKind.Object
+            ? RpcJson.GetString(feeBump, "hash")
+            : RpcJson.GetString(root, "hash"),
         RpcJson.GetInt64(root, "ledger"),
         RpcJson.GetBoolean(root, "successful"),
         FromStroops(RpcJson.GetBigInteger(root, "fee_charged"), AssetRegistry.Xlm),

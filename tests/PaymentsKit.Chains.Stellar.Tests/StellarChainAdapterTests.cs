@@ -49,6 +49,32 @@ public sealed class StellarChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Fee_Bump_Is_Reported_Under_Its_Own_Hash_Whichever_Hash_Finds_It()
+    {
+        // Horizon finds a fee bump by its hash or its inner transaction's, and echoes whichever was asked for in "hash".
+        // Reported as given, one payment would be two hashes, and could be recorded once under each.
+        const string outer = "9b1c0e6b2f3d4c5b6a7988776655443322110ffeeddccbbaa99887766554433a";
+        string FeeBump(string asked) => Transaction
+            .Replace("\"hash\": \"" + Hash + "\"", "\"hash\": \"" + asked + "\"", StringComparison.Ordinal)
+            .Replace(
+                "\"memo_type\"",
+                "\"fee_bump_transaction\": { \"hash\": \"" + outer + "\", \"signatures\": [] }, \"inner_transaction\": { \"hash\": \"" + Hash + "\", \"max_fee\": \"100\", \"signatures\": [] }, \"memo_type\"",
+                StringComparison.Ordinal);
+        await using var horizon = Horizon(new()
+        {
+            ["GET /transactions/" + Hash] = _ => LoopbackResponse.Json(FeeBump(Hash)),
+            ["GET /transactions/" + outer] = _ => LoopbackResponse.Json(FeeBump(outer)),
+            ["GET /transactions/" + outer + "/payments"] = _ => LoopbackResponse.Json(Payments),
+        });
+        var adapter = Create(horizon);
+        var byInner = await adapter.GetTransactionAsync(Hash);
+        var byOuter = await adapter.GetTransactionAsync(outer);
+        Assert.Equal(outer, byInner!.Hash);
+        Assert.Equal(outer, byOuter!.Hash);
+        Assert.Equal(byOuter.Transfers, byInner.Transfers);
+    }
+
+    [Fact]
     public async Task Reads_A_Transaction_With_Its_Payments_And_Memo()
     {
         await using var horizon = Horizon();

@@ -71,7 +71,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         _tokenGas = options.TokenTransferGas;
         _feeHistoryBlocks = options.FeeHistoryBlocks;
         var transport = new RpcTransport(Chain, httpClient, options, logger);
-        _rpc = new JsonRpcClient(transport);
+        _rpc = new JsonRpcClient(transport, IsTransient);
         _probe = new RpcHealthProbe(Chain, clock, transport, options.HealthThresholds);
     }
 
@@ -394,6 +394,15 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     }
 
     private static long ReadLong(JsonElement result) => EthHex.ParseLong(result.GetString());
+
+    /// <summary>
+    /// Besides the default transient codes: geth (1.13.11 on) answers transaction lookups with -32000 "transaction indexing
+    /// is in progress" while its index is being built, not knowing yet whether it has the transaction; another node, or
+    /// this one later, does.
+    /// </summary>
+    private static bool IsTransient(JsonRpcException error) =>
+        JsonRpcClient.DefaultTransientCodes.Contains(error.Code)
+        || error.RpcMessage.Contains("transaction indexing is in progress", StringComparison.OrdinalIgnoreCase);
 
     private static bool IsNull(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Null;

@@ -106,6 +106,26 @@ public sealed class EthereumChainAdapterTests
         Assert.True(error.IsTransient);
     }
 
+    [Theory]
+    [InlineData("eth_getTransactionReceipt")]
+    [InlineData("eth_getTransactionByHash")]
+    public async Task A_Node_Still_Indexing_Transactions_Is_Failed_Over_And_Transient(string method)
+    {
+        // geth 1.13.11+ answers -32000 "transaction indexing is in progress" while it cannot tell whether it has the
+        // transaction; another node, or the same one later, can.
+        JsonRpcAnswer? Indexing(string called, JsonElement parameters) =>
+            called == method ? JsonRpcAnswer.Error(-32000, "transaction indexing is in progress") : null;
+        await using var indexing = Node(Indexing);
+        await using var ready = Node();
+        var tx = await Create(null, indexing, ready).GetTransactionAsync(EtherHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+
+        await using var alone = Node(Indexing);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, alone).GetTransactionAsync(EtherHash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
     [Fact]
     public async Task An_Included_Transaction_At_Or_Below_The_Finalized_Block_Is_Final_Whatever_Its_Confirmations()
     {

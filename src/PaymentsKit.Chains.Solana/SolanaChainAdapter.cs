@@ -28,9 +28,10 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
 
     private const string Base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-    // Besides the defaults (rate limits always fail over): -32004 block not available, -32014 block status not yet
+    // Besides the defaults (rate limits always fail over): -32004 block not available, -32011 transaction history not
+    // available (a node without --enable-rpc-transaction-history; another endpoint may keep it), -32014 block status not yet
     // available, -32016 minimum context slot not reached.
-    private static readonly HashSet<long> TransientCodes = [.. JsonRpcClient.DefaultTransientCodes, -32004, -32014, -32016];
+    private static readonly HashSet<long> TransientCodes = [.. JsonRpcClient.DefaultTransientCodes, -32004, -32011, -32014, -32016];
 
     private readonly JsonRpcClient _rpc;
     private readonly RpcHealthProbe _probe;

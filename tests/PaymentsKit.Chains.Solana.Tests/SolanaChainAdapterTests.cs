@@ -139,6 +139,18 @@ public sealed class SolanaChainAdapterTests
         Assert.Single(behind.Requests);
     }
 
+    [Theory]
+    [InlineData("getSignatureStatuses")]
+    [InlineData("getTransaction")]
+    public async Task A_Node_Without_Transaction_History_Fails_Over(string method)
+    {
+        // -32011: a node run without --enable-rpc-transaction-history cannot look transactions up; an archive node can.
+        await using var pruned = Node((called, _) => called == method ? JsonRpcAnswer.Error(-32011, "Transaction history is not available from this node") : null);
+        await using var archive = Node();
+        var tx = await Create(null, pruned, archive).GetTransactionAsync(Signature);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+    }
+
     [Fact]
     public async Task Rate_Limit_And_Malformed_Answers_Fail_Over()
     {

@@ -164,8 +164,8 @@ public sealed partial class HederaChainAdapter : IChainAdapter
 
         // A transaction id can also name child and scheduled transactions; the user's own one has nonce 0 and is not scheduled.
         // Copies of it sent to several nodes each reach consensus too, and HAPI counts the first whose status is not a node's
-        // due-diligence failure; the others are charged to their nodes and move nothing, so reading one of them would report
-        // a payment that went through as failed.
+        // due-diligence failure; the others move nothing but fees, so reading one of them would report a payment that went
+        // through as failed.
         var own = list.EnumerateArray()
             .Where(t => (!t.TryGetProperty("nonce", out var nonce) || nonce.GetInt32() == 0)
                 && !(t.TryGetProperty("scheduled", out var scheduled) && scheduled.ValueKind == JsonValueKind.True))

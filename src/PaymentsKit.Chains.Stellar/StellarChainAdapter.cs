@@ -93,7 +93,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
         }
 
         var latestTask = GetLatestLedgerAsync(cancellationToken);
-        var transfersTask = header.Successful ? GetTransfersAsync(hash, cancellationToken) : Task.FromResult<IReadOnlyList<ChainTransfer>>([]);
+        var transfersTask = header.Successful ? GetTransfersAsync(header.Hash, cancellationToken) : Task.FromResult<IReadOnlyList<ChainTransfer>>([]);
         await Task.WhenAll(latestTask, transfersTask).ConfigureAwait(false);
         var latest = await latestTask.ConfigureAwait(false);
         return new ChainTransaction(

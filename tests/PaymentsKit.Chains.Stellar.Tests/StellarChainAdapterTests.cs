@@ -72,6 +72,9 @@ public sealed class StellarChainAdapterTests
         Assert.Equal(outer, byInner!.Hash);
         Assert.Equal(outer, byOuter!.Hash);
         Assert.Equal(byOuter.Transfers, byInner.Transfers);
+
+        // Its operations are asked for under that hash too: the transaction's own, which Horizon files them under.
+        Assert.DoesNotContain(horizon.Requests, r => r.Path.StartsWith("/transactions/" + Hash + "/payments", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -6,7 +6,9 @@ namespace PaymentsKit.PostgreSql;
 /// <summary>
 /// The <see cref="IDueTransactionQueue"/> on PostgreSQL (migration <c>0028_transaction_sync</c>). A claim is one statement:
 /// the transactions due a sync (partial index <c>idx_transactions_sync_due</c>, plus the grace period of pending creates
-/// and, for them, an active partner or one deleted past the drop timeout: one primary-key lookup per pending candidate, no new index or column; and for a
+/// and, for them, an active partner or one deleted past the drop timeout: one primary-key lookup per pending candidate, no new index or column;
+/// plus, found through the partners deleted past the drop timeout and <c>idx_transactions_partner_status_created</c>, their
+/// pending transactions made with <c>Confirm = false</c>, which the index leaves out; and for a
 /// suspended partner's transaction with refunds in flight, a processing one among them, through the refunds'
 /// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
@@ -24,6 +26,12 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
         + " OR (t.status = 'pending' AND t.data ->> 'confirm_on_create' = 'true')"
         + " OR t.reserved_refund_amount > 0)";
 
+    // What the partial index cannot hold, as it knows no partner: a deleted partner's pending transaction whose create did
+    // not ask to confirm it (TransactionSyncRule.CanBeDue with the partner), due once the drop timeout has passed to be
+    // cancelled. Found through the deleted partners and idx_transactions_partner_status_created.
+    private const string UnconfirmedOfDeletedPartner =
+        "u.deleted_at IS NULL AND u.status = 'pending' AND u.data ->> 'confirm_on_create' IS DISTINCT FROM 'true'";
+
     // swept: the expired lease rows of transactions that can no longer be due (settled by a webhook or a direct sync while
     // deferred, cancelled, deleted, or held by a pass that died), which no claim would replace; each claim deletes as many
     // as it can lease, so they never pile up. A row of a transaction still due stays: it orders the claims. Disjoint from
@@ -32,12 +40,18 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
         "WITH swept AS (DELETE FROM transaction_sync_leases WHERE transaction_id IN ("
         + " SELECT s.transaction_id FROM transaction_sync_leases s WHERE s.leased_until <= $1"
         + " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = s.transaction_id AND " + CanBeDue + ")"
+        + " AND NOT EXISTS (SELECT 1 FROM transactions u JOIN partners dp ON dp.id = u.partner_id"
+        + " WHERE u.id = s.transaction_id AND dp.deleted_at IS NOT NULL AND " + UnconfirmedOfDeletedPartner + ")"
         + " LIMIT $4 FOR UPDATE SKIP LOCKED)),"
         + " due AS ("
-        + " SELECT t.id, t.tenant_id, l.leased_until AS last_lease FROM transactions t"
+        + " SELECT t.id, t.tenant_id, l.leased_until AS last_lease FROM ("
+        + " SELECT t.id FROM transactions t WHERE " + CanBeDue
+        + " UNION ALL SELECT u.id FROM partners dp JOIN transactions u ON u.partner_id = dp.id"
+        + " WHERE dp.deleted_at <= $5 AND " + UnconfirmedOfDeletedPartner + ") c"
+        + " JOIN transactions t ON t.id = c.id"
         + " JOIN partners p ON p.id = t.tenant_id"
         + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"
-        + " WHERE " + CanBeDue
+        + " WHERE t.deleted_at IS NULL"
         + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2"
         + " AND ((p.is_active AND p.deleted_at IS NULL) OR p.deleted_at <= $5)))"
         + " AND (p.is_active OR p.deleted_at IS NOT NULL OR t.status = 'processing'"

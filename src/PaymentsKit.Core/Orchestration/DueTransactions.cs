@@ -21,7 +21,8 @@ public readonly record struct TransactionSyncResult(int Claimed, int Synced, int
 /// call awaits its outcome (processing, other than an authorization standing with nothing in flight), a create that asked
 /// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> and its partner is active
 /// and not deleted (to send it) or was deleted at least <see cref="OrchestrationOptions.DropTimeout"/> ago (to cancel it:
-/// nothing is sent for a deleted partner), or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
+/// nothing is sent for a deleted partner; so is a deleted partner's pending transaction made with <c>Confirm = false</c>,
+/// which it can no longer confirm), or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
 /// only when one is processing, as a pending one waits for the partner); never a deleted one. A claim leases the transaction until it is
 /// released, deferred, or the lease runs out (a pass that dies loses nothing). Transactions never synced come first, then
 /// those whose deferral ended longest ago, so one the provider keeps answering "unknown" waits its deferral and then queues
@@ -67,24 +68,25 @@ public interface IDueTransactionQueue
 internal static class TransactionSyncRule
 {
     /// <param name="tx">The transaction.</param>
-    /// <param name="unsentCreatedBefore">A pending create that asked to confirm is due once created at or before this.</param>
+    /// <param name="unsentCreatedBefore">A pending transaction is due once created at or before this.</param>
     /// <param name="settlesUnsent">
-    /// Whether the sync would settle an unsent create of its partner (<see cref="SettlesUnsent"/>). One it would not is left
+    /// Whether the sync would settle it if it is pending, never sent (<see cref="SettlesUnsent"/>). One it would not is left
     /// out: it would only be claimed and put off every retry interval.
     /// </param>
     public static bool IsDue(PaymentTransaction tx, Instant unsentCreatedBefore, bool settlesUnsent) =>
-        CanBeDue(tx)
-        && (tx is not { Status: TransactionStatus.Pending, ConfirmOnCreate: true }
-            || !tx.ReservedRefundAmount.IsZero
-            || (tx.CreatedAt <= unsentCreatedBefore && settlesUnsent));
+        tx is { Status: TransactionStatus.Pending, DeletedAt: null } && tx.ReservedRefundAmount.IsZero
+            ? tx.CreatedAt <= unsentCreatedBefore && settlesUnsent
+            : CanBeDue(tx);
 
     /// <summary>
-    /// Whether the sync settles an unsent create of <paramref name="partner"/>: it sends it for an active partner, and
-    /// cancels it for one deleted at or before <paramref name="partnerDeletedBefore"/> (the drop timeout ago), which will
-    /// never be sent anything; a suspended partner's waits until it is active again.
+    /// Whether the sync settles <paramref name="tx"/>, pending and never sent, of <paramref name="partner"/>: it sends a
+    /// confirmed create for an active partner, and cancels any pending transaction (confirmed create or one made with
+    /// <c>Confirm = false</c>) of a partner deleted at or before <paramref name="partnerDeletedBefore"/> (the drop timeout
+    /// ago), which will never be sent or confirmed. A suspended partner's waits until it is active again, as does an active
+    /// partner's unconfirmed one (for its <see cref="ITransactionService.ConfirmAsync"/>).
     /// </summary>
-    public static bool SettlesUnsent(Partner partner, Instant partnerDeletedBefore) =>
-        PartnerGate.MayCall(partner) || partner.DeletedAt <= partnerDeletedBefore;
+    public static bool SettlesUnsent(PaymentTransaction tx, Partner partner, Instant partnerDeletedBefore) =>
+        partner.DeletedAt <= partnerDeletedBefore || (tx.ConfirmOnCreate && PartnerGate.MayCall(partner));
 
     /// <summary>
     /// Whether a transaction <see cref="IsDue"/> counts as due may instead wait for its partner: the partner is suspended
@@ -105,6 +107,14 @@ internal static class TransactionSyncRule
         && ((tx.Status == TransactionStatus.Processing && (tx.InFlightAction is not null || tx.AuthorizedAt is null))
             || tx is { Status: TransactionStatus.Pending, ConfirmOnCreate: true }
             || !tx.ReservedRefundAmount.IsZero);
+
+    /// <summary>
+    /// <see cref="CanBeDue(PaymentTransaction)"/>, or a deleted partner's pending transaction made with <c>Confirm = false</c>,
+    /// which the drop timeout makes due (to cancel it). The partial index leaves those out (it knows no partner): the
+    /// PostgreSQL claim finds them through the deleted partners instead.
+    /// </summary>
+    public static bool CanBeDue(PaymentTransaction tx, Partner partner) =>
+        CanBeDue(tx) || (tx is { Status: TransactionStatus.Pending, DeletedAt: null } && partner.DeletedAt is not null);
 }
 
 /// <summary>
@@ -133,13 +143,13 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
         {
             await foreach (var (partner, tx) in TenantScan.AllAsync(unit, OrchestrationCollections.Partners, p => p.Id.Value, OrchestrationCollections.Transactions, cancellationToken).ConfigureAwait(false))
             {
-                if (!TransactionSyncRule.CanBeDue(tx))
+                if (!TransactionSyncRule.CanBeDue(tx, partner))
                 {
                     continue;
                 }
 
                 canBeDue.Add(tx.Id.Value);
-                if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, TransactionSyncRule.SettlesUnsent(partner, partnerDeletedBefore)))
+                if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, TransactionSyncRule.SettlesUnsent(tx, partner, partnerDeletedBefore)))
                 {
                     (TransactionSyncRule.MayWaitForPartner(tx, partner) ? mayWait : due).Add(tx);
                 }

@@ -94,8 +94,9 @@ public interface ITransactionService
     /// only the calls already sent (polls them and records their outcome) and sends nothing new: a suspended partner's wait
     /// until it is active again (what only waits for it is not claimed meanwhile); for a deleted partner, a call the provider
     /// still shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the deletion is given up
-    /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused), and a confirmed create
-    /// left pending, never sent, is cancelled with that code (not claimed before then). A transaction still
+    /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused), and a transaction left
+    /// pending, never sent (a confirmed create, or one made with <c>Confirm = false</c>, which it can no longer confirm), is
+    /// cancelled with that code (not claimed before then). A transaction still
     /// unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store refused), is not synced
     /// again before
     /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed since the pass ended, and a failure never stops the others. A sync

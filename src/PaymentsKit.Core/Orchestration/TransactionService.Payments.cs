@@ -204,7 +204,8 @@ internal sealed partial class TransactionService
     /// of a call the provider does not know). For a suspended partner that waits until it is active again; for a deleted
     /// one, which never will be, the pending refunds are polled too, and a payment or refund the provider still does not
     /// know <see cref="OrchestrationOptions.DropTimeout"/> after the deletion fails (a capture or cancel it never received is
-    /// given up, the authorization standing), and a confirmed create left pending, never sent, is cancelled.
+    /// given up, the authorization standing), and a transaction left pending, never sent (a confirmed create, or one made
+    /// with <c>Confirm = false</c> that can no longer be confirmed), is cancelled.
     /// </summary>
     private async ValueTask<PaymentTransaction> SyncOneAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, bool bySystem, CancellationToken cancellationToken)
     {
@@ -228,7 +229,7 @@ internal sealed partial class TransactionService
             {
                 await DrivePaymentAsync(partnerId, transactionId, context, cancellationToken).ConfigureAwait(false);
             }
-            else if (dropped is not null && IsAbandonedCreate(before))
+            else if (dropped is not null && before.Status == TransactionStatus.Pending)
             {
                 await CancelUnsentAsync(before, dropped, context, cancellationToken).ConfigureAwait(false);
             }
@@ -269,8 +270,9 @@ internal sealed partial class TransactionService
     }
 
     /// <summary>
-    /// Cancels a deleted partner's confirmed create left pending <see cref="OrchestrationOptions.DropTimeout"/> after the
-    /// deletion (with <see cref="Dropped"/>'s code and message): it was never sent, and nothing is sent for a deleted partner.
+    /// Cancels a deleted partner's transaction left pending <see cref="OrchestrationOptions.DropTimeout"/> after the deletion
+    /// (with <see cref="Dropped"/>'s code and message), whether its create asked to confirm it or not: it was never sent,
+    /// nothing is sent for a deleted partner, and a deleted partner can no longer confirm it.
     /// Pending → cancelled is the only way the lifecycle ends a payment never sent (failed is for one the provider refused).
     /// A create that claimed it meanwhile wins the versioned write, and its payment, now processing, is polled like any other.
     /// </summary>

@@ -383,6 +383,42 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Deleted_Partners_Create_Made_Without_Confirm_Is_Cancelled_Once_The_Drop_Timeout_Has_Passed_Since_Its_Deletion()
+    {
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var unconfirmed = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("later") with { Confirm = false }, Context);
+        var other = await h.NewPartnerAsync();
+        var waiting = await h.Transactions.CreateAsync(other.Id, OrchestrationHarness.Request("later") with { Confirm = false }, Context);
+        h.Clock.Advance(Duration.FromMinutes(5));
+        await h.Partners.DeleteAsync(partner.Id, Context);
+
+        // Until the drop timeout has passed since the deletion a confirm may still be on its way: it is not even claimed.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.GetAsync(partner.Id, unconfirmed.Id)).Status);
+
+        // Past it, it can never be confirmed: cancelled by the system like a confirmed create never sent. The active
+        // partner's still waits for its ConfirmAsync.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var cancelled = await h.Transactions.GetAsync(partner.Id, unconfirmed.Id);
+        Assert.Equal((TransactionStatus.Cancelled, "not_received_by_provider"), (cancelled.Status, cancelled.ErrorCode));
+        var cancelledEvent = (await h.Transactions.GetEventsAsync(partner.Id, unconfirmed.Id))[0];
+        Assert.Equal((TransactionStatus.Cancelled, "system"), (cancelledEvent.Status, cancelledEvent.CreatedBy));
+        Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal(TransactionStatus.Pending, (await h.Transactions.GetAsync(other.Id, waiting.Id)).Status);
+        Assert.Equal(0, h.Stripe.CallCount);
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task A_Deleted_Partners_Capture_The_Provider_Never_Received_Is_Given_Up_After_The_Drop_Timeout_And_The_Authorization_Stands()
     {
         GatedPaymentProvider? stripe = null;

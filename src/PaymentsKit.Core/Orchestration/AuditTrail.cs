@@ -27,6 +27,10 @@ internal sealed class AuditTrail(IPaymentsStore store, IClock clock, PaymentsKit
     public ValueTask WriteReplayedAsync(AuditCall call, string resourceId, object record, CancellationToken cancellationToken) =>
         WriteAloneAsync(Entry(call, resourceId, AuditOutcome.Replayed, new AuditChanges(Snapshot(record), null), null), cancellationToken);
 
+    /// <summary>Writes a rejected call's entry in <paramref name="unit"/>, for a caller that writes more with it.</summary>
+    public void WriteRejected(IUnitOfWork unit, AuditCall call, string? resourceId, PaymentsKitException error) =>
+        unit.Insert(OrchestrationCollections.AuditLogs, Entry(call, resourceId, AuditOutcome.Rejected, null, error));
+
     public async ValueTask WriteRejectedAsync(AuditCall call, string? resourceId, PaymentsKitException error, CancellationToken cancellationToken)
     {
         try

@@ -69,6 +69,15 @@ internal static class OrchestrationCollections
         r => r.Id,
         _ => Guid.Empty);
 
+    /// <summary>
+    /// The refusal the sync pass last audited for a transaction, one record per transaction (its id), so a refusal repeated
+    /// pass after pass is audited once (see <see cref="SyncRejection"/>). Not in the seeds: kept in <c>paymentskit_records</c>.
+    /// </summary>
+    public static readonly RecordCollection<SyncRejection> SyncRejections = new(
+        "orch_sync_rejection",
+        r => r.TransactionId.Value,
+        r => r.PartnerId.Value);
+
     public static string SequenceValue(TransactionId transaction, long sequence) =>
         FormattableString.Invariant($"{transaction.Value:N}:{sequence}");
 
@@ -93,3 +102,10 @@ internal static class OrchestrationCollections
 /// <param name="PartnerId">The owning partner.</param>
 /// <param name="TransactionId">The transaction (for a refund, the refunded one).</param>
 internal sealed record ProviderReference(Guid Id, PartnerId PartnerId, TransactionId TransactionId);
+
+/// <summary>The last refusal of a transaction's sync by the sync pass that was audited.</summary>
+/// <param name="TransactionId">The transaction.</param>
+/// <param name="PartnerId">Its partner.</param>
+/// <param name="ErrorCode">The refusal's error code.</param>
+/// <param name="State">The fingerprint of the transaction when it was refused, its poll count and update time left out.</param>
+internal sealed record SyncRejection(TransactionId TransactionId, PartnerId PartnerId, string ErrorCode, string State);

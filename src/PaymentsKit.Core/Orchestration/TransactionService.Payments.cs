@@ -210,7 +210,7 @@ internal sealed partial class TransactionService
     private async ValueTask<PaymentTransaction> SyncOneAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, bool bySystem, CancellationToken cancellationToken)
     {
         var call = new AuditCall(partnerId, "transaction.sync", ResourceType, context);
-        PaymentTransaction before;
+        PaymentTransaction? before = null;
         var refundChanged = false;
         try
         {
@@ -245,7 +245,15 @@ internal sealed partial class TransactionService
         }
         catch (PaymentsKitException ex)
         {
-            await audit.WriteRejectedAsync(call, transactionId.ToString(), ex, cancellationToken).ConfigureAwait(false);
+            if (bySystem && before is not null)
+            {
+                await AuditSystemSyncRejectedAsync(call, before, refundChanged, ex, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await audit.WriteRejectedAsync(call, transactionId.ToString(), ex, cancellationToken).ConfigureAwait(false);
+            }
+
             throw;
         }
 
@@ -254,7 +262,7 @@ internal sealed partial class TransactionService
         // The system's pass comes back every retry interval while a transaction stays unresolved: an entry for a pass that
         // changed nothing (a poll only counts itself in RetryCount) would record no change, only that it ran. A partner's
         // own sync is its call, audited whatever it did, as every call of a partner is.
-        if (bySystem && !refundChanged && after with { RetryCount = before.RetryCount, UpdatedAt = before.UpdatedAt } == before)
+        if (bySystem && !refundChanged && WithoutPolls(after) == WithoutPolls(before))
         {
             return after;
         }
@@ -268,6 +276,54 @@ internal sealed partial class TransactionService
             cancellationToken).ConfigureAwait(false);
         return after;
     }
+
+    /// <summary>
+    /// Audits a refusal of the system's sync of <paramref name="before"/>. The pass comes back every retry interval, so a
+    /// refusal that repeats the last one audited for the transaction (same code) while nothing changed (the transaction as
+    /// it was then, its poll count aside, and this sync changed nothing before it was refused) writes no entry, as a pass
+    /// that changed nothing writes none. Another refusal, or the same one after the transaction changed, is audited, and
+    /// becomes the one later refusals are compared with.
+    /// </summary>
+    private async ValueTask AuditSystemSyncRejectedAsync(AuditCall call, PaymentTransaction before, bool refundChanged, PaymentsKitException error, CancellationToken cancellationToken)
+    {
+        var resourceId = before.Id.ToString();
+        try
+        {
+            var now = await GetAsync(before.PartnerId, before.Id, cancellationToken).ConfigureAwait(false);
+            var changed = refundChanged || WithoutPolls(now) != WithoutPolls(before);
+            var mark = new SyncRejection(before.Id, before.PartnerId, error.Code, Idempotency.Fingerprint(WithoutPolls(now), json.Options));
+            await store.ExecuteAsync(
+                async (unit, ct) =>
+                {
+                    var last = await unit.GetAsync(SyncRejections, before.PartnerId.Value, before.Id.Value, ct).ConfigureAwait(false);
+                    if (!changed && last?.Value == mark)
+                    {
+                        return false;
+                    }
+
+                    if (last is null)
+                    {
+                        unit.Insert(SyncRejections, mark);
+                    }
+                    else
+                    {
+                        unit.Update(SyncRejections, mark, last);
+                    }
+
+                    audit.WriteRejected(unit, call, resourceId, error);
+                    return true;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException)
+        {
+            // The store refused the lookup or the write: the refusal is still recorded as any rejected call's.
+            await audit.WriteRejectedAsync(call, resourceId, error, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A transaction as a sync that changed nothing leaves it: a poll only counts itself and touches the update time.</summary>
+    private static PaymentTransaction WithoutPolls(PaymentTransaction tx) => tx with { RetryCount = 0, UpdatedAt = tx.CreatedAt };
 
     /// <summary>
     /// Cancels a deleted partner's transaction left pending <see cref="OrchestrationOptions.DropTimeout"/> after the deletion

@@ -71,6 +71,9 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     /// <summary>Whether every payment poll throws an error of the provider's client (not a connection failure) until reset.</summary>
     public bool PollsFail { get; set; }
 
+    /// <summary>What every payment and refund poll throws until reset: an error the provider's client reports as a refusal.</summary>
+    public PaymentsKitException? PollRejection { get; set; }
+
     /// <summary>Runs at each payment poll before it is answered: a slow provider, whose test moves the clock by how long it takes.</summary>
     public Action? OnPoll { get; set; }
 
@@ -85,6 +88,11 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
         if (PollsFail)
         {
             throw new InvalidOperationException("The provider's client failed.");
+        }
+
+        if (PollRejection is { } rejection)
+        {
+            throw rejection;
         }
 
         var answer = NextPollAnswer;
@@ -102,7 +110,9 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     }
 
     public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default) =>
-        Down ? throw new HttpRequestException("Connection refused.") : inner.GetRefundAsync(reference, cancellationToken);
+        Down ? throw new HttpRequestException("Connection refused.")
+        : PollRejection is { } rejection ? throw rejection
+        : inner.GetRefundAsync(reference, cancellationToken);
 
     private bool TakeLostPayment()
     {

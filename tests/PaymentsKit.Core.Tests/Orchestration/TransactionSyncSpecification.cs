@@ -483,6 +483,63 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task The_Sync_Pass_Audits_A_Rejection_Once_Until_It_Changes_Or_The_Transaction_Does()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(1), wrapStripe: s => stripe = new GatedPaymentProvider(s), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var lost = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("lost"), Context);
+        Assert.Equal(TransactionStatus.Processing, lost.Status);
+        var refused = new PaymentsKitException(PaymentsKitErrorCodes.InvalidArgument, "The provider refused the reference.");
+        stripe.PollRejection = refused;
+        async Task<IReadOnlyList<AuditLogEntry>> RejectedAsync() =>
+            [.. (await h.AuditAsync(partner.Id)).Where(a => a is { Action: "transaction.sync", Outcome: AuditOutcome.Rejected }).OrderBy(a => a.CreatedAt)];
+        async Task PassesAsync(int passes, TransactionSyncResult each)
+        {
+            for (var pass = 0; pass < passes; pass++)
+            {
+                Assert.Equal(each, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+                h.Clock.Advance(Duration.FromMinutes(1));
+            }
+        }
+
+        // The same refusal pass after pass, of a transaction nothing changed: one entry, as a sync that changed nothing
+        // writes none.
+        await PassesAsync(3, new TransactionSyncResult(1, 0, 1));
+        var first = Assert.Single(await RejectedAsync());
+        Assert.Equal((PaymentsKitErrorCodes.InvalidArgument, RequestContext.Internal.IpAddress), (first.ErrorCode, first.IpAddress));
+
+        // Another refusal is another entry, once.
+        stripe.PollRejection = new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "The provider's store is read-only.");
+        await PassesAsync(2, new TransactionSyncResult(1, 0, 1));
+        Assert.Equal([PaymentsKitErrorCodes.InvalidArgument, PaymentsKitErrorCodes.StorageFailure], (await RejectedAsync()).Select(a => a.ErrorCode));
+
+        // A partner's own sync is its call: audited whatever it did, each time.
+        for (var call = 0; call < 2; call++)
+        {
+            await Assert.ThrowsAsync<PaymentsKitException>(() => h.Transactions.SyncAsync(partner.Id, lost.Id, Context).AsTask());
+        }
+
+        Assert.Equal(4, (await RejectedAsync()).Count);
+
+        // The provider answers again and the payment completes (audited); a refund of it then meets the first refusal
+        // again: the transaction changed since, so that is recorded once more, once.
+        stripe.PollRejection = null;
+        await PassesAsync(1, new TransactionSyncResult(1, 1, 0));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, lost.Id)).Status);
+        stripe.LoseNextRefund = true;
+        Assert.Equal(RefundStatus.Processing, (await h.Refunds.RefundAsync(partner.Id, lost.Id, new CreateRefundRequest(40m, "damaged"), Context)).Status);
+        stripe.PollRejection = refused;
+        await PassesAsync(3, new TransactionSyncResult(1, 0, 1));
+        Assert.Equal(5, (await RejectedAsync()).Count);
+        Assert.Equal((PaymentsKitErrorCodes.InvalidArgument, RequestContext.Internal.IpAddress), ((await RejectedAsync())[4].ErrorCode, (await RejectedAsync())[4].IpAddress));
+        Assert.Single(await h.AuditAsync(partner.Id), a => a is { Action: "transaction.sync", Outcome: AuditOutcome.Succeeded });
+    }
+
+    [Fact]
     public async Task A_Transaction_The_Provider_Keeps_Leaving_Unresolved_Does_Not_Starve_The_Others()
     {
         GatedPaymentProvider? stripe = null;

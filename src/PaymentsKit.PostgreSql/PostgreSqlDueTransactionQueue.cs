@@ -10,7 +10,7 @@ namespace PaymentsKit.PostgreSql;
 /// plus, found through the partners deleted past the drop timeout and <c>idx_transactions_partner_status_created</c>, their
 /// pending transactions made with <c>Confirm = false</c>, which the index leaves out; and for a
 /// suspended partner's transaction with refunds in flight, a processing one among them, through the refunds'
-/// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner)
+/// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner, as does a call in flight held for it)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
 /// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that only
 /// replaces an expired lease, which is what finally decides between two claimers that read the same transaction. The same
@@ -54,7 +54,8 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
         + " WHERE t.deleted_at IS NULL"
         + " AND (t.status <> 'pending' OR (paymentskit_instant(t.data ->> 'created_at') <= $2"
         + " AND ((p.is_active AND p.deleted_at IS NULL) OR p.deleted_at <= $5)))"
-        + " AND (p.is_active OR p.deleted_at IS NOT NULL OR t.status = 'processing'"
+        + " AND (p.is_active OR p.deleted_at IS NOT NULL"
+        + " OR (t.status = 'processing' AND t.data ->> 'error_code' IS DISTINCT FROM '" + TransactionSyncRule.NotReceivedByProvider + "')"
         + " OR EXISTS (SELECT 1 FROM refunds r WHERE r.transaction_id = t.id AND r.status = 'processing'))"
         + " AND (l.leased_until IS NULL OR l.leased_until <= $1)"
         + " ORDER BY l.leased_until NULLS FIRST, t.id LIMIT $4 FOR UPDATE OF t SKIP LOCKED),"

@@ -67,6 +67,13 @@ public interface IDueTransactionQueue
 /// <summary>Which transactions are due a sync; the PostgreSQL queue's SQL states the same rule.</summary>
 internal static class TransactionSyncRule
 {
+    /// <summary>
+    /// The error code of a call the provider has not received once nothing could be on its way to it any more (see
+    /// <see cref="OrchestrationOptions.DropTimeout"/>); a suspended partner's processing transaction holding it waits for
+    /// the partner (<see cref="MayWaitForPartner"/>).
+    /// </summary>
+    public const string NotReceivedByProvider = "not_received_by_provider";
+
     /// <param name="tx">The transaction.</param>
     /// <param name="unsentCreatedBefore">A pending transaction is due once created at or before this.</param>
     /// <param name="settlesUnsent">
@@ -90,13 +97,15 @@ internal static class TransactionSyncRule
 
     /// <summary>
     /// Whether a transaction <see cref="IsDue"/> counts as due may instead wait for its partner: the partner is suspended
-    /// (not deleted) and the transaction has no payment in flight, so what makes it due is its refunds. Unless one of them
-    /// is processing (a call already sent, which is polled) they are pending refunds, which the sync sends only once the
-    /// partner is active again: claimed, it would only be put off every retry interval. A deleted partner's never waits:
-    /// its refunds are polled until they settle or are dropped (<see cref="OrchestrationOptions.DropTimeout"/>).
+    /// (not deleted) and either the transaction has no payment in flight, so what makes it due is its refunds, or its call
+    /// in flight is one the provider still had not received <see cref="OrchestrationOptions.DropTimeout"/> after the
+    /// suspension (<see cref="NotReceivedByProvider"/>), which polling again cannot change while nothing is sent. Unless a
+    /// refund is processing (a call already sent, which is polled) what it waits for is sent only once the partner is active
+    /// again: claimed, it would only be put off every retry interval. A deleted partner's never waits: its refunds are
+    /// polled until they settle or are dropped (<see cref="OrchestrationOptions.DropTimeout"/>).
     /// </summary>
     public static bool MayWaitForPartner(PaymentTransaction tx, Partner partner) =>
-        partner is { IsActive: false, DeletedAt: null } && tx.Status != TransactionStatus.Processing;
+        partner is { IsActive: false, DeletedAt: null } && (tx.Status != TransactionStatus.Processing || tx.ErrorCode == NotReceivedByProvider);
 
     /// <summary>
     /// Whether <paramref name="tx"/> is due a sync or may become due by time or by its partner alone (a pending create

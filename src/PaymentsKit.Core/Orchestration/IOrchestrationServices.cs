@@ -92,7 +92,8 @@ public interface ITransactionService
     /// past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/>. Each is claimed for one pass at a time, so concurrent
     /// passes (on any number of hosts) sync different transactions. For a partner that is suspended or deleted it resolves
     /// only the calls already sent (polls them and records their outcome) and sends nothing new: a suspended partner's wait
-    /// until it is active again (what only waits for it is not claimed meanwhile); for a deleted partner, a call the provider
+    /// until it is active again (what only waits for it is not claimed meanwhile, also a call the provider still has not
+    /// received <see cref="OrchestrationOptions.DropTimeout"/> after the suspension, which is held, not failed); for a deleted partner, a call the provider
     /// still shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the deletion is given up
     /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused), and a transaction left
     /// pending, never sent (a confirmed create, or one made with <c>Confirm = false</c>, which it can no longer confirm), is

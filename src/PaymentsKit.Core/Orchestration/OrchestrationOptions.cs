@@ -52,7 +52,9 @@ public sealed class OrchestrationOptions
     /// the routing module's drop timeout, it counts from the last moment a call could have been on its way (the deletion),
     /// so keep it well above how long a provider call may take, and above how long the provider may take to show a payment
     /// it has received (a poll answered "unknown" by a provider that does have it, which fails a payment that may still
-    /// complete). A poll that does not reach the provider never counts. 1 second to 7 days; default 1 hour.
+    /// complete). A poll that does not reach the provider never counts. For a suspended partner, which may be active again,
+    /// such a call is held instead of failed once this has passed since the suspension: no longer polled, it is sent when
+    /// the partner is active again. 1 second to 7 days; default 1 hour.
     /// </summary>
     public Duration DropTimeout { get; set; } = Duration.FromHours(1);
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using PaymentsKit.Storage;
 using static PaymentsKit.Orchestration.OrchestrationCollections;
 
@@ -33,7 +34,7 @@ internal sealed partial class TransactionService
         }
 
         return tx is { Status: TransactionStatus.Processing, InFlightAction: ProviderAction.Payment }
-            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, true, null, cancellationToken).ConfigureAwait(false)
+            ? await PollPaymentAsync(tx, providers.Get(tx.Provider), context, true, null, null, cancellationToken).ConfigureAwait(false)
             : tx;
     }
 
@@ -59,10 +60,11 @@ internal sealed partial class TransactionService
     /// call in flight (see <see cref="Resend"/>) and <paramref name="resend"/> allows it, sends that call again and
     /// applies its answer. With <paramref name="dropped"/> (its partner deleted past <see cref="OrchestrationOptions.DropTimeout"/>),
     /// a call the provider answers it has not acted on is given up instead (see <see cref="Dropped"/>): a payment it does not
-    /// know fails; a capture or cancel of an authorization it still reports is refused, and the authorization stands.
+    /// know fails; a capture or cancel of an authorization it still reports is refused, and the authorization stands. With
+    /// <paramref name="held"/> (its partner suspended past the drop timeout) such a call is held instead (see <see cref="HoldAsync"/>).
     /// </summary>
     private async ValueTask<PaymentTransaction> PollPaymentAsync(
-        PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, Partner? dropped, CancellationToken cancellationToken)
+        PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, Partner? dropped, Partner? held, CancellationToken cancellationToken)
     {
         var (result, answered) = await PollAsync(ct => provider.GetPaymentAsync(PaymentReference(tx), ct), cancellationToken).ConfigureAwait(false);
         var polled = await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, null, true, cancellationToken).ConfigureAwait(false);
@@ -71,6 +73,11 @@ internal sealed partial class TransactionService
             // Applied as the provider's refusal, so the state it settles to and the checks of the unit are the refusal's.
             var refusal = Dropped(dropped, action.ToString().ToLowerInvariant());
             return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, refusal, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (held is not null && answered && polled.InFlightAction is { } waiting && Resend(result.Outcome, polled) is not null)
+        {
+            return await HoldAsync(polled, held, waiting, context, cancellationToken).ConfigureAwait(false);
         }
 
         if (!resend || Resend(result.Outcome, polled) is not { } again)
@@ -219,11 +226,14 @@ internal sealed partial class TransactionService
                 : await PartnerGate.RequireActiveAsync(store, partnerId, cancellationToken).ConfigureAwait(false);
             var sends = PartnerGate.MayCall(partner);
             var dropped = partner.DeletedAt is { } deletedAt && clock.GetCurrentInstant() - deletedAt >= options.Value.DropTimeout ? partner : null;
+
+            // A suspension has no time of its own; the partner's last change is at or after it, so this never holds early.
+            var held = partner is { IsActive: false, DeletedAt: null } && clock.GetCurrentInstant() - partner.UpdatedAt >= options.Value.DropTimeout ? partner : null;
             before = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
             var provider = providers.Get(before.Provider);
             if (before.Status == TransactionStatus.Processing)
             {
-                await PollPaymentAsync(before, provider, context, sends, dropped, cancellationToken).ConfigureAwait(false);
+                await PollPaymentAsync(before, provider, context, sends, dropped, held, cancellationToken).ConfigureAwait(false);
             }
             else if (sends && IsAbandonedCreate(before))
             {
@@ -320,6 +330,30 @@ internal sealed partial class TransactionService
             // The store refused the lookup or the write: the refusal is still recorded as any rejected call's.
             await audit.WriteRejectedAsync(call, resourceId, error, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Holds a suspended partner's call (payment, capture or cancel) the provider still has not received
+    /// <see cref="OrchestrationOptions.DropTimeout"/> after the suspension: nothing is sent for a suspended partner, so
+    /// polling it again can only get the same answer. It is not given up as a deleted partner's is, because the partner may
+    /// be active again, and the first pass then sends it (keyed by the transaction id): it stays processing with its call in
+    /// flight, and <see cref="TransactionSyncRule.NotReceivedByProvider"/> as its error code leaves it out of what is due
+    /// meanwhile (<see cref="TransactionSyncRule.MayWaitForPartner"/>). A provider's webhook still resolves it.
+    /// </summary>
+    private ValueTask<PaymentTransaction> HoldAsync(PaymentTransaction tx, Partner suspended, ProviderAction action, RequestContext context, CancellationToken cancellationToken)
+    {
+        var message = string.Create(
+            CultureInfo.InvariantCulture,
+            $"The provider has not received the {action.ToString().ToLowerInvariant()} {(clock.GetCurrentInstant() - suspended.UpdatedAt).TotalSeconds:0} s after partner {suspended.Id} was suspended (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s); it is sent again once the partner is active again.");
+        return ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, tx.PartnerId, tx.Id, ct).ConfigureAwait(false);
+                return current.Value.Status == TransactionStatus.Processing && current.Value.InFlightAction == action
+                    ? Write(unit, current, current.Value with { ErrorCode = NotReceivedCode, ErrorMessage = message }, Actor(tx.PartnerId, context), context, null)
+                    : current.Value;
+            },
+            cancellationToken);
     }
 
     /// <summary>A transaction as a sync that changed nothing leaves it: a poll only counts itself and touches the update time.</summary>

@@ -28,7 +28,7 @@ internal sealed partial class TransactionService(
 {
     private const string ResourceType = "transaction";
     private const string OutcomeUnknownCode = "provider_outcome_unknown";
-    private const string NotReceivedCode = "not_received_by_provider";
+    private const string NotReceivedCode = TransactionSyncRule.NotReceivedByProvider;
 
     /// <summary>The actor of changes PaymentsKit makes on its own (see <see cref="TransactionEvent.CreatedBy"/>).</summary>
     private const string SystemActor = "system";

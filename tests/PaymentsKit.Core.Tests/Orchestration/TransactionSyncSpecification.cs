@@ -252,6 +252,55 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Suspended_Partners_Payment_The_Provider_Does_Not_Know_Is_Held_After_The_Drop_Timeout_And_Sent_Once_It_Is_Active_Again()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store,
+            o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)),
+            wrapStripe: s => stripe = new GatedPaymentProvider(s),
+            due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var lost = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("lost"), Context);
+        Assert.Equal((TransactionStatus.Processing, ProviderAction.Payment), (lost.Status, lost.InFlightAction));
+        await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = false }, Context);
+        var calls = h.Stripe.CallCount;
+
+        // Until the drop timeout has passed since the suspension the payment may still reach the provider: polled, not sent.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        Assert.Equal(calls + 10, h.Stripe.CallCount);
+
+        // Past it the provider's "unknown" is final while nothing is sent: the payment is not failed (the partner may come
+        // back), but held, and no longer claimed.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var held = await h.Transactions.GetAsync(partner.Id, lost.Id);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)ProviderAction.Payment, "not_received_by_provider"), (held.Status, held.InFlightAction, held.ErrorCode));
+        Assert.Contains("suspended", held.ErrorMessage, StringComparison.Ordinal);
+        for (var pass = 0; pass < 3; pass++)
+        {
+            h.Clock.Advance(Duration.FromHours(1));
+            Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        }
+
+        Assert.Equal(calls + 11, h.Stripe.CallCount);
+
+        // Active again: the next pass polls it and sends it, once.
+        await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = true }, Context);
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var completed = await h.Transactions.GetAsync(partner.Id, lost.Id);
+        Assert.Equal((TransactionStatus.Completed, (string?)null), (completed.Status, completed.ErrorCode));
+        Assert.Equal(calls + 13, h.Stripe.CallCount);
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task A_Deleted_Partners_Payment_Already_Sent_Is_Still_Resolved_But_A_Provider_That_Does_Not_Know_It_Gets_It_Not_Again()
     {
         GatedPaymentProvider? stripe = null;

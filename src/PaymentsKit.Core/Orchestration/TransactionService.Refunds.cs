@@ -240,7 +240,9 @@ internal sealed partial class TransactionService
                         RefundLifecycle.Machine.Transition(refund.Status, settled.Status);
                     }
 
-                    unit.Update(Refunds, settled with { UpdatedAt = clock.GetCurrentInstant() }, current.Version);
+                    // Stamped before it is written, so the caller and the audit entry get the refund as it is stored.
+                    settled = settled with { UpdatedAt = clock.GetCurrentInstant() };
+                    unit.Update(Refunds, settled, current.Version);
                     if (settled.Status is RefundStatus.Completed or RefundStatus.Failed)
                     {
                         var txCurrent = await unit.GetAsync(Transactions, partnerId.Value, refund.TransactionId.Value, ct).ConfigureAwait(false)

@@ -135,6 +135,30 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Settled_Refund_Is_Returned_And_Audited_As_It_Was_Stored()
+    {
+        using var h = await HarnessAsync(stripe: ScriptedRefunds);
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var slow = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(60m, "timeout"), Context);
+        Assert.Equal(RefundStatus.Processing, slow.Status);
+        h.Clock.Advance(Duration.FromMinutes(1));
+        Refund? returned = null;
+        foreach (var webhook in h.Stripe.TakeDueWebhooks())
+        {
+            returned = (await h.Transactions.HandleProviderWebhookAsync(h.Stripe.Name, webhook.Payload, webhook.Headers, Context)).Refund ?? returned;
+        }
+
+        // Settled a minute after it was sent: the webhook's answer and its audit entry carry the refund as stored.
+        var stored = await h.Refunds.GetRefundAsync(partner.Id, slow.Id);
+        Assert.Equal(RefundStatus.Completed, stored.Status);
+        Assert.Equal(h.Clock.GetCurrentInstant(), stored.UpdatedAt);
+        Assert.Equal(stored, returned);
+        var entry = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "refund.provider_webhook");
+        Assert.Equal(stored.UpdatedAt, NodaTime.Text.InstantPattern.ExtendedIso.Parse(entry.Changes!.After!.Value.GetProperty("updated_at").GetString()!).Value);
+    }
+
+    [Fact]
     public async Task InFlightRefunds_HoldTheirAmount_UntilAWebhookSettlesThem()
     {
         using var h = await HarnessAsync(stripe: ScriptedRefunds);

@@ -101,7 +101,8 @@ internal static class TransactionSyncRule
     /// in flight is one the provider still had not received <see cref="OrchestrationOptions.DropTimeout"/> after the
     /// suspension (<see cref="NotReceivedByProvider"/>), which polling again cannot change while nothing is sent. Unless a
     /// refund is processing (a call already sent, which is polled) what it waits for is sent only once the partner is active
-    /// again: claimed, it would only be put off every retry interval. A deleted partner's never waits: its refunds are
+    /// again (a processing refund held as not received, <see cref="NotReceivedByProvider"/>, waits too): claimed, it would
+    /// only be put off every retry interval. A deleted partner's never waits: its refunds are
     /// polled until they settle or are dropped (<see cref="OrchestrationOptions.DropTimeout"/>).
     /// </summary>
     public static bool MayWaitForPartner(PaymentTransaction tx, Partner partner) =>
@@ -168,7 +169,7 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
             {
                 await foreach (var refund in OrchestrationCollections.RefundsNewestFirstAsync(unit, tx, cancellationToken).ConfigureAwait(false))
                 {
-                    if (refund.Status == RefundStatus.Processing)
+                    if (refund is { Status: RefundStatus.Processing, ErrorCode: not TransactionSyncRule.NotReceivedByProvider })
                     {
                         due.Add(tx);
                         break;

@@ -1,4 +1,3 @@
-using System.Globalization;
 using PaymentsKit.Storage;
 using static PaymentsKit.Orchestration.OrchestrationCollections;
 
@@ -61,7 +60,7 @@ internal sealed partial class TransactionService
     /// applies its answer. With <paramref name="dropped"/> (its partner deleted past <see cref="OrchestrationOptions.DropTimeout"/>),
     /// a call the provider answers it has not acted on is given up instead (see <see cref="Dropped"/>): a payment it does not
     /// know fails; a capture or cancel of an authorization it still reports is refused, and the authorization stands. With
-    /// <paramref name="held"/> (its partner suspended past the drop timeout) such a call is held instead (see <see cref="HoldAsync"/>).
+    /// <paramref name="held"/> (its partner suspended past the drop timeout) such a call is held instead (see <see cref="Held"/>).
     /// </summary>
     private async ValueTask<PaymentTransaction> PollPaymentAsync(
         PaymentTransaction tx, IPaymentProvider provider, RequestContext context, bool resend, Partner? dropped, Partner? held, CancellationToken cancellationToken)
@@ -77,7 +76,8 @@ internal sealed partial class TransactionService
 
         if (held is not null && answered && polled.InFlightAction is { } waiting && Resend(result.Outcome, polled) is not null)
         {
-            return await HoldAsync(polled, held, waiting, context, cancellationToken).ConfigureAwait(false);
+            var hold = Held(held, waiting.ToString().ToLowerInvariant());
+            return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, hold, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
         }
 
         if (!resend || Resend(result.Outcome, polled) is not { } again)
@@ -248,7 +248,7 @@ internal sealed partial class TransactionService
             {
                 if (refund.Status == RefundStatus.Processing || (refund.Status == RefundStatus.Pending && (sends || partner.DeletedAt is not null)))
                 {
-                    var driven = await DriveRefundAsync(before, refund, provider, context, sends, dropped, cancellationToken).ConfigureAwait(false);
+                    var driven = await DriveRefundAsync(before, refund, provider, context, sends, dropped, held, cancellationToken).ConfigureAwait(false);
                     refundChanged |= driven != refund;
                 }
             }
@@ -330,30 +330,6 @@ internal sealed partial class TransactionService
             // The store refused the lookup or the write: the refusal is still recorded as any rejected call's.
             await audit.WriteRejectedAsync(call, resourceId, error, cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>
-    /// Holds a suspended partner's call (payment, capture or cancel) the provider still has not received
-    /// <see cref="OrchestrationOptions.DropTimeout"/> after the suspension: nothing is sent for a suspended partner, so
-    /// polling it again can only get the same answer. It is not given up as a deleted partner's is, because the partner may
-    /// be active again, and the first pass then sends it (keyed by the transaction id): it stays processing with its call in
-    /// flight, and <see cref="TransactionSyncRule.NotReceivedByProvider"/> as its error code leaves it out of what is due
-    /// meanwhile (<see cref="TransactionSyncRule.MayWaitForPartner"/>). A provider's webhook still resolves it.
-    /// </summary>
-    private ValueTask<PaymentTransaction> HoldAsync(PaymentTransaction tx, Partner suspended, ProviderAction action, RequestContext context, CancellationToken cancellationToken)
-    {
-        var message = string.Create(
-            CultureInfo.InvariantCulture,
-            $"The provider has not received the {action.ToString().ToLowerInvariant()} {(clock.GetCurrentInstant() - suspended.UpdatedAt).TotalSeconds:0} s after partner {suspended.Id} was suspended (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s); it is sent again once the partner is active again.");
-        return ExecuteAsync(
-            async (unit, ct) =>
-            {
-                var current = await LoadAsync(unit, tx.PartnerId, tx.Id, ct).ConfigureAwait(false);
-                return current.Value.Status == TransactionStatus.Processing && current.Value.InFlightAction == action
-                    ? Write(unit, current, current.Value with { ErrorCode = NotReceivedCode, ErrorMessage = message }, Actor(tx.PartnerId, context), context, null)
-                    : current.Value;
-            },
-            cancellationToken);
     }
 
     /// <summary>A transaction as a sync that changed nothing leaves it: a poll only counts itself and touches the update time.</summary>

@@ -96,7 +96,7 @@ internal sealed partial class TransactionService
                 if (refund.Status is RefundStatus.Pending or RefundStatus.Processing)
                 {
                     var owner = await GetAsync(partnerId, refund.TransactionId, cancellationToken).ConfigureAwait(false);
-                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, true, null, cancellationToken).ConfigureAwait(false);
+                    refund = await DriveRefundAsync(owner, refund, providers.Get(owner.Provider), context, true, null, null, cancellationToken).ConfigureAwait(false);
                 }
 
                 await audit.WriteReplayedAsync(call, refund.Id.ToString(), refund, cancellationToken).ConfigureAwait(false);
@@ -148,10 +148,11 @@ internal sealed partial class TransactionService
     /// the provider does not know it. Resending is safe because the refund id is its idempotency key. Without
     /// <paramref name="send"/> (a partner that may not make calls) either is only polled, and a pending one stays pending
     /// unless the provider knows it; with <paramref name="dropped"/> (its partner deleted past
-    /// <see cref="OrchestrationOptions.DropTimeout"/>) one the provider answers it does not know fails (see <see cref="Dropped"/>).
+    /// <see cref="OrchestrationOptions.DropTimeout"/>) one the provider answers it does not know fails (see <see cref="Dropped"/>),
+    /// and with <paramref name="held"/> (its partner suspended past it) a processing one is held (see <see cref="Held"/>).
     /// </summary>
     private async ValueTask<Refund> DriveRefundAsync(
-        PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, bool send, Partner? dropped, CancellationToken cancellationToken)
+        PaymentTransaction tx, Refund refund, IPaymentProvider provider, RequestContext context, bool send, Partner? dropped, Partner? held, CancellationToken cancellationToken)
     {
         ProviderResult? result = null;
         var answered = false;
@@ -167,6 +168,10 @@ internal sealed partial class TransactionService
         else if (result.Outcome == ProviderOutcome.Unknown && answered && dropped is not null)
         {
             result = Dropped(dropped, "refund");
+        }
+        else if (result.Outcome == ProviderOutcome.Unknown && answered && held is not null && refund.Status == RefundStatus.Processing)
+        {
+            result = Held(held, "refund");
         }
         else if (result.Outcome == ProviderOutcome.Unknown && refund.Status == RefundStatus.Pending)
         {

@@ -345,6 +345,22 @@ internal sealed partial class TransactionService(
                 CultureInfo.InvariantCulture,
                 $"The provider has not received the {what} {(clock.GetCurrentInstant() - partner.DeletedAt!.Value).TotalSeconds:0} s after partner {partner.Id} was deleted (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s), and nothing is sent for a deleted partner."));
 
+    /// <summary>
+    /// The answer applied to a suspended partner's call already sent (a payment, capture, cancel or refund) that the provider
+    /// still shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the suspension: nothing is sent
+    /// for a suspended partner, so polling it again can only get the same answer. It is not given up as a deleted partner's
+    /// is (<see cref="Dropped"/>), because the partner may be active again and the first pass then sends it (keyed by its
+    /// id): it stays processing with its call in flight, and <see cref="TransactionSyncRule.NotReceivedByProvider"/> as its
+    /// error code leaves it out of what is due meanwhile. A provider's webhook still resolves it.
+    /// </summary>
+    private ProviderResult Held(Partner suspended, string what) =>
+        new(
+            ProviderOutcome.Unknown,
+            ErrorCode: NotReceivedCode,
+            ErrorMessage: string.Create(
+                CultureInfo.InvariantCulture,
+                $"The provider has not received the {what} {(clock.GetCurrentInstant() - suspended.UpdatedAt).TotalSeconds:0} s after partner {suspended.Id} was suspended (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s); it is sent again once the partner is active again."));
+
     private Money ValidateAmount(decimal value, string? currency)
     {
         var amount = Money.Of(value, catalog.GetCurrencyAsset(currency));

@@ -301,6 +301,51 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Suspended_Partners_Refund_The_Provider_Does_Not_Know_Is_Held_After_The_Drop_Timeout_And_Sent_Once_It_Is_Active_Again()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store,
+            o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)),
+            wrapStripe: s => stripe = new GatedPaymentProvider(s),
+            due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        stripe!.LoseNextRefund = true;
+        var lost = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(40m, "lost"), Context);
+        Assert.Equal(RefundStatus.Processing, lost.Status);
+        await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = false }, Context);
+        var calls = h.Stripe.CallCount;
+
+        for (var minute = 0; minute < 10; minute++)
+        {
+            Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        // Past the drop timeout since the suspension the refund is held (not failed: the partner may come back), no longer claimed.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var held = await h.Refunds.GetRefundAsync(partner.Id, lost.Id);
+        Assert.Equal((RefundStatus.Processing, "not_received_by_provider"), (held.Status, held.ErrorCode));
+        Assert.Contains("suspended", held.ErrorMessage, StringComparison.Ordinal);
+        for (var pass = 0; pass < 3; pass++)
+        {
+            h.Clock.Advance(Duration.FromHours(1));
+            Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        }
+
+        Assert.Equal(calls + 11, h.Stripe.CallCount);
+
+        await h.Partners.UpdateAsync(partner.Id, new UpdatePartnerRequest { IsActive = true }, Context);
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.GetRefundAsync(partner.Id, lost.Id)).Status);
+        Assert.Equal(TransactionStatus.PartiallyRefunded, (await h.Transactions.GetAsync(partner.Id, tx.Id)).Status);
+        Assert.Equal(calls + 13, h.Stripe.CallCount);
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task A_Deleted_Partners_Payment_Already_Sent_Is_Still_Resolved_But_A_Provider_That_Does_Not_Know_It_Gets_It_Not_Again()
     {
         GatedPaymentProvider? stripe = null;

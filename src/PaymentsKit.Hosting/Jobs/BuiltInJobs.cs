@@ -311,8 +311,10 @@ public sealed class PaymentIntentSweepJob(IPaymentIntentService intents, IClock 
 /// <summary>
 /// Syncs the orchestration transactions due a sync across partners (<see cref="ITransactionService.SyncDueAsync"/>):
 /// payments and refunds whose outcome is unknown are polled (and sent again when the provider never got them), and a
-/// confirmed create left pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> is sent. Hosts running
-/// it at once each claim different transactions.
+/// confirmed create left pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> is sent. For a partner
+/// that may not make calls nothing new is sent: a deleted partner's calls the provider never received are given up, and its
+/// creates never sent cancelled, <see cref="OrchestrationOptions.DropTimeout"/> after the deletion; a suspended partner's
+/// wait for it to be active again. Hosts running it at once each claim different transactions.
 /// </summary>
 /// <param name="transactions">The transaction service.</param>
 /// <param name="clock">Supplies now.</param>

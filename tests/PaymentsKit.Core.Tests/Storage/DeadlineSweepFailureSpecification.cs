@@ -133,13 +133,7 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
     [Fact]
     public async Task A_Payment_Link_Whose_Expiry_Fails_Does_Not_Hold_Up_The_Others_And_Expires_Once_It_Can()
     {
-        using var kit = await InvoicingHarness.CreateAsync(builder =>
-        {
-            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(Store));
-            builder.Services.AddSingleton<ILoggerFactory>(_logs);
-            builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
-            return Task.CompletedTask;
-        });
+        using var kit = await InvoicingOnFailingStoreAsync();
         var merchant = await kit.MerchantAsync();
         var poisoned = await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + Duration.FromMinutes(1));
         var other = await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + Duration.FromMinutes(2));
@@ -163,13 +157,7 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
     [Fact]
     public async Task An_Invoice_Whose_Expiry_Fails_Does_Not_Hold_Up_The_Others_And_Expires_Once_It_Can()
     {
-        using var kit = await InvoicingHarness.CreateAsync(builder =>
-        {
-            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(Store));
-            builder.Services.AddSingleton<ILoggerFactory>(_logs);
-            builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
-            return Task.CompletedTask;
-        });
+        using var kit = await InvoicingOnFailingStoreAsync();
         var merchant = await kit.MerchantAsync();
         var poisoned = await kit.InvoiceAsync(merchant);
         var others = new[] { await kit.InvoiceAsync(merchant), await kit.InvoiceAsync(merchant) };
@@ -220,6 +208,16 @@ public abstract class DeadlineSweepFailureSpecification : IAsyncLifetime
         Assert.Empty(Logged(TransferExpiryFailed));
         Assert.Equal(LedgerTransferState.Pending, (await ledger.GetTransferAsync(_tenant, second.Id)).State);
     }
+
+    /// <summary>Invoicing on the failing store, logging to <see cref="_logs"/>.</summary>
+    private Task<InvoicingHarness> InvoicingOnFailingStoreAsync() =>
+        InvoicingHarness.CreateAsync(builder =>
+        {
+            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(Store));
+            builder.Services.AddSingleton<ILoggerFactory>(_logs);
+            builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+            return Task.CompletedTask;
+        });
 
     /// <summary>One warning of <paramref name="eventId"/> was logged, naming the failed record and its tenant.</summary>
     private void AssertLoggedOnce(int eventId, (string Field, string Value) record, (string Field, string Value) tenant)

@@ -19,10 +19,12 @@ public sealed partial class PaymentIntentService
         var providers = _providers.For(intent.SelectedChain);
         var provider = providers[intent.AttemptIds.Count % providers.Count];
         SignedTransaction signed;
+        var sentBefore = false;
         if (resend is not null && resend.Chain == intent.SelectedChain)
         {
             // The last try may have reached the chain before the RPC failed: resending the same transaction cannot pay twice.
             signed = new SignedTransaction(resend.Chain, Convert.FromBase64String(resend.SignedTransaction), resend.TxId);
+            sentBefore = true;
         }
         else
         {
@@ -74,7 +76,7 @@ public sealed partial class PaymentIntentService
         }
 
         // That commit wrote the intent once and inserted the attempt, so their versions are known.
-        return await SendAsync(new Versioned<PaymentIntent>(started, current.Version + 1), new Versioned<PaymentAttempt>(attempt, 1), provider, signed, cancellationToken)
+        return await SendAsync(new Versioned<PaymentIntent>(started, current.Version + 1), new Versioned<PaymentAttempt>(attempt, 1), provider, signed, sentBefore, cancellationToken)
             .ConfigureAwait(false);
     }
 
@@ -91,7 +93,8 @@ public sealed partial class PaymentIntentService
         var providers = _providers.For(attempt.Chain);
         var provider = providers.FirstOrDefault(p => p.Name == attempt.RpcProvider) ?? providers[0];
         var signed = WithHash(new SignedTransaction(attempt.Chain, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId), provider.Adapter);
-        return await SendAsync(current, last, provider, signed, cancellationToken).ConfigureAwait(false);
+        // The dead worker may have sent it before it died.
+        return await SendAsync(current, last, provider, signed, sentBefore: true, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -102,8 +105,19 @@ public sealed partial class PaymentIntentService
     private static SignedTransaction WithHash(SignedTransaction signed, IChainAdapter adapter) =>
         signed.Hash is null && adapter.TransactionHashOf(signed.Payload.Span) is { } hash ? signed with { Hash = hash } : signed;
 
+    /// <summary>
+    /// Broadcasts the attempt's transaction and records the chain's answer. A rejection fails the intent only for a transaction
+    /// never sent before (<paramref name="sentBefore"/> false): an earlier send may have reached the chain, and a node refuses
+    /// a transaction that landed once its nonce or blockhash is used up, so a rejected resend is asked of the chain — known,
+    /// it is followed as broadcast; else the intent goes to manual review keeping its hold, where Fail asks the chain again.
+    /// </summary>
     private async ValueTask<PaymentIntent> SendAsync(
-        Versioned<PaymentIntent> intent, Versioned<PaymentAttempt> sent, RoutingRpcProvider provider, SignedTransaction signed, CancellationToken cancellationToken)
+        Versioned<PaymentIntent> intent,
+        Versioned<PaymentAttempt> sent,
+        RoutingRpcProvider provider,
+        SignedTransaction signed,
+        bool sentBefore,
+        CancellationToken cancellationToken)
     {
         var attempt = sent.Value;
         string? hash = null;
@@ -117,6 +131,20 @@ public sealed partial class PaymentIntentService
         {
             error = ex.Message;
             transient = ex.Code == PaymentsKitErrorCodes.ChainUnavailable || ex.IsTransient;
+        }
+
+        var unsure = false;
+        if (error is not null && !transient && sentBefore)
+        {
+            var landed = signed.Hash is { } known ? (await QueryAsync(attempt.Chain, provider.Name, known, cancellationToken).ConfigureAwait(false)).Transaction : null;
+            if (landed is not null)
+            {
+                hash = landed.Hash;
+            }
+            else
+            {
+                unsure = true;
+            }
         }
 
         var first = true;
@@ -167,6 +195,11 @@ public sealed partial class PaymentIntentService
             if (transient)
             {
                 return Move(unit, current, PaymentIntentStatus.Retrying, i => i with { NextAttemptAt = now + _options.RetryDelay(i.AttemptIds.Count) }, Reason(failure, error!));
+            }
+
+            if (unsure)
+            {
+                return Move(unit, current, PaymentIntentStatus.ManualReview, null, Reason(failure, error! + "; an earlier send of this transaction may have reached the chain"));
             }
 
             await _treasury.VoidAsync(unit, current.Value.Reservation!, cancellationToken).ConfigureAwait(false);

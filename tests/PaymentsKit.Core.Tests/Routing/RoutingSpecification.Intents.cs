@@ -713,11 +713,9 @@ public abstract partial class RoutingSpecification
     {
         var merchant = await Router.MerchantAsync();
         var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
-        Router.SolanaChain.FailNextRpcCalls(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Duration.FromSeconds(2));
-        Router.SolanaBackup.RejectBroadcasts(1);
 
+        // Its first send: nothing of it was ever sent before, so the rejection proves nothing moved.
+        Router.SolanaPrimary.RejectBroadcasts(1);
         intent = await Router.Intents.AdvanceAsync(intent.Id);
 
         Assert.Equal(PaymentIntentStatus.Failed, intent.Status);
@@ -727,6 +725,61 @@ public abstract partial class RoutingSpecification
         Assert.Equal(Usdc(0m), book.Fees);
         Assert.Equal(Usdc(1000m), book.Available);
         Assert.Equal(AttemptFailure.Rejected, (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1].Failure);
+    }
+
+    [Fact]
+    public async Task A_Resent_Transaction_Rejected_After_An_Earlier_Send_Reached_The_Chain_Is_Followed_To_Settlement_So_The_Hold_Is_Not_Released()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+
+        // The node took the transaction, then the RPC call timed out; the resend is refused (a Solana node answers
+        // "Blockhash not found" once the landed transaction's blockhash expired).
+        Router.SolanaPrimary.DeliverThenFailBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Retrying, intent.Status);
+        Clock.Advance(Duration.FromSeconds(2));
+        Router.SolanaBackup.RejectBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        Assert.True((await BalancedBookAsync(Router, Solana)).Reserved > Usdc(10m));
+        intent = await Router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal(Usdc(10m), book.Spent);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        var attempts = await Router.Intents.ListAttemptsAsync(merchant, intent.Id);
+        Assert.Equal(2, attempts.Count);
+        Assert.Equal(attempts[0].TxId, attempts[1].TxId);
+        Assert.Equal(PaymentAttemptStatus.Confirmed, attempts[1].Status);
+        Assert.DoesNotContain(await Router.EventsAsync(merchant, intent.Id), e => e.EventType == "payment_intent.failed");
+    }
+
+    [Fact]
+    public async Task A_Resent_Transaction_Rejected_While_An_Earlier_Send_May_Have_Reached_The_Chain_Goes_To_Manual_Review_Keeping_Its_Hold()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(2));
+        Router.SolanaBackup.RejectBroadcasts(1);
+
+        // The chain does not know it, but the failed first call may have delivered it to a node the chain has not heard from yet.
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        Assert.StartsWith("rejected", intent.LastError, StringComparison.Ordinal);
+        Assert.NotNull(intent.Reservation);
+        Assert.True((await BalancedBookAsync(Router, Solana)).Reserved > Usdc(10m));
+        Assert.Equal(AttemptFailure.Rejected, (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1].Failure);
+
+        // The operator's Fail asks the chain as usual: once unknown for the drop timeout after the last send, it releases the hold.
+        Clock.Advance(Router.Options.DropTimeout);
+        Assert.Equal(PaymentIntentStatus.Failed, (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail)).Status);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Solana)).Reserved);
     }
 
     [Fact]

@@ -277,14 +277,8 @@ public sealed partial class PaymentIntentService
                     current,
                     async (unit, v, ct) =>
                     {
-                        var stored = await AttemptAsync(unit, v, read, current.Version, ct).ConfigureAwait(false);
                         var reservation = v.Value.Reservation!;
-                        var (native, fee) = ActualFee(v.Value, reservation, transaction.Fee);
-                        var reason = $"transaction {transaction.Hash} failed on {attempt.Chain}";
-                        unit.Update(
-                            RoutingCollections.Attempts,
-                            Failed(stored.Value, AttemptFailure.Reverted, reason, now) with { ActualFeeNative = native, ActualFee = fee, Confirmations = transaction.Confirmations },
-                            stored.Version);
+                        var (fee, reason) = await RecordRevertedAsync(unit, v, read, current.Version, reservation, transaction, now, ct).ConfigureAwait(false);
                         await _treasury.ChargeFeeOnlyAsync(unit, reservation, fee, v.Value.Id.ToString(), ct).ConfigureAwait(false);
                         return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null, ActualFee = fee }, Reason(AttemptFailure.Reverted, reason));
                     },
@@ -650,6 +644,30 @@ public sealed partial class PaymentIntentService
         }
 
         return (native, value);
+    }
+
+    /// <summary>
+    /// Records in the unit that the attempt's transaction reverted on chain; returns the fee it paid (valued against
+    /// <paramref name="reservation"/>, see <see cref="ActualFee"/>) and why it failed.
+    /// </summary>
+    private async ValueTask<(Money Fee, string Reason)> RecordRevertedAsync(
+        IUnitOfWork unit,
+        Versioned<PaymentIntent> intent,
+        Versioned<PaymentAttempt> attempt,
+        long attemptReadAt,
+        TreasuryReservation reservation,
+        ChainTransaction transaction,
+        Instant now,
+        CancellationToken cancellationToken)
+    {
+        var stored = await AttemptAsync(unit, intent, attempt, attemptReadAt, cancellationToken).ConfigureAwait(false);
+        var (native, fee) = ActualFee(intent.Value, reservation, transaction.Fee);
+        var reason = $"transaction {transaction.Hash} failed on {stored.Value.Chain}";
+        unit.Update(
+            RoutingCollections.Attempts,
+            Failed(stored.Value, AttemptFailure.Reverted, reason, now) with { ActualFeeNative = native, ActualFee = fee, Confirmations = transaction.Confirmations },
+            stored.Version);
+        return (fee, reason);
     }
 
     private static PaymentAttempt Failed(PaymentAttempt attempt, AttemptFailure failure, string reason, Instant now) =>

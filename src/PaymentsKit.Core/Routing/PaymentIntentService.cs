@@ -359,11 +359,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     cancellationToken,
                     moved).ConfigureAwait(false);
             case ManualReviewResolution.Fail:
-                await ThrowIfStillOnChainAsync(current.Value, cancellationToken).ConfigureAwait(false);
-                return await FailReviewedAsync(current, "an operator confirmed nothing moved", moved, cancellationToken).ConfigureAwait(false);
+                var reverted = await ThrowIfStillOnChainAsync(current.Value, cancellationToken).ConfigureAwait(false);
+                return await FailReviewedAsync(current, "an operator confirmed nothing moved", moved, reverted, cancellationToken).ConfigureAwait(false);
             case ManualReviewResolution.FailUnverified:
                 // Logged once committed: a resolution refused at its commit (another operator came first) failed nothing.
-                var failed = await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", moved, cancellationToken)
+                var failed = await FailReviewedAsync(current, "an operator confirmed nothing moved, without the chain's confirmation", moved, [], cancellationToken)
                     .ConfigureAwait(false);
                 LogFailedUnverified(_logger, intentId.ToString(), current.Value.SelectedChain.ToString());
                 return failed;
@@ -380,21 +380,53 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             $"Payment intent {intent.Id} is {intent.Status.ToWireName()}, not in manual_review.",
             new Dictionary<string, object?> { ["lifecycle"] = "payment intent", ["from"] = intent.Status.ToString(), ["to"] = resolution.ToString() });
 
-    /// <summary>Fails an intent in review and voids its reservation in one unit.</summary>
-    private ValueTask<PaymentIntent> FailReviewedAsync(Versioned<PaymentIntent> current, string reason, Func<PaymentIntent, PaymentsKitException> moved, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// Fails an intent in review in one unit: the fees its <paramref name="reverted"/> transactions on the held wallet's chain
+    /// paid are booked (at most the fee held, as in polling) and their attempts marked reverted; the rest of the hold is released.
+    /// </summary>
+    private ValueTask<PaymentIntent> FailReviewedAsync(
+        Versioned<PaymentIntent> current,
+        string reason,
+        Func<PaymentIntent, PaymentsKitException> moved,
+        IReadOnlyList<RevertedOnChain> reverted,
+        CancellationToken cancellationToken) =>
         CommitAsync(
             current,
             async (unit, v, ct) =>
             {
+                Money? charged = null;
                 if (v.Value.Reservation is { } reservation)
                 {
-                    await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);
+                    var now = _clock.GetCurrentInstant();
+                    foreach (var (attempt, transaction) in reverted.Where(r => r.Attempt.Value.Chain == reservation.Chain))
+                    {
+                        var (fee, _) = await RecordRevertedAsync(unit, v, attempt, current.Version, reservation, transaction, now, ct).ConfigureAwait(false);
+                        charged = charged is { } sum ? sum + fee : fee;
+                    }
+
+                    if (charged is { } total && total > reservation.ReservedFee)
+                    {
+                        LogFeeAboveHold(_logger, v.Value.Id.ToString(), total.ToString(), reservation.ReservedFee.ToString());
+                        charged = reservation.ReservedFee;
+                    }
+
+                    if (charged is { } fees)
+                    {
+                        await _treasury.ChargeFeeOnlyAsync(unit, reservation, fees, v.Value.Id.ToString(), ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await _treasury.VoidAsync(unit, reservation, ct).ConfigureAwait(false);
+                    }
                 }
 
-                return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null }, reason);
+                return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null, ActualFee = charged ?? i.ActualFee }, reason);
             },
             cancellationToken,
             moved);
+
+    /// <summary>An attempt whose transaction the chain reports failed (reverted), having charged its fee.</summary>
+    private sealed record RevertedOnChain(Versioned<PaymentAttempt> Attempt, ChainTransaction Transaction);
 
     private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, Func<PaymentIntent, PaymentsKitException> moved, CancellationToken cancellationToken)
     {
@@ -428,11 +460,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// failed RPC call with no known hash cannot be asked about at all, so it is refused for the drop timeout after that
     /// send, and after it the operator alone vouches that it never landed.
     /// </summary>
+    /// <returns>The intent's transactions the chain reports reverted: each paid its fee, which failing must book.</returns>
     /// <exception cref="PaymentsKitException">
     /// <c>invalid_argument</c> while a transaction may still be on chain; <c>chain_unavailable</c> (transient) when no
     /// provider of a transaction's chain answers.
     /// </exception>
-    private async ValueTask ThrowIfStillOnChainAsync(PaymentIntent intent, CancellationToken cancellationToken)
+    private async ValueTask<List<RevertedOnChain>> ThrowIfStillOnChainAsync(PaymentIntent intent, CancellationToken cancellationToken)
     {
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
         var now = _clock.GetCurrentInstant();
@@ -450,9 +483,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     $"cannot fail payment intent {intent.Id}: a transaction of it with no known hash was sent to a chain through an RPC call that failed {(now - unhashed).TotalSeconds:0} s ago and may still move the money; the chain cannot be asked about it, so verify on chain that it never landed and fail once {_options.DropTimeout.TotalSeconds:0} s have passed since that send"));
         }
 
-        foreach (var carriers in attempts.Select(a => a.Value).Where(a => a.TxId is not null).GroupBy(a => (a.Chain, a.TxId)))
+        List<RevertedOnChain> reverted = [];
+        foreach (var carriers in attempts.Where(a => a.Value.TxId is not null).GroupBy(a => (a.Value.Chain, a.Value.TxId)))
         {
-            var attempt = carriers.First();
+            var attempt = carriers.First().Value;
             var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
             if (!reachable)
             {
@@ -474,10 +508,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
             if (transaction is not null)
             {
+                reverted.Add(new RevertedOnChain(carriers.First(), transaction));
                 continue;
             }
 
-            var known = carriers.Max(LastKnownAt);
+            var known = carriers.Max(a => LastKnownAt(a.Value));
             if (known is { } since && now - since < _options.DropTimeout)
             {
                 throw PaymentsKitException.InvalidArgument(
@@ -488,6 +523,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                         $"cannot fail payment intent {intent.Id}: its transaction {attempt.TxId} was last seen on or sent to {attempt.Chain} {(now - since).TotalSeconds:0} s ago, and a node answering not found now may lag behind the chain; fail once it has been unknown for {_options.DropTimeout.TotalSeconds:0} s"));
             }
         }
+
+        return reverted;
     }
 
     private async ValueTask<List<Versioned<PaymentAttempt>>> AttemptsNewestFirstAsync(PaymentIntent intent, CancellationToken cancellationToken)

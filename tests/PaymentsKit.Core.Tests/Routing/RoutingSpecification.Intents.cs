@@ -551,6 +551,36 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Failing_An_Intent_Whose_Transaction_Reverted_While_The_Chain_Could_Not_Be_Asked_Books_The_Fee_It_Paid()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Ethereum)).Id);
+        Router.EthereumChain.FailNextBroadcast();
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+
+        // No provider answers until the finality timeout; meanwhile the transaction reverted on chain, paying its fee.
+        Clock.Advance(Router.Options.FinalityTimeout);
+        Router.EthereumPrimary.FailReads(1);
+        Router.EthereumBackup.FailReads(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+
+        intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail);
+
+        Assert.Equal(PaymentIntentStatus.Failed, intent.Status);
+        Assert.Equal(Usdc(0.02m), intent.ActualFee);
+        var book = await BalancedBookAsync(Router, Ethereum);
+        Assert.Equal(Usdc(0m), book.Reserved);
+        Assert.Equal(Usdc(0m), book.Spent);
+        Assert.Equal(Usdc(0.02m), book.Fees);
+        Assert.Equal(Usdc(999.98m), book.Available);
+        var attempt = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(AttemptFailure.Reverted, attempt.Failure);
+        Assert.Equal(Money.Of(0.00001m, AssetRegistry.Eth), attempt.ActualFeeNative);
+    }
+
+    [Fact]
     public async Task An_Operator_Who_Verified_Off_Chain_Can_Fail_An_Intent_Whose_Chain_Cannot_Be_Asked_Releasing_Its_Hold()
     {
         var (_, intent) = await HeldInManualReviewAsync();

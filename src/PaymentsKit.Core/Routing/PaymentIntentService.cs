@@ -229,7 +229,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var claims = await _due.ClaimDueAsync(now, _options.SweepLease, limit, cancellationToken).ConfigureAwait(false);
         var advanced = 0;
         var failed = 0;
-        var idle = new System.Collections.Concurrent.ConcurrentBag<DuePaymentIntent>();
+        var waiting = new System.Collections.Concurrent.ConcurrentBag<DuePaymentIntent>();
         try
         {
             // Chain I/O dominates a step, so several intents are stepped at once.
@@ -250,22 +250,24 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                         }
                         else
                         {
-                            idle.Add(claim);
+                            waiting.Add(claim);
                         }
                     }
                     catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
                     {
                         // Anything one intent's step throws (a signer or RPC client's own exceptions included) stays with that
-                        // intent: the pass goes on with the others.
+                        // intent: the pass goes on with the others, and it waits the poll interval, so intents that keep failing
+                        // (the oldest due, each released at once) cannot take every pass.
                         Interlocked.Increment(ref failed);
+                        waiting.Add(claim);
                         LogSweepFailure(_logger, ex, claim.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
                     }
                 }).ConfigureAwait(false);
         }
         finally
         {
-            // Intents with nothing to do yet wait the poll interval, so a pass never spins on them.
-            await DuePass.EndAsync(claims, idle, now, _clock, _options.SweepPollInterval, _due.DeferAsync, _due.ReleaseAsync).ConfigureAwait(false);
+            // Intents with nothing to do yet, or whose step failed, wait the poll interval, so a pass never spins on them.
+            await DuePass.EndAsync(claims, waiting, now, _clock, _options.SweepPollInterval, _due.DeferAsync, _due.ReleaseAsync).ConfigureAwait(false);
         }
 
         return new PaymentIntentSweepResult(claims.Count, advanced, failed);

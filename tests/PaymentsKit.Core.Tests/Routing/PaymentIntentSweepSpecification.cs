@@ -240,6 +240,40 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task Intents_Whose_Steps_Keep_Throwing_Wait_The_Poll_Interval_So_They_Cannot_Starve_The_Others()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intents = new List<PaymentIntent>();
+        for (var i = 0; i < 3; i++)
+        {
+            // Due one after another, so the two that fail are the oldest due.
+            intents.Add(await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 2m + i, RoutingHarness.Solana)).Id));
+            Clock.Advance(Duration.FromSeconds(1));
+        }
+
+        var sweeper = new PaymentIntentService(
+            Router.Store,
+            Clock,
+            Router.Treasury,
+            Router.Providers,
+            Router.Outbox,
+            Microsoft.Extensions.Options.Options.Create(Router.Options),
+            new FailingSigner(Router.Signer, intents[0].Id.ToString(), intents[1].Id.ToString()),
+            null,
+            CreateDueQueue(Router.Store));
+
+        Assert.Equal(new PaymentIntentSweepResult(2, 0, 2), await sweeper.AdvanceDueAsync(Clock.GetCurrentInstant(), limit: 2));
+        Assert.Equal(new PaymentIntentSweepResult(1, 1, 0), await sweeper.AdvanceDueAsync(Clock.GetCurrentInstant(), limit: 2));
+        Assert.Equal(PaymentIntentStatus.Broadcasted, (await Router.Intents.GetAsync(merchant, intents[2].Id)).Status);
+
+        // They stay due, and are tried again once the poll interval has passed.
+        Clock.Advance(Router.Options.SweepPollInterval);
+        var again = await sweeper.AdvanceDueAsync(Clock.GetCurrentInstant(), limit: 2);
+        Assert.Equal(2, again.Claimed);
+        Assert.Equal(2, again.Failed);
+    }
+
     private async Task<List<PaymentIntent>> RoutedAsync(MerchantId merchant, int count)
     {
         var routed = new List<PaymentIntent>();
@@ -271,10 +305,10 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
         throw new InvalidOperationException("The sweep did not settle every intent in 60 rounds.");
     }
 
-    /// <summary>A signer that throws <see cref="TimeoutException"/> for the transfers of one intent.</summary>
-    private sealed class FailingSigner(PaymentsKit.Chains.ITransactionSigner inner, string memo) : PaymentsKit.Chains.ITransactionSigner
+    /// <summary>A signer that throws <see cref="TimeoutException"/> for the transfers of some intents.</summary>
+    private sealed class FailingSigner(PaymentsKit.Chains.ITransactionSigner inner, params string[] memos) : PaymentsKit.Chains.ITransactionSigner
     {
         public ValueTask<PaymentsKit.Chains.SignedTransaction> SignAsync(PaymentsKit.Chains.TransferRequest request, CancellationToken cancellationToken = default) =>
-            request.Memo == memo ? throw new TimeoutException("the HSM did not answer") : inner.SignAsync(request, cancellationToken);
+            memos.Contains(request.Memo) ? throw new TimeoutException("the HSM did not answer") : inner.SignAsync(request, cancellationToken);
     }
 }

@@ -723,7 +723,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 _statuses[i] = StatusText(c.Status);
                 _nextAt[i] = c.NextAttemptAt?.ToDateTimeUtc();
                 _codes[i] = attempt.StatusCode;
-                _errors[i] = attempt.Error;
+                _errors[i] = WebhookDeliveryAttempt.Storable(attempt.Error);
                 _completedAt[i] = c.Status == WebhookDeliveryStatus.Pending ? null : (attempt.StartedAt + attempt.Duration).ToDateTimeUtc();
                 _attemptIds[i] = attempt.Id;
                 _numbers[i] = attempt.Number;
@@ -731,7 +731,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
                 _startedAt[i] = attempt.StartedAt.ToDateTimeUtc();
                 _durations[i] = attempt.Duration.ToTimeSpan();
                 _outcomes[i] = SnakeCaseNames<WebhookAttemptOutcome>.Of(attempt.Outcome);
-                _excerpts[i] = attempt.ResponseExcerpt?.Replace("\0", string.Empty, StringComparison.Ordinal);
+                _excerpts[i] = WebhookDeliveryAttempt.Storable(attempt.ResponseExcerpt);
 
                 // The event record's own text form of an instant (its JSON converter's pattern).
                 _lastAt[i] = InstantPattern.ExtendedIso.Format(attempt.StartedAt);

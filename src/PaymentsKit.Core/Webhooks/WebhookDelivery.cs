@@ -101,8 +101,8 @@ public sealed record WebhookDelivery(
 /// <param name="Duration">How long the HTTP exchange took.</param>
 /// <param name="Outcome">How it ended.</param>
 /// <param name="StatusCode">The HTTP status, when one was received.</param>
-/// <param name="ResponseExcerpt">The start of the response body (at most 1 KiB of text).</param>
-/// <param name="Error">What went wrong, when it did.</param>
+/// <param name="ResponseExcerpt">The start of the response body (at most 1 KiB, decoded as UTF-8, without NUL characters).</param>
+/// <param name="Error">What went wrong, when it did (without NUL characters).</param>
 public sealed record WebhookDeliveryAttempt(
     Guid Id,
     Guid TenantId,
@@ -115,7 +115,14 @@ public sealed record WebhookDeliveryAttempt(
     WebhookAttemptOutcome Outcome,
     int? StatusCode,
     string? ResponseExcerpt,
-    string? Error);
+    string? Error)
+{
+    /// <summary>
+    /// <paramref name="text"/> without U+0000, which PostgreSQL text cannot hold: a receiver's body or a malformed answer
+    /// HttpClient quotes in its error may carry it, and stored as it came it would fail the completion of a whole batch.
+    /// </summary>
+    internal static string? Storable(string? text) => text?.Replace("\0", string.Empty, StringComparison.Ordinal);
+}
 
 /// <summary>One delivery to create when an event is scheduled.</summary>
 /// <param name="EventId">The event.</param>

@@ -625,8 +625,8 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             Duration.FromTimeSpan(elapsed),
             outcome,
             statusCode,
-            excerpt,
-            error));
+            WebhookDeliveryAttempt.Storable(excerpt),
+            WebhookDeliveryAttempt.Storable(error)));
 
     [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "Webhook delivery {DeliveryId} of {EventId} attempt {Attempt} failed ({Outcome}, HTTP {StatusCode}); next attempt at {NextAttemptAt}")]
     private static partial void LogRetry(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId, int attempt, WebhookAttemptOutcome outcome, int? statusCode, Instant? nextAttemptAt);

@@ -191,6 +191,58 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         Assert.Equal(2, (await Kit.Outbox.GetAsync(Tenant, e.Id)).Attempts);
     }
 
+    [Theory]
+    [InlineData(200)]
+    [InlineData(500)]
+    public async Task A_binary_response_body_with_nul_bytes_is_excerpted_and_its_outcome_recorded(int status)
+    {
+        // PostgreSQL text cannot hold U+0000: the excerpt drops it, on every store alike.
+        await using var receiver = new TestReceiver((_, _) => new LoopbackResponse(status, "\u0089PNG\0\u0001bin\0", "application/octet-stream"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+
+        var pass = await Kit.Dispatcher().DispatchAsync();
+
+        Assert.Equal(status == 200 ? (1, 0) : (0, 1), (pass.Delivered, pass.Retrying));
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal(status == 200 ? WebhookDeliveryStatus.Delivered : WebhookDeliveryStatus.Pending, delivery.Status);
+        var attempt = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id));
+        Assert.Equal("\u0089PNG\u0001bin", attempt.ResponseExcerpt);
+    }
+
+    [Fact]
+    public async Task A_malformed_answer_with_nul_bytes_is_a_failed_attempt_recorded_with_its_error()
+    {
+        // HttpClient quotes a malformed status line in its error. PostgreSQL text cannot hold U+0000: kept in the attempt's
+        // error, it failed the completion of the whole batch, and a receiver that answers so every time had the event sent
+        // again after every lease, never recorded.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var answered = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            var buffer = new byte[65536];
+            _ = await stream.ReadAsync(buffer);
+            await stream.WriteAsync("HTTP/1.1 2\0\0 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
+            await stream.FlushAsync();
+        });
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        await Kit.RegisterAsync(Tenant, new Uri($"http://127.0.0.1:{port}/hooks"));
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+
+        var pass = await Kit.Dispatcher().DispatchAsync();
+        await answered;
+
+        Assert.Equal((1, 0), (pass.Retrying, pass.LostLeases));
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Pending, 1), (delivery.Status, delivery.Attempts));
+        var attempt = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id));
+        Assert.Equal(WebhookAttemptOutcome.Failed, attempt.Outcome);
+        Assert.DoesNotContain("\0", attempt.Error, StringComparison.Ordinal);
+        Assert.Equal(attempt.Error, delivery.LastError);
+    }
+
     [Fact]
     public async Task A_timeout_is_retried()
     {

@@ -102,7 +102,7 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
 
     private const string ReplaySql =
         "UPDATE webhook_deliveries d SET status = 'pending', attempts = 0, next_attempt_at = $3, completed_at = NULL, lease_token = NULL, lease_expires_at = NULL"
-        + " WHERE d.id = $1 AND d.tenant_id = $2 AND d.status <> 'pending' RETURNING " + DeliveryColumns;
+        + " WHERE d.id = $1 AND d.tenant_id = $2 AND d.status <> 'pending' AND ($4::text IS NULL OR d.status = $4::text) RETURNING " + DeliveryColumns;
 
     private readonly PostgreSqlStore _store;
 
@@ -566,17 +566,18 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public async ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default)
+    public async ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default)
     {
-        var replayed = await QueryAsync(ReplaySql, [deliveryId.Value, tenantId, now.ToDateTimeUtc()], cancellationToken).ConfigureAwait(false);
+        var expected = Typed(from is { } status ? StatusText(status) : null, NpgsqlDbType.Text);
+        var replayed = await QueryAsync(ReplaySql, [deliveryId.Value, tenantId, now.ToDateTimeUtc(), expected], cancellationToken).ConfigureAwait(false);
         if (replayed.Count == 1)
         {
             return replayed[0];
         }
 
-        return await GetAsync(tenantId, deliveryId, cancellationToken).ConfigureAwait(false) is null
-            ? null
-            : throw InMemoryWebhookDeliveryQueue.StillPending(deliveryId);
+        return await GetAsync(tenantId, deliveryId, cancellationToken).ConfigureAwait(false) is { } current
+            ? throw InMemoryWebhookDeliveryQueue.NotReplayable(deliveryId, current.Status)
+            : null;
     }
 
     /// <summary>

@@ -74,9 +74,17 @@ public interface IWebhookDeliveryQueue
     /// Makes a dead-lettered or delivered delivery pending again, due at <paramref name="now"/>, with a fresh
     /// attempt budget; its attempt log is kept.
     /// </summary>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="deliveryId">The delivery.</param>
+    /// <param name="now">When it becomes due.</param>
+    /// <param name="from">
+    /// When set, the status the delivery must still have (checked as it is changed): a bulk replay of dead letters passes
+    /// <see cref="WebhookDeliveryStatus.DeadLettered"/>, so one replayed and delivered since it was listed is not sent again.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the change.</param>
     /// <returns>The delivery as it now is; null when absent or another tenant's.</returns>
-    /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is still pending.</exception>
-    ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default);
+    /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is still pending, or not in <paramref name="from"/>.</exception>
+    ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default);
 }
 
 /// <summary>What <see cref="IWebhookDeliveryQueue.ScheduleAndClaimAsync"/> did.</summary>

@@ -265,7 +265,7 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default)
+    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default)
     {
         lock (_lock)
         {
@@ -274,9 +274,9 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                 return ValueTask.FromResult<WebhookDelivery?>(null);
             }
 
-            if (entry.Delivery.Status == WebhookDeliveryStatus.Pending)
+            if (entry.Delivery.Status == WebhookDeliveryStatus.Pending || (from is { } expected && entry.Delivery.Status != expected))
             {
-                throw StillPending(deliveryId);
+                throw NotReplayable(deliveryId, entry.Delivery.Status);
             }
 
             Set(entry, Replayed(entry.Delivery, now));
@@ -316,11 +316,21 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
     internal static WebhookDelivery Replayed(WebhookDelivery delivery, Instant now) =>
         delivery with { Status = WebhookDeliveryStatus.Pending, Attempts = 0, NextAttemptAt = now, CompletedAt = null };
 
-    /// <summary>The error for replaying a delivery that is still pending.</summary>
-    internal static PaymentsKitException StillPending(WebhookDeliveryId deliveryId) =>
-        new(PaymentsKitErrorCodes.InvalidTransition,
-            $"Webhook delivery {deliveryId} is still pending; only delivered or dead-lettered deliveries can be replayed.",
-            new Dictionary<string, object?> { ["field"] = "delivery_id", ["value"] = deliveryId.ToString(), ["from"] = "pending", ["to"] = "pending" });
+    /// <summary>The error for replaying a delivery that is still pending, or no longer in the status the replay expected.</summary>
+    internal static PaymentsKitException NotReplayable(WebhookDeliveryId deliveryId, WebhookDeliveryStatus status)
+    {
+        var from = status switch
+        {
+            WebhookDeliveryStatus.Pending => "pending",
+            WebhookDeliveryStatus.Delivered => "delivered",
+            _ => "dead_lettered",
+        };
+        var message = status == WebhookDeliveryStatus.Pending
+            ? $"Webhook delivery {deliveryId} is still pending; only delivered or dead-lettered deliveries can be replayed."
+            : $"Webhook delivery {deliveryId} is {from} now, not in the status the replay expected.";
+        return new(PaymentsKitErrorCodes.InvalidTransition, message,
+            new Dictionary<string, object?> { ["field"] = "delivery_id", ["value"] = deliveryId.ToString(), ["from"] = from, ["to"] = "pending" });
+    }
 
     /// <summary>Whether a delivery passes a filter.</summary>
     internal static bool Matches(WebhookDelivery delivery, WebhookDeliveryFilter filter) =>

@@ -60,7 +60,7 @@ public sealed class WebhookDeliveryService : IWebhookDeliveryService
     {
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.replay");
         activity?.SetTag("paymentskit.webhook_delivery", deliveryId.ToString());
-        return await _queue.ReplayAsync(tenantId, deliveryId, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false) ?? throw NotFound(deliveryId);
+        return await _queue.ReplayAsync(tenantId, deliveryId, _clock.GetCurrentInstant(), null, cancellationToken).ConfigureAwait(false) ?? throw NotFound(deliveryId);
     }
 
     /// <inheritdoc />
@@ -83,7 +83,8 @@ public sealed class WebhookDeliveryService : IWebhookDeliveryService
         {
             try
             {
-                replayed += await _queue.ReplayAsync(tenantId, id, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false) is null ? 0 : 1;
+                // Only if still dead-lettered: one replayed by someone else since it was listed may be delivered by now.
+                replayed += await _queue.ReplayAsync(tenantId, id, _clock.GetCurrentInstant(), WebhookDeliveryStatus.DeadLettered, cancellationToken).ConfigureAwait(false) is null ? 0 : 1;
             }
             catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidTransition)
             {

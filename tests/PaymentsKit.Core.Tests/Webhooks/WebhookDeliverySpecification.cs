@@ -311,6 +311,68 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Replaying_dead_letters_skips_one_replayed_and_delivered_since_it_was_listed()
+    {
+        await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(410));
+        var endpoint = (await Kit.RegisterAsync(Tenant, receiver.Url)).Endpoint;
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var dispatcher = Kit.Dispatcher();
+        Assert.Equal(1, (await dispatcher.DispatchAsync()).DeadLettered);
+        receiver.Answer = (_, _) => LoopbackResponse.Json("{}");
+        await Kit.Endpoints.EnableAsync(Tenant, endpoint.Id);
+
+        // Between the bulk replay's listing and its replay, another operator replays the dead letter and it is delivered.
+        var interleaved = new ListHookQueue(Kit.Queue, async () =>
+        {
+            var dead = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.DeadLettered), null, 10)).Items);
+            await Kit.Deliveries.ReplayAsync(Tenant, dead.Id);
+            Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
+        });
+        var bulk = new WebhookDeliveryService(interleaved, Kit.Clock);
+
+        Assert.Equal(0, await bulk.ReplayDeadLettersAsync(Tenant, endpoint.Id));
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal(WebhookDeliveryStatus.Delivered, delivery.Status);
+        Assert.Equal(0, (await dispatcher.DispatchAsync()).Claimed);
+        Assert.Equal(2, receiver.For(e).Count);
+    }
+
+    /// <summary>A queue that runs <c>hook</c> once, after the first listing it answers.</summary>
+    private sealed class ListHookQueue(IWebhookDeliveryQueue inner, Func<Task> hook) : IWebhookDeliveryQueue
+    {
+        private int _hooked;
+
+        public ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default) =>
+            inner.ScheduleAsync(planner, now, limit, cancellationToken);
+
+        public ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default) =>
+            inner.ClaimAsync(now, lease, limit, cancellationToken);
+
+        public ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default) =>
+            inner.CompleteAsync(completions, cancellationToken);
+
+        public ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
+            inner.GetAsync(tenantId, deliveryId, cancellationToken);
+
+        public async ValueTask<PaymentsKit.Storage.Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default)
+        {
+            var page = await inner.ListAsync(tenantId, filter, cursor, limit, cancellationToken);
+            if (Interlocked.Exchange(ref _hooked, 1) == 0)
+            {
+                await hook();
+            }
+
+            return page;
+        }
+
+        public ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
+            inner.ListAttemptsAsync(tenantId, deliveryId, cancellationToken);
+
+        public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default) =>
+            inner.ReplayAsync(tenantId, deliveryId, now, from, cancellationToken);
+    }
+
+    [Fact]
     public async Task A_disabled_endpoint_dead_letters_what_it_had_pending_without_sending()
     {
         await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(500));

@@ -12,6 +12,14 @@ namespace PaymentsKit.Testing;
 public sealed class FakeAddressResolver : IWebhookAddressResolver
 {
     private readonly ConcurrentDictionary<string, IPAddress[]> _names = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, bool> _hanging = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Makes look-ups of <paramref name="host"/> never answer (until cancelled), like a tarpit name server.</summary>
+    public FakeAddressResolver Hang(string host)
+    {
+        _hanging[host] = true;
+        return this;
+    }
 
     /// <summary>Makes <paramref name="host"/> resolve to <paramref name="addresses"/>.</summary>
     public FakeAddressResolver Set(string host, params string[] addresses)
@@ -21,11 +29,17 @@ public sealed class FakeAddressResolver : IWebhookAddressResolver
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<IPAddress>> ResolveAsync(string host, CancellationToken cancellationToken = default) =>
-        ValueTask.FromResult<IReadOnlyList<IPAddress>>(
-            _names.TryGetValue(host, out var found) ? found
+    public async ValueTask<IReadOnlyList<IPAddress>> ResolveAsync(string host, CancellationToken cancellationToken = default)
+    {
+        if (_hanging.ContainsKey(host))
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        return _names.TryGetValue(host, out var found) ? found
             : IPAddress.TryParse(host, out var literal) ? [literal]
-            : []);
+            : [];
+    }
 }
 
 /// <summary>Everything a webhook delivery test needs over one store: outbox, endpoints, queue, dispatchers.</summary>

@@ -366,6 +366,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
 
         var now = _clock.GetCurrentInstant();
+        var checks = new List<(WebhookEndpoint Endpoint, Uri Url, Task<string?> Rejected)>();
         var unit = await _store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
@@ -384,12 +385,39 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
                 }
 
                 var url = new Uri(endpoint.Url);
-                var (_, rejected) = await _validator.CheckAsync(url, cancellationToken).ConfigureAwait(false);
-                targets[endpoint.Id] = new Target(endpoint, url, rejected is null ? endpoint.SigningSecrets(now) : [], rejected, readAt);
+                checks.Add((endpoint, url, CheckWithinTimeoutAsync(url, cancellationToken)));
             }
         }
 
+        await Task.WhenAll(checks.Select(c => c.Rejected)).ConfigureAwait(false);
+        foreach (var (endpoint, url, check) in checks)
+        {
+            var rejected = await check.ConfigureAwait(false);
+            targets[endpoint.Id] = new Target(endpoint, url, rejected is null ? endpoint.SigningSecrets(now) : [], rejected, readAt);
+        }
+
         return targets;
+    }
+
+    /// <summary>
+    /// The SSRF guard's verdict on an endpoint URL, its look-up bounded by the attempt timeout. Every delivery of the batch
+    /// waits for these checks (all tenants'), so one host on a name server that never answers would otherwise hold the pass
+    /// and the dispatcher with it: it costs its own deliveries an attempt (rejected) instead. The checks run at once, so
+    /// several slow hosts hold the batch for one timeout, not one each.
+    /// </summary>
+    private async Task<string?> CheckWithinTimeoutAsync(Uri url, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.Timeout);
+        try
+        {
+            var (_, rejected) = await _validator.CheckAsync(url, timeout.Token).ConfigureAwait(false);
+            return rejected;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"its host did not resolve within {_options.Timeout.TotalSeconds:0.###} s";
+        }
     }
 
     private async ValueTask<WebhookDeliveryCompletion> AttemptAsync(Work work, GoneEndpoints gone, CancellationToken cancellationToken)

@@ -244,6 +244,25 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_host_whose_look_up_never_answers_costs_its_delivery_an_attempt_not_the_whole_pass()
+    {
+        // The SSRF guard's look-up before a batch's attempts had no timeout: one tenant's endpoint on a name server that
+        // never answers held the pass, every tenant's deliveries in it and the dispatcher with them.
+        await using var receiver = new TestReceiver();
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        Kit.Resolver.Hang(receiver.Url.Host);
+
+        var pass = await Kit.Dispatcher().DispatchAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Equal((1, 0), (pass.Retrying, pass.Delivered));
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal(WebhookDeliveryStatus.Pending, delivery.Status);
+        Assert.Equal(WebhookAttemptOutcome.Rejected, Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id)).Outcome);
+        Assert.Empty(receiver.Received);
+    }
+
+    [Fact]
     public async Task A_timeout_is_retried()
     {
         await using var receiver = new TestReceiver((_, n) => n == 1 ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(3)) : LoopbackResponse.Json("{}"));

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Extensions.Options;
 using NodaTime;
 using PaymentsKit.Chains;
 using PaymentsKit.Chains.Stellar;
@@ -127,15 +128,20 @@ public static class SampleHost
     }
 
     /// <summary>
-    /// Prepares the store and the simulated world before the host starts: applies the PostgreSQL migrations, opens and
-    /// funds a treasury wallet on each routing chain (once, by idempotency key), funds the simulated chains to match,
-    /// and takes the first chain health sample so quotes can be priced at once.
+    /// Prepares the store and the simulated world before the host starts: validates every options type, applies the
+    /// PostgreSQL migrations, opens and funds a treasury wallet on each routing chain (once, by idempotency key), funds
+    /// the simulated chains to match, and takes the first chain health sample so quotes can be priced at once.
     /// </summary>
     /// <returns>The migrations this start applied (none on the in-memory store or an up-to-date database).</returns>
+    /// <exception cref="OptionsValidationException">Or an <see cref="AggregateException"/> of them: every options problem at once.</exception>
     public static async Task<IReadOnlyList<MigrationInfo>> InitializeAsync(WebApplication app, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(app);
         var services = app.Services;
+
+        // What the host's start would check (ValidateOnStart), checked before the first service is resolved here: a
+        // resolution validates only its own options, so the first refusal would hide every other problem.
+        services.GetRequiredService<IStartupValidator>().Validate();
         IReadOnlyList<MigrationInfo> applied = [];
         if (services.GetService<IPaymentsKitMigrator>() is { } migrator)
         {

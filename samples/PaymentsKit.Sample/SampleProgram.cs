@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
 
 namespace PaymentsKit.Sample;
 
@@ -8,8 +9,14 @@ namespace PaymentsKit.Sample;
 /// </summary>
 internal static class SampleProgram
 {
+    /// <summary>The exit code of a run that failed on a PaymentsKit error, e.g. a PostgreSQL server that cannot be reached.</summary>
+    public const int FailedExitCode = 1;
+
     /// <summary>The exit code of a bad command line.</summary>
     public const int UsageExitCode = 2;
+
+    /// <summary>The exit code of options the validation refuses (sysexits' EX_CONFIG), e.g. <c>--postgres</c> without an API key hashing secret.</summary>
+    public const int ConfigurationExitCode = 78;
 
     /// <summary>The exit code of a start (or a demo) cancelled by Ctrl+C or SIGTERM: 128 + SIGINT, as shells report an interrupted program.</summary>
     public const int CancelledExitCode = 130;
@@ -27,9 +34,7 @@ internal static class SampleProgram
     /// <param name="started">Called once the host has started, before serving: its lifetime now stops it on Ctrl+C or SIGTERM.</param>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken startup, Action started)
     {
-        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
-        ArgumentNullException.ThrowIfNull(started);
         SampleOptions options;
         try
         {
@@ -41,6 +46,17 @@ internal static class SampleProgram
             return UsageExitCode;
         }
 
+        return await RunAsync(options, output, error, startup, started).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs the sample as <paramref name="options"/> say; returns its exit code.</summary>
+    /// <inheritdoc cref="RunAsync(string[], TextWriter, TextWriter, CancellationToken, Action)"/>
+    public static async Task<int> RunAsync(SampleOptions options, TextWriter output, TextWriter error, CancellationToken startup, Action started)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        ArgumentNullException.ThrowIfNull(started);
         try
         {
             if (options.Demo)
@@ -69,6 +85,37 @@ internal static class SampleProgram
             await error.WriteLineAsync(CancelledMessage).ConfigureAwait(false);
             return CancelledExitCode;
         }
+        catch (Exception ex) when (OptionsFailures(ex) is { } failures)
+        {
+            foreach (var failure in failures)
+            {
+                await error.WriteLineAsync(failure).ConfigureAwait(false);
+            }
+
+            return ConfigurationExitCode;
+        }
+        catch (PaymentsKitException ex)
+        {
+            // The code and message name what went wrong and with which value; the stack trace would only bury them.
+            await error.WriteLineAsync($"{ex.Code}: {ex.Message}").ConfigureAwait(false);
+            return FailedExitCode;
+        }
+    }
+
+    /// <summary>
+    /// Every failure of an options validation: the host's start reports one <see cref="OptionsValidationException"/> per
+    /// options type that has problems, several together in an <see cref="AggregateException"/>. Null for any other error.
+    /// </summary>
+    public static IReadOnlyList<string>? OptionsFailures(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        return exception switch
+        {
+            OptionsValidationException invalid => [.. invalid.Failures],
+            AggregateException aggregate when aggregate.Flatten().InnerExceptions.All(e => e is OptionsValidationException) =>
+                [.. aggregate.Flatten().InnerExceptions.SelectMany(e => ((OptionsValidationException)e).Failures)],
+            _ => null,
+        };
     }
 }
 

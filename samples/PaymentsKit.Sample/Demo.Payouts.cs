@@ -51,7 +51,9 @@ internal sealed partial class Demo
         clock.Advance(Duration.FromMinutes(1));
         var done = await payouts.ExecuteAsync(issuer, dividend.Id, cancellationToken: cancellationToken).ConfigureAwait(false);
         var batches = await payouts.ListBatchesAsync(issuer, dividend.Id, cancellationToken).ConfigureAwait(false);
-        output.WriteLine($"{batches.Count} batches ran: {batches.Sum(b => b.SuccessfulPayments):N0} payments made, {batches.Sum(b => b.FailedPayments)} failed");
+        output.WriteLine(
+            $"{batches.Count} batches ran ({plan.Count} planned, {batches.Count - plan.Count} retrying unpaid holders): "
+            + $"{batches.Sum(b => b.SuccessfulPayments):N0} payments made, {batches.Sum(b => b.FailedPayments)} payment attempts failed");
         foreach (var batch in batches.Where(b => b.BatchNumber <= 2 || b.FailedPayments > 0 || b.BatchNumber == batches.Count))
         {
             output.WriteLine($"  batch {batch.BatchNumber}: {batch.SuccessfulPayments} paid ({batch.Paid}), {batch.FailedPayments} failed, {batch.Status}, tx {batch.TransactionId}{(batch.ErrorMessage is null ? "" : " — " + batch.ErrorMessage)}");

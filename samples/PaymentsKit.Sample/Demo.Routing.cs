@@ -40,10 +40,12 @@ internal sealed partial class Demo
                     new QuoteDestination(ChainId.Solana, "payee-solana"),
                 ]),
             cancellationToken).ConfigureAwait(false);
-        output.WriteLine($"quote {quote.Id} for {quote.Amount}, cheapest first:");
+        // The score weighs speed and reliability beside the fee, so the best-ranked chain need not be the cheapest.
+        output.WriteLine($"quote {quote.Id} for {quote.Amount}, ranked by score ({RoutePriority.LowFee.ToWireName()}: the fee weighs most, speed and reliability count too):");
         foreach (var candidate in quote.CandidateRoutes)
         {
-            output.WriteLine($"  {candidate.Rank}. {candidate.Chain,-9} fee ≈ {candidate.EstimatedFee} ({candidate.EstimatedFeeNative}), score {candidate.Score:0.000}, {candidate.Exclusion}");
+            var eligibility = candidate.IsEligible ? "eligible" : $"excluded: {candidate.Exclusion.ToWireName()}";
+            output.WriteLine($"  {candidate.Rank}. {candidate.Chain,-9} fee ≈ {candidate.EstimatedFee} ({candidate.EstimatedFeeNative}), score {candidate.Score:0.000}, {eligibility}");
         }
 
         var request = new CreatePaymentIntentRequest(quote.Id, "order-2026-11-0042");

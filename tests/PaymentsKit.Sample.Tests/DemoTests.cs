@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using PaymentsKit.PostgreSql;
 using PaymentsKit.Routing;
@@ -9,7 +10,7 @@ namespace PaymentsKit.Sample.Tests;
 public sealed class PostgresCollection : ICollectionFixture<PostgresServerFixture>;
 
 /// <summary>The <c>--demo</c> tour, as <c>Program</c> runs it, on the embedded defaults and on PostgreSQL.</summary>
-public sealed class DemoTests
+public sealed partial class DemoTests
 {
     /// <summary>Runs the demo like <c>Program</c> does and returns what it printed.</summary>
     internal static async Task<string> RunDemoAsync(string? postgres)
@@ -23,6 +24,16 @@ public sealed class DemoTests
     {
         Assert.Contains("invoice is now Paid", output, StringComparison.Ordinal);
         Assert.Contains("lifecycle: created -> route_selected -> broadcasted -> settled", output, StringComparison.Ordinal);
+
+        // The quote's candidates come ranked by score, which weighs speed and reliability beside the fee: the first need
+        // not be the cheapest. Each says whether it may be used, by the exclusion's wire name, not the enum's bare "None".
+        Assert.Contains("ranked by score", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("cheapest first", output, StringComparison.Ordinal);
+        Assert.Equal(3, QuoteCandidateLine().Matches(output).Count);
+        Assert.DoesNotContain(", None", output, StringComparison.Ordinal);
+
+        // The run's batches are the planned ones plus the retries of the unpaid holder; the failures are its attempts.
+        Assert.Contains("1114 batches ran (1112 planned, 2 retrying unpaid holders): 9,999 payments made, 3 payment attempts failed", output, StringComparison.Ordinal);
         Assert.Contains("books balance: True", output, StringComparison.Ordinal);
         Assert.Contains("refund of 70.00 rejected: refund_exceeds_remaining", output, StringComparison.Ordinal);
         Assert.Contains("(sum 100.000000 USDC)", output, StringComparison.Ordinal);
@@ -43,6 +54,10 @@ public sealed class DemoTests
     [Fact]
     public async Task The_demo_tours_every_module_on_the_embedded_defaults() =>
         AssertTheTourCompleted(await RunDemoAsync(postgres: null));
+
+    /// <summary>A candidate of the demo's quote: rank, chain, fee in the payment's and the native asset, score, eligibility.</summary>
+    [GeneratedRegex(@"^  [1-3]\. (stellar|ethereum|solana) +fee ≈ [0-9.]+ USDC \([0-9.]+ (XLM|ETH|SOL)\), score [0-9.]+, (eligible|excluded: [a-z_]+)\r?$", RegexOptions.Multiline)]
+    private static partial Regex QuoteCandidateLine();
 }
 
 [Collection(PostgresServerFixture.CollectionName)]

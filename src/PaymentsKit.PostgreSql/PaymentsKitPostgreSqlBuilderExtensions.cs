@@ -44,11 +44,7 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
         var services = builder.Services;
         services.AddOptions<PostgreSqlStoreOptions>().Configure(configure).ValidateOnStart();
 
-        // API keys are stored hashed under this secret: one made per process would leave every stored key unverifiable
-        // after a restart, or on another host.
-        services.AddOptions<PaymentsKitOptions>().Validate(
-            options => options.ApiKeyHashingSecret is not null,
-            "PaymentsKit:ApiKeyHashingSecret is required with UsePostgreSql (base64 of at least 32 bytes): API keys are stored hashed under it, and keys hashed under a secret made per process stop verifying after a restart or on another host.");
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PaymentsKitOptions>, ApiKeyHashingSecretRequired>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<PostgreSqlStoreOptions>, PostgreSqlStoreOptionsValidator>());
         services.TryAddSingleton(provider => new PostgreSqlStore(
             provider.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value,
@@ -65,5 +61,19 @@ public static class PaymentsKitPostgreSqlBuilderExtensions
         services.Replace(ServiceDescriptor.Singleton<IDuePaymentIntentQueue>(provider => new PostgreSqlDuePaymentIntentQueue(provider.GetRequiredService<PostgreSqlStore>())));
         services.Replace(ServiceDescriptor.Singleton<IDueTransactionQueue>(provider => new PostgreSqlDueTransactionQueue(provider.GetRequiredService<PostgreSqlStore>())));
         return builder;
+    }
+
+    /// <summary>
+    /// Refuses a durable store without <see cref="PaymentsKitOptions.ApiKeyHashingSecret"/>: API keys are stored hashed under
+    /// it, so a secret made per process would leave every stored key unverifiable after a restart, or on another host. A type of
+    /// its own, so a second <c>UsePostgreSql</c> does not report the problem twice.
+    /// </summary>
+    private sealed class ApiKeyHashingSecretRequired : IValidateOptions<PaymentsKitOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, PaymentsKitOptions options) =>
+            options.ApiKeyHashingSecret is not null
+                ? ValidateOptionsResult.Success
+                : ValidateOptionsResult.Fail(
+                    "PaymentsKit:ApiKeyHashingSecret is required with UsePostgreSql (base64 of at least 32 bytes): API keys are stored hashed under it, and keys hashed under a secret made per process stop verifying after a restart or on another host.");
     }
 }

@@ -10,7 +10,7 @@ internal static class PostgreSqlPayoutsRegistration
 {
     public static void AddPostgreSqlPayouts(IServiceCollection services)
     {
-        services.AddSingleton(provider => new PostgreSqlPayoutsStore(
+        services.TryAddSingleton(provider => new PostgreSqlPayoutsStore(
             provider.GetRequiredService<PostgreSqlStore>(), provider.GetRequiredService<IOptions<PostgreSqlStoreOptions>>().Value));
         services.Replace(ServiceDescriptor.Singleton<IHolderSnapshotStore>(provider => provider.GetRequiredService<PostgreSqlPayoutsStore>()));
         services.Replace(ServiceDescriptor.Singleton<IDueDistributionIndex>(provider => provider.GetRequiredService<PostgreSqlPayoutsStore>()));

@@ -75,6 +75,20 @@ public sealed class PostgreSqlStoreOptionsTests
     }
 
     [Fact]
+    public async Task UsePostgreSql_Twice_Registers_Its_Services_And_Its_Secret_Check_Once()
+    {
+        // A library and its host may both call it; the second call may only add configuration, as AddPaymentsKit's does.
+        var services = new ServiceCollection();
+        services.AddPaymentsKit().UsePostgreSql(Valid).UsePostgreSql(Valid);
+
+        Assert.Single(services, d => d.ServiceType == typeof(PostgreSqlPayoutsStore));
+        await using var provider = services.BuildServiceProvider();
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
+        var failure = Assert.Single(error.Failures);
+        Assert.Contains("PaymentsKit:ApiKeyHashingSecret is required", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_Connection_String_Npgsql_Cannot_Parse_Is_Reported_Without_Echoing_It()
     {
         var failures = PostgreSqlStoreOptionsValidator.Problems(new PostgreSqlStoreOptions { ConnectionString = "Host=db;Password=hunter2;Frobnicate=yes" });

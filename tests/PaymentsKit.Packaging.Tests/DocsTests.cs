@@ -69,6 +69,22 @@ public sealed partial class DocsTests
         Assert.True(unknown.Count == 0, "Error codes not in PaymentsKitErrorCodes:\n" + string.Join('\n', unknown));
     }
 
+    [Fact]
+    public void Every_csharp_block_that_moves_to_PostgreSql_sets_the_api_key_hashing_secret()
+    {
+        // UsePostgreSql refuses to start without the secret, so a snippet without it fails the first time it is copied.
+        var blocks = MarkdownFiles()
+            .SelectMany(file => CSharpBlock().Matches(File.ReadAllText(file)).Select(block => (file, code: block.Groups["code"].Value)))
+            .Where(block => block.code.Contains(".UsePostgreSql(", StringComparison.Ordinal))
+            .ToList();
+        Assert.NotEmpty(blocks);
+        var missing = blocks
+            .Where(block => !block.code.Contains("ApiKeyHashingSecret", StringComparison.Ordinal))
+            .Select(block => $"{Path.GetRelativePath(Root, block.file)}: {block.code.Split('\n')[0]}")
+            .ToList();
+        Assert.True(missing.Count == 0, "UsePostgreSql without ApiKeyHashingSecret:\n" + string.Join('\n', missing));
+    }
+
     /// <summary>The cells of every table column headed "code" or "codes" (error tables; asset codes are upper case and ignored).</summary>
     private static IEnumerable<string> CodeColumnCells(string file)
     {
@@ -126,6 +142,9 @@ public sealed partial class DocsTests
 
     [GeneratedRegex(@"`(?<code>[a-z][a-z0-9]*(_[a-z0-9]+)*)`")]
     private static partial Regex SnakeCaseCode();
+
+    [GeneratedRegex("```csharp\n(?<code>.*?)```", RegexOptions.Singleline)]
+    private static partial Regex CSharpBlock();
 
     [GeneratedRegex("```.*?```", RegexOptions.Singleline)]
     private static partial Regex FencedCode();

@@ -9,7 +9,10 @@ namespace PaymentsKit.Sample;
 /// </summary>
 internal static class SampleProgram
 {
-    /// <summary>The exit code of a run that failed on a PaymentsKit error, e.g. a PostgreSQL server that cannot be reached.</summary>
+    /// <summary>
+    /// The exit code of a run that failed on a PaymentsKit error (e.g. a PostgreSQL server that cannot be reached) or could not
+    /// listen on its URL.
+    /// </summary>
     public const int FailedExitCode = 1;
 
     /// <summary>The exit code of a bad command line.</summary>
@@ -74,7 +77,17 @@ internal static class SampleProgram
                 // still stops the start before serving: a host whose start is cancelled logs it as a failure, stack trace
                 // included. The host's lifetime handles the signals from the first thing its start does.
                 startup.ThrowIfCancellationRequested();
-                await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await app.StartAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    // Kestrel could not bind, most often because another sample already serves on the port.
+                    await error.WriteLineAsync($"Cannot listen on {options.Url}: {ex.Message}").ConfigureAwait(false);
+                    return FailedExitCode;
+                }
+
                 started();
                 await app.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
                 return 0;

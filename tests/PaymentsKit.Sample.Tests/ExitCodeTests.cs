@@ -1,4 +1,5 @@
-using Microsoft.Extensions.Options;
+using System.Net;
+using System.Net.Sockets;
 using PaymentsKit.Testing;
 
 namespace PaymentsKit.Sample.Tests;
@@ -41,6 +42,22 @@ public sealed class ExitCodeTests
         Assert.NotNull(failures);
         Assert.Contains(failures, f => f.Contains("ConnectionString", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("ApiKeyHashingSecret", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_address_already_in_use_is_a_short_failure_with_exit_code_1()
+    {
+        // The second `dotnet run` of the sample on its default port.
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var url = $"http://127.0.0.1:{((IPEndPoint)taken.LocalEndpoint).Port}";
+        using var error = new StringWriter();
+
+        var code = await SampleProgram.RunAsync(["--urls", url], TextWriter.Null, error, CancellationToken.None, () => Assert.Fail("Nothing serves."));
+
+        Assert.Equal(SampleProgram.FailedExitCode, code);
+        Assert.StartsWith($"Cannot listen on {url}: ", error.ToString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

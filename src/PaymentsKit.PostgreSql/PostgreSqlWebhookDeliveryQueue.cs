@@ -566,7 +566,14 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public async ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default)
+    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
+        ReplayAsync(tenantId, deliveryId, now, (WebhookDeliveryStatus?)null, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus from, CancellationToken cancellationToken = default) =>
+        ReplayAsync(tenantId, deliveryId, now, (WebhookDeliveryStatus?)from, cancellationToken);
+
+    private async ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from, CancellationToken cancellationToken)
     {
         var expected = Typed(from is { } status ? StatusText(status) : null, NpgsqlDbType.Text);
         var replayed = await QueryAsync(ReplaySql, [deliveryId.Value, tenantId, now.ToDateTimeUtc(), expected], cancellationToken).ConfigureAwait(false);

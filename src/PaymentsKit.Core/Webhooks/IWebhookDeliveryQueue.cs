@@ -77,14 +77,41 @@ public interface IWebhookDeliveryQueue
     /// <param name="tenantId">The tenant.</param>
     /// <param name="deliveryId">The delivery.</param>
     /// <param name="now">When it becomes due.</param>
-    /// <param name="from">
-    /// When set, the status the delivery must still have (checked as it is changed): a bulk replay of dead letters passes
-    /// <see cref="WebhookDeliveryStatus.DeadLettered"/>, so one replayed and delivered since it was listed is not sent again.
-    /// </param>
     /// <param name="cancellationToken">Cancels the change.</param>
     /// <returns>The delivery as it now is; null when absent or another tenant's.</returns>
-    /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is still pending, or not in <paramref name="from"/>.</exception>
-    ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default);
+    /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is still pending.</exception>
+    ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Makes a delivery pending again as <see cref="ReplayAsync(Guid, WebhookDeliveryId, Instant, CancellationToken)"/> does,
+    /// only if it still has the status <paramref name="from"/> as it is changed: a bulk replay of dead letters passes
+    /// <see cref="WebhookDeliveryStatus.DeadLettered"/>, so one replayed and delivered since it was listed is not sent again.
+    /// </summary>
+    /// <param name="tenantId">The tenant.</param>
+    /// <param name="deliveryId">The delivery.</param>
+    /// <param name="now">When it becomes due.</param>
+    /// <param name="from">The status the delivery must still have.</param>
+    /// <param name="cancellationToken">Cancels the change.</param>
+    /// <returns>The delivery as it now is; null when absent or another tenant's.</returns>
+    /// <exception cref="PaymentsKitException"><c>invalid_transition</c> when it is pending or not in <paramref name="from"/>.</exception>
+    /// <remarks>
+    /// The built-in queues check the status in the same step as the change. This default, for queues written before the
+    /// overload existed, reads the status first and then replays: a replay and delivery between the two can still send one
+    /// delivery twice.
+    /// </remarks>
+    async ValueTask<WebhookDelivery?> ReplayAsync(
+        Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus from, CancellationToken cancellationToken = default)
+    {
+        var current = await GetAsync(tenantId, deliveryId, cancellationToken).ConfigureAwait(false);
+        if (current is null)
+        {
+            return null;
+        }
+
+        return current.Status != from
+            ? throw InMemoryWebhookDeliveryQueue.NotReplayable(deliveryId, current.Status)
+            : await ReplayAsync(tenantId, deliveryId, now, cancellationToken).ConfigureAwait(false);
+    }
 }
 
 /// <summary>What <see cref="IWebhookDeliveryQueue.ScheduleAndClaimAsync"/> did.</summary>

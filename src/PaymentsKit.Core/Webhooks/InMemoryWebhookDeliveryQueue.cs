@@ -265,7 +265,14 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
     }
 
     /// <inheritdoc />
-    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default)
+    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
+        Replay(tenantId, deliveryId, now, null);
+
+    /// <inheritdoc />
+    public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus from, CancellationToken cancellationToken = default) =>
+        Replay(tenantId, deliveryId, now, from);
+
+    private ValueTask<WebhookDelivery?> Replay(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from)
     {
         lock (_lock)
         {

@@ -60,7 +60,7 @@ public sealed class WebhookDeliveryService : IWebhookDeliveryService
     {
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.replay");
         activity?.SetTag("paymentskit.webhook_delivery", deliveryId.ToString());
-        return await _queue.ReplayAsync(tenantId, deliveryId, _clock.GetCurrentInstant(), null, cancellationToken).ConfigureAwait(false) ?? throw NotFound(deliveryId);
+        return await _queue.ReplayAsync(tenantId, deliveryId, _clock.GetCurrentInstant(), cancellationToken).ConfigureAwait(false) ?? throw NotFound(deliveryId);
     }
 
     /// <inheritdoc />

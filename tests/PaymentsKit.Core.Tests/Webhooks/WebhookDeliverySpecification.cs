@@ -387,7 +387,10 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         public ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
             inner.ListAttemptsAsync(tenantId, deliveryId, cancellationToken);
 
-        public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus? from = null, CancellationToken cancellationToken = default) =>
+        public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
+            inner.ReplayAsync(tenantId, deliveryId, now, cancellationToken);
+
+        public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus from, CancellationToken cancellationToken = default) =>
             inner.ReplayAsync(tenantId, deliveryId, now, from, cancellationToken);
     }
 

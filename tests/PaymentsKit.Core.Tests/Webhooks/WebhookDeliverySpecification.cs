@@ -329,8 +329,10 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         Assert.Equal(WebhookDeliveryStatus.Delivered, (await Kit.Deliveries.GetAsync(Tenant, dead.Id)).Status);
     }
 
-    [Fact]
-    public async Task Replaying_dead_letters_skips_one_replayed_and_delivered_since_it_was_listed()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // A queue written before the status-checked overload: the interface's default checks, then replays.
+    public async Task Replaying_dead_letters_skips_one_replayed_and_delivered_since_it_was_listed(bool queueChecksTheStatus)
     {
         await using var receiver = new TestReceiver((_, _) => LoopbackResponse.WithStatus(410));
         var endpoint = (await Kit.RegisterAsync(Tenant, receiver.Url)).Endpoint;
@@ -341,12 +343,13 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         await Kit.Endpoints.EnableAsync(Tenant, endpoint.Id);
 
         // Between the bulk replay's listing and its replay, another operator replays the dead letter and it is delivered.
-        var interleaved = new ListHookQueue(Kit.Queue, async () =>
+        Func<Task> hook = async () =>
         {
             var dead = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(WebhookDeliveryStatus.DeadLettered), null, 10)).Items);
             await Kit.Deliveries.ReplayAsync(Tenant, dead.Id);
             Assert.Equal(1, (await dispatcher.DispatchAsync()).Delivered);
-        });
+        };
+        var interleaved = queueChecksTheStatus ? new CheckedReplayListHookQueue(Kit.Queue, hook) : new ListHookQueue(Kit.Queue, hook);
         var bulk = new WebhookDeliveryService(interleaved, Kit.Clock);
 
         Assert.Equal(0, await bulk.ReplayDeadLettersAsync(Tenant, endpoint.Id));
@@ -356,10 +359,15 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         Assert.Equal(2, receiver.For(e).Count);
     }
 
-    /// <summary>A queue that runs <c>hook</c> once, after the first listing it answers.</summary>
-    private sealed class ListHookQueue(IWebhookDeliveryQueue inner, Func<Task> hook) : IWebhookDeliveryQueue
+    /// <summary>
+    /// A queue that runs <c>hook</c> once, after the first listing it answers, and leaves the status-checked replay to the
+    /// interface's default.
+    /// </summary>
+    private class ListHookQueue(IWebhookDeliveryQueue inner, Func<Task> hook) : IWebhookDeliveryQueue
     {
         private int _hooked;
+
+        protected IWebhookDeliveryQueue Inner => inner;
 
         public ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default) =>
             inner.ScheduleAsync(planner, now, limit, cancellationToken);
@@ -390,8 +398,13 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
             inner.ReplayAsync(tenantId, deliveryId, now, cancellationToken);
 
+    }
+
+    /// <summary>A <see cref="ListHookQueue"/> whose status-checked replay is the inner queue's.</summary>
+    private sealed class CheckedReplayListHookQueue(IWebhookDeliveryQueue inner, Func<Task> hook) : ListHookQueue(inner, hook), IWebhookDeliveryQueue
+    {
         public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, WebhookDeliveryStatus from, CancellationToken cancellationToken = default) =>
-            inner.ReplayAsync(tenantId, deliveryId, now, from, cancellationToken);
+            Inner.ReplayAsync(tenantId, deliveryId, now, from, cancellationToken);
     }
 
     [Fact]

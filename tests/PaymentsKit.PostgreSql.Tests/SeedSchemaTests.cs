@@ -124,17 +124,21 @@ public sealed class SeedSchemaTests(PostgresServerFixture postgres)
         var partner = await h.NewPartnerAsync();
         var tx = await h.CompletedAsync(partner, 100m, "JPY");
         await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(40m, "damaged"), Context);
+        await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(10m, "late"), Context);
         Assert.Equal(
-            (partner.Id.Value, 100m, "JPY", "partially_refunded", "stripe", "203.0.113.7", 40m, 4L),
+            (partner.Id.Value, 100m, "JPY", "partially_refunded", "stripe", "203.0.113.7", 50m, 7L),
             await RowAsync(dataSource, "SELECT partner_id, amount, currency, status::text, provider::text, host(ip_address), refunded_amount, event_count FROM transactions WHERE id = $1", tx.Id.Value, r =>
                 (r.GetGuid(0), r.GetDecimal(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetDecimal(6), r.GetInt64(7))));
         Assert.Equal(
             (tx.Id.Value, 40m, "completed"),
-            await RowAsync(dataSource, "SELECT transaction_id, amount, status::text FROM refunds WHERE partner_id = $1", partner.Id.Value, r => (r.GetGuid(0), r.GetDecimal(1), r.GetString(2))));
+            await RowAsync(dataSource, "SELECT transaction_id, amount, status::text FROM refunds WHERE partner_id = $1 AND sequence = 1", partner.Id.Value, r => (r.GetGuid(0), r.GetDecimal(1), r.GetString(2))));
 
-        // The service wrote every event once; the event trigger only checked them.
+        // The service wrote every event once, a refund's also when the status stayed; the event trigger only checked them.
         Assert.Equal(
-            ["1 created pending", "2 payment_processing processing", "3 payment_completed completed", "4 refund_completed partially_refunded"],
+            [
+                "1 created pending", "2 payment_processing processing", "3 payment_completed completed", "4 refund_initiated completed",
+                "5 refund_completed partially_refunded", "6 refund_initiated partially_refunded", "7 refund_completed partially_refunded",
+            ],
             await NamesAsync(dataSource, $"SELECT sequence || ' ' || event_type || ' ' || status FROM transaction_events WHERE transaction_id = '{tx.Id.Value}' ORDER BY sequence"));
         Assert.Contains("transaction.create", await NamesAsync(dataSource, $"SELECT action FROM audit_logs WHERE partner_id = '{partner.Id.Value}' AND resource_id = '{tx.Id.Value}'"));
     }

@@ -18,16 +18,26 @@ public enum TransactionEventType
     /// <summary>The payment failed.</summary>
     PaymentFailed,
 
-    /// <summary>A refund moved the transaction to partially refunded or refunded.</summary>
+    /// <summary>
+    /// A refund completed: the transaction moved to partially refunded or refunded, or, for a further partial refund,
+    /// stayed partially refunded with more of its amount refunded.
+    /// </summary>
     RefundCompleted,
 
     /// <summary>Any other status change (a cancellation).</summary>
     StatusChanged,
+
+    /// <summary>
+    /// A refund was created and its amount reserved on the transaction, whose status does not change. Last, not beside
+    /// <see cref="RefundCompleted"/> as in the seed's enum, so the numeric values of the earlier members stay as released.
+    /// </summary>
+    RefundInitiated,
 }
 
 /// <summary>
-/// One entry of a transaction's history: written exactly once for its creation and for each status
-/// change, in the same unit of work as the change.
+/// One entry of a transaction's history: written exactly once for its creation, for each status
+/// change and for each refund initiated or completed (also when the status stays), in the same unit of work
+/// as the change.
 /// </summary>
 public sealed record TransactionEvent
 {
@@ -46,7 +56,7 @@ public sealed record TransactionEvent
     /// <summary>What happened.</summary>
     public required TransactionEventType EventType { get; init; }
 
-    /// <summary>The status before (null for the creation).</summary>
+    /// <summary>The status before (null for the creation; the same as <see cref="Status"/> for a refund event that left it).</summary>
     public TransactionStatus? FromStatus { get; init; }
 
     /// <summary>The status after.</summary>

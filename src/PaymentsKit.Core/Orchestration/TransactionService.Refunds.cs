@@ -71,7 +71,9 @@ internal sealed partial class TransactionService
                 };
 
                 // Writing the transaction (version bump) is what serializes concurrent refunds of it.
-                Write(unit, current, tx with { ReservedRefundAmount = tx.ReservedRefundAmount + amount, RefundCount = created.Sequence }, Actor(partnerId, context), context, null);
+                Write(
+                    unit, current, tx with { ReservedRefundAmount = tx.ReservedRefundAmount + amount, RefundCount = created.Sequence }, Actor(partnerId, context), context, null,
+                    TransactionEventType.RefundInitiated);
                 unit.Insert(Refunds, created);
                 unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, transactionId));
                 audit.Write(unit, call, created.Id.ToString(), null, created);
@@ -264,7 +266,10 @@ internal sealed partial class TransactionService
                             };
                         }
 
-                        var written = Write(unit, txCurrent, next, actor, context, answer);
+                        // A failed refund only releases its reservation: the seed has no event type for it.
+                        var written = Write(
+                            unit, txCurrent, next, actor, context, answer,
+                            settled.Status == RefundStatus.Completed ? TransactionEventType.RefundCompleted : null);
                         if (settled.Status == RefundStatus.Completed)
                         {
                             await ledger.PostRefundAsync(unit, written, settled, ct).ConfigureAwait(false);

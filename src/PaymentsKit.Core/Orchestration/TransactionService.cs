@@ -103,7 +103,7 @@ internal sealed partial class TransactionService(
                         UpdatedAt = now,
                     };
                     unit.Insert(Transactions, created);
-                    unit.Insert(Events, NewEvent(created, 1, null, Actor(partnerId, context), context, null));
+                    unit.Insert(Events, NewEvent(created, 1, null, null, Actor(partnerId, context), context, null));
                     unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, created.Id));
                     audit.Write(unit, call, created.Id.ToString(), null, created);
                     return ValueTask.FromResult(created);
@@ -406,23 +406,31 @@ internal sealed partial class TransactionService(
 
     /// <summary>
     /// Buffers the new state of a transaction; a status change is checked against the lifecycle and
-    /// gets exactly one event, numbered after the transaction's last.
+    /// gets exactly one event, numbered after the transaction's last. An <paramref name="eventType"/> names the
+    /// change's event, and writes it also when the status stays (a refund initiated, a further partial refund completed).
     /// </summary>
-    private PaymentTransaction Write(IUnitOfWork unit, Versioned<PaymentTransaction> current, PaymentTransaction next, string actor, RequestContext context, ProviderResult? provider)
+    private PaymentTransaction Write(
+        IUnitOfWork unit, Versioned<PaymentTransaction> current, PaymentTransaction next, string actor, RequestContext context, ProviderResult? provider,
+        TransactionEventType? eventType = null)
     {
         next = next with { UpdatedAt = clock.GetCurrentInstant() };
         var changed = next.Status != current.Value.Status;
         if (changed)
         {
             TransactionLifecycle.Machine.Transition(current.Value.Status, next.Status);
+        }
+
+        var logged = changed || eventType is not null;
+        if (logged)
+        {
             next = next with { EventCount = current.Value.EventCount + 1 };
         }
 
         // The versioned update goes first so a lost race reports as a conflict (and is retried) rather than as a taken event number.
         unit.Update(Transactions, next, current.Version);
-        if (changed)
+        if (logged)
         {
-            unit.Insert(Events, NewEvent(next, next.EventCount, current.Value.Status, actor, context, provider));
+            unit.Insert(Events, NewEvent(next, next.EventCount, current.Value.Status, eventType, actor, context, provider));
         }
 
         return next;
@@ -453,20 +461,21 @@ internal sealed partial class TransactionService(
         }
     }
 
-    private TransactionEvent NewEvent(PaymentTransaction tx, long sequence, TransactionStatus? from, string actor, RequestContext context, ProviderResult? provider) => new()
+    private TransactionEvent NewEvent(
+        PaymentTransaction tx, long sequence, TransactionStatus? from, TransactionEventType? eventType, string actor, RequestContext context, ProviderResult? provider) => new()
     {
         Id = TransactionEventId.New(clock),
         PartnerId = tx.PartnerId,
         TransactionId = tx.Id,
         Sequence = sequence,
-        EventType = from is null ? TransactionEventType.Created : tx.Status switch
+        EventType = eventType ?? (from is null ? TransactionEventType.Created : tx.Status switch
         {
             TransactionStatus.Processing => TransactionEventType.PaymentProcessing,
             TransactionStatus.Completed => TransactionEventType.PaymentCompleted,
             TransactionStatus.Failed => TransactionEventType.PaymentFailed,
             TransactionStatus.PartiallyRefunded or TransactionStatus.Refunded => TransactionEventType.RefundCompleted,
             _ => TransactionEventType.StatusChanged,
-        },
+        }),
         FromStatus = from,
         Status = tx.Status,
         ProviderResponse = provider?.Response,

@@ -206,7 +206,15 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
             for (var i = 1; i < history.Count; i++)
             {
                 Assert.Equal(history[i - 1].Status, history[i].FromStatus);
-                Assert.True(TransactionLifecycle.Machine.CanTransition(history[i].FromStatus!.Value, history[i].Status));
+                if (history[i].FromStatus == history[i].Status)
+                {
+                    // Only a refund's events leave the status as it was (initiated, or a further partial one completed).
+                    Assert.Contains(history[i].EventType, new[] { TransactionEventType.RefundInitiated, TransactionEventType.RefundCompleted });
+                }
+                else
+                {
+                    Assert.True(TransactionLifecycle.Machine.CanTransition(history[i].FromStatus!.Value, history[i].Status));
+                }
             }
 
             Assert.Equal(tx.Status, history[^1].Status);

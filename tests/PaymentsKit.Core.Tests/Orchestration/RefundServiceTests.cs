@@ -42,7 +42,7 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
         var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
         Assert.Equal(
             [TransactionStatus.Refunded, TransactionStatus.PartiallyRefunded, TransactionStatus.Completed, TransactionStatus.Processing, TransactionStatus.Pending],
-            events.Select(e => e.Status));
+            events.Select(e => e.Status).Distinct());
         Assert.Equal(TransactionEventType.RefundCompleted, events[0].EventType);
         Assert.Equal([40m, 30m, 30m], (await h.Refunds.ListRefundsAsync(partner.Id, tx.Id)).Select(r => r.Amount.Amount));
         Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
@@ -51,6 +51,61 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
 
         await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.NotRefundable,
             () => h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(1m, "more"), Context).AsTask());
+    }
+
+    [Fact]
+    public async Task Every_Refund_Writes_Its_Initiated_And_Completed_Events_Even_When_The_Status_Stays()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+
+        // The seed logs every change of a transaction; a refund changes it when it reserves its amount and when it
+        // completes, also the second partial refund, which leaves it partially_refunded.
+        foreach (var amount in new[] { 30m, 30m, 40m })
+        {
+            await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(amount, "r"), Context);
+        }
+
+        var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+        Assert.Equal(
+            [
+                (TransactionEventType.RefundCompleted, TransactionStatus.PartiallyRefunded, TransactionStatus.Refunded),
+                (TransactionEventType.RefundInitiated, TransactionStatus.PartiallyRefunded, TransactionStatus.PartiallyRefunded),
+                (TransactionEventType.RefundCompleted, TransactionStatus.PartiallyRefunded, TransactionStatus.PartiallyRefunded),
+                (TransactionEventType.RefundInitiated, TransactionStatus.PartiallyRefunded, TransactionStatus.PartiallyRefunded),
+                (TransactionEventType.RefundCompleted, TransactionStatus.Completed, TransactionStatus.PartiallyRefunded),
+                (TransactionEventType.RefundInitiated, TransactionStatus.Completed, TransactionStatus.Completed),
+                (TransactionEventType.PaymentCompleted, TransactionStatus.Processing, TransactionStatus.Completed),
+                (TransactionEventType.PaymentProcessing, TransactionStatus.Pending, TransactionStatus.Processing),
+                (TransactionEventType.Created, (TransactionStatus?)null, TransactionStatus.Pending),
+            ],
+            events.Select(e => (e.EventType, e.FromStatus, e.Status)));
+        Assert.Equal(Enumerable.Range(1, 9).Reverse().Select(i => (long)i), events.Select(e => e.Sequence));
+        Assert.Equal(9, (await h.Transactions.GetAsync(partner.Id, tx.Id)).EventCount);
+        Assert.All(events.Take(6), e => Assert.Equal("partner:" + partner.Id, e.CreatedBy));
+    }
+
+    [Fact]
+    public async Task A_Refund_Initiated_Event_Commits_With_The_Reservation_And_Its_Outcome_With_The_Settlement()
+    {
+        var (h, partner, tx, request) = await RefundCrashedBeforeSendingAsync();
+        using (h)
+        {
+            // The call died right after the unit that reserved the refund: its event is there, and nothing after it.
+            var initiated = (await h.Transactions.GetEventsAsync(partner.Id, tx.Id))[0];
+            Assert.Equal(
+                (TransactionEventType.RefundInitiated, (TransactionStatus?)TransactionStatus.Completed, TransactionStatus.Completed, 4L),
+                (initiated.EventType, initiated.FromStatus, initiated.Status, initiated.Sequence));
+            Assert.Equal(30m, (await h.Transactions.GetAsync(partner.Id, tx.Id)).ReservedRefundAmount.Amount);
+
+            await h.Refunds.RefundAsync(partner.Id, tx.Id, request, Context);
+            var events = await h.Transactions.GetEventsAsync(partner.Id, tx.Id);
+            Assert.Equal(
+                [TransactionEventType.RefundCompleted, TransactionEventType.RefundInitiated],
+                events.Take(2).Select(e => e.EventType));
+            Assert.Equal(5, events.Count);
+        }
     }
 
     [Fact]
@@ -200,7 +255,11 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
         await h.DeliverWebhooksAsync(h.Stripe);
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, tx.Id)).Status);
         Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
-        Assert.Equal(3, (await h.Transactions.GetEventsAsync(partner.Id, tx.Id)).Count);
+        // Each refund's initiated event; a declined refund only releases its reservation, which writes none.
+        Assert.Equal(
+            [TransactionEventType.RefundInitiated, TransactionEventType.RefundInitiated, TransactionEventType.PaymentCompleted],
+            (await h.Transactions.GetEventsAsync(partner.Id, tx.Id)).Take(3).Select(e => e.EventType));
+        Assert.Equal(5, (await h.Transactions.GetEventsAsync(partner.Id, tx.Id)).Count);
     }
 
     [Fact]

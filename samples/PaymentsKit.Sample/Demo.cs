@@ -155,7 +155,7 @@ internal sealed partial class Demo(IServiceProvider services, DemoClock clock, T
 
         await refunds.RefundAsync(partner.Partner.Id, charged.Id, new CreateRefundRequest(60m, "rest"), request, cancellationToken).ConfigureAwait(false);
         var events = await transactions.GetEventsAsync(partner.Partner.Id, charged.Id, cancellationToken).ConfigureAwait(false);
-        output.WriteLine($"after refunding the remaining 60.00 the transaction is {events[0].Status}; history: {string.Join(" <- ", events.Select(e => e.Status))}");
+        output.WriteLine($"after refunding the remaining 60.00 the transaction is {events[0].Status}; history: {string.Join(" <- ", events.Select(e => $"{e.EventType} ({e.Status})"))}");
     }
 
     private async Task StreamAsync(CancellationToken cancellationToken)

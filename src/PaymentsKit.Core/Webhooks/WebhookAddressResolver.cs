@@ -67,7 +67,7 @@ public sealed class WebhookEndpointValidator
         var (addresses, reason) = await CheckAsync(url, cancellationToken).ConfigureAwait(false);
         if (reason is not null)
         {
-            throw Rejected(url, reason);
+            throw WebhookEndpointGuard.Rejected(url, reason);
         }
 
         return addresses;
@@ -78,9 +78,11 @@ public sealed class WebhookEndpointValidator
     public async ValueTask<(IReadOnlyList<IPAddress> Addresses, string? Reason)> CheckAsync(Uri url, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(url, "webhook_url");
-        if (!url.IsAbsoluteUri)
+
+        // What the URL itself rules out needs no look-up, which can be slow or never answer.
+        if (WebhookEndpointGuard.UrlProblem(url) is { } problem)
         {
-            return ([], "the URL must be an absolute https URL");
+            return ([], problem);
         }
 
         var addresses = await _resolver.ResolveAsync(HostOf(url), cancellationToken).ConfigureAwait(false);
@@ -103,11 +105,6 @@ public sealed class WebhookEndpointValidator
 
     private static string HostOf(Uri url) => url.HostNameType == UriHostNameType.IPv6 ? url.Host.Trim('[', ']') : url.IdnHost;
 
-    private static PaymentsKitException Rejected(Uri url, string reason) =>
-        new(PaymentsKitErrorCodes.WebhookEndpointRejected,
-            $"Webhook endpoint '{url}' is not allowed: {reason}.",
-            new Dictionary<string, object?> { ["field"] = "webhook_url", ["value"] = url.ToString(), ["reason"] = reason });
-
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
         var request = context.InitialRequestMessage.RequestUri
@@ -115,7 +112,7 @@ public sealed class WebhookEndpointValidator
         var addresses = await _resolver.ResolveAsync(context.DnsEndPoint.Host.Trim('[', ']'), cancellationToken).ConfigureAwait(false);
         if (!WebhookEndpointGuard.IsAllowed(request, addresses, Policy, out var reason))
         {
-            throw Rejected(request, reason!);
+            throw WebhookEndpointGuard.Rejected(request, reason!);
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

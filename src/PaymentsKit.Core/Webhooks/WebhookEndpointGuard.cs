@@ -154,7 +154,7 @@ public static class WebhookEndpointGuard
     }
 
     /// <summary>Why the URL, before any address, may not be called; null when it may.</summary>
-    private static string? UrlProblem(Uri endpoint)
+    internal static string? UrlProblem(Uri endpoint)
     {
         if (!endpoint.IsAbsoluteUri || (endpoint.Scheme != Uri.UriSchemeHttps && endpoint.Scheme != Uri.UriSchemeHttp))
         {
@@ -171,7 +171,8 @@ public static class WebhookEndpointGuard
         return endpoint.Port == 0 ? "the URL must not name port 0" : null;
     }
 
-    private static PaymentsKitException Rejected(Uri endpoint, string reason) =>
+    /// <summary>The refusal of <paramref name="endpoint"/> for <paramref name="reason"/>: <c>webhook_endpoint_rejected</c>.</summary>
+    internal static PaymentsKitException Rejected(Uri endpoint, string reason) =>
         new(PaymentsKitErrorCodes.WebhookEndpointRejected,
             $"Webhook endpoint '{endpoint}' is not allowed: {reason}.",
             new Dictionary<string, object?> { ["field"] = "webhook_url", ["value"] = endpoint.ToString(), ["reason"] = reason });

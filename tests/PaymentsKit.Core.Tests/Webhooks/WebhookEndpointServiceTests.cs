@@ -45,6 +45,21 @@ public class WebhookEndpointServiceTests
         Assert.Empty(await Service().ListAsync(Tenant));
     }
 
+    [Theory]
+    [InlineData("ftp://tarpit.example.com/hooks")]
+    [InlineData("https://user:pass@tarpit.example.com/hooks")]
+    [InlineData("https://tarpit.example.com:0/hooks")]
+    public async Task A_url_refused_for_itself_is_refused_without_resolving_its_host(string url)
+    {
+        // A host whose name server never answers: a check that looked it up first would hang until cancelled.
+        var validator = new WebhookEndpointValidator(new FakeAddressResolver().Hang("tarpit.example.com"), WebhookEndpointPolicy.Default);
+
+        var (addresses, reason) = await validator.CheckAsync(new Uri(url)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Empty(addresses);
+        Assert.NotNull(reason);
+    }
+
     [Fact]
     public async Task Registration_accepts_public_https_and_loopback_http_only_when_allowed()
     {

@@ -165,7 +165,10 @@ public enum ManualReviewResolution
     /// <summary>Try again with a fresh retry budget.</summary>
     Retry,
 
-    /// <summary>Nothing moved: fail it and release its reservation (refused while one of its transactions may still be on chain).</summary>
+    /// <summary>
+    /// Nothing moved: fail it and release its reservation (refused while one of its transactions may still be on chain). The
+    /// fee of a transaction of it that reverted on chain is booked on the wallet that paid it, the rest released.
+    /// </summary>
     Fail,
 
     /// <summary>Settle it after checking on chain that one of its transactions is final.</summary>
@@ -270,7 +273,9 @@ public interface IPaymentIntentService
     /// <c>not_found</c>, <c>invalid_transition</c> (not in review), <c>invalid_argument</c> (settle: no transaction of it is final on
     /// chain; fail: one of its transactions is pending or included on chain, or was broadcast, sent through a failed RPC call or
     /// last seen less than <see cref="RoutingOptions.DropTimeout"/> ago), <c>chain_unavailable</c> (fail, transient: no RPC
-    /// provider of a chain it sent a transaction on answers, so the transaction may still move the money).
+    /// provider of a chain it sent a transaction on answers, so the transaction may still move the money),
+    /// <c>insufficient_funds</c> (settle or fail: the books of a wallet that paid for a transaction on a chain the intent was
+    /// re-routed away from cannot cover it).
     /// </exception>
     ValueTask<PaymentIntent> ResolveManualReviewAsync(PaymentIntentId intentId, ManualReviewResolution resolution, CancellationToken cancellationToken = default);
 }

@@ -385,6 +385,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// <summary>
     /// Fails an intent in review in one unit: the fees its <paramref name="reverted"/> transactions on the held wallet's chain
     /// paid are booked (at most the fee held, as in polling) and their attempts marked reverted; the rest of the hold is released.
+    /// Those on a chain the intent was re-routed away from are booked on that chain's wallet (see <see cref="ChargeRevertedElsewhereAsync"/>).
     /// </summary>
     private ValueTask<PaymentIntent> FailReviewedAsync(
         Versioned<PaymentIntent> current,
@@ -397,9 +398,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             async (unit, v, ct) =>
             {
                 Money? charged = null;
+                var now = _clock.GetCurrentInstant();
                 if (v.Value.Reservation is { } reservation)
                 {
-                    var now = _clock.GetCurrentInstant();
                     foreach (var (attempt, transaction) in reverted.Where(r => r.Attempt.Value.Chain == reservation.Chain))
                     {
                         var (fee, _) = await RecordRevertedAsync(unit, v, attempt, current.Version, reservation, transaction, now, ct).ConfigureAwait(false);
@@ -422,6 +423,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     }
                 }
 
+                var elsewhere = reverted.Where(r => r.Attempt.Value.Chain != v.Value.Reservation?.Chain);
+                if (await ChargeRevertedElsewhereAsync(unit, v, current.Version, elsewhere, now, ct).ConfigureAwait(false) is { } paidElsewhere)
+                {
+                    charged = charged is { } sum ? sum + paidElsewhere : paidElsewhere;
+                }
+
                 return Move(unit, v, PaymentIntentStatus.Failed, i => i with { Reservation = null, ActualFee = charged ?? i.ActualFee }, reason);
             },
             cancellationToken,
@@ -430,27 +437,86 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// <summary>An attempt whose transaction the chain reports failed (reverted), having charged its fee.</summary>
     private sealed record RevertedOnChain(Versioned<PaymentAttempt> Attempt, ChainTransaction Transaction);
 
+    /// <summary>
+    /// Settles an intent in review on its newest transaction the chain reports final and successful. Every other transaction
+    /// of it the chain reports reverted paid its fee too (one sent before a re-route may have landed after it), so each is
+    /// booked in the same unit on the wallet that paid it.
+    /// </summary>
     private async ValueTask<PaymentIntent> SettleFromReviewAsync(Versioned<PaymentIntent> current, Func<PaymentIntent, PaymentsKitException> moved, CancellationToken cancellationToken)
     {
         var intent = current.Value;
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
-        foreach (var attempt in attempts.Where(a => a.Value.TxId is not null))
+        (Versioned<PaymentAttempt> Attempt, ChainTransaction Transaction)? final = null;
+        List<RevertedOnChain> reverted = [];
+        foreach (var carriers in attempts.Where(a => a.Value.TxId is not null).GroupBy(a => (a.Value.Chain, a.Value.TxId)))
         {
+            var attempt = carriers.First();
             var (transaction, _) = await QueryAsync(attempt.Value.Chain, attempt.Value.RpcProvider, attempt.Value.TxId!, cancellationToken).ConfigureAwait(false);
             if (transaction is { Status: ChainTransactionStatus.Succeeded, IsFinal: true })
             {
-                return await CommitAsync(
-                    current,
-                    async (u, v, ct) => v.Value.Reservation?.Chain == attempt.Value.Chain
-                        ? await SettleAsync(u, v, attempt, current.Version, transaction, null, ct).ConfigureAwait(false)
-                        : await SettleElsewhereAsync(u, v, attempt, current.Version, transaction, ct).ConfigureAwait(false),
-                    cancellationToken,
-                    moved).ConfigureAwait(false);
+                final ??= (attempt, transaction);
+            }
+            else if (transaction is { Status: ChainTransactionStatus.Failed })
+            {
+                reverted.Add(new RevertedOnChain(attempt, transaction));
             }
         }
 
-        throw PaymentsKitException.InvalidArgument(
+        var (paid, landed) = final ?? throw PaymentsKitException.InvalidArgument(
             "resolution", "settle", $"needs a final, successful transaction on chain, and none of payment intent {intent.Id}'s {attempts.Count} attempt(s) has one");
+
+        return await CommitAsync(
+            current,
+            async (u, v, ct) =>
+            {
+                var settled = v.Value.Reservation?.Chain == paid.Value.Chain
+                    ? await SettleAsync(u, v, paid, current.Version, landed, null, ct).ConfigureAwait(false)
+                    : await SettleElsewhereAsync(u, v, paid, current.Version, landed, ct).ConfigureAwait(false);
+                await ChargeRevertedElsewhereAsync(u, v, current.Version, reverted, _clock.GetCurrentInstant(), ct).ConfigureAwait(false);
+                return settled;
+            },
+            cancellationToken,
+            moved).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Books the fee each of <paramref name="reverted"/> paid on the wallet of the chain it was sent on, which the intent no
+    /// longer holds funds on (or whose hold pays another transaction): a fee-only hold, priced as the quote priced that
+    /// chain, is taken and charged in the unit, at most the fee the attempt was sent with, as in polling; each attempt is
+    /// marked reverted. Returns the fees booked, or null when none reverted.
+    /// </summary>
+    /// <exception cref="PaymentsKitException"><c>insufficient_funds</c> when a paying wallet's books cannot cover its fee.</exception>
+    private async ValueTask<Money?> ChargeRevertedElsewhereAsync(
+        IUnitOfWork unit, Versioned<PaymentIntent> current, long attemptsReadAt, IEnumerable<RevertedOnChain> reverted, Instant now, CancellationToken cancellationToken)
+    {
+        Money? charged = null;
+        foreach (var (attempt, transaction) in reverted)
+        {
+            var held = await HoldOnPayingWalletAsync(unit, current.Value, attempt.Value, Money.Zero(current.Value.Amount.Asset), cancellationToken).ConfigureAwait(false);
+            var (fee, _) = await RecordRevertedAsync(unit, current, attempt, attemptsReadAt, held, transaction, now, cancellationToken).ConfigureAwait(false);
+            await _treasury.ChargeFeeOnlyAsync(unit, held, fee, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false);
+            charged = charged is { } sum ? sum + fee : fee;
+        }
+
+        return charged;
+    }
+
+    /// <summary>
+    /// Holds <paramref name="amount"/> and <paramref name="paid"/>'s fee on the wallet of the chain it was sent on, the fee
+    /// priced as the intent's quote priced that chain (as the hold it was sent under was).
+    /// </summary>
+    private async ValueTask<TreasuryReservation> HoldOnPayingWalletAsync(IUnitOfWork unit, PaymentIntent intent, PaymentAttempt paid, Money amount, CancellationToken cancellationToken)
+    {
+        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
+        return await _treasury.ReserveAsync(
+            unit,
+            paid.Chain,
+            amount,
+            paid.EstimatedFee,
+            paid.MaxFeeNative,
+            quote.CandidateRoutes.First(c => c.Chain == paid.Chain).FeePrice,
+            intent.Id.ToString(),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -556,21 +622,13 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     {
         var intent = current.Value;
         var paid = attempt.Value;
-        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
         if (intent.Reservation is { } released)
         {
             await _treasury.VoidAsync(unit, released, cancellationToken).ConfigureAwait(false);
         }
 
-        var held = await _treasury.ReserveAsync(
-            unit,
-            paid.Chain,
-            intent.Amount,
-            paid.EstimatedFee,
-            paid.MaxFeeNative,
-            quote.CandidateRoutes.First(c => c.Chain == paid.Chain).FeePrice,
-            intent.Id.ToString(),
-            cancellationToken).ConfigureAwait(false);
+        var held = await HoldOnPayingWalletAsync(unit, intent, paid, intent.Amount, cancellationToken).ConfigureAwait(false);
+        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
         var destination = quote.Destinations.First(d => d.Chain == paid.Chain).Address;
         return await SettleAsync(unit, current, attempt, attemptReadAt, transaction, new PaidElsewhere(held, destination), cancellationToken).ConfigureAwait(false);
     }

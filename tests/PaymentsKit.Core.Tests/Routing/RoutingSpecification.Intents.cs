@@ -1024,6 +1024,70 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Failing_An_Intent_Whose_Transaction_Reverted_On_The_Chain_A_Reroute_Left_Books_That_Fee_On_The_Wallet_That_Paid()
+    {
+        var (router, merchant, intent) = await ReroutedToEthereumAsync(deliverOnEthereum: false);
+
+        // The Solana transaction reaches Solana after all and reverts there, paying its fee from the Solana wallet.
+        await RevertOnSolanaAsync(router, merchant, intent);
+        Clock.Advance(router.Options.DropTimeout);
+
+        var failed = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail);
+
+        Assert.Equal((PaymentIntentStatus.Failed, (TreasuryReservation?)null), (failed.Status, failed.Reservation));
+        var reverted = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        Assert.Equal((PaymentAttemptStatus.Failed, AttemptFailure.Reverted), (reverted.Status, reverted.Failure));
+        Assert.True(reverted.ActualFee!.Value.IsPositive);
+        Assert.Equal(reverted.ActualFee, failed.ActualFee);
+        var solana = await BalancedBookAsync(router, Solana);
+        var ethereum = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal((reverted.ActualFee!.Value, Usdc(0m), Usdc(0m)), (solana.Fees, solana.Spent, solana.Reserved));
+        Assert.Equal((Usdc(0m), Usdc(0m), Usdc(0m)), (ethereum.Fees, ethereum.Spent, ethereum.Reserved));
+        Assert.Equal(Usdc(0m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+    }
+
+    [Fact]
+    public async Task Settling_From_Review_An_Intent_Whose_Transaction_Reverted_On_The_Chain_A_Reroute_Left_Books_That_Fee_On_The_Wallet_That_Paid()
+    {
+        var (router, merchant, intent) = await ReroutedToEthereumAsync(deliverOnEthereum: true);
+        await RevertOnSolanaAsync(router, merchant, intent);
+
+        var settled = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Settle);
+
+        Assert.Equal((PaymentIntentStatus.Settled, Ethereum), (settled.Status, settled.SelectedChain));
+        var reverted = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        Assert.Equal((PaymentAttemptStatus.Failed, AttemptFailure.Reverted), (reverted.Status, reverted.Failure));
+        Assert.True(reverted.ActualFee!.Value.IsPositive);
+        var solana = await BalancedBookAsync(router, Solana);
+        var ethereum = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal((reverted.ActualFee!.Value, Usdc(0m), Usdc(0m)), (solana.Fees, solana.Spent, solana.Reserved));
+        Assert.Equal((settled.ActualFee!.Value, Usdc(10m), Usdc(0m)), (ethereum.Fees, ethereum.Spent, ethereum.Reserved));
+        Assert.Equal(Usdc(10m), router.OnChain(Ethereum, "payee-ethereum", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(0m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+    }
+
+    [Fact]
+    public async Task A_Transaction_That_Reverted_Before_Its_Chain_Turned_Unhealthy_Fails_The_Intent_There_Instead_Of_Rerouting()
+    {
+        // A re-route needs the last transaction known not to be on its chain, so a revert seen before it fails the intent on
+        // that chain, booking the fee there; a revert on a chain the intent left can only be seen after the switch.
+        var (merchant, intent) = await SelectedOnSolanaAsync();
+        Router.SolanaChain.FailNextBroadcast();
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        await MarkUnhealthyAsync(Router, Solana);
+        Clock.Advance(Router.Options.DropTimeout);
+
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal((PaymentIntentStatus.Failed, Solana), (intent.Status, intent.SelectedChain));
+        var attempt = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(AttemptFailure.Reverted, attempt.Failure);
+        var solana = await BalancedBookAsync(Router, Solana);
+        Assert.Equal((attempt.ActualFee!.Value, Usdc(0m)), (solana.Fees, solana.Reserved));
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Ethereum)).Reserved);
+    }
+
+    [Fact]
     public async Task A_Transaction_Included_But_Not_Final_Past_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
         var (router, merchant, intent) = await IncludedNeverFinalAsync();
@@ -1155,6 +1219,48 @@ public abstract partial class RoutingSpecification
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Clock.Advance(Duration.FromSeconds(10));
         return (router, merchant, intent);
+    }
+
+    /// <summary>
+    /// A 10 USDC intent (a router of 2 attempts) re-routed from Solana, whose transaction's RPC call failed and which the
+    /// chain did not know a drop timeout later, to Ethereum, where the broadcast's RPC call fails too (having delivered
+    /// the transaction when <paramref name="deliverOnEthereum"/>, final a minute later): manual review.
+    /// </summary>
+    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> ReroutedToEthereumAsync(bool deliverOnEthereum)
+    {
+        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+        router.SolanaChain.FailNextRpcCalls(1);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        await MarkUnhealthyAsync(router, Solana);
+        Clock.Advance(router.Options.DropTimeout);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
+        if (deliverOnEthereum)
+        {
+            router.EthereumBackup.DeliverThenFailBroadcasts(1);
+        }
+        else
+        {
+            router.EthereumBackup.FailBroadcasts(1);
+        }
+
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromMinutes(1));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        return (router, merchant, intent);
+    }
+
+    /// <summary>Relays the intent's Solana transaction to Solana, where it reverts (included a minute later).</summary>
+    private async Task RevertOnSolanaAsync(RoutingHarness router, MerchantId merchant, PaymentIntent intent)
+    {
+        var attempt = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        router.SolanaChain.FailNextBroadcast();
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
     }
 
     /// <summary>Records a health sample of <paramref name="chain"/>, measured now, that marks it unhealthy.</summary>

@@ -275,10 +275,13 @@ public sealed partial class HederaChainAdapter : IChainAdapter
     private static Money ToHbar(decimal usdCents, ExchangeRate rate) =>
         Money.Round(usdCents * rate.HbarEquivalent / rate.CentEquivalent, AssetRegistry.Hbar, MidpointRounding.ToPositiveInfinity);
 
-    /// <summary>GETs a Mirror Node resource and reads it inside the transport (malformed answers fail over); null on 404.</summary>
+    /// <summary>
+    /// GETs a Mirror Node resource and reads it inside the transport (malformed answers fail over); null once every endpoint
+    /// answered 404 (a Mirror Node imports records behind consensus, so one may not have a transaction another has).
+    /// </summary>
     private Task<T?> GetAsync<T>(string path, string operation, Func<JsonElement, T> read, CancellationToken cancellationToken)
         where T : class =>
-        _transport.SendAsync<T?>(
+        _transport.FindAsync<T>(
             operation,
             endpoint =>
             {

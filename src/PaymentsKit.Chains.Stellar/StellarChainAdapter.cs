@@ -312,11 +312,12 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
     /// <summary>
     /// GETs a Horizon resource and reads it with <paramref name="read"/> inside the transport, so a malformed answer
-    /// fails over like an unreachable endpoint; null on 404.
+    /// fails over like an unreachable endpoint; null once every endpoint answered 404 (a Horizon that lags behind the
+    /// network does not have a transaction in a recent ledger yet, and another may).
     /// </summary>
     private Task<T?> GetAsync<T>(string path, string operation, Func<JsonElement, T> read, CancellationToken cancellationToken)
         where T : class =>
-        _transport.SendAsync<T?>(
+        _transport.FindAsync<T>(
             operation,
             endpoint =>
             {

@@ -127,6 +127,28 @@ public sealed class HederaChainAdapterTests
         Assert.Null(await Create(null, mirror).GetTransactionAsync("0.0.1-1-1"));
     }
 
+    [Fact]
+    public async Task A_Transaction_One_Mirror_Node_Does_Not_Know_Yet_Is_Asked_Of_The_Others()
+    {
+        // A Mirror Node imports records behind consensus and answers 404 meanwhile; taking that for "unknown" would let the
+        // router replace a payment that went through.
+        await using var lagging = Mirror(new() { ["GET /api/v1/transactions/" + TransactionId] = _ => LoopbackResponse.WithStatus(404, NotFound) });
+        await using var current = Mirror();
+        var transaction = await Create(null, lagging, current).GetTransactionAsync(TransactionId);
+        Assert.Equal(TransactionId, transaction!.Hash);
+        Assert.Single(lagging.Requests);
+    }
+
+    [Fact]
+    public async Task A_Transaction_Is_Unknown_Once_Every_Mirror_Node_Has_Said_So_Each_Asked_Once()
+    {
+        await using var first = Mirror();
+        await using var second = Mirror();
+        Assert.Null(await Create(null, first, second).GetTransactionAsync("0.0.1-1-1"));
+        Assert.Single(first.Requests);
+        Assert.Single(second.Requests);
+    }
+
     [Theory]
     [InlineData("0.0.1234")]
     [InlineData("0.0.1234@1615422161")]

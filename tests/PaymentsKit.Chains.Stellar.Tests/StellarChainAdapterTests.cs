@@ -123,6 +123,42 @@ public sealed class StellarChainAdapterTests
         Assert.Null(await Create(horizon).GetTransactionAsync(new string('a', 64)));
     }
 
+    [Fact]
+    public async Task A_Transaction_One_Horizon_Does_Not_Know_Yet_Is_Asked_Of_The_Others()
+    {
+        // A Horizon that lags behind the network answers 404 for a transaction already in a ledger; taking that for
+        // "unknown" would let the router replace a payment that went through.
+        await using var lagging = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /"] = _ => LoopbackResponse.Json(Root),
+        });
+        await using var current = Horizon();
+        var adapter = Create(lagging, current);
+
+        var transaction = await adapter.GetTransactionAsync(Hash);
+        Assert.Equal(Hash, transaction!.Hash);
+        Assert.Single(lagging.Requests, r => r.Path == "/transactions/" + Hash);
+    }
+
+    [Fact]
+    public async Task A_Transaction_Is_Unknown_Once_Every_Horizon_Has_Said_So_Each_Asked_Once()
+    {
+        await using var first = Horizon();
+        await using var second = Horizon();
+        var unknown = new string('a', 64);
+        Assert.Null(await Create(first, second).GetTransactionAsync(unknown));
+        Assert.Single(first.Requests);
+        Assert.Single(second.Requests);
+    }
+
+    [Fact]
+    public async Task A_Single_Horizon_Saying_Not_Found_Is_Asked_Once()
+    {
+        await using var horizon = Horizon();
+        Assert.Null(await Create(horizon).GetTransactionAsync(new string('a', 64)));
+        Assert.Single(horizon.Requests);
+    }
+
     [Theory]
     [InlineData("abc")]
     [InlineData("zz89e9f0f1a65f19736cacf544c2e825313e8447f569233bb8db39aa607c8889")]

@@ -16,7 +16,10 @@ public abstract class ChainRpcOptions
     /// <summary>How long one request to one endpoint may take (100 ms – 5 min). Default 10 s.</summary>
     public Duration RequestTimeout { get; set; } = Duration.FromSeconds(10);
 
-    /// <summary>Requests per call across all endpoints before giving up (1–20). Default 3.</summary>
+    /// <summary>
+    /// Requests per call across all endpoints before giving up (1–20). Default 3. An endpoint's "not found" answer to a
+    /// lookup (<see cref="RpcTransport.FindAsync{T}"/>) is not counted, so every endpoint is asked.
+    /// </summary>
     public int MaxAttempts { get; set; } = 3;
 
     /// <summary>Pause before going round the endpoints again, doubled each round (0 – 1 min). Default 250 ms.</summary>

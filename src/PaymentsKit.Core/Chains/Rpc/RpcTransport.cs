@@ -100,23 +100,71 @@ public sealed partial class RpcTransport
     /// </param>
     /// <param name="cancellationToken">Cancels the whole call.</param>
     /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every attempt failed.</exception>
-    public async Task<T> SendAsync<T>(
+    public Task<T> SendAsync<T>(
         string operation,
         Func<Uri, HttpRequestMessage> createRequest,
         Func<RpcResponse, T> interpret,
+        CancellationToken cancellationToken) =>
+        SendCoreAsync(operation, createRequest, interpret, askOthersOnNull: false, cancellationToken);
+
+    /// <summary>
+    /// Looks up something an endpoint may not know yet, such as a transaction a node that lags behind the network has not
+    /// imported: when <paramref name="interpret"/> answers null, the endpoints not asked yet are asked in turn, and the
+    /// answer is null only once each endpoint has said so or failed. Failures fail over as in
+    /// <see cref="SendAsync{T}(string, Func{Uri, HttpRequestMessage}, Func{RpcResponse, T}, CancellationToken)"/>.
+    /// </summary>
+    /// <typeparam name="T">What the interpreter makes of an answer that found it.</typeparam>
+    /// <param name="operation">The operation's name, for errors and logs.</param>
+    /// <param name="createRequest">Builds a fresh request against the given endpoint base address (ending in '/').</param>
+    /// <param name="interpret">Turns a response into a result, or null when that endpoint does not know the thing asked for.</param>
+    /// <param name="cancellationToken">Cancels the whole call.</param>
+    /// <returns>
+    /// The first result found; null when every endpoint said it does not know it, or when some did and the others failed
+    /// every attempt (what the endpoints that answered know). A "not found" answer is not counted against
+    /// <see cref="ChainRpcOptions.MaxAttempts"/>, so each endpoint is asked at least once.
+    /// </returns>
+    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every attempt failed and no endpoint answered.</exception>
+    public Task<T?> FindAsync<T>(
+        string operation,
+        Func<Uri, HttpRequestMessage> createRequest,
+        Func<RpcResponse, T?> interpret,
+        CancellationToken cancellationToken)
+        where T : class =>
+        SendCoreAsync(operation, createRequest, interpret, askOthersOnNull: true, cancellationToken);
+
+    private async Task<T> SendCoreAsync<T>(
+        string operation,
+        Func<Uri, HttpRequestMessage> createRequest,
+        Func<RpcResponse, T> interpret,
+        bool askOthersOnNull,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(createRequest);
         ArgumentNullException.ThrowIfNull(interpret);
         var start = Volatile.Read(ref _preferred);
+
+        // With one endpoint there is nobody else to ask, so its "not found" is the answer, as with SendAsync.
+        var notFound = askOthersOnNull && _endpoints.Length > 1 ? new bool[_endpoints.Length] : null;
+        var notFoundCount = 0;
         string lastError = "no attempt was made";
         TimeSpan? retryAfter = null;
-        for (var attempt = 0; attempt < _maxAttempts; attempt++)
+        var position = 0;
+        var pausedRound = 0;
+        for (var attempt = 0; attempt < _maxAttempts;)
         {
-            var index = (start + attempt) % _endpoints.Length;
-            if (attempt > 0 && index == start % _endpoints.Length)
+            int index;
+            do
             {
-                await PauseAsync(attempt / _endpoints.Length, retryAfter, cancellationToken).ConfigureAwait(false);
+                index = (start + position) % _endpoints.Length;
+                position++;
+            }
+            while (notFound?[index] == true);
+
+            var round = (position - 1) / _endpoints.Length;
+            if (round > pausedRound)
+            {
+                await PauseAsync(round, retryAfter, cancellationToken).ConfigureAwait(false);
+                pausedRound = round;
                 retryAfter = null;
             }
 
@@ -125,6 +173,19 @@ public sealed partial class RpcTransport
             var failure = await TryOnceAsync(endpoint, createRequest, interpret, cancellationToken).ConfigureAwait(false);
             var latency = Duration.FromTimeSpan(Stopwatch.GetElapsedTime(began));
             Statistics.Record(failure.Error is null, latency);
+            if (failure.Error is null && notFound is not null && failure.Result is null)
+            {
+                notFound[index] = true;
+                if (++notFoundCount == _endpoints.Length)
+                {
+                    return failure.Result!;
+                }
+
+                LogNotFound(_logger, _chain.Value, operation, Redact(endpoint));
+                continue;
+            }
+
+            attempt++;
             if (failure.Error is null)
             {
                 Volatile.Write(ref _preferred, index);
@@ -135,7 +196,12 @@ public sealed partial class RpcTransport
             retryAfter = failure.RetryAfter ?? retryAfter;
             var next = (index + 1) % _endpoints.Length;
             Interlocked.CompareExchange(ref _preferred, next, index);
-            LogAttemptFailed(_logger, _chain.Value, operation, Redact(endpoint), attempt + 1, _maxAttempts, failure.Error);
+            LogAttemptFailed(_logger, _chain.Value, operation, Redact(endpoint), attempt, _maxAttempts, failure.Error);
+        }
+
+        if (notFoundCount > 0)
+        {
+            return default!;
         }
 
         throw new PaymentsKitException(
@@ -234,6 +300,9 @@ public sealed partial class RpcTransport
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "{Chain} RPC {Operation} attempt {Attempt}/{MaxAttempts} at {Endpoint} failed: {Error}")]
     private static partial void LogAttemptFailed(ILogger logger, string chain, string operation, string endpoint, int attempt, int maxAttempts, string error);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Debug, Message = "{Chain} RPC {Operation} at {Endpoint} does not know what was asked for; asking the other endpoints")]
+    private static partial void LogNotFound(ILogger logger, string chain, string operation, string endpoint);
 
     private readonly record struct Attempt<T>(T? Result, string? Error, TimeSpan? RetryAfter)
     {

@@ -56,6 +56,71 @@ public sealed class RpcTransportTests
         Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
     }
 
+    private static Task<string?> FindText(RpcTransport transport, string path) =>
+        transport.FindAsync(
+            "find",
+            endpoint => new HttpRequestMessage(HttpMethod.Get, new Uri(endpoint, path)),
+            response => response.Status == System.Net.HttpStatusCode.NotFound ? null : System.Text.Encoding.UTF8.GetString(response.Body.Span),
+            CancellationToken.None);
+
+    [Fact]
+    public async Task Find_Asks_The_Other_Endpoints_When_One_Does_Not_Know_And_Prefers_The_One_That_Did()
+    {
+        await using var lagging = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
+        await using var current = new LoopbackHttpServer(_ => LoopbackResponse.Json("found"));
+        var transport = Create(null, lagging.BaseAddress, current.BaseAddress);
+        Assert.Equal("found", await FindText(transport, "x"));
+        Assert.Single(lagging.Requests);
+        Assert.Equal(current.BaseAddress, transport.PreferredEndpoint);
+        Assert.Equal(0m, transport.Statistics.Summarize().ErrorRate);
+    }
+
+    [Fact]
+    public async Task Find_Is_Null_Once_Every_Endpoint_Said_Not_Found_Each_Asked_Once_Without_Pausing()
+    {
+        await using var first = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
+        await using var second = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
+        var transport = Create(o => (o.RetryDelay, o.MaxRetryDelay) = (Duration.FromSeconds(10), Duration.FromSeconds(10)), first.BaseAddress, second.BaseAddress);
+        var watch = Stopwatch.StartNew();
+        Assert.Null(await FindText(transport, "x"));
+        Assert.InRange(watch.ElapsedMilliseconds, 0, 5_000);
+        Assert.Single(first.Requests);
+        Assert.Single(second.Requests);
+        Assert.Equal(first.BaseAddress, transport.PreferredEndpoint);
+    }
+
+    [Fact]
+    public async Task Find_Retries_An_Endpoint_That_Failed_But_Not_One_That_Said_Not_Found()
+    {
+        var calls = 0;
+        await using var lagging = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
+        await using var flaky = new LoopbackHttpServer(_ => Interlocked.Increment(ref calls) == 1 ? LoopbackResponse.WithStatus(503) : LoopbackResponse.Json("found"));
+        var transport = Create(null, lagging.BaseAddress, flaky.BaseAddress);
+        Assert.Equal("found", await FindText(transport, "x"));
+        Assert.Single(lagging.Requests);
+        Assert.Equal(2, flaky.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Find_Is_Null_When_The_Endpoints_That_Answered_Said_Not_Found_And_The_Rest_Failed()
+    {
+        await using var lagging = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
+        await using var down = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(503));
+        var transport = Create(o => o.MaxAttempts = 3, lagging.BaseAddress, down.BaseAddress);
+        Assert.Null(await FindText(transport, "x"));
+        Assert.Single(lagging.Requests);
+        Assert.Equal(3, down.Requests.Count); // an answer, even "not found", is not a failed attempt
+    }
+
+    [Fact]
+    public async Task Find_With_No_Endpoint_Answering_Is_Chain_Unavailable()
+    {
+        await using var down = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(503));
+        var transport = Create(o => o.MaxAttempts = 2, down.BaseAddress);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => FindText(transport, "x"));
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+    }
+
     [Fact]
     public async Task Oversized_Bodies_Are_A_Failed_Attempt()
     {

@@ -24,7 +24,8 @@ public sealed record RpcResponse(HttpStatusCode Status, ReadOnlyMemory<byte> Bod
 /// The one place chain adapters send HTTP requests through: it tries the configured endpoints in turn,
 /// gives each attempt its own timeout, fails over on transient failures (network errors, timeouts, 408,
 /// 429, 5xx, unparseable or oversized bodies, and whatever the interpreter marks with
-/// <see cref="TransientRpcException"/>), pauses with exponential backoff (honouring Retry-After) before
+/// <see cref="TransientRpcException"/>), pauses with exponential backoff (honouring Retry-After, in seconds or as a
+/// date read against the response's Date header) before
 /// going round again, and reports exhaustion as a transient <c>chain_unavailable</c>. The endpoint that
 /// last worked is tried first next time. Every attempt is recorded in <see cref="Statistics"/>.
 /// </summary>
@@ -229,7 +230,7 @@ public sealed partial class RpcTransport
             {
                 return Attempt<T>.Failed(
                     string.Create(CultureInfo.InvariantCulture, $"{shown} answered HTTP {status}"),
-                    response.Headers.RetryAfter?.Delta);
+                    RetryAfterOf(response));
             }
 
             var body = await ReadBodyAsync(response, timeout.Token).ConfigureAwait(false);
@@ -257,6 +258,21 @@ public sealed partial class RpcTransport
             // A node that answers 2xx with something we cannot read is broken; another endpoint may be fine.
             return Attempt<T>.Failed($"{shown} sent a malformed response ({ex.GetType().Name}: {ex.Message})", null);
         }
+    }
+
+    private static TimeSpan? RetryAfterOf(HttpResponseMessage response)
+    {
+        var retryAfter = response.Headers.RetryAfter;
+        if (retryAfter?.Delta is { } delta)
+        {
+            return delta;
+        }
+
+        // A date is read against the server's own Date header rather than the local clock, so clock skew between the two
+        // neither cuts the pause short nor stretches it; without a Date there is nothing to read it against.
+        return retryAfter?.Date is { } until && response.Headers.Date is { } now
+            ? (until > now ? until - now : TimeSpan.Zero)
+            : null;
     }
 
     private async Task<byte[]?> ReadBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)

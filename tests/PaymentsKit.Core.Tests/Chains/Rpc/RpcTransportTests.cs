@@ -56,6 +56,24 @@ public sealed class RpcTransportTests
         Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
     }
 
+    [Fact]
+    public async Task Retry_After_As_A_Date_Is_Honoured_Relative_To_The_Servers_Date()
+    {
+        // The server's own Date is the reference, so a skewed local clock neither shortens nor stretches the pause.
+        var calls = 0;
+        await using var server = new LoopbackHttpServer(_ => Interlocked.Increment(ref calls) == 1
+            ? new LoopbackResponse(503, "{}", Headers: new Dictionary<string, string>
+            {
+                ["Date"] = "Thu, 01 Jan 2026 00:00:00 GMT",
+                ["Retry-After"] = "Thu, 01 Jan 2026 00:00:30 GMT",
+            })
+            : LoopbackResponse.Json("ok"));
+        var transport = Create(o => o.MaxRetryDelay = Duration.FromMilliseconds(150), server.BaseAddress);
+        var watch = Stopwatch.StartNew();
+        Assert.Equal("ok", await GetText(transport, "x"));
+        Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
+    }
+
     private static Task<string?> FindText(RpcTransport transport, string path) =>
         transport.FindAsync(
             "find",

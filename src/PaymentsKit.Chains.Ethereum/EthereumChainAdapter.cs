@@ -98,8 +98,8 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {
         var hash = NormalizeHash(transactionHash);
-        var receiptTask = CallAsync("eth_getTransactionReceipt", [hash], ReadReceipt, cancellationToken);
-        var transactionTask = CallAsync("eth_getTransactionByHash", [hash], ReadTransaction, cancellationToken);
+        var receiptTask = FindAsync("eth_getTransactionReceipt", [hash], ReadReceipt, cancellationToken);
+        var transactionTask = FindAsync("eth_getTransactionByHash", [hash], ReadTransaction, cancellationToken);
         await Task.WhenAll(receiptTask, transactionTask).ConfigureAwait(false);
         var transaction = await transactionTask.ConfigureAwait(false);
         var receipt = await receiptTask.ConfigureAwait(false);
@@ -439,6 +439,20 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         try
         {
             return await _rpc.CallAsync(method, parameters, read, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonRpcException ex)
+        {
+            throw ChainErrors.Unavailable(Chain, method, ex.Message, transient: false);
+        }
+    }
+
+    /// <summary>Like <see cref="CallAsync{T}"/>, but a null read (the node does not know it) is asked of the other endpoints before it is the answer.</summary>
+    private async Task<T?> FindAsync<T>(string method, JsonArray parameters, Func<JsonElement, T?> read, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            return await _rpc.FindAsync(method, parameters, read, cancellationToken).ConfigureAwait(false);
         }
         catch (JsonRpcException ex)
         {

@@ -87,7 +87,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
     public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {
         var signature = NormalizeSignature(transactionHash);
-        var status = await CallAsync(
+        var status = await FindAsync(
             "getSignatureStatuses",
             [new JsonArray(signature), new JsonObject { ["searchTransactionHistory"] = true }],
             ReadSignatureStatus,
@@ -102,7 +102,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
             return new ChainTransaction(signature, Chain, ChainTransactionStatus.Pending, 0, false, null, null, null, []);
         }
 
-        var transactionTask = CallAsync(
+        var transactionTask = FindAsync(
             "getTransaction",
             [signature, new JsonObject { ["encoding"] = "jsonParsed", ["commitment"] = "confirmed", ["maxSupportedTransactionVersion"] = 0 }],
             ReadTransaction,
@@ -363,6 +363,20 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
         try
         {
             return await _rpc.CallAsync(method, parameters, read, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonRpcException ex)
+        {
+            throw ChainErrors.Unavailable(Chain, method, ex.Message, transient: false);
+        }
+    }
+
+    /// <summary>Like <see cref="CallAsync{T}"/>, but a null read (the node does not know it) is asked of the other endpoints before it is the answer.</summary>
+    private async Task<T?> FindAsync<T>(string method, JsonArray parameters, Func<JsonElement, T?> read, CancellationToken cancellationToken)
+        where T : class
+    {
+        try
+        {
+            return await _rpc.FindAsync(method, parameters, read, cancellationToken).ConfigureAwait(false);
         }
         catch (JsonRpcException ex)
         {

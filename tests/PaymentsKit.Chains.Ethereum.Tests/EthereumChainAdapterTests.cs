@@ -306,6 +306,27 @@ public sealed class EthereumChainAdapterTests
         Assert.Null(await Create(null, node).GetTransactionAsync("0x" + new string('0', 64)));
     }
 
+    [Fact]
+    public async Task A_Transaction_One_Node_Does_Not_Know_Yet_Is_Asked_Of_The_Others()
+    {
+        // A node that lags behind the chain answers null for a transaction already in a block; taking that for "unknown"
+        // would let the router replace a payment that went through.
+        await using var lagging = Node((method, _) => method is "eth_getTransactionReceipt" or "eth_getTransactionByHash" ? JsonRpcAnswer.Result("null") : null);
+        await using var current = Node();
+        var tx = await Create(null, lagging, current).GetTransactionAsync(EtherHash);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+    }
+
+    [Fact]
+    public async Task A_Transaction_Is_Unknown_Once_Every_Node_Has_Said_So()
+    {
+        await using var first = Node();
+        await using var second = Node();
+        Assert.Null(await Create(null, first, second).GetTransactionAsync("0x" + new string('0', 64)));
+        Assert.Equal(2, first.Requests.Count); // the receipt and the transaction, each asked once of each node
+        Assert.Equal(2, second.Requests.Count);
+    }
+
     [Theory]
     [InlineData("88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b")]
     [InlineData("0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944")]

@@ -96,6 +96,28 @@ public sealed class SolanaChainAdapterTests
         Assert.Null(await Create(null, node).GetTransactionAsync(Base58.Bitcoin.Encode(new byte[64].Select((_, i) => (byte)(255 - i)).ToArray())));
     }
 
+    [Fact]
+    public async Task A_Signature_One_Node_Does_Not_Know_Yet_Is_Asked_Of_The_Others()
+    {
+        // A node that lags behind the cluster has no status for a transaction already confirmed; taking that for
+        // "unknown" would let the router replace a payment that went through.
+        await using var lagging = Node((method, _) => method == "getSignatureStatuses" ? JsonRpcAnswer.Result("{\"context\":{\"slot\":1},\"value\":[null]}") : null);
+        await using var current = Node();
+        var tx = await Create(null, lagging, current).GetTransactionAsync(Signature);
+        Assert.Equal(ChainTransactionStatus.Succeeded, tx!.Status);
+        Assert.Single(lagging.Requests);
+    }
+
+    [Fact]
+    public async Task A_Signature_Is_Unknown_Once_Every_Node_Has_Said_So()
+    {
+        await using var first = Node();
+        await using var second = Node();
+        Assert.Null(await Create(null, first, second).GetTransactionAsync(Base58.Bitcoin.Encode(new byte[64].Select((_, i) => (byte)(255 - i)).ToArray())));
+        Assert.Single(first.Requests);
+        Assert.Single(second.Requests);
+    }
+
     [Theory]
     [InlineData("5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQU0")]
     [InlineData("Ho87cuS3aSRgUMCeMrV7uNCCWx6Fj2ytnufYQ1W7KCLr")]

@@ -96,6 +96,22 @@ public sealed class JsonRpcClient
             cancellationToken);
     }
 
+    /// <summary>
+    /// Looks something up that a node may not know yet, such as a transaction a node lagging behind the chain has not
+    /// seen: <paramref name="read"/> answers null when the node does not know it (a JSON null result, an empty status),
+    /// and then the endpoints not asked yet are asked in turn (<see cref="RpcTransport.FindAsync{T}"/>).
+    /// </summary>
+    /// <returns>The first result found; null once every endpoint said it does not know it (or the rest failed every attempt).</returns>
+    /// <exception cref="JsonRpcException">For an error object that is not transient.</exception>
+    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every attempt failed and no endpoint answered.</exception>
+    public Task<T?> FindAsync<T>(string method, JsonArray? parameters, Func<JsonElement, T?> read, CancellationToken cancellationToken)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(read);
+        ArgumentException.ThrowIfNullOrWhiteSpace(method);
+        return _transport.FindAsync(method, endpoint => CreateRequest(endpoint, method, parameters), response => Interpret(response, read, null), cancellationToken);
+    }
+
     private Task<T> SendAsync<T>(string method, JsonArray? parameters, Func<Uri, RpcResponse, T> interpret, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(method);
@@ -108,20 +124,25 @@ public sealed class JsonRpcClient
             endpoint =>
             {
                 answering = endpoint;
-                var id = Interlocked.Increment(ref _nextId);
-                var body = new JsonObject
-                {
-                    ["jsonrpc"] = "2.0",
-                    ["id"] = id,
-                    ["method"] = method,
-                    ["params"] = parameters?.DeepClone() ?? new JsonArray(),
-                };
-                var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body));
-                content.Headers.ContentType = JsonMediaType;
-                return new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
+                return CreateRequest(endpoint, method, parameters);
             },
             response => interpret(answering!, response),
             cancellationToken);
+    }
+
+    private HttpRequestMessage CreateRequest(Uri endpoint, string method, JsonArray? parameters)
+    {
+        var id = Interlocked.Increment(ref _nextId);
+        var body = new JsonObject
+        {
+            ["jsonrpc"] = "2.0",
+            ["id"] = id,
+            ["method"] = method,
+            ["params"] = parameters?.DeepClone() ?? new JsonArray(),
+        };
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body));
+        content.Headers.ContentType = JsonMediaType;
+        return new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = content };
     }
 
     private T Interpret<T>(RpcResponse response, Func<JsonElement, T> read, Func<JsonRpcException, T>? readError)

@@ -24,10 +24,25 @@ public sealed class PostgreSqlTransactionServiceTests(PostgresServerFixture post
 }
 
 [Collection(PostgresServerFixture.CollectionName)]
-public sealed class PostgreSqlRefundServiceTests(PostgresServerFixture postgres, ClassStore shared) : RefundServiceTests, IClassFixture<ClassStore>
+public sealed class PostgreSqlRefundServiceTests(PostgresServerFixture postgres, ClassStore shared) : RefundServiceTests, IClassFixture<ClassStore>, IAsyncLifetime
 {
+    private PostgreSqlStore? _otherHost;
+
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await postgres.DatabaseForClassAsync(GetType())));
+
+    protected override async Task<IPaymentsStore> CreateOtherHostStoreAsync(IPaymentsStore store) =>
+        _otherHost ??= TestStores.Create(await postgres.DatabaseForClassAsync(GetType()));
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_otherHost is not null)
+        {
+            await _otherHost.DisposeAsync();
+        }
+    }
 }
 
 [Collection(PostgresServerFixture.CollectionName)]

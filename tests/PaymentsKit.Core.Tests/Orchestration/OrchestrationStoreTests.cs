@@ -20,6 +20,13 @@ public abstract class OrchestrationStoreTests
     /// </summary>
     protected abstract Task<IPaymentsStore> CreateStoreAsync();
 
+    /// <summary>
+    /// The store another host sharing <paramref name="store"/>'s data would use: <paramref name="store"/> itself in memory
+    /// (one process cannot have another), a store of its own over the same database on PostgreSQL, so races also run
+    /// between hosts that share nothing but the database.
+    /// </summary>
+    protected virtual Task<IPaymentsStore> CreateOtherHostStoreAsync(IPaymentsStore store) => Task.FromResult(store);
+
     protected async Task<OrchestrationHarness> HarnessAsync(
         Action<OrchestrationOptions>? configure = null, SimulatedProviderOptions? stripe = null, Func<IPaymentProvider, IPaymentProvider>? wrapStripe = null) =>
         OrchestrationHarness.Create(await CreateStoreAsync(), configure, stripe, wrapStripe);

@@ -1,6 +1,7 @@
 using NodaTime;
 using PaymentsKit.Orchestration;
 using PaymentsKit.Storage;
+using PaymentsKit.Testing;
 
 namespace PaymentsKit.Tests.Orchestration;
 
@@ -187,6 +188,36 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
         Assert.Single(await h.Refunds.ListRefundsAsync(partner.Id, tx.Id));
         Assert.Equal(60m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
         Assert.Equal(31, (await h.AuditAsync(partner.Id)).Count(a => a.Action == "refund.create" && a.Outcome == AuditOutcome.Rejected));
+    }
+
+    [Fact]
+    public async Task Refunds_From_Two_Hosts_Summing_Past_The_Capture_Refund_At_Most_It_In_Flight_And_Once_Settled()
+    {
+        using var h = await HarnessAsync(stripe: ScriptedRefunds);
+        using var other = OrchestrationHarness.Create(await CreateOtherHostStoreAsync(h.Store), wrapStripe: _ => h.Stripe);
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+
+        // 24 refunds of 9 against 100: eleven fit (99), half of them stay in flight at the provider until its webhooks.
+        var outcomes = await Race.RunAsync(Enumerable.Range(0, 24).Select(i => (
+            i % 2 == 0 ? "here" : "other",
+            (Func<Task<Refund>>)(() => (i % 2 == 0 ? h : other).Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(9m, i % 4 < 2 ? "timeout" : "race " + i), Context).AsTask()))));
+
+        var won = outcomes.Where(o => o.Won).Select(o => o.Value!).ToList();
+        Assert.Equal(11, won.Count);
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.RefundExceedsRemaining, o.Code));
+        Assert.Equal(won.Select(r => r.Id.ToString()).Order(StringComparer.Ordinal), (await h.Refunds.ListRefundsAsync(partner.Id, tx.Id)).Select(r => r.Id.ToString()).Order(StringComparer.Ordinal));
+        Assert.Equal(won.Count, won.Select(r => r.Sequence).Distinct().Count());
+        var completed = won.Where(r => r.Status == RefundStatus.Completed).Sum(r => r.Amount.Amount);
+        var held = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((completed, 99m - completed), (held.RefundedAmount.Amount, held.ReservedRefundAmount.Amount));
+        Assert.Equal(completed, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+
+        await h.DeliverWebhooksAsync(h.Stripe);
+        var settled = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((99m, 0m, TransactionStatus.PartiallyRefunded), (settled.RefundedAmount.Amount, settled.ReservedRefundAmount.Amount, settled.Status));
+        Assert.Equal(99m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+        Assert.All(await h.Refunds.ListRefundsAsync(partner.Id, tx.Id), r => Assert.Equal(RefundStatus.Completed, r.Status));
     }
 
     [Fact]

@@ -71,6 +71,29 @@ public sealed class PostgreSqlDistributionTests(PostgresServerFixture postgres, 
 
     private async Task<string> ConnectionStringAsync() => (await shared.GetAsync(() => postgres.DatabaseForClassAsync(GetType()))).ConnectionString;
 
+    private (PostgreSqlStore Records, PostgreSqlPayoutsStore Payouts)? _otherHost;
+
+    protected override async Task<Stores> CreateOtherHostStoresAsync()
+    {
+        if (_otherHost is null)
+        {
+            var options = new PostgreSqlStoreOptions { ConnectionString = await ConnectionStringAsync() };
+            var records = TestStores.Create(options.ConnectionString);
+            _otherHost = (records, new PostgreSqlPayoutsStore(records, options));
+        }
+
+        return new Stores(_otherHost.Value.Records, _otherHost.Value.Payouts, _otherHost.Value.Payouts);
+    }
+
+    public override async Task DisposeAsync()
+    {
+        if (_otherHost is { } other)
+        {
+            await other.Payouts.DisposeAsync();
+            await other.Records.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Records_Fill_The_Seeds_Columns_And_Holders_The_Holder_Table()
     {

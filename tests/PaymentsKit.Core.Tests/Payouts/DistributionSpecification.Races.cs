@@ -61,4 +61,39 @@ public abstract partial class DistributionSpecification
         Assert.Equal(Usd6(30m), (await Ledger.GetAccountAsync(Tenant, payouts.Id)).Balance.Posted);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Runs_Of_One_Distribution_From_Two_Hosts_Pay_Each_Holder_Once_And_Book_Exactly_What_Was_Paid()
+    {
+        var executor = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 3, TransientFailurePercent = 20 });
+        var here = Service(executor);
+        var there = ServiceOn(await CreateOtherHostStoresAsync(), executor);
+        var asset = await AssetAsync(here);
+        var (treasury, payouts) = await LedgerAccountsAsync(100m);
+        var distribution = await here.CreateDistributionAsync(Tenant, Fixed(asset, 50m) with { FundingAccountId = treasury.Id, PayoutAccountId = payouts.Id });
+        await here.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders([.. Enumerable.Range(1, 30).Select(i => (long)i)]));
+
+        var runs = await Race.RunAsync(
+            Race.Times(4, "here", async () => (await here.ExecuteAsync(Tenant, distribution.Id)).Status)
+                .Concat(Race.Times(4, "there", async () => (await there.ExecuteAsync(Tenant, distribution.Id)).Status)));
+
+        Assert.All(runs, o => Assert.True(o.Won || o.Code == PaymentsKitErrorCodes.InvalidTransition, o.ToString()));
+        var done = await there.GetDistributionAsync(Tenant, distribution.Id);
+        for (var run = 0; run < 10 && !DistributionLifecycle.Machine.IsTerminal(done.Status); run++)
+        {
+            done = await here.ExecuteAsync(Tenant, distribution.Id);
+        }
+
+        Assert.True(DistributionLifecycle.Machine.IsTerminal(done.Status), done.Status.ToString());
+
+        // Transient failures may leave holders unpaid (Failed), never paid twice, and the books hold exactly what was paid.
+        Assert.Equal(executor.Payments.Count, executor.Payments.Select(p => p.AccountId).Distinct().Count());
+        var rows = await AllHoldersAsync(there, Tenant, distribution.Id);
+        Assert.Equal(rows.Where(r => r.Paid).Select(r => r.AccountId).Order(StringComparer.Ordinal), executor.Payments.Select(p => p.AccountId).Order(StringComparer.Ordinal));
+        var paid = Money.FromMinorUnits(executor.Payments.Sum(p => p.Amount), Usdc);
+        Assert.Equal(paid, done.Result!.Paid);
+        Assert.Equal(paid, (await Ledger.GetAccountAsync(Tenant, payouts.Id)).Balance.Posted);
+        Assert.Equal(Usd6(100m) - paid, (await Ledger.GetAccountAsync(Tenant, treasury.Id)).Balance.Posted);
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 }

@@ -42,10 +42,21 @@ public abstract partial class DistributionSpecification : IAsyncLifetime
 
     public async Task InitializeAsync() => _stores = await CreateStoresAsync();
 
-    public Task DisposeAsync() => Task.CompletedTask;
+    public virtual Task DisposeAsync() => Task.CompletedTask;
 
     /// <summary>The stores under test: new ones, or ones shared by this class's tests only.</summary>
     protected abstract Task<Stores> CreateStoresAsync();
+
+    /// <summary>
+    /// The stores another host sharing the test's data would use: the same ones in memory (one process cannot have
+    /// others), stores of their own over the same database on PostgreSQL, so races also run between hosts that share
+    /// nothing but the database.
+    /// </summary>
+    protected virtual Task<Stores> CreateOtherHostStoresAsync() => Task.FromResult(_stores!);
+
+    /// <summary>The payouts service a host on <paramref name="stores"/> runs, with its own ledger over them.</summary>
+    protected DistributionService ServiceOn(Stores stores, IPayoutExecutor executor) =>
+        new(stores.Records, stores.Holders, stores.Due, executor, new LedgerService(stores.Records, Clock, Assets), Clock, Assets);
 
     protected DistributionService Service(
         IPayoutExecutor? executor = null, PayoutOptions? options = null, IHolderSnapshotSource? source = null, IHolderSnapshotStore? holders = null) =>

@@ -195,6 +195,58 @@ public sealed class HostingJobsTests
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class MultiHostTests(PostgresServerFixture postgres)
 {
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Hosts_racing_the_dead_holders_release_for_its_expired_lease_give_it_to_exactly_one(bool onPostgreSql)
+    {
+        var connectionString = onPostgreSql ? await postgres.CreateDatabaseAsync("leases") : null;
+        var start = new ManualClock().GetCurrentInstant();
+        var hosts = new List<TestHost>();
+        try
+        {
+            // In memory the hosts are one store's callers; on PostgreSQL each host has a store of its own over the database.
+            for (var i = 0; i < (onPostgreSql ? 8 : 1); i++)
+            {
+                var clock = new ManualClock();
+                clock.Advance(start - clock.GetCurrentInstant());
+                hosts.Add(new TestHost(clock, connectionString));
+            }
+
+            var leases = Enumerable.Range(0, 8).Select(i => hosts[i % hosts.Count].Services.GetRequiredService<JobLeases>()).ToList();
+            var dead = await leases[0].TryAcquireAsync("distribution run", TimeSpan.FromMinutes(1));
+            Assert.NotNull(dead);
+            foreach (var host in hosts)
+            {
+                host.Clock.Advance(Duration.FromMinutes(2));
+            }
+
+            // The holder that stalled past its lease releases it while every host tries to take it over.
+            var outcomes = await Race.RunAsync(
+                leases.Select((l, i) => ($"host {i}", (Func<Task<JobLease?>>)(() => l.TryAcquireAsync("distribution run", TimeSpan.FromMinutes(1)).AsTask())))
+                    .Append(("dead holder", async () =>
+                    {
+                        await dead!.DisposeAsync();
+                        return null;
+                    })));
+
+            Assert.All(outcomes, o => Assert.True(o.Won, o.ToString()));
+            Assert.Single(outcomes, o => o.Value is not null);
+            // The dead holder's late release did not end the new holder's lease.
+            foreach (var lease in leases)
+            {
+                Assert.Null(await lease.TryAcquireAsync("distribution run", TimeSpan.FromMinutes(1)));
+            }
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task Three_hosts_on_one_database_share_sweeps_deliveries_and_leases_without_duplicates()
     {

@@ -71,4 +71,25 @@ public abstract partial class LedgerSpecification
         Assert.Equal(Usd(0), (await ReloadAsync(merchant)).Balance.Posted);
         Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
     }
+
+    [Fact]
+    public async Task Direct_Debits_And_Reservations_Racing_On_One_Account_Spend_Exactly_Its_Funds_And_No_More()
+    {
+        var (customer, _, merchant) = await FundedCustomerAsync(1_000);
+
+        // 64 callers of 20 against 1,000: fifty fit, whichever way each spends.
+        var outcomes = await Race.RunAsync(
+            Race.Times(32, "debit", async () => (object)await MoveAsync(customer, merchant, Usd(20)))
+                .Concat(Race.Times(32, "reserve", async () => (object)await ReserveAsync(customer, merchant, Usd(20)))));
+
+        Assert.Equal(50, outcomes.Count(o => o.Won));
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Equal(PaymentsKitErrorCodes.InsufficientFunds, o.Code));
+        var (debited, reserved) = (outcomes.Count(o => o.Won && o.Caller == "debit"), outcomes.Count(o => o.Won && o.Caller == "reserve"));
+        var (customerNow, merchantNow) = (await ReloadAsync(customer), await ReloadAsync(merchant));
+        Assert.Equal(Usd(20 * debited), customerNow.DebitsPosted);
+        Assert.Equal(Usd(20 * reserved), customerNow.DebitsPending);
+        Assert.Equal(Usd(0), customerNow.Balance.Available);
+        Assert.Equal((Usd(20 * debited), Usd(20 * reserved)), (merchantNow.Balance.Posted, merchantNow.CreditsPending));
+        Assert.True((await Ledger.ReconcileAsync(Tenant)).IsClean);
+    }
 }

@@ -125,6 +125,90 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
         from steps in (from kind in Gen.Choose(0, 5) from target in Gen.Choose(0, 5) from cents in Gen.Choose(1, 12_000) select (kind, target, cents)).ArrayOf()
         select (setups, steps.Take(12).ToArray());
 
+    /// <summary>
+    /// Creates racing over two partners with keys from a small pool: each (partner, key) creates exactly one
+    /// transaction, every request equal to the one that created it (10 and 10.00 are equal) gets that transaction
+    /// back, every other request with the key is <c>idempotency_conflict</c>, and another partner's equal key is
+    /// a transaction of its own.
+    /// </summary>
+    [Fact]
+    public void One_Idempotency_Key_Per_Partner_Creates_At_Most_One_Transaction_Meets_Specification()
+    {
+        var calls = (from partner in Gen.Choose(0, 1) from key in Gen.Choose(0, 1) from variant in Gen.Choose(0, 4) select (partner, key, variant)).ListOf();
+        Prop.ForAll(Arb.From(calls.Where(c => c.Count > 0)), requests => Task.Run(() => RunIdempotentCreatesAsync(requests)).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(12));
+    }
+
+    /// <summary>Five requests; the first two differ only in how the amount is written, so they are one request.</summary>
+    private static (int Request, CreateTransactionRequest Create) CreateVariant(int variant, string key) => variant switch
+    {
+        0 => (0, OrchestrationHarness.Request(key, 10m)),
+        1 => (0, OrchestrationHarness.Request(key, 10.00m)),
+        2 => (2, OrchestrationHarness.Request(key, 12m)),
+        3 => (3, OrchestrationHarness.Request(key, 10m, currency: "EUR")),
+        _ => (4, OrchestrationHarness.Request(key, 10m, email: "bob@example.com")),
+    };
+
+    private async Task<bool> RunIdempotentCreatesAsync(IReadOnlyList<(int Partner, int Key, int Variant)> requests)
+    {
+        using var h = await HarnessAsync();
+        Partner[] partners = [await h.NewPartnerAsync(), await h.NewPartnerAsync()];
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task<(TransactionId? Id, string? Code)> Create(int partner, int key, int variant)
+        {
+            await gate.Task;
+            while (true)
+            {
+                try
+                {
+                    return ((await h.Transactions.CreateAsync(partners[partner].Id, CreateVariant(variant, $"order-{key}").Create, Context)).Id, null);
+                }
+                catch (PaymentsKitException ex) when (ex.IsTransient)
+                {
+                    await Task.Yield();
+                }
+                catch (PaymentsKitException ex)
+                {
+                    return (null, ex.Code);
+                }
+            }
+        }
+
+        var running = requests.Select(r => Task.Run(() => Create(r.Partner, r.Key, r.Variant))).ToArray();
+        gate.SetResult();
+        var outcomes = await Task.WhenAll(running);
+
+        var created = new HashSet<TransactionId>();
+        foreach (var group in requests.Zip(outcomes).GroupBy(c => (c.First.Partner, c.First.Key)))
+        {
+            var winners = group.Where(c => c.Second.Id is not null).ToList();
+            Assert.NotEmpty(winners);
+            var winner = CreateVariant(winners[0].First.Variant, "").Request;
+            var id = winners[0].Second.Id!.Value;
+            Assert.True(created.Add(id), $"{id} was returned for two partners or keys");
+            foreach (var (request, (returned, code)) in group)
+            {
+                if (CreateVariant(request.Variant, "").Request == winner)
+                {
+                    Assert.True(returned == id, $"partner {request.Partner} order-{request.Key} variant {request.Variant}: {code ?? returned.ToString()} instead of {id}");
+                }
+                else
+                {
+                    Assert.True(code == PaymentsKitErrorCodes.IdempotencyConflict, $"partner {request.Partner} order-{request.Key} variant {request.Variant} after request {winner}: {code ?? "accepted"}");
+                }
+            }
+        }
+
+        for (var partner = 0; partner < partners.Length; partner++)
+        {
+            var keys = requests.Where(r => r.Partner == partner).Select(r => r.Key).Distinct().Count();
+            Assert.Equal(keys, (await h.CountAsync(partners[partner].Id)).Transactions);
+        }
+
+        return true;
+    }
+
     [Fact]
     public void EveryStatusChange_HasExactlyOneEvent_Meets_Specification()
     {

@@ -205,6 +205,38 @@ public class RouteScorerTests
     public void Lower_confirmation_time_never_lowers_a_fast_score_Meets_Specification() =>
         Monotone((s, step) => s with { ConfirmationTime = Duration.Max(Duration.Zero, s.ConfirmationTime - Duration.FromSeconds((double)step)) }, RoutePriority.Fast);
 
+    /// <summary>
+    /// Every cost the docs name (fee, confirmation time, latency, congestion, error rate) and a degraded status:
+    /// making any of them better never lowers the score of any priority, not only of the priority weighting it most.
+    /// </summary>
+    [Fact]
+    public void Any_better_cost_never_lowers_any_prioritys_score_Meets_Specification()
+    {
+        Func<ChainHealthSample, decimal, ChainHealthSample>[] improvements =
+        [
+            (s, step) => s with { FeeEstimate = M(Math.Max(0m, s.FeeEstimate.Amount - step)) },
+            (s, step) => s with { ConfirmationTime = Duration.Max(Duration.Zero, s.ConfirmationTime - Duration.FromSeconds((double)step)) },
+            (s, step) => s with { P95Latency = Duration.Max(Duration.Zero, s.P95Latency - Duration.FromMilliseconds((double)step)) },
+            (s, step) => s with { Congestion = Math.Max(0m, s.Congestion - (step / 1_000m)) },
+            (s, step) => s with { RpcErrorRate = Math.Max(0m, s.RpcErrorRate - (step / 1_000m)) },
+            (s, _) => s.Status == ChainHealthStatus.Degraded ? s with { Status = ChainHealthStatus.Healthy } : s,
+        ];
+        Prop.ForAll(
+            Arb.From(
+                from s in Samples("ethereum")
+                from step in Gen.Choose(0, 1_000_000)
+                from cost in Gen.Choose(0, improvements.Length - 1)
+                from priority in Gen.Elements(Enum.GetValues<RoutePriority>())
+                select (s, step: step / 1_000m, cost, priority)),
+            t =>
+            {
+                var improved = improvements[t.cost](t.s, t.step);
+                Assert.True(
+                    RouteScorer.ScoreHealth(t.priority, improved, improved.FeeEstimate.Amount) >= RouteScorer.ScoreHealth(t.priority, t.s, t.s.FeeEstimate.Amount),
+                    $"{t.priority}: {improved} scored below {t.s}");
+            }).Check(Config.QuickThrowOnFailure.WithMaxTest(1_000));
+    }
+
     [Fact]
     public void Exclusions_are_exactly_the_unhealthy_and_uncovered_chains_and_ranking_is_order_independent_Meets_Specification() =>
         Prop.ForAll(

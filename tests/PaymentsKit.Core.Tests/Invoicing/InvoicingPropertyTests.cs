@@ -101,6 +101,7 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
         Refund,
         RefundAllDue,
         RefundOneUnitOverDue,
+        RefundPayment,
     }
 
     [Fact]
@@ -161,7 +162,8 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
                     (1, Gen.Constant(RefundStep.Expire)),
                     (4, Gen.Constant(RefundStep.Refund)),
                     (1, Gen.Constant(RefundStep.RefundAllDue)),
-                    (2, Gen.Constant(RefundStep.RefundOneUnitOverDue)))
+                    (2, Gen.Constant(RefundStep.RefundOneUnitOverDue)),
+                    (2, Gen.Constant(RefundStep.RefundPayment)))
                 from target in Gen.Choose(0, 1)
 
                 // Refunds are mostly small, so that several add up against what one invoice owes back.
@@ -361,11 +363,22 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
                 RefundStep.RefundOneUnitOverDue => before.RefundDue + unit,
                 _ => Money.Of(cents / 100m, Xlm),
             };
+            // A payment refund sends back part or all of what a wrong-asset payment holds, or more.
+            var held = (await kit.AllPaymentsAsync(merchant)).Where(p => p.HeldUnapplied.Any(m => m.Asset == InvoicingHarness.Usdc)).ToList();
+            var payment = held.Count == 0 ? null : held[cents % held.Count];
+            var holds = SumIn(payment?.HeldUnapplied, InvoicingHarness.Usdc);
+            var paymentRefund = cents % 3 == 0 ? holds : Money.Of(cents / 100m, InvoicingHarness.Usdc);
             string? refusal = null;
             try
             {
                 switch (kind)
                 {
+                    case RefundStep.RefundPayment when payment is null:
+                        break;
+                    case RefundStep.RefundPayment:
+                        await kit.Payments.RecordRefundAsync(merchant.Id, payment.Id, new RecordRefundRequest(paymentRefund.Amount, InvoicingHarness.Usdc.Code));
+                        unappliedUsdc -= paymentRefund;
+                        break;
                     case RefundStep.Pay:
                         await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, cents / 100m, memo: before.Memo));
                         received += Money.Of(cents / 100m, Xlm);
@@ -402,6 +415,7 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
                     : before.Status == InvoiceStatus.Pending ? PaymentsKitErrorCodes.InvalidTransition
                     : refund > before.RefundDue ? PaymentsKitErrorCodes.AmountOutOfRange
                     : null,
+                RefundStep.RefundPayment when payment is not null && paymentRefund > holds => PaymentsKitErrorCodes.AmountOutOfRange,
                 _ => null,
             };
             Assert.Equal(expected, refusal);
@@ -409,12 +423,28 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
         }
     }
 
+    private static Money SumIn(IEnumerable<Money>? amounts, Asset asset) =>
+        (amounts ?? []).Where(m => m.Asset == asset).Aggregate(Money.Zero(asset), (sum, m) => sum + m);
+
     private static async Task AssertRefundBooksAsync(
         InvoicingHarness kit, Merchant merchant, List<Invoice> invoices, Money received, Money sentBack, Money unappliedUsdc)
     {
         var zero = Money.Zero(Xlm);
         var payments = await kit.AllPaymentsAsync(merchant);
         var (refundDue, revenue) = (zero, zero);
+
+        // A payment never refunds more than it booked as unapplied in an asset, and holds the difference.
+        foreach (var payment in payments)
+        {
+            foreach (var booked in payment.BookedUnapplied ?? [])
+            {
+                var refunded = SumIn(payment.Refunded, booked.Asset);
+                Assert.True(refunded <= booked, $"{payment.Id} refunded {refunded} of {booked} booked");
+                Assert.Equal(booked - refunded, SumIn(payment.HeldUnapplied, booked.Asset));
+            }
+        }
+
+        Assert.Equal(SumIn(payments.SelectMany(p => p.HeldUnapplied), InvoicingHarness.Usdc), unappliedUsdc);
         foreach (var created in invoices)
         {
             var invoice = await kit.Invoices.GetInvoiceAsync(merchant.Id, created.Id);

@@ -64,6 +64,80 @@ public abstract partial class RoutingSpecification
         Assert.Single(await Router.EventsAsync(merchant, ids[0]));
     }
 
+    /// <summary>
+    /// Creates racing over two merchants with keys from a small pool and three requests (two quotes, one with a pinned
+    /// chain): each (merchant, key) makes exactly one intent, announced by one event, every call with the creating
+    /// request gets it back, every other request with the key is <c>idempotency_conflict</c>, and another merchant's
+    /// equal key is an intent of its own.
+    /// </summary>
+    [Fact]
+    public void One_Idempotency_Key_Per_Merchant_Creates_At_Most_One_Intent_Meets_Specification()
+    {
+        var calls = (from merchant in Gen.Choose(0, 1) from key in Gen.Choose(0, 1) from variant in Gen.Choose(0, 2) select (merchant, key, variant)).ListOf();
+        Prop.ForAll(Arb.From(calls.Where(c => c.Count > 0)), requests => Task.Run(() => RunIdempotentIntentCreatesAsync(requests)).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(12));
+    }
+
+    private async Task<bool> RunIdempotentIntentCreatesAsync(IReadOnlyList<(int Merchant, int Key, int Variant)> requests)
+    {
+        MerchantId[] merchants = [await Router.MerchantAsync(), await Router.MerchantAsync()];
+        var quotes = new List<Quote[]>();
+        foreach (var merchant in merchants)
+        {
+            quotes.Add([await Router.QuoteAsync(merchant, 12m), await Router.QuoteAsync(merchant, 13m)]);
+        }
+
+        CreatePaymentIntentRequest Request(int merchant, int key, int variant) => variant switch
+        {
+            0 => new CreatePaymentIntentRequest(quotes[merchant][0].Id, $"order-{key}"),
+            1 => new CreatePaymentIntentRequest(quotes[merchant][1].Id, $"order-{key}"),
+            _ => new CreatePaymentIntentRequest(quotes[merchant][0].Id, $"order-{key}") { Chain = Ethereum },
+        };
+
+        var gate = new AsyncGate();
+        async Task<(PaymentIntentId? Id, string? Code)> Create(int merchant, int key, int variant)
+        {
+            await gate.Task;
+            while (true)
+            {
+                try
+                {
+                    return ((await Router.Intents.CreateAsync(merchants[merchant], Request(merchant, key, variant))).Id, null);
+                }
+                catch (PaymentsKitException ex) when (ex.IsTransient)
+                {
+                    await Task.Yield();
+                }
+                catch (PaymentsKitException ex)
+                {
+                    return (null, ex.Code);
+                }
+            }
+        }
+
+        var running = requests.Select(r => Task.Run(() => Create(r.Merchant, r.Key, r.Variant))).ToArray();
+        gate.Open();
+        var outcomes = await Task.WhenAll(running);
+
+        var created = new HashSet<PaymentIntentId>();
+        foreach (var group in requests.Zip(outcomes).GroupBy(c => (c.First.Merchant, c.First.Key)))
+        {
+            var winners = group.Where(c => c.Second.Id is not null).ToList();
+            Assert.NotEmpty(winners);
+            var (winner, id) = (winners[0].First.Variant, winners[0].Second.Id!.Value);
+            Assert.True(created.Add(id), $"{id} was returned for two merchants or keys");
+            Assert.Single(await Router.EventsAsync(merchants[group.Key.Merchant], id));
+            foreach (var (request, (returned, code)) in group)
+            {
+                Assert.True(
+                    request.Variant == winner ? returned == id : code == PaymentsKitErrorCodes.IdempotencyConflict,
+                    $"merchant {request.Merchant} order-{request.Key} variant {request.Variant} after variant {winner}: {code ?? returned.ToString()}");
+            }
+        }
+
+        return true;
+    }
+
     [Fact]
     public async Task Sixty_Four_Concurrent_Intents_Never_Overdraw_One_Wallet()
     {

@@ -66,7 +66,7 @@ public static class Guard
     }
 
     /// <summary>A refused value as an error shows it: each control character and unpaired surrogate replaced by U+FFFD.</summary>
-    private static string Printable(string value)
+    internal static string Printable(string value)
     {
         var stored = Storable(value);
         if (!stored.AsSpan().ContainsAny(ControlCharacters))

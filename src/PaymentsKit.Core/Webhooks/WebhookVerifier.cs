@@ -167,20 +167,5 @@ public sealed class WebhookVerifier
     }
 
     /// <summary>A header as an error shows it: at most 64 characters, control characters replaced by U+FFFD.</summary>
-    private static string? Truncate(string? text)
-    {
-        if (text is null)
-        {
-            return null;
-        }
-
-        var shown = text.Length > 64 ? text[..64] + "…" : text;
-        return string.Create(shown.Length, shown, static (chars, source) =>
-        {
-            for (var i = 0; i < chars.Length; i++)
-            {
-                chars[i] = char.IsControl(source[i]) ? '\uFFFD' : source[i];
-            }
-        });
-    }
+    private static string? Truncate(string? text) => text is null ? null : Guard.Printable(text.Length > 64 ? text[..64] + "…" : text);
 }

@@ -39,6 +39,8 @@ public sealed class PostgreSqlPaymentServiceTests(PostgresServerFixture postgres
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlTenantIsolationTests(PostgresServerFixture postgres) : TenantIsolationTests
 {
+    protected override int PropertyIterations => 12;
+
     protected override async Task UseStoreAsync(PaymentsKitBuilder kit) => kit.WithTestSecret().UsePostgreSql(await EmptyDatabase.ForAsync(postgres, GetType()));
 }
 

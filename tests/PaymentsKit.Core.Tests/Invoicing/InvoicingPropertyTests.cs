@@ -191,6 +191,163 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
             .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithEndSize(20));
     }
 
+    /// <summary>A create of the uniqueness property, each naming a value from a small pool.</summary>
+    public enum UniqueCreate
+    {
+        /// <summary>An invoice with a chosen number (its memo generated).</summary>
+        InvoiceNumber,
+
+        /// <summary>An invoice with a chosen memo (its number generated).</summary>
+        InvoiceMemo,
+
+        /// <summary>An invoice with a chosen number and memo.</summary>
+        InvoiceNumberAndMemo,
+
+        /// <summary>A payment link with a chosen slug.</summary>
+        LinkSlug,
+
+        /// <summary>A client with a chosen email, in either case.</summary>
+        ClientEmail,
+
+        /// <summary>A merchant with a chosen wallet and, half the time, a chosen email in either case.</summary>
+        MerchantWallet,
+    }
+
+    [Fact]
+    public void A_Duplicate_Is_Always_Duplicate_Key_And_Never_A_Second_Record_Meets_Specification()
+    {
+        var gen = Gen.ListOf(
+            from create in Gen.Elements(Enum.GetValues<UniqueCreate>())
+            from merchant in Gen.Choose(0, 1)
+            from value in Gen.Choose(0, 2)
+            from other in Gen.Choose(0, 2)
+            from upper in Gen.Elements(false, true)
+            select (create, merchant, value, other, upper));
+        Prop.ForAll(Arb.From(gen), creates => Blocking(() => UniquenessAsync(creates)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(24));
+    }
+
+    private async Task UniquenessAsync(List<(UniqueCreate Create, int Merchant, int Value, int Other, bool Upper)> creates)
+    {
+        using var kit = await HarnessAsync();
+        Merchant[] merchants = [await kit.MerchantAsync(), await kit.MerchantAsync()];
+
+        // What the docs make unique: numbers, memos and client emails per merchant (emails in any case), slugs, wallets and
+        // merchant emails globally.
+        var numbers = new HashSet<(int, string)>();
+        var memos = new HashSet<(int, string)>();
+        var clientEmails = new HashSet<(int, string)>();
+        var slugs = new HashSet<string>(StringComparer.Ordinal);
+        var wallets = new HashSet<string>(StringComparer.Ordinal);
+        var merchantEmails = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var invoices = new int[2];
+        var links = new int[2];
+        var clients = new int[2];
+        var registered = new Dictionary<string, MerchantId>(StringComparer.Ordinal);
+
+        foreach (var (create, m, value, other, upper) in creates)
+        {
+            var merchant = merchants[m].Id;
+            var email = upper ? $"PERSON{value}@EXAMPLE.COM" : $"person{value}@example.com";
+            var number = $"N-{value}";
+            var memo = $"memo-{(create == UniqueCreate.InvoiceNumberAndMemo ? other : value)}";
+            Func<Task> call;
+            bool taken;
+            Action record;
+            switch (create)
+            {
+                case UniqueCreate.InvoiceNumber:
+                case UniqueCreate.InvoiceMemo:
+                case UniqueCreate.InvoiceNumberAndMemo:
+                {
+                    var withNumber = create != UniqueCreate.InvoiceMemo;
+                    var withMemo = create != UniqueCreate.InvoiceNumber;
+                    taken = (withNumber && numbers.Contains((m, number))) || (withMemo && memos.Contains((m, memo)));
+                    call = async () => await kit.Invoices.CreateInvoiceAsync(
+                        merchant, new CreateInvoiceRequest(1m, "XLM", "x") { Number = withNumber ? number : null, Memo = withMemo ? memo : null });
+                    record = () =>
+                    {
+                        invoices[m]++;
+                        if (withNumber)
+                        {
+                            numbers.Add((m, number));
+                        }
+
+                        if (withMemo)
+                        {
+                            memos.Add((m, memo));
+                        }
+                    };
+                    break;
+                }
+
+                case UniqueCreate.LinkSlug:
+                {
+                    var slug = $"slug-{value}";
+                    taken = slugs.Contains(slug);
+                    call = async () => await kit.Links.CreatePaymentLinkAsync(merchant, new CreatePaymentLinkRequest("Ticket", 1m, "XLM") { Slug = slug });
+                    record = () =>
+                    {
+                        slugs.Add(slug);
+                        links[m]++;
+                    };
+                    break;
+                }
+
+                case UniqueCreate.ClientEmail:
+                    taken = clientEmails.Contains((m, email.ToUpperInvariant()));
+                    call = async () => await kit.Merchants.CreateClientAsync(merchant, new CreateClientRequest("client") { Email = email });
+                    record = () =>
+                    {
+                        clientEmails.Add((m, email.ToUpperInvariant()));
+                        clients[m]++;
+                    };
+                    break;
+                default:
+                {
+                    var wallet = $"wallet-{value}";
+                    var merchantEmail = other == 0 ? email : null;
+                    taken = wallets.Contains(wallet) || (merchantEmail is not null && merchantEmails.Contains(merchantEmail));
+                    MerchantId? created = null;
+                    call = async () => created = (await kit.Merchants.RegisterMerchantAsync(new RegisterMerchantRequest("stellar", wallet) { Email = merchantEmail })).Id;
+                    record = () =>
+                    {
+                        wallets.Add(wallet);
+                        registered[wallet] = created!.Value;
+                        if (merchantEmail is not null)
+                        {
+                            merchantEmails.Add(merchantEmail);
+                        }
+                    };
+                    break;
+                }
+            }
+
+            if (taken)
+            {
+                var refused = await Assert.ThrowsAsync<PaymentsKitException>(call);
+                Assert.Equal(PaymentsKitErrorCodes.DuplicateKey, refused.Code);
+            }
+            else
+            {
+                await call();
+                record();
+            }
+        }
+
+        for (var m = 0; m < 2; m++)
+        {
+            Assert.Equal(invoices[m], (await kit.Invoices.ListInvoicesAsync(merchants[m].Id, limit: 1000)).Items.Count);
+            Assert.Equal(links[m], (await kit.Links.ListPaymentLinksAsync(merchants[m].Id, limit: 1000)).Items.Count);
+            Assert.Equal(clients[m], (await kit.Merchants.ListClientsAsync(merchants[m].Id, limit: 1000)).Items.Count);
+        }
+
+        foreach (var (wallet, id) in registered)
+        {
+            Assert.Equal(id, (await kit.Merchants.FindMerchantByWalletAsync("stellar", wallet))?.Id);
+        }
+    }
+
     private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
 
     private async Task AmountPaidAsync(int priceCents, List<(Route Route, int Cents)> payments, int cancelAt)

@@ -133,13 +133,7 @@ internal static partial class LedgerValidation
         foreach (var (key, value) in metadata)
         {
             Guard.Text(key, "metadata key", MaxMetadataKeyLength);
-            if (value is null || value.Length > MaxMetadataValueLength)
-            {
-                throw PaymentsKitException.InvalidArgument(
-                    $"metadata[{key}]", value, string.Create(CultureInfo.InvariantCulture, $"must be present and at most {MaxMetadataValueLength} characters"));
-            }
-
-            copy[key] = value;
+            copy[key] = Guard.Value(value, $"metadata[{key}]", MaxMetadataValueLength);
         }
 
         return new System.Collections.ObjectModel.ReadOnlyDictionary<string, string>(copy);

@@ -90,6 +90,10 @@ public abstract partial class LedgerSpecification
             PaymentsKitErrorCodes.InvalidArgument,
             () => OpenAsync("ok", metadata: Enumerable.Range(0, 51).ToDictionary(i => $"k{i}", i => "v")));
         await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => OpenAsync("ok", metadata: new Dictionary<string, string> { ["k"] = new string('v', 501) }));
+
+        // PostgreSQL's jsonb holds neither, so both stores refuse them as bad input rather than one failing at the commit.
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => OpenAsync("ok", metadata: new Dictionary<string, string> { ["k"] = "a\0b" }));
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => OpenAsync("ok", metadata: new Dictionary<string, string> { ["k"] = "a\uD800" }));
         await FailsAsync(
             PaymentsKitErrorCodes.InvalidArgument,
             () => Ledger.CreateAccountAsync(Tenant, new CreateLedgerAccountRequest("ok", " ", AssetRegistry.Usd, LedgerSide.Debit)).AsTask());

@@ -209,6 +209,113 @@ public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
         return true;
     }
 
+    /// <summary>
+    /// Keyed refunds racing over two partners with two transactions each and keys from a small pool: each (partner, key)
+    /// makes exactly one refund, whichever of the partner's transactions it names, every request equal to the one that
+    /// made it (10 and 10.00 alike) gets that refund back, every other request with the key (another amount, reason or
+    /// transaction) is <c>idempotency_conflict</c>, and the transactions and the refunds account hold exactly the
+    /// winning refunds.
+    /// </summary>
+    [Fact]
+    public void One_Refund_Idempotency_Key_Per_Partner_Refunds_At_Most_Once_Meets_Specification()
+    {
+        var calls = (from partner in Gen.Choose(0, 1) from tx in Gen.Choose(0, 1) from key in Gen.Choose(0, 1) from variant in Gen.Choose(0, 3)
+                     select (partner, tx, key, variant)).ListOf();
+        Prop.ForAll(Arb.From(calls.Where(c => c.Count > 0)), requests => Task.Run(() => RunIdempotentRefundsAsync(requests)).GetAwaiter().GetResult())
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(12));
+    }
+
+    /// <summary>Four refund requests; the first two differ only in how the amount is written, so they are one request.</summary>
+    private static (int Request, decimal Amount, string Reason) RefundVariant(int variant) => variant switch
+    {
+        0 => (0, 10m, "r"),
+        1 => (0, 10.00m, "r"),
+        2 => (2, 12m, "r"),
+        _ => (3, 10m, "damaged"),
+    };
+
+    private async Task<bool> RunIdempotentRefundsAsync(IReadOnlyList<(int Partner, int Tx, int Key, int Variant)> requests)
+    {
+        using var h = await HarnessAsync();
+        Partner[] partners = [await h.NewPartnerAsync(), await h.NewPartnerAsync()];
+        var transactions = new PaymentTransaction[2][];
+        for (var p = 0; p < partners.Length; p++)
+        {
+            transactions[p] = [await h.CompletedAsync(partners[p]), await h.CompletedAsync(partners[p])];
+        }
+
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task<(Refund? Refund, string? Code)> Refund(int partner, int tx, int key, int variant)
+        {
+            await gate.Task;
+            var (_, amount, reason) = RefundVariant(variant);
+            var request = new CreateRefundRequest(amount, reason) { IdempotencyKey = $"refund-{key}" };
+            while (true)
+            {
+                try
+                {
+                    return (await h.Refunds.RefundAsync(partners[partner].Id, transactions[partner][tx].Id, request, Context), null);
+                }
+                catch (PaymentsKitException ex) when (ex.IsTransient)
+                {
+                    // A client retries with the same key; the retry finds the refund the failed call may have made.
+                    await Task.Yield();
+                }
+                catch (PaymentsKitException ex)
+                {
+                    return (null, ex.Code);
+                }
+            }
+        }
+
+        var running = requests.Select(r => Task.Run(() => Refund(r.Partner, r.Tx, r.Key, r.Variant))).ToArray();
+        gate.SetResult();
+        var outcomes = await Task.WhenAll(running);
+
+        var made = new HashSet<RefundId>();
+        var expectedRefunded = new decimal[2, 2];
+        foreach (var group in requests.Zip(outcomes).GroupBy(c => (c.First.Partner, c.First.Key)))
+        {
+            var winners = group.Where(c => c.Second.Refund is not null).ToList();
+            Assert.NotEmpty(winners);
+            var (winnerTx, winner) = (winners[0].First.Tx, RefundVariant(winners[0].First.Variant).Request);
+            var refund = winners[0].Second.Refund!;
+            Assert.True(made.Add(refund.Id), $"{refund.Id} was returned for two partners or keys");
+            Assert.Equal(transactions[group.Key.Partner][winnerTx].Id, refund.TransactionId);
+            Assert.Equal(RefundVariant(winner).Amount, refund.Amount.Amount);
+            expectedRefunded[group.Key.Partner, winnerTx] += refund.Amount.Amount;
+            foreach (var (request, (returned, code)) in group)
+            {
+                if (request.Tx == winnerTx && RefundVariant(request.Variant).Request == winner)
+                {
+                    Assert.True(returned?.Id == refund.Id, $"partner {request.Partner} tx {request.Tx} refund-{request.Key} variant {request.Variant}: {code ?? returned?.Id.ToString()} instead of {refund.Id}");
+                }
+                else
+                {
+                    Assert.True(code == PaymentsKitErrorCodes.IdempotencyConflict,
+                        $"partner {request.Partner} tx {request.Tx} refund-{request.Key} variant {request.Variant} after tx {winnerTx} request {winner}: {code ?? "accepted"}");
+                }
+            }
+        }
+
+        for (var p = 0; p < partners.Length; p++)
+        {
+            var keys = requests.Where(r => r.Partner == p).Select(r => r.Key).Distinct().Count();
+            Assert.Equal(keys, (await h.CountAsync(partners[p].Id)).Refunds);
+            for (var t = 0; t < 2; t++)
+            {
+                var tx = await h.Transactions.GetAsync(partners[p].Id, transactions[p][t].Id);
+                Assert.Equal(expectedRefunded[p, t], tx.RefundedAmount.Amount);
+                Assert.Equal(0m, tx.ReservedRefundAmount.Amount);
+            }
+
+            Assert.Equal(expectedRefunded[p, 0] + expectedRefunded[p, 1], await h.BalanceAsync(partners[p].Id, "orch:refunds:USD"));
+        }
+
+        return true;
+    }
+
     [Fact]
     public void EveryStatusChange_HasExactlyOneEvent_Meets_Specification()
     {

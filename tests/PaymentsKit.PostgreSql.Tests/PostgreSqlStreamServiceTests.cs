@@ -16,6 +16,8 @@ public sealed class PostgreSqlStreamServiceTests(PostgresServerFixture postgres,
 {
     protected override int PropertyIterations => 25;
 
+    protected override int ConcurrentPropertyIterations => 12;
+
     [Fact]
     public async Task Streams_Live_In_The_Seed_Table_With_Every_Column_Generated_From_The_Record()
     {

@@ -348,6 +348,122 @@ public abstract class InvoicingPropertyTests : InvoicingStoreTests
         }
     }
 
+    /// <summary>
+    /// Keyed refunds racing over two overpaid invoices and two payments holding USDC for review, with keys from a small pool:
+    /// each key records exactly one invoice refund and, kept apart from it, one payment refund, of whichever invoice or payment
+    /// it named; every request equal to the one that won (10 and 10.00 alike) gets that refund back, every other request with
+    /// the key (another amount, transaction hash, invoice or payment) is <c>idempotency_conflict</c>, and the invoices, payments
+    /// and ledger hold exactly the winning refunds.
+    /// </summary>
+    [Fact]
+    public void Racing_Refunds_Take_Effect_Once_Per_Idempotency_Key_Meets_Specification()
+    {
+        var calls = (from payment in Gen.Elements(false, true) from target in Gen.Choose(0, 1) from key in Gen.Choose(0, 1) from variant in Gen.Choose(0, 3)
+                     select (payment, target, key, variant)).ListOf();
+        Prop.ForAll(Arb.From(calls.Where(c => c.Count > 0)), requests => Blocking(() => KeyedRefundsAsync(requests)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(12));
+    }
+
+    /// <summary>Four refunds; the first two differ only in how the amount is written, so they are one request.</summary>
+    private static (int Request, RecordRefundRequest Refund) RefundVariant(int variant, Asset asset, string key) => variant switch
+    {
+        0 => (0, new RecordRefundRequest(10m, asset.Code) { IdempotencyKey = key }),
+        1 => (0, new RecordRefundRequest(10.00m, asset.Code) { IdempotencyKey = key }),
+        2 => (2, new RecordRefundRequest(12m, asset.Code) { IdempotencyKey = key }),
+        _ => (3, new RecordRefundRequest(10m, asset.Code) { IdempotencyKey = key, TransactionHash = "refund-tx" }),
+    };
+
+    private async Task KeyedRefundsAsync(IReadOnlyList<(bool Payment, int Target, int Key, int Variant)> requests)
+    {
+        using var kit = await HarnessAsync();
+        var merchant = await kit.MerchantAsync();
+
+        // Each invoice owes 50 XLM back and each payment holds 50 USDC: two keys refund at most 24 of either, so none is refused for want of money.
+        Invoice[] invoices = [await kit.PaidInvoiceAsync(merchant, 10m, 60m), await kit.PaidInvoiceAsync(merchant, 10m, 60m)];
+        var review = await kit.InvoiceAsync(merchant, 10m);
+        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 50m, InvoicingHarness.Usdc, review.Memo), review.Id);
+        await kit.SubmitAsync(merchant, kit.Pay(merchant.WalletAddress, 50m, InvoicingHarness.Usdc, review.Memo), review.Id);
+        var payments = (await kit.AllPaymentsAsync(merchant)).Where(p => p.Amount.Asset == InvoicingHarness.Usdc).ToArray();
+        Assert.Equal(2, payments.Length);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task<((Guid Id, Guid Target, Money Amount)? Refund, string? Code)> Refund(bool payment, int target, int key, int variant)
+        {
+            await gate.Task;
+            try
+            {
+                if (payment)
+                {
+                    var recorded = await kit.Payments.RecordRefundAsync(merchant.Id, payments[target].Id, RefundVariant(variant, InvoicingHarness.Usdc, $"refund-{key}").Refund);
+                    return ((recorded.Id.Value, recorded.PaymentId.Value, recorded.Amount), null);
+                }
+                else
+                {
+                    var recorded = await kit.Payments.RecordRefundAsync(merchant.Id, invoices[target].Id, RefundVariant(variant, Xlm, $"refund-{key}").Refund);
+                    return ((recorded.Id.Value, recorded.InvoiceId.Value, recorded.Amount), null);
+                }
+            }
+            catch (PaymentsKitException ex)
+            {
+                return (null, ex.Code);
+            }
+        }
+
+        var running = requests.Select(r => Task.Run(() => Refund(r.Payment, r.Target, r.Key, r.Variant))).ToArray();
+        gate.SetResult();
+        var outcomes = await Task.WhenAll(running);
+
+        var recordedIds = new HashSet<Guid>();
+        var refunded = new decimal[2, 2];
+        var won = new int[2, 2];
+        foreach (var group in requests.Zip(outcomes).GroupBy(c => (c.First.Payment, c.First.Key)))
+        {
+            var winners = group.Where(c => c.Second.Refund is not null).ToList();
+            Assert.NotEmpty(winners);
+            var (winnerTarget, winner) = (winners[0].First.Target, RefundVariant(winners[0].First.Variant, Xlm, "").Request);
+            var refund = winners[0].Second.Refund!.Value;
+            Assert.True(recordedIds.Add(refund.Id), $"{refund.Id} was returned for two keys");
+            var targetId = group.Key.Payment ? payments[winnerTarget].Id.Value : invoices[winnerTarget].Id.Value;
+            Assert.Equal((targetId, RefundVariant(winner, Xlm, "").Refund.Amount), (refund.Target, refund.Amount.Amount));
+            refunded[group.Key.Payment ? 1 : 0, winnerTarget] += refund.Amount.Amount;
+            won[group.Key.Payment ? 1 : 0, winnerTarget]++;
+            foreach (var (request, (returned, code)) in group)
+            {
+                var what = $"{(request.Payment ? "payment" : "invoice")} {request.Target} refund-{request.Key} variant {request.Variant}";
+                if (request.Target == winnerTarget && RefundVariant(request.Variant, Xlm, "").Request == winner)
+                {
+                    Assert.True(returned?.Id == refund.Id, $"{what}: {code ?? returned?.Id.ToString()} instead of {refund.Id}");
+                }
+                else
+                {
+                    Assert.True(code == PaymentsKitErrorCodes.IdempotencyConflict, $"{what} after target {winnerTarget} request {winner}: {code ?? "accepted"}");
+                }
+            }
+        }
+
+        for (var t = 0; t < 2; t++)
+        {
+            var invoice = await kit.Invoices.GetInvoiceAsync(merchant.Id, invoices[t].Id);
+            Assert.Equal(refunded[0, t], invoice.Refunded?.Amount ?? 0m);
+            Assert.Equal(won[0, t], (await kit.Payments.ListRefundsAsync(merchant.Id, invoice.Id, null, 100)).Items.Count);
+            Assert.Equal(won[1, t], (await kit.Payments.ListRefundsAsync(merchant.Id, payments[t].Id, null, 100)).Items.Count);
+            Assert.Equal(Money.Of(50m - refunded[0, t], Xlm), invoice.RefundDue);
+            var payment = (await kit.AllPaymentsAsync(merchant)).Single(p => p.Id == payments[t].Id);
+            Assert.Equal(refunded[1, t], SumIn(payment.Refunded, InvoicingHarness.Usdc).Amount);
+            Assert.Equal(Money.Of(50m - refunded[1, t], InvoicingHarness.Usdc), SumIn(payment.HeldUnapplied, InvoicingHarness.Usdc));
+        }
+
+        Assert.Equal(Money.Of(100m - refunded[0, 0] - refunded[0, 1], Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(120m - refunded[0, 0] - refunded[0, 1], Xlm), await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.Equal(
+            Money.Of(100m - refunded[1, 0] - refunded[1, 1], InvoicingHarness.Usdc),
+            await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(InvoicingHarness.Usdc), InvoicingHarness.Usdc));
+        Assert.Equal(
+            Money.Of(100m - refunded[1, 0] - refunded[1, 1], InvoicingHarness.Usdc),
+            await kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(InvoicingHarness.Usdc), InvoicingHarness.Usdc));
+        Assert.True((await kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
     private static void Blocking(Func<Task> body) => Task.Run(body).GetAwaiter().GetResult();
 
     private async Task AmountPaidAsync(int priceCents, List<(Route Route, int Cents)> payments, int cancelAt)

@@ -19,30 +19,15 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
     public async Task When_The_Oldest_Due_Distributions_Keep_Failing_A_Newer_One_Still_Runs(bool onPostgreSql)
     {
         var clock = new ManualClock();
-        var services = new ServiceCollection();
-        services.AddLogging();
-        var kit = services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))).UseClock(clock).AddSimulatedPayouts();
-        if (onPostgreSql)
-        {
-            kit.UsePostgreSql(await postgres.CreateDatabaseAsync("duepay"));
-        }
-
-        kit.AddPaymentsKitHosting();
+        var services = await ServicesAsync(clock, onPostgreSql, "duepay");
         await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         var payouts = provider.GetRequiredService<IDistributionService>();
         var job = provider.GetServices<IPaymentsKitJob>().OfType<DueDistributionsJob>().Single();
 
         var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
-        var asset = await payouts.CreateAssetAsync(
-            tenant,
-            new CreateTokenAssetRequest("0.0.4242", "Acme Equity", "ACME", 1_000_000, 2, AssetRegistry.Usdc) { LifecycleContractId = "0.0.555", PaymentTokenId = "0.0.429274" });
+        var asset = await AssetAsync(payouts, tenant);
         var start = new LocalDateTime(2026, 1, 1, 0, 0);
-        var failing = new List<DistributionId>();
-        for (var i = 0; i < DueDistributionsJob.BatchSize; i++)
-        {
-            // No snapshot and no snapshot source: each of these fails with snapshot_required on every run.
-            failing.Add((await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(i)))).Id);
-        }
+        var failing = await FailingAsync(payouts, tenant, asset, start);
 
         var newest = await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(DueDistributionsJob.BatchSize)));
         await payouts.ImportHolderSnapshotAsync(tenant, newest.Id, [new HolderBalance("0.0.100001", 10), new HolderBalance("0.0.100002", 30)]);
@@ -70,15 +55,7 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
     public async Task A_Page_Cut_Short_By_A_Distribution_Another_Host_Ran_Does_Not_Hide_The_Ones_After_It(bool onPostgreSql)
     {
         var clock = new ManualClock();
-        var services = new ServiceCollection();
-        services.AddLogging();
-        var kit = services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))).UseClock(clock).AddSimulatedPayouts();
-        if (onPostgreSql)
-        {
-            kit.UsePostgreSql(await postgres.CreateDatabaseAsync("duepage"));
-        }
-
-        kit.AddPaymentsKitHosting();
+        var services = await ServicesAsync(clock, onPostgreSql, "duepage");
 
         // The store's index, lagging: it still lists distributions another host has run (its records say they are done).
         var ghosts = new List<DueDistribution>();
@@ -89,18 +66,11 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
         var job = provider.GetServices<IPaymentsKitJob>().OfType<DueDistributionsJob>().Single();
 
         var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
-        var asset = await payouts.CreateAssetAsync(
-            tenant,
-            new CreateTokenAssetRequest("0.0.4242", "Acme Equity", "ACME", 1_000_000, 2, AssetRegistry.Usdc) { LifecycleContractId = "0.0.555", PaymentTokenId = "0.0.429274" });
+        var asset = await AssetAsync(payouts, tenant);
         var start = new LocalDateTime(2026, 1, 1, 0, 0);
         var ran = await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(-1)));
         await payouts.ImportHolderSnapshotAsync(tenant, ran.Id, [new HolderBalance("0.0.100001", 10)]);
-        var failing = new List<DistributionId>();
-        for (var i = 0; i < DueDistributionsJob.BatchSize; i++)
-        {
-            // No snapshot and no snapshot source: each of these fails with snapshot_required on every run.
-            failing.Add((await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(i)))).Id);
-        }
+        var failing = await FailingAsync(payouts, tenant, asset, start);
 
         var newest = await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(DueDistributionsJob.BatchSize)));
         await payouts.ImportHolderSnapshotAsync(tenant, newest.Id, [new HolderBalance("0.0.100001", 10), new HolderBalance("0.0.100002", 30)]);
@@ -119,6 +89,39 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
 
         // Every failed one is still backing off, the last of them included, though it lies behind a short page.
         Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+    }
+
+    /// <summary>PaymentsKit with simulated payouts and the hosting jobs, on <paramref name="clock"/>, in memory or on a fresh database.</summary>
+    private async Task<ServiceCollection> ServicesAsync(ManualClock clock, bool onPostgreSql, string database)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        var kit = services.AddPaymentsKit(o => o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32))).UseClock(clock).AddSimulatedPayouts();
+        if (onPostgreSql)
+        {
+            kit.UsePostgreSql(await postgres.CreateDatabaseAsync(database));
+        }
+
+        kit.AddPaymentsKitHosting();
+        return services;
+    }
+
+    private static async Task<TokenAsset> AssetAsync(IDistributionService payouts, MerchantId tenant) =>
+        await payouts.CreateAssetAsync(
+            tenant,
+            new CreateTokenAssetRequest("0.0.4242", "Acme Equity", "ACME", 1_000_000, 2, AssetRegistry.Usdc) { LifecycleContractId = "0.0.555", PaymentTokenId = "0.0.429274" });
+
+    /// <summary>A batch of distributions due a minute apart from <paramref name="start"/>, each failing on every run.</summary>
+    private static async Task<List<DistributionId>> FailingAsync(IDistributionService payouts, MerchantId tenant, TokenAsset asset, LocalDateTime start)
+    {
+        var failing = new List<DistributionId>();
+        for (var i = 0; i < DueDistributionsJob.BatchSize; i++)
+        {
+            // No snapshot and no snapshot source: each of these fails with snapshot_required on every run.
+            failing.Add((await payouts.CreateDistributionAsync(tenant, Request(asset, start.PlusMinutes(i)))).Id);
+        }
+
+        return failing;
     }
 
     private static CreateDistributionRequest Request(TokenAsset asset, LocalDateTime at) =>

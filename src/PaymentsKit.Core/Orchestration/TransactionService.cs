@@ -28,7 +28,6 @@ internal sealed partial class TransactionService(
 {
     private const string ResourceType = "transaction";
     private const string OutcomeUnknownCode = "provider_outcome_unknown";
-    private const string NotReceivedCode = TransactionSyncRule.NotReceivedByProvider;
 
     /// <summary>The actor of changes PaymentsKit makes on its own (see <see cref="TransactionEvent.CreatedBy"/>).</summary>
     private const string SystemActor = "system";
@@ -340,7 +339,7 @@ internal sealed partial class TransactionService(
     private ProviderResult Dropped(Partner partner, string what) =>
         new(
             ProviderOutcome.Declined,
-            ErrorCode: NotReceivedCode,
+            ErrorCode: TransactionSyncRule.NotReceivedByProvider,
             ErrorMessage: string.Create(
                 CultureInfo.InvariantCulture,
                 $"The provider has not received the {what} {(clock.GetCurrentInstant() - partner.DeletedAt!.Value).TotalSeconds:0} s after partner {partner.Id} was deleted (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s), and nothing is sent for a deleted partner."));
@@ -356,7 +355,7 @@ internal sealed partial class TransactionService(
     private ProviderResult Held(Partner suspended, string what) =>
         new(
             ProviderOutcome.Unknown,
-            ErrorCode: NotReceivedCode,
+            ErrorCode: TransactionSyncRule.NotReceivedByProvider,
             ErrorMessage: string.Create(
                 CultureInfo.InvariantCulture,
                 $"The provider has not received the {what} {(clock.GetCurrentInstant() - suspended.UpdatedAt).TotalSeconds:0} s after partner {suspended.Id} was suspended (drop timeout {options.Value.DropTimeout.TotalSeconds:0} s); it is sent again once the partner is active again."));

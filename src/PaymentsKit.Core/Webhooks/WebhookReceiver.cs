@@ -105,10 +105,13 @@ public sealed class WebhookReceiver
     /// received. Call it after <see cref="Verify"/>, in the unit that applies the webhook's effects.
     /// </summary>
     /// <returns>False when the id was already received (do nothing); true when the receipt is buffered.</returns>
+    /// <exception cref="PaymentsKitException">
+    /// <c>invalid_argument</c> for an id <see cref="Verify"/> would refuse: 1–256 printable ASCII characters without '.', ',' or spaces.
+    /// </exception>
     public async ValueTask<bool> TryRecordAsync(IUnitOfWork unit, Guid tenantId, string webhookId, CancellationToken cancellationToken = default)
     {
         Guard.NotNull(unit, "unit");
-        Guard.Text(webhookId, "webhook-id", WebhookSigner.MaxIdLength);
+        WebhookSigner.CheckId(webhookId);
         var key = WebhookReceipt.Key(tenantId, Source, webhookId);
         if (await unit.FindAsync(WebhookDeliveryCollections.Receipts, tenantId, "webhook_id", key, cancellationToken).ConfigureAwait(false) is not null)
         {

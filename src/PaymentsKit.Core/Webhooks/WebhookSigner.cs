@@ -136,7 +136,8 @@ public static class WebhookSigner
         return true;
     }
 
-    private static void CheckId(string? messageId)
+    /// <summary>Refuses a <c>webhook-id</c> that is not <see cref="IsValidId"/>: the one rule for ids signed, verified and recorded.</summary>
+    internal static void CheckId(string? messageId)
     {
         if (!IsValidId(messageId))
         {

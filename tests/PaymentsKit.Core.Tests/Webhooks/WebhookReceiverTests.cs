@@ -112,4 +112,22 @@ public class WebhookReceiverTests
         var blank = Assert.Throws<PaymentsKitException>(() => Receiver(" "));
         Assert.Equal("source", blank.Context["field"]);
     }
+
+    [Theory]
+    [InlineData("msg.1")]
+    [InlineData("msg,1")]
+    [InlineData("msg 1")]
+    [InlineData("msg\u00e91")]
+    public async Task Recording_refuses_an_id_the_verifier_would_refuse(string id)
+    {
+        // One rule for a webhook-id, the signer's and verifier's: a receipt under an id no verified webhook can carry would
+        // never deduplicate anything, and would hide a caller recording some other string than the id it verified.
+        Assert.Equal(WebhookVerificationResult.InvalidId, new WebhookVerifier(_clock, [_secret]).Check(id, "0", "v1,x", []));
+        var unit = await _store.BeginAsync();
+        await using (unit)
+        {
+            var ex = await Assert.ThrowsAsync<PaymentsKitException>(() => Receiver().TryRecordAsync(unit, Guid.Empty, id).AsTask());
+            Assert.Equal((PaymentsKitErrorCodes.InvalidArgument, "webhook-id"), (ex.Code, ex.Context["field"]));
+        }
+    }
 }

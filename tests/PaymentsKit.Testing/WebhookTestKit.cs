@@ -104,8 +104,11 @@ public sealed class WebhookTestKit
     }
 
     /// <summary>A dispatcher sending through the SSRF-guarded handler.</summary>
-    public WebhookDispatcher Dispatcher(Action<WebhookDeliveryOptions>? configure = null) =>
-        new(Queue, Store, Endpoints, Validator, new HttpClient(Validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan }, Clock, TestOptions(configure), NullLogger<WebhookDispatcher>.Instance);
+    public WebhookDispatcher Dispatcher(Action<WebhookDeliveryOptions>? configure = null) => Dispatcher(Queue, configure);
+
+    /// <summary>A dispatcher over <paramref name="queue"/> (e.g. one wrapping <see cref="Queue"/> to hold its writes back).</summary>
+    public WebhookDispatcher Dispatcher(IWebhookDeliveryQueue queue, Action<WebhookDeliveryOptions>? configure = null) =>
+        new(queue, Store, Endpoints, Validator, new HttpClient(Validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan }, Clock, TestOptions(configure), NullLogger<WebhookDispatcher>.Instance);
 
     /// <summary>Registers an endpoint at <paramref name="url"/>.</summary>
     public async Task<WebhookEndpointRegistration> RegisterAsync(Guid tenant, Uri url, bool ordered = false, IReadOnlyList<string>? eventTypes = null) =>

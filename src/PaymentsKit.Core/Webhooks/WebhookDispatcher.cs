@@ -50,9 +50,26 @@ public interface IWebhookDispatcher
     /// on many hosts at once, at least once, never two attempts of one delivery at the same time.
     /// </summary>
     /// <param name="budget">How long to keep claiming new work; attempts already claimed are finished and recorded after it.</param>
-    /// <param name="cancellationToken">Abandons the work in flight (its leases expire and it is claimed again).</param>
+    /// <param name="cancellationToken">
+    /// Abandons the POSTs in flight (their leases expire and they are claimed again); claimed deliveries not yet sent are
+    /// put back unsent, and outcomes already received are recorded, before the drain throws.
+    /// </param>
     /// <returns>The totals; <see cref="WebhookDispatchResult.MoreWork"/> when the budget ran out with work left.</returns>
     ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Drains as <see cref="DrainAsync(TimeSpan, CancellationToken)"/> does, and winds down when <paramref name="stoppingToken"/>
+    /// fires (the host is stopping): claims nothing more, puts the claimed deliveries not yet sent back unsent (due at once,
+    /// no attempt counted, free for another dispatcher to claim), lets the POSTs in flight finish, records their outcomes
+    /// and returns the totals.
+    /// </summary>
+    /// <param name="budget">How long to keep claiming new work.</param>
+    /// <param name="stoppingToken">Asks the drain to wind down as above; it returns rather than throws.</param>
+    /// <param name="cancellationToken">Abandons the POSTs in flight, as in <see cref="DrainAsync(TimeSpan, CancellationToken)"/>.</param>
+    /// <returns>The totals; the deliveries put back are counted in <see cref="WebhookDispatchResult.NotSent"/>.</returns>
+    /// <remarks>This default, for dispatchers written before the overload existed, ignores <paramref name="stoppingToken"/>.</remarks>
+    ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken stoppingToken, CancellationToken cancellationToken) =>
+        DrainAsync(budget, cancellationToken);
 }
 
 /// <summary>
@@ -74,6 +91,12 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 
     // How long a drain's recorder waits for more outcomes before writing a small batch: fewer, fuller round trips.
     private static readonly TimeSpan RecordLinger = TimeSpan.FromMilliseconds(2);
+
+    // How long an abandoned drain still spends recording the outcomes it received and the claims it put back.
+    private static readonly TimeSpan RecordGrace = TimeSpan.FromSeconds(5);
+
+    // The LastError of a delivery a stopping drain put back unsent; also tells Report why it was not sent.
+    private const string StoppedReason = "not sent: the dispatcher stopped before its turn came";
 
     private readonly IWebhookDeliveryQueue _queue;
     private readonly IPaymentsStore _store;
@@ -139,21 +162,38 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     }
 
     /// <inheritdoc />
-    public async ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken cancellationToken = default)
+    public ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken cancellationToken = default) =>
+        DrainAsync(budget, CancellationToken.None, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<WebhookDispatchResult> DrainAsync(TimeSpan budget, CancellationToken stoppingToken, CancellationToken cancellationToken)
     {
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.drain");
         var tally = new Tally();
         var gone = new GoneEndpoints();
+
+        // Abandons the POSTs in flight: the caller cancelled, or a stage failed.
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+
+        // Stops claiming and puts back what was claimed but not sent: the caller is stopping, or the drain is abandoned.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, failed.Token);
+
+        // Outcomes already received are recorded whatever stops the drain: their POSTs were answered, and dropped they would be
+        // sent again. Once the drain is abandoned the writes get a grace of their own, so a store that no longer answers
+        // cannot hold it.
+        using var record = new CancellationTokenSource();
+        using var grace = failed.Token.Register(static state => ((CancellationTokenSource)state!).CancelAfter(RecordGrace), record);
         var claimed = Channel.CreateBounded<Work>(new BoundedChannelOptions(_options.BatchSize) { SingleWriter = true });
         var attempted = Channel.CreateUnbounded<WebhookDeliveryCompletion>();
         var outstanding = new Outstanding();
-        var feeder = Stage(() => FeedAsync(claimed.Writer, outstanding, tally, gone, budget, failed.Token), failed, claimed.Writer);
+        var feeder = Stage(() => FeedAsync(claimed.Writer, attempted.Writer, outstanding, tally, gone, budget, stop.Token, failed.Token), claimed.Writer);
         var senders = Enumerable.Range(0, _options.MaxConcurrency)
-            .Select(_ => Stage(() => SendLoopAsync(claimed.Reader, attempted.Writer, gone, failed.Token), failed, null))
+            .Select(_ => Stage(() => SendLoopAsync(claimed.Reader, attempted.Writer, gone, stop.Token, failed.Token), null))
             .ToArray();
-        var recorder = Stage(() => RecordLoopAsync(attempted.Reader, outstanding, tally, failed.Token), failed, null);
-        await Task.WhenAll(senders).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        var recorder = Stage(() => RecordLoopAsync(attempted.Reader, outstanding, tally, record.Token), null);
+
+        // The feeder too writes outcomes (the claims it puts back), so the channel completes only once it has ended.
+        await Task.WhenAll([feeder, .. senders]).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         attempted.Writer.TryComplete();
         Task[] stages = [feeder, .. senders, recorder];
         await Task.WhenAll(stages).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -166,15 +206,15 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         return tally.Result(activity);
 
         // A stage that fails stops the others, and the drain reports its exception rather than their cancellations.
-        async Task Stage(Func<Task> run, CancellationTokenSource stop, ChannelWriter<Work>? completes)
+        async Task Stage(Func<Task> run, ChannelWriter<Work>? completes)
         {
             try
             {
                 await run().ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)
+            catch (Exception ex) when (ex is not OperationCanceledException || !failed.IsCancellationRequested)
             {
-                await stop.CancelAsync().ConfigureAwait(false);
+                await failed.CancelAsync().ConfigureAwait(false);
                 throw;
             }
             finally
@@ -184,24 +224,34 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
-    /// <summary>Claims batch after batch into <paramref name="claimed"/> until nothing is due or the budget is spent.</summary>
-    private async Task FeedAsync(ChannelWriter<Work> claimed, Outstanding outstanding, Tally tally, GoneEndpoints gone, TimeSpan budget, CancellationToken cancellationToken)
+    /// <summary>
+    /// Claims batch after batch into <paramref name="claimed"/> until nothing is due, the budget is spent or
+    /// <paramref name="stop"/> fires; claims it has not handed on when it stops go back unsent through <paramref name="attempted"/>.
+    /// </summary>
+    private async Task FeedAsync(
+        ChannelWriter<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, Outstanding outstanding, Tally tally, GoneEndpoints gone,
+        TimeSpan budget, CancellationToken stop, CancellationToken cancellationToken)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < budget)
         {
+            if (stop.IsCancellationRequested)
+            {
+                return;
+            }
+
             var recorded = outstanding.NextRecord;
             if (outstanding.Count >= 2L * _options.BatchSize)
             {
                 // No further ahead of the recorder than two batches: claimed work waiting to be recorded holds leases that
                 // run out, and on PostgreSQL first attempts leased on unscheduled rows are rows every scheduling read walks.
-                await recorded.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await recorded.WaitAsync(stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
 
             var settled = outstanding.Count == 0;
-            var work = await ClaimWorkAsync(tally, gone, cancellationToken).ConfigureAwait(false);
-            if (work.Count == 0)
+            var claims = await ClaimAsync(tally, cancellationToken).ConfigureAwait(false);
+            if (claims.Count == 0)
             {
                 // Attempts not yet recorded may unblock ordered successors (or fail into a due retry): look again once
                 // the recorder has written more of them. Not sooner: an empty claim still walks the leased deliveries.
@@ -210,28 +260,77 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
                     return;
                 }
 
-                await recorded.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await recorded.WaitAsync(stop).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
 
-            outstanding.Add(work.Count);
-            foreach (var item in work)
+            outstanding.Add(claims.Count);
+            List<Work> work;
+            try
             {
-                await claimed.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+                work = await TargetAsync(claims, gone, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                PutBack(claims, attempted);
+                return;
+            }
+
+            for (var i = 0; i < work.Count; i++)
+            {
+                try
+                {
+                    stop.ThrowIfCancellationRequested();
+                    await claimed.WriteAsync(work[i], stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                {
+                    PutBack([.. work.Skip(i).Select(w => w.Claim)], attempted);
+                    return;
+                }
             }
         }
 
         tally.OutOfBudget = true;
     }
 
-    private async Task SendLoopAsync(ChannelReader<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, GoneEndpoints gone, CancellationToken cancellationToken)
+    /// <summary>
+    /// Attempts claimed work until the feeder is done. Once <paramref name="stop"/> fires, what it reads is put back unsent;
+    /// a POST in flight runs on until <paramref name="cancellationToken"/>, and one abandoned then keeps its lease (whether
+    /// the receiver got it is unknown), so it is never sent twice at once.
+    /// </summary>
+    private async Task SendLoopAsync(
+        ChannelReader<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, GoneEndpoints gone, CancellationToken stop, CancellationToken cancellationToken)
     {
-        while (await claimed.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        // Not cancelled: the feeder completes the channel whenever it ends, and what is left in it must still go back.
+        while (await claimed.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
         {
             while (claimed.TryRead(out var work))
             {
-                attempted.TryWrite(await AttemptAsync(work, gone, cancellationToken).ConfigureAwait(false));
+                if (stop.IsCancellationRequested)
+                {
+                    PutBack([work.Claim], attempted);
+                    continue;
+                }
+
+                try
+                {
+                    attempted.TryWrite(await AttemptAsync(work, gone, cancellationToken).ConfigureAwait(false));
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Abandoned in flight: left to its lease.
+                }
             }
+        }
+    }
+
+    /// <summary>Hands claims a stopping drain did not send to the recorder, to go back due at once with no attempt counted.</summary>
+    private void PutBack(IReadOnlyList<WebhookClaim> claims, ChannelWriter<WebhookDeliveryCompletion> attempted)
+    {
+        foreach (var claim in claims)
+        {
+            attempted.TryWrite(Unsent(claim, _clock.GetCurrentInstant(), StoppedReason));
         }
     }
 
@@ -258,7 +357,11 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     }
 
     /// <summary>Schedules new outbox events (claiming their deliveries in the same step where the queue can) and claims due deliveries, with their endpoints.</summary>
-    private async ValueTask<List<Work>> ClaimWorkAsync(Tally tally, GoneEndpoints gone, CancellationToken cancellationToken)
+    private async ValueTask<List<Work>> ClaimWorkAsync(Tally tally, GoneEndpoints gone, CancellationToken cancellationToken) =>
+        await TargetAsync(await ClaimAsync(tally, cancellationToken).ConfigureAwait(false), gone, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Schedules new outbox events (claiming their deliveries in the same step where the queue can) and claims due deliveries.</summary>
+    private async ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Tally tally, CancellationToken cancellationToken)
     {
         var limit = _options.BatchSize;
         var fresh = await _queue.ScheduleAndClaimAsync(PlanAsync, _clock.GetCurrentInstant(), _options.Lease, limit, cancellationToken).ConfigureAwait(false);
@@ -270,6 +373,12 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
 
         tally.Claimed(fresh.Scheduled, claims.Count, fresh.Scheduled == limit || claims.Count == limit);
+        return claims;
+    }
+
+    /// <summary>Pairs claims with their endpoints.</summary>
+    private async ValueTask<List<Work>> TargetAsync(IReadOnlyList<WebhookClaim> claims, GoneEndpoints gone, CancellationToken cancellationToken)
+    {
         var targets = await LoadTargetsAsync(claims, gone.BeforeRead(), cancellationToken).ConfigureAwait(false);
         return [.. claims.Select(c => new Work(c, targets.GetValueOrDefault(c.Delivery.EndpointId)))];
     }
@@ -435,10 +544,8 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             // POST could still run when another dispatcher may take the delivery over: it is not sent, and goes back due
             // at once for a claim with a fresh lease. Its claim's attempt is taken back: with slow receivers a delivery can
             // wait its turn more than once, and dead-lettering it for claims never sent would cut the retry schedule short.
-            var notSent = Attempt(
-                delivery, startedAt, TimeSpan.Zero, WebhookAttemptOutcome.Failed, null, null, $"not sent: its lease ends at {claim.LeaseExpiresAt}, sooner than the {_options.Timeout.TotalSeconds:0.###} s timeout allows");
             activity?.SetTag("paymentskit.webhooks.outcome", "lease_too_short");
-            return new WebhookDeliveryCompletion(claim, WebhookDeliveryStatus.Pending, startedAt, notSent.Log) { NotSent = true };
+            return Unsent(claim, startedAt, $"not sent: its lease ends at {claim.LeaseExpiresAt}, sooner than the {_options.Timeout.TotalSeconds:0.###} s timeout allows");
         }
 
         var endpoint = target?.Endpoint;
@@ -462,6 +569,10 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         activity?.SetTag("paymentskit.webhooks.outcome", attempt.Outcome.ToString());
         return new WebhookDeliveryCompletion(claim, status, next, attempt.Log);
     }
+
+    /// <summary>A claim put back without being sent: pending, due at <paramref name="now"/>, its claim's attempt taken back.</summary>
+    private static WebhookDeliveryCompletion Unsent(WebhookClaim claim, Instant now, string reason) =>
+        new(claim, WebhookDeliveryStatus.Pending, now, Attempt(claim.Delivery, now, TimeSpan.Zero, WebhookAttemptOutcome.Failed, null, null, reason).Log) { NotSent = true };
 
     private void Report(WebhookDeliveryCompletion completion, bool recorded)
     {
@@ -490,8 +601,16 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         if (completion.NotSent)
         {
             // No attempt was made and none is counted: reported as a failure, it would read as a receiver problem when the
-            // cause is a lease too short for the work waiting its turn.
-            LogNotSent(_logger, delivery.Id, delivery.EventId, completion.Claim.LeaseExpiresAt, _options.Timeout);
+            // cause is a lease too short for the work waiting its turn, or a dispatcher stopping.
+            if (attempt.Error == StoppedReason)
+            {
+                LogPutBack(_logger, delivery.Id, delivery.EventId);
+            }
+            else
+            {
+                LogNotSent(_logger, delivery.Id, delivery.EventId, completion.Claim.LeaseExpiresAt, _options.Timeout);
+            }
+
             return;
         }
 
@@ -535,10 +654,11 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         {
             // Removed meanwhile: nothing left to disable.
         }
-        catch (PaymentsKitException ex)
+        catch (Exception ex) when (ex is PaymentsKitException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            // The 410 still settles its delivery, and the endpoint's next 410 disables it. Thrown, this would cost the pass
-            // the outcomes of every attempt it already sent, to be sent again once their leases expire.
+            // The 410 still settles its delivery, and the endpoint's next 410 disables it. Thrown (a store failure, or the
+            // caller cancelling while the disable was written), this would cost the pass the outcomes of every attempt it
+            // already sent, to be sent again once their leases expire.
             LogDisableFailed(_logger, ex, delivery.EndpointId);
         }
     }
@@ -564,7 +684,18 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         try
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-            var excerpt = await ExcerptAsync(response, timeout.Token).ConfigureAwait(false);
+            string? excerpt;
+            try
+            {
+                excerpt = await ExcerptAsync(response, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The receiver has answered: its status is the outcome, to be recorded rather than sent again for a body
+                // the caller no longer waits for.
+                excerpt = null;
+            }
+
             var code = (int)response.StatusCode;
             var outcome = code is >= 200 and < 300 ? WebhookAttemptOutcome.Delivered
                 : response.StatusCode == HttpStatusCode.Gone ? WebhookAttemptOutcome.Gone
@@ -670,6 +801,9 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 
     [LoggerMessage(EventId = 406, Level = LogLevel.Information, Message = "Webhook delivery {DeliveryId} of {EventId} was not sent: its lease ends at {LeaseExpiresAt}, sooner than its {Timeout} timeout allows; put back due at once, no attempt counted")]
     private static partial void LogNotSent(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId, Instant leaseExpiresAt, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 407, Level = LogLevel.Information, Message = "Webhook delivery {DeliveryId} of {EventId} was not sent: the dispatcher stopped before its turn came; put back due at once, no attempt counted")]
+    private static partial void LogPutBack(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId);
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} of {EventId} finished after its lease expired; the result was discarded")]
     private static partial void LogLostLease(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId);

@@ -14,7 +14,7 @@ using PaymentsKit.Webhooks;
 namespace PaymentsKit.Hosting.Jobs;
 
 /// <summary>
-/// Delivers due webhooks: each run drains the queue (<see cref="IWebhookDispatcher.DrainAsync"/>) for at most
+/// Delivers due webhooks: each run drains the queue (<see cref="IWebhookDispatcher.DrainAsync(TimeSpan, CancellationToken)"/>) for at most
 /// <see cref="PaymentsKitHostingOptions.WebhookDispatchBudget"/>, then reports more work if some was left. Claimed
 /// deliveries put back unsent (<see cref="WebhookDispatchResult.NotSent"/>) are not counted as processed, and a run that
 /// processed nothing else does not report more work.

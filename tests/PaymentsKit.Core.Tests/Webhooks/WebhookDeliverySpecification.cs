@@ -363,27 +363,13 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
     /// A queue that runs <c>hook</c> once, after the first listing it answers, and leaves the status-checked replay to the
     /// interface's default.
     /// </summary>
-    private class ListHookQueue(IWebhookDeliveryQueue inner, Func<Task> hook) : IWebhookDeliveryQueue
+    private class ListHookQueue(IWebhookDeliveryQueue inner, Func<Task> hook) : ForwardingQueue(inner)
     {
         private int _hooked;
 
-        protected IWebhookDeliveryQueue Inner => inner;
-
-        public ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default) =>
-            inner.ScheduleAsync(planner, now, limit, cancellationToken);
-
-        public ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default) =>
-            inner.ClaimAsync(now, lease, limit, cancellationToken);
-
-        public ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default) =>
-            inner.CompleteAsync(completions, cancellationToken);
-
-        public ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
-            inner.GetAsync(tenantId, deliveryId, cancellationToken);
-
-        public async ValueTask<PaymentsKit.Storage.Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default)
+        public override async ValueTask<PaymentsKit.Storage.Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default)
         {
-            var page = await inner.ListAsync(tenantId, filter, cursor, limit, cancellationToken);
+            var page = await Inner.ListAsync(tenantId, filter, cursor, limit, cancellationToken);
             if (Interlocked.Exchange(ref _hooked, 1) == 0)
             {
                 await hook();
@@ -391,13 +377,6 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
 
             return page;
         }
-
-        public ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
-            inner.ListAttemptsAsync(tenantId, deliveryId, cancellationToken);
-
-        public ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
-            inner.ReplayAsync(tenantId, deliveryId, now, cancellationToken);
-
     }
 
     /// <summary>A <see cref="ListHookQueue"/> whose status-checked replay is the inner queue's.</summary>
@@ -915,6 +894,150 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
     }
 
+    [Fact]
+    public async Task A_cancelled_drain_puts_back_the_claims_it_had_not_sent_at_once_without_counting_an_attempt()
+    {
+        // One POST at a time: while the receiver holds the first, the other two wait in the drain's buffer, claimed.
+        var requests = 0;
+        await using var receiver = new TestReceiver((_, _) => Interlocked.Increment(ref requests) == 1
+            ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10))
+            : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 3; i++)
+        {
+            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i}"));
+        }
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var doomed = Kit.Dispatcher(o => o.MaxConcurrency = 1).DrainAsync(TimeSpan.FromMinutes(1), kill.Token).AsTask();
+            await WaitUntilAsync(() => receiver.Received.Count == 1);
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed);
+        }
+
+        // The two never sent are pending with no attempt counted or logged, and another dispatcher takes them at once, not
+        // after their leases would have run out; the one abandoned in flight stays leased, so it is never sent twice at once.
+        var sent = Assert.Single(events, e => receiver.For(e).Count == 1);
+        var unsent = events.Where(e => e != sent).ToList();
+        foreach (var e in unsent)
+        {
+            var waiting = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+            Assert.Equal((WebhookDeliveryStatus.Pending, 0), (waiting.Status, waiting.Attempts));
+            Assert.Empty(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id));
+            Assert.Equal(0, (await Kit.Outbox.GetAsync(Tenant, e.Id)).Attempts);
+        }
+
+        var survivor = await Kit.Dispatcher().DrainAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal((2, 2), (survivor.Claimed, survivor.Delivered));
+        Assert.All(unsent, e => Assert.Single(receiver.For(e)));
+        Assert.Single(receiver.For(sent));
+        foreach (var e in unsent)
+        {
+            var delivered = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+            Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (delivered.Status, delivered.Attempts));
+        }
+
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        Assert.Equal(1, (await Kit.Dispatcher().DrainAsync(TimeSpan.FromMinutes(1))).Delivered);
+        Assert.Equal(2, receiver.For(sent).Count);
+        Assert.Equal(0, receiver.Overlaps);
+    }
+
+    [Fact]
+    public async Task A_stopping_drain_lets_the_post_in_flight_finish_and_puts_back_at_once_what_it_had_not_sent()
+    {
+        // One POST at a time; the first is answered only after the drain was told to stop.
+        var answerFirst = new TaskCompletionSource();
+        var requests = 0;
+        await using var receiver = new TestReceiver((_, _) =>
+        {
+            if (Interlocked.Increment(ref requests) == 1)
+            {
+                answerFirst.Task.Wait(TimeSpan.FromSeconds(10));
+            }
+
+            return LoopbackResponse.Json("{}");
+        });
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 3; i++)
+        {
+            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i}"));
+        }
+
+        using var stopping = new CancellationTokenSource();
+        var drain = Kit.Dispatcher(o => o.MaxConcurrency = 1).DrainAsync(TimeSpan.FromMinutes(1), stopping.Token, CancellationToken.None).AsTask();
+        await WaitUntilAsync(() => receiver.Received.Count == 1);
+        await stopping.CancelAsync();
+        answerFirst.SetResult();
+        var result = await drain;
+
+        Assert.Equal((3, 1, 2), (result.Claimed, result.Delivered, result.NotSent));
+        var sent = Assert.Single(events, e => receiver.For(e).Count == 1);
+        var done = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: sent.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (done.Status, done.Attempts));
+        Assert.True((await Kit.Outbox.GetAsync(Tenant, sent.Id)).Delivered);
+        foreach (var e in events.Where(e => e != sent))
+        {
+            var waiting = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+            Assert.Equal((WebhookDeliveryStatus.Pending, 0), (waiting.Status, waiting.Attempts));
+            Assert.True(waiting.NextAttemptAt <= Kit.Clock.GetCurrentInstant());
+            Assert.StartsWith("not sent", waiting.LastError, StringComparison.Ordinal);
+            Assert.Empty(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id));
+        }
+
+        // Another dispatcher sends them at once, each once.
+        var next = await Kit.Dispatcher().DrainAsync(TimeSpan.FromMinutes(1));
+        Assert.Equal((2, 2), (next.Claimed, next.Delivered));
+        Assert.All(events, e => Assert.Single(receiver.For(e)));
+        Assert.Equal(0, receiver.Overlaps);
+    }
+
+    [Fact]
+    public async Task A_cancelled_drain_still_records_the_outcomes_it_received()
+    {
+        // The receiver answered 200, and the cancellation arrives while the drain is writing that outcome.
+        await using var receiver = new TestReceiver();
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var queue = new HeldCompletionQueue(Kit.Queue);
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var cancelled = Kit.Dispatcher(queue).DrainAsync(TimeSpan.FromMinutes(1), kill.Token).AsTask();
+            await queue.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await kill.CancelAsync();
+            queue.Release();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        }
+
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (delivery.Status, delivery.Attempts));
+        Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+
+        // Recorded, it is not sent again once the lease it had would have run out.
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        Assert.Equal(0, (await Kit.Dispatcher().DrainAsync(TimeSpan.FromMinutes(1))).Claimed);
+        Assert.Single(receiver.For(e));
+    }
+
+    [Fact]
+    public async Task A_cancelled_drain_waits_a_bounded_time_for_a_store_that_does_not_answer()
+    {
+        await using var receiver = new TestReceiver();
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        var queue = new HeldCompletionQueue(Kit.Queue);
+
+        using var kill = new CancellationTokenSource();
+        var cancelled = Kit.Dispatcher(queue).DrainAsync(TimeSpan.FromMinutes(1), kill.Token).AsTask();
+        await queue.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await kill.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
     /// <summary>Starts a pass and kills it while the receiver holds its first request: the delivery's lease is left behind.</summary>
     private async Task KillDispatcherMidDeliveryAsync(TestReceiver receiver)
     {
@@ -923,6 +1046,54 @@ public abstract class WebhookDeliverySpecification : IAsyncLifetime
         await WaitUntilAsync(() => receiver.Received.Count == 1);
         await kill.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed);
+    }
+
+    /// <summary>
+    /// A queue whose outcome writes wait until <see cref="Release"/> (or their token is cancelled), like a store write that
+    /// is slow to answer.
+    /// </summary>
+    private sealed class HeldCompletionQueue(IWebhookDeliveryQueue inner) : ForwardingQueue(inner)
+    {
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes when the first outcome write starts.</summary>
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Release() => _released.TrySetResult();
+
+        public override async ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default)
+        {
+            Entered.TrySetResult();
+            await _released.Task.WaitAsync(cancellationToken);
+            return await Inner.CompleteAsync(completions, cancellationToken);
+        }
+    }
+
+    /// <summary>A queue that hands every call to <c>inner</c>, for tests to change one; the status-checked replay is the interface's default.</summary>
+    private abstract class ForwardingQueue(IWebhookDeliveryQueue inner) : IWebhookDeliveryQueue
+    {
+        protected IWebhookDeliveryQueue Inner => inner;
+
+        public virtual ValueTask<int> ScheduleAsync(WebhookDeliveryPlanner planner, Instant now, int limit, CancellationToken cancellationToken = default) =>
+            inner.ScheduleAsync(planner, now, limit, cancellationToken);
+
+        public virtual ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Instant now, Duration lease, int limit, CancellationToken cancellationToken = default) =>
+            inner.ClaimAsync(now, lease, limit, cancellationToken);
+
+        public virtual ValueTask<IReadOnlySet<WebhookDeliveryId>> CompleteAsync(IReadOnlyList<WebhookDeliveryCompletion> completions, CancellationToken cancellationToken = default) =>
+            inner.CompleteAsync(completions, cancellationToken);
+
+        public virtual ValueTask<WebhookDelivery?> GetAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
+            inner.GetAsync(tenantId, deliveryId, cancellationToken);
+
+        public virtual ValueTask<PaymentsKit.Storage.Page<WebhookDelivery>> ListAsync(Guid tenantId, WebhookDeliveryFilter filter, string? cursor, int limit, CancellationToken cancellationToken = default) =>
+            inner.ListAsync(tenantId, filter, cursor, limit, cancellationToken);
+
+        public virtual ValueTask<IReadOnlyList<WebhookDeliveryAttempt>> ListAttemptsAsync(Guid tenantId, WebhookDeliveryId deliveryId, CancellationToken cancellationToken = default) =>
+            inner.ListAttemptsAsync(tenantId, deliveryId, cancellationToken);
+
+        public virtual ValueTask<WebhookDelivery?> ReplayAsync(Guid tenantId, WebhookDeliveryId deliveryId, Instant now, CancellationToken cancellationToken = default) =>
+            inner.ReplayAsync(tenantId, deliveryId, now, cancellationToken);
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

@@ -80,14 +80,42 @@ public sealed class WebhookDispatcherReceiverFaultTests
         Assert.Equal(WebhookDeliveryStatus.Pending, Assert.Single((await kit.Deliveries.ListAsync(bad, new WebhookDeliveryFilter(), null, 10)).Items).Status);
     }
 
-    /// <summary>A loopback HTTP/1.1 server that answers every request with a status line and a body shorter than its Content-Length, then closes.</summary>
+    [Fact]
+    public async Task A_2xx_Whose_Body_Is_Still_Arriving_When_The_Drain_Is_Cancelled_Is_Recorded_As_Delivered()
+    {
+        // The receiver said 200: sending the event again because the body was not all read would be a redelivery for nothing.
+        await using var receiver = new BrokenReceiver(200, stall: true);
+        var kit = new WebhookTestKit(new InMemoryStore());
+        var tenant = Guid.CreateVersion7();
+        await kit.RegisterAsync(tenant, receiver.Url);
+        var enqueued = await kit.EnqueueAsync(tenant, "inv_1");
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var drain = kit.Dispatcher().DrainAsync(TimeSpan.FromMinutes(1), kill.Token).AsTask();
+            await receiver.Answered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await Task.Delay(500);
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => drain);
+        }
+
+        var delivery = Assert.Single((await kit.Deliveries.ListAsync(tenant, new WebhookDeliveryFilter(EventId: enqueued.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (delivery.Status, delivery.Attempts));
+        var attempt = Assert.Single(await kit.Deliveries.ListAttemptsAsync(tenant, delivery.Id));
+        Assert.Equal((WebhookAttemptOutcome.Delivered, 200), (attempt.Outcome, attempt.StatusCode));
+    }
+
+    /// <summary>
+    /// A loopback HTTP/1.1 server that answers every request with a status line and a body shorter than its Content-Length,
+    /// then closes (or, stalling, keeps the connection open until disposed).
+    /// </summary>
     private sealed class BrokenReceiver : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
 
-        public BrokenReceiver(int status)
+        public BrokenReceiver(int status, bool stall = false)
         {
             _listener.Start();
             Url = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/hooks"));
@@ -102,12 +130,21 @@ public sealed class WebhookDispatcherReceiverFaultTests
                     await ReadRequestAsync(stream);
                     await stream.WriteAsync(head);
                     await stream.FlushAsync();
+                    Answered.TrySetResult();
+                    if (stall)
+                    {
+                        await Task.Delay(Timeout.Infinite, _stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    }
+
                     client.Client.Shutdown(SocketShutdown.Both);
                 }
             });
         }
 
         public Uri Url { get; }
+
+        /// <summary>Completes once the first answer's status line and partial body were sent.</summary>
+        public TaskCompletionSource Answered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public async ValueTask DisposeAsync()
         {

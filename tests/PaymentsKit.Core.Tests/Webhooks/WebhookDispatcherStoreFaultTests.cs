@@ -33,9 +33,40 @@ public sealed class WebhookDispatcherStoreFaultTests
         Assert.Equal(goneEndpoint.Id, dead.EndpointId);
     }
 
-    /// <summary>The endpoint service of a store that fails every write of an endpoint's state.</summary>
-    private sealed class UndisableableEndpoints(IWebhookEndpointService inner) : IWebhookEndpointService
+    [Fact]
+    public async Task A_410_Answered_Before_The_Drain_Is_Cancelled_Is_Recorded_Though_Disabling_Its_Endpoint_Was_Cut_Short()
     {
+        await using var gone = new TestReceiver((_, _) => LoopbackResponse.WithStatus(410));
+        var kit = new WebhookTestKit(new InMemoryStore());
+        var tenant = Guid.CreateVersion7();
+        await kit.RegisterAsync(tenant, gone.Url);
+        await kit.EnqueueAsync(tenant, "inv_1");
+        using var http = new HttpClient(kit.Validator.CreateHandler()) { Timeout = Timeout.InfiniteTimeSpan };
+        var endpoints = new UndisableableEndpoints(kit.Endpoints, hang: true);
+        var dispatcher = new WebhookDispatcher(kit.Queue, kit.Store, endpoints, kit.Validator, http, kit.Clock, WebhookTestKit.TestOptions());
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var drain = dispatcher.DrainAsync(TimeSpan.FromMinutes(1), kill.Token).AsTask();
+            await endpoints.Disabling.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => drain);
+        }
+
+        // The 410 settles its delivery, as when the disable fails; the endpoint's next 410 disables it.
+        var dead = Assert.Single((await kit.Deliveries.ListAsync(tenant, new WebhookDeliveryFilter(), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.DeadLettered, 1), (dead.Status, dead.Attempts));
+        kit.Clock.Advance(Duration.FromMinutes(5));
+        await WebhookTestKit.DrainAsync(kit.Dispatcher());
+        Assert.Single(gone.Received);
+    }
+
+    /// <summary>The endpoint service of a store that fails every write of an endpoint's state (or, hanging, never answers one).</summary>
+    private sealed class UndisableableEndpoints(IWebhookEndpointService inner, bool hang = false) : IWebhookEndpointService
+    {
+        /// <summary>Completes when a disable starts.</summary>
+        public TaskCompletionSource Disabling { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public ValueTask<WebhookEndpointRegistration> RegisterAsync(Guid tenantId, RegisterWebhookEndpoint request, CancellationToken cancellationToken = default) =>
             inner.RegisterAsync(tenantId, request, cancellationToken);
 
@@ -49,8 +80,16 @@ public sealed class WebhookDispatcherStoreFaultTests
             Guid tenantId, WebhookEndpointId endpointId, Duration overlap, WebhookSecret? newSecret = null, CancellationToken cancellationToken = default) =>
             inner.RotateSecretAsync(tenantId, endpointId, overlap, newSecret, cancellationToken);
 
-        public ValueTask<WebhookEndpoint> DisableAsync(Guid tenantId, WebhookEndpointId endpointId, string reason, CancellationToken cancellationToken = default) =>
+        public async ValueTask<WebhookEndpoint> DisableAsync(Guid tenantId, WebhookEndpointId endpointId, string reason, CancellationToken cancellationToken = default)
+        {
+            Disabling.TrySetResult();
+            if (hang)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
             throw new PaymentsKitException(PaymentsKitErrorCodes.StorageFailure, "PostgreSQL failed while committing: 57P01: terminating connection due to administrator command");
+        }
 
         public ValueTask<WebhookEndpoint> EnableAsync(Guid tenantId, WebhookEndpointId endpointId, CancellationToken cancellationToken = default) =>
             inner.EnableAsync(tenantId, endpointId, cancellationToken);

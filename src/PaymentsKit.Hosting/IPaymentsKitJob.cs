@@ -22,4 +22,13 @@ public interface IPaymentsKitJob
     /// <summary>Does one run.</summary>
     /// <param name="cancellationToken">Fires when the host's shutdown grace period runs out; a run is otherwise left to finish.</param>
     ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken);
+
+    /// <summary>Does one run, told when the host starts stopping. The job's worker calls this overload.</summary>
+    /// <param name="stoppingToken">
+    /// Fires when the host starts stopping: a run that can end early without losing anything (handing back work it has not
+    /// begun) may do so, and returns rather than throws.
+    /// </param>
+    /// <param name="cancellationToken">Fires when the host's shutdown grace period runs out.</param>
+    /// <remarks>This default ignores <paramref name="stoppingToken"/>: the run is left to finish, as <see cref="RunAsync(CancellationToken)"/> is.</remarks>
+    ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken stoppingToken, CancellationToken cancellationToken) => RunAsync(cancellationToken);
 }

@@ -87,13 +87,18 @@ public abstract partial class PeriodicWorker : BackgroundService
     /// <param name="cancellationToken">Fires only when the host's shutdown grace period runs out.</param>
     protected abstract ValueTask<PaymentsKitJobResult> RunOnceAsync(CancellationToken cancellationToken);
 
+    /// <summary>Does one run, told when the host starts stopping. The worker calls this overload; by default it runs <see cref="RunOnceAsync(CancellationToken)"/>.</summary>
+    /// <param name="stoppingToken">Fires when the host starts stopping, for a run that can end early without losing anything.</param>
+    /// <param name="cancellationToken">Fires only when the host's shutdown grace period runs out.</param>
+    protected virtual ValueTask<PaymentsKitJobResult> RunOnceAsync(CancellationToken stoppingToken, CancellationToken cancellationToken) => RunOnceAsync(cancellationToken);
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var failures = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
-            var result = await RunMeasuredAsync().ConfigureAwait(false);
+            var result = await RunMeasuredAsync(stoppingToken).ConfigureAwait(false);
             Interlocked.Increment(ref _runs);
             failures = result is null ? failures + 1 : 0;
             if (result is { MoreWork: true })
@@ -120,14 +125,14 @@ public abstract partial class PeriodicWorker : BackgroundService
         return TimeSpan.FromTicks((long)Math.Max(ticks, Interval.Ticks));
     }
 
-    private async ValueTask<PaymentsKitJobResult?> RunMeasuredAsync()
+    private async ValueTask<PaymentsKitJobResult?> RunMeasuredAsync(CancellationToken stoppingToken)
     {
         var job = new KeyValuePair<string, object?>("job", Name);
         using var activity = PaymentsKitTelemetry.StartActivity("jobs." + Name);
         var watch = Stopwatch.StartNew();
         try
         {
-            var result = await RunOnceAsync(_runCancellation.Token).ConfigureAwait(false);
+            var result = await RunOnceAsync(stoppingToken, _runCancellation.Token).ConfigureAwait(false);
             PaymentsKitTelemetry.JobRuns.Add(1, job, new KeyValuePair<string, object?>("outcome", "ok"));
             PaymentsKitTelemetry.JobItems.Add(result.Processed, job);
             activity?.SetTag("paymentskit.job.processed", result.Processed);
@@ -172,4 +177,8 @@ public sealed class PaymentsKitJobWorker : PeriodicWorker
 
     /// <inheritdoc />
     protected override ValueTask<PaymentsKitJobResult> RunOnceAsync(CancellationToken cancellationToken) => Job.RunAsync(cancellationToken);
+
+    /// <inheritdoc />
+    protected override ValueTask<PaymentsKitJobResult> RunOnceAsync(CancellationToken stoppingToken, CancellationToken cancellationToken) =>
+        Job.RunAsync(stoppingToken, cancellationToken);
 }

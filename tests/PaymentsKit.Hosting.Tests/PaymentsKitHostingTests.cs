@@ -128,6 +128,69 @@ public class PaymentsKitHostingTests
     }
 
     [Fact]
+    public async Task Shutdown_lets_the_webhook_post_in_flight_finish_and_puts_back_at_once_the_claimed_deliveries_not_yet_sent()
+    {
+        // One POST at a time, so one drain claims the three deliveries and sends them in turn. The first is answered only
+        // after shutdown began; any later POST would hang past the shutdown timeout.
+        var answerFirst = new TaskCompletionSource();
+        var received = new ConcurrentQueue<LoopbackRequest>();
+        await using var receiver = new LoopbackHttpServer(r =>
+        {
+            received.Enqueue(r);
+            if (received.Count > 1)
+            {
+                return new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(30));
+            }
+
+            answerFirst.Task.Wait(TimeSpan.FromSeconds(10));
+            return LoopbackResponse.Json("{}");
+        });
+        using var host = BuildHost(s => s.Configure<WebhookDeliveryOptions>(o => o.MaxConcurrency = 1), shutdown: TimeSpan.FromSeconds(3));
+        var tenant = Guid.CreateVersion7();
+        await host.Services.GetRequiredService<IWebhookEndpointService>().RegisterAsync(tenant, new RegisterWebhookEndpoint { Url = new Uri(receiver.BaseAddress, "in") });
+        var outbox = host.Services.GetRequiredService<IWebhookOutbox>();
+        var store = host.Services.GetRequiredService<IPaymentsStore>();
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 3; i++)
+        {
+            var id = $"inv_{i}";
+            events.Add(await store.ExecuteAsync((unit, _) => ValueTask.FromResult(outbox.Enqueue(unit, tenant, "invoice", id, "invoice.paid", new { id }))));
+        }
+
+        await host.StartAsync();
+        await WaitUntilAsync(() => received.Count == 1);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var stopped = host.StopAsync();
+        await Task.Delay(300);
+        answerFirst.SetResult();
+        try
+        {
+            await stopped;
+        }
+        catch (OperationCanceledException)
+        {
+            // The host may report that its shutdown timed out; the assertions below say what that cost.
+        }
+
+        // The drain stopped without waiting for the timeout: the POST in flight was answered and recorded, and the two
+        // deliveries still waiting were put back due at once, with no attempt counted, for another host to send now.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2.5), $"shutdown took {watch.Elapsed}");
+        var first = Assert.Single(received);
+        var deliveries = host.Services.GetRequiredService<IWebhookDeliveryService>();
+        foreach (var e in events)
+        {
+            var delivery = Assert.Single((await deliveries.ListAsync(tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+            Assert.Equal(
+                e.Id.ToString() == first.Headers["webhook-id"] ? (WebhookDeliveryStatus.Delivered, 1) : (WebhookDeliveryStatus.Pending, 0),
+                (delivery.Status, delivery.Attempts));
+        }
+
+        var queue = host.Services.GetRequiredService<IWebhookDeliveryQueue>();
+        var clock = host.Services.GetRequiredService<NodaTime.IClock>();
+        Assert.Equal(2, (await queue.ClaimAsync(clock.GetCurrentInstant(), NodaTime.Duration.FromMinutes(1), 10)).Count);
+    }
+
+    [Fact]
     public async Task Shutdown_lets_the_running_job_finish_and_starts_no_new_run()
     {
         var job = new ProbeJob("probe.slow", TimeSpan.FromMilliseconds(300));

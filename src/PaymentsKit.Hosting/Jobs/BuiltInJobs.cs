@@ -14,10 +14,12 @@ using PaymentsKit.Webhooks;
 namespace PaymentsKit.Hosting.Jobs;
 
 /// <summary>
-/// Delivers due webhooks: each run drains the queue (<see cref="IWebhookDispatcher.DrainAsync(TimeSpan, CancellationToken)"/>) for at most
+/// Delivers due webhooks: each run drains the queue (<see cref="IWebhookDispatcher.DrainAsync(TimeSpan, CancellationToken, CancellationToken)"/>) for at most
 /// <see cref="PaymentsKitHostingOptions.WebhookDispatchBudget"/>, then reports more work if some was left. Claimed
 /// deliveries put back unsent (<see cref="WebhookDispatchResult.NotSent"/>) are not counted as processed, and a run that
-/// processed nothing else does not report more work.
+/// processed nothing else does not report more work. When the host starts stopping, the drain claims nothing more, puts the
+/// deliveries it claimed but has not sent back at once (no attempt counted, free for another host), and lets the POSTs in
+/// flight finish until the host's shutdown timeout.
 /// </summary>
 /// <param name="dispatcher">The dispatcher.</param>
 /// <param name="options">Supplies the interval and the budget.</param>
@@ -33,9 +35,12 @@ public sealed class WebhookDispatchJob(IWebhookDispatcher dispatcher, IOptions<P
     public TimeSpan DefaultInterval => options.Value.WebhookDispatchInterval;
 
     /// <inheritdoc />
-    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken)
+    public ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken cancellationToken) => RunAsync(CancellationToken.None, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<PaymentsKitJobResult> RunAsync(CancellationToken stoppingToken, CancellationToken cancellationToken)
     {
-        var result = await dispatcher.DrainAsync(options.Value.WebhookDispatchBudget, cancellationToken).ConfigureAwait(false);
+        var result = await dispatcher.DrainAsync(options.Value.WebhookDispatchBudget, stoppingToken, cancellationToken).ConfigureAwait(false);
         var processed = result.Claimed - result.NotSent;
 
         // Unsent deliveries are due again at once: a run that only put deliveries back would, reporting more work, claim

@@ -477,6 +477,18 @@ public sealed class EthereumChainAdapterTests
         Assert.True((await Create(null, node).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null))).AlreadyKnown);
     }
 
+    [Fact]
+    public async Task A_Transaction_One_Node_Does_Not_Know_While_Another_Is_Down_Is_Transient_Not_Unknown()
+    {
+        // The node that answers may lag behind the one that is down; "unknown" would let the router replace a payment
+        // that went through.
+        await using var lagging = Node((method, _) => method is "eth_getTransactionReceipt" or "eth_getTransactionByHash" ? JsonRpcAnswer.Result("null") : null);
+        await using var down = JsonRpcLoopback.Start((_, _) => JsonRpcAnswer.Http(LoopbackResponse.WithStatus(503, "upstream unavailable")));
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, lagging, down).GetTransactionAsync(EtherHash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
     [Theory]
     [InlineData(429, "Your app has exceeded its compute units per second capacity.")]
     [InlineData(-32029, "Rate limit exceeded")]

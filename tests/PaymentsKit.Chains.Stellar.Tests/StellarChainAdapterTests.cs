@@ -152,6 +152,22 @@ public sealed class StellarChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Transaction_One_Horizon_Does_Not_Know_While_Another_Is_Down_Is_Transient_Not_Unknown()
+    {
+        // The Horizon that answers 404 may lag behind the one that is down; "unknown" would let the router replace a
+        // payment that went through.
+        await using var lagging = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /"] = _ => LoopbackResponse.Json(Root),
+        });
+        await using var down = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(503));
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(lagging, down).GetTransactionAsync(Hash).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+        Assert.Single(lagging.Requests);
+    }
+
+    [Fact]
     public async Task A_Single_Horizon_Saying_Not_Found_Is_Asked_Once()
     {
         await using var horizon = Horizon();

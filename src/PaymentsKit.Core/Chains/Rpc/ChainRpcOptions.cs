@@ -18,7 +18,8 @@ public abstract class ChainRpcOptions
 
     /// <summary>
     /// Requests per call across all endpoints before giving up (1–20). Default 3. An endpoint's "not found" answer to a
-    /// lookup (<see cref="RpcTransport.FindAsync{T}"/>) is not counted, so every endpoint is asked.
+    /// lookup (<see cref="RpcTransport.FindAsync{T}"/>) is not counted, so every endpoint is asked; a lookup whose attempts
+    /// run out before every endpoint has answered is <c>chain_unavailable</c>, not "not found".
     /// </summary>
     public int MaxAttempts { get; set; } = 3;
 

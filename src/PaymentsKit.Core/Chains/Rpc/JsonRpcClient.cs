@@ -101,9 +101,12 @@ public sealed class JsonRpcClient
     /// seen: <paramref name="read"/> answers null when the node does not know it (a JSON null result, an empty status),
     /// and then the endpoints not asked yet are asked in turn (<see cref="RpcTransport.FindAsync{T}"/>).
     /// </summary>
-    /// <returns>The first result found; null once every endpoint said it does not know it (or the rest failed every attempt).</returns>
+    /// <returns>The first result found; null once every configured endpoint said it does not know it.</returns>
     /// <exception cref="JsonRpcException">For an error object that is not transient.</exception>
-    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every attempt failed and no endpoint answered.</exception>
+    /// <exception cref="PaymentsKitException">
+    /// <c>chain_unavailable</c> (transient) when the attempts ran out before every endpoint answered, even if some said
+    /// they do not know it.
+    /// </exception>
     public Task<T?> FindAsync<T>(string method, JsonArray? parameters, Func<JsonElement, T?> read, CancellationToken cancellationToken)
         where T : class
     {

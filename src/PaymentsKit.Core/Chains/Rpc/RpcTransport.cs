@@ -111,7 +111,7 @@ public sealed partial class RpcTransport
     /// <summary>
     /// Looks up something an endpoint may not know yet, such as a transaction a node that lags behind the network has not
     /// imported: when <paramref name="interpret"/> answers null, the endpoints not asked yet are asked in turn, and the
-    /// answer is null only once each endpoint has said so or failed. Failures fail over as in
+    /// answer is null only once each endpoint has said so. Failures fail over as in
     /// <see cref="SendAsync{T}(string, Func{Uri, HttpRequestMessage}, Func{RpcResponse, T}, CancellationToken)"/>.
     /// </summary>
     /// <typeparam name="T">What the interpreter makes of an answer that found it.</typeparam>
@@ -120,11 +120,13 @@ public sealed partial class RpcTransport
     /// <param name="interpret">Turns a response into a result, or null when that endpoint does not know the thing asked for.</param>
     /// <param name="cancellationToken">Cancels the whole call.</param>
     /// <returns>
-    /// The first result found; null when every endpoint said it does not know it, or when some did and the others failed
-    /// every attempt (what the endpoints that answered know). A "not found" answer is not counted against
-    /// <see cref="ChainRpcOptions.MaxAttempts"/>, so each endpoint is asked at least once.
+    /// The first result found; null only when every configured endpoint said it does not know it. A "not found" answer is
+    /// not counted against <see cref="ChainRpcOptions.MaxAttempts"/>, so each endpoint is asked at least once.
     /// </returns>
-    /// <exception cref="PaymentsKitException"><c>chain_unavailable</c> (transient) when every attempt failed and no endpoint answered.</exception>
+    /// <exception cref="PaymentsKitException">
+    /// <c>chain_unavailable</c> (transient) when the attempts ran out before every endpoint answered: with no answer at all,
+    /// and also when some said "not found" and the others could not be asked, since the ones that answered may lag behind.
+    /// </exception>
     public Task<T?> FindAsync<T>(
         string operation,
         Func<Uri, HttpRequestMessage> createRequest,
@@ -200,15 +202,15 @@ public sealed partial class RpcTransport
             LogAttemptFailed(_logger, _chain.Value, operation, Redact(endpoint), attempt, _maxAttempts, failure.Error);
         }
 
-        if (notFoundCount > 0)
-        {
-            return default!;
-        }
-
+        // Endpoints that said "not found" while the others could not be asked prove nothing: they may be the ones lagging
+        // behind the network, and taking their answer for "unknown" could get an included transaction replaced.
+        var notFoundNote = notFoundCount > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"; {notFoundCount} of {_endpoints.Length} endpoint(s) answered not found, which is not an answer while the others cannot be asked")
+            : string.Empty;
         throw new PaymentsKitException(
             PaymentsKitErrorCodes.ChainUnavailable,
-            string.Create(CultureInfo.InvariantCulture, $"{_chain} RPC '{operation}' failed after {_maxAttempts} attempt(s) over {_endpoints.Length} endpoint(s); last error: {lastError}"),
-            new Dictionary<string, object?> { ["chain"] = _chain.Value, ["operation"] = operation, ["attempts"] = _maxAttempts, ["lastError"] = lastError },
+            string.Create(CultureInfo.InvariantCulture, $"{_chain} RPC '{operation}' failed after {_maxAttempts} attempt(s) over {_endpoints.Length} endpoint(s){notFoundNote}; last error: {lastError}"),
+            new Dictionary<string, object?> { ["chain"] = _chain.Value, ["operation"] = operation, ["attempts"] = _maxAttempts, ["notFound"] = notFoundCount, ["lastError"] = lastError },
             isTransient: true);
     }
 

@@ -120,14 +120,32 @@ public sealed class RpcTransportTests
     }
 
     [Fact]
-    public async Task Find_Is_Null_When_The_Endpoints_That_Answered_Said_Not_Found_And_The_Rest_Failed()
+    public async Task Find_Is_Chain_Unavailable_When_Some_Endpoints_Said_Not_Found_And_The_Rest_Failed()
     {
+        // The endpoint that said "not found" may lag behind the one that is down: its answer is no proof the thing is
+        // unknown, and taking it for one could get an included transaction replaced.
         await using var lagging = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
         await using var down = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(503));
         var transport = Create(o => o.MaxAttempts = 3, lagging.BaseAddress, down.BaseAddress);
-        Assert.Null(await FindText(transport, "x"));
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => FindText(transport, "x"));
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+        Assert.Contains("1 of 2 endpoint(s) answered not found", error.Message, StringComparison.Ordinal);
         Assert.Single(lagging.Requests);
         Assert.Equal(3, down.Requests.Count); // an answer, even "not found", is not a failed attempt
+    }
+
+    [Theory]
+    [InlineData("timeout")]
+    [InlineData("dropped connection")]
+    public async Task Find_Is_Chain_Unavailable_When_The_Endpoints_Not_Saying_Not_Found_Could_Not_Be_Reached(string failure)
+    {
+        await using var lagging = new LoopbackHttpServer(_ => LoopbackResponse.WithStatus(404));
+        await using var down = new LoopbackHttpServer(_ => failure == "timeout" ? new LoopbackResponse(200, "\"late\"", Delay: TimeSpan.FromSeconds(5)) : LoopbackResponse.Drop());
+        var transport = Create(o => (o.MaxAttempts, o.RequestTimeout) = (2, Duration.FromMilliseconds(200)), lagging.BaseAddress, down.BaseAddress);
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => FindText(transport, "x"));
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
     }
 
     [Fact]

@@ -222,11 +222,13 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     /// <inheritdoc />
     /// <remarks>
     /// The payload is the signed transaction as RLP / EIP-2718 bytes; its hash is their Keccak-256. A node that already
-    /// has it ("already known"), or has already mined it ("nonce too low" for a hash it knows), gives <c>AlreadyKnown</c>.
+    /// has it ("already known"), or has already mined it ("nonce too low" for a hash one of the endpoints knows; each is
+    /// asked, as in a lookup), gives <c>AlreadyKnown</c>.
     /// </remarks>
     /// <exception cref="PaymentsKitException">
     /// <c>transaction_rejected</c> with the node's reason (transient for underpriced, fee cap below base fee, nonce too
-    /// high, full pool); <c>chain_unavailable</c> (transient) when no node can be reached.
+    /// high, full pool); <c>chain_unavailable</c> (transient) when no node can be reached, or after "nonce too low" when not
+    /// every node could be asked whether it knows the transaction.
     /// </exception>
     public async ValueTask<BroadcastResult> BroadcastAsync(SignedTransaction transaction, CancellationToken cancellationToken = default)
     {
@@ -257,8 +259,10 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
                 return new BroadcastResult(hash, AlreadyKnown: true);
             }
 
+            // The node that refused it may lag behind the chain and not know the transaction that used the nonce up, so every
+            // endpoint is asked, as a lookup is; one that cannot be asked makes this chain_unavailable, not a rejection.
             if (message.Contains("nonce too low", StringComparison.Ordinal)
-                && await CallAsync("eth_getTransactionByHash", [hash], r => r.ValueKind == JsonValueKind.Object, cancellationToken).ConfigureAwait(false))
+                && await FindAsync("eth_getTransactionByHash", [hash], ReadTransaction, cancellationToken).ConfigureAwait(false) is not null)
             {
                 return new BroadcastResult(hash, AlreadyKnown: true);
             }

@@ -478,6 +478,38 @@ public sealed class EthereumChainAdapterTests
     }
 
     [Fact]
+    public async Task Nonce_Too_Low_Asks_Every_Node_Whether_The_Transaction_Is_Known_Before_Calling_It_A_Rejection()
+    {
+        // The node that took the call lags behind the chain: it does not know the transaction its nonce was used up by,
+        // another node does. Reported rejected, the router would fail the payment and release its hold although it was paid.
+        var hash = "0x" + Convert.ToHexStringLower(Keccak256.Hash(RawTransaction));
+        await using var lagging = Node((method, _) => method switch
+        {
+            "eth_sendRawTransaction" => JsonRpcAnswer.Error(-32000, "nonce too low: next nonce 11, tx nonce 10"),
+            "eth_getTransactionByHash" => JsonRpcAnswer.Result("null"),
+            _ => null,
+        });
+        await using var current = Node((method, parameters) => method == "eth_getTransactionByHash" && parameters[0].GetString() == hash ? JsonRpcAnswer.Result(EtherTransaction) : null);
+        var result = await Create(null, lagging, current).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null));
+        Assert.Equal(new BroadcastResult(hash, AlreadyKnown: true), result);
+    }
+
+    [Fact]
+    public async Task Nonce_Too_Low_With_A_Node_That_Cannot_Be_Asked_Is_Transient_Not_A_Rejection()
+    {
+        await using var lagging = Node((method, _) => method switch
+        {
+            "eth_sendRawTransaction" => JsonRpcAnswer.Error(-32000, "nonce too low: next nonce 11, tx nonce 10"),
+            "eth_getTransactionByHash" => JsonRpcAnswer.Result("null"),
+            _ => null,
+        });
+        await using var down = JsonRpcLoopback.Start((_, _) => JsonRpcAnswer.Http(LoopbackResponse.WithStatus(503, "upstream unavailable")));
+        var error = await Assert.ThrowsAsync<PaymentsKitException>(() => Create(null, lagging, down).BroadcastAsync(new SignedTransaction(ChainId.Ethereum, RawTransaction, null)).AsTask());
+        Assert.Equal(PaymentsKitErrorCodes.ChainUnavailable, error.Code);
+        Assert.True(error.IsTransient);
+    }
+
+    [Fact]
     public async Task A_Transaction_One_Node_Does_Not_Know_While_Another_Is_Down_Is_Transient_Not_Unknown()
     {
         // The node that answers may lag behind the one that is down; "unknown" would let the router replace a payment

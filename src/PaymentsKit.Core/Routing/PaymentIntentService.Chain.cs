@@ -212,12 +212,13 @@ public sealed partial class PaymentIntentService
     {
         var read = await LastAttemptAsync(current, cancellationToken).ConfigureAwait(false);
         var attempt = read.Value;
-        var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+        var (transaction, answered) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
         var now = _clock.GetCurrentInstant();
-        if (!reachable)
+        if (!answered)
         {
-            // Nothing is known, so nothing changes, until the chain has been given as long as a transaction may take to
-            // be final: then an operator decides (an outage that long is theirs to know of), the hold kept.
+            // Nothing is known (a provider that found nothing may lag behind one that cannot be asked), so nothing changes,
+            // until the chain has been given as long as a transaction may take to be final: then an operator decides (an
+            // outage that long is theirs to know of), the hold kept.
             if (attempt.BroadcastAt is not { } sentAt || now - sentAt < _options.FinalityTimeout)
             {
                 return current.Value;
@@ -225,7 +226,7 @@ public sealed partial class PaymentIntentService
 
             var unanswered = string.Create(
                 CultureInfo.InvariantCulture,
-                $"no RPC provider of {attempt.Chain} answered about transaction {attempt.TxId} {(now - sentAt).TotalMinutes:0} min after broadcast");
+                $"no RPC provider of {attempt.Chain} found transaction {attempt.TxId}, and not every one answered, {(now - sentAt).TotalMinutes:0} min after broadcast");
             return await CommitAsync(current, (unit, v, _) => ValueTask.FromResult(Move(unit, v, PaymentIntentStatus.ManualReview, null, unanswered)), cancellationToken)
                 .ConfigureAwait(false);
         }
@@ -557,8 +558,8 @@ public sealed partial class PaymentIntentService
             return (false, null);
         }
 
-        var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId, cancellationToken).ConfigureAwait(false);
-        if (!reachable || transaction is not null)
+        var (transaction, answered) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId, cancellationToken).ConfigureAwait(false);
+        if (!answered || transaction is not null)
         {
             return (false, null);
         }
@@ -581,17 +582,19 @@ public sealed partial class PaymentIntentService
 
     /// <summary>
     /// Reads a transaction through the named provider, then the chain's others: the first that knows it answers. Not found
-    /// only when every provider that could be reached says so; unreachable when none could.
+    /// (<c>Answered</c> true, no transaction) only when every provider of the chain answered and said so; when any could
+    /// not be asked and none found it, <c>Answered</c> is false and nothing is known.
     /// </summary>
     /// <remarks>
     /// One node's "not found" is the weakest answer a chain gives: a node lagging behind the chain, or cut off from it,
     /// says it of transactions long included. Every drop, re-route and operator's Fail rests on "not found", and taking it
-    /// from one node while another knows the transaction would replace a payment the chain has made. A transaction a
-    /// node knows is answered by the first node asked, so the others are asked only while it is unknown.
+    /// from one node while another knows the transaction — or may know it, but cannot be asked — would replace a payment
+    /// the chain has made. A transaction a node knows is answered by the first node asked, so the others are asked only
+    /// while it is unknown.
     /// </remarks>
-    private async ValueTask<(ChainTransaction? Transaction, bool Reachable)> QueryAsync(ChainId chain, string providerName, string hash, CancellationToken cancellationToken)
+    private async ValueTask<(ChainTransaction? Transaction, bool Answered)> QueryAsync(ChainId chain, string providerName, string hash, CancellationToken cancellationToken)
     {
-        var reachable = false;
+        var answered = true;
         foreach (var provider in _providers.For(chain).OrderBy(p => p.Name == providerName ? 0 : 1))
         {
             try
@@ -600,16 +603,15 @@ public sealed partial class PaymentIntentService
                 {
                     return (transaction, true);
                 }
-
-                reachable = true;
             }
             catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.ChainUnavailable)
             {
-                // Try the next provider.
+                // Try the next provider; one that found nothing proves nothing while this one cannot be asked.
+                answered = false;
             }
         }
 
-        return (null, reachable);
+        return (null, answered);
     }
 
     /// <summary>The intent's last attempt: from memory while the intent is at the version it was remembered with, else read.</summary>

@@ -555,13 +555,13 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         foreach (var carriers in attempts.Where(a => a.Value.TxId is not null).GroupBy(a => (a.Value.Chain, a.Value.TxId)))
         {
             var attempt = carriers.First().Value;
-            var (transaction, reachable) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
-            if (!reachable)
+            var (transaction, answered) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId!, cancellationToken).ConfigureAwait(false);
+            if (!answered)
             {
                 throw ChainErrors.Unavailable(
                     attempt.Chain,
                     "getTransaction",
-                    $"no RPC provider answered, so payment intent {intent.Id} cannot be failed: its transaction {attempt.TxId} may still move the money; fail once the chain can be asked",
+                    $"no RPC provider found transaction {attempt.TxId} and not every one answered, so payment intent {intent.Id} cannot be failed: it may still move the money; fail once every provider of the chain can be asked",
                     transient: true);
             }
 

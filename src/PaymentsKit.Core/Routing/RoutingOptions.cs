@@ -60,7 +60,8 @@ public sealed class RoutingOptions
 
     /// <summary>
     /// How long after its broadcast a transaction the chain knows may stay short of final — pending in its mempool, or
-    /// included but not final — or no RPC provider of the chain answers about it at all, before the intent goes to
+    /// included but not final — or no RPC provider of the chain finds it while not every one can be asked (one that says
+    /// "not found" may lag behind one that is down), before the intent goes to
     /// <c>manual_review</c>, keeping its hold, instead of being polled for ever (a congested, halted or unreachable chain,
     /// say) (1 minute – 7 days).
     /// Default 1 hour.

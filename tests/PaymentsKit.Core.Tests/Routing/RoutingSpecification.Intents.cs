@@ -418,6 +418,33 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Node_Not_Finding_An_Included_Transaction_While_The_Other_Provider_Is_Down_Does_Not_Replace_It_And_Goes_To_Review_At_The_Finality_Timeout()
+    {
+        var (router, merchant, intent) = await IncludedNeverFinalAsync();
+        Assert.Equal(PaymentIntentStatus.PendingConfirmation, (await router.Intents.AdvanceAsync(intent.Id)).Status);
+
+        // The provider that sent it falls behind the chain and answers "not found"; the only other one is down, so nothing
+        // says the transaction is gone: the lagging node's answer alone would replace a payment the chain has made.
+        router.SolanaPrimary.MissReads(1_000);
+        router.SolanaBackup.FailReads(1_000);
+        for (var i = 0; i < 3; i++)
+        {
+            Clock.Advance(router.Options.DropTimeout);
+            intent = await router.Intents.AdvanceAsync(intent.Id);
+            Assert.Equal(PaymentIntentStatus.PendingConfirmation, intent.Status);
+        }
+
+        var sentAt = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id)).BroadcastAt!.Value;
+        Clock.Advance(router.Options.FinalityTimeout - (Clock.GetCurrentInstant() - sentAt));
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        Assert.NotNull(intent.Reservation);
+        Assert.Equal(intent.Reservation.Held, (await BalancedBookAsync(router, Solana)).Reserved);
+        Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+    }
+
+    [Fact]
     public async Task A_Transaction_No_Provider_Can_Be_Asked_About_Until_The_Finality_Timeout_Goes_To_Manual_Review_Keeping_Its_Hold()
     {
         var (merchant, intent) = await BroadcastHeldAsync();

@@ -54,7 +54,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     /// <param name="options">Validated options.</param>
     /// <param name="httpClient">The client to reach the nodes with.</param>
     /// <param name="assets">Resolves ERC-20 tokens by contract address.</param>
-    /// <param name="clock">Stamps health samples and times when an endpoint without the <c>finalized</c> tag is asked again.</param>
+    /// <param name="clock">Stamps health samples, times when an endpoint without the <c>finalized</c> tag is asked again, and reads a node's Retry-After date when its response has no Date header.</param>
     /// <param name="logger">Receives failover warnings, skipped transfers and endpoints without the <c>finalized</c> tag.</param>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
     public EthereumChainAdapter(EthereumOptions options, HttpClient httpClient, AssetRegistry assets, IClock clock, ILogger<EthereumChainAdapter> logger)
@@ -70,7 +70,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         _nativeGas = options.NativeTransferGas;
         _tokenGas = options.TokenTransferGas;
         _feeHistoryBlocks = options.FeeHistoryBlocks;
-        var transport = new RpcTransport(Chain, httpClient, options, logger);
+        var transport = new RpcTransport(Chain, httpClient, options, clock, logger);
         _rpc = new JsonRpcClient(transport, IsTransient);
         _probe = new RpcHealthProbe(Chain, clock, transport, options.HealthThresholds);
     }

@@ -43,7 +43,7 @@ public sealed partial class HederaChainAdapter : IChainAdapter
     /// <param name="options">Validated options.</param>
     /// <param name="httpClient">The client to reach the Mirror Node with.</param>
     /// <param name="assets">Resolves tokens by token id.</param>
-    /// <param name="clock">Stamps health samples.</param>
+    /// <param name="clock">Stamps health samples and reads a node's Retry-After date when its response has no Date header.</param>
     /// <param name="logger">Receives failover warnings and skipped transfers.</param>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
     public HederaChainAdapter(HederaOptions options, HttpClient httpClient, AssetRegistry assets, IClock clock, ILogger<HederaChainAdapter> logger)
@@ -56,7 +56,7 @@ public sealed partial class HederaChainAdapter : IChainAdapter
         _submitter = options.Submitter;
         _transferFeeCents = options.TransferFeeUsdCents;
         _tokenTransferFeeCents = options.TokenTransferFeeUsdCents;
-        _transport = new RpcTransport(Chain, httpClient, options, logger);
+        _transport = new RpcTransport(Chain, httpClient, options, clock, logger);
         _probe = new RpcHealthProbe(Chain, clock, _transport, options.HealthThresholds);
     }
 

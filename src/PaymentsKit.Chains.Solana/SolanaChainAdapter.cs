@@ -46,7 +46,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
     /// <param name="options">Validated options.</param>
     /// <param name="httpClient">The client to reach the nodes with.</param>
     /// <param name="assets">Resolves SPL tokens by mint.</param>
-    /// <param name="clock">Stamps health samples.</param>
+    /// <param name="clock">Stamps health samples and reads a node's Retry-After date when its response has no Date header.</param>
     /// <param name="logger">Receives failover warnings and skipped transfers.</param>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
     public SolanaChainAdapter(SolanaOptions options, HttpClient httpClient, AssetRegistry assets, IClock clock, ILogger<SolanaChainAdapter> logger)
@@ -59,7 +59,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
         _nativeComputeUnits = options.NativeTransferComputeUnits;
         _tokenComputeUnits = options.TokenTransferComputeUnits;
         _finalityTime = options.FinalityTime;
-        var transport = new RpcTransport(Chain, httpClient, options, logger);
+        var transport = new RpcTransport(Chain, httpClient, options, clock, logger);
         _rpc = new JsonRpcClient(transport, e => TransientCodes.Contains(e.Code));
         _probe = new RpcHealthProbe(Chain, clock, transport, options.HealthThresholds);
     }

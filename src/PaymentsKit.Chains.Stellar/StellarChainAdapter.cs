@@ -35,7 +35,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
     /// <param name="options">Validated options.</param>
     /// <param name="httpClient">The client to reach Horizon with.</param>
     /// <param name="assets">Resolves credit assets by <c>CODE:ISSUER</c>.</param>
-    /// <param name="clock">Stamps health samples.</param>
+    /// <param name="clock">Stamps health samples and reads a node's Retry-After date when its response has no Date header.</param>
     /// <param name="logger">Receives failover warnings and skipped payments.</param>
     /// <exception cref="PaymentsKitException"><c>invalid_argument</c> listing every problem with <paramref name="options"/>.</exception>
     public StellarChainAdapter(StellarOptions options, HttpClient httpClient, AssetRegistry assets, IClock clock, ILogger<StellarChainAdapter> logger)
@@ -47,7 +47,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _ledgerTime = options.LedgerTime;
         _knownPassphrase = options.KnownNetworkPassphrase();
-        _transport = new RpcTransport(Chain, httpClient, options, logger);
+        _transport = new RpcTransport(Chain, httpClient, options, clock, logger);
         _probe = new RpcHealthProbe(Chain, clock, _transport, options.HealthThresholds);
     }
 

@@ -188,6 +188,29 @@ public sealed class StellarChainAdapterTests
     }
 
     [Fact]
+    public async Task A_Retry_After_Date_Without_A_Date_Header_Is_Read_Against_The_Injected_Clock()
+    {
+        var throttled = 0;
+        await using var horizon = Horizon(new()
+        {
+            ["GET /fee_stats"] = _ => Interlocked.Increment(ref throttled) == 1
+                ? new LoopbackResponse(429, "{}", Headers: new Dictionary<string, string> { ["Retry-After"] = "Thu, 01 Jan 2026 00:00:30 GMT" })
+                : LoopbackResponse.Json(FeeStats),
+        });
+        _clock.Set(Instant.FromUtc(2026, 1, 1, 0, 0));
+        var adapter = new StellarChainAdapter(
+            LoopbackAdapterSetup.Options<StellarOptions>(o => o.MaxRetryDelay = Duration.FromMilliseconds(150), horizon),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(StellarUsdc),
+            _clock,
+            NullLogger<StellarChainAdapter>.Instance);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await adapter.EstimateFeeAsync(AssetRegistry.Xlm);
+        Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
+        Assert.Equal(2, horizon.Requests.Count);
+    }
+
+    [Fact]
     public async Task Rate_Limited_Endpoint_Fails_Over_To_The_Next_And_Stays_There()
     {
         await using var limited = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>

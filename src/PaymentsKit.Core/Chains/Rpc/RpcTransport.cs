@@ -25,7 +25,7 @@ public sealed record RpcResponse(HttpStatusCode Status, ReadOnlyMemory<byte> Bod
 /// gives each attempt its own timeout, fails over on transient failures (network errors, timeouts, 408,
 /// 429, 5xx, unparseable or oversized bodies, and whatever the interpreter marks with
 /// <see cref="TransientRpcException"/>), pauses with exponential backoff (honouring Retry-After, in seconds or as a
-/// date read against the response's Date header) before
+/// date read against the response's Date header, or against the clock when the response has none) before
 /// going round again, and reports exhaustion as a transient <c>chain_unavailable</c>. The endpoint that
 /// last worked is tried first next time. Every attempt is recorded in <see cref="Statistics"/>.
 /// </summary>
@@ -44,14 +44,29 @@ public sealed partial class RpcTransport
     private readonly TimeSpan _maxRetryDelay;
     private readonly int _maxResponseBytes;
     private readonly ILogger _logger;
+    private readonly IClock? _clock;
     private int _preferred;
 
-    /// <summary>Creates a transport.</summary>
+    /// <summary>Creates a transport without a clock: a Retry-After date on a response with no Date header is ignored.</summary>
     /// <param name="chain">The chain, for errors and logs.</param>
     /// <param name="httpClient">The client to send with; its own timeout should be infinite or longer than <see cref="ChainRpcOptions.RequestTimeout"/>.</param>
     /// <param name="options">Endpoints, timeouts and retry bounds; must be valid.</param>
     /// <param name="logger">Receives failover warnings.</param>
     public RpcTransport(ChainId chain, HttpClient httpClient, ChainRpcOptions options, ILogger logger)
+        : this(chain, httpClient, options, null, logger)
+    {
+    }
+
+    /// <summary>Creates a transport.</summary>
+    /// <param name="chain">The chain, for errors and logs.</param>
+    /// <param name="httpClient">The client to send with; its own timeout should be infinite or longer than <see cref="ChainRpcOptions.RequestTimeout"/>.</param>
+    /// <param name="options">Endpoints, timeouts and retry bounds; must be valid.</param>
+    /// <param name="clock">
+    /// What a Retry-After date is read against when the response has no Date header of its own (the adapters pass the
+    /// injected clock); null ignores such a date.
+    /// </param>
+    /// <param name="logger">Receives failover warnings.</param>
+    public RpcTransport(ChainId chain, HttpClient httpClient, ChainRpcOptions options, IClock? clock, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(httpClient);
         ArgumentNullException.ThrowIfNull(options);
@@ -72,6 +87,7 @@ public sealed partial class RpcTransport
         _maxRetryDelay = options.MaxRetryDelay.ToTimeSpan();
         _maxResponseBytes = options.MaxResponseBytes;
         _logger = logger;
+        _clock = clock;
         Statistics = new RpcCallStatistics(options.HealthWindow);
     }
 
@@ -262,7 +278,7 @@ public sealed partial class RpcTransport
         }
     }
 
-    private static TimeSpan? RetryAfterOf(HttpResponseMessage response)
+    private TimeSpan? RetryAfterOf(HttpResponseMessage response)
     {
         var retryAfter = response.Headers.RetryAfter;
         if (retryAfter?.Delta is { } delta)
@@ -270,11 +286,16 @@ public sealed partial class RpcTransport
             return delta;
         }
 
-        // A date is read against the server's own Date header rather than the local clock, so clock skew between the two
-        // neither cuts the pause short nor stretches it; without a Date there is nothing to read it against.
-        return retryAfter?.Date is { } until && response.Headers.Date is { } now
-            ? (until > now ? until - now : TimeSpan.Zero)
-            : null;
+        if (retryAfter?.Date is not { } until)
+        {
+            return null;
+        }
+
+        // A date is read against the server's own Date header where it sent one, so clock skew between the two neither
+        // cuts the pause short nor stretches it; without one, the clock is the only reference left, and a pause read
+        // against it beats retrying a node that asked to be left alone at once.
+        var now = response.Headers.Date ?? _clock?.GetCurrentInstant().ToDateTimeOffset();
+        return now is { } reference ? (until > reference ? until - reference : TimeSpan.Zero) : null;
     }
 
     private async Task<byte[]?> ReadBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)

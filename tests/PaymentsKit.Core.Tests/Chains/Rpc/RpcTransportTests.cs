@@ -15,7 +15,9 @@ public sealed class RpcTransportTests
 
     private sealed class TestOptions : ChainRpcOptions;
 
-    private static RpcTransport Create(Action<TestOptions>? configure, params Uri[] endpoints)
+    private static RpcTransport Create(Action<TestOptions>? configure, params Uri[] endpoints) => Create(new ManualClock(), configure, endpoints);
+
+    private static RpcTransport Create(IClock clock, Action<TestOptions>? configure, params Uri[] endpoints)
     {
         var options = new TestOptions { RetryDelay = Duration.FromMilliseconds(1), RequestTimeout = Duration.FromSeconds(30) };
         foreach (var endpoint in endpoints)
@@ -25,7 +27,7 @@ public sealed class RpcTransportTests
 
         configure?.Invoke(options);
         Assert.Empty(options.Validate("Test"));
-        return new RpcTransport(Sim, new HttpClient(), options, NullLogger.Instance);
+        return new RpcTransport(Sim, new HttpClient(), options, clock, NullLogger.Instance);
     }
 
     private static Task<string> GetText(RpcTransport transport, string path, CancellationToken cancellationToken = default) =>
@@ -72,6 +74,36 @@ public sealed class RpcTransportTests
         var watch = Stopwatch.StartNew();
         Assert.Equal("ok", await GetText(transport, "x"));
         Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
+    }
+
+    [Fact]
+    public async Task Retry_After_As_A_Date_Without_A_Date_Header_Is_Read_Against_The_Clock()
+    {
+        // Without the server's Date there is nothing else to read the date against; ignored, a node asking for 30 s
+        // would be asked again after the 1 ms backoff, and throttle harder.
+        var calls = 0;
+        await using var server = new LoopbackHttpServer(_ => Interlocked.Increment(ref calls) == 1
+            ? new LoopbackResponse(503, "{}", Headers: new Dictionary<string, string> { ["Retry-After"] = "Thu, 01 Jan 2026 00:00:30 GMT" })
+            : LoopbackResponse.Json("ok"));
+        var clock = new ManualClock(Instant.FromUtc(2026, 1, 1, 0, 0));
+        var transport = Create(clock, o => o.MaxRetryDelay = Duration.FromMilliseconds(150), server.BaseAddress);
+        var watch = Stopwatch.StartNew();
+        Assert.Equal("ok", await GetText(transport, "x"));
+        Assert.InRange(watch.ElapsedMilliseconds, 140, 5_000);
+    }
+
+    [Fact]
+    public async Task Retry_After_As_A_Date_Already_Past_By_The_Clock_Does_Not_Pause()
+    {
+        var calls = 0;
+        await using var server = new LoopbackHttpServer(_ => Interlocked.Increment(ref calls) == 1
+            ? new LoopbackResponse(503, "{}", Headers: new Dictionary<string, string> { ["Retry-After"] = "Thu, 01 Jan 2026 00:00:30 GMT" })
+            : LoopbackResponse.Json("ok"));
+        var clock = new ManualClock(Instant.FromUtc(2026, 1, 1, 0, 1));
+        var transport = Create(clock, o => (o.RetryDelay, o.MaxRetryDelay) = (Duration.Zero, Duration.FromSeconds(10)), server.BaseAddress);
+        var watch = Stopwatch.StartNew();
+        Assert.Equal("ok", await GetText(transport, "x"));
+        Assert.InRange(watch.ElapsedMilliseconds, 0, 5_000);
     }
 
     private static Task<string?> FindText(RpcTransport transport, string path) =>

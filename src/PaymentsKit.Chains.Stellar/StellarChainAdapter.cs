@@ -18,7 +18,9 @@ namespace PaymentsKit.Chains.Stellar;
 /// </summary>
 /// <remarks>
 /// Credit assets are identified as <c>CODE:ISSUER</c> (SEP-11) in <see cref="Asset.Identifier"/>; payments in assets
-/// the <see cref="AssetRegistry"/> does not hold for Stellar are left out of <see cref="ChainTransaction.Transfers"/>.
+/// the <see cref="AssetRegistry"/> does not hold for Stellar are left out of <see cref="ChainTransaction.Transfers"/>, and so
+/// is a payment finer than its asset's registered scale (Stellar moves every asset in stroops, 7 decimals), logged as a
+/// warning (event 1102): the rest of the transaction is read, and no amount is ever rounded.
 /// </remarks>
 public sealed partial class StellarChainAdapter : IChainAdapter
 {
@@ -209,11 +211,11 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
     private async Task<IReadOnlyList<ChainTransfer>> GetTransfersAsync(string hash, CancellationToken cancellationToken)
     {
-        return await GetAsync("transactions/" + hash + "/payments?limit=200", "getPayments", ReadTransfers, cancellationToken).ConfigureAwait(false)
+        return await GetAsync("transactions/" + hash + "/payments?limit=200", "getPayments", page => ReadTransfers(page, hash), cancellationToken).ConfigureAwait(false)
             ?? throw ChainErrors.Unavailable(Chain, "getPayments", $"Horizon knows transaction {hash} but not its payments; the node may be catching up", transient: true);
     }
 
-    private List<ChainTransfer> ReadTransfers(JsonElement page)
+    private List<ChainTransfer> ReadTransfers(JsonElement page, string hash)
     {
         var records = RpcJson.GetProperty(RpcJson.GetProperty(page, "_embedded", JsonValueKind.Object), "records", JsonValueKind.Array);
         var transfers = new List<ChainTransfer>();
@@ -226,7 +228,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
             var transfer = RpcJson.GetString(record, "type") switch
             {
-                "payment" or "path_payment_strict_receive" or "path_payment_strict_send" or "path_payment" => Payment(record),
+                "payment" or "path_payment_strict_receive" or "path_payment_strict_send" or "path_payment" => Payment(record, hash),
                 "create_account" => new ChainTransfer(
                     FromDecimal(RpcJson.GetDecimal(record, "starting_balance"), AssetRegistry.Xlm),
                     RpcJson.GetString(record, "funder"),
@@ -242,7 +244,7 @@ public sealed partial class StellarChainAdapter : IChainAdapter
         return transfers;
     }
 
-    private ChainTransfer? Payment(JsonElement record)
+    private ChainTransfer? Payment(JsonElement record, string hash)
     {
         var assetType = RpcJson.GetString(record, "asset_type");
         Asset? asset;
@@ -261,10 +263,21 @@ public sealed partial class StellarChainAdapter : IChainAdapter
             }
         }
 
-        return new ChainTransfer(
-            FromDecimal(RpcJson.GetDecimal(record, "amount"), asset),
-            RpcJson.GetOptionalString(record, "from_muxed") ?? RpcJson.GetString(record, "from"),
-            RpcJson.GetOptionalString(record, "to_muxed") ?? RpcJson.GetString(record, "to"));
+        var amount = RpcJson.GetDecimal(record, "amount");
+        var from = RpcJson.GetOptionalString(record, "from_muxed") ?? RpcJson.GetString(record, "from");
+        var to = RpcJson.GetOptionalString(record, "to_muxed") ?? RpcJson.GetString(record, "to");
+        try
+        {
+            return new ChainTransfer(FromDecimal(amount, asset), from, to);
+        }
+        catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.AmountPrecision)
+        {
+            // Every Stellar asset moves in stroops, finer than a credit asset registered with fewer decimals. Rounding the
+            // amount would credit what was not paid, and failing the whole read would hide the transaction's other
+            // payments, so only this one is left out, as a payment in an unregistered asset is, and logged for review.
+            LogUnrepresentable(_logger, amount, asset.Code, asset.Scale, from, to, hash);
+            return null;
+        }
     }
 
     private async Task<long> GetLatestLedgerAsync(CancellationToken cancellationToken)
@@ -348,8 +361,8 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
     private Money FromDecimal(decimal amount, Asset asset)
     {
-        // Horizon prints every amount with 7 decimals; going through stroops rejects an asset registered with a smaller scale
-        // instead of rounding.
+        // Horizon prints every amount with 7 decimals: finer is a malformed answer. An amount finer than an asset registered
+        // with fewer decimals is amount_precision from Money.Of, never rounded.
         if (decimal.Round(amount, StroopScale) != amount)
         {
             throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"amount {amount} has more than 7 decimals"));
@@ -379,4 +392,10 @@ public sealed partial class StellarChainAdapter : IChainAdapter
 
     [LoggerMessage(EventId = 1101, Level = LogLevel.Debug, Message = "Skipping a Stellar payment in {Asset}: no registered asset has that identifier")]
     private static partial void LogUnknownAsset(ILogger logger, string asset);
+
+    [LoggerMessage(
+        EventId = 1102,
+        Level = LogLevel.Warning,
+        Message = "Leaving out a Stellar payment of {Amount} {Asset} from {From} to {To} in transaction {Transaction}: {Asset} is registered with {Scale} decimals, so the amount cannot be held without rounding")]
+    private static partial void LogUnrepresentable(ILogger logger, decimal amount, string asset, int scale, string from, string to, string transaction);
 }

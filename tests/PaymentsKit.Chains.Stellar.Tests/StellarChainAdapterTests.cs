@@ -1,4 +1,5 @@
 using System.Numerics;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using NodaTime;
 using PaymentsKit.Chains.Stellar;
@@ -114,6 +115,40 @@ public sealed class StellarChainAdapterTests
         Assert.Equal(Money.Of(0.00001m, AssetRegistry.Xlm), tx.Fee);
         Assert.Equal(6, tx.Confirmations);
         Assert.DoesNotContain(horizon.Requests, r => r.Path.Contains("/payments", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_Payment_Finer_Than_Its_Assets_Registered_Scale_Is_Left_Out_And_Logged_And_The_Rest_Is_Read_Exactly()
+    {
+        // USDC registered in cents; one operation of the transaction moves 1.0000001 USDC, which no amount of the asset
+        // can hold. Rounding it would credit what was not paid; failing the whole read would hide the 100 USDC beside it.
+        var cents = Asset.Create("USDC.XLM", 2, ChainId.Stellar, "USDC:" + Issuer);
+        var payments = Payments.Replace("\"asset_code\": \"UNLISTED\"", "\"asset_code\": \"USDC\"", StringComparison.Ordinal)
+            .Replace("\"asset_issuer\": \"" + UnknownIssuer + "\"", "\"asset_issuer\": \"" + Issuer + "\"", StringComparison.Ordinal)
+            .Replace("\"amount\": \"1.0000000\"", "\"amount\": \"1.0000001\"", StringComparison.Ordinal);
+        await using var horizon = Horizon(new() { ["GET /transactions/" + Hash + "/payments"] = _ => LoopbackResponse.Json(payments) });
+        using var logs = new RecordingLoggerFactory();
+        var adapter = new StellarChainAdapter(
+            LoopbackAdapterSetup.Options<StellarOptions>(null, horizon),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(cents),
+            _clock,
+            logs.CreateLogger<StellarChainAdapter>());
+
+        var tx = await adapter.GetTransactionAsync(Hash);
+
+        Assert.Equal(
+            [
+                new ChainTransfer(Money.Of(12.5m, AssetRegistry.Xlm), Sender, Recipient),
+                new ChainTransfer(Money.Of(100m, cents), Sender, MuxedRecipient),
+                new ChainTransfer(Money.Of(2m, AssetRegistry.Xlm), Sender, UnknownIssuer),
+            ],
+            tx!.Transfers);
+        var warning = Assert.Single(logs.Entries, e => e.EventId.Id == 1102);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal(1.0000001m, warning.Fields["Amount"]);
+        Assert.Equal(Hash, warning.Fields["Transaction"]);
+        Assert.Equal(Recipient, warning.Fields["To"]);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Microsoft.Extensions.DependencyInjection;
+using PaymentsKit.DependencyInjection;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Testing;
 using static PaymentsKit.Chains.Stellar.Tests.HorizonFixtures;
@@ -34,6 +35,66 @@ public sealed class StellarInvoicingTests
         Assert.Equal(recorded, await payments.FindPaymentByTransactionAsync(merchant.Id, Hash));
         var error = await Assert.ThrowsAsync<PaymentsKitException>(() => payments.FindPaymentByTransactionAsync(merchant.Id, "not-a-hash").AsTask());
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, error.Code);
+    }
+
+    [Fact]
+    public async Task A_Payment_Beside_Dust_Finer_Than_The_Assets_Registered_Scale_Is_Still_Recorded_Exactly()
+    {
+        // USDC registered in cents. The transaction pays the merchant 100 USDC and, in another operation, sends someone
+        // else 0.0000001 USDC, which no amount of the asset can hold: that operation must not stop the payment being read.
+        var payments = $$"""
+            {
+              "_embedded": {
+                "records": [
+                  {
+                    "id": "225180887203979265",
+                    "transaction_successful": true,
+                    "type": "payment",
+                    "transaction_hash": "{{Hash}}",
+                    "asset_type": "credit_alphanum4",
+                    "asset_code": "USDC",
+                    "asset_issuer": "{{Issuer}}",
+                    "from": "{{Sender}}",
+                    "to": "{{Recipient}}",
+                    "amount": "100.0000000"
+                  },
+                  {
+                    "id": "225180887203979266",
+                    "transaction_successful": true,
+                    "type": "payment",
+                    "transaction_hash": "{{Hash}}",
+                    "asset_type": "credit_alphanum4",
+                    "asset_code": "USDC",
+                    "asset_issuer": "{{Issuer}}",
+                    "from": "{{Sender}}",
+                    "to": "{{UnknownIssuer}}",
+                    "amount": "0.0000001"
+                  }
+                ]
+              }
+            }
+            """;
+        await using var horizon = LoopbackHttpServer.WithRoutes(new Dictionary<string, Func<LoopbackRequest, LoopbackResponse>>
+        {
+            ["GET /"] = _ => LoopbackResponse.Json(Root),
+            ["GET /transactions/" + Hash] = _ => LoopbackResponse.Json(Transaction),
+            ["GET /transactions/" + Hash + "/payments"] = _ => LoopbackResponse.Json(payments),
+        });
+        var services = new ServiceCollection();
+        services.AddPaymentsKit(o =>
+            {
+                o.ApiKeyHashingSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+                o.Assets.Add(new AssetDefinition { Code = "USDC.XLM", Scale = 2, Chain = "stellar", Identifier = "USDC:" + Issuer });
+            })
+            .UseClock(new ManualClock())
+            .AddStellar(o => o.Endpoints.Add(horizon.BaseAddress));
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        var merchant = await provider.GetRequiredService<IMerchantService>().RegisterMerchantAsync(new RegisterMerchantRequest("stellar", Recipient));
+        var usdc = provider.GetRequiredService<AssetRegistry>().Get("USDC.XLM");
+
+        var recorded = (await provider.GetRequiredService<IPaymentService>().SubmitPaymentAsync(merchant.Id, new SubmitPaymentRequest(Hash))).Payment;
+
+        Assert.Equal((Money.Of(100m, usdc), Recipient, Sender), (recorded.Amount, recorded.To, recorded.From));
     }
 
     [Fact]

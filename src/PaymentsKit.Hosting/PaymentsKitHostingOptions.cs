@@ -55,14 +55,15 @@ public sealed class PaymentsKitHostingOptions
     public TimeSpan DueDistributionsInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How long a host holds a distribution it runs before another host may take it over (when the first died).
-    /// Longer than the longest payout run. 1 minute to 1 day; default 30 minutes.
+    /// How long a host's job holds a distribution it runs before another host's job may try it (when the first died).
+    /// 1 minute to 1 day; default 30 minutes.
     /// </summary>
     /// <remarks>
-    /// The lease is not renewed during the run, so one that lapses lets a second host start the same distribution beside
-    /// the live run. Every payout batch waits on its executor's chain submission before its ledger posting (a chain RPC
-    /// request alone may take 10 s and is tried up to 3 times by default), so a lease under a minute could lapse inside
-    /// the first batch; the floor costs no more than a dead host holding its distribution up to a minute.
+    /// It keeps hosts from starting a distribution at the same moment; it is not renewed during the run. What keeps a second
+    /// run off a live one is the distribution's own run lease (<see cref="Payouts.PayoutOptions.RunLease"/>), which the run
+    /// renews: a host whose job lease lapsed during a long run gets the distribution back from <c>ExecuteAsync</c> without
+    /// executing anything. A host that dies keeps the other hosts' jobs off its distribution until this lapses, so it bounds
+    /// how soon the run is resumed.
     /// </remarks>
     public TimeSpan DistributionLease { get; set; } = TimeSpan.FromMinutes(30);
 

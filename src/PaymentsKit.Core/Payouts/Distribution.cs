@@ -84,6 +84,17 @@ public sealed record Distribution(
     public int UnpostedBatches { get; init; }
 
     /// <summary>
+    /// Until when the run executing it holds it (<see cref="PayoutOptions.RunLease"/>, renewed while the run goes on); when
+    /// the run ended, the instant it ended; null before any run took it. No other run executes the distribution before then.
+    /// </summary>
+    [JsonPropertyOrder(1)]
+    public Instant? RunLeaseExpiresAt { get; init; }
+
+    /// <summary>The token of the run holding <see cref="RunLeaseExpiresAt"/>, each run's own; null when no run holds it.</summary>
+    [JsonPropertyOrder(1)]
+    public Guid? RunLeaseHolder { get; init; }
+
+    /// <summary>
     /// Whether the worker should run it at <paramref name="now"/>: due, and not finished (pending, or processing after a
     /// run that was interrupted).
     /// </summary>

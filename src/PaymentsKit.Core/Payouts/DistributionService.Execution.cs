@@ -36,6 +36,31 @@ public sealed partial class DistributionService
                 new Dictionary<string, object?> { ["field"] = "due_at", ["value"] = dueAt.ToString() });
         }
 
+        var (current, lease) = await TakeRunLeaseAsync(distribution, cancellationToken).ConfigureAwait(false);
+        if (lease is null)
+        {
+            // Another run is executing it (or just finished it). It must not be joined: this run would re-execute the batch
+            // that run is paying, at the same time, and only an executor that never pays a concurrent duplicate twice could take that.
+            return current;
+        }
+
+        Distribution ran;
+        Distribution? ended;
+        try
+        {
+            ran = await ExecuteLeasedAsync(current, asset, new RunState(progress, lease), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ended = await lease.EndAsync().ConfigureAwait(false);
+        }
+
+        return ended ?? ran;
+    }
+
+    /// <summary>Runs a distribution whose run lease this run holds: resumes unknown batches, then pays every holder due.</summary>
+    private async ValueTask<Distribution> ExecuteLeasedAsync(Distribution distribution, TokenAsset asset, RunState run, CancellationToken cancellationToken)
+    {
         distribution = await EnsureSnapshotAsync(distribution, asset, cancellationToken).ConfigureAwait(false);
         var key = KeyOf(distribution);
         var paymentAsset = _assets.Get(asset.PaymentAsset);
@@ -56,8 +81,6 @@ public sealed partial class DistributionService
             }
         }
 
-        var run = new RunState(progress);
-
         // First the batches a run that died left with an unknown outcome: same holders, same key.
         foreach (var batch in await _holders.ListSubmittedAsync(key, cancellationToken).ConfigureAwait(false))
         {
@@ -72,6 +95,9 @@ public sealed partial class DistributionService
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
+
+            // Before the claim too: holders claimed by a run that then stops wait for the run that took over to end.
+            await run.Lease.EnsureHeldAsync(cancellationToken).ConfigureAwait(false);
             var batch = await _holders.ClaimBatchAsync(
                 key,
                 after,
@@ -221,6 +247,7 @@ public sealed partial class DistributionService
         var recorded = await OpenBatchRecordAsync(distribution, batch, idempotencyKey, paymentAsset, cancellationToken).ConfigureAwait(false);
         var request = new PayoutBatchRequest(
             idempotencyKey, distribution.TenantId, distribution.Id, batch.BatchNumber, asset.TokenId, asset.PaymentTokenId, paymentAsset, batch.Transfers);
+        await run.Lease.EnsureHeldAsync(cancellationToken).ConfigureAwait(false);
         PayoutBatchResult result;
         try
         {
@@ -535,6 +562,8 @@ public sealed partial class DistributionService
             DueAt = nextDue,
             Occurrence = checked(finished.Occurrence + 1),
             SeriesId = finished.SeriesId ?? finished.Id,
+            RunLeaseExpiresAt = null,
+            RunLeaseHolder = null,
             Snapshot = null,
             Result = null,
             Transitions = [],
@@ -616,9 +645,11 @@ public sealed partial class DistributionService
     // refused would fail the batch's record after the executor had paid.
     private static string Truncate(string text) => Guard.Storable(text.Length <= MaxErrorLength ? text : text[..MaxErrorLength]);
 
-    /// <summary>Counts what one run did, for progress reports.</summary>
-    private sealed class RunState(IProgress<PayoutProgress>? progress)
+    /// <summary>Counts what one run did, for progress reports, and holds its run lease.</summary>
+    private sealed class RunState(IProgress<PayoutProgress>? progress, RunLease lease)
     {
+        public RunLease Lease => lease;
+
         private int _batches;
         private long _paid;
         private long _failed;

@@ -15,6 +15,13 @@ public sealed class PayoutOptions
     /// <summary>The IANA time zone of a distribution's local times when its request names none. Default <c>UTC</c>.</summary>
     public string DefaultTimeZone { get; set; } = "UTC";
 
+    /// <summary>
+    /// How long a run of a distribution holds it without renewing (1 second to 1 day). Default 1 minute. A run renews its
+    /// lease every third of this while it executes, so no other run executes the distribution meanwhile; a run whose host
+    /// died is taken over, and an interrupted MANUAL or AUTOMATIC run becomes due for the worker, once it lapses.
+    /// </summary>
+    public TimeSpan RunLease { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Every problem with the settings, each naming the setting and its value; empty when they are usable.</summary>
     public IReadOnlyList<string> Problems()
     {
@@ -28,6 +35,11 @@ public sealed class PayoutOptions
         if (MaxAttemptsPerHolder is < 1 or > 100)
         {
             Add($"PaymentsKit:Payouts:MaxAttemptsPerHolder must be between 1 and 100 (value: {MaxAttemptsPerHolder}).");
+        }
+
+        if (RunLease < TimeSpan.FromSeconds(1) || RunLease > TimeSpan.FromDays(1))
+        {
+            Add($"PaymentsKit:Payouts:RunLease must be between 1 second and 1 day (value: {RunLease}).");
         }
 
         if (DateTimeZoneProviders.Tzdb.GetZoneOrNull(DefaultTimeZone ?? string.Empty) is null)

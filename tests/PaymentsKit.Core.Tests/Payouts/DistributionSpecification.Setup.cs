@@ -187,6 +187,10 @@ public abstract partial class DistributionSpecification
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => Service(options: new PayoutOptions { MaxHoldersPerBatch = 0 })).Code);
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => Service(options: new PayoutOptions { MaxAttemptsPerHolder = 0 })).Code);
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => Service(options: new PayoutOptions { DefaultTimeZone = "Nowhere/Else" })).Code);
+        Assert.Contains("RunLease must be between 1 second and 1 day", Assert.Throws<PaymentsKitException>(() => Service(options: new PayoutOptions { RunLease = TimeSpan.FromMilliseconds(999) })).Message, StringComparison.Ordinal);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => Service(options: new PayoutOptions { RunLease = TimeSpan.FromDays(1) + TimeSpan.FromTicks(1) })).Code);
+        Assert.Empty(new PayoutOptions { RunLease = TimeSpan.FromSeconds(1) }.Problems());
+        Assert.Empty(new PayoutOptions { RunLease = TimeSpan.FromDays(1) }.Problems());
         Assert.Equal(
             PaymentsKitErrorCodes.InvalidArgument,
             Assert.Throws<PaymentsKitException>(() => new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { TransientFailurePercent = 101 })).Code);

@@ -55,8 +55,8 @@ public abstract partial class DistributionSpecification : IAsyncLifetime
     protected virtual Task<Stores> CreateOtherHostStoresAsync() => Task.FromResult(_stores!);
 
     /// <summary>The payouts service a host on <paramref name="stores"/> runs, with its own ledger over them.</summary>
-    protected DistributionService ServiceOn(Stores stores, IPayoutExecutor executor) =>
-        new(stores.Records, stores.Holders, stores.Due, executor, new LedgerService(stores.Records, Clock, Assets), Clock, Assets);
+    protected DistributionService ServiceOn(Stores stores, IPayoutExecutor executor, PayoutOptions? options = null, IClock? clock = null) =>
+        new(stores.Records, stores.Holders, stores.Due, executor, new LedgerService(stores.Records, clock ?? Clock, Assets), clock ?? Clock, Assets, options);
 
     protected DistributionService Service(
         IPayoutExecutor? executor = null, PayoutOptions? options = null, IHolderSnapshotSource? source = null, IHolderSnapshotStore? holders = null) =>

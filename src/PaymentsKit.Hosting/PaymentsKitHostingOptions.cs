@@ -51,7 +51,7 @@ public sealed class PaymentsKitHostingOptions
     /// <summary>How often active streams past their end are completed (final settlement, remainder refunded). Default 10 s.</summary>
     public TimeSpan StreamCompletionInterval { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often due scheduled and recurring distributions are looked for and run. Default 30 s.</summary>
+    /// <summary>How often due distributions (scheduled, recurring, and interrupted runs to resume) are looked for and run. Default 30 s.</summary>
     public TimeSpan DueDistributionsInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>

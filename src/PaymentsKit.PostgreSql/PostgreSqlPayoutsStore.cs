@@ -283,15 +283,18 @@ public sealed class PostgreSqlPayoutsStore : IHolderSnapshotStore, IDueDistribut
         await ReadyAsync(cancellationToken).ConfigureAwait(false);
 
         // Pending ones through idx_distribution_scheduled (status = 'PENDING' and the range on scheduled_time), and the few
-        // that started and were interrupted (a run that threw or a host that died) through idx_distribution_status. A cursor
+        // that started and were interrupted (a run that threw or a host that died) through idx_distribution_status: by
+        // scheduled_time, or, without one (MANUAL, AUTOMATIC), by when their run's lease lapsed or was released. A cursor
         // bounds the range from below too so the index skips what is behind it. Its due time goes in as the record's ISO text,
         // converted the way scheduled_time is: a DateTime parameter would be rounded toward 2000 (a finer due time before it
         // then lands after its own row) and the year 1's DateTime.MinValue sent as -infinity.
-        var cursor = after is null ? "" : " AND scheduled_time >= paymentskit_instant($3) AND (scheduled_time, id) > (paymentskit_instant($3), $4)";
+        const string leaseDue = "paymentskit_instant(data->>'run_lease_expires_at')";
+        string Cursor(string due) => after is null ? "" : $" AND {due} >= paymentskit_instant($3) AND ({due}, id) > (paymentskit_instant($3), $4)";
         var sql =
             "SELECT tenant_id, id, scheduled_time FROM ("
-            + $"(SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PENDING' AND scheduled_time <= $1{cursor} ORDER BY scheduled_time, id LIMIT $2)"
-            + $" UNION ALL (SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PROCESSING' AND scheduled_time <= $1{cursor} ORDER BY scheduled_time, id LIMIT $2)"
+            + $"(SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PENDING' AND scheduled_time <= $1{Cursor("scheduled_time")} ORDER BY scheduled_time, id LIMIT $2)"
+            + $" UNION ALL (SELECT tenant_id, id, scheduled_time FROM distribution WHERE status = 'PROCESSING' AND scheduled_time <= $1{Cursor("scheduled_time")} ORDER BY scheduled_time, id LIMIT $2)"
+            + $" UNION ALL (SELECT tenant_id, id, {leaseDue} FROM distribution WHERE status = 'PROCESSING' AND scheduled_time IS NULL AND {leaseDue} <= $1{Cursor(leaseDue)} ORDER BY 3, id LIMIT $2)"
             + ") due ORDER BY scheduled_time, id LIMIT $2";
         try
         {

@@ -91,6 +91,43 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
         Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_Job_Resumes_A_Manual_Run_That_Was_Interrupted_And_Leaves_Pending_Manual_Ones_Alone(bool onPostgreSql)
+    {
+        var clock = new ManualClock();
+        var services = await ServicesAsync(clock, onPostgreSql, "dueresume");
+        var simulated = new SimulatedPayoutExecutor(clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 1 });
+        var interrupting = new InterruptingExecutor(simulated, interruptCall: 2);
+        services.Replace(ServiceDescriptor.Singleton<IPayoutExecutor>(interrupting));
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        var payouts = provider.GetRequiredService<IDistributionService>();
+        var job = provider.GetServices<IPaymentsKitJob>().OfType<DueDistributionsJob>().Single();
+
+        var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+        var asset = await AssetAsync(payouts, tenant);
+        var holders = new[] { new HolderBalance("0.0.100001", 10), new HolderBalance("0.0.100002", 30), new HolderBalance("0.0.100003", 60) };
+        var interrupted = await payouts.CreateDistributionAsync(tenant, Manual(asset));
+        await payouts.ImportHolderSnapshotAsync(tenant, interrupted.Id, holders);
+        var waiting = await payouts.CreateDistributionAsync(tenant, Manual(asset));
+        await payouts.ImportHolderSnapshotAsync(tenant, waiting.Id, holders);
+
+        // The operator's run stops at its second batch, whose outcome is unknown (the executor paid it, then failed to answer).
+        await Assert.ThrowsAsync<TimeoutException>(() => payouts.ExecuteAsync(tenant, interrupted.Id).AsTask());
+        Assert.Equal(DistributionStatus.Processing, (await payouts.GetDistributionAsync(tenant, interrupted.Id)).Status);
+
+        Assert.Equal(new PaymentsKitJobResult(1), await job.RunAsync(CancellationToken.None));
+
+        var done = await payouts.GetDistributionAsync(tenant, interrupted.Id);
+        Assert.Equal(DistributionStatus.Completed, done.Status);
+        Assert.Equal(3, done.Result!.PaidHolders);
+        Assert.Equal(3, simulated.Payments.Count);
+        Assert.Equal([1, 2, 2, 3], interrupting.Batches);
+        Assert.Equal(DistributionStatus.Pending, (await payouts.GetDistributionAsync(tenant, waiting.Id)).Status);
+        Assert.Equal(new PaymentsKitJobResult(0), await job.RunAsync(CancellationToken.None));
+    }
+
     /// <summary>PaymentsKit with simulated payouts and the hosting jobs, on <paramref name="clock"/>, in memory or on a fresh database.</summary>
     private async Task<ServiceCollection> ServicesAsync(ManualClock clock, bool onPostgreSql, string database)
     {
@@ -122,6 +159,41 @@ public sealed class DueDistributionsStarvationTests(PostgresServerFixture postgr
         }
 
         return failing;
+    }
+
+    private static CreateDistributionRequest Manual(TokenAsset asset) =>
+        new(asset.Id, DistributionType.Dividend, DistributionExecution.Manual) { Payout = DistributionPayout.Fixed, Amount = Money.Of(4m, AssetRegistry.Usdc), Concept = "dividend" };
+
+    /// <summary>Pays through <paramref name="inner"/>, but on call <paramref name="interruptCall"/> fails to answer after paying.</summary>
+    private sealed class InterruptingExecutor(IPayoutExecutor inner, int interruptCall) : IPayoutExecutor
+    {
+        private readonly List<int> _batches = [];
+
+        public int MaxTransfersPerBatch => inner.MaxTransfersPerBatch;
+
+        public List<int> Batches
+        {
+            get
+            {
+                lock (_batches)
+                {
+                    return [.. _batches];
+                }
+            }
+        }
+
+        public async ValueTask<PayoutBatchResult> ExecuteAsync(PayoutBatchRequest request, CancellationToken cancellationToken = default)
+        {
+            int call;
+            lock (_batches)
+            {
+                _batches.Add(request.BatchNumber);
+                call = _batches.Count;
+            }
+
+            var result = await inner.ExecuteAsync(request, cancellationToken);
+            return call == interruptCall ? throw new TimeoutException("the chain did not answer") : result;
+        }
     }
 
     private static CreateDistributionRequest Request(TokenAsset asset, LocalDateTime at) =>

@@ -86,6 +86,7 @@ public sealed record Distribution(
     /// <summary>
     /// Until when the run executing it holds it (<see cref="PayoutOptions.RunLease"/>, renewed while the run goes on); when
     /// the run ended, the instant it ended; null before any run took it. No other run executes the distribution before then.
+    /// A PROCESSING MANUAL or AUTOMATIC distribution is due for the worker from this instant: its run stopped, or its host died.
     /// </summary>
     [JsonPropertyOrder(1)]
     public Instant? RunLeaseExpiresAt { get; init; }
@@ -95,10 +96,16 @@ public sealed record Distribution(
     public Guid? RunLeaseHolder { get; init; }
 
     /// <summary>
-    /// Whether the worker should run it at <paramref name="now"/>: due, and not finished (pending, or processing after a
-    /// run that was interrupted).
+    /// When the worker should run it, if ever: its <see cref="DueAt"/>; for a PROCESSING one without (MANUAL, AUTOMATIC), when
+    /// its run's lease lapsed or was released, so a run whose host died is resumed. A run from before run leases has none.
     /// </summary>
-    internal bool IsDueAt(Instant now) => Status is DistributionStatus.Pending or DistributionStatus.Processing && DueAt is { } due && due <= now;
+    internal Instant? WorkerDueAt => DueAt ?? (Status == DistributionStatus.Processing ? RunLeaseExpiresAt : null);
+
+    /// <summary>
+    /// Whether the worker should run it at <paramref name="now"/>: due (<see cref="WorkerDueAt"/>), and not finished (pending,
+    /// or processing after a run that was interrupted).
+    /// </summary>
+    internal bool IsDueAt(Instant now) => Status is DistributionStatus.Pending or DistributionStatus.Processing && WorkerDueAt is { } due && due <= now;
 }
 
 /// <summary>One accepted status change of a distribution.</summary>

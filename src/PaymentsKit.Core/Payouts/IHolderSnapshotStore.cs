@@ -201,8 +201,10 @@ public readonly record struct DueDistribution(MerchantId TenantId, DistributionI
 }
 
 /// <summary>
-/// Finds PENDING distributions whose due time has come, across tenants, oldest first. On PostgreSQL it reads
-/// the <c>distribution</c> table through the <c>idx_distribution_scheduled</c> partial index; the default scans
+/// Finds unfinished distributions whose due time has come, across tenants, oldest first: PENDING and PROCESSING ones by their
+/// <see cref="Distribution.DueAt"/>, and PROCESSING ones without one whose run's lease lapsed or was released, due at
+/// <see cref="Distribution.RunLeaseExpiresAt"/>. On PostgreSQL it reads the <c>distribution</c> table through the
+/// <c>idx_distribution_scheduled</c> partial index (and <c>idx_distribution_status</c> for PROCESSING ones); the default scans
 /// the records of every tenant with distributions.
 /// </summary>
 public interface IDueDistributionIndex
@@ -256,7 +258,7 @@ public sealed class StoreScanDueDistributionIndex(IPaymentsStore store) : IDueDi
             await foreach (var (_, distribution) in TenantScan.AllAsync(unit, PayoutCollections.Tenants, t => t.Id, PayoutCollections.Distributions, cancellationToken)
                                .ConfigureAwait(false))
             {
-                if (distribution is { DueAt: { } dueAt } && distribution.IsDueAt(now)
+                if (distribution is { WorkerDueAt: { } dueAt } && distribution.IsDueAt(now)
                     && new DueDistribution(distribution.TenantId, distribution.Id, dueAt) is var entry && entry.IsAfter(after))
                 {
                     due.Add(entry);

@@ -169,12 +169,13 @@ public sealed class StreamCompletionJob(IStreamService streams, IClock clock, IO
 }
 
 /// <summary>
-/// Runs SCHEDULED and RECURRING distributions that are due (<see cref="IDistributionService.GetDuePageAsync"/>, page by page to the index's end,
-/// then <see cref="IDistributionService.ExecuteAsync"/>). A distribution runs on one host at a time: the job takes a
-/// <see cref="JobLease"/> on it first (another host skips it; a host that dies leaves the lease to expire, and the
-/// next run resumes the distribution where it stopped), and the run itself holds the distribution's run lease
-/// (<see cref="PayoutOptions.RunLease"/>), renewed while it runs, so a host whose job lease lapsed during a long run executes
-/// nothing beside it. One that fails stays due and is tried again once a backoff has
+/// Runs the distributions that are due (<see cref="IDistributionService.GetDuePageAsync"/>, page by page to the index's end,
+/// then <see cref="IDistributionService.ExecuteAsync"/>): SCHEDULED and RECURRING ones by their time, and MANUAL or AUTOMATIC
+/// ones whose run was interrupted (their run lease ended: the run stopped, or its host died), which it resumes. A distribution
+/// runs on one host at a time: the job takes a <see cref="JobLease"/> on it first (another host skips it; a host that dies
+/// leaves the lease to expire, and the next run resumes the distribution where it stopped), and the run itself holds the
+/// distribution's run lease (<see cref="PayoutOptions.RunLease"/>), renewed while it runs, so a host whose job lease lapsed
+/// during a long run executes nothing beside it. One that fails stays due and is tried again once a backoff has
 /// passed (1 minute, doubling with each further failure up to an hour, by the clock, as deadline sweeps do);
 /// until then runs page past it (a keyset cursor on due time and id), so distributions that keep failing cannot keep the
 /// ones due after them from running. The backoff is this instance's (this host's) memory: a restarted host tries them all at once.

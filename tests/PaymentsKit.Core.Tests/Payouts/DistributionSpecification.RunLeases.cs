@@ -6,7 +6,10 @@ using PaymentsKit.Testing;
 
 namespace PaymentsKit.Tests.Payouts;
 
-/// <summary>One run executes a distribution at a time: a run holds a lease on it, renewed while it runs.</summary>
+/// <summary>
+/// One run executes a distribution at a time: a run holds a lease on it, renewed while it runs, and a run whose lease lapsed
+/// (its host died) is due again, to be resumed exactly once however many hosts try.
+/// </summary>
 public abstract partial class DistributionSpecification
 {
     [Fact]
@@ -65,6 +68,46 @@ public abstract partial class DistributionSpecification
     }
 
     [Fact]
+    public async Task A_Manual_Run_Whose_Host_Died_Is_Due_Once_Its_Lease_Lapses_And_Racing_Hosts_Resume_It_Executing_Each_Batch_Once()
+    {
+        var options = new PayoutOptions { RunLease = TimeSpan.FromMinutes(1) };
+        var simulated = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 3 });
+
+        // The dying host's clock stands still, so it never renews: the lease it took lapses as if it were dead. It is stuck
+        // paying batch 2, holding the holders of that batch submitted.
+        var dyingExecutor = new GatedExecutor(simulated, blockBatch: 2);
+        var dying = ServiceOn(new Stores(Store, HolderStore, DueIndex), dyingExecutor, options, new ManualClock(Clock.GetCurrentInstant()));
+        var (distribution, payouts) = await FundedDistributionAsync(dying, holders: 12);
+        var abandoned = Task.Run(async () => await dying.ExecuteAsync(Tenant, distribution.Id));
+        await dyingExecutor.Entered.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Clock.Advance(Duration.FromSeconds(59));
+        Assert.DoesNotContain(await Service(simulated, options).GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
+        Clock.Advance(Duration.FromSeconds(1));
+        var due = Assert.Single(await Service(simulated, options).GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
+        Assert.Equal(DistributionStatus.Processing, due.Status);
+
+        // Every host's worker finds it due at once and runs it: one resumes it, the others find it taken.
+        var resumers = new GatedExecutor(simulated, blockBatch: null);
+        var other = await CreateOtherHostStoresAsync();
+        var runs = await Race.RunAsync(
+            Race.Times(3, "here", async () => (await Service(resumers, options).ExecuteAsync(due.TenantId, due.Id)).Status)
+                .Concat(Race.Times(3, "there", async () => (await ServiceOn(other, resumers, options).ExecuteAsync(due.TenantId, due.Id)).Status)));
+
+        Assert.All(runs, o => Assert.True(o.Won, o.ToString()));
+        Assert.Equal(DistributionStatus.Completed, (await Service(simulated, options).GetDistributionAsync(Tenant, distribution.Id)).Status);
+        Assert.Equal(new Dictionary<int, int> { [2] = 1, [3] = 1, [4] = 1 }, resumers.CallsByBatch);
+        Assert.Equal(0, resumers.Overlaps);
+        Assert.DoesNotContain(await Service(simulated, options).GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
+
+        // The stuck host comes back: batch 2 answers with its first outcome and nothing else is executed.
+        dyingExecutor.Release();
+        Assert.Equal(DistributionStatus.Completed, (await abandoned).Status);
+        Assert.Equal(new Dictionary<int, int> { [1] = 1, [2] = 1 }, dyingExecutor.CallsByBatch);
+        await AssertPaidOnceAsync(simulated, distribution, payouts, holders: 12);
+    }
+
+    [Fact]
     public async Task A_Run_That_Lost_Its_Lease_To_Another_Run_Stops_Before_Its_Next_Batch()
     {
         var options = new PayoutOptions { RunLease = TimeSpan.FromMinutes(1) };
@@ -89,6 +132,27 @@ public abstract partial class DistributionSpecification
         Assert.Equal(new Dictionary<int, int> { [1] = 1 }, stalledExecutor.CallsByBatch);
         Assert.Equal(DistributionStatus.Completed, (await Service(simulated).GetDistributionAsync(Tenant, distribution.Id)).Status);
         await AssertPaidOnceAsync(simulated, distribution, payouts, holders: 9);
+    }
+
+    [Fact]
+    public async Task A_Manual_Run_That_Stopped_Is_Due_At_Once_And_One_That_Failed_Never_Is()
+    {
+        var simulated = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 3, FailingAccounts = { Account(4) } });
+        var crashing = new CrashingExecutor(simulated, new HashSet<int>(), new HashSet<int> { 2 });
+        var service = Service(crashing);
+        var (distribution, _) = await FundedDistributionAsync(service, holders: 9);
+
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+
+        // Its run ended (the executor's outcome is unknown), so the worker resumes it without waiting for a lease to lapse.
+        var due = Assert.Single(await service.GetDueAsync(Clock.GetCurrentInstant(), 1000), d => d.Id == distribution.Id);
+        Assert.Equal(DistributionStatus.Processing, due.Status);
+        var done = await Service(simulated).ExecuteAsync(due.TenantId, due.Id);
+
+        Assert.Equal(DistributionStatus.Failed, done.Status);
+        Assert.Equal(8, done.Result!.PaidHolders);
+        Assert.DoesNotContain(await service.GetDueAsync(Clock.GetCurrentInstant() + Duration.FromDays(1), 1000), d => d.Id == distribution.Id);
+        Assert.Equal(done, await Service(simulated).ExecuteAsync(Tenant, distribution.Id));
     }
 
     /// <summary>A MANUAL distribution of 1 USDC per holder (the first of balance 1, …), with the treasury funded to pay it all.</summary>

@@ -155,6 +155,43 @@ public abstract partial class DistributionSpecification
         Assert.Equal(done, await Service(simulated).ExecuteAsync(Tenant, distribution.Id));
     }
 
+    [Fact]
+    public async Task Interrupted_Manual_Runs_Page_In_The_Order_Their_Runs_Ended()
+    {
+        // Far from the other tests' due times, which share the index on PostgreSQL.
+        Clock.Set(Instant.FromUtc(2031, 3, 4, 5, 6).PlusNanoseconds(1700));
+        var start = Clock.GetCurrentInstant();
+        var stopped = new List<DistributionId>();
+        var asset = await AssetAsync(Service());
+        for (var i = 0; i < 3; i++)
+        {
+            var service = Service(new CrashingExecutor(new SimulatedPayoutExecutor(Clock), new HashSet<int> { 1 }, new HashSet<int>()));
+            var distribution = await service.CreateDistributionAsync(Tenant, Fixed(asset, 2m));
+            await service.ImportHolderSnapshotAsync(Tenant, distribution.Id, Holders(1, 1));
+            await Assert.ThrowsAsync<SimulatedCrashException>(() => service.ExecuteAsync(Tenant, distribution.Id).AsTask());
+            stopped.Add(distribution.Id);
+            Clock.Advance(Duration.FromSeconds(1));
+        }
+
+        var paging = Service();
+        var now = Clock.GetCurrentInstant();
+        var found = new List<DistributionId>();
+        DueDistribution? after = new DueDistribution(Tenant, DistributionId.FromGuid(Guid.Empty), start - Duration.FromSeconds(1));
+        for (var page = 0; page < 100; page++)
+        {
+            var due = await paging.GetDuePageAsync(now, 1, after);
+            found.AddRange(due.Distributions.Where(d => d.TenantId == Tenant).Select(d => d.Id));
+            if (due.Exhausted)
+            {
+                break;
+            }
+
+            after = due.Next;
+        }
+
+        Assert.Equal(stopped, found);
+    }
+
     /// <summary>A MANUAL distribution of 1 USDC per holder (the first of balance 1, …), with the treasury funded to pay it all.</summary>
     private async Task<(Distribution Distribution, LedgerAccountId Payouts)> FundedDistributionAsync(DistributionService service, int holders)
     {

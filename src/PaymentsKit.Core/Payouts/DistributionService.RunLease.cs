@@ -133,12 +133,13 @@ public sealed partial class DistributionService
                     {
                         await RenewAsync(_stop.Token).ConfigureAwait(false);
                     }
-                    catch (PaymentsKitException ex)
+                    catch (Exception ex) when (ex is not OperationCanceledException)
                     {
                         // Tried again on the next beat; if the lease lapses meanwhile, the check before the next batch stops the run.
+                        // Nothing escapes: a faulted heartbeat would fail the run's end, after its batches were recorded.
                         if (!_stop.IsCancellationRequested)
                         {
-                            LogRenewalFailed(_service._logger, ex, _distribution.Id.ToString(), ex.Code);
+                            LogRenewalFailed(_service._logger, ex, _distribution.Id.ToString(), (ex as PaymentsKitException)?.Code ?? ex.GetType().Name);
                         }
                     }
                 }

@@ -92,7 +92,10 @@ public interface IDistributionService
     /// unresolved, pays the remaining holders in batches, retries failed holders (one per batch) up to
     /// <see cref="PayoutOptions.MaxAttemptsPerHolder"/> attempts, posts each batch's payouts to the ledger, and
     /// finishes COMPLETED (everyone paid) or FAILED (someone left unpaid). A finished RECURRING distribution
-    /// schedules its next occurrence as a new PENDING distribution. Running a finished distribution returns it.
+    /// schedules its next occurrence as a new PENDING distribution. Running a finished distribution returns it. One run
+    /// executes a distribution at a time: the run holds its run lease (<see cref="PayoutOptions.RunLease"/>, renewed while it
+    /// runs, released when it ends), and a call while another run holds it executes nothing and returns the distribution as
+    /// it is.
     /// </summary>
     /// <param name="tenantId">The issuer.</param>
     /// <param name="distributionId">The distribution.</param>
@@ -103,6 +106,8 @@ public interface IDistributionService
     /// <c>insufficient_funds</c> (or another ledger refusal) when the ledger cannot take what is left to pay, or refused to
     /// post a batch after it was paid: that batch is recorded paid with <see cref="PayoutBatchRecord.PostingError"/>, counted in
     /// <see cref="Distribution.UnpostedBatches"/>, and the next run posts it before paying anyone else.
+    /// <c>concurrency_conflict</c> when the run could not renew its lease in time and another run took the distribution over:
+    /// it stopped before executing another batch.
     /// </exception>
     ValueTask<Distribution> ExecuteAsync(
         MerchantId tenantId, DistributionId distributionId, IProgress<PayoutProgress>? progress = null, CancellationToken cancellationToken = default);

@@ -18,6 +18,8 @@ public sealed class PostgreSqlStreamServiceTests(PostgresServerFixture postgres,
 
     protected override int ConcurrentPropertyIterations => 12;
 
+    protected override int TenancyPropertyIterations => 10;
+
     [Fact]
     public async Task Streams_Live_In_The_Seed_Table_With_Every_Column_Generated_From_The_Record()
     {

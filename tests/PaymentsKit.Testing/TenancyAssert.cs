@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace PaymentsKit.Testing;
+
+/// <summary>Assertions for tenant isolation: another tenant's record must look exactly like one that does not exist.</summary>
+public static class TenancyAssert
+{
+    /// <summary>
+    /// <paramref name="foreign"/> (a call naming <paramref name="foreignId"/>, another tenant's record) and <paramref name="absent"/>
+    /// (the same call naming <paramref name="absentId"/>, which no tenant has) both fail <c>not_found</c> with the same message
+    /// and details once each id is masked, so the answer says nothing about whether the record exists elsewhere.
+    /// </summary>
+    public static async Task HiddenAsync(Func<Task> foreign, string foreignId, Func<Task> absent, string absentId)
+    {
+        var leaked = await Assert.ThrowsAsync<PaymentsKitException>(foreign);
+        var missing = await Assert.ThrowsAsync<PaymentsKitException>(absent);
+        Assert.Equal(PaymentsKitErrorCodes.NotFound, missing.Code);
+        Assert.Equal(PaymentsKitErrorCodes.NotFound, leaked.Code);
+        Assert.Equal(Masked(missing.Message, absentId), Masked(leaked.Message, foreignId));
+        Assert.Equal(Context(missing, absentId), Context(leaked, foreignId));
+        Assert.Equal(missing.IsTransient, leaked.IsTransient);
+    }
+
+    /// <summary>
+    /// <paramref name="foreign"/> (a call naming <paramref name="foreignId"/>, another tenant's record) answers exactly as
+    /// <paramref name="absent"/> (the same call naming <paramref name="absentId"/>, which no tenant has): an equal result, or
+    /// the same failure once each id is masked. For calls that filter by a record rather than load it (a list, a bulk replay).
+    /// </summary>
+    public static async Task SameAsAbsentAsync<T>(Func<Task<T>> foreign, string foreignId, Func<Task<T>> absent, string absentId)
+    {
+        T expected;
+        try
+        {
+            expected = await absent();
+        }
+        catch (PaymentsKitException)
+        {
+            await HiddenAsync(foreign, foreignId, absent, absentId);
+            return;
+        }
+
+        Assert.Equal(expected, await foreign());
+    }
+
+    private static List<(string Key, string? Value)> Context(PaymentsKitException ex, string id) =>
+        [.. ex.Context.Select(c => (c.Key, Masked(Convert.ToString(c.Value, CultureInfo.InvariantCulture), id))).OrderBy(c => c.Key, StringComparer.Ordinal)];
+
+    private static string? Masked(string? text, string id) => text?.Replace(id, "<id>", StringComparison.Ordinal);
+}

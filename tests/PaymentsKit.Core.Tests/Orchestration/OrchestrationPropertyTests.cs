@@ -5,7 +5,7 @@ using PaymentsKit.Storage;
 
 namespace PaymentsKit.Tests.Orchestration;
 
-public abstract class OrchestrationPropertyTests : OrchestrationStoreTests
+public abstract partial class OrchestrationPropertyTests : OrchestrationStoreTests
 {
     private static readonly string[] RefundBehaviors = ["succeed", "decline", "timeout", "timeout_decline"];
     private static readonly string[] EmailKinds = ["", "+decline", "+timeout", "+timeout_decline"];

@@ -63,6 +63,8 @@ public sealed class PostgreSqlDistributionTests(PostgresServerFixture postgres, 
 {
     protected override int PropertyIterations => 15;
 
+    protected override int TenancyPropertyIterations => 10;
+
     protected override async Task<Stores> CreateStoresAsync()
     {
         var (records, payouts, _) = await shared.GetAsync(() => postgres.DatabaseForClassAsync(GetType()));

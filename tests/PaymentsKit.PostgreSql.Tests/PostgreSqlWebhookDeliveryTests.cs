@@ -15,6 +15,8 @@ public sealed class PostgreSqlWebhookDeliveryTests(PostgresServerFixture postgre
     private PostgreSqlStore? _store;
     private string? _connectionString;
 
+    protected override int TenancyPropertyIterations => 8;
+
     public override async Task DisposeAsync()
     {
         if (_store is not null)

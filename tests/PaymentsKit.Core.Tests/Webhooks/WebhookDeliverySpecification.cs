@@ -70,7 +70,7 @@ public sealed class TestReceiver : IAsyncDisposable
 /// Webhook delivery end to end (outbox → queue → dispatcher → loopback receiver), written once and run on every
 /// store: the in-memory one here, PostgreSQL in its test project.
 /// </summary>
-public abstract class WebhookDeliverySpecification : IAsyncLifetime
+public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
 {
     protected static readonly Guid Tenant = Guid.CreateVersion7();
 

@@ -138,9 +138,20 @@ public abstract partial class DistributionSpecification
                     var target = other.Distributions[pick % other.Distributions.Count];
                     var absent = DistributionId.FromGuid(Guid.CreateVersion7());
                     var before = await ViewAsync(service, other.Id, target.Id);
-                    await TenancyAssert.HiddenAsync(
-                        () => TouchDistributionAsync(service, me.Id, target.Id, pick / 3), target.Id.ToString(),
-                        () => TouchDistributionAsync(service, me.Id, absent, pick / 3), absent.ToString());
+                    if (pick / 3 % 8 < 7)
+                    {
+                        await TenancyAssert.HiddenAsync(
+                            () => TouchDistributionAsync(service, me.Id, target.Id, pick / 3), target.Id.ToString(),
+                            () => TouchDistributionAsync(service, me.Id, absent, pick / 3), absent.ToString());
+                    }
+                    else
+                    {
+                        // A snapshot only the distribution's asset could refuse (more than its supply): it must not look at another issuer's.
+                        await TenancyAssert.SameAsAbsentAsync(
+                            () => service.ImportHolderSnapshotAsync(me.Id, target.Id, Holders(2_000_000)).AsTask(), target.Id.ToString(),
+                            () => service.ImportHolderSnapshotAsync(me.Id, absent, Holders(2_000_000)).AsTask(), absent.ToString());
+                    }
+
                     Assert.Equal(before, await ViewAsync(service, other.Id, target.Id));
                     break;
                 }

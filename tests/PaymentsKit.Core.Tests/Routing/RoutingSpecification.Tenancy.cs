@@ -117,9 +117,21 @@ public abstract partial class RoutingSpecification
                     // A requote names one of the caller's own quotes of the same amount, so only the intent is foreign.
                     var quote = await router.QuoteAsync(me.Id, target.Amount.Amount);
                     var absent = PaymentIntentId.FromGuid(Guid.CreateVersion7());
-                    await UnchangedAsync(router, other, () => TenancyAssert.HiddenAsync(
-                        () => TouchIntentAsync(router, me.Id, target.Id, quote.Id, pick / 3), target.Id.ToString(),
-                        () => TouchIntentAsync(router, me.Id, absent, quote.Id, pick / 3), absent.ToString()));
+                    if (pick / 3 % 6 < 5)
+                    {
+                        await UnchangedAsync(router, other, () => TenancyAssert.HiddenAsync(
+                            () => TouchIntentAsync(router, me.Id, target.Id, quote.Id, pick / 3), target.Id.ToString(),
+                            () => TouchIntentAsync(router, me.Id, absent, quote.Id, pick / 3), absent.ToString()));
+                    }
+                    else
+                    {
+                        // A requote only the intent could refuse (a quote of another amount): it must not look at another merchant's.
+                        var another = await router.QuoteAsync(me.Id, target.Amount.Amount + 1);
+                        await UnchangedAsync(router, other, () => TenancyAssert.SameAsAbsentAsync(
+                            () => router.Intents.RequoteAsync(me.Id, target.Id, another.Id).AsTask(), target.Id.ToString(),
+                            () => router.Intents.RequoteAsync(me.Id, absent, another.Id).AsTask(), absent.ToString()));
+                    }
+
                     break;
                 }
 

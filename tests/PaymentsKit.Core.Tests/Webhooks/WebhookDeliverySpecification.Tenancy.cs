@@ -140,7 +140,7 @@ public abstract partial class WebhookDeliverySpecification
                     var absent = new WebhookEndpointId(Guid.CreateVersion7());
                     await UnchangedAsync(other, async () =>
                     {
-                        switch (pick / 3 % 6)
+                        switch (pick / 3 % 7)
                         {
                             case 0:
                                 await TenancyAssert.HiddenAsync(() => Kit.Endpoints.GetAsync(me.Id, target).AsTask(), target.ToString(), () => Kit.Endpoints.GetAsync(me.Id, absent).AsTask(), absent.ToString());
@@ -156,6 +156,12 @@ public abstract partial class WebhookDeliverySpecification
                                 break;
                             case 3:
                                 await TenancyAssert.HiddenAsync(() => Kit.Endpoints.EnableAsync(me.Id, target).AsTask(), target.ToString(), () => Kit.Endpoints.EnableAsync(me.Id, absent).AsTask(), absent.ToString());
+                                break;
+                            case 6:
+                                // An overlap only checked against the endpoint, or before it is looked up: either way the same answer.
+                                await TenancyAssert.SameAsAbsentAsync(
+                                    () => Kit.Endpoints.RotateSecretAsync(me.Id, target, Duration.FromDays(8)).AsTask(), target.ToString(),
+                                    () => Kit.Endpoints.RotateSecretAsync(me.Id, absent, Duration.FromDays(8)).AsTask(), absent.ToString());
                                 break;
                             case 4:
                                 await TenancyAssert.SameAsAbsentAsync(

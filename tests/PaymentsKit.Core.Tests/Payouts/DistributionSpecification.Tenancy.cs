@@ -69,6 +69,14 @@ public abstract partial class DistributionSpecification
 
         // Token ids unique to this case but shared by its issuers: they are unique per tenant only.
         var tokenBase = Random.Shared.Next(1, 1_000_000) * 10;
+
+        // Each starts with an asset and a distribution on it, so the others have something to try from the first step.
+        foreach (var issuer in issuers)
+        {
+            var asset = await service.CreateAssetAsync(issuer.Id, new CreateTokenAssetRequest("0.0." + tokenBase.ToString(CultureInfo.InvariantCulture), "Acme Equity", "ACME", 1_000_000, 2, Usdc));
+            issuer.Assets.Add(asset);
+            issuer.Distributions.Add(await service.CreateDistributionAsync(issuer.Id, Paid(issuer, asset, 5)));
+        }
         foreach (var (actor, step, pick) in steps)
         {
             var me = issuers[actor];

@@ -114,23 +114,27 @@ public abstract partial class WebhookDeliverySpecification
 
                 case WebhookTenancyStep.Replay:
                 {
+                    // Replaying its own deliveries, one or all its dead letters, leaves the other tenants' as they were.
                     var deliveries = await DeliveriesAsync(me.Id, new WebhookDeliveryFilter());
-                    if (pick % 2 == 0 && deliveries.Count > 0)
+                    var others = tenants.Where(t => t != me).ToList();
+                    await UnchangedAsync(others[0], () => UnchangedAsync(others[1], async () =>
                     {
-                        try
+                        if (pick % 2 == 0 && deliveries.Count > 0)
                         {
-                            await Kit.Deliveries.ReplayAsync(me.Id, deliveries[pick % deliveries.Count].Id);
+                            try
+                            {
+                                await Kit.Deliveries.ReplayAsync(me.Id, deliveries[pick % deliveries.Count].Id);
+                            }
+                            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidTransition)
+                            {
+                                // Still pending: the tenant's own mistake, not what this property checks.
+                            }
                         }
-                        catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidTransition)
+                        else
                         {
-                            // Still pending: the tenant's own mistake, not what this property checks.
+                            await Kit.Deliveries.ReplayDeadLettersAsync(me.Id, me.Endpoints.Count > 0 && pick % 3 == 0 ? me.Endpoints[pick % me.Endpoints.Count] : null);
                         }
-                    }
-                    else
-                    {
-                        await Kit.Deliveries.ReplayDeadLettersAsync(me.Id, me.Endpoints.Count > 0 && pick % 3 == 0 ? me.Endpoints[pick % me.Endpoints.Count] : null);
-                    }
-
+                    }));
                     break;
                 }
 

@@ -20,7 +20,10 @@ public interface IWebhookEndpointService
     /// <exception cref="PaymentsKitException"><c>not_found</c> when absent or another tenant's.</exception>
     ValueTask<WebhookEndpoint> GetAsync(Guid tenantId, WebhookEndpointId endpointId, CancellationToken cancellationToken = default);
 
-    /// <summary>All of a tenant's endpoints, in registration order.</summary>
+    /// <summary>
+    /// All of a tenant's endpoints in id order: registration order, except that endpoints registered within one millisecond
+    /// by different threads or hosts come in either order (ids are UUIDv7, monotonic per thread only).
+    /// </summary>
     ValueTask<IReadOnlyList<WebhookEndpoint>> ListAsync(Guid tenantId, CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -532,13 +532,14 @@ public sealed partial class PostgreSqlStore
                     _entryCreditsPending.Add(entry.CreditsPending);
                     _entryChains.Add(chain ?? account.Chain);
                 }
+
+                // A flag's posted + pending total past a decimal's limit overflows too (the record path's check does alike).
+                if (_touched.Exists(account => account.BreaksARule()))
+                {
+                    return DeclinedOnBalances(firstEntry);
+                }
             }
             catch (OverflowException)
-            {
-                return DeclinedOnBalances(firstEntry);
-            }
-
-            if (_touched.Exists(account => account.BreaksARule()))
             {
                 return DeclinedOnBalances(firstEntry);
             }

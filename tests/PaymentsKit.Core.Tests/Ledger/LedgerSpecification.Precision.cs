@@ -82,6 +82,28 @@ public abstract partial class LedgerSpecification
         })).Check(Config.QuickThrowOnFailure.WithMaxTest(Math.Max(10, PropertyIterations / 5)));
     }
 
+    [Fact]
+    public async Task A_Flag_Whose_Posted_Plus_Pending_Total_Exceeds_A_Decimal_Is_An_Overflow_And_Writes_Nothing()
+    {
+        // JPY has no decimal places, so a balance may come close to a decimal's limit (≈ 7.9 × 10^28): 5 × 10^28 posted
+        // plus 3 × 10^28 pending cannot be summed to check the account's flag. Each balance alone still fits.
+        static Money Jpy(decimal amount) => Money.Of(amount, AssetRegistry.Jpy);
+        var cash = await OpenAsync("jpy-cash", LedgerSide.Debit, asset: AssetRegistry.Jpy);
+        var customer = await OpenAsync("jpy-customer", LedgerSide.Credit, LedgerAccountFlags.DebitsMustNotExceedCredits, AssetRegistry.Jpy);
+        var wallet = await OpenAsync("jpy-wallet", LedgerSide.Debit, LedgerAccountFlags.CreditsMustNotExceedDebits, AssetRegistry.Jpy);
+        var merchant = await OpenAsync("jpy-merchant", asset: AssetRegistry.Jpy);
+        await MoveAsync(cash, customer, Jpy(70_000_000_000_000_000_000_000_000_000m));
+        await MoveAsync(customer, merchant, Jpy(50_000_000_000_000_000_000_000_000_000m));
+        await MoveAsync(wallet, cash, Jpy(70_000_000_000_000_000_000_000_000_000m));
+        await MoveAsync(merchant, wallet, Jpy(50_000_000_000_000_000_000_000_000_000m));
+        LedgerAccount[] accounts = [await ReloadAsync(cash), await ReloadAsync(customer), await ReloadAsync(wallet), await ReloadAsync(merchant)];
+
+        var large = Jpy(30_000_000_000_000_000_000_000_000_000m);
+        await FailsAsync(PaymentsKitErrorCodes.ArithmeticOverflow, () => ReserveAsync(customer, merchant, large));
+        await FailsAsync(PaymentsKitErrorCodes.ArithmeticOverflow, () => ReserveAsync(merchant, wallet, large));
+        await AssertUnchangedAsync(accounts);
+    }
+
     /// <summary>Two debit-normal and two credit-normal ETH accounts.</summary>
     private async Task<LedgerAccount[]> OpenEthAccountsAsync(string prefix) =>
     [

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using NodaTime;
 using PaymentsKit.Storage;
 
@@ -165,13 +166,16 @@ public sealed partial class LedgerService
     }
 
     /// <summary>An account's balances recomputed from its entries.</summary>
+    /// <remarks>
+    /// Summed in minor units: entries come in id order, not in sequence, so a running pending total can pass through values
+    /// no balance ever held (reservations ahead of their voids) and too large for a <see cref="Money"/>.
+    /// </remarks>
     private sealed class Tally(LedgerAccount account)
     {
-        private readonly Money _zero = Money.Zero(account.Asset);
-        private Money _debitsPosted = Money.Zero(account.Asset);
-        private Money _creditsPosted = Money.Zero(account.Asset);
-        private Money _debitsPending = Money.Zero(account.Asset);
-        private Money _creditsPending = Money.Zero(account.Asset);
+        private BigInteger _debitsPosted;
+        private BigInteger _creditsPosted;
+        private BigInteger _debitsPending;
+        private BigInteger _creditsPending;
         private long _count;
         private LedgerEntry? _last;
 
@@ -182,13 +186,13 @@ public sealed partial class LedgerService
             _count++;
             if (entry.Side == LedgerSide.Debit)
             {
-                _debitsPosted += entry.PostedChange;
-                _debitsPending += entry.PendingChange;
+                _debitsPosted += entry.PostedChange.MinorUnits;
+                _debitsPending += entry.PendingChange.MinorUnits;
             }
             else
             {
-                _creditsPosted += entry.PostedChange;
-                _creditsPending += entry.PendingChange;
+                _creditsPosted += entry.PostedChange.MinorUnits;
+                _creditsPending += entry.PendingChange.MinorUnits;
             }
 
             if (entry.Sequence == Account.EntryCount)
@@ -199,10 +203,10 @@ public sealed partial class LedgerService
 
         public void Report(List<LedgerDiscrepancy> discrepancies)
         {
-            Compare(discrepancies, LedgerDiscrepancy.BalanceMismatch, "debits_posted", _debitsPosted, Account.DebitsPosted);
-            Compare(discrepancies, LedgerDiscrepancy.BalanceMismatch, "credits_posted", _creditsPosted, Account.CreditsPosted);
-            Compare(discrepancies, LedgerDiscrepancy.BalanceMismatch, "debits_pending", _debitsPending, Account.DebitsPending);
-            Compare(discrepancies, LedgerDiscrepancy.BalanceMismatch, "credits_pending", _creditsPending, Account.CreditsPending);
+            Compare(discrepancies, "debits_posted", _debitsPosted, Account.DebitsPosted);
+            Compare(discrepancies, "credits_posted", _creditsPosted, Account.CreditsPosted);
+            Compare(discrepancies, "debits_pending", _debitsPending, Account.DebitsPending);
+            Compare(discrepancies, "credits_pending", _creditsPending, Account.CreditsPending);
             if (_count != Account.EntryCount)
             {
                 discrepancies.Add(new LedgerDiscrepancy(
@@ -225,10 +229,20 @@ public sealed partial class LedgerService
 
             foreach (var (field, value) in new[] { ("debits_pending", _debitsPending), ("credits_pending", _creditsPending) })
             {
-                if (value < _zero)
+                if (value.Sign < 0)
                 {
-                    discrepancies.Add(new LedgerDiscrepancy(LedgerDiscrepancy.BalanceMismatch, Account.Id, null, field, "not negative", value.ToString()));
+                    discrepancies.Add(new LedgerDiscrepancy(
+                        LedgerDiscrepancy.BalanceMismatch, Account.Id, null, field, "not negative", FormatMinorUnits(value, Account.Asset)));
                 }
+            }
+        }
+
+        private void Compare(List<LedgerDiscrepancy> discrepancies, string field, BigInteger expected, Money actual)
+        {
+            if (expected != actual.MinorUnits)
+            {
+                discrepancies.Add(new LedgerDiscrepancy(
+                    LedgerDiscrepancy.BalanceMismatch, Account.Id, null, field, FormatMinorUnits(expected, Account.Asset), actual.ToString()));
             }
         }
 

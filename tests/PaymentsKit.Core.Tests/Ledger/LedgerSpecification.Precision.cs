@@ -104,6 +104,26 @@ public abstract partial class LedgerSpecification
         await AssertUnchangedAsync(accounts);
     }
 
+    [Fact]
+    public async Task Reconcile_Sums_Pending_Changes_Whatever_Order_Its_Entries_Are_Listed_In()
+    {
+        // Holds of 5 × 10^28 JPY reserved and voided in turn never leave more than one pending at a time, but a tenant's
+        // entries are listed in id order, not in sequence: two reservations summed one after the other would pass a
+        // decimal's limit (≈ 7.9 × 10^28), and twelve of each make that order all but certain on each account.
+        var payer = await OpenAsync("jpy-payer", asset: AssetRegistry.Jpy);
+        var payee = await OpenAsync("jpy-payee", asset: AssetRegistry.Jpy);
+        for (var i = 0; i < 12; i++)
+        {
+            var hold = await ReserveAsync(payer, payee, Money.Of(50_000_000_000_000_000_000_000_000_000m, AssetRegistry.Jpy));
+            await Ledger.VoidTransferAsync(Tenant, hold.Id);
+        }
+
+        var report = await Ledger.ReconcileAsync(Tenant);
+
+        Assert.True(report.IsClean, string.Join("; ", report.Discrepancies));
+        Assert.Equal(12 * 2 * 2, report.EntriesChecked);
+    }
+
     /// <summary>Two debit-normal and two credit-normal ETH accounts.</summary>
     private async Task<LedgerAccount[]> OpenEthAccountsAsync(string prefix) =>
     [

@@ -17,6 +17,11 @@ namespace PaymentsKit.Streaming;
 /// <para>An active stream whose completion instant has passed is completed first by whatever operation
 /// touches it, and by <see cref="CompleteDueAsync"/>. Operations that change the state follow
 /// <see cref="StreamLifecycle.Machine"/>; anything else is <c>invalid_transition</c>.</para>
+/// <para>A funding account that refuses a stream's refund credit (flag <c>credits_must_not_exceed_debits</c>)
+/// refuses the stream's closing with <c>insufficient_funds</c> naming <c>funding_account_id</c>, writing nothing; a
+/// due stream then stays active and due until the account can take the credit, while withdrawals and settlements
+/// still pay the recipient everything that streamed. A payout account that refuses a withdrawal's credit is
+/// <c>insufficient_funds</c> naming <c>payout_account_id</c>.</para>
 /// <para>Errors (<see cref="PaymentsKitException.Code"/>): <c>invalid_argument</c>, <c>amount_out_of_range</c>,
 /// <c>amount_precision</c>, <c>asset_mismatch</c>, <c>unknown_asset</c>, <c>asset_conflict</c>,
 /// <c>invalid_address</c>, <c>not_found</c>, <c>insufficient_funds</c>, <c>invalid_transition</c>,

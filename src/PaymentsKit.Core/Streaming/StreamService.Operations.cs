@@ -54,7 +54,7 @@ public sealed partial class StreamService
             streamId,
             async (unit, change, ct) =>
             {
-                await CatchUpAsync(unit, change, "pause", ct).ConfigureAwait(false);
+                await CatchUpAsync(unit, change, "pause", orLeaveDue: false, ct).ConfigureAwait(false);
                 var from = change.Stream.Status;
                 var to = Transition(change, StreamState.Paused, "paused");
 
@@ -77,7 +77,7 @@ public sealed partial class StreamService
             streamId,
             async (unit, change, ct) =>
             {
-                await CatchUpAsync(unit, change, "resumption", ct).ConfigureAwait(false);
+                await CatchUpAsync(unit, change, "resumption", orLeaveDue: false, ct).ConfigureAwait(false);
                 var stream = change.Stream;
                 var from = stream.Status;
                 var to = Transition(change, StreamState.Active, "resumed");
@@ -113,7 +113,7 @@ public sealed partial class StreamService
             streamId,
             async (unit, change, ct) =>
             {
-                await CatchUpAsync(unit, change, "settlement", ct).ConfigureAwait(false);
+                await CatchUpAsync(unit, change, "settlement", orLeaveDue: true, ct).ConfigureAwait(false);
                 if (change.CompletedAutomatically)
                 {
                     // The completion settled everything there was to settle.
@@ -186,7 +186,7 @@ public sealed partial class StreamService
 
         async ValueTask<StreamOperationResult> Withdraw(IUnitOfWork unit, Change change, CancellationToken ct)
         {
-            await CatchUpAsync(unit, change, "withdrawal", ct).ConfigureAwait(false);
+            await CatchUpAsync(unit, change, "withdrawal", orLeaveDue: true, ct).ConfigureAwait(false);
             var status = change.Stream.Status;
             if (request.Amount is { } amount)
             {
@@ -215,7 +215,23 @@ public sealed partial class StreamService
                     new Dictionary<string, object?> { ["field"] = "amount", ["value"] = take.ToString(), ["withdrawable"] = available.ToString(), ["stream"] = stream.Id.ToString() });
             }
 
-            var transaction = await PostAsync(unit, stream, stream.RecipientAccountId, stream.PayoutAccountId, take, LedgerEntryType.Debit, "withdrawal", ct).ConfigureAwait(false);
+            LedgerTransactionId transaction;
+            try
+            {
+                transaction = await PostAsync(unit, stream, stream.RecipientAccountId, stream.PayoutAccountId, take, LedgerEntryType.Debit, "withdrawal", ct).ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (Refuses(ex, stream.PayoutAccountId))
+            {
+                throw CreditRefused(
+                    ex,
+                    stream,
+                    "payout_account_id",
+                    stream.PayoutAccountId,
+                    take,
+                    $"Cannot withdraw {take} from stream {stream.Id}: its payout account {stream.PayoutAccountId} refuses the credit. {ex.Message} Nothing was written; "
+                    + "the amount stays withdrawable until the account can take it.");
+            }
+
             change.Stream = stream with { WithdrawnAmount = stream.WithdrawnAmount + take };
             change.Record(StreamEventKind.Withdrawn, status, status, actor, reason, change.At, take, Zero(stream), [transaction]);
             return Finish(unit, change);
@@ -231,7 +247,7 @@ public sealed partial class StreamService
             streamId,
             async (unit, change, ct) =>
             {
-                await CatchUpAsync(unit, change, "cancellation", ct).ConfigureAwait(false);
+                await CatchUpAsync(unit, change, "cancellation", orLeaveDue: false, ct).ConfigureAwait(false);
                 var from = change.Stream.Status;
                 var to = Transition(change, StreamState.Cancelled, "cancelled");
                 if (from == StreamState.Paused)
@@ -244,7 +260,7 @@ public sealed partial class StreamService
 
                 // Sablier's rule: the recipient keeps everything accrued, the payer gets the rest back.
                 var (amount, settlement) = await SettleStepAsync(unit, change, change.At, ct).ConfigureAwait(false);
-                var refund = await RefundAsync(unit, change, ct).ConfigureAwait(false);
+                var refund = await RefundAsync(unit, change, change.Stream.TotalAmount - change.Stream.SettledAmount, ct).ConfigureAwait(false);
                 var stream = change.Stream;
                 change.Stream = stream with { Status = to, ClosedAt = change.At, CompletesAt = null };
                 change.Record(StreamEventKind.Cancelled, from, to, actor, reason, change.At, amount, refund.Amount, Transactions(settlement, refund.Transaction));
@@ -335,7 +351,7 @@ public sealed partial class StreamService
         var funded = await PostAsync(unit, stream, request.FundingAccountId, escrow.Id, request.TotalAmount, LedgerEntryType.Reserve, "funding", cancellationToken).ConfigureAwait(false);
         var change = new Change(stream, 0, at, terms);
         change.Record(StreamEventKind.Created, null, StreamState.Active, draft.Actor, null, at, request.TotalAmount, zero, [funded]);
-        await CatchUpAsync(unit, change, "creation", cancellationToken).ConfigureAwait(false);
+        await CatchUpAsync(unit, change, "creation", orLeaveDue: false, cancellationToken).ConfigureAwait(false);
         change.ScheduleCompletion = !change.CompletedAutomatically;
         return Finish(unit, change);
     }
@@ -425,12 +441,28 @@ public sealed partial class StreamService
     }
 
     /// <summary>Completes an active stream whose completion instant has passed before anything else happens to it.</summary>
-    private async ValueTask CatchUpAsync(IUnitOfWork unit, Change change, string operation, CancellationToken cancellationToken)
+    /// <param name="unit">The operation's unit of work.</param>
+    /// <param name="change">The operation's working copy.</param>
+    /// <param name="operation">What is being done, for the completion's reason.</param>
+    /// <param name="orLeaveDue">
+    /// For the recipient's operations (a withdrawal, a settlement): when the funding account refuses the refund, the stream
+    /// is left active and due instead of the operation being refused, so the payer's account never holds back what
+    /// streamed. The sweep keeps reporting it and completes it once the account can take the credit.
+    /// </param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    private async ValueTask CatchUpAsync(IUnitOfWork unit, Change change, string operation, bool orLeaveDue, CancellationToken cancellationToken)
     {
         if (change.Stream is { Status: StreamState.Active, CompletesAt: { } due } && due <= change.At)
         {
-            await CompleteStepAsync(unit, change, SystemActor, "came due before a " + operation, cancellationToken).ConfigureAwait(false);
-            change.CompletedAutomatically = true;
+            try
+            {
+                await CompleteStepAsync(unit, change, SystemActor, "came due before a " + operation, cancellationToken).ConfigureAwait(false);
+                change.CompletedAutomatically = true;
+            }
+            catch (PaymentsKitException ex) when (orLeaveDue && IsRefundRefusal(ex, change.Stream))
+            {
+                // The refund is the completion's first posting, so its refusal left the unit and the stream untouched.
+            }
         }
     }
 
@@ -446,8 +478,12 @@ public sealed partial class StreamService
 
         var from = change.Stream.Status;
         var to = Transition(change, StreamState.Completed, "completed");
+
+        // The refund is posted before the settlement: a funding account that refuses it then leaves nothing posted, and an
+        // operation that may go on without completing (CatchUpAsync's orLeaveDue) goes on from a clean unit of work.
+        var accrued = StreamAccrual.Settle(change.Terms, Span(change.Stream.Pauses), completesAt, change.Stream.SettledAmount.Amount).SettledTotal;
+        var refund = await RefundAsync(unit, change, change.Stream.TotalAmount - Money.Of(accrued, change.Stream.Asset), cancellationToken).ConfigureAwait(false);
         var (amount, settlement) = await SettleStepAsync(unit, change, completesAt, cancellationToken).ConfigureAwait(false);
-        var refund = await RefundAsync(unit, change, cancellationToken).ConfigureAwait(false);
         var stream = change.Stream;
         change.Stream = stream with { Status = to, ClosedAt = completesAt, CompletesAt = null };
         change.Record(StreamEventKind.Completed, from, to, actor, reason, completesAt, amount, refund.Amount, Transactions(settlement, refund.Transaction));
@@ -470,17 +506,66 @@ public sealed partial class StreamService
         return (amount, transaction);
     }
 
-    /// <summary>Returns what escrow still holds (total − settled) to the funding account, as the stream closes.</summary>
-    private async ValueTask<(Money Amount, LedgerTransactionId? Transaction)> RefundAsync(IUnitOfWork unit, Change change, CancellationToken cancellationToken)
+    /// <summary>Returns <paramref name="refund"/> (total − what accrued) from escrow to the funding account, as the stream closes.</summary>
+    private async ValueTask<(Money Amount, LedgerTransactionId? Transaction)> RefundAsync(IUnitOfWork unit, Change change, Money refund, CancellationToken cancellationToken)
     {
         var stream = change.Stream;
-        var refund = stream.TotalAmount - stream.SettledAmount;
-        LedgerTransactionId? transaction = refund.IsPositive
-            ? await PostAsync(unit, stream, stream.EscrowAccountId, stream.FundingAccountId, refund, LedgerEntryType.Refund, "refund", cancellationToken).ConfigureAwait(false)
-            : null;
+        LedgerTransactionId? transaction = null;
+        if (refund.IsPositive)
+        {
+            try
+            {
+                transaction = await PostAsync(unit, stream, stream.EscrowAccountId, stream.FundingAccountId, refund, LedgerEntryType.Refund, "refund", cancellationToken).ConfigureAwait(false);
+            }
+            catch (PaymentsKitException ex) when (Refuses(ex, stream.FundingAccountId))
+            {
+                throw CreditRefused(
+                    ex,
+                    stream,
+                    "funding_account_id",
+                    stream.FundingAccountId,
+                    refund,
+                    $"Stream {stream.Id} cannot close: its funding account {stream.FundingAccountId} refuses the refund of {refund}. {ex.Message} Nothing was written; "
+                    + "what streamed stays withdrawable, and the stream closes (a due one by the completion sweep, which keeps trying) once the account can take the credit.");
+            }
+        }
+
         change.Stream = stream with { RefundedAmount = refund };
         return (refund, transaction);
     }
+
+    /// <summary>Whether the ledger refused a posting because of <paramref name="account"/>'s own flag.</summary>
+    private static bool Refuses(PaymentsKitException ex, LedgerAccountId account) =>
+        ex.Code == PaymentsKitErrorCodes.InsufficientFunds
+        && ex.Context.TryGetValue("account", out var refusing)
+        && refusing is string id
+        && string.Equals(id, account.ToString(), StringComparison.Ordinal);
+
+    /// <summary>Whether <paramref name="ex"/> is <see cref="RefundAsync"/>'s report that the funding account refused the refund.</summary>
+    private static bool IsRefundRefusal(PaymentsKitException ex, PaymentStream stream) =>
+        ex.Code == PaymentsKitErrorCodes.InsufficientFunds
+        && ex.Context.TryGetValue("field", out var field)
+        && field is "funding_account_id"
+        && ex.Context.TryGetValue("stream", out var refused)
+        && refused is string id
+        && string.Equals(id, stream.Id.ToString(), StringComparison.Ordinal);
+
+    /// <summary>
+    /// A funding or payout account's refusal of a credit (its flag credits_must_not_exceed_debits: a wallet that cannot give
+    /// out more than it holds) told as the stream's: which account, for what, and that nothing was written.
+    /// </summary>
+    private static PaymentsKitException CreditRefused(PaymentsKitException ex, PaymentStream stream, string field, LedgerAccountId account, Money amount, string message) =>
+        new(PaymentsKitErrorCodes.InsufficientFunds,
+            message,
+            new Dictionary<string, object?>
+            {
+                ["field"] = field,
+                ["value"] = account.ToString(),
+                ["stream"] = stream.Id.ToString(),
+                ["amount"] = amount.ToString(),
+                ["flag"] = ex.Context.GetValueOrDefault("flag"),
+            },
+            innerException: ex);
 
     private async ValueTask<LedgerTransactionId> PostAsync(
         IUnitOfWork unit, PaymentStream stream, LedgerAccountId debit, LedgerAccountId credit, Money amount, LedgerEntryType type, string what, CancellationToken cancellationToken)

@@ -162,8 +162,20 @@ public sealed class PostgreSqlStreamServiceTests(PostgresServerFixture postgres,
         Assert.Equal(Usdc(2), (await ReloadAsync(stream)).WithdrawnAmount);
     }
 
+    private PostgreSqlStore? _otherHost;
+
     protected override async Task<IPaymentsStore> CreateStoreAsync() =>
         await shared.GetAsync(async () => TestStores.Create(await ConnectionStringAsync()));
+
+    protected override async Task<IPaymentsStore> CreateOtherHostStoreAsync() => _otherHost ??= TestStores.Create(await ConnectionStringAsync());
+
+    public override async Task DisposeAsync()
+    {
+        if (_otherHost is not null)
+        {
+            await _otherHost.DisposeAsync();
+        }
+    }
 
     private Task<string> ConnectionStringAsync() => postgres.DatabaseForClassAsync(GetType());
 

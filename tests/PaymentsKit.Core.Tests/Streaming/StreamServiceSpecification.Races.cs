@@ -1,4 +1,5 @@
 using NodaTime;
+using PaymentsKit.Ledger;
 using PaymentsKit.Streaming;
 using PaymentsKit.Testing;
 
@@ -93,5 +94,50 @@ public abstract partial class StreamServiceSpecification
         Assert.Single(await EventsAsync(now), e => e.Kind == StreamEventKind.Completed);
         Assert.Equal(Usdc(10), (await Ledger.GetAccountAsync(Tenant, parties.Payout.Id)).Balance.Posted);
         await AssertBooksAsync(now);
+    }
+    [Fact]
+    public async Task Withdrawals_On_One_Host_Racing_Completion_Sweeps_Settlements_And_The_Payers_Ledger_Traffic_On_Another_Pay_And_Refund_Once()
+    {
+        var parties = await PartiesAsync(100);
+        var depleted = await CreateAsync(parties, 10, 1);
+        var ended = await CreateAsync(parties, 20, 1, Now, Now + Duration.FromSeconds(10));
+        var other = await OtherHostAsync();
+        Clock.Advance(Duration.FromSeconds(10));
+
+        // Host two pays the recipients and moves the payer's own money while host one completes and settles the streams:
+        // the completion's refund and the payer's transfers credit and debit the same funding account from two hosts.
+        async Task<decimal> Withdraw(PaymentStream stream) =>
+            (await other.Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient"))).Events[^1].Amount.Amount;
+        async Task<decimal> Move(LedgerAccountId from, LedgerAccountId to)
+        {
+            await other.Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(from, Usdc(1)), LedgerPosting.Credit(to, Usdc(1))]));
+            return 1;
+        }
+
+        var outcomes = await Race.RunAsync(
+            Race.Times(3, "withdraw", () => Withdraw(depleted))
+                .Concat(Race.Times(3, "withdraw", () => Withdraw(ended)))
+                .Concat(Race.Times(3, "settle", async () => (await Streams.SettleAsync(Tenant, ended.Id, By)).Stream.SettledAmount.Amount))
+                .Concat(Race.Times(4, "sweep", async () => (decimal)(await SweepAsync(Now)).Count))
+                .Concat(Race.Times(4, "spend", () => Move(parties.Funding.Id, parties.Cash.Id)))
+                .Concat(Race.Times(4, "top-up", () => Move(parties.Cash.Id, parties.Funding.Id))));
+
+        Assert.All(outcomes.Where(o => !o.Won), o => Assert.Contains(o.Code, new[] { PaymentsKitErrorCodes.InsufficientFunds, PaymentsKitErrorCodes.InvalidTransition }));
+        Assert.All(outcomes.Where(o => o.Caller is "spend" or "top-up" or "sweep"), o => Assert.True(o.Won, o.ToString()));
+        Assert.True(outcomes.Where(o => o.Caller == "sweep").Sum(o => o.Value) <= 2);
+        Assert.Equal([10m, 10m], outcomes.Where(o => o.Caller == "withdraw" && o.Won).Select(o => o.Value));
+        foreach (var (stream, refunded) in new[] { (depleted, 0m), (ended, 10m) })
+        {
+            var now = await other.Streams.GetAsync(Tenant, stream.Id);
+            Assert.Equal((StreamState.Completed, Usdc(10), Usdc(refunded)), (now.Status, now.SettledAmount, now.RefundedAmount));
+            Assert.Single(await EventsAsync(now), e => e.Kind == StreamEventKind.Completed);
+            await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient")).AsTask());
+            await AssertBooksAsync(now);
+        }
+
+        Assert.Equal(Usdc(20), (await other.Ledger.GetAccountAsync(Tenant, parties.Payout.Id)).Balance.Posted);
+        Assert.Equal(Usdc(80), (await Ledger.GetAccountAsync(Tenant, parties.Funding.Id)).Balance.Posted);
+        Assert.Equal(Usdc(80), (await other.Ledger.GetAccountAsync(Tenant, parties.Funding.Id)).Balance.Posted);
+        Assert.True((await other.Ledger.ReconcileAsync(Tenant)).IsClean);
     }
 }

@@ -47,10 +47,24 @@ public abstract partial class StreamServiceSpecification : IAsyncLifetime
 
     public async Task InitializeAsync() => _store = await CreateStoreAsync();
 
-    public Task DisposeAsync() => Task.CompletedTask;
+    public virtual Task DisposeAsync() => Task.CompletedTask;
 
     /// <summary>The store under test: a new one, or one shared by this class's tests only.</summary>
     protected abstract Task<IPaymentsStore> CreateStoreAsync();
+
+    /// <summary>
+    /// The store another host sharing the test's data would use: the same one in memory (one process cannot have two
+    /// in-memory stores over one set of data); on PostgreSQL another store object over the same database.
+    /// </summary>
+    protected virtual Task<IPaymentsStore> CreateOtherHostStoreAsync() => Task.FromResult(Store);
+
+    /// <summary>Another host's ledger and stream service over <see cref="CreateOtherHostStoreAsync"/>, on the test's clock.</summary>
+    protected async Task<(LedgerService Ledger, StreamService Streams)> OtherHostAsync()
+    {
+        var store = await CreateOtherHostStoreAsync();
+        var ledger = new LedgerService(store, Clock, Assets);
+        return (ledger, new StreamService(store, ledger, Clock, Assets, Chains));
+    }
 
     protected static Money Usdc(decimal amount) => Money.Of(amount, AssetRegistry.Usdc);
 

@@ -526,7 +526,7 @@ public sealed partial class StreamService
                     stream.FundingAccountId,
                     refund,
                     $"Stream {stream.Id} cannot close: its funding account {stream.FundingAccountId} refuses the refund of {refund}. {ex.Message} Nothing was written; "
-                    + "what streamed stays withdrawable, and the stream closes (a due one by the completion sweep, which keeps trying) once the account can take the credit.");
+                    + "what streamed stays withdrawable. Retry once the account can take the credit; a stream that came due is completed then by the completion sweep, which keeps trying.");
             }
         }
 

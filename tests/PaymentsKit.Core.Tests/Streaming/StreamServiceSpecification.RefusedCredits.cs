@@ -1,3 +1,5 @@
+using FsCheck;
+using FsCheck.Fluent;
 using NodaTime;
 using PaymentsKit.Ledger;
 using PaymentsKit.Streaming;
@@ -116,5 +118,103 @@ public abstract partial class StreamServiceSpecification
         Assert.Equal(Usdc(5), (await Ledger.GetAccountAsync(Tenant, parties.Payout.Id)).Balance.Posted);
         Assert.Equal(Usdc(0), (await Ledger.GetAccountAsync(Tenant, wallet.Id)).Balance.Posted);
         await AssertBooksAsync(last.Stream);
+    }
+    [Fact]
+    public void Any_Schedule_On_A_Stream_Whose_Funding_Wallet_Drains_And_Refills_Never_Holds_Back_What_Streamed()
+    {
+        var steps = Gen.Elements("wait", "withdraw", "withdraw", "settle", "sweep", "sweep", "cancel", "pause", "resume", "drain", "drain", "refill");
+        var schedule =
+            from hasEnd in Gen.Elements(true, false)
+            from list in Gen.ListOf(Gen.Zip(steps, Gen.Choose(0, 8)))
+            select (hasEnd, list.ToArray());
+        Prop.ForAll(Arb.From(schedule), s => Blocking(() => RunWalletScheduleAsync(s.hasEnd, s.Item2)))
+            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations / 2).WithEndSize(30));
+    }
+
+    /// <summary>
+    /// One stream funded from a wallet that refuses credits beyond what it holds, through any schedule: after every step the
+    /// books agree with the stream, a closed stream's shares add up to its total, a withdrawal of everything is refused only
+    /// when nothing is withdrawable, and a refusal names the wallet only while the wallet cannot take the refund.
+    /// </summary>
+    private async Task RunWalletScheduleAsync(bool hasEnd, (string Step, int Seconds)[] schedule)
+    {
+        var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
+        var parties = await PartiesAsync(0, tenant: tenant);
+        var wallet = await Ledger.CreateAccountAsync(
+            tenant, new CreateLedgerAccountRequest("payer-wallet", "Payer wallet", AssetRegistry.Usdc, LedgerSide.Debit) { Flags = LedgerAccountFlags.CreditsMustNotExceedDebits });
+        var created = await Streams.CreateAsync(
+            tenant, Request(parties with { Funding = wallet }, 20, 0.7m, Now, hasEnd ? Now + Duration.FromSeconds(15) : null));
+        var stream = created.Stream;
+        var settledAt = stream.LastSettledAt;
+        foreach (var (step, seconds) in schedule)
+        {
+            Clock.Advance(Duration.FromSeconds(seconds) + Duration.FromMilliseconds(seconds * 37));
+            var room = await RoomAsync();
+            var before = await Streams.GetStatementAsync(tenant, stream.Id);
+            try
+            {
+                switch (step)
+                {
+                    case "withdraw":
+                        await Streams.WithdrawAsync(tenant, stream.Id, new WithdrawStreamRequest("recipient"));
+                        break;
+                    case "settle":
+                        await Streams.SettleAsync(tenant, stream.Id, By);
+                        break;
+                    case "sweep":
+                        await SweepAsync(Now, tenant);
+                        break;
+                    case "cancel":
+                        await Streams.CancelAsync(tenant, stream.Id, By);
+                        break;
+                    case "pause":
+                        await Streams.PauseAsync(tenant, stream.Id, By);
+                        break;
+                    case "resume":
+                        await Streams.ResumeAsync(tenant, stream.Id, By);
+                        break;
+                    case "drain" when room.IsPositive:
+                        await Ledger.PostTransactionAsync(tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(parties.Cash.Id, room), LedgerPosting.Credit(wallet.Id, room)]));
+                        break;
+                    case "refill":
+                        await Ledger.PostTransactionAsync(tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(wallet.Id, Usdc(7)), LedgerPosting.Credit(parties.Cash.Id, Usdc(7))]));
+                        break;
+                }
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InsufficientFunds && ex.Context.GetValueOrDefault("field") is "funding_account_id")
+            {
+                Assert.True(room < before.Refundable, $"{step}: the wallet has room for {room} yet refused the refund of {before.Refundable}");
+                Assert.NotEqual("withdraw", step);
+                Assert.NotEqual("settle", step);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InsufficientFunds && step == "withdraw")
+            {
+                Assert.Equal(0m, before.Withdrawable.Amount);
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.InvalidTransition && step is "settle" or "cancel" or "pause" or "resume")
+            {
+            }
+
+            stream = await Streams.GetAsync(tenant, stream.Id);
+            Assert.True(stream.LastSettledAt >= settledAt, $"{step}: last_settled_at went back from {settledAt} to {stream.LastSettledAt}");
+            settledAt = stream.LastSettledAt;
+            if (stream.IsClosed)
+            {
+                Assert.Equal(stream.TotalAmount, stream.SettledAmount + stream.RefundedAmount);
+            }
+
+            await AssertBooksAsync(stream);
+        }
+
+        var events = await EventsAsync(stream);
+        Assert.Equal(stream.SettledAmount.Amount, events.Where(e => e.Kind is not (StreamEventKind.Created or StreamEventKind.Withdrawn)).Sum(e => e.Amount.Amount));
+        Assert.Equal(stream.WithdrawnAmount.Amount, events.Where(e => e.Kind == StreamEventKind.Withdrawn).Sum(e => e.Amount.Amount));
+        Assert.Equal(stream.RefundedAmount.Amount, events.Sum(e => e.Refunded.Amount));
+
+        async Task<Money> RoomAsync()
+        {
+            var account = await Ledger.GetAccountAsync(tenant, wallet.Id);
+            return account.DebitsPosted - account.CreditsPosted;
+        }
     }
 }

@@ -66,7 +66,8 @@ public abstract partial class StreamServiceSpecification
         var stream = await CreateAsync(parties, 10, 1);
         Clock.Advance(Duration.FromSeconds(4));
 
-        var refused = await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(3) }).AsTask());
+        var keyed = new WithdrawStreamRequest("recipient") { Amount = Usdc(3), IdempotencyKey = "payout-1" };
+        var refused = await FailsAsync(PaymentsKitErrorCodes.InsufficientFunds, () => Streams.WithdrawAsync(Tenant, stream.Id, keyed).AsTask());
         Assert.Equal("payout_account_id", refused.Context["field"]);
         Assert.Equal(stream.Id.ToString(), refused.Context["stream"]);
         Assert.Contains(wallet.Id.ToString(), refused.Message, StringComparison.Ordinal);
@@ -74,8 +75,10 @@ public abstract partial class StreamServiceSpecification
         Assert.Equal((1L, Usdc(0), Usdc(0)), (unchanged.Version, unchanged.SettledAmount, unchanged.WithdrawnAmount));
 
         await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(wallet.Id, Usdc(3)), LedgerPosting.Credit(parties.Cash.Id, Usdc(3))]));
-        var paid = await Streams.WithdrawAsync(Tenant, stream.Id, new WithdrawStreamRequest("recipient") { Amount = Usdc(3) });
+        // The refusal wrote nothing, its key included: the same keyed request runs again, and its repeat replays it.
+        var paid = await Streams.WithdrawAsync(Tenant, stream.Id, keyed);
         Assert.Equal((Usdc(4), Usdc(3)), (paid.Stream.SettledAmount, paid.Stream.WithdrawnAmount));
+        Assert.Equal(paid.Events, (await Streams.WithdrawAsync(Tenant, stream.Id, keyed)).Events);
         var cancelled = await Streams.CancelAsync(Tenant, stream.Id, By);
         Assert.Equal((StreamState.Cancelled, Usdc(6)), (cancelled.Stream.Status, cancelled.Stream.RefundedAmount));
         await AssertBooksAsync(cancelled.Stream);

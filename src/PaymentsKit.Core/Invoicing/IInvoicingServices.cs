@@ -139,6 +139,8 @@ public interface IPaymentLinkService
     /// Deactivates every active link, of every merchant, whose expiry is at or before <paramref name="now"/> and the
     /// service's clock, each in its own unit of work (payments to an expired link are refused whether or not it was swept;
     /// the sweep makes listings show it inactive). Safe to run concurrently and repeatedly: each link is deactivated once.
+    /// A link created by a unit of work that committed more than about a minute after its expiry may be left to a later
+    /// call, within about 10 minutes by the clock (docs/invoicing.md).
     /// </summary>
     /// <param name="now">The sweep's notion of now (usually the clock's); a later one than the clock's counts as the clock's, so no link is deactivated before its expiry.</param>
     /// <param name="limit">The most links to deactivate in this call (1–100,000).</param>

@@ -91,6 +91,8 @@ public interface ILedger
     /// <summary>
     /// Expires every pending transfer, of any tenant, whose deadline is at or before <paramref name="now"/> and the
     /// service's clock, releasing its amount; each in its own unit of work. Safe to run concurrently and repeatedly.
+    /// A reservation committed more than about a minute after its deadline may be left to a later call, within about
+    /// 10 minutes by the clock (docs/ledger.md).
     /// </summary>
     /// <param name="now">The sweep's notion of now (usually the clock's); a later one than the clock's counts as the clock's, so no hold is released before its timeout.</param>
     /// <param name="limit">The most transfers to expire in this call (1–10000).</param>

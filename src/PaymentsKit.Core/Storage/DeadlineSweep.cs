@@ -9,7 +9,9 @@ namespace PaymentsKit.Storage;
 /// work. A deadline is due once it has passed by both the sweep's now and the clock: a now later than the clock's counts
 /// as the clock's, since acting before a deadline has really passed (expiring a hold that still stands, completing a
 /// stream that has not streamed, deactivating a link still payable) cannot be undone. It remembers where the deadlines
-/// behind it are all closed, so later sweeps skip them. A deadline whose unit of work fails is reported to
+/// behind it are all closed, so later sweeps skip them; at least every <see cref="FullPassInterval"/> (by the clock) a
+/// sweep starts from the first deadline again, so one committed behind the skip (by a unit of work that committed long
+/// after its due instant, or a host whose clock lags) is acted on then. A deadline whose unit of work fails is reported to
 /// <c>failed</c> (the deadline, the exception, its error code or exception type) and left due: the sweep goes on with
 /// the others, and a sweep tries it again once a backoff has passed (<see cref="FailureBackoff"/>: 1 minute, doubling with
 /// each further failure up to an hour, by the clock).
@@ -29,12 +31,26 @@ internal sealed class DeadlineSweep<TDeadline>(
 {
     private const int PageSize = 256;
 
-    // Deadlines at least this far behind the clock that were all closed are skipped next time; one written
-    // by a host whose clock lags by more than this could land behind the skip.
+    // Deadlines at least this far behind the clock that were all closed are skipped until the next full pass. One that
+    // lands behind them (written by a host whose clock lags by more than this, or by a unit of work that commits more
+    // than this after its due instant) waits for that pass.
     private static readonly Duration SkipMargin = Duration.FromMinutes(1);
+
+    /// <summary>
+    /// How often a sweep ignores the skip and starts from the first deadline. A deadline's id is stamped with its due
+    /// instant when its unit of work is built, and that unit may commit any time later (a slow caller), so no margin
+    /// keeps every deadline ahead of the skip: a full pass is what finds those that land behind it. The cost is one
+    /// read of every deadline, closed ones included, this often, instead of on every sweep.
+    /// </summary>
+    private static readonly Duration FullPassInterval = Duration.FromMinutes(10);
 
     private readonly Lock _cursorLock = new();
     private string? _skipCursor;
+
+    // When the next sweep starts from the first deadline (null: the first sweep does), and how many have. A sweep moves
+    // the skip only if no full pass started after it did: it began past deadlines that the full pass has still to reach.
+    private Instant? _nextFullPass;
+    private long _fullPasses;
 
     // Deadlines whose unit of work failed: tried from here once their backoff has passed, and passed over by the walk,
     // which may then skip their pages. A deadline leaves when it is handled.
@@ -63,9 +79,18 @@ internal sealed class DeadlineSweep<TDeadline>(
         var dueByMilliseconds = dueBy.ToUnixTimeMilliseconds();
         var results = new List<TResult>();
         string? cursor;
+        long fullPasses;
         lock (_cursorLock)
         {
+            if (_nextFullPass is not { } next || clockNow >= next)
+            {
+                _skipCursor = null;
+                _fullPasses++;
+                _nextFullPass = clockNow + FullPassInterval;
+            }
+
             cursor = _skipCursor;
+            fullPasses = _fullPasses;
         }
 
         var failing = _failing.Snapshot();
@@ -143,7 +168,10 @@ internal sealed class DeadlineSweep<TDeadline>(
         {
             lock (_cursorLock)
             {
-                _skipCursor = skipTo;
+                if (fullPasses == _fullPasses)
+                {
+                    _skipCursor = skipTo;
+                }
             }
         }
 

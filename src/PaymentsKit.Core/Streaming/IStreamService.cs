@@ -75,7 +75,9 @@ public interface IStreamService
     /// <summary>
     /// Completes every active stream, of any tenant, whose completion instant is at or before
     /// <paramref name="now"/> and the service's clock: settles its last amount, refunds any remainder, each in its own
-    /// unit of work. Safe to run concurrently and repeatedly (the Hosting worker's sweep).
+    /// unit of work. Safe to run concurrently and repeatedly (the Hosting worker's sweep). A stream whose completion was
+    /// scheduled by a unit of work that committed more than about a minute after that instant may be left to a later
+    /// call, within about 10 minutes by the clock (docs/streaming.md).
     /// </summary>
     /// <param name="now">The sweep's notion of now (usually the clock's); a later one than the clock's counts as the clock's, so nothing completes before it has streamed.</param>
     /// <param name="limit">The most streams to complete in this call (1–100,000).</param>

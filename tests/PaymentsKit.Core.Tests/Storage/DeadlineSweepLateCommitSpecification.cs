@@ -4,6 +4,7 @@ using NodaTime;
 using PaymentsKit.Invoicing;
 using PaymentsKit.Ledger;
 using PaymentsKit.Storage;
+using PaymentsKit.Streaming;
 using PaymentsKit.Testing;
 using PaymentsKit.Tests.Invoicing;
 
@@ -78,6 +79,38 @@ public abstract class DeadlineSweepLateCommitSpecification : IAsyncLifetime
         Assert.Equal(LedgerTransferState.Expired, (await ledger.GetTransferAsync(_tenant, late.Id)).State);
         Assert.Equal(0m, (await ledger.GetAccountAsync(_tenant, slowPayer.Id)).Balance.Reserved.Amount);
         Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+    }
+
+    [Fact]
+    public async Task A_Stream_Created_Long_After_Its_Completion_Instant_Behind_Skipped_Pages_Is_Still_Completed()
+    {
+        var ledger = new LedgerService(Store, _clock, new AssetRegistry());
+        var streams = new StreamService(Store, ledger, _clock, new AssetRegistry());
+        var funding = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var payout = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payout", "Payout", AssetRegistry.Usdc, LedgerSide.Credit));
+        var slowFunding = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("slow-payer", "Slow payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var slowPayout = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("slow-payout", "Slow payout", AssetRegistry.Usdc, LedgerSide.Credit));
+        CreateStreamRequest Request(LedgerAccountId from, LedgerAccountId to, Duration runs) =>
+            new(from, to, "GPAYER", "GDEST", Money.Of(3600, AssetRegistry.Usdc), 1m) { EndTime = _clock.GetCurrentInstant() + runs };
+
+        var held = Store.HoldNextCommit();
+        var creating = streams.CreateAsync(_tenant, Request(slowFunding.Id, slowPayout.Id, Duration.FromSeconds(10))).AsTask();
+        await held.Reached;
+        for (var i = 0; i < 300; i++)
+        {
+            await streams.CreateAsync(_tenant, Request(funding.Id, payout.Id, Duration.FromSeconds(20 + i)));
+        }
+
+        _clock.Advance(Duration.FromHours(1));
+        Assert.Equal(300, (await streams.CompleteDueAsync(_clock.GetCurrentInstant())).Count);
+        held.Release();
+        var late = (await creating).Stream;
+
+        _clock.Advance(FullPassInterval);
+        var swept = await streams.CompleteDueAsync(_clock.GetCurrentInstant());
+
+        Assert.Equal(late.Id, Assert.Single(swept).Id);
+        Assert.Equal(StreamState.Completed, (await streams.GetAsync(_tenant, late.Id)).Status);
     }
 
     [Fact]

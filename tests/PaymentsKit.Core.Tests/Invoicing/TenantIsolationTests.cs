@@ -1,5 +1,3 @@
-using FsCheck;
-using FsCheck.Fluent;
 using PaymentsKit.Invoicing;
 using static PaymentsKit.Tests.Invoicing.AsyncAssert;
 
@@ -30,24 +28,20 @@ public abstract class TenantIsolationTests : InvoicingStoreTests
     [Fact]
     public void Merchants_See_And_Change_Only_Their_Own_Records_Meets_Specification()
     {
-        var gen = Gen.ListOf(
-            from actor in Gen.Choose(0, 2)
-            from step in Gen.Frequency(
-                (3, Gen.Constant(TenantStep.CreateInvoice)),
-                (2, Gen.Constant(TenantStep.CreateLink)),
-                (1, Gen.Constant(TenantStep.CreateClient)),
-                (1, Gen.Constant(TenantStep.CreateApiKey)),
-                (2, Gen.Constant(TenantStep.PayInvoice)),
-                (2, Gen.Constant(TenantStep.PayLink)),
-                (1, Gen.Constant(TenantStep.CancelInvoice)),
-                (1, Gen.Constant(TenantStep.ToggleLink)),
-                (3, Gen.Constant(TenantStep.ReadForeign)),
-                (3, Gen.Constant(TenantStep.ChangeForeign)),
-                (2, Gen.Constant(TenantStep.PayIntoForeign)))
-            from pick in Gen.Choose(0, 1000)
-            select (actor, step, pick));
-        Prop.ForAll(Arb.From(gen), steps => Task.Run(() => TenancyAsync(steps)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(30));
+        TenancyProperty.Check(
+            PropertyIterations,
+            TenancyAsync,
+            (3, TenantStep.CreateInvoice),
+            (2, TenantStep.CreateLink),
+            (1, TenantStep.CreateClient),
+            (1, TenantStep.CreateApiKey),
+            (2, TenantStep.PayInvoice),
+            (2, TenantStep.PayLink),
+            (1, TenantStep.CancelInvoice),
+            (1, TenantStep.ToggleLink),
+            (3, TenantStep.ReadForeign),
+            (3, TenantStep.ChangeForeign),
+            (2, TenantStep.PayIntoForeign));
     }
 
     /// <summary>What one merchant made and what its records should now hold.</summary>

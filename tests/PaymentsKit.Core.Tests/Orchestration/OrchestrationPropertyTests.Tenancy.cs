@@ -1,5 +1,3 @@
-using FsCheck;
-using FsCheck.Fluent;
 using PaymentsKit.Orchestration;
 using PaymentsKit.Testing;
 
@@ -26,17 +24,13 @@ public abstract partial class OrchestrationPropertyTests
     [Fact]
     public void Partners_See_And_Change_Only_Their_Own_Transactions_Meets_Specification()
     {
-        var gen = Gen.ListOf(
-            from actor in Gen.Choose(0, 2)
-            from step in Gen.Frequency(
-                (3, Gen.Constant(PartnerTenancyStep.Create)),
-                (3, Gen.Constant(PartnerTenancyStep.Operate)),
-                (1, Gen.Constant(PartnerTenancyStep.DeliverWebhooks)),
-                (5, Gen.Constant(PartnerTenancyStep.TouchForeign)))
-            from pick in Gen.Choose(0, 1000)
-            select (actor, step, pick));
-        Prop.ForAll(Arb.From(gen), steps => Task.Run(() => RunPartnerTenancyAsync(steps)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(30));
+        TenancyProperty.Check(
+            PropertyIterations,
+            RunPartnerTenancyAsync,
+            (3, PartnerTenancyStep.Create),
+            (3, PartnerTenancyStep.Operate),
+            (1, PartnerTenancyStep.DeliverWebhooks),
+            (5, PartnerTenancyStep.TouchForeign));
     }
 
     private async Task<bool> RunPartnerTenancyAsync(List<(int Actor, PartnerTenancyStep Step, int Pick)> steps)

@@ -1,6 +1,4 @@
 using System.Globalization;
-using FsCheck;
-using FsCheck.Fluent;
 using PaymentsKit.Ledger;
 using PaymentsKit.Payouts;
 using PaymentsKit.Testing;
@@ -35,20 +33,16 @@ public abstract partial class DistributionSpecification
     [Fact]
     public void Issuers_See_And_Change_Only_Their_Own_Assets_And_Distributions_Meets_Specification()
     {
-        var gen = Gen.ListOf(
-            from actor in Gen.Choose(0, 2)
-            from step in Gen.Frequency(
-                (2, Gen.Constant(PayoutTenancyStep.CreateAsset)),
-                (3, Gen.Constant(PayoutTenancyStep.CreateDistribution)),
-                (2, Gen.Constant(PayoutTenancyStep.Import)),
-                (2, Gen.Constant(PayoutTenancyStep.Execute)),
-                (2, Gen.Constant(PayoutTenancyStep.TouchForeignAsset)),
-                (4, Gen.Constant(PayoutTenancyStep.TouchForeignDistribution)),
-                (1, Gen.Constant(PayoutTenancyStep.PayFromForeignAccount)))
-            from pick in Gen.Choose(0, 1000)
-            select (actor, step, pick));
-        Prop.ForAll(Arb.From(gen), steps => Blocking(() => RunPayoutTenancyAsync(steps)))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(TenancyPropertyIterations).WithStartSize(4).WithEndSize(30));
+        TenancyProperty.Check(
+            TenancyPropertyIterations,
+            RunPayoutTenancyAsync,
+            (2, PayoutTenancyStep.CreateAsset),
+            (3, PayoutTenancyStep.CreateDistribution),
+            (2, PayoutTenancyStep.Import),
+            (2, PayoutTenancyStep.Execute),
+            (2, PayoutTenancyStep.TouchForeignAsset),
+            (4, PayoutTenancyStep.TouchForeignDistribution),
+            (1, PayoutTenancyStep.PayFromForeignAccount));
     }
 
     private const decimal IssuerFunds = 1000m;

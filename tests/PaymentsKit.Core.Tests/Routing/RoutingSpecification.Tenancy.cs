@@ -1,5 +1,3 @@
-using FsCheck;
-using FsCheck.Fluent;
 using NodaTime;
 using PaymentsKit.Routing;
 using PaymentsKit.Testing;
@@ -32,20 +30,16 @@ public abstract partial class RoutingSpecification
     [Fact]
     public void Merchants_See_And_Change_Only_Their_Own_Quotes_Intents_And_Events_Meets_Specification()
     {
-        var gen = Gen.ListOf(
-            from actor in Gen.Choose(0, 2)
-            from step in Gen.Frequency(
-                (2, Gen.Constant(RoutingTenancyStep.Quote)),
-                (3, Gen.Constant(RoutingTenancyStep.CreateIntent)),
-                (3, Gen.Constant(RoutingTenancyStep.Operate)),
-                (1, Gen.Constant(RoutingTenancyStep.Wait)),
-                (4, Gen.Constant(RoutingTenancyStep.TouchForeignIntent)),
-                (2, Gen.Constant(RoutingTenancyStep.UseForeignQuote)),
-                (1, Gen.Constant(RoutingTenancyStep.ReadForeignEvent)))
-            from pick in Gen.Choose(0, 1000)
-            select (actor, step, pick));
-        Prop.ForAll(Arb.From(gen), steps => Blocking(() => RunRoutingTenancyAsync(steps)))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(PropertyIterations).WithStartSize(4).WithEndSize(30));
+        TenancyProperty.Check(
+            PropertyIterations,
+            RunRoutingTenancyAsync,
+            (2, RoutingTenancyStep.Quote),
+            (3, RoutingTenancyStep.CreateIntent),
+            (3, RoutingTenancyStep.Operate),
+            (1, RoutingTenancyStep.Wait),
+            (4, RoutingTenancyStep.TouchForeignIntent),
+            (2, RoutingTenancyStep.UseForeignQuote),
+            (1, RoutingTenancyStep.ReadForeignEvent));
     }
 
     /// <summary>What one merchant made: its quotes and its intents as it last saw them.</summary>

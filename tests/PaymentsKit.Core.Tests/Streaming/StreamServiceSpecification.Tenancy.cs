@@ -1,5 +1,3 @@
-using FsCheck;
-using FsCheck.Fluent;
 using NodaTime;
 using PaymentsKit.Ledger;
 using PaymentsKit.Streaming;
@@ -32,18 +30,14 @@ public abstract partial class StreamServiceSpecification
     [Fact]
     public void Tenants_See_And_Change_Only_Their_Own_Streams_Meets_Specification()
     {
-        var gen = Gen.ListOf(
-            from actor in Gen.Choose(0, 2)
-            from step in Gen.Frequency(
-                (3, Gen.Constant(StreamTenancyStep.Create)),
-                (2, Gen.Constant(StreamTenancyStep.Wait)),
-                (3, Gen.Constant(StreamTenancyStep.Operate)),
-                (5, Gen.Constant(StreamTenancyStep.TouchForeign)),
-                (2, Gen.Constant(StreamTenancyStep.FundFromForeign)))
-            from pick in Gen.Choose(0, 1000)
-            select (actor, step, pick));
-        Prop.ForAll(Arb.From(gen), steps => Blocking(() => RunStreamTenancyAsync(steps)))
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(TenancyPropertyIterations).WithStartSize(4).WithEndSize(30));
+        TenancyProperty.Check(
+            TenancyPropertyIterations,
+            RunStreamTenancyAsync,
+            (3, StreamTenancyStep.Create),
+            (2, StreamTenancyStep.Wait),
+            (3, StreamTenancyStep.Operate),
+            (5, StreamTenancyStep.TouchForeign),
+            (2, StreamTenancyStep.FundFromForeign));
     }
 
     private const decimal TenancyFunds = 1000;

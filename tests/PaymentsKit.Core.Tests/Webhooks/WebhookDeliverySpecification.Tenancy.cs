@@ -1,7 +1,6 @@
-using FsCheck;
-using FsCheck.Fluent;
 using NodaTime;
 using PaymentsKit.Testing;
+using PaymentsKit.Tests;
 using PaymentsKit.Webhooks;
 
 namespace PaymentsKit.Core.Tests.Webhooks;
@@ -35,21 +34,17 @@ public abstract partial class WebhookDeliverySpecification
     [Fact]
     public void Tenants_See_And_Change_Only_Their_Own_Endpoints_And_Deliveries_Meets_Specification()
     {
-        var gen = Gen.ListOf(
-            from actor in Gen.Choose(0, 2)
-            from step in Gen.Frequency(
-                (2, Gen.Constant(WebhookTenancyStep.Register)),
-                (3, Gen.Constant(WebhookTenancyStep.Enqueue)),
-                (2, Gen.Constant(WebhookTenancyStep.Dispatch)),
-                (1, Gen.Constant(WebhookTenancyStep.ManageEndpoint)),
-                (2, Gen.Constant(WebhookTenancyStep.Replay)),
-                (3, Gen.Constant(WebhookTenancyStep.TouchForeignEndpoint)),
-                (3, Gen.Constant(WebhookTenancyStep.TouchForeignDelivery)),
-                (1, Gen.Constant(WebhookTenancyStep.ReadForeignEvent)))
-            from pick in Gen.Choose(0, 1000)
-            select (actor, step, pick));
-        Prop.ForAll(Arb.From(gen), steps => Task.Run(() => RunWebhookTenancyAsync(steps)).GetAwaiter().GetResult())
-            .Check(Config.QuickThrowOnFailure.WithMaxTest(TenancyPropertyIterations).WithStartSize(4).WithEndSize(30));
+        TenancyProperty.Check(
+            TenancyPropertyIterations,
+            RunWebhookTenancyAsync,
+            (2, WebhookTenancyStep.Register),
+            (3, WebhookTenancyStep.Enqueue),
+            (2, WebhookTenancyStep.Dispatch),
+            (1, WebhookTenancyStep.ManageEndpoint),
+            (2, WebhookTenancyStep.Replay),
+            (3, WebhookTenancyStep.TouchForeignEndpoint),
+            (3, WebhookTenancyStep.TouchForeignDelivery),
+            (1, WebhookTenancyStep.ReadForeignEvent));
     }
 
     private static readonly string[] Answers = ["ok", "fail", "gone"];

@@ -41,6 +41,10 @@ public interface IWebhookDispatcher
     /// One pass: schedules new outbox events to their endpoints, claims due deliveries and attempts them
     /// concurrently, recording each outcome. Safe to run on many hosts at once.
     /// </summary>
+    /// <param name="cancellationToken">
+    /// Abandons the POSTs in flight (their leases expire and they are claimed again); claimed deliveries not yet sent are
+    /// put back unsent, and outcomes already received are recorded, before the pass throws.
+    /// </param>
     ValueTask<WebhookDispatchResult> DispatchAsync(CancellationToken cancellationToken = default);
 
     /// <summary>
@@ -92,10 +96,10 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     // How long a drain's recorder waits for more outcomes before writing a small batch: fewer, fuller round trips.
     private static readonly TimeSpan RecordLinger = TimeSpan.FromMilliseconds(2);
 
-    // How long an abandoned drain still spends recording the outcomes it received and the claims it put back.
+    // How long an abandoned drain or pass still spends recording the outcomes it received and the claims it put back.
     private static readonly TimeSpan RecordGrace = TimeSpan.FromSeconds(5);
 
-    // The LastError of a delivery a stopping drain put back unsent; also tells Report why it was not sent.
+    // The LastError of a delivery a stopping drain or a cancelled pass put back unsent; also tells Report why it was not sent.
     private const string StoppedReason = "not sent: the dispatcher stopped before its turn came";
 
     private readonly IWebhookDeliveryQueue _queue;
@@ -151,13 +155,15 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.dispatch");
         var tally = new Tally();
         var gone = new GoneEndpoints();
-        var work = await ClaimWorkAsync(tally, gone, cancellationToken).ConfigureAwait(false);
-        var attempts = new WebhookDeliveryCompletion[work.Count];
-        await Parallel.ForEachAsync(
-            Enumerable.Range(0, work.Count),
-            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrency, CancellationToken = cancellationToken },
-            async (i, ct) => attempts[i] = await AttemptAsync(work[i], gone, ct).ConfigureAwait(false)).ConfigureAwait(false);
-        await RecordAsync(attempts, tally, cancellationToken).ConfigureAwait(false);
+
+        // One batch through the drain's stages, so a cancelled pass winds down as a cancelled drain does.
+        await RunAsync(
+            gone,
+            async (claimed, attempted, stop, abandon) =>
+                await HandOnAsync(await ClaimAsync(tally, abandon).ConfigureAwait(false), claimed, attempted, gone, stop, abandon).ConfigureAwait(false),
+            (attempted, record) => RecordAllAsync(attempted, tally, record),
+            CancellationToken.None,
+            cancellationToken).ConfigureAwait(false);
         return tally.Result(activity);
     }
 
@@ -171,26 +177,42 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         using var activity = PaymentsKitTelemetry.StartActivity("webhooks.drain");
         var tally = new Tally();
         var gone = new GoneEndpoints();
+        var outstanding = new Outstanding();
+        await RunAsync(
+            gone,
+            (claimed, attempted, stop, abandon) => FeedAsync(claimed, attempted, outstanding, tally, gone, budget, stop, abandon),
+            (attempted, record) => RecordLoopAsync(attempted, outstanding, tally, record),
+            stoppingToken,
+            cancellationToken).ConfigureAwait(false);
+        return tally.Result(activity);
+    }
 
+    /// <summary>
+    /// Runs a feeder, <see cref="WebhookDeliveryOptions.MaxConcurrency"/> senders and a recorder. On
+    /// <paramref name="stoppingToken"/> the feeder claims nothing more and what was claimed but not sent is put back unsent;
+    /// on <paramref name="cancellationToken"/> (or a stage failing) the POSTs in flight are abandoned too. Either way the
+    /// outcomes received and the claims put back are recorded, then the cancellation or the failure is thrown.
+    /// </summary>
+    private async Task RunAsync(GoneEndpoints gone, Feeder feed, Recorder record, CancellationToken stoppingToken, CancellationToken cancellationToken)
+    {
         // Abandons the POSTs in flight: the caller cancelled, or a stage failed.
         using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
 
-        // Stops claiming and puts back what was claimed but not sent: the caller is stopping, or the drain is abandoned.
+        // Stops claiming and puts back what was claimed but not sent: the caller is stopping, or the run is abandoned.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, failed.Token);
 
-        // Outcomes already received are recorded whatever stops the drain: their POSTs were answered, and dropped they would be
-        // sent again. Once the drain is abandoned the writes get a grace of their own, so a store that no longer answers
+        // Outcomes already received are recorded whatever stops the run: their POSTs were answered, and dropped they would be
+        // sent again. Once the run is abandoned the writes get a grace of their own, so a store that no longer answers
         // cannot hold it.
-        using var record = new CancellationTokenSource();
-        using var grace = failed.Token.Register(static state => ((CancellationTokenSource)state!).CancelAfter(RecordGrace), record);
+        using var recording = new CancellationTokenSource();
+        using var grace = failed.Token.Register(static state => ((CancellationTokenSource)state!).CancelAfter(RecordGrace), recording);
         var claimed = Channel.CreateBounded<Work>(new BoundedChannelOptions(_options.BatchSize) { SingleWriter = true });
         var attempted = Channel.CreateUnbounded<WebhookDeliveryCompletion>();
-        var outstanding = new Outstanding();
-        var feeder = Stage(() => FeedAsync(claimed.Writer, attempted.Writer, outstanding, tally, gone, budget, stop.Token, failed.Token), claimed.Writer);
+        var feeder = Stage(() => feed(claimed.Writer, attempted.Writer, stop.Token, failed.Token), claimed.Writer);
         var senders = Enumerable.Range(0, _options.MaxConcurrency)
             .Select(_ => Stage(() => SendLoopAsync(claimed.Reader, attempted.Writer, gone, stop.Token, failed.Token), null))
             .ToArray();
-        var recorder = Stage(() => RecordLoopAsync(attempted.Reader, outstanding, tally, record.Token), null);
+        var recorder = Stage(() => record(attempted.Reader, recording.Token), null);
 
         // The feeder too writes outcomes (the claims it puts back), so the channel completes only once it has ended.
         await Task.WhenAll([feeder, .. senders]).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
@@ -203,9 +225,8 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        return tally.Result(activity);
 
-        // A stage that fails stops the others, and the drain reports its exception rather than their cancellations.
+        // A stage that fails stops the others, and the run reports its exception rather than their cancellations.
         async Task Stage(Func<Task> run, ChannelWriter<Work>? completes)
         {
             try
@@ -265,33 +286,50 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
             }
 
             outstanding.Add(claims.Count);
-            List<Work> work;
-            try
+            if (!await HandOnAsync(claims, claimed, attempted, gone, stop, cancellationToken).ConfigureAwait(false))
             {
-                work = await TargetAsync(claims, gone, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                PutBack(claims, attempted);
                 return;
-            }
-
-            for (var i = 0; i < work.Count; i++)
-            {
-                try
-                {
-                    stop.ThrowIfCancellationRequested();
-                    await claimed.WriteAsync(work[i], stop).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    PutBack([.. work.Skip(i).Select(w => w.Claim)], attempted);
-                    return;
-                }
             }
         }
 
         tally.OutOfBudget = true;
+    }
+
+    /// <summary>
+    /// Pairs <paramref name="claims"/> with their endpoints and hands them to the senders through <paramref name="claimed"/>;
+    /// once <paramref name="stop"/> fires, those not handed on go back unsent through <paramref name="attempted"/>.
+    /// </summary>
+    /// <returns>Whether every claim was handed on.</returns>
+    private async ValueTask<bool> HandOnAsync(
+        IReadOnlyList<WebhookClaim> claims, ChannelWriter<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, GoneEndpoints gone,
+        CancellationToken stop, CancellationToken cancellationToken)
+    {
+        List<Work> work;
+        try
+        {
+            work = await TargetAsync(claims, gone, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            PutBack(claims, attempted);
+            return false;
+        }
+
+        for (var i = 0; i < work.Count; i++)
+        {
+            try
+            {
+                stop.ThrowIfCancellationRequested();
+                await claimed.WriteAsync(work[i], stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                PutBack([.. work.Skip(i).Select(w => w.Claim)], attempted);
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>
@@ -325,7 +363,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
-    /// <summary>Hands claims a stopping drain did not send to the recorder, to go back due at once with no attempt counted.</summary>
+    /// <summary>Hands claims a stopping drain or pass did not send to the recorder, to go back due at once with no attempt counted.</summary>
     private void PutBack(IReadOnlyList<WebhookClaim> claims, ChannelWriter<WebhookDeliveryCompletion> attempted)
     {
         foreach (var claim in claims)
@@ -356,9 +394,20 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         }
     }
 
-    /// <summary>Schedules new outbox events (claiming their deliveries in the same step where the queue can) and claims due deliveries, with their endpoints.</summary>
-    private async ValueTask<List<Work>> ClaimWorkAsync(Tally tally, GoneEndpoints gone, CancellationToken cancellationToken) =>
-        await TargetAsync(await ClaimAsync(tally, cancellationToken).ConfigureAwait(false), gone, cancellationToken).ConfigureAwait(false);
+    /// <summary>Records a pass's outcomes in one round trip, once its senders are done.</summary>
+    private async Task RecordAllAsync(ChannelReader<WebhookDeliveryCompletion> attempted, Tally tally, CancellationToken cancellationToken)
+    {
+        var all = new List<WebhookDeliveryCompletion>();
+        while (await attempted.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (attempted.TryRead(out var completion))
+            {
+                all.Add(completion);
+            }
+        }
+
+        await RecordAsync(all, tally, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Schedules new outbox events (claiming their deliveries in the same step where the queue can) and claims due deliveries.</summary>
     private async ValueTask<IReadOnlyList<WebhookClaim>> ClaimAsync(Tally tally, CancellationToken cancellationToken)
@@ -807,6 +856,12 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 
     [LoggerMessage(EventId = 404, Level = LogLevel.Warning, Message = "Webhook delivery {DeliveryId} of {EventId} finished after its lease expired; the result was discarded")]
     private static partial void LogLostLease(ILogger logger, WebhookDeliveryId deliveryId, WebhookEventId eventId);
+
+    /// <summary>Claims work into <paramref name="claimed"/> for <see cref="RunAsync"/> until done or <paramref name="stop"/> fires.</summary>
+    private delegate Task Feeder(ChannelWriter<Work> claimed, ChannelWriter<WebhookDeliveryCompletion> attempted, CancellationToken stop, CancellationToken cancellationToken);
+
+    /// <summary>Records the outcomes read from <paramref name="attempted"/> for <see cref="RunAsync"/>.</summary>
+    private delegate Task Recorder(ChannelReader<WebhookDeliveryCompletion> attempted, CancellationToken cancellationToken);
 
     /// <summary>A claim and where it goes (null when the endpoint no longer exists).</summary>
     private sealed record Work(WebhookClaim Claim, Target? Target);

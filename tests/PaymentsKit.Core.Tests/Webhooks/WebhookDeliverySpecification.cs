@@ -1038,6 +1038,100 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
+    [Fact]
+    public async Task A_cancelled_pass_records_the_2xx_it_received_and_puts_back_at_once_what_it_had_not_sent()
+    {
+        // One POST at a time: the first is answered 200 at once, the receiver holds the second, the third waits its turn.
+        var requests = 0;
+        await using var receiver = new TestReceiver((_, _) => Interlocked.Increment(ref requests) == 2
+            ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10))
+            : LoopbackResponse.Json("{}"));
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var events = new List<WebhookEvent>();
+        for (var i = 0; i < 3; i++)
+        {
+            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i}"));
+        }
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var doomed = Kit.Dispatcher(o => o.MaxConcurrency = 1).DispatchAsync(kill.Token).AsTask();
+            await WaitUntilAsync(() => receiver.Received.Count == 2);
+            await kill.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => doomed);
+        }
+
+        // The answered one is recorded as delivered, so it is never sent again.
+        var answered = events.Single(e => e.Id.ToString() == receiver.Received[0].Headers["webhook-id"]);
+        var done = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: answered.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (done.Status, done.Attempts));
+        Assert.True((await Kit.Outbox.GetAsync(Tenant, answered.Id)).Delivered);
+
+        // The one never sent is pending, due at once, with no attempt counted or logged.
+        var unsent = Assert.Single(events, e => receiver.For(e).Count == 0);
+        var waiting = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: unsent.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Pending, 0), (waiting.Status, waiting.Attempts));
+        Assert.True(waiting.NextAttemptAt <= Kit.Clock.GetCurrentInstant());
+        Assert.StartsWith("not sent", waiting.LastError, StringComparison.Ordinal);
+        Assert.Empty(await Kit.Deliveries.ListAttemptsAsync(Tenant, waiting.Id));
+        Assert.Equal(0, (await Kit.Outbox.GetAsync(Tenant, unsent.Id)).Attempts);
+
+        // Another dispatcher sends it at once; the one abandoned in flight keeps its lease, so it is never sent twice at once.
+        var next = await Kit.Dispatcher().DispatchAsync();
+        Assert.Equal((1, 1), (next.Claimed, next.Delivered));
+        Assert.Single(receiver.For(unsent));
+        var held = events.Single(e => e.Id.ToString() == receiver.Received[1].Headers["webhook-id"]);
+        Assert.Single(receiver.For(held));
+
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        Assert.Equal(1, (await Kit.Dispatcher().DispatchAsync()).Delivered);
+        Assert.Equal(2, receiver.For(held).Count);
+        Assert.Single(receiver.For(answered));
+        Assert.Equal(0, receiver.Overlaps);
+    }
+
+    [Fact]
+    public async Task A_cancelled_pass_still_records_the_outcomes_it_received()
+    {
+        // The receiver answered 200, and the cancellation arrives while the pass is writing that outcome.
+        await using var receiver = new TestReceiver();
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var queue = new HeldCompletionQueue(Kit.Queue);
+
+        using (var kill = new CancellationTokenSource())
+        {
+            var cancelled = Kit.Dispatcher(queue).DispatchAsync(kill.Token).AsTask();
+            await queue.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await kill.CancelAsync();
+            queue.Release();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        }
+
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: e.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Delivered, 1), (delivery.Status, delivery.Attempts));
+        Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
+
+        Kit.Clock.Advance(Duration.FromSeconds(31));
+        Assert.Equal(0, (await Kit.Dispatcher().DispatchAsync()).Claimed);
+        Assert.Single(receiver.For(e));
+    }
+
+    [Fact]
+    public async Task A_cancelled_pass_waits_a_bounded_time_for_a_store_that_does_not_answer()
+    {
+        await using var receiver = new TestReceiver();
+        await Kit.RegisterAsync(Tenant, receiver.Url);
+        await Kit.EnqueueAsync(Tenant, "inv_1");
+        var queue = new HeldCompletionQueue(Kit.Queue);
+
+        using var kill = new CancellationTokenSource();
+        var cancelled = Kit.Dispatcher(queue).DispatchAsync(kill.Token).AsTask();
+        await queue.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await kill.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled.WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
     /// <summary>Starts a pass and kills it while the receiver holds its first request: the delivery's lease is left behind.</summary>
     private async Task KillDispatcherMidDeliveryAsync(TestReceiver receiver)
     {

@@ -43,17 +43,39 @@ public static class ChainUnits
     /// </exception>
     public static Money FromBaseUnits(BigInteger units, Asset asset, ChainId chain)
     {
+        if (TryFromBaseUnits(units, asset, chain, out var amount))
+        {
+            return amount;
+        }
+
+        throw new PaymentsKitException(
+            PaymentsKitErrorCodes.ArithmeticOverflow,
+            string.Create(
+                CultureInfo.InvariantCulture,
+                $"{units} base units of {asset.Code} on {chain} do not fit an amount (at most {MaxMantissa} base units)."),
+            new Dictionary<string, object?> { ["units"] = units.ToString(CultureInfo.InvariantCulture), ["asset"] = asset.Code, ["chain"] = chain.Value });
+    }
+
+    /// <summary>
+    /// Converts base units to an amount of <paramref name="asset"/>, exactly, or says it cannot: what an adapter reading a
+    /// transfer uses, since a token can move more base units than any amount holds (a uint256 ERC-20 value) and such a
+    /// transfer is left out of the transaction rather than failing the read of the rest.
+    /// </summary>
+    /// <param name="units">The base units.</param>
+    /// <param name="asset">The asset they are of.</param>
+    /// <param name="chain">The chain reading them.</param>
+    /// <param name="amount">The amount, exact; default when the result is false.</param>
+    /// <returns>False when the value does not fit a <see cref="decimal"/> amount (more than 2^96 − 1 base units).</returns>
+    /// <exception cref="PaymentsKitException"><c>invalid_argument</c> when the asset is on another chain.</exception>
+    public static bool TryFromBaseUnits(BigInteger units, Asset asset, ChainId chain, out Money amount)
+    {
         ArgumentNullException.ThrowIfNull(asset);
         EnsureOnChain(asset, chain, "asset");
         var magnitude = BigInteger.Abs(units);
         if (magnitude > MaxMantissa)
         {
-            throw new PaymentsKitException(
-                PaymentsKitErrorCodes.ArithmeticOverflow,
-                string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"{units} base units of {asset.Code} on {chain} do not fit an amount (at most {MaxMantissa} base units)."),
-                new Dictionary<string, object?> { ["units"] = units.ToString(CultureInfo.InvariantCulture), ["asset"] = asset.Code, ["chain"] = chain.Value });
+            amount = default;
+            return false;
         }
 
         Span<byte> bytes = stackalloc byte[12];
@@ -62,7 +84,8 @@ public static class ChainUnits
         var lo = BitConverter.ToInt32(bytes[..4]);
         var mid = BitConverter.ToInt32(bytes[4..8]);
         var hi = BitConverter.ToInt32(bytes[8..12]);
-        return Money.Of(new decimal(lo, mid, hi, units.Sign < 0, (byte)asset.Scale), asset);
+        amount = Money.Of(new decimal(lo, mid, hi, units.Sign < 0, (byte)asset.Scale), asset);
+        return true;
     }
 
     /// <summary>Parses a base-unit integer as RPC nodes print it (decimal digits, optional leading '-').</summary>

@@ -38,6 +38,19 @@ public sealed class ChainUnitsTests
     }
 
     [Fact]
+    public void Try_From_Base_Units_Converts_Exactly_Or_Says_The_Value_Does_Not_Fit()
+    {
+        var asset = Asset.Create("T", 18, Sim);
+        Assert.True(ChainUnits.TryFromBaseUnits(MaxUnits, asset, Sim, out var largest));
+        Assert.Equal(Money.Of(79228162514.264337593543950335m, asset), largest);
+        Assert.True(ChainUnits.TryFromBaseUnits(-MaxUnits, asset, Sim, out var smallest));
+        Assert.Equal(Money.Of(-79228162514.264337593543950335m, asset), smallest);
+        Assert.False(ChainUnits.TryFromBaseUnits(MaxUnits + 1, asset, Sim, out _));
+        Assert.False(ChainUnits.TryFromBaseUnits(-(MaxUnits + 1), asset, Sim, out _));
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => ChainUnits.TryFromBaseUnits(1, AssetRegistry.Sol, Sim, out _)).Code);
+    }
+
+    [Fact]
     public void Assets_Of_Other_Chains_Are_Rejected_And_Off_Chain_Assets_Accepted()
     {
         var error = Assert.Throws<PaymentsKitException>(() => ChainUnits.ToBaseUnits(Money.Of(1m, AssetRegistry.Eth), Sim));

@@ -27,6 +27,21 @@ public sealed class NetChangesTests
         Assert.Equal([new ChainTransfer(Money.Of(3m, Unit), "a", "b")], NetChanges.Pair([("a", -3), ("b", 5)], u => Money.FromMinorUnits(u, Unit)));
 
     [Fact]
+    public void A_Pair_Left_Out_Is_Still_Paired_Off_So_The_Others_Are_Unchanged()
+    {
+        // b's 6 from a is left out; d is still owed only what a had left (4) before c's 5, as without the omission.
+        var transfers = NetChanges.Pair(
+            [("a", -10), ("b", 6), ("c", -5), ("d", 9)],
+            (units, from, to) => to == "b" ? null : new ChainTransfer(Money.FromMinorUnits(units, Unit), from, to));
+        Assert.Equal(
+            [
+                new ChainTransfer(Money.Of(4m, Unit), "a", "d"),
+                new ChainTransfer(Money.Of(5m, Unit), "c", "d"),
+            ],
+            transfers);
+    }
+
+    [Fact]
     public void Pairing_Conserves_Value_Meets_Specification()
     {
         var changes = Gen.ListOf(Gen.Choose(-1000, 1000)).Select(list => list.Select((c, i) => ("acct" + i, (BigInteger)c)).ToList());

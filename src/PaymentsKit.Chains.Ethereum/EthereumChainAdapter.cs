@@ -17,7 +17,8 @@ namespace PaymentsKit.Chains.Ethereum;
 /// <remarks>
 /// ERC-20 tokens are matched through the <see cref="AssetRegistry"/> by <see cref="Asset.Identifier"/> = the token
 /// contract address (any case); transfers of tokens it does not hold are left out, since their decimals are unknown, and so
-/// are zero-value transfers (address poisoning).
+/// are zero-value transfers (address poisoning) and transfers of more base units than an amount can hold (2^96 − 1; logged
+/// as a warning, event 1203): the rest of the transaction is read, and no amount is ever rounded.
 /// A transaction counts as final once its block is at or below the chain's <c>finalized</c> block and is still the block
 /// the chain has at that height; a node that does not serve the <c>finalized</c> tag (pre-merge networks, some L2 and test
 /// nodes) falls back to <see cref="EthereumOptions.FinalityConfirmations"/> confirmations. Such an endpoint is asked
@@ -98,7 +99,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
     public async ValueTask<ChainTransaction?> GetTransactionAsync(string transactionHash, CancellationToken cancellationToken = default)
     {
         var hash = NormalizeHash(transactionHash);
-        var receiptTask = FindAsync("eth_getTransactionReceipt", [hash], ReadReceipt, cancellationToken);
+        var receiptTask = FindAsync("eth_getTransactionReceipt", [hash], r => ReadReceipt(r, hash), cancellationToken);
         var transactionTask = FindAsync("eth_getTransactionByHash", [hash], ReadTransaction, cancellationToken);
         await Task.WhenAll(receiptTask, transactionTask).ConfigureAwait(false);
         var transaction = await transactionTask.ConfigureAwait(false);
@@ -114,7 +115,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
 
         if (receipt is null)
         {
-            return new ChainTransaction(hash, Chain, ChainTransactionStatus.Pending, 0, false, null, null, null, transaction.PendingTransfers);
+            return new ChainTransaction(hash, Chain, ChainTransactionStatus.Pending, 0, false, null, null, null, PendingTransfers(transaction, hash));
         }
 
         var latestTask = CallAsync("eth_blockNumber", [], ReadLong, cancellationToken);
@@ -321,7 +322,7 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         return new FeeStatus(oldest + blocks - 1, nextBaseFee + tip, Math.Clamp(congestion, 0m, 1m));
     }
 
-    private Receipt? ReadReceipt(JsonElement receipt)
+    private Receipt? ReadReceipt(JsonElement receipt, string hash)
     {
         // OpenEthereum-style nodes answer a pending transaction's receipt with no block rather than with null; it is as
         // pending as geth's null, not a malformed answer to fail over from.
@@ -347,9 +348,10 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
             // A zero-value Transfer moves nothing, and anyone can make a token emit one between any two addresses
             // (transferFrom of 0 needs no allowance): address poisoning. It is no payment.
             var amount = new BigInteger(EthHex.ParseData(RpcJson.GetString(log, "data")), isUnsigned: true, isBigEndian: true);
-            if (!amount.IsZero && Token(RpcJson.GetString(log, "address")) is { } asset)
+            if (!amount.IsZero && Token(RpcJson.GetString(log, "address")) is { } asset
+                && TokenTransfer(amount, asset, TopicAddress(topics[1]), TopicAddress(topics[2]), hash) is { } transfer)
             {
-                transfers.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), TopicAddress(topics[1]), TopicAddress(topics[2])));
+                transfers.Add(transfer);
             }
         }
 
@@ -373,28 +375,57 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         var to = RpcJson.GetOptionalString(transaction, "to") is { } recipient ? Address(recipient) : null;
         var value = EthHex.Quantity(transaction, "value");
         var gasPrice = RpcJson.GetOptionalString(transaction, "gasPrice") is { } price ? EthHex.ParseQuantity(price) : BigInteger.Zero;
-        var pending = new List<ChainTransfer>();
-        if (to is not null)
-        {
-            if (value > 0)
-            {
-                pending.Add(new ChainTransfer(FromWei(value), from, to));
-            }
+        TokenCall? tokenCall = null;
 
-            // An ERC-20 transfer(address,uint256) call: the intended token movement is in the calldata.
-            var input = RpcJson.GetOptionalString(transaction, "input") ?? string.Empty;
-            if (input.Length == 2 + 8 + 64 + 64 && input.AsSpan(2, 8).Equals(TransferSelector, StringComparison.OrdinalIgnoreCase) && Token(to) is { } asset)
+        // An ERC-20 transfer(address,uint256) call: the intended token movement is in the calldata.
+        var input = RpcJson.GetOptionalString(transaction, "input") ?? string.Empty;
+        if (to is not null && input.Length == 2 + 8 + 64 + 64 && input.AsSpan(2, 8).Equals(TransferSelector, StringComparison.OrdinalIgnoreCase) && Token(to) is { } asset)
+        {
+            var data = EthHex.ParseData(input);
+            var amount = new BigInteger(data.AsSpan(36, 32), isUnsigned: true, isBigEndian: true);
+            if (!amount.IsZero)
             {
-                var data = EthHex.ParseData(input);
-                var amount = new BigInteger(data.AsSpan(36, 32), isUnsigned: true, isBigEndian: true);
-                if (!amount.IsZero)
-                {
-                    pending.Add(new ChainTransfer(ChainUnits.FromBaseUnits(amount, asset, Chain), from, EthereumAddressCodec.Encode(data.AsSpan(4 + 12, 20))));
-                }
+                tokenCall = new TokenCall(asset, amount, EthereumAddressCodec.Encode(data.AsSpan(4 + 12, 20)));
             }
         }
 
-        return new TransactionInfo(from, to, value, gasPrice, pending);
+        return new TransactionInfo(from, to, value, gasPrice, tokenCall);
+    }
+
+    /// <summary>What a transaction not yet in a block intends to move: its ether value and the token transfer its calldata makes.</summary>
+    private List<ChainTransfer> PendingTransfers(TransactionInfo transaction, string hash)
+    {
+        var pending = new List<ChainTransfer>();
+        if (transaction.To is null)
+        {
+            return pending;
+        }
+
+        if (transaction.Value > 0)
+        {
+            pending.Add(new ChainTransfer(FromWei(transaction.Value), transaction.From, transaction.To));
+        }
+
+        if (transaction.TokenCall is { } call && TokenTransfer(call.Units, call.Asset, transaction.From, call.Recipient, hash) is { } transfer)
+        {
+            pending.Add(transfer);
+        }
+
+        return pending;
+    }
+
+    private ChainTransfer? TokenTransfer(BigInteger units, Asset asset, string from, string to, string hash)
+    {
+        if (ChainUnits.TryFromBaseUnits(units, asset, Chain, out var amount))
+        {
+            return new ChainTransfer(amount, from, to);
+        }
+
+        // A token's uint256 value can exceed what any amount holds (a spam token, a huge mint). Rounding would credit what
+        // was not paid, and failing the whole read would hide the transaction's other transfers, so only this one is left
+        // out, as a transfer of an unregistered token is, and logged for review.
+        LogUnrepresentable(_logger, units.ToString(CultureInfo.InvariantCulture), asset.Code, from, to, hash);
+        return null;
     }
 
     private static long ReadLong(JsonElement result) => EthHex.ParseLong(result.GetString());
@@ -487,11 +518,19 @@ public sealed partial class EthereumChainAdapter : IChainAdapter
         Message = "Ethereum endpoint {Endpoint} does not serve the finalized block tag ({Answer}); transactions read through it are final after {Confirmations} confirmations until it is asked again at {AskAgainAt}")]
     private static partial void LogNoFinalizedTag(ILogger logger, string endpoint, string answer, int confirmations, Instant askAgainAt);
 
+    [LoggerMessage(
+        EventId = 1203,
+        Level = LogLevel.Warning,
+        Message = "Leaving out an ERC-20 transfer of {Units} base units of {Asset} from {From} to {To} in transaction {Transaction}: no amount can hold more than 2^96 - 1 base units")]
+    private static partial void LogUnrepresentable(ILogger logger, string units, string asset, string from, string to, string transaction);
+
     private readonly record struct FeeStatus(long LatestBlock, BigInteger GasPrice, decimal Congestion);
 
     private sealed record BlockHeader(string Hash, Instant Timestamp);
 
     private sealed record Receipt(long Block, string BlockHash, bool Succeeded, BigInteger GasUsed, BigInteger? EffectiveGasPrice, IReadOnlyList<ChainTransfer> TokenTransfers);
 
-    private sealed record TransactionInfo(string From, string? To, BigInteger Value, BigInteger GasPrice, IReadOnlyList<ChainTransfer> PendingTransfers);
+    private sealed record TransactionInfo(string From, string? To, BigInteger Value, BigInteger GasPrice, TokenCall? TokenCall);
+
+    private sealed record TokenCall(Asset Asset, BigInteger Units, string Recipient);
 }

@@ -23,7 +23,9 @@ namespace PaymentsKit.Chains.Hedera;
 /// <para>The Mirror Node lists net balance changes per account. Fees (to the node and the fee accounts 0.0.98, 0.0.800,
 /// 0.0.801) are taken out and the payer credited back <c>charged_tx_fee</c>; the remaining debits and credits of each asset
 /// are paired in order into sender → recipient transfers. Tokens are matched through the <see cref="AssetRegistry"/> by
-/// <see cref="Asset.Identifier"/> = the token id (<c>0.0.456858</c>); unknown tokens are left out.</para>
+/// <see cref="Asset.Identifier"/> = the token id (<c>0.0.456858</c>); unknown tokens are left out, and so is a transfer of
+/// more base units than an amount can hold (2^96 − 1; logged as a warning, event 1402): the rest of the transaction is read,
+/// and no amount is ever rounded.</para>
 /// </remarks>
 public sealed partial class HederaChainAdapter : IChainAdapter
 {
@@ -183,7 +185,7 @@ public sealed partial class HederaChainAdapter : IChainAdapter
         var memo = string.IsNullOrEmpty(memoBase64) ? null : Encoding.UTF8.GetString(Convert.FromBase64String(memoBase64));
         var payer = RpcJson.GetString(transaction, "transaction_id").Split('-')[0];
         var node = RpcJson.GetOptionalString(transaction, "node");
-        var transfers = succeeded ? ReadTransfers(transaction, payer, node, feeTinybars) : [];
+        var transfers = succeeded ? ReadTransfers(transaction, id, payer, node, feeTinybars) : [];
         return new ChainTransaction(
             id,
             Chain,
@@ -196,7 +198,7 @@ public sealed partial class HederaChainAdapter : IChainAdapter
             transfers);
     }
 
-    private List<ChainTransfer> ReadTransfers(JsonElement transaction, string payer, string? node, long fee)
+    private List<ChainTransfer> ReadTransfers(JsonElement transaction, string id, string payer, string? node, long fee)
     {
         var result = new List<ChainTransfer>();
         var hbar = new List<(string Account, BigInteger Amount)>();
@@ -225,7 +227,7 @@ public sealed partial class HederaChainAdapter : IChainAdapter
             hbar.Add((account, amount - rewards.GetValueOrDefault(account) + (account == payer ? fee : 0)));
         }
 
-        result.AddRange(Pair(hbar, AssetRegistry.Hbar));
+        result.AddRange(Pair(hbar, AssetRegistry.Hbar, id));
         if (transaction.TryGetProperty("token_transfers", out var tokens) && tokens.ValueKind == JsonValueKind.Array)
         {
             foreach (var group in tokens.EnumerateArray().GroupBy(t => RpcJson.GetString(t, "token_id")))
@@ -237,15 +239,28 @@ public sealed partial class HederaChainAdapter : IChainAdapter
                     continue;
                 }
 
-                result.AddRange(Pair([.. group.Select(t => (RpcJson.GetString(t, "account"), RpcJson.GetBigInteger(t, "amount")))], asset));
+                result.AddRange(Pair([.. group.Select(t => (RpcJson.GetString(t, "account"), RpcJson.GetBigInteger(t, "amount")))], asset, id));
             }
         }
 
         return result;
     }
 
-    private List<ChainTransfer> Pair(List<(string Account, BigInteger Amount)> changes, Asset asset) =>
-        NetChanges.Pair([.. changes.Select(c => (Canonical(c.Account), c.Amount))], units => ChainUnits.FromBaseUnits(units, asset, Chain));
+    private List<ChainTransfer> Pair(List<(string Account, BigInteger Amount)> changes, Asset asset, string id) =>
+        NetChanges.Pair([.. changes.Select(c => (Canonical(c.Account), c.Amount))], (units, from, to) => Transfer(units, asset, from, to, id));
+
+    private ChainTransfer? Transfer(BigInteger units, Asset asset, string from, string to, string id)
+    {
+        if (ChainUnits.TryFromBaseUnits(units, asset, Chain, out var amount))
+        {
+            return new ChainTransfer(amount, from, to);
+        }
+
+        // Rounding would credit what was not paid, and failing the whole read would hide the transaction's other transfers,
+        // so only this one is left out, as a transfer of an unregistered token is, and logged for review.
+        LogUnrepresentable(_logger, units.ToString(CultureInfo.InvariantCulture), asset.Code, from, to, id);
+        return null;
+    }
 
     private string Canonical(string account) =>
         _codec.TryNormalize(account, out var canonical, out var problem) ? canonical : throw new FormatException("account " + account + ": " + problem);
@@ -346,6 +361,12 @@ public sealed partial class HederaChainAdapter : IChainAdapter
 
     [LoggerMessage(EventId = 1401, Level = LogLevel.Debug, Message = "Skipping a Hedera transfer of token {Token}: no registered asset has that token id")]
     private static partial void LogUnknownToken(ILogger logger, string token);
+
+    [LoggerMessage(
+        EventId = 1402,
+        Level = LogLevel.Warning,
+        Message = "Leaving out a Hedera transfer of {Units} base units of {Asset} from {From} to {To} in transaction {Transaction}: no amount can hold more than 2^96 - 1 base units")]
+    private static partial void LogUnrepresentable(ILogger logger, string units, string asset, string from, string to, string transaction);
 
     private sealed record ExchangeRate(long CentEquivalent, long HbarEquivalent);
 }

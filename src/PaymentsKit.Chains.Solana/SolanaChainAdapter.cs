@@ -19,7 +19,9 @@ namespace PaymentsKit.Chains.Solana;
 /// payer's fee added back) are paired into sender → recipient transfers. Token changes are attributed to the token
 /// accounts' owners, so an invoice addressed to a wallet sees its USDC arrive at that wallet.</para>
 /// <para>SPL tokens are matched through the <see cref="AssetRegistry"/> by <see cref="Asset.Identifier"/> = the mint
-/// address; transfers of other mints are left out.</para>
+/// address; transfers of other mints are left out, and so is a transfer of more base units than an amount can hold
+/// (2^96 − 1; logged as a warning, event 1302): the rest of the transaction is read, and no amount is ever rounded. A mint
+/// registered with other decimals than the chain reports fails the read as <c>asset_conflict</c>, a setup error.</para>
 /// </remarks>
 public sealed partial class SolanaChainAdapter : IChainAdapter
 {
@@ -105,7 +107,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
         var transactionTask = FindAsync(
             "getTransaction",
             [signature, new JsonObject { ["encoding"] = "jsonParsed", ["commitment"] = "confirmed", ["maxSupportedTransactionVersion"] = 0 }],
-            ReadTransaction,
+            r => ReadTransaction(r, signature),
             cancellationToken);
         var slotTask = CallAsync("getSlot", [new JsonObject { ["commitment"] = "confirmed" }], r => r.GetInt64(), cancellationToken);
         await Task.WhenAll(transactionTask, slotTask).ConfigureAwait(false);
@@ -221,7 +223,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
                 ?? (status.TryGetProperty("confirmations", out var confirmations) && confirmations.ValueKind == JsonValueKind.Null ? "finalized" : "processed"));
     }
 
-    private TransactionInfo? ReadTransaction(JsonElement result)
+    private TransactionInfo? ReadTransaction(JsonElement result, string signature)
     {
         if (result.ValueKind == JsonValueKind.Null)
         {
@@ -245,7 +247,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
 
         var lamports = keys.Select((key, i) => (key, (BigInteger)(post[i] - pre[i]) + (i == 0 ? fee : 0))).ToList();
         var transfers = NetChanges.Pair(lamports, FromLamports);
-        transfers.AddRange(TokenTransfers(meta, keys));
+        transfers.AddRange(TokenTransfers(meta, keys, signature));
 
         return new TransactionInfo(
             RpcJson.GetInt64(result, "slot"),
@@ -256,7 +258,7 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
             transfers);
     }
 
-    private IEnumerable<ChainTransfer> TokenTransfers(JsonElement meta, List<string> keys)
+    private IEnumerable<ChainTransfer> TokenTransfers(JsonElement meta, List<string> keys, string signature)
     {
         var changes = new Dictionary<(string Mint, string Owner), BigInteger>();
         var order = new List<(string Mint, string Owner)>();
@@ -311,11 +313,25 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
             }
 
             var perOwner = order.Where(k => k.Mint == mint).Select(k => (k.Owner, changes[k])).ToList();
-            foreach (var transfer in NetChanges.Pair(perOwner, units => ChainUnits.FromBaseUnits(units, asset, Chain)))
+            foreach (var transfer in NetChanges.Pair(perOwner, (units, from, to) => TokenTransfer(units, asset, from, to, signature)))
             {
                 yield return transfer;
             }
         }
+    }
+
+    private ChainTransfer? TokenTransfer(BigInteger units, Asset asset, string from, string to, string signature)
+    {
+        if (ChainUnits.TryFromBaseUnits(units, asset, Chain, out var amount))
+        {
+            return new ChainTransfer(amount, from, to);
+        }
+
+        // Rounding would credit what was not paid, and failing the whole read would hide the transaction's other transfers,
+        // so only this one is left out, as a transfer of an unregistered mint is, and logged for review. Unlike a mint
+        // registered with the wrong decimals (asset_conflict), it says nothing wrong about the host's setup.
+        LogUnrepresentable(_logger, units.ToString(CultureInfo.InvariantCulture), asset.Code, from, to, signature);
+        return null;
     }
 
     private static string? ReadMemo(JsonElement message)
@@ -417,6 +433,12 @@ public sealed partial class SolanaChainAdapter : IChainAdapter
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Debug, Message = "Skipping a Solana token transfer of mint {Mint}: no registered asset has that mint")]
     private static partial void LogUnknownMint(ILogger logger, string mint);
+
+    [LoggerMessage(
+        EventId = 1302,
+        Level = LogLevel.Warning,
+        Message = "Leaving out a Solana token transfer of {Units} base units of {Asset} from {From} to {To} in transaction {Transaction}: no amount can hold more than 2^96 - 1 base units")]
+    private static partial void LogUnrepresentable(ILogger logger, string units, string asset, string from, string to, string transaction);
 
     private sealed record SignatureStatus(string Commitment);
 

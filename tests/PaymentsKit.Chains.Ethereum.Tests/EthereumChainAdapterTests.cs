@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NodaTime;
@@ -297,6 +298,50 @@ public sealed class EthereumChainAdapterTests
         var pending = await adapter.GetTransactionAsync(PendingHash);
         Assert.Equal(ChainTransactionStatus.Pending, pending!.Status);
         Assert.Empty(pending.Transfers);
+    }
+
+    [Fact]
+    public async Task A_Registered_Token_Transfer_Too_Large_For_An_Amount_Is_Left_Out_And_Logged_And_The_Rest_Is_Read_Exactly()
+    {
+        // A spam token (or a huge mint) moves 2^96 base units, about 79 billion of an 18-decimal token, more than any
+        // amount can hold. Failing the whole read would hide the 25 USDC paid in the same transaction.
+        var spam = Asset.Create("SPAM.ETH", 18, ChainId.Ethereum, UnknownContract);
+        var oversized = (BigInteger.One << 96).ToString("x64", System.Globalization.CultureInfo.InvariantCulture);
+        const string One = "0000000000000000000000000000000000000000000000000000000000000001";
+        const string Amount = "00000000000000000000000000000000000000000000000000000000017d7840";
+        await using var node = Node((method, parameters) => (method, method.StartsWith("eth_getTransaction", StringComparison.Ordinal) ? parameters[0].GetString() : null) switch
+        {
+            ("eth_getTransactionReceipt", TokenHash) => JsonRpcAnswer.Result(TokenReceipt(TokenHash, "0x1").Replace(One, oversized, StringComparison.Ordinal)),
+            ("eth_getTransactionByHash", PendingHash) => JsonRpcAnswer.Result(TokenTransaction(PendingHash, "null").Replace(Amount, oversized, StringComparison.Ordinal)),
+            _ => null,
+        });
+        using var logs = new RecordingLoggerFactory();
+        var adapter = new EthereumChainAdapter(
+            LoopbackAdapterSetup.Options<EthereumOptions>(null, node),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(Usdc, spam),
+            _clock,
+            logs.CreateLogger<EthereumChainAdapter>());
+
+        var included = await adapter.GetTransactionAsync(TokenHash);
+
+        Assert.Equal(ChainTransactionStatus.Succeeded, included!.Status);
+        Assert.Equal([new ChainTransfer(Money.Of(25m, Usdc), SenderChecksummed, RecipientChecksummed)], included.Transfers);
+        var warning = Assert.Single(logs.Entries, e => e.EventId.Id == 1203);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal("79228162514264337593543950336", warning.Fields["Units"]);
+        Assert.Equal("SPAM.ETH", warning.Fields["Asset"]);
+        Assert.Equal(SenderChecksummed, warning.Fields["From"]);
+        Assert.Equal(RecipientChecksummed, warning.Fields["To"]);
+        Assert.Equal(TokenHash, warning.Fields["Transaction"]);
+
+        // The intended transfer of a pending transaction, read from its calldata, is left out the same way.
+        var pending = await adapter.GetTransactionAsync(PendingHash);
+
+        Assert.Equal(ChainTransactionStatus.Pending, pending!.Status);
+        Assert.Empty(pending.Transfers);
+        Assert.Equal(2, logs.Entries.Count(e => e.EventId.Id == 1203));
+        Assert.Equal(PendingHash, logs.Entries.Last(e => e.EventId.Id == 1203).Fields["Transaction"]);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Numerics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NodaTime;
@@ -60,6 +61,42 @@ public sealed class HederaChainAdapterTests
                 new ChainTransfer(Money.Of(2.5m, HederaUsdc), Payer, Merchant),
             ],
             tx.Transfers);
+    }
+
+    [Fact]
+    public async Task A_Registered_Token_Transfer_Too_Large_For_An_Amount_Is_Left_Out_And_Logged_And_The_Rest_Is_Read_Exactly()
+    {
+        // Token 0.0.999999, registered here, moves 2^96 base units from the payer to the merchant: more than any amount can
+        // hold. Failing the whole read would hide the HBAR and 2.5 USDC paid in the same transaction.
+        var spam = Asset.Create("SPAM.HBAR", 8, ChainId.Hedera, "0.0.999999");
+        var transaction = Transaction
+            .Replace("\"amount\": -7,", "\"amount\": -79228162514264337593543950336,", StringComparison.Ordinal)
+            .Replace("\"amount\": 7,", "\"amount\": 79228162514264337593543950336,", StringComparison.Ordinal);
+        await using var mirror = Mirror(new() { ["GET /api/v1/transactions/" + TransactionId] = _ => LoopbackResponse.Json(transaction) });
+        using var logs = new RecordingLoggerFactory();
+        var adapter = new HederaChainAdapter(
+            LoopbackAdapterSetup.Options<HederaOptions>(null, mirror),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(HederaUsdc, spam),
+            _clock,
+            logs.CreateLogger<HederaChainAdapter>());
+
+        var tx = await adapter.GetTransactionAsync(TransactionId);
+
+        Assert.Equal(
+            [
+                new ChainTransfer(Money.Of(0.6m, AssetRegistry.Hbar), Payer, Merchant),
+                new ChainTransfer(Money.Of(0.4m, AssetRegistry.Hbar), Payer, Other),
+                new ChainTransfer(Money.Of(2.5m, HederaUsdc), Payer, Merchant),
+            ],
+            tx!.Transfers);
+        var warning = Assert.Single(logs.Entries, e => e.EventId.Id == 1402);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal("79228162514264337593543950336", warning.Fields["Units"]);
+        Assert.Equal("SPAM.HBAR", warning.Fields["Asset"]);
+        Assert.Equal(Payer, warning.Fields["From"]);
+        Assert.Equal(Merchant, warning.Fields["To"]);
+        Assert.Equal(TransactionId, warning.Fields["Transaction"]);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using NodaTime;
@@ -34,6 +35,42 @@ public sealed class SolanaChainAdapterTests
         Assert.Equal(PaymentsKitErrorCodes.AssetConflict, error.Code);
         Assert.Contains(UsdcMint, error.Message, StringComparison.Ordinal);
         Assert.False(error.IsTransient);
+    }
+
+    [Fact]
+    public async Task A_Registered_Token_Transfer_Too_Large_For_An_Amount_Is_Left_Out_And_Logged_And_The_Rest_Is_Read_Exactly()
+    {
+        // The second mint, registered here, moves 2^96 base units from the sender to the recipient: more than any amount can
+        // hold. Failing the whole read would hide the SOL and 12.5 USDC paid in the same transaction.
+        var spam = Asset.Create("SPAM.SOL", 6, ChainId.Solana, UnknownMint);
+        var transaction = Transaction(Signature, "null").Replace(
+            "\"amount\": \"1000\", \"decimals\": 6, \"uiAmount\": 0.001",
+            "\"amount\": \"79228162514264337593543950336\", \"decimals\": 6, \"uiAmount\": 79228162514264337593543.950336",
+            StringComparison.Ordinal);
+        await using var node = Node((method, _) => method == "getTransaction" ? JsonRpcAnswer.Result(transaction) : null);
+        using var logs = new RecordingLoggerFactory();
+        var adapter = new SolanaChainAdapter(
+            LoopbackAdapterSetup.Options<SolanaOptions>(null, node),
+            new HttpClient(),
+            LoopbackAdapterSetup.Assets(SolanaUsdc, spam),
+            _clock,
+            logs.CreateLogger<SolanaChainAdapter>());
+
+        var tx = await adapter.GetTransactionAsync(Signature);
+
+        Assert.Equal(
+            [
+                new ChainTransfer(Money.Of(0.1m, AssetRegistry.Sol), Sender, Recipient),
+                new ChainTransfer(Money.Of(12.5m, SolanaUsdc), Sender, Recipient),
+            ],
+            tx!.Transfers);
+        var warning = Assert.Single(logs.Entries, e => e.EventId.Id == 1302);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal("79228162514264337593543950336", warning.Fields["Units"]);
+        Assert.Equal("SPAM.SOL", warning.Fields["Asset"]);
+        Assert.Equal(Sender, warning.Fields["From"]);
+        Assert.Equal(Recipient, warning.Fields["To"]);
+        Assert.Equal(Signature, warning.Fields["Transaction"]);
     }
 
     [Fact]

@@ -215,22 +215,18 @@ public sealed partial class StreamService
                     new Dictionary<string, object?> { ["field"] = "amount", ["value"] = take.ToString(), ["withdrawable"] = available.ToString(), ["stream"] = stream.Id.ToString() });
             }
 
-            LedgerTransactionId transaction;
-            try
-            {
-                transaction = await PostAsync(unit, stream, stream.RecipientAccountId, stream.PayoutAccountId, take, LedgerEntryType.Debit, "withdrawal", ct).ConfigureAwait(false);
-            }
-            catch (PaymentsKitException ex) when (Refuses(ex, stream.PayoutAccountId))
-            {
-                throw CreditRefused(
-                    ex,
-                    stream,
-                    "payout_account_id",
-                    stream.PayoutAccountId,
-                    take,
-                    $"Cannot withdraw {take} from stream {stream.Id}: its payout account {stream.PayoutAccountId} refuses the credit. {ex.Message} Nothing was written; "
-                    + "the amount stays withdrawable until the account can take it.");
-            }
+            var transaction = await PostCreditAsync(
+                unit,
+                stream,
+                stream.RecipientAccountId,
+                stream.PayoutAccountId,
+                take,
+                LedgerEntryType.Debit,
+                "withdrawal",
+                "payout_account_id",
+                refusal => $"Cannot withdraw {take} from stream {stream.Id}: its payout account {stream.PayoutAccountId} refuses the credit. {refusal} Nothing was written; "
+                    + "the amount stays withdrawable until the account can take it.",
+                ct).ConfigureAwait(false);
 
             change.Stream = stream with { WithdrawnAmount = stream.WithdrawnAmount + take };
             change.Record(StreamEventKind.Withdrawn, status, status, actor, reason, change.At, take, Zero(stream), [transaction]);
@@ -510,28 +506,50 @@ public sealed partial class StreamService
     private async ValueTask<(Money Amount, LedgerTransactionId? Transaction)> RefundAsync(IUnitOfWork unit, Change change, Money refund, CancellationToken cancellationToken)
     {
         var stream = change.Stream;
-        LedgerTransactionId? transaction = null;
-        if (refund.IsPositive)
-        {
-            try
-            {
-                transaction = await PostAsync(unit, stream, stream.EscrowAccountId, stream.FundingAccountId, refund, LedgerEntryType.Refund, "refund", cancellationToken).ConfigureAwait(false);
-            }
-            catch (PaymentsKitException ex) when (Refuses(ex, stream.FundingAccountId))
-            {
-                throw CreditRefused(
-                    ex,
-                    stream,
-                    "funding_account_id",
-                    stream.FundingAccountId,
-                    refund,
-                    $"Stream {stream.Id} cannot close: its funding account {stream.FundingAccountId} refuses the refund of {refund}. {ex.Message} Nothing was written; "
-                    + "what streamed stays withdrawable. Retry once the account can take the credit; a stream that came due is completed then by the completion sweep, which keeps trying.");
-            }
-        }
+        LedgerTransactionId? transaction = refund.IsPositive
+            ? await PostCreditAsync(
+                unit,
+                stream,
+                stream.EscrowAccountId,
+                stream.FundingAccountId,
+                refund,
+                LedgerEntryType.Refund,
+                "refund",
+                "funding_account_id",
+                refusal => $"Stream {stream.Id} cannot close: its funding account {stream.FundingAccountId} refuses the refund of {refund}. {refusal} Nothing was written; "
+                    + "what streamed stays withdrawable. Retry once the account can take the credit; a stream that came due is completed then by the completion sweep, which keeps trying.",
+                cancellationToken).ConfigureAwait(false)
+            : null;
 
         change.Stream = stream with { RefundedAmount = refund };
         return (refund, transaction);
+    }
+
+    /// <summary>
+    /// Posts <paramref name="amount"/> to <paramref name="credit"/>, an account outside the stream (its payout or funding
+    /// account), telling that account's own refusal of the credit as the stream's: <paramref name="field"/> names it, and
+    /// <paramref name="message"/> makes the message from the ledger's.
+    /// </summary>
+    private async ValueTask<LedgerTransactionId> PostCreditAsync(
+        IUnitOfWork unit,
+        PaymentStream stream,
+        LedgerAccountId debit,
+        LedgerAccountId credit,
+        Money amount,
+        LedgerEntryType type,
+        string what,
+        string field,
+        Func<string, string> message,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await PostAsync(unit, stream, debit, credit, amount, type, what, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PaymentsKitException ex) when (Refuses(ex, credit))
+        {
+            throw CreditRefused(ex, stream, field, credit, amount, message(ex.Message));
+        }
     }
 
     /// <summary>Whether the ledger refused a posting because of <paramref name="account"/>'s own flag.</summary>

@@ -17,14 +17,7 @@ public abstract partial class StreamServiceSpecification
     [Fact]
     public async Task A_Funding_Account_That_Refuses_The_Refund_Keeps_The_Stream_Due_Yet_Lets_The_Recipient_Withdraw_And_It_Completes_Once_It_Can()
     {
-        var parties = await PartiesAsync(0);
-        var wallet = await Ledger.CreateAccountAsync(
-            Tenant, new CreateLedgerAccountRequest("payer-wallet", "Payer wallet", AssetRegistry.Usdc, LedgerSide.Debit) { Flags = LedgerAccountFlags.CreditsMustNotExceedDebits });
-        parties = parties with { Funding = wallet };
-        var stream = await CreateAsync(parties, 10, 0.5m, Now, Now + Duration.FromSeconds(10));
-
-        // The wallet pays out everything it holds, the stream's total included: it can no longer take the refund's credit.
-        await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(parties.Cash.Id, Usdc(10)), LedgerPosting.Credit(wallet.Id, Usdc(10))]));
+        var (parties, wallet, stream) = await StreamFromDrainedWalletAsync();
         Clock.Advance(Duration.FromSeconds(12));
 
         Assert.Empty(await SweepAsync(Now));
@@ -60,8 +53,7 @@ public abstract partial class StreamServiceSpecification
     public async Task A_Payout_Account_That_Refuses_A_Withdrawal_Says_So_Writes_Nothing_And_Pays_Once_It_Can()
     {
         var parties = await PartiesAsync(100);
-        var wallet = await Ledger.CreateAccountAsync(
-            Tenant, new CreateLedgerAccountRequest("payout-wallet", "Payout wallet", AssetRegistry.Usdc, LedgerSide.Debit) { Flags = LedgerAccountFlags.CreditsMustNotExceedDebits });
+        var wallet = await WalletAsync(Tenant, "payout-wallet", "Payout wallet");
         parties = parties with { Payout = wallet };
         var stream = await CreateAsync(parties, 10, 1);
         Clock.Advance(Duration.FromSeconds(4));
@@ -86,12 +78,7 @@ public abstract partial class StreamServiceSpecification
     [Fact]
     public async Task Operations_Racing_Over_Two_Hosts_On_A_Stream_Whose_Refund_Is_Refused_Pay_What_Streamed_Once_And_It_Completes_Once_The_Account_Can_Take_It()
     {
-        var parties = await PartiesAsync(0);
-        var wallet = await Ledger.CreateAccountAsync(
-            Tenant, new CreateLedgerAccountRequest("payer-wallet", "Payer wallet", AssetRegistry.Usdc, LedgerSide.Debit) { Flags = LedgerAccountFlags.CreditsMustNotExceedDebits });
-        parties = parties with { Funding = wallet };
-        var stream = await CreateAsync(parties, 10, 0.5m, Now, Now + Duration.FromSeconds(10));
-        await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(parties.Cash.Id, Usdc(10)), LedgerPosting.Credit(wallet.Id, Usdc(10))]));
+        var (parties, wallet, stream) = await StreamFromDrainedWalletAsync();
         var other = await OtherHostAsync();
         Clock.Advance(Duration.FromSeconds(12));
 
@@ -143,8 +130,7 @@ public abstract partial class StreamServiceSpecification
     {
         var tenant = MerchantId.FromGuid(Guid.CreateVersion7());
         var parties = await PartiesAsync(0, tenant: tenant);
-        var wallet = await Ledger.CreateAccountAsync(
-            tenant, new CreateLedgerAccountRequest("payer-wallet", "Payer wallet", AssetRegistry.Usdc, LedgerSide.Debit) { Flags = LedgerAccountFlags.CreditsMustNotExceedDebits });
+        var wallet = await WalletAsync(tenant, "payer-wallet", "Payer wallet");
         var created = await Streams.CreateAsync(
             tenant, Request(parties with { Funding = wallet }, 20, 0.7m, Now, hasEnd ? Now + Duration.FromSeconds(15) : null));
         var stream = created.Stream;
@@ -219,5 +205,24 @@ public abstract partial class StreamServiceSpecification
             var account = await Ledger.GetAccountAsync(tenant, wallet.Id);
             return account.DebitsPosted - account.CreditsPosted;
         }
+    }
+
+    /// <summary>A wallet: an account flagged credits_must_not_exceed_debits, which cannot pay out more than it holds.</summary>
+    private async Task<LedgerAccount> WalletAsync(MerchantId tenant, string code, string name) =>
+        await Ledger.CreateAccountAsync(
+            tenant, new CreateLedgerAccountRequest(code, name, AssetRegistry.Usdc, LedgerSide.Debit) { Flags = LedgerAccountFlags.CreditsMustNotExceedDebits });
+
+    /// <summary>
+    /// A stream of 10 over 10 s funded from a wallet that then paid out everything it held, the stream's total included:
+    /// the wallet can no longer take the refund's credit.
+    /// </summary>
+    private async Task<(Parties Parties, LedgerAccount Wallet, PaymentStream Stream)> StreamFromDrainedWalletAsync()
+    {
+        var parties = await PartiesAsync(0);
+        var wallet = await WalletAsync(Tenant, "payer-wallet", "Payer wallet");
+        parties = parties with { Funding = wallet };
+        var stream = await CreateAsync(parties, 10, 0.5m, Now, Now + Duration.FromSeconds(10));
+        await Ledger.PostTransactionAsync(Tenant, new PostLedgerTransactionRequest([LedgerPosting.Debit(parties.Cash.Id, Usdc(10)), LedgerPosting.Credit(wallet.Id, Usdc(10))]));
+        return (parties, wallet, stream);
     }
 }

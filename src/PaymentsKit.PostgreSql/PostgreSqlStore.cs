@@ -345,8 +345,16 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         }
     }
 
-    private async ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken)
+    private async ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, IReadOnlyList<PendingRemoval> removals, CancellationToken cancellationToken)
     {
+        foreach (var removal in removals)
+        {
+            if (TypedTables.ContainsKey(removal.Table))
+            {
+                throw BufferedUnitOfWork.Unremovable(removal.Collection);
+            }
+        }
+
         for (var attempt = 0; ; attempt++)
         {
             // A batch is built per attempt: a retry may run on another pooled connection, and Npgsql 10.0.0 would then
@@ -354,7 +362,7 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             var batch = _dataSource.CreateBatch();
             await using (batch.ConfigureAwait(false))
             {
-                var statements = Build(batch, writes);
+                var statements = Build(batch, writes, removals);
                 try
                 {
                     await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -383,13 +391,13 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
                 }
                 catch (NpgsqlException ex)
                 {
-                    throw StorageFailure(ex, $"committing {writes.Count} write(s)");
+                    throw StorageFailure(ex, $"committing {writes.Count} write(s) and {removals.Count} removal(s)");
                 }
             }
         }
     }
 
-    private Dictionary<NpgsqlBatchCommand, Statement> Build(NpgsqlBatch batch, IReadOnlyList<PendingWrite> writes)
+    private Dictionary<NpgsqlBatchCommand, Statement> Build(NpgsqlBatch batch, IReadOnlyList<PendingWrite> writes, IReadOnlyList<PendingRemoval> removals)
     {
         var now = _clock.GetCurrentInstant().ToDateTimeUtc();
         var statements = new Dictionary<NpgsqlBatchCommand, Statement>(ReferenceEqualityComparer.Instance);
@@ -438,6 +446,13 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
                 var command = Add(batch, write.IsInsert ? TableSql.ClaimKey : TableSql.KeepOrClaimKey, write.Collection, key, value, write.Id);
                 statements[command] = new Statement(write, key, value);
             }
+        }
+
+        // Removals last, as the unit applies them after its writes; a record that is not there (or is another tenant's) removes nothing.
+        foreach (var removal in removals)
+        {
+            var sql = SqlFor(removal.Table);
+            Add(batch, removal.HasUniqueKeys ? sql.DeleteWithKeys : sql.Delete, removal.Collection, removal.Id, removal.TenantId);
         }
 
         return statements;
@@ -590,6 +605,13 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
         public string Insert { get; } =
             $"INSERT INTO {table} (collection, id, tenant_id, version, data, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $5, $5)";
 
+        public string Delete { get; } = $"DELETE FROM {table} WHERE collection = $1 AND id = $2 AND tenant_id = $3";
+
+        // The key rows go only with the record: another tenant's record keeps its own.
+        public string DeleteWithKeys { get; } =
+            $"WITH removed AS (DELETE FROM {table} WHERE collection = $1 AND id = $2 AND tenant_id = $3 RETURNING id) "
+            + "DELETE FROM paymentskit_unique_keys WHERE collection = $1 AND record_id IN (SELECT id FROM removed)";
+
         // The tenant is part of the match: a record cannot be moved to, or written by, another tenant.
         public string Update { get; } =
             $"WITH updated AS (UPDATE {table} SET version = version + 1, data = $4, updated_at = $5 "
@@ -621,6 +643,9 @@ public sealed partial class PostgreSqlStore : IPaymentsStore, IAsyncDisposable, 
             store.ListAsync(collection, tenantId, (index, value), after, limit, cancellationToken);
 
         protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken) =>
-            store.ApplyAsync(writes, cancellationToken);
+            store.ApplyAsync(writes, [], cancellationToken);
+
+        protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, IReadOnlyList<PendingRemoval> removals, CancellationToken cancellationToken) =>
+            store.ApplyAsync(writes, removals, cancellationToken);
     }
 }

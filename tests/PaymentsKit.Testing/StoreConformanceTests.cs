@@ -92,6 +92,85 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Remove_Takes_The_Record_With_Its_Unique_Key_Values_At_Commit()
+    {
+        var tenant = NewTenant();
+        var widget = NewWidget(tenant, NewSku());
+        var kept = NewWidget(tenant, NewSku());
+        await InsertAsync(widget, kept);
+
+        await using (var unit = await Store.BeginAsync())
+        {
+            unit.Remove(Widgets, tenant.Value, widget.Id.Value);
+            Assert.Null(await unit.GetAsync(Widgets, tenant.Value, widget.Id.Value));
+            Assert.Null(await unit.FindAsync(Widgets, tenant.Value, "sku", widget.Sku!));
+            await unit.CommitAsync();
+        }
+
+        Assert.Null(await GetAsync(widget));
+        Assert.NotNull(await GetAsync(kept));
+        await using (var unit = await Store.BeginAsync())
+        {
+            Assert.Null(await unit.FindAsync(Widgets, tenant.Value, "sku", widget.Sku!));
+            Assert.Equal([kept.Id], (await unit.ListAsync(Widgets, tenant.Value, null, 10)).Items.Select(w => w.Value.Id));
+        }
+
+        // The value is free again.
+        await InsertAsync(NewWidget(tenant, widget.Sku));
+    }
+
+    [Fact]
+    public async Task Remove_Of_An_Absent_Record_Or_Another_Tenants_Removes_Nothing()
+    {
+        var widget = NewWidget(NewTenant(), NewSku());
+        await InsertAsync(widget);
+
+        await using (var unit = await Store.BeginAsync())
+        {
+            unit.Remove(Widgets, NewTenant().Value, widget.Id.Value);
+            unit.Remove(Widgets, widget.MerchantId.Value, NewId().Value);
+            await unit.CommitAsync();
+        }
+
+        Assert.Equal(1, (await GetAsync(widget))?.Version);
+        await using var check = await Store.BeginAsync();
+        Assert.Equal(widget.Id, (await check.FindAsync(Widgets, widget.MerchantId.Value, "sku", widget.Sku!))?.Value.Id);
+    }
+
+    [Fact]
+    public async Task Removing_A_Ledger_Record_Is_Refused_And_Writes_Nothing()
+    {
+        var tenant = NewTenant();
+        var ledger = new PaymentsKit.Ledger.LedgerService(Store, _clock, new AssetRegistry());
+        var account = await ledger.CreateAccountAsync(tenant, new PaymentsKit.Ledger.CreateLedgerAccountRequest("kept", "Kept", AssetRegistry.Usdc, PaymentsKit.Ledger.LedgerSide.Debit));
+        var widget = NewWidget(tenant);
+
+        await using (var unit = await Store.BeginAsync())
+        {
+            unit.Insert(Widgets, widget);
+            unit.Remove(PaymentsKit.Ledger.LedgerCollections.Accounts, tenant.Value, account.Id.Value);
+            Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, (await Assert.ThrowsAsync<PaymentsKitException>(() => unit.CommitAsync().AsTask())).Code);
+        }
+
+        Assert.Null(await GetAsync(widget));
+        await using var check = await Store.BeginAsync();
+        Assert.NotNull(await check.GetAsync(PaymentsKit.Ledger.LedgerCollections.Accounts, tenant.Value, account.Id.Value));
+    }
+
+    [Fact]
+    public async Task A_Unit_Cannot_Both_Write_And_Remove_One_Record()
+    {
+        var tenant = NewTenant();
+        var written = NewWidget(tenant);
+        var removed = NewWidget(tenant);
+        await using var unit = await Store.BeginAsync();
+        unit.Insert(Widgets, written);
+        unit.Remove(Widgets, tenant.Value, removed.Id.Value);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => unit.Remove(Widgets, tenant.Value, written.Id.Value)).Code);
+        Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, Assert.Throws<PaymentsKitException>(() => unit.Insert(Widgets, removed)).Code);
+    }
+
+    [Fact]
     public async Task Another_Tenant_Lists_None_Of_A_Tenants_Records()
     {
         var owner = NewTenant();

@@ -14,6 +14,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
 
     private readonly Dictionary<(string Collection, Guid Id), PendingWrite> _writes = [];
     private readonly List<PendingWrite> _order = [];
+    private readonly Dictionary<(string Collection, Guid Id), PendingRemoval> _removals = [];
     private readonly Dictionary<(string Collection, Guid Id), (long Version, IReadOnlyList<KeyValuePair<string, string>> Keys)> _readKeys = [];
     private Dictionary<(string Collection, Guid Id), Versioned<object>?>? _prefetched;
 
@@ -34,6 +35,11 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         if (_writes.TryGetValue((collection.Name, id), out var pending))
         {
             return pending.TenantId == tenantId ? new Versioned<T>((T)pending.Record, pending.NewVersion) : null;
+        }
+
+        if (_removals.TryGetValue((collection.Name, id), out var removal) && removal.TenantId == tenantId)
+        {
+            return null;
         }
 
         var stored = _prefetched is not null && _prefetched.TryGetValue((collection.Name, id), out var fetched)
@@ -156,6 +162,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
             throw DuplicateId(collection.Name, id);
         }
 
+        ThrowIfRemoved(collection.Name, id);
         Buffer(collection, record, id, 0);
     }
 
@@ -190,6 +197,7 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         }
 
         var id = collection.IdOf(record);
+        ThrowIfRemoved(collection.Name, id);
         if (_writes.TryGetValue((collection.Name, id), out var pending))
         {
             if (pending.NewVersion != expectedVersion)
@@ -208,6 +216,21 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         }
 
         Buffer(collection, record, id, expectedVersion);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>A record this unit writes cannot be removed by it, nor written once removed: <c>invalid_argument</c>.</remarks>
+    public void Remove<T>(RecordCollection<T> collection, Guid tenantId, Guid id)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(collection);
+        ThrowIfClosed();
+        if (_writes.ContainsKey((collection.Name, id)))
+        {
+            throw PaymentsKitException.InvalidArgument($"{collection.Name}.id", id, "is written by this unit of work, so it cannot also remove it");
+        }
+
+        _removals[(collection.Name, id)] = new PendingRemoval(collection.Name, collection.Table, id, tenantId, collection.UniqueKeys.Count > 0);
     }
 
     /// <inheritdoc />
@@ -257,9 +280,9 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     {
         ThrowIfClosed();
         _closed = true;
-        if (_order.Count > 0)
+        if (_order.Count > 0 || _removals.Count > 0)
         {
-            await ApplyAsync(_order, cancellationToken).ConfigureAwait(false);
+            await ApplyAsync(_order, [.. _removals.Values], cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -309,6 +332,13 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
     /// <summary>Applies the writes atomically or throws with nothing written.</summary>
     protected abstract ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Applies the writes and then the removals atomically, or throws with nothing written. This default, for stores that
+    /// cannot remove records, applies the writes and keeps the records (as <see cref="IUnitOfWork.Remove{T}"/> allows).
+    /// </summary>
+    protected virtual ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, IReadOnlyList<PendingRemoval> removals, CancellationToken cancellationToken) =>
+        writes.Count > 0 ? ApplyAsync(writes, cancellationToken) : ValueTask.CompletedTask;
+
     /// <summary>Releases store resources.</summary>
     protected virtual ValueTask DisposeCoreAsync() => ValueTask.CompletedTask;
 
@@ -333,6 +363,10 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         new(PaymentsKitErrorCodes.DuplicateKey,
             $"A {collection} record with {key} '{value}' already exists.",
             new Dictionary<string, object?> { ["collection"] = collection, ["key"] = key, ["value"] = value });
+
+    /// <summary>The error for a removal from a collection whose records are never removed (the ledger's).</summary>
+    public static PaymentsKitException Unremovable(string collection) =>
+        PaymentsKitException.InvalidArgument("collection", collection, "keeps its records for ever; none can be removed");
 
     private void Buffer<T>(RecordCollection<T> collection, T record, Guid id, long expectedVersion)
         where T : class
@@ -391,6 +425,14 @@ public abstract class BufferedUnitOfWork : IUnitOfWork
         }
 
         return indexes ?? (IReadOnlyList<KeyValuePair<string, Guid>>)[];
+    }
+
+    private void ThrowIfRemoved(string collection, Guid id)
+    {
+        if (_removals.ContainsKey((collection, id)))
+        {
+            throw PaymentsKitException.InvalidArgument($"{collection}.id", id, "is removed by this unit of work, so it cannot also write it");
+        }
     }
 
     private void ThrowIfClosed()

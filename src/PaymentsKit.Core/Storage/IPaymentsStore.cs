@@ -96,6 +96,20 @@ public interface IUnitOfWork : IAsyncDisposable
         where T : class =>
         Update(collection, record, (read ?? throw new ArgumentNullException(nameof(read))).Version);
 
+    /// <summary>
+    /// Buffers the removal of a tenant's record, applied at <see cref="CommitAsync"/> with the unit's writes if the record is
+    /// there then (whatever its version; nothing if it is absent or another tenant's). It is for records kept only while they
+    /// can still matter, which the unit neither reads back nor writes. A store that cannot remove records keeps them (this
+    /// default), so a caller must not depend on the record being gone.
+    /// </summary>
+    /// <param name="collection">The collection.</param>
+    /// <param name="tenantId">The record's tenant.</param>
+    /// <param name="id">The record's id.</param>
+    void Remove<T>(RecordCollection<T> collection, Guid tenantId, Guid id)
+        where T : class
+    {
+    }
+
     /// <summary>Applies every buffered write atomically.</summary>
     /// <exception cref="PaymentsKitException">
     /// <c>concurrency_conflict</c> (transient: re-read and retry), <c>duplicate_key</c>, or

@@ -43,11 +43,20 @@ public sealed partial class InMemoryStore : IPaymentsStore
         };
     }
 
-    private void Apply(IReadOnlyList<PendingWrite> writes)
+    private void Apply(IReadOnlyList<PendingWrite> writes, IReadOnlyList<PendingRemoval> removals)
     {
         lock (_commitLock)
         {
             Validate(writes);
+            foreach (var removal in removals)
+            {
+                var table = TableOf(removal.Collection);
+                if (table is not RecordTable || table is LedgerAccountTable)
+                {
+                    throw BufferedUnitOfWork.Unremovable(removal.Collection);
+                }
+            }
+
             foreach (var write in writes)
             {
                 var table = TableOf(write.Collection);
@@ -62,6 +71,11 @@ public sealed partial class InMemoryStore : IPaymentsStore
 
                 // Only record tables keep indexes; the ledger's collections declare none.
                 (table as RecordTable)?.Reindex(write.Id, write.TenantId, write.Indexes);
+            }
+
+            foreach (var removal in removals)
+            {
+                ((RecordTable)TableOf(removal.Collection)).Remove(removal.Id, removal.TenantId);
             }
         }
     }
@@ -196,6 +210,20 @@ public sealed partial class InMemoryStore : IPaymentsStore
             Release(id, slot.UniqueKeys);
             Claim(id, keys);
             slot = new Entry(Stored(record, version), version, slot.TenantId, keys);
+        }
+
+        /// <summary>Removes a tenant's record, if it is there, with its unique key values and index entries.</summary>
+        public void Remove(Guid id, Guid tenantId)
+        {
+            if (!Records.TryGetValue(id, out var entry) || entry.TenantId != tenantId)
+            {
+                return;
+            }
+
+            Release(id, entry.UniqueKeys);
+            Reindex(id, tenantId, []);
+            _tenants[tenantId].Remove(id);
+            Records.Remove(id);
         }
 
         /// <summary>Moves a written record to the index values it holds now.</summary>
@@ -404,10 +432,13 @@ public sealed partial class InMemoryStore : IPaymentsStore
             where T : class =>
             ValueTask.FromResult(new Page<Versioned<T>>(items, more ? CursorAfter(collection.IdOf(items[^1].Value)) : null));
 
-        protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken)
+        protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, CancellationToken cancellationToken) =>
+            ApplyAsync(writes, [], cancellationToken);
+
+        protected override ValueTask ApplyAsync(IReadOnlyList<PendingWrite> writes, IReadOnlyList<PendingRemoval> removals, CancellationToken cancellationToken)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            store.Apply(writes);
+            store.Apply(writes, removals);
             return ValueTask.CompletedTask;
         }
     }

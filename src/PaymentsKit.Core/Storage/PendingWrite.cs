@@ -35,3 +35,11 @@ public sealed record PendingWrite(
     /// <summary>The version the record has once the write is applied.</summary>
     public long NewVersion => ExpectedVersion + 1;
 }
+
+/// <summary>One buffered removal of a unit of work (<see cref="IUnitOfWork.Remove{T}"/>), as a store applies it at commit.</summary>
+/// <param name="Collection">The collection's name.</param>
+/// <param name="Table">The table (PostgreSQL) that holds the collection.</param>
+/// <param name="Id">The record id.</param>
+/// <param name="TenantId">The tenant the record must belong to for it to be removed.</param>
+/// <param name="HasUniqueKeys">Whether the collection declares unique keys, whose values the record gives up.</param>
+public sealed record PendingRemoval(string Collection, string Table, Guid Id, Guid TenantId, bool HasUniqueKeys);

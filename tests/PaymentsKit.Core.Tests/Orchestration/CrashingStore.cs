@@ -57,6 +57,9 @@ public sealed class CrashingStore(IPaymentsStore inner) : IPaymentsStore
             unit.Update(collection, record, expectedVersion);
         }
 
+        public void Remove<T>(RecordCollection<T> collection, Guid tenantId, Guid id)
+            where T : class => unit.Remove(collection, tenantId, id);
+
         public async ValueTask CommitAsync(CancellationToken cancellationToken = default)
         {
             var crashes = _crashes && Interlocked.Exchange(ref owner._armed, 0) == 1;

@@ -36,6 +36,9 @@ public abstract class ForwardingUnitOfWork(IUnitOfWork inner) : IUnitOfWork
     public void Update<T>(RecordCollection<T> collection, T record, Versioned<T> read)
         where T : class => inner.Update(collection, record, read);
 
+    public void Remove<T>(RecordCollection<T> collection, Guid tenantId, Guid id)
+        where T : class => inner.Remove(collection, tenantId, id);
+
     public virtual ValueTask CommitAsync(CancellationToken cancellationToken = default) => inner.CommitAsync(cancellationToken);
 
     public ValueTask DisposeAsync()

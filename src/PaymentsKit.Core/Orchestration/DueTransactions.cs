@@ -119,6 +119,15 @@ internal static class TransactionSyncRule
             || !tx.ReservedRefundAmount.IsZero);
 
     /// <summary>
+    /// Whether <paramref name="tx"/> is at rest: deleted, or sent and not <see cref="CanBeDue(PaymentTransaction)"/> (completed
+    /// or partially refunded with no refund in flight, refunded, failed, cancelled, or an authorization standing with nothing
+    /// in flight). The sync pass does not sync it again until a call changes it (a refund, a capture or cancel), so nothing
+    /// the pass kept about it as it is now can matter again. A pending one may still be sent or cancelled by the pass.
+    /// </summary>
+    public static bool IsAtRest(PaymentTransaction tx) =>
+        tx.DeletedAt is not null || (tx.Status != TransactionStatus.Pending && !CanBeDue(tx));
+
+    /// <summary>
     /// <see cref="CanBeDue(PaymentTransaction)"/>, or a deleted partner's pending transaction made with <c>Confirm = false</c>,
     /// which the drop timeout makes due (to cancel it). The partial index leaves those out (it knows no partner): the
     /// PostgreSQL claim finds them through the deleted partners instead.

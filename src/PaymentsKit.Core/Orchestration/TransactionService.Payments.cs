@@ -292,32 +292,47 @@ internal sealed partial class TransactionService
     /// refusal that repeats the last one audited for the transaction (same code) while nothing changed (the transaction as
     /// it was then, its poll count aside, and this sync changed nothing before it was refused) writes no entry, as a pass
     /// that changed nothing writes none. Another refusal, or the same one after the transaction changed, is audited, and
-    /// becomes the one later refusals are compared with.
+    /// becomes the one later refusals are compared with, unless the transaction has come to rest meanwhile
+    /// (<see cref="TransactionSyncRule.IsAtRest"/>): the pass will not meet it as it is now, so nothing is kept for it.
     /// </summary>
     private async ValueTask AuditSystemSyncRejectedAsync(AuditCall call, PaymentTransaction before, bool refundChanged, PaymentsKitException error, CancellationToken cancellationToken)
     {
         var resourceId = before.Id.ToString();
         try
         {
-            var now = await GetAsync(before.PartnerId, before.Id, cancellationToken).ConfigureAwait(false);
-            var changed = refundChanged || WithoutPolls(now) != WithoutPolls(before);
-            var mark = new SyncRejection(before.Id, before.PartnerId, error.Code, Idempotency.Fingerprint(WithoutPolls(now), json.Options));
             await store.ExecuteAsync(
                 async (unit, ct) =>
                 {
+                    var current = await unit.GetAsync(Transactions, before.PartnerId.Value, before.Id.Value, ct).ConfigureAwait(false);
                     var last = await unit.GetAsync(SyncRejections, before.PartnerId.Value, before.Id.Value, ct).ConfigureAwait(false);
-                    if (!changed && last?.Value == mark)
+                    if (current is null || TransactionSyncRule.IsAtRest(current.Value))
                     {
-                        return false;
-                    }
-
-                    if (last is null)
-                    {
-                        unit.Insert(SyncRejections, mark);
+                        if (last is not null)
+                        {
+                            unit.Remove(SyncRejections, before.PartnerId.Value, before.Id.Value);
+                        }
                     }
                     else
                     {
-                        unit.Update(SyncRejections, mark, last);
+                        var now = WithoutPolls(current.Value);
+                        var mark = new SyncRejection(before.Id, before.PartnerId, error.Code, Idempotency.Fingerprint(now, json.Options));
+                        if (!refundChanged && now == WithoutPolls(before) && last?.Value == mark)
+                        {
+                            return false;
+                        }
+
+                        if (last is null)
+                        {
+                            unit.Insert(SyncRejections, mark);
+                        }
+                        else
+                        {
+                            unit.Update(SyncRejections, mark, last);
+                        }
+
+                        // Rewriting the transaction as it is orders this unit with one bringing it to rest, which removes the
+                        // record: whichever commits second runs again and sees the other's write, so no record outlives it.
+                        unit.Update(Transactions, current.Value, current);
                     }
 
                     audit.WriteRejected(unit, call, resourceId, error);

@@ -432,6 +432,14 @@ internal sealed partial class TransactionService(
             unit.Insert(Events, NewEvent(next, next.EventCount, current.Value.Status, eventType, actor, context, provider));
         }
 
+        // A refusal the sync pass kept is compared with the transaction as it was when refused, which a transaction coming to
+        // rest has left for good; none is kept while it rests (the refusal's audit writes the transaction too, so the two
+        // units are ordered), so only this write can find one to remove.
+        if (TransactionSyncRule.IsAtRest(next) && !TransactionSyncRule.IsAtRest(current.Value))
+        {
+            unit.Remove(SyncRejections, next.PartnerId.Value, next.Id.Value);
+        }
+
         return next;
     }
 

@@ -634,6 +634,83 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task The_Refusal_Kept_For_A_Transaction_Goes_When_It_Settles()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(1), wrapStripe: s => stripe = new GatedPaymentProvider(s), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var charged = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("charged"), Context);
+        stripe.LoseNextPayment = true;
+        var declined = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("declined", email: "bob+decline@example.com"), Context);
+        stripe.PollRejection = new PaymentsKitException(PaymentsKitErrorCodes.InvalidArgument, "The provider refused the reference.");
+        Assert.Equal(new TransactionSyncResult(2, 0, 2), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.True(await RefusalKeptAsync(store, charged));
+        Assert.True(await RefusalKeptAsync(store, declined));
+
+        // One is charged by the next pass (settled: completed, nothing in flight), the other declined (terminal): neither
+        // can be synced again as it was when refused, so its refusal record goes in the unit that settles it.
+        stripe.PollRejection = null;
+        h.Clock.Advance(Duration.FromMinutes(1));
+        Assert.Equal(new TransactionSyncResult(2, 2, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.GetAsync(partner.Id, charged.Id)).Status);
+        Assert.Equal(TransactionStatus.Failed, (await h.Transactions.GetAsync(partner.Id, declined.Id)).Status);
+        Assert.False(await RefusalKeptAsync(store, charged));
+        Assert.False(await RefusalKeptAsync(store, declined));
+    }
+
+    [Fact]
+    public async Task A_Refusal_Met_Again_After_Its_Record_Went_Is_Audited_Once_As_A_Change_Of_The_Transaction()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => o.SyncRetryInterval = Duration.FromMinutes(1), wrapStripe: s => stripe = new GatedPaymentProvider(s), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        stripe!.LoseNextPayment = true;
+        var tx = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("again"), Context);
+        var refused = new PaymentsKitException(PaymentsKitErrorCodes.InvalidArgument, "The provider refused the reference.");
+        stripe.PollRejection = refused;
+        async Task<int> RejectedAsync() => (await h.AuditAsync(partner.Id)).Count(a => a is { Action: "transaction.sync", Outcome: AuditOutcome.Rejected });
+        async Task PassesAsync(int passes, TransactionSyncResult each)
+        {
+            for (var pass = 0; pass < passes; pass++)
+            {
+                Assert.Equal(each, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+                h.Clock.Advance(Duration.FromMinutes(1));
+            }
+        }
+
+        await PassesAsync(2, new TransactionSyncResult(1, 0, 1));
+        Assert.Equal(1, await RejectedAsync());
+        stripe.PollRejection = null;
+        await PassesAsync(1, new TransactionSyncResult(1, 1, 0));
+        Assert.False(await RefusalKeptAsync(store, tx));
+
+        // A refund puts it back in the pass, which meets the same refusal: the transaction changed since the refusal was
+        // audited (as it must have for its record to go), so it is audited again, once, and kept until the refund settles.
+        stripe.LoseNextRefund = true;
+        Assert.Equal(RefundStatus.Processing, (await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(40m, "damaged"), Context)).Status);
+        stripe.PollRejection = refused;
+        await PassesAsync(3, new TransactionSyncResult(1, 0, 1));
+        Assert.Equal(2, await RejectedAsync());
+        Assert.True(await RefusalKeptAsync(store, tx));
+        stripe.PollRejection = null;
+        await PassesAsync(1, new TransactionSyncResult(1, 1, 0));
+        Assert.Equal(TransactionStatus.PartiallyRefunded, (await h.Transactions.GetAsync(partner.Id, tx.Id)).Status);
+        Assert.False(await RefusalKeptAsync(store, tx));
+        Assert.Equal(2, await RejectedAsync());
+    }
+
+    private static async Task<bool> RefusalKeptAsync(IPaymentsStore store, PaymentTransaction tx)
+    {
+        await using var unit = await store.BeginAsync();
+        return await unit.GetAsync(OrchestrationCollections.SyncRejections, tx.PartnerId.Value, tx.Id.Value) is not null;
+    }
+
+    [Fact]
     public async Task A_Transaction_The_Provider_Keeps_Leaving_Unresolved_Does_Not_Starve_The_Others()
     {
         GatedPaymentProvider? stripe = null;

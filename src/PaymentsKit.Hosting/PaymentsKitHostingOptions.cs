@@ -56,16 +56,17 @@ public sealed class PaymentsKitHostingOptions
 
     /// <summary>
     /// How long a host's job holds a distribution it runs before another host's job may try it (when the first died).
-    /// 1 minute to 1 day; default 30 minutes.
+    /// 1 minute to 1 day; default 2 minutes.
     /// </summary>
     /// <remarks>
     /// It keeps hosts from starting a distribution at the same moment; it is not renewed during the run. What keeps a second
     /// run off a live one is the distribution's own run lease (<see cref="Payouts.PayoutOptions.RunLease"/>), which the run
     /// renews: a host whose job lease lapsed during a long run gets the distribution back from <c>ExecuteAsync</c> without
     /// executing anything. A host that dies keeps the other hosts' jobs off its distribution until this lapses, so it bounds
-    /// how soon the run is resumed.
+    /// how soon the run is resumed: kept short, since a live run is kept by its run lease, and a job that takes the
+    /// distribution while another host runs it only reads it.
     /// </remarks>
-    public TimeSpan DistributionLease { get; set; } = TimeSpan.FromMinutes(30);
+    public TimeSpan DistributionLease { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
     /// Interval overrides by job name, for any job (including other modules' jobs). A name no registered job has is

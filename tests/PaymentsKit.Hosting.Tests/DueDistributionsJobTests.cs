@@ -143,6 +143,31 @@ public sealed class DueDistributionsJobTests
         Assert.NotNull(constructor);
     }
 
+    [Fact]
+    public async Task A_Distribution_Whose_Host_Died_Is_Run_By_Another_Host_Two_Minutes_After_The_Dead_Host_Took_It()
+    {
+        var clock = new ManualClock();
+        var due = Due(clock);
+        var service = DispatchProxy.Create<IDistributionService, FakeDistributions>();
+        var fake = (FakeDistributions)(object)service;
+        fake.Due = [due];
+        var leases = new JobLeases(new InMemoryStore(), clock);
+        var defaults = new PaymentsKitHostingOptions();
+
+        // The dead host took the distribution with the default job lease and never gave it back.
+        Assert.NotNull(await leases.TryAcquireAsync(DueDistributionsJob.JobName + ":" + due.Id, defaults.DistributionLease, CancellationToken.None));
+        var job = new DueDistributionsJob(service, leases, clock, Options.Create(defaults));
+
+        clock.Advance(Duration.FromMinutes(2) - Duration.FromSeconds(1));
+        await job.RunAsync(CancellationToken.None);
+        Assert.Empty(fake.Attempted);
+
+        // The run lease (PayoutOptions.RunLease, 1 minute by default) has lapsed too, so the run resumes at once.
+        clock.Advance(Duration.FromSeconds(1));
+        await job.RunAsync(CancellationToken.None);
+        Assert.Equal([due.Id], fake.Executed);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -132,11 +132,14 @@ public sealed class PostgreSqlInvoiceRefundTests(PostgresServerFixture postgres)
 [Collection(PostgresServerFixture.CollectionName)]
 public sealed class PostgreSqlInvoiceRefundMigrationTests(PostgresServerFixture postgres)
 {
-    // The schema as it was before 0029: refunds in the shared record table, no payment_refunds, no invoices.refundable.
+    // The schema as it was before 0029: refunds (and, before 0032, deadlines) in the shared record table, no
+    // payment_refunds, no invoices.refundable.
     private const string BackToMigration28 = """
         INSERT INTO paymentskit_records (collection, id, tenant_id, version, data, created_at, updated_at)
-            SELECT collection, id, tenant_id, version, data, created_at, updated_at FROM invoice_refunds;
+            SELECT collection, id, tenant_id, version, data, created_at, updated_at FROM invoice_refunds
+            UNION ALL SELECT collection, id, tenant_id, version, data, created_at, updated_at FROM paymentskit_deadlines;
         DROP TABLE invoice_refunds;
+        DROP TABLE paymentskit_deadlines;
         DROP TABLE payment_refunds;
         ALTER TABLE invoices DROP COLUMN refundable, DROP COLUMN closed_at_ticks;
         DELETE FROM paymentskit_migrations WHERE version >= 29;

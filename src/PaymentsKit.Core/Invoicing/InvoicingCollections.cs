@@ -77,11 +77,12 @@ internal static class InvoicingCollections
         ],
         table: "payment_links");
 
-    /// <summary>Expiry deadlines of payment links, shared across merchants, ids ordered by due instant (the expiry sweep's).</summary>
-    public static readonly RecordCollection<PaymentLinkDeadline> LinkDeadlines = new(
-        "invoicing_payment_link_deadline",
-        d => d.Id,
-        _ => Guid.Empty);
+    /// <summary>
+    /// Expiry deadlines of payment links, shared across merchants, ids ordered by due instant, the open ones indexed (the
+    /// expiry sweep's).
+    /// </summary>
+    public static readonly RecordCollection<PaymentLinkDeadline> LinkDeadlines =
+        DeadlineRecords.Collection<PaymentLinkDeadline>("invoicing_payment_link_deadline", d => d.Id, d => d.Closed);
 
     public static readonly RecordCollection<Payment> Payments = new(
         "invoicing_payment",

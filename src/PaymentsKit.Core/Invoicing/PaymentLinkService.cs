@@ -19,7 +19,6 @@ internal sealed partial class PaymentLinkService(InvoicingContext context, ILogg
         context.Clock,
         LinkDeadlines,
         d => d.DueAt,
-        d => d.Closed,
         (d, ex, code) => LogExpiryFailure(logger ?? (ILogger)NullLogger.Instance, ex, d.LinkId.ToString(), d.MerchantId.ToString(), code));
 
     public async ValueTask<PaymentLink> CreatePaymentLinkAsync(MerchantId merchant, CreatePaymentLinkRequest request, CancellationToken cancellationToken = default)

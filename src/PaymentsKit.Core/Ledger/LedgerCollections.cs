@@ -72,11 +72,9 @@ public static class LedgerCollections
         r => r.Id,
         r => r.TenantId.Value);
 
-    /// <summary>Reservations with a timeout, shared across tenants, ids ordered by expiry.</summary>
-    internal static RecordCollection<LedgerTransferTimeout> TransferTimeouts { get; } = new(
-        "ledger_transfer_timeout",
-        t => t.Id,
-        _ => Guid.Empty);
+    /// <summary>Reservations with a timeout, shared across tenants, ids ordered by expiry, the open ones indexed.</summary>
+    internal static RecordCollection<LedgerTransferTimeout> TransferTimeouts { get; } =
+        DeadlineRecords.Collection<LedgerTransferTimeout>("ledger_transfer_timeout", t => t.Id, t => t.Closed);
 
     /// <summary>The id of an account's <paramref name="sequence"/>-th entry.</summary>
     /// <remarks>

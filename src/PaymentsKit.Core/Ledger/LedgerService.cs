@@ -49,7 +49,6 @@ public sealed partial class LedgerService : ILedger
             clock,
             LedgerCollections.TransferTimeouts,
             t => t.ExpiresAt,
-            t => t.Closed,
             (t, ex, code) => LogExpiryFailure(log, ex, t.TransferId.ToString(), t.TenantId.ToString(), code));
     }
 

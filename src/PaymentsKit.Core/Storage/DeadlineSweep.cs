@@ -4,17 +4,45 @@ using NodaTime;
 namespace PaymentsKit.Storage;
 
 /// <summary>
-/// Walks a collection of deadline records (ids time-ordered like their due instants, tenant
-/// <see cref="Guid.Empty"/>) and acts on each one that is due and not yet closed, each in its own unit of
-/// work. A deadline is due once it has passed by both the sweep's now and the clock: a now later than the clock's counts
-/// as the clock's, since acting before a deadline has really passed (expiring a hold that still stands, completing a
-/// stream that has not streamed, deactivating a link still payable) cannot be undone. It remembers where the deadlines
-/// behind it are all closed, so later sweeps skip them; at least every <see cref="FullPassInterval"/> (by the clock) a
-/// sweep starts from the first deadline again, so one committed behind the skip (by a unit of work that committed long
-/// after its due instant, or a host whose clock lags) is acted on then. A deadline whose unit of work fails is reported to
-/// <c>failed</c> (the deadline, the exception, its error code or exception type) and left due: the sweep goes on with
-/// the others, and a sweep tries it again once a backoff has passed (<see cref="FailureBackoff"/>: 1 minute, doubling with
-/// each further failure up to an hour, by the clock).
+/// The collections of deadline records a <see cref="DeadlineSweep{TDeadline}"/> walks: shared (tenant
+/// <see cref="Guid.Empty"/>), with an index of the deadlines still open, so a sweep reads those and none of the closed
+/// ones, which are kept: a sweep's cost follows the open deadlines, not every deadline ever written (decision 0029).
+/// </summary>
+internal static class DeadlineRecords
+{
+    /// <summary>The PostgreSQL table of every deadline collection (migration 0032).</summary>
+    public const string Table = "paymentskit_deadlines";
+
+    /// <summary>
+    /// The index of open deadlines: a deadline holds <see cref="Open"/> in it until it is closed, then leaves it. On
+    /// PostgreSQL, the table's column generated from the record's <c>closed</c> flag, under a partial index.
+    /// </summary>
+    public const string OpenIndex = "open_key";
+
+    /// <summary>What every open deadline holds in <see cref="OpenIndex"/>.</summary>
+    public static readonly Guid Open = Guid.Empty;
+
+    /// <summary>Declares a collection of deadline records.</summary>
+    /// <param name="name">The collection's name.</param>
+    /// <param name="id">Reads a deadline's id, a UUIDv7 stamped with its due instant.</param>
+    /// <param name="closed">Whether a deadline is closed: handled, so no sweep need read it again.</param>
+    public static RecordCollection<TDeadline> Collection<TDeadline>(string name, Func<TDeadline, Guid> id, Func<TDeadline, bool> closed)
+        where TDeadline : class =>
+        new(name, id, _ => Guid.Empty, table: Table, indexes: [new RecordIndex<TDeadline>(OpenIndex, d => closed(d) ? null : Open)]);
+}
+
+/// <summary>
+/// Walks a collection of deadline records declared by <see cref="DeadlineRecords.Collection{TDeadline}"/> (ids time-ordered
+/// like their due instants) and acts on each one that is due and still open, each in its own unit of work. It reads only
+/// the open deadlines, through the collection's index. A deadline is due once it has passed by both the sweep's now and
+/// the clock: a now later than the clock's counts as the clock's, since acting before a deadline has really passed
+/// (expiring a hold that still stands, completing a stream that has not streamed, deactivating a link still payable)
+/// cannot be undone. It remembers where the deadlines behind it are all closed, so later sweeps skip them; at least every
+/// <see cref="FullPassInterval"/> (by the clock) a sweep starts from the first open deadline again, so one committed
+/// behind the skip (by a unit of work that committed long after its due instant, or a host whose clock lags) is acted on
+/// then. A deadline whose unit of work fails is reported to <c>failed</c> (the deadline, the exception, its error code or
+/// exception type) and left due: the sweep goes on with the others, and a sweep tries it again once a backoff has passed
+/// (<see cref="FailureBackoff"/>: 1 minute, doubling with each further failure up to an hour, by the clock).
 /// Until then it counts as handled for the skip, so it holds neither later sweeps' start nor their time. The backoff is
 /// this instance's (this host's) memory, as the skip is: a restarted host tries every such deadline at once.
 /// Shared by the ledger's reservation expiry, the streams' completion sweep and the payment links' expiry.
@@ -25,7 +53,6 @@ internal sealed class DeadlineSweep<TDeadline>(
     IClock clock,
     RecordCollection<TDeadline> collection,
     Func<TDeadline, Instant> dueAt,
-    Func<TDeadline, bool> closed,
     Action<TDeadline, Exception, string> failed)
     where TDeadline : class
 {
@@ -40,7 +67,7 @@ internal sealed class DeadlineSweep<TDeadline>(
     /// How often a sweep ignores the skip and starts from the first deadline. A deadline's id is stamped with its due
     /// instant when its unit of work is built, and that unit may commit any time later (a slow caller), so no margin
     /// keeps every deadline ahead of the skip: a full pass is what finds those that land behind it. The cost is one
-    /// read of every deadline, closed ones included, this often, instead of on every sweep.
+    /// read of every open deadline this often, instead of on every sweep; closed ones are not in the index read.
     /// </summary>
     private static readonly Duration FullPassInterval = Duration.FromMinutes(10);
 
@@ -112,7 +139,8 @@ internal sealed class DeadlineSweep<TDeadline>(
             var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
             await using (unit.ConfigureAwait(false))
             {
-                page = await unit.ListAsync(collection, Guid.Empty, cursor, PageSize, cancellationToken).ConfigureAwait(false);
+                page = await unit.ListByAsync(collection, Guid.Empty, DeadlineRecords.OpenIndex, DeadlineRecords.Open, cursor, PageSize, cancellationToken)
+                    .ConfigureAwait(false);
             }
 
             // Whether every deadline of this page is handled and old enough that none can appear before it.
@@ -122,7 +150,7 @@ internal sealed class DeadlineSweep<TDeadline>(
                 var deadline = item.Value;
                 var due = dueAt(deadline);
                 handled &= due < skipBefore;
-                if (closed(deadline) || failing?.Contains(collection.IdOf(deadline)) == true)
+                if (failing?.Contains(collection.IdOf(deadline)) == true)
                 {
                     continue;
                 }

@@ -43,11 +43,9 @@ public static class StreamCollections
                 IdempotencyKey, e => e is { Kind: StreamEventKind.Withdrawn, IdempotencyKey: { } key } ? Idempotency.ScopedKey(e.TenantId.Value, key) : null),
         ]);
 
-    /// <summary>Completion deadlines of active streams, shared across tenants, ids ordered by due instant.</summary>
-    internal static RecordCollection<StreamDeadline> Deadlines { get; } = new(
-        "stream_deadline",
-        d => d.Id,
-        _ => Guid.Empty);
+    /// <summary>Completion deadlines of active streams, shared across tenants, ids ordered by due instant, the open ones indexed.</summary>
+    internal static RecordCollection<StreamDeadline> Deadlines { get; } =
+        DeadlineRecords.Collection<StreamDeadline>("stream_deadline", d => d.Id, d => d.Closed);
 
     /// <summary>The id of a stream's <paramref name="sequence"/>-th event: a UUIDv8 from SHA-256 of both.</summary>
     public static Guid EventId(StreamId streamId, long sequence)

@@ -75,7 +75,6 @@ public sealed partial class StreamService : IStreamService
             clock,
             StreamCollections.Deadlines,
             d => d.DueAt,
-            d => d.Closed,
             (d, ex, code) => LogCompletionFailure(_logger, ex, d.StreamId.ToString(), d.TenantId.ToString(), code));
     }
 

@@ -20,6 +20,13 @@ public abstract class DeadlineSweepLateCommitSpecification : IAsyncLifetime
 {
     private const string TransferTimeouts = "ledger_transfer_timeout";
     private const string LinkDeadlines = "invoicing_payment_link_deadline";
+    private const string StreamDeadlines = "stream_deadline";
+
+    // How many deadlines the history tests close before a full pass: more than a page (256).
+    private const int Closed = 300;
+
+    // How many deadlines they leave open (not due before the full pass).
+    private const int Open = 3;
 
     // How often a sweep starts again from the first deadline (docs/ledger.md).
     private static readonly Duration FullPassInterval = Duration.FromMinutes(10);
@@ -151,6 +158,74 @@ public abstract class DeadlineSweepLateCommitSpecification : IAsyncLifetime
         Assert.False((await kit.Links.GetPaymentLinkAsync(merchant.Id, late.Id)).Active);
     }
 
+    [Fact]
+    public async Task A_Full_Pass_Reads_The_Open_Reservation_Deadlines_Not_The_Closed_Ones()
+    {
+        var ledger = new LedgerService(Store, _clock, new AssetRegistry());
+        var payer = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var payee = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payee", "Payee", AssetRegistry.Usdc, LedgerSide.Credit));
+        var amount = Money.Of(1, AssetRegistry.Usdc);
+        for (var i = 0; i < Closed + Open; i++)
+        {
+            var timeout = i < Closed ? Duration.FromSeconds(10 + i) : Duration.FromDays(1);
+            await ledger.ReserveAsync(_tenant, new ReserveLedgerTransferRequest(payer.Id, payee.Id, amount) { Timeout = timeout });
+        }
+
+        _clock.Advance(Duration.FromHours(1));
+        Assert.Equal(Closed, (await ledger.ExpireDueAsync(_clock.GetCurrentInstant())).Count);
+
+        var read = Store.RecordsListed(TransferTimeouts);
+        _clock.Advance(FullPassInterval);
+        Assert.Empty(await ledger.ExpireDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(read + Open, Store.RecordsListed(TransferTimeouts));
+    }
+
+    [Fact]
+    public async Task A_Full_Pass_Reads_The_Open_Stream_Deadlines_Not_The_Closed_Ones()
+    {
+        var ledger = new LedgerService(Store, _clock, new AssetRegistry());
+        var streams = new StreamService(Store, ledger, _clock, new AssetRegistry());
+        var funding = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payer", "Payer", AssetRegistry.Usdc, LedgerSide.Debit));
+        var payout = await ledger.CreateAccountAsync(_tenant, new CreateLedgerAccountRequest("payout", "Payout", AssetRegistry.Usdc, LedgerSide.Credit));
+        for (var i = 0; i < Closed + Open; i++)
+        {
+            var runs = i < Closed ? Duration.FromSeconds(10 + i) : Duration.FromDays(1);
+            await streams.CreateAsync(_tenant, new(funding.Id, payout.Id, "GPAYER", "GDEST", Money.Of(3600, AssetRegistry.Usdc), 0.01m) { EndTime = _clock.GetCurrentInstant() + runs });
+        }
+
+        _clock.Advance(Duration.FromHours(1));
+        Assert.Equal(Closed, (await streams.CompleteDueAsync(_clock.GetCurrentInstant())).Count);
+
+        var read = Store.RecordsListed(StreamDeadlines);
+        _clock.Advance(FullPassInterval);
+        Assert.Empty(await streams.CompleteDueAsync(_clock.GetCurrentInstant()));
+        Assert.Equal(read + Open, Store.RecordsListed(StreamDeadlines));
+    }
+
+    [Fact]
+    public async Task A_Full_Pass_Reads_The_Open_Payment_Link_Deadlines_Not_The_Closed_Ones()
+    {
+        using var kit = await InvoicingHarness.CreateAsync(builder =>
+        {
+            builder.Services.Replace(ServiceDescriptor.Singleton<IPaymentsStore>(Store));
+            return Task.CompletedTask;
+        });
+        var merchant = await kit.MerchantAsync();
+        for (var i = 0; i < Closed + Open; i++)
+        {
+            var expires = i < Closed ? Duration.FromSeconds(10 + i) : Duration.FromDays(1);
+            await kit.LinkAsync(merchant, expiresAt: kit.Clock.GetCurrentInstant() + expires);
+        }
+
+        kit.Clock.Advance(Duration.FromHours(1));
+        Assert.Equal(Closed, (await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant())).Count);
+
+        var read = Store.RecordsListed(LinkDeadlines);
+        kit.Clock.Advance(FullPassInterval);
+        Assert.Empty(await kit.Links.ExpireDueAsync(kit.Clock.GetCurrentInstant()));
+        Assert.Equal(read + Open, Store.RecordsListed(LinkDeadlines));
+    }
+
     /// <summary>
     /// A store in front of another that counts the pages listed and can hold one unit of work at its commit until the
     /// test releases it.
@@ -158,6 +233,7 @@ public abstract class DeadlineSweepLateCommitSpecification : IAsyncLifetime
     private sealed class CommitGateStore(IPaymentsStore inner) : IPaymentsStore
     {
         private readonly Dictionary<string, int> _pagesListed = [];
+        private readonly Dictionary<string, int> _recordsListed = [];
         private Gate? _gate;
 
         /// <summary>How many pages of <paramref name="collection"/> were listed through this store.</summary>
@@ -169,11 +245,32 @@ public abstract class DeadlineSweepLateCommitSpecification : IAsyncLifetime
             }
         }
 
+        /// <summary>How many records of <paramref name="collection"/> the pages listed through this store held.</summary>
+        public int RecordsListed(string collection)
+        {
+            lock (_pagesListed)
+            {
+                return _recordsListed.GetValueOrDefault(collection);
+            }
+        }
+
         /// <summary>Holds the next unit of work to commit until the returned gate is released.</summary>
         public Gate HoldNextCommit() => _gate = new Gate();
 
         public async ValueTask<IUnitOfWork> BeginAsync(CancellationToken cancellationToken = default) =>
             new Unit(this, await inner.BeginAsync(cancellationToken));
+
+        private Page<Versioned<T>> Listed<T>(string collection, Page<Versioned<T>> page)
+            where T : class
+        {
+            lock (_pagesListed)
+            {
+                _pagesListed[collection] = _pagesListed.GetValueOrDefault(collection) + 1;
+                _recordsListed[collection] = _recordsListed.GetValueOrDefault(collection) + page.Items.Count;
+            }
+
+            return page;
+        }
 
         /// <summary>A commit held until <see cref="Release"/>; <see cref="Reached"/> completes once one waits at it.</summary>
         public sealed class Gate
@@ -194,16 +291,14 @@ public abstract class DeadlineSweepLateCommitSpecification : IAsyncLifetime
 
         private sealed class Unit(CommitGateStore owner, IUnitOfWork unit) : ForwardingUnitOfWork(unit)
         {
-            public override ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
-                where T : class
-            {
-                lock (owner._pagesListed)
-                {
-                    owner._pagesListed[collection.Name] = owner._pagesListed.GetValueOrDefault(collection.Name) + 1;
-                }
+            public override async ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
+                where T : class =>
+                owner.Listed(collection.Name, await base.ListAsync(collection, tenantId, cursor, limit, cancellationToken));
 
-                return base.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
-            }
+            public override async ValueTask<Page<Versioned<T>>> ListByAsync<T>(
+                RecordCollection<T> collection, Guid tenantId, string index, Guid value, string? cursor, int limit, CancellationToken cancellationToken = default)
+                where T : class =>
+                owner.Listed(collection.Name, await base.ListByAsync(collection, tenantId, index, value, cursor, limit, cancellationToken));
 
             public override async ValueTask CommitAsync(CancellationToken cancellationToken = default)
             {

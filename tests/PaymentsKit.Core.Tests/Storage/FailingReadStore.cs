@@ -48,12 +48,24 @@ public sealed class FailingReadStore(IPaymentsStore inner) : IPaymentsStore
         public override ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
             where T : class
         {
+            CountPage(collection.Name);
+            return base.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
+        }
+
+        public override ValueTask<Page<Versioned<T>>> ListByAsync<T>(
+            RecordCollection<T> collection, Guid tenantId, string index, Guid value, string? cursor, int limit, CancellationToken cancellationToken = default)
+            where T : class
+        {
+            CountPage(collection.Name);
+            return base.ListByAsync(collection, tenantId, index, value, cursor, limit, cancellationToken);
+        }
+
+        private void CountPage(string collection)
+        {
             lock (owner._pagesListed)
             {
-                owner._pagesListed[collection.Name] = owner._pagesListed.GetValueOrDefault(collection.Name) + 1;
+                owner._pagesListed[collection] = owner._pagesListed.GetValueOrDefault(collection) + 1;
             }
-
-            return base.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
         }
     }
 }

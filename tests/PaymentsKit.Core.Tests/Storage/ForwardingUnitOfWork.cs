@@ -18,7 +18,7 @@ public abstract class ForwardingUnitOfWork(IUnitOfWork inner) : IUnitOfWork
     public virtual ValueTask<Page<Versioned<T>>> ListAsync<T>(RecordCollection<T> collection, Guid tenantId, string? cursor, int limit, CancellationToken cancellationToken = default)
         where T : class => inner.ListAsync(collection, tenantId, cursor, limit, cancellationToken);
 
-    public ValueTask<Page<Versioned<T>>> ListByAsync<T>(
+    public virtual ValueTask<Page<Versioned<T>>> ListByAsync<T>(
         RecordCollection<T> collection, Guid tenantId, string index, Guid value, string? cursor, int limit, CancellationToken cancellationToken = default)
         where T : class => inner.ListByAsync(collection, tenantId, index, value, cursor, limit, cancellationToken);
 

@@ -472,36 +472,39 @@ public sealed partial class PaymentIntentService
             quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
         }
 
-        if (health?.HealthStatus == ChainHealthStatus.Unhealthy)
+        // A transaction the chain refused (a resend rejected while unknown to the chain, retried by an operator) is refused
+        // again if sent again: it is replaced by a new one once known not to be on the chain, as a dropped one is.
+        var unhealthy = health?.HealthStatus == ChainHealthStatus.Unhealthy;
+        var refused = last.Failure == AttemptFailure.Rejected;
+        var (nowhere, knownBy, onChain) = unhealthy || refused
+            ? await LandedNowhereAsync(intent, last, now, cancellationToken).ConfigureAwait(false)
+            : default;
+        if (unhealthy && nowhere && await RerouteAsync(current, quote, cancellationToken).ConfigureAwait(false) is { } rerouted)
         {
-            var (nowhere, knownBy) = await LandedNowhereAsync(intent, last, now, cancellationToken).ConfigureAwait(false);
-            if (nowhere)
-            {
-                var rerouted = await RerouteAsync(current, quote, cancellationToken).ConfigureAwait(false);
-                if (rerouted is not null)
-                {
-                    return rerouted;
-                }
-            }
-            else if (knownBy is { } wait)
-            {
-                // Not found yet, but too soon to tell it never reached the chain: leaving the chain now could pay twice.
-                return await CommitAsync(
-                    current,
-                    (unit, v, _) =>
-                    {
-                        var later = v.Value with { NextAttemptAt = wait, UpdatedAt = now };
-                        later = later with { DueAt = DueAt(later, now) };
-                        unit.Update(RoutingCollections.Intents, later, v);
-                        return ValueTask.FromResult(later);
-                    },
-                    cancellationToken).ConfigureAwait(false);
-            }
+            return rerouted;
         }
 
-        // Only a transaction the chain let go (dropped) is replaced by a new one; any other (an RPC error, or one an operator
-        // retries while it is still pending or not final) may yet land, so the same transaction is sent again.
-        return await BroadcastAsync(current, last.Failure == AttemptFailure.Dropped ? null : last, cancellationToken).ConfigureAwait(false);
+        // Not found yet, but too soon to tell it never reached the chain: leaving the chain or replacing the transaction now
+        // could pay twice. A refused transaction the chain cannot be asked about waits for a chain that answers.
+        var wait = knownBy ?? (refused && !nowhere && !onChain ? now + _options.RetryDelay(intent.AttemptIds.Count) : null);
+        if (wait is { } until)
+        {
+            return await CommitAsync(
+                current,
+                (unit, v, _) =>
+                {
+                    var later = v.Value with { NextAttemptAt = until, UpdatedAt = now };
+                    later = later with { DueAt = DueAt(later, now) };
+                    unit.Update(RoutingCollections.Intents, later, v);
+                    return ValueTask.FromResult(later);
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        // Only a transaction the chain let go (dropped) or refused is replaced by a new one; any other (an RPC error, or one an
+        // operator retries while it is still pending or not final) may yet land, so the same transaction is sent again, as is a
+        // refused one the chain turns out to have (the send then finds it and follows it).
+        return await BroadcastAsync(current, last.Failure == AttemptFailure.Dropped || (refused && nowhere) ? null : last, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Moves the intent to the quote's best other usable chain, swapping the reservation; null when none can take it.</summary>
@@ -541,31 +544,37 @@ public sealed partial class PaymentIntentService
     }
 
     /// <summary>
-    /// Whether the attempt's transaction is known not to be on its chain, so leaving the chain cannot pay twice: dropped,
-    /// or sent only through failed RPC calls and still unknown to the chain <see cref="RoutingOptions.DropTimeout"/> after
-    /// it was last sent or seen. When it is unknown but that time has not passed, <c>KnownBy</c> is when it will have.
+    /// Whether the attempt's transaction is known not to be on its chain, so leaving the chain or replacing the transaction
+    /// cannot pay twice: dropped, or sent only through failed RPC calls or refused (a rejected resend) and still unknown to
+    /// the chain <see cref="RoutingOptions.DropTimeout"/> after it was last sent or seen. When it is unknown but that time
+    /// has not passed, <c>KnownBy</c> is when it will have; <c>OnChain</c> is whether the chain has it. A refused transaction
+    /// with no known hash cannot be asked about: only an operator's Retry sends the intent on from there, and, as their Fail
+    /// does, it vouches for it once the drop timeout has passed since its last send.
     /// </summary>
-    private async ValueTask<(bool Nowhere, Instant? KnownBy)> LandedNowhereAsync(
+    private async ValueTask<(bool Nowhere, Instant? KnownBy, bool OnChain)> LandedNowhereAsync(
         PaymentIntent intent, PaymentAttempt attempt, Instant now, CancellationToken cancellationToken)
     {
         if (attempt.Failure == AttemptFailure.Dropped)
         {
-            return (true, null);
+            return (true, null, false);
         }
 
-        if (attempt.Failure != AttemptFailure.RpcError || attempt.TxId is null)
+        if (attempt.Failure is not (AttemptFailure.RpcError or AttemptFailure.Rejected) || (attempt.TxId is null && attempt.Failure != AttemptFailure.Rejected))
         {
-            return (false, null);
+            return (false, null, false);
         }
 
-        var (transaction, answered) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId, cancellationToken).ConfigureAwait(false);
-        if (!answered || transaction is not null)
+        if (attempt.TxId is not null)
         {
-            return (false, null);
+            var (transaction, answered) = await QueryAsync(attempt.Chain, attempt.RpcProvider, attempt.TxId, cancellationToken).ConfigureAwait(false);
+            if (!answered || transaction is not null)
+            {
+                return (false, null, transaction is not null);
+            }
         }
 
         var knownBy = await LastKnownAsync(intent, attempt, cancellationToken).ConfigureAwait(false) + _options.DropTimeout;
-        return now >= knownBy ? (true, null) : (false, knownBy);
+        return now >= knownBy ? (true, null, false) : (false, knownBy, false);
     }
 
     /// <summary>

@@ -840,6 +840,41 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Retry_After_A_Rejected_Resend_Signs_A_New_Transaction_Once_The_Refused_One_Is_Known_Nowhere()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Clock.Advance(Duration.FromSeconds(2));
+        Router.SolanaBackup.RejectBroadcasts(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        var refused = (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1];
+
+        // The chain refused that transaction, so sending it again is refused again; the operator's Retry waits until the
+        // chain has not known it for the drop timeout, as a drop does, rather than resend it or pay with a second one early.
+        intent = await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.Retrying, 2), (intent.Status, intent.AttemptIds.Count));
+        Assert.True(intent.NextAttemptAt > Clock.GetCurrentInstant());
+
+        Clock.Advance(Router.Options.DropTimeout);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.Broadcasted, intent.Status);
+        var fresh = (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1];
+        Assert.Equal(3, intent.AttemptIds.Count);
+        Assert.NotEqual(refused.SignedTransaction, fresh.SignedTransaction);
+        Assert.NotEqual(refused.TxId, fresh.TxId);
+        intent = await Router.RunToEndAsync(intent);
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.Equal(Usdc(10m), Router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        var book = await BalancedBookAsync(Router, Solana);
+        Assert.Equal((Usdc(10m), Usdc(0m)), (book.Spent, book.Reserved));
+    }
+
+    [Fact]
     public async Task A_Reverted_Transaction_Fails_The_Intent_Charging_Only_The_Fee()
     {
         var merchant = await Router.MerchantAsync();

@@ -408,6 +408,29 @@ public sealed partial class PaymentIntentService
         var reservation = paidElsewhere?.Held ?? current.Value.Reservation!;
         await unit.PrefetchAsync(await _treasury.ResolutionReadsAsync(reservation, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false), cancellationToken)
             .ConfigureAwait(false);
+        var fee = await RecordPaidAsync(unit, current, attempt, attemptReadAt, reservation, transaction, cancellationToken).ConfigureAwait(false);
+        return Move(
+            unit,
+            current,
+            PaymentIntentStatus.Settled,
+            i => (paidElsewhere is null ? i : i with { SelectedChain = reservation.Chain, DestinationAddress = paidElsewhere.Destination })
+                with { Reservation = null, TxId = transaction.Hash, ActualFee = fee },
+            null);
+    }
+
+    /// <summary>
+    /// Records in the unit that the attempt's transaction is final and successful on chain, and posts the payment and the fee
+    /// it paid from <paramref name="reservation"/> (the rest of the fee released); returns that fee.
+    /// </summary>
+    private async ValueTask<Money> RecordPaidAsync(
+        IUnitOfWork unit,
+        Versioned<PaymentIntent> current,
+        Versioned<PaymentAttempt> attempt,
+        long attemptReadAt,
+        TreasuryReservation reservation,
+        ChainTransaction transaction,
+        CancellationToken cancellationToken)
+    {
         var stored = await AttemptAsync(unit, current, attempt, attemptReadAt, cancellationToken).ConfigureAwait(false);
         var (native, fee) = ActualFee(current.Value, reservation, transaction.Fee);
         var now = _clock.GetCurrentInstant();
@@ -430,13 +453,7 @@ public sealed partial class PaymentIntentService
             },
             stored.Version);
         await _treasury.SettleAsync(unit, reservation, fee, current.Value.Id.ToString(), cancellationToken).ConfigureAwait(false);
-        return Move(
-            unit,
-            current,
-            PaymentIntentStatus.Settled,
-            i => (paidElsewhere is null ? i : i with { SelectedChain = reservation.Chain, DestinationAddress = paidElsewhere.Destination })
-                with { Reservation = null, TxId = transaction.Hash, ActualFee = fee },
-            null);
+        return fee;
     }
 
     /// <summary>A hold taken on the wallet that paid, and the destination it paid, for a transaction that landed on another chain.</summary>

@@ -290,6 +290,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             PaymentIntentStatus.Broadcasting => await RecoverBroadcastAsync(current, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Broadcasted or PaymentIntentStatus.PendingConfirmation => await PollAsync(current, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Retrying => await RetryAsync(current, cancellationToken).ConfigureAwait(false),
+            PaymentIntentStatus.Settled or PaymentIntentStatus.Failed => await WatchLeftAsync(current, cancellationToken).ConfigureAwait(false),
             _ => current.Value,
         };
     }
@@ -477,6 +478,93 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             },
             cancellationToken,
             moved).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Watches a finished intent's transactions on chains it left (sent before a re-route, or on the chain a settle from review
+    /// moved it away from): each may still reach its chain after the intent settled or failed elsewhere, paid from that
+    /// chain's wallet. One the chain reports reverted has its fee booked on the wallet that paid it, and one final and
+    /// successful its payment and fee, so the books keep matching the chains; the intent keeps its status (a failed intent's
+    /// <c>actual_fee</c> grows by the fees booked). A transaction is watched while its chain knows it (pending or not final)
+    /// and, unknown, until <see cref="RoutingOptions.FinalityTimeout"/> after it was last sent or seen; once every one is
+    /// booked or outwaited the intent is no longer due.
+    /// </summary>
+    private async ValueTask<PaymentIntent> WatchLeftAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    {
+        var intent = current.Value;
+        if (intent.DueAt is null)
+        {
+            return intent;
+        }
+
+        var now = _clock.GetCurrentInstant();
+        var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
+        List<RevertedOnChain> reverted = [];
+        List<(Versioned<PaymentAttempt> Attempt, ChainTransaction Transaction)> landed = [];
+        var watching = false;
+        foreach (var carriers in attempts
+            .Where(a => a.Value.Chain != intent.SelectedChain && a.Value.TxId is not null)
+            .GroupBy(a => (a.Value.Chain, a.Value.TxId))
+            .Where(g => !g.Any(a => a.Value.Status == PaymentAttemptStatus.Confirmed || a.Value.Failure == AttemptFailure.Reverted)))
+        {
+            var attempt = carriers.First();
+            var (transaction, _) = await QueryAsync(attempt.Value.Chain, attempt.Value.RpcProvider, attempt.Value.TxId!, cancellationToken).ConfigureAwait(false);
+            switch (transaction)
+            {
+                case { Status: ChainTransactionStatus.Failed }:
+                    reverted.Add(new RevertedOnChain(attempt, transaction));
+                    break;
+                case { Status: ChainTransactionStatus.Succeeded, IsFinal: true }:
+                    landed.Add((attempt, transaction));
+                    break;
+                case not null:
+                    // Pending or not final: it may still move the money, however long it takes.
+                    watching = true;
+                    break;
+                default:
+                    watching |= now - carriers.Max(a => LastKnownAt(a.Value) ?? a.Value.CreatedAt) < _options.FinalityTimeout;
+                    break;
+            }
+        }
+
+        if (watching && reverted.Count == 0 && landed.Count == 0)
+        {
+            return intent;
+        }
+
+        PaymentIntent? written = null;
+        var result = await CommitAsync(
+            current,
+            async (unit, v, ct) =>
+            {
+                var booked = await ChargeRevertedElsewhereAsync(unit, v, current.Version, reverted, now, ct).ConfigureAwait(false);
+                foreach (var (attempt, transaction) in landed)
+                {
+                    var held = await HoldOnPayingWalletAsync(unit, v.Value, attempt.Value, v.Value.Amount, ct).ConfigureAwait(false);
+                    var fee = await RecordPaidAsync(unit, v, attempt, current.Version, held, transaction, ct).ConfigureAwait(false);
+                    booked = booked is { } sum ? sum + fee : fee;
+                }
+
+                var failedFee = v.Value.Status == PaymentIntentStatus.Failed && booked is { } more ? (v.Value.ActualFee is { } paid ? paid + more : more) : v.Value.ActualFee;
+                written = v.Value with { ActualFee = failedFee, DueAt = watching ? now : null, UpdatedAt = now };
+                unit.Update(RoutingCollections.Intents, written, v);
+                return written;
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (ReferenceEquals(result, written))
+        {
+            foreach (var (attempt, transaction) in reverted)
+            {
+                LogLeftReverted(_logger, intent.Id.ToString(), result.Status.ToWireName(), transaction.Hash, attempt.Value.Chain.ToString());
+            }
+
+            foreach (var (attempt, transaction) in landed)
+            {
+                LogLeftPaid(_logger, intent.Id.ToString(), result.Status.ToWireName(), transaction.Hash, attempt.Value.Chain.ToString(), intent.Amount.ToString());
+            }
+        }
+
+        return result;
     }
 
     /// <summary>
@@ -807,6 +895,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         PaymentIntentStatus.RouteSelected or PaymentIntentStatus.Broadcasted or PaymentIntentStatus.PendingConfirmation => now,
         PaymentIntentStatus.Broadcasting => now + _options.BroadcastTimeout,
         PaymentIntentStatus.Retrying => intent.NextAttemptAt ?? now,
+
+        // More than one attempt may have left a transaction on a chain the intent was re-routed away from, which can still
+        // reach that chain after the intent finished elsewhere: it stays due until WatchLeftAsync booked or outwaited each.
+        PaymentIntentStatus.Settled or PaymentIntentStatus.Failed when intent.AttemptIds.Count > 1 => now,
         _ => null,
     };
 
@@ -989,6 +1081,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 
     [LoggerMessage(EventId = 513, Level = LogLevel.Warning, Message = "Payment intent {IntentId} failed by an operator without {Chain}'s confirmation; its hold is released")]
     private static partial void LogFailedUnverified(ILogger logger, string intentId, string chain);
+
+    [LoggerMessage(EventId = 514, Level = LogLevel.Warning, Message = "Payment intent {IntentId} ({Status}): transaction {TxId} it left on {Chain} reverted after the intent finished; its fee is booked on that chain's wallet")]
+    private static partial void LogLeftReverted(ILogger logger, string intentId, string status, string txId, string chain);
+
+    [LoggerMessage(EventId = 515, Level = LogLevel.Error, Message = "Payment intent {IntentId} ({Status}): transaction {TxId} it left on {Chain} paid {Amount} after the intent finished; booked on that chain's wallet, to be reconciled with the recipient")]
+    private static partial void LogLeftPaid(ILogger logger, string intentId, string status, string txId, string chain, string amount);
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Payment intent {IntentId}: the chain reports a fee of {Fee}, above the {Reserved} held; only the held amount is booked")]
     private static partial void LogFeeAboveHold(ILogger logger, string intentId, string fee, string reserved);

@@ -1129,6 +1129,71 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Revert_On_The_Chain_A_Reroute_Left_Seen_Only_After_The_Intent_Settled_Elsewhere_Is_Booked_On_The_Wallet_That_Paid()
+    {
+        var (router, merchant, intent) = await ReroutedToEthereumAndSettledAsync();
+
+        // Still due for the sweep: the Solana transaction it left may yet reach Solana. It does, relayed by another node, and
+        // reverts.
+        Assert.Equal(intent.UpdatedAt, intent.DueAt);
+        await RevertOnSolanaAsync(router, merchant, intent);
+        var settled = await router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal((PaymentIntentStatus.Settled, Ethereum, intent.ActualFee), (settled.Status, settled.SelectedChain, settled.ActualFee));
+        Assert.Null(settled.DueAt);
+        var reverted = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        Assert.Equal((PaymentAttemptStatus.Failed, AttemptFailure.Reverted), (reverted.Status, reverted.Failure));
+        Assert.True(reverted.ActualFee!.Value.IsPositive);
+        var solana = await BalancedBookAsync(router, Solana);
+        var ethereum = await BalancedBookAsync(router, Ethereum);
+        Assert.Equal((reverted.ActualFee!.Value, Usdc(0m), Usdc(0m)), (solana.Fees, solana.Spent, solana.Reserved));
+        Assert.Equal((settled.ActualFee!.Value, Usdc(10m), Usdc(0m)), (ethereum.Fees, ethereum.Spent, ethereum.Reserved));
+        Assert.Equal(settled, await router.Intents.GetAsync(merchant, intent.Id));
+        AssertUnchanged(settled, await router.Intents.AdvanceAsync(intent.Id));
+    }
+
+    [Fact]
+    public async Task A_Transaction_On_The_Chain_A_Reroute_Left_Landing_After_The_Intent_Settled_Elsewhere_Is_Booked_On_The_Wallet_That_Paid()
+    {
+        var (router, merchant, intent) = await ReroutedToEthereumAndSettledAsync();
+
+        // The Solana transaction reaches Solana after all and pays the payee a second time, from the Solana wallet.
+        var left = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(left.SignedTransaction), left.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+
+        var settled = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.Settled, Ethereum, intent.TxId), (settled.Status, settled.SelectedChain, settled.TxId));
+        Assert.Null(settled.DueAt);
+        Assert.Equal(PaymentAttemptStatus.Confirmed, Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana).Status);
+        var solana = await BalancedBookAsync(router, Solana);
+        Assert.Equal((Usdc(10m), Usdc(0m)), (solana.Spent, solana.Reserved));
+        Assert.True(solana.Fees.IsPositive);
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(router, Ethereum)).Spent);
+    }
+
+    [Fact]
+    public async Task An_Intent_Settled_After_A_Reroute_Stops_Watching_The_Chain_It_Left_Once_Its_Transaction_Stayed_Unknown_For_The_Finality_Timeout()
+    {
+        var (router, merchant, intent) = await ReroutedToEthereumAndSettledAsync();
+        var left = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+
+        Clock.Advance(Duration.FromMinutes(1));
+        AssertUnchanged(intent, await router.Intents.AdvanceAsync(intent.Id));
+        Assert.Equal(intent.DueAt, (await router.Intents.GetAsync(merchant, intent.Id)).DueAt);
+
+        Clock.Advance(router.Options.FinalityTimeout);
+        var settled = await router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.Settled, settled.Status);
+        Assert.Null(settled.DueAt);
+        Assert.Equal(left, Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana));
+        var solana = await BalancedBookAsync(router, Solana);
+        Assert.Equal((Usdc(0m), Usdc(0m), Usdc(0m)), (solana.Fees, solana.Spent, solana.Reserved));
+    }
+
+    [Fact]
     public async Task A_Transaction_That_Reverted_Before_Its_Chain_Turned_Unhealthy_Fails_The_Intent_There_Instead_Of_Rerouting()
     {
         // A re-route needs the last transaction known not to be on its chain, so a revert seen before it fails the intent on
@@ -1313,6 +1378,28 @@ public abstract partial class RoutingSpecification
         Clock.Advance(Duration.FromMinutes(1));
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        return (router, merchant, intent);
+    }
+
+    /// <summary>
+    /// A 10 USDC intent re-routed from Solana, whose transaction's RPC call failed and which the chain did not know a drop
+    /// timeout later, to Ethereum, where it settled as usual.
+    /// </summary>
+    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> ReroutedToEthereumAndSettledAsync()
+    {
+        var router = await NewRouterAsync();
+        var merchant = await router.MerchantAsync();
+        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(Solana, intent.SelectedChain);
+        router.SolanaChain.FailNextRpcCalls(1);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        await MarkUnhealthyAsync(router, Solana);
+        Clock.Advance(router.Options.DropTimeout);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
+        intent = await router.RunToEndAsync(intent);
+        Assert.Equal((PaymentIntentStatus.Settled, Ethereum), (intent.Status, intent.SelectedChain));
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Solana)).Fees);
         return (router, merchant, intent);
     }
 

@@ -1,4 +1,5 @@
 using NodaTime;
+using PaymentsKit.Chains;
 using PaymentsKit.Routing;
 using PaymentsKit.Storage;
 using PaymentsKit.Testing;
@@ -124,6 +125,39 @@ public abstract class PaymentIntentSweepSpecification : IAsyncLifetime
 
         var limit = await Assert.ThrowsAsync<PaymentsKitException>(() => Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant(), 0).AsTask());
         Assert.Equal(PaymentsKitErrorCodes.InvalidArgument, limit.Code);
+    }
+
+    [Fact]
+    public async Task The_Sweep_Books_A_Revert_On_The_Chain_A_Settled_Intent_Left_Then_Lets_The_Intent_Go()
+    {
+        var merchant = await Router.MerchantAsync();
+        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m)).Id);
+        Assert.Equal(RoutingHarness.Solana, intent.SelectedChain);
+
+        // The Solana send's RPC call fails and Solana turns unhealthy: re-routed to Ethereum, where it settles.
+        Router.SolanaChain.FailNextRpcCalls(1);
+        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        var health = (await Router.Health.GetLatestAsync(RoutingHarness.Solana))!;
+        await Router.Health.RecordAsync(health.ToSample() with { MeasuredAt = Clock.GetCurrentInstant(), Status = ChainHealthStatus.Unhealthy });
+        Clock.Advance(Router.Options.DropTimeout);
+        intent = await Router.RunToEndAsync(await Router.Intents.AdvanceAsync(intent.Id));
+        Assert.Equal((PaymentIntentStatus.Settled, RoutingHarness.Ethereum), (intent.Status, intent.SelectedChain));
+
+        // The Solana transaction is relayed to Solana after all and reverts there.
+        var left = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == RoutingHarness.Solana);
+        Router.SolanaChain.FailNextBroadcast();
+        await Router.SolanaChain.BroadcastAsync(new SignedTransaction(RoutingHarness.Solana, Convert.FromBase64String(left.SignedTransaction), left.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+
+        Assert.Equal(new PaymentIntentSweepResult(1, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant()));
+
+        Assert.Null((await Router.Intents.GetAsync(merchant, intent.Id)).DueAt);
+        var reverted = Assert.Single(await Router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == RoutingHarness.Solana);
+        Assert.Equal(AttemptFailure.Reverted, reverted.Failure);
+        var solana = await Router.Treasury.GetBookAsync(RoutingHarness.Solana);
+        Assert.True(solana.Balances);
+        Assert.Equal((reverted.ActualFee!.Value, RoutingHarness.Usdc(0m)), (solana.Fees, solana.Reserved));
+        Assert.Equal(new PaymentIntentSweepResult(0, 0, 0), await Router.Intents.AdvanceDueAsync(Clock.GetCurrentInstant() + Router.Options.SweepPollInterval));
     }
 
     [Fact]

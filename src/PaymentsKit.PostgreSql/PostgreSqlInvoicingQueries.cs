@@ -41,6 +41,16 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
 
     private static readonly string RefundTable = InvoicingCollections.InvoiceRefunds.Table;
 
+    private static readonly string PaymentRefundTable = InvoicingCollections.PaymentRefunds.Table;
+
+    /// <summary>
+    /// The refunds of payment link payments' excess, out of overpayments: a payment refund in the asset of a confirmed
+    /// payment, which holds nothing unapplied in it (its other assets' refunds leave the unapplied account). Joined as
+    /// <c>r</c> (the refund) and <c>p</c> (its payment); the caller adds the tenant and, for a period, the ticks.
+    /// </summary>
+    private static readonly string ExcessRefunds =
+        $"FROM {PaymentRefundTable} r JOIN payments p ON p.tenant_id = r.tenant_id AND p.id = r.payment_id AND p.status = 'CONFIRMED' AND p.asset = r.asset ";
+
     private const string AllPaymentsOfInvoice =
         "(SELECT coalesce(jsonb_agg(p.data ORDER BY p.created_at_ticks DESC, p.id DESC), '[]'::jsonb) FROM payments p "
         + "WHERE p.tenant_id = i.tenant_id AND p.invoice_id = i.id)";
@@ -156,7 +166,8 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
             "SELECT asset, sum(total), sum(payment_count), sum(overpaid), sum(refunded) FROM ("
             + $"SELECT p.asset, p.amount - {NotRevenue} AS total, 1 AS payment_count, {NotRevenue} AS overpaid, 0 AS refunded {WithInvoice}"
             + "WHERE p.tenant_id = {0} AND p.status = 'CONFIRMED' "
-            + $"UNION ALL SELECT r.asset, 0, 0, 0, r.amount FROM {RefundTable} r WHERE r.tenant_id = {{0}}"
+            + $"UNION ALL SELECT r.asset, 0, 0, 0, r.amount FROM {RefundTable} r WHERE r.tenant_id = {{0}} "
+            + $"UNION ALL SELECT r.asset, 0, 0, 0, r.amount {ExcessRefunds}WHERE r.tenant_id = {{0}}"
             + ") x GROUP BY asset",
             merchant.Value);
         var rows = await ListAsync(
@@ -186,6 +197,8 @@ internal sealed class PostgreSqlInvoicingQueries(PostgreSqlStore store, AssetReg
                 + $"SELECT p.created_at_ticks AS ticks, p.asset, p.amount - {Excess} AS total, 1 AS payment_count, {Excess} AS overpaid, 0 AS refunded FROM payments p "
                 + "WHERE p.tenant_id = {1} AND p.status = 'CONFIRMED' AND p.created_at_ticks >= {2} "
                 + $"UNION ALL SELECT r.created_at_ticks, r.asset, 0, 0, 0, r.amount FROM {RefundTable} r "
+                + "WHERE r.tenant_id = {1} AND r.created_at_ticks >= {2} "
+                + $"UNION ALL SELECT r.created_at_ticks, r.asset, 0, 0, 0, r.amount {ExcessRefunds}"
                 + "WHERE r.tenant_id = {1} AND r.created_at_ticks >= {2} "
                 + "UNION ALL SELECT i.closed_at_ticks, i.asset, -i.refundable, 0, i.refundable, 0 FROM invoices i "
                 + "WHERE i.tenant_id = {1} AND i.refundable IS NOT NULL AND i.closed_at_ticks >= {2}"

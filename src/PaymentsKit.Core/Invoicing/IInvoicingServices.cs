@@ -203,13 +203,17 @@ public interface IPaymentService
     /// assets of a transaction in <see cref="Payment.Unapplied"/>). PaymentsKit does not send or verify it: in one unit of
     /// work it adds the amount to the payment's <see cref="Payment.Refunded"/> and posts one ledger transaction (reference:
     /// the refund id) debiting <see cref="InvoicingLedgerAccounts.Unapplied"/> and crediting
-    /// <see cref="InvoicingLedgerAccounts.Wallet"/>. The payment's status and review code do not change. Concurrent refunds
-    /// of one payment serialise on it, so together they never exceed what it held.
+    /// <see cref="InvoicingLedgerAccounts.Wallet"/>. A payment link payment's excess over the link's price
+    /// (<see cref="Payment.ExcessDue"/>: a link has no invoice to owe it back) is refunded the same way in the payment's own
+    /// asset, debiting <see cref="InvoicingLedgerAccounts.Overpayments"/>, where it was booked. The payment's status and
+    /// review code do not change. Concurrent refunds of one payment serialise on it, so together they never exceed what it
+    /// held or owed back.
     /// </summary>
     /// <remarks>
     /// Errors: <c>not_found</c> (not the merchant's payment), <c>unknown_asset</c>, <c>asset_mismatch</c> (the payment
     /// brought nothing in that asset), <c>amount_precision</c>, <c>amount_out_of_range</c> (not positive, or more than the
-    /// payment holds unapplied in the asset, which is nothing for what it applied), <c>invalid_argument</c>,
+    /// payment holds unapplied in the asset, or than a link payment's <see cref="Payment.ExcessDue"/>; nothing for what it
+    /// applied to its invoice or link), <c>invalid_argument</c>,
     /// <c>idempotency_conflict</c> (the key was used for a refund of another amount, asset, transaction hash or payment).
     /// With an idempotency key, the same request returns the first refund even once nothing is held any more. Idempotency
     /// keys of these refunds and of invoices' refunds are kept apart.

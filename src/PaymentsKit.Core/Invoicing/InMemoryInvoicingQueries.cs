@@ -131,7 +131,7 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
         {
             var refundable = await RefundableInvoicesAsync(unit, merchant, cancellationToken).ConfigureAwait(false);
             var paid = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false)).ToLookup(p => p.Asset);
-            var refunded = (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false)).ToLookup(r => r.Amount.Asset);
+            var refunded = (await OverpaymentRefundsAsync(unit, merchant, cancellationToken).ConfigureAwait(false)).ToLookup(r => r.Amount.Asset);
             return [.. paid.Select(g => g.Key).Union(refunded.Select(g => g.Key))
                 .Select(asset =>
                 {
@@ -150,7 +150,7 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
             var paid = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .Where(p => p.CreatedAt >= since)
                 .ToLookup(p => (Month: p.CreatedAt.InZone(zone).Date.ToYearMonth(), p.Asset));
-            var refunded = (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false))
+            var refunded = (await OverpaymentRefundsAsync(unit, merchant, cancellationToken).ConfigureAwait(false))
                 .Where(r => r.CreatedAt >= since)
                 .ToLookup(r => (Month: r.CreatedAt.InZone(zone).Date.ToYearMonth(), r.Amount.Asset));
 
@@ -255,8 +255,23 @@ internal sealed class InMemoryInvoicingQueries(IPaymentsStore store) : IInvoicin
     /// </summary>
     private static Instant ClosedAt(Invoice invoice) => invoice.Transitions[^1].At;
 
+    /// <summary>
+    /// The refunds recorded out of overpayments: every invoice's, and those of payment link payments' excess (a payment refund
+    /// in the asset of a confirmed payment, which holds nothing unapplied in it).
+    /// </summary>
+    private static async ValueTask<List<(Money Amount, Instant CreatedAt)>> OverpaymentRefundsAsync(IUnitOfWork unit, MerchantId merchant, CancellationToken cancellationToken)
+    {
+        List<(Money Amount, Instant CreatedAt)> refunds =
+            [.. (await AllAsync(unit, InvoiceRefunds, merchant.Value, cancellationToken).ConfigureAwait(false)).Select(r => (r.Amount, r.CreatedAt))];
+        var confirmed = (await ConfirmedAsync(unit, merchant, cancellationToken).ConfigureAwait(false)).ToDictionary(p => p.Id);
+        refunds.AddRange((await AllAsync(unit, PaymentRefunds, merchant.Value, cancellationToken).ConfigureAwait(false))
+            .Where(r => confirmed.TryGetValue(r.PaymentId, out var payment) && payment.Asset.Equals(r.Amount.Asset))
+            .Select(r => (r.Amount, r.CreatedAt)));
+        return refunds;
+    }
+
     /// <summary>What the refunds sent back: what they debited from overpayments.</summary>
-    private static Money Refunded(IEnumerable<InvoiceRefund> refunds, Asset asset) =>
+    private static Money Refunded(IEnumerable<(Money Amount, Instant CreatedAt)> refunds, Asset asset) =>
         refunds.Aggregate(Money.Zero(asset), (total, r) => total + r.Amount);
 
     /// <summary>Compares by (instant, id) ascending; used with OrderByDescending for newest-first lists.</summary>

@@ -10,8 +10,8 @@ namespace PaymentsKit.Invoicing;
 /// <see cref="Overpayments"/> (any excess); a payment kept for review debits <see cref="Wallet"/> and
 /// credits <see cref="Unapplied"/> until the merchant resolves it. When a partly paid invoice is cancelled or
 /// expires, what it applied moves from <see cref="Revenue"/> to <see cref="Overpayments"/> (<see cref="Invoice.Refundable"/>).
-/// A refund the merchant records of an invoice debits <see cref="Overpayments"/> and credits <see cref="Wallet"/>; a refund of a
-/// payment's money kept for review debits <see cref="Unapplied"/> and credits <see cref="Wallet"/>.
+/// A refund the merchant records of an invoice, or of a payment link payment's excess, debits <see cref="Overpayments"/> and
+/// credits <see cref="Wallet"/>; a refund of a payment's money kept for review debits <see cref="Unapplied"/> and credits <see cref="Wallet"/>.
 /// </summary>
 public static class InvoicingLedgerAccounts
 {

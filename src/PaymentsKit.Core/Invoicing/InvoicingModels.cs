@@ -254,12 +254,13 @@ public sealed record InvoiceRefund(
 /// A refund the merchant sent a payer from its own wallet of money a payment brought that was kept for review instead of
 /// applied (<see cref="Payment.HeldUnapplied"/>), as recorded by <see cref="IPaymentService.RecordRefundAsync(MerchantId, PaymentId, RecordRefundRequest, CancellationToken)"/>:
 /// booked from <see cref="InvoicingLedgerAccounts.Unapplied"/> to <see cref="InvoicingLedgerAccounts.Wallet"/> and added to
-/// the payment's <see cref="Payment.Refunded"/>.
+/// the payment's <see cref="Payment.Refunded"/>. A refund of a payment link payment's excess (<see cref="Payment.ExcessDue"/>)
+/// is one too, booked from <see cref="InvoicingLedgerAccounts.Overpayments"/> instead, where the excess was.
 /// </summary>
 /// <param name="Id">The refund id; the reference of its ledger transaction.</param>
 /// <param name="MerchantId">The merchant who sent it.</param>
-/// <param name="PaymentId">The payment whose unapplied money it returns.</param>
-/// <param name="Amount">What was sent back, in one of the assets the payment holds unapplied.</param>
+/// <param name="PaymentId">The payment whose unapplied money or excess it returns.</param>
+/// <param name="Amount">What was sent back, in one of the assets the payment holds unapplied, or in its own asset for its excess.</param>
 /// <param name="TransactionHash">The refund's transaction hash as the merchant gave it, if any.</param>
 /// <param name="IdempotencyKey">The recording request's scoped idempotency key, if it had one.</param>
 /// <param name="RequestFingerprint">The recording request's fingerprint, if it had an idempotency key.</param>
@@ -419,13 +420,26 @@ public sealed record Payment(
     /// What the merchant recorded as sent back to the payer out of this payment's unapplied money
     /// (<see cref="IPaymentService.RecordRefundAsync(MerchantId, PaymentId, RecordRefundRequest, CancellationToken)"/>), one
     /// total per asset in the order first refunded; null until the first refund. Never more, in an asset, than the payment
-    /// booked as unapplied in it. Kept as an immutable copy that compares by its amounts.
+    /// booked as unapplied in it or, in a payment link payment's own asset, than its <see cref="Excess"/>. Kept as an immutable copy that compares by its amounts.
     /// </summary>
     public IReadOnlyList<Money>? Refunded
     {
         get => _refunded;
         init => _refunded = ValueList<Money>.Of(value);
     }
+
+    /// <summary>
+    /// What of a payment link payment's <see cref="Excess"/> is still owed back to its payer: the excess, less what
+    /// <see cref="Refunded"/> holds in its asset. A link has no invoice to owe it, so the payment does, and a refund naming the
+    /// payment pays it out of <see cref="InvoicingLedgerAccounts.Overpayments"/>, where the excess was booked. Null for a
+    /// payment without excess and for an invoice's payment (its excess is the invoice's <see cref="Invoice.Overpaid"/>,
+    /// refunded by naming the invoice).
+    /// </summary>
+    [JsonIgnore]
+    public Money? ExcessDue =>
+        Status == PaymentStatus.Confirmed && InvoiceId is null && Excess is { } excess
+            ? excess - (Refunded ?? []).Where(m => m.Asset.Equals(excess.Asset)).DefaultIfEmpty(Money.Zero(excess.Asset)).First()
+            : null;
 
     /// <summary>
     /// What of this payment is still booked as unapplied (<see cref="InvoicingLedgerAccounts.Unapplied"/>), one positive

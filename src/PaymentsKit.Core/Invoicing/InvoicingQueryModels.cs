@@ -84,7 +84,10 @@ public sealed record PaymentHistoryItem(Payment Payment, string? InvoiceNumber, 
 /// What the same payments paid beyond what was due (their excess) or to invoices cancelled or expired since: not revenue.
 /// Gross: refunds do not reduce it.
 /// </param>
-/// <param name="Refunded">What the merchant recorded as sent back to payers (<see cref="InvoiceRefund"/>s), whenever the refunded payments were received.</param>
+/// <param name="Refunded">
+/// What the merchant recorded as sent back to payers out of overpayments (<see cref="InvoiceRefund"/>s, and the
+/// <see cref="PaymentRefund"/>s of payment link payments' excess), whenever the refunded payments were received.
+/// </param>
 public sealed record AssetRevenue(Money Total, int PaymentCount, Money Overpayments, Money Refunded);
 
 /// <summary>

@@ -124,12 +124,13 @@ public sealed record SubmitPaymentRequest(string TransactionHash)
 
 /// <summary>
 /// Records a refund the merchant sent the payer from its own wallet: for an invoice that owes money back
-/// (<see cref="Invoice.RefundDue"/>), or of a payment's money kept for review (<see cref="Payment.HeldUnapplied"/>).
+/// (<see cref="Invoice.RefundDue"/>), or of a payment's money kept for review (<see cref="Payment.HeldUnapplied"/>) or a payment
+/// link payment's excess (<see cref="Payment.ExcessDue"/>).
 /// PaymentsKit neither sends nor verifies it: it books what the merchant reports.
 /// </summary>
 /// <param name="Amount">
 /// What was sent back: positive, within the asset's decimal places, at most <see cref="Invoice.RefundDue"/> (or what the payment
-/// holds unapplied in the asset).
+/// holds unapplied or, for a payment link payment's excess, owes back in the asset).
 /// </param>
 /// <param name="Asset">The asset code; it must be the invoice's asset (or one the payment holds unapplied).</param>
 public sealed record RecordRefundRequest(decimal Amount, string Asset)

@@ -162,13 +162,19 @@ internal sealed partial class PaymentService(
                 var stored = await unit.GetAsync(Payments, merchant.Value, payment.Value, ct).ConfigureAwait(false)
                     ?? throw InvoicingValidation.NotFound("payment", payment);
                 var current = stored.Value;
-                var held = current.HeldUnapplied.Where(m => m.Asset.Equals(asset)).DefaultIfEmpty(Money.Zero(asset)).First();
                 var refunded = (current.Refunded ?? []).Where(m => m.Asset.Equals(asset)).Select(m => (Money?)m).FirstOrDefault();
+
+                // A link payment's excess is owed back by the payment (a link has no invoice to owe it); it was booked to
+                // overpayments. Everything else a payment can pay back is what it holds unapplied, in its other assets when applied.
+                var excessDue = asset.Equals(current.Asset) ? current.ExcessDue : null;
+                var held = excessDue ?? current.HeldUnapplied.Where(m => m.Asset.Equals(asset)).DefaultIfEmpty(Money.Zero(asset)).First();
                 var amount = CappedRefund(
                     InvoicingValidation.RefundAmount(request.Amount, asset, "amount"),
                     request.Amount,
                     held,
-                    $"payment {payment} holds {held} unapplied ({(current.Status == PaymentStatus.Confirmed ? "it was applied: only its other assets are held" : $"kept for review: {current.ReviewCode}")}, refunded {refunded?.ToString() ?? "nothing"})");
+                    excessDue is not null
+                        ? $"payment {payment} owes back {held} of its excess {current.Excess} over payment link {current.LinkId}'s price (refunded {refunded?.ToString() ?? "nothing"})"
+                        : $"payment {payment} holds {held} unapplied ({(current.Status == PaymentStatus.Confirmed ? "it was applied: only its other assets are held" : $"kept for review: {current.ReviewCode}")}, refunded {refunded?.ToString() ?? "nothing"})");
                 var recorded = new PaymentRefund(PaymentRefundId.New(context.Clock), merchant, payment, amount, hash, idempotencyKey, fingerprint, context.Clock.GetCurrentInstant());
 
                 // Writing the payment (a new version) in the refund's unit is what keeps concurrent refunds within what it holds.
@@ -185,8 +191,8 @@ internal sealed partial class PaymentService(
 
                 unit.Update(Payments, current with { Refunded = totals }, stored.Version);
                 unit.Insert(PaymentRefunds, recorded);
-                var description = $"Refund of {amount} unapplied from payment {current.TransactionHash}" + (hash is null ? string.Empty : $" ({hash})");
-                await ledger.PostRefundAsync(unit, merchant, books.Unapplied, books.Wallet, recorded.Id.ToString(), amount, description, ct).ConfigureAwait(false);
+                var description = $"Refund of {amount} {(excessDue is null ? "unapplied" : "overpaid")} from payment {current.TransactionHash}" + (hash is null ? string.Empty : $" ({hash})");
+                await ledger.PostRefundAsync(unit, merchant, excessDue is null ? books.Unapplied : books.Overpayments, books.Wallet, recorded.Id.ToString(), amount, description, ct).ConfigureAwait(false);
                 return recorded;
             },
             cancellationToken).ConfigureAwait(false);

@@ -207,6 +207,36 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task SixteenConcurrentRefunds_OfOneLinkPaymentsExcess_NeverExceedTheExcess()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 10m);
+        var generous = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 60m), slug: link.Slug)).Payment;
+        Assert.Equal(Money.Of(50m, Xlm), generous.Excess);
+
+        var outcomes = await RaceAsync(Enumerable.Range(0, 16).Select<int, Func<Task<PaymentRefund?>>>(_ => async () =>
+        {
+            try
+            {
+                return await _kit.Payments.RecordRefundAsync(merchant.Id, generous.Id, new RecordRefundRequest(5m, "XLM"));
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.AmountOutOfRange)
+            {
+                return null;
+            }
+        }));
+
+        Assert.Equal(10, outcomes.OfType<PaymentRefund>().Select(r => r.Id).Distinct().Count());
+        var refunded = await _kit.Payments.GetPaymentAsync(merchant.Id, generous.Id);
+        Assert.Equal([Money.Of(50m, Xlm)], refunded.Refunded!);
+        Assert.Equal(Money.Zero(Xlm), refunded.ExcessDue!.Value);
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(10m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
     public async Task Cancellations_Racing_Each_Other_And_Payments_Cancel_Once_And_Move_Every_Applied_Payment_Out_Of_Revenue()
     {
         var merchant = await _kit.MerchantAsync();

@@ -1156,6 +1156,52 @@ public abstract class PaymentServiceTests : InvoicingStoreTests
         Assert.Equal(revenue, monthly.Aggregate(Money.Zero(Xlm), (sum, m) => sum + m.Total));
     }
 
+    [Fact]
+    public async Task A_Payment_Links_Overpayment_Is_Refunded_By_Naming_The_Payment_Out_Of_Overpayments_And_No_More()
+    {
+        _kit.Clock.Set(Instant.FromUtc(2026, 3, 10, 12, 0));
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 10m);
+        var exact = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 10m), slug: link.Slug)).Payment;
+        var generous = (await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 12.5m), slug: link.Slug)).Payment;
+        Assert.Equal((Money.Of(2.5m, Xlm), (Money?)null), (generous.ExcessDue, exact.ExcessDue));
+
+        // A link has no invoice to owe its payer's excess back: the payment that brought it does, out of overpayments.
+        var refund = await _kit.Payments.RecordRefundAsync(merchant.Id, generous.Id, new RecordRefundRequest(1m, "XLM") { TransactionHash = "back-1" });
+        Assert.Equal((generous.Id, Money.Of(1m, Xlm), "back-1"), (refund.PaymentId, refund.Amount, refund.TransactionHash));
+        var booked = Assert.Single((await _kit.Ledger.ListTransactionsByReferenceAsync(merchant.Id, refund.Id.ToString(), null, 10)).Items);
+        var overpayments = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Overpayments(Xlm));
+        var wallet = await _kit.Ledger.FindAccountByCodeAsync(merchant.Id, InvoicingLedgerAccounts.Wallet(Xlm));
+        Assert.Equal(LedgerEntryType.Refund, booked.EntryType);
+        Assert.Equal(
+            [LedgerPosting.Debit(overpayments!.Id, Money.Of(1m, Xlm)), LedgerPosting.Credit(wallet!.Id, Money.Of(1m, Xlm))],
+            booked.Postings.OrderBy(p => p.Side));
+        Assert.Equal(Money.Of(1.5m, Xlm), (await _kit.Payments.GetPaymentAsync(merchant.Id, generous.Id)).ExcessDue);
+
+        // Never more than the excess, and never what the link applied (its price is revenue, not owed back).
+        var beyond = await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, generous.Id, new RecordRefundRequest(1.5000001m, "XLM")).AsTask());
+        Assert.Contains("1.5000000", beyond.Message, StringComparison.Ordinal);
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, exact.Id, new RecordRefundRequest(1m, "XLM")).AsTask());
+        await _kit.Payments.RecordRefundAsync(merchant.Id, generous.Id, new RecordRefundRequest(1.5m, "XLM"));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.AmountOutOfRange, () => _kit.Payments.RecordRefundAsync(merchant.Id, generous.Id, new RecordRefundRequest(0.0000001m, "XLM")).AsTask());
+
+        var done = await _kit.Payments.GetPaymentAsync(merchant.Id, generous.Id);
+        Assert.Equal([Money.Of(2.5m, Xlm)], done.Refunded!);
+        Assert.Equal((Money.Zero(Xlm), PaymentStatus.Confirmed), (done.ExcessDue!.Value, done.Status));
+        Assert.Empty(done.HeldUnapplied);
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Zero(Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(20m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+
+        // The revenue queries report the refunds out of overpayments, so Overpayments - Refunded is still that account's balance.
+        var byAsset = Assert.Single(await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal(new AssetRevenue(Money.Of(20m, Xlm), 2, Money.Of(2.5m, Xlm), Money.Of(2.5m, Xlm)), byAsset);
+        Assert.Equal(
+            [new MonthlyRevenue(new YearMonth(2026, 3), Money.Of(20m, Xlm), 2, Money.Of(2.5m, Xlm), Money.Of(2.5m, Xlm))],
+            await _kit.Payments.GetMonthlyRevenueAsync(merchant.Id));
+    }
+
     public enum Closing
     {
         /// <summary>The merchant cancels it.</summary>

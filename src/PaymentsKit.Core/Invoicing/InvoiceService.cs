@@ -119,15 +119,15 @@ internal sealed partial class InvoiceService(
     public ValueTask<Page<ExpiringInvoice>> ListExpiringInvoicesAsync(
         Duration window, MerchantId? merchant = null, string? cursor = null, int? limit = null, CancellationToken cancellationToken = default)
     {
-        // No invoice expires further ahead than the longest lifetime, so a longer window finds nothing more (and one past the
-        // last instant would overflow).
+        // No invoice expires further ahead than the longest lifetime, so a longer window finds nothing more; a window reaching
+        // past the last instant (an unlimited longest lifetime allows one) ends there.
         if (window <= Duration.Zero || window > context.Options.MaxInvoiceLifetime)
         {
             throw PaymentsKitException.InvalidArgument("window", window, $"must be positive and at most the longest invoice lifetime, {context.Options.MaxInvoiceLifetime}");
         }
 
         var now = context.Clock.GetCurrentInstant();
-        return queries.ExpiringInvoicesAsync(merchant, now, now + window, cursor, context.PageSize(limit), cancellationToken);
+        return queries.ExpiringInvoicesAsync(merchant, now, InvoicingContext.Later(now, window), cursor, context.PageSize(limit), cancellationToken);
     }
 
     public async ValueTask<Invoice> CancelInvoiceAsync(MerchantId merchant, InvoiceId invoice, string? reason = null, CancellationToken cancellationToken = default)

@@ -70,8 +70,10 @@ internal sealed class InvoicingContext(
     /// <summary>A default expiry or a checked requested one: after now, within the maximum lifetime.</summary>
     public Instant InvoiceExpiry(Instant? requested, Instant now)
     {
-        var expires = requested ?? now + Options.DefaultInvoiceLifetime;
-        if (expires <= now || expires > now + Options.MaxInvoiceLifetime)
+        // Measured from now rather than added to it: a longest lifetime past the last instant (Duration.MaxValue: no limit)
+        // would overflow.
+        var expires = requested ?? Later(now, Options.DefaultInvoiceLifetime);
+        if (expires <= now || expires - now > Options.MaxInvoiceLifetime)
         {
             throw PaymentsKitException.InvalidArgument(
                 "expiresAt",
@@ -81,6 +83,9 @@ internal sealed class InvoicingContext(
 
         return expires;
     }
+
+    /// <summary><paramref name="at"/> plus <paramref name="by"/>, or the last instant when that is later.</summary>
+    public static Instant Later(Instant at, Duration by) => by >= Instant.MaxValue - at ? Instant.MaxValue : at + by;
 
     /// <summary>
     /// Runs a creating operation once per idempotency key when the request carries one. The request is fingerprinted with

@@ -20,7 +20,7 @@ public sealed class InvoicingOptions
     /// <summary>How long an invoice stays payable when its request names no expiry. Default 24 hours.</summary>
     public Duration DefaultInvoiceLifetime { get; set; } = Duration.FromHours(24);
 
-    /// <summary>The longest an invoice may stay payable. Default 365 days.</summary>
+    /// <summary>The longest an invoice may stay payable. Default 365 days; <see cref="Duration.MaxValue"/> for no limit.</summary>
     public Duration MaxInvoiceLifetime { get; set; } = Duration.FromDays(365);
 
     /// <summary>

@@ -314,6 +314,24 @@ public abstract class InvoiceServiceTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task An_Unlimited_Longest_Lifetime_Creates_Invoices_And_Lists_Expiring_Ones_Instead_Of_Overflowing()
+    {
+        // Duration.MaxValue is how a host says "no longest lifetime"; the options accept it, so every call must too.
+        using var kit = await HarnessAsync(o => o.MaxInvoiceLifetime = Duration.MaxValue);
+        var merchant = await kit.MerchantAsync();
+        var now = kit.Clock.GetCurrentInstant();
+
+        var byDefault = await kit.InvoiceAsync(merchant, 10m);
+        var farOff = await kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { ExpiresAt = now + Duration.FromDays(365 * 1000) });
+
+        Assert.Equal(now + Duration.FromHours(24), byDefault.ExpiresAt);
+        Assert.Equal(now + Duration.FromDays(365 * 1000), (await kit.Invoices.GetInvoiceAsync(merchant.Id, farOff.Id)).ExpiresAt);
+        var expiring = await kit.Invoices.ListExpiringInvoicesAsync(Duration.MaxValue, merchant.Id);
+        Assert.Equal([byDefault.Id, farOff.Id], expiring.Items.Select(e => e.Invoice.Id));
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.InvalidArgument, () => kit.Invoices.CreateInvoiceAsync(merchant.Id, new CreateInvoiceRequest(10m, "XLM", "x") { ExpiresAt = now }).AsTask());
+    }
+
+    [Fact]
     public async Task ExpiringInvoices_AreThePendingOnesWithinTheWindow_SoonestFirst_Paged()
     {
         var a = await _kit.MerchantAsync("a@example.com");

@@ -237,6 +237,50 @@ public abstract class InvoicingConcurrencyTests : InvoicingStoreTests
     }
 
     [Fact]
+    public async Task Link_Payments_Racing_Refunds_Of_Earlier_Payments_Excess_Keep_Overpayments_Equal_To_What_The_Payments_Owe_Back()
+    {
+        var merchant = await _kit.MerchantAsync();
+        var link = await _kit.LinkAsync(merchant, 10m, maxUses: 10);
+        var earlier = new List<Payment>();
+        for (var i = 0; i < 4; i++)
+        {
+            earlier.Add((await _kit.SubmitAsync(merchant, _kit.Pay(merchant.WalletAddress, 15m, from: $"early-{i}"), slug: link.Slug)).Payment);
+        }
+
+        var hashes = Enumerable.Range(0, 16).Select(i => _kit.Send(merchant.WalletAddress, 12m, from: $"payer-{i}")).ToList();
+        _kit.Clock.Advance(InvoicingHarness.ToFinality);
+        var payments = hashes.Select<string, Func<Task<bool>>>(hash => async () => (await _kit.SubmitAsync(merchant, hash, slug: link.Slug)).Created);
+        var refunds = Enumerable.Range(0, 16).Select<int, Func<Task<bool>>>(i => async () =>
+        {
+            try
+            {
+                await _kit.Payments.RecordRefundAsync(merchant.Id, earlier[i % 4].Id, new RecordRefundRequest(2m, "XLM"));
+                return true;
+            }
+            catch (PaymentsKitException ex) when (ex.Code == PaymentsKitErrorCodes.AmountOutOfRange)
+            {
+                return false;
+            }
+        });
+        var outcomes = await RaceAsync(payments.Zip(refunds, (p, r) => new[] { p, r }).SelectMany(pair => pair));
+
+        // Each earlier payment owed back 5: two refunds of 2 fit, a third does not. Six more payments fit the link's uses.
+        Assert.Equal(16 + 8, outcomes.Count(created => created));
+        var all = await _kit.AllPaymentsAsync(merchant);
+        Assert.Equal(10, all.Count(p => p.Status == PaymentStatus.Confirmed));
+        Assert.Equal(10, (await _kit.Links.GetPaymentLinkAsync(merchant.Id, link.Id)).CurrentUses);
+        var owedBack = all.Select(p => p.ExcessDue).OfType<Money>().Aggregate(Money.Zero(Xlm), (sum, due) => sum + due);
+        Assert.Equal(Money.Of((4 * 1m) + (6 * 2m), Xlm), owedBack);
+        Assert.Equal(owedBack, await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Overpayments(Xlm), Xlm));
+        Assert.Equal(Money.Of(100m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Revenue(Xlm), Xlm));
+        Assert.Equal(Money.Of(10 * 12m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Unapplied(Xlm), Xlm));
+        Assert.Equal(Money.Of((4 * 15m) + (16 * 12m) - 16m, Xlm), await _kit.BalanceAsync(merchant, InvoicingLedgerAccounts.Wallet(Xlm), Xlm));
+        var byAsset = Assert.Single(await _kit.Payments.GetRevenueByAssetAsync(merchant.Id));
+        Assert.Equal(owedBack.Amount, byAsset.Overpayments.Amount - byAsset.Refunded.Amount);
+        Assert.True((await _kit.Ledger.ReconcileAsync(merchant.Id)).IsClean);
+    }
+
+    [Fact]
     public async Task Cancellations_Racing_Each_Other_And_Payments_Cancel_Once_And_Move_Every_Applied_Payment_Out_Of_Revenue()
     {
         var merchant = await _kit.MerchantAsync();

@@ -10,7 +10,7 @@ namespace PaymentsKit.PostgreSql;
 
 /// <summary>
 /// The invoicing queries of seed 000 computed in SQL over the seed tables (0008_invoicing_tables) and, for the refunds the
-/// revenue queries report, the refund table (0029_invoice_refunds_table), and for what invoices closing unfulfilled moved
+/// revenue queries report, the refund tables (0029_invoice_refunds_table; 0031_payment_refunds_table for link payments' excess), and for what invoices closing unfulfilled moved
 /// out of revenue, the invoices' refundable and closed_at_ticks columns (0030_invoices_closed_refundable):
 /// filters, joins, ordering, keyset paging and aggregation run in PostgreSQL on indexed generated
 /// columns, one round trip per call. Results equal <see cref="InMemoryInvoicingQueries"/>'s: instants

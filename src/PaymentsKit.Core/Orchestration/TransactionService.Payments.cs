@@ -388,15 +388,17 @@ internal sealed partial class TransactionService
 
     /// <summary>
     /// The in-flight call to send again when a poll shows the provider has not acted on it (it may never have reached the
-    /// provider: a connection that failed, an answer "still authorized" given before a capture or cancel arrived); null
-    /// when there is none. Resending is safe because the transaction id is every such call's idempotency key.
+    /// provider: a connection that failed, an answer "still authorized" given before a capture or cancel arrived, a call
+    /// that died after claiming it); null when there is none. A capture or cancel is sent again on an "unknown" answer too:
+    /// a provider that keeps no state (the manual provider) can only answer so, and nothing else would ever resolve the
+    /// call. Resending is safe because the transaction id is every such call's idempotency key.
     /// </summary>
     private static Func<IPaymentProvider, CancellationToken, ValueTask<ProviderResult>>? Resend(ProviderOutcome polled, PaymentTransaction tx) =>
         (polled, tx.InFlightAction) switch
         {
             (ProviderOutcome.Unknown, ProviderAction.Payment) => (provider, ct) => Pay(provider, tx, ct),
-            (ProviderOutcome.Authorized, ProviderAction.Capture) => (provider, ct) => provider.CaptureAsync(PaymentReference(tx), ct),
-            (ProviderOutcome.Authorized, ProviderAction.Cancel) => (provider, ct) => provider.CancelAsync(PaymentReference(tx), ct),
+            (ProviderOutcome.Authorized or ProviderOutcome.Unknown, ProviderAction.Capture) => (provider, ct) => provider.CaptureAsync(PaymentReference(tx), ct),
+            (ProviderOutcome.Authorized or ProviderOutcome.Unknown, ProviderAction.Cancel) => (provider, ct) => provider.CancelAsync(PaymentReference(tx), ct),
             _ => null,
         };
 

@@ -510,6 +510,35 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     }
 
     [Theory]
+    [InlineData(ProviderAction.Capture, TransactionStatus.Completed, 100)]
+    [InlineData(ProviderAction.Cancel, TransactionStatus.Cancelled, 0)]
+    public async Task A_Capture_Or_Cancel_The_Providers_Poll_Does_Not_Know_Is_Sent_Again_By_Sync(ProviderAction action, TransactionStatus expected, int sales)
+    {
+        var store = new CrashingStore(await CreateStoreAsync());
+        using var h = OrchestrationHarness.Create(store);
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(
+            partner.Id, OrchestrationHarness.Request("manual", provider: "manual") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        Assert.Equal(TransactionStatus.Processing, authorized.Status);
+        Assert.NotNull(authorized.AuthorizedAt);
+
+        // The call dies (a crash, an aborted request) once the capture or cancel is claimed, before the provider is asked.
+        (store.CrashOn, store.AfterCommit) = (r => r is PaymentTransaction { InFlightAction: not null }, true);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => (action == ProviderAction.Capture
+            ? h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)
+            : h.Transactions.CancelAsync(partner.Id, authorized.Id, Context)).AsTask());
+        var stuck = await h.Transactions.GetAsync(partner.Id, authorized.Id);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)action), (stuck.Status, stuck.InFlightAction));
+
+        // The manual provider keeps no state, so its status poll answers "unknown": the sync sends the call again (keyed by
+        // the transaction id) instead of polling it for ever while the partner can neither capture, cancel nor delete it.
+        var synced = await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context);
+        Assert.Equal((expected, (ProviderAction?)null), (synced.Status, synced.InFlightAction));
+        Assert.Equal(sales, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
+        Assert.Equal(synced, await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context));
+    }
+
+    [Theory]
     [InlineData(CaptureMethod.Automatic, TransactionStatus.Completed)]
     [InlineData(CaptureMethod.Manual, TransactionStatus.Processing)]
     public async Task A_Payment_That_Never_Reached_The_Provider_Is_Sent_Again_By_Sync(CaptureMethod method, TransactionStatus expected)

@@ -37,12 +37,17 @@ internal sealed partial class TransactionService
             : tx;
     }
 
-    /// <summary>Claims a pending transaction for its payment call (processing, the payment in flight).</summary>
+    /// <summary>
+    /// Claims a pending transaction for its payment call (processing, the payment in flight). Like every claim of a provider
+    /// call (a capture, a cancel, a refund's reservation), it is refused when this host has not registered the provider,
+    /// so nothing is left in flight that only another host could send.
+    /// </summary>
     private PaymentTransaction StartPayment(IUnitOfWork unit, Versioned<PaymentTransaction> current, RequestContext context)
     {
         // Checked here, not only by Write (which checks changes of status): confirming a transaction already processing
         // would send the payment to the provider again.
         TransactionLifecycle.Machine.Transition(current.Value.Status, TransactionStatus.Processing);
+        providers.Get(current.Value.Provider);
         return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(current.Value.PartnerId, context), context, null);
     }
 

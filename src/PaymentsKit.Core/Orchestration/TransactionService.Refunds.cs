@@ -54,6 +54,9 @@ internal sealed partial class TransactionService
                         });
                 }
 
+                // Refused here, not when the refund is sent: a refund reserved by a host without its provider would stay
+                // pending, and a host with it would send it after this caller was told it failed.
+                providers.Get(tx.Provider);
                 var now = clock.GetCurrentInstant();
                 var created = new Refund
                 {

@@ -150,6 +150,7 @@ internal sealed partial class TransactionService(
             TransactionLifecycle.Machine.Transition(tx.Status, TransactionStatus.Completed);
             RequireManualCapture(tx, "capture");
             RequireAuthorized(tx, "capture");
+            providers.Get(tx.Provider);
             return Write(unit, current, tx with { InFlightAction = ProviderAction.Capture }, Actor(partnerId, context), context, null);
         }, cancellationToken).ConfigureAwait(false);
 
@@ -173,6 +174,7 @@ internal sealed partial class TransactionService(
 
             RequireManualCapture(tx, "cancel");
             RequireAuthorized(tx, "cancel");
+            providers.Get(tx.Provider);
             return Write(unit, current, tx with { InFlightAction = ProviderAction.Cancel }, Actor(partnerId, context), context, null);
         }, cancellationToken).ConfigureAwait(false);
         if (transaction.Status == TransactionStatus.Cancelled)

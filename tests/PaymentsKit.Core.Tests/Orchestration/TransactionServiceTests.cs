@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using NodaTime;
 using PaymentsKit.Json;
 using PaymentsKit.Orchestration;
@@ -507,6 +508,39 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         Assert.Equal(1, synced.RetryCount);
         Assert.Equal(100m, await h.BalanceAsync(partner.Id, "orch:sales:USD"));
         Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context)).Status);
+    }
+
+    [Fact]
+    public async Task A_Host_That_Has_Not_Registered_The_Provider_Refuses_Its_Calls_Before_Writing_Anything()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var completed = await h.CompletedAsync(partner);
+        var pending = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("pending") with { Confirm = false }, Context);
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("authorized") with { CaptureMethod = CaptureMethod.Manual }, Context);
+
+        // Another host of the same store that registers only the manual provider (a worker, a host part-way through a rollout).
+        var services = new ServiceCollection();
+        services.AddSingleton(h.Store);
+        services.AddPaymentsKit().UseClock(h.Clock);
+        await using var other = services.BuildServiceProvider();
+        var transactions = other.GetRequiredService<ITransactionService>();
+        var refunds = other.GetRequiredService<IRefundService>();
+
+        // Refused as the call it is, with nothing reserved, claimed or put in flight that only a host with the provider could
+        // ever send (and would, after the caller was told no).
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.UnknownProvider,
+            () => refunds.RefundAsync(partner.Id, completed.Id, new CreateRefundRequest(30m, "damaged"), Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.UnknownProvider, () => transactions.ConfirmAsync(partner.Id, pending.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.UnknownProvider, () => transactions.CaptureAsync(partner.Id, authorized.Id, Context).AsTask());
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.UnknownProvider, () => transactions.CancelAsync(partner.Id, authorized.Id, Context).AsTask());
+
+        Assert.Equal(completed, await h.Transactions.GetAsync(partner.Id, completed.Id));
+        Assert.Equal(pending, await h.Transactions.GetAsync(partner.Id, pending.Id));
+        Assert.Equal(authorized, await h.Transactions.GetAsync(partner.Id, authorized.Id));
+
+        // A pending transaction, which needs no provider call to cancel, is still cancelled there.
+        Assert.Equal(TransactionStatus.Cancelled, (await transactions.CancelAsync(partner.Id, pending.Id, Context)).Status);
     }
 
     [Theory]

@@ -194,6 +194,15 @@ internal sealed partial class TransactionService(
         return MutateAsync(call, partnerId, transactionId, (unit, current) =>
         {
             var tx = current.Value;
+            if (tx is { Status: TransactionStatus.Processing, InFlightAction: null, AuthorizedAt: not null })
+            {
+                // Nothing is in flight, so waiting would never allow it; deleted, the authorization could never be released.
+                throw new PaymentsKitException(
+                    PaymentsKitErrorCodes.InvalidTransition,
+                    $"Cannot delete transaction {tx.Id}: its authorization still stands; cancel or capture it first.",
+                    new Dictionary<string, object?> { ["transaction"] = tx.Id.ToString(), ["status"] = tx.Status.ToString() });
+            }
+
             if (tx.Status == TransactionStatus.Processing || !tx.ReservedRefundAmount.IsZero)
             {
                 throw InFlight(tx, "delete");

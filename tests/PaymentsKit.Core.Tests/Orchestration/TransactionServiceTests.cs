@@ -228,6 +228,24 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task Deleting_A_Standing_Authorization_Is_Invalid_Transition_Until_It_Is_Cancelled_Or_Captured()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("a") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null), (authorized.Status, authorized.InFlightAction));
+
+        // No provider call awaits an outcome, so waiting (what transaction_in_flight asks for) would never make the delete
+        // possible; deleting it would hide an authorization still holding the customer's funds, which could then never be
+        // cancelled or captured.
+        await AssertRejectedAsync(h, partner.Id, PaymentsKitErrorCodes.InvalidTransition, () => h.Transactions.DeleteAsync(partner.Id, authorized.Id, Context).AsTask());
+        Assert.Equal(authorized, await h.Transactions.GetAsync(partner.Id, authorized.Id));
+
+        await h.Transactions.CancelAsync(partner.Id, authorized.Id, Context);
+        Assert.NotNull((await h.Transactions.DeleteAsync(partner.Id, authorized.Id, Context)).DeletedAt);
+    }
+
+    [Fact]
     public async Task Unconfirmed_StaysPending_UntilConfirmedOrCancelled()
     {
         using var h = await HarnessAsync();

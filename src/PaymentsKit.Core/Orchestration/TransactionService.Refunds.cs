@@ -226,13 +226,16 @@ internal sealed partial class TransactionService
                         {
                             Status = RefundStatus.Completed, ProviderRefundId = answer.ProviderReference, ProcessedAt = now, ErrorCode = null, ErrorMessage = null,
                         },
-                        ProviderOutcome.Declined => refund with
+                        // A refund the provider cancelled moved no money and never will: waiting for another answer would keep
+                        // its amount reserved for ever.
+                        ProviderOutcome.Declined or ProviderOutcome.Cancelled => refund with
                         {
                             Status = RefundStatus.Failed,
                             ProviderRefundId = answer.ProviderReference,
                             ProcessedAt = now,
-                            ErrorCode = answer.ErrorCode ?? "provider_declined",
-                            ErrorMessage = answer.ErrorMessage ?? "The provider declined the refund.",
+                            ErrorCode = answer.ErrorCode ?? (answer.Outcome == ProviderOutcome.Cancelled ? "provider_cancelled" : "provider_declined"),
+                            ErrorMessage = answer.ErrorMessage
+                                ?? (answer.Outcome == ProviderOutcome.Cancelled ? "The provider cancelled the refund." : "The provider declined the refund."),
                         },
                         _ => refund with
                         {

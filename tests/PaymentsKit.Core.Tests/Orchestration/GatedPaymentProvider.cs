@@ -58,11 +58,16 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     /// <summary>Whether the next refund fails to connect, never reaching the provider.</summary>
     public bool LoseNextRefund { get; set; }
 
+    /// <summary>What every refund call and refund poll answers instead of the provider behind, until reset.</summary>
+    public ProviderResult? RefundAnswer { get; set; }
+
     public ValueTask<ProviderResult> RefundAsync(ProviderRefundRequest request, CancellationToken cancellationToken = default)
     {
         var lost = LoseNextRefund;
         LoseNextRefund = false;
-        return lost ? throw new HttpRequestException("Connection refused.") : inner.RefundAsync(request, cancellationToken);
+        return lost ? throw new HttpRequestException("Connection refused.")
+            : RefundAnswer is { } answer ? ValueTask.FromResult(answer)
+            : inner.RefundAsync(request, cancellationToken);
     }
 
     /// <summary>What the next status poll answers instead of the provider behind (a charge caught between its authorization and capture).</summary>
@@ -112,6 +117,7 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     public ValueTask<ProviderResult> GetRefundAsync(string reference, CancellationToken cancellationToken = default) =>
         Down ? throw new HttpRequestException("Connection refused.")
         : PollRejection is { } rejection ? throw rejection
+        : RefundAnswer is { } answer ? ValueTask.FromResult(answer)
         : inner.GetRefundAsync(reference, cancellationToken);
 
     private bool TakeLostPayment()

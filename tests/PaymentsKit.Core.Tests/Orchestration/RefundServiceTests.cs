@@ -312,6 +312,37 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Refund_The_Provider_Reports_Cancelled_Fails_And_Releases_Its_Reservation()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        stripe!.LoseNextRefund = true;
+        var polled = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(30m, "damaged"), Context);
+        Assert.Equal(RefundStatus.Processing, polled.Status);
+
+        // Cancelled at the provider, as a poll or the call itself may answer: no money moved and none ever will, so it
+        // fails and gives its amount back rather than staying processing, reserved and polled for ever.
+        stripe.RefundAnswer = new ProviderResult(ProviderOutcome.Cancelled, "re_cancelled");
+        await h.Transactions.SyncAsync(partner.Id, tx.Id, Context);
+        var answered = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(40m, "damaged"), Context);
+        foreach (var refund in new[] { await h.Refunds.GetRefundAsync(partner.Id, polled.Id), answered })
+        {
+            Assert.Equal((RefundStatus.Failed, "re_cancelled"), (refund.Status, refund.ProviderRefundId));
+            Assert.NotNull(refund.ErrorCode);
+        }
+
+        var after = await h.Transactions.GetAsync(partner.Id, tx.Id);
+        Assert.Equal((TransactionStatus.Completed, 0m, 0m), (after.Status, after.RefundedAmount.Amount, after.ReservedRefundAmount.Amount));
+        Assert.Equal(0m, await h.BalanceAsync(partner.Id, "orch:refunds:USD"));
+
+        stripe.RefundAnswer = null;
+        Assert.Equal(RefundStatus.Completed, (await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(100m, "whole"), Context)).Status);
+        Assert.Equal(TransactionStatus.Refunded, (await h.Transactions.GetAsync(partner.Id, tx.Id)).Status);
+    }
+
+    [Fact]
     public async Task A_Replayed_Refund_Sends_A_Refund_The_Crashed_First_Call_Never_Sent()
     {
         var (h, partner, tx, request) = await RefundCrashedBeforeSendingAsync();

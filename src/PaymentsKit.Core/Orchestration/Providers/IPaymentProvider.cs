@@ -58,7 +58,7 @@ public enum ProviderOutcome
     /// <summary>The provider declined or the operation failed for good.</summary>
     Declined,
 
-    /// <summary>The authorization was cancelled.</summary>
+    /// <summary>The authorization was cancelled (voided), or, for a refund, the refund was cancelled: no money moved.</summary>
     Cancelled,
 
     /// <summary>The outcome is not known yet.</summary>

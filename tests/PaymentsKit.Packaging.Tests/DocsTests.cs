@@ -21,6 +21,19 @@ public sealed partial class DocsTests
     }
 
     [Fact]
+    public void Every_anchor_of_a_relative_link_names_a_heading_of_its_page()
+    {
+        // A renamed heading leaves its links pointing at the top of the page, which no file check notices.
+        var broken = MarkdownFiles()
+            .SelectMany(file => AnchoredLinks(file).Select(link => (file, link)))
+            .Where(l => l.link.Path.EndsWith(".md", StringComparison.Ordinal) && File.Exists(l.link.Path)
+                && !HeadingAnchors(l.link.Path).Contains(l.link.Anchor))
+            .Select(l => $"{Path.GetRelativePath(Root, l.file)} → {l.link.Text}")
+            .ToList();
+        Assert.True(broken.Count == 0, "Links to headings that do not exist:\n" + string.Join('\n', broken));
+    }
+
+    [Fact]
     public void The_docs_index_links_every_page_and_every_decision_record()
     {
         var index = Path.Combine(Root, "docs", "README.md");
@@ -133,6 +146,45 @@ public sealed partial class DocsTests
             yield return (target, Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, path)));
         }
     }
+
+    private static IEnumerable<(string Text, string Path, string Anchor)> AnchoredLinks(string file)
+    {
+        var text = FencedCode().Replace(File.ReadAllText(file), string.Empty);
+        foreach (Match link in MarkdownLink().Matches(text))
+        {
+            var target = link.Groups["target"].Value;
+            var hash = target.IndexOf('#', StringComparison.Ordinal);
+            if (hash < 0 || target.Contains("://", StringComparison.Ordinal) || target.StartsWith("mailto:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var path = hash == 0 ? file : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, target[..hash]));
+            yield return (target, path, target[(hash + 1)..]);
+        }
+    }
+
+    /// <summary>The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as hyphens, repeats numbered.</summary>
+    private static HashSet<string> HeadingAnchors(string file)
+    {
+        var anchors = new HashSet<string>(StringComparer.Ordinal);
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (Match heading in Heading().Matches(FencedCode().Replace(File.ReadAllText(file), string.Empty)))
+        {
+            var slug = HeadingPunctuation().Replace(heading.Groups["title"].Value.Trim().ToLowerInvariant(), string.Empty).Replace(' ', '-');
+            var repeats = seen.GetValueOrDefault(slug);
+            seen[slug] = repeats + 1;
+            anchors.Add(repeats == 0 ? slug : $"{slug}-{repeats}");
+        }
+
+        return anchors;
+    }
+
+    [GeneratedRegex(@"^#{1,6}[ \t]+(?<title>.+?)[ \t]*$", RegexOptions.Multiline)]
+    private static partial Regex Heading();
+
+    [GeneratedRegex(@"[^\p{L}\p{N}\p{Mn}\p{Pc}\- ]")]
+    private static partial Regex HeadingPunctuation();
 
     [GeneratedRegex(@"\]\((?<target>[^)\s]+)\)")]
     private static partial Regex MarkdownLink();

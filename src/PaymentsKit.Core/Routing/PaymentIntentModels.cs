@@ -61,9 +61,10 @@ public sealed record PaymentIntent(
     /// <c>created</c> or <c>quoted</c>, when its quote expires (it then expires); once routed, at once (broadcast);
     /// while <c>broadcasting</c>, when the broadcast timeout passes (recovery); while <c>broadcasted</c> or
     /// <c>pending_confirmation</c>, at once and on every sweep until final (confirmation polling); while
-    /// <c>retrying</c>, at its next attempt; once <c>settled</c> or <c>failed</c> after more than one attempt, at once
-    /// until its transactions on chains it was re-routed away from are booked or outwaited (they may still land there);
-    /// null otherwise once final, and in manual review.
+    /// <c>retrying</c>, at its next attempt; once <c>settled</c> or <c>failed</c> after more than one attempt, or
+    /// <c>failed</c> by an operator, at once until its transactions that may still land are booked or outwaited (those on
+    /// chains it was re-routed away from, and a failed intent's sent ones on its own chain); null otherwise once final,
+    /// and in manual review.
     /// </summary>
     [JsonPropertyOrder(1)]
     public Instant? DueAt { get; init; }
@@ -250,12 +251,13 @@ public interface IPaymentIntentService
     /// <summary>
     /// Moves an intent one step (for the Hosting worker): selects its route, broadcasts an attempt, polls its
     /// confirmations, settles or fails it, retries on another provider or chain, or sends it to manual review; once it
-    /// finished, books what its transactions on chains it was re-routed away from did there since (see <see cref="PaymentIntent.DueAt"/>).
+    /// finished, books what its transactions that may still land did since: those on chains it was re-routed away from, and a
+    /// failed intent's on its own chain (see <see cref="PaymentIntent.DueAt"/>).
     /// Returns the intent unchanged when nothing is due. Safe to call concurrently and repeatedly.
     /// </summary>
     /// <exception cref="PaymentsKitException">
     /// <c>not_found</c>; <c>concurrency_conflict</c> (transient) when it kept losing races; <c>insufficient_funds</c> when the books
-    /// of a wallet that paid for a transaction on a chain the intent left cannot cover it.
+    /// of a wallet that paid for a transaction that landed after the intent finished cannot cover it.
     /// </exception>
     ValueTask<PaymentIntent> AdvanceAsync(PaymentIntentId intentId, CancellationToken cancellationToken = default);
 

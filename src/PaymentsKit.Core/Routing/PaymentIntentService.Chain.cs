@@ -511,7 +511,7 @@ public sealed partial class PaymentIntentService
                 (unit, v, _) =>
                 {
                     var later = v.Value with { NextAttemptAt = until, UpdatedAt = now };
-                    later = later with { DueAt = DueAt(later, now) };
+                    later = later with { DueAt = DueAt(later, now, v.Value.Status) };
                     unit.Update(RoutingCollections.Intents, later, v);
                     return ValueTask.FromResult(later);
                 },

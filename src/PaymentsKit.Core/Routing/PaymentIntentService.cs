@@ -290,7 +290,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
             PaymentIntentStatus.Broadcasting => await RecoverBroadcastAsync(current, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Broadcasted or PaymentIntentStatus.PendingConfirmation => await PollAsync(current, cancellationToken).ConfigureAwait(false),
             PaymentIntentStatus.Retrying => await RetryAsync(current, cancellationToken).ConfigureAwait(false),
-            PaymentIntentStatus.Settled or PaymentIntentStatus.Failed => await WatchLeftAsync(current, cancellationToken).ConfigureAwait(false),
+            PaymentIntentStatus.Settled or PaymentIntentStatus.Failed => await WatchFinishedAsync(current, cancellationToken).ConfigureAwait(false),
             _ => current.Value,
         };
     }
@@ -481,15 +481,18 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     }
 
     /// <summary>
-    /// Watches a finished intent's transactions on chains it left (sent before a re-route, or on the chain a settle from review
-    /// moved it away from): each may still reach its chain after the intent settled or failed elsewhere, paid from that
-    /// chain's wallet. One the chain reports reverted has its fee booked on the wallet that paid it, and one final and
-    /// successful its payment and fee, so the books keep matching the chains; the intent keeps its status (a failed intent's
-    /// <c>actual_fee</c> grows by the fees booked). A transaction is watched while its chain knows it (pending or not final)
-    /// and, unknown, until <see cref="RoutingOptions.FinalityTimeout"/> after it was last sent or seen; once every one is
-    /// booked or outwaited the intent is no longer due.
+    /// Watches a finished intent's transactions that may still land: those on chains it left (sent before a re-route, or on
+    /// the chain a settle from review moved it away from), and a failed intent's sent transactions on its own chain too — its
+    /// hold was released while they were unknown to the chain (dropped and replaced by one that was then refused, failed by an
+    /// operator after the drop timeout) or, failed unverified, even pending. A settled intent's own chain is not watched: its
+    /// settling transaction excludes the earlier ones there (the signer reuses their nonce). Each may reach its chain after the
+    /// intent finished, paid from that chain's wallet. One the chain reports reverted has its fee booked on the wallet that
+    /// paid it, and one final and successful its payment and fee, so the books keep matching the chains; the intent keeps its
+    /// status (a failed intent's <c>actual_fee</c> grows by the fees booked). A transaction is watched while its chain knows
+    /// it (pending or not final) and, unknown, until <see cref="RoutingOptions.FinalityTimeout"/> after it was last sent or
+    /// seen; once every one is booked or outwaited the intent is no longer due.
     /// </summary>
-    private async ValueTask<PaymentIntent> WatchLeftAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
+    private async ValueTask<PaymentIntent> WatchFinishedAsync(Versioned<PaymentIntent> current, CancellationToken cancellationToken)
     {
         var intent = current.Value;
         if (intent.DueAt is null)
@@ -502,9 +505,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         List<RevertedOnChain> reverted = [];
         List<(Versioned<PaymentAttempt> Attempt, ChainTransaction Transaction)> landed = [];
         var watching = false;
+        var failed = intent.Status == PaymentIntentStatus.Failed;
         foreach (var carriers in attempts
-            .Where(a => a.Value.Chain != intent.SelectedChain && a.Value.TxId is not null)
+            .Where(a => a.Value.TxId is not null)
             .GroupBy(a => (a.Value.Chain, a.Value.TxId))
+            .Where(g => g.Key.Chain != intent.SelectedChain || (failed && g.Any(a => LastKnownAt(a.Value) is not null)))
             .Where(g => !g.Any(a => a.Value.Status == PaymentAttemptStatus.Confirmed || a.Value.Failure == AttemptFailure.Reverted)))
         {
             var attempt = carriers.First();
@@ -880,15 +885,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var changed = change is null ? current.Value : change(current.Value);
         var now = _clock.GetCurrentInstant();
         var next = changed with { Status = to, UpdatedAt = now, LastError = reason ?? changed.LastError };
-        next = next with { DueAt = DueAt(next, now) };
+        next = next with { DueAt = DueAt(next, now, from) };
         unit.Update(RoutingCollections.Intents, next, current);
         Emit(unit, next, from, reason);
         _transitions.GetOrCreateValue(unit).Add(new Transition(next.Id, from, to, reason));
         return next;
     }
 
-    /// <summary>When a sweeper should next move the intent (see <see cref="PaymentIntent.DueAt"/>).</summary>
-    private Instant? DueAt(PaymentIntent intent, Instant now) => intent.Status switch
+    /// <summary>When a sweeper should next move the intent, moved from <paramref name="from"/> (see <see cref="PaymentIntent.DueAt"/>).</summary>
+    private Instant? DueAt(PaymentIntent intent, Instant now, PaymentIntentStatus from) => intent.Status switch
     {
         // Only a quote's expiry makes a waiting intent due, and only creation and requoting set it.
         PaymentIntentStatus.Created or PaymentIntentStatus.Quoted => intent.DueAt,
@@ -896,9 +901,13 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         PaymentIntentStatus.Broadcasting => now + _options.BroadcastTimeout,
         PaymentIntentStatus.Retrying => intent.NextAttemptAt ?? now,
 
-        // More than one attempt may have left a transaction on a chain the intent was re-routed away from, which can still
-        // reach that chain after the intent finished elsewhere: it stays due until WatchLeftAsync booked or outwaited each.
-        PaymentIntentStatus.Settled or PaymentIntentStatus.Failed when intent.AttemptIds.Count > 1 => now,
+        // More than one attempt may have left a transaction on a chain the intent was re-routed away from, or, on a failed
+        // intent's own chain, one its rejected replacement did not exclude; and an operator fails an intent while its one
+        // transaction is merely unknown to the chain (or, unverified, still pending). Any of them can still land after the
+        // intent finished: it stays due until WatchFinishedAsync booked or outwaited each. A single transaction that reverted
+        // was booked as it failed the intent, and one refused on its first send never reached the chain.
+        PaymentIntentStatus.Settled when intent.AttemptIds.Count > 1 => now,
+        PaymentIntentStatus.Failed when intent.AttemptIds.Count > 1 || from == PaymentIntentStatus.ManualReview => now,
         _ => null,
     };
 
@@ -1082,10 +1091,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     [LoggerMessage(EventId = 513, Level = LogLevel.Warning, Message = "Payment intent {IntentId} failed by an operator without {Chain}'s confirmation; its hold is released")]
     private static partial void LogFailedUnverified(ILogger logger, string intentId, string chain);
 
-    [LoggerMessage(EventId = 514, Level = LogLevel.Warning, Message = "Payment intent {IntentId} ({Status}): transaction {TxId} it left on {Chain} reverted after the intent finished; its fee is booked on that chain's wallet")]
+    [LoggerMessage(EventId = 514, Level = LogLevel.Warning, Message = "Payment intent {IntentId} ({Status}): its transaction {TxId} on {Chain} reverted after the intent finished; its fee is booked on that chain's wallet")]
     private static partial void LogLeftReverted(ILogger logger, string intentId, string status, string txId, string chain);
 
-    [LoggerMessage(EventId = 515, Level = LogLevel.Error, Message = "Payment intent {IntentId} ({Status}): transaction {TxId} it left on {Chain} paid {Amount} after the intent finished; booked on that chain's wallet, to be reconciled with the recipient")]
+    [LoggerMessage(EventId = 515, Level = LogLevel.Error, Message = "Payment intent {IntentId} ({Status}): its transaction {TxId} on {Chain} paid {Amount} after the intent finished; booked on that chain's wallet, to be reconciled with the recipient")]
     private static partial void LogLeftPaid(ILogger logger, string intentId, string status, string txId, string chain, string amount);
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Payment intent {IntentId}: the chain reports a fee of {Fee}, above the {Reserved} held; only the held amount is booked")]

@@ -181,7 +181,10 @@ public enum ManualReviewResolution
     /// Fail it and release its reservation without asking the chain, on the operator's word that none of its transactions
     /// can move money: for a chain that cannot be asked (unreachable for good, or no longer registered), where
     /// <see cref="Fail"/> is refused. The operator must have checked elsewhere (a block explorer, another node): a
-    /// transaction that lands after it is paid from a released hold, and the books show it only as a discrepancy.
+    /// transaction that lands after it is paid from a released hold. The failed intent keeps watching its transactions (see
+    /// <see cref="PaymentIntent.DueAt"/>), so one that lands while its chain still knows it, or within the finality timeout
+    /// of its last send or sighting, is booked then; one landing later, or with no known hash, shows in the books only as a
+    /// discrepancy.
     /// </summary>
     FailUnverified,
 }
@@ -195,7 +198,7 @@ public enum ManualReviewResolution
 /// <param name="Status">The status it moved to (seed name).</param>
 /// <param name="PreviousStatus">The status it left; null on creation.</param>
 /// <param name="Reason">Why, when it failed, retried, expired or went to review.</param>
-/// <param name="TxId">The settling transaction.</param>
+/// <param name="TxId">The settling transaction; in <c>payment_intent.paid_after_failure</c>, the one that paid after the intent failed (with <paramref name="SelectedChain"/> and <paramref name="DestinationAddress"/> where it paid).</param>
 /// <param name="ActualFee">The fee paid.</param>
 /// <param name="Attempts">How many attempts it made.</param>
 /// <param name="UpdatedAt">When the change happened.</param>

@@ -22,6 +22,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 {
     private const string ResourceType = "payment_intent";
 
+    // The event action of a failed intent's transaction that landed after all (failed stays its status).
+    private const string PaidAfterFailure = "paid_after_failure";
+
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
     // An intent never changes merchant, so its locator can be remembered.
@@ -488,7 +491,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// settling transaction excludes the earlier ones there (the signer reuses their nonce). Each may reach its chain after the
     /// intent finished, paid from that chain's wallet. One the chain reports reverted has its fee booked on the wallet that
     /// paid it, and one final and successful its payment and fee, so the books keep matching the chains; the intent keeps its
-    /// status (a failed intent's <c>actual_fee</c> grows by the fees booked). A transaction is watched while its chain knows
+    /// status (a failed intent's <c>actual_fee</c> grows by the fees booked, and each payment that landed after it failed writes
+    /// <c>payment_intent.paid_after_failure</c> in the same unit, for the merchant). A transaction is watched while its chain knows
     /// it (pending or not final) and, unknown, until <see cref="RoutingOptions.FinalityTimeout"/> after it was last sent or
     /// seen; once every one is booked or outwaited the intent is no longer due.
     /// </summary>
@@ -550,9 +554,28 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                     booked = booked is { } sum ? sum + fee : fee;
                 }
 
-                var failedFee = v.Value.Status == PaymentIntentStatus.Failed && booked is { } more ? (v.Value.ActualFee is { } paid ? paid + more : more) : v.Value.ActualFee;
+                // v is at the version read, so its status is the intent's.
+                var failedFee = failed && booked is { } more ? (v.Value.ActualFee is { } paid ? paid + more : more) : v.Value.ActualFee;
                 written = v.Value with { ActualFee = failedFee, DueAt = watching ? now : null, UpdatedAt = now };
                 unit.Update(RoutingCollections.Intents, written, v);
+                if (failed)
+                {
+                    // The merchant was told the payment failed, and may pay again: it must learn that the recipient was paid.
+                    // Failed stays terminal, so this is no status change: the event names what happened, and its data says
+                    // which transaction paid where.
+                    foreach (var (attempt, transaction) in landed)
+                    {
+                        var destination = await DestinationOnAsync(unit, v.Value, attempt.Value.Chain, ct).ConfigureAwait(false);
+                        var paidBy = written with { SelectedChain = attempt.Value.Chain, DestinationAddress = destination, TxId = transaction.Hash };
+                        Emit(
+                            unit,
+                            paidBy,
+                            PaymentIntentStatus.Failed,
+                            $"transaction {transaction.Hash} landed on {attempt.Value.Chain} after the intent failed, paying {v.Value.Amount} to {destination}",
+                            PaidAfterFailure);
+                    }
+                }
+
                 return written;
             },
             cancellationToken).ConfigureAwait(false);
@@ -721,9 +744,15 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         }
 
         var held = await HoldOnPayingWalletAsync(unit, intent, paid, intent.Amount, cancellationToken).ConfigureAwait(false);
-        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
-        var destination = quote.Destinations.First(d => d.Chain == paid.Chain).Address;
+        var destination = await DestinationOnAsync(unit, intent, paid.Chain, cancellationToken).ConfigureAwait(false);
         return await SettleAsync(unit, current, attempt, attemptReadAt, transaction, new PaidElsewhere(held, destination), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The recipient's address on <paramref name="chain"/>, as the intent's quote names it.</summary>
+    private async ValueTask<string> DestinationOnAsync(IUnitOfWork unit, PaymentIntent intent, ChainId chain, CancellationToken cancellationToken)
+    {
+        var quote = await QuoteAsync(unit, intent.MerchantId, intent.QuoteId, cancellationToken).ConfigureAwait(false);
+        return quote.Destinations.First(d => d.Chain == chain).Address;
     }
 
     /// <summary>
@@ -911,13 +940,14 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         _ => null,
     };
 
-    private void Emit(IUnitOfWork unit, PaymentIntent intent, PaymentIntentStatus? from, string? reason) =>
+    /// <summary>Writes the intent's outbox event: <c>payment_intent.&lt;status&gt;</c>, or <c>payment_intent.&lt;action&gt;</c> for what is no status change.</summary>
+    private void Emit(IUnitOfWork unit, PaymentIntent intent, PaymentIntentStatus? from, string? reason, string? action = null) =>
         _outbox.Enqueue(
             unit,
             intent.MerchantId.Value,
             ResourceType,
             intent.Id.ToString(),
-            ResourceType + "." + intent.Status.ToWireName(),
+            ResourceType + "." + (action ?? intent.Status.ToWireName()),
             new PaymentIntentEventData(
                 intent.Id,
                 intent.QuoteId,

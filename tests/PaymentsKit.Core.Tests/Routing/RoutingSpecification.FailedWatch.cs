@@ -6,7 +6,7 @@ namespace PaymentsKit.Tests.Routing;
 
 /// <summary>
 /// A failed intent's transactions that were not known to be off the chain when it failed, on its own chain as on the
-/// chains it left: one landing later is booked on the wallet that paid.
+/// chains it left: one landing later is booked on the wallet that paid, and the merchant is told.
 /// </summary>
 public abstract partial class RoutingSpecification
 {
@@ -147,6 +147,59 @@ public abstract partial class RoutingSpecification
 
         Assert.Equal(PaymentIntentStatus.Failed, intent.Status);
         Assert.Null(intent.DueAt);
+    }
+
+    [Fact]
+    public async Task A_Transaction_Landing_After_Its_Intent_Failed_Tells_The_Merchant_Through_The_Outbox()
+    {
+        var (router, merchant, intent) = await FailedAfterOneUnknownAttemptAsync();
+        var before = (await router.EventsAsync(merchant, intent.Id)).Count;
+        var attempt = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(attempt.SignedTransaction), attempt.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+
+        var failed = await router.Intents.AdvanceAsync(intent.Id);
+
+        var events = await router.EventsAsync(merchant, intent.Id);
+        var late = Assert.Single(events.Skip(before));
+        Assert.Equal("payment_intent.paid_after_failure", late.EventType);
+        var data = late.Payload.GetProperty("data");
+        Assert.Equal("failed", data.GetProperty("status").GetString());
+        Assert.Equal("failed", data.GetProperty("previous_status").GetString());
+        Assert.Equal(attempt.TxId, data.GetProperty("tx_id").GetString());
+        Assert.Equal("solana", data.GetProperty("selected_chain").GetString());
+        Assert.Equal("payee-solana", data.GetProperty("destination_address").GetString());
+        Assert.Equal(failed.ActualFee!.Value.Amount.ToString("F6", System.Globalization.CultureInfo.InvariantCulture), data.GetProperty("actual_fee").GetProperty("amount").GetString());
+        Assert.Contains(attempt.TxId!, data.GetProperty("reason").GetString(), StringComparison.Ordinal);
+
+        // Nothing more to tell: the next step writes no event.
+        await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal(events.Count, (await router.EventsAsync(merchant, intent.Id)).Count);
+    }
+
+    [Fact]
+    public async Task A_Transaction_On_The_Chain_A_Reroute_Left_Landing_After_The_Intent_Failed_Tells_The_Merchant_Where_It_Paid()
+    {
+        var (router, merchant, intent) = await ReroutedToEthereumAsync(deliverOnEthereum: false);
+        Clock.Advance(router.Options.DropTimeout);
+        intent = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail);
+        Assert.Equal((PaymentIntentStatus.Failed, Ethereum), (intent.Status, intent.SelectedChain));
+        var before = (await router.EventsAsync(merchant, intent.Id)).Count;
+
+        var left = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(left.SignedTransaction), left.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+        var failed = await router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal((PaymentIntentStatus.Failed, Ethereum), (failed.Status, failed.SelectedChain));
+        Assert.Equal(Usdc(10m), (await BalancedBookAsync(router, Solana)).Spent);
+        var late = Assert.Single((await router.EventsAsync(merchant, intent.Id)).Skip(before));
+        Assert.Equal("payment_intent.paid_after_failure", late.EventType);
+        var data = late.Payload.GetProperty("data");
+        Assert.Equal(left.TxId, data.GetProperty("tx_id").GetString());
+        Assert.Equal("solana", data.GetProperty("selected_chain").GetString());
+        Assert.Equal("payee-solana", data.GetProperty("destination_address").GetString());
+        Assert.Equal("failed", data.GetProperty("status").GetString());
     }
 
     /// <summary>

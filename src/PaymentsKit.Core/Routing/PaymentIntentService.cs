@@ -583,12 +583,12 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         {
             foreach (var (attempt, transaction) in reverted)
             {
-                LogLeftReverted(_logger, intent.Id.ToString(), result.Status.ToWireName(), transaction.Hash, attempt.Value.Chain.ToString());
+                LogRevertedAfterFinish(_logger, intent.Id.ToString(), result.Status.ToWireName(), transaction.Hash, attempt.Value.Chain.ToString());
             }
 
             foreach (var (attempt, transaction) in landed)
             {
-                LogLeftPaid(_logger, intent.Id.ToString(), result.Status.ToWireName(), transaction.Hash, attempt.Value.Chain.ToString(), intent.Amount.ToString());
+                LogPaidAfterFinish(_logger, intent.Id.ToString(), result.Status.ToWireName(), transaction.Hash, attempt.Value.Chain.ToString(), intent.Amount.ToString());
             }
         }
 
@@ -1122,10 +1122,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     private static partial void LogFailedUnverified(ILogger logger, string intentId, string chain);
 
     [LoggerMessage(EventId = 514, Level = LogLevel.Warning, Message = "Payment intent {IntentId} ({Status}): its transaction {TxId} on {Chain} reverted after the intent finished; its fee is booked on that chain's wallet")]
-    private static partial void LogLeftReverted(ILogger logger, string intentId, string status, string txId, string chain);
+    private static partial void LogRevertedAfterFinish(ILogger logger, string intentId, string status, string txId, string chain);
 
     [LoggerMessage(EventId = 515, Level = LogLevel.Error, Message = "Payment intent {IntentId} ({Status}): its transaction {TxId} on {Chain} paid {Amount} after the intent finished; booked on that chain's wallet, to be reconciled with the recipient")]
-    private static partial void LogLeftPaid(ILogger logger, string intentId, string status, string txId, string chain, string amount);
+    private static partial void LogPaidAfterFinish(ILogger logger, string intentId, string status, string txId, string chain, string amount);
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Warning, Message = "Payment intent {IntentId}: the chain reports a fee of {Fee}, above the {Reserved} held; only the held amount is booked")]
     private static partial void LogFeeAboveHold(ILogger logger, string intentId, string fee, string reserved);

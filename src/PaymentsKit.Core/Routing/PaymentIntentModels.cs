@@ -198,7 +198,7 @@ public enum ManualReviewResolution
 /// <param name="Status">The status it moved to (seed name).</param>
 /// <param name="PreviousStatus">The status it left; null on creation.</param>
 /// <param name="Reason">Why, when it failed, retried, expired or went to review.</param>
-/// <param name="TxId">The settling transaction; in <c>payment_intent.paid_after_failure</c>, the one that paid after the intent failed (with <paramref name="SelectedChain"/> and <paramref name="DestinationAddress"/> where it paid).</param>
+/// <param name="TxId">The settling transaction; in <c>payment_intent.paid_after_failure</c> and <c>payment_intent.paid_after_settlement</c>, the one that paid after the intent finished (with <paramref name="SelectedChain"/> and <paramref name="DestinationAddress"/> where it paid).</param>
 /// <param name="ActualFee">The fee paid.</param>
 /// <param name="Attempts">How many attempts it made.</param>
 /// <param name="UpdatedAt">When the change happened.</param>

@@ -22,8 +22,9 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
 {
     private const string ResourceType = "payment_intent";
 
-    // The event action of a failed intent's transaction that landed after all (failed stays its status).
+    // The event actions of a finished intent's transaction that landed after all, paying the recipient (the status stays).
     private const string PaidAfterFailure = "paid_after_failure";
+    private const string PaidAfterSettlement = "paid_after_settlement";
 
     private static readonly JsonSerializerOptions FingerprintJson = new(JsonSerializerDefaults.Web);
 
@@ -491,8 +492,8 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// settling transaction excludes the earlier ones there (the signer reuses their nonce). Each may reach its chain after the
     /// intent finished, paid from that chain's wallet. One the chain reports reverted has its fee booked on the wallet that
     /// paid it, and one final and successful its payment and fee, so the books keep matching the chains; the intent keeps its
-    /// status (a failed intent's <c>actual_fee</c> grows by the fees booked, and each payment that landed after it failed writes
-    /// <c>payment_intent.paid_after_failure</c> in the same unit, for the merchant). A transaction is watched while its chain knows
+    /// status (a failed intent's <c>actual_fee</c> grows by the fees booked), and each payment that landed after it finished writes
+    /// <c>payment_intent.paid_after_failure</c> or <c>payment_intent.paid_after_settlement</c> in the same unit, for the merchant. A transaction is watched while its chain knows
     /// it (pending or not final) and, unknown, until <see cref="RoutingOptions.FinalityTimeout"/> after it was last sent or
     /// seen; once every one is booked or outwaited the intent is no longer due.
     /// </summary>
@@ -558,22 +559,20 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 var failedFee = failed && booked is { } more ? (v.Value.ActualFee is { } paid ? paid + more : more) : v.Value.ActualFee;
                 written = v.Value with { ActualFee = failedFee, DueAt = watching ? now : null, UpdatedAt = now };
                 unit.Update(RoutingCollections.Intents, written, v);
-                if (failed)
+
+                // The merchant was told the payment failed, and may pay again, or that it settled, and the recipient has now
+                // been paid twice: either way it must learn of the payment. Both statuses are terminal, so this is no status
+                // change: the event names what happened, and its data says which transaction paid where.
+                foreach (var (attempt, transaction) in landed)
                 {
-                    // The merchant was told the payment failed, and may pay again: it must learn that the recipient was paid.
-                    // Failed stays terminal, so this is no status change: the event names what happened, and its data says
-                    // which transaction paid where.
-                    foreach (var (attempt, transaction) in landed)
-                    {
-                        var destination = await DestinationOnAsync(unit, v.Value, attempt.Value.Chain, ct).ConfigureAwait(false);
-                        var paidBy = written with { SelectedChain = attempt.Value.Chain, DestinationAddress = destination, TxId = transaction.Hash };
-                        Emit(
-                            unit,
-                            paidBy,
-                            PaymentIntentStatus.Failed,
-                            $"transaction {transaction.Hash} landed on {attempt.Value.Chain} after the intent failed, paying {v.Value.Amount} to {destination}",
-                            PaidAfterFailure);
-                    }
+                    var destination = await DestinationOnAsync(unit, v.Value, attempt.Value.Chain, ct).ConfigureAwait(false);
+                    var paidBy = written with { SelectedChain = attempt.Value.Chain, DestinationAddress = destination, TxId = transaction.Hash };
+                    Emit(
+                        unit,
+                        paidBy,
+                        v.Value.Status,
+                        $"transaction {transaction.Hash} landed on {attempt.Value.Chain} after the intent {v.Value.Status.ToWireName()}, paying {v.Value.Amount} to {destination}",
+                        failed ? PaidAfterFailure : PaidAfterSettlement);
                 }
 
                 return written;

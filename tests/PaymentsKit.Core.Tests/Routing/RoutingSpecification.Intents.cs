@@ -1161,6 +1161,7 @@ public abstract partial class RoutingSpecification
         var left = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
         await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(left.SignedTransaction), left.TxId));
         Clock.Advance(Duration.FromMinutes(1));
+        var before = (await router.EventsAsync(merchant, intent.Id)).Count;
 
         var settled = await router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.Settled, Ethereum, intent.TxId), (settled.Status, settled.SelectedChain, settled.TxId));
@@ -1171,6 +1172,16 @@ public abstract partial class RoutingSpecification
         Assert.True(solana.Fees.IsPositive);
         Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
         Assert.Equal(Usdc(10m), (await BalancedBookAsync(router, Ethereum)).Spent);
+
+        // The payee was paid twice: the merchant learns it through the outbox, with the transaction that paid again and where.
+        var late = Assert.Single((await router.EventsAsync(merchant, intent.Id)).Skip(before));
+        Assert.Equal("payment_intent.paid_after_settlement", late.EventType);
+        var data = late.Payload.GetProperty("data");
+        Assert.Equal(("settled", "settled"), (data.GetProperty("status").GetString(), data.GetProperty("previous_status").GetString()));
+        Assert.Equal(left.TxId, data.GetProperty("tx_id").GetString());
+        Assert.Equal("solana", data.GetProperty("selected_chain").GetString());
+        Assert.Equal("payee-solana", data.GetProperty("destination_address").GetString());
+        Assert.Contains(left.TxId!, data.GetProperty("reason").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -84,7 +84,12 @@ public enum AuditOutcome
     /// <summary>The call succeeded and its changes were committed with this entry.</summary>
     Succeeded,
 
-    /// <summary>The call was rejected; nothing but this entry was written.</summary>
+    /// <summary>
+    /// The call was rejected: refused before anything was written (nothing but this entry was), or refused by the provider
+    /// after it was sent, in the unit that applied the refusal (its changes show what the refusal left: a failed payment or
+    /// refund, an authorization still standing). <see cref="AuditLogEntry.ErrorCode"/> has the code, the provider's for a
+    /// provider's refusal.
+    /// </summary>
     Rejected,
 
     /// <summary>An idempotent replay: the original result was returned and nothing changed.</summary>
@@ -117,7 +122,7 @@ public sealed record AuditLogEntry
     /// <summary>Whether the call changed anything.</summary>
     public required AuditOutcome Outcome { get; init; }
 
-    /// <summary>The error code of a rejected call.</summary>
+    /// <summary>The error code of a rejected call (the provider's, when the provider refused it).</summary>
     public string? ErrorCode { get; init; }
 
     /// <summary>The error message of a rejected call.</summary>

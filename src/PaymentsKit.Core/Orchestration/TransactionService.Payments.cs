@@ -9,7 +9,7 @@ internal sealed partial class TransactionService
     private async ValueTask<PaymentTransaction> ConfirmPendingAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, AuditCall call, CancellationToken cancellationToken)
     {
         var tx = await MutateAsync(call, partnerId, transactionId, (unit, current) => StartPayment(unit, current, context), cancellationToken).ConfigureAwait(false);
-        return await SendPaymentAsync(tx, context, cancellationToken).ConfigureAwait(false);
+        return await SendPaymentAsync(tx, context, call, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -17,19 +17,33 @@ internal sealed partial class TransactionService
     /// when an earlier call died before sending it) is claimed and sent; one whose payment is in flight (its outcome
     /// unknown: an answer lost, a call that died after claiming it, or a concurrent call sending it now) is polled and,
     /// when the provider does not know it, sent again under the same idempotency key. Anything else is returned as it is.
+    /// With <paramref name="confirm"/> (a create's first call) the payment it sends is audited as the create's confirmation,
+    /// initiated when claimed and then as the provider answered it; a replay or a sync audits what it did in its own entry.
     /// </summary>
-    private async ValueTask<PaymentTransaction> DrivePaymentAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken)
+    private async ValueTask<PaymentTransaction> DrivePaymentAsync(
+        PartnerId partnerId, TransactionId transactionId, RequestContext context, AuditCall? confirm, CancellationToken cancellationToken)
     {
         var (tx, claimed) = await ExecuteAsync(
             async (unit, ct) =>
             {
                 var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
-                return current.Value.Status == TransactionStatus.Pending ? (StartPayment(unit, current, context), true) : (current.Value, false);
+                if (current.Value.Status != TransactionStatus.Pending)
+                {
+                    return (current.Value, false);
+                }
+
+                var started = StartPayment(unit, current, context);
+                if (confirm is not null)
+                {
+                    audit.Write(unit, confirm.Initiated(), transactionId.ToString(), current.Value, started);
+                }
+
+                return (started, true);
             },
             cancellationToken).ConfigureAwait(false);
         if (claimed)
         {
-            return await SendPaymentAsync(tx, context, cancellationToken).ConfigureAwait(false);
+            return await SendPaymentAsync(tx, context, confirm, cancellationToken).ConfigureAwait(false);
         }
 
         return tx is { Status: TransactionStatus.Processing, InFlightAction: ProviderAction.Payment }
@@ -51,12 +65,13 @@ internal sealed partial class TransactionService
         return Write(unit, current, current.Value with { Status = TransactionStatus.Processing, InFlightAction = ProviderAction.Payment }, Actor(current.Value.PartnerId, context), context, null);
     }
 
-    /// <summary>Sends a claimed transaction's payment to its provider and applies the answer.</summary>
-    private async ValueTask<PaymentTransaction> SendPaymentAsync(PaymentTransaction tx, RequestContext context, CancellationToken cancellationToken)
+    /// <summary>Sends a claimed transaction's payment to its provider and applies the answer, auditing it as <paramref name="call"/>'s outcome when given.</summary>
+    private async ValueTask<PaymentTransaction> SendPaymentAsync(PaymentTransaction tx, RequestContext context, AuditCall? call, CancellationToken cancellationToken)
     {
         var provider = providers.Get(tx.Provider);
         var result = await CallProviderAsync(ct => Pay(provider, tx, ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(
+            tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, call is null ? null : CallOutcome(call, ProviderAction.Payment), false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -97,7 +112,8 @@ internal sealed partial class TransactionService
     /// <summary>
     /// Applies a provider's answer about a payment (call response, webhook or poll) in one unit of
     /// work. Only a processing transaction changes, so whichever delivery commits first wins and the
-    /// others find nothing left to do; a completed charge posts to the ledger in the same unit.
+    /// others find nothing left to do; a completed charge posts to the ledger in the same unit, and so does
+    /// <paramref name="audited"/>'s entry (given the transaction before and after, and the answer).
     /// </summary>
     private ValueTask<PaymentTransaction> ApplyPaymentResultAsync(
         PartnerId partnerId,
@@ -105,7 +121,7 @@ internal sealed partial class TransactionService
         ProviderResult result,
         string actor,
         RequestContext context,
-        AuditCall? call,
+        Action<IUnitOfWork, PaymentTransaction, PaymentTransaction, ProviderResult>? audited,
         bool isPoll,
         CancellationToken cancellationToken)
     {
@@ -122,11 +138,7 @@ internal sealed partial class TransactionService
                     await ledger.PostChargeAsync(unit, written, ct).ConfigureAwait(false);
                 }
 
-                if (call is not null)
-                {
-                    audit.Write(unit, call, transactionId.ToString(), current.Value, written);
-                }
-
+                audited?.Invoke(unit, current.Value, written, answer);
                 return written;
             },
             cancellationToken);
@@ -242,7 +254,7 @@ internal sealed partial class TransactionService
             }
             else if (sends && IsAbandonedCreate(before))
             {
-                await DrivePaymentAsync(partnerId, transactionId, context, cancellationToken).ConfigureAwait(false);
+                await DrivePaymentAsync(partnerId, transactionId, context, null, cancellationToken).ConfigureAwait(false);
             }
             else if (dropped is not null && before.Status == TransactionStatus.Pending)
             {
@@ -448,11 +460,16 @@ internal sealed partial class TransactionService
 
             if (webhook.Subject == ProviderWebhookSubject.Payment)
             {
-                var tx = await ApplyPaymentResultAsync(route.PartnerId, route.TransactionId, webhook.Result, Actor(provider), context, call, false, cancellationToken).ConfigureAwait(false);
+                var tx = await ApplyPaymentResultAsync(
+                    route.PartnerId, route.TransactionId, webhook.Result, Actor(provider), context, (unit, before, after, _) => audit.Write(unit, call, route.TransactionId.ToString(), before, after), false, cancellationToken)
+                    .ConfigureAwait(false);
                 return new ProviderWebhookResult(webhook, tx, null);
             }
 
-            var refund = await ApplyRefundResultAsync(route.PartnerId, RefundId.FromGuid(id!.Value), webhook.Result, Actor(provider), context, call, cancellationToken).ConfigureAwait(false);
+            var reported = RefundId.FromGuid(id!.Value);
+            var refund = await ApplyRefundResultAsync(
+                route.PartnerId, reported, webhook.Result, Actor(provider), context, (unit, before, after) => audit.Write(unit, call, reported.ToString(), before, after), cancellationToken)
+                .ConfigureAwait(false);
             return new ProviderWebhookResult(webhook, await GetAsync(route.PartnerId, route.TransactionId, cancellationToken).ConfigureAwait(false), refund);
         }
         catch (PaymentsKitException ex)

@@ -79,7 +79,8 @@ internal sealed partial class TransactionService
                     TransactionEventType.RefundInitiated);
                 unit.Insert(Refunds, created);
                 unit.Insert(References, new ProviderReference(created.Id.Value, partnerId, transactionId));
-                audit.Write(unit, call, created.Id.ToString(), null, created);
+                // Reserved, not yet refunded: the refund's outcome is audited as refund.create when the provider's answer is applied.
+                audit.Write(unit, call.Initiated(), created.Id.ToString(), null, created);
                 return created;
             }
 
@@ -118,8 +119,25 @@ internal sealed partial class TransactionService
 
         var provider = providers.Get(transaction.Provider);
         var result = await CallProviderAsync(ct => provider.RefundAsync(RefundRequest(transaction, refund), ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId, context), context, null, cancellationToken).ConfigureAwait(false);
+        return await ApplyRefundResultAsync(partnerId, refund.Id, result, Actor(partnerId, context), context, RefundOutcome(call), cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Audits a refund call in the unit that applies the provider's answer, once that answer settles it: succeeded when the
+    /// money was returned, otherwise rejected with the provider's code and message (see <see cref="CallOutcome"/>).
+    /// </summary>
+    private Action<IUnitOfWork, Refund, Refund> RefundOutcome(AuditCall call) =>
+        (unit, before, after) =>
+        {
+            if (after.Status == RefundStatus.Completed)
+            {
+                audit.Write(unit, call, after.Id.ToString(), before, after);
+            }
+            else if (after.Status == RefundStatus.Failed)
+            {
+                audit.WriteRefused(unit, call, after.Id.ToString(), before, after, after.ErrorCode ?? "provider_declined", after.ErrorMessage);
+            }
+        };
 
     public async ValueTask<Refund> GetRefundAsync(PartnerId partnerId, RefundId refundId, CancellationToken cancellationToken = default)
     {
@@ -198,7 +216,8 @@ internal sealed partial class TransactionService
     /// <summary>
     /// Applies a provider's answer about a refund in one unit of work: the refund settles once, its
     /// reservation on the transaction is released or turned into a refunded amount, the transaction's
-    /// status follows (with its event), and a completed refund posts to the ledger.
+    /// status follows (with its event), and a completed refund posts to the ledger; <paramref name="audited"/>'s entry
+    /// (given the refund before and after) is written in the same unit.
     /// </summary>
     private ValueTask<Refund> ApplyRefundResultAsync(
         PartnerId partnerId,
@@ -206,7 +225,7 @@ internal sealed partial class TransactionService
         ProviderResult result,
         string actor,
         RequestContext context,
-        AuditCall? call,
+        Action<IUnitOfWork, Refund, Refund>? audited,
         CancellationToken cancellationToken)
     {
         // Once, not on every retry of the unit.
@@ -283,10 +302,7 @@ internal sealed partial class TransactionService
                     }
                 }
 
-                if (call is not null)
-                {
-                    audit.Write(unit, call, refundId.ToString(), refund, settled);
-                }
+                audited?.Invoke(unit, refund, settled);
 
                 return settled;
             },

@@ -114,7 +114,7 @@ internal sealed partial class TransactionService(
                 // or the send's outcome is unknown) is driven forward first rather than returned stale.
                 if (request.Confirm && record.DeletedAt is null)
                 {
-                    record = await DrivePaymentAsync(partnerId, record.Id, context, cancellationToken).ConfigureAwait(false);
+                    record = await DrivePaymentAsync(partnerId, record.Id, context, null, cancellationToken).ConfigureAwait(false);
                 }
 
                 await audit.WriteReplayedAsync(call, record.Id.ToString(), record, cancellationToken).ConfigureAwait(false);
@@ -129,8 +129,9 @@ internal sealed partial class TransactionService(
             throw;
         }
 
+        // The creation is audited as done: the transaction exists. Its payment is the create's confirmation, audited as one.
         return request.Confirm
-            ? await DrivePaymentAsync(partnerId, transaction.Id, context, cancellationToken).ConfigureAwait(false)
+            ? await DrivePaymentAsync(partnerId, transaction.Id, context, new AuditCall(partnerId, "transaction.confirm", ResourceType, context), cancellationToken).ConfigureAwait(false)
             : transaction;
     }
 
@@ -156,7 +157,8 @@ internal sealed partial class TransactionService(
 
         var provider = providers.Get(transaction.Provider);
         var result = await CallProviderAsync(ct => provider.CaptureAsync(PaymentReference(transaction), ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(
+            partnerId, transactionId, result, Actor(partnerId, context), context, CallOutcome(call, ProviderAction.Capture), false, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask<PaymentTransaction> CancelAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
@@ -184,7 +186,8 @@ internal sealed partial class TransactionService(
 
         var provider = providers.Get(transaction.Provider);
         var result = await CallProviderAsync(ct => provider.CancelAsync(PaymentReference(transaction), ct), cancellationToken).ConfigureAwait(false);
-        return await ApplyPaymentResultAsync(partnerId, transactionId, result, Actor(partnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(
+            partnerId, transactionId, result, Actor(partnerId, context), context, CallOutcome(call, ProviderAction.Cancel), false, cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask<PaymentTransaction> DeleteAsync(PartnerId partnerId, TransactionId transactionId, RequestContext context, CancellationToken cancellationToken = default)
@@ -402,7 +405,10 @@ internal sealed partial class TransactionService(
                 {
                     var current = await LoadAsync(unit, partnerId, transactionId, ct).ConfigureAwait(false);
                     var next = change(unit, current);
-                    audit.Write(unit, call, transactionId.ToString(), current.Value, next);
+
+                    // A call that puts a provider call in flight has done only that so far: its outcome is audited when the
+                    // provider's answer is applied (CallOutcome), or by the sync or webhook that learns it.
+                    audit.Write(unit, next.InFlightAction is not null && current.Value.InFlightAction is null ? call.Initiated() : call, transactionId.ToString(), current.Value, next);
                     return next;
                 },
                 cancellationToken).ConfigureAwait(false);
@@ -413,6 +419,44 @@ internal sealed partial class TransactionService(
             throw;
         }
     }
+
+    /// <summary>
+    /// Audits a partner's call (a confirm, capture or cancel, or a create's confirmation) in the unit that applies the
+    /// provider's answer to the <paramref name="action"/> it sent, once that answer settles it: succeeded when the provider
+    /// did it (charged or authorized, captured, voided), otherwise rejected with the provider's code and message, as a call
+    /// refused before anything was written is. An answer that leaves the call in flight (unknown, a timeout) writes nothing:
+    /// the call's initiation is audited already and claims no outcome, and the sync or webhook that learns it audits it.
+    /// </summary>
+    private Action<IUnitOfWork, PaymentTransaction, PaymentTransaction, ProviderResult> CallOutcome(AuditCall call, ProviderAction action) =>
+        (unit, before, after, answer) =>
+        {
+            if (after.InFlightAction == action)
+            {
+                return;
+            }
+
+            var done = action switch
+            {
+                ProviderAction.Payment => after.Status is TransactionStatus.Completed or TransactionStatus.PartiallyRefunded or TransactionStatus.Refunded
+                    || after is { Status: TransactionStatus.Processing, AuthorizedAt: not null },
+                ProviderAction.Capture => after.Status is TransactionStatus.Completed or TransactionStatus.PartiallyRefunded or TransactionStatus.Refunded,
+                _ => after.Status == TransactionStatus.Cancelled,
+            };
+            if (done)
+            {
+                audit.Write(unit, call, after.Id.ToString(), before, after);
+                return;
+            }
+
+            audit.WriteRefused(
+                unit,
+                call,
+                after.Id.ToString(),
+                before,
+                after,
+                answer.ErrorCode ?? after.ErrorCode ?? (after.Status == TransactionStatus.Cancelled ? "provider_cancelled" : "provider_declined"),
+                answer.ErrorMessage ?? after.ErrorMessage);
+        };
 
     /// <summary>
     /// Buffers the new state of a transaction; a status change is checked against the lifecycle and

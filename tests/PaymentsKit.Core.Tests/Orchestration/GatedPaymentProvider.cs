@@ -40,8 +40,16 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
     public ValueTask<ProviderResult> AuthorizeAsync(ProviderPaymentRequest request, CancellationToken cancellationToken = default) =>
         TakeLostPayment() ? throw new HttpRequestException("Connection refused.") : inner.AuthorizeAsync(request, cancellationToken);
 
+    /// <summary>What every capture and cancel call answers instead of the provider behind (a refusal), until reset.</summary>
+    public ProviderResult? MoveAnswer { get; set; }
+
     public async ValueTask<ProviderResult> CaptureAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default)
     {
+        if (MoveAnswer is { } refused)
+        {
+            return refused;
+        }
+
         var loss = NextCapture;
         NextCapture = CaptureLoss.None;
         if (loss == CaptureLoss.BeforeReachingProvider)
@@ -53,7 +61,8 @@ public sealed class GatedPaymentProvider(IPaymentProvider inner) : IPaymentProvi
         return loss == CaptureLoss.AnswerLost ? throw new TimeoutException("The capture's answer was lost.") : result;
     }
 
-    public ValueTask<ProviderResult> CancelAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default) => inner.CancelAsync(payment, cancellationToken);
+    public ValueTask<ProviderResult> CancelAsync(ProviderPaymentReference payment, CancellationToken cancellationToken = default) =>
+        MoveAnswer is { } refused ? ValueTask.FromResult(refused) : inner.CancelAsync(payment, cancellationToken);
 
     /// <summary>Whether the next refund fails to connect, never reaching the provider.</summary>
     public bool LoseNextRefund { get; set; }

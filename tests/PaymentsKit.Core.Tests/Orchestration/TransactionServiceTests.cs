@@ -963,4 +963,94 @@ public abstract class TransactionServiceTests : OrchestrationStoreTests
         Assert.Equal(created.Count, h.Stripe.CallCount);
         Assert.True((await h.Ledger.ReconcileAsync(MerchantId.FromGuid(partner.Id.Value))).IsClean);
     }
+
+    [Fact]
+    public async Task A_Call_The_Provider_Refuses_Is_Audited_As_Rejected_With_The_Providers_Code_Not_As_Succeeded()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+
+        var capture = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        stripe!.MoveAnswer = new ProviderResult(ProviderOutcome.Declined, ErrorCode: "capture_refused", ErrorMessage: "Capture refused.");
+        Assert.Null((await h.Transactions.CaptureAsync(partner.Id, capture.Id, Context)).InFlightAction);
+        var cancel = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("void") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        stripe.MoveAnswer = new ProviderResult(ProviderOutcome.Declined, ErrorCode: "void_refused", ErrorMessage: "Void refused.");
+        Assert.Null((await h.Transactions.CancelAsync(partner.Id, cancel.Id, Context)).InFlightAction);
+        stripe.MoveAnswer = null;
+
+        var unconfirmed = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("confirm", email: "bob+decline@example.com") with { Confirm = false }, Context);
+        Assert.Equal(TransactionStatus.Failed, (await h.Transactions.ConfirmAsync(partner.Id, unconfirmed.Id, Context)).Status);
+        var confirmedCreate = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("create", email: "carol+decline@example.com"), Context);
+        Assert.Equal(TransactionStatus.Failed, confirmedCreate.Status);
+
+        var paid = await h.CompletedAsync(partner);
+        stripe.RefundAnswer = new ProviderResult(ProviderOutcome.Declined, ErrorCode: "refund_refused", ErrorMessage: "Refund refused.");
+        var refund = await h.Refunds.RefundAsync(partner.Id, paid.Id, new CreateRefundRequest(10m, "damaged"), Context);
+        Assert.Equal(RefundStatus.Failed, refund.Status);
+
+        var audit = await h.AuditAsync(partner.Id);
+        AuditLogEntry Outcome(string action, string id) => Assert.Single(audit, a => a.Action == action && a.ResourceId == id);
+        AssertRefused(Outcome("transaction.capture", capture.Id.ToString()), "capture_refused", "Capture refused.");
+        AssertRefused(Outcome("transaction.cancel", cancel.Id.ToString()), "void_refused", "Void refused.");
+        AssertRefused(Outcome("transaction.confirm", unconfirmed.Id.ToString()), "card_declined", null);
+        AssertRefused(Outcome("transaction.confirm", confirmedCreate.Id.ToString()), "card_declined", null);
+        AssertRefused(Outcome("refund.create", refund.Id.ToString()), "refund_refused", "Refund refused.");
+
+        // What was sent, and when, is in the initiation's entry: accepted and put in flight, claiming no outcome.
+        foreach (var (action, id) in new[]
+        {
+            ("transaction.capture", capture.Id.ToString()), ("transaction.cancel", cancel.Id.ToString()), ("transaction.confirm", unconfirmed.Id.ToString()),
+            ("transaction.confirm", confirmedCreate.Id.ToString()), ("refund.create", refund.Id.ToString()),
+        })
+        {
+            Assert.Equal(AuditOutcome.Succeeded, Outcome(action + ".initiated", id).Outcome);
+        }
+
+        // The creation itself happened: a transaction exists, pending.
+        Assert.Equal(AuditOutcome.Succeeded, Outcome("transaction.create", confirmedCreate.Id.ToString()).Outcome);
+        Assert.Equal(
+            "failed",
+            Outcome("transaction.confirm", confirmedCreate.Id.ToString()).Changes!.After!.Value.GetProperty("status").GetString(),
+            StringComparer.OrdinalIgnoreCase);
+
+        static void AssertRefused(AuditLogEntry entry, string code, string? message)
+        {
+            Assert.Equal((AuditOutcome.Rejected, code), (entry.Outcome, entry.ErrorCode));
+            if (message is not null)
+            {
+                Assert.Equal(message, entry.ErrorMessage);
+            }
+
+            Assert.NotNull(entry.Changes?.After);
+        }
+    }
+
+    [Fact]
+    public async Task A_Call_Whose_Outcome_Is_Unknown_Is_Audited_As_Initiated_And_Its_Outcome_When_Learned()
+    {
+        GatedPaymentProvider? stripe = null;
+        using var h = await HarnessAsync(wrapStripe: inner => stripe = new GatedPaymentProvider(inner));
+        var partner = await h.NewPartnerAsync();
+        var authorized = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        stripe!.NextCapture = CaptureLoss.BeforeReachingProvider;
+        Assert.Equal(ProviderAction.Capture, (await h.Transactions.CaptureAsync(partner.Id, authorized.Id, Context)).InFlightAction);
+
+        var audit = await h.AuditAsync(partner.Id);
+        Assert.DoesNotContain(audit, a => a.Action == "transaction.capture");
+        var initiated = Assert.Single(audit, a => a.Action == "transaction.capture.initiated");
+        Assert.Equal("capture", initiated.Changes!.After!.Value.GetProperty("in_flight_action").GetString(), StringComparer.OrdinalIgnoreCase);
+
+        // The sync that learns the outcome audits it.
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.SyncAsync(partner.Id, authorized.Id, Context)).Status);
+        var sync = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal("completed", sync.Changes!.After!.Value.GetProperty("status").GetString(), StringComparer.OrdinalIgnoreCase);
+
+        // A capture the provider answers at once is audited once initiated and once as it ended.
+        var second = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("cap2") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        Assert.Equal(TransactionStatus.Completed, (await h.Transactions.CaptureAsync(partner.Id, second.Id, Context)).Status);
+        var captured = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.capture" && a.ResourceId == second.Id.ToString());
+        Assert.Equal((AuditOutcome.Succeeded, (string?)null), (captured.Outcome, captured.ErrorCode));
+        Assert.Equal("completed", captured.Changes!.After!.Value.GetProperty("status").GetString(), StringComparer.OrdinalIgnoreCase);
+    }
 }

@@ -10,7 +10,8 @@ namespace PaymentsKit.PostgreSql;
 /// plus, found through the partners deleted past the drop timeout and <c>idx_transactions_partner_status_created</c>, their
 /// pending transactions made with <c>Confirm = false</c>, which the index leaves out; and for a
 /// suspended partner's transaction with refunds in flight, a processing one among them, through the refunds'
-/// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner, as does a call in flight held for it)
+/// <c>(transaction_id, sequence)</c> key: its pending ones wait for the partner, as does a call in flight held for it;
+/// and, found the same way, a deleted partner's authorizations standing since before the drop timeout ran out, to void)
 /// that no live lease or deferral holds, never synced first and then by when their last lease ended, locked
 /// <c>FOR UPDATE SKIP LOCKED</c> so concurrent claimers pass over each other's picks, then leased by an upsert that only
 /// replaces an expired lease, which is what finally decides between two claimers that read the same transaction. The same
@@ -32,6 +33,15 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
     private const string UnconfirmedOfDeletedPartner =
         "u.deleted_at IS NULL AND u.status = 'pending' AND u.data ->> 'confirm_on_create' IS DISTINCT FROM 'true'";
 
+    // Nor a deleted partner's authorization standing with nothing in flight (TransactionSyncRule.VoidsStanding), due to be
+    // voided once the drop timeout has passed, if it has not changed since the timeout ran out ($1 - $5 is the timeout):
+    // the void is sent once. Found the same way, through the partner's processing transactions.
+    private const string StandingOfDeletedPartner =
+        "u.deleted_at IS NULL AND u.status = 'processing' AND u.data ->> 'in_flight_action' IS NULL AND u.data ->> 'authorized_at' IS NOT NULL";
+
+    private const string StandingUnchangedSinceDropTimeout =
+        StandingOfDeletedPartner + " AND paymentskit_instant(u.data ->> 'updated_at') < dp.deleted_at + ($1 - $5)";
+
     // swept: the expired lease rows of transactions that can no longer be due (settled by a webhook or a direct sync while
     // deferred, cancelled, deleted, or held by a pass that died), which no claim would replace; each claim deletes as many
     // as it can lease, so they never pile up. A row of a transaction still due stays: it orders the claims. Disjoint from
@@ -41,13 +51,13 @@ internal sealed class PostgreSqlDueTransactionQueue(PostgreSqlStore store) : IDu
         + " SELECT s.transaction_id FROM transaction_sync_leases s WHERE s.leased_until <= $1"
         + " AND NOT EXISTS (SELECT 1 FROM transactions t WHERE t.id = s.transaction_id AND " + CanBeDue + ")"
         + " AND NOT EXISTS (SELECT 1 FROM transactions u JOIN partners dp ON dp.id = u.partner_id"
-        + " WHERE u.id = s.transaction_id AND dp.deleted_at IS NOT NULL AND " + UnconfirmedOfDeletedPartner + ")"
+        + " WHERE u.id = s.transaction_id AND dp.deleted_at IS NOT NULL AND ((" + UnconfirmedOfDeletedPartner + ") OR (" + StandingOfDeletedPartner + ")))"
         + " LIMIT $4 FOR UPDATE SKIP LOCKED)),"
         + " due AS ("
         + " SELECT t.id, t.tenant_id, l.leased_until AS last_lease FROM ("
         + " SELECT t.id FROM transactions t WHERE " + CanBeDue
         + " UNION ALL SELECT u.id FROM partners dp JOIN transactions u ON u.partner_id = dp.id"
-        + " WHERE dp.deleted_at <= $5 AND " + UnconfirmedOfDeletedPartner + ") c"
+        + " WHERE dp.deleted_at <= $5 AND ((" + UnconfirmedOfDeletedPartner + ") OR (" + StandingUnchangedSinceDropTimeout + "))) c"
         + " JOIN transactions t ON t.id = c.id"
         + " JOIN partners p ON p.id = t.tenant_id"
         + " LEFT JOIN transaction_sync_leases l ON l.transaction_id = t.id"

@@ -22,7 +22,8 @@ public readonly record struct TransactionSyncResult(int Claimed, int Synced, int
 /// to confirm left it pending past <see cref="OrchestrationOptions.UnsentPaymentGracePeriod"/> and its partner is active
 /// and not deleted (to send it) or was deleted at least <see cref="OrchestrationOptions.DropTimeout"/> ago (to cancel it:
 /// nothing is sent for a deleted partner; so is a deleted partner's pending transaction made with <c>Confirm = false</c>,
-/// which it can no longer confirm), or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
+/// which it can no longer confirm; or a deleted partner's authorization standing with nothing in flight, past the same drop
+/// timeout and unchanged since, which the sync voids), or a refund of it is pending or processing (a reserved refund amount; while its partner is suspended,
 /// only when one is processing, as a pending one waits for the partner); never a deleted one. A claim leases the transaction until it is
 /// released, deferred, or the lease runs out (a pass that dies loses nothing). Transactions never synced come first, then
 /// those whose deferral ended longest ago, so one the provider keeps answering "unknown" waits its deferral and then queues
@@ -129,11 +130,27 @@ internal static class TransactionSyncRule
 
     /// <summary>
     /// <see cref="CanBeDue(PaymentTransaction)"/>, or a deleted partner's pending transaction made with <c>Confirm = false</c>,
-    /// which the drop timeout makes due (to cancel it). The partial index leaves those out (it knows no partner): the
-    /// PostgreSQL claim finds them through the deleted partners instead.
+    /// which the drop timeout makes due (to cancel it), or its authorization standing with nothing in flight, which it may
+    /// make due (to void it, <see cref="VoidsStanding"/>). The partial index leaves those out (it
+    /// knows no partner): the PostgreSQL claim finds them through the deleted partners instead.
     /// </summary>
     public static bool CanBeDue(PaymentTransaction tx, Partner partner) =>
-        CanBeDue(tx) || (tx is { Status: TransactionStatus.Pending, DeletedAt: null } && partner.DeletedAt is not null);
+        CanBeDue(tx)
+        || (tx is { Status: TransactionStatus.Pending, DeletedAt: null } && partner.DeletedAt is not null)
+        || (IsStanding(tx) && partner.DeletedAt is not null);
+
+    /// <summary>
+    /// Whether the sync voids <paramref name="tx"/>, an authorization standing with nothing in flight, because its partner
+    /// was deleted at or before <paramref name="partnerDeletedBefore"/> (<paramref name="dropTimeout"/> ago): no capture or
+    /// cancel can come any more, and the customer's funds would stay held until the provider lets the authorization expire.
+    /// Only one not changed since the drop timeout ran out, so the void is sent once: one the provider refused (or a capture
+    /// or cancel given up past it, <see cref="NotReceivedByProvider"/>) stands, and expires at the provider.
+    /// </summary>
+    public static bool VoidsStanding(PaymentTransaction tx, Partner partner, Instant partnerDeletedBefore, Duration dropTimeout) =>
+        IsStanding(tx) && partner.DeletedAt is { } deletedAt && deletedAt <= partnerDeletedBefore && tx.UpdatedAt < deletedAt + dropTimeout;
+
+    private static bool IsStanding(PaymentTransaction tx) =>
+        tx is { Status: TransactionStatus.Processing, InFlightAction: null, AuthorizedAt: not null, DeletedAt: null };
 }
 
 /// <summary>
@@ -168,7 +185,11 @@ public sealed class StoreScanDueTransactionQueue(IPaymentsStore store) : IDueTra
                 }
 
                 canBeDue.Add(tx.Id.Value);
-                if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, TransactionSyncRule.SettlesUnsent(tx, partner, partnerDeletedBefore)))
+                if (TransactionSyncRule.VoidsStanding(tx, partner, partnerDeletedBefore, now - partnerDeletedBefore))
+                {
+                    due.Add(tx);
+                }
+                else if (TransactionSyncRule.IsDue(tx, unsentCreatedBefore, TransactionSyncRule.SettlesUnsent(tx, partner, partnerDeletedBefore)))
                 {
                     (TransactionSyncRule.MayWaitForPartner(tx, partner) ? mayWait : due).Add(tx);
                 }

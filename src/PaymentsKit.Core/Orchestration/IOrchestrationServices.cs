@@ -97,7 +97,8 @@ public interface ITransactionService
     /// still shows it has not received <see cref="OrchestrationOptions.DropTimeout"/> after the deletion is given up
     /// (<c>not_received_by_provider</c>: a payment or refund fails, a capture or cancel is refused), and a transaction left
     /// pending, never sent (a confirmed create, or one made with <c>Confirm = false</c>, which it can no longer confirm), is
-    /// cancelled with that code (not claimed before then). A transaction still
+    /// cancelled with that code (not claimed before then), and an authorization left standing is voided once (the one call
+    /// sent for a deleted partner: it releases the customer's funds and moves none). A transaction still
     /// unresolved afterwards, or whose sync failed (logged; the provider's client threw, the store refused), is not synced
     /// again before
     /// <see cref="OrchestrationOptions.SyncRetryInterval"/> has passed since the pass ended, and a failure never stops the others. A sync

@@ -248,7 +248,11 @@ internal sealed partial class TransactionService
             var held = partner is { IsActive: false, DeletedAt: null } && clock.GetCurrentInstant() - partner.UpdatedAt >= options.Value.DropTimeout ? partner : null;
             before = await GetAsync(partnerId, transactionId, cancellationToken).ConfigureAwait(false);
             var provider = providers.Get(before.Provider);
-            if (before.Status == TransactionStatus.Processing)
+            if (dropped is not null && TransactionSyncRule.VoidsStanding(before, dropped, dropped.DeletedAt!.Value, options.Value.DropTimeout))
+            {
+                await VoidAbandonedAsync(before, provider, context, cancellationToken).ConfigureAwait(false);
+            }
+            else if (before.Status == TransactionStatus.Processing)
             {
                 await PollPaymentAsync(before, provider, context, sends, dropped, held, cancellationToken).ConfigureAwait(false);
             }
@@ -392,6 +396,34 @@ internal sealed partial class TransactionService
                     : current.Value;
             },
             cancellationToken);
+    }
+
+    /// <summary>
+    /// Voids a deleted partner's authorization left standing <see cref="OrchestrationOptions.DropTimeout"/> after the deletion
+    /// (<see cref="TransactionSyncRule.VoidsStanding"/>), as the partner's cancel would: claimed (the cancel in flight, a
+    /// versioned write, so one of concurrent syncs sends it), sent keyed by the transaction id, and its answer applied. It is
+    /// the one call sent for a deleted partner, since it moves no money and only releases what the customer has held. A
+    /// refusal leaves the authorization standing, not due again; an unknown answer leaves the cancel in flight, polled and,
+    /// the provider still not showing it, given up as any call of a deleted partner.
+    /// </summary>
+    private async ValueTask<PaymentTransaction> VoidAbandonedAsync(PaymentTransaction tx, IPaymentProvider provider, RequestContext context, CancellationToken cancellationToken)
+    {
+        var (claimed, voiding) = await ExecuteAsync(
+            async (unit, ct) =>
+            {
+                var current = await LoadAsync(unit, tx.PartnerId, tx.Id, ct).ConfigureAwait(false);
+                return current.Value is { Status: TransactionStatus.Processing, InFlightAction: null, AuthorizedAt: not null }
+                    ? (Write(unit, current, current.Value with { InFlightAction = ProviderAction.Cancel }, Actor(tx.PartnerId, context), context, null), true)
+                    : (current.Value, false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        if (!voiding)
+        {
+            return claimed;
+        }
+
+        var result = await CallProviderAsync(ct => provider.CancelAsync(PaymentReference(claimed), ct), cancellationToken).ConfigureAwait(false);
+        return await ApplyPaymentResultAsync(tx.PartnerId, tx.Id, result, Actor(tx.PartnerId, context), context, null, false, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

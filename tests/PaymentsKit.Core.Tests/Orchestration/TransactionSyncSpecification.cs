@@ -540,6 +540,74 @@ public abstract class TransactionSyncSpecification : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Deleted_Partners_Standing_Authorization_Is_Voided_Once_The_Drop_Timeout_Has_Passed_Since_Its_Deletion()
+    {
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store, o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)), due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var held = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("hold") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        var other = await h.NewPartnerAsync();
+        var standing = await h.Transactions.CreateAsync(other.Id, OrchestrationHarness.Request("hold") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        h.Clock.Advance(Duration.FromMinutes(5));
+        await h.Partners.DeleteAsync(partner.Id, Context);
+        var calls = h.Stripe.CallCount;
+
+        // Until the drop timeout has passed since the deletion a capture or cancel may still be on its way: not claimed.
+        for (var minute = 0; minute < 10; minute++)
+        {
+            Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+            h.Clock.Advance(Duration.FromMinutes(1));
+        }
+
+        Assert.Equal(TransactionStatus.Processing, (await h.Transactions.GetAsync(partner.Id, held.Id)).Status);
+
+        // Past it, nothing can capture it any more: the system voids it, releasing the customer's funds, and nothing is due.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var voided = await h.Transactions.GetAsync(partner.Id, held.Id);
+        Assert.Equal((TransactionStatus.Cancelled, (ProviderAction?)null), (voided.Status, voided.InFlightAction));
+        var voidedEvent = (await h.Transactions.GetEventsAsync(partner.Id, held.Id))[0];
+        Assert.Equal(
+            (TransactionEventType.StatusChanged, (TransactionStatus?)TransactionStatus.Processing, TransactionStatus.Cancelled, "system"),
+            (voidedEvent.EventType, voidedEvent.FromStatus, voidedEvent.Status, voidedEvent.CreatedBy));
+        var audit = Assert.Single(await h.AuditAsync(partner.Id), a => a.Action == "transaction.sync");
+        Assert.Equal((RequestContext.Internal.IpAddress, AuditOutcome.Succeeded), (audit.IpAddress, audit.Outcome));
+        Assert.Equal(calls + 1, h.Stripe.CallCount);
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+
+        // An active partner's authorization still waits for its capture or cancel.
+        var waiting = await h.Transactions.GetAsync(other.Id, standing.Id);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null), (waiting.Status, waiting.InFlightAction));
+        Assert.NotNull(waiting.AuthorizedAt);
+    }
+
+    [Fact]
+    public async Task A_Deleted_Partners_Authorization_Whose_Void_The_Provider_Refuses_Stands_And_Is_Not_Due_Again()
+    {
+        GatedPaymentProvider? stripe = null;
+        var store = await CreateStoreAsync();
+        using var h = OrchestrationHarness.Create(
+            store,
+            o => (o.SyncRetryInterval, o.DropTimeout) = (Duration.FromMinutes(1), Duration.FromMinutes(10)),
+            wrapStripe: s => stripe = new GatedPaymentProvider(s),
+            due: CreateDueQueue(store));
+        var partner = await h.NewPartnerAsync();
+        var held = await h.Transactions.CreateAsync(partner.Id, OrchestrationHarness.Request("hold") with { CaptureMethod = CaptureMethod.Manual }, Context);
+        await h.Partners.DeleteAsync(partner.Id, Context);
+        h.Clock.Advance(Duration.FromMinutes(10));
+        stripe!.MoveAnswer = new ProviderResult(ProviderOutcome.Declined, ErrorCode: "void_refused", ErrorMessage: "Void refused.");
+
+        // Sent once: a refusal is the provider's last word, and the authorization expires at the provider.
+        Assert.Equal(new TransactionSyncResult(1, 1, 0), await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+        var refused = await h.Transactions.GetAsync(partner.Id, held.Id);
+        Assert.Equal((TransactionStatus.Processing, (ProviderAction?)null, "void_refused"), (refused.Status, refused.InFlightAction, refused.ErrorCode));
+        Assert.NotNull(refused.AuthorizedAt);
+        h.Clock.Advance(Duration.FromDays(1));
+        Assert.Equal(Nothing, await h.Transactions.SyncDueAsync(h.Clock.GetCurrentInstant()));
+    }
+
+    [Fact]
     public async Task The_Sync_Pass_Audits_A_Transaction_Only_When_Its_Sync_Changed_Something()
     {
         GatedPaymentProvider? stripe = null;

@@ -733,18 +733,7 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         try
         {
             using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token).ConfigureAwait(false);
-            string? excerpt;
-            try
-            {
-                excerpt = await ExcerptAsync(response, timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                // The receiver has answered: its status is the outcome, to be recorded rather than sent again for a body
-                // the caller no longer waits for.
-                excerpt = null;
-            }
-
+            var excerpt = await ExcerptAsync(response, timeout.Token).ConfigureAwait(false);
             var code = (int)response.StatusCode;
             var outcome = code is >= 200 and < 300 ? WebhookAttemptOutcome.Delivered
                 : response.StatusCode == HttpStatusCode.Gone ? WebhookAttemptOutcome.Gone
@@ -773,34 +762,35 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
 
     private static async ValueTask<string?> ExcerptAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
+        var buffer = ArrayPool<byte>.Shared.Rent(ResponseExcerptBytes);
+        try
         {
-            var buffer = ArrayPool<byte>.Shared.Rent(ResponseExcerptBytes);
+            var read = 0;
             try
             {
-                var read = 0;
-                int n;
-                try
+                var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+                await using (stream.ConfigureAwait(false))
                 {
+                    int n;
                     while (read < ResponseExcerptBytes
                         && (n = await stream.ReadAsync(buffer.AsMemory(read, ResponseExcerptBytes - read), cancellationToken).ConfigureAwait(false)) > 0)
                     {
                         read += n;
                     }
                 }
-                catch (IOException)
-                {
-                    // A body cut short (a wrong Content-Length, broken chunking, a reset) leaves the status the receiver
-                    // already answered: the excerpt is what arrived.
-                }
-
-                return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
             }
-            finally
+            catch (Exception ex) when (ex is IOException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                // The receiver has answered, so its status is the outcome and the excerpt is what arrived: a body cut short
+                // (a wrong Content-Length, broken chunking, a reset) or still arriving when the timeout ends or the caller
+                // cancels. Taken as a timeout, a 2xx would be sent again for a body no one needs.
             }
+
+            return read == 0 ? null : Encoding.UTF8.GetString(buffer, 0, read);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -105,6 +105,28 @@ public sealed class WebhookDispatcherReceiverFaultTests
         Assert.Equal((WebhookAttemptOutcome.Delivered, 200), (attempt.Outcome, attempt.StatusCode));
     }
 
+    [Theory]
+    [InlineData(200, WebhookAttemptOutcome.Delivered, WebhookDeliveryStatus.Delivered)]
+    [InlineData(500, WebhookAttemptOutcome.Failed, WebhookDeliveryStatus.Pending)]
+    public async Task A_Status_Whose_Body_Is_Still_Arriving_When_The_Timeout_Ends_Is_The_Outcome_Not_A_Timeout(
+        int status, WebhookAttemptOutcome outcome, WebhookDeliveryStatus delivery)
+    {
+        // The receiver answered before the timeout: a 2xx recorded as timed out would send the event again for nothing.
+        await using var receiver = new BrokenReceiver(status, stall: true);
+        var kit = new WebhookTestKit(new InMemoryStore());
+        var tenant = Guid.CreateVersion7();
+        await kit.RegisterAsync(tenant, receiver.Url);
+        var enqueued = await kit.EnqueueAsync(tenant, "inv_1");
+
+        var pass = await kit.Dispatcher().DispatchAsync();
+
+        Assert.Equal(1, pass.Claimed);
+        var stored = Assert.Single((await kit.Deliveries.ListAsync(tenant, new WebhookDeliveryFilter(EventId: enqueued.Id), null, 10)).Items);
+        Assert.Equal((delivery, 1, status), (stored.Status, stored.Attempts, stored.LastStatusCode));
+        var attempt = Assert.Single(await kit.Deliveries.ListAttemptsAsync(tenant, stored.Id));
+        Assert.Equal((outcome, status, "{\"ok\""), (attempt.Outcome, attempt.StatusCode, attempt.ResponseExcerpt));
+    }
+
     /// <summary>
     /// A loopback HTTP/1.1 server that answers every request with a status line and a body shorter than its Content-Length,
     /// then closes (or, stalling, keeps the connection open until disposed).

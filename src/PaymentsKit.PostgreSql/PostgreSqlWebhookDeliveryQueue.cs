@@ -67,6 +67,8 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
     // the unscheduled rows, any other ($23) the deliveries.
     // A completion not sent (its lease too short for its timeout) takes back the attempt its claim counted, and is neither
     // logged nor summed into its event.
+    // Attempts are recorded as they finish, not as they start: an event keeps its latest attempt time when one that started
+    // earlier (a slower receiver) is recorded after a later one.
     // An event whose only delivery is a first attempt has no other delivery row (it had one plan and was not retaken), and
     // the rows this statement inserts are not visible to its own subqueries: its summary needs no look for undelivered
     // deliveries.
@@ -92,10 +94,11 @@ public sealed class PostgreSqlWebhookDeliveryQueue : IWebhookDeliveryQueue
         + " SELECT i.attempt_id, done.tenant_id, done.id, done.event_id, done.endpoint_id, i.number, i.started_at, i.duration, i.outcome, i.code, i.excerpt, i.error"
         + " FROM done JOIN input i ON i.id = done.id WHERE NOT i.not_sent),"
         + " summary AS (UPDATE webhook_events e SET version = e.version + 1, updated_at = $15, data = e.data || jsonb_build_object("
-        + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + s.n, 'last_attempt_at', to_jsonb(s.last_at),"
+        + " 'attempts', COALESCE((e.data ->> 'attempts')::integer, 0) + s.n,"
+        + " 'last_attempt_at', CASE WHEN e.last_attempt_at > s.started_at THEN e.data -> 'last_attempt_at' ELSE to_jsonb(s.last_at) END,"
         + " 'delivered', s.all_delivered AND (s.first_only OR NOT EXISTS (SELECT 1 FROM webhook_deliveries x"
         + "  WHERE x.event_id = s.event_id AND x.status <> 'delivered' AND NOT (x.id = ANY (s.ids)))))"
-        + " FROM (SELECT done.event_id, count(*)::integer AS n, (array_agg(i.last_at ORDER BY i.started_at DESC))[1] AS last_at, bool_and(i.status = 'delivered') AS all_delivered,"
+        + " FROM (SELECT done.event_id, count(*)::integer AS n, (array_agg(i.last_at ORDER BY i.started_at DESC))[1] AS last_at, max(i.started_at) AS started_at, bool_and(i.status = 'delivered') AS all_delivered,"
         + "  bool_and(done.first_attempt) AS first_only, array_agg(done.id) AS ids FROM done JOIN input i ON i.id = done.id WHERE NOT i.not_sent GROUP BY done.event_id) s"
         + " WHERE e.collection = 'webhook_event' AND e.id = s.event_id)"
         + " SELECT id FROM done";

@@ -210,9 +210,12 @@ public sealed class InMemoryWebhookDeliveryQueue : IWebhookDeliveryQueue
                             delivered = _byEvent[eventId].All(e => e.Delivery.Status == WebhookDeliveryStatus.Delivered);
                         }
 
+                        // Attempts are recorded as they finish, not as they start: one that started earlier (a slower receiver)
+                        // can be recorded after a later one, and must not move the latest attempt time back.
+                        var last = stored.Value.LastAttemptAt is { } previous ? Instant.Max(previous, summary.Last) : summary.Last;
                         unit.Update(
                             WebhookCollections.Events,
-                            stored.Value with { Attempts = stored.Value.Attempts + summary.Attempts, LastAttemptAt = summary.Last, Delivered = delivered },
+                            stored.Value with { Attempts = stored.Value.Attempts + summary.Attempts, LastAttemptAt = last, Delivered = delivered },
                             stored.Version);
                     }
 

@@ -125,6 +125,37 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_event_summary_keeps_the_latest_attempt_time_when_an_earlier_attempt_is_recorded_later()
+    {
+        // Two endpoints of one event: the attempt to the slow one started first and is recorded last (another dispatcher,
+        // or a later batch of one drain's recorder).
+        await Kit.RegisterAsync(Tenant, new Uri("http://127.0.0.1:9/hooks"));
+        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var endpoints = new[] { new WebhookEndpointId(Guid.CreateVersion7()), new WebhookEndpointId(Guid.CreateVersion7()) };
+        var now = Kit.Clock.GetCurrentInstant();
+        await Kit.Queue.ScheduleAsync(
+            (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
+                [.. events.SelectMany(x => endpoints.Select(endpoint => new WebhookDeliveryPlan(x.Id, x.TenantId, endpoint, x.EventType, null)))]),
+            now,
+            10);
+        var claims = await Kit.Queue.ClaimAsync(now, Duration.FromMinutes(1), 10);
+        Assert.Equal(2, claims.Count);
+
+        WebhookDeliveryCompletion Completed(WebhookClaim claim, Instant startedAt) => new(
+            claim,
+            WebhookDeliveryStatus.Delivered,
+            null,
+            new WebhookDeliveryAttempt(
+                Guid.CreateVersion7(), Tenant, claim.Delivery.Id, e.Id, claim.Delivery.EndpointId, 1, startedAt, Duration.FromSeconds(10), WebhookAttemptOutcome.Delivered, 200, null, null));
+        var later = now + Duration.FromMilliseconds(500);
+        Assert.Single(await Kit.Queue.CompleteAsync([Completed(claims[1], later)]));
+        Assert.Single(await Kit.Queue.CompleteAsync([Completed(claims[0], now)]));
+
+        var stored = await Kit.Outbox.GetAsync(Tenant, e.Id);
+        Assert.Equal((true, 2, later), (stored.Delivered, stored.Attempts, stored.LastAttemptAt));
+    }
+
+    [Fact]
     public async Task An_event_is_delivered_signed_with_its_id_and_logged()
     {
         await using var receiver = new TestReceiver();

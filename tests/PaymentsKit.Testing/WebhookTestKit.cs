@@ -13,11 +13,19 @@ public sealed class FakeAddressResolver : IWebhookAddressResolver
 {
     private readonly ConcurrentDictionary<string, IPAddress[]> _names = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, bool> _hanging = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, bool> _failing = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Makes look-ups of <paramref name="host"/> never answer (until cancelled), like a tarpit name server.</summary>
     public FakeAddressResolver Hang(string host)
     {
         _hanging[host] = true;
+        return this;
+    }
+
+    /// <summary>Makes look-ups of <paramref name="host"/> throw, like a resolver whose own transport (a DNS-over-HTTPS server) is down.</summary>
+    public FakeAddressResolver Fail(string host)
+    {
+        _failing[host] = true;
         return this;
     }
 
@@ -34,6 +42,11 @@ public sealed class FakeAddressResolver : IWebhookAddressResolver
         if (_hanging.ContainsKey(host))
         {
             await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        if (_failing.ContainsKey(host))
+        {
+            throw new IOException($"The name server for {host} is unreachable.");
         }
 
         return _names.TryGetValue(host, out var found) ? found

@@ -560,7 +560,8 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
     /// <summary>
     /// The SSRF guard's verdict on an endpoint URL, its look-up bounded by the attempt timeout. Every delivery of the batch
     /// waits for these checks (all tenants'), so one host on a name server that never answers would otherwise hold the pass
-    /// and the dispatcher with it: it costs its own deliveries an attempt (rejected) instead. The checks run at once, so
+    /// and the dispatcher with it: it costs its own deliveries an attempt (rejected) instead, as a look-up that fails does.
+    /// The checks run at once, so
     /// several slow hosts hold the batch for one timeout, not one each.
     /// </summary>
     private async Task<string?> CheckWithinTimeoutAsync(Uri url, CancellationToken cancellationToken)
@@ -575,6 +576,12 @@ public sealed partial class WebhookDispatcher : IWebhookDispatcher
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return $"its host did not resolve within {_options.Timeout.TotalSeconds:0.###} s";
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A resolver that fails (a replaced one whose own transport is down, or anything unforeseen) fails this endpoint's
+            // check only: thrown, it would fail the whole batch and leave every tenant's deliveries in it to their leases.
+            return Truncate($"its host could not be looked up: {ex.Message}", 256);
         }
     }
 

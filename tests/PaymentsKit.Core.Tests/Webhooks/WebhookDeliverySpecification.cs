@@ -294,6 +294,32 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_host_whose_look_up_fails_costs_its_delivery_an_attempt_not_every_tenants_pass()
+    {
+        // A resolver that throws (its own transport down, or anything unforeseen) for one endpoint failed the SSRF guard's
+        // check of the whole batch: every tenant's claimed deliveries were left to their leases, pass after pass.
+        await using var receiver = new TestReceiver();
+        var other = Guid.CreateVersion7();
+        Kit.Resolver.Set("broken.example", "127.0.0.1");
+        await Kit.RegisterAsync(Tenant, new UriBuilder(receiver.Url) { Host = "broken.example" }.Uri);
+        await Kit.RegisterAsync(other, receiver.Url);
+        var broken = await Kit.EnqueueAsync(Tenant, "inv_1");
+        var healthy = await Kit.EnqueueAsync(other, "inv_2");
+        Kit.Resolver.Fail("broken.example");
+
+        var pass = await Kit.Dispatcher().DispatchAsync();
+
+        Assert.Equal((1, 1), (pass.Retrying, pass.Delivered));
+        Assert.Single(receiver.For(healthy));
+        Assert.Empty(receiver.For(broken));
+        var delivery = Assert.Single((await Kit.Deliveries.ListAsync(Tenant, new WebhookDeliveryFilter(EventId: broken.Id), null, 10)).Items);
+        Assert.Equal((WebhookDeliveryStatus.Pending, 1), (delivery.Status, delivery.Attempts));
+        var attempt = Assert.Single(await Kit.Deliveries.ListAttemptsAsync(Tenant, delivery.Id));
+        Assert.Equal(WebhookAttemptOutcome.Rejected, attempt.Outcome);
+        Assert.Contains("broken.example", attempt.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_timeout_is_retried()
     {
         await using var receiver = new TestReceiver((_, n) => n == 1 ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(3)) : LoopbackResponse.Json("{}"));

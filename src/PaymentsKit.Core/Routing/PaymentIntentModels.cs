@@ -160,6 +160,14 @@ public sealed record PaymentAttempt(
     /// and <see cref="BroadcastAt"/>.
     /// </summary>
     public Instant? LastSeenAt { get; init; }
+
+    /// <summary>
+    /// When the chain refused a resend of the transaction through this attempt (a retry's, or the takeover of a broadcast
+    /// whose worker died) while not knowing it, although an earlier send — the dead worker's, or an RPC call that failed —
+    /// may have reached it; null otherwise (a transaction refused on its first send never reached the chain). It counts as a
+    /// send: the drop timeout, an operator's Fail and the watch of a failed intent's transactions run from it.
+    /// </summary>
+    public Instant? ResendRefusedAt { get; init; }
 }
 
 /// <summary>What an operator decides for an intent in manual review.</summary>
@@ -282,9 +290,10 @@ public interface IPaymentIntentService
     /// <summary>Applies an operator's decision to an intent in <c>manual_review</c>.</summary>
     /// <exception cref="PaymentsKitException">
     /// <c>not_found</c>, <c>invalid_transition</c> (not in review), <c>invalid_argument</c> (settle: no transaction of it is final on
-    /// chain; fail: one of its transactions is pending or included on chain, or was broadcast, sent through a failed RPC call or
-    /// last seen less than <see cref="RoutingOptions.DropTimeout"/> ago), <c>chain_unavailable</c> (fail, transient: no RPC
-    /// provider of a chain it sent a transaction on answers, so the transaction may still move the money),
+    /// chain; fail: one of its transactions is pending or included on chain, or was broadcast, sent through a failed RPC call,
+    /// resent and refused (<see cref="PaymentAttempt.ResendRefusedAt"/>) or last seen less than
+    /// <see cref="RoutingOptions.DropTimeout"/> ago), <c>chain_unavailable</c> (fail, transient: no RPC provider of a chain it
+    /// sent a transaction on answers, so the transaction may still move the money),
     /// <c>insufficient_funds</c> (settle or fail: the books of a wallet that paid for a transaction on a chain the intent was
     /// re-routed away from cannot cover it).
     /// </exception>

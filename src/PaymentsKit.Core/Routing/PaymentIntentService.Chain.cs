@@ -182,7 +182,7 @@ public sealed partial class PaymentIntentService
             var failure = transient ? AttemptFailure.RpcError : AttemptFailure.Rejected;
             var outcome = hash is not null
                 ? stored.Value with { Status = PaymentAttemptStatus.Broadcasted, TxId = hash, BroadcastAt = now, UpdatedAt = now }
-                : Failed(stored.Value with { TxId = stored.Value.TxId ?? signed.Hash }, failure, error!, now);
+                : Failed(stored.Value with { TxId = stored.Value.TxId ?? signed.Hash, ResendRefusedAt = unsure ? now : null }, failure, error!, now);
             unit.Update(RoutingCollections.Attempts, outcome, stored.Version);
 
             // Both are written once in this unit, so their versions after the commit are known.
@@ -374,11 +374,13 @@ public sealed partial class PaymentIntentService
     /// The last instant the attempt's transaction is known to have been with the chain, or may have reached it: the later
     /// of its last sighting and its broadcast or, for a broadcast whose RPC call failed, when that failure was recorded —
     /// the call may have delivered it at any moment until then, and a broadcast taken over from a dead worker is sent long
-    /// after the attempt was made. Null when it was never sent nor seen. Drop and fail decisions count from it.
+    /// after the attempt was made — or, for a resend the chain refused, when it refused it (an earlier send, such as the
+    /// dead worker's, may be on its way to the chain all the same). Null when it was never sent nor seen, or refused on its
+    /// first send. Drop and fail decisions, and the watch of a failed intent, count from it.
     /// </summary>
     private static Instant? LastKnownAt(PaymentAttempt attempt)
     {
-        var sent = attempt.BroadcastAt ?? (attempt.Failure == AttemptFailure.RpcError ? attempt.UpdatedAt : null);
+        var sent = attempt.BroadcastAt ?? attempt.ResendRefusedAt ?? (attempt.Failure == AttemptFailure.RpcError ? attempt.UpdatedAt : null);
         return attempt.LastSeenAt is { } seen && (sent is not { } at || seen > at) ? seen : sent;
     }
 

@@ -638,10 +638,11 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
     /// Refuses to fail an intent one of whose transactions the chain still has, pending or included: failing releases the
     /// hold as if nothing moved, and that transaction may still move (or has moved) the money. A transaction the chain
     /// does not know counts as still there until it has been unknown for the drop timeout since it was broadcast, sent
-    /// through an RPC call that failed, or last seen, as in polling: one lagging node's "not found" must not release the
-    /// hold. A chain none of whose providers answers cannot tell either, so it refuses too. A transaction sent through a
-    /// failed RPC call with no known hash cannot be asked about at all, so it is refused for the drop timeout after that
-    /// send, and after it the operator alone vouches that it never landed.
+    /// through an RPC call that failed, resent and refused (an earlier send, such as a dead worker's, may have reached the
+    /// chain), or last seen, as in polling: one lagging node's "not found" must not release the hold. A chain none of whose
+    /// providers answers cannot tell either, so it refuses too. A transaction so sent with no known hash cannot be asked
+    /// about at all, so it is refused for the drop timeout after that send, and after it the operator alone vouches that it
+    /// never landed.
     /// </summary>
     /// <returns>The intent's transactions the chain reports reverted: each paid its fee, which failing must book.</returns>
     /// <exception cref="PaymentsKitException">
@@ -653,9 +654,10 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
         var attempts = await AttemptsNewestFirstAsync(intent, cancellationToken).ConfigureAwait(false);
         var now = _clock.GetCurrentInstant();
 
-        // A transaction whose hash neither the signer nor the adapter could tell, sent only through failed RPC calls, cannot
-        // be looked up: like one unknown to the chain, it counts as possibly there for the drop timeout after its last send.
-        if (attempts.Select(a => a.Value).Where(a => a.TxId is null && a.Failure == AttemptFailure.RpcError).Max(LastKnownAt) is { } unhashed
+        // A transaction whose hash neither the signer nor the adapter could tell, sent only through failed RPC calls or refused
+        // resends, cannot be looked up: like one unknown to the chain, it counts as possibly there for the drop timeout after
+        // its last send.
+        if (attempts.Select(a => a.Value).Where(a => a.TxId is null).Max(LastKnownAt) is { } unhashed
             && now - unhashed < _options.DropTimeout)
         {
             throw PaymentsKitException.InvalidArgument(
@@ -663,7 +665,7 @@ public sealed partial class PaymentIntentService : IPaymentIntentService
                 "fail",
                 string.Create(
                     CultureInfo.InvariantCulture,
-                    $"cannot fail payment intent {intent.Id}: a transaction of it with no known hash was sent to a chain through an RPC call that failed {(now - unhashed).TotalSeconds:0} s ago and may still move the money; the chain cannot be asked about it, so verify on chain that it never landed and fail once {_options.DropTimeout.TotalSeconds:0} s have passed since that send"));
+                    $"cannot fail payment intent {intent.Id}: a transaction of it with no known hash was sent to a chain {(now - unhashed).TotalSeconds:0} s ago, through an RPC call that failed or as a resend the chain refused while an earlier send may have reached it, and may still move the money; the chain cannot be asked about it, so verify on chain that it never landed and fail once {_options.DropTimeout.TotalSeconds:0} s have passed since that send"));
         }
 
         List<RevertedOnChain> reverted = [];

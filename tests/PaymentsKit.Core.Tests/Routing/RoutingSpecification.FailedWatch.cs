@@ -71,6 +71,42 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task A_Taken_Over_Broadcast_Whose_Resend_Was_Rejected_Fails_Only_A_Drop_Timeout_After_That_Resend_And_Its_Late_Landing_Is_Booked()
+    {
+        var (router, _, merchant, intent) = await TakenOverResendRejectedAsync();
+        var refused = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+
+        // The dead worker may have sent it to a node the chain has not heard from yet: the refused resend counts as a send,
+        // so "not found" releases the hold only a drop timeout after it, however old the attempt.
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Clock.Advance(refused.UpdatedAt + router.Options.DropTimeout - Duration.FromSeconds(1) - Clock.GetCurrentInstant());
+        var notYet = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains(refused.TxId!, notYet.Message, StringComparison.Ordinal);
+        Assert.True((await BalancedBookAsync(router, Solana)).Reserved > Usdc(10m));
+        Clock.Advance(Duration.FromSeconds(1));
+        intent = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail);
+        Assert.Equal(PaymentIntentStatus.Failed, intent.Status);
+        Assert.NotNull(intent.DueAt);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Solana)).Reserved);
+
+        // That node relays it now: it lands, paid from the released hold, and the watch books it and tells the merchant.
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(refused.SignedTransaction), refused.TxId));
+        Clock.Advance(Duration.FromMinutes(1));
+        var failed = await router.Intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.Failed, failed.Status);
+        Assert.Null(failed.DueAt);
+        var landed = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal(PaymentAttemptStatus.Confirmed, landed.Status);
+        Assert.Equal(landed.ActualFee, failed.ActualFee);
+        var solana = await BalancedBookAsync(router, Solana);
+        Assert.Equal((Usdc(10m), landed.ActualFee!.Value, Usdc(0m)), (solana.Spent, solana.Fees, solana.Reserved));
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        Assert.Contains(await router.EventsAsync(merchant, intent.Id), e => e.EventType == "payment_intent.paid_after_failure");
+    }
+
+    [Fact]
     public async Task A_Transaction_Reverting_After_An_Operator_Failed_Its_Only_Attempt_Has_Its_Fee_Booked_On_Its_Own_Chain()
     {
         var (router, merchant, intent) = await FailedAfterOneUnknownAttemptAsync();

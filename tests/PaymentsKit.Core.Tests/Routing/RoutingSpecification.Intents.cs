@@ -684,6 +684,50 @@ public abstract partial class RoutingSpecification
     }
 
     [Fact]
+    public async Task An_Operator_Retry_After_A_Taken_Over_Resend_Was_Rejected_Waits_The_Drop_Timeout_After_That_Resend_So_The_Payment_Is_Made_Once()
+    {
+        var (router, _, merchant, intent) = await TakenOverResendRejectedAsync();
+        var refused = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id));
+
+        // The attempt is a drop timeout old, but the refused resend is a send: a new transaction is signed only once the
+        // chain has not known the refused one for the drop timeout after it, as after a drop.
+        intent = await router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Retry);
+        intent = await router.Intents.AdvanceAsync(intent.Id);
+        Assert.Equal((PaymentIntentStatus.Retrying, 1, refused.UpdatedAt + router.Options.DropTimeout), (intent.Status, intent.AttemptIds.Count, intent.NextAttemptAt));
+
+        // Meanwhile the node the dead worker reached relays its transaction: the retry finds it and follows it.
+        await router.SolanaChain.BroadcastAsync(new SignedTransaction(Solana, Convert.FromBase64String(refused.SignedTransaction), refused.TxId));
+        Clock.Advance(router.Options.DropTimeout);
+        intent = await router.RunToEndAsync(intent);
+
+        Assert.Equal(PaymentIntentStatus.Settled, intent.Status);
+        Assert.All(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => Assert.Equal(refused.TxId, a.TxId));
+        Assert.Equal(Usdc(10m), router.OnChain(Solana, "payee-solana", AssetRegistry.Usdc));
+        var book = await BalancedBookAsync(router, Solana);
+        Assert.Equal((Usdc(10m), Usdc(0m)), (book.Spent, book.Reserved));
+    }
+
+    [Fact]
+    public async Task An_Operator_Cannot_Fail_An_Intent_Whose_Hashless_Taken_Over_Resend_Was_Rejected_Until_The_Drop_Timeout_After_That_Resend()
+    {
+        // Neither the signer nor the adapter can tell the hash: the chain cannot be asked whether the dead worker's send landed.
+        var (router, intents, merchant, intent) = await TakenOverResendRejectedAsync(hashless: true);
+        var refused = Assert.Single(await intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Null(refused.TxId);
+
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Clock.Advance(refused.UpdatedAt + router.Options.DropTimeout - Duration.FromSeconds(1) - Clock.GetCurrentInstant());
+        var notYet = await FailsAsync(
+            PaymentsKitErrorCodes.InvalidArgument, () => intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Assert.Contains("may still move the money", notYet.Message, StringComparison.Ordinal);
+        Assert.True((await BalancedBookAsync(router, Solana)).Reserved > Usdc(10m));
+
+        Clock.Advance(Duration.FromSeconds(1));
+        Assert.Equal(PaymentIntentStatus.Failed, (await intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail)).Status);
+        Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Solana)).Reserved);
+    }
+
+    [Fact]
     public async Task A_Broadcast_Whose_Rpc_Call_Failed_Records_The_Hash_Its_Signed_Bytes_Determine_So_Fail_Is_Refused_While_It_Lands()
     {
         // The host's signer gives no hash; the chain's adapter tells it from the signed bytes before anything is sent.
@@ -833,8 +877,11 @@ public abstract partial class RoutingSpecification
         Assert.True((await BalancedBookAsync(Router, Solana)).Reserved > Usdc(10m));
         Assert.Equal(AttemptFailure.Rejected, (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1].Failure);
 
-        // The operator's Fail asks the chain as usual: once unknown for the drop timeout after the last send, it releases the hold.
-        Clock.Advance(Router.Options.DropTimeout);
+        // The operator's Fail asks the chain as usual: once unknown for the drop timeout after the last send — the refused
+        // resend, not the first send that failed — it releases the hold.
+        Clock.Advance(Router.Options.DropTimeout - Duration.FromSeconds(1));
+        await FailsAsync(PaymentsKitErrorCodes.InvalidArgument, () => Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail).AsTask());
+        Clock.Advance(Duration.FromSeconds(1));
         Assert.Equal(PaymentIntentStatus.Failed, (await Router.Intents.ResolveManualReviewAsync(intent.Id, ManualReviewResolution.Fail)).Status);
         Assert.Equal(Usdc(0m), (await BalancedBookAsync(Router, Solana)).Reserved);
     }
@@ -1329,6 +1376,37 @@ public abstract partial class RoutingSpecification
     }
 
     /// <summary>The router's intent service over <paramref name="router"/>, signing with <paramref name="signer"/>.</summary>
+    /// <summary>
+    /// A 10 USDC intent on Solana whose worker died inside its broadcast — perhaps after sending it — taken over a broadcast
+    /// timeout (here as long as the drop timeout) later by a resend Solana refused while not knowing the transaction: in
+    /// review, its hold kept. <paramref name="hashless"/>: neither the signer nor the adapters can tell its hash.
+    /// </summary>
+    private async Task<(RoutingHarness Router, PaymentIntentService Intents, MerchantId Merchant, PaymentIntent Intent)> TakenOverResendRejectedAsync(bool hashless = false)
+    {
+        var router = await NewRouterAsync(configure: o => o.BroadcastTimeout = o.DropTimeout);
+        var intents = router.Intents;
+        if (hashless)
+        {
+            router.SolanaPrimary.HidesHashes = true;
+            router.SolanaBackup.HidesHashes = true;
+            intents = WithSigner(router, new HashlessSigner(router.Signer));
+        }
+
+        var merchant = await router.MerchantAsync();
+        var intent = await intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m, Solana)).Id);
+        router.SolanaPrimary.CrashBroadcasts(1);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => intents.AdvanceAsync(intent.Id).AsTask());
+        Clock.Advance(router.Options.BroadcastTimeout);
+        router.SolanaPrimary.RejectBroadcasts(1);
+        intent = await intents.AdvanceAsync(intent.Id);
+
+        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        var refused = Assert.Single(await intents.ListAttemptsAsync(merchant, intent.Id));
+        Assert.Equal((AttemptFailure.Rejected, null), (refused.Failure, refused.BroadcastAt));
+        Assert.True((await BalancedBookAsync(router, Solana)).Reserved > Usdc(10m));
+        return (router, intents, merchant, intent);
+    }
+
     private PaymentIntentService WithSigner(RoutingHarness router, ITransactionSigner signer) =>
         new(router.Store, Clock, router.Treasury, router.Providers, router.Outbox, Microsoft.Extensions.Options.Options.Create(router.Options), signer);
 

@@ -164,8 +164,11 @@ public sealed partial class DistributionService
         }
         else if (_source is not null)
         {
+            // A SCHEDULED or RECURRING distribution's due time is its record date: who held the token then is entitled, however
+            // late the run starts (a worker that was down, a run backing off). One without a due time is paid to today's holders.
+            var asOf = distribution.DueAt ?? _clock.GetCurrentInstant();
             var holders = new List<HolderBalance>();
-            await foreach (var holder in _source.ReadHoldersAsync(asset, _clock.GetCurrentInstant(), cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+            await foreach (var holder in _source.ReadHoldersAsync(asset, asOf, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
             {
                 holders.Add(holder);
             }

@@ -159,7 +159,10 @@ public interface IHolderSnapshotStore
 /// <summary>Supplies a holder snapshot when a due distribution has none (e.g. from a mirror node); optional.</summary>
 public interface IHolderSnapshotSource
 {
-    /// <summary>The holders of <paramref name="asset"/> as of <paramref name="asOf"/>.</summary>
+    /// <summary>
+    /// The holders of <paramref name="asset"/> as of <paramref name="asOf"/>: a SCHEDULED or RECURRING distribution's due time
+    /// (its record date, however late the run), otherwise the instant the run starts.
+    /// </summary>
     IAsyncEnumerable<HolderBalance> ReadHoldersAsync(TokenAsset asset, Instant asOf, CancellationToken cancellationToken = default);
 }
 

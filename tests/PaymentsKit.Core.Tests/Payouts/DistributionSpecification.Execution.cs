@@ -231,6 +231,29 @@ public abstract partial class DistributionSpecification
     }
 
     [Fact]
+    public async Task A_Scheduled_Distribution_Run_Late_Reads_Its_Holders_As_Of_Its_Due_Time_And_A_Manual_One_As_Of_Now()
+    {
+        var source = new FixedSource(Holders(5, 15));
+        var service = Service(source: source);
+        var asset = await AssetAsync(service);
+        var start = Clock.GetCurrentInstant();
+        var dueAt = start + Duration.FromHours(1);
+        var scheduled = await service.CreateDistributionAsync(
+            Tenant, Fixed(asset, 8m, DistributionExecution.Scheduled) with { ScheduledTime = dueAt.InUtc().LocalDateTime, TimeZone = "UTC" });
+        var recurring = await service.CreateDistributionAsync(
+            Tenant, Fixed(asset, 8m, DistributionExecution.Recurring) with { StartTime = dueAt.InUtc().LocalDateTime, Frequency = DistributionFrequency.Daily, TimeZone = "UTC" });
+        var manual = await service.CreateDistributionAsync(Tenant, Fixed(asset, 8m));
+
+        // The worker was down: both run three hours after their record date. Who held the token then is entitled, not who holds it now.
+        Clock.Set(dueAt + Duration.FromHours(3));
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, scheduled.Id)).Status);
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, recurring.Id)).Status);
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, manual.Id)).Status);
+
+        Assert.Equal([dueAt, dueAt, Clock.GetCurrentInstant()], source.AsOf);
+    }
+
+    [Fact]
     public async Task Concurrent_Runners_Of_One_Distribution_Pay_Each_Holder_Once()
     {
         var executor = new SimulatedPayoutExecutor(Clock, new SimulatedPayoutExecutorOptions { MaxTransfersPerBatch = 3, TransientFailurePercent = 20 });
@@ -274,8 +297,12 @@ public abstract partial class DistributionSpecification
 
     private sealed class FixedSource(HolderBalance[] holders) : IHolderSnapshotSource
     {
+        /// <summary>The instant of every read, in order.</summary>
+        public List<Instant> AsOf { get; } = [];
+
         public async IAsyncEnumerable<HolderBalance> ReadHoldersAsync(TokenAsset asset, Instant asOf, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
         {
+            AsOf.Add(asOf);
             foreach (var holder in holders)
             {
                 await Task.Yield();

@@ -26,8 +26,10 @@ public sealed class InMemoryHolderSnapshotStore : IHolderSnapshotStore
             throw PaymentsKitException.InvalidArgument("amounts", amounts.Length, "must have one amount per holder");
         }
 
-        var snapshot = new Snapshot(key.TenantId, holders.Span, amounts.Span);
-        if (!_snapshots.TryAdd((key.AssetId.Value, key.DistributionId.Value), snapshot))
+        // No rows, nothing to keep, as PostgreSQL keeps none: a snapshot registered here would make the distribution look as
+        // if it had holders, refusing the import that an empty one left un-noted on the distribution (cancelled in between).
+        var snapshot = holders.Length == 0 ? null : new Snapshot(key.TenantId, holders.Span, amounts.Span);
+        if (snapshot is not null && !_snapshots.TryAdd((key.AssetId.Value, key.DistributionId.Value), snapshot))
         {
             throw new PaymentsKitException(
                 PaymentsKitErrorCodes.DuplicateKey,

@@ -227,6 +227,25 @@ public abstract partial class DistributionSpecification
         Assert.Equal(Usd6(0.000001m), (await service.ImportHolderSnapshotAsync(Tenant, smallest.Id, Holders(1, 1))).Allocated);
     }
 
+    [Fact]
+    public async Task An_Empty_Snapshot_Leaves_No_Holders_So_A_Distribution_That_Never_Noted_It_Still_Takes_One_On_Every_Store()
+    {
+        // PostgreSQL writes no row for an empty snapshot; the in-memory store registered one, so once an empty import was not noted
+        // on the distribution (cancelled between the two steps) no snapshot could ever be imported there, and no run could adopt one.
+        var service = Service();
+        var asset = await AssetAsync(service);
+        var dividend = await service.CreateDistributionAsync(
+            Tenant, new CreateDistributionRequest(asset.Id, DistributionType.Dividend, DistributionExecution.Manual) { Payout = DistributionPayout.PerShare, AmountPerShare = 0.5m });
+        var key = new HolderSnapshotKey(Tenant, asset.Id, dividend.Id);
+        await HolderStore.ImportAsync(key, Array.Empty<HolderBalance>(), Array.Empty<long>(), Clock.GetCurrentInstant(), null);
+
+        Assert.Equal(HolderSnapshotTotals.Empty, await HolderStore.GetTotalsAsync(key, 3));
+        var snapshot = await service.ImportHolderSnapshotAsync(Tenant, dividend.Id, Holders(100, 300));
+
+        Assert.Equal((2, Usd6(2m)), (snapshot.Holders, snapshot.Allocated));
+        Assert.Equal(DistributionStatus.Completed, (await service.ExecuteAsync(Tenant, dividend.Id)).Status);
+    }
+
     private sealed class FixedIdExecutor(string transactionId) : IPayoutExecutor
     {
         public int MaxTransfersPerBatch => 9;

@@ -27,7 +27,7 @@ namespace PaymentsKit.Payouts;
 /// <param name="Status">PENDING → PROCESSING → COMPLETED | FAILED (<see cref="DistributionLifecycle.Machine"/>).</param>
 /// <param name="DueAt">When it is due (SCHEDULED: the scheduled time; RECURRING: this occurrence); null otherwise.</param>
 /// <param name="Occurrence">RECURRING: 0 for the first run of the series, then 1, 2, …; 0 otherwise.</param>
-/// <param name="SeriesId">RECURRING: the first distribution of the series; null otherwise.</param>
+/// <param name="SeriesId">RECURRING: the first distribution of the series, on every occurrence including the first; null otherwise.</param>
 /// <param name="FundingAccountId">The ledger account payouts are credited to (the treasury that pays), if payouts are posted.</param>
 /// <param name="PayoutAccountId">The ledger account payouts are debited to (e.g. dividends payable), if payouts are posted.</param>
 /// <param name="Snapshot">The holder snapshot the allocation was fixed from; null until one is imported.</param>

@@ -214,8 +214,9 @@ public sealed partial class DistributionService
         }
 
         var now = _clock.GetCurrentInstant();
+        var id = DistributionId.New(_clock);
         var distribution = new Distribution(
-            DistributionId.New(_clock),
+            id,
             tenantId,
             asset.Id,
             request.Type,
@@ -233,7 +234,7 @@ public sealed partial class DistributionService
             DistributionStatus.Pending,
             validated.DueAt,
             0,
-            null,
+            request.Execution == DistributionExecution.Recurring ? id : null,
             request.FundingAccountId,
             request.PayoutAccountId,
             null,

@@ -564,6 +564,7 @@ public sealed partial class DistributionService
             Status = DistributionStatus.Pending,
             DueAt = nextDue,
             Occurrence = checked(finished.Occurrence + 1),
+            // A first distribution created before it named its own series has none: it is the series' first.
             SeriesId = finished.SeriesId ?? finished.Id,
             RunLeaseExpiresAt = null,
             RunLeaseHolder = null,

@@ -63,6 +63,9 @@ public abstract partial class DistributionSpecification
         var january = await RunDueAsync(Instant.FromUtc(2026, 1, 31, 9, 0));
         Assert.Equal(first.Id, january.Id);
 
+        // The series is named by its first distribution, the first one included, so every occurrence is found by SeriesId.
+        Assert.Equal((0, first.Id), (first.Occurrence, first.SeriesId));
+        Assert.Equal(first.Id, (await service.GetDistributionAsync(Tenant, first.Id)).SeriesId);
         var next = (await service.ListDistributionsAsync(Tenant, null, 100)).Items.Single(d => d.Status == DistributionStatus.Pending);
         Assert.Equal(Instant.FromUtc(2026, 2, 28, 9, 0), next.DueAt);
         Assert.Equal((1, first.Id), (next.Occurrence, next.SeriesId));
@@ -77,7 +80,8 @@ public abstract partial class DistributionSpecification
         Assert.Equal(Instant.FromUtc(2026, 3, 31, 9, 0), march.DueAt);
         var april = (await service.ListDistributionsAsync(Tenant, null, 100)).Items.Single(d => d.Status == DistributionStatus.Pending);
         Assert.Equal(Instant.FromUtc(2026, 4, 30, 9, 0), april.DueAt);
-        Assert.Equal(3, april.Occurrence);
+        Assert.Equal((3, first.Id), (april.Occurrence, april.SeriesId));
+        Assert.Null((await service.CreateDistributionAsync(Tenant, Fixed(asset, 10m))).SeriesId);
     }
 
     [Fact]

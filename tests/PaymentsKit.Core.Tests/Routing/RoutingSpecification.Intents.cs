@@ -858,8 +858,12 @@ public abstract partial class RoutingSpecification
         Assert.DoesNotContain(await Router.EventsAsync(merchant, intent.Id), e => e.EventType == "payment_intent.failed");
     }
 
-    [Fact]
-    public async Task A_Resent_Transaction_Rejected_While_An_Earlier_Send_May_Have_Reached_The_Chain_Goes_To_Manual_Review_Keeping_Its_Hold()
+    /// <summary>
+    /// A 10 USDC intent on Solana whose first send failed at the RPC and whose resend, two seconds later, the backup provider
+    /// rejected while the chain does not know the transaction: the failed first call may still have delivered it to a node
+    /// the chain has not heard from yet.
+    /// </summary>
+    private async Task<(MerchantId Merchant, PaymentIntent Intent)> ResentAfterAnRpcErrorAndRejectedAsync()
     {
         var merchant = await Router.MerchantAsync();
         var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
@@ -867,9 +871,13 @@ public abstract partial class RoutingSpecification
         intent = await Router.Intents.AdvanceAsync(intent.Id);
         Clock.Advance(Duration.FromSeconds(2));
         Router.SolanaBackup.RejectBroadcasts(1);
+        return (merchant, await Router.Intents.AdvanceAsync(intent.Id));
+    }
 
-        // The chain does not know it, but the failed first call may have delivered it to a node the chain has not heard from yet.
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
+    [Fact]
+    public async Task A_Resent_Transaction_Rejected_While_An_Earlier_Send_May_Have_Reached_The_Chain_Goes_To_Manual_Review_Keeping_Its_Hold()
+    {
+        var (merchant, intent) = await ResentAfterAnRpcErrorAndRejectedAsync();
 
         Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
         Assert.StartsWith("rejected", intent.LastError, StringComparison.Ordinal);
@@ -889,13 +897,7 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task An_Operator_Retry_After_A_Rejected_Resend_Signs_A_New_Transaction_Once_The_Refused_One_Is_Known_Nowhere()
     {
-        var merchant = await Router.MerchantAsync();
-        var intent = await Router.Intents.SelectRouteAsync(merchant, (await Router.IntentAsync(merchant, 10m, Solana)).Id);
-        Router.SolanaChain.FailNextRpcCalls(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Duration.FromSeconds(2));
-        Router.SolanaBackup.RejectBroadcasts(1);
-        intent = await Router.Intents.AdvanceAsync(intent.Id);
+        var (merchant, intent) = await ResentAfterAnRpcErrorAndRejectedAsync();
         Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
         var refused = (await Router.Intents.ListAttemptsAsync(merchant, intent.Id))[^1];
 

@@ -148,8 +148,8 @@ public interface IRefundService
     /// </exception>
     ValueTask<Refund> RefundAsync(PartnerId partnerId, TransactionId transactionId, CreateRefundRequest request, RequestContext context, CancellationToken cancellationToken = default);
 
-    /// <summary>Reads a refund.</summary>
-    /// <exception cref="PaymentsKitException"><c>not_found</c>.</exception>
+    /// <summary>Reads a refund; a refund of a deleted transaction is gone with it.</summary>
+    /// <exception cref="PaymentsKitException"><c>not_found</c>, also for a refund of a deleted transaction.</exception>
     ValueTask<Refund> GetRefundAsync(PartnerId partnerId, RefundId refundId, CancellationToken cancellationToken = default);
 
     /// <summary>A transaction's refunds, newest first.</summary>

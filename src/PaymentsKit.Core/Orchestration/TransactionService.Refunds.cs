@@ -144,7 +144,12 @@ internal sealed partial class TransactionService
         var unit = await store.BeginAsync(cancellationToken).ConfigureAwait(false);
         await using (unit.ConfigureAwait(false))
         {
-            return (await LoadRefundAsync(unit, partnerId, refundId, cancellationToken).ConfigureAwait(false)).Value;
+            var refund = (await LoadRefundAsync(unit, partnerId, refundId, cancellationToken).ConfigureAwait(false)).Value;
+
+            // A deleted transaction is absent, and its refunds with it, as ListRefundsAsync answers for them.
+            return await unit.GetAsync(Transactions, partnerId.Value, refund.TransactionId.Value, cancellationToken).ConfigureAwait(false) is { Value.DeletedAt: null }
+                ? refund
+                : throw OrchestrationRules.NotFound(RefundResource, refundId.ToString());
         }
     }
 

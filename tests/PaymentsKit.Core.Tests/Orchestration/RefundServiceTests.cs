@@ -122,6 +122,23 @@ public abstract class RefundServiceTests : OrchestrationStoreTests
     }
 
     [Fact]
+    public async Task A_Refund_Of_A_Deleted_Transaction_Is_Gone_With_It()
+    {
+        using var h = await HarnessAsync();
+        var partner = await h.NewPartnerAsync();
+        var tx = await h.CompletedAsync(partner);
+        var refund = await h.Refunds.RefundAsync(partner.Id, tx.Id, new CreateRefundRequest(10m, "damaged"), Context);
+        Assert.Equal(refund.Id, (await h.Refunds.GetRefundAsync(partner.Id, refund.Id)).Id);
+
+        await h.Transactions.DeleteAsync(partner.Id, tx.Id, Context);
+
+        // Read by its own id it answers as listing the transaction's refunds does: as a refund that never was.
+        await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Refunds.ListRefundsAsync(partner.Id, tx.Id).AsTask());
+        var gone = await ThrowsCodeAsync(PaymentsKitErrorCodes.NotFound, () => h.Refunds.GetRefundAsync(partner.Id, refund.Id).AsTask());
+        Assert.Equal(("refund", refund.Id.ToString()), (gone.Context["resource"], gone.Context["id"]));
+    }
+
+    [Fact]
     public async Task RefundIdempotency_ReplaysTheRefund_AndConflictsOnADifferentRequest()
     {
         using var h = await HarnessAsync();

@@ -94,10 +94,12 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
         Assert.Equal(registration.Endpoint.GetHashCode(), stored.GetHashCode());
     }
 
-    [Fact]
-    public async Task The_event_summary_counts_every_deliverys_attempt_and_keeps_the_latest_attempt_time()
+    /// <summary>
+    /// One event of the tenant scheduled to two endpoints by a planner of its own and both deliveries claimed now (the
+    /// tenant has an endpoint registered so the in-memory queue looks at its outbox).
+    /// </summary>
+    private async Task<(WebhookEvent Event, Instant Now, IReadOnlyList<WebhookClaim> Claims)> ClaimedForTwoEndpointsAsync()
     {
-        // Registered so the in-memory queue looks at the tenant's outbox; the planner below picks the endpoints.
         await Kit.RegisterAsync(Tenant, new Uri("http://127.0.0.1:9/hooks"));
         var e = await Kit.EnqueueAsync(Tenant, "inv_1");
         var endpoints = new[] { new WebhookEndpointId(Guid.CreateVersion7()), new WebhookEndpointId(Guid.CreateVersion7()) };
@@ -109,16 +111,24 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
             10);
         var claims = await Kit.Queue.ClaimAsync(now, Duration.FromMinutes(1), 10);
         Assert.Equal(2, claims.Count);
+        return (e, now, claims);
+    }
+
+    /// <summary>The claimed delivery of <paramref name="e"/> delivered (200) by a first attempt started at <paramref name="startedAt"/>.</summary>
+    private WebhookDeliveryCompletion Delivered(WebhookClaim claim, WebhookEvent e, Instant startedAt) => new(
+        claim,
+        WebhookDeliveryStatus.Delivered,
+        null,
+        new WebhookDeliveryAttempt(
+            Guid.CreateVersion7(), Tenant, claim.Delivery.Id, e.Id, claim.Delivery.EndpointId, 1, startedAt, Duration.FromSeconds(10), WebhookAttemptOutcome.Delivered, 200, null, null));
+
+    [Fact]
+    public async Task The_event_summary_counts_every_deliverys_attempt_and_keeps_the_latest_attempt_time()
+    {
+        var (e, now, claims) = await ClaimedForTwoEndpointsAsync();
 
         // Half a second apart: as text, "…00Z" sorts after "…00.5Z", so only a comparison of instants finds the latest.
-        var completions = claims.Select((claim, i) =>
-        {
-            var startedAt = now + Duration.FromMilliseconds(500 * i);
-            var attempt = new WebhookDeliveryAttempt(
-                Guid.CreateVersion7(), Tenant, claim.Delivery.Id, e.Id, claim.Delivery.EndpointId, 1, startedAt, Duration.Zero, WebhookAttemptOutcome.Delivered, 200, null, null);
-            return new WebhookDeliveryCompletion(claim, WebhookDeliveryStatus.Delivered, null, attempt);
-        }).ToList();
-        Assert.Equal(2, (await Kit.Queue.CompleteAsync(completions)).Count);
+        Assert.Equal(2, (await Kit.Queue.CompleteAsync([.. claims.Select((claim, i) => Delivered(claim, e, now + Duration.FromMilliseconds(500 * i)))])).Count);
 
         var stored = await Kit.Outbox.GetAsync(Tenant, e.Id);
         Assert.Equal((true, 2, now + Duration.FromMilliseconds(500)), (stored.Delivered, stored.Attempts, stored.LastAttemptAt));
@@ -129,27 +139,10 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
     {
         // Two endpoints of one event: the attempt to the slow one started first and is recorded last (another dispatcher,
         // or a later batch of one drain's recorder).
-        await Kit.RegisterAsync(Tenant, new Uri("http://127.0.0.1:9/hooks"));
-        var e = await Kit.EnqueueAsync(Tenant, "inv_1");
-        var endpoints = new[] { new WebhookEndpointId(Guid.CreateVersion7()), new WebhookEndpointId(Guid.CreateVersion7()) };
-        var now = Kit.Clock.GetCurrentInstant();
-        await Kit.Queue.ScheduleAsync(
-            (events, _) => ValueTask.FromResult<IReadOnlyList<WebhookDeliveryPlan>>(
-                [.. events.SelectMany(x => endpoints.Select(endpoint => new WebhookDeliveryPlan(x.Id, x.TenantId, endpoint, x.EventType, null)))]),
-            now,
-            10);
-        var claims = await Kit.Queue.ClaimAsync(now, Duration.FromMinutes(1), 10);
-        Assert.Equal(2, claims.Count);
-
-        WebhookDeliveryCompletion Completed(WebhookClaim claim, Instant startedAt) => new(
-            claim,
-            WebhookDeliveryStatus.Delivered,
-            null,
-            new WebhookDeliveryAttempt(
-                Guid.CreateVersion7(), Tenant, claim.Delivery.Id, e.Id, claim.Delivery.EndpointId, 1, startedAt, Duration.FromSeconds(10), WebhookAttemptOutcome.Delivered, 200, null, null));
+        var (e, now, claims) = await ClaimedForTwoEndpointsAsync();
         var later = now + Duration.FromMilliseconds(500);
-        Assert.Single(await Kit.Queue.CompleteAsync([Completed(claims[1], later)]));
-        Assert.Single(await Kit.Queue.CompleteAsync([Completed(claims[0], now)]));
+        Assert.Single(await Kit.Queue.CompleteAsync([Delivered(claims[1], e, later)]));
+        Assert.Single(await Kit.Queue.CompleteAsync([Delivered(claims[0], e, now)]));
 
         var stored = await Kit.Outbox.GetAsync(Tenant, e.Id);
         Assert.Equal((true, 2, later), (stored.Delivered, stored.Attempts, stored.LastAttemptAt));

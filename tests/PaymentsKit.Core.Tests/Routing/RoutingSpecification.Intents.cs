@@ -1095,25 +1095,10 @@ public abstract partial class RoutingSpecification
     [Fact]
     public async Task A_Transaction_That_Landed_On_The_Chain_A_Reroute_Left_Settles_On_The_Wallet_That_Paid()
     {
-        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);
-        var merchant = await router.MerchantAsync();
-        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
-        Assert.Equal(Solana, intent.SelectedChain);
-
         // Attempt 1 on Solana: the RPC fails and the node still does not know the transaction a drop timeout later; Solana
         // turns unhealthy, so the retry releases the Solana hold and re-routes to Ethereum, where attempt 2 fails too:
         // manual review.
-        router.SolanaChain.FailNextRpcCalls(1);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        await MarkUnhealthyAsync(router, Solana);
-        Clock.Advance(router.Options.DropTimeout);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
-        router.EthereumBackup.FailBroadcasts(1);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Clock.Advance(Duration.FromMinutes(1));
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Assert.Equal(PaymentIntentStatus.ManualReview, intent.Status);
+        var (router, merchant, intent) = await ReroutedToEthereumAsync(deliverOnEthereum: false);
 
         // The Solana transaction reaches Solana after all (relayed by another node) and is final there.
         var solanaAttempt = Assert.Single(await router.Intents.ListAttemptsAsync(merchant, intent.Id), a => a.Chain == Solana);
@@ -1440,13 +1425,12 @@ public abstract partial class RoutingSpecification
     }
 
     /// <summary>
-    /// A 10 USDC intent (a router of 2 attempts) re-routed from Solana, whose transaction's RPC call failed and which the
-    /// chain did not know a drop timeout later, to Ethereum, where the broadcast's RPC call fails too (having delivered
-    /// the transaction when <paramref name="deliverOnEthereum"/>, final a minute later): manual review.
+    /// A 10 USDC intent routed to Solana whose transaction's RPC call failed and which the chain did not know a drop timeout
+    /// later, with Solana unhealthy by then: the retry released the Solana hold and routed it to Ethereum, not yet broadcast.
     /// </summary>
-    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> ReroutedToEthereumAsync(bool deliverOnEthereum)
+    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> RoutedFromSolanaToEthereumAsync(Action<RoutingOptions>? configure)
     {
-        var router = await NewRouterAsync(configure: o => o.MaxAttempts = 2);
+        var router = await NewRouterAsync(configure: configure);
         var merchant = await router.MerchantAsync();
         var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
         Assert.Equal(Solana, intent.SelectedChain);
@@ -1456,6 +1440,17 @@ public abstract partial class RoutingSpecification
         Clock.Advance(router.Options.DropTimeout);
         intent = await router.Intents.AdvanceAsync(intent.Id);
         Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
+        return (router, merchant, intent);
+    }
+
+    /// <summary>
+    /// A 10 USDC intent (a router of 2 attempts) re-routed from Solana, whose transaction's RPC call failed and which the
+    /// chain did not know a drop timeout later, to Ethereum, where the broadcast's RPC call fails too (having delivered
+    /// the transaction when <paramref name="deliverOnEthereum"/>, final a minute later): manual review.
+    /// </summary>
+    private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> ReroutedToEthereumAsync(bool deliverOnEthereum)
+    {
+        var (router, merchant, intent) = await RoutedFromSolanaToEthereumAsync(o => o.MaxAttempts = 2);
         if (deliverOnEthereum)
         {
             router.EthereumBackup.DeliverThenFailBroadcasts(1);
@@ -1478,16 +1473,7 @@ public abstract partial class RoutingSpecification
     /// </summary>
     private async Task<(RoutingHarness Router, MerchantId Merchant, PaymentIntent Intent)> ReroutedToEthereumAndSettledAsync()
     {
-        var router = await NewRouterAsync();
-        var merchant = await router.MerchantAsync();
-        var intent = await router.Intents.SelectRouteAsync(merchant, (await router.IntentAsync(merchant, 10m)).Id);
-        Assert.Equal(Solana, intent.SelectedChain);
-        router.SolanaChain.FailNextRpcCalls(1);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        await MarkUnhealthyAsync(router, Solana);
-        Clock.Advance(router.Options.DropTimeout);
-        intent = await router.Intents.AdvanceAsync(intent.Id);
-        Assert.Equal((PaymentIntentStatus.RouteSelected, Ethereum), (intent.Status, intent.SelectedChain));
+        var (router, merchant, intent) = await RoutedFromSolanaToEthereumAsync(null);
         intent = await router.RunToEndAsync(intent);
         Assert.Equal((PaymentIntentStatus.Settled, Ethereum), (intent.Status, intent.SelectedChain));
         Assert.Equal(Usdc(0m), (await BalancedBookAsync(router, Solana)).Fees);

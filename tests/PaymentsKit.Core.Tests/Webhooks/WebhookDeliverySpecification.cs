@@ -944,20 +944,34 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
         Assert.True((await Kit.Outbox.GetAsync(Tenant, e.Id)).Delivered);
     }
 
-    [Fact]
-    public async Task A_cancelled_drain_puts_back_the_claims_it_had_not_sent_at_once_without_counting_an_attempt()
+    /// <summary>A receiver answering 200 at once, except its <paramref name="held"/>-th request, which it answers after 10 s.</summary>
+    private static TestReceiver HoldingReceiver(int held)
     {
-        // One POST at a time: while the receiver holds the first, the other two wait in the drain's buffer, claimed.
         var requests = 0;
-        await using var receiver = new TestReceiver((_, _) => Interlocked.Increment(ref requests) == 1
+        return new TestReceiver((_, _) => Interlocked.Increment(ref requests) == held
             ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10))
             : LoopbackResponse.Json("{}"));
+    }
+
+    /// <summary>Registers <paramref name="receiver"/> for the tenant and enqueues three events, <c>inv_0</c> to <c>inv_2</c>.</summary>
+    private async Task<List<WebhookEvent>> ThreeEventsForAsync(TestReceiver receiver)
+    {
         await Kit.RegisterAsync(Tenant, receiver.Url);
         var events = new List<WebhookEvent>();
         for (var i = 0; i < 3; i++)
         {
             events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i}"));
         }
+
+        return events;
+    }
+
+    [Fact]
+    public async Task A_cancelled_drain_puts_back_the_claims_it_had_not_sent_at_once_without_counting_an_attempt()
+    {
+        // One POST at a time: while the receiver holds the first, the other two wait in the drain's buffer, claimed.
+        await using var receiver = HoldingReceiver(held: 1);
+        var events = await ThreeEventsForAsync(receiver);
 
         using (var kill = new CancellationTokenSource())
         {
@@ -1010,12 +1024,7 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
 
             return LoopbackResponse.Json("{}");
         });
-        await Kit.RegisterAsync(Tenant, receiver.Url);
-        var events = new List<WebhookEvent>();
-        for (var i = 0; i < 3; i++)
-        {
-            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i}"));
-        }
+        var events = await ThreeEventsForAsync(receiver);
 
         using var stopping = new CancellationTokenSource();
         var drain = Kit.Dispatcher(o => o.MaxConcurrency = 1).DrainAsync(TimeSpan.FromMinutes(1), stopping.Token, CancellationToken.None).AsTask();
@@ -1092,16 +1101,8 @@ public abstract partial class WebhookDeliverySpecification : IAsyncLifetime
     public async Task A_cancelled_pass_records_the_2xx_it_received_and_puts_back_at_once_what_it_had_not_sent()
     {
         // One POST at a time: the first is answered 200 at once, the receiver holds the second, the third waits its turn.
-        var requests = 0;
-        await using var receiver = new TestReceiver((_, _) => Interlocked.Increment(ref requests) == 2
-            ? new LoopbackResponse(200, "{}", Delay: TimeSpan.FromSeconds(10))
-            : LoopbackResponse.Json("{}"));
-        await Kit.RegisterAsync(Tenant, receiver.Url);
-        var events = new List<WebhookEvent>();
-        for (var i = 0; i < 3; i++)
-        {
-            events.Add(await Kit.EnqueueAsync(Tenant, $"inv_{i}"));
-        }
+        await using var receiver = HoldingReceiver(held: 2);
+        var events = await ThreeEventsForAsync(receiver);
 
         using (var kill = new CancellationTokenSource())
         {
